@@ -1,0 +1,1 @@
+"""srpipe's built-in plugins, each shaped like a third-party plugin module."""

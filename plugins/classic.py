@@ -1,0 +1,117 @@
+"""Built-in classical upscalers: bicubic (a = -0.75) and Lanczos (a = 4).
+
+On the CPU they call OpenCV's ``cv2.resize`` (INTER_CUBIC, INTER_LANCZOS4). On
+CUDA the same kernels run in torch as two matrix products per batch, with
+OpenCV's sampling grid (pixel centres) and edge rule (replicate).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from srpipe import hookimpl
+from srpipe.models import ModelSpec
+
+SCALES = (2, 3, 4)
+
+
+def cubic_weight(x: np.ndarray, a: float = -0.75) -> np.ndarray:
+    """Keys' cubic convolution kernel, as OpenCV uses it."""
+    x = np.abs(x)
+    near = ((a + 2) * x - (a + 3)) * x * x + 1
+    far = ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+    return np.where(x <= 1, near, np.where(x < 2, far, 0.0))
+
+
+def lanczos_weight(x: np.ndarray, a: int = 4) -> np.ndarray:
+    """The Lanczos window of order ``a``."""
+    return np.where(np.abs(x) < a, np.sinc(x) * np.sinc(x / a), 0.0)
+
+
+KERNELS = {"bicubic": (cubic_weight, 2), "lanczos": (lanczos_weight, 4)}
+
+
+def resampling_matrix(size: int, scale: int, method: str) -> np.ndarray:
+    """(size*scale, size) matrix mapping a row of samples to the upscaled row."""
+    kernel, radius = KERNELS[method]
+    out = np.arange(size * scale)
+    centre = (out + 0.5) / scale - 0.5
+    left = np.floor(centre).astype(np.int64)
+    taps = left[:, None] + np.arange(-radius + 1, radius + 1)[None, :]
+    weights = kernel(centre[:, None] - taps)
+    weights /= weights.sum(axis=1, keepdims=True)
+    matrix = np.zeros((size * scale, size))
+    np.add.at(matrix, (np.repeat(out, taps.shape[1]), np.clip(taps, 0, size - 1).ravel()), weights.ravel())
+    return matrix
+
+
+class ClassicUpscaler:
+    """Bicubic or Lanczos upscaling of luma batches on the CPU or CUDA."""
+
+    def __init__(self, method: str, scale: int, device: str = "cpu", backend: str | None = None):
+        self.method = method
+        self.scale = scale
+        self.device = device
+        self.backend = backend or ("opencv" if device == "cpu" else "torch")
+        self._matrices: dict = {}
+
+    def upscale(self, luma: np.ndarray, *, bit_depth: int, full_range: bool) -> np.ndarray:
+        if self.backend == "opencv":
+            return self._upscale_opencv(luma, bit_depth)
+        return self._upscale_torch(luma, bit_depth)
+
+    def _upscale_opencv(self, luma: np.ndarray, bit_depth: int) -> np.ndarray:
+        from srpipe.resize import resize_plane
+
+        n, height, width = luma.shape
+        out = np.empty((n, height * self.scale, width * self.scale), luma.dtype)
+        for i in range(n):
+            out[i] = resize_plane(luma[i], width * self.scale, height * self.scale, (1 << bit_depth) - 1, self.method)
+        return out
+
+    def _matrix(self, size: int):
+        import torch
+
+        if size not in self._matrices:
+            matrix = resampling_matrix(size, self.scale, self.method)
+            self._matrices[size] = torch.from_numpy(matrix).to(self.device, torch.float32)
+        return self._matrices[size]
+
+    def _upscale_torch(self, luma: np.ndarray, bit_depth: int) -> np.ndarray:
+        import torch
+
+        _, height, width = luma.shape
+        with torch.inference_mode():
+            x = torch.from_numpy(luma.astype(np.float32)).to(self.device, non_blocking=True)
+            y = self._matrix(height) @ x @ self._matrix(width).T
+            y = y.round_().clamp_(0, (1 << bit_depth) - 1)
+            return y.to("cpu").numpy().astype(luma.dtype)
+
+
+def _loader(method: str):
+    def load(scale: int, device: str = "cpu", weights=None) -> ClassicUpscaler:
+        return ClassicUpscaler(method, scale, device)
+
+    return load
+
+
+@hookimpl
+def register_models(register):
+    register(
+        ModelSpec(
+            name="bicubic",
+            scales=SCALES,
+            description="Bicubic interpolation (Keys cubic, a = -0.75, as OpenCV INTER_CUBIC)",
+            load=_loader("bicubic"),
+        )
+    )
+    register(
+        ModelSpec(
+            name="lanczos",
+            scales=SCALES,
+            description="Lanczos interpolation with a = 4 (8x8 taps, OpenCV INTER_LANCZOS4)",
+            load=_loader("lanczos"),
+        )
+    )

@@ -1,0 +1,27 @@
+"""Built-in source and sink for still images (PNG, JPEG, WebP, BMP, TIFF)."""
+
+import os
+
+from srpipe import hookimpl
+from srpipe.errors import SrpipeError
+from srpipe.images import is_image_path
+
+
+@hookimpl
+def open_source(location, options):
+    if location == "-" or not is_image_path(location) or not os.path.isfile(location):
+        return None
+    from srpipe.images import ImageSource
+
+    return ImageSource(location)
+
+
+@hookimpl
+def open_sink(location, source, options):
+    if source.kind != "image":
+        return None
+    if location == "-" or not is_image_path(location):
+        raise SrpipeError(f"{source.location} is an image; name the output .png, .jpg, .webp, .bmp or .tif")
+    from srpipe.images import ImageSink
+
+    return ImageSink(location, source, options)

@@ -1,0 +1,3 @@
+from srpipe.cli import main
+
+main()

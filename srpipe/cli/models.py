@@ -1,0 +1,30 @@
+"""``srpipe models``."""
+
+import json
+
+import click
+
+
+@click.group()
+def models():
+    """The upscalers that are installed."""
+
+
+@models.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def list_models(as_json):
+    """List models: name, scales, plugin and description."""
+    from srpipe.plugins import collect_models, get_plugin_manager
+
+    rows = [
+        {"name": m.name, "scales": list(m.scales), "default_scale": m.default_scale,
+         "plugin": m.plugin, "description": m.description}
+        for m in collect_models(get_plugin_manager())
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    width = max((len(r["name"]) for r in rows), default=4)
+    for r in rows:
+        scales = ",".join(str(s) for s in r["scales"])
+        click.echo(f"{r['name']:<{width}}  x{scales:<7} {r['plugin']:<24} {r['description']}")

@@ -1,0 +1,77 @@
+"""Frames as Y'CbCr planes, and the pixel formats they come in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from fractions import Fraction
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class PlaneFormat:
+    """A planar Y'CbCr (or grey) layout: bit depth and chroma subsampling."""
+
+    name: str  # the FFmpeg pix_fmt name
+    bit_depth: int
+    chroma_shift: tuple[int, int] | None  # log2 of (horizontal, vertical) subsampling; None: grey
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(np.uint8 if self.bit_depth <= 8 else np.uint16)
+
+    @property
+    def max_value(self) -> int:
+        return (1 << self.bit_depth) - 1
+
+    def chroma_size(self, width: int, height: int) -> tuple[int, int]:
+        """(width, height) of a chroma plane for a luma plane of this size."""
+        sx, sy = self.chroma_shift
+        return -(-width >> sx), -(-height >> sy)
+
+
+def _formats() -> dict[str, PlaneFormat]:
+    shifts = {"420": (1, 1), "422": (1, 0), "444": (0, 0)}
+    table = {}
+    for sub, shift in shifts.items():
+        table[f"yuv{sub}p"] = PlaneFormat(f"yuv{sub}p", 8, shift)
+        for depth in (10, 12, 16):
+            name = f"yuv{sub}p{depth}le"
+            table[name] = PlaneFormat(name, depth, shift)
+    table["gray"] = PlaneFormat("gray", 8, None)
+    for depth in (10, 12, 16):
+        table[f"gray{depth}le"] = PlaneFormat(f"gray{depth}le", depth, None)
+    return table
+
+
+PLANE_FORMATS = _formats()
+
+# Deprecated full-range aliases that decoders (MJPEG) still produce.
+FULL_RANGE_ALIASES = {"yuvj420p": "yuv420p", "yuvj422p": "yuv422p", "yuvj444p": "yuv444p"}
+
+
+@dataclass
+class Frame:
+    """One picture: Y (and Cb, Cr) planes, an optional alpha plane, and its timing.
+
+    ``pts`` counts ``time_base`` units as the decoder gave them; they travel
+    unchanged to the encoder.
+    """
+
+    planes: tuple[np.ndarray, ...]
+    format: PlaneFormat
+    full_range: bool
+    pts: int | None = None
+    time_base: Fraction | None = None
+    alpha: np.ndarray | None = None
+
+    @property
+    def height(self) -> int:
+        return self.planes[0].shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.planes[0].shape[1]
+
+    def with_planes(self, planes, alpha=None) -> "Frame":
+        return replace(self, planes=tuple(planes), alpha=alpha)

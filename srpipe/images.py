@@ -1,0 +1,137 @@
+"""Still images through OpenCV: RGB -> Y'CbCr planes -> RGB.
+
+Images travel as 16-bit full-range Y'CbCr (BT.601, as JPEG/JFIF defines it) so
+that the colour conversion adds no rounding of its own; 8-bit images come back
+as 8-bit. Greyscale stays greyscale; alpha is upscaled (bicubic) and kept.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from srpipe.errors import SrpipeError
+from srpipe.frames import PLANE_FORMATS, Frame
+from srpipe.media import SinkOptions, Sink, Source
+from srpipe.outputs import AtomicOutput
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
+EIGHT_BIT_ONLY = {".jpg", ".jpeg", ".webp", ".bmp"}
+_HALF = 32768.0
+_MAX = 65535.0
+
+
+def is_image_path(location: str) -> bool:
+    return Path(location).suffix.lower() in IMAGE_SUFFIXES
+
+
+def rgb_to_ycbcr(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Full-range BT.601 Y'CbCr from float RGB on the 16-bit scale."""
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    cb = (b - y) / 1.772 + _HALF
+    cr = (r - y) / 1.402 + _HALF
+    return tuple(np.clip(np.rint(p), 0, _MAX).astype(np.uint16) for p in (y, cb, cr))
+
+
+def ycbcr_to_rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> np.ndarray:
+    """Float RGB on the 16-bit scale from full-range BT.601 Y'CbCr planes."""
+    y, cb, cr = (p.astype(np.float64) for p in (y, cb, cr))
+    cb -= _HALF
+    cr -= _HALF
+    r = y + 1.402 * cr
+    g = y - 0.344136286 * cb - 0.714136286 * cr
+    b = y + 1.772 * cb
+    return np.stack([r, g, b], axis=-1)
+
+
+def _to_depth(values: np.ndarray, bit_depth: int) -> np.ndarray:
+    """16-bit-scale floats to uint8 or uint16 samples."""
+    if bit_depth == 8:
+        return np.clip(np.rint(values / 257.0), 0, 255).astype(np.uint8)
+    return np.clip(np.rint(values), 0, _MAX).astype(np.uint16)
+
+
+class ImageSource(Source):
+    """One still image as a single frame."""
+
+    kind = "image"
+    default_suffix = ".png"
+    frame_count = 1
+
+    def __init__(self, location: str):
+        self.location = location
+        self.is_file = True
+        try:
+            data = np.fromfile(location, dtype=np.uint8)
+        except OSError as exc:
+            raise SrpipeError(f"cannot read {location}: {exc.strerror}") from exc
+        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+        if image is None:
+            raise SrpipeError(f"cannot read {location} as an image; check that it is a complete PNG/JPEG/WebP/BMP/TIFF")
+        if image.dtype not in (np.uint8, np.uint16):
+            raise SrpipeError(f"{location} has {image.dtype} samples; srpipe reads 8- and 16-bit images")
+        self.bit_depth = 8 if image.dtype == np.uint8 else 16
+        self.image = image.astype(np.float64) * (257.0 if self.bit_depth == 8 else 1.0)
+        if image.ndim == 3 and image.shape[2] == 1:
+            self.image = self.image[..., 0]
+        colour = self.image[..., :3] if self.image.ndim == 3 else None
+        # OpenCV expands grey+alpha to BGRA; equal channels mean a grey picture.
+        self.grey = colour is None or (
+            np.array_equal(colour[..., 0], colour[..., 1]) and np.array_equal(colour[..., 1], colour[..., 2])
+        )
+
+    def items(self) -> Iterator[Frame]:
+        image = self.image
+        alpha = None
+        if image.ndim == 3 and image.shape[2] in (2, 4):
+            alpha = image[..., -1].astype(np.uint16)
+            image = image[..., :-1]
+        if self.grey:
+            grey = image if image.ndim == 2 else image[..., 0]
+            yield Frame((grey.astype(np.uint16),), PLANE_FORMATS["gray16le"], True, alpha=alpha)
+        else:
+            planes = rgb_to_ycbcr(image[..., ::-1])  # OpenCV's BGR
+            yield Frame(planes, PLANE_FORMATS["yuv444p16le"], True, alpha=alpha)
+
+
+class ImageSink(Sink):
+    """Writes the one upscaled frame as an image, in the input's bit depth where the format allows."""
+
+    def __init__(self, location: str, source: ImageSource, options: SinkOptions):
+        self.location = location
+        self.source = source
+        self.suffix = Path(location).suffix.lower()
+        self.output = AtomicOutput(Path(location), options.overwrite)
+        self.written = False
+
+    def write_frame(self, frame: Frame) -> None:
+        depth = 8 if self.suffix in EIGHT_BIT_ONLY else self.source.bit_depth
+        if len(frame.planes) == 1:
+            image = _to_depth(frame.planes[0].astype(np.float64), depth)
+        else:
+            image = _to_depth(ycbcr_to_rgb(*frame.planes)[..., ::-1], depth)
+        if frame.alpha is not None:
+            alpha = _to_depth(frame.alpha.astype(np.float64), depth)
+            if image.ndim == 2:
+                image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+            image = np.dstack([image, alpha])
+        ok, encoded = cv2.imencode(self.suffix, image)
+        if not ok:
+            raise SrpipeError(f"cannot encode {self.location} as {self.suffix}; use .png")
+        try:
+            encoded.tofile(str(self.output.temp))
+        except OSError as exc:
+            raise SrpipeError(f"cannot write {self.location}: {exc.strerror}") from exc
+        self.written = True
+
+    def finish(self) -> None:
+        if not self.written:
+            raise SrpipeError(f"nothing was upscaled from {self.source.location}")
+        self.output.commit()
+
+    def abort(self) -> None:
+        self.output.discard()

@@ -1,0 +1,77 @@
+"""What sources and sinks are: the interfaces that plugins implement."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from srpipe.frames import Frame
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """How to open an input."""
+
+    input_format: str | None = None  # container format for stdin/URLs, e.g. "mpegts"
+    decode_threads: int = 0  # 0: let the decoder choose
+
+
+@dataclass(frozen=True)
+class SinkOptions:
+    """How to write an output."""
+
+    scale: int = 2
+    codec: str | None = None  # None: the container's usual video codec
+    crf: int | None = 18
+    preset: str | None = "veryfast"
+    pix_fmt: str | None = None  # None: the input's
+    container_format: str | None = None  # None: from the file name
+    codec_options: dict[str, str] = field(default_factory=dict)
+    overwrite: bool = False
+
+
+class Source(ABC):
+    """An input: yields :class:`Frame` objects in presentation order, and
+    packets of streams that are copied untouched (audio, subtitles), which a
+    sink that does not know them ignores."""
+
+    kind: str = "video"  # "video" or "image": which sinks and output names fit
+    location: str = ""
+    default_suffix: str = ".mp4"  # extension for the default output name
+    frame_count: int | None = None  # an estimate for progress, or None
+    is_file: bool = True  # False for URLs, pipes and devices: no default output name
+
+    @abstractmethod
+    def items(self) -> Iterator[Frame | Any]:
+        """Frames (and passthrough packets) in decoding order."""
+
+    def close(self) -> None:
+        """Release the input."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Sink(ABC):
+    """An output. Nothing appears under the final name until :meth:`finish`."""
+
+    location: str = ""
+
+    @abstractmethod
+    def write_frame(self, frame: Frame) -> None:
+        """Encode one upscaled frame."""
+
+    def write_packet(self, packet: Any) -> None:
+        """Copy one passthrough packet; ignored by sinks that hold no such streams."""
+
+    @abstractmethod
+    def finish(self) -> None:
+        """Flush, close and move the output to its final name."""
+
+    @abstractmethod
+    def abort(self) -> None:
+        """Stop and remove whatever was written."""

@@ -1,0 +1,194 @@
+"""The streaming pipeline: source -> batched luma upscale + chroma resize -> sink.
+
+``run(..., threaded=True)`` overlaps decoding, upscaling and encoding in three
+threads joined by bounded queues (a full queue blocks: lossless backpressure).
+``threaded=False`` runs the same steps in one loop; both give identical output.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from srpipe.errors import SrpipeError
+from srpipe.frames import Frame
+from srpipe.media import Sink, Source
+from srpipe.models import Upscaler
+from srpipe.resize import resize_plane
+
+
+def upscale_frames(frames: list[Frame], upscaler: Upscaler, model_name: str = "model") -> list[Frame]:
+    """Upscale the luma of same-sized frames as one batch; chroma and alpha bicubic."""
+    first = frames[0]
+    fmt, scale = first.format, upscaler.scale
+    luma = np.stack([frame.planes[0] for frame in frames])
+    big = upscaler.upscale(luma, bit_depth=fmt.bit_depth, full_range=first.full_range)
+    expected = (len(frames), first.height * scale, first.width * scale)
+    if not isinstance(big, np.ndarray) or big.shape != expected or big.dtype != luma.dtype:
+        got = f"{big.dtype} {big.shape}" if isinstance(big, np.ndarray) else type(big).__name__
+        raise SrpipeError(f"model {model_name!r} returned {got}; expected {luma.dtype} {expected}")
+    out = []
+    for frame, y in zip(frames, big):
+        height, width = y.shape
+        planes = [y]
+        if fmt.chroma_shift is not None:
+            chroma_w, chroma_h = fmt.chroma_size(width, height)
+            planes += [resize_plane(p, chroma_w, chroma_h, fmt.max_value) for p in frame.planes[1:]]
+        alpha = None
+        if frame.alpha is not None:
+            alpha = resize_plane(frame.alpha, width, height, np.iinfo(frame.alpha.dtype).max)
+        out.append(frame.with_planes(planes, alpha))
+    return out
+
+
+def _same_layout(a: Frame, b: Frame) -> bool:
+    return a.planes[0].shape == b.planes[0].shape and a.format == b.format and a.full_range == b.full_range
+
+
+def upscale_stream(items: Iterable, upscaler: Upscaler, batch_size: int, model_name: str = "model") -> Iterator:
+    """Frames upscaled in batches, in order; passthrough items keep their place
+    after the batch that was pending when they arrived."""
+    frames: list[Frame] = []
+    held: list = []
+
+    def flush():
+        done = upscale_frames(frames, upscaler, model_name) + held
+        frames.clear()
+        held.clear()
+        return done
+
+    for item in items:
+        if isinstance(item, Frame):
+            if frames and not _same_layout(frames[0], item):
+                yield from flush()
+            frames.append(item)
+            if len(frames) >= batch_size:
+                yield from flush()
+        elif frames:
+            held.append(item)
+        else:
+            yield item
+    if frames:
+        yield from flush()
+
+
+class _Failed:
+    def __init__(self, exc: BaseException):
+        self.exc = exc
+
+
+_END = object()
+
+
+def in_thread(items: Iterable, maxsize: int, name: str) -> Iterator:
+    """Iterate ``items`` in a worker thread, handing them over through a bounded queue.
+
+    An exception in the worker is raised again in the consumer; a consumer that
+    stops early stops the worker.
+    """
+    handoff: queue.Queue = queue.Queue(maxsize)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def work():
+        iterator = iter(items)
+        try:
+            for item in iterator:
+                if not put(item):
+                    return
+            put(_END)
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(_Failed(exc))
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+
+    worker = threading.Thread(target=work, name=name, daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = handoff.get()
+            if item is _END:
+                return
+            if isinstance(item, _Failed):
+                raise item.exc
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=10)
+
+
+@dataclass
+class RunStats:
+    frames_in: int = 0
+    frames_out: int = 0
+    packets_copied: int = 0
+    seconds: float = 0.0
+
+    @property
+    def fps(self) -> float:
+        return self.frames_out / self.seconds if self.seconds else 0.0
+
+
+def _counting(items: Iterable, stats: RunStats) -> Iterator:
+    for item in items:
+        if isinstance(item, Frame):
+            stats.frames_in += 1
+        yield item
+
+
+def run(
+    source: Source,
+    sink: Sink,
+    upscaler: Upscaler,
+    *,
+    batch_size: int = 8,
+    threaded: bool = True,
+    model_name: str = "model",
+    on_frame: Callable[[], None] | None = None,
+) -> RunStats:
+    """Stream every frame of ``source`` through ``upscaler`` into ``sink``.
+
+    The sink is finished on success and aborted (nothing left behind) on any error.
+    """
+    stats = RunStats()
+    start = time.perf_counter()
+    queue_size = 2 * batch_size
+    try:
+        items = _counting(source.items(), stats)
+        if threaded:
+            items = in_thread(items, queue_size, "srpipe-decode")
+        upscaled = upscale_stream(items, upscaler, batch_size, model_name)
+        if threaded:
+            upscaled = in_thread(upscaled, queue_size, "srpipe-upscale")
+        for item in upscaled:
+            if isinstance(item, Frame):
+                sink.write_frame(item)
+                stats.frames_out += 1
+                if on_frame is not None:
+                    on_frame()
+            else:
+                sink.write_packet(item)
+                stats.packets_copied += 1
+        if stats.frames_in != stats.frames_out:
+            raise SrpipeError(f"{stats.frames_in} frames decoded but {stats.frames_out} encoded")
+        sink.finish()
+    except BaseException:
+        sink.abort()
+        raise
+    stats.seconds = time.perf_counter() - start
+    return stats

@@ -1,0 +1,132 @@
+"""The plugin manager: built-in plugins, then third-party ones from entry points.
+
+Environment switches:
+  SRPIPE_LOAD_PLUGINS=a,b     load only these third-party plugins (empty: none)
+  SRPIPE_DISABLE_PLUGINS=a,b  load none of these (built-in or third-party)
+  SRPIPE_TRACE_HOOKS=1        print every hook call and its result to stderr
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.metadata
+import os
+import sys
+import warnings
+
+import pluggy
+
+from srpipe import __version__, hookspecs
+from srpipe.errors import PluginWarning
+from srpipe.models import ModelRegistry
+
+ENTRY_POINT_GROUP = "srpipe"
+
+DEFAULT_PLUGINS = (
+    "srpipe_plugins.classic",
+    "srpipe_plugins.video_files",
+    "srpipe_plugins.still_images",
+    "srpipe_plugins.commands",
+)
+
+
+def _names_from_env(variable: str) -> set[str] | None:
+    value = os.environ.get(variable)
+    if value is None:
+        return None
+    return {name.strip() for name in value.split(",") if name.strip()}
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, PluginWarning, stacklevel=3)
+
+
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager, remembering which distribution version each plugin came from."""
+
+    def __init__(self):
+        super().__init__(hookspecs.PROJECT)
+        self.versions: dict[str, str] = {}
+
+
+def make_plugin_manager() -> PluginManager:
+    """A fresh manager with the built-ins and the installed entry points loaded."""
+    pm = PluginManager()
+    pm.add_hookspecs(hookspecs)
+    disabled = _names_from_env("SRPIPE_DISABLE_PLUGINS") or set()
+    only = _names_from_env("SRPIPE_LOAD_PLUGINS")
+
+    for module_name in DEFAULT_PLUGINS:
+        if module_name not in disabled:
+            _register(pm, module_name, lambda name=module_name: importlib.import_module(name))
+            pm.versions[module_name] = __version__
+
+    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if entry_point.name in disabled or (only is not None and entry_point.name not in only):
+            continue
+        _register(pm, entry_point.name, entry_point.load)
+        pm.versions[entry_point.name] = entry_point.dist.version if entry_point.dist else "unknown"
+
+    if os.environ.get("SRPIPE_TRACE_HOOKS"):
+        pm.trace.root.setwriter(lambda text: sys.stderr.write(text))
+        pm.enable_tracing()
+    return pm
+
+
+def _register(pm: PluginManager, name: str, load) -> None:
+    """Import a plugin and register it; one that fails is named and skipped."""
+    if pm.get_plugin(name) is not None or pm.is_blocked(name):
+        return
+    try:
+        plugin = load()
+        pm.register(plugin, name=name)
+    except Exception as exc:  # a broken plugin must not break srpipe
+        _warn(f"plugin {name!r} could not be loaded and is skipped: {type(exc).__name__}: {exc}")
+
+
+@functools.lru_cache(maxsize=1)
+def get_plugin_manager() -> PluginManager:
+    """The process-wide manager (tests call :func:`make_plugin_manager`)."""
+    return make_plugin_manager()
+
+
+def call_per_plugin(pm: pluggy.PluginManager, hook_name: str, make_kwargs) -> None:
+    """Call a registration hook plugin by plugin, so that each call knows its
+    plugin's name and one plugin raising does not stop the others."""
+    hook = getattr(pm.hook, hook_name)
+    plugins = [impl.plugin for impl in hook.get_hookimpls()]
+    for plugin in plugins:
+        name = pm.get_name(plugin)
+        others = [p for p in plugins if p is not plugin]
+        try:
+            pm.subset_hook_caller(hook_name, remove_plugins=others)(**make_kwargs(name))
+        except Exception as exc:
+            _warn(f"plugin {name!r} failed in {hook_name} and is skipped: {type(exc).__name__}: {exc}")
+
+
+def collect_models(pm: pluggy.PluginManager) -> ModelRegistry:
+    """All models the plugins register."""
+    registry = ModelRegistry()
+    call_per_plugin(
+        pm,
+        "register_models",
+        lambda plugin: {"register": functools.partial(registry.register, plugin=plugin)},
+    )
+    return registry
+
+
+def describe_plugins(pm: PluginManager) -> list[dict]:
+    """Name, version and implemented hooks of every registered plugin."""
+    rows = []
+    for name, plugin in sorted(pm.list_name_plugin(), key=lambda item: item[0]):
+        hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
+        rows.append(
+            {
+                "name": name,
+                "version": pm.versions.get(name, "unknown"),
+                "hooks": hooks,
+                "builtin": name in DEFAULT_PLUGINS,
+            }
+        )
+    return rows

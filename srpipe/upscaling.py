@@ -1,0 +1,108 @@
+"""Upscale one input to one output: the library call behind ``srpipe upscale``."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+from srpipe.device import resolve_device
+from srpipe.errors import SrpipeError
+from srpipe.media import SinkOptions, SourceOptions
+from srpipe.outputs import check_output_path, default_output_path
+from srpipe.pipeline import RunStats, run
+from srpipe.plugins import collect_models, get_plugin_manager
+
+
+@dataclass
+class UpscaleResult:
+    input: str
+    output: str
+    model: str
+    scale: int
+    device: str
+    stats: RunStats
+
+    def to_dict(self) -> dict:
+        return {
+            "input": self.input,
+            "output": self.output,
+            "model": self.model,
+            "scale": self.scale,
+            "device": self.device,
+            "frames": self.stats.frames_out,
+            "packets_copied": self.stats.packets_copied,
+            "seconds": round(self.stats.seconds, 3),
+            "fps": round(self.stats.fps, 2),
+        }
+
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")
+
+
+def is_stream_location(location: str) -> bool:
+    """Standard input and ``scheme:...`` locations (URLs, devices): no file to check."""
+    return location == "-" or bool(_SCHEME.match(location))
+
+
+def check_input(location: str) -> None:
+    """Refuse a missing, non-regular or empty input file with a helpful message."""
+    if is_stream_location(location):
+        return
+    if not os.path.exists(location):
+        raise SrpipeError(f"{location} does not exist; check the path")
+    if os.path.isdir(location):
+        raise SrpipeError(f"{location} is a directory; give a video or image file (or use 'srpipe batch')")
+    if os.path.getsize(location) == 0:
+        raise SrpipeError(f"{location} is empty; give a complete video or image file")
+
+
+def upscale(
+    input: str,
+    output: str | None = None,
+    *,
+    model: str = "bicubic",
+    scale: int | None = None,
+    device: str = "auto",
+    weights: str | None = None,
+    batch_size: int = 8,
+    source_options: SourceOptions = SourceOptions(),
+    sink_options: SinkOptions = SinkOptions(),
+    threaded: bool = True,
+    progress: Callable[[int | None], Callable[[], None]] | None = None,
+    pm=None,
+) -> UpscaleResult:
+    """Upscale ``input`` into ``output`` (default ``NAME_xS.ext`` beside it).
+
+    ``progress(total_frames)`` returns a callback called once per written frame.
+    """
+    pm = pm or get_plugin_manager()
+    models = collect_models(pm)
+    spec = models.get(model)
+    scale = models.resolve_scale(spec, scale)
+    if weights is not None and not spec.accepts_weights:
+        raise SrpipeError(f"model {model!r} takes no --weights")
+    if batch_size < 1:
+        raise SrpipeError("--batch-size must be at least 1")
+    check_input(input)
+    device = resolve_device(device)
+
+    source = pm.hook.open_source(location=input, options=source_options)
+    if source is None:
+        raise SrpipeError(f"no plugin can open {input}")
+    with source:
+        if output is None:
+            if not source.is_file:
+                raise SrpipeError(f"{input} is a stream; name the output with -o")
+            output = str(default_output_path(input, scale, source.default_suffix))
+        if output != "-":
+            check_output_path(Path(output), input, sink_options.overwrite)
+        upscaler = spec.load(scale=scale, device=device, weights=weights)
+        sink = pm.hook.open_sink(location=output, source=source, options=replace(sink_options, scale=scale))
+        if sink is None:
+            raise SrpipeError(f"no plugin can write {output}")
+        on_frame = progress(source.frame_count) if progress else None
+        stats = run(source, sink, upscaler, batch_size=batch_size, threaded=threaded, model_name=model, on_frame=on_frame)
+    return UpscaleResult(input, output, model, scale, device, stats)

@@ -1,0 +1,308 @@
+"""Video through PyAV: a source that decodes to Y'CbCr planes and a sink that
+encodes them, copying audio, subtitles, timestamps and colour metadata."""
+
+from __future__ import annotations
+
+import struct
+import sys
+import warnings
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+import av
+import numpy as np
+from av.sidedata.sidedata import Type as SideDataType
+
+from srpipe.errors import SrpipeError
+from srpipe.frames import FULL_RANGE_ALIASES, PLANE_FORMATS, Frame, PlaneFormat
+from srpipe.media import SinkOptions, Source, SourceOptions, Sink
+from srpipe.outputs import AtomicOutput
+
+# Containers whose extension the default output name keeps; others become .mp4.
+KEPT_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".ts"}
+STREAMING_FORMATS = {"matroska", "mpegts", "nut"}
+COLOR_RANGE_FULL = 2
+COLOR_RANGE_LIMITED = 1
+
+
+def _plane_view(plane, dtype: np.dtype) -> np.ndarray:
+    """The visible (height, width) samples of a PyAV plane, without copying."""
+    rows = np.frombuffer(plane, dtype=dtype).reshape(plane.height, plane.line_size // dtype.itemsize)
+    return rows[:, : plane.width]
+
+
+def _fallback_format(name: str, bits: int) -> str:
+    """The planar Y'CbCr layout to convert an unusual pixel format to."""
+    sub = "420" if ("420" in name or name.startswith(("nv12", "nv21", "p01"))) else (
+        "422" if "422" in name or name.startswith("nv16") else "444"
+    )
+    return f"yuv{sub}p" if bits <= 8 else f"yuv{sub}p10le"
+
+
+def frame_from_av(video_frame: av.VideoFrame) -> Frame:
+    """Planes straight from the decoder; only unusual formats are converted."""
+    name = video_frame.format.name
+    full_range = video_frame.color_range == COLOR_RANGE_FULL
+    if name in FULL_RANGE_ALIASES:
+        name, full_range = FULL_RANGE_ALIASES[name], True
+    fmt = PLANE_FORMATS.get(name)
+    if fmt is None:
+        bits = max(c.bits for c in video_frame.format.components)
+        name = _fallback_format(name, bits)
+        video_frame = video_frame.reformat(format=name)
+        fmt = PLANE_FORMATS[name]
+    count = 1 if fmt.chroma_shift is None else 3
+    planes = tuple(_plane_view(video_frame.planes[i], fmt.dtype) for i in range(count))
+    time_base = Fraction(video_frame.time_base) if video_frame.time_base is not None else None
+    return Frame(planes, fmt, full_range, video_frame.pts, time_base)
+
+
+def frame_to_av(frame: Frame) -> av.VideoFrame:
+    """An encoder-ready frame holding a copy of the planes and the original pts."""
+    video_frame = av.VideoFrame(frame.width, frame.height, frame.format.name)
+    for plane, data in zip(video_frame.planes, frame.planes):
+        _plane_view(plane, frame.format.dtype)[...] = data
+    video_frame.pts = frame.pts
+    if frame.time_base is not None:
+        video_frame.time_base = frame.time_base
+    video_frame.color_range = COLOR_RANGE_FULL if frame.full_range else COLOR_RANGE_LIMITED
+    return video_frame
+
+
+def _display_matrix(video_frame: av.VideoFrame) -> tuple[int, ...] | None:
+    side_data = video_frame.side_data
+    for index in range(len(side_data)):
+        if side_data[index].type == SideDataType.DISPLAYMATRIX:
+            return struct.unpack("<9i", bytes(side_data[index])[:36])
+    return None
+
+
+def _open_error(location: str, exc: Exception) -> SrpipeError:
+    reason = getattr(exc, "strerror", None) or str(exc)
+    return SrpipeError(f"cannot read {location} as video: {reason}; check that it is a complete media file")
+
+
+class PyAVSource(Source):
+    """A file, URL or standard input that FFmpeg can demux."""
+
+    def __init__(self, location: str, options: SourceOptions):
+        self.location = location
+        self.is_file = location != "-" and Path(location).is_file()
+        target = sys.stdin.buffer if location == "-" else location
+        try:
+            self.container = av.open(target, mode="r", format=options.input_format)
+        except (av.FFmpegError, OSError, ValueError) as exc:
+            raise _open_error(location, exc) from exc
+        if not self.container.streams.video:
+            self.container.close()
+            raise SrpipeError(f"{location} has no video stream; srpipe upscales video and images")
+        self.video = self.container.streams.video[0]
+        self.video.thread_type = "AUTO"
+        if options.decode_threads:
+            self.video.thread_count = options.decode_threads
+        self.passthrough = [s for s in self.container.streams if s.index != self.video.index]
+        self.frame_count = self.video.frames or self._estimate_frames()
+        suffix = Path(location).suffix.lower()
+        self.default_suffix = suffix if suffix in KEPT_SUFFIXES else ".mp4"
+        self.display_matrix: tuple[int, ...] | None = None
+        self.pts_filled = 0
+
+    def _estimate_frames(self) -> int | None:
+        rate = self.video.average_rate or self.video.guessed_rate
+        if self.container.duration and rate:
+            return int(self.container.duration / av.time_base * rate)
+        return None
+
+    @property
+    def time_base(self) -> Fraction:
+        return Fraction(self.video.time_base)
+
+    @property
+    def frame_rate(self) -> Fraction | None:
+        rate = self.video.average_rate or self.video.guessed_rate
+        return Fraction(rate) if rate else None
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        return dict(self.container.metadata)
+
+    def items(self) -> Iterator[Frame | av.Packet]:
+        passthrough = {s.index for s in self.passthrough}
+        last_pts = None
+        for packet in self.container.demux():
+            index = packet.stream.index
+            if index == self.video.index:
+                for video_frame in packet.decode():
+                    if self.display_matrix is None:
+                        self.display_matrix = _display_matrix(video_frame) or ()
+                    frame = frame_from_av(video_frame)
+                    if frame.pts is None:
+                        frame.pts = self._next_pts(last_pts)
+                        self.pts_filled += 1
+                    last_pts = frame.pts
+                    yield frame
+            elif index in passthrough and packet.dts is not None:
+                yield packet
+
+    def _next_pts(self, last_pts: int | None) -> int:
+        """A timestamp for a frame the decoder gave none (raw elementary streams)."""
+        rate = self.frame_rate or Fraction(25)
+        step = max(1, round(1 / (rate * self.time_base)))
+        return 0 if last_pts is None else last_pts + step
+
+    def close(self) -> None:
+        self.container.close()
+
+
+def default_codec(container_format: str) -> str:
+    return "libvpx-vp9" if container_format == "webm" else "libx264"
+
+
+class PyAVSink(Sink):
+    """Encodes upscaled frames and copies the source's other streams."""
+
+    def __init__(self, location: str, source: PyAVSource | Source, options: SinkOptions):
+        self.location = location
+        self.source = source
+        self.options = options
+        self.to_stdout = location == "-"
+        self.container_format = options.container_format or ("matroska" if self.to_stdout else None)
+        if self.to_stdout and self.container_format not in STREAMING_FORMATS:
+            raise SrpipeError(
+                f"--format {self.container_format} cannot stream to standard output; use matroska or mpegts"
+            )
+        self.output = None if self.to_stdout else AtomicOutput(Path(location), options.overwrite)
+        self.container = None
+        self.stream = None
+        self.copied: dict[int, av.stream.Stream] = {}
+        self.held_packets: list[av.Packet] = []
+        self.dropped_streams: list[str] = []
+
+    def _open(self, first: Frame) -> None:
+        target = sys.stdout.buffer if self.to_stdout else str(self.output.temp)
+        try:
+            self.container = av.open(target, mode="w", format=self.container_format)
+        except (av.FFmpegError, ValueError) as exc:
+            raise SrpipeError(f"cannot write {self.location}: {exc}; choose a known extension or --format") from exc
+        fmt_name = self.container.format.name.split(",")[0]
+        codec = self.options.codec or default_codec(fmt_name)
+        try:
+            stream = self.container.add_stream(codec, rate=getattr(self.source, "frame_rate", None) or 25)
+        except (av.FFmpegError, ValueError) as exc:
+            raise SrpipeError(f"cannot use encoder {codec!r}: {exc}; see 'ffmpeg -encoders' for names") from exc
+        stream.width, stream.height = first.width, first.height
+        stream.pix_fmt = self._pix_fmt(stream, first.format)
+        stream.time_base = getattr(self.source, "time_base", None) or first.time_base or Fraction(1, 90000)
+        stream.codec_context.time_base = stream.time_base
+        stream.options = self._codec_options()
+        self._copy_colour(stream.codec_context, first)
+        matrix = getattr(self.source, "display_matrix", None)
+        if matrix:
+            stream.set_display_matrix(matrix)
+        self.stream = stream
+        self.container.metadata.update(getattr(self.source, "metadata", {}))
+        for in_stream in getattr(self.source, "passthrough", []):
+            self._add_copy(in_stream)
+
+    def _pix_fmt(self, stream, fmt: PlaneFormat) -> str:
+        wanted = self.options.pix_fmt or fmt.name
+        supported = [f.name for f in (stream.codec_context.codec.video_formats or [])]
+        if supported and wanted not in supported:
+            if self.options.pix_fmt:
+                raise SrpipeError(
+                    f"encoder {stream.codec_context.name} cannot write --pix-fmt {wanted}; "
+                    f"it takes {', '.join(supported)}"
+                )
+            same_depth = [n for n in supported if PLANE_FORMATS.get(n, fmt).bit_depth == fmt.bit_depth]
+            wanted = (same_depth or supported)[0]
+        return wanted
+
+    def _codec_options(self) -> dict[str, str]:
+        options = dict(self.options.codec_options)
+        if self.options.crf is not None:
+            options.setdefault("crf", str(self.options.crf))
+        if self.options.preset is not None and self.options.codec in (None, "libx264", "libx265"):
+            options.setdefault("preset", self.options.preset)
+        return options
+
+    def _copy_colour(self, codec_context, first: Frame) -> None:
+        codec_context.color_range = COLOR_RANGE_FULL if first.full_range else COLOR_RANGE_LIMITED
+        source_video = getattr(self.source, "video", None)
+        if source_video is not None:
+            source_cc = source_video.codec_context
+            codec_context.colorspace = source_cc.colorspace
+            codec_context.color_primaries = source_cc.color_primaries
+            codec_context.color_trc = source_cc.color_trc
+
+    def _add_copy(self, in_stream) -> None:
+        try:
+            out_stream = self.container.add_stream_from_template(in_stream)
+        except (av.FFmpegError, ValueError) as exc:
+            what = f"{in_stream.type} stream #{in_stream.index} ({in_stream.codec_context.name})"
+            if in_stream.type in ("audio", "subtitle"):
+                raise SrpipeError(
+                    f"the output container cannot hold the {what} of {self.source.location}: {exc}; "
+                    "write a .mkv instead"
+                ) from exc
+            self.dropped_streams.append(what)
+            warnings.warn(f"{what} is not copied: the output container cannot hold it")
+            return
+        out_stream.metadata.update(in_stream.metadata)
+        self.copied[in_stream.index] = out_stream
+
+    def write_frame(self, frame: Frame) -> None:
+        if self.container is None:
+            self._open(frame)
+            for packet in self.held_packets:
+                self.write_packet(packet)
+            self.held_packets.clear()
+        if (frame.width, frame.height) != (self.stream.width, self.stream.height):
+            raise SrpipeError(
+                f"{self.source.location} changes frame size mid-stream "
+                f"({self.stream.width}x{self.stream.height} to {frame.width}x{frame.height}); not supported"
+            )
+        video_frame = frame_to_av(frame)
+        if self.stream.pix_fmt != frame.format.name:
+            video_frame = video_frame.reformat(format=self.stream.pix_fmt)
+        self._mux(self._encode(video_frame))
+
+    def _encode(self, video_frame):
+        try:
+            return self.stream.encode(video_frame)
+        except av.FFmpegError as exc:
+            raise SrpipeError(
+                f"encoder {self.stream.codec_context.name} refused the settings: {exc}; check --codec, --crf, --preset, --pix-fmt"
+            ) from exc
+
+    def _mux(self, packets) -> None:
+        try:
+            self.container.mux(packets)
+        except OSError as exc:
+            raise SrpipeError(f"cannot write {self.location}: {exc.strerror or exc}") from exc
+
+    def write_packet(self, packet: av.Packet) -> None:
+        if self.container is None:
+            self.held_packets.append(packet)
+            return
+        out_stream = self.copied.get(packet.stream.index)
+        if out_stream is not None:
+            packet.stream = out_stream
+            self._mux(packet)
+
+    def finish(self) -> None:
+        if self.container is None:
+            raise SrpipeError(f"{self.source.location} has no video frames to upscale")
+        self._mux(self._encode(None))
+        self.container.close()
+        if self.output is not None:
+            self.output.commit()
+
+    def abort(self) -> None:
+        if self.container is not None:
+            try:
+                self.container.close()
+            except Exception:
+                pass  # the output is discarded anyway
+        if self.output is not None:
+            self.output.discard()
