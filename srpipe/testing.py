@@ -1,0 +1,127 @@
+"""Helpers for testing srpipe and its plugins: small generated media and a fresh plugin manager."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from srpipe.plugins import make_plugin_manager
+
+__all__ = ["make_plugin_manager", "make_test_video", "make_test_image", "test_pattern"]
+
+
+def test_pattern(width: int, height: int, index: int) -> np.ndarray:
+    """An RGB frame with edges, gradients and motion, so upscalers have something to do."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+    r = 127.5 + 127.5 * np.sin((x + 3 * index) / 3.0)
+    g = 255.0 * y / max(height - 1, 1)
+    b = np.where(((x // 8 + y // 8 + index) % 2) == 0, 230.0, 25.0)
+    return np.stack([r, g, b], axis=-1).astype(np.uint8)
+
+
+test_pattern.__test__ = False  # not a pytest test
+
+
+def make_test_video(
+    path: str | Path,
+    *,
+    width: int = 64,
+    height: int = 48,
+    frames: int = 12,
+    pix_fmt: str = "yuv420p",
+    codec: str = "libx264",
+    rate: int = 25,
+    pts: list[int] | None = None,
+    time_base: Fraction | None = None,
+    audio: bool = True,
+    subtitles: bool = False,
+    title: str | None = "srpipe test clip",
+    rotation: int | None = None,
+    color_range: int | None = None,
+    codec_options: dict[str, str] | None = None,
+) -> Path:
+    """Write a small clip. ``pts`` (in ``time_base`` units) makes it variable-frame-rate.
+
+    Audio is an AAC tone; subtitles (one ASS event) need a .mkv path; odd
+    sizes need a codec that takes them, such as ffv1.
+    """
+    path = Path(path)
+    container = av.open(str(path), mode="w")
+    stream = container.add_stream(codec, rate=rate)
+    stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+    if time_base is not None:
+        stream.time_base = time_base
+        stream.codec_context.time_base = time_base
+    stream.options = dict(codec_options or {"preset": "ultrafast"} if codec == "libx264" else codec_options or {})
+    if color_range is not None:
+        stream.codec_context.color_range = color_range
+    if rotation is not None:
+        stream.set_display_rotation(rotation)
+    if title:
+        container.metadata["title"] = title
+    audio_stream = container.add_stream("aac", rate=48000) if audio else None
+    subtitle_stream = None
+    if subtitles:
+        subtitle_stream = container.add_stream("ass")
+        subtitle_stream.codec_context.time_base = subtitle_stream.time_base = Fraction(1, 1000)
+
+    for index in range(frames):
+        frame = av.VideoFrame.from_ndarray(test_pattern(width, height, index), format="rgb24")
+        frame = frame.reformat(format=pix_fmt)
+        if color_range is not None:
+            frame.color_range = color_range
+        frame.pts = pts[index] if pts is not None else index
+        frame.time_base = time_base or Fraction(1, rate)
+        container.mux(stream.encode(frame))
+    container.mux(stream.encode())
+
+    seconds = frames / rate if pts is None else float(pts[-1] * (time_base or Fraction(1, rate))) + 1 / rate
+    if audio_stream is not None:
+        _write_tone(container, audio_stream, seconds)
+    if subtitle_stream is not None:
+        packet = av.Packet(b"0,0,Default,,0,0,0,,srpipe subtitle")
+        packet.stream = subtitle_stream
+        packet.time_base = Fraction(1, 1000)
+        packet.pts = packet.dts = 0
+        packet.duration = int(seconds * 1000)
+        container.mux(packet)
+    container.close()
+    return path
+
+
+def _write_tone(container, stream, seconds: float) -> None:
+    samples_per_frame = 1024
+    total = int(seconds * stream.rate)
+    for start in range(0, total, samples_per_frame):
+        t = (np.arange(start, start + samples_per_frame) / stream.rate).astype(np.float32)
+        tone = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None, :]
+        frame = av.AudioFrame.from_ndarray(tone, format="fltp", layout="mono")
+        frame.sample_rate = stream.rate
+        frame.pts = start
+        container.mux(stream.encode(frame))
+    container.mux(stream.encode())
+
+
+def make_test_image(path: str | Path, *, width: int = 40, height: int = 30, mode: str = "rgb", bit_depth: int = 8) -> Path:
+    """Write a test image: ``mode`` is rgb, rgba, grey or greya."""
+    import cv2
+
+    rgb = test_pattern(width, height, 0).astype(np.float64)
+    if bit_depth == 16:
+        rgb = rgb * 257
+    dtype = np.uint8 if bit_depth == 8 else np.uint16
+    image = rgb[..., ::-1]
+    if mode.startswith("grey"):
+        image = image[..., 1]
+    if mode.endswith("a"):
+        alpha = np.linspace(0, np.iinfo(dtype).max, width)[None, :].repeat(height, axis=0)
+        image = np.dstack([image if image.ndim == 3 else np.dstack([image] * 3), alpha])
+    path = Path(path)
+    ok, data = cv2.imencode(path.suffix, image.astype(dtype))
+    if not ok:
+        raise ValueError(f"OpenCV cannot write {path.suffix}")
+    data.tofile(str(path))
+    return path

@@ -1,0 +1,36 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from srpipe.cli import build_cli
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def cli_run():
+    """Run the real CLI in-process; returns click's Result."""
+    runner = CliRunner()
+    cli = build_cli()
+
+    def run(*args):
+        return runner.invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+    return run
+
+
+def run_srpipe(*args, env=None, input=None, cwd=None):
+    """Run ``python -m srpipe`` in a subprocess; returns CompletedProcess with bytes stdout."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "srpipe", *[str(a) for a in args]],
+        capture_output=True,
+        env=full_env,
+        input=input,
+        cwd=cwd,
+        timeout=300,
+    )

@@ -1,0 +1,37 @@
+"""Reading back what srpipe wrote, for assertions."""
+
+from fractions import Fraction
+
+import av
+from srpipe.video import frame_from_av
+
+
+def video_info(path):
+    """Stream types, video size/format/colour tags, frame times and planes."""
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        cc = video.codec_context
+        info = {
+            "types": [s.type for s in container.streams],
+            "width": video.width,
+            "height": video.height,
+            "pix_fmt": cc.pix_fmt,
+            "colour": (cc.color_range, cc.colorspace, cc.color_primaries, cc.color_trc),
+            "title": container.metadata.get("title"),
+        }
+        frames = list(container.decode(video=0))
+        info["times"] = [Fraction(f.pts) * Fraction(f.time_base) for f in frames]
+        info["rotation"] = frames[0].rotation if frames else None
+        info["luma"] = [frame_from_av(f).planes[0].copy() for f in frames]
+    return info
+
+
+def packets(path, kind):
+    """(pts seconds, bytes) of every packet of the streams of ``kind``."""
+    with av.open(str(path)) as container:
+        streams = [s for s in container.streams if s.type == kind]
+        return [
+            (Fraction(p.pts) * Fraction(p.time_base), bytes(p))
+            for p in container.demux(*streams)
+            if p.dts is not None
+        ]
