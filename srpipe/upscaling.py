@@ -87,6 +87,8 @@ def upscale(
     if batch_size < 1:
         raise SrpipeError("--batch-size must be at least 1")
     check_input(input)
+    if output is None and is_stream_location(input):
+        raise SrpipeError(f"{'standard input' if input == '-' else input} is a stream; name the output with -o")
     device = resolve_device(device)
 
     source = pm.hook.open_source(location=input, options=source_options)

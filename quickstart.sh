@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Install srpipe into .venv and upscale the bundled sample clip to out/bigbuckbunny_x2.mp4.
+set -euo pipefail
+cd "$(dirname "$0")"
+PYTHON="${PYTHON:-python3}"
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet torch==2.14.1 torchvision==0.29.1
+.venv/bin/python -m pip install --quiet -e ".[test]"
+mkdir -p out
+.venv/bin/srpipe upscale samples/bigbuckbunny.mp4 -o out/bigbuckbunny_x2.mp4 --overwrite
