@@ -30,6 +30,12 @@ def check_output_path(output: Path, input_location: str, overwrite: bool) -> Non
         raise SrpipeError(f"output folder {parent} is not writable; choose another with -o")
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 class AtomicOutput:
     """A temporary file beside ``final`` that becomes ``final`` only on :meth:`commit`."""
 
@@ -41,6 +47,7 @@ class AtomicOutput:
         )
         os.close(fd)
         self.temp = Path(temp)
+        os.chmod(self.temp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
 
     def commit(self) -> None:
         if not self.overwrite and self.final.exists():

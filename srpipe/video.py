@@ -204,6 +204,10 @@ class PyAVSink(Sink):
         self.container.metadata.update(getattr(self.source, "metadata", {}))
         for in_stream in getattr(self.source, "passthrough", []):
             self._add_copy(in_stream)
+        try:
+            self.container.start_encoding()  # opens the encoder and writes the header
+        except av.FFmpegError as exc:
+            raise self._settings_error(exc) from exc
 
     def _pix_fmt(self, stream, fmt: PlaneFormat) -> str:
         wanted = self.options.pix_fmt or fmt.name
@@ -271,9 +275,14 @@ class PyAVSink(Sink):
         try:
             return self.stream.encode(video_frame)
         except av.FFmpegError as exc:
-            raise SrpipeError(
-                f"encoder {self.stream.codec_context.name} refused the settings: {exc}; check --codec, --crf, --preset, --pix-fmt"
-            ) from exc
+            raise self._settings_error(exc) from exc
+
+    def _settings_error(self, exc: Exception) -> SrpipeError:
+        name, width, height = self.stream.codec_context.name, self.stream.width, self.stream.height
+        hint = "check --codec, --crf, --preset, --pix-fmt"
+        if width % 2 or height % 2:
+            hint = f"the output is {width}x{height} and many encoders need even sizes: use --pix-fmt yuv444p or --codec ffv1"
+        return SrpipeError(f"encoder {name} refused the settings: {exc}; {hint}")
 
     def _mux(self, packets) -> None:
         try:
