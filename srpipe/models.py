@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
@@ -24,22 +24,29 @@ class Upscaler(Protocol):
 class ModelSpec:
     """A registered model.
 
-    ``load(scale=..., device=..., weights=...)`` returns an :class:`Upscaler`;
-    ``weights`` is a checkpoint path or ``None`` for the model's own.
+    For ``kind="upscaler"``, ``load(scale=..., device=..., weights=...)`` returns an
+    :class:`Upscaler`; ``weights`` is a checkpoint path or ``None`` for the model's
+    own. Other kinds (``"classifier"``) define what their ``load`` returns.
+    ``network(scale)``, when given, returns the model's ``torch.nn.Module``
+    (for inspection tools).
     """
 
     name: str
     scales: tuple[int, ...]
     description: str
-    load: Callable[..., Upscaler]
+    load: Callable[..., Any]
     default_scale: int | None = None
     accepts_weights: bool = False
+    kind: str = "upscaler"
+    network: Callable[..., Any] | None = None
     plugin: str = field(default="", compare=False)
 
     def __post_init__(self):
-        if not self.scales or any(not isinstance(s, int) or s < 1 for s in self.scales):
+        if any(not isinstance(s, int) or s < 1 for s in self.scales):
             raise ValueError(f"model {self.name!r}: scales must be positive integers")
-        if self.default_scale is None:
+        if self.kind == "upscaler" and not self.scales:
+            raise ValueError(f"upscaler {self.name!r} needs at least one scale")
+        if self.default_scale is None and self.scales:
             object.__setattr__(self, "default_scale", self.scales[0])
 
 
@@ -63,14 +70,14 @@ class ModelRegistry:
     def __contains__(self, name: str) -> bool:
         return name in self._models
 
-    def get(self, name: str) -> ModelSpec:
-        try:
-            return self._models[name]
-        except KeyError:
-            known = ", ".join(sorted(self._models)) or "none"
-            raise SrpipeError(
-                f"unknown model {name!r}; available: {known} (see 'srpipe models list')"
-            ) from None
+    def get(self, name: str, kind: str | None = None) -> ModelSpec:
+        """The model called ``name``; with ``kind``, only a model of that kind."""
+        spec = self._models.get(name)
+        if spec is None or (kind is not None and spec.kind != kind):
+            known = ", ".join(m.name for m in self if kind is None or m.kind == kind) or "none"
+            what = f"{kind} " if kind else ""
+            raise SrpipeError(f"unknown {what}model {name!r}; available: {known} (see 'srpipe models list')")
+        return spec
 
     def resolve_scale(self, spec: ModelSpec, scale: int | None) -> int:
         """The scale to use: the user's if the model supports it, else its default."""

@@ -80,7 +80,7 @@ def upscale(
     """
     pm = pm or get_plugin_manager()
     models = collect_models(pm)
-    spec = models.get(model)
+    spec = models.get(model, kind="upscaler")
     scale = models.resolve_scale(spec, scale)
     if weights is not None and not spec.accepts_weights:
         raise SrpipeError(f"model {model!r} takes no --weights")

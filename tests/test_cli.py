@@ -53,7 +53,7 @@ def test_output_equal_to_input_is_refused(cli_run, clip):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--model", "nosuch"], "unknown model 'nosuch'"),
+        (["--model", "nosuch"], "unknown upscaler model 'nosuch'"),
         (["--scale", "5"], "does not support --scale 5"),
         (["--batch-size", "0"], "--batch-size must be at least 1"),
     ],

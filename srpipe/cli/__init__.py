@@ -63,6 +63,10 @@ def build_cli() -> click.Group:
           srpipe plugins
         """
 
+    @cli.group()
+    def train():
+        """Train a network; each kind of model adds its own subcommand."""
+
     get_plugin_manager().hook.register_commands(cli=cli)
     return cli
 

@@ -13,11 +13,11 @@ def models():
 @models.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def list_models(as_json):
-    """List models: name, scales, plugin and description."""
+    """List models: name, kind, scales, plugin and description."""
     from srpipe.plugins import collect_models, get_plugin_manager
 
     rows = [
-        {"name": m.name, "scales": list(m.scales), "default_scale": m.default_scale,
+        {"name": m.name, "kind": m.kind, "scales": list(m.scales), "default_scale": m.default_scale,
          "plugin": m.plugin, "description": m.description}
         for m in collect_models(get_plugin_manager())
     ]
@@ -26,5 +26,5 @@ def list_models(as_json):
         return
     width = max((len(r["name"]) for r in rows), default=4)
     for r in rows:
-        scales = ",".join(str(s) for s in r["scales"])
-        click.echo(f"{r['name']:<{width}}  x{scales:<7} {r['plugin']:<24} {r['description']}")
+        scales = "x" + ",".join(str(s) for s in r["scales"]) if r["scales"] else "-"
+        click.echo(f"{r['name']:<{width}}  {r['kind']:<10} {scales:<8} {r['plugin']:<24} {r['description']}")
