@@ -4,12 +4,13 @@ import os
 
 from srpipe import hookimpl
 from srpipe.errors import SrpipeError
-from srpipe.images import is_image_path
+from srpipe.images import is_image_file, is_image_path
 
 
 @hookimpl
 def open_source(location, options):
-    if location == "-" or not is_image_path(location) or not os.path.isfile(location):
+    """Images are recognised by their content, so a misnamed file still works."""
+    if location == "-" or not os.path.isfile(location) or not is_image_file(location):
         return None
     from srpipe.images import ImageSource
 

@@ -24,8 +24,22 @@ _HALF = 32768.0
 _MAX = 65535.0
 
 
+_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM", b"II*\x00", b"MM\x00*")
+
+
 def is_image_path(location: str) -> bool:
+    """Whether the name says still image (for output names)."""
     return Path(location).suffix.lower() in IMAGE_SUFFIXES
+
+
+def is_image_file(path: str) -> bool:
+    """Whether the content says still image, whatever the name."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(12)
+    except OSError:
+        return False
+    return head.startswith(_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
 
 
 def rgb_to_ycbcr(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -75,6 +89,8 @@ class ImageSource(Source):
         if image.dtype not in (np.uint8, np.uint16):
             raise SrpipeError(f"{location} has {image.dtype} samples; srpipe reads 8- and 16-bit images")
         self.bit_depth = 8 if image.dtype == np.uint8 else 16
+        self.height, self.width = image.shape[:2]
+        self.bytes_per_sample = 2
         self.image = image.astype(np.float64) * (257.0 if self.bit_depth == 8 else 1.0)
         if image.ndim == 3 and image.shape[2] == 1:
             self.image = self.image[..., 0]

@@ -15,6 +15,7 @@ class SourceOptions:
 
     input_format: str | None = None  # container format for stdin/URLs, e.g. "mpegts"
     decode_threads: int = 0  # 0: let the decoder choose
+    on_decode_error: str = "stop"  # "stop": fail; "skip": drop the damaged frames and count them
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,11 @@ class Source(ABC):
     location: str = ""
     default_suffix: str = ".mp4"  # extension for the default output name
     frame_count: int | None = None  # an estimate for progress, or None
+    width: int | None = None  # frame size when known before decoding
+    height: int | None = None
+    bytes_per_sample: int = 1
     is_file: bool = True  # False for URLs, pipes and devices: no default output name
+    skipped_frames: int = 0  # damaged input frames dropped under on_decode_error="skip"
 
     @abstractmethod
     def items(self) -> Iterator[Frame | Any]:
@@ -74,4 +79,4 @@ class Sink(ABC):
 
     @abstractmethod
     def abort(self) -> None:
-        """Stop and remove whatever was written."""
+        """Stop and remove whatever was written; safe to call more than once."""

@@ -83,59 +83,56 @@ class _Failed:
 
 
 _END = object()
+_POLL_SECONDS = 0.1
 
 
-def in_thread(items: Iterable, maxsize: int, name: str) -> Iterator:
+def in_thread(items: Iterable, maxsize: int, name: str, stop: threading.Event, workers: list) -> Iterator:
     """Iterate ``items`` in a worker thread, handing them over through a bounded queue.
 
-    An exception in the worker is raised again in the consumer; a consumer that
-    stops early stops the worker.
+    An exception in the worker is raised again in the consumer. Setting ``stop``
+    ends the worker and the consumer; the worker thread is appended to ``workers``
+    so that the caller can join it.
     """
     handoff: queue.Queue = queue.Queue(maxsize)
-    stop = threading.Event()
 
     def put(item) -> bool:
         while not stop.is_set():
             try:
-                handoff.put(item, timeout=0.1)
+                handoff.put(item, timeout=_POLL_SECONDS)
                 return True
             except queue.Full:
                 pass
         return False
 
     def work():
-        iterator = iter(items)
         try:
-            for item in iterator:
+            for item in items:
                 if not put(item):
                     return
             put(_END)
         except BaseException as exc:  # handed to the consumer, raised there
             put(_Failed(exc))
-        finally:
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                close()
 
     worker = threading.Thread(target=work, name=name, daemon=True)
+    workers.append(worker)
     worker.start()
-    try:
-        while True:
-            item = handoff.get()
-            if item is _END:
-                return
-            if isinstance(item, _Failed):
-                raise item.exc
-            yield item
-    finally:
-        stop.set()
-        worker.join(timeout=10)
+    while not stop.is_set():
+        try:
+            item = handoff.get(timeout=_POLL_SECONDS)
+        except queue.Empty:
+            continue
+        if item is _END:
+            return
+        if isinstance(item, _Failed):
+            raise item.exc
+        yield item
 
 
 @dataclass
 class RunStats:
     frames_in: int = 0
     frames_out: int = 0
+    frames_skipped: int = 0  # damaged input frames dropped on request
     packets_copied: int = 0
     seconds: float = 0.0
 
@@ -168,13 +165,14 @@ def run(
     stats = RunStats()
     start = time.perf_counter()
     queue_size = 2 * batch_size
+    stop, workers = threading.Event(), []
     try:
         items = _counting(source.items(), stats)
         if threaded:
-            items = in_thread(items, queue_size, "srpipe-decode")
+            items = in_thread(items, queue_size, "srpipe-decode", stop, workers)
         upscaled = upscale_stream(items, upscaler, batch_size, model_name)
         if threaded:
-            upscaled = in_thread(upscaled, queue_size, "srpipe-upscale")
+            upscaled = in_thread(upscaled, queue_size, "srpipe-upscale", stop, workers)
         for item in upscaled:
             if isinstance(item, Frame):
                 sink.write_frame(item)
@@ -186,9 +184,14 @@ def run(
                 stats.packets_copied += 1
         if stats.frames_in != stats.frames_out:
             raise SrpipeError(f"{stats.frames_in} frames decoded but {stats.frames_out} encoded")
+        stats.frames_skipped = source.skipped_frames
         sink.finish()
     except BaseException:
         sink.abort()
         raise
+    finally:
+        stop.set()  # ends every worker, whatever happened; the source is closed after this
+        for worker in workers:
+            worker.join(timeout=10)
     stats.seconds = time.perf_counter() - start
     return stats

@@ -28,6 +28,7 @@ DEFAULT_PLUGINS = (
     "srpipe_plugins.video_files",
     "srpipe_plugins.still_images",
     "srpipe_plugins.commands",
+    "srpipe_plugins.classifier",
 )
 
 

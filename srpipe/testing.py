@@ -10,7 +10,7 @@ import numpy as np
 
 from srpipe.plugins import make_plugin_manager
 
-__all__ = ["make_plugin_manager", "make_test_video", "make_test_image", "test_pattern"]
+__all__ = ["damage_video", "make_plugin_manager", "make_test_video", "make_test_image", "test_pattern"]
 
 
 def test_pattern(width: int, height: int, index: int) -> np.ndarray:
@@ -125,3 +125,28 @@ def make_test_image(path: str | Path, *, width: int = 40, height: int = 30, mode
         raise ValueError(f"OpenCV cannot write {path.suffix}")
     data.tofile(str(path))
     return path
+
+
+def damage_video(source: str | Path, target: str | Path, frames: tuple[int, ...] = (4, 5)) -> Path:
+    """Copy a clip, scrambling the second half of the given video packets (1-based)."""
+    target = Path(target)
+    with av.open(str(source)) as inp, av.open(str(target), mode="w") as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in inp.streams}
+        count = 0
+        for packet in inp.demux():
+            if packet.dts is None:
+                continue
+            stream = streams[packet.stream.index]
+            if packet.stream.type == "video":
+                count += 1
+                if count in frames:
+                    data = bytearray(bytes(packet))
+                    for i in range(len(data) // 4, len(data)):
+                        data[i] = (data[i] * 7 + 13) & 0xFF
+                    damaged = av.Packet(bytes(data))
+                    damaged.pts, damaged.dts, damaged.time_base = packet.pts, packet.dts, packet.time_base
+                    damaged.duration, damaged.is_keyframe = packet.duration, packet.is_keyframe
+                    packet = damaged
+            packet.stream = stream
+            out.mux(packet)
+    return target

@@ -11,6 +11,7 @@ from typing import Callable
 from srpipe.device import resolve_device
 from srpipe.errors import SrpipeError
 from srpipe.media import SinkOptions, SourceOptions
+from srpipe.memory import fit_batch_size
 from srpipe.outputs import check_output_path, default_output_path
 from srpipe.pipeline import RunStats, run
 from srpipe.plugins import collect_models, get_plugin_manager
@@ -33,6 +34,7 @@ class UpscaleResult:
             "scale": self.scale,
             "device": self.device,
             "frames": self.stats.frames_out,
+            "frames_skipped": self.stats.frames_skipped,
             "packets_copied": self.stats.packets_copied,
             "seconds": round(self.stats.seconds, 3),
             "fps": round(self.stats.fps, 2),
@@ -102,9 +104,14 @@ def upscale(
         if output != "-":
             check_output_path(Path(output), input, sink_options.overwrite)
         upscaler = spec.load(scale=scale, device=device, weights=weights)
+        batch_size = fit_batch_size(source.width, source.height, scale, batch_size, source.bytes_per_sample, upscaler)
         sink = pm.hook.open_sink(location=output, source=source, options=replace(sink_options, scale=scale))
         if sink is None:
             raise SrpipeError(f"no plugin can write {output}")
-        on_frame = progress(source.frame_count) if progress else None
-        stats = run(source, sink, upscaler, batch_size=batch_size, threaded=threaded, model_name=model, on_frame=on_frame)
+        try:
+            on_frame = progress(source.frame_count) if progress else None
+            stats = run(source, sink, upscaler, batch_size=batch_size, threaded=threaded, model_name=model, on_frame=on_frame)
+        except BaseException:
+            sink.abort()  # also covers a signal that lands before run() starts
+            raise
     return UpscaleResult(input, output, model, scale, device, stats)

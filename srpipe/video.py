@@ -103,9 +103,13 @@ class PyAVSource(Source):
             self.video.thread_count = options.decode_threads
         self.passthrough = [s for s in self.container.streams if s.index != self.video.index]
         self.frame_count = self.video.frames or self._estimate_frames()
+        self.width, self.height = self.video.codec_context.width, self.video.codec_context.height
+        pix_fmt = self.video.codec_context.format
+        self.bytes_per_sample = 2 if pix_fmt is not None and max(c.bits for c in pix_fmt.components) > 8 else 1
         suffix = Path(location).suffix.lower()
         self.default_suffix = suffix if suffix in KEPT_SUFFIXES else ".mp4"
         self.display_matrix: tuple[int, ...] | None = None
+        self.on_decode_error = options.on_decode_error
         self.pts_filled = 0
 
     def _estimate_frames(self) -> int | None:
@@ -133,7 +137,7 @@ class PyAVSource(Source):
         for packet in self.container.demux():
             index = packet.stream.index
             if index == self.video.index:
-                for video_frame in packet.decode():
+                for video_frame in self._decode(packet):
                     if self.display_matrix is None:
                         self.display_matrix = _display_matrix(video_frame) or ()
                     frame = frame_from_av(video_frame)
@@ -144,6 +148,20 @@ class PyAVSource(Source):
                     yield frame
             elif index in passthrough and packet.dts is not None:
                 yield packet
+
+    def _decode(self, packet: av.Packet) -> list[av.VideoFrame]:
+        """The frames of one packet; a damaged packet stops or is skipped and counted."""
+        try:
+            return packet.decode()
+        except av.FFmpegError as exc:
+            if self.on_decode_error == "skip":
+                self.skipped_frames += 1
+                return []
+            at = f" at {float(packet.pts * packet.time_base):.3f} s" if packet.pts is not None else ""
+            raise SrpipeError(
+                f"{self.location} is damaged{at} ({exc.strerror or exc}); "
+                "rerun with --on-decode-error skip to drop the damaged frames"
+            ) from exc
 
     def _next_pts(self, last_pts: int | None) -> int:
         """A timestamp for a frame the decoder gave none (raw elementary streams)."""
@@ -287,8 +305,12 @@ class PyAVSink(Sink):
     def _mux(self, packets) -> None:
         try:
             self.container.mux(packets)
-        except OSError as exc:
-            raise SrpipeError(f"cannot write {self.location}: {exc.strerror or exc}") from exc
+        except (OSError, av.FFmpegError) as exc:
+            raise self._write_error(exc) from exc
+
+    def _write_error(self, exc: Exception) -> SrpipeError:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        return SrpipeError(f"cannot write {self.location}: {reason}; check free space and permissions")
 
     def write_packet(self, packet: av.Packet) -> None:
         if self.container is None:
@@ -303,14 +325,18 @@ class PyAVSink(Sink):
         if self.container is None:
             raise SrpipeError(f"{self.source.location} has no video frames to upscale")
         self._mux(self._encode(None))
-        self.container.close()
+        try:
+            self.container.close()
+        except (OSError, av.FFmpegError) as exc:
+            raise self._write_error(exc) from exc
         if self.output is not None:
             self.output.commit()
 
     def abort(self) -> None:
         if self.container is not None:
+            container, self.container = self.container, None
             try:
-                self.container.close()
+                container.close()
             except Exception:
                 pass  # the output is discarded anyway
         if self.output is not None:

@@ -25,12 +25,14 @@ from srpipe.media import SinkOptions, SourceOptions
 @click.option("--pix-fmt", help="Output pixel format, e.g. yuv420p. Default: the input's (10-bit stays 10-bit).")
 @click.option("--format", "container_format", help="Output container, e.g. matroska or mpegts (needed for -o -).")
 @click.option("--input-format", help="Input container for standard input or URLs whose format cannot be guessed.")
+@click.option("--on-decode-error", type=click.Choice(["stop", "skip"]), default="stop", show_default=True,
+              help="A damaged input frame stops the run, or is dropped and counted (timestamps stay right).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on standard output.")
 @click.option("--no-threads", is_flag=True, hidden=True, help="Run decode, upscale and encode in one thread.")
 def upscale(input, output, model, scale, weights, device, batch_size, codec, crf, preset, pix_fmt,
-            container_format, input_format, overwrite, quiet, as_json, no_threads):
+            container_format, input_format, on_decode_error, overwrite, quiet, as_json, no_threads):
     """Upscale a video, stream or image.
 
     INPUT is a video file, a URL FFmpeg can open (http, rtsp, ...), - for
@@ -58,7 +60,7 @@ def upscale(input, output, model, scale, weights, device, batch_size, codec, crf
             device=device,
             weights=weights,
             batch_size=batch_size,
-            source_options=SourceOptions(input_format=input_format),
+            source_options=SourceOptions(input_format=input_format, on_decode_error=on_decode_error),
             sink_options=SinkOptions(
                 codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt,
                 container_format=container_format, overwrite=overwrite,
@@ -73,7 +75,9 @@ def upscale(input, output, model, scale, weights, device, batch_size, codec, crf
     elif not quiet:
         stats = result.stats
         click.echo(
-            f"{stats.frames_out} frames in {stats.seconds:.1f} s ({stats.fps:.1f} fps), "
+            f"{stats.frames_out} frame{'s' * (stats.frames_out != 1)} in {stats.seconds:.1f} s ({stats.fps:.1f} fps), "
             f"{result.model} x{result.scale} on {result.device} -> {result.output}",
             err=True,
         )
+    if result.stats.frames_skipped:
+        click.echo(f"Warning: {result.stats.frames_skipped} damaged frames of {input} were skipped", err=True)

@@ -1,0 +1,1 @@
+"""Image classification on the shared CNN core: datasets, training, inference and plots."""

@@ -1,0 +1,105 @@
+"""What ``srpipe classify`` reads: an image, a folder of images or a video (every Nth frame)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from srpipe.errors import SrpipeError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".gif")
+
+
+@dataclass
+class InputImage:
+    """One picture to classify: RGB (H, W, 3) or grey (H, W) uint8, and where it came from."""
+
+    source: str
+    pixels: np.ndarray
+    frame: int | None = None
+    time: float | None = None
+
+
+def read_inputs(location: str | Path, every: int = 25) -> Iterator[InputImage]:
+    """The images at ``location``: one image, each image of a folder (sorted by name), or
+    every ``every``-th frame of a video with its timestamp."""
+    path = Path(location)
+    if not path.exists():
+        raise SrpipeError(f"{path} does not exist; check the path")
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+        if not files:
+            raise SrpipeError(f"folder {path} holds no images ({', '.join(IMAGE_EXTENSIONS)}); "
+                              "give an image, a folder of images or a video")
+        for file in files:
+            yield read_image(file)
+    elif path.suffix.lower() in VIDEO_EXTENSIONS:
+        yield from read_video(path, every)
+    elif path.suffix.lower() not in IMAGE_EXTENSIONS and looks_like_video(_read_bytes(path)):
+        yield from read_video(path, every)
+    else:
+        yield read_image(path)
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise SrpipeError(f"cannot read {path} ({e.strerror}); check that it is a file you may read") from None
+    if not data:
+        raise SrpipeError(f"{path} is empty (0 bytes); give an image or a video file")
+    return data
+
+
+def looks_like_video(data: bytes) -> bool:
+    """Whether ``data`` starts like an MP4/MOV, Matroska/WebM, AVI, MPEG-TS or GIF file."""
+    return (data[4:8] == b"ftyp" or data[:4] == b"\x1a\x45\xdf\xa3"
+            or (data[:4] == b"RIFF" and data[8:12] == b"AVI ") or data[:4] == b"GIF8"
+            or (len(data) > 376 and data[0] == data[188] == data[376] == 0x47))
+
+
+def read_image(path: Path) -> InputImage:
+    """An image file as 8-bit grey or RGB; a file that is not one raises :class:`SrpipeError`."""
+    data = _read_bytes(path)
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if pixels is None:
+        if looks_like_video(data):
+            raise SrpipeError(f"{path} is a video, not a {path.suffix} image; rename it with its "
+                              "real extension (e.g. .mp4) to classify its frames")
+        raise SrpipeError(f"{path} is not a readable image (corrupt, truncated or not an image); "
+                          "re-save it as PNG or JPEG")
+    if pixels.dtype != np.uint8:
+        pixels = (pixels.astype(np.float64) * 255 / np.iinfo(pixels.dtype).max).round().astype(np.uint8)
+    if pixels.ndim == 3:
+        code = cv2.COLOR_BGRA2RGB if pixels.shape[2] == 4 else cv2.COLOR_BGR2RGB
+        pixels = cv2.cvtColor(pixels, code)
+    return InputImage(str(path), pixels)
+
+
+def read_video(path: Path, every: int) -> Iterator[InputImage]:
+    """Frames 0, every, 2*every, ... of the first video stream, as RGB with their time in seconds."""
+    import av
+
+    try:
+        container = av.open(str(path))
+    except av.error.FFmpegError as e:
+        raise SrpipeError(f"{path} cannot be opened as a video ({e.strerror or e}); check the file") from None
+    with container:
+        if not container.streams.video:
+            raise SrpipeError(f"{path} has no video stream; give an image or a video")
+        found = False
+        try:
+            for index, frame in enumerate(container.decode(container.streams.video[0])):
+                if index % every == 0:
+                    found = True
+                    time = float(frame.time) if frame.time is not None else None
+                    yield InputImage(str(path), frame.to_ndarray(format="rgb24"), index, time)
+        except av.error.FFmpegError as e:
+            raise SrpipeError(f"{path} could not be decoded ({e.strerror or e}); check the file") from None
+        if not found:
+            raise SrpipeError(f"{path} holds no decodable video frames; check the file")

@@ -1,0 +1,74 @@
+"""Checkpoint files: a plain dict saved with ``torch.save``, loaded only with ``weights_only=True``."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from srpipe.errors import SrpipeError
+from srpipe.nn.registry import build_network, describe
+
+FORMAT = "srpipe-checkpoint/1"
+REQUIRED = {"format": str, "arch": str, "config": dict, "state_dict": dict, "meta": dict}
+
+
+class CheckpointError(SrpipeError):
+    """A file is not a usable srpipe checkpoint."""
+
+
+def make_checkpoint(model: nn.Module, meta: dict | None = None, **extra: Any) -> dict:
+    """The checkpoint dict of a registered network (tensors moved to the CPU)."""
+    arch, config = describe(model)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return {"format": FORMAT, "arch": arch, "config": config, "state_dict": state,
+            "meta": dict(meta or {}), **extra}
+
+
+def save_checkpoint(ckpt: dict, path: str | Path) -> None:
+    """Write ``ckpt`` atomically (a temporary file renamed into place)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial.tmp")
+    torch.save(ckpt, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Read and check a checkpoint; anything else raises :class:`CheckpointError`."""
+    hint = "re-download it or re-create it with scripts/train_espcn.py"
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint {path} does not exist") from None
+    except Exception as e:  # unpickling refused, truncated zip, garbage bytes...
+        raise CheckpointError(f"{path} {_refusal(str(e))}; it was not loaded; {hint}") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not an {FORMAT} file; {hint}")
+    for key, typ in REQUIRED.items():
+        if not isinstance(ckpt.get(key), typ):
+            raise CheckpointError(f"{path} lacks a valid {key!r} entry; {hint}")
+    return ckpt
+
+
+def network_from_checkpoint(ckpt: dict, source: str = "checkpoint") -> nn.Module:
+    """Build the network a checkpoint describes and load its weights."""
+    try:
+        net = build_network(ckpt["arch"], ckpt["config"])
+        net.load_state_dict(ckpt["state_dict"])
+    except (ValueError, TypeError, RuntimeError) as e:
+        first = str(e).strip().splitlines()[0][:200]
+        raise CheckpointError(f"{source} does not match its architecture ({first})") from None
+    return net
+
+
+def _refusal(message: str) -> str:
+    """Why ``torch.load(weights_only=True)`` refused a file, in a few words."""
+    found = re.search(r"Unsupported global: GLOBAL (\S+)", message)
+    if found:
+        return f"holds a pickled Python object ({found.group(1)}), not only tensors"
+    return "is corrupt or not a checkpoint file"

@@ -1,0 +1,263 @@
+"""One trainer for every task: AdamW, cosine schedule, validation, checkpoints and resume.
+
+A task says how to compute the loss of a training batch and the metrics of a validation
+batch; the trainer does everything else.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from srpipe.nn.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
+
+
+class Task(Protocol):
+    """What a trainer needs to know about a task."""
+
+    def loss(self, model: nn.Module, batch: Any) -> torch.Tensor:
+        """The scalar loss to minimise on a training batch."""
+
+    def metrics(self, model: nn.Module, batch: Any) -> dict[str, float]:
+        """Validation metrics of one batch (the trainer averages them over batches)."""
+
+
+@dataclass
+class TrainConfig:
+    """``steps_per_epoch`` None means one pass over the training data per epoch."""
+
+    epochs: int = 10
+    steps_per_epoch: int | None = None
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    seed: int = 0
+    device: str | None = None  # None: CUDA when present
+    amp: bool = True  # bfloat16 autocast, CUDA only
+    grad_clip: float | None = None
+    out_dir: str | None = None  # last.pt, final.pt, log.jsonl
+    progress: bool | None = None  # None: when stderr is a terminal
+
+
+def to_device(batch: Any, device: torch.device) -> Any:
+    """Move the tensors of a (nested) batch to ``device``."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, Mapping):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_device(v, device) for v in batch)
+    return batch
+
+
+def get_rng_state() -> dict:
+    np_state = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].copy()), *np_state[2:]],
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(_tuples(state["python"]))
+    name, keys, *rest = state["numpy"]
+    np.random.set_state((name, keys.numpy(), *rest))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _tuples(x):
+    return tuple(_tuples(v) for v in x) if isinstance(x, (list, tuple)) else x
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class Trainer:
+    """Train ``model`` on ``task``.
+
+    ``train_data`` yields batches; ``val_data`` is an iterable of batches, or a mapping from a
+    name to one (metrics are then logged as ``name/metric``). ``param_groups`` optionally
+    replaces ``model.parameters()`` for AdamW (e.g. a lower learning rate on one layer).
+    ``meta`` goes into every checkpoint.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        task: Task,
+        train_data: Iterable,
+        val_data: Iterable | Mapping[str, Iterable] | None = None,
+        config: TrainConfig | None = None,
+        *,
+        param_groups: list[dict] | None = None,
+        meta: dict | None = None,
+    ):
+        self.config = config or TrainConfig()
+        cfg = self.config
+        self.device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model = model.to(self.device)
+        self.task = task
+        self.train_data = train_data
+        self.val_data = val_data
+        self.steps_per_epoch = cfg.steps_per_epoch or len(train_data)
+        self.optimizer = torch.optim.AdamW(
+            param_groups or model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
+        )
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            self.optimizer, T_max=cfg.epochs * self.steps_per_epoch
+        )
+        self.meta = dict(meta or {})
+        self.epoch = 0
+        self.history: list[dict] = []
+        self.out_dir = Path(cfg.out_dir) if cfg.out_dir else None
+        self._writer = None
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def state(self) -> dict:
+        """A checkpoint of the model with everything needed to resume."""
+        train = {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "epoch": self.epoch,
+            "rng": get_rng_state(),
+            "history": self.history,
+            "train_config": asdict(self.config),
+        }
+        return make_checkpoint(self.model, self.meta, train=train)
+
+    def resume(self, path: str | Path) -> None:
+        """Continue from a checkpoint written by :meth:`state`."""
+        ckpt = load_checkpoint(path)
+        train = ckpt["train"]
+        self.model.load_state_dict(ckpt["state_dict"])
+        self.optimizer.load_state_dict(train["optimizer"])
+        self.scheduler.load_state_dict(train["scheduler"])
+        self.epoch = train["epoch"]
+        self.history = list(train["history"])
+        set_rng_state(train["rng"])
+
+    # -- loops --------------------------------------------------------------------------------
+    def fit(self, resume: bool = False) -> list[dict]:
+        """Train to ``config.epochs``; with ``resume``, continue from ``out_dir/last.pt`` if any."""
+        last = self.out_dir / "last.pt" if self.out_dir else None
+        if resume and last is not None and last.exists():
+            self.resume(last)
+        else:
+            seed_everything(self.config.seed)
+        while self.epoch < self.config.epochs:
+            t0 = time.perf_counter()
+            loss = self.train_epoch()
+            self.epoch += 1
+            record = {"epoch": self.epoch, "step": self.epoch * self.steps_per_epoch,
+                      "lr": self.scheduler.get_last_lr()[0], "train_loss": loss,
+                      **self.validate(), "epoch_s": round(time.perf_counter() - t0, 2)}
+            self.history.append(record)
+            self._log(record)
+            if last is not None:
+                save_checkpoint(self.state(), last)
+        if self.out_dir is not None:
+            final = make_checkpoint(self.model, {**self.meta, "history": self.history})
+            save_checkpoint(final, self.out_dir / "final.pt")
+        if self._writer:
+            self._writer.close()
+        return self.history
+
+    def _batches(self) -> Iterator:
+        """``steps_per_epoch`` batches, starting the training data over when it runs out."""
+        it = iter(self.train_data)
+        for _ in range(self.steps_per_epoch):
+            try:
+                yield next(it)
+            except StopIteration:
+                it = iter(self.train_data)
+                yield next(it)
+
+    def _autocast(self):
+        if self.device.type == "cuda" and self.config.amp:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return nullcontext()
+
+    def train_epoch(self) -> float:
+        """One epoch of optimisation; returns the mean training loss."""
+        self.model.train()
+        show = self.config.progress if self.config.progress is not None else sys.stderr.isatty()
+        bar = tqdm(self._batches(), total=self.steps_per_epoch, disable=not show, file=sys.stderr,
+                   desc=f"epoch {self.epoch + 1}/{self.config.epochs}", unit="step", leave=False)
+        total = torch.zeros((), device=self.device)
+        for i, batch in enumerate(bar):
+            batch = to_device(batch, self.device)
+            with self._autocast():
+                loss = self.task.loss(self.model, batch)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.config.grad_clip:
+                nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+            self.optimizer.step()
+            self.scheduler.step()
+            total += loss.detach().float()
+            if show and i % 20 == 0:
+                bar.set_postfix(loss=f"{loss.item():.4g}")
+        mean = total.item() / self.steps_per_epoch
+        if not math.isfinite(mean):
+            raise FloatingPointError(f"training loss is {mean} in epoch {self.epoch + 1}")
+        return mean
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Mean of the task's metrics over each validation set."""
+        if self.val_data is None:
+            return {}
+        self.model.eval()
+        sets = self.val_data if isinstance(self.val_data, Mapping) else {"": self.val_data}
+        out: dict[str, float] = {}
+        for name, data in sets.items():
+            sums: dict[str, float] = {}
+            n = 0
+            for batch in data:
+                with self._autocast():
+                    m = self.task.metrics(self.model, to_device(batch, self.device))
+                for k, v in m.items():
+                    sums[k] = sums.get(k, 0.0) + float(v)
+                n += 1
+            prefix = f"{name}/" if name else "val_"
+            out.update({prefix + k: v / max(n, 1) for k, v in sums.items()})
+        return out
+
+    # -- logging ------------------------------------------------------------------------------
+    def _log(self, record: dict) -> None:
+        if self.out_dir is None:
+            return
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.out_dir / "log.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self._writer is None:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                self._writer = False
+            else:
+                self._writer = SummaryWriter(str(self.out_dir / "tb"))
+        if self._writer:
+            for k, v in record.items():
+                if k not in ("epoch", "step"):
+                    self._writer.add_scalar(k, v, record["step"])

@@ -1,0 +1,255 @@
+"""Bad input, faults and interruptions: one clear line, a non-zero exit, nothing left behind."""
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+import threading
+import time
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from srpipe import hookimpl
+from srpipe.errors import SrpipeError
+from srpipe.memory import GIB, fit_batch_size
+from srpipe.models import ModelSpec
+from srpipe.testing import damage_video, make_plugin_manager, make_test_image, make_test_video
+from srpipe.upscaling import upscale
+
+from conftest import run_srpipe
+from media import video_info
+
+
+def listing(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+def assert_one_line_error(done, *needles):
+    stderr = done.stderr.decode() if isinstance(done.stderr, bytes) else done.stderr
+    assert done.returncode == 1 if hasattr(done, "returncode") else done.exit_code == 1
+    lines = [line for line in stderr.splitlines() if not line.startswith("Warning:")]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), stderr
+    for needle in needles:
+        assert needle in lines[0], stderr
+
+
+def test_truncated_video_is_refused(tmp_path):
+    clip = make_test_video(tmp_path / "clip.mp4", frames=10)
+    data = clip.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])  # the moov atom is at the end: gone
+    done = run_srpipe("upscale", cut)
+    assert_one_line_error(done, "cut.mp4", "complete media file")
+    assert listing(tmp_path) == ["clip.mp4", "cut.mp4"]
+
+
+def test_damaged_packets_stop_by_default(tmp_path):
+    clip = make_test_video(tmp_path / "clip.mkv", codec="mjpeg", pix_fmt="yuvj420p", frames=10, codec_options={})
+    bad = damage_video(clip, tmp_path / "bad.mkv", frames=(4, 5))
+    done = run_srpipe("upscale", bad)
+    assert_one_line_error(done, "bad.mkv is damaged at", "--on-decode-error skip")
+    assert listing(tmp_path) == ["bad.mkv", "clip.mkv"]
+
+
+def test_damaged_packets_skipped_on_request_keep_timestamps(tmp_path):
+    clip = make_test_video(tmp_path / "clip.mkv", codec="mjpeg", pix_fmt="yuvj420p", frames=10, codec_options={})
+    bad = damage_video(clip, tmp_path / "bad.mkv", frames=(4, 5))
+    done = run_srpipe("upscale", bad, "--on-decode-error", "skip", "-o", tmp_path / "out.mkv")
+    assert done.returncode == 0, done.stderr.decode()
+    assert b"Warning: 2 damaged frames of" in done.stderr
+    times = video_info(clip)["times"]
+    assert video_info(tmp_path / "out.mkv")["times"] == times[:3] + times[5:]
+
+
+def test_audio_only_file_is_refused(tmp_path):
+    path = tmp_path / "sound.m4a"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=48000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = 48000, 0
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    assert_one_line_error(run_srpipe("upscale", path), "sound.m4a has no video stream")
+
+
+def test_video_stream_without_frames_is_refused(tmp_path):
+    path = tmp_path / "empty.mkv"
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("ffv1", rate=25)
+        video.width, video.height, video.pix_fmt = 16, 16, "yuv420p"
+        audio = container.add_stream("pcm_s16le", rate=8000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16", layout="mono")
+        frame.sample_rate, frame.pts = 8000, 0
+        container.mux(audio.encode(frame))
+    done = run_srpipe("upscale", path)
+    assert_one_line_error(done, "empty.mkv has no video frames")
+    assert listing(tmp_path) == ["empty.mkv"]
+
+
+def test_tiny_frames(tmp_path):
+    clip = make_test_video(tmp_path / "one.mkv", codec="ffv1", width=1, height=1, frames=3, audio=False)
+    result = upscale(str(clip), scale=2, pm=make_plugin_manager())
+    info = video_info(result.output)
+    assert (info["width"], info["height"], len(info["times"])) == (2, 2, 3)
+
+
+def test_image_named_mp4_is_read_as_an_image(tmp_path):
+    fake = make_test_image(tmp_path / "picture.png")
+    fake = fake.rename(tmp_path / "picture.mp4")
+    result = upscale(str(fake), scale=2, pm=make_plugin_manager())
+    assert result.output.endswith("picture_x2.png")
+    done = run_srpipe("upscale", fake, "-o", tmp_path / "out.mp4")
+    assert_one_line_error(done, "is an image; name the output .png")
+
+
+def test_video_named_png_is_read_as_a_video(tmp_path):
+    clip = make_test_video(tmp_path / "clip.mp4", frames=4).rename(tmp_path / "clip.png")
+    result = upscale(str(clip), scale=2, pm=make_plugin_manager())
+    assert result.output.endswith("clip_x2.mp4")
+    assert len(video_info(result.output)["times"]) == 4
+
+
+@pytest.mark.parametrize("mode", ["P", "CMYK", "L", "I;16"])
+def test_palette_cmyk_grey_and_16_bit_grey_images(tmp_path, mode):
+    pattern = np.add.outer(np.arange(12), np.arange(16)).astype(np.uint8) * 9
+    image = Image.fromarray(pattern).convert(mode if mode != "I;16" else "I")
+    path = tmp_path / ("in.jpg" if mode == "CMYK" else "in.png")
+    if mode == "I;16":
+        image = Image.fromarray(pattern.astype(np.uint16) * 257)
+    image.save(path)
+    result = upscale(str(path), scale=2, pm=make_plugin_manager())
+    out = np.asarray(Image.open(result.output))
+    assert out.shape[:2] == (24, 32)
+
+
+def test_disk_full_leaves_nothing(tmp_path):
+    clip = make_test_video(tmp_path / "clip.mp4", width=160, height=120, frames=30)
+
+    def limit_file_size():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    done = subprocess.run(
+        [sys.executable, "-m", "srpipe", "upscale", str(clip), "-s", "4", "-q"],
+        capture_output=True, preexec_fn=limit_file_size, timeout=120,
+    )
+    assert_one_line_error(done, "cannot write", "File too large")
+    assert listing(tmp_path) == ["clip.mp4"]
+
+
+SLOW_PLUGIN = '''
+import time
+from srpipe import hookimpl
+from srpipe.models import ModelSpec
+
+
+class Slow:
+    scale = 2
+
+    def upscale(self, luma, *, bit_depth, full_range):
+        time.sleep(0.2)
+        return luma.repeat(2, axis=1).repeat(2, axis=2)
+
+
+@hookimpl
+def register_models(register):
+    register(ModelSpec(name="slow", scales=(2,), description="sleeps", load=lambda **kw: Slow()))
+'''
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signals_stop_cleanly(tmp_path, signum, code):
+    from test_plugins import fake_plugin
+
+    site = fake_plugin(tmp_path / "site", "slow_plugin", SLOW_PLUGIN)
+    work = tmp_path / "work"
+    work.mkdir()
+    clip = make_test_video(work / "clip.mp4", frames=60)
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "srpipe", "upscale", str(clip), "-m", "slow", "--batch-size", "1"],
+        env=env, stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while not any(".partial." in name for name in listing(work)):
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == code, stderr
+    assert listing(work) == ["clip.mp4"]
+
+
+class FailingUpscaler:
+    scale = 2
+
+    def __init__(self):
+        self.calls = 0
+
+    def upscale(self, luma, *, bit_depth, full_range):
+        self.calls += 1
+        if self.calls == 3:
+            raise RuntimeError("model exploded on batch 3")
+        return luma.repeat(2, axis=1).repeat(2, axis=2)
+
+
+class FailingPlugin:
+    @hookimpl
+    def register_models(self, register):
+        register(ModelSpec(name="explodes", scales=(2,), description="raises", load=lambda **kw: FailingUpscaler()))
+
+
+@pytest.mark.parametrize("threaded", [True, False])
+def test_error_in_a_stage_stops_the_others_and_surfaces(tmp_path, threaded):
+    clip = make_test_video(tmp_path / "clip.mp4", frames=40)
+    pm = make_plugin_manager()
+    pm.register(FailingPlugin())
+    threads_before = threading.active_count()
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="model exploded on batch 3"):
+        upscale(str(clip), model="explodes", batch_size=2, threaded=threaded, pm=pm)
+    assert time.monotonic() - started < 30
+    assert threading.active_count() == threads_before
+    assert listing(tmp_path) == ["clip.mp4"]
+
+
+def test_junk_from_an_upscaler_is_named(tmp_path):
+    class Junk(FailingUpscaler):
+        def upscale(self, luma, *, bit_depth, full_range):
+            return luma  # wrong size
+
+    class JunkPlugin:
+        @hookimpl
+        def register_models(self, register):
+            register(ModelSpec(name="junk", scales=(2,), description="wrong size", load=lambda **kw: Junk()))
+
+    pm = make_plugin_manager()
+    pm.register(JunkPlugin())
+    clip = make_test_video(tmp_path / "clip.mp4", frames=3)
+    with pytest.raises(SrpipeError, match="model 'junk' returned uint8 \\(3, 48, 64\\); expected uint8 \\(3, 96, 128\\)"):
+        upscale(str(clip), model="junk", pm=pm)
+    assert listing(tmp_path) == ["clip.mp4"]
+
+
+@pytest.mark.parametrize("name", ["with space.mp4", "quo'te\"s.mp4", "new\nline.mp4", "ünï©ødé.mp4", "-dash.mp4"])
+def test_awkward_file_names(tmp_path, name):
+    clip = make_test_video(tmp_path / name, frames=3)
+    done = run_srpipe("upscale", "-q", "--", clip.name, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    assert (tmp_path / (clip.stem + "_x2.mp4")).exists()
+
+
+def test_frames_too_large_for_memory_are_refused_with_the_size_needed():
+    class Model:
+        working_bytes_per_output_pixel = 8
+
+    with pytest.raises(SrpipeError, match=r"a 7680x4320 frame upscaled x4 needs about 7\.1 GiB, but only 2\.0 GiB is free"):
+        fit_batch_size(7680, 4320, 4, 8, 1, Model(), available=2 * GIB)
+    with pytest.warns(UserWarning, match="--batch-size lowered from 8 to 3"):
+        assert fit_batch_size(1920, 1080, 4, 8, 1, Model(), available=2 * GIB) == 3
+    assert fit_batch_size(640, 360, 2, 8, 1, Model(), available=2 * GIB) == 8
