@@ -22,6 +22,9 @@ from srpipe.outputs import AtomicOutput
 # Containers whose extension the default output name keeps; others become .mp4.
 KEPT_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".ts"}
 STREAMING_FORMATS = {"matroska", "mpegts", "nut"}
+_MPEGTS_VIDEO_IDS = {
+    av.codec.Codec(name, "r").id for name in ("h264", "hevc", "mpeg1video", "mpeg2video", "mpeg4", "av1", "vc1")
+}
 COLOR_RANGE_FULL = 2
 COLOR_RANGE_LIMITED = 1
 
@@ -209,6 +212,7 @@ class PyAVSink(Sink):
             stream = self.container.add_stream(codec, rate=getattr(self.source, "frame_rate", None) or 25)
         except (av.FFmpegError, ValueError) as exc:
             raise SrpipeError(f"cannot use encoder {codec!r}: {exc}; see 'ffmpeg -encoders' for names") from exc
+        self._check_codec_fits(fmt_name, stream)
         stream.width, stream.height = first.width, first.height
         stream.pix_fmt = self._pix_fmt(stream, first.format)
         stream.time_base = getattr(self.source, "time_base", None) or first.time_base or Fraction(1, 90000)
@@ -226,6 +230,14 @@ class PyAVSink(Sink):
             self.container.start_encoding()  # opens the encoder and writes the header
         except av.FFmpegError as exc:
             raise self._settings_error(exc) from exc
+
+    def _check_codec_fits(self, fmt_name: str, stream) -> None:
+        """MPEG-TS takes any codec without complaint but can carry few video codecs."""
+        codec = stream.codec_context.codec
+        if fmt_name == "mpegts" and av.codec.Codec(codec.name, "w").id not in _MPEGTS_VIDEO_IDS:
+            raise SrpipeError(
+                f"MPEG-TS cannot carry {codec.name} video; use --codec libx264 or libx265, or a .mkv output"
+            )
 
     def _pix_fmt(self, stream, fmt: PlaneFormat) -> str:
         wanted = self.options.pix_fmt or fmt.name
