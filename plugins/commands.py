@@ -1,13 +1,14 @@
-"""Built-in commands: upscale, models, plugins."""
+"""Built-in commands: upscale, batch, models, plugins."""
 
 from srpipe import hookimpl
 
 
 @hookimpl
 def register_commands(cli):
+    from srpipe.cli.batch import batch
     from srpipe.cli.models import models
     from srpipe.cli.plugins import plugins
     from srpipe.cli.upscale import upscale
 
-    for command in (upscale, models, plugins):
+    for command in (upscale, batch, models, plugins):
         cli.add_command(command)

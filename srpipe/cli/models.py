@@ -27,4 +27,4 @@ def list_models(as_json):
     width = max((len(r["name"]) for r in rows), default=4)
     for r in rows:
         scales = "x" + ",".join(str(s) for s in r["scales"]) if r["scales"] else "-"
-        click.echo(f"{r['name']:<{width}}  {r['kind']:<10} {scales:<8} {r['plugin']:<24} {r['description']}")
+        click.echo(f"{r['name']:<{width}}  {r['kind']:<10} {scales:<8} {r['plugin']:<26} {r['description']}")

@@ -3,30 +3,20 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import click
 
-from srpipe.device import DEVICE_CHOICES
+from srpipe.cli.options import encoder_options, model_options
 from srpipe.media import SinkOptions, SourceOptions
 
 
 @click.command()
 @click.argument("input")
 @click.option("-o", "--output", help="Output file, or - for standard output. Default: NAME_xS.ext beside INPUT.")
-@click.option("-m", "--model", default="bicubic", show_default=True, help="Upscaler to use (see 'srpipe models list').")
-@click.option("-s", "--scale", type=int, help="Upscaling factor. Default: the model's own.")
-@click.option("--weights", type=click.Path(dir_okay=False), help="Checkpoint for models that take one (from 'srpipe train').")
-@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True, help="Where the model runs; auto picks CUDA when a GPU is usable.")
-@click.option("--batch-size", type=int, default=8, show_default=True, help="Frames upscaled together.")
-@click.option("--codec", help="Video encoder. Default: libx264 (libvpx-vp9 for .webm).")
-@click.option("--crf", type=int, default=18, show_default=True, help="Encoder quality; lower is better and larger.")
-@click.option("--preset", default="veryfast", show_default=True, help="x264/x265 speed preset.")
-@click.option("--pix-fmt", help="Output pixel format, e.g. yuv420p. Default: the input's (10-bit stays 10-bit).")
+@model_options
+@encoder_options
 @click.option("--format", "container_format", help="Output container, e.g. matroska or mpegts (needed for -o -).")
 @click.option("--input-format", help="Input container for standard input or URLs whose format cannot be guessed.")
-@click.option("--on-decode-error", type=click.Choice(["stop", "skip"]), default="stop", show_default=True,
-              help="A damaged input frame stops the run, or is dropped and counted (timestamps stay right).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on standard output.")

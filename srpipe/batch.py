@@ -1,0 +1,320 @@
+"""Upscale every video and image of a folder tree into a mirror tree, resumably.
+
+A manifest in the output folder (``.srpipe-batch.json``) records each finished
+file with its input's size and mtime and the settings used; the next run skips
+those and redoes everything else. Files run in parallel in worker processes,
+each given an equal share of the cores for its decoder, model and encoder.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+from srpipe.errors import SrpipeError
+from srpipe.images import IMAGE_SUFFIXES, is_image_file
+from srpipe.media import SinkOptions, SourceOptions
+
+MANIFEST = ".srpipe-batch.json"
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".ts", ".m2ts", ".mts", ".avi", ".flv",
+                  ".wmv", ".mpg", ".mpeg", ".3gp", ".ogv", ".y4m"}
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """What every file is upscaled with; part of the manifest's identity of a finished file."""
+
+    model: str = "bicubic"
+    scale: int | None = None
+    weights: str | None = None
+    device: str = "auto"
+    batch_size: int = 8
+    sink: SinkOptions = field(default_factory=SinkOptions)
+    on_decode_error: str = "stop"
+
+    def key(self) -> dict:
+        """The settings that change the output (not the device or batch size)."""
+        data = asdict(self)
+        for name in ("device", "batch_size"):
+            data.pop(name)
+        for name in ("overwrite", "scale"):
+            data["sink"].pop(name)
+        return json.loads(json.dumps(data))
+
+
+@dataclass
+class FileResult:
+    input: str  # relative to the input folder
+    status: str  # "done", "skipped" or "failed"
+    output: str | None = None  # relative to the output folder
+    frames: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+
+@dataclass
+class BatchReport:
+    files: list[FileResult]
+    seconds: float
+
+    def count(self, status: str) -> int:
+        return sum(1 for f in self.files if f.status == status)
+
+    @property
+    def frames(self) -> int:
+        return sum(f.frames for f in self.files if f.status == "done")
+
+    def to_dict(self) -> dict:
+        return {
+            "done": self.count("done"),
+            "skipped": self.count("skipped"),
+            "failed": self.count("failed"),
+            "frames": self.frames,
+            "seconds": round(self.seconds, 3),
+            "files": [asdict(f) for f in self.files],
+        }
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return os.path.commonpath([os.path.realpath(path), os.path.realpath(folder)]) == os.path.realpath(folder)
+
+
+def find_inputs(in_dir: Path, out_dir: Path, pattern: str | None) -> list[Path]:
+    """Media files under ``in_dir`` (relative paths, sorted), leaving out ``out_dir``
+    and not following links to folders."""
+    out_real = os.path.realpath(out_dir)
+    found = []
+    for root, dirs, files in os.walk(in_dir):
+        dirs[:] = sorted(d for d in dirs if os.path.realpath(os.path.join(root, d)) != out_real)
+        for name in sorted(files):
+            rel = Path(os.path.relpath(os.path.join(root, name), in_dir))
+            if pattern is not None:
+                if fnmatch.fnmatch(rel.as_posix(), pattern) or fnmatch.fnmatch(name, pattern):
+                    found.append(rel)
+            elif rel.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES:
+                found.append(rel)
+    return found
+
+
+def output_name(in_dir: Path, rel: Path) -> Path:
+    """Same relative path; the extension follows ``srpipe upscale``'s rules."""
+    from srpipe.video import KEPT_SUFFIXES
+
+    if is_image_file(str(in_dir / rel)):
+        return rel.with_suffix(".png")
+    return rel if rel.suffix.lower() in KEPT_SUFFIXES else rel.with_suffix(".mp4")
+
+
+class Manifest:
+    """The finished files of an output folder, saved after each file (write and rename)."""
+
+    def __init__(self, out_dir: Path):
+        self.path = out_dir / MANIFEST
+        try:
+            self.entries: dict[str, dict] = json.loads(self.path.read_text())["files"]
+        except (OSError, ValueError, KeyError, TypeError):
+            self.entries = {}
+
+    @staticmethod
+    def _stamp(path: Path) -> dict:
+        st = path.stat()
+        return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+    def is_done(self, rel: Path, source: Path, output: Path, settings_key: dict) -> bool:
+        entry = self.entries.get(rel.as_posix())
+        return (
+            entry is not None
+            and entry["input"] == self._stamp(source)
+            and entry["settings"] == settings_key
+            and output.is_file()
+            and output.stat().st_size == entry["output_size"]
+        )
+
+    def record(self, rel: Path, source: Path, output: Path, out_rel: str, settings_key: dict, frames: int) -> None:
+        self.entries[rel.as_posix()] = {
+            "input": self._stamp(source),
+            "settings": settings_key,
+            "output": out_rel,
+            "output_size": output.stat().st_size,
+            "frames": frames,
+        }
+        temp = self.path.with_suffix(".json.partial")
+        temp.write_text(json.dumps({"format": "srpipe-batch/1", "files": self.entries}, indent=1))
+        os.replace(temp, self.path)
+
+
+# Worker processes -----------------------------------------------------------
+
+_progress_queue = None
+
+
+def _init_worker(threads: int, progress_queue) -> None:
+    """Give the worker its share of the cores; only the parent handles Ctrl-C."""
+    global _progress_queue
+    import cv2
+    import torch
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)
+    _progress_queue = progress_queue
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _report_frames(total):
+    queue = _progress_queue
+    return (lambda: queue.put(1)) if queue is not None else None
+
+
+def upscale_one(task: tuple) -> FileResult:
+    """Upscale one file; a user-caused failure is returned, not raised."""
+    from srpipe.upscaling import upscale
+
+    rel, source, output, out_rel, settings, threads = task
+    sink = replace(settings.sink, overwrite=True)
+    if threads:
+        sink = replace(sink, codec_options={"threads": str(threads), **sink.codec_options})
+    started = time.perf_counter()
+    try:
+        result = upscale(
+            str(source), str(output), model=settings.model, scale=settings.scale, weights=settings.weights,
+            device=settings.device, batch_size=settings.batch_size, sink_options=sink,
+            source_options=SourceOptions(decode_threads=threads, on_decode_error=settings.on_decode_error),
+            progress=_report_frames,
+        )
+    except SrpipeError as exc:
+        return FileResult(str(rel), "failed", out_rel, error=str(exc))
+    except Exception as exc:  # a broken file must not stop the batch
+        return FileResult(str(rel), "failed", out_rel, error=f"{type(exc).__name__}: {exc}")
+    return FileResult(str(rel), "done", out_rel, result.stats.frames_out, time.perf_counter() - started)
+
+
+# The batch -------------------------------------------------------------------
+
+
+def check_folders(in_dir: Path, out_dir: Path) -> None:
+    if not in_dir.is_dir():
+        raise SrpipeError(f"input folder {in_dir} does not exist or is not a folder")
+    if os.path.realpath(in_dir) == os.path.realpath(out_dir):
+        raise SrpipeError("the output folder is the input folder; choose another OUT_DIR")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise SrpipeError(f"output {out_dir} is a file; give a folder")
+
+
+def plan(in_dir: Path, out_dir: Path, pattern: str | None, settings: BatchSettings, manifest: Manifest):
+    """(tasks to run, results already known: skipped files and name clashes)."""
+    key = settings.key()
+    tasks, known, claimed = [], [], {}
+    for rel in find_inputs(in_dir, out_dir, pattern):
+        out_rel = output_name(in_dir, rel)
+        output = out_dir / out_rel
+        if out_rel in claimed:
+            known.append(FileResult(str(rel), "failed", str(out_rel),
+                                    error=f"its output {out_rel} is also the output of {claimed[out_rel]}; rename one"))
+            continue
+        claimed[out_rel] = rel
+        if manifest.is_done(rel, in_dir / rel, output, key):
+            known.append(FileResult(str(rel), "skipped", str(out_rel)))
+        else:
+            tasks.append((rel, in_dir / rel, output, str(out_rel)))
+    return tasks, known
+
+
+def run_batch(
+    in_dir: str | Path,
+    out_dir: str | Path,
+    settings: BatchSettings = BatchSettings(),
+    *,
+    jobs: int = 1,
+    pattern: str | None = None,
+    on_file: Callable[[FileResult], None] | None = None,
+    on_frame: Callable[[], None] | None = None,
+) -> BatchReport:
+    """Upscale the tree ``in_dir`` into ``out_dir``; see the module docstring."""
+    in_dir, out_dir = Path(in_dir), Path(out_dir)
+    check_folders(in_dir, out_dir)
+    if jobs < 1:
+        raise SrpipeError("--jobs must be at least 1")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest = Manifest(out_dir)
+    started = time.perf_counter()
+    tasks, results = plan(in_dir, out_dir, pattern, settings, manifest)
+    for result in results:
+        if on_file:
+            on_file(result)
+
+    runnable = []
+    for rel, source, output, out_rel in tasks:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        if not _inside(output.parent, out_dir):
+            escaped = FileResult(str(rel), "failed", out_rel, error=f"{out_rel} would be written outside {out_dir} (a link)")
+            results.append(escaped)
+            if on_file:
+                on_file(escaped)
+            continue
+        runnable.append((rel, source, output, out_rel))
+
+    jobs = min(jobs, max(1, len(runnable)))
+    threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else 0
+    work = [(rel, source, output, out_rel, settings, threads) for rel, source, output, out_rel in runnable]
+    for result in _run_tasks(work, jobs, threads, on_frame):
+        if result.status == "done":
+            manifest.record(Path(result.input), in_dir / result.input, out_dir / result.output,
+                            result.output, settings.key(), result.frames)
+        results.append(result)
+        if on_file:
+            on_file(result)
+    return BatchReport(results, time.perf_counter() - started)
+
+
+def _run_tasks(work: list, jobs: int, threads: int, on_frame):
+    """Results in completion order: in this process for one job, else in a process pool."""
+    global _progress_queue
+    if jobs == 1:
+        _progress_queue = _CallbackQueue(on_frame) if on_frame else None
+        for task in work:
+            yield upscale_one(task)
+        return
+    context = multiprocessing.get_context("spawn")
+    progress = context.Queue()
+    drain = threading.Thread(target=_drain, args=(progress, on_frame), daemon=True)
+    drain.start()
+    pool = context.Pool(jobs, initializer=_init_worker, initargs=(threads, progress))
+    try:
+        yield from pool.imap_unordered(upscale_one, work)
+        pool.close()
+    except BaseException:
+        pool.terminate()  # SIGTERM: each worker aborts its output and exits
+        raise
+    finally:
+        pool.join()
+        progress.put(None)
+        drain.join(timeout=5)
+
+
+class _CallbackQueue:
+    """Frame progress in this process: the queue interface, calling back directly."""
+
+    def __init__(self, callback):
+        self.callback = callback
+
+    def put(self, _):
+        self.callback()
+
+
+def _drain(queue, on_frame) -> None:
+    while queue.get() is not None:
+        if on_frame:
+            on_frame()

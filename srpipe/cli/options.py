@@ -1,0 +1,38 @@
+"""Options that ``upscale`` and ``batch`` share."""
+
+from __future__ import annotations
+
+import click
+
+from srpipe.device import DEVICE_CHOICES
+
+_MODEL_OPTIONS = [
+    click.option("-m", "--model", default="bicubic", show_default=True, help="Upscaler to use (see 'srpipe models list')."),
+    click.option("-s", "--scale", type=int, help="Upscaling factor. Default: the model's own."),
+    click.option("--weights", type=click.Path(dir_okay=False), help="Checkpoint for models that take one (from 'srpipe train')."),
+    click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True,
+                 help="Where the model runs; auto picks CUDA when a GPU is usable."),
+    click.option("--batch-size", type=int, default=8, show_default=True, help="Frames upscaled together."),
+]
+
+_ENCODER_OPTIONS = [
+    click.option("--codec", help="Video encoder. Default: libx264 (libvpx-vp9 for .webm)."),
+    click.option("--crf", type=int, default=18, show_default=True, help="Encoder quality; lower is better and larger."),
+    click.option("--preset", default="veryfast", show_default=True, help="x264/x265 speed preset."),
+    click.option("--pix-fmt", help="Output pixel format, e.g. yuv420p. Default: the input's (10-bit stays 10-bit)."),
+    click.option("--on-decode-error", type=click.Choice(["stop", "skip"]), default="stop", show_default=True,
+                 help="A damaged input frame stops the file, or is dropped and counted (timestamps stay right)."),
+]
+
+
+def _apply(options):
+    def decorate(command):
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+model_options = _apply(_MODEL_OPTIONS)
+encoder_options = _apply(_ENCODER_OPTIONS)
