@@ -213,6 +213,28 @@ def check_folders(in_dir: Path, out_dir: Path) -> None:
         raise SrpipeError(f"output {out_dir} is a file; give a folder")
 
 
+def check_settings(settings: BatchSettings) -> None:
+    """Fail once, before any file, on a setting that would fail every file."""
+    from srpipe.plugins import collect_models, get_plugin_manager
+
+    models = collect_models(get_plugin_manager())
+    spec = models.get(settings.model, kind="upscaler")
+    if settings.weights is None:
+        models.resolve_scale(spec, settings.scale)
+    elif not os.path.isfile(settings.weights):
+        raise SrpipeError(f"weights file {settings.weights} does not exist")
+    if settings.batch_size < 1:
+        raise SrpipeError("--batch-size must be at least 1")
+
+
+def remove_partials(out_dir: Path) -> None:
+    """Outputs half-written by a run that was killed; their files are redone."""
+    for root, _, files in os.walk(out_dir):
+        for name in files:
+            if name.startswith(".") and ".partial" in name:
+                os.unlink(os.path.join(root, name))
+
+
 def plan(in_dir: Path, out_dir: Path, pattern: str | None, settings: BatchSettings, manifest: Manifest):
     """(tasks to run, results already known: skipped files and name clashes)."""
     key = settings.key()
@@ -245,9 +267,11 @@ def run_batch(
     """Upscale the tree ``in_dir`` into ``out_dir``; see the module docstring."""
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     check_folders(in_dir, out_dir)
+    check_settings(settings)
     if jobs < 1:
         raise SrpipeError("--jobs must be at least 1")
     out_dir.mkdir(parents=True, exist_ok=True)
+    remove_partials(out_dir)
     manifest = Manifest(out_dir)
     started = time.perf_counter()
     tasks, results = plan(in_dir, out_dir, pattern, settings, manifest)

@@ -13,8 +13,8 @@ from srpipe.media import SinkOptions
 
 
 @click.command()
-@click.argument("in_dir", type=click.Path(file_okay=False))
-@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.argument("in_dir")
+@click.argument("out_dir")
 @model_options
 @encoder_options
 @click.option("-j", "--jobs", type=int, default=1, show_default=True,

@@ -1,0 +1,154 @@
+"""srpipe batch: a mirror tree, resumable, failures isolated, interrupts clean."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from srpipe.testing import make_test_image, make_test_video
+
+from conftest import run_srpipe
+from media import video_info
+from test_faults import SLOW_PLUGIN
+from test_plugins import fake_plugin
+
+
+def tree(root):
+    return sorted(
+        os.path.relpath(os.path.join(folder, name), root)
+        for folder, _, names in os.walk(root) for name in names
+    )
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    root = tmp_path / "in"
+    (root / "sub").mkdir(parents=True)
+    make_test_video(root / "a.mp4", frames=6)
+    make_test_video(root / "sub" / "b.mkv", frames=4, subtitles=True)
+    make_test_video(root / "sub" / "c.avi", frames=3, audio=False)
+    make_test_image(root / "sub" / "d.jpg")
+    (root / "notes.txt").write_text("not media")
+    return root
+
+
+def batch(*args, **kwargs):
+    done = run_srpipe("batch", *args, "--json", "-q", **kwargs)
+    return done, json.loads(done.stdout) if done.stdout else None
+
+
+def test_mirror_tree_and_report(inputs, tmp_path):
+    out = tmp_path / "out"
+    done, report = batch(inputs, out, "-s", "3")
+    assert done.returncode == 0, done.stderr.decode()
+    assert tree(out) == [".srpipe-batch.json", "a.mp4", "sub/b.mkv", "sub/c.mp4", "sub/d.png"]
+    assert (report["done"], report["skipped"], report["failed"], report["frames"]) == (4, 0, 0, 14)
+    info = video_info(out / "sub" / "b.mkv")
+    assert (info["width"], len(info["times"]), info["types"]) == (192, 4, ["video", "audio", "subtitle"])
+    assert video_info(out / "a.mp4")["times"] == video_info(inputs / "a.mp4")["times"]
+
+
+def test_resume_skips_finished_and_redoes_changed(inputs, tmp_path):
+    out = tmp_path / "out"
+    batch(inputs, out)
+    _, report = batch(inputs, out)
+    assert (report["done"], report["skipped"]) == (0, 4)
+
+    os.utime(inputs / "a.mp4", ns=(1, 1))  # input changed
+    (out / "sub" / "c.mp4").write_bytes(b"half")  # output damaged after the run
+    (out / ".sub-d.abc.partial.png").write_bytes(b"left by a killed run")
+    _, report = batch(inputs, out)
+    redone = sorted(f["input"] for f in report["files"] if f["status"] == "done")
+    assert redone == ["a.mp4", "sub/c.avi"]
+    assert ".sub-d.abc.partial.png" not in tree(out)
+    assert len(video_info(out / "sub" / "c.mp4")["times"]) == 3
+
+    _, report = batch(inputs, out, "-s", "4")  # new settings: everything again
+    assert report["done"] == 4
+
+
+def test_a_bad_file_does_not_stop_the_batch(inputs, tmp_path):
+    (inputs / "broken.mp4").write_text("this is not a video")
+    (inputs / "sub" / "d.png").write_bytes((inputs / "sub" / "d.jpg").read_bytes())  # same output name
+    done, report = batch(inputs, tmp_path / "out")
+    assert done.returncode == 1
+    failed = {f["input"]: f["error"] for f in report["files"] if f["status"] == "failed"}
+    assert "cannot read" in failed["broken.mp4"]
+    assert "also the output of" in failed["sub/d.png"]
+    assert report["done"] == 4
+
+
+def test_parallel_jobs_give_the_same_frames(inputs, tmp_path):
+    done, report = batch(inputs, tmp_path / "one")
+    done, report2 = batch(inputs, tmp_path / "two", "--jobs", "2")
+    assert done.returncode == 0, done.stderr.decode()
+    assert report2["frames"] == report["frames"] == 14
+    for name in ("a.mp4", "sub/b.mkv"):
+        assert video_info(tmp_path / "one" / name)["times"] == video_info(tmp_path / "two" / name)["times"]
+
+
+def test_pattern_and_output_inside_input(inputs):
+    out = inputs / "upscaled"
+    done, report = batch(inputs, out, "--pattern", "*.mkv")
+    assert done.returncode == 0
+    assert tree(out) == [".srpipe-batch.json", "sub/b.mkv"]
+    _, report = batch(inputs, out, "--pattern", "*.mkv")
+    assert report["skipped"] == 1 and len(report["files"]) == 1  # its own outputs are not inputs
+
+
+def test_outputs_cannot_escape_through_links(inputs, tmp_path):
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    (out / "sub").symlink_to(elsewhere)
+    done, report = batch(inputs, out)
+    assert done.returncode == 1
+    failed = [f for f in report["files"] if f["status"] == "failed"]
+    assert {f["input"] for f in failed} == {"sub/b.mkv", "sub/c.avi", "sub/d.jpg"}
+    assert all("outside" in f["error"] for f in failed)
+    assert os.listdir(elsewhere) == []
+
+
+@pytest.mark.parametrize("args, message", [
+    (["{missing}", "{out}"], "does not exist or is not a folder"),
+    (["{inputs}", "{inputs}"], "the output folder is the input folder"),
+    (["{inputs}", "{inputs}/a.mp4"], "is a file; give a folder"),
+    (["{inputs}", "{out}", "-m", "nosuch"], "unknown upscaler model 'nosuch'"),
+    (["{inputs}", "{out}", "-s", "7"], "does not support --scale 7"),
+    (["{inputs}", "{out}", "--jobs", "0"], "--jobs must be at least 1"),
+])
+def test_bad_arguments_are_one_line_errors(inputs, tmp_path, args, message):
+    names = {"missing": tmp_path / "nope", "out": tmp_path / "out", "inputs": inputs}
+    done = run_srpipe("batch", *[a.format(**names) for a in args])
+    assert done.returncode == 1
+    assert done.stderr.decode().splitlines() == [done.stderr.decode().splitlines()[0]]
+    assert done.stderr.startswith(b"Error: ") and message.encode() in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_ctrl_c_stops_cleanly_and_resumes(tmp_path, jobs):
+    site = fake_plugin(tmp_path / "site", "slow_plugin", SLOW_PLUGIN)
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    for name in ("a", "b", "c"):
+        make_test_video(inputs / f"{name}.mp4", frames=30, audio=False)
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    command = [sys.executable, "-m", "srpipe", "batch", str(inputs), str(out), "-m", "slow", "--batch-size", "1", "-j", jobs]
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 90
+    while not any(".partial." in name for name in (tree(out) if out.exists() else [])):
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr.decode()
+    assert not [name for name in tree(out) if ".partial" in name]
+    done = subprocess.run(command + ["-q", "--json"], env=env, capture_output=True, timeout=300)
+    report = json.loads(done.stdout)
+    assert report["done"] + report["skipped"] == 3 and report["failed"] == 0
+    assert tree(out) == [".srpipe-batch.json", "a.mp4", "b.mp4", "c.mp4"]
