@@ -1,0 +1,208 @@
+"""Stage-by-stage throughput: decode, upscale, encode, end to end, and ffmpeg for reference.
+
+Each measurement is repeated; the report gives the median and the spread (min, max) of
+frames per second. End-to-end runs happen in a child process, so its peak resident memory
+is the pipeline's own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+
+from srpipe.device import resolve_device
+from srpipe.frames import Frame
+from srpipe.media import SinkOptions, SourceOptions
+from srpipe.pipeline import upscale_frames
+from srpipe.plugins import collect_models, get_plugin_manager
+from srpipe.testing import make_test_video
+from srpipe.video import PyAVSink, PyAVSource
+
+
+@dataclass
+class Measurement:
+    stage: str
+    model: str | None
+    fps: list[float]
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "stage": self.stage,
+            "model": self.model,
+            "fps_median": round(statistics.median(self.fps), 2),
+            "fps_min": round(min(self.fps), 2),
+            "fps_max": round(max(self.fps), 2),
+            **self.extra,
+        }
+
+
+def generated_clip(folder: Path, width: int = 640, height: int = 360, frames: int = 60) -> Path:
+    """A clip with fine detail and motion, so the encoder has real work."""
+    return make_test_video(folder / f"bench_{width}x{height}.mp4", width=width, height=height, frames=frames,
+                           codec_options={"crf": "12", "preset": "veryfast"})
+
+
+def _timed(function, repeats: int) -> list[float]:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def _decode_all(path: str) -> list[Frame]:
+    source = PyAVSource(path, SourceOptions())
+    try:
+        return [item for item in source.items() if isinstance(item, Frame)]
+    finally:
+        source.close()
+
+
+def bench_decode(path: str, repeats: int) -> Measurement:
+    frames = len(_decode_all(path))
+    times = _timed(lambda: _decode_all(path), repeats)
+    return Measurement("decode", None, [frames / t for t in times], {"frames": frames})
+
+
+def bench_upscale(frames: list[Frame], name: str, scale: int, device: str, batch_size: int, repeats: int) -> Measurement:
+    spec = collect_models(get_plugin_manager()).get(name, kind="upscaler")
+    upscaler = spec.load(scale=scale, device=device, weights=None)
+
+    def run():
+        for i in range(0, len(frames), batch_size):
+            upscale_frames(frames[i:i + batch_size], upscaler, name)
+        if device.startswith("cuda"):
+            import torch
+
+            torch.cuda.synchronize()
+
+    run()  # warm-up: caches, lazy initialisation, kernel selection
+    times = _timed(run, repeats)
+    extra = {"batch_size": batch_size, "frames": len(frames)}
+    network = getattr(upscaler, "network", None)
+    if network is not None and hasattr(network, "macs_per_lr_pixel"):
+        pixels = frames[0].width * frames[0].height
+        flops = 2 * network.macs_per_lr_pixel() * pixels
+        extra["gflops"] = round(flops * len(frames) / statistics.median(times) / 1e9, 1)
+    return Measurement("upscale", name, [len(frames) / t for t in times], extra)
+
+
+def bench_encode(path: str, upscaled: list[Frame], repeats: int, folder: Path, sink_options: SinkOptions) -> Measurement:
+    def run():
+        source = PyAVSource(path, SourceOptions())
+        sink = PyAVSink(str(folder / "encode.mp4"), source, sink_options)
+        try:
+            for frame in upscaled:
+                sink.write_frame(frame)
+            sink.finish()
+        finally:
+            source.close()
+        os.unlink(folder / "encode.mp4")
+
+    times = _timed(run, repeats)
+    return Measurement("encode", None, [len(upscaled) / t for t in times])
+
+
+def bench_end_to_end(path: str, name: str, scale: int, device: str, repeats: int, folder: Path) -> Measurement:
+    fps, peaks = [], []
+    for _ in range(repeats):
+        command = [sys.executable, "-m", "srpipe", "upscale", path, "-o", str(folder / "e2e.mp4"), "-m", name,
+                   "-s", str(scale), "--device", device, "--json", "-q", "--overwrite"]
+        summary, peak = _run_measured(command, folder / "e2e.json")
+        fps.append(summary["fps"])
+        peaks.append(peak)
+    return Measurement("end-to-end", name, fps, {"peak_rss_mib": round(max(peaks))})
+
+
+def _run_measured(command: list[str], stdout_path: Path) -> tuple[dict, float]:
+    """Run a command; its JSON output and its own peak resident memory in MiB."""
+    with open(stdout_path, "w") as stdout:
+        process = subprocess.Popen(command, stdout=stdout, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        raise RuntimeError(f"{' '.join(command)} exited with {process.returncode}")
+    return json.loads(stdout_path.read_text()), usage.ru_maxrss / 1024
+
+
+def bench_ffmpeg(path: str, scale: int, frames: int, repeats: int, folder: Path) -> Measurement | None:
+    """ffmpeg's CLI doing the same job: bicubic scale filter, same encoder settings."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        return None
+    command = [ffmpeg, "-v", "error", "-y", "-i", path, "-vf", f"scale=iw*{scale}:ih*{scale}:flags=bicubic",
+               "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-c:a", "copy", str(folder / "ffmpeg.mp4")]
+    times = _timed(lambda: subprocess.run(command, check=True), repeats)
+    return Measurement("ffmpeg end-to-end", "bicubic", [frames / t for t in times])
+
+
+def run_bench(input: str | None = None, models: tuple[str, ...] = ("bicubic",), scale: int = 2, device: str = "auto",
+              batch_sizes: tuple[int, ...] = (1, 8), repeats: int = 3, log=lambda line: None) -> dict:
+    """Measure every stage; returns the report as a dict."""
+    device = resolve_device(device)
+    with tempfile.TemporaryDirectory(prefix="srpipe-bench-") as temp:
+        folder = Path(temp)
+        path = input or str(generated_clip(folder))
+        with av.open(path) as container:
+            stream = container.streams.video[0]
+            size = f"{stream.codec_context.width}x{stream.codec_context.height}"
+        frames = _decode_all(path)
+        results = []
+
+        def record(measurement):
+            if measurement is not None:
+                results.append(measurement)
+                log(measurement.to_dict())
+
+        record(bench_decode(path, repeats))
+        for name in models:
+            for batch_size in batch_sizes:
+                record(bench_upscale(frames, name, scale, device, batch_size, repeats))
+        spec = collect_models(get_plugin_manager()).get("bicubic")
+        upscaled = upscale_frames(frames, spec.load(scale=scale, device="cpu"), "bicubic")
+        record(bench_encode(path, upscaled, repeats, folder, SinkOptions(scale=scale)))
+        for name in models:
+            record(bench_end_to_end(path, name, scale, device, repeats, folder))
+        record(bench_ffmpeg(path, scale, len(frames), repeats, folder))
+    report = {
+        "input": input or f"generated {size}",
+        "size": size,
+        "scale": scale,
+        "device": device,
+        "cores": os.cpu_count(),
+        "repeats": repeats,
+        "results": [m.to_dict() for m in results],
+    }
+    report["ratios"] = _ratios(results)
+    return report
+
+
+def _ratios(results: list[Measurement]) -> dict:
+    """End to end against ffmpeg, and against the rate the stages' own costs allow."""
+    by = {(m.stage, m.model): statistics.median(m.fps) for m in results}
+    ratios = {}
+    ffmpeg = by.get(("ffmpeg end-to-end", "bicubic"))
+    decode, encode = by.get(("decode", None)), by.get(("encode", None))
+    for (stage, model), fps in by.items():
+        if stage != "end-to-end":
+            continue
+        if ffmpeg:
+            ratios[f"{model} vs ffmpeg"] = round(fps / ffmpeg, 2)
+        upscale = max((m for m in results if m.stage == "upscale" and m.model == model),
+                      key=lambda m: statistics.median(m.fps), default=None)
+        if upscale and decode and encode:
+            allowed = 1 / (1 / decode + 1 / statistics.median(upscale.fps) + 1 / encode)
+            ratios[f"{model} vs sum of stages"] = round(fps / allowed, 2)
+    return ratios

@@ -1,0 +1,47 @@
+"""``srpipe bench``."""
+
+import json
+import sys
+
+import click
+
+from srpipe.device import DEVICE_CHOICES
+
+
+@click.command()
+@click.argument("input", required=False)
+@click.option("-m", "--model", "models", multiple=True, default=["bicubic", "lanczos"], show_default=True,
+              help="Upscalers to measure (repeat the option).")
+@click.option("-s", "--scale", type=int, default=2, show_default=True)
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
+@click.option("--batch-size", "batch_sizes", type=int, multiple=True, default=[1, 8], show_default=True,
+              help="Batch sizes for the upscale-only stage (repeat the option).")
+@click.option("--repeats", type=int, default=3, show_default=True, help="Runs per measurement.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def bench(input, models, scale, device, batch_sizes, repeats, as_json):
+    """Measure frames per second of each stage alone and of the whole pipeline.
+
+    INPUT defaults to a generated 640x360 clip of 60 frames. Stages: decode,
+    upscale (per model and batch size, with GFLOP/s for neural models),
+    encode (libx264 veryfast, crf 18), end to end (in a child process, with its
+    peak memory) and, when a system ffmpeg exists, ffmpeg's own bicubic scale +
+    x264 on the same clip. Figures are medians over --repeats runs.
+
+    \b
+    Example:
+      srpipe bench samples/bigbuckbunny.mp4 -m bicubic -m espcn --json
+    """
+    from srpipe.bench import run_bench
+
+    def log(row):
+        if not as_json:
+            extra = ", ".join(f"{k}={v}" for k, v in row.items() if k not in ("stage", "model", "fps_median", "fps_min", "fps_max"))
+            name = f"{row['stage']} {row['model'] or ''}".strip()
+            click.echo(f"{name:<28} {row['fps_median']:8.2f} fps  ({row['fps_min']:.2f}-{row['fps_max']:.2f})  {extra}", err=True)
+
+    report = run_bench(input, tuple(models), scale, device, tuple(batch_sizes), repeats, log)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        for name, ratio in report["ratios"].items():
+            click.echo(f"{name}: {ratio:.2f}", err=True)
