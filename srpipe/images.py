@@ -18,6 +18,8 @@ from srpipe.frames import PLANE_FORMATS, Frame
 from srpipe.media import SinkOptions, Sink, Source
 from srpipe.outputs import AtomicOutput
 
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # a damaged image is our error line, not a warning
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 EIGHT_BIT_ONLY = {".jpg", ".jpeg", ".webp", ".bmp"}
 _HALF = 32768.0
