@@ -148,9 +148,23 @@ def bench_ffmpeg(path: str, scale: int, frames: int, repeats: int, folder: Path)
     return Measurement("ffmpeg end-to-end", "bicubic", [frames / t for t in times])
 
 
+def bench_memory_growth(model: str, scale: int, device: str, frames: int, folder: Path) -> dict:
+    """Peak memory of the end-to-end run on a generated clip and on one 10 times longer."""
+    peaks = {}
+    for length in (frames, 10 * frames):
+        clip = make_test_video(folder / f"len{length}.mp4", width=640, height=360, frames=length, audio=True)
+        command = [sys.executable, "-m", "srpipe", "upscale", str(clip), "-o", str(folder / "mem.mp4"), "-m", model,
+                   "-s", str(scale), "--device", device, "--json", "-q", "--overwrite"]
+        peaks[length] = _run_measured(command, folder / "mem.json")[1]
+    short, long = peaks[frames], peaks[10 * frames]
+    return {"frames": [frames, 10 * frames], "peak_rss_mib": [round(short), round(long)], "growth": round(long / short, 3)}
+
+
 def run_bench(input: str | None = None, models: tuple[str, ...] = ("bicubic",), scale: int = 2, device: str = "auto",
-              batch_sizes: tuple[int, ...] = (1, 8), repeats: int = 3, log=lambda line: None) -> dict:
-    """Measure every stage; returns the report as a dict."""
+              batch_sizes: tuple[int, ...] = (1, 8), repeats: int = 3, memory_frames: int = 0,
+              log=lambda line: None) -> dict:
+    """Measure every stage; returns the report as a dict. ``memory_frames`` > 0 adds the
+    memory-growth check on generated clips of that many frames and ten times more."""
     device = resolve_device(device)
     with tempfile.TemporaryDirectory(prefix="srpipe-bench-") as temp:
         folder = Path(temp)
@@ -176,6 +190,7 @@ def run_bench(input: str | None = None, models: tuple[str, ...] = ("bicubic",), 
         for name in models:
             record(bench_end_to_end(path, name, scale, device, repeats, folder))
         record(bench_ffmpeg(path, scale, len(frames), repeats, folder))
+        memory = bench_memory_growth(models[0], scale, device, memory_frames, folder) if memory_frames else None
     report = {
         "input": input or f"generated {size}",
         "size": size,
@@ -186,6 +201,9 @@ def run_bench(input: str | None = None, models: tuple[str, ...] = ("bicubic",), 
         "results": [m.to_dict() for m in results],
     }
     report["ratios"] = _ratios(results)
+    if memory:
+        report["memory_growth"] = memory
+        log({"stage": "memory", "model": models[0], "fps_median": 0, "fps_min": 0, "fps_max": 0, **memory})
     return report
 
 

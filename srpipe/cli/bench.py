@@ -17,8 +17,10 @@ from srpipe.device import DEVICE_CHOICES
 @click.option("--batch-size", "batch_sizes", type=int, multiple=True, default=[1, 8], show_default=True,
               help="Batch sizes for the upscale-only stage (repeat the option).")
 @click.option("--repeats", type=int, default=3, show_default=True, help="Runs per measurement.")
+@click.option("--memory-frames", type=int, default=0,
+              help="Also compare peak memory on generated clips of N and 10 N frames (first model).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def bench(input, models, scale, device, batch_sizes, repeats, as_json):
+def bench(input, models, scale, device, batch_sizes, repeats, memory_frames, as_json):
     """Measure frames per second of each stage alone and of the whole pipeline.
 
     INPUT defaults to a generated 640x360 clip of 60 frames. Stages: decode,
@@ -37,9 +39,12 @@ def bench(input, models, scale, device, batch_sizes, repeats, as_json):
         if not as_json:
             extra = ", ".join(f"{k}={v}" for k, v in row.items() if k not in ("stage", "model", "fps_median", "fps_min", "fps_max"))
             name = f"{row['stage']} {row['model'] or ''}".strip()
+            if row["stage"] == "memory":
+                click.echo(f"{name:<28} peak {row['peak_rss_mib']} MiB for {row['frames']} frames", err=True)
+                return
             click.echo(f"{name:<28} {row['fps_median']:8.2f} fps  ({row['fps_min']:.2f}-{row['fps_max']:.2f})  {extra}", err=True)
 
-    report = run_bench(input, tuple(models), scale, device, tuple(batch_sizes), repeats, log)
+    report = run_bench(input, tuple(models), scale, device, tuple(batch_sizes), repeats, memory_frames, log)
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
