@@ -83,15 +83,21 @@ def upscale(
     pm = pm or get_plugin_manager()
     models = collect_models(pm)
     spec = models.get(model, kind="upscaler")
-    scale = models.resolve_scale(spec, scale)
-    if weights is not None and not spec.accepts_weights:
-        raise SrpipeError(f"model {model!r} takes no --weights")
+    if weights is not None:
+        if not spec.accepts_weights:
+            raise SrpipeError(f"model {model!r} takes no --weights")
+        if not os.path.isfile(weights):
+            raise SrpipeError(f"weights file {weights} does not exist")
+    else:
+        scale = models.resolve_scale(spec, scale)
     if batch_size < 1:
         raise SrpipeError("--batch-size must be at least 1")
     check_input(input)
     if output is None and is_stream_location(input):
         raise SrpipeError(f"{'standard input' if input == '-' else input} is a stream; name the output with -o")
     device = resolve_device(device)
+    upscaler = spec.load(scale=scale, device=device, weights=weights)
+    scale = upscaler.scale  # with --weights, the checkpoint's
 
     source = pm.hook.open_source(location=input, options=source_options)
     if source is None:
@@ -103,7 +109,6 @@ def upscale(
             output = str(default_output_path(input, scale, source.default_suffix))
         if output != "-":
             check_output_path(Path(output), input, sink_options.overwrite)
-        upscaler = spec.load(scale=scale, device=device, weights=weights)
         batch_size = fit_batch_size(source.width, source.height, scale, batch_size, source.bytes_per_sample, upscaler)
         sink = pm.hook.open_sink(location=output, source=source, options=replace(sink_options, scale=scale))
         if sink is None:
