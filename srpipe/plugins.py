@@ -25,10 +25,13 @@ ENTRY_POINT_GROUP = "srpipe"
 
 DEFAULT_PLUGINS = (
     "srpipe_plugins.classic",
+    "srpipe_plugins.espcn",
     "srpipe_plugins.video_files",
     "srpipe_plugins.still_images",
     "srpipe_plugins.commands",
     "srpipe_plugins.classifier",
+    "srpipe_plugins.inspector",
+    "srpipe_plugins.live",
 )
 
 

@@ -50,6 +50,13 @@ def displayable(name: str, filtered: np.ndarray) -> np.ndarray:
     return np.clip(filtered, 0.0, 1.0)
 
 
+def describe(kernel: np.ndarray) -> str:
+    """The kernel's values, row by row, when small enough to read."""
+    if kernel.size > 9:
+        return f"{kernel.shape[0]}x{kernel.shape[1]}, sum {kernel.sum():.3g}"
+    return "[" + "; ".join(" ".join(f"{v:.3g}" for v in row) for row in kernel) + "]"
+
+
 def plot_kernels(image: np.ndarray, image_name: str, out_dir: str | Path) -> list[Path]:
     """One PNG per kernel with the original and the filtered image side by side.
 
@@ -69,8 +76,7 @@ def plot_kernels(image: np.ndarray, image_name: str, out_dir: str | Path) -> lis
             axes.set_title(caption, fontsize=10)
             axes.set_xlabel("x (pixels)")
             axes.set_ylabel("y (pixels)")
-        rows = "; ".join(" ".join(f"{v:.3g}" for v in row) for row in kernel)
-        figure.suptitle(f"{name} kernel applied with conv2d: [{rows}]", fontsize=10)
+        figure.suptitle(f"{name} kernel applied with conv2d: {describe(kernel)}", fontsize=10)
         figure.tight_layout()
         paths.append(save_figure(figure, Path(out_dir) / f"{name}.png"))
     return paths

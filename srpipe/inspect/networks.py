@@ -68,14 +68,22 @@ def parse_input_size(text: str) -> tuple[int, int, int]:
     return shape
 
 
-def image_tensor(path, shape: tuple[int, int, int]) -> tuple[torch.Tensor, list[str]]:
-    """The image at ``path`` as a (1, C, H, W) tensor in [0, 1] for a network taking ``shape``,
-    with notes on how it was converted (colour, size; no inversion)."""
+def takes_any_size(network: nn.Module) -> bool:
+    """Whether the network is fully convolutional (no fixed ``image_size``, no linear layer)."""
+    fixed = getattr(getattr(network, "config", None), "image_size", None)
+    return fixed is None and not any(isinstance(m, nn.Linear) for m in network.modules())
+
+
+def image_tensor(path, channels: int, size: tuple[int, int] | None) -> tuple[torch.Tensor, list[str]]:
+    """The image at ``path`` as a (1, C, H, W) tensor in [0, 1], resized to ``size`` (H, W) unless
+    None, with notes on how it was converted (colour, size)."""
     from srpipe.classifier.convert import to_model_input
     from srpipe.classifier.inputs import read_image
 
     path = Path(path)
     if not path.is_file():
         raise SrpipeError(f"{path} is not a file; give an image for --feature-maps")
-    array, notes = to_model_input(read_image(path).pixels, shape, dark_background=False)
-    return torch.from_numpy(np.ascontiguousarray(array))[None], notes
+    pixels = read_image(path).pixels
+    height, width = size or pixels.shape[:2]
+    array, notes = to_model_input(pixels, (channels, height, width), dark_background=False)
+    return torch.from_numpy(array)[None], notes

@@ -47,6 +47,7 @@ class TrainConfig:
     amp: bool = True  # bfloat16 autocast, CUDA only
     grad_clip: float | None = None
     out_dir: str | None = None  # last.pt, final.pt, log.jsonl
+    stop_after: int | None = None  # end fit() after this epoch, to resume later; schedule unchanged
     progress: bool | None = None  # None: when stderr is a terminal
 
 
@@ -164,7 +165,8 @@ class Trainer:
             self.resume(last)
         else:
             seed_everything(self.config.seed)
-        while self.epoch < self.config.epochs:
+        end = min(self.config.epochs, self.config.stop_after or self.config.epochs)
+        while self.epoch < end:
             t0 = time.perf_counter()
             loss = self.train_epoch()
             self.epoch += 1
@@ -175,7 +177,7 @@ class Trainer:
             self._log(record)
             if last is not None:
                 save_checkpoint(self.state(), last)
-        if self.out_dir is not None:
+        if self.out_dir is not None and self.epoch == self.config.epochs:
             final = make_checkpoint(self.model, {**self.meta, "history": self.history})
             save_checkpoint(final, self.out_dir / "final.pt")
         if self._writer:

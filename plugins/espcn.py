@@ -1,0 +1,61 @@
+"""Built-in ESPCN upscalers (Shi et al. 2016) with the weights shipped in srpipe/sr/weights."""
+
+from srpipe import hookimpl
+from srpipe.models import ModelSpec
+
+SCALES = (2, 3, 4)
+
+
+def load(scale: int, device: str = "cpu", weights=None):
+    """The shipped checkpoint for ``scale``, or the user's ``weights``."""
+    from srpipe.errors import SrpipeError
+    from srpipe.nn.checkpoint import CheckpointError
+    from srpipe.sr.upscaler import ESPCNUpscaler, shipped_weights
+
+    path = weights or shipped_weights(scale)
+    if weights is None and not path.exists():
+        raise SrpipeError(f"no ESPCN weights are shipped for x{scale}; train some with 'srpipe train espcn' and pass --weights")
+    try:
+        upscaler = ESPCNUpscaler(path, device=device)
+    except CheckpointError as exc:
+        raise SrpipeError(str(exc)) from exc
+    if weights is not None and scale is not None and upscaler.scale != scale:
+        raise SrpipeError(f"{weights} is an x{upscaler.scale} model but --scale {scale} was asked for")
+    hidden = sum(upscaler.network.config.features)
+    # float32 activations of the hidden layers at low resolution, plus input and output
+    upscaler.working_bytes_per_output_pixel = 4 * (hidden + 1) // upscaler.scale**2 + 8
+    return upscaler
+
+
+def network(scale: int = 2):
+    """The torch module of the shipped x``scale`` model (for ``srpipe inspect``)."""
+    return load(scale).network
+
+
+def _fixed(scale: int):
+    return lambda scale=scale, device="cpu", weights=None: load(scale, device, weights)
+
+
+@hookimpl
+def register_models(register):
+    register(
+        ModelSpec(
+            name="espcn",
+            scales=SCALES,
+            description="ESPCN sub-pixel CNN on the luma, trained on T91 + BSD200 (x2 by default)",
+            load=load,
+            accepts_weights=True,
+            network=network,
+        )
+    )
+    for scale in SCALES:
+        register(
+            ModelSpec(
+                name=f"espcn-x{scale}",
+                scales=(scale,),
+                description=f"ESPCN x{scale} (the shipped x{scale} weights)",
+                load=_fixed(scale),
+                accepts_weights=True,
+                network=lambda scale=scale: network(scale),
+            )
+        )

@@ -1,0 +1,80 @@
+"""What the window shows: the bicubic upscale beside the model's, as BGR, with text drawn on it.
+
+Frames stay Y'CbCr through the upscalers (:func:`srpipe.pipeline.upscale_frames`);
+they become BGR only here, through FFmpeg's swscale with the frame's range and
+the BT.601 matrix, or BT.709 for sources of 720 lines and more (what players
+assume for untagged video).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from av.video.reformatter import ColorRange, Colorspace
+
+from srpipe.frames import Frame
+from srpipe.pipeline import upscale_frames
+from srpipe.resize import resize_plane
+from srpipe.video import frame_to_av
+
+HD_LINES = 720
+TEXT_COLOUR = (255, 255, 255)
+BOX_COLOUR = (0, 0, 0)
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+class BicubicLuma:
+    """The reference upscaler: bicubic luma (the chroma is bicubic anyway)."""
+
+    def __init__(self, scale: int):
+        self.scale = scale
+
+    def upscale(self, luma: np.ndarray, *, bit_depth: int, full_range: bool) -> np.ndarray:
+        _, height, width = luma.shape
+        size = (width * self.scale, height * self.scale)
+        return np.stack([resize_plane(plane, *size, (1 << bit_depth) - 1) for plane in luma])
+
+
+def matrix_for(source_height: int) -> Colorspace:
+    return Colorspace.ITU709 if source_height >= HD_LINES else Colorspace.ITU601
+
+
+def to_bgr(frame: Frame, matrix: Colorspace) -> np.ndarray:
+    """A BGR image of a Y'CbCr frame."""
+    video_frame = frame_to_av(frame)
+    source_range = ColorRange.JPEG if frame.full_range else ColorRange.MPEG
+    bgr = video_frame.reformat(
+        format="bgr24", src_colorspace=matrix, src_color_range=source_range, dst_color_range=ColorRange.JPEG
+    )
+    return bgr.to_ndarray()
+
+
+def side_by_side(frame: Frame, upscaler, model_name: str) -> np.ndarray:
+    """The bicubic upscale (left) and the model's (right) of one frame, as one BGR image."""
+    matrix = matrix_for(frame.height)
+    reference = upscale_frames([frame], BicubicLuma(upscaler.scale), "bicubic")[0]
+    model = upscale_frames([frame], upscaler, model_name)[0]
+    return np.hstack([to_bgr(reference, matrix), to_bgr(model, matrix)])
+
+
+def draw_text(image: np.ndarray, lines: list[str], x: int, at_bottom: bool = False) -> None:
+    """Write ``lines`` on a dark box at column ``x``, at the top or the bottom of ``image``."""
+    font_scale = min(1.0, max(0.35, image.shape[0] / HD_LINES))
+    thickness = 1 if font_scale < 0.8 else 2
+    sizes = [cv2.getTextSize(line, FONT, font_scale, thickness) for line in lines]
+    line_height = max(h + base for (_, h), base in sizes) + 4
+    width = max(w for (w, _), _ in sizes) + 8
+    height = line_height * len(lines) + 4
+    y = image.shape[0] - height if at_bottom else 0
+    cv2.rectangle(image, (x, y), (x + width, y + height), BOX_COLOUR, thickness=-1)
+    for index, line in enumerate(lines):
+        baseline_y = y + line_height * (index + 1) - 2
+        cv2.putText(image, line, (x + 4, baseline_y), FONT, font_scale, TEXT_COLOUR, thickness, cv2.LINE_AA)
+
+
+def annotate(image: np.ndarray, model_name: str, scale: int, status: str) -> np.ndarray:
+    """Label both halves and write the status line (fps, latency, drops) at the bottom."""
+    draw_text(image, [f"bicubic x{scale}"], 0)
+    draw_text(image, [f"{model_name} x{scale}"], image.shape[1] // 2)
+    draw_text(image, [status], 0, at_bottom=True)
+    return image

@@ -1,0 +1,113 @@
+"""The reader thread and the one-slot handoff that keeps only the newest frame."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from srpipe.frames import Frame
+from srpipe.media import Source
+
+
+@dataclass
+class TimedFrame:
+    """A frame and the clock time it became available (the start of its latency)."""
+
+    frame: Frame
+    arrived: float
+
+
+class LatestFrame:
+    """Holds at most one frame: putting a new one replaces (and counts as dropped) the one waiting."""
+
+    def __init__(self):
+        self._condition = threading.Condition()
+        self._item: TimedFrame | None = None
+        self._ended = False
+        self._error: BaseException | None = None
+        self.put_count = 0
+        self.dropped = 0
+
+    def put(self, item: TimedFrame) -> None:
+        with self._condition:
+            self.put_count += 1
+            if self._item is not None:
+                self.dropped += 1
+            self._item = item
+            self._condition.notify()
+
+    def end(self, error: BaseException | None = None) -> None:
+        """No more frames will come; ``error`` is raised by :meth:`take` once the slot is empty."""
+        with self._condition:
+            self._ended, self._error = True, error
+            self._condition.notify()
+
+    def take(self, timeout: float) -> TimedFrame | None:
+        """The newest frame, or ``None`` if none came within ``timeout`` seconds."""
+        with self._condition:
+            if self._item is None and not self._ended:
+                self._condition.wait(timeout)
+            item, self._item = self._item, None
+            if item is None and self._error is not None:
+                raise self._error
+            return item
+
+    def discard(self) -> None:
+        """Drop the waiting frame, if any (the loop is quitting)."""
+        with self._condition:
+            if self._item is not None:
+                self.dropped += 1
+                self._item = None
+
+    @property
+    def finished(self) -> bool:
+        """The reader has ended and the last frame was taken."""
+        with self._condition:
+            return self._ended and self._item is None
+
+
+class FrameFeed:
+    """Reads ``source`` in a thread into a :class:`LatestFrame`.
+
+    With ``paced``, frames are released at their timestamps (a file plays at its
+    real frame rate, like a camera); otherwise as soon as they are decoded.
+    """
+
+    def __init__(self, source: Source, paced: bool, clock: Callable[[], float] = time.perf_counter):
+        self.source = source
+        self.paced = paced
+        self.clock = clock
+        self.slot = LatestFrame()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, name="srpipe-live-read", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop reading and wait for the thread; the waiting frame counts as dropped."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.slot.discard()
+
+    def _read(self) -> None:
+        try:
+            start = first = None
+            for item in self.source.items():
+                if self._stop.is_set():
+                    break
+                if not isinstance(item, Frame):
+                    continue  # audio and subtitle packets
+                if self.paced and item.pts is not None and item.time_base is not None:
+                    if start is None:
+                        start, first = self.clock(), item.pts
+                    delay = start + float((item.pts - first) * item.time_base) - self.clock()
+                    if delay > 0 and self._stop.wait(delay):
+                        break
+                self.slot.put(TimedFrame(item, self.clock()))
+        except BaseException as exc:  # raised again in the loop
+            self.slot.end(exc)
+        else:
+            self.slot.end()

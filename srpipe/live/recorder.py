@@ -1,0 +1,80 @@
+"""``--record``: what the window shows, written to a video file as it is shown."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+from av.video.reformatter import ColorRange, Colorspace
+
+from srpipe.errors import SrpipeError
+from srpipe.outputs import AtomicOutput, check_output_path
+from srpipe.video import default_codec
+
+TIME_BASE = Fraction(1, 1000)  # milliseconds: frames are timed by when they were shown
+ENCODER_OPTIONS = {"libx264": {"crf": "20", "preset": "veryfast"}}
+
+
+class Recorder:
+    """Encodes BGR images with the times they were shown (variable frame rate).
+
+    The file appears under its name only on :meth:`finish`; :meth:`abort` removes it.
+    Odd sizes lose their last row or column (4:2:0 needs even sizes).
+    """
+
+    def __init__(self, path: Path, overwrite: bool = False):
+        self.path = Path(path)
+        check_output_path(self.path, "", overwrite)
+        self.output = AtomicOutput(self.path, overwrite)
+        try:
+            self.container = av.open(str(self.output.temp), mode="w")
+        except (av.FFmpegError, ValueError) as exc:
+            self.output.discard()
+            raise SrpipeError(f"cannot record to {self.path}: {exc}; use a .mp4 or .mkv name") from exc
+        self.stream = None
+        self.first_time: float | None = None
+        self.last_pts = -1
+
+    def _open_stream(self, width: int, height: int) -> None:
+        codec = default_codec(self.container.format.name.split(",")[0])
+        self.stream = self.container.add_stream(codec, rate=30)
+        self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, "yuv420p"
+        self.stream.time_base = self.stream.codec_context.time_base = TIME_BASE
+        self.stream.codec_context.colorspace = Colorspace.ITU709.value
+        self.stream.codec_context.color_range = ColorRange.MPEG.value
+        self.stream.options = ENCODER_OPTIONS.get(codec, {})
+
+    def write(self, image: np.ndarray, shown_at: float) -> None:
+        """Add one shown BGR image; ``shown_at`` is a clock time in seconds."""
+        image = image[: image.shape[0] // 2 * 2, : image.shape[1] // 2 * 2]
+        if self.stream is None:
+            self._open_stream(image.shape[1], image.shape[0])
+            self.first_time = shown_at
+        pts = max(self.last_pts + 1, round((shown_at - self.first_time) / TIME_BASE))
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24").reformat(
+            format="yuv420p", dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG
+        )
+        frame.pts, frame.time_base = pts, TIME_BASE
+        self.last_pts = pts
+        self._mux(self.stream.encode(frame))
+
+    def _mux(self, packets) -> None:
+        try:
+            self.container.mux(packets)
+        except (OSError, av.FFmpegError) as exc:
+            raise SrpipeError(f"cannot write {self.path}: {exc}; check free space and permissions") from exc
+
+    def finish(self) -> None:
+        """Flush and move the recording to its name (nothing is kept if nothing was shown)."""
+        if self.stream is None:
+            self.abort()
+            return
+        self._mux(self.stream.encode(None))
+        self.container.close()
+        self.output.commit()
+
+    def abort(self) -> None:
+        self.container.close()
+        self.output.discard()

@@ -1,0 +1,53 @@
+"""The upscalers the ``m`` key cycles through, loaded on first use and kept."""
+
+from __future__ import annotations
+
+import warnings
+
+from srpipe.errors import SrpipeError
+from srpipe.models import ModelRegistry, Upscaler
+
+
+class UpscalerCycle:
+    """Every registered upscaler that supports ``scale``, starting at ``first``."""
+
+    def __init__(self, registry: ModelRegistry, first: str, scale: int | None, device: str, weights: str | None = None):
+        spec = registry.get(first, kind="upscaler")
+        self.scale = registry.resolve_scale(spec, scale) if weights is None else scale
+        self.device = device
+        self.registry = registry
+        self.names = [first] + [
+            m.name for m in registry if m.kind == "upscaler" and m.name != first and self.scale in m.scales
+        ]
+        self.index = 0
+        self._loaded: dict[str, Upscaler] = {first: spec.load(scale=self.scale, device=device, weights=weights)}
+        self.scale = self._loaded[first].scale  # with --weights, the checkpoint's
+
+    @property
+    def name(self) -> str:
+        return self.names[self.index]
+
+    @property
+    def upscaler(self) -> Upscaler:
+        return self._loaded[self.name]
+
+    def next(self) -> str:
+        """Switch to the next upscaler that loads; one that fails is warned about and left out."""
+        while True:
+            self.index = (self.index + 1) % len(self.names)
+            name = self.name
+            if name in self._loaded:
+                return name
+            try:
+                self._loaded[name] = self._load(name)
+                return name
+            except SrpipeError as exc:
+                warnings.warn(f"model {name!r} is left out of the cycle: {exc}")
+                del self.names[self.index]  # never the first model, which is loaded
+                self.index -= 1
+
+    def _load(self, name: str) -> Upscaler:
+        upscaler = self.registry.get(name).load(scale=self.scale, device=self.device, weights=None)
+        if upscaler.scale != self.scale:
+            raise SrpipeError(f"it upscales x{upscaler.scale}, not x{self.scale}")
+        return upscaler

@@ -1,0 +1,131 @@
+"""Train an ESPCN-family luma upscaler on T91 + BSD200 and score it on Set5/Set14.
+
+``main(argv)`` is the command line of ``scripts/train_espcn.py``; every shipped weights file
+records its exact command in ``meta["command"]``. Re-running a command with ``--resume``
+continues from OUT/last.pt. Data default to ``$SRPIPE_DATA`` or ``../shared/data``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from srpipe.nn.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
+from srpipe.nn.espcn import ESPCN, ESPCNConfig
+from srpipe.nn.trainer import Trainer, TrainConfig, seed_everything
+from srpipe.sr.data import PatchSampler, cached_pairs, eval_batches
+from srpipe.sr.evaluate import evaluate_folder
+from srpipe.sr.task import SRTask
+from srpipe.sr.upscaler import ESPCNUpscaler
+
+DATA = Path(os.environ.get("SRPIPE_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "srpipe"
+PRESETS = {
+    "paper": dict(features=(64, 32), kernels=(5, 3, 3), activation="tanh", residual=False),
+    "fsrcnn": dict(features=(56, 12, 12, 12, 12, 12, 56), kernels=(5, 1, 3, 3, 3, 3, 1, 3),
+                   activation="prelu", residual=True),
+}
+
+
+def ints(text: str) -> tuple[int, ...]:
+    return tuple(int(t) for t in text.split(","))
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--scale", type=int, required=True)
+    p.add_argument("--preset", choices=sorted(PRESETS), default="fsrcnn")
+    p.add_argument("--features", type=ints, help="hidden widths, e.g. 64,32 (overrides the preset)")
+    p.add_argument("--kernels", type=ints, help="kernel sizes, one more than --features")
+    p.add_argument("--activation", choices=("tanh", "relu", "prelu"))
+    p.add_argument("--residual", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--padding-mode", default="zeros", choices=("zeros", "reflect", "replicate"))
+    p.add_argument("--shuffle", default="pixelshuffle", choices=("pixelshuffle", "einops"))
+    p.add_argument("--loss", default="l1", choices=("l1", "mse"))
+    p.add_argument("--border", type=int, default=0, help="LR pixels at patch edges left out of the loss")
+    p.add_argument("--patch", type=int, default=24, help="LR patch size")
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--last-lr-mult", type=float, default=1.0, help="learning-rate factor of the last layer")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--steps-per-epoch", type=int, default=500)
+    p.add_argument("--stop-after", type=int, help="stop after this epoch (resume later with --resume)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--train", nargs="+", default=[str(DATA / "sr/train/T91"), str(DATA / "sr/train/BSD200")])
+    p.add_argument("--rescales", type=lambda t: tuple(float(x) for x in t.split(",")), default=(1.0,),
+                   help="HR rescale factors for augmentation, e.g. 1,0.9,0.8,0.7,0.6")
+    p.add_argument("--val", nargs="*", default=[str(DATA / "sr/test/Set5"), str(DATA / "sr/test/Set14")])
+    p.add_argument("--init", help="checkpoint whose layers of matching shape initialise the network")
+    p.add_argument("--out", required=True, help="run folder: last.pt, final.pt, log.jsonl, result.json")
+    p.add_argument("--cache-dir", default=str(CACHE), help="where the LR/HR pairs are cached")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--export", help="write the final weights-only checkpoint here")
+    return p.parse_args(argv)
+
+
+def network_config(a: argparse.Namespace) -> ESPCNConfig:
+    cfg = dict(PRESETS[a.preset])
+    for key in ("features", "kernels", "activation", "residual"):
+        if getattr(a, key) is not None:
+            cfg[key] = getattr(a, key)
+    return ESPCNConfig(scale=a.scale, shuffle=a.shuffle, padding_mode=a.padding_mode, **cfg)
+
+
+def init_from(net: ESPCN, path: str) -> None:
+    """Copy the tensors of ``path`` whose names and shapes match (e.g. another scale's trunk)."""
+    own = net.state_dict()
+    src = load_checkpoint(path)["state_dict"]
+    own.update({k: v for k, v in src.items() if k in own and own[k].shape == v.shape})
+    net.load_state_dict(own)
+
+
+def main(argv=None) -> dict:
+    """Train as the command line ``argv`` says; returns what goes into result.json."""
+    a = parse_args(argv)
+    torch.set_num_threads(a.threads)
+    command = "python " + " ".join(shlex.quote(x) for x in [sys.argv[0], *(argv or sys.argv[1:])])
+    seed_everything(a.seed)
+    net = ESPCN(network_config(a))
+    if a.init:
+        init_from(net, a.init)
+    last = list(net.last_layer.parameters())
+    rest = [p for p in net.parameters() if all(p is not q for q in last)]
+    groups = [{"params": rest}, {"params": last, "lr": a.lr * a.last_lr_mult}]
+    pairs = cached_pairs(a.train, a.scale, a.rescales, a.cache_dir)
+    sampler = PatchSampler(pairs, a.scale, a.patch, a.batch, a.steps_per_epoch)
+    val = {Path(v).name: eval_batches(v, a.scale) for v in a.val}
+    meta = {"command": command, "data": [str(Path(t).name) for t in a.train], "rescales": a.rescales,
+            "macs_per_lr_pixel": net.macs_per_lr_pixel(),
+            "parameters": sum(p.numel() for p in net.parameters())}
+    cfg = TrainConfig(epochs=a.epochs, steps_per_epoch=a.steps_per_epoch, lr=a.lr, seed=a.seed,
+                      out_dir=a.out, stop_after=a.stop_after)
+    trainer = Trainer(net, SRTask(a.scale, a.loss, a.border), sampler, val, cfg,
+                      param_groups=groups, meta=meta)
+    print(f"{net.macs_per_lr_pixel()} MAC/LR px, {meta['parameters']} parameters, "
+          f"{len(pairs)} training images", file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    history = trainer.fit(resume=a.resume)
+    if trainer.epoch < a.epochs:
+        print(f"stopped after epoch {trainer.epoch} of {a.epochs}; continue with --resume", file=sys.stderr)
+        return {}
+    upscaler = ESPCNUpscaler(make_checkpoint(net.cpu()), "cpu")
+    scores = {Path(v).name: evaluate_folder(v, a.scale, lambda x: upscaler.upscale(
+        x, bit_depth=8, full_range=False))["mean"] for v in a.val}
+    result = {**meta, "epochs": a.epochs, "steps": a.epochs * a.steps_per_epoch,
+              "batch": a.batch, "patch": a.patch,
+              "train_minutes": round(sum(h["epoch_s"] for h in history) / 60, 2),
+              "wall_minutes_this_process": round((time.perf_counter() - t0) / 60, 2),
+              "scores": scores}
+    Path(a.out, "result.json").write_text(json.dumps(result, indent=1))
+    if a.export:
+        save_checkpoint(make_checkpoint(net, result), a.export)
+    print(json.dumps({k: result[k] for k in ("macs_per_lr_pixel", "train_minutes", "scores")}))
+    return result

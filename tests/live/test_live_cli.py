@@ -1,0 +1,73 @@
+"""``srpipe live`` from the command line, headless."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import av
+import pytest
+
+from srpipe.testing import make_test_video
+
+from conftest import run_srpipe
+
+SUMMARY = re.compile(r"(\d+) frames shown, (\d+) dropped of (\d+) read in [\d.]+ s \([\d.]+ fps\); latency ms: p50 \d+")
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return make_test_video(tmp_path_factory.mktemp("cli") / "clip.mp4", frames=25, rate=25)
+
+
+def test_no_window_prints_statistics_and_records_what_was_shown(clip, tmp_path):
+    record = tmp_path / "shown.mp4"
+    done = run_srpipe("live", "--source", clip, "--no-window", "-m", "bicubic", "--record", record)
+    stderr = done.stderr.decode()
+    assert done.returncode == 0, stderr
+    shown, dropped, read = map(int, SUMMARY.search(stderr).groups())
+    assert read == 25 and shown + dropped == read
+    with av.open(str(record)) as recording:
+        stream = recording.streams.video[0]
+        assert (stream.width, stream.height) == (256, 96)  # bicubic and model side by side, x2
+        assert sum(1 for _ in recording.decode(stream)) == shown
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_ctrl_c_prints_statistics_and_exits_130(tmp_path):
+    long_clip = make_test_video(tmp_path / "long.mp4", frames=250, rate=25, audio=False)  # 10 s
+    process = subprocess.Popen(
+        [sys.executable, "-m", "srpipe", "live", "--source", str(long_clip), "--no-window", "--record", str(tmp_path / "r.mp4")],
+        stderr=subprocess.PIPE,
+    )
+    time.sleep(4)  # start-up (imports) and about a second of playing
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    stderr = stderr.decode()
+    assert process.returncode == 130, stderr
+    shown, dropped, read = map(int, SUMMARY.search(stderr).groups())
+    assert 0 < read < 250 and shown + dropped == read
+    assert (tmp_path / "r.mp4").exists()  # stopping a recording with Ctrl-C keeps it
+
+
+def test_user_errors_are_one_line(clip):
+    missing = run_srpipe("live", "--camera", "/dev/video-srpipe-missing", "--no-window")
+    assert missing.returncode == 1
+    assert missing.stderr.decode().strip().splitlines() == [
+        "Error: cannot open camera /dev/video-srpipe-missing (No such file or directory); check that it is "
+        "connected and not in use by another program, and list the cameras with 'srpipe live --list-cameras'"
+    ]
+    no_display = run_srpipe("live", "--source", clip, env={"DISPLAY": ""})
+    assert no_display.returncode == 1 and "use --no-window" in no_display.stderr.decode()
+    both = run_srpipe("live", "--source", clip, "--camera", "0")
+    assert both.returncode == 2 and "give either --camera or --source" in both.stderr.decode()
+
+
+def test_list_cameras_lists_video_devices():
+    done = run_srpipe("live", "--list-cameras")
+    assert done.returncode == 0
+    devices = sorted(name for name in os.listdir("/dev") if name.startswith("video"))
+    lines = done.stdout.decode().strip().splitlines()
+    assert lines == ["no cameras found"] if not devices else len(lines) == len(devices)

@@ -1,0 +1,80 @@
+"""The real highgui window under Xvfb: it shows the frames, and real key presses reach the loop."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from srpipe.testing import make_test_video
+
+pytestmark = [
+    pytest.mark.skipif(shutil.which("Xvfb") is None, reason="Xvfb is not installed (apt-get install xvfb; see .ci/apt-packages)"),
+    pytest.mark.skipif(shutil.which("xdotool") is None, reason="xdotool is not installed (apt-get install xdotool; see .ci/apt-packages)"),
+]
+SCREEN = (640, 480)
+
+
+@pytest.fixture
+def display():
+    """A fresh X server; yields its DISPLAY name."""
+    read_fd, write_fd = os.pipe()
+    server = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24", "-br", "-nolisten", "tcp"],
+        pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    os.close(write_fd)
+    with os.fdopen(read_fd) as numbers:
+        number = numbers.readline().strip()
+    yield f":{number}"
+    server.terminate()
+    server.wait(timeout=10)
+
+
+def grab(display):
+    """The whole X screen as BGR, through FFmpeg's x11grab input."""
+    with av.open(display, format="x11grab", options={"video_size": f"{SCREEN[0]}x{SCREEN[1]}"}) as screen:
+        return next(screen.decode(video=0)).to_ndarray(format="bgr24")
+
+
+def xdotool(display, *args):
+    subprocess.run(["xdotool", *args], env={**os.environ, "DISPLAY": display}, check=True, timeout=20, capture_output=True)
+
+
+def test_window_shows_the_upscaled_frames_and_takes_keys(display, tmp_path):
+    clip = make_test_video(tmp_path / "clip.mp4", width=96, height=64, frames=500, rate=25, audio=False)  # 20 s
+    env = {**os.environ, "DISPLAY": display}
+    live = subprocess.Popen(
+        [sys.executable, "-m", "srpipe", "live", "--source", str(clip), "--screenshot-dir", str(tmp_path)],
+        env=env, stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while grab(display).std() < 5:  # the window has not drawn yet (the screen is black)
+            assert live.poll() is None and time.monotonic() < deadline, "no window appeared"
+            time.sleep(0.2)
+        xdotool(display, "search", "--sync", "--name", "srpipe live", "windowfocus", "--sync")
+        time.sleep(0.5)  # keys sent at once after the focus change can be lost
+        xdotool(display, "key", "--delay", "200", "space", "s")  # pause, so that the screen and the screenshot agree
+        time.sleep(0.5)
+        screen = grab(display)
+        xdotool(display, "key", "q")
+        live.wait(timeout=20)
+    finally:
+        live.kill()
+    stderr = live.stderr.read().decode()
+    assert live.returncode == 0, stderr
+    assert "frames shown" in stderr
+
+    saved = list(tmp_path.glob("srpipe-live-*.png"))
+    assert len(saved) == 1, stderr
+    shown = cv2.imread(str(saved[0]))
+    assert shown.shape == (128, 384, 3)  # 96x64 x2, bicubic and model side by side
+    assert screen.std() > 20
+    match = cv2.matchTemplate(screen, shown, cv2.TM_CCOEFF_NORMED).max()
+    assert match > 0.95  # the window shows exactly what the screenshot holds
