@@ -37,6 +37,15 @@ def _fixed(scale: int):
 
 
 @hookimpl
+def register_commands(cli):
+    from srpipe.cli.evaluate import evaluate
+    from srpipe.cli.train_espcn import train_espcn
+
+    cli.commands["train"].add_command(train_espcn)
+    cli.add_command(evaluate)
+
+
+@hookimpl
 def register_models(register):
     register(
         ModelSpec(

@@ -1,0 +1,46 @@
+"""``srpipe train espcn``."""
+
+from pathlib import Path
+
+import click
+
+from srpipe.errors import SrpipeError
+
+
+@click.command("espcn")
+@click.option("--data", "data", multiple=True, required=True, type=click.Path(file_okay=False),
+              help="Folder of training images (repeat for several).")
+@click.option("--val", "val", multiple=True, type=click.Path(file_okay=False),
+              help="Folder of validation images, scored each epoch (repeat for several).")
+@click.option("-s", "--scale", type=click.Choice(["2", "3", "4"]), required=True)
+@click.option("--epochs", type=int, default=20, show_default=True)
+@click.option("--steps-per-epoch", type=int, default=500, show_default=True)
+@click.option("--batch-size", type=int, default=32, show_default=True, help="Patches per step.")
+@click.option("--preset", type=click.Choice(["fsrcnn", "paper"]), default="fsrcnn", show_default=True,
+              help="fsrcnn: the shipped narrow-deep PReLU residual network; paper: 5x5x64, 3x3x32, tanh.")
+@click.option("--threads", type=int, default=1, show_default=True, help="CPU threads for torch.")
+@click.option("--resume", is_flag=True, help="Continue the run from its last checkpoint.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Weights file to write; the run's checkpoints and log go to OUTPUT.run/.")
+def train_espcn(data, val, scale, epochs, steps_per_epoch, batch_size, preset, threads, resume, output):
+    """Train an ESPCN upscaler on any folder of images.
+
+    Random crops with flips and rotations; the low-resolution input is made
+    by MATLAB-style antialiased bicubic downscaling, on limited-range luma (the
+    convention video uses). Checkpoints every epoch; --resume continues.
+
+    \b
+    Example:
+      srpipe train espcn --data photos/ --val Set5/ -s 2 --epochs 16 -o my_x2.pt
+      srpipe upscale clip.mp4 -m espcn --weights my_x2.pt
+    """
+    from srpipe.sr.training import main
+
+    for folder in data + val:
+        if not Path(folder).is_dir():
+            raise SrpipeError(f"image folder {folder} does not exist")
+    run_dir = Path(output).with_name(Path(output).name + ".run")
+    argv = ["--scale", scale, "--preset", preset, "--epochs", str(epochs), "--steps-per-epoch", str(steps_per_epoch),
+            "--batch", str(batch_size), "--threads", str(threads), "--out", str(run_dir), "--export", output,
+            "--train", *data, "--val", *val]
+    main(argv + (["--resume"] if resume else []))
