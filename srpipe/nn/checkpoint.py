@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +41,11 @@ def save_checkpoint(ckpt: dict, path: str | Path) -> None:
 
 def load_checkpoint(path: str | Path) -> dict:
     """Read and check a checkpoint; anything else raises :class:`CheckpointError`."""
-    hint = "re-download it or re-create it with scripts/train_espcn.py"
+    hint = "use a checkpoint written by 'srpipe train'"
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about foreign pickles; the refusal says it all
+            warnings.simplefilter("ignore")
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint {path} does not exist") from None
     except Exception as e:  # unpickling refused, truncated zip, garbage bytes...

@@ -1,0 +1,81 @@
+"""The ESPCN models through the CLI: shipped weights, user weights, refused checkpoints."""
+
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from srpipe.nn.checkpoint import make_checkpoint, save_checkpoint
+from srpipe.nn.espcn import ESPCN, ESPCNConfig
+from srpipe.sr.upscaler import shipped_weights
+from srpipe.testing import make_test_video
+
+from conftest import run_srpipe
+from media import video_info
+
+
+@pytest.mark.parametrize("model, scale", [("espcn", 2), ("espcn-x3", 3), ("espcn-x4", 4)])
+def test_shipped_models_upscale_a_clip(tmp_path, model, scale):
+    assert shipped_weights(scale).exists()
+    clip = make_test_video(tmp_path / "clip.mp4", frames=3)
+    done = run_srpipe("upscale", clip, "-m", model, "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    info = video_info(tmp_path / f"clip_x{scale}.mp4")
+    assert (info["width"], info["height"], len(info["times"])) == (64 * scale, 48 * scale, 3)
+
+
+def test_user_weights_set_the_scale(tmp_path):
+    net = ESPCN(ESPCNConfig(scale=3, features=(4,), kernels=(3, 3)))
+    save_checkpoint(make_checkpoint(net, {}), tmp_path / "mine.pt")
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2, audio=False)
+    done = run_srpipe("upscale", clip, "-m", "espcn", "--weights", tmp_path / "mine.pt", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    assert video_info(tmp_path / "clip_x3.mp4")["width"] == 192
+    done = run_srpipe("upscale", clip, "-m", "espcn", "--weights", tmp_path / "mine.pt", "-s", "2")
+    assert done.returncode == 1 and b"is an x3 model but --scale 2" in done.stderr
+
+
+class Exploit:
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("kind", ["module", "exploit", "garbage"])
+def test_unsafe_or_broken_weights_are_one_line_errors(tmp_path, kind):
+    weights, marker = tmp_path / "w.pt", tmp_path / "pwned"
+    if kind == "module":
+        torch.save(ESPCN(ESPCNConfig(scale=2)), weights)
+    elif kind == "exploit":
+        weights.write_bytes(pickle.dumps({"format": "srpipe-checkpoint/1", "state_dict": Exploit(marker)}))
+    else:
+        weights.write_bytes(np.arange(1000, dtype=np.uint8).tobytes())
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2, audio=False)
+    done = run_srpipe("upscale", clip, "-m", "espcn", "--weights", weights)
+    assert done.returncode == 1
+    lines = done.stderr.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and "w.pt" in lines[0], lines
+    assert not marker.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "w.pt"]
+
+
+def test_eval_scores_the_shipped_model_above_bicubic(tmp_path):
+    import cv2
+
+    from srpipe.testing import test_pattern
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for index in range(2):
+        image = cv2.GaussianBlur(test_pattern(96, 72, index), (3, 3), 0.8)
+        cv2.imwrite(str(folder / f"{index}.png"), image)
+    done = run_srpipe("eval", "-m", "espcn-x2", "--data", folder, "--json")
+    assert done.returncode == 0, done.stderr.decode()
+    import json
+
+    mean = json.loads(done.stdout)["mean"]
+    assert mean["psnr"] > mean["bicubic_psnr"]
