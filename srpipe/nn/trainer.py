@@ -182,6 +182,7 @@ class Trainer:
             save_checkpoint(final, self.out_dir / "final.pt")
         if self._writer:
             self._writer.close()
+        self._writer = None
         return self.history
 
     def _batches(self) -> Iterator:
