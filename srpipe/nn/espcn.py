@@ -87,15 +87,26 @@ class ESPCN(nn.Module):
         return self.body[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.convolved(x)
+        if self.config.residual:
+            y = y + self.upsampled(x)
+        return y
+
+    def convolved(self, x: torch.Tensor) -> torch.Tensor:
+        """The convolutions and the sub-pixel shuffle (without the residual's bicubic)."""
         r = self.config.scale
         y = self.body(x)
         if self.shuffle is not None:
-            y = self.shuffle(y)
-        else:
-            y = rearrange(y, "b (c r1 r2) h w -> b c (h r1) (w r2)", r1=r, r2=r)
-        if self.config.residual:
-            y = y + F.interpolate(x, scale_factor=r, mode="bicubic", align_corners=False)
-        return y
+            return self.shuffle(y)
+        return rearrange(y, "b (c r1 r2) h w -> b c (h r1) (w r2)", r1=r, r2=r)
+
+    def upsampled(self, x: torch.Tensor) -> torch.Tensor:
+        """The bicubic upscale the residual network adds its output to."""
+        return F.interpolate(x, scale_factor=self.config.scale, mode="bicubic", align_corners=False)
+
+    def receptive_radius(self) -> int:
+        """How many LR pixels away an input can still change :meth:`convolved`'s output."""
+        return sum(k // 2 for k in self.config.kernels)
 
     def macs_per_lr_pixel(self) -> int:
         """Multiply-accumulates per LR pixel (convolutions, plus 16 per HR pixel for bicubic)."""

