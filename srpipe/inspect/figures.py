@@ -123,7 +123,7 @@ def plot_receptive_fields(summary: Summary, out_dir: str | Path) -> Path:
     layers = [l for l in summary.layers if l.window is not None and l.kernel is not None]
     cols = min(3, max(len(layers), 1))
     rows = max(1, math.ceil(len(layers) / cols))
-    figure = new_figure(360 * cols + 40, 360 * rows + 80)
+    figure = new_figure(380 * cols + 40, 400 * rows + 80)
     for i, layer in enumerate(layers):
         axes = figure.add_subplot(rows, cols, i + 1)
         unit = (layer.output_shape[1] // 2, layer.output_shape[2] // 2)
