@@ -79,3 +79,24 @@ def test_eval_scores_the_shipped_model_above_bicubic(tmp_path):
 
     mean = json.loads(done.stdout)["mean"]
     assert mean["psnr"] > mean["bicubic_psnr"]
+
+
+def test_train_command_writes_weights_that_upscale(tmp_path):
+    import cv2
+
+    from srpipe.testing import test_pattern
+
+    for name, count in (("train", 3), ("val", 1)):
+        (tmp_path / name).mkdir()
+        for index in range(count):
+            cv2.imwrite(str(tmp_path / name / f"{index}.png"), test_pattern(64, 64, index + 5 * (name == "val")))
+    weights = tmp_path / "mine.pt"
+    done = run_srpipe("train", "espcn", "--data", tmp_path / "train", "--val", tmp_path / "val", "-s", "2",
+                      "--epochs", "1", "--steps-per-epoch", "3", "--batch-size", "4", "-o", weights,
+                      env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
+    assert done.returncode == 0, done.stderr.decode()
+    assert (tmp_path / "mine.pt.run" / "last.pt").exists()
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2, audio=False)
+    done = run_srpipe("upscale", clip, "-m", "espcn", "--weights", weights, "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    assert video_info(tmp_path / "clip_x2.mp4")["width"] == 128

@@ -16,8 +16,9 @@ from srpipe.errors import SrpipeError
 @click.option("--epochs", type=int, default=20, show_default=True)
 @click.option("--steps-per-epoch", type=int, default=500, show_default=True)
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Patches per step.")
-@click.option("--preset", type=click.Choice(["fsrcnn", "paper"]), default="fsrcnn", show_default=True,
-              help="fsrcnn: the shipped narrow-deep PReLU residual network; paper: 5x5x64, 3x3x32, tanh.")
+@click.option("--preset", type=click.Choice(["shipped", "fsrcnn", "paper"]), default="shipped", show_default=True,
+              help="shipped: the network of the shipped weights (64-24x5-64, PReLU, residual); "
+                   "fsrcnn: a narrower 56-12x5-56; paper: 5x5x64, 3x3x32, tanh.")
 @click.option("--threads", type=int, default=1, show_default=True, help="CPU threads for torch.")
 @click.option("--resume", is_flag=True, help="Continue the run from its last checkpoint.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
@@ -41,6 +42,7 @@ def train_espcn(data, val, scale, epochs, steps_per_epoch, batch_size, preset, t
             raise SrpipeError(f"image folder {folder} does not exist")
     run_dir = Path(output).with_name(Path(output).name + ".run")
     argv = ["--scale", scale, "--preset", preset, "--epochs", str(epochs), "--steps-per-epoch", str(steps_per_epoch),
-            "--batch", str(batch_size), "--threads", str(threads), "--out", str(run_dir), "--export", output,
+            "--batch", str(batch_size), "--last-lr-mult", "0.1", "--threads", str(threads),
+            "--out", str(run_dir), "--export", output,
             "--train", *data, "--val", *val]
     main(argv + (["--resume"] if resume else []))

@@ -29,6 +29,8 @@ DATA = Path(os.environ.get("SRPIPE_DATA", Path(__file__).resolve().parents[3] / 
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "srpipe"
 PRESETS = {
     "paper": dict(features=(64, 32), kernels=(5, 3, 3), activation="tanh", residual=False),
+    "shipped": dict(features=(64, 24, 24, 24, 24, 24, 64), kernels=(5, 1, 3, 3, 3, 3, 1, 3),
+                    activation="prelu", residual=True),
     "fsrcnn": dict(features=(56, 12, 12, 12, 12, 12, 56), kernels=(5, 1, 3, 3, 3, 3, 1, 3),
                    activation="prelu", residual=True),
 }
