@@ -100,3 +100,23 @@ def test_train_command_writes_weights_that_upscale(tmp_path):
     done = run_srpipe("upscale", clip, "-m", "espcn", "--weights", weights, "-q")
     assert done.returncode == 0, done.stderr.decode()
     assert video_info(tmp_path / "clip_x2.mp4")["width"] == 128
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_shipped_weights_beat_bicubic_on_the_bundled_clip(scale):
+    """A frame of samples/bigbuckbunny.mp4, shrunk with MATLAB bicubic and upscaled back."""
+    import av
+
+    from conftest import REPO
+    from srpipe.sr.evaluate import bicubic_upscale, make_lr
+    from srpipe.sr.metrics import psnr
+    from srpipe.sr.upscaler import ESPCNUpscaler
+    from srpipe.video import frame_from_av
+
+    with av.open(str(REPO / "samples" / "bigbuckbunny.mp4")) as container:
+        frame = next(f for i, f in enumerate(container.decode(video=0)) if i == 100)
+    hr = frame_from_av(frame).planes[0][120:480, 300:780].astype(np.float64)  # 360x480, divisible by 2, 3, 4
+    lr = make_lr(hr, scale)
+    espcn = ESPCNUpscaler(shipped_weights(scale)).upscale(lr[None], bit_depth=8, full_range=False)[0]
+    gain = psnr(espcn, hr, scale) - psnr(bicubic_upscale(lr, scale), hr, scale)
+    assert gain > 0.3, gain
