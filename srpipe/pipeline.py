@@ -114,8 +114,8 @@ def in_thread(items: Iterable, maxsize: int, name: str, stop: threading.Event, w
             put(_Failed(exc))
 
     worker = threading.Thread(target=work, name=name, daemon=True)
-    workers.append(worker)
     worker.start()
+    workers.append(worker)  # only started threads: a signal in between must not make join() fail
     while not stop.is_set():
         try:
             item = handoff.get(timeout=_POLL_SECONDS)

@@ -1,3 +1,4 @@
+import av  # noqa: F401  before cv2: the two bundle different FFmpeg builds, and PyAV's x11grab crashes otherwise
 import os
 import subprocess
 import sys

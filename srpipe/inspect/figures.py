@@ -131,8 +131,7 @@ def plot_receptive_fields(summary: Summary, out_dir: str | Path) -> Path:
         axes.add_patch(Rectangle((-0.5, -0.5), width, height, facecolor="whitesmoke", edgecolor="black"))
         axes.add_patch(Rectangle((left - 0.5, top - 0.5), right - left + 1, bottom - top + 1,
                                  facecolor="tab:orange", alpha=0.5, edgecolor="tab:red", linewidth=1.5))
-        centre = layer.window.bounds(unit)
-        axes.plot((centre[1][0] + centre[1][1]) / 2, (centre[0][0] + centre[0][1]) / 2, "k+", markersize=8)
+        axes.plot((left + right) / 2, (top + bottom) / 2, "k+", markersize=8)
         if max(height, width) <= 64:
             axes.set_xticks(np.arange(-0.5, width, 1), minor=True)
             axes.set_yticks(np.arange(-0.5, height, 1), minor=True)
@@ -145,8 +144,7 @@ def plot_receptive_fields(summary: Summary, out_dir: str | Path) -> Path:
                        f"RF {layer.receptive_field[0]}x{layer.receptive_field[1]} of unit {unit}", fontsize=9)
         axes.set_xlabel("x (input pixel)")
         axes.set_ylabel("y (input pixel)")
-    c, h, w = summary.input_shape
     figure.suptitle(f"{summary.model or summary.network}: receptive field of the centre unit of each layer "
-                    f"on the {w}x{h} input\nr_k = r_(k-1) + (k_eff - 1) * prod(strides before k)", fontsize=11)
+                    f"on the {width}x{height} input\nr_k = r_(k-1) + (k_eff - 1) * prod(strides before k)", fontsize=11)
     figure.tight_layout()
     return save_figure(figure, Path(out_dir) / "receptive_fields.png")

@@ -1,0 +1,106 @@
+import json
+import subprocess
+import sys
+
+import av  # noqa: F401  first: if OpenCV's bundled FFmpeg loads before PyAV's, x11grab crashes (tests/live)
+import cv2
+import numpy as np
+import pytest
+
+from classifier_data import png_size, write_fake_mnist
+from srpipe.testing import make_test_video
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A checkpoint trained for one epoch through 'srpipe train classifier' on fake MNIST files."""
+    from click.testing import CliRunner
+
+    from srpipe.cli import build_cli
+
+    root = write_fake_mnist(tmp_path_factory.mktemp("data"))
+    out = tmp_path_factory.mktemp("run")
+    result = CliRunner().invoke(build_cli(), ["train", "classifier", "--dataset", "mnist", "--root", str(root),
+                                              "--epochs", "2", "--batch-size", "32", "--threads", "1",
+                                              "-o", str(out)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "epoch   2" in result.output and "test accuracy" in result.output
+    return root, out / "final.pt"
+
+
+def test_classify_image_folder_and_notes(cli_run, trained, tmp_path):
+    _, weights = trained
+    image = np.zeros((60, 100, 3), np.uint8)
+    image[28:32, 20:80] = 255  # a horizontal bar, wider than tall, in colour
+    cv2.imwrite(str(tmp_path / "bar.png"), image)
+    cv2.imwrite(str(tmp_path / "white.jpg"), np.full((28, 28), 250, np.uint8))
+    (tmp_path / "notes.txt").write_text("not an image, skipped in a folder")
+    result = cli_run("classify", tmp_path, "--model", "mnist", "--weights", weights, "--json", "-k", "2")
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["source"].rsplit("/", 1)[1] for r in rows] == ["bar.png", "white.jpg"]
+    assert all(len(r["predictions"]) == 2 for r in rows)
+    probabilities = [p["probability"] for p in rows[0]["predictions"]]
+    assert probabilities == sorted(probabilities, reverse=True) and 0 < sum(probabilities) <= 1 + 1e-6
+    assert rows[0]["notes"] == ["converted colour to grey", "padded 100x60 to a 100x100 square",
+                                "resized 100x100 to 28x28"]
+    assert any(n.startswith("inverted") for n in rows[1]["notes"])
+    text = cli_run("classify", tmp_path / "bar.png", "--model", "mnist", "--weights", weights)
+    assert text.stdout.startswith(f"{tmp_path / 'bar.png'}: ") and "padded 100x60" in text.stderr
+
+
+def test_classify_video_every_nth_frame_with_timestamps(cli_run, trained, tmp_path):
+    _, weights = trained
+    clip = make_test_video(tmp_path / "clip.mp4", frames=12, rate=25, audio=False)
+    result = cli_run("classify", clip, "--model", "mnist", "--weights", weights, "--every", "5", "--json")
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["frame"] for r in rows] == [0, 5, 10]
+    assert [r["time"] for r in rows] == pytest.approx([0.0, 0.2, 0.4])
+
+
+def test_embed_writes_tsne_and_confusion_pngs(cli_run, trained, tmp_path):
+    root, weights = trained
+    result = cli_run("classifier", "embed", "--model", "mnist", "--weights", weights, "--root", root,
+                     "--samples", "100", "-o", tmp_path / "tsne.png")
+    assert result.exit_code == 0, result.output
+    assert "test accuracy" in result.stdout
+    assert png_size(tmp_path / "tsne.png") == (900, 800)
+    assert png_size(tmp_path / "tsne_confusion.png") == (900, 800)
+
+
+def _bad_inputs(tmp_path):
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "text.png").write_text("hello, I am text")
+    make_test_video(tmp_path / "real.mp4", frames=3, audio=False)
+    (tmp_path / "video.png").write_bytes((tmp_path / "real.mp4").read_bytes())
+    ok, png = cv2.imencode(".png", np.full((20, 20), 128, np.uint8))
+    (tmp_path / "truncated.png").write_bytes(png.tobytes()[:40])
+    (tmp_path / "folder").mkdir()
+    return {
+        "missing.png": "does not exist",
+        "folder": "holds no images",
+        "empty.png": "is empty",
+        "text.png": "is not a readable image",
+        "video.png": "is a video",
+        "truncated.png": "is not a readable image",
+    }
+
+
+def test_bad_inputs_give_one_error_line(cli_run, tmp_path):
+    for name, message in _bad_inputs(tmp_path).items():
+        result = cli_run("classify", tmp_path / name, "--model", "mnist")
+        assert result.exit_code == 1, name
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+        assert name in lines[0] and message in lines[0], lines[0]
+
+
+def test_unknown_model_in_a_real_process(tmp_path):
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((28, 28), np.uint8))
+    for args in (["--model", "nosuch"], ["--model", "bicubic"]):
+        done = subprocess.run([sys.executable, "-m", "srpipe", "classify", str(tmp_path / "a.png"), *args],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 1
+        assert done.stderr.strip().splitlines() == [done.stderr.strip()]
+        assert "unknown classifier model" in done.stderr and "mnist" in done.stderr
+        assert "Traceback" not in done.stderr
