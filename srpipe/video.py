@@ -113,7 +113,6 @@ class PyAVSource(Source):
         self.default_suffix = suffix if suffix in KEPT_SUFFIXES else ".mp4"
         self.display_matrix: tuple[int, ...] | None = None
         self.on_decode_error = options.on_decode_error
-        self.pts_filled = 0
 
     def _estimate_frames(self) -> int | None:
         rate = self.video.average_rate or self.video.guessed_rate
@@ -145,8 +144,9 @@ class PyAVSource(Source):
                         self.display_matrix = _display_matrix(video_frame) or ()
                     frame = frame_from_av(video_frame)
                     if frame.pts is None:
+                        if last_pts is None:
+                            warnings.warn(f"{self.location} has frames without timestamps; timing them by the frame rate")
                         frame.pts = self._next_pts(last_pts)
-                        self.pts_filled += 1
                     last_pts = frame.pts
                     yield frame
             elif index in passthrough and packet.dts is not None:
@@ -198,7 +198,6 @@ class PyAVSink(Sink):
         self.stream = None
         self.copied: dict[int, av.stream.Stream] = {}
         self.held_packets: list[av.Packet] = []
-        self.dropped_streams: list[str] = []
 
     def _open(self, first: Frame) -> None:
         target = sys.stdout.buffer if self.to_stdout else str(self.output.temp)
@@ -279,7 +278,6 @@ class PyAVSink(Sink):
                     f"the output container cannot hold the {what} of {self.source.location}: {exc}; "
                     "write a .mkv instead"
                 ) from exc
-            self.dropped_streams.append(what)
             warnings.warn(f"{what} is not copied: the output container cannot hold it")
             return
         out_stream.metadata.update(in_stream.metadata)
