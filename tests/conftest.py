@@ -1,5 +1,6 @@
 import av  # noqa: F401  before cv2: the two bundle different FFmpeg builds, and PyAV's x11grab crashes otherwise
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,11 @@ def cli_run():
         return runner.invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
     return run
+
+
+def default_sigint():
+    """For children that tests interrupt: a shell running them in the background ignores SIGINT."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run_srpipe(*args, env=None, input=None, cwd=None):

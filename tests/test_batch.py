@@ -11,7 +11,7 @@ import pytest
 
 from srpipe.testing import make_test_image, make_test_video
 
-from conftest import run_srpipe
+from conftest import default_sigint, run_srpipe
 from media import video_info
 from test_faults import SLOW_PLUGIN
 from test_plugins import fake_plugin
@@ -139,7 +139,7 @@ def test_ctrl_c_stops_cleanly_and_resumes(tmp_path, jobs):
         make_test_video(inputs / f"{name}.mp4", frames=30, audio=False)
     env = {**os.environ, "PYTHONPATH": str(site)}
     command = [sys.executable, "-m", "srpipe", "batch", str(inputs), str(out), "-m", "slow", "--batch-size", "1", "-j", jobs]
-    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, preexec_fn=default_sigint)
     deadline = time.monotonic() + 90
     while not any(".partial." in name for name in (tree(out) if out.exists() else [])):
         assert time.monotonic() < deadline and process.poll() is None

@@ -21,7 +21,7 @@ from srpipe.models import ModelSpec
 from srpipe.testing import damage_video, make_plugin_manager, make_test_image, make_test_video
 from srpipe.upscaling import upscale
 
-from conftest import run_srpipe
+from conftest import default_sigint, run_srpipe
 from media import video_info
 
 
@@ -173,7 +173,7 @@ def test_signals_stop_cleanly(tmp_path, signum, code):
     env = {**os.environ, "PYTHONPATH": str(site)}
     process = subprocess.Popen(
         [sys.executable, "-m", "srpipe", "upscale", str(clip), "-m", "slow", "--batch-size", "1"],
-        env=env, stderr=subprocess.PIPE,
+        env=env, stderr=subprocess.PIPE, preexec_fn=default_sigint,
     )
     deadline = time.monotonic() + 60
     while not any(".partial." in name for name in listing(work)):

@@ -12,7 +12,7 @@ import pytest
 
 from srpipe.testing import make_test_video
 
-from conftest import run_srpipe
+from conftest import default_sigint, run_srpipe
 
 SUMMARY = re.compile(r"(\d+) frames shown, (\d+) dropped of (\d+) read in [\d.]+ s \([\d.]+ fps\); latency ms: p50 \d+")
 
@@ -40,9 +40,13 @@ def test_ctrl_c_prints_statistics_and_exits_130(tmp_path):
     long_clip = make_test_video(tmp_path / "long.mp4", frames=250, rate=25, audio=False)  # 10 s
     process = subprocess.Popen(
         [sys.executable, "-m", "srpipe", "live", "--source", str(long_clip), "--no-window", "--record", str(tmp_path / "r.mp4")],
-        stderr=subprocess.PIPE,
+        stderr=subprocess.PIPE, preexec_fn=default_sigint,
     )
-    time.sleep(4)  # start-up (imports) and about a second of playing
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".r.*partial*")):  # the loop has started recording
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)
+    time.sleep(1)  # about a second of playing
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=30)
     stderr = stderr.decode()
