@@ -7,7 +7,6 @@ OpenCV's sampling grid (pixel centres) and edge rule (replicate).
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 

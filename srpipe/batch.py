@@ -217,12 +217,7 @@ def check_settings(settings: BatchSettings) -> None:
     """Fail once, before any file, on a setting that would fail every file."""
     from srpipe.plugins import collect_models, get_plugin_manager
 
-    models = collect_models(get_plugin_manager())
-    spec = models.get(settings.model, kind="upscaler")
-    if settings.weights is None:
-        models.resolve_scale(spec, settings.scale)
-    elif not os.path.isfile(settings.weights):
-        raise SrpipeError(f"weights file {settings.weights} does not exist")
+    collect_models(get_plugin_manager()).upscaler(settings.model, settings.scale, settings.weights)
     if settings.batch_size < 1:
         raise SrpipeError("--batch-size must be at least 1")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
@@ -78,6 +79,18 @@ class ModelRegistry:
             what = f"{kind} " if kind else ""
             raise SrpipeError(f"unknown {what}model {name!r}; available: {known} (see 'srpipe models list')")
         return spec
+
+    def upscaler(self, name: str, scale: int | None, weights: str | None) -> tuple[ModelSpec, int | None]:
+        """The upscaler ``name`` and the scale to load it at. With ``weights`` the scale is
+        left to the checkpoint (``None``) unless the user gave one."""
+        spec = self.get(name, kind="upscaler")
+        if weights is None:
+            return spec, self.resolve_scale(spec, scale)
+        if not spec.accepts_weights:
+            raise SrpipeError(f"model {name!r} takes no --weights")
+        if not os.path.isfile(weights):
+            raise SrpipeError(f"weights file {weights} does not exist")
+        return spec, scale
 
     def resolve_scale(self, spec: ModelSpec, scale: int | None) -> int:
         """The scale to use: the user's if the model supports it, else its default."""

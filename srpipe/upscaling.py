@@ -81,15 +81,7 @@ def upscale(
     ``progress(total_frames)`` returns a callback called once per written frame.
     """
     pm = pm or get_plugin_manager()
-    models = collect_models(pm)
-    spec = models.get(model, kind="upscaler")
-    if weights is not None:
-        if not spec.accepts_weights:
-            raise SrpipeError(f"model {model!r} takes no --weights")
-        if not os.path.isfile(weights):
-            raise SrpipeError(f"weights file {weights} does not exist")
-    else:
-        scale = models.resolve_scale(spec, scale)
+    spec, scale = collect_models(pm).upscaler(model, scale, weights)
     if batch_size < 1:
         raise SrpipeError("--batch-size must be at least 1")
     check_input(input)

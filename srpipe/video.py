@@ -233,7 +233,7 @@ class PyAVSink(Sink):
     def _check_codec_fits(self, fmt_name: str, stream) -> None:
         """MPEG-TS takes any codec without complaint but can carry few video codecs."""
         codec = stream.codec_context.codec
-        if fmt_name == "mpegts" and av.codec.Codec(codec.name, "w").id not in _MPEGTS_VIDEO_IDS:
+        if fmt_name == "mpegts" and codec.id not in _MPEGTS_VIDEO_IDS:
             raise SrpipeError(
                 f"MPEG-TS cannot carry {codec.name} video; use --codec libx264 or libx265, or a .mkv output"
             )

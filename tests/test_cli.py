@@ -129,7 +129,7 @@ def test_stream_input_needs_an_output_name(tmp_path):
 
 
 def test_http_url_input(tmp_path):
-    clip = make_test_video(tmp_path / "served.mp4", frames=5)
+    make_test_video(tmp_path / "served.mp4", frames=5)
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()

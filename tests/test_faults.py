@@ -7,7 +7,6 @@ import subprocess
 import sys
 import threading
 import time
-from fractions import Fraction
 
 import av
 import numpy as np

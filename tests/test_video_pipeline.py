@@ -2,7 +2,6 @@
 
 from fractions import Fraction
 
-import av
 import numpy as np
 import pytest
 

@@ -1,7 +1,6 @@
 """``srpipe bench``."""
 
 import json
-import sys
 
 import click
 

@@ -26,9 +26,7 @@ def evaluate(model, data, scale, weights, as_json):
     from srpipe.plugins import collect_models, get_plugin_manager
     from srpipe.sr.evaluate import evaluate_folder
 
-    models = collect_models(get_plugin_manager())
-    spec = models.get(model, kind="upscaler")
-    scale = scale if weights else models.resolve_scale(spec, scale)
+    spec, scale = collect_models(get_plugin_manager()).upscaler(model, scale, weights)
     upscaler = spec.load(scale=scale, device="cpu", weights=weights)
     try:
         report = evaluate_folder(data, upscaler.scale, lambda y: upscaler.upscale(y, bit_depth=8, full_range=False))

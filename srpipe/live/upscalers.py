@@ -12,8 +12,7 @@ class UpscalerCycle:
     """Every registered upscaler that supports ``scale``, starting at ``first``."""
 
     def __init__(self, registry: ModelRegistry, first: str, scale: int | None, device: str, weights: str | None = None):
-        spec = registry.get(first, kind="upscaler")
-        self.scale = registry.resolve_scale(spec, scale) if weights is None else scale
+        spec, self.scale = registry.upscaler(first, scale, weights)
         self.device = device
         self.registry = registry
         self.names = [first] + [

@@ -2,7 +2,6 @@ import json
 import struct
 from pathlib import Path
 
-import av  # noqa: F401  first: if OpenCV's bundled FFmpeg loads before PyAV's, x11grab crashes (tests/live)
 import cv2
 import numpy as np
 import pytest

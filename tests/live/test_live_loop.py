@@ -1,6 +1,5 @@
 """The live loop headless: real-time pacing, dropping stale frames, and the keys."""
 
-import time
 
 import cv2
 import numpy as np

@@ -8,7 +8,6 @@ import time
 
 import av
 import cv2
-import numpy as np
 import pytest
 
 from srpipe.testing import make_test_video
