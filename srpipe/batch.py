@@ -2,16 +2,21 @@
 
 A manifest in the output folder (``.srpipe-batch.json``) records each finished
 file with its input's size and mtime and the settings used; the next run skips
-those and redoes everything else. Files run in parallel in worker processes,
-each given an equal share of the cores for its decoder, model and encoder.
+those and redoes everything else. The work runs on an engine: ``local`` worker
+processes, each given an equal share of the cores for its decoder, model and
+encoder, or ``ray`` workers on a cluster (srpipe.ray_engine). With more than
+one worker, long videos are split into keyframe-aligned chunks (srpipe.chunks)
+whose parts, kept in ``OUT_DIR/.srpipe-parts`` until joined, also resume.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
 import multiprocessing
 import os
+import shutil
 import signal
 import threading
 import time
@@ -19,11 +24,14 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
+from srpipe.chunks import PART_FORMAT, Chunk, VideoIndex, index_video, join_parts, plan_chunks
 from srpipe.errors import SrpipeError
 from srpipe.images import IMAGE_SUFFIXES, is_image_file
 from srpipe.media import SinkOptions, SourceOptions
 
 MANIFEST = ".srpipe-batch.json"
+PARTS_DIR = ".srpipe-parts"
+ENGINES = ("local", "ray")
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".ts", ".m2ts", ".mts", ".avi", ".flv",
                   ".wmv", ".mpg", ".mpeg", ".3gp", ".ogv", ".y4m"}
 
@@ -151,21 +159,36 @@ class Manifest:
         os.replace(temp, self.path)
 
 
-# Worker processes -----------------------------------------------------------
+# Workers -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of work: a whole file into its output, or one chunk of a video into a part."""
+
+    rel: Path
+    source: Path
+    output: Path  # the final output, or the part file for a chunk
+    out_rel: str
+    settings: BatchSettings
+    threads: int = 0  # 0: the libraries' own choice
+    chunk: Chunk | None = None
+
 
 _progress_queue = None
 
 
-def _init_worker(threads: int, progress_queue) -> None:
-    """Give the worker its share of the cores; only the parent handles Ctrl-C."""
+def init_worker(threads: int, progress_queue=None) -> None:
+    """Give a worker process its share of the cores; only the parent handles Ctrl-C."""
     global _progress_queue
     import cv2
     import torch
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _raise_interrupt)
-    torch.set_num_threads(threads)
-    cv2.setNumThreads(threads)
+    if threads:
+        torch.set_num_threads(threads)
+        cv2.setNumThreads(threads)
     _progress_queue = progress_queue
 
 
@@ -178,27 +201,39 @@ def _report_frames(total):
     return (lambda: queue.put(1)) if queue is not None else None
 
 
-def upscale_one(task: tuple) -> FileResult:
-    """Upscale one file; a user-caused failure is returned, not raised."""
+def run_job(job: Job) -> FileResult:
+    """Upscale one file or chunk; a user-caused failure is returned, not raised."""
     from srpipe.upscaling import upscale
+    from srpipe.video import default_codec
 
-    rel, source, output, out_rel, settings, threads = task
+    settings, threads = job.settings, job.threads
     sink = replace(settings.sink, overwrite=True)
     if threads:
         sink = replace(sink, codec_options={"threads": str(threads), **sink.codec_options})
+    pts_range = None
+    if job.chunk is not None:
+        final_suffix = Path(job.out_rel).suffix.lstrip(".")
+        sink = replace(sink, container_format=PART_FORMAT, codec=sink.codec or default_codec(final_suffix))
+        pts_range = (job.chunk.start, job.chunk.end)
     started = time.perf_counter()
     try:
         result = upscale(
-            str(source), str(output), model=settings.model, scale=settings.scale, weights=settings.weights,
+            str(job.source), str(job.output), model=settings.model, scale=settings.scale, weights=settings.weights,
             device=settings.device, batch_size=settings.batch_size, sink_options=sink,
-            source_options=SourceOptions(decode_threads=threads, on_decode_error=settings.on_decode_error),
+            source_options=SourceOptions(decode_threads=threads, on_decode_error=settings.on_decode_error,
+                                         pts_range=pts_range),
             progress=_report_frames,
         )
+        frames = result.stats.frames_out
+        if job.chunk is not None and frames != job.chunk.frames:
+            job.output.unlink()
+            raise SrpipeError(f"chunk {job.chunk.index} gave {frames} frames instead of {job.chunk.frames}; "
+                              "rerun with --chunk-seconds 0")
     except SrpipeError as exc:
-        return FileResult(str(rel), "failed", out_rel, error=str(exc))
+        return FileResult(str(job.rel), "failed", job.out_rel, error=str(exc))
     except Exception as exc:  # a broken file must not stop the batch
-        return FileResult(str(rel), "failed", out_rel, error=f"{type(exc).__name__}: {exc}")
-    return FileResult(str(rel), "done", out_rel, result.stats.frames_out, time.perf_counter() - started)
+        return FileResult(str(job.rel), "failed", job.out_rel, error=f"{type(exc).__name__}: {exc}")
+    return FileResult(str(job.rel), "done", job.out_rel, frames, time.perf_counter() - started)
 
 
 # The batch -------------------------------------------------------------------
@@ -249,70 +284,176 @@ def plan(in_dir: Path, out_dir: Path, pattern: str | None, settings: BatchSettin
     return tasks, known
 
 
+@dataclass
+class _ChunkedFile:
+    """A long video upscaled as chunks: what is left to do before joining its parts."""
+
+    job: Job  # the whole-file job the chunks stand for
+    index: VideoIndex
+    chunks: list[Chunk]
+    parts_dir: Path
+    pending: set[int]
+    frames: int = 0
+    seconds: float = 0.0
+    failed: bool = False
+
+    def part(self, chunk: Chunk) -> Path:
+        return self.parts_dir / f"part-{chunk.index:04d}.{PART_FORMAT}"
+
+    def chunk_jobs(self) -> list[Job]:
+        return [replace(self.job, output=self.part(c), chunk=c) for c in self.chunks if c.index in self.pending]
+
+
+def _split(job: Job, out_dir: Path, chunk_seconds: float) -> _ChunkedFile | None:
+    """The chunks of a video of at least two chunks' length; ``None`` for anything else.
+    Parts finished by an earlier run with the same input and settings are kept."""
+    if is_image_file(str(job.source)):
+        return None
+    index = index_video(job.source, min_seconds=2 * chunk_seconds)
+    chunks = plan_chunks(index, chunk_seconds) if index else []
+    if len(chunks) < 2:
+        return None
+    identity = [job.rel.as_posix(), Manifest._stamp(job.source), job.settings.key(), chunk_seconds]
+    parts_dir = out_dir / PARTS_DIR / hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    file = _ChunkedFile(job, index, chunks, parts_dir, set())
+    file.pending = {c.index for c in chunks if not file.part(c).is_file()}
+    return file
+
+
+def _remove_stale_parts(out_dir: Path, keep: set[Path]) -> None:
+    """Parts of inputs or settings that changed since they were written."""
+    root = out_dir / PARTS_DIR
+    if root.is_dir():
+        for folder in root.iterdir():
+            if folder not in keep:
+                shutil.rmtree(folder, ignore_errors=True)
+        if not any(root.iterdir()):
+            root.rmdir()
+
+
+def _join(file: _ChunkedFile) -> FileResult:
+    job = file.job
+    started = time.perf_counter()
+    try:
+        frames = join_parts(job.source, file.index, [file.part(c) for c in file.chunks], job.output, overwrite=True)
+    except SrpipeError as exc:
+        return FileResult(str(job.rel), "failed", job.out_rel, error=str(exc))
+    shutil.rmtree(file.parts_dir, ignore_errors=True)
+    return FileResult(str(job.rel), "done", job.out_rel, frames, file.seconds + time.perf_counter() - started)
+
+
 def run_batch(
     in_dir: str | Path,
     out_dir: str | Path,
     settings: BatchSettings = BatchSettings(),
     *,
-    jobs: int = 1,
+    jobs: int | None = None,
+    engine: str = "local",
+    address: str | None = None,
+    chunk_seconds: float = 60.0,
     pattern: str | None = None,
     on_file: Callable[[FileResult], None] | None = None,
-    on_frame: Callable[[], None] | None = None,
+    on_frame: Callable[..., None] | None = None,
 ) -> BatchReport:
-    """Upscale the tree ``in_dir`` into ``out_dir``; see the module docstring."""
+    """Upscale the tree ``in_dir`` into ``out_dir``; see the module docstring.
+
+    ``jobs``: parallel workers (local default 1; Ray default: one per GPU, else per CPU).
+    ``chunk_seconds``: split videos at least twice this long when there is more than
+    one worker (0: never). ``on_frame(n=1)`` is called as frames are written.
+    """
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     check_folders(in_dir, out_dir)
     check_settings(settings)
-    if jobs < 1:
+    if engine not in ENGINES:
+        raise SrpipeError(f"unknown engine {engine!r}; use {' or '.join(ENGINES)}")
+    if jobs is not None and jobs < 1:
         raise SrpipeError("--jobs must be at least 1")
+    if address is not None and engine != "ray":
+        raise SrpipeError("--address is for --engine ray")
+    if chunk_seconds < 0:
+        raise SrpipeError("--chunk-seconds must be 0 (no chunks) or more")
     out_dir.mkdir(parents=True, exist_ok=True)
     remove_partials(out_dir)
     manifest = Manifest(out_dir)
     started = time.perf_counter()
     tasks, results = plan(in_dir, out_dir, pattern, settings, manifest)
-    for result in results:
-        if on_file:
-            on_file(result)
 
-    runnable = []
-    for rel, source, output, out_rel in tasks:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        if not _inside(output.parent, out_dir):
-            escaped = FileResult(str(rel), "failed", out_rel, error=f"{out_rel} would be written outside {out_dir} (a link)")
-            results.append(escaped)
-            if on_file:
-                on_file(escaped)
-            continue
-        runnable.append((rel, source, output, out_rel))
-
-    jobs = min(jobs, max(1, len(runnable)))
-    threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else 0
-    work = [(rel, source, output, out_rel, settings, threads) for rel, source, output, out_rel in runnable]
-    for result in _run_tasks(work, jobs, threads, on_frame):
+    def report(result: FileResult) -> None:
         if result.status == "done":
             manifest.record(Path(result.input), in_dir / result.input, out_dir / result.output,
                             result.output, settings.key(), result.frames)
         results.append(result)
         if on_file:
             on_file(result)
+
+    for result in results:
+        if on_file:
+            on_file(result)
+    whole = []
+    for rel, source, output, out_rel in tasks:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        if not _inside(output.parent, out_dir):
+            report(FileResult(str(rel), "failed", out_rel, error=f"{out_rel} would be written outside {out_dir} (a link)"))
+        else:
+            whole.append(Job(rel, source, output, out_rel, settings))
+
+    chunking = chunk_seconds > 0 and (engine == "ray" or (jobs or 1) > 1)
+    chunked = {str(job.rel): file for job in whole if chunking and (file := _split(job, out_dir, chunk_seconds))}
+    _remove_stale_parts(out_dir, {file.parts_dir for file in chunked.values()})
+    work = [job for job in whole if str(job.rel) not in chunked]
+    for file in chunked.values():
+        if file.pending:
+            work[:0] = file.chunk_jobs()  # long videos first: they take longest
+        else:
+            report(_join(file))  # every part was done by an earlier run
+
+    if engine == "ray":
+        from srpipe.ray_engine import run_on_ray
+
+        done = run_on_ray(work, jobs, address, on_frame)
+    else:
+        local_jobs = min(jobs or 1, max(1, len(work)))
+        threads = max(1, (os.cpu_count() or 1) // local_jobs) if local_jobs > 1 else 0
+        done = _run_locally([replace(job, threads=threads) for job in work], local_jobs, threads, on_frame)
+    for job, result in done:
+        file = chunked.get(str(job.rel))
+        if file is None:
+            report(result)
+        elif file.failed:
+            continue  # its failure was reported with its first failed chunk
+        elif result.status == "failed":
+            file.failed = True
+            report(result)
+        else:
+            file.pending.discard(job.chunk.index)
+            file.frames += result.frames
+            file.seconds += result.seconds
+            if not file.pending:
+                report(_join(file))
+    _remove_stale_parts(out_dir, {file.parts_dir for file in chunked.values() if file.failed})
     return BatchReport(results, time.perf_counter() - started)
 
 
-def _run_tasks(work: list, jobs: int, threads: int, on_frame):
-    """Results in completion order: in this process for one job, else in a process pool."""
+def run_and_pair(job: Job) -> tuple[Job, FileResult]:
+    return job, run_job(job)
+
+
+def _run_locally(work: list[Job], jobs: int, threads: int, on_frame):
+    """(job, result) in completion order: in this process for one job, else in a process pool."""
     global _progress_queue
     if jobs == 1:
         _progress_queue = _CallbackQueue(on_frame) if on_frame else None
-        for task in work:
-            yield upscale_one(task)
+        for job in work:
+            yield run_and_pair(job)
         return
     context = multiprocessing.get_context("spawn")
     progress = context.Queue()
     drain = threading.Thread(target=_drain, args=(progress, on_frame), daemon=True)
     drain.start()
-    pool = context.Pool(jobs, initializer=_init_worker, initargs=(threads, progress))
+    pool = context.Pool(jobs, initializer=init_worker, initargs=(threads, progress))
     try:
-        yield from pool.imap_unordered(upscale_one, work)
+        yield from pool.imap_unordered(run_and_pair, work)
         pool.close()
     except BaseException:
         pool.terminate()  # SIGTERM: each worker aborts its output and exits

@@ -16,6 +16,9 @@ class SourceOptions:
     input_format: str | None = None  # container format for stdin/URLs, e.g. "mpegts"
     decode_threads: int = 0  # 0: let the decoder choose
     on_decode_error: str = "stop"  # "stop": fail; "skip": drop the damaged frames and count them
+    # Only the video frames with start <= pts < end (None: open end), and no other streams:
+    # one chunk of a video split at keyframes (srpipe.chunks). start must be a keyframe's pts.
+    pts_range: tuple[int | None, int | None] | None = None
 
 
 @dataclass(frozen=True)

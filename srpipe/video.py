@@ -81,6 +81,25 @@ def _display_matrix(video_frame: av.VideoFrame) -> tuple[int, ...] | None:
     return None
 
 
+def first_frame_layout(location: str) -> tuple[tuple[int, ...] | None, bool]:
+    """(display matrix or None, full range?) of a file's first video frame."""
+    with av.open(location) as container:
+        first = next(container.decode(video=0), None)
+        if first is None:
+            return None, False
+        return _display_matrix(first), frame_from_av(first).full_range
+
+
+def copy_colour(codec_context, full_range: bool, source_video=None) -> None:
+    """Tag an output stream with the range of its frames and the source's colour description."""
+    codec_context.color_range = COLOR_RANGE_FULL if full_range else COLOR_RANGE_LIMITED
+    if source_video is not None:
+        source_cc = source_video.codec_context
+        codec_context.colorspace = source_cc.colorspace
+        codec_context.color_primaries = source_cc.color_primaries
+        codec_context.color_trc = source_cc.color_trc
+
+
 def _open_error(location: str, exc: Exception) -> SrpipeError:
     reason = getattr(exc, "strerror", None) or str(exc)
     return SrpipeError(f"cannot read {location} as video: {reason}; check that it is a complete media file")
@@ -104,7 +123,10 @@ class PyAVSource(Source):
         self.video.thread_type = "AUTO"
         if options.decode_threads:
             self.video.thread_count = options.decode_threads
-        self.passthrough = [s for s in self.container.streams if s.index != self.video.index]
+        self.pts_range = options.pts_range
+        self.passthrough = [] if self.pts_range else [
+            s for s in self.container.streams if s.index != self.video.index
+        ]
         self.frame_count = self.video.frames or self._estimate_frames()
         self.width, self.height = self.video.codec_context.width, self.video.codec_context.height
         pix_fmt = self.video.codec_context.format
@@ -134,6 +156,25 @@ class PyAVSource(Source):
         return dict(self.container.metadata)
 
     def items(self) -> Iterator[Frame | av.Packet]:
+        return self._items() if self.pts_range is None else self._range_items(*self.pts_range)
+
+    def _range_items(self, start: int | None, end: int | None) -> Iterator[Frame]:
+        """The frames of one chunk: decoding starts at the keyframe ``start`` and
+        runs until the decoder, which emits in presentation order, passes ``end``."""
+        if start is not None:
+            self.container.seek(start, stream=self.video, backward=True)
+        first = True
+        for frame in self._items():
+            if end is not None and frame.pts >= end:
+                return
+            if start is not None and frame.pts < start:
+                continue  # leading frames of an open GOP: the previous chunk's
+            if first and start is not None and frame.pts != start:
+                raise SrpipeError(f"{self.location}: seeking to pts {start} missed frames; process it unchunked")
+            first = False
+            yield frame
+
+    def _items(self) -> Iterator[Frame | av.Packet]:
         passthrough = {s.index for s in self.passthrough}
         last_pts = None
         for packet in self.container.demux():
@@ -180,6 +221,23 @@ def default_codec(container_format: str) -> str:
     return "libvpx-vp9" if container_format == "webm" else "libx264"
 
 
+def add_copied_stream(container, in_stream, location: str):
+    """An output stream for copying ``in_stream``'s packets untouched; ``None`` (with a
+    warning) for a data stream the container cannot hold. Audio and subtitles must fit."""
+    try:
+        out_stream = container.add_stream_from_template(in_stream)
+    except (av.FFmpegError, ValueError) as exc:
+        what = f"{in_stream.type} stream #{in_stream.index} ({in_stream.codec_context.name})"
+        if in_stream.type in ("audio", "subtitle"):
+            raise SrpipeError(
+                f"the output container cannot hold the {what} of {location}: {exc}; write a .mkv instead"
+            ) from exc
+        warnings.warn(f"{what} is not copied: the output container cannot hold it")
+        return None
+    out_stream.metadata.update(in_stream.metadata)
+    return out_stream
+
+
 class PyAVSink(Sink):
     """Encodes upscaled frames and copies the source's other streams."""
 
@@ -217,7 +275,7 @@ class PyAVSink(Sink):
         stream.time_base = getattr(self.source, "time_base", None) or first.time_base or Fraction(1, 90000)
         stream.codec_context.time_base = stream.time_base
         stream.options = self._codec_options()
-        self._copy_colour(stream.codec_context, first)
+        copy_colour(stream.codec_context, first.full_range, getattr(self.source, "video", None))
         matrix = getattr(self.source, "display_matrix", None)
         if matrix:
             stream.set_display_matrix(matrix)
@@ -259,29 +317,10 @@ class PyAVSink(Sink):
             options.setdefault("preset", self.options.preset)
         return options
 
-    def _copy_colour(self, codec_context, first: Frame) -> None:
-        codec_context.color_range = COLOR_RANGE_FULL if first.full_range else COLOR_RANGE_LIMITED
-        source_video = getattr(self.source, "video", None)
-        if source_video is not None:
-            source_cc = source_video.codec_context
-            codec_context.colorspace = source_cc.colorspace
-            codec_context.color_primaries = source_cc.color_primaries
-            codec_context.color_trc = source_cc.color_trc
-
     def _add_copy(self, in_stream) -> None:
-        try:
-            out_stream = self.container.add_stream_from_template(in_stream)
-        except (av.FFmpegError, ValueError) as exc:
-            what = f"{in_stream.type} stream #{in_stream.index} ({in_stream.codec_context.name})"
-            if in_stream.type in ("audio", "subtitle"):
-                raise SrpipeError(
-                    f"the output container cannot hold the {what} of {self.source.location}: {exc}; "
-                    "write a .mkv instead"
-                ) from exc
-            warnings.warn(f"{what} is not copied: the output container cannot hold it")
-            return
-        out_stream.metadata.update(in_stream.metadata)
-        self.copied[in_stream.index] = out_stream
+        out_stream = add_copied_stream(self.container, in_stream, self.source.location)
+        if out_stream is not None:
+            self.copied[in_stream.index] = out_stream
 
     def write_frame(self, frame: Frame) -> None:
         if self.container is None:

@@ -17,13 +17,20 @@ from srpipe.media import SinkOptions
 @click.argument("out_dir")
 @model_options
 @encoder_options
-@click.option("-j", "--jobs", type=int, default=1, show_default=True,
-              help="Files processed at once, each in its own process with an equal share of the cores.")
+@click.option("-j", "--jobs", type=int,
+              help="Workers at once, each with an equal share of the cores. "
+                   "Default: 1 locally; on Ray one per GPU, else one per CPU.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Where the work runs: processes on this machine, or a Ray cluster (pip install 'srpipe[ray]').")
+@click.option("--address", help="Ray cluster to join, e.g. auto or HOST:6379. Default: start one on this machine.")
+@click.option("--chunk-seconds", type=float, default=60.0, show_default=True,
+              help="With more than one worker, split videos at least twice this long into keyframe-aligned "
+                   "chunks of about this length, upscaled in parallel and joined (0: never split).")
 @click.option("--pattern", help="Only files whose relative path or name matches this glob, e.g. '*.mkv'.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars and no per-file lines.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on standard output.")
 def batch(in_dir, out_dir, model, scale, weights, device, batch_size, codec, crf, preset, pix_fmt,
-          on_decode_error, jobs, pattern, quiet, as_json):
+          on_decode_error, jobs, engine, address, chunk_seconds, pattern, quiet, as_json):
     """Upscale every video and image under IN_DIR into the same tree under OUT_DIR.
 
     Names and relative paths are kept (images become .png; videos keep
@@ -33,10 +40,18 @@ def batch(in_dir, out_dir, model, scale, weights, device, batch_size, codec, crf
     file that fails is reported and the rest go on; the exit code is 1 if any
     failed.
 
+    With --jobs 2 or more (or on Ray), long videos are split at keyframes
+    into chunks that run in parallel; the parts (kept in
+    OUT_DIR/.srpipe-parts until joined, so they resume too) are joined with
+    the source's audio, subtitles and timestamps, and the frame count is
+    checked against the source's. On Ray, inputs and OUT_DIR must be at the
+    same path on every node.
+
     \b
     Examples:
       srpipe batch footage/ upscaled/ -m espcn
       srpipe batch footage/ upscaled/ --pattern '*.mkv' --jobs 2 --json
+      srpipe batch footage/ upscaled/ -m espcn --engine ray --address auto
     """
     from tqdm import tqdm
 
@@ -57,7 +72,8 @@ def batch(in_dir, out_dir, model, scale, weights, device, batch_size, codec, crf
         bar.write(line, file=sys.stderr)
 
     try:
-        report = run_batch(in_dir, out_dir, settings, jobs=jobs, pattern=pattern, on_file=on_file, on_frame=bar.update)
+        report = run_batch(in_dir, out_dir, settings, jobs=jobs, engine=engine, address=address,
+                           chunk_seconds=chunk_seconds, pattern=pattern, on_file=on_file, on_frame=bar.update)
     finally:
         bar.close()
     if as_json:

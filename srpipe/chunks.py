@@ -1,0 +1,194 @@
+"""Long videos in keyframe-aligned chunks: plan the split, then join the parts.
+
+Each chunk is upscaled on its own (any process, any machine) into a video-only
+part file holding the source's timestamps. :func:`join_parts` then remuxes the
+parts' packets into the final output, copying audio, subtitles and metadata once
+from the source, and checks the frame count against the source's.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from srpipe.errors import SrpipeError
+from srpipe.outputs import AtomicOutput
+
+# Demuxers that seek by an index to the exact keyframe asked for.
+SEEKABLE_FORMATS = {"mov", "mp4", "matroska", "webm"}
+PART_FORMAT = "nut"  # keeps any codec and the stream's own time base exactly
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """The frames with ``start <= pts < end`` (``None``: open end); ``start`` is a keyframe."""
+
+    index: int
+    start: int | None
+    end: int | None
+    frames: int
+
+
+@dataclass(frozen=True)
+class VideoIndex:
+    """The presentation timestamps of a video stream and which of them are keyframes."""
+
+    pts: list[int]  # sorted
+    keyframes: list[int]  # sorted
+    time_base: Fraction
+
+    @property
+    def seconds(self) -> float:
+        if len(self.pts) < 2:
+            return 0.0
+        return float((self.pts[-1] - self.pts[0]) * self.time_base)
+
+
+def index_video(path: str | Path, min_seconds: float = 0.0) -> VideoIndex | None:
+    """Read the video packets' timestamps without decoding; ``None`` if the file cannot be
+    split exactly (a container without a seek index, or packets without timestamps) or
+    is shorter than ``min_seconds`` by its header."""
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, OSError):
+        return None
+    with container:
+        if not container.streams.video or not SEEKABLE_FORMATS & set(container.format.name.split(",")):
+            return None
+        if container.duration is not None and container.duration / av.time_base < min_seconds:
+            return None
+        video = container.streams.video[0]
+        pts, keyframes = [], []
+        for packet in container.demux(video):
+            if packet.size == 0:
+                continue  # the demuxer's end-of-stream marker
+            if packet.pts is None:
+                return None
+            pts.append(packet.pts)
+            if packet.is_keyframe:
+                keyframes.append(packet.pts)
+        return VideoIndex(sorted(pts), sorted(keyframes), Fraction(video.time_base))
+
+
+def plan_chunks(index: VideoIndex, chunk_seconds: float) -> list[Chunk]:
+    """Chunks of about ``chunk_seconds``, each starting at a keyframe; one chunk if the
+    video is shorter than two chunks or has too few keyframes."""
+    wanted = int(index.seconds // chunk_seconds) if chunk_seconds > 0 else 1
+    cuts: list[int] = []
+    if wanted >= 2:
+        first = index.pts[0]
+        candidates = [k for k in index.keyframes if k > first]
+        for i in range(1, wanted):
+            target = index.pts[len(index.pts) * i // wanted]
+            at = bisect.bisect_left(candidates, target)
+            nearest = min(candidates[max(at - 1, 0):at + 1], key=lambda k: abs(k - target), default=None)
+            if nearest is not None and (not cuts or nearest > cuts[-1]):
+                cuts.append(nearest)
+    bounds = [None, *cuts, None]
+    chunks = []
+    for i, (start, end) in enumerate(zip(bounds, bounds[1:])):
+        lo = 0 if start is None else bisect.bisect_left(index.pts, start)
+        hi = len(index.pts) if end is None else bisect.bisect_left(index.pts, end)
+        chunks.append(Chunk(i, start, end, hi - lo))
+    return chunks
+
+
+def _video_packets(part: Path):
+    container = av.open(str(part))
+    with container:
+        for packet in container.demux(container.streams.video[0]):
+            if packet.size:
+                yield packet
+
+
+def _source_timestamps(parts: list[Path], index: VideoIndex) -> list[list[int]]:
+    """Each part's packets' presentation times, in decoding order, as the source's own pts.
+
+    The part container may shift and rescale timestamps (it avoids negative decoding
+    times); the order of frames within a part survives that, and the parts together
+    hold the source's frames in order, so rank i of the whole is the source's pts i."""
+    timestamps, taken = [], 0
+    for part in parts:
+        pts = [packet.pts for packet in _video_packets(part)]
+        rank = {p: i for i, p in enumerate(sorted(set(pts)))}
+        if len(rank) != len(pts) or taken + len(pts) > len(index.pts):
+            break
+        timestamps.append([index.pts[taken + rank[p]] for p in pts])
+        taken += len(pts)
+    if taken != len(index.pts) or len(timestamps) != len(parts):
+        raise SrpipeError(
+            f"the upscaled chunks hold {taken} frames but the source has {len(index.pts)}; "
+            "process it unchunked (--chunk-seconds 0)"
+        )
+    return timestamps
+
+
+def _decode_timestamps(pts: list[int]) -> list[int]:
+    """Decoding timestamps for packets in decoding order with presentation times ``pts``.
+
+    Each part was encoded on its own, so its decoding times restart below its first
+    frame. The joined stream gets the scheme an encoder gives one continuous stream:
+    the sorted presentation times, delayed by the largest reordering depth."""
+    ordered = sorted(pts)
+    rank = {p: i for i, p in enumerate(ordered)}
+    delay = max(0, max(i - rank[p] for i, p in enumerate(pts)))
+    step = ordered[1] - ordered[0] if len(ordered) > 1 else 1
+    return [ordered[i - delay] if i >= delay else ordered[0] - (delay - i) * step for i in range(len(pts))]
+
+
+def join_parts(source: str | Path, index: VideoIndex, parts: list[Path], output: Path, *,
+               container_format: str | None = None, overwrite: bool = False) -> int:
+    """Mux the parts' video and the source's other streams into ``output`` (atomically),
+    with the source's timestamps; returns the number of frames, checked against ``index``."""
+    from srpipe.video import add_copied_stream, copy_colour, first_frame_layout
+
+    timestamps = _source_timestamps(parts, index)
+    all_pts = [p for part in timestamps for p in part]
+    dts = iter(_decode_timestamps(all_pts))
+    target = AtomicOutput(output, overwrite)
+    try:
+        with av.open(str(source)) as src, av.open(str(parts[0])) as first, \
+                av.open(str(target.temp), "w", format=container_format) as out:
+            video = out.add_stream_from_template(first.streams.video[0])
+            video.time_base = index.time_base
+            src_video = src.streams.video[0]
+            matrix, full_range = first_frame_layout(str(source))
+            copy_colour(video.codec_context, full_range, src_video)
+            if matrix:
+                video.set_display_matrix(matrix)
+            copied = {}
+            for stream in src.streams:
+                if stream.index != src_video.index:
+                    out_stream = add_copied_stream(out, stream, str(source))
+                    if out_stream is not None:
+                        copied[stream.index] = out_stream
+            out.metadata.update(src.metadata)
+
+            def video_packets():
+                for part, pts in zip(parts, timestamps):
+                    for packet, true_pts in zip(_video_packets(part), pts):
+                        duration = packet.duration * packet.time_base / index.time_base if packet.duration else 0
+                        packet.time_base = index.time_base
+                        packet.pts, packet.dts, packet.duration = true_pts, next(dts), round(duration)
+                        yield video, packet
+
+            def other_packets():
+                if copied:
+                    for packet in src.demux(*[src.streams[i] for i in copied]):
+                        if packet.dts is not None:
+                            yield copied[packet.stream.index], packet
+
+            by_time = heapq.merge(video_packets(), other_packets(), key=lambda sp: sp[1].dts * sp[1].time_base)
+            for stream, packet in by_time:
+                packet.stream = stream
+                out.mux(packet)
+    except BaseException:
+        target.discard()
+        raise
+    target.commit()
+    return len(all_pts)
