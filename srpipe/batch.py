@@ -28,6 +28,7 @@ from srpipe.chunks import PART_FORMAT, Chunk, VideoIndex, index_video, join_part
 from srpipe.errors import SrpipeError
 from srpipe.images import IMAGE_SUFFIXES, is_image_file
 from srpipe.media import SinkOptions, SourceOptions
+from srpipe.memory import retain_freed_memory
 
 MANIFEST = ".srpipe-batch.json"
 PARTS_DIR = ".srpipe-parts"
@@ -186,6 +187,7 @@ def init_worker(threads: int, progress_queue=None) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    retain_freed_memory()
     if threads:
         torch.set_num_threads(threads)
         cv2.setNumThreads(threads)
@@ -436,6 +438,7 @@ def run_batch(
 
 
 def run_and_pair(job: Job) -> tuple[Job, FileResult]:
+    """The job with its result, so that results arriving in any order can be matched."""
     return job, run_job(job)
 
 

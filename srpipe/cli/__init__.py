@@ -12,6 +12,7 @@ import click
 
 from srpipe import __version__
 from srpipe.errors import SrpipeError
+from srpipe.memory import retain_freed_memory
 
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
@@ -83,6 +84,7 @@ def main(argv=None) -> None:
     """Entry point of the ``srpipe`` command."""
     warnings.showwarning = _one_line_warning
     signal.signal(signal.SIGTERM, _raise_terminated)
+    retain_freed_memory()
     try:
         cli = build_cli()
         code = cli.main(args=argv, prog_name="srpipe", standalone_mode=False)
