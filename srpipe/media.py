@@ -33,6 +33,7 @@ class SinkOptions:
     container_format: str | None = None  # None: from the file name
     codec_options: dict[str, str] = field(default_factory=dict)
     overwrite: bool = False
+    hardware_encoder: bool = False  # with no codec given, NVENC H.264 where it works (set for CUDA runs)
 
 
 class Source(ABC):

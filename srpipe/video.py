@@ -3,6 +3,7 @@ encodes them, copying audio, subtitles, timestamps and colour metadata."""
 
 from __future__ import annotations
 
+import functools
 import struct
 import sys
 import warnings
@@ -217,8 +218,42 @@ class PyAVSource(Source):
         self.container.close()
 
 
-def default_codec(container_format: str) -> str:
-    return "libvpx-vp9" if container_format == "webm" else "libx264"
+HARDWARE_ENCODER = "h264_nvenc"
+
+
+@functools.cache
+def encoder_works(name: str) -> bool:
+    """Whether encoder ``name`` opens here: hardware encoders need their GPU and driver."""
+    try:
+        context = av.CodecContext.create(name, "w")
+        context.width, context.height, context.pix_fmt = 256, 256, "yuv420p"
+        context.time_base = Fraction(1, 25)
+        context.open()
+    except (av.FFmpegError, ValueError, OSError):
+        return False
+    return True
+
+
+def default_codec(container_format: str, hardware: bool = False) -> str:
+    """libvpx-vp9 for WebM; otherwise NVENC H.264 when ``hardware`` is asked for and works, else libx264."""
+    if container_format == "webm":
+        return "libvpx-vp9"
+    return HARDWARE_ENCODER if hardware and encoder_works(HARDWARE_ENCODER) else "libx264"
+
+
+def encoder_options(codec: str, crf: int | None, preset: str | None, extra: dict[str, str]) -> dict[str, str]:
+    """The encoder's options for srpipe's quality settings: ``crf`` is NVENC's constant
+    quality ``cq``; x264/x265 presets go only to x264/x265."""
+    options = dict(extra)
+    if crf is not None:
+        if codec.endswith("_nvenc"):
+            options.setdefault("rc", "vbr")
+            options.setdefault("cq", str(crf))
+        else:
+            options.setdefault("crf", str(crf))
+    if preset is not None and codec in ("libx264", "libx265"):
+        options.setdefault("preset", preset)
+    return options
 
 
 def add_copied_stream(container, in_stream, location: str):
@@ -264,7 +299,7 @@ class PyAVSink(Sink):
         except (av.FFmpegError, ValueError) as exc:
             raise SrpipeError(f"cannot write {self.location}: {exc}; choose a known extension or --format") from exc
         fmt_name = self.container.format.name.split(",")[0]
-        codec = self.options.codec or default_codec(fmt_name)
+        codec = self.options.codec or default_codec(fmt_name, self.options.hardware_encoder)
         try:
             stream = self.container.add_stream(codec, rate=getattr(self.source, "frame_rate", None) or 25)
         except (av.FFmpegError, ValueError) as exc:
@@ -274,7 +309,8 @@ class PyAVSink(Sink):
         stream.pix_fmt = self._pix_fmt(stream, first.format)
         stream.time_base = getattr(self.source, "time_base", None) or first.time_base or Fraction(1, 90000)
         stream.codec_context.time_base = stream.time_base
-        stream.options = self._codec_options()
+        stream.options = encoder_options(stream.codec_context.name, self.options.crf, self.options.preset,
+                                         self.options.codec_options)
         copy_colour(stream.codec_context, first.full_range, getattr(self.source, "video", None))
         matrix = getattr(self.source, "display_matrix", None)
         if matrix:
@@ -308,14 +344,6 @@ class PyAVSink(Sink):
             same_depth = [n for n in supported if PLANE_FORMATS.get(n, fmt).bit_depth == fmt.bit_depth]
             wanted = (same_depth or supported)[0]
         return wanted
-
-    def _codec_options(self) -> dict[str, str]:
-        options = dict(self.options.codec_options)
-        if self.options.crf is not None:
-            options.setdefault("crf", str(self.options.crf))
-        if self.options.preset is not None and self.options.codec in (None, "libx264", "libx265"):
-            options.setdefault("preset", self.options.preset)
-        return options
 
     def _add_copy(self, in_stream) -> None:
         out_stream = add_copied_stream(self.container, in_stream, self.source.location)

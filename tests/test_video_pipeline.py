@@ -2,6 +2,7 @@
 
 from fractions import Fraction
 
+import av
 import numpy as np
 import pytest
 
@@ -100,3 +101,20 @@ def test_luma_is_the_upscaled_input_luma(tmp_path, pm):
     source, output = video_info(clip)["luma"], video_info(result.output)["luma"]
     expected = ClassicUpscaler("bicubic", 2).upscale(np.stack(source), bit_depth=8, full_range=False)
     assert np.array_equal(np.stack(output), expected)
+
+
+def test_hardware_encoder_is_used_only_where_it_opens(tmp_path):
+    from srpipe.video import HARDWARE_ENCODER, default_codec, encoder_options, encoder_works
+
+    assert encoder_works("libx264") and not encoder_works("no_such_encoder")
+    expected = HARDWARE_ENCODER if encoder_works(HARDWARE_ENCODER) else "libx264"
+    assert default_codec("mp4", hardware=True) == expected
+    assert default_codec("mp4") == "libx264" and default_codec("webm", hardware=True) == "libvpx-vp9"
+    clip = make_test_video(tmp_path / "clip.mp4", frames=3)
+    upscale(str(clip), str(tmp_path / "out.mp4"), sink_options=SinkOptions(hardware_encoder=True))
+    with av.open(str(tmp_path / "out.mp4")) as container:
+        first = next(p for p in container.demux(video=0) if p.size)
+        assert (b"x264 - core" in bytes(first)) == (expected == "libx264")  # x264 signs its stream
+    assert encoder_options("h264_nvenc", 18, "veryfast", {}) == {"rc": "vbr", "cq": "18"}
+    assert encoder_options("libx264", 18, "veryfast", {"crf": "30"}) == {"crf": "30", "preset": "veryfast"}
+    assert encoder_options("libvpx-vp9", 18, "veryfast", {}) == {"crf": "18"}
