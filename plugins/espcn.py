@@ -1,13 +1,15 @@
 """Built-in ESPCN upscalers (Shi et al. 2016) with the weights shipped in srpipe/sr/weights."""
 
 from srpipe import hookimpl
+from srpipe.backends import Backend
 from srpipe.models import ModelSpec
 
 SCALES = (2, 3, 4)
 
 
-def load(scale: int, device: str = "cpu", weights=None):
-    """The shipped checkpoint for ``scale``, or the user's ``weights``."""
+def load(scale: int, device: str = "cpu", weights=None, backend: Backend | None = None):
+    """The shipped checkpoint for ``scale``, or the user's ``weights``, run by ``backend``
+    (default torch)."""
     from srpipe.errors import SrpipeError
     from srpipe.nn.checkpoint import CheckpointError
     from srpipe.sr.upscaler import ESPCNUpscaler, shipped_weights
@@ -16,7 +18,7 @@ def load(scale: int, device: str = "cpu", weights=None):
     if weights is None and not path.exists():
         raise SrpipeError(f"no ESPCN weights are shipped for x{scale}; train some with 'srpipe train espcn' and pass --weights")
     try:
-        upscaler = ESPCNUpscaler(path, device=device)
+        upscaler = ESPCNUpscaler(path, device=device, backend=backend)
     except CheckpointError as exc:
         raise SrpipeError(str(exc)) from exc
     if weights is not None and scale is not None and upscaler.scale != scale:
@@ -34,7 +36,22 @@ def network(scale: int = 2):
 
 
 def _fixed(scale: int):
-    return lambda scale=scale, device="cpu", weights=None: load(scale, device, weights)
+    return lambda scale=scale, device="cpu", weights=None, backend=None: load(scale, device, weights, backend)
+
+
+TORCH = Backend(
+    name="torch",
+    devices=("cpu", "cuda"),
+    priority=10,
+    is_available=lambda: True,
+    prepare=lambda network, device: network.convolved,
+    description="PyTorch, the reference (and the one for CUDA)",
+)
+
+
+@hookimpl
+def register_backends(register):
+    register(TORCH)
 
 
 @hookimpl
@@ -55,6 +72,7 @@ def register_models(register):
             description="ESPCN sub-pixel CNN on the luma, trained on T91 + BSD200 (x2 by default)",
             load=load,
             accepts_weights=True,
+            accepts_backend=True,
             network=network,
         )
     )
@@ -66,6 +84,7 @@ def register_models(register):
                 description=f"ESPCN x{scale} (the shipped x{scale} weights)",
                 load=_fixed(scale),
                 accepts_weights=True,
+                accepts_backend=True,
                 network=lambda scale=scale: network(scale),
             )
         )

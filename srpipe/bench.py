@@ -2,7 +2,8 @@
 
 Each measurement is repeated; the report gives the median and the spread (min, max) of
 frames per second. End-to-end runs happen in a child process, so its peak resident memory
-is the pipeline's own.
+is the pipeline's own. Neural models are measured on each backend asked for, and their
+GFLOP/s set against the device's float32 matrix-multiply rate.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from pathlib import Path
 
 import av
 
+from srpipe.backends import AUTO, load_upscaler
 from srpipe.device import resolve_device
 from srpipe.frames import Frame
 from srpipe.media import SinkOptions, SourceOptions
 from srpipe.pipeline import upscale_frames
-from srpipe.plugins import collect_models, get_plugin_manager
+from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
 from srpipe.testing import make_test_video
 from srpipe.video import PyAVSink, PyAVSource
 
@@ -35,11 +37,13 @@ class Measurement:
     model: str | None
     fps: list[float]
     extra: dict = field(default_factory=dict)
+    backend: str | None = None
 
     def to_dict(self) -> dict:
         return {
             "stage": self.stage,
             "model": self.model,
+            **({"backend": self.backend} if self.backend else {}),
             "fps_median": round(statistics.median(self.fps), 2),
             "fps_min": round(min(self.fps), 2),
             "fps_max": round(max(self.fps), 2),
@@ -76,17 +80,34 @@ def bench_decode(path: str, repeats: int) -> Measurement:
     return Measurement("decode", None, [frames / t for t in times], {"frames": frames})
 
 
-def bench_upscale(frames: list[Frame], name: str, scale: int, device: str, batch_size: int, repeats: int) -> Measurement:
-    spec = collect_models(get_plugin_manager()).get(name, kind="upscaler")
-    upscaler = spec.load(scale=scale, device=device, weights=None)
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def bench_matmul(device: str, size: int = 2048, repeats: int = 5) -> float:
+    """The float32 matrix-multiply rate in GFLOP/s: a practical peak for the device."""
+    import torch
+
+    a, b = torch.rand(size, size, device=device), torch.rand(size, size, device=device)
+    a @ b
+    _sync(device)
+    times = _timed(lambda: (a @ b, _sync(device)), repeats)
+    return round(2 * size**3 / min(times) / 1e9, 1)
+
+
+def bench_upscale(frames: list[Frame], name: str, scale: int, device: str, batch_size: int, repeats: int,
+                  backend: str = AUTO, peak_gflops: float | None = None) -> Measurement:
+    pm = get_plugin_manager()
+    spec = collect_models(pm).get(name, kind="upscaler")
+    upscaler = load_upscaler(spec, collect_backends(pm), scale=scale, device=device, weights=None, backend=backend)
 
     def run():
         for i in range(0, len(frames), batch_size):
             upscale_frames(frames[i:i + batch_size], upscaler, name)
-        if device.startswith("cuda"):
-            import torch
-
-            torch.cuda.synchronize()
+        _sync(device)
 
     run()  # warm-up: caches, lazy initialisation, kernel selection
     times = _timed(run, repeats)
@@ -96,7 +117,10 @@ def bench_upscale(frames: list[Frame], name: str, scale: int, device: str, batch
         pixels = frames[0].width * frames[0].height
         flops = 2 * network.macs_per_lr_pixel() * pixels
         extra["gflops"] = round(flops * len(frames) / statistics.median(times) / 1e9, 1)
-    return Measurement("upscale", name, [len(frames) / t for t in times], extra)
+        if peak_gflops:
+            extra["pct_of_matmul"] = round(100 * extra["gflops"] / peak_gflops, 1)
+    backend_used = upscaler.backend if spec.accepts_backend else None
+    return Measurement("upscale", name, [len(frames) / t for t in times], extra, backend_used)
 
 
 def bench_encode(path: str, upscaled: list[Frame], repeats: int, folder: Path, sink_options: SinkOptions) -> Measurement:
@@ -115,15 +139,17 @@ def bench_encode(path: str, upscaled: list[Frame], repeats: int, folder: Path, s
     return Measurement("encode", None, [len(upscaled) / t for t in times])
 
 
-def bench_end_to_end(path: str, name: str, scale: int, device: str, repeats: int, folder: Path) -> Measurement:
-    fps, peaks = [], []
+def bench_end_to_end(path: str, name: str, scale: int, device: str, repeats: int, folder: Path,
+                     backend: str = AUTO) -> Measurement:
+    fps, peaks, used = [], [], None
     for _ in range(repeats):
         command = [sys.executable, "-m", "srpipe", "upscale", path, "-o", str(folder / "e2e.mp4"), "-m", name,
-                   "-s", str(scale), "--device", device, "--json", "-q", "--overwrite"]
+                   "-s", str(scale), "--device", device, "--backend", backend, "--json", "-q", "--overwrite"]
         summary, peak = _run_measured(command, folder / "e2e.json")
         fps.append(summary["fps"])
         peaks.append(peak)
-    return Measurement("end-to-end", name, fps, {"peak_rss_mib": round(max(peaks))})
+        used = summary.get("backend")
+    return Measurement("end-to-end", name, fps, {"peak_rss_mib": round(max(peaks))}, used)
 
 
 def _run_measured(command: list[str], stdout_path: Path) -> tuple[dict, float]:
@@ -162,10 +188,16 @@ def bench_memory_growth(model: str, scale: int, device: str, frames: int, folder
 
 def run_bench(input: str | None = None, models: tuple[str, ...] = ("bicubic",), scale: int = 2, device: str = "auto",
               batch_sizes: tuple[int, ...] = (1, 8), repeats: int = 3, memory_frames: int = 0,
-              log=lambda line: None) -> dict:
-    """Measure every stage; returns the report as a dict. ``memory_frames`` > 0 adds the
-    memory-growth check on generated clips of that many frames and ten times more."""
+              log=lambda line: None, backends: tuple[str, ...] = (AUTO,)) -> dict:
+    """Measure every stage; returns the report as a dict. Neural models are measured once
+    per name in ``backends``. ``memory_frames`` > 0 adds the memory-growth check on
+    generated clips of that many frames and ten times more."""
     device = resolve_device(device)
+    registry = collect_models(get_plugin_manager())
+    runs = [(name, backend) for name in models
+            for backend in (backends if registry.get(name, kind="upscaler").accepts_backend else (AUTO,))]
+    peak = bench_matmul(device)
+    log({"stage": "matmul", "model": None, "gflops": peak})
     with tempfile.TemporaryDirectory(prefix="srpipe-bench-") as temp:
         folder = Path(temp)
         path = input or str(generated_clip(folder))
@@ -181,14 +213,14 @@ def run_bench(input: str | None = None, models: tuple[str, ...] = ("bicubic",), 
                 log(measurement.to_dict())
 
         record(bench_decode(path, repeats))
-        for name in models:
+        for name, backend in runs:
             for batch_size in batch_sizes:
-                record(bench_upscale(frames, name, scale, device, batch_size, repeats))
+                record(bench_upscale(frames, name, scale, device, batch_size, repeats, backend, peak))
         spec = collect_models(get_plugin_manager()).get("bicubic")
         upscaled = upscale_frames(frames, spec.load(scale=scale, device="cpu"), "bicubic")
         record(bench_encode(path, upscaled, repeats, folder, SinkOptions(scale=scale)))
-        for name in models:
-            record(bench_end_to_end(path, name, scale, device, repeats, folder))
+        for name, backend in runs:
+            record(bench_end_to_end(path, name, scale, device, repeats, folder, backend))
         record(bench_ffmpeg(path, scale, len(frames), repeats, folder))
         memory = bench_memory_growth(models[0], scale, device, memory_frames, folder) if memory_frames else None
     report = {
@@ -197,6 +229,7 @@ def run_bench(input: str | None = None, models: tuple[str, ...] = ("bicubic",), 
         "scale": scale,
         "device": device,
         "cores": os.cpu_count(),
+        "matmul_gflops": peak,
         "repeats": repeats,
         "results": [m.to_dict() for m in results],
     }
@@ -209,18 +242,19 @@ def run_bench(input: str | None = None, models: tuple[str, ...] = ("bicubic",), 
 
 def _ratios(results: list[Measurement]) -> dict:
     """End to end against ffmpeg, and against the rate the stages' own costs allow."""
-    by = {(m.stage, m.model): statistics.median(m.fps) for m in results}
+    by = {(m.stage, m.model, m.backend): statistics.median(m.fps) for m in results}
     ratios = {}
-    ffmpeg = by.get(("ffmpeg end-to-end", "bicubic"))
-    decode, encode = by.get(("decode", None)), by.get(("encode", None))
-    for (stage, model), fps in by.items():
+    ffmpeg = by.get(("ffmpeg end-to-end", "bicubic", None))
+    decode, encode = by.get(("decode", None, None)), by.get(("encode", None, None))
+    for (stage, model, backend), fps in by.items():
         if stage != "end-to-end":
             continue
+        label = f"{model} ({backend})" if backend else model
         if ffmpeg:
-            ratios[f"{model} vs ffmpeg"] = round(fps / ffmpeg, 2)
-        upscale = max((m for m in results if m.stage == "upscale" and m.model == model),
+            ratios[f"{label} vs ffmpeg"] = round(fps / ffmpeg, 2)
+        upscale = max((m for m in results if m.stage == "upscale" and m.model == model and m.backend == backend),
                       key=lambda m: statistics.median(m.fps), default=None)
         if upscale and decode and encode:
             allowed = 1 / (1 / decode + 1 / statistics.median(upscale.fps) + 1 / encode)
-            ratios[f"{model} vs sum of stages"] = round(fps / allowed, 2)
+            ratios[f"{label} vs sum of stages"] = round(fps / allowed, 2)
     return ratios

@@ -55,3 +55,14 @@ def open_sink(location, source, options):
     :return: a :class:`srpipe.media.Sink`, or ``None`` to let the next plugin
         try. The first non-``None`` result wins.
     """
+
+
+@hookspec
+def register_backends(register):
+    """Register inference backends for neural upscalers (``--backend``).
+
+    :param register: call ``register(Backend(...))`` once per backend
+        (:class:`srpipe.backends.Backend`). Keep this cheap: import the engine in
+        ``is_available`` and ``prepare``, not here.
+    :return: nothing; every plugin's implementation is called.
+    """

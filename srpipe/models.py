@@ -27,7 +27,10 @@ class ModelSpec:
 
     For ``kind="upscaler"``, ``load(scale=..., device=..., weights=...)`` returns an
     :class:`Upscaler`; ``weights`` is a checkpoint path or ``None`` for the model's
-    own. Other kinds (``"classifier"``) define what their ``load`` returns.
+    own. With ``accepts_backend``, ``load`` also takes ``backend=``: the
+    :class:`srpipe.backends.Backend` that ``--backend`` chose for the device; the
+    upscaler names it in its ``backend`` attribute.
+    Other kinds (``"classifier"``) define what their ``load`` returns.
     ``network(scale)``, when given, returns the model's ``torch.nn.Module``
     (for inspection tools).
     """
@@ -38,6 +41,7 @@ class ModelSpec:
     load: Callable[..., Any]
     default_scale: int | None = None
     accepts_weights: bool = False
+    accepts_backend: bool = False
     kind: str = "upscaler"
     network: Callable[..., Any] | None = None
     plugin: str = field(default="", compare=False)

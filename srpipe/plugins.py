@@ -18,6 +18,7 @@ import warnings
 import pluggy
 
 from srpipe import __version__, hookspecs
+from srpipe.backends import BackendRegistry
 from srpipe.errors import PluginWarning
 from srpipe.models import ModelRegistry
 
@@ -26,6 +27,7 @@ ENTRY_POINT_GROUP = "srpipe"
 DEFAULT_PLUGINS = (
     "srpipe_plugins.classic",
     "srpipe_plugins.espcn",
+    "srpipe_plugins.onnxruntime_backend",
     "srpipe_plugins.video_files",
     "srpipe_plugins.still_images",
     "srpipe_plugins.commands",
@@ -115,6 +117,17 @@ def collect_models(pm: pluggy.PluginManager) -> ModelRegistry:
     call_per_plugin(
         pm,
         "register_models",
+        lambda plugin: {"register": functools.partial(registry.register, plugin=plugin)},
+    )
+    return registry
+
+
+def collect_backends(pm: pluggy.PluginManager) -> BackendRegistry:
+    """All inference backends the plugins register."""
+    registry = BackendRegistry()
+    call_per_plugin(
+        pm,
+        "register_backends",
         lambda plugin: {"register": functools.partial(registry.register, plugin=plugin)},
     )
     return registry

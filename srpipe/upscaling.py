@@ -8,13 +8,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
+from srpipe.backends import AUTO, load_upscaler
 from srpipe.device import resolve_device
 from srpipe.errors import SrpipeError
 from srpipe.media import SinkOptions, SourceOptions
 from srpipe.memory import fit_batch_size
 from srpipe.outputs import check_output_path, default_output_path
 from srpipe.pipeline import RunStats, run
-from srpipe.plugins import collect_models, get_plugin_manager
+from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
 
 
 @dataclass
@@ -25,6 +26,7 @@ class UpscaleResult:
     scale: int
     device: str
     stats: RunStats
+    backend: str | None = None  # what ran the network; None for models without one
 
     def to_dict(self) -> dict:
         return {
@@ -33,6 +35,7 @@ class UpscaleResult:
             "model": self.model,
             "scale": self.scale,
             "device": self.device,
+            "backend": self.backend,
             "frames": self.stats.frames_out,
             "frames_skipped": self.stats.frames_skipped,
             "packets_copied": self.stats.packets_copied,
@@ -69,6 +72,7 @@ def upscale(
     scale: int | None = None,
     device: str = "auto",
     weights: str | None = None,
+    backend: str = AUTO,
     batch_size: int = 8,
     source_options: SourceOptions = SourceOptions(),
     sink_options: SinkOptions = SinkOptions(),
@@ -78,7 +82,8 @@ def upscale(
 ) -> UpscaleResult:
     """Upscale ``input`` into ``output`` (default ``NAME_xS.ext`` beside it).
 
-    ``progress(total_frames)`` returns a callback called once per written frame.
+    ``backend`` names the inference backend of neural models (``auto``: the preferred one installed
+    for the device). ``progress(total_frames)`` returns a callback called once per written frame.
     """
     pm = pm or get_plugin_manager()
     spec, scale = collect_models(pm).upscaler(model, scale, weights)
@@ -88,7 +93,7 @@ def upscale(
     if output is None and is_stream_location(input):
         raise SrpipeError(f"{'standard input' if input == '-' else input} is a stream; name the output with -o")
     device = resolve_device(device)
-    upscaler = spec.load(scale=scale, device=device, weights=weights)
+    upscaler = load_upscaler(spec, collect_backends(pm), scale=scale, device=device, weights=weights, backend=backend)
     scale = upscaler.scale  # with --weights, the checkpoint's
 
     source = pm.hook.open_source(location=input, options=source_options)
@@ -111,4 +116,4 @@ def upscale(
         except BaseException:
             sink.abort()  # also covers a signal that lands before run() starts
             raise
-    return UpscaleResult(input, output, model, scale, device, stats)
+    return UpscaleResult(input, output, model, scale, device, stats, upscaler.backend if spec.accepts_backend else None)

@@ -103,7 +103,7 @@ def test_every_hook_is_documented_and_tested():
     readme = (REPO / "README.md").read_text()
     tests = "".join(p.read_text() for p in (REPO / "tests").glob("test_*.py"))
     hooks = [name for name in dir(hookspecs) if hasattr(getattr(hookspecs, name), "srpipe_spec")]
-    assert hooks == ["open_sink", "open_source", "register_commands", "register_models"]
+    assert hooks == ["open_sink", "open_source", "register_backends", "register_commands", "register_models"]
     for hook in hooks:
         assert f"`{hook}(" in readme, f"{hook} is not in the README's hook reference"
         assert hook in tests.replace("test_every_hook", ""), f"no test uses {hook}"

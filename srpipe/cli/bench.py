@@ -15,15 +15,19 @@ from srpipe.device import DEVICE_CHOICES
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
 @click.option("--batch-size", "batch_sizes", type=int, multiple=True, default=[1, 8], show_default=True,
               help="Batch sizes for the upscale-only stage (repeat the option).")
+@click.option("--backend", "backends", multiple=True, default=["auto"], show_default=True, metavar="NAME",
+              help="Inference backends of neural models to measure (repeat the option, e.g. "
+                   "--backend torch --backend onnxruntime).")
 @click.option("--repeats", type=int, default=3, show_default=True, help="Runs per measurement.")
 @click.option("--memory-frames", type=int, default=0,
               help="Also compare peak memory on generated clips of N and 10 N frames (first model).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def bench(input, models, scale, device, batch_sizes, repeats, memory_frames, as_json):
+def bench(input, models, scale, device, batch_sizes, backends, repeats, memory_frames, as_json):
     """Measure frames per second of each stage alone and of the whole pipeline.
 
     INPUT defaults to a generated 640x360 clip of 60 frames. Stages: decode,
-    upscale (per model and batch size, with GFLOP/s for neural models),
+    upscale (per model, backend and batch size, with GFLOP/s for neural models
+    and their share of the float32 matrix-multiply rate, measured first),
     encode (libx264 veryfast, crf 18), end to end (in a child process, with its
     peak memory) and, when a system ffmpeg exists, ffmpeg's own bicubic scale +
     x264 on the same clip. Figures are medians over --repeats runs.
@@ -31,19 +35,26 @@ def bench(input, models, scale, device, batch_sizes, repeats, memory_frames, as_
     \b
     Example:
       srpipe bench samples/bigbuckbunny.mp4 -m bicubic -m espcn --json
+      srpipe bench -m espcn --backend torch --backend onnxruntime
     """
     from srpipe.bench import run_bench
 
     def log(row):
         if not as_json:
-            extra = ", ".join(f"{k}={v}" for k, v in row.items() if k not in ("stage", "model", "fps_median", "fps_min", "fps_max"))
-            name = f"{row['stage']} {row['model'] or ''}".strip()
+            extra = ", ".join(f"{k}={v}" for k, v in row.items()
+                              if k not in ("stage", "model", "backend", "fps_median", "fps_min", "fps_max"))
+            backend = f" ({row['backend']})" if row.get("backend") else ""
+            name = f"{row['stage']} {row['model'] or ''}".strip() + backend
+            if row["stage"] == "matmul":
+                click.echo(f"{name:<28} {row['gflops']:8.1f} GFLOP/s (float32, the device's practical peak)", err=True)
+                return
             if row["stage"] == "memory":
                 click.echo(f"{name:<28} peak {row['peak_rss_mib']} MiB for {row['frames']} frames", err=True)
                 return
             click.echo(f"{name:<28} {row['fps_median']:8.2f} fps  ({row['fps_min']:.2f}-{row['fps_max']:.2f})  {extra}", err=True)
 
-    report = run_bench(input, tuple(models), scale, device, tuple(batch_sizes), repeats, memory_frames, log)
+    report = run_bench(input, tuple(models), scale, device, tuple(batch_sizes), repeats, memory_frames, log,
+                       tuple(backends))
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from srpipe.cli.options import backend_option
 from srpipe.device import DEVICE_CHOICES
 
 
@@ -17,13 +18,14 @@ from srpipe.device import DEVICE_CHOICES
 @click.option("-s", "--scale", type=int, help="Upscaling factor. Default: the model's own.")
 @click.option("--weights", type=click.Path(dir_okay=False), help="Checkpoint for the starting model (from 'srpipe train').")
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True, help="Where the models run.")
+@backend_option
 @click.option("--record", type=click.Path(dir_okay=False, path_type=Path), help="Also write what is shown to this video file.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --record file.")
 @click.option("--no-window", is_flag=True, help="Run without a window and print the statistics at the end.")
 @click.option("--screenshot-dir", type=click.Path(exists=True, file_okay=False, writable=True, path_type=Path),
               default=".", show_default=True, help="Where the s key saves PNG screenshots.")
 @click.option("--list-cameras", is_flag=True, help="List the cameras and exit.")
-def live(camera, source_location, model, scale, weights, device, record, overwrite, no_window, screenshot_dir, list_cameras):
+def live(camera, source_location, model, scale, weights, device, backend, record, overwrite, no_window, screenshot_dir, list_cameras):
     """Show a camera or a stream upscaled in real time, beside the bicubic upscale.
 
     When the model is slower than the source, stale frames are dropped so that
@@ -50,7 +52,7 @@ def live(camera, source_location, model, scale, weights, device, record, overwri
     echo = lambda message: click.echo(message, err=True)  # noqa: E731
     run_live(
         f"camera:{camera}" if camera is not None else source_location,
-        model=model, scale=scale, device=device, weights=weights, window=not no_window,
+        model=model, scale=scale, device=device, weights=weights, backend=backend, window=not no_window,
         record=record, overwrite=overwrite, screenshot_dir=screenshot_dir,
         echo=echo, on_end=lambda stats: echo(stats.summary()),
     )

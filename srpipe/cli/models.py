@@ -7,7 +7,7 @@ import click
 
 @click.group()
 def models():
-    """The upscalers that are installed."""
+    """The upscalers and inference backends that are installed."""
 
 
 @models.command("list")
@@ -28,3 +28,22 @@ def list_models(as_json):
     for r in rows:
         scales = "x" + ",".join(str(s) for s in r["scales"]) if r["scales"] else "-"
         click.echo(f"{r['name']:<{width}}  {r['kind']:<10} {scales:<8} {r['plugin']:<26} {r['description']}")
+
+
+@models.command("backends")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def list_backends(as_json):
+    """List inference backends (--backend); auto takes the first available one for the device."""
+    from srpipe.plugins import collect_backends, get_plugin_manager
+
+    rows = [
+        {"name": b.name, "devices": list(b.devices), "priority": b.priority, "available": b.is_available(),
+         "plugin": b.plugin, "description": b.description}
+        for b in collect_backends(get_plugin_manager())
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        state = "available" if r["available"] else "not installed"
+        click.echo(f"{r['name']:<12} {','.join(r['devices']):<9} {state:<14} {r['plugin']:<35} {r['description']}")

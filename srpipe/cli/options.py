@@ -1,4 +1,4 @@
-"""Options that ``upscale`` and ``batch`` share."""
+"""Options that ``upscale``, ``batch`` and other commands share."""
 
 from __future__ import annotations
 
@@ -35,4 +35,9 @@ def _apply(options):
 
 
 model_options = _apply(_MODEL_OPTIONS)
+backend_option = click.option(
+    "--backend", default="auto", show_default=True, metavar="NAME",
+    help="Inference backend of neural models (espcn): auto (the preferred one installed for the device), "
+         "torch or onnxruntime; see 'srpipe models backends'.",
+)
 encoder_options = _apply(_ENCODER_OPTIONS)

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from srpipe.cli.options import encoder_options, model_options
+from srpipe.cli.options import backend_option, encoder_options, model_options
 from srpipe.media import SinkOptions, SourceOptions
 
 
@@ -14,6 +14,7 @@ from srpipe.media import SinkOptions, SourceOptions
 @click.argument("input")
 @click.option("-o", "--output", help="Output file, or - for standard output. Default: NAME_xS.ext beside INPUT.")
 @model_options
+@backend_option
 @encoder_options
 @click.option("--format", "container_format", help="Output container, e.g. matroska or mpegts (needed for -o -).")
 @click.option("--input-format", help="Input container for standard input or URLs whose format cannot be guessed.")
@@ -21,7 +22,7 @@ from srpipe.media import SinkOptions, SourceOptions
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on standard output.")
 @click.option("--no-threads", is_flag=True, hidden=True, help="Run decode, upscale and encode in one thread.")
-def upscale(input, output, model, scale, weights, device, batch_size, codec, crf, preset, pix_fmt,
+def upscale(input, output, model, scale, weights, device, batch_size, backend, codec, crf, preset, pix_fmt,
             container_format, input_format, on_decode_error, overwrite, quiet, as_json, no_threads):
     """Upscale a video, stream or image.
 
@@ -49,6 +50,7 @@ def upscale(input, output, model, scale, weights, device, batch_size, codec, crf
             scale=scale,
             device=device,
             weights=weights,
+            backend=backend,
             batch_size=batch_size,
             source_options=SourceOptions(input_format=input_format, on_decode_error=on_decode_error),
             sink_options=SinkOptions(
@@ -64,9 +66,10 @@ def upscale(input, output, model, scale, weights, device, batch_size, codec, crf
         click.echo(json.dumps(result.to_dict()))
     elif not quiet:
         stats = result.stats
+        where = f"{result.device}, {result.backend}" if result.backend else result.device
         click.echo(
             f"{stats.frames_out} frame{'s' * (stats.frames_out != 1)} in {stats.seconds:.1f} s ({stats.fps:.1f} fps), "
-            f"{result.model} x{result.scale} on {result.device} -> {result.output}",
+            f"{result.model} x{result.scale} on {where} -> {result.output}",
             err=True,
         )
     if result.stats.frames_skipped:

@@ -14,7 +14,7 @@ from srpipe.live.stats import LiveStats
 from srpipe.live.upscalers import UpscalerCycle
 from srpipe.live.window import Headless, Window
 from srpipe.media import SourceOptions
-from srpipe.plugins import collect_models, get_plugin_manager
+from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
 from srpipe.upscaling import check_input
 
 
@@ -25,6 +25,7 @@ def run_live(
     scale: int | None = None,
     device: str = "auto",
     weights: str | None = None,
+    backend: str = "auto",
     window: bool = True,
     record: Path | None = None,
     overwrite: bool = False,
@@ -39,7 +40,8 @@ def run_live(
     (the recording is kept then too); on any other error the recording is removed.
     """
     pm = pm or get_plugin_manager()
-    models = UpscalerCycle(collect_models(pm), model, scale, resolve_device(device), weights)
+    models = UpscalerCycle(collect_models(pm), model, scale, resolve_device(device), weights,
+                           backends=collect_backends(pm), backend=backend)
     check_input(location)
     source = pm.hook.open_source(location=location, options=SourceOptions())
     if source is None:

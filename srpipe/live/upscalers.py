@@ -4,22 +4,28 @@ from __future__ import annotations
 
 import warnings
 
+from srpipe.backends import AUTO, BackendRegistry, load_upscaler
 from srpipe.errors import SrpipeError
 from srpipe.models import ModelRegistry, Upscaler
+from srpipe.plugins import collect_backends, get_plugin_manager
 
 
 class UpscalerCycle:
-    """Every registered upscaler that supports ``scale``, starting at ``first``."""
+    """Every registered upscaler that supports ``scale``, starting at ``first``; neural ones
+    run on ``backend`` of ``backends`` (default: the plugins')."""
 
-    def __init__(self, registry: ModelRegistry, first: str, scale: int | None, device: str, weights: str | None = None):
+    def __init__(self, registry: ModelRegistry, first: str, scale: int | None, device: str, weights: str | None = None,
+                 backends: BackendRegistry | None = None, backend: str = AUTO):
         spec, self.scale = registry.upscaler(first, scale, weights)
         self.device = device
         self.registry = registry
+        self.backends = backends if backends is not None else collect_backends(get_plugin_manager())
+        self.backend = backend
         self.names = [first] + [
             m.name for m in registry if m.kind == "upscaler" and m.name != first and self.scale in m.scales
         ]
         self.index = 0
-        self._loaded: dict[str, Upscaler] = {first: spec.load(scale=self.scale, device=device, weights=weights)}
+        self._loaded: dict[str, Upscaler] = {first: self._load_spec(spec, weights)}
         self.scale = self._loaded[first].scale  # with --weights, the checkpoint's
 
     @property
@@ -45,8 +51,11 @@ class UpscalerCycle:
                 del self.names[self.index]  # never the first model, which is loaded
                 self.index -= 1
 
+    def _load_spec(self, spec, weights: str | None) -> Upscaler:
+        return load_upscaler(spec, self.backends, scale=self.scale, device=self.device, weights=weights, backend=self.backend)
+
     def _load(self, name: str) -> Upscaler:
-        upscaler = self.registry.get(name).load(scale=self.scale, device=self.device, weights=None)
+        upscaler = self._load_spec(self.registry.get(name), None)
         if upscaler.scale != self.scale:
             raise SrpipeError(f"it upscales x{upscaler.scale}, not x{self.scale}")
         return upscaler

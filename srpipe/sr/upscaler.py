@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from srpipe.backends import Backend
 from srpipe.nn.checkpoint import load_checkpoint, network_from_checkpoint
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -25,7 +26,8 @@ class ESPCNUpscaler:
     8-bit scale) before the network, and back after.
     """
 
-    def __init__(self, checkpoint: str | Path | dict, device: str = "cpu", batch_size: int = 4, tile: int = 192):
+    def __init__(self, checkpoint: str | Path | dict, device: str = "cpu", batch_size: int = 4,
+                 tile: int = 192, backend: Backend | None = None):
         source = "checkpoint" if isinstance(checkpoint, dict) else str(checkpoint)
         ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
         self.device = torch.device(device)
@@ -33,29 +35,35 @@ class ESPCNUpscaler:
         self.scale: int = self.network.config.scale
         self.meta: dict = ckpt["meta"]
         self.batch_size = batch_size
+        self.backend = backend.name if backend else "torch"
+        self.convolved = backend.prepare(self.network, str(self.device)) if backend else self.network.convolved
         self.tile = tile
         self.margin = self.network.receptive_radius()
 
     def run_tiled(self, x: torch.Tensor) -> torch.Tensor:
-        """The network on (N, 1, H, W), its convolutions in tiles of ``tile`` LR pixels, each
-        read with a margin of their receptive radius, so the output equals the untiled one.
+        """The network on (N, 1, H, W), its convolutions (run by the backend) in tiles of
+        ``tile`` LR pixels, each read with a margin of their receptive radius, so the output
+        equals the untiled one.
 
         Small tiles keep the activations in cache: on a 2-core CPU, 192-pixel tiles run the
-        x2 network about 1.5-2.5 times faster than whole 720p frames."""
+        x2 network in torch about 1.5-2.5 times faster than whole 720p frames. ONNX Runtime
+        runs whole frames up to 20% faster, but its memory grows with the tile: 1.0 GiB peak
+        for four 720p frames in 192-pixel tiles, 6.3 GiB whole."""
         n, c, h, w = x.shape
-        if h <= self.tile and w <= self.tile:
-            return self.network(x)
         s, m, t = self.scale, self.margin, self.tile
-        out = torch.empty((n, c, h * s, w * s), dtype=x.dtype, device=x.device)
-        for top in range(0, h, t):
-            for left in range(0, w, t):
-                y0, x0 = max(top - m, 0), max(left - m, 0)
-                y1, x1 = min(top + t + m, h), min(left + t + m, w)
-                part = self.network.convolved(x[:, :, y0:y1, x0:x1])
-                bottom, right = min(top + t, h), min(left + t, w)
-                out[:, :, top * s:bottom * s, left * s:right * s] = part[
-                    :, :, (top - y0) * s:(bottom - y0) * s, (left - x0) * s:(right - x0) * s
-                ]
+        if h <= t and w <= t:
+            out = self.convolved(x)
+        else:
+            out = torch.empty((n, c, h * s, w * s), dtype=x.dtype, device=x.device)
+            for top in range(0, h, t):
+                for left in range(0, w, t):
+                    y0, x0 = max(top - m, 0), max(left - m, 0)
+                    y1, x1 = min(top + t + m, h), min(left + t + m, w)
+                    part = self.convolved(x[:, :, y0:y1, x0:x1])
+                    bottom, right = min(top + t, h), min(left + t, w)
+                    out[:, :, top * s:bottom * s, left * s:right * s] = part[
+                        :, :, (top - y0) * s:(bottom - y0) * s, (left - x0) * s:(right - x0) * s
+                    ]
         if self.network.config.residual:
             out += self.network.upsampled(x)
         return out

@@ -33,10 +33,10 @@ def test_identity_round_trips_every_format(bit_depth, full_range):
 
 
 def test_range_conversion_and_clipping():
-    # the network sees limited-range 8-bit / 255: full-range 0 and 255 arrive as 16 and 235
+    # the network (its convolutions) sees limited-range 8-bit / 255: full-range 0 and 255 arrive as 16 and 235
     seen = []
     up = ESPCNUpscaler(nearest_checkpoint(2, bias=0.5), "cpu")
-    up.network.register_forward_hook(lambda m, i, o: seen.append(i[0].clone()))
+    up.network.body.register_forward_hook(lambda m, i, o: seen.append(i[0].clone()))
     luma = np.array([[[0, 255]]], np.uint8)
     out = up.upscale(luma, bit_depth=8, full_range=True)
     assert seen[0].flatten().tolist() == pytest.approx([16 / 255, 235 / 255])
@@ -45,7 +45,7 @@ def test_range_conversion_and_clipping():
     ten = np.array([[[64, 940]]], np.uint16)  # 10-bit limited black and white
     up = ESPCNUpscaler(nearest_checkpoint(2), "cpu")
     seen.clear()
-    up.network.register_forward_hook(lambda m, i, o: seen.append(i[0].clone()))
+    up.network.body.register_forward_hook(lambda m, i, o: seen.append(i[0].clone()))
     assert (up.upscale(ten, bit_depth=10, full_range=False) == nearest(ten, 2)).all()
     assert seen[0].flatten().tolist() == pytest.approx([16 / 255, 235 / 255])
 

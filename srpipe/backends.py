@@ -1,0 +1,78 @@
+"""Inference backends: what runs a neural upscaler's network, and how ``--backend`` picks one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from srpipe.errors import SrpipeError
+
+AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class Backend:
+    """An engine that runs the tiled part of an ESPCN-family network.
+
+    ``prepare(network, device)`` returns a function equal to ``network.convolved``: float32
+    (N, C, h, w) tensors on ``device`` in, (N, C, h*scale, w*scale) out. The upscaler keeps
+    the tiling and the residual, so every backend stays tile-exact. ``auto`` picks the
+    available backend of the highest ``priority`` for the device. ``install_hint`` says how
+    to get a missing one.
+    """
+
+    name: str
+    devices: tuple[str, ...]
+    priority: int
+    is_available: Callable[[], bool]
+    prepare: Callable[[Any, str], Callable[[Any], Any]]
+    description: str = ""
+    install_hint: str = ""
+    plugin: str = field(default="", compare=False)
+
+
+class BackendRegistry:
+    """Backends by name, as the plugins registered them."""
+
+    def __init__(self):
+        self._backends: dict[str, Backend] = {}
+
+    def register(self, backend: Backend, plugin: str) -> None:
+        if not isinstance(backend, Backend):
+            raise TypeError(f"register() takes a srpipe.backends.Backend, not {type(backend).__name__}")
+        if backend.name == AUTO or backend.name in self._backends:
+            raise ValueError(f"backend name {backend.name!r} is reserved or already registered")
+        self._backends[backend.name] = Backend(**{**backend.__dict__, "plugin": plugin})
+
+    def __iter__(self):
+        return iter(sorted(self._backends.values(), key=lambda b: (-b.priority, b.name)))
+
+    def select(self, name: str, device: str) -> Backend:
+        """The backend ``name`` for ``device`` ("cpu", "cuda", "cuda:1"); ``auto`` is the
+        available one of the highest priority there."""
+        kind = device.split(":")[0]
+        if name == AUTO:
+            for backend in self:
+                if kind in backend.devices and backend.is_available():
+                    return backend
+            raise SrpipeError(f"no installed inference backend runs on {device}")
+        backend = self._backends.get(name)
+        if backend is None:
+            known = ", ".join([AUTO, *(b.name for b in self)])
+            raise SrpipeError(f"unknown backend {name!r}; available: {known}")
+        if backend.is_available() and kind in backend.devices:
+            return backend
+        instead = f"use --backend {self.select(AUTO, device).name}"
+        if not backend.is_available():
+            hint = f"{backend.install_hint} or " if backend.install_hint else ""
+            raise SrpipeError(f"{name} is not installed; {hint}{instead}")
+        raise SrpipeError(f"backend {name} runs on {', '.join(backend.devices)}, not {device}; {instead}")
+
+
+def load_upscaler(spec, backends: BackendRegistry, *, scale, device: str, weights, backend: str = AUTO):
+    """``spec.load(...)``; a model that runs on a backend (``spec.accepts_backend``) gets the
+    one ``backend`` names for ``device``, others load as they always did."""
+    if not spec.accepts_backend:
+        return spec.load(scale=scale, device=device, weights=weights)
+    chosen = backends.select(backend, device)
+    return spec.load(scale=scale, device=device, weights=weights, backend=chosen)

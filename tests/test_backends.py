@@ -1,0 +1,236 @@
+"""Inference backends: ONNX Runtime against torch on real frames, the export cache, --backend
+on the command line, and how auto chooses."""
+
+import json
+
+import av
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from srpipe import hookimpl
+from srpipe.backends import Backend, BackendRegistry
+from srpipe.errors import SrpipeError
+from srpipe.media import SinkOptions
+from srpipe.nn.checkpoint import make_checkpoint
+from srpipe.nn.espcn import ESPCN, ESPCNConfig
+from srpipe.sr.upscaler import ESPCNUpscaler, shipped_weights
+from srpipe.testing import make_plugin_manager, make_test_video
+from srpipe.upscaling import upscale
+from srpipe.video import frame_from_av
+from srpipe_plugins.espcn import TORCH
+from srpipe_plugins.onnxruntime_backend import ONNXRUNTIME
+
+from conftest import REPO, run_srpipe
+from media import video_info
+
+DISABLE_ORT = {"SRPIPE_DISABLE_PLUGINS": "srpipe_plugins.onnxruntime_backend"}
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """One export cache for the module, so each network is exported once."""
+    folder = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SRPIPE_CACHE_DIR", str(folder))
+        yield folder
+
+
+@pytest.fixture(scope="module")
+def frames():
+    """Two 720p luma planes of the bundled clip."""
+    with av.open(str(REPO / "samples" / "bigbuckbunny.mp4")) as container:
+        planes = [frame_from_av(f).planes[0] for i, f in enumerate(container.decode(video=0)) if i in (60, 100)]
+    return np.stack(planes)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_onnxruntime_matches_torch_on_real_frames(cache, frames, scale):
+    # Measured over x2/x3/x4, 8/10-bit, full/limited range, 720p frames and these crops:
+    # at most 1 code value apart, on at most 4.2e-6 of the samples.
+    torch_upscaler = ESPCNUpscaler(shipped_weights(scale), backend=TORCH)
+    ort_upscaler = ESPCNUpscaler(shipped_weights(scale), backend=ONNXRUNTIME)
+    ten_bit = (frames.astype(np.uint16) << 2) | (np.roll(frames, 1, axis=2) & 3)
+    crops = [(slice(100, 433), slice(200, 657)),  # 333x457: not a multiple of the 192-pixel tile
+             (slice(300, 401), slice(500, 650))]  # 101x150: smaller than a tile
+    for luma, bit_depth in ((frames, 8), (ten_bit, 10)):
+        for full_range in (False, True):
+            for rows, cols in crops:
+                part = np.ascontiguousarray(luma[:, rows, cols])
+                want = torch_upscaler.upscale(part, bit_depth=bit_depth, full_range=full_range).astype(np.int64)
+                got = ort_upscaler.upscale(part, bit_depth=bit_depth, full_range=full_range).astype(np.int64)
+                assert got.shape == want.shape == (2, part.shape[1] * scale, part.shape[2] * scale)
+                differ = np.abs(got - want)
+                assert differ.max() <= 1 and (differ > 0).mean() <= 1e-4, (bit_depth, full_range, part.shape)
+
+
+def test_onnxruntime_tiles_give_the_untiled_output(cache):
+    tiled = ESPCNUpscaler(shipped_weights(3), backend=ONNXRUNTIME, tile=48)
+    whole = ESPCNUpscaler(shipped_weights(3), backend=ONNXRUNTIME, tile=10_000)
+    assert tiled.backend == "onnxruntime"
+    x = torch.rand(2, 1, 131, 157)
+    with torch.inference_mode():
+        assert torch.equal(tiled.run_tiled(x), whole.run_tiled(x))
+
+
+@pytest.mark.parametrize("config", [
+    dict(scale=3, features=(8, 4, 8), kernels=(5, 1, 3, 3), activation="prelu", residual=True),
+    dict(scale=2, features=(8,), kernels=(3, 3), activation="tanh", shuffle="einops"),
+    dict(scale=4, features=(8,), kernels=(3, 3), activation="relu", padding_mode="reflect"),
+])
+def test_every_espcn_variant_exports(cache, config):
+    torch.manual_seed(0)
+    net = ESPCN(ESPCNConfig(**config))
+    for p in net.parameters():  # trained-looking weights, PReLU slopes above 1 and below 0 included
+        p.data.normal_(0, 0.5)
+    ckpt = make_checkpoint(net)
+    x = torch.rand(2, 1, 53, 71)
+    with torch.inference_mode():
+        want = ESPCNUpscaler(ckpt, backend=TORCH).run_tiled(x)
+        got = ESPCNUpscaler(ckpt, backend=ONNXRUNTIME).run_tiled(x)
+    assert (got - want).abs().max() <= 1e-5 * want.abs().max()  # float32 rounding only (measured 2e-6)
+
+
+def test_the_export_is_cached_and_a_damaged_one_redone(tmp_path, monkeypatch):
+    import srpipe.nn.onnx_export as onnx_export
+
+    monkeypatch.setenv("SRPIPE_CACHE_DIR", str(tmp_path))
+    ckpt = make_checkpoint(ESPCN(ESPCNConfig(scale=2, features=(8,), kernels=(3, 3), activation="prelu")))
+    x = torch.rand(1, 1, 20, 30)
+    with torch.inference_mode():
+        first = ESPCNUpscaler(ckpt, backend=ONNXRUNTIME).run_tiled(x)
+    [cached] = (tmp_path / "onnx").iterdir()
+    assert cached.name == f"{onnx_export.network_digest(ESPCNUpscaler(ckpt).network)}.onnx"
+    assert [n.op_type for n in onnx.load(cached).graph.node].count("PRelu") == 0  # rewritten for NCHWc
+
+    export = onnx_export.export_convolved
+    monkeypatch.setattr(onnx_export, "export_convolved", lambda network: pytest.fail("exported again"))
+    with torch.inference_mode():
+        assert torch.equal(ESPCNUpscaler(ckpt, backend=ONNXRUNTIME).run_tiled(x), first)
+
+    cached.write_bytes(b"not a model")
+    monkeypatch.setattr(onnx_export, "export_convolved", export)
+    with torch.inference_mode():
+        assert torch.equal(ESPCNUpscaler(ckpt, backend=ONNXRUNTIME).run_tiled(x), first)
+    onnx.checker.check_model(onnx.load(cached))
+    assert sorted(p.name for p in (tmp_path / "onnx").iterdir()) == [cached.name]  # no temporary files left
+
+
+def _upscale(clip, *args, env=None):
+    done = run_srpipe("upscale", clip, "-m", "espcn", "--json", "-q", "--overwrite", *args, env=env)
+    assert done.returncode == 0, done.stderr.decode()
+    return json.loads(done.stdout)
+
+
+def test_backend_on_the_command_line(cache, tmp_path):
+    clip = make_test_video(tmp_path / "clip.mp4", frames=3)
+    env = {"SRPIPE_CACHE_DIR": str(cache)}
+    assert _upscale(clip, "--backend", "onnxruntime", env=env)["backend"] == "onnxruntime"
+    info = video_info(tmp_path / "clip_x2.mp4")
+    assert (info["width"], info["height"], len(info["times"])) == (128, 96, 3)
+    assert _upscale(clip, "--backend", "torch", env=env)["backend"] == "torch"
+    assert _upscale(clip, env=env)["backend"] == "torch"  # auto: onnxruntime was no faster
+    done = run_srpipe("upscale", clip, "-m", "bicubic", "--backend", "onnxruntime", "--json", "--overwrite")
+    assert done.returncode == 0 and json.loads(done.stdout)["backend"] is None  # not a neural model
+
+
+def test_unknown_or_missing_backend_is_a_one_line_error(tmp_path):
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2, audio=False)
+    done = run_srpipe("upscale", clip, "-m", "espcn", "--backend", "tensorrt")
+    assert done.returncode == 1
+    assert done.stderr.decode().splitlines() == [
+        "Error: unknown backend 'tensorrt'; available: auto, torch, onnxruntime"]
+    done = run_srpipe("upscale", clip, "-m", "espcn", "--backend", "onnxruntime", env=DISABLE_ORT)
+    assert done.stderr.decode().splitlines() == ["Error: unknown backend 'onnxruntime'; available: auto, torch"]
+    fake = tmp_path / "site" / "onnxruntime"  # shadows the installed one
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('no onnxruntime here')\n")
+    env = {"PYTHONPATH": str(tmp_path / "site")}
+    done = run_srpipe("upscale", clip, "-m", "espcn", "--backend", "onnxruntime", env=env)
+    assert done.returncode == 1
+    assert done.stderr.decode().splitlines() == [
+        "Error: onnxruntime is not installed; pip install 'srpipe[onnx]' or use --backend torch"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "site"]  # the failed runs left nothing
+    assert _upscale(clip, env=env)["backend"] == "torch"  # auto without it
+
+
+def _backend(name, devices=("cpu",), priority=0, available=True, prepare=lambda network, device: network.convolved):
+    return Backend(name, devices, priority, lambda: available, prepare)
+
+
+def test_auto_is_the_available_backend_of_highest_priority_for_the_device():
+    registry = BackendRegistry()
+    registry.register(_backend("torch", ("cpu", "cuda")), plugin="a")
+    registry.register(_backend("fast", priority=10), plugin="b")
+    registry.register(_backend("fastest", priority=20, available=False), plugin="c")
+    assert registry.select("auto", "cpu").name == "fast"
+    assert registry.select("auto", "cuda:1").name == "torch"
+    assert registry.select("fast", "cpu").plugin == "b"
+    with pytest.raises(SrpipeError, match="^backend fast runs on cpu, not cuda; use --backend torch$"):
+        registry.select("fast", "cuda")
+    with pytest.raises(SrpipeError, match="^fastest is not installed; use --backend fast$"):
+        registry.select("fastest", "cpu")
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register(_backend("fast"), plugin="d")
+    with pytest.raises(SrpipeError, match="no installed inference backend runs on cpu"):
+        BackendRegistry().select("auto", "cpu")
+
+
+def test_a_plugin_registers_a_backend_with_the_register_backends_hook(cli_run, tmp_path):
+    rows = json.loads(cli_run("models", "backends", "--json").stdout)
+    assert [(r["name"], r["devices"], r["priority"], r["available"]) for r in rows] == [
+        ("torch", ["cpu", "cuda"], 10, True), ("onnxruntime", ["cpu"], 5, True)]
+    hooks = {p["name"]: p["hooks"] for p in json.loads(cli_run("plugins", "--json").stdout)}
+    assert hooks["srpipe_plugins.onnxruntime_backend"] == ["register_backends"]
+
+    calls = []
+
+    def prepare(network, device):
+        calls.append(device)
+        return network.convolved
+
+    class FasterPlugin:
+        @hookimpl
+        def register_backends(self, register):
+            register(_backend("faster", priority=20, prepare=prepare))
+
+    pm = make_plugin_manager()
+    pm.register(FasterPlugin())
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2, audio=False)
+    assert upscale(str(clip), model="espcn", device="cpu", pm=pm).backend == "faster"  # auto
+    assert upscale(str(clip), model="espcn", device="cpu", backend="torch", pm=pm, sink_options=SinkOptions(
+        overwrite=True)).backend == "torch"
+    assert calls == ["cpu"]
+
+
+def test_eval_scores_the_same_on_both_backends(cache, tmp_path):
+    import cv2
+
+    from srpipe.testing import test_pattern
+
+    for index in range(2):
+        cv2.imwrite(str(tmp_path / f"{index}.png"), cv2.GaussianBlur(test_pattern(96, 72, index), (3, 3), 0.8))
+    scores = {}
+    for backend in ("torch", "onnxruntime"):
+        done = run_srpipe("eval", "-m", "espcn-x2", "--data", tmp_path, "--backend", backend, "--json",
+                          env={"SRPIPE_CACHE_DIR": str(cache)})
+        assert done.returncode == 0, done.stderr.decode()
+        scores[backend] = json.loads(done.stdout)["mean"]["psnr"]
+    assert scores["onnxruntime"] == pytest.approx(scores["torch"], abs=0.01)
+
+
+def test_live_and_bench_take_a_backend(cache, tmp_path):
+    clip = make_test_video(tmp_path / "clip.mp4", frames=4, audio=False)
+    env = {"SRPIPE_CACHE_DIR": str(cache)}
+    done = run_srpipe("live", "--source", clip, "--no-window", "-m", "espcn", "--backend", "onnxruntime", env=env)
+    assert done.returncode == 0, done.stderr.decode()
+    done = run_srpipe("bench", clip, "-m", "bicubic", "-m", "espcn", "--backend", "torch", "--backend", "onnxruntime",
+                      "--batch-size", "2", "--repeats", "1", "--json", env=env)
+    assert done.returncode == 0, done.stderr.decode()
+    report = json.loads(done.stdout)
+    rows = [(r["stage"], r["model"], r.get("backend")) for r in report["results"] if r["model"] != "bicubic"]
+    assert rows[1:6] == [("upscale", "espcn", "torch"), ("upscale", "espcn", "onnxruntime"), ("encode", None, None),
+                         ("end-to-end", "espcn", "torch"), ("end-to-end", "espcn", "onnxruntime")]
+    assert report["matmul_gflops"] > 0
+    assert all(r["pct_of_matmul"] > 0 for r in report["results"] if r["stage"] == "upscale" and r["model"] == "espcn")
