@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from srpipe.chunks import PART_FORMAT, Chunk, VideoIndex, index_video, join_parts, plan_chunks
+from srpipe.device import sleep_idle_threads
 from srpipe.errors import SrpipeError
 from srpipe.images import IMAGE_SUFFIXES, is_image_file
 from srpipe.media import SinkOptions, SourceOptions
@@ -45,6 +46,7 @@ class BatchSettings:
     scale: int | None = None
     weights: str | None = None
     device: str = "auto"
+    backend: str = "auto"
     batch_size: int = 8
     sink: SinkOptions = field(default_factory=SinkOptions)
     on_decode_error: str = "stop"
@@ -52,7 +54,7 @@ class BatchSettings:
     def key(self) -> dict:
         """The settings that change the output (not the device or batch size)."""
         data = asdict(self)
-        for name in ("device", "batch_size"):
+        for name in ("device", "backend", "batch_size"):
             data.pop(name)
         for name in ("overwrite", "scale"):
             data["sink"].pop(name)
@@ -182,12 +184,13 @@ _progress_queue = None
 def init_worker(threads: int, progress_queue=None) -> None:
     """Give a worker process its share of the cores; only the parent handles Ctrl-C."""
     global _progress_queue
+    sleep_idle_threads()
+    retain_freed_memory()
     import cv2
     import torch
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _raise_interrupt)
-    retain_freed_memory()
     if threads:
         torch.set_num_threads(threads)
         cv2.setNumThreads(threads)
@@ -221,10 +224,10 @@ def run_job(job: Job) -> FileResult:
     try:
         result = upscale(
             str(job.source), str(job.output), model=settings.model, scale=settings.scale, weights=settings.weights,
-            device=settings.device, batch_size=settings.batch_size, sink_options=sink,
+            device=settings.device, backend=settings.backend, batch_size=settings.batch_size, sink_options=sink,
             source_options=SourceOptions(decode_threads=threads, on_decode_error=settings.on_decode_error,
                                          pts_range=pts_range),
-            progress=_report_frames,
+            progress=_report_frames, keep_model=True,
         )
         frames = result.stats.frames_out
         if job.chunk is not None and frames != job.chunk.frames:
@@ -250,11 +253,16 @@ def check_folders(in_dir: Path, out_dir: Path) -> None:
         raise SrpipeError(f"output {out_dir} is a file; give a folder")
 
 
-def check_settings(settings: BatchSettings) -> None:
-    """Fail once, before any file, on a setting that would fail every file."""
-    from srpipe.plugins import collect_models, get_plugin_manager
+def check_settings(settings: BatchSettings, engine: str = "local") -> None:
+    """Fail once, before any file, on a setting that would fail every file (the device and
+    backend only for the local engine: Ray workers may have what this machine lacks)."""
+    from srpipe.device import resolve_device
+    from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
 
-    collect_models(get_plugin_manager()).upscaler(settings.model, settings.scale, settings.weights)
+    pm = get_plugin_manager()
+    spec, _ = collect_models(pm).upscaler(settings.model, settings.scale, settings.weights)
+    if spec.accepts_backend and engine == "local":
+        collect_backends(pm).select(settings.backend, resolve_device(settings.device))
     if settings.batch_size < 1:
         raise SrpipeError("--batch-size must be at least 1")
 
@@ -366,9 +374,9 @@ def run_batch(
     """
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     check_folders(in_dir, out_dir)
-    check_settings(settings)
     if engine not in ENGINES:
         raise SrpipeError(f"unknown engine {engine!r}; use {' or '.join(ENGINES)}")
+    check_settings(settings, engine)
     if jobs is not None and jobs < 1:
         raise SrpipeError("--jobs must be at least 1")
     if address is not None and engine != "ray":

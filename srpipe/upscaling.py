@@ -44,6 +44,7 @@ class UpscaleResult:
         }
 
 
+_kept_models: dict[tuple, object] = {}
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")
 
 
@@ -78,12 +79,15 @@ def upscale(
     sink_options: SinkOptions = SinkOptions(),
     threaded: bool = True,
     progress: Callable[[int | None], Callable[[], None]] | None = None,
+    keep_model: bool = False,
     pm=None,
 ) -> UpscaleResult:
     """Upscale ``input`` into ``output`` (default ``NAME_xS.ext`` beside it).
 
     ``backend`` names the inference backend of neural models (``auto``: the preferred one installed
     for the device). ``progress(total_frames)`` returns a callback called once per written frame.
+    ``keep_model`` keeps the loaded model in this process for the next call with the same model
+    settings (batch workers). On CUDA, with no codec given, NVENC encodes where it works.
     """
     pm = pm or get_plugin_manager()
     spec, scale = collect_models(pm).upscaler(model, scale, weights)
@@ -93,7 +97,13 @@ def upscale(
     if output is None and is_stream_location(input):
         raise SrpipeError(f"{'standard input' if input == '-' else input} is a stream; name the output with -o")
     device = resolve_device(device)
-    upscaler = load_upscaler(spec, collect_backends(pm), scale=scale, device=device, weights=weights, backend=backend)
+    key = (spec.name, scale, device, weights, backend)
+    upscaler = _kept_models.get(key) if keep_model else None
+    if upscaler is None:
+        upscaler = load_upscaler(spec, collect_backends(pm), scale=scale, device=device, weights=weights, backend=backend)
+        if keep_model:
+            _kept_models.clear()  # one model per process
+            _kept_models[key] = upscaler
     scale = upscaler.scale  # with --weights, the checkpoint's
 
     source = pm.hook.open_source(location=input, options=source_options)
@@ -107,7 +117,9 @@ def upscale(
         if output != "-":
             check_output_path(Path(output), input, sink_options.overwrite)
         batch_size = fit_batch_size(source.width, source.height, scale, batch_size, source.bytes_per_sample, upscaler)
-        sink = pm.hook.open_sink(location=output, source=source, options=replace(sink_options, scale=scale))
+        hardware = sink_options.hardware_encoder or device.startswith("cuda")
+        sink_options = replace(sink_options, scale=scale, hardware_encoder=hardware)
+        sink = pm.hook.open_sink(location=output, source=source, options=sink_options)
         if sink is None:
             raise SrpipeError(f"no plugin can write {output}")
         try:

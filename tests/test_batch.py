@@ -120,6 +120,8 @@ def test_outputs_cannot_escape_through_links(inputs, tmp_path):
     (["{inputs}", "{out}", "-m", "nosuch"], "unknown upscaler model 'nosuch'"),
     (["{inputs}", "{out}", "-s", "7"], "does not support --scale 7"),
     (["{inputs}", "{out}", "--jobs", "0"], "--jobs must be at least 1"),
+    (["{inputs}", "{out}", "-m", "espcn", "--backend", "nosuch"], "unknown backend 'nosuch'"),
+    (["{inputs}", "{out}", "--chunk-seconds", "-1"], "--chunk-seconds must be 0"),
 ])
 def test_bad_arguments_are_one_line_errors(inputs, tmp_path, args, message):
     names = {"missing": tmp_path / "nope", "out": tmp_path / "out", "inputs": inputs}
@@ -152,3 +154,18 @@ def test_ctrl_c_stops_cleanly_and_resumes(tmp_path, jobs):
     report = json.loads(done.stdout)
     assert report["done"] + report["skipped"] == 3 and report["failed"] == 0
     assert tree(out) == [".srpipe-batch.json", "a.mp4", "b.mp4", "c.mp4"]
+
+
+def test_backend_choice_and_kept_model(inputs, tmp_path):
+    from srpipe import upscaling
+
+    done, report = batch(inputs, tmp_path / "out", "-m", "espcn", "--backend", "onnxruntime", "--pattern", "*.mp4")
+    assert done.returncode == 0, done.stderr.decode()
+    assert report["done"] == 1 and len(video_info(tmp_path / "out" / "a.mp4")["times"]) == 6
+    clip = inputs / "a.mp4"
+    upscaling.upscale(str(clip), str(tmp_path / "1.mp4"), model="espcn", keep_model=True)
+    kept = list(upscaling._kept_models.values())
+    upscaling.upscale(str(clip), str(tmp_path / "2.mp4"), model="espcn", keep_model=True)
+    assert len(kept) == 1 and list(upscaling._kept_models.values())[0] is kept[0]  # loaded once
+    upscaling.upscale(str(clip), str(tmp_path / "3.mp4"), model="espcn-x3", keep_model=True)
+    assert list(upscaling._kept_models.values())[0] is not kept[0]  # other settings: reloaded

@@ -11,6 +11,7 @@ import warnings
 import click
 
 from srpipe import __version__
+from srpipe.device import sleep_idle_threads
 from srpipe.errors import SrpipeError
 from srpipe.memory import retain_freed_memory
 
@@ -85,6 +86,7 @@ def main(argv=None) -> None:
     warnings.showwarning = _one_line_warning
     signal.signal(signal.SIGTERM, _raise_terminated)
     retain_freed_memory()
+    sleep_idle_threads()
     try:
         cli = build_cli()
         code = cli.main(args=argv, prog_name="srpipe", standalone_mode=False)

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from srpipe.cli.options import encoder_options, model_options
+from srpipe.cli.options import backend_option, encoder_options, model_options
 from srpipe.media import SinkOptions
 
 
@@ -16,6 +16,7 @@ from srpipe.media import SinkOptions
 @click.argument("in_dir")
 @click.argument("out_dir")
 @model_options
+@backend_option
 @encoder_options
 @click.option("-j", "--jobs", type=int,
               help="Workers at once, each with an equal share of the cores. "
@@ -29,7 +30,7 @@ from srpipe.media import SinkOptions
 @click.option("--pattern", help="Only files whose relative path or name matches this glob, e.g. '*.mkv'.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars and no per-file lines.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on standard output.")
-def batch(in_dir, out_dir, model, scale, weights, device, batch_size, codec, crf, preset, pix_fmt,
+def batch(in_dir, out_dir, model, scale, weights, device, batch_size, backend, codec, crf, preset, pix_fmt,
           on_decode_error, jobs, engine, address, chunk_seconds, pattern, quiet, as_json):
     """Upscale every video and image under IN_DIR into the same tree under OUT_DIR.
 
@@ -58,7 +59,7 @@ def batch(in_dir, out_dir, model, scale, weights, device, batch_size, codec, crf
     from srpipe.batch import BatchSettings, run_batch
 
     settings = BatchSettings(
-        model=model, scale=scale, weights=weights, device=device, batch_size=batch_size,
+        model=model, scale=scale, weights=weights, device=device, backend=backend, batch_size=batch_size,
         sink=SinkOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt), on_decode_error=on_decode_error,
     )
     bar = tqdm(unit="frame", desc="batch", file=sys.stderr, disable=True if quiet else None, dynamic_ncols=True)
