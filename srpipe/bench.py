@@ -152,15 +152,32 @@ def bench_end_to_end(path: str, name: str, scale: int, device: str, repeats: int
     return Measurement("end-to-end", name, fps, {"peak_rss_mib": round(max(peaks))}, used)
 
 
+def _peak_of_running(pid: int) -> float:
+    """VmHWM of a running process in MiB (0 once it has exited): its peak resident memory."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def _run_measured(command: list[str], stdout_path: Path) -> tuple[dict, float]:
-    """Run a command; its JSON output and its own peak resident memory in MiB."""
+    """Run a command; its JSON output and its own peak resident memory in MiB.
+
+    The peak is the child's VmHWM, read until it exits: the rusage of a waited-for child
+    would also count this process's memory, which a forked child starts out with."""
+    peak = 0.0
     with open(stdout_path, "w") as stdout:
         process = subprocess.Popen(command, stdout=stdout, stderr=subprocess.DEVNULL)
-        _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
+        while process.poll() is None:
+            peak = max(peak, _peak_of_running(process.pid))
+            time.sleep(0.02)
     if process.returncode:
         raise RuntimeError(f"{' '.join(command)} exited with {process.returncode}")
-    return json.loads(stdout_path.read_text()), usage.ru_maxrss / 1024
+    return json.loads(stdout_path.read_text()), peak
 
 
 def bench_ffmpeg(path: str, scale: int, frames: int, repeats: int, folder: Path) -> Measurement | None:
