@@ -45,8 +45,9 @@ def _connect(address: str | None):
 def worker_layout(resources: dict, jobs: int | None) -> tuple[int, dict]:
     """(number of actors, each actor's Ray resources) for a cluster's resources."""
     gpus, cpus = int(resources.get("GPU", 0)), max(1, int(resources.get("CPU", 1)))
-    if gpus:
-        return min(jobs or gpus, gpus), {"num_gpus": 1, "num_cpus": 1}
+    if gpus:  # the CPUs are shared out too: decoding and encoding stay on them
+        count = min(jobs or gpus, gpus)
+        return count, {"num_gpus": 1, "num_cpus": max(1, cpus // count)}
     count = min(jobs or cpus, cpus)
     return count, {"num_cpus": max(1, cpus // count)}
 

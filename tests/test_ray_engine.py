@@ -62,8 +62,8 @@ def test_cli_joins_a_running_cluster_and_shares_the_manifest(cluster, clips, tmp
 
 
 def test_worker_layout_one_actor_per_gpu_else_per_cpu():
-    assert worker_layout({"CPU": 16.0, "GPU": 2.0}, None) == (2, {"num_gpus": 1, "num_cpus": 1})
-    assert worker_layout({"CPU": 16.0, "GPU": 2.0}, 1) == (1, {"num_gpus": 1, "num_cpus": 1})
+    assert worker_layout({"CPU": 16.0, "GPU": 2.0}, None) == (2, {"num_gpus": 1, "num_cpus": 8})
+    assert worker_layout({"CPU": 16.0, "GPU": 2.0}, 1) == (1, {"num_gpus": 1, "num_cpus": 16})
     assert worker_layout({"CPU": 2.0}, None) == (2, {"num_cpus": 1})
     assert worker_layout({"CPU": 16.0}, 4) == (4, {"num_cpus": 4})
     assert worker_layout({"CPU": 2.0}, 8) == (2, {"num_cpus": 1})
