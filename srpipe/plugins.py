@@ -111,26 +111,20 @@ def call_per_plugin(pm: pluggy.PluginManager, hook_name: str, make_kwargs) -> No
             _warn(f"plugin {name!r} failed in {hook_name} and is skipped: {type(exc).__name__}: {exc}")
 
 
+def _collect(pm: pluggy.PluginManager, hook_name: str, registry):
+    """``registry`` filled by every plugin's ``hook_name(register)``, each entry tagged with its plugin."""
+    call_per_plugin(pm, hook_name, lambda plugin: {"register": functools.partial(registry.register, plugin=plugin)})
+    return registry
+
+
 def collect_models(pm: pluggy.PluginManager) -> ModelRegistry:
     """All models the plugins register."""
-    registry = ModelRegistry()
-    call_per_plugin(
-        pm,
-        "register_models",
-        lambda plugin: {"register": functools.partial(registry.register, plugin=plugin)},
-    )
-    return registry
+    return _collect(pm, "register_models", ModelRegistry())
 
 
 def collect_backends(pm: pluggy.PluginManager) -> BackendRegistry:
     """All inference backends the plugins register."""
-    registry = BackendRegistry()
-    call_per_plugin(
-        pm,
-        "register_backends",
-        lambda plugin: {"register": functools.partial(registry.register, plugin=plugin)},
-    )
-    return registry
+    return _collect(pm, "register_backends", BackendRegistry())
 
 
 def describe_plugins(pm: PluginManager) -> list[dict]:
