@@ -190,15 +190,17 @@ def init_worker(threads: int, progress_queue=None) -> None:
     import torch
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGTERM, _exit_quietly)
     if threads:
         torch.set_num_threads(threads)
         cv2.setNumThreads(threads)
     _progress_queue = progress_queue
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
+def _exit_quietly(signum, frame):
+    """The parent stops its workers with SIGTERM: unwind (each output aborts) and exit
+    without the traceback a pool worker prints for other exceptions."""
+    raise SystemExit(128 + signum)
 
 
 def _report_frames(total):

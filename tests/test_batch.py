@@ -149,6 +149,7 @@ def test_ctrl_c_stops_cleanly_and_resumes(tmp_path, jobs):
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr.decode()
+    assert b"Traceback" not in stderr  # workers stop quietly
     assert not [name for name in tree(out) if ".partial" in name]
     done = subprocess.run(command + ["-q", "--json"], env=env, capture_output=True, timeout=300)
     report = json.loads(done.stdout)
