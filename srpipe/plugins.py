@@ -28,6 +28,7 @@ DEFAULT_PLUGINS = (
     "srpipe_plugins.classic",
     "srpipe_plugins.espcn",
     "srpipe_plugins.onnxruntime_backend",
+    "srpipe_plugins.openvino_backend",
     "srpipe_plugins.video_files",
     "srpipe_plugins.still_images",
     "srpipe_plugins.commands",

@@ -27,7 +27,7 @@ class ESPCNUpscaler:
     """
 
     def __init__(self, checkpoint: str | Path | dict, device: str = "cpu", batch_size: int = 4,
-                 tile: int = 192, backend: Backend | None = None):
+                 tile: int | None = None, backend: Backend | None = None):
         source = "checkpoint" if isinstance(checkpoint, dict) else str(checkpoint)
         ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
         self.device = torch.device(device)
@@ -37,7 +37,7 @@ class ESPCNUpscaler:
         self.batch_size = batch_size
         self.backend = backend.name if backend else "torch"
         self.convolved = backend.prepare(self.network, str(self.device)) if backend else self.network.convolved
-        self.tile = tile
+        self.tile = tile or (backend.tile if backend else 192)
         self.margin = self.network.receptive_radius()
 
     def run_tiled(self, x: torch.Tensor) -> torch.Tensor:
@@ -45,10 +45,11 @@ class ESPCNUpscaler:
         ``tile`` LR pixels, each read with a margin of their receptive radius, so the output
         equals the untiled one.
 
-        Small tiles keep the activations in cache: on a 2-core CPU, 192-pixel tiles run the
-        x2 network in torch about 1.5-2.5 times faster than whole 720p frames. ONNX Runtime
-        runs whole frames up to 20% faster, but its memory grows with the tile: 1.0 GiB peak
-        for four 720p frames in 192-pixel tiles, 6.3 GiB whole."""
+        The tile is the backend's (``Backend.tile``): on a 2-core CPU, 192-pixel tiles keep
+        torch's activations in cache and ran the x2 network 1.5-2.5 times faster than whole
+        720p frames; ONNX Runtime's memory grows with the tile (1.0 GiB peak for four 720p
+        frames in 192-pixel tiles, 6.3 GiB whole); OpenVINO fuses each convolution with its
+        activation and runs whole frames fastest."""
         n, c, h, w = x.shape
         s, m, t = self.scale, self.margin, self.tile
         if h <= t and w <= t:

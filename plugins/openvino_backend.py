@@ -1,0 +1,139 @@
+"""The OpenVINO backends: an ESPCN network's convolutions converted by OpenVINO and run on the CPU.
+
+``openvino`` computes in float32 (within float32 rounding of torch). ``openvino-bf16`` lets
+OpenVINO compute in bfloat16 on CPUs with native bfloat16 instructions (AVX512_BF16 or AMX),
+about 1.7 times the float32 rate, with the input kept exact (:func:`split_input`); what that
+costs in quality is measured in the README.
+The conversion (``openvino.convert_model`` on the torch module, dynamic batch, height and
+width) takes about a second per load and needs no ONNX exporter.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from srpipe import hookimpl
+from srpipe.backends import Backend
+
+
+def is_available() -> bool:
+    """Whether OpenVINO can be imported."""
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def has_native_bf16() -> bool:
+    """Whether OpenVINO finds bfloat16 instructions on this CPU."""
+    if not is_available():
+        return False
+    import openvino as ov
+
+    return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+def split_input(network):
+    """A copy of ``network`` whose first convolution takes each input channel twice, as its
+    bfloat16 value and the remainder (:func:`split`), with the same weights on both: its sum
+    is the float32 input's, where bfloat16 alone keeps 8 significant bits of it."""
+    import torch
+
+    split = copy.deepcopy(network)
+    first = split.body[0]
+    first.weight = torch.nn.Parameter(torch.cat([first.weight, first.weight], dim=1))
+    first.in_channels *= 2
+    return split
+
+
+def split(x):
+    """(N, C, H, W) float32 -> (N, 2C, H, W): the bfloat16-rounded x, then x minus that."""
+    import torch
+
+    high = x.to(torch.bfloat16).float()
+    return torch.cat([high, x - high], dim=1)
+
+
+def _compiled(network, precision: str):
+    """``network.convolved`` converted and compiled for the CPU, computing in ``precision``
+    ("f32" or "bf16"), with as many threads as torch uses (the batch engine sets that per worker).
+
+    Threads are not pinned to cores: OpenVINO pins each process's threads from the first core,
+    so two 1-thread batch workers shared one core (4.4 fps each, 8.9 unpinned; x2, 640x360, bf16)."""
+    import openvino as ov
+    import torch
+
+    class Convolved(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.network = network
+
+        def forward(self, x):
+            return self.network.convolved(x)
+
+    channels = network.body[0].in_channels
+    model = ov.convert_model(Convolved().eval(), example_input=torch.zeros(1, channels, 32, 32),
+                             input=[(-1, channels, -1, -1)])
+    config = {"INFERENCE_PRECISION_HINT": precision, "INFERENCE_NUM_THREADS": torch.get_num_threads(),
+              "PERFORMANCE_HINT": "LATENCY", "ENABLE_CPU_PINNING": False}
+    return ov.Core().compile_model(model, "CPU", config)
+
+
+def _prepare(precision: str):
+    def prepare(network, device: str):
+        """A function equal to ``network.convolved`` on CPU float32 tensors, run by OpenVINO.
+
+        In bfloat16 the input goes in split (:func:`split_input`): rounding the input itself to
+        bfloat16 (within 1/512), which the network's sharpening amplifies, was most of the error,
+        up to 3.5 8-bit code values on 10-bit video; split, at most 0.5 (two 10-bit values),
+        3% slower (x2, 640x360)."""
+        import warnings
+
+        import torch
+
+        bf16 = precision == "bf16"
+        with warnings.catch_warnings():  # the tracer's notes on the traced module are not the user's concern
+            warnings.simplefilter("ignore")
+            request = _compiled(split_input(network) if bf16 else network, precision).create_infer_request()
+
+        def convolved(x: torch.Tensor) -> torch.Tensor:
+            x = split(x) if bf16 else x.contiguous()
+            return torch.from_numpy(request.infer({0: x.numpy()})[0])
+
+        return convolved
+
+    return prepare
+
+
+# Whole frames up to 1280 pixels a side in one piece: OpenVINO fuses each convolution with its
+# PReLU and was 10-30% slower in 192- to 384-pixel tiles; 1080p is cut in two. Measured on a
+# 2-core AMD EPYC (Zen 4), x2, four 640x360 frames: torch 4.6-6.7 fps, ONNX Runtime 6.4,
+# openvino 9.2, openvino-bf16 16.7.
+OPENVINO = Backend(
+    name="openvino",
+    devices=("cpu",),
+    priority=20,
+    is_available=is_available,
+    prepare=_prepare("f32"),
+    description="OpenVINO on the CPU, float32",
+    install_hint="pip install 'srpipe[openvino]'",
+    tile=1280,
+)
+
+OPENVINO_BF16 = Backend(
+    name="openvino-bf16",
+    devices=("cpu",),
+    priority=30,
+    is_available=has_native_bf16,
+    prepare=_prepare("bf16"),
+    description="OpenVINO on the CPU, bfloat16 (CPUs with AVX512_BF16 or AMX)",
+    install_hint="pip install 'srpipe[openvino]' on a CPU with AVX512_BF16 or AMX",
+    tile=1280,
+)
+
+
+@hookimpl
+def register_backends(register):
+    register(OPENVINO)
+    register(OPENVINO_BF16)
