@@ -180,15 +180,20 @@ def _run_measured(command: list[str], stdout_path: Path) -> tuple[dict, float]:
     return json.loads(stdout_path.read_text()), peak
 
 
-def bench_ffmpeg(path: str, scale: int, frames: int, repeats: int, folder: Path) -> Measurement | None:
-    """ffmpeg's CLI doing the same job: bicubic scale filter, same encoder settings."""
+# ffmpeg's scale filter flags for srpipe's classical upscalers (swscale's lanczos takes its
+# number of lobes as param0; srpipe's has 4)
+FFMPEG_SCALERS = {"bicubic": "bicubic", "lanczos": "lanczos:param0=4"}
+
+
+def bench_ffmpeg(path: str, method: str, scale: int, frames: int, repeats: int, folder: Path) -> Measurement | None:
+    """ffmpeg's CLI doing the same job: its scale filter with the same method, same encoder settings."""
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         return None
-    command = [ffmpeg, "-v", "error", "-y", "-i", path, "-vf", f"scale=iw*{scale}:ih*{scale}:flags=bicubic",
+    command = [ffmpeg, "-v", "error", "-y", "-i", path, "-vf", f"scale=iw*{scale}:ih*{scale}:flags={FFMPEG_SCALERS[method]}",
                "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-c:a", "copy", str(folder / "ffmpeg.mp4")]
     times = _timed(lambda: subprocess.run(command, check=True), repeats)
-    return Measurement("ffmpeg end-to-end", "bicubic", [frames / t for t in times])
+    return Measurement("ffmpeg end-to-end", method, [frames / t for t in times])
 
 
 def bench_memory_growth(model: str, scale: int, device: str, frames: int, folder: Path) -> dict:
@@ -238,7 +243,9 @@ def run_bench(input: str | None = None, models: tuple[str, ...] = ("bicubic",), 
         record(bench_encode(path, upscaled, repeats, folder, SinkOptions(scale=scale)))
         for name, backend in runs:
             record(bench_end_to_end(path, name, scale, device, repeats, folder, backend))
-        record(bench_ffmpeg(path, scale, len(frames), repeats, folder))
+        for method in FFMPEG_SCALERS:
+            if method == "bicubic" or method in models:
+                record(bench_ffmpeg(path, method, scale, len(frames), repeats, folder))
         memory = bench_memory_growth(models[0], scale, device, memory_frames, folder) if memory_frames else None
     report = {
         "input": input or f"generated {size}",
@@ -258,15 +265,15 @@ def run_bench(input: str | None = None, models: tuple[str, ...] = ("bicubic",), 
 
 
 def _ratios(results: list[Measurement]) -> dict:
-    """End to end against ffmpeg, and against the rate the stages' own costs allow."""
+    """End to end against ffmpeg with the same method, and against the rate the stages' own costs allow."""
     by = {(m.stage, m.model, m.backend): statistics.median(m.fps) for m in results}
     ratios = {}
-    ffmpeg = by.get(("ffmpeg end-to-end", "bicubic", None))
     decode, encode = by.get(("decode", None, None)), by.get(("encode", None, None))
     for (stage, model, backend), fps in by.items():
         if stage != "end-to-end":
             continue
         label = f"{model} ({backend})" if backend else model
+        ffmpeg = by.get(("ffmpeg end-to-end", model, None))
         if ffmpeg:
             ratios[f"{label} vs ffmpeg"] = round(fps / ffmpeg, 2)
         upscale = max((m for m in results if m.stage == "upscale" and m.model == model and m.backend == backend),

@@ -311,6 +311,10 @@ class PyAVSink(Sink):
         stream.codec_context.time_base = stream.time_base
         stream.options = encoder_options(stream.codec_context.name, self.options.crf, self.options.preset,
                                          self.options.codec_options)
+        if stream.codec_context.name == "libx264":
+            # frame threads, as ffmpeg's CLI runs it: PyAV's default (slice threads) made files
+            # 1% larger and encoding no faster
+            stream.codec_context.thread_type = "FRAME"
         copy_colour(stream.codec_context, first.full_range, getattr(self.source, "video", None))
         matrix = getattr(self.source, "display_matrix", None)
         if matrix:

@@ -29,13 +29,15 @@ def bench(input, models, scale, device, batch_sizes, backends, repeats, memory_f
     upscale (per model, backend and batch size, with GFLOP/s for neural models
     and their share of the float32 matrix-multiply rate, measured first),
     encode (libx264 veryfast, crf 18), end to end (in a child process, with its
-    peak memory) and, when a system ffmpeg exists, ffmpeg's own bicubic scale +
-    x264 on the same clip. Figures are medians over --repeats runs.
+    peak memory) and, when a system ffmpeg exists, ffmpeg's own scale filter
+    (bicubic, and lanczos when it is measured) + x264 on the same clip, with
+    each classical upscaler's ratio to it. Figures are medians over --repeats
+    runs.
 
     \b
     Example:
       srpipe bench samples/bigbuckbunny.mp4 -m bicubic -m espcn --json
-      srpipe bench -m espcn --backend torch --backend onnxruntime
+      srpipe bench -m espcn --backend torch --backend openvino-bf16
     """
     from srpipe.bench import run_bench
 
