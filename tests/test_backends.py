@@ -19,7 +19,7 @@ from srpipe.sr.upscaler import ESPCNUpscaler, shipped_weights
 from srpipe.testing import make_plugin_manager, make_test_video
 from srpipe.upscaling import upscale
 from srpipe.video import frame_from_av
-from srpipe_plugins.espcn import TORCH
+from srpipe_plugins.espcn import TORCH, TORCH_FP16
 from srpipe_plugins.onnxruntime_backend import ONNXRUNTIME
 from srpipe_plugins.openvino_backend import OPENVINO, OPENVINO_BF16, has_native_bf16
 
@@ -75,13 +75,14 @@ def test_float32_backends_match_torch_on_real_frames(cache, frames, scale, backe
         assert differ.max() <= 1 and (differ > 0).mean() <= 1e-4
 
 
-@needs_bf16
-@pytest.mark.parametrize("scale", [2, 3, 4])
-def test_bfloat16_stays_within_one_8_bit_code_value_of_torch(frames, scale):
-    # Measured on these crops: 8-bit, 0.3-0.5% of the samples 1 apart, none further; 10-bit,
-    # 1.3-2.3% 1 apart, up to 2e-6 of them 2 apart (half an 8-bit value), none further.
-    # Without the split input: up to 14 10-bit values apart.
-    for bit_depth, want, got in _upscaled_pairs(frames, scale, OPENVINO_BF16):
+@pytest.mark.parametrize("backend", [pytest.param(OPENVINO_BF16, marks=needs_bf16), TORCH_FP16], ids=lambda b: b.name)
+@pytest.mark.parametrize("scale", [2, 4])
+def test_reduced_precision_stays_within_one_8_bit_code_value_of_torch(frames, scale, backend):
+    # Measured on these crops (float16 emulated on the CPU, as CUDA computes it): 8-bit,
+    # 0.2-0.5% of the samples 1 apart, none further; 10-bit, 1-2.3% 1 apart, up to 2e-6 of
+    # them 2 apart (half an 8-bit value), none further. bfloat16 without the split input:
+    # up to 14 10-bit values apart.
+    for bit_depth, want, got in _upscaled_pairs(frames, scale, backend):
         differ = np.abs(got - want)
         if bit_depth == 8:
             assert differ.max() <= 1 and (differ > 0).mean() <= 0.01
@@ -168,10 +169,13 @@ def test_unknown_or_missing_backend_is_a_one_line_error(tmp_path):
     done = run_srpipe("upscale", clip, "-m", "espcn", "--backend", "tensorrt")
     assert done.returncode == 1
     assert done.stderr.decode().splitlines() == [
-        "Error: unknown backend 'tensorrt'; available: auto, openvino-bf16, openvino, torch, onnxruntime"]
+        "Error: unknown backend 'tensorrt'; available: auto, openvino-bf16, openvino, torch, onnxruntime, torch-fp16"]
     done = run_srpipe("upscale", clip, "-m", "espcn", "--backend", "onnxruntime", env=DISABLE_ORT)
     assert done.stderr.decode().splitlines() == [
-        "Error: unknown backend 'onnxruntime'; available: auto, openvino-bf16, openvino, torch"]
+        "Error: unknown backend 'onnxruntime'; available: auto, openvino-bf16, openvino, torch, torch-fp16"]
+    done = run_srpipe("upscale", clip, "-m", "espcn", "--backend", "torch-fp16", "--device", "cpu")
+    assert done.stderr.decode().splitlines() == [
+        f"Error: backend torch-fp16 runs on cuda, not cpu; use --backend {AUTO_ON_CPU}"]
     fake = tmp_path / "site" / "onnxruntime"  # shadows the installed one
     fake.mkdir(parents=True)
     (fake / "__init__.py").write_text("raise ImportError('no onnxruntime here')\n")
@@ -213,7 +217,7 @@ def test_a_plugin_registers_a_backend_with_the_register_backends_hook(cli_run, t
     rows = json.loads(cli_run("models", "backends", "--json").stdout)
     assert [(r["name"], r["devices"], r["priority"], r["available"]) for r in rows] == [
         ("openvino-bf16", ["cpu"], 30, has_native_bf16()), ("openvino", ["cpu"], 20, True),
-        ("torch", ["cpu", "cuda"], 10, True), ("onnxruntime", ["cpu"], 5, True)]
+        ("torch", ["cpu", "cuda"], 10, True), ("onnxruntime", ["cpu"], 5, True), ("torch-fp16", ["cuda"], 5, True)]
     hooks = {p["name"]: p["hooks"] for p in json.loads(cli_run("plugins", "--json").stdout)}
     assert hooks["srpipe_plugins.onnxruntime_backend"] == ["register_backends"]
 
