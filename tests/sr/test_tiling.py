@@ -1,4 +1,4 @@
-"""Tiled inference equals the untiled network exactly."""
+"""Tiled inference equals the untiled run exactly, and the network within float rounding."""
 
 import numpy as np
 import pytest
@@ -21,7 +21,9 @@ def test_tiles_give_the_untiled_output(scale, residual):
     assert tiled.margin == 2 + 0 + 1 + 1
     x = torch.rand(2, 1, 53, 71)
     with torch.inference_mode():
-        assert torch.equal(tiled.run_tiled(x), whole.network(x))
+        assert torch.equal(tiled.run_tiled(x), whole.run_tiled(x))
+        # the residual by OpenCV: float rounding apart from torch (7e-6 at x3, 2.4e-7 at x2 and x4)
+        assert (whole.run_tiled(x) - whole.network(x)).abs().max() < 2e-5
     luma = (np.random.default_rng(1).random((2, 53, 71)) * 255).astype(np.uint8)
     assert np.array_equal(tiled.upscale(luma, bit_depth=8, full_range=False),
                           whole.upscale(luma, bit_depth=8, full_range=False))
