@@ -208,6 +208,20 @@ def bench_memory_growth(model: str, scale: int, device: str, frames: int, folder
     return {"frames": [frames, 10 * frames], "peak_rss_mib": [round(short), round(long)], "growth": round(long / short, 3)}
 
 
+def _in_turns(measures, repeats: int) -> list[Measurement]:
+    """Each of ``measures`` (one run each) called in turn, ``repeats`` rounds; one
+    Measurement per function, its runs' figures together (the highest peak memory)."""
+    rounds = [[measure() for measure in measures] for _ in range(repeats)]
+    merged = []
+    for runs in zip(*rounds):
+        first = runs[0]
+        extra = dict(first.extra)
+        if "peak_rss_mib" in extra:
+            extra["peak_rss_mib"] = max(run.extra["peak_rss_mib"] for run in runs)
+        merged.append(Measurement(first.stage, first.model, [f for run in runs for f in run.fps], extra, first.backend))
+    return merged
+
+
 def run_bench(input: str | None = None, models: tuple[str, ...] = ("bicubic",), scale: int = 2, device: str = "auto",
               batch_sizes: tuple[int, ...] = (1, 8), repeats: int = 3, memory_frames: int = 0,
               log=lambda line: None, backends: tuple[str, ...] = (AUTO,)) -> dict:
@@ -241,11 +255,14 @@ def run_bench(input: str | None = None, models: tuple[str, ...] = ("bicubic",), 
         spec = collect_models(get_plugin_manager()).get("bicubic")
         upscaled = upscale_frames(frames, spec.load(scale=scale, device="cpu"), "bicubic")
         record(bench_encode(path, upscaled, repeats, folder, SinkOptions(scale=scale)))
-        for name, backend in runs:
-            record(bench_end_to_end(path, name, scale, device, repeats, folder, backend))
-        for method in FFMPEG_SCALERS:
-            if method == "bicubic" or method in models:
-                record(bench_ffmpeg(path, method, scale, len(frames), repeats, folder))
+        # srpipe and ffmpeg take turns, so that both see the same state of a shared machine
+        whole_runs = [lambda name=name, backend=backend: bench_end_to_end(
+            path, name, scale, device, 1, folder, backend) for name, backend in runs]
+        if shutil.which("ffmpeg"):
+            whole_runs += [lambda method=method: bench_ffmpeg(path, method, scale, len(frames), 1, folder)
+                           for method in FFMPEG_SCALERS if method == "bicubic" or method in models]
+        for measurement in _in_turns(whole_runs, repeats):
+            record(measurement)
         memory = bench_memory_growth(models[0], scale, device, memory_frames, folder) if memory_frames else None
     report = {
         "input": input or f"generated {size}",
