@@ -84,9 +84,10 @@ def prepare(network, device: str):
     return convolved
 
 
-# Below torch, so --backend auto keeps torch: on a 2-core AVX-512 Xeon (x2, 192-pixel tiles,
+# Below torch: on a 2-core AVX-512 Xeon (x2, 192-pixel tiles,
 # torch with srpipe's glibc malloc setting) this ran at 0.91-1.08 times torch's speed (network
-# alone 5.7 vs 6.3 fps at 640x360, 1.4 vs 1.3-1.5 fps at 720p; end to end 0.96-0.97 times).
+# alone 5.7 vs 6.3 fps at 640x360, 1.4 vs 1.3-1.5 fps at 720p; end to end 0.96-0.97 times),
+# and 6.4 against 7.2 fps on a 2-core AMD EPYC (Zen 4).
 # A backend that beats torch registers above 10.
 ONNXRUNTIME = Backend(
     name="onnxruntime",

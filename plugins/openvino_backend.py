@@ -118,7 +118,7 @@ OPENVINO = Backend(
     is_available=is_available,
     prepare=_prepare("f32"),
     description="OpenVINO on the CPU, float32",
-    install_hint="pip install 'srpipe[openvino]'",
+    install_hint="pip install openvino",
     tile=640,
 )
 
@@ -129,7 +129,7 @@ OPENVINO_BF16 = Backend(
     is_available=has_native_bf16,
     prepare=_prepare("bf16"),
     description="OpenVINO on the CPU, bfloat16 (CPUs with AVX512_BF16 or AMX)",
-    install_hint="pip install 'srpipe[openvino]' on a CPU with AVX512_BF16 or AMX",
+    install_hint="it needs OpenVINO and a CPU with AVX512_BF16 or AMX",
     tile=640,
 )
 

@@ -17,8 +17,8 @@ class Backend:
     ``prepare(network, device)`` returns a function equal to ``network.convolved``: float32
     (N, C, h, w) tensors on ``device`` in, (N, C, h*scale, w*scale) out. The upscaler keeps
     the tiling and the residual, so every backend stays tile-exact. ``auto`` picks the
-    available backend of the highest ``priority`` for the device. ``install_hint`` says how
-    to get a missing one. ``tile`` is the largest piece, in LR pixels a side, the upscaler
+    available backend of the highest ``priority`` for the device. ``install_hint`` says what
+    an unavailable one needs. ``tile`` is the largest piece, in LR pixels a side, the upscaler
     hands it at once: small tiles keep torch's activations in cache, engines that fuse the
     layers run whole frames fastest.
     """
@@ -67,8 +67,8 @@ class BackendRegistry:
             return backend
         instead = f"use --backend {self.select(AUTO, device).name}"
         if not backend.is_available():
-            hint = f"{backend.install_hint} or " if backend.install_hint else ""
-            raise SrpipeError(f"{name} is not installed; {hint}{instead}")
+            hint = f" ({backend.install_hint})" if backend.install_hint else ""
+            raise SrpipeError(f"{name} is not available here{hint}; {instead}")
         raise SrpipeError(f"backend {name} runs on {', '.join(backend.devices)}, not {device}; {instead}")
 
 

@@ -183,12 +183,15 @@ def test_unknown_or_missing_backend_is_a_one_line_error(tmp_path):
     done = run_srpipe("upscale", clip, "-m", "espcn", "--backend", "onnxruntime", env=env)
     assert done.returncode == 1
     assert done.stderr.decode().splitlines() == [
-        f"Error: onnxruntime is not installed; pip install 'srpipe[onnx]' or use --backend {AUTO_ON_CPU}"]
+        f"Error: onnxruntime is not available here (pip install 'srpipe[onnx]'); use --backend {AUTO_ON_CPU}"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "site"]  # the failed runs left nothing
     assert _upscale(clip, env=env)["backend"] == AUTO_ON_CPU  # auto without it
     (tmp_path / "site" / "openvino").mkdir()
     (tmp_path / "site" / "openvino" / "__init__.py").write_text("raise ImportError('no openvino here')\n")
     assert _upscale(clip, env=env)["backend"] == "torch"  # nor OpenVINO
+    done = run_srpipe("upscale", clip, "-m", "espcn", "--backend", "openvino-bf16", env=env)
+    assert done.stderr.decode().splitlines() == ["Error: openvino-bf16 is not available here "
+                                                 "(it needs OpenVINO and a CPU with AVX512_BF16 or AMX); use --backend torch"]
 
 
 def _backend(name, devices=("cpu",), priority=0, available=True, prepare=lambda network, device: network.convolved):
@@ -205,7 +208,7 @@ def test_auto_is_the_available_backend_of_highest_priority_for_the_device():
     assert registry.select("fast", "cpu").plugin == "b"
     with pytest.raises(SrpipeError, match="^backend fast runs on cpu, not cuda; use --backend torch$"):
         registry.select("fast", "cuda")
-    with pytest.raises(SrpipeError, match="^fastest is not installed; use --backend fast$"):
+    with pytest.raises(SrpipeError, match="^fastest is not available here; use --backend fast$"):
         registry.select("fastest", "cpu")
     with pytest.raises(ValueError, match="already registered"):
         registry.register(_backend("fast"), plugin="d")

@@ -45,5 +45,5 @@ def list_backends(as_json):
         click.echo(json.dumps(rows, indent=2))
         return
     for r in rows:
-        state = "available" if r["available"] else "not installed"
+        state = "available" if r["available"] else "not available"
         click.echo(f"{r['name']:<12} {','.join(r['devices']):<9} {state:<14} {r['plugin']:<35} {r['description']}")
