@@ -2,8 +2,9 @@
 
 ``openvino`` computes in float32 (within float32 rounding of torch). ``openvino-bf16`` lets
 OpenVINO compute in bfloat16 on CPUs with native bfloat16 instructions (AVX512_BF16 or AMX),
-about 1.7 times the float32 rate, with the input kept exact (:func:`split_input`); what that
-costs in quality is measured in the README.
+about 1.7 times the float32 rate, with the input kept to about 16 significant bits
+(:func:`split_input`); what that costs in quality is measured in the README. Each prepared
+function holds one OpenVINO infer request: call it from one thread at a time.
 The conversion (``openvino.convert_model`` on the torch module, dynamic batch, height and
 width) takes about a second per load and needs no ONNX exporter.
 """
@@ -36,15 +37,16 @@ def has_native_bf16() -> bool:
 
 def split_input(network):
     """A copy of ``network`` whose first convolution takes each input channel twice, as its
-    bfloat16 value and the remainder (:func:`split`), with the same weights on both: its sum
-    is the float32 input's, where bfloat16 alone keeps 8 significant bits of it."""
+    bfloat16 value and the remainder (:func:`split`), with the same weights on both: the two
+    add up to the input with about 16 significant bits (the remainder is rounded to bfloat16
+    too), where bfloat16 alone keeps 8."""
     import torch
 
-    split = copy.deepcopy(network)
-    first = split.body[0]
+    doubled = copy.deepcopy(network)
+    first = doubled.body[0]
     first.weight = torch.nn.Parameter(torch.cat([first.weight, first.weight], dim=1))
     first.in_channels *= 2
-    return split
+    return doubled
 
 
 def split(x):

@@ -58,7 +58,7 @@ class BackendRegistry:
             for backend in self:
                 if kind in backend.devices and backend.is_available():
                     return backend
-            raise SrpipeError(f"no installed inference backend runs on {device}")
+            raise SrpipeError(f"no inference backend is available here for {device}")
         backend = self._backends.get(name)
         if backend is None:
             known = ", ".join([AUTO, *(b.name for b in self)])

@@ -139,17 +139,12 @@ def bench_encode(path: str, upscaled: list[Frame], repeats: int, folder: Path, s
     return Measurement("encode", None, [len(upscaled) / t for t in times])
 
 
-def bench_end_to_end(path: str, name: str, scale: int, device: str, repeats: int, folder: Path,
-                     backend: str = AUTO) -> Measurement:
-    fps, peaks, used = [], [], None
-    for _ in range(repeats):
-        command = [sys.executable, "-m", "srpipe", "upscale", path, "-o", str(folder / "e2e.mp4"), "-m", name,
-                   "-s", str(scale), "--device", device, "--backend", backend, "--json", "-q", "--overwrite"]
-        summary, peak = _run_measured(command, folder / "e2e.json")
-        fps.append(summary["fps"])
-        peaks.append(peak)
-        used = summary.get("backend")
-    return Measurement("end-to-end", name, fps, {"peak_rss_mib": round(max(peaks))}, used)
+def bench_end_to_end(path: str, name: str, scale: int, device: str, folder: Path, backend: str = AUTO) -> Measurement:
+    """One run of ``srpipe upscale`` in a child process."""
+    command = [sys.executable, "-m", "srpipe", "upscale", path, "-o", str(folder / "e2e.mp4"), "-m", name,
+               "-s", str(scale), "--device", device, "--backend", backend, "--json", "-q", "--overwrite"]
+    summary, peak = _run_measured(command, folder / "e2e.json")
+    return Measurement("end-to-end", name, [summary["fps"]], {"peak_rss_mib": round(peak)}, summary.get("backend"))
 
 
 def _peak_of_running(pid: int) -> float:
@@ -180,20 +175,17 @@ def _run_measured(command: list[str], stdout_path: Path) -> tuple[dict, float]:
     return json.loads(stdout_path.read_text()), peak
 
 
-# ffmpeg's scale filter flags for srpipe's classical upscalers (swscale's lanczos takes its
-# number of lobes as param0; srpipe's has 4)
-FFMPEG_SCALERS = {"bicubic": "bicubic", "lanczos": "lanczos:param0=4"}
+# ffmpeg's scale filter with srpipe's kernels: swscale's bicubic takes B and C as param0 and
+# param1 (Keys a = -0.75 is B=0, C=0.75; its default C is 0.6), its lanczos the lobes as param0
+FFMPEG_SCALERS = {"bicubic": "bicubic:param0=0:param1=0.75", "lanczos": "lanczos:param0=4"}
 
 
-def bench_ffmpeg(path: str, method: str, scale: int, frames: int, repeats: int, folder: Path) -> Measurement | None:
-    """ffmpeg's CLI doing the same job: its scale filter with the same method, same encoder settings."""
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        return None
+def bench_ffmpeg(ffmpeg: str, path: str, method: str, scale: int, frames: int, folder: Path) -> Measurement:
+    """One run of ffmpeg's CLI doing the same job: its scale filter with the same kernel, same encoder settings."""
     command = [ffmpeg, "-v", "error", "-y", "-i", path, "-vf", f"scale=iw*{scale}:ih*{scale}:flags={FFMPEG_SCALERS[method]}",
                "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-c:a", "copy", str(folder / "ffmpeg.mp4")]
-    times = _timed(lambda: subprocess.run(command, check=True), repeats)
-    return Measurement("ffmpeg end-to-end", method, [frames / t for t in times])
+    [seconds] = _timed(lambda: subprocess.run(command, check=True), 1)
+    return Measurement("ffmpeg end-to-end", method, [frames / seconds])
 
 
 def bench_memory_growth(model: str, scale: int, device: str, frames: int, folder: Path) -> dict:
@@ -256,11 +248,12 @@ def run_bench(input: str | None = None, models: tuple[str, ...] = ("bicubic",), 
         upscaled = upscale_frames(frames, spec.load(scale=scale, device="cpu"), "bicubic")
         record(bench_encode(path, upscaled, repeats, folder, SinkOptions(scale=scale)))
         # srpipe and ffmpeg take turns, so that both see the same state of a shared machine
-        whole_runs = [lambda name=name, backend=backend: bench_end_to_end(
-            path, name, scale, device, 1, folder, backend) for name, backend in runs]
-        if shutil.which("ffmpeg"):
-            whole_runs += [lambda method=method: bench_ffmpeg(path, method, scale, len(frames), 1, folder)
-                           for method in FFMPEG_SCALERS if method == "bicubic" or method in models]
+        whole_runs = [lambda name=name, backend=backend: bench_end_to_end(path, name, scale, device, folder, backend)
+                      for name, backend in runs]
+        ffmpeg = shutil.which("ffmpeg")
+        if ffmpeg:
+            whole_runs += [lambda method=method: bench_ffmpeg(ffmpeg, path, method, scale, len(frames), folder)
+                           for method in FFMPEG_SCALERS if method in models]
         for measurement in _in_turns(whole_runs, repeats):
             record(measurement)
         memory = bench_memory_growth(models[0], scale, device, memory_frames, folder) if memory_frames else None

@@ -84,8 +84,8 @@ def upscale(
 ) -> UpscaleResult:
     """Upscale ``input`` into ``output`` (default ``NAME_xS.ext`` beside it).
 
-    ``backend`` names the inference backend of neural models (``auto``: the fastest one installed
-    for the device). ``progress(total_frames)`` returns a callback called once per written frame.
+    ``backend`` names the inference backend of neural models (``auto``: the installed one of
+    highest priority for the device). ``progress(total_frames)`` returns a callback called once per written frame.
     ``keep_model`` keeps the loaded model in this process for the next call with the same model
     settings (batch workers). On CUDA, with no codec given, NVENC encodes where it works.
     """

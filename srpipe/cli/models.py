@@ -46,4 +46,4 @@ def list_backends(as_json):
         return
     for r in rows:
         state = "available" if r["available"] else "not available"
-        click.echo(f"{r['name']:<12} {','.join(r['devices']):<9} {state:<14} {r['plugin']:<35} {r['description']}")
+        click.echo(f"{r['name']:<14} {','.join(r['devices']):<9} {state:<14} {r['plugin']:<35} {r['description']}")

@@ -37,7 +37,8 @@ def _apply(options):
 model_options = _apply(_MODEL_OPTIONS)
 backend_option = click.option(
     "--backend", default="auto", show_default=True, metavar="NAME",
-    help="Inference backend of neural models (espcn): auto (the fastest installed for the device), "
-         "openvino-bf16, openvino, torch, onnxruntime, torch-fp16 (CUDA); see 'srpipe models backends'.",
+    help="Inference backend of neural models (espcn): auto (the installed one of highest priority for the "
+         "device, the fastest measured), openvino-bf16, openvino, torch, onnxruntime, torch-fp16 (CUDA); "
+         "see 'srpipe models backends'.",
 )
 encoder_options = _apply(_ENCODER_OPTIONS)
