@@ -66,16 +66,10 @@ def _compiled(network, precision: str):
     import openvino as ov
     import torch
 
-    class Convolved(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.network = network
-
-        def forward(self, x):
-            return self.network.convolved(x)
+    from srpipe.nn.espcn import Convolved
 
     channels = network.body[0].in_channels
-    model = ov.convert_model(Convolved().eval(), example_input=torch.zeros(1, channels, 32, 32),
+    model = ov.convert_model(Convolved(network).eval(), example_input=torch.zeros(1, channels, 32, 32),
                              input=[(-1, channels, -1, -1)])
     config = {"INFERENCE_PRECISION_HINT": precision, "INFERENCE_NUM_THREADS": torch.get_num_threads(),
               "PERFORMANCE_HINT": "LATENCY", "ENABLE_CPU_PINNING": False}

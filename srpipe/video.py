@@ -312,8 +312,8 @@ class PyAVSink(Sink):
         stream.options = encoder_options(stream.codec_context.name, self.options.crf, self.options.preset,
                                          self.options.codec_options)
         if stream.codec_context.name == "libx264":
-            # frame threads, as ffmpeg's CLI runs it: PyAV's default (slice threads) made files
-            # 1% larger and encoding no faster
+            # frame threads, as ffmpeg's CLI runs it: with PyAV's default (slice threads) files
+            # were 1% larger and encoding alone slower (55.9 against 59.4 fps at 1280x720)
             stream.codec_context.thread_type = "FRAME"
         copy_colour(stream.codec_context, first.full_range, getattr(self.source, "video", None))
         matrix = getattr(self.source, "display_matrix", None)

@@ -114,3 +114,14 @@ class ESPCN(nn.Module):
         if self.config.residual:
             macs += 16 * self.config.channels * self.config.scale**2
         return macs
+
+
+class Convolved(nn.Module):
+    """A module whose ``forward`` is ``network.convolved``: what exporters and converters trace."""
+
+    def __init__(self, network: ESPCN):
+        super().__init__()
+        self.network = network
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.network.convolved(x)

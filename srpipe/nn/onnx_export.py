@@ -30,17 +30,11 @@ def export_convolved(network) -> bytes:
     import onnx
     import torch
 
-    class Convolved(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.network = network
-
-        def forward(self, x):
-            return self.network.convolved(x)
+    from srpipe.nn.espcn import Convolved
 
     dim = torch.export.Dim
     program = torch.onnx.export(
-        Convolved().eval(), (torch.zeros(2, network.config.channels, 32, 32),), dynamo=True,
+        Convolved(network).eval(), (torch.zeros(2, network.config.channels, 32, 32),), dynamo=True,
         verbose=False, input_names=["x"], output_names=["y"],
         dynamic_shapes={"x": {0: dim("batch"), 2: dim("height"), 3: dim("width")}},
     )
