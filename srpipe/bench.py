@@ -175,13 +175,14 @@ def _run_measured(command: list[str], stdout_path: Path) -> tuple[dict, float]:
     return json.loads(stdout_path.read_text()), peak
 
 
-# ffmpeg's scale filter with srpipe's kernels: swscale's bicubic takes B and C as param0 and
-# param1 (Keys a = -0.75 is B=0, C=0.75; its default C is 0.6), its lanczos the lobes as param0
-FFMPEG_SCALERS = {"bicubic": "bicubic:param0=0:param1=0.75", "lanczos": "lanczos:param0=4"}
+# ffmpeg's scale filter: Lanczos with srpipe's 4 lobes (the same output as srpipe's); bicubic with
+# ffmpeg's own C = 0.6, the same 4x4 taps and cost as srpipe's a = -0.75, because FFmpeg 5.1's
+# CLI scales up to 20 levels away from that kernel when given param0=0:param1=0.75
+FFMPEG_SCALERS = {"bicubic": "bicubic", "lanczos": "lanczos:param0=4"}
 
 
 def bench_ffmpeg(ffmpeg: str, path: str, method: str, scale: int, frames: int, folder: Path) -> Measurement:
-    """One run of ffmpeg's CLI doing the same job: its scale filter with the same kernel, same encoder settings."""
+    """One run of ffmpeg's CLI doing the same job: its scale filter with the same method (FFMPEG_SCALERS), same encoder settings."""
     command = [ffmpeg, "-v", "error", "-y", "-i", path, "-vf", f"scale=iw*{scale}:ih*{scale}:flags={FFMPEG_SCALERS[method]}",
                "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-c:a", "copy", str(folder / "ffmpeg.mp4")]
     [seconds] = _timed(lambda: subprocess.run(command, check=True), 1)

@@ -30,7 +30,7 @@ COLOR_RANGE_FULL = 2
 COLOR_RANGE_LIMITED = 1
 
 
-def _plane_view(plane, dtype: np.dtype) -> np.ndarray:
+def plane_view(plane, dtype: np.dtype) -> np.ndarray:
     """The visible (height, width) samples of a PyAV plane, without copying."""
     rows = np.frombuffer(plane, dtype=dtype).reshape(plane.height, plane.line_size // dtype.itemsize)
     return rows[:, : plane.width]
@@ -57,7 +57,7 @@ def frame_from_av(video_frame: av.VideoFrame) -> Frame:
         video_frame = video_frame.reformat(format=name)
         fmt = PLANE_FORMATS[name]
     count = 1 if fmt.chroma_shift is None else 3
-    planes = tuple(_plane_view(video_frame.planes[i], fmt.dtype) for i in range(count))
+    planes = tuple(plane_view(video_frame.planes[i], fmt.dtype) for i in range(count))
     time_base = Fraction(video_frame.time_base) if video_frame.time_base is not None else None
     return Frame(planes, fmt, full_range, video_frame.pts, time_base)
 
@@ -66,7 +66,7 @@ def frame_to_av(frame: Frame) -> av.VideoFrame:
     """An encoder-ready frame holding a copy of the planes and the original pts."""
     video_frame = av.VideoFrame(frame.width, frame.height, frame.format.name)
     for plane, data in zip(video_frame.planes, frame.planes):
-        _plane_view(plane, frame.format.dtype)[...] = data
+        plane_view(plane, frame.format.dtype)[...] = data
     video_frame.pts = frame.pts
     if frame.time_base is not None:
         video_frame.time_base = frame.time_base
