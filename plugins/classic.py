@@ -85,10 +85,13 @@ class ClassicUpscaler:
 
         _, height, width = luma.shape
         with torch.inference_mode():
-            x = torch.from_numpy(luma.astype(np.float32)).to(self.device, non_blocking=True)
+            samples = torch.from_numpy(luma)
+            if self.device != "cpu":  # integers go up from page-locked memory and down again
+                samples = samples.pin_memory().to(self.device, non_blocking=True)
+            x = samples.to(torch.float32)
             y = self._matrix(height) @ x @ self._matrix(width).T
             y = y.round_().clamp_(0, (1 << bit_depth) - 1)
-            return y.to("cpu").numpy().astype(luma.dtype)
+            return y.to(samples.dtype).cpu().numpy()
 
 
 def _loader(method: str):

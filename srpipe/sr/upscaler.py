@@ -40,6 +40,7 @@ class ESPCNUpscaler:
         self.convolved = backend.prepare(self.network, str(self.device)) if backend else self.network.convolved
         self.tile = tile or (backend.tile if backend else 192)
         self.margin = self.network.receptive_radius()
+        self._copy_stream = None  # CUDA only, made on first use
 
     def run_tiled(self, x: torch.Tensor) -> torch.Tensor:
         """The network on (N, 1, H, W), its convolutions (run by the backend) in tiles of
@@ -93,32 +94,57 @@ class ESPCNUpscaler:
         expected = np.uint8 if bit_depth == 8 else np.uint16
         if luma.dtype != expected or not 8 <= bit_depth <= 16:
             raise ValueError(f"{bit_depth}-bit luma must be {np.dtype(expected).name}, got {luma.dtype}")
-        maxval = (1 << bit_depth) - 1
-        step = float(1 << (bit_depth - 8))  # one 8-bit code value in this bit depth
         n, h, w = luma.shape
-        s = self.scale
-        out = np.empty((n, h * s, w * s), dtype=luma.dtype)
+        out = np.empty((n, h * self.scale, w * self.scale), dtype=luma.dtype)
         with torch.inference_mode():
-            for i in range(0, n, self.batch_size):
-                samples = self._to_device(torch.from_numpy(luma[i:i + self.batch_size]))
-                x = samples.to(torch.float32)
-                if full_range:
-                    x = (16 + x * (219.0 / maxval)) / 255.0
-                else:
-                    x = x / (255.0 * step)
-                y = self.run_tiled(x[:, None])[:, 0]
-                if full_range:
-                    y = (y * 255.0 - 16) * (maxval / 219.0)
-                else:
-                    y = y * (255.0 * step)
-                y = torch.round(y).clamp_(0, maxval).to(samples.dtype)
-                out[i:i + self.batch_size] = y.cpu().numpy()  # on CUDA, the one wait per batch
+            if self.device.type == "cuda":
+                self._upscale_overlapped(luma, out, bit_depth, full_range)
+            else:
+                for i in range(0, n, self.batch_size):
+                    samples = torch.from_numpy(luma[i:i + self.batch_size])
+                    out[i:i + self.batch_size] = self._upscale_samples(samples, bit_depth, full_range).numpy()
         return out
 
-    def _to_device(self, samples: torch.Tensor) -> torch.Tensor:
-        """Integer samples onto the device: on CUDA copied into page-locked memory and sent
-        from there asynchronously, a quarter (8-bit) or half (10-16-bit) of float32's bytes on
-        the bus, converted there; on the CPU as they are."""
-        if self.device.type != "cuda":
-            return samples
-        return samples.pin_memory().to(self.device, non_blocking=True)
+    def _upscale_samples(self, samples: torch.Tensor, bit_depth: int, full_range: bool) -> torch.Tensor:
+        """Integer (N, H, W) samples -> upscaled integer samples of the same dtype, on their device."""
+        maxval = (1 << bit_depth) - 1
+        step = float(1 << (bit_depth - 8))  # one 8-bit code value in this bit depth
+        x = samples.to(torch.float32)
+        if full_range:
+            x = (16 + x * (219.0 / maxval)) / 255.0
+        else:
+            x = x / (255.0 * step)
+        y = self.run_tiled(x[:, None])[:, 0]
+        if full_range:
+            y = (y * 255.0 - 16) * (maxval / 219.0)
+        else:
+            y = y * (255.0 * step)
+        return torch.round(y).clamp_(0, maxval).to(samples.dtype)
+
+    def _upscale_overlapped(self, luma: np.ndarray, out: np.ndarray, bit_depth: int, full_range: bool) -> None:
+        """The CUDA path: integer samples (a quarter or half of float32's bytes) go up from
+        page-locked memory on a copy stream, each sub-batch is converted and run on the compute
+        stream as soon as its upload lands, and comes down on the copy stream while the next
+        one computes; the host waits once, for the last download.
+
+        Written to CUDA's stream semantics but not yet run on a GPU (none was lent to this
+        project); the CPU path above is the tested one."""
+        if self._copy_stream is None:
+            self._copy_stream = torch.cuda.Stream(self.device)
+        copy, compute = self._copy_stream, torch.cuda.current_stream(self.device)
+        host_in = torch.from_numpy(luma).pin_memory()
+        host_out = torch.empty(out.shape, dtype=host_in.dtype, pin_memory=True)
+        parts = range(0, len(luma), self.batch_size)
+        with torch.cuda.stream(copy):
+            uploads = [(host_in[i:i + self.batch_size].to(self.device, non_blocking=True), copy.record_event())
+                       for i in parts]
+        for i, (samples, uploaded) in zip(parts, uploads):
+            compute.wait_event(uploaded)
+            samples.record_stream(compute)  # allocated on the copy stream, used on this one
+            result = self._upscale_samples(samples, bit_depth, full_range)
+            copy.wait_event(compute.record_event())
+            result.record_stream(copy)
+            with torch.cuda.stream(copy):
+                host_out[i:i + self.batch_size].copy_(result, non_blocking=True)
+        copy.synchronize()
+        out[...] = host_out.numpy()
