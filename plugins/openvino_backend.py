@@ -7,20 +7,34 @@ about 1.7 times the float32 rate, with the input kept to about 16 significant bi
 function holds one OpenVINO infer request: call it from one thread at a time.
 The conversion (``openvino.convert_model`` on the torch module, dynamic batch, height and
 width) takes about a second per load and needs no ONNX exporter.
+
+OpenVINO's telemetry is kept off (:func:`import_openvino`): srpipe makes no network connections.
 """
 
 from __future__ import annotations
 
 import copy
+import sys
 
 from srpipe import hookimpl
 from srpipe.backends import Backend
 
 
+def import_openvino():
+    """``openvino``, with its telemetry package hidden so that its converter uses its own
+    no-op stand-in. Otherwise each conversion reports itself to Google Analytics from three
+    processes forked from srpipe's threads; a fork can deadlock there and then hold srpipe
+    at exit (seen with ``srpipe bench``), and the reports write files under ``~/intel``."""
+    sys.modules.setdefault("openvino_telemetry", None)  # None: ``import`` raises ImportError
+    import openvino
+
+    return openvino
+
+
 def is_available() -> bool:
     """Whether OpenVINO can be imported."""
     try:
-        import openvino  # noqa: F401
+        import_openvino()
     except ImportError:
         return False
     return True
@@ -30,9 +44,7 @@ def has_native_bf16() -> bool:
     """Whether OpenVINO finds bfloat16 instructions on this CPU."""
     if not is_available():
         return False
-    import openvino as ov
-
-    return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    return "BF16" in import_openvino().Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
 def split_input(network):
@@ -63,10 +75,11 @@ def _compiled(network, precision: str):
 
     Threads are not pinned to cores: OpenVINO pins each process's threads from the first core,
     so two 1-thread batch workers shared one core (4.4 fps each, 8.9 unpinned; x2, 640x360, bf16)."""
-    import openvino as ov
     import torch
 
     from srpipe.nn.espcn import Convolved
+
+    ov = import_openvino()
 
     channels = network.body[0].in_channels
     model = ov.convert_model(Convolved(network).eval(), example_input=torch.zeros(1, channels, 32, 32),

@@ -31,7 +31,6 @@ class PlaneScaler:
             raise ValueError(f"no {bit_depth}-bit gray format for FFmpeg's scale filter")
         (width, height), (out_width, out_height) = size, out_size
         self.format = GRAY_FORMATS[bit_depth]
-        self.out_shape = (out_height, out_width)
         self.graph = av.filter.Graph()
         source = self.graph.add_buffer(width=width, height=height, format=self.format, time_base=Fraction(1, 25))
         scaler = self.graph.add("scale", f"{out_width}:{out_height}:flags={SWSCALE_FLAGS[method]}:threads=1")

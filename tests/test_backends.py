@@ -164,6 +164,17 @@ def test_backend_on_the_command_line(cache, tmp_path):
     assert done.returncode == 0 and json.loads(done.stdout)["backend"] is None  # not a neural model
 
 
+def test_openvino_runs_without_telemetry(tmp_path):
+    """OpenVINO's converter would report itself from forked processes (which could hang srpipe
+    at exit) and write its client id under ~/intel; srpipe keeps it quiet."""
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2, audio=False)
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {"HOME": str(home), "CI": "", "TF_BUILD": "", "JENKINS_URL": ""}  # what would switch it off anyway
+    assert _upscale(clip, "--backend", "openvino", env=env)["backend"] == "openvino"
+    assert list(home.iterdir()) == []
+
+
 def test_unknown_or_missing_backend_is_a_one_line_error(tmp_path):
     clip = make_test_video(tmp_path / "clip.mp4", frames=2, audio=False)
     done = run_srpipe("upscale", clip, "-m", "espcn", "--backend", "tensorrt")
