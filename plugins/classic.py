@@ -1,9 +1,11 @@
 """Built-in classical upscalers: bicubic (a = -0.75) and Lanczos (a = 4).
 
-On the CPU both are FFmpeg's ``scale`` filter (libswscale) with those kernels, so
-srpipe's output equals ``ffmpeg -vf scale=...``'s at ffmpeg's speed. On CUDA the same
-kernels run in torch as two matrix products per batch, with the sampling grid (pixel
-centres) and edge rule (replicate) of OpenCV and swscale.
+On the CPU, limited-range video goes through FFmpeg's ``scale`` filter (libswscale) with
+those kernels, so srpipe's output equals ``ffmpeg -vf scale=...``'s at ffmpeg's speed;
+full-range planes through OpenCV's ``cv2.resize``, exact where swscale's clipped
+intermediate is not (``srpipe.resize.PlaneScaler``). On CUDA the same kernels run in torch
+as two matrix products per batch, with the sampling grid (pixel centres) and edge rule
+(replicate) of OpenCV and swscale.
 """
 
 from __future__ import annotations
@@ -53,13 +55,24 @@ class ClassicUpscaler:
         self.method = method
         self.scale = scale
         self.device = device
-        self.backend = backend or ("swscale" if device == "cpu" else "torch")
+        self.backend = backend or ("cpu" if device == "cpu" else "torch")
         self._matrices: dict = {}
 
     def upscale(self, luma: np.ndarray, *, bit_depth: int, full_range: bool) -> np.ndarray:
-        if self.backend == "swscale":
-            return self._upscale_swscale(luma, bit_depth)
-        return self._upscale_torch(luma, bit_depth)
+        if self.backend == "torch":
+            return self._upscale_torch(luma, bit_depth)
+        if full_range:
+            return self._upscale_opencv(luma, bit_depth)
+        return self._upscale_swscale(luma, bit_depth)
+
+    def _upscale_opencv(self, luma: np.ndarray, bit_depth: int) -> np.ndarray:
+        import cv2
+
+        interpolation = cv2.INTER_CUBIC if self.method == "bicubic" else cv2.INTER_LANCZOS4
+        _, height, width = luma.shape
+        out = np.stack([cv2.resize(plane, (width * self.scale, height * self.scale), interpolation=interpolation)
+                        for plane in luma])
+        return np.minimum(out, (1 << bit_depth) - 1, out=out)
 
     def _upscale_swscale(self, luma: np.ndarray, bit_depth: int) -> np.ndarray:
         from srpipe.resize import plane_scaler

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from srpipe.resize import resize_plane
+from srpipe.resize import PlaneScaler
 from srpipe_plugins.classic import ClassicUpscaler, resampling_matrix
 
 
@@ -87,16 +87,27 @@ def test_lanczos_equals_the_ffmpeg_clis_scale_filter(scale):
 
 @pytest.mark.parametrize("size", [(1, 1), (2, 3), (17, 31)])
 def test_tiny_and_odd_planes_keep_their_levels(size):
-    """Constants stay constant (no range conversion in the filter), at any size and depth."""
-    for dtype, value, top in ((np.uint8, 77, 255), (np.uint16, 940, 1023), (np.uint16, 60000, 65535)):
-        plane = np.full(size, value, dtype)
-        out = resize_plane(plane, size[1] * 2 + 1, size[0] * 3, top)
-        assert out.shape == (size[0] * 3, size[1] * 2 + 1) and out.dtype == dtype
+    """Constants stay constant in the scale filter (no range conversion), at any size and depth."""
+    for depth, value in ((8, 77), (10, 940), (16, 60000)):
+        plane = np.full(size, value, np.uint8 if depth == 8 else np.uint16)
+        out = PlaneScaler((size[1], size[0]), (size[1] * 2 + 1, size[0] * 3), depth, "bicubic").resize(plane)
+        assert out.shape == (size[0] * 3, size[1] * 2 + 1) and out.dtype == plane.dtype
         assert np.all(out == value)
 
 
-def test_chroma_resize_matches_opencvs_bicubic():
-    """Chroma of odd-sized frames is resized by a non-integer factor."""
-    plane = smooth_image((17, 33), seed=7)
-    want = cv2.resize(plane, (65, 35), interpolation=cv2.INTER_CUBIC)
-    assert np.abs(resize_plane(plane, 65, 35, 255).astype(int) - want).max() <= 1
+def text_image(low, high):
+    image = np.zeros((40, 60), np.uint8)
+    cv2.putText(image, "Ag", (2, 32), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 255, 2)
+    return (low + image.astype(int) * (high - low) // 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("method", ["bicubic", "lanczos"])
+def test_full_swing_planes_keep_the_exact_kernel(method):
+    """swscale clips after its horizontal pass: on 0/255 text 11-12 levels off the exact kernel,
+    on full-swing noise up to 29. Full-range planes therefore go through OpenCV (at most 1 off);
+    limited-range text stays within 2 of the exact kernel through swscale."""
+    noise = np.random.default_rng(0).integers(0, 256, (40, 60)).astype(np.uint8)
+    for image, full_range, tolerance in ((text_image(0, 255), True, 1), (noise, True, 1), (text_image(16, 235), False, 2)):
+        cpu = ClassicUpscaler(method, 2).upscale(image[None], bit_depth=8, full_range=full_range)
+        exact = ClassicUpscaler(method, 2, backend="torch").upscale(image[None], bit_depth=8, full_range=full_range)
+        assert np.abs(cpu.astype(int) - exact).max() <= tolerance
