@@ -57,6 +57,7 @@ class ClassicUpscaler:
         self.device = device
         self.backend = backend or ("cpu" if device == "cpu" else "torch")
         self._matrices: dict = {}
+        self._scaler = None  # the PlaneScaler of the last plane size seen
 
     def upscale(self, luma: np.ndarray, *, bit_depth: int, full_range: bool) -> np.ndarray:
         if self.backend == "torch":
@@ -75,14 +76,16 @@ class ClassicUpscaler:
         return np.minimum(out, (1 << bit_depth) - 1, out=out)
 
     def _upscale_swscale(self, luma: np.ndarray, bit_depth: int) -> np.ndarray:
-        from srpipe.resize import plane_scaler
+        from srpipe.resize import PlaneScaler
 
         n, height, width = luma.shape
         s = self.scale
-        scaler = plane_scaler((width, height), (width * s, height * s), bit_depth, self.method)
+        settings = ((width, height), (width * s, height * s), bit_depth, self.method)
+        if self._scaler is None or self._scaler.settings != settings:
+            self._scaler = PlaneScaler(*settings)
         out = np.empty((n, height * s, width * s), luma.dtype)
         for plane, big in zip(luma, out):
-            scaler.resize(plane, big)
+            self._scaler.resize(plane, big)
         return out
 
     def _matrix(self, size: int):

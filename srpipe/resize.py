@@ -3,7 +3,6 @@ filter (libswscale) for the classical upscalers on limited-range video."""
 
 from __future__ import annotations
 
-import threading
 from fractions import Fraction
 
 import av
@@ -20,7 +19,7 @@ GRAY_FORMATS = {8: "gray", 9: "gray9le", 10: "gray10le", 12: "gray12le", 14: "gr
 
 class PlaneScaler:
     """Planes of one size and bit depth resized by FFmpeg's ``scale`` filter on one thread,
-    as ``ffmpeg -vf scale=W:H:flags=...`` resizes the luma of a clip.
+    as ``ffmpeg -vf scale=W:H:flags=...`` resizes the luma of a clip. Not for concurrent use.
 
     At 1280x720 -> 2560x1440 (8-bit) Lanczos took 1.7 ms against 8.4 ms for OpenCV's
     kernel by polyphase ``cv2.sepFilter2D``, and bicubic 1.0 against ``cv2.resize``'s 2.0
@@ -34,6 +33,7 @@ class PlaneScaler:
         if bit_depth not in GRAY_FORMATS:
             raise ValueError(f"no {bit_depth}-bit gray format for FFmpeg's scale filter")
         (width, height), (out_width, out_height) = size, out_size
+        self.settings = (size, out_size, bit_depth, method)
         self.format = GRAY_FORMATS[bit_depth]
         self.graph = av.filter.Graph()
         source = self.graph.add_buffer(width=width, height=height, format=self.format, time_base=Fraction(1, 25))
@@ -51,18 +51,6 @@ class PlaneScaler:
             return result
         out[...] = result
         return out
-
-
-_per_thread = threading.local()  # a filter graph serves one thread at a time
-
-
-def plane_scaler(size: tuple[int, int], out_size: tuple[int, int], bit_depth: int, method: str) -> PlaneScaler:
-    """This thread's scaler for these sizes, bit depth and method, made once."""
-    scalers = _per_thread.__dict__.setdefault("scalers", {})
-    key = (size, out_size, bit_depth, method)
-    if key not in scalers:
-        scalers[key] = PlaneScaler(size, out_size, bit_depth, method)
-    return scalers[key]
 
 
 def resize_plane(plane: np.ndarray, width: int, height: int, max_value: int) -> np.ndarray:

@@ -111,3 +111,12 @@ def test_full_swing_planes_keep_the_exact_kernel(method):
         cpu = ClassicUpscaler(method, 2).upscale(image[None], bit_depth=8, full_range=full_range)
         exact = ClassicUpscaler(method, 2, backend="torch").upscale(image[None], bit_depth=8, full_range=full_range)
         assert np.abs(cpu.astype(int) - exact).max() <= tolerance
+
+
+def test_one_upscaler_follows_a_change_of_plane_size():
+    """Batch workers keep a model across files of different sizes."""
+    upscaler = ClassicUpscaler("lanczos", 2)
+    for shape in ((20, 30), (33, 17), (20, 30)):
+        plane = smooth_image(shape, seed=shape[0])[None]
+        want = ClassicUpscaler("lanczos", 2).upscale(plane, bit_depth=8, full_range=False)
+        assert np.array_equal(upscaler.upscale(plane, bit_depth=8, full_range=False), want)
