@@ -67,13 +67,11 @@ class ClassicUpscaler:
         return self._upscale_swscale(luma, bit_depth)
 
     def _upscale_opencv(self, luma: np.ndarray, bit_depth: int) -> np.ndarray:
-        import cv2
+        from srpipe.resize import resize_plane
 
-        interpolation = cv2.INTER_CUBIC if self.method == "bicubic" else cv2.INTER_LANCZOS4
         _, height, width = luma.shape
-        out = np.stack([cv2.resize(plane, (width * self.scale, height * self.scale), interpolation=interpolation)
-                        for plane in luma])
-        return np.minimum(out, (1 << bit_depth) - 1, out=out)
+        size = (width * self.scale, height * self.scale)
+        return np.stack([resize_plane(plane, *size, (1 << bit_depth) - 1, self.method) for plane in luma])
 
     def _upscale_swscale(self, luma: np.ndarray, bit_depth: int) -> np.ndarray:
         from srpipe.resize import PlaneScaler

@@ -27,6 +27,7 @@ from srpipe.frames import Frame
 from srpipe.media import SinkOptions, SourceOptions
 from srpipe.pipeline import upscale_frames
 from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
+from srpipe.resize import SWSCALE_FLAGS
 from srpipe.testing import make_test_video
 from srpipe.video import PyAVSink, PyAVSource
 
@@ -178,7 +179,7 @@ def _run_measured(command: list[str], stdout_path: Path) -> tuple[dict, float]:
 # ffmpeg's scale filter: Lanczos with srpipe's 4 lobes (the same output as srpipe's); bicubic with
 # ffmpeg's own C = 0.6, the same 4x4 taps and cost as srpipe's a = -0.75, because FFmpeg 5.1's
 # CLI scales up to 20 levels away from that kernel when given param0=0:param1=0.75
-FFMPEG_SCALERS = {"bicubic": "bicubic", "lanczos": "lanczos:param0=4"}
+FFMPEG_SCALERS = {"bicubic": "bicubic", "lanczos": SWSCALE_FLAGS["lanczos"]}
 
 
 def bench_ffmpeg(ffmpeg: str, path: str, method: str, scale: int, frames: int, folder: Path) -> Measurement:

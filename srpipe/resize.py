@@ -1,5 +1,5 @@
-"""Plane resizing on the CPU: OpenCV's bicubic for chroma and alpha, and FFmpeg's ``scale``
-filter (libswscale) for the classical upscalers on limited-range video."""
+"""Plane resizing on the CPU: OpenCV for chroma, alpha and full-range planes, and FFmpeg's
+``scale`` filter (libswscale) for the classical upscalers on limited-range video."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from srpipe.video import plane_view
 # srpipe's kernels in the scale filter's terms: Keys' cubic with a = -0.75 (B = 0, C = 0.75,
 # as OpenCV's INTER_CUBIC) and Lanczos with a = 4 (as OpenCV's INTER_LANCZOS4)
 SWSCALE_FLAGS = {"bicubic": "bicubic:param0=0:param1=0.75", "lanczos": "lanczos:param0=4"}
+OPENCV_INTERPOLATIONS = {"bicubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4}
 GRAY_FORMATS = {8: "gray", 9: "gray9le", 10: "gray10le", 12: "gray12le", 14: "gray14le", 16: "gray16le"}
 
 
@@ -42,20 +43,15 @@ class PlaneScaler:
         scaler.link_to(self.graph.add("buffersink"))
         self.graph.configure()
 
-    def resize(self, plane: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """``plane`` (uint8 for 8-bit, else uint16) resized: copied into ``out`` if given, else
-        a view of the filter's output frame (which the view keeps alive)."""
+    def resize(self, plane: np.ndarray, out: np.ndarray) -> None:
+        """``plane`` (uint8 for 8-bit, else uint16) resized into ``out``."""
         self.graph.push(av.VideoFrame.from_ndarray(plane, format=self.format))
-        result = plane_view(self.graph.pull().planes[0], plane.dtype)
-        if out is None:
-            return result
-        out[...] = result
-        return out
+        out[...] = plane_view(self.graph.pull().planes[0], plane.dtype)
 
 
-def resize_plane(plane: np.ndarray, width: int, height: int, max_value: int) -> np.ndarray:
-    """Resize one 2-D plane to (height, width) with OpenCV's bicubic, clipped to ``max_value``."""
-    out = cv2.resize(plane, (width, height), interpolation=cv2.INTER_CUBIC)
+def resize_plane(plane: np.ndarray, width: int, height: int, max_value: int, method: str = "bicubic") -> np.ndarray:
+    """Resize one 2-D plane to (height, width) with OpenCV, clipped to ``max_value``."""
+    out = cv2.resize(plane, (width, height), interpolation=OPENCV_INTERPOLATIONS[method])
     if max_value < np.iinfo(out.dtype).max:
         np.minimum(out, max_value, out=out)
     return out

@@ -90,7 +90,8 @@ def test_tiny_and_odd_planes_keep_their_levels(size):
     """Constants stay constant in the scale filter (no range conversion), at any size and depth."""
     for depth, value in ((8, 77), (10, 940), (16, 60000)):
         plane = np.full(size, value, np.uint8 if depth == 8 else np.uint16)
-        out = PlaneScaler((size[1], size[0]), (size[1] * 2 + 1, size[0] * 3), depth, "bicubic").resize(plane)
+        out = np.empty((size[0] * 3, size[1] * 2 + 1), plane.dtype)
+        PlaneScaler((size[1], size[0]), (size[1] * 2 + 1, size[0] * 3), depth, "bicubic").resize(plane, out)
         assert out.shape == (size[0] * 3, size[1] * 2 + 1) and out.dtype == plane.dtype
         assert np.all(out == value)
 
