@@ -5,7 +5,9 @@ those kernels, so srpipe's output equals ``ffmpeg -vf scale=...``'s at ffmpeg's 
 full-range planes through OpenCV's ``cv2.resize``, exact where swscale's clipped
 intermediate is not (``srpipe.resize.PlaneScaler``). On CUDA the same kernels run in torch
 as two matrix products per batch, with the sampling grid (pixel centres) and edge rule
-(replicate) of OpenCV and swscale.
+(replicate) of OpenCV and swscale. They run as fast as the decoder on the CPU, so
+``--device auto`` keeps them there (``uses_gpu=False``); ``--device cuda`` runs them on a GPU
+and encodes with NVENC.
 """
 
 from __future__ import annotations
@@ -123,6 +125,7 @@ def register_models(register):
             scales=SCALES,
             description="Bicubic interpolation (Keys cubic, a = -0.75, as OpenCV INTER_CUBIC)",
             load=_loader("bicubic"),
+            uses_gpu=False,
         )
     )
     register(
@@ -131,5 +134,6 @@ def register_models(register):
             scales=SCALES,
             description="Lanczos interpolation with a = 4 (8x8 taps, OpenCV INTER_LANCZOS4)",
             load=_loader("lanczos"),
+            uses_gpu=False,
         )
     )

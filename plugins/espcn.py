@@ -1,7 +1,7 @@
 """Built-in ESPCN upscalers (Shi et al. 2016) with the weights shipped in srpipe/sr/weights."""
 
 from srpipe import hookimpl
-from srpipe.backends import Backend
+from srpipe.backends import Backend, numpy_io
 from srpipe.models import ModelSpec
 
 SCALES = (2, 3, 4)
@@ -10,8 +10,7 @@ SCALES = (2, 3, 4)
 def load(scale: int, device: str = "cpu", weights=None, backend: Backend | None = None):
     """The shipped checkpoint for ``scale``, or the user's ``weights``, run by ``backend``
     (default torch)."""
-    from srpipe.errors import SrpipeError
-    from srpipe.nn.checkpoint import CheckpointError
+    from srpipe.errors import CheckpointError, SrpipeError
     from srpipe.sr.upscaler import ESPCNUpscaler, shipped_weights
 
     path = weights or shipped_weights(scale)
@@ -23,7 +22,7 @@ def load(scale: int, device: str = "cpu", weights=None, backend: Backend | None 
         raise SrpipeError(str(exc)) from exc
     if weights is not None and scale is not None and upscaler.scale != scale:
         raise SrpipeError(f"{weights} is an x{upscaler.scale} model but --scale {scale} was asked for")
-    features = upscaler.network.config.features
+    features = upscaler.config.features
     widest_pair = max((a + b for a, b in zip(features, features[1:])), default=features[0])
     # float32 activations of two adjacent layers at low resolution, plus input and output
     upscaler.working_bytes_per_output_pixel = 4 * (widest_pair + 1) // upscaler.scale**2 + 8
@@ -32,7 +31,11 @@ def load(scale: int, device: str = "cpu", weights=None, backend: Backend | None 
 
 def network(scale: int = 2):
     """The torch module of the shipped x``scale`` model (for ``srpipe inspect``)."""
-    return load(scale).network
+    from srpipe.nn.checkpoint import load_checkpoint, network_from_checkpoint
+    from srpipe.sr.upscaler import shipped_weights
+
+    path = shipped_weights(scale)
+    return network_from_checkpoint(load_checkpoint(path), str(path)).eval()
 
 
 def _fixed(scale: int):
@@ -41,11 +44,15 @@ def _fixed(scale: int):
 
 def _channels_last(network, device):
     """``network.convolved`` on NHWC tensors: oneDNN's fastest convolution layout on the CPU
-    (measured here: 5.8 -> 8.0 fps for four 640x360 frames of the x2 model)."""
+    (README, Speed)."""
     import torch
 
     network.to(memory_format=torch.channels_last)
-    return lambda x: network.convolved(x.contiguous(memory_format=torch.channels_last))
+
+    def convolved(x):
+        return network.convolved(x.contiguous(memory_format=torch.channels_last))
+
+    return numpy_io(convolved) if device == "cpu" else convolved
 
 
 def _half(network, device):
@@ -56,7 +63,11 @@ def _half(network, device):
     import torch
 
     half = copy.deepcopy(network).half().to(memory_format=torch.channels_last)
-    return lambda x: half.convolved(x.half().contiguous(memory_format=torch.channels_last)).float()
+
+    def convolved(x):
+        return half.convolved(x.half().contiguous(memory_format=torch.channels_last)).float()
+
+    return numpy_io(convolved) if device == "cpu" else convolved
 
 
 TORCH = Backend(

@@ -8,12 +8,9 @@ seconds). Tiling and the residual bicubic stay in the upscaler, shared with torc
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
-
 from srpipe import hookimpl
 from srpipe.backends import Backend
+from srpipe.cache import cache_dir, write_atomically
 
 
 def is_available() -> bool:
@@ -26,35 +23,17 @@ def is_available() -> bool:
     return True
 
 
-def cache_dir() -> Path:
-    """Where exported models are kept."""
-    root = os.environ.get("SRPIPE_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "srpipe"
-    return Path(root) / "onnx"
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path`` and rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        os.unlink(temp)
-        raise
-
-
 def session(model: str | bytes):
-    """A CPU session with as many intra-op threads as torch uses (the batch engine sets
-    that per worker). Threads sleep instead of spinning between runs: decode and encode
-    share the cores, and spinning was slower (5.3 vs 5.6 fps, network alone, 640x360 x2, 2 cores)."""
+    """A CPU session with this process's share of the cores (:func:`srpipe.device.compute_threads`).
+    Threads sleep instead of spinning between runs: decode and encode share the cores, and
+    spinning was slower (README, Speed)."""
     import onnxruntime as ort
-    import torch
+
+    from srpipe.device import compute_threads
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = torch.get_num_threads()
+    options.intra_op_num_threads = compute_threads()
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3  # errors only
@@ -62,12 +41,10 @@ def session(model: str | bytes):
 
 
 def prepare(network, device: str):
-    """A function equal to ``network.convolved`` on CPU float32 tensors, run by ONNX Runtime."""
-    import torch
-
+    """A function equal to ``network.convolved`` on CPU float32 arrays, run by ONNX Runtime."""
     from srpipe.nn.onnx_export import export_convolved, network_digest
 
-    path = cache_dir() / f"{network_digest(network)}.onnx"
+    path = cache_dir("onnx") / f"{network_digest(network)}.onnx"
     try:
         runner = session(str(path))
     except Exception:  # not cached yet, or damaged: export it
@@ -78,8 +55,8 @@ def prepare(network, device: str):
             pass
         runner = session(model)
 
-    def convolved(x: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(runner.run(None, {"x": x.contiguous().numpy()})[0])
+    def convolved(x):
+        return runner.run(None, {"x": x})[0]
 
     return convolved
 

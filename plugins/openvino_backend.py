@@ -6,7 +6,9 @@ about 1.7 times the float32 rate, with the input kept to about 16 significant bi
 (:func:`split_input`); what that costs in quality is measured in the README. Each prepared
 function holds one OpenVINO infer request: call it from one thread at a time.
 The conversion (``openvino.convert_model`` on the torch module, dynamic batch, height and
-width) takes about a second per load and needs no ONNX exporter.
+width) needs torch and no ONNX exporter; its result is kept in ``$SRPIPE_CACHE_DIR/openvino``
+(default ``~/.cache/srpipe/openvino``), named by the checkpoint's SHA-256, the precision and
+OpenVINO's version, so later runs of the same weights read it and never import torch.
 
 OpenVINO's telemetry is kept off (:func:`import_openvino`): srpipe makes no network connections.
 """
@@ -14,10 +16,17 @@ OpenVINO's telemetry is kept off (:func:`import_openvino`): srpipe makes no netw
 from __future__ import annotations
 
 import copy
+import os
+import re
 import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
 
 from srpipe import hookimpl
 from srpipe.backends import Backend
+from srpipe.cache import cache_dir
 
 
 def import_openvino():
@@ -61,71 +70,110 @@ def split_input(network):
     return doubled
 
 
-def split(x):
+def bfloat16_rounded(x: np.ndarray) -> np.ndarray:
+    """float32 ``x`` rounded to the nearest bfloat16 (ties to even), as float32: bfloat16 is
+    the upper half of a float32's bits."""
+    bits = x.view(np.uint32)
+    return ((bits + (0x7FFF + ((bits >> 16) & 1))) & 0xFFFF0000).view(np.float32)
+
+
+def split(x: np.ndarray) -> np.ndarray:
     """(N, C, H, W) float32 -> (N, 2C, H, W): the bfloat16-rounded x, then x minus that."""
-    import torch
-
-    high = x.to(torch.bfloat16).float()
-    return torch.cat([high, x - high], dim=1)
+    high = bfloat16_rounded(np.ascontiguousarray(x, dtype=np.float32))
+    return np.concatenate([high, x - high], axis=1)
 
 
-def _compiled(network, precision: str):
-    """``network.convolved`` converted and compiled for the CPU, computing in ``precision``
-    ("f32" or "bf16"), with as many threads as torch uses (the batch engine sets that per worker).
+def _converted(network):
+    """``network.convolved`` as an OpenVINO model with dynamic batch, height and width."""
+    import warnings
 
-    Threads are not pinned to cores: OpenVINO pins each process's threads from the first core,
-    so two 1-thread batch workers shared one core (4.4 fps each, 8.9 unpinned; x2, 640x360, bf16)."""
     import torch
 
     from srpipe.nn.espcn import Convolved
 
-    ov = import_openvino()
-
     channels = network.body[0].in_channels
-    model = ov.convert_model(Convolved(network).eval(), example_input=torch.zeros(1, channels, 32, 32),
-                             input=[(-1, channels, -1, -1)])
-    config = {"INFERENCE_PRECISION_HINT": precision, "INFERENCE_NUM_THREADS": torch.get_num_threads(),
+    with warnings.catch_warnings():  # the tracer's notes on the traced module are not the user's concern
+        warnings.simplefilter("ignore")
+        return import_openvino().convert_model(Convolved(network).eval(), example_input=torch.zeros(1, channels, 32, 32),
+                                               input=[(-1, channels, -1, -1)])
+
+
+def _cached_path(key: str, precision: str) -> Path:
+    version = re.sub(r"[^0-9A-Za-z.]+", "_", import_openvino().__version__)
+    return cache_dir("openvino") / f"{key}-{precision}-{version}.xml"
+
+
+def _keep(model, path: Path) -> None:
+    """Save ``model`` as ``path`` (.xml) and its .bin, renamed into place .bin first: an .xml
+    there means both are whole. Full-precision weights: OpenVINO would halve them by default."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".saving-") as temp:
+        import_openvino().save_model(model, os.path.join(temp, "model.xml"), compress_to_fp16=False)
+        os.replace(os.path.join(temp, "model.bin"), path.with_suffix(".bin"))
+        os.replace(os.path.join(temp, "model.xml"), path)
+
+
+def _runner(model, precision: str):
+    """A function equal to ``network.convolved`` on CPU float32 arrays: ``model`` compiled for
+    the CPU, computing in ``precision`` ("f32" or "bf16"), with this process's share of the
+    cores. Threads are not pinned: OpenVINO pins each process's threads from the first core, so
+    two 1-thread batch workers would share one core.
+
+    In bfloat16 the input goes in split (:func:`split_input`): rounding the input itself to
+    bfloat16 (within 1/512), which the network's sharpening amplifies, was most of the error,
+    up to 3.5 8-bit code values on 10-bit video; split, at most 0.5 (two 10-bit values)."""
+    from srpipe.device import compute_threads
+
+    config = {"INFERENCE_PRECISION_HINT": precision, "INFERENCE_NUM_THREADS": compute_threads(),
               "PERFORMANCE_HINT": "LATENCY", "ENABLE_CPU_PINNING": False}
-    return ov.Core().compile_model(model, "CPU", config)
+    request = import_openvino().Core().compile_model(model, "CPU", config).create_infer_request()
+    bf16 = precision == "bf16"
+
+    def convolved(x: np.ndarray) -> np.ndarray:
+        return request.infer({0: split(x) if bf16 else x})[0]
+
+    return convolved
 
 
 def _prepare(precision: str):
-    def prepare(network, device: str):
-        """A function equal to ``network.convolved`` on CPU float32 tensors, run by OpenVINO.
-
-        In bfloat16 the input goes in split (:func:`split_input`): rounding the input itself to
-        bfloat16 (within 1/512), which the network's sharpening amplifies, was most of the error,
-        up to 3.5 8-bit code values on 10-bit video; split, at most 0.5 (two 10-bit values),
-        3% slower (x2, 640x360)."""
-        import warnings
-
-        import torch
-
-        bf16 = precision == "bf16"
-        with warnings.catch_warnings():  # the tracer's notes on the traced module are not the user's concern
-            warnings.simplefilter("ignore")
-            request = _compiled(split_input(network) if bf16 else network, precision).create_infer_request()
-
-        def convolved(x: torch.Tensor) -> torch.Tensor:
-            x = split(x) if bf16 else x.contiguous()
-            return torch.from_numpy(request.infer({0: x.numpy()})[0])
-
-        return convolved
+    def prepare(network, device: str, key: str | None = None):
+        """Convert ``network`` (its input split in bfloat16) and keep the conversion under
+        ``key``, so that later runs start without torch (:func:`load_prepared`)."""
+        model = _converted(split_input(network) if precision == "bf16" else network)
+        if key:
+            try:
+                _keep(model, _cached_path(key, precision))
+            except OSError:  # a read-only cache: this run still works
+                pass
+        return _runner(model, precision)
 
     return prepare
 
 
+def _load_prepared(precision: str):
+    def load_prepared(key: str, device: str):
+        """The network that :func:`prepare` kept under ``key``, or None."""
+        path = _cached_path(key, precision)
+        if not path.exists():
+            return None
+        try:
+            model = import_openvino().Core().read_model(path)
+        except RuntimeError:  # damaged: prepare() converts it again
+            return None
+        return _runner(model, precision)
+
+    return load_prepared
+
+
 # Tiles of 640 LR pixels: OpenVINO fuses each convolution with its PReLU, so small tiles gain
-# nothing; whole 640x360 frames ran 5% faster than 384-pixel tiles and 15% faster than 256,
-# while at 720p 640-pixel tiles ran as fast as whole frames with 300 MiB less peak memory.
-# Measured on a 2-core AMD EPYC (Zen 4), x2, four 640x360 frames: torch 4.6-6.7 fps, ONNX
-# Runtime 6.4, openvino 9.2, openvino-bf16 16.7.
+# nothing, and at 720p they ran as fast as whole frames in less memory (README, Speed).
 OPENVINO = Backend(
     name="openvino",
     devices=("cpu",),
     priority=20,
     is_available=is_available,
     prepare=_prepare("f32"),
+    load_prepared=_load_prepared("f32"),
     description="OpenVINO on the CPU, float32",
     install_hint="pip install openvino",
     tile=640,
@@ -137,6 +185,7 @@ OPENVINO_BF16 = Backend(
     priority=30,
     is_available=has_native_bf16,
     prepare=_prepare("bf16"),
+    load_prepared=_load_prepared("bf16"),
     description="OpenVINO on the CPU, bfloat16 (CPUs with AVX512_BF16 or AMX)",
     install_hint="it needs OpenVINO and a CPU with AVX512_BF16 or AMX",
     tile=640,

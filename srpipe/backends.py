@@ -14,9 +14,14 @@ AUTO = "auto"
 class Backend:
     """An engine that runs the tiled part of an ESPCN-family network.
 
-    ``prepare(network, device)`` returns a function equal to ``network.convolved``: float32
-    (N, C, h, w) tensors on ``device`` in, (N, C, h*scale, w*scale) out. The upscaler keeps
-    the tiling and the residual, so every backend stays tile-exact. ``auto`` picks the
+    ``prepare(network, device)`` returns a function equal to ``network.convolved`` (the
+    ``torch.nn.Module``'s): float32 (N, C, h, w) in, (N, C, h*scale, w*scale) out, as
+    contiguous numpy arrays on the CPU and torch tensors on CUDA. The upscaler keeps the
+    tiling and the residual, so every backend stays tile-exact.
+    ``load_prepared(key, device)``, when given, returns the function that an earlier
+    ``prepare`` made for the network whose checkpoint digest is ``key``, or ``None``; such a
+    backend is called as ``prepare(network, device, key=key)`` and keeps what it makes under
+    ``key``. A later run then starts without torch (see ``srpipe.cache``). ``auto`` picks the
     available backend of the highest ``priority`` for the device. ``install_hint`` says what
     an unavailable one needs. ``tile`` is the largest piece, in LR pixels a side, the upscaler
     hands it at once: small tiles keep torch's activations in cache, engines that fuse the
@@ -31,7 +36,19 @@ class Backend:
     description: str = ""
     install_hint: str = ""
     tile: int = 192
+    load_prepared: Callable[[str, str], Callable[[Any], Any] | None] | None = None
     plugin: str = field(default="", compare=False)
+
+
+def numpy_io(convolved: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A torch function on CPU tensors as the CPU contract wants it: numpy arrays in and out."""
+    import torch
+
+    def on_arrays(x):
+        with torch.inference_mode():
+            return convolved(torch.from_numpy(x)).numpy()
+
+    return on_arrays
 
 
 class BackendRegistry:

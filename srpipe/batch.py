@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from srpipe.chunks import PART_FORMAT, Chunk, VideoIndex, index_video, join_parts, plan_chunks
-from srpipe.device import sleep_idle_threads
+from srpipe.device import limit_threads, sleep_idle_threads
 from srpipe.errors import SrpipeError
 from srpipe.images import IMAGE_SUFFIXES, is_image_file
 from srpipe.media import SinkOptions, SourceOptions
@@ -186,14 +186,10 @@ def init_worker(threads: int, progress_queue=None) -> None:
     global _progress_queue
     sleep_idle_threads()
     retain_freed_memory()
-    import cv2
-    import torch
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _exit_quietly)
     if threads:
-        torch.set_num_threads(threads)
-        cv2.setNumThreads(threads)
+        limit_threads(threads)
     _progress_queue = progress_queue
 
 

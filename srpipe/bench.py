@@ -29,6 +29,7 @@ from srpipe.pipeline import upscale_frames
 from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
 from srpipe.resize import SWSCALE_FLAGS
 from srpipe.testing import make_test_video
+from srpipe.upscaling import check_input
 from srpipe.video import PyAVSink, PyAVSource
 
 
@@ -52,7 +53,7 @@ class Measurement:
         }
 
 
-def generated_clip(folder: Path, width: int = 640, height: int = 360, frames: int = 60) -> Path:
+def generated_clip(folder: Path, width: int = 640, height: int = 360, frames: int = 125) -> Path:
     """A clip with fine detail and motion, so the encoder has real work."""
     return make_test_video(folder / f"bench_{width}x{height}.mp4", width=width, height=height, frames=frames,
                            codec_options={"crf": "12", "preset": "veryfast"})
@@ -113,10 +114,10 @@ def bench_upscale(frames: list[Frame], name: str, scale: int, device: str, batch
     run()  # warm-up: caches, lazy initialisation, kernel selection
     times = _timed(run, repeats)
     extra = {"batch_size": batch_size, "frames": len(frames)}
-    network = getattr(upscaler, "network", None)
-    if network is not None and hasattr(network, "macs_per_lr_pixel"):
+    config = getattr(upscaler, "config", None)
+    if config is not None and hasattr(config, "macs_per_lr_pixel"):
         pixels = frames[0].width * frames[0].height
-        flops = 2 * network.macs_per_lr_pixel() * pixels
+        flops = 2 * config.macs_per_lr_pixel() * pixels
         extra["gflops"] = round(flops * len(frames) / statistics.median(times) / 1e9, 1)
         if peak_gflops:
             extra["pct_of_matmul"] = round(100 * extra["gflops"] / peak_gflops, 1)
@@ -140,40 +141,54 @@ def bench_encode(path: str, upscaled: list[Frame], repeats: int, folder: Path, s
     return Measurement("encode", None, [len(upscaled) / t for t in times])
 
 
+def srpipe_command() -> list[str]:
+    """How a user starts srpipe: the installed ``srpipe`` script beside this interpreter."""
+    script = Path(sys.executable).with_name("srpipe")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "srpipe"]
+
+
+# Runs a command and reports its wall time and its own peak resident memory. A small process of
+# its own, because a child's ru_maxrss also counts the memory of the process that spawned it.
+_LAUNCHER = """
+import json, os, sys, time
+out = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+actions = [(os.POSIX_SPAWN_DUP2, out, 1), (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)]
+start = time.perf_counter()
+pid = os.posix_spawnp(sys.argv[2], sys.argv[2:], os.environ, file_actions=actions)
+_, status, usage = os.wait4(pid, 0)
+print(json.dumps({"seconds": time.perf_counter() - start, "peak_kib": usage.ru_maxrss,
+                  "code": os.waitstatus_to_exitcode(status)}))
+"""
+
+
+@dataclass
+class WholeRun:
+    seconds: float
+    peak_mib: float
+    code: int
+    stdout: str
+
+
+def run_whole_process(command: list[str], folder: Path) -> WholeRun:
+    """``command`` as a user runs it, start-up included: wall time, peak memory, exit code, output."""
+    stdout = folder / "whole-process.out"
+    launched = subprocess.run([sys.executable, "-S", "-c", _LAUNCHER, str(stdout), *command],
+                              capture_output=True, text=True, check=True)
+    result = json.loads(launched.stdout)
+    return WholeRun(result["seconds"], result["peak_kib"] / 1024, result["code"], stdout.read_text())
+
+
 def bench_end_to_end(path: str, name: str, scale: int, device: str, folder: Path, backend: str = AUTO) -> Measurement:
-    """One run of ``srpipe upscale`` in a child process."""
-    command = [sys.executable, "-m", "srpipe", "upscale", path, "-o", str(folder / "e2e.mp4"), "-m", name,
-               "-s", str(scale), "--device", device, "--backend", backend, "--json", "-q", "--overwrite"]
-    summary, peak = _run_measured(command, folder / "e2e.json")
-    return Measurement("end-to-end", name, [summary["fps"]], {"peak_rss_mib": round(peak)}, summary.get("backend"))
-
-
-def _peak_of_running(pid: int) -> float:
-    """VmHWM of a running process in MiB (0 once it has exited): its peak resident memory."""
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def _run_measured(command: list[str], stdout_path: Path) -> tuple[dict, float]:
-    """Run a command; its JSON output and its own peak resident memory in MiB.
-
-    The peak is the child's VmHWM, read until it exits: the rusage of a waited-for child
-    would also count this process's memory, which a forked child starts out with."""
-    peak = 0.0
-    with open(stdout_path, "w") as stdout:
-        process = subprocess.Popen(command, stdout=stdout, stderr=subprocess.DEVNULL)
-        while process.poll() is None:
-            peak = max(peak, _peak_of_running(process.pid))
-            time.sleep(0.02)
-    if process.returncode:
-        raise RuntimeError(f"{' '.join(command)} exited with {process.returncode}")
-    return json.loads(stdout_path.read_text()), peak
+    """One ``srpipe upscale`` as a user runs it: frames per second of the whole process,
+    start-up included, and of the pipeline alone (its own summary)."""
+    command = [*srpipe_command(), "upscale", path, "-o", str(folder / "e2e.mp4"), "-m", name, "-s", str(scale),
+               "--device", device, "--backend", backend, "--json", "-q", "--overwrite"]
+    run = run_whole_process(command, folder)
+    if run.code:
+        raise RuntimeError(f"{' '.join(command)} exited with {run.code}")
+    summary = json.loads(run.stdout)
+    extra = {"peak_rss_mib": round(run.peak_mib), "seconds": round(run.seconds, 3), "pipeline_fps": summary["fps"]}
+    return Measurement("end-to-end", name, [summary["frames"] / run.seconds], extra, summary.get("backend"))
 
 
 # ffmpeg's scale filter: Lanczos with srpipe's 4 lobes (the same output as srpipe's); bicubic with
@@ -186,8 +201,11 @@ def bench_ffmpeg(ffmpeg: str, path: str, method: str, scale: int, frames: int, f
     """One run of ffmpeg's CLI doing the same job: its scale filter with the same method (FFMPEG_SCALERS), same encoder settings."""
     command = [ffmpeg, "-v", "error", "-y", "-i", path, "-vf", f"scale=iw*{scale}:ih*{scale}:flags={FFMPEG_SCALERS[method]}",
                "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-c:a", "copy", str(folder / "ffmpeg.mp4")]
-    [seconds] = _timed(lambda: subprocess.run(command, check=True), 1)
-    return Measurement("ffmpeg end-to-end", method, [frames / seconds])
+    run = run_whole_process(command, folder)
+    if run.code:
+        raise RuntimeError(f"{' '.join(command)} exited with {run.code}")
+    return Measurement("ffmpeg end-to-end", method, [frames / run.seconds],
+                       {"peak_rss_mib": round(run.peak_mib), "seconds": round(run.seconds, 3)})
 
 
 def bench_memory_growth(model: str, scale: int, device: str, frames: int, folder: Path) -> dict:
@@ -195,11 +213,52 @@ def bench_memory_growth(model: str, scale: int, device: str, frames: int, folder
     peaks = {}
     for length in (frames, 10 * frames):
         clip = make_test_video(folder / f"len{length}.mp4", width=640, height=360, frames=length, audio=True)
-        command = [sys.executable, "-m", "srpipe", "upscale", str(clip), "-o", str(folder / "mem.mp4"), "-m", model,
-                   "-s", str(scale), "--device", device, "--json", "-q", "--overwrite"]
-        peaks[length] = _run_measured(command, folder / "mem.json")[1]
+        command = [*srpipe_command(), "upscale", str(clip), "-o", str(folder / "mem.mp4"), "-m", model,
+                   "-s", str(scale), "--device", device, "-q", "--overwrite"]
+        peaks[length] = run_whole_process(command, folder).peak_mib
     short, long = peaks[frames], peaks[10 * frames]
     return {"frames": [frames, 10 * frames], "peak_rss_mib": [round(short), round(long)], "growth": round(long / short, 3)}
+
+
+FLOOR = "python -c 'import av, numpy'"
+
+
+def bench_startup(models: tuple[str, ...], scale: int, device: str, folder: Path, repeats: int) -> list[dict]:
+    """Whole commands on a 3-frame 64x64 clip, where start-up is nearly all the time, beside
+    the floor: a bare interpreter importing PyAV and NumPy. In turns, ``repeats`` rounds."""
+    tiny = make_test_video(folder / "tiny.mp4", width=64, height=64, frames=3)
+    (folder / "exists.mp4").write_bytes(b"")
+    (folder / "a-folder").mkdir(exist_ok=True)
+    srpipe = srpipe_command()
+    upscale = [*srpipe, "upscale", str(tiny), "--device", device, "-s", str(scale)]
+    commands = {
+        FLOOR: ([sys.executable, "-c", "import av, numpy"], 0),
+        "srpipe --help": ([*srpipe, "--help"], 0),
+        "srpipe models list": ([*srpipe, "models", "list"], 0),
+        "usage error (--scale 7)": ([*srpipe, "upscale", str(tiny), "-s", "7"], 1),
+        "missing input": ([*srpipe, "upscale", str(folder / "missing.mp4")], 1),
+        "output exists": ([*upscale, "-o", str(folder / "exists.mp4")], 1),
+        "output is a folder": ([*upscale, "-o", str(folder / "a-folder")], 1),
+        **{f"upscale -m {model} (3 frames, 64x64)": ([*upscale, "-m", model, "-o", str(folder / "tiny_out.mp4"),
+                                                      "--overwrite", "-q"], 0)
+           for model in models},
+    }
+    runs: dict[str, list[WholeRun]] = {label: [] for label in commands}
+    for _ in range(repeats):
+        for label, (command, expected) in commands.items():
+            run = run_whole_process(command, folder)
+            if run.code != expected:
+                raise RuntimeError(f"{' '.join(command)} exited with {run.code}, not {expected}")
+            runs[label].append(run)
+    floor = statistics.median(run.seconds for run in runs[FLOOR])
+    rows = []
+    for label, done in runs.items():
+        seconds = [run.seconds for run in done]
+        rows.append({"command": label, "seconds_median": round(statistics.median(seconds), 3),
+                     "seconds_min": round(min(seconds), 3), "seconds_max": round(max(seconds), 3),
+                     "vs_floor": round(statistics.median(seconds) / floor, 2),
+                     "peak_rss_mib": round(max(run.peak_mib for run in done))})
+    return rows
 
 
 def _in_turns(measures, repeats: int) -> list[Measurement]:
@@ -218,16 +277,23 @@ def _in_turns(measures, repeats: int) -> list[Measurement]:
 
 def run_bench(input: str | None = None, models: tuple[str, ...] = ("bicubic",), scale: int = 2, device: str = "auto",
               batch_sizes: tuple[int, ...] = (1, 8), repeats: int = 3, memory_frames: int = 0,
-              log=lambda line: None, backends: tuple[str, ...] = (AUTO,)) -> dict:
+              log=lambda line: None, backends: tuple[str, ...] = (AUTO,), startup: bool = True) -> dict:
     """Measure every stage; returns the report as a dict. Neural models are measured once
     per name in ``backends``. ``memory_frames`` > 0 adds the memory-growth check on
-    generated clips of that many frames and ten times more."""
-    device = resolve_device(device)
+    generated clips of that many frames and ten times more. ``startup`` adds whole commands
+    on a tiny clip against a bare interpreter (:func:`bench_startup`)."""
+    if input is not None:
+        check_input(input)
     registry = collect_models(get_plugin_manager())
-    runs = [(name, backend) for name in models
-            for backend in (backends if registry.get(name, kind="upscaler").accepts_backend else (AUTO,))]
-    peak = bench_matmul(device)
-    log({"stage": "matmul", "model": None, "gflops": peak})
+    specs = [registry.get(name, kind="upscaler") for name in models]
+    for spec in specs:
+        registry.resolve_scale(spec, scale)
+    device = resolve_device(device, uses_gpu=any(spec.uses_gpu for spec in specs))
+    runs = [(spec.name, backend) for spec in specs for backend in (backends if spec.accepts_backend else (AUTO,))]
+    peak = None
+    if any(spec.accepts_backend for spec in specs):  # the yardstick of networks' arithmetic
+        peak = bench_matmul(device)
+        log({"stage": "matmul", "model": None, "gflops": peak})
     with tempfile.TemporaryDirectory(prefix="srpipe-bench-") as temp:
         folder = Path(temp)
         path = input or str(generated_clip(folder))
@@ -259,6 +325,9 @@ def run_bench(input: str | None = None, models: tuple[str, ...] = ("bicubic",), 
         for measurement in _in_turns(whole_runs, repeats):
             record(measurement)
         memory = bench_memory_growth(models[0], scale, device, memory_frames, folder) if memory_frames else None
+        startup_rows = bench_startup(models, scale, device, folder, repeats) if startup else []
+        for row in startup_rows:
+            log({"stage": "startup", **row})
     report = {
         "input": input or f"generated {size}",
         "size": size,
@@ -270,6 +339,8 @@ def run_bench(input: str | None = None, models: tuple[str, ...] = ("bicubic",), 
         "results": [m.to_dict() for m in results],
     }
     report["ratios"] = _ratios(results)
+    if startup_rows:
+        report["startup"] = startup_rows
     if memory:
         report["memory_growth"] = memory
         log({"stage": "memory", "model": models[0], "fps_median": 0, "fps_min": 0, "fps_max": 0, **memory})

@@ -10,15 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
-import cv2
 import numpy as np
 
 from srpipe.errors import SrpipeError
 from srpipe.frames import PLANE_FORMATS, Frame
 from srpipe.media import SinkOptions, Sink, Source
 from srpipe.outputs import AtomicOutput
-
-cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # a damaged image is our error line, not a warning
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 EIGHT_BIT_ONLY = {".jpg", ".jpeg", ".webp", ".bmp"}
@@ -27,6 +24,15 @@ _MAX = 65535.0
 
 
 _SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM", b"II*\x00", b"MM\x00*")
+
+
+def opencv():
+    """OpenCV, imported when an image is read or written (the plugins that recognise images
+    load with every command), with its log quiet: a damaged image is our error line, not its warning."""
+    import cv2
+
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    return cv2
 
 
 def is_image_path(location: str) -> bool:
@@ -85,6 +91,7 @@ class ImageSource(Source):
             data = np.fromfile(location, dtype=np.uint8)
         except OSError as exc:
             raise SrpipeError(f"cannot read {location}: {exc.strerror}") from exc
+        cv2 = opencv()
         image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
         if image is None:
             raise SrpipeError(f"cannot read {location} as an image; check that it is a complete PNG/JPEG/WebP/BMP/TIFF")
@@ -127,6 +134,7 @@ class ImageSink(Sink):
         self.written = False
 
     def write_frame(self, frame: Frame) -> None:
+        cv2 = opencv()
         depth = 8 if self.suffix in EIGHT_BIT_ONLY else self.source.bit_depth
         if len(frame.planes) == 1:
             image = _to_depth(frame.planes[0].astype(np.float64), depth)

@@ -33,6 +33,11 @@ class ModelSpec:
     Other kinds (``"classifier"``) define what their ``load`` returns.
     ``network(scale)``, when given, returns the model's ``torch.nn.Module``
     (for inspection tools).
+    ``uses_gpu`` says whether the model can use a CUDA GPU: ``--device auto`` then picks one
+    where it is usable. Models that run as fast on the CPU (classical interpolation) say
+    ``False``: ``auto`` is then the CPU, and torch is never imported to ask about CUDA.
+    ``load`` is always called with keywords; ``device`` is ``"cpu"`` or ``"cuda"``
+    (``"cuda:N"`` when the user named a GPU).
     """
 
     name: str
@@ -44,6 +49,7 @@ class ModelSpec:
     accepts_backend: bool = False
     kind: str = "upscaler"
     network: Callable[..., Any] | None = None
+    uses_gpu: bool = True
     plugin: str = field(default="", compare=False)
 
     def __post_init__(self):

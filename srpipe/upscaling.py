@@ -96,26 +96,24 @@ def upscale(
     check_input(input)
     if output is None and is_stream_location(input):
         raise SrpipeError(f"{'standard input' if input == '-' else input} is a stream; name the output with -o")
-    device = resolve_device(device)
-    key = (spec.name, scale, device, weights, backend)
-    upscaler = _kept_models.get(key) if keep_model else None
-    if upscaler is None:
-        upscaler = load_upscaler(spec, collect_backends(pm), scale=scale, device=device, weights=weights, backend=backend)
-        if keep_model:
-            _kept_models.clear()  # one model per process
-            _kept_models[key] = upscaler
-    scale = upscaler.scale  # with --weights, the checkpoint's
-
+    # Every check a user can fail comes before the model loads: loading may import torch.
+    if output not in (None, "-"):
+        check_output_path(Path(output), input, sink_options.overwrite)
+    device = resolve_device(device, uses_gpu=spec.uses_gpu)
     source = pm.hook.open_source(location=input, options=source_options)
     if source is None:
         raise SrpipeError(f"no plugin can open {input}")
     with source:
-        if output is None:
-            if not source.is_file:
-                raise SrpipeError(f"{input} is a stream; name the output with -o")
+        if output is None and not source.is_file:
+            raise SrpipeError(f"{input} is a stream; name the output with -o")
+        if output is None and scale is not None:  # with --weights and no --scale, the checkpoint's scale
             output = str(default_output_path(input, scale, source.default_suffix))
-        if output != "-":
             check_output_path(Path(output), input, sink_options.overwrite)
+        upscaler = _load(spec, pm, scale, device, weights, backend, keep_model)
+        if output is None:
+            output = str(default_output_path(input, upscaler.scale, source.default_suffix))
+            check_output_path(Path(output), input, sink_options.overwrite)
+        scale = upscaler.scale
         batch_size = fit_batch_size(source.width, source.height, scale, batch_size, source.bytes_per_sample, upscaler)
         hardware = sink_options.hardware_encoder or device.startswith("cuda")
         sink_options = replace(sink_options, scale=scale, hardware_encoder=hardware)
@@ -129,3 +127,16 @@ def upscale(
             sink.abort()  # also covers a signal that lands before run() starts
             raise
     return UpscaleResult(input, output, model, scale, device, stats, upscaler.backend if spec.accepts_backend else None)
+
+
+def _load(spec, pm, scale, device, weights, backend, keep_model):
+    """The upscaler, loaded, or the one this process kept from the last call with the same
+    settings (``keep_model``: batch workers)."""
+    key = (spec.name, scale, device, weights, backend)
+    upscaler = _kept_models.get(key) if keep_model else None
+    if upscaler is None:
+        upscaler = load_upscaler(spec, collect_backends(pm), scale=scale, device=device, weights=weights, backend=backend)
+        if keep_model:
+            _kept_models.clear()  # one model per process
+            _kept_models[key] = upscaler
+    return upscaler

@@ -27,5 +27,6 @@ def register_models(register):
             scales=(2, 3, 4, 8),
             description="Nearest neighbour: every pixel repeated (blocky, exact)",
             load=load,
+            uses_gpu=False,  # numpy on the CPU: --device auto never asks for a GPU
         )
     )

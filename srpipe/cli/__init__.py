@@ -52,7 +52,8 @@ def build_cli() -> click.Group:
     from srpipe.plugins import get_plugin_manager
 
     @click.group(cls=SrpipeGroup, context_settings={"help_option_names": ["-h", "--help"]})
-    @click.version_option(__version__, prog_name="srpipe")
+    @click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+                  help="Show srpipe's version, the libraries it runs on, and the device it would use.")
     @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
     def cli(debug):
         """Super-resolution for video, streams and images.
@@ -71,6 +72,40 @@ def build_cli() -> click.Group:
 
     get_plugin_manager().hook.register_commands(cli=cli)
     return cli
+
+
+def _print_version(ctx, param, value) -> None:
+    """srpipe's version, its libraries' (torch's and OpenVINO's read from their metadata, not imported),
+    and what ``--device auto`` would run a neural model on."""
+    if not value or ctx.resilient_parsing:
+        return
+    import importlib.metadata
+
+    import av
+    import cv2
+
+    from srpipe.device import resolve_device
+    from srpipe.plugins import collect_backends, get_plugin_manager
+
+    def version(distribution: str) -> str:
+        try:
+            return importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            return "not installed"
+
+    device = resolve_device("auto")
+    try:
+        backend = collect_backends(get_plugin_manager()).select("auto", device).name
+    except SrpipeError:
+        backend = "none available"
+    click.echo(f"srpipe {__version__}")
+    click.echo(f"PyAV {av.__version__} (FFmpeg {av.ffmpeg_version_info})")
+    click.echo(f"OpenCV {cv2.__version__}")
+    for name, distribution in (("torch", "torch"), ("OpenVINO", "openvino"), ("NumPy", "numpy")):
+        click.echo(f"{name} {version(distribution)}")
+    click.echo(f"device: {device} (--device auto for neural models; classical ones run on the CPU)")
+    click.echo(f"neural backend: {backend} (--backend auto)")
+    ctx.exit()
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):

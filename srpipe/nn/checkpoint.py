@@ -11,15 +11,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from srpipe.errors import SrpipeError
+from srpipe.errors import CheckpointError
 from srpipe.nn.registry import build_network, describe
 
 FORMAT = "srpipe-checkpoint/1"
 REQUIRED = {"format": str, "arch": str, "config": dict, "state_dict": dict, "meta": dict}
-
-
-class CheckpointError(SrpipeError):
-    """A file is not a usable srpipe checkpoint."""
 
 
 def make_checkpoint(model: nn.Module, meta: dict | None = None, **extra: Any) -> dict:

@@ -2,56 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-ACTIVATIONS = ("tanh", "relu", "prelu")
-SHUFFLES = ("pixelshuffle", "einops")
+from srpipe.nn.espcn_config import ESPCNConfig
 
-
-@dataclass
-class ESPCNConfig:
-    """An ESPCN-family network.
-
-    ``features[i]`` is the width of hidden layer i and ``kernels`` the kernel size of every
-    convolution (one more than ``features``: the last maps to ``channels * scale**2``).
-    The defaults are the paper's network (5x5x64, 3x3x32, 3x3xr^2, tanh). With ``residual``
-    the network predicts the difference from a bicubic upscale of its input.
-    """
-
-    scale: int = 3
-    channels: int = 1
-    features: tuple[int, ...] = (64, 32)
-    kernels: tuple[int, ...] = (5, 3, 3)
-    activation: str = "tanh"
-    shuffle: str = "pixelshuffle"
-    residual: bool = False
-    padding_mode: str = "zeros"
-
-    def __post_init__(self):
-        self.features = tuple(int(f) for f in self.features)
-        self.kernels = tuple(int(k) for k in self.kernels)
-        if len(self.kernels) != len(self.features) + 1:
-            raise ValueError("kernels needs one entry per convolution: len(features) + 1")
-        if any(k % 2 == 0 for k in self.kernels):
-            raise ValueError("kernel sizes must be odd")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {ACTIVATIONS}")
-        if self.shuffle not in SHUFFLES:
-            raise ValueError(f"shuffle must be one of {SHUFFLES}")
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ESPCNConfig":
-        """Build from a dict such as a checkpoint's ``config``; unknown keys are an error."""
-        names = {f.name for f in fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown ESPCN config keys: {sorted(unknown)}")
-        return cls(**d)
+__all__ = ["ESPCN", "ESPCNConfig", "Convolved"]
 
 
 def _activation(name: str, channels: int) -> nn.Module:
@@ -66,8 +24,7 @@ class ESPCN(nn.Module):
     def __init__(self, config: ESPCNConfig):
         super().__init__()
         self.config = config
-        c, r = config.channels, config.scale
-        widths = (c, *config.features, c * r * r)
+        widths = config.widths()
         layers: list[nn.Module] = []
         for i, k in enumerate(config.kernels):
             layers.append(
@@ -76,7 +33,7 @@ class ESPCN(nn.Module):
             if i < len(config.kernels) - 1:
                 layers.append(_activation(config.activation, widths[i + 1]))
         self.body = nn.Sequential(*layers)
-        self.shuffle = nn.PixelShuffle(r) if config.shuffle == "pixelshuffle" else None
+        self.shuffle = nn.PixelShuffle(config.scale) if config.shuffle == "pixelshuffle" else None
         if config.residual:  # start as the bicubic upscale
             nn.init.normal_(self.body[-1].weight, std=1e-3)
             nn.init.zeros_(self.body[-1].bias)
@@ -106,14 +63,11 @@ class ESPCN(nn.Module):
 
     def receptive_radius(self) -> int:
         """How many LR pixels away an input can still change :meth:`convolved`'s output."""
-        return sum(k // 2 for k in self.config.kernels)
+        return self.config.receptive_radius()
 
     def macs_per_lr_pixel(self) -> int:
         """Multiply-accumulates per LR pixel (convolutions, plus 16 per HR pixel for bicubic)."""
-        macs = sum(m.weight.numel() for m in self.body if isinstance(m, nn.Conv2d))
-        if self.config.residual:
-            macs += 16 * self.config.channels * self.config.scale**2
-        return macs
+        return self.config.macs_per_lr_pixel()
 
 
 class Convolved(nn.Module):

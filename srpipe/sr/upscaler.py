@@ -1,15 +1,21 @@
-"""``ESPCNUpscaler``: a trained ESPCN checkpoint applied to video luma planes."""
+"""``ESPCNUpscaler``: a trained ESPCN checkpoint applied to video luma planes.
+
+On the CPU the upscaler works on numpy arrays. With a backend that keeps what it prepared
+(``Backend.load_prepared``, OpenVINO's), a checkpoint seen before starts from the backend's
+cache and a card of its config beside it, and torch is never imported: on a short clip,
+importing torch takes longer than the upscaling. On CUDA it works on torch tensors."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
 from srpipe.backends import Backend
-from srpipe.nn.checkpoint import load_checkpoint, network_from_checkpoint
+from srpipe.cache import cache_dir, file_digest, write_atomically
+from srpipe.nn.espcn_config import ESPCNConfig
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
@@ -19,73 +25,112 @@ def shipped_weights(scale: int) -> Path:
     return WEIGHTS_DIR / f"espcn_x{scale}.pt"
 
 
+def _card_path(key: str) -> Path:
+    return cache_dir("networks") / f"{key}.json"
+
+
 class ESPCNUpscaler:
     """Upscale batches of luma planes with an ESPCN checkpoint.
 
     The network works on 8-bit limited-range luma / 255. Other bit depths are scaled to that
     range and full-range input is mapped to limited range (Y_lim = 16 + Y_full * 219/255 at
-    8-bit scale) before the network, and back after.
+    8-bit scale) before the network, and back after. ``network`` is the torch module, or
+    ``None`` where the backend runs a network it prepared in an earlier run.
     """
 
     def __init__(self, checkpoint: str | Path | dict, device: str = "cpu", batch_size: int = 4,
                  tile: int | None = None, backend: Backend | None = None):
-        source = "checkpoint" if isinstance(checkpoint, dict) else str(checkpoint)
-        ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
-        self.device = torch.device(device)
-        self.network = network_from_checkpoint(ckpt, source).to(self.device).eval()
-        self.scale: int = self.network.config.scale
-        self.meta: dict = ckpt["meta"]
+        self.device = str(device)
         self.batch_size = batch_size
         self.backend = backend.name if backend else "torch"
-        self.convolved = backend.prepare(self.network, str(self.device)) if backend else self.network.convolved
+        self.network = None
+        self.convolved = self._load_prepared(checkpoint, backend) or self._prepare(checkpoint, backend)
+        self.scale: int = self.config.scale
         self.tile = tile or (backend.tile if backend else 192)
-        self.margin = self.network.receptive_radius()
+        self.margin = self.config.receptive_radius()
         self._copy_stream = None  # CUDA only, made on first use
 
-    def run_tiled(self, x: torch.Tensor) -> torch.Tensor:
-        """The network on (N, 1, H, W), its convolutions (run by the backend) in tiles of
-        ``tile`` LR pixels, each read with a margin of their receptive radius, so the output
-        equals the untiled one.
+    def _load_prepared(self, checkpoint, backend: Backend | None):
+        """What the backend prepared for this checkpoint file in an earlier run, or None."""
+        self._key = None
+        if isinstance(checkpoint, dict) or backend is None or backend.load_prepared is None:
+            return None
+        self._key = file_digest(checkpoint)
+        try:
+            card = json.loads(_card_path(self._key).read_text())
+            config = ESPCNConfig.from_dict(card["config"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        convolved = backend.load_prepared(self._key, self.device)
+        if convolved is not None:
+            self.config, self.meta = config, card["meta"]
+        return convolved
 
-        The tile is the backend's (``Backend.tile``): on a 2-core CPU, 192-pixel tiles keep
-        torch's activations in cache and ran the x2 network 1.5-2.5 times faster than whole
-        720p frames; ONNX Runtime's memory grows with the tile (1.0 GiB peak for four 720p
-        frames in 192-pixel tiles, 6.3 GiB whole); OpenVINO fuses each convolution with its
-        activation and runs whole frames fastest."""
+    def _prepare(self, checkpoint, backend: Backend | None):
+        """Load the checkpoint into torch and let the backend prepare it (keeping it, and a
+        card of its config, for later runs where the backend can)."""
+        from srpipe.backends import numpy_io
+        from srpipe.nn.checkpoint import load_checkpoint, network_from_checkpoint
+
+        source = "checkpoint" if isinstance(checkpoint, dict) else str(checkpoint)
+        ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
+        self.network = network_from_checkpoint(ckpt, source).to(self.device).eval()
+        self.config, self.meta = self.network.config, ckpt["meta"]
+        if backend is None:
+            convolved = self.network.convolved
+            return numpy_io(convolved) if self.device == "cpu" else convolved
+        if self._key is None:
+            return backend.prepare(self.network, self.device)
+        convolved = backend.prepare(self.network, self.device, key=self._key)
+        card = {"config": self.config.__dict__, "meta": self.meta}
+        try:
+            write_atomically(_card_path(self._key), json.dumps(card, default=str).encode())
+        except OSError:  # a read-only cache: the next run prepares again
+            pass
+        return convolved
+
+    def run_tiled(self, x):
+        """The network on (N, 1, H, W) float32 (a numpy array on the CPU, a torch tensor on
+        CUDA), its convolutions (run by the backend) in tiles of ``tile`` LR pixels, each read
+        with a margin of their receptive radius, so the output equals the untiled one.
+
+        The tile is the backend's (``Backend.tile``): small tiles keep torch's activations in
+        cache and bound ONNX Runtime's memory; OpenVINO fuses the layers and runs large tiles
+        fastest (README, Speed)."""
         n, c, h, w = x.shape
         s, m, t = self.scale, self.margin, self.tile
         if h <= t and w <= t:
             out = self.convolved(x)
         else:
-            out = torch.empty((n, c, h * s, w * s), dtype=x.dtype, device=x.device)
+            shape = (n, c, h * s, w * s)
+            out = np.empty(shape, np.float32) if isinstance(x, np.ndarray) else x.new_empty(shape)
             for top in range(0, h, t):
                 for left in range(0, w, t):
                     y0, x0 = max(top - m, 0), max(left - m, 0)
                     y1, x1 = min(top + t + m, h), min(left + t + m, w)
-                    part = self.convolved(x[:, :, y0:y1, x0:x1])
+                    part = self.convolved(np.ascontiguousarray(x[:, :, y0:y1, x0:x1]) if isinstance(x, np.ndarray)
+                                          else x[:, :, y0:y1, x0:x1])
                     bottom, right = min(top + t, h), min(left + t, w)
                     out[:, :, top * s:bottom * s, left * s:right * s] = part[
                         :, :, (top - y0) * s:(bottom - y0) * s, (left - x0) * s:(right - x0) * s
                     ]
-        if self.network.config.residual:
+        if self.config.residual:
             out += self.upsampled(x)
         return out
 
-    def upsampled(self, x: torch.Tensor) -> torch.Tensor:
+    def upsampled(self, x):
         """The residual's bicubic upscale of (N, C, H, W), which must equal ``ESPCN.upsampled``
         (torch's bicubic, a = -0.75, pixel centres, replicated edges): that one on CUDA;
-        OpenCV's on the CPU, the same kernel, grid and edges (within 1e-5), and 4 times faster
-        (20 against 81 ms for four 720p planes)."""
-        if x.device.type != "cpu":
+        OpenCV's on the CPU, the same kernel, grid and edges (within 1e-5), and faster."""
+        if not isinstance(x, np.ndarray):
             return self.network.upsampled(x)
         n, c, h, w = x.shape
         s = self.scale
-        planes = x.contiguous().numpy()
         out = np.empty((n, c, h * s, w * s), dtype=np.float32)
         for i in range(n):
             for j in range(c):
-                cv2.resize(planes[i, j], (w * s, h * s), dst=out[i, j], interpolation=cv2.INTER_CUBIC)
-        return torch.from_numpy(out)
+                cv2.resize(x[i, j], (w * s, h * s), dst=out[i, j], interpolation=cv2.INTER_CUBIC)
+        return out
 
     def upscale(self, luma: np.ndarray, *, bit_depth: int, full_range: bool) -> np.ndarray:
         """(N, H, W) uint8 (8-bit) or uint16 (10/12/16-bit) -> (N, H*s, W*s), same dtype."""
@@ -96,39 +141,47 @@ class ESPCNUpscaler:
             raise ValueError(f"{bit_depth}-bit luma must be {np.dtype(expected).name}, got {luma.dtype}")
         n, h, w = luma.shape
         out = np.empty((n, h * self.scale, w * self.scale), dtype=luma.dtype)
-        with torch.inference_mode():
-            if self.device.type == "cuda":
+        if self.device.startswith("cuda"):
+            import torch
+
+            with torch.inference_mode():
                 self._upscale_overlapped(luma, out, bit_depth, full_range)
-            else:
-                for i in range(0, n, self.batch_size):
-                    samples = torch.from_numpy(luma[i:i + self.batch_size])
-                    out[i:i + self.batch_size] = self._upscale_samples(samples, bit_depth, full_range).numpy()
+            return out
+        maxval = (1 << bit_depth) - 1
+        for i in range(0, n, self.batch_size):
+            y = self._network_on_samples(luma[i:i + self.batch_size].astype(np.float32), bit_depth, full_range)
+            np.clip(np.rint(y), 0, maxval, out=y)
+            out[i:i + self.batch_size] = y
         return out
 
-    def _upscale_samples(self, samples: torch.Tensor, bit_depth: int, full_range: bool) -> torch.Tensor:
-        """Integer (N, H, W) samples -> upscaled integer samples of the same dtype, on their device."""
+    def _network_on_samples(self, x, bit_depth: int, full_range: bool):
+        """Float (N, H, W) samples of ``bit_depth`` bits through the network, in the same scale
+        (numpy on the CPU, torch on CUDA), unrounded."""
         maxval = (1 << bit_depth) - 1
         step = float(1 << (bit_depth - 8))  # one 8-bit code value in this bit depth
-        x = samples.to(torch.float32)
         if full_range:
             x = (16 + x * (219.0 / maxval)) / 255.0
         else:
             x = x / (255.0 * step)
         y = self.run_tiled(x[:, None])[:, 0]
         if full_range:
-            y = (y * 255.0 - 16) * (maxval / 219.0)
-        else:
-            y = y * (255.0 * step)
-        return torch.round(y).clamp_(0, maxval).to(samples.dtype)
+            return (y * 255.0 - 16) * (maxval / 219.0)
+        return y * (255.0 * step)
+
+    def _upscale_samples(self, samples, bit_depth: int, full_range: bool):
+        """Integer (N, H, W) torch samples -> upscaled integer samples of the same dtype, on their device."""
+        import torch
+
+        y = self._network_on_samples(samples.to(torch.float32), bit_depth, full_range)
+        return torch.round(y).clamp_(0, (1 << bit_depth) - 1).to(samples.dtype)
 
     def _upscale_overlapped(self, luma: np.ndarray, out: np.ndarray, bit_depth: int, full_range: bool) -> None:
         """The CUDA path: integer samples (a quarter or half of float32's bytes) go up from
         page-locked memory on a copy stream, each sub-batch is converted and run on the compute
         stream as soon as its upload lands, and comes down on the copy stream while the next
-        one computes; the host waits once, for the last download.
+        one computes; the host waits once, for the last download."""
+        import torch
 
-        Written to CUDA's stream semantics but not yet run on a GPU (none was lent to this
-        project); the CPU path above is the tested one."""
         if self._copy_stream is None:
             self._copy_stream = torch.cuda.Stream(self.device)
         copy, compute = self._copy_stream, torch.cuda.current_stream(self.device)

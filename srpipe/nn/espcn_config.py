@@ -1,0 +1,66 @@
+"""The shape of an ESPCN-family network, without torch: what a prepared network's cache
+keeps beside it, so that a backend can run it without the network being rebuilt."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+ACTIVATIONS = ("tanh", "relu", "prelu")
+SHUFFLES = ("pixelshuffle", "einops")
+
+
+@dataclass
+class ESPCNConfig:
+    """An ESPCN-family network.
+
+    ``features[i]`` is the width of hidden layer i and ``kernels`` the kernel size of every
+    convolution (one more than ``features``: the last maps to ``channels * scale**2``).
+    The defaults are the paper's network (5x5x64, 3x3x32, 3x3xr^2, tanh). With ``residual``
+    the network predicts the difference from a bicubic upscale of its input.
+    """
+
+    scale: int = 3
+    channels: int = 1
+    features: tuple[int, ...] = (64, 32)
+    kernels: tuple[int, ...] = (5, 3, 3)
+    activation: str = "tanh"
+    shuffle: str = "pixelshuffle"
+    residual: bool = False
+    padding_mode: str = "zeros"
+
+    def __post_init__(self):
+        self.features = tuple(int(f) for f in self.features)
+        self.kernels = tuple(int(k) for k in self.kernels)
+        if len(self.kernels) != len(self.features) + 1:
+            raise ValueError("kernels needs one entry per convolution: len(features) + 1")
+        if any(k % 2 == 0 for k in self.kernels):
+            raise ValueError("kernel sizes must be odd")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}")
+        if self.shuffle not in SHUFFLES:
+            raise ValueError(f"shuffle must be one of {SHUFFLES}")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ESPCNConfig":
+        """Build from a dict such as a checkpoint's ``config``; unknown keys are an error."""
+        names = {f.name for f in fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown ESPCN config keys: {sorted(unknown)}")
+        return cls(**d)
+
+    def widths(self) -> tuple[int, ...]:
+        """Channels into and out of each convolution, input first."""
+        return (self.channels, *self.features, self.channels * self.scale**2)
+
+    def receptive_radius(self) -> int:
+        """How many LR pixels away an input can still change the convolutions' output."""
+        return sum(k // 2 for k in self.kernels)
+
+    def macs_per_lr_pixel(self) -> int:
+        """Multiply-accumulates per LR pixel (convolutions, plus 16 per HR pixel for bicubic)."""
+        w = self.widths()
+        macs = sum(w[i] * w[i + 1] * k * k for i, k in enumerate(self.kernels))
+        if self.residual:
+            macs += 16 * self.channels * self.scale**2
+        return macs
