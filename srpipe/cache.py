@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -16,6 +15,8 @@ def cache_dir(kind: str) -> Path:
 
 def file_digest(path: str | Path) -> str:
     """The SHA-256 of a file's bytes, in hex."""
+    import hashlib
+
     with open(path, "rb") as file:
         return hashlib.sha256(file.read()).hexdigest()
 

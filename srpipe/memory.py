@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import warnings
 
 from srpipe.errors import SrpipeError
@@ -21,15 +20,11 @@ def retain_freed_memory(limit: int = GIB) -> bool:
 
     By default glibc serves blocks over 128 KiB-32 MiB with fresh mmap() calls and hands
     them back on free(). Torch's CPU activations (megabytes per tile, per layer) then cost
-    a page fault per 4 KiB page on every frame: measured here, 2.8 million faults and a
-    third of the run in the kernel for 20 frames of 640x360 ESPCN, 1.8x slower than with
-    the memory kept. Peak memory is unchanged; it is reused instead of returned.
-    Returns whether the setting took effect.
+    a page fault per 4 KiB page on every frame (README, Speed). Peak memory is unchanged;
+    it is reused instead of returned. Returns whether the setting took effect.
     """
-    name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
+        mallopt = ctypes.CDLL(None).mallopt  # the process's own symbols: libc's, where it is glibc
     except (OSError, AttributeError, TypeError):
         return False  # not glibc (macOS, Windows, musl): nothing to tune
     return bool(mallopt(_M_MMAP_THRESHOLD, limit)) and bool(mallopt(_M_TRIM_THRESHOLD, limit))

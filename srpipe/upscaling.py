@@ -6,16 +6,17 @@ import os
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from srpipe.backends import AUTO, load_upscaler
 from srpipe.device import resolve_device
 from srpipe.errors import SrpipeError
 from srpipe.media import SinkOptions, SourceOptions
-from srpipe.memory import fit_batch_size
 from srpipe.outputs import check_output_path, default_output_path
-from srpipe.pipeline import RunStats, run
 from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
+
+if TYPE_CHECKING:
+    from srpipe.pipeline import RunStats
 
 
 @dataclass
@@ -100,6 +101,9 @@ def upscale(
     if output not in (None, "-"):
         check_output_path(Path(output), input, sink_options.overwrite)
     device = resolve_device(device, uses_gpu=spec.uses_gpu)
+    from srpipe.memory import fit_batch_size
+    from srpipe.pipeline import run  # with PyAV and OpenCV: after the checks, so that errors come at once
+
     source = pm.hook.open_source(location=input, options=source_options)
     if source is None:
         raise SrpipeError(f"no plugin can open {input}")
