@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import sys
 
 import pytest
 
@@ -30,3 +31,24 @@ def test_bench_compares_each_classical_method_with_ffmpegs_own(tmp_path):
     report = json.loads(done.stdout)
     assert [r["model"] for r in report["results"] if r["stage"] == "ffmpeg end-to-end"] == ["bicubic", "lanczos"]
     assert {"bicubic vs ffmpeg", "lanczos vs ffmpeg"} <= set(report["ratios"])
+
+
+def test_whole_process_runs_give_the_childs_own_time_memory_and_exit_code(tmp_path):
+    from srpipe.bench import run_whole_process
+
+    big = run_whole_process([sys.executable, "-c", "b = bytearray(300 << 20); b[::4096] = b'x' * len(b[::4096])"],
+                            tmp_path)
+    small = run_whole_process([sys.executable, "-c", "print('hi'); raise SystemExit(3)"], tmp_path)
+    assert big.code == 0 and big.peak_mib >= 300 and big.seconds > 0
+    assert small.code == 3 and small.stdout == "hi\n" and small.peak_mib < 100  # not this process's memory
+
+
+def test_bench_times_whole_commands_against_a_bare_interpreter(tmp_path):
+    clip = make_test_video(tmp_path / "clip.mp4", frames=3)
+    done = run_srpipe("bench", clip, "-m", "bicubic", "--batch-size", "2", "--repeats", "1", "--json")
+    assert done.returncode == 0, done.stderr.decode()
+    rows = {row["command"]: row for row in json.loads(done.stdout)["startup"]}
+    assert rows["python -c 'import av, numpy'"]["vs_floor"] == 1.0
+    assert {"srpipe --help", "srpipe models list", "missing input", "output exists",
+            "upscale -m bicubic (3 frames, 64x64)"} <= set(rows)
+    assert all(row["seconds_median"] > 0 and row["peak_rss_mib"] > 0 for row in rows.values())
