@@ -57,7 +57,9 @@ def _gpu_may_be_present() -> bool:
 def compute_threads() -> int:
     """Threads for a model's arithmetic: this process's share of the cores. Batch workers
     set theirs with :func:`limit_threads`; otherwise every core."""
-    return int(os.environ.get("OMP_NUM_THREADS") or len(os.sched_getaffinity(0)))
+    if os.environ.get("OMP_NUM_THREADS"):
+        return int(os.environ["OMP_NUM_THREADS"])
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def limit_threads(threads: int) -> None:
