@@ -24,7 +24,8 @@ def is_available() -> bool:
 
 
 def session(model: str | bytes):
-    """A CPU session with this process's share of the cores (:func:`srpipe.device.compute_threads`).
+    """A CPU session with this process's share of the cores where it has one
+    (:func:`srpipe.device.compute_threads`), else ONNX Runtime's default.
     Threads sleep instead of spinning between runs: decode and encode share the cores, and
     spinning was slower (README, Speed)."""
     import onnxruntime as ort
@@ -33,7 +34,7 @@ def session(model: str | bytes):
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = compute_threads()
+    options.intra_op_num_threads = compute_threads() or 0  # 0: ONNX Runtime's default
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3  # errors only

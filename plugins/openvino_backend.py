@@ -73,13 +73,13 @@ def split_input(network):
 def bfloat16_rounded(x: np.ndarray) -> np.ndarray:
     """float32 ``x`` rounded to the nearest bfloat16 (ties to even), as float32: bfloat16 is
     the upper half of a float32's bits."""
-    bits = x.view(np.uint32)
+    bits = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
     return ((bits + (0x7FFF + ((bits >> 16) & 1))) & 0xFFFF0000).view(np.float32)
 
 
 def split(x: np.ndarray) -> np.ndarray:
     """(N, C, H, W) float32 -> (N, 2C, H, W): the bfloat16-rounded x, then x minus that."""
-    high = bfloat16_rounded(np.ascontiguousarray(x, dtype=np.float32))
+    high = bfloat16_rounded(x)
     return np.concatenate([high, x - high], axis=1)
 
 
@@ -98,9 +98,13 @@ def _converted(network):
                                                input=[(-1, channels, -1, -1)])
 
 
+# Changes when what srpipe converts changes (Convolved, split_input), so older graphs are not reused.
+CACHE_FORMAT = "srpipe1"
+
+
 def _cached_path(key: str, precision: str) -> Path:
     version = re.sub(r"[^0-9A-Za-z.]+", "_", import_openvino().__version__)
-    return cache_dir("openvino") / f"{key}-{precision}-{version}.xml"
+    return cache_dir("openvino") / f"{key}-{precision}-{CACHE_FORMAT}-{version}.xml"
 
 
 def _keep(model, path: Path) -> None:
@@ -116,7 +120,7 @@ def _keep(model, path: Path) -> None:
 def _runner(model, precision: str):
     """A function equal to ``network.convolved`` on CPU float32 arrays: ``model`` compiled for
     the CPU, computing in ``precision`` ("f32" or "bf16"), with this process's share of the
-    cores. Threads are not pinned: OpenVINO pins each process's threads from the first core, so
+    cores where it has one (batch workers), else OpenVINO's default. Threads are not pinned: OpenVINO pins each process's threads from the first core, so
     two 1-thread batch workers would share one core.
 
     In bfloat16 the input goes in split (:func:`split_input`): rounding the input itself to
@@ -124,8 +128,9 @@ def _runner(model, precision: str):
     up to 3.5 8-bit code values on 10-bit video; split, at most 0.5 (two 10-bit values)."""
     from srpipe.device import compute_threads
 
-    config = {"INFERENCE_PRECISION_HINT": precision, "INFERENCE_NUM_THREADS": compute_threads(),
-              "PERFORMANCE_HINT": "LATENCY", "ENABLE_CPU_PINNING": False}
+    config = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY", "ENABLE_CPU_PINNING": False}
+    if compute_threads():
+        config["INFERENCE_NUM_THREADS"] = compute_threads()
     request = import_openvino().Core().compile_model(model, "CPU", config).create_infer_request()
     bf16 = precision == "bf16"
 
@@ -143,7 +148,7 @@ def _prepare(precision: str):
         if key:
             try:
                 _keep(model, _cached_path(key, precision))
-            except OSError:  # a read-only cache: this run still works
+            except Exception:  # a read-only or full cache (OpenVINO raises RuntimeError): this run still works
                 pass
         return _runner(model, precision)
 

@@ -148,13 +148,15 @@ def srpipe_command() -> list[str]:
 
 
 # Runs a command and reports its wall time and its own peak resident memory. A small process of
-# its own, because a child's ru_maxrss also counts the memory of the process that spawned it.
+# its own, because a child's ru_maxrss also counts the memory of the process that spawned it
+# (this one's, about 10 MiB, is then the floor of what it reports).
 _LAUNCHER = """
 import json, os, sys, time
 out = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-actions = [(os.POSIX_SPAWN_DUP2, out, 1), (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)]
+err = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+actions = [(os.POSIX_SPAWN_DUP2, out, 1), (os.POSIX_SPAWN_DUP2, err, 2)]
 start = time.perf_counter()
-pid = os.posix_spawnp(sys.argv[2], sys.argv[2:], os.environ, file_actions=actions)
+pid = os.posix_spawnp(sys.argv[3], sys.argv[3:], os.environ, file_actions=actions)
 _, status, usage = os.wait4(pid, 0)
 print(json.dumps({"seconds": time.perf_counter() - start, "peak_kib": usage.ru_maxrss,
                   "code": os.waitstatus_to_exitcode(status)}))
@@ -163,19 +165,30 @@ print(json.dumps({"seconds": time.perf_counter() - start, "peak_kib": usage.ru_m
 
 @dataclass
 class WholeRun:
+    command: list[str]
     seconds: float
     peak_mib: float
     code: int
     stdout: str
+    stderr: str
+
+    def check(self, expected: int = 0) -> "WholeRun":
+        if self.code != expected:
+            last = self.stderr.strip().splitlines()[-1:] or ["no message"]
+            raise RuntimeError(f"{' '.join(self.command)} exited with {self.code}, not {expected}: {last[0]}")
+        return self
 
 
 def run_whole_process(command: list[str], folder: Path) -> WholeRun:
     """``command`` as a user runs it, start-up included: wall time, peak memory, exit code, output."""
-    stdout = folder / "whole-process.out"
-    launched = subprocess.run([sys.executable, "-S", "-c", _LAUNCHER, str(stdout), *command],
-                              capture_output=True, text=True, check=True)
+    stdout, stderr = folder / "whole-process.out", folder / "whole-process.err"
+    launched = subprocess.run([sys.executable, "-S", "-c", _LAUNCHER, str(stdout), str(stderr), *command],
+                              capture_output=True, text=True)
+    if launched.returncode:
+        raise RuntimeError(f"cannot run {command[0]}: {launched.stderr.strip().splitlines()[-1]}")
     result = json.loads(launched.stdout)
-    return WholeRun(result["seconds"], result["peak_kib"] / 1024, result["code"], stdout.read_text())
+    return WholeRun(command, result["seconds"], result["peak_kib"] / 1024, result["code"], stdout.read_text(),
+                    stderr.read_text())
 
 
 def bench_end_to_end(path: str, name: str, scale: int, device: str, folder: Path, backend: str = AUTO) -> Measurement:
@@ -183,9 +196,7 @@ def bench_end_to_end(path: str, name: str, scale: int, device: str, folder: Path
     start-up included, and of the pipeline alone (its own summary)."""
     command = [*srpipe_command(), "upscale", path, "-o", str(folder / "e2e.mp4"), "-m", name, "-s", str(scale),
                "--device", device, "--backend", backend, "--json", "-q", "--overwrite"]
-    run = run_whole_process(command, folder)
-    if run.code:
-        raise RuntimeError(f"{' '.join(command)} exited with {run.code}")
+    run = run_whole_process(command, folder).check()
     summary = json.loads(run.stdout)
     extra = {"peak_rss_mib": round(run.peak_mib), "seconds": round(run.seconds, 3), "pipeline_fps": summary["fps"]}
     return Measurement("end-to-end", name, [summary["frames"] / run.seconds], extra, summary.get("backend"))
@@ -201,9 +212,7 @@ def bench_ffmpeg(ffmpeg: str, path: str, method: str, scale: int, frames: int, f
     """One run of ffmpeg's CLI doing the same job: its scale filter with the same method (FFMPEG_SCALERS), same encoder settings."""
     command = [ffmpeg, "-v", "error", "-y", "-i", path, "-vf", f"scale=iw*{scale}:ih*{scale}:flags={FFMPEG_SCALERS[method]}",
                "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-c:a", "copy", str(folder / "ffmpeg.mp4")]
-    run = run_whole_process(command, folder)
-    if run.code:
-        raise RuntimeError(f"{' '.join(command)} exited with {run.code}")
+    run = run_whole_process(command, folder).check()
     return Measurement("ffmpeg end-to-end", method, [frames / run.seconds],
                        {"peak_rss_mib": round(run.peak_mib), "seconds": round(run.seconds, 3)})
 
@@ -215,7 +224,7 @@ def bench_memory_growth(model: str, scale: int, device: str, frames: int, folder
         clip = make_test_video(folder / f"len{length}.mp4", width=640, height=360, frames=length, audio=True)
         command = [*srpipe_command(), "upscale", str(clip), "-o", str(folder / "mem.mp4"), "-m", model,
                    "-s", str(scale), "--device", device, "-q", "--overwrite"]
-        peaks[length] = run_whole_process(command, folder).peak_mib
+        peaks[length] = run_whole_process(command, folder).check().peak_mib
     short, long = peaks[frames], peaks[10 * frames]
     return {"frames": [frames, 10 * frames], "peak_rss_mib": [round(short), round(long)], "growth": round(long / short, 3)}
 
@@ -246,10 +255,7 @@ def bench_startup(models: tuple[str, ...], scale: int, device: str, folder: Path
     runs: dict[str, list[WholeRun]] = {label: [] for label in commands}
     for _ in range(repeats):
         for label, (command, expected) in commands.items():
-            run = run_whole_process(command, folder)
-            if run.code != expected:
-                raise RuntimeError(f"{' '.join(command)} exited with {run.code}, not {expected}")
-            runs[label].append(run)
+            runs[label].append(run_whole_process(command, folder).check(expected))
     floor = statistics.median(run.seconds for run in runs[FLOOR])
     rows = []
     for label, done in runs.items():
@@ -288,6 +294,7 @@ def run_bench(input: str | None = None, models: tuple[str, ...] = ("bicubic",), 
     specs = [registry.get(name, kind="upscaler") for name in models]
     for spec in specs:
         registry.resolve_scale(spec, scale)
+    asked_device = device  # what the start-up rows pass on, as a user would
     device = resolve_device(device, uses_gpu=any(spec.uses_gpu for spec in specs))
     runs = [(spec.name, backend) for spec in specs for backend in (backends if spec.accepts_backend else (AUTO,))]
     peak = None
@@ -325,7 +332,7 @@ def run_bench(input: str | None = None, models: tuple[str, ...] = ("bicubic",), 
         for measurement in _in_turns(whole_runs, repeats):
             record(measurement)
         memory = bench_memory_growth(models[0], scale, device, memory_frames, folder) if memory_frames else None
-        startup_rows = bench_startup(models, scale, device, folder, repeats) if startup else []
+        startup_rows = bench_startup(models, scale, asked_device, folder, repeats) if startup else []
         for row in startup_rows:
             log({"stage": "startup", **row})
     report = {

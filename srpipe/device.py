@@ -13,53 +13,44 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
 def resolve_device(name: str, *, uses_gpu: bool = True) -> str:
     """``auto`` is CUDA when the model can use a GPU (``uses_gpu``) and one is usable, else
-    the CPU. A machine without an NVIDIA driver is told apart without importing torch, which
+    the CPU. A machine without NVIDIA's driver is told apart without importing torch, which
     would cost more start-up time than a short clip takes to upscale."""
     if name == "auto":
-        return "cuda" if uses_gpu and cuda_is_usable() else "cpu"
-    if name.startswith("cuda") and not cuda_is_usable():
+        return "cuda" if uses_gpu and _driver_present() and _torch_sees_cuda() else "cpu"
+    if name.startswith("cuda") and not _torch_sees_cuda():
         raise SrpipeError("--device cuda was asked for but no CUDA GPU is usable here; use --device cpu")
     if name != "cpu" and not name.startswith("cuda"):
         raise SrpipeError(f"unknown --device {name!r}; use auto, cpu or cuda")
     return name
 
 
-def cuda_is_usable() -> bool:
-    """torch's answer, asked only where a GPU may be present."""
-    if not _gpu_may_be_present():
-        return False
+def _torch_sees_cuda() -> bool:
     import torch
 
     return torch.cuda.is_available()
 
 
-def _gpu_may_be_present() -> bool:
-    """False only where there surely is no GPU for torch: CUDA_VISIBLE_DEVICES hides them all,
-    or (on Linux without ROCm) NVIDIA's management library is absent or counts none. NVML,
-    unlike CUDA, may be asked before worker processes fork."""
+def _driver_present() -> bool:
+    """False only where torch surely finds no GPU: CUDA_VISIBLE_DEVICES hides them all, or
+    (on Linux without ROCm) CUDA's driver library cannot be loaded. Loading it starts nothing
+    (no cuInit), so worker processes forked later can still use CUDA."""
     if os.environ.get("CUDA_VISIBLE_DEVICES") in ("", "-1"):
         return False
     if sys.platform != "linux" or os.path.exists("/dev/kfd"):  # elsewhere, and for ROCm, torch decides
         return True
     try:
-        nvml = ctypes.CDLL("libnvidia-ml.so.1")
+        ctypes.CDLL("libcuda.so.1")
     except OSError:
         return False
-    count = ctypes.c_uint(0)
-    if nvml.nvmlInit_v2() != 0:
-        return False
-    try:
-        return nvml.nvmlDeviceGetCount_v2(ctypes.byref(count)) == 0 and count.value > 0
-    finally:
-        nvml.nvmlShutdown()
+    return True
 
 
-def compute_threads() -> int:
-    """Threads for a model's arithmetic: this process's share of the cores. Batch workers
-    set theirs with :func:`limit_threads`; otherwise every core."""
-    if os.environ.get("OMP_NUM_THREADS"):
-        return int(os.environ["OMP_NUM_THREADS"])
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+def compute_threads() -> int | None:
+    """Threads for a model's arithmetic where this process has a share of the cores (batch
+    workers set it with :func:`limit_threads`, or the user with OMP_NUM_THREADS); None: each
+    library's own default."""
+    value = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
 
 
 def limit_threads(threads: int) -> None:

@@ -38,9 +38,12 @@ def test_whole_process_runs_give_the_childs_own_time_memory_and_exit_code(tmp_pa
 
     big = run_whole_process([sys.executable, "-c", "b = bytearray(300 << 20); b[::4096] = b'x' * len(b[::4096])"],
                             tmp_path)
-    small = run_whole_process([sys.executable, "-c", "print('hi'); raise SystemExit(3)"], tmp_path)
+    small = run_whole_process([sys.executable, "-c", "print('hi'); raise SystemExit('Error: no')"], tmp_path)
     assert big.code == 0 and big.peak_mib >= 300 and big.seconds > 0
-    assert small.code == 3 and small.stdout == "hi\n" and small.peak_mib < 100  # not this process's memory
+    assert small.code == 1 and small.stdout == "hi\n" and small.peak_mib < 100  # not this process's memory
+    assert small.check(1) is small
+    with pytest.raises(RuntimeError, match="exited with 1, not 0: Error: no"):
+        small.check()
 
 
 def test_bench_times_whole_commands_against_a_bare_interpreter(tmp_path):

@@ -89,3 +89,41 @@ def test_a_neural_model_seen_before_starts_without_torch(tmp_path, clip):
     assert "torch" in first["loaded"]  # converted once from the checkpoint
     assert second["loaded"] == ["openvino"]  # then read from the cache
     assert first_bytes == second_bytes
+
+
+def test_the_openvino_cache_is_checked_before_use(tmp_path, monkeypatch):
+    """A later run reads the converted network; a card that disagrees with it, a damaged graph
+    or an unwritable cache only cost a new conversion, never a wrong or failed run."""
+    import json as json_
+
+    import numpy as np
+
+    from srpipe.sr.upscaler import ESPCNUpscaler, shipped_weights
+    from srpipe_plugins.openvino_backend import OPENVINO
+
+    monkeypatch.setenv("SRPIPE_CACHE_DIR", str(tmp_path / "cache"))
+    luma = (np.random.default_rng(0).random((2, 40, 50)) * 255).astype(np.uint8)
+
+    def run():
+        upscaler = ESPCNUpscaler(shipped_weights(2), backend=OPENVINO)
+        return upscaler, upscaler.upscale(luma, bit_depth=8, full_range=False)
+
+    first, want = run()
+    assert first.network is not None  # converted from the checkpoint
+    cached, got = run()
+    assert cached.network is None and np.array_equal(got, want)  # read from the cache
+
+    [card] = (tmp_path / "cache" / "networks").iterdir()
+    card.write_text(json_.dumps({**json_.loads(card.read_text()), "config": {
+        **json_.loads(card.read_text())["config"], "scale": 3}}))
+    again, got = run()
+    assert again.network is not None and np.array_equal(got, want)
+
+    [graph] = (tmp_path / "cache" / "openvino").glob("*.xml")
+    graph.write_text("<net>")
+    again, got = run()
+    assert again.network is not None and np.array_equal(got, want)
+
+    monkeypatch.setenv("SRPIPE_CACHE_DIR", "/proc/no-cache-here")
+    again, got = run()
+    assert again.network is not None and np.array_equal(got, want)

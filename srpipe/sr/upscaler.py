@@ -26,7 +26,20 @@ def shipped_weights(scale: int) -> Path:
 
 
 def _card_path(key: str) -> Path:
-    return cache_dir("networks") / f"{key}.json"
+    return cache_dir("networks") / f"{key}-{CARD_FORMAT}.json"
+
+
+CARD_FORMAT = "card1"  # changes with what a card holds
+
+
+def _agrees(convolved, config: ESPCNConfig) -> bool:
+    """Whether a cached network takes and gives the shapes its card says: a card and a graph
+    from different runs must not meet (an unlikely race), and this costs a tiny inference."""
+    try:
+        out = convolved(np.zeros((1, config.channels, 4, 4), np.float32))
+    except Exception:  # the backend's own error: it is prepared again from the checkpoint
+        return False
+    return out.shape == (1, config.channels, 4 * config.scale, 4 * config.scale)
 
 
 class ESPCNUpscaler:
@@ -62,8 +75,9 @@ class ESPCNUpscaler:
         except (OSError, ValueError, KeyError, TypeError):
             return None
         convolved = backend.load_prepared(self._key, self.device)
-        if convolved is not None:
-            self.config, self.meta = config, card["meta"]
+        if convolved is None or not _agrees(convolved, config):
+            return None
+        self.config, self.meta = config, card["meta"]
         return convolved
 
     def _prepare(self, checkpoint, backend: Backend | None):
