@@ -281,3 +281,14 @@ def test_live_and_bench_take_a_backend(cache, tmp_path):
                          ("end-to-end", "espcn", "torch"), ("end-to-end", "espcn", "onnxruntime")]
     assert report["matmul_gflops"] > 0
     assert all(r["pct_of_matmul"] > 0 for r in report["results"] if r["stage"] == "upscale" and r["model"] == "espcn")
+
+
+def test_bfloat16_rounding_in_numpy_is_torchs():
+    from srpipe_plugins.openvino_backend import bfloat16_rounded
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.standard_normal(100_000).astype(np.float32) * 10.0 ** rng.integers(-8, 8, 100_000),
+                        np.array([0.0, -0.0, 1.0, 1 + 2**-8, 1 + 3 * 2**-8, -(1 + 2**-8), 3.4e38, 1e-40],
+                                 np.float32)])  # ties to even both ways, overflow, a subnormal
+    want = torch.from_numpy(x).to(torch.bfloat16).float().numpy()
+    assert np.array_equal(bfloat16_rounded(x).view(np.uint32), want.view(np.uint32))
