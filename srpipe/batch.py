@@ -50,11 +50,12 @@ class BatchSettings:
     batch_size: int = 8
     sink: SinkOptions = field(default_factory=SinkOptions)
     on_decode_error: str = "stop"
+    max_pixels: int | None = None
 
     def key(self) -> dict:
         """The settings that change the output (not the device or batch size)."""
         data = asdict(self)
-        for name in ("device", "backend", "batch_size"):
+        for name in ("device", "backend", "batch_size", "max_pixels"):
             data.pop(name)
         for name in ("overwrite", "scale"):
             data["sink"].pop(name)
@@ -224,7 +225,7 @@ def run_job(job: Job) -> FileResult:
             str(job.source), str(job.output), model=settings.model, scale=settings.scale, weights=settings.weights,
             device=settings.device, backend=settings.backend, batch_size=settings.batch_size, sink_options=sink,
             source_options=SourceOptions(decode_threads=threads, on_decode_error=settings.on_decode_error,
-                                         pts_range=pts_range),
+                                         pts_range=pts_range, max_pixels=settings.max_pixels),
             progress=_report_frames, keep_model=True,
         )
         frames = result.stats.frames_out

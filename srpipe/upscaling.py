@@ -12,7 +12,7 @@ from srpipe.backends import AUTO, load_upscaler
 from srpipe.device import resolve_device
 from srpipe.errors import SrpipeError
 from srpipe.media import SinkOptions, SourceOptions
-from srpipe.memory import fit_batch_size
+from srpipe.memory import check_frame_size, fit_batch_size
 from srpipe.outputs import check_output_path, default_output_path
 from srpipe.pipeline import RunStats, run
 from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
@@ -104,6 +104,8 @@ def upscale(
     if source is None:
         raise SrpipeError(f"no plugin can open {input}")
     with source:
+        # Before anything is decoded: a header may claim a frame far larger than the file holds.
+        check_frame_size(input, source.width, source.height, source_options.max_pixels)
         if output is None and not source.is_file:
             raise SrpipeError(f"{input} is a stream; name the output with -o")
         if output is None and scale is not None:  # with --weights and no --scale, the checkpoint's scale

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import struct
 import sys
+import threading
 import warnings
 from fractions import Fraction
 from pathlib import Path
@@ -18,6 +19,7 @@ from av.sidedata.sidedata import Type as SideDataType
 from srpipe.errors import SrpipeError
 from srpipe.frames import FULL_RANGE_ALIASES, PLANE_FORMATS, Frame, PlaneFormat
 from srpipe.media import SinkOptions, Source, SourceOptions, Sink
+from srpipe.memory import default_max_pixels
 from srpipe.outputs import AtomicOutput
 
 # Containers whose extension the default output name keeps; others become .mp4.
@@ -106,17 +108,59 @@ def _open_error(location: str, exc: Exception) -> SrpipeError:
     return SrpipeError(f"cannot read {location} as video: {reason}; check that it is a complete media file")
 
 
+# Seconds a network input may send nothing before srpipe gives up (--timeout).
+NETWORK_TIMEOUT = 30.0
+
+
+def is_network(location: str) -> bool:
+    """URLs other than local files and pipes: a server may stall them."""
+    scheme = location.split(":", 1)[0].lower() if ":" in location else ""
+    return len(scheme) > 1 and scheme not in ("file", "pipe", "fd")
+
+
+def interruptible(call):
+    """``call()`` in a helper thread, the main thread waiting: FFmpeg blocks in C (opening a URL,
+    a pipe without a writer) where a signal cannot reach it, but the main thread's wait is where
+    Python runs its signal handlers, so Ctrl-C and SIGTERM end the wait at once."""
+    outcome: dict = {}
+
+    def work():
+        try:
+            outcome["value"] = call()
+        except BaseException as exc:  # raised again in the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=work, name="srpipe-open", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.05)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 class PyAVSource(Source):
     """A file, URL or standard input that FFmpeg can demux."""
 
     def __init__(self, location: str, options: SourceOptions):
         self.location = location
         self.is_file = location != "-" and Path(location).is_file()
+        if location == "-" and sys.stdin is None:
+            raise SrpipeError("standard input is closed; give an input file or pipe data into srpipe")
         target = sys.stdin.buffer if location == "-" else location
+        timeout = options.timeout if options.timeout is not None else (NETWORK_TIMEOUT if is_network(location) else None)
+        max_pixels = default_max_pixels() if options.max_pixels is None else options.max_pixels
+        # max_pixels: the stream probe decodes a first frame; a header claiming a huge one fails instead
+        settings = {"options": {"max_pixels": str(max_pixels)}, **({"timeout": timeout} if timeout else {})}
         try:
-            self.container = av.open(target, mode="r", format=options.input_format)
+            self.container = interruptible(lambda: av.open(target, mode="r", format=options.input_format, **settings))
+        except av.ExitError as exc:
+            raise SrpipeError(f"{location} sent no data for {timeout:g} s; check the address, or allow longer "
+                              "with --timeout SECONDS") from exc
         except (av.FFmpegError, OSError, ValueError) as exc:
             raise _open_error(location, exc) from exc
+        self.timeout = timeout
+        self._reading = threading.Lock()  # close() must not free the container under a read
         if not self.container.streams.video:
             self.container.close()
             raise SrpipeError(f"{location} has no video stream; srpipe upscales video and images")
@@ -124,6 +168,8 @@ class PyAVSource(Source):
         self.video.thread_type = "AUTO"
         if options.decode_threads:
             self.video.thread_count = options.decode_threads
+        # a stream that changes to a larger frame later is refused by the decoder, not allocated
+        self.video.codec_context.options = {"max_pixels": str(max_pixels)}
         self.pts_range = options.pts_range
         self.passthrough = [] if self.pts_range else [
             s for s in self.container.streams if s.index != self.video.index
@@ -178,7 +224,16 @@ class PyAVSource(Source):
     def _items(self) -> Iterator[Frame | av.Packet]:
         passthrough = {s.index for s in self.passthrough}
         last_pts = None
-        for packet in self.container.demux():
+        packets = self.container.demux()
+        while True:
+            with self._reading:
+                try:
+                    packet = next(packets, None)
+                except av.ExitError as exc:
+                    raise SrpipeError(f"{self.location} sent no data for {self.timeout:g} s; check the source, "
+                                      "or allow longer with --timeout SECONDS") from exc
+            if packet is None:
+                return
             index = packet.stream.index
             if index == self.video.index:
                 for video_frame in self._decode(packet):
@@ -215,7 +270,13 @@ class PyAVSource(Source):
         return 0 if last_pts is None else last_pts + step
 
     def close(self) -> None:
-        self.container.close()
+        # A read blocked in FFmpeg (a stalled URL, on Ctrl-C) holds the lock: freeing the
+        # container under it would crash, so it is left to the process's exit.
+        if self._reading.acquire(timeout=1):
+            try:
+                self.container.close()
+            finally:
+                self._reading.release()
 
 
 HARDWARE_ENCODER = "h264_nvenc"

@@ -22,6 +22,9 @@ _ENCODER_OPTIONS = [
     click.option("--pix-fmt", help="Output pixel format, e.g. yuv420p. Default: the input's (10-bit stays 10-bit)."),
     click.option("--on-decode-error", type=click.Choice(["stop", "skip"]), default="stop", show_default=True,
                  help="A damaged input frame stops the file, or is dropped and counted (timestamps stay right)."),
+    click.option("--max-pixels", type=click.IntRange(min=1),
+                 help="Refuse inputs whose frames have more pixels than this, before decoding. "
+                      "Default: 40 million, less where free memory is short."),
 ]
 
 

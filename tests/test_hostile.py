@@ -1,0 +1,87 @@
+"""Hostile input and faults, round two (issue #18): files that lie about their size, special
+files as outputs, stalled servers, damaged containers, broken models and plugins. Each ends in
+one ``Error:`` line or correct output, with nothing lost, replaced or left behind."""
+
+import os
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+from srpipe.testing import make_huge_claim_h264, make_huge_claim_png, make_test_video
+
+from conftest import run_srpipe
+from test_faults import assert_one_line_error, listing
+
+PEAK_LIMIT_KB = 2 * 1024 * 1024  # peak resident memory allowed for a file that lies about its size
+
+
+def run_measured(*args, cwd=None, env=None, timeout=120):
+    """``srpipe ARGS`` in a subprocess: (CompletedProcess, its own peak resident memory in KiB)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        process = subprocess.Popen([sys.executable, "-m", "srpipe", *map(str, args)], stdout=out, stderr=err,
+                                   cwd=cwd, env={**os.environ, **(env or {})})
+        try:
+            _, status, usage = os.wait4(process.pid, 0)
+        finally:
+            process.returncode = 0
+        out.seek(0), err.seek(0)
+        done = subprocess.CompletedProcess(process.args, os.waitstatus_to_exitcode(status), out.read(), err.read())
+    return done, usage.ru_maxrss
+
+
+# 1. Memory: small files that claim huge frames -------------------------------------------
+
+
+def test_h264_claiming_16000x16000_is_refused_before_decoding(tmp_path):
+    clip = make_huge_claim_h264(tmp_path / "huge.h264", 16000, 16000)
+    assert clip.stat().st_size < 10_000
+    done, peak = run_measured("upscale", clip, "-o", tmp_path / "out.mp4")
+    assert_one_line_error(done, "huge.h264 has 16000x16000 frames", "--max-pixels")
+    assert peak < PEAK_LIMIT_KB
+    assert listing(tmp_path) == ["huge.h264"]
+
+
+@pytest.mark.parametrize("size, pixels", [(12000, True), (100000, False)])
+def test_png_claiming_a_huge_size_is_refused_before_decoding(tmp_path, size, pixels):
+    image = make_huge_claim_png(tmp_path / "huge.png", size, size, pixels=pixels)
+    assert image.stat().st_size < 1_000_000
+    done, peak = run_measured("upscale", image, "-o", tmp_path / "out.png")
+    assert_one_line_error(done, f"huge.png has {size}x{size} frames", "--max-pixels")
+    assert peak < PEAK_LIMIT_KB
+    assert listing(tmp_path) == ["huge.png"]
+
+
+def test_max_pixels_is_the_limit(tmp_path):
+    clip = make_test_video(tmp_path / "clip.mp4", width=64, height=48, frames=2)
+    assert_one_line_error(run_srpipe("upscale", clip, "--max-pixels", 3071), "64x48 frames", "--max-pixels 3072")
+    done = run_srpipe("upscale", clip, "--max-pixels", 3072, "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    assert listing(tmp_path) == ["clip.mp4", "clip_x2.mp4"]
+
+
+def test_video_growing_to_a_huge_frame_mid_stream_is_refused(tmp_path):
+    """The decoder itself refuses frames over the limit: a later SPS cannot claim gigabytes."""
+    small = make_test_video(tmp_path / "small.h264", width=64, height=48, frames=200, audio=False, title=None)
+    huge = make_huge_claim_h264(tmp_path / "huge.h264", 16000, 16000)
+    joined = tmp_path / "joined.h264"
+    joined.write_bytes(small.read_bytes() + huge.read_bytes())
+    done, peak = run_measured("upscale", joined, "-o", tmp_path / "out.mkv")
+    assert_one_line_error(done, "joined.h264 is damaged")
+    assert peak < PEAK_LIMIT_KB
+    assert not (tmp_path / "out.mkv").exists() and not [p for p in listing(tmp_path) if ".partial" in p]
+
+
+def test_batch_size_search_is_immediate():
+    import time
+
+    from srpipe.memory import GIB, fit_batch_size
+
+    class Model:
+        working_bytes_per_output_pixel = 8
+
+    started = time.monotonic()
+    with pytest.warns(UserWarning, match="--batch-size lowered from 100000000 to 3"):
+        assert fit_batch_size(1920, 1080, 4, 100_000_000, 1, Model(), available=2 * GIB) == 3
+    assert time.monotonic() - started < 0.5
