@@ -213,6 +213,8 @@ class ImageSink(Sink):
         self.location = location
         self.source = source
         self.suffix = Path(location).suffix.lower()
+        if self.suffix not in IMAGE_SUFFIXES:  # a FIFO or device (/dev/null) without an image name
+            self.suffix = ".png"
         self.output = AtomicOutput(Path(location), options.overwrite)
         self.written = False
 
@@ -232,7 +234,8 @@ class ImageSink(Sink):
         if not ok:
             raise SrpipeError(f"cannot encode {self.location} as {self.suffix}; use .png")
         try:
-            encoded.tofile(str(self.output.temp))
+            with open(self.output.temp, "wb") as file:  # Python's open: Ctrl-C ends a wait for a FIFO's reader
+                file.write(encoded.tobytes())
         except OSError as exc:
             raise SrpipeError(f"cannot write {self.location}: {exc.strerror}") from exc
         self.written = True

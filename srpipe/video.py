@@ -20,11 +20,12 @@ from srpipe.errors import SrpipeError
 from srpipe.frames import FULL_RANGE_ALIASES, PLANE_FORMATS, Frame, PlaneFormat
 from srpipe.media import SinkOptions, Source, SourceOptions, Sink
 from srpipe.memory import default_max_pixels
-from srpipe.outputs import AtomicOutput
+from srpipe.outputs import AtomicOutput, special_kind
 
 # Containers whose extension the default output name keeps; others become .mp4.
 KEPT_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".ts"}
-STREAMING_FORMATS = {"matroska", "mpegts", "nut"}
+STREAMING_FORMATS = {"matroska", "webm", "mpegts", "nut"}
+SUFFIX_FORMATS = {".mkv": "matroska", ".webm": "webm", ".ts": "mpegts", ".nut": "nut", ".mp4": "mp4", ".mov": "mov"}
 _MPEGTS_VIDEO_IDS = {
     av.codec.Codec(name, "r").id for name in ("h264", "hevc", "mpeg1video", "mpeg2video", "mpeg4", "av1", "vc1")
 }
@@ -342,19 +343,31 @@ class PyAVSink(Sink):
         self.source = source
         self.options = options
         self.to_stdout = location == "-"
-        self.container_format = options.container_format or ("matroska" if self.to_stdout else None)
-        if self.to_stdout and self.container_format not in STREAMING_FORMATS:
-            raise SrpipeError(
-                f"--format {self.container_format} cannot stream to standard output; use matroska or mpegts"
-            )
+        if self.to_stdout and sys.stdout is None:
+            raise SrpipeError("standard output is closed; name an output file with -o")
         self.output = None if self.to_stdout else AtomicOutput(Path(location), options.overwrite)
+        # Standard output, FIFOs and devices are written as a stream, in a format that needs no seeking.
+        streamed = self.to_stdout or self.output.direct
+        by_name = SUFFIX_FORMATS.get(Path(location).suffix.lower()) if streamed else None
+        self.container_format = options.container_format or by_name or ("matroska" if streamed else None)
+        if streamed and self.container_format not in STREAMING_FORMATS:
+            where = "standard output" if self.to_stdout else f"{location} (a {special_kind(location)})"
+            raise SrpipeError(f"{self.container_format} cannot be streamed to {where}; use --format matroska or mpegts")
+        self.file = None  # the FIFO or device, opened by srpipe
         self.container = None
         self.stream = None
         self.copied: dict[int, av.stream.Stream] = {}
         self.held_packets: list[av.Packet] = []
 
     def _open(self, first: Frame) -> None:
-        target = sys.stdout.buffer if self.to_stdout else str(self.output.temp)
+        if self.to_stdout:
+            target = sys.stdout.buffer
+        elif self.output.direct:
+            # Opened here, not by FFmpeg: a FIFO's open waits for a reader, and Python's own
+            # open and writes let Ctrl-C through where FFmpeg's would retry forever.
+            target = self.file = open(self.output.temp, "wb")
+        else:
+            target = str(self.output.temp)
         try:
             self.container = av.open(target, mode="w", format=self.container_format)
         except (av.FFmpegError, ValueError) as exc:
@@ -469,6 +482,8 @@ class PyAVSink(Sink):
         self._mux(self._encode(None))
         try:
             self.container.close()
+            if self.file is not None:
+                self.file.close()
         except (OSError, av.FFmpegError) as exc:
             raise self._write_error(exc) from exc
         if self.output is not None:
@@ -481,5 +496,10 @@ class PyAVSink(Sink):
                 container.close()
             except Exception:
                 pass  # the output is discarded anyway
+        if self.file is not None:
+            try:
+                self.file.close()
+            except OSError:
+                pass  # a reader that went away: nothing more to write
         if self.output is not None:
             self.output.discard()

@@ -3,15 +3,19 @@ files as outputs, stalled servers, damaged containers, broken models and plugins
 one ``Error:`` line or correct output, with nothing lost, replaced or left behind."""
 
 import os
+import socket
+import stat
 import subprocess
 import sys
 import tempfile
+import threading
 
 import pytest
 
-from srpipe.testing import make_huge_claim_h264, make_huge_claim_png, make_test_video
+from srpipe.testing import make_huge_claim_h264, make_huge_claim_png, make_test_image, make_test_video
 
 from conftest import run_srpipe
+from media import video_info
 from test_faults import assert_one_line_error, listing
 
 PEAK_LIMIT_KB = 2 * 1024 * 1024  # peak resident memory allowed for a file that lies about its size
@@ -85,3 +89,80 @@ def test_batch_size_search_is_immediate():
     with pytest.warns(UserWarning, match="--batch-size lowered from 100000000 to 3"):
         assert fit_batch_size(1920, 1080, 4, 100_000_000, 1, Model(), available=2 * GIB) == 3
     assert time.monotonic() - started < 0.5
+
+
+# 2. Outputs that are special files ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["video", "image"])
+def test_dev_null_is_written_into_not_replaced(tmp_path, kind):
+    source = make_test_video(tmp_path / "clip.mp4", frames=3) if kind == "video" else make_test_image(tmp_path / "p.png")
+    before = os.stat(os.devnull)
+    for extra in ([], ["--overwrite"]):
+        done = run_srpipe("upscale", source, "-o", os.devnull, "-q", *extra)
+        assert done.returncode == 0, done.stderr.decode()
+    after = os.stat(os.devnull)
+    assert stat.S_ISCHR(after.st_mode) and (after.st_ino, after.st_rdev) == (before.st_ino, before.st_rdev)
+    assert listing(tmp_path) == [source.name]
+
+
+def test_fifo_with_a_reader_gets_the_stream(tmp_path):
+    clip = make_test_video(tmp_path / "clip.mp4", frames=5)
+    fifo = tmp_path / "out.mkv"
+    os.mkfifo(fifo)
+    received = bytearray()
+    reader = threading.Thread(target=lambda: received.extend(fifo.read_bytes()))
+    reader.start()
+    done = run_srpipe("upscale", clip, "-o", fifo, "--overwrite", "-q")
+    reader.join(timeout=30)
+    assert done.returncode == 0, done.stderr.decode()
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    got = tmp_path / "got.mkv"
+    got.write_bytes(received)
+    info = video_info(got)
+    assert (info["width"], len(info["times"])) == (128, 5)
+    assert sorted(listing(tmp_path)) == ["clip.mp4", "got.mkv", "out.mkv"]
+
+
+def test_fifo_named_for_a_seeking_container_is_refused(tmp_path):
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2)
+    fifo = tmp_path / "out.mp4"
+    os.mkfifo(fifo)
+    assert_one_line_error(run_srpipe("upscale", clip, "-o", fifo, "--overwrite"), "mp4 cannot be streamed", "FIFO")
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert listing(tmp_path) == ["clip.mp4", "out.mp4"]
+
+
+def test_socket_output_is_refused_not_replaced(tmp_path):
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2)
+    sock = socket.socket(socket.AF_UNIX)
+    path = tmp_path / "out.mp4"
+    sock.bind(str(path))
+    try:
+        assert_one_line_error(run_srpipe("upscale", clip, "-o", path, "--overwrite"), "out.mp4 is a socket")
+        assert stat.S_ISSOCK(path.lstat().st_mode)
+    finally:
+        sock.close()
+    assert listing(tmp_path) == ["clip.mp4", "out.mp4"]
+
+
+def test_link_to_a_file_replaces_the_target_and_keeps_the_link(tmp_path):
+    clip = make_test_video(tmp_path / "clip.mp4", frames=3)
+    target = tmp_path / "target.mp4"
+    target.write_bytes(b"old")
+    link = tmp_path / "link.mp4"
+    link.symlink_to(target.name)
+    assert_one_line_error(run_srpipe("upscale", clip, "-o", link), "already exists", "--overwrite")
+    assert target.read_bytes() == b"old"
+    done = run_srpipe("upscale", clip, "-o", link, "--overwrite", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    assert link.is_symlink() and os.readlink(link) == "target.mp4"
+    assert len(video_info(target)["times"]) == 3
+    assert listing(tmp_path) == ["clip.mp4", "link.mp4", "target.mp4"]
+
+
+def test_dangling_link_is_refused(tmp_path):
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2)
+    (tmp_path / "link.mp4").symlink_to("nowhere.mp4")
+    assert_one_line_error(run_srpipe("upscale", clip, "-o", tmp_path / "link.mp4", "--overwrite"), "link to a missing file")
+    assert listing(tmp_path) == ["clip.mp4", "link.mp4"]
