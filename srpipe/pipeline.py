@@ -166,6 +166,7 @@ def run(
     start = time.perf_counter()
     queue_size = 2 * batch_size
     stop, workers = threading.Event(), []
+    interrupted = False
     try:
         items = _counting(source.items(), stats)
         if threaded:
@@ -186,12 +187,16 @@ def run(
             raise SrpipeError(f"{stats.frames_in} frames decoded but {stats.frames_out} encoded")
         stats.frames_skipped = source.skipped_frames
         sink.finish()
-    except BaseException:
+    except BaseException as exc:
+        interrupted = not isinstance(exc, Exception)  # Ctrl-C, SIGTERM: end within a second or two
         sink.abort()
         raise
     finally:
         stop.set()  # ends every worker, whatever happened; the source is closed after this
+        # A worker blocked in C (a stalled read, a long model call) cannot see ``stop``; on an
+        # interrupt it is left to the process's exit rather than waited for.
+        deadline = time.monotonic() + (0.5 if interrupted else 10)
         for worker in workers:
-            worker.join(timeout=10)
+            worker.join(timeout=max(0.0, deadline - time.monotonic()))
     stats.seconds = time.perf_counter() - start
     return stats

@@ -61,7 +61,7 @@ def check_input(location: str) -> None:
         raise SrpipeError(f"{location} does not exist; check the path")
     if os.path.isdir(location):
         raise SrpipeError(f"{location} is a directory; give a video or image file (or use 'srpipe batch')")
-    if os.path.getsize(location) == 0:
+    if os.path.isfile(location) and os.path.getsize(location) == 0:  # FIFOs and devices have no size
         raise SrpipeError(f"{location} is empty; give a complete video or image file")
 
 

@@ -273,7 +273,7 @@ class PyAVSource(Source):
     def close(self) -> None:
         # A read blocked in FFmpeg (a stalled URL, on Ctrl-C) holds the lock: freeing the
         # container under it would crash, so it is left to the process's exit.
-        if self._reading.acquire(timeout=1):
+        if self._reading.acquire(timeout=0.5):
             try:
                 self.container.close()
             finally:

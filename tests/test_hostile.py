@@ -3,18 +3,20 @@ files as outputs, stalled servers, damaged containers, broken models and plugins
 one ``Error:`` line or correct output, with nothing lost, replaced or left behind."""
 
 import os
+import signal
 import socket
 import stat
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 import pytest
 
 from srpipe.testing import make_huge_claim_h264, make_huge_claim_png, make_test_image, make_test_video
 
-from conftest import run_srpipe
+from conftest import default_sigint, run_srpipe
 from media import video_info
 from test_faults import assert_one_line_error, listing
 
@@ -166,3 +168,90 @@ def test_dangling_link_is_refused(tmp_path):
     (tmp_path / "link.mp4").symlink_to("nowhere.mp4")
     assert_one_line_error(run_srpipe("upscale", clip, "-o", tmp_path / "link.mp4", "--overwrite"), "link to a missing file")
     assert listing(tmp_path) == ["clip.mp4", "link.mp4"]
+
+
+# 3. Stalls and interrupts ------------------------------------------------------------------
+
+
+def stalling_server(payload: bytes = b"", seconds: float = 20.0) -> int:
+    """A server on 127.0.0.1 that accepts, sends ``payload`` (after the request) and then
+    nothing; it stops by itself after ``seconds``. Returns its port."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    server.settimeout(seconds)
+
+    def serve():
+        held, end = [], time.monotonic() + seconds
+        try:
+            while time.monotonic() < end:
+                connection, _ = server.accept()
+                held.append(connection)
+                if payload:
+                    connection.recv(65536)
+                    connection.sendall(payload)
+        except OSError:
+            pass
+        finally:
+            time.sleep(max(0.0, end - time.monotonic()))
+            for connection in held:
+                connection.close()
+            server.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server.getsockname()[1]
+
+
+def http_payload(clip, fraction: float) -> bytes:
+    data = clip.read_bytes()
+    return b"HTTP/1.0 200 OK\r\nContent-Type: video/x-matroska\r\n\r\n" + data[: int(len(data) * fraction)]
+
+
+def start_srpipe(*args, cwd=None):
+    return subprocess.Popen([sys.executable, "-m", "srpipe", *map(str, args)], stderr=subprocess.PIPE,
+                            cwd=cwd, preexec_fn=default_sigint)
+
+
+@pytest.mark.parametrize("stage", ["open", "read"])
+def test_stalled_server_times_out(tmp_path, stage):
+    clip = make_test_video(tmp_path / "clip.mkv", frames=200)
+    port = stalling_server(b"" if stage == "open" else http_payload(clip, 0.7))
+    started = time.monotonic()
+    done = run_srpipe("upscale", f"http://127.0.0.1:{port}/clip.mkv", "-o", tmp_path / "out.mkv", "--timeout", "1")
+    assert time.monotonic() - started < 15
+    assert_one_line_error(done, f"http://127.0.0.1:{port}/clip.mkv sent no data for 1 s", "--timeout")
+    assert listing(tmp_path) == ["clip.mkv"]
+
+
+@pytest.mark.parametrize("stage", ["open", "read"])
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signals_end_a_stalled_run_within_two_seconds(tmp_path, stage, signum, code):
+    clip = make_test_video(tmp_path / "clip.mkv", frames=200)
+    port = stalling_server(b"" if stage == "open" else http_payload(clip, 0.7))
+    process = start_srpipe("upscale", f"http://127.0.0.1:{port}/clip.mkv", "-o", tmp_path / "out.mkv")
+    time.sleep(3)  # the default network timeout is 30 s: the run is stalled, not failed
+    assert process.poll() is None
+    process.send_signal(signum)
+    started = time.monotonic()
+    _, stderr = process.communicate(timeout=30)
+    assert time.monotonic() - started < 2, stderr
+    assert process.returncode == code, stderr
+    assert listing(tmp_path) == ["clip.mkv"]
+
+
+@pytest.mark.parametrize("side", ["input", "output"])
+def test_ctrl_c_ends_a_wait_for_the_other_end_of_a_fifo(tmp_path, side):
+    clip = make_test_video(tmp_path / "clip.mp4", frames=3)
+    fifo = tmp_path / "pipe.mkv"
+    os.mkfifo(fifo)
+    args = (fifo, "-o", tmp_path / "out.mkv") if side == "input" else (clip, "-o", fifo)
+    process = start_srpipe("upscale", *args)
+    time.sleep(3)
+    assert process.poll() is None
+    process.send_signal(signal.SIGINT)
+    started = time.monotonic()
+    _, stderr = process.communicate(timeout=30)
+    assert time.monotonic() - started < 2, stderr
+    assert process.returncode == 130, stderr
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert listing(tmp_path) == ["clip.mp4", "pipe.mkv"]
