@@ -30,6 +30,7 @@ from srpipe.errors import SrpipeError
 from srpipe.images import IMAGE_SUFFIXES, is_image_file
 from srpipe.media import SinkOptions, SourceOptions
 from srpipe.memory import retain_freed_memory
+from srpipe.outputs import special_kind
 
 MANIFEST = ".srpipe-batch.json"
 PARTS_DIR = ".srpipe-parts"
@@ -279,6 +280,10 @@ def plan(in_dir: Path, out_dir: Path, pattern: str | None, settings: BatchSettin
     key = settings.key()
     tasks, known, claimed = [], [], {}
     for rel in find_inputs(in_dir, out_dir, pattern):
+        if not (in_dir / rel).is_file():  # reading a FIFO, socket or device would hang or never end
+            kind = special_kind(in_dir / rel) or "link to nothing"
+            known.append(FileResult(str(rel), "skipped", error=f"a {kind}, not a regular file"))
+            continue
         out_rel = output_name(in_dir, rel)
         output = out_dir / out_rel
         if out_rel in claimed:

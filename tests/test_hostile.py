@@ -255,3 +255,31 @@ def test_ctrl_c_ends_a_wait_for_the_other_end_of_a_fifo(tmp_path, side):
     assert process.returncode == 130, stderr
     assert stat.S_ISFIFO(fifo.lstat().st_mode)
     assert listing(tmp_path) == ["clip.mp4", "pipe.mkv"]
+
+
+# 4. Batch inputs that are not regular files ------------------------------------------------
+
+
+def test_batch_skips_fifos_sockets_and_devices_with_a_message(tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    make_test_video(src / "clip.mp4", frames=3)
+    os.mkfifo(src / "fifo.mp4")
+    (src / "zero.mkv").symlink_to("/dev/zero")
+    (src / "gone.mp4").symlink_to("nowhere.mp4")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(src / "sock.mp4"))
+    try:
+        done = subprocess.run([sys.executable, "-m", "srpipe", "batch", str(src), str(out)],
+                              capture_output=True, timeout=120)
+    finally:
+        sock.close()
+    stderr = done.stderr.decode()
+    assert done.returncode == 0, stderr
+    assert "skipped  fifo.mp4 (a FIFO, not a regular file)" in stderr
+    assert "skipped  sock.mp4 (a socket, not a regular file)" in stderr
+    assert "skipped  zero.mkv (a character device, not a regular file)" in stderr
+    assert "skipped  gone.mp4 (a link to nothing, not a regular file)" in stderr
+    assert "1 done, 4 skipped, 0 failed" in stderr
+    assert listing(out) == [".srpipe-batch.json", "clip.mp4"]
+    assert stat.S_ISFIFO((src / "fifo.mp4").lstat().st_mode)

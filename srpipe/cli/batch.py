@@ -69,7 +69,7 @@ def batch(in_dir, out_dir, model, scale, weights, device, batch_size, backend, c
         if quiet:
             return
         line = {"done": f"done     {result.input} -> {result.output} ({result.frames} frame{'s' * (result.frames != 1)}, {result.seconds:.1f} s)",
-                "skipped": f"skipped  {result.input} (already done)",
+                "skipped": f"skipped  {result.input} ({result.error or 'already done'})",
                 "failed": f"FAILED   {result.input}: {result.error}"}[result.status]
         bar.write(line, file=sys.stderr)
 
