@@ -11,6 +11,7 @@ whose parts, kept in ``OUT_DIR/.srpipe-parts`` until joined, also resume.
 
 from __future__ import annotations
 
+import fcntl
 import fnmatch
 import hashlib
 import json
@@ -30,7 +31,7 @@ from srpipe.errors import SrpipeError
 from srpipe.images import IMAGE_SUFFIXES, is_image_file
 from srpipe.media import SinkOptions, SourceOptions
 from srpipe.memory import retain_freed_memory
-from srpipe.outputs import special_kind
+from srpipe.outputs import remove_dead_partials, special_kind
 
 MANIFEST = ".srpipe-batch.json"
 PARTS_DIR = ".srpipe-parts"
@@ -268,11 +269,23 @@ def check_settings(settings: BatchSettings, engine: str = "local") -> None:
 
 
 def remove_partials(out_dir: Path) -> None:
-    """Outputs half-written by a run that was killed; their files are redone."""
-    for root, _, files in os.walk(out_dir):
-        for name in files:
-            if name.startswith(".") and ".partial" in name:
-                os.unlink(os.path.join(root, name))
+    """Outputs half-written by a run that was killed (their files are redone): only srpipe's
+    own partial files whose process is gone, never a user's ``*.partial.*`` files."""
+    for root, _, _ in os.walk(out_dir):
+        remove_dead_partials(Path(root))
+
+
+def lock_out_dir(out_dir: Path) -> int:
+    """Hold an exclusive lock on ``out_dir`` (the folder itself, no lock file) for this batch;
+    returns the descriptor to close. A second batch into the same folder would redo, and
+    clean up, the first one's files: it is refused."""
+    fd = os.open(out_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise SrpipeError(f"another srpipe batch is writing into {out_dir}; wait for it to end or choose another OUT_DIR") from None
+    return fd
 
 
 def plan(in_dir: Path, out_dir: Path, pattern: str | None, settings: BatchSettings, manifest: Manifest):
@@ -388,6 +401,14 @@ def run_batch(
     if chunk_seconds < 0:
         raise SrpipeError("--chunk-seconds must be 0 (no chunks) or more")
     out_dir.mkdir(parents=True, exist_ok=True)
+    lock = lock_out_dir(out_dir)
+    try:
+        return _run_batch(in_dir, out_dir, settings, jobs, engine, address, chunk_seconds, pattern, on_file, on_frame)
+    finally:
+        os.close(lock)
+
+
+def _run_batch(in_dir, out_dir, settings, jobs, engine, address, chunk_seconds, pattern, on_file, on_frame):
     remove_partials(out_dir)
     manifest = Manifest(out_dir)
     started = time.perf_counter()

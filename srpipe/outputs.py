@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import socket
 import stat
 import tempfile
 from pathlib import Path
@@ -59,6 +61,60 @@ def check_output_path(output: Path, input_location: str, overwrite: bool) -> Non
         raise SrpipeError(f"output folder {parent} is not writable; choose another with -o")
 
 
+# Partial outputs are named for their owner, ``.NAME.srpipe-HOST-PID-XXXX.partial.EXT``, so that
+# a later run removes only what srpipe made and what is provably dead (the owner's process is
+# gone), never another run's file or a user's own ``*.partial.*`` file.
+_HOST = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "host"
+_OWNED_PARTIAL = re.compile(r"\.srpipe-(?P<host>[A-Za-z0-9._]+)-(?P<pid>\d+)-[a-z0-9_]+\.partial(\.[^./]*)?$")
+
+
+def _process_start(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch), where /proc tells."""
+    try:
+        with open(f"/proc/{pid}/stat") as file:
+            ticks = int(file.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/stat") as file:
+            boot = next(int(line.split()[1]) for line in file if line.startswith("btime "))
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+    return boot + ticks / os.sysconf("SC_CLK_TCK")
+
+
+def is_dead_partial(path: Path) -> bool:
+    """Whether ``path`` is a partial output srpipe made on this machine whose process is gone
+    (or whose process id now belongs to a process started after the file was last written)."""
+    found = _OWNED_PARTIAL.search(path.name)
+    if not found or found["host"] != _HOST:
+        return False
+    pid = int(found["pid"])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # alive, another user's
+    started = _process_start(pid)
+    try:
+        return started is not None and started > path.lstat().st_mtime + 2  # /proc's boot time is whole seconds
+    except OSError:
+        return False
+
+
+def remove_dead_partials(folder: Path, prefix: str = "", suffix: str = "") -> None:
+    """Remove the dead partial outputs (see :func:`is_dead_partial`) in ``folder`` whose names
+    start with ``prefix`` and end with ``suffix``."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        path = Path(folder, name)
+        if name.startswith(prefix) and name.endswith(suffix) and path.is_file() and is_dead_partial(path):
+            path.unlink(missing_ok=True)
+
+
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
@@ -78,9 +134,9 @@ class AtomicOutput:
             self.final = self.temp = Path(final)
             return
         self.final = Path(os.path.realpath(final)) if Path(final).is_symlink() else Path(final)
-        fd, temp = tempfile.mkstemp(
-            prefix=f".{self.final.stem}.", suffix=f".partial{self.final.suffix}", dir=self.final.parent
-        )
+        prefix, suffix = f".{self.final.stem}.srpipe-", f".partial{self.final.suffix}"
+        remove_dead_partials(self.final.parent, prefix, suffix)  # a killed run's leftovers of this output
+        fd, temp = tempfile.mkstemp(prefix=f"{prefix}{_HOST}-{os.getpid()}-", suffix=suffix, dir=self.final.parent)
         os.close(fd)
         self.temp = Path(temp)
         os.chmod(self.temp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode

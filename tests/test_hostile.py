@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from srpipe.outputs import _HOST
 from srpipe.testing import make_huge_claim_h264, make_huge_claim_png, make_test_image, make_test_video
 
 from conftest import default_sigint, run_srpipe
@@ -283,3 +284,67 @@ def test_batch_skips_fifos_sockets_and_devices_with_a_message(tmp_path):
     assert "1 done, 4 skipped, 0 failed" in stderr
     assert listing(out) == [".srpipe-batch.json", "clip.mp4"]
     assert stat.S_ISFIFO((src / "fifo.mp4").lstat().st_mode)
+
+
+# 5-6. Partial outputs of killed runs and of concurrent batches ------------------------------
+
+def slow_env(tmp_path):
+    from test_faults import SLOW_PLUGIN
+    from test_plugins import fake_plugin
+
+    site = fake_plugin(tmp_path / "site", "slow_plugin", SLOW_PLUGIN)
+    return {**os.environ, "PYTHONPATH": str(site)}
+
+
+def wait_for(condition, process, seconds=60):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)
+
+
+def partials(folder):
+    return sorted(name for name in os.listdir(folder) if ".partial" in name)
+
+
+def test_a_later_run_removes_a_killed_runs_partial_but_no_other(tmp_path):
+    env = slow_env(tmp_path)
+    work = tmp_path / "work"
+    work.mkdir()
+    clip = make_test_video(work / "clip.mp4", frames=40)
+    mine = [".clip_x2.mine.partial.mp4", "notes.partial.txt"]
+    for name in mine:
+        (work / name).write_bytes(b"the user's own")
+    alive = f".clip_x2.srpipe-{_HOST}-{os.getpid()}-abc.partial.mp4"  # a live process's (this test's)
+    (work / alive).write_bytes(b"in progress elsewhere")
+    command = [sys.executable, "-m", "srpipe", "upscale", str(clip), "-m", "slow", "--batch-size", "1", "-q"]
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
+    wait_for(lambda: len(partials(work)) == 4, process)
+    leftover = next(name for name in partials(work) if name not in mine and name != alive)
+    assert f"srpipe-{_HOST}-{process.pid}-" in leftover  # the owner is in the name
+    process.kill()
+    process.communicate(timeout=30)
+    assert leftover in listing(work)  # SIGKILL: nothing can clean up
+    done = subprocess.run(command, env=env, capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()
+    assert partials(work) == sorted([*mine, alive])
+    assert len(video_info(work / "clip_x2.mp4")["times"]) == 40
+
+
+def test_a_second_batch_into_the_same_folder_is_refused_and_touches_nothing(tmp_path):
+    env = slow_env(tmp_path)
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    out.mkdir()
+    make_test_video(inputs / "a.mp4", frames=20, audio=False)
+    (out / ".a.mine.partial.mp4").write_bytes(b"the user's own")
+    command = [sys.executable, "-m", "srpipe", "batch", str(inputs), str(out), "-m", "slow", "--batch-size", "1", "-q"]
+    first = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
+    wait_for(lambda: len(partials(out)) == 2, first)
+    before = partials(out)
+    second = subprocess.run(command, env=env, capture_output=True, timeout=120)
+    assert_one_line_error(second, "another srpipe batch is writing into", "wait for it")
+    assert partials(out) == before
+    _, stderr = first.communicate(timeout=120)
+    assert first.returncode == 0, stderr.decode()
+    assert listing(out) == [".a.mine.partial.mp4", ".srpipe-batch.json", "a.mp4"]
