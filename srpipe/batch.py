@@ -72,6 +72,7 @@ class FileResult:
     frames: int = 0
     seconds: float = 0.0
     error: str | None = None
+    input_stamp: dict | None = None  # the input's size and mtime before it was read (for the manifest)
 
 
 @dataclass
@@ -93,7 +94,7 @@ class BatchReport:
             "failed": self.count("failed"),
             "frames": self.frames,
             "seconds": round(self.seconds, 3),
-            "files": [asdict(f) for f in self.files],
+            "files": [{k: v for k, v in asdict(f).items() if k != "input_stamp"} for f in self.files],
         }
 
 
@@ -152,9 +153,10 @@ class Manifest:
             and output.stat().st_size == entry["output_size"]
         )
 
-    def record(self, rel: Path, source: Path, output: Path, out_rel: str, settings_key: dict, frames: int) -> None:
+    def record(self, rel: Path, stamp: dict, output: Path, out_rel: str, settings_key: dict, frames: int) -> None:
+        """``stamp``: the input's, taken before it was read (a change since makes the next run redo it)."""
         self.entries[rel.as_posix()] = {
-            "input": self._stamp(source),
+            "input": stamp,
             "settings": settings_key,
             "output": out_rel,
             "output_size": output.stat().st_size,
@@ -223,6 +225,7 @@ def run_job(job: Job) -> FileResult:
         pts_range = (job.chunk.start, job.chunk.end)
     started = time.perf_counter()
     try:
+        stamp = Manifest._stamp(job.source)
         result = upscale(
             str(job.source), str(job.output), model=settings.model, scale=settings.scale, weights=settings.weights,
             device=settings.device, backend=settings.backend, batch_size=settings.batch_size, sink_options=sink,
@@ -235,11 +238,27 @@ def run_job(job: Job) -> FileResult:
             job.output.unlink()
             raise SrpipeError(f"chunk {job.chunk.index} gave {frames} frames instead of {job.chunk.frames}; "
                               "rerun with --chunk-seconds 0")
+        check_unchanged(job.source, stamp, job.output)
     except SrpipeError as exc:
         return FileResult(str(job.rel), "failed", job.out_rel, error=str(exc))
+    except OSError as exc:  # the input vanished under the batch, say
+        return FileResult(str(job.rel), "failed", job.out_rel, error=f"{exc.strerror or exc}: {exc.filename or job.rel}")
     except Exception as exc:  # a broken file must not stop the batch
         return FileResult(str(job.rel), "failed", job.out_rel, error=f"{type(exc).__name__}: {exc}")
-    return FileResult(str(job.rel), "done", job.out_rel, frames, time.perf_counter() - started)
+    return FileResult(str(job.rel), "done", job.out_rel, frames, time.perf_counter() - started, input_stamp=stamp)
+
+
+def check_unchanged(source: Path, stamp: dict, output: Path) -> None:
+    """Fail (removing the output) when ``source`` was rewritten while it was read: the output
+    would hold a mix of old and new, and the manifest would call it done."""
+    try:
+        now = Manifest._stamp(source)
+    except OSError:
+        now = None
+    if now != stamp:
+        output.unlink(missing_ok=True)
+        raise SrpipeError(f"{source.name} changed while it was read; its output was removed; "
+                          "run the batch again when it is complete")
 
 
 # The batch -------------------------------------------------------------------
@@ -316,6 +335,7 @@ class _ChunkedFile:
     """A long video upscaled as chunks: what is left to do before joining its parts."""
 
     job: Job  # the whole-file job the chunks stand for
+    stamp: dict  # the input's size and mtime when it was indexed
     index: VideoIndex
     chunks: list[Chunk]
     parts_dir: Path
@@ -340,10 +360,11 @@ def _split(job: Job, out_dir: Path, chunk_seconds: float) -> _ChunkedFile | None
     chunks = plan_chunks(index, chunk_seconds) if index else []
     if len(chunks) < 2:
         return None
-    identity = [job.rel.as_posix(), Manifest._stamp(job.source), job.settings.key(), chunk_seconds]
+    stamp = Manifest._stamp(job.source)
+    identity = [job.rel.as_posix(), stamp, job.settings.key(), chunk_seconds]
     parts_dir = out_dir / PARTS_DIR / hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
     parts_dir.mkdir(parents=True, exist_ok=True)
-    file = _ChunkedFile(job, index, chunks, parts_dir, set())
+    file = _ChunkedFile(job, stamp, index, chunks, parts_dir, set())
     file.pending = {c.index for c in chunks if not file.part(c).is_file()}
     return file
 
@@ -364,10 +385,12 @@ def _join(file: _ChunkedFile) -> FileResult:
     started = time.perf_counter()
     try:
         frames = join_parts(job.source, file.index, [file.part(c) for c in file.chunks], job.output, overwrite=True)
+        check_unchanged(job.source, file.stamp, job.output)
     except SrpipeError as exc:
         return FileResult(str(job.rel), "failed", job.out_rel, error=str(exc))
     shutil.rmtree(file.parts_dir, ignore_errors=True)
-    return FileResult(str(job.rel), "done", job.out_rel, frames, file.seconds + time.perf_counter() - started)
+    return FileResult(str(job.rel), "done", job.out_rel, frames, file.seconds + time.perf_counter() - started,
+                      input_stamp=file.stamp)
 
 
 def run_batch(
@@ -416,7 +439,7 @@ def _run_batch(in_dir, out_dir, settings, jobs, engine, address, chunk_seconds, 
 
     def report(result: FileResult) -> None:
         if result.status == "done":
-            manifest.record(Path(result.input), in_dir / result.input, out_dir / result.output,
+            manifest.record(Path(result.input), result.input_stamp, out_dir / result.output,
                             result.output, settings.key(), result.frames)
         results.append(result)
         if on_file:

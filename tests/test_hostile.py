@@ -2,6 +2,7 @@
 files as outputs, stalled servers, damaged containers, broken models and plugins. Each ends in
 one ``Error:`` line or correct output, with nothing lost, replaced or left behind."""
 
+import json
 import os
 import signal
 import socket
@@ -348,3 +349,54 @@ def test_a_second_batch_into_the_same_folder_is_refused_and_touches_nothing(tmp_
     _, stderr = first.communicate(timeout=120)
     assert first.returncode == 0, stderr.decode()
     assert listing(out) == [".a.mine.partial.mp4", ".srpipe-batch.json", "a.mp4"]
+
+
+# 7. An input rewritten while a batch reads it ------------------------------------------------
+
+TOUCHING_PLUGIN = '''
+import json
+import os
+from srpipe import hookimpl
+from srpipe.models import ModelSpec
+
+
+class Touching:
+    """Rewrites the file named in SRPIPE_TEST_REWRITE on its first call: an input changing
+    while it is read, made deterministic."""
+    scale = 2
+    calls = 0
+
+    def upscale(self, luma, *, bit_depth, full_range):
+        Touching.calls += 1
+        path = os.environ.get("SRPIPE_TEST_REWRITE")
+        if path and Touching.calls == 1:
+            with open(path, "ab") as file:
+                file.write(b"appended while srpipe reads it")
+        return luma.repeat(2, axis=1).repeat(2, axis=2)
+
+
+@hookimpl
+def register_models(register):
+    register(ModelSpec(name="touching", scales=(2,), description="rewrites its input", load=lambda **kw: Touching()))
+'''
+
+
+def test_input_rewritten_during_a_batch_fails_and_is_redone_next_time(tmp_path):
+    from test_plugins import fake_plugin
+
+    site = fake_plugin(tmp_path / "site", "touching_plugin", TOUCHING_PLUGIN)
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    make_test_video(inputs / "a.mp4", frames=6)
+    make_test_video(inputs / "b.mp4", frames=6)
+    command = ["batch", inputs, out, "-m", "touching", "--batch-size", "2"]
+    env = {"PYTHONPATH": str(site), "SRPIPE_TEST_REWRITE": str(inputs / "a.mp4")}
+    done = run_srpipe(*command, env=env)
+    stderr = done.stderr.decode()
+    assert done.returncode == 1, stderr
+    assert "FAILED   a.mp4: a.mp4 changed while it was read; its output was removed" in stderr
+    assert listing(out) == [".srpipe-batch.json", "b.mp4"]
+    done = run_srpipe(*command, "--json", env={"PYTHONPATH": str(site)})
+    report = json.loads(done.stdout)
+    assert (report["done"], report["skipped"], report["failed"]) == (1, 1, 0), done.stderr.decode()
+    assert listing(out) == [".srpipe-batch.json", "a.mp4", "b.mp4"]
