@@ -8,6 +8,7 @@ import struct
 import sys
 import threading
 import warnings
+from collections import Counter
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
@@ -225,6 +226,7 @@ class PyAVSource(Source):
     def _items(self) -> Iterator[Frame | av.Packet]:
         passthrough = {s.index for s in self.passthrough}
         last_pts = None
+        video_pts, video_end = [], None  # what the demuxer gave, to tell what it lost
         packets = self.container.demux()
         while True:
             with self._reading:
@@ -234,21 +236,73 @@ class PyAVSource(Source):
                     raise SrpipeError(f"{self.location} sent no data for {self.timeout:g} s; check the source, "
                                       "or allow longer with --timeout SECONDS") from exc
             if packet is None:
-                return
+                break
             index = packet.stream.index
             if index == self.video.index:
+                if packet.pts is not None:
+                    video_pts.append(packet.pts)
+                    video_end = max(video_end or 0, packet.pts + (packet.duration or 0))
                 for video_frame in self._decode(packet):
                     if self.display_matrix is None:
                         self.display_matrix = _display_matrix(video_frame) or ()
                     frame = frame_from_av(video_frame)
-                    if frame.pts is None:
-                        if last_pts is None:
-                            warnings.warn(f"{self.location} has frames without timestamps; timing them by the frame rate")
+                    if frame.pts is None or (last_pts is not None and frame.pts <= last_pts):
+                        # raw streams have none; a damaged or badly muxed file repeats them
+                        if last_pts is None or not self._retimed:
+                            warnings.warn(f"{self.location} has frames without (increasing) timestamps; "
+                                          "timing them by the frame rate")
+                            self._retimed = True
                         frame.pts = self._next_pts(last_pts)
                     last_pts = frame.pts
                     yield frame
             elif index in passthrough and packet.dts is not None:
                 yield packet
+        if self.pts_range is None:
+            self._count_container_losses(sorted(video_pts), video_end)
+
+    _retimed = False
+
+    def _count_container_losses(self, pts: list[int], end: int | None) -> None:
+        """Frames the demuxer skipped over (a damaged container): gaps in timestamps that are
+        otherwise regular, and a stream ending before the duration its header states.
+        They stop the run, or are counted as skipped, like frames the decoder refused."""
+        if not pts or end is None:
+            return
+        steps = [b - a for a, b in zip(pts, pts[1:]) if b > a]
+        step, lost = None, 0
+        if steps:
+            step, count = Counter(steps).most_common(1)[0]
+            if count < 0.9 * len(steps):  # variable frame rate: a long frame is no loss
+                step = None
+            else:
+                lost += sum(round(d / step) - 1 for d in steps if d > 1.5 * step)
+        rate = self.video.average_rate
+        step = step or (1 / (Fraction(rate) * self.time_base) if rate else None)
+        stated = self._stated_end()
+        if step and stated is not None and stated - end > step / 2:
+            lost += round((stated - end) / step)
+        lost -= self.skipped_frames  # those the decoder refused are in the gaps too
+        if lost <= 0:
+            return
+        if self.on_decode_error == "skip":
+            self.skipped_frames += lost
+            return
+        raise SrpipeError(f"{self.location} is damaged: its container lost about {lost} video frames that could not "
+                          "be read; rerun with --on-decode-error skip to keep the frames that could be read")
+
+    def _stated_end(self) -> int | None:
+        """Where the video stream's header says it ends, in time-base units (not the
+        container's duration, which includes audio that may run longer)."""
+        tag = self.video.metadata.get("DURATION")  # Matroska's per-track statistics
+        if tag:
+            try:
+                hours, minutes, seconds = tag.split(":")
+                return round((int(hours) * 3600 + int(minutes) * 60 + Fraction(seconds)) / self.time_base)
+            except (ValueError, ZeroDivisionError):
+                return None
+        if self.video.duration:
+            return (self.video.start_time or 0) + self.video.duration
+        return None
 
     def _decode(self, packet: av.Packet) -> list[av.VideoFrame]:
         """The frames of one packet; a damaged packet stops or is skipped and counted."""
@@ -303,10 +357,26 @@ def default_codec(container_format: str, hardware: bool = False) -> str:
     return HARDWARE_ENCODER if hardware and encoder_works(HARDWARE_ENCODER) else "libx264"
 
 
+def check_video_encoder(name: str) -> None:
+    """Refuse a name that is no encoder, or an audio or subtitle one, before PyAV is handed it."""
+    try:
+        codec = av.Codec(name, "w")
+    except (av.FFmpegError, ValueError) as exc:
+        raise SrpipeError(f"--codec {name} is not an encoder FFmpeg knows; see 'ffmpeg -encoders' for names") from exc
+    if codec.type != "video":
+        raise SrpipeError(f"--codec {name} is an {codec.type} encoder; give a video encoder such as libx264")
+
+
+# The --crf range of encoders that clamp larger values without a word (x264/x265, NVENC's cq)
+CRF_LIMITS = {"libx264": 51, "libx265": 51, "h264_nvenc": 51, "hevc_nvenc": 51}
+
+
 def encoder_options(codec: str, crf: int | None, preset: str | None, extra: dict[str, str]) -> dict[str, str]:
     """The encoder's options for srpipe's quality settings: ``crf`` is NVENC's constant
     quality ``cq``; x264/x265 presets go only to x264/x265."""
     options = dict(extra)
+    if crf is not None and crf > CRF_LIMITS.get(codec, 63):
+        raise SrpipeError(f"--crf {crf} is out of range for {codec}; it takes 0-{CRF_LIMITS.get(codec, 63)}")
     if crf is not None:
         if codec.endswith("_nvenc"):
             options.setdefault("rc", "vbr")
@@ -354,6 +424,7 @@ class PyAVSink(Sink):
             where = "standard output" if self.to_stdout else f"{location} (a {special_kind(location)})"
             raise SrpipeError(f"{self.container_format} cannot be streamed to {where}; use --format matroska or mpegts")
         self.file = None  # the FIFO or device, opened by srpipe
+        self.frames_written = 0
         self.container = None
         self.stream = None
         self.copied: dict[int, av.stream.Stream] = {}
@@ -374,6 +445,7 @@ class PyAVSink(Sink):
             raise SrpipeError(f"cannot write {self.location}: {exc}; choose a known extension or --format") from exc
         fmt_name = self.container.format.name.split(",")[0]
         codec = self.options.codec or default_codec(fmt_name, self.options.hardware_encoder)
+        check_video_encoder(codec)
         try:
             stream = self.container.add_stream(codec, rate=getattr(self.source, "frame_rate", None) or 25)
         except (av.FFmpegError, ValueError) as exc:
@@ -439,6 +511,11 @@ class PyAVSink(Sink):
                 f"{self.source.location} changes frame size mid-stream "
                 f"({self.stream.width}x{self.stream.height} to {frame.width}x{frame.height}); not supported"
             )
+        if frame.pts is None:  # a source without timestamps (checked: then none has one): by the frame rate
+            rate = getattr(self.source, "frame_rate", None) or Fraction(25)
+            frame.pts = self.frames_written * max(1, round(1 / (rate * self.stream.time_base)))
+            frame.time_base = self.stream.time_base
+        self.frames_written += 1
         video_frame = frame_to_av(frame)
         if self.stream.pix_fmt != frame.format.name:
             video_frame = video_frame.reformat(format=self.stream.pix_fmt)

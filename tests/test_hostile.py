@@ -4,6 +4,7 @@ one ``Error:`` line or correct output, with nothing lost, replaced or left behin
 
 import json
 import os
+import re
 import signal
 import socket
 import stat
@@ -12,9 +13,14 @@ import sys
 import tempfile
 import threading
 import time
+from fractions import Fraction
+
+import av
+import numpy as np
 
 import pytest
 
+from srpipe.errors import SrpipeError
 from srpipe.outputs import _HOST
 from srpipe.testing import make_huge_claim_h264, make_huge_claim_png, make_test_image, make_test_video
 
@@ -400,3 +406,200 @@ def test_input_rewritten_during_a_batch_fails_and_is_redone_next_time(tmp_path):
     report = json.loads(done.stdout)
     assert (report["done"], report["skipped"], report["failed"]) == (1, 1, 0), done.stderr.decode()
     assert listing(out) == [".srpipe-batch.json", "a.mp4", "b.mp4"]
+
+
+# 8-9. Broken and hostile checkpoints ----------------------------------------------------------
+
+
+def espcn_checkpoint(path, change=None, **config):
+    import torch
+
+    from srpipe.nn.checkpoint import make_checkpoint, save_checkpoint
+    from srpipe.nn.espcn import ESPCN, ESPCNConfig
+
+    net = ESPCN(ESPCNConfig(**{"scale": 2, "features": (4,), "kernels": (3, 3), **config}))
+    ckpt = make_checkpoint(net, {})
+    if change:
+        with torch.no_grad():
+            change(ckpt)
+    save_checkpoint(ckpt, path)
+    return path
+
+
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_non_finite_weights_are_refused_at_load(tmp_path, value):
+    def poison(ckpt):
+        next(iter(ckpt["state_dict"].values())).view(-1)[0] = float(value)
+
+    weights = espcn_checkpoint(tmp_path / "bad.pt", poison)
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2)
+    done = run_srpipe("upscale", clip, "-m", "espcn", "--weights", weights, "--backend", "torch")
+    assert_one_line_error(done, "bad.pt holds NaN or infinite weights", "not loaded")
+    assert listing(tmp_path) == ["bad.pt", "clip.mp4"]
+
+
+@pytest.mark.parametrize("backend", ["torch", "openvino"])
+def test_a_network_that_computes_nan_is_refused_not_encoded_black(tmp_path, backend):
+    def overflow(ckpt):  # finite weights whose products overflow float32: inf, then inf - inf = NaN
+        for tensor in ckpt["state_dict"].values():
+            tensor.fill_(1e30)
+
+    weights = espcn_checkpoint(tmp_path / "huge.pt", overflow, activation="relu")
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2)
+    done = run_srpipe("upscale", clip, "-m", "espcn", "--weights", weights, "--backend", backend,
+                      env={"SRPIPE_CACHE_DIR": str(tmp_path / "cache")})
+    assert_one_line_error(done, "model 'espcn' is broken", "NaN or infinite")
+    assert [name for name in listing(tmp_path) if name != "cache"] == ["clip.mp4", "huge.pt"]
+
+
+def test_checkpoint_that_inflates_is_refused_before_loading(tmp_path):
+    import zipfile
+
+    weights = espcn_checkpoint(tmp_path / "ok.pt")
+    bomb = tmp_path / "bomb.pt"
+    with zipfile.ZipFile(weights) as good, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as bad:
+        for member in good.infolist():
+            bad.writestr(member.filename, good.read(member))
+        prefix = good.infolist()[0].filename.split("/")[0]
+        with bad.open(f"{prefix}/data/999", "w", force_zip64=True) as big:
+            chunk = bytes(1 << 20)
+            for _ in range(512):  # 512 MiB of zeros, a few hundred KB deflated
+                big.write(chunk)
+    assert bomb.stat().st_size < 5_000_000
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2)
+    done, peak = run_measured("upscale", clip, "-m", "espcn", "--weights", bomb, "--backend", "torch")
+    assert_one_line_error(done, "bomb.pt unpacks to", "not loaded")
+    assert peak < PEAK_LIMIT_KB
+
+
+@pytest.mark.parametrize("config, needle", [
+    ({"kernels": (3001, 3)}, "kernel sizes must be 1-15"),
+    ({"features": (100000,)}, "widths 1-1024"),
+    ({"scale": 64}, "scale must be 1-8"),
+])
+def test_checkpoint_config_out_of_bounds_is_refused_before_building(tmp_path, config, needle):
+    def claim(ckpt):
+        ckpt["config"].update({k: list(v) if isinstance(v, tuple) else v for k, v in config.items()})
+
+    weights = espcn_checkpoint(tmp_path / "odd.pt", claim)
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2)
+    done, peak = run_measured("upscale", clip, "-m", "espcn", "--weights", weights, "--backend", "torch")
+    assert_one_line_error(done, "odd.pt does not match its architecture", needle)
+    assert peak < PEAK_LIMIT_KB
+
+
+def test_checkpoint_config_disagreeing_with_its_weights_allocates_nothing(tmp_path):
+    def claim(ckpt):
+        ckpt["config"]["features"] = [1024] * 30  # in bounds, but not these weights: refused on the meta device
+        ckpt["config"]["kernels"] = [15] * 31
+
+    weights = espcn_checkpoint(tmp_path / "odd.pt", claim)
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2)
+    done, peak = run_measured("upscale", clip, "-m", "espcn", "--weights", weights, "--backend", "torch")
+    assert_one_line_error(done, "odd.pt does not match its architecture", "disagree")
+    assert peak < PEAK_LIMIT_KB  # the network it describes would take 28 GB
+
+
+# 10. A container damaged in the middle ---------------------------------------------------------
+
+
+def damage_bytes(source, target, start: float, end: float):
+    data = bytearray(source.read_bytes())
+    for i in range(int(len(data) * start), int(len(data) * end)):
+        data[i] = (data[i] * 7 + 13) & 0xFF
+    target.write_bytes(data)
+    return target
+
+
+def test_matroska_damaged_in_the_middle_stops_saying_what_was_lost(tmp_path):
+    clip = make_test_video(tmp_path / "clip.mkv", frames=20)
+    bad = damage_bytes(clip, tmp_path / "bad.mkv", 0.3, 0.6)
+    done = run_srpipe("upscale", bad, "-o", tmp_path / "out.mkv")
+    assert_one_line_error(done, "bad.mkv is damaged", "lost about 14 video frames", "--on-decode-error skip")
+    assert listing(tmp_path) == ["bad.mkv", "clip.mkv"]
+
+
+def test_matroska_damaged_in_the_middle_is_counted_when_skipping(tmp_path):
+    clip = make_test_video(tmp_path / "clip.mkv", frames=20)
+    bad = damage_bytes(clip, tmp_path / "bad.mkv", 0.3, 0.6)
+    done = run_srpipe("upscale", bad, "-o", tmp_path / "out.mkv", "--on-decode-error", "skip", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    assert "Warning: 14 damaged frames of" in done.stderr.decode()
+    assert len(video_info(tmp_path / "out.mkv")["times"]) == 6
+
+
+@pytest.mark.parametrize("name", ["clip.mkv", "clip.mp4", "clip.webm"])
+def test_intact_files_are_not_called_damaged(tmp_path, name):
+    clip = make_test_video(tmp_path / name, frames=20, codec="libvpx-vp9" if name.endswith("webm") else "libx264",
+                           audio=not name.endswith("webm"))
+    done = run_srpipe("upscale", clip, "-q")
+    assert done.returncode == 0 and not done.stderr, done.stderr.decode()
+
+
+# 11. Frames from a plugin source are checked like model output -------------------------------
+
+
+def plugin_source_run(tmp_path, frames):
+    from srpipe import hookimpl
+    from srpipe.frames import PLANE_FORMATS, Frame
+    from srpipe.media import Source
+    from srpipe.testing import make_plugin_manager
+    from srpipe.upscaling import upscale
+
+    class Listed(Source):
+        location = "listed://frames"
+        is_file = False
+
+        def items(self):
+            for planes, fmt, pts in frames:
+                yield Frame(tuple(planes), PLANE_FORMATS[fmt], False, pts, Fraction(1, 25) if pts is not None else None)
+
+    class ListedPlugin:
+        @hookimpl(tryfirst=True)
+        def open_source(self, location, options):
+            return Listed() if location.startswith("listed:") else None
+
+    pm = make_plugin_manager()
+    pm.register(ListedPlugin())
+    return upscale("listed://frames", str(tmp_path / "out.mkv"), pm=pm)
+
+
+def planes420(value=16):
+    return [np.full((16, 16), value, np.uint8), np.full((8, 8), 128, np.uint8), np.full((8, 8), 128, np.uint8)]
+
+
+@pytest.mark.parametrize("frames, needle", [
+    ([(planes420(), "yuv420p", 0), (planes420(), "yuv420p", None)], "timestamp None after 0"),
+    ([(planes420(), "yuv420p", 0), (planes420(), "yuv420p", 0)], "timestamp 0 after 0"),
+    ([(planes420(), "yuv420p", 1), (planes420(), "yuv420p", 0)], "timestamp 0 after 1"),
+    ([(planes420()[:1], "yuv420p", 0)], "yuv420p frame of 1 planes instead of 3"),
+    ([(planes420()[:2] + [np.zeros((16, 16), np.uint8)], "yuv420p", 0)], "plane 2 is uint8 (16, 16), not uint8 (8, 8)"),
+    ([(planes420(), "yuv420p10le", 0)], "plane 0 is uint8 (16, 16), not uint16 (16, 16)"),
+])
+def test_malformed_frames_from_a_plugin_source_are_refused(tmp_path, frames, needle):
+    with pytest.raises(SrpipeError, match=re.escape(f"source Listed (listed://frames) gave")) as caught:
+        plugin_source_run(tmp_path, frames)
+    assert needle in str(caught.value) and "plugin that reads it is broken" in str(caught.value)
+    assert listing(tmp_path) == []
+
+
+def test_plugin_source_without_timestamps_is_timed_by_the_frame_rate(tmp_path):
+    result = plugin_source_run(tmp_path, [(planes420(v), "yuv420p", None) for v in (16, 60, 120)])
+    assert result.stats.frames_out == 3
+    assert video_info(tmp_path / "out.mkv")["times"] == [Fraction(0), Fraction(1, 25), Fraction(2, 25)]
+
+
+def test_matroska_without_timestamps_is_timed_by_the_frame_rate(tmp_path):
+    source = make_test_video(tmp_path / "clip.mkv", frames=10, audio=False)
+    flat = tmp_path / "flat.mkv"
+    with av.open(str(source)) as inp, av.open(str(flat), "w") as out:
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        for packet in inp.demux():
+            if packet.dts is not None:
+                packet.pts = packet.dts = 0  # every timestamp the same
+                packet.stream = stream
+                out.mux(packet)
+    done = run_srpipe("upscale", flat, "-o", tmp_path / "out.mkv")
+    assert done.returncode == 0, done.stderr.decode()
+    assert "Warning: " in done.stderr.decode() and "timing them by the frame rate" in done.stderr.decode()
+    assert len(video_info(tmp_path / "out.mkv")["times"]) == 10
