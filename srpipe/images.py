@@ -32,7 +32,7 @@ def opencv():
     load with every command), with its log quiet: a damaged image is our error line, not its warning."""
     import cv2
 
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
     return cv2
 
 
@@ -230,9 +230,13 @@ class ImageSink(Sink):
             if image.ndim == 2:
                 image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
             image = np.dstack([image, alpha])
-        ok, encoded = cv2.imencode(self.suffix, image)
+        try:
+            ok, encoded = cv2.imencode(self.suffix, image)
+        except cv2.error:  # OpenCV's assertion text (several lines, C++ names) is not for users
+            ok = False
         if not ok:
-            raise SrpipeError(f"cannot encode {self.location} as {self.suffix}; use .png")
+            raise SrpipeError(f"cannot encode {self.location} ({image.shape[1]}x{image.shape[0]}) as {self.suffix}; "
+                              "use .png")
         try:
             with open(self.output.temp, "wb") as file:  # Python's open: Ctrl-C ends a wait for a FIFO's reader
                 file.write(encoded.tobytes())

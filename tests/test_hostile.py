@@ -603,3 +603,129 @@ def test_matroska_without_timestamps_is_timed_by_the_frame_rate(tmp_path):
     assert done.returncode == 0, done.stderr.decode()
     assert "Warning: " in done.stderr.decode() and "timing them by the frame rate" in done.stderr.decode()
     assert len(video_info(tmp_path / "out.mkv")["times"]) == 10
+
+
+# 12. Internal messages must not leak ---------------------------------------------------------
+
+
+def test_closed_standard_input_is_a_one_line_error(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "srpipe", "upscale", "-", "-o", str(tmp_path / "out.mkv")],
+                          stdin=subprocess.DEVNULL, capture_output=True, timeout=60,
+                          preexec_fn=lambda: os.close(0))
+    assert_one_line_error(done, "standard input is closed")
+    assert listing(tmp_path) == []
+
+
+@pytest.mark.parametrize("codec, needle", [("aac", "--codec aac is an audio encoder"),
+                                           ("nosuchcodec", "--codec nosuchcodec is not an encoder")])
+def test_codec_that_is_no_video_encoder_is_named(tmp_path, codec, needle):
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2)
+    assert_one_line_error(run_srpipe("upscale", clip, "--codec", codec), needle)
+    assert listing(tmp_path) == ["clip.mp4"]
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".webp"])
+def test_image_too_wide_for_its_format_is_one_line(tmp_path, suffix):
+    image = make_test_image(tmp_path / "wide.png", width=40000, height=4)
+    done = run_srpipe("upscale", image, "-o", tmp_path / f"wide{suffix}")
+    assert_one_line_error(done, f"cannot encode", "80000x8", "use .png")
+    assert not done.stdout and listing(tmp_path) == ["wide.png"]
+
+
+def test_unexpected_errors_are_one_line():
+    from srpipe.cli import one_line
+
+    assert one_line("OpenCV(4.9) x.cpp:1: error: (-215:Assertion failed)\n  in function 'imencode'\n") == \
+        "OpenCV(4.9) x.cpp:1: error: (-215:Assertion failed) in function 'imencode'"
+
+
+# 13. Smaller defects ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("crf, code, needle", [("999", 2, "999 is not in the range"), ("60", 1, "--crf 60 is out of range for libx264")])
+def test_crf_out_of_range_is_refused_not_clamped(tmp_path, crf, code, needle):
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2)
+    done = run_srpipe("upscale", clip, "--crf", crf)
+    assert done.returncode == code and needle in done.stderr.decode(), done.stderr.decode()
+    assert listing(tmp_path) == ["clip.mp4"]
+
+
+def test_weights_of_another_scale_than_the_model_name_are_refused(tmp_path):
+    weights = espcn_checkpoint(tmp_path / "x3.pt", scale=3)
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2)
+    done = run_srpipe("upscale", clip, "-m", "espcn-x2", "--weights", weights, "--backend", "torch")
+    assert_one_line_error(done, "x3.pt is an x3 model but --scale 2 was asked for")
+    assert listing(tmp_path) == ["clip.mp4", "x3.pt"]
+
+
+def test_a_reader_that_leaves_early_ends_srpipe_quietly():
+    process = subprocess.Popen([sys.executable, "-m", "srpipe", "plugins"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # as `srpipe plugins | head -0` would
+    assert process.wait(timeout=60) == 0
+    assert process.stderr.read() == b""
+
+
+def test_debug_is_accepted_after_the_subcommand(tmp_path):
+    done = run_srpipe("upscale", tmp_path / "missing.mp4", "--debug")
+    assert done.returncode == 1
+    assert b"Traceback" in done.stderr and b"missing.mp4 does not exist" in done.stderr
+    done = run_srpipe("upscale", "--", "--debug")  # after --, a file name
+    assert_one_line_error(done, "--debug does not exist")
+
+
+def test_unknown_plugin_names_in_the_switches_are_warned_about():
+    done = run_srpipe("models", "list", env={"SRPIPE_DISABLE_PLUGINS": "srpipe_plugins.clasic"})
+    assert done.returncode == 0
+    assert b"Warning: SRPIPE_DISABLE_PLUGINS names 'srpipe_plugins.clasic', which is no installed plugin" in done.stderr
+    assert b"bicubic" in done.stdout
+
+
+def test_one_bad_register_call_keeps_the_plugins_other_models(tmp_path):
+    from test_plugins import fake_plugin, models_with
+
+    source = '''from srpipe import hookimpl
+from srpipe.models import ModelSpec
+
+
+@hookimpl
+def register_models(register):
+    register("not a model")
+    register(ModelSpec(name="bicubic", scales=(2,), description="taken", load=lambda **kw: None))
+    register(ModelSpec(name="still-here", scales=(2,), description="good", load=lambda **kw: None))
+'''
+    models, stderr = models_with(fake_plugin(tmp_path / "site", "half_bad", source))
+    assert "still-here" in models and models["bicubic"]["plugin"] == "srpipe_plugins.classic"
+    assert stderr.count("plugin 'half_bad' failed in register_models for one entry, which is skipped") == 2
+
+
+BRIGHT_PLUGIN = """
+import numpy as np
+from srpipe import hookimpl
+from srpipe.models import ModelSpec
+
+
+class TooBright:
+    scale = 2
+
+    def upscale(self, luma, *, bit_depth, full_range):
+        return np.full((luma.shape[0], luma.shape[1] * 2, luma.shape[2] * 2), 4000, luma.dtype)
+
+
+@hookimpl
+def register_models(register):
+    register(ModelSpec(name="bright", scales=(2,), description="", load=lambda **kw: TooBright()))
+"""
+
+
+def test_model_output_beyond_the_bit_depth_is_clipped_with_one_warning(tmp_path):
+    from test_plugins import fake_plugin
+
+    site = fake_plugin(tmp_path / "site", "bright_plugin", BRIGHT_PLUGIN)
+    clip = make_test_video(tmp_path / "clip.mkv", frames=6, pix_fmt="yuv420p10le", audio=False)
+    done = run_srpipe("upscale", clip, "-o", tmp_path / "out.mkv", "-m", "bright", "--batch-size", "2", "-q",
+                      env={"PYTHONPATH": str(site)})
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stderr.decode().count("model 'bright' gave samples above 1023, the largest 10-bit value") == 1
+    with av.open(str(tmp_path / "out.mkv")) as container:
+        luma = next(container.decode(video=0)).to_ndarray(format="gray10le")
+    assert luma.max() == 1023
