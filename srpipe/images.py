@@ -7,7 +7,10 @@ as 8-bit. Greyscale stays greyscale; alpha is upscaled (bicubic) and kept.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import struct
+import sys
 from pathlib import Path
 from typing import Iterator
 
@@ -34,6 +37,26 @@ def opencv():
 
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
     return cv2
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """libpng and libjpeg print their complaints to file descriptor 2 themselves, below
+    Python: hidden while OpenCV runs, as srpipe's own one-line error says what failed."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, AttributeError, ValueError):
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def is_image_path(location: str) -> bool:
@@ -173,7 +196,8 @@ class ImageSource(Source):
             raise SrpipeError(f"cannot read {self.location}: {exc.strerror}") from exc
         cv2 = opencv()
         try:
-            image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+            with quiet_stderr():
+                image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
         except cv2.error:  # OpenCV's own size limit or a damaged header: its text is not for users
             image = None
         if image is None:
@@ -231,7 +255,8 @@ class ImageSink(Sink):
                 image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
             image = np.dstack([image, alpha])
         try:
-            ok, encoded = cv2.imencode(self.suffix, image)
+            with quiet_stderr():
+                ok, encoded = cv2.imencode(self.suffix, image)
         except cv2.error:  # OpenCV's assertion text (several lines, C++ names) is not for users
             ok = False
         if not ok:

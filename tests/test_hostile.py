@@ -729,3 +729,18 @@ def test_model_output_beyond_the_bit_depth_is_clipped_with_one_warning(tmp_path)
     with av.open(str(tmp_path / "out.mkv")) as container:
         luma = next(container.decode(video=0)).to_ndarray(format="gray10le")
     assert luma.max() == 1023
+
+
+@pytest.mark.parametrize("where", ["data", "crc"])
+def test_libpng_complaints_do_not_reach_the_terminal(tmp_path, where):
+    data = bytearray(make_test_image(tmp_path / "p.png").read_bytes())
+    if where == "data":
+        for i in range(60, 200):
+            data[i] ^= 0x55
+    else:
+        data[-5] ^= 1  # the IEND chunk's CRC
+    (tmp_path / "p.png").write_bytes(bytes(data))
+    done = run_srpipe("upscale", tmp_path / "p.png", "-o", tmp_path / "out.png")
+    assert_one_line_error(done, "cannot read", "p.png as an image")
+    assert b"libpng error" not in done.stderr
+    assert listing(tmp_path) == ["p.png"]
