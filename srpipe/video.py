@@ -3,6 +3,7 @@ encodes them, copying audio, subtitles, timestamps and colour metadata."""
 
 from __future__ import annotations
 
+import errno
 import functools
 import struct
 import sys
@@ -405,6 +406,32 @@ def add_copied_stream(container, in_stream, location: str):
     return out_stream
 
 
+class StreamedFile:
+    """A FIFO or device that PyAV writes through Python (no seeking). A write blocked on a
+    FIFO whose reader stopped reading is where Ctrl-C lands; PyAV's callback would swallow the
+    KeyboardInterrupt and FFmpeg write on, so it is kept here, the write fails (and every later
+    one, at once), and the sink raises it again."""
+
+    def __init__(self, path):
+        # srpipe opens it, not FFmpeg: a FIFO's open waits for a reader, and Python's open lets Ctrl-C through
+        self.raw = open(path, "wb", buffering=0)
+        self.interrupted: BaseException | None = None
+
+    def write(self, data) -> int:
+        if self.interrupted is not None:
+            raise OSError(errno.EINTR, "interrupted")
+        try:
+            return self.raw.write(data)
+        except Exception:
+            raise
+        except BaseException as exc:  # KeyboardInterrupt, SIGTERM's Terminated
+            self.interrupted = exc
+            raise OSError(errno.EINTR, "interrupted") from None
+
+    def close(self) -> None:
+        self.raw.close()
+
+
 class PyAVSink(Sink):
     """Encodes upscaled frames and copies the source's other streams."""
 
@@ -436,7 +463,7 @@ class PyAVSink(Sink):
         elif self.output.direct:
             # Opened here, not by FFmpeg: a FIFO's open waits for a reader, and Python's own
             # open and writes let Ctrl-C through where FFmpeg's would retry forever.
-            target = self.file = open(self.output.temp, "wb")
+            target = self.file = StreamedFile(self.output.temp)
         else:
             target = str(self.output.temp)
         try:
@@ -538,7 +565,11 @@ class PyAVSink(Sink):
         try:
             self.container.mux(packets)
         except (OSError, av.FFmpegError) as exc:
+            if self.file is not None and self.file.interrupted:
+                raise self.file.interrupted from None
             raise self._write_error(exc) from exc
+        if self.file is not None and self.file.interrupted:
+            raise self.file.interrupted
 
     def _write_error(self, exc: Exception) -> SrpipeError:
         reason = getattr(exc, "strerror", None) or str(exc)
@@ -567,16 +598,19 @@ class PyAVSink(Sink):
             self.output.commit()
 
     def abort(self) -> None:
+        if self.file is not None:
+            # First: closing the container writes a trailer, which would wait forever on a
+            # FIFO whose reader stopped reading; with the file closed those writes just fail.
+            file, self.file = self.file, None
+            try:
+                file.close()
+            except OSError:
+                pass  # a reader that went away: nothing more to write
         if self.container is not None:
             container, self.container = self.container, None
             try:
                 container.close()
             except Exception:
                 pass  # the output is discarded anyway
-        if self.file is not None:
-            try:
-                self.file.close()
-            except OSError:
-                pass  # a reader that went away: nothing more to write
         if self.output is not None:
             self.output.discard()

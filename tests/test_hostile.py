@@ -247,20 +247,26 @@ def test_signals_end_a_stalled_run_within_two_seconds(tmp_path, stage, signum, c
     assert listing(tmp_path) == ["clip.mkv"]
 
 
-@pytest.mark.parametrize("side", ["input", "output"])
-def test_ctrl_c_ends_a_wait_for_the_other_end_of_a_fifo(tmp_path, side):
-    clip = make_test_video(tmp_path / "clip.mp4", frames=3)
+@pytest.mark.parametrize("side", ["input", "output", "reader that never reads"])
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signals_end_a_wait_for_the_other_end_of_a_fifo(tmp_path, side, signum, code):
+    clip = make_test_video(tmp_path / "clip.mp4", width=320, height=240, frames=60)
     fifo = tmp_path / "pipe.mkv"
     os.mkfifo(fifo)
     args = (fifo, "-o", tmp_path / "out.mkv") if side == "input" else (clip, "-o", fifo)
-    process = start_srpipe("upscale", *args)
-    time.sleep(3)
-    assert process.poll() is None
-    process.send_signal(signal.SIGINT)
-    started = time.monotonic()
-    _, stderr = process.communicate(timeout=30)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK) if side.startswith("reader") else None
+    try:
+        process = start_srpipe("upscale", *args)
+        time.sleep(4)  # opening (no other end) or writing (the pipe is full) blocks
+        assert process.poll() is None
+        process.send_signal(signum)
+        started = time.monotonic()
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if reader is not None:
+            os.close(reader)
     assert time.monotonic() - started < 2, stderr
-    assert process.returncode == 130, stderr
+    assert process.returncode == code, stderr
     assert stat.S_ISFIFO(fifo.lstat().st_mode)
     assert listing(tmp_path) == ["clip.mp4", "pipe.mkv"]
 
