@@ -412,9 +412,10 @@ class StreamedFile:
     KeyboardInterrupt and FFmpeg write on, so it is kept here, the write fails (and every later
     one, at once), and the sink raises it again."""
 
-    def __init__(self, path):
+    def __init__(self, target):
+        """``target``: a path, or a file descriptor (standard output), which stays open."""
         # srpipe opens it, not FFmpeg: a FIFO's open waits for a reader, and Python's open lets Ctrl-C through
-        self.raw = open(path, "wb", buffering=0)
+        self.raw = open(target, "wb", buffering=0, closefd=not isinstance(target, int))
         self.interrupted: BaseException | None = None
 
     def write(self, data) -> int:
@@ -460,6 +461,11 @@ class PyAVSink(Sink):
     def _open(self, first: Frame) -> None:
         if self.to_stdout:
             target = sys.stdout.buffer
+            try:
+                sys.stdout.flush()
+                target = self.file = StreamedFile(sys.stdout.fileno())
+            except (OSError, ValueError, AttributeError):
+                pass  # a standard output without a descriptor (a test runner's): written as it is
         elif self.output.direct:
             # Opened here, not by FFmpeg: a FIFO's open waits for a reader, and Python's own
             # open and writes let Ctrl-C through where FFmpeg's would retry forever.

@@ -271,6 +271,25 @@ def test_signals_end_a_wait_for_the_other_end_of_a_fifo(tmp_path, side, signum, 
     assert listing(tmp_path) == ["clip.mp4", "pipe.mkv"]
 
 
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signals_end_a_run_whose_stdout_reader_stopped_reading(tmp_path, signum, code):
+    clip = make_test_video(tmp_path / "clip.mp4", width=320, height=240, frames=60)
+    read_end, write_end = os.pipe()
+    try:
+        process = subprocess.Popen([sys.executable, "-m", "srpipe", "upscale", str(clip), "-o", "-", "-q"],
+                                   stdout=write_end, stderr=subprocess.PIPE, preexec_fn=default_sigint)
+        os.close(write_end)
+        time.sleep(4)  # the pipe is full: srpipe waits in a write
+        assert process.poll() is None
+        process.send_signal(signum)
+        started = time.monotonic()
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        os.close(read_end)
+    assert time.monotonic() - started < 2, stderr
+    assert process.returncode == code, stderr
+    assert listing(tmp_path) == ["clip.mp4"]
+
 # 4. Batch inputs that are not regular files ------------------------------------------------
 
 
