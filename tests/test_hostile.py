@@ -769,3 +769,25 @@ def test_libpng_complaints_do_not_reach_the_terminal(tmp_path, where):
     assert_one_line_error(done, "cannot read", "p.png as an image")
     assert b"libpng error" not in done.stderr
     assert listing(tmp_path) == ["p.png"]
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".bmp", ".tif"])
+@pytest.mark.parametrize("mode", ["rgb", "greya"])
+def test_image_size_read_from_the_header_matches_the_decoder(tmp_path, suffix, mode):
+    from srpipe.images import image_size
+
+    if suffix in (".jpg", ".bmp") and mode == "greya":
+        mode = "grey"
+    path = make_test_image(tmp_path / f"p{suffix}", width=37, height=23, mode=mode)
+    assert image_size(str(path)) == (37, 23)
+
+
+def test_jpeg_claiming_a_huge_size_is_refused_before_decoding(tmp_path):
+    data = bytearray(make_test_image(tmp_path / "small.jpg", width=40, height=30).read_bytes())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5:sof + 9] = (60000).to_bytes(2, "big") + (60000).to_bytes(2, "big")  # height, width
+    (tmp_path / "huge.jpg").write_bytes(bytes(data))
+    done, peak = run_measured("upscale", tmp_path / "huge.jpg", "-o", tmp_path / "out.png")
+    assert_one_line_error(done, "huge.jpg has 60000x60000 frames", "--max-pixels")
+    assert peak < PEAK_LIMIT_KB
+    assert listing(tmp_path) == ["huge.jpg", "small.jpg"]
