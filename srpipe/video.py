@@ -504,8 +504,10 @@ class PyAVSink(Sink):
             self._add_copy(in_stream)
         try:
             self.container.start_encoding()  # opens the encoder and writes the header
-        except av.FFmpegError as exc:
-            raise self._settings_error(exc) from exc
+        except (av.FFmpegError, OSError) as exc:  # OSError: writing the header to a FIFO or device
+            if self.file is not None and self.file.interrupted:
+                raise self.file.interrupted from None
+            raise (self._settings_error(exc) if isinstance(exc, av.FFmpegError) else self._write_error(exc)) from exc
 
     def _check_codec_fits(self, fmt_name: str, stream) -> None:
         """MPEG-TS takes any codec without complaint but can carry few video codecs."""

@@ -116,6 +116,13 @@ def test_dev_null_is_written_into_not_replaced(tmp_path, kind):
     assert listing(tmp_path) == [source.name]
 
 
+@pytest.mark.parametrize("kind", ["video", "image"])
+def test_a_device_that_refuses_writes_is_one_line(tmp_path, kind):
+    source = make_test_video(tmp_path / "clip.mp4", frames=3) if kind == "video" else make_test_image(tmp_path / "p.png")
+    assert_one_line_error(run_srpipe("upscale", source, "-o", "/dev/full"), "cannot write /dev/full", "No space left")
+    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
+    assert listing(tmp_path) == [source.name]
+
 def test_fifo_with_a_reader_gets_the_stream(tmp_path):
     clip = make_test_video(tmp_path / "clip.mp4", frames=5)
     fifo = tmp_path / "out.mkv"
