@@ -560,6 +560,27 @@ def test_matroska_damaged_in_the_middle_is_counted_when_skipping(tmp_path):
     assert len(video_info(tmp_path / "out.mkv")["times"]) == 6
 
 
+def test_mpegts_damaged_in_the_middle_counts_every_lost_frame(tmp_path):
+    clip = make_test_video(tmp_path / "clip.ts", frames=20)
+    bad = damage_bytes(clip, tmp_path / "bad.ts", 0.3, 0.6)
+    assert_one_line_error(run_srpipe("upscale", bad, "-o", tmp_path / "out.mkv"), "bad.ts is damaged", "lost about")
+    assert listing(tmp_path) == ["bad.ts", "clip.ts"]
+    done = run_srpipe("upscale", bad, "-o", tmp_path / "out.mkv", "--on-decode-error", "skip", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    skipped = int(re.search(r"Warning: (\d+) damaged frames", done.stderr.decode())[1])
+    assert skipped > 0 and len(video_info(tmp_path / "out.mkv")["times"]) + skipped == 20
+
+
+def test_mp4_cut_short_says_frames_were_lost(tmp_path):
+    clip = make_test_video(tmp_path / "clip.mp4", frames=20)
+    fast = tmp_path / "fast.mp4"  # the index first, as streaming sites write it: a cut file still opens
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(clip), "-c", "copy", "-movflags", "+faststart", str(fast)],
+                   check=True, timeout=60)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(fast.read_bytes()[: int(fast.stat().st_size * 0.6)])
+    assert_one_line_error(run_srpipe("upscale", cut, "-o", tmp_path / "out.mp4"), "cut.mp4 is damaged", "lost about")
+    assert listing(tmp_path) == ["clip.mp4", "cut.mp4", "fast.mp4"]
+
 @pytest.mark.parametrize("name", ["clip.mkv", "clip.mp4", "clip.webm"])
 def test_intact_files_are_not_called_damaged(tmp_path, name):
     clip = make_test_video(tmp_path / name, frames=20, codec="libvpx-vp9" if name.endswith("webm") else "libx264",
