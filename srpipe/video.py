@@ -249,7 +249,7 @@ class PyAVSource(Source):
                     frame = frame_from_av(video_frame)
                     if frame.pts is None or (last_pts is not None and frame.pts <= last_pts):
                         # raw streams have none; a damaged or badly muxed file repeats them
-                        if last_pts is None or not self._retimed:
+                        if not self._retimed:
                             warnings.warn(f"{self.location} has frames without (increasing) timestamps; "
                                           "timing them by the frame rate")
                             self._retimed = True
