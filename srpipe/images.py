@@ -183,7 +183,10 @@ class ImageSource(Source):
     def __init__(self, location: str):
         self.location = location
         self.is_file = True
-        self.bytes_per_sample = 2
+        # For the memory plan: the RGB <-> Y'CbCr conversions hold float64 copies of the picture,
+        # which cost more than the 16-bit planes; planned as 8-byte samples, the plan meets the
+        # measured peak, so an image too large for free memory is refused before decoding.
+        self.bytes_per_sample = 8
         # The size from the header: checked against the memory plan before anything is decoded.
         self.width, self.height = image_size(location) or (None, None)
         self.bit_depth = 8

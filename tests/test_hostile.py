@@ -819,3 +819,18 @@ def test_jpeg_claiming_a_huge_size_is_refused_before_decoding(tmp_path):
     assert_one_line_error(done, "huge.jpg has 60000x60000 frames", "--max-pixels")
     assert peak < PEAK_LIMIT_KB
     assert listing(tmp_path) == ["huge.jpg", "small.jpg"]
+
+
+def test_image_memory_plan_covers_the_colour_conversion(tmp_path):
+    """The plan for an image is checked before decoding; it must not be far below what the run
+    really takes, or a raised --max-pixels would let a picture exhaust memory."""
+    from srpipe.images import ImageSource
+    from srpipe.memory import DEFAULT_WORKING_BYTES, bytes_for_batch
+
+    image = make_test_image(tmp_path / "p.png", width=1600, height=1200)
+    done, peak = run_measured("upscale", image, "-o", tmp_path / "out.png", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    source = ImageSource(str(image))
+    planned = bytes_for_batch(1600, 1200, 2, 1, source.bytes_per_sample, DEFAULT_WORKING_BYTES)
+    _, baseline = run_measured("--version")  # the interpreter and libraries, without a picture
+    assert planned >= 0.7 * (peak - baseline) * 1024
