@@ -15,7 +15,10 @@ A failing example is printed by hypothesis, shrunk, with its bytes and arguments
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
+import stat
+import warnings
 import tempfile
 import time
 from pathlib import Path
@@ -25,18 +28,48 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from srpipe.cli import build_cli
-from srpipe.testing import make_test_image, make_test_video
+from srpipe.cli import _one_line_warning, build_cli
+from srpipe.testing import make_huge_claim_h264, make_huge_claim_png, make_test_image, make_test_video
 
 WORK = Path(tempfile.mkdtemp(prefix="srpipe-fuzz-"))
+
+
+def _damaged_middle(path: Path) -> bytes:
+    """A Matroska file scrambled from 30% to 60%: the demuxer skips most frames (issue #18)."""
+    data = bytearray(make_test_video(path, frames=20).read_bytes())
+    for i in range(int(len(data) * 0.3), int(len(data) * 0.6)):
+        data[i] = (data[i] * 7 + 13) & 0xFF
+    return bytes(data)
+
+
+def _flat_timestamps(path: Path) -> bytes:
+    """A Matroska file whose packets all have timestamp 0 (issue #18)."""
+    source = make_test_video(WORK / "flat-source.mkv", frames=6, audio=False)
+    with av.open(str(source)) as inp, av.open(str(path), "w") as out:
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        for packet in inp.demux():
+            if packet.dts is not None:
+                packet.pts = packet.dts = 0
+                packet.stream = stream
+                out.mux(packet)
+    return path.read_bytes()
+
+
 SEEDS = {
     "clip.mp4": make_test_video(WORK / "seed.mp4", frames=6).read_bytes(),
     "clip.mkv": make_test_video(WORK / "seed.mkv", frames=6, subtitles=True, pix_fmt="yuv422p10le").read_bytes(),
     "clip.ts": make_test_video(WORK / "seed.ts", frames=6).read_bytes(),
     "photo.png": make_test_image(WORK / "seed.png").read_bytes(),
     "photo.jpg": make_test_image(WORK / "seed.jpg").read_bytes(),
+    # hostile cases of issue #18: headers claiming huge frames, container damage, no timestamps
+    "huge.h264": make_huge_claim_h264(WORK / "huge.h264", 16000, 16000).read_bytes(),
+    "huge.png": make_huge_claim_png(WORK / "huge.png", 12000, 12000).read_bytes(),
+    "claim.png": make_huge_claim_png(WORK / "claim.png", 100000, 100000, pixels=False).read_bytes(),
+    "middle.mkv": _damaged_middle(WORK / "middle.mkv"),
+    "flat.mkv": _flat_timestamps(WORK / "flat.mkv"),
 }
 CLI = build_cli()
+warnings.showwarning = _one_line_warning  # as srpipe's main() does: one "Warning:" line each
 
 
 def decodable_frames(path: Path) -> int | None:
@@ -81,12 +114,15 @@ options = st.fixed_dictionaries(
         "--pix-fmt": st.sampled_from(["yuv420p", "yuv444p", "yuv420p10le", "rgb24", "bogus"]),
         "--on-decode-error": st.sampled_from(["stop", "skip"]),
         "--format": st.sampled_from(["matroska", "mpegts", "mp4", "nosuch"]),
+        "--max-pixels": st.sampled_from(["1", "3072", "100000000", "0"]),
+        "--timeout": st.sampled_from(["0.5", "5", "0", "-1"]),
     },
 )
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-@given(mutation=mutations, opts=options, output_name=st.sampled_from(["", "out.mp4", "out.mkv", "out.png", "-x y.mp4"]))
+@given(mutation=mutations, opts=options,
+       output_name=st.sampled_from(["", "out.mp4", "out.mkv", "out.png", "-x y.mp4", os.devnull]))
 def check_upscale(mutation, opts, output_name):
     name, data = damaged(mutation)
     folder = Path(tempfile.mkdtemp(dir=WORK))
@@ -96,7 +132,7 @@ def check_upscale(mutation, opts, output_name):
     for key, value in opts.items():
         args += [key, value]
     if output_name:
-        args += ["-o", str(folder / output_name)]
+        args += ["-o", str(folder / output_name)]  # os.devnull is absolute: the folder is dropped
     result = CliRunner().invoke(CLI, args)
     try:
         assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
@@ -106,6 +142,7 @@ def check_upscale(mutation, opts, output_name):
             assert len(errors) == 1 and errors[0].startswith("Error: "), result.stderr
         assert source.read_bytes() == data, "the input was modified"
         assert not [p for p in folder.iterdir() if ".partial" in p.name], "a partial output was left"
+        assert stat.S_ISCHR(os.stat(os.devnull).st_mode), "/dev/null was replaced"
         if result.exit_code == 0 and source.suffix in (".mp4", ".mkv", ".ts") and opts.get("--format") != "mp4":
             written = [p for p in folder.iterdir() if p != source]
             expected = decodable_frames(source)

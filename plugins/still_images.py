@@ -5,6 +5,7 @@ import os
 from srpipe import hookimpl
 from srpipe.errors import SrpipeError
 from srpipe.images import is_image_file, is_image_path
+from srpipe.outputs import writes_through
 
 
 @hookimpl
@@ -21,7 +22,7 @@ def open_source(location, options):
 def open_sink(location, source, options):
     if source.kind != "image":
         return None
-    if location == "-" or not is_image_path(location):
+    if location == "-" or not (is_image_path(location) or writes_through(location)):
         raise SrpipeError(f"{source.location} is an image; name the output .png, .jpg, .webp, .bmp or .tif")
     from srpipe.images import ImageSink
 

@@ -11,6 +11,7 @@ whose parts, kept in ``OUT_DIR/.srpipe-parts`` until joined, also resume.
 
 from __future__ import annotations
 
+import fcntl
 import fnmatch
 import hashlib
 import json
@@ -30,6 +31,7 @@ from srpipe.errors import SrpipeError
 from srpipe.images import IMAGE_SUFFIXES, is_image_file
 from srpipe.media import SinkOptions, SourceOptions
 from srpipe.memory import retain_freed_memory
+from srpipe.outputs import remove_dead_partials, special_kind
 
 MANIFEST = ".srpipe-batch.json"
 PARTS_DIR = ".srpipe-parts"
@@ -50,11 +52,12 @@ class BatchSettings:
     batch_size: int = 8
     sink: SinkOptions = field(default_factory=SinkOptions)
     on_decode_error: str = "stop"
+    max_pixels: int | None = None
 
     def key(self) -> dict:
         """The settings that change the output (not the device or batch size)."""
         data = asdict(self)
-        for name in ("device", "backend", "batch_size"):
+        for name in ("device", "backend", "batch_size", "max_pixels"):
             data.pop(name)
         for name in ("overwrite", "scale"):
             data["sink"].pop(name)
@@ -69,6 +72,7 @@ class FileResult:
     frames: int = 0
     seconds: float = 0.0
     error: str | None = None
+    input_stamp: dict | None = None  # the input's size and mtime before it was read (for the manifest)
 
 
 @dataclass
@@ -90,7 +94,7 @@ class BatchReport:
             "failed": self.count("failed"),
             "frames": self.frames,
             "seconds": round(self.seconds, 3),
-            "files": [asdict(f) for f in self.files],
+            "files": [{k: v for k, v in asdict(f).items() if k != "input_stamp"} for f in self.files],
         }
 
 
@@ -149,9 +153,10 @@ class Manifest:
             and output.stat().st_size == entry["output_size"]
         )
 
-    def record(self, rel: Path, source: Path, output: Path, out_rel: str, settings_key: dict, frames: int) -> None:
+    def record(self, rel: Path, stamp: dict, output: Path, out_rel: str, settings_key: dict, frames: int) -> None:
+        """``stamp``: the input's, taken before it was read (a change since makes the next run redo it)."""
         self.entries[rel.as_posix()] = {
-            "input": self._stamp(source),
+            "input": stamp,
             "settings": settings_key,
             "output": out_rel,
             "output_size": output.stat().st_size,
@@ -220,11 +225,12 @@ def run_job(job: Job) -> FileResult:
         pts_range = (job.chunk.start, job.chunk.end)
     started = time.perf_counter()
     try:
+        stamp = Manifest._stamp(job.source)
         result = upscale(
             str(job.source), str(job.output), model=settings.model, scale=settings.scale, weights=settings.weights,
             device=settings.device, backend=settings.backend, batch_size=settings.batch_size, sink_options=sink,
             source_options=SourceOptions(decode_threads=threads, on_decode_error=settings.on_decode_error,
-                                         pts_range=pts_range),
+                                         pts_range=pts_range, max_pixels=settings.max_pixels),
             progress=_report_frames, keep_model=True,
         )
         frames = result.stats.frames_out
@@ -232,11 +238,27 @@ def run_job(job: Job) -> FileResult:
             job.output.unlink()
             raise SrpipeError(f"chunk {job.chunk.index} gave {frames} frames instead of {job.chunk.frames}; "
                               "rerun with --chunk-seconds 0")
+        check_unchanged(job.source, stamp, job.output)
     except SrpipeError as exc:
         return FileResult(str(job.rel), "failed", job.out_rel, error=str(exc))
+    except OSError as exc:  # the input vanished under the batch, say
+        return FileResult(str(job.rel), "failed", job.out_rel, error=f"{exc.strerror or exc}: {exc.filename or job.rel}")
     except Exception as exc:  # a broken file must not stop the batch
         return FileResult(str(job.rel), "failed", job.out_rel, error=f"{type(exc).__name__}: {exc}")
-    return FileResult(str(job.rel), "done", job.out_rel, frames, time.perf_counter() - started)
+    return FileResult(str(job.rel), "done", job.out_rel, frames, time.perf_counter() - started, input_stamp=stamp)
+
+
+def check_unchanged(source: Path, stamp: dict, output: Path) -> None:
+    """Fail (removing the output) when ``source`` was rewritten while it was read: the output
+    would hold a mix of old and new, and the manifest would call it done."""
+    try:
+        now = Manifest._stamp(source)
+    except OSError:
+        now = None
+    if now != stamp:
+        output.unlink(missing_ok=True)
+        raise SrpipeError(f"{source.name} changed while it was read; its output was removed; "
+                          "run the batch again when it is complete")
 
 
 # The batch -------------------------------------------------------------------
@@ -266,11 +288,23 @@ def check_settings(settings: BatchSettings, engine: str = "local") -> None:
 
 
 def remove_partials(out_dir: Path) -> None:
-    """Outputs half-written by a run that was killed; their files are redone."""
-    for root, _, files in os.walk(out_dir):
-        for name in files:
-            if name.startswith(".") and ".partial" in name:
-                os.unlink(os.path.join(root, name))
+    """Outputs half-written by a run that was killed (their files are redone): only srpipe's
+    own partial files whose process is gone, never a user's ``*.partial.*`` files."""
+    for root, _, _ in os.walk(out_dir):
+        remove_dead_partials(Path(root))
+
+
+def lock_out_dir(out_dir: Path) -> int:
+    """Hold an exclusive lock on ``out_dir`` (the folder itself, no lock file) for this batch;
+    returns the descriptor to close. A second batch into the same folder would redo, and
+    clean up, the first one's files: it is refused."""
+    fd = os.open(out_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise SrpipeError(f"another srpipe batch is writing into {out_dir}; wait for it to end or choose another OUT_DIR") from None
+    return fd
 
 
 def plan(in_dir: Path, out_dir: Path, pattern: str | None, settings: BatchSettings, manifest: Manifest):
@@ -278,6 +312,10 @@ def plan(in_dir: Path, out_dir: Path, pattern: str | None, settings: BatchSettin
     key = settings.key()
     tasks, known, claimed = [], [], {}
     for rel in find_inputs(in_dir, out_dir, pattern):
+        if not (in_dir / rel).is_file():  # reading a FIFO, socket or device would hang or never end
+            kind = special_kind(in_dir / rel) or "link to nothing"
+            known.append(FileResult(str(rel), "skipped", error=f"a {kind}, not a regular file"))
+            continue
         out_rel = output_name(in_dir, rel)
         output = out_dir / out_rel
         if out_rel in claimed:
@@ -297,6 +335,7 @@ class _ChunkedFile:
     """A long video upscaled as chunks: what is left to do before joining its parts."""
 
     job: Job  # the whole-file job the chunks stand for
+    stamp: dict  # the input's size and mtime when it was indexed
     index: VideoIndex
     chunks: list[Chunk]
     parts_dir: Path
@@ -321,10 +360,11 @@ def _split(job: Job, out_dir: Path, chunk_seconds: float) -> _ChunkedFile | None
     chunks = plan_chunks(index, chunk_seconds) if index else []
     if len(chunks) < 2:
         return None
-    identity = [job.rel.as_posix(), Manifest._stamp(job.source), job.settings.key(), chunk_seconds]
+    stamp = Manifest._stamp(job.source)
+    identity = [job.rel.as_posix(), stamp, job.settings.key(), chunk_seconds]
     parts_dir = out_dir / PARTS_DIR / hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
     parts_dir.mkdir(parents=True, exist_ok=True)
-    file = _ChunkedFile(job, index, chunks, parts_dir, set())
+    file = _ChunkedFile(job, stamp, index, chunks, parts_dir, set())
     file.pending = {c.index for c in chunks if not file.part(c).is_file()}
     return file
 
@@ -345,10 +385,12 @@ def _join(file: _ChunkedFile) -> FileResult:
     started = time.perf_counter()
     try:
         frames = join_parts(job.source, file.index, [file.part(c) for c in file.chunks], job.output, overwrite=True)
+        check_unchanged(job.source, file.stamp, job.output)
     except SrpipeError as exc:
         return FileResult(str(job.rel), "failed", job.out_rel, error=str(exc))
     shutil.rmtree(file.parts_dir, ignore_errors=True)
-    return FileResult(str(job.rel), "done", job.out_rel, frames, file.seconds + time.perf_counter() - started)
+    return FileResult(str(job.rel), "done", job.out_rel, frames, file.seconds + time.perf_counter() - started,
+                      input_stamp=file.stamp)
 
 
 def run_batch(
@@ -382,6 +424,14 @@ def run_batch(
     if chunk_seconds < 0:
         raise SrpipeError("--chunk-seconds must be 0 (no chunks) or more")
     out_dir.mkdir(parents=True, exist_ok=True)
+    lock = lock_out_dir(out_dir)
+    try:
+        return _run_batch(in_dir, out_dir, settings, jobs, engine, address, chunk_seconds, pattern, on_file, on_frame)
+    finally:
+        os.close(lock)
+
+
+def _run_batch(in_dir, out_dir, settings, jobs, engine, address, chunk_seconds, pattern, on_file, on_frame):
     remove_partials(out_dir)
     manifest = Manifest(out_dir)
     started = time.perf_counter()
@@ -389,7 +439,7 @@ def run_batch(
 
     def report(result: FileResult) -> None:
         if result.status == "done":
-            manifest.record(Path(result.input), in_dir / result.input, out_dir / result.output,
+            manifest.record(Path(result.input), result.input_stamp, out_dir / result.output,
                             result.output, settings.key(), result.frames)
         results.append(result)
         if on_file:

@@ -11,3 +11,7 @@ class CheckpointError(SrpipeError):
 
 class PluginWarning(UserWarning):
     """A plugin could not be loaded or misbehaved; it was skipped."""
+
+
+class NonFiniteOutput(SrpipeError):
+    """A model computed NaN or infinite values (broken weights)."""

@@ -7,6 +7,10 @@ as 8-bit. Greyscale stays greyscale; alpha is upscaled (bicubic) and kept.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import struct
+import sys
 from pathlib import Path
 from typing import Iterator
 
@@ -31,8 +35,28 @@ def opencv():
     load with every command), with its log quiet: a damaged image is our error line, not its warning."""
     import cv2
 
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
     return cv2
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """libpng and libjpeg print their complaints to file descriptor 2 themselves, below
+    Python: hidden while OpenCV runs, as srpipe's own one-line error says what failed."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, AttributeError, ValueError):
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def is_image_path(location: str) -> bool:
@@ -48,6 +72,78 @@ def is_image_file(path: str) -> bool:
     except OSError:
         return False
     return head.startswith(_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+
+
+def image_size(path: str) -> tuple[int, int] | None:
+    """(width, height) from an image file's header, without decoding it; ``None`` when the
+    header is not one this reads (the decoder then finds the size)."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(64)
+            if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR":
+                return struct.unpack(">II", head[16:24])
+            if head.startswith(b"BM") and len(head) >= 26:
+                width, height = struct.unpack("<ii", head[18:26])
+                return width, abs(height)
+            if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+                return _webp_size(head)
+            if head.startswith(b"\xff\xd8"):
+                file.seek(2)
+                return _jpeg_size(file)
+            if head[:4] in (b"II*\x00", b"MM\x00*"):
+                file.seek(0)
+                return _tiff_size(file.read(1 << 16))
+    except (OSError, struct.error, ValueError):
+        return None
+    return None
+
+
+def _webp_size(head: bytes) -> tuple[int, int] | None:
+    kind = head[12:16]
+    if kind == b"VP8 " and head[23:26] == b"\x9d\x01\x2a":
+        width, height = struct.unpack("<HH", head[26:30])
+        return width & 0x3FFF, height & 0x3FFF
+    if kind == b"VP8L" and head[20] == 0x2F:
+        bits = int.from_bytes(head[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if kind == b"VP8X":
+        return int.from_bytes(head[24:27], "little") + 1, int.from_bytes(head[27:30], "little") + 1
+    return None
+
+
+def _jpeg_size(file) -> tuple[int, int] | None:
+    """The size in the first start-of-frame marker (SOF0-SOF15 but DHT, JPG and DAC)."""
+    while True:
+        marker = file.read(2)
+        if len(marker) < 2 or marker[0] != 0xFF:
+            return None
+        kind = marker[1]
+        if kind == 0xFF:  # fill byte
+            file.seek(-1, 1)
+            continue
+        if kind in (0xD8, 0x01) or 0xD0 <= kind <= 0xD7:
+            continue  # markers without a length
+        (length,) = struct.unpack(">H", file.read(2))
+        if 0xC0 <= kind <= 0xCF and kind not in (0xC4, 0xC8, 0xCC):
+            height, width = struct.unpack(">xHH", file.read(5))
+            return width, height
+        if kind == 0xDA:  # start of scan before any frame header
+            return None
+        file.seek(length - 2, 1)
+
+
+def _tiff_size(data: bytes) -> tuple[int, int] | None:
+    """ImageWidth (256) and ImageLength (257) of the first IFD."""
+    order = "<" if data[:2] == b"II" else ">"
+    (offset,) = struct.unpack(order + "I", data[4:8])
+    (count,) = struct.unpack(order + "H", data[offset:offset + 2])
+    size = {}
+    for index in range(count):
+        entry = data[offset + 2 + 12 * index: offset + 14 + 12 * index]
+        tag, kind = struct.unpack(order + "HH", entry[:4])
+        if tag in (256, 257):
+            size[tag] = struct.unpack(order + ("H" if kind == 3 else "I"), entry[8:10] if kind == 3 else entry[8:12])[0]
+    return (size[256], size[257]) if len(size) == 2 else None
 
 
 def rgb_to_ycbcr(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -87,35 +183,49 @@ class ImageSource(Source):
     def __init__(self, location: str):
         self.location = location
         self.is_file = True
+        # For the memory plan: the RGB <-> Y'CbCr conversions hold float64 copies of the picture,
+        # which cost more than the 16-bit planes; planned as 8-byte samples, the plan meets the
+        # measured peak, so an image too large for free memory is refused before decoding.
+        self.bytes_per_sample = 8
+        # The size from the header: checked against the memory plan before anything is decoded.
+        self.width, self.height = image_size(location) or (None, None)
+        self.bit_depth = 8
+
+    def _decode(self) -> np.ndarray:
+        """The image as float64 on the 16-bit scale (BGR order, alpha last)."""
         try:
-            data = np.fromfile(location, dtype=np.uint8)
+            data = np.fromfile(self.location, dtype=np.uint8)
         except OSError as exc:
-            raise SrpipeError(f"cannot read {location}: {exc.strerror}") from exc
+            raise SrpipeError(f"cannot read {self.location}: {exc.strerror}") from exc
         cv2 = opencv()
-        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+        try:
+            with quiet_stderr():
+                image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+        except cv2.error:  # OpenCV's own size limit or a damaged header: its text is not for users
+            image = None
         if image is None:
-            raise SrpipeError(f"cannot read {location} as an image; check that it is a complete PNG/JPEG/WebP/BMP/TIFF")
+            raise SrpipeError(f"cannot read {self.location} as an image; check that it is a complete PNG/JPEG/WebP/BMP/TIFF")
         if image.dtype not in (np.uint8, np.uint16):
-            raise SrpipeError(f"{location} has {image.dtype} samples; srpipe reads 8- and 16-bit images")
+            raise SrpipeError(f"{self.location} has {image.dtype} samples; srpipe reads 8- and 16-bit images")
+        if self.width is not None and image.shape[:2] != (self.height, self.width):
+            raise SrpipeError(f"{self.location} decodes to a size other than its header's; check that it is a complete image")
         self.bit_depth = 8 if image.dtype == np.uint8 else 16
         self.height, self.width = image.shape[:2]
-        self.bytes_per_sample = 2
-        self.image = image.astype(np.float64) * (257.0 if self.bit_depth == 8 else 1.0)
-        if image.ndim == 3 and image.shape[2] == 1:
-            self.image = self.image[..., 0]
-        colour = self.image[..., :3] if self.image.ndim == 3 else None
-        # OpenCV expands grey+alpha to BGRA; equal channels mean a grey picture.
-        self.grey = colour is None or (
-            np.array_equal(colour[..., 0], colour[..., 1]) and np.array_equal(colour[..., 1], colour[..., 2])
-        )
+        image = image.astype(np.float64) * (257.0 if self.bit_depth == 8 else 1.0)
+        return image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image
 
     def items(self) -> Iterator[Frame]:
-        image = self.image
+        image = self._decode()
         alpha = None
         if image.ndim == 3 and image.shape[2] in (2, 4):
             alpha = image[..., -1].astype(np.uint16)
             image = image[..., :-1]
-        if self.grey:
+        colour = image if image.ndim == 3 else None
+        # OpenCV expands grey+alpha to BGRA; equal channels mean a grey picture.
+        grey = colour is None or (
+            np.array_equal(colour[..., 0], colour[..., 1]) and np.array_equal(colour[..., 1], colour[..., 2])
+        )
+        if grey:
             grey = image if image.ndim == 2 else image[..., 0]
             yield Frame((grey.astype(np.uint16),), PLANE_FORMATS["gray16le"], True, alpha=alpha)
         else:
@@ -130,6 +240,8 @@ class ImageSink(Sink):
         self.location = location
         self.source = source
         self.suffix = Path(location).suffix.lower()
+        if self.suffix not in IMAGE_SUFFIXES:  # a FIFO or device (/dev/null) without an image name
+            self.suffix = ".png"
         self.output = AtomicOutput(Path(location), options.overwrite)
         self.written = False
 
@@ -145,11 +257,17 @@ class ImageSink(Sink):
             if image.ndim == 2:
                 image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
             image = np.dstack([image, alpha])
-        ok, encoded = cv2.imencode(self.suffix, image)
-        if not ok:
-            raise SrpipeError(f"cannot encode {self.location} as {self.suffix}; use .png")
         try:
-            encoded.tofile(str(self.output.temp))
+            with quiet_stderr():
+                ok, encoded = cv2.imencode(self.suffix, image)
+        except cv2.error:  # OpenCV's assertion text (several lines, C++ names) is not for users
+            ok = False
+        if not ok:
+            raise SrpipeError(f"cannot encode {self.location} ({image.shape[1]}x{image.shape[0]}) as {self.suffix}; "
+                              "use .png")
+        try:
+            with open(self.output.temp, "wb") as file:  # Python's open: Ctrl-C ends a wait for a FIFO's reader
+                file.write(encoded.tobytes())
         except OSError as exc:
             raise SrpipeError(f"cannot write {self.location}: {exc.strerror}") from exc
         self.written = True

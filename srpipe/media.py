@@ -19,6 +19,8 @@ class SourceOptions:
     # Only the video frames with start <= pts < end (None: open end), and no other streams:
     # one chunk of a video split at keyframes (srpipe.chunks). start must be a keyframe's pts.
     pts_range: tuple[int | None, int | None] | None = None
+    max_pixels: int | None = None  # the largest frame to decode; None: srpipe.memory.default_max_pixels()
+    timeout: float | None = None  # seconds without data before giving up; None: 30 for URLs, no limit else
 
 
 @dataclass(frozen=True)

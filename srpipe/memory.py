@@ -59,14 +59,41 @@ def fit_batch_size(width, height, scale, batch_size, bytes_per_sample, upscaler,
     if not available or not width or not height:
         return batch_size
     working = getattr(upscaler, "working_bytes_per_output_pixel", DEFAULT_WORKING_BYTES)
-    budget = 0.8 * available
-    for batch in range(batch_size, 0, -1):
-        if bytes_for_batch(width, height, scale, batch, bytes_per_sample, working) <= budget:
-            if batch < batch_size:
-                warnings.warn(f"--batch-size lowered from {batch_size} to {batch} to fit in free memory")
-            return batch
     needed = bytes_for_batch(width, height, scale, 1, bytes_per_sample, working)
+    batch = min(batch_size, int(0.8 * available // needed))  # the need grows linearly with the batch
+    if batch >= 1:
+        if batch < batch_size:
+            warnings.warn(f"--batch-size lowered from {batch_size} to {batch} to fit in free memory")
+        return batch
     raise SrpipeError(
         f"a {width}x{height} frame upscaled x{scale} needs about {needed / GIB:.1f} GiB, "
         f"but only {available / GIB:.1f} GiB is free; use a smaller --scale or free some memory"
     )
+
+
+# The largest input frame srpipe reads without --max-pixels: above 8K UHD (33 megapixels) and
+# a 36-megapixel photo, so real footage passes; a few-KB file whose header claims a huge
+# frame (16000x16000) is refused before a decoder allocates gigabytes for it.
+MAX_PIXELS_CAP = 40_000_000
+
+
+def default_max_pixels(available: int | None = None) -> int:
+    """``--max-pixels`` when not given: the cap, or less where free memory holds no x2 run of a
+    frame that large (batch of one, 16-bit samples, the default working memory)."""
+    available = available_memory() if available is None else available
+    if not available:
+        return MAX_PIXELS_CAP
+    per_pixel = bytes_for_batch(1, 1, 2, 1, 2, DEFAULT_WORKING_BYTES)
+    return max(1, min(MAX_PIXELS_CAP, int(0.8 * available / per_pixel)))
+
+
+def check_frame_size(location: str, width: int | None, height: int | None, max_pixels: int | None) -> None:
+    """Refuse a frame larger than ``max_pixels`` (None: the default) before it is decoded."""
+    if not width or not height:
+        return
+    limit = default_max_pixels() if max_pixels is None else max_pixels
+    if width * height > limit:
+        raise SrpipeError(
+            f"{location} has {width}x{height} frames ({width * height / 1e6:.1f} megapixels), over the limit of "
+            f"{limit / 1e6:.1f} megapixels; if the file is genuine and memory allows, pass --max-pixels {width * height}"
+        )

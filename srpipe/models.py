@@ -100,6 +100,8 @@ class ModelRegistry:
             raise SrpipeError(f"model {name!r} takes no --weights")
         if not os.path.isfile(weights):
             raise SrpipeError(f"weights file {weights} does not exist")
+        if scale is None and len(spec.scales) == 1:  # espcn-x2: the name fixes the scale; the weights must match
+            scale = spec.scales[0]
         return spec, scale
 
     def resolve_scale(self, spec: ModelSpec, scale: int | None) -> int:

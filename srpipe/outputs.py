@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
+import socket
+import stat
 import tempfile
 from pathlib import Path
 
@@ -15,19 +18,101 @@ def default_output_path(input_path: str, scale: int, suffix: str) -> Path:
     return path.with_name(f"{path.stem}_x{scale}{suffix}")
 
 
+def special_kind(path: str | Path) -> str | None:
+    """What a path that is not a regular file or folder is (links followed); ``None`` otherwise."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    for test, name in ((stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "character device"),
+                       (stat.S_ISSOCK, "socket"), (stat.S_ISBLK, "block device")):
+        if test(mode):
+            return name
+    return None
+
+
+def writes_through(path: str | Path) -> bool:
+    """Outputs written into, never replaced: FIFOs and character devices (``/dev/null``)."""
+    return special_kind(path) in ("FIFO", "character device")
+
+
 def check_output_path(output: Path, input_location: str, overwrite: bool) -> None:
-    """Refuse an output that would clobber the input or an existing file, or cannot be written."""
+    """Refuse an output that would clobber the input or an existing file, or cannot be written.
+
+    FIFOs and character devices are written into (no --overwrite needed: nothing is replaced);
+    a link to a file stands for its target, which is replaced, the link kept."""
+    if output.is_symlink() and not output.exists():
+        raise SrpipeError(f"output {output} is a link to a missing file; give the target itself with -o")
+    kind = special_kind(output)
+    if kind is not None and not writes_through(output):
+        raise SrpipeError(f"output {output} is a {kind}; write to a file, a FIFO or a device such as /dev/null")
+    if kind is not None:
+        return
     if os.path.exists(input_location) and output.exists() and os.path.samefile(output, input_location):
         raise SrpipeError(f"output {output} is the input file; choose another name with -o")
     if output.is_dir():
         raise SrpipeError(f"output {output} is a directory; give a file name with -o")
     if output.exists() and not overwrite:
         raise SrpipeError(f"output {output} already exists; pass --overwrite to replace it")
-    parent = output.parent
+    parent = Path(os.path.realpath(output)).parent
     if not parent.is_dir():
         raise SrpipeError(f"output folder {parent} does not exist; create it first")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise SrpipeError(f"output folder {parent} is not writable; choose another with -o")
+
+
+# Partial outputs are named for their owner, ``.NAME.srpipe-HOST-PID-XXXX.partial.EXT``, so that
+# a later run removes only what srpipe made and what is provably dead (the owner's process is
+# gone), never another run's file or a user's own ``*.partial.*`` file.
+_HOST = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "host"
+_OWNED_PARTIAL = re.compile(r"\.srpipe-(?P<host>[A-Za-z0-9._]+)-(?P<pid>\d+)-[a-z0-9_]+\.partial(\.[^./]*)?$")
+
+
+def _process_start(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch), where /proc tells."""
+    try:
+        with open(f"/proc/{pid}/stat") as file:
+            ticks = int(file.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/stat") as file:
+            boot = next(int(line.split()[1]) for line in file if line.startswith("btime "))
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+    return boot + ticks / os.sysconf("SC_CLK_TCK")
+
+
+def is_dead_partial(path: Path) -> bool:
+    """Whether ``path`` is a partial output srpipe made on this machine whose process is gone
+    (or whose process id now belongs to a process started after the file was last written)."""
+    found = _OWNED_PARTIAL.search(path.name)
+    if not found or found["host"] != _HOST:
+        return False
+    pid = int(found["pid"])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # alive, another user's
+    started = _process_start(pid)
+    try:
+        return started is not None and started > path.lstat().st_mtime + 2  # /proc's boot time is whole seconds
+    except OSError:
+        return False
+
+
+def remove_dead_partials(folder: Path, prefix: str = "", suffix: str = "") -> None:
+    """Remove the dead partial outputs (see :func:`is_dead_partial`) in ``folder`` whose names
+    start with ``prefix`` and end with ``suffix``."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        path = Path(folder, name)
+        if name.startswith(prefix) and name.endswith(suffix) and path.is_file() and is_dead_partial(path):
+            path.unlink(missing_ok=True)
 
 
 def _umask() -> int:
@@ -37,23 +122,37 @@ def _umask() -> int:
 
 
 class AtomicOutput:
-    """A temporary file beside ``final`` that becomes ``final`` only on :meth:`commit`."""
+    """A temporary file beside ``final`` that becomes ``final`` only on :meth:`commit`.
+
+    A FIFO or character device is written directly (``temp`` is ``final``; ``direct``) and never
+    replaced; through a link to a file, the target is replaced and the link kept."""
 
     def __init__(self, final: Path, overwrite: bool):
-        self.final = Path(final)
         self.overwrite = overwrite
-        fd, temp = tempfile.mkstemp(
-            prefix=f".{self.final.stem}.", suffix=f".partial{self.final.suffix}", dir=self.final.parent
-        )
+        self.direct = writes_through(final)
+        if self.direct:
+            self.final = self.temp = Path(final)
+            return
+        self.final = Path(os.path.realpath(final)) if Path(final).is_symlink() else Path(final)
+        prefix, suffix = f".{self.final.stem}.srpipe-", f".partial{self.final.suffix}"
+        remove_dead_partials(self.final.parent, prefix, suffix)  # a killed run's leftovers of this output
+        fd, temp = tempfile.mkstemp(prefix=f"{prefix}{_HOST}-{os.getpid()}-", suffix=suffix, dir=self.final.parent)
         os.close(fd)
         self.temp = Path(temp)
         os.chmod(self.temp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
 
     def commit(self) -> None:
+        if self.direct:
+            return
         if not self.overwrite and self.final.exists():
             self.discard()
             raise SrpipeError(f"output {self.final} appeared while writing; pass --overwrite to replace it")
+        if special_kind(self.final) or self.final.is_dir():
+            self.discard()
+            raise SrpipeError(f"output {self.final} became a {special_kind(self.final) or 'folder'} while writing; "
+                              "it was not replaced")
         os.replace(self.temp, self.final)
 
     def discard(self) -> None:
-        self.temp.unlink(missing_ok=True)
+        if not self.direct:
+            self.temp.unlink(missing_ok=True)

@@ -10,12 +10,13 @@ from __future__ import annotations
 import queue
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from srpipe.errors import SrpipeError
+from srpipe.errors import NonFiniteOutput, SrpipeError
 from srpipe.frames import Frame
 from srpipe.media import Sink, Source
 from srpipe.models import Upscaler
@@ -27,11 +28,19 @@ def upscale_frames(frames: list[Frame], upscaler: Upscaler, model_name: str = "m
     first = frames[0]
     fmt, scale = first.format, upscaler.scale
     luma = np.stack([frame.planes[0] for frame in frames])
-    big = upscaler.upscale(luma, bit_depth=fmt.bit_depth, full_range=first.full_range)
+    try:
+        big = upscaler.upscale(luma, bit_depth=fmt.bit_depth, full_range=first.full_range)
+    except NonFiniteOutput as exc:
+        raise SrpipeError(f"model {model_name!r} is broken: {exc}; check its weights (--weights) or use another model") from exc
     expected = (len(frames), first.height * scale, first.width * scale)
     if not isinstance(big, np.ndarray) or big.shape != expected or big.dtype != luma.dtype:
         got = f"{big.dtype} {big.shape}" if isinstance(big, np.ndarray) else type(big).__name__
         raise SrpipeError(f"model {model_name!r} returned {got}; expected {luma.dtype} {expected}")
+    if fmt.bit_depth < 8 * big.itemsize and big.max(initial=0) > fmt.max_value:
+        # shown once per run (Python's default warning filter): the encoder would clip anyway
+        warnings.warn(f"model {model_name!r} gave samples above {fmt.max_value}, the largest {fmt.bit_depth}-bit "
+                      "value; they were clipped")
+        np.minimum(big, fmt.max_value, out=big)
     out = []
     for frame, y in zip(frames, big):
         height, width = y.shape
@@ -141,9 +150,33 @@ class RunStats:
         return self.frames_out / self.seconds if self.seconds else 0.0
 
 
-def _counting(items: Iterable, stats: RunStats) -> Iterator:
+def check_frame(frame: Frame, previous: Frame | None, source: Source) -> None:
+    """Refuse a malformed frame from a source (a plugin's, say) with a message naming it, as
+    model output is checked: the planes its pixel format needs, and increasing timestamps."""
+    fmt = frame.format
+    where = f"source {type(source).__name__} ({source.location})"
+    count = 1 if fmt.chroma_shift is None else 3
+    if len(frame.planes) != count:
+        raise SrpipeError(f"{where} gave a {fmt.name} frame of {len(frame.planes)} planes instead of {count}; "
+                          "the plugin that reads it is broken")
+    for index, plane in enumerate(frame.planes):
+        expected = (frame.height, frame.width) if index == 0 else fmt.chroma_size(frame.width, frame.height)[::-1]
+        if not isinstance(plane, np.ndarray) or plane.dtype != fmt.dtype or plane.shape != expected:
+            got = f"{plane.dtype} {plane.shape}" if isinstance(plane, np.ndarray) else type(plane).__name__
+            raise SrpipeError(f"{where} gave a {fmt.name} frame whose plane {index} is {got}, not "
+                              f"{fmt.dtype} {expected}; the plugin that reads it is broken")
+    if previous is not None and (previous.pts is None) != (frame.pts is None) or (
+            previous is not None and frame.pts is not None and frame.pts <= previous.pts):
+        raise SrpipeError(f"{where} gave a frame with timestamp {frame.pts} after {previous.pts}; timestamps must "
+                          "increase (or all be None); the plugin that reads it is broken")
+
+
+def _counting(items: Iterable, stats: RunStats, source: Source) -> Iterator:
+    previous = None
     for item in items:
         if isinstance(item, Frame):
+            check_frame(item, previous, source)
+            previous = item
             stats.frames_in += 1
         yield item
 
@@ -166,8 +199,9 @@ def run(
     start = time.perf_counter()
     queue_size = 2 * batch_size
     stop, workers = threading.Event(), []
+    interrupted = False
     try:
-        items = _counting(source.items(), stats)
+        items = _counting(source.items(), stats, source)
         if threaded:
             items = in_thread(items, queue_size, "srpipe-decode", stop, workers)
         upscaled = upscale_stream(items, upscaler, batch_size, model_name)
@@ -186,12 +220,16 @@ def run(
             raise SrpipeError(f"{stats.frames_in} frames decoded but {stats.frames_out} encoded")
         stats.frames_skipped = source.skipped_frames
         sink.finish()
-    except BaseException:
+    except BaseException as exc:
+        interrupted = not isinstance(exc, Exception)  # Ctrl-C, SIGTERM: end within a second or two
         sink.abort()
         raise
     finally:
         stop.set()  # ends every worker, whatever happened; the source is closed after this
+        # A worker blocked in C (a stalled read, a long model call) cannot see ``stop``; on an
+        # interrupt it is left to the process's exit rather than waited for.
+        deadline = time.monotonic() + (0.5 if interrupted else 10)
         for worker in workers:
-            worker.join(timeout=10)
+            worker.join(timeout=max(0.0, deadline - time.monotonic()))
     stats.seconds = time.perf_counter() - start
     return stats

@@ -69,11 +69,17 @@ def make_plugin_manager() -> PluginManager:
             _register(pm, module_name, lambda name=module_name: importlib.import_module(name))
             pm.versions[module_name] = __version__
 
-    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+    entry_points = list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
+    for entry_point in entry_points:
         if entry_point.name in disabled or (only is not None and entry_point.name not in only):
             continue
         _register(pm, entry_point.name, entry_point.load)
         pm.versions[entry_point.name] = entry_point.dist.version if entry_point.dist else "unknown"
+
+    known = set(DEFAULT_PLUGINS) | {entry_point.name for entry_point in entry_points}
+    for variable, names in (("SRPIPE_DISABLE_PLUGINS", disabled), ("SRPIPE_LOAD_PLUGINS", only or set())):
+        for name in sorted(names - known):  # a typo would otherwise be ignored without a word
+            _warn(f"{variable} names {name!r}, which is no installed plugin; see 'srpipe plugins' for names")
 
     if os.environ.get("SRPIPE_TRACE_HOOKS"):
         pm.trace.root.setwriter(lambda text: sys.stderr.write(text))
@@ -113,8 +119,20 @@ def call_per_plugin(pm: pluggy.PluginManager, hook_name: str, make_kwargs) -> No
 
 
 def _collect(pm: pluggy.PluginManager, hook_name: str, registry):
-    """``registry`` filled by every plugin's ``hook_name(register)``, each entry tagged with its plugin."""
-    call_per_plugin(pm, hook_name, lambda plugin: {"register": functools.partial(registry.register, plugin=plugin)})
+    """``registry`` filled by every plugin's ``hook_name(register)``, each entry tagged with its plugin.
+    A ``register()`` call that fails is named and skipped; the plugin's other calls still count."""
+
+    def register_for(plugin: str):
+        def register(item) -> None:
+            try:
+                registry.register(item, plugin=plugin)
+            except (TypeError, ValueError) as exc:
+                _warn(f"plugin {plugin!r} failed in {hook_name} for one entry, which is skipped: "
+                      f"{type(exc).__name__}: {exc}")
+
+        return register
+
+    call_per_plugin(pm, hook_name, lambda plugin: {"register": register_for(plugin)})
     return registry
 
 

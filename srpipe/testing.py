@@ -10,7 +10,8 @@ import numpy as np
 
 from srpipe.plugins import make_plugin_manager
 
-__all__ = ["damage_video", "make_plugin_manager", "make_test_video", "make_test_image", "test_pattern"]
+__all__ = ["damage_video", "make_huge_claim_h264", "make_huge_claim_png", "make_plugin_manager", "make_test_video",
+           "make_test_image", "test_pattern"]
 
 
 def test_pattern(width: int, height: int, index: int) -> np.ndarray:
@@ -150,3 +151,115 @@ def damage_video(source: str | Path, target: str | Path, frames: tuple[int, ...]
             packet.stream = stream
             out.mux(packet)
     return target
+
+
+# Hostile inputs: small files that claim huge frames ------------------------------------
+
+
+class _Bits:
+    """An H.264 RBSP read and written bit by bit, with Exp-Golomb codes."""
+
+    def __init__(self, data: bytes = b""):
+        self.bits = "".join(f"{byte:08b}" for byte in data)
+        self.pos = 0
+
+    def u(self, n: int) -> int:
+        value = int(self.bits[self.pos:self.pos + n], 2)
+        self.pos += n
+        return value
+
+    def ue(self) -> int:
+        zeros = 0
+        while self.bits[self.pos + zeros] == "0":
+            zeros += 1
+        value = int(self.bits[self.pos + zeros:self.pos + 2 * zeros + 1], 2) - 1
+        self.pos += 2 * zeros + 1
+        return value
+
+    @staticmethod
+    def ue_bits(value: int) -> str:
+        code = f"{value + 1:b}"
+        return "0" * (len(code) - 1) + code
+
+
+def _unescape(nal: bytes) -> bytes:
+    return nal.replace(b"\x00\x00\x03", b"\x00\x00")
+
+
+def _escape(rbsp: bytes) -> bytes:
+    out, zeros = bytearray(), 0
+    for byte in rbsp:
+        if zeros >= 2 and byte <= 3:
+            out.append(3)
+            zeros = 0
+        out.append(byte)
+        zeros = zeros + 1 if byte == 0 else 0
+    return bytes(out)
+
+
+def _resize_sps(nal: bytes, width: int, height: int) -> bytes:
+    """An SPS NAL unit (header byte included) that says ``width`` x ``height`` (multiples of 16)."""
+    bits = _Bits(_unescape(nal[1:]))
+    profile = bits.u(8)
+    bits.u(16)
+    bits.ue()
+    if profile in (100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135):
+        if bits.ue() == 3:
+            bits.u(1)
+        bits.ue(), bits.ue(), bits.u(1)
+        if bits.u(1):
+            raise ValueError("SPS with scaling matrices: not supported")
+    bits.ue()
+    poc_type = bits.ue()
+    if poc_type == 0:
+        bits.ue()
+    elif poc_type == 1:
+        raise ValueError("SPS with pic_order_cnt_type 1: not supported")
+    bits.ue(), bits.u(1)
+    start = bits.pos
+    bits.ue(), bits.ue()
+    rest = bits.bits[bits.pos:].rstrip("0")  # the stop bit is the last 1
+    new = bits.bits[:start] + _Bits.ue_bits(width // 16 - 1) + _Bits.ue_bits(height // 16 - 1) + rest
+    new += "0" * (-len(new) % 8)
+    rbsp = int(new, 2).to_bytes(len(new) // 8, "big")
+    return nal[:1] + _escape(rbsp)
+
+
+def make_huge_claim_h264(path: str | Path, width: int = 16000, height: int = 16000) -> Path:
+    """A raw H.264 stream of a few small frames whose SPS claims ``width`` x ``height``:
+    a file of a few KB that a decoder would allocate gigabytes for."""
+    path = Path(path)
+    small = path.with_name(path.name + ".small.h264")
+    make_test_video(small, width=64, height=48, frames=3, audio=False, title=None)
+    data = small.read_bytes()
+    small.unlink()
+    out = bytearray()
+    for nal in data.split(b"\x00\x00\x01")[1:]:
+        nal = nal.rstrip(b"\x00")
+        if nal and nal[0] & 0x1F == 7:
+            nal = _resize_sps(nal, width, height)
+        out += b"\x00\x00\x00\x01" + nal
+    path.write_bytes(bytes(out))
+    return path
+
+
+def make_huge_claim_png(path: str | Path, width: int, height: int, pixels: bool = True) -> Path:
+    """An RGB PNG of ``width`` x ``height`` black pixels, compressed to a few hundred KB
+    (``pixels=False``: the header only, its image data missing)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    data = b""
+    if pixels:
+        squeeze, row, parts = zlib.compressobj(9), bytes(1 + 3 * width), []
+        for _ in range(height):
+            parts.append(squeeze.compress(row))
+        parts.append(squeeze.flush())
+        data = chunk(b"IDAT", b"".join(parts))
+    header = chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+    path = Path(path)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + header + data + chunk(b"IEND", b""))
+    return path

@@ -62,7 +62,7 @@ def check_input(location: str) -> None:
         raise SrpipeError(f"{location} does not exist; check the path")
     if os.path.isdir(location):
         raise SrpipeError(f"{location} is a directory; give a video or image file (or use 'srpipe batch')")
-    if os.path.getsize(location) == 0:
+    if os.path.isfile(location) and os.path.getsize(location) == 0:  # FIFOs and devices have no size
         raise SrpipeError(f"{location} is empty; give a complete video or image file")
 
 
@@ -101,13 +101,15 @@ def upscale(
     if output not in (None, "-"):
         check_output_path(Path(output), input, sink_options.overwrite)
     device = resolve_device(device, uses_gpu=spec.uses_gpu)
-    from srpipe.memory import fit_batch_size
+    from srpipe.memory import check_frame_size, fit_batch_size
     from srpipe.pipeline import run  # with PyAV and OpenCV: after the checks, so that errors come at once
 
     source = pm.hook.open_source(location=input, options=source_options)
     if source is None:
         raise SrpipeError(f"no plugin can open {input}")
     with source:
+        # Before anything is decoded: a header may claim a frame far larger than the file holds.
+        check_frame_size(input, source.width, source.height, source_options.max_pixels)
         if output is None and not source.is_file:
             raise SrpipeError(f"{input} is a stream; name the output with -o")
         if output is None and scale is not None:  # with --weights and no --scale, the checkpoint's scale

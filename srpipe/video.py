@@ -3,10 +3,13 @@ encodes them, copying audio, subtitles, timestamps and colour metadata."""
 
 from __future__ import annotations
 
+import errno
 import functools
 import struct
 import sys
+import threading
 import warnings
+from collections import Counter
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
@@ -18,11 +21,13 @@ from av.sidedata.sidedata import Type as SideDataType
 from srpipe.errors import SrpipeError
 from srpipe.frames import FULL_RANGE_ALIASES, PLANE_FORMATS, Frame, PlaneFormat
 from srpipe.media import SinkOptions, Source, SourceOptions, Sink
-from srpipe.outputs import AtomicOutput
+from srpipe.memory import default_max_pixels
+from srpipe.outputs import AtomicOutput, special_kind
 
 # Containers whose extension the default output name keeps; others become .mp4.
 KEPT_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".ts"}
-STREAMING_FORMATS = {"matroska", "mpegts", "nut"}
+STREAMING_FORMATS = {"matroska", "webm", "mpegts", "nut"}
+SUFFIX_FORMATS = {".mkv": "matroska", ".webm": "webm", ".ts": "mpegts", ".nut": "nut", ".mp4": "mp4", ".mov": "mov"}
 _MPEGTS_VIDEO_IDS = {
     av.codec.Codec(name, "r").id for name in ("h264", "hevc", "mpeg1video", "mpeg2video", "mpeg4", "av1", "vc1")
 }
@@ -106,17 +111,59 @@ def _open_error(location: str, exc: Exception) -> SrpipeError:
     return SrpipeError(f"cannot read {location} as video: {reason}; check that it is a complete media file")
 
 
+# Seconds a network input may send nothing before srpipe gives up (--timeout).
+NETWORK_TIMEOUT = 30.0
+
+
+def is_network(location: str) -> bool:
+    """URLs other than local files and pipes: a server may stall them."""
+    scheme = location.split(":", 1)[0].lower() if ":" in location else ""
+    return len(scheme) > 1 and scheme not in ("file", "pipe", "fd")
+
+
+def interruptible(call):
+    """``call()`` in a helper thread, the main thread waiting: FFmpeg blocks in C (opening a URL,
+    a pipe without a writer) where a signal cannot reach it, but the main thread's wait is where
+    Python runs its signal handlers, so Ctrl-C and SIGTERM end the wait at once."""
+    outcome: dict = {}
+
+    def work():
+        try:
+            outcome["value"] = call()
+        except BaseException as exc:  # raised again in the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=work, name="srpipe-open", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.05)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 class PyAVSource(Source):
     """A file, URL or standard input that FFmpeg can demux."""
 
     def __init__(self, location: str, options: SourceOptions):
         self.location = location
         self.is_file = location != "-" and Path(location).is_file()
+        if location == "-" and sys.stdin is None:
+            raise SrpipeError("standard input is closed; give an input file or pipe data into srpipe")
         target = sys.stdin.buffer if location == "-" else location
+        timeout = options.timeout if options.timeout is not None else (NETWORK_TIMEOUT if is_network(location) else None)
+        max_pixels = default_max_pixels() if options.max_pixels is None else options.max_pixels
+        # max_pixels: the stream probe decodes a first frame; a header claiming a huge one fails instead
+        settings = {"options": {"max_pixels": str(max_pixels)}, **({"timeout": timeout} if timeout else {})}
         try:
-            self.container = av.open(target, mode="r", format=options.input_format)
+            self.container = interruptible(lambda: av.open(target, mode="r", format=options.input_format, **settings))
+        except av.ExitError as exc:
+            raise SrpipeError(f"{location} sent no data for {timeout:g} s; check the address, or allow longer "
+                              "with --timeout SECONDS") from exc
         except (av.FFmpegError, OSError, ValueError) as exc:
             raise _open_error(location, exc) from exc
+        self.timeout = timeout
+        self._reading = threading.Lock()  # close() must not free the container under a read
         if not self.container.streams.video:
             self.container.close()
             raise SrpipeError(f"{location} has no video stream; srpipe upscales video and images")
@@ -124,6 +171,8 @@ class PyAVSource(Source):
         self.video.thread_type = "AUTO"
         if options.decode_threads:
             self.video.thread_count = options.decode_threads
+        # a stream that changes to a larger frame later is refused by the decoder, not allocated
+        self.video.codec_context.options = {"max_pixels": str(max_pixels)}
         self.pts_range = options.pts_range
         self.passthrough = [] if self.pts_range else [
             s for s in self.container.streams if s.index != self.video.index
@@ -178,21 +227,83 @@ class PyAVSource(Source):
     def _items(self) -> Iterator[Frame | av.Packet]:
         passthrough = {s.index for s in self.passthrough}
         last_pts = None
-        for packet in self.container.demux():
+        video_pts, video_end = [], None  # what the demuxer gave, to tell what it lost
+        packets = self.container.demux()
+        while True:
+            with self._reading:
+                try:
+                    packet = next(packets, None)
+                except av.ExitError as exc:
+                    raise SrpipeError(f"{self.location} sent no data for {self.timeout:g} s; check the source, "
+                                      "or allow longer with --timeout SECONDS") from exc
+            if packet is None:
+                break
             index = packet.stream.index
             if index == self.video.index:
+                if packet.pts is not None:
+                    video_pts.append(packet.pts)
+                    video_end = max(video_end or 0, packet.pts + (packet.duration or 0))
                 for video_frame in self._decode(packet):
                     if self.display_matrix is None:
                         self.display_matrix = _display_matrix(video_frame) or ()
                     frame = frame_from_av(video_frame)
-                    if frame.pts is None:
-                        if last_pts is None:
-                            warnings.warn(f"{self.location} has frames without timestamps; timing them by the frame rate")
+                    if frame.pts is None or (last_pts is not None and frame.pts <= last_pts):
+                        # raw streams have none; a damaged or badly muxed file repeats them
+                        if not self._retimed:
+                            warnings.warn(f"{self.location} has frames without (increasing) timestamps; "
+                                          "timing them by the frame rate")
+                            self._retimed = True
                         frame.pts = self._next_pts(last_pts)
                     last_pts = frame.pts
                     yield frame
             elif index in passthrough and packet.dts is not None:
                 yield packet
+        if self.pts_range is None:
+            self._count_container_losses(sorted(video_pts), video_end)
+
+    _retimed = False
+
+    def _count_container_losses(self, pts: list[int], end: int | None) -> None:
+        """Frames the demuxer skipped over (a damaged container): gaps in timestamps that are
+        otherwise regular, and a stream ending before the duration its header states.
+        They stop the run, or are counted as skipped, like frames the decoder refused."""
+        if not pts or end is None:
+            return
+        steps = [b - a for a, b in zip(pts, pts[1:]) if b > a]
+        step, lost = None, 0
+        if steps:
+            step, count = Counter(steps).most_common(1)[0]
+            if count < 0.9 * len(steps):  # variable frame rate: a long frame is no loss
+                step = None
+            else:
+                lost += sum(round(d / step) - 1 for d in steps if d > 1.5 * step)
+        rate = self.video.average_rate
+        step = step or (1 / (Fraction(rate) * self.time_base) if rate else None)
+        stated = self._stated_end()
+        if step and stated is not None and stated - end > step / 2:
+            lost += round((stated - end) / step)
+        lost -= self.skipped_frames  # those the decoder refused are in the gaps too
+        if lost <= 0:
+            return
+        if self.on_decode_error == "skip":
+            self.skipped_frames += lost
+            return
+        raise SrpipeError(f"{self.location} is damaged: its container lost about {lost} video frames that could not "
+                          "be read; rerun with --on-decode-error skip to keep the frames that could be read")
+
+    def _stated_end(self) -> int | None:
+        """Where the video stream's header says it ends, in time-base units (not the
+        container's duration, which includes audio that may run longer)."""
+        tag = self.video.metadata.get("DURATION")  # Matroska's per-track statistics
+        if tag:
+            try:
+                hours, minutes, seconds = tag.split(":")
+                return round((int(hours) * 3600 + int(minutes) * 60 + Fraction(seconds)) / self.time_base)
+            except (ValueError, ZeroDivisionError):
+                return None
+        if self.video.duration:
+            return (self.video.start_time or 0) + self.video.duration
+        return None
 
     def _decode(self, packet: av.Packet) -> list[av.VideoFrame]:
         """The frames of one packet; a damaged packet stops or is skipped and counted."""
@@ -215,7 +326,13 @@ class PyAVSource(Source):
         return 0 if last_pts is None else last_pts + step
 
     def close(self) -> None:
-        self.container.close()
+        # A read blocked in FFmpeg (a stalled URL, on Ctrl-C) holds the lock: freeing the
+        # container under it would crash, so it is left to the process's exit.
+        if self._reading.acquire(timeout=0.5):
+            try:
+                self.container.close()
+            finally:
+                self._reading.release()
 
 
 HARDWARE_ENCODER = "h264_nvenc"
@@ -241,10 +358,26 @@ def default_codec(container_format: str, hardware: bool = False) -> str:
     return HARDWARE_ENCODER if hardware and encoder_works(HARDWARE_ENCODER) else "libx264"
 
 
+def check_video_encoder(name: str) -> None:
+    """Refuse a name that is no encoder, or an audio or subtitle one, before PyAV is handed it."""
+    try:
+        codec = av.Codec(name, "w")
+    except (av.FFmpegError, ValueError) as exc:
+        raise SrpipeError(f"--codec {name} is not an encoder FFmpeg knows; see 'ffmpeg -encoders' for names") from exc
+    if codec.type != "video":
+        raise SrpipeError(f"--codec {name} is an {codec.type} encoder; give a video encoder such as libx264")
+
+
+# The --crf range of encoders that clamp larger values without a word (x264/x265, NVENC's cq)
+CRF_LIMITS = {"libx264": 51, "libx265": 51, "h264_nvenc": 51, "hevc_nvenc": 51}
+
+
 def encoder_options(codec: str, crf: int | None, preset: str | None, extra: dict[str, str]) -> dict[str, str]:
     """The encoder's options for srpipe's quality settings: ``crf`` is NVENC's constant
     quality ``cq``; x264/x265 presets go only to x264/x265."""
     options = dict(extra)
+    if crf is not None and crf > CRF_LIMITS.get(codec, 63):
+        raise SrpipeError(f"--crf {crf} is out of range for {codec}; it takes 0-{CRF_LIMITS.get(codec, 63)}")
     if crf is not None:
         if codec.endswith("_nvenc"):
             options.setdefault("rc", "vbr")
@@ -273,6 +406,33 @@ def add_copied_stream(container, in_stream, location: str):
     return out_stream
 
 
+class StreamedFile:
+    """A FIFO or device that PyAV writes through Python (no seeking). A write blocked on a
+    FIFO whose reader stopped reading is where Ctrl-C lands; PyAV's callback would swallow the
+    KeyboardInterrupt and FFmpeg write on, so it is kept here, the write fails (and every later
+    one, at once), and the sink raises it again."""
+
+    def __init__(self, target):
+        """``target``: a path, or a file descriptor (standard output), which stays open."""
+        # srpipe opens it, not FFmpeg: a FIFO's open waits for a reader, and Python's open lets Ctrl-C through
+        self.raw = open(target, "wb", buffering=0, closefd=not isinstance(target, int))
+        self.interrupted: BaseException | None = None
+
+    def write(self, data) -> int:
+        if self.interrupted is not None:
+            raise OSError(errno.EINTR, "interrupted")
+        try:
+            return self.raw.write(data)
+        except Exception:
+            raise
+        except BaseException as exc:  # KeyboardInterrupt, SIGTERM's Terminated
+            self.interrupted = exc
+            raise OSError(errno.EINTR, "interrupted") from None
+
+    def close(self) -> None:
+        self.raw.close()
+
+
 class PyAVSink(Sink):
     """Encodes upscaled frames and copies the source's other streams."""
 
@@ -281,25 +441,44 @@ class PyAVSink(Sink):
         self.source = source
         self.options = options
         self.to_stdout = location == "-"
-        self.container_format = options.container_format or ("matroska" if self.to_stdout else None)
-        if self.to_stdout and self.container_format not in STREAMING_FORMATS:
-            raise SrpipeError(
-                f"--format {self.container_format} cannot stream to standard output; use matroska or mpegts"
-            )
+        if self.to_stdout and sys.stdout is None:
+            raise SrpipeError("standard output is closed; name an output file with -o")
         self.output = None if self.to_stdout else AtomicOutput(Path(location), options.overwrite)
+        # Standard output, FIFOs and devices are written as a stream, in a format that needs no seeking.
+        streamed = self.to_stdout or self.output.direct
+        by_name = SUFFIX_FORMATS.get(Path(location).suffix.lower()) if streamed else None
+        self.container_format = options.container_format or by_name or ("matroska" if streamed else None)
+        if streamed and self.container_format not in STREAMING_FORMATS:
+            where = "standard output" if self.to_stdout else f"{location} (a {special_kind(location)})"
+            raise SrpipeError(f"{self.container_format} cannot be streamed to {where}; use --format matroska or mpegts")
+        self.file = None  # the FIFO or device, opened by srpipe
+        self.frames_written = 0
         self.container = None
         self.stream = None
         self.copied: dict[int, av.stream.Stream] = {}
         self.held_packets: list[av.Packet] = []
 
     def _open(self, first: Frame) -> None:
-        target = sys.stdout.buffer if self.to_stdout else str(self.output.temp)
+        if self.to_stdout:
+            target = sys.stdout.buffer
+            try:
+                sys.stdout.flush()
+                target = self.file = StreamedFile(sys.stdout.fileno())
+            except (OSError, ValueError, AttributeError):
+                pass  # a standard output without a descriptor (a test runner's): written as it is
+        elif self.output.direct:
+            # Opened here, not by FFmpeg: a FIFO's open waits for a reader, and Python's own
+            # open and writes let Ctrl-C through where FFmpeg's would retry forever.
+            target = self.file = StreamedFile(self.output.temp)
+        else:
+            target = str(self.output.temp)
         try:
             self.container = av.open(target, mode="w", format=self.container_format)
         except (av.FFmpegError, ValueError) as exc:
             raise SrpipeError(f"cannot write {self.location}: {exc}; choose a known extension or --format") from exc
         fmt_name = self.container.format.name.split(",")[0]
         codec = self.options.codec or default_codec(fmt_name, self.options.hardware_encoder)
+        check_video_encoder(codec)
         try:
             stream = self.container.add_stream(codec, rate=getattr(self.source, "frame_rate", None) or 25)
         except (av.FFmpegError, ValueError) as exc:
@@ -325,8 +504,10 @@ class PyAVSink(Sink):
             self._add_copy(in_stream)
         try:
             self.container.start_encoding()  # opens the encoder and writes the header
-        except av.FFmpegError as exc:
-            raise self._settings_error(exc) from exc
+        except (av.FFmpegError, OSError) as exc:  # OSError: writing the header to a FIFO or device
+            if self.file is not None and self.file.interrupted:
+                raise self.file.interrupted from None
+            raise (self._settings_error(exc) if isinstance(exc, av.FFmpegError) else self._write_error(exc)) from exc
 
     def _check_codec_fits(self, fmt_name: str, stream) -> None:
         """MPEG-TS takes any codec without complaint but can carry few video codecs."""
@@ -365,6 +546,11 @@ class PyAVSink(Sink):
                 f"{self.source.location} changes frame size mid-stream "
                 f"({self.stream.width}x{self.stream.height} to {frame.width}x{frame.height}); not supported"
             )
+        if frame.pts is None:  # a source without timestamps (checked: then none has one): by the frame rate
+            rate = getattr(self.source, "frame_rate", None) or Fraction(25)
+            frame.pts = self.frames_written * max(1, round(1 / (rate * self.stream.time_base)))
+            frame.time_base = self.stream.time_base
+        self.frames_written += 1
         video_frame = frame_to_av(frame)
         if self.stream.pix_fmt != frame.format.name:
             video_frame = video_frame.reformat(format=self.stream.pix_fmt)
@@ -387,7 +573,11 @@ class PyAVSink(Sink):
         try:
             self.container.mux(packets)
         except (OSError, av.FFmpegError) as exc:
+            if self.file is not None and self.file.interrupted:
+                raise self.file.interrupted from None
             raise self._write_error(exc) from exc
+        if self.file is not None and self.file.interrupted:
+            raise self.file.interrupted
 
     def _write_error(self, exc: Exception) -> SrpipeError:
         reason = getattr(exc, "strerror", None) or str(exc)
@@ -408,12 +598,22 @@ class PyAVSink(Sink):
         self._mux(self._encode(None))
         try:
             self.container.close()
+            if self.file is not None:
+                self.file.close()
         except (OSError, av.FFmpegError) as exc:
             raise self._write_error(exc) from exc
         if self.output is not None:
             self.output.commit()
 
     def abort(self) -> None:
+        if self.file is not None:
+            # First: closing the container writes a trailer, which would wait forever on a
+            # FIFO whose reader stopped reading; with the file closed those writes just fail.
+            file, self.file = self.file, None
+            try:
+                file.close()
+            except OSError:
+                pass  # a reader that went away: nothing more to write
         if self.container is not None:
             container, self.container = self.container, None
             try:

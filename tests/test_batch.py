@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from srpipe.outputs import _HOST
 from srpipe.testing import make_test_image, make_test_video
 
 from conftest import default_sigint, run_srpipe
@@ -60,11 +61,15 @@ def test_resume_skips_finished_and_redoes_changed(inputs, tmp_path):
 
     os.utime(inputs / "a.mp4", ns=(1, 1))  # input changed
     (out / "sub" / "c.mp4").write_bytes(b"half")  # output damaged after the run
-    (out / ".sub-d.abc.partial.png").write_bytes(b"left by a killed run")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True).stdout
+    killed = f".d.srpipe-{_HOST}-{int(dead)}-abc.partial.png"
+    (out / killed).write_bytes(b"left by a killed run")
+    (out / ".d.mine.partial.png").write_bytes(b"the user's own file")
     _, report = batch(inputs, out)
     redone = sorted(f["input"] for f in report["files"] if f["status"] == "done")
     assert redone == ["a.mp4", "sub/c.avi"]
-    assert ".sub-d.abc.partial.png" not in tree(out)
+    assert killed not in tree(out) and ".d.mine.partial.png" in tree(out)
+    (out / ".d.mine.partial.png").unlink()
     assert len(video_info(out / "sub" / "c.mp4")["times"]) == 3
 
     _, report = batch(inputs, out, "-s", "4")  # new settings: everything again

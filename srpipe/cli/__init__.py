@@ -32,15 +32,32 @@ class SrpipeGroup(click.Group):
         except SrpipeError as exc:
             if _debug(ctx):
                 raise
-            raise click.ClickException(str(exc)) from exc
+            raise click.ClickException(one_line(str(exc))) from exc
+        except BrokenPipeError:  # the reader left (srpipe plugins | head -1): nothing more to say
+            _quiet_stdout()
+            raise click.exceptions.Exit(0) from None
         except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt, Terminated):
             raise
         except Exception as exc:
             if _debug(ctx):
                 raise
             raise click.ClickException(
-                f"unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)"
+                f"unexpected {type(exc).__name__}: {one_line(str(exc))} (rerun with --debug for the traceback)"
             ) from exc
+
+
+def one_line(message: str) -> str:
+    """A message on one line: library texts (OpenCV's assertions) and file names may hold newlines."""
+    return " ".join(part.strip() for part in message.splitlines() if part.strip())
+
+
+def _debug_first(argv: list[str]) -> list[str]:
+    """``--debug`` is the group's option, but the error hint says to add it and users add it at
+    the end: move it to the front from anywhere before a ``--``."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    if "--debug" not in argv[:end]:
+        return argv
+    return ["--debug", *[a for i, a in enumerate(argv) if not (a == "--debug" and i < end)]]
 
 
 def _debug(ctx) -> bool:
@@ -116,12 +133,22 @@ def _raise_terminated(signum, frame):
     raise Terminated()
 
 
+def _quiet_stdout() -> None:
+    """Point standard output at /dev/null so that Python's exit flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, AttributeError, ValueError):
+        pass
+
+
 def main(argv=None) -> None:
     """Entry point of the ``srpipe`` command."""
     warnings.showwarning = _one_line_warning
     signal.signal(signal.SIGTERM, _raise_terminated)
     retain_freed_memory()
     sleep_idle_threads()
+    argv = _debug_first(list(sys.argv[1:] if argv is None else argv))
     try:
         cli = build_cli()
         code = cli.main(args=argv, prog_name="srpipe", standalone_mode=False)
@@ -137,4 +164,10 @@ def main(argv=None) -> None:
     except Exception:  # --debug: let the traceback out
         traceback.print_exc()
         sys.exit(1)
+    try:
+        sys.stdout.flush()  # a reader that left shows here, for output still buffered
+    except BrokenPipeError:
+        _quiet_stdout()
+    except (AttributeError, ValueError):
+        pass  # standard output closed
     sys.exit(code if isinstance(code, int) else 0)

@@ -31,7 +31,7 @@ from srpipe.media import SinkOptions
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars and no per-file lines.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on standard output.")
 def batch(in_dir, out_dir, model, scale, weights, device, batch_size, backend, codec, crf, preset, pix_fmt,
-          on_decode_error, jobs, engine, address, chunk_seconds, pattern, quiet, as_json):
+          on_decode_error, max_pixels, jobs, engine, address, chunk_seconds, pattern, quiet, as_json):
     """Upscale every video and image under IN_DIR into the same tree under OUT_DIR.
 
     Names and relative paths are kept (images become .png; videos keep
@@ -61,6 +61,7 @@ def batch(in_dir, out_dir, model, scale, weights, device, batch_size, backend, c
     settings = BatchSettings(
         model=model, scale=scale, weights=weights, device=device, backend=backend, batch_size=batch_size,
         sink=SinkOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt), on_decode_error=on_decode_error,
+        max_pixels=max_pixels,
     )
     bar = tqdm(unit="frame", desc="batch", file=sys.stderr, disable=True if quiet else None, dynamic_ncols=True)
 
@@ -68,7 +69,7 @@ def batch(in_dir, out_dir, model, scale, weights, device, batch_size, backend, c
         if quiet:
             return
         line = {"done": f"done     {result.input} -> {result.output} ({result.frames} frame{'s' * (result.frames != 1)}, {result.seconds:.1f} s)",
-                "skipped": f"skipped  {result.input} (already done)",
+                "skipped": f"skipped  {result.input} ({result.error or 'already done'})",
                 "failed": f"FAILED   {result.input}: {result.error}"}[result.status]
         bar.write(line, file=sys.stderr)
 

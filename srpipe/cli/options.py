@@ -17,11 +17,15 @@ _MODEL_OPTIONS = [
 
 _ENCODER_OPTIONS = [
     click.option("--codec", help="Video encoder. Default: libx264 (libvpx-vp9 for .webm; h264_nvenc when the model runs on CUDA and NVENC works)."),
-    click.option("--crf", type=int, default=18, show_default=True, help="Encoder quality; lower is better and larger."),
+    click.option("--crf", type=click.IntRange(0, 63), default=18, show_default=True,
+                 help="Encoder quality, 0-51 for x264/x265 (0-63 for VP9); lower is better and larger."),
     click.option("--preset", default="veryfast", show_default=True, help="x264/x265 speed preset."),
     click.option("--pix-fmt", help="Output pixel format, e.g. yuv420p. Default: the input's (10-bit stays 10-bit)."),
     click.option("--on-decode-error", type=click.Choice(["stop", "skip"]), default="stop", show_default=True,
                  help="A damaged input frame stops the file, or is dropped and counted (timestamps stay right)."),
+    click.option("--max-pixels", type=click.IntRange(min=1),
+                 help="Refuse inputs whose frames have more pixels than this, before decoding. "
+                      "Default: 40 million, less where free memory is short."),
 ]
 
 

@@ -18,12 +18,14 @@ from srpipe.media import SinkOptions, SourceOptions
 @encoder_options
 @click.option("--format", "container_format", help="Output container, e.g. matroska or mpegts (needed for -o -).")
 @click.option("--input-format", help="Input container for standard input or URLs whose format cannot be guessed.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+              help="Give up when the input sends no data for this long. Default: 30 for URLs, no limit for files and pipes.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on standard output.")
 @click.option("--no-threads", is_flag=True, hidden=True, help="Run decode, upscale and encode in one thread.")
 def upscale(input, output, model, scale, weights, device, batch_size, backend, codec, crf, preset, pix_fmt,
-            container_format, input_format, on_decode_error, overwrite, quiet, as_json, no_threads):
+            container_format, input_format, on_decode_error, max_pixels, timeout, overwrite, quiet, as_json, no_threads):
     """Upscale a video, stream or image.
 
     INPUT is a video file, a URL FFmpeg can open (http, rtsp, ...), - for
@@ -52,7 +54,8 @@ def upscale(input, output, model, scale, weights, device, batch_size, backend, c
             weights=weights,
             backend=backend,
             batch_size=batch_size,
-            source_options=SourceOptions(input_format=input_format, on_decode_error=on_decode_error),
+            source_options=SourceOptions(input_format=input_format, on_decode_error=on_decode_error,
+                                         max_pixels=max_pixels, timeout=timeout),
             sink_options=SinkOptions(
                 codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt,
                 container_format=container_format, overwrite=overwrite,

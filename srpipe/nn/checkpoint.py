@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +36,28 @@ def save_checkpoint(ckpt: dict, path: str | Path) -> None:
     os.replace(tmp, path)
 
 
+# torch.save stores a checkpoint's members uncompressed; a little slack covers zip headers.
+_ZIP_SLACK = 1 << 20
+
+
+def check_archive(path: str | Path, hint: str) -> None:
+    """Refuse, before torch.load reads it, a zip checkpoint whose members unpack to more than
+    the file holds: torch writes them uncompressed, so that is a zip bomb, not a checkpoint."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return  # not a zip (torch's legacy format, garbage): torch.load decides
+    size = os.path.getsize(path)
+    if unpacked > size + _ZIP_SLACK:
+        raise CheckpointError(f"{path} unpacks to {unpacked / 2**20:.0f} MiB from a {size / 2**20:.1f} MiB file; "
+                              f"it was not loaded; {hint}")
+
+
 def load_checkpoint(path: str | Path) -> dict:
     """Read and check a checkpoint; anything else raises :class:`CheckpointError`."""
     hint = "use a checkpoint written by 'srpipe train'"
+    check_archive(path, hint)
     try:
         with warnings.catch_warnings():  # torch warns about foreign pickles; the refusal says it all
             warnings.simplefilter("ignore")
@@ -51,12 +71,25 @@ def load_checkpoint(path: str | Path) -> dict:
     for key, typ in REQUIRED.items():
         if not isinstance(ckpt.get(key), typ):
             raise CheckpointError(f"{path} lacks a valid {key!r} entry; {hint}")
+    for name, tensor in ckpt["state_dict"].items():
+        # NaN or infinite weights give a black or garbage picture, not an error: refuse them here
+        if torch.is_tensor(tensor) and tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise CheckpointError(f"{path} holds NaN or infinite weights ({name}); it was not loaded; "
+                                  "retrain it or use another checkpoint")
     return ckpt
 
 
 def network_from_checkpoint(ckpt: dict, source: str = "checkpoint") -> nn.Module:
     """Build the network a checkpoint describes and load its weights."""
     try:
+        # First on the meta device (nothing allocated): a config describing a network other
+        # than its weights (a 3001x3001 kernel, say) must not allocate it before being refused.
+        with torch.device("meta"):
+            shapes = {k: tuple(v.shape) for k, v in build_network(ckpt["arch"], ckpt["config"]).state_dict().items()}
+        stored = {k: tuple(v.shape) for k, v in ckpt["state_dict"].items() if torch.is_tensor(v)}
+        if shapes != stored:
+            wrong = sorted(set(shapes.items()) ^ set(stored.items()))[0][0]
+            raise ValueError(f"its config and its weights disagree at {wrong}")
         net = build_network(ckpt["arch"], ckpt["config"])
         net.load_state_dict(ckpt["state_dict"])
     except (ValueError, TypeError, RuntimeError) as e:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields
 
 ACTIVATIONS = ("tanh", "relu", "prelu")
 SHUFFLES = ("pixelshuffle", "einops")
+MAX_SCALE, MAX_KERNEL, MAX_WIDTH, MAX_LAYERS = 8, 15, 1024, 32
 
 
 @dataclass
@@ -35,6 +36,13 @@ class ESPCNConfig:
             raise ValueError("kernels needs one entry per convolution: len(features) + 1")
         if any(k % 2 == 0 for k in self.kernels):
             raise ValueError("kernel sizes must be odd")
+        # Far past any sensible ESPCN; a checkpoint's config must not ask srpipe for gigabytes
+        if not 1 <= self.scale <= MAX_SCALE or not 1 <= self.channels <= 4:
+            raise ValueError(f"scale must be 1-{MAX_SCALE} and channels 1-4")
+        if any(not 1 <= k <= MAX_KERNEL for k in self.kernels) or any(not 1 <= f <= MAX_WIDTH for f in self.features):
+            raise ValueError(f"kernel sizes must be 1-{MAX_KERNEL} and widths 1-{MAX_WIDTH}")
+        if len(self.features) > MAX_LAYERS:
+            raise ValueError(f"at most {MAX_LAYERS} hidden layers")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}")
         if self.shuffle not in SHUFFLES:

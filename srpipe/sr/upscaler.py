@@ -15,6 +15,7 @@ import numpy as np
 
 from srpipe.backends import Backend
 from srpipe.cache import cache_dir, file_digest, write_atomically
+from srpipe.errors import NonFiniteOutput
 from srpipe.nn.espcn_config import ESPCNConfig
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -164,6 +165,8 @@ class ESPCNUpscaler:
         maxval = (1 << bit_depth) - 1
         for i in range(0, n, self.batch_size):
             y = self._network_on_samples(luma[i:i + self.batch_size].astype(np.float32), bit_depth, full_range)
+            if not np.isfinite(y).all():  # clipped, NaN becomes black: refuse instead
+                raise NonFiniteOutput("the network gave NaN or infinite values")
             np.clip(np.rint(y), 0, maxval, out=y)
             out[i:i + self.batch_size] = y
         return out
