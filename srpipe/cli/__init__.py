@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 import traceback
 import warnings
 
@@ -133,6 +134,21 @@ def _raise_terminated(signum, frame):
     raise Terminated()
 
 
+def _exit_interrupted(code: int) -> None:
+    """Exit after Ctrl-C or SIGTERM. A worker thread still blocked in FFmpeg (a stalled read)
+    would take the GIL from its interrupt callback while the interpreter shuts down, which can
+    crash it: with such a thread, leave without the shutdown (outputs are already removed)."""
+    stuck = [t for t in threading.enumerate() if t.daemon and t.name.startswith("srpipe-") and t.is_alive()]
+    if stuck:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError, AttributeError):
+                pass
+        os._exit(code)
+    sys.exit(code)
+
+
 def _quiet_stdout() -> None:
     """Point standard output at /dev/null so that Python's exit flush does not fail again."""
     try:
@@ -157,10 +173,10 @@ def main(argv=None) -> None:
         sys.exit(exc.exit_code)
     except (click.Abort, KeyboardInterrupt):
         print("Interrupted.", file=sys.stderr)
-        sys.exit(EXIT_INTERRUPTED)
+        _exit_interrupted(EXIT_INTERRUPTED)
     except Terminated:
         print("Terminated.", file=sys.stderr)
-        sys.exit(EXIT_TERMINATED)
+        _exit_interrupted(EXIT_TERMINATED)
     except Exception:  # --debug: let the traceback out
         traceback.print_exc()
         sys.exit(1)
