@@ -84,7 +84,8 @@ def _evaluate_video(model, video, scale, weights, backend, crf_list, frames, as_
         raise SrpipeError(f"--crf takes comma-separated integers, e.g. 0,23,30; got {crf_list!r}") from None
     if not all(0 <= c <= 51 for c in crfs):
         raise SrpipeError("x264 crf values must be between 0 (lossless) and 51")
-    report = evaluate_video(video, model, scale, crfs, weights=weights, backend=backend, frames=frames)
+    report = evaluate_video(video, {"bicubic": None, model: weights}, scale, crfs, backend=backend, frames=frames)
+    report["model"] = model
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return

@@ -82,6 +82,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--variants", type=int, default=4, help="degraded clips per image for --degrade video")
     p.add_argument("--clip-frames", type=int, default=6, help="frames per clip for --degrade video")
     p.add_argument("--init", help="checkpoint whose layers of matching shape initialise the network")
+    p.add_argument("--grow", action="store_true",
+                   help="--init from a narrower network of the same layers (see init_from)")
     p.add_argument("--out", required=True, help="run folder: last.pt, final.pt, log.jsonl, result.json")
     p.add_argument("--cache-dir", default=str(CACHE), help="where the LR/HR pairs are cached")
     p.add_argument("--resume", action="store_true")
@@ -97,11 +99,24 @@ def network_config(a: argparse.Namespace) -> ESPCNConfig:
     return ESPCNConfig(scale=a.scale, shuffle=a.shuffle, padding_mode=a.padding_mode, **cfg)
 
 
-def init_from(net: ESPCN, path: str) -> None:
-    """Copy the tensors of ``path`` whose names and shapes match (e.g. another scale's trunk)."""
+def init_from(net: ESPCN, path: str, grow: bool = False) -> None:
+    """Copy the tensors of ``path`` whose names and shapes match (e.g. another scale's trunk).
+
+    With ``grow``, a network of the same layers but wider hidden layers starts as the
+    checkpoint's: each smaller tensor fills the leading corner of the wider one, and the
+    weights from the new input channels are zero, so the new channels start without effect
+    and the network computes exactly what the checkpoint does until training moves them."""
     own = net.state_dict()
     src = load_checkpoint(path)["state_dict"]
-    own.update({k: v for k, v in src.items() if k in own and own[k].shape == v.shape})
+    for k, v in src.items():
+        if k not in own:
+            continue
+        if own[k].shape == v.shape:
+            own[k] = v
+        elif grow and own[k].dim() == v.dim() and all(a >= b for a, b in zip(own[k].shape, v.shape)):
+            if v.dim() == 4:  # conv weight (out, in, kh, kw)
+                own[k][:, v.shape[1]:] = 0
+            own[k][tuple(slice(0, n) for n in v.shape)] = v
     net.load_state_dict(own)
 
 
@@ -146,7 +161,7 @@ def main(argv=None) -> dict:
     seed_everything(a.seed)
     net = ESPCN(network_config(a))
     if a.init:
-        init_from(net, a.init)
+        init_from(net, a.init, a.grow)
     last = list(net.last_layer.parameters())
     rest = [p for p in net.parameters() if all(p is not q for q in last)]
     groups = [{"params": rest}, {"params": last, "lr": a.lr * a.last_lr_mult}]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import tempfile
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import av
 import numpy as np
@@ -66,12 +66,11 @@ def shrink_and_encode(clip: str | Path, out: str | Path, scale: int, crf: int, l
     return w, h
 
 
-def evaluate_video(clip: str | Path, model: str, scale: int, crfs: Sequence[int] = (0, 23, 30), *,
-                   weights: str | None = None, backend: str = "auto", frames: int | None = None,
-                   baseline: str = "bicubic") -> dict:
-    """Mean Y-PSNR over the first ``frames`` frames (all: None) of ``model`` and ``baseline`` at
-    each crf: ``{"clip", "scale", "crfs": [{"crf", "frames", "psnr": {name: dB}}, ...]}``. Both
-    upscale the same encoded clip through :func:`srpipe.upscaling.upscale`; the output is
+def evaluate_video(clip: str | Path, models: Mapping[str, str | None], scale: int,
+                   crfs: Sequence[int] = (0, 23, 30), *, backend: str = "auto", frames: int | None = None) -> dict:
+    """Mean Y-PSNR over the first ``frames`` frames (all: None) of each model (name -> weights
+    or None) at each crf: ``{"clip", "scale", "crfs": [{"crf", "frames", "psnr": {name: dB}}]}``.
+    All upscale the same encoded clip through :func:`srpipe.upscaling.upscale`; the output is
     written losslessly (FFV1), so the scores are the upscaler's alone."""
     from srpipe.media import SinkOptions
     from srpipe.upscaling import upscale
@@ -84,7 +83,7 @@ def evaluate_video(clip: str | Path, model: str, scale: int, crfs: Sequence[int]
             lr = Path(tmp, f"lr-crf{crf}.mp4")
             w, h = shrink_and_encode(clip, lr, scale, crf, frames)
             row = {"crf": crf, "frames": 0, "psnr": {}}
-            for name, name_weights in ((baseline, None), (model, weights)):
+            for name, name_weights in models.items():
                 up = Path(tmp, f"up-crf{crf}.mkv")
                 upscale(str(lr), str(up), model=name, scale=scale, device="cpu", backend=backend,
                         weights=name_weights, threaded=False,
@@ -93,4 +92,4 @@ def evaluate_video(clip: str | Path, model: str, scale: int, crfs: Sequence[int]
                 row["psnr"][name], row["frames"] = float(np.mean(scores)), len(scores)
                 up.unlink()
             results.append(row)
-    return {"clip": str(clip), "scale": scale, "model": model, "baseline": baseline, "crfs": results}
+    return {"clip": str(clip), "scale": scale, "crfs": results}
