@@ -140,3 +140,19 @@ def test_eval_degrade_compresses_the_input(tmp_path, cli_run):
     assert x264.shape == (32, 32) and (x264 != swscale_resize(np.rint(hr).astype(np.uint8), 32, 32)).any()
     bad = cli_run("eval", "-m", "bicubic", "--data", folder, "--degrade", "x264:qp=3")
     assert bad.exit_code == 1 and "x264 takes crf" in bad.output
+
+
+def test_train_command_takes_the_video_degradation(tmp_path, cli_run, monkeypatch):
+    import srpipe.sr.training
+
+    monkeypatch.setattr(srpipe.sr.training, "CACHE", tmp_path / "cache")
+    data = draw_images(tmp_path / "data", 3, 7)
+    weights = tmp_path / "mine.pt"
+    done = cli_run("train", "espcn", "--data", data, "-s", "2", "--epochs", "1", "--steps-per-epoch", "2",
+                   "--batch-size", "4", "--degrade", "video", "--holdout", "1", "-o", weights)
+    assert done.exit_code == 0, done.output
+    meta = load_checkpoint(weights)["meta"]
+    assert meta["degrade"] == "video" and meta["holdout"] == ["0.png"]
+    assert any(p.name.startswith("srclips-x2-") for p in (tmp_path / "cache").iterdir())
+    done = cli_run("train", "espcn", "--data", data, "-s", "2", "--holdout", "1", "-o", weights)
+    assert done.exit_code == 1 and "--holdout needs --degrade video" in done.output
