@@ -26,7 +26,7 @@ def main(argv=None) -> None:
     p.add_argument("--crf", type=lambda t: [int(c) for c in t.split(",")], default=[0, 23, 30])
     p.add_argument("--scale", type=int, default=2)
     p.add_argument("--frames", type=int, help="first N frames of each clip")
-    p.add_argument("--backend", default="torch", help="'torch' is the reference arithmetic")
+    p.add_argument("--backend", default="auto", help="inference backend, as for srpipe upscale")
     p.add_argument("--json", help="write every clip's scores here")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
