@@ -151,7 +151,9 @@ def test_video_weights_beat_bicubic_on_a_compressed_frame_of_the_bundled_clip():
 def test_models_list_tells_the_video_and_clean_weights_apart(cli_run):
     import json
 
+    from srpipe.nn.checkpoint import load_checkpoint
     from srpipe.plugins import collect_models, get_plugin_manager
+    from srpipe.sr.upscaler import default_weights
 
     rows = {m["name"]: m for m in json.loads(cli_run("models", "list", "--json").stdout)}
     assert {"espcn", "espcn-x2", "espcn-clean", "espcn-clean-x2", "espcn-clean-x3", "espcn-clean-x4"} <= set(rows)
@@ -160,4 +162,6 @@ def test_models_list_tells_the_video_and_clean_weights_apart(cli_run):
     video, clean = (models.get(name).load(scale=2) for name in ("espcn", "espcn-clean"))
     assert video.meta["degrade"] == "video" and "degrade" not in clean.meta
     assert models.get("espcn-x2").load().meta == video.meta  # existing commands get the default weights
-    assert models.get("espcn-clean-x3").load().meta == models.get("espcn").load(scale=3).meta  # no video x3 yet
+    for scale in (3, 4):  # video weights where shipped, else the clean ones
+        expected = load_checkpoint(default_weights(scale))["meta"]
+        assert models.get("espcn").load(scale=scale).meta == models.get(f"espcn-x{scale}").load().meta == expected
