@@ -7,13 +7,14 @@ from srpipe.models import ModelSpec
 SCALES = (2, 3, 4)
 
 
-def load(scale: int, device: str = "cpu", weights=None, backend: Backend | None = None):
-    """The shipped checkpoint for ``scale``, or the user's ``weights``, run by ``backend``
+def load(scale: int, device: str = "cpu", weights=None, backend: Backend | None = None, kind: str = "default"):
+    """The shipped checkpoint for ``scale`` (``kind``: ``default``, the video-trained weights
+    where shipped, else clean; or ``clean``), or the user's ``weights``, run by ``backend``
     (default torch)."""
     from srpipe.errors import CheckpointError, SrpipeError
-    from srpipe.sr.upscaler import ESPCNUpscaler, shipped_weights
+    from srpipe.sr.upscaler import ESPCNUpscaler, default_weights, shipped_weights
 
-    path = weights or shipped_weights(scale)
+    path = weights or (shipped_weights(scale) if kind == "clean" else default_weights(scale))
     if weights is None and not path.exists():
         raise SrpipeError(f"no ESPCN weights are shipped for x{scale}; train some with 'srpipe train espcn' and pass --weights")
     try:
@@ -29,17 +30,21 @@ def load(scale: int, device: str = "cpu", weights=None, backend: Backend | None 
     return upscaler
 
 
-def network(scale: int = 2):
+def network(scale: int = 2, kind: str = "default"):
     """The torch module of the shipped x``scale`` model (for ``srpipe inspect``)."""
     from srpipe.nn.checkpoint import load_checkpoint, network_from_checkpoint
-    from srpipe.sr.upscaler import shipped_weights
+    from srpipe.sr.upscaler import default_weights, shipped_weights
 
-    path = shipped_weights(scale)
+    path = shipped_weights(scale) if kind == "clean" else default_weights(scale)
     return network_from_checkpoint(load_checkpoint(path), str(path)).eval()
 
 
-def _fixed(scale: int):
-    return lambda scale=scale, device="cpu", weights=None, backend=None: load(scale, device, weights, backend)
+def _fixed(scale: int, kind: str = "default"):
+    return lambda scale=scale, device="cpu", weights=None, backend=None: load(scale, device, weights, backend, kind)
+
+
+def _clean(scale=2, device="cpu", weights=None, backend=None):
+    return load(scale, device, weights, backend, "clean")
 
 
 def _channels_last(network, device):
@@ -114,7 +119,8 @@ def register_models(register):
         ModelSpec(
             name="espcn",
             scales=SCALES,
-            description="ESPCN sub-pixel CNN on the luma, trained on T91 + BSD200 (x2 by default)",
+            description="ESPCN sub-pixel CNN on the luma (x2 by default), for video and images: trained on "
+                        "x264-compressed pan clips and several shrink kernels (x2, x3; x4: the clean weights)",
             load=load,
             accepts_weights=True,
             accepts_backend=True,
@@ -126,10 +132,34 @@ def register_models(register):
             ModelSpec(
                 name=f"espcn-x{scale}",
                 scales=(scale,),
-                description=f"ESPCN x{scale} (the shipped x{scale} weights)",
+                description=f"ESPCN x{scale}: the weights 'espcn -s {scale}' uses",
                 load=_fixed(scale),
                 accepts_weights=True,
                 accepts_backend=True,
                 network=lambda scale=scale: network(scale),
+            )
+        )
+    register(
+        ModelSpec(
+            name="espcn-clean",
+            scales=SCALES,
+            description="ESPCN trained on clean MATLAB-bicubic shrinks of T91 + BSD200 (the weights before issue 17): "
+                        "best on clean, antialiased images; loses to bicubic on compressed or aliased input",
+            load=_clean,
+            accepts_weights=True,
+            accepts_backend=True,
+            network=lambda scale=2: network(scale, "clean"),
+        )
+    )
+    for scale in SCALES:
+        register(
+            ModelSpec(
+                name=f"espcn-clean-x{scale}",
+                scales=(scale,),
+                description=f"ESPCN x{scale}, the clean weights",
+                load=_fixed(scale, "clean"),
+                accepts_weights=True,
+                accepts_backend=True,
+                network=lambda scale=scale: network(scale, "clean"),
             )
         )

@@ -120,3 +120,48 @@ def test_shipped_weights_beat_bicubic_on_the_bundled_clip(scale):
     espcn = ESPCNUpscaler(shipped_weights(scale)).upscale(lr[None], bit_depth=8, full_range=False)[0]
     gain = psnr(espcn, hr, scale) - psnr(bicubic_upscale(lr, scale), hr, scale)
     assert gain > 0.3, gain
+
+
+def test_video_weights_beat_bicubic_on_a_compressed_frame_of_the_bundled_clip():
+    """Frames of samples/bigbuckbunny.mp4 shrunk x2 as ffmpeg does, encoded by x264 at crf 23;
+    a P/B frame upscaled by the shipped video weights, by bicubic (the pipeline's) and by the
+    clean weights."""
+    import av
+
+    from conftest import REPO
+    from srpipe.resize import PlaneScaler
+    from srpipe.sr.degrade import downscale, x264_roundtrip
+    from srpipe.sr.metrics import psnr
+    from srpipe.sr.upscaler import ESPCNUpscaler, default_weights
+    from srpipe.video import frame_from_av
+
+    assert default_weights(2) == shipped_weights(2, "video") and default_weights(2).exists()
+    with av.open(str(REPO / "samples" / "bigbuckbunny.mp4")) as container:
+        frames = [frame_from_av(f).planes[0][120:480, 300:780] for i, f in
+                  zip(range(104), container.decode(video=0)) if i >= 96]
+    lr = x264_roundtrip(np.stack([downscale(f, 2, "swscale-bicubic") for f in frames]), 23)
+    hr, lr = frames[4].astype(np.float64), lr[4]
+    bicubic = np.empty(hr.shape, np.uint8)
+    PlaneScaler((240, 180), (480, 360), 8, "bicubic").resize(lr, bicubic)
+    scores = {kind: psnr(ESPCNUpscaler(shipped_weights(2, kind)).upscale(lr[None], bit_depth=8, full_range=False)[0],
+                         hr, 2) - psnr(bicubic, hr, 2) for kind in ("video", "clean")}
+    assert scores["video"] > 0.3 and scores["video"] > scores["clean"] + 0.1, scores
+
+
+def test_models_list_tells_the_video_and_clean_weights_apart(cli_run):
+    import json
+
+    from srpipe.nn.checkpoint import load_checkpoint
+    from srpipe.plugins import collect_models, get_plugin_manager
+    from srpipe.sr.upscaler import default_weights
+
+    rows = {m["name"]: m for m in json.loads(cli_run("models", "list", "--json").stdout)}
+    assert {"espcn", "espcn-x2", "espcn-clean", "espcn-clean-x2", "espcn-clean-x3", "espcn-clean-x4"} <= set(rows)
+    assert "compressed" in rows["espcn"]["description"] and "clean" in rows["espcn-clean"]["description"]
+    models = collect_models(get_plugin_manager())
+    video, clean = (models.get(name).load(scale=2) for name in ("espcn", "espcn-clean"))
+    assert video.meta["degrade"] == "video" and "degrade" not in clean.meta
+    assert models.get("espcn-x2").load().meta == video.meta  # existing commands get the default weights
+    for scale in (3, 4):  # video weights where shipped, else the clean ones
+        expected = load_checkpoint(default_weights(scale))["meta"]
+        assert models.get("espcn").load(scale=scale).meta == models.get(f"espcn-x{scale}").load().meta == expected

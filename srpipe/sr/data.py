@@ -106,3 +106,69 @@ def eval_batches(folder: str | Path, scale: int) -> list[tuple[torch.Tensor, tor
         out.append((torch.from_numpy(lr)[None, None].float() / 255.0,
                     torch.from_numpy(hr.astype(np.float32))[None, None] / 255.0))
     return out
+
+
+def degraded_clips(
+    paths: Sequence[str | Path], scale: int, *, variants: int = 4, frames: int = 6,
+    kernels: Sequence[str] = ("matlab-bicubic",), crf_range: tuple[int, int] = (18, 36),
+    lossless: float = 0.15, jpeg: float = 0.0, max_step: int = 4, seed: int = 0,
+) -> tuple[list[np.ndarray], list[tuple[np.ndarray, int, int, int]]]:
+    """Short pan clips over each HR image, shrunk and really compressed, for training.
+
+    For every image and each of ``variants``: a window pans up to ``max_step`` HR pixels per
+    frame in x and y (sub-pixel motion at LR), each of ``frames`` windows is shrunk with a
+    kernel drawn from ``kernels``, and the clip is encoded by x264 at a crf drawn from
+    ``crf_range`` (or 0, lossless, with probability ``lossless``) and decoded, so P and B
+    frames carry the artefacts of real video. With probability ``jpeg`` a variant is a single
+    still through libjpeg (quality 30-95) instead. Returns the HR images (float32) and, per LR
+    frame, ``(lr uint8, image index, top, left)`` of its HR window.
+    """
+    from srpipe.sr.degrade import degrade_frames, downscale, pan_offsets
+
+    hrs, frames_out = [], []
+    for k, path in enumerate(paths):
+        hr = modcrop(load_y(path), scale).astype(np.float32)
+        hrs.append(hr)
+        for v in range(variants):
+            rng = np.random.default_rng([seed, k, v])
+            kernel = kernels[int(rng.integers(len(kernels)))]
+            r = rng.random()
+            if r < jpeg:
+                n, degradation = 1, f"jpeg:quality={int(rng.integers(30, 96))}"
+            else:
+                crf = 0 if r < jpeg + lossless else int(rng.integers(crf_range[0], crf_range[1] + 1))
+                n, degradation = frames, f"x264:crf={crf}"
+            step = tuple(int(t) for t in rng.integers(-max_step, max_step + 1, 2))
+            offsets = pan_offsets(n, step)
+            h = hr.shape[0] - max(o[0] for o in offsets)
+            w = hr.shape[1] - max(o[1] for o in offsets)
+            h, w = h - h % scale, w - w % scale
+            if min(h, w) < 8 * scale:
+                continue
+            lr = np.stack([downscale(hr[y:y + h, x:x + w], scale, kernel) for y, x in offsets])
+            lr = degrade_frames(lr, degradation)
+            frames_out += [(f, k, y, x) for f, (y, x) in zip(lr, offsets)]
+    return hrs, frames_out
+
+
+def cached_degraded_pairs(paths: Sequence[str | Path], scale: int, cache_dir: str | Path,
+                          **settings) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`degraded_clips` as ``(lr, hr window)`` pairs, stored in an ``.npz`` under
+    ``cache_dir`` keyed by the images and settings (the HR windows are views of one array per
+    image, so the cache and memory hold each HR image once)."""
+    files = sorted(str(p) for p in paths)
+    key = hashlib.sha1(repr((files, scale, sorted(settings.items()))).encode()).hexdigest()[:16]
+    path = Path(cache_dir) / f"srclips-x{scale}-{key}.npz"
+    if path.exists():
+        with np.load(path) as z:
+            hrs = [z[f"hr{i}"] for i in range(int(z["n_hr"]))]
+            where = z["where"]
+            frames = [(z[f"lr{i}"], *map(int, where[i])) for i in range(len(where))]
+    else:
+        hrs, frames = degraded_clips(files, scale, **settings)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".partial.npz")
+        np.savez(tmp, n_hr=len(hrs), where=np.array([f[1:] for f in frames], np.int64).reshape(-1, 3),
+                 **{f"hr{i}": h for i, h in enumerate(hrs)}, **{f"lr{i}": f[0] for i, f in enumerate(frames)})
+        tmp.replace(path)
+    return [(lr, hrs[k][y:y + lr.shape[0] * scale, x:x + lr.shape[1] * scale]) for lr, k, y, x in frames]

@@ -8,7 +8,9 @@ from typing import Callable
 
 import numpy as np
 
+from srpipe.errors import SrpipeError
 from srpipe.sr.color import load_y, modcrop
+from srpipe.sr.degrade import KERNELS, make_degraded_lr, parse_degradation
 from srpipe.sr.imresize import imresize
 from srpipe.sr.metrics import psnr, ssim
 
@@ -47,10 +49,12 @@ def image_paths(folder: str | Path) -> list[Path]:
     return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def score_image(name: str, hr_y: np.ndarray, scale: int, upscale: UpscaleFn | None) -> ImageScore:
-    """Scores of ``upscale`` and of bicubic for one HR luma (float, [16, 235])."""
+def score_image(name: str, hr_y: np.ndarray, scale: int, upscale: UpscaleFn | None,
+                downscale: str = "matlab-bicubic", degrade: str = "none") -> ImageScore:
+    """Scores of ``upscale`` and of bicubic for one HR luma (float, [16, 235]), its LR shrunk
+    with the ``downscale`` kernel and passed through ``degrade`` (:mod:`srpipe.sr.degrade`)."""
     hr = modcrop(hr_y, scale)
-    lr = make_lr(hr, scale)
+    lr = make_degraded_lr(hr, scale, downscale, degrade)
     bic = bicubic_upscale(lr, scale)
     p = s = None
     if upscale is not None:
@@ -59,9 +63,13 @@ def score_image(name: str, hr_y: np.ndarray, scale: int, upscale: UpscaleFn | No
     return ImageScore(name, p, s, psnr(bic, hr, scale), ssim(bic, hr, scale))
 
 
-def evaluate_folder(folder: str | Path, scale: int, upscale: UpscaleFn | None = None) -> dict:
+def evaluate_folder(folder: str | Path, scale: int, upscale: UpscaleFn | None = None,
+                    downscale: str = "matlab-bicubic", degrade: str = "none") -> dict:
     """Per-image and mean scores: ``{"images": [ImageScore as dict...], "mean": {...}}``."""
-    scores = [score_image(p.stem, load_y(p), scale, upscale) for p in image_paths(folder)]
+    parse_degradation(degrade)  # a bad setting fails before any image is read
+    if downscale not in KERNELS:
+        raise SrpipeError(f"unknown downscaling kernel {downscale!r}; use one of {', '.join(KERNELS)}")
+    scores = [score_image(p.stem, load_y(p), scale, upscale, downscale, degrade) for p in image_paths(folder)]
     if not scores:
         raise FileNotFoundError(f"no images in {folder}")
     keys = ["bicubic_psnr", "bicubic_ssim"] + (["psnr", "ssim"] if upscale else [])

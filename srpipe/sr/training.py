@@ -15,13 +15,16 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from srpipe.nn.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
 from srpipe.nn.espcn import ESPCN, ESPCNConfig
 from srpipe.nn.trainer import Trainer, TrainConfig, seed_everything
-from srpipe.sr.data import PatchSampler, cached_pairs, eval_batches
-from srpipe.sr.evaluate import evaluate_folder
+from srpipe.sr.color import load_y, modcrop
+from srpipe.sr.data import PatchSampler, cached_degraded_pairs, cached_pairs, eval_batches
+from srpipe.sr.degrade import KERNELS
+from srpipe.sr.evaluate import evaluate_folder, image_paths
 from srpipe.sr.task import SRTask
 from srpipe.sr.upscaler import ESPCNUpscaler
 
@@ -65,7 +68,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--rescales", type=lambda t: tuple(float(x) for x in t.split(",")), default=(1.0,),
                    help="HR rescale factors for augmentation, e.g. 1,0.9,0.8,0.7,0.6")
     p.add_argument("--val", nargs="*", default=[str(DATA / "sr/test/Set5"), str(DATA / "sr/test/Set14")])
+    p.add_argument("--holdout", type=int, default=0,
+                   help="keep this many images of the last --train folder (evenly spaced) out of training; "
+                        "they are scored each epoch as 'holdout-*' (clean, non-antialiased, x264 crf 23 and 30)")
+    p.add_argument("--degrade", choices=("none", "video"), default="none",
+                   help="video: train on pan clips shrunk with --kernels and really encoded by x264 "
+                        "(see srpipe.sr.data.degraded_clips)")
+    p.add_argument("--down-kernels", dest="down_kernels", type=lambda t: tuple(t.split(",")), default=KERNELS,
+                   help="downscaling kernels (srpipe.sr.degrade.KERNELS) drawn from for --degrade video (repeat a name to weight it)")
+    p.add_argument("--crf-range", type=ints, default=(18, 36), help="x264 crf range for --degrade video")
+    p.add_argument("--lossless", type=float, default=0.15, help="share of lossless clips for --degrade video")
+    p.add_argument("--jpeg", type=float, default=0.1, help="share of JPEG stills for --degrade video")
+    p.add_argument("--variants", type=int, default=4, help="degraded clips per image for --degrade video")
+    p.add_argument("--clip-frames", type=int, default=6, help="frames per clip for --degrade video")
     p.add_argument("--init", help="checkpoint whose layers of matching shape initialise the network")
+    p.add_argument("--grow", action="store_true",
+                   help="--init from a narrower network of the same layers (see init_from)")
     p.add_argument("--out", required=True, help="run folder: last.pt, final.pt, log.jsonl, result.json")
     p.add_argument("--cache-dir", default=str(CACHE), help="where the LR/HR pairs are cached")
     p.add_argument("--resume", action="store_true")
@@ -81,12 +99,58 @@ def network_config(a: argparse.Namespace) -> ESPCNConfig:
     return ESPCNConfig(scale=a.scale, shuffle=a.shuffle, padding_mode=a.padding_mode, **cfg)
 
 
-def init_from(net: ESPCN, path: str) -> None:
-    """Copy the tensors of ``path`` whose names and shapes match (e.g. another scale's trunk)."""
+def init_from(net: ESPCN, path: str, grow: bool = False) -> None:
+    """Copy the tensors of ``path`` whose names and shapes match (e.g. another scale's trunk).
+
+    With ``grow``, a network of the same layers but wider hidden layers starts as the
+    checkpoint's: each smaller tensor fills the leading corner of the wider one, and the
+    weights from the new input channels are zero, so the new channels start without effect
+    and the network computes exactly what the checkpoint does until training moves them."""
     own = net.state_dict()
     src = load_checkpoint(path)["state_dict"]
-    own.update({k: v for k, v in src.items() if k in own and own[k].shape == v.shape})
+    for k, v in src.items():
+        if k not in own:
+            continue
+        if own[k].shape == v.shape:
+            own[k] = v
+        elif grow and own[k].dim() == v.dim() and all(a >= b for a, b in zip(own[k].shape, v.shape)):
+            if v.dim() == 4:  # conv weight (out, in, kh, kw)
+                own[k][:, v.shape[1]:] = 0
+            own[k][tuple(slice(0, n) for n in v.shape)] = v
     net.load_state_dict(own)
+
+
+def split_holdout(folders, n: int) -> tuple[list[Path], list[Path]]:
+    """(training images, held-out images): ``n`` evenly spaced images of the last folder held out."""
+    last = image_paths(folders[-1])
+    held = [last[int(i * len(last) / n)] for i in range(n)] if n else []
+    train = [p for f in folders for p in image_paths(f) if p not in held]
+    return train, held
+
+
+def holdout_batches(paths, scale: int) -> dict[str, list]:
+    """Validation batches of the held-out images under the degradations a model must handle.
+
+    The x264 sets take the middle frame of a 5-frame pan clip (a P or B frame), shrunk as
+    ``ffmpeg -vf scale`` does."""
+    from srpipe.sr.degrade import degrade_frames, downscale, pan_offsets
+
+    sets = {"holdout-clean": ("matlab-bicubic", "none", 1), "holdout-noaa": ("opencv-cubic", "none", 1),
+            "holdout-crf23": ("swscale-bicubic", "x264:crf=23", 5), "holdout-crf30": ("swscale-bicubic", "x264:crf=30", 5)}
+    out = {}
+    for name, (kernel, degradation, n) in sets.items():
+        out[name] = []
+        for path in paths:
+            hr = modcrop(load_y(path), scale)
+            offsets = pan_offsets(n, (scale, scale // 2))
+            h = hr.shape[0] - offsets[-1][0] - (hr.shape[0] - offsets[-1][0]) % scale
+            w = hr.shape[1] - offsets[-1][1] - (hr.shape[1] - offsets[-1][1]) % scale
+            lrs = degrade_frames(np.stack([downscale(hr[y:y + h, x:x + w], scale, kernel) for y, x in offsets]),
+                                 degradation)
+            y, x = offsets[n // 2]
+            out[name].append((torch.from_numpy(lrs[n // 2])[None, None].float() / 255.0,
+                              torch.from_numpy(hr[y:y + h, x:x + w].astype(np.float32))[None, None] / 255.0))
+    return out
 
 
 def main(argv=None) -> dict:
@@ -97,14 +161,26 @@ def main(argv=None) -> dict:
     seed_everything(a.seed)
     net = ESPCN(network_config(a))
     if a.init:
-        init_from(net, a.init)
+        init_from(net, a.init, a.grow)
     last = list(net.last_layer.parameters())
     rest = [p for p in net.parameters() if all(p is not q for q in last)]
     groups = [{"params": rest}, {"params": last, "lr": a.lr * a.last_lr_mult}]
-    pairs = cached_pairs(a.train, a.scale, a.rescales, a.cache_dir)
+    train, held = split_holdout(a.train, a.holdout)
+    if a.degrade == "video":
+        pairs = cached_degraded_pairs(train, a.scale, a.cache_dir, variants=a.variants, frames=a.clip_frames,
+                                      kernels=a.down_kernels, crf_range=a.crf_range, lossless=a.lossless,
+                                      jpeg=a.jpeg, seed=a.seed)
+    elif held:
+        raise SystemExit("--holdout needs --degrade video")
+    else:
+        pairs = cached_pairs(a.train, a.scale, a.rescales, a.cache_dir)
     sampler = PatchSampler(pairs, a.scale, a.patch, a.batch, a.steps_per_epoch)
     val = {Path(v).name: eval_batches(v, a.scale) for v in a.val}
+    val.update(holdout_batches(held, a.scale))
+    degradation = {k: getattr(a, k) for k in ("degrade", "down_kernels", "crf_range", "lossless", "jpeg",
+                                              "variants", "clip_frames")} if a.degrade == "video" else {}
     meta = {"command": command, "data": [str(Path(t).name) for t in a.train], "rescales": a.rescales,
+            "holdout": [p.name for p in held], **degradation,
             "macs_per_lr_pixel": net.macs_per_lr_pixel(),
             "parameters": sum(p.numel() for p in net.parameters())}
     cfg = TrainConfig(epochs=a.epochs, steps_per_epoch=a.steps_per_epoch, lr=a.lr, seed=a.seed,
