@@ -56,3 +56,14 @@ def test_upscale_on_cuda_end_to_end(tmp_path):
     assert json.loads(done.stdout)["device"].startswith("cuda")
     info = video_info(tmp_path / "clip_x2.mp4")
     assert (info["width"], info["height"], len(info["times"])) == (128, 96, 12)
+
+
+def test_nan_from_the_network_is_refused_on_cuda(luma):
+    from srpipe.errors import NonFiniteOutput
+    from srpipe.nn.checkpoint import make_checkpoint
+    from srpipe.nn.espcn import ESPCN, ESPCNConfig
+
+    network = ESPCN(ESPCNConfig(scale=2, features=(4,), kernels=(3, 3)))
+    network.body[-1].bias.data[:] = float("nan")
+    with pytest.raises(NonFiniteOutput):
+        ESPCNUpscaler(make_checkpoint(network), device="cuda").upscale(luma[:5], bit_depth=8, full_range=False)

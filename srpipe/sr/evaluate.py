@@ -54,6 +54,9 @@ def score_image(name: str, hr_y: np.ndarray, scale: int, upscale: UpscaleFn | No
     """Scores of ``upscale`` and of bicubic for one HR luma (float, [16, 235]), its LR shrunk
     with the ``downscale`` kernel and passed through ``degrade`` (:mod:`srpipe.sr.degrade`)."""
     hr = modcrop(hr_y, scale)
+    if min(hr.shape) - 2 * scale < 11:  # SSIM's 11x11 window inside the border the convention leaves out
+        raise SrpipeError(f"{name} is {hr_y.shape[1]}x{hr_y.shape[0]}, too small to score at x{scale}: "
+                          f"SSIM needs {11 + 2 * scale}x{11 + 2 * scale} pixels; leave it out of the folder")
     lr = make_degraded_lr(hr, scale, downscale, degrade)
     bic = bicubic_upscale(lr, scale)
     p = s = None

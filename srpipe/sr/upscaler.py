@@ -193,11 +193,12 @@ class ESPCNUpscaler:
         return y * (255.0 * step)
 
     def _upscale_samples(self, samples, bit_depth: int, full_range: bool):
-        """Integer (N, H, W) torch samples -> upscaled integer samples of the same dtype, on their device."""
+        """Integer (N, H, W) torch samples -> (upscaled integer samples of the same dtype,
+        whether the network's output was all finite), both on their device."""
         import torch
 
         y = self._network_on_samples(samples.to(torch.float32), bit_depth, full_range)
-        return torch.round(y).clamp_(0, (1 << bit_depth) - 1).to(samples.dtype)
+        return torch.round(y).clamp_(0, (1 << bit_depth) - 1).to(samples.dtype), torch.isfinite(y).all()
 
     def _upscale_overlapped(self, luma: np.ndarray, out: np.ndarray, bit_depth: int, full_range: bool) -> None:
         """The CUDA path: integer samples (a quarter or half of float32's bytes) go up from
@@ -212,16 +213,20 @@ class ESPCNUpscaler:
         host_in = torch.from_numpy(luma).pin_memory()
         host_out = torch.empty(out.shape, dtype=host_in.dtype, pin_memory=True)
         parts = range(0, len(luma), self.batch_size)
+        finite = torch.ones((), dtype=torch.bool, device=self.device)  # read once, after the last download
         with torch.cuda.stream(copy):
             uploads = [(host_in[i:i + self.batch_size].to(self.device, non_blocking=True), copy.record_event())
                        for i in parts]
         for i, (samples, uploaded) in zip(parts, uploads):
             compute.wait_event(uploaded)
             samples.record_stream(compute)  # allocated on the copy stream, used on this one
-            result = self._upscale_samples(samples, bit_depth, full_range)
+            result, part_finite = self._upscale_samples(samples, bit_depth, full_range)
+            finite &= part_finite
             copy.wait_event(compute.record_event())
             result.record_stream(copy)
             with torch.cuda.stream(copy):
                 host_out[i:i + self.batch_size].copy_(result, non_blocking=True)
         copy.synchronize()
+        if not finite.item():
+            raise NonFiniteOutput("the network gave NaN or infinite values")
         out[...] = host_out.numpy()

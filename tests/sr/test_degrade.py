@@ -19,6 +19,7 @@ from srpipe.sr.metrics import psnr
 from srpipe.sr.task import SRTask
 from srpipe.sr.training import main
 
+from conftest import run_srpipe
 from test_training import draw_images
 
 
@@ -159,3 +160,13 @@ def test_train_command_takes_the_video_degradation(tmp_path, cli_run, monkeypatc
     assert any(p.name.startswith("srclips-x2-") for p in (tmp_path / "cache").iterdir())
     done = cli_run("train", "espcn", "--data", data, "-s", "2", "--holdout", "1", "-o", weights)
     assert done.exit_code == 1 and "--holdout needs --degrade video" in done.output
+
+
+def test_eval_refuses_an_image_too_small_to_score_in_one_line(tmp_path):
+    folder = tmp_path / "img"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "tiny.png"), np.full((10, 12, 3), 128, np.uint8))
+    done = run_srpipe("eval", "-m", "bicubic", "--data", folder)
+    assert done.returncode == 1
+    assert done.stderr.decode().splitlines() == [
+        "Error: tiny is 12x10, too small to score at x2: SSIM needs 15x15 pixels; leave it out of the folder"]
