@@ -120,7 +120,7 @@ def register_models(register):
             name="espcn",
             scales=SCALES,
             description="ESPCN sub-pixel CNN on the luma (x2 by default), for video and images: trained on "
-                        "x264-compressed pan clips and several shrink kernels (x2, x3; x4: the clean weights)",
+                        "x264-compressed pan clips and several shrink kernels",
             load=load,
             accepts_weights=True,
             accepts_backend=True,

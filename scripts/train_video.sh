@@ -23,8 +23,8 @@ COMMON="--scale 2 --preset shipped --features 64,40,40,40,40,40,64 --patch 24 --
   cp "$RUNS/x2w/last.pt" "$RUNS/x2w/stage1_epoch5.pt"; }
 [ -f "$RUNS/x2w2/result.json" ] || nice -n 10 $PY scripts/train_espcn.py $COMMON --lr 3e-4 --epochs 8 --seed 1 \
   --init "$RUNS/x2w/stage1_epoch5.pt" --out "$RUNS/x2w2" --export srpipe/sr/weights/espcn_video_x2.pt > "$RUNS/x2w2.log" 2>&1
-# x3 (and x4, same command with 4): the clean network of that scale fine-tuned on the same kind of data.
-for s in 3; do
+# x3 and x4: the clean network of that scale fine-tuned on the same kind of data.
+for s in 3 4; do
   [ -f "$RUNS/x${s}v/result.json" ] || nice -n 10 $PY scripts/train_espcn.py --scale $s --preset shipped --patch 24 \
     --batch 32 --last-lr-mult 0.1 --lr 5e-4 --epochs 8 --steps-per-epoch 500 --degrade video --holdout 20 --val \
     --lossless 0.25 --jpeg 0.05 \

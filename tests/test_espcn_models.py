@@ -162,6 +162,8 @@ def test_models_list_tells_the_video_and_clean_weights_apart(cli_run):
     video, clean = (models.get(name).load(scale=2) for name in ("espcn", "espcn-clean"))
     assert video.meta["degrade"] == "video" and "degrade" not in clean.meta
     assert models.get("espcn-x2").load().meta == video.meta  # existing commands get the default weights
-    for scale in (3, 4):  # video weights where shipped, else the clean ones
+    for scale in (3, 4):
+        assert default_weights(scale) == shipped_weights(scale, "video")
         expected = load_checkpoint(default_weights(scale))["meta"]
         assert models.get("espcn").load(scale=scale).meta == models.get(f"espcn-x{scale}").load().meta == expected
+        assert models.get(f"espcn-clean-x{scale}").load().meta == load_checkpoint(shipped_weights(scale))["meta"]
