@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from tqdm import tqdm
-
 
 class FrameProgress:
     """A tqdm bar in frames; ``for_total(total)`` hands the pipeline its per-frame callback."""
@@ -16,12 +14,16 @@ class FrameProgress:
         self.bar = None
 
     def for_total(self, total: int | None):
+        if self.quiet:  # nothing to show: tqdm is not even imported
+            return lambda: None
+        from tqdm import tqdm
+
         self.bar = tqdm(
             total=total,
             unit="frame",
             desc=self.description,
             file=sys.stderr,
-            disable=True if self.quiet else None,  # None: off when stderr is not a terminal
+            disable=None,  # off when stderr is not a terminal
             dynamic_ncols=True,
         )
         return self.bar.update
