@@ -1,5 +1,7 @@
 """Built-in ESPCN upscalers (Shi et al. 2016) with the weights shipped in srpipe/sr/weights."""
 
+import functools
+
 from srpipe import hookimpl
 from srpipe.backends import Backend, numpy_io
 from srpipe.models import ModelSpec
@@ -41,10 +43,6 @@ def network(scale: int = 2, kind: str = "default"):
 
 def _fixed(scale: int, kind: str = "default"):
     return lambda scale=scale, device="cpu", weights=None, backend=None: load(scale, device, weights, backend, kind)
-
-
-def _clean(scale=2, device="cpu", weights=None, backend=None):
-    return load(scale, device, weights, backend, "clean")
 
 
 def _channels_last(network, device):
@@ -113,53 +111,22 @@ def register_commands(cli):
     cli.add_command(evaluate)
 
 
+WEIGHT_KINDS = {
+    "default": ("espcn", "ESPCN sub-pixel CNN on the luma (x2 by default), for video and images: trained on "
+                         "x264-compressed pan clips and several shrink kernels"),
+    "clean": ("espcn-clean", "ESPCN trained on clean MATLAB-bicubic shrinks of T91 + BSD200 (the weights before "
+                             "issue 17): best on clean, antialiased images; loses to bicubic on compressed or aliased input"),
+}
+
+
 @hookimpl
 def register_models(register):
-    register(
-        ModelSpec(
-            name="espcn",
-            scales=SCALES,
-            description="ESPCN sub-pixel CNN on the luma (x2 by default), for video and images: trained on "
-                        "x264-compressed pan clips and several shrink kernels",
-            load=load,
-            accepts_weights=True,
-            accepts_backend=True,
-            network=network,
-        )
-    )
-    for scale in SCALES:
-        register(
-            ModelSpec(
-                name=f"espcn-x{scale}",
-                scales=(scale,),
-                description=f"ESPCN x{scale}: the weights 'espcn -s {scale}' uses",
-                load=_fixed(scale),
-                accepts_weights=True,
-                accepts_backend=True,
-                network=lambda scale=scale: network(scale),
-            )
-        )
-    register(
-        ModelSpec(
-            name="espcn-clean",
-            scales=SCALES,
-            description="ESPCN trained on clean MATLAB-bicubic shrinks of T91 + BSD200 (the weights before issue 17): "
-                        "best on clean, antialiased images; loses to bicubic on compressed or aliased input",
-            load=_clean,
-            accepts_weights=True,
-            accepts_backend=True,
-            network=lambda scale=2: network(scale, "clean"),
-        )
-    )
-    for scale in SCALES:
-        register(
-            ModelSpec(
-                name=f"espcn-clean-x{scale}",
-                scales=(scale,),
-                description=f"ESPCN x{scale}, the clean weights",
-                load=_fixed(scale, "clean"),
-                accepts_weights=True,
-                accepts_backend=True,
-                network=lambda scale=scale: network(scale, "clean"),
-            )
-        )
+    for kind, (name, description) in WEIGHT_KINDS.items():
+        register(ModelSpec(name=name, scales=SCALES, description=description, load=functools.partial(load, kind=kind),
+                           accepts_weights=True, accepts_backend=True,
+                           network=lambda scale=2, kind=kind: network(scale, kind)))
+        for scale in SCALES:
+            what = f"the weights 'espcn -s {scale}' uses" if kind == "default" else "the clean weights"
+            register(ModelSpec(name=f"{name}-x{scale}", scales=(scale,), description=f"ESPCN x{scale}: {what}",
+                               load=_fixed(scale, kind), accepts_weights=True, accepts_backend=True,
+                               network=lambda scale=scale, kind=kind: network(scale, kind)))
