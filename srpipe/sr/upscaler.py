@@ -121,17 +121,18 @@ class ESPCNUpscaler:
         fastest (README, Speed)."""
         n, c, h, w = x.shape
         s, m, t = self.scale, self.margin, self.tile
+        on_arrays = isinstance(x, np.ndarray)  # the CPU; torch tensors on CUDA
         if h <= t and w <= t:
             out = self.convolved(x)
         else:
             shape = (n, c, h * s, w * s)
-            out = np.empty(shape, np.float32) if isinstance(x, np.ndarray) else x.new_empty(shape)
+            out = np.empty(shape, np.float32) if on_arrays else x.new_empty(shape)
             for top in range(0, h, t):
                 for left in range(0, w, t):
                     y0, x0 = max(top - m, 0), max(left - m, 0)
                     y1, x1 = min(top + t + m, h), min(left + t + m, w)
-                    part = self.convolved(np.ascontiguousarray(x[:, :, y0:y1, x0:x1]) if isinstance(x, np.ndarray)
-                                          else x[:, :, y0:y1, x0:x1])
+                    piece = x[:, :, y0:y1, x0:x1]
+                    part = self.convolved(np.ascontiguousarray(piece) if on_arrays else piece)
                     bottom, right = min(top + t, h), min(left + t, w)
                     out[:, :, top * s:bottom * s, left * s:right * s] = part[
                         :, :, (top - y0) * s:(bottom - y0) * s, (left - x0) * s:(right - x0) * s
