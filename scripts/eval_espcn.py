@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Score ESPCN checkpoints (and bicubic) on SR test sets: Y-PSNR/SSIM, border = scale.
 
-    python scripts/eval_espcn.py srpipe/sr/weights/espcn_x3.pt          # Set5 + Set14
+    python scripts/eval_espcn.py srpipe/default_plugins/espcn/weights/espcn_x3.pt          # Set5 + Set14
     python scripts/eval_espcn.py --scale 4                               # bicubic only
 """
 
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import torch
 
-from srpipe.sr.evaluate import evaluate_folder
-from srpipe.sr.upscaler import ESPCNUpscaler
+from srpipe.default_plugins.espcn.evaluate import evaluate_folder
+from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler
 
 DATA = Path(os.environ.get("SRPIPE_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 

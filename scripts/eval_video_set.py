@@ -15,7 +15,7 @@ import json
 import numpy as np
 import torch
 
-from srpipe.sr.video_eval import evaluate_video
+from srpipe.default_plugins.espcn.video_eval import evaluate_video
 
 
 def main(argv=None) -> None:

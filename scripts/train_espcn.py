@@ -1,11 +1,11 @@
 #!/usr/bin/env python
-"""Train an ESPCN upscaler: ``python scripts/train_espcn.py --help`` (see srpipe/sr/training.py).
+"""Train an ESPCN upscaler: ``python scripts/train_espcn.py --help`` (see srpipe/default_plugins/espcn/training.py).
 
 The shipped weights: scripts/train_shipped.sh. Use one thread and a low priority on shared
 machines: OMP_NUM_THREADS=1 nice -n 10 python scripts/train_espcn.py --scale 3 --out RUN ...
 """
 
-from srpipe.sr.training import main
+from srpipe.default_plugins.espcn.training import main
 
 if __name__ == "__main__":
     main()

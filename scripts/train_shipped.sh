@@ -10,7 +10,7 @@ PY=${PYTHON:-.venv/bin/python}
 RUNS=${RUNS:-/work/runs}
 ARCH="--preset fsrcnn --features 64,24,24,24,24,24,64 --patch 24 --batch 32 --last-lr-mult 0.1 --steps-per-epoch 400"
 train() { s=$1; shift; [ -f "$RUNS/x$s/result.json" ] || nice -n 10 $PY scripts/train_espcn.py --scale "$s" $ARCH \
-    --out "$RUNS/x$s" --resume --export "srpipe/sr/weights/espcn_x$s.pt" "$@" > "$RUNS/x$s.log" 2>&1; }
+    --out "$RUNS/x$s" --resume --export "srpipe/default_plugins/espcn/weights/espcn_x$s.pt" "$@" > "$RUNS/x$s.log" 2>&1; }
 [ -f "$RUNS/exp/wide/last.pt" ] || nice -n 10 $PY scripts/train_espcn.py --scale 3 $ARCH --last-lr-mult 1 \
     --epochs 12 --stop-after 6 --out "$RUNS/exp/wide" > "$RUNS/exp/wide.log" 2>&1
 train 3 --epochs 24 --init "$RUNS/exp/wide/last.pt"
@@ -18,4 +18,4 @@ train 2 --epochs 16 --init "$RUNS/x3/final.pt"
 train 4 --epochs 16 --init "$RUNS/x3/final.pt"
 # x4 after stage 3 scored 30.89 on Set5; a second, gentler cosine cycle from it:
 [ -f "$RUNS/x4b/result.json" ] || nice -n 10 $PY scripts/train_espcn.py --scale 4 $ARCH --epochs 20 --lr 5e-4 \
-    --init "$RUNS/x4/final.pt" --out "$RUNS/x4b" --resume --export srpipe/sr/weights/espcn_x4.pt > "$RUNS/x4b.log" 2>&1
+    --init "$RUNS/x4/final.pt" --out "$RUNS/x4b" --resume --export srpipe/default_plugins/espcn/weights/espcn_x4.pt > "$RUNS/x4b.log" 2>&1

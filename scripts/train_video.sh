@@ -1,5 +1,5 @@
 #!/bin/sh
-# Train the shipped video ESPCN weights (srpipe/sr/weights/espcn_video_x2.pt, what `-m espcn` uses),
+# Train the shipped video ESPCN weights (srpipe/default_plugins/espcn/weights/espcn_video_x2.pt, what `-m espcn` uses),
 # one process on one thread at low priority (resumable: re-run it). It starts from the clean x2
 # weights (scripts/train_shipped.sh), widened 24 -> 40 in the middle layers by --grow so that it
 # begins exactly where they are. Training data: T91 + BSD200 less 20 held-out BSD200 images
@@ -19,16 +19,16 @@ COMMON="--scale 2 --preset shipped --features 64,40,40,40,40,40,64 --patch 24 --
   --down-kernels swscale-bicubic,swscale-bicubic,swscale-bicubic,matlab-bicubic,lanczos,opencv-cubic,area
   --cache-dir $RUNS/cache --resume"
 [ -f "$RUNS/x2w/stage1_epoch5.pt" ] || { nice -n 10 $PY scripts/train_espcn.py $COMMON --lr 5e-4 --epochs 20 \
-  --stop-after 5 --init srpipe/sr/weights/espcn_x2.pt --grow --out "$RUNS/x2w" > "$RUNS/x2w.log" 2>&1 &&
+  --stop-after 5 --init srpipe/default_plugins/espcn/weights/espcn_x2.pt --grow --out "$RUNS/x2w" > "$RUNS/x2w.log" 2>&1 &&
   cp "$RUNS/x2w/last.pt" "$RUNS/x2w/stage1_epoch5.pt"; }
 [ -f "$RUNS/x2w2/result.json" ] || nice -n 10 $PY scripts/train_espcn.py $COMMON --lr 3e-4 --epochs 8 --seed 1 \
-  --init "$RUNS/x2w/stage1_epoch5.pt" --out "$RUNS/x2w2" --export srpipe/sr/weights/espcn_video_x2.pt > "$RUNS/x2w2.log" 2>&1
+  --init "$RUNS/x2w/stage1_epoch5.pt" --out "$RUNS/x2w2" --export srpipe/default_plugins/espcn/weights/espcn_video_x2.pt > "$RUNS/x2w2.log" 2>&1
 # x3 and x4: the clean network of that scale fine-tuned on the same kind of data.
 for s in 3 4; do
   [ -f "$RUNS/x${s}v/result.json" ] || nice -n 10 $PY scripts/train_espcn.py --scale $s --preset shipped --patch 24 \
     --batch 32 --last-lr-mult 0.1 --lr 5e-4 --epochs 8 --steps-per-epoch 500 --degrade video --holdout 20 --val \
     --lossless 0.25 --jpeg 0.05 \
     --down-kernels swscale-bicubic,swscale-bicubic,swscale-bicubic,matlab-bicubic,lanczos,opencv-cubic,area \
-    --init srpipe/sr/weights/espcn_x$s.pt --out "$RUNS/x${s}v" --cache-dir "$RUNS/cache" --resume \
-    --export srpipe/sr/weights/espcn_video_x$s.pt > "$RUNS/x${s}v.log" 2>&1
+    --init srpipe/default_plugins/espcn/weights/espcn_x$s.pt --out "$RUNS/x${s}v" --cache-dir "$RUNS/cache" --resume \
+    --export srpipe/default_plugins/espcn/weights/espcn_video_x$s.pt > "$RUNS/x${s}v.log" 2>&1
 done

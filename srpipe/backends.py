@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from srpipe.errors import SrpipeError
+from srpipe.registry import Registry
 
 AUTO = "auto"
 
@@ -51,21 +52,15 @@ def numpy_io(convolved: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return on_arrays
 
 
-class BackendRegistry:
-    """Backends by name, as the plugins registered them."""
+class BackendRegistry(Registry[Backend]):
+    """Backends by name, as the plugins registered them; iterated from the highest priority."""
 
-    def __init__(self):
-        self._backends: dict[str, Backend] = {}
+    item_type = Backend
+    what = "backend"
+    reserved = frozenset({AUTO})
 
-    def register(self, backend: Backend, plugin: str) -> None:
-        if not isinstance(backend, Backend):
-            raise TypeError(f"register() takes a srpipe.backends.Backend, not {type(backend).__name__}")
-        if backend.name == AUTO or backend.name in self._backends:
-            raise ValueError(f"backend name {backend.name!r} is reserved or already registered")
-        self._backends[backend.name] = Backend(**{**backend.__dict__, "plugin": plugin})
-
-    def __iter__(self):
-        return iter(sorted(self._backends.values(), key=lambda b: (-b.priority, b.name)))
+    def sort_key(self, backend: Backend):
+        return (-backend.priority, backend.name)
 
     def select(self, name: str, device: str) -> Backend:
         """The backend ``name`` for ``device`` ("cpu", "cuda", "cuda:1"); ``auto`` is the
@@ -76,7 +71,7 @@ class BackendRegistry:
                 if kind in backend.devices and backend.is_available():
                     return backend
             raise SrpipeError(f"no inference backend is available here for {device}")
-        backend = self._backends.get(name)
+        backend = self.find(name)
         if backend is None:
             known = ", ".join([AUTO, *(b.name for b in self)])
             raise SrpipeError(f"unknown backend {name!r}; available: {known}")

@@ -66,3 +66,15 @@ def register_backends(register):
         ``is_available`` and ``prepare``, not here.
     :return: nothing; every plugin's implementation is called.
     """
+
+
+@hookspec
+def register_networks(register):
+    """Register network architectures, so that checkpoints name them (``arch``) and
+    ``srpipe.nn.checkpoint`` rebuilds them.
+
+    :param register: call ``register(NetworkSpec(...))`` once per architecture
+        (:class:`srpipe.nn.registry.NetworkSpec`). Keep this cheap: ``NetworkSpec.classes``
+        imports torch and the network's module when a checkpoint needs it.
+    :return: nothing; every plugin's implementation is called.
+    """

@@ -9,6 +9,7 @@ from typing import Any, Callable, Protocol
 import numpy as np
 
 from srpipe.errors import SrpipeError
+from srpipe.registry import Registry
 
 
 class Upscaler(Protocol):
@@ -61,29 +62,15 @@ class ModelSpec:
             object.__setattr__(self, "default_scale", self.scales[0])
 
 
-class ModelRegistry:
+class ModelRegistry(Registry[ModelSpec]):
     """Models by name, as the plugins registered them."""
 
-    def __init__(self):
-        self._models: dict[str, ModelSpec] = {}
-
-    def register(self, spec: ModelSpec, plugin: str) -> None:
-        if not isinstance(spec, ModelSpec):
-            raise TypeError(f"register() takes a srpipe.models.ModelSpec, not {type(spec).__name__}")
-        if spec.name in self._models:
-            other = self._models[spec.name].plugin
-            raise ValueError(f"model {spec.name!r} is already registered by plugin {other!r}")
-        self._models[spec.name] = ModelSpec(**{**spec.__dict__, "plugin": plugin})
-
-    def __iter__(self):
-        return iter(sorted(self._models.values(), key=lambda m: m.name))
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._models
+    item_type = ModelSpec
+    what = "model"
 
     def get(self, name: str, kind: str | None = None) -> ModelSpec:
         """The model called ``name``; with ``kind``, only a model of that kind."""
-        spec = self._models.get(name)
+        spec = self.find(name)
         if spec is None or (kind is not None and spec.kind != kind):
             known = ", ".join(m.name for m in self if kind is None or m.kind == kind) or "none"
             what = f"{kind} " if kind else ""

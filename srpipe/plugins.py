@@ -24,17 +24,13 @@ from srpipe.models import ModelRegistry
 
 ENTRY_POINT_GROUP = "srpipe"
 
-DEFAULT_PLUGINS = (
-    "srpipe_plugins.classic",
-    "srpipe_plugins.espcn",
-    "srpipe_plugins.onnxruntime_backend",
-    "srpipe_plugins.openvino_backend",
-    "srpipe_plugins.video_files",
-    "srpipe_plugins.still_images",
-    "srpipe_plugins.commands",
-    "srpipe_plugins.classifier",
-    "srpipe_plugins.inspector",
-    "srpipe_plugins.live",
+DEFAULT_PLUGINS = tuple(
+    f"srpipe.default_plugins.{name}"
+    for name in (
+        "video_files", "still_images",
+        "classic", "espcn", "espcn.onnxruntime_backend", "espcn.openvino_backend",
+        "upscale", "batch", "bench", "catalog", "classifier", "inspect", "live",
+    )
 )
 
 
@@ -144,6 +140,13 @@ def collect_models(pm: pluggy.PluginManager) -> ModelRegistry:
 def collect_backends(pm: pluggy.PluginManager) -> BackendRegistry:
     """All inference backends the plugins register."""
     return _collect(pm, "register_backends", BackendRegistry())
+
+
+def collect_networks(pm: pluggy.PluginManager):
+    """All network architectures the plugins register."""
+    from srpipe.nn.registry import NetworkRegistry
+
+    return _collect(pm, "register_networks", NetworkRegistry())
 
 
 def describe_plugins(pm: PluginManager) -> list[dict]:

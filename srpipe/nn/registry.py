@@ -1,33 +1,50 @@
-"""Architectures by name, so that a checkpoint's ``arch`` and ``config`` rebuild its network."""
+"""Architectures by name, so that a checkpoint's ``arch`` and ``config`` rebuild its network.
+Plugins add theirs through the ``register_networks`` hook."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
+from typing import Callable
 
-from torch import nn
-
-from srpipe.nn.classifier_nets import LeNet, LeNetConfig, SmallCNN, SmallCNNConfig
-from srpipe.nn.espcn import ESPCN, ESPCNConfig
-
-ARCHS: dict[str, tuple[type[nn.Module], type]] = {
-    "espcn": (ESPCN, ESPCNConfig),
-    "small-cnn": (SmallCNN, SmallCNNConfig),
-    "lenet": (LeNet, LeNetConfig),
-}
+from srpipe.registry import Registry
 
 
-def build_network(arch: str, config: dict) -> nn.Module:
+@dataclass(frozen=True)
+class NetworkSpec:
+    """An architecture: ``classes()`` returns ``(network class, config class)``, imported only
+    when called. The network takes a config instance and keeps it as ``network.config``; the
+    config class is a dataclass with ``from_dict(dict)``."""
+
+    name: str
+    classes: Callable[[], tuple[type, type]]
+    plugin: str = field(default="", compare=False)
+
+
+class NetworkRegistry(Registry[NetworkSpec]):
+    item_type = NetworkSpec
+    what = "architecture"
+
+
+def networks() -> NetworkRegistry:
+    """Every architecture the plugins register."""
+    from srpipe.plugins import collect_networks, get_plugin_manager
+
+    return collect_networks(get_plugin_manager())
+
+
+def build_network(arch: str, config: dict):
     """A fresh network of architecture ``arch`` from its config dict."""
-    try:
-        cls, cfg_cls = ARCHS[arch]
-    except KeyError:
-        raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(sorted(ARCHS))}") from None
-    return cls(cfg_cls.from_dict(config))
+    spec = networks().find(arch)
+    if spec is None:
+        known = ", ".join(spec.name for spec in networks())
+        raise ValueError(f"unknown architecture {arch!r}; known: {known}")
+    network_class, config_class = spec.classes()
+    return network_class(config_class.from_dict(config))
 
 
-def describe(model: nn.Module) -> tuple[str, dict]:
+def describe(model) -> tuple[str, dict]:
     """The ``(arch, config dict)`` of a registered network."""
-    for name, (cls, _) in ARCHS.items():
-        if type(model) is cls:
-            return name, asdict(model.config)
+    for spec in networks():
+        if type(model) is spec.classes()[0]:
+            return spec.name, asdict(model.config)
     raise ValueError(f"{type(model).__name__} is not a registered architecture")

@@ -1,1 +1,0 @@
-"""Image classification on the shared CNN core: datasets, training, inference and plots."""

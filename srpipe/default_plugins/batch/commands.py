@@ -1,0 +1,90 @@
+"""``srpipe batch``."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+
+from srpipe.cli.options import backend_option, encoder_options, model_options
+from srpipe.media import SinkOptions
+
+
+@click.command()
+@click.argument("in_dir")
+@click.argument("out_dir")
+@model_options
+@backend_option
+@encoder_options
+@click.option("-j", "--jobs", type=int,
+              help="Workers at once, each with an equal share of the cores. "
+                   "Default: 1 locally; on Ray one per GPU, else one per CPU.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Where the work runs: processes on this machine, or a Ray cluster (pip install 'srpipe[ray]').")
+@click.option("--address", help="Ray cluster to join, e.g. auto or HOST:6379. Default: start one on this machine.")
+@click.option("--chunk-seconds", type=float, default=60.0, show_default=True,
+              help="With more than one worker, split videos at least twice this long into keyframe-aligned "
+                   "chunks of about this length, upscaled in parallel and joined (0: never split).")
+@click.option("--pattern", help="Only files whose relative path or name matches this glob, e.g. '*.mkv'.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars and no per-file lines.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on standard output.")
+def batch(in_dir, out_dir, model, scale, weights, device, batch_size, backend, codec, crf, preset, pix_fmt,
+          on_decode_error, max_pixels, jobs, engine, address, chunk_seconds, pattern, quiet, as_json):
+    """Upscale every video and image under IN_DIR into the same tree under OUT_DIR.
+
+    Names and relative paths are kept (images become .png; videos keep
+    .mp4/.mkv/.mov/.webm/.ts, others become .mp4). Run it again to resume:
+    finished files, recorded in OUT_DIR/.srpipe-batch.json with their input's
+    size and time and the settings, are skipped; anything else is redone. A
+    file that fails is reported and the rest go on; the exit code is 1 if any
+    failed.
+
+    With --jobs 2 or more (or on Ray), long videos are split at keyframes
+    into chunks that run in parallel; the parts (kept in
+    OUT_DIR/.srpipe-parts until joined, so they resume too) are joined with
+    the source's audio, subtitles and timestamps, and the frame count is
+    checked against the source's. On Ray, inputs and OUT_DIR must be at the
+    same path on every node.
+
+    \b
+    Examples:
+      srpipe batch footage/ upscaled/ -m espcn
+      srpipe batch footage/ upscaled/ --pattern '*.mkv' --jobs 2 --json
+      srpipe batch footage/ upscaled/ -m espcn --engine ray --address auto
+    """
+    from tqdm import tqdm
+
+    from srpipe.default_plugins.batch.engine import BatchSettings, run_batch
+
+    settings = BatchSettings(
+        model=model, scale=scale, weights=weights, device=device, backend=backend, batch_size=batch_size,
+        sink=SinkOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt), on_decode_error=on_decode_error,
+        max_pixels=max_pixels,
+    )
+    bar = tqdm(unit="frame", desc="batch", file=sys.stderr, disable=True if quiet else None, dynamic_ncols=True)
+
+    def on_file(result):
+        if quiet:
+            return
+        line = {"done": f"done     {result.input} -> {result.output} ({result.frames} frame{'s' * (result.frames != 1)}, {result.seconds:.1f} s)",
+                "skipped": f"skipped  {result.input} ({result.error or 'already done'})",
+                "failed": f"FAILED   {result.input}: {result.error}"}[result.status]
+        bar.write(line, file=sys.stderr)
+
+    try:
+        report = run_batch(in_dir, out_dir, settings, jobs=jobs, engine=engine, address=address,
+                           chunk_seconds=chunk_seconds, pattern=pattern, on_file=on_file, on_frame=bar.update)
+    finally:
+        bar.close()
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    if not quiet:
+        click.echo(
+            f"{report.count('done')} done, {report.count('skipped')} skipped, {report.count('failed')} failed; "
+            f"{report.frames} frames in {report.seconds:.1f} s -> {os.fspath(out_dir)}",
+            err=True,
+        )
+    if report.count("failed"):
+        sys.exit(1)

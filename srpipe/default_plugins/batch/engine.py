@@ -1,0 +1,539 @@
+"""Upscale every video and image of a folder tree into a mirror tree, resumably.
+
+A manifest in the output folder (``.srpipe-batch.json``) records each finished
+file with its input's size and mtime and the settings used; the next run skips
+those and redoes everything else. The work runs on an engine: ``local`` worker
+processes, each given an equal share of the cores for its decoder, model and
+encoder, or ``ray`` workers on a cluster (srpipe.default_plugins.batch.ray_engine). With more than
+one worker, long videos are split into keyframe-aligned chunks (srpipe.default_plugins.batch.chunks)
+whose parts, kept in ``OUT_DIR/.srpipe-parts`` until joined, also resume.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import fnmatch
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+import signal
+import threading
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+from srpipe.default_plugins.batch.chunks import PART_FORMAT, Chunk, VideoIndex, index_video, join_parts, plan_chunks
+from srpipe.device import limit_threads, sleep_idle_threads
+from srpipe.errors import SrpipeError
+from srpipe.images import IMAGE_SUFFIXES, is_image_file
+from srpipe.media import SinkOptions, SourceOptions
+from srpipe.memory import retain_freed_memory
+from srpipe.outputs import remove_dead_partials, special_kind
+
+MANIFEST = ".srpipe-batch.json"
+PARTS_DIR = ".srpipe-parts"
+ENGINES = ("local", "ray")
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".ts", ".m2ts", ".mts", ".avi", ".flv",
+                  ".wmv", ".mpg", ".mpeg", ".3gp", ".ogv", ".y4m"}
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """What every file is upscaled with; part of the manifest's identity of a finished file."""
+
+    model: str = "bicubic"
+    scale: int | None = None
+    weights: str | None = None
+    device: str = "auto"
+    backend: str = "auto"
+    batch_size: int = 8
+    sink: SinkOptions = field(default_factory=SinkOptions)
+    on_decode_error: str = "stop"
+    max_pixels: int | None = None
+
+    def key(self) -> dict:
+        """The settings that change the output (not the device or batch size)."""
+        data = asdict(self)
+        for name in ("device", "backend", "batch_size", "max_pixels"):
+            data.pop(name)
+        for name in ("overwrite", "scale"):
+            data["sink"].pop(name)
+        return json.loads(json.dumps(data))
+
+
+@dataclass
+class FileResult:
+    input: str  # relative to the input folder
+    status: str  # "done", "skipped" or "failed"
+    output: str | None = None  # relative to the output folder
+    frames: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    input_stamp: dict | None = None  # the input's size and mtime before it was read (for the manifest)
+
+
+@dataclass
+class BatchReport:
+    files: list[FileResult]
+    seconds: float
+
+    def count(self, status: str) -> int:
+        return sum(1 for f in self.files if f.status == status)
+
+    @property
+    def frames(self) -> int:
+        return sum(f.frames for f in self.files if f.status == "done")
+
+    def to_dict(self) -> dict:
+        return {
+            "done": self.count("done"),
+            "skipped": self.count("skipped"),
+            "failed": self.count("failed"),
+            "frames": self.frames,
+            "seconds": round(self.seconds, 3),
+            "files": [{k: v for k, v in asdict(f).items() if k != "input_stamp"} for f in self.files],
+        }
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return os.path.commonpath([os.path.realpath(path), os.path.realpath(folder)]) == os.path.realpath(folder)
+
+
+def find_inputs(in_dir: Path, out_dir: Path, pattern: str | None) -> list[Path]:
+    """Media files under ``in_dir`` (relative paths, sorted), leaving out ``out_dir``
+    and not following links to folders."""
+    out_real = os.path.realpath(out_dir)
+    found = []
+    for root, dirs, files in os.walk(in_dir):
+        dirs[:] = sorted(d for d in dirs if os.path.realpath(os.path.join(root, d)) != out_real)
+        for name in sorted(files):
+            rel = Path(os.path.relpath(os.path.join(root, name), in_dir))
+            if pattern is not None:
+                if fnmatch.fnmatch(rel.as_posix(), pattern) or fnmatch.fnmatch(name, pattern):
+                    found.append(rel)
+            elif rel.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES:
+                found.append(rel)
+    return found
+
+
+def output_name(in_dir: Path, rel: Path) -> Path:
+    """Same relative path; the extension follows ``srpipe upscale``'s rules."""
+    from srpipe.video import KEPT_SUFFIXES
+
+    if is_image_file(str(in_dir / rel)):
+        return rel.with_suffix(".png")
+    return rel if rel.suffix.lower() in KEPT_SUFFIXES else rel.with_suffix(".mp4")
+
+
+class Manifest:
+    """The finished files of an output folder, saved after each file (write and rename)."""
+
+    def __init__(self, out_dir: Path):
+        self.path = out_dir / MANIFEST
+        try:
+            self.entries: dict[str, dict] = json.loads(self.path.read_text())["files"]
+        except (OSError, ValueError, KeyError, TypeError):
+            self.entries = {}
+
+    @staticmethod
+    def _stamp(path: Path) -> dict:
+        st = path.stat()
+        return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+    def is_done(self, rel: Path, source: Path, output: Path, settings_key: dict) -> bool:
+        entry = self.entries.get(rel.as_posix())
+        return (
+            entry is not None
+            and entry["input"] == self._stamp(source)
+            and entry["settings"] == settings_key
+            and output.is_file()
+            and output.stat().st_size == entry["output_size"]
+        )
+
+    def record(self, rel: Path, stamp: dict, output: Path, out_rel: str, settings_key: dict, frames: int) -> None:
+        """``stamp``: the input's, taken before it was read (a change since makes the next run redo it)."""
+        self.entries[rel.as_posix()] = {
+            "input": stamp,
+            "settings": settings_key,
+            "output": out_rel,
+            "output_size": output.stat().st_size,
+            "frames": frames,
+        }
+        temp = self.path.with_suffix(".json.partial")
+        temp.write_text(json.dumps({"format": "srpipe-batch/1", "files": self.entries}, indent=1))
+        os.replace(temp, self.path)
+
+
+# Workers -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of work: a whole file into its output, or one chunk of a video into a part."""
+
+    rel: Path
+    source: Path
+    output: Path  # the final output, or the part file for a chunk
+    out_rel: str
+    settings: BatchSettings
+    threads: int = 0  # 0: the libraries' own choice
+    chunk: Chunk | None = None
+
+
+_progress_queue = None
+
+
+def init_worker(threads: int, progress_queue=None) -> None:
+    """Give a worker process its share of the cores; only the parent handles Ctrl-C."""
+    global _progress_queue
+    sleep_idle_threads()
+    retain_freed_memory()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_quietly)
+    if threads:
+        limit_threads(threads)
+    _progress_queue = progress_queue
+
+
+def _exit_quietly(signum, frame):
+    """The parent stops its workers with SIGTERM: unwind (each output aborts) and exit
+    without the traceback a pool worker prints for other exceptions."""
+    raise SystemExit(128 + signum)
+
+
+def _report_frames(total):
+    queue = _progress_queue
+    return (lambda: queue.put(1)) if queue is not None else None
+
+
+def run_job(job: Job) -> FileResult:
+    """Upscale one file or chunk; a user-caused failure is returned, not raised."""
+    from srpipe.upscaling import upscale
+    from srpipe.video import default_codec
+
+    settings, threads = job.settings, job.threads
+    sink = replace(settings.sink, overwrite=True)
+    if threads:
+        sink = replace(sink, codec_options={"threads": str(threads), **sink.codec_options})
+    pts_range = None
+    if job.chunk is not None:
+        final_suffix = Path(job.out_rel).suffix.lstrip(".")
+        sink = replace(sink, container_format=PART_FORMAT, codec=sink.codec or default_codec(final_suffix))
+        pts_range = (job.chunk.start, job.chunk.end)
+    started = time.perf_counter()
+    try:
+        stamp = Manifest._stamp(job.source)
+        result = upscale(
+            str(job.source), str(job.output), model=settings.model, scale=settings.scale, weights=settings.weights,
+            device=settings.device, backend=settings.backend, batch_size=settings.batch_size, sink_options=sink,
+            source_options=SourceOptions(decode_threads=threads, on_decode_error=settings.on_decode_error,
+                                         pts_range=pts_range, max_pixels=settings.max_pixels),
+            progress=_report_frames, keep_model=True,
+        )
+        frames = result.stats.frames_out
+        if job.chunk is not None and frames != job.chunk.frames:
+            job.output.unlink()
+            raise SrpipeError(f"chunk {job.chunk.index} gave {frames} frames instead of {job.chunk.frames}; "
+                              "rerun with --chunk-seconds 0")
+        check_unchanged(job.source, stamp, job.output)
+    except SrpipeError as exc:
+        return FileResult(str(job.rel), "failed", job.out_rel, error=str(exc))
+    except OSError as exc:  # the input vanished under the batch, say
+        return FileResult(str(job.rel), "failed", job.out_rel, error=f"{exc.strerror or exc}: {exc.filename or job.rel}")
+    except Exception as exc:  # a broken file must not stop the batch
+        return FileResult(str(job.rel), "failed", job.out_rel, error=f"{type(exc).__name__}: {exc}")
+    return FileResult(str(job.rel), "done", job.out_rel, frames, time.perf_counter() - started, input_stamp=stamp)
+
+
+def check_unchanged(source: Path, stamp: dict, output: Path) -> None:
+    """Fail (removing the output) when ``source`` was rewritten while it was read: the output
+    would hold a mix of old and new, and the manifest would call it done."""
+    try:
+        now = Manifest._stamp(source)
+    except OSError:
+        now = None
+    if now != stamp:
+        output.unlink(missing_ok=True)
+        raise SrpipeError(f"{source.name} changed while it was read; its output was removed; "
+                          "run the batch again when it is complete")
+
+
+# The batch -------------------------------------------------------------------
+
+
+def check_folders(in_dir: Path, out_dir: Path) -> None:
+    if not in_dir.is_dir():
+        raise SrpipeError(f"input folder {in_dir} does not exist or is not a folder")
+    if os.path.realpath(in_dir) == os.path.realpath(out_dir):
+        raise SrpipeError("the output folder is the input folder; choose another OUT_DIR")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise SrpipeError(f"output {out_dir} is a file; give a folder")
+
+
+def check_settings(settings: BatchSettings, engine: str = "local") -> None:
+    """Fail once, before any file, on a setting that would fail every file (the device and
+    backend only for the local engine: Ray workers may have what this machine lacks)."""
+    from srpipe.device import resolve_device
+    from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
+
+    pm = get_plugin_manager()
+    spec, _ = collect_models(pm).upscaler(settings.model, settings.scale, settings.weights)
+    if spec.accepts_backend and engine == "local":
+        collect_backends(pm).select(settings.backend, resolve_device(settings.device))
+    if settings.batch_size < 1:
+        raise SrpipeError("--batch-size must be at least 1")
+
+
+def remove_partials(out_dir: Path) -> None:
+    """Outputs half-written by a run that was killed (their files are redone): only srpipe's
+    own partial files whose process is gone, never a user's ``*.partial.*`` files."""
+    for root, _, _ in os.walk(out_dir):
+        remove_dead_partials(Path(root))
+
+
+def lock_out_dir(out_dir: Path) -> int:
+    """Hold an exclusive lock on ``out_dir`` (the folder itself, no lock file) for this batch;
+    returns the descriptor to close. A second batch into the same folder would redo, and
+    clean up, the first one's files: it is refused."""
+    fd = os.open(out_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise SrpipeError(f"another srpipe batch is writing into {out_dir}; wait for it to end or choose another OUT_DIR") from None
+    return fd
+
+
+def plan(in_dir: Path, out_dir: Path, pattern: str | None, settings: BatchSettings, manifest: Manifest):
+    """(tasks to run, results already known: skipped files and name clashes)."""
+    key = settings.key()
+    tasks, known, claimed = [], [], {}
+    for rel in find_inputs(in_dir, out_dir, pattern):
+        if not (in_dir / rel).is_file():  # reading a FIFO, socket or device would hang or never end
+            kind = special_kind(in_dir / rel) or "link to nothing"
+            known.append(FileResult(str(rel), "skipped", error=f"a {kind}, not a regular file"))
+            continue
+        out_rel = output_name(in_dir, rel)
+        output = out_dir / out_rel
+        if out_rel in claimed:
+            known.append(FileResult(str(rel), "failed", str(out_rel),
+                                    error=f"its output {out_rel} is also the output of {claimed[out_rel]}; rename one"))
+            continue
+        claimed[out_rel] = rel
+        if manifest.is_done(rel, in_dir / rel, output, key):
+            known.append(FileResult(str(rel), "skipped", str(out_rel)))
+        else:
+            tasks.append((rel, in_dir / rel, output, str(out_rel)))
+    return tasks, known
+
+
+@dataclass
+class _ChunkedFile:
+    """A long video upscaled as chunks: what is left to do before joining its parts."""
+
+    job: Job  # the whole-file job the chunks stand for
+    stamp: dict  # the input's size and mtime when it was indexed
+    index: VideoIndex
+    chunks: list[Chunk]
+    parts_dir: Path
+    pending: set[int]
+    frames: int = 0
+    seconds: float = 0.0
+    failed: bool = False
+
+    def part(self, chunk: Chunk) -> Path:
+        return self.parts_dir / f"part-{chunk.index:04d}.{PART_FORMAT}"
+
+    def chunk_jobs(self) -> list[Job]:
+        return [replace(self.job, output=self.part(c), chunk=c) for c in self.chunks if c.index in self.pending]
+
+
+def _split(job: Job, out_dir: Path, chunk_seconds: float) -> _ChunkedFile | None:
+    """The chunks of a video of at least two chunks' length; ``None`` for anything else.
+    Parts finished by an earlier run with the same input and settings are kept."""
+    if is_image_file(str(job.source)):
+        return None
+    index = index_video(job.source, min_seconds=2 * chunk_seconds)
+    chunks = plan_chunks(index, chunk_seconds) if index else []
+    if len(chunks) < 2:
+        return None
+    stamp = Manifest._stamp(job.source)
+    identity = [job.rel.as_posix(), stamp, job.settings.key(), chunk_seconds]
+    parts_dir = out_dir / PARTS_DIR / hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    file = _ChunkedFile(job, stamp, index, chunks, parts_dir, set())
+    file.pending = {c.index for c in chunks if not file.part(c).is_file()}
+    return file
+
+
+def _remove_stale_parts(out_dir: Path, keep: set[Path]) -> None:
+    """Parts of inputs or settings that changed since they were written."""
+    root = out_dir / PARTS_DIR
+    if root.is_dir():
+        for folder in root.iterdir():
+            if folder not in keep:
+                shutil.rmtree(folder, ignore_errors=True)
+        if not any(root.iterdir()):
+            root.rmdir()
+
+
+def _join(file: _ChunkedFile) -> FileResult:
+    job = file.job
+    started = time.perf_counter()
+    try:
+        frames = join_parts(job.source, file.index, [file.part(c) for c in file.chunks], job.output, overwrite=True)
+        check_unchanged(job.source, file.stamp, job.output)
+    except SrpipeError as exc:
+        return FileResult(str(job.rel), "failed", job.out_rel, error=str(exc))
+    shutil.rmtree(file.parts_dir, ignore_errors=True)
+    return FileResult(str(job.rel), "done", job.out_rel, frames, file.seconds + time.perf_counter() - started,
+                      input_stamp=file.stamp)
+
+
+def run_batch(
+    in_dir: str | Path,
+    out_dir: str | Path,
+    settings: BatchSettings = BatchSettings(),
+    *,
+    jobs: int | None = None,
+    engine: str = "local",
+    address: str | None = None,
+    chunk_seconds: float = 60.0,
+    pattern: str | None = None,
+    on_file: Callable[[FileResult], None] | None = None,
+    on_frame: Callable[..., None] | None = None,
+) -> BatchReport:
+    """Upscale the tree ``in_dir`` into ``out_dir``; see the module docstring.
+
+    ``jobs``: parallel workers (local default 1; Ray default: one per GPU, else per CPU).
+    ``chunk_seconds``: split videos at least twice this long when there is more than
+    one worker (0: never). ``on_frame(n=1)`` is called as frames are written.
+    """
+    in_dir, out_dir = Path(in_dir), Path(out_dir)
+    check_folders(in_dir, out_dir)
+    if engine not in ENGINES:
+        raise SrpipeError(f"unknown engine {engine!r}; use {' or '.join(ENGINES)}")
+    check_settings(settings, engine)
+    if jobs is not None and jobs < 1:
+        raise SrpipeError("--jobs must be at least 1")
+    if address is not None and engine != "ray":
+        raise SrpipeError("--address is for --engine ray")
+    if chunk_seconds < 0:
+        raise SrpipeError("--chunk-seconds must be 0 (no chunks) or more")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lock = lock_out_dir(out_dir)
+    try:
+        return _run_batch(in_dir, out_dir, settings, jobs, engine, address, chunk_seconds, pattern, on_file, on_frame)
+    finally:
+        os.close(lock)
+
+
+def _run_batch(in_dir, out_dir, settings, jobs, engine, address, chunk_seconds, pattern, on_file, on_frame):
+    remove_partials(out_dir)
+    manifest = Manifest(out_dir)
+    started = time.perf_counter()
+    tasks, results = plan(in_dir, out_dir, pattern, settings, manifest)
+
+    def report(result: FileResult) -> None:
+        if result.status == "done":
+            manifest.record(Path(result.input), result.input_stamp, out_dir / result.output,
+                            result.output, settings.key(), result.frames)
+        results.append(result)
+        if on_file:
+            on_file(result)
+
+    for result in results:
+        if on_file:
+            on_file(result)
+    whole = []
+    for rel, source, output, out_rel in tasks:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        if not _inside(output.parent, out_dir):
+            report(FileResult(str(rel), "failed", out_rel, error=f"{out_rel} would be written outside {out_dir} (a link)"))
+        else:
+            whole.append(Job(rel, source, output, out_rel, settings))
+
+    chunking = chunk_seconds > 0 and (engine == "ray" or (jobs or 1) > 1)
+    chunked = {str(job.rel): file for job in whole if chunking and (file := _split(job, out_dir, chunk_seconds))}
+    _remove_stale_parts(out_dir, {file.parts_dir for file in chunked.values()})
+    work = [job for job in whole if str(job.rel) not in chunked]
+    for file in chunked.values():
+        if file.pending:
+            work[:0] = file.chunk_jobs()  # long videos first: they take longest
+        else:
+            report(_join(file))  # every part was done by an earlier run
+
+    if engine == "ray":
+        from srpipe.default_plugins.batch.ray_engine import run_on_ray
+
+        done = run_on_ray(work, jobs, address, on_frame)
+    else:
+        local_jobs = min(jobs or 1, max(1, len(work)))
+        threads = max(1, (os.cpu_count() or 1) // local_jobs) if local_jobs > 1 else 0
+        done = _run_locally([replace(job, threads=threads) for job in work], local_jobs, threads, on_frame)
+    for job, result in done:
+        file = chunked.get(str(job.rel))
+        if file is None:
+            report(result)
+        elif file.failed:
+            continue  # its failure was reported with its first failed chunk
+        elif result.status == "failed":
+            file.failed = True
+            report(result)
+        else:
+            file.pending.discard(job.chunk.index)
+            file.frames += result.frames
+            file.seconds += result.seconds
+            if not file.pending:
+                report(_join(file))
+    _remove_stale_parts(out_dir, {file.parts_dir for file in chunked.values() if file.failed})
+    return BatchReport(results, time.perf_counter() - started)
+
+
+def run_and_pair(job: Job) -> tuple[Job, FileResult]:
+    """The job with its result, so that results arriving in any order can be matched."""
+    return job, run_job(job)
+
+
+def _run_locally(work: list[Job], jobs: int, threads: int, on_frame):
+    """(job, result) in completion order: in this process for one job, else in a process pool."""
+    global _progress_queue
+    if jobs == 1:
+        _progress_queue = _CallbackQueue(on_frame) if on_frame else None
+        for job in work:
+            yield run_and_pair(job)
+        return
+    context = multiprocessing.get_context("spawn")
+    progress = context.Queue()
+    drain = threading.Thread(target=_drain, args=(progress, on_frame), daemon=True)
+    drain.start()
+    pool = context.Pool(jobs, initializer=init_worker, initargs=(threads, progress))
+    try:
+        yield from pool.imap_unordered(run_and_pair, work)
+        pool.close()
+    except BaseException:
+        pool.terminate()  # SIGTERM: each worker aborts its output and exits
+        raise
+    finally:
+        pool.join()
+        progress.put(None)
+        drain.join(timeout=5)
+
+
+class _CallbackQueue:
+    """Frame progress in this process: the queue interface, calling back directly."""
+
+    def __init__(self, callback):
+        self.callback = callback
+
+    def put(self, _):
+        self.callback()
+
+
+def _drain(queue, on_frame) -> None:
+    while queue.get() is not None:
+        if on_frame:
+            on_frame()

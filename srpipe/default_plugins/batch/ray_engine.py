@@ -1,0 +1,74 @@
+"""The batch on a Ray cluster: the same jobs as the local engine, run by Ray actors.
+
+Each actor loads the model once and keeps it: one actor per GPU where the cluster
+has GPUs, otherwise one per ``jobs`` share of the cluster's CPUs. Inputs and the
+output folder must be at the same path on every node (a shared filesystem).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Callable, Iterator
+
+from srpipe.errors import SrpipeError
+
+
+class BatchWorker:
+    """A Ray actor running batch jobs with ``threads`` cores."""
+
+    def __init__(self, threads: int):
+        from srpipe.default_plugins.batch.engine import init_worker
+
+        init_worker(threads)
+        self.threads = threads
+
+    def run(self, job):
+        from srpipe.default_plugins.batch.engine import run_and_pair
+
+        return run_and_pair(replace(job, threads=self.threads))
+
+
+def _connect(address: str | None):
+    try:
+        import ray
+    except ImportError:
+        raise SrpipeError("--engine ray needs Ray: pip install 'srpipe[ray]'") from None
+    if not ray.is_initialized():
+        try:
+            ray.init(address=address, include_dashboard=False, logging_level="warning")
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            where = address or "a new local cluster"
+            raise SrpipeError(f"cannot start Ray on {where}: {exc}; check --address (e.g. auto, or HOST:6379)") from exc
+    return ray
+
+
+def worker_layout(resources: dict, jobs: int | None) -> tuple[int, dict]:
+    """(number of actors, each actor's Ray resources) for a cluster's resources."""
+    gpus, cpus = int(resources.get("GPU", 0)), max(1, int(resources.get("CPU", 1)))
+    if gpus:  # the CPUs are shared out too: decoding and encoding stay on them
+        count = min(jobs or gpus, gpus)
+        return count, {"num_gpus": 1, "num_cpus": max(1, cpus // count)}
+    count = min(jobs or cpus, cpus)
+    return count, {"num_cpus": max(1, cpus // count)}
+
+
+def run_on_ray(work: list, jobs: int | None, address: str | None,
+               on_frame: Callable[..., None] | None = None) -> Iterator[tuple]:
+    """(job, result) pairs in completion order; frames are reported as each job ends."""
+    if not work:
+        return
+    ray = _connect(address)
+    from ray.util import ActorPool
+
+    count, resources = worker_layout(ray.cluster_resources(), jobs)
+    count = min(count, len(work))
+    actor = ray.remote(BatchWorker).options(**resources)
+    actors = [actor.remote(resources["num_cpus"]) for _ in range(count)]
+    try:
+        for job, result in ActorPool(actors).map_unordered(lambda a, job: a.run.remote(job), work):
+            if on_frame is not None and result.frames:
+                on_frame(result.frames)
+            yield job, result
+    finally:
+        for a in actors:
+            ray.kill(a)

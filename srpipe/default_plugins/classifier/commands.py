@@ -1,0 +1,136 @@
+"""``srpipe train classifier``, ``srpipe classify`` and ``srpipe classifier embed``."""
+
+from pathlib import Path
+import json
+
+import click
+
+from srpipe.default_plugins.classifier.datasets import DATASETS, DEFAULT_ROOT
+
+
+def _features(text: str | None):
+    if text is None:
+        return None
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise click.BadParameter("give two integers such as 16,32") from None
+
+
+@click.command("classifier")
+@click.option("--dataset", type=click.Choice(sorted(DATASETS)), required=True)
+@click.option("--root", type=click.Path(file_okay=False), default=str(DEFAULT_ROOT), show_default=True,
+              help="Folder in torchvision's layout; downloaded there when missing and online.")
+@click.option("--arch", type=click.Choice(["small-cnn", "lenet"]), help="Network (default: the dataset's).")
+@click.option("--features", help="small-cnn: filters of the two conv blocks, e.g. 16,32 (the default).")
+@click.option("--dropout", type=float, default=0.0, show_default=True, help="small-cnn: before the head.")
+@click.option("--epochs", type=click.IntRange(1), default=10, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1), default=128, show_default=True)
+@click.option("--lr", type=float, default=2e-3, show_default=True, help="AdamW peak rate, cosine decay.")
+@click.option("--weight-decay", type=float, default=1e-4, show_default=True)
+@click.option("--label-smoothing", type=float, default=0.0, show_default=True)
+@click.option("--no-augment", is_flag=True, help="Train without random crops/flips/affine.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", help="cpu or cuda (default: cuda when present).")
+@click.option("--threads", type=click.IntRange(1), help="CPU threads for torch.")
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), required=True,
+              help="Run folder: last.pt (every epoch), final.pt, log.jsonl.")
+@click.option("--resume", is_flag=True, help="Continue from OUT/last.pt.")
+def train_classifier(dataset, root, arch, features, dropout, epochs, batch_size, lr, weight_decay,
+                     label_smoothing, no_augment, seed, device, threads, out_dir, resume):
+    """Train an image classifier; prints the test accuracy of every epoch."""
+    import torch
+
+    from srpipe.default_plugins.classifier.datasets import get_spec, load_split
+    from srpipe.default_plugins.classifier.training import build_classifier, train_classifier as train
+    from srpipe.nn.trainer import TrainConfig
+
+    if threads:
+        torch.set_num_threads(threads)
+    spec = get_spec(dataset)
+    train_set = load_split(spec, root, train=True, augment=not no_augment)
+    test_set = load_split(spec, root, train=False)
+    config = {"features": _features(features), "dropout": dropout} if (arch or spec.default_arch) == "small-cnn" else {}
+    network = build_classifier(spec, arch, **{k: v for k, v in config.items() if v is not None})
+    cfg = TrainConfig(epochs=epochs, lr=lr, weight_decay=weight_decay, seed=seed, device=device, out_dir=out_dir)
+    trainer = train(network, spec, train_set, test_set, cfg, batch_size=batch_size,
+                    label_smoothing=label_smoothing, resume=resume)
+    for record in trainer.history:
+        click.echo(f"epoch {record['epoch']:>3}  loss {record['train_loss']:.4f}  "
+                   f"test accuracy {100 * record['val_accuracy']:.2f}%  ({record['epoch_s']:.0f} s)")
+    click.echo(f"weights: {Path(out_dir) / 'final.pt'}")
+
+
+@click.group()
+def classifier():
+    """Look inside the image classifiers."""
+
+
+@classifier.command()
+@click.option("-m", "--model", required=True, help="Classifier, e.g. fashion-mnist.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="t-SNE plot (PNG).")
+@click.option("--confusion", type=click.Path(dir_okay=False),
+              help="Confusion-matrix plot (PNG; default: OUTPUT with _confusion added).")
+@click.option("--root", type=click.Path(file_okay=False), default=str(DEFAULT_ROOT), show_default=True,
+              help="Folder with the model's data set in torchvision's layout.")
+@click.option("--samples", type=click.IntRange(10), default=2000, show_default=True,
+              help="Test images in the t-SNE plot (all are used for accuracy and confusion).")
+@click.option("--weights", type=click.Path(dir_okay=False), help="A checkpoint instead of the model's own.")
+@click.option("--threads", type=click.IntRange(1), help="CPU threads for torch.")
+def embed(model, output, confusion, root, samples, weights, threads):
+    """Plot a t-SNE map of the embedding head on the test split, and a confusion matrix."""
+    import torch
+
+    from srpipe.default_plugins.classifier.datasets import get_spec, load_split
+    from srpipe.default_plugins.classifier.evaluate import evaluate
+    from srpipe.default_plugins.classifier.plots import plot_confusion, plot_tsne
+    from srpipe.plugins import collect_models, get_plugin_manager
+
+    if threads:
+        torch.set_num_threads(threads)
+    loaded = collect_models(get_plugin_manager()).get(model, kind="classifier").load(weights=weights)
+    spec = get_spec(loaded.meta["dataset"])
+    evaluation = evaluate(loaded.network, load_split(spec, root, train=False))
+    output = Path(output)
+    confusion = Path(confusion) if confusion else output.with_name(f"{output.stem}_confusion.png")
+    plot_tsne(evaluation, loaded.classes, f"{model} classifier", output, samples=samples)
+    plot_confusion(evaluation, loaded.classes, f"{model} classifier", confusion)
+    click.echo(f"test accuracy {100 * evaluation.accuracy:.2f}% on {len(evaluation.labels)} images")
+    click.echo(f"wrote {output} and {confusion}")
+
+
+@click.command()
+@click.argument("input_path", metavar="INPUT")
+@click.option("-m", "--model", required=True, help="Classifier (see 'srpipe models list'), e.g. fashion-mnist.")
+@click.option("-k", "--top-k", type=click.IntRange(1), default=3, show_default=True, help="Labels shown per image.")
+@click.option("--every", type=click.IntRange(1), default=25, show_default=True,
+              help="For a video, classify every Nth frame.")
+@click.option("--weights", type=click.Path(dir_okay=False), help="A checkpoint instead of the model's own.")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line on stdout.")
+def classify(input_path, model, top_k, every, weights, device, as_json):
+    """Classify an image, a folder of images or a video (every Nth frame, with timestamps).
+
+    Pictures of another size or colour are converted the way the model expects; a note on
+    stderr says how.
+    """
+    from srpipe.default_plugins.classifier.classify import classify as run
+    from srpipe.plugins import collect_models, get_plugin_manager
+
+    spec = collect_models(get_plugin_manager()).get(model, kind="classifier")
+    classifier = spec.load(device=device, weights=weights)
+    told = set()
+    for result in run(input_path, classifier, top_k=top_k, every=every):
+        if as_json:
+            click.echo(json.dumps(result))
+            continue
+        for note in result["notes"]:
+            if (result["source"], note) not in told:
+                told.add((result["source"], note))
+                click.echo(f"note: {result['source']}: {note}", err=True)
+        where = result["source"]
+        if result["frame"] is not None:
+            time = f"{result['time']:.2f} s, " if result["time"] is not None else ""
+            where += f" @ {time}frame {result['frame']}"
+        labels = ", ".join(f"{p['label']} {100 * p['probability']:.1f}%" for p in result["predictions"])
+        click.echo(f"{where}: {labels}")

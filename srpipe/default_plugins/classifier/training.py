@@ -1,0 +1,41 @@
+"""Train a classifier with the shared :class:`~srpipe.nn.trainer.Trainer`."""
+
+from __future__ import annotations
+
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from srpipe.default_plugins.classifier.datasets import DatasetSpec
+from srpipe.default_plugins.classifier.task import ClassificationTask
+from srpipe.nn.registry import build_network
+from srpipe.nn.trainer import TrainConfig, Trainer
+
+TEST_BATCH = 1000  # the Trainer averages per batch: exact on 10,000 test images
+
+
+def build_classifier(spec: DatasetSpec, arch: str | None = None, **config) -> nn.Module:
+    """A fresh network for ``spec``'s images and classes (``config`` overrides its defaults)."""
+    shape = {"in_channels": spec.channels, "image_size": spec.size, "num_classes": len(spec.classes)}
+    return build_network(arch or spec.default_arch, {**shape, **config})
+
+
+def checkpoint_meta(spec: DatasetSpec) -> dict:
+    """What inference needs to know besides the weights."""
+    return {"dataset": spec.name, "classes": list(spec.classes),
+            "input": [spec.channels, spec.size, spec.size], "dark_background": spec.dark_background}
+
+
+def train_classifier(network: nn.Module, spec: DatasetSpec, train_set: Dataset, test_set: Dataset,
+                     config: TrainConfig, *, batch_size: int = 128, label_smoothing: float = 0.0,
+                     resume: bool = False) -> Trainer:
+    """Train ``network`` on ``train_set``, measuring accuracy on ``test_set`` every epoch.
+
+    With ``config.out_dir`` the Trainer writes ``last.pt`` every epoch (``resume`` continues
+    from it), ``final.pt`` and ``log.jsonl``.
+    """
+    train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=True)
+    test_loader = DataLoader(test_set, batch_size=TEST_BATCH)
+    trainer = Trainer(network, ClassificationTask(label_smoothing), train_loader, test_loader, config,
+                      meta=checkpoint_meta(spec))
+    trainer.fit(resume=resume)
+    return trainer

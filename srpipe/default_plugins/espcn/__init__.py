@@ -1,0 +1,144 @@
+"""Built-in ESPCN upscalers (Shi et al. 2016) with the weights shipped in srpipe/default_plugins/espcn/weights."""
+
+import functools
+
+from srpipe import hookimpl
+from srpipe.backends import Backend, numpy_io
+from srpipe.models import ModelSpec
+from srpipe.nn.registry import NetworkSpec
+
+SCALES = (2, 3, 4)
+
+
+def load(scale: int, device: str = "cpu", weights=None, backend: Backend | None = None, kind: str = "default"):
+    """The shipped checkpoint for ``scale`` (``kind``: ``default``, the video-trained weights
+    where shipped, else clean; or ``clean``), or the user's ``weights``, run by ``backend``
+    (default torch)."""
+    from srpipe.errors import CheckpointError, SrpipeError
+    from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler, default_weights, shipped_weights
+
+    path = weights or (shipped_weights(scale) if kind == "clean" else default_weights(scale))
+    if weights is None and not path.exists():
+        raise SrpipeError(f"no ESPCN weights are shipped for x{scale}; train some with 'srpipe train espcn' and pass --weights")
+    try:
+        upscaler = ESPCNUpscaler(path, device=device, backend=backend)
+    except CheckpointError as exc:
+        raise SrpipeError(str(exc)) from exc
+    if weights is not None and scale is not None and upscaler.scale != scale:
+        raise SrpipeError(f"{weights} is an x{upscaler.scale} model but --scale {scale} was asked for")
+    features = upscaler.config.features
+    widest_pair = max((a + b for a, b in zip(features, features[1:])), default=features[0])
+    # float32 activations of two adjacent layers at low resolution, plus input and output
+    upscaler.working_bytes_per_output_pixel = 4 * (widest_pair + 1) // upscaler.scale**2 + 8
+    return upscaler
+
+
+def network(scale: int = 2, kind: str = "default"):
+    """The torch module of the shipped x``scale`` model (for ``srpipe inspect``)."""
+    from srpipe.nn.checkpoint import load_checkpoint, network_from_checkpoint
+    from srpipe.default_plugins.espcn.upscaler import default_weights, shipped_weights
+
+    path = shipped_weights(scale) if kind == "clean" else default_weights(scale)
+    return network_from_checkpoint(load_checkpoint(path), str(path)).eval()
+
+
+def _fixed(scale: int, kind: str = "default"):
+    return lambda scale=scale, device="cpu", weights=None, backend=None: load(scale, device, weights, backend, kind)
+
+
+def _channels_last(network, device):
+    """``network.convolved`` on NHWC tensors: oneDNN's fastest convolution layout on the CPU
+    (README, Speed)."""
+    import torch
+
+    network.to(memory_format=torch.channels_last)
+
+    def convolved(x):
+        return network.convolved(x.contiguous(memory_format=torch.channels_last))
+
+    return numpy_io(convolved) if device == "cpu" else convolved
+
+
+def _half(network, device):
+    """``network.convolved`` in float16 on NHWC tensors, float32 in and out: what CUDA's
+    tensor cores run fastest. A copy of the network is halved; the upscaler keeps its own."""
+    import copy
+
+    import torch
+
+    half = copy.deepcopy(network).half().to(memory_format=torch.channels_last)
+
+    def convolved(x):
+        return half.convolved(x.half().contiguous(memory_format=torch.channels_last)).float()
+
+    return numpy_io(convolved) if device == "cpu" else convolved
+
+
+TORCH = Backend(
+    name="torch",
+    devices=("cpu", "cuda"),
+    priority=10,
+    is_available=lambda: True,
+    prepare=_channels_last,
+    description="PyTorch, the reference (and the one for CUDA)",
+)
+
+
+# Below torch, so auto keeps float32 on CUDA until float16 is measured faster on a GPU: no GPU
+# was available to this project. Its quality was measured on the CPU (README).
+TORCH_FP16 = Backend(
+    name="torch-fp16",
+    devices=("cuda",),
+    priority=5,
+    is_available=lambda: True,
+    prepare=_half,
+    description="PyTorch in float16 on CUDA (tensor cores)",
+    tile=1024,  # fewer, larger launches on a GPU; not tuned (no GPU here)
+)
+
+
+@hookimpl
+def register_backends(register):
+    register(TORCH)
+    register(TORCH_FP16)
+
+
+@hookimpl
+def register_commands(cli):
+    from srpipe.default_plugins.espcn.commands import evaluate
+    from srpipe.default_plugins.espcn.commands import train_espcn
+
+    cli.commands["train"].add_command(train_espcn)
+    cli.add_command(evaluate)
+
+
+WEIGHT_KINDS = {
+    "default": ("espcn", "ESPCN sub-pixel CNN on the luma (x2 by default), for video and images: trained on "
+                         "x264-compressed pan clips and several shrink kernels"),
+    "clean": ("espcn-clean", "ESPCN trained on clean MATLAB-bicubic shrinks of T91 + BSD200 (the weights before "
+                             "issue 17): best on clean, antialiased images; loses to bicubic on compressed or aliased input"),
+}
+
+
+@hookimpl
+def register_models(register):
+    for kind, (name, description) in WEIGHT_KINDS.items():
+        register(ModelSpec(name=name, scales=SCALES, description=description, load=functools.partial(load, kind=kind),
+                           accepts_weights=True, accepts_backend=True,
+                           network=lambda scale=2, kind=kind: network(scale, kind)))
+        for scale in SCALES:
+            what = f"the weights 'espcn -s {scale}' uses" if kind == "default" else "the clean weights"
+            register(ModelSpec(name=f"{name}-x{scale}", scales=(scale,), description=f"ESPCN x{scale}: {what}",
+                               load=_fixed(scale, kind), accepts_weights=True, accepts_backend=True,
+                               network=lambda scale=scale, kind=kind: network(scale, kind)))
+
+
+def _espcn_classes():
+    from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
+
+    return ESPCN, ESPCNConfig
+
+
+@hookimpl
+def register_networks(register):
+    register(NetworkSpec(name="espcn", classes=_espcn_classes))

@@ -1,0 +1,150 @@
+"""``srpipe train espcn`` and ``srpipe eval``."""
+
+from pathlib import Path
+import json
+
+import click
+
+from srpipe.cli.options import backend_option
+from srpipe.errors import SrpipeError
+
+
+@click.command("espcn")
+@click.option("--data", "data", multiple=True, required=True, type=click.Path(file_okay=False),
+              help="Folder of training images (repeat for several).")
+@click.option("--val", "val", multiple=True, type=click.Path(file_okay=False),
+              help="Folder of validation images, scored each epoch (repeat for several).")
+@click.option("-s", "--scale", type=click.Choice(["2", "3", "4"]), required=True)
+@click.option("--epochs", type=int, default=20, show_default=True)
+@click.option("--steps-per-epoch", type=int, default=500, show_default=True)
+@click.option("--batch-size", type=int, default=32, show_default=True, help="Patches per step.")
+@click.option("--preset", type=click.Choice(["shipped", "fsrcnn", "paper"]), default="shipped", show_default=True,
+              help="shipped: the network of the shipped weights (64-24x5-64, PReLU, residual); "
+                   "fsrcnn: a narrower 56-12x5-56; paper: 5x5x64, 3x3x32, tanh.")
+@click.option("--degrade", type=click.Choice(["none", "video"]), default="none", show_default=True,
+              help="video: train on short pan clips of each image, shrunk with several kernels (with and "
+                   "without antialiasing) and really encoded by x264 at random crf, as video arrives.")
+@click.option("--holdout", type=int, default=0, show_default=True,
+              help="With --degrade video: keep this many images of the last --data folder out of training "
+                   "and score them each epoch, clean and compressed.")
+@click.option("--threads", type=int, default=1, show_default=True, help="CPU threads for torch.")
+@click.option("--resume", is_flag=True, help="Continue the run from its last checkpoint.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Weights file to write; the run's checkpoints and log go to OUTPUT.run/.")
+def train_espcn(data, val, scale, epochs, steps_per_epoch, batch_size, preset, degrade, holdout, threads, resume,
+                output):
+    """Train an ESPCN upscaler on any folder of images.
+
+    Random crops with flips and rotations; the low-resolution input is made
+    by MATLAB-style antialiased bicubic downscaling (or, with --degrade video,
+    by several kernels and x264), on limited-range luma (the convention video
+    uses). Checkpoints every epoch; --resume continues.
+
+    \b
+    Example:
+      srpipe train espcn --data photos/ --val Set5/ -s 2 --epochs 16 -o my_x2.pt
+      srpipe train espcn --data photos/ --degrade video --holdout 10 -s 2 -o my_video_x2.pt
+      srpipe upscale clip.mp4 -m espcn --weights my_x2.pt
+    """
+    from srpipe.default_plugins.espcn.training import main
+
+    for folder in data + val:
+        if not Path(folder).is_dir():
+            raise SrpipeError(f"image folder {folder} does not exist")
+    if holdout and degrade != "video":
+        raise SrpipeError("--holdout needs --degrade video")
+    run_dir = Path(output).with_name(Path(output).name + ".run")
+    argv = ["--scale", scale, "--preset", preset, "--epochs", str(epochs), "--steps-per-epoch", str(steps_per_epoch),
+            "--batch", str(batch_size), "--last-lr-mult", "0.1", "--threads", str(threads),
+            "--out", str(run_dir), "--export", output,
+            "--degrade", degrade, "--holdout", str(holdout), "--train", *data, "--val", *val]
+    main(argv + (["--resume"] if resume else []))
+
+
+DOWNSCALE_KERNELS = ("matlab-bicubic", "swscale-bicubic", "opencv-cubic", "area", "bilinear", "lanczos")
+
+
+@click.command("eval")
+@click.option("-m", "--model", required=True, help="Upscaler to score (see 'srpipe models list').")
+@click.option("--data", type=click.Path(file_okay=False), help="Folder of high-resolution images.")
+@click.option("--video", type=click.Path(dir_okay=False), help="A video clip, shrunk, encoded and upscaled by the pipeline.")
+@click.option("-s", "--scale", type=int, help="Default: the model's own.")
+@click.option("--weights", type=click.Path(dir_okay=False), help="Checkpoint for models that take one.")
+@click.option("--downscale", type=click.Choice(DOWNSCALE_KERNELS), default="matlab-bicubic", show_default=True,
+              help="How --data images are shrunk: opencv-cubic and bilinear are cv2.resize without antialiasing; "
+                   "swscale-bicubic is ffmpeg's scale filter.")
+@click.option("--degrade", default="none", show_default=True, metavar="SPEC",
+              help="What the shrunk --data images go through: none, x264:crf=N (one intra frame) or jpeg:quality=N.")
+@click.option("--crf", default="0,23,30", show_default=True, metavar="LIST",
+              help="x264 crf values (preset medium) for --video; 0 is lossless.")
+@click.option("--frames", type=int, help="Score only the first N frames of --video.")
+@backend_option
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+def evaluate(model, data, video, scale, weights, downscale, degrade, crf, frames, backend, as_json):
+    """PSNR and SSIM on the luma, next to bicubic, as super-resolution papers score,
+    or the luma PSNR of a compressed video upscaled by the pipeline.
+
+    --data: Y is BT.601 as MATLAB's rgb2ycbcr; each image is cropped to a
+    multiple of the scale, shrunk (MATLAB-style bicubic by default), optionally
+    compressed, upscaled, and scored with a border of `scale` pixels left out.
+
+    --video: the clip is shrunk as `ffmpeg -vf scale` does (bicubic), encoded
+    by x264 (preset medium) at each --crf, upscaled by `srpipe upscale` with the
+    model and with bicubic, and each frame's luma is scored against the
+    original (border = scale); the table gives the mean over frames.
+
+    \b
+    Examples:
+      srpipe eval -m espcn-x3 --data Set5/
+      srpipe eval -m espcn --data Set14/ --downscale opencv-cubic
+      srpipe eval -m espcn --data Set5/ --downscale swscale-bicubic --degrade x264:crf=23
+      srpipe eval -m espcn --video clip.mp4 --crf 0,23,30
+    """
+    from srpipe.backends import load_upscaler
+    from srpipe.errors import SrpipeError
+    from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
+
+    if (data is None) == (video is None):
+        raise SrpipeError("give either --data (a folder of images) or --video (a clip)")
+    pm = get_plugin_manager()
+    spec, scale = collect_models(pm).upscaler(model, scale, weights)
+    upscaler = load_upscaler(spec, collect_backends(pm), scale=scale, device="cpu", weights=weights, backend=backend)
+    if video is not None:
+        _evaluate_video(model, video, upscaler.scale, weights, backend, crf, frames, as_json)
+        return
+    from srpipe.default_plugins.espcn.evaluate import evaluate_folder
+
+    try:
+        report = evaluate_folder(data, upscaler.scale, lambda y: upscaler.upscale(y, bit_depth=8, full_range=False),
+                                 downscale=downscale, degrade=degrade)
+    except FileNotFoundError as exc:
+        raise SrpipeError(f"{exc}; give a folder of PNG/BMP/JPEG/TIFF images") from exc
+    if as_json:
+        click.echo(json.dumps({"model": model, "scale": upscaler.scale, "downscale": downscale, "degrade": degrade,
+                               **report}, indent=2))
+        return
+    click.echo(f"{'image':<14} {model + ' PSNR/SSIM':>24} {'bicubic PSNR/SSIM':>24}")
+    for row in report["images"] + [{"name": "mean", **report["mean"]}]:
+        click.echo(f"{row['name']:<14} {row['psnr']:>15.2f} / {row['ssim']:.4f} "
+                   f"{row['bicubic_psnr']:>15.2f} / {row['bicubic_ssim']:.4f}")
+
+
+def _evaluate_video(model, video, scale, weights, backend, crf_list, frames, as_json):
+    from srpipe.errors import SrpipeError
+    from srpipe.default_plugins.espcn.video_eval import evaluate_video
+
+    try:
+        crfs = [int(c) for c in crf_list.split(",")]
+    except ValueError:
+        raise SrpipeError(f"--crf takes comma-separated integers, e.g. 0,23,30; got {crf_list!r}") from None
+    if not all(0 <= c <= 51 for c in crfs):
+        raise SrpipeError("x264 crf values must be between 0 (lossless) and 51")
+    report = evaluate_video(video, {"bicubic": None, model: weights}, scale, crfs, backend=backend, frames=frames)
+    report["model"] = model
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(f"{'crf':>4} {'frames':>6} {model + ' Y-PSNR':>20} {'bicubic Y-PSNR':>16} {'gain':>7}")
+    for row in report["crfs"]:
+        ours, base = row["psnr"][model], row["psnr"]["bicubic"]
+        click.echo(f"{row['crf']:>4} {row['frames']:>6} {ours:>20.2f} {base:>16.2f} {ours - base:>+7.2f}")

@@ -1,0 +1,174 @@
+"""Training and validation data for luma super-resolution.
+
+Convention: the network sees MATLAB-style Y (limited range, [16, 235]) divided by 255, which
+is exactly 8-bit limited-range video luma / 255. LR inputs are rounded to 8 bits, as video is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from srpipe.default_plugins.espcn.color import load_y, modcrop
+from srpipe.default_plugins.espcn.evaluate import image_paths, make_lr
+from srpipe.default_plugins.espcn.imresize import imresize
+
+
+def make_pairs(
+    folders: Sequence[str | Path], scale: int, rescales: Sequence[float] = (1.0,)
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(LR uint8, HR float32 in [16, 235]) luma pairs for every image and HR rescale factor."""
+    pairs = []
+    for path in (p for folder in folders for p in image_paths(folder)):
+        y = load_y(path)
+        for f in rescales:
+            hr = modcrop(y if f == 1.0 else imresize(y, f), scale)
+            pairs.append((make_lr(hr, scale), hr.astype(np.float32)))
+    return pairs
+
+
+def cached_pairs(
+    folders: Sequence[str | Path], scale: int, rescales: Sequence[float], cache_dir: str | Path
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`make_pairs`, stored in an ``.npz`` under ``cache_dir`` after the first call."""
+    files = sorted(str(p) for folder in folders for p in image_paths(folder))
+    key = hashlib.sha1(repr((files, scale, list(rescales))).encode()).hexdigest()[:16]
+    path = Path(cache_dir) / f"srpairs-x{scale}-{key}.npz"
+    if path.exists():
+        with np.load(path) as z:
+            n = len(z.files) // 2
+            return [(z[f"lr{i}"], z[f"hr{i}"]) for i in range(n)]
+    pairs = make_pairs(folders, scale, rescales)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial.npz")
+    np.savez(tmp, **{f"{k}{i}": a for i, p in enumerate(pairs) for k, a in zip(("lr", "hr"), p)})
+    tmp.replace(path)
+    return pairs
+
+
+class PatchSampler:
+    """Random aligned LR/HR crops with a random flip/rot90 each, as ``(lr, hr)`` batches.
+
+    ``lr`` is (B, 1, patch, patch) and ``hr`` (B, 1, patch*scale, patch*scale), both /255.
+    Randomness comes from torch's global generator (so a trainer's seed and resume cover it).
+    MATLAB imresize commutes with flips and transposes on mod-cropped images, so augmenting
+    the pair equals degrading the augmented HR.
+    """
+
+    def __init__(self, pairs, scale: int, patch: int, batch_size: int, steps: int):
+        self.scale, self.patch, self.batch_size, self.steps = scale, patch, batch_size, steps
+        self.pairs = [(torch.from_numpy(lr), torch.from_numpy(hr)) for lr, hr in pairs
+                      if min(lr.shape) >= patch]
+        if not self.pairs:
+            raise ValueError(f"no training image is at least {patch} LR pixels on each side")
+        areas = torch.tensor([float(lr.numel()) for lr, _ in self.pairs])
+        self.weights = areas / areas.sum()
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for _ in range(self.steps):
+            yield self.batch()
+
+    def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        p, s = self.patch, self.scale
+        idx = torch.multinomial(self.weights, self.batch_size, replacement=True)
+        aug = torch.randint(0, 8, (self.batch_size,))
+        lrs, hrs = [], []
+        for k, a in zip(idx.tolist(), aug.tolist()):
+            lr, hr = self.pairs[k]
+            i = int(torch.randint(0, lr.shape[0] - p + 1, ()))
+            j = int(torch.randint(0, lr.shape[1] - p + 1, ()))
+            lrs.append(dihedral(lr[i:i + p, j:j + p], a))
+            hrs.append(dihedral(hr[i * s:(i + p) * s, j * s:(j + p) * s], a))
+        lr = torch.stack(lrs)[:, None].float() / 255.0
+        hr = torch.stack(hrs)[:, None] / 255.0
+        return lr, hr
+
+
+def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
+    """One of the 8 flips/rotations of a 2-D tensor."""
+    x = torch.rot90(x, k % 4)
+    return x.flip(-1) if k >= 4 else x
+
+
+def eval_batches(folder: str | Path, scale: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """One ``(lr, hr)`` batch per image of ``folder``, /255, as :func:`evaluate_folder` sees it."""
+    out = []
+    for path in image_paths(folder):
+        hr = modcrop(load_y(path), scale)
+        lr = make_lr(hr, scale)
+        out.append((torch.from_numpy(lr)[None, None].float() / 255.0,
+                    torch.from_numpy(hr.astype(np.float32))[None, None] / 255.0))
+    return out
+
+
+def degraded_clips(
+    paths: Sequence[str | Path], scale: int, *, variants: int = 4, frames: int = 6,
+    kernels: Sequence[str] = ("matlab-bicubic",), crf_range: tuple[int, int] = (18, 36),
+    lossless: float = 0.15, jpeg: float = 0.0, max_step: int = 4, seed: int = 0,
+) -> tuple[list[np.ndarray], list[tuple[np.ndarray, int, int, int]]]:
+    """Short pan clips over each HR image, shrunk and really compressed, for training.
+
+    For every image and each of ``variants``: a window pans up to ``max_step`` HR pixels per
+    frame in x and y (sub-pixel motion at LR), each of ``frames`` windows is shrunk with a
+    kernel drawn from ``kernels``, and the clip is encoded by x264 at a crf drawn from
+    ``crf_range`` (or 0, lossless, with probability ``lossless``) and decoded, so P and B
+    frames carry the artefacts of real video. With probability ``jpeg`` a variant is a single
+    still through libjpeg (quality 30-95) instead. Returns the HR images (float32) and, per LR
+    frame, ``(lr uint8, image index, top, left)`` of its HR window.
+    """
+    from srpipe.default_plugins.espcn.degrade import degrade_frames, downscale, pan_offsets
+
+    hrs, frames_out = [], []
+    for k, path in enumerate(paths):
+        hr = modcrop(load_y(path), scale).astype(np.float32)
+        hrs.append(hr)
+        for v in range(variants):
+            rng = np.random.default_rng([seed, k, v])
+            kernel = kernels[int(rng.integers(len(kernels)))]
+            r = rng.random()
+            if r < jpeg:
+                n, degradation = 1, f"jpeg:quality={int(rng.integers(30, 96))}"
+            else:
+                crf = 0 if r < jpeg + lossless else int(rng.integers(crf_range[0], crf_range[1] + 1))
+                n, degradation = frames, f"x264:crf={crf}"
+            step = tuple(int(t) for t in rng.integers(-max_step, max_step + 1, 2))
+            offsets = pan_offsets(n, step)
+            h = hr.shape[0] - max(o[0] for o in offsets)
+            w = hr.shape[1] - max(o[1] for o in offsets)
+            h, w = h - h % scale, w - w % scale
+            if min(h, w) < 8 * scale:
+                continue
+            lr = np.stack([downscale(hr[y:y + h, x:x + w], scale, kernel) for y, x in offsets])
+            lr = degrade_frames(lr, degradation)
+            frames_out += [(f, k, y, x) for f, (y, x) in zip(lr, offsets)]
+    return hrs, frames_out
+
+
+def cached_degraded_pairs(paths: Sequence[str | Path], scale: int, cache_dir: str | Path,
+                          **settings) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`degraded_clips` as ``(lr, hr window)`` pairs, stored in an ``.npz`` under
+    ``cache_dir`` keyed by the images and settings (the HR windows are views of one array per
+    image, so the cache and memory hold each HR image once)."""
+    files = sorted(str(p) for p in paths)
+    key = hashlib.sha1(repr((files, scale, sorted(settings.items()))).encode()).hexdigest()[:16]
+    path = Path(cache_dir) / f"srclips-x{scale}-{key}.npz"
+    if path.exists():
+        with np.load(path) as z:
+            hrs = [z[f"hr{i}"] for i in range(int(z["n_hr"]))]
+            where = z["where"]
+            frames = [(z[f"lr{i}"], *map(int, where[i])) for i in range(len(where))]
+    else:
+        hrs, frames = degraded_clips(files, scale, **settings)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".partial.npz")
+        np.savez(tmp, n_hr=len(hrs), where=np.array([f[1:] for f in frames], np.int64).reshape(-1, 3),
+                 **{f"hr{i}": h for i, h in enumerate(hrs)}, **{f"lr{i}": f[0] for i, f in enumerate(frames)})
+        tmp.replace(path)
+    return [(lr, hrs[k][y:y + lr.shape[0] * scale, x:x + lr.shape[1] * scale]) for lr, k, y, x in frames]

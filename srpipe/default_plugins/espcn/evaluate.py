@@ -1,0 +1,80 @@
+"""Score an upscaler against bicubic on a folder of HR images (Y-PSNR / SSIM, border = scale)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from srpipe.errors import SrpipeError
+from srpipe.default_plugins.espcn.color import load_y, modcrop
+from srpipe.default_plugins.espcn.degrade import KERNELS, make_degraded_lr, parse_degradation
+from srpipe.default_plugins.espcn.imresize import imresize
+from srpipe.default_plugins.espcn.metrics import psnr, ssim
+
+IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
+
+#: Upscales (N, H, W) uint8 limited-range luma to (N, H*s, W*s) uint8.
+UpscaleFn = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class ImageScore:
+    name: str
+    psnr: float | None
+    ssim: float | None
+    bicubic_psnr: float
+    bicubic_ssim: float
+
+
+def to_uint8(y: np.ndarray) -> np.ndarray:
+    """Round and clip to uint8."""
+    return np.clip(np.rint(y), 0, 255).astype(np.uint8)
+
+
+def make_lr(hr_y: np.ndarray, scale: int) -> np.ndarray:
+    """The uint8 LR luma of a mod-cropped HR luma: MATLAB bicubic downscale, rounded."""
+    return to_uint8(imresize(hr_y, 1.0 / scale))
+
+
+def bicubic_upscale(lr: np.ndarray, scale: int) -> np.ndarray:
+    """MATLAB bicubic upscale of uint8 luma, rounded to uint8."""
+    return to_uint8(imresize(lr, scale))
+
+
+def image_paths(folder: str | Path) -> list[Path]:
+    """The images in ``folder``, sorted by name."""
+    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def score_image(name: str, hr_y: np.ndarray, scale: int, upscale: UpscaleFn | None,
+                downscale: str = "matlab-bicubic", degrade: str = "none") -> ImageScore:
+    """Scores of ``upscale`` and of bicubic for one HR luma (float, [16, 235]), its LR shrunk
+    with the ``downscale`` kernel and passed through ``degrade`` (:mod:`srpipe.default_plugins.espcn.degrade`)."""
+    hr = modcrop(hr_y, scale)
+    if min(hr.shape) - 2 * scale < 11:  # SSIM's 11x11 window inside the border the convention leaves out
+        raise SrpipeError(f"{name} is {hr_y.shape[1]}x{hr_y.shape[0]}, too small to score at x{scale}: "
+                          f"SSIM needs {11 + 2 * scale}x{11 + 2 * scale} pixels; leave it out of the folder")
+    lr = make_degraded_lr(hr, scale, downscale, degrade)
+    bic = bicubic_upscale(lr, scale)
+    p = s = None
+    if upscale is not None:
+        sr = upscale(lr[None])[0]
+        p, s = psnr(sr, hr, scale), ssim(sr, hr, scale)
+    return ImageScore(name, p, s, psnr(bic, hr, scale), ssim(bic, hr, scale))
+
+
+def evaluate_folder(folder: str | Path, scale: int, upscale: UpscaleFn | None = None,
+                    downscale: str = "matlab-bicubic", degrade: str = "none") -> dict:
+    """Per-image and mean scores: ``{"images": [ImageScore as dict...], "mean": {...}}``."""
+    parse_degradation(degrade)  # a bad setting fails before any image is read
+    if downscale not in KERNELS:
+        raise SrpipeError(f"unknown downscaling kernel {downscale!r}; use one of {', '.join(KERNELS)}")
+    scores = [score_image(p.stem, load_y(p), scale, upscale, downscale, degrade) for p in image_paths(folder)]
+    if not scores:
+        raise FileNotFoundError(f"no images in {folder}")
+    keys = ["bicubic_psnr", "bicubic_ssim"] + (["psnr", "ssim"] if upscale else [])
+    mean = {k: float(np.mean([getattr(s, k) for s in scores])) for k in keys}
+    return {"images": [asdict(s) for s in scores], "mean": mean}

@@ -1,0 +1,81 @@
+"""ESPCN (Shi et al. 2016): convolutions on the LR image, then a sub-pixel shuffle."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from srpipe.default_plugins.espcn.config import ESPCNConfig
+
+__all__ = ["ESPCN", "ESPCNConfig", "Convolved"]
+
+
+def _activation(name: str, channels: int) -> nn.Module:
+    if name == "prelu":
+        return nn.PReLU(channels)
+    return nn.Tanh() if name == "tanh" else nn.ReLU()
+
+
+class ESPCN(nn.Module):
+    """(B, C, H, W) in [0, 1] -> (B, C, H*scale, W*scale)."""
+
+    def __init__(self, config: ESPCNConfig):
+        super().__init__()
+        self.config = config
+        widths = config.widths()
+        layers: list[nn.Module] = []
+        for i, k in enumerate(config.kernels):
+            layers.append(
+                nn.Conv2d(widths[i], widths[i + 1], k, padding=k // 2, padding_mode=config.padding_mode)
+            )
+            if i < len(config.kernels) - 1:
+                layers.append(_activation(config.activation, widths[i + 1]))
+        self.body = nn.Sequential(*layers)
+        self.shuffle = nn.PixelShuffle(config.scale) if config.shuffle == "pixelshuffle" else None
+        if config.residual:  # start as the bicubic upscale
+            nn.init.normal_(self.body[-1].weight, std=1e-3)
+            nn.init.zeros_(self.body[-1].bias)
+
+    @property
+    def last_layer(self) -> nn.Conv2d:
+        """The convolution that produces the sub-pixel channels."""
+        return self.body[-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.convolved(x)
+        if self.config.residual:
+            y = y + self.upsampled(x)
+        return y
+
+    def convolved(self, x: torch.Tensor) -> torch.Tensor:
+        """The convolutions and the sub-pixel shuffle (without the residual's bicubic)."""
+        r = self.config.scale
+        y = self.body(x)
+        if self.shuffle is not None:
+            return self.shuffle(y)
+        return rearrange(y, "b (c r1 r2) h w -> b c (h r1) (w r2)", r1=r, r2=r)
+
+    def upsampled(self, x: torch.Tensor) -> torch.Tensor:
+        """The bicubic upscale the residual network adds its output to."""
+        return F.interpolate(x, scale_factor=self.config.scale, mode="bicubic", align_corners=False)
+
+    def receptive_radius(self) -> int:
+        """How many LR pixels away an input can still change :meth:`convolved`'s output."""
+        return self.config.receptive_radius()
+
+    def macs_per_lr_pixel(self) -> int:
+        """Multiply-accumulates per LR pixel (convolutions, plus 16 per HR pixel for bicubic)."""
+        return self.config.macs_per_lr_pixel()
+
+
+class Convolved(nn.Module):
+    """A module whose ``forward`` is ``network.convolved``: what exporters and converters trace."""
+
+    def __init__(self, network: ESPCN):
+        super().__init__()
+        self.network = network
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.network.convolved(x)

@@ -1,0 +1,203 @@
+"""The OpenVINO backends: an ESPCN network's convolutions converted by OpenVINO and run on the CPU.
+
+``openvino`` computes in float32 (within float32 rounding of torch). ``openvino-bf16`` lets
+OpenVINO compute in bfloat16 on CPUs with native bfloat16 instructions (AVX512_BF16 or AMX),
+about 1.7 times the float32 rate, with the input kept to about 16 significant bits
+(:func:`split_input`); what that costs in quality is measured in the README. Each prepared
+function holds one OpenVINO infer request: call it from one thread at a time.
+The conversion (``openvino.convert_model`` on the torch module, dynamic batch, height and
+width) needs torch and no ONNX exporter; its result is kept in ``$SRPIPE_CACHE_DIR/openvino``
+(default ``~/.cache/srpipe/openvino``), named by the checkpoint's SHA-256, the precision and
+OpenVINO's version, so later runs of the same weights read it and never import torch.
+
+OpenVINO's telemetry is kept off (:func:`import_openvino`): srpipe makes no network connections.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from srpipe import hookimpl
+from srpipe.backends import Backend
+from srpipe.cache import cache_dir
+
+
+def import_openvino():
+    """``openvino``, with its telemetry package hidden so that its converter uses its own
+    no-op stand-in. Otherwise each conversion reports itself to Google Analytics from three
+    processes forked from srpipe's threads; a fork can deadlock there and then hold srpipe
+    at exit (seen with ``srpipe bench``), and the reports write files under ``~/intel``."""
+    sys.modules.setdefault("openvino_telemetry", None)  # None: ``import`` raises ImportError
+    import openvino
+
+    return openvino
+
+
+def is_available() -> bool:
+    """Whether OpenVINO can be imported."""
+    try:
+        import_openvino()
+    except ImportError:
+        return False
+    return True
+
+
+def has_native_bf16() -> bool:
+    """Whether OpenVINO finds bfloat16 instructions on this CPU."""
+    if not is_available():
+        return False
+    return "BF16" in import_openvino().Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+def split_input(network):
+    """A copy of ``network`` whose first convolution takes each input channel twice, as its
+    bfloat16 value and the remainder (:func:`split`), with the same weights on both: the two
+    add up to the input with about 16 significant bits (the remainder is rounded to bfloat16
+    too), where bfloat16 alone keeps 8."""
+    import torch
+
+    doubled = copy.deepcopy(network)
+    first = doubled.body[0]
+    first.weight = torch.nn.Parameter(torch.cat([first.weight, first.weight], dim=1))
+    first.in_channels *= 2
+    return doubled
+
+
+def bfloat16_rounded(x: np.ndarray) -> np.ndarray:
+    """float32 ``x`` rounded to the nearest bfloat16 (ties to even), as float32: bfloat16 is
+    the upper half of a float32's bits."""
+    bits = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
+    return ((bits + (0x7FFF + ((bits >> 16) & 1))) & 0xFFFF0000).view(np.float32)
+
+
+def split(x: np.ndarray) -> np.ndarray:
+    """(N, C, H, W) float32 -> (N, 2C, H, W): the bfloat16-rounded x, then x minus that."""
+    high = bfloat16_rounded(x)
+    return np.concatenate([high, x - high], axis=1)
+
+
+def _converted(network):
+    """``network.convolved`` as an OpenVINO model with dynamic batch, height and width."""
+    import warnings
+
+    import torch
+
+    from srpipe.default_plugins.espcn.network import Convolved
+
+    channels = network.body[0].in_channels
+    with warnings.catch_warnings():  # the tracer's notes on the traced module are not the user's concern
+        warnings.simplefilter("ignore")
+        return import_openvino().convert_model(Convolved(network).eval(), example_input=torch.zeros(1, channels, 32, 32),
+                                               input=[(-1, channels, -1, -1)])
+
+
+# Changes when what srpipe converts changes (Convolved, split_input), so older graphs are not reused.
+CACHE_FORMAT = "srpipe1"
+
+
+def _cached_path(key: str, precision: str) -> Path:
+    version = re.sub(r"[^0-9A-Za-z.]+", "_", import_openvino().__version__)
+    return cache_dir("openvino") / f"{key}-{precision}-{CACHE_FORMAT}-{version}.xml"
+
+
+def _keep(model, path: Path) -> None:
+    """Save ``model`` as ``path`` (.xml) and its .bin, renamed into place .bin first: an .xml
+    there means both are whole. Full-precision weights: OpenVINO would halve them by default."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".saving-") as temp:
+        import_openvino().save_model(model, os.path.join(temp, "model.xml"), compress_to_fp16=False)
+        os.replace(os.path.join(temp, "model.bin"), path.with_suffix(".bin"))
+        os.replace(os.path.join(temp, "model.xml"), path)
+
+
+def _runner(model, precision: str):
+    """A function equal to ``network.convolved`` on CPU float32 arrays: ``model`` compiled for
+    the CPU, computing in ``precision`` ("f32" or "bf16"), with this process's share of the
+    cores where it has one (batch workers), else OpenVINO's default. Threads are not pinned: OpenVINO pins each process's threads from the first core, so
+    two 1-thread batch workers would share one core.
+
+    In bfloat16 the input goes in split (:func:`split_input`): rounding the input itself to
+    bfloat16 (within 1/512), which the network's sharpening amplifies, was most of the error,
+    up to 3.5 8-bit code values on 10-bit video; split, at most 0.5 (two 10-bit values)."""
+    from srpipe.device import compute_threads
+
+    config = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY", "ENABLE_CPU_PINNING": False}
+    if compute_threads():
+        config["INFERENCE_NUM_THREADS"] = compute_threads()
+    request = import_openvino().Core().compile_model(model, "CPU", config).create_infer_request()
+    bf16 = precision == "bf16"
+
+    def convolved(x: np.ndarray) -> np.ndarray:
+        return request.infer({0: split(x) if bf16 else x})[0]
+
+    return convolved
+
+
+def _prepare(precision: str):
+    def prepare(network, device: str, key: str | None = None):
+        """Convert ``network`` (its input split in bfloat16) and keep the conversion under
+        ``key``, so that later runs start without torch (:func:`load_prepared`)."""
+        model = _converted(split_input(network) if precision == "bf16" else network)
+        if key:
+            try:
+                _keep(model, _cached_path(key, precision))
+            except Exception:  # a read-only or full cache (OpenVINO raises RuntimeError): this run still works
+                pass
+        return _runner(model, precision)
+
+    return prepare
+
+
+def _load_prepared(precision: str):
+    def load_prepared(key: str, device: str):
+        """The network that :func:`prepare` kept under ``key``, or None."""
+        path = _cached_path(key, precision)
+        if not path.exists():
+            return None
+        try:
+            model = import_openvino().Core().read_model(path)
+        except RuntimeError:  # damaged: prepare() converts it again
+            return None
+        return _runner(model, precision)
+
+    return load_prepared
+
+
+# Tiles of 640 LR pixels: OpenVINO fuses each convolution with its PReLU, so small tiles gain
+# nothing, and at 720p they ran as fast as whole frames in less memory (README, Speed).
+OPENVINO = Backend(
+    name="openvino",
+    devices=("cpu",),
+    priority=20,
+    is_available=is_available,
+    prepare=_prepare("f32"),
+    load_prepared=_load_prepared("f32"),
+    description="OpenVINO on the CPU, float32",
+    install_hint="pip install openvino",
+    tile=640,
+)
+
+OPENVINO_BF16 = Backend(
+    name="openvino-bf16",
+    devices=("cpu",),
+    priority=30,
+    is_available=has_native_bf16,
+    prepare=_prepare("bf16"),
+    load_prepared=_load_prepared("bf16"),
+    description="OpenVINO on the CPU, bfloat16 (CPUs with AVX512_BF16 or AMX)",
+    install_hint="it needs OpenVINO and a CPU with AVX512_BF16 or AMX",
+    tile=640,
+)
+
+
+@hookimpl
+def register_backends(register):
+    register(OPENVINO)
+    register(OPENVINO_BF16)

@@ -1,0 +1,209 @@
+"""Train an ESPCN-family luma upscaler on T91 + BSD200 and score it on Set5/Set14.
+
+``main(argv)`` is the command line of ``scripts/train_espcn.py``; every shipped weights file
+records its exact command in ``meta["command"]``. Re-running a command with ``--resume``
+continues from OUT/last.pt. Data default to ``$SRPIPE_DATA`` or ``../shared/data``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from srpipe.nn.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
+from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
+from srpipe.nn.trainer import Trainer, TrainConfig, seed_everything
+from srpipe.default_plugins.espcn.color import load_y, modcrop
+from srpipe.default_plugins.espcn.data import PatchSampler, cached_degraded_pairs, cached_pairs, eval_batches
+from srpipe.default_plugins.espcn.degrade import KERNELS
+from srpipe.default_plugins.espcn.evaluate import evaluate_folder, image_paths
+from srpipe.default_plugins.espcn.task import SRTask
+from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler
+
+DATA = Path(os.environ.get("SRPIPE_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "srpipe"
+PRESETS = {
+    "paper": dict(features=(64, 32), kernels=(5, 3, 3), activation="tanh", residual=False),
+    "shipped": dict(features=(64, 24, 24, 24, 24, 24, 64), kernels=(5, 1, 3, 3, 3, 3, 1, 3),
+                    activation="prelu", residual=True),
+    "fsrcnn": dict(features=(56, 12, 12, 12, 12, 12, 56), kernels=(5, 1, 3, 3, 3, 3, 1, 3),
+                   activation="prelu", residual=True),
+}
+
+
+def ints(text: str) -> tuple[int, ...]:
+    return tuple(int(t) for t in text.split(","))
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--scale", type=int, required=True)
+    p.add_argument("--preset", choices=sorted(PRESETS), default="fsrcnn")
+    p.add_argument("--features", type=ints, help="hidden widths, e.g. 64,32 (overrides the preset)")
+    p.add_argument("--kernels", type=ints, help="kernel sizes, one more than --features")
+    p.add_argument("--activation", choices=("tanh", "relu", "prelu"))
+    p.add_argument("--residual", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--padding-mode", default="zeros", choices=("zeros", "reflect", "replicate"))
+    p.add_argument("--shuffle", default="pixelshuffle", choices=("pixelshuffle", "einops"))
+    p.add_argument("--loss", default="l1", choices=("l1", "mse"))
+    p.add_argument("--border", type=int, default=0, help="LR pixels at patch edges left out of the loss")
+    p.add_argument("--patch", type=int, default=24, help="LR patch size")
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--last-lr-mult", type=float, default=1.0, help="learning-rate factor of the last layer")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--steps-per-epoch", type=int, default=500)
+    p.add_argument("--stop-after", type=int, help="stop after this epoch (resume later with --resume)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--train", nargs="+", default=[str(DATA / "sr/train/T91"), str(DATA / "sr/train/BSD200")])
+    p.add_argument("--rescales", type=lambda t: tuple(float(x) for x in t.split(",")), default=(1.0,),
+                   help="HR rescale factors for augmentation, e.g. 1,0.9,0.8,0.7,0.6")
+    p.add_argument("--val", nargs="*", default=[str(DATA / "sr/test/Set5"), str(DATA / "sr/test/Set14")])
+    p.add_argument("--holdout", type=int, default=0,
+                   help="keep this many images of the last --train folder (evenly spaced) out of training; "
+                        "they are scored each epoch as 'holdout-*' (clean, non-antialiased, x264 crf 23 and 30)")
+    p.add_argument("--degrade", choices=("none", "video"), default="none",
+                   help="video: train on pan clips shrunk with --kernels and really encoded by x264 "
+                        "(see srpipe.default_plugins.espcn.data.degraded_clips)")
+    p.add_argument("--down-kernels", dest="down_kernels", type=lambda t: tuple(t.split(",")), default=KERNELS,
+                   help="downscaling kernels (srpipe.default_plugins.espcn.degrade.KERNELS) drawn from for --degrade video (repeat a name to weight it)")
+    p.add_argument("--crf-range", type=ints, default=(18, 36), help="x264 crf range for --degrade video")
+    p.add_argument("--lossless", type=float, default=0.15, help="share of lossless clips for --degrade video")
+    p.add_argument("--jpeg", type=float, default=0.1, help="share of JPEG stills for --degrade video")
+    p.add_argument("--variants", type=int, default=4, help="degraded clips per image for --degrade video")
+    p.add_argument("--clip-frames", type=int, default=6, help="frames per clip for --degrade video")
+    p.add_argument("--init", help="checkpoint whose layers of matching shape initialise the network")
+    p.add_argument("--grow", action="store_true",
+                   help="--init from a narrower network of the same layers (see init_from)")
+    p.add_argument("--out", required=True, help="run folder: last.pt, final.pt, log.jsonl, result.json")
+    p.add_argument("--cache-dir", default=str(CACHE), help="where the LR/HR pairs are cached")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--export", help="write the final weights-only checkpoint here")
+    return p.parse_args(argv)
+
+
+def network_config(a: argparse.Namespace) -> ESPCNConfig:
+    cfg = dict(PRESETS[a.preset])
+    for key in ("features", "kernels", "activation", "residual"):
+        if getattr(a, key) is not None:
+            cfg[key] = getattr(a, key)
+    return ESPCNConfig(scale=a.scale, shuffle=a.shuffle, padding_mode=a.padding_mode, **cfg)
+
+
+def init_from(net: ESPCN, path: str, grow: bool = False) -> None:
+    """Copy the tensors of ``path`` whose names and shapes match (e.g. another scale's trunk).
+
+    With ``grow``, a network of the same layers but wider hidden layers starts as the
+    checkpoint's: each smaller tensor fills the leading corner of the wider one, and the
+    weights from the new input channels are zero, so the new channels start without effect
+    and the network computes exactly what the checkpoint does until training moves them."""
+    own = net.state_dict()
+    src = load_checkpoint(path)["state_dict"]
+    for k, v in src.items():
+        if k not in own:
+            continue
+        if own[k].shape == v.shape:
+            own[k] = v
+        elif grow and own[k].dim() == v.dim() and all(a >= b for a, b in zip(own[k].shape, v.shape)):
+            if v.dim() == 4:  # conv weight (out, in, kh, kw)
+                own[k][:, v.shape[1]:] = 0
+            own[k][tuple(slice(0, n) for n in v.shape)] = v
+    net.load_state_dict(own)
+
+
+def split_holdout(folders, n: int) -> tuple[list[Path], list[Path]]:
+    """(training images, held-out images): ``n`` evenly spaced images of the last folder held out."""
+    last = image_paths(folders[-1])
+    held = [last[int(i * len(last) / n)] for i in range(n)] if n else []
+    train = [p for f in folders for p in image_paths(f) if p not in held]
+    return train, held
+
+
+def holdout_batches(paths, scale: int) -> dict[str, list]:
+    """Validation batches of the held-out images under the degradations a model must handle.
+
+    The x264 sets take the middle frame of a 5-frame pan clip (a P or B frame), shrunk as
+    ``ffmpeg -vf scale`` does."""
+    from srpipe.default_plugins.espcn.degrade import degrade_frames, downscale, pan_offsets
+
+    sets = {"holdout-clean": ("matlab-bicubic", "none", 1), "holdout-noaa": ("opencv-cubic", "none", 1),
+            "holdout-crf23": ("swscale-bicubic", "x264:crf=23", 5), "holdout-crf30": ("swscale-bicubic", "x264:crf=30", 5)}
+    out = {}
+    for name, (kernel, degradation, n) in sets.items():
+        out[name] = []
+        for path in paths:
+            hr = modcrop(load_y(path), scale)
+            offsets = pan_offsets(n, (scale, scale // 2))
+            h = hr.shape[0] - offsets[-1][0] - (hr.shape[0] - offsets[-1][0]) % scale
+            w = hr.shape[1] - offsets[-1][1] - (hr.shape[1] - offsets[-1][1]) % scale
+            lrs = degrade_frames(np.stack([downscale(hr[y:y + h, x:x + w], scale, kernel) for y, x in offsets]),
+                                 degradation)
+            y, x = offsets[n // 2]
+            out[name].append((torch.from_numpy(lrs[n // 2])[None, None].float() / 255.0,
+                              torch.from_numpy(hr[y:y + h, x:x + w].astype(np.float32))[None, None] / 255.0))
+    return out
+
+
+def main(argv=None) -> dict:
+    """Train as the command line ``argv`` says; returns what goes into result.json."""
+    a = parse_args(argv)
+    torch.set_num_threads(a.threads)
+    command = "python " + " ".join(shlex.quote(x) for x in [sys.argv[0], *(argv or sys.argv[1:])])
+    seed_everything(a.seed)
+    net = ESPCN(network_config(a))
+    if a.init:
+        init_from(net, a.init, a.grow)
+    last = list(net.last_layer.parameters())
+    rest = [p for p in net.parameters() if all(p is not q for q in last)]
+    groups = [{"params": rest}, {"params": last, "lr": a.lr * a.last_lr_mult}]
+    train, held = split_holdout(a.train, a.holdout)
+    if a.degrade == "video":
+        pairs = cached_degraded_pairs(train, a.scale, a.cache_dir, variants=a.variants, frames=a.clip_frames,
+                                      kernels=a.down_kernels, crf_range=a.crf_range, lossless=a.lossless,
+                                      jpeg=a.jpeg, seed=a.seed)
+    elif held:
+        raise SystemExit("--holdout needs --degrade video")
+    else:
+        pairs = cached_pairs(a.train, a.scale, a.rescales, a.cache_dir)
+    sampler = PatchSampler(pairs, a.scale, a.patch, a.batch, a.steps_per_epoch)
+    val = {Path(v).name: eval_batches(v, a.scale) for v in a.val}
+    val.update(holdout_batches(held, a.scale))
+    degradation = {k: getattr(a, k) for k in ("degrade", "down_kernels", "crf_range", "lossless", "jpeg",
+                                              "variants", "clip_frames")} if a.degrade == "video" else {}
+    meta = {"command": command, "data": [str(Path(t).name) for t in a.train], "rescales": a.rescales,
+            "holdout": [p.name for p in held], **degradation,
+            "macs_per_lr_pixel": net.macs_per_lr_pixel(),
+            "parameters": sum(p.numel() for p in net.parameters())}
+    cfg = TrainConfig(epochs=a.epochs, steps_per_epoch=a.steps_per_epoch, lr=a.lr, seed=a.seed,
+                      out_dir=a.out, stop_after=a.stop_after)
+    trainer = Trainer(net, SRTask(a.scale, a.loss, a.border), sampler, val, cfg,
+                      param_groups=groups, meta=meta)
+    print(f"{net.macs_per_lr_pixel()} MAC/LR px, {meta['parameters']} parameters, "
+          f"{len(pairs)} training images", file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    history = trainer.fit(resume=a.resume)
+    if trainer.epoch < a.epochs:
+        print(f"stopped after epoch {trainer.epoch} of {a.epochs}; continue with --resume", file=sys.stderr)
+        return {}
+    upscaler = ESPCNUpscaler(make_checkpoint(net.cpu()), "cpu")
+    scores = {Path(v).name: evaluate_folder(v, a.scale, lambda x: upscaler.upscale(
+        x, bit_depth=8, full_range=False))["mean"] for v in a.val}
+    result = {**meta, "epochs": a.epochs, "steps": a.epochs * a.steps_per_epoch,
+              "batch": a.batch, "patch": a.patch,
+              "train_minutes": round(sum(h["epoch_s"] for h in history) / 60, 2),
+              "wall_minutes_this_process": round((time.perf_counter() - t0) / 60, 2),
+              "scores": scores}
+    Path(a.out, "result.json").write_text(json.dumps(result, indent=1))
+    if a.export:
+        save_checkpoint(make_checkpoint(net, result), a.export)
+    print(json.dumps({k: result[k] for k in ("macs_per_lr_pixel", "train_minutes", "scores")}))
+    return result

@@ -1,0 +1,233 @@
+"""``ESPCNUpscaler``: a trained ESPCN checkpoint applied to video luma planes.
+
+On the CPU the upscaler works on numpy arrays. With a backend that keeps what it prepared
+(``Backend.load_prepared``, OpenVINO's), a checkpoint seen before starts from the backend's
+cache and a card of its config beside it, and torch is never imported: on a short clip,
+importing torch takes longer than the upscaling. On CUDA it works on torch tensors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from srpipe.backends import Backend
+from srpipe.cache import cache_dir, file_digest, write_atomically
+from srpipe.errors import NonFiniteOutput
+from srpipe.default_plugins.espcn.config import ESPCNConfig
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+
+def shipped_weights(scale: int, kind: str = "clean") -> Path:
+    """The path of the shipped ESPCN weights for ``scale``: ``clean`` (trained on clean MATLAB
+    bicubic shrinks, ``espcn-clean``) or ``video`` (trained on compressed video, ``espcn``)."""
+    return WEIGHTS_DIR / (f"espcn_x{scale}.pt" if kind == "clean" else f"espcn_{kind}_x{scale}.pt")
+
+
+def default_weights(scale: int) -> Path:
+    """The weights ``-m espcn`` uses at ``scale``: the video-trained ones where shipped, else clean."""
+    video = shipped_weights(scale, "video")
+    return video if video.exists() else shipped_weights(scale)
+
+
+def _card_path(key: str) -> Path:
+    return cache_dir("networks") / f"{key}-{CARD_FORMAT}.json"
+
+
+CARD_FORMAT = "card1"  # changes with what a card holds
+
+
+def _agrees(convolved, config: ESPCNConfig) -> bool:
+    """Whether a cached network takes and gives the shapes its card says: a card and a graph
+    from different runs must not meet (an unlikely race), and this costs a tiny inference."""
+    try:
+        out = convolved(np.zeros((1, config.channels, 4, 4), np.float32))
+    except Exception:  # the backend's own error: it is prepared again from the checkpoint
+        return False
+    return out.shape == (1, config.channels, 4 * config.scale, 4 * config.scale)
+
+
+class ESPCNUpscaler:
+    """Upscale batches of luma planes with an ESPCN checkpoint.
+
+    The network works on 8-bit limited-range luma / 255. Other bit depths are scaled to that
+    range and full-range input is mapped to limited range (Y_lim = 16 + Y_full * 219/255 at
+    8-bit scale) before the network, and back after. ``network`` is the torch module, or
+    ``None`` where the backend runs a network it prepared in an earlier run.
+    """
+
+    def __init__(self, checkpoint: str | Path | dict, device: str = "cpu", batch_size: int = 4,
+                 tile: int | None = None, backend: Backend | None = None):
+        self.device = str(device)
+        self.batch_size = batch_size
+        self.backend = backend.name if backend else "torch"
+        self.network = None
+        self.convolved = self._load_prepared(checkpoint, backend) or self._prepare(checkpoint, backend)
+        self.scale: int = self.config.scale
+        self.tile = tile or (backend.tile if backend else 192)
+        self.margin = self.config.receptive_radius()
+        self._copy_stream = None  # CUDA only, made on first use
+
+    def _load_prepared(self, checkpoint, backend: Backend | None):
+        """What the backend prepared for this checkpoint file in an earlier run, or None."""
+        self._key = None
+        if isinstance(checkpoint, dict) or backend is None or backend.load_prepared is None:
+            return None
+        self._key = file_digest(checkpoint)
+        try:
+            card = json.loads(_card_path(self._key).read_text())
+            config = ESPCNConfig.from_dict(card["config"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        convolved = backend.load_prepared(self._key, self.device)
+        if convolved is None or not _agrees(convolved, config):
+            return None
+        self.config, self.meta = config, card["meta"]
+        return convolved
+
+    def _prepare(self, checkpoint, backend: Backend | None):
+        """Load the checkpoint into torch and let the backend prepare it (keeping it, and a
+        card of its config, for later runs where the backend can)."""
+        from srpipe.backends import numpy_io
+        from srpipe.nn.checkpoint import load_checkpoint, network_from_checkpoint
+
+        source = "checkpoint" if isinstance(checkpoint, dict) else str(checkpoint)
+        ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
+        self.network = network_from_checkpoint(ckpt, source).to(self.device).eval()
+        self.config, self.meta = self.network.config, ckpt["meta"]
+        if backend is None:
+            convolved = self.network.convolved
+            return numpy_io(convolved) if self.device == "cpu" else convolved
+        if self._key is None:
+            return backend.prepare(self.network, self.device)
+        convolved = backend.prepare(self.network, self.device, key=self._key)
+        card = {"config": self.config.__dict__, "meta": self.meta}
+        try:
+            write_atomically(_card_path(self._key), json.dumps(card, default=str).encode())
+        except OSError:  # a read-only cache: the next run prepares again
+            pass
+        return convolved
+
+    def run_tiled(self, x):
+        """The network on (N, 1, H, W) float32 (a numpy array on the CPU, a torch tensor on
+        CUDA), its convolutions (run by the backend) in tiles of ``tile`` LR pixels, each read
+        with a margin of their receptive radius, so the output equals the untiled one.
+
+        The tile is the backend's (``Backend.tile``): small tiles keep torch's activations in
+        cache and bound ONNX Runtime's memory; OpenVINO fuses the layers and runs large tiles
+        fastest (README, Speed)."""
+        n, c, h, w = x.shape
+        s, m, t = self.scale, self.margin, self.tile
+        on_arrays = isinstance(x, np.ndarray)  # the CPU; torch tensors on CUDA
+        if h <= t and w <= t:
+            out = self.convolved(x)
+        else:
+            shape = (n, c, h * s, w * s)
+            out = np.empty(shape, np.float32) if on_arrays else x.new_empty(shape)
+            for top in range(0, h, t):
+                for left in range(0, w, t):
+                    y0, x0 = max(top - m, 0), max(left - m, 0)
+                    y1, x1 = min(top + t + m, h), min(left + t + m, w)
+                    piece = x[:, :, y0:y1, x0:x1]
+                    part = self.convolved(np.ascontiguousarray(piece) if on_arrays else piece)
+                    bottom, right = min(top + t, h), min(left + t, w)
+                    out[:, :, top * s:bottom * s, left * s:right * s] = part[
+                        :, :, (top - y0) * s:(bottom - y0) * s, (left - x0) * s:(right - x0) * s
+                    ]
+        if self.config.residual:
+            out += self.upsampled(x)
+        return out
+
+    def upsampled(self, x):
+        """The residual's bicubic upscale of (N, C, H, W), which must equal ``ESPCN.upsampled``
+        (torch's bicubic, a = -0.75, pixel centres, replicated edges): that one on CUDA;
+        OpenCV's on the CPU, the same kernel, grid and edges (within 1e-5), and faster."""
+        if not isinstance(x, np.ndarray):
+            return self.network.upsampled(x)
+        n, c, h, w = x.shape
+        s = self.scale
+        out = np.empty((n, c, h * s, w * s), dtype=np.float32)
+        for i in range(n):
+            for j in range(c):
+                cv2.resize(x[i, j], (w * s, h * s), dst=out[i, j], interpolation=cv2.INTER_CUBIC)
+        return out
+
+    def upscale(self, luma: np.ndarray, *, bit_depth: int, full_range: bool) -> np.ndarray:
+        """(N, H, W) uint8 (8-bit) or uint16 (10/12/16-bit) -> (N, H*s, W*s), same dtype."""
+        if luma.ndim != 3:
+            raise ValueError(f"luma must be (N, H, W), got shape {luma.shape}")
+        expected = np.uint8 if bit_depth == 8 else np.uint16
+        if luma.dtype != expected or not 8 <= bit_depth <= 16:
+            raise ValueError(f"{bit_depth}-bit luma must be {np.dtype(expected).name}, got {luma.dtype}")
+        n, h, w = luma.shape
+        out = np.empty((n, h * self.scale, w * self.scale), dtype=luma.dtype)
+        if self.device.startswith("cuda"):
+            import torch
+
+            with torch.inference_mode():
+                self._upscale_overlapped(luma, out, bit_depth, full_range)
+            return out
+        maxval = (1 << bit_depth) - 1
+        for i in range(0, n, self.batch_size):
+            y = self._network_on_samples(luma[i:i + self.batch_size].astype(np.float32), bit_depth, full_range)
+            if not np.isfinite(y).all():  # clipped, NaN becomes black: refuse instead
+                raise NonFiniteOutput("the network gave NaN or infinite values")
+            np.clip(np.rint(y), 0, maxval, out=y)
+            out[i:i + self.batch_size] = y
+        return out
+
+    def _network_on_samples(self, x, bit_depth: int, full_range: bool):
+        """Float (N, H, W) samples of ``bit_depth`` bits through the network, in the same scale
+        (numpy on the CPU, torch on CUDA), unrounded."""
+        maxval = (1 << bit_depth) - 1
+        step = float(1 << (bit_depth - 8))  # one 8-bit code value in this bit depth
+        if full_range:
+            x = (16 + x * (219.0 / maxval)) / 255.0
+        else:
+            x = x / (255.0 * step)
+        y = self.run_tiled(x[:, None])[:, 0]
+        if full_range:
+            return (y * 255.0 - 16) * (maxval / 219.0)
+        return y * (255.0 * step)
+
+    def _upscale_samples(self, samples, bit_depth: int, full_range: bool):
+        """Integer (N, H, W) torch samples -> (upscaled integer samples of the same dtype,
+        whether the network's output was all finite), both on their device."""
+        import torch
+
+        y = self._network_on_samples(samples.to(torch.float32), bit_depth, full_range)
+        return torch.round(y).clamp_(0, (1 << bit_depth) - 1).to(samples.dtype), torch.isfinite(y).all()
+
+    def _upscale_overlapped(self, luma: np.ndarray, out: np.ndarray, bit_depth: int, full_range: bool) -> None:
+        """The CUDA path: integer samples (a quarter or half of float32's bytes) go up from
+        page-locked memory on a copy stream, each sub-batch is converted and run on the compute
+        stream as soon as its upload lands, and comes down on the copy stream while the next
+        one computes; the host waits once, for the last download."""
+        import torch
+
+        if self._copy_stream is None:
+            self._copy_stream = torch.cuda.Stream(self.device)
+        copy, compute = self._copy_stream, torch.cuda.current_stream(self.device)
+        host_in = torch.from_numpy(luma).pin_memory()
+        host_out = torch.empty(out.shape, dtype=host_in.dtype, pin_memory=True)
+        parts = range(0, len(luma), self.batch_size)
+        finite = torch.ones((), dtype=torch.bool, device=self.device)  # read once, after the last download
+        with torch.cuda.stream(copy):
+            uploads = [(host_in[i:i + self.batch_size].to(self.device, non_blocking=True), copy.record_event())
+                       for i in parts]
+        for i, (samples, uploaded) in zip(parts, uploads):
+            compute.wait_event(uploaded)
+            samples.record_stream(compute)  # allocated on the copy stream, used on this one
+            result, part_finite = self._upscale_samples(samples, bit_depth, full_range)
+            finite &= part_finite
+            copy.wait_event(compute.record_event())
+            result.record_stream(copy)
+            with torch.cuda.stream(copy):
+                host_out[i:i + self.batch_size].copy_(result, non_blocking=True)
+        copy.synchronize()
+        if not finite.item():
+            raise NonFiniteOutput("the network gave NaN or infinite values")
+        out[...] = host_out.numpy()

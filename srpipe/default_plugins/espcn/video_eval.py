@@ -1,0 +1,95 @@
+"""Score an upscaler on real, compressed video: shrink a clip as ``ffmpeg -vf scale`` does,
+encode it with x264 at each crf, upscale it through srpipe's own pipeline, and compare the luma
+of every frame with the original's.
+
+    ffmpeg -i clip.mp4 -vf crop=W:H:0:0,scale=W/s:H/s -c:v libx264 -preset medium -crf C lr.mp4
+    srpipe upscale lr.mp4 -m MODEL --codec ffv1 -o up.mkv      # lossless, so only the model counts
+    mean over frames of Y-PSNR(up, original), border = scale
+"""
+
+from __future__ import annotations
+
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator, Mapping, Sequence
+
+import av
+import numpy as np
+
+from srpipe.errors import SrpipeError
+from srpipe.default_plugins.espcn.metrics import psnr
+from srpipe.video import plane_view
+
+
+def luma_frames(path: str | Path, limit: int | None = None) -> Iterator[np.ndarray]:
+    """The 8-bit luma planes of a clip's first ``limit`` frames (all: None), in presentation order."""
+    with av.open(str(path)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if limit is not None and i >= limit:
+                return
+            if frame.format.name not in ("yuv420p", "yuvj420p", "yuv422p", "yuv444p", "gray"):
+                frame = frame.reformat(format="yuv420p")
+            yield plane_view(frame.planes[0], np.dtype(np.uint8)).copy()
+
+
+def shrink_and_encode(clip: str | Path, out: str | Path, scale: int, crf: int, limit: int | None = None,
+                      preset: str = "medium") -> tuple[int, int]:
+    """Write ``clip`` cropped to a multiple of ``2 * scale`` (so 4:2:0 fits), shrunk by FFmpeg's
+    ``scale`` filter (its default bicubic) and encoded by x264 at ``crf``; returns the HR size."""
+    with av.open(str(clip)) as inp, av.open(str(out), "w") as dst:
+        src = inp.streams.video[0]
+        w, h = src.codec_context.width, src.codec_context.height
+        w, h = w - w % (2 * scale), h - h % (2 * scale)
+        if min(w, h) < 2 * scale:
+            raise SrpipeError(f"{clip} is too small to shrink x{scale}")
+        graph = av.filter.Graph()
+        buffer = graph.add_buffer(template=src)
+        chain = [graph.add("crop", f"{w}:{h}:0:0"), graph.add("scale", f"{w // scale}:{h // scale}:flags=bicubic"),
+                 graph.add("format", "yuv420p"), graph.add("buffersink")]
+        buffer.link_to(chain[0])
+        for a, b in zip(chain, chain[1:]):
+            a.link_to(b)
+        graph.configure()
+        rate = Fraction(src.average_rate or src.guessed_rate or 25)
+        stream = dst.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = w // scale, h // scale, "yuv420p"
+        stream.options = {"preset": preset, "crf": str(crf)}
+        for i, frame in enumerate(inp.decode(src)):
+            if limit is not None and i >= limit:
+                break
+            graph.push(frame)
+            shrunk = graph.pull()
+            shrunk.pts, shrunk.time_base = i, 1 / rate
+            dst.mux(stream.encode(shrunk))
+        dst.mux(stream.encode())
+    return w, h
+
+
+def evaluate_video(clip: str | Path, models: Mapping[str, str | None], scale: int,
+                   crfs: Sequence[int] = (0, 23, 30), *, backend: str = "auto", frames: int | None = None) -> dict:
+    """Mean Y-PSNR over the first ``frames`` frames (all: None) of each model (name -> weights
+    or None) at each crf: ``{"clip", "scale", "crfs": [{"crf", "frames", "psnr": {name: dB}}]}``.
+    All upscale the same encoded clip through :func:`srpipe.upscaling.upscale`; the output is
+    written losslessly (FFV1), so the scores are the upscaler's alone."""
+    from srpipe.media import SinkOptions
+    from srpipe.upscaling import upscale
+
+    if not Path(clip).is_file():
+        raise SrpipeError(f"{clip} does not exist; give a video file")
+    results = []
+    with tempfile.TemporaryDirectory(prefix="srpipe-eval-") as tmp:
+        for crf in crfs:
+            lr = Path(tmp, f"lr-crf{crf}.mp4")
+            w, h = shrink_and_encode(clip, lr, scale, crf, frames)
+            row = {"crf": crf, "frames": 0, "psnr": {}}
+            for name, name_weights in models.items():
+                up = Path(tmp, f"up-crf{crf}.mkv")
+                upscale(str(lr), str(up), model=name, scale=scale, device="cpu", backend=backend,
+                        weights=name_weights, threaded=False,
+                        sink_options=SinkOptions(codec="ffv1", crf=None, preset=None, overwrite=True))
+                scores = [psnr(u, o[:h, :w], scale) for u, o in zip(luma_frames(up), luma_frames(clip, frames))]
+                row["psnr"][name], row["frames"] = float(np.mean(scores)), len(scores)
+                up.unlink()
+            results.append(row)
+    return {"clip": str(clip), "scale": scale, "crfs": results}

@@ -1,0 +1,88 @@
+"""Get the torch network of a registered model, the input it takes, and an image shaped for it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from srpipe.errors import SrpipeError
+from srpipe.models import ModelRegistry
+
+DEFAULT_SIDE = 64  # for fully convolutional networks (upscalers), which take any size
+
+
+def resolve_model(models: ModelRegistry, name: str, scale: int | None = None):
+    """``(spec, scale)`` for ``name``, which may carry the scale as in ``espcn-x2``."""
+    found = re.fullmatch(r"(.+)-x(\d+)", name)
+    if name not in models and found and found[1] in models:
+        if scale is not None and scale != int(found[2]):
+            raise SrpipeError(f"{name} and --scale {scale} disagree; give one of them")
+        name, scale = found[1], int(found[2])
+    spec = models.get(name)
+    if spec.scales:
+        scale = models.resolve_scale(spec, scale)
+    elif scale is not None:
+        raise SrpipeError(f"model {name!r} has no scales; leave out the scale")
+    return spec, scale
+
+
+def load_network(models: ModelRegistry, name: str, scale: int | None = None) -> tuple[nn.Module, str]:
+    """The ``torch.nn.Module`` behind model ``name`` (``ModelSpec.network``) and a display name."""
+    spec, scale = resolve_model(models, name, scale)
+    if spec.network is None:
+        raise SrpipeError(f"model {spec.name!r} (plugin {spec.plugin}) has no torch network to inspect; "
+                          "only models whose ModelSpec sets 'network' can be inspected")
+    network = spec.network(scale)
+    if not isinstance(network, nn.Module):
+        raise SrpipeError(f"model {spec.name!r}: its network() returned {type(network).__name__}, "
+                          "not a torch.nn.Module; report this to the plugin's author")
+    return network, f"{spec.name}-x{scale}" if scale else spec.name
+
+
+def default_input_shape(network: nn.Module) -> tuple[int, int, int]:
+    """(C, H, W) from the network's config (``in_channels``/``channels``, ``image_size``), else
+    from its first convolution, with a side of 64 for networks that take any size."""
+    config = getattr(network, "config", None)
+    channels = getattr(config, "in_channels", None) or getattr(config, "channels", None)
+    if channels is None:
+        first = next((m for m in network.modules() if isinstance(m, nn.Conv2d)), None)
+        if first is None:
+            raise SrpipeError("cannot tell what input this network takes; pass --input-size C,H,W")
+        channels = first.in_channels
+    side = getattr(config, "image_size", None) or DEFAULT_SIDE
+    return int(channels), int(side), int(side)
+
+
+def parse_input_size(text: str) -> tuple[int, int, int]:
+    """``"1,28,28"`` -> (1, 28, 28)."""
+    try:
+        shape = tuple(int(v) for v in text.replace("x", ",").split(","))
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise SrpipeError(f"--input-size {text!r} is not C,H,W with three positive integers, e.g. 1,28,28")
+    return shape
+
+
+def takes_any_size(network: nn.Module) -> bool:
+    """Whether the network is fully convolutional (no fixed ``image_size``, no linear layer)."""
+    fixed = getattr(getattr(network, "config", None), "image_size", None)
+    return fixed is None and not any(isinstance(m, nn.Linear) for m in network.modules())
+
+
+def image_tensor(path, channels: int, size: tuple[int, int] | None) -> tuple[torch.Tensor, list[str]]:
+    """The image at ``path`` as a (1, C, H, W) tensor in [0, 1], resized to ``size`` (H, W) unless
+    None, with notes on how it was converted (colour, size)."""
+    from srpipe.default_plugins.classifier.convert import to_model_input
+    from srpipe.default_plugins.classifier.inputs import read_image
+
+    path = Path(path)
+    if not path.is_file():
+        raise SrpipeError(f"{path} is not a file; give an image for --feature-maps")
+    pixels = read_image(path).pixels
+    height, width = size or pixels.shape[:2]
+    array, notes = to_model_input(pixels, (channels, height, width), dark_background=False)
+    return torch.from_numpy(array)[None], notes

@@ -1,0 +1,58 @@
+"""``srpipe live``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from srpipe.cli.options import backend_option
+from srpipe.device import DEVICE_CHOICES
+
+
+@click.command()
+@click.option("--camera", metavar="DEVICE", help="Camera index (0), device (/dev/video0) or name; see --list-cameras.")
+@click.option("--source", "source_location", metavar="URL_OR_FILE",
+              help="A video file (played at its frame rate), a stream URL, or a plugin's location (camera:0).")
+@click.option("-m", "--model", default="bicubic", show_default=True, help="Upscaler to start with; m cycles through the others.")
+@click.option("-s", "--scale", type=int, help="Upscaling factor. Default: the model's own.")
+@click.option("--weights", type=click.Path(dir_okay=False), help="Checkpoint for the starting model (from 'srpipe train').")
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True, help="Where the models run.")
+@backend_option
+@click.option("--record", type=click.Path(dir_okay=False, path_type=Path), help="Also write what is shown to this video file.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --record file.")
+@click.option("--no-window", is_flag=True, help="Run without a window and print the statistics at the end.")
+@click.option("--screenshot-dir", type=click.Path(exists=True, file_okay=False, writable=True, path_type=Path),
+              default=".", show_default=True, help="Where the s key saves PNG screenshots.")
+@click.option("--list-cameras", is_flag=True, help="List the cameras and exit.")
+def live(camera, source_location, model, scale, weights, device, backend, record, overwrite, no_window, screenshot_dir, list_cameras):
+    """Show a camera or a stream upscaled in real time, beside the bicubic upscale.
+
+    When the model is slower than the source, stale frames are dropped so that
+    the latency stays low; the window shows the frame rate, the latency and the
+    drops. Keys: q or Esc quits, m switches to the next upscaler, s saves a
+    screenshot, space pauses.
+
+    \b
+    Examples:
+      srpipe live --camera 0 -m espcn
+      srpipe live --source clip.mp4 -m espcn -s 2 --record demo.mp4
+      srpipe live --source rtsp://host/stream --no-window
+    """
+    if list_cameras:
+        from srpipe.default_plugins.live.camera import list_cameras as find_cameras
+
+        lines = find_cameras()
+        click.echo("\n".join(lines) if lines else "no cameras found")
+        return
+    if (camera is None) == (source_location is None):
+        raise click.UsageError("give either --camera or --source")
+    from srpipe.default_plugins.live.session import run_live
+
+    echo = lambda message: click.echo(message, err=True)  # noqa: E731
+    run_live(
+        f"camera:{camera}" if camera is not None else source_location,
+        model=model, scale=scale, device=device, weights=weights, backend=backend, window=not no_window,
+        record=record, overwrite=overwrite, screenshot_dir=screenshot_dir,
+        echo=echo, on_end=lambda stats: echo(stats.summary()),
+    )

@@ -1,0 +1,75 @@
+"""One ``srpipe live`` run: open the model, the source, the window and the recording, run the loop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from srpipe.device import resolve_device
+from srpipe.errors import SrpipeError
+from srpipe.default_plugins.live.feed import FrameFeed
+from srpipe.default_plugins.live.loop import LiveLoop
+from srpipe.default_plugins.live.recorder import Recorder
+from srpipe.default_plugins.live.stats import LiveStats
+from srpipe.default_plugins.live.upscalers import UpscalerCycle
+from srpipe.default_plugins.live.window import Headless, Window
+from srpipe.media import SourceOptions
+from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
+from srpipe.upscaling import check_input
+
+
+def run_live(
+    location: str,
+    *,
+    model: str = "bicubic",
+    scale: int | None = None,
+    device: str = "auto",
+    weights: str | None = None,
+    backend: str = "auto",
+    window: bool = True,
+    record: Path | None = None,
+    overwrite: bool = False,
+    screenshot_dir: Path = Path("."),
+    echo: Callable[[str], None] = print,
+    on_end: Callable[[LiveStats], None] = lambda stats: None,
+    pm=None,
+) -> LiveStats:
+    """Show ``location`` upscaled until it ends or the user quits.
+
+    ``on_end(stats)`` is called when the loop ends, by itself or by Ctrl-C
+    (the recording is kept then too); on any other error the recording is removed.
+    """
+    pm = pm or get_plugin_manager()
+    models = UpscalerCycle(collect_models(pm), model, scale, resolve_device(device), weights,
+                           backends=collect_backends(pm), backend=backend)
+    check_input(location)
+    source = pm.hook.open_source(location=location, options=SourceOptions())
+    if source is None:
+        raise SrpipeError(f"no plugin can open {location}")
+    with source:
+        view = Window() if window else Headless()
+        try:
+            recorder = Recorder(record, overwrite) if record is not None else None
+            loop = LiveLoop(
+                FrameFeed(source, paced=source.is_file), models, view,
+                recorder=recorder, screenshot_dir=screenshot_dir, echo=echo,
+            )
+            try:
+                loop.run()
+            except KeyboardInterrupt:
+                _end(loop, recorder, on_end)
+                raise
+            except BaseException:
+                if recorder is not None:
+                    recorder.abort()
+                raise
+        finally:
+            view.close()
+        _end(loop, recorder, on_end)
+    return loop.stats
+
+
+def _end(loop: LiveLoop, recorder: Recorder | None, on_end: Callable[[LiveStats], None]) -> None:
+    if recorder is not None:
+        recorder.finish()
+    on_end(loop.stats)

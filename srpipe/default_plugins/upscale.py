@@ -1,0 +1,85 @@
+"""``srpipe upscale``: the main command, one input to one output."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from srpipe import hookimpl
+from srpipe.cli.options import backend_option, encoder_options, model_options
+from srpipe.media import SinkOptions, SourceOptions
+
+
+@click.command()
+@click.argument("input")
+@click.option("-o", "--output", help="Output file, or - for standard output. Default: NAME_xS.ext beside INPUT.")
+@model_options
+@backend_option
+@encoder_options
+@click.option("--format", "container_format", help="Output container, e.g. matroska or mpegts (needed for -o -).")
+@click.option("--input-format", help="Input container for standard input or URLs whose format cannot be guessed.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+              help="Give up when the input sends no data for this long. Default: 30 for URLs, no limit for files and pipes.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on standard output.")
+@click.option("--no-threads", is_flag=True, hidden=True, help="Run decode, upscale and encode in one thread.")
+def upscale(input, output, model, scale, weights, device, batch_size, backend, codec, crf, preset, pix_fmt,
+            container_format, input_format, on_decode_error, max_pixels, timeout, overwrite, quiet, as_json, no_threads):
+    """Upscale a video, stream or image.
+
+    INPUT is a video file, a URL FFmpeg can open (http, rtsp, ...), - for
+    standard input, or a still image (PNG, JPEG, WebP, BMP, TIFF). Video keeps
+    its audio, subtitles, timestamps and colour tags; the luma goes through the
+    model and the chroma is resized bicubically.
+
+    \b
+    Examples:
+      srpipe upscale clip.mp4                      # writes clip_x2.mp4
+      srpipe upscale clip.mp4 -m lanczos -s 3 -o big.mkv
+      srpipe upscale photo.jpg -o photo_big.png
+      cat in.ts | srpipe upscale - -o - --format mpegts | ffplay -
+    """
+    from srpipe.cli.progress import FrameProgress
+    from srpipe.upscaling import upscale as run_upscale
+
+    progress = FrameProgress(quiet)
+    try:
+        result = run_upscale(
+            input,
+            output,
+            model=model,
+            scale=scale,
+            device=device,
+            weights=weights,
+            backend=backend,
+            batch_size=batch_size,
+            source_options=SourceOptions(input_format=input_format, on_decode_error=on_decode_error,
+                                         max_pixels=max_pixels, timeout=timeout),
+            sink_options=SinkOptions(
+                codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt,
+                container_format=container_format, overwrite=overwrite,
+            ),
+            threaded=not no_threads,
+            progress=progress.for_total,
+        )
+    finally:
+        progress.close()
+    if as_json and result.output != "-":
+        click.echo(json.dumps(result.to_dict()))
+    elif not quiet:
+        stats = result.stats
+        where = f"{result.device}, {result.backend}" if result.backend else result.device
+        click.echo(
+            f"{stats.frames_out} frame{'s' * (stats.frames_out != 1)} in {stats.seconds:.1f} s ({stats.fps:.1f} fps), "
+            f"{result.model} x{result.scale} on {where} -> {result.output}",
+            err=True,
+        )
+    if result.stats.frames_skipped:
+        click.echo(f"Warning: {result.stats.frames_skipped} damaged frames of {input} were skipped", err=True)
+
+
+@hookimpl
+def register_commands(cli):
+    cli.add_command(upscale)

@@ -1,0 +1,88 @@
+import json
+
+import pytest
+import torch
+
+from srpipe.nn.checkpoint import load_checkpoint
+from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
+from srpipe.nn.trainer import Trainer, TrainConfig
+from srpipe.default_plugins.espcn.task import SRTask
+
+
+class RandomBatches:
+    """Fresh random batches each epoch from torch's global generator (restored on resume)."""
+
+    def __len__(self):
+        return 4
+
+    def __iter__(self):
+        for _ in range(4):
+            hr = torch.rand(2, 1, 8, 8)
+            yield torch.nn.functional.avg_pool2d(hr, 2), hr
+
+
+class Crash(Exception):
+    pass
+
+
+class CrashingTask(SRTask):
+    """Raises after ``after`` training steps, like a killed run."""
+
+    def __init__(self, after):
+        super().__init__(2)
+        self.after = after
+
+    def loss(self, model, batch):
+        self.after -= 1
+        if self.after < 0:
+            raise Crash
+        return super().loss(model, batch)
+
+
+def make(out, task=None, epochs=3):
+    torch.manual_seed(0)
+    net = ESPCN(ESPCNConfig(scale=2, features=(4,), kernels=(3, 3), activation="prelu"))
+    hr = torch.rand(1, 1, 32, 32)
+    val = [(torch.nn.functional.avg_pool2d(hr, 2), hr)]
+    cfg = TrainConfig(epochs=epochs, lr=1e-2, seed=3, device="cpu", out_dir=str(out))
+    return Trainer(net, task or SRTask(2), RandomBatches(), {"toy": val}, cfg, meta={"who": "test"})
+
+
+def test_resume_equals_uninterrupted_run(tmp_path):
+    straight = make(tmp_path / "a")
+    straight.fit()
+    with pytest.raises(Crash):
+        make(tmp_path / "b", CrashingTask(after=6)).fit()  # dies in epoch 2
+    assert load_checkpoint(tmp_path / "b" / "last.pt")["train"]["epoch"] == 1
+    resumed = make(tmp_path / "b")
+    resumed.fit(resume=True)
+    for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert straight.optimizer.state_dict()["state"][0]["exp_avg"].equal(
+        resumed.optimizer.state_dict()["state"][0]["exp_avg"])
+    assert [h["train_loss"] for h in straight.history] == [h["train_loss"] for h in resumed.history]
+
+
+def test_logs_and_checkpoints(tmp_path):
+    history = make(tmp_path, epochs=2).fit()
+    lines = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in lines] == [1, 2]
+    assert {"train_loss", "lr", "toy/psnr", "toy/ssim"} <= set(lines[0])
+    assert lines[-1]["lr"] == pytest.approx(0.0, abs=1e-12)  # cosine to zero
+    final = load_checkpoint(tmp_path / "final.pt")
+    assert "train" not in final and final["meta"]["who"] == "test"
+    assert final["meta"]["history"] == history
+
+
+def test_stop_after_then_resume_equals_uninterrupted_run(tmp_path):
+    straight = make(tmp_path / "a")
+    straight.fit()
+    first = make(tmp_path / "b")
+    first.config.stop_after = 2
+    first.fit()
+    assert first.epoch == 2 and not (tmp_path / "b" / "final.pt").exists()
+    resumed = make(tmp_path / "b")
+    resumed.fit(resume=True)
+    assert resumed.epoch == 3 and (tmp_path / "b" / "final.pt").exists()
+    for a, b in zip(straight.model.parameters(), resumed.model.parameters()):
+        assert torch.equal(a, b)

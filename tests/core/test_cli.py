@@ -1,0 +1,147 @@
+"""The command line: exit codes, one-line errors, nothing overwritten, pipes and URLs."""
+
+import functools
+import http.server
+import json
+import threading
+
+import pytest
+
+from srpipe.testing import make_test_video
+
+from conftest import run_srpipe
+from media import packets, video_info
+
+
+@pytest.fixture
+def clip(tmp_path):
+    return make_test_video(tmp_path / "clip.mp4", frames=6)
+
+
+def test_upscale_writes_default_name_and_summary(cli_run, clip):
+    result = cli_run("upscale", clip, "--model", "bicubic")
+    assert result.exit_code == 0, result.output
+    assert (clip.parent / "clip_x2.mp4").exists()
+    assert "6 frames" in result.stderr and "clip_x2.mp4" in result.stderr
+
+
+def test_json_summary(cli_run, clip, tmp_path):
+    result = cli_run("upscale", clip, "-o", tmp_path / "o.mkv", "--scale", "3", "--json", "-m", "lanczos")
+    summary = json.loads(result.stdout)
+    assert summary["frames"] == 6 and summary["scale"] == 3 and summary["model"] == "lanczos"
+    assert video_info(tmp_path / "o.mkv")["width"] == 192
+
+
+def test_existing_output_is_not_overwritten(cli_run, clip):
+    target = clip.parent / "clip_x2.mp4"
+    target.write_bytes(b"keep me")
+    result = cli_run("upscale", clip)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: ") and "--overwrite" in result.stderr
+    assert target.read_bytes() == b"keep me"
+    assert cli_run("upscale", clip, "--overwrite").exit_code == 0
+    assert video_info(target)["width"] == 128
+
+
+def test_output_equal_to_input_is_refused(cli_run, clip):
+    before = clip.read_bytes()
+    result = cli_run("upscale", clip, "-o", clip, "--overwrite")
+    assert result.exit_code == 1 and "is the input" in result.stderr
+    assert clip.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "nosuch"], "unknown upscaler model 'nosuch'"),
+        (["--scale", "5"], "does not support --scale 5"),
+        (["--batch-size", "0"], "--batch-size must be at least 1"),
+    ],
+)
+def test_bad_options_are_one_line_errors(cli_run, clip, args, message):
+    result = cli_run("upscale", clip, *args)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: ") and message in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert not list(clip.parent.glob("clip_x*"))
+
+
+def written(path, data):
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p / "missing.mp4", "does not exist"),
+    (lambda p: p, "is a directory"),
+    (lambda p: written(p / "empty.mp4", b""), "is empty"),
+    (lambda p: written(p / "notes.mp4", b"hello"), "cannot read"),
+])
+def test_bad_inputs_are_one_line_errors(cli_run, tmp_path, make, message):
+    result = cli_run("upscale", make(tmp_path))
+    assert result.exit_code == 1 and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_output_folder(cli_run, clip, tmp_path):
+    result = cli_run("upscale", clip, "-o", tmp_path / "nope" / "out.mp4")
+    assert result.exit_code == 1 and "does not exist; create it first" in result.stderr
+
+
+def test_encoder_rejection_is_passed_on_and_nothing_left(cli_run, clip, tmp_path):
+    result = cli_run("upscale", clip, "-o", tmp_path / "out.mp4", "--preset", "warp-speed")
+    assert result.exit_code == 1 and "libx264" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
+def test_usage_error_exits_2(cli_run):
+    assert cli_run("upscale").exit_code == 2
+
+
+def test_models_and_plugins_listing(cli_run):
+    models = json.loads(cli_run("models", "list", "--json").stdout)
+    by_name = {m["name"]: m for m in models}
+    assert by_name["bicubic"]["scales"] == [2, 3, 4]
+    assert by_name["lanczos"]["plugin"] == "srpipe.default_plugins.classic"
+    plugins = json.loads(cli_run("plugins", "--json").stdout)
+    hooks = {p["name"]: p["hooks"] for p in plugins}
+    assert hooks["srpipe.default_plugins.video_files"] == ["open_sink", "open_source"]
+    assert "bicubic" in cli_run("models", "list").stdout
+
+
+def test_stdin_to_stdout_pipeline(tmp_path):
+    clip = make_test_video(tmp_path / "in.ts", frames=8)
+    done = run_srpipe("upscale", "-", "-o", "-", "--format", "mpegts", "-q", input=clip.read_bytes())
+    assert done.returncode == 0, done.stderr.decode()
+    (tmp_path / "out.ts").write_bytes(done.stdout)
+    info = video_info(tmp_path / "out.ts")
+    assert len(info["times"]) == 8 and info["width"] == 128
+    # MPEG-TS shifts every stream by the same constant to keep DTS non-negative.
+    source_times, audio_in, audio_out = video_info(clip)["times"], packets(clip, "audio"), packets(tmp_path / "out.ts", "audio")
+    shift = info["times"][0] - source_times[0]
+    assert info["times"] == [t + shift for t in source_times]
+    assert [(t + shift, data) for t, data in audio_in] == audio_out
+
+
+def test_stream_input_needs_an_output_name(tmp_path):
+    done = run_srpipe("upscale", "-", input=b"")
+    assert done.returncode == 1 and b"name the output with -o" in done.stderr
+
+
+def test_http_url_input(tmp_path):
+    make_test_video(tmp_path / "served.mp4", frames=5)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/served.mp4"
+        done = run_srpipe("upscale", url, "-o", tmp_path / "out.mp4", "-q")
+    finally:
+        server.shutdown()
+    assert done.returncode == 0, done.stderr.decode()
+    assert len(video_info(tmp_path / "out.mp4")["times"]) == 5
+
+
+def test_python_dash_m_and_help_teach(tmp_path):
+    done = run_srpipe("upscale", "--help")
+    assert done.returncode == 0 and b"Examples:" in done.stdout and b"--overwrite" in done.stdout

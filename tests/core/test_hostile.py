@@ -1,0 +1,836 @@
+"""Hostile input and faults, round two (issue #18): files that lie about their size, special
+files as outputs, stalled servers, damaged containers, broken models and plugins. Each ends in
+one ``Error:`` line or correct output, with nothing lost, replaced or left behind."""
+
+import json
+import os
+import re
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+import pytest
+
+from srpipe.errors import SrpipeError
+from srpipe.outputs import _HOST
+from srpipe.testing import make_huge_claim_h264, make_huge_claim_png, make_test_image, make_test_video
+
+from conftest import default_sigint, run_srpipe
+from media import video_info
+from test_faults import assert_one_line_error, listing
+
+PEAK_LIMIT_KB = 2 * 1024 * 1024  # peak resident memory allowed for a file that lies about its size
+
+
+def run_measured(*args):
+    """``srpipe ARGS`` in a subprocess: (CompletedProcess, its own peak resident memory in KiB),
+    measured by the bench's launcher: a child's ru_maxrss seen from this (large) test process
+    would count this process's memory too."""
+    from srpipe.default_plugins.bench.bench import run_whole_process
+
+    command = [sys.executable, "-m", "srpipe", *map(str, args)]
+    with tempfile.TemporaryDirectory() as folder:
+        run = run_whole_process(command, Path(folder))
+    done = subprocess.CompletedProcess(command, run.code, run.stdout.encode(), run.stderr.encode())
+    return done, run.peak_mib * 1024
+
+
+# 1. Memory: small files that claim huge frames -------------------------------------------
+
+
+def test_h264_claiming_16000x16000_is_refused_before_decoding(tmp_path):
+    clip = make_huge_claim_h264(tmp_path / "huge.h264", 16000, 16000)
+    assert clip.stat().st_size < 10_000
+    done, peak = run_measured("upscale", clip, "-o", tmp_path / "out.mp4")
+    assert_one_line_error(done, "huge.h264 has 16000x16000 frames", "--max-pixels")
+    assert peak < PEAK_LIMIT_KB
+    assert listing(tmp_path) == ["huge.h264"]
+
+
+@pytest.mark.parametrize("size, pixels", [(12000, True), (100000, False)])
+def test_png_claiming_a_huge_size_is_refused_before_decoding(tmp_path, size, pixels):
+    image = make_huge_claim_png(tmp_path / "huge.png", size, size, pixels=pixels)
+    assert image.stat().st_size < 1_000_000
+    done, peak = run_measured("upscale", image, "-o", tmp_path / "out.png")
+    assert_one_line_error(done, f"huge.png has {size}x{size} frames", "--max-pixels")
+    assert peak < PEAK_LIMIT_KB
+    assert listing(tmp_path) == ["huge.png"]
+
+
+def test_max_pixels_is_the_limit(tmp_path):
+    clip = make_test_video(tmp_path / "clip.mp4", width=64, height=48, frames=2)
+    assert_one_line_error(run_srpipe("upscale", clip, "--max-pixels", 3071), "64x48 frames", "--max-pixels 3072")
+    done = run_srpipe("upscale", clip, "--max-pixels", 3072, "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    assert listing(tmp_path) == ["clip.mp4", "clip_x2.mp4"]
+
+
+def test_video_growing_to_a_huge_frame_mid_stream_is_refused(tmp_path):
+    """The decoder itself refuses frames over the limit: a later SPS cannot claim gigabytes."""
+    small = make_test_video(tmp_path / "small.h264", width=64, height=48, frames=200, audio=False, title=None)
+    huge = make_huge_claim_h264(tmp_path / "huge.h264", 16000, 16000)
+    joined = tmp_path / "joined.h264"
+    joined.write_bytes(small.read_bytes() + huge.read_bytes())
+    done, peak = run_measured("upscale", joined, "-o", tmp_path / "out.mkv")
+    assert_one_line_error(done, "joined.h264 is damaged")
+    assert peak < PEAK_LIMIT_KB
+    assert not (tmp_path / "out.mkv").exists() and not [p for p in listing(tmp_path) if ".partial" in p]
+
+
+def test_batch_size_search_is_immediate():
+    import time
+
+    from srpipe.memory import GIB, fit_batch_size
+
+    class Model:
+        working_bytes_per_output_pixel = 8
+
+    started = time.monotonic()
+    with pytest.warns(UserWarning, match="--batch-size lowered from 100000000 to 3"):
+        assert fit_batch_size(1920, 1080, 4, 100_000_000, 1, Model(), available=2 * GIB) == 3
+    assert time.monotonic() - started < 0.5
+
+
+# 2. Outputs that are special files ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["video", "image"])
+def test_dev_null_is_written_into_not_replaced(tmp_path, kind):
+    source = make_test_video(tmp_path / "clip.mp4", frames=3) if kind == "video" else make_test_image(tmp_path / "p.png")
+    before = os.stat(os.devnull)
+    for extra in ([], ["--overwrite"]):
+        done = run_srpipe("upscale", source, "-o", os.devnull, "-q", *extra)
+        assert done.returncode == 0, done.stderr.decode()
+    after = os.stat(os.devnull)
+    assert stat.S_ISCHR(after.st_mode) and (after.st_ino, after.st_rdev) == (before.st_ino, before.st_rdev)
+    assert listing(tmp_path) == [source.name]
+
+
+@pytest.mark.parametrize("kind", ["video", "image"])
+def test_a_device_that_refuses_writes_is_one_line(tmp_path, kind):
+    source = make_test_video(tmp_path / "clip.mp4", frames=3) if kind == "video" else make_test_image(tmp_path / "p.png")
+    assert_one_line_error(run_srpipe("upscale", source, "-o", "/dev/full"), "cannot write /dev/full", "No space left")
+    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
+    assert listing(tmp_path) == [source.name]
+
+def test_fifo_with_a_reader_gets_the_stream(tmp_path):
+    clip = make_test_video(tmp_path / "clip.mp4", frames=5)
+    fifo = tmp_path / "out.mkv"
+    os.mkfifo(fifo)
+    received = bytearray()
+    reader = threading.Thread(target=lambda: received.extend(fifo.read_bytes()))
+    reader.start()
+    done = run_srpipe("upscale", clip, "-o", fifo, "--overwrite", "-q")
+    reader.join(timeout=30)
+    assert done.returncode == 0, done.stderr.decode()
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    got = tmp_path / "got.mkv"
+    got.write_bytes(received)
+    info = video_info(got)
+    assert (info["width"], len(info["times"])) == (128, 5)
+    assert sorted(listing(tmp_path)) == ["clip.mp4", "got.mkv", "out.mkv"]
+
+
+def test_fifo_named_for_a_seeking_container_is_refused(tmp_path):
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2)
+    fifo = tmp_path / "out.mp4"
+    os.mkfifo(fifo)
+    assert_one_line_error(run_srpipe("upscale", clip, "-o", fifo, "--overwrite"), "mp4 cannot be streamed", "FIFO")
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert listing(tmp_path) == ["clip.mp4", "out.mp4"]
+
+
+def test_socket_output_is_refused_not_replaced(tmp_path):
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2)
+    sock = socket.socket(socket.AF_UNIX)
+    path = tmp_path / "out.mp4"
+    sock.bind(str(path))
+    try:
+        assert_one_line_error(run_srpipe("upscale", clip, "-o", path, "--overwrite"), "out.mp4 is a socket")
+        assert stat.S_ISSOCK(path.lstat().st_mode)
+    finally:
+        sock.close()
+    assert listing(tmp_path) == ["clip.mp4", "out.mp4"]
+
+
+def test_link_to_a_file_replaces_the_target_and_keeps_the_link(tmp_path):
+    clip = make_test_video(tmp_path / "clip.mp4", frames=3)
+    target = tmp_path / "target.mp4"
+    target.write_bytes(b"old")
+    link = tmp_path / "link.mp4"
+    link.symlink_to(target.name)
+    assert_one_line_error(run_srpipe("upscale", clip, "-o", link), "already exists", "--overwrite")
+    assert target.read_bytes() == b"old"
+    done = run_srpipe("upscale", clip, "-o", link, "--overwrite", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    assert link.is_symlink() and os.readlink(link) == "target.mp4"
+    assert len(video_info(target)["times"]) == 3
+    assert listing(tmp_path) == ["clip.mp4", "link.mp4", "target.mp4"]
+
+
+def test_dangling_link_is_refused(tmp_path):
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2)
+    (tmp_path / "link.mp4").symlink_to("nowhere.mp4")
+    assert_one_line_error(run_srpipe("upscale", clip, "-o", tmp_path / "link.mp4", "--overwrite"), "link to a missing file")
+    assert listing(tmp_path) == ["clip.mp4", "link.mp4"]
+
+
+# 3. Stalls and interrupts ------------------------------------------------------------------
+
+
+def stalling_server(payload: bytes = b"", seconds: float = 20.0) -> int:
+    """A server on 127.0.0.1 that accepts, sends ``payload`` (after the request) and then
+    nothing; it stops by itself after ``seconds``. Returns its port."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    server.settimeout(seconds)
+
+    def serve():
+        held, end = [], time.monotonic() + seconds
+        try:
+            while time.monotonic() < end:
+                connection, _ = server.accept()
+                held.append(connection)
+                if payload:
+                    connection.recv(65536)
+                    connection.sendall(payload)
+        except OSError:
+            pass
+        finally:
+            time.sleep(max(0.0, end - time.monotonic()))
+            for connection in held:
+                connection.close()
+            server.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server.getsockname()[1]
+
+
+def http_payload(clip, fraction: float) -> bytes:
+    data = clip.read_bytes()
+    return b"HTTP/1.0 200 OK\r\nContent-Type: video/x-matroska\r\n\r\n" + data[: int(len(data) * fraction)]
+
+
+def start_srpipe(*args, cwd=None):
+    return subprocess.Popen([sys.executable, "-m", "srpipe", *map(str, args)], stderr=subprocess.PIPE,
+                            cwd=cwd, preexec_fn=default_sigint)
+
+
+@pytest.mark.parametrize("stage", ["open", "read"])
+def test_stalled_server_times_out(tmp_path, stage):
+    clip = make_test_video(tmp_path / "clip.mkv", frames=200)
+    port = stalling_server(b"" if stage == "open" else http_payload(clip, 0.7))
+    started = time.monotonic()
+    done = run_srpipe("upscale", f"http://127.0.0.1:{port}/clip.mkv", "-o", tmp_path / "out.mkv", "--timeout", "1")
+    assert time.monotonic() - started < 15
+    assert_one_line_error(done, f"http://127.0.0.1:{port}/clip.mkv sent no data for 1 s", "--timeout")
+    assert listing(tmp_path) == ["clip.mkv"]
+
+
+@pytest.mark.parametrize("stage", ["open", "read"])
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signals_end_a_stalled_run_within_two_seconds(tmp_path, stage, signum, code):
+    clip = make_test_video(tmp_path / "clip.mkv", frames=200)
+    port = stalling_server(b"" if stage == "open" else http_payload(clip, 0.7))
+    process = start_srpipe("upscale", f"http://127.0.0.1:{port}/clip.mkv", "-o", tmp_path / "out.mkv")
+    time.sleep(3)  # the default network timeout is 30 s: the run is stalled, not failed
+    assert process.poll() is None
+    process.send_signal(signum)
+    started = time.monotonic()
+    _, stderr = process.communicate(timeout=30)
+    assert time.monotonic() - started < 2, stderr
+    assert process.returncode == code, stderr
+    assert listing(tmp_path) == ["clip.mkv"]
+
+
+@pytest.mark.parametrize("side", ["input", "output", "reader that never reads"])
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signals_end_a_wait_for_the_other_end_of_a_fifo(tmp_path, side, signum, code):
+    clip = make_test_video(tmp_path / "clip.mp4", width=320, height=240, frames=60)
+    fifo = tmp_path / "pipe.mkv"
+    os.mkfifo(fifo)
+    args = (fifo, "-o", tmp_path / "out.mkv") if side == "input" else (clip, "-o", fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK) if side.startswith("reader") else None
+    try:
+        process = start_srpipe("upscale", *args)
+        time.sleep(4)  # opening (no other end) or writing (the pipe is full) blocks
+        assert process.poll() is None
+        process.send_signal(signum)
+        started = time.monotonic()
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if reader is not None:
+            os.close(reader)
+    assert time.monotonic() - started < 2, stderr
+    assert process.returncode == code, stderr
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert listing(tmp_path) == ["clip.mp4", "pipe.mkv"]
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signals_end_a_run_whose_stdout_reader_stopped_reading(tmp_path, signum, code):
+    clip = make_test_video(tmp_path / "clip.mp4", width=320, height=240, frames=60)
+    read_end, write_end = os.pipe()
+    try:
+        process = subprocess.Popen([sys.executable, "-m", "srpipe", "upscale", str(clip), "-o", "-", "-q"],
+                                   stdout=write_end, stderr=subprocess.PIPE, preexec_fn=default_sigint)
+        os.close(write_end)
+        time.sleep(4)  # the pipe is full: srpipe waits in a write
+        assert process.poll() is None
+        process.send_signal(signum)
+        started = time.monotonic()
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        os.close(read_end)
+    assert time.monotonic() - started < 2, stderr
+    assert process.returncode == code, stderr
+    assert listing(tmp_path) == ["clip.mp4"]
+
+# 4. Batch inputs that are not regular files ------------------------------------------------
+
+
+def test_batch_skips_fifos_sockets_and_devices_with_a_message(tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    make_test_video(src / "clip.mp4", frames=3)
+    os.mkfifo(src / "fifo.mp4")
+    (src / "zero.mkv").symlink_to("/dev/zero")
+    (src / "gone.mp4").symlink_to("nowhere.mp4")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(src / "sock.mp4"))
+    try:
+        done = subprocess.run([sys.executable, "-m", "srpipe", "batch", str(src), str(out)],
+                              capture_output=True, timeout=120)
+    finally:
+        sock.close()
+    stderr = done.stderr.decode()
+    assert done.returncode == 0, stderr
+    assert "skipped  fifo.mp4 (a FIFO, not a regular file)" in stderr
+    assert "skipped  sock.mp4 (a socket, not a regular file)" in stderr
+    assert "skipped  zero.mkv (a character device, not a regular file)" in stderr
+    assert "skipped  gone.mp4 (a link to nothing, not a regular file)" in stderr
+    assert "1 done, 4 skipped, 0 failed" in stderr
+    assert listing(out) == [".srpipe-batch.json", "clip.mp4"]
+    assert stat.S_ISFIFO((src / "fifo.mp4").lstat().st_mode)
+
+
+# 5-6. Partial outputs of killed runs and of concurrent batches ------------------------------
+
+def slow_env(tmp_path):
+    from test_faults import SLOW_PLUGIN
+    from test_plugins import fake_plugin
+
+    site = fake_plugin(tmp_path / "site", "slow_plugin", SLOW_PLUGIN)
+    return {**os.environ, "PYTHONPATH": str(site)}
+
+
+def wait_for(condition, process, seconds=60):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)
+
+
+def partials(folder):
+    return sorted(name for name in os.listdir(folder) if ".partial" in name)
+
+
+def test_a_later_run_removes_a_killed_runs_partial_but_no_other(tmp_path):
+    env = slow_env(tmp_path)
+    work = tmp_path / "work"
+    work.mkdir()
+    clip = make_test_video(work / "clip.mp4", frames=40)
+    mine = [".clip_x2.mine.partial.mp4", "notes.partial.txt"]
+    for name in mine:
+        (work / name).write_bytes(b"the user's own")
+    alive = f".clip_x2.srpipe-{_HOST}-{os.getpid()}-abc.partial.mp4"  # a live process's (this test's)
+    (work / alive).write_bytes(b"in progress elsewhere")
+    command = [sys.executable, "-m", "srpipe", "upscale", str(clip), "-m", "slow", "--batch-size", "1", "-q"]
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
+    wait_for(lambda: len(partials(work)) == 4, process)
+    leftover = next(name for name in partials(work) if name not in mine and name != alive)
+    assert f"srpipe-{_HOST}-{process.pid}-" in leftover  # the owner is in the name
+    process.kill()
+    process.communicate(timeout=30)
+    assert leftover in listing(work)  # SIGKILL: nothing can clean up
+    done = subprocess.run(command, env=env, capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()
+    assert partials(work) == sorted([*mine, alive])
+    assert len(video_info(work / "clip_x2.mp4")["times"]) == 40
+
+
+def test_a_second_batch_into_the_same_folder_is_refused_and_touches_nothing(tmp_path):
+    env = slow_env(tmp_path)
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    out.mkdir()
+    make_test_video(inputs / "a.mp4", frames=20, audio=False)
+    (out / ".a.mine.partial.mp4").write_bytes(b"the user's own")
+    command = [sys.executable, "-m", "srpipe", "batch", str(inputs), str(out), "-m", "slow", "--batch-size", "1", "-q"]
+    first = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
+    wait_for(lambda: len(partials(out)) == 2, first)
+    before = partials(out)
+    second = subprocess.run(command, env=env, capture_output=True, timeout=120)
+    assert_one_line_error(second, "another srpipe batch is writing into", "wait for it")
+    assert partials(out) == before
+    _, stderr = first.communicate(timeout=120)
+    assert first.returncode == 0, stderr.decode()
+    assert listing(out) == [".a.mine.partial.mp4", ".srpipe-batch.json", "a.mp4"]
+
+
+# 7. An input rewritten while a batch reads it ------------------------------------------------
+
+TOUCHING_PLUGIN = '''
+import json
+import os
+from srpipe import hookimpl
+from srpipe.models import ModelSpec
+
+
+class Touching:
+    """Rewrites the file named in SRPIPE_TEST_REWRITE on its first call: an input changing
+    while it is read, made deterministic."""
+    scale = 2
+    calls = 0
+
+    def upscale(self, luma, *, bit_depth, full_range):
+        Touching.calls += 1
+        path = os.environ.get("SRPIPE_TEST_REWRITE")
+        if path and Touching.calls == 1:
+            with open(path, "ab") as file:
+                file.write(b"appended while srpipe reads it")
+        return luma.repeat(2, axis=1).repeat(2, axis=2)
+
+
+@hookimpl
+def register_models(register):
+    register(ModelSpec(name="touching", scales=(2,), description="rewrites its input", load=lambda **kw: Touching()))
+'''
+
+
+def test_input_rewritten_during_a_batch_fails_and_is_redone_next_time(tmp_path):
+    from test_plugins import fake_plugin
+
+    site = fake_plugin(tmp_path / "site", "touching_plugin", TOUCHING_PLUGIN)
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    make_test_video(inputs / "a.mp4", frames=6)
+    make_test_video(inputs / "b.mp4", frames=6)
+    command = ["batch", inputs, out, "-m", "touching", "--batch-size", "2"]
+    env = {"PYTHONPATH": str(site), "SRPIPE_TEST_REWRITE": str(inputs / "a.mp4")}
+    done = run_srpipe(*command, env=env)
+    stderr = done.stderr.decode()
+    assert done.returncode == 1, stderr
+    assert "FAILED   a.mp4: a.mp4 changed while it was read; its output was removed" in stderr
+    assert listing(out) == [".srpipe-batch.json", "b.mp4"]
+    done = run_srpipe(*command, "--json", env={"PYTHONPATH": str(site)})
+    report = json.loads(done.stdout)
+    assert (report["done"], report["skipped"], report["failed"]) == (1, 1, 0), done.stderr.decode()
+    assert listing(out) == [".srpipe-batch.json", "a.mp4", "b.mp4"]
+
+
+# 8-9. Broken and hostile checkpoints ----------------------------------------------------------
+
+
+def espcn_checkpoint(path, change=None, **config):
+    import torch
+
+    from srpipe.nn.checkpoint import make_checkpoint, save_checkpoint
+    from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
+
+    net = ESPCN(ESPCNConfig(**{"scale": 2, "features": (4,), "kernels": (3, 3), **config}))
+    ckpt = make_checkpoint(net, {})
+    if change:
+        with torch.no_grad():
+            change(ckpt)
+    save_checkpoint(ckpt, path)
+    return path
+
+
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_non_finite_weights_are_refused_at_load(tmp_path, value):
+    def poison(ckpt):
+        next(iter(ckpt["state_dict"].values())).view(-1)[0] = float(value)
+
+    weights = espcn_checkpoint(tmp_path / "bad.pt", poison)
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2)
+    done = run_srpipe("upscale", clip, "-m", "espcn", "--weights", weights, "--backend", "torch")
+    assert_one_line_error(done, "bad.pt holds NaN or infinite weights", "not loaded")
+    assert listing(tmp_path) == ["bad.pt", "clip.mp4"]
+
+
+@pytest.mark.parametrize("backend", ["torch", "openvino"])
+def test_a_network_that_computes_nan_is_refused_not_encoded_black(tmp_path, backend):
+    def overflow(ckpt):  # finite weights whose products overflow float32: inf, then inf - inf = NaN
+        for tensor in ckpt["state_dict"].values():
+            tensor.fill_(1e30)
+
+    weights = espcn_checkpoint(tmp_path / "huge.pt", overflow, activation="relu")
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2)
+    done = run_srpipe("upscale", clip, "-m", "espcn", "--weights", weights, "--backend", backend,
+                      env={"SRPIPE_CACHE_DIR": str(tmp_path / "cache")})
+    assert_one_line_error(done, "model 'espcn' is broken", "NaN or infinite")
+    assert [name for name in listing(tmp_path) if name != "cache"] == ["clip.mp4", "huge.pt"]
+
+
+def test_checkpoint_that_inflates_is_refused_before_loading(tmp_path):
+    import zipfile
+
+    weights = espcn_checkpoint(tmp_path / "ok.pt")
+    bomb = tmp_path / "bomb.pt"
+    with zipfile.ZipFile(weights) as good, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as bad:
+        for member in good.infolist():
+            bad.writestr(member.filename, good.read(member))
+        prefix = good.infolist()[0].filename.split("/")[0]
+        with bad.open(f"{prefix}/data/999", "w", force_zip64=True) as big:
+            chunk = bytes(1 << 20)
+            for _ in range(512):  # 512 MiB of zeros, a few hundred KB deflated
+                big.write(chunk)
+    assert bomb.stat().st_size < 5_000_000
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2)
+    done, peak = run_measured("upscale", clip, "-m", "espcn", "--weights", bomb, "--backend", "torch")
+    assert_one_line_error(done, "bomb.pt unpacks to", "not loaded")
+    assert peak < PEAK_LIMIT_KB
+
+
+@pytest.mark.parametrize("config, needle", [
+    ({"kernels": (3001, 3)}, "kernel sizes must be 1-15"),
+    ({"features": (100000,)}, "widths 1-1024"),
+    ({"scale": 64}, "scale must be 1-8"),
+])
+def test_checkpoint_config_out_of_bounds_is_refused_before_building(tmp_path, config, needle):
+    def claim(ckpt):
+        ckpt["config"].update({k: list(v) if isinstance(v, tuple) else v for k, v in config.items()})
+
+    weights = espcn_checkpoint(tmp_path / "odd.pt", claim)
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2)
+    done, peak = run_measured("upscale", clip, "-m", "espcn", "--weights", weights, "--backend", "torch")
+    assert_one_line_error(done, "odd.pt does not match its architecture", needle)
+    assert peak < PEAK_LIMIT_KB
+
+
+def test_checkpoint_config_disagreeing_with_its_weights_allocates_nothing(tmp_path):
+    def claim(ckpt):
+        ckpt["config"]["features"] = [1024] * 30  # in bounds, but not these weights: refused on the meta device
+        ckpt["config"]["kernels"] = [15] * 31
+
+    weights = espcn_checkpoint(tmp_path / "odd.pt", claim)
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2)
+    done, peak = run_measured("upscale", clip, "-m", "espcn", "--weights", weights, "--backend", "torch")
+    assert_one_line_error(done, "odd.pt does not match its architecture", "disagree")
+    assert peak < PEAK_LIMIT_KB  # the network it describes would take 28 GB
+
+
+# 10. A container damaged in the middle ---------------------------------------------------------
+
+
+def damage_bytes(source, target, start: float, end: float):
+    data = bytearray(source.read_bytes())
+    for i in range(int(len(data) * start), int(len(data) * end)):
+        data[i] = (data[i] * 7 + 13) & 0xFF
+    target.write_bytes(data)
+    return target
+
+
+def test_matroska_damaged_in_the_middle_stops_saying_what_was_lost(tmp_path):
+    clip = make_test_video(tmp_path / "clip.mkv", frames=20)
+    bad = damage_bytes(clip, tmp_path / "bad.mkv", 0.3, 0.6)
+    done = run_srpipe("upscale", bad, "-o", tmp_path / "out.mkv")
+    assert_one_line_error(done, "bad.mkv is damaged", "lost about 14 video frames", "--on-decode-error skip")
+    assert listing(tmp_path) == ["bad.mkv", "clip.mkv"]
+
+
+def test_matroska_damaged_in_the_middle_is_counted_when_skipping(tmp_path):
+    clip = make_test_video(tmp_path / "clip.mkv", frames=20)
+    bad = damage_bytes(clip, tmp_path / "bad.mkv", 0.3, 0.6)
+    done = run_srpipe("upscale", bad, "-o", tmp_path / "out.mkv", "--on-decode-error", "skip", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    assert "Warning: 14 damaged frames of" in done.stderr.decode()
+    assert len(video_info(tmp_path / "out.mkv")["times"]) == 6
+
+
+def test_mpegts_damaged_in_the_middle_counts_every_lost_frame(tmp_path):
+    clip = make_test_video(tmp_path / "clip.ts", frames=20)
+    bad = damage_bytes(clip, tmp_path / "bad.ts", 0.3, 0.6)
+    assert_one_line_error(run_srpipe("upscale", bad, "-o", tmp_path / "out.mkv"), "bad.ts is damaged", "lost about")
+    assert listing(tmp_path) == ["bad.ts", "clip.ts"]
+    done = run_srpipe("upscale", bad, "-o", tmp_path / "out.mkv", "--on-decode-error", "skip", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    skipped = int(re.search(r"Warning: (\d+) damaged frames", done.stderr.decode())[1])
+    assert skipped > 0 and len(video_info(tmp_path / "out.mkv")["times"]) + skipped == 20
+
+
+def test_mp4_cut_short_says_frames_were_lost(tmp_path):
+    clip = make_test_video(tmp_path / "clip.mp4", frames=20)
+    fast = tmp_path / "fast.mp4"  # the index first, as streaming sites write it: a cut file still opens
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(clip), "-c", "copy", "-movflags", "+faststart", str(fast)],
+                   check=True, timeout=60)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(fast.read_bytes()[: int(fast.stat().st_size * 0.6)])
+    assert_one_line_error(run_srpipe("upscale", cut, "-o", tmp_path / "out.mp4"), "cut.mp4 is damaged", "lost about")
+    assert listing(tmp_path) == ["clip.mp4", "cut.mp4", "fast.mp4"]
+
+@pytest.mark.parametrize("name", ["clip.mkv", "clip.mp4", "clip.webm"])
+def test_intact_files_are_not_called_damaged(tmp_path, name):
+    clip = make_test_video(tmp_path / name, frames=20, codec="libvpx-vp9" if name.endswith("webm") else "libx264",
+                           audio=not name.endswith("webm"))
+    done = run_srpipe("upscale", clip, "-q")
+    assert done.returncode == 0 and not done.stderr, done.stderr.decode()
+
+
+# 11. Frames from a plugin source are checked like model output -------------------------------
+
+
+def plugin_source_run(tmp_path, frames):
+    from srpipe import hookimpl
+    from srpipe.frames import PLANE_FORMATS, Frame
+    from srpipe.media import Source
+    from srpipe.testing import make_plugin_manager
+    from srpipe.upscaling import upscale
+
+    class Listed(Source):
+        location = "listed://frames"
+        is_file = False
+
+        def items(self):
+            for planes, fmt, pts in frames:
+                yield Frame(tuple(planes), PLANE_FORMATS[fmt], False, pts, Fraction(1, 25) if pts is not None else None)
+
+    class ListedPlugin:
+        @hookimpl(tryfirst=True)
+        def open_source(self, location, options):
+            return Listed() if location.startswith("listed:") else None
+
+    pm = make_plugin_manager()
+    pm.register(ListedPlugin())
+    return upscale("listed://frames", str(tmp_path / "out.mkv"), pm=pm)
+
+
+def planes420(value=16):
+    return [np.full((16, 16), value, np.uint8), np.full((8, 8), 128, np.uint8), np.full((8, 8), 128, np.uint8)]
+
+
+@pytest.mark.parametrize("frames, needle", [
+    ([(planes420(), "yuv420p", 0), (planes420(), "yuv420p", None)], "timestamp None after 0"),
+    ([(planes420(), "yuv420p", 0), (planes420(), "yuv420p", 0)], "timestamp 0 after 0"),
+    ([(planes420(), "yuv420p", 1), (planes420(), "yuv420p", 0)], "timestamp 0 after 1"),
+    ([(planes420()[:1], "yuv420p", 0)], "yuv420p frame of 1 planes instead of 3"),
+    ([(planes420()[:2] + [np.zeros((16, 16), np.uint8)], "yuv420p", 0)], "plane 2 is uint8 (16, 16), not uint8 (8, 8)"),
+    ([(planes420(), "yuv420p10le", 0)], "plane 0 is uint8 (16, 16), not uint16 (16, 16)"),
+])
+def test_malformed_frames_from_a_plugin_source_are_refused(tmp_path, frames, needle):
+    with pytest.raises(SrpipeError, match=re.escape(f"source Listed (listed://frames) gave")) as caught:
+        plugin_source_run(tmp_path, frames)
+    assert needle in str(caught.value) and "plugin that reads it is broken" in str(caught.value)
+    assert listing(tmp_path) == []
+
+
+def test_plugin_source_without_timestamps_is_timed_by_the_frame_rate(tmp_path):
+    result = plugin_source_run(tmp_path, [(planes420(v), "yuv420p", None) for v in (16, 60, 120)])
+    assert result.stats.frames_out == 3
+    assert video_info(tmp_path / "out.mkv")["times"] == [Fraction(0), Fraction(1, 25), Fraction(2, 25)]
+
+
+def test_matroska_without_timestamps_is_timed_by_the_frame_rate(tmp_path):
+    source = make_test_video(tmp_path / "clip.mkv", frames=10, audio=False)
+    flat = tmp_path / "flat.mkv"
+    with av.open(str(source)) as inp, av.open(str(flat), "w") as out:
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        for packet in inp.demux():
+            if packet.dts is not None:
+                packet.pts = packet.dts = 0  # every timestamp the same
+                packet.stream = stream
+                out.mux(packet)
+    done = run_srpipe("upscale", flat, "-o", tmp_path / "out.mkv")
+    assert done.returncode == 0, done.stderr.decode()
+    assert "Warning: " in done.stderr.decode() and "timing them by the frame rate" in done.stderr.decode()
+    assert len(video_info(tmp_path / "out.mkv")["times"]) == 10
+
+
+# 12. Internal messages must not leak ---------------------------------------------------------
+
+
+def test_closed_standard_input_is_a_one_line_error(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "srpipe", "upscale", "-", "-o", str(tmp_path / "out.mkv")],
+                          stdin=subprocess.DEVNULL, capture_output=True, timeout=60,
+                          preexec_fn=lambda: os.close(0))
+    assert_one_line_error(done, "standard input is closed")
+    assert listing(tmp_path) == []
+
+
+@pytest.mark.parametrize("codec, needle", [("aac", "--codec aac is an audio encoder"),
+                                           ("nosuchcodec", "--codec nosuchcodec is not an encoder")])
+def test_codec_that_is_no_video_encoder_is_named(tmp_path, codec, needle):
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2)
+    assert_one_line_error(run_srpipe("upscale", clip, "--codec", codec), needle)
+    assert listing(tmp_path) == ["clip.mp4"]
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".webp"])
+def test_image_too_wide_for_its_format_is_one_line(tmp_path, suffix):
+    image = make_test_image(tmp_path / "wide.png", width=40000, height=4)
+    done = run_srpipe("upscale", image, "-o", tmp_path / f"wide{suffix}")
+    assert_one_line_error(done, f"cannot encode", "80000x8", "use .png")
+    assert not done.stdout and listing(tmp_path) == ["wide.png"]
+
+
+def test_unexpected_errors_are_one_line():
+    from srpipe.cli import one_line
+
+    assert one_line("OpenCV(4.9) x.cpp:1: error: (-215:Assertion failed)\n  in function 'imencode'\n") == \
+        "OpenCV(4.9) x.cpp:1: error: (-215:Assertion failed) in function 'imencode'"
+
+
+# 13. Smaller defects ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("crf, code, needle", [("999", 2, "999 is not in the range"), ("60", 1, "--crf 60 is out of range for libx264")])
+def test_crf_out_of_range_is_refused_not_clamped(tmp_path, crf, code, needle):
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2)
+    done = run_srpipe("upscale", clip, "--crf", crf)
+    assert done.returncode == code and needle in done.stderr.decode(), done.stderr.decode()
+    assert listing(tmp_path) == ["clip.mp4"]
+
+
+def test_weights_of_another_scale_than_the_model_name_are_refused(tmp_path):
+    weights = espcn_checkpoint(tmp_path / "x3.pt", scale=3)
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2)
+    done = run_srpipe("upscale", clip, "-m", "espcn-x2", "--weights", weights, "--backend", "torch")
+    assert_one_line_error(done, "x3.pt is an x3 model but --scale 2 was asked for")
+    assert listing(tmp_path) == ["clip.mp4", "x3.pt"]
+
+
+def test_a_reader_that_leaves_early_ends_srpipe_quietly():
+    process = subprocess.Popen([sys.executable, "-m", "srpipe", "plugins"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # as `srpipe plugins | head -0` would
+    assert process.wait(timeout=60) == 0
+    assert process.stderr.read() == b""
+
+
+def test_debug_is_accepted_after_the_subcommand(tmp_path):
+    done = run_srpipe("upscale", tmp_path / "missing.mp4", "--debug")
+    assert done.returncode == 1
+    assert b"Traceback" in done.stderr and b"missing.mp4 does not exist" in done.stderr
+    done = run_srpipe("upscale", "--", "--debug")  # after --, a file name
+    assert_one_line_error(done, "--debug does not exist")
+
+
+def test_unknown_plugin_names_in_the_switches_are_warned_about():
+    done = run_srpipe("models", "list", env={"SRPIPE_DISABLE_PLUGINS": "srpipe_plugins.clasic"})
+    assert done.returncode == 0
+    assert b"Warning: SRPIPE_DISABLE_PLUGINS names 'srpipe_plugins.clasic', which is no installed plugin" in done.stderr
+    assert b"bicubic" in done.stdout
+
+
+def test_one_bad_register_call_keeps_the_plugins_other_models(tmp_path):
+    from test_plugins import fake_plugin, models_with
+
+    source = '''from srpipe import hookimpl
+from srpipe.models import ModelSpec
+
+
+@hookimpl
+def register_models(register):
+    register("not a model")
+    register(ModelSpec(name="bicubic", scales=(2,), description="taken", load=lambda **kw: None))
+    register(ModelSpec(name="still-here", scales=(2,), description="good", load=lambda **kw: None))
+'''
+    models, stderr = models_with(fake_plugin(tmp_path / "site", "half_bad", source))
+    assert "still-here" in models and models["bicubic"]["plugin"] == "srpipe.default_plugins.classic"
+    assert stderr.count("plugin 'half_bad' failed in register_models for one entry, which is skipped") == 2
+
+
+BRIGHT_PLUGIN = """
+import numpy as np
+from srpipe import hookimpl
+from srpipe.models import ModelSpec
+
+
+class TooBright:
+    scale = 2
+
+    def upscale(self, luma, *, bit_depth, full_range):
+        return np.full((luma.shape[0], luma.shape[1] * 2, luma.shape[2] * 2), 4000, luma.dtype)
+
+
+@hookimpl
+def register_models(register):
+    register(ModelSpec(name="bright", scales=(2,), description="", load=lambda **kw: TooBright()))
+"""
+
+
+def test_model_output_beyond_the_bit_depth_is_clipped_with_one_warning(tmp_path):
+    from test_plugins import fake_plugin
+
+    site = fake_plugin(tmp_path / "site", "bright_plugin", BRIGHT_PLUGIN)
+    clip = make_test_video(tmp_path / "clip.mkv", frames=6, pix_fmt="yuv420p10le", audio=False)
+    done = run_srpipe("upscale", clip, "-o", tmp_path / "out.mkv", "-m", "bright", "--batch-size", "2", "-q",
+                      env={"PYTHONPATH": str(site)})
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stderr.decode().count("model 'bright' gave samples above 1023, the largest 10-bit value") == 1
+    with av.open(str(tmp_path / "out.mkv")) as container:
+        luma = next(container.decode(video=0)).to_ndarray(format="gray10le")
+    assert luma.max() == 1023
+
+
+@pytest.mark.parametrize("where", ["data", "crc"])
+def test_libpng_complaints_do_not_reach_the_terminal(tmp_path, where):
+    data = bytearray(make_test_image(tmp_path / "p.png").read_bytes())
+    if where == "data":
+        for i in range(60, 200):
+            data[i] ^= 0x55
+    else:
+        data[-5] ^= 1  # the IEND chunk's CRC
+    (tmp_path / "p.png").write_bytes(bytes(data))
+    done = run_srpipe("upscale", tmp_path / "p.png", "-o", tmp_path / "out.png")
+    assert_one_line_error(done, "cannot read", "p.png as an image")
+    assert b"libpng error" not in done.stderr
+    assert listing(tmp_path) == ["p.png"]
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".bmp", ".tif"])
+@pytest.mark.parametrize("mode", ["rgb", "greya"])
+def test_image_size_read_from_the_header_matches_the_decoder(tmp_path, suffix, mode):
+    from srpipe.images import image_size
+
+    if suffix in (".jpg", ".bmp") and mode == "greya":
+        mode = "grey"
+    path = make_test_image(tmp_path / f"p{suffix}", width=37, height=23, mode=mode)
+    assert image_size(str(path)) == (37, 23)
+
+
+def test_jpeg_claiming_a_huge_size_is_refused_before_decoding(tmp_path):
+    data = bytearray(make_test_image(tmp_path / "small.jpg", width=40, height=30).read_bytes())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5:sof + 9] = (60000).to_bytes(2, "big") + (60000).to_bytes(2, "big")  # height, width
+    (tmp_path / "huge.jpg").write_bytes(bytes(data))
+    done, peak = run_measured("upscale", tmp_path / "huge.jpg", "-o", tmp_path / "out.png")
+    assert_one_line_error(done, "huge.jpg has 60000x60000 frames", "--max-pixels")
+    assert peak < PEAK_LIMIT_KB
+    assert listing(tmp_path) == ["huge.jpg", "small.jpg"]
+
+
+def test_image_memory_plan_covers_the_colour_conversion(tmp_path):
+    """The plan for an image is checked before decoding; it must not be far below what the run
+    really takes, or a raised --max-pixels would let a picture exhaust memory."""
+    from srpipe.images import ImageSource
+    from srpipe.memory import DEFAULT_WORKING_BYTES, bytes_for_batch
+
+    image = make_test_image(tmp_path / "p.png", width=1600, height=1200)
+    done, peak = run_measured("upscale", image, "-o", tmp_path / "out.png", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    source = ImageSource(str(image))
+    planned = bytes_for_batch(1600, 1200, 2, 1, source.bytes_per_sample, DEFAULT_WORKING_BYTES)
+    _, baseline = run_measured("--version")  # the interpreter and libraries, without a picture
+    assert planned >= 0.7 * (peak - baseline) * 1024

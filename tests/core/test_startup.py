@@ -1,0 +1,129 @@
+"""What a command imports: start-up time is most of a short clip's, so classical models,
+--help, listings and every error a user can make never load torch, OpenVINO or the
+plotting libraries, and a neural model run a second time starts without torch."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from srpipe.testing import make_test_video
+
+HEAVY = ("torch", "torchvision", "openvino", "matplotlib", "sklearn", "scipy", "einops", "onnxruntime", "ray")
+
+# Runs the CLI in a fresh interpreter and writes its exit code and the heavy modules it loaded.
+_PROBE = """
+import json, sys
+from srpipe.cli import main
+report, argv, heavy = sys.argv[1], sys.argv[2:], {heavy!r}
+try:
+    main(argv)
+except SystemExit as exc:
+    code = exc.code
+with open(report, "w") as file:
+    json.dump({{"code": code, "loaded": sorted(m for m in heavy if m in sys.modules),
+               "cv2": "cv2" in sys.modules}}, file)
+""".format(heavy=HEAVY)
+
+
+def probe(tmp_path, *args, env=None):
+    report = tmp_path / "report.json"
+    done = subprocess.run([sys.executable, "-c", _PROBE, str(report), *map(str, args)], capture_output=True,
+                          env={**os.environ, **(env or {})}, timeout=300)
+    assert report.exists(), done.stderr.decode()
+    return json.loads(report.read_text()), done.stderr.decode()
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return make_test_video(tmp_path_factory.mktemp("clip") / "tiny.mp4", width=64, height=64, frames=3)
+
+
+@pytest.mark.parametrize("model", ["bicubic", "lanczos"])
+def test_a_classical_upscale_loads_nothing_heavy(tmp_path, clip, model):
+    result, stderr = probe(tmp_path, "upscale", clip, "-m", model, "-o", tmp_path / "out.mp4", "-q")
+    assert result["code"] in (0, None), stderr
+    assert result["loaded"] == []
+    assert (tmp_path / "out.mp4").stat().st_size > 0
+
+
+@pytest.mark.parametrize("args", [
+    ["--help"],
+    ["upscale", "--help"],
+    ["models", "list"],
+    ["plugins"],
+])
+def test_help_and_listings_load_neither_models_nor_opencv(tmp_path, args):
+    result, stderr = probe(tmp_path, *args)
+    assert result["code"] in (0, None), stderr
+    assert result["loaded"] == [] and not result["cv2"]
+
+
+@pytest.mark.parametrize("case", ["output exists", "output is a folder", "missing input", "unknown model", "bad scale"])
+def test_errors_come_before_any_model_loads(tmp_path, clip, case):
+    (tmp_path / "exists.mp4").write_bytes(b"keep me")
+    args = {
+        "output exists": [clip, "-o", tmp_path / "exists.mp4"],
+        "output is a folder": [clip, "-o", tmp_path],
+        "missing input": [tmp_path / "missing.mp4"],
+        "unknown model": [clip, "-m", "nosuch"],
+        "bad scale": [clip, "-s", "7"],
+    }[case]
+    result, stderr = probe(tmp_path, "upscale", "-m", "espcn", *args)
+    assert result["code"] == 1 and stderr.startswith("Error: ") and stderr.count("\n") == 1, stderr
+    assert result["loaded"] == []
+    assert (tmp_path / "exists.mp4").read_bytes() == b"keep me"
+
+
+def test_a_neural_model_seen_before_starts_without_torch(tmp_path, clip):
+    env = {"SRPIPE_CACHE_DIR": str(tmp_path / "cache")}
+    outputs = []
+    for run in ("first", "second"):
+        out = tmp_path / f"{run}.mp4"
+        result, stderr = probe(tmp_path, "upscale", clip, "-m", "espcn", "-o", out, "-q", env=env)
+        assert result["code"] in (0, None), stderr
+        outputs.append((result, out.read_bytes()))
+    (first, first_bytes), (second, second_bytes) = outputs
+    assert "torch" in first["loaded"]  # converted once from the checkpoint
+    assert second["loaded"] == ["openvino"]  # then read from the cache
+    assert first_bytes == second_bytes
+
+
+def test_the_openvino_cache_is_checked_before_use(tmp_path, monkeypatch):
+    """A later run reads the converted network; a card that disagrees with it, a damaged graph
+    or an unwritable cache only cost a new conversion, never a wrong or failed run."""
+    import json as json_
+
+    import numpy as np
+
+    from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler, shipped_weights
+    from srpipe.default_plugins.espcn.openvino_backend import OPENVINO
+
+    monkeypatch.setenv("SRPIPE_CACHE_DIR", str(tmp_path / "cache"))
+    luma = (np.random.default_rng(0).random((2, 40, 50)) * 255).astype(np.uint8)
+
+    def run():
+        upscaler = ESPCNUpscaler(shipped_weights(2), backend=OPENVINO)
+        return upscaler, upscaler.upscale(luma, bit_depth=8, full_range=False)
+
+    first, want = run()
+    assert first.network is not None  # converted from the checkpoint
+    cached, got = run()
+    assert cached.network is None and np.array_equal(got, want)  # read from the cache
+
+    [card] = (tmp_path / "cache" / "networks").iterdir()
+    card.write_text(json_.dumps({**json_.loads(card.read_text()), "config": {
+        **json_.loads(card.read_text())["config"], "scale": 3}}))
+    again, got = run()
+    assert again.network is not None and np.array_equal(got, want)
+
+    [graph] = (tmp_path / "cache" / "openvino").glob("*.xml")
+    graph.write_text("<net>")
+    again, got = run()
+    assert again.network is not None and np.array_equal(got, want)
+
+    monkeypatch.setenv("SRPIPE_CACHE_DIR", "/proc/no-cache-here")
+    again, got = run()
+    assert again.network is not None and np.array_equal(got, want)

@@ -1,0 +1,120 @@
+"""Real clips through the real pipeline: nothing lost, everything carried over."""
+
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from srpipe.media import SinkOptions
+from srpipe.testing import make_plugin_manager, make_test_video
+from srpipe.upscaling import upscale
+
+from media import packets, video_info
+
+
+@pytest.fixture(scope="module")
+def pm():
+    return make_plugin_manager()
+
+
+def test_frames_times_audio_and_tags_survive(tmp_path, pm):
+    clip = make_test_video(tmp_path / "in.mp4", frames=15, color_range=1)
+    result = upscale(str(clip), model="bicubic", scale=2, pm=pm)
+    assert result.output == str(tmp_path / "in_x2.mp4")
+    before, after = video_info(clip), video_info(result.output)
+    assert len(after["times"]) == len(before["times"]) == 15
+    assert after["times"] == before["times"]
+    assert (after["width"], after["height"]) == (128, 96)
+    assert after["types"] == before["types"] == ["video", "audio"]
+    assert after["pix_fmt"] == "yuv420p"
+    assert after["colour"] == before["colour"]
+    assert after["title"] == "srpipe test clip"
+    assert packets(result.output, "audio") == packets(clip, "audio")
+    assert len(packets(clip, "audio")) > 10
+
+
+def test_variable_frame_rate_keeps_every_timestamp(tmp_path, pm):
+    pts = [0, 40, 80, 200, 210, 400, 433, 500, 640, 700, 800, 1001]
+    clip = make_test_video(tmp_path / "vfr.mkv", pts=pts, time_base=Fraction(1, 1000), frames=len(pts))
+    result = upscale(str(clip), model="lanczos", scale=3, pm=pm)
+    assert video_info(result.output)["times"] == [Fraction(p, 1000) for p in pts]
+    assert packets(result.output, "audio") == packets(clip, "audio")
+
+
+@pytest.mark.parametrize("pix_fmt", ["yuv420p10le", "yuv422p", "yuv444p", "yuv422p10le"])
+def test_pixel_format_and_depth_are_kept(tmp_path, pm, pix_fmt):
+    clip = make_test_video(tmp_path / "in.mkv", pix_fmt=pix_fmt, frames=4, audio=False)
+    result = upscale(str(clip), scale=2, pm=pm)
+    info = video_info(result.output)
+    assert info["pix_fmt"] == pix_fmt
+    assert len(info["times"]) == 4
+    if pix_fmt.endswith("10le"):
+        assert info["luma"][0].dtype == np.uint16 and info["luma"][0].max() > 255
+
+
+def test_pix_fmt_option_converts_10_bit_to_8_bit(tmp_path, pm):
+    clip = make_test_video(tmp_path / "in.mkv", pix_fmt="yuv420p10le", frames=3, audio=False)
+    result = upscale(str(clip), scale=2, sink_options=SinkOptions(pix_fmt="yuv420p"), pm=pm)
+    assert video_info(result.output)["pix_fmt"] == "yuv420p"
+
+
+def test_odd_sizes(tmp_path, pm):
+    clip = make_test_video(tmp_path / "odd.mkv", codec="ffv1", width=41, height=31, frames=3)
+    result = upscale(str(clip), scale=2, pm=pm)
+    info = video_info(result.output)
+    assert (info["width"], info["height"]) == (82, 62)
+    odd = upscale(str(clip), scale=3, pm=pm, sink_options=SinkOptions(codec="ffv1", crf=None))
+    assert (video_info(odd.output)["width"], video_info(odd.output)["height"]) == (123, 93)
+
+
+def test_subtitles_rotation_and_metadata_are_copied(tmp_path, pm):
+    clip = make_test_video(tmp_path / "in.mkv", subtitles=True, rotation=90, frames=5)
+    result = upscale(str(clip), scale=2, pm=pm)
+    info = video_info(result.output)
+    assert info["types"] == ["video", "audio", "subtitle"]
+    assert info["rotation"] == 90
+    assert packets(result.output, "subtitle") == packets(clip, "subtitle")
+
+
+def test_full_range_input_stays_full_range(tmp_path, pm):
+    clip = make_test_video(tmp_path / "full.mp4", color_range=2, frames=3, audio=False)
+    result = upscale(str(clip), scale=2, pm=pm)
+    assert video_info(result.output)["colour"][0] == 2
+
+
+def test_threaded_output_equals_threadless_bit_for_bit(tmp_path, pm):
+    clip = make_test_video(tmp_path / "in.mp4", frames=20)
+    threaded = upscale(str(clip), str(tmp_path / "a.mp4"), batch_size=3, pm=pm)
+    reference = upscale(str(clip), str(tmp_path / "b.mp4"), batch_size=3, threaded=False, pm=pm)
+    assert threaded.stats.frames_out == reference.stats.frames_out == 20
+    assert packets(tmp_path / "a.mp4", "video") == packets(tmp_path / "b.mp4", "video")
+    assert packets(tmp_path / "a.mp4", "audio") == packets(tmp_path / "b.mp4", "audio")
+
+
+def test_luma_is_the_upscaled_input_luma(tmp_path, pm):
+    """Lossless in and out: the output luma is exactly the model's upscale of the input luma."""
+    from srpipe.default_plugins.classic import ClassicUpscaler
+
+    clip = make_test_video(tmp_path / "in.mkv", codec="ffv1", frames=3, audio=False)
+    result = upscale(str(clip), scale=2, pm=pm, sink_options=SinkOptions(codec="ffv1", crf=None))
+    source, output = video_info(clip)["luma"], video_info(result.output)["luma"]
+    expected = ClassicUpscaler("bicubic", 2).upscale(np.stack(source), bit_depth=8, full_range=False)
+    assert np.array_equal(np.stack(output), expected)
+
+
+def test_hardware_encoder_is_used_only_where_it_opens(tmp_path):
+    from srpipe.video import HARDWARE_ENCODER, default_codec, encoder_options, encoder_works
+
+    assert encoder_works("libx264") and not encoder_works("no_such_encoder")
+    expected = HARDWARE_ENCODER if encoder_works(HARDWARE_ENCODER) else "libx264"
+    assert default_codec("mp4", hardware=True) == expected
+    assert default_codec("mp4") == "libx264" and default_codec("webm", hardware=True) == "libvpx-vp9"
+    clip = make_test_video(tmp_path / "clip.mp4", frames=3)
+    upscale(str(clip), str(tmp_path / "out.mp4"), sink_options=SinkOptions(hardware_encoder=True))
+    with av.open(str(tmp_path / "out.mp4")) as container:
+        first = next(p for p in container.demux(video=0) if p.size)
+        assert (b"x264 - core" in bytes(first)) == (expected == "libx264")  # x264 signs its stream
+    assert encoder_options("h264_nvenc", 18, "veryfast", {}) == {"rc": "vbr", "cq": "18"}
+    assert encoder_options("libx264", 18, "veryfast", {"crf": "30"}) == {"crf": "30", "preset": "veryfast"}
+    assert encoder_options("libvpx-vp9", 18, "veryfast", {}) == {"crf": "18"}

@@ -1,0 +1,157 @@
+"""Long videos split at keyframes, upscaled in parts and joined: frame-exact, timestamps
+and streams kept, same frames as one process when encoded losslessly; parts resume."""
+
+import json
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from srpipe.default_plugins.batch.engine import BatchSettings, Job, run_batch, run_job
+from srpipe.default_plugins.batch.chunks import PART_FORMAT, index_video, join_parts, plan_chunks
+from srpipe.media import SinkOptions, SourceOptions
+from srpipe.testing import damage_video, make_test_video
+from srpipe.upscaling import upscale
+
+from conftest import run_srpipe
+from media import packets, video_info
+
+GOP = {"preset": "fast", "g": "10", "bf": "3"}
+
+
+def decoded(path):
+    """Every decoded frame's pts and planes."""
+    with av.open(str(path)) as container:
+        return [(f.pts, [np.asarray(p).copy() for p in f.planes]) for f in container.decode(video=0)]
+
+
+def assert_same_video(a, b):
+    info_a, info_b = video_info(a), video_info(b)
+    assert info_a["times"] == info_b["times"]
+    for key in ("types", "width", "height", "pix_fmt", "colour", "title", "rotation"):
+        assert info_a[key] == info_b[key], key
+    for kind in ("audio", "subtitle"):
+        if kind in info_a["types"]:
+            assert packets(a, kind) == packets(b, kind)
+
+
+@pytest.fixture
+def long_clips(tmp_path):
+    root = tmp_path / "in"
+    root.mkdir()
+    make_test_video(root / "gop.mp4", frames=60, codec_options=GOP, rotation=90)
+    make_test_video(root / "open.mkv", frames=50, subtitles=True,
+                    codec_options={**GOP, "x264-params": "open-gop=1:keyint=12:min-keyint=12"})
+    make_test_video(root / "short.mp4", frames=8)
+    return root
+
+
+def test_plan_cuts_at_keyframes_and_covers_every_frame(long_clips):
+    index = index_video(long_clips / "gop.mp4")
+    assert len(index.pts) == 60 and len(index.keyframes) >= 6
+    chunks = plan_chunks(index, 0.5)
+    assert len(chunks) == 4
+    assert chunks[0].start is None and chunks[-1].end is None
+    assert all(c.start in index.keyframes for c in chunks[1:])
+    assert [c.end for c in chunks[:-1]] == [c.start for c in chunks[1:]]
+    assert sum(c.frames for c in chunks) == 60
+    assert len(plan_chunks(index, 10)) == 1  # shorter than two chunks
+    assert index_video(long_clips / "gop.mp4", min_seconds=10) is None
+
+
+def test_only_indexed_containers_are_split(tmp_path):
+    make_test_video(tmp_path / "clip.ts", frames=30)
+    assert index_video(tmp_path / "clip.ts") is None
+    (tmp_path / "junk.mp4").write_text("not a video")
+    assert index_video(tmp_path / "junk.mp4") is None
+
+
+@pytest.mark.parametrize("name", ["gop.mp4", "open.mkv"])
+def test_joined_parts_decode_to_the_parts_frames(long_clips, tmp_path, name):
+    """Lossy x264 with B-frames, closed and open GOPs: the join changes no packet."""
+    source = long_clips / name
+    index = index_video(source)
+    chunks = plan_chunks(index, 0.5)
+    assert len(chunks) >= 3
+    parts = []
+    for chunk in chunks:
+        part = tmp_path / f"part{chunk.index}.{PART_FORMAT}"
+        result = upscale(str(source), str(part), sink_options=SinkOptions(container_format=PART_FORMAT),
+                         source_options=SourceOptions(pts_range=(chunk.start, chunk.end)))
+        assert result.stats.frames_out == chunk.frames
+        parts.append(part)
+    output = tmp_path / f"joined{source.suffix}"
+    assert join_parts(source, index, parts, output) == len(index.pts)
+    joined = decoded(output)
+    from_parts = [planes for part in parts for _, planes in decoded(part)]
+    assert len(joined) == len(from_parts) == len(index.pts)
+    for (_, a), b in zip(joined, from_parts):
+        assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    whole = tmp_path / f"whole{source.suffix}"
+    upscale(str(source), str(whole))
+    assert_same_video(output, whole)
+
+
+def test_join_refuses_missing_frames(long_clips, tmp_path):
+    source = long_clips / "gop.mp4"
+    index = index_video(source)
+    first = plan_chunks(index, 0.5)[0]
+    part = tmp_path / f"part.{PART_FORMAT}"
+    upscale(str(source), str(part), sink_options=SinkOptions(container_format=PART_FORMAT),
+            source_options=SourceOptions(pts_range=(first.start, first.end)))
+    with pytest.raises(Exception, match=f"hold {first.frames} frames but the source has 60"):
+        join_parts(source, index, [part], tmp_path / "out.mp4")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "part.nut"]
+
+
+@pytest.mark.parametrize("codec_args", [["--codec", "ffv1"], ["--codec", "libx264", "--crf", "0"]])
+def test_chunked_batch_equals_single_process_losslessly(long_clips, tmp_path, codec_args):
+    one, split = tmp_path / "one", tmp_path / "split"
+    done = run_srpipe("batch", long_clips, one, *codec_args, "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    done = run_srpipe("batch", long_clips, split, *codec_args, "--jobs", "2", "--chunk-seconds", "0.5", "-q", "--json")
+    assert done.returncode == 0, done.stderr.decode()
+    assert json.loads(done.stdout)["frames"] == 118
+    assert sorted(p.name for p in split.iterdir()) == [".srpipe-batch.json", "gop.mp4", "open.mkv", "short.mp4"]
+    for name in ("gop.mp4", "open.mkv"):
+        assert_same_video(split / name, one / name)
+        for (pts_a, a), (pts_b, b) in zip(decoded(split / name), decoded(one / name), strict=True):
+            assert pts_a == pts_b and all(np.array_equal(x, y) for x, y in zip(a, b))
+    done = run_srpipe("batch", long_clips, split, *codec_args, "--jobs", "2", "--chunk-seconds", "0.5", "-q", "--json")
+    assert json.loads(done.stdout)["skipped"] == 3  # the manifest is the same as unchunked runs'
+
+
+def test_finished_parts_are_reused_and_stale_ones_removed(long_clips, tmp_path):
+    out = tmp_path / "out"
+    (out / ".srpipe-parts" / "0123456789abcdef").mkdir(parents=True)  # from other settings
+    settings = BatchSettings(sink=SinkOptions(codec="ffv1"))
+    frames = []
+    # A first run that stops after one chunk: run the same planning, then only chunk 0.
+    from srpipe.default_plugins.batch.engine import _split
+
+    job = Job(Path("gop.mp4"), long_clips / "gop.mp4", out / "gop.mp4", "gop.mp4", settings)
+    file = _split(job, out, 0.5)
+    first = file.chunk_jobs()[0]
+    assert run_job(first).status == "done"
+    report = run_batch(long_clips, out, settings, jobs=2, chunk_seconds=0.5, pattern="gop.mp4",
+                       on_frame=lambda n=1: frames.append(n))
+    assert report.to_dict()["done"] == 1 and report.frames == 60
+    assert sum(frames) == 60 - first.chunk.frames  # chunk 0 was not redone
+    assert sorted(p.name for p in out.iterdir()) == [".srpipe-batch.json", "gop.mp4"]
+    whole = tmp_path / "whole.mp4"
+    upscale(str(long_clips / "gop.mp4"), str(whole), sink_options=SinkOptions(codec="ffv1"))
+    assert [pts for pts, _ in decoded(whole)] == [pts for pts, _ in decoded(out / "gop.mp4")]
+
+
+def test_a_failed_chunk_fails_its_file_only(long_clips, tmp_path):
+    (long_clips / "gop.mp4").unlink()
+    clean = make_test_video(tmp_path / "clean.mkv", codec="mjpeg", pix_fmt="yuvj420p", frames=60, codec_options={})
+    damage_video(clean, long_clips / "damaged.mkv", frames=(40, 41))  # in the third chunk
+    done = run_srpipe("batch", long_clips, tmp_path / "out", "--jobs", "2", "--chunk-seconds", "0.5", "-q", "--json")
+    report = json.loads(done.stdout)
+    assert done.returncode == 1
+    status = {f["input"]: (f["status"], f["error"]) for f in report["files"]}
+    assert {name: s for name, (s, _) in status.items()} == {"damaged.mkv": "failed", "open.mkv": "done", "short.mp4": "done"}
+    assert "damaged.mkv is damaged at 1.5" in status["damaged.mkv"][1]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".srpipe-batch.json", ".srpipe-parts", "open.mkv", "short.mp4"]

@@ -1,0 +1,80 @@
+"""The batch on a real local Ray cluster (loopback, 2 CPUs): same frames and timestamps
+as one process, chunked long videos, a manifest shared with the local engine."""
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from srpipe.default_plugins.batch.engine import BatchSettings, run_batch
+from srpipe.errors import SrpipeError
+from srpipe.media import SinkOptions
+from srpipe.default_plugins.batch.ray_engine import worker_layout
+from srpipe.testing import make_test_video
+
+from conftest import run_srpipe
+from test_chunks import GOP, assert_same_video, decoded
+
+ray = pytest.importorskip("ray")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="warning")
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+@pytest.fixture
+def clips(tmp_path):
+    root = tmp_path / "in"
+    (root / "sub").mkdir(parents=True)
+    make_test_video(root / "long.mp4", frames=60, codec_options=GOP, rotation=90)
+    make_test_video(root / "sub" / "subs.mkv", frames=40, subtitles=True, codec_options=GOP)
+    make_test_video(root / "sub" / "short.mp4", frames=5)
+    return root
+
+
+def test_ray_run_equals_one_process_losslessly(cluster, clips, tmp_path):
+    settings = BatchSettings(sink=SinkOptions(codec="ffv1"))
+    local = run_batch(clips, tmp_path / "local", settings)
+    frames = []
+    on_ray = run_batch(clips, tmp_path / "ray", settings, engine="ray", chunk_seconds=0.5,
+                       on_frame=lambda n=1: frames.append(n))
+    assert on_ray.to_dict()["done"] == local.to_dict()["done"] == 3
+    assert on_ray.frames == local.frames == sum(frames) == 105
+    for name in ("long.mp4", "sub/subs.mkv", "sub/short.mp4"):
+        assert_same_video(tmp_path / "ray" / name, tmp_path / "local" / name)
+        for (pts_a, a), (pts_b, b) in zip(decoded(tmp_path / "ray" / name), decoded(tmp_path / "local" / name), strict=True):
+            assert pts_a == pts_b and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_cli_joins_a_running_cluster_and_shares_the_manifest(cluster, clips, tmp_path):
+    out = tmp_path / "out"
+    done = run_srpipe("batch", clips, out, "--pattern", "long.mp4", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    done = run_srpipe("batch", clips, out, "--engine", "ray", "--address", cluster, "--chunk-seconds", "0.5", "-q", "--json")
+    assert done.returncode == 0, done.stderr.decode()
+    report = json.loads(done.stdout)
+    assert (report["done"], report["skipped"], report["failed"]) == (2, 1, 0)  # long.mp4 done by the local run
+    assert sorted(p.name for p in out.iterdir()) == [".srpipe-batch.json", "long.mp4", "sub"]
+
+
+def test_worker_layout_one_actor_per_gpu_else_per_cpu():
+    assert worker_layout({"CPU": 16.0, "GPU": 2.0}, None) == (2, {"num_gpus": 1, "num_cpus": 8})
+    assert worker_layout({"CPU": 16.0, "GPU": 2.0}, 1) == (1, {"num_gpus": 1, "num_cpus": 16})
+    assert worker_layout({"CPU": 2.0}, None) == (2, {"num_cpus": 1})
+    assert worker_layout({"CPU": 16.0}, 4) == (4, {"num_cpus": 4})
+    assert worker_layout({"CPU": 2.0}, 8) == (2, {"num_cpus": 1})
+
+
+def test_without_ray_installed_the_error_says_what_to_install(clips, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(SrpipeError, match=r"pip install 'srpipe\[ray\]'"):
+        run_batch(clips, tmp_path / "out", engine="ray")
+
+
+def test_address_needs_the_ray_engine(clips, tmp_path):
+    done = run_srpipe("batch", clips, tmp_path / "out", "--address", "auto")
+    assert done.returncode == 1 and b"--address is for --engine ray" in done.stderr

@@ -1,0 +1,57 @@
+"""srpipe bench reports every stage (figures are not asserted: timing tests flake)."""
+
+import json
+import shutil
+import sys
+
+import pytest
+
+from srpipe.testing import make_test_video
+
+from conftest import run_srpipe
+
+
+def test_bench_reports_every_stage(tmp_path):
+    clip = make_test_video(tmp_path / "clip.mp4", frames=6)
+    done = run_srpipe("bench", clip, "-m", "bicubic", "--batch-size", "2", "--repeats", "1", "--json")
+    assert done.returncode == 0, done.stderr.decode()
+    report = json.loads(done.stdout)
+    stages = [(r["stage"], r["model"]) for r in report["results"]]
+    assert stages[:4] == [("decode", None), ("upscale", "bicubic"), ("encode", None), ("end-to-end", "bicubic")]
+    assert all(r["fps_median"] > 0 for r in report["results"])
+    assert report["results"][0]["frames"] == 6 and report["results"][3]["peak_rss_mib"] > 0
+    assert report["size"] == "64x48" and report["scale"] == 2
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="no system ffmpeg")
+def test_bench_compares_each_classical_method_with_ffmpegs_own(tmp_path):
+    clip = make_test_video(tmp_path / "clip.mp4", frames=4)
+    done = run_srpipe("bench", clip, "-m", "bicubic", "-m", "lanczos", "--batch-size", "2", "--repeats", "1", "--json")
+    assert done.returncode == 0, done.stderr.decode()
+    report = json.loads(done.stdout)
+    assert [r["model"] for r in report["results"] if r["stage"] == "ffmpeg end-to-end"] == ["bicubic", "lanczos"]
+    assert {"bicubic vs ffmpeg", "lanczos vs ffmpeg"} <= set(report["ratios"])
+
+
+def test_whole_process_runs_give_the_childs_own_time_memory_and_exit_code(tmp_path):
+    from srpipe.default_plugins.bench.bench import run_whole_process
+
+    big = run_whole_process([sys.executable, "-c", "b = bytearray(300 << 20); b[::4096] = b'x' * len(b[::4096])"],
+                            tmp_path)
+    small = run_whole_process([sys.executable, "-c", "print('hi'); raise SystemExit('Error: no')"], tmp_path)
+    assert big.code == 0 and big.peak_mib >= 300 and big.seconds > 0
+    assert small.code == 1 and small.stdout == "hi\n" and small.peak_mib < 100  # not this process's memory
+    assert small.check(1) is small
+    with pytest.raises(RuntimeError, match="exited with 1, not 0: Error: no"):
+        small.check()
+
+
+def test_bench_times_whole_commands_against_a_bare_interpreter(tmp_path):
+    clip = make_test_video(tmp_path / "clip.mp4", frames=3)
+    done = run_srpipe("bench", clip, "-m", "bicubic", "--batch-size", "2", "--repeats", "1", "--json")
+    assert done.returncode == 0, done.stderr.decode()
+    rows = {row["command"]: row for row in json.loads(done.stdout)["startup"]}
+    assert rows["python -c 'import av, numpy'"]["vs_floor"] == 1.0
+    assert {"srpipe --help", "srpipe models list", "missing input", "output exists",
+            "upscale -m bicubic (3 frames, 64x64)"} <= set(rows)
+    assert all(row["seconds_median"] > 0 and row["peak_rss_mib"] > 0 for row in rows.values())

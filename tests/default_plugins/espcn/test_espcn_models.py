@@ -1,0 +1,169 @@
+"""The ESPCN models through the CLI: shipped weights, user weights, refused checkpoints."""
+
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from srpipe.nn.checkpoint import make_checkpoint, save_checkpoint
+from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
+from srpipe.default_plugins.espcn.upscaler import shipped_weights
+from srpipe.testing import make_test_video
+
+from conftest import run_srpipe
+from media import video_info
+
+
+@pytest.mark.parametrize("model, scale", [("espcn", 2), ("espcn-x3", 3), ("espcn-x4", 4)])
+def test_shipped_models_upscale_a_clip(tmp_path, model, scale):
+    assert shipped_weights(scale).exists()
+    clip = make_test_video(tmp_path / "clip.mp4", frames=3)
+    done = run_srpipe("upscale", clip, "-m", model, "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    info = video_info(tmp_path / f"clip_x{scale}.mp4")
+    assert (info["width"], info["height"], len(info["times"])) == (64 * scale, 48 * scale, 3)
+
+
+def test_user_weights_set_the_scale(tmp_path):
+    net = ESPCN(ESPCNConfig(scale=3, features=(4,), kernels=(3, 3)))
+    save_checkpoint(make_checkpoint(net, {}), tmp_path / "mine.pt")
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2, audio=False)
+    done = run_srpipe("upscale", clip, "-m", "espcn", "--weights", tmp_path / "mine.pt", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    assert video_info(tmp_path / "clip_x3.mp4")["width"] == 192
+    done = run_srpipe("upscale", clip, "-m", "espcn", "--weights", tmp_path / "mine.pt", "-s", "2")
+    assert done.returncode == 1 and b"is an x3 model but --scale 2" in done.stderr
+
+
+class Exploit:
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("kind", ["module", "exploit", "garbage"])
+def test_unsafe_or_broken_weights_are_one_line_errors(tmp_path, kind):
+    weights, marker = tmp_path / "w.pt", tmp_path / "pwned"
+    if kind == "module":
+        torch.save(ESPCN(ESPCNConfig(scale=2)), weights)
+    elif kind == "exploit":
+        weights.write_bytes(pickle.dumps({"format": "srpipe-checkpoint/1", "state_dict": Exploit(marker)}))
+    else:
+        weights.write_bytes(np.arange(1000, dtype=np.uint8).tobytes())
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2, audio=False)
+    done = run_srpipe("upscale", clip, "-m", "espcn", "--weights", weights)
+    assert done.returncode == 1
+    lines = done.stderr.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and "w.pt" in lines[0], lines
+    assert not marker.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "w.pt"]
+
+
+def test_eval_scores_the_shipped_model_above_bicubic(tmp_path):
+    import cv2
+
+    from srpipe.testing import test_pattern
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for index in range(2):
+        image = cv2.GaussianBlur(test_pattern(96, 72, index), (3, 3), 0.8)
+        cv2.imwrite(str(folder / f"{index}.png"), image)
+    done = run_srpipe("eval", "-m", "espcn-x2", "--data", folder, "--json")
+    assert done.returncode == 0, done.stderr.decode()
+    import json
+
+    mean = json.loads(done.stdout)["mean"]
+    assert mean["psnr"] > mean["bicubic_psnr"]
+
+
+def test_train_command_writes_weights_that_upscale(tmp_path):
+    import cv2
+
+    from srpipe.testing import test_pattern
+
+    for name, count in (("train", 3), ("val", 1)):
+        (tmp_path / name).mkdir()
+        for index in range(count):
+            cv2.imwrite(str(tmp_path / name / f"{index}.png"), test_pattern(64, 64, index + 5 * (name == "val")))
+    weights = tmp_path / "mine.pt"
+    done = run_srpipe("train", "espcn", "--data", tmp_path / "train", "--val", tmp_path / "val", "-s", "2",
+                      "--epochs", "1", "--steps-per-epoch", "3", "--batch-size", "4", "-o", weights,
+                      env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
+    assert done.returncode == 0, done.stderr.decode()
+    assert (tmp_path / "mine.pt.run" / "last.pt").exists()
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2, audio=False)
+    done = run_srpipe("upscale", clip, "-m", "espcn", "--weights", weights, "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    assert video_info(tmp_path / "clip_x2.mp4")["width"] == 128
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_shipped_weights_beat_bicubic_on_the_bundled_clip(scale):
+    """A frame of samples/bigbuckbunny.mp4, shrunk with MATLAB bicubic and upscaled back."""
+    import av
+
+    from conftest import REPO
+    from srpipe.default_plugins.espcn.evaluate import bicubic_upscale, make_lr
+    from srpipe.default_plugins.espcn.metrics import psnr
+    from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler
+    from srpipe.video import frame_from_av
+
+    with av.open(str(REPO / "samples" / "bigbuckbunny.mp4")) as container:
+        frame = next(f for i, f in enumerate(container.decode(video=0)) if i == 100)
+    hr = frame_from_av(frame).planes[0][120:480, 300:780].astype(np.float64)  # 360x480, divisible by 2, 3, 4
+    lr = make_lr(hr, scale)
+    espcn = ESPCNUpscaler(shipped_weights(scale)).upscale(lr[None], bit_depth=8, full_range=False)[0]
+    gain = psnr(espcn, hr, scale) - psnr(bicubic_upscale(lr, scale), hr, scale)
+    assert gain > 0.3, gain
+
+
+def test_video_weights_beat_bicubic_on_a_compressed_frame_of_the_bundled_clip():
+    """Frames of samples/bigbuckbunny.mp4 shrunk x2 as ffmpeg does, encoded by x264 at crf 23;
+    a P/B frame upscaled by the shipped video weights, by bicubic (the pipeline's) and by the
+    clean weights."""
+    import av
+
+    from conftest import REPO
+    from srpipe.resize import PlaneScaler
+    from srpipe.default_plugins.espcn.degrade import downscale, x264_roundtrip
+    from srpipe.default_plugins.espcn.metrics import psnr
+    from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler, default_weights
+    from srpipe.video import frame_from_av
+
+    assert default_weights(2) == shipped_weights(2, "video") and default_weights(2).exists()
+    with av.open(str(REPO / "samples" / "bigbuckbunny.mp4")) as container:
+        frames = [frame_from_av(f).planes[0][120:480, 300:780] for i, f in
+                  zip(range(104), container.decode(video=0)) if i >= 96]
+    lr = x264_roundtrip(np.stack([downscale(f, 2, "swscale-bicubic") for f in frames]), 23)
+    hr, lr = frames[4].astype(np.float64), lr[4]
+    bicubic = np.empty(hr.shape, np.uint8)
+    PlaneScaler((240, 180), (480, 360), 8, "bicubic").resize(lr, bicubic)
+    scores = {kind: psnr(ESPCNUpscaler(shipped_weights(2, kind)).upscale(lr[None], bit_depth=8, full_range=False)[0],
+                         hr, 2) - psnr(bicubic, hr, 2) for kind in ("video", "clean")}
+    assert scores["video"] > 0.3 and scores["video"] > scores["clean"] + 0.1, scores
+
+
+def test_models_list_tells_the_video_and_clean_weights_apart(cli_run):
+    import json
+
+    from srpipe.nn.checkpoint import load_checkpoint
+    from srpipe.plugins import collect_models, get_plugin_manager
+    from srpipe.default_plugins.espcn.upscaler import default_weights
+
+    rows = {m["name"]: m for m in json.loads(cli_run("models", "list", "--json").stdout)}
+    assert {"espcn", "espcn-x2", "espcn-clean", "espcn-clean-x2", "espcn-clean-x3", "espcn-clean-x4"} <= set(rows)
+    assert "compressed" in rows["espcn"]["description"] and "clean" in rows["espcn-clean"]["description"]
+    models = collect_models(get_plugin_manager())
+    video, clean = (models.get(name).load(scale=2) for name in ("espcn", "espcn-clean"))
+    assert video.meta["degrade"] == "video" and "degrade" not in clean.meta
+    assert models.get("espcn-x2").load().meta == video.meta  # existing commands get the default weights
+    for scale in (3, 4):
+        assert default_weights(scale) == shipped_weights(scale, "video")
+        expected = load_checkpoint(default_weights(scale))["meta"]
+        assert models.get("espcn").load(scale=scale).meta == models.get(f"espcn-x{scale}").load().meta == expected
+        assert models.get(f"espcn-clean-x{scale}").load().meta == load_checkpoint(shipped_weights(scale))["meta"]

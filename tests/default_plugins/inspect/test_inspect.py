@@ -1,0 +1,150 @@
+import json
+import struct
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import srpipe.plugins
+from srpipe import hookimpl
+from srpipe.default_plugins.inspect.kernels import KERNELS, apply_kernel
+from srpipe.default_plugins.inspect.layers import conv_output_size, summarize
+from srpipe.models import ModelSpec
+from srpipe.default_plugins.classifier.networks import LeNet, LeNetConfig, SmallCNN, SmallCNNConfig
+from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
+from srpipe.testing import make_plugin_manager
+
+
+def png_size(path) -> tuple[int, int]:
+    data = Path(path).read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return struct.unpack(">II", data[16:24])
+
+
+def rows(summary, *types):
+    return [l for l in summary.layers if l.type in types]
+
+
+def test_small_cnn_by_hand():
+    s = summarize(SmallCNN(SmallCNNConfig()), (1, 28, 28))
+    convs, pools, linear = rows(s, "Conv2d"), rows(s, "MaxPool2d"), rows(s, "Linear")
+    assert [(l.weights, l.biases) for l in convs + linear] == [(400, 16), (12800, 32), (15680, 10)]
+    assert [l.output_shape for l in convs + pools] == [(16, 28, 28), (32, 14, 14), (16, 14, 14), (32, 7, 7)]
+    # r: 5 -> pool 5+1*1=6 (jump 2) -> 6+4*2=14 -> pool 14+1*2=16
+    assert [l.receptive_field for l in (convs[0], pools[0], convs[1], pools[1])] == [(5, 5), (6, 6), (14, 14), (16, 16)]
+    assert [l.macs for l in convs + linear] == [28 * 28 * 16 * 25, 14 * 14 * 32 * 16 * 25, 1568 * 10]
+    assert (s.parameters, s.weights, s.biases) == (28938, 28880, 58)
+    assert all(l.shape_checked for l in s.layers)
+
+
+def test_lenet_by_hand():
+    s = summarize(LeNet(LeNetConfig()), (3, 32, 32))
+    assert [l.output_shape for l in rows(s, "Conv2d", "MaxPool2d")] == [(6, 28, 28), (6, 14, 14), (16, 10, 10), (16, 5, 5)]
+    assert [l.weights + l.biases for l in rows(s, "Conv2d", "Linear")] == [456, 2416, 48120, 10164, 850]
+    assert [l.receptive_field for l in rows(s, "Conv2d", "MaxPool2d")] == [(5, 5), (6, 6), (14, 14), (16, 16)]
+    assert s.macs == 28 * 28 * 6 * 75 + 10 * 10 * 16 * 150 + 400 * 120 + 120 * 84 + 84 * 10
+    assert s.parameters == 62006
+
+
+def test_stride_padding_dilation_against_formula_and_forward():
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, stride=2, padding=1), nn.Conv2d(4, 4, 3, dilation=2, padding=2),
+                        nn.Conv2d(4, 2, (5, 3), stride=(1, 3)), nn.MaxPool2d(2, stride=2, ceil_mode=True))
+    s = summarize(net, (1, 21, 30))
+    assert conv_output_size(21, 3, 2, 1) == 11 and conv_output_size(30, 3, 2, 1) == 15
+    assert [l.output_shape for l in s.layers] == [(4, 11, 15), (4, 11, 15), (2, 7, 5), (2, 4, 3)]  # ceil_mode: 7 -> 4
+    assert all(l.shape_checked for l in s.layers)
+    # r: 3; dilated k_eff 5 after stride 2: 3+4*2=11; (5,3) kernel: 11+4*2=19, 11+2*2=15
+    # 2x2 pool after strides (2, 6): 19+1*2=21, 15+1*6=21
+    assert [l.receptive_field for l in s.layers] == [(3, 3), (11, 11), (19, 15), (21, 21)]
+
+
+def test_espcn_geometry():
+    s = summarize(ESPCN(ESPCNConfig(scale=2)), (1, 20, 24))
+    assert s.layers[-1].output_shape == (1, 40, 48) and s.layers[-1].receptive_field == (9, 9)
+    assert s.parameters == sum(p.numel() for p in ESPCN(ESPCNConfig(scale=2)).parameters())
+
+
+class ToyUpscaler(nn.Module):
+    def __init__(self, scale):
+        super().__init__()
+        self.conv = nn.Conv2d(1, scale * scale, 3, padding=1, dilation=1)
+        self.shuffle = nn.PixelShuffle(scale)
+
+    def forward(self, x):
+        return self.shuffle(self.conv(x))
+
+
+class ToyPlugin:
+    @hookimpl
+    def register_models(self, register):
+        register(ModelSpec(name="toy", scales=(2, 3), description="toy", load=lambda **kw: None,
+                           network=ToyUpscaler))
+
+
+@pytest.fixture
+def toy_pm(monkeypatch):
+    pm = make_plugin_manager()
+    pm.register(ToyPlugin(), name="toy-plugin")
+    monkeypatch.setattr(srpipe.plugins, "get_plugin_manager", lambda: pm)
+    return pm
+
+
+def test_inspect_third_party_model_json(cli_run, toy_pm):
+    result = cli_run("inspect", "toy-x3", "--input-size", "1,10,12", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["model"] == "toy-x3" and data["parameters"] == 9 * 9 + 9
+    assert [l["output_shape"] for l in data["layers"]] == [[9, 10, 12], [1, 30, 36]]
+    assert all(l["shape_checked"] for l in data["layers"])
+    text = cli_run("inspect", "toy", "--scale", "2")
+    assert "1x64x64" in text.stdout and "matches the forward pass" in text.stdout
+
+
+def test_inspect_plots_are_pngs(cli_run, toy_pm, tmp_path):
+    image = tmp_path / "photo.png"
+    cv2.imwrite(str(image), np.random.default_rng(0).integers(0, 255, (30, 40, 3), dtype=np.uint8))
+    result = cli_run("inspect", "toy-x2", "--filters", "--feature-maps", image, "--receptive-field",
+                     "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == ["features_00_conv.png", "filters_00_conv.png", "receptive_fields.png"]
+    assert png_size(tmp_path / "out" / "receptive_fields.png") == (420, 480)
+    for name in written:
+        width, height = png_size(tmp_path / "out" / name)
+        assert width >= 400 and height >= 400
+
+
+def test_inspect_errors(cli_run, toy_pm):
+    for args, message in [(["nosuch"], "unknown model 'nosuch'"),
+                          (["toy", "--filters"], "give a folder with -o DIR"),
+                          (["toy-x2", "--input-size", "3,4"], "is not C,H,W"),
+                          (["bicubic"], "has no torch network")]:
+        result = cli_run("inspect", *args)
+        assert result.exit_code == 1 and result.output.startswith("Error: ") and message in result.output, args
+
+
+def test_classic_kernels(cli_run, tmp_path):
+    image = np.zeros((40, 50), np.uint8)
+    image[:, 25:] = 200
+    cv2.imwrite(str(tmp_path / "step.png"), image)
+    pixels = image[..., None].astype(np.float32) / 255
+    sobel_x = apply_kernel(pixels, KERNELS["sobel-x"])[..., 0]
+    assert np.abs(sobel_x[:, :23]).max() == 0 and sobel_x[:, 24:26].min() > 0
+    assert np.allclose(apply_kernel(pixels, KERNELS["box-blur"])[5:-5, 5:20], 0)
+    reference = torch.nn.functional.conv2d(torch.from_numpy(pixels[..., 0])[None, None],
+                                           torch.tensor(KERNELS["laplacian-edge"], dtype=torch.float32)[None, None])
+    assert np.allclose(apply_kernel(pixels, KERNELS["laplacian-edge"])[1:-1, 1:-1, 0], reference[0, 0].numpy())
+    result = cli_run("inspect", "kernels", tmp_path / "step.png", "-o", tmp_path / "k")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.stem for p in (tmp_path / "k").iterdir()) == sorted(KERNELS)
+    assert all(png_size(p)[0] == 1100 for p in (tmp_path / "k").iterdir())
+
+
+@pytest.mark.parametrize("model, parameters", [("mnist", 28938), ("fashion-mnist", 83466)])
+def test_inspect_shipped_classifiers(cli_run, model, parameters):
+    data = json.loads(cli_run("inspect", model, "--json").stdout)
+    assert data["input_shape"] == [1, 28, 28] and data["parameters"] == parameters
+    assert data["layers"][-1]["output_shape"] == [10] and all(l["shape_checked"] for l in data["layers"])

@@ -1,0 +1,108 @@
+"""The live loop headless: real-time pacing, dropping stale frames, and the keys."""
+
+
+import cv2
+import numpy as np
+import pytest
+
+from srpipe.default_plugins.live.feed import FrameFeed
+from srpipe.default_plugins.live.loop import LiveLoop
+from srpipe.default_plugins.live.upscalers import UpscalerCycle
+from srpipe.default_plugins.live.window import KEY_ESC, Headless
+from srpipe.testing import make_test_video
+from srpipe.video import PyAVSource
+from srpipe.media import SourceOptions
+
+from live_helpers import EndlessSource, ScriptedView, flat_registry
+
+FRAMES, RATE = 50, 25  # a 2 s clip
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return make_test_video(tmp_path_factory.mktemp("live") / "clip.mp4", frames=FRAMES, rate=RATE)
+
+
+def run_file(clip, registry, view=None, **loop_options):
+    models = UpscalerCycle(registry, next(iter(registry)).name, 2, "cpu")
+    with PyAVSource(str(clip), SourceOptions()) as source:
+        loop = LiveLoop(FrameFeed(source, paced=source.is_file), models, view or Headless(), **loop_options)
+        return loop.run()
+
+
+def test_file_plays_at_its_frame_rate_and_every_frame_is_accounted_for(clip):
+    stats = run_file(clip, flat_registry(fast=100))
+    assert stats.read == FRAMES
+    assert stats.shown + stats.dropped == stats.read
+    assert stats.seconds >= (FRAMES - 1) / RATE * 0.95  # paced, not as fast as possible
+    assert stats.shown >= FRAMES // 2
+
+
+def test_slow_model_drops_stale_frames_and_latency_stays_bounded(clip):
+    delay = 0.12  # three source frames per upscale
+    stats = run_file(clip, flat_registry(delay=delay, slow=100))
+    assert stats.read == FRAMES and stats.shown + stats.dropped == FRAMES
+    assert stats.dropped >= FRAMES // 2
+    # A frame waits at most one upscale in the slot, then is upscaled: about 2 * delay.
+    # Without dropping, the last frames would wait (FRAMES * delay - clip length), about 4 s.
+    assert max(stats.latencies) < 2 * delay + 0.25
+    assert np.mean(stats.latencies[-5:]) < 2 * delay + 0.15
+
+
+def model_level(image):
+    """The limited-range luma level the model drew on the right half (below the label, above the status line)."""
+    height, width = image.shape[:2]
+    grey = np.median(image[height // 3: 2 * height // 3, width // 2:])
+    return round(16 + grey * 219 / 255)
+
+
+def endless_loop(view, tmp_path, **levels):
+    models = UpscalerCycle(flat_registry(**levels), next(iter(levels)), 2, "cpu")
+    messages = []
+    loop = LiveLoop(FrameFeed(EndlessSource(), paced=True), models, view, screenshot_dir=tmp_path, echo=messages.append)
+    return loop, messages
+
+
+def test_keys_switch_model_save_screenshot_pause_and_quit(tmp_path):
+    keys = [-1, -1, "m", -1, -1, "s", " "] + [-1] * 5 + ["m", -1, -1, " ", -1, -1, "q"]
+    view = ScriptedView(keys)
+    loop, messages = endless_loop(view, tmp_path, a=50, b=150)
+    stats = loop.run()
+
+    assert view.calls == len(keys)  # q ended it at once
+    assert stats.shown + stats.dropped == stats.read
+    shown_at = dict(view.log)  # images shown before each key call
+    assert model_level(view.shown[shown_at[3] - 1]) == pytest.approx(50, abs=2)  # model a, before m
+    assert model_level(view.shown[shown_at[4]]) == pytest.approx(150, abs=2)  # the frame after m: model b
+
+    saved = list(tmp_path.glob("srpipe-live-*.png"))
+    assert len(saved) == 1 and f"saved {saved[0]}" in messages
+    assert np.array_equal(cv2.imread(str(saved[0])), view.shown[shown_at[6] - 1])  # what was on screen
+
+    paused_images = view.shown[shown_at[7]: shown_at[14]]  # pause redraw, m redraw; no new frames
+    assert len(paused_images) == 2 and model_level(paused_images[1]) == pytest.approx(50, abs=2)
+    assert messages.count("model: b") == 1 and messages.count("model: a") == 1
+    assert len(view.shown) > shown_at[14] + 1  # playing again after the second space
+
+
+def test_escape_quits_and_the_waiting_frame_counts_as_dropped(tmp_path):
+    view = ScriptedView([-1, -1, KEY_ESC])
+    loop, _ = endless_loop(view, tmp_path, a=50)
+    stats = loop.run()
+    assert view.calls == 3 and stats.shown + stats.dropped == stats.read
+
+
+def test_cycle_leaves_out_models_that_fail_to_load(tmp_path):
+    from srpipe.errors import SrpipeError
+    from srpipe.models import ModelSpec
+
+    registry = flat_registry(a=50, c=200)
+
+    def broken(scale, device, weights):
+        raise SrpipeError("no weights shipped")
+
+    registry.register(ModelSpec("b", (2,), "broken", broken), plugin="test")
+    cycle = UpscalerCycle(registry, "a", 2, "cpu")
+    with pytest.warns(UserWarning, match="model 'b' is left out of the cycle: no weights shipped"):
+        assert cycle.next() == "c"
+    assert cycle.next() == "a" and cycle.names == ["a", "c"]
