@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from srpipe.errors import SrpipeError
+from srpipe.models import check_upscaler
 from srpipe.registry import Registry
 
 AUTO = "auto"
@@ -85,9 +86,11 @@ class BackendRegistry(Registry[Backend]):
 
 
 def load_upscaler(spec, backends: BackendRegistry, *, scale, device: str, weights, backend: str = AUTO):
-    """``spec.load(...)``; a model that runs on a backend (``spec.accepts_backend``) gets the
-    one ``backend`` names for ``device``, others load as they always did."""
-    if not spec.accepts_backend:
-        return spec.load(scale=scale, device=device, weights=weights)
-    chosen = backends.select(backend, device)
-    return spec.load(scale=scale, device=device, weights=weights, backend=chosen)
+    """``spec.load(...)``, checked to be an upscaler; a model that runs on a backend
+    (``spec.accepts_backend``) gets the one ``backend`` names for ``device``."""
+    if spec.accepts_backend:
+        upscaler = spec.load(scale=scale, device=device, weights=weights, backend=backends.select(backend, device))
+    else:
+        upscaler = spec.load(scale=scale, device=device, weights=weights)
+    check_upscaler(upscaler, spec)
+    return upscaler

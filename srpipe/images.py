@@ -18,10 +18,9 @@ import numpy as np
 
 from srpipe.errors import SrpipeError
 from srpipe.frames import PLANE_FORMATS, Frame
-from srpipe.media import SinkOptions, Sink, Source
+from srpipe.media import IMAGE_SUFFIXES, Sink, SinkOptions, Source
 from srpipe.outputs import AtomicOutput
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 EIGHT_BIT_ONLY = {".jpg", ".jpeg", ".webp", ".bmp"}
 _HALF = 32768.0
 _MAX = 65535.0
@@ -173,6 +172,42 @@ def _to_depth(values: np.ndarray, bit_depth: int) -> np.ndarray:
     return np.clip(np.rint(values), 0, _MAX).astype(np.uint16)
 
 
+def read_image(path: str | Path) -> np.ndarray:
+    """An image file's samples as OpenCV decodes them: (H, W) grey or (H, W, C) BGR(A), uint8 or
+    uint16. Every srpipe command reads images through here, so each gives the same errors."""
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:
+        raise SrpipeError(f"cannot read {path}: {exc.strerror}; check that it is a file you may read") from exc
+    if not data.size:
+        raise SrpipeError(f"{path} is empty (0 bytes); give an image file")
+    cv2 = opencv()
+    try:
+        with quiet_stderr():
+            image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    except cv2.error:  # OpenCV's own size limit or a damaged header: its text is not for users
+        image = None
+    if image is None:
+        raise SrpipeError(f"{path} is not a readable image (corrupt, truncated or not an image); "
+                          "check that it is a complete PNG/JPEG/WebP/BMP/TIFF")
+    if image.dtype not in (np.uint8, np.uint16):
+        raise SrpipeError(f"{path} has {image.dtype} samples; srpipe reads 8- and 16-bit images")
+    return image
+
+
+def read_rgb8(path: str | Path) -> np.ndarray:
+    """An image file as 8-bit (H, W) grey or (H, W, 3) RGB, alpha dropped."""
+    cv2 = opencv()
+    pixels = read_image(path)
+    if pixels.dtype != np.uint8:
+        pixels = (pixels.astype(np.float64) / 257.0).round().astype(np.uint8)
+    if pixels.ndim == 3 and pixels.shape[2] == 1:
+        return pixels[..., 0]
+    if pixels.ndim == 3:
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGB if pixels.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+    return pixels
+
+
 class ImageSource(Source):
     """One still image as a single frame."""
 
@@ -193,20 +228,7 @@ class ImageSource(Source):
 
     def _decode(self) -> np.ndarray:
         """The image as float64 on the 16-bit scale (BGR order, alpha last)."""
-        try:
-            data = np.fromfile(self.location, dtype=np.uint8)
-        except OSError as exc:
-            raise SrpipeError(f"cannot read {self.location}: {exc.strerror}") from exc
-        cv2 = opencv()
-        try:
-            with quiet_stderr():
-                image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-        except cv2.error:  # OpenCV's own size limit or a damaged header: its text is not for users
-            image = None
-        if image is None:
-            raise SrpipeError(f"cannot read {self.location} as an image; check that it is a complete PNG/JPEG/WebP/BMP/TIFF")
-        if image.dtype not in (np.uint8, np.uint16):
-            raise SrpipeError(f"{self.location} has {image.dtype} samples; srpipe reads 8- and 16-bit images")
+        image = read_image(self.location)
         if self.width is not None and image.shape[:2] != (self.height, self.width):
             raise SrpipeError(f"{self.location} decodes to a size other than its header's; check that it is a complete image")
         self.bit_depth = 8 if image.dtype == np.uint8 else 16

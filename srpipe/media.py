@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from fractions import Fraction
+from types import MappingProxyType
+from typing import Any, Iterator, Mapping, Sequence
 
+from srpipe.errors import SrpipeError
 from srpipe.frames import Frame
+
+#: still images srpipe reads and writes (through OpenCV), by file name
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
+#: video files that folder commands (batch, classify) pick up by name; FFmpeg reads more
+VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".ts", ".m2ts", ".mts", ".avi", ".flv",
+                            ".wmv", ".mpg", ".mpeg", ".3gp", ".ogv", ".y4m", ".gif"})
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,13 @@ class Source(ABC):
     bytes_per_sample: int = 1
     is_file: bool = True  # False for URLs, pipes and devices: no default output name
     skipped_frames: int = 0  # damaged input frames dropped under on_decode_error="skip"
+    # What a video sink copies to the output; a source that does not know one leaves the default.
+    frame_rate: Fraction | None = None  # the nominal rate; frames without pts are timed by it (else 25)
+    time_base: Fraction | None = None  # the unit of the frames' pts; None: the first frame's
+    colour: tuple[int, int, int] | None = None  # (colorspace, primaries, transfer) as FFmpeg numbers them
+    display_matrix: tuple[int, ...] | None = None  # rotation of the picture (FFmpeg's display matrix)
+    metadata: Mapping[str, str] = MappingProxyType({})  # container tags (title, ...)
+    passthrough: Sequence[Any] = ()  # PyAV streams whose packets items() yields for copying
 
     @abstractmethod
     def items(self) -> Iterator[Frame | Any]:
@@ -86,3 +102,25 @@ class Sink(ABC):
     @abstractmethod
     def abort(self) -> None:
         """Stop and remove whatever was written; safe to call more than once."""
+
+
+def open_source(pm, location: str, options: SourceOptions) -> Source:
+    """The :class:`Source` the first willing plugin opens for ``location``."""
+    source = pm.hook.open_source(location=location, options=options)
+    if source is None:
+        raise SrpipeError(f"no plugin can open {location}")
+    if not isinstance(source, Source):
+        raise SrpipeError(f"a plugin opened {location} as a {type(source).__name__}, not a srpipe.media.Source; "
+                          "disable it (SRPIPE_DISABLE_PLUGINS) and report it to its authors")
+    return source
+
+
+def open_sink(pm, location: str, source: Source, options: SinkOptions) -> Sink:
+    """The :class:`Sink` the first willing plugin opens for ``location``."""
+    sink = pm.hook.open_sink(location=location, source=source, options=options)
+    if sink is None:
+        raise SrpipeError(f"no plugin can write {location}")
+    if not isinstance(sink, Sink):
+        raise SrpipeError(f"a plugin opened {location} as a {type(sink).__name__}, not a srpipe.media.Sink; "
+                          "disable it (SRPIPE_DISABLE_PLUGINS) and report it to its authors")
+    return sink

@@ -6,10 +6,11 @@ import ctypes
 import warnings
 
 from srpipe.errors import SrpipeError
+from srpipe.models import UpscalerTraits
 
 GIB = 1 << 30
 # Float32 working copies per output pixel when an upscaler states none (input and output).
-DEFAULT_WORKING_BYTES = 8
+DEFAULT_WORKING_BYTES = UpscalerTraits.working_bytes_per_output_pixel
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt() parameters
@@ -58,7 +59,7 @@ def fit_batch_size(width, height, scale, batch_size, bytes_per_sample, upscaler,
     available = available_memory() if available is None else available
     if not available or not width or not height:
         return batch_size
-    working = getattr(upscaler, "working_bytes_per_output_pixel", DEFAULT_WORKING_BYTES)
+    working = UpscalerTraits.of(upscaler).working_bytes_per_output_pixel
     needed = bytes_for_batch(width, height, scale, 1, bytes_per_sample, working)
     batch = min(batch_size, int(0.8 * available // needed))  # the need grows linearly with the batch
     if batch >= 1:

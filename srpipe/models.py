@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Protocol
 
 import numpy as np
@@ -13,13 +13,40 @@ from srpipe.registry import Registry
 
 
 class Upscaler(Protocol):
-    """A loaded model that upscales batches of luma planes by ``scale``."""
+    """A loaded model that upscales batches of luma planes by ``scale``.
+
+    Besides ``scale`` and ``upscale``, srpipe reads the attributes of :class:`UpscalerTraits`
+    where an upscaler has them; each is optional."""
 
     scale: int
 
     def upscale(self, luma: np.ndarray, *, bit_depth: int, full_range: bool) -> np.ndarray:
         """Upscale ``luma`` of shape (N, H, W), uint8 or uint16 holding
         ``bit_depth``-bit samples, to (N, H*scale, W*scale) of the same dtype."""
+
+
+@dataclass(frozen=True)
+class UpscalerTraits:
+    """The optional attributes of an :class:`Upscaler`, with what srpipe assumes without them."""
+
+    #: what runs it ("cpu", "torch", "openvino-bf16", ...), shown in summaries and ``--json``
+    backend: str | None = None
+    #: bytes of working memory per output pixel beyond the input and output planes; the
+    #: batch size is lowered to fit free memory by it
+    working_bytes_per_output_pixel: int = 8
+    #: multiply-accumulates per input pixel, for ``srpipe bench``'s GFLOP/s; ``None``: not reported
+    macs_per_lr_pixel: int | None = None
+
+    @classmethod
+    def of(cls, upscaler) -> UpscalerTraits:
+        return cls(**{f.name: getattr(upscaler, f.name) for f in fields(cls) if hasattr(upscaler, f.name)})
+
+
+def check_upscaler(upscaler, spec: ModelSpec) -> None:
+    """Refuse, naming the plugin, what a model's ``load`` returned if it is no upscaler."""
+    if not (isinstance(getattr(upscaler, "scale", None), int) and callable(getattr(upscaler, "upscale", None))):
+        raise SrpipeError(f"model {spec.name!r} of plugin {spec.plugin!r} loaded a {type(upscaler).__name__}, which "
+                          "has no integer 'scale' and 'upscale' method; report it to the plugin's authors")
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
 import stat
 import tempfile
 from pathlib import Path
+from typing import Iterator
 
 from srpipe.errors import SrpipeError
 
@@ -156,3 +158,23 @@ class AtomicOutput:
     def discard(self) -> None:
         if not self.direct:
             self.temp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_path(final: Path, overwrite: bool = True) -> Iterator[Path]:
+    """A temporary path beside ``final`` to write; it becomes ``final`` when the block ends
+    and is removed if the block raises (see :class:`AtomicOutput`)."""
+    Path(final).parent.mkdir(parents=True, exist_ok=True)
+    output = AtomicOutput(Path(final), overwrite)
+    try:
+        yield output.temp
+    except BaseException:
+        output.discard()
+        raise
+    output.commit()
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` as ``path``: a concurrent reader sees the old file or the whole new one."""
+    with atomic_path(path) as temp:
+        temp.write_bytes(data)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Callable
 from srpipe.backends import AUTO, load_upscaler
 from srpipe.device import resolve_device
 from srpipe.errors import SrpipeError
-from srpipe.media import SinkOptions, SourceOptions
+from srpipe.media import SinkOptions, SourceOptions, open_sink, open_source
 from srpipe.outputs import check_output_path, default_output_path
 from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
 
@@ -104,9 +104,7 @@ def upscale(
     from srpipe.memory import check_frame_size, fit_batch_size
     from srpipe.pipeline import run  # with PyAV and OpenCV: after the checks, so that errors come at once
 
-    source = pm.hook.open_source(location=input, options=source_options)
-    if source is None:
-        raise SrpipeError(f"no plugin can open {input}")
+    source = open_source(pm, input, source_options)
     with source:
         # Before anything is decoded: a header may claim a frame far larger than the file holds.
         check_frame_size(input, source.width, source.height, source_options.max_pixels)
@@ -123,9 +121,7 @@ def upscale(
         batch_size = fit_batch_size(source.width, source.height, scale, batch_size, source.bytes_per_sample, upscaler)
         hardware = sink_options.hardware_encoder or device.startswith("cuda")
         sink_options = replace(sink_options, scale=scale, hardware_encoder=hardware)
-        sink = pm.hook.open_sink(location=output, source=source, options=sink_options)
-        if sink is None:
-            raise SrpipeError(f"no plugin can write {output}")
+        sink = open_sink(pm, output, source, sink_options)
         try:
             on_frame = progress(source.frame_count) if progress else None
             stats = run(source, sink, upscaler, batch_size=batch_size, threaded=threaded, model_name=model, on_frame=on_frame)

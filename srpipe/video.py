@@ -96,14 +96,17 @@ def first_frame_layout(location: str) -> tuple[tuple[int, ...] | None, bool]:
         return _display_matrix(first), frame_from_av(first).full_range
 
 
-def copy_colour(codec_context, full_range: bool, source_video=None) -> None:
+def stream_colour(stream) -> tuple[int, int, int]:
+    """(colorspace, primaries, transfer) of a PyAV video stream."""
+    cc = stream.codec_context
+    return cc.colorspace, cc.color_primaries, cc.color_trc
+
+
+def copy_colour(codec_context, full_range: bool, colour: tuple[int, int, int] | None = None) -> None:
     """Tag an output stream with the range of its frames and the source's colour description."""
     codec_context.color_range = COLOR_RANGE_FULL if full_range else COLOR_RANGE_LIMITED
-    if source_video is not None:
-        source_cc = source_video.codec_context
-        codec_context.colorspace = source_cc.colorspace
-        codec_context.color_primaries = source_cc.color_primaries
-        codec_context.color_trc = source_cc.color_trc
+    if colour is not None:
+        codec_context.colorspace, codec_context.color_primaries, codec_context.color_trc = colour
 
 
 def _open_error(location: str, exc: Exception) -> SrpipeError:
@@ -204,6 +207,10 @@ class PyAVSource(Source):
     @property
     def metadata(self) -> dict[str, str]:
         return dict(self.container.metadata)
+
+    @property
+    def colour(self) -> tuple[int, int, int]:
+        return stream_colour(self.video)
 
     def items(self) -> Iterator[Frame | av.Packet]:
         return self._items() if self.pts_range is None else self._range_items(*self.pts_range)
@@ -480,13 +487,13 @@ class PyAVSink(Sink):
         codec = self.options.codec or default_codec(fmt_name, self.options.hardware_encoder)
         check_video_encoder(codec)
         try:
-            stream = self.container.add_stream(codec, rate=getattr(self.source, "frame_rate", None) or 25)
+            stream = self.container.add_stream(codec, rate=self.source.frame_rate or 25)
         except (av.FFmpegError, ValueError) as exc:
             raise SrpipeError(f"cannot use encoder {codec!r}: {exc}; see 'ffmpeg -encoders' for names") from exc
         self._check_codec_fits(fmt_name, stream)
         stream.width, stream.height = first.width, first.height
         stream.pix_fmt = self._pix_fmt(stream, first.format)
-        stream.time_base = getattr(self.source, "time_base", None) or first.time_base or Fraction(1, 90000)
+        stream.time_base = self.source.time_base or first.time_base or Fraction(1, 90000)
         stream.codec_context.time_base = stream.time_base
         stream.options = encoder_options(stream.codec_context.name, self.options.crf, self.options.preset,
                                          self.options.codec_options)
@@ -494,13 +501,13 @@ class PyAVSink(Sink):
             # frame threads, as ffmpeg's CLI runs it: with PyAV's default (slice threads) files
             # were 1% larger and encoding alone slower (55.9 against 59.4 fps at 1280x720)
             stream.codec_context.thread_type = "FRAME"
-        copy_colour(stream.codec_context, first.full_range, getattr(self.source, "video", None))
-        matrix = getattr(self.source, "display_matrix", None)
+        copy_colour(stream.codec_context, first.full_range, self.source.colour)
+        matrix = self.source.display_matrix
         if matrix:
             stream.set_display_matrix(matrix)
         self.stream = stream
-        self.container.metadata.update(getattr(self.source, "metadata", {}))
-        for in_stream in getattr(self.source, "passthrough", []):
+        self.container.metadata.update(self.source.metadata)
+        for in_stream in self.source.passthrough:
             self._add_copy(in_stream)
         try:
             self.container.start_encoding()  # opens the encoder and writes the header
@@ -547,7 +554,7 @@ class PyAVSink(Sink):
                 f"({self.stream.width}x{self.stream.height} to {frame.width}x{frame.height}); not supported"
             )
         if frame.pts is None:  # a source without timestamps (checked: then none has one): by the frame rate
-            rate = getattr(self.source, "frame_rate", None) or Fraction(25)
+            rate = self.source.frame_rate or Fraction(25)
             frame.pts = self.frames_written * max(1, round(1 / (rate * self.stream.time_base)))
             frame.time_base = self.stream.time_base
         self.frames_written += 1

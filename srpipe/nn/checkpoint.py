@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from srpipe.errors import CheckpointError
+from srpipe.outputs import atomic_path
 from srpipe.nn.registry import build_network, describe
 
 FORMAT = "srpipe-checkpoint/1"
@@ -29,11 +30,8 @@ def make_checkpoint(model: nn.Module, meta: dict | None = None, **extra: Any) ->
 
 def save_checkpoint(ckpt: dict, path: str | Path) -> None:
     """Write ``ckpt`` atomically (a temporary file renamed into place)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial.tmp")
-    torch.save(ckpt, tmp)
-    os.replace(tmp, path)
+    with atomic_path(Path(path)) as temp:
+        torch.save(ckpt, temp)
 
 
 # torch.save stores a checkpoint's members uncompressed; a little slack covers zip headers.

@@ -28,16 +28,14 @@ from typing import Callable
 from srpipe.default_plugins.batch.chunks import PART_FORMAT, Chunk, VideoIndex, index_video, join_parts, plan_chunks
 from srpipe.device import limit_threads, sleep_idle_threads
 from srpipe.errors import SrpipeError
-from srpipe.images import IMAGE_SUFFIXES, is_image_file
-from srpipe.media import SinkOptions, SourceOptions
+from srpipe.images import is_image_file
+from srpipe.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, SinkOptions, SourceOptions
 from srpipe.memory import retain_freed_memory
-from srpipe.outputs import remove_dead_partials, special_kind
+from srpipe.outputs import remove_dead_partials, special_kind, write_atomically
 
 MANIFEST = ".srpipe-batch.json"
 PARTS_DIR = ".srpipe-parts"
 ENGINES = ("local", "ray")
-VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".ts", ".m2ts", ".mts", ".avi", ".flv",
-                  ".wmv", ".mpg", ".mpeg", ".3gp", ".ogv", ".y4m"}
 
 
 @dataclass(frozen=True)
@@ -162,9 +160,7 @@ class Manifest:
             "output_size": output.stat().st_size,
             "frames": frames,
         }
-        temp = self.path.with_suffix(".json.partial")
-        temp.write_text(json.dumps({"format": "srpipe-batch/1", "files": self.entries}, indent=1))
-        os.replace(temp, self.path)
+        write_atomically(self.path, json.dumps({"format": "srpipe-batch/1", "files": self.entries}, indent=1).encode())
 
 
 # Workers -----------------------------------------------------------------------

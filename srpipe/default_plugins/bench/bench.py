@@ -25,6 +25,7 @@ from srpipe.backends import AUTO, load_upscaler
 from srpipe.device import resolve_device
 from srpipe.frames import Frame
 from srpipe.media import SinkOptions, SourceOptions
+from srpipe.models import UpscalerTraits
 from srpipe.pipeline import upscale_frames
 from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
 from srpipe.resize import SWSCALE_FLAGS
@@ -114,10 +115,10 @@ def bench_upscale(frames: list[Frame], name: str, scale: int, device: str, batch
     run()  # warm-up: caches, lazy initialisation, kernel selection
     times = _timed(run, repeats)
     extra = {"batch_size": batch_size, "frames": len(frames)}
-    config = getattr(upscaler, "config", None)
-    if config is not None and hasattr(config, "macs_per_lr_pixel"):
+    macs = UpscalerTraits.of(upscaler).macs_per_lr_pixel
+    if macs is not None:
         pixels = frames[0].width * frames[0].height
-        flops = 2 * config.macs_per_lr_pixel() * pixels
+        flops = 2 * macs * pixels
         extra["gflops"] = round(flops * len(frames) / statistics.median(times) / 1e9, 1)
         if peak_gflops:
             extra["pct_of_matmul"] = round(100 * extra["gflops"] / peak_gflops, 1)

@@ -6,13 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-import cv2
 import numpy as np
 
 from srpipe.errors import SrpipeError
-
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".gif")
+from srpipe.images import read_rgb8
+from srpipe.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 
 @dataclass
@@ -32,15 +30,15 @@ def read_inputs(location: str | Path, every: int = 25) -> Iterator[InputImage]:
     if not path.exists():
         raise SrpipeError(f"{path} does not exist; check the path")
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
-            raise SrpipeError(f"folder {path} holds no images ({', '.join(IMAGE_EXTENSIONS)}); "
+            raise SrpipeError(f"folder {path} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}); "
                               "give an image, a folder of images or a video")
         for file in files:
             yield read_image(file)
-    elif path.suffix.lower() in VIDEO_EXTENSIONS:
+    elif path.suffix.lower() in VIDEO_SUFFIXES:
         yield from read_video(path, every)
-    elif path.suffix.lower() not in IMAGE_EXTENSIONS and looks_like_video(_read_bytes(path)):
+    elif path.suffix.lower() not in IMAGE_SUFFIXES and looks_like_video(_read_bytes(path)):
         yield from read_video(path, every)
     else:
         yield read_image(path)
@@ -65,20 +63,13 @@ def looks_like_video(data: bytes) -> bool:
 
 def read_image(path: Path) -> InputImage:
     """An image file as 8-bit grey or RGB; a file that is not one raises :class:`SrpipeError`."""
-    data = _read_bytes(path)
-    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if pixels is None:
-        if looks_like_video(data):
+    try:
+        return InputImage(str(path), read_rgb8(path))
+    except SrpipeError:
+        if looks_like_video(_read_bytes(path)):
             raise SrpipeError(f"{path} is a video, not a {path.suffix} image; rename it with its "
-                              "real extension (e.g. .mp4) to classify its frames")
-        raise SrpipeError(f"{path} is not a readable image (corrupt, truncated or not an image); "
-                          "re-save it as PNG or JPEG")
-    if pixels.dtype != np.uint8:
-        pixels = (pixels.astype(np.float64) * 255 / np.iinfo(pixels.dtype).max).round().astype(np.uint8)
-    if pixels.ndim == 3:
-        code = cv2.COLOR_BGRA2RGB if pixels.shape[2] == 4 else cv2.COLOR_BGR2RGB
-        pixels = cv2.cvtColor(pixels, code)
-    return InputImage(str(path), pixels)
+                              "real extension (e.g. .mp4) to classify its frames") from None
+        raise
 
 
 def read_video(path: Path, every: int) -> Iterator[InputImage]:

@@ -26,10 +26,6 @@ def load(scale: int, device: str = "cpu", weights=None, backend: Backend | None 
         raise SrpipeError(str(exc)) from exc
     if weights is not None and scale is not None and upscaler.scale != scale:
         raise SrpipeError(f"{weights} is an x{upscaler.scale} model but --scale {scale} was asked for")
-    features = upscaler.config.features
-    widest_pair = max((a + b for a, b in zip(features, features[1:])), default=features[0])
-    # float32 activations of two adjacent layers at low resolution, plus input and output
-    upscaler.working_bytes_per_output_pixel = 4 * (widest_pair + 1) // upscaler.scale**2 + 8
     return upscaler
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+
+from srpipe.images import read_rgb8
 
 
 def rgb2y(img: np.ndarray) -> np.ndarray:
@@ -26,10 +27,8 @@ def load_y(path: str | Path) -> np.ndarray:
     (the reference MATLAB scripts skip ``rgb2ycbcr`` when there is one channel); this is what
     reproduces the published Set14 numbers, whose ``bridge`` is grey.
     """
-    with Image.open(path) as im:
-        if im.mode == "L":
-            return np.asarray(im, dtype=np.float64)
-        return rgb2y(np.asarray(im.convert("RGB")))
+    pixels = read_rgb8(path)
+    return pixels.astype(np.float64) if pixels.ndim == 2 else rgb2y(pixels)
 
 
 def modcrop(img: np.ndarray, scale: int) -> np.ndarray:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from srpipe import hookimpl
 from srpipe.backends import Backend
-from srpipe.cache import cache_dir, write_atomically
+from srpipe.cache import cache_dir
+from srpipe.outputs import write_atomically
 
 
 def is_available() -> bool:

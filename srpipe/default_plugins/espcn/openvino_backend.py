@@ -16,7 +16,6 @@ OpenVINO's telemetry is kept off (:func:`import_openvino`): srpipe makes no netw
 from __future__ import annotations
 
 import copy
-import os
 import re
 import sys
 import tempfile
@@ -27,6 +26,7 @@ import numpy as np
 from srpipe import hookimpl
 from srpipe.backends import Backend
 from srpipe.cache import cache_dir
+from srpipe.outputs import write_atomically
 
 
 def import_openvino():
@@ -110,11 +110,11 @@ def _cached_path(key: str, precision: str) -> Path:
 def _keep(model, path: Path) -> None:
     """Save ``model`` as ``path`` (.xml) and its .bin, renamed into place .bin first: an .xml
     there means both are whole. Full-precision weights: OpenVINO would halve them by default."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".saving-") as temp:
-        import_openvino().save_model(model, os.path.join(temp, "model.xml"), compress_to_fp16=False)
-        os.replace(os.path.join(temp, "model.bin"), path.with_suffix(".bin"))
-        os.replace(os.path.join(temp, "model.xml"), path)
+    with tempfile.TemporaryDirectory() as temp:
+        saved = Path(temp, "model.xml")
+        import_openvino().save_model(model, str(saved), compress_to_fp16=False)
+        write_atomically(path.with_suffix(".bin"), saved.with_suffix(".bin").read_bytes())
+        write_atomically(path, saved.read_bytes())
 
 
 def _runner(model, precision: str):

@@ -14,7 +14,8 @@ import cv2
 import numpy as np
 
 from srpipe.backends import Backend
-from srpipe.cache import cache_dir, file_digest, write_atomically
+from srpipe.cache import cache_dir, file_digest
+from srpipe.outputs import write_atomically
 from srpipe.errors import NonFiniteOutput
 from srpipe.default_plugins.espcn.config import ESPCNConfig
 
@@ -70,6 +71,17 @@ class ESPCNUpscaler:
         self.tile = tile or (backend.tile if backend else 192)
         self.margin = self.config.receptive_radius()
         self._copy_stream = None  # CUDA only, made on first use
+
+    @property
+    def working_bytes_per_output_pixel(self) -> int:
+        """float32 activations of two adjacent layers at low resolution, plus input and output."""
+        features = self.config.features
+        widest_pair = max((a + b for a, b in zip(features, features[1:])), default=features[0])
+        return 4 * (widest_pair + 1) // self.scale**2 + 8
+
+    @property
+    def macs_per_lr_pixel(self) -> int:
+        return self.config.macs_per_lr_pixel()
 
     def _load_prepared(self, checkpoint, backend: Backend | None):
         """What the backend prepared for this checkpoint file in an earlier run, or None."""

@@ -13,7 +13,7 @@ from srpipe.default_plugins.live.recorder import Recorder
 from srpipe.default_plugins.live.stats import LiveStats
 from srpipe.default_plugins.live.upscalers import UpscalerCycle
 from srpipe.default_plugins.live.window import Headless, Window
-from srpipe.media import SourceOptions
+from srpipe.media import SourceOptions, open_source
 from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
 from srpipe.upscaling import check_input
 
@@ -43,9 +43,7 @@ def run_live(
     models = UpscalerCycle(collect_models(pm), model, scale, resolve_device(device), weights,
                            backends=collect_backends(pm), backend=backend)
     check_input(location)
-    source = pm.hook.open_source(location=location, options=SourceOptions())
-    if source is None:
-        raise SrpipeError(f"no plugin can open {location}")
+    source = open_source(pm, location, SourceOptions())
     with source:
         view = Window() if window else Headless()
         try:
