@@ -26,7 +26,7 @@ class SourceOptions:
     decode_threads: int = 0  # 0: let the decoder choose
     on_decode_error: str = "stop"  # "stop": fail; "skip": drop the damaged frames and count them
     # Only the video frames with start <= pts < end (None: open end), and no other streams:
-    # one chunk of a video split at keyframes (srpipe.default_plugins.batch.chunks). start must be a keyframe's pts.
+    # one chunk of a video split at keyframes (srpipe batch). start must be a keyframe's pts.
     pts_range: tuple[int | None, int | None] | None = None
     max_pixels: int | None = None  # the largest frame to decode; None: srpipe.memory.default_max_pixels()
     timeout: float | None = None  # seconds without data before giving up; None: 30 for URLs, no limit else

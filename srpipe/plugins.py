@@ -114,7 +114,7 @@ def call_per_plugin(pm: pluggy.PluginManager, hook_name: str, make_kwargs) -> No
             _warn(f"plugin {name!r} failed in {hook_name} and is skipped: {type(exc).__name__}: {exc}")
 
 
-def _collect(pm: pluggy.PluginManager, hook_name: str, registry):
+def collect(pm: pluggy.PluginManager, hook_name: str, registry):
     """``registry`` filled by every plugin's ``hook_name(register)``, each entry tagged with its plugin.
     A ``register()`` call that fails is named and skipped; the plugin's other calls still count."""
 
@@ -134,19 +134,12 @@ def _collect(pm: pluggy.PluginManager, hook_name: str, registry):
 
 def collect_models(pm: pluggy.PluginManager) -> ModelRegistry:
     """All models the plugins register."""
-    return _collect(pm, "register_models", ModelRegistry())
+    return collect(pm, "register_models", ModelRegistry())
 
 
 def collect_backends(pm: pluggy.PluginManager) -> BackendRegistry:
     """All inference backends the plugins register."""
-    return _collect(pm, "register_backends", BackendRegistry())
-
-
-def collect_networks(pm: pluggy.PluginManager):
-    """All network architectures the plugins register."""
-    from srpipe.nn.registry import NetworkRegistry
-
-    return _collect(pm, "register_networks", NetworkRegistry())
+    return collect(pm, "register_backends", BackendRegistry())
 
 
 def describe_plugins(pm: PluginManager) -> list[dict]:

@@ -396,6 +396,33 @@ def encoder_options(codec: str, crf: int | None, preset: str | None, extra: dict
     return options
 
 
+def add_video_encoder(container, codec: str, *, rate, time_base: Fraction, crf: int | None, preset: str | None,
+                      extra: dict[str, str] | None = None):
+    """An output video stream that ``codec`` encodes with srpipe's quality settings; the
+    caller sets its size and pixel format. Every srpipe encoder (the sink, ``live --record``,
+    ``eval --video``) is set up here."""
+    check_video_encoder(codec)
+    try:
+        stream = container.add_stream(codec, rate=rate)
+    except (av.FFmpegError, ValueError) as exc:
+        raise SrpipeError(f"cannot use encoder {codec!r}: {exc}; see 'ffmpeg -encoders' for names") from exc
+    stream.time_base = stream.codec_context.time_base = time_base
+    stream.options = encoder_options(stream.codec_context.name, crf, preset, extra or {})
+    if stream.codec_context.name == "libx264":
+        # frame threads, as ffmpeg's CLI runs x264: PyAV's default (slice threads) made files
+        # larger and encoding slower (README, Speed)
+        stream.codec_context.thread_type = "FRAME"
+    return stream
+
+
+def tag_video_stream(stream, full_range: bool, colour: tuple[int, int, int] | None,
+                     display_matrix: tuple[int, ...] | None) -> None:
+    """Give an output video stream its range, the source's colour description and rotation."""
+    copy_colour(stream.codec_context, full_range, colour)
+    if display_matrix:
+        stream.set_display_matrix(display_matrix)
+
+
 def add_copied_stream(container, in_stream, location: str):
     """An output stream for copying ``in_stream``'s packets untouched; ``None`` (with a
     warning) for a data stream the container cannot hold. Audio and subtitles must fit."""
@@ -485,26 +512,13 @@ class PyAVSink(Sink):
             raise SrpipeError(f"cannot write {self.location}: {exc}; choose a known extension or --format") from exc
         fmt_name = self.container.format.name.split(",")[0]
         codec = self.options.codec or default_codec(fmt_name, self.options.hardware_encoder)
-        check_video_encoder(codec)
-        try:
-            stream = self.container.add_stream(codec, rate=self.source.frame_rate or 25)
-        except (av.FFmpegError, ValueError) as exc:
-            raise SrpipeError(f"cannot use encoder {codec!r}: {exc}; see 'ffmpeg -encoders' for names") from exc
+        stream = add_video_encoder(self.container, codec, rate=self.source.frame_rate or 25,
+                                   time_base=self.source.time_base or first.time_base or Fraction(1, 90000),
+                                   crf=self.options.crf, preset=self.options.preset, extra=self.options.codec_options)
         self._check_codec_fits(fmt_name, stream)
         stream.width, stream.height = first.width, first.height
         stream.pix_fmt = self._pix_fmt(stream, first.format)
-        stream.time_base = self.source.time_base or first.time_base or Fraction(1, 90000)
-        stream.codec_context.time_base = stream.time_base
-        stream.options = encoder_options(stream.codec_context.name, self.options.crf, self.options.preset,
-                                         self.options.codec_options)
-        if stream.codec_context.name == "libx264":
-            # frame threads, as ffmpeg's CLI runs it: with PyAV's default (slice threads) files
-            # were 1% larger and encoding alone slower (55.9 against 59.4 fps at 1280x720)
-            stream.codec_context.thread_type = "FRAME"
-        copy_colour(stream.codec_context, first.full_range, self.source.colour)
-        matrix = self.source.display_matrix
-        if matrix:
-            stream.set_display_matrix(matrix)
+        tag_video_stream(stream, first.full_range, self.source.colour, self.source.display_matrix)
         self.stream = stream
         self.container.metadata.update(self.source.metadata)
         for in_stream in self.source.passthrough:

@@ -1,4 +1,6 @@
-"""Small networks, their checkpoints and one trainer for every task.
+"""The network core: checkpoints, the registry of architectures that plugins extend, the one
+trainer, and turning pictures into network input. Networks themselves live with their features
+(``srpipe.default_plugins.espcn.network``, ``...classifier.networks``).
 
-Import from the modules (``srpipe.default_plugins.espcn.network``, ``srpipe.nn.checkpoint``, ...): this package
-imports nothing itself, so that ``srpipe.default_plugins.espcn.config`` loads without torch."""
+Import from the modules: this package imports nothing itself, so that loading one module does
+not import torch through another."""

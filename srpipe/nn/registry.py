@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
+from srpipe.plugins import collect, get_plugin_manager
 from srpipe.registry import Registry
 
 
@@ -25,10 +26,13 @@ class NetworkRegistry(Registry[NetworkSpec]):
     what = "architecture"
 
 
-def networks() -> NetworkRegistry:
-    """Every architecture the plugins register."""
-    from srpipe.plugins import collect_networks, get_plugin_manager
+def collect_networks(pm) -> NetworkRegistry:
+    """Every architecture the plugins of ``pm`` register."""
+    return collect(pm, "register_networks", NetworkRegistry())
 
+
+def networks() -> NetworkRegistry:
+    """Every architecture the installed plugins register."""
     return collect_networks(get_plugin_manager())
 
 

@@ -145,7 +145,7 @@ def join_parts(source: str | Path, index: VideoIndex, parts: list[Path], output:
                container_format: str | None = None, overwrite: bool = False) -> int:
     """Mux the parts' video and the source's other streams into ``output`` (atomically),
     with the source's timestamps; returns the number of frames, checked against ``index``."""
-    from srpipe.video import add_copied_stream, copy_colour, first_frame_layout, stream_colour
+    from srpipe.video import add_copied_stream, first_frame_layout, stream_colour, tag_video_stream
 
     timestamps = _source_timestamps(parts, index)
     all_pts = [p for part in timestamps for p in part]
@@ -158,9 +158,7 @@ def join_parts(source: str | Path, index: VideoIndex, parts: list[Path], output:
             video.time_base = index.time_base
             src_video = src.streams.video[0]
             matrix, full_range = first_frame_layout(str(source))
-            copy_colour(video.codec_context, full_range, stream_colour(src_video))
-            if matrix:
-                video.set_display_matrix(matrix)
+            tag_video_stream(video, full_range, stream_colour(src_video), matrix)
             copied = {}
             for stream in src.streams:
                 if stream.index != src_video.index:

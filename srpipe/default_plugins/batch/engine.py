@@ -465,7 +465,7 @@ def _run_batch(in_dir, out_dir, settings, jobs, engine, address, chunk_seconds, 
     if engine == "ray":
         from srpipe.default_plugins.batch.ray_engine import run_on_ray
 
-        done = run_on_ray(work, jobs, address, on_frame)
+        done = run_on_ray(work, jobs, address, init_worker, run_and_pair, on_frame)
     else:
         local_jobs = min(jobs or 1, max(1, len(work)))
         threads = max(1, (os.cpu_count() or 1) // local_jobs) if local_jobs > 1 else 0

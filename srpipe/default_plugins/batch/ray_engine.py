@@ -14,18 +14,17 @@ from srpipe.errors import SrpipeError
 
 
 class BatchWorker:
-    """A Ray actor running batch jobs with ``threads`` cores."""
+    """A Ray actor running batch jobs with ``threads`` cores: ``setup(threads)`` once, then
+    ``run(job)`` per job (the local engine's own functions, handed over so that this module
+    needs nothing from it)."""
 
-    def __init__(self, threads: int):
-        from srpipe.default_plugins.batch.engine import init_worker
-
-        init_worker(threads)
+    def __init__(self, threads: int, setup: Callable[[int], None], run: Callable):
+        setup(threads)
         self.threads = threads
+        self._run = run
 
     def run(self, job):
-        from srpipe.default_plugins.batch.engine import run_and_pair
-
-        return run_and_pair(replace(job, threads=self.threads))
+        return self._run(replace(job, threads=self.threads))
 
 
 def _connect(address: str | None):
@@ -52,9 +51,10 @@ def worker_layout(resources: dict, jobs: int | None) -> tuple[int, dict]:
     return count, {"num_cpus": max(1, cpus // count)}
 
 
-def run_on_ray(work: list, jobs: int | None, address: str | None,
+def run_on_ray(work: list, jobs: int | None, address: str | None, setup: Callable[[int], None], run: Callable,
                on_frame: Callable[..., None] | None = None) -> Iterator[tuple]:
-    """(job, result) pairs in completion order; frames are reported as each job ends."""
+    """``run(job)`` for every job on Ray actors (each began with ``setup(threads)``): (job, result)
+    pairs in completion order; frames are reported as each job ends."""
     if not work:
         return
     ray = _connect(address)
@@ -63,7 +63,7 @@ def run_on_ray(work: list, jobs: int | None, address: str | None,
     count, resources = worker_layout(ray.cluster_resources(), jobs)
     count = min(count, len(work))
     actor = ray.remote(BatchWorker).options(**resources)
-    actors = [actor.remote(resources["num_cpus"]) for _ in range(count)]
+    actors = [actor.remote(resources["num_cpus"], setup, run) for _ in range(count)]
     try:
         for job, result in ActorPool(actors).map_unordered(lambda a, job: a.run.remote(job), work):
             if on_frame is not None and result.frames:

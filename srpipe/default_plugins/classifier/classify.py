@@ -8,7 +8,7 @@ from typing import Iterator
 
 import numpy as np
 
-from srpipe.default_plugins.classifier.convert import to_model_input
+from srpipe.nn.inputs import to_model_input
 from srpipe.default_plugins.classifier.inputs import read_inputs
 from srpipe.default_plugins.classifier.model import Classifier
 

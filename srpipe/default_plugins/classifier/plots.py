@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib import colormaps
 
 from srpipe.default_plugins.classifier.evaluate import Evaluation
-from srpipe.default_plugins.inspect.plotting import new_figure, save_figure
+from srpipe.plotting import new_figure, save_figure
 
 
 def tsne_points(embeddings: np.ndarray, seed: int = 0) -> np.ndarray:

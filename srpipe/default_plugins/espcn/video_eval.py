@@ -19,7 +19,7 @@ import numpy as np
 
 from srpipe.errors import SrpipeError
 from srpipe.default_plugins.espcn.metrics import psnr
-from srpipe.video import plane_view
+from srpipe.video import add_video_encoder, plane_view
 
 
 def luma_frames(path: str | Path, limit: int | None = None) -> Iterator[np.ndarray]:
@@ -52,9 +52,8 @@ def shrink_and_encode(clip: str | Path, out: str | Path, scale: int, crf: int, l
             a.link_to(b)
         graph.configure()
         rate = Fraction(src.average_rate or src.guessed_rate or 25)
-        stream = dst.add_stream("libx264", rate=rate)
+        stream = add_video_encoder(dst, "libx264", rate=rate, time_base=1 / rate, crf=crf, preset=preset)
         stream.width, stream.height, stream.pix_fmt = w // scale, h // scale, "yuv420p"
-        stream.options = {"preset": preset, "crf": str(crf)}
         for i, frame in enumerate(inp.decode(src)):
             if limit is not None and i >= limit:
                 break

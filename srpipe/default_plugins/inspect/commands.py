@@ -71,8 +71,8 @@ def inspect_model(name, input_size, scale, as_json, filters, feature_image, rece
 def inspect_kernels(image, out_dir):
     """Apply the classic kernels (box and Gaussian blur, sharpen, Laplacian, Sobel, emboss)
     to IMAGE with conv2d; one PNG per kernel, original and filtered side by side."""
-    from srpipe.default_plugins.classifier.inputs import read_image
+    from srpipe.images import read_rgb8
     from srpipe.default_plugins.inspect.kernels import plot_kernels
 
-    for path in plot_kernels(read_image(Path(image)).pixels, Path(image).name, out_dir):
+    for path in plot_kernels(read_rgb8(image), Path(image).name, out_dir):
         click.echo(f"wrote {path}")

@@ -11,7 +11,7 @@ from matplotlib.patches import Rectangle
 from torch import nn
 
 from srpipe.default_plugins.inspect.layers import Summary
-from srpipe.default_plugins.inspect.plotting import new_figure, save_figure
+from srpipe.plotting import new_figure, save_figure
 
 MAX_FILTERS, MAX_INPUTS, MAX_MAPS = 32, 16, 64
 

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from srpipe.default_plugins.inspect.plotting import new_figure, save_figure
+from srpipe.plotting import new_figure, save_figure
 
 
 def gaussian_kernel(size: int = 5, sigma: float = 1.0) -> np.ndarray:

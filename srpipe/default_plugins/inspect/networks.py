@@ -76,13 +76,13 @@ def takes_any_size(network: nn.Module) -> bool:
 def image_tensor(path, channels: int, size: tuple[int, int] | None) -> tuple[torch.Tensor, list[str]]:
     """The image at ``path`` as a (1, C, H, W) tensor in [0, 1], resized to ``size`` (H, W) unless
     None, with notes on how it was converted (colour, size)."""
-    from srpipe.default_plugins.classifier.convert import to_model_input
-    from srpipe.default_plugins.classifier.inputs import read_image
+    from srpipe.nn.inputs import to_model_input
+    from srpipe.images import read_rgb8
 
     path = Path(path)
     if not path.is_file():
         raise SrpipeError(f"{path} is not a file; give an image for --feature-maps")
-    pixels = read_image(path).pixels
+    pixels = read_rgb8(path)
     height, width = size or pixels.shape[:2]
     array, notes = to_model_input(pixels, (channels, height, width), dark_background=False)
     return torch.from_numpy(array)[None], notes

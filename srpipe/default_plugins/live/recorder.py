@@ -11,10 +11,11 @@ from av.video.reformatter import ColorRange, Colorspace
 
 from srpipe.errors import SrpipeError
 from srpipe.outputs import AtomicOutput, check_output_path
-from srpipe.video import default_codec
+from srpipe.video import add_video_encoder, default_codec, tag_video_stream
 
 TIME_BASE = Fraction(1, 1000)  # milliseconds: frames are timed by when they were shown
-ENCODER_OPTIONS = {"libx264": {"crf": "20", "preset": "veryfast"}}
+CRF, PRESET = 20, "veryfast"
+BT709 = (Colorspace.ITU709.value,) * 3  # matrix, primaries and transfer: what a screen shows
 
 
 class Recorder:
@@ -39,12 +40,9 @@ class Recorder:
 
     def _open_stream(self, width: int, height: int) -> None:
         codec = default_codec(self.container.format.name.split(",")[0])
-        self.stream = self.container.add_stream(codec, rate=30)
+        self.stream = add_video_encoder(self.container, codec, rate=30, time_base=TIME_BASE, crf=CRF, preset=PRESET)
         self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, "yuv420p"
-        self.stream.time_base = self.stream.codec_context.time_base = TIME_BASE
-        self.stream.codec_context.colorspace = Colorspace.ITU709.value
-        self.stream.codec_context.color_range = ColorRange.MPEG.value
-        self.stream.options = ENCODER_OPTIONS.get(codec, {})
+        tag_video_stream(self.stream, full_range=False, colour=BT709, display_matrix=None)
 
     def write(self, image: np.ndarray, shown_at: float) -> None:
         """Add one shown BGR image; ``shown_at`` is a clock time in seconds."""
