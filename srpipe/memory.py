@@ -21,7 +21,7 @@ def retain_freed_memory(limit: int = GIB) -> bool:
 
     By default glibc serves blocks over 128 KiB-32 MiB with fresh mmap() calls and hands
     them back on free(). Torch's CPU activations (megabytes per tile, per layer) then cost
-    a page fault per 4 KiB page on every frame (README, Speed). Peak memory is unchanged;
+    a page fault per 4 KiB page on every frame (docs/design-notes.md). Peak memory is unchanged;
     it is reused instead of returned. Returns whether the setting took effect.
     """
     try:

@@ -22,9 +22,7 @@ class PlaneScaler:
     """Planes of one size and bit depth resized by FFmpeg's ``scale`` filter on one thread,
     as ``ffmpeg -vf scale=W:H:flags=...`` resizes the luma of a clip. Not for concurrent use.
 
-    At 1280x720 -> 2560x1440 (8-bit) Lanczos took 1.7 ms against 8.4 ms for OpenCV's
-    kernel by polyphase ``cv2.sepFilter2D``, and bicubic 1.0 against ``cv2.resize``'s 2.0
-    (one thread each). swscale clips its intermediate after the horizontal pass, so where the
+    It resizes faster than OpenCV's kernels on one thread (docs/design-notes.md). swscale clips its intermediate after the horizontal pass, so where the
     kernel overshoots past the format's range it parts from the exact kernel: limited-range
     video (headroom above 235) stays within 1-2 levels of it, 0/255 text is up to 12 off and
     full-swing noise up to 29, which is why full-range planes are resized with OpenCV.

@@ -410,7 +410,7 @@ def add_video_encoder(container, codec: str, *, rate, time_base: Fraction, crf: 
     stream.options = encoder_options(stream.codec_context.name, crf, preset, extra or {})
     if stream.codec_context.name == "libx264":
         # frame threads, as ffmpeg's CLI runs x264: PyAV's default (slice threads) made files
-        # larger and encoding slower (README, Speed)
+        # larger and encoding slower (docs/design-notes.md)
         stream.codec_context.thread_type = "FRAME"
     return stream
 

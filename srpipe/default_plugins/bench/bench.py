@@ -150,7 +150,7 @@ def srpipe_command() -> list[str]:
 
 # Runs a command and reports its wall time and its own peak resident memory. A small process of
 # its own, because a child's ru_maxrss also counts the memory of the process that spawned it
-# (this one's, about 10 MiB, is then the floor of what it reports).
+# (this one's small footprint is then the floor of what it reports).
 _LAUNCHER = """
 import json, os, sys, time
 out = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)

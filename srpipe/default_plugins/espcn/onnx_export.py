@@ -51,8 +51,8 @@ def prelu_as_batchnorm(graph) -> None:
     ONNX Runtime keeps a whole Conv chain in its blocked NCHWc layout only through ops it
     has NCHWc forms of: it turns these BatchNormalizations into depthwise 1x1 convolutions,
     fuses the Relu into the first and the Add into the second. A PRelu has no such form:
-    each costs a reorder out of NCHWc and back and a slow broadcast kernel, and the network
-    ran about 1.8 times slower than with this rewrite (640x360 x2, one thread)."""
+    each costs a reorder out of NCHWc and back and a slow broadcast kernel, which made the
+    network much slower than with this rewrite (docs/design-notes.md)."""
     from onnx import numpy_helper
 
     initializers = {tensor.name: tensor for tensor in graph.initializer}

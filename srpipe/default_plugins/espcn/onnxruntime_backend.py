@@ -28,7 +28,7 @@ def session(model: str | bytes):
     """A CPU session with this process's share of the cores where it has one
     (:func:`srpipe.device.compute_threads`), else ONNX Runtime's default.
     Threads sleep instead of spinning between runs: decode and encode share the cores, and
-    spinning was slower (README, Speed)."""
+    spinning was slower (docs/design-notes.md)."""
     import onnxruntime as ort
 
     from srpipe.device import compute_threads
@@ -63,10 +63,7 @@ def prepare(network, device: str):
     return convolved
 
 
-# Below torch: on a 2-core AVX-512 Xeon (x2, 192-pixel tiles,
-# torch with srpipe's glibc malloc setting) this ran at 0.91-1.08 times torch's speed (network
-# alone 5.7 vs 6.3 fps at 640x360, 1.4 vs 1.3-1.5 fps at 720p; end to end 0.96-0.97 times),
-# and 6.4 against 7.2 fps on a 2-core AMD EPYC (Zen 4).
+# Below torch: it did not beat torch on the CPUs measured (docs/design-notes.md).
 # A backend that beats torch registers above 10.
 ONNXRUNTIME = Backend(
     name="onnxruntime",

@@ -130,7 +130,7 @@ class ESPCNUpscaler:
 
         The tile is the backend's (``Backend.tile``): small tiles keep torch's activations in
         cache and bound ONNX Runtime's memory; OpenVINO fuses the layers and runs large tiles
-        fastest (README, Speed)."""
+        fastest (docs/design-notes.md)."""
         n, c, h, w = x.shape
         s, m, t = self.scale, self.margin, self.tile
         on_arrays = isinstance(x, np.ndarray)  # the CPU; torch tensors on CUDA
