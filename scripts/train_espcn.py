@@ -5,7 +5,12 @@ The shipped weights: scripts/train_shipped.sh. Use one thread and a low priority
 machines: OMP_NUM_THREADS=1 nice -n 10 python scripts/train_espcn.py --scale 3 --out RUN ...
 """
 
+import os
+from pathlib import Path
+
 from srpipe.default_plugins.espcn.training import main
 
 if __name__ == "__main__":
+    # the development tree's data (../shared/data beside the checkout) unless $SRPIPE_DATA says
+    os.environ.setdefault("SRPIPE_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     main()

@@ -46,19 +46,17 @@ def train_espcn(data, val, scale, epochs, steps_per_epoch, batch_size, preset, d
       srpipe train espcn --data photos/ --degrade video --holdout 10 -s 2 -o my_video_x2.pt
       srpipe upscale clip.mp4 -m espcn --weights my_x2.pt
     """
-    from srpipe.default_plugins.espcn.training import main
+    from srpipe.default_plugins.espcn.training import TrainSettings, train
 
     for folder in data + val:
         if not Path(folder).is_dir():
             raise SrpipeError(f"image folder {folder} does not exist")
     if holdout and degrade != "video":
         raise SrpipeError("--holdout needs --degrade video")
-    run_dir = Path(output).with_name(Path(output).name + ".run")
-    argv = ["--scale", scale, "--preset", preset, "--epochs", str(epochs), "--steps-per-epoch", str(steps_per_epoch),
-            "--batch", str(batch_size), "--last-lr-mult", "0.1", "--threads", str(threads),
-            "--out", str(run_dir), "--export", output,
-            "--degrade", degrade, "--holdout", str(holdout), "--train", *data, "--val", *val]
-    main(argv + (["--resume"] if resume else []))
+    train(TrainSettings(scale=int(scale), preset=preset, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                        batch=batch_size, last_lr_mult=0.1, threads=threads,
+                        out=str(Path(output).with_name(Path(output).name + ".run")), export=output,
+                        degrade=degrade, holdout=holdout, train=list(data), val=list(val), resume=resume))
 
 
 DOWNSCALE_KERNELS = ("matlab-bicubic", "swscale-bicubic", "opencv-cubic", "area", "bilinear", "lanczos")

@@ -1,13 +1,16 @@
-"""Train an ESPCN-family luma upscaler on T91 + BSD200 and score it on Set5/Set14.
+"""Train an ESPCN-family luma upscaler and score it.
 
-``main(argv)`` is the command line of ``scripts/train_espcn.py``; every shipped weights file
-records its exact command in ``meta["command"]``. Re-running a command with ``--resume``
-continues from OUT/last.pt. Data default to ``$SRPIPE_DATA`` or ``../shared/data``.
+:func:`train` takes a :class:`TrainSettings`; ``srpipe train espcn`` and
+``scripts/train_espcn.py`` (through :func:`main`, its command line) both call it. Every shipped
+weights file records its exact command in ``meta["command"]``. Re-running with ``resume``
+continues from OUT/last.pt. Data folders are the caller's; ``$SRPIPE_DATA`` (a folder laid out
+as ``sr/train/T91``, ``sr/test/Set5``...) gives the command line its defaults.
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass, field
 import json
 import os
 import shlex
@@ -18,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from srpipe import cache
+from srpipe.errors import SrpipeError
 from srpipe.nn.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
 from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
 from srpipe.nn.trainer import Trainer, TrainConfig, seed_everything
@@ -28,8 +33,7 @@ from srpipe.default_plugins.espcn.evaluate import evaluate_folder, image_paths
 from srpipe.default_plugins.espcn.task import SRTask
 from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler
 
-DATA = Path(os.environ.get("SRPIPE_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
-CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "srpipe"
+CACHE = cache.cache_dir("training")  # the LR/HR pairs and degraded clips, made once per data and settings
 PRESETS = {
     "paper": dict(features=(64, 32), kernels=(5, 3, 3), activation="tanh", residual=False),
     "shipped": dict(features=(64, 24, 24, 24, 24, 24, 64), kernels=(5, 1, 3, 3, 3, 3, 1, 3),
@@ -43,7 +47,52 @@ def ints(text: str) -> tuple[int, ...]:
     return tuple(int(t) for t in text.split(","))
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+@dataclass
+class TrainSettings:
+    """One training run; the command line of :func:`main` spells each field as ``--name``."""
+
+    scale: int
+    out: str  # run folder: last.pt, final.pt, log.jsonl, result.json
+    train: list[str]  # folders of training images
+    val: list[str] = field(default_factory=list)  # folders scored each epoch
+    preset: str = "fsrcnn"
+    features: tuple[int, ...] | None = None
+    kernels: tuple[int, ...] | None = None
+    activation: str | None = None
+    residual: bool | None = None
+    padding_mode: str = "zeros"
+    shuffle: str = "pixelshuffle"
+    loss: str = "l1"
+    border: int = 0
+    patch: int = 24
+    batch: int = 32
+    lr: float = 1e-3
+    last_lr_mult: float = 1.0
+    epochs: int = 20
+    steps_per_epoch: int = 500
+    stop_after: int | None = None
+    seed: int = 0
+    threads: int = 1
+    rescales: tuple[float, ...] = (1.0,)
+    holdout: int = 0
+    degrade: str = "none"
+    down_kernels: tuple[str, ...] = KERNELS
+    crf_range: tuple[int, ...] = (18, 36)
+    lossless: float = 0.15
+    jpeg: float = 0.1
+    variants: int = 4
+    clip_frames: int = 6
+    init: str | None = None
+    grow: bool = False
+    cache_dir: str | None = None  # where LR/HR pairs are cached; None: CACHE
+    resume: bool = False
+    export: str | None = None
+    command: str = ""  # recorded in the weights' meta; default: this process's command line
+
+
+def parse_args(argv=None) -> TrainSettings:
+    """The settings of a ``scripts/train_espcn.py`` command line."""
+    data = os.environ.get("SRPIPE_DATA")
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--scale", type=int, required=True)
     p.add_argument("--preset", choices=sorted(PRESETS), default="fsrcnn")
@@ -64,10 +113,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--stop-after", type=int, help="stop after this epoch (resume later with --resume)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--train", nargs="+", default=[str(DATA / "sr/train/T91"), str(DATA / "sr/train/BSD200")])
+    p.add_argument("--train", nargs="+", required=not data,
+                   default=[str(Path(data, "sr/train/T91")), str(Path(data, "sr/train/BSD200"))] if data else None,
+                   help="folders of training images (default: $SRPIPE_DATA/sr/train/{T91,BSD200})")
     p.add_argument("--rescales", type=lambda t: tuple(float(x) for x in t.split(",")), default=(1.0,),
                    help="HR rescale factors for augmentation, e.g. 1,0.9,0.8,0.7,0.6")
-    p.add_argument("--val", nargs="*", default=[str(DATA / "sr/test/Set5"), str(DATA / "sr/test/Set14")])
+    p.add_argument("--val", nargs="*",
+                   default=[str(Path(data, "sr/test/Set5")), str(Path(data, "sr/test/Set14"))] if data else [],
+                   help="folders scored each epoch (default: $SRPIPE_DATA/sr/test/{Set5,Set14})")
     p.add_argument("--holdout", type=int, default=0,
                    help="keep this many images of the last --train folder (evenly spaced) out of training; "
                         "they are scored each epoch as 'holdout-*' (clean, non-antialiased, x264 crf 23 and 30)")
@@ -85,13 +138,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--grow", action="store_true",
                    help="--init from a narrower network of the same layers (see init_from)")
     p.add_argument("--out", required=True, help="run folder: last.pt, final.pt, log.jsonl, result.json")
-    p.add_argument("--cache-dir", default=str(CACHE), help="where the LR/HR pairs are cached")
+    p.add_argument("--cache-dir", help=f"where the LR/HR pairs are cached (default {CACHE})")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--export", help="write the final weights-only checkpoint here")
-    return p.parse_args(argv)
+    return TrainSettings(**vars(p.parse_args(argv)))
 
 
-def network_config(a: argparse.Namespace) -> ESPCNConfig:
+def network_config(a: TrainSettings) -> ESPCNConfig:
     cfg = dict(PRESETS[a.preset])
     for key in ("features", "kernels", "activation", "residual"):
         if getattr(a, key) is not None:
@@ -155,9 +208,17 @@ def holdout_batches(paths, scale: int) -> dict[str, list]:
 
 def main(argv=None) -> dict:
     """Train as the command line ``argv`` says; returns what goes into result.json."""
-    a = parse_args(argv)
+    settings = parse_args(argv)
+    settings.command = "python " + " ".join(shlex.quote(x) for x in [sys.argv[0], *(argv or sys.argv[1:])])
+    return train(settings)
+
+
+def train(a: TrainSettings) -> dict:
+    """Run the training ``a`` describes; returns what goes into result.json (empty when it
+    stopped early, to be resumed)."""
     torch.set_num_threads(a.threads)
-    command = "python " + " ".join(shlex.quote(x) for x in [sys.argv[0], *(argv or sys.argv[1:])])
+    cache_dir = a.cache_dir or str(CACHE)
+    command = a.command or " ".join(shlex.quote(x) for x in sys.argv)
     seed_everything(a.seed)
     net = ESPCN(network_config(a))
     if a.init:
@@ -167,13 +228,13 @@ def main(argv=None) -> dict:
     groups = [{"params": rest}, {"params": last, "lr": a.lr * a.last_lr_mult}]
     train, held = split_holdout(a.train, a.holdout)
     if a.degrade == "video":
-        pairs = cached_degraded_pairs(train, a.scale, a.cache_dir, variants=a.variants, frames=a.clip_frames,
+        pairs = cached_degraded_pairs(train, a.scale, cache_dir, variants=a.variants, frames=a.clip_frames,
                                       kernels=a.down_kernels, crf_range=a.crf_range, lossless=a.lossless,
                                       jpeg=a.jpeg, seed=a.seed)
     elif held:
-        raise SystemExit("--holdout needs --degrade video")
+        raise SrpipeError("holding images out needs the video degradation (--degrade video)")
     else:
-        pairs = cached_pairs(a.train, a.scale, a.rescales, a.cache_dir)
+        pairs = cached_pairs(a.train, a.scale, a.rescales, cache_dir)
     sampler = PatchSampler(pairs, a.scale, a.patch, a.batch, a.steps_per_epoch)
     val = {Path(v).name: eval_batches(v, a.scale) for v in a.val}
     val.update(holdout_batches(held, a.scale))
