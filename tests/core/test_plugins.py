@@ -178,3 +178,30 @@ def test_plugin_sources_sinks_and_commands(tmp_path):
     done = run_srpipe("upscale", "pattern:8x6", "-o", tmp_path / "p.mp4", "-q", env=env)
     assert done.returncode == 0, done.stderr.decode()
     assert video_info(tmp_path / "p.mp4")["times"] == [Fraction(0), Fraction(1, 10), Fraction(2, 10)]
+
+
+def test_a_model_taking_a_backend_may_leave_the_backend_trait_out(tmp_path):
+    """``backend`` is one of the optional UpscalerTraits: its absence must not fail a run whose output is written."""
+    import numpy as np
+
+    from srpipe import hookimpl
+    from srpipe.models import ModelSpec
+    from srpipe.upscaling import upscale
+
+    class Repeat:
+        scale = 2
+
+        def upscale(self, luma, *, bit_depth, full_range):
+            return luma.repeat(2, axis=1).repeat(2, axis=2)
+
+    class Plugin:
+        @hookimpl
+        def register_models(self, register):
+            register(ModelSpec(name="traitless", scales=(2,), description="", load=lambda **kw: Repeat(),
+                               accepts_backend=True, uses_gpu=False))
+
+    pm = make_plugin_manager()
+    pm.register(Plugin())
+    result = upscale(str(make_test_video(tmp_path / "in.mp4", frames=2, audio=False)), str(tmp_path / "out.mkv"),
+                     model="traitless", device="cpu", pm=pm)
+    assert result.backend is None and result.stats.frames_out == 2
