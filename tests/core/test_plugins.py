@@ -205,3 +205,17 @@ def test_a_model_taking_a_backend_may_leave_the_backend_trait_out(tmp_path):
     result = upscale(str(make_test_video(tmp_path / "in.mp4", frames=2, audio=False)), str(tmp_path / "out.mkv"),
                      model="traitless", device="cpu", pm=pm)
     assert result.backend is None and result.stats.frames_out == 2
+
+
+def test_plugin_whose_commands_fail_or_take_a_used_name_is_named_and_skipped(tmp_path):
+    site = fake_plugin(tmp_path / "site", "bad_commands", "from srpipe import hookimpl\n\n"
+                       "@hookimpl\ndef register_commands(cli):\n    raise RuntimeError('boom')\n")
+    fake_plugin(site, "taken_name", "import click\nfrom srpipe import hookimpl\n\n"
+                "@hookimpl\ndef register_commands(cli):\n"
+                "    cli.add_command(click.Command('upscale', callback=lambda: click.echo('impostor')))\n")
+    done = run_srpipe("upscale", "--help", env={"PYTHONPATH": str(site)})
+    assert done.returncode == 0 and b"Upscale a video" in done.stdout, done.stderr.decode()
+    stderr = done.stderr.decode()
+    assert "Warning: plugin 'bad_commands' failed in register_commands and is skipped: RuntimeError: boom" in stderr
+    assert ("Warning: plugin 'taken_name' failed in register_commands and is skipped: "
+            "ValueError: command 'upscale' is already added by another plugin") in stderr
