@@ -219,3 +219,11 @@ def test_plugin_whose_commands_fail_or_take_a_used_name_is_named_and_skipped(tmp
     assert "Warning: plugin 'bad_commands' failed in register_commands and is skipped: RuntimeError: boom" in stderr
     assert ("Warning: plugin 'taken_name' failed in register_commands and is skipped: "
             "ValueError: command 'upscale' is already added by another plugin") in stderr
+
+
+def test_a_default_scale_outside_the_models_scales_is_refused():
+    from srpipe.models import ModelSpec
+
+    with pytest.raises(ValueError, match="default_scale 5 is not one of its scales"):
+        ModelSpec(name="odd", scales=(2, 3), description="", load=print, default_scale=5)
+    assert ModelSpec(name="fine", scales=(2, 3), description="", load=print, default_scale=3).default_scale == 3
