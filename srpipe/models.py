@@ -87,6 +87,8 @@ class ModelSpec:
             raise ValueError(f"upscaler {self.name!r} needs at least one scale")
         if self.default_scale is None and self.scales:
             object.__setattr__(self, "default_scale", self.scales[0])
+        if self.scales and self.default_scale not in self.scales:
+            raise ValueError(f"model {self.name!r}: default_scale {self.default_scale} is not one of its scales")
 
 
 class ModelRegistry(Registry[ModelSpec]):

@@ -12,6 +12,7 @@ from srpipe.backends import AUTO, load_upscaler
 from srpipe.device import resolve_device
 from srpipe.errors import SrpipeError
 from srpipe.media import SinkOptions, SourceOptions, open_sink, open_source
+from srpipe.models import UpscalerTraits
 from srpipe.outputs import check_output_path, default_output_path
 from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
 
@@ -128,7 +129,8 @@ def upscale(
         except BaseException:
             sink.abort()  # also covers a signal that lands before run() starts
             raise
-    return UpscaleResult(input, output, model, scale, device, stats, upscaler.backend if spec.accepts_backend else None)
+    backend_used = UpscalerTraits.of(upscaler).backend if spec.accepts_backend else None  # an optional trait
+    return UpscaleResult(input, output, model, scale, device, stats, backend_used)
 
 
 def _load(spec, pm, scale, device, weights, backend, keep_model):

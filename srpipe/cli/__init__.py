@@ -24,7 +24,18 @@ class Terminated(BaseException):
     """SIGTERM arrived: unwind like Ctrl-C so that outputs are cleaned up."""
 
 
-class SrpipeGroup(click.Group):
+class UniqueCommandsGroup(click.Group):
+    """A group whose command names are taken by the first plugin to add them: a later one
+    would otherwise replace, say, ``upscale`` without a word."""
+
+    def add_command(self, cmd, name=None):
+        name = name or cmd.name
+        if name in self.commands and self.commands[name] is not cmd:
+            raise ValueError(f"command {name!r} is already added by another plugin")
+        super().add_command(cmd, name)
+
+
+class SrpipeGroup(UniqueCommandsGroup):
     """Turns errors a user can cause into one ``Error:`` line (exit 1)."""
 
     def invoke(self, ctx):
@@ -67,7 +78,7 @@ def _debug(ctx) -> bool:
 
 def build_cli() -> click.Group:
     """The root group with every plugin's commands added."""
-    from srpipe.plugins import get_plugin_manager
+    from srpipe.plugins import call_per_plugin, get_plugin_manager
 
     @click.group(cls=SrpipeGroup, context_settings={"help_option_names": ["-h", "--help"]})
     @click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
@@ -84,11 +95,12 @@ def build_cli() -> click.Group:
           srpipe plugins
         """
 
-    @cli.group()
+    @cli.group(cls=UniqueCommandsGroup)
     def train():
         """Train a network; each kind of model adds its own subcommand."""
 
-    get_plugin_manager().hook.register_commands(cli=cli)
+    # Plugin by plugin, built-ins first: one that raises or reuses a name is named and skipped.
+    call_per_plugin(get_plugin_manager(), "register_commands", lambda plugin: {"cli": cli})
     return cli
 
 

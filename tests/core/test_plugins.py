@@ -100,13 +100,13 @@ def test_builtins_are_registered_like_third_party_plugins():
 
 
 def test_every_hook_is_documented_and_tested():
-    readme = (REPO / "README.md").read_text()
+    guide = (REPO / "docs" / "plugins.md").read_text()
     tests = "".join(p.read_text() for p in (REPO / "tests").rglob("test_*.py"))
     hooks = [name for name in dir(hookspecs) if hasattr(getattr(hookspecs, name), "srpipe_spec")]
     assert hooks == ["open_sink", "open_source", "register_backends", "register_commands", "register_models",
                      "register_networks"]
     for hook in hooks:
-        assert f"`{hook}(" in readme, f"{hook} is not in the README's hook reference"
+        assert f"`{hook}(" in guide, f"{hook} is not in docs/plugins.md, the plugin guide"
         assert hook in tests.replace("test_every_hook", ""), f"no test uses {hook}"
 
 
@@ -178,3 +178,52 @@ def test_plugin_sources_sinks_and_commands(tmp_path):
     done = run_srpipe("upscale", "pattern:8x6", "-o", tmp_path / "p.mp4", "-q", env=env)
     assert done.returncode == 0, done.stderr.decode()
     assert video_info(tmp_path / "p.mp4")["times"] == [Fraction(0), Fraction(1, 10), Fraction(2, 10)]
+
+
+def test_a_model_taking_a_backend_may_leave_the_backend_trait_out(tmp_path):
+    """``backend`` is one of the optional UpscalerTraits: its absence must not fail a run whose output is written."""
+    import numpy as np
+
+    from srpipe import hookimpl
+    from srpipe.models import ModelSpec
+    from srpipe.upscaling import upscale
+
+    class Repeat:
+        scale = 2
+
+        def upscale(self, luma, *, bit_depth, full_range):
+            return luma.repeat(2, axis=1).repeat(2, axis=2)
+
+    class Plugin:
+        @hookimpl
+        def register_models(self, register):
+            register(ModelSpec(name="traitless", scales=(2,), description="", load=lambda **kw: Repeat(),
+                               accepts_backend=True, uses_gpu=False))
+
+    pm = make_plugin_manager()
+    pm.register(Plugin())
+    result = upscale(str(make_test_video(tmp_path / "in.mp4", frames=2, audio=False)), str(tmp_path / "out.mkv"),
+                     model="traitless", device="cpu", pm=pm)
+    assert result.backend is None and result.stats.frames_out == 2
+
+
+def test_plugin_whose_commands_fail_or_take_a_used_name_is_named_and_skipped(tmp_path):
+    site = fake_plugin(tmp_path / "site", "bad_commands", "from srpipe import hookimpl\n\n"
+                       "@hookimpl\ndef register_commands(cli):\n    raise RuntimeError('boom')\n")
+    fake_plugin(site, "taken_name", "import click\nfrom srpipe import hookimpl\n\n"
+                "@hookimpl\ndef register_commands(cli):\n"
+                "    cli.add_command(click.Command('upscale', callback=lambda: click.echo('impostor')))\n")
+    done = run_srpipe("upscale", "--help", env={"PYTHONPATH": str(site)})
+    assert done.returncode == 0 and b"Upscale a video" in done.stdout, done.stderr.decode()
+    stderr = done.stderr.decode()
+    assert "Warning: plugin 'bad_commands' failed in register_commands and is skipped: RuntimeError: boom" in stderr
+    assert ("Warning: plugin 'taken_name' failed in register_commands and is skipped: "
+            "ValueError: command 'upscale' is already added by another plugin") in stderr
+
+
+def test_a_default_scale_outside_the_models_scales_is_refused():
+    from srpipe.models import ModelSpec
+
+    with pytest.raises(ValueError, match="default_scale 5 is not one of its scales"):
+        ModelSpec(name="odd", scales=(2, 3), description="", load=print, default_scale=5)
+    assert ModelSpec(name="fine", scales=(2, 3), description="", load=print, default_scale=3).default_scale == 3

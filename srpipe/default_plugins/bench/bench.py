@@ -122,7 +122,7 @@ def bench_upscale(frames: list[Frame], name: str, scale: int, device: str, batch
         extra["gflops"] = round(flops * len(frames) / statistics.median(times) / 1e9, 1)
         if peak_gflops:
             extra["pct_of_matmul"] = round(100 * extra["gflops"] / peak_gflops, 1)
-    backend_used = upscaler.backend if spec.accepts_backend else None
+    backend_used = UpscalerTraits.of(upscaler).backend if spec.accepts_backend else None
     return Measurement("upscale", name, [len(frames) / t for t in times], extra, backend_used)
 
 
