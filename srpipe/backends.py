@@ -92,5 +92,5 @@ def load_upscaler(spec, backends: BackendRegistry, *, scale, device: str, weight
         upscaler = spec.load(scale=scale, device=device, weights=weights, backend=backends.select(backend, device))
     else:
         upscaler = spec.load(scale=scale, device=device, weights=weights)
-    check_upscaler(upscaler, spec)
+    check_upscaler(upscaler, spec, scale)
     return upscaler

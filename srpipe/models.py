@@ -42,11 +42,15 @@ class UpscalerTraits:
         return cls(**{f.name: getattr(upscaler, f.name) for f in fields(cls) if hasattr(upscaler, f.name)})
 
 
-def check_upscaler(upscaler, spec: ModelSpec) -> None:
-    """Refuse, naming the plugin, what a model's ``load`` returned if it is no upscaler."""
+def check_upscaler(upscaler, spec: ModelSpec, scale: int | None) -> None:
+    """Refuse, naming the plugin, what a model's ``load`` returned if it is no upscaler, or one of
+    another scale than ``scale`` (``None``: the checkpoint's, any)."""
     if not (isinstance(getattr(upscaler, "scale", None), int) and callable(getattr(upscaler, "upscale", None))):
         raise SrpipeError(f"model {spec.name!r} of plugin {spec.plugin!r} loaded a {type(upscaler).__name__}, which "
                           "has no integer 'scale' and 'upscale' method; report it to the plugin's authors")
+    if scale is not None and upscaler.scale != scale:
+        raise SrpipeError(f"model {spec.name!r} of plugin {spec.plugin!r} was asked for x{scale} but loaded an "
+                          f"x{upscaler.scale} upscaler; report it to the plugin's authors")
 
 
 @dataclass(frozen=True)

@@ -99,7 +99,7 @@ def upscale(
     if output is None and is_stream_location(input):
         raise SrpipeError(f"{'standard input' if input == '-' else input} is a stream; name the output with -o")
     # Every check a user can fail comes before the model loads: loading may import torch.
-    if output not in (None, "-"):
+    if output is not None and not is_stream_location(output):  # a URL is for a sink plugin to judge
         check_output_path(Path(output), input, sink_options.overwrite)
     device = resolve_device(device, uses_gpu=spec.uses_gpu)
     from srpipe.memory import check_frame_size, fit_batch_size

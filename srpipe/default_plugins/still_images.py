@@ -24,6 +24,9 @@ def open_sink(location, source, options):
         return None
     if location == "-" or not (is_image_path(location) or writes_through(location)):
         raise SrpipeError(f"{source.location} is an image; name the output .png, .jpg, .webp, .bmp or .tif")
-    from srpipe.images import ImageSink
+    from srpipe.images import ImageSink, ImageSource
 
+    if not isinstance(source, ImageSource):
+        raise SrpipeError(f"{source.location} is an image from a plugin; srpipe's image writer takes only images "
+                          "it read itself: write it as a video (.mkv), or give the plugin a sink of its own")
     return ImageSink(location, source, options)

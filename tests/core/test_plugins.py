@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from srpipe import hookspecs
+from srpipe.errors import SrpipeError
 from srpipe.plugins import DEFAULT_PLUGINS, make_plugin_manager
 from srpipe.testing import make_test_video
 
@@ -227,3 +228,80 @@ def test_a_default_scale_outside_the_models_scales_is_refused():
     with pytest.raises(ValueError, match="default_scale 5 is not one of its scales"):
         ModelSpec(name="odd", scales=(2, 3), description="", load=print, default_scale=5)
     assert ModelSpec(name="fine", scales=(2, 3), description="", load=print, default_scale=3).default_scale == 3
+
+
+class _Repeat:
+    def __init__(self, scale):
+        self.scale = scale
+
+    def upscale(self, luma, *, bit_depth, full_range):
+        return luma.repeat(self.scale, axis=1).repeat(self.scale, axis=2)
+
+
+def test_an_upscaler_of_another_scale_than_asked_is_refused_before_writing(tmp_path):
+    from srpipe import hookimpl
+    from srpipe.models import ModelSpec
+    from srpipe.upscaling import upscale
+
+    class Plugin:
+        @hookimpl
+        def register_models(self, register):
+            register(ModelSpec(name="always-x2", scales=(2, 3), description="", load=lambda **kw: _Repeat(2),
+                               uses_gpu=False))
+
+    pm = make_plugin_manager()
+    pm.register(Plugin(), name="sloppy")
+    clip = make_test_video(tmp_path / "in.mp4", frames=2, audio=False)
+    with pytest.raises(SrpipeError, match="model 'always-x2' of plugin 'sloppy' was asked for x3 but loaded an x2"):
+        upscale(str(clip), str(tmp_path / "out.mkv"), model="always-x2", scale=3, device="cpu", pm=pm)
+    assert not (tmp_path / "out.mkv").exists()
+
+
+def test_a_url_output_reaches_the_sink_plugins_and_plugin_images_get_a_clear_error(tmp_path):
+    import numpy as np
+
+    from srpipe import hookimpl
+    from srpipe.frames import PLANE_FORMATS, Frame
+    from srpipe.media import Sink, Source
+    from srpipe.upscaling import upscale
+
+    class Grey(Source):
+        kind, is_file, frame_count = "image", False, 1
+
+        def __init__(self, location):
+            self.location = location
+
+        def items(self):
+            yield Frame((np.full((4, 6), 100, np.uint8),), PLANE_FORMATS["gray"], True)
+
+    written = []
+
+    class Remote(Sink):
+        def __init__(self, location):
+            self.location = location
+
+        def write_frame(self, frame):
+            written.append((self.location, frame.width, frame.height))
+
+        def finish(self):
+            pass
+
+        def abort(self):
+            pass
+
+    class Plugin:
+        @hookimpl
+        def open_source(self, location, options):
+            return Grey(location) if location.startswith("grey:") else None
+
+        @hookimpl
+        def open_sink(self, location, source, options):
+            return Remote(location) if location.startswith("rtmp://") else None
+
+    pm = make_plugin_manager()
+    pm.register(Plugin())
+    upscale("grey:1", "rtmp://example.org/live/key", model="bicubic", device="cpu", pm=pm)
+    assert written == [("rtmp://example.org/live/key", 12, 8)]
+    with pytest.raises(SrpipeError, match="is an image from a plugin; srpipe's image writer takes only images"):
+        upscale("grey:1", str(tmp_path / "out.png"), model="bicubic", device="cpu", pm=pm)
+    assert not (tmp_path / "out.png").exists()
