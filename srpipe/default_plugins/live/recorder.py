@@ -11,10 +11,9 @@ from av.video.reformatter import ColorRange, Colorspace
 
 from srpipe.errors import SrpipeError
 from srpipe.outputs import AtomicOutput, check_output_path
-from srpipe.video import default_codec
+from srpipe.video import check_video_encoder, default_codec, encoder_options
 
 TIME_BASE = Fraction(1, 1000)  # milliseconds: frames are timed by when they were shown
-ENCODER_OPTIONS = {"libx264": {"crf": "20", "preset": "veryfast"}}
 
 
 class Recorder:
@@ -24,8 +23,12 @@ class Recorder:
     Odd sizes lose their last row or column (4:2:0 needs even sizes).
     """
 
-    def __init__(self, path: Path, overwrite: bool = False):
+    def __init__(self, path: Path, overwrite: bool = False, codec: str | None = None, crf: int | None = 18,
+                 preset: str | None = "veryfast"):
         self.path = Path(path)
+        self.settings = (codec, crf, preset)  # as srpipe upscale's --codec, --crf, --preset
+        if codec is not None:
+            check_video_encoder(codec)
         check_output_path(self.path, "", overwrite)
         self.output = AtomicOutput(self.path, overwrite)
         try:
@@ -38,13 +41,14 @@ class Recorder:
         self.last_pts = -1
 
     def _open_stream(self, width: int, height: int) -> None:
-        codec = default_codec(self.container.format.name.split(",")[0])
+        codec, crf, preset = self.settings
+        codec = codec or default_codec(self.container.format.name.split(",")[0])
         self.stream = self.container.add_stream(codec, rate=30)
         self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, "yuv420p"
         self.stream.time_base = self.stream.codec_context.time_base = TIME_BASE
         self.stream.codec_context.colorspace = Colorspace.ITU709.value
         self.stream.codec_context.color_range = ColorRange.MPEG.value
-        self.stream.options = ENCODER_OPTIONS.get(codec, {})
+        self.stream.options = encoder_options(codec, crf, preset, {})
 
     def write(self, image: np.ndarray, shown_at: float) -> None:
         """Add one shown BGR image; ``shown_at`` is a clock time in seconds."""
@@ -58,7 +62,12 @@ class Recorder:
         )
         frame.pts, frame.time_base = pts, TIME_BASE
         self.last_pts = pts
-        self._mux(self.stream.encode(frame))
+        try:
+            packets = self.stream.encode(frame)
+        except av.FFmpegError as exc:
+            raise SrpipeError(f"encoder {self.stream.codec_context.name} refused the settings of --record: {exc}; "
+                              "check --codec, --crf, --preset") from exc
+        self._mux(packets)
 
     def _mux(self, packets) -> None:
         try:
