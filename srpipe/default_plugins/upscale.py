@@ -47,7 +47,7 @@ def upscale(input, output, model, scale, width, height, weights, device, batch_s
         from srpipe.errors import SrpipeError
 
         raise SrpipeError("-o - writes binary video to standard output, which is a terminal here; "
-                               "pipe it into a program (... -o - | ffplay -) or redirect it (-o - > out.mkv)")
+                          "pipe it into a program (... -o - | ffplay -) or redirect it (-o - > out.mkv)")
     from srpipe.cli.progress import FrameProgress
     from srpipe.upscaling import upscale as run_upscale
 

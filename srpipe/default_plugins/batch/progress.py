@@ -172,7 +172,8 @@ class BatchProgress:
         return f"[{number:>{width}}/{self.files}]"
 
     def _status(self) -> str:
-        elapsed = self.clock() - (self.began or self.clock())
+        now = self.clock()
+        elapsed = now - (now if self.began is None else self.began)
         total = max(self.total, self.frames)
         percent = 100 * self.frames / total if total else 100.0
         rate = self.frames / elapsed if elapsed > 0 else 0.0
