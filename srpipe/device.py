@@ -65,6 +65,6 @@ def limit_threads(threads: int) -> None:
 
 def sleep_idle_threads() -> None:
     """Let torch's idle OpenMP threads sleep rather than spin (unless OMP_WAIT_POLICY is set),
-    leaving the cores to the decoder and encoder threads beside them (README, Speed). Takes
+    leaving the cores to the decoder and encoder threads beside them (docs/speed.md). Takes
     effect only before torch is imported."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

@@ -48,7 +48,7 @@ def _fixed(scale: int, kind: str = "default"):
 
 def _channels_last(network, device):
     """``network.convolved`` on NHWC tensors: oneDNN's fastest convolution layout on the CPU
-    (README, Speed)."""
+    (docs/speed.md)."""
     import torch
 
     network.to(memory_format=torch.channels_last)
@@ -85,7 +85,7 @@ TORCH = Backend(
 
 
 # Below torch, so auto keeps float32 on CUDA until float16 is measured faster on a GPU: no GPU
-# was available to this project. Its quality was measured on the CPU (README).
+# was available to this project. Its quality was measured on the CPU (docs/backends.md).
 TORCH_FP16 = Backend(
     name="torch-fp16",
     devices=("cuda",),

@@ -27,7 +27,7 @@ def session(model: str | bytes):
     """A CPU session with this process's share of the cores where it has one
     (:func:`srpipe.device.compute_threads`), else ONNX Runtime's default.
     Threads sleep instead of spinning between runs: decode and encode share the cores, and
-    spinning was slower (README, Speed)."""
+    spinning was slower (docs/speed.md)."""
     import onnxruntime as ort
 
     from srpipe.device import compute_threads
