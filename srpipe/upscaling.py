@@ -44,7 +44,7 @@ class UpscaleResult:
             "input": self.input,
             "output": self.output,
             "model": self.model,
-            "scale": self.scale if self.sizes is None or self.sizes.scale is None else self.sizes.scale,
+            "scale": self.scale if self.sizes is None else self.sizes.scale,  # None for a target size
             **({} if self.sizes is None else {"model_scale": self.scale, "width": self.sizes.last and self.sizes.last[0],
                                               "height": self.sizes.last and self.sizes.last[1]}),
             "device": self.device,
