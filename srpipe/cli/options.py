@@ -38,9 +38,9 @@ class ScaleType(click.ParamType):
 SCALE = ScaleType()
 
 # What each shared option says: ``--help`` texts that the consistency test compares.
-SCALE_HELP = ("Upscaling factor: a scale the model has (2, 3 or 4 for the built-ins), or, where the output is a "
-              "file, any factor such as 1.5 or 3.5 (the model runs at its next scale, then the picture is "
-              "resized down). Default: the model's own.")
+SCALE_HELP = ("Upscaling factor: a scale the model has (2, 3 or 4 for the built-ins); upscale and batch also "
+              "take any factor such as 1.5 or 3.5 (the model runs at its next scale, then the picture is resized "
+              "down). Default: the model's own.")
 DEVICE_HELP = "Where the model runs: auto (CUDA when a GPU is usable and the model gains from it, else the CPU), cpu or cuda."
 WEIGHTS_HELP = "Checkpoint to load instead of the model's own (from 'srpipe train')."
 BACKEND_HELP = ("Inference backend of neural models (espcn): auto (the installed one of highest priority for the "
