@@ -107,7 +107,9 @@ options = st.fixed_dictionaries(
     {},
     optional={
         "--model": st.sampled_from(["bicubic", "lanczos", "nosuch", ""]),
-        "--scale": st.sampled_from(["1", "2", "3", "4", "5", "-1", "x"]),
+        "--scale": st.sampled_from(["1", "2", "3", "4", "5", "-1", "x", "1.5", "3.5", "0.5", "4.5"]),
+        "--width": st.sampled_from(["0", "1", "63", "65", "200"]),
+        "--height": st.sampled_from(["1", "47", "150"]),
         "--batch-size": st.sampled_from(["0", "1", "3", "8"]),
         "--codec": st.sampled_from(["libx264", "ffv1", "libvpx-vp9", "nosuchcodec", "aac"]),
         "--crf": st.sampled_from(["0", "18", "51", "99", "-3"]),

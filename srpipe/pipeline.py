@@ -20,11 +20,15 @@ from srpipe.errors import NonFiniteOutput, SrpipeError
 from srpipe.frames import Frame
 from srpipe.media import Sink, Source
 from srpipe.models import Upscaler
-from srpipe.resize import resize_plane
+from srpipe.resize import resize_plane, shrink_plane
+from srpipe.sizing import SizePlan
 
 
-def upscale_frames(frames: list[Frame], upscaler: Upscaler, model_name: str = "model") -> list[Frame]:
-    """Upscale the luma of same-sized frames as one batch; chroma and alpha bicubic."""
+def upscale_frames(frames: list[Frame], upscaler: Upscaler, model_name: str = "model",
+                   sizes: SizePlan | None = None) -> list[Frame]:
+    """Upscale the luma of same-sized frames as one batch; chroma and alpha bicubic. With
+    ``sizes`` (a fractional scale or a target size), the model's luma is then resized down to
+    the exact size, and the chroma and alpha follow it."""
     first = frames[0]
     fmt, scale = first.format, upscaler.scale
     luma = np.stack([frame.planes[0] for frame in frames])
@@ -41,6 +45,10 @@ def upscale_frames(frames: list[Frame], upscaler: Upscaler, model_name: str = "m
         warnings.warn(f"model {model_name!r} gave samples above {fmt.max_value}, the largest {fmt.bit_depth}-bit "
                       "value; they were clipped")
         np.minimum(big, fmt.max_value, out=big)
+    if sizes is not None:
+        width, height = sizes.size(first.width, first.height, fmt)
+        if (width, height) != (expected[2], expected[1]):
+            big = [shrink_plane(y, width, height, fmt.max_value, first.full_range) for y in big]
     out = []
     for frame, y in zip(frames, big):
         height, width = y.shape
@@ -59,14 +67,15 @@ def _same_layout(a: Frame, b: Frame) -> bool:
     return a.planes[0].shape == b.planes[0].shape and a.format == b.format and a.full_range == b.full_range
 
 
-def upscale_stream(items: Iterable, upscaler: Upscaler, batch_size: int, model_name: str = "model") -> Iterator:
+def upscale_stream(items: Iterable, upscaler: Upscaler, batch_size: int, model_name: str = "model",
+                   sizes: SizePlan | None = None) -> Iterator:
     """Frames upscaled in batches, in order; passthrough items keep their place
     after the batch that was pending when they arrived."""
     frames: list[Frame] = []
     held: list = []
 
     def flush():
-        done = upscale_frames(frames, upscaler, model_name) + held
+        done = upscale_frames(frames, upscaler, model_name, sizes) + held
         frames.clear()
         held.clear()
         return done
@@ -190,8 +199,10 @@ def run(
     threaded: bool = True,
     model_name: str = "model",
     on_frame: Callable[[], None] | None = None,
+    sizes: SizePlan | None = None,
 ) -> RunStats:
-    """Stream every frame of ``source`` through ``upscaler`` into ``sink``.
+    """Stream every frame of ``source`` through ``upscaler`` into ``sink`` (``sizes``: resized
+    to a fractional scale or a target size, see :func:`upscale_frames`).
 
     The sink is finished on success and aborted (nothing left behind) on any error.
     """
@@ -204,7 +215,7 @@ def run(
         items = _counting(source.items(), stats, source)
         if threaded:
             items = in_thread(items, queue_size, "srpipe-decode", stop, workers)
-        upscaled = upscale_stream(items, upscaler, batch_size, model_name)
+        upscaled = upscale_stream(items, upscaler, batch_size, model_name, sizes)
         if threaded:
             upscaled = in_thread(upscaled, queue_size, "srpipe-upscale", stop, workers)
         for item in upscaled:

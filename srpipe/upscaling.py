@@ -15,6 +15,7 @@ from srpipe.media import SinkOptions, SourceOptions, open_sink, open_source
 from srpipe.models import UpscalerTraits
 from srpipe.outputs import check_output_path, default_output_path
 from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
+from srpipe.sizing import SizePlan, is_fractional
 
 if TYPE_CHECKING:
     from srpipe.pipeline import RunStats
@@ -29,13 +30,24 @@ class UpscaleResult:
     device: str
     stats: RunStats
     backend: str | None = None  # what ran the network; None for models without one
+    sizes: SizePlan | None = None  # a fractional scale or a target size: the model's output was resized
+
+    def describe_size(self) -> str:
+        """``x2``, or ``x1.5 (x2, resized to 1920x1080)`` for a fractional scale or target size."""
+        if self.sizes is None:
+            return f"x{self.scale}"
+        asked = f"x{self.sizes.scale:g} " if self.sizes.scale is not None else ""
+        size = f", resized to {self.sizes.last[0]}x{self.sizes.last[1]}" if self.sizes.last else ""
+        return f"{asked}(x{self.scale}{size})"
 
     def to_dict(self) -> dict:
         return {
             "input": self.input,
             "output": self.output,
             "model": self.model,
-            "scale": self.scale,
+            "scale": self.scale if self.sizes is None else self.sizes.scale,  # None for a target size
+            **({} if self.sizes is None else {"model_scale": self.scale, "width": self.sizes.last and self.sizes.last[0],
+                                              "height": self.sizes.last and self.sizes.last[1]}),
             "device": self.device,
             "backend": self.backend,
             "frames": self.stats.frames_out,
@@ -72,7 +84,9 @@ def upscale(
     output: str | None = None,
     *,
     model: str = "bicubic",
-    scale: int | None = None,
+    scale: int | float | None = None,
+    width: int | None = None,
+    height: int | None = None,
     device: str = "auto",
     weights: str | None = None,
     backend: str = AUTO,
@@ -86,13 +100,22 @@ def upscale(
 ) -> UpscaleResult:
     """Upscale ``input`` into ``output`` (default ``NAME_xS.ext`` beside it).
 
+    ``scale`` is a scale the model has, or a factor such as 1.5; ``width`` and ``height`` a
+    target size instead (``srpipe.sizing``): the model then runs at the next scale it has and
+    its output is resized down to the exact size.
     ``backend`` names the inference backend of neural models (``auto``: the installed one of
     highest priority for the device). ``progress(total_frames)`` returns a callback called once per written frame.
     ``keep_model`` keeps the loaded model in this process for the next call with the same model
     settings (batch workers). On CUDA, with no codec given, NVENC encodes where it works.
     """
     pm = pm or get_plugin_manager()
-    spec, scale = collect_models(pm).upscaler(model, scale, weights)
+    sizes = None
+    if width is not None or height is not None or is_fractional(scale):
+        sizes = SizePlan(scale, width, height)
+        spec, scale = collect_models(pm).upscaler(model, None, weights)
+        scale = sizes.model_scale(spec.scales, model) if sizes.scale is not None else None
+    else:
+        spec, scale = collect_models(pm).upscaler(model, scale, weights)
     if batch_size < 1:
         raise SrpipeError("--batch-size must be at least 1")
     check_input(input)
@@ -111,6 +134,11 @@ def upscale(
         check_frame_size(input, source.width, source.height, source_options.max_pixels)
         if output is None and not source.is_file:
             raise SrpipeError(f"{input} is a stream; name the output with -o")
+        if sizes is not None and scale is None:
+            scale = sizes.model_scale(spec.scales, model, source.width, source.height)
+        if output is None and sizes is not None:
+            output = str(_sized_output_path(input, sizes, source.default_suffix))
+            check_output_path(Path(output), input, sink_options.overwrite)
         if output is None and scale is not None:  # with --weights and no --scale, the checkpoint's scale
             output = str(default_output_path(input, scale, source.default_suffix))
             check_output_path(Path(output), input, sink_options.overwrite)
@@ -125,12 +153,19 @@ def upscale(
         sink = open_sink(pm, output, source, sink_options)
         try:
             on_frame = progress(source.frame_count) if progress else None
-            stats = run(source, sink, upscaler, batch_size=batch_size, threaded=threaded, model_name=model, on_frame=on_frame)
+            stats = run(source, sink, upscaler, batch_size=batch_size, threaded=threaded, model_name=model,
+                        on_frame=on_frame, sizes=sizes)
         except BaseException:
             sink.abort()  # also covers a signal that lands before run() starts
             raise
     backend_used = UpscalerTraits.of(upscaler).backend if spec.accepts_backend else None  # an optional trait
-    return UpscaleResult(input, output, model, scale, device, stats, backend_used)
+    return UpscaleResult(input, output, model, scale, device, stats, backend_used, sizes)
+
+
+def _sized_output_path(input: str, sizes: SizePlan, suffix: str) -> Path:
+    """``NAME_x1.5.mp4``, ``NAME_1920x1080.mp4``, ``NAME_w1920.mp4`` beside the input."""
+    path = Path(input)
+    return path.with_name(f"{path.stem}_{sizes.name_tag()}{suffix}")
 
 
 def _load(spec, pm, scale, device, weights, backend, keep_model):

@@ -41,3 +41,31 @@ def run_srpipe(*args, env=None, input=None, cwd=None):
         cwd=cwd,
         timeout=300,
     )
+
+
+def run_in_terminal(*args, columns=120, timeout=300):
+    """Run ``python -m srpipe`` with its standard error on a pseudo-terminal of ``columns``
+    columns (standard output a pipe); returns (exit code, stdout bytes, what the terminal got)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+    process = subprocess.Popen([sys.executable, "-m", "srpipe", *[str(a) for a in args]], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the child closed its end
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(master)
+    stdout = process.stdout.read()
+    process.wait(timeout=timeout)
+    return process.returncode, stdout, screen.decode(errors="replace")

@@ -1,32 +1,112 @@
-"""Options that ``upscale``, ``batch`` and other commands share."""
+"""The option vocabulary every command shares: one definition of each option, so that
+``--device``, ``--backend``, ``--weights``, ``-s/--scale``, ``-q``, ``--json``, ``-y/--overwrite``
+and ``--codec/--crf/--preset`` mean the same wherever they appear
+(``tests/core/test_options.py`` walks every command and checks it)."""
 
 from __future__ import annotations
+
+from fractions import Fraction
 
 import click
 
 from srpipe.device import DEVICE_CHOICES
 
-_MODEL_OPTIONS = [
-    click.option("-m", "--model", default="bicubic", show_default=True, help="Upscaler to use (see 'srpipe models list')."),
-    click.option("-s", "--scale", type=int, help="Upscaling factor. Default: the model's own."),
-    click.option("--weights", type=click.Path(dir_okay=False), help="Checkpoint for models that take one (from 'srpipe train')."),
-    click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True,
-                 help="Where the model runs; auto picks CUDA when a GPU is usable."),
-    click.option("--batch-size", type=int, default=8, show_default=True, help="Frames upscaled together."),
-]
 
-_ENCODER_OPTIONS = [
-    click.option("--codec", help="Video encoder. Default: libx264 (libvpx-vp9 for .webm; h264_nvenc when the model runs on CUDA and NVENC works)."),
-    click.option("--crf", type=click.IntRange(0, 63), default=18, show_default=True,
-                 help="Encoder quality, 0-51 for x264/x265 (0-63 for VP9); lower is better and larger."),
-    click.option("--preset", default="veryfast", show_default=True, help="x264/x265 speed preset."),
-    click.option("--pix-fmt", help="Output pixel format, e.g. yuv420p. Default: the input's (10-bit stays 10-bit)."),
-    click.option("--on-decode-error", type=click.Choice(["stop", "skip"]), default="stop", show_default=True,
-                 help="A damaged input frame stops the file, or is dropped and counted (timestamps stay right)."),
-    click.option("--max-pixels", type=click.IntRange(min=1),
-                 help="Refuse inputs whose frames have more pixels than this, before decoding. "
-                      "Default: 40 million, less where free memory is short."),
-]
+class ScaleType(click.ParamType):
+    """A whole scale (``2``), or a factor above 1 with up to four decimals (``1.5``, ``3.5``):
+    an ``int`` for whole numbers, else a ``float``."""
+
+    name = "FACTOR"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            number = Fraction(repr(value))
+        else:
+            try:
+                number = Fraction(str(value).strip())
+            except (ValueError, ZeroDivisionError):
+                self.fail(f"{value!r} is not a number such as 2 or 1.5", param, ctx)
+        if number <= 0:
+            self.fail(f"{value} must be above 0", param, ctx)
+        if number.denominator == 1:
+            return int(number)
+        if (number * 10_000).denominator != 1:
+            self.fail(f"{value} has more than four decimals", param, ctx)
+        return float(number)
+
+
+SCALE = ScaleType()
+
+# What each shared option says: ``--help`` texts that the consistency test compares.
+SCALE_HELP = ("Upscaling factor: a scale the model has (2, 3 or 4 for the built-ins); upscale and batch also "
+              "take any factor such as 1.5 or 3.5 (the model runs at its next scale, then the picture is resized "
+              "down). Default: the model's own.")
+DEVICE_HELP = "Where the model runs: auto (CUDA when a GPU is usable and the model gains from it, else the CPU), cpu or cuda."
+WEIGHTS_HELP = "Checkpoint to load instead of the model's own (from 'srpipe train')."
+BACKEND_HELP = ("Inference backend of neural models (espcn): auto (the installed one of highest priority for the "
+                "device, the fastest measured), openvino-bf16, openvino, torch, onnxruntime, torch-fp16 (CUDA); "
+                "see 'srpipe models backends'.")
+QUIET_HELP = "No progress and no summary; errors (and, in a batch, failed files) are still shown."
+JSON_HELP = "Print the result as JSON on standard output."
+OVERWRITE_HELP = "Replace an existing output file (ffmpeg's -y)."
+CODEC_HELP = ("Video encoder. Default: libx264 (libvpx-vp9 for .webm; h264_nvenc when the model runs on CUDA "
+              "and NVENC works).")
+CRF_HELP = "Encoder quality, 0-51 for x264/x265 (0-63 for VP9); lower is better and larger."
+PRESET_HELP = "x264/x265 speed preset."
+WIDTH_HELP = ("Output width in pixels; without --height the height keeps the aspect ratio. The model runs at "
+              "its next scale, then the picture is resized down.")
+HEIGHT_HELP = "Output height in pixels; without --width the width keeps the aspect ratio."
+
+
+def scale_option(command):
+    return click.option("-s", "--scale", type=SCALE, help=SCALE_HELP)(command)
+
+
+def device_option(command):
+    return click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True,
+                        help=DEVICE_HELP)(command)
+
+
+def weights_option(command):
+    return click.option("--weights", type=click.Path(dir_okay=False), help=WEIGHTS_HELP)(command)
+
+
+def backend_option(command=None, *, multiple: bool = False):
+    """``--backend NAME``; ``multiple=True`` for commands that measure several (``bench``)."""
+    help_text = BACKEND_HELP + (" Repeat the option to measure several." if multiple else "")
+    option = click.option("--backend", "backends" if multiple else "backend", multiple=multiple,
+                          default=("auto",) if multiple else "auto", show_default=True, metavar="NAME",
+                          help=help_text)
+    return option if command is None else option(command)
+
+
+def quiet_option(command):
+    return click.option("-q", "--quiet", is_flag=True, help=QUIET_HELP)(command)
+
+
+def json_option(command):
+    return click.option("--json", "as_json", is_flag=True, help=JSON_HELP)(command)
+
+
+def overwrite_option(command):
+    return click.option("-y", "--overwrite", is_flag=True, help=OVERWRITE_HELP)(command)
+
+
+def codec_options(command):
+    """``--codec``, ``--crf``, ``--preset``: what encodes the output."""
+    for option in reversed([
+        click.option("--codec", help=CODEC_HELP),
+        click.option("--crf", type=click.IntRange(0, 63), default=18, show_default=True, help=CRF_HELP),
+        click.option("--preset", default="veryfast", show_default=True, help=PRESET_HELP),
+    ]):
+        command = option(command)
+    return command
+
+
+def size_options(command):
+    """``--width`` and ``--height``: a target size instead of a scale."""
+    command = click.option("--height", type=click.IntRange(min=1), metavar="PIXELS", help=HEIGHT_HELP)(command)
+    return click.option("--width", type=click.IntRange(min=1), metavar="PIXELS", help=WIDTH_HELP)(command)
 
 
 def _apply(options):
@@ -38,11 +118,36 @@ def _apply(options):
     return decorate
 
 
-model_options = _apply(_MODEL_OPTIONS)
-backend_option = click.option(
-    "--backend", default="auto", show_default=True, metavar="NAME",
-    help="Inference backend of neural models (espcn): auto (the installed one of highest priority for the "
-         "device, the fastest measured), openvino-bf16, openvino, torch, onnxruntime, torch-fp16 (CUDA); "
-         "see 'srpipe models backends'.",
-)
-encoder_options = _apply(_ENCODER_OPTIONS)
+model_options = _apply([
+    click.option("-m", "--model", default="bicubic", show_default=True, help="Upscaler to use (see 'srpipe models list')."),
+    scale_option,
+    size_options,
+    weights_option,
+    device_option,
+    click.option("--batch-size", type=int, default=8, show_default=True, help="Frames upscaled together."),
+])
+
+encoder_options = _apply([
+    codec_options,
+    click.option("--pix-fmt", help="Output pixel format, e.g. yuv420p. Default: the input's (10-bit stays 10-bit)."),
+    click.option("--on-decode-error", type=click.Choice(["stop", "skip"]), default="stop", show_default=True,
+                 help="A damaged input frame stops the file, or is dropped and counted (timestamps stay right)."),
+    click.option("--max-pixels", type=click.IntRange(min=1),
+                 help="Refuse inputs whose frames have more pixels than this, before decoding. "
+                      "Default: 40 million, less where free memory is short."),
+])
+
+# The options the consistency test holds to one definition, by parameter name.
+SHARED = ("scale", "device", "weights", "backend", "quiet", "as_json", "overwrite", "codec", "crf", "preset",
+          "width", "height")
+
+
+def whole_scale(scale, what: str) -> int | None:
+    """``scale`` for a command that runs a network at its own scale (``live``, ``eval``,
+    ``inspect``, ``bench``): a fraction is refused with what to do instead."""
+    from srpipe.errors import SrpipeError
+
+    if scale is None or isinstance(scale, int):
+        return scale
+    raise SrpipeError(f"{what} takes a whole scale (2, 3 or 4 for the built-ins), not --scale {scale:g}; "
+                      "fractional scales are for 'srpipe upscale' and 'srpipe batch'")

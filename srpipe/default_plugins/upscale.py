@@ -7,7 +7,7 @@ import json
 import click
 
 from srpipe import hookimpl
-from srpipe.cli.options import backend_option, encoder_options, model_options
+from srpipe.cli.options import backend_option, encoder_options, json_option, model_options, overwrite_option, quiet_option
 from srpipe.media import SinkOptions, SourceOptions
 
 
@@ -21,11 +21,11 @@ from srpipe.media import SinkOptions, SourceOptions
 @click.option("--input-format", help="Input container for standard input or URLs whose format cannot be guessed.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
               help="Give up when the input sends no data for this long. Default: 30 for URLs, no limit for files and pipes.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on standard output.")
+@overwrite_option
+@quiet_option
+@json_option
 @click.option("--no-threads", is_flag=True, hidden=True, help="Run decode, upscale and encode in one thread.")
-def upscale(input, output, model, scale, weights, device, batch_size, backend, codec, crf, preset, pix_fmt,
+def upscale(input, output, model, scale, width, height, weights, device, batch_size, backend, codec, crf, preset, pix_fmt,
             container_format, input_format, on_decode_error, max_pixels, timeout, overwrite, quiet, as_json, no_threads):
     """Upscale a video, stream or image.
 
@@ -38,9 +38,16 @@ def upscale(input, output, model, scale, weights, device, batch_size, backend, c
     Examples:
       srpipe upscale clip.mp4                      # writes clip_x2.mp4
       srpipe upscale clip.mp4 -m lanczos -s 3 -o big.mkv
+      srpipe upscale clip.mp4 -s 1.5               # x2, then resized to 1.5x
+      srpipe upscale clip.mp4 --width 1920         # 1920 wide, aspect ratio kept
       srpipe upscale photo.jpg -o photo_big.png
       cat in.ts | srpipe upscale - -o - --format mpegts | ffplay -
     """
+    if output == "-" and _stdout_is_terminal():
+        from srpipe.errors import SrpipeError
+
+        raise SrpipeError("-o - writes binary video to standard output, which is a terminal here; "
+                          "pipe it into a program (... -o - | ffplay -) or redirect it (-o - > out.mkv)")
     from srpipe.cli.progress import FrameProgress
     from srpipe.upscaling import upscale as run_upscale
 
@@ -51,6 +58,8 @@ def upscale(input, output, model, scale, weights, device, batch_size, backend, c
             output,
             model=model,
             scale=scale,
+            width=width,
+            height=height,
             device=device,
             weights=weights,
             backend=backend,
@@ -73,11 +82,20 @@ def upscale(input, output, model, scale, weights, device, batch_size, backend, c
         where = f"{result.device}, {result.backend}" if result.backend else result.device
         click.echo(
             f"{stats.frames_out} frame{'s' * (stats.frames_out != 1)} in {stats.seconds:.1f} s ({stats.fps:.1f} fps), "
-            f"{result.model} x{result.scale} on {where} -> {result.output}",
+            f"{result.model} {result.describe_size()} on {where} -> {result.output}",
             err=True,
         )
     if result.stats.frames_skipped:
         click.echo(f"Warning: {result.stats.frames_skipped} damaged frames of {input} were skipped", err=True)
+
+
+def _stdout_is_terminal() -> bool:
+    import sys
+
+    try:
+        return sys.stdout is not None and sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 @hookimpl

@@ -43,6 +43,31 @@ def test_existing_output_is_not_overwritten(cli_run, clip):
     assert video_info(target)["width"] == 128
 
 
+def test_y_is_overwrite_as_in_ffmpeg(cli_run, clip):
+    target = clip.parent / "clip_x2.mp4"
+    target.write_bytes(b"old")
+    assert cli_run("upscale", clip, "-y").exit_code == 0
+    assert video_info(target)["width"] == 128
+
+
+def test_binary_output_to_a_terminal_is_refused_with_a_hint(clip):
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    try:
+        done = subprocess.run([sys.executable, "-m", "srpipe", "upscale", str(clip), "-o", "-"], stdout=slave,
+                              stderr=subprocess.PIPE, timeout=120)
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert done.returncode == 1
+    assert done.stderr.decode().startswith("Error: -o - writes binary video to standard output, which is a terminal")
+    assert "| ffplay -" in done.stderr.decode() and done.stderr.count(b"\n") == 1
+
+
 def test_output_equal_to_input_is_refused(cli_run, clip):
     before = clip.read_bytes()
     result = cli_run("upscale", clip, "-o", clip, "--overwrite")

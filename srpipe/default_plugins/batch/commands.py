@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from srpipe.cli.options import backend_option, encoder_options, model_options
+from srpipe.cli.options import backend_option, encoder_options, json_option, model_options, quiet_option
 from srpipe.media import SinkOptions
 
 
@@ -28,10 +28,10 @@ from srpipe.media import SinkOptions
               help="With more than one worker, split videos at least twice this long into keyframe-aligned "
                    "chunks of about this length, upscaled in parallel and joined (0: never split).")
 @click.option("--pattern", help="Only files whose relative path or name matches this glob, e.g. '*.mkv'.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bars and no per-file lines.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on standard output.")
-def batch(in_dir, out_dir, model, scale, weights, device, batch_size, backend, codec, crf, preset, pix_fmt,
-          on_decode_error, max_pixels, jobs, engine, address, chunk_seconds, pattern, quiet, as_json):
+@quiet_option
+@json_option
+def batch(in_dir, out_dir, model, scale, width, height, weights, device, batch_size, backend, codec, crf, preset,
+          pix_fmt, on_decode_error, max_pixels, jobs, engine, address, chunk_seconds, pattern, quiet, as_json):
     """Upscale every video and image under IN_DIR into the same tree under OUT_DIR.
 
     Names and relative paths are kept (images become .png; videos keep
@@ -48,36 +48,34 @@ def batch(in_dir, out_dir, model, scale, weights, device, batch_size, backend, c
     checked against the source's. On Ray, inputs and OUT_DIR must be at the
     same path on every node.
 
+    Progress: on a terminal, one bar over the batch in frames (counted from
+    the containers before the first file starts) with the time left and the
+    current file (file 3/120); elsewhere, one line per file with the batch's
+    progress and time left, and a line a minute in between. With -q, only
+    failed files are listed, one line each.
+
     \b
     Examples:
       srpipe batch footage/ upscaled/ -m espcn
+      srpipe batch footage/ upscaled/ --width 1920          # every file 1920 wide
       srpipe batch footage/ upscaled/ --pattern '*.mkv' --jobs 2 --json
       srpipe batch footage/ upscaled/ -m espcn --engine ray --address auto
     """
-    from tqdm import tqdm
-
     from srpipe.default_plugins.batch.engine import BatchSettings, run_batch
+    from srpipe.default_plugins.batch.progress import BatchProgress
 
     settings = BatchSettings(
         model=model, scale=scale, weights=weights, device=device, backend=backend, batch_size=batch_size,
         sink=SinkOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt), on_decode_error=on_decode_error,
-        max_pixels=max_pixels,
+        max_pixels=max_pixels, width=width, height=height,
     )
-    bar = tqdm(unit="frame", desc="batch", file=sys.stderr, disable=True if quiet else None, dynamic_ncols=True)
-
-    def on_file(result):
-        if quiet:
-            return
-        line = {"done": f"done     {result.input} -> {result.output} ({result.frames} frame{'s' * (result.frames != 1)}, {result.seconds:.1f} s)",
-                "skipped": f"skipped  {result.input} ({result.error or 'already done'})",
-                "failed": f"FAILED   {result.input}: {result.error}"}[result.status]
-        bar.write(line, file=sys.stderr)
-
+    progress = BatchProgress(quiet)
     try:
         report = run_batch(in_dir, out_dir, settings, jobs=jobs, engine=engine, address=address,
-                           chunk_seconds=chunk_seconds, pattern=pattern, on_file=on_file, on_frame=bar.update)
+                           chunk_seconds=chunk_seconds, pattern=pattern, on_file=progress.on_file,
+                           on_frame=progress.on_frame, on_plan=progress.on_plan, on_start=progress.on_start)
     finally:
-        bar.close()
+        progress.close()
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     if not quiet:

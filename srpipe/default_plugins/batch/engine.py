@@ -43,7 +43,7 @@ class BatchSettings:
     """What every file is upscaled with; part of the manifest's identity of a finished file."""
 
     model: str = "bicubic"
-    scale: int | None = None
+    scale: int | float | None = None  # a scale the model has, or a fraction such as 1.5
     weights: str | None = None
     device: str = "auto"
     backend: str = "auto"
@@ -51,12 +51,17 @@ class BatchSettings:
     sink: SinkOptions = field(default_factory=SinkOptions)
     on_decode_error: str = "stop"
     max_pixels: int | None = None
+    width: int | None = None  # a target size instead of a scale (srpipe.sizing)
+    height: int | None = None
 
     def key(self) -> dict:
         """The settings that change the output (not the device or batch size)."""
         data = asdict(self)
         for name in ("device", "backend", "batch_size", "max_pixels"):
             data.pop(name)
+        for name in ("width", "height"):  # absent unless given: manifests of earlier versions stay valid
+            if data[name] is None:
+                data.pop(name)
         for name in ("overwrite", "scale"):
             data["sink"].pop(name)
         return json.loads(json.dumps(data))
@@ -210,6 +215,8 @@ def run_job(job: Job) -> FileResult:
     from srpipe.upscaling import upscale
     from srpipe.video import default_codec
 
+    if _progress_queue is not None:
+        _progress_queue.put(("start", job))
     settings, threads = job.settings, job.threads
     sink = replace(settings.sink, overwrite=True)
     if threads:
@@ -224,6 +231,7 @@ def run_job(job: Job) -> FileResult:
         stamp = Manifest._stamp(job.source)
         result = upscale(
             str(job.source), str(job.output), model=settings.model, scale=settings.scale, weights=settings.weights,
+            width=settings.width, height=settings.height,
             device=settings.device, backend=settings.backend, batch_size=settings.batch_size, sink_options=sink,
             source_options=SourceOptions(decode_threads=threads, on_decode_error=settings.on_decode_error,
                                          pts_range=pts_range, max_pixels=settings.max_pixels),
@@ -275,8 +283,15 @@ def check_settings(settings: BatchSettings, engine: str = "local") -> None:
     from srpipe.device import resolve_device
     from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
 
+    from srpipe.sizing import SizePlan, is_fractional
+
     pm = get_plugin_manager()
-    spec, _ = collect_models(pm).upscaler(settings.model, settings.scale, settings.weights)
+    resized = is_fractional(settings.scale) or settings.width is not None or settings.height is not None
+    spec, _ = collect_models(pm).upscaler(settings.model, None if resized else settings.scale, settings.weights)
+    if resized:
+        sizes = SizePlan(settings.scale, settings.width, settings.height)
+        if sizes.scale is not None:
+            sizes.model_scale(spec.scales, spec.name)
     if spec.accepts_backend and engine == "local":
         collect_backends(pm).select(settings.backend, resolve_device(settings.device))
     if settings.batch_size < 1:
@@ -401,12 +416,16 @@ def run_batch(
     pattern: str | None = None,
     on_file: Callable[[FileResult], None] | None = None,
     on_frame: Callable[..., None] | None = None,
+    on_plan: Callable[[list[Job]], None] | None = None,
+    on_start: Callable[[Job], None] | None = None,
 ) -> BatchReport:
     """Upscale the tree ``in_dir`` into ``out_dir``; see the module docstring.
 
     ``jobs``: parallel workers (local default 1; Ray default: one per GPU, else per CPU).
     ``chunk_seconds``: split videos at least twice this long when there is more than
-    one worker (0: never). ``on_frame(n=1)`` is called as frames are written.
+    one worker (0: never). ``on_frame(n=1)`` is called as frames are written, ``on_plan(jobs)``
+    with the files and chunks about to run (before the first starts), ``on_start(job)`` as each
+    starts (local engine; Ray reports files as they end).
     """
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     check_folders(in_dir, out_dir)
@@ -422,12 +441,14 @@ def run_batch(
     out_dir.mkdir(parents=True, exist_ok=True)
     lock = lock_out_dir(out_dir)
     try:
-        return _run_batch(in_dir, out_dir, settings, jobs, engine, address, chunk_seconds, pattern, on_file, on_frame)
+        return _run_batch(in_dir, out_dir, settings, jobs, engine, address, chunk_seconds, pattern, on_file, on_frame,
+                          on_plan, on_start)
     finally:
         os.close(lock)
 
 
-def _run_batch(in_dir, out_dir, settings, jobs, engine, address, chunk_seconds, pattern, on_file, on_frame):
+def _run_batch(in_dir, out_dir, settings, jobs, engine, address, chunk_seconds, pattern, on_file, on_frame,
+               on_plan=None, on_start=None):
     remove_partials(out_dir)
     manifest = Manifest(out_dir)
     started = time.perf_counter()
@@ -462,6 +483,8 @@ def _run_batch(in_dir, out_dir, settings, jobs, engine, address, chunk_seconds, 
         else:
             report(_join(file))  # every part was done by an earlier run
 
+    if on_plan:
+        on_plan(work)
     if engine == "ray":
         from srpipe.default_plugins.batch.ray_engine import run_on_ray
 
@@ -469,7 +492,7 @@ def _run_batch(in_dir, out_dir, settings, jobs, engine, address, chunk_seconds, 
     else:
         local_jobs = min(jobs or 1, max(1, len(work)))
         threads = max(1, (os.cpu_count() or 1) // local_jobs) if local_jobs > 1 else 0
-        done = _run_locally([replace(job, threads=threads) for job in work], local_jobs, threads, on_frame)
+        done = _run_locally([replace(job, threads=threads) for job in work], local_jobs, threads, on_frame, on_start)
     for job, result in done:
         file = chunked.get(str(job.rel))
         if file is None:
@@ -494,17 +517,17 @@ def run_and_pair(job: Job) -> tuple[Job, FileResult]:
     return job, run_job(job)
 
 
-def _run_locally(work: list[Job], jobs: int, threads: int, on_frame):
+def _run_locally(work: list[Job], jobs: int, threads: int, on_frame, on_start=None):
     """(job, result) in completion order: in this process for one job, else in a process pool."""
     global _progress_queue
     if jobs == 1:
-        _progress_queue = _CallbackQueue(on_frame) if on_frame else None
+        _progress_queue = _CallbackQueue(on_frame, on_start) if on_frame or on_start else None
         for job in work:
             yield run_and_pair(job)
         return
     context = multiprocessing.get_context("spawn")
     progress = context.Queue()
-    drain = threading.Thread(target=_drain, args=(progress, on_frame), daemon=True)
+    drain = threading.Thread(target=_drain, args=(progress, on_frame, on_start), daemon=True)
     drain.start()
     pool = context.Pool(jobs, initializer=init_worker, initargs=(threads, progress))
     try:
@@ -520,16 +543,24 @@ def _run_locally(work: list[Job], jobs: int, threads: int, on_frame):
 
 
 class _CallbackQueue:
-    """Frame progress in this process: the queue interface, calling back directly."""
+    """Progress in this process: the queue interface, calling back directly."""
 
-    def __init__(self, callback):
-        self.callback = callback
+    def __init__(self, on_frame, on_start=None):
+        self.on_frame, self.on_start = on_frame, on_start
 
-    def put(self, _):
-        self.callback()
+    def put(self, item):
+        _dispatch(item, self.on_frame, self.on_start)
 
 
-def _drain(queue, on_frame) -> None:
-    while queue.get() is not None:
-        if on_frame:
-            on_frame()
+def _dispatch(item, on_frame, on_start) -> None:
+    """A worker's progress message: ``1`` per frame written, ``("start", job)`` as a job starts."""
+    if isinstance(item, tuple):
+        if on_start:
+            on_start(item[1])
+    elif on_frame:
+        on_frame()
+
+
+def _drain(queue, on_frame, on_start=None) -> None:
+    while (item := queue.get()) is not None:
+        _dispatch(item, on_frame, on_start)

@@ -23,6 +23,7 @@ import av
 
 from srpipe.backends import AUTO, load_upscaler
 from srpipe.device import resolve_device
+from srpipe.errors import SrpipeError
 from srpipe.frames import Frame
 from srpipe.media import SinkOptions, SourceOptions
 from srpipe.models import UpscalerTraits
@@ -102,10 +103,10 @@ def bench_matmul(device: str, size: int = 2048, repeats: int = 5) -> float:
 
 
 def bench_upscale(frames: list[Frame], name: str, scale: int, device: str, batch_size: int, repeats: int,
-                  backend: str = AUTO, peak_gflops: float | None = None) -> Measurement:
+                  backend: str = AUTO, peak_gflops: float | None = None, weights: str | None = None) -> Measurement:
     pm = get_plugin_manager()
     spec = collect_models(pm).get(name, kind="upscaler")
-    upscaler = load_upscaler(spec, collect_backends(pm), scale=scale, device=device, weights=None, backend=backend)
+    upscaler = load_upscaler(spec, collect_backends(pm), scale=scale, device=device, weights=weights, backend=backend)
 
     def run():
         for i in range(0, len(frames), batch_size):
@@ -192,11 +193,13 @@ def run_whole_process(command: list[str], folder: Path) -> WholeRun:
                     stderr.read_text())
 
 
-def bench_end_to_end(path: str, name: str, scale: int, device: str, folder: Path, backend: str = AUTO) -> Measurement:
+def bench_end_to_end(path: str, name: str, scale: int, device: str, folder: Path, backend: str = AUTO,
+                     weights: str | None = None) -> Measurement:
     """One ``srpipe upscale`` as a user runs it: frames per second of the whole process,
     start-up included, and of the pipeline alone (its own summary)."""
     command = [*srpipe_command(), "upscale", path, "-o", str(folder / "e2e.mp4"), "-m", name, "-s", str(scale),
-               "--device", device, "--backend", backend, "--json", "-q", "--overwrite"]
+               "--device", device, "--backend", backend, "--json", "-q", "--overwrite",
+               *(["--weights", weights] if weights else [])]
     run = run_whole_process(command, folder).check()
     summary = json.loads(run.stdout)
     extra = {"peak_rss_mib": round(run.peak_mib), "pipeline_fps": summary["fps"]}
@@ -285,19 +288,27 @@ def _in_turns(measures, repeats: int) -> list[Measurement]:
     return merged
 
 
-def run_bench(input: str | None = None, models: tuple[str, ...] = ("bicubic",), scale: int = 2, device: str = "auto",
-              batch_sizes: tuple[int, ...] = (1, 8), repeats: int = 3, memory_frames: int = 0,
-              log=lambda line: None, backends: tuple[str, ...] = (AUTO,), startup: bool = True) -> dict:
+def run_bench(input: str | None = None, models: tuple[str, ...] = ("bicubic",), scale: int | None = None,
+              device: str = "auto", batch_sizes: tuple[int, ...] = (1, 8), repeats: int = 3, memory_frames: int = 0,
+              log=lambda line: None, backends: tuple[str, ...] = (AUTO,), startup: bool = True,
+              weights: str | None = None) -> dict:
     """Measure every stage; returns the report as a dict. Neural models are measured once
     per name in ``backends``. ``memory_frames`` > 0 adds the memory-growth check on
     generated clips of that many frames and ten times more. ``startup`` adds whole commands
-    on a tiny clip against a bare interpreter (:func:`bench_startup`)."""
+    on a tiny clip against a bare interpreter (:func:`bench_startup`). ``scale`` defaults to the
+    first model's own; ``weights`` goes to the models that take a checkpoint."""
     if input is not None:
         check_input(input)
     registry = collect_models(get_plugin_manager())
     specs = [registry.get(name, kind="upscaler") for name in models]
+    scale = scale or specs[0].default_scale
     for spec in specs:
         registry.resolve_scale(spec, scale)
+    with_weights = {spec.name: weights for spec in specs if weights and spec.accepts_weights}
+    if weights and not with_weights:
+        raise SrpipeError(f"none of the models takes --weights ({', '.join(models)})")
+    for name in with_weights:
+        registry.upscaler(name, scale, weights)  # the file exists
     asked_device = device  # what the start-up rows pass on, as a user would
     device = resolve_device(device, uses_gpu=any(spec.uses_gpu for spec in specs))
     runs = [(spec.name, backend) for spec in specs for backend in (backends if spec.accepts_backend else (AUTO,))]
@@ -322,12 +333,14 @@ def run_bench(input: str | None = None, models: tuple[str, ...] = ("bicubic",), 
         record(bench_decode(path, repeats))
         for name, backend in runs:
             for batch_size in batch_sizes:
-                record(bench_upscale(frames, name, scale, device, batch_size, repeats, backend, peak))
+                record(bench_upscale(frames, name, scale, device, batch_size, repeats, backend, peak,
+                                     with_weights.get(name)))
         spec = collect_models(get_plugin_manager()).get("bicubic")
         upscaled = upscale_frames(frames, spec.load(scale=scale, device="cpu"), "bicubic")
         record(bench_encode(path, upscaled, repeats, folder, SinkOptions(scale=scale)))
         # srpipe and ffmpeg take turns, so that both see the same state of a shared machine
-        whole_runs = [lambda name=name, backend=backend: bench_end_to_end(path, name, scale, device, folder, backend)
+        whole_runs = [lambda name=name, backend=backend: bench_end_to_end(path, name, scale, device, folder, backend,
+                                                                          with_weights.get(name))
                       for name, backend in runs]
         ffmpeg = shutil.which("ffmpeg")
         if ffmpeg:

@@ -4,27 +4,28 @@ import json
 
 import click
 
-from srpipe.device import DEVICE_CHOICES
+from srpipe.cli.options import (backend_option, device_option, json_option, quiet_option, scale_option,
+                                weights_option, whole_scale)
 
 
 @click.command()
 @click.argument("input", required=False)
 @click.option("-m", "--model", "models", multiple=True, default=["bicubic", "lanczos"], show_default=True,
               help="Upscalers to measure (repeat the option).")
-@click.option("-s", "--scale", type=int, default=2, show_default=True)
-@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
+@scale_option
+@weights_option
+@device_option
 @click.option("--batch-size", "batch_sizes", type=int, multiple=True, default=[1, 8], show_default=True,
               help="Batch sizes for the upscale-only stage (repeat the option).")
-@click.option("--backend", "backends", multiple=True, default=["auto"], show_default=True, metavar="NAME",
-              help="Inference backends of neural models to measure (repeat the option, e.g. "
-                   "--backend torch --backend onnxruntime).")
+@backend_option(multiple=True)
 @click.option("--repeats", type=int, default=3, show_default=True, help="Runs per measurement.")
 @click.option("--memory-frames", type=int, default=0,
               help="Also compare peak memory on generated clips of N and 10 N frames (first model).")
 @click.option("--startup/--no-startup", default=True, show_default=True,
               help="Also time whole commands on a 3-frame clip against a bare Python importing PyAV and NumPy.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def bench(input, models, scale, device, batch_sizes, backends, repeats, memory_frames, startup, as_json):
+@quiet_option
+@json_option
+def bench(input, models, scale, weights, device, batch_sizes, backends, repeats, memory_frames, startup, quiet, as_json):
     """Measure frames per second of each stage alone and of whole commands.
 
     INPUT defaults to a generated 640x360 clip of 125 frames (5 s). Stages:
@@ -37,6 +38,8 @@ def bench(input, models, scale, device, batch_sizes, backends, repeats, memory_f
     each classical upscaler's ratio to it; and (--startup) every model, --help,
     `models list` and error paths on a 3-frame clip against the floor, a bare
     `python -c 'import av, numpy'`. Figures are medians over --repeats runs.
+    --scale defaults to the first model's own and must be one every model has;
+    --weights goes to the models that take a checkpoint.
 
     \b
     Example:
@@ -46,7 +49,7 @@ def bench(input, models, scale, device, batch_sizes, backends, repeats, memory_f
     from srpipe.default_plugins.bench.bench import run_bench
 
     def log(row):
-        if as_json:
+        if as_json or quiet:
             return
         if row["stage"] == "startup":
             click.echo(f"{row['command']:<44} {row['seconds_median']:6.3f} s ({row['seconds_min']:.3f}-"
@@ -65,10 +68,10 @@ def bench(input, models, scale, device, batch_sizes, backends, repeats, memory_f
             return
         click.echo(f"{name:<28} {row['fps_median']:8.2f} fps  ({row['fps_min']:.2f}-{row['fps_max']:.2f})  {extra}", err=True)
 
-    report = run_bench(input, tuple(models), scale, device, tuple(batch_sizes), repeats, memory_frames, log,
-                       tuple(backends), startup)
+    report = run_bench(input, tuple(models), whole_scale(scale, "bench"), device, tuple(batch_sizes), repeats,
+                       memory_frames, log, tuple(backends), startup, weights)
     if as_json:
         click.echo(json.dumps(report, indent=2))
-    else:
+    elif not quiet:
         for name, ratio in report["ratios"].items():
             click.echo(f"{name}: {ratio:.2f}", err=True)

@@ -4,6 +4,8 @@ import json
 
 import click
 
+from srpipe.cli.options import json_option
+
 
 @click.group()
 def models():
@@ -11,7 +13,7 @@ def models():
 
 
 @models.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@json_option
 def list_models(as_json):
     """List models: name, kind, scales, plugin and description."""
     from srpipe.plugins import collect_models, get_plugin_manager
@@ -31,7 +33,7 @@ def list_models(as_json):
 
 
 @models.command("backends")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@json_option
 def list_backends(as_json):
     """List inference backends (--backend); auto takes the first available one for the device."""
     from srpipe.plugins import collect_backends, get_plugin_manager

@@ -4,9 +4,11 @@ import json
 
 import click
 
+from srpipe.cli.options import json_option
+
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@json_option
 def plugins(as_json):
     """List loaded plugins: name, version and the hooks they implement."""
     from srpipe.plugins import describe_plugins, get_plugin_manager

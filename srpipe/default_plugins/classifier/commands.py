@@ -5,6 +5,7 @@ import json
 
 import click
 
+from srpipe.cli.options import device_option, json_option, weights_option
 from srpipe.default_plugins.classifier.datasets import DATASETS, DEFAULT_ROOT
 
 
@@ -31,7 +32,7 @@ def _features(text: str | None):
 @click.option("--label-smoothing", type=float, default=0.0, show_default=True)
 @click.option("--no-augment", is_flag=True, help="Train without random crops/flips/affine.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", help="cpu or cuda (default: cuda when present).")
+@device_option
 @click.option("--threads", type=click.IntRange(1), help="CPU threads for torch.")
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), required=True,
               help="Run folder: last.pt (every epoch), final.pt, log.jsonl.")
@@ -52,7 +53,8 @@ def train_classifier(dataset, root, arch, features, dropout, epochs, batch_size,
     test_set = load_split(spec, root, train=False)
     config = {"features": _features(features), "dropout": dropout} if (arch or spec.default_arch) == "small-cnn" else {}
     network = build_classifier(spec, arch, **{k: v for k, v in config.items() if v is not None})
-    cfg = TrainConfig(epochs=epochs, lr=lr, weight_decay=weight_decay, seed=seed, device=device, out_dir=out_dir)
+    cfg = TrainConfig(epochs=epochs, lr=lr, weight_decay=weight_decay, seed=seed,
+                      device=None if device == "auto" else _usable(device), out_dir=out_dir)
     trainer = train(network, spec, train_set, test_set, cfg, batch_size=batch_size,
                     label_smoothing=label_smoothing, resume=resume)
     for record in trainer.history:
@@ -75,7 +77,7 @@ def classifier():
               help="Folder with the model's data set in torchvision's layout.")
 @click.option("--samples", type=click.IntRange(10), default=2000, show_default=True,
               help="Test images in the t-SNE plot (all are used for accuracy and confusion).")
-@click.option("--weights", type=click.Path(dir_okay=False), help="A checkpoint instead of the model's own.")
+@weights_option
 @click.option("--threads", type=click.IntRange(1), help="CPU threads for torch.")
 def embed(model, output, confusion, root, samples, weights, threads):
     """Plot a t-SNE map of the embedding head on the test split, and a confusion matrix."""
@@ -105,20 +107,20 @@ def embed(model, output, confusion, root, samples, weights, threads):
 @click.option("-k", "--top-k", type=click.IntRange(1), default=3, show_default=True, help="Labels shown per image.")
 @click.option("--every", type=click.IntRange(1), default=25, show_default=True,
               help="For a video, classify every Nth frame.")
-@click.option("--weights", type=click.Path(dir_okay=False), help="A checkpoint instead of the model's own.")
-@click.option("--device", default="cpu", show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line on stdout.")
+@weights_option
+@device_option
+@json_option
 def classify(input_path, model, top_k, every, weights, device, as_json):
     """Classify an image, a folder of images or a video (every Nth frame, with timestamps).
 
     Pictures of another size or colour are converted the way the model expects; a note on
-    stderr says how.
+    stderr says how. With --json, one JSON object per line.
     """
     from srpipe.default_plugins.classifier.classify import classify as run
     from srpipe.plugins import collect_models, get_plugin_manager
 
     spec = collect_models(get_plugin_manager()).get(model, kind="classifier")
-    classifier = spec.load(device=device, weights=weights)
+    classifier = spec.load(device=_usable(device), weights=weights)
     told = set()
     for result in run(input_path, classifier, top_k=top_k, every=every):
         if as_json:
@@ -134,3 +136,10 @@ def classify(input_path, model, top_k, every, weights, device, as_json):
             where += f" @ {time}frame {result['frame']}"
         labels = ", ".join(f"{p['label']} {100 * p['probability']:.1f}%" for p in result["predictions"])
         click.echo(f"{where}: {labels}")
+
+
+def _usable(device: str) -> str:
+    """``auto``: CUDA when a GPU is usable, else the CPU; ``cuda`` without one is refused."""
+    from srpipe.device import resolve_device
+
+    return resolve_device(device, uses_gpu=True)

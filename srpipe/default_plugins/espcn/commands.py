@@ -5,7 +5,7 @@ import json
 
 import click
 
-from srpipe.cli.options import backend_option
+from srpipe.cli.options import backend_option, device_option, json_option, scale_option, weights_option, whole_scale
 from srpipe.errors import SrpipeError
 
 
@@ -14,11 +14,12 @@ from srpipe.errors import SrpipeError
               help="Folder of training images (repeat for several).")
 @click.option("--val", "val", multiple=True, type=click.Path(file_okay=False),
               help="Folder of validation images, scored each epoch (repeat for several).")
-@click.option("-s", "--scale", type=click.Choice(["2", "3", "4"]), required=True)
+@click.option("-s", "--scale", type=click.Choice(["2", "3", "4"]), required=True,
+              help="The scale the network learns: 2, 3 or 4.")
 @click.option("--epochs", type=int, default=20, show_default=True)
 @click.option("--steps-per-epoch", type=int, default=500, show_default=True)
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Patches per step.")
-@click.option("--preset", type=click.Choice(["shipped", "fsrcnn", "paper"]), default="shipped", show_default=True,
+@click.option("--arch", "preset", type=click.Choice(["shipped", "fsrcnn", "paper"]), default="shipped", show_default=True,
               help="shipped: the network of the shipped weights (64-24x5-64, PReLU, residual); "
                    "fsrcnn: a narrower 56-12x5-56; paper: 5x5x64, 3x3x32, tanh.")
 @click.option("--degrade", type=click.Choice(["none", "video"]), default="none", show_default=True,
@@ -66,19 +67,20 @@ DOWNSCALE_KERNELS = ("matlab-bicubic", "swscale-bicubic", "opencv-cubic", "area"
 @click.option("-m", "--model", required=True, help="Upscaler to score (see 'srpipe models list').")
 @click.option("--data", type=click.Path(file_okay=False), help="Folder of high-resolution images.")
 @click.option("--video", type=click.Path(dir_okay=False), help="A video clip, shrunk, encoded and upscaled by the pipeline.")
-@click.option("-s", "--scale", type=int, help="Default: the model's own.")
-@click.option("--weights", type=click.Path(dir_okay=False), help="Checkpoint for models that take one.")
+@scale_option
+@weights_option
+@device_option
 @click.option("--downscale", type=click.Choice(DOWNSCALE_KERNELS), default="matlab-bicubic", show_default=True,
               help="How --data images are shrunk: opencv-cubic and bilinear are cv2.resize without antialiasing; "
                    "swscale-bicubic is ffmpeg's scale filter.")
 @click.option("--degrade", default="none", show_default=True, metavar="SPEC",
               help="What the shrunk --data images go through: none, x264:crf=N (one intra frame) or jpeg:quality=N.")
-@click.option("--crf", default="0,23,30", show_default=True, metavar="LIST",
+@click.option("--crfs", "crf", default="0,23,30", show_default=True, metavar="LIST",
               help="x264 crf values (preset medium) for --video; 0 is lossless.")
 @click.option("--frames", type=int, help="Score only the first N frames of --video.")
 @backend_option
-@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
-def evaluate(model, data, video, scale, weights, downscale, degrade, crf, frames, backend, as_json):
+@json_option
+def evaluate(model, data, video, scale, weights, device, downscale, degrade, crf, frames, backend, as_json):
     """PSNR and SSIM on the luma, next to bicubic, as super-resolution papers score,
     or the luma PSNR of a compressed video upscaled by the pipeline.
 
@@ -87,7 +89,7 @@ def evaluate(model, data, video, scale, weights, downscale, degrade, crf, frames
     compressed, upscaled, and scored with a border of `scale` pixels left out.
 
     --video: the clip is shrunk as `ffmpeg -vf scale` does (bicubic), encoded
-    by x264 (preset medium) at each --crf, upscaled by `srpipe upscale` with the
+    by x264 (preset medium) at each of --crfs, upscaled by `srpipe upscale` with the
     model and with bicubic, and each frame's luma is scored against the
     original (border = scale); the table gives the mean over frames.
 
@@ -96,19 +98,21 @@ def evaluate(model, data, video, scale, weights, downscale, degrade, crf, frames
       srpipe eval -m espcn-x3 --data Set5/
       srpipe eval -m espcn --data Set14/ --downscale opencv-cubic
       srpipe eval -m espcn --data Set5/ --downscale swscale-bicubic --degrade x264:crf=23
-      srpipe eval -m espcn --video clip.mp4 --crf 0,23,30
+      srpipe eval -m espcn --video clip.mp4 --crfs 0,23,30
     """
     from srpipe.backends import load_upscaler
+    from srpipe.device import resolve_device
     from srpipe.errors import SrpipeError
     from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
 
     if (data is None) == (video is None):
         raise SrpipeError("give either --data (a folder of images) or --video (a clip)")
     pm = get_plugin_manager()
-    spec, scale = collect_models(pm).upscaler(model, scale, weights)
-    upscaler = load_upscaler(spec, collect_backends(pm), scale=scale, device="cpu", weights=weights, backend=backend)
+    spec, scale = collect_models(pm).upscaler(model, whole_scale(scale, "eval"), weights)
+    device = resolve_device(device, uses_gpu=spec.uses_gpu)
+    upscaler = load_upscaler(spec, collect_backends(pm), scale=scale, device=device, weights=weights, backend=backend)
     if video is not None:
-        _evaluate_video(model, video, upscaler.scale, weights, backend, crf, frames, as_json)
+        _evaluate_video(model, video, upscaler.scale, weights, backend, crf, frames, as_json, device)
         return
     from srpipe.default_plugins.espcn.evaluate import evaluate_folder
 
@@ -127,17 +131,18 @@ def evaluate(model, data, video, scale, weights, downscale, degrade, crf, frames
                    f"{row['bicubic_psnr']:>15.2f} / {row['bicubic_ssim']:.4f}")
 
 
-def _evaluate_video(model, video, scale, weights, backend, crf_list, frames, as_json):
+def _evaluate_video(model, video, scale, weights, backend, crf_list, frames, as_json, device="cpu"):
     from srpipe.errors import SrpipeError
     from srpipe.default_plugins.espcn.video_eval import evaluate_video
 
     try:
         crfs = [int(c) for c in crf_list.split(",")]
     except ValueError:
-        raise SrpipeError(f"--crf takes comma-separated integers, e.g. 0,23,30; got {crf_list!r}") from None
+        raise SrpipeError(f"--crfs takes comma-separated integers, e.g. 0,23,30; got {crf_list!r}") from None
     if not all(0 <= c <= 51 for c in crfs):
         raise SrpipeError("x264 crf values must be between 0 (lossless) and 51")
-    report = evaluate_video(video, {"bicubic": None, model: weights}, scale, crfs, backend=backend, frames=frames)
+    report = evaluate_video(video, {"bicubic": None, model: weights}, scale, crfs, backend=backend, frames=frames,
+                            device=device)
     report["model"] = model
     if as_json:
         click.echo(json.dumps(report, indent=2))

@@ -3,7 +3,7 @@
 ``openvino`` computes in float32 (within float32 rounding of torch). ``openvino-bf16`` lets
 OpenVINO compute in bfloat16 on CPUs with native bfloat16 instructions (AVX512_BF16 or AMX),
 faster than float32 (docs/design-notes.md), with the input kept to about 16 significant bits
-(:func:`split_input`); what that costs in quality is measured in the README. Each prepared
+(:func:`split_input`); what that costs in quality is measured in docs/backends.md. Each prepared
 function holds one OpenVINO infer request: call it from one thread at a time.
 The conversion (``openvino.convert_model`` on the torch module, dynamic batch, height and
 width) needs torch and no ONNX exporter; its result is kept in ``$SRPIPE_CACHE_DIR/openvino``

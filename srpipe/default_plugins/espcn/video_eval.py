@@ -66,7 +66,8 @@ def shrink_and_encode(clip: str | Path, out: str | Path, scale: int, crf: int, l
 
 
 def evaluate_video(clip: str | Path, models: Mapping[str, str | None], scale: int,
-                   crfs: Sequence[int] = (0, 23, 30), *, backend: str = "auto", frames: int | None = None) -> dict:
+                   crfs: Sequence[int] = (0, 23, 30), *, backend: str = "auto", frames: int | None = None,
+                   device: str = "cpu") -> dict:
     """Mean Y-PSNR over the first ``frames`` frames (all: None) of each model (name -> weights
     or None) at each crf: ``{"clip", "scale", "crfs": [{"crf", "frames", "psnr": {name: dB}}]}``.
     All upscale the same encoded clip through :func:`srpipe.upscaling.upscale`; the output is
@@ -84,7 +85,7 @@ def evaluate_video(clip: str | Path, models: Mapping[str, str | None], scale: in
             row = {"crf": crf, "frames": 0, "psnr": {}}
             for name, name_weights in models.items():
                 up = Path(tmp, f"up-crf{crf}.mkv")
-                upscale(str(lr), str(up), model=name, scale=scale, device="cpu", backend=backend,
+                upscale(str(lr), str(up), model=name, scale=scale, device=device, backend=backend,
                         weights=name_weights, threaded=False,
                         sink_options=SinkOptions(codec="ffv1", crf=None, preset=None, overwrite=True))
                 scores = [psnr(u, o[:h, :w], scale) for u, o in zip(luma_frames(up), luma_frames(clip, frames))]

@@ -5,27 +5,51 @@ from pathlib import Path
 
 import click
 
+from srpipe.cli.options import json_option, scale_option, whole_scale
+
 
 class ModelOrCommandGroup(click.Group):
-    """``inspect NAME ...`` runs the subcommand NAME if there is one, else ``inspect model NAME ...``."""
+    """``inspect NAME ...`` runs the subcommand NAME if there is one, else ``inspect model NAME ...``
+    (a hidden subcommand, so that the usage and the listing say the same: MODEL or kernels)."""
 
     def parse_args(self, ctx, args):
         if args and args[0] not in self.commands and not args[0].startswith("-"):
             args = ["model", *args]
         return super().parse_args(ctx, args)
 
+    def format_usage(self, ctx, formatter):
+        formatter.write_usage(ctx.command_path, "MODEL [OPTIONS] | kernels IMAGE -o DIR")
+
+
+class ModelCommand(click.Command):
+    """``srpipe inspect MODEL``: the usage line says so, not ``inspect model MODEL``."""
+
+    def format_usage(self, ctx, formatter):
+        formatter.write_usage(ctx.parent.command_path if ctx.parent else ctx.command_path, "MODEL [OPTIONS]")
+
 
 @click.group(cls=ModelOrCommandGroup)
 def inspect():
-    """Look inside a CNN: `srpipe inspect MODEL [options]` (layers, receptive fields, filters,
-    feature maps) or `srpipe inspect kernels IMAGE -o DIR` (classic hand-made kernels)."""
+    """Look inside a CNN.
+
+    \b
+    srpipe inspect MODEL [OPTIONS]      layers, receptive fields, filters, feature maps
+                                        (options: srpipe inspect MODEL --help)
+    srpipe inspect kernels IMAGE -o DIR classic hand-made kernels on an image
+
+    \b
+    Examples:
+      srpipe inspect espcn-x2
+      srpipe inspect fashion-mnist --filters -o filters/
+      srpipe inspect kernels photo.png -o kernels/
+    """
 
 
-@inspect.command("model")
+@inspect.command("model", cls=ModelCommand, hidden=True)
 @click.argument("name", metavar="MODEL")
 @click.option("--input-size", help="C,H,W of the input (default: what the network takes; 64x64 if any size).")
-@click.option("-s", "--scale", type=int, help="For upscalers: the scale (or write the model as espcn-x2).")
-@click.option("--json", "as_json", is_flag=True, help="The layer table as JSON on stdout.")
+@scale_option
+@json_option
 @click.option("--filters", is_flag=True, help="Write a PNG of each conv layer's learned kernels.")
 @click.option("--feature-maps", "feature_image", type=click.Path(dir_okay=False),
               help="Write a PNG of each conv layer's activations for this image.")
@@ -43,7 +67,7 @@ def inspect_model(name, input_size, scale, as_json, filters, feature_image, rece
 
     if (filters or feature_image or receptive_field) and not out_dir:
         raise SrpipeError("--filters, --feature-maps and --receptive-field write PNGs: give a folder with -o DIR")
-    network, label = networks.load_network(collect_models(get_plugin_manager()), name, scale)
+    network, label = networks.load_network(collect_models(get_plugin_manager()), name, whole_scale(scale, "inspect"))
     shape = networks.parse_input_size(input_size) if input_size else networks.default_input_shape(network)
     summary = summarize(network, shape, label)
     if as_json:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from srpipe.cli.options import backend_option
-from srpipe.device import DEVICE_CHOICES
+from srpipe.cli.options import (backend_option, codec_options, device_option, overwrite_option, scale_option,
+                                weights_option, whole_scale)
 
 
 @click.command()
@@ -15,17 +15,20 @@ from srpipe.device import DEVICE_CHOICES
 @click.option("--source", "source_location", metavar="URL_OR_FILE",
               help="A video file (played at its frame rate), a stream URL, or a plugin's location (camera:0).")
 @click.option("-m", "--model", default="bicubic", show_default=True, help="Upscaler to start with; m cycles through the others.")
-@click.option("-s", "--scale", type=int, help="Upscaling factor. Default: the model's own.")
-@click.option("--weights", type=click.Path(dir_okay=False), help="Checkpoint for the starting model (from 'srpipe train').")
-@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True, help="Where the models run.")
+@scale_option
+@weights_option
+@device_option
 @backend_option
-@click.option("--record", type=click.Path(dir_okay=False, path_type=Path), help="Also write what is shown to this video file.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing --record file.")
+@click.option("--record", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write what is shown to this video file (--codec, --crf, --preset encode it).")
+@codec_options
+@overwrite_option
 @click.option("--no-window", is_flag=True, help="Run without a window and print the statistics at the end.")
 @click.option("--screenshot-dir", type=click.Path(exists=True, file_okay=False, writable=True, path_type=Path),
               default=".", show_default=True, help="Where the s key saves PNG screenshots.")
 @click.option("--list-cameras", is_flag=True, help="List the cameras and exit.")
-def live(camera, source_location, model, scale, weights, device, backend, record, overwrite, no_window, screenshot_dir, list_cameras):
+def live(camera, source_location, model, scale, weights, device, backend, record, codec, crf, preset, overwrite, no_window,
+         screenshot_dir, list_cameras):
     """Show a camera or a stream upscaled in real time, beside the bicubic upscale.
 
     When the model is slower than the source, stale frames are dropped so that
@@ -36,7 +39,7 @@ def live(camera, source_location, model, scale, weights, device, backend, record
     \b
     Examples:
       srpipe live --camera 0 -m espcn
-      srpipe live --source clip.mp4 -m espcn -s 2 --record demo.mp4
+      srpipe live --source clip.mp4 -m espcn -s 2 --record demo.mp4 --crf 23
       srpipe live --source rtsp://host/stream --no-window
     """
     if list_cameras:
@@ -52,7 +55,8 @@ def live(camera, source_location, model, scale, weights, device, backend, record
     echo = lambda message: click.echo(message, err=True)  # noqa: E731
     run_live(
         f"camera:{camera}" if camera is not None else source_location,
-        model=model, scale=scale, device=device, weights=weights, backend=backend, window=not no_window,
-        record=record, overwrite=overwrite, screenshot_dir=screenshot_dir,
+        model=model, scale=whole_scale(scale, "live"), device=device, weights=weights, backend=backend,
+        window=not no_window, record=record, overwrite=overwrite, screenshot_dir=screenshot_dir,
+        record_options={"codec": codec, "crf": crf, "preset": preset},
         echo=echo, on_end=lambda stats: echo(stats.summary()),
     )

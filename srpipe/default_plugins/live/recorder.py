@@ -11,10 +11,9 @@ from av.video.reformatter import ColorRange, Colorspace
 
 from srpipe.errors import SrpipeError
 from srpipe.outputs import AtomicOutput, check_output_path
-from srpipe.video import add_video_encoder, default_codec, tag_video_stream
+from srpipe.video import add_video_encoder, check_video_encoder, default_codec, tag_video_stream
 
 TIME_BASE = Fraction(1, 1000)  # milliseconds: frames are timed by when they were shown
-CRF, PRESET = 20, "veryfast"
 BT709 = (Colorspace.ITU709.value,) * 3  # matrix, primaries and transfer: what a screen shows
 
 
@@ -25,8 +24,12 @@ class Recorder:
     Odd sizes lose their last row or column (4:2:0 needs even sizes).
     """
 
-    def __init__(self, path: Path, overwrite: bool = False):
+    def __init__(self, path: Path, overwrite: bool = False, codec: str | None = None, crf: int | None = 18,
+                 preset: str | None = "veryfast"):
         self.path = Path(path)
+        self.settings = (codec, crf, preset)  # as srpipe upscale's --codec, --crf, --preset
+        if codec is not None:
+            check_video_encoder(codec)
         check_output_path(self.path, "", overwrite)
         self.output = AtomicOutput(self.path, overwrite)
         try:
@@ -39,8 +42,9 @@ class Recorder:
         self.last_pts = -1
 
     def _open_stream(self, width: int, height: int) -> None:
-        codec = default_codec(self.container.format.name.split(",")[0])
-        self.stream = add_video_encoder(self.container, codec, rate=30, time_base=TIME_BASE, crf=CRF, preset=PRESET)
+        codec, crf, preset = self.settings
+        codec = codec or default_codec(self.container.format.name.split(",")[0])
+        self.stream = add_video_encoder(self.container, codec, rate=30, time_base=TIME_BASE, crf=crf, preset=preset)
         self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, "yuv420p"
         tag_video_stream(self.stream, full_range=False, colour=BT709, display_matrix=None)
 
@@ -56,7 +60,12 @@ class Recorder:
         )
         frame.pts, frame.time_base = pts, TIME_BASE
         self.last_pts = pts
-        self._mux(self.stream.encode(frame))
+        try:
+            packets = self.stream.encode(frame)
+        except av.FFmpegError as exc:
+            raise SrpipeError(f"encoder {self.stream.codec_context.name} refused the settings of --record: {exc}; "
+                              "check --codec, --crf, --preset") from exc
+        self._mux(packets)
 
     def _mux(self, packets) -> None:
         try:

@@ -30,6 +30,7 @@ def run_live(
     record: Path | None = None,
     overwrite: bool = False,
     screenshot_dir: Path = Path("."),
+    record_options: dict | None = None,
     echo: Callable[[str], None] = print,
     on_end: Callable[[LiveStats], None] = lambda stats: None,
     pm=None,
@@ -38,6 +39,7 @@ def run_live(
 
     ``on_end(stats)`` is called when the loop ends, by itself or by Ctrl-C
     (the recording is kept then too); on any other error the recording is removed.
+    ``record_options``: ``codec``, ``crf``, ``preset`` of the recording (:class:`Recorder`).
     """
     pm = pm or get_plugin_manager()
     models = UpscalerCycle(collect_models(pm), model, scale, resolve_device(device), weights,
@@ -47,7 +49,7 @@ def run_live(
     with source:
         view = Window() if window else Headless()
         try:
-            recorder = Recorder(record, overwrite) if record is not None else None
+            recorder = Recorder(record, overwrite, **(record_options or {})) if record is not None else None
             loop = LiveLoop(
                 FrameFeed(source, paced=source.is_file), models, view,
                 recorder=recorder, screenshot_dir=screenshot_dir, echo=echo,

@@ -55,3 +55,20 @@ def test_bench_times_whole_commands_against_a_bare_interpreter(tmp_path):
     assert {"srpipe --help", "srpipe models list", "missing input", "output exists",
             "upscale -m bicubic (3 frames, 64x64)"} <= set(rows)
     assert all(row["seconds_median"] > 0 and row["peak_rss_mib"] > 0 for row in rows.values())
+
+
+def test_bench_is_quiet_with_q_and_passes_weights_on(tmp_path):
+    clip = make_test_video(tmp_path / "clip.mp4", frames=3)
+    done = run_srpipe("bench", clip, "-m", "bicubic", "--batch-size", "2", "--repeats", "1", "--no-startup", "-q")
+    assert done.returncode == 0 and done.stdout == b"" and done.stderr == b"", done.stderr.decode()
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(b"x")
+    refused = run_srpipe("bench", clip, "-m", "bicubic", "--weights", weights)
+    assert refused.returncode == 1 and b"none of the models takes --weights" in refused.stderr
+    from srpipe.default_plugins.espcn.upscaler import shipped_weights
+
+    done = run_srpipe("bench", clip, "-m", "espcn-clean", "--weights", shipped_weights(3), "-s", "3", "--batch-size", "2",
+                      "--repeats", "1", "--no-startup", "--json")
+    assert done.returncode == 0, done.stderr.decode()
+    report = json.loads(done.stdout)
+    assert report["scale"] == 3 and {r["stage"] for r in report["results"]} >= {"upscale", "end-to-end"}

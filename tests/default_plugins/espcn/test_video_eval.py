@@ -14,7 +14,7 @@ from srpipe.testing import make_test_video
 
 def test_eval_video_scores_bicubic_as_a_direct_computation(tmp_path, cli_run):
     clip = make_test_video(tmp_path / "clip.mp4", width=70, height=54, frames=6, audio=False)
-    done = cli_run("eval", "-m", "espcn", "--video", clip, "--crf", "0,30", "--json")
+    done = cli_run("eval", "-m", "espcn", "--video", clip, "--crfs", "0,30", "--json")
     report = json.loads(done.output)
     assert [row["crf"] for row in report["crfs"]] == [0, 30] and report["scale"] == 2
     original = list(luma_frames(clip))
@@ -43,5 +43,5 @@ def test_eval_video_refuses_bad_input(tmp_path, cli_run):
     done = cli_run("eval", "-m", "bicubic", "--video", tmp_path / "missing.mp4", "--data", folder)
     assert done.exit_code == 1 and "either --data" in done.output
     clip = make_test_video(tmp_path / "clip.mp4", frames=2, audio=False)
-    done = cli_run("eval", "-m", "bicubic", "--video", clip, "--crf", "0,x")
-    assert done.exit_code == 1 and "--crf takes" in done.output
+    done = cli_run("eval", "-m", "bicubic", "--video", clip, "--crfs", "0,x")
+    assert done.exit_code == 1 and "--crfs takes" in done.output

@@ -36,6 +36,18 @@ def test_no_window_prints_statistics_and_records_what_was_shown(clip, tmp_path):
     assert not list(tmp_path.glob(".*partial*"))
 
 
+def test_the_recording_takes_the_encoder_options_of_upscale(clip, tmp_path):
+    record = tmp_path / "shown.mkv"
+    record.write_bytes(b"old")
+    done = run_srpipe("live", "--source", clip, "--no-window", "--record", record, "--codec", "ffv1", "-y")
+    assert done.returncode == 0, done.stderr.decode()
+    with av.open(str(record)) as recording:
+        assert recording.streams.video[0].codec_context.name == "ffv1"
+    refused = run_srpipe("live", "--source", clip, "--no-window", "--record", tmp_path / "r.mp4", "--preset", "warp")
+    assert refused.returncode == 1 and b"check --codec, --crf, --preset" in refused.stderr
+    assert not list(tmp_path.glob("r.mp4")) and not list(tmp_path.glob(".*partial*"))
+
+
 def test_ctrl_c_prints_statistics_and_exits_130(tmp_path):
     long_clip = make_test_video(tmp_path / "long.mp4", frames=250, rate=25, audio=False)  # 10 s
     process = subprocess.Popen(

@@ -1,0 +1,114 @@
+"""One option vocabulary: every command's shared options (srpipe/cli/options.py) have the same
+flags, type, default and help wherever they appear."""
+
+import click
+import pytest
+
+from srpipe.cli import build_cli
+from srpipe.cli import options
+
+# Where a command may differ from the shared definition, and why.
+EXCEPTIONS = {
+    ("srpipe train espcn", "--scale"): "the scale a network is trained for: required, 2, 3 or 4",
+}
+
+
+def reference():
+    """The shared options as options.py defines them, by their long flag."""
+
+    @click.command()
+    @options.scale_option
+    @options.size_options
+    @options.weights_option
+    @options.device_option
+    @options.backend_option
+    @options.quiet_option
+    @options.json_option
+    @options.overwrite_option
+    @options.codec_options
+    def command(**kwargs):
+        pass
+
+    return {param.opts[-1] if param.opts[-1].startswith("--") else param.opts[0]: param for param in command.params}
+
+
+def walk(command, path):
+    yield path, command
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            yield from walk(sub, f"{path} {name}")
+
+
+def describe(param):
+    kind = type(param.type).__name__
+    choices = tuple(getattr(param.type, "choices", ()) or ())
+    bounds = (getattr(param.type, "min", None), getattr(param.type, "max", None))
+    return {"flags": sorted(param.opts + param.secondary_opts), "type": (kind, choices, bounds),
+            "default": param.default, "help": param.help, "is_flag": param.is_flag}
+
+
+def test_shared_options_mean_the_same_everywhere():
+    shared = {flag: describe(param) for flag, param in reference().items()}
+    seen, problems = {}, []
+    for path, command in walk(build_cli(), "srpipe"):
+        for param in command.params:
+            flag = next((f for f in param.opts if f in shared), None)
+            if flag is None or (path, flag) in EXCEPTIONS:
+                continue
+            seen.setdefault(flag, []).append(path)
+            got, want = describe(param), dict(shared[flag])
+            if param.multiple:  # bench measures several: a tuple of the one default, help extended
+                want["default"] = (want["default"],)
+                got["help"] = got["help"][: len(want["help"])]
+            for key in want:
+                if got[key] != want[key]:
+                    problems.append(f"{path} {flag}: {key} is {got[key]!r}, shared {want[key]!r}")
+    assert not problems, "\n".join(problems)
+    # the issue's list: each is shared by the commands it applies to
+    assert set(seen["--device"]) >= {"srpipe upscale", "srpipe batch", "srpipe bench", "srpipe live", "srpipe eval",
+                                     "srpipe classify", "srpipe train classifier"}
+    assert set(seen["--weights"]) >= {"srpipe upscale", "srpipe batch", "srpipe bench", "srpipe live", "srpipe eval",
+                                      "srpipe classify", "srpipe classifier embed"}
+    assert set(seen["--scale"]) >= {"srpipe upscale", "srpipe batch", "srpipe bench", "srpipe live", "srpipe eval",
+                                    "srpipe inspect model"}
+    assert set(seen["--backend"]) >= {"srpipe upscale", "srpipe batch", "srpipe bench", "srpipe live", "srpipe eval"}
+    assert set(seen["--quiet"]) >= {"srpipe upscale", "srpipe batch", "srpipe bench"}
+    assert set(seen["--json"]) >= {"srpipe upscale", "srpipe batch", "srpipe bench", "srpipe eval", "srpipe classify",
+                                   "srpipe models list", "srpipe models backends", "srpipe plugins",
+                                   "srpipe inspect model"}
+    for flag in ("--codec", "--crf", "--preset"):
+        assert set(seen[flag]) == {"srpipe upscale", "srpipe batch", "srpipe live"}, flag
+    assert set(seen["--overwrite"]) == {"srpipe upscale", "srpipe live"}
+
+
+def test_no_command_reuses_a_shared_flag_for_something_else():
+    """A flag of the vocabulary (or its short form) is never another option's name."""
+    shared = reference()
+    short = {opt for param in shared.values() for opt in param.opts if not opt.startswith("--")}
+    for path, command in walk(build_cli(), "srpipe"):
+        for param in command.params:
+            if (path, next((f for f in param.opts if f in shared), None)) in EXCEPTIONS:
+                continue
+            if any(opt in shared for opt in param.opts):
+                continue
+            assert not set(param.opts) & short, f"{path}: {param.opts} takes a shared short flag"
+
+
+@pytest.mark.parametrize("text, value", [("2", 2), ("2.0", 2), ("1.5", 1.5), ("3.25", 3.25)])
+def test_scale_parses_whole_and_fractional_factors(text, value):
+    got = options.SCALE.convert(text, None, None)
+    assert got == value and type(got) is type(value)
+
+
+@pytest.mark.parametrize("text", ["0", "-2", "two", "1.23456"])
+def test_scale_refuses_what_is_no_factor(text):
+    with pytest.raises(click.BadParameter):
+        options.SCALE.convert(text, None, None)
+
+
+@pytest.mark.parametrize("args", [["live", "--source", "x.mp4", "-s", "1.5", "--no-window"],
+                                  ["eval", "-m", "bicubic", "--data", ".", "-s", "2.5"],
+                                  ["bench", "-s", "1.5"]])
+def test_commands_that_run_a_network_at_its_own_scale_refuse_fractions(cli_run, args):
+    result = cli_run(*args)
+    assert result.exit_code == 1 and "takes a whole scale" in result.stderr, result.output
