@@ -188,7 +188,7 @@ def read_image(path: str | Path) -> np.ndarray:
     except cv2.error:  # OpenCV's own size limit or a damaged header: its text is not for users
         image = None
     if image is None:
-        raise SrpipeError(f"{path} is not a readable image (corrupt, truncated or not an image); "
+        raise SrpipeError(f"cannot read {path} as an image (corrupt, truncated or not an image); "
                           "check that it is a complete PNG/JPEG/WebP/BMP/TIFF")
     if image.dtype not in (np.uint8, np.uint16):
         raise SrpipeError(f"{path} has {image.dtype} samples; srpipe reads 8- and 16-bit images")

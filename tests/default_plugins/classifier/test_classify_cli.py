@@ -79,9 +79,9 @@ def _bad_inputs(tmp_path):
         "missing.png": "does not exist",
         "folder": "holds no images",
         "empty.png": "is empty",
-        "text.png": "is not a readable image",
+        "text.png": "as an image (corrupt, truncated or not an image)",
         "video.png": "is a video",
-        "truncated.png": "is not a readable image",
+        "truncated.png": "as an image (corrupt, truncated or not an image)",
     }
 
 
