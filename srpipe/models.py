@@ -65,6 +65,9 @@ class ModelSpec:
     Other kinds (``"classifier"``) define what their ``load`` returns.
     ``network(scale)``, when given, returns the model's ``torch.nn.Module``
     (for inspection tools).
+    ``image_model`` names a model that stands in for this one on still images (``espcn``'s
+    weights are trained for video, ``espcn-image``'s for pictures), where it has the scale and
+    no ``--weights`` are given.
     ``uses_gpu`` says whether the model can use a CUDA GPU: ``--device auto`` then picks one
     where it is usable. Models that run as fast on the CPU (classical interpolation) say
     ``False``: ``auto`` is then the CPU, and torch is never imported to ask about CUDA.
@@ -82,6 +85,7 @@ class ModelSpec:
     kind: str = "upscaler"
     network: Callable[..., Any] | None = None
     uses_gpu: bool = True
+    image_model: str | None = None
     plugin: str = field(default="", compare=False)
 
     def __post_init__(self):
@@ -109,6 +113,13 @@ class ModelRegistry(Registry[ModelSpec]):
             what = f"{kind} " if kind else ""
             raise SrpipeError(f"unknown {what}model {name!r}; available: {known} (see 'srpipe models list')")
         return spec
+
+    def for_images(self, spec: ModelSpec, scale: int | None, weights: str | None) -> ModelSpec:
+        """The model to run on still images in place of ``spec`` (see ``ModelSpec.image_model``)."""
+        stand_in = self.find(spec.image_model) if spec.image_model and weights is None else None
+        if stand_in is None or stand_in.kind != "upscaler" or (scale or spec.default_scale) not in stand_in.scales:
+            return spec
+        return stand_in
 
     def upscaler(self, name: str, scale: int | None, weights: str | None) -> tuple[ModelSpec, int | None]:
         """The upscaler ``name`` and the scale to load it at. With ``weights`` the scale is

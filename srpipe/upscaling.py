@@ -142,6 +142,9 @@ def upscale(
         if output is None and scale is not None:  # with --weights and no --scale, the checkpoint's scale
             output = str(default_output_path(input, scale, source.default_suffix))
             check_output_path(Path(output), input, sink_options.overwrite)
+        if source.kind == "image":
+            spec = collect_models(pm).for_images(spec, scale, weights)
+            model = spec.name
         upscaler = _load(spec, pm, scale, device, weights, backend, keep_model)
         if output is None:
             output = str(default_output_path(input, upscaler.scale, source.default_suffix))

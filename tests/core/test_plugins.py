@@ -305,3 +305,31 @@ def test_a_url_output_reaches_the_sink_plugins_and_plugin_images_get_a_clear_err
     with pytest.raises(SrpipeError, match="is an image from a plugin; srpipe's image writer takes only images"):
         upscale("grey:1", str(tmp_path / "out.png"), model="bicubic", device="cpu", pm=pm)
     assert not (tmp_path / "out.png").exists()
+
+
+def test_an_image_model_stands_in_on_still_images_only(tmp_path):
+    """``ModelSpec.image_model``: on an image the stand-in runs where it has the scale and no
+    --weights are given; on video, at other scales or with --weights, the model itself."""
+    from srpipe import hookimpl
+    from srpipe.models import ModelSpec
+    from srpipe.testing import make_test_image
+    from srpipe.upscaling import upscale
+
+    class Plugin:
+        @hookimpl
+        def register_models(self, register):
+            register(ModelSpec(name="vid", scales=(2, 3), description="", load=lambda scale, **kw: _Repeat(scale),
+                               uses_gpu=False, image_model="pic", accepts_weights=True))
+            register(ModelSpec(name="pic", scales=(2,), description="", load=lambda scale, **kw: _Repeat(scale),
+                               uses_gpu=False))
+
+    pm = make_plugin_manager()
+    pm.register(Plugin())
+    image = make_test_image(tmp_path / "in.png", width=8, height=6)
+    clip = make_test_video(tmp_path / "in.mp4", frames=2, audio=False)
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(b"checkpoint")
+    assert upscale(str(image), str(tmp_path / "a.png"), model="vid", pm=pm).model == "pic"
+    assert upscale(str(clip), str(tmp_path / "a.mkv"), model="vid", pm=pm).model == "vid"
+    assert upscale(str(image), str(tmp_path / "b.png"), model="vid", scale=3, pm=pm).model == "vid"
+    assert upscale(str(image), str(tmp_path / "c.png"), model="vid", weights=str(weights), scale=2, pm=pm).model == "vid"

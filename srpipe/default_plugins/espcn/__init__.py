@@ -12,12 +12,12 @@ SCALES = (2, 3, 4)
 
 def load(scale: int, device: str = "cpu", weights=None, backend: Backend | None = None, kind: str = "default"):
     """The shipped checkpoint for ``scale`` (``kind``: ``default``, the video-trained weights
-    where shipped, else clean; or ``clean``), or the user's ``weights``, run by ``backend``
-    (default torch)."""
+    where shipped, else clean; ``image``; or ``clean``), or the user's ``weights``, run by
+    ``backend`` (default torch)."""
     from srpipe.errors import CheckpointError, SrpipeError
     from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler, default_weights, shipped_weights
 
-    path = weights or (shipped_weights(scale) if kind == "clean" else default_weights(scale))
+    path = weights or (default_weights(scale) if kind == "default" else shipped_weights(scale, kind))
     if weights is None and not path.exists():
         raise SrpipeError(f"no ESPCN weights are shipped for x{scale}; train some with 'srpipe train espcn' and pass --weights")
     try:
@@ -34,7 +34,7 @@ def network(scale: int = 2, kind: str = "default"):
     from srpipe.nn.checkpoint import load_checkpoint, network_from_checkpoint
     from srpipe.default_plugins.espcn.upscaler import default_weights, shipped_weights
 
-    path = shipped_weights(scale) if kind == "clean" else default_weights(scale)
+    path = default_weights(scale) if kind == "default" else shipped_weights(scale, kind)
     return network_from_checkpoint(load_checkpoint(path), str(path)).eval()
 
 
@@ -109,8 +109,11 @@ def register_commands(cli):
 
 
 WEIGHT_KINDS = {
-    "default": ("espcn", "ESPCN sub-pixel CNN on the luma (x2 by default), for video and images: trained on "
-                         "x264-compressed pan clips and several shrink kernels"),
+    "default": ("espcn", "ESPCN sub-pixel CNN on the luma (x2 by default), for video: trained on x264-compressed "
+                         "pan clips and several shrink kernels; on still images espcn-image stands in where it "
+                         "has the scale"),
+    "image": ("espcn-image", "ESPCN for still images: trained on clean shrinks of T91 + BSD200, with and without "
+                             "antialiasing; what 'espcn' runs on an image"),
     "clean": ("espcn-clean", "ESPCN trained on clean MATLAB-bicubic shrinks of T91 + BSD200 (the weights before "
                              "issue 17): best on clean, antialiased images; loses to bicubic on compressed or aliased input"),
 }
@@ -118,12 +121,16 @@ WEIGHT_KINDS = {
 
 @hookimpl
 def register_models(register):
+    from srpipe.default_plugins.espcn.upscaler import shipped_weights
+
     for kind, (name, description) in WEIGHT_KINDS.items():
-        register(ModelSpec(name=name, scales=SCALES, description=description, load=functools.partial(load, kind=kind),
-                           accepts_weights=True, accepts_backend=True,
-                           network=lambda scale=2, kind=kind: network(scale, kind)))
-        for scale in SCALES:
-            what = f"the weights 'espcn -s {scale}' uses" if kind == "default" else "the clean weights"
+        scales = SCALES if kind == "default" else tuple(s for s in SCALES if shipped_weights(s, kind).exists())
+        register(ModelSpec(name=name, scales=scales, description=description, load=functools.partial(load, kind=kind),
+                           accepts_weights=True, accepts_backend=True, network=lambda scale=2, kind=kind: network(scale, kind),
+                           image_model="espcn-image" if kind == "default" else None))
+        for scale in scales:
+            what = {"default": f"the weights 'espcn -s {scale}' uses on video", "image": "the still-image weights",
+                    "clean": "the clean weights"}[kind]
             register(ModelSpec(name=f"{name}-x{scale}", scales=(scale,), description=f"ESPCN x{scale}: {what}",
                                load=_fixed(scale, kind), accepts_weights=True, accepts_backend=True,
                                network=lambda scale=scale, kind=kind: network(scale, kind)))

@@ -108,7 +108,11 @@ def evaluate(model, data, video, scale, weights, device, downscale, degrade, crf
     if (data is None) == (video is None):
         raise SrpipeError("give either --data (a folder of images) or --video (a clip)")
     pm = get_plugin_manager()
-    spec, scale = collect_models(pm).upscaler(model, whole_scale(scale, "eval"), weights)
+    models = collect_models(pm)
+    spec, scale = models.upscaler(model, whole_scale(scale, "eval"), weights)
+    if data is not None:  # images are scored with what 'srpipe upscale' runs on an image
+        spec = models.for_images(spec, scale, weights)
+        model = spec.name
     device = resolve_device(device, uses_gpu=spec.uses_gpu)
     upscaler = load_upscaler(spec, collect_backends(pm), scale=scale, device=device, weights=weights, backend=backend)
     if video is not None:

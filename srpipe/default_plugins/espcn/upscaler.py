@@ -24,7 +24,8 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 def shipped_weights(scale: int, kind: str = "clean") -> Path:
     """The path of the shipped ESPCN weights for ``scale``: ``clean`` (trained on clean MATLAB
-    bicubic shrinks, ``espcn-clean``) or ``video`` (trained on compressed video, ``espcn``)."""
+    bicubic shrinks, ``espcn-clean``), ``video`` (trained on compressed video, ``espcn``) or
+    ``image`` (still images shrunk with and without antialiasing, ``espcn-image``)."""
     return WEIGHTS_DIR / (f"espcn_x{scale}.pt" if kind == "clean" else f"espcn_{kind}_x{scale}.pt")
 
 

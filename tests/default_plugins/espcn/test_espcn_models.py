@@ -167,3 +167,22 @@ def test_models_list_tells_the_video_and_clean_weights_apart(cli_run):
         expected = load_checkpoint(default_weights(scale))["meta"]
         assert models.get("espcn").load(scale=scale).meta == models.get(f"espcn-x{scale}").load().meta == expected
         assert models.get(f"espcn-clean-x{scale}").load().meta == load_checkpoint(shipped_weights(scale))["meta"]
+
+
+def test_espcn_runs_the_image_weights_on_a_picture_and_the_video_weights_on_video(tmp_path):
+    """An image upscaled with -m espcn gets espcn-image (shipped at x2); video keeps espcn."""
+    import json
+
+    from srpipe.testing import make_test_image
+
+    assert shipped_weights(2, "image").exists()
+    image = make_test_image(tmp_path / "photo.png", width=24, height=16)
+    done = run_srpipe("upscale", image, "-m", "espcn", "--json")
+    assert done.returncode == 0, done.stderr.decode()
+    summary = json.loads(done.stdout)
+    assert summary["model"] == "espcn-image" and summary["scale"] == 2
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2, audio=False)
+    done = run_srpipe("upscale", clip, "-m", "espcn", "--json")
+    assert json.loads(done.stdout)["model"] == "espcn"
+    listing = run_srpipe("models", "list").stdout.decode()
+    assert "espcn-image" in listing and "what 'espcn' runs on an image" in listing
