@@ -18,9 +18,9 @@ import argparse
 import os
 import shutil
 import stat
-import warnings
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import av

@@ -20,7 +20,7 @@ from av.sidedata.sidedata import Type as SideDataType
 
 from srpipe.errors import SrpipeError
 from srpipe.frames import FULL_RANGE_ALIASES, PLANE_FORMATS, Frame, PlaneFormat
-from srpipe.media import SinkOptions, Source, SourceOptions, Sink
+from srpipe.media import Sink, SinkOptions, Source, SourceOptions
 from srpipe.memory import default_max_pixels
 from srpipe.outputs import AtomicOutput, special_kind
 

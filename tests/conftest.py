@@ -1,10 +1,10 @@
-import av  # noqa: F401  before cv2: the two bundle different FFmpeg builds, and PyAV's x11grab crashes otherwise
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import av  # noqa: F401  before cv2: the two bundle different FFmpeg builds, and PyAV's x11grab crashes otherwise
 import pytest
 from click.testing import CliRunner
 

@@ -3,6 +3,7 @@
 from fractions import Fraction
 
 import av
+
 from srpipe.video import frame_from_av
 
 

@@ -7,7 +7,14 @@ import json
 import click
 
 from srpipe import hookimpl
-from srpipe.cli.options import backend_option, encoder_options, json_option, model_options, overwrite_option, quiet_option
+from srpipe.cli.options import (
+    backend_option,
+    encoder_options,
+    json_option,
+    model_options,
+    overwrite_option,
+    quiet_option,
+)
 from srpipe.media import SinkOptions, SourceOptions
 
 

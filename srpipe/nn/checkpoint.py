@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from srpipe.errors import CheckpointError
-from srpipe.outputs import atomic_path
 from srpipe.nn.registry import build_network, describe
+from srpipe.outputs import atomic_path
 
 FORMAT = "srpipe-checkpoint/1"
 REQUIRED = {"format": str, "arch": str, "config": dict, "state_dict": dict, "meta": dict}

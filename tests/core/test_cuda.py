@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from srpipe.default_plugins.classic import ClassicUpscaler
+from srpipe.default_plugins.espcn import TORCH, TORCH_FP16
 from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler, shipped_weights
 from srpipe.testing import make_test_video
 from srpipe.video import frame_from_av
-from srpipe.default_plugins.classic import ClassicUpscaler
-from srpipe.default_plugins.espcn import TORCH, TORCH_FP16
 
 from conftest import REPO, run_srpipe
 from media import video_info
@@ -59,9 +59,9 @@ def test_upscale_on_cuda_end_to_end(tmp_path):
 
 
 def test_nan_from_the_network_is_refused_on_cuda(luma):
+    from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
     from srpipe.errors import NonFiniteOutput
     from srpipe.nn.checkpoint import make_checkpoint
-    from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
 
     network = ESPCN(ESPCNConfig(scale=2, features=(4,), kernels=(3, 3)))
     network.body[-1].bias.data[:] = float("nan")

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import av
 import numpy as np
-
 import pytest
+from test_faults import assert_one_line_error, listing
 
 from srpipe.errors import SrpipeError
 from srpipe.outputs import _HOST
@@ -27,7 +27,6 @@ from srpipe.testing import make_huge_claim_h264, make_huge_claim_png, make_test_
 
 from conftest import default_sigint, run_srpipe
 from media import video_info
-from test_faults import assert_one_line_error, listing
 
 PEAK_LIMIT_KB = 2 * 1024 * 1024  # peak resident memory allowed for a file that lies about its size
 
@@ -446,8 +445,8 @@ def test_input_rewritten_during_a_batch_fails_and_is_redone_next_time(tmp_path):
 def espcn_checkpoint(path, change=None, **config):
     import torch
 
-    from srpipe.nn.checkpoint import make_checkpoint, save_checkpoint
     from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
+    from srpipe.nn.checkpoint import make_checkpoint, save_checkpoint
 
     net = ESPCN(ESPCNConfig(**{"scale": 2, "features": (4,), "kernels": (3, 3), **config}))
     ckpt = make_checkpoint(net, {})
@@ -630,7 +629,7 @@ def planes420(value=16):
     ([(planes420(), "yuv420p10le", 0)], "plane 0 is uint8 (16, 16), not uint16 (16, 16)"),
 ])
 def test_malformed_frames_from_a_plugin_source_are_refused(tmp_path, frames, needle):
-    with pytest.raises(SrpipeError, match=re.escape(f"source Listed (listed://frames) gave")) as caught:
+    with pytest.raises(SrpipeError, match=re.escape("source Listed (listed://frames) gave")) as caught:
         plugin_source_run(tmp_path, frames)
     assert needle in str(caught.value) and "plugin that reads it is broken" in str(caught.value)
     assert listing(tmp_path) == []
@@ -681,7 +680,7 @@ def test_codec_that_is_no_video_encoder_is_named(tmp_path, codec, needle):
 def test_image_too_wide_for_its_format_is_one_line(tmp_path, suffix):
     image = make_test_image(tmp_path / "wide.png", width=40000, height=4)
     done = run_srpipe("upscale", image, "-o", tmp_path / f"wide{suffix}")
-    assert_one_line_error(done, f"cannot encode", "80000x8", "use .png")
+    assert_one_line_error(done, "cannot encode", "80000x8", "use .png")
     assert not done.stdout and listing(tmp_path) == ["wide.png"]
 
 

@@ -15,10 +15,11 @@ from pathlib import Path
 import click
 import pytest
 
-from conftest import REPO
 from srpipe import hookspecs
 from srpipe.nn.registry import collect_networks
 from srpipe.plugins import DEFAULT_PLUGINS, PluginManager, collect_backends, collect_models, make_plugin_manager
+
+from conftest import REPO
 
 PACKAGE = REPO / "srpipe"
 

@@ -4,8 +4,7 @@ flags, type, default and help wherever they appear."""
 import click
 import pytest
 
-from srpipe.cli import build_cli
-from srpipe.cli import options
+from srpipe.cli import build_cli, options
 
 # Where a command may differ from the shared definition, and why.
 EXCEPTIONS = {

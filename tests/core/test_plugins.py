@@ -1,9 +1,9 @@
 """Plugins: the template installs through its entry point; broken plugins are named and skipped."""
 
 import json
-from fractions import Fraction
 import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -183,7 +183,6 @@ def test_plugin_sources_sinks_and_commands(tmp_path):
 
 def test_a_model_taking_a_backend_may_leave_the_backend_trait_out(tmp_path):
     """``backend`` is one of the optional UpscalerTraits: its absence must not fail a run whose output is written."""
-    import numpy as np
 
     from srpipe import hookimpl
     from srpipe.models import ModelSpec

@@ -282,7 +282,6 @@ def check_settings(settings: BatchSettings, engine: str = "local") -> None:
     backend only for the local engine: Ray workers may have what this machine lacks)."""
     from srpipe.device import resolve_device
     from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
-
     from srpipe.sizing import SizePlan, is_fractional
 
     pm = get_plugin_manager()

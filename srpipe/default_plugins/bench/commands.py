@@ -4,8 +4,15 @@ import json
 
 import click
 
-from srpipe.cli.options import (backend_option, device_option, json_option, quiet_option, scale_option,
-                                weights_option, whole_scale)
+from srpipe.cli.options import (
+    backend_option,
+    device_option,
+    json_option,
+    quiet_option,
+    scale_option,
+    weights_option,
+    whole_scale,
+)
 
 
 @click.command()

@@ -38,8 +38,7 @@ def register_models(register):
 
 @hookimpl
 def register_commands(cli):
-    from srpipe.default_plugins.classifier.commands import classifier, train_classifier
-    from srpipe.default_plugins.classifier.commands import classify
+    from srpipe.default_plugins.classifier.commands import classifier, classify, train_classifier
 
     cli.commands["train"].add_command(train_classifier)
     cli.add_command(classify)

@@ -8,9 +8,9 @@ from typing import Iterator
 
 import numpy as np
 
-from srpipe.nn.inputs import to_model_input
 from srpipe.default_plugins.classifier.inputs import read_inputs
 from srpipe.default_plugins.classifier.model import Classifier
+from srpipe.nn.inputs import to_model_input
 
 
 def classify(location: str | Path, classifier: Classifier, *, top_k: int = 3, every: int = 25,

@@ -1,7 +1,7 @@
 """``srpipe train classifier``, ``srpipe classify`` and ``srpipe classifier embed``."""
 
-from pathlib import Path
 import json
+from pathlib import Path
 
 import click
 
@@ -43,7 +43,8 @@ def train_classifier(dataset, root, arch, features, dropout, epochs, batch_size,
     import torch
 
     from srpipe.default_plugins.classifier.datasets import get_spec, load_split
-    from srpipe.default_plugins.classifier.training import build_classifier, train_classifier as train
+    from srpipe.default_plugins.classifier.training import build_classifier
+    from srpipe.default_plugins.classifier.training import train_classifier as train
     from srpipe.nn.trainer import TrainConfig
 
     if threads:

@@ -14,8 +14,8 @@ def load(scale: int, device: str = "cpu", weights=None, backend: Backend | None 
     """The shipped checkpoint for ``scale`` (``kind``: ``default``, the video-trained weights
     where shipped, else clean; ``image``; or ``clean``), or the user's ``weights``, run by
     ``backend`` (default torch)."""
-    from srpipe.errors import CheckpointError, SrpipeError
     from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler, default_weights, shipped_weights
+    from srpipe.errors import CheckpointError, SrpipeError
 
     path = weights or (default_weights(scale) if kind == "default" else shipped_weights(scale, kind))
     if weights is None and not path.exists():
@@ -31,8 +31,8 @@ def load(scale: int, device: str = "cpu", weights=None, backend: Backend | None 
 
 def network(scale: int = 2, kind: str = "default"):
     """The torch module of the shipped x``scale`` model (for ``srpipe inspect``)."""
-    from srpipe.nn.checkpoint import load_checkpoint, network_from_checkpoint
     from srpipe.default_plugins.espcn.upscaler import default_weights, shipped_weights
+    from srpipe.nn.checkpoint import load_checkpoint, network_from_checkpoint
 
     path = default_weights(scale) if kind == "default" else shipped_weights(scale, kind)
     return network_from_checkpoint(load_checkpoint(path), str(path)).eval()
@@ -101,8 +101,7 @@ def register_backends(register):
 
 @hookimpl
 def register_commands(cli):
-    from srpipe.default_plugins.espcn.commands import evaluate
-    from srpipe.default_plugins.espcn.commands import train_espcn
+    from srpipe.default_plugins.espcn.commands import evaluate, train_espcn
 
     cli.commands["train"].add_command(train_espcn)
     cli.add_command(evaluate)

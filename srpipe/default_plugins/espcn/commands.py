@@ -1,7 +1,7 @@
 """``srpipe train espcn`` and ``srpipe eval``."""
 
-from pathlib import Path
 import json
+from pathlib import Path
 
 import click
 
@@ -136,8 +136,8 @@ def evaluate(model, data, video, scale, weights, device, downscale, degrade, crf
 
 
 def _evaluate_video(model, video, scale, weights, backend, crf_list, frames, as_json, device="cpu"):
-    from srpipe.errors import SrpipeError
     from srpipe.default_plugins.espcn.video_eval import evaluate_video
+    from srpipe.errors import SrpipeError
 
     try:
         crfs = [int(c) for c in crf_list.split(",")]

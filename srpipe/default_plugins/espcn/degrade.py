@@ -15,8 +15,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from srpipe.errors import SrpipeError
 from srpipe.default_plugins.espcn.imresize import imresize
+from srpipe.errors import SrpipeError
 
 #: Downscaling kernels. The non-antialiased ones (``opencv-cubic``, ``bilinear``) alias as
 #: ``cv2.resize`` does; ``swscale-bicubic`` is ``ffmpeg -vf scale=W:H`` (its default bicubic).

@@ -8,13 +8,12 @@ from typing import Callable
 
 import numpy as np
 
-from srpipe.errors import SrpipeError
-from srpipe.media import IMAGE_SUFFIXES
 from srpipe.default_plugins.espcn.color import load_y, modcrop
 from srpipe.default_plugins.espcn.degrade import KERNELS, make_degraded_lr, parse_degradation
 from srpipe.default_plugins.espcn.imresize import imresize
 from srpipe.default_plugins.espcn.metrics import psnr, ssim
-
+from srpipe.errors import SrpipeError
+from srpipe.media import IMAGE_SUFFIXES
 
 #: Upscales (N, H, W) uint8 limited-range luma to (N, H*s, W*s) uint8.
 UpscaleFn = Callable[[np.ndarray], np.ndarray]

@@ -10,28 +10,28 @@ as ``sr/train/T91``, ``sr/test/Set5``...) gives the command line its defaults.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
 import json
 import os
 import shlex
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from srpipe import cache
-from srpipe.errors import SrpipeError
-from srpipe.nn.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
-from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
-from srpipe.nn.trainer import Trainer, TrainConfig, seed_everything
 from srpipe.default_plugins.espcn.color import load_y, modcrop
 from srpipe.default_plugins.espcn.data import PatchSampler, cached_degraded_pairs, cached_pairs, eval_batches
 from srpipe.default_plugins.espcn.degrade import KERNELS
 from srpipe.default_plugins.espcn.evaluate import evaluate_folder, image_paths
+from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
 from srpipe.default_plugins.espcn.task import SRTask
 from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler
+from srpipe.errors import SrpipeError
+from srpipe.nn.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
+from srpipe.nn.trainer import TrainConfig, Trainer, seed_everything
 
 CACHE = cache.cache_dir("training")  # the LR/HR pairs and degraded clips, made once per data and settings
 PRESETS = {

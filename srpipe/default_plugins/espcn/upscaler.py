@@ -15,9 +15,9 @@ import numpy as np
 
 from srpipe.backends import Backend
 from srpipe.cache import cache_dir, file_digest
-from srpipe.outputs import write_atomically
-from srpipe.errors import NonFiniteOutput
 from srpipe.default_plugins.espcn.config import ESPCNConfig
+from srpipe.errors import NonFiniteOutput
+from srpipe.outputs import write_atomically
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 

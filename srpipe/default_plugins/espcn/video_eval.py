@@ -17,8 +17,8 @@ from typing import Iterator, Mapping, Sequence
 import av
 import numpy as np
 
-from srpipe.errors import SrpipeError
 from srpipe.default_plugins.espcn.metrics import psnr
+from srpipe.errors import SrpipeError
 from srpipe.video import add_video_encoder, plane_view
 
 

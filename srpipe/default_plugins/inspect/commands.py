@@ -59,10 +59,10 @@ def inspect_model(name, input_size, scale, as_json, filters, feature_image, rece
     """Per layer: type, kernel, stride, padding, dilation, output shape, weights, biases,
     receptive field, multiply-accumulates; and the totals. Works for any registered model
     with a torch network (see 'srpipe models list')."""
-    from srpipe.errors import SrpipeError
     from srpipe.default_plugins.inspect import figures, networks
     from srpipe.default_plugins.inspect.layers import summarize
     from srpipe.default_plugins.inspect.report import format_summary
+    from srpipe.errors import SrpipeError
     from srpipe.plugins import collect_models, get_plugin_manager
 
     if (filters or feature_image or receptive_field) and not out_dir:
@@ -95,8 +95,8 @@ def inspect_model(name, input_size, scale, as_json, filters, feature_image, rece
 def inspect_kernels(image, out_dir):
     """Apply the classic kernels (box and Gaussian blur, sharpen, Laplacian, Sobel, emboss)
     to IMAGE with conv2d; one PNG per kernel, original and filtered side by side."""
-    from srpipe.images import read_rgb8
     from srpipe.default_plugins.inspect.kernels import plot_kernels
+    from srpipe.images import read_rgb8
 
     for path in plot_kernels(read_rgb8(image), Path(image).name, out_dir):
         click.echo(f"wrote {path}")

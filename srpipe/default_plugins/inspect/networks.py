@@ -76,8 +76,8 @@ def takes_any_size(network: nn.Module) -> bool:
 def image_tensor(path, channels: int, size: tuple[int, int] | None) -> tuple[torch.Tensor, list[str]]:
     """The image at ``path`` as a (1, C, H, W) tensor in [0, 1], resized to ``size`` (H, W) unless
     None, with notes on how it was converted (colour, size)."""
-    from srpipe.nn.inputs import to_model_input
     from srpipe.images import read_rgb8
+    from srpipe.nn.inputs import to_model_input
 
     path = Path(path)
     if not path.is_file():

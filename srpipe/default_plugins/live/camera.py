@@ -20,9 +20,9 @@ from urllib.parse import parse_qsl
 import av
 import cv2
 
+from srpipe.default_plugins.live.display import matrix_for
 from srpipe.errors import SrpipeError
 from srpipe.frames import Frame
-from srpipe.default_plugins.live.display import matrix_for
 from srpipe.media import Source
 from srpipe.video import frame_from_av
 

@@ -6,8 +6,15 @@ from pathlib import Path
 
 import click
 
-from srpipe.cli.options import (backend_option, codec_options, device_option, overwrite_option, scale_option,
-                                weights_option, whole_scale)
+from srpipe.cli.options import (
+    backend_option,
+    codec_options,
+    device_option,
+    overwrite_option,
+    scale_option,
+    weights_option,
+    whole_scale,
+)
 
 
 @click.command()

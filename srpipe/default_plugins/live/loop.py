@@ -14,13 +14,13 @@ from typing import Callable, Protocol
 import cv2
 import numpy as np
 
-from srpipe.frames import Frame
 from srpipe.default_plugins.live.display import annotate, side_by_side
 from srpipe.default_plugins.live.feed import FrameFeed, TimedFrame
 from srpipe.default_plugins.live.recorder import Recorder
 from srpipe.default_plugins.live.stats import LiveStats
 from srpipe.default_plugins.live.upscalers import UpscalerCycle
 from srpipe.default_plugins.live.window import KEY_ESC
+from srpipe.frames import Frame
 
 QUIT_KEYS = {ord("q"), KEY_ESC}
 SHOWN_WAIT_MS = 1  # key wait after each frame (also lets highgui draw)

@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from srpipe.device import resolve_device
-from srpipe.errors import SrpipeError
 from srpipe.default_plugins.live.feed import FrameFeed
 from srpipe.default_plugins.live.loop import LiveLoop
 from srpipe.default_plugins.live.recorder import Recorder
 from srpipe.default_plugins.live.stats import LiveStats
 from srpipe.default_plugins.live.upscalers import UpscalerCycle
 from srpipe.default_plugins.live.window import Headless, Window
+from srpipe.device import resolve_device
 from srpipe.media import SourceOptions, open_source
 from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
 from srpipe.upscaling import check_input

@@ -4,11 +4,15 @@ import pickle
 import pytest
 import torch
 
+from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
 from srpipe.errors import SrpipeError
 from srpipe.nn.checkpoint import (
-    CheckpointError, load_checkpoint, make_checkpoint, network_from_checkpoint, save_checkpoint,
+    CheckpointError,
+    load_checkpoint,
+    make_checkpoint,
+    network_from_checkpoint,
+    save_checkpoint,
 )
-from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
 
 
 def small() -> ESPCN:

@@ -3,10 +3,10 @@ import json
 import pytest
 import torch
 
-from srpipe.nn.checkpoint import load_checkpoint
 from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
-from srpipe.nn.trainer import Trainer, TrainConfig
 from srpipe.default_plugins.espcn.task import SRTask
+from srpipe.nn.checkpoint import load_checkpoint
+from srpipe.nn.trainer import TrainConfig, Trainer
 
 
 class RandomBatches:

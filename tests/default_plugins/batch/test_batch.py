@@ -8,14 +8,14 @@ import sys
 import time
 
 import pytest
+from test_faults import SLOW_PLUGIN
+from test_plugins import fake_plugin
 
 from srpipe.outputs import _HOST
 from srpipe.testing import make_test_image, make_test_video
 
 from conftest import default_sigint, run_srpipe
 from media import video_info
-from test_faults import SLOW_PLUGIN
-from test_plugins import fake_plugin
 
 
 def tree(root):

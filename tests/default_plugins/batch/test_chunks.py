@@ -8,8 +8,8 @@ import av
 import numpy as np
 import pytest
 
-from srpipe.default_plugins.batch.engine import BatchSettings, Job, run_batch, run_job
 from srpipe.default_plugins.batch.chunks import PART_FORMAT, index_video, join_parts, plan_chunks
+from srpipe.default_plugins.batch.engine import BatchSettings, Job, run_batch, run_job
 from srpipe.media import SinkOptions, SourceOptions
 from srpipe.testing import damage_video, make_test_video
 from srpipe.upscaling import upscale

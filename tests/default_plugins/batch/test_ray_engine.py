@@ -6,15 +6,15 @@ import sys
 
 import numpy as np
 import pytest
+from test_chunks import GOP, assert_same_video, decoded
 
 from srpipe.default_plugins.batch.engine import BatchSettings, run_batch
+from srpipe.default_plugins.batch.ray_engine import worker_layout
 from srpipe.errors import SrpipeError
 from srpipe.media import SinkOptions
-from srpipe.default_plugins.batch.ray_engine import worker_layout
 from srpipe.testing import make_test_video
 
 from conftest import run_srpipe
-from test_chunks import GOP, assert_same_video, decoded
 
 ray = pytest.importorskip("ray")
 

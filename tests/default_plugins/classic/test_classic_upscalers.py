@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from srpipe.resize import PlaneScaler
 from srpipe.default_plugins.classic import ClassicUpscaler, resampling_matrix
+from srpipe.resize import PlaneScaler
 
 
 def smooth_image(shape, dtype=np.uint8, seed=0):

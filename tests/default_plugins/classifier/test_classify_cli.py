@@ -6,8 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from classifier_data import png_size, write_fake_mnist
 from srpipe.testing import make_test_video
+
+from classifier_data import png_size, write_fake_mnist
 
 
 @pytest.fixture(scope="module")

@@ -5,13 +5,14 @@ import pytest
 import torch
 
 import srpipe.nn.trainer
-from classifier_data import BarImages
 from srpipe.default_plugins.classifier.datasets import get_spec
 from srpipe.default_plugins.classifier.evaluate import evaluate
+from srpipe.default_plugins.classifier.networks import LeNet, LeNetConfig, SmallCNN, SmallCNNConfig
 from srpipe.default_plugins.classifier.training import build_classifier, train_classifier
 from srpipe.nn.checkpoint import load_checkpoint, network_from_checkpoint
-from srpipe.default_plugins.classifier.networks import LeNet, LeNetConfig, SmallCNN, SmallCNNConfig
 from srpipe.nn.trainer import TrainConfig
+
+from classifier_data import BarImages
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -11,17 +11,17 @@ import torch
 
 from srpipe import hookimpl
 from srpipe.backends import Backend, BackendRegistry, numpy_io
+from srpipe.default_plugins.espcn import TORCH, TORCH_FP16
+from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
+from srpipe.default_plugins.espcn.onnxruntime_backend import ONNXRUNTIME
+from srpipe.default_plugins.espcn.openvino_backend import OPENVINO, OPENVINO_BF16, has_native_bf16
+from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler, shipped_weights
 from srpipe.errors import SrpipeError
 from srpipe.media import SinkOptions
 from srpipe.nn.checkpoint import make_checkpoint
-from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
-from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler, shipped_weights
 from srpipe.testing import make_plugin_manager, make_test_video
 from srpipe.upscaling import upscale
 from srpipe.video import frame_from_av
-from srpipe.default_plugins.espcn import TORCH, TORCH_FP16
-from srpipe.default_plugins.espcn.onnxruntime_backend import ONNXRUNTIME
-from srpipe.default_plugins.espcn.openvino_backend import OPENVINO, OPENVINO_BF16, has_native_bf16
 
 from conftest import REPO, run_srpipe
 from media import video_info

@@ -7,20 +7,27 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from test_training import draw_images
 
-from srpipe.errors import SrpipeError
-from srpipe.nn.checkpoint import load_checkpoint, network_from_checkpoint
 from srpipe.default_plugins.espcn.color import load_y, modcrop
 from srpipe.default_plugins.espcn.data import PatchSampler, cached_degraded_pairs, degraded_clips
-from srpipe.default_plugins.espcn.degrade import (KERNELS, degrade_frames, downscale, make_degraded_lr, parse_degradation,
-                               swscale_resize, x264_roundtrip)
+from srpipe.default_plugins.espcn.degrade import (
+    KERNELS,
+    degrade_frames,
+    downscale,
+    make_degraded_lr,
+    parse_degradation,
+    swscale_resize,
+    x264_roundtrip,
+)
 from srpipe.default_plugins.espcn.evaluate import bicubic_upscale
 from srpipe.default_plugins.espcn.metrics import psnr
 from srpipe.default_plugins.espcn.task import SRTask
 from srpipe.default_plugins.espcn.training import main
+from srpipe.errors import SrpipeError
+from srpipe.nn.checkpoint import load_checkpoint, network_from_checkpoint
 
 from conftest import run_srpipe
-from test_training import draw_images
 
 
 def frames_with_motion(n=5, h=48, w=64):

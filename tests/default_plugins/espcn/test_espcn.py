@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
-from srpipe.nn.registry import build_network, describe
-from srpipe.nn.trainer import Trainer, TrainConfig
 from srpipe.default_plugins.espcn.task import SRTask
+from srpipe.nn.registry import build_network, describe
+from srpipe.nn.trainer import TrainConfig, Trainer
 
 FSRCNN = dict(features=(8, 4, 4, 8), kernels=(5, 1, 3, 1, 3), activation="prelu")
 

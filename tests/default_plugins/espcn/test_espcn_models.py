@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from srpipe.nn.checkpoint import make_checkpoint, save_checkpoint
 from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
 from srpipe.default_plugins.espcn.upscaler import shipped_weights
+from srpipe.nn.checkpoint import make_checkpoint, save_checkpoint
 from srpipe.testing import make_test_video
 
 from conftest import run_srpipe
@@ -107,11 +107,12 @@ def test_shipped_weights_beat_bicubic_on_the_bundled_clip(scale):
     """A frame of samples/bigbuckbunny.mp4, shrunk with MATLAB bicubic and upscaled back."""
     import av
 
-    from conftest import REPO
     from srpipe.default_plugins.espcn.evaluate import bicubic_upscale, make_lr
     from srpipe.default_plugins.espcn.metrics import psnr
     from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler
     from srpipe.video import frame_from_av
+
+    from conftest import REPO
 
     with av.open(str(REPO / "samples" / "bigbuckbunny.mp4")) as container:
         frame = next(f for i, f in enumerate(container.decode(video=0)) if i == 100)
@@ -128,12 +129,13 @@ def test_video_weights_beat_bicubic_on_a_compressed_frame_of_the_bundled_clip():
     clean weights."""
     import av
 
-    from conftest import REPO
-    from srpipe.resize import PlaneScaler
     from srpipe.default_plugins.espcn.degrade import downscale, x264_roundtrip
     from srpipe.default_plugins.espcn.metrics import psnr
     from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler, default_weights
+    from srpipe.resize import PlaneScaler
     from srpipe.video import frame_from_av
+
+    from conftest import REPO
 
     assert default_weights(2) == shipped_weights(2, "video") and default_weights(2).exists()
     with av.open(str(REPO / "samples" / "bigbuckbunny.mp4")) as container:
@@ -151,9 +153,9 @@ def test_video_weights_beat_bicubic_on_a_compressed_frame_of_the_bundled_clip():
 def test_models_list_tells_the_video_and_clean_weights_apart(cli_run):
     import json
 
+    from srpipe.default_plugins.espcn.upscaler import default_weights
     from srpipe.nn.checkpoint import load_checkpoint
     from srpipe.plugins import collect_models, get_plugin_manager
-    from srpipe.default_plugins.espcn.upscaler import default_weights
 
     rows = {m["name"]: m for m in json.loads(cli_run("models", "list", "--json").stdout)}
     assert {"espcn", "espcn-x2", "espcn-clean", "espcn-clean-x2", "espcn-clean-x3", "espcn-clean-x4"} <= set(rows)

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from srpipe.nn.checkpoint import make_checkpoint
 from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
 from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler
+from srpipe.nn.checkpoint import make_checkpoint
 
 
 @pytest.mark.parametrize("scale", [2, 3])

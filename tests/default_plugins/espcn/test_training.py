@@ -2,14 +2,14 @@ import cv2
 import numpy as np
 import torch
 
-from srpipe.nn.checkpoint import make_checkpoint
-from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
-from srpipe.nn.trainer import Trainer, TrainConfig
 from srpipe.default_plugins.espcn.data import PatchSampler, eval_batches, make_pairs
 from srpipe.default_plugins.espcn.evaluate import evaluate_folder
+from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
 from srpipe.default_plugins.espcn.task import SRTask
 from srpipe.default_plugins.espcn.training import main
 from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler
+from srpipe.nn.checkpoint import make_checkpoint
+from srpipe.nn.trainer import TrainConfig, Trainer
 
 
 def draw_images(folder, n, seed):

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from srpipe.nn.checkpoint import make_checkpoint, save_checkpoint
 from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
 from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler, shipped_weights
+from srpipe.nn.checkpoint import make_checkpoint, save_checkpoint
 
 
 def nearest_checkpoint(scale=2, bias=0.0) -> dict:

@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from srpipe.resize import PlaneScaler
 from srpipe.default_plugins.espcn.degrade import swscale_resize
 from srpipe.default_plugins.espcn.metrics import psnr
 from srpipe.default_plugins.espcn.video_eval import luma_frames, shrink_and_encode
+from srpipe.resize import PlaneScaler
 from srpipe.testing import make_test_video
 
 

@@ -10,11 +10,11 @@ from torch import nn
 
 import srpipe.plugins
 from srpipe import hookimpl
+from srpipe.default_plugins.classifier.networks import LeNet, LeNetConfig, SmallCNN, SmallCNNConfig
+from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
 from srpipe.default_plugins.inspect.kernels import KERNELS, apply_kernel
 from srpipe.default_plugins.inspect.layers import conv_output_size, summarize
 from srpipe.models import ModelSpec
-from srpipe.default_plugins.classifier.networks import LeNet, LeNetConfig, SmallCNN, SmallCNNConfig
-from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
 from srpipe.testing import make_plugin_manager
 
 

@@ -8,8 +8,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from srpipe.frames import PLANE_FORMATS, Frame
 from srpipe.default_plugins.live.window import NO_KEY
+from srpipe.frames import PLANE_FORMATS, Frame
 from srpipe.media import Source
 from srpipe.models import ModelRegistry, ModelSpec
 

@@ -9,9 +9,9 @@ from srpipe.default_plugins.live.feed import FrameFeed
 from srpipe.default_plugins.live.loop import LiveLoop
 from srpipe.default_plugins.live.upscalers import UpscalerCycle
 from srpipe.default_plugins.live.window import KEY_ESC, Headless
+from srpipe.media import SourceOptions
 from srpipe.testing import make_test_video
 from srpipe.video import PyAVSource
-from srpipe.media import SourceOptions
 
 from live_helpers import EndlessSource, ScriptedView, flat_registry
 

@@ -3,10 +3,10 @@
 import pytest
 
 from srpipe import hookimpl
-from srpipe.errors import SrpipeError
-from srpipe.frames import Frame
 from srpipe.default_plugins.live.camera import OpenCVCamera, PyAVCamera, capture_name, open_camera, parse_location
 from srpipe.default_plugins.live.session import run_live
+from srpipe.errors import SrpipeError
+from srpipe.frames import Frame
 from srpipe.media import Source
 from srpipe.testing import make_plugin_manager, make_test_video
 
