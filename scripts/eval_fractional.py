@@ -45,7 +45,8 @@ def matlab_down(plane: np.ndarray, width: int, height: int) -> np.ndarray:
 def swscale(method):
     def down(plane, width, height):
         out = np.empty((height, width), plane.dtype)
-        PlaneScaler((plane.shape[1], plane.shape[0]), (width, height), 8, method).resize(np.ascontiguousarray(plane), out)
+        PlaneScaler((plane.shape[1], plane.shape[0]), (width, height), 8, method).resize(
+            np.ascontiguousarray(plane), out)
         return out
     return down
 

@@ -33,7 +33,8 @@ def frame_luma(path: Path, index: int) -> np.ndarray:
 def most_detailed(luma: np.ndarray, size: int) -> tuple[int, int]:
     """Top-left corner of the crop with the most edge energy (on a grid of half-crop steps)."""
     edges = np.abs(cv2.Laplacian(luma.astype(np.float64), cv2.CV_64F))
-    corners = [(y, x) for y in range(0, luma.shape[0] - size, size // 2) for x in range(0, luma.shape[1] - size, size // 2)]
+    corners = [(y, x) for y in range(0, luma.shape[0] - size, size // 2)
+               for x in range(0, luma.shape[1] - size, size // 2)]
     return max(corners, key=lambda c: edges[c[0]:c[0] + size, c[1]:c[1] + size].sum())
 
 

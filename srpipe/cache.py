@@ -8,7 +8,8 @@ from pathlib import Path
 
 def cache_dir(kind: str) -> Path:
     """``$SRPIPE_CACHE_DIR/kind`` (default ``~/.cache/srpipe/kind``, or under ``$XDG_CACHE_HOME``)."""
-    root = os.environ.get("SRPIPE_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "srpipe"
+    root = (os.environ.get("SRPIPE_CACHE_DIR")
+            or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "srpipe")
     return Path(root) / kind
 
 

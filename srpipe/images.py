@@ -230,7 +230,8 @@ class ImageSource(Source):
         """The image as float64 on the 16-bit scale (BGR order, alpha last)."""
         image = read_image(self.location)
         if self.width is not None and image.shape[:2] != (self.height, self.width):
-            raise SrpipeError(f"{self.location} decodes to a size other than its header's; check that it is a complete image")
+            raise SrpipeError(f"{self.location} decodes to a size other than its header's; "
+                              "check that it is a complete image")
         self.bit_depth = 8 if image.dtype == np.uint8 else 16
         self.height, self.width = image.shape[:2]
         image = image.astype(np.float64) * (257.0 if self.bit_depth == 8 else 1.0)

@@ -96,5 +96,6 @@ def check_frame_size(location: str, width: int | None, height: int | None, max_p
     if width * height > limit:
         raise SrpipeError(
             f"{location} has {width}x{height} frames ({width * height / 1e6:.1f} megapixels), over the limit of "
-            f"{limit / 1e6:.1f} megapixels; if the file is genuine and memory allows, pass --max-pixels {width * height}"
+            f"{limit / 1e6:.1f} megapixels; if the file is genuine and memory allows, "
+            f"pass --max-pixels {width * height}"
         )

@@ -35,7 +35,8 @@ def upscale_frames(frames: list[Frame], upscaler: Upscaler, model_name: str = "m
     try:
         big = upscaler.upscale(luma, bit_depth=fmt.bit_depth, full_range=first.full_range)
     except NonFiniteOutput as exc:
-        raise SrpipeError(f"model {model_name!r} is broken: {exc}; check its weights (--weights) or use another model") from exc
+        raise SrpipeError(f"model {model_name!r} is broken: {exc}; "
+                          "check its weights (--weights) or use another model") from exc
     expected = (len(frames), first.height * scale, first.width * scale)
     if not isinstance(big, np.ndarray) or big.shape != expected or big.dtype != luma.dtype:
         got = f"{big.dtype} {big.shape}" if isinstance(big, np.ndarray) else type(big).__name__

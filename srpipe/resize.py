@@ -23,10 +23,11 @@ class PlaneScaler:
     """Planes of one size and bit depth resized by FFmpeg's ``scale`` filter on one thread,
     as ``ffmpeg -vf scale=W:H:flags=...`` resizes the luma of a clip. Not for concurrent use.
 
-    It resizes faster than OpenCV's kernels on one thread (docs/design-notes.md). swscale clips its intermediate after the horizontal pass, so where the
-    kernel overshoots past the format's range it parts from the exact kernel: limited-range
-    video (headroom above 235) stays within 1-2 levels of it, 0/255 text is up to 12 off and
-    full-swing noise up to 29, which is why full-range planes are resized with OpenCV.
+    It resizes faster than OpenCV's kernels on one thread (docs/design-notes.md). swscale
+    clips its intermediate after the horizontal pass, so where the kernel overshoots past the
+    format's range it parts from the exact kernel: limited-range video (headroom above 235)
+    stays within 1-2 levels of it, 0/255 text is up to 12 off and full-swing noise up to 29,
+    which is why full-range planes are resized with OpenCV.
     """
 
     def __init__(self, size: tuple[int, int], out_size: tuple[int, int], bit_depth: int, method: str):

@@ -79,7 +79,8 @@ class SizePlan:
         """The smallest of the model's ``scales`` that reaches the output size (for
         ``--width``/``--height``, of a ``width`` x ``height`` input)."""
         if self.scale is None and (width is None or height is None):
-            raise SrpipeError("the input's frame size is not known before decoding; use --scale instead of --width/--height")
+            raise SrpipeError("the input's frame size is not known before decoding; "
+                              "use --scale instead of --width/--height")
         need = self.ratio(width, height) if self.scale is None else self.factor
         if self.scale is None and need <= 1:
             raise SrpipeError(f"{self.describe()} is not larger than the input ({width}x{height}); srpipe upscales")

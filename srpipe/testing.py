@@ -106,7 +106,8 @@ def _write_tone(container, stream, seconds: float) -> None:
     container.mux(stream.encode())
 
 
-def make_test_image(path: str | Path, *, width: int = 40, height: int = 30, mode: str = "rgb", bit_depth: int = 8) -> Path:
+def make_test_image(path: str | Path, *, width: int = 40, height: int = 30, mode: str = "rgb",
+                    bit_depth: int = 8) -> Path:
     """Write a test image: ``mode`` is rgb, rgba, grey or greya."""
     import cv2
 

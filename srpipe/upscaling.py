@@ -46,7 +46,8 @@ class UpscaleResult:
             "output": self.output,
             "model": self.model,
             "scale": self.scale if self.sizes is None else self.sizes.scale,  # None for a target size
-            **({} if self.sizes is None else {"model_scale": self.scale, "width": self.sizes.last and self.sizes.last[0],
+            **({} if self.sizes is None else {"model_scale": self.scale,
+                                              "width": self.sizes.last and self.sizes.last[0],
                                               "height": self.sizes.last and self.sizes.last[1]}),
             "device": self.device,
             "backend": self.backend,
@@ -177,7 +178,8 @@ def _load(spec, pm, scale, device, weights, backend, keep_model):
     key = (spec.name, scale, device, weights, backend)
     upscaler = _kept_models.get(key) if keep_model else None
     if upscaler is None:
-        upscaler = load_upscaler(spec, collect_backends(pm), scale=scale, device=device, weights=weights, backend=backend)
+        upscaler = load_upscaler(spec, collect_backends(pm), scale=scale, device=device, weights=weights,
+                                 backend=backend)
         if keep_model:
             _kept_models.clear()  # one model per process
             _kept_models[key] = upscaler

@@ -154,7 +154,8 @@ class PyAVSource(Source):
         if location == "-" and sys.stdin is None:
             raise SrpipeError("standard input is closed; give an input file or pipe data into srpipe")
         target = sys.stdin.buffer if location == "-" else location
-        timeout = options.timeout if options.timeout is not None else (NETWORK_TIMEOUT if is_network(location) else None)
+        timeout = (options.timeout if options.timeout is not None
+                   else (NETWORK_TIMEOUT if is_network(location) else None))
         max_pixels = default_max_pixels() if options.max_pixels is None else options.max_pixels
         # max_pixels: the stream probe decodes a first frame; a header claiming a huge one fails instead
         settings = {"options": {"max_pixels": str(max_pixels)}, **({"timeout": timeout} if timeout else {})}
@@ -587,7 +588,8 @@ class PyAVSink(Sink):
         name, width, height = self.stream.codec_context.name, self.stream.width, self.stream.height
         hint = "check --codec, --crf, --preset, --pix-fmt"
         if width % 2 or height % 2:
-            hint = f"the output is {width}x{height} and many encoders need even sizes: use --pix-fmt yuv444p or --codec ffv1"
+            hint = (f"the output is {width}x{height} and many encoders need even sizes: "
+                    "use --pix-fmt yuv444p or --codec ffv1")
         return SrpipeError(f"encoder {name} refused the settings: {exc}; {hint}")
 
     def _mux(self, packets) -> None:

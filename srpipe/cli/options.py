@@ -41,7 +41,8 @@ SCALE = ScaleType()
 SCALE_HELP = ("Upscaling factor: a scale the model has (2, 3 or 4 for the built-ins); upscale and batch also "
               "take any factor such as 1.5 or 3.5 (the model runs at its next scale, then the picture is resized "
               "down). Default: the model's own.")
-DEVICE_HELP = "Where the model runs: auto (CUDA when a GPU is usable and the model gains from it, else the CPU), cpu or cuda."
+DEVICE_HELP = ("Where the model runs: auto (CUDA when a GPU is usable and the model gains from it, else the CPU), "
+               "cpu or cuda.")
 WEIGHTS_HELP = "Checkpoint to load instead of the model's own (from 'srpipe train')."
 BACKEND_HELP = ("Inference backend of neural models (espcn): auto (the installed one of highest priority for the "
                 "device, the fastest measured), openvino-bf16, openvino, torch, onnxruntime, torch-fp16 (CUDA); "
@@ -119,7 +120,8 @@ def _apply(options):
 
 
 model_options = _apply([
-    click.option("-m", "--model", default="bicubic", show_default=True, help="Upscaler to use (see 'srpipe models list')."),
+    click.option("-m", "--model", default="bicubic", show_default=True,
+                 help="Upscaler to use (see 'srpipe models list')."),
     scale_option,
     size_options,
     weights_option,

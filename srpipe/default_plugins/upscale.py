@@ -27,13 +27,15 @@ from srpipe.media import SinkOptions, SourceOptions
 @click.option("--format", "container_format", help="Output container, e.g. matroska or mpegts (needed for -o -).")
 @click.option("--input-format", help="Input container for standard input or URLs whose format cannot be guessed.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
-              help="Give up when the input sends no data for this long. Default: 30 for URLs, no limit for files and pipes.")
+              help="Give up when the input sends no data for this long. "
+                   "Default: 30 for URLs, no limit for files and pipes.")
 @overwrite_option
 @quiet_option
 @json_option
 @click.option("--no-threads", is_flag=True, hidden=True, help="Run decode, upscale and encode in one thread.")
-def upscale(input, output, model, scale, width, height, weights, device, batch_size, backend, codec, crf, preset, pix_fmt,
-            container_format, input_format, on_decode_error, max_pixels, timeout, overwrite, quiet, as_json, no_threads):
+def upscale(input, output, model, scale, width, height, weights, device, batch_size, backend, codec, crf, preset,
+            pix_fmt, container_format, input_format, on_decode_error, max_pixels, timeout, overwrite, quiet, as_json,
+            no_threads):
     """Upscale a video, stream or image.
 
     INPUT is a video file, a URL FFmpeg can open (http, rtsp, ...), - for

@@ -142,7 +142,8 @@ def test_stdin_to_stdout_pipeline(tmp_path):
     info = video_info(tmp_path / "out.ts")
     assert len(info["times"]) == 8 and info["width"] == 128
     # MPEG-TS shifts every stream by the same constant to keep DTS non-negative.
-    source_times, audio_in, audio_out = video_info(clip)["times"], packets(clip, "audio"), packets(tmp_path / "out.ts", "audio")
+    source_times, audio_in, audio_out = (video_info(clip)["times"], packets(clip, "audio"),
+                                         packets(tmp_path / "out.ts", "audio"))
     shift = info["times"][0] - source_times[0]
     assert info["times"] == [t + shift for t in source_times]
     assert [(t + shift, data) for t, data in audio_in] == audio_out

@@ -230,7 +230,8 @@ def test_junk_from_an_upscaler_is_named(tmp_path):
     pm = make_plugin_manager()
     pm.register(JunkPlugin())
     clip = make_test_video(tmp_path / "clip.mp4", frames=3)
-    with pytest.raises(SrpipeError, match="model 'junk' returned uint8 \\(3, 48, 64\\); expected uint8 \\(3, 96, 128\\)"):
+    with pytest.raises(SrpipeError,
+                       match="model 'junk' returned uint8 \\(3, 48, 64\\); expected uint8 \\(3, 96, 128\\)"):
         upscale(str(clip), model="junk", pm=pm)
     assert listing(tmp_path) == ["clip.mp4"]
 
@@ -247,7 +248,8 @@ def test_frames_too_large_for_memory_are_refused_with_the_size_needed():
     class Model:
         working_bytes_per_output_pixel = 8
 
-    with pytest.raises(SrpipeError, match=r"a 7680x4320 frame upscaled x4 needs about 7\.1 GiB, but only 2\.0 GiB is free"):
+    with pytest.raises(SrpipeError,
+                       match=r"a 7680x4320 frame upscaled x4 needs about 7\.1 GiB, but only 2\.0 GiB is free"):
         fit_batch_size(7680, 4320, 4, 8, 1, Model(), available=2 * GIB)
     with pytest.warns(UserWarning, match="--batch-size lowered from 8 to 3"):
         assert fit_batch_size(1920, 1080, 4, 8, 1, Model(), available=2 * GIB) == 3

@@ -105,7 +105,8 @@ def test_batch_size_search_is_immediate():
 
 @pytest.mark.parametrize("kind", ["video", "image"])
 def test_dev_null_is_written_into_not_replaced(tmp_path, kind):
-    source = make_test_video(tmp_path / "clip.mp4", frames=3) if kind == "video" else make_test_image(tmp_path / "p.png")
+    source = (make_test_video(tmp_path / "clip.mp4", frames=3) if kind == "video"
+              else make_test_image(tmp_path / "p.png"))
     before = os.stat(os.devnull)
     for extra in ([], ["--overwrite"]):
         done = run_srpipe("upscale", source, "-o", os.devnull, "-q", *extra)
@@ -117,7 +118,8 @@ def test_dev_null_is_written_into_not_replaced(tmp_path, kind):
 
 @pytest.mark.parametrize("kind", ["video", "image"])
 def test_a_device_that_refuses_writes_is_one_line(tmp_path, kind):
-    source = make_test_video(tmp_path / "clip.mp4", frames=3) if kind == "video" else make_test_image(tmp_path / "p.png")
+    source = (make_test_video(tmp_path / "clip.mp4", frames=3) if kind == "video"
+              else make_test_image(tmp_path / "p.png"))
     assert_one_line_error(run_srpipe("upscale", source, "-o", "/dev/full"), "cannot write /dev/full", "No space left")
     assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
     assert listing(tmp_path) == [source.name]
@@ -180,7 +182,8 @@ def test_link_to_a_file_replaces_the_target_and_keeps_the_link(tmp_path):
 def test_dangling_link_is_refused(tmp_path):
     clip = make_test_video(tmp_path / "clip.mp4", frames=2)
     (tmp_path / "link.mp4").symlink_to("nowhere.mp4")
-    assert_one_line_error(run_srpipe("upscale", clip, "-o", tmp_path / "link.mp4", "--overwrite"), "link to a missing file")
+    assert_one_line_error(run_srpipe("upscale", clip, "-o", tmp_path / "link.mp4", "--overwrite"),
+                          "link to a missing file")
     assert listing(tmp_path) == ["clip.mp4", "link.mp4"]
 
 
@@ -694,7 +697,8 @@ def test_unexpected_errors_are_one_line():
 # 13. Smaller defects ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("crf, code, needle", [("999", 2, "999 is not in the range"), ("60", 1, "--crf 60 is out of range for libx264")])
+@pytest.mark.parametrize("crf, code, needle", [("999", 2, "999 is not in the range"),
+                                               ("60", 1, "--crf 60 is out of range for libx264")])
 def test_crf_out_of_range_is_refused_not_clamped(tmp_path, crf, code, needle):
     clip = make_test_video(tmp_path / "clip.mp4", frames=2)
     done = run_srpipe("upscale", clip, "--crf", crf)
@@ -711,7 +715,8 @@ def test_weights_of_another_scale_than_the_model_name_are_refused(tmp_path):
 
 
 def test_a_reader_that_leaves_early_ends_srpipe_quietly():
-    process = subprocess.Popen([sys.executable, "-m", "srpipe", "plugins"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen([sys.executable, "-m", "srpipe", "plugins"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     process.stdout.close()  # as `srpipe plugins | head -0` would
     assert process.wait(timeout=60) == 0
     assert process.stderr.read() == b""

@@ -44,7 +44,8 @@ def imported_modules(name: str) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1]
+                                + ([base] if base else []))
             for alias in node.names:
                 found.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base)
     return {m for m in found if m in MODULES and m != name}
@@ -108,7 +109,8 @@ def features(pm) -> set[tuple[str, str]]:
         pass
 
     pm.hook.register_commands(cli=cli)
-    commands = {("command", name) for name in cli.commands if name != "train"} | {("command", f"train {name}") for name in train.commands}
+    commands = ({("command", name) for name in cli.commands if name != "train"}
+                | {("command", f"train {name}") for name in train.commands})
     return (commands
             | {("model", m.name) for m in collect_models(pm)}
             | {("backend", b.name) for b in collect_backends(pm)}

@@ -107,7 +107,8 @@ def test_command_example_runs_in_the_cli(plugin, process_wide):
     done = runner.invoke(cli, ["try", "lanczos", "-s", "3", "--size", "64x48"])
     assert done.exit_code == 0, done.output
     assert re.fullmatch(r"lanczos x3: [\d.]+ ms for one 64x48 frame\n", done.output)
-    for args, message in ((["try", "lanczos", "-s", "5"], "model 'lanczos' does not support --scale 5; it supports 2, 3, 4"),
+    for args, message in ((["try", "lanczos", "-s", "5"],
+                           "model 'lanczos' does not support --scale 5; it supports 2, 3, 4"),
                           (["try", "lanczos", "--size", "big"], "--size big is not WIDTHxHEIGHT; write it as 640x360")):
         done = runner.invoke(cli, args)
         assert (done.exit_code, done.output) == (1, f"Error: {message}\n")

@@ -84,7 +84,8 @@ def test_plugin_that_fails_to_import_is_named_and_skipped(tmp_path):
 
 @pytest.mark.parametrize("body, reason", [
     ("    raise RuntimeError('boom')\n", "and is skipped: RuntimeError: boom"),
-    ("    register('not a model')\n", "for one entry, which is skipped: TypeError: register() takes a srpipe.models.ModelSpec"),
+    ("    register('not a model')\n",
+     "for one entry, which is skipped: TypeError: register() takes a srpipe.models.ModelSpec"),
 ])
 def test_plugin_that_raises_or_returns_junk_is_skipped(tmp_path, body, reason):
     source = f"from srpipe import hookimpl\n\n@hookimpl\ndef register_models(register):\n{body}"
@@ -331,4 +332,5 @@ def test_an_image_model_stands_in_on_still_images_only(tmp_path):
     assert upscale(str(image), str(tmp_path / "a.png"), model="vid", pm=pm).model == "pic"
     assert upscale(str(clip), str(tmp_path / "a.mkv"), model="vid", pm=pm).model == "vid"
     assert upscale(str(image), str(tmp_path / "b.png"), model="vid", scale=3, pm=pm).model == "vid"
-    assert upscale(str(image), str(tmp_path / "c.png"), model="vid", weights=str(weights), scale=2, pm=pm).model == "vid"
+    assert upscale(str(image), str(tmp_path / "c.png"), model="vid", weights=str(weights), scale=2,
+                   pm=pm).model == "vid"

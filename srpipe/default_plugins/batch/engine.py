@@ -246,7 +246,8 @@ def run_job(job: Job) -> FileResult:
     except SrpipeError as exc:
         return FileResult(str(job.rel), "failed", job.out_rel, error=str(exc))
     except OSError as exc:  # the input vanished under the batch, say
-        return FileResult(str(job.rel), "failed", job.out_rel, error=f"{exc.strerror or exc}: {exc.filename or job.rel}")
+        return FileResult(str(job.rel), "failed", job.out_rel,
+                          error=f"{exc.strerror or exc}: {exc.filename or job.rel}")
     except Exception as exc:  # a broken file must not stop the batch
         return FileResult(str(job.rel), "failed", job.out_rel, error=f"{type(exc).__name__}: {exc}")
     return FileResult(str(job.rel), "done", job.out_rel, frames, time.perf_counter() - started, input_stamp=stamp)
@@ -313,7 +314,8 @@ def lock_out_dir(out_dir: Path) -> int:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         os.close(fd)
-        raise SrpipeError(f"another srpipe batch is writing into {out_dir}; wait for it to end or choose another OUT_DIR") from None
+        raise SrpipeError(f"another srpipe batch is writing into {out_dir}; "
+                          "wait for it to end or choose another OUT_DIR") from None
     return fd
 
 
@@ -468,7 +470,8 @@ def _run_batch(in_dir, out_dir, settings, jobs, engine, address, chunk_seconds, 
     for rel, source, output, out_rel in tasks:
         output.parent.mkdir(parents=True, exist_ok=True)
         if not _inside(output.parent, out_dir):
-            report(FileResult(str(rel), "failed", out_rel, error=f"{out_rel} would be written outside {out_dir} (a link)"))
+            report(FileResult(str(rel), "failed", out_rel,
+                              error=f"{out_rel} would be written outside {out_dir} (a link)"))
         else:
             whole.append(Job(rel, source, output, out_rel, settings))
 

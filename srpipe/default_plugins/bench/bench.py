@@ -127,7 +127,8 @@ def bench_upscale(frames: list[Frame], name: str, scale: int, device: str, batch
     return Measurement("upscale", name, [len(frames) / t for t in times], extra, backend_used)
 
 
-def bench_encode(path: str, upscaled: list[Frame], repeats: int, folder: Path, sink_options: SinkOptions) -> Measurement:
+def bench_encode(path: str, upscaled: list[Frame], repeats: int, folder: Path,
+                 sink_options: SinkOptions) -> Measurement:
     def run():
         source = PyAVSource(path, SourceOptions())
         sink = PyAVSink(str(folder / "encode.mp4"), source, sink_options)
@@ -213,8 +214,10 @@ FFMPEG_SCALERS = {"bicubic": "bicubic", "lanczos": SWSCALE_FLAGS["lanczos"]}
 
 
 def bench_ffmpeg(ffmpeg: str, path: str, method: str, scale: int, frames: int, folder: Path) -> Measurement:
-    """One run of ffmpeg's CLI doing the same job: its scale filter with the same method (FFMPEG_SCALERS), same encoder settings."""
-    command = [ffmpeg, "-v", "error", "-y", "-i", path, "-vf", f"scale=iw*{scale}:ih*{scale}:flags={FFMPEG_SCALERS[method]}",
+    """One run of ffmpeg's CLI doing the same job: its scale filter with the same method
+    (FFMPEG_SCALERS), same encoder settings."""
+    command = [ffmpeg, "-v", "error", "-y", "-i", path,
+               "-vf", f"scale=iw*{scale}:ih*{scale}:flags={FFMPEG_SCALERS[method]}",
                "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-c:a", "copy", str(folder / "ffmpeg.mp4")]
     run = run_whole_process(command, folder).check()
     return Measurement("ffmpeg end-to-end", method, [frames / run.seconds],
@@ -230,7 +233,8 @@ def bench_memory_growth(model: str, scale: int, device: str, frames: int, folder
                    "-s", str(scale), "--device", device, "-q", "--overwrite"]
         peaks[length] = run_whole_process(command, folder).check().peak_mib
     short, long = peaks[frames], peaks[10 * frames]
-    return {"frames": [frames, 10 * frames], "peak_rss_mib": [round(short), round(long)], "growth": round(long / short, 3)}
+    return {"frames": [frames, 10 * frames], "peak_rss_mib": [round(short), round(long)],
+            "growth": round(long / short, 3)}
 
 
 FLOOR = "python -c 'import av, numpy'"

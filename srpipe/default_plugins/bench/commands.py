@@ -32,7 +32,8 @@ from srpipe.cli.options import (
               help="Also time whole commands on a 3-frame clip against a bare Python importing PyAV and NumPy.")
 @quiet_option
 @json_option
-def bench(input, models, scale, weights, device, batch_sizes, backends, repeats, memory_frames, startup, quiet, as_json):
+def bench(input, models, scale, weights, device, batch_sizes, backends, repeats, memory_frames, startup, quiet,
+          as_json):
     """Measure frames per second of each stage alone and of whole commands.
 
     INPUT defaults to a generated 640x360 clip of 125 frames (5 s). Stages:
@@ -73,7 +74,8 @@ def bench(input, models, scale, weights, device, batch_sizes, backends, repeats,
         if row["stage"] == "memory":
             click.echo(f"{name:<28} peak {row['peak_rss_mib']} MiB for {row['frames']} frames", err=True)
             return
-        click.echo(f"{name:<28} {row['fps_median']:8.2f} fps  ({row['fps_min']:.2f}-{row['fps_max']:.2f})  {extra}", err=True)
+        click.echo(f"{name:<28} {row['fps_median']:8.2f} fps  ({row['fps_min']:.2f}-{row['fps_max']:.2f})  {extra}",
+                   err=True)
 
     report = run_bench(input, tuple(models), whole_scale(scale, "bench"), device, tuple(batch_sizes), repeats,
                        memory_frames, log, tuple(backends), startup, weights)

@@ -19,7 +19,8 @@ def load(scale: int, device: str = "cpu", weights=None, backend: Backend | None 
 
     path = weights or (default_weights(scale) if kind == "default" else shipped_weights(scale, kind))
     if weights is None and not path.exists():
-        raise SrpipeError(f"no ESPCN weights are shipped for x{scale}; train some with 'srpipe train espcn' and pass --weights")
+        raise SrpipeError(f"no ESPCN weights are shipped for x{scale}; "
+                          "train some with 'srpipe train espcn' and pass --weights")
     try:
         upscaler = ESPCNUpscaler(path, device=device, backend=backend)
     except CheckpointError as exc:
@@ -114,7 +115,8 @@ WEIGHT_KINDS = {
     "image": ("espcn-image", "ESPCN for still images: trained on clean shrinks of T91 + BSD200, with and without "
                              "antialiasing; what 'espcn' runs on an image"),
     "clean": ("espcn-clean", "ESPCN trained on clean MATLAB-bicubic shrinks of T91 + BSD200 (the weights before "
-                             "issue 17): best on clean, antialiased images; loses to bicubic on compressed or aliased input"),
+                             "issue 17): best on clean, antialiased images; loses to bicubic on compressed or "
+                             "aliased input"),
 }
 
 
@@ -125,7 +127,8 @@ def register_models(register):
     for kind, (name, description) in WEIGHT_KINDS.items():
         scales = SCALES if kind == "default" else tuple(s for s in SCALES if shipped_weights(s, kind).exists())
         register(ModelSpec(name=name, scales=scales, description=description, load=functools.partial(load, kind=kind),
-                           accepts_weights=True, accepts_backend=True, network=lambda scale=2, kind=kind: network(scale, kind),
+                           accepts_weights=True, accepts_backend=True,
+                           network=lambda scale=2, kind=kind: network(scale, kind),
                            image_model="espcn-image" if kind == "default" else None))
         for scale in scales:
             what = {"default": f"the weights 'espcn -s {scale}' uses on video", "image": "the still-image weights",

@@ -19,7 +19,8 @@ from srpipe.errors import SrpipeError
 @click.option("--epochs", type=int, default=20, show_default=True)
 @click.option("--steps-per-epoch", type=int, default=500, show_default=True)
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Patches per step.")
-@click.option("--arch", "preset", type=click.Choice(["shipped", "fsrcnn", "paper"]), default="shipped", show_default=True,
+@click.option("--arch", "preset", type=click.Choice(["shipped", "fsrcnn", "paper"]),
+              default="shipped", show_default=True,
               help="shipped: the network of the shipped weights (64-24x5-64, PReLU, residual); "
                    "fsrcnn: a narrower 56-12x5-56; paper: 5x5x64, 3x3x32, tanh.")
 @click.option("--degrade", type=click.Choice(["none", "video"]), default="none", show_default=True,
@@ -66,7 +67,8 @@ DOWNSCALE_KERNELS = ("matlab-bicubic", "swscale-bicubic", "opencv-cubic", "area"
 @click.command("eval")
 @click.option("-m", "--model", required=True, help="Upscaler to score (see 'srpipe models list').")
 @click.option("--data", type=click.Path(file_okay=False), help="Folder of high-resolution images.")
-@click.option("--video", type=click.Path(dir_okay=False), help="A video clip, shrunk, encoded and upscaled by the pipeline.")
+@click.option("--video", type=click.Path(dir_okay=False),
+              help="A video clip, shrunk, encoded and upscaled by the pipeline.")
 @scale_option
 @weights_option
 @device_option

@@ -104,7 +104,8 @@ def parse_degradation(text: str) -> tuple[str, dict[str, int]]:
     for item in filter(None, rest.split(",")):
         key, eq, value = item.partition("=")
         if not eq or not value.strip().lstrip("-").isdigit():
-            raise SrpipeError(f"bad degradation setting {item!r} in {text!r}; write e.g. x264:crf=23 or jpeg:quality=75")
+            raise SrpipeError(f"bad degradation setting {item!r} in {text!r}; "
+                              "write e.g. x264:crf=23 or jpeg:quality=75")
         settings[key.strip()] = int(value)
     allowed = {"none": set(), "x264": {"crf"}, "jpeg": {"quality"}}
     if name not in allowed:
@@ -128,7 +129,8 @@ def degrade_frames(frames: np.ndarray, degradation: str) -> np.ndarray:
     return frames
 
 
-def make_degraded_lr(hr: np.ndarray, scale: int, kernel: str = "matlab-bicubic", degradation: str = "none") -> np.ndarray:
+def make_degraded_lr(hr: np.ndarray, scale: int, kernel: str = "matlab-bicubic",
+                     degradation: str = "none") -> np.ndarray:
     """The LR of one mod-cropped HR luma: shrunk with ``kernel``, then degraded (as a still)."""
     return degrade_frames(downscale(hr, scale, kernel)[None], degradation)[0]
 

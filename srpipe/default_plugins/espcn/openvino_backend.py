@@ -94,7 +94,8 @@ def _converted(network):
     channels = network.body[0].in_channels
     with warnings.catch_warnings():  # the tracer's notes on the traced module are not the user's concern
         warnings.simplefilter("ignore")
-        return import_openvino().convert_model(Convolved(network).eval(), example_input=torch.zeros(1, channels, 32, 32),
+        return import_openvino().convert_model(Convolved(network).eval(),
+                                               example_input=torch.zeros(1, channels, 32, 32),
                                                input=[(-1, channels, -1, -1)])
 
 
@@ -120,8 +121,9 @@ def _keep(model, path: Path) -> None:
 def _runner(model, precision: str):
     """A function equal to ``network.convolved`` on CPU float32 arrays: ``model`` compiled for
     the CPU, computing in ``precision`` ("f32" or "bf16"), with this process's share of the
-    cores where it has one (batch workers), else OpenVINO's default. Threads are not pinned: OpenVINO pins each process's threads from the first core, so
-    two 1-thread batch workers would share one core.
+    cores where it has one (batch workers), else OpenVINO's default. Threads are not pinned:
+    OpenVINO pins each process's threads from the first core, so two 1-thread batch workers
+    would share one core.
 
     In bfloat16 the input goes in split (:func:`split_input`): rounding the input itself to
     bfloat16 (within 1/512), which the network's sharpening amplifies, was most of the error,

@@ -128,7 +128,8 @@ def parse_args(argv=None) -> TrainSettings:
                    help="video: train on pan clips shrunk with --kernels and really encoded by x264 "
                         "(see srpipe.default_plugins.espcn.data.degraded_clips)")
     p.add_argument("--down-kernels", dest="down_kernels", type=lambda t: tuple(t.split(",")), default=KERNELS,
-                   help="downscaling kernels (srpipe.default_plugins.espcn.degrade.KERNELS) drawn from for --degrade video (repeat a name to weight it)")
+                   help="downscaling kernels (srpipe.default_plugins.espcn.degrade.KERNELS) drawn from for "
+                        "--degrade video (repeat a name to weight it)")
     p.add_argument("--crf-range", type=ints, default=(18, 36), help="x264 crf range for --degrade video")
     p.add_argument("--lossless", type=float, default=0.15, help="share of lossless clips for --degrade video")
     p.add_argument("--jpeg", type=float, default=0.1, help="share of JPEG stills for --degrade video")
@@ -189,7 +190,8 @@ def holdout_batches(paths, scale: int) -> dict[str, list]:
     from srpipe.default_plugins.espcn.degrade import degrade_frames, downscale, pan_offsets
 
     sets = {"holdout-clean": ("matlab-bicubic", "none", 1), "holdout-noaa": ("opencv-cubic", "none", 1),
-            "holdout-crf23": ("swscale-bicubic", "x264:crf=23", 5), "holdout-crf30": ("swscale-bicubic", "x264:crf=30", 5)}
+            "holdout-crf23": ("swscale-bicubic", "x264:crf=23", 5),
+            "holdout-crf30": ("swscale-bicubic", "x264:crf=30", 5)}
     out = {}
     for name, (kernel, degradation, n) in sets.items():
         out[name] = []

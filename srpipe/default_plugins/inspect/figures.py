@@ -120,7 +120,7 @@ def plot_feature_maps(network: nn.Module, image: torch.Tensor, model: str, image
 def plot_receptive_fields(summary: Summary, out_dir: str | Path) -> Path:
     """The input grid with the receptive field of each spatial layer's centre unit drawn on it."""
     _, height, width = summary.input_shape
-    layers = [l for l in summary.layers if l.window is not None and l.kernel is not None]
+    layers = [layer for layer in summary.layers if layer.window is not None and layer.kernel is not None]
     cols = min(3, max(len(layers), 1))
     rows = max(1, math.ceil(len(layers) / cols))
     figure = new_figure(380 * cols + 40, 400 * rows + 80)

@@ -195,4 +195,4 @@ def summarize(network: nn.Module, input_shape: tuple[int, ...], model: str = "")
     biases = sum(p.numel() for n, p in network.named_parameters() if n.endswith("bias"))
     total = sum(p.numel() for p in params)
     return Summary(model=model, network=type(network).__name__, input_shape=tuple(input_shape), layers=layers,
-                   parameters=total, weights=total - biases, biases=biases, macs=sum(l.macs for l in layers))
+                   parameters=total, weights=total - biases, biases=biases, macs=sum(layer.macs for layer in layers))

@@ -24,13 +24,14 @@ def format_summary(summary: Summary) -> str:
     for layer in summary.layers:
         rf = _shape(layer.receptive_field)
         rows.append((layer.name, layer.type, _shape(layer.kernel), _shape(layer.stride), _shape(layer.padding),
-                     _shape(layer.dilation), _shape(layer.output_shape) + ("" if layer.shape_checked is not False else " !"),
+                     _shape(layer.dilation),
+                     _shape(layer.output_shape) + ("" if layer.shape_checked is not False else " !"),
                      f"{layer.weights:,}", f"{layer.biases:,}", rf, _macs(layer.macs)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = [f"{summary.model or summary.network} ({summary.network}), input {_shape(summary.input_shape)} (C x H x W)"]
     lines += ["  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
               for row in rows]
-    mismatched = [l.name for l in summary.layers if l.shape_checked is False]
+    mismatched = [layer.name for layer in summary.layers if layer.shape_checked is False]
     lines.append(f"total: {summary.parameters:,} parameters ({summary.weights:,} weights, {summary.biases:,} biases), "
                  f"{summary.macs:,} multiply-accumulates ({_macs(summary.macs)}) per input")
     lines.append("output shapes: O = (I - K_eff + 2P) / S + 1 "

@@ -21,7 +21,8 @@ from srpipe.cli.options import (
 @click.option("--camera", metavar="DEVICE", help="Camera index (0), device (/dev/video0) or name; see --list-cameras.")
 @click.option("--source", "source_location", metavar="URL_OR_FILE",
               help="A video file (played at its frame rate), a stream URL, or a plugin's location (camera:0).")
-@click.option("-m", "--model", default="bicubic", show_default=True, help="Upscaler to start with; m cycles through the others.")
+@click.option("-m", "--model", default="bicubic", show_default=True,
+              help="Upscaler to start with; m cycles through the others.")
 @scale_option
 @weights_option
 @device_option
@@ -34,8 +35,8 @@ from srpipe.cli.options import (
 @click.option("--screenshot-dir", type=click.Path(exists=True, file_okay=False, writable=True, path_type=Path),
               default=".", show_default=True, help="Where the s key saves PNG screenshots.")
 @click.option("--list-cameras", is_flag=True, help="List the cameras and exit.")
-def live(camera, source_location, model, scale, weights, device, backend, record, codec, crf, preset, overwrite, no_window,
-         screenshot_dir, list_cameras):
+def live(camera, source_location, model, scale, weights, device, backend, record, codec, crf, preset, overwrite,
+         no_window, screenshot_dir, list_cameras):
     """Show a camera or a stream upscaled in real time, beside the bicubic upscale.
 
     When the model is slower than the source, stale frames are dropped so that

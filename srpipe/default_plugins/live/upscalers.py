@@ -52,7 +52,8 @@ class UpscalerCycle:
                 self.index -= 1
 
     def _load_spec(self, spec, weights: str | None) -> Upscaler:
-        return load_upscaler(spec, self.backends, scale=self.scale, device=self.device, weights=weights, backend=self.backend)
+        return load_upscaler(spec, self.backends, scale=self.scale, device=self.device, weights=weights,
+                             backend=self.backend)
 
     def _load(self, name: str) -> Upscaler:
         upscaler = self._load_spec(self.registry.get(name), None)

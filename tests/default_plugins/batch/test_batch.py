@@ -145,7 +145,8 @@ def test_ctrl_c_stops_cleanly_and_resumes(tmp_path, jobs):
     for name in ("a", "b", "c"):
         make_test_video(inputs / f"{name}.mp4", frames=30, audio=False)
     env = {**os.environ, "PYTHONPATH": str(site)}
-    command = [sys.executable, "-m", "srpipe", "batch", str(inputs), str(out), "-m", "slow", "--batch-size", "1", "-j", jobs]
+    command = [sys.executable, "-m", "srpipe", "batch", str(inputs), str(out), "-m", "slow", "--batch-size", "1",
+               "-j", jobs]
     process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, preexec_fn=default_sigint)
     deadline = time.monotonic() + 90
     while not any(".partial." in name for name in (tree(out) if out.exists() else [])):

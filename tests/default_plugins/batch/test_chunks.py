@@ -152,6 +152,8 @@ def test_a_failed_chunk_fails_its_file_only(long_clips, tmp_path):
     report = json.loads(done.stdout)
     assert done.returncode == 1
     status = {f["input"]: (f["status"], f["error"]) for f in report["files"]}
-    assert {name: s for name, (s, _) in status.items()} == {"damaged.mkv": "failed", "open.mkv": "done", "short.mp4": "done"}
+    assert {name: s for name, (s, _) in status.items()} == {"damaged.mkv": "failed", "open.mkv": "done",
+                                                            "short.mp4": "done"}
     assert "damaged.mkv is damaged at 1.5" in status["damaged.mkv"][1]
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".srpipe-batch.json", ".srpipe-parts", "open.mkv", "short.mp4"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".srpipe-batch.json", ".srpipe-parts",
+                                                                    "open.mkv", "short.mp4"]

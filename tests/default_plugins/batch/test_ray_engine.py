@@ -46,7 +46,8 @@ def test_ray_run_equals_one_process_losslessly(cluster, clips, tmp_path):
     assert on_ray.frames == local.frames == sum(frames) == 105
     for name in ("long.mp4", "sub/subs.mkv", "sub/short.mp4"):
         assert_same_video(tmp_path / "ray" / name, tmp_path / "local" / name)
-        for (pts_a, a), (pts_b, b) in zip(decoded(tmp_path / "ray" / name), decoded(tmp_path / "local" / name), strict=True):
+        for (pts_a, a), (pts_b, b) in zip(decoded(tmp_path / "ray" / name), decoded(tmp_path / "local" / name),
+                                          strict=True):
             assert pts_a == pts_b and all(np.array_equal(x, y) for x, y in zip(a, b))
 
 
@@ -54,7 +55,8 @@ def test_cli_joins_a_running_cluster_and_shares_the_manifest(cluster, clips, tmp
     out = tmp_path / "out"
     done = run_srpipe("batch", clips, out, "--pattern", "long.mp4", "-q")
     assert done.returncode == 0, done.stderr.decode()
-    done = run_srpipe("batch", clips, out, "--engine", "ray", "--address", cluster, "--chunk-seconds", "0.5", "-q", "--json")
+    done = run_srpipe("batch", clips, out, "--engine", "ray", "--address", cluster, "--chunk-seconds", "0.5",
+                      "-q", "--json")
     assert done.returncode == 0, done.stderr.decode()
     report = json.loads(done.stdout)
     assert (report["done"], report["skipped"], report["failed"]) == (2, 1, 0)  # long.mp4 done by the local run

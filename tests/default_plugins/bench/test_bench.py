@@ -67,8 +67,8 @@ def test_bench_is_quiet_with_q_and_passes_weights_on(tmp_path):
     assert refused.returncode == 1 and b"none of the models takes --weights" in refused.stderr
     from srpipe.default_plugins.espcn.upscaler import shipped_weights
 
-    done = run_srpipe("bench", clip, "-m", "espcn-clean", "--weights", shipped_weights(3), "-s", "3", "--batch-size", "2",
-                      "--repeats", "1", "--no-startup", "--json")
+    done = run_srpipe("bench", clip, "-m", "espcn-clean", "--weights", shipped_weights(3), "-s", "3",
+                      "--batch-size", "2", "--repeats", "1", "--no-startup", "--json")
     assert done.returncode == 0, done.stderr.decode()
     report = json.loads(done.stdout)
     assert report["scale"] == 3 and {r["stage"] for r in report["results"]} >= {"upscale", "end-to-end"}

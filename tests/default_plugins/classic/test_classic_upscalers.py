@@ -48,7 +48,8 @@ def test_resampling_rows_sum_to_one_and_interpolate_constants():
     assert matrix.shape == (21, 7)
     np.testing.assert_allclose(matrix.sum(axis=1), 1.0)
     flat = np.full((1, 9, 9), 77, np.uint8)
-    assert np.all(ClassicUpscaler("bicubic", 4, "cpu", backend="torch").upscale(flat, bit_depth=8, full_range=False) == 77)
+    assert np.all(ClassicUpscaler("bicubic", 4, "cpu", backend="torch").upscale(flat, bit_depth=8, full_range=False)
+                  == 77)
 
 
 OPENCV = {"bicubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4}
@@ -108,7 +109,8 @@ def test_full_swing_planes_keep_the_exact_kernel(method):
     on full-swing noise up to 29. Full-range planes therefore go through OpenCV (at most 1 off);
     limited-range text stays within 2 of the exact kernel through swscale."""
     noise = np.random.default_rng(0).integers(0, 256, (40, 60)).astype(np.uint8)
-    for image, full_range, tolerance in ((text_image(0, 255), True, 1), (noise, True, 1), (text_image(16, 235), False, 2)):
+    for image, full_range, tolerance in ((text_image(0, 255), True, 1), (noise, True, 1),
+                                         (text_image(16, 235), False, 2)):
         cpu = ClassicUpscaler(method, 2).upscale(image[None], bit_depth=8, full_range=full_range)
         exact = ClassicUpscaler(method, 2, backend="torch").upscale(image[None], bit_depth=8, full_range=full_range)
         assert np.abs(cpu.astype(int) - exact).max() <= tolerance

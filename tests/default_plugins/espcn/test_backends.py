@@ -197,7 +197,8 @@ def test_unknown_or_missing_backend_is_a_one_line_error(tmp_path):
     assert _upscale(clip, env=env)["backend"] == "torch"  # nor OpenVINO
     done = run_srpipe("upscale", clip, "-m", "espcn", "--backend", "openvino-bf16", "--overwrite", env=env)
     assert done.stderr.decode().splitlines() == ["Error: openvino-bf16 is not available here "
-                                                 "(it needs OpenVINO and a CPU with AVX512_BF16 or AMX); use --backend torch"]
+                                                 "(it needs OpenVINO and a CPU with AVX512_BF16 or AMX); "
+                                                 "use --backend torch"]
 
 
 def _backend(name, devices=("cpu",), priority=0, available=True, prepare=lambda network, device: network.convolved):

@@ -13,7 +13,8 @@ from srpipe.nn.checkpoint import make_checkpoint
 @pytest.mark.parametrize("residual", [True, False])
 def test_tiles_give_the_untiled_output(scale, residual):
     torch.manual_seed(0)
-    net = ESPCN(ESPCNConfig(scale=scale, features=(8, 4, 8), kernels=(5, 1, 3, 3), activation="prelu", residual=residual))
+    net = ESPCN(ESPCNConfig(scale=scale, features=(8, 4, 8), kernels=(5, 1, 3, 3), activation="prelu",
+                            residual=residual))
     for p in net.parameters():  # trained-looking weights, not the near-zero residual init
         p.data.normal_(0, 0.3)
     tiled = ESPCNUpscaler(make_checkpoint(net), tile=16)

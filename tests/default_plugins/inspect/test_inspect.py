@@ -25,26 +25,28 @@ def png_size(path) -> tuple[int, int]:
 
 
 def rows(summary, *types):
-    return [l for l in summary.layers if l.type in types]
+    return [layer for layer in summary.layers if layer.type in types]
 
 
 def test_small_cnn_by_hand():
     s = summarize(SmallCNN(SmallCNNConfig()), (1, 28, 28))
     convs, pools, linear = rows(s, "Conv2d"), rows(s, "MaxPool2d"), rows(s, "Linear")
-    assert [(l.weights, l.biases) for l in convs + linear] == [(400, 16), (12800, 32), (15680, 10)]
-    assert [l.output_shape for l in convs + pools] == [(16, 28, 28), (32, 14, 14), (16, 14, 14), (32, 7, 7)]
+    assert [(layer.weights, layer.biases) for layer in convs + linear] == [(400, 16), (12800, 32), (15680, 10)]
+    assert [layer.output_shape for layer in convs + pools] == [(16, 28, 28), (32, 14, 14), (16, 14, 14), (32, 7, 7)]
     # r: 5 -> pool 5+1*1=6 (jump 2) -> 6+4*2=14 -> pool 14+1*2=16
-    assert [l.receptive_field for l in (convs[0], pools[0], convs[1], pools[1])] == [(5, 5), (6, 6), (14, 14), (16, 16)]
-    assert [l.macs for l in convs + linear] == [28 * 28 * 16 * 25, 14 * 14 * 32 * 16 * 25, 1568 * 10]
+    assert ([layer.receptive_field for layer in (convs[0], pools[0], convs[1], pools[1])]
+            == [(5, 5), (6, 6), (14, 14), (16, 16)])
+    assert [layer.macs for layer in convs + linear] == [28 * 28 * 16 * 25, 14 * 14 * 32 * 16 * 25, 1568 * 10]
     assert (s.parameters, s.weights, s.biases) == (28938, 28880, 58)
-    assert all(l.shape_checked for l in s.layers)
+    assert all(layer.shape_checked for layer in s.layers)
 
 
 def test_lenet_by_hand():
     s = summarize(LeNet(LeNetConfig()), (3, 32, 32))
-    assert [l.output_shape for l in rows(s, "Conv2d", "MaxPool2d")] == [(6, 28, 28), (6, 14, 14), (16, 10, 10), (16, 5, 5)]
-    assert [l.weights + l.biases for l in rows(s, "Conv2d", "Linear")] == [456, 2416, 48120, 10164, 850]
-    assert [l.receptive_field for l in rows(s, "Conv2d", "MaxPool2d")] == [(5, 5), (6, 6), (14, 14), (16, 16)]
+    assert ([layer.output_shape for layer in rows(s, "Conv2d", "MaxPool2d")]
+            == [(6, 28, 28), (6, 14, 14), (16, 10, 10), (16, 5, 5)])
+    assert [layer.weights + layer.biases for layer in rows(s, "Conv2d", "Linear")] == [456, 2416, 48120, 10164, 850]
+    assert [layer.receptive_field for layer in rows(s, "Conv2d", "MaxPool2d")] == [(5, 5), (6, 6), (14, 14), (16, 16)]
     assert s.macs == 28 * 28 * 6 * 75 + 10 * 10 * 16 * 150 + 400 * 120 + 120 * 84 + 84 * 10
     assert s.parameters == 62006
 
@@ -54,11 +56,12 @@ def test_stride_padding_dilation_against_formula_and_forward():
                         nn.Conv2d(4, 2, (5, 3), stride=(1, 3)), nn.MaxPool2d(2, stride=2, ceil_mode=True))
     s = summarize(net, (1, 21, 30))
     assert conv_output_size(21, 3, 2, 1) == 11 and conv_output_size(30, 3, 2, 1) == 15
-    assert [l.output_shape for l in s.layers] == [(4, 11, 15), (4, 11, 15), (2, 7, 5), (2, 4, 3)]  # ceil_mode: 7 -> 4
-    assert all(l.shape_checked for l in s.layers)
+    # ceil_mode: 7 -> 4
+    assert [layer.output_shape for layer in s.layers] == [(4, 11, 15), (4, 11, 15), (2, 7, 5), (2, 4, 3)]
+    assert all(layer.shape_checked for layer in s.layers)
     # r: 3; dilated k_eff 5 after stride 2: 3+4*2=11; (5,3) kernel: 11+4*2=19, 11+2*2=15
     # 2x2 pool after strides (2, 6): 19+1*2=21, 15+1*6=21
-    assert [l.receptive_field for l in s.layers] == [(3, 3), (11, 11), (19, 15), (21, 21)]
+    assert [layer.receptive_field for layer in s.layers] == [(3, 3), (11, 11), (19, 15), (21, 21)]
 
 
 def test_espcn_geometry():
@@ -97,8 +100,8 @@ def test_inspect_third_party_model_json(cli_run, toy_pm):
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["model"] == "toy-x3" and data["parameters"] == 9 * 9 + 9
-    assert [l["output_shape"] for l in data["layers"]] == [[9, 10, 12], [1, 30, 36]]
-    assert all(l["shape_checked"] for l in data["layers"])
+    assert [layer["output_shape"] for layer in data["layers"]] == [[9, 10, 12], [1, 30, 36]]
+    assert all(layer["shape_checked"] for layer in data["layers"])
     text = cli_run("inspect", "toy", "--scale", "2")
     assert "1x64x64" in text.stdout and "matches the forward pass" in text.stdout
 
@@ -147,4 +150,4 @@ def test_classic_kernels(cli_run, tmp_path):
 def test_inspect_shipped_classifiers(cli_run, model, parameters):
     data = json.loads(cli_run("inspect", model, "--json").stdout)
     assert data["input_shape"] == [1, 28, 28] and data["parameters"] == parameters
-    assert data["layers"][-1]["output_shape"] == [10] and all(l["shape_checked"] for l in data["layers"])
+    assert data["layers"][-1]["output_shape"] == [10] and all(layer["shape_checked"] for layer in data["layers"])

@@ -51,7 +51,8 @@ def test_the_recording_takes_the_encoder_options_of_upscale(clip, tmp_path):
 def test_ctrl_c_prints_statistics_and_exits_130(tmp_path):
     long_clip = make_test_video(tmp_path / "long.mp4", frames=250, rate=25, audio=False)  # 10 s
     process = subprocess.Popen(
-        [sys.executable, "-m", "srpipe", "live", "--source", str(long_clip), "--no-window", "--record", str(tmp_path / "r.mp4")],
+        [sys.executable, "-m", "srpipe", "live", "--source", str(long_clip), "--no-window",
+         "--record", str(tmp_path / "r.mp4")],
         stderr=subprocess.PIPE, preexec_fn=default_sigint,
     )
     deadline = time.monotonic() + 60

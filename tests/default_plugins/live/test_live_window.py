@@ -13,8 +13,10 @@ import pytest
 from srpipe.testing import make_test_video
 
 pytestmark = [
-    pytest.mark.skipif(shutil.which("Xvfb") is None, reason="Xvfb is not installed (apt-get install xvfb; see .ci/apt-packages)"),
-    pytest.mark.skipif(shutil.which("xdotool") is None, reason="xdotool is not installed (apt-get install xdotool; see .ci/apt-packages)"),
+    pytest.mark.skipif(shutil.which("Xvfb") is None,
+                       reason="Xvfb is not installed (apt-get install xvfb; see .ci/apt-packages)"),
+    pytest.mark.skipif(shutil.which("xdotool") is None,
+                       reason="xdotool is not installed (apt-get install xdotool; see .ci/apt-packages)"),
 ]
 SCREEN = (640, 480)
 
@@ -42,7 +44,8 @@ def grab(display):
 
 
 def xdotool(display, *args):
-    subprocess.run(["xdotool", *args], env={**os.environ, "DISPLAY": display}, check=True, timeout=20, capture_output=True)
+    subprocess.run(["xdotool", *args], env={**os.environ, "DISPLAY": display}, check=True, timeout=20,
+                   capture_output=True)
 
 
 def test_window_shows_the_upscaled_frames_and_takes_keys(display, tmp_path):
