@@ -10,7 +10,8 @@ import warnings
 from srpipe.default_plugins.espcn import TORCH, TORCH_FP16
 from srpipe.default_plugins.espcn.evaluate import evaluate_folder
 from srpipe.default_plugins.espcn.openvino_backend import OPENVINO_BF16, has_native_bf16
-from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler, shipped_weights
+from srpipe.default_plugins.espcn.shipped import shipped_weights
+from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler
 
 warnings.simplefilter("ignore")
 backends = [TORCH, TORCH_FP16] + ([OPENVINO_BF16] if has_native_bf16() else [])

@@ -14,7 +14,8 @@ import numpy as np
 
 from srpipe.default_plugins.espcn.evaluate import bicubic_upscale, make_lr, to_uint8
 from srpipe.default_plugins.espcn.metrics import psnr
-from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler, shipped_weights
+from srpipe.default_plugins.espcn.shipped import shipped_weights
+from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler
 from srpipe.video import frame_from_av
 
 REPO = Path(__file__).resolve().parent.parent

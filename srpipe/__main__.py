@@ -1,3 +1,3 @@
-from srpipe.cli import main
+from srpipe.cli import run
 
-main()
+run()

@@ -199,3 +199,32 @@ def main(argv=None) -> None:
     except (AttributeError, ValueError):
         pass  # standard output closed
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def run() -> None:
+    """The ``srpipe`` command: :func:`main`, then an exit that skips the interpreter's teardown
+    where nothing needs it. Freeing every module's objects one by one (NumPy, PyAV, OpenCV)
+    costs a noticeable share of a short command (docs/design-notes.md); the outputs are
+    already complete and closed when :func:`main` returns."""
+    try:
+        main()
+    except SystemExit as exc:
+        if not isinstance(exc.code, (int, type(None))) or _teardown_needed():
+            raise
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError, AttributeError):
+                pass
+        os._exit(exc.code or 0)
+
+
+def _teardown_needed() -> bool:
+    """Whether something left behind relies on the interpreter's exit handlers: a Ray session
+    (its shutdown stops the local cluster), live worker processes, or threads still running."""
+    if "ray" in sys.modules:
+        return True
+    multiprocessing = sys.modules.get("multiprocessing")
+    if multiprocessing is not None and multiprocessing.active_children():
+        return True
+    return any(t is not threading.main_thread() and not t.daemon and t.is_alive() for t in threading.enumerate())

@@ -10,7 +10,8 @@ import torch
 
 from srpipe.default_plugins.classic import ClassicUpscaler
 from srpipe.default_plugins.espcn import TORCH, TORCH_FP16
-from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler, shipped_weights
+from srpipe.default_plugins.espcn.shipped import shipped_weights
+from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler
 from srpipe.testing import make_test_video
 from srpipe.video import frame_from_av
 

@@ -99,7 +99,8 @@ def test_the_openvino_cache_is_checked_before_use(tmp_path, monkeypatch):
     import numpy as np
 
     from srpipe.default_plugins.espcn.openvino_backend import OPENVINO
-    from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler, shipped_weights
+    from srpipe.default_plugins.espcn.shipped import shipped_weights
+    from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler
 
     monkeypatch.setenv("SRPIPE_CACHE_DIR", str(tmp_path / "cache"))
     luma = (np.random.default_rng(0).random((2, 40, 50)) * 255).astype(np.uint8)

@@ -14,7 +14,8 @@ def load(scale: int, device: str = "cpu", weights=None, backend: Backend | None 
     """The shipped checkpoint for ``scale`` (``kind``: ``default``, the video-trained weights
     where shipped, else clean; ``image``; or ``clean``), or the user's ``weights``, run by
     ``backend`` (default torch)."""
-    from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler, default_weights, shipped_weights
+    from srpipe.default_plugins.espcn.shipped import default_weights, shipped_weights
+    from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler
     from srpipe.errors import CheckpointError, SrpipeError
 
     path = weights or (default_weights(scale) if kind == "default" else shipped_weights(scale, kind))
@@ -32,7 +33,7 @@ def load(scale: int, device: str = "cpu", weights=None, backend: Backend | None 
 
 def network(scale: int = 2, kind: str = "default"):
     """The torch module of the shipped x``scale`` model (for ``srpipe inspect``)."""
-    from srpipe.default_plugins.espcn.upscaler import default_weights, shipped_weights
+    from srpipe.default_plugins.espcn.shipped import default_weights, shipped_weights
     from srpipe.nn.checkpoint import load_checkpoint, network_from_checkpoint
 
     path = default_weights(scale) if kind == "default" else shipped_weights(scale, kind)
@@ -122,7 +123,7 @@ WEIGHT_KINDS = {
 
 @hookimpl
 def register_models(register):
-    from srpipe.default_plugins.espcn.upscaler import shipped_weights
+    from srpipe.default_plugins.espcn.shipped import shipped_weights
 
     for kind, (name, description) in WEIGHT_KINDS.items():
         scales = SCALES if kind == "default" else tuple(s for s in SCALES if shipped_weights(s, kind).exists())

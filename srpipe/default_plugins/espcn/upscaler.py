@@ -19,21 +19,6 @@ from srpipe.default_plugins.espcn.config import ESPCNConfig
 from srpipe.errors import NonFiniteOutput
 from srpipe.outputs import write_atomically
 
-WEIGHTS_DIR = Path(__file__).parent / "weights"
-
-
-def shipped_weights(scale: int, kind: str = "clean") -> Path:
-    """The path of the shipped ESPCN weights for ``scale``: ``clean`` (trained on clean MATLAB
-    bicubic shrinks, ``espcn-clean``), ``video`` (trained on compressed video, ``espcn``) or
-    ``image`` (still images shrunk with and without antialiasing, ``espcn-image``)."""
-    return WEIGHTS_DIR / (f"espcn_x{scale}.pt" if kind == "clean" else f"espcn_{kind}_x{scale}.pt")
-
-
-def default_weights(scale: int) -> Path:
-    """The weights ``-m espcn`` uses at ``scale``: the video-trained ones where shipped, else clean."""
-    video = shipped_weights(scale, "video")
-    return video if video.exists() else shipped_weights(scale)
-
 
 def _card_path(key: str) -> Path:
     return cache_dir("networks") / f"{key}-{CARD_FORMAT}.json"

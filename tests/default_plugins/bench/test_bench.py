@@ -65,7 +65,7 @@ def test_bench_is_quiet_with_q_and_passes_weights_on(tmp_path):
     weights.write_bytes(b"x")
     refused = run_srpipe("bench", clip, "-m", "bicubic", "--weights", weights)
     assert refused.returncode == 1 and b"none of the models takes --weights" in refused.stderr
-    from srpipe.default_plugins.espcn.upscaler import shipped_weights
+    from srpipe.default_plugins.espcn.shipped import shipped_weights
 
     done = run_srpipe("bench", clip, "-m", "espcn-clean", "--weights", shipped_weights(3), "-s", "3",
                       "--batch-size", "2", "--repeats", "1", "--no-startup", "--json")

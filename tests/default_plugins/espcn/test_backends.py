@@ -15,7 +15,8 @@ from srpipe.default_plugins.espcn import TORCH, TORCH_FP16
 from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
 from srpipe.default_plugins.espcn.onnxruntime_backend import ONNXRUNTIME
 from srpipe.default_plugins.espcn.openvino_backend import OPENVINO, OPENVINO_BF16, has_native_bf16
-from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler, shipped_weights
+from srpipe.default_plugins.espcn.shipped import shipped_weights
+from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler
 from srpipe.errors import SrpipeError
 from srpipe.media import SinkOptions
 from srpipe.nn.checkpoint import make_checkpoint

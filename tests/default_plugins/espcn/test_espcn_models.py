@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
-from srpipe.default_plugins.espcn.upscaler import shipped_weights
+from srpipe.default_plugins.espcn.shipped import shipped_weights
 from srpipe.nn.checkpoint import make_checkpoint, save_checkpoint
 from srpipe.testing import make_test_video
 
@@ -131,7 +131,8 @@ def test_video_weights_beat_bicubic_on_a_compressed_frame_of_the_bundled_clip():
 
     from srpipe.default_plugins.espcn.degrade import downscale, x264_roundtrip
     from srpipe.default_plugins.espcn.metrics import psnr
-    from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler, default_weights
+    from srpipe.default_plugins.espcn.shipped import default_weights
+    from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler
     from srpipe.resize import PlaneScaler
     from srpipe.video import frame_from_av
 
@@ -153,7 +154,7 @@ def test_video_weights_beat_bicubic_on_a_compressed_frame_of_the_bundled_clip():
 def test_models_list_tells_the_video_and_clean_weights_apart(cli_run):
     import json
 
-    from srpipe.default_plugins.espcn.upscaler import default_weights
+    from srpipe.default_plugins.espcn.shipped import default_weights
     from srpipe.nn.checkpoint import load_checkpoint
     from srpipe.plugins import collect_models, get_plugin_manager
 

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
-from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler, shipped_weights
+from srpipe.default_plugins.espcn.shipped import shipped_weights
+from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler
 from srpipe.nn.checkpoint import make_checkpoint, save_checkpoint
 
 

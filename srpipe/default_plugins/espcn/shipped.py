@@ -1,0 +1,21 @@
+"""Where the shipped weights are: a module of its own, so that registering the models (at
+every start) reads a folder listing and imports nothing heavy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+
+def shipped_weights(scale: int, kind: str = "clean") -> Path:
+    """The path of the shipped ESPCN weights for ``scale``: ``clean`` (trained on clean MATLAB
+    bicubic shrinks, ``espcn-clean``), ``video`` (trained on compressed video, ``espcn``) or
+    ``image`` (still images shrunk with and without antialiasing, ``espcn-image``)."""
+    return WEIGHTS_DIR / (f"espcn_x{scale}.pt" if kind == "clean" else f"espcn_{kind}_x{scale}.pt")
+
+
+def default_weights(scale: int) -> Path:
+    """The weights ``-m espcn`` uses at ``scale``: the video-trained ones where shipped, else clean."""
+    video = shipped_weights(scale, "video")
+    return video if video.exists() else shipped_weights(scale)
