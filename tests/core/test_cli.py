@@ -3,6 +3,7 @@
 import functools
 import http.server
 import json
+import sys
 import threading
 
 import pytest
@@ -171,3 +172,26 @@ def test_http_url_input(tmp_path):
 def test_python_dash_m_and_help_teach(tmp_path):
     done = run_srpipe("upscale", "--help")
     assert done.returncode == 0 and b"Examples:" in done.stdout and b"--overwrite" in done.stdout
+
+
+def test_the_command_skips_teardown_only_when_nothing_needs_it(monkeypatch):
+    from srpipe.cli import _teardown_needed
+
+    assert not _teardown_needed()
+    release = threading.Event()
+    worker = threading.Thread(target=release.wait)
+    worker.start()
+    try:
+        assert _teardown_needed()  # a running thread: the interpreter must wait for it
+    finally:
+        release.set()
+        worker.join()
+    monkeypatch.setitem(sys.modules, "ray", object())
+    assert _teardown_needed()  # Ray's exit handler stops its local cluster
+
+
+def test_the_command_delivers_its_output_and_exit_code(tmp_path):
+    done = run_srpipe("models", "list", "--json")
+    assert done.returncode == 0 and json.loads(done.stdout)
+    done = run_srpipe("upscale", tmp_path / "missing.mp4")
+    assert done.returncode == 1 and done.stderr.decode().startswith("Error:")
