@@ -219,9 +219,11 @@ class ImageSource(Source):
         self.location = location
         self.is_file = True
         # For the memory plan: the RGB <-> Y'CbCr conversions hold float64 copies of the picture,
-        # which cost more than the 16-bit planes; planned as 8-byte samples, the plan meets the
-        # measured peak, so an image too large for free memory is refused before decoding.
-        self.bytes_per_sample = 8
+        # which cost more than the 16-bit planes, and where freed blocks land varies from run to
+        # run (the allocator keeps them: srpipe.memory); planned as 10-byte samples, the plan
+        # meets the highest measured peak, so an image too large for free memory is refused
+        # before decoding.
+        self.bytes_per_sample = 10
         # The size from the header: checked against the memory plan before anything is decoded.
         self.width, self.height = image_size(location) or (None, None)
         self.bit_depth = 8

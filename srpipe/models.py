@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import os
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Protocol
@@ -45,7 +46,8 @@ class UpscalerTraits:
 def check_upscaler(upscaler, spec: ModelSpec, scale: int | None) -> None:
     """Refuse, naming the plugin, what a model's ``load`` returned if it is no upscaler, or one of
     another scale than ``scale`` (``None``: the checkpoint's, any)."""
-    if not (isinstance(getattr(upscaler, "scale", None), int) and callable(getattr(upscaler, "upscale", None))):
+    scale_ok = isinstance(getattr(upscaler, "scale", None), numbers.Integral)
+    if not (scale_ok and callable(getattr(upscaler, "upscale", None))):
         raise SrpipeError(f"model {spec.name!r} of plugin {spec.plugin!r} loaded a {type(upscaler).__name__}, which "
                           "has no integer 'scale' and 'upscale' method; report it to the plugin's authors")
     if scale is not None and upscaler.scale != scale:

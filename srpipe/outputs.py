@@ -118,6 +118,15 @@ def remove_dead_partials(folder: Path, prefix: str = "", suffix: str = "") -> No
 
 
 def _umask() -> int:
+    """The process's umask, read without setting it (setting it, even back, races with other
+    threads creating files) where Linux shows it."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
     mask = os.umask(0o022)
     os.umask(mask)
     return mask

@@ -173,14 +173,16 @@ def _sized_output_path(input: str, sizes: SizePlan, suffix: str) -> Path:
 
 
 def _load(spec, pm, scale, device, weights, backend, keep_model):
-    """The upscaler, loaded, or the one this process kept from the last call with the same
-    settings (``keep_model``: batch workers)."""
+    """The upscaler, loaded, or one this process kept from an earlier call with the same
+    settings (``keep_model``: batch workers, whose files may alternate between a model and
+    its image stand-in)."""
     key = (spec.name, scale, device, weights, backend)
     upscaler = _kept_models.get(key) if keep_model else None
     if upscaler is None:
         upscaler = load_upscaler(spec, collect_backends(pm), scale=scale, device=device, weights=weights,
                                  backend=backend)
         if keep_model:
-            _kept_models.clear()  # one model per process
+            if len(_kept_models) >= 2:  # a model and its stand-in on images (image_model), no more
+                _kept_models.pop(next(iter(_kept_models)))
             _kept_models[key] = upscaler
     return upscaler

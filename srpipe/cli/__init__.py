@@ -221,10 +221,13 @@ def run() -> None:
 
 def _teardown_needed() -> bool:
     """Whether something left behind relies on the interpreter's exit handlers: a Ray session
-    (its shutdown stops the local cluster), live worker processes, or threads still running."""
+    (its shutdown stops the local cluster), multiprocessing's clean-up (batch's worker pool
+    leaves semaphores that its exit handler releases), or threads still running."""
     if "ray" in sys.modules:
         return True
-    multiprocessing = sys.modules.get("multiprocessing")
-    if multiprocessing is not None and multiprocessing.active_children():
-        return True
+    if "multiprocessing" in sys.modules:
+        from multiprocessing import active_children, util
+
+        if active_children() or util._finalizer_registry:  # what util._exit_function would run
+            return True
     return any(t is not threading.main_thread() and not t.daemon and t.is_alive() for t in threading.enumerate())

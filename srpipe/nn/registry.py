@@ -49,6 +49,10 @@ def build_network(arch: str, config: dict):
 def describe(model) -> tuple[str, dict]:
     """The ``(arch, config dict)`` of a registered network."""
     for spec in networks():
-        if type(model) is spec.classes()[0]:
+        try:
+            network_class = spec.classes()[0]
+        except Exception:  # another plugin's network that cannot load here is not this one
+            continue
+        if type(model) is network_class:
             return spec.name, asdict(model.config)
     raise ValueError(f"{type(model).__name__} is not a registered architecture")

@@ -3,6 +3,7 @@
 import functools
 import http.server
 import json
+import subprocess
 import sys
 import threading
 
@@ -174,20 +175,28 @@ def test_python_dash_m_and_help_teach(tmp_path):
     assert done.returncode == 0 and b"Examples:" in done.stdout and b"--overwrite" in done.stdout
 
 
-def test_the_command_skips_teardown_only_when_nothing_needs_it(monkeypatch):
-    from srpipe.cli import _teardown_needed
+_TEARDOWN_PROBE = """
+import sys, threading
+from srpipe.cli import _teardown_needed
+print(_teardown_needed())
+release = threading.Event()
+worker = threading.Thread(target=release.wait)
+worker.start()
+print(_teardown_needed())  # a running thread: the interpreter must wait for it
+release.set()
+worker.join()
+import multiprocessing
+queue = multiprocessing.get_context("spawn").Queue()  # a semaphore its exit handler releases
+print(_teardown_needed())
+del queue
+sys.modules["ray"] = object()  # Ray's exit handler stops its local cluster
+print(_teardown_needed())
+"""
 
-    assert not _teardown_needed()
-    release = threading.Event()
-    worker = threading.Thread(target=release.wait)
-    worker.start()
-    try:
-        assert _teardown_needed()  # a running thread: the interpreter must wait for it
-    finally:
-        release.set()
-        worker.join()
-    monkeypatch.setitem(sys.modules, "ray", object())
-    assert _teardown_needed()  # Ray's exit handler stops its local cluster
+
+def test_the_command_skips_teardown_only_when_nothing_needs_it():
+    done = subprocess.run([sys.executable, "-c", _TEARDOWN_PROBE], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["False", "True", "True", "True"], done.stderr
 
 
 def test_the_command_delivers_its_output_and_exit_code(tmp_path):

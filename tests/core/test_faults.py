@@ -141,29 +141,12 @@ def test_disk_full_leaves_nothing(tmp_path):
     assert listing(tmp_path) == ["clip.mp4"]
 
 
-SLOW_PLUGIN = '''
-import time
-from srpipe import hookimpl
-from srpipe.models import ModelSpec
 
-
-class Slow:
-    scale = 2
-
-    def upscale(self, luma, *, bit_depth, full_range):
-        time.sleep(0.2)
-        return luma.repeat(2, axis=1).repeat(2, axis=2)
-
-
-@hookimpl
-def register_models(register):
-    register(ModelSpec(name="slow", scales=(2,), description="sleeps", load=lambda **kw: Slow()))
-'''
 
 
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signals_stop_cleanly(tmp_path, signum, code):
-    from test_plugins import fake_plugin
+    from plugin_helpers import SLOW_PLUGIN, fake_plugin
 
     site = fake_plugin(tmp_path / "site", "slow_plugin", SLOW_PLUGIN)
     work = tmp_path / "work"

@@ -330,8 +330,7 @@ def test_batch_skips_fifos_sockets_and_devices_with_a_message(tmp_path):
 # 5-6. Partial outputs of killed runs and of concurrent batches ------------------------------
 
 def slow_env(tmp_path):
-    from test_faults import SLOW_PLUGIN
-    from test_plugins import fake_plugin
+    from plugin_helpers import SLOW_PLUGIN, fake_plugin
 
     site = fake_plugin(tmp_path / "site", "slow_plugin", SLOW_PLUGIN)
     return {**os.environ, "PYTHONPATH": str(site)}
@@ -422,7 +421,7 @@ def register_models(register):
 
 
 def test_input_rewritten_during_a_batch_fails_and_is_redone_next_time(tmp_path):
-    from test_plugins import fake_plugin
+    from plugin_helpers import fake_plugin
 
     site = fake_plugin(tmp_path / "site", "touching_plugin", TOUCHING_PLUGIN)
     inputs, out = tmp_path / "in", tmp_path / "out"
@@ -738,7 +737,9 @@ def test_unknown_plugin_names_in_the_switches_are_warned_about():
 
 
 def test_one_bad_register_call_keeps_the_plugins_other_models(tmp_path):
-    from test_plugins import fake_plugin, models_with
+    from test_plugins import models_with
+
+    from plugin_helpers import fake_plugin
 
     source = '''from srpipe import hookimpl
 from srpipe.models import ModelSpec
@@ -775,7 +776,7 @@ def register_models(register):
 
 
 def test_model_output_beyond_the_bit_depth_is_clipped_with_one_warning(tmp_path):
-    from test_plugins import fake_plugin
+    from plugin_helpers import fake_plugin
 
     site = fake_plugin(tmp_path / "site", "bright_plugin", BRIGHT_PLUGIN)
     clip = make_test_video(tmp_path / "clip.mkv", frames=6, pix_fmt="yuv420p10le", audio=False)

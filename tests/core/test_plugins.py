@@ -4,7 +4,6 @@ import json
 import subprocess
 import sys
 from fractions import Fraction
-from pathlib import Path
 
 import pytest
 
@@ -15,6 +14,7 @@ from srpipe.testing import make_test_video
 
 from conftest import REPO, run_srpipe
 from media import video_info
+from plugin_helpers import fake_plugin
 
 TEMPLATE = REPO / "samples" / "srpipe-nearest"
 
@@ -29,17 +29,6 @@ def nearest_site(tmp_path_factory):
          "--no-build-isolation", "--target", str(site), str(TEMPLATE)],
         check=True, capture_output=True, cwd=build,
     )
-    return site
-
-
-def fake_plugin(site: Path, name: str, source: str) -> Path:
-    """A minimal installed distribution whose entry point is the module ``name``."""
-    site.mkdir(exist_ok=True)
-    (site / f"{name}.py").write_text(source)
-    dist = site / f"{name}-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text(f"[srpipe]\n{name} = {name}\n")
     return site
 
 
@@ -334,3 +323,30 @@ def test_an_image_model_stands_in_on_still_images_only(tmp_path):
     assert upscale(str(image), str(tmp_path / "b.png"), model="vid", scale=3, pm=pm).model == "vid"
     assert upscale(str(image), str(tmp_path / "c.png"), model="vid", weights=str(weights), scale=2,
                    pm=pm).model == "vid"
+
+
+def test_a_batch_worker_keeps_a_model_and_its_image_stand_in(tmp_path):
+    from srpipe import hookimpl
+    from srpipe.models import ModelSpec
+    from srpipe.testing import make_test_image
+    from srpipe.upscaling import upscale
+
+    loads = []
+
+    def load(scale, **kw):
+        loads.append(scale)
+        return _Repeat(scale)
+
+    class Plugin:
+        @hookimpl
+        def register_models(self, register):
+            register(ModelSpec(name="vid2", scales=(2,), description="", load=load, uses_gpu=False, image_model="pic2"))
+            register(ModelSpec(name="pic2", scales=(2,), description="", load=load, uses_gpu=False))
+
+    pm = make_plugin_manager()
+    pm.register(Plugin())
+    image = make_test_image(tmp_path / "in.png", width=8, height=6)
+    clip = make_test_video(tmp_path / "in.mp4", frames=2, audio=False)
+    for i, path in enumerate([image, clip, image, clip]):
+        upscale(str(path), str(tmp_path / f"out{i}{path.suffix}"), model="vid2", pm=pm, keep_model=True)
+    assert len(loads) == 2

@@ -16,6 +16,7 @@ import torch
 from srpipe.default_plugins.espcn.color import load_y, modcrop
 from srpipe.default_plugins.espcn.evaluate import image_paths, make_lr
 from srpipe.default_plugins.espcn.imresize import imresize
+from srpipe.outputs import atomic_path
 
 
 def make_pairs(
@@ -43,10 +44,8 @@ def cached_pairs(
             n = len(z.files) // 2
             return [(z[f"lr{i}"], z[f"hr{i}"]) for i in range(n)]
     pairs = make_pairs(folders, scale, rescales)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial.npz")
-    np.savez(tmp, **{f"{k}{i}": a for i, p in enumerate(pairs) for k, a in zip(("lr", "hr"), p)})
-    tmp.replace(path)
+    with atomic_path(path) as temp:
+        np.savez(temp, **{f"{k}{i}": a for i, p in enumerate(pairs) for k, a in zip(("lr", "hr"), p)})
     return pairs
 
 
@@ -166,9 +165,7 @@ def cached_degraded_pairs(paths: Sequence[str | Path], scale: int, cache_dir: st
             frames = [(z[f"lr{i}"], *map(int, where[i])) for i in range(len(where))]
     else:
         hrs, frames = degraded_clips(files, scale, **settings)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".partial.npz")
-        np.savez(tmp, n_hr=len(hrs), where=np.array([f[1:] for f in frames], np.int64).reshape(-1, 3),
-                 **{f"hr{i}": h for i, h in enumerate(hrs)}, **{f"lr{i}": f[0] for i, f in enumerate(frames)})
-        tmp.replace(path)
+        with atomic_path(path) as temp:
+            np.savez(temp, n_hr=len(hrs), where=np.array([f[1:] for f in frames], np.int64).reshape(-1, 3),
+                     **{f"hr{i}": h for i, h in enumerate(hrs)}, **{f"lr{i}": f[0] for i, f in enumerate(frames)})
     return [(lr, hrs[k][y:y + lr.shape[0] * scale, x:x + lr.shape[1] * scale]) for lr, k, y, x in frames]
