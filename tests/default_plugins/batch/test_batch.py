@@ -163,8 +163,10 @@ def test_ctrl_c_stops_cleanly_and_resumes(tmp_path, jobs):
     assert tree(out) == [".srpipe-batch.json", "a.mp4", "b.mp4", "c.mp4"]
 
 
-def test_backend_choice_and_kept_model(inputs, tmp_path):
+def test_backend_choice_and_kept_model(inputs, tmp_path, monkeypatch):
     from srpipe import upscaling
+
+    monkeypatch.setattr(upscaling, "_kept_models", {})  # nothing kept from other tests
 
     done, report = batch(inputs, tmp_path / "out", "-m", "espcn", "--backend", "onnxruntime", "--pattern", "*.mp4")
     assert done.returncode == 0, done.stderr.decode()
@@ -175,4 +177,6 @@ def test_backend_choice_and_kept_model(inputs, tmp_path):
     upscaling.upscale(str(clip), str(tmp_path / "2.mp4"), model="espcn", keep_model=True)
     assert len(kept) == 1 and list(upscaling._kept_models.values())[0] is kept[0]  # loaded once
     upscaling.upscale(str(clip), str(tmp_path / "3.mp4"), model="espcn-x3", keep_model=True)
-    assert list(upscaling._kept_models.values())[0] is not kept[0]  # other settings: reloaded
+    assert list(upscaling._kept_models.values())[-1] is not kept[0]  # other settings: loaded
+    upscaling.upscale(str(clip), str(tmp_path / "4.mp4"), model="espcn-x4", keep_model=True)
+    assert len(upscaling._kept_models) == 2 and kept[0] not in upscaling._kept_models.values()  # two at most
