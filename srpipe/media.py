@@ -107,20 +107,21 @@ class Sink(ABC):
 def open_source(pm, location: str, options: SourceOptions) -> Source:
     """The :class:`Source` the first willing plugin opens for ``location``."""
     source = pm.hook.open_source(location=location, options=options)
-    if source is None:
-        raise SrpipeError(f"no plugin can open {location}")
-    if not isinstance(source, Source):
-        raise SrpipeError(f"a plugin opened {location} as a {type(source).__name__}, not a srpipe.media.Source; "
-                          "disable it (SRPIPE_DISABLE_PLUGINS) and report it to its authors")
-    return source
+    return _checked(source, Source, f"no plugin can open {location}", location)
 
 
 def open_sink(pm, location: str, source: Source, options: SinkOptions) -> Sink:
     """The :class:`Sink` the first willing plugin opens for ``location``."""
     sink = pm.hook.open_sink(location=location, source=source, options=options)
-    if sink is None:
-        raise SrpipeError(f"no plugin can write {location}")
-    if not isinstance(sink, Sink):
-        raise SrpipeError(f"a plugin opened {location} as a {type(sink).__name__}, not a srpipe.media.Sink; "
+    return _checked(sink, Sink, f"no plugin can write {location}", location)
+
+
+def _checked(opened, kind: type, none_message: str, location: str):
+    """What a first-result hook returned, refused if nothing or not a ``kind``."""
+    if opened is None:
+        raise SrpipeError(none_message)
+    if not isinstance(opened, kind):
+        raise SrpipeError(f"a plugin opened {location} as a {type(opened).__name__}, "
+                          f"not a srpipe.media.{kind.__name__}; "
                           "disable it (SRPIPE_DISABLE_PLUGINS) and report it to its authors")
-    return sink
+    return opened

@@ -110,13 +110,14 @@ def upscale(
     settings (batch workers). On CUDA, with no codec given, NVENC encodes where it works.
     """
     pm = pm or get_plugin_manager()
+    models = collect_models(pm)
     sizes = None
     if width is not None or height is not None or is_fractional(scale):
         sizes = SizePlan(scale, width, height)
-        spec, scale = collect_models(pm).upscaler(model, None, weights)
+        spec, scale = models.upscaler(model, None, weights)
         scale = sizes.model_scale(spec.scales, model) if sizes.scale is not None else None
     else:
-        spec, scale = collect_models(pm).upscaler(model, scale, weights)
+        spec, scale = models.upscaler(model, scale, weights)
     if batch_size < 1:
         raise SrpipeError("--batch-size must be at least 1")
     check_input(input)
@@ -144,7 +145,7 @@ def upscale(
             output = str(default_output_path(input, scale, source.default_suffix))
             check_output_path(Path(output), input, sink_options.overwrite)
         if source.kind == "image":
-            spec = collect_models(pm).for_images(spec, scale, weights)
+            spec = models.for_images(spec, scale, weights)
             model = spec.name
         upscaler = _load(spec, pm, scale, device, weights, backend, keep_model)
         if output is None:
