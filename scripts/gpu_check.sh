@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The GPU path in one run (a few minutes): what a session lent a GPU runs first, and records.
 #   1. the GPU and torch as srpipe sees them (srpipe --version);
-#   2. tests/test_cuda.py: ESPCN (torch, torch-fp16) and bicubic/lanczos on CUDA against the CPU path;
+#   2. tests/core/test_cuda.py: ESPCN (torch, torch-fp16) and bicubic/lanczos on CUDA against the CPU path;
 #   3. srpipe bench on the bundled 720p clip with --device cuda, torch and torch-fp16, bicubic beside;
-#   4. NVENC: srpipe upscale --device cuda with no --codec, and the codec the output got;
+#   4. NVENC: srpipe upscale --device cuda with no --codec, and the encoder it reports;
 # then one summary. Each step's full output goes to $OUT (or ./gpu-check) as well.
 #
 # The GPU machine has python3 with torch, OpenCV, pluggy, click and pytest, but no PyAV. Before
@@ -22,10 +22,7 @@ if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
     $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/srpipe-site .whl/*.whl || exit 1
     export PYTHONPATH=/tmp/srpipe-site${PYTHONPATH:+:$PYTHONPATH}
 fi
-if ! $PY -c "import srpipe_plugins" 2>/dev/null; then  # srpipe from this tree, as an install would lay it out
-    mkdir -p /tmp/srpipe-tree && ln -sfn "$PWD/plugins" /tmp/srpipe-tree/srpipe_plugins
-    export PYTHONPATH=$PWD:/tmp/srpipe-tree${PYTHONPATH:+:$PYTHONPATH}
-fi
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}  # srpipe from this tree, installed or not
 export PYTHONUNBUFFERED=1
 SRPIPE="$PY -m srpipe"
 summary=()
@@ -45,12 +42,12 @@ if ! $PY -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then
     echo "No CUDA GPU is usable here: nothing more to check."
     exit 1
 fi
-step test_cuda $PY -m pytest -q -p no:cacheprovider tests/test_cuda.py
+step test_cuda $PY -m pytest -q -p no:cacheprovider tests/core/test_cuda.py
 step bench $SRPIPE bench samples/bigbuckbunny.mp4 -m espcn -m bicubic --device cuda --backend torch \
     --backend torch-fp16 --batch-size 4 --batch-size 8 --repeats 3 --no-startup
 step nvenc $SRPIPE upscale samples/bigbuckbunny.mp4 -o "$LOGS/nvenc.mp4" --device cuda -m espcn --overwrite --json
-codec=$($PY -c "import av, sys; print(av.open(sys.argv[1]).streams.video[0].codec_context.name)" "$LOGS/nvenc.mp4" 2>&1)
-summary+=("nvenc output codec: $codec")
+encoder=$($PY -c "import json, sys; print(json.loads(open(sys.argv[1]).read())['encoder'])" "$LOGS/nvenc.log" 2>&1)
+summary+=("encoder with --device cuda and no --codec: $encoder")
 rm -f "$LOGS/nvenc.mp4"
 
 echo "=== summary"

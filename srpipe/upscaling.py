@@ -31,6 +31,7 @@ class UpscaleResult:
     stats: RunStats
     backend: str | None = None  # what ran the network; None for models without one
     sizes: SizePlan | None = None  # a fractional scale or a target size: the model's output was resized
+    encoder: str | None = None  # what the sink encoded with (libx264, h264_nvenc, png), where it says
 
     def describe_size(self) -> str:
         """``x2``, or ``x1.5 (x2, resized to 1920x1080)`` for a fractional scale or target size."""
@@ -51,6 +52,7 @@ class UpscaleResult:
                                               "height": self.sizes.last and self.sizes.last[1]}),
             "device": self.device,
             "backend": self.backend,
+            "encoder": self.encoder,
             "frames": self.stats.frames_out,
             "frames_skipped": self.stats.frames_skipped,
             "packets_copied": self.stats.packets_copied,
@@ -164,7 +166,7 @@ def upscale(
             sink.abort()  # also covers a signal that lands before run() starts
             raise
     backend_used = UpscalerTraits.of(upscaler).backend if spec.accepts_backend else None  # an optional trait
-    return UpscaleResult(input, output, model, scale, device, stats, backend_used, sizes)
+    return UpscaleResult(input, output, model, scale, device, stats, backend_used, sizes, sink.encoder)
 
 
 def _sized_output_path(input: str, sizes: SizePlan, suffix: str) -> Path:

@@ -521,6 +521,7 @@ class PyAVSink(Sink):
         stream.pix_fmt = self._pix_fmt(stream, first.format)
         tag_video_stream(stream, first.full_range, self.source.colour, self.source.display_matrix)
         self.stream = stream
+        self.encoder = stream.codec_context.name
         self.container.metadata.update(self.source.metadata)
         for in_stream in self.source.passthrough:
             self._add_copy(in_stream)

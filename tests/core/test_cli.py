@@ -31,7 +31,11 @@ def test_json_summary(cli_run, clip, tmp_path):
     result = cli_run("upscale", clip, "-o", tmp_path / "o.mkv", "--scale", "3", "--json", "-m", "lanczos")
     summary = json.loads(result.stdout)
     assert summary["frames"] == 6 and summary["scale"] == 3 and summary["model"] == "lanczos"
+    assert summary["encoder"] == "libx264"
     assert video_info(tmp_path / "o.mkv")["width"] == 192
+    silent = make_test_video(tmp_path / "silent.mp4", frames=2, audio=False)  # WebM cannot hold the clip's AAC
+    webm = cli_run("upscale", silent, "-o", tmp_path / "o.webm", "--json", "-q")
+    assert json.loads(webm.stdout)["encoder"] == "libvpx-vp9"
 
 
 def test_existing_output_is_not_overwritten(cli_run, clip):

@@ -13,7 +13,7 @@ from srpipe.default_plugins.espcn import TORCH, TORCH_FP16
 from srpipe.default_plugins.espcn.shipped import shipped_weights
 from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler
 from srpipe.testing import make_test_video
-from srpipe.video import frame_from_av
+from srpipe.video import encoder_works, frame_from_av
 
 from conftest import REPO, run_srpipe
 from media import video_info
@@ -54,7 +54,9 @@ def test_upscale_on_cuda_end_to_end(tmp_path):
     clip = make_test_video(tmp_path / "clip.mp4", frames=12)
     done = run_srpipe("upscale", clip, "-m", "espcn", "--device", "cuda", "--json", "-q")
     assert done.returncode == 0, done.stderr.decode()
-    assert json.loads(done.stdout)["device"].startswith("cuda")
+    summary = json.loads(done.stdout)
+    assert summary["device"].startswith("cuda")
+    assert summary["encoder"] == ("h264_nvenc" if encoder_works("h264_nvenc") else "libx264")
     info = video_info(tmp_path / "clip_x2.mp4")
     assert (info["width"], info["height"], len(info["times"])) == (128, 96, 12)
 

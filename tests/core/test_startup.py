@@ -24,7 +24,7 @@ except SystemExit as exc:
     code = exc.code
 with open(report, "w") as file:
     json.dump({{"code": code, "loaded": sorted(m for m in heavy if m in sys.modules),
-               "cv2": "cv2" in sys.modules}}, file)
+               "cv2": "cv2" in sys.modules, "compiler": "torch._dynamo" in sys.modules}}, file)
 """.format(heavy=HEAVY)
 
 
@@ -89,6 +89,14 @@ def test_a_neural_model_seen_before_starts_without_torch(tmp_path, clip):
     assert "torch" in first["loaded"]  # converted once from the checkpoint
     assert second["loaded"] == ["openvino"]  # then read from the cache
     assert first_bytes == second_bytes
+
+
+@pytest.mark.parametrize("model", ["espcn", "espcn-clean"])
+def test_a_torch_run_does_not_load_torchs_compiler(tmp_path, clip, model):
+    """torch._dynamo takes seconds to import: loading and running a network never needs it."""
+    result, stderr = probe(tmp_path, "upscale", clip, "-m", model, "--backend", "torch", "-o", tmp_path / "o.mp4", "-q")
+    assert result["code"] in (0, None), stderr
+    assert "torch" in result["loaded"] and not result["compiler"]
 
 
 def test_the_openvino_cache_is_checked_before_use(tmp_path, monkeypatch):

@@ -34,7 +34,9 @@ class ESPCN(nn.Module):
                 layers.append(_activation(config.activation, widths[i + 1]))
         self.body = nn.Sequential(*layers)
         self.shuffle = nn.PixelShuffle(config.scale) if config.shuffle == "pixelshuffle" else None
-        if config.residual:  # start as the bicubic upscale
+        # Start as the bicubic upscale. Not on the meta device, where a checkpoint's shapes are
+        # checked: there is nothing to draw, and torch's meta normal_ imports its compiler (seconds).
+        if config.residual and not self.body[-1].weight.is_meta:
             nn.init.normal_(self.body[-1].weight, std=1e-3)
             nn.init.zeros_(self.body[-1].bias)
 

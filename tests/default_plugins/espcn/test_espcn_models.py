@@ -183,7 +183,7 @@ def test_espcn_runs_the_image_weights_on_a_picture_and_the_video_weights_on_vide
     done = run_srpipe("upscale", image, "-m", "espcn", "--json")
     assert done.returncode == 0, done.stderr.decode()
     summary = json.loads(done.stdout)
-    assert summary["model"] == "espcn-image" and summary["scale"] == 2
+    assert summary["model"] == "espcn-image" and summary["scale"] == 2 and summary["encoder"] == "png"
     clip = make_test_video(tmp_path / "clip.mp4", frames=2, audio=False)
     done = run_srpipe("upscale", clip, "-m", "espcn", "--json")
     assert json.loads(done.stdout)["model"] == "espcn"
