@@ -64,7 +64,10 @@ def limit_threads(threads: int) -> None:
 
 
 def sleep_idle_threads() -> None:
-    """Let torch's idle OpenMP threads sleep rather than spin (unless OMP_WAIT_POLICY is set),
-    leaving the cores to the decoder and encoder threads beside them (docs/design-notes.md). Takes
-    effect only before torch is imported."""
+    """Let idle worker threads sleep rather than spin, leaving the cores to the decoder and
+    encoder threads beside them (docs/design-notes.md): torch's OpenMP threads, and OpenBLAS's
+    (NumPy's and OpenCV's), which spin for about 2**28 clock cycles after they start and after
+    each job although a video run gives them none. A variable the user set is kept. Takes
+    effect only for the libraries not yet loaded."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # 2**4 cycles, OpenBLAS's least

@@ -56,7 +56,8 @@ def upscale_frames(frames: list[Frame], upscaler: Upscaler, model_name: str = "m
         planes = [y]
         if fmt.chroma_shift is not None:
             chroma_w, chroma_h = fmt.chroma_size(width, height)
-            planes += [resize_plane(p, chroma_w, chroma_h, fmt.max_value) for p in frame.planes[1:]]
+            planes += [resize_plane(p, chroma_w, chroma_h, fmt.max_value, full_range=first.full_range)
+                       for p in frame.planes[1:]]
         alpha = None
         if frame.alpha is not None:
             alpha = resize_plane(frame.alpha, width, height, np.iinfo(frame.alpha.dtype).max)

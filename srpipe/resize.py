@@ -1,5 +1,5 @@
-"""Plane resizing on the CPU: OpenCV for chroma, alpha and full-range planes, and FFmpeg's
-``scale`` filter (libswscale) for the classical upscalers on limited-range video."""
+"""Plane resizing on the CPU: FFmpeg's ``scale`` filter (libswscale) for limited-range video
+(the classical upscalers' luma, the chroma), OpenCV for full-range planes and alpha."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import threading
 from fractions import Fraction
 
 import av
-import cv2
 import numpy as np
 
 from srpipe.video import plane_view
@@ -15,7 +14,7 @@ from srpipe.video import plane_view
 # srpipe's kernels in the scale filter's terms: Keys' cubic with a = -0.75 (B = 0, C = 0.75,
 # as OpenCV's INTER_CUBIC) and Lanczos with a = 4 (as OpenCV's INTER_LANCZOS4)
 SWSCALE_FLAGS = {"bicubic": "bicubic:param0=0:param1=0.75", "lanczos": "lanczos:param0=4"}
-OPENCV_INTERPOLATIONS = {"bicubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4}
+OPENCV_INTERPOLATIONS = {"bicubic": "INTER_CUBIC", "lanczos": "INTER_LANCZOS4"}
 GRAY_FORMATS = {8: "gray", 9: "gray9le", 10: "gray10le", 12: "gray12le", 14: "gray14le", 16: "gray16le"}
 
 
@@ -49,9 +48,21 @@ class PlaneScaler:
         out[...] = plane_view(self.graph.pull().planes[0], plane.dtype)
 
 
-def resize_plane(plane: np.ndarray, width: int, height: int, max_value: int, method: str = "bicubic") -> np.ndarray:
-    """Resize one 2-D plane to (height, width) with OpenCV, clipped to ``max_value``."""
-    out = cv2.resize(plane, (width, height), interpolation=OPENCV_INTERPOLATIONS[method])
+def resize_plane(plane: np.ndarray, width: int, height: int, max_value: int, method: str = "bicubic",
+                 full_range: bool = True) -> np.ndarray:
+    """Resize one 2-D plane to (height, width), clipped to ``max_value``. A limited-range plane
+    (``full_range=False``: video chroma, with headroom for the kernel's overshoot) goes through
+    swscale on this thread, which is faster there and spares a video run loading OpenCV; a
+    full-range one through OpenCV, exact where swscale clips (:class:`PlaneScaler`)."""
+    bit_depth = int(max_value).bit_length()
+    if not full_range and bit_depth in GRAY_FORMATS:
+        out = np.empty((height, width), plane.dtype)
+        _scaler((plane.shape[1], plane.shape[0]), (width, height), bit_depth, method).resize(
+            np.ascontiguousarray(plane), out)
+        return out
+    import cv2  # about 35 ms to load: only where a full-range plane needs it
+
+    out = cv2.resize(plane, (width, height), interpolation=getattr(cv2, OPENCV_INTERPOLATIONS[method]))
     if max_value < np.iinfo(out.dtype).max:
         np.minimum(out, max_value, out=out)
     return out
@@ -61,13 +72,13 @@ def resize_plane(plane: np.ndarray, width: int, height: int, max_value: int, met
 _scalers = threading.local()  # PlaneScalers are not for concurrent use: one set per thread
 
 
-def _scaler(size: tuple[int, int], out_size: tuple[int, int], bit_depth: int) -> PlaneScaler:
+def _scaler(size: tuple[int, int], out_size: tuple[int, int], bit_depth: int, method: str = "bicubic") -> PlaneScaler:
     cache = _scalers.__dict__.setdefault("by_settings", {})
-    key = (size, out_size, bit_depth)
+    key = (size, out_size, bit_depth, method)
     if key not in cache:
         if len(cache) > 8:  # sizes change only between files
             cache.clear()
-        cache[key] = PlaneScaler(size, out_size, bit_depth, "bicubic")
+        cache[key] = PlaneScaler(size, out_size, bit_depth, method)
     return cache[key]
 
 

@@ -13,8 +13,11 @@ import click
 
 from srpipe import __version__
 from srpipe.device import sleep_idle_threads
-from srpipe.errors import SrpipeError
-from srpipe.memory import retain_freed_memory
+
+sleep_idle_threads()  # before NumPy loads OpenBLAS (srpipe.memory imports it)
+
+from srpipe.errors import SrpipeError  # noqa: E402
+from srpipe.memory import retain_freed_memory  # noqa: E402
 
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
@@ -175,7 +178,6 @@ def main(argv=None) -> None:
     warnings.showwarning = _one_line_warning
     signal.signal(signal.SIGTERM, _raise_terminated)
     retain_freed_memory()
-    sleep_idle_threads()
     argv = _debug_first(list(sys.argv[1:] if argv is None else argv))
     try:
         cli = build_cli()

@@ -45,7 +45,7 @@ def clip(tmp_path_factory):
 def test_a_classical_upscale_loads_nothing_heavy(tmp_path, clip, model):
     result, stderr = probe(tmp_path, "upscale", clip, "-m", model, "-o", tmp_path / "out.mp4", "-q")
     assert result["code"] in (0, None), stderr
-    assert result["loaded"] == []
+    assert result["loaded"] == [] and not result["cv2"]  # video chroma goes through swscale too
     assert (tmp_path / "out.mp4").stat().st_size > 0
 
 
@@ -89,6 +89,30 @@ def test_a_neural_model_seen_before_starts_without_torch(tmp_path, clip):
     assert "torch" in first["loaded"]  # converted once from the checkpoint
     assert second["loaded"] == ["openvino"]  # then read from the cache
     assert first_bytes == second_bytes
+
+
+@pytest.mark.parametrize("preset", [None, "28"])
+def test_openblas_threads_sleep_unless_the_user_says_otherwise(preset):
+    """NumPy's and OpenCV's OpenBLAS threads spin for about 2**28 cycles after they start and
+    after each job, time x264 needs on a small machine: the CLI sets their timeout before NumPy
+    loads, and keeps a value the user set."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    if preset:
+        env["OPENBLAS_THREAD_TIMEOUT"] = preset
+    # what the variable holds at the moment NumPy (and with it OpenBLAS) starts to load
+    code = """
+import os, sys
+class Watch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "numpy":
+            print(os.environ.get("OPENBLAS_THREAD_TIMEOUT"))
+import_watch = Watch()
+sys.meta_path.insert(0, import_watch)
+import srpipe.cli
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout.decode().strip() == (preset or "4")
 
 
 @pytest.mark.parametrize("model", ["espcn", "espcn-clean"])
