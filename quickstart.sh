@@ -9,6 +9,6 @@ PYTHON="${PYTHON:-python3}"
 .venv/bin/python -m pip install --quiet -e ".[test]"
 # An editable install leaves srpipe's own modules uncompiled; compile them now, so that no run
 # pays for it (where PYTHONDONTWRITEBYTECODE is set, every run would).
-.venv/bin/python -m compileall -q srpipe plugins
+.venv/bin/python -m compileall -q srpipe
 mkdir -p out
 .venv/bin/srpipe upscale samples/bigbuckbunny.mp4 -o out/bigbuckbunny_x2.mp4 --overwrite
