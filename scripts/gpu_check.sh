@@ -46,7 +46,8 @@ step test_cuda $PY -m pytest -q -p no:cacheprovider tests/core/test_cuda.py
 step bench $SRPIPE bench samples/bigbuckbunny.mp4 -m espcn -m bicubic --device cuda --backend torch \
     --backend torch-fp16 --batch-size 4 --batch-size 8 --repeats 3 --no-startup
 step nvenc $SRPIPE upscale samples/bigbuckbunny.mp4 -o "$LOGS/nvenc.mp4" --device cuda -m espcn --overwrite --json
-encoder=$($PY -c "import json, sys; print(json.loads(open(sys.argv[1]).read())['encoder'])" "$LOGS/nvenc.log" 2>&1)
+encoder=$($PY -c "import json, sys; print(json.loads([l for l in open(sys.argv[1]) if l.startswith('{')][-1])['encoder'])" \
+    "$LOGS/nvenc.log" 2>&1)  # the summary line; warnings share the log
 summary+=("encoder with --device cuda and no --codec: $encoder")
 rm -f "$LOGS/nvenc.mp4"
 

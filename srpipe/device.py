@@ -68,6 +68,7 @@ def sleep_idle_threads() -> None:
     encoder threads beside them (docs/design-notes.md): torch's OpenMP threads, and OpenBLAS's
     (NumPy's and OpenCV's), which spin for about 2**28 clock cycles after they start and after
     each job although a video run gives them none. A variable the user set is kept. Takes
-    effect only for the libraries not yet loaded."""
+    effect only for the libraries not yet loaded: ``srpipe.cli`` calls it as it is imported,
+    before NumPy."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # 2**4 cycles, OpenBLAS's least

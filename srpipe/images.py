@@ -267,7 +267,7 @@ class ImageSink(Sink):
         self.suffix = Path(location).suffix.lower()
         if self.suffix not in IMAGE_SUFFIXES:  # a FIFO or device (/dev/null) without an image name
             self.suffix = ".png"
-        self.encoder = self.suffix.lstrip(".")
+        self.encoder = {".jpg": "jpeg", ".tif": "tiff"}.get(self.suffix, self.suffix.lstrip("."))
         self.output = AtomicOutput(Path(location), options.overwrite)
         self.written = False
 

@@ -87,7 +87,7 @@ class Sink(ABC):
     """An output. Nothing appears under the final name until :meth:`finish`."""
 
     location: str = ""
-    encoder: str | None = None  # what encoded the output (``libx264``, ``h264_nvenc``, ``png``), once known
+    encoder: str | None = None  # what encoded the output (``libx264``, ``h264_nvenc``; ``png``, ``jpeg``), once known
 
     @abstractmethod
     def write_frame(self, frame: Frame) -> None:

@@ -1,5 +1,6 @@
 """Plane resizing on the CPU: FFmpeg's ``scale`` filter (libswscale) for limited-range video
-(the classical upscalers' luma, the chroma), OpenCV for full-range planes and alpha."""
+(the classical upscalers' luma, the chroma) and for every shrink to a target size; OpenCV to
+enlarge full-range planes and alpha."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from srpipe.video import plane_view
 # as OpenCV's INTER_CUBIC) and Lanczos with a = 4 (as OpenCV's INTER_LANCZOS4)
 SWSCALE_FLAGS = {"bicubic": "bicubic:param0=0:param1=0.75", "lanczos": "lanczos:param0=4"}
 OPENCV_INTERPOLATIONS = {"bicubic": "INTER_CUBIC", "lanczos": "INTER_LANCZOS4"}
+SWSCALE_MIN_SIDE = 6  # below it swscale's bicubic drops taps: 2-4-row planes came out up to 15 levels off
 GRAY_FORMATS = {8: "gray", 9: "gray9le", 10: "gray10le", 12: "gray12le", 14: "gray14le", 16: "gray16le"}
 
 
@@ -53,12 +55,15 @@ def resize_plane(plane: np.ndarray, width: int, height: int, max_value: int, met
     """Resize one 2-D plane to (height, width), clipped to ``max_value``. A limited-range plane
     (``full_range=False``: video chroma, with headroom for the kernel's overshoot) goes through
     swscale on this thread, which is faster there and spares a video run loading OpenCV; a
-    full-range one through OpenCV, exact where swscale clips (:class:`PlaneScaler`)."""
+    full-range one through OpenCV, exact where swscale clips (:class:`PlaneScaler`), and so does
+    a plane under ``SWSCALE_MIN_SIDE`` samples a side, for which swscale shortens its kernel."""
     bit_depth = int(max_value).bit_length()
-    if not full_range and bit_depth in GRAY_FORMATS:
+    if not full_range and bit_depth in GRAY_FORMATS and min(plane.shape) >= SWSCALE_MIN_SIDE:
         out = np.empty((height, width), plane.dtype)
         _scaler((plane.shape[1], plane.shape[0]), (width, height), bit_depth, method).resize(
             np.ascontiguousarray(plane), out)
+        if max_value < (1 << bit_depth) - 1:
+            np.minimum(out, max_value, out=out)
         return out
     import cv2  # about 35 ms to load: only where a full-range plane needs it
 
@@ -66,7 +71,6 @@ def resize_plane(plane: np.ndarray, width: int, height: int, max_value: int, met
     if max_value < np.iinfo(out.dtype).max:
         np.minimum(out, max_value, out=out)
     return out
-
 
 
 _scalers = threading.local()  # PlaneScalers are not for concurrent use: one set per thread
