@@ -46,6 +46,15 @@ def _formats() -> dict[str, PlaneFormat]:
 
 PLANE_FORMATS = _formats()
 
+# FFmpeg's planar formats with alpha, by the format of their colour planes: the alpha is a
+# fourth plane of the same size as the luma and depth, always full range.
+ALPHA_FORMATS = {
+    name.replace("yuv", "yuva", 1): name
+    for name in PLANE_FORMATS
+    if name.startswith("yuv") and name != "yuv420p12le"  # FFmpeg has no yuva420p12le
+}
+ALPHA_OF = {colour: with_alpha for with_alpha, colour in ALPHA_FORMATS.items()}
+
 # Deprecated full-range aliases that decoders (MJPEG) still produce.
 FULL_RANGE_ALIASES = {"yuvj420p": "yuv420p", "yuvj422p": "yuv422p", "yuvj444p": "yuv444p"}
 
@@ -63,7 +72,7 @@ class Frame:
     full_range: bool
     pts: int | None = None
     time_base: Fraction | None = None
-    alpha: np.ndarray | None = None
+    alpha: np.ndarray | None = None  # at the format's bit depth, 0 transparent to its max_value opaque
 
     @property
     def height(self) -> int:

@@ -60,7 +60,7 @@ def upscale_frames(frames: list[Frame], upscaler: Upscaler, model_name: str = "m
                        for p in frame.planes[1:]]
         alpha = None
         if frame.alpha is not None:
-            alpha = resize_plane(frame.alpha, width, height, np.iinfo(frame.alpha.dtype).max)
+            alpha = resize_plane(frame.alpha, width, height, fmt.max_value)
         out.append(frame.with_planes(planes, alpha))
     return out
 

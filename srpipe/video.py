@@ -19,7 +19,7 @@ import numpy as np
 from av.sidedata.sidedata import Type as SideDataType
 
 from srpipe.errors import SrpipeError
-from srpipe.frames import FULL_RANGE_ALIASES, PLANE_FORMATS, Frame, PlaneFormat
+from srpipe.frames import ALPHA_FORMATS, ALPHA_OF, FULL_RANGE_ALIASES, PLANE_FORMATS, Frame, PlaneFormat
 from srpipe.media import Sink, SinkOptions, Source, SourceOptions
 from srpipe.memory import default_max_pixels
 from srpipe.outputs import AtomicOutput, special_kind
@@ -50,11 +50,15 @@ def _fallback_format(name: str, bits: int) -> str:
 
 
 def frame_from_av(video_frame: av.VideoFrame) -> Frame:
-    """Planes straight from the decoder; only unusual formats are converted."""
+    """Planes straight from the decoder, alpha as its own plane; only unusual formats are converted."""
     name = video_frame.format.name
     full_range = video_frame.color_range == COLOR_RANGE_FULL
     if name in FULL_RANGE_ALIASES:
         name, full_range = FULL_RANGE_ALIASES[name], True
+    alpha = None
+    if name in ALPHA_FORMATS:
+        name = ALPHA_FORMATS[name]
+        alpha = plane_view(video_frame.planes[3], PLANE_FORMATS[name].dtype)
     fmt = PLANE_FORMATS.get(name)
     if fmt is None:
         bits = max(c.bits for c in video_frame.format.components)
@@ -64,13 +68,16 @@ def frame_from_av(video_frame: av.VideoFrame) -> Frame:
     count = 1 if fmt.chroma_shift is None else 3
     planes = tuple(plane_view(video_frame.planes[i], fmt.dtype) for i in range(count))
     time_base = Fraction(video_frame.time_base) if video_frame.time_base is not None else None
-    return Frame(planes, fmt, full_range, video_frame.pts, time_base)
+    return Frame(planes, fmt, full_range, video_frame.pts, time_base, alpha)
 
 
 def frame_to_av(frame: Frame) -> av.VideoFrame:
-    """An encoder-ready frame holding a copy of the planes and the original pts."""
-    video_frame = av.VideoFrame(frame.width, frame.height, frame.format.name)
-    for plane, data in zip(video_frame.planes, frame.planes):
+    """An encoder-ready frame holding a copy of the planes (alpha too, where the format has one
+    with it) and the original pts."""
+    keep_alpha = frame.alpha is not None and frame.format.name in ALPHA_OF
+    video_frame = av.VideoFrame(frame.width, frame.height, ALPHA_OF[frame.format.name] if keep_alpha else
+                                frame.format.name)
+    for plane, data in zip(video_frame.planes, (*frame.planes, frame.alpha) if keep_alpha else frame.planes):
         plane_view(plane, frame.format.dtype)[...] = data
     video_frame.pts = frame.pts
     if frame.time_base is not None:
@@ -518,7 +525,7 @@ class PyAVSink(Sink):
                                    crf=self.options.crf, preset=self.options.preset, extra=self.options.codec_options)
         self._check_codec_fits(fmt_name, stream)
         stream.width, stream.height = first.width, first.height
-        stream.pix_fmt = self._pix_fmt(stream, first.format)
+        stream.pix_fmt = self._pix_fmt(stream, first)
         tag_video_stream(stream, first.full_range, self.source.colour, self.source.display_matrix)
         self.stream = stream
         self.encoder = stream.codec_context.name
@@ -540,9 +547,20 @@ class PyAVSink(Sink):
                 f"MPEG-TS cannot carry {codec.name} video; use --codec libx264 or libx265, or a .mkv output"
             )
 
-    def _pix_fmt(self, stream, fmt: PlaneFormat) -> str:
-        wanted = self.options.pix_fmt or fmt.name
+    def _pix_fmt(self, stream, first: Frame) -> str:
+        """The input's pixel format (with its alpha where the encoder takes it), or --pix-fmt."""
+        fmt = first.format
         supported = [f.name for f in (stream.codec_context.codec.video_formats or [])]
+        if first.alpha is not None and not self.options.pix_fmt and ALPHA_OF.get(fmt.name) in supported:
+            return ALPHA_OF[fmt.name]
+        wanted = self._colour_pix_fmt(stream, fmt, supported)
+        if first.alpha is not None and wanted not in ALPHA_FORMATS:
+            warnings.warn(f"the alpha channel of {self.source.location} is dropped: {stream.codec_context.name} "
+                          f"cannot write it as {wanted}; use --codec ffv1 (.mkv) or libvpx-vp9 (.webm) to keep it")
+        return wanted
+
+    def _colour_pix_fmt(self, stream, fmt: PlaneFormat, supported: list[str]) -> str:
+        wanted = self.options.pix_fmt or fmt.name
         if supported and wanted not in supported:
             if self.options.pix_fmt:
                 raise SrpipeError(
@@ -575,7 +593,7 @@ class PyAVSink(Sink):
             frame.time_base = self.stream.time_base
         self.frames_written += 1
         video_frame = frame_to_av(frame)
-        if self.stream.pix_fmt != frame.format.name:
+        if self.stream.pix_fmt != video_frame.format.name:
             video_frame = video_frame.reformat(format=self.stream.pix_fmt)
         self._mux(self._encode(video_frame))
 

@@ -1,0 +1,75 @@
+"""Video with an alpha channel (yuva formats): the alpha is upscaled beside the colour planes
+and written where the encoder takes it, else dropped with a warning that says how to keep it."""
+
+from fractions import Fraction
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from srpipe.frames import PLANE_FORMATS
+from srpipe.video import frame_from_av, plane_view
+
+from conftest import run_srpipe
+
+
+def make_alpha_clip(path, pix_fmt, frames=4, width=48, height=32):
+    """An FFV1 clip whose alpha is a soft disc that moves, and whose colour is a ramp."""
+    depth = 10 if "10le" in pix_fmt else 8
+    dtype, top = (np.uint16, 1023) if depth == 10 else (np.uint8, 255)
+    y, x = np.mgrid[0:height, 0:width]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=10)
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        stream.time_base = Fraction(1, 10)
+        for i in range(frames):
+            frame = av.VideoFrame(width, height, pix_fmt)
+            disc = np.clip(1.5 - np.hypot(x - 12 - 6 * i, y - 16) / 6, 0, 1)
+            for index, plane in enumerate(frame.planes):
+                view = plane_view(plane, np.dtype(dtype))
+                h, w = view.shape
+                if index == 3:
+                    view[...] = np.round(disc * top)
+                else:
+                    view[...] = (np.linspace(16, 235, w)[None, :] * (top / 255)).astype(dtype)
+            frame.pts = i
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+def decoded(path):
+    with av.open(str(path)) as container:
+        return [frame_from_av(f) for f in container.decode(video=0)]
+
+
+@pytest.mark.parametrize("pix_fmt", ["yuva420p", "yuva444p10le"])
+def test_alpha_is_upscaled_and_kept_by_an_encoder_that_takes_it(cli_run, tmp_path, pix_fmt):
+    clip = make_alpha_clip(tmp_path / "alpha.mkv", pix_fmt)
+    out = tmp_path / "big.mkv"
+    result = cli_run("upscale", clip, "-o", out, "--codec", "ffv1", "-m", "lanczos")
+    assert result.exit_code == 0, result.output
+    assert "Warning" not in result.stderr
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].codec_context.pix_fmt == pix_fmt
+    before, after = decoded(clip), decoded(out)
+    assert len(after) == len(before) == 4
+    top = PLANE_FORMATS[pix_fmt.replace("yuva", "yuv")].max_value
+    for small, big in zip(before, after):
+        assert big.alpha.shape == (64, 96)
+        expected = np.clip(cv2.resize(small.alpha, (96, 64), interpolation=cv2.INTER_CUBIC), 0, top)
+        assert np.abs(big.alpha.astype(int) - expected).max() <= 1
+        assert big.alpha.max() <= top and big.alpha.max() > top * 0.9  # opaque stays opaque
+
+
+def test_alpha_an_encoder_cannot_write_is_dropped_with_a_warning(tmp_path):
+    clip = make_alpha_clip(tmp_path / "alpha.mkv", "yuva420p")
+    out = tmp_path / "big.mp4"
+    done = run_srpipe("upscale", clip, "-o", out)
+    assert done.returncode == 0, done.stderr.decode()
+    warning = [line for line in done.stderr.decode().splitlines() if line.startswith("Warning:")]
+    assert len(warning) == 1
+    assert "alpha channel" in warning[0] and "libx264" in warning[0] and "--codec ffv1" in warning[0]
+    after = decoded(out)
+    assert len(after) == 4 and all(frame.alpha is None for frame in after)
