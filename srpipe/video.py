@@ -86,6 +86,29 @@ def frame_to_av(frame: Frame) -> av.VideoFrame:
     return video_frame
 
 
+# VP8/VP9 carry alpha beside the picture (WebM's BlockAdditional), which FFmpeg's own decoders
+# ignore and libvpx's read.
+_ALPHA_DECODERS = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
+
+
+def _alpha_decoder(stream, max_pixels: int):
+    """libvpx's decoder for a VP8/VP9 stream tagged as carrying alpha; None for any other stream
+    (or where this FFmpeg lacks libvpx's decoder, which leaves the alpha undecoded)."""
+    name = _ALPHA_DECODERS.get(stream.codec_context.name)
+    tags = {key.lower(): value for key, value in stream.metadata.items()}
+    if name is None or tags.get("alpha_mode") != "1":
+        return None
+    try:
+        decoder = av.CodecContext.create(name, "r")
+    except (av.FFmpegError, ValueError):
+        warnings.warn(f"the alpha channel of this {stream.codec_context.name} video is dropped: "
+                      f"this FFmpeg has no {name} decoder to read it")
+        return None
+    decoder.extradata = stream.codec_context.extradata
+    decoder.options = {"max_pixels": str(max_pixels)}
+    return decoder
+
+
 def _display_matrix(video_frame: av.VideoFrame) -> tuple[int, ...] | None:
     side_data = video_frame.side_data
     for index in range(len(side_data)):
@@ -184,6 +207,7 @@ class PyAVSource(Source):
             self.video.thread_count = options.decode_threads
         # a stream that changes to a larger frame later is refused by the decoder, not allocated
         self.video.codec_context.options = {"max_pixels": str(max_pixels)}
+        self.decoder = _alpha_decoder(self.video, max_pixels) or self.video.codec_context
         self.pts_range = options.pts_range
         self.passthrough = [] if self.pts_range else [
             s for s in self.container.streams if s.index != self.video.index
@@ -323,7 +347,7 @@ class PyAVSource(Source):
     def _decode(self, packet: av.Packet) -> list[av.VideoFrame]:
         """The frames of one packet; a damaged packet stops or is skipped and counted."""
         try:
-            return packet.decode()
+            return self.decoder.decode(packet)
         except av.FFmpegError as exc:
             if self.on_decode_error == "skip":
                 self.skipped_frames += 1

@@ -14,13 +14,13 @@ from srpipe.video import frame_from_av, plane_view
 from conftest import run_srpipe
 
 
-def make_alpha_clip(path, pix_fmt, frames=4, width=48, height=32):
-    """An FFV1 clip whose alpha is a soft disc that moves, and whose colour is a ramp."""
+def make_alpha_clip(path, pix_fmt, frames=4, width=48, height=32, codec="ffv1"):
+    """A clip whose alpha is a soft disc that moves, and whose colour is a ramp."""
     depth = 10 if "10le" in pix_fmt else 8
     dtype, top = (np.uint16, 1023) if depth == 10 else (np.uint8, 255)
     y, x = np.mgrid[0:height, 0:width]
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("ffv1", rate=10)
+        stream = container.add_stream(codec, rate=10)
         stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
         stream.time_base = Fraction(1, 10)
         for i in range(frames):
@@ -39,9 +39,15 @@ def make_alpha_clip(path, pix_fmt, frames=4, width=48, height=32):
     return path
 
 
-def decoded(path):
+def decoded(path, decoder=None):
+    """The frames of a clip, through FFmpeg's usual decoder or the one named."""
     with av.open(str(path)) as container:
-        return [frame_from_av(f) for f in container.decode(video=0)]
+        if decoder is None:
+            return [frame_from_av(f) for f in container.decode(video=0)]
+        stream = container.streams.video[0]
+        context = av.CodecContext.create(decoder, "r")
+        context.extradata = stream.codec_context.extradata
+        return [frame_from_av(f) for packet in container.demux(stream) for f in context.decode(packet)]
 
 
 @pytest.mark.parametrize("pix_fmt", ["yuva420p", "yuva444p10le"])
@@ -73,3 +79,19 @@ def test_alpha_an_encoder_cannot_write_is_dropped_with_a_warning(tmp_path):
     assert "alpha channel" in warning[0] and "libx264" in warning[0] and "--codec ffv1" in warning[0]
     after = decoded(out)
     assert len(after) == 4 and all(frame.alpha is None for frame in after)
+
+
+def test_vp9_alpha_is_read_and_written(tmp_path):
+    """WebM keeps VP9's alpha beside the picture, where FFmpeg's own VP9 decoder does not look:
+    srpipe reads it with libvpx's decoder, and VP9, .webm's default encoder, writes it back."""
+    clip = make_alpha_clip(tmp_path / "alpha.webm", "yuva420p", codec="libvpx-vp9")
+    assert all(frame.alpha is None for frame in decoded(clip))  # what the usual decoder gives
+    out = tmp_path / "big.webm"
+    done = run_srpipe("upscale", clip, "-o", out)
+    assert done.returncode == 0 and "Warning" not in done.stderr.decode(), done.stderr.decode()
+    before, after = decoded(clip, "libvpx-vp9"), decoded(out, "libvpx-vp9")
+    assert len(after) == len(before) == 4
+    for small, big in zip(before, after):
+        assert big.alpha.shape == (64, 96)
+        expected = cv2.resize(small.alpha, (96, 64), interpolation=cv2.INTER_CUBIC)
+        assert np.abs(big.alpha.astype(int) - expected).mean() < 3  # VP9 is lossy, alpha too
