@@ -41,12 +41,14 @@ def plane_view(plane, dtype: np.dtype) -> np.ndarray:
     return rows[:, : plane.width]
 
 
-def _fallback_format(name: str, bits: int) -> str:
-    """The planar Y'CbCr layout to convert an unusual pixel format to."""
+def _fallback_format(name: str, bits: int, alpha: bool) -> str:
+    """The planar Y'CbCr layout (with alpha where the format has it) to convert an unusual
+    pixel format to: RGBA, a GIF's BGRA, 9-bit Y'CbCrA..."""
     sub = "420" if ("420" in name or name.startswith(("nv12", "nv21", "p01"))) else (
         "422" if "422" in name or name.startswith("nv16") else "444"
     )
-    return f"yuv{sub}p" if bits <= 8 else f"yuv{sub}p10le"
+    colour = f"yuv{sub}p" if bits <= 8 else f"yuv{sub}p10le"
+    return ALPHA_OF[colour] if alpha else colour
 
 
 def frame_from_av(video_frame: av.VideoFrame) -> Frame:
@@ -55,16 +57,15 @@ def frame_from_av(video_frame: av.VideoFrame) -> Frame:
     full_range = video_frame.color_range == COLOR_RANGE_FULL
     if name in FULL_RANGE_ALIASES:
         name, full_range = FULL_RANGE_ALIASES[name], True
+    if name not in PLANE_FORMATS and name not in ALPHA_FORMATS:
+        components = video_frame.format.components
+        name = _fallback_format(name, max(c.bits for c in components), any(c.is_alpha for c in components))
+        video_frame = video_frame.reformat(format=name)
     alpha = None
     if name in ALPHA_FORMATS:
         name = ALPHA_FORMATS[name]
         alpha = plane_view(video_frame.planes[3], PLANE_FORMATS[name].dtype)
-    fmt = PLANE_FORMATS.get(name)
-    if fmt is None:
-        bits = max(c.bits for c in video_frame.format.components)
-        name = _fallback_format(name, bits)
-        video_frame = video_frame.reformat(format=name)
-        fmt = PLANE_FORMATS[name]
+    fmt = PLANE_FORMATS[name]
     count = 1 if fmt.chroma_shift is None else 3
     planes = tuple(plane_view(video_frame.planes[i], fmt.dtype) for i in range(count))
     time_base = Fraction(video_frame.time_base) if video_frame.time_base is not None else None
@@ -577,11 +578,7 @@ class PyAVSink(Sink):
         supported = [f.name for f in (stream.codec_context.codec.video_formats or [])]
         if first.alpha is not None and not self.options.pix_fmt and ALPHA_OF.get(fmt.name) in supported:
             return ALPHA_OF[fmt.name]
-        wanted = self._colour_pix_fmt(stream, fmt, supported)
-        if first.alpha is not None and wanted not in ALPHA_FORMATS:
-            warnings.warn(f"the alpha channel of {self.source.location} is dropped: {stream.codec_context.name} "
-                          f"cannot write it as {wanted}; use --codec ffv1 (.mkv) or libvpx-vp9 (.webm) to keep it")
-        return wanted
+        return self._colour_pix_fmt(stream, fmt, supported)
 
     def _colour_pix_fmt(self, stream, fmt: PlaneFormat, supported: list[str]) -> str:
         wanted = self.options.pix_fmt or fmt.name
@@ -617,9 +614,22 @@ class PyAVSink(Sink):
             frame.time_base = self.stream.time_base
         self.frames_written += 1
         video_frame = frame_to_av(frame)
+        if frame.alpha is not None and self.stream.pix_fmt not in ALPHA_FORMATS:
+            self._drop_alpha(frame)
         if self.stream.pix_fmt != video_frame.format.name:
             video_frame = video_frame.reformat(format=self.stream.pix_fmt)
         self._mux(self._encode(video_frame))
+
+    _warned_alpha = False
+
+    def _drop_alpha(self, frame: Frame) -> None:
+        """Say once that the alpha is lost, when it first holds anything but opaque samples
+        (a GIF's BGRA usually does not)."""
+        if not self._warned_alpha and frame.alpha.min() < frame.format.max_value:
+            self._warned_alpha = True
+            warnings.warn(f"the alpha channel of {self.source.location} is dropped: {self.stream.codec_context.name} "
+                          f"cannot write it as {self.stream.pix_fmt}; use --codec ffv1 (.mkv) or libvpx-vp9 (.webm) "
+                          "to keep it")
 
     def _encode(self, video_frame):
         try:

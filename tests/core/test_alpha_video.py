@@ -95,3 +95,45 @@ def test_vp9_alpha_is_read_and_written(tmp_path):
         assert big.alpha.shape == (64, 96)
         expected = cv2.resize(small.alpha, (96, 64), interpolation=cv2.INTER_CUBIC)
         assert np.abs(big.alpha.astype(int) - expected).mean() < 3  # VP9 is lossy, alpha too
+
+
+def make_rgba_clip(path, opaque: bool, frames=3, width=40, height=30):
+    """A PNG-coded clip (RGBA, as screen recordings and GIF-like sources decode): a colour ramp
+    whose top-left quarter is transparent unless ``opaque``."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("png", rate=10)
+        stream.width, stream.height, stream.pix_fmt = width, height, "rgba"
+        for i in range(frames):
+            rgba = np.zeros((height, width, 4), np.uint8)
+            rgba[..., 0] = np.linspace(0, 255, width)[None, :]
+            rgba[..., 1] = 40 * i
+            rgba[..., 3] = 255
+            if not opaque:
+                rgba[: height // 2, : width // 2, 3] = 0
+            frame = av.VideoFrame.from_ndarray(rgba, format="rgba")
+            frame.pts = i
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+def warnings_of(done):
+    return [line for line in done.stderr.decode().splitlines() if line.startswith("Warning:")]
+
+
+def test_rgba_video_keeps_its_alpha_and_only_real_transparency_is_reported(tmp_path):
+    transparent = make_rgba_clip(tmp_path / "see-through.mov", opaque=False)
+    kept = tmp_path / "kept.mkv"
+    done = run_srpipe("upscale", transparent, "-o", kept, "--codec", "ffv1")
+    assert done.returncode == 0 and not warnings_of(done), done.stderr.decode()
+    frames = decoded(kept)
+    assert len(frames) == 3 and frames[0].format.name == "yuv444p"
+    assert frames[0].alpha[:28, :38].max() <= 5 and frames[0].alpha[34:, 42:].min() >= 250
+
+    dropped = run_srpipe("upscale", transparent, "-o", tmp_path / "flat.mp4")
+    assert dropped.returncode == 0 and len(warnings_of(dropped)) == 1 and "alpha" in warnings_of(dropped)[0]
+
+    opaque = make_rgba_clip(tmp_path / "opaque.mov", opaque=True)
+    done = run_srpipe("upscale", opaque, "-o", tmp_path / "opaque.mp4")
+    assert done.returncode == 0 and not warnings_of(done), done.stderr.decode()
+    assert len(decoded(tmp_path / "opaque.mp4")) == 3
