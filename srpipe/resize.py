@@ -59,9 +59,7 @@ def resize_plane(plane: np.ndarray, width: int, height: int, max_value: int, met
     a plane under ``SWSCALE_MIN_SIDE`` samples a side, for which swscale shortens its kernel."""
     bit_depth = int(max_value).bit_length()
     if not full_range and bit_depth in GRAY_FORMATS and min(plane.shape) >= SWSCALE_MIN_SIDE:
-        out = np.empty((height, width), plane.dtype)
-        _scaler((plane.shape[1], plane.shape[0]), (width, height), bit_depth, method).resize(
-            np.ascontiguousarray(plane), out)
+        out = _swscale(plane, width, height, bit_depth, method)
         if max_value < (1 << bit_depth) - 1:
             np.minimum(out, max_value, out=out)
         return out
@@ -86,6 +84,14 @@ def _scaler(size: tuple[int, int], out_size: tuple[int, int], bit_depth: int, me
     return cache[key]
 
 
+def _swscale(plane: np.ndarray, width: int, height: int, bit_depth: int, method: str = "bicubic") -> np.ndarray:
+    """``plane`` resized to (height, width) by this thread's scaler for those settings."""
+    out = np.empty((height, width), plane.dtype)
+    _scaler((plane.shape[1], plane.shape[0]), (width, height), bit_depth, method).resize(
+        np.ascontiguousarray(plane), out)
+    return out
+
+
 def shrink_plane(plane: np.ndarray, width: int, height: int, max_value: int, full_range: bool = False) -> np.ndarray:
     """Resize one 2-D plane down to (height, width) (or keep a side as it is) with FFmpeg's bicubic
     (srpipe's Keys kernel, a = -0.75), which swscale widens by the ratio when it shrinks, so
@@ -99,18 +105,13 @@ def shrink_plane(plane: np.ndarray, width: int, height: int, max_value: int, ful
     which swscale clips between its two passes: they are moved into 16-bit samples with a
     quarter of the range spare below and half above, resized there, and moved back.
     """
-    in_size = (plane.shape[1], plane.shape[0])
     bit_depth = int(max_value).bit_length()
     if not full_range and bit_depth in GRAY_FORMATS:
-        out = np.empty((height, width), plane.dtype)
-        _scaler(in_size, (width, height), bit_depth).resize(np.ascontiguousarray(plane), out)
-        return out
+        return _swscale(plane, width, height, bit_depth)
     shift = 14 - bit_depth  # samples as 14-bit values, offset by 2**14
     wide = plane.astype(np.uint16)
     wide = (wide << shift) if shift >= 0 else (wide >> -shift)
     wide += 1 << 14
-    out = np.empty((height, width), np.uint16)
-    _scaler(in_size, (width, height), 16).resize(wide, out)
-    back = out.astype(np.int32) - (1 << 14)
+    back = _swscale(wide, width, height, 16).astype(np.int32) - (1 << 14)
     back = ((back + (1 << (shift - 1))) >> shift) if shift > 0 else (back << -shift)
     return np.clip(back, 0, max_value).astype(plane.dtype)
