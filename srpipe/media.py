@@ -6,10 +6,12 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from fractions import Fraction
 from types import MappingProxyType
-from typing import Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from srpipe.errors import SrpipeError
-from srpipe.frames import Frame
+
+if TYPE_CHECKING:  # frames load NumPy, which --help and the options' checks do without
+    from srpipe.frames import Frame
 
 #: still images srpipe reads and writes (through OpenCV), by file name
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})

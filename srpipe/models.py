@@ -5,9 +5,10 @@ from __future__ import annotations
 import numbers
 import os
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 from srpipe.errors import SrpipeError
 from srpipe.registry import Registry

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import functools
 import importlib
-import importlib.metadata
+import json
 import os
+import stat
 import sys
 import warnings
 
@@ -19,6 +20,7 @@ import pluggy
 
 from srpipe import __version__, hookspecs
 from srpipe.backends import BackendRegistry
+from srpipe.cache import cache_dir
 from srpipe.errors import PluginWarning
 from srpipe.models import ModelRegistry
 
@@ -65,14 +67,14 @@ def make_plugin_manager() -> PluginManager:
             _register(pm, module_name, lambda name=module_name: importlib.import_module(name))
             pm.versions[module_name] = __version__
 
-    entry_points = list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
-    for entry_point in entry_points:
-        if entry_point.name in disabled or (only is not None and entry_point.name not in only):
+    entry_points = installed_entry_points()
+    for name, value, version in entry_points:
+        if name in disabled or (only is not None and name not in only):
             continue
-        _register(pm, entry_point.name, entry_point.load)
-        pm.versions[entry_point.name] = entry_point.dist.version if entry_point.dist else "unknown"
+        _register(pm, name, lambda value=value: _load_entry_point(value))
+        pm.versions[name] = version
 
-    known = set(DEFAULT_PLUGINS) | {entry_point.name for entry_point in entry_points}
+    known = set(DEFAULT_PLUGINS) | {name for name, _, _ in entry_points}
     for variable, names in (("SRPIPE_DISABLE_PLUGINS", disabled), ("SRPIPE_LOAD_PLUGINS", only or set())):
         for name in sorted(names - known):  # a typo would otherwise be ignored without a word
             _warn(f"{variable} names {name!r}, which is no installed plugin; see 'srpipe plugins' for names")
@@ -81,6 +83,72 @@ def make_plugin_manager() -> PluginManager:
         pm.trace.root.setwriter(lambda text: sys.stderr.write(text))
         pm.enable_tracing()
     return pm
+
+
+def installed_entry_points() -> list[tuple[str, str, str]]:
+    """(name, object reference, distribution version) of each installed ``srpipe`` entry point.
+
+    Loading ``importlib.metadata`` and reading every distribution's metadata took about as long
+    as the rest of srpipe's own start-up, on every command, so the answer is kept in the cache
+    folder with a stamp of what an install, upgrade or removal changes (:func:`_metadata_stamp`),
+    as stevedore keeps its entry-point cache; the scan runs again when the stamp differs."""
+    stamp = _metadata_stamp()
+    path = cache_dir("plugins") / "entry-points.json"
+    try:
+        kept = json.loads(path.read_text())
+        if kept["stamp"] == stamp:
+            return [tuple(row) for row in kept["entry_points"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    import importlib.metadata
+
+    found = [(entry_point.name, entry_point.value, entry_point.dist.version if entry_point.dist else "unknown")
+             for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}")
+        partial.write_text(json.dumps({"stamp": stamp, "entry_points": found}))
+        os.replace(partial, path)  # whole or not at all, with other srpipe processes writing too
+    except OSError:
+        pass  # a read-only cache folder only costs the scan on each run
+    return found
+
+
+def _metadata_stamp() -> list:
+    """What installing, upgrading or removing a distribution on ``sys.path`` changes: the
+    metadata folders that hold entry points, with their ``entry_points.txt``'s time (pip writes
+    a new folder each time), and the time of each zip archive. Not a folder's own time: the
+    current folder is on ``sys.path`` under ``python -m``, and every output written there
+    changes it."""
+    stamp = []
+    for entry in sys.path:
+        folder = entry or "."
+        try:
+            info = os.stat(folder)
+            if not stat.S_ISDIR(info.st_mode):
+                stamp.append([entry, info.st_mtime_ns])
+                continue
+            with os.scandir(folder) as items:
+                names = sorted(item.name for item in items if item.name.endswith((".dist-info", ".egg-info")))
+        except OSError:
+            continue
+        for name in names:
+            try:
+                entry_points = os.stat(os.path.join(folder, name, "entry_points.txt"))
+                stamp.append([os.path.join(entry, name), entry_points.st_mtime_ns])
+            except OSError:
+                pass  # no entry points, or an .egg-info file
+    return stamp
+
+
+def _load_entry_point(value: str):
+    """The object an entry point names, ``module`` or ``module:attribute.path`` (extras ignored),
+    as ``importlib.metadata.EntryPoint.load`` finds it."""
+    module, _, attributes = value.split("[")[0].partition(":")
+    found = importlib.import_module(module.strip())
+    for attribute in filter(None, attributes.strip().split(".")):
+        found = getattr(found, attribute)
+    return found
 
 
 def _register(pm: PluginManager, name: str, load) -> None:

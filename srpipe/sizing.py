@@ -15,10 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from srpipe.errors import SrpipeError
-from srpipe.frames import PlaneFormat
+
+if TYPE_CHECKING:  # frames load NumPy: the size checks come before it
+    from srpipe.frames import PlaneFormat
 
 
 def is_fractional(scale) -> bool:

@@ -14,7 +14,7 @@ import click
 from srpipe import __version__
 from srpipe.device import sleep_idle_threads
 
-sleep_idle_threads()  # before NumPy loads OpenBLAS (srpipe.memory imports it)
+sleep_idle_threads()  # before whatever command runs loads NumPy, and with it OpenBLAS
 
 from srpipe.errors import SrpipeError  # noqa: E402
 from srpipe.memory import retain_freed_memory  # noqa: E402

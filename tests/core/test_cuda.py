@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from srpipe.default_plugins.classic import ClassicUpscaler
+from srpipe.default_plugins.classic.upscaler import ClassicUpscaler
 from srpipe.default_plugins.espcn import TORCH, TORCH_FP16
 from srpipe.default_plugins.espcn.shipped import shipped_weights
 from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler

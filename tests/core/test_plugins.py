@@ -1,6 +1,8 @@
 """Plugins: the template installs through its entry point; broken plugins are named and skipped."""
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from fractions import Fraction
@@ -82,6 +84,61 @@ def test_plugin_that_raises_or_returns_junk_is_skipped(tmp_path, body, reason):
     models, stderr = models_with(site)
     assert f"plugin 'bad_hook' failed in register_models {reason}" in stderr
     assert {"bicubic", "lanczos"} <= set(models)
+
+
+# Lists the entry points as srpipe finds them, and whether it read every distribution's metadata to do so.
+_ENTRY_POINTS = """
+import json, sys
+from srpipe.plugins import installed_entry_points
+found = installed_entry_points()
+print(json.dumps({"found": sorted(map(list, found)), "scanned": "importlib.metadata" in sys.modules}))
+"""
+
+
+def test_entry_points_are_kept_and_read_again_when_an_install_changes_them(tmp_path):
+    site = fake_plugin(tmp_path / "site", "first", "")
+    env = {**os.environ, "PYTHONPATH": str(site), "SRPIPE_CACHE_DIR": str(tmp_path / "cache")}
+
+    def entry_points():
+        done = subprocess.run([sys.executable, "-c", _ENTRY_POINTS], capture_output=True, text=True, env=env,
+                              cwd=tmp_path, check=True)
+        result = json.loads(done.stdout)
+        return result["found"], result["scanned"]
+
+    assert entry_points() == ([["first", "first", "1.0"]], True)
+    assert entry_points() == ([["first", "first", "1.0"]], False)  # kept: no metadata read
+    fake_plugin(site, "second", "")  # installed beside it
+    assert entry_points() == ([["first", "first", "1.0"], ["second", "second", "1.0"]], True)
+    (site / "first-1.0.dist-info" / "entry_points.txt").write_text("[srpipe]\nrenamed = first:hookimpl\n")
+    assert entry_points()[0][0] == ["renamed", "first:hookimpl", "1.0"]  # rewritten in place
+    shutil.rmtree(site / "second-1.0.dist-info")  # uninstalled
+    assert entry_points() == ([["renamed", "first:hookimpl", "1.0"]], True)
+    (tmp_path / "cache" / "plugins" / "entry-points.json").write_text("{not json")
+    assert entry_points() == ([["renamed", "first:hookimpl", "1.0"]], True)
+    assert entry_points()[1] is False  # written again whole
+    env["SRPIPE_CACHE_DIR"] = "/proc/no-cache-here"  # unwritable: every run scans, none fails
+    assert entry_points() == ([["renamed", "first:hookimpl", "1.0"]], True)
+
+
+NESTED_PLUGIN = """
+from srpipe import hookimpl
+
+
+class Plugin:
+    class Inner:
+        @staticmethod
+        @hookimpl
+        def register_models(register):
+            raise RuntimeError("inner ran")
+"""
+
+
+def test_an_entry_point_naming_an_attribute_loads_that_object(tmp_path):
+    site = fake_plugin(tmp_path / "site", "nested", NESTED_PLUGIN)
+    entry_points = site / "nested-1.0.dist-info" / "entry_points.txt"
+    entry_points.write_text("[srpipe]\nnested = nested : Plugin.Inner [extra]\n")
+    _, stderr = models_with(site)
+    assert "plugin 'nested' failed in register_models and is skipped: RuntimeError: inner ran" in stderr
 
 
 def test_builtins_are_registered_like_third_party_plugins():

@@ -1,6 +1,6 @@
-"""What a command imports: start-up time is most of a short clip's, so classical models,
---help, listings and every error a user can make never load torch, OpenVINO or the
-plotting libraries, and a neural model run a second time starts without torch."""
+"""What a command imports: start-up time is most of a short clip's, so classical models never
+load torch, OpenVINO or the plotting libraries, --help, listings and every error a user can
+make not even NumPy or PyAV, and a neural model run a second time starts without torch."""
 
 import json
 import os
@@ -24,7 +24,8 @@ except SystemExit as exc:
     code = exc.code
 with open(report, "w") as file:
     json.dump({{"code": code, "loaded": sorted(m for m in heavy if m in sys.modules),
-               "cv2": "cv2" in sys.modules, "compiler": "torch._dynamo" in sys.modules}}, file)
+               "cv2": "cv2" in sys.modules, "compiler": "torch._dynamo" in sys.modules,
+               "media_libraries": sorted(m for m in ("numpy", "av") if m in sys.modules)}}, file)
 """.format(heavy=HEAVY)
 
 
@@ -55,10 +56,10 @@ def test_a_classical_upscale_loads_nothing_heavy(tmp_path, clip, model):
     ["models", "list"],
     ["plugins"],
 ])
-def test_help_and_listings_load_neither_models_nor_opencv(tmp_path, args):
+def test_help_and_listings_load_neither_models_nor_media_libraries(tmp_path, args):
     result, stderr = probe(tmp_path, *args)
     assert result["code"] in (0, None), stderr
-    assert result["loaded"] == [] and not result["cv2"]
+    assert result["loaded"] == [] and not result["cv2"] and result["media_libraries"] == []
 
 
 @pytest.mark.parametrize("case", ["output exists", "output is a folder", "missing input", "unknown model", "bad scale"])
@@ -73,7 +74,7 @@ def test_errors_come_before_any_model_loads(tmp_path, clip, case):
     }[case]
     result, stderr = probe(tmp_path, "upscale", "-m", "espcn", *args)
     assert result["code"] == 1 and stderr.startswith("Error: ") and stderr.count("\n") == 1, stderr
-    assert result["loaded"] == []
+    assert result["loaded"] == [] and result["media_libraries"] == []
     assert (tmp_path / "exists.mp4").read_bytes() == b"keep me"
 
 
@@ -109,6 +110,7 @@ class Watch:
 import_watch = Watch()
 sys.meta_path.insert(0, import_watch)
 import srpipe.cli
+import numpy  # as a command that needs it loads it, later
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr.decode()

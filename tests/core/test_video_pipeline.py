@@ -94,7 +94,7 @@ def test_threaded_output_equals_threadless_bit_for_bit(tmp_path, pm):
 
 def test_luma_is_the_upscaled_input_luma(tmp_path, pm):
     """Lossless in and out: the output luma is exactly the model's upscale of the input luma."""
-    from srpipe.default_plugins.classic import ClassicUpscaler
+    from srpipe.default_plugins.classic.upscaler import ClassicUpscaler
 
     clip = make_test_video(tmp_path / "in.mkv", codec="ffv1", frames=3, audio=False)
     result = upscale(str(clip), scale=2, pm=pm, sink_options=SinkOptions(codec="ffv1", crf=None))

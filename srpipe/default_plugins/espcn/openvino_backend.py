@@ -20,13 +20,15 @@ import re
 import sys
 import tempfile
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from srpipe import hookimpl
 from srpipe.backends import Backend
 from srpipe.cache import cache_dir
 from srpipe.outputs import write_atomically
+
+if TYPE_CHECKING:  # NumPy is loaded where arrays are made: registering the backends is for --help too
+    import numpy as np
 
 
 def import_openvino():
@@ -73,12 +75,16 @@ def split_input(network):
 def bfloat16_rounded(x: np.ndarray) -> np.ndarray:
     """float32 ``x`` rounded to the nearest bfloat16 (ties to even), as float32: bfloat16 is
     the upper half of a float32's bits."""
+    import numpy as np
+
     bits = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
     return ((bits + (0x7FFF + ((bits >> 16) & 1))) & 0xFFFF0000).view(np.float32)
 
 
 def split(x: np.ndarray) -> np.ndarray:
     """(N, C, H, W) float32 -> (N, 2C, H, W): the bfloat16-rounded x, then x minus that."""
+    import numpy as np
+
     high = bfloat16_rounded(x)
     return np.concatenate([high, x - high], axis=1)
 

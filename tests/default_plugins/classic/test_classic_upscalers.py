@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from srpipe.default_plugins.classic import ClassicUpscaler, resampling_matrix
+from srpipe.default_plugins.classic.upscaler import ClassicUpscaler, resampling_matrix
 from srpipe.resize import PlaneScaler
 
 

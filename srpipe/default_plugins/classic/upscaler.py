@@ -1,23 +1,8 @@
-"""Built-in classical upscalers: bicubic (a = -0.75) and Lanczos (a = 4).
-
-On the CPU, limited-range video goes through FFmpeg's ``scale`` filter (libswscale) with
-those kernels, so srpipe's output equals ``ffmpeg -vf scale=...``'s at ffmpeg's speed;
-full-range planes through OpenCV's ``cv2.resize``, exact where swscale's clipped
-intermediate is not (``srpipe.resize.PlaneScaler``). On CUDA the same kernels run in torch
-as two matrix products per batch, with the sampling grid (pixel centres) and edge rule
-(replicate) of OpenCV and swscale. They run as fast as the decoder on the CPU, so
-``--device auto`` keeps them there (``uses_gpu=False``); ``--device cuda`` runs them on a GPU
-and encodes with NVENC.
-"""
+"""The classical upscalers' kernels and their CPU (swscale, OpenCV) and CUDA (torch) paths."""
 
 from __future__ import annotations
 
 import numpy as np
-
-from srpipe import hookimpl
-from srpipe.models import ModelSpec
-
-SCALES = (2, 3, 4)
 
 
 def cubic_weight(x: np.ndarray, a: float = -0.75) -> np.ndarray:
@@ -108,32 +93,3 @@ class ClassicUpscaler:
             y = self._matrix(height) @ x @ self._matrix(width).T
             y = y.round_().clamp_(0, (1 << bit_depth) - 1)
             return y.to(samples.dtype).cpu().numpy()
-
-
-def _loader(method: str):
-    def load(scale: int, device: str = "cpu", weights=None) -> ClassicUpscaler:
-        return ClassicUpscaler(method, scale, device)
-
-    return load
-
-
-@hookimpl
-def register_models(register):
-    register(
-        ModelSpec(
-            name="bicubic",
-            scales=SCALES,
-            description="Bicubic interpolation (Keys cubic, a = -0.75, as OpenCV INTER_CUBIC)",
-            load=_loader("bicubic"),
-            uses_gpu=False,
-        )
-    )
-    register(
-        ModelSpec(
-            name="lanczos",
-            scales=SCALES,
-            description="Lanczos interpolation with a = 4 (8x8 taps, OpenCV INTER_LANCZOS4)",
-            load=_loader("lanczos"),
-            uses_gpu=False,
-        )
-    )
