@@ -213,13 +213,17 @@ def bench_end_to_end(path: str, name: str, scale: int, device: str, folder: Path
 FFMPEG_SCALERS = {"bicubic": "bicubic", "lanczos": SWSCALE_FLAGS["lanczos"]}
 
 
+def ffmpeg_command(ffmpeg: str, path: str, method: str, scale: int, output: Path) -> list[str]:
+    """ffmpeg's CLI doing srpipe's job: its scale filter with the same method (FFMPEG_SCALERS),
+    srpipe's encoder settings, the audio copied."""
+    return [ffmpeg, "-v", "error", "-y", "-i", path,
+            "-vf", f"scale=iw*{scale}:ih*{scale}:flags={FFMPEG_SCALERS[method]}",
+            "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-c:a", "copy", str(output)]
+
+
 def bench_ffmpeg(ffmpeg: str, path: str, method: str, scale: int, frames: int, folder: Path) -> Measurement:
-    """One run of ffmpeg's CLI doing the same job: its scale filter with the same method
-    (FFMPEG_SCALERS), same encoder settings."""
-    command = [ffmpeg, "-v", "error", "-y", "-i", path,
-               "-vf", f"scale=iw*{scale}:ih*{scale}:flags={FFMPEG_SCALERS[method]}",
-               "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-c:a", "copy", str(folder / "ffmpeg.mp4")]
-    run = run_whole_process(command, folder).check()
+    """One run of ffmpeg's CLI doing the same job (:func:`ffmpeg_command`)."""
+    run = run_whole_process(ffmpeg_command(ffmpeg, path, method, scale, folder / "ffmpeg.mp4"), folder).check()
     return Measurement("ffmpeg end-to-end", method, [frames / run.seconds],
                        {"peak_rss_mib": round(run.peak_mib)})
 
@@ -242,7 +246,9 @@ FLOOR = "python -c 'import av, numpy'"
 
 def bench_startup(models: tuple[str, ...], scale: int, device: str, folder: Path, repeats: int) -> list[dict]:
     """Whole commands on a 3-frame 64x64 clip, where start-up is nearly all the time, beside
-    the floor: a bare interpreter importing PyAV and NumPy. In turns, ``repeats`` rounds."""
+    the floor, a bare interpreter importing PyAV and NumPy, and beside ffmpeg's CLI doing the
+    classical models' job where a system ffmpeg exists: what each costs a file before its
+    frames. In turns, ``repeats`` rounds."""
     tiny = make_test_video(folder / "tiny.mp4", width=64, height=64, frames=3)
     (folder / "exists.mp4").write_bytes(b"")
     (folder / "a-folder").mkdir(exist_ok=True)
@@ -260,6 +266,10 @@ def bench_startup(models: tuple[str, ...], scale: int, device: str, folder: Path
                                                       "--overwrite", "-q"], 0)
            for model in models},
     }
+    ffmpeg = shutil.which("ffmpeg")
+    for method in (m for m in models if ffmpeg and m in FFMPEG_SCALERS):
+        command = ffmpeg_command(ffmpeg, str(tiny), method, scale, folder / "tiny_ffmpeg.mp4")
+        commands[f"ffmpeg -vf scale {method} (3 frames, 64x64)"] = (command, 0)
     runs: dict[str, list[WholeRun]] = {label: [] for label in commands}
     for _ in range(repeats):
         for label, (command, expected) in commands.items():

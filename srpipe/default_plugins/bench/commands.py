@@ -45,7 +45,7 @@ def bench(input, models, scale, weights, device, batch_sizes, backends, repeats,
     (bicubic, and lanczos when it is measured) + x264 on the same clip, with
     each classical upscaler's ratio to it; and (--startup) every model, --help,
     `models list` and error paths on a 3-frame clip against the floor, a bare
-    `python -c 'import av, numpy'`. Figures are medians over --repeats runs.
+    `python -c 'import av, numpy'`, and ffmpeg's same job on that clip. Figures are medians over --repeats runs.
     --scale defaults to the first model's own and must be one every model has;
     --weights goes to the models that take a checkpoint.
 

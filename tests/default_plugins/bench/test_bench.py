@@ -55,6 +55,7 @@ def test_bench_times_whole_commands_against_a_bare_interpreter(tmp_path):
     assert {"srpipe --help", "srpipe models list", "missing input", "output exists",
             "upscale -m bicubic (3 frames, 64x64)"} <= set(rows)
     assert all(row["seconds_median"] > 0 and row["peak_rss_mib"] > 0 for row in rows.values())
+    assert ("ffmpeg -vf scale bicubic (3 frames, 64x64)" in rows) == (shutil.which("ffmpeg") is not None)
 
 
 def test_bench_is_quiet_with_q_and_passes_weights_on(tmp_path):
