@@ -61,6 +61,7 @@ class Source(ABC):
     width: int | None = None  # frame size when known before decoding
     height: int | None = None
     bytes_per_sample: int = 1
+    samples_per_pixel: int = 3  # of the frames at their largest (4:4:4; 4 with alpha), for the memory plan
     is_file: bool = True  # False for URLs, pipes and devices: no default output name
     skipped_frames: int = 0  # damaged input frames dropped under on_decode_error="skip"
     # What a video sink copies to the output; a source that does not know one leaves the default.

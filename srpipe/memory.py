@@ -43,15 +43,17 @@ def available_memory() -> int | None:
     return None
 
 
-def bytes_for_batch(width: int, height: int, scale: int, batch: int, bytes_per_sample: int, working: int) -> int:
+def bytes_for_batch(width: int, height: int, scale: int, batch: int, bytes_per_sample: int, working: int,
+                    samples_per_pixel: int = 3) -> int:
     """Memory for ``batch`` frames in flight: two queues of decoded and of upscaled
-    frames (2 x batch each, 4:4:4 at worst) plus the model's working memory."""
+    frames (2 x batch each, of ``samples_per_pixel``) plus the model's working memory."""
     in_px, out_px = width * height, width * height * scale * scale
-    queued = 2 * batch * 3 * bytes_per_sample * (in_px + out_px)
+    queued = 2 * batch * samples_per_pixel * bytes_per_sample * (in_px + out_px)
     return queued + batch * out_px * working
 
 
-def fit_batch_size(width, height, scale, batch_size, bytes_per_sample, upscaler, available=None) -> int:
+def fit_batch_size(width, height, scale, batch_size, bytes_per_sample, upscaler, available=None,
+                   samples_per_pixel: int = 3) -> int:
     """The largest batch size up to ``batch_size`` that fits in 80% of free memory.
 
     Refuses, with the size it would need, when not even one frame fits.
@@ -60,7 +62,7 @@ def fit_batch_size(width, height, scale, batch_size, bytes_per_sample, upscaler,
     if not available or not width or not height:
         return batch_size
     working = UpscalerTraits.of(upscaler).working_bytes_per_output_pixel
-    needed = bytes_for_batch(width, height, scale, 1, bytes_per_sample, working)
+    needed = bytes_for_batch(width, height, scale, 1, bytes_per_sample, working, samples_per_pixel)
     batch = min(batch_size, int(0.8 * available // needed))  # the need grows linearly with the batch
     if batch >= 1:
         if batch < batch_size:

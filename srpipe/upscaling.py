@@ -154,7 +154,8 @@ def upscale(
             output = str(default_output_path(input, upscaler.scale, source.default_suffix))
             check_output_path(Path(output), input, sink_options.overwrite)
         scale = upscaler.scale
-        batch_size = fit_batch_size(source.width, source.height, scale, batch_size, source.bytes_per_sample, upscaler)
+        batch_size = fit_batch_size(source.width, source.height, scale, batch_size, source.bytes_per_sample, upscaler,
+                                    samples_per_pixel=source.samples_per_pixel)
         hardware = sink_options.hardware_encoder or device.startswith("cuda")
         sink_options = replace(sink_options, scale=scale, hardware_encoder=hardware)
         sink = open_sink(pm, output, source, sink_options)

@@ -137,3 +137,22 @@ def test_rgba_video_keeps_its_alpha_and_only_real_transparency_is_reported(tmp_p
     done = run_srpipe("upscale", opaque, "-o", tmp_path / "opaque.mp4")
     assert done.returncode == 0 and not warnings_of(done), done.stderr.decode()
     assert len(decoded(tmp_path / "opaque.mp4")) == 3
+
+
+def test_the_memory_plan_counts_the_alpha_plane(tmp_path):
+    """Frames with alpha hold a fourth full-size plane: the batch that fits in memory is smaller."""
+    from srpipe.media import SourceOptions
+    from srpipe.memory import GIB, fit_batch_size
+    from srpipe.video import PyAVSource
+
+    class Model:
+        working_bytes_per_output_pixel = 0  # the queued frames alone
+
+    batches = {}
+    for pix_fmt in ("yuv444p", "yuva444p"):
+        clip = make_alpha_clip(tmp_path / f"{pix_fmt}.mkv", pix_fmt)
+        with PyAVSource(str(clip), SourceOptions()) as source, pytest.warns(UserWarning, match="lowered from 64"):
+            batches[pix_fmt] = fit_batch_size(1920, 1080, 4, 64, source.bytes_per_sample, Model(),
+                                              available=2 * GIB, samples_per_pixel=source.samples_per_pixel)
+    # 2 queues x (1 + 16) pixels a pixel of input x 3 or 4 one-byte samples, in 80% of 2 GiB
+    assert batches == {"yuv444p": 8, "yuva444p": 6}
