@@ -56,9 +56,14 @@ def resize_plane(plane: np.ndarray, width: int, height: int, max_value: int, met
     (``full_range=False``: video chroma, with headroom for the kernel's overshoot) goes through
     swscale on this thread, which is faster there and spares a video run loading OpenCV; a
     full-range one through OpenCV, exact where swscale clips (:class:`PlaneScaler`), and so does
-    a plane under ``SWSCALE_MIN_SIDE`` samples a side, for which swscale shortens its kernel."""
+    a plane under ``SWSCALE_MIN_SIDE`` samples a side, for which swscale shortens its kernel.
+    A full-range plane that shrinks on either side (a target size narrower or shorter than the
+    input's chroma) goes through :func:`shrink_plane`, which antialiases where OpenCV does not."""
     bit_depth = int(max_value).bit_length()
-    if not full_range and bit_depth in GRAY_FORMATS and min(plane.shape) >= SWSCALE_MIN_SIDE:
+    swscale_fits = bit_depth in GRAY_FORMATS and min(plane.shape) >= SWSCALE_MIN_SIDE
+    if full_range and swscale_fits and method == "bicubic" and (width < plane.shape[1] or height < plane.shape[0]):
+        return shrink_plane(plane, width, height, max_value, full_range=True)  # OpenCV's cubic would alias
+    if not full_range and swscale_fits:
         out = _swscale(plane, width, height, bit_depth, method)
         if max_value < (1 << bit_depth) - 1:
             np.minimum(out, max_value, out=out)

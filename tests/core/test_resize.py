@@ -39,3 +39,19 @@ def test_samples_above_max_value_are_clipped():
     plane = np.full((40, 60), 1000, np.uint16)
     plane[::7, ::5] = 1020
     assert resize_plane(plane, 120, 80, 1000, full_range=False).max() == 1000
+
+
+@pytest.mark.parametrize("full_range", [True, False])
+def test_a_plane_that_shrinks_on_one_side_is_antialiased(full_range):
+    """A target size shorter than the input's chroma (--width 1.5x, --height 1/3x): rows that
+    alternate between the extremes become their mean, where OpenCV's cubic, which samples
+    without widening its kernel, would keep stripes."""
+    low, high = (0, 255) if full_range else (16, 240)
+    plane = np.full((60, 80), low, np.uint8)
+    plane[::2] = high
+    out = resize_plane(plane, 120, 20, 255, full_range=full_range)
+    assert out.shape == (20, 120)
+    inner = out[2:-2, 4:-4].astype(float)
+    assert abs(inner.mean() - (low + high) / 2) < 4 and inner.std() < 4
+    aliased = cv2.resize(plane, (120, 20), interpolation=cv2.INTER_CUBIC)[2:-2, 4:-4].astype(float)
+    assert aliased.std() > 40  # what the test would see without the antialiasing
