@@ -96,10 +96,11 @@ def installed_entry_points() -> list[tuple[str, str, str]]:
     path = cache_dir("plugins") / "entry-points.json"
     try:
         kept = json.loads(path.read_text())
-        if kept["stamp"] == stamp:
-            return [tuple(row) for row in kept["entry_points"]]
+        rows = [tuple(row) for row in kept["entry_points"]]
+        if kept["stamp"] == stamp and all(len(row) == 3 and all(isinstance(v, str) for v in row) for row in rows):
+            return rows
     except (OSError, ValueError, KeyError, TypeError):
-        pass
+        pass  # none kept yet, or a damaged file: scan, and write it again
     import importlib.metadata
 
     found = [(entry_point.name, entry_point.value, entry_point.dist.version if entry_point.dist else "unknown")

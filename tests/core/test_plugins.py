@@ -113,9 +113,12 @@ def test_entry_points_are_kept_and_read_again_when_an_install_changes_them(tmp_p
     assert entry_points()[0][0] == ["renamed", "first:hookimpl", "1.0"]  # rewritten in place
     shutil.rmtree(site / "second-1.0.dist-info")  # uninstalled
     assert entry_points() == ([["renamed", "first:hookimpl", "1.0"]], True)
-    (tmp_path / "cache" / "plugins" / "entry-points.json").write_text("{not json")
-    assert entry_points() == ([["renamed", "first:hookimpl", "1.0"]], True)
-    assert entry_points()[1] is False  # written again whole
+    kept = tmp_path / "cache" / "plugins" / "entry-points.json"
+    stamp = json.loads(kept.read_text())["stamp"]
+    for damaged in ("{not json", "[]", json.dumps({"stamp": stamp, "entry_points": [["renamed", 1]]})):
+        kept.write_text(damaged)
+        assert entry_points() == ([["renamed", "first:hookimpl", "1.0"]], True)
+        assert entry_points()[1] is False  # written again whole
     env["SRPIPE_CACHE_DIR"] = "/proc/no-cache-here"  # unwritable: every run scans, none fails
     assert entry_points() == ([["renamed", "first:hookimpl", "1.0"]], True)
 
