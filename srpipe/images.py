@@ -26,9 +26,6 @@ _HALF = 32768.0
 _MAX = 65535.0
 
 
-_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM", b"II*\x00", b"MM\x00*")
-
-
 def opencv():
     """OpenCV, imported when an image is read or written (the plugins that recognise images
     load with every command), with its log quiet: a damaged image is our error line, not its warning."""
@@ -56,21 +53,6 @@ def quiet_stderr():
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
-
-
-def is_image_path(location: str) -> bool:
-    """Whether the name says still image (for output names)."""
-    return Path(location).suffix.lower() in IMAGE_SUFFIXES
-
-
-def is_image_file(path: str) -> bool:
-    """Whether the content says still image, whatever the name."""
-    try:
-        with open(path, "rb") as file:
-            head = file.read(12)
-    except OSError:
-        return False
-    return head.startswith(_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
 
 
 def image_size(path: str) -> tuple[int, int] | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from fractions import Fraction
+from pathlib import PurePath
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
@@ -18,6 +19,23 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".
 #: video files that folder commands (batch, classify) pick up by name; FFmpeg reads more
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".ts", ".m2ts", ".mts", ".avi", ".flv",
                             ".wmv", ".mpg", ".mpeg", ".3gp", ".ogv", ".y4m", ".gif"})
+# How the still-image formats begin (WebP: "RIFF", its size, "WEBP")
+_IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM", b"II*\x00", b"MM\x00*")
+
+
+def is_image_path(location: str) -> bool:
+    """Whether the name says still image (for output names)."""
+    return PurePath(location).suffix.lower() in IMAGE_SUFFIXES
+
+
+def is_image_file(path: str) -> bool:
+    """Whether the content says still image, whatever the name."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(12)
+    except OSError:
+        return False
+    return head.startswith(_IMAGE_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
 
 
 @dataclass(frozen=True)

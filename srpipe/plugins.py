@@ -21,7 +21,7 @@ import pluggy
 from srpipe import __version__, hookspecs
 from srpipe.backends import BackendRegistry
 from srpipe.cache import cache_dir
-from srpipe.errors import PluginWarning
+from srpipe.errors import PluginWarning, SrpipeError
 from srpipe.models import ModelRegistry
 
 ENTRY_POINT_GROUP = "srpipe"
@@ -85,66 +85,88 @@ def make_plugin_manager() -> PluginManager:
     return pm
 
 
+KEPT_SETUPS = 4  # sys.path layouts whose entry points the cache file keeps (venvs, python -m from a folder)
+
+
 def installed_entry_points() -> list[tuple[str, str, str]]:
     """(name, object reference, distribution version) of each installed ``srpipe`` entry point.
 
     Loading ``importlib.metadata`` and reading every distribution's metadata took about as long
     as the rest of srpipe's own start-up, on every command, so the answer is kept in the cache
-    folder with a stamp of what an install, upgrade or removal changes (:func:`_metadata_stamp`),
-    as stevedore keeps its entry-point cache; the scan runs again when the stamp differs."""
-    stamp = _metadata_stamp()
-    path = cache_dir("plugins") / "entry-points.json"
+    folder, per ``sys.path``, with a stamp of what an install, upgrade or removal changes
+    (:func:`_metadata_stamp`), as stevedore keeps its entry-point cache; the scan runs again
+    when the stamp differs. A cache that cannot be read or written only costs the scan."""
+    setup, stamp = "\0".join(sys.path), _metadata_stamp()
     try:
-        kept = json.loads(path.read_text())
-        rows = [tuple(row) for row in kept["entry_points"]]
-        if kept["stamp"] == stamp and all(len(row) == 3 and all(isinstance(v, str) for v in row) for row in rows):
-            return rows
-    except (OSError, ValueError, KeyError, TypeError):
-        pass  # none kept yet, or a damaged file: scan, and write it again
+        path = cache_dir("plugins") / "entry-points.json"
+    except RuntimeError:  # no home folder to find the cache folder under
+        path = None
+    kept = _read_kept(path) if path else {}
+    entry = kept.get(setup)
+    if isinstance(entry, dict) and entry.get("stamp") == stamp:
+        rows = entry.get("entry_points")
+        if isinstance(rows, list) and all(isinstance(row, list) and len(row) == 3
+                                          and all(isinstance(v, str) for v in row) for row in rows):
+            return [tuple(row) for row in rows]
     import importlib.metadata
 
     found = [(entry_point.name, entry_point.value, entry_point.dist.version if entry_point.dist else "unknown")
              for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)]
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.{os.getpid()}")
-        partial.write_text(json.dumps({"stamp": stamp, "entry_points": found}))
-        os.replace(partial, path)  # whole or not at all, with other srpipe processes writing too
-    except OSError:
-        pass  # a read-only cache folder only costs the scan on each run
+    if path:
+        from srpipe.outputs import write_atomically
+
+        others = [(key, value) for key, value in kept.items() if key != setup][-(KEPT_SETUPS - 1):]
+        kept = {**dict(others), setup: {"stamp": stamp, "entry_points": found}}
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(path, json.dumps(kept).encode())
+        except (OSError, SrpipeError):  # read-only, full, a folder in the way: the next run scans again
+            pass
     return found
 
 
+def _read_kept(path) -> dict:
+    """The cache file's setups, or none where it is missing or damaged."""
+    try:
+        kept = json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError):
+        return {}
+    return kept if isinstance(kept, dict) else {}
+
+
 def _metadata_stamp() -> list:
-    """What installing, upgrading or removing a distribution on ``sys.path`` changes: the
-    metadata folders that hold entry points, with their ``entry_points.txt``'s time (pip writes
-    a new folder each time), and the time of each zip archive. Not a folder's own time: the
-    current folder is on ``sys.path`` under ``python -m``, and every output written there
-    changes it."""
+    """What installing, upgrading or removing a distribution on ``sys.path`` changes, as
+    ``importlib.metadata`` finds distributions: the name of every metadata folder (the first of a
+    name shadows the rest), an unpacked egg's, and of each ``entry_points.txt`` the time it last
+    changed, its size and inode, which a copy that keeps modification times does not keep (zip
+    archives: their own). Not a folder's own time: the current folder is on ``sys.path`` under
+    ``python -m``, and every output written there changes it."""
     stamp = []
     for entry in sys.path:
         folder = entry or "."
         try:
             info = os.stat(folder)
             if not stat.S_ISDIR(info.st_mode):
-                stamp.append([entry, info.st_mtime_ns])
+                stamp.append([entry, info.st_mtime_ns, info.st_size])
                 continue
             with os.scandir(folder) as items:
-                names = sorted(item.name for item in items if item.name.endswith((".dist-info", ".egg-info")))
+                names = sorted(item.name for item in items if item.name.endswith((".dist-info", ".egg-info", ".egg")))
         except OSError:
             continue
+        stamp.append([entry])
         for name in names:
+            metadata = os.path.join(folder, name, "EGG-INFO" if name.endswith(".egg") else "", "entry_points.txt")
             try:
-                entry_points = os.stat(os.path.join(folder, name, "entry_points.txt"))
-                stamp.append([os.path.join(entry, name), entry_points.st_mtime_ns])
+                found = os.stat(metadata)
+                stamp.append([name, found.st_mtime_ns, found.st_ctime_ns, found.st_size, found.st_ino])
             except OSError:
-                pass  # no entry points, or an .egg-info file
+                stamp.append([name])  # no entry points, or an .egg-info file
     return stamp
 
 
 def _load_entry_point(value: str):
-    """The object an entry point names, ``module`` or ``module:attribute.path`` (extras ignored),
-    as ``importlib.metadata.EntryPoint.load`` finds it."""
+    """The object a well-formed entry point names, ``module`` or ``module:attribute.path``
+    (extras ignored), as ``importlib.metadata.EntryPoint.load`` finds it."""
     module, _, attributes = value.split("[")[0].partition(":")
     found = importlib.import_module(module.strip())
     for attribute in filter(None, attributes.strip().split(".")):

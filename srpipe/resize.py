@@ -58,7 +58,8 @@ def resize_plane(plane: np.ndarray, width: int, height: int, max_value: int, met
     full-range one through OpenCV, exact where swscale clips (:class:`PlaneScaler`), and so does
     a plane under ``SWSCALE_MIN_SIDE`` samples a side, for which swscale shortens its kernel.
     A full-range plane that shrinks on either side (a target size narrower or shorter than the
-    input's chroma) goes through :func:`shrink_plane`, which antialiases where OpenCV does not."""
+    input's chroma) goes through :func:`shrink_plane`, which antialiases where OpenCV does not
+    (bicubic planes of at least ``SWSCALE_MIN_SIDE`` samples a side, as every chroma plane)."""
     bit_depth = int(max_value).bit_length()
     swscale_fits = bit_depth in GRAY_FORMATS and min(plane.shape) >= SWSCALE_MIN_SIDE
     if full_range and swscale_fits and method == "bicubic" and (width < plane.shape[1] or height < plane.shape[0]):
@@ -98,7 +99,7 @@ def _swscale(plane: np.ndarray, width: int, height: int, bit_depth: int, method:
 
 
 def shrink_plane(plane: np.ndarray, width: int, height: int, max_value: int, full_range: bool = False) -> np.ndarray:
-    """Resize one 2-D plane down to (height, width) (or keep a side as it is) with FFmpeg's bicubic
+    """Resize one 2-D plane down to (height, width) on at least one side with FFmpeg's bicubic
     (srpipe's Keys kernel, a = -0.75), which swscale widens by the ratio when it shrinks, so
     that nothing aliases: what the model's output goes through at fractional scales and
     target sizes. Of the kernels measured (scripts/eval_fractional.py) it kept the most of the

@@ -217,7 +217,7 @@ class PyAVSource(Source):
         self.width, self.height = self.video.codec_context.width, self.video.codec_context.height
         pix_fmt = self.video.codec_context.format
         self.bytes_per_sample = 2 if pix_fmt is not None and max(c.bits for c in pix_fmt.components) > 8 else 1
-        if pix_fmt is not None and (pix_fmt.has_palette or len(pix_fmt.components) == 4):
+        if pix_fmt is not None and any(c.is_alpha for c in pix_fmt.components):
             self.samples_per_pixel = 4  # the alpha plane, full size, beside the colour planes
         suffix = Path(location).suffix.lower()
         self.default_suffix = suffix if suffix in KEPT_SUFFIXES else ".mp4"

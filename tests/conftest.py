@@ -13,6 +13,15 @@ from srpipe.cli import build_cli
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_cache_folder(tmp_path_factory):
+    """srpipe's cache folder (entry points, converted networks) is the session's own, not the
+    user's: the CLI in this process and every child srpipe see it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SRPIPE_CACHE_DIR", str(tmp_path_factory.mktemp("srpipe-cache")))
+        yield
+
+
 @pytest.fixture
 def cli_run():
     """Run the real CLI in-process; returns click's Result."""

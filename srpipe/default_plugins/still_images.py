@@ -4,18 +4,16 @@ import os
 
 from srpipe import hookimpl
 from srpipe.errors import SrpipeError
+from srpipe.media import is_image_file, is_image_path
 from srpipe.outputs import writes_through
 
 
 @hookimpl
 def open_source(location, options):
     """Images are recognised by their content, so a misnamed file still works."""
-    if location == "-" or not os.path.isfile(location):
+    if location == "-" or not os.path.isfile(location) or not is_image_file(location):
         return None
-    from srpipe.images import ImageSource, is_image_file  # loads NumPy: not for --help
-
-    if not is_image_file(location):
-        return None
+    from srpipe.images import ImageSource  # loads NumPy: only for an image
 
     return ImageSource(location)
 
@@ -24,10 +22,9 @@ def open_source(location, options):
 def open_sink(location, source, options):
     if source.kind != "image":
         return None
-    from srpipe.images import ImageSink, ImageSource, is_image_path
-
     if location == "-" or not (is_image_path(location) or writes_through(location)):
         raise SrpipeError(f"{source.location} is an image; name the output .png, .jpg, .webp, .bmp or .tif")
+    from srpipe.images import ImageSink, ImageSource
 
     if not isinstance(source, ImageSource):
         raise SrpipeError(f"{source.location} is an image from a plugin; srpipe's image writer takes only images "

@@ -2,6 +2,7 @@
 
 from srpipe import hookimpl
 from srpipe.errors import SrpipeError
+from srpipe.media import is_image_path
 
 
 @hookimpl(trylast=True)
@@ -15,8 +16,6 @@ def open_source(location, options):
 def open_sink(location, source, options):
     if source.kind != "video":
         return None
-    from srpipe.images import is_image_path
-
     if location != "-" and is_image_path(location):
         raise SrpipeError(f"{source.location} is a video but the output {location} is an image name; use .mp4 or .mkv")
     from srpipe.video import PyAVSink

@@ -139,20 +139,22 @@ def test_rgba_video_keeps_its_alpha_and_only_real_transparency_is_reported(tmp_p
     assert len(decoded(tmp_path / "opaque.mp4")) == 3
 
 
-def test_the_memory_plan_counts_the_alpha_plane(tmp_path):
-    """Frames with alpha hold a fourth full-size plane: the batch that fits in memory is smaller."""
+@pytest.mark.parametrize("pix_fmt, samples", [("yuv444p", 3), ("yuva444p", 4), ("ya8", 4), ("bgra", 4), ("gray", 3)])
+def test_the_memory_plan_counts_the_alpha_plane(tmp_path, pix_fmt, samples):
+    """Frames with alpha (Y'CbCrA, grey with alpha, RGBA) hold a fourth full-size plane: the
+    batch that fits in memory is smaller."""
     from srpipe.media import SourceOptions
     from srpipe.memory import GIB, fit_batch_size
+    from srpipe.testing import make_test_video
     from srpipe.video import PyAVSource
 
     class Model:
         working_bytes_per_output_pixel = 0  # the queued frames alone
 
-    batches = {}
-    for pix_fmt in ("yuv444p", "yuva444p"):
-        clip = make_alpha_clip(tmp_path / f"{pix_fmt}.mkv", pix_fmt)
-        with PyAVSource(str(clip), SourceOptions()) as source, pytest.warns(UserWarning, match="lowered from 64"):
-            batches[pix_fmt] = fit_batch_size(1920, 1080, 4, 64, source.bytes_per_sample, Model(),
-                                              available=2 * GIB, samples_per_pixel=source.samples_per_pixel)
+    clip = make_test_video(tmp_path / "clip.mkv", pix_fmt=pix_fmt, codec="ffv1", frames=2, audio=False)
+    with PyAVSource(str(clip), SourceOptions()) as source, pytest.warns(UserWarning, match="lowered from 64"):
+        assert source.samples_per_pixel == samples
+        batch = fit_batch_size(1920, 1080, 4, 64, source.bytes_per_sample, Model(), available=2 * GIB,
+                               samples_per_pixel=source.samples_per_pixel)
     # 2 queues x (1 + 16) pixels a pixel of input x 3 or 4 one-byte samples, in 80% of 2 GiB
-    assert batches == {"yuv444p": 8, "yuva444p": 6}
+    assert batch == {3: 8, 4: 6}[samples]

@@ -826,13 +826,14 @@ def test_jpeg_claiming_a_huge_size_is_refused_before_decoding(tmp_path):
     assert listing(tmp_path) == ["huge.jpg", "small.jpg"]
 
 
-def test_image_memory_plan_covers_the_colour_conversion(tmp_path):
+@pytest.mark.parametrize("mode", ["rgb", "rgba"])
+def test_image_memory_plan_covers_the_colour_conversion(tmp_path, mode):
     """The plan for an image is checked before decoding; it must not be far below what the run
-    really takes, or a raised --max-pixels would let a picture exhaust memory."""
+    really takes, or a raised --max-pixels would let a picture exhaust memory. With alpha too."""
     from srpipe.images import ImageSource
     from srpipe.memory import DEFAULT_WORKING_BYTES, bytes_for_batch
 
-    image = make_test_image(tmp_path / "p.png", width=1600, height=1200)
+    image = make_test_image(tmp_path / "p.png", width=1600, height=1200, mode=mode)
     done, peak = run_measured("upscale", image, "-o", tmp_path / "out.png", "-q")
     assert done.returncode == 0, done.stderr.decode()
     source = ImageSource(str(image))

@@ -113,14 +113,40 @@ def test_entry_points_are_kept_and_read_again_when_an_install_changes_them(tmp_p
     assert entry_points()[0][0] == ["renamed", "first:hookimpl", "1.0"]  # rewritten in place
     shutil.rmtree(site / "second-1.0.dist-info")  # uninstalled
     assert entry_points() == ([["renamed", "first:hookimpl", "1.0"]], True)
+
     kept = tmp_path / "cache" / "plugins" / "entry-points.json"
-    stamp = json.loads(kept.read_text())["stamp"]
-    for damaged in ("{not json", "[]", json.dumps({"stamp": stamp, "entry_points": [["renamed", 1]]})):
+    (setup, entry), = json.loads(kept.read_text()).items()
+    damaged_rows = json.dumps({setup: {**entry, "entry_points": [["renamed", 1]]}})
+    for damaged in ("{not json", "[]", "[" * 100_000, damaged_rows):
         kept.write_text(damaged)
         assert entry_points() == ([["renamed", "first:hookimpl", "1.0"]], True)
         assert entry_points()[1] is False  # written again whole
+
+    # a newer distribution of the same name earlier on the path, without entry points, hides it
+    shadow = tmp_path / "shadow"
+    (shadow / "first-2.0.dist-info").mkdir(parents=True)
+    (shadow / "first-2.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: first\nVersion: 2.0\n")
+    env["PYTHONPATH"] = os.pathsep.join([str(shadow), str(site)])
+    assert entry_points() == ([], True)
+
     env["SRPIPE_CACHE_DIR"] = "/proc/no-cache-here"  # unwritable: every run scans, none fails
-    assert entry_points() == ([["renamed", "first:hookimpl", "1.0"]], True)
+    assert entry_points() == ([], True)
+    assert entry_points() == ([], True)
+
+
+def test_the_cache_keeps_entry_points_per_python_path(tmp_path):
+    """Two setups (virtual environments, or python -m from two folders) each keep theirs."""
+    sites = [fake_plugin(tmp_path / name, name, "") for name in ("one", "two")]
+    cache = tmp_path / "cache"
+
+    def scanned(site):
+        env = {**os.environ, "PYTHONPATH": str(site), "SRPIPE_CACHE_DIR": str(cache)}
+        done = subprocess.run([sys.executable, "-c", _ENTRY_POINTS], capture_output=True, text=True, env=env,
+                              cwd=tmp_path, check=True)
+        return json.loads(done.stdout)["scanned"]
+
+    assert [scanned(site) for site in sites] == [True, True]
+    assert [scanned(site) for site in sites * 2] == [False] * 4
 
 
 NESTED_PLUGIN = """

@@ -28,8 +28,7 @@ from typing import Callable
 from srpipe.default_plugins.batch.chunks import PART_FORMAT, Chunk, VideoIndex, index_video, join_parts, plan_chunks
 from srpipe.device import limit_threads, sleep_idle_threads
 from srpipe.errors import SrpipeError
-from srpipe.images import is_image_file
-from srpipe.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, SinkOptions, SourceOptions
+from srpipe.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, SinkOptions, SourceOptions, is_image_file
 from srpipe.memory import retain_freed_memory
 from srpipe.outputs import remove_dead_partials, special_kind, write_atomically
 

@@ -25,7 +25,7 @@ HEARTBEAT_SECONDS = 60.0
 
 def estimate_frames(path: Path) -> int:
     """Frames of a video by its header (0 when unknown), 1 for an image; nothing is decoded."""
-    from srpipe.images import is_image_file
+    from srpipe.media import is_image_file
 
     if is_image_file(str(path)):
         return 1

@@ -244,11 +244,12 @@ def bench_memory_growth(model: str, scale: int, device: str, frames: int, folder
 FLOOR = "python -c 'import av, numpy'"
 
 
-def bench_startup(models: tuple[str, ...], scale: int, device: str, folder: Path, repeats: int) -> list[dict]:
+def bench_startup(models: tuple[str, ...], scale: int, device: str, folder: Path, repeats: int,
+                  ffmpeg: str | None = None, ffmpeg_methods: tuple[str, ...] = ()) -> list[dict]:
     """Whole commands on a 3-frame 64x64 clip, where start-up is nearly all the time, beside
-    the floor, a bare interpreter importing PyAV and NumPy, and beside ffmpeg's CLI doing the
-    classical models' job where a system ffmpeg exists: what each costs a file before its
-    frames. In turns, ``repeats`` rounds."""
+    the floor, a bare interpreter importing PyAV and NumPy, and beside ``ffmpeg`` doing the job
+    of each of ``ffmpeg_methods``: what each costs a file before its frames. In turns,
+    ``repeats`` rounds."""
     tiny = make_test_video(folder / "tiny.mp4", width=64, height=64, frames=3)
     (folder / "exists.mp4").write_bytes(b"")
     (folder / "a-folder").mkdir(exist_ok=True)
@@ -266,8 +267,7 @@ def bench_startup(models: tuple[str, ...], scale: int, device: str, folder: Path
                                                       "--overwrite", "-q"], 0)
            for model in models},
     }
-    ffmpeg = shutil.which("ffmpeg")
-    for method in (m for m in models if ffmpeg and m in FFMPEG_SCALERS):
+    for method in ffmpeg_methods:
         command = ffmpeg_command(ffmpeg, str(tiny), method, scale, folder / "tiny_ffmpeg.mp4")
         commands[f"ffmpeg -vf scale {method} (3 frames, 64x64)"] = (command, 0)
     runs: dict[str, list[WholeRun]] = {label: [] for label in commands}
@@ -357,13 +357,14 @@ def run_bench(input: str | None = None, models: tuple[str, ...] = ("bicubic",), 
                                                                           with_weights.get(name))
                       for name, backend in runs]
         ffmpeg = shutil.which("ffmpeg")
-        if ffmpeg:
-            whole_runs += [lambda method=method: bench_ffmpeg(ffmpeg, path, method, scale, len(frames), folder)
-                           for method in FFMPEG_SCALERS if method in models]
+        ffmpeg_methods = tuple(method for method in FFMPEG_SCALERS if ffmpeg and method in models)
+        whole_runs += [lambda method=method: bench_ffmpeg(ffmpeg, path, method, scale, len(frames), folder)
+                       for method in ffmpeg_methods]
         for measurement in _in_turns(whole_runs, repeats):
             record(measurement)
         memory = bench_memory_growth(models[0], scale, device, memory_frames, folder) if memory_frames else None
-        startup_rows = bench_startup(models, scale, asked_device, folder, repeats) if startup else []
+        startup_rows = (bench_startup(models, scale, asked_device, folder, repeats, ffmpeg, ffmpeg_methods)
+                        if startup else [])
         for row in startup_rows:
             log({"stage": "startup", **row})
     report = {
