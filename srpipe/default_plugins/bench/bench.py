@@ -221,6 +221,20 @@ def ffmpeg_command(ffmpeg: str, path: str, method: str, scale: int, output: Path
             "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-c:a", "copy", str(output)]
 
 
+def system_ffmpeg() -> str | None:
+    """The ffmpeg on PATH that can run srpipe's job (some builds, Fedora's ffmpeg-free, lack
+    libx264), or None."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        return None
+    try:
+        encoders = subprocess.run([ffmpeg, "-hide_banner", "-encoders"], capture_output=True, text=True,
+                                  timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return ffmpeg if " libx264 " in encoders else None
+
+
 def bench_ffmpeg(ffmpeg: str, path: str, method: str, scale: int, frames: int, folder: Path) -> Measurement:
     """One run of ffmpeg's CLI doing the same job (:func:`ffmpeg_command`)."""
     run = run_whole_process(ffmpeg_command(ffmpeg, path, method, scale, folder / "ffmpeg.mp4"), folder).check()
@@ -356,7 +370,7 @@ def run_bench(input: str | None = None, models: tuple[str, ...] = ("bicubic",), 
         whole_runs = [lambda name=name, backend=backend: bench_end_to_end(path, name, scale, device, folder, backend,
                                                                           with_weights.get(name))
                       for name, backend in runs]
-        ffmpeg = shutil.which("ffmpeg")
+        ffmpeg = system_ffmpeg()
         ffmpeg_methods = tuple(method for method in FFMPEG_SCALERS if ffmpeg and method in models)
         whole_runs += [lambda method=method: bench_ffmpeg(ffmpeg, path, method, scale, len(frames), folder)
                        for method in ffmpeg_methods]

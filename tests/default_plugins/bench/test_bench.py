@@ -1,6 +1,7 @@
 """srpipe bench reports every stage (figures are not asserted: timing tests flake)."""
 
 import json
+import os
 import shutil
 import sys
 
@@ -73,3 +74,19 @@ def test_bench_is_quiet_with_q_and_passes_weights_on(tmp_path):
     assert done.returncode == 0, done.stderr.decode()
     report = json.loads(done.stdout)
     assert report["scale"] == 3 and {r["stage"] for r in report["results"]} >= {"upscale", "end-to-end"}
+
+
+def test_an_ffmpeg_without_libx264_is_left_out(tmp_path):
+    """A system ffmpeg that cannot encode H.264 (Fedora's ffmpeg-free) gets no rows, not a failure."""
+    fake = tmp_path / "bin" / "ffmpeg"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho ' V....D libopenh264           OpenH264 H.264'\n")
+    fake.chmod(0o755)
+    clip = make_test_video(tmp_path / "clip.mp4", frames=3)
+    path = f"{fake.parent}{os.pathsep}{os.environ['PATH']}"
+    done = run_srpipe("bench", clip, "-m", "bicubic", "--batch-size", "2", "--repeats", "1", "--json",
+                      env={"PATH": path})
+    assert done.returncode == 0, done.stderr.decode()
+    report = json.loads(done.stdout)
+    assert not any("ffmpeg" in row["stage"] for row in report["results"])
+    assert not any("ffmpeg" in row["command"] for row in report["startup"])
