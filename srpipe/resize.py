@@ -7,10 +7,7 @@ from __future__ import annotations
 import threading
 from fractions import Fraction
 
-import av
 import numpy as np
-
-from srpipe.video import plane_view
 
 # srpipe's kernels in the scale filter's terms: Keys' cubic with a = -0.75 (B = 0, C = 0.75,
 # as OpenCV's INTER_CUBIC) and Lanczos with a = 4 (as OpenCV's INTER_LANCZOS4)
@@ -32,6 +29,10 @@ class PlaneScaler:
     """
 
     def __init__(self, size: tuple[int, int], out_size: tuple[int, int], bit_depth: int, method: str):
+        import av  # here: a still image (OpenCV resizes its full-range planes) runs without PyAV
+
+        from srpipe.video import plane_view
+
         if bit_depth not in GRAY_FORMATS:
             raise ValueError(f"no {bit_depth}-bit gray format for FFmpeg's scale filter")
         (width, height), (out_width, out_height) = size, out_size
@@ -43,11 +44,12 @@ class PlaneScaler:
         source.link_to(scaler)
         scaler.link_to(self.graph.add("buffersink"))
         self.graph.configure()
+        self._frame_of, self._view = av.VideoFrame.from_ndarray, plane_view
 
     def resize(self, plane: np.ndarray, out: np.ndarray) -> None:
         """``plane`` (uint8 for 8-bit, else uint16) resized into ``out``."""
-        self.graph.push(av.VideoFrame.from_ndarray(plane, format=self.format))
-        out[...] = plane_view(self.graph.pull().planes[0], plane.dtype)
+        self.graph.push(self._frame_of(plane, format=self.format))
+        out[...] = self._view(self.graph.pull().planes[0], plane.dtype)
 
 
 def resize_plane(plane: np.ndarray, width: int, height: int, max_value: int, method: str = "bicubic",

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from srpipe.testing import make_test_video
+from srpipe.testing import make_test_image, make_test_video
 
 HEAVY = ("torch", "torchvision", "openvino", "matplotlib", "sklearn", "scipy", "einops", "onnxruntime", "ray")
 
@@ -48,6 +48,16 @@ def test_a_classical_upscale_loads_nothing_heavy(tmp_path, clip, model):
     assert result["code"] in (0, None), stderr
     assert result["loaded"] == [] and not result["cv2"]  # video chroma goes through swscale too
     assert (tmp_path / "out.mp4").stat().st_size > 0
+
+
+def test_a_still_image_loads_no_pyav(tmp_path):
+    """Images are read, resized and written by OpenCV: PyAV's libraries would only cost each
+    file of a shell loop their loading time."""
+    image = make_test_image(tmp_path / "in.png", width=32, height=24)
+    result, stderr = probe(tmp_path, "upscale", image, "-o", tmp_path / "out.png", "-q")
+    assert result["code"] in (0, None), stderr
+    assert result["loaded"] == [] and result["media_libraries"] == ["numpy"]
+    assert (tmp_path / "out.png").stat().st_size > 0
 
 
 @pytest.mark.parametrize("args", [
