@@ -61,7 +61,7 @@ def resize_plane(plane: np.ndarray, width: int, height: int, max_value: int, met
     a plane under ``SWSCALE_MIN_SIDE`` samples a side, for which swscale shortens its kernel.
     A full-range plane that shrinks on either side (a target size narrower or shorter than the
     input's chroma) goes through :func:`shrink_plane`, which antialiases where OpenCV does not
-    (bicubic planes of at least ``SWSCALE_MIN_SIDE`` samples a side, as every chroma plane)."""
+    (the bicubic kernel, on planes of at least ``SWSCALE_MIN_SIDE`` samples a side)."""
     bit_depth = int(max_value).bit_length()
     swscale_fits = bit_depth in GRAY_FORMATS and min(plane.shape) >= SWSCALE_MIN_SIDE
     if full_range and swscale_fits and method == "bicubic" and (width < plane.shape[1] or height < plane.shape[0]):
