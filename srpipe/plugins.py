@@ -118,7 +118,6 @@ def installed_entry_points() -> list[tuple[str, str, str]]:
         others = [(key, value) for key, value in kept.items() if key != setup][-(KEPT_SETUPS - 1):]
         kept = {**dict(others), setup: {"stamp": stamp, "entry_points": found}}
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
             write_atomically(path, json.dumps(kept).encode())
         except (OSError, SrpipeError):  # read-only, full, a folder in the way: the next run scans again
             pass

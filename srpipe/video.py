@@ -41,6 +41,11 @@ def plane_view(plane, dtype: np.dtype) -> np.ndarray:
     return rows[:, : plane.width]
 
 
+def has_alpha(pix_fmt) -> bool:
+    """Whether a PyAV pixel format carries alpha (Y'CbCrA, grey with alpha, RGBA...)."""
+    return any(component.is_alpha for component in pix_fmt.components)
+
+
 def _fallback_format(name: str, bits: int, alpha: bool) -> str:
     """The planar Y'CbCr layout (with alpha where the format has it) to convert an unusual
     pixel format to: RGBA, a GIF's BGRA, 9-bit Y'CbCrA..."""
@@ -58,8 +63,8 @@ def frame_from_av(video_frame: av.VideoFrame) -> Frame:
     if name in FULL_RANGE_ALIASES:
         name, full_range = FULL_RANGE_ALIASES[name], True
     if name not in PLANE_FORMATS and name not in ALPHA_FORMATS:
-        components = video_frame.format.components
-        name = _fallback_format(name, max(c.bits for c in components), any(c.is_alpha for c in components))
+        bits = max(c.bits for c in video_frame.format.components)
+        name = _fallback_format(name, bits, has_alpha(video_frame.format))
         video_frame = video_frame.reformat(format=name)
     alpha = None
     if name in ALPHA_FORMATS:
@@ -217,7 +222,7 @@ class PyAVSource(Source):
         self.width, self.height = self.video.codec_context.width, self.video.codec_context.height
         pix_fmt = self.video.codec_context.format
         self.bytes_per_sample = 2 if pix_fmt is not None and max(c.bits for c in pix_fmt.components) > 8 else 1
-        if pix_fmt is not None and any(c.is_alpha for c in pix_fmt.components):
+        if pix_fmt is not None and has_alpha(pix_fmt):
             self.samples_per_pixel = 4  # the alpha plane, full size, beside the colour planes
         suffix = Path(location).suffix.lower()
         self.default_suffix = suffix if suffix in KEPT_SUFFIXES else ".mp4"

@@ -16,6 +16,10 @@ from srpipe import hookimpl
 from srpipe.models import ModelSpec
 
 SCALES = (2, 3, 4)
+DESCRIPTIONS = {
+    "bicubic": "Bicubic interpolation (Keys cubic, a = -0.75, as OpenCV INTER_CUBIC)",
+    "lanczos": "Lanczos interpolation with a = 4 (8x8 taps, OpenCV INTER_LANCZOS4)",
+}
 
 
 def _loader(method: str):
@@ -29,21 +33,5 @@ def _loader(method: str):
 
 @hookimpl
 def register_models(register):
-    register(
-        ModelSpec(
-            name="bicubic",
-            scales=SCALES,
-            description="Bicubic interpolation (Keys cubic, a = -0.75, as OpenCV INTER_CUBIC)",
-            load=_loader("bicubic"),
-            uses_gpu=False,
-        )
-    )
-    register(
-        ModelSpec(
-            name="lanczos",
-            scales=SCALES,
-            description="Lanczos interpolation with a = 4 (8x8 taps, OpenCV INTER_LANCZOS4)",
-            load=_loader("lanczos"),
-            uses_gpu=False,
-        )
-    )
+    for method, description in DESCRIPTIONS.items():
+        register(ModelSpec(name=method, scales=SCALES, description=description, load=_loader(method), uses_gpu=False))
