@@ -77,7 +77,7 @@ def test_shared_options_mean_the_same_everywhere():
                                    "srpipe inspect model"}
     for flag in ("--codec", "--crf", "--preset"):
         assert set(seen[flag]) == {"srpipe upscale", "srpipe batch", "srpipe live"}, flag
-    assert set(seen["--overwrite"]) == {"srpipe upscale", "srpipe live"}
+    assert set(seen["--overwrite"]) == {"srpipe upscale", "srpipe batch", "srpipe live"}
 
 
 def test_no_command_reuses_a_shared_flag_for_something_else():

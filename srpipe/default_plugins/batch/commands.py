@@ -8,7 +8,14 @@ import sys
 
 import click
 
-from srpipe.cli.options import backend_option, encoder_options, json_option, model_options, quiet_option
+from srpipe.cli.options import (
+    backend_option,
+    encoder_options,
+    json_option,
+    model_options,
+    overwrite_option,
+    quiet_option,
+)
 from srpipe.media import SinkOptions
 
 
@@ -28,10 +35,12 @@ from srpipe.media import SinkOptions
               help="With more than one worker, split videos at least twice this long into keyframe-aligned "
                    "chunks of about this length, upscaled in parallel and joined (0: never split).")
 @click.option("--pattern", help="Only files whose relative path or name matches this glob, e.g. '*.mkv'.")
+@overwrite_option
 @quiet_option
 @json_option
 def batch(in_dir, out_dir, model, scale, width, height, weights, device, batch_size, backend, codec, crf, preset,
-          pix_fmt, on_decode_error, max_pixels, jobs, engine, address, chunk_seconds, pattern, quiet, as_json):
+          pix_fmt, on_decode_error, max_pixels, jobs, engine, address, chunk_seconds, pattern, overwrite, quiet,
+          as_json):
     """Upscale every video and image under IN_DIR into the same tree under OUT_DIR.
 
     Names and relative paths are kept (images become .png; videos keep
@@ -40,6 +49,10 @@ def batch(in_dir, out_dir, model, scale, width, height, weights, device, batch_s
     size and time and the settings, are skipped; anything else is redone. A
     file that fails is reported and the rest go on; the exit code is 1 if any
     failed.
+
+    A file already in OUT_DIR that this batch did not write is left alone and
+    reported (status "exists"); -y replaces it. An input is never replaced,
+    not even with -y (OUT_DIR above IN_DIR, a hard link).
 
     With --jobs 2 or more (or on Ray), long videos are split at keyframes
     into chunks that run in parallel; the parts (kept in
@@ -62,7 +75,7 @@ def batch(in_dir, out_dir, model, scale, width, height, weights, device, batch_s
       srpipe batch footage/ upscaled/ -m espcn --engine ray --address auto
     """
     from srpipe.default_plugins.batch.engine import BatchSettings, run_batch
-    from srpipe.default_plugins.batch.progress import BatchProgress
+    from srpipe.default_plugins.batch.progress import BatchProgress, shown
 
     settings = BatchSettings(
         model=model, scale=scale, weights=weights, device=device, backend=backend, batch_size=batch_size,
@@ -73,15 +86,17 @@ def batch(in_dir, out_dir, model, scale, width, height, weights, device, batch_s
     try:
         report = run_batch(in_dir, out_dir, settings, jobs=jobs, engine=engine, address=address,
                            chunk_seconds=chunk_seconds, pattern=pattern, on_file=progress.on_file,
-                           on_frame=progress.on_frame, on_plan=progress.on_plan, on_start=progress.on_start)
+                           on_frame=progress.on_frame, on_plan=progress.on_plan, on_start=progress.on_start,
+                           overwrite=overwrite)
     finally:
         progress.close()
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     if not quiet:
+        left = f"{report.count('exists')} left alone (output exists), " if report.count("exists") else ""
         click.echo(
-            f"{report.count('done')} done, {report.count('skipped')} skipped, {report.count('failed')} failed; "
-            f"{report.frames} frames in {report.seconds:.1f} s -> {os.fspath(out_dir)}",
+            f"{report.count('done')} done, {report.count('skipped')} skipped, {left}{report.count('failed')} failed; "
+            f"{report.frames} frames in {report.seconds:.1f} s -> {shown(os.fspath(out_dir))}",
             err=True,
         )
     if report.count("failed"):

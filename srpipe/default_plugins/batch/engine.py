@@ -1,8 +1,9 @@
 """Upscale every video and image of a folder tree into a mirror tree, resumably.
 
-A manifest in the output folder (``.srpipe-batch.json``) records each finished
-file with its input's size and mtime and the settings used; the next run skips
-those and redoes everything else. The work runs on an engine: ``local`` worker
+A manifest in the output folder (``.srpipe-batch.json``, with a journal while a batch
+runs) records each finished file with its input's size and mtime and the settings used;
+the next run skips those and redoes everything else. A batch replaces only the outputs
+it wrote itself (with ``overwrite``, any file but an input). The work runs on an engine: ``local`` worker
 processes, each given an equal share of the cores for its decoder, model and
 encoder, or ``ray`` workers on a cluster (srpipe.default_plugins.batch.ray_engine). With more than
 one worker, long videos are split into keyframe-aligned chunks (srpipe.default_plugins.batch.chunks)
@@ -19,6 +20,7 @@ import multiprocessing
 import os
 import shutil
 import signal
+import stat
 import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -33,6 +35,8 @@ from srpipe.memory import retain_freed_memory
 from srpipe.outputs import remove_dead_partials, special_kind, write_atomically
 
 MANIFEST = ".srpipe-batch.json"
+JOURNAL = ".srpipe-batch.journal"  # one line per change since the last fold (Manifest)
+MANIFEST_FORMAT = "srpipe-batch/1"
 PARTS_DIR = ".srpipe-parts"
 ENGINES = ("local", "ray")
 
@@ -69,7 +73,7 @@ class BatchSettings:
 @dataclass
 class FileResult:
     input: str  # relative to the input folder
-    status: str  # "done", "skipped" or "failed"
+    status: str  # "done", "skipped", "exists" (an output this batch did not write is in the way) or "failed"
     output: str | None = None  # relative to the output folder
     frames: int = 0
     seconds: float = 0.0
@@ -93,6 +97,7 @@ class BatchReport:
         return {
             "done": self.count("done"),
             "skipped": self.count("skipped"),
+            "exists": self.count("exists"),
             "failed": self.count("failed"),
             "frames": self.frames,
             "seconds": round(self.seconds, 3),
@@ -131,14 +136,53 @@ def output_name(in_dir: Path, rel: Path) -> Path:
 
 
 class Manifest:
-    """The finished files of an output folder, saved after each file (write and rename)."""
+    """What a batch has done in its output folder: the finished files (with their input's size
+    and mtime, the settings and the output's size), and every output it has written or begun
+    to write (``outputs``: the only existing files it may replace without ``-y``).
+
+    ``.srpipe-batch.json`` holds them as of the last fold; while a batch runs, each change is
+    one line appended to ``.srpipe-batch.journal``, so that a file costs the same however large
+    the tree. Opening a manifest and :meth:`close` fold the journal into the JSON. A kill at any
+    moment loses at most the line being written, which the next run ignores (it redoes that file).
+    """
 
     def __init__(self, out_dir: Path):
+        self.out_dir = out_dir
         self.path = out_dir / MANIFEST
-        try:
-            self.entries: dict[str, dict] = json.loads(self.path.read_text())["files"]
-        except (OSError, ValueError, KeyError, TypeError):
-            self.entries = {}
+        self.journal_path = out_dir / JOURNAL
+        self.entries: dict[str, dict] = {}
+        self.outputs: set[str] = set()
+        self._journal: int | None = None  # the journal's descriptor, open once something is appended
+        base = _read_json(self.path)
+        if isinstance(base, dict):
+            if isinstance(base.get("files"), dict):
+                for rel, entry in base["files"].items():
+                    self._add(rel, entry)
+            if isinstance(base.get("outputs"), list):
+                self.outputs.update(o for o in base["outputs"] if isinstance(o, str))
+        journal = _read_regular(self.journal_path)
+        if journal is not None:
+            for line in journal.split(b"\n")[:-1]:  # after the last newline: nothing, or a torn line
+                try:
+                    change = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(change, dict):
+                    self._replay(change)
+        if os.path.lexists(self.journal_path):
+            self._fold()
+
+    def _add(self, rel, entry) -> None:
+        if isinstance(rel, str) and isinstance(entry, dict):
+            self.entries[rel] = entry
+            if isinstance(entry.get("output"), str):
+                self.outputs.add(entry["output"])
+
+    def _replay(self, change: dict) -> None:
+        if "done" in change:
+            self._add(change["done"], change.get("entry"))
+        elif isinstance(change.get("output"), str):
+            self.outputs.add(change["output"])
 
     @staticmethod
     def _stamp(path: Path) -> dict:
@@ -149,22 +193,79 @@ class Manifest:
         entry = self.entries.get(rel.as_posix())
         return (
             entry is not None
-            and entry["input"] == self._stamp(source)
-            and entry["settings"] == settings_key
+            and entry.get("input") == self._stamp(source)
+            and entry.get("settings") == settings_key
             and output.is_file()
-            and output.stat().st_size == entry["output_size"]
+            and output.stat().st_size == entry.get("output_size")
         )
+
+    def wrote(self, out_rel: str) -> bool:
+        """Whether this batch wrote ``out_rel``, or began to: it may replace it."""
+        return out_rel in self.outputs
+
+    def claim(self, out_rels: list[str]) -> None:
+        """Record the outputs about to be written, before writing them: a kill between an
+        output's rename into place and its :meth:`record` leaves it known as the batch's own."""
+        new = sorted(set(out_rels) - self.outputs)
+        self.outputs.update(new)
+        self._append([{"output": out_rel} for out_rel in new])
 
     def record(self, rel: Path, stamp: dict, output: Path, out_rel: str, settings_key: dict, frames: int) -> None:
         """``stamp``: the input's, taken before it was read (a change since makes the next run redo it)."""
-        self.entries[rel.as_posix()] = {
+        entry = {
             "input": stamp,
             "settings": settings_key,
             "output": out_rel,
             "output_size": output.stat().st_size,
             "frames": frames,
         }
-        write_atomically(self.path, json.dumps({"format": "srpipe-batch/1", "files": self.entries}, indent=1).encode())
+        self._add(rel.as_posix(), entry)
+        self._append([{"done": rel.as_posix(), "entry": entry}])
+
+    def close(self) -> None:
+        """Fold what this run appended into the JSON."""
+        if self._journal is not None:
+            os.close(self._journal)
+            self._journal = None
+            self._fold()
+
+    def _append(self, changes: list[dict]) -> None:
+        if not changes:
+            return
+        if self._journal is None:  # no links followed: the folder's own file or an error
+            self._journal = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+        data = b"".join(json.dumps(change).encode() + b"\n" for change in changes)
+        while data:
+            data = data[os.write(self._journal, data):]
+
+    def _fold(self) -> None:
+        """The JSON with everything, then no journal (killed in between, the journal replays
+        what the JSON already holds). Outputs that are gone are forgotten: a file that
+        appears there later is not the batch's."""
+        self.outputs = {o for o in self.outputs if os.path.lexists(self.out_dir / o)}
+        data = {"format": MANIFEST_FORMAT, "files": self.entries, "outputs": sorted(self.outputs)}
+        if self.path.is_symlink():  # replace the link itself, never a file it points to
+            self.path.unlink()
+        write_atomically(self.path, json.dumps(data, indent=1).encode())
+        self.journal_path.unlink(missing_ok=True)
+
+
+def _read_regular(path: Path) -> bytes | None:
+    """The bytes of ``path`` if it is a regular file (never blocking on a FIFO), else ``None``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as file:
+        return file.read() if stat.S_ISREG(os.fstat(fd).st_mode) else None
+
+
+def _read_json(path: Path):
+    data = _read_regular(path)
+    try:
+        return json.loads(data) if data is not None else None
+    except ValueError:
+        return None
 
 
 # Workers -----------------------------------------------------------------------
@@ -181,6 +282,7 @@ class Job:
     settings: BatchSettings
     threads: int = 0  # 0: the libraries' own choice
     chunk: Chunk | None = None
+    overwrite: bool = False  # the output existed when planned, and may be replaced (the batch's own, or -y)
 
 
 _progress_queue = None
@@ -217,7 +319,7 @@ def run_job(job: Job) -> FileResult:
     if _progress_queue is not None:
         _progress_queue.put(("start", job))
     settings, threads = job.settings, job.threads
-    sink = replace(settings.sink, overwrite=True)
+    sink = replace(settings.sink, overwrite=job.overwrite or job.chunk is not None)  # parts are the batch's own
     if threads:
         sink = replace(sink, codec_options={"threads": str(threads), **sink.codec_options})
     pts_range = None
@@ -318,15 +420,26 @@ def lock_out_dir(out_dir: Path) -> int:
     return fd
 
 
-def plan(in_dir: Path, out_dir: Path, pattern: str | None, settings: BatchSettings, manifest: Manifest):
-    """(tasks to run, results already known: skipped files and name clashes)."""
+def plan(in_dir: Path, out_dir: Path, pattern: str | None, settings: BatchSettings, manifest: Manifest,
+         overwrite: bool = False):
+    """(tasks to run, results already known: skipped files, outputs in the way and name clashes).
+    A task is (rel, source, output, out_rel, whether the output exists and may be replaced)."""
     key = settings.key()
-    tasks, known, claimed = [], [], {}
+    tasks, known, claimed, regular = [], [], {}, {}
     for rel in find_inputs(in_dir, out_dir, pattern):
-        if not (in_dir / rel).is_file():  # reading a FIFO, socket or device would hang or never end
+        try:
+            st = os.stat(in_dir / rel)
+        except OSError:
+            st = None
+        if st is None or not stat.S_ISREG(st.st_mode):  # reading a FIFO, socket or device would hang or never end
             kind = special_kind(in_dir / rel) or "link to nothing"
             known.append(FileResult(str(rel), "skipped", error=f"a {kind}, not a regular file"))
-            continue
+        else:
+            regular[rel] = st
+    inputs = {}  # by identity, so that links and hard links count: each file's first path
+    for rel, st in regular.items():
+        inputs.setdefault((st.st_dev, st.st_ino), rel)
+    for rel in regular:
         out_rel = output_name(in_dir, rel)
         output = out_dir / out_rel
         if out_rel in claimed:
@@ -336,8 +449,25 @@ def plan(in_dir: Path, out_dir: Path, pattern: str | None, settings: BatchSettin
         claimed[out_rel] = rel
         if manifest.is_done(rel, in_dir / rel, output, key):
             known.append(FileResult(str(rel), "skipped", str(out_rel)))
+            continue
+        try:
+            existing = os.stat(output)
+        except OSError:  # nothing there (a link to nothing fails when written)
+            tasks.append((rel, in_dir / rel, output, str(out_rel), False))
+            continue
+        if (existing.st_dev, existing.st_ino) in inputs:
+            known.append(FileResult(str(rel), "failed", str(out_rel), error=(
+                f"its output {out_rel} is the input {inputs[existing.st_dev, existing.st_ino]} itself; "
+                "it was left alone; choose an OUT_DIR apart from IN_DIR")))
+        elif not stat.S_ISREG(existing.st_mode):
+            kind = special_kind(output) or "folder"
+            known.append(FileResult(str(rel), "failed", str(out_rel),
+                                    error=f"its output {out_rel} is a {kind}; it was left alone"))
+        elif manifest.wrote(str(out_rel)) or overwrite:
+            tasks.append((rel, in_dir / rel, output, str(out_rel), True))
         else:
-            tasks.append((rel, in_dir / rel, output, str(out_rel)))
+            known.append(FileResult(str(rel), "exists", str(out_rel), error=(
+                f"{out_rel} exists and this batch did not write it; left alone (-y replaces it)")))
     return tasks, known
 
 
@@ -395,7 +525,8 @@ def _join(file: _ChunkedFile) -> FileResult:
     job = file.job
     started = time.perf_counter()
     try:
-        frames = join_parts(job.source, file.index, [file.part(c) for c in file.chunks], job.output, overwrite=True)
+        frames = join_parts(job.source, file.index, [file.part(c) for c in file.chunks], job.output,
+                            overwrite=job.overwrite)
         check_unchanged(job.source, file.stamp, job.output)
     except SrpipeError as exc:
         return FileResult(str(job.rel), "failed", job.out_rel, error=str(exc))
@@ -418,6 +549,7 @@ def run_batch(
     on_frame: Callable[..., None] | None = None,
     on_plan: Callable[[list[Job]], None] | None = None,
     on_start: Callable[[Job], None] | None = None,
+    overwrite: bool = False,
 ) -> BatchReport:
     """Upscale the tree ``in_dir`` into ``out_dir``; see the module docstring.
 
@@ -425,7 +557,8 @@ def run_batch(
     ``chunk_seconds``: split videos at least twice this long when there is more than
     one worker (0: never). ``on_frame(n=1)`` is called as frames are written, ``on_plan(jobs)``
     with the files and chunks about to run (before the first starts), ``on_start(job)`` as each
-    starts (local engine; Ray reports files as they end).
+    starts (local engine; Ray reports files as they end). ``overwrite``: replace existing files
+    in ``out_dir`` that the batch did not write (never an input).
     """
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     check_folders(in_dir, out_dir)
@@ -441,18 +574,21 @@ def run_batch(
     out_dir.mkdir(parents=True, exist_ok=True)
     lock = lock_out_dir(out_dir)
     try:
-        return _run_batch(in_dir, out_dir, settings, jobs, engine, address, chunk_seconds, pattern, on_file, on_frame,
-                          on_plan, on_start)
+        remove_partials(out_dir)
+        manifest = Manifest(out_dir)
+        try:
+            return _run_batch(in_dir, out_dir, settings, manifest, jobs, engine, address, chunk_seconds, pattern,
+                              on_file, on_frame, on_plan, on_start, overwrite)
+        finally:
+            manifest.close()
     finally:
         os.close(lock)
 
 
-def _run_batch(in_dir, out_dir, settings, jobs, engine, address, chunk_seconds, pattern, on_file, on_frame,
-               on_plan=None, on_start=None):
-    remove_partials(out_dir)
-    manifest = Manifest(out_dir)
+def _run_batch(in_dir, out_dir, settings, manifest, jobs, engine, address, chunk_seconds, pattern, on_file, on_frame,
+               on_plan=None, on_start=None, overwrite=False):
     started = time.perf_counter()
-    tasks, results = plan(in_dir, out_dir, pattern, settings, manifest)
+    tasks, results = plan(in_dir, out_dir, pattern, settings, manifest, overwrite)
 
     def report(result: FileResult) -> None:
         if result.status == "done":
@@ -466,13 +602,14 @@ def _run_batch(in_dir, out_dir, settings, jobs, engine, address, chunk_seconds, 
         if on_file:
             on_file(result)
     whole = []
-    for rel, source, output, out_rel in tasks:
+    for rel, source, output, out_rel, replaceable in tasks:
         output.parent.mkdir(parents=True, exist_ok=True)
-        if not _inside(output.parent, out_dir):
+        if not _inside(output, out_dir):  # its folder, or the output itself, a link that leads out
             report(FileResult(str(rel), "failed", out_rel,
                               error=f"{out_rel} would be written outside {out_dir} (a link)"))
         else:
-            whole.append(Job(rel, source, output, out_rel, settings))
+            whole.append(Job(rel, source, output, out_rel, settings, overwrite=replaceable))
+    manifest.claim([job.out_rel for job in whole])
 
     chunking = chunk_seconds > 0 and (engine == "ray" or (jobs or 1) > 1)
     chunked = {str(job.rel): file for job in whole if chunking and (file := _split(job, out_dir, chunk_seconds))}

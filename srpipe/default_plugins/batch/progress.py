@@ -11,12 +11,15 @@ estimate of the time left weighs a feature film and a still image for what they 
   batch's progress and the time left, and a line every minute in between, so that a long
   file still shows signs of life.
 - Quiet (``-q``): failed files only, one line each.
+
+File names are shown escaped (:func:`shown`), so that each file stays on one line.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+import unicodedata
 from pathlib import Path
 from typing import Callable, TextIO
 
@@ -54,6 +57,29 @@ def format_seconds(seconds: float | None) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def shown(text: str) -> str:
+    """``text`` on one line and unambiguous, as ``ls -b`` shows names: a backslash, control
+    characters (a newline in a file name, a terminal escape) and line separators as escapes,
+    and bytes that are not UTF-8 (decoded as surrogates) as ``\\xNN``."""
+    if text.isprintable() and "\\" not in text:
+        return text
+    out = []
+    for char in text:
+        code = ord(char)
+        if char in _ESCAPES:
+            out.append(_ESCAPES[char])
+        elif 0xDC80 <= code <= 0xDCFF:  # os.fsdecode's stand-in for an undecodable byte
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp"):
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        else:
+            out.append(char)
+    return "".join(out)
 
 
 class BatchProgress:
@@ -118,7 +144,7 @@ class BatchProgress:
         elif not self.quiet and not self.terminal and self.files:
             now = self.clock()
             if now - self.last_line >= HEARTBEAT_SECONDS:
-                where = f" ({self.current})" if self.current else ""
+                where = f" ({shown(self.current)})" if self.current else ""
                 self._line(f"{self._prefix()} working{where}; {self._status()}")
 
     def on_file(self, result) -> None:
@@ -132,18 +158,22 @@ class BatchProgress:
                 self._set_total(self.total - estimate + min(self.file_frames.get(rel, 0), estimate))
         if self.quiet:
             if result.status == "failed":
-                self._line(f"FAILED   {rel}: {result.error}")
+                self._line(f"FAILED   {shown(rel)}: {shown(result.error or '')}")
             return
-        frames = f"{result.frames} frame{'s' * (result.frames != 1)}"
-        text = {"done": f"done     {rel} -> {result.output} ({frames}, {result.seconds:.1f} s)",
-                "skipped": f"skipped  {rel} ({result.error or 'already done'})",
-                "failed": f"FAILED   {rel}: {result.error}"}[result.status]
+        name, error = shown(rel), shown(result.error or "")
+        if result.status == "done":
+            frames = f"{result.frames} frame{'s' * (result.frames != 1)}"
+            text = f"done     {name} -> {shown(result.output)} ({frames}, {result.seconds:.1f} s)"
+        else:
+            text = {"skipped": f"skipped  {name} ({error or 'already done'})",
+                    "exists": f"exists   {name}: {error}",
+                    "failed": f"FAILED   {name}: {error}"}[result.status]
         if self.bar is not None:
             self.bar.write(text, file=self.stream)
             self._show_current()
         elif self.began is not None and (rel in self.started or result.status != "skipped"):
             self._line(f"{self._prefix(self.finished)} {text}; {self._status()}")
-        else:  # known before the batch starts: skipped files, clashing names
+        else:  # known before the batch starts: skipped files, outputs in the way, clashing names
             self._line(text)
 
     def close(self) -> None:
@@ -163,7 +193,7 @@ class BatchProgress:
     def _show_current(self) -> None:
         if self.bar is not None and self.current is not None:
             number = self.started.get(self.current, self.finished + 1)
-            self.bar.set_postfix_str(f"file {number}/{self.files} {self.current}", refresh=True)
+            self.bar.set_postfix_str(f"file {number}/{self.files} {shown(self.current)}", refresh=True)
 
     def _prefix(self, number: int | None = None) -> str:
         if number is None:

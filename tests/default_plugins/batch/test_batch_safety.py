@@ -1,0 +1,157 @@
+"""srpipe batch never replaces an input, nor a file it did not write unless told to (-y),
+and shows each file on one line whatever its name."""
+
+import io
+import json
+import os
+import stat
+import subprocess
+import sys
+import types
+
+import cv2
+
+from srpipe.default_plugins.batch.progress import BatchProgress, shown
+from srpipe.testing import make_test_image, make_test_video
+
+from conftest import run_srpipe
+
+
+def batch(*args):
+    done = run_srpipe("batch", *args, "--json")
+    return done, json.loads(done.stdout) if done.stdout else None
+
+
+def statuses(report):
+    return {f["input"]: (f["status"], f["error"]) for f in report["files"]}
+
+
+def test_a_file_the_batch_did_not_write_is_left_alone_unless_y(tmp_path):
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    make_test_image(inputs / "photo.jpg")
+    make_test_video(inputs / "a.mp4", frames=3, audio=False)
+    out.mkdir()
+    (out / "photo.png").write_bytes(b"the user's own photo")
+
+    done, report = batch(inputs, out)
+    assert done.returncode == 0, done.stderr.decode()
+    assert (out / "photo.png").read_bytes() == b"the user's own photo"
+    status, error = statuses(report)["photo.jpg"]
+    assert status == "exists" and "this batch did not write it" in error and "-y" in error
+    assert (report["done"], report["exists"], report["failed"]) == (1, 1, 0)
+    stderr = done.stderr.decode()
+    assert "exists   photo.jpg: photo.png exists and this batch did not write it; left alone (-y replaces it)" \
+        in stderr
+    assert "1 done, 0 skipped, 1 left alone (output exists), 0 failed" in stderr
+
+    done, report = batch(inputs, out, "-y")
+    assert done.returncode == 0, done.stderr.decode()
+    assert statuses(report) == {"a.mp4": ("skipped", None), "photo.jpg": ("done", None)}
+    assert cv2.imread(str(out / "photo.png")).shape == (60, 80, 3)  # replaced by its upscale
+
+    os.utime(inputs / "photo.jpg", ns=(1, 1))  # changed: the batch's own output is redone without -y
+    done, report = batch(inputs, out)
+    assert statuses(report)["photo.jpg"] == ("done", None)
+
+
+def test_an_input_is_never_replaced_by_path_link_or_hard_link(tmp_path):
+    """OUT_DIR above IN_DIR: p/a/a/x.png's output is p/a/x.png, an input; and outputs that are
+    an input through a link or a hard link. Not even -y replaces them."""
+    p = tmp_path / "p"
+    (p / "a" / "a").mkdir(parents=True)
+    make_test_image(p / "a" / "x.png", width=40)
+    make_test_image(p / "a" / "a" / "x.png", width=20)
+    make_test_image(p / "a" / "linked.png", width=30)
+    make_test_image(p / "a" / "a" / "y.png", width=24)
+    (p / "a" / "a" / "linked.png").symlink_to(p / "a" / "linked.png")  # its output p/a/linked.png: its own target
+    os.link(p / "a" / "a" / "y.png", p / "a" / "hard.png")
+    (p / "a" / "a" / "hard.png").write_bytes((p / "a" / "x.png").read_bytes())  # output: p/a/hard.png, a hard link
+    before = {path: path.read_bytes() for path in (p / "a").rglob("*.png")}
+
+    for extra in ([], ["-y"]):
+        done, report = batch(p / "a", p, *extra)
+        assert done.returncode == 1, done.stderr.decode()
+        for path, data in before.items():
+            assert path.read_bytes() == data, path
+        found = statuses(report)
+        assert found["a/x.png"][0] == "failed" and "is the input x.png itself" in found["a/x.png"][1]
+        assert "is the input linked.png itself" in found["a/linked.png"][1]
+        assert "is the input hard.png itself" in found["a/hard.png"][1]
+        assert found["x.png"][0] in ("done", "skipped") and cv2.imread(str(p / "x.png")).shape[1] == 80
+
+
+def test_an_output_link_leading_to_an_input_or_out_of_out_dir_is_not_followed(tmp_path):
+    inputs, out, elsewhere = tmp_path / "in", tmp_path / "out", tmp_path / "elsewhere"
+    for folder in (inputs, out, elsewhere):
+        folder.mkdir()
+    make_test_image(inputs / "s.jpg")
+    make_test_image(inputs / "t.png")
+    make_test_image(inputs / "u.jpg")
+    (out / "s.png").symlink_to(inputs / "t.png")
+    (elsewhere / "keep.png").write_bytes(b"not the batch's")
+    (out / "u.png").symlink_to(elsewhere / "keep.png")
+    original = (inputs / "t.png").read_bytes()
+
+    done, report = batch(inputs, out, "-y")
+    assert done.returncode == 1
+    assert (inputs / "t.png").read_bytes() == original
+    assert (elsewhere / "keep.png").read_bytes() == b"not the batch's"
+    found = statuses(report)
+    assert "is the input t.png itself" in found["s.jpg"][1]
+    assert found["u.jpg"][0] == "failed" and "would be written outside" in found["u.jpg"][1]
+
+
+def test_special_files_are_neither_read_nor_written(tmp_path):
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    out.mkdir()
+    make_test_image(inputs / "a.jpg")
+    os.mkfifo(inputs / "in-fifo.mp4")  # reading it would wait for a writer forever
+    os.mkfifo(out / "a.png")  # writing into it would wait for a reader forever
+    done = subprocess.run([sys.executable, "-m", "srpipe", "batch", str(inputs), str(out), "-y", "--json"],
+                          capture_output=True, timeout=120)
+    report = json.loads(done.stdout)
+    assert done.returncode == 1, done.stderr.decode()
+    found = statuses(report)
+    assert found["in-fifo.mp4"] == ("skipped", "a FIFO, not a regular file")
+    assert found["a.jpg"] == ("failed", "its output a.png is a FIFO; it was left alone")
+    assert stat.S_ISFIFO((out / "a.png").lstat().st_mode)
+
+
+def test_a_name_with_a_newline_stays_on_one_line(tmp_path):
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    make_test_image(inputs / "two\nlines.png")
+    done, report = batch(inputs, out)
+    assert done.returncode == 0, done.stderr.decode()
+    lines = done.stderr.decode().splitlines()
+    assert len(lines) == 2, lines  # the file's line and the summary
+    assert lines[0].startswith("[1/1] done     two\\nlines.png -> two\\nlines.png (1 frame, ")
+    assert report["files"][0]["input"] == "two\nlines.png"  # JSON keeps the real name
+    assert (out / "two\nlines.png").is_file()
+
+
+def test_names_are_shown_escaped_like_ls_b():
+    assert shown("plain name.mp4") == "plain name.mp4"
+    assert shown("a\nb\tc\rd") == "a\\nb\\tc\\rd"
+    assert shown("back\\slash") == "back\\\\slash"  # unambiguous: a real backslash-n is not a newline
+    assert shown("\x1b[31mred") == "\\x1b[31mred"  # no terminal escapes
+    assert shown("line\u2028sep") == "line\\u2028sep"
+    assert shown(os.fsdecode(b"caf\xe9.mp4")) == "caf\\xe9.mp4"  # a byte that is not UTF-8
+    assert shown("café ünïcode.mp4") == "café ünïcode.mp4"
+
+
+def test_the_bar_shows_the_current_name_escaped():
+    stream = io.StringIO()
+    progress = BatchProgress(stream=stream, terminal=True)
+    job = types.SimpleNamespace(rel="new\nline.png", chunk=types.SimpleNamespace(frames=1), source=None)
+    progress.on_plan([job])
+    progress.on_start(job)
+    progress.on_frame()
+    progress.on_file(types.SimpleNamespace(input="new\nline.png", status="done", frames=1, seconds=0.1,
+                                           output="new\nline.png", error=None))
+    progress.close()
+    text = stream.getvalue()
+    assert "file 1/1 new\\nline.png" in text and "new\nline" not in text
+    assert "done     new\\nline.png -> new\\nline.png (1 frame, 0.1 s)" in text
