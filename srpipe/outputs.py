@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import socket
 import stat
+import sys
 import tempfile
 from pathlib import Path
 from typing import Iterator
+from urllib.parse import unquote, urlsplit
 
 from srpipe.errors import SrpipeError
 
@@ -38,29 +41,98 @@ def writes_through(path: str | Path) -> bool:
     return special_kind(path) in ("FIFO", "character device")
 
 
-def check_output_path(output: Path, input_location: str, overwrite: bool) -> None:
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")
+_PIPE = re.compile(r"^pipe:(\d*)$")  # FFmpeg's pipe protocol: a file descriptor, 0 when none is given
+
+
+def is_stream_location(location: str) -> bool:
+    """Standard input and ``scheme:...`` locations (URLs, devices): no file to check."""
+    return location == "-" or bool(_SCHEME.match(location))
+
+
+def _local_targets(location: str | os.PathLike) -> list[str | int]:
+    """The paths or file descriptors ``location`` reads on this machine. A path object is a path;
+    a string is a location as srpipe takes inputs: ``-`` (standard input), FFmpeg's ``pipe:N``,
+    a ``file:`` URL (both the text after ``file:``, which FFmpeg opens as it is, and the path the
+    URL means, percent-decoded), or a plain path; other URLs read nothing local."""
+    if isinstance(location, os.PathLike):
+        return [os.fspath(location)]
+    pipe = _PIPE.match(location)
+    if pipe and pipe[1]:
+        return [int(pipe[1])]
+    if location == "-" or pipe:
+        try:
+            return [sys.stdin.fileno()]  # what srpipe reads standard input from
+        except (AttributeError, ValueError, OSError):  # closed, or replaced by one without a descriptor
+            return []
+    if location[:5].lower() == "file:":
+        url = urlsplit(location)
+        return [location[5:], *([unquote(url.path)] if url.netloc in ("", "localhost") else [])]
+    return [] if _SCHEME.match(location) else [location]
+
+
+def file_identities(location: str | os.PathLike) -> set[tuple[int, int]]:
+    """(device, inode) of each existing file ``location`` names (see :func:`same_file`), links followed."""
+    found = set()
+    for target in _local_targets(location):
+        try:
+            info = os.fstat(target) if isinstance(target, int) else os.stat(target)
+        except (OSError, ValueError):  # missing, unreadable, or a name the system cannot take
+            continue
+        found.add((info.st_dev, info.st_ino))
+    return found
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether ``a`` and ``b`` are one file on this machine, by identity: links and hard links to
+    it, a ``file:`` URL of it, or standard input (``-``) redirected from it. A string is a location
+    as srpipe takes inputs (URL forms included), a path object always a path."""
+    return not file_identities(a).isdisjoint(file_identities(b))
+
+
+def name_limit(folder: str | Path) -> int:
+    """The longest file name, in bytes, that ``folder``'s file system takes."""
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # a missing folder; a system without pathconf
+        return 255
+
+
+def check_name_length(path: Path, option: str = "-o") -> None:
+    """Refuse a file name longer than its file system takes (checked before anything stats it:
+    the system would answer every call on it with 'File name too long')."""
+    size, limit = len(os.fsencode(path.name)), name_limit(path.parent)
+    if size > limit:
+        raise SrpipeError(f"output name {path.name} is {size} bytes long; file names here take at most "
+                          f"{limit} bytes: choose a shorter name with {option}")
+
+
+def check_output_path(output: Path, input_location: str, overwrite: bool, option: str = "-o") -> None:
     """Refuse an output that would clobber the input or an existing file, or cannot be written.
 
+    ``input_location`` is compared by file identity, in whatever form it was given
+    (:func:`same_file`); ``option`` is what names the output on the command line, for the messages.
     FIFOs and character devices are written into (no --overwrite needed: nothing is replaced);
     a link to a file stands for its target, which is replaced, the link kept."""
+    check_name_length(output, option)
     if output.is_symlink() and not output.exists():
-        raise SrpipeError(f"output {output} is a link to a missing file; give the target itself with -o")
+        raise SrpipeError(f"output {output} is a link to a missing file; give the target itself with {option}")
     kind = special_kind(output)
     if kind is not None and not writes_through(output):
         raise SrpipeError(f"output {output} is a {kind}; write to a file, a FIFO or a device such as /dev/null")
     if kind is not None:
         return
-    if os.path.exists(input_location) and output.exists() and os.path.samefile(output, input_location):
-        raise SrpipeError(f"output {output} is the input file; choose another name with -o")
+    if same_file(output, input_location):
+        raise SrpipeError(f"output {output} is the input file, or a link to it; choose another name with {option}")
     if output.is_dir():
-        raise SrpipeError(f"output {output} is a directory; give a file name with -o")
+        raise SrpipeError(f"output {output} is a directory; give a file name with {option}")
     if output.exists() and not overwrite:
         raise SrpipeError(f"output {output} already exists; pass --overwrite to replace it")
     parent = Path(os.path.realpath(output)).parent
     if not parent.is_dir():
         raise SrpipeError(f"output folder {parent} does not exist; create it first")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise SrpipeError(f"output folder {parent} is not writable; choose another with -o")
+        raise SrpipeError(f"output folder {parent} is not writable; choose another with {option}")
 
 
 # Partial outputs are named for their owner, ``.NAME.srpipe-HOST-PID-XXXX.partial.EXT``, so that
@@ -68,6 +140,31 @@ def check_output_path(output: Path, input_location: str, overwrite: bool) -> Non
 # gone), never another run's file or a user's own ``*.partial.*`` file.
 _HOST = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "host"
 _OWNED_PARTIAL = re.compile(r"\.srpipe-(?P<host>[A-Za-z0-9._]+)-(?P<pid>\d+)-[a-z0-9_]+\.partial(\.[^./]*)?$")
+# What goes between a partial's prefix and suffix: HOST-PID-XXXXXXXX (mkstemp's 8 random
+# characters), with room for the longest process id Linux gives (pid_max is at most 2**22).
+_OWNER_BYTES = len(_HOST) + len(f"-{2**22}-") + 8
+
+
+def partial_affixes(final: Path) -> tuple[str, str]:
+    """How the partial names of ``final`` begin and end: ``.NAME.srpipe-`` and ``.partial.EXT``.
+
+    Where the whole name would be longer than the file system takes, NAME is cut and a hash
+    of it added (``.NA~1a2b3c4d.srpipe-``): the partial still shows what it is the partial of,
+    and its start is still that output's alone, for the dead-partial clean-up to find."""
+    prefix, suffix = f".{final.stem}.srpipe-", f".partial{final.suffix}"
+    limit = name_limit(final.parent)
+    fixed = _OWNER_BYTES + len(os.fsencode(prefix + suffix))
+    if fixed <= limit:
+        return prefix, suffix
+    digest = hashlib.sha256(os.fsencode(final.stem)).hexdigest()[:8]
+    room = limit - fixed + len(os.fsencode(final.stem)) - len(f"~{digest}")
+    if room < 0:
+        raise SrpipeError(f"output name {final.name} leaves no room for srpipe's temporary name beside it (file "
+                          f"names here take at most {limit} bytes); choose a shorter name or extension")
+    stem = final.stem
+    while len(os.fsencode(stem)) > room:
+        stem = stem[:-1]
+    return f".{stem}~{digest}.srpipe-", suffix
 
 
 def _process_start(pid: int) -> float | None:
@@ -144,8 +241,9 @@ class AtomicOutput:
         if self.direct:
             self.final = self.temp = Path(final)
             return
+        check_name_length(Path(final))
         self.final = Path(os.path.realpath(final)) if Path(final).is_symlink() else Path(final)
-        prefix, suffix = f".{self.final.stem}.srpipe-", f".partial{self.final.suffix}"
+        prefix, suffix = partial_affixes(self.final)
         remove_dead_partials(self.final.parent, prefix, suffix)  # a killed run's leftovers of this output
         fd, temp = tempfile.mkstemp(prefix=f"{prefix}{_HOST}-{os.getpid()}-", suffix=suffix, dir=self.final.parent)
         os.close(fd)

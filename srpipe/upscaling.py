@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -13,7 +12,7 @@ from srpipe.device import resolve_device
 from srpipe.errors import SrpipeError
 from srpipe.media import SinkOptions, SourceOptions, open_sink, open_source
 from srpipe.models import UpscalerTraits
-from srpipe.outputs import check_output_path, default_output_path
+from srpipe.outputs import check_output_path, default_output_path, is_stream_location
 from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
 from srpipe.sizing import SizePlan, is_fractional
 
@@ -62,12 +61,6 @@ class UpscaleResult:
 
 
 _kept_models: dict[tuple, object] = {}
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")
-
-
-def is_stream_location(location: str) -> bool:
-    """Standard input and ``scheme:...`` locations (URLs, devices): no file to check."""
-    return location == "-" or bool(_SCHEME.match(location))
 
 
 def check_input(location: str) -> None:

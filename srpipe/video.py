@@ -3,6 +3,7 @@ encodes them, copying audio, subtitles, timestamps and colour metadata."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import struct
@@ -417,6 +418,10 @@ def check_video_encoder(name: str) -> None:
 
 # The --crf range of encoders that clamp larger values without a word (x264/x265, NVENC's cq)
 CRF_LIMITS = {"libx264": 51, "libx265": 51, "h264_nvenc": 51, "hevc_nvenc": 51}
+# x264's and x265's presets: checked here, since a wrong one makes the library print to the
+# terminal itself and FFmpeg report only 'Invalid argument'
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+                "placebo")
 
 
 def encoder_options(codec: str, crf: int | None, preset: str | None, extra: dict[str, str]) -> dict[str, str]:
@@ -432,6 +437,8 @@ def encoder_options(codec: str, crf: int | None, preset: str | None, extra: dict
         else:
             options.setdefault("crf", str(crf))
     if preset is not None and codec in ("libx264", "libx265"):
+        if preset not in X264_PRESETS and "preset" not in extra:
+            raise SrpipeError(f"--preset {preset} is not a {codec} preset; use one of {', '.join(X264_PRESETS)}")
         options.setdefault("preset", preset)
     return options
 
@@ -461,6 +468,37 @@ def tag_video_stream(stream, full_range: bool, colour: tuple[int, int, int] | No
     copy_colour(stream.codec_context, full_range, colour)
     if display_matrix:
         stream.set_display_matrix(display_matrix)
+
+
+@contextlib.contextmanager
+def ffmpeg_errors() -> Iterator[list[tuple[int, str, str]]]:
+    """The errors FFmpeg logs, from any thread, while the block runs: PyAV drops them otherwise,
+    and an encoder says only there why it refused (x264: 'width not divisible by 2 (101x76)')."""
+    level = av.logging.get_level()
+    av.logging.set_level(av.logging.ERROR)
+    try:
+        with av.logging.Capture(local=False) as logs:
+            yield logs
+    finally:
+        av.logging.set_level(level)
+
+
+def encoder_refusal(stream, exc: av.FFmpegError, logs=(), hint: str = "check --codec, --crf, --preset") -> SrpipeError:
+    """One line for an encoder that refused to open or encode: its own reason where it logged one,
+    else FFmpeg's, without the error number and the C call; ``hint`` says what to change. An odd
+    size with chroma subsampling (4:2:0, 4:2:2) gets the ways around it instead."""
+    name, width, height, pix_fmt = (stream.codec_context.name, stream.width, stream.height,
+                                    stream.codec_context.pix_fmt)
+    said = [message.strip().rstrip(".") for _, source, message in logs if source == name and message.strip()]
+    reason = said[0] if said else (exc.strerror or str(exc))
+    if (width % 2 or height % 2) and pix_fmt and _subsampled(pix_fmt):
+        hint = f"the output is {width}x{height} and {pix_fmt} needs even sizes: use --pix-fmt yuv444p or --codec ffv1"
+    return SrpipeError(f"encoder {name} refused the settings: {reason}; {hint}")
+
+
+def _subsampled(pix_fmt: str) -> bool:
+    """Whether a pixel format's chroma has fewer samples than its luma (4:2:0, 4:2:2, NV12...)."""
+    return any(c.width < 2 or c.height < 2 for c in av.VideoFormat(pix_fmt, 2, 2).components)
 
 
 def add_copied_stream(container, in_stream, location: str):
@@ -564,12 +602,15 @@ class PyAVSink(Sink):
         self.container.metadata.update(self.source.metadata)
         for in_stream in self.source.passthrough:
             self._add_copy(in_stream)
-        try:
-            self.container.start_encoding()  # opens the encoder and writes the header
-        except (av.FFmpegError, OSError) as exc:  # OSError: writing the header to a FIFO or device
-            if self.file is not None and self.file.interrupted:
-                raise self.file.interrupted from None
-            raise (self._settings_error(exc) if isinstance(exc, av.FFmpegError) else self._write_error(exc)) from exc
+        with ffmpeg_errors() as logs:
+            try:
+                self.container.start_encoding()  # opens the encoder and writes the header
+            except (av.FFmpegError, OSError) as exc:  # OSError: writing the header to a FIFO or device
+                if self.file is not None and self.file.interrupted:
+                    raise self.file.interrupted from None
+                if isinstance(exc, av.FFmpegError) and not isinstance(exc, BrokenPipeError):
+                    raise self._settings_error(exc, logs) from exc
+                raise self._write_error(exc) from exc
 
     def _check_codec_fits(self, fmt_name: str, stream) -> None:
         """MPEG-TS takes any codec without complaint but can carry few video codecs."""
@@ -644,13 +685,8 @@ class PyAVSink(Sink):
         except av.FFmpegError as exc:
             raise self._settings_error(exc) from exc
 
-    def _settings_error(self, exc: Exception) -> SrpipeError:
-        name, width, height = self.stream.codec_context.name, self.stream.width, self.stream.height
-        hint = "check --codec, --crf, --preset, --pix-fmt"
-        if width % 2 or height % 2:
-            hint = (f"the output is {width}x{height} and many encoders need even sizes: "
-                    "use --pix-fmt yuv444p or --codec ffv1")
-        return SrpipeError(f"encoder {name} refused the settings: {exc}; {hint}")
+    def _settings_error(self, exc: av.FFmpegError, logs=()) -> SrpipeError:
+        return encoder_refusal(self.stream, exc, logs, "check --codec, --crf, --preset, --pix-fmt")
 
     def _mux(self, packets) -> None:
         try:
@@ -662,7 +698,11 @@ class PyAVSink(Sink):
         if self.file is not None and self.file.interrupted:
             raise self.file.interrupted
 
-    def _write_error(self, exc: Exception) -> SrpipeError:
+    def _write_error(self, exc: Exception) -> SrpipeError | BrokenPipeError:
+        """What a failed write raises. A reader that closed its pipe (standard output, a FIFO)
+        is no error: a BrokenPipeError, on which the command line ends quietly, like other tools."""
+        if isinstance(exc, BrokenPipeError):
+            return BrokenPipeError(errno.EPIPE, f"the reader of {self.location} closed it")
         reason = getattr(exc, "strerror", None) or str(exc)
         return SrpipeError(f"cannot write {self.location}: {reason}; check free space and permissions")
 

@@ -10,8 +10,17 @@ import numpy as np
 from av.video.reformatter import ColorRange, Colorspace
 
 from srpipe.errors import SrpipeError
-from srpipe.outputs import AtomicOutput, check_output_path
-from srpipe.video import add_video_encoder, check_video_encoder, default_codec, tag_video_stream
+from srpipe.outputs import AtomicOutput
+from srpipe.video import (
+    add_video_encoder,
+    check_video_encoder,
+    default_codec,
+    encoder_refusal,
+    ffmpeg_errors,
+    tag_video_stream,
+)
+
+HINT = "check --codec, --crf, --preset"  # what sets up the recording's encoder
 
 TIME_BASE = Fraction(1, 1000)  # milliseconds: frames are timed by when they were shown
 BT709 = (Colorspace.ITU709.value,) * 3  # matrix, primaries and transfer: what a screen shows
@@ -20,7 +29,8 @@ BT709 = (Colorspace.ITU709.value,) * 3  # matrix, primaries and transfer: what a
 class Recorder:
     """Encodes BGR images with the times they were shown (variable frame rate).
 
-    The file appears under its name only on :meth:`finish`; :meth:`abort` removes it.
+    The file appears under its name only on :meth:`finish`; :meth:`abort` removes it. The
+    caller checks ``path`` first (``check_output_path``, against the source: :func:`run_live`).
     Odd sizes lose their last row or column (4:2:0 needs even sizes).
     """
 
@@ -30,7 +40,6 @@ class Recorder:
         self.settings = (codec, crf, preset)  # as srpipe upscale's --codec, --crf, --preset
         if codec is not None:
             check_video_encoder(codec)
-        check_output_path(self.path, "", overwrite)
         self.output = AtomicOutput(self.path, overwrite)
         try:
             self.container = av.open(str(self.output.temp), mode="w")
@@ -47,6 +56,11 @@ class Recorder:
         self.stream = add_video_encoder(self.container, codec, rate=30, time_base=TIME_BASE, crf=crf, preset=preset)
         self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, "yuv420p"
         tag_video_stream(self.stream, full_range=False, colour=BT709, display_matrix=None)
+        with ffmpeg_errors() as logs:  # the encoder's own reason, if it refuses
+            try:
+                self.container.start_encoding()
+            except av.FFmpegError as exc:
+                raise encoder_refusal(self.stream, exc, logs, HINT) from exc
 
     def write(self, image: np.ndarray, shown_at: float) -> None:
         """Add one shown BGR image; ``shown_at`` is a clock time in seconds."""
@@ -63,8 +77,7 @@ class Recorder:
         try:
             packets = self.stream.encode(frame)
         except av.FFmpegError as exc:
-            raise SrpipeError(f"encoder {self.stream.codec_context.name} refused the settings of --record: {exc}; "
-                              "check --codec, --crf, --preset") from exc
+            raise encoder_refusal(self.stream, exc, hint=HINT) from exc
         self._mux(packets)
 
     def _mux(self, packets) -> None:

@@ -1,0 +1,186 @@
+"""Outputs that must not be written: the input in any of its forms, names too long for the file
+system; and outputs whose reader leaves, and encoders that refuse, ending cleanly (issue #27)."""
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from test_faults import assert_one_line_error, listing
+
+from srpipe.errors import SrpipeError
+from srpipe.outputs import _HOST, AtomicOutput
+from srpipe.testing import make_test_video
+
+from conftest import run_srpipe
+from media import video_info
+
+
+def srpipe_with_stdin(stdin, *args, cwd=None):
+    """``python -m srpipe ARGS`` with standard input read from the open file ``stdin``."""
+    return subprocess.run([sys.executable, "-m", "srpipe", *map(str, args)], stdin=stdin, capture_output=True,
+                          cwd=cwd, timeout=300)
+
+
+@pytest.fixture
+def clip(tmp_path):
+    return make_test_video(tmp_path / "in clip.mp4", frames=3)
+
+
+# 1-2. The input is never replaced, whatever form names it -----------------------------------
+
+@pytest.mark.parametrize("form", ["file:relative", "file:absolute", "file:///percent-encoded", "-", "pipe:0"])
+def test_an_input_named_as_a_url_or_standard_input_is_not_replaced_by_its_own_upscale(clip, tmp_path, form):
+    before = clip.read_bytes()
+    location = {"file:relative": f"file:{clip.name}", "file:absolute": f"file:{clip}",
+                "file:///percent-encoded": f"file://{quote(str(clip))}"}.get(form, form)
+    with open(clip, "rb") as stdin:
+        done = srpipe_with_stdin(stdin, "upscale", location, "--input-format", "mp4", "-o", clip.name, "-y",
+                                 cwd=tmp_path)
+    assert_one_line_error(done, f"output {clip.name} is the input file", "choose another name with -o")
+    assert clip.read_bytes() == before
+    assert listing(tmp_path) == [clip.name]
+
+
+@pytest.mark.parametrize("link", [os.link, os.symlink])
+@pytest.mark.parametrize("form", ["path", "file:", "-"])
+def test_a_link_to_the_input_is_the_input(clip, tmp_path, link, form):
+    link(clip, tmp_path / "out.mp4")
+    before = clip.read_bytes()
+    location = {"path": clip, "file:": f"file:{clip}"}.get(form, form)
+    with open(clip, "rb") as stdin:
+        done = srpipe_with_stdin(stdin, "upscale", location, "-o", tmp_path / "out.mp4", "-y")
+    assert_one_line_error(done, "is the input file, or a link to it")
+    assert clip.read_bytes() == before and (tmp_path / "out.mp4").read_bytes() == before
+    assert listing(tmp_path) == sorted([clip.name, "out.mp4"])
+
+
+def test_standard_input_from_a_pipe_or_a_fifo_is_read_as_before(tmp_path):
+    clip = make_test_video(tmp_path / "in.mkv", frames=3)
+    (tmp_path / "old.mkv").write_bytes(b"an earlier output")
+    piped = run_srpipe("upscale", "-", "-o", tmp_path / "old.mkv", "-y", input=clip.read_bytes())
+    assert piped.returncode == 0, piped.stderr.decode()
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(clip.read_bytes()))
+    writer.start()
+    with open(fifo, "rb") as stdin:
+        from_fifo = srpipe_with_stdin(stdin, "upscale", "-", "--input-format", "matroska", "-o", tmp_path / "f.mkv")
+    writer.join()
+    assert from_fifo.returncode == 0, from_fifo.stderr.decode()
+    assert len(video_info(tmp_path / "old.mkv")["times"]) == len(video_info(tmp_path / "f.mkv")["times"]) == 3
+
+
+def test_same_file_compares_identity_in_every_form(tmp_path):
+    from srpipe.outputs import same_file
+
+    target = tmp_path / "a b%.mp4"
+    target.write_bytes(b"x")
+    (tmp_path / "other.mp4").write_bytes(b"x")
+    os.link(target, tmp_path / "hard.mp4")
+    for form in (str(target), f"file:{target}", f"file://{quote(str(target))}", f"file://localhost{target}",
+                 tmp_path / "hard.mp4"):
+        assert same_file(tmp_path / "hard.mp4", form), form
+    for form in (tmp_path / "other.mp4", "http://example.com/a.mp4", str(tmp_path / "missing.mp4")):
+        assert not same_file(target, form), form
+    assert not same_file(tmp_path / "missing.mp4", tmp_path / "missing.mp4")  # nothing to replace there
+    assert not same_file(Path("-"), "-")  # a path object is a path, never standard input
+
+
+# 10. Long output names -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("stem", ["a" * 220, "b" * 251, "é" * 125])  # 224, 255 and 254 bytes with .mkv
+def test_output_names_up_to_the_file_systems_limit_work(cli_run, tmp_path, stem):
+    clip = make_test_video(tmp_path / "in.mp4", frames=3, audio=False)
+    name = f"{stem}.mkv"
+    assert len(os.fsencode(name)) <= os.pathconf(tmp_path, "PC_NAME_MAX")
+    done = cli_run("upscale", clip, "-o", tmp_path / name, "-q")
+    assert done.exit_code == 0, done.output
+    assert len(video_info(tmp_path / name)["times"]) == 3
+    assert listing(tmp_path) == sorted(["in.mp4", name])
+
+
+def test_an_output_name_over_the_limit_is_one_line_naming_the_limit(tmp_path):
+    clip = make_test_video(tmp_path / "in.mp4", frames=3, audio=False)
+    limit = os.pathconf(tmp_path, "PC_NAME_MAX")
+    done = run_srpipe("upscale", clip, "-o", tmp_path / ("c" * (limit - 3) + ".mkv"))
+    assert_one_line_error(done, f"is {limit + 1} bytes long; file names here take at most {limit} bytes",
+                          "choose a shorter name with -o")
+    assert listing(tmp_path) == ["in.mp4"]
+
+
+def test_the_shortened_partials_of_a_long_name_are_cleaned_up_as_its_own(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", ""])
+    dead.wait()  # a process id that is gone
+    long_a, long_b = tmp_path / ("d" * 240 + "-a.mp4"), tmp_path / ("d" * 240 + "-b.mp4")
+
+    def dead_partial(final):
+        output = AtomicOutput(final, overwrite=False)
+        killed = output.temp.with_name(output.temp.name.replace(f"-{os.getpid()}-", f"-{dead.pid}-"))
+        output.temp.rename(killed)
+        return killed
+
+    partial_a, partial_b = dead_partial(long_a), dead_partial(long_b)
+    assert partial_a.name.startswith(".dddd") and f".srpipe-{_HOST}-{dead.pid}-" in partial_a.name
+    assert partial_a.name.endswith(".partial.mp4")
+    assert partial_a.name.split(".srpipe-")[0] != partial_b.name.split(".srpipe-")[0]  # the same 200 d's, cut
+    with AtomicOutput(long_a, overwrite=False).temp.open("wb"):  # a later run for long_a
+        pass
+    assert not partial_a.exists() and partial_b.exists()
+
+
+# 14. A reader that leaves ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("to", ["stdout", "fifo"])
+def test_a_reader_that_closes_the_output_early_ends_srpipe_quietly(tmp_path, to):
+    clip = make_test_video(tmp_path / "in.mp4", frames=30, width=160, height=120)
+    target = "-" if to == "stdout" else tmp_path / "fifo.mkv"
+    if to == "fifo":
+        os.mkfifo(target)
+    # lossless: the output is far larger than a pipe holds, so writes go on after the reader leaves
+    process = subprocess.Popen([sys.executable, "-m", "srpipe", "upscale", clip, "-o", target, "--format",
+                                "matroska", "--codec", "ffv1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    with (process.stdout if to == "stdout" else open(target, "rb")) as reader:
+        assert len(reader.read(1000)) == 1000
+    process.stdout.close()
+    assert process.wait(timeout=120) == 0
+    assert process.stderr.read() == b""
+    assert listing(tmp_path) == sorted(["in.mp4", *(["fifo.mkv"] if to == "fifo" else [])])
+
+
+# 15c. Encoder refusals ------------------------------------------------------------------------
+
+def test_an_odd_size_for_x264_is_one_clean_line_saying_what_to_do(tmp_path):
+    clip = make_test_video(tmp_path / "in.mp4", frames=3)
+    done = run_srpipe("upscale", clip, "--width", "101", "--height", "77", "-o", tmp_path / "out.mp4")
+    assert_one_line_error(done, "encoder libx264 refused the settings: width not divisible by 2 (101x77)",
+                          "yuv420p needs even sizes: use --pix-fmt yuv444p or --codec ffv1")
+    assert "Errno" not in done.stderr.decode() and "avcodec_open2" not in done.stderr.decode()
+    assert listing(tmp_path) == ["in.mp4"]
+
+
+def test_a_preset_x264_does_not_have_is_one_line_naming_those_it_has(tmp_path):
+    clip = make_test_video(tmp_path / "in.mp4", frames=3)
+    done = run_srpipe("upscale", clip, "--preset", "warp", "-o", tmp_path / "out.mp4")
+    assert_one_line_error(done, "--preset warp is not a libx264 preset; use one of ultrafast,", "placebo")
+    assert listing(tmp_path) == ["in.mp4"]
+
+
+def test_encoder_refusals_name_the_encoders_own_reason():
+    import av
+
+    from srpipe.video import encoder_refusal, ffmpeg_errors
+
+    with av.open(os.devnull, "w", format="matroska") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.options = {"profile": "nonsense"}
+        with ffmpeg_errors() as logs, pytest.raises(av.FFmpegError) as refused:
+            container.start_encoding()
+        error = encoder_refusal(stream, refused.value, logs)
+    assert isinstance(error, SrpipeError)
+    assert str(error) == "encoder libx264 refused the settings: Error setting profile nonsense; " \
+                         "check --codec, --crf, --preset"
