@@ -12,16 +12,17 @@ import functools
 import importlib
 import json
 import os
+import pathlib
+import re
 import stat
 import sys
 import warnings
 
 import pluggy
 
-from srpipe import __version__, hookspecs
+from srpipe import __version__, cache, hookspecs
 from srpipe.backends import BackendRegistry
-from srpipe.cache import cache_dir
-from srpipe.errors import PluginWarning, SrpipeError
+from srpipe.errors import PluginWarning
 from srpipe.models import ModelRegistry
 
 ENTRY_POINT_GROUP = "srpipe"
@@ -95,52 +96,50 @@ def installed_entry_points() -> list[tuple[str, str, str]]:
     as the rest of srpipe's own start-up, on every command, so the answer is kept in the cache
     folder, per ``sys.path``, with a stamp of what an install, upgrade or removal changes
     (:func:`_metadata_stamp`), as stevedore keeps its entry-point cache; the scan runs again
-    when the stamp differs. A cache that cannot be read or written only costs the scan."""
-    setup, stamp = "\0".join(sys.path), _metadata_stamp()
-    try:
-        path = cache_dir("plugins") / "entry-points.json"
-    except RuntimeError:  # no home folder to find the cache folder under
-        path = None
-    kept = _read_kept(path) if path else {}
+    when the stamp differs. The cache only saves the scan and never adds to it: each entry point
+    it gives is checked against the metadata folder it came from (:func:`_verified`), whatever
+    the stamp says, and one that is not found there means a full scan and a new cache file.
+    A cache that cannot be read or written only costs the scan."""
+    setup = "\0".join(sys.path)
+    stamp, first_folders = _metadata_stamp()
+    kept = _read_kept()
     entry = kept.get(setup)
     if isinstance(entry, dict) and entry.get("stamp") == stamp:
         rows = entry.get("entry_points")
-        if isinstance(rows, list) and all(isinstance(row, list) and len(row) == 3
-                                          and all(isinstance(v, str) for v in row) for row in rows):
-            return [tuple(row) for row in rows]
+        if _verified(rows, first_folders):
+            return [tuple(row[:3]) for row in rows]
     import importlib.metadata
 
-    found = [(entry_point.name, entry_point.value, entry_point.dist.version if entry_point.dist else "unknown")
-             for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)]
-    if path:
-        from srpipe.outputs import write_atomically
-
+    rows = [[entry_point.name, entry_point.value, (entry_point.dist and entry_point.dist.version) or "unknown",
+             _metadata_folder(entry_point.dist)]
+            for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)]
+    if _verified(rows, first_folders):  # else the next run could not use it either (a zipped distribution)
         others = [(key, value) for key, value in kept.items() if key != setup][-(KEPT_SETUPS - 1):]
-        kept = {**dict(others), setup: {"stamp": stamp, "entry_points": found}}
-        try:
-            write_atomically(path, json.dumps(kept).encode())
-        except (OSError, SrpipeError):  # read-only, full, a folder in the way: the next run scans again
-            pass
-    return found
+        kept = {**dict(others), setup: {"stamp": stamp, "entry_points": rows}}
+        cache.write("plugins", "entry-points.json", json.dumps(kept).encode())
+    return [tuple(row[:3]) for row in rows]
 
 
-def _read_kept(path) -> dict:
-    """The cache file's setups, or none where it is missing or damaged."""
+def _read_kept() -> dict:
+    """The cache file's setups, or none where it is missing, refused or damaged."""
     try:
-        kept = json.loads(path.read_text())
-    except (OSError, ValueError, RecursionError):
+        kept = json.loads(cache.read("plugins", "entry-points.json") or b"{}")
+    except (ValueError, RecursionError):
         return {}
     return kept if isinstance(kept, dict) else {}
 
 
-def _metadata_stamp() -> list:
+def _metadata_stamp() -> tuple[list, dict[str, str]]:
     """What installing, upgrading or removing a distribution on ``sys.path`` changes, as
     ``importlib.metadata`` finds distributions: the name of every metadata folder (the first of a
     name shadows the rest), an unpacked egg's, and of each ``entry_points.txt`` the time it last
     changed, its size and inode, which a copy that keeps modification times does not keep (zip
     archives: their own). Not a folder's own time: the current folder is on ``sys.path`` under
-    ``python -m``, and every output written there changes it."""
-    stamp = []
+    ``python -m``, and every output written there changes it.
+
+    Also, by normalized distribution name, the metadata folder ``importlib.metadata`` reads for
+    it: the first on ``sys.path`` (in a folder, the first name in sorted order)."""
+    stamp, first_folders = [], {}
     for entry in sys.path:
         folder = entry or "."
         try:
@@ -154,13 +153,85 @@ def _metadata_stamp() -> list:
             continue
         stamp.append([entry])
         for name in names:
+            if not name.endswith(".egg"):
+                first_folders.setdefault(_distribution_key(name), str(pathlib.Path(entry, name)))
             metadata = os.path.join(folder, name, "EGG-INFO" if name.endswith(".egg") else "", "entry_points.txt")
             try:
                 found = os.stat(metadata)
                 stamp.append([name, found.st_mtime_ns, found.st_ctime_ns, found.st_size, found.st_ino])
             except OSError:
                 stamp.append([name])  # no entry points, or an .egg-info file
-    return stamp
+    return stamp, first_folders
+
+
+def _distribution_key(metadata_name: str) -> str:
+    """A metadata folder's distribution name, normalized as ``importlib.metadata`` does to tell
+    which folder of a name comes first (``Foo.Bar-1.0.dist-info`` -> ``foo_bar``)."""
+    name = metadata_name.rpartition(".")[0].partition("-")[0]
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+def _metadata_folder(distribution) -> str | None:
+    """The folder ``importlib.metadata`` read ``distribution`` from (its ``_path``: the public API
+    does not say), or None for one from elsewhere (a zip archive)."""
+    path = getattr(distribution, "_path", None)
+    return str(path) if isinstance(path, pathlib.Path) else None
+
+
+def _verified(rows, first_folders: dict[str, str]) -> bool:
+    """Whether every row, ``[name, value, version, metadata folder]``, is an entry point that
+    ``importlib.metadata`` finds now: the folder is the one it reads for its distribution's name
+    on this ``sys.path`` (``first_folders``), its ``entry_points.txt`` declares ``name = value``
+    in the ``srpipe`` group and its metadata gives that version."""
+    if not isinstance(rows, list):
+        return False
+    for row in rows:
+        if not (isinstance(row, list) and len(row) == 4 and all(isinstance(value, str) for value in row)):
+            return False
+        name, value, version, folder = row
+        if (first_folders.get(_distribution_key(os.path.basename(folder))) != folder
+                or (name, value) not in _declared_entry_points(folder)
+                or (_metadata_version(folder) or "unknown") != version):
+            return False
+    return True
+
+
+def _declared_entry_points(folder: str) -> set[tuple[str, str]]:
+    """(name, value) of each ``srpipe`` entry point in ``folder``'s ``entry_points.txt``, read as
+    ``importlib.metadata`` reads it."""
+    try:
+        with open(os.path.join(folder, "entry_points.txt"), encoding="utf-8") as file:
+            lines = file.read().splitlines()
+    except (OSError, ValueError):
+        return set()
+    group, declared = None, set()
+    for line in map(str.strip, lines):
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            group = line.strip("[]")
+        elif group == ENTRY_POINT_GROUP:
+            name, equals, value = line.partition("=")
+            if equals:
+                declared.add((name.strip(), value.strip()))
+    return declared
+
+
+def _metadata_version(folder: str) -> str | None:
+    """The ``Version`` header of ``folder``'s ``METADATA`` (``PKG-INFO`` for an .egg-info)."""
+    for filename in ("METADATA", "PKG-INFO"):
+        try:
+            with open(os.path.join(folder, filename), encoding="utf-8") as file:
+                for line in file:
+                    if not line.strip():  # the headers end at the first blank line
+                        break
+                    key, colon, value = line.partition(":")
+                    if colon and not line[0].isspace() and key.strip().lower() == "version":
+                        return value.strip()
+            return None
+        except (OSError, ValueError):
+            continue
+    return None
 
 
 def _load_entry_point(value: str):

@@ -13,10 +13,10 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
+from srpipe import cache
 from srpipe.default_plugins.espcn.color import load_y, modcrop
 from srpipe.default_plugins.espcn.evaluate import image_paths, make_lr
 from srpipe.default_plugins.espcn.imresize import imresize
-from srpipe.outputs import atomic_path
 
 
 def make_pairs(
@@ -35,18 +35,37 @@ def make_pairs(
 def cached_pairs(
     folders: Sequence[str | Path], scale: int, rescales: Sequence[float], cache_dir: str | Path
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """:func:`make_pairs`, stored in an ``.npz`` under ``cache_dir`` after the first call."""
+    """:func:`make_pairs`, stored in an ``.npz`` under ``cache_dir`` after the first call (:func:`_read_npz`)."""
     files = sorted(str(p) for folder in folders for p in image_paths(folder))
     key = hashlib.sha1(repr((files, scale, list(rescales))).encode()).hexdigest()[:16]
-    path = Path(cache_dir) / f"srpairs-x{scale}-{key}.npz"
-    if path.exists():
-        with np.load(path) as z:
-            n = len(z.files) // 2
-            return [(z[f"lr{i}"], z[f"hr{i}"]) for i in range(n)]
-    pairs = make_pairs(folders, scale, rescales)
-    with atomic_path(path) as temp:
-        np.savez(temp, **{f"{k}{i}": a for i, p in enumerate(pairs) for k, a in zip(("lr", "hr"), p)})
+    name = f"srpairs-x{scale}-{key}.npz"
+    pairs = _read_npz(cache_dir, name, lambda z: [(z[f"lr{i}"], z[f"hr{i}"]) for i in range(len(z.files) // 2)])
+    if pairs is None:
+        pairs = make_pairs(folders, scale, rescales)
+        _write_npz(cache_dir, name, **{f"{k}{i}": a for i, p in enumerate(pairs) for k, a in zip(("lr", "hr"), p)})
     return pairs
+
+
+def _read_npz(cache_dir: str | Path, name: str, unpack):
+    """``unpack(arrays)`` of the ``.npz`` kept as ``name`` under ``cache_dir``, or None where it is
+    missing, refused (:func:`srpipe.cache.opened`) or damaged (then it is made again)."""
+    import zipfile
+
+    with cache.opened(Path(cache_dir), name) as file:
+        if file is None:
+            return None
+        try:
+            with np.load(file, allow_pickle=False) as arrays:
+                return unpack(arrays)
+        except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile):  # TypeError: an .npy, no archive
+            return None
+
+
+def _write_npz(cache_dir: str | Path, name: str, **arrays) -> None:
+    """Keep ``arrays`` as the ``.npz`` ``name`` under ``cache_dir`` where it can (:func:`srpipe.cache.replacing`)."""
+    with cache.replacing(Path(cache_dir), name) as file:
+        if file:
+            np.savez(file, **arrays)
 
 
 class PatchSampler:
@@ -154,18 +173,21 @@ def cached_degraded_pairs(paths: Sequence[str | Path], scale: int, cache_dir: st
                           **settings) -> list[tuple[np.ndarray, np.ndarray]]:
     """:func:`degraded_clips` as ``(lr, hr window)`` pairs, stored in an ``.npz`` under
     ``cache_dir`` keyed by the images and settings (the HR windows are views of one array per
-    image, so the cache and memory hold each HR image once)."""
+    image, so the cache and memory hold each HR image once; :func:`_read_npz`)."""
     files = sorted(str(p) for p in paths)
     key = hashlib.sha1(repr((files, scale, sorted(settings.items()))).encode()).hexdigest()[:16]
-    path = Path(cache_dir) / f"srclips-x{scale}-{key}.npz"
-    if path.exists():
-        with np.load(path) as z:
-            hrs = [z[f"hr{i}"] for i in range(int(z["n_hr"]))]
-            where = z["where"]
-            frames = [(z[f"lr{i}"], *map(int, where[i])) for i in range(len(where))]
-    else:
+    name = f"srclips-x{scale}-{key}.npz"
+
+    def unpack(z):
+        where = z["where"]
+        hrs = [z[f"hr{i}"] for i in range(int(z["n_hr"]))]
+        return hrs, [(z[f"lr{i}"], *map(int, where[i])) for i in range(len(where))]
+
+    kept = _read_npz(cache_dir, name, unpack)
+    if kept is None:
         hrs, frames = degraded_clips(files, scale, **settings)
-        with atomic_path(path) as temp:
-            np.savez(temp, n_hr=len(hrs), where=np.array([f[1:] for f in frames], np.int64).reshape(-1, 3),
-                     **{f"hr{i}": h for i, h in enumerate(hrs)}, **{f"lr{i}": f[0] for i, f in enumerate(frames)})
+        _write_npz(cache_dir, name, n_hr=len(hrs), where=np.array([f[1:] for f in frames], np.int64).reshape(-1, 3),
+                   **{f"hr{i}": h for i, h in enumerate(hrs)}, **{f"lr{i}": f[0] for i, f in enumerate(frames)})
+    else:
+        hrs, frames = kept
     return [(lr, hrs[k][y:y + lr.shape[0] * scale, x:x + lr.shape[1] * scale]) for lr, k, y, x in frames]

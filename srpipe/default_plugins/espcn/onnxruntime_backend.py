@@ -3,15 +3,14 @@
 The export (``network.convolved``, dynamic batch, height and width) is cached under
 ``$SRPIPE_CACHE_DIR/onnx`` (default ``~/.cache/srpipe/onnx``), named by the SHA-256 of the
 network's config and weights, so only the first load of a checkpoint pays for it (a few
-seconds). Tiling and the residual bicubic stay in the upscaler, shared with torch.
+seconds). An export is read only as :func:`srpipe.cache.read_recorded` checks it: one that is
+not what this srpipe wrote is exported again. Tiling and the residual bicubic stay in the upscaler, shared with torch.
 """
 
 from __future__ import annotations
 
-from srpipe import hookimpl
+from srpipe import cache, hookimpl
 from srpipe.backends import Backend
-from srpipe.cache import cache_dir
-from srpipe.outputs import write_atomically
 
 
 def is_available() -> bool:
@@ -46,15 +45,17 @@ def prepare(network, device: str):
     """A function equal to ``network.convolved`` on CPU float32 arrays, run by ONNX Runtime."""
     from srpipe.default_plugins.espcn.onnx_export import export_convolved, network_digest
 
-    path = cache_dir("onnx") / f"{network_digest(network)}.onnx"
-    try:
-        runner = session(str(path))
-    except Exception:  # not cached yet, or damaged: export it
-        model = export_convolved(network)
+    digest = network_digest(network)
+    kept = cache.read_recorded("onnx", f"{digest}.onnx", f"ONNX export of network {digest[:16]}")
+    runner = None
+    if kept is not None:
         try:
-            write_atomically(path, model)
-        except OSError:  # a read-only cache: the model runs from memory
+            runner = session(kept)
+        except Exception:  # what this srpipe wrote, yet ONNX Runtime cannot read it: exported again
             pass
+    if runner is None:
+        model = export_convolved(network)
+        cache.write_recorded("onnx", f"{digest}.onnx", model)  # where it can: else it runs from memory
         runner = session(model)
 
     def convolved(x):

@@ -8,7 +8,9 @@ function holds one OpenVINO infer request: call it from one thread at a time.
 The conversion (``openvino.convert_model`` on the torch module, dynamic batch, height and
 width) needs torch and no ONNX exporter; its result is kept in ``$SRPIPE_CACHE_DIR/openvino``
 (default ``~/.cache/srpipe/openvino``), named by the checkpoint's SHA-256, the precision and
-OpenVINO's version, so later runs of the same weights read it and never import torch.
+OpenVINO's version, so later runs of the same weights read it and never import torch. It is
+read only as :func:`srpipe.cache.read_recorded` checks it: files that are not what this srpipe
+wrote are converted again.
 
 OpenVINO's telemetry is kept off (:func:`import_openvino`): srpipe makes no network connections.
 """
@@ -22,10 +24,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from srpipe import hookimpl
+from srpipe import cache, hookimpl
 from srpipe.backends import Backend
-from srpipe.cache import cache_dir
-from srpipe.outputs import write_atomically
 
 if TYPE_CHECKING:  # NumPy is loaded where arrays are made: registering the backends is for --help too
     import numpy as np
@@ -109,19 +109,20 @@ def _converted(network):
 CACHE_FORMAT = "srpipe1"
 
 
-def _cached_path(key: str, precision: str) -> Path:
+def _cached_name(key: str, precision: str) -> str:
+    """The cached graph's name in the cache folder ``openvino``, without its suffix (.xml, .bin)."""
     version = re.sub(r"[^0-9A-Za-z.]+", "_", import_openvino().__version__)
-    return cache_dir("openvino") / f"{key}-{precision}-{CACHE_FORMAT}-{version}.xml"
+    return f"{key}-{precision}-{CACHE_FORMAT}-{version}"
 
 
-def _keep(model, path: Path) -> None:
-    """Save ``model`` as ``path`` (.xml) and its .bin, renamed into place .bin first: an .xml
-    there means both are whole. Full-precision weights: OpenVINO would halve them by default."""
+def _keep(model, name: str) -> None:
+    """Keep ``model`` as ``name``.xml and its .bin, each with its record. Full-precision
+    weights: OpenVINO would halve them by default."""
     with tempfile.TemporaryDirectory() as temp:
         saved = Path(temp, "model.xml")
         import_openvino().save_model(model, str(saved), compress_to_fp16=False)
-        write_atomically(path.with_suffix(".bin"), saved.with_suffix(".bin").read_bytes())
-        write_atomically(path, saved.read_bytes())
+        cache.write_recorded("openvino", f"{name}.bin", saved.with_suffix(".bin").read_bytes())
+        cache.write_recorded("openvino", f"{name}.xml", saved.read_bytes())
 
 
 def _runner(model, precision: str):
@@ -155,8 +156,8 @@ def _prepare(precision: str):
         model = _converted(split_input(network) if precision == "bf16" else network)
         if key:
             try:
-                _keep(model, _cached_path(key, precision))
-            except Exception:  # a read-only or full cache (OpenVINO raises RuntimeError): this run still works
+                _keep(model, _cached_name(key, precision))
+            except Exception:  # no room to save it in (OpenVINO raises RuntimeError): this run still works
                 pass
         return _runner(model, precision)
 
@@ -165,13 +166,15 @@ def _prepare(precision: str):
 
 def _load_prepared(precision: str):
     def load_prepared(key: str, device: str):
-        """The network that :func:`prepare` kept under ``key``, or None."""
-        path = _cached_path(key, precision)
-        if not path.exists():
+        """The network that :func:`prepare` kept under ``key``, or None (then it converts it again)."""
+        name, what = _cached_name(key, precision), f"OpenVINO network for checkpoint {key[:16]} ({precision})"
+        graph = cache.read_recorded("openvino", f"{name}.xml", what)
+        weights = cache.read_recorded("openvino", f"{name}.bin", what) if graph is not None else None
+        if weights is None:
             return None
         try:
-            model = import_openvino().Core().read_model(path)
-        except RuntimeError:  # damaged: prepare() converts it again
+            model = import_openvino().Core().read_model(graph, weights)
+        except RuntimeError:  # what this srpipe wrote, yet OpenVINO cannot read it: converted again
             return None
         return _runner(model, precision)
 

@@ -13,15 +13,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from srpipe import cache
 from srpipe.backends import Backend
-from srpipe.cache import cache_dir, file_digest
 from srpipe.default_plugins.espcn.config import ESPCNConfig
 from srpipe.errors import NonFiniteOutput
-from srpipe.outputs import write_atomically
 
 
-def _card_path(key: str) -> Path:
-    return cache_dir("networks") / f"{key}-{CARD_FORMAT}.json"
+def _card_name(key: str) -> str:
+    """The card's name in the cache folder ``networks`` (kept with a record: see :mod:`srpipe.cache`)."""
+    return f"{key}-{CARD_FORMAT}.json"
 
 
 CARD_FORMAT = "card1"  # changes with what a card holds
@@ -35,6 +35,9 @@ def _agrees(convolved, config: ESPCNConfig) -> bool:
     except Exception:  # the backend's own error: it is prepared again from the checkpoint
         return False
     return out.shape == (1, config.channels, 4 * config.scale, 4 * config.scale)
+
+
+BAND_OUTPUT_PIXELS = 1 << 22  # output pixels of a frame upscaled at a time on the CPU (16 MiB a float copy)
 
 
 class ESPCNUpscaler:
@@ -74,11 +77,14 @@ class ESPCNUpscaler:
         self._key = None
         if isinstance(checkpoint, dict) or backend is None or backend.load_prepared is None:
             return None
-        self._key = file_digest(checkpoint)
+        self._key = cache.file_digest(checkpoint)
+        kept = cache.read_recorded("networks", _card_name(self._key), f"network card for checkpoint {self._key[:16]}")
+        if kept is None:
+            return None
         try:
-            card = json.loads(_card_path(self._key).read_text())
+            card = json.loads(kept)
             config = ESPCNConfig.from_dict(card["config"])
-        except (OSError, ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError):  # a card of another srpipe's making
             return None
         convolved = backend.load_prepared(self._key, self.device)
         if convolved is None or not _agrees(convolved, config):
@@ -103,11 +109,8 @@ class ESPCNUpscaler:
             return backend.prepare(self.network, self.device)
         convolved = backend.prepare(self.network, self.device, key=self._key)
         card = {"config": self.config.__dict__, "meta": self.meta}
-        try:
-            write_atomically(_card_path(self._key), json.dumps(card, default=str).encode())
-        except OSError:  # a read-only cache: the next run prepares again
-            pass
-        return convolved
+        cache.write_recorded("networks", _card_name(self._key), json.dumps(card, default=str).encode())
+        return convolved  # where the card could not be kept (a read-only cache), the next run prepares again
 
     def run_tiled(self, x):
         """The network on (N, 1, H, W) float32 (a numpy array on the CPU, a torch tensor on
@@ -168,13 +171,21 @@ class ESPCNUpscaler:
             with torch.inference_mode():
                 self._upscale_overlapped(luma, out, bit_depth, full_range)
             return out
-        maxval = (1 << bit_depth) - 1
+        maxval, s = (1 << bit_depth) - 1, self.scale
+        # Bands of rows, each read with a halo of the network's receptive radius and the residual's
+        # bicubic taps (2), so that the output equals the whole frame's: the float copies then
+        # take a band's memory, not several times the upscaled frame's (a 12 MP photo at x4).
+        rows, halo = max(1, BAND_OUTPUT_PIXELS // (w * s * s)), self.margin + 2
         for i in range(0, n, self.batch_size):
-            y = self._network_on_samples(luma[i:i + self.batch_size].astype(np.float32), bit_depth, full_range)
-            if not np.isfinite(y).all():  # clipped, NaN becomes black: refuse instead
-                raise NonFiniteOutput("the network gave NaN or infinite values")
-            np.clip(np.rint(y), 0, maxval, out=y)
-            out[i:i + self.batch_size] = y
+            for top in range(0, h, rows):
+                bottom = min(top + rows, h)
+                y0, y1 = max(top - halo, 0), min(bottom + halo, h)
+                y = self._network_on_samples(luma[i:i + self.batch_size, y0:y1].astype(np.float32), bit_depth,
+                                             full_range)
+                if not np.isfinite(y).all():  # clipped, NaN becomes black: refuse instead
+                    raise NonFiniteOutput("the network gave NaN or infinite values")
+                np.clip(np.rint(y), 0, maxval, out=y)
+                out[i:i + self.batch_size, top * s:bottom * s] = y[:, (top - y0) * s:(bottom - y0) * s]
         return out
 
     def _network_on_samples(self, x, bit_depth: int, full_range: bool):
