@@ -48,7 +48,9 @@ class SrpipeGroup(UniqueCommandsGroup):
             if _debug(ctx):
                 raise
             raise click.ClickException(one_line(str(exc))) from exc
-        except BrokenPipeError:  # the reader left (srpipe plugins | head -1): nothing more to say
+        except BrokenPipeError:
+            # The reader left (srpipe plugins | head -1; upscale -o - | head -c 1000): it had what it
+            # wanted, so nothing more to say, and 0, as when a pipeline's reader stops a listing
             _quiet_stdout()
             raise click.exceptions.Exit(0) from None
         except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt, Terminated):
