@@ -29,8 +29,11 @@ import warnings
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-_FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_FILE_FLAGS = os.O_NOFOLLOW | os.O_CLOEXEC
+# Where folders cannot be opened relative to a checked one without following links (Windows), no
+# cache is used at all.
+_CHECKABLE = os.open in os.supports_dir_fd and hasattr(os, "O_NOFOLLOW")
+_FOLDER_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+_FILE_FLAGS = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 class CacheWarning(UserWarning):
@@ -98,6 +101,8 @@ def _open_unfollowed(name: str | Path, flags: int, parent: int | None, shown: Pa
 def _open_folder(folder: Path, create: bool) -> int | None:
     """A descriptor of ``folder``, each level from the cache root down opened and checked (see the
     module), made where missing when ``create``; None where one is missing or refused."""
+    if not _CHECKABLE:
+        return None
     folder = Path(folder)
     try:
         root = cache_root()

@@ -13,7 +13,6 @@ import importlib
 import json
 import os
 import pathlib
-import re
 import stat
 import sys
 import warnings
@@ -101,19 +100,19 @@ def installed_entry_points() -> list[tuple[str, str, str]]:
     the stamp says, and one that is not found there means a full scan and a new cache file.
     A cache that cannot be read or written only costs the scan."""
     setup = "\0".join(sys.path)
-    stamp, first_folders = _metadata_stamp()
+    stamp, listing = _metadata_stamp()
     kept = _read_kept()
     entry = kept.get(setup)
     if isinstance(entry, dict) and entry.get("stamp") == stamp:
         rows = entry.get("entry_points")
-        if _verified(rows, first_folders):
+        if _verified(rows, listing):
             return [tuple(row[:3]) for row in rows]
     import importlib.metadata
 
     rows = [[entry_point.name, entry_point.value, (entry_point.dist and entry_point.dist.version) or "unknown",
              _metadata_folder(entry_point.dist)]
             for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)]
-    if _verified(rows, first_folders):  # else the next run could not use it either (a zipped distribution)
+    if _verified(rows, listing):  # else the next run could not use it either (a zipped distribution)
         others = [(key, value) for key, value in kept.items() if key != setup][-(KEPT_SETUPS - 1):]
         kept = {**dict(others), setup: {"stamp": stamp, "entry_points": rows}}
         cache.write("plugins", "entry-points.json", json.dumps(kept).encode())
@@ -129,7 +128,7 @@ def _read_kept() -> dict:
     return kept if isinstance(kept, dict) else {}
 
 
-def _metadata_stamp() -> tuple[list, dict[str, str]]:
+def _metadata_stamp() -> tuple[list, list[tuple[str, list[str]]]]:
     """What installing, upgrading or removing a distribution on ``sys.path`` changes, as
     ``importlib.metadata`` finds distributions: the name of every metadata folder (the first of a
     name shadows the rest), an unpacked egg's, and of each ``entry_points.txt`` the time it last
@@ -137,9 +136,8 @@ def _metadata_stamp() -> tuple[list, dict[str, str]]:
     archives: their own). Not a folder's own time: the current folder is on ``sys.path`` under
     ``python -m``, and every output written there changes it.
 
-    Also, by normalized distribution name, the metadata folder ``importlib.metadata`` reads for
-    it: the first on ``sys.path`` (in a folder, the first name in sorted order)."""
-    stamp, first_folders = [], {}
+    Also the listing it is made from: each folder on ``sys.path`` and the sorted names in it."""
+    stamp, listing = [], []
     for entry in sys.path:
         folder = entry or "."
         try:
@@ -152,23 +150,35 @@ def _metadata_stamp() -> tuple[list, dict[str, str]]:
         except OSError:
             continue
         stamp.append([entry])
+        listing.append((entry, names))
         for name in names:
-            if not name.endswith(".egg"):
-                first_folders.setdefault(_distribution_key(name), str(pathlib.Path(entry, name)))
             metadata = os.path.join(folder, name, "EGG-INFO" if name.endswith(".egg") else "", "entry_points.txt")
             try:
                 found = os.stat(metadata)
                 stamp.append([name, found.st_mtime_ns, found.st_ctime_ns, found.st_size, found.st_ino])
             except OSError:
                 stamp.append([name])  # no entry points, or an .egg-info file
-    return stamp, first_folders
+    return stamp, listing
 
 
 def _distribution_key(metadata_name: str) -> str:
     """A metadata folder's distribution name, normalized as ``importlib.metadata`` does to tell
-    which folder of a name comes first (``Foo.Bar-1.0.dist-info`` -> ``foo_bar``)."""
-    name = metadata_name.rpartition(".")[0].partition("-")[0]
-    return re.sub(r"[-_.]+", "_", name).lower()
+    which folder of a name comes first (``Foo.Bar-1.0.dist-info`` -> ``foo_bar``); no regular
+    expression: this runs on every name on ``sys.path`` at every start."""
+    key = metadata_name.rpartition(".")[0].partition("-")[0].lower().replace("-", "_").replace(".", "_")
+    while "__" in key:
+        key = key.replace("__", "_")
+    return key
+
+
+def _first_folder(key: str, listing: list[tuple[str, list[str]]]) -> str | None:
+    """The metadata folder ``importlib.metadata`` reads for the distribution ``key``: the first of
+    that name on ``sys.path`` (in one folder, the first in sorted order)."""
+    for entry, names in listing:
+        for name in names:
+            if name.endswith((".dist-info", ".egg-info")) and _distribution_key(name) == key:
+                return str(pathlib.Path(entry, name))
+    return None
 
 
 def _metadata_folder(distribution) -> str | None:
@@ -178,10 +188,10 @@ def _metadata_folder(distribution) -> str | None:
     return str(path) if isinstance(path, pathlib.Path) else None
 
 
-def _verified(rows, first_folders: dict[str, str]) -> bool:
+def _verified(rows, listing: list[tuple[str, list[str]]]) -> bool:
     """Whether every row, ``[name, value, version, metadata folder]``, is an entry point that
     ``importlib.metadata`` finds now: the folder is the one it reads for its distribution's name
-    on this ``sys.path`` (``first_folders``), its ``entry_points.txt`` declares ``name = value``
+    on this ``sys.path`` (:func:`_first_folder`), its ``entry_points.txt`` declares ``name = value``
     in the ``srpipe`` group and its metadata gives that version."""
     if not isinstance(rows, list):
         return False
@@ -189,7 +199,7 @@ def _verified(rows, first_folders: dict[str, str]) -> bool:
         if not (isinstance(row, list) and len(row) == 4 and all(isinstance(value, str) for value in row)):
             return False
         name, value, version, folder = row
-        if (first_folders.get(_distribution_key(os.path.basename(folder))) != folder
+        if (_first_folder(_distribution_key(os.path.basename(folder)), listing) != folder
                 or (name, value) not in _declared_entry_points(folder)
                 or (_metadata_version(folder) or "unknown") != version):
             return False
