@@ -98,7 +98,11 @@ def test_tiles_give_the_untiled_output(cache, backend):
     whole = ESPCNUpscaler(shipped_weights(3), backend=backend, tile=10_000)
     assert tiled.backend == backend.name
     x = np.random.default_rng(0).random((2, 1, 131, 157), dtype=np.float32)
-    assert np.array_equal(tiled.run_tiled(x), whole.run_tiled(x))
+    if backend is OPENVINO_BF16:  # AMX's bfloat16 kernels sum in an order that follows the tile's shape
+        differ = np.abs(tiled.run_tiled(x) - whole.run_tiled(x)) * 255
+        assert differ.max() <= 1 and (differ > 0).mean() <= 0.01
+    else:
+        assert np.array_equal(tiled.run_tiled(x), whole.run_tiled(x))
 
 
 @pytest.mark.parametrize("config", [
