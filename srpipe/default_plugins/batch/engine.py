@@ -375,6 +375,9 @@ def check_folders(in_dir: Path, out_dir: Path) -> None:
         raise SrpipeError(f"input folder {in_dir} does not exist or is not a folder")
     if os.path.realpath(in_dir) == os.path.realpath(out_dir):
         raise SrpipeError("the output folder is the input folder; choose another OUT_DIR")
+    if _inside(in_dir, out_dir):  # outputs would land among the inputs, and be inputs of the next run
+        raise SrpipeError(f"the input folder {in_dir} is inside the output folder {out_dir}; "
+                          "choose an OUT_DIR outside IN_DIR")
     if out_dir.exists() and not out_dir.is_dir():
         raise SrpipeError(f"output {out_dir} is a file; give a folder")
 
