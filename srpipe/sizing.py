@@ -9,10 +9,15 @@ ratio) are rounded to the nearest multiple of the chroma subsampling (even for 4
 widths for 4:2:2), so that every encoder takes them; sizes the user gives are kept as given,
 and odd ones then follow the rules of odd sizes at whole scales (``--pix-fmt yuv444p`` or
 ``--codec ffv1`` for x264).
+
+A size must enlarge: no side smaller than the input's, and one side at least a whole pixel
+larger before the rounding, which then cannot round it back to the input's size
+(:meth:`SizePlan.check_enlarges`).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Sequence
@@ -57,12 +62,40 @@ class SizePlan:
         """How much larger the output is than a ``width`` x ``height`` input, on its larger side."""
         if self.scale is not None:
             return self.factor
-        ratios = [Fraction(self.width, width)] if self.width is not None else []
-        ratios += [Fraction(self.height, height)] if self.height is not None else []
-        return max(ratios)
+        wanted_width, wanted_height = self.wanted(width, height)
+        return max(wanted_width / width, wanted_height / height)
+
+    def wanted(self, width: int, height: int) -> tuple[Fraction, Fraction]:
+        """The output size asked for a ``width`` x ``height`` input, before any rounding."""
+        if self.scale is not None:
+            return width * self.factor, height * self.factor
+        if self.width is not None and self.height is not None:
+            return Fraction(self.width), Fraction(self.height)
+        if self.width is not None:
+            return Fraction(self.width), Fraction(height * self.width, width)
+        return Fraction(width * self.height, height), Fraction(self.height)
+
+    def check_enlarges(self, width: int, height: int) -> None:
+        """Refuse a size that does not enlarge a ``width`` x ``height`` input: a side smaller
+        than the input's, or no side a whole pixel larger. A whole pixel, because the rounding
+        of :meth:`size` (to the nearest pixel, or the nearest even one under chroma subsampling)
+        could round less back to the input's size: ``-s 1.01`` on a 64x48 4:2:0 clip."""
+        wanted = self.wanted(width, height)
+        shrunk = [side for side, new, old in zip(("width", "height"), wanted, (width, height)) if new < old]
+        problem = f"{self.describe()} is not larger than the input ({width}x{height})"
+        if shrunk:
+            raise SrpipeError(f"{problem}: the {' and '.join(shrunk)} would shrink; srpipe upscales: "
+                              f"give a size of at least {width}x{height}, larger on one side")
+        if wanted[0] < width + 1 and wanted[1] < height + 1:
+            if self.scale is None:  # given sides are whole pixels: neither grows
+                raise SrpipeError(f"{problem}: it is the input's own size; give a larger size")
+            # the least factor that adds a pixel to the longer side, at the four decimals -s takes
+            least = math.ceil((1 + Fraction(1, max(width, height))) * 10_000) / 10_000
+            raise SrpipeError(f"{problem}: it adds less than a pixel to each side; give -s {least:g} or more")
 
     def size(self, width: int, height: int, fmt: PlaneFormat | None = None) -> tuple[int, int]:
         """The exact output size for ``width`` x ``height`` frames of pixel format ``fmt``."""
+        self.check_enlarges(width, height)  # also streams that no header sized, and frames that change size
         step_x, step_y = (1, 1) if fmt is None or fmt.chroma_shift is None else (
             1 << fmt.chroma_shift[0], 1 << fmt.chroma_shift[1])
         if self.scale is not None:
@@ -79,13 +112,14 @@ class SizePlan:
     def model_scale(self, scales: Sequence[int], model: str, width: int | None = None,
                     height: int | None = None) -> int:
         """The smallest of the model's ``scales`` that reaches the output size (for
-        ``--width``/``--height``, of a ``width`` x ``height`` input)."""
-        if self.scale is None and (width is None or height is None):
+        ``--width``/``--height``, of a ``width`` x ``height`` input). Given the input's size
+        (from its header, before decoding), a size that does not enlarge it is refused."""
+        if width is not None and height is not None:
+            self.check_enlarges(width, height)
+        elif self.scale is None:
             raise SrpipeError("the input's frame size is not known before decoding; "
                               "use --scale instead of --width/--height")
         need = self.ratio(width, height) if self.scale is None else self.factor
-        if self.scale is None and need <= 1:
-            raise SrpipeError(f"{self.describe()} is not larger than the input ({width}x{height}); srpipe upscales")
         fitting = [s for s in sorted(scales) if s >= need]
         if not fitting:
             raise SrpipeError(f"{self.describe()} needs x{float(need):.3g} and model {model!r} goes up to "

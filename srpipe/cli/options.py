@@ -5,33 +5,43 @@ and ``--codec/--crf/--preset`` mean the same wherever they appear
 
 from __future__ import annotations
 
+import os
+import re
 from fractions import Fraction
+from pathlib import Path
 
 import click
 
 from srpipe.device import DEVICE_CHOICES
 
+# The largest -s: x4 for the built-in models; plugins may have more, but no useful picture is 64 times as wide.
+MAX_SCALE = 64
+_PLAIN_DECIMAL = re.compile(r"-?([0-9]+(\.[0-9]*)?|\.[0-9]+)")  # ASCII: \d takes other scripts' digits too
+
 
 class ScaleType(click.ParamType):
     """A whole scale (``2``), or a factor above 1 with up to four decimals (``1.5``, ``3.5``):
-    an ``int`` for whole numbers, else a ``float``."""
+    an ``int`` for whole numbers, else a ``float``. Plain decimals only: no exponents, signs or
+    digit separators (Python would read ``1_5`` as 15), and at most :data:`MAX_SCALE`."""
 
     name = "FACTOR"
 
     def convert(self, value, param, ctx):
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            number = Fraction(repr(value))
-        else:
-            try:
-                number = Fraction(str(value).strip())
-            except (ValueError, ZeroDivisionError):
-                self.fail(f"{value!r} is not a number such as 2 or 1.5", param, ctx)
+        text = str(value).strip()  # also a default given as a number
+        try:
+            number = Fraction(text) if _PLAIN_DECIMAL.fullmatch(text) else None
+        except ValueError:  # more digits than Python converts
+            number = None
+        if number is None:
+            self.fail(f"{value!r} is not a number such as 2 or 1.5", param, ctx)
         if number <= 0:
-            self.fail(f"{value} must be above 0", param, ctx)
+            self.fail(f"{text} must be above 0", param, ctx)
+        if number > MAX_SCALE:
+            self.fail(f"{text} is above {MAX_SCALE}, the largest factor srpipe takes", param, ctx)
         if number.denominator == 1:
             return int(number)
         if (number * 10_000).denominator != 1:
-            self.fail(f"{value} has more than four decimals", param, ctx)
+            self.fail(f"{text} has more than four decimals", param, ctx)
         return float(number)
 
 
@@ -153,3 +163,17 @@ def whole_scale(scale, what: str) -> int | None:
         return scale
     raise SrpipeError(f"{what} takes a whole scale (2, 3 or 4 for the built-ins), not --scale {scale:g}; "
                       "fractional scales are for 'srpipe upscale' and 'srpipe batch'")
+
+
+def check_output_folder(folder: str | Path, what: str) -> None:
+    """Refuse, before any work, a ``folder`` to write into that cannot be made (``what``: the
+    option as given, ``-o runs/x.pt``): the nearest of it and its parents that exists must be a
+    folder this user may write into (the rest is created)."""
+    from srpipe.errors import SrpipeError
+
+    folder = Path(folder)
+    existing = next(p for p in (folder, *folder.parents) if p.exists() or p.is_symlink())
+    if not existing.is_dir():
+        raise SrpipeError(f"cannot write {what}: {existing} is not a folder; choose another path")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise SrpipeError(f"cannot write {what}: the folder {existing} is not writable; choose another path")

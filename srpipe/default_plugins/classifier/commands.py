@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from srpipe.cli.options import device_option, json_option, weights_option
+from srpipe.cli.options import check_output_folder, device_option, json_option, weights_option
 from srpipe.default_plugins.classifier.datasets import DATASETS, DEFAULT_ROOT
 
 
@@ -40,6 +40,7 @@ def _features(text: str | None):
 def train_classifier(dataset, root, arch, features, dropout, epochs, batch_size, lr, weight_decay,
                      label_smoothing, no_augment, seed, device, threads, out_dir, resume):
     """Train an image classifier; prints the test accuracy of every epoch."""
+    check_output_folder(out_dir, f"-o {out_dir}")  # before torch loads
     import torch
 
     from srpipe.default_plugins.classifier.datasets import get_spec, load_split
@@ -82,6 +83,10 @@ def classifier():
 @click.option("--threads", type=click.IntRange(1), help="CPU threads for torch.")
 def embed(model, output, confusion, root, samples, weights, threads):
     """Plot a t-SNE map of the embedding head on the test split, and a confusion matrix."""
+    output = Path(output)
+    confusion = Path(confusion) if confusion else output.with_name(f"{output.stem}_confusion.png")
+    check_output_folder(output.parent, f"-o {output}")  # before torch loads
+    check_output_folder(confusion.parent, f"--confusion {confusion}")
     import torch
 
     from srpipe.default_plugins.classifier.datasets import get_spec, load_split
@@ -94,8 +99,6 @@ def embed(model, output, confusion, root, samples, weights, threads):
     loaded = collect_models(get_plugin_manager()).get(model, kind="classifier").load(weights=weights)
     spec = get_spec(loaded.meta["dataset"])
     evaluation = evaluate(loaded.network, load_split(spec, root, train=False))
-    output = Path(output)
-    confusion = Path(confusion) if confusion else output.with_name(f"{output.stem}_confusion.png")
     plot_tsne(evaluation, loaded.classes, f"{model} classifier", output, samples=samples)
     plot_confusion(evaluation, loaded.classes, f"{model} classifier", confusion)
     click.echo(f"test accuracy {100 * evaluation.accuracy:.2f}% on {len(evaluation.labels)} images")

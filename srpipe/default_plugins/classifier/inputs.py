@@ -30,7 +30,10 @@ def read_inputs(location: str | Path, every: int = 25) -> Iterator[InputImage]:
     if not path.exists():
         raise SrpipeError(f"{path} does not exist; check the path")
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        try:
+            files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        except OSError as e:
+            raise SrpipeError(f"cannot list the folder {path} ({e.strerror}); check that you may read it") from None
         if not files:
             raise SrpipeError(f"folder {path} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}); "
                               "give an image, a folder of images or a video")

@@ -5,7 +5,15 @@ from pathlib import Path
 
 import click
 
-from srpipe.cli.options import backend_option, device_option, json_option, scale_option, weights_option, whole_scale
+from srpipe.cli.options import (
+    backend_option,
+    check_output_folder,
+    device_option,
+    json_option,
+    scale_option,
+    weights_option,
+    whole_scale,
+)
 from srpipe.errors import SrpipeError
 
 
@@ -16,9 +24,9 @@ from srpipe.errors import SrpipeError
               help="Folder of validation images, scored each epoch (repeat for several).")
 @click.option("-s", "--scale", type=click.Choice(["2", "3", "4"]), required=True,
               help="The scale the network learns: 2, 3 or 4.")
-@click.option("--epochs", type=int, default=20, show_default=True)
-@click.option("--steps-per-epoch", type=int, default=500, show_default=True)
-@click.option("--batch-size", type=int, default=32, show_default=True, help="Patches per step.")
+@click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--steps-per-epoch", type=click.IntRange(min=1), default=500, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Patches per step.")
 @click.option("--arch", "preset", type=click.Choice(["shipped", "fsrcnn", "paper"]),
               default="shipped", show_default=True,
               help="shipped: the network of the shipped weights (64-24x5-64, PReLU, residual); "
@@ -26,10 +34,10 @@ from srpipe.errors import SrpipeError
 @click.option("--degrade", type=click.Choice(["none", "video"]), default="none", show_default=True,
               help="video: train on short pan clips of each image, shrunk with several kernels (with and "
                    "without antialiasing) and really encoded by x264 at random crf, as video arrives.")
-@click.option("--holdout", type=int, default=0, show_default=True,
+@click.option("--holdout", type=click.IntRange(min=0), default=0, show_default=True,
               help="With --degrade video: keep this many images of the last --data folder out of training "
                    "and score them each epoch, clean and compressed.")
-@click.option("--threads", type=int, default=1, show_default=True, help="CPU threads for torch.")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="CPU threads for torch.")
 @click.option("--resume", is_flag=True, help="Continue the run from its last checkpoint.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Weights file to write; the run's checkpoints and log go to OUTPUT.run/.")
@@ -48,17 +56,24 @@ def train_espcn(data, val, scale, epochs, steps_per_epoch, batch_size, preset, d
       srpipe train espcn --data photos/ --degrade video --holdout 10 -s 2 -o my_video_x2.pt
       srpipe upscale clip.mp4 -m espcn --weights my_x2.pt
     """
-    from srpipe.default_plugins.espcn.training import TrainSettings, train
-
     for folder in data + val:
-        if not Path(folder).is_dir():
-            raise SrpipeError(f"image folder {folder} does not exist")
+        check_image_folder(folder)
     if holdout and degrade != "video":
         raise SrpipeError("--holdout needs --degrade video")
+    run_folder = Path(output).with_name(Path(output).name + ".run")
+    check_output_folder(run_folder, f"-o {output}")  # the weights go beside it
+    from srpipe.default_plugins.espcn.training import TrainSettings, train  # torch: after the checks
+
     train(TrainSettings(scale=int(scale), preset=preset, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                        batch=batch_size, last_lr_mult=0.1, threads=threads,
-                        out=str(Path(output).with_name(Path(output).name + ".run")), export=output,
+                        batch=batch_size, last_lr_mult=0.1, threads=threads, out=str(run_folder), export=output,
                         degrade=degrade, holdout=holdout, train=list(data), val=list(val), resume=resume))
+
+
+def check_image_folder(folder: str) -> None:
+    """Refuse a missing folder of images at once, before a model or torch loads."""
+    if not Path(folder).is_dir():
+        problem = "is not a folder" if Path(folder).exists() else "does not exist"
+        raise SrpipeError(f"image folder {folder} {problem}; give a folder of PNG/BMP/JPEG/TIFF images")
 
 
 DOWNSCALE_KERNELS = ("matlab-bicubic", "swscale-bicubic", "opencv-cubic", "area", "bilinear", "lanczos")
@@ -79,7 +94,7 @@ DOWNSCALE_KERNELS = ("matlab-bicubic", "swscale-bicubic", "opencv-cubic", "area"
               help="What the shrunk --data images go through: none, x264:crf=N (one intra frame) or jpeg:quality=N.")
 @click.option("--crfs", "crf", default="0,23,30", show_default=True, metavar="LIST",
               help="x264 crf values (preset medium) for --video; 0 is lossless.")
-@click.option("--frames", type=int, help="Score only the first N frames of --video.")
+@click.option("--frames", type=click.IntRange(min=1), help="Score only the first N frames of --video.")
 @backend_option
 @json_option
 def evaluate(model, data, video, scale, weights, device, downscale, degrade, crf, frames, backend, as_json):
@@ -109,6 +124,8 @@ def evaluate(model, data, video, scale, weights, device, downscale, degrade, crf
 
     if (data is None) == (video is None):
         raise SrpipeError("give either --data (a folder of images) or --video (a clip)")
+    if data is not None:
+        check_image_folder(data)
     pm = get_plugin_manager()
     models = collect_models(pm)
     spec, scale = models.upscaler(model, whole_scale(scale, "eval"), weights)
@@ -122,11 +139,8 @@ def evaluate(model, data, video, scale, weights, device, downscale, degrade, crf
         return
     from srpipe.default_plugins.espcn.evaluate import evaluate_folder
 
-    try:
-        report = evaluate_folder(data, upscaler.scale, lambda y: upscaler.upscale(y, bit_depth=8, full_range=False),
-                                 downscale=downscale, degrade=degrade)
-    except FileNotFoundError as exc:
-        raise SrpipeError(f"{exc}; give a folder of PNG/BMP/JPEG/TIFF images") from exc
+    report = evaluate_folder(data, upscaler.scale, lambda y: upscaler.upscale(y, bit_depth=8, full_range=False),
+                             downscale=downscale, degrade=degrade)
     if as_json:
         click.echo(json.dumps({"model": model, "scale": upscaler.scale, "downscale": downscale, "degrade": degrade,
                                **report}, indent=2))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -14,6 +15,7 @@ from srpipe.default_plugins.espcn.imresize import imresize
 from srpipe.default_plugins.espcn.metrics import psnr, ssim
 from srpipe.errors import SrpipeError
 from srpipe.media import IMAGE_SUFFIXES
+from srpipe.outputs import special_kind
 
 #: Upscales (N, H, W) uint8 limited-range luma to (N, H*s, W*s) uint8.
 UpscaleFn = Callable[[np.ndarray], np.ndarray]
@@ -44,8 +46,16 @@ def bicubic_upscale(lr: np.ndarray, scale: int) -> np.ndarray:
 
 
 def image_paths(folder: str | Path) -> list[Path]:
-    """The images in ``folder``, sorted by name."""
-    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    """The image files in ``folder``, sorted by name. Sub-folders are passed over, and special
+    files (FIFOs, sockets, devices, links to nothing) with a warning: reading a FIFO would wait
+    for a writer forever, a device might never end."""
+    paths = []
+    for path in sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+        if path.is_file():
+            paths.append(path)
+        elif not path.is_dir():
+            warnings.warn(f"skipped {path}: a {special_kind(path) or 'link to nothing'}, not an image file")
+    return paths
 
 
 def score_image(name: str, hr_y: np.ndarray, scale: int, upscale: UpscaleFn | None,
@@ -73,7 +83,7 @@ def evaluate_folder(folder: str | Path, scale: int, upscale: UpscaleFn | None = 
         raise SrpipeError(f"unknown downscaling kernel {downscale!r}; use one of {', '.join(KERNELS)}")
     scores = [score_image(p.stem, load_y(p), scale, upscale, downscale, degrade) for p in image_paths(folder)]
     if not scores:
-        raise FileNotFoundError(f"no images in {folder}")
+        raise SrpipeError(f"no images in {folder}; give a folder of PNG/BMP/JPEG/TIFF images")
     keys = ["bicubic_psnr", "bicubic_ssim"] + (["psnr", "ssim"] if upscale else [])
     mean = {k: float(np.mean([getattr(s, k) for s in scores])) for k in keys}
     return {"images": [asdict(s) for s in scores], "mean": mean}

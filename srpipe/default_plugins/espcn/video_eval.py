@@ -19,6 +19,7 @@ import numpy as np
 
 from srpipe.default_plugins.espcn.metrics import psnr
 from srpipe.errors import SrpipeError
+from srpipe.outputs import special_kind
 from srpipe.video import add_video_encoder, plane_view
 
 
@@ -37,7 +38,13 @@ def shrink_and_encode(clip: str | Path, out: str | Path, scale: int, crf: int, l
                       preset: str = "medium") -> tuple[int, int]:
     """Write ``clip`` cropped to a multiple of ``2 * scale`` (so 4:2:0 fits), shrunk by FFmpeg's
     ``scale`` filter (its default bicubic) and encoded by x264 at ``crf``; returns the HR size."""
-    with av.open(str(clip)) as inp, av.open(str(out), "w") as dst:
+    try:
+        inp = av.open(str(clip))
+    except av.error.FFmpegError as exc:
+        raise SrpipeError(f"{clip} cannot be opened as a video ({exc.strerror or exc}); give a video file") from None
+    with inp, av.open(str(out), "w") as dst:
+        if not inp.streams.video:
+            raise SrpipeError(f"{clip} has no video stream; give a video file")
         src = inp.streams.video[0]
         w, h = src.codec_context.width, src.codec_context.height
         w, h = w - w % (2 * scale), h - h % (2 * scale)
@@ -75,8 +82,9 @@ def evaluate_video(clip: str | Path, models: Mapping[str, str | None], scale: in
     from srpipe.media import SinkOptions
     from srpipe.upscaling import upscale
 
-    if not Path(clip).is_file():
-        raise SrpipeError(f"{clip} does not exist; give a video file")
+    if not Path(clip).is_file():  # a FIFO could be read once, and the clip is read once per crf and model
+        problem = f"is a {special_kind(clip)}, not a file" if special_kind(clip) else "does not exist"
+        raise SrpipeError(f"{clip} {problem}; give a video file")
     results = []
     with tempfile.TemporaryDirectory(prefix="srpipe-eval-") as tmp:
         for crf in crfs:

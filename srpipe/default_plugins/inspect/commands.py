@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from srpipe.cli.options import json_option, scale_option, whole_scale
+from srpipe.cli.options import check_output_folder, json_option, scale_option, whole_scale
 
 
 class ModelOrCommandGroup(click.Group):
@@ -67,6 +67,8 @@ def inspect_model(name, input_size, scale, as_json, filters, feature_image, rece
 
     if (filters or feature_image or receptive_field) and not out_dir:
         raise SrpipeError("--filters, --feature-maps and --receptive-field write PNGs: give a folder with -o DIR")
+    if out_dir:
+        check_output_folder(out_dir, f"-o {out_dir}")
     network, label = networks.load_network(collect_models(get_plugin_manager()), name, whole_scale(scale, "inspect"))
     shape = networks.parse_input_size(input_size) if input_size else networks.default_input_shape(network)
     summary = summarize(network, shape, label)
@@ -98,5 +100,6 @@ def inspect_kernels(image, out_dir):
     from srpipe.default_plugins.inspect.kernels import plot_kernels
     from srpipe.images import read_rgb8
 
+    check_output_folder(out_dir, f"-o {out_dir}")
     for path in plot_kernels(read_rgb8(image), Path(image).name, out_dir):
         click.echo(f"wrote {path}")

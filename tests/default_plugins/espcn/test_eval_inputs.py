@@ -1,0 +1,118 @@
+"""What `srpipe eval` (and the other research commands) make of hostile paths: special files in
+the --data folder are skipped with a warning instead of hanging, and missing folders, non-videos
+and unusable output folders are one-line errors, not bare errno texts (issue #27)."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from srpipe.testing import make_test_image, make_test_video
+
+
+@pytest.fixture
+def images(tmp_path):
+    folder = tmp_path / "set"
+    folder.mkdir()
+    make_test_image(folder / "a.png", width=40, height=32)
+    make_test_image(folder / "c.png", width=36, height=30)
+    return folder
+
+
+def eval_data(folder, *args):
+    """``srpipe eval --data FOLDER`` in a subprocess with a timeout: a FIFO that hangs it fails
+    the test instead of stalling the suite."""
+    return subprocess.run([sys.executable, "-m", "srpipe", "eval", "-m", "bicubic", "--data", str(folder), *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_special_files_in_the_data_folder_are_skipped_with_a_warning(images):
+    os.mkfifo(images / "b-fifo.png")  # opening it for reading waits for a writer that never comes
+    (images / "d-missing.png").symlink_to(images / "nowhere.png")
+    (images / "e-folder.png").mkdir()  # a folder: passed over, as batch does
+    listener = socket.socket(socket.AF_UNIX)
+    try:
+        listener.bind(str(images / "f-socket.png"))
+        done = eval_data(images, "--json")
+    finally:
+        listener.close()
+    assert done.returncode == 0, done.stderr
+    assert [row["name"] for row in json.loads(done.stdout)["images"]] == ["a", "c"]
+    warnings = done.stderr.splitlines()
+    assert f"Warning: skipped {images / 'b-fifo.png'}: a FIFO, not an image file" in warnings
+    assert f"Warning: skipped {images / 'd-missing.png'}: a link to nothing, not an image file" in warnings
+    assert f"Warning: skipped {images / 'f-socket.png'}: a socket, not an image file" in warnings
+    assert len(warnings) == 3  # nothing about the folder
+
+
+def test_a_folder_of_nothing_but_special_files_has_no_images(images):
+    for name in ("a.png", "c.png"):
+        (images / name).unlink()
+    os.mkfifo(images / "b.png")
+    done = eval_data(images)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [f"Warning: skipped {images / 'b.png'}: a FIFO, not an image file",
+                                        f"Error: no images in {images}; give a folder of PNG/BMP/JPEG/TIFF images"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--data", "{tmp}/nodir"], "Error: image folder {tmp}/nodir does not exist; give a folder of PNG/BMP/JPEG/TIFF"),
+    (["--data", "{tmp}/fifo"], "Error: image folder {tmp}/fifo is not a folder; give a folder of PNG/BMP/JPEG/TIFF"),
+    (["--video", "{tmp}/fifo"], "Error: {tmp}/fifo is a FIFO, not a file; give a video file"),
+    (["--video", "{tmp}/text.mp4"], "Error: {tmp}/text.mp4 cannot be opened as a video (Invalid data found when"),
+    (["--video", "{tmp}/still.png"], None),  # a still image is a one-frame video: scored, as before
+])
+def test_eval_paths_get_one_line_errors(cli_run, tmp_path, args, message):
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "text.mp4").write_text("not a video\n")
+    make_test_image(tmp_path / "still.png", width=40, height=32)
+    done = cli_run("eval", "-m", "bicubic", *[a.format(tmp=tmp_path) for a in args], "--crfs", "0")
+    if message is None:
+        assert done.exit_code == 0, done.output
+        return
+    assert done.exit_code == 1 and done.stderr.startswith(message.format(tmp=tmp_path)), done.stderr
+    assert done.stderr.count("\n") == 1 and "Errno" not in done.stderr
+
+
+@pytest.mark.parametrize("frames", ["0", "-3"])
+def test_eval_frames_counts_from_one(cli_run, tmp_path, frames):
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2, audio=False)
+    done = cli_run("eval", "-m", "bicubic", "--video", clip, "--frames", frames)
+    assert done.exit_code == 2 and f"Invalid value for '--frames': {frames} is not in the range x>=1" in done.stderr
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any folder")
+def test_classify_on_an_unreadable_folder_is_a_one_line_error(cli_run, images):
+    images.chmod(0o300)
+    try:
+        done = cli_run("classify", images, "-m", "fashion-mnist")
+    finally:
+        images.chmod(0o700)
+    assert done.exit_code == 1
+    assert done.stderr == f"Error: cannot list the folder {images} (Permission denied); check that you may read it\n"
+
+
+@pytest.mark.parametrize("args", [
+    ["train", "espcn", "--data", "{images}", "-s", "2", "-o", "{tmp}/afile/x.pt"],
+    ["inspect", "kernels", "{images}/a.png", "-o", "{tmp}/afile/kernels"],
+    ["inspect", "espcn-x2", "--receptive-field", "-o", "{tmp}/afile/figures"],
+    ["train", "classifier", "--dataset", "fashion-mnist", "-o", "{tmp}/afile/run"],
+    ["classifier", "embed", "-m", "fashion-mnist", "-o", "{tmp}/afile/tsne.png"],
+])
+def test_output_folders_under_a_file_are_one_line_errors(cli_run, tmp_path, images, args):
+    (tmp_path / "afile").write_text("a file, not a folder\n")
+    args = [a.format(tmp=tmp_path, images=images) for a in args]
+    done = cli_run(*args)
+    assert done.exit_code == 1, done.output
+    folder = tmp_path / "afile"
+    assert done.stderr == f"Error: cannot write -o {args[-1]}: {folder} is not a folder; choose another path\n"
+
+
+@pytest.mark.parametrize("option", ["--epochs", "--steps-per-epoch", "--batch-size", "--threads"])
+def test_train_counts_start_at_one(cli_run, images, tmp_path, option):
+    done = cli_run("train", "espcn", "--data", images, "-s", "2", "-o", tmp_path / "x.pt", option, "0")
+    assert done.exit_code == 2 and f"Invalid value for '{option}': 0 is not in the range x>=1" in done.stderr
+    assert not (tmp_path / "x.pt.run").exists()
