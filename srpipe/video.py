@@ -437,10 +437,17 @@ def encoder_options(codec: str, crf: int | None, preset: str | None, extra: dict
         else:
             options.setdefault("crf", str(crf))
     if preset is not None and codec in ("libx264", "libx265"):
-        if preset not in X264_PRESETS and "preset" not in extra:
-            raise SrpipeError(f"--preset {preset} is not a {codec} preset; use one of {', '.join(X264_PRESETS)}")
+        if not _is_preset(codec, preset) and "preset" not in extra:
+            raise SrpipeError(f"--preset {preset} is not a {codec} preset; use one of {', '.join(X264_PRESETS)} "
+                              "(or 0-9, fastest to slowest)")
         options.setdefault("preset", preset)
     return options
+
+
+def _is_preset(codec: str, preset: str) -> bool:
+    """Whether x264 or x265 takes ``preset``: a name (x264 in any case) or its number, 0-9."""
+    name = preset.lower() if codec == "libx264" else preset
+    return name in X264_PRESETS or (len(preset) == 1 and preset in "0123456789")
 
 
 def add_video_encoder(container, codec: str, *, rate, time_base: Fraction, crf: int | None, preset: str | None,
