@@ -41,9 +41,11 @@ class CacheWarning(UserWarning):
 
 
 def cache_root() -> Path:
-    """``$SRPIPE_CACHE_DIR`` (default ``~/.cache/srpipe``, or ``srpipe`` under ``$XDG_CACHE_HOME``)."""
-    return Path(os.environ.get("SRPIPE_CACHE_DIR")
-                or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "srpipe")
+    """``$SRPIPE_CACHE_DIR`` (default ``~/.cache/srpipe``, or ``srpipe`` under ``$XDG_CACHE_HOME``),
+    links resolved: where the user keeps the cache is the user's choice (a link to a larger disk);
+    only what lies inside it is checked (see the module)."""
+    return Path(os.path.realpath(os.environ.get("SRPIPE_CACHE_DIR")
+                                 or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "srpipe"))
 
 
 def cache_dir(kind: str) -> Path:
@@ -59,9 +61,14 @@ def file_digest(path: str | Path) -> str:
         return hashlib.sha256(file.read()).hexdigest()
 
 
+_refused: set[tuple[Path, str]] = set()  # named once a run, however often a command looks there
+
+
 def _refuse(path: Path, problem: str) -> None:
-    warnings.warn(f"{path} {problem}; srpipe does not use it as a cache and makes what it would hold again",
-                  CacheWarning, stacklevel=2)
+    if (path, problem) not in _refused:
+        _refused.add((path, problem))
+        warnings.warn(f"{path} {problem}; srpipe does not use it as a cache and makes what it would hold again",
+                      CacheWarning, stacklevel=2)
 
 
 def _trusted(fd: int, path: Path, folder: bool) -> bool:

@@ -65,6 +65,30 @@ def test_a_cache_folder_others_can_write_to_is_not_used(tmp_path, loose):
     assert stderr.count("Warning: ") == 1 and "can be written by other users (mode 777" in stderr
 
 
+def test_a_cache_root_given_as_a_link_is_used_where_it_leads(tmp_path):
+    """$SRPIPE_CACHE_DIR (or ~/.cache/srpipe) may be a link, to a larger disk: the user's own
+    choice; only what lies inside the cache is checked."""
+    (tmp_path / "disk").mkdir(mode=0o700)
+    (tmp_path / "link").symlink_to(tmp_path / "disk")
+    _, stderr = plugins_listed(tmp_path / "link")
+    assert stderr == ""
+    assert (tmp_path / "disk" / "plugins" / "entry-points.json").is_file()
+
+
+def test_a_refused_folder_is_named_once_a_run(tmp_path):
+    """An image run looks in several cache folders (entry points, network card, OpenVINO):
+    one warning about the root, not one per look."""
+    root = tmp_path / "cache"
+    root.mkdir()
+    root.chmod(0o775)
+    image = tmp_path / "in.png"
+    cv2.imwrite(str(image), np.zeros((16, 16, 3), np.uint8))
+    done = run_srpipe("upscale", image, "-m", "espcn", "-o", tmp_path / "out.png",
+                      env={"SRPIPE_CACHE_DIR": str(root)})
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stderr.decode().count("can be written by other users") == 1
+
+
 def test_a_cache_file_others_can_write_to_is_not_read_and_is_replaced(tmp_path):
     root = tmp_path / "cache"
     plugins_listed(root)
