@@ -19,9 +19,18 @@ import numpy as np
 from srpipe.errors import SrpipeError
 from srpipe.frames import PLANE_FORMATS, Frame
 from srpipe.media import IMAGE_SUFFIXES, Sink, SinkOptions, Source
-from srpipe.outputs import AtomicOutput
+from srpipe.memory import BAND_PIXELS, refuse_unless_fits, row_bands
+from srpipe.models import UpscalerTraits
+from srpipe.outputs import AtomicOutput, writes_through
+from srpipe.sizing import SizePlan
 
 EIGHT_BIT_ONLY = {".jpg", ".jpeg", ".webp", ".bmp"}
+# For the memory plan: the float64 copies the conversions to and from 16-bit planes make of a
+# band of rows (memory.BAND_PIXELS pixels), colour (Y'CbCr <-> RGB) or grey, in bytes a pixel.
+BAND_WORKING = {"colour": 80, "grey": 32}
+# For the memory plan: what the threads of a large picture's run take that a tiny one's do not
+# (OpenCV's worker threads' buffers, the allocator's heaps for the pipeline's threads).
+THREADS_WORKING = 32 << 20
 _HALF = 32768.0
 _MAX = 65535.0
 
@@ -77,6 +86,23 @@ def image_size(path: str) -> tuple[int, int] | None:
     except (OSError, struct.error, ValueError):
         return None
     return None
+
+
+def image_layout(path: str) -> tuple[int, int]:
+    """(channels, bytes per sample) OpenCV will decode an image file into, from its header
+    where it says (PNG), else the most its format holds, for the memory plan."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(32)
+    except OSError:
+        head = b""
+    if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR":
+        depth, colour = head[24], head[25]
+        # grey 1, RGB 3; grey with alpha comes as BGRA, and a palette may carry alpha (tRNS)
+        return {0: 1, 2: 3}.get(colour, 4), 2 if depth == 16 else 1
+    if head.startswith(b"\xff\xd8"):
+        return 3, 1
+    return 4, 2 if head[:4] in (b"II*\x00", b"MM\x00*") else 1  # TIFF may hold 16 bits
 
 
 def _webp_size(head: bytes) -> tuple[int, int] | None:
@@ -147,6 +173,25 @@ def ycbcr_to_rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> np.ndarray:
     return np.stack([r, g, b], axis=-1)
 
 
+def _frame_to_image(frame: Frame, depth: int) -> np.ndarray:
+    """The frame as OpenCV writes it, (H, W) grey or (H, W, C) BGR(A) of ``depth`` bits, made a
+    band of rows at a time so that the float copies of the colour conversion stay small."""
+    colour = len(frame.planes) == 3
+    channels = 4 if frame.alpha is not None else 3 if colour else 1
+    shape = (frame.height, frame.width) + ((channels,) if channels > 1 else ())
+    image = np.empty(shape, np.uint8 if depth == 8 else np.uint16)
+    for rows in row_bands(frame.height, frame.width):
+        if colour:
+            image[rows, :, :3] = _to_depth(ycbcr_to_rgb(*(plane[rows] for plane in frame.planes))[..., ::-1], depth)
+        elif channels == 1:
+            image[rows] = _to_depth(frame.planes[0][rows].astype(np.float64), depth)
+        else:  # grey with alpha: OpenCV writes it as BGRA
+            image[rows, :, :3] = _to_depth(frame.planes[0][rows].astype(np.float64), depth)[..., None]
+        if frame.alpha is not None:
+            image[rows, :, 3] = _to_depth(frame.alpha[rows].astype(np.float64), depth)
+    return image
+
+
 def _to_depth(values: np.ndarray, bit_depth: int) -> np.ndarray:
     """16-bit-scale floats to uint8 or uint16 samples."""
     if bit_depth == 8:
@@ -182,7 +227,7 @@ def read_rgb8(path: str | Path) -> np.ndarray:
     cv2 = opencv()
     pixels = read_image(path)
     if pixels.dtype != np.uint8:
-        pixels = (pixels.astype(np.float64) / 257.0).round().astype(np.uint8)
+        pixels = ((pixels.astype(np.uint32) + 128) // 257).astype(np.uint8)  # round(x / 257), no float copy
     if pixels.ndim == 3 and pixels.shape[2] == 1:
         return pixels[..., 0]
     if pixels.ndim == 3:
@@ -196,48 +241,98 @@ class ImageSource(Source):
     kind = "image"
     default_suffix = ".png"
     frame_count = 1
+    bytes_per_sample = 2  # the planes are 16-bit whatever the file holds
 
     def __init__(self, location: str):
         self.location = location
         self.is_file = True
-        # For the memory plan: the RGB <-> Y'CbCr conversions hold float64 copies of the picture,
-        # which cost more than the 16-bit planes, and where freed blocks land varies from run to
-        # run (the allocator keeps them: srpipe.memory); planned as 10-byte samples, the plan
-        # meets the highest measured peak, so an image too large for free memory is refused
-        # before decoding.
-        self.bytes_per_sample = 10
         # The size from the header: checked against the memory plan before anything is decoded.
         self.width, self.height = image_size(location) or (None, None)
+        self.channels, self.decoded_bytes = image_layout(location)
+        self.samples_per_pixel = 4 if self.channels == 4 else 3
         self.bit_depth = 8
 
+    def memory_needed(self, model_scale: int, out_size: tuple[int, int], output: str, working: int) -> int:
+        """Bytes the run of this picture allocates at its largest, beyond what the process holds
+        before it decodes. Decoding, upscaling and writing run in threads of their own, and a
+        thread's allocator keeps what the thread freed for its own reuse (see
+        srpipe.memory.retain_freed_memory): the three threads' largest needs are added up.
+        Measured peaks stay within it (tests/core/test_image_memory.py)."""
+        in_px = self.width * self.height
+        model_px, out_px = in_px * model_scale**2, out_size[0] * out_size[1]
+        colour = self.channels != 1  # grey with alpha comes as BGRA: planned as colour
+        planes = (3 if colour else 1) + (self.channels == 4)  # 16-bit grey or Y'CbCr planes, and alpha
+        band = BAND_PIXELS * BAND_WORKING["colour" if colour else "grey"]
+        # the file, OpenCV's samples, a band's float copies and the 16-bit planes (held to the end)
+        decode = os.path.getsize(self.location) + in_px * (self.channels * self.decoded_bytes + 2 * planes) + band
+        # the luma batch, the model's output and its working memory; at a fractional scale, the
+        # shrink (resize.shrink_plane: the model's output, FFmpeg's frames of it and of the result,
+        # the result); then the planes at the output size (with FFmpeg's frame, kept for reuse)
+        upscale = max(2 * in_px + model_px * (2 + working),
+                      4 * model_px + 4 * out_px if model_px != out_px else 0,
+                      2 * planes * out_px + (2 * out_px if model_px != out_px else 0))
+        suffix = Path(output).suffix.lower()
+        image = out_px * self.channels * output_depth(suffix, 8 * self.decoded_bytes) // 8
+        # the image OpenCV encodes (a band's float copies made at a time) and what encoding takes,
+        # measured on noise (the worst case) in multiples of the image: libwebp 12.6; the others
+        # write a file as they go, but a FIFO or device gets a copy encoded in memory (up to 3.0, TIFF)
+        encoding = 13 if suffix == ".webp" else 3 if writes_through(output) else 0.1
+        write = int(image * (1 + encoding)) + band
+        return decode + upscale + write + THREADS_WORKING
+
+    def check_memory(self, upscaler, sizes: SizePlan | None, output: str) -> None:
+        """Refuse, before decoding, a picture whose run would not fit in free memory (a
+        container's limit included), saying how much it needs."""
+        if not self.width or not self.height:
+            return  # no size in the header: the decoder finds it
+        scale = upscaler.scale
+        size = (self.width * scale, self.height * scale)
+        if sizes is not None:
+            size = sizes.size(self.width, self.height, PLANE_FORMATS["yuv444p16le"])
+        needed = self.memory_needed(scale, size, output, UpscalerTraits.of(upscaler).working_bytes_per_output_pixel)
+        asked = f"x{scale}" if sizes is None else f"to {size[0]}x{size[1]}"
+        refuse_unless_fits(needed, f"{self.location}: a {self.width}x{self.height} image upscaled {asked}")
+
     def _decode(self) -> np.ndarray:
-        """The image as float64 on the 16-bit scale (BGR order, alpha last)."""
+        """The image's samples as decoded: uint8 or uint16, BGR order, alpha last."""
         image = read_image(self.location)
         if self.width is not None and image.shape[:2] != (self.height, self.width):
             raise SrpipeError(f"{self.location} decodes to a size other than its header's; "
                               "check that it is a complete image")
         self.bit_depth = 8 if image.dtype == np.uint8 else 16
         self.height, self.width = image.shape[:2]
-        image = image.astype(np.float64) * (257.0 if self.bit_depth == 8 else 1.0)
         return image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image
 
     def items(self) -> Iterator[Frame]:
+        yield self._frame()  # the decoded samples are freed before the frame is handed on
+
+    def _frame(self) -> Frame:
         image = self._decode()
+        to_16_bits = 257 if self.bit_depth == 8 else 1
         alpha = None
         if image.ndim == 3 and image.shape[2] in (2, 4):
             alpha = image[..., -1].astype(np.uint16)
+            alpha *= to_16_bits
             image = image[..., :-1]
-        colour = image if image.ndim == 3 else None
         # OpenCV expands grey+alpha to BGRA; equal channels mean a grey picture.
-        grey = colour is None or (
-            np.array_equal(colour[..., 0], colour[..., 1]) and np.array_equal(colour[..., 1], colour[..., 2])
-        )
-        if grey:
-            grey = image if image.ndim == 2 else image[..., 0]
-            yield Frame((grey.astype(np.uint16),), PLANE_FORMATS["gray16le"], True, alpha=alpha)
-        else:
-            planes = rgb_to_ycbcr(image[..., ::-1])  # OpenCV's BGR
-            yield Frame(planes, PLANE_FORMATS["yuv444p16le"], True, alpha=alpha)
+        if image.ndim == 2 or image.shape[2] == 1 or (
+                np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 1], image[..., 2])):
+            grey = (image if image.ndim == 2 else image[..., 0]).astype(np.uint16)
+            grey *= to_16_bits
+            return Frame((grey,), PLANE_FORMATS["gray16le"], True, alpha=alpha)
+        planes = tuple(np.empty(image.shape[:2], np.uint16) for _ in range(3))
+        for rows in row_bands(*image.shape[:2]):  # float copies of a band at a time, not of the picture
+            rgb = image[rows, :, ::-1].astype(np.float64)  # OpenCV's BGR
+            if to_16_bits != 1:
+                rgb *= to_16_bits
+            for plane, band in zip(planes, rgb_to_ycbcr(rgb)):
+                plane[rows] = band
+        return Frame(planes, PLANE_FORMATS["yuv444p16le"], True, alpha=alpha)
+
+
+def output_depth(suffix: str, source_depth: int) -> int:
+    """The bit depth an image is written in: the input's, where the output format holds it."""
+    return 8 if suffix in EIGHT_BIT_ONLY else source_depth
 
 
 class ImageSink(Sink):
@@ -255,30 +350,33 @@ class ImageSink(Sink):
 
     def write_frame(self, frame: Frame) -> None:
         cv2 = opencv()
-        depth = 8 if self.suffix in EIGHT_BIT_ONLY else self.source.bit_depth
-        if len(frame.planes) == 1:
-            image = _to_depth(frame.planes[0].astype(np.float64), depth)
-        else:
-            image = _to_depth(ycbcr_to_rgb(*frame.planes)[..., ::-1], depth)
-        if frame.alpha is not None:
-            alpha = _to_depth(frame.alpha.astype(np.float64), depth)
-            if image.ndim == 2:
-                image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-            image = np.dstack([image, alpha])
+        image = _frame_to_image(frame, output_depth(self.suffix, self.source.bit_depth))
+        # OpenCV writes a file as it encodes (imencode would hold up to 3 times the image more: its
+        # growing buffer and the copy it returns); it picks the format by the name's suffix
+        to_file = not self.output.direct and self.output.temp.suffix.lower() == self.suffix
+        try:
+            with quiet_stderr():
+                written = to_file and cv2.imwrite(str(self.output.temp), image)
+        except cv2.error:
+            written = False
+        if not written:  # a FIFO or device, a link's target named otherwise, or a failure: in memory, to learn why
+            self._write_encoded(cv2, image)
+        self.written = True
+
+    def _write_encoded(self, cv2, image: np.ndarray) -> None:
+        size = f"{image.shape[1]}x{image.shape[0]}"
         try:
             with quiet_stderr():
                 ok, encoded = cv2.imencode(self.suffix, image)
         except cv2.error:  # OpenCV's assertion text (several lines, C++ names) is not for users
             ok = False
         if not ok:
-            raise SrpipeError(f"cannot encode {self.location} ({image.shape[1]}x{image.shape[0]}) as {self.suffix}; "
-                              "use .png")
+            raise SrpipeError(f"cannot encode {self.location} ({size}) as {self.suffix}; use .png")
         try:
             with open(self.output.temp, "wb") as file:  # Python's open: Ctrl-C ends a wait for a FIFO's reader
-                file.write(encoded.tobytes())
+                file.write(encoded)  # from OpenCV's buffer, not a copy of it
         except OSError as exc:
             raise SrpipeError(f"cannot write {self.location}: {exc.strerror}") from exc
-        self.written = True
 
     def finish(self) -> None:
         if not self.written:

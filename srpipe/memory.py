@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ctypes
 import warnings
+from pathlib import Path
+from typing import Iterator
 
 from srpipe.errors import SrpipeError
 from srpipe.models import UpscalerTraits
@@ -32,15 +34,110 @@ def retain_freed_memory(limit: int = GIB) -> bool:
 
 
 def available_memory() -> int | None:
-    """MemAvailable from /proc/meminfo, or None where that cannot be read."""
+    """Memory this process may still take: MemAvailable from /proc/meminfo, or less where a
+    control group (a container's limit) allows less; None where neither can be read."""
+    found = [free for free in (_meminfo_available(), cgroup_memory_free()) if free is not None]
+    return min(found) if found else None
+
+
+def _meminfo_available() -> int | None:
     try:
         with open("/proc/meminfo") as meminfo:
             for line in meminfo:
                 if line.startswith("MemAvailable:"):
                     return int(line.split()[1]) * 1024
-    except OSError:
+    except (OSError, ValueError, IndexError):
         return None
     return None
+
+
+# Where the kernel says which control groups this process is in, and where they are mounted.
+PROC_CGROUP = "/proc/self/cgroup"
+CGROUP_MOUNT = "/sys/fs/cgroup"
+_UNLIMITED = 1 << 60  # cgroup v1 writes "no limit" as a number near 2**63
+# (limit, usage, the memory.stat line of page cache the kernel reclaims before it kills) per version
+_CGROUP_FILES = {2: ("memory.max", "memory.current", "inactive_file"),
+                 1: ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file")}
+
+
+def cgroup_memory_free(proc_cgroup: str | None = None, mount: str | None = None) -> int | None:
+    """What the memory limit of this process's control group still allows (cgroup v2's
+    ``memory.max``, v1's ``memory.limit_in_bytes``): the limit less the usage, page cache
+    that can be reclaimed not counted as used; the tightest over the group and the groups
+    above it. A container's limit is not in MemAvailable: over it, the kernel kills the run.
+    None where no limit is set or none can be read (not Linux)."""
+    proc_cgroup, mount = proc_cgroup or PROC_CGROUP, Path(mount or CGROUP_MOUNT)
+    try:
+        with open(proc_cgroup) as file:
+            lines = file.read().splitlines()
+    except OSError:
+        return None
+    free = []
+    for line in lines:
+        hierarchy, _, rest = line.partition(":")
+        controllers, _, path = rest.partition(":")
+        if hierarchy == "0" and not controllers:
+            version, root = 2, mount
+        elif "memory" in controllers.split(","):
+            version, root = 1, mount / "memory"
+        else:
+            continue
+        # In a container the group's own path is often not under the mount, whose root is then
+        # the container's group: every folder from the group's up to the mount's root is read.
+        parts = [part for part in path.split("/") if part]
+        for depth in range(len(parts), -1, -1):
+            limit = _cgroup_free(root.joinpath(*parts[:depth]), *_CGROUP_FILES[version])
+            if limit is not None:
+                free.append(limit)
+    return max(0, min(free)) if free else None
+
+
+def _cgroup_free(folder: Path, limit_name: str, usage_name: str, reclaimable_name: str) -> int | None:
+    try:
+        limit = (folder / limit_name).read_text().strip()
+        if limit == "max" or int(limit) >= _UNLIMITED:
+            return None
+        usage = int((folder / usage_name).read_text())
+    except (OSError, ValueError):
+        return None
+    reclaimable = 0
+    try:
+        for line in (folder / "memory.stat").read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == reclaimable_name:
+                reclaimable = int(value)
+    except (OSError, ValueError):
+        pass
+    return int(limit) - max(0, usage - reclaimable)
+
+
+# Pixels worked on at a time where a picture's samples go through float copies (the colour
+# conversion of a still image, a shrink's widened samples): the copies then take megabytes
+# however large the picture, not several times its size.
+BAND_PIXELS = 1 << 18
+
+
+def row_bands(height: int, width: int, pixels: int = BAND_PIXELS) -> Iterator[slice]:
+    """Slices of consecutive rows, of about ``pixels`` pixels each, covering ``height`` rows."""
+    rows = max(1, pixels // max(1, width))
+    for top in range(0, height, rows):
+        yield slice(top, min(top + rows, height))
+
+
+def refuse_unless_fits(needed: int, what: str, available: int | None = None) -> None:
+    """Refuse ``what`` (``a 4000x3000 image upscaled x4``) where it needs more than 80% of
+    the memory free (:func:`available_memory`), before anything large is allocated: the
+    kernel would kill the run part way through instead."""
+    available = available_memory() if available is None else available
+    if available and needed > 0.8 * available:
+        raise SrpipeError(_too_large(what, needed, available))
+
+
+def _too_large(what: str, needed: int, available: int) -> str:
+    limited = cgroup_memory_free()
+    where = " under this container's memory limit" if limited is not None and limited <= available else ""
+    return (f"{what} needs about {needed / GIB:.1f} GiB, but only {available / GIB:.1f} GiB is free{where}; "
+            f"use a smaller --scale or free some memory{' (or raise the limit)' if where else ''}")
 
 
 def bytes_for_batch(width: int, height: int, scale: int, batch: int, bytes_per_sample: int, working: int,
@@ -68,10 +165,7 @@ def fit_batch_size(width, height, scale, batch_size, bytes_per_sample, upscaler,
         if batch < batch_size:
             warnings.warn(f"--batch-size lowered from {batch_size} to {batch} to fit in free memory")
         return batch
-    raise SrpipeError(
-        f"a {width}x{height} frame upscaled x{scale} needs about {needed / GIB:.1f} GiB, "
-        f"but only {available / GIB:.1f} GiB is free; use a smaller --scale or free some memory"
-    )
+    raise SrpipeError(_too_large(f"a {width}x{height} frame upscaled x{scale}", needed, available))
 
 
 # The largest input frame srpipe reads without --max-pixels: above 8K UHD (33 megapixels) and

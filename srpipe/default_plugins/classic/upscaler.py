@@ -46,6 +46,12 @@ class ClassicUpscaler:
         self._matrices: dict = {}
         self._scaler = None  # the PlaneScaler of the last plane size seen
 
+    @property
+    def working_bytes_per_output_pixel(self) -> int:
+        """For the memory plan: on the CPU, one more copy of the 16-bit output (OpenCV's planes
+        before they are stacked, swscale's before it is read back); with torch, float32 samples."""
+        return 8 if self.backend == "torch" else 2
+
     def upscale(self, luma: np.ndarray, *, bit_depth: int, full_range: bool) -> np.ndarray:
         if self.backend == "torch":
             return self._upscale_torch(luma, bit_depth)
