@@ -122,6 +122,7 @@ def upscale(
     if output is not None and not is_stream_location(output):  # a URL is for a sink plugin to judge
         check_output_path(Path(output), input, sink_options.overwrite)
     device = resolve_device(device, uses_gpu=spec.uses_gpu)
+    from srpipe.images import ImageSource
     from srpipe.memory import check_frame_size, fit_batch_size
     from srpipe.pipeline import run  # with PyAV and OpenCV: after the checks, so that errors come at once
 
@@ -131,7 +132,7 @@ def upscale(
         check_frame_size(input, source.width, source.height, source_options.max_pixels)
         if output is None and not source.is_file:
             raise SrpipeError(f"{input} is a stream; name the output with -o")
-        if sizes is not None and scale is None:
+        if sizes is not None:  # a fractional scale too: the size is checked against the input's
             scale = sizes.model_scale(spec.scales, model, source.width, source.height)
         if output is None and sizes is not None:
             output = str(_sized_output_path(input, sizes, source.default_suffix))
@@ -147,8 +148,11 @@ def upscale(
             output = str(default_output_path(input, upscaler.scale, source.default_suffix))
             check_output_path(Path(output), input, sink_options.overwrite)
         scale = upscaler.scale
-        batch_size = fit_batch_size(source.width, source.height, scale, batch_size, source.bytes_per_sample, upscaler,
-                                    samples_per_pixel=source.samples_per_pixel)
+        if isinstance(source, ImageSource):  # one picture: its own need, with no batch to fit
+            source.check_memory(upscaler, sizes, output)
+        else:
+            batch_size = fit_batch_size(source.width, source.height, scale, batch_size, source.bytes_per_sample,
+                                        upscaler, samples_per_pixel=source.samples_per_pixel)
         hardware = sink_options.hardware_encoder or device.startswith("cuda")
         sink_options = replace(sink_options, scale=scale, hardware_encoder=hardware)
         sink = open_sink(pm, output, source, sink_options)
