@@ -49,9 +49,10 @@ class SrpipeGroup(UniqueCommandsGroup):
                 raise
             raise click.ClickException(one_line(str(exc))) from exc
         except BrokenPipeError:
-            # The reader left (srpipe plugins | head -1; upscale -o - | head -c 1000): it had what it
-            # wanted, so nothing more to say, and 0, as when a pipeline's reader stops a listing
-            _quiet_stdout()
+            # The reader of standard output left (srpipe plugins | head -1; upscale -o - | head -c 1000):
+            # it had what it wanted, so nothing more to say, and 0, as when a pipeline's reader stops a
+            # listing. (Standard error's reader leaving stops nothing: _StderrOutlivingItsReader.)
+            _point_at_devnull(sys.stdout)
             raise click.exceptions.Exit(0) from None
         except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt, Terminated):
             raise
@@ -166,18 +167,47 @@ def _exit_interrupted(code: int) -> None:
     sys.exit(code)
 
 
-def _quiet_stdout() -> None:
-    """Point standard output at /dev/null so that Python's exit flush does not fail again."""
+def _point_at_devnull(stream) -> None:
+    """Point ``stream``'s descriptor, whose reader left, at /dev/null: what is still buffered and
+    whatever comes later (Python's exit flush, FFmpeg's own messages) goes nowhere, without error."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
     except (OSError, AttributeError, ValueError):
         pass
+
+
+class _StderrOutlivingItsReader:
+    """Standard error that survives its reader leaving (``srpipe batch IN OUT 2>&1 | head -1``):
+    progress and warnings are not what a command runs for, so a broken pipe there drops them
+    (:func:`_point_at_devnull`) and the work goes on, its exit status telling how it went."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            _point_at_devnull(self._stream)
+            return len(text)
+
+    def flush(self):
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            _point_at_devnull(self._stream)
+
+    def __getattr__(self, name):  # everything else is the stream's own (fileno, isatty, encoding)
+        return getattr(self._stream, name)
 
 
 def main(argv=None) -> None:
     """Entry point of the ``srpipe`` command."""
     warnings.showwarning = _one_line_warning
+    if sys.stderr is not None and not isinstance(sys.stderr, _StderrOutlivingItsReader):
+        sys.stderr = _StderrOutlivingItsReader(sys.stderr)
     signal.signal(signal.SIGTERM, _raise_terminated)
     retain_freed_memory()
     argv = _debug_first(list(sys.argv[1:] if argv is None else argv))
@@ -199,7 +229,7 @@ def main(argv=None) -> None:
     try:
         sys.stdout.flush()  # a reader that left shows here, for output still buffered
     except BrokenPipeError:
-        _quiet_stdout()
+        _point_at_devnull(sys.stdout)
     except (AttributeError, ValueError):
         pass  # standard output closed
     sys.exit(code if isinstance(code, int) else 0)

@@ -88,6 +88,18 @@ def test_errors_come_before_any_model_loads(tmp_path, clip, case):
     assert (tmp_path / "exists.mp4").read_bytes() == b"keep me"
 
 
+@pytest.mark.parametrize("case", ["missing input folder", "output is a file"])
+def test_batch_path_errors_load_no_media_libraries(tmp_path, case):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "file").write_bytes(b"keep me")
+    folders = {"missing input folder": [tmp_path / "nodir", tmp_path / "out"],
+               "output is a file": [tmp_path / "in", tmp_path / "file"]}[case]
+    result, stderr = probe(tmp_path, "batch", *folders)
+    assert result["code"] == 1 and stderr.startswith("Error: ") and stderr.count("\n") == 1, stderr
+    assert result["loaded"] == [] and result["media_libraries"] == []
+    assert (tmp_path / "file").read_bytes() == b"keep me"
+
+
 def test_a_neural_model_seen_before_starts_without_torch(tmp_path, clip):
     env = {"SRPIPE_CACHE_DIR": str(tmp_path / "cache")}
     outputs = []

@@ -47,12 +47,12 @@ def batch(in_dir, out_dir, model, scale, width, height, weights, device, batch_s
     .mp4/.mkv/.mov/.webm/.ts, others become .mp4). Run it again to resume:
     finished files, recorded in OUT_DIR/.srpipe-batch.json with their input's
     size and time and the settings, are skipped; anything else is redone. A
-    file that fails is reported and the rest go on; the exit code is 1 if any
-    failed.
+    file that fails is reported and the rest go on.
 
     A file already in OUT_DIR that this batch did not write is left alone and
     reported (status "exists"); -y replaces it. An input is never replaced,
-    not even with -y (OUT_DIR above IN_DIR, a hard link).
+    not even with -y (OUT_DIR above IN_DIR, a hard link). The exit code is 1
+    if any file failed or was left alone.
 
     With --jobs 2 or more (or on Ray), long videos are split at keyframes
     into chunks that run in parallel; the parts (kept in
@@ -65,7 +65,7 @@ def batch(in_dir, out_dir, model, scale, width, height, weights, device, batch_s
     the containers before the first file starts) with the time left and the
     current file (file 3/120); elsewhere, one line per file with the batch's
     progress and time left, and a line a minute in between. With -q, only
-    failed files are listed, one line each.
+    failed files and files left alone are listed, one line each.
 
     \b
     Examples:
@@ -99,5 +99,5 @@ def batch(in_dir, out_dir, model, scale, width, height, weights, device, batch_s
             f"{report.frames} frames in {report.seconds:.1f} s -> {shown(os.fspath(out_dir))}",
             err=True,
         )
-    if report.count("failed"):
+    if report.count("failed") or report.count("exists"):  # not everything was upscaled
         sys.exit(1)

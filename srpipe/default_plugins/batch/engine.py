@@ -25,14 +25,16 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from srpipe.default_plugins.batch.chunks import PART_FORMAT, Chunk, VideoIndex, index_video, join_parts, plan_chunks
 from srpipe.device import limit_threads, sleep_idle_threads
 from srpipe.errors import SrpipeError
 from srpipe.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, SinkOptions, SourceOptions, is_image_file
 from srpipe.memory import retain_freed_memory
 from srpipe.outputs import remove_dead_partials, special_kind, write_atomically
+
+if TYPE_CHECKING:  # the chunks module loads PyAV: imported where chunks are made (a path error loads neither)
+    from srpipe.default_plugins.batch.chunks import Chunk, VideoIndex
 
 MANIFEST = ".srpipe-batch.json"
 JOURNAL = ".srpipe-batch.journal"  # one line per change since the last fold (Manifest)
@@ -137,8 +139,8 @@ def output_name(in_dir: Path, rel: Path) -> Path:
 
 class Manifest:
     """What a batch has done in its output folder: the finished files (with their input's size
-    and mtime, the settings and the output's size), and every output it has written or begun
-    to write (``outputs``: the only existing files it may replace without ``-y``).
+    and mtime, the settings and the output's size), and every output it has written or may have
+    written (``outputs``: the only existing files it may replace without ``-y``).
 
     ``.srpipe-batch.json`` holds them as of the last fold; while a batch runs, each change is
     one line appended to ``.srpipe-batch.journal``, so that a file costs the same however large
@@ -152,7 +154,10 @@ class Manifest:
         self.journal_path = out_dir / JOURNAL
         self.entries: dict[str, dict] = {}
         self.outputs: set[str] = set()
+        self._unwritten: set[str] = set()  # claimed by this run and not written yet (see claim)
         self._journal: int | None = None  # the journal's descriptor, open once something is appended
+        for path in (self.path, self.journal_path):
+            _check_own_file(path)
         base = _read_json(self.path)
         if isinstance(base, dict):
             if isinstance(base.get("files"), dict):
@@ -183,6 +188,8 @@ class Manifest:
             self._add(change["done"], change.get("entry"))
         elif isinstance(change.get("output"), str):
             self.outputs.add(change["output"])
+        elif isinstance(change.get("unclaim"), str):
+            self.outputs.discard(change["unclaim"])
 
     @staticmethod
     def _stamp(path: Path) -> dict:
@@ -205,10 +212,21 @@ class Manifest:
 
     def claim(self, out_rels: list[str]) -> None:
         """Record the outputs about to be written, before writing them: a kill between an
-        output's rename into place and its :meth:`record` leaves it known as the batch's own."""
+        output's rename into place and its :meth:`record` leaves it known as the batch's own.
+        Those not written after all are withdrawn (:meth:`release`, :meth:`close`)."""
         new = sorted(set(out_rels) - self.outputs)
         self.outputs.update(new)
+        self._unwritten.update(new)
         self._append([{"output": out_rel} for out_rel in new])
+
+    def release(self, out_rels) -> None:
+        """Withdraw this run's claims of ``out_rels``, not written after all (their job failed or
+        never ran): a file there now, such as one a user put there meanwhile, is not the batch's.
+        Outputs that were the batch's before this run stay its own."""
+        withdrawn = sorted(self._unwritten.intersection(out_rels))
+        self.outputs.difference_update(withdrawn)
+        self._unwritten.difference_update(withdrawn)
+        self._append([{"unclaim": out_rel} for out_rel in withdrawn])
 
     def record(self, rel: Path, stamp: dict, output: Path, out_rel: str, settings_key: dict, frames: int) -> None:
         """``stamp``: the input's, taken before it was read (a change since makes the next run redo it)."""
@@ -220,10 +238,12 @@ class Manifest:
             "frames": frames,
         }
         self._add(rel.as_posix(), entry)
+        self._unwritten.discard(out_rel)
         self._append([{"done": rel.as_posix(), "entry": entry}])
 
     def close(self) -> None:
-        """Fold what this run appended into the JSON."""
+        """Withdraw the claims of outputs not written, and fold what this run appended into the JSON."""
+        self.release(self._unwritten)
         if self._journal is not None:
             os.close(self._journal)
             self._journal = None
@@ -232,8 +252,9 @@ class Manifest:
     def _append(self, changes: list[dict]) -> None:
         if not changes:
             return
-        if self._journal is None:  # no links followed: the folder's own file or an error
-            self._journal = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+        if self._journal is None:  # no links followed, no wait on a FIFO: the folder's own file or an error
+            self._journal = os.open(self.journal_path,
+                                    os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o666)
         data = b"".join(json.dumps(change).encode() + b"\n" for change in changes)
         while data:
             data = data[os.write(self._journal, data):]
@@ -244,16 +265,30 @@ class Manifest:
         appears there later is not the batch's."""
         self.outputs = {o for o in self.outputs if os.path.lexists(self.out_dir / o)}
         data = {"format": MANIFEST_FORMAT, "files": self.entries, "outputs": sorted(self.outputs)}
+        _check_own_file(self.path)  # not written into a FIFO made there since the start
         if self.path.is_symlink():  # replace the link itself, never a file it points to
             self.path.unlink()
         write_atomically(self.path, json.dumps(data, indent=1).encode())
         self.journal_path.unlink(missing_ok=True)
 
 
-def _read_regular(path: Path) -> bytes | None:
-    """The bytes of ``path`` if it is a regular file (never blocking on a FIFO), else ``None``."""
+def _check_own_file(path: Path) -> None:
+    """Refuse a manifest or journal name that holds a folder, FIFO, socket or device: it would
+    be read or written through (a FIFO waits forever) or could not be replaced. A link there is
+    never followed (:func:`_read_regular`) and is replaced by the fold."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+        kind = "folder" if stat.S_ISDIR(mode) else special_kind(path) or "special file"
+        raise SrpipeError(f"{path} is a {kind}, where srpipe batch keeps its manifest; remove it and run again")
+
+
+def _read_regular(path: Path) -> bytes | None:
+    """The bytes of ``path`` if it is a regular file (never blocking on a FIFO, never through a link), else ``None``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
     except OSError:
         return None
     with os.fdopen(fd, "rb") as file:
@@ -313,6 +348,7 @@ def _report_frames(total):
 
 def run_job(job: Job) -> FileResult:
     """Upscale one file or chunk; a user-caused failure is returned, not raised."""
+    from srpipe.default_plugins.batch.chunks import PART_FORMAT
     from srpipe.upscaling import upscale
     from srpipe.video import default_codec
 
@@ -489,6 +525,8 @@ class _ChunkedFile:
     failed: bool = False
 
     def part(self, chunk: Chunk) -> Path:
+        from srpipe.default_plugins.batch.chunks import PART_FORMAT
+
         return self.parts_dir / f"part-{chunk.index:04d}.{PART_FORMAT}"
 
     def chunk_jobs(self) -> list[Job]:
@@ -498,6 +536,8 @@ class _ChunkedFile:
 def _split(job: Job, out_dir: Path, chunk_seconds: float) -> _ChunkedFile | None:
     """The chunks of a video of at least two chunks' length; ``None`` for anything else.
     Parts finished by an earlier run with the same input and settings are kept."""
+    from srpipe.default_plugins.batch.chunks import index_video, plan_chunks
+
     if is_image_file(str(job.source)):
         return None
     index = index_video(job.source, min_seconds=2 * chunk_seconds)
@@ -525,6 +565,8 @@ def _remove_stale_parts(out_dir: Path, keep: set[Path]) -> None:
 
 
 def _join(file: _ChunkedFile) -> FileResult:
+    from srpipe.default_plugins.batch.chunks import join_parts
+
     job = file.job
     started = time.perf_counter()
     try:
@@ -597,6 +639,8 @@ def _run_batch(in_dir, out_dir, settings, manifest, jobs, engine, address, chunk
         if result.status == "done":
             manifest.record(Path(result.input), result.input_stamp, out_dir / result.output,
                             result.output, settings.key(), result.frames)
+        else:
+            manifest.release([result.output])
         results.append(result)
         if on_file:
             on_file(result)

@@ -10,7 +10,7 @@ estimate of the time left weighs a feature film and a still image for what they 
 - Elsewhere (a log file, a CI job): no bar; one line per finished file, each with the
   batch's progress and the time left, and a line every minute in between, so that a long
   file still shows signs of life.
-- Quiet (``-q``): failed files only, one line each.
+- Quiet (``-q``): failed files and files left alone (their output exists), one line each.
 
 File names are shown escaped (:func:`shown`), so that each file stays on one line.
 """
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import sys
 import time
-import unicodedata
 from pathlib import Path
 from typing import Callable, TextIO
 
@@ -63,9 +62,11 @@ _ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def shown(text: str) -> str:
-    """``text`` on one line and unambiguous, as ``ls -b`` shows names: a backslash, control
-    characters (a newline in a file name, a terminal escape) and line separators as escapes,
-    and bytes that are not UTF-8 (decoded as surrogates) as ``\\xNN``."""
+    """``text`` on one line and unambiguous, as ``ls -b`` shows names: a backslash, and every
+    character that is not printable (controls such as a newline or a terminal escape, format
+    characters such as U+202E, which shows the rest of a name backwards, separators other than
+    the space), as escapes: ``\\n``, ``\\x1b``, ``\\u202e``. A byte that is not UTF-8 (decoded as a
+    surrogate) is ``\\xNN``, told apart from the character U+00NN (``\\u00NN``)."""
     if text.isprintable() and "\\" not in text:
         return text
     out = []
@@ -75,10 +76,12 @@ def shown(text: str) -> str:
             out.append(_ESCAPES[char])
         elif 0xDC80 <= code <= 0xDCFF:  # os.fsdecode's stand-in for an undecodable byte
             out.append(f"\\x{code - 0xDC00:02x}")
-        elif unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp"):
-            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
-        else:
+        elif char.isprintable():
             out.append(char)
+        elif code < 0x80:
+            out.append(f"\\x{code:02x}")
+        else:
+            out.append(f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
     return "".join(out)
 
 
@@ -156,10 +159,6 @@ class BatchProgress:
                 self._set_total(self.total - estimate + result.frames)
             elif result.status == "failed":  # what it wrote before it failed stays counted
                 self._set_total(self.total - estimate + min(self.file_frames.get(rel, 0), estimate))
-        if self.quiet:
-            if result.status == "failed":
-                self._line(f"FAILED   {shown(rel)}: {shown(result.error or '')}")
-            return
         name, error = shown(rel), shown(result.error or "")
         if result.status == "done":
             frames = f"{result.frames} frame{'s' * (result.frames != 1)}"
@@ -168,6 +167,10 @@ class BatchProgress:
             text = {"skipped": f"skipped  {name} ({error or 'already done'})",
                     "exists": f"exists   {name}: {error}",
                     "failed": f"FAILED   {name}: {error}"}[result.status]
+        if self.quiet:  # what was not upscaled, and why
+            if result.status in ("failed", "exists"):
+                self._line(text)
+            return
         if self.bar is not None:
             self.bar.write(text, file=self.stream)
             self._show_current()

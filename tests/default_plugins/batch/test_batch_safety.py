@@ -35,7 +35,7 @@ def test_a_file_the_batch_did_not_write_is_left_alone_unless_y(tmp_path):
     (out / "photo.png").write_bytes(b"the user's own photo")
 
     done, report = batch(inputs, out)
-    assert done.returncode == 0, done.stderr.decode()
+    assert done.returncode == 1, done.stderr.decode()  # not everything was upscaled
     assert (out / "photo.png").read_bytes() == b"the user's own photo"
     status, error = statuses(report)["photo.jpg"]
     assert status == "exists" and "this batch did not write it" in error and "-y" in error
@@ -53,6 +53,22 @@ def test_a_file_the_batch_did_not_write_is_left_alone_unless_y(tmp_path):
     os.utime(inputs / "photo.jpg", ns=(1, 1))  # changed: the batch's own output is redone without -y
     done, report = batch(inputs, out)
     assert statuses(report)["photo.jpg"] == ("done", None)
+
+
+def test_quiet_still_lists_a_file_left_alone_and_exits_1(tmp_path):
+    """-q is for scripts: a file left alone was not upscaled, so it is said, and the status says so."""
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    out.mkdir()
+    make_test_image(inputs / "a.jpg")
+    make_test_image(inputs / "b.jpg")
+    (out / "a.png").write_bytes(b"mine")
+    done = run_srpipe("batch", inputs, out, "-q")
+    assert done.returncode == 1
+    assert done.stderr.decode() == \
+        "exists   a.jpg: a.png exists and this batch did not write it; left alone (-y replaces it)\n"
+    assert (out / "a.png").read_bytes() == b"mine" and (out / "b.png").is_file()
+    assert run_srpipe("batch", inputs, out, "-q", "-y").returncode == 0
 
 
 def test_an_out_dir_holding_in_dir_is_refused(tmp_path):
@@ -148,6 +164,16 @@ def test_names_are_shown_escaped_like_ls_b():
     assert shown("line\u2028sep") == "line\\u2028sep"
     assert shown(os.fsdecode(b"caf\xe9.mp4")) == "caf\\xe9.mp4"  # a byte that is not UTF-8
     assert shown("café ünïcode.mp4") == "café ünïcode.mp4"
+
+
+def test_invisible_characters_in_names_are_shown_escaped():
+    """Format characters and other non-printables: a name that reads backwards (U+202E), one
+    with a zero-width space, a tag character; a C1 control is told apart from a byte."""
+    assert shown("report\u202egpj.exe") == "report\\u202egpj.exe"
+    assert shown("zero\u200bwidth\ufeff") == "zero\\u200bwidth\\ufeff"
+    assert shown("tag\U000e0041") == "tag\\U000e0041"
+    assert shown("nel\x85") == "nel\\u0085" and shown(os.fsdecode(b"nel\x85")) == "nel\\x85"
+    assert shown("no\u00a0break") == "no\\u00a0break"
 
 
 def test_the_bar_shows_the_current_name_escaped():

@@ -1,5 +1,6 @@
 """The batch manifest: one journal line per finished file however large the tree, exact resume
-after a kill at any moment, old manifests still read, links and FIFOs in its place not followed."""
+after a kill at any moment, old manifests still read, links in its place not followed and other
+special files refused; only outputs the batch really wrote count as its own."""
 
 import json
 import os
@@ -8,8 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from srpipe.default_plugins.batch import engine
-from srpipe.default_plugins.batch.engine import JOURNAL, MANIFEST, BatchSettings, Manifest
+from srpipe.default_plugins.batch.engine import JOURNAL, MANIFEST, BatchSettings, Manifest, run_batch
 from srpipe.testing import make_test_image
 
 from conftest import run_srpipe
@@ -129,16 +132,101 @@ def test_old_manifests_are_read(tmp_path):
     assert {f["input"]: f["status"] for f in report["files"]} == {"a.jpg": "skipped", "b.jpg": "done"}
 
 
-def test_links_and_fifos_in_the_manifests_place_are_not_followed(tmp_path):
-    (tmp_path / "o.png").write_bytes(b"x")
-    elsewhere = tmp_path / "elsewhere.json"
-    elsewhere.write_text('{"files": {}}')
-    out = tmp_path / "out"
+def test_links_in_the_manifests_place_are_neither_read_nor_written_through(tmp_path):
+    """A link named like the manifest or the journal is not read (its target could claim a
+    user's file as the batch's own), and the fold replaces the link, never its target."""
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
     out.mkdir()
-    (out / MANIFEST).symlink_to(elsewhere)
-    os.mkfifo(out / JOURNAL)  # reading it would wait for a writer forever
-    manifest = Manifest(out)
-    record(manifest, tmp_path, 1)
+    make_test_image(inputs / "a.jpg")
+    (out / "a.png").write_bytes(b"the user's own")
+    claims = tmp_path / "claims.json"
+    claims.write_text('{"files": {}, "outputs": ["a.png"]}')
+    journal = tmp_path / "journal"
+    journal.write_text('{"output": "a.png"}\n')
+    (out / MANIFEST).symlink_to(claims)
+    (out / JOURNAL).symlink_to(journal)
+
+    done = run_srpipe("batch", inputs, out, "--json")
+    assert json.loads(done.stdout)["files"][0]["status"] == "exists", done.stderr.decode()
+    assert (out / "a.png").read_bytes() == b"the user's own"
+    assert claims.read_text() == '{"files": {}, "outputs": ["a.png"]}'
+    assert journal.read_text() == '{"output": "a.png"}\n'
+    assert not (out / MANIFEST).is_symlink() and not os.path.lexists(out / JOURNAL)
+    assert not Manifest(out).wrote("a.png")
+
+
+def make_fifo(path):
+    os.mkfifo(path)
+
+
+@pytest.mark.parametrize("name", [MANIFEST, JOURNAL])
+@pytest.mark.parametrize("kind, make", [("FIFO", make_fifo), ("folder", os.mkdir)])
+def test_a_special_file_in_the_manifests_place_is_refused_up_front(tmp_path, name, kind, make):
+    """Reading or writing a FIFO there would wait forever, a folder cannot be replaced: one
+    line naming it, before any file is upscaled."""
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    out.mkdir()
+    make_test_image(inputs / "a.jpg")
+    make(out / name)
+    done = subprocess.run([sys.executable, "-m", "srpipe", "batch", inputs, out], capture_output=True, timeout=60)
+    stderr = done.stderr.decode()
+    assert done.returncode == 1 and stderr.startswith("Error: ") and stderr.count("\n") == 1, stderr
+    assert f"{out / name} is a {kind}" in stderr and "remove it" in stderr
+    assert os.listdir(out) == [name]
+
+
+def test_a_claim_is_withdrawn_when_its_output_is_not_written(tmp_path):
+    """A user's file put at an output while the batch runs (the batch claimed it, then found it
+    there and failed that file): the next run leaves it alone."""
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    make_test_image(inputs / "a.jpg")
+    make_test_image(inputs / "b.jpg")
+
+    def users_file_appears(job):
+        if job.rel.name == "b.jpg":
+            (out / "b.png").write_bytes(b"MINE")
+
+    report = run_batch(inputs, out, on_start=users_file_appears)
+    assert [(f.input, f.status) for f in report.files] == [("a.jpg", "done"), ("b.jpg", "failed")]
+    assert "already exists" in report.files[1].error
+
+    report = run_batch(inputs, out)
+    assert [(f.input, f.status) for f in report.files] == [("a.jpg", "skipped"), ("b.jpg", "exists")]
+    assert (out / "b.png").read_bytes() == b"MINE"
+
+
+def test_a_claim_is_withdrawn_when_its_job_never_ran(tmp_path):
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    make_test_image(inputs / "a.jpg")
+    make_test_image(inputs / "b.jpg")
+
+    def users_file_appears_then_ctrl_c(job):
+        (out / "b.png").write_bytes(b"MINE")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(inputs, out, on_start=users_file_appears_then_ctrl_c)
+
+    report = run_batch(inputs, out)
+    assert {f.input: f.status for f in report.files} == {"a.jpg": "done", "b.jpg": "exists"}
+    assert (out / "b.png").read_bytes() == b"MINE"
+
+
+def test_a_withdrawn_claim_stays_withdrawn_after_a_kill(tmp_path):
+    """Journal replay: the claim and its withdrawal, with no fold in between."""
+    (tmp_path / "ours.png").write_bytes(b"ours")
+    manifest = Manifest(tmp_path)
+    manifest.claim(["ours.png"])
+    manifest.record(Path("ours.jpg"), STAMP, tmp_path / "ours.png", "ours.png", KEY, 1)
     manifest.close()
-    assert elsewhere.read_text() == '{"files": {}}'
-    assert not (out / MANIFEST).is_symlink() and list(Manifest(out).entries) == ["dir/file00001.png"]
+    manifest = Manifest(tmp_path)
+    manifest.claim(["ours.png", "theirs.png"])
+    (tmp_path / "theirs.png").write_bytes(b"the user's, found there")
+    manifest.release(["ours.png", "theirs.png"])  # both failed: only this run's claim is withdrawn
+    # killed here: the journal is replayed by the next run
+    again = Manifest(tmp_path)
+    assert again.wrote("ours.png") and not again.wrote("theirs.png")
