@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 import socket
@@ -12,7 +11,6 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import Iterator
-from urllib.parse import unquote, urlsplit
 
 from srpipe.errors import SrpipeError
 
@@ -41,40 +39,92 @@ def writes_through(path: str | Path) -> bool:
     return special_kind(path) in ("FIFO", "character device")
 
 
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")
-_PIPE = re.compile(r"^pipe:(\d*)$")  # FFmpeg's pipe protocol: a file descriptor, 0 when none is given
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):(.*)$", re.DOTALL)  # two or more letters: C:\ is a path
+
+# FFmpeg's network protocols (and the RTSP demuxer's, and unix sockets'): an input through one
+# reads no file on this machine, and an output through one is no file srpipe could write.
+NETWORK_SCHEMES = frozenset({
+    "amqp", "dtls", "ffrtmpcrypt", "ffrtmphttp", "ftp", "gopher", "gophers", "http", "httpproxy", "https", "icecast",
+    "ipfs", "ipns", "mmsh", "mmst", "prompeg", "rist", "rtmp", "rtmpe", "rtmps", "rtmpt", "rtmpte", "rtmpts", "rtp",
+    "rtsp", "rtsps", "sctp", "sftp", "smb", "srt", "srtp", "tcp", "tls", "udp", "udplite", "unix", "zmq",
+})
 
 
 def is_stream_location(location: str) -> bool:
     """Standard input and ``scheme:...`` locations (URLs, devices): no file to check."""
-    return location == "-" or bool(_SCHEME.match(location))
+    return location == "-" or bool(_SCHEME.match(location)) or _is_subfile_form(location)
 
 
-def _local_targets(location: str | os.PathLike) -> list[str | int]:
-    """The paths or file descriptors ``location`` reads on this machine. A path object is a path;
-    a string is a location as srpipe takes inputs: ``-`` (standard input), FFmpeg's ``pipe:N``,
-    a ``file:`` URL (both the text after ``file:``, which FFmpeg opens as it is, and the path the
-    URL means, percent-decoded), or a plain path; other URLs read nothing local."""
+def _is_subfile_form(location: str) -> bool:
+    """FFmpeg's one ``scheme,options:`` form: ``subfile,,start,N,end,M,,:PATH``."""
+    return location.startswith("subfile,") and ":" in location
+
+
+def is_network_location(location: str | os.PathLike) -> bool:
+    """A URL of one of FFmpeg's network protocols (``rtmp://host/live``)."""
+    found = _SCHEME.match(os.fspath(location))
+    return bool(found) and found[1] in NETWORK_SCHEMES
+
+
+def _standard_input() -> list[int]:
+    """What srpipe reads ``-`` from."""
+    try:
+        return [sys.stdin.fileno()]
+    except (AttributeError, ValueError, OSError):  # closed, or replaced by one without a descriptor
+        return []
+
+
+def _ffmpeg_reads(location: str) -> tuple[list[str | int], bool]:
+    """The paths and file descriptors FFmpeg reads for ``location``, and whether it may also
+    read local files that the location does not name.
+
+    As FFmpeg's protocols do: ``file:`` opens the text after it as it is (no percent-decoding);
+    ``pipe:N`` reads descriptor N (0 without a number); ``fd:`` standard input; ``async:``,
+    ``cache:`` and ``concat:a|b`` the locations inside them; network protocols nothing here.
+    Any other scheme (``subfile``, ``concatf``, ``crypto``, ``data``, ``hls``, a plugin's) may
+    read files that cannot be told from the text. The location read as a plain path is always
+    included: srpipe's still-image reader opens it so when such a file exists."""
+    if _is_subfile_form(location):
+        return [location], True
+    found = _SCHEME.match(location)
+    if not found:
+        return [location], False
+    scheme, rest = found[1], found[2]
+    if scheme in NETWORK_SCHEMES:
+        return [location], False
+    if scheme == "file":
+        return [location, rest], False
+    if scheme == "pipe":
+        return [location, int(rest) if re.fullmatch(r"[ \t\n\v\f\r]*[+-]?[0-9]+", rest) else 0], False  # as strtol
+    if scheme == "fd":  # descriptors other than standard input are given as an option srpipe never sets
+        return [location, 0], False
+    if scheme in ("async", "cache"):
+        inner, unnamed = _ffmpeg_reads(rest)
+        return [location, *inner], unnamed
+    if scheme == "concat":
+        parts = [_ffmpeg_reads(part) for part in rest.split("|") if part]
+        return [location, *(target for inner, _ in parts for target in inner)], any(unnamed for _, unnamed in parts)
+    if scheme == "camera":  # srpipe's camera plugin: a device index, else what FFmpeg or OpenCV open by that name
+        device = rest.partition("?")[0]
+        inner, unnamed = _ffmpeg_reads(f"/dev/video{device}" if device.isdigit() else device)
+        return [location, *inner], unnamed
+    return [location], True
+
+
+def _reads(location: str | os.PathLike) -> tuple[list[str | int], bool]:
+    """What srpipe reads for an input ``location`` on this machine (see :func:`_ffmpeg_reads`);
+    ``-`` is standard input, a path object a path."""
     if isinstance(location, os.PathLike):
-        return [os.fspath(location)]
-    pipe = _PIPE.match(location)
-    if pipe and pipe[1]:
-        return [int(pipe[1])]
-    if location == "-" or pipe:
-        try:
-            return [sys.stdin.fileno()]  # what srpipe reads standard input from
-        except (AttributeError, ValueError, OSError):  # closed, or replaced by one without a descriptor
-            return []
-    if location[:5].lower() == "file:":
-        url = urlsplit(location)
-        return [location[5:], *([unquote(url.path)] if url.netloc in ("", "localhost") else [])]
-    return [] if _SCHEME.match(location) else [location]
+        return [os.fspath(location)], False
+    if location == "-":
+        return _standard_input(), False
+    return _ffmpeg_reads(location)
 
 
-def file_identities(location: str | os.PathLike) -> set[tuple[int, int]]:
-    """(device, inode) of each existing file ``location`` names (see :func:`same_file`), links followed."""
+def _identities(targets: list[str | int]) -> set[tuple[int, int]]:
+    """(device, inode) of each existing file among ``targets``, links followed."""
     found = set()
-    for target in _local_targets(location):
+    for target in targets:
         try:
             info = os.fstat(target) if isinstance(target, int) else os.stat(target)
         except (OSError, ValueError):  # missing, unreadable, or a name the system cannot take
@@ -83,10 +133,15 @@ def file_identities(location: str | os.PathLike) -> set[tuple[int, int]]:
     return found
 
 
+def file_identities(location: str | os.PathLike) -> set[tuple[int, int]]:
+    """(device, inode) of each existing file ``location`` names (see :func:`same_file`)."""
+    return _identities(_reads(location)[0])
+
+
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
-    """Whether ``a`` and ``b`` are one file on this machine, by identity: links and hard links to
-    it, a ``file:`` URL of it, or standard input (``-``) redirected from it. A string is a location
-    as srpipe takes inputs (URL forms included), a path object always a path."""
+    """Whether ``a`` and ``b`` name one file on this machine, by identity: links and hard links
+    to it, a ``file:`` URL of it, a ``concat:`` list holding it, or standard input (``-``)
+    redirected from it. A string is a location as srpipe takes inputs, a path object a path."""
     return not file_identities(a).isdisjoint(file_identities(b))
 
 
@@ -98,20 +153,73 @@ def name_limit(folder: str | Path) -> int:
         return 255
 
 
-def check_name_length(path: Path, option: str = "-o") -> None:
+def check_name_length(path: Path, option: str | None = None) -> None:
     """Refuse a file name longer than its file system takes (checked before anything stats it:
-    the system would answer every call on it with 'File name too long')."""
+    the system would answer every call on it with 'File name too long'). ``option``: what names
+    the output on the command line (``-o``, ``--record``), where one does."""
     size, limit = len(os.fsencode(path.name)), name_limit(path.parent)
     if size > limit:
         raise SrpipeError(f"output name {path.name} is {size} bytes long; file names here take at most "
-                          f"{limit} bytes: choose a shorter name with {option}")
+                          f"{limit} bytes: choose a shorter name{f' with {option}' if option else ''}")
+
+
+def check_not_network(output: str | os.PathLike, option: str | None = None) -> None:
+    """Refuse a network URL as an output: srpipe's writers write files, FIFOs, devices and standard output."""
+    if is_network_location(output):
+        hint = ("--record writes a file: record to one, and stream that with ffmpeg" if option == "--record" else
+                "srpipe writes files and standard output: to stream, pipe -o - into ffmpeg")
+        raise SrpipeError(f"output {os.fspath(output)} is a network address; {hint}")
+
+
+def check_output(output: str | Path, input_location: str, overwrite: bool, option: str = "-o",
+                 plugin_sinks: bool = False) -> None:
+    """The check, before anything runs, of an output as the user named it: ``-`` is standard
+    output (:func:`check_standard_output`); a network URL is a sink plugin's to judge where a
+    plugin other than srpipe's own writes outputs (``plugin_sinks``), and refused otherwise;
+    anything else, ``file:x.mp4`` and ``pipe:1`` too, is the file srpipe's writers write
+    (:func:`check_output_path`). A path object is always a path."""
+    if isinstance(output, str) and output == "-":
+        check_standard_output(input_location)
+        return
+    if plugin_sinks and is_network_location(output):
+        return
+    check_not_network(output, option)
+    check_output_path(Path(output), input_location, overwrite, option)
+
+
+def plugins_write_outputs(pm) -> bool:
+    """Whether a plugin other than srpipe's own writes outputs (``open_sink``): a URL output is then its to judge."""
+    from srpipe.plugins import DEFAULT_PLUGINS
+
+    return any(impl.plugin_name not in DEFAULT_PLUGINS for impl in pm.hook.open_sink.get_hookimpls())
+
+
+def check_standard_output(input_location: str) -> None:
+    """Refuse ``-o -`` where standard output is a file the input reads (``-o - >> in.mp4``), as
+    cat refuses "input file is output file"; or is a file with data, where the input may read
+    files that cannot be told (:func:`_ffmpeg_reads`). Pipes, terminals and devices are streams."""
+    try:
+        info = os.fstat(sys.stdout.fileno())
+    except (AttributeError, ValueError, OSError):  # closed, or without a descriptor: the sink says so
+        return
+    if not stat.S_ISREG(info.st_mode):
+        return
+    targets, unnamed = _reads(input_location)
+    if (info.st_dev, info.st_ino) in _identities(targets):
+        raise SrpipeError(f"standard output is the input file {input_location}; redirect it to another file, "
+                          "or name one with -o")
+    if unnamed and info.st_size > 0:
+        raise SrpipeError(f"cannot tell whether {input_location} reads the file standard output goes to; give "
+                          "the input as a plain path, or redirect standard output to a new file")
 
 
 def check_output_path(output: Path, input_location: str, overwrite: bool, option: str = "-o") -> None:
     """Refuse an output that would clobber the input or an existing file, or cannot be written.
 
     ``input_location`` is compared by file identity, in whatever form it was given
-    (:func:`same_file`); ``option`` is what names the output on the command line, for the messages.
+    (:func:`same_file`); an existing output is refused, even with ``overwrite``, where the input
+    may read files that cannot be told from it (``concatf:list``, a plugin's scheme:
+    :func:`_ffmpeg_reads`). ``option`` is what names the output on the command line, for the messages.
     FIFOs and character devices are written into (no --overwrite needed: nothing is replaced);
     a link to a file stands for its target, which is replaced, the link kept."""
     check_name_length(output, option)
@@ -122,10 +230,14 @@ def check_output_path(output: Path, input_location: str, overwrite: bool, option
         raise SrpipeError(f"output {output} is a {kind}; write to a file, a FIFO or a device such as /dev/null")
     if kind is not None:
         return
-    if same_file(output, input_location):
+    targets, unnamed = _reads(input_location)
+    if not file_identities(output).isdisjoint(_identities(targets)):
         raise SrpipeError(f"output {output} is the input file, or a link to it; choose another name with {option}")
     if output.is_dir():
         raise SrpipeError(f"output {output} is a directory; give a file name with {option}")
+    if unnamed and output.exists():
+        raise SrpipeError(f"cannot tell whether {input_location} reads {output}; give the input as a plain path, "
+                          f"or remove {output} first")
     if output.exists() and not overwrite:
         raise SrpipeError(f"output {output} already exists; pass --overwrite to replace it")
     parent = Path(os.path.realpath(output)).parent
@@ -156,6 +268,8 @@ def partial_affixes(final: Path) -> tuple[str, str]:
     fixed = _OWNER_BYTES + len(os.fsencode(prefix + suffix))
     if fixed <= limit:
         return prefix, suffix
+    import hashlib  # here: it costs every command's start-up a few milliseconds
+
     digest = hashlib.sha256(os.fsencode(final.stem)).hexdigest()[:8]
     room = limit - fixed + len(os.fsencode(final.stem)) - len(f"~{digest}")
     if room < 0:
@@ -241,6 +355,7 @@ class AtomicOutput:
         if self.direct:
             self.final = self.temp = Path(final)
             return
+        check_not_network(final)  # a URL that no sink plugin took
         check_name_length(Path(final))
         self.final = Path(os.path.realpath(final)) if Path(final).is_symlink() else Path(final)
         prefix, suffix = partial_affixes(self.final)

@@ -12,7 +12,13 @@ from srpipe.device import resolve_device
 from srpipe.errors import SrpipeError
 from srpipe.media import SinkOptions, SourceOptions, open_sink, open_source
 from srpipe.models import UpscalerTraits
-from srpipe.outputs import check_output_path, default_output_path, is_stream_location
+from srpipe.outputs import (
+    check_output,
+    check_output_path,
+    default_output_path,
+    is_stream_location,
+    plugins_write_outputs,
+)
 from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
 from srpipe.sizing import SizePlan, is_fractional
 
@@ -119,8 +125,8 @@ def upscale(
     if output is None and is_stream_location(input):
         raise SrpipeError(f"{'standard input' if input == '-' else input} is a stream; name the output with -o")
     # Every check a user can fail comes before the model loads: loading may import torch.
-    if output is not None and not is_stream_location(output):  # a URL is for a sink plugin to judge
-        check_output_path(Path(output), input, sink_options.overwrite)
+    if output is not None:  # standard output, a URL for a sink plugin, or the file srpipe writes
+        check_output(output, input, sink_options.overwrite, plugin_sinks=plugins_write_outputs(pm))
     device = resolve_device(device, uses_gpu=spec.uses_gpu)
     from srpipe.images import ImageSource
     from srpipe.memory import check_frame_size, fit_batch_size

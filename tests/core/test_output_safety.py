@@ -32,17 +32,20 @@ def clip(tmp_path):
 
 # 1-2. The input is never replaced, whatever form names it -----------------------------------
 
-@pytest.mark.parametrize("form", ["file:relative", "file:absolute", "file:///percent-encoded", "-", "pipe:0"])
+@pytest.mark.parametrize("form", ["file:relative", "file:absolute", "file:///absolute", "-", "pipe:0", "fd:",
+                                  "concat:", "concat:a|b", "async:file:", "cache:file:", "async:cache:"])
 def test_an_input_named_as_a_url_or_standard_input_is_not_replaced_by_its_own_upscale(clip, tmp_path, form):
     before = clip.read_bytes()
+    (tmp_path / "other.mp4").write_bytes(before)
     location = {"file:relative": f"file:{clip.name}", "file:absolute": f"file:{clip}",
-                "file:///percent-encoded": f"file://{quote(str(clip))}"}.get(form, form)
+                "file:///absolute": f"file://{clip}", "concat:a|b": f"concat:other.mp4|{clip.name}",
+                }.get(form, f"{form}{clip.name}" if form.endswith(":") and form != "fd:" else form)
     with open(clip, "rb") as stdin:
         done = srpipe_with_stdin(stdin, "upscale", location, "--input-format", "mp4", "-o", clip.name, "-y",
                                  cwd=tmp_path)
     assert_one_line_error(done, f"output {clip.name} is the input file", "choose another name with -o")
     assert clip.read_bytes() == before
-    assert listing(tmp_path) == [clip.name]
+    assert listing(tmp_path) == sorted([clip.name, "other.mp4"])
 
 
 @pytest.mark.parametrize("link", [os.link, os.symlink])
@@ -74,6 +77,69 @@ def test_standard_input_from_a_pipe_or_a_fifo_is_read_as_before(tmp_path):
     assert len(video_info(tmp_path / "old.mkv")["times"]) == len(video_info(tmp_path / "f.mkv")["times"]) == 3
 
 
+@pytest.mark.parametrize("form", ["concatf:list.txt", "subfile:NAME", "subfile,,start,0,end,0,,:NAME"])
+def test_an_input_whose_files_cannot_be_told_never_replaces_an_existing_output(clip, tmp_path, form):
+    """FFmpeg protocols that read files the location does not name: srpipe cannot compare them."""
+    (tmp_path / "list.txt").write_text(f"{clip.name}\n")
+    before = clip.read_bytes()
+    location = form.replace("NAME", clip.name)
+    done = run_srpipe("upscale", location, "-o", clip.name, "-y", cwd=tmp_path)
+    assert_one_line_error(done, f"cannot tell whether {location} reads {clip.name}",
+                          f"give the input as a plain path, or remove {clip.name} first")
+    assert clip.read_bytes() == before
+    fresh = run_srpipe("upscale", location, "-o", "new.mkv", cwd=tmp_path)  # nothing to replace: it runs
+    assert fresh.returncode == 0, fresh.stderr.decode()
+    assert len(video_info(tmp_path / "new.mkv")["times"]) == 3
+    assert clip.read_bytes() == before
+
+
+def test_a_file_named_like_a_url_read_as_itself_is_not_replaced(tmp_path):
+    """The still-image reader opens the location as a path: ``file:x.png`` is then that file."""
+    import cv2
+    import numpy as np
+
+    cv2.imwrite(str(tmp_path / "file:x.png"), np.full((8, 10, 3), 90, np.uint8))
+    before = (tmp_path / "file:x.png").read_bytes()
+    done = run_srpipe("upscale", "file:x.png", "-o", "file:x.png", "-y", cwd=tmp_path)
+    assert_one_line_error(done, "output file:x.png is the input file")
+    assert (tmp_path / "file:x.png").read_bytes() == before and listing(tmp_path) == ["file:x.png"]
+
+
+def test_a_percent_in_a_file_url_is_part_of_the_name_as_ffmpeg_opens_it(clip, tmp_path):
+    """FFmpeg decodes nothing in ``file:``: ``file:in%20clip.mp4`` is that file, not ``in clip.mp4``."""
+    os.rename(clip, tmp_path / "in%20clip.mp4")
+    (tmp_path / "in clip.mp4").write_bytes(b"an earlier output")
+    before = (tmp_path / "in%20clip.mp4").read_bytes()
+    done = run_srpipe("upscale", "file:in%20clip.mp4", "-o", "in clip.mp4", "-y", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    assert (tmp_path / "in%20clip.mp4").read_bytes() == before
+    assert len(video_info(tmp_path / "in clip.mp4")["times"]) == 3
+
+
+@pytest.mark.parametrize("mode", ["ab", "r+b"])  # -o - >> in.mp4, -o - 1<> in.mp4
+def test_standard_output_into_the_input_is_refused_as_cat_does(clip, tmp_path, mode):
+    before = clip.read_bytes()
+    with open(clip, mode) as stdout:
+        done = subprocess.run([sys.executable, "-m", "srpipe", "upscale", clip, "-o", "-", "--format", "matroska"],
+                              stdout=stdout, stderr=subprocess.PIPE, timeout=300)
+    assert_one_line_error(done, f"standard output is the input file {clip}", "redirect it to another file")
+    assert clip.read_bytes() == before and listing(tmp_path) == [clip.name]
+
+
+def test_standard_output_into_a_file_with_data_is_refused_where_the_input_cannot_be_told(clip, tmp_path):
+    (tmp_path / "list.txt").write_text(f"{clip.name}\n")
+    (tmp_path / "kept.mkv").write_bytes(b"data")
+    command = [sys.executable, "-m", "srpipe", "upscale", "concatf:list.txt", "-o", "-", "--format", "matroska"]
+    with open(tmp_path / "kept.mkv", "ab") as stdout:
+        done = subprocess.run(command, stdout=stdout, stderr=subprocess.PIPE, cwd=tmp_path, timeout=300)
+    assert_one_line_error(done, "cannot tell whether concatf:list.txt reads the file standard output goes to")
+    assert (tmp_path / "kept.mkv").read_bytes() == b"data"
+    with open(tmp_path / "new.mkv", "wb") as stdout:  # a new, empty file: nothing to lose
+        done = subprocess.run(command, stdout=stdout, stderr=subprocess.PIPE, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr.decode()
+    assert len(video_info(tmp_path / "new.mkv")["times"]) == 3
+
+
 def test_same_file_compares_identity_in_every_form(tmp_path):
     from srpipe.outputs import same_file
 
@@ -81,13 +147,66 @@ def test_same_file_compares_identity_in_every_form(tmp_path):
     target.write_bytes(b"x")
     (tmp_path / "other.mp4").write_bytes(b"x")
     os.link(target, tmp_path / "hard.mp4")
-    for form in (str(target), f"file:{target}", f"file://{quote(str(target))}", f"file://localhost{target}",
-                 tmp_path / "hard.mp4"):
+    for form in (str(target), f"file:{target}", f"file://{target}", f"concat:{tmp_path / 'other.mp4'}|{target}",
+                 f"async:cache:file:{target}", f"camera:{target}?video_size=64x48", tmp_path / "hard.mp4"):
         assert same_file(tmp_path / "hard.mp4", form), form
-    for form in (tmp_path / "other.mp4", "http://example.com/a.mp4", str(tmp_path / "missing.mp4")):
+    for form in (tmp_path / "other.mp4", "http://example.com/a.mp4", str(tmp_path / "missing.mp4"),
+                 f"file:{quote(str(target))}", f"file://localhost{target}"):  # as FFmpeg opens them: other files
         assert not same_file(target, form), form
     assert not same_file(tmp_path / "missing.mp4", tmp_path / "missing.mp4")  # nothing to replace there
     assert not same_file(Path("-"), "-")  # a path object is a path, never standard input
+
+
+def test_only_network_urls_and_named_files_let_an_existing_output_be_replaced(tmp_path):
+    from srpipe.outputs import check_output_path
+
+    (tmp_path / "out.mp4").write_bytes(b"x")
+    for told in ("http://example.com/a.mp4", "rtsp://host/live", "srt://host:9000", "concat:a.mp4|b.mp4",
+                 "async:file:a.mp4", str(tmp_path / "in.mp4")):
+        check_output_path(tmp_path / "out.mp4", told, overwrite=True)
+    for untold in ("concatf:list.txt", "subfile:a.mp4", "crypto:a.mp4", "data:,x", "hls+file:a.m3u8",
+                   "gradient:64x48", "concat:a.mp4|concatf:list.txt", "HTTP://example.com/a.mp4"):
+        with pytest.raises(SrpipeError, match="cannot tell whether"):
+            check_output_path(tmp_path / "out.mp4", untold, overwrite=True)
+
+
+# 3. Outputs that look like URLs -----------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["file:x.mkv", "pipe:1"])
+def test_an_output_named_like_a_url_is_the_file_it_is_written_to_and_checked_first(clip, tmp_path, name):
+    (tmp_path / name).write_bytes(b"kept")
+    done = run_srpipe("upscale", clip, "-o", name, cwd=tmp_path)
+    assert_one_line_error(done, f"output {name} already exists; pass --overwrite to replace it")
+    assert (tmp_path / name).read_bytes() == b"kept"
+    done = run_srpipe("upscale", clip, "-o", name, "-y", "--format", "matroska", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    assert len(video_info(tmp_path / name)["times"]) == 3
+
+
+def test_a_network_output_is_one_line_saying_how_to_stream(clip, tmp_path):
+    done = run_srpipe("upscale", clip, "-o", "tcp://127.0.0.1:1/x.mkv", cwd=tmp_path)
+    assert_one_line_error(done, "output tcp://127.0.0.1:1/x.mkv is a network address",
+                          "srpipe writes files and standard output: to stream, pipe -o - into ffmpeg")
+    assert listing(tmp_path) == [clip.name]
+
+
+def test_a_network_output_no_sink_plugin_takes_is_refused_by_srpipes_writer(clip, tmp_path, monkeypatch):
+    """With a plugin that writes outputs installed, a URL is its to judge; declined, srpipe's writer refuses it."""
+    from srpipe import hookimpl
+    from srpipe.plugins import make_plugin_manager
+    from srpipe.upscaling import upscale
+
+    class Declines:
+        @hookimpl
+        def open_sink(self, location, source, options):
+            return None
+
+    pm = make_plugin_manager()
+    pm.register(Declines())
+    monkeypatch.chdir(tmp_path)  # where the URL, taken as a path, would be written
+    with pytest.raises(SrpipeError, match="is a network address; srpipe writes files and standard output"):
+        upscale(str(clip), "rtmp://127.0.0.1:1/live", model="bicubic", device="cpu", pm=pm)
+    assert listing(tmp_path) == [clip.name]
 
 
 # 10. Long output names -----------------------------------------------------------------------
@@ -110,6 +229,21 @@ def test_an_output_name_over_the_limit_is_one_line_naming_the_limit(tmp_path):
     assert_one_line_error(done, f"is {limit + 1} bytes long; file names here take at most {limit} bytes",
                           "choose a shorter name with -o")
     assert listing(tmp_path) == ["in.mp4"]
+
+
+def test_a_name_over_the_limit_from_a_writer_names_no_option(tmp_path):
+    """AtomicOutput also writes batch outputs, where no -o names them."""
+    limit = os.pathconf(tmp_path, "PC_NAME_MAX")
+    with pytest.raises(SrpipeError) as refused:
+        AtomicOutput(tmp_path / ("c" * limit + ".mkv"), overwrite=False)
+    assert str(refused.value).endswith(f"file names here take at most {limit} bytes: choose a shorter name")
+
+
+def test_output_checks_load_no_hashlib():
+    """Every command loads srpipe.outputs; hashlib is only for a long name's partial."""
+    done = subprocess.run([sys.executable, "-c", "import sys, srpipe.outputs; print('hashlib' in sys.modules)"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "False", done.stderr
 
 
 def test_the_shortened_partials_of_a_long_name_are_cleaned_up_as_its_own(tmp_path):

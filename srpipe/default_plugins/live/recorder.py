@@ -30,7 +30,7 @@ class Recorder:
     """Encodes BGR images with the times they were shown (variable frame rate).
 
     The file appears under its name only on :meth:`finish`; :meth:`abort` removes it. The
-    caller checks ``path`` first (``check_output_path``, against the source: :func:`run_live`).
+    caller checks ``path`` first (``check_output``, against the source: :func:`run_live`).
     Odd sizes lose their last row or column (4:2:0 needs even sizes).
     """
 

@@ -13,7 +13,7 @@ from srpipe.default_plugins.live.upscalers import UpscalerCycle
 from srpipe.default_plugins.live.window import Headless, Window
 from srpipe.device import resolve_device
 from srpipe.media import SourceOptions, open_source
-from srpipe.outputs import check_output_path
+from srpipe.outputs import check_output
 from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
 from srpipe.upscaling import check_input
 
@@ -41,11 +41,12 @@ def run_live(
     (the recording is kept then too); on any other error the recording is removed.
     ``record_options``: ``codec``, ``crf``, ``preset`` of the recording (:class:`Recorder`).
     The recording is refused if it would replace an existing file without ``overwrite``, or
-    the source itself, in whatever form ``location`` names it (a path, a ``file:`` URL, ``-``).
+    the source itself, in whatever form ``location`` names it (a path, a ``file:`` or ``concat:`` URL,
+    ``-``, a camera's device), or a file the source may read that cannot be told from ``location``.
     """
     check_input(location)
     if record is not None:  # before the models load and the source opens: an error comes at once
-        check_output_path(Path(record), location, overwrite, option="--record")
+        check_output(Path(record), location, overwrite, option="--record")
     pm = pm or get_plugin_manager()
     models = UpscalerCycle(collect_models(pm), model, scale, resolve_device(device), weights,
                            backends=collect_backends(pm), backend=backend)

@@ -10,8 +10,16 @@ from srpipe.testing import make_test_video
 
 
 def live(tmp_path, source, record, stdin=subprocess.DEVNULL):
-    return subprocess.run([sys.executable, "-m", "srpipe", "live", "--source", str(source), "--record", str(record),
-                           "-y", "--no-window"], stdin=stdin, capture_output=True, cwd=tmp_path, timeout=300)
+    """``srpipe live`` of ``source`` (``--camera DEVICE`` for ``camera:DEVICE``) into ``record``, headless."""
+    where = ["--camera", source.removeprefix("camera:")] if source.startswith("camera:") else ["--source", source]
+    return subprocess.run([sys.executable, "-m", "srpipe", "live", *where, "--record", str(record), "-y",
+                           "--no-window"], stdin=stdin, capture_output=True, cwd=tmp_path, timeout=300)
+
+
+def one_error_line(done):
+    lines = done.stderr.decode().strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1, done.stderr.decode()
+    return lines[0]
 
 
 @pytest.mark.parametrize("source, record", [
@@ -21,18 +29,22 @@ def live(tmp_path, source, record, stdin=subprocess.DEVNULL):
     ("clip.mp4", "hard-link.mp4"),
     ("file:clip.mp4", "link.mp4"),
     ("-", "clip.mp4"),
+    ("concat:clip.mp4", "clip.mp4"),
+    ("concat:other.mp4|clip.mp4", "clip.mp4"),
+    ("async:file:clip.mp4", "clip.mp4"),
+    ("camera:ABSOLUTE", "clip.mp4"),  # OpenCV opens a file as a camera
+    ("camera:clip.mp4", "link.mp4"),
 ])
 def test_a_recording_that_would_replace_its_source_is_refused_and_nothing_is_touched(tmp_path, source, record):
     clip = make_test_video(tmp_path / "clip.mp4", frames=5)
+    (tmp_path / "other.mp4").write_bytes(clip.read_bytes())
     os.link(clip, tmp_path / "hard-link.mp4")
     os.symlink(clip.name, tmp_path / "link.mp4")
     before, names = clip.read_bytes(), sorted(os.listdir(tmp_path))
     with open(clip, "rb") as stdin:
         done = live(tmp_path, source.replace("ABSOLUTE", str(clip)), record, stdin)
-    lines = done.stderr.decode().strip().splitlines()
-    assert done.returncode == 1 and lines == [
+    assert one_error_line(done) == \
         f"Error: output {record} is the input file, or a link to it; choose another name with --record"
-    ], done.stderr.decode()
     assert clip.read_bytes() == before and sorted(os.listdir(tmp_path)) == names
 
 
@@ -42,3 +54,21 @@ def test_a_recording_beside_its_source_is_still_written(tmp_path):
     done = live(tmp_path, "file:clip.mp4", "shown.mp4")
     assert done.returncode == 0, done.stderr.decode()
     assert (tmp_path / "shown.mp4").read_bytes()[4:8] == b"ftyp"
+
+
+def test_a_source_whose_files_cannot_be_told_never_replaces_a_recording(tmp_path):
+    make_test_video(tmp_path / "clip.mp4", frames=5)
+    (tmp_path / "list.txt").write_text("clip.mp4\n")
+    (tmp_path / "shown.mp4").write_bytes(b"an earlier recording")
+    done = live(tmp_path, "concatf:list.txt", "shown.mp4")
+    assert one_error_line(done) == ("Error: cannot tell whether concatf:list.txt reads shown.mp4; "
+                                    "give the input as a plain path, or remove shown.mp4 first")
+    assert (tmp_path / "shown.mp4").read_bytes() == b"an earlier recording"
+
+
+def test_a_network_recording_is_one_line(tmp_path):
+    make_test_video(tmp_path / "clip.mp4", frames=5)
+    done = live(tmp_path, "clip.mp4", "rtmp://127.0.0.1:1/live")
+    assert one_error_line(done).startswith("Error: output rtmp:/127.0.0.1:1/live is a network address; "
+                                           "--record writes a file")
+    assert sorted(os.listdir(tmp_path)) == ["clip.mp4"]
