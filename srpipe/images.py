@@ -19,7 +19,7 @@ import numpy as np
 from srpipe.errors import SrpipeError
 from srpipe.frames import PLANE_FORMATS, Frame
 from srpipe.media import IMAGE_SUFFIXES, Sink, SinkOptions, Source
-from srpipe.memory import BAND_PIXELS, refuse_unless_fits, row_bands
+from srpipe.memory import BAND_PIXELS, refuse_unless_fits, row_bands, working_bytes
 from srpipe.models import UpscalerTraits
 from srpipe.outputs import AtomicOutput, writes_through
 from srpipe.sizing import SizePlan
@@ -252,7 +252,7 @@ class ImageSource(Source):
         self.samples_per_pixel = 4 if self.channels == 4 else 3
         self.bit_depth = 8
 
-    def memory_needed(self, model_scale: int, out_size: tuple[int, int], output: str, working: int) -> int:
+    def memory_needed(self, model_scale: int, out_size: tuple[int, int], output: str, traits: UpscalerTraits) -> int:
         """Bytes the run of this picture allocates at its largest, beyond what the process holds
         before it decodes. Decoding, upscaling and writing run in threads of their own, and a
         thread's allocator keeps what the thread freed for its own reuse (see
@@ -265,12 +265,15 @@ class ImageSource(Source):
         band = BAND_PIXELS * BAND_WORKING["colour" if colour else "grey"]
         # the file, OpenCV's samples, a band's float copies and the 16-bit planes (held to the end)
         decode = os.path.getsize(self.location) + in_px * (self.channels * self.decoded_bytes + 2 * planes) + band
-        # the luma batch, the model's output and its working memory; at a fractional scale, the
-        # shrink (resize.shrink_plane: the model's output, FFmpeg's frames of it and of the result,
-        # the result); then the planes at the output size (with FFmpeg's frame, kept for reuse)
-        upscale = max(2 * in_px + model_px * (2 + working),
-                      4 * model_px + 4 * out_px if model_px != out_px else 0,
-                      2 * planes * out_px + (2 * out_px if model_px != out_px else 0))
+        # the model's working memory (its traits; the thread keeps it for reuse, and the larger
+        # planes that come after it are mapped afresh), and the largest of: the luma batch and the
+        # model's output; at a fractional scale, the shrink (resize.shrink_plane: the model's output,
+        # FFmpeg's frames of it and of the result, the result); the planes at the output size
+        # (with FFmpeg's frame, kept for reuse)
+        working = working_bytes(traits, 1, self.width, self.height, model_scale)
+        upscale = working + max(2 * in_px + 2 * model_px,
+                                4 * model_px + 4 * out_px if model_px != out_px else 0,
+                                2 * planes * out_px + (2 * out_px if model_px != out_px else 0))
         suffix = Path(output).suffix.lower()
         image = out_px * self.channels * output_depth(suffix, 8 * self.decoded_bytes) // 8
         # the image OpenCV encodes (a band's float copies made at a time) and what encoding takes,
@@ -289,7 +292,7 @@ class ImageSource(Source):
         size = (self.width * scale, self.height * scale)
         if sizes is not None:
             size = sizes.size(self.width, self.height, PLANE_FORMATS["yuv444p16le"])
-        needed = self.memory_needed(scale, size, output, UpscalerTraits.of(upscaler).working_bytes_per_output_pixel)
+        needed = self.memory_needed(scale, size, output, UpscalerTraits.of(upscaler))
         asked = f"x{scale}" if sizes is None else f"to {size[0]}x{size[1]}"
         refuse_unless_fits(needed, f"{self.location}: a {self.width}x{self.height} image upscaled {asked}")
 

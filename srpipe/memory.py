@@ -140,13 +140,24 @@ def _too_large(what: str, needed: int, available: int) -> str:
             f"use a smaller --scale or free some memory{' (or raise the limit)' if where else ''}")
 
 
-def bytes_for_batch(width: int, height: int, scale: int, batch: int, bytes_per_sample: int, working: int,
-                    samples_per_pixel: int = 3) -> int:
+def working_bytes(traits: UpscalerTraits, frames: int, width: int, height: int, scale: int) -> int:
+    """The model's working memory for ``frames`` frames of ``width`` x ``height`` upscaled x``scale``:
+    what it states (``UpscalerTraits.working_bytes``), else its bytes per output pixel."""
+    if traits.working_bytes is not None:
+        return traits.working_bytes(frames, width, height)
+    return frames * width * height * scale * scale * traits.working_bytes_per_output_pixel
+
+
+def bytes_for_batch(width: int, height: int, scale: int, batch: int, bytes_per_sample: int,
+                    working: int | UpscalerTraits, samples_per_pixel: int = 3) -> int:
     """Memory for ``batch`` frames in flight: two queues of decoded and of upscaled
-    frames (2 x batch each, of ``samples_per_pixel``) plus the model's working memory."""
+    frames (2 x batch each, of ``samples_per_pixel``) plus the model's working memory
+    (``working``: the upscaler's traits, or its bytes per output pixel)."""
     in_px, out_px = width * height, width * height * scale * scale
     queued = 2 * batch * samples_per_pixel * bytes_per_sample * (in_px + out_px)
-    return queued + batch * out_px * working
+    if not isinstance(working, UpscalerTraits):
+        working = UpscalerTraits(working_bytes_per_output_pixel=working)
+    return queued + working_bytes(working, batch, width, height, scale)
 
 
 def fit_batch_size(width, height, scale, batch_size, bytes_per_sample, upscaler, available=None,
@@ -158,14 +169,20 @@ def fit_batch_size(width, height, scale, batch_size, bytes_per_sample, upscaler,
     available = available_memory() if available is None else available
     if not available or not width or not height:
         return batch_size
-    working = UpscalerTraits.of(upscaler).working_bytes_per_output_pixel
-    needed = bytes_for_batch(width, height, scale, 1, bytes_per_sample, working, samples_per_pixel)
-    batch = min(batch_size, int(0.8 * available // needed))  # the need grows linearly with the batch
-    if batch >= 1:
-        if batch < batch_size:
-            warnings.warn(f"--batch-size lowered from {batch_size} to {batch} to fit in free memory")
-        return batch
-    raise SrpipeError(_too_large(f"a {width}x{height} frame upscaled x{scale}", needed, available))
+    traits = UpscalerTraits.of(upscaler)
+
+    def needed(batch: int) -> int:
+        return bytes_for_batch(width, height, scale, batch, bytes_per_sample, traits, samples_per_pixel)
+
+    if needed(1) > 0.8 * available:
+        raise SrpipeError(_too_large(f"a {width}x{height} frame upscaled x{scale}", needed(1), available))
+    low, high = 1, batch_size  # the need grows with the batch: the largest that fits, found by halves
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if needed(middle) <= 0.8 * available else (low, middle - 1)
+    if low < batch_size:
+        warnings.warn(f"--batch-size lowered from {batch_size} to {low} to fit in free memory")
+    return low
 
 
 # The largest input frame srpipe reads without --max-pixels: above 8K UHD (33 megapixels) and

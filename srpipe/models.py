@@ -36,6 +36,11 @@ class UpscalerTraits:
     #: bytes of working memory per output pixel beyond the input and output planes; the
     #: batch size is lowered to fit free memory by it
     working_bytes_per_output_pixel: int = 8
+    #: a method ``working_bytes(frames, width, height) -> int``: the working memory of upscaling
+    #: ``frames`` frames of width x height (the input's) at once, beyond their input and output
+    #: planes, for a model whose memory does not grow with the whole batch (tiles, bands of rows,
+    #: a few frames at a time); it stands in for ``working_bytes_per_output_pixel``
+    working_bytes: Callable[[int, int, int], int] | None = None
     #: multiply-accumulates per input pixel, for ``srpipe bench``'s GFLOP/s; ``None``: not reported
     macs_per_lr_pixel: int | None = None
 

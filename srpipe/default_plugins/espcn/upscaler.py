@@ -38,6 +38,14 @@ def _agrees(convolved, config: ESPCNConfig) -> bool:
 
 
 BAND_OUTPUT_PIXELS = 1 << 22  # output pixels of a frame upscaled at a time on the CPU (16 MiB a float copy)
+# For the memory plan, measured peaks (tiles of 200-654 LR pixels a side, 1-8 frames, x2-x4):
+# bytes a backend holds per LR pixel of a tile and channel of the network's widest layer (its
+# activations, reorders and scratch; the most seen: OpenVINO 5.6 in bfloat16 and 8.5 in float32,
+# ONNX Runtime 16.5, torch 24.7), and the float32 copies of a band (the network's output, the
+# residual's bicubic, the samples rescaled and rounded) per output pixel (7-17.5 seen).
+TILE_BYTES_PER_CHANNEL = {"openvino-bf16": 6, "openvino": 9, "onnxruntime": 18}
+TILE_BYTES_OTHERWISE = 28  # torch, and backends not measured
+BAND_BYTES = 18
 
 
 class ESPCNUpscaler:
@@ -61,12 +69,34 @@ class ESPCNUpscaler:
         self.margin = self.config.receptive_radius()
         self._copy_stream = None  # CUDA only, made on first use
 
-    @property
-    def working_bytes_per_output_pixel(self) -> int:
-        """float32 activations of two adjacent layers at low resolution, plus input and output."""
-        features = self.config.features
-        widest_pair = max((a + b for a, b in zip(features, features[1:])), default=features[0])
-        return 4 * (widest_pair + 1) // self.scale**2 + 8
+    def _tile_bytes_per_lr_pixel(self) -> int:
+        """What running the backend on a tile holds, per LR pixel of the tile: its own buffers
+        (TILE_BYTES_PER_CHANNEL), the float32 input and output, and bfloat16's split input."""
+        widest = max(self.config.features)
+        split = 28 if self.backend.endswith("bf16") else 0  # the input twice and its rounding's temporaries
+        per_channel = TILE_BYTES_PER_CHANNEL.get(self.backend, TILE_BYTES_OTHERWISE)
+        return widest * per_channel + 4 + 4 * self.scale**2 + split
+
+    def working_bytes(self, frames: int, width: int, height: int) -> int:
+        """For the memory plan (srpipe.memory): the working memory of upscaling ``frames`` frames
+        of ``width`` x ``height`` at once, beyond their input and output samples.
+
+        On the CPU, :meth:`upscale` takes ``batch_size`` frames at a time, a band of rows at a
+        time (BAND_OUTPUT_PIXELS, and its halo), the band in tiles: a band's float copies and a
+        tile's working memory, each twice where there are several (the first band and tile are
+        smaller than the next: what is allocated for them is too small for those, and the
+        allocator keeps it, see memory.retain_freed_memory). On CUDA, the page-locked copies of
+        the input and output samples (2 bytes a sample at most), which torch rounds up to a
+        power of two."""
+        s2 = self.scale**2
+        if self.device.startswith("cuda"):
+            return frames * width * height * (1 + s2) * 2 * 2  # 2 bytes a sample, doubled by the rounding
+        halo, side = self.margin + 2, self.tile + 2 * self.margin  # halo: as upscale() reads a band
+        band_rows = min(height, max(1, BAND_OUTPUT_PIXELS // (width * s2)) + 2 * halo)
+        tile = min(band_rows, side) * min(width, side)
+        band_bytes = (1 if band_rows == height else 2) * band_rows * width * s2 * BAND_BYTES
+        tile_bytes = (1 if tile == width * height else 2) * tile * self._tile_bytes_per_lr_pixel()
+        return min(frames, self.batch_size) * (band_bytes + tile_bytes)
 
     @property
     def macs_per_lr_pixel(self) -> int:
