@@ -338,6 +338,16 @@ def output_depth(suffix: str, source_depth: int) -> int:
     return 8 if suffix in EIGHT_BIT_ONLY else source_depth
 
 
+def _opencv_can_name(path: Path) -> bool:
+    """Whether OpenCV can open ``path`` by name: it takes names as UTF-8, and a name with bytes
+    that are not (held by Python as lone surrogates) crashes it (OpenCV 5.1)."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class ImageSink(Sink):
     """Writes the one upscaled frame as an image, in the input's bit depth where the format allows."""
 
@@ -356,7 +366,8 @@ class ImageSink(Sink):
         image = _frame_to_image(frame, output_depth(self.suffix, self.source.bit_depth))
         # OpenCV writes a file as it encodes (imencode would hold up to 3 times the image more: its
         # growing buffer and the copy it returns); it picks the format by the name's suffix
-        to_file = not self.output.direct and self.output.temp.suffix.lower() == self.suffix
+        to_file = (not self.output.direct and self.output.temp.suffix.lower() == self.suffix
+                   and _opencv_can_name(self.output.temp))
         try:
             with quiet_stderr():
                 written = to_file and cv2.imwrite(str(self.output.temp), image)

@@ -1,5 +1,7 @@
 """Still images: colour, grey, alpha and 16 bits survive the Y'CbCr round trip."""
 
+import os
+
 import cv2
 import numpy as np
 import pytest
@@ -69,3 +71,25 @@ def test_jpeg_input_writes_png_by_default(tmp_path, pm):
     result = upscale(str(source), scale=4, pm=pm)
     assert result.output.endswith("photo_x4.png")
     assert read(result.output).shape == (120, 160, 3)
+
+
+def test_names_that_are_not_utf8_are_read_and_written(tmp_path):
+    """A file name's bytes need not be UTF-8 (Python holds them as lone surrogates), and OpenCV,
+    which takes names as UTF-8, crashed on one: the picture goes through srpipe's own file I/O."""
+    from conftest import run_srpipe
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    odd = folder / os.fsdecode(b"\xff.png")
+    make_test_image(folder / "plain.png", width=20, height=10)
+    (folder / "plain.png").rename(odd)  # OpenCV could not write it by this name either
+    out = tmp_path / os.fsdecode(b"\xfe-big.png")
+    done = run_srpipe("upscale", odd, "-o", out)
+    assert done.returncode == 0, done.stderr.decode()
+    assert cv2.imdecode(np.fromfile(out, np.uint8), cv2.IMREAD_UNCHANGED).shape == (20, 40, 3)
+    assert [p.name for p in tmp_path.iterdir() if "partial" in p.name] == []
+
+    done = run_srpipe("batch", folder, tmp_path / "batch")
+    assert done.returncode == 0, done.stderr.decode()
+    written = np.fromfile(tmp_path / "batch" / odd.name, np.uint8)
+    assert cv2.imdecode(written, cv2.IMREAD_UNCHANGED).shape == (20, 40, 3)
