@@ -188,6 +188,8 @@ class Manifest:
             self._add(change["done"], change.get("entry"))
         elif isinstance(change.get("output"), str):
             self.outputs.add(change["output"])
+        elif isinstance(change.get("writing"), str):
+            self.outputs.add(change["writing"])
         elif isinstance(change.get("unclaim"), str):
             self.outputs.discard(change["unclaim"])
 
@@ -242,12 +244,26 @@ class Manifest:
         self._append([{"done": rel.as_posix(), "entry": entry}])
 
     def close(self) -> None:
-        """Withdraw the claims of outputs not written, and fold what this run appended into the JSON."""
-        self.release(self._unwritten)
+        """Withdraw the claims of outputs not written, and fold what this run appended into the JSON.
+        The output of a job that began but whose result never came (Ctrl-C, a kill) stays claimed:
+        its worker may have put it in place, and said in the journal that it began (:func:`note_writing`)."""
+        self.release(self._unwritten - self._begun_by_workers())
         if self._journal is not None:
             os.close(self._journal)
             self._journal = None
             self._fold()
+
+    def _begun_by_workers(self) -> set[str]:
+        journal = _read_regular(self.journal_path) or b""
+        begun = set()
+        for line in journal.split(b"\n")[:-1]:
+            try:
+                change = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(change, dict) and isinstance(change.get("writing"), str):
+                begun.add(change["writing"])
+        return begun
 
     def _append(self, changes: list[dict]) -> None:
         if not changes:
@@ -363,6 +379,8 @@ def run_job(job: Job) -> FileResult:
         final_suffix = Path(job.out_rel).suffix.lstrip(".")
         sink = replace(sink, container_format=PART_FORMAT, codec=sink.codec or default_codec(final_suffix))
         pts_range = (job.chunk.start, job.chunk.end)
+    if job.chunk is None:
+        note_writing(job)
     started = time.perf_counter()
     try:
         stamp = Manifest._stamp(job.source)
@@ -388,6 +406,24 @@ def run_job(job: Job) -> FileResult:
     except Exception as exc:  # a broken file must not stop the batch
         return FileResult(str(job.rel), "failed", job.out_rel, error=f"{type(exc).__name__}: {exc}")
     return FileResult(str(job.rel), "done", job.out_rel, frames, time.perf_counter() - started, input_stamp=stamp)
+
+
+def note_writing(job: Job) -> None:
+    """A worker's line in its batch's journal as it starts on an output, one write of one line
+    (appends of whole lines do not interleave): a run that ends before the result reaches it
+    (Ctrl-C, a kill) still knows the output as its own, whether the worker was stopped before or
+    after putting it in place (:meth:`Manifest.close`); a result that comes back failed withdraws it."""
+    out_dir = job.output
+    for _ in Path(job.out_rel).parts:
+        out_dir = out_dir.parent
+    try:
+        fd = os.open(out_dir / JOURNAL, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o666)
+    except OSError:  # a folder or link in its place, refused when the batch started: the claim is withdrawn
+        return
+    try:
+        os.write(fd, json.dumps({"writing": job.out_rel}).encode() + b"\n")
+    finally:
+        os.close(fd)
 
 
 def check_unchanged(source: Path, stamp: dict, output: Path) -> None:

@@ -12,7 +12,15 @@ from pathlib import Path
 import pytest
 
 from srpipe.default_plugins.batch import engine
-from srpipe.default_plugins.batch.engine import JOURNAL, MANIFEST, BatchSettings, Manifest, run_batch
+from srpipe.default_plugins.batch.engine import (
+    JOURNAL,
+    MANIFEST,
+    BatchSettings,
+    Job,
+    Manifest,
+    note_writing,
+    run_batch,
+)
 from srpipe.testing import make_test_image
 
 from conftest import run_srpipe
@@ -230,3 +238,21 @@ def test_a_withdrawn_claim_stays_withdrawn_after_a_kill(tmp_path):
     # killed here: the journal is replayed by the next run
     again = Manifest(tmp_path)
     assert again.wrote("ours.png") and not again.wrote("theirs.png")
+
+
+def test_an_output_a_worker_began_stays_the_batchs_when_its_result_never_came(tmp_path):
+    """Ctrl-C or a kill of the batch after a worker began an output (and perhaps put it in place)
+    but before its result reached the batch: the worker's journal line keeps the output the
+    batch's, so the next run redoes it without -y; a claim no worker began is withdrawn."""
+    out = tmp_path / "out"
+    (out / "sub").mkdir(parents=True)
+    manifest = Manifest(out)
+    manifest.claim(["sub/written.png", "never.png"])
+    (out / "sub" / "written.png").write_bytes(b"the worker's output")
+    note_writing(Job(Path("sub/written.jpg"), tmp_path / "written.jpg", out / "sub" / "written.png",
+                     "sub/written.png", BatchSettings()))
+    (out / "never.png").write_bytes(b"a user's file that appeared")
+    manifest.close()  # the batch ends with neither result recorded
+
+    again = Manifest(out)
+    assert again.wrote("sub/written.png") and not again.wrote("never.png")
