@@ -178,6 +178,23 @@ def _point_at_devnull(stream) -> None:
         pass
 
 
+def _fill_closed_outputs() -> None:
+    """Standard output or error closed when srpipe started (``2>&-``): Python then has no stream
+    for it, and the next file srpipe opens would take its descriptor and receive what is written
+    there (FFmpeg's messages). Point the descriptor at /dev/null, so that the run goes on quietly."""
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        if getattr(sys, name) is not None:
+            continue
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            if devnull != fd:
+                os.dup2(devnull, fd)
+                os.close(devnull)
+            setattr(sys, name, open(fd, "w", errors="backslashreplace", closefd=False))
+        except OSError:
+            pass
+
+
 class _StderrOutlivingItsReader:
     """Standard error that survives its reader leaving (``srpipe batch IN OUT 2>&1 | head -1``):
     progress and warnings are not what a command runs for, so a broken pipe there drops them
@@ -206,6 +223,7 @@ class _StderrOutlivingItsReader:
 def main(argv=None) -> None:
     """Entry point of the ``srpipe`` command."""
     warnings.showwarning = _one_line_warning
+    _fill_closed_outputs()
     if sys.stderr is not None and not isinstance(sys.stderr, _StderrOutlivingItsReader):
         sys.stderr = _StderrOutlivingItsReader(sys.stderr)
     signal.signal(signal.SIGTERM, _raise_terminated)

@@ -318,3 +318,19 @@ def test_encoder_refusals_name_the_encoders_own_reason():
     assert isinstance(error, SrpipeError)
     assert str(error) == "encoder libx264 refused the settings: Error setting profile nonsense; " \
                          "check --codec, --crf, --preset"
+
+
+def test_a_closed_standard_error_neither_fails_the_run_nor_lands_in_the_output(tmp_path):
+    """``2>&-``: Python has no stderr, and the output's file would take descriptor 2."""
+    clip = tmp_path / "in.mp4"
+    make_test_video(clip, frames=3)
+    command = [sys.executable, "-m", "srpipe", "upscale", clip]
+    closing_stderr = {"preexec_fn": lambda: os.close(2), "timeout": 300}  # before Python starts, as 2>&- does
+    out = tmp_path / "out.mkv"
+    with open(tmp_path / "piped.mkv", "wb") as piped:
+        done = subprocess.run([*command, "-o", "-", "--format", "matroska"], stdout=piped, **closing_stderr)
+    assert done.returncode == 0
+    assert b"Error" not in (tmp_path / "piped.mkv").read_bytes()
+    assert len(video_info(tmp_path / "piped.mkv")["times"]) == 3
+    done = subprocess.run([*command, "-o", out], stdout=subprocess.DEVNULL, **closing_stderr)
+    assert done.returncode == 0 and len(video_info(out)["times"]) == 3
