@@ -70,7 +70,7 @@ def cgroup_memory_free(proc_cgroup: str | None = None, mount: str | None = None)
     try:
         with open(proc_cgroup) as file:
             lines = file.read().splitlines()
-    except OSError:
+    except (OSError, ValueError):  # ValueError: not text
         return None
     free = []
     for line in lines:
@@ -129,7 +129,7 @@ def refuse_unless_fits(needed: int, what: str, available: int | None = None) -> 
     the memory free (:func:`available_memory`), before anything large is allocated: the
     kernel would kill the run part way through instead."""
     available = available_memory() if available is None else available
-    if available and needed > 0.8 * available:
+    if available is not None and needed > 0.8 * available:
         raise SrpipeError(_too_large(what, needed, available))
 
 
@@ -167,7 +167,7 @@ def fit_batch_size(width, height, scale, batch_size, bytes_per_sample, upscaler,
     Refuses, with the size it would need, when not even one frame fits.
     """
     available = available_memory() if available is None else available
-    if not available or not width or not height:
+    if available is None or not width or not height:  # 0 free is known, and fits nothing
         return batch_size
     traits = UpscalerTraits.of(upscaler)
 
@@ -195,7 +195,7 @@ def default_max_pixels(available: int | None = None) -> int:
     """``--max-pixels`` when not given: the cap, or less where free memory holds no x2 run of a
     frame that large (batch of one, 16-bit samples, the default working memory)."""
     available = available_memory() if available is None else available
-    if not available:
+    if available is None:
         return MAX_PIXELS_CAP
     per_pixel = bytes_for_batch(1, 1, 2, 1, 2, DEFAULT_WORKING_BYTES)
     return max(1, min(MAX_PIXELS_CAP, int(0.8 * available / per_pixel)))

@@ -14,7 +14,15 @@ import srpipe.memory
 from srpipe.errors import SrpipeError
 from srpipe.frames import PLANE_FORMATS
 from srpipe.images import ImageSource
-from srpipe.memory import GIB, available_memory, cgroup_memory_free, fit_batch_size, working_bytes
+from srpipe.memory import (
+    GIB,
+    available_memory,
+    cgroup_memory_free,
+    default_max_pixels,
+    fit_batch_size,
+    refuse_unless_fits,
+    working_bytes,
+)
 from srpipe.sizing import SizePlan
 from srpipe.testing import make_test_video
 
@@ -247,3 +255,16 @@ def test_an_image_where_memory_is_short_has_no_batch_size_to_lower(tmp_path, cli
     result = cli_run("upscale", image, "-o", tmp_path / "out.png", "-s", 2)
     assert result.exit_code == 0, result.stderr
     assert "--batch-size" not in result.stderr and not [w for w in recwarn if "--batch-size" in str(w.message)]
+
+
+def test_no_memory_left_is_known_and_refuses(tmp_path):
+    """A container at its limit leaves 0 bytes: that is a figure, not 'unknown', and fits nothing."""
+    with pytest.raises(SrpipeError, match="needs about"):
+        refuse_unless_fits(1, "a 2x2 image upscaled x2", available=0)
+    with pytest.raises(SrpipeError, match="needs about"):
+        fit_batch_size(64, 48, 2, 8, 1, object(), available=0)
+    assert default_max_pixels(available=0) == 1
+
+    not_text = tmp_path / "cgroup"
+    not_text.write_bytes(b"0::/\xff\xfe\n")
+    assert cgroup_memory_free(str(not_text), str(tmp_path)) is None
