@@ -12,6 +12,7 @@ whose parts, kept in ``OUT_DIR/.srpipe-parts`` until joined, also resume.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import fnmatch
 import hashlib
@@ -714,21 +715,22 @@ def _run_batch(in_dir, out_dir, settings, manifest, jobs, engine, address, chunk
         local_jobs = min(jobs or 1, max(1, len(work)))
         threads = max(1, (os.cpu_count() or 1) // local_jobs) if local_jobs > 1 else 0
         done = _run_locally([replace(job, threads=threads) for job in work], local_jobs, threads, on_frame, on_start)
-    for job, result in done:
-        file = chunked.get(str(job.rel))
-        if file is None:
-            report(result)
-        elif file.failed:
-            continue  # its failure was reported with its first failed chunk
-        elif result.status == "failed":
-            file.failed = True
-            report(result)
-        else:
-            file.pending.discard(job.chunk.index)
-            file.frames += result.frames
-            file.seconds += result.seconds
-            if not file.pending:
-                report(_join(file))
+    with contextlib.closing(done):  # Ctrl-C here stops the workers before the manifest is closed
+        for job, result in done:
+            file = chunked.get(str(job.rel))
+            if file is None:
+                report(result)
+            elif file.failed:
+                continue  # its failure was reported with its first failed chunk
+            elif result.status == "failed":
+                file.failed = True
+                report(result)
+            else:
+                file.pending.discard(job.chunk.index)
+                file.frames += result.frames
+                file.seconds += result.seconds
+                if not file.pending:
+                    report(_join(file))
     _remove_stale_parts(out_dir, {file.parts_dir for file in chunked.values() if file.failed})
     return BatchReport(results, time.perf_counter() - started)
 
