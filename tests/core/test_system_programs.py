@@ -1,6 +1,7 @@
 """The README's test command passes on a fresh machine: a test that runs a program other than
-Python itself (ffmpeg, Xvfb, xdotool...) skips, saying why, where that program is missing.
-CI installs them (.ci/apt-packages), so only this check sees a test that forgot to."""
+Python itself (an encoder, a virtual display...) skips, saying why, where that program is missing.
+CI installs them (.ci/apt-packages), so only this check sees a test that forgot to. This file
+names no real program, so that it is not itself taken for a test that runs one."""
 
 import ast
 
@@ -31,7 +32,7 @@ def own_nodes(scope: ast.AST):
 def programs_run(tree: ast.AST) -> set[str]:
     """The programs a module runs: the string at the head of each command, written in the call or
     in a list assigned, in the same function, to the name the call is given (``command =
-    ["ffmpeg", ...]``). Commands built otherwise (``[sys.executable, ...]``, a path found at run
+    ["encoder", ...]``). Commands built otherwise (``[sys.executable, ...]``, a path found at run
     time) name no program here."""
     programs = set()
     scopes = [tree, *(node for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)))]
@@ -70,17 +71,21 @@ def test_a_test_that_runs_a_program_skips_where_it_is_missing():
 
 
 def test_the_scan_sees_the_programs_the_suite_runs():
-    """A guard against a scan that finds nothing: the suite runs these, each behind a skip."""
-    found = {program for path in TEST_FILES for program in programs_run(ast.parse(path.read_text()))}
-    assert {"ffmpeg", "Xvfb", "xdotool"} <= found
+    """A guard against a scan that finds nothing: each program a skip condition looks for is
+    one the scan sees run."""
+    trees = [ast.parse(path.read_text()) for path in TEST_FILES]
+    found = set().union(*map(programs_run, trees))
+    looked_for = set().union(*map(programs_looked_for, trees))
+    assert looked_for and looked_for <= found
 
 
 def test_the_scan_sees_a_program_run_without_a_skip():
-    """The cut-short MP4 test as it was: it ran ffmpeg, which a fresh machine need not have."""
-    tree = ast.parse('subprocess.run(["ffmpeg", "-i", str(clip), "-c", "copy", str(fast)], check=True)\n'
-                     'command = ["convert", "a.png", "b.jpg"]\nsubprocess.Popen(command)\n'
-                     'os.system("xdotool key q")\nsubprocess.run([sys.executable, "-m", "srpipe"])\n')
-    assert programs_run(tree) - programs_looked_for(tree) == {"ffmpeg", "convert", "xdotool"}
-    guarded = ast.parse('pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="no ffmpeg")\n'
-                        'subprocess.run(["ffmpeg", "-version"])\n')
+    """A command in the call, one in a list assigned before it, a shell string: each is seen
+    (made-up program names); Python itself is no program to look for."""
+    tree = ast.parse('subprocess.run(["remuxer", "-i", str(clip), "-c", "copy", str(fast)], check=True)\n'
+                     'command = ["imagetool", "a.png", "b.jpg"]\nsubprocess.Popen(command)\n'
+                     'os.system("keypresser key q")\nsubprocess.run([sys.executable, "-m", "srpipe"])\n')
+    assert programs_run(tree) - programs_looked_for(tree) == {"remuxer", "imagetool", "keypresser"}
+    guarded = ast.parse('pytestmark = pytest.mark.skipif(shutil.which("remuxer") is None, reason="none")\n'
+                        'subprocess.run(["remuxer", "-version"])\n')
     assert programs_run(guarded) - programs_looked_for(guarded) == set()
