@@ -167,13 +167,19 @@ def _exit_interrupted(code: int) -> None:
     sys.exit(code)
 
 
+def _devnull_onto(fd: int) -> None:
+    """Make descriptor ``fd`` /dev/null."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    if devnull != fd:  # fd was closed, and open() took its number
+        os.dup2(devnull, fd)
+        os.close(devnull)
+
+
 def _point_at_devnull(stream) -> None:
     """Point ``stream``'s descriptor, whose reader left, at /dev/null: what is still buffered and
     whatever comes later (Python's exit flush, FFmpeg's own messages) goes nowhere, without error."""
     try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, stream.fileno())
-        os.close(devnull)
+        _devnull_onto(stream.fileno())
     except (OSError, AttributeError, ValueError):
         pass
 
@@ -186,10 +192,7 @@ def _fill_closed_outputs() -> None:
         if getattr(sys, name) is not None:
             continue
         try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            if devnull != fd:
-                os.dup2(devnull, fd)
-                os.close(devnull)
+            _devnull_onto(fd)
             setattr(sys, name, open(fd, "w", errors="backslashreplace", closefd=False))
         except OSError:
             pass
