@@ -38,11 +38,10 @@ def _agrees(convolved, config: ESPCNConfig) -> bool:
 
 
 BAND_OUTPUT_PIXELS = 1 << 22  # output pixels of a frame upscaled at a time on the CPU (16 MiB a float copy)
-# For the memory plan, measured peaks (tiles of 200-654 LR pixels a side, 1-8 frames, x2-x4):
-# bytes a backend holds per LR pixel of a tile and channel of the network's widest layer (its
-# activations, reorders and scratch; the most seen: OpenVINO 5.6 in bfloat16 and 8.5 in float32,
-# ONNX Runtime 16.5, torch 24.7), and the float32 copies of a band (the network's output, the
-# residual's bicubic, the samples rescaled and rounded) per output pixel (7-17.5 seen).
+# For the memory plan (the measurements: docs/design-notes.md, "Memory"): bytes a backend holds
+# per LR pixel of a tile and channel of the network's widest layer (activations, reorders,
+# scratch), and bytes per output pixel of a band's float32 copies (the network's output, the
+# residual's bicubic, the samples rescaled and rounded).
 TILE_BYTES_PER_CHANNEL = {"openvino-bf16": 6, "openvino": 9, "onnxruntime": 18}
 TILE_BYTES_OTHERWISE = 28  # torch, and backends not measured
 BAND_BYTES = 18
