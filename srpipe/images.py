@@ -277,8 +277,8 @@ class ImageSource(Source):
         suffix = Path(output).suffix.lower()
         image = out_px * self.channels * output_depth(suffix, 8 * self.decoded_bytes) // 8
         # the image OpenCV encodes (a band's float copies made at a time) and what encoding takes,
-        # measured on noise (the worst case) in multiples of the image: libwebp 12.6; the others
-        # write a file as they go, but a FIFO or device gets a copy encoded in memory (up to 3.0, TIFF)
+        # in multiples of the image (docs/design-notes.md, "Memory"): libwebp holds its own copies;
+        # the others write a file as they go, but a FIFO or device gets a copy encoded in memory
         encoding = 13 if suffix == ".webp" else 3 if writes_through(output) else 0.1
         write = int(image * (1 + encoding)) + band
         return decode + upscale + write + THREADS_WORKING
