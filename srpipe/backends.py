@@ -27,7 +27,8 @@ class Backend:
     available backend of the highest ``priority`` for the device. ``install_hint`` says what
     an unavailable one needs. ``tile`` is the largest piece, in LR pixels a side, the upscaler
     hands it at once: small tiles keep torch's activations in cache, engines that fuse the
-    layers run whole frames fastest.
+    layers run whole frames fastest. ``exact``: its output equals the float network's within
+    float rounding (an int8 engine's does not): ``--exact`` keeps ``auto`` to these.
     """
 
     name: str
@@ -39,6 +40,7 @@ class Backend:
     install_hint: str = ""
     tile: int = 192
     load_prepared: Callable[[str, str], Callable[[Any], Any] | None] | None = None
+    exact: bool = True
     plugin: str = field(default="", compare=False)
 
 
@@ -63,33 +65,38 @@ class BackendRegistry(Registry[Backend]):
     def sort_key(self, backend: Backend):
         return (-backend.priority, backend.name)
 
-    def select(self, name: str, device: str) -> Backend:
+    def select(self, name: str, device: str, exact: bool = False) -> Backend:
         """The backend ``name`` for ``device`` ("cpu", "cuda", "cuda:1"); ``auto`` is the
-        available one of the highest priority there."""
+        available one of the highest priority there (with ``exact``, of the exact ones)."""
         kind = device.split(":")[0]
         if name == AUTO:
             for backend in self:
-                if kind in backend.devices and backend.is_available():
+                if kind in backend.devices and backend.is_available() and (backend.exact or not exact):
                     return backend
             raise SrpipeError(f"no inference backend is available here for {device}")
         backend = self.find(name)
         if backend is None:
             known = ", ".join([AUTO, *(b.name for b in self)])
             raise SrpipeError(f"unknown backend {name!r}; available: {known}")
+        if exact and not backend.exact:
+            raise SrpipeError(f"--backend {name} is not exact; leave out --exact or pick another backend")
         if backend.is_available() and kind in backend.devices:
             return backend
-        instead = f"use --backend {self.select(AUTO, device).name}"
+        instead = f"use --backend {self.select(AUTO, device, exact).name}"
         if not backend.is_available():
             hint = f" ({backend.install_hint})" if backend.install_hint else ""
             raise SrpipeError(f"{name} is not available here{hint}; {instead}")
         raise SrpipeError(f"backend {name} runs on {', '.join(backend.devices)}, not {device}; {instead}")
 
 
-def load_upscaler(spec, backends: BackendRegistry, *, scale, device: str, weights, backend: str = AUTO):
+def load_upscaler(spec, backends: BackendRegistry, *, scale, device: str, weights, backend: str = AUTO,
+                  exact: bool = False):
     """``spec.load(...)``, checked to be an upscaler; a model that runs on a backend
-    (``spec.accepts_backend``) gets the one ``backend`` names for ``device``."""
+    (``spec.accepts_backend``) gets the one ``backend`` names for ``device`` (``exact``: see
+    :meth:`BackendRegistry.select`)."""
     if spec.accepts_backend:
-        upscaler = spec.load(scale=scale, device=device, weights=weights, backend=backends.select(backend, device))
+        upscaler = spec.load(scale=scale, device=device, weights=weights,
+                             backend=backends.select(backend, device, exact))
     else:
         upscaler = spec.load(scale=scale, device=device, weights=weights)
     check_upscaler(upscaler, spec, scale)
