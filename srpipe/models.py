@@ -43,6 +43,15 @@ class UpscalerTraits:
     working_bytes: Callable[[int, int, int], int] | None = None
     #: multiply-accumulates per input pixel, for ``srpipe bench``'s GFLOP/s; ``None``: not reported
     macs_per_lr_pixel: int | None = None
+    #: how many input pixels away from an output pixel's own an input can still change it: the
+    #: upscaler is then run only on the tiles whose input changed since the previous frame, each
+    #: read with this margin (``srpipe.reuse``). It promises that a crop of the frame, upscaled,
+    #: equals the whole frame's output farther than this from the crop's cut edges. ``None``:
+    #: every frame is upscaled whole
+    receptive_radius: int | None = None
+    #: an upscaler equal to this one on flat input (a residual network's bicubic), which
+    #: ``srpipe.reuse`` runs on flat tiles instead; ``None``: none
+    flat_path: Upscaler | None = None
 
     @classmethod
     def of(cls, upscaler) -> UpscalerTraits:

@@ -24,6 +24,7 @@ from srpipe.sizing import SizePlan, is_fractional
 
 if TYPE_CHECKING:
     from srpipe.pipeline import RunStats
+    from srpipe.reuse import ReusePolicy, ReuseStats
 
 
 @dataclass
@@ -37,6 +38,7 @@ class UpscaleResult:
     backend: str | None = None  # what ran the network; None for models without one
     sizes: SizePlan | None = None  # a fractional scale or a target size: the model's output was resized
     encoder: str | None = None  # what the sink encoded with (libx264, h264_nvenc, png), where it says
+    reuse: ReuseStats | None = None  # what tile reuse did (srpipe.reuse); None where it did not run
 
     def describe_size(self) -> str:
         """``x2``, or ``x1.5 (x2, resized to 1920x1080)`` for a fractional scale or target size."""
@@ -63,6 +65,7 @@ class UpscaleResult:
             "packets_copied": self.stats.packets_copied,
             "seconds": round(self.stats.seconds, 3),
             "fps": round(self.stats.fps, 2),
+            "reuse": self.reuse.to_dict() if self.reuse is not None else None,
         }
 
 
@@ -98,6 +101,8 @@ def upscale(
     threaded: bool = True,
     progress: Callable[[int | None], Callable[[], None]] | None = None,
     keep_model: bool = False,
+    exact: bool = False,
+    reuse: ReusePolicy | None = None,
     pm=None,
 ) -> UpscaleResult:
     """Upscale ``input`` into ``output`` (default ``NAME_xS.ext`` beside it).
@@ -109,6 +114,9 @@ def upscale(
     highest priority for the device). ``progress(total_frames)`` returns a callback called once per written frame.
     ``keep_model`` keeps the loaded model in this process for the next call with the same model
     settings (batch workers). On CUDA, with no codec given, NVENC encodes where it works.
+    On video, an upscaler that declares its receptive radius runs only on the tiles that changed
+    (``reuse``, default :class:`srpipe.reuse.ReusePolicy`); ``exact`` turns that off and keeps
+    inexact backends (int8) out of ``auto``: the output is then the network's on every pixel.
     """
     pm = pm or get_plugin_manager()
     models = collect_models(pm)
@@ -149,14 +157,23 @@ def upscale(
         if source.kind == "image":
             spec = models.for_images(spec, scale, weights)
             model = spec.name
-        upscaler = _load(spec, pm, scale, device, weights, backend, keep_model)
+        upscaler = _load(spec, pm, scale, device, weights, backend, keep_model, exact)
         if output is None:
             output = str(default_output_path(input, upscaler.scale, source.default_suffix))
             check_output_path(Path(output), input, sink_options.overwrite)
         scale = upscaler.scale
+        reuse_stats = None
         if isinstance(source, ImageSource):  # one picture: its own need, with no batch to fit
             source.check_memory(upscaler, sizes, output)
         else:
+            # A GPU runs whole frames faster than tiles come and go; classical upscalers declare no radius
+            # (they run faster than the bookkeeping), and OpenCV is not loaded for them.
+            if not exact and device == "cpu" and UpscalerTraits.of(upscaler).receptive_radius is not None:
+                from srpipe.reuse import ReusePolicy, with_reuse
+
+                reusing = with_reuse(upscaler, reuse or ReusePolicy())
+                reuse_stats = reusing.stats if reusing is not upscaler else None
+                upscaler = reusing
             batch_size = fit_batch_size(source.width, source.height, scale, batch_size, source.bytes_per_sample,
                                         upscaler, samples_per_pixel=source.samples_per_pixel)
         hardware = sink_options.hardware_encoder or device.startswith("cuda")
@@ -170,7 +187,7 @@ def upscale(
             sink.abort()  # also covers a signal that lands before run() starts
             raise
     backend_used = UpscalerTraits.of(upscaler).backend if spec.accepts_backend else None  # an optional trait
-    return UpscaleResult(input, output, model, scale, device, stats, backend_used, sizes, sink.encoder)
+    return UpscaleResult(input, output, model, scale, device, stats, backend_used, sizes, sink.encoder, reuse_stats)
 
 
 def _sized_output_path(input: str, sizes: SizePlan, suffix: str) -> Path:
@@ -179,15 +196,15 @@ def _sized_output_path(input: str, sizes: SizePlan, suffix: str) -> Path:
     return path.with_name(f"{path.stem}_{sizes.name_tag()}{suffix}")
 
 
-def _load(spec, pm, scale, device, weights, backend, keep_model):
+def _load(spec, pm, scale, device, weights, backend, keep_model, exact):
     """The upscaler, loaded, or one this process kept from an earlier call with the same
     settings (``keep_model``: batch workers, whose files may alternate between a model and
     its image stand-in)."""
-    key = (spec.name, scale, device, weights, backend)
+    key = (spec.name, scale, device, weights, backend, exact)
     upscaler = _kept_models.get(key) if keep_model else None
     if upscaler is None:
         upscaler = load_upscaler(spec, collect_backends(pm), scale=scale, device=device, weights=weights,
-                                 backend=backend)
+                                 backend=backend, exact=exact)
         if keep_model:
             if len(_kept_models) >= 2:  # a model and its stand-in on images (image_model), no more
                 _kept_models.pop(next(iter(_kept_models)))

@@ -67,6 +67,9 @@ PRESET_HELP = "x264/x265 speed preset."
 WIDTH_HELP = ("Output width in pixels; without --height the height keeps the aspect ratio. The model runs at "
               "its next scale, then the picture is resized down.")
 HEIGHT_HELP = "Output height in pixels; without --width the width keeps the aspect ratio."
+EXACT_HELP = ("Run the network on every pixel of every frame, in full precision: bit for bit what srpipe 0.1 gave, "
+              "and slower. By default tiles that did not change since the previous frame keep its output, flat "
+              "tiles take the bicubic path, and int8 runs where the CPU has it (docs/speed.md).")
 
 
 def scale_option(command):
@@ -89,6 +92,10 @@ def backend_option(command=None, *, multiple: bool = False):
                           default=("auto",) if multiple else "auto", show_default=True, metavar="NAME",
                           help=help_text)
     return option if command is None else option(command)
+
+
+def exact_option(command):
+    return click.option("--exact", is_flag=True, help=EXACT_HELP)(command)
 
 
 def quiet_option(command):
@@ -151,7 +158,7 @@ encoder_options = _apply([
 
 # The options the consistency test holds to one definition, by parameter name.
 SHARED = ("scale", "device", "weights", "backend", "quiet", "as_json", "overwrite", "codec", "crf", "preset",
-          "width", "height")
+          "width", "height", "exact")
 
 
 def whole_scale(scale, what: str) -> int | None:

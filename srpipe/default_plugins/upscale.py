@@ -10,6 +10,7 @@ from srpipe import hookimpl
 from srpipe.cli.options import (
     backend_option,
     encoder_options,
+    exact_option,
     json_option,
     model_options,
     overwrite_option,
@@ -23,6 +24,7 @@ from srpipe.media import SinkOptions, SourceOptions
 @click.option("-o", "--output", help="Output file, or - for standard output. Default: NAME_xS.ext beside INPUT.")
 @model_options
 @backend_option
+@exact_option
 @encoder_options
 @click.option("--format", "container_format", help="Output container, e.g. matroska or mpegts (needed for -o -).")
 @click.option("--input-format", help="Input container for standard input or URLs whose format cannot be guessed.")
@@ -33,8 +35,8 @@ from srpipe.media import SinkOptions, SourceOptions
 @quiet_option
 @json_option
 @click.option("--no-threads", is_flag=True, hidden=True, help="Run decode, upscale and encode in one thread.")
-def upscale(input, output, model, scale, width, height, weights, device, batch_size, backend, codec, crf, preset,
-            pix_fmt, container_format, input_format, on_decode_error, max_pixels, timeout, overwrite, quiet, as_json,
+def upscale(input, output, model, scale, width, height, weights, device, batch_size, backend, exact, codec, crf,
+            preset, pix_fmt, container_format, input_format, on_decode_error, max_pixels, timeout, overwrite, quiet, as_json,
             no_threads):
     """Upscale a video, stream or image.
 
@@ -81,6 +83,7 @@ def upscale(input, output, model, scale, width, height, weights, device, batch_s
             ),
             threaded=not no_threads,
             progress=progress.for_total,
+            exact=exact,
         )
     finally:
         progress.close()
@@ -89,9 +92,10 @@ def upscale(input, output, model, scale, width, height, weights, device, batch_s
     elif not quiet:
         stats = result.stats
         where = f"{result.device}, {result.backend}" if result.backend else result.device
+        reuse = f" ({result.reuse.describe()})" if result.reuse is not None else ""
         click.echo(
             f"{stats.frames_out} frame{'s' * (stats.frames_out != 1)} in {stats.seconds:.1f} s ({stats.fps:.1f} fps), "
-            f"{result.model} {result.describe_size()} on {where} -> {result.output}",
+            f"{result.model} {result.describe_size()} on {where}{reuse} -> {result.output}",
             err=True,
         )
     if result.stats.frames_skipped:

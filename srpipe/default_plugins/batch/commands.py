@@ -11,6 +11,7 @@ import click
 from srpipe.cli.options import (
     backend_option,
     encoder_options,
+    exact_option,
     json_option,
     model_options,
     overwrite_option,
@@ -24,6 +25,7 @@ from srpipe.media import SinkOptions
 @click.argument("out_dir")
 @model_options
 @backend_option
+@exact_option
 @encoder_options
 @click.option("-j", "--jobs", type=int,
               help="Workers at once, each with an equal share of the cores. "
@@ -38,8 +40,8 @@ from srpipe.media import SinkOptions
 @overwrite_option
 @quiet_option
 @json_option
-def batch(in_dir, out_dir, model, scale, width, height, weights, device, batch_size, backend, codec, crf, preset,
-          pix_fmt, on_decode_error, max_pixels, jobs, engine, address, chunk_seconds, pattern, overwrite, quiet,
+def batch(in_dir, out_dir, model, scale, width, height, weights, device, batch_size, backend, exact, codec, crf,
+          preset, pix_fmt, on_decode_error, max_pixels, jobs, engine, address, chunk_seconds, pattern, overwrite, quiet,
           as_json):
     """Upscale every video and image under IN_DIR into the same tree under OUT_DIR.
 
@@ -80,7 +82,7 @@ def batch(in_dir, out_dir, model, scale, width, height, weights, device, batch_s
     settings = BatchSettings(
         model=model, scale=scale, weights=weights, device=device, backend=backend, batch_size=batch_size,
         sink=SinkOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt), on_decode_error=on_decode_error,
-        max_pixels=max_pixels, width=width, height=height,
+        max_pixels=max_pixels, width=width, height=height, exact=exact,
     )
     progress = BatchProgress(quiet)
     try:

@@ -59,14 +59,15 @@ class BatchSettings:
     max_pixels: int | None = None
     width: int | None = None  # a target size instead of a scale (srpipe.sizing)
     height: int | None = None
+    exact: bool = False  # no tile reuse and no inexact backend (srpipe.upscaling.upscale)
 
     def key(self) -> dict:
         """The settings that change the output (not the device or batch size)."""
         data = asdict(self)
         for name in ("device", "backend", "batch_size", "max_pixels"):
             data.pop(name)
-        for name in ("width", "height"):  # absent unless given: manifests of earlier versions stay valid
-            if data[name] is None:
+        for name in ("width", "height", "exact"):  # absent unless given: manifests of earlier versions stay valid
+            if data[name] in (None, False):
                 data.pop(name)
         for name in ("overwrite", "scale"):
             data["sink"].pop(name)
@@ -391,7 +392,7 @@ def run_job(job: Job) -> FileResult:
             device=settings.device, backend=settings.backend, batch_size=settings.batch_size, sink_options=sink,
             source_options=SourceOptions(decode_threads=threads, on_decode_error=settings.on_decode_error,
                                          pts_range=pts_range, max_pixels=settings.max_pixels),
-            progress=_report_frames, keep_model=True,
+            progress=_report_frames, keep_model=True, exact=settings.exact,
         )
         frames = result.stats.frames_out
         if job.chunk is not None and frames != job.chunk.frames:
@@ -470,7 +471,7 @@ def check_settings(settings: BatchSettings, engine: str = "local") -> None:
         if sizes.scale is not None:
             sizes.model_scale(spec.scales, spec.name)
     if spec.accepts_backend and engine == "local":
-        collect_backends(pm).select(settings.backend, resolve_device(settings.device))
+        collect_backends(pm).select(settings.backend, resolve_device(settings.device), exact=settings.exact)
     if settings.batch_size < 1:
         raise SrpipeError("--batch-size must be at least 1")
 

@@ -47,6 +47,18 @@ TILE_BYTES_OTHERWISE = 28  # torch, and backends not measured
 BAND_BYTES = 18
 
 
+class ResidualBase:
+    """A residual network's base: the bicubic of ``ESPCNUpscaler.upsampled``, on integer samples."""
+
+    def __init__(self, scale: int):
+        self.scale = scale
+
+    def upscale(self, luma: np.ndarray, *, bit_depth: int, full_range: bool) -> np.ndarray:
+        n, h, w = luma.shape
+        return np.stack([cv2.resize(plane, (w * self.scale, h * self.scale), interpolation=cv2.INTER_CUBIC)
+                         for plane in luma])
+
+
 class ESPCNUpscaler:
     """Upscale batches of luma planes with an ESPCN checkpoint.
 
@@ -100,6 +112,16 @@ class ESPCNUpscaler:
     @property
     def macs_per_lr_pixel(self) -> int:
         return self.config.macs_per_lr_pixel()
+
+    @property
+    def receptive_radius(self) -> int:
+        """The convolutions' radius, and the residual's bicubic taps (2) where it has one."""
+        return self.config.receptive_radius() + (2 if self.config.residual else 0)
+
+    @property
+    def flat_path(self) -> ResidualBase | None:
+        """The bicubic the residual network adds to, which it equals on flat input."""
+        return ResidualBase(self.scale) if self.config.residual else None
 
     def _load_prepared(self, checkpoint, backend: Backend | None):
         """What the backend prepared for this checkpoint file in an earlier run, or None."""

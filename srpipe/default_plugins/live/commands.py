@@ -10,6 +10,7 @@ from srpipe.cli.options import (
     backend_option,
     codec_options,
     device_option,
+    exact_option,
     overwrite_option,
     scale_option,
     weights_option,
@@ -27,6 +28,7 @@ from srpipe.cli.options import (
 @weights_option
 @device_option
 @backend_option
+@exact_option
 @click.option("--record", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write what is shown to this video file (--codec, --crf, --preset encode it).")
 @codec_options
@@ -35,13 +37,14 @@ from srpipe.cli.options import (
 @click.option("--screenshot-dir", type=click.Path(exists=True, file_okay=False, writable=True, path_type=Path),
               default=".", show_default=True, help="Where the s key saves PNG screenshots.")
 @click.option("--list-cameras", is_flag=True, help="List the cameras and exit.")
-def live(camera, source_location, model, scale, weights, device, backend, record, codec, crf, preset, overwrite,
-         no_window, screenshot_dir, list_cameras):
+def live(camera, source_location, model, scale, weights, device, backend, exact, record, codec, crf, preset,
+         overwrite, no_window, screenshot_dir, list_cameras):
     """Show a camera or a stream upscaled in real time, beside the bicubic upscale.
 
     When the model is slower than the source, stale frames are dropped so that
-    the latency stays low; the window shows the frame rate, the latency and the
-    drops. Keys: q or Esc quits, m switches to the next upscaler, s saves a
+    the latency stays low; the window shows the frame rate, the latency, the
+    drops and the share of the frame a network took from the frame before
+    (--exact runs it on every pixel). Keys: q or Esc quits, m switches to the next upscaler, s saves a
     screenshot, space pauses.
 
     \b
@@ -63,7 +66,7 @@ def live(camera, source_location, model, scale, weights, device, backend, record
     echo = lambda message: click.echo(message, err=True)  # noqa: E731
     run_live(
         f"camera:{camera}" if camera is not None else source_location,
-        model=model, scale=whole_scale(scale, "live"), device=device, weights=weights, backend=backend,
+        model=model, scale=whole_scale(scale, "live"), device=device, weights=weights, backend=backend, exact=exact,
         window=not no_window, record=record, overwrite=overwrite, screenshot_dir=screenshot_dir,
         record_options={"codec": codec, "crf": crf, "preset": preset},
         echo=echo, on_end=lambda stats: echo(stats.summary()),

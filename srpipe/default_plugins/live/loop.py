@@ -95,7 +95,7 @@ class LiveLoop:
         self.plain = side_by_side(item.frame, self.models.upscaler, self.models.name)
         self.redraw()
         shown_at = self.clock()
-        self.stats.record_shown(item.arrived, shown_at)
+        self.stats.record_shown(item.arrived, shown_at, self.models.reused)
         self.presenting = False
         if self.recorder is not None:
             self.recorder.write(self.shown, shown_at)
@@ -104,6 +104,8 @@ class LiveLoop:
         """Show the current image with the model names, frame rate, latency and drops drawn on it."""
         latency = self.stats.latencies[-1] * 1000 if self.stats.latencies else 0.0
         status = f"{self.stats.recent_fps:.1f} fps | latency {latency:.0f} ms | dropped {self.feed.slot.dropped}"
+        if self.models.reused is not None:
+            status += f" | reused {self.models.reused:.0%}"
         if self.paused:
             status += " | paused"
         self.shown = annotate(self.plain.copy(), self.models.name, self.models.scale, status)

@@ -26,6 +26,7 @@ def run_live(
     device: str = "auto",
     weights: str | None = None,
     backend: str = "auto",
+    exact: bool = False,
     window: bool = True,
     record: Path | None = None,
     overwrite: bool = False,
@@ -49,7 +50,7 @@ def run_live(
         check_output(Path(record), location, overwrite, option="--record")
     pm = pm or get_plugin_manager()
     models = UpscalerCycle(collect_models(pm), model, scale, resolve_device(device), weights,
-                           backends=collect_backends(pm), backend=backend)
+                           backends=collect_backends(pm), backend=backend, exact=exact)
     source = open_source(pm, location, SourceOptions())
     with source:
         view = Window() if window else Headless()

@@ -20,11 +20,14 @@ class LiveStats:
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
     recent_shows: deque = field(default_factory=lambda: deque(maxlen=30), repr=False)
+    reused: list[float] = field(default_factory=list)  # per shown frame with tile reuse: the share reused
 
-    def record_shown(self, arrived: float, shown_at: float) -> None:
+    def record_shown(self, arrived: float, shown_at: float, reused: float | None = None) -> None:
         self.shown += 1
         self.latencies.append(shown_at - arrived)
         self.recent_shows.append(shown_at)
+        if reused is not None:
+            self.reused.append(reused)
 
     @property
     def fps(self) -> float:
@@ -44,7 +47,8 @@ class LiveStats:
 
     def summary(self) -> str:
         latency = ", ".join(f"p{p} {self.latency_ms(p):.0f}" for p in PERCENTILES)
+        reuse = f"; {np.mean(self.reused):.0%} of tiles reused" if self.reused else ""
         return (
             f"{self.shown} frames shown, {self.dropped} dropped of {self.read} read in {self.seconds:.1f} s "
-            f"({self.fps:.1f} fps); latency ms: {latency}, max {self.latency_ms(100):.0f}"
+            f"({self.fps:.1f} fps); latency ms: {latency}, max {self.latency_ms(100):.0f}{reuse}"
         )

@@ -8,19 +8,23 @@ from srpipe.backends import AUTO, BackendRegistry, load_upscaler
 from srpipe.errors import SrpipeError
 from srpipe.models import ModelRegistry, Upscaler
 from srpipe.plugins import collect_backends, get_plugin_manager
+from srpipe.reuse import TileReuse, with_reuse
 
 
 class UpscalerCycle:
     """Every registered upscaler that supports ``scale``, starting at ``first``; neural ones
-    run on ``backend`` of ``backends`` (default: the plugins')."""
+    run on ``backend`` of ``backends`` (default: the plugins'). On the CPU, those that declare
+    their receptive radius reuse unchanged tiles from frame to frame unless ``exact``
+    (:mod:`srpipe.reuse`)."""
 
     def __init__(self, registry: ModelRegistry, first: str, scale: int | None, device: str, weights: str | None = None,
-                 backends: BackendRegistry | None = None, backend: str = AUTO):
+                 backends: BackendRegistry | None = None, backend: str = AUTO, exact: bool = False):
         spec, self.scale = registry.upscaler(first, scale, weights)
         self.device = device
         self.registry = registry
         self.backends = backends if backends is not None else collect_backends(get_plugin_manager())
         self.backend = backend
+        self.exact = exact
         self.names = [first] + [
             m.name for m in registry if m.kind == "upscaler" and m.name != first and self.scale in m.scales
         ]
@@ -52,8 +56,15 @@ class UpscalerCycle:
                 self.index -= 1
 
     def _load_spec(self, spec, weights: str | None) -> Upscaler:
-        return load_upscaler(spec, self.backends, scale=self.scale, device=self.device, weights=weights,
-                             backend=self.backend)
+        upscaler = load_upscaler(spec, self.backends, scale=self.scale, device=self.device, weights=weights,
+                                 backend=self.backend, exact=self.exact)
+        return upscaler if self.exact or self.device != "cpu" else with_reuse(upscaler)
+
+    @property
+    def reused(self) -> float | None:
+        """The share of the last frame's tiles the current upscaler reused; None without reuse."""
+        upscaler = self.upscaler
+        return upscaler.stats.last_reused if isinstance(upscaler, TileReuse) else None
 
     def _load(self, name: str) -> Upscaler:
         upscaler = self._load_spec(self.registry.get(name), None)

@@ -1,0 +1,223 @@
+"""Each pixel's work done once across frames: tile reuse for upscalers that declare their
+receptive radius.
+
+A fixed camera sends the same background frame after frame; a network that upscales it
+anew each time spends most of its work on pixels it has already done. :class:`TileReuse`
+wraps an upscaler and, frame by frame, runs it only on the tiles whose input changed:
+
+- It keeps the input each output tile was computed from (``basis``). A pixel whose value
+  differs from its basis by more than ``threshold`` (codec noise) has *changed*; a tile is
+  computed again when a changed pixel lies in its *support*, the tile grown by the
+  upscaler's receptive radius. The changed pixels' basis then takes their new values.
+  Every output pixel is therefore what the upscaler gives for an input within
+  ``threshold`` of its basis, and the current input is within ``threshold`` of the basis
+  too: the error does not grow with time, and with ``threshold`` 0 the output is the
+  upscaler's own.
+- Tiles to compute run as strips (runs of neighbouring tiles in a row of tiles), each read
+  with the receptive radius as halo and clamped to the frame, so that inside the strip the
+  output is what the whole frame gives (frame edges included).
+- Flat tiles (the support spans at most ``flat_range`` code values) take the upscaler's
+  ``flat_path`` where it declares one (a residual network's bicubic): on flat input the
+  network adds nothing.
+- A frame with most tiles to compute (a cut, a camera pan, a key frame) runs whole; a new
+  size or format starts afresh; every tile is computed again at least every
+  ``refresh_frames`` frames, a few tiles each frame so that no frame pays for all of them.
+
+The wrapper decides from the pixels alone: no motion data or timestamps are trusted, so
+missing or nonsense side data, reordered or duplicated frames can only lower the reuse.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from srpipe.models import Upscaler, UpscalerTraits
+
+
+@dataclass(frozen=True)
+class ReusePolicy:
+    """How :class:`TileReuse` trades work for exactness (values in 8-bit code values, scaled
+    for deeper samples)."""
+
+    reuse: bool = True  # unchanged tiles keep the previous frame's output
+    flat: bool = True  # flat tiles take the upscaler's flat path, where it has one
+    tile: int = 32  # LR pixels a side of the unit of reuse
+    threshold: int = 2  # a pixel that moved by at most this is unchanged (codec and sensor noise)
+    flat_range: int = 8  # a support spanning at most this is flat (the network then adds under a code value)
+    full_share: float = 0.6  # with more of the frame's tiles to run through the network, the whole frame runs
+    refresh_frames: int = 90  # each tile is computed again at least this often
+
+
+@dataclass
+class ReuseStats:
+    """Tiles by what became of them, over a run; ``last_*``: the latest frame's shares."""
+
+    frames: int = 0
+    tiles: int = 0
+    reused: int = 0
+    flat: int = 0
+    full_frames: int = 0
+    last_reused: float = 0.0
+    last_flat: float = 0.0
+
+    @property
+    def computed(self) -> int:
+        return self.tiles - self.reused - self.flat
+
+    def share(self, count: int) -> float:
+        return count / self.tiles if self.tiles else 0.0
+
+    def to_dict(self) -> dict:
+        return {"frames": self.frames, "tiles": self.tiles, "reused": round(self.share(self.reused), 4),
+                "flat": round(self.share(self.flat), 4), "computed": round(self.share(self.computed), 4),
+                "full_frames": self.full_frames}
+
+    def describe(self) -> str:
+        """``reused 83%, flat 4%``: the run's shares, for summaries."""
+        return f"reused {self.share(self.reused):.0%}, flat {self.share(self.flat):.0%}"
+
+
+def _stagger(shape: tuple[int, int], period: int) -> np.ndarray:
+    """Starting ages spread over ``period`` so that the tiles fall due for refresh a few at a time."""
+    count = shape[0] * shape[1]
+    return ((np.arange(count, dtype=np.int64) * 7919) % period).reshape(shape).astype(np.int32)
+
+
+@dataclass
+class _State:
+    """What the last frames left: the key of their layout, the input each output pixel was
+    computed from, the output, and each tile's age in frames."""
+
+    key: tuple
+    basis: np.ndarray
+    output: np.ndarray
+    ages: np.ndarray
+    kernel: np.ndarray = field(repr=False)
+
+
+class TileReuse:
+    """An upscaler that runs ``inner`` only where the input changed (see the module's text).
+
+    ``radius``: ``inner``'s receptive radius in LR pixels (its ``receptive_radius`` trait).
+    ``flat_path``: an upscaler equal to ``inner`` on flat input, or None."""
+
+    def __init__(self, inner: Upscaler, radius: int, policy: ReusePolicy = ReusePolicy(),
+                 flat_path: Upscaler | None = None):
+        self.inner = inner
+        self.scale = inner.scale
+        self.radius = radius
+        self.policy = policy
+        self.flat_path = flat_path if policy.flat else None
+        self.stats = ReuseStats()
+        self._state: _State | None = None
+        traits = UpscalerTraits.of(inner)
+        self.backend = traits.backend
+        self.macs_per_lr_pixel = traits.macs_per_lr_pixel
+        self.working_bytes_per_output_pixel = traits.working_bytes_per_output_pixel
+        if traits.working_bytes is not None:
+            self.working_bytes = traits.working_bytes
+
+    def reset(self) -> None:
+        """Forget the previous frames (a new input)."""
+        self._state = None
+
+    def upscale(self, luma: np.ndarray, *, bit_depth: int, full_range: bool) -> np.ndarray:
+        """As ``inner.upscale``, frame after frame, each reusing what the ones before left."""
+        return np.stack([self._frame(plane, bit_depth, full_range) for plane in luma])
+
+    def _frame(self, y: np.ndarray, bit_depth: int, full_range: bool) -> np.ndarray:
+        t, r = self.policy.tile, self.radius
+        height, width = y.shape
+        grid = (-(-height // t), -(-width // t))
+        self.stats.frames += 1
+        self.stats.tiles += grid[0] * grid[1]
+        state, key = self._state, (y.shape, y.dtype, bit_depth, full_range)
+        if state is None or state.key != key or min(height, width) <= 2 * r:
+            return self._whole(y, bit_depth, full_range, key, grid)
+        step = 1 << (bit_depth - 8)  # one 8-bit code value
+        changed = cv2.absdiff(y, state.basis) > self.policy.threshold * step
+        state.ages += 1
+        due = state.ages >= self.policy.refresh_frames
+        if self.policy.reuse:
+            touched = cv2.dilate(changed.view(np.uint8), state.kernel)  # pixels whose support holds a change
+            due |= _tile_max(touched, t) > 0
+        else:
+            due[:] = True
+        flat = np.zeros_like(due)
+        if self.flat_path is not None and due.any():
+            spread = cv2.subtract(cv2.dilate(y, state.kernel), cv2.erode(y, state.kernel))
+            flat = due & (_tile_max(spread, t) <= self.policy.flat_range * step)
+        network = due & ~flat
+        if network.sum() > self.policy.full_share * network.size:
+            return self._whole(y, bit_depth, full_range, key, grid)
+        for mask, upscaler in ((network, self.inner), (flat, self.flat_path)):
+            for rows, cols in _strips(mask):
+                self._compute(y, upscaler, rows, cols, bit_depth, full_range)
+        np.copyto(state.basis, y, where=changed)
+        state.ages[due] = 0
+        reused, flat_count = int(due.size - due.sum()), int(flat.sum())
+        self.stats.reused += reused
+        self.stats.flat += flat_count
+        self.stats.last_reused, self.stats.last_flat = reused / due.size, flat_count / due.size
+        return state.output.copy()
+
+    def _whole(self, y, bit_depth, full_range, key, grid) -> np.ndarray:
+        """The whole frame through ``inner``; the state starts from it."""
+        output = self.inner.upscale(y[None], bit_depth=bit_depth, full_range=full_range)[0]
+        side = 2 * self.radius + 1
+        self._state = _State(key, y.copy(), output, _stagger(grid, self.policy.refresh_frames),
+                             np.ones((side, side), np.uint8))
+        self.stats.full_frames += 1
+        self.stats.last_reused = self.stats.last_flat = 0.0
+        return output.copy()
+
+    def _compute(self, y, upscaler, rows: tuple[int, int], cols: tuple[int, int], bit_depth, full_range) -> None:
+        """Tiles ``rows`` x ``cols`` (tile indices, end excluded) through ``upscaler``, read with
+        the receptive radius around them, written into the output."""
+        t, r, s = self.policy.tile, self.radius, self.scale
+        height, width = y.shape
+        top, bottom = rows[0] * t, min(rows[1] * t, height)
+        left, right = cols[0] * t, min(cols[1] * t, width)
+        y0, y1 = max(top - r, 0), min(bottom + r, height)
+        x0, x1 = max(left - r, 0), min(right + r, width)
+        part = upscaler.upscale(np.ascontiguousarray(y[None, y0:y1, x0:x1]), bit_depth=bit_depth,
+                                full_range=full_range)[0]
+        self._state.output[top * s:bottom * s, left * s:right * s] = part[
+            (top - y0) * s:(bottom - y0) * s, (left - x0) * s:(right - x0) * s]
+
+
+def _tile_max(plane: np.ndarray, tile: int) -> np.ndarray:
+    """The largest value in each ``tile`` x ``tile`` tile of ``plane`` (the last row and column
+    of tiles may be smaller)."""
+    height, width = plane.shape
+    rows = np.maximum.reduceat(plane, np.arange(0, height, tile), axis=0)
+    return np.maximum.reduceat(rows, np.arange(0, width, tile), axis=1)
+
+
+def _strips(mask: np.ndarray):
+    """(rows, cols) of each run of True tiles in each row of ``mask``; rows of tiles with the
+    same runs as the row above join it, so that a moving subject is one strip a column."""
+    runs_by_row = []
+    for row in mask:
+        padded = np.concatenate(([False], row, [False]))
+        edges = np.flatnonzero(padded[1:] != padded[:-1])
+        runs_by_row.append(tuple(zip(edges[::2].tolist(), edges[1::2].tolist())))
+    start = 0
+    for index in range(1, len(runs_by_row) + 1):
+        if index < len(runs_by_row) and runs_by_row[index] == runs_by_row[start]:
+            continue
+        for cols in runs_by_row[start]:
+            yield (start, index), cols
+        start = index
+
+
+def with_reuse(upscaler: Upscaler, policy: ReusePolicy = ReusePolicy()) -> Upscaler:
+    """``upscaler`` wrapped in :class:`TileReuse` where it declares its receptive radius
+    (:class:`srpipe.models.UpscalerTraits`), else itself."""
+    traits = UpscalerTraits.of(upscaler)
+    if traits.receptive_radius is None or not (policy.reuse or policy.flat):
+        return upscaler
+    return TileReuse(upscaler, traits.receptive_radius, policy, traits.flat_path)
