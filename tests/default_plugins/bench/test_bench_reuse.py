@@ -1,0 +1,72 @@
+"""The camera-like clips that `srpipe bench --speed-features` times, and that section itself
+(figures are not asserted: timing tests flake)."""
+
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from srpipe.default_plugins.espcn.video_eval import luma_frames
+from srpipe.testing import FixedCameraScene, make_fixed_camera_clip, make_zoom_clip
+
+
+def block_changes(a: np.ndarray, b: np.ndarray, reduce=np.max) -> np.ndarray:
+    """Per 16x16 block, ``reduce`` of the absolute difference of two luma planes."""
+    d = np.abs(a.astype(np.int16) - b)
+    h, w = d.shape[0] // 16 * 16, d.shape[1] // 16 * 16
+    return reduce(d[:h, :w].reshape(h // 16, 16, w // 16, 16), axis=(1, 3))
+
+
+def stream_facts(path):
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = sum(1 for _ in container.decode(stream))
+        return stream.codec_context.name, stream.width, stream.height, Fraction(stream.average_rate), frames
+
+
+@pytest.mark.parametrize("size", [(640, 360), (640, 480)])
+def test_the_person_covers_a_fifth_of_the_frame_and_walks(size):
+    scene = FixedCameraScene(*size)
+    assert 0.15 <= (scene.alpha > 0.5).sum() / (size[0] * size[1]) <= 0.25
+    lefts = [scene.subject_box(i)[0] for i in range(90)]
+    assert max(lefts) - min(lefts) > 0.1 * size[0]  # across the room in 3 s, smoothly
+    assert all(abs(a - b) < 0.015 * size[0] for a, b in zip(lefts, lefts[1:]))
+
+
+def test_the_fixed_camera_sees_a_detailed_room_with_fresh_noise_on_every_frame():
+    scene = FixedCameraScene(320, 180, noise=1.75)
+    first, again, second = scene.frame(0).astype(np.float32), scene.frame(0), scene.frame(1).astype(np.float32)
+    assert (again == first).all()  # a frame is the same every time it is asked for
+    left = scene.subject_box(0)[0]
+    noise = (second - first)[:, :left - 8]  # the room, left of the person
+    assert 1.5 * np.sqrt(2) < noise.std() < 2 * np.sqrt(2)  # two frames' Gaussian noise, sigma 1.75
+    luma = first.mean(axis=-1)
+    textured = block_changes(luma, np.full_like(luma, luma.mean()), reduce=np.std)
+    assert (textured > 4).mean() > 0.6  # most of the picture is not flat
+
+
+def test_the_fixed_camera_clip_changes_only_where_the_person_is(tmp_path):
+    clip = make_fixed_camera_clip(tmp_path / "fixed.mp4", width=192, height=112, frames=10, rate=30)
+    assert stream_facts(clip) == ("h264", 192, 112, 30, 10)
+    scene = FixedCameraScene(192, 112)
+    luma = list(luma_frames(clip))
+    still, moving = [], []
+    for index in range(1, len(luma)):
+        changes = block_changes(luma[index], luma[index - 1])
+        outside = np.ones(changes.shape, bool)
+        for seen in (index - 1, index):
+            left, top, right, bottom = scene.subject_box(seen)
+            outside[max(top - 16, 0) // 16:(bottom + 31) // 16, max(left - 16, 0) // 16:(right + 31) // 16] = False
+        still.append(changes[outside])
+        moving.append(changes[~outside])
+    assert (np.concatenate(still) <= 3).mean() > 0.95  # the room: noise and the codec only
+    assert (np.concatenate(moving) > 8).mean() > 0.3  # the person moves
+
+
+def test_the_zoom_clip_changes_nearly_every_block(tmp_path):
+    clip = make_zoom_clip(tmp_path / "zoom.mp4", width=192, height=112, frames=8, rate=25, crf=18, preset="veryfast")
+    assert stream_facts(clip) == ("h264", 192, 112, 25, 8)
+    luma = list(luma_frames(clip))
+    for a, b in zip(luma, luma[1:]):
+        assert (block_changes(b, a) > 3).mean() > 0.9
