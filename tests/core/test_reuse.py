@@ -1,0 +1,276 @@
+"""Tile reuse across frames (srpipe.reuse): the output stays what the upscaler gives, within the
+threshold, whatever the frames do; and the work is done only where the input changed."""
+
+import json
+
+import av
+import numpy as np
+import pytest
+
+from srpipe.reuse import ReusePolicy, TileReuse, with_reuse
+from tests.media import video_info
+from tests.plugin_helpers import fake_plugin
+
+
+class BoxUpscaler:
+    """A local upscaler with a known receptive radius: the sum over a (2r+1)^2 window (zeros
+    outside the frame), scaled into the sample range, repeated x2. Counts the pixels it is given."""
+
+    scale = 2
+
+    def __init__(self, radius: int = 3):
+        self.receptive_radius = radius
+        self.pixels = 0
+        self.calls = 0
+
+    def upscale(self, luma, *, bit_depth, full_range):
+        self.pixels += luma.size
+        self.calls += 1
+        r = self.receptive_radius
+        padded = np.pad(luma.astype(np.int64), ((0, 0), (r, r), (r, r)))
+        sums = np.zeros(luma.shape, np.int64)
+        for dy in range(2 * r + 1):
+            for dx in range(2 * r + 1):
+                sums += padded[:, dy:dy + luma.shape[1], dx:dx + luma.shape[2]]
+        out = (sums // (2 * r + 1) ** 2).astype(luma.dtype)
+        return out.repeat(2, axis=1).repeat(2, axis=2)
+
+
+class Nearest:
+    scale = 2
+
+    def __init__(self):
+        self.pixels = 0
+
+    def upscale(self, luma, *, bit_depth, full_range):
+        self.pixels += luma.size
+        return luma.repeat(2, axis=1).repeat(2, axis=2)
+
+
+def frames_of(upscaler, frames):
+    return [upscaler.upscale(f[None], bit_depth=8, full_range=False)[0] for f in frames]
+
+
+def textured(height=96, width=128, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (height, width), dtype=np.uint8)
+
+
+def test_with_threshold_zero_every_frame_is_the_upscalers_own():
+    rng = np.random.default_rng(1)
+    first = textured()
+    frames = [first]
+    for _ in range(12):  # a small subject moving over a static background, and scattered changes
+        frame = frames[-1].copy()
+        y, x = rng.integers(0, 80), rng.integers(0, 110)
+        frame[y:y + 16, x:x + 18] = rng.integers(0, 256, (16, 18))
+        frame[rng.integers(0, 96), rng.integers(0, 128)] ^= 0xFF
+        frames.append(frame)
+    inner = BoxUpscaler()
+    reusing = TileReuse(BoxUpscaler(), 3, ReusePolicy(threshold=0, flat=False, tile=16))
+    for expected, got in zip(frames_of(inner, frames), frames_of(reusing, frames)):
+        np.testing.assert_array_equal(got, expected)
+    stats = reusing.stats
+    assert stats.frames == 13 and stats.full_frames == 1
+    assert 0.3 < stats.share(stats.reused) < 1  # most of each frame was taken over, not all
+
+
+def test_a_static_picture_is_upscaled_once():
+    inner = BoxUpscaler()
+    reusing = TileReuse(inner, 3, ReusePolicy(flat=False, tile=16, refresh_frames=10**6))
+    picture = textured()
+    outputs = frames_of(reusing, [picture] * 5)
+    assert inner.pixels == picture.size  # the first frame, whole; nothing after (no refresh falls due)
+    assert all(np.array_equal(out, outputs[0]) for out in outputs)
+    assert reusing.stats.last_reused == 1.0
+
+
+def test_only_tiles_whose_support_holds_a_change_run_again():
+    inner = BoxUpscaler(radius=3)
+    reusing = TileReuse(inner, 3, ReusePolicy(threshold=0, flat=False, tile=16, refresh_frames=10**6))
+    picture = textured(96, 128)
+    reusing.upscale(picture[None], bit_depth=8, full_range=False)
+    changed = picture.copy()
+    changed[40, 40] += 1  # inside tile (2, 2), more than 3 pixels from its edges: that tile alone
+    inner.pixels = 0
+    reusing.upscale(changed[None], bit_depth=8, full_range=False)
+    assert inner.calls == 2 and inner.pixels == (16 + 6) ** 2
+    changed[40, 33] += 1  # 1 pixel from tile (2, 1): both tiles, as one strip
+    inner.pixels = 0
+    out = reusing.upscale(changed[None], bit_depth=8, full_range=False)[0]
+    assert inner.pixels == (16 + 6) * (32 + 6)
+    np.testing.assert_array_equal(out, BoxUpscaler().upscale(changed[None], bit_depth=8, full_range=False)[0])
+
+
+def test_changes_under_the_threshold_never_add_up():
+    """A slow fade, one code value a frame: each output stays within what the threshold allows
+    of the upscaler's own, however long it goes on."""
+    reusing = TileReuse(BoxUpscaler(), 3, ReusePolicy(threshold=2, flat=False, tile=16))
+    picture = textured().astype(np.int64) // 2
+    for step in range(40):
+        frame = (picture + step).astype(np.uint8)
+        got = reusing.upscale(frame[None], bit_depth=8, full_range=False)[0].astype(int)
+        expected = BoxUpscaler().upscale(frame[None], bit_depth=8, full_range=False)[0].astype(int)
+        assert np.abs(got - expected).max() <= 2 * 2 + 1  # the box mean of inputs within 2 x threshold
+    assert reusing.stats.reused > 0
+
+
+def test_a_new_size_or_format_starts_afresh():
+    reusing = TileReuse(BoxUpscaler(), 3, ReusePolicy(flat=False, tile=16))
+    small, large = textured(64, 80), textured(96, 128, seed=3)
+    for frame in (small, large, small):
+        np.testing.assert_array_equal(reusing.upscale(frame[None], bit_depth=8, full_range=False)[0],
+                                      BoxUpscaler().upscale(frame[None], bit_depth=8, full_range=False)[0])
+    deep = (small.astype(np.uint16) << 2)
+    got = reusing.upscale(deep[None], bit_depth=10, full_range=False)[0]
+    np.testing.assert_array_equal(got, BoxUpscaler().upscale(deep[None], bit_depth=10, full_range=False)[0])
+    assert reusing.stats.full_frames == 4
+
+
+def test_every_tile_is_refreshed_within_the_period():
+    inner = BoxUpscaler()
+    reusing = TileReuse(inner, 3, ReusePolicy(flat=False, tile=16, refresh_frames=10))
+    picture = textured(96, 128)
+    reusing.upscale(picture[None], bit_depth=8, full_range=False)
+    inner.pixels, per_frame = 0, []
+    for _ in range(10):
+        before = inner.pixels
+        reusing.upscale(picture[None], bit_depth=8, full_range=False)
+        per_frame.append(inner.pixels - before)
+    tiles = 6 * 8
+    assert reusing.stats.tiles - reusing.stats.reused - tiles >= tiles  # each of the 48 at least once more
+    assert max(per_frame) < picture.size  # a few at a time, never the whole frame at once
+
+
+def test_flat_tiles_take_the_flat_path():
+    inner, flat = BoxUpscaler(), Nearest()
+    reusing = TileReuse(inner, 3, ReusePolicy(tile=16, flat_range=8), flat_path=flat)
+    picture = np.full((64, 64), 100, np.uint8)
+    picture[:, 48:] = textured(64, 16)
+    reusing.upscale(picture[None], bit_depth=8, full_range=False)
+    moved = picture + np.uint8(20)  # everything changes: the flat half goes the flat way
+    inner.pixels = 0
+    out = reusing.upscale(moved[None], bit_depth=8, full_range=False)[0]
+    assert flat.pixels > 0 and inner.pixels < moved.size
+    assert (out[:, :64] == 120).all()  # the flat path's output where the support is flat
+    assert reusing.stats.last_flat > 0
+
+
+def test_upscalers_without_a_radius_are_left_as_they_are():
+    plain = Nearest()
+    assert with_reuse(plain) is plain
+    assert with_reuse(BoxUpscaler(), ReusePolicy(reuse=False, flat=False)).__class__ is BoxUpscaler
+    assert isinstance(with_reuse(BoxUpscaler()), TileReuse)
+
+
+def test_a_frame_smaller_than_the_halo_runs_whole():
+    reusing = TileReuse(BoxUpscaler(), 3, ReusePolicy(flat=False, tile=16))
+    tiny = textured(5, 40)
+    for _ in range(2):
+        np.testing.assert_array_equal(reusing.upscale(tiny[None], bit_depth=8, full_range=False)[0],
+                                      BoxUpscaler().upscale(tiny[None], bit_depth=8, full_range=False)[0])
+    assert reusing.stats.full_frames == 2
+
+
+# Through the real pipeline, with ESPCN and a plugin's upscaler.
+
+def static_clip(path, frames=8, width=256, height=128, codec="ffv1"):
+    """A still picture with a small square that moves: what a fixed camera sends."""
+    picture = textured(height, width, seed=5)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for index in range(frames):
+            luma = picture.copy()
+            luma[20:30, 5 + 6 * index:15 + 6 * index] = 255
+            frame = av.VideoFrame(width, height, "yuv420p")
+            frame.planes[0].update(np.ascontiguousarray(luma))
+            for plane in frame.planes[1:]:
+                plane.update(np.full(plane.buffer_size, 128, np.uint8))
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+def test_upscale_reuses_tiles_of_espcn_and_exact_does_not(tmp_path, cli_run):
+    clip = static_clip(tmp_path / "still.mkv")
+    reused, exact = tmp_path / "reused.mkv", tmp_path / "exact.mkv"
+    result = cli_run("upscale", clip, "-m", "espcn", "-o", reused, "--codec", "ffv1", "--backend", "torch", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)["reuse"]
+    assert report["frames"] == 8 and report["full_frames"] == 1 and report["reused"] > 0.3
+    result = cli_run("upscale", clip, "-m", "espcn", "-o", exact, "--codec", "ffv1", "--backend", "torch", "--json",
+                     "--exact")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["reuse"] is None
+    ours, theirs = video_info(reused)["luma"], video_info(exact)["luma"]
+    assert len(ours) == len(theirs) == 8
+    for a, b in zip(ours, theirs):  # the threshold (2) on a lossless clip: the same pictures
+        assert np.abs(a.astype(int) - b).max() <= 1
+
+
+def test_the_exact_output_is_the_networks_on_every_frame(tmp_path, cli_run):
+    from srpipe.backends import load_upscaler
+    from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
+
+    clip = static_clip(tmp_path / "still.mkv", frames=3)
+    out = tmp_path / "exact.mkv"
+    result = cli_run("upscale", clip, "-m", "espcn", "-o", out, "--codec", "ffv1", "--backend", "torch", "--exact")
+    assert result.exit_code == 0, result.output
+    pm = get_plugin_manager()
+    spec, _ = collect_models(pm).upscaler("espcn", 2, None)
+    network = load_upscaler(spec, collect_backends(pm), scale=2, device="cpu", weights=None, backend="torch")
+    for source, written in zip(video_info(clip)["luma"], video_info(out)["luma"]):
+        np.testing.assert_array_equal(written, network.upscale(source[None], bit_depth=8, full_range=False)[0])
+
+
+BOX_PLUGIN = '''
+import numpy as np
+from srpipe import hookimpl
+from srpipe.models import ModelSpec
+
+
+class Box:
+    scale = 2
+    receptive_radius = 1
+    backend = "numpy"
+
+    def upscale(self, luma, *, bit_depth, full_range):
+        padded = np.pad(luma.astype(np.int64), ((0, 0), (1, 1), (1, 1)))
+        total = sum(padded[:, dy:dy + luma.shape[1], dx:dx + luma.shape[2]] for dy in range(3) for dx in range(3))
+        return (total // 9).astype(luma.dtype).repeat(2, axis=1).repeat(2, axis=2)
+
+
+@hookimpl
+def register_models(register):
+    register(ModelSpec(name="box", scales=(2,), description="3x3 box, declares its radius", load=lambda **kw: Box(),
+                       uses_gpu=False))
+'''
+
+
+def test_a_plugins_upscaler_that_declares_its_radius_is_reused(tmp_path):
+    from tests.conftest import run_srpipe
+
+    site = fake_plugin(tmp_path / "site", "srpipe_box", BOX_PLUGIN)
+    clip = static_clip(tmp_path / "still.mkv")
+    out = tmp_path / "box.mkv"
+    done = run_srpipe("upscale", clip, "-m", "box", "-o", out, "--codec", "ffv1", "--json",
+                      env={"PYTHONPATH": str(site)})
+    assert done.returncode == 0, done.stderr.decode()
+    report = json.loads(done.stdout)["reuse"]
+    assert report["reused"] > 0.3
+    pixels = video_info(clip)["luma"]
+    expected = [BoxUpscaler(radius=1).upscale(p[None], bit_depth=8, full_range=False)[0] for p in pixels]
+    for a, b in zip(video_info(out)["luma"], expected):
+        assert np.abs(a.astype(int) - b).max() <= 1  # the threshold: within one box mean of the truth
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_live_shows_the_reused_share(tmp_path, exact):
+    from srpipe.default_plugins.live.session import run_live
+
+    clip = static_clip(tmp_path / "still.mkv", frames=6)
+    ended = []
+    stats = run_live(str(clip), model="espcn", backend="torch", window=False, exact=exact, on_end=ended.append)
+    assert stats.shown >= 1
+    assert ("of tiles reused" in stats.summary()) is not exact
