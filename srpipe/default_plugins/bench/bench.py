@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -18,6 +19,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import av
 
@@ -194,13 +196,18 @@ def run_whole_process(command: list[str], folder: Path) -> WholeRun:
                     stderr.read_text())
 
 
+def upscale_command(path: str, name: str, scale: int, device: str, output: Path, weights: str | None = None,
+                    options: tuple[str, ...] = ()) -> list[str]:
+    """``srpipe upscale PATH -m NAME ... --json`` as a user types it, with ``options`` added."""
+    return [*srpipe_command(), "upscale", path, "-o", str(output), "-m", name, "-s", str(scale), "--device", device,
+            "--json", "-q", "--overwrite", *(["--weights", weights] if weights else []), *options]
+
+
 def bench_end_to_end(path: str, name: str, scale: int, device: str, folder: Path, backend: str = AUTO,
                      weights: str | None = None) -> Measurement:
     """One ``srpipe upscale`` as a user runs it: frames per second of the whole process,
     start-up included, and of the pipeline alone (its own summary)."""
-    command = [*srpipe_command(), "upscale", path, "-o", str(folder / "e2e.mp4"), "-m", name, "-s", str(scale),
-               "--device", device, "--backend", backend, "--json", "-q", "--overwrite",
-               *(["--weights", weights] if weights else [])]
+    command = upscale_command(path, name, scale, device, folder / "e2e.mp4", weights, ("--backend", backend))
     run = run_whole_process(command, folder).check()
     summary = json.loads(run.stdout)
     extra = {"peak_rss_mib": round(run.peak_mib), "pipeline_fps": summary["fps"]}
@@ -316,15 +323,211 @@ def _in_turns(measures, repeats: int) -> list[Measurement]:
     return merged
 
 
+# Speed features (issue #24): each of tile reuse, flat tiles and int8 on and off, on a fixed camera and a zoom
+
+FFMPEG_REFERENCE = "ffmpeg bicubic + x264 veryfast"
+EVERY_TILE = "network on every tile"
+
+
+def stage_policies() -> dict:
+    """The upscale stage's runs: the network on every tile, then each :class:`srpipe.reuse.ReusePolicy`
+    that turns on reuse, flat tiles or both."""
+    from srpipe.reuse import ReusePolicy
+
+    return {EVERY_TILE: None, "reuse + flat tiles": ReusePolicy(), "reuse only": ReusePolicy(flat=False),
+            "flat tiles only": ReusePolicy(reuse=False)}
+
+
+@dataclass
+class SpeedRow:
+    """A row of the speed-features section: ``measure()`` runs it once and returns its figures
+    (``fps``, or for live ``shown``, ``p50_ms`` and ``p99_ms``; ``backend``, ``reuse``)."""
+
+    clip: str
+    kind: str  # "whole" (a process as a user runs it), "stage" (the upscale stage in this process) or "live"
+    run: str  # what was run, as a user reads it
+    measure: Callable[[], dict]
+    model: str | None = None
+    results: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        row = {"clip": self.clip, "kind": self.kind, "model": self.model, "run": self.run,
+               "backend": self.results[-1].get("backend")}
+        figures = ("shown", "p50_ms", "p99_ms") if self.kind == "live" else ("fps",)
+        for figure in figures:
+            values = [result[figure] for result in self.results]
+            digits = 3 if figure == "shown" else 2
+            row.update({f"{figure}_median": round(statistics.median(values), digits),
+                        f"{figure}_min": round(min(values), digits), f"{figure}_max": round(max(values), digits)})
+        if self.kind == "live":
+            shares = [result["reused"] for result in self.results if result["reused"] is not None]
+            row["reused"] = round(statistics.median(shares), 2) if shares else None
+        else:
+            row["reuse"] = self.results[-1].get("reuse")  # the same pixels give the same decisions each run
+        return row
+
+
+def _whole_upscale(clip: Path, name: str, scale: int, device: str, folder: Path, weights: str | None,
+                   options: tuple[str, ...]) -> dict:
+    command = upscale_command(str(clip), name, scale, device, folder / "speed.mp4", weights, options)
+    run = run_whole_process(command, folder).check()
+    summary = json.loads(run.stdout)
+    return {"fps": summary["frames"] / run.seconds, "backend": summary.get("backend"), "reuse": summary.get("reuse")}
+
+
+def _whole_ffmpeg(ffmpeg: str, clip: Path, scale: int, frames: int, folder: Path) -> dict:
+    run = run_whole_process(ffmpeg_command(ffmpeg, str(clip), "bicubic", scale, folder / "speed-ffmpeg.mp4"),
+                            folder).check()
+    return {"fps": frames / run.seconds}
+
+
+def _stage(frames: list[Frame], upscaler, name: str, policy) -> dict:
+    """The upscale stage over the clip in order (batches of 8, as the pipeline's), with a fresh
+    reuse wrapper when ``policy`` is not None."""
+    from srpipe.reuse import with_reuse
+
+    used = upscaler if policy is None else with_reuse(upscaler, policy)
+    start = time.perf_counter()
+    for i in range(0, len(frames), 8):
+        upscale_frames(frames[i:i + 8], used, name)
+    seconds = time.perf_counter() - start
+    return {"fps": len(frames) / seconds, "backend": UpscalerTraits.of(upscaler).backend,
+            "reuse": used.stats.to_dict() if used is not upscaler else None}
+
+
+# what `srpipe live --no-window` prints at the end (srpipe.default_plugins.live.stats.LiveStats.summary)
+LIVE_SUMMARY = re.compile(r"(\d+) frames shown, \d+ dropped of (\d+) read .*latency ms: p50 (\d+), p90 \d+, "
+                          r"p99 (\d+)(?:.*; (\d+)% of tiles reused)?")
+
+
+def _live(clip: Path, name: str, scale: int, device: str, folder: Path, weights: str | None,
+          options: tuple[str, ...]) -> dict:
+    command = [*srpipe_command(), "live", "--source", str(clip), "--no-window", "-m", name, "-s", str(scale),
+               "--device", device, *(["--weights", weights] if weights else []), *options]
+    run = run_whole_process(command, folder).check()
+    found = LIVE_SUMMARY.search(run.stderr)
+    if found is None:
+        raise RuntimeError(f"{' '.join(command)} printed no summary: {run.stderr.strip()[-300:]}")
+    shown, read, p50, p99, reused = found.groups()
+    return {"shown": int(shown) / max(int(read), 1), "p50_ms": int(p50), "p99_ms": int(p99),
+            "reused": int(reused) / 100 if reused else None}
+
+
+def speed_clips(folder: Path, width: int, height: int, frames: int) -> tuple[dict[str, Path], tuple[str, Path]]:
+    """The section's clips (:mod:`srpipe.testing`, x264 crf 23 at 30 fps): a fixed camera and a
+    zoom at ``width`` x ``height``, and for live preview the fixed camera at 4:3 of the same
+    width (640x480 beside 640x360)."""
+    from srpipe.testing import make_fixed_camera_clip, make_zoom_clip
+
+    live_height = width * 3 // 4 // 2 * 2
+    clips = {f"fixed-camera {width}x{height}": make_fixed_camera_clip(folder / "fixed-camera.mp4", width=width,
+                                                                      height=height, frames=frames),
+             f"zoom {width}x{height}": make_zoom_clip(folder / "zoom.mp4", width=width, height=height, frames=frames)}
+    live = make_fixed_camera_clip(folder / "live-camera.mp4", width=width, height=live_height, frames=frames)
+    return clips, (f"fixed-camera {width}x{live_height}", live)
+
+
+def reusing_models(specs, scale: int, device: str, weights: dict) -> tuple[str, ...]:
+    """The models of ``specs`` whose upscaler declares its receptive radius: those tile reuse
+    works for (:func:`srpipe.reuse.with_reuse`)."""
+    backends = collect_backends(get_plugin_manager())
+    return tuple(spec.name for spec in specs
+                 if UpscalerTraits.of(load_upscaler(spec, backends, scale=scale, device=device,
+                                                    weights=weights.get(spec.name))).receptive_radius is not None)
+
+
+def _upscale_variants(spec, backends, device: str) -> list[tuple[str, ...]]:
+    """The ``srpipe upscale`` options to time for a model: the default, --exact and, where an
+    inexact (int8) backend is available for a model that takes one, int8 on and off with tile
+    reuse on: each inexact backend and the exact one that --exact picks."""
+    variants = [(), ("--exact",)]
+    kind = device.split(":")[0]
+    inexact = [b.name for b in backends if not b.exact and b.is_available() and kind in b.devices]
+    if spec.accepts_backend and inexact:
+        variants += [("--backend", name) for name in (*inexact, backends.select(AUTO, device, exact=True).name)]
+    return variants
+
+
+def bench_speed_features(names: tuple[str, ...], scale: int, device: str, folder: Path, repeats: int,
+                         ffmpeg: str | None, width: int = 640, height: int = 360, frames: int = 120,
+                         weights: dict | None = None, log=lambda row: None) -> list[dict]:
+    """For each model of ``names`` (:func:`reusing_models`), each speed feature on and off (docs/speed.md), on
+    :func:`speed_clips`: whole ``srpipe upscale`` processes (:func:`_upscale_variants`) beside
+    ffmpeg's bicubic + x264 (when ``ffmpeg``), the upscale stage with each of
+    :func:`stage_policies`, and ``srpipe live`` with and without --exact. All take turns,
+    ``repeats`` rounds; returns the rows, each with its ratios to ffmpeg and to the exact run."""
+    weights = weights or {}
+    pm = get_plugin_manager()
+    registry, backends = collect_models(pm), collect_backends(pm)
+    clips, (live_label, live_clip) = speed_clips(folder, width, height, frames)
+    decoded = {label: _decode_all(str(clip)) for label, clip in clips.items()}
+    variants, stage_upscalers = {}, {}
+    for name in names:
+        spec = registry.get(name, kind="upscaler")
+        variants[name] = _upscale_variants(spec, backends, device)
+        # every backend the runs use, loaded (converted and kept, see srpipe.cache) before the turns
+        for backend in {AUTO, *(options[-1] for options in variants[name] if "--backend" in options)}:
+            load_upscaler(spec, backends, scale=scale, device=device, weights=weights.get(name), backend=backend)
+        upscaler = load_upscaler(spec, backends, scale=scale, device=device, weights=weights.get(name), exact=True)
+        upscale_frames(next(iter(decoded.values()))[:2], upscaler, name)  # lazy initialisation
+        stage_upscalers[name] = upscaler
+    rows: list[SpeedRow] = []
+    for label, clip in clips.items():
+        if ffmpeg:
+            rows.append(SpeedRow(label, "whole", FFMPEG_REFERENCE,
+                                 lambda clip=clip, n=len(decoded[label]): _whole_ffmpeg(ffmpeg, clip, scale, n,
+                                                                                        folder)))
+        for name in names:
+            for options in variants[name]:
+                rows.append(SpeedRow(label, "whole", " ".join(["upscale -m", name, *options]),
+                                     lambda clip=clip, name=name, options=options: _whole_upscale(
+                                         clip, name, scale, device, folder, weights.get(name), options), name))
+            for run, policy in stage_policies().items():
+                rows.append(SpeedRow(label, "stage", f"upscale stage, {run}",
+                                     lambda frames=decoded[label], name=name, policy=policy: _stage(
+                                         frames, stage_upscalers[name], name, policy), name))
+    for name in names:
+        for options in ((), ("--exact",)):
+            rows.append(SpeedRow(live_label, "live", " ".join(["live -m", name, *options]),
+                                 lambda name=name, options=options: _live(live_clip, name, scale, device, folder,
+                                                                          weights.get(name), options), name))
+    for _ in range(repeats):
+        for row in rows:
+            row.results.append(row.measure())
+    reports = [row.to_dict() for row in rows]
+    _speed_ratios(reports)
+    for report in reports:
+        log(report)
+    return reports
+
+
+def _speed_ratios(rows: list[dict]) -> None:
+    """Each whole run's frame rate against ffmpeg's on its clip (``vs_ffmpeg``), and each whole
+    or stage run against its model's exact run on the clip (``vs_exact``: --exact, the network
+    on every tile)."""
+    fps = {(row["clip"], row["run"]): row["fps_median"] for row in rows if row["kind"] != "live"}
+    for row in rows:
+        if row["kind"] == "live" or row["model"] is None:
+            continue
+        exact = f"upscale -m {row['model']} --exact" if row["kind"] == "whole" else f"upscale stage, {EVERY_TILE}"
+        if (row["clip"], exact) in fps:
+            row["vs_exact"] = round(row["fps_median"] / fps[row["clip"], exact], 2)
+        if row["kind"] == "whole" and (row["clip"], FFMPEG_REFERENCE) in fps:
+            row["vs_ffmpeg"] = round(row["fps_median"] / fps[row["clip"], FFMPEG_REFERENCE], 3)
+
+
 def run_bench(input: str | None = None, models: tuple[str, ...] = ("bicubic",), scale: int | None = None,
               device: str = "auto", batch_sizes: tuple[int, ...] = (1, 8), repeats: int = 3, memory_frames: int = 0,
               log=lambda line: None, backends: tuple[str, ...] = (AUTO,), startup: bool = True,
-              weights: str | None = None) -> dict:
+              weights: str | None = None, speed_features: bool = False, speed_size: tuple[int, int] = (640, 360),
+              speed_frames: int = 120) -> dict:
     """Measure every stage; returns the report as a dict. Neural models are measured once
     per name in ``backends``. ``memory_frames`` > 0 adds the memory-growth check on
     generated clips of that many frames and ten times more. ``startup`` adds whole commands
-    on a tiny clip against a bare interpreter (:func:`bench_startup`). ``scale`` defaults to the
-    first model's own; ``weights`` goes to the models that take a checkpoint."""
+    on a tiny clip against a bare interpreter (:func:`bench_startup`). ``speed_features`` adds
+    :func:`bench_speed_features` for the models tile reuse works for, on clips of ``speed_size``
+    and ``speed_frames``. ``scale`` defaults to the first model's own; ``weights`` goes to the
+    models that take a checkpoint."""
     if input is not None:
         check_input(input)
     registry = collect_models(get_plugin_manager())
@@ -339,6 +542,10 @@ def run_bench(input: str | None = None, models: tuple[str, ...] = ("bicubic",), 
         registry.upscaler(name, scale, weights)  # the file exists
     asked_device = device  # what the start-up rows pass on, as a user would
     device = resolve_device(device, uses_gpu=any(spec.uses_gpu for spec in specs))
+    speed_models = reusing_models(specs, scale, device, with_weights) if speed_features else ()
+    if speed_features and not speed_models:
+        raise SrpipeError(f"--speed-features times models that reuse tiles, and none of {', '.join(models)} does; "
+                          "add one with -m, e.g. -m espcn")
     runs = [(spec.name, backend) for spec in specs for backend in (backends if spec.accepts_backend else (AUTO,))]
     peak = None
     if any(spec.accepts_backend for spec in specs):  # the yardstick of networks' arithmetic
@@ -376,6 +583,9 @@ def run_bench(input: str | None = None, models: tuple[str, ...] = ("bicubic",), 
                        for method in ffmpeg_methods]
         for measurement in _in_turns(whole_runs, repeats):
             record(measurement)
+        speed_rows = (bench_speed_features(speed_models, scale, device, folder, repeats, ffmpeg, *speed_size,
+                                           speed_frames, with_weights, lambda row: log({"stage": "speed", **row}))
+                      if speed_models else [])
         memory = bench_memory_growth(models[0], scale, device, memory_frames, folder) if memory_frames else None
         startup_rows = (bench_startup(models, scale, asked_device, folder, repeats, ffmpeg, ffmpeg_methods)
                         if startup else [])
@@ -394,6 +604,8 @@ def run_bench(input: str | None = None, models: tuple[str, ...] = ("bicubic",), 
     report["ratios"] = _ratios(results)
     if startup_rows:
         report["startup"] = startup_rows
+    if speed_rows:
+        report["speed_features"] = speed_rows
     if memory:
         report["memory_growth"] = memory
         log({"stage": "memory", "model": models[0], "fps_median": 0, "fps_min": 0, "fps_max": 0, **memory})

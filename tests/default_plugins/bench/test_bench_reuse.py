@@ -1,6 +1,7 @@
 """The camera-like clips that `srpipe bench --speed-features` times, and that section itself
 (figures are not asserted: timing tests flake)."""
 
+import json
 from fractions import Fraction
 
 import av
@@ -8,7 +9,9 @@ import numpy as np
 import pytest
 
 from srpipe.default_plugins.espcn.video_eval import luma_frames
-from srpipe.testing import FixedCameraScene, make_fixed_camera_clip, make_zoom_clip
+from srpipe.testing import FixedCameraScene, make_fixed_camera_clip, make_test_video, make_zoom_clip
+
+from conftest import run_srpipe
 
 
 def block_changes(a: np.ndarray, b: np.ndarray, reduce=np.max) -> np.ndarray:
@@ -70,3 +73,55 @@ def test_the_zoom_clip_changes_nearly_every_block(tmp_path):
     luma = list(luma_frames(clip))
     for a, b in zip(luma, luma[1:]):
         assert (block_changes(b, a) > 3).mean() > 0.9
+
+
+def test_speed_features_time_each_feature_on_and_off_on_both_clips(tmp_path):
+    from srpipe.default_plugins.bench.bench import system_ffmpeg
+    from srpipe.default_plugins.bench.commands import speed_line
+    from srpipe.plugins import collect_backends, get_plugin_manager
+
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2, audio=False)
+    done = run_srpipe("bench", clip, "-m", "espcn", "--speed-features", "--speed-size", "64x36", "--speed-frames", "4",
+                      "--batch-size", "2", "--repeats", "1", "--no-startup", "--json")
+    assert done.returncode == 0, done.stderr.decode()
+    rows = json.loads(done.stdout)["speed_features"]
+    by_clip = {}
+    for row in rows:
+        by_clip.setdefault(row["clip"], {})[row["run"]] = row
+    assert set(by_clip) == {"fixed-camera 64x36", "zoom 64x36", "fixed-camera 64x48"}  # live: 4:3 at the width
+    ffmpeg = system_ffmpeg() is not None
+    backends = collect_backends(get_plugin_manager())
+    int8 = [b.name for b in backends if not b.exact and b.is_available() and "cpu" in b.devices]
+    exact_backend = backends.select("auto", "cpu", exact=True).name
+    for label in ("fixed-camera 64x36", "zoom 64x36"):
+        runs = by_clip[label]
+        whole = {"upscale -m espcn", "upscale -m espcn --exact"}
+        if int8:  # int8 on and off, tile reuse on
+            whole |= {f"upscale -m espcn --backend {name}" for name in [*int8, exact_backend]}
+        stages = {f"upscale stage, {run}" for run in
+                  ("network on every tile", "reuse + flat tiles", "reuse only", "flat tiles only")}
+        assert set(runs) == whole | stages | ({"ffmpeg bicubic + x264 veryfast"} if ffmpeg else set())
+        assert all(row["fps_median"] > 0 for row in runs.values())
+        default, exact = runs["upscale -m espcn"], runs["upscale -m espcn --exact"]
+        assert exact["reuse"] is None and exact["vs_exact"] == 1.0 and exact["backend"] == exact_backend
+        assert set(default["reuse"]) == {"frames", "tiles", "reused", "flat", "computed", "full_frames"}
+        assert default["reuse"]["frames"] == 4 and ("vs_ffmpeg" in default) == ffmpeg
+        assert runs["upscale stage, network on every tile"]["reuse"] is None
+        assert runs["upscale stage, reuse only"]["reuse"]["frames"] == 4
+    live = by_clip["fixed-camera 64x48"]
+    assert set(live) == {"live -m espcn", "live -m espcn --exact"}
+    for row in live.values():
+        assert 0 < row["shown_median"] <= 1 and 0 <= row["p50_ms_median"] <= row["p99_ms_median"]
+    assert live["live -m espcn"]["reused"] is not None and live["live -m espcn --exact"]["reused"] is None
+    lines = [speed_line(row) for row in rows]
+    assert any("x exact" in line and "reused" in line for line in lines)
+    assert sum(line.startswith("fixed-camera 64x48") and "shown" in line and "p99" in line for line in lines) == 2
+
+
+def test_speed_features_need_a_model_that_reuses_tiles_and_an_even_size(tmp_path):
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2, audio=False)
+    done = run_srpipe("bench", clip, "-m", "bicubic", "--speed-features", "--repeats", "1")
+    assert done.returncode == 1 and b"none of bicubic does; add one with -m" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    done = run_srpipe("bench", clip, "-m", "espcn", "--speed-features", "--speed-size", "65x48")
+    assert done.returncode == 2 and b"not WIDTHxHEIGHT with even numbers" in done.stderr
