@@ -13,9 +13,10 @@ wraps an upscaler and, frame by frame, runs it only on the tiles whose input cha
   ``threshold`` of its basis, and the current input is within ``threshold`` of the basis
   too: the error does not grow with time, and with ``threshold`` 0 the output is the
   upscaler's own.
-- Tiles to compute run as strips (runs of neighbouring tiles in a row of tiles), each read
-  with the receptive radius as halo and clamped to the frame, so that inside the strip the
-  output is what the whole frame gives (frame edges included).
+- Tiles to compute run in rectangles (a group of touching tiles, or strips of it where it
+  fills its bounding box poorly), each read with the receptive radius as halo and clamped to
+  the frame, so that inside the rectangle the output is what the whole frame gives (frame
+  edges included).
 - Flat tiles (the support spans at most ``flat_range`` code values) take the upscaler's
   ``flat_path`` where it declares one (a residual network's bicubic): on flat input the
   network adds nothing.
@@ -49,6 +50,9 @@ class ReusePolicy:
     flat_range: int = 8  # a support spanning at most this is flat (the network then adds under a code value)
     full_share: float = 0.6  # with more of the frame's tiles to run through the network, the whole frame runs
     refresh_frames: int = 90  # each tile is computed again at least this often
+    # Rectangles are read in sizes of this many pixels a side (clamped to the frame): an engine
+    # that prepares itself for each new input shape (OpenVINO) then sees a few shapes, not one a call.
+    shape_step: int = 32
 
 
 @dataclass
@@ -154,7 +158,7 @@ class TileReuse:
         if network.sum() > self.policy.full_share * network.size:
             return self._whole(y, bit_depth, full_range, key, grid)
         for mask, upscaler in ((network, self.inner), (flat, self.flat_path)):
-            for rows, cols in _strips(mask):
+            for rows, cols in _regions(mask):
                 self._compute(y, upscaler, rows, cols, bit_depth, full_range)
         np.copyto(state.basis, y, where=changed)
         state.ages[due] = 0
@@ -181,12 +185,20 @@ class TileReuse:
         height, width = y.shape
         top, bottom = rows[0] * t, min(rows[1] * t, height)
         left, right = cols[0] * t, min(cols[1] * t, width)
-        y0, y1 = max(top - r, 0), min(bottom + r, height)
-        x0, x1 = max(left - r, 0), min(right + r, width)
+        y0, y1 = _span(top - r, bottom + r, height, self.policy.shape_step)
+        x0, x1 = _span(left - r, right + r, width, self.policy.shape_step)
         part = upscaler.upscale(np.ascontiguousarray(y[None, y0:y1, x0:x1]), bit_depth=bit_depth,
                                 full_range=full_range)[0]
         self._state.output[top * s:bottom * s, left * s:right * s] = part[
             (top - y0) * s:(bottom - y0) * s, (left - x0) * s:(right - x0) * s]
+
+
+def _span(start: int, end: int, length: int, step: int) -> tuple[int, int]:
+    """``start``-``end`` grown to a multiple of ``step`` (or the whole ``length``) and moved
+    inside 0-``length``."""
+    size = min(-(-(end - start) // step) * step, length)
+    start = min(max(start, 0), length - size)
+    return start, start + size
 
 
 def _tile_max(plane: np.ndarray, tile: int) -> np.ndarray:
@@ -197,9 +209,24 @@ def _tile_max(plane: np.ndarray, tile: int) -> np.ndarray:
     return np.maximum.reduceat(rows, np.arange(0, width, tile), axis=1)
 
 
+def _regions(mask: np.ndarray, fill: float = 0.6):
+    """(rows, cols) of rectangles of tiles that cover the True tiles of ``mask``: each group of
+    touching tiles as its bounding box where they fill at least ``fill`` of it (one call, one
+    halo), else as strips. A moving subject is then one rectangle, not a strip per row."""
+    count, labels, boxes, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8)
+    for label in range(1, count):
+        left, top, width, height, area = boxes[label].tolist()
+        if area >= fill * width * height:
+            yield (top, top + height), (left, left + width)
+        else:
+            part = labels[top:top + height, left:left + width] == label
+            for (row0, row1), (col0, col1) in _strips(part):
+                yield (top + row0, top + row1), (left + col0, left + col1)
+
+
 def _strips(mask: np.ndarray):
     """(rows, cols) of each run of True tiles in each row of ``mask``; rows of tiles with the
-    same runs as the row above join it, so that a moving subject is one strip a column."""
+    same runs as the row above join it."""
     runs_by_row = []
     for row in mask:
         padded = np.concatenate(([False], row, [False]))

@@ -86,7 +86,7 @@ def test_a_static_picture_is_upscaled_once():
 
 def test_only_tiles_whose_support_holds_a_change_run_again():
     inner = BoxUpscaler(radius=3)
-    reusing = TileReuse(inner, 3, ReusePolicy(threshold=0, flat=False, tile=16, refresh_frames=10**6))
+    reusing = TileReuse(inner, 3, ReusePolicy(threshold=0, flat=False, tile=16, refresh_frames=10**6, shape_step=1))
     picture = textured(96, 128)
     reusing.upscale(picture[None], bit_depth=8, full_range=False)
     changed = picture.copy()
@@ -99,6 +99,26 @@ def test_only_tiles_whose_support_holds_a_change_run_again():
     out = reusing.upscale(changed[None], bit_depth=8, full_range=False)[0]
     assert inner.pixels == (16 + 6) * (32 + 6)
     np.testing.assert_array_equal(out, BoxUpscaler().upscale(changed[None], bit_depth=8, full_range=False)[0])
+
+
+def test_the_engine_sees_few_shapes():
+    """A subject that moves and changes size: the rectangles read come in steps of shape_step."""
+    shapes = set()
+
+    class Recording(BoxUpscaler):
+        def upscale(self, luma, *, bit_depth, full_range):
+            shapes.add(luma.shape[1:])
+            return super().upscale(luma, bit_depth=bit_depth, full_range=full_range)
+
+    reusing = TileReuse(Recording(), 3, ReusePolicy(threshold=0, flat=False, tile=16, shape_step=32))
+    picture = textured(256, 320)
+    for index in range(30):
+        frame = picture.copy()
+        frame[10 + 3 * index:40 + 5 * index, 20 + 7 * index:50 + 4 * index] = 255
+        got = reusing.upscale(frame[None], bit_depth=8, full_range=False)[0]
+        np.testing.assert_array_equal(got, BoxUpscaler().upscale(frame[None], bit_depth=8, full_range=False)[0])
+    assert all(h % 32 == 0 and w % 32 == 0 for h, w in shapes - {(256, 320)})
+    assert len(shapes) < 20
 
 
 def test_changes_under_the_threshold_never_add_up():
@@ -143,7 +163,7 @@ def test_every_tile_is_refreshed_within_the_period():
 
 def test_flat_tiles_take_the_flat_path():
     inner, flat = BoxUpscaler(), Nearest()
-    reusing = TileReuse(inner, 3, ReusePolicy(tile=16, flat_range=8), flat_path=flat)
+    reusing = TileReuse(inner, 3, ReusePolicy(tile=16, flat_range=8, shape_step=1), flat_path=flat)
     picture = np.full((64, 64), 100, np.uint8)
     picture[:, 48:] = textured(64, 16)
     reusing.upscale(picture[None], bit_depth=8, full_range=False)
