@@ -77,6 +77,7 @@ def check_image_folder(folder: str) -> None:
 
 
 DOWNSCALE_KERNELS = ("matlab-bicubic", "swscale-bicubic", "opencv-cubic", "area", "bilinear", "lanczos")
+SCORED_PATHS = ("both", "default", "exact")
 
 
 @click.command("eval")
@@ -95,9 +96,13 @@ DOWNSCALE_KERNELS = ("matlab-bicubic", "swscale-bicubic", "opencv-cubic", "area"
 @click.option("--crfs", "crf", default="0,23,30", show_default=True, metavar="LIST",
               help="x264 crf values (preset medium) for --video; 0 is lossless.")
 @click.option("--frames", type=click.IntRange(min=1), help="Score only the first N frames of --video.")
+@click.option("--score", type=click.Choice(SCORED_PATHS),
+              help="Which of `srpipe upscale`'s paths to score: its default (tile reuse, flat tiles, int8 where they "
+                   "apply), --exact (the network on every pixel), or both, with the difference (--video). "
+                   "Default: both with --video, default with --data.")
 @backend_option
 @json_option
-def evaluate(model, data, video, scale, weights, device, downscale, degrade, crf, frames, backend, as_json):
+def evaluate(model, data, video, scale, weights, device, downscale, degrade, crf, frames, score, backend, as_json):
     """PSNR and SSIM on the luma, next to bicubic, as super-resolution papers score,
     or the luma PSNR of a compressed video upscaled by the pipeline.
 
@@ -107,8 +112,9 @@ def evaluate(model, data, video, scale, weights, device, downscale, degrade, crf
 
     --video: the clip is shrunk as `ffmpeg -vf scale` does (bicubic), encoded
     by x264 (preset medium) at each of --crfs, upscaled by `srpipe upscale` with the
-    model and with bicubic, and each frame's luma is scored against the
-    original (border = scale); the table gives the mean over frames.
+    model, as it runs by default and with --exact (--score), and with bicubic,
+    and each frame's luma is scored against the original (border = scale);
+    the table gives the mean over frames.
 
     \b
     Examples:
@@ -116,6 +122,7 @@ def evaluate(model, data, video, scale, weights, device, downscale, degrade, crf
       srpipe eval -m espcn --data Set14/ --downscale opencv-cubic
       srpipe eval -m espcn --data Set5/ --downscale swscale-bicubic --degrade x264:crf=23
       srpipe eval -m espcn --video clip.mp4 --crfs 0,23,30
+      srpipe eval -m espcn --video clip.mp4 --crfs 23 --score default
     """
     from srpipe.backends import load_upscaler
     from srpipe.device import resolve_device
@@ -126,6 +133,9 @@ def evaluate(model, data, video, scale, weights, device, downscale, degrade, crf
         raise SrpipeError("give either --data (a folder of images) or --video (a clip)")
     if data is not None:
         check_image_folder(data)
+        if score == "both":
+            raise SrpipeError("--score both goes with --video; with --data give --score default or --score exact")
+    score = score or ("both" if video is not None else "default")
     pm = get_plugin_manager()
     models = collect_models(pm)
     spec, scale = models.upscaler(model, whole_scale(scale, "eval"), weights)
@@ -133,9 +143,15 @@ def evaluate(model, data, video, scale, weights, device, downscale, degrade, crf
         spec = models.for_images(spec, scale, weights)
         model = spec.name
     device = resolve_device(device, uses_gpu=spec.uses_gpu)
-    upscaler = load_upscaler(spec, collect_backends(pm), scale=scale, device=device, weights=weights, backend=backend)
+    backends = collect_backends(pm)
+    chosen = backends.find(backend)
+    if score != "default" and spec.accepts_backend and chosen is not None and not chosen.exact:
+        raise SrpipeError(f"--backend {backend} is not exact, so it cannot run the --exact path that --score {score} "
+                          "scores; give --score default or another backend")
+    upscaler = load_upscaler(spec, backends, scale=scale, device=device, weights=weights, backend=backend,
+                             exact=score == "exact")
     if video is not None:
-        _evaluate_video(model, video, upscaler.scale, weights, backend, crf, frames, as_json, device)
+        _evaluate_video(model, video, upscaler.scale, weights, backend, crf, frames, as_json, device, score)
         return
     from srpipe.default_plugins.espcn.evaluate import evaluate_folder
 
@@ -151,7 +167,7 @@ def evaluate(model, data, video, scale, weights, device, downscale, degrade, crf
                    f"{row['bicubic_psnr']:>15.2f} / {row['bicubic_ssim']:.4f}")
 
 
-def _evaluate_video(model, video, scale, weights, backend, crf_list, frames, as_json, device="cpu"):
+def _evaluate_video(model, video, scale, weights, backend, crf_list, frames, as_json, device="cpu", score="both"):
     from srpipe.default_plugins.espcn.video_eval import evaluate_video
     from srpipe.errors import SrpipeError
 
@@ -161,13 +177,21 @@ def _evaluate_video(model, video, scale, weights, backend, crf_list, frames, as_
         raise SrpipeError(f"--crfs takes comma-separated integers, e.g. 0,23,30; got {crf_list!r}") from None
     if not all(0 <= c <= 51 for c in crfs):
         raise SrpipeError("x264 crf values must be between 0 (lossless) and 51")
-    report = evaluate_video(video, {"bicubic": None, model: weights}, scale, crfs, backend=backend, frames=frames,
-                            device=device)
+    models = {"bicubic": None, **({model: weights} if score != "exact" else {})}
+    exact_models = {model: weights} if score != "default" else {}
+    report = evaluate_video(video, models, scale, crfs, backend=backend, frames=frames, device=device,
+                            exact_models=exact_models)
     report["model"] = model
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
-    click.echo(f"{'crf':>4} {'frames':>6} {model + ' Y-PSNR':>20} {'bicubic Y-PSNR':>16} {'gain':>7}")
+    # the model's columns: the path scored (or both, and what the default loses against --exact)
+    columns = [label for label in (model, f"{model} --exact") if label in report["crfs"][0]["psnr"]]
+    both = len(columns) == 2
+    click.echo(f"{'crf':>4} {'frames':>6} " + " ".join(f"{label + ' Y-PSNR':>20}" for label in columns)
+               + (f" {'vs exact':>8}" if both else "") + f" {'bicubic Y-PSNR':>16} {'gain':>7}")
     for row in report["crfs"]:
-        ours, base = row["psnr"][model], row["psnr"]["bicubic"]
-        click.echo(f"{row['crf']:>4} {row['frames']:>6} {ours:>20.2f} {base:>16.2f} {ours - base:>+7.2f}")
+        scores, base = [row["psnr"][label] for label in columns], row["psnr"]["bicubic"]
+        click.echo(f"{row['crf']:>4} {row['frames']:>6} " + " ".join(f"{value:>20.2f}" for value in scores)
+                   + (f" {scores[0] - scores[1]:>+8.2f}" if both else "")
+                   + f" {base:>16.2f} {scores[0] - base:>+7.2f}")

@@ -4,6 +4,7 @@ of every frame with the original's.
 
     ffmpeg -i clip.mp4 -vf crop=W:H:0:0,scale=W/s:H/s -c:v libx264 -preset medium -crf C lr.mp4
     srpipe upscale lr.mp4 -m MODEL --codec ffv1 -o up.mkv      # lossless, so only the model counts
+    srpipe upscale lr.mp4 -m MODEL --codec ffv1 -o up.mkv --exact   # the network on every pixel
     mean over frames of Y-PSNR(up, original), border = scale
 """
 
@@ -74,30 +75,35 @@ def shrink_and_encode(clip: str | Path, out: str | Path, scale: int, crf: int, l
 
 def evaluate_video(clip: str | Path, models: Mapping[str, str | None], scale: int,
                    crfs: Sequence[int] = (0, 23, 30), *, backend: str = "auto", frames: int | None = None,
-                   device: str = "cpu") -> dict:
+                   device: str = "cpu", exact: bool = False,
+                   exact_models: Mapping[str, str | None] | None = None) -> dict:
     """Mean Y-PSNR over the first ``frames`` frames (all: None) of each model (name -> weights
     or None) at each crf: ``{"clip", "scale", "crfs": [{"crf", "frames", "psnr": {name: dB}}]}``.
-    All upscale the same encoded clip through :func:`srpipe.upscaling.upscale`; the output is
-    written losslessly (FFV1), so the scores are the upscaler's alone."""
+    All upscale the same encoded clip through :func:`srpipe.upscaling.upscale`, ``models`` with
+    its ``exact``; ``exact_models`` are also scored with ``exact=True`` (the network on every
+    pixel), under ``"NAME --exact"``: beside the default path, what tile reuse and int8 cost.
+    The output is written losslessly (FFV1), so the scores are the upscaler's alone."""
     from srpipe.media import SinkOptions
     from srpipe.upscaling import upscale
 
     if not Path(clip).is_file():  # a FIFO could be read once, and the clip is read once per crf and model
         problem = f"is a {special_kind(clip)}, not a file" if special_kind(clip) else "does not exist"
         raise SrpipeError(f"{clip} {problem}; give a video file")
+    runs = {name: (name, name_weights, exact) for name, name_weights in models.items()}
+    runs.update({f"{name} --exact": (name, name_weights, True) for name, name_weights in (exact_models or {}).items()})
     results = []
     with tempfile.TemporaryDirectory(prefix="srpipe-eval-") as tmp:
         for crf in crfs:
             lr = Path(tmp, f"lr-crf{crf}.mp4")
             w, h = shrink_and_encode(clip, lr, scale, crf, frames)
             row = {"crf": crf, "frames": 0, "psnr": {}}
-            for name, name_weights in models.items():
+            for label, (name, name_weights, run_exact) in runs.items():
                 up = Path(tmp, f"up-crf{crf}.mkv")
                 upscale(str(lr), str(up), model=name, scale=scale, device=device, backend=backend,
-                        weights=name_weights, threaded=False,
+                        weights=name_weights, threaded=False, exact=run_exact,
                         sink_options=SinkOptions(codec="ffv1", crf=None, preset=None, overwrite=True))
                 scores = [psnr(u, o[:h, :w], scale) for u, o in zip(luma_frames(up), luma_frames(clip, frames))]
-                row["psnr"][name], row["frames"] = float(np.mean(scores)), len(scores)
+                row["psnr"][label], row["frames"] = float(np.mean(scores)), len(scores)
                 up.unlink()
             results.append(row)
     return {"clip": str(clip), "scale": scale, "crfs": results}
