@@ -297,8 +297,8 @@ def room_picture(width: int, height: int, seed: int = 0) -> np.ndarray:
         return max(1, int(round(t * H)))
 
     y, x = np.mgrid[0:H, 0:W].astype(np.float32)
-    wall = np.array([196, 186, 166], np.float32) * (1.05 - 0.2 * y / H)[..., None]
-    wall += 6 * _smooth_noise(rng, H, W, H // 12)[..., None] + 3 * _smooth_noise(rng, H, W, H // 60)[..., None]
+    wall = np.array([196, 186, 166], np.float32) * (1.02 - 0.1 * y / H)[..., None]
+    wall += 2 * _smooth_noise(rng, H, W, H // 12)[..., None] + 0.8 * _smooth_noise(rng, H, W, H // 60)[..., None]
     desk_top = int(0.72 * H)
     grain = np.sin(2 * np.pi * (y / (0.012 * H) + 2.5 * _smooth_noise(rng, H, W, H // 8)))
     wood_light = 1 + 0.12 * grain + 0.05 * _smooth_noise(rng, H, W, H // 30)
@@ -337,7 +337,7 @@ def room_picture(width: int, height: int, seed: int = 0) -> np.ndarray:
         left = 0.42 + 0.014 * n
         cv2.rectangle(img, px(left, 0.42 - 0.2 * height_share), px(left + 0.01, 0.42), (200, 70, 60), -1, aa)
     # a clock
-    centre, radius = px(0.56, 0.16), line(0.065)
+    centre, radius = px(0.52, 0.14), line(0.055)
     cv2.circle(img, centre, radius, (250, 250, 245), -1, aa)
     cv2.circle(img, centre, radius, (40, 40, 40), line(0.008), aa)
     for tick in range(12):
@@ -348,12 +348,12 @@ def room_picture(width: int, height: int, seed: int = 0) -> np.ndarray:
     cv2.line(img, centre, (centre[0] + int(0.5 * radius), centre[1] - int(0.3 * radius)), (20, 20, 20), line(0.006), aa)
     cv2.line(img, centre, (centre[0] - int(0.1 * radius), centre[1] - int(0.8 * radius)), (20, 20, 20), line(0.004), aa)
     # a bookshelf: a dark frame, three shelves of books with bands and titles on their spines
-    cv2.rectangle(img, px(0.66, 0.04), px(0.97, 0.72), (70, 45, 30), -1, aa)
+    cv2.rectangle(img, px(0.74, 0.04), px(0.97, 0.72), (70, 45, 30), -1, aa)
     palette = [(150, 40, 40), (40, 90, 150), (220, 190, 90), (60, 120, 70), (200, 200, 190), (90, 60, 120),
                (30, 30, 35), (210, 110, 50)]
     for shelf_top in (0.07, 0.29, 0.51):
-        cv2.rectangle(img, px(0.675, shelf_top), px(0.955, shelf_top + 0.19), (40, 26, 18), -1, aa)
-        left = 0.68
+        cv2.rectangle(img, px(0.755, shelf_top), px(0.955, shelf_top + 0.19), (40, 26, 18), -1, aa)
+        left = 0.76
         while left < 0.94:
             width_share = 0.012 + 0.018 * rng.random()
             top = shelf_top + 0.19 * (0.05 + 0.35 * rng.random())
@@ -366,7 +366,7 @@ def room_picture(width: int, height: int, seed: int = 0) -> np.ndarray:
             for fy in np.arange(top + 0.04, shelf_top + 0.15, 0.018):
                 cv2.line(img, px(left + 0.3 * width_share, fy), px(right - 0.3 * width_share, fy), band, 1, aa)
             left = right + 0.002
-        cv2.rectangle(img, px(0.67, shelf_top + 0.19), px(0.96, shelf_top + 0.21), (95, 62, 40), -1, aa)
+        cv2.rectangle(img, px(0.75, shelf_top + 0.19), px(0.96, shelf_top + 0.21), (95, 62, 40), -1, aa)
     # a monitor with a window of text, a keyboard, a mug, papers
     cv2.rectangle(img, px(0.05, 0.5), px(0.27, 0.74), (25, 25, 28), -1, aa)
     cv2.rectangle(img, px(0.06, 0.515), px(0.26, 0.725), (35, 60, 95), -1, aa)
@@ -390,7 +390,7 @@ def room_picture(width: int, height: int, seed: int = 0) -> np.ndarray:
 
     lit = img.astype(np.float32)
     lit *= (0.8 + 0.3 * np.exp(-((x - 0.2 * W) ** 2 + (y + 0.2 * H) ** 2) / (0.9 * W) ** 2))[..., None]
-    lit += 2 * rng.standard_normal((H, W, 1), dtype=np.float32)  # the surfaces' fine grain (static)
+    lit += 1 * rng.standard_normal((H, W, 1), dtype=np.float32)  # the surfaces' fine grain (static)
     return np.clip(lit, 0, 255)
 
 
