@@ -505,15 +505,15 @@ def _speed_ratios(rows: list[dict]) -> None:
     """Each whole run's frame rate against ffmpeg's on its clip (``vs_ffmpeg``), and each whole
     or stage run against its model's exact run on the clip (``vs_exact``: --exact, the network
     on every tile)."""
-    fps = {(row["clip"], row["run"]): row["fps_median"] for row in rows if row["kind"] != "live"}
+    fps = {(row["clip"], row["model"], row["run"]): row["fps_median"] for row in rows if row["kind"] != "live"}
     for row in rows:
         if row["kind"] == "live" or row["model"] is None:
             continue
         exact = f"upscale -m {row['model']} --exact" if row["kind"] == "whole" else f"upscale stage, {EVERY_TILE}"
-        if (row["clip"], exact) in fps:
-            row["vs_exact"] = round(row["fps_median"] / fps[row["clip"], exact], 2)
-        if row["kind"] == "whole" and (row["clip"], FFMPEG_REFERENCE) in fps:
-            row["vs_ffmpeg"] = round(row["fps_median"] / fps[row["clip"], FFMPEG_REFERENCE], 3)
+        if (row["clip"], row["model"], exact) in fps:
+            row["vs_exact"] = round(row["fps_median"] / fps[row["clip"], row["model"], exact], 2)
+        if row["kind"] == "whole" and (row["clip"], None, FFMPEG_REFERENCE) in fps:
+            row["vs_ffmpeg"] = round(row["fps_median"] / fps[row["clip"], None, FFMPEG_REFERENCE], 3)
 
 
 def run_bench(input: str | None = None, models: tuple[str, ...] = ("bicubic",), scale: int | None = None,

@@ -124,7 +124,8 @@ def bench(input, models, scale, weights, device, batch_sizes, backends, repeats,
 def speed_line(row: dict) -> str:
     """A --speed-features row as one line: frame rate (or frames shown and latency for live), its
     ratios, what tile reuse did, the backend."""
-    what = f"{row['clip']:<20} {row['run']:<48}"
+    run = row["run"] if row["kind"] != "stage" else f"{row['run']} (-m {row['model']})"  # the others name it
+    what = f"{row['clip']:<20} {run:<48}"
     if row["kind"] == "live":
         line = (f"{what} shown {row['shown_median']:4.0%} ({row['shown_min']:.0%}-{row['shown_max']:.0%})  "
                 f"latency p50 {row['p50_ms_median']:.0f} ms, p99 {row['p99_ms_median']:.0f} ms")

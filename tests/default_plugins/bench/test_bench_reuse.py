@@ -125,3 +125,26 @@ def test_speed_features_need_a_model_that_reuses_tiles_and_an_even_size(tmp_path
     assert len(done.stderr.strip().splitlines()) == 1
     done = run_srpipe("bench", clip, "-m", "espcn", "--speed-features", "--speed-size", "65x48")
     assert done.returncode == 2 and b"not WIDTHxHEIGHT with even numbers" in done.stderr
+
+
+def test_each_models_rows_are_set_against_its_own_exact_run_and_ffmpeg():
+    from srpipe.default_plugins.bench.bench import _speed_ratios
+
+    def row(model, run, fps, kind="whole"):
+        return {"clip": "fixed-camera 640x360", "kind": kind, "model": model, "run": run, "fps_median": fps}
+
+    rows = [row(None, "ffmpeg bicubic + x264 veryfast", 50.0)]
+    for model, exact_fps in (("espcn", 5.0), ("espcn-clean", 10.0)):
+        rows += [row(model, f"upscale -m {model}", 20.0), row(model, f"upscale -m {model} --exact", exact_fps),
+                 row(model, "upscale stage, network on every tile", exact_fps, "stage"),
+                 row(model, "upscale stage, reuse + flat tiles", 40.0, "stage")]
+    _speed_ratios(rows)
+    ratios = [(r["model"], r["run"], r.get("vs_exact"), r.get("vs_ffmpeg")) for r in rows]
+    assert ratios == [(None, "ffmpeg bicubic + x264 veryfast", None, None),
+                      ("espcn", "upscale -m espcn", 4.0, 0.4), ("espcn", "upscale -m espcn --exact", 1.0, 0.1),
+                      ("espcn", "upscale stage, network on every tile", 1.0, None),
+                      ("espcn", "upscale stage, reuse + flat tiles", 8.0, None),
+                      ("espcn-clean", "upscale -m espcn-clean", 2.0, 0.4),
+                      ("espcn-clean", "upscale -m espcn-clean --exact", 1.0, 0.2),
+                      ("espcn-clean", "upscale stage, network on every tile", 1.0, None),
+                      ("espcn-clean", "upscale stage, reuse + flat tiles", 4.0, None)]
