@@ -20,9 +20,8 @@ wraps an upscaler and, frame by frame, runs it only on the tiles whose input cha
 - Flat tiles (the support spans at most ``flat_range`` code values) take the upscaler's
   ``flat_path`` where it declares one (a residual network's bicubic): on flat input the
   network adds nothing.
-- A frame with most tiles to compute (a cut, a camera pan, a key frame) runs whole; a new
-  size or format starts afresh; every tile is computed again at least every
-  ``refresh_frames`` frames, a few tiles each frame so that no frame pays for all of them.
+- A frame with most tiles to compute (a cut, a camera pan, a key frame) runs whole, and so
+  does every ``refresh_frames``-th frame after a whole one; a new size or format starts afresh.
 
 The wrapper decides from the pixels alone: no motion data or timestamps are trusted, so
 missing or nonsense side data, reordered or duplicated frames can only lower the reuse.
@@ -45,11 +44,11 @@ class ReusePolicy:
 
     reuse: bool = True  # unchanged tiles keep the previous frame's output
     flat: bool = True  # flat tiles take the upscaler's flat path, where it has one
-    tile: int = 32  # LR pixels a side of the unit of reuse
-    threshold: int = 2  # a pixel that moved by at most this is unchanged (codec and sensor noise)
+    tile: int = 16  # LR pixels a side of the unit of reuse
+    threshold: int = 3  # a pixel that moved by at most this is unchanged (codec and sensor noise)
     flat_range: int = 8  # a support spanning at most this is flat (the network then adds under a code value)
     full_share: float = 0.6  # with more of the frame's tiles to run through the network, the whole frame runs
-    refresh_frames: int = 90  # each tile is computed again at least this often
+    refresh_frames: int = 120  # a whole frame at least this often (4 s at 30 fps)
     # Rectangles are read in sizes of this many pixels a side (clamped to the frame): an engine
     # that prepares itself for each new input shape (OpenVINO) then sees a few shapes, not one a call.
     shape_step: int = 32
@@ -84,22 +83,16 @@ class ReuseStats:
         return f"reused {self.share(self.reused):.0%}, flat {self.share(self.flat):.0%}"
 
 
-def _stagger(shape: tuple[int, int], period: int) -> np.ndarray:
-    """Starting ages spread over ``period`` so that the tiles fall due for refresh a few at a time."""
-    count = shape[0] * shape[1]
-    return ((np.arange(count, dtype=np.int64) * 7919) % period).reshape(shape).astype(np.int32)
-
-
 @dataclass
 class _State:
     """What the last frames left: the key of their layout, the input each output pixel was
-    computed from, the output, and each tile's age in frames."""
+    computed from, the output, and the frames since the last whole one."""
 
     key: tuple
     basis: np.ndarray
     output: np.ndarray
-    ages: np.ndarray
     kernel: np.ndarray = field(repr=False)
+    age: int = 0
 
 
 class TileReuse:
@@ -140,53 +133,63 @@ class TileReuse:
         self.stats.tiles += grid[0] * grid[1]
         state, key = self._state, (y.shape, y.dtype, bit_depth, full_range)
         if state is None or state.key != key or min(height, width) <= 2 * r:
-            return self._whole(y, bit_depth, full_range, key, grid)
+            return self._whole(y, bit_depth, full_range, key)
+        state.age += 1
+        if state.age >= self.policy.refresh_frames:
+            return self._whole(y, bit_depth, full_range, key)
         step = 1 << (bit_depth - 8)  # one 8-bit code value
         changed = cv2.absdiff(y, state.basis) > self.policy.threshold * step
-        state.ages += 1
-        due = state.ages >= self.policy.refresh_frames
         if self.policy.reuse:
             touched = cv2.dilate(changed.view(np.uint8), state.kernel)  # pixels whose support holds a change
-            due |= _tile_max(touched, t) > 0
+            due = _tile_max(touched, t) > 0
         else:
-            due[:] = True
+            due = np.ones(grid, bool)
         flat = np.zeros_like(due)
         if self.flat_path is not None and due.any():
             spread = cv2.subtract(cv2.dilate(y, state.kernel), cv2.erode(y, state.kernel))
             flat = due & (_tile_max(spread, t) <= self.policy.flat_range * step)
         network = due & ~flat
         if network.sum() > self.policy.full_share * network.size:
-            return self._whole(y, bit_depth, full_range, key, grid)
+            return self._whole(y, bit_depth, full_range, key)
         for mask, upscaler in ((network, self.inner), (flat, self.flat_path)):
-            for rows, cols in _regions(mask):
+            for rows, cols in _regions(mask, lambda rows, cols: self._area(y.shape, rows, cols)):
                 self._compute(y, upscaler, rows, cols, bit_depth, full_range)
         np.copyto(state.basis, y, where=changed)
-        state.ages[due] = 0
         reused, flat_count = int(due.size - due.sum()), int(flat.sum())
         self.stats.reused += reused
         self.stats.flat += flat_count
         self.stats.last_reused, self.stats.last_flat = reused / due.size, flat_count / due.size
         return state.output.copy()
 
-    def _whole(self, y, bit_depth, full_range, key, grid) -> np.ndarray:
+    def _whole(self, y, bit_depth, full_range, key) -> np.ndarray:
         """The whole frame through ``inner``; the state starts from it."""
         output = self.inner.upscale(y[None], bit_depth=bit_depth, full_range=full_range)[0]
         side = 2 * self.radius + 1
-        self._state = _State(key, y.copy(), output, _stagger(grid, self.policy.refresh_frames),
-                             np.ones((side, side), np.uint8))
+        self._state = _State(key, y.copy(), output, np.ones((side, side), np.uint8))
         self.stats.full_frames += 1
         self.stats.last_reused = self.stats.last_flat = 0.0
         return output.copy()
 
-    def _compute(self, y, upscaler, rows: tuple[int, int], cols: tuple[int, int], bit_depth, full_range) -> None:
-        """Tiles ``rows`` x ``cols`` (tile indices, end excluded) through ``upscaler``, read with
-        the receptive radius around them, written into the output."""
-        t, r, s = self.policy.tile, self.radius, self.scale
-        height, width = y.shape
+    def _read(self, shape, rows: tuple[int, int], cols: tuple[int, int]):
+        """The pixels (top, bottom, left, right) of tiles ``rows`` x ``cols`` (tile indices, end
+        excluded), and the rectangle (y0, y1, x0, x1) read to upscale them."""
+        t, r = self.policy.tile, self.radius
+        height, width = shape
         top, bottom = rows[0] * t, min(rows[1] * t, height)
         left, right = cols[0] * t, min(cols[1] * t, width)
         y0, y1 = _span(top - r, bottom + r, height, self.policy.shape_step)
         x0, x1 = _span(left - r, right + r, width, self.policy.shape_step)
+        return (top, bottom, left, right), (y0, y1, x0, x1)
+
+    def _area(self, shape, rows, cols) -> int:
+        _, (y0, y1, x0, x1) = self._read(shape, rows, cols)
+        return (y1 - y0) * (x1 - x0)
+
+    def _compute(self, y, upscaler, rows: tuple[int, int], cols: tuple[int, int], bit_depth, full_range) -> None:
+        """Tiles ``rows`` x ``cols`` through ``upscaler``, read with the receptive radius around
+        them, written into the output."""
+        s = self.scale
+        (top, bottom, left, right), (y0, y1, x0, x1) = self._read(y.shape, rows, cols)
         part = upscaler.upscale(np.ascontiguousarray(y[None, y0:y1, x0:x1]), bit_depth=bit_depth,
                                 full_range=full_range)[0]
         self._state.output[top * s:bottom * s, left * s:right * s] = part[
@@ -209,36 +212,34 @@ def _tile_max(plane: np.ndarray, tile: int) -> np.ndarray:
     return np.maximum.reduceat(rows, np.arange(0, width, tile), axis=1)
 
 
-def _regions(mask: np.ndarray, fill: float = 0.6):
-    """(rows, cols) of rectangles of tiles that cover the True tiles of ``mask``: each group of
-    touching tiles as its bounding box where they fill at least ``fill`` of it (one call, one
-    halo), else as strips. A moving subject is then one rectangle, not a strip per row."""
+def _regions(mask: np.ndarray, cost) -> list:
+    """(rows, cols) of rectangles of tiles that cover the True tiles of ``mask``, each one call
+    of the upscaler with its halo: for each group of touching tiles, its bounding box or bands
+    of it (a rectangle for each run of columns that holds some of the group, cut to the rows
+    that do), whichever ``cost(rows, cols)`` finds cheapest in all."""
     count, labels, boxes, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8)
+    chosen = []
     for label in range(1, count):
-        left, top, width, height, area = boxes[label].tolist()
-        if area >= fill * width * height:
-            yield (top, top + height), (left, left + width)
-        else:
-            part = labels[top:top + height, left:left + width] == label
-            for (row0, row1), (col0, col1) in _strips(part):
-                yield (top + row0, top + row1), (left + col0, left + col1)
+        left, top, width, height, _ = boxes[label].tolist()
+        group = labels[top:top + height, left:left + width] == label
+        plans = [_bands(group, band, top, left) for band in (height, 8, 4, 2, 1) if band <= height]
+        chosen += min(plans, key=lambda plan: sum(cost(rows, cols) for rows, cols in plan))
+    return chosen
 
 
-def _strips(mask: np.ndarray):
-    """(rows, cols) of each run of True tiles in each row of ``mask``; rows of tiles with the
-    same runs as the row above join it."""
-    runs_by_row = []
-    for row in mask:
-        padded = np.concatenate(([False], row, [False]))
-        edges = np.flatnonzero(padded[1:] != padded[:-1])
-        runs_by_row.append(tuple(zip(edges[::2].tolist(), edges[1::2].tolist())))
-    start = 0
-    for index in range(1, len(runs_by_row) + 1):
-        if index < len(runs_by_row) and runs_by_row[index] == runs_by_row[start]:
-            continue
-        for cols in runs_by_row[start]:
-            yield (start, index), cols
-        start = index
+def _bands(group: np.ndarray, band: int, top: int, left: int) -> list:
+    """The rectangles covering the True tiles of ``group`` in bands of ``band`` rows, placed at
+    (``top``, ``left``)."""
+    rectangles = []
+    for first in range(0, group.shape[0], band):
+        rows = group[first:first + band]
+        columns = np.concatenate(([False], rows.any(axis=0), [False]))
+        edges = np.flatnonzero(columns[1:] != columns[:-1])
+        for start, end in zip(edges[::2].tolist(), edges[1::2].tolist()):
+            held = np.flatnonzero(rows[:, start:end].any(axis=1))
+            rectangles.append(((top + first + int(held[0]), top + first + int(held[-1]) + 1),
+                               (left + start, left + end)))
+    return rectangles
 
 
 def with_reuse(upscaler: Upscaler, policy: ReusePolicy = ReusePolicy()) -> Upscaler:
