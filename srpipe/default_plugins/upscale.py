@@ -36,8 +36,8 @@ from srpipe.media import SinkOptions, SourceOptions
 @json_option
 @click.option("--no-threads", is_flag=True, hidden=True, help="Run decode, upscale and encode in one thread.")
 def upscale(input, output, model, scale, width, height, weights, device, batch_size, backend, exact, codec, crf,
-            preset, pix_fmt, container_format, input_format, on_decode_error, max_pixels, timeout, overwrite, quiet, as_json,
-            no_threads):
+            preset, pix_fmt, container_format, input_format, on_decode_error, max_pixels, timeout, overwrite, quiet,
+            as_json, no_threads):
     """Upscale a video, stream or image.
 
     INPUT is a video file, a URL FFmpeg can open (http, rtsp, ...), - for
