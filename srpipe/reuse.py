@@ -13,18 +13,25 @@ wraps an upscaler and, frame by frame, runs it only on the tiles whose input cha
   ``threshold`` of its basis, and the current input is within ``threshold`` of the basis
   too: the error does not grow with time, and with ``threshold`` 0 the output is the
   upscaler's own.
-- Tiles to compute run in rectangles (a group of touching tiles, or strips of it where it
-  fills its bounding box poorly), each read with the receptive radius as halo and clamped to
-  the frame, so that inside the rectangle the output is what the whole frame gives (frame
-  edges included).
+- Tiles to compute run in rectangles (each group of touching tiles as its bounding box or
+  in bands, whichever reads fewer pixels), each read with the receptive radius as halo and
+  clamped to the frame, so that inside the rectangle the output is what the whole frame
+  gives (frame edges included).
 - Flat tiles (the support spans at most ``flat_range`` code values) take the upscaler's
   ``flat_path`` where it declares one (a residual network's bicubic): on flat input the
   network adds nothing.
-- A frame with most tiles to compute (a cut, a camera pan, a key frame) runs whole, and so
+- Where much of the picture changed, it may have moved as a whole (a pan, a scrolled page):
+  the shift between the frames is measured (phase correlation) and, rounded to whole pixels,
+  the kept input and output are moved by it, as if the frames before had been taken there.
+  Convolutions commute with whole-pixel shifts, so only the strips the shift brought in or
+  that lay at a frame edge (where the network saw its padding) are invalid; the pixels
+  then decide as before, and the move is kept only where it leaves fewer changed pixels.
+- A frame with most tiles to compute (a cut, a zoom, a key frame) runs whole, and so
   does every ``refresh_frames``-th frame after a whole one; a new size or format starts afresh.
 
-The wrapper decides from the pixels alone: no motion data or timestamps are trusted, so
-missing or nonsense side data, reordered or duplicated frames can only lower the reuse.
+The wrapper decides from the pixels alone and reads no motion vectors or timestamps: a
+stream without them, with nonsense ones, with reordered or duplicated frames is one more
+sequence of pictures, and a wrong guess (a shift that does not fit) costs work, not quality.
 """
 
 from __future__ import annotations
@@ -35,6 +42,8 @@ import cv2
 import numpy as np
 
 from srpipe.models import Upscaler, UpscalerTraits
+
+CORRELATED = 256  # pixels a side of the window a shift is measured on
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,9 @@ class ReusePolicy:
     tile: int = 16  # LR pixels a side of the unit of reuse
     threshold: int = 3  # a pixel that moved by at most this is unchanged (codec and sensor noise)
     flat_range: int = 8  # a support spanning at most this is flat (the network then adds under a code value)
+    shift: bool = True  # try a whole-picture shift where much changed
+    shift_share: float = 0.2  # ... that is, where more than this share of the pixels changed
+    max_shift: int = 64  # LR pixels; a larger move is taken for a cut
     full_share: float = 0.6  # with more of the frame's tiles to run through the network, the whole frame runs
     refresh_frames: int = 120  # a whole frame at least this often (4 s at 30 fps)
     # Rectangles are read in sizes of this many pixels a side (clamped to the frame): an engine
@@ -63,6 +75,7 @@ class ReuseStats:
     reused: int = 0
     flat: int = 0
     full_frames: int = 0
+    shifted_frames: int = 0  # frames whose kept picture was moved by a pan or scroll
     last_reused: float = 0.0
     last_flat: float = 0.0
 
@@ -76,7 +89,7 @@ class ReuseStats:
     def to_dict(self) -> dict:
         return {"frames": self.frames, "tiles": self.tiles, "reused": round(self.share(self.reused), 4),
                 "flat": round(self.share(self.flat), 4), "computed": round(self.share(self.computed), 4),
-                "full_frames": self.full_frames}
+                "full_frames": self.full_frames, "shifted_frames": self.shifted_frames}
 
     def describe(self) -> str:
         """``reused 83%, flat 4%``: the run's shares, for summaries."""
@@ -139,6 +152,8 @@ class TileReuse:
             return self._whole(y, bit_depth, full_range, key)
         step = 1 << (bit_depth - 8)  # one 8-bit code value
         changed = cv2.absdiff(y, state.basis) > self.policy.threshold * step
+        if self.policy.shift and self.policy.reuse and changed.mean() > self.policy.shift_share:
+            changed = self._follow_shift(y, changed, self.policy.threshold * step)
         if self.policy.reuse:
             touched = cv2.dilate(changed.view(np.uint8), state.kernel)  # pixels whose support holds a change
             due = _tile_max(touched, t) > 0
@@ -160,6 +175,30 @@ class TileReuse:
         self.stats.flat += flat_count
         self.stats.last_reused, self.stats.last_flat = reused / due.size, flat_count / due.size
         return state.output.copy()
+
+    def _follow_shift(self, y: np.ndarray, changed: np.ndarray, threshold: int) -> np.ndarray:
+        """Move the kept input and output by the whole-pixel shift from the kept input to ``y``
+        where that leaves fewer changed pixels; the changed pixels, moved or not."""
+        state, r, s = self._state, self.radius, self.scale
+        height, width = y.shape
+        # Measured on the middle of the picture: a quarter of the cost of the whole 640x480 frame.
+        top, left = max(0, (height - CORRELATED) // 2), max(0, (width - CORRELATED) // 2)
+        window = (slice(top, top + CORRELATED), slice(left, left + CORRELATED))
+        (dx, dy), _ = cv2.phaseCorrelate(state.basis[window].astype(np.float32), y[window].astype(np.float32))
+        dx, dy = round(dx), round(dy)
+        if (dx, dy) == (0, 0) or max(abs(dx), abs(dy)) > self.policy.max_shift:
+            return changed
+        basis = _shifted(state.basis, dx, dy)
+        # Invalid: what came in, what lay within the radius of the old frame's edges, and the
+        # new frame's own edges (their outputs came from the old interior, with no padding).
+        valid = np.zeros(y.shape, np.uint8)
+        valid[r + max(dy, 0):height - r + min(dy, 0), r + max(dx, 0):width - r + min(dx, 0)] = 1
+        moved = (cv2.absdiff(y, basis) > threshold) | (valid == 0)
+        if moved.sum() >= 0.5 * changed.sum():
+            return changed
+        state.basis, state.output = basis, _shifted(state.output, dx * s, dy * s)
+        self.stats.shifted_frames += 1
+        return moved
 
     def _whole(self, y, bit_depth, full_range, key) -> np.ndarray:
         """The whole frame through ``inner``; the state starts from it."""
@@ -194,6 +233,15 @@ class TileReuse:
                                 full_range=full_range)[0]
         self._state.output[top * s:bottom * s, left * s:right * s] = part[
             (top - y0) * s:(bottom - y0) * s, (left - x0) * s:(right - x0) * s]
+
+
+def _shifted(plane: np.ndarray, dx: int, dy: int) -> np.ndarray:
+    """``plane`` moved ``dx`` right and ``dy`` down; what comes in is 0."""
+    out = np.zeros_like(plane)
+    height, width = plane.shape
+    out[max(dy, 0):height + min(dy, 0), max(dx, 0):width + min(dx, 0)] = \
+        plane[max(-dy, 0):height + min(-dy, 0), max(-dx, 0):width + min(-dx, 0)]
+    return out
 
 
 def _span(start: int, end: int, length: int, step: int) -> tuple[int, int]:

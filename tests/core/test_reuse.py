@@ -4,6 +4,7 @@ threshold, whatever the frames do; and the work is done only where the input cha
 import json
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -119,6 +120,37 @@ def test_the_engine_sees_few_shapes():
         np.testing.assert_array_equal(got, BoxUpscaler().upscale(frame[None], bit_depth=8, full_range=False)[0])
     assert all(h % 32 == 0 and w % 32 == 0 for h, w in shapes - {(256, 320)})
     assert len(shapes) < 20
+
+
+def pan(steps, height=256, width=320, seed=7):
+    """Frames of a camera moving over a larger picture by whole pixels: (dx, dy) per frame."""
+    world = textured(height + 80, width + 80, seed=seed)
+    x = y = 40
+    frames = []
+    for dx, dy in steps:
+        x, y = x - dx, y - dy  # the picture moves right and down as the camera moves left and up
+        frames.append(np.ascontiguousarray(world[y:y + height, x:x + width]))
+    return frames
+
+
+def test_a_pan_by_whole_pixels_moves_the_kept_picture():
+    frames = pan([(0, 0)] + [(3, 1)] * 6 + [(-2, 0)] * 4 + [(0, -5)] * 3)
+    inner = BoxUpscaler()
+    reusing = TileReuse(inner, 3, ReusePolicy(threshold=0, flat=False, tile=16, shape_step=1))
+    for got, expected in zip(frames_of(reusing, frames), frames_of(BoxUpscaler(), frames)):
+        np.testing.assert_array_equal(got, expected)
+    assert reusing.stats.shifted_frames == len(frames) - 1
+    assert reusing.stats.full_frames == 1
+    assert inner.pixels < 0.5 * len(frames) * frames[0].size  # the edges and what came in, not the frames
+
+
+def test_a_zoom_is_no_shift_and_stays_right():
+    base = textured(96, 128, seed=2)
+    frames = [cv2.resize(base[k:96 - k, k:128 - k], (128, 96), interpolation=cv2.INTER_LINEAR) for k in range(0, 12, 2)]
+    reusing = TileReuse(BoxUpscaler(), 3, ReusePolicy(threshold=0, flat=False, tile=16))
+    for got, expected in zip(frames_of(reusing, frames), frames_of(BoxUpscaler(), frames)):
+        np.testing.assert_array_equal(got, expected)
+    assert reusing.stats.shifted_frames == 0
 
 
 def test_changes_under_the_threshold_never_add_up():
