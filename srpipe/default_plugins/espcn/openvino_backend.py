@@ -12,15 +12,24 @@ OpenVINO's version, so later runs of the same weights read it and never import t
 read only as :func:`srpipe.cache.read_recorded` checks it: files that are not what this srpipe
 wrote are converted again.
 
+``openvino-int8`` runs the int8 graph shipped for a checkpoint (made by NNCF and accepted by the
+quality gate of :mod:`srpipe.default_plugins.espcn.quantize`) on CPUs with int8 dot-product
+instructions (AVX512_VNNI, AVX_VNNI or AMX_INT8); ``auto`` picks it there. It is not exact
+(``Backend.exact``): ``--exact`` leaves it out. For a checkpoint without a shipped graph (a user's
+``--weights``) it runs what ``auto`` would otherwise have picked, and says so (:func:`_fallback`).
+
 OpenVINO's telemetry is kept off (:func:`import_openvino`): srpipe makes no network connections.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import re
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -181,6 +190,100 @@ def _load_prepared(precision: str):
     return load_prepared
 
 
+# int8 --------------------------------------------------------------------------------------------
+
+#: Linux's names (/proc/cpuinfo) of the instructions that make int8 convolutions fast: without
+#: them OpenVINO emulates int8 dot products, which is no faster than bfloat16 or float32.
+INT8_DOT_PRODUCT_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
+#: What the int8 graph's float parts (the first and last convolutions, the pixel shuffle) compute
+#: in: float32, as the gate measured it (bfloat16, the default on AMX CPUs, would round the input).
+INT8_PRECISION = "f32"
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags as Linux lists them; none elsewhere (then int8 is not used)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
+            for line in info:
+                if line.startswith("flags"):
+                    return frozenset(line.partition(":")[2].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def has_int8_dot_product() -> bool:
+    """Whether this CPU has int8 dot-product instructions and OpenVINO can be imported."""
+    return bool(INT8_DOT_PRODUCT_FLAGS & cpu_flags()) and is_available()
+
+
+def int8_paths(folder: Path, stem: str) -> tuple[Path, Path, Path]:
+    """The int8 graph (.xml, .bin) made from the checkpoint ``stem``.pt, and its record (.json)."""
+    return tuple(Path(folder, f"{stem}.int8.{suffix}") for suffix in ("xml", "bin", "json"))
+
+
+def shipped_int8(key: str, folder: Path | None = None):
+    """The OpenVINO model of the int8 graph shipped (in ``folder``, default the shipped weights')
+    for the checkpoint whose SHA-256 is ``key``, or None. A graph is read only where its record
+    names ``key`` and both files match the record's SHA-256 (a warning names one that does not)."""
+    from srpipe.default_plugins.espcn.shipped import WEIGHTS_DIR
+
+    folder = Path(folder or WEIGHTS_DIR)
+    for record_path in sorted(folder.glob("*.int8.json")):
+        try:
+            record = json.loads(record_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(record, dict) or record.get("checkpoint_sha256") != key:
+            continue
+        xml, binary, _ = int8_paths(folder, record_path.name[:-len(".int8.json")])
+        try:
+            graph, weights = xml.read_bytes(), binary.read_bytes()
+        except OSError:
+            return None
+        if (hashlib.sha256(graph).hexdigest(), hashlib.sha256(weights).hexdigest()) != (
+                record.get("xml_sha256"), record.get("bin_sha256")):
+            warnings.warn(f"{xml.name} or {binary.name} in {folder} does not match its record {record_path.name}; "
+                          "the int8 graph is not used (reinstall srpipe)", stacklevel=2)
+            return None
+        try:
+            return import_openvino().Core().read_model(graph, weights)
+        except RuntimeError:  # an older OpenVINO that cannot read it: the fallback runs
+            return None
+    return None
+
+
+def _fallback() -> Backend:
+    """What ``auto`` picks where int8 is not: bfloat16 where native, else float32."""
+    return OPENVINO_BF16 if has_native_bf16() else OPENVINO
+
+
+def _named(convolved, backend: Backend):
+    """``convolved`` marked as run by ``backend`` (``Backend``: the upscaler reports that one)."""
+    convolved.backend = backend.name
+    return convolved
+
+
+def _prepare_int8(network, device: str, key: str | None = None):
+    """The shipped int8 graph of the checkpoint ``key``; without one, the fallback's network."""
+    model = shipped_int8(key) if key else None
+    if model is None:
+        fallback = _fallback()
+        return _named(fallback.prepare(network, device, key=key), fallback)
+    return _named(_runner(model, INT8_PRECISION), OPENVINO_INT8)
+
+
+def _load_prepared_int8(key: str, device: str):
+    """The shipped int8 graph of the checkpoint ``key``, else what the fallback kept for it: no
+    torch either way."""
+    model = shipped_int8(key)
+    if model is None:
+        fallback = _fallback()
+        convolved = fallback.load_prepared(key, device)
+        return _named(convolved, fallback) if convolved is not None else None
+    return _named(_runner(model, INT8_PRECISION), OPENVINO_INT8)
+
+
 # Tiles of 640 LR pixels: OpenVINO fuses each convolution with its PReLU, so small tiles gain
 # nothing, and they ran as fast as whole frames in less memory (docs/design-notes.md).
 OPENVINO = Backend(
@@ -208,7 +311,24 @@ OPENVINO_BF16 = Backend(
 )
 
 
+# Above bfloat16: faster where the gate accepted a graph (docs/backends.md).
+OPENVINO_INT8 = Backend(
+    name="openvino-int8",
+    devices=("cpu",),
+    priority=40,
+    is_available=has_int8_dot_product,
+    prepare=_prepare_int8,
+    load_prepared=_load_prepared_int8,
+    description="OpenVINO on the CPU, int8 graphs shipped for srpipe's networks (CPUs with VNNI or AMX); "
+                "other weights run as auto would otherwise pick",
+    install_hint="it needs OpenVINO and a CPU with AVX512_VNNI, AVX_VNNI or AMX_INT8",
+    tile=640,
+    exact=False,
+)
+
+
 @hookimpl
 def register_backends(register):
     register(OPENVINO)
     register(OPENVINO_BF16)
+    register(OPENVINO_INT8)

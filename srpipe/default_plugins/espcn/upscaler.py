@@ -75,6 +75,7 @@ class ESPCNUpscaler:
         self.backend = backend.name if backend else "torch"
         self.network = None
         self.convolved = self._load_prepared(checkpoint, backend) or self._prepare(checkpoint, backend)
+        self.backend = getattr(self.convolved, "backend", self.backend)  # a fallback names what really runs
         self.scale: int = self.config.scale
         self.tile = tile or (backend.tile if backend else 192)
         self.margin = self.config.receptive_radius()

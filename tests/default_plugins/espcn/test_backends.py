@@ -14,7 +14,12 @@ from srpipe.backends import Backend, BackendRegistry, numpy_io
 from srpipe.default_plugins.espcn import TORCH, TORCH_FP16
 from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
 from srpipe.default_plugins.espcn.onnxruntime_backend import ONNXRUNTIME
-from srpipe.default_plugins.espcn.openvino_backend import OPENVINO, OPENVINO_BF16, has_native_bf16
+from srpipe.default_plugins.espcn.openvino_backend import (
+    OPENVINO,
+    OPENVINO_BF16,
+    has_int8_dot_product,
+    has_native_bf16,
+)
 from srpipe.default_plugins.espcn.shipped import shipped_weights
 from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler
 from srpipe.errors import SrpipeError
@@ -28,7 +33,8 @@ from conftest import REPO, run_srpipe
 from media import video_info
 
 DISABLE_ORT = {"SRPIPE_DISABLE_PLUGINS": "srpipe.default_plugins.espcn.onnxruntime_backend"}
-AUTO_ON_CPU = "openvino-bf16" if has_native_bf16() else "openvino"  # the fastest installed
+# the fastest installed (-m espcn at x2 has an int8 graph, so it runs on openvino-int8 too)
+AUTO_ON_CPU = "openvino-int8" if has_int8_dot_product() else "openvino-bf16" if has_native_bf16() else "openvino"
 needs_bf16 = pytest.mark.skipif(not has_native_bf16(), reason="this CPU has no bfloat16 instructions")
 
 
@@ -180,10 +186,12 @@ def test_unknown_or_missing_backend_is_a_one_line_error(tmp_path):
     done = run_srpipe("upscale", clip, "-m", "espcn", "--backend", "tensorrt")
     assert done.returncode == 1
     assert done.stderr.decode().splitlines() == [
-        "Error: unknown backend 'tensorrt'; available: auto, openvino-bf16, openvino, torch, onnxruntime, torch-fp16"]
+        "Error: unknown backend 'tensorrt'; available: auto, openvino-int8, openvino-bf16, openvino, torch, "
+        "onnxruntime, torch-fp16"]
     done = run_srpipe("upscale", clip, "-m", "espcn", "--backend", "onnxruntime", env=DISABLE_ORT)
     assert done.stderr.decode().splitlines() == [
-        "Error: unknown backend 'onnxruntime'; available: auto, openvino-bf16, openvino, torch, torch-fp16"]
+        "Error: unknown backend 'onnxruntime'; available: auto, openvino-int8, openvino-bf16, openvino, torch, "
+        "torch-fp16"]
     done = run_srpipe("upscale", clip, "-m", "espcn", "--backend", "torch-fp16", "--device", "cpu")
     assert done.stderr.decode().splitlines() == [
         f"Error: backend torch-fp16 runs on cuda, not cpu; use --backend {AUTO_ON_CPU}"]
@@ -231,7 +239,8 @@ def test_auto_is_the_available_backend_of_highest_priority_for_the_device():
 def test_a_plugin_registers_a_backend_with_the_register_backends_hook(cli_run, tmp_path):
     rows = json.loads(cli_run("models", "backends", "--json").stdout)
     assert [(r["name"], r["devices"], r["priority"], r["available"]) for r in rows] == [
-        ("openvino-bf16", ["cpu"], 30, has_native_bf16()), ("openvino", ["cpu"], 20, True),
+        ("openvino-int8", ["cpu"], 40, has_int8_dot_product()), ("openvino-bf16", ["cpu"], 30, has_native_bf16()),
+        ("openvino", ["cpu"], 20, True),
         ("torch", ["cpu", "cuda"], 10, True), ("onnxruntime", ["cpu"], 5, True), ("torch-fp16", ["cuda"], 5, True)]
     hooks = {p["name"]: p["hooks"] for p in json.loads(cli_run("plugins", "--json").stdout)}
     assert hooks["srpipe.default_plugins.espcn.onnxruntime_backend"] == ["register_backends"]

@@ -1,0 +1,82 @@
+#!/usr/bin/env python
+"""Quantize shipped ESPCN weights to int8 (NNCF) and ship the first recipe that passes the gate.
+
+    pip install -e '.[quantize]'        # NNCF; srpipe itself never needs it
+    python scripts/quantize_espcn.py srpipe/default_plugins/espcn/weights/espcn_video_x2.pt
+
+Calibration: ``--calibration-images`` patches of the training photos (T91 + BSD200, the
+checkpoint's holdout left out), degraded as the checkpoint's training degraded them. The gate
+(see srpipe/default_plugins/espcn/quantize.py): Big Buck Bunny cut into 6 regions, a scrolling
+screen of text and turning line art, shrunk x2..x4 and encoded by x264 at crf 0, 23 and 30;
+the int8 graph may lose at most 0.1 dB of mean luma PSNR against float32 at each crf, and no
+clip more than 0.3 dB. Each recipe's table is printed; the first that passes is saved beside the
+checkpoint as NAME.int8.xml/.bin with its record NAME.int8.json (``--out`` for another folder).
+Nothing is saved where none passes.
+
+    python scripts/quantize_espcn.py --speed srpipe/default_plugins/espcn/weights/espcn_video_x2.pt
+
+times the network alone on each OpenVINO backend (a 640x480 frame, 64 crops of 46x46).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+DATA = Path(os.environ.get("SRPIPE_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+
+
+def main() -> None:
+    from srpipe.default_plugins.espcn import quantize
+    from srpipe.nn.checkpoint import load_checkpoint, network_from_checkpoint
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoints", nargs="+", type=Path)
+    parser.add_argument("--recipe", action="append", choices=sorted(quantize.RECIPES),
+                        help="recipes to try, in order of preference (default: all, fastest first)")
+    parser.add_argument("--video", type=Path, default=DATA / "video" / "bigbuckbunny.mp4",
+                        help="real footage for the gate (never used in calibration)")
+    parser.add_argument("--train", type=Path, nargs="+",
+                        default=[DATA / "sr" / "train" / "T91", DATA / "sr" / "train" / "BSD200"])
+    parser.add_argument("--calibration-images", type=int, default=300)
+    parser.add_argument("--out", type=Path, help="folder for the int8 graphs (default: each checkpoint's)")
+    parser.add_argument("--speed", action="store_true",
+                        help="only time the network on each OpenVINO backend (the shipped int8 graph)")
+    args = parser.parse_args()
+    if args.speed:
+        for checkpoint in args.checkpoints:
+            print(checkpoint.name)
+            quantize.network_speed(checkpoint)
+        return
+    recipes = [quantize.RECIPES[name] for name in args.recipe or ("minmax-all-int8", "minmax-float-ends",
+                                                                   "histogram-float-ends")]
+    clips = quantize.gate_clips(args.video)
+    for checkpoint in args.checkpoints:
+        started = time.time()
+        ckpt = load_checkpoint(checkpoint)
+        network = network_from_checkpoint(ckpt, str(checkpoint)).eval()
+        scale = network.config.scale
+        samples, photos = quantize.calibration_samples(args.train, ckpt["meta"], scale, args.calibration_images)
+        calibration = {"data": [p.name for p in args.train], "images": photos,
+                       "samples": len(samples), "patch": samples[0].shape[-1],
+                       "degradations": "the checkpoint's meta: down_kernels, crf_range, lossless, jpeg, clip_frames"}
+        candidates = {r.name: quantize.quantized(network, samples, r) for r in recipes}
+        print(f"{checkpoint.name}: calibrated on {len(samples)} patches; gate on {len(clips)} clips", flush=True)
+        scores = quantize.gate_scores(checkpoint, clips, candidates)
+        shipped = None
+        for recipe in recipes:
+            result = {ref: quantize.verdict(scores, recipe.name, ref) for ref in ("openvino", "openvino-bf16")
+                      if ref in next(iter(scores[quantize.GATE_CRFS[0]].values()))}
+            print(recipe.name, json.dumps(result))
+            if shipped is None and result["openvino"]["passed"]:
+                shipped = quantize.ship(candidates[recipe.name], checkpoint, recipe, scores, calibration,
+                                        args.out or checkpoint.parent)
+        print(f"{checkpoint.name}: {'shipped ' + str(shipped) if shipped else 'no recipe passed; nothing shipped'} "
+              f"({(time.time() - started) / 60:.1f} min)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
