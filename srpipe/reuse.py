@@ -152,7 +152,10 @@ class TileReuse:
             return self._whole(y, bit_depth, full_range, key)
         step = 1 << (bit_depth - 8)  # one 8-bit code value
         changed = cv2.absdiff(y, state.basis) > self.policy.threshold * step
-        if self.policy.shift and self.policy.reuse and changed.mean() > self.policy.shift_share:
+        # A shift must leave some pixel farther than the radius from the edges (and OpenCV's phase
+        # correlation fails on a column of one pixel).
+        can_shift = self.policy.shift and self.policy.reuse and min(height, width) > 2 * r + 1
+        if can_shift and changed.mean() > self.policy.shift_share:
             changed = self._follow_shift(y, changed, self.policy.threshold * step)
         if self.policy.reuse:
             touched = cv2.dilate(changed.view(np.uint8), state.kernel)  # pixels whose support holds a change
@@ -168,7 +171,7 @@ class TileReuse:
             return self._whole(y, bit_depth, full_range, key)
         for mask, upscaler in ((network, self.inner), (flat, self.flat_path)):
             for rows, cols in _regions(mask, lambda rows, cols: self._area(y.shape, rows, cols)):
-                self._compute(y, upscaler, rows, cols, bit_depth, full_range)
+                self._compute(y, upscaler, mask, rows, cols, bit_depth, full_range)
         np.copyto(state.basis, y, where=changed)
         reused, flat_count = int(due.size - due.sum()), int(flat.sum())
         self.stats.reused += reused
@@ -186,7 +189,10 @@ class TileReuse:
         window = (slice(top, top + CORRELATED), slice(left, left + CORRELATED))
         (dx, dy), _ = cv2.phaseCorrelate(state.basis[window].astype(np.float32), y[window].astype(np.float32))
         dx, dy = round(dx), round(dy)
-        if (dx, dy) == (0, 0) or max(abs(dx), abs(dy)) > self.policy.max_shift:
+        # On pictures that do not match, the peak is noise and may lie beyond the frame: a shift
+        # that leaves no pixel valid is taken for a cut.
+        if (dx, dy) == (0, 0) or max(abs(dx), abs(dy)) > self.policy.max_shift or \
+                abs(dx) >= width - 2 * r or abs(dy) >= height - 2 * r:
             return changed
         basis = _shifted(state.basis, dx, dy)
         # Invalid: what came in, what lay within the radius of the old frame's edges, and the
@@ -224,15 +230,20 @@ class TileReuse:
         _, (y0, y1, x0, x1) = self._read(shape, rows, cols)
         return (y1 - y0) * (x1 - x0)
 
-    def _compute(self, y, upscaler, rows: tuple[int, int], cols: tuple[int, int], bit_depth, full_range) -> None:
-        """Tiles ``rows`` x ``cols`` through ``upscaler``, read with the receptive radius around
-        them, written into the output."""
-        s = self.scale
+    def _compute(self, y, upscaler, mask, rows: tuple[int, int], cols: tuple[int, int], bit_depth,
+                 full_range) -> None:
+        """The tiles of ``mask`` among ``rows`` x ``cols`` through ``upscaler``, read with the
+        receptive radius around them, written into the output. Only those: a rectangle may hold
+        tiles of the other path (a textured tile amid flat ones) or tiles that are not due."""
+        s, t = self.scale, self.policy.tile
         (top, bottom, left, right), (y0, y1, x0, x1) = self._read(y.shape, rows, cols)
         part = upscaler.upscale(np.ascontiguousarray(y[None, y0:y1, x0:x1]), bit_depth=bit_depth,
                                 full_range=full_range)[0]
-        self._state.output[top * s:bottom * s, left * s:right * s] = part[
-            (top - y0) * s:(bottom - y0) * s, (left - x0) * s:(right - x0) * s]
+        height, width = (bottom - top) * s, (right - left) * s
+        chosen = mask[rows[0]:rows[1], cols[0]:cols[1]].repeat(t * s, axis=0).repeat(t * s, axis=1)
+        np.copyto(self._state.output[top * s:bottom * s, left * s:right * s],
+                  part[(top - y0) * s:(bottom - y0) * s, (left - x0) * s:(right - x0) * s],
+                  where=chosen[:height, :width])
 
 
 def _shifted(plane: np.ndarray, dx: int, dy: int) -> np.ndarray:

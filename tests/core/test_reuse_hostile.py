@@ -1,0 +1,87 @@
+"""Tile reuse (srpipe.reuse) against pictures chosen to break it: the output must stay the
+upscaler's own (threshold 0), whatever the frames' sizes, cuts and flat areas."""
+
+import json
+
+import av
+import numpy as np
+import pytest
+
+from srpipe.reuse import ReusePolicy, TileReuse
+from tests.core.test_reuse import BoxUpscaler, Nearest, frames_of
+from tests.media import video_info
+
+
+def box(frame, radius=3):
+    return BoxUpscaler(radius).upscale(frame[None], bit_depth=8, full_range=False)[0]
+
+
+@pytest.mark.parametrize("centre_due", [False, True])
+def test_a_textured_tile_amid_flat_ones_keeps_the_networks_output(centre_due):
+    """A flat ring of tiles around a textured one: the ring's rectangle covers the textured
+    tile, whose output must stay the network's, not the flat path's."""
+    picture = np.full((80, 80), 100, np.uint8)  # 5 x 5 tiles of 16
+    picture[36:44, 36:44] = np.random.default_rng(0).integers(0, 256, (8, 8))  # inside the centre tile (2, 2)
+    lit = picture.copy()
+    if centre_due:  # everything but the texture brightens: the centre tile's support holds a change
+        lit[picture == 100] += 8
+    else:  # only the outer ring of tiles, more than the radius away from the centre tile
+        lit[:16] += 8
+        lit[64:] += 8
+        lit[16:64, :16] += 8
+        lit[16:64, 64:] += 8
+    reusing = TileReuse(BoxUpscaler(), 3, ReusePolicy(threshold=0, flat_range=8), flat_path=Nearest())
+    first, second = frames_of(reusing, [picture, lit])
+    np.testing.assert_array_equal(first, box(picture))
+    assert reusing.stats.last_flat > 0.5  # the ring went the flat way
+    np.testing.assert_array_equal(second[64:96, 64:96], box(lit)[64:96, 64:96])
+
+
+@pytest.mark.parametrize("height, width", [(20, 20), (32, 18), (18, 32), (24, 40)])
+def test_cuts_between_small_frames(height, width):
+    """On frames that do not match (cuts), phase correlation finds a peak in the noise, which
+    on a small frame may lie beyond it: taken for a cut, never a shift."""
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (height, width), dtype=np.uint8) for _ in range(30)]
+    reusing = TileReuse(BoxUpscaler(), 3, ReusePolicy(flat=False))
+    for frame, got in zip(frames, frames_of(reusing, frames)):
+        np.testing.assert_array_equal(got, box(frame))
+    assert reusing.stats.shifted_frames == 0
+
+
+def test_a_one_pixel_wide_stream_of_a_pointwise_upscaler():
+    """Radius 0 (an upscaler that reads each pixel alone) on a column one pixel wide."""
+    rng = np.random.default_rng(1)
+    frames = [rng.integers(0, 256, (40, 1), dtype=np.uint8) for _ in range(4)]
+    reusing = TileReuse(BoxUpscaler(radius=0), 0, ReusePolicy(flat=False))
+    for frame, got in zip(frames, frames_of(reusing, frames)):
+        np.testing.assert_array_equal(got, box(frame, radius=0))
+
+
+def noise_clip(path, width, height, frames):
+    """Frames of noise, each a cut."""
+    rng = np.random.default_rng(0)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, "gray"
+        for index in range(frames):
+            frame = av.VideoFrame.from_ndarray(rng.integers(16, 236, (height, width), dtype=np.uint8), format="gray")
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+def test_upscale_a_small_clip_of_cuts_with_espcn(tmp_path, cli_run):
+    clip = noise_clip(tmp_path / "noise.mkv", 48, 32, 12)
+    ours, exact = tmp_path / "ours.mkv", tmp_path / "exact.mkv"
+    common = ("-m", "espcn", "--codec", "ffv1", "--backend", "torch", "--json")
+    result = cli_run("upscale", clip, "-o", ours, *common)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["reuse"]["frames"] == 12
+    result = cli_run("upscale", clip, "-o", exact, *common, "--exact")
+    assert result.exit_code == 0, result.output
+    pairs = list(zip(video_info(ours)["luma"], video_info(exact)["luma"]))
+    assert len(pairs) == 12
+    for a, b in pairs:  # every frame is a cut: each runs whole
+        np.testing.assert_array_equal(a, b)
