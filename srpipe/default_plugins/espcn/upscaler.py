@@ -42,7 +42,7 @@ BAND_OUTPUT_PIXELS = 1 << 22  # output pixels of a frame upscaled at a time on t
 # per LR pixel of a tile and channel of the network's widest layer (activations, reorders,
 # scratch), and bytes per output pixel of a band's float32 copies (the network's output, the
 # residual's bicubic, the samples rescaled and rounded).
-TILE_BYTES_PER_CHANNEL = {"openvino-bf16": 6, "openvino": 9, "onnxruntime": 18}
+TILE_BYTES_PER_CHANNEL = {"openvino-int8": 3, "openvino-bf16": 6, "openvino": 9, "onnxruntime": 18}
 TILE_BYTES_OTHERWISE = 28  # torch, and backends not measured
 BAND_BYTES = 18
 
