@@ -85,3 +85,25 @@ def test_upscale_a_small_clip_of_cuts_with_espcn(tmp_path, cli_run):
     assert len(pairs) == 12
     for a, b in pairs:  # every frame is a cut: each runs whole
         np.testing.assert_array_equal(a, b)
+
+
+def test_espcns_declared_radius_is_its_reach():
+    """A pixel changes the output no farther than the declared radius (else reuse would keep
+    stale output), and as far (each unneeded pixel of halo is read around every tile: with
+    rectangles read in steps of 32, a lone tile of 16 reads 64 a side at radius 9, 32 at 7)."""
+    from srpipe.backends import load_upscaler
+    from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
+
+    pm = get_plugin_manager()
+    spec, _ = collect_models(pm).upscaler("espcn", 2, None)
+    network = load_upscaler(spec, collect_backends(pm), scale=2, device="cpu", weights=None, backend="torch")
+    picture = np.random.default_rng(0).integers(16, 236, (1, 48, 48), dtype=np.uint8)
+    before = network.upscale(picture, bit_depth=8, full_range=False)
+    reach = 0
+    for value in (0, 255):
+        changed = picture.copy()
+        changed[0, 24, 24] = value
+        moved = np.argwhere(network.upscale(changed, bit_depth=8, full_range=False) != before)[:, 1:] // 2
+        reach = max(reach, int(np.abs(moved - 24).max()))
+    assert reach == network.receptive_radius
+

@@ -116,8 +116,9 @@ class ESPCNUpscaler:
 
     @property
     def receptive_radius(self) -> int:
-        """The convolutions' radius, and the residual's bicubic taps (2) where it has one."""
-        return self.config.receptive_radius() + (2 if self.config.residual else 0)
+        """The convolutions' radius, or the residual's bicubic taps (2) if wider: the two are
+        added, not chained."""
+        return max(self.config.receptive_radius(), 2 if self.config.residual else 0)
 
     @property
     def flat_path(self) -> ResidualBase | None:
