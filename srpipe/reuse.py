@@ -37,7 +37,7 @@ sequence of pictures, and a wrong guess (a shift that does not fit) costs work, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -105,7 +105,6 @@ class _State:
     key: tuple
     basis: np.ndarray
     output: np.ndarray
-    kernel: np.ndarray = field(repr=False)
     age: int = 0
 
 
@@ -124,16 +123,13 @@ class TileReuse:
         self.flat_path = flat_path if policy.flat else None
         self.stats = ReuseStats()
         self._state: _State | None = None
+        self._support = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)  # a pixel and what its output reads
         traits = UpscalerTraits.of(inner)
         self.backend = traits.backend
         self.macs_per_lr_pixel = traits.macs_per_lr_pixel
         self.working_bytes_per_output_pixel = traits.working_bytes_per_output_pixel
         if traits.working_bytes is not None:
             self.working_bytes = traits.working_bytes
-
-    def reset(self) -> None:
-        """Forget the previous frames (a new input)."""
-        self._state = None
 
     def upscale(self, luma: np.ndarray, *, bit_depth: int, full_range: bool) -> np.ndarray:
         """As ``inner.upscale``, frame after frame, each reusing what the ones before left."""
@@ -159,13 +155,13 @@ class TileReuse:
         if can_shift and changed.mean() > self.policy.shift_share:
             changed = self._follow_shift(y, changed, self.policy.threshold * step)
         if self.policy.reuse:
-            touched = cv2.dilate(changed.view(np.uint8), state.kernel)  # pixels whose support holds a change
+            touched = cv2.dilate(changed.view(np.uint8), self._support)  # pixels whose support holds a change
             due = _tile_max(touched, t) > 0
         else:
             due = np.ones(grid, bool)
         flat = np.zeros_like(due)
         if self.flat_path is not None and due.any():
-            spread = cv2.subtract(cv2.dilate(y, state.kernel), cv2.erode(y, state.kernel))
+            spread = cv2.subtract(cv2.dilate(y, self._support), cv2.erode(y, self._support))
             flat = due & (_tile_max(spread, t) <= self.policy.flat_range * step)
         network = due & ~flat
         if network.sum() > self.policy.full_share * network.size:
@@ -210,8 +206,7 @@ class TileReuse:
     def _whole(self, y, bit_depth, full_range, key) -> np.ndarray:
         """The whole frame through ``inner``; the state starts from it."""
         output = self.inner.upscale(y[None], bit_depth=bit_depth, full_range=full_range)[0]
-        side = 2 * self.radius + 1
-        self._state = _State(key, y.copy(), output, np.ones((side, side), np.uint8))
+        self._state = _State(key, y.copy(), output)
         self.stats.full_frames += 1
         self.stats.last_reused = self.stats.last_flat = 0.0
         return output.copy()
