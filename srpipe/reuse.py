@@ -152,8 +152,10 @@ class TileReuse:
         # A shift must leave some pixel farther than the radius from the edges (and OpenCV's phase
         # correlation fails on a column of one pixel).
         can_shift = self.policy.shift and self.policy.reuse and min(height, width) > 2 * r + 1
+        shifted = False
         if can_shift and changed.mean() > self.policy.shift_share:
-            changed = self._follow_shift(y, changed, self.policy.threshold * step)
+            moved = self._follow_shift(y, changed, self.policy.threshold * step)
+            shifted, changed = moved is not changed, moved
         if self.policy.reuse:
             touched = cv2.dilate(changed.view(np.uint8), self._support)  # pixels whose support holds a change
             due = _tile_max(touched, t) > 0
@@ -173,12 +175,14 @@ class TileReuse:
         reused, flat_count = int(due.size - due.sum()), int(flat.sum())
         self.stats.reused += reused
         self.stats.flat += flat_count
+        self.stats.shifted_frames += shifted
         self.stats.last_reused, self.stats.last_flat = reused / due.size, flat_count / due.size
         return state.output.copy()
 
     def _follow_shift(self, y: np.ndarray, changed: np.ndarray, threshold: int) -> np.ndarray:
         """Move the kept input and output by the whole-pixel shift from the kept input to ``y``
-        where that leaves fewer changed pixels; the changed pixels, moved or not."""
+        where that leaves fewer changed pixels; the changed pixels after the move, or ``changed``
+        itself where nothing moved."""
         state, r, s = self._state, self.radius, self.scale
         height, width = y.shape
         # Measured on the middle of the picture: a quarter of the cost of the whole 640x480 frame.
@@ -200,7 +204,6 @@ class TileReuse:
         if moved.sum() >= 0.5 * changed.sum():
             return changed
         state.basis, state.output = basis, _shifted(state.output, dx * s, dy * s)
-        self.stats.shifted_frames += 1
         return moved
 
     def _whole(self, y, bit_depth, full_range, key) -> np.ndarray:

@@ -107,3 +107,19 @@ def test_espcns_declared_radius_is_its_reach():
         reach = max(reach, int(np.abs(moved - 24).max()))
     assert reach == network.receptive_radius
 
+
+
+def test_a_shift_whose_frame_then_runs_whole_is_not_counted():
+    """A pan and, on top of it, new stripes over 7 rows in 16: the shift explains most of the
+    change, but every tile still has to run, so the frame runs whole and nothing was moved."""
+    from tests.core.test_reuse import pan
+
+    first, second = pan([(0, 0), (2, 0)])
+    second = second.copy()
+    for top in range(0, second.shape[0], 16):
+        second[top:top + 7] = np.random.default_rng(top).integers(0, 256, second[top:top + 7].shape)
+    reusing = TileReuse(BoxUpscaler(), 3, ReusePolicy(threshold=0, flat=False))
+    for frame, got in zip([first, second], frames_of(reusing, [first, second])):
+        np.testing.assert_array_equal(got, box(frame))
+    assert reusing.stats.full_frames == 2
+    assert reusing.stats.shifted_frames == 0
