@@ -123,3 +123,37 @@ def test_a_shift_whose_frame_then_runs_whole_is_not_counted():
         np.testing.assert_array_equal(got, box(frame))
     assert reusing.stats.full_frames == 2
     assert reusing.stats.shifted_frames == 0
+
+
+def test_a_kept_model_starts_each_file_afresh(tmp_path, monkeypatch):
+    """Batch workers keep the model between files (keep_model); the reuse state must not go
+    with it: a second file a code value or two from the first is upscaled on its own pixels."""
+    from srpipe import upscaling
+    from srpipe.backends import load_upscaler
+    from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
+    from tests.core.test_reuse import static_clip
+
+    monkeypatch.setattr(upscaling, "_kept_models", {})
+    first = static_clip(tmp_path / "first.mkv", frames=2)
+    second = tmp_path / "second.mkv"
+    with av.open(str(first)) as source, av.open(str(second), "w") as target:
+        stream = target.add_stream("ffv1", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 256, 128, "yuv420p"
+        for frame in source.decode(video=0):
+            luma = frame.to_ndarray()
+            luma[:128] = np.minimum(luma[:128], 250) + 2  # within the threshold of the first file
+            copy = av.VideoFrame.from_ndarray(luma, format="yuv420p")
+            copy.pts = frame.pts
+            target.mux(stream.encode(copy))
+        target.mux(stream.encode())
+    for clip in (first, second):
+        result = upscaling.upscale(str(clip), str(tmp_path / f"{clip.stem}_x2.mkv"), model="espcn", backend="torch",
+                                   sink_options=upscaling.SinkOptions(codec="ffv1"), keep_model=True)
+        assert result.reuse.full_frames == 1
+    assert not any(isinstance(kept, TileReuse) for kept in upscaling._kept_models.values())
+    pm = get_plugin_manager()
+    spec, _ = collect_models(pm).upscaler("espcn", 2, None)
+    network = load_upscaler(spec, collect_backends(pm), scale=2, device="cpu", weights=None, backend="torch")
+    written = video_info(tmp_path / "second_x2.mkv")["luma"][0]
+    source = video_info(second)["luma"][0]
+    np.testing.assert_array_equal(written, network.upscale(source[None], bit_depth=8, full_range=False)[0])
