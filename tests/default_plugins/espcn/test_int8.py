@@ -137,6 +137,18 @@ def test_int8_output_is_close_to_float32_and_tiles_stay_exact():
     assert np.array_equal(upscaler.upscale(luma, bit_depth=8, full_range=False), int8)
 
 
+def test_frames_of_a_few_pixels_run_in_int8():
+    """OpenVINO 2026.4 crashed (SIGSEGV) on int8 inputs of 4 pixels or fewer: they are extended."""
+    upscaler = ESPCNUpscaler(SHIPPED, backend=OPENVINO_INT8)
+    float32 = ESPCNUpscaler(SHIPPED, backend=OPENVINO)
+    for h, w in ((1, 1), (1, 2), (2, 2), (1, 4), (4, 1), (3, 3)):
+        luma = np.full((2, h, w), 120, np.uint8)
+        luma[:, 0, 0] = 60
+        got = upscaler.upscale(luma, bit_depth=8, full_range=False).astype(int)
+        assert got.shape == (2, 2 * h, 2 * w)
+        assert np.abs(got - float32.upscale(luma, bit_depth=8, full_range=False)).max() <= 12
+
+
 def test_the_shipped_record_names_the_shipped_checkpoint():
     import json
 
