@@ -9,7 +9,8 @@ checkpoint's holdout left out), degraded as the checkpoint's training degraded t
 (see srpipe/default_plugins/espcn/quantize.py): Big Buck Bunny cut into 6 regions, a scrolling
 screen of text and turning line art, shrunk x2..x4 and encoded by x264 at crf 0, 23 and 30;
 the int8 graph may lose at most 0.1 dB of mean luma PSNR against float32 at each crf, and no
-clip more than 0.3 dB. Each recipe's table is printed; the first that passes is saved beside the
+clip more than 0.3 dB; and it must run on every tile shape up to 64 LR pixels high without crashing
+OpenVINO (a child process tries them). Each recipe's table is printed; the first that passes is saved beside the
 checkpoint as NAME.int8.xml/.bin with its record NAME.int8.json (``--out`` for another folder).
 Nothing is saved where none passes.
 
@@ -72,6 +73,9 @@ def main() -> None:
                       if ref in next(iter(scores[quantize.GATE_CRFS[0]].values()))}
             print(recipe.name, json.dumps(result))
             if shipped is None and result["openvino"]["passed"]:
+                if not quantize.survives_shapes(candidates[recipe.name]):
+                    print(f"{recipe.name}: OpenVINO crashed running it on some tile shape; not shipped", flush=True)
+                    continue
                 shipped = quantize.ship(candidates[recipe.name], checkpoint, recipe, scores, calibration,
                                         args.out or checkpoint.parent)
         print(f"{checkpoint.name}: {'shipped ' + str(shipped) if shipped else 'no recipe passed; nothing shipped'} "
