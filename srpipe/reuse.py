@@ -62,9 +62,11 @@ class ReusePolicy:
     max_shift: int = 64  # LR pixels; a larger move is taken for a cut
     full_share: float = 0.6  # with more of the frame's tiles to run through the network, the whole frame runs
     refresh_frames: int = 120  # a whole frame at least this often (4 s at 30 fps)
-    # Rectangles are read in sizes of this many pixels a side (clamped to the frame): an engine
-    # that prepares itself for each new input shape (OpenVINO) then sees a few shapes, not one a call.
-    shape_step: int = 32
+    # Rectangles are upscaled in blocks of at most ``block`` pixels a side, in steps of ``step``,
+    # each read with the radius around it (clamped to the frame): an engine that prepares itself
+    # anew for each input shape (OpenVINO: docs/speed.md) then sees a few shapes, not one a call.
+    block: int = 128
+    step: int = 32
 
 
 @dataclass
@@ -169,7 +171,7 @@ class TileReuse:
         if network.sum() > self.policy.full_share * network.size:
             return self._whole(y, bit_depth, full_range, key)
         for mask, upscaler in ((network, self.inner), (flat, self.flat_path)):
-            for rows, cols in _regions(mask, lambda rows, cols: self._area(y.shape, rows, cols)):
+            for rows, cols in _regions(mask, lambda rows, cols: self._cost(y.shape, rows, cols)):
                 self._compute(y, upscaler, mask, rows, cols, bit_depth, full_range)
         np.copyto(state.basis, y, where=changed)
         reused, flat_count = int(due.size - due.sum()), int(flat.sum())
@@ -214,35 +216,33 @@ class TileReuse:
         self.stats.last_reused = self.stats.last_flat = 0.0
         return output.copy()
 
-    def _read(self, shape, rows: tuple[int, int], cols: tuple[int, int]):
-        """The pixels (top, bottom, left, right) of tiles ``rows`` x ``cols`` (tile indices, end
-        excluded), and the rectangle (y0, y1, x0, x1) read to upscale them."""
-        t, r = self.policy.tile, self.radius
+    def _blocks(self, shape, rows: tuple[int, int], cols: tuple[int, int]):
+        """For tiles ``rows`` x ``cols`` (tile indices, end excluded): the blocks that upscale
+        them, each as the pixels it gives (top, bottom, left, right) and the pixels it reads
+        (y0, y1, x0, x1)."""
+        t, r, b, step = self.policy.tile, self.radius, self.policy.block, self.policy.step
         height, width = shape
-        top, bottom = rows[0] * t, min(rows[1] * t, height)
-        left, right = cols[0] * t, min(cols[1] * t, width)
-        y0, y1 = _span(top - r, bottom + r, height, self.policy.shape_step)
-        x0, x1 = _span(left - r, right + r, width, self.policy.shape_step)
-        return (top, bottom, left, right), (y0, y1, x0, x1)
+        for top, bottom, y0, y1 in _pieces(rows[0] * t, min(rows[1] * t, height), height, b, step, r):
+            for left, right, x0, x1 in _pieces(cols[0] * t, min(cols[1] * t, width), width, b, step, r):
+                yield (top, bottom, left, right), (y0, y1, x0, x1)
 
-    def _area(self, shape, rows, cols) -> int:
-        _, (y0, y1, x0, x1) = self._read(shape, rows, cols)
-        return (y1 - y0) * (x1 - x0)
+    def _cost(self, shape, rows, cols) -> int:
+        """The pixels read to upscale tiles ``rows`` x ``cols``."""
+        return sum((y1 - y0) * (x1 - x0) for _, (y0, y1, x0, x1) in self._blocks(shape, rows, cols))
 
     def _compute(self, y, upscaler, mask, rows: tuple[int, int], cols: tuple[int, int], bit_depth,
                  full_range) -> None:
-        """The tiles of ``mask`` among ``rows`` x ``cols`` through ``upscaler``, read with the
-        receptive radius around them, written into the output. Only those: a rectangle may hold
-        tiles of the other path (a textured tile amid flat ones) or tiles that are not due."""
+        """The tiles of ``mask`` among ``rows`` x ``cols`` through ``upscaler``, block by block,
+        written into the output. Only those: a rectangle may hold tiles of the other path (a
+        textured tile amid flat ones) or tiles that are not due."""
         s, t = self.scale, self.policy.tile
-        (top, bottom, left, right), (y0, y1, x0, x1) = self._read(y.shape, rows, cols)
-        part = upscaler.upscale(np.ascontiguousarray(y[None, y0:y1, x0:x1]), bit_depth=bit_depth,
-                                full_range=full_range)[0]
-        height, width = (bottom - top) * s, (right - left) * s
-        chosen = mask[rows[0]:rows[1], cols[0]:cols[1]].repeat(t * s, axis=0).repeat(t * s, axis=1)
-        np.copyto(self._state.output[top * s:bottom * s, left * s:right * s],
-                  part[(top - y0) * s:(bottom - y0) * s, (left - x0) * s:(right - x0) * s],
-                  where=chosen[:height, :width])
+        for (top, bottom, left, right), (y0, y1, x0, x1) in self._blocks(y.shape, rows, cols):
+            part = upscaler.upscale(np.ascontiguousarray(y[None, y0:y1, x0:x1]), bit_depth=bit_depth,
+                                    full_range=full_range)[0]
+            chosen = mask[np.ix_(np.arange(top, bottom) // t, np.arange(left, right) // t)]
+            np.copyto(self._state.output[top * s:bottom * s, left * s:right * s],
+                      part[(top - y0) * s:(bottom - y0) * s, (left - x0) * s:(right - x0) * s],
+                      where=chosen.repeat(s, axis=0).repeat(s, axis=1))
 
 
 def _shifted(plane: np.ndarray, dx: int, dy: int) -> np.ndarray:
@@ -254,12 +254,18 @@ def _shifted(plane: np.ndarray, dx: int, dy: int) -> np.ndarray:
     return out
 
 
-def _span(start: int, end: int, length: int, step: int) -> tuple[int, int]:
-    """``start``-``end`` grown to a multiple of ``step`` (or the whole ``length``) and moved
-    inside 0-``length``."""
-    size = min(-(-(end - start) // step) * step, length)
-    start = min(max(start, 0), length - size)
-    return start, start + size
+def _pieces(start: int, end: int, length: int, block: int, step: int, radius: int):
+    """Pieces (first, last) that cover ``start``-``end``: ``block`` long, the last rounded up
+    to a multiple of ``step`` (reaching back, or over the end, as ``length`` allows), each with
+    the span (read0, read1) read for it: the piece and ``radius`` on each side (or all of
+    ``length``), moved inside 0-``length``. A piece is then at least ``radius`` from each end
+    of its span that is not an end of ``length``."""
+    for first in range(start, end, block):
+        size = min(-(-min(block, end - first) // step) * step, length)
+        first = min(first, length - size)
+        span = min(size + 2 * radius, length)
+        read0 = min(max(first - radius, 0), length - span)
+        yield first, first + size, read0, read0 + span
 
 
 def _tile_max(plane: np.ndarray, tile: int) -> np.ndarray:

@@ -104,7 +104,8 @@ def test_speed_features_time_each_feature_on_and_off_on_both_clips(tmp_path):
         assert all(row["fps_median"] > 0 for row in runs.values())
         default, exact = runs["upscale -m espcn"], runs["upscale -m espcn --exact"]
         assert exact["reuse"] is None and exact["vs_exact"] == 1.0 and exact["backend"] == exact_backend
-        assert set(default["reuse"]) == {"frames", "tiles", "reused", "flat", "computed", "full_frames", "shifted_frames"}
+        assert set(default["reuse"]) == {"frames", "tiles", "reused", "flat", "computed", "full_frames",
+                                         "shifted_frames"}
         assert default["reuse"]["frames"] == 4 and ("vs_ffmpeg" in default) == ffmpeg
         assert runs["upscale stage, network on every tile"]["reuse"] is None
         assert runs["upscale stage, reuse only"]["reuse"]["frames"] == 4
