@@ -55,7 +55,7 @@ class ReusePolicy:
     reuse: bool = True  # unchanged tiles keep the previous frame's output
     flat: bool = True  # flat tiles take the upscaler's flat path, where it has one
     tile: int = 16  # LR pixels a side of the unit of reuse
-    threshold: int = 3  # a pixel that moved by at most this is unchanged (codec and sensor noise)
+    threshold: int = 4  # a pixel that moved by at most this is unchanged (codec and sensor noise)
     flat_range: int = 8  # a support spanning at most this is flat (what the network adds: the module's text)
     shift: bool = True  # try a whole-picture shift where much changed
     shift_share: float = 0.2  # ... that is, where more than this share of the pixels changed
