@@ -55,8 +55,8 @@ DEVICE_HELP = ("Where the model runs: auto (CUDA when a GPU is usable and the mo
                "cpu or cuda.")
 WEIGHTS_HELP = "Checkpoint to load instead of the model's own (from 'srpipe train')."
 BACKEND_HELP = ("Inference backend of neural models (espcn): auto (the installed one of highest priority for the "
-                "device, the fastest measured), openvino-bf16, openvino, torch, onnxruntime, torch-fp16 (CUDA); "
-                "see 'srpipe models backends'.")
+                "device, the fastest measured), openvino-int8 (not under --exact), openvino-bf16, openvino, torch, "
+                "onnxruntime, torch-fp16 (CUDA); see 'srpipe models backends'.")
 QUIET_HELP = "No progress and no summary; errors (and, in a batch, failed files) are still shown."
 JSON_HELP = "Print the result as JSON on standard output."
 OVERWRITE_HELP = "Replace an existing output file (ffmpeg's -y)."
