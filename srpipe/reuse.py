@@ -208,6 +208,17 @@ class TileReuse:
         state.basis, state.output = basis, _shifted(state.output, dx * s, dy * s)
         return moved
 
+    def warm_up(self, width: int, height: int) -> None:
+        """Run ``inner`` once on every input shape frames of ``width`` x ``height`` can give it
+        (the whole frame, and each size of block), so that an engine that prepares itself per
+        shape (OpenVINO) has done so before the first frame: for live preview, where that
+        preparation would be the first frames' latency. The state is left as it was."""
+        r, step = self.radius, self.policy.step
+        sides = [{min(min(size, length) + 2 * r, length) for size in range(step, self.policy.block + step, step)}
+                 for length in (height, width)]
+        for rows, cols in [(height, width), *((h, w) for h in sides[0] for w in sides[1])]:
+            self.inner.upscale(np.zeros((1, rows, cols), np.uint8), bit_depth=8, full_range=False)
+
     def _whole(self, y, bit_depth, full_range, key) -> np.ndarray:
         """The whole frame through ``inner``; the state starts from it."""
         output = self.inner.upscale(y[None], bit_depth=bit_depth, full_range=full_range)[0]

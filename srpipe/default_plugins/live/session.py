@@ -53,6 +53,8 @@ def run_live(
                            backends=collect_backends(pm), backend=backend, exact=exact)
     source = open_source(pm, location, SourceOptions())
     with source:
+        if source.width and source.height:  # a stream may tell its size only with its first frame
+            models.warm_up(source.width, source.height)
         view = Window() if window else Headless()
         try:
             recorder = Recorder(record, overwrite, **(record_options or {})) if record is not None else None

@@ -29,6 +29,7 @@ class UpscalerCycle:
             m.name for m in registry if m.kind == "upscaler" and m.name != first and self.scale in m.scales
         ]
         self.index = 0
+        self.frame_size: tuple[int, int] | None = None  # (width, height), once the source is open
         self._loaded: dict[str, Upscaler] = {first: self._load_spec(spec, weights)}
         self.scale = self._loaded[first].scale  # with --weights, the checkpoint's
 
@@ -58,7 +59,18 @@ class UpscalerCycle:
     def _load_spec(self, spec, weights: str | None) -> Upscaler:
         upscaler = load_upscaler(spec, self.backends, scale=self.scale, device=self.device, weights=weights,
                                  backend=self.backend, exact=self.exact)
-        return upscaler if self.exact or self.device != "cpu" else with_reuse(upscaler)
+        upscaler = upscaler if self.exact or self.device != "cpu" else with_reuse(upscaler)
+        if isinstance(upscaler, TileReuse) and self.frame_size:
+            upscaler.warm_up(*self.frame_size)
+        return upscaler
+
+    def warm_up(self, width: int, height: int) -> None:
+        """Prepare the loaded upscalers, and those loaded later, for frames of this size
+        (:meth:`srpipe.reuse.TileReuse.warm_up`): not while the first frames wait."""
+        self.frame_size = (width, height)
+        for upscaler in self._loaded.values():
+            if isinstance(upscaler, TileReuse):
+                upscaler.warm_up(width, height)
 
     @property
     def reused(self) -> float | None:
