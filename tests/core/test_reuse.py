@@ -122,6 +122,27 @@ def test_the_engine_sees_few_shapes():
     assert shapes - {(256, 320)} <= {(h, w) for h in (38, 70) for w in (38, 70)}
 
 
+def test_after_warming_up_no_frame_brings_a_new_shape():
+    shapes, calls = set(), []
+
+    class Recording(BoxUpscaler):
+        def upscale(self, luma, *, bit_depth, full_range):
+            calls.append(luma.shape[1:] not in shapes)
+            shapes.add(luma.shape[1:])
+            return super().upscale(luma, bit_depth=bit_depth, full_range=full_range)
+
+    reusing = TileReuse(Recording(), 3, ReusePolicy(threshold=0, flat=False, tile=16, block=64, step=16))
+    reusing.warm_up(200, 150)
+    assert reusing.stats.frames == 0 and reusing._state is None  # nothing of a frame is kept
+    calls.clear()
+    picture = textured(150, 200)
+    for index in range(25):
+        frame = picture.copy()
+        frame[5 + 4 * index:30 + 5 * index, 10 + 6 * index:40 + 3 * index] = 255
+        reusing.upscale(frame[None], bit_depth=8, full_range=False)
+    assert calls and not any(calls)
+
+
 def pan(steps, height=256, width=320, seed=7):
     """Frames of a camera moving over a larger picture by whole pixels: (dx, dy) per frame."""
     world = textured(height + 80, width + 80, seed=seed)
