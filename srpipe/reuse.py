@@ -14,8 +14,9 @@ wraps an upscaler and, frame by frame, runs it only on the tiles whose input cha
   too: the error does not grow with time, and with ``threshold`` 0 the output is the
   upscaler's own.
 - Tiles to compute run in rectangles (each group of touching tiles as its bounding box or
-  in bands, whichever reads fewer pixels), each read with the receptive radius as halo and
-  clamped to the frame, so that inside the rectangle the output is what the whole frame
+  in bands, whichever reads fewer pixels), cut into blocks of at most ``block`` pixels a
+  side in steps of ``step`` (few input shapes), each read with the receptive radius as halo
+  and clamped to the frame, so that inside the block the output is what the whole frame
   gives (frame edges included).
 - Flat tiles (the support spans at most ``flat_range`` code values) take the upscaler's
   ``flat_path`` where it declares one (a residual network's bicubic): on flat input the
