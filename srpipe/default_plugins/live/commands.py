@@ -44,8 +44,8 @@ def live(camera, source_location, model, scale, weights, device, backend, exact,
     When the model is slower than the source, stale frames are dropped so that
     the latency stays low; the window shows the frame rate, the latency, the
     drops and the share of the frame a network took from the frame before
-    (--exact runs it on every pixel). Keys: q or Esc quits, m switches to the next upscaler, s saves a
-    screenshot, space pauses.
+    (--exact runs it on every pixel). Keys: q or Esc quits, m switches to the
+    next upscaler, s saves a screenshot, space pauses.
 
     \b
     Examples:
