@@ -83,8 +83,9 @@ SCORED_PATHS = ("both", "default", "exact")
 @click.command("eval")
 @click.option("-m", "--model", required=True, help="Upscaler to score (see 'srpipe models list').")
 @click.option("--data", type=click.Path(file_okay=False), help="Folder of high-resolution images.")
-@click.option("--video", type=click.Path(dir_okay=False),
-              help="A video clip, shrunk, encoded and upscaled by the pipeline.")
+@click.option("--video", type=click.Path(),
+              help="A video clip, shrunk, encoded and upscaled by the pipeline; or a folder of clips, scored per "
+                   "category (its sub-folders) and in all.")
 @scale_option
 @weights_option
 @device_option
@@ -114,7 +115,9 @@ def evaluate(model, data, video, scale, weights, device, downscale, degrade, crf
     by x264 (preset medium) at each of --crfs, upscaled by `srpipe upscale` with the
     model, as it runs by default and with --exact (--score), and with bicubic,
     and each frame's luma is scored against the original (border = scale);
-    the table gives the mean over frames.
+    the table gives the mean over frames. Given a folder, every clip in it is
+    scored, and the table gives the mean over clips per category (each
+    sub-folder: text/, faces/, night/...) and over all of them.
 
     \b
     Examples:
@@ -123,6 +126,7 @@ def evaluate(model, data, video, scale, weights, device, downscale, degrade, crf
       srpipe eval -m espcn --data Set5/ --downscale swscale-bicubic --degrade x264:crf=23
       srpipe eval -m espcn --video clip.mp4 --crfs 0,23,30
       srpipe eval -m espcn --video clip.mp4 --crfs 23 --score default
+      srpipe eval -m espcn --video my-clips/ --crfs 23 --json > scores.json
     """
     from srpipe.backends import load_upscaler
     from srpipe.device import resolve_device
@@ -168,7 +172,7 @@ def evaluate(model, data, video, scale, weights, device, downscale, degrade, crf
 
 
 def _evaluate_video(model, video, scale, weights, backend, crf_list, frames, as_json, device="cpu", score="both"):
-    from srpipe.default_plugins.espcn.video_eval import evaluate_video
+    from srpipe.default_plugins.espcn.video_eval import evaluate_folder_of_clips, evaluate_video
     from srpipe.errors import SrpipeError
 
     try:
@@ -179,19 +183,29 @@ def _evaluate_video(model, video, scale, weights, backend, crf_list, frames, as_
         raise SrpipeError("x264 crf values must be between 0 (lossless) and 51")
     models = {"bicubic": None, **({model: weights} if score != "exact" else {})}
     exact_models = {model: weights} if score != "default" else {}
-    report = evaluate_video(video, models, scale, crfs, backend=backend, frames=frames, device=device,
-                            exact_models=exact_models)
+    options = {"backend": backend, "frames": frames, "device": device, "exact_models": exact_models}
+    if Path(video).is_dir():
+        report = evaluate_folder_of_clips(video, models, scale, crfs, **options)
+        rows = [(f"crf {crf} {name}", means[index]["clips"], means[index]["psnr"])
+                for index, crf in enumerate(crfs)
+                for name, means in [*report["categories"].items(), ("all", report["all"])]]
+        header, align = ("crf, category", "clips"), "<"
+    else:
+        report = evaluate_video(video, models, scale, crfs, **options)
+        rows = [(row["crf"], row["frames"], row["psnr"]) for row in report["crfs"]]
+        header, align = ("crf", "frames"), ">"
     report["model"] = model
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
     # the model's columns: the path scored (or both, and what the default loses against --exact)
-    columns = [label for label in (model, f"{model} --exact") if label in report["crfs"][0]["psnr"]]
+    columns = [label for label in (model, f"{model} --exact") if label in rows[0][2]]
     both = len(columns) == 2
-    click.echo(f"{'crf':>4} {'frames':>6} " + " ".join(f"{label + ' Y-PSNR':>20}" for label in columns)
+    width = max(4, *(len(str(key)) for key, _, _ in rows), len(header[0]))
+    click.echo(f"{header[0]:{align}{width}} {header[1]:>6} " + " ".join(f"{label + ' Y-PSNR':>20}" for label in columns)
                + (f" {'vs exact':>8}" if both else "") + f" {'bicubic Y-PSNR':>16} {'gain':>7}")
-    for row in report["crfs"]:
-        scores, base = [row["psnr"][label] for label in columns], row["psnr"]["bicubic"]
-        click.echo(f"{row['crf']:>4} {row['frames']:>6} " + " ".join(f"{value:>20.2f}" for value in scores)
+    for key, count, psnr in rows:
+        scores, base = [psnr[label] for label in columns], psnr["bicubic"]
+        click.echo(f"{key:{align}{width}} {count:>6} " + " ".join(f"{value:>20.2f}" for value in scores)
                    + (f" {scores[0] - scores[1]:>+8.2f}" if both else "")
                    + f" {base:>16.2f} {scores[0] - base:>+7.2f}")

@@ -107,3 +107,48 @@ def evaluate_video(clip: str | Path, models: Mapping[str, str | None], scale: in
                 up.unlink()
             results.append(row)
     return {"clip": str(clip), "scale": scale, "crfs": results}
+
+
+def clips_by_category(folder: str | Path) -> dict[str, list[Path]]:
+    """The video files under ``folder``, by category: the sub-folder of ``folder`` they are in
+    (``.`` for those directly in it), each list sorted by path. Special files are passed over,
+    as a FIFO would be read once and a device might never end."""
+    from srpipe.media import VIDEO_SUFFIXES
+
+    folder = Path(folder)
+    categories: dict[str, list[Path]] = {}
+    for path in sorted(folder.rglob("*")):
+        if path.suffix.lower() in VIDEO_SUFFIXES and path.is_file():
+            relative = path.relative_to(folder)
+            category = relative.parts[0] if len(relative.parts) > 1 else "."
+            categories.setdefault(category, []).append(path)
+    if not categories:
+        raise SrpipeError(f"no video clips in {folder}; give a folder of clips (.mp4, .mkv, .mov, ...), "
+                          "in sub-folders by category if you want scores per category")
+    return categories
+
+
+def evaluate_folder_of_clips(folder: str | Path, models: Mapping[str, str | None], scale: int,
+                             crfs: Sequence[int] = (0, 23, 30), **options) -> dict:
+    """:func:`evaluate_video` on every clip under ``folder`` (``options`` as it takes them), and
+    the means by category (:func:`clips_by_category`) and over all clips, each clip counting
+    once however many frames it has: ``{"folder", "scale", "clips": [report + "category"],
+    "categories": {name: [{"crf", "clips", "psnr"}]}, "all": [{"crf", "clips", "psnr"}]}``."""
+    categories = clips_by_category(folder)
+    clips = []
+    for category, paths in categories.items():
+        for path in paths:
+            clips.append({**evaluate_video(path, models, scale, crfs, **options), "category": category})
+
+    def means(reports: list[dict]) -> list[dict]:
+        rows = []
+        for index, crf in enumerate(crfs):
+            labels = reports[0]["crfs"][index]["psnr"]
+            rows.append({"crf": crf, "clips": len(reports),
+                         "psnr": {label: float(np.mean([r["crfs"][index]["psnr"][label] for r in reports]))
+                                  for label in labels}})
+        return rows
+
+    return {"folder": str(folder), "scale": scale, "clips": clips,
+            "categories": {name: means([c for c in clips if c["category"] == name]) for name in categories},
+            "all": means(clips)}

@@ -1,0 +1,59 @@
+"""`srpipe eval --video FOLDER`: every clip scored, the means per category (sub-folder) and in all."""
+
+import json
+
+import numpy as np
+import pytest
+
+from srpipe.default_plugins.espcn.video_eval import evaluate_video
+from srpipe.testing import make_test_video
+
+
+@pytest.fixture
+def clips(tmp_path):
+    root = tmp_path / "clips"
+    (root / "text").mkdir(parents=True)
+    (root / "faces").mkdir()
+    make_test_video(root / "text" / "a.mp4", width=70, height=54, frames=4, audio=False)
+    make_test_video(root / "text" / "b.mkv", width=64, height=48, frames=3, audio=False, codec="ffv1")
+    make_test_video(root / "faces" / "c.mp4", width=80, height=60, frames=5, audio=False)
+    make_test_video(root / "top.mp4", width=64, height=48, frames=3, audio=False)
+    (root / "faces" / "notes.txt").write_text("not a clip")
+    return root
+
+
+def test_each_category_is_the_mean_of_its_clips_and_all_of_every_clip(clips, cli_run):
+    done = cli_run("eval", "-m", "espcn", "--video", clips, "--crfs", "0,23", "--score", "default", "--json")
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.output)
+    by_clip = {clip["clip"]: clip for clip in report["clips"]}
+    assert {(name.split("/clips/")[1], clip["category"]) for name, clip in by_clip.items()} == {
+        ("text/a.mp4", "text"), ("text/b.mkv", "text"), ("faces/c.mp4", "faces"), ("top.mp4", ".")}
+    direct = evaluate_video(clips / "faces" / "c.mp4", {"bicubic": None, "espcn": None}, 2, (0, 23))
+    assert by_clip[str(clips / "faces" / "c.mp4")]["crfs"] == direct["crfs"]
+    for index, crf in enumerate((0, 23)):
+        text = [by_clip[str(clips / "text" / name)]["crfs"][index]["psnr"]["espcn"] for name in ("a.mp4", "b.mkv")]
+        assert report["categories"]["text"][index] == {
+            "crf": crf, "clips": 2, "psnr": pytest.approx({
+                "espcn": np.mean(text),
+                "bicubic": np.mean([by_clip[str(clips / "text" / n)]["crfs"][index]["psnr"]["bicubic"]
+                                    for n in ("a.mp4", "b.mkv")])})}
+        every = [clip["crfs"][index]["psnr"]["espcn"] for clip in report["clips"]]
+        assert report["all"][index]["clips"] == 4
+        assert report["all"][index]["psnr"]["espcn"] == pytest.approx(np.mean(every))  # each clip once
+
+
+def test_the_table_has_a_row_per_category_and_one_for_all(clips, cli_run):
+    done = cli_run("eval", "-m", "espcn", "--video", clips, "--crfs", "23")
+    assert done.exit_code == 0, done.output
+    lines = done.output.splitlines()
+    assert "vs exact" in lines[0]  # both paths, as for one clip
+    assert [line.split()[2] for line in lines[1:]] == ["faces", "text", ".", "all"]  # by path, then all
+    assert lines[-1].split()[:4] == ["crf", "23", "all", "4"]
+
+
+def test_a_folder_without_clips_is_one_line(tmp_path, cli_run):
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    (tmp_path / "empty" / "sub" / "photo.png").write_bytes(b"")
+    done = cli_run("eval", "-m", "bicubic", "--video", tmp_path / "empty")
+    assert done.exit_code == 1 and "no video clips in" in done.output and len(done.output.splitlines()) == 1
