@@ -166,9 +166,7 @@ def upscale(
         if isinstance(source, ImageSource):  # one picture: its own need, with no batch to fit
             source.check_memory(upscaler, sizes, output)
         else:
-            # A GPU runs whole frames faster than tiles come and go; classical upscalers declare no radius
-            # (they run faster than the bookkeeping), and OpenCV is not loaded for them.
-            if not exact and device == "cpu" and UpscalerTraits.of(upscaler).receptive_radius is not None:
+            if reuses_tiles(upscaler, device, exact):
                 from srpipe.reuse import ReusePolicy, with_reuse
 
                 reusing = with_reuse(upscaler, reuse or ReusePolicy())
@@ -188,6 +186,14 @@ def upscale(
             raise
     backend_used = UpscalerTraits.of(upscaler).backend if spec.accepts_backend else None  # an optional trait
     return UpscaleResult(input, output, model, scale, device, stats, backend_used, sizes, sink.encoder, reuse_stats)
+
+
+def reuses_tiles(upscaler, device: str, exact: bool) -> bool:
+    """Whether video goes through ``upscaler`` by tile reuse (:mod:`srpipe.reuse`): on the CPU,
+    unless ``exact``, where it declares its receptive radius. A GPU runs whole frames faster than
+    tiles come and go; classical upscalers declare no radius (they run faster than the
+    bookkeeping), and OpenCV is then not loaded for them."""
+    return not exact and device == "cpu" and UpscalerTraits.of(upscaler).receptive_radius is not None
 
 
 def _sized_output_path(input: str, sizes: SizePlan, suffix: str) -> Path:

@@ -9,6 +9,7 @@ from srpipe.errors import SrpipeError
 from srpipe.models import ModelRegistry, Upscaler
 from srpipe.plugins import collect_backends, get_plugin_manager
 from srpipe.reuse import TileReuse, with_reuse
+from srpipe.upscaling import reuses_tiles
 
 
 class UpscalerCycle:
@@ -59,7 +60,8 @@ class UpscalerCycle:
     def _load_spec(self, spec, weights: str | None) -> Upscaler:
         upscaler = load_upscaler(spec, self.backends, scale=self.scale, device=self.device, weights=weights,
                                  backend=self.backend, exact=self.exact)
-        upscaler = upscaler if self.exact or self.device != "cpu" else with_reuse(upscaler)
+        if reuses_tiles(upscaler, self.device, self.exact):
+            upscaler = with_reuse(upscaler)
         if isinstance(upscaler, TileReuse) and self.frame_size:
             upscaler.warm_up(*self.frame_size)
         return upscaler
