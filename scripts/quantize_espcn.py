@@ -9,10 +9,11 @@ checkpoint's holdout left out), degraded as the checkpoint's training degraded t
 (see srpipe/default_plugins/espcn/quantize.py): Big Buck Bunny cut into 6 regions, a scrolling
 screen of text and turning line art, shrunk x2..x4 and encoded by x264 at crf 0, 23 and 30;
 the int8 graph may lose at most 0.1 dB of mean luma PSNR against float32 at each crf, and no
-clip more than 0.3 dB; and it must run on every tile shape up to 64 LR pixels high without crashing
-OpenVINO (a child process tries them). Each recipe's table is printed; the first that passes is saved beside the
-checkpoint as NAME.int8.xml/.bin with its record NAME.int8.json (``--out`` for another folder).
-Nothing is saved where none passes.
+clip more than 0.3 dB; and it must run on every tile shape up to 64 LR pixels high, the blocks
+tile reuse reads and whole frames without crashing OpenVINO (a child process tries them). Each
+recipe's table is printed; the first that passes is saved beside the checkpoint as
+NAME.int8.xml/.bin with its record NAME.int8.json (``--out`` for another folder). Nothing is
+saved where none passes.
 
     python scripts/quantize_espcn.py --speed srpipe/default_plugins/espcn/weights/espcn_video_x2.pt
 

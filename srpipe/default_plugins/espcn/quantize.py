@@ -269,9 +269,11 @@ _SHAPES_CHECK = """
 import sys, numpy as np
 from srpipe.default_plugins.espcn.openvino_backend import _int8_runner, import_openvino
 run = _int8_runner(import_openvino().Core().read_model(sys.argv[1]))
-widths = [*range(1, 9), 15, 16, 17, 33, 46, 47, 64, 97, 191, 640]
+# small tiles, the blocks tile reuse reads (srpipe.reuse: 32-128 pixels and a radius of 7 each side), whole frames
+spans = [46, 78, 110, 142]
+widths = [*range(1, 9), 15, 16, 17, 33, 47, 64, 97, 191, *spans, 640]
 for n in (1, 4):
-    for h in range(1, 65):
+    for h in [*range(1, 65), *spans, 360, 480]:
         for w in widths:
             run(np.random.default_rng(h).random((n, 1, h, w), np.float32))
 """
@@ -279,7 +281,8 @@ for n in (1, 4):
 
 def survives_shapes(model) -> bool:
     """Whether the int8 ``model`` runs, as the backend runs it, on every tile shape from 1 to 64
-    LR pixels high at a range of widths, batches of 1 and 4, without crashing its process."""
+    LR pixels high, the blocks tile reuse reads and whole frames, at a range of widths, batches
+    of 1 and 4, without crashing its process."""
     import subprocess
     import sys
 
