@@ -52,10 +52,21 @@ class UpscalerTraits:
     #: an upscaler equal to this one on flat input (a residual network's bicubic), which
     #: ``srpipe.reuse`` runs on flat tiles instead; ``None``: none
     flat_path: Upscaler | None = None
+    #: a method ``for_stream() -> Upscaler``: the upscaler for one new stream (a video, a camera,
+    #: an image), sharing what was loaded, for an upscaler that keeps state across frames (a
+    #: temporal network's earlier frames); srpipe calls it at the start of each. ``None``: the
+    #: upscaler keeps no state across calls
+    for_stream: Callable[[], Upscaler] | None = None
 
     @classmethod
     def of(cls, upscaler) -> UpscalerTraits:
         return cls(**{f.name: getattr(upscaler, f.name) for f in fields(cls) if hasattr(upscaler, f.name)})
+
+
+def for_stream(upscaler: Upscaler) -> Upscaler:
+    """``upscaler`` for a new stream: what its ``for_stream`` gives (:class:`UpscalerTraits`), or itself."""
+    start = UpscalerTraits.of(upscaler).for_stream
+    return start() if start is not None else upscaler
 
 
 def check_upscaler(upscaler, spec: ModelSpec, scale: int | None) -> None:

@@ -11,7 +11,7 @@ from srpipe.backends import AUTO, load_upscaler
 from srpipe.device import resolve_device
 from srpipe.errors import SrpipeError
 from srpipe.media import SinkOptions, SourceOptions, open_sink, open_source
-from srpipe.models import UpscalerTraits
+from srpipe.models import UpscalerTraits, for_stream
 from srpipe.outputs import (
     check_output,
     check_output_path,
@@ -157,7 +157,7 @@ def upscale(
         if source.kind == "image":
             spec = models.for_images(spec, scale, weights)
             model = spec.name
-        upscaler = _load(spec, pm, scale, device, weights, backend, keep_model, exact)
+        upscaler = for_stream(_load(spec, pm, scale, device, weights, backend, keep_model, exact))
         if output is None:
             output = str(default_output_path(input, upscaler.scale, source.default_suffix))
             check_output_path(Path(output), input, sink_options.overwrite)

@@ -131,6 +131,7 @@ def evaluate(model, data, video, scale, weights, device, downscale, degrade, crf
     from srpipe.backends import load_upscaler
     from srpipe.device import resolve_device
     from srpipe.errors import SrpipeError
+    from srpipe.models import for_stream
     from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
 
     if (data is None) == (video is None):
@@ -159,7 +160,8 @@ def evaluate(model, data, video, scale, weights, device, downscale, degrade, crf
         return
     from srpipe.default_plugins.espcn.evaluate import evaluate_folder
 
-    report = evaluate_folder(data, upscaler.scale, lambda y: upscaler.upscale(y, bit_depth=8, full_range=False),
+    report = evaluate_folder(data, upscaler.scale,
+                             lambda y: for_stream(upscaler).upscale(y, bit_depth=8, full_range=False),
                              downscale=downscale, degrade=degrade)
     if as_json:
         click.echo(json.dumps({"model": model, "scale": upscaler.scale, "downscale": downscale, "degrade": degrade,

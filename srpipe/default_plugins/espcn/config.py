@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 
 ACTIVATIONS = ("tanh", "relu", "prelu")
 SHUFFLES = ("pixelshuffle", "einops")
-MAX_SCALE, MAX_KERNEL, MAX_WIDTH, MAX_LAYERS = 8, 15, 1024, 32
+MAX_SCALE, MAX_KERNEL, MAX_WIDTH, MAX_LAYERS, MAX_FRAMES = 8, 15, 1024, 32, 8
 
 
 @dataclass
@@ -17,7 +17,10 @@ class ESPCNConfig:
     ``features[i]`` is the width of hidden layer i and ``kernels`` the kernel size of every
     convolution (one more than ``features``: the last maps to ``channels * scale**2``).
     The defaults are the paper's network (5x5x64, 3x3x32, 3x3xr^2, tanh). With ``residual``
-    the network predicts the difference from a bicubic upscale of its input.
+    the network predicts the difference from a bicubic upscale of its input. With ``frames``
+    above 1 the network is temporal: its first convolution also takes the ``frames - 1``
+    frames before the current one, aligned to it, oldest first (early fusion, as VESPCN does;
+    :mod:`srpipe.default_plugins.espcn.temporal`), and it upscales the last, the current one.
     """
 
     scale: int = 3
@@ -28,6 +31,7 @@ class ESPCNConfig:
     shuffle: str = "pixelshuffle"
     residual: bool = False
     padding_mode: str = "zeros"
+    frames: int = 1
 
     def __post_init__(self):
         self.features = tuple(int(f) for f in self.features)
@@ -41,6 +45,8 @@ class ESPCNConfig:
             raise ValueError(f"scale must be 1-{MAX_SCALE} and channels 1-4")
         if any(not 1 <= k <= MAX_KERNEL for k in self.kernels) or any(not 1 <= f <= MAX_WIDTH for f in self.features):
             raise ValueError(f"kernel sizes must be 1-{MAX_KERNEL} and widths 1-{MAX_WIDTH}")
+        if not 1 <= self.frames <= MAX_FRAMES:
+            raise ValueError(f"frames must be 1-{MAX_FRAMES}")
         if len(self.features) > MAX_LAYERS:
             raise ValueError(f"at most {MAX_LAYERS} hidden layers")
         if self.activation not in ACTIVATIONS:
@@ -59,7 +65,7 @@ class ESPCNConfig:
 
     def widths(self) -> tuple[int, ...]:
         """Channels into and out of each convolution, input first."""
-        return (self.channels, *self.features, self.channels * self.scale**2)
+        return (self.channels * self.frames, *self.features, self.channels * self.scale**2)
 
     def receptive_radius(self) -> int:
         """How many LR pixels away an input can still change the convolutions' output."""

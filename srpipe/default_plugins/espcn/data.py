@@ -71,19 +71,27 @@ def _write_npz(cache_dir: str | Path, name: str, **arrays) -> None:
 class PatchSampler:
     """Random aligned LR/HR crops with a random flip/rot90 each, as ``(lr, hr)`` batches.
 
-    ``lr`` is (B, 1, patch, patch) and ``hr`` (B, 1, patch*scale, patch*scale), both /255.
+    ``lr`` is (B, F, patch, patch) and ``hr`` (B, 1, patch*scale, patch*scale), both /255, where
+    F is 1 for (H, W) LR images and ``frames`` for (frames, H, W) stacks of a temporal network's
+    input (the current frame last, :mod:`srpipe.default_plugins.espcn.temporal`). With
+    ``mismatch``, each earlier frame of a stack is, with that probability, cropped up to
+    ``MISMATCH_SHIFT`` pixels away from where it aligns: what a moving subject or a scene cut
+    gives, so that the network learns to use an earlier frame only where it matches.
     Randomness comes from torch's global generator (so a trainer's seed and resume cover it).
     MATLAB imresize commutes with flips and transposes on mod-cropped images, so augmenting
     the pair equals degrading the augmented HR.
     """
 
-    def __init__(self, pairs, scale: int, patch: int, batch_size: int, steps: int):
+    MISMATCH_SHIFT = 8
+
+    def __init__(self, pairs, scale: int, patch: int, batch_size: int, steps: int, mismatch: float = 0.0):
         self.scale, self.patch, self.batch_size, self.steps = scale, patch, batch_size, steps
+        self.mismatch = mismatch
         self.pairs = [(torch.from_numpy(lr), torch.from_numpy(hr)) for lr, hr in pairs
-                      if min(lr.shape) >= patch]
+                      if min(lr.shape[-2:]) >= patch]
         if not self.pairs:
             raise ValueError(f"no training image is at least {patch} LR pixels on each side")
-        areas = torch.tensor([float(lr.numel()) for lr, _ in self.pairs])
+        areas = torch.tensor([float(lr.shape[-1] * lr.shape[-2]) for lr, _ in self.pairs])
         self.weights = areas / areas.sum()
 
     def __len__(self) -> int:
@@ -100,28 +108,43 @@ class PatchSampler:
         lrs, hrs = [], []
         for k, a in zip(idx.tolist(), aug.tolist()):
             lr, hr = self.pairs[k]
-            i = int(torch.randint(0, lr.shape[0] - p + 1, ()))
-            j = int(torch.randint(0, lr.shape[1] - p + 1, ()))
-            lrs.append(dihedral(lr[i:i + p, j:j + p], a))
+            lr = lr if lr.dim() == 3 else lr[None]
+            h, w = lr.shape[-2:]
+            i = int(torch.randint(0, h - p + 1, ()))
+            j = int(torch.randint(0, w - p + 1, ()))
+            crop = lr[:, i:i + p, j:j + p]
+            if self.mismatch and len(lr) > 1:
+                crop = torch.stack([self._earlier(lr[f], i, j) for f in range(len(lr) - 1)] + [crop[-1]])
+            lrs.append(dihedral(crop, a))
             hrs.append(dihedral(hr[i * s:(i + p) * s, j * s:(j + p) * s], a))
-        lr = torch.stack(lrs)[:, None].float() / 255.0
+        lr = torch.stack(lrs).float() / 255.0
         hr = torch.stack(hrs)[:, None] / 255.0
         return lr, hr
 
+    def _earlier(self, frame: torch.Tensor, i: int, j: int) -> torch.Tensor:
+        """An earlier frame's crop at (i, j), or with probability ``mismatch`` one nearby."""
+        p = self.patch
+        if float(torch.rand(())) < self.mismatch:
+            m = self.MISMATCH_SHIFT
+            i = min(max(i + int(torch.randint(-m, m + 1, ())), 0), frame.shape[0] - p)
+            j = min(max(j + int(torch.randint(-m, m + 1, ())), 0), frame.shape[1] - p)
+        return frame[i:i + p, j:j + p]
+
 
 def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
-    """One of the 8 flips/rotations of a 2-D tensor."""
-    x = torch.rot90(x, k % 4)
+    """One of the 8 flips/rotations of a tensor's last two dimensions."""
+    x = torch.rot90(x, k % 4, dims=(-2, -1))
     return x.flip(-1) if k >= 4 else x
 
 
-def eval_batches(folder: str | Path, scale: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """One ``(lr, hr)`` batch per image of ``folder``, /255, as :func:`evaluate_folder` sees it."""
+def eval_batches(folder: str | Path, scale: int, frames: int = 1) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """One ``(lr, hr)`` batch per image of ``folder``, /255, as :func:`evaluate_folder` sees it
+    (for a temporal network of ``frames`` input frames, the image stands in for those before it)."""
     out = []
     for path in image_paths(folder):
         hr = modcrop(load_y(path), scale)
         lr = make_lr(hr, scale)
-        out.append((torch.from_numpy(lr)[None, None].float() / 255.0,
+        out.append((torch.from_numpy(lr)[None, None].float().repeat(1, frames, 1, 1) / 255.0,
                     torch.from_numpy(hr.astype(np.float32))[None, None] / 255.0))
     return out
 
@@ -139,7 +162,8 @@ def degraded_clips(
     ``crf_range`` (or 0, lossless, with probability ``lossless``) and decoded, so P and B
     frames carry the artefacts of real video. With probability ``jpeg`` a variant is a single
     still through libjpeg (quality 30-95) instead. Returns the HR images (float32) and, per LR
-    frame, ``(lr uint8, image index, top, left)`` of its HR window.
+    frame, ``(lr uint8, image index, top, left, clip index)`` of its HR window, each clip's frames
+    together and in order.
     """
     from srpipe.default_plugins.espcn.degrade import degrade_frames, downscale, pan_offsets
 
@@ -165,18 +189,23 @@ def degraded_clips(
                 continue
             lr = np.stack([downscale(hr[y:y + h, x:x + w], scale, kernel) for y, x in offsets])
             lr = degrade_frames(lr, degradation)
-            frames_out += [(f, k, y, x) for f, (y, x) in zip(lr, offsets)]
+            clip = frames_out[-1][4] + 1 if frames_out else 0
+            frames_out += [(f, k, y, x, clip) for f, (y, x) in zip(lr, offsets)]
     return hrs, frames_out
 
 
-def cached_degraded_pairs(paths: Sequence[str | Path], scale: int, cache_dir: str | Path,
+def cached_degraded_pairs(paths: Sequence[str | Path], scale: int, cache_dir: str | Path, *, stack: int = 1,
                           **settings) -> list[tuple[np.ndarray, np.ndarray]]:
     """:func:`degraded_clips` as ``(lr, hr window)`` pairs, stored in an ``.npz`` under
     ``cache_dir`` keyed by the images and settings (the HR windows are views of one array per
-    image, so the cache and memory hold each HR image once; :func:`_read_npz`)."""
+    image, so the cache and memory hold each HR image once; :func:`_read_npz`). With ``stack``
+    above 1, each ``lr`` is the (stack, H, W) input of a temporal network: the frame after the
+    frames of its clip before it, aligned (:func:`srpipe.default_plugins.espcn.temporal.stack_clip`)."""
+    from srpipe.default_plugins.espcn.temporal import stack_clip
+
     files = sorted(str(p) for p in paths)
     key = hashlib.sha1(repr((files, scale, sorted(settings.items()))).encode()).hexdigest()[:16]
-    name = f"srclips-x{scale}-{key}.npz"
+    name = f"srclips2-x{scale}-{key}.npz"
 
     def unpack(z):
         where = z["where"]
@@ -186,8 +215,17 @@ def cached_degraded_pairs(paths: Sequence[str | Path], scale: int, cache_dir: st
     kept = _read_npz(cache_dir, name, unpack)
     if kept is None:
         hrs, frames = degraded_clips(files, scale, **settings)
-        _write_npz(cache_dir, name, n_hr=len(hrs), where=np.array([f[1:] for f in frames], np.int64).reshape(-1, 3),
+        _write_npz(cache_dir, name, n_hr=len(hrs), where=np.array([f[1:] for f in frames], np.int64).reshape(-1, 4),
                    **{f"hr{i}": h for i, h in enumerate(hrs)}, **{f"lr{i}": f[0] for i, f in enumerate(frames)})
     else:
         hrs, frames = kept
-    return [(lr, hrs[k][y:y + lr.shape[0] * scale, x:x + lr.shape[1] * scale]) for lr, k, y, x in frames]
+    if stack > 1:
+        lrs, start = [], 0
+        for end in range(1, len(frames) + 1):
+            if end == len(frames) or frames[end][4] != frames[start][4]:
+                lrs += list(stack_clip(np.stack([f[0] for f in frames[start:end]]), stack))
+                start = end
+    else:
+        lrs = [f[0] for f in frames]
+    return [(lr, hrs[k][y:y + lr.shape[-2] * scale, x:x + lr.shape[-1] * scale])
+            for lr, (_, k, y, x, _) in zip(lrs, frames)]

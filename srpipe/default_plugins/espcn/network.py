@@ -19,7 +19,8 @@ def _activation(name: str, channels: int) -> nn.Module:
 
 
 class ESPCN(nn.Module):
-    """(B, C, H, W) in [0, 1] -> (B, C, H*scale, W*scale)."""
+    """(B, C * frames, H, W) in [0, 1] -> (B, C, H*scale, W*scale): with ``config.frames`` above
+    1, the channels hold the earlier frames first and the current one, which is upscaled, last."""
 
     def __init__(self, config: ESPCNConfig):
         super().__init__()
@@ -60,7 +61,8 @@ class ESPCN(nn.Module):
         return rearrange(y, "b (c r1 r2) h w -> b c (h r1) (w r2)", r1=r, r2=r)
 
     def upsampled(self, x: torch.Tensor) -> torch.Tensor:
-        """The bicubic upscale the residual network adds its output to."""
+        """The bicubic upscale of the current frame that the residual network adds its output to."""
+        x = x[:, x.shape[1] - self.config.channels:]
         return F.interpolate(x, scale_factor=self.config.scale, mode="bicubic", align_corners=False)
 
     def receptive_radius(self) -> int:

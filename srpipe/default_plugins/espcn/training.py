@@ -61,6 +61,8 @@ class TrainSettings:
     activation: str | None = None
     residual: bool | None = None
     padding_mode: str = "zeros"
+    frames: int = 1  # a temporal network's input frames: the current one and those before it
+    mismatch: float = 0.0  # share of earlier frames cropped misaligned (PatchSampler)
     shuffle: str = "pixelshuffle"
     loss: str = "l1"
     border: int = 0
@@ -101,6 +103,11 @@ def parse_args(argv=None) -> TrainSettings:
     p.add_argument("--activation", choices=("tanh", "relu", "prelu"))
     p.add_argument("--residual", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--padding-mode", default="zeros", choices=("zeros", "reflect", "replicate"))
+    p.add_argument("--frames", type=int, default=1,
+                   help="input frames of a temporal network: the current one and those before it, aligned "
+                        "(needs --degrade video; see srpipe.default_plugins.espcn.temporal)")
+    p.add_argument("--mismatch", type=float, default=0.0,
+                   help="share of earlier frames cropped misaligned in training, as a moving subject gives")
     p.add_argument("--shuffle", default="pixelshuffle", choices=("pixelshuffle", "einops"))
     p.add_argument("--loss", default="l1", choices=("l1", "mse"))
     p.add_argument("--border", type=int, default=0, help="LR pixels at patch edges left out of the loss")
@@ -150,7 +157,7 @@ def network_config(a: TrainSettings) -> ESPCNConfig:
     for key in ("features", "kernels", "activation", "residual"):
         if getattr(a, key) is not None:
             cfg[key] = getattr(a, key)
-    return ESPCNConfig(scale=a.scale, shuffle=a.shuffle, padding_mode=a.padding_mode, **cfg)
+    return ESPCNConfig(scale=a.scale, shuffle=a.shuffle, padding_mode=a.padding_mode, frames=a.frames, **cfg)
 
 
 def init_from(net: ESPCN, path: str, grow: bool = False) -> None:
@@ -159,7 +166,10 @@ def init_from(net: ESPCN, path: str, grow: bool = False) -> None:
     With ``grow``, a network of the same layers but wider hidden layers starts as the
     checkpoint's: each smaller tensor fills the leading corner of the wider one, and the
     weights from the new input channels are zero, so the new channels start without effect
-    and the network computes exactly what the checkpoint does until training moves them."""
+    and the network computes exactly what the checkpoint does until training moves them.
+    A temporal network (``frames`` above 1) starts from a single-frame checkpoint the same way:
+    its first convolution takes the checkpoint's weights on the current frame, the last of its
+    inputs, and zero on the earlier ones."""
     own = net.state_dict()
     src = load_checkpoint(path)["state_dict"]
     for k, v in src.items():
@@ -167,6 +177,8 @@ def init_from(net: ESPCN, path: str, grow: bool = False) -> None:
             continue
         if own[k].shape == v.shape:
             own[k] = v
+        elif k == "body.0.weight" and net.config.frames > 1 and v.shape[1] == net.config.channels:
+            own[k] = torch.cat([torch.zeros_like(v).repeat(1, net.config.frames - 1, 1, 1), v], dim=1)
         elif grow and own[k].dim() == v.dim() and all(a >= b for a, b in zip(own[k].shape, v.shape)):
             if v.dim() == 4:  # conv weight (out, in, kh, kw)
                 own[k][:, v.shape[1]:] = 0
@@ -182,12 +194,14 @@ def split_holdout(folders, n: int) -> tuple[list[Path], list[Path]]:
     return train, held
 
 
-def holdout_batches(paths, scale: int) -> dict[str, list]:
+def holdout_batches(paths, scale: int, frames: int = 1) -> dict[str, list]:
     """Validation batches of the held-out images under the degradations a model must handle.
 
     The x264 sets take the middle frame of a 5-frame pan clip (a P or B frame), shrunk as
-    ``ffmpeg -vf scale`` does."""
+    ``ffmpeg -vf scale`` does; a temporal network's input (``frames`` above 1) has the frames
+    before it (:func:`srpipe.default_plugins.espcn.temporal.stack_clip`)."""
     from srpipe.default_plugins.espcn.degrade import degrade_frames, downscale, pan_offsets
+    from srpipe.default_plugins.espcn.temporal import stack_clip
 
     sets = {"holdout-clean": ("matlab-bicubic", "none", 1), "holdout-noaa": ("opencv-cubic", "none", 1),
             "holdout-crf23": ("swscale-bicubic", "x264:crf=23", 5),
@@ -203,7 +217,7 @@ def holdout_batches(paths, scale: int) -> dict[str, list]:
             lrs = degrade_frames(np.stack([downscale(hr[y:y + h, x:x + w], scale, kernel) for y, x in offsets]),
                                  degradation)
             y, x = offsets[n // 2]
-            out[name].append((torch.from_numpy(lrs[n // 2])[None, None].float() / 255.0,
+            out[name].append((torch.from_numpy(stack_clip(lrs, frames)[n // 2])[None].float() / 255.0,
                               torch.from_numpy(hr[y:y + h, x:x + w].astype(np.float32))[None, None] / 255.0))
     return out
 
@@ -232,16 +246,18 @@ def train(a: TrainSettings) -> dict:
     if a.degrade == "video":
         pairs = cached_degraded_pairs(train, a.scale, cache_dir, variants=a.variants, frames=a.clip_frames,
                                       kernels=a.down_kernels, crf_range=a.crf_range, lossless=a.lossless,
-                                      jpeg=a.jpeg, seed=a.seed)
+                                      jpeg=a.jpeg, seed=a.seed, stack=a.frames)
+    elif a.frames > 1:
+        raise SrpipeError("a temporal network (--frames above 1) trains on clips: add --degrade video")
     elif held:
         raise SrpipeError("holding images out needs the video degradation (--degrade video)")
     else:
         pairs = cached_pairs(a.train, a.scale, a.rescales, cache_dir)
-    sampler = PatchSampler(pairs, a.scale, a.patch, a.batch, a.steps_per_epoch)
-    val = {Path(v).name: eval_batches(v, a.scale) for v in a.val}
-    val.update(holdout_batches(held, a.scale))
+    sampler = PatchSampler(pairs, a.scale, a.patch, a.batch, a.steps_per_epoch, mismatch=a.mismatch)
+    val = {Path(v).name: eval_batches(v, a.scale, a.frames) for v in a.val}
+    val.update(holdout_batches(held, a.scale, a.frames))
     degradation = {k: getattr(a, k) for k in ("degrade", "down_kernels", "crf_range", "lossless", "jpeg",
-                                              "variants", "clip_frames")} if a.degrade == "video" else {}
+                                              "variants", "clip_frames", "mismatch")} if a.degrade == "video" else {}
     meta = {"command": command, "data": [str(Path(t).name) for t in a.train], "rescales": a.rescales,
             "holdout": [p.name for p in held], **degradation,
             "macs_per_lr_pixel": net.macs_per_lr_pixel(),
@@ -258,7 +274,7 @@ def train(a: TrainSettings) -> dict:
         print(f"stopped after epoch {trainer.epoch} of {a.epochs}; continue with --resume", file=sys.stderr)
         return {}
     upscaler = ESPCNUpscaler(make_checkpoint(net.cpu()), "cpu")
-    scores = {Path(v).name: evaluate_folder(v, a.scale, lambda x: upscaler.upscale(
+    scores = {Path(v).name: evaluate_folder(v, a.scale, lambda x: upscaler.for_stream().upscale(
         x, bit_depth=8, full_range=False))["mean"] for v in a.val}
     result = {**meta, "epochs": a.epochs, "steps": a.epochs * a.steps_per_epoch,
               "batch": a.batch, "patch": a.patch,

@@ -7,6 +7,7 @@ importing torch takes longer than the upscaling. On CUDA it works on torch tenso
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import numpy as np
 from srpipe import cache
 from srpipe.backends import Backend
 from srpipe.default_plugins.espcn.config import ESPCNConfig
+from srpipe.default_plugins.espcn.temporal import TemporalWindow
 from srpipe.errors import NonFiniteOutput
 
 
@@ -31,7 +33,7 @@ def _agrees(convolved, config: ESPCNConfig) -> bool:
     """Whether a cached network takes and gives the shapes its card says: a card and a graph
     from different runs must not meet (an unlikely race), and this costs a tiny inference."""
     try:
-        out = convolved(np.zeros((1, config.channels, 4, 4), np.float32))
+        out = convolved(np.zeros((1, config.channels * config.frames, 4, 4), np.float32))
     except Exception:  # the backend's own error: it is prepared again from the checkpoint
         return False
     return out.shape == (1, config.channels, 4 * config.scale, 4 * config.scale)
@@ -65,7 +67,9 @@ class ESPCNUpscaler:
     The network works on 8-bit limited-range luma / 255. Other bit depths are scaled to that
     range and full-range input is mapped to limited range (Y_lim = 16 + Y_full * 219/255 at
     8-bit scale) before the network, and back after. ``network`` is the torch module, or
-    ``None`` where the backend runs a network it prepared in an earlier run.
+    ``None`` where the backend runs a network it prepared in an earlier run. A temporal network
+    (``config.frames`` above 1) reads each frame with the frames before it, which the upscaler
+    keeps: :meth:`for_stream` gives each stream its own.
     """
 
     def __init__(self, checkpoint: str | Path | dict, device: str = "cpu", batch_size: int = 4,
@@ -80,6 +84,16 @@ class ESPCNUpscaler:
         self.tile = tile or (backend.tile if backend else 192)
         self.margin = self.config.receptive_radius()
         self._copy_stream = None  # CUDA only, made on first use
+        self._window = TemporalWindow(self.config.frames) if self.config.frames > 1 else None
+
+    def for_stream(self) -> "ESPCNUpscaler":
+        """This upscaler for a new stream: a temporal network's gets its own earlier frames (the
+        loaded network is shared); any other is stateless and is returned as it is."""
+        if self._window is None:
+            return self
+        fresh = copy.copy(self)
+        fresh._window = TemporalWindow(self.config.frames)
+        return fresh
 
     def _tile_bytes_per_lr_pixel(self) -> int:
         """What running the backend on a tile holds, per LR pixel of the tile: its own buffers
@@ -117,13 +131,16 @@ class ESPCNUpscaler:
     @property
     def receptive_radius(self) -> int:
         """The convolutions' radius, or the residual's bicubic taps (2) if wider: the two are
-        added, not chained."""
+        added, not chained. None for a temporal network, whose output also depends on the
+        earlier frames, so that a tile cannot be kept because its own input did not change."""
+        if self._window is not None:
+            return None
         return max(self.config.receptive_radius(), 2 if self.config.residual else 0)
 
     @property
     def flat_path(self) -> ResidualBase | None:
         """The bicubic the residual network adds to, which it equals on flat input."""
-        return ResidualBase(self.scale) if self.config.residual else None
+        return ResidualBase(self.scale) if self.config.residual and self._window is None else None
 
     def _load_prepared(self, checkpoint, backend: Backend | None):
         """What the backend prepared for this checkpoint file in an earlier run, or None."""
@@ -179,7 +196,7 @@ class ESPCNUpscaler:
         if h <= t and w <= t:
             out = self.convolved(x)
         else:
-            shape = (n, c, h * s, w * s)
+            shape = (n, self.config.channels, h * s, w * s)
             out = np.empty(shape, np.float32) if on_arrays else x.new_empty(shape)
             for top in range(0, h, t):
                 for left in range(0, w, t):
@@ -198,9 +215,11 @@ class ESPCNUpscaler:
     def upsampled(self, x):
         """The residual's bicubic upscale of (N, C, H, W), which must equal ``ESPCN.upsampled``
         (torch's bicubic, a = -0.75, pixel centres, replicated edges): that one on CUDA;
-        OpenCV's on the CPU, the same kernel, grid and edges (within 1e-5), and faster."""
+        OpenCV's on the CPU, the same kernel, grid and edges (within 1e-5), and faster. Of a
+        temporal network's input, only the current frame, the last channels."""
         if not isinstance(x, np.ndarray):
             return self.network.upsampled(x)
+        x = x[:, x.shape[1] - self.config.channels:]
         n, c, h, w = x.shape
         s = self.scale
         out = np.empty((n, c, h * s, w * s), dtype=np.float32)
@@ -218,6 +237,8 @@ class ESPCNUpscaler:
             raise ValueError(f"{bit_depth}-bit luma must be {np.dtype(expected).name}, got {luma.dtype}")
         n, h, w = luma.shape
         out = np.empty((n, h * self.scale, w * self.scale), dtype=luma.dtype)
+        if self._window is not None:  # (N, frames, H, W): each frame after the frames before it
+            luma = self._window.stacks(luma)
         if self.device.startswith("cuda"):
             import torch
 
@@ -233,8 +254,8 @@ class ESPCNUpscaler:
             for top in range(0, h, rows):
                 bottom = min(top + rows, h)
                 y0, y1 = max(top - halo, 0), min(bottom + halo, h)
-                y = self._network_on_samples(luma[i:i + self.batch_size, y0:y1].astype(np.float32), bit_depth,
-                                             full_range)
+                y = self._network_on_samples(luma[i:i + self.batch_size, ..., y0:y1, :].astype(np.float32),
+                                             bit_depth, full_range)
                 if not np.isfinite(y).all():  # clipped, NaN becomes black: refuse instead
                     raise NonFiniteOutput("the network gave NaN or infinite values")
                 np.clip(np.rint(y), 0, maxval, out=y)
@@ -242,15 +263,15 @@ class ESPCNUpscaler:
         return out
 
     def _network_on_samples(self, x, bit_depth: int, full_range: bool):
-        """Float (N, H, W) samples of ``bit_depth`` bits through the network, in the same scale
-        (numpy on the CPU, torch on CUDA), unrounded."""
+        """Float (N, H, W) samples of ``bit_depth`` bits (a temporal network's: (N, frames, H, W))
+        through the network, in the same scale (numpy on the CPU, torch on CUDA), unrounded."""
         maxval = (1 << bit_depth) - 1
         step = float(1 << (bit_depth - 8))  # one 8-bit code value in this bit depth
         if full_range:
             x = (16 + x * (219.0 / maxval)) / 255.0
         else:
             x = x / (255.0 * step)
-        y = self.run_tiled(x[:, None])[:, 0]
+        y = self.run_tiled(x[:, None] if x.ndim == 3 else x)[:, 0]
         if full_range:
             return (y * 255.0 - 16) * (maxval / 219.0)
         return y * (255.0 * step)

@@ -6,7 +6,7 @@ import warnings
 
 from srpipe.backends import AUTO, BackendRegistry, load_upscaler
 from srpipe.errors import SrpipeError
-from srpipe.models import ModelRegistry, Upscaler
+from srpipe.models import ModelRegistry, Upscaler, for_stream
 from srpipe.plugins import collect_backends, get_plugin_manager
 from srpipe.reuse import TileReuse, with_reuse
 from srpipe.upscaling import reuses_tiles
@@ -58,8 +58,8 @@ class UpscalerCycle:
                 self.index -= 1
 
     def _load_spec(self, spec, weights: str | None) -> Upscaler:
-        upscaler = load_upscaler(spec, self.backends, scale=self.scale, device=self.device, weights=weights,
-                                 backend=self.backend, exact=self.exact)
+        upscaler = for_stream(load_upscaler(spec, self.backends, scale=self.scale, device=self.device, weights=weights,
+                                            backend=self.backend, exact=self.exact))
         if reuses_tiles(upscaler, self.device, self.exact):
             upscaler = with_reuse(upscaler)
         if isinstance(upscaler, TileReuse) and self.frame_size:

@@ -79,7 +79,7 @@ def test_pan_clip_frames_line_up_with_their_hr_windows(tmp_path):
     paths = sorted(folder.iterdir())
     hrs, frames = degraded_clips(paths, 2, variants=2, frames=4, kernels=("matlab-bicubic",), lossless=1.0)
     assert len(frames) == 2 * 2 * 4
-    for lr, k, y, x in frames:  # lossless: each LR frame is exactly its window shrunk
+    for lr, k, y, x, _ in frames:  # lossless: each LR frame is exactly its window shrunk
         window = hrs[k][y:y + 2 * lr.shape[0], x:x + 2 * lr.shape[1]]
         assert (lr == downscale(window, 2, "matlab-bicubic")).all()
     assert (hrs[0] == modcrop(load_y(paths[0]), 2).astype(np.float32)).all()
@@ -119,7 +119,7 @@ def test_training_with_x264_in_the_loop_lowers_the_loss(tmp_path):
     assert {"holdout-clean/psnr", "holdout-noaa/psnr", "holdout-crf23/psnr", "holdout-crf30/psnr"} <= set(log[0])
     result = json.loads((out / "result.json").read_text())
     assert result["holdout"] == ["0.png"] and result["degrade"] == "video"
-    assert any(p.name.startswith("srclips-x2-") for p in (tmp_path / "cache").iterdir())
+    assert any(p.name.startswith("srclips2-x2-") for p in (tmp_path / "cache").iterdir())
 
 
 def test_eval_offers_the_non_antialiased_shrink(tmp_path, cli_run):
@@ -164,7 +164,7 @@ def test_train_command_takes_the_video_degradation(tmp_path, cli_run, monkeypatc
     assert done.exit_code == 0, done.output
     meta = load_checkpoint(weights)["meta"]
     assert meta["degrade"] == "video" and meta["holdout"] == ["0.png"]
-    assert any(p.name.startswith("srclips-x2-") for p in (tmp_path / "cache").iterdir())
+    assert any(p.name.startswith("srclips2-x2-") for p in (tmp_path / "cache").iterdir())
     done = cli_run("train", "espcn", "--data", data, "-s", "2", "--holdout", "1", "-o", weights)
     assert done.exit_code == 1 and "--holdout needs --degrade video" in done.output
 
