@@ -72,7 +72,7 @@ def sources(tmp_path):
 
 CLIPS = [
     Clip("test", "faces", "photo-pan", "photo", "pan", (48, 32), {"start": (4, 4), "velocity": (0.6, -0.3)}),
-    Clip("test", "faces", "photo-zoom", "photo", "zoom", (40, 32), {"centre": (48, 36), "end_scale": 0.8}),
+    Clip("test", "faces", "photo-zoom", "photo", "zoom", (40, 32), {"centre": (48, 36), "scales": (1, 0.8)}),
     Clip("test", "textures", "texture-fixed", "texture", "fixed", (48, 40), {"start": (8, 8)}),
     Clip("test", "night", "texture-night", "texture", "pan", (32, 24), {"start": (2, 2), "velocity": (1.5, 0.5)},
          night=(100, 0.2)),
@@ -163,3 +163,14 @@ def test_the_command_line_reports_a_missing_sources_folder_in_one_line(tmp_path,
     assert evalset.main(["--sources", str(tmp_path / "nowhere"), "--out", str(tmp_path / "set")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("Error: --sources") and "--download" in err
+
+
+def test_a_view_that_leaves_its_source_is_refused(sources, tmp_path):
+    folder, table = sources
+    panning_off = Clip("test", "faces", "off", "photo", "pan", (48, 32), {"start": (46, 4), "velocity": (1, 0)})
+    with pytest.raises(evalset.BuildError, match="off.mp4: the view leaves its 96x72 source"):
+        evalset.build(tmp_path / "set", evalset.source_reader(folder, table), [panning_off], table, frames=FRAMES)
+    magnifying = Clip("test", "faces", "in", "photo", "zoom", (40, 32), {"centre": (48, 36), "scales": (1.2, 1)})
+    with pytest.raises(evalset.BuildError, match="in.mp4: a zoom scale over 1 would invent detail"):
+        evalset.build(tmp_path / "set", evalset.source_reader(folder, table), [magnifying], table, frames=FRAMES)
+    assert not (tmp_path / "set").exists()
