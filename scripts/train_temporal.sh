@@ -2,8 +2,9 @@
 # The temporal ESPCN experiment of issue #25: does a network that also reads the two frames
 # before the current one (aligned by the whole picture's shift, srpipe/default_plugins/espcn/temporal.py)
 # beat the single-frame one at nearly the same compute (69,888 against 66,688 MAC per LR pixel)?
-# Both start from the shipped x2 video weights (the temporal one exactly where they are: zero
-# weights on the earlier frames) and are fine-tuned by the same recipe on the same data: the
+# Both start from the shipped x2 video weights (the temporal one with its first layer's weights
+# shared out over the three frames: on a still picture it computes what they do; see
+# training.init_from) and are fine-tuned by the same recipe on the same data: the
 # training clips of scripts/train_video.sh (T91 + BSD200 less 20 held-out BSD200 images, pans
 # shrunk by several kernels and really encoded by x264), with new variants (--seed 3). The
 # temporal one also sees earlier frames cropped misaligned (--mismatch 0.2), as a moving subject

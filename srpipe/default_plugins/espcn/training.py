@@ -167,9 +167,11 @@ def init_from(net: ESPCN, path: str, grow: bool = False) -> None:
     checkpoint's: each smaller tensor fills the leading corner of the wider one, and the
     weights from the new input channels are zero, so the new channels start without effect
     and the network computes exactly what the checkpoint does until training moves them.
-    A temporal network (``frames`` above 1) starts from a single-frame checkpoint the same way:
-    its first convolution takes the checkpoint's weights on the current frame, the last of its
-    inputs, and zero on the earlier ones."""
+    A temporal network (``frames`` above 1) starts from a single-frame checkpoint with the first
+    convolution's weights shared out equally over its input frames: on a still picture it
+    computes what the checkpoint does, and where frames differ only by the codec's noise it
+    starts from their average. (Zero weights on the earlier frames would start it at the
+    checkpoint's optimum, where their gradients cancel: training left them near zero.)"""
     own = net.state_dict()
     src = load_checkpoint(path)["state_dict"]
     for k, v in src.items():
@@ -178,7 +180,7 @@ def init_from(net: ESPCN, path: str, grow: bool = False) -> None:
         if own[k].shape == v.shape:
             own[k] = v
         elif k == "body.0.weight" and net.config.frames > 1 and v.shape[1] == net.config.channels:
-            own[k] = torch.cat([torch.zeros_like(v).repeat(1, net.config.frames - 1, 1, 1), v], dim=1)
+            own[k] = v.repeat(1, net.config.frames, 1, 1) / net.config.frames
         elif grow and own[k].dim() == v.dim() and all(a >= b for a, b in zip(own[k].shape, v.shape)):
             if v.dim() == 4:  # conv weight (out, in, kh, kw)
                 own[k][:, v.shape[1]:] = 0
