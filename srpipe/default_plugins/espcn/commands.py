@@ -37,12 +37,15 @@ from srpipe.errors import SrpipeError
 @click.option("--holdout", type=click.IntRange(min=0), default=0, show_default=True,
               help="With --degrade video: keep this many images of the last --data folder out of training "
                    "and score them each epoch, clean and compressed.")
+@click.option("--temporal", type=click.IntRange(min=1, max=8), default=1, show_default=True, metavar="N",
+              help="With --degrade video: a temporal network that also reads the N-1 frames before the current "
+                   "one, aligned to it (early fusion); about 1,600 more MAC per pixel for each.")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="CPU threads for torch.")
 @click.option("--resume", is_flag=True, help="Continue the run from its last checkpoint.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Weights file to write; the run's checkpoints and log go to OUTPUT.run/.")
-def train_espcn(data, val, scale, epochs, steps_per_epoch, batch_size, preset, degrade, holdout, threads, resume,
-                output):
+def train_espcn(data, val, scale, epochs, steps_per_epoch, batch_size, preset, degrade, holdout, temporal, threads,
+                resume, output):
     """Train an ESPCN upscaler on any folder of images.
 
     Random crops with flips and rotations; the low-resolution input is made
@@ -54,19 +57,23 @@ def train_espcn(data, val, scale, epochs, steps_per_epoch, batch_size, preset, d
     Example:
       srpipe train espcn --data photos/ --val Set5/ -s 2 --epochs 16 -o my_x2.pt
       srpipe train espcn --data photos/ --degrade video --holdout 10 -s 2 -o my_video_x2.pt
+      srpipe train espcn --data photos/ --degrade video --temporal 3 -s 2 -o my_temporal_x2.pt
       srpipe upscale clip.mp4 -m espcn --weights my_x2.pt
     """
     for folder in data + val:
         check_image_folder(folder)
     if holdout and degrade != "video":
         raise SrpipeError("--holdout needs --degrade video")
+    if temporal > 1 and degrade != "video":
+        raise SrpipeError("--temporal trains on clips: add --degrade video")
     run_folder = Path(output).with_name(Path(output).name + ".run")
     check_output_folder(run_folder, f"-o {output}")  # the weights go beside it
     from srpipe.default_plugins.espcn.training import TrainSettings, train  # torch: after the checks
 
     train(TrainSettings(scale=int(scale), preset=preset, epochs=epochs, steps_per_epoch=steps_per_epoch,
                         batch=batch_size, last_lr_mult=0.1, threads=threads, out=str(run_folder), export=output,
-                        degrade=degrade, holdout=holdout, train=list(data), val=list(val), resume=resume))
+                        degrade=degrade, holdout=holdout, frames=temporal, mismatch=0.2 if temporal > 1 else 0.0,
+                        train=list(data), val=list(val), resume=resume))
 
 
 def check_image_folder(folder: str) -> None:

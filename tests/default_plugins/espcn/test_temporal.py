@@ -187,3 +187,18 @@ def test_a_temporal_network_needs_clips_to_train_on(tmp_path):
     with pytest.raises(SrpipeError, match="--degrade video"):
         main(["--scale", "2", "--frames", "3", "--epochs", "1", "--train", str(data), "--val",
               "--out", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache")])
+
+
+def test_srpipe_train_espcn_trains_a_temporal_network(tmp_path, cli_run, monkeypatch):
+    import srpipe.default_plugins.espcn.training
+
+    monkeypatch.setattr(srpipe.default_plugins.espcn.training, "CACHE", tmp_path / "cache")
+    data = draw_images(tmp_path / "data", 3, 7)
+    weights = tmp_path / "temporal.pt"
+    done = cli_run("train", "espcn", "--data", data, "-s", "2", "--epochs", "1", "--steps-per-epoch", "2",
+                   "--batch-size", "4", "--degrade", "video", "--temporal", "3", "-o", weights)
+    assert done.exit_code == 0, done.output
+    upscaler = ESPCNUpscaler(str(weights), "cpu")
+    assert upscaler.config.frames == 3 and upscaler.meta["mismatch"] == 0.2
+    done = cli_run("train", "espcn", "--data", data, "-s", "2", "--temporal", "3", "-o", weights)
+    assert done.exit_code == 1 and "--temporal trains on clips: add --degrade video" in done.output
