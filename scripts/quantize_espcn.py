@@ -4,10 +4,13 @@
     pip install -e '.[quantize]'        # NNCF; srpipe itself never needs it
     python scripts/quantize_espcn.py srpipe/default_plugins/espcn/weights/espcn_video_x2.pt
 
-Calibration: ``--calibration-images`` patches of the training photos (T91 + BSD200, the
-checkpoint's holdout left out), degraded as the checkpoint's training degraded them. The gate
-(see srpipe/default_plugins/espcn/quantize.py): Big Buck Bunny cut into 6 regions, a scrolling
-screen of text and turning line art, shrunk x2..x4 and encoded by x264 at crf 0, 23 and 30;
+Calibration: ``--calibration-images`` patches, a ``--line-art`` share of them from generated
+line art and screen text (black on white and white on black: photos alone set ranges that clip
+on full-contrast edges), the rest from the training photos (T91 + BSD200, the checkpoint's
+holdout left out), all degraded as the checkpoint's training degraded them. The gate (see
+srpipe/default_plugins/espcn/quantize.py): Big Buck Bunny cut into 6 regions, a scrolling
+screen of text, turning line art and panning black-and-white art, shrunk x2..x4 and encoded by
+x264 at crf 0, 23 and 30;
 the int8 graph may lose at most 0.1 dB of mean luma PSNR against float32 at each crf, and no
 clip more than 0.3 dB; and it must run on every tile shape up to 64 LR pixels high, the blocks
 tile reuse reads and whole frames without crashing OpenVINO (a child process tries them). Each
@@ -44,6 +47,8 @@ def main() -> None:
     parser.add_argument("--train", type=Path, nargs="+",
                         default=[DATA / "sr" / "train" / "T91", DATA / "sr" / "train" / "BSD200"])
     parser.add_argument("--calibration-images", type=int, default=300)
+    parser.add_argument("--line-art", type=float, default=0.1,
+                        help="share of the calibration patches cut from generated line art (default 0.1)")
     parser.add_argument("--out", type=Path, help="folder for the int8 graphs (default: each checkpoint's)")
     parser.add_argument("--speed", action="store_true",
                         help="only time the network on each OpenVINO backend (the shipped int8 graph)")
@@ -53,7 +58,8 @@ def main() -> None:
             print(checkpoint.name)
             quantize.network_speed(checkpoint)
         return
-    recipes = [quantize.RECIPES[name] for name in args.recipe or ("minmax-all-int8", "minmax-float-ends",
+    recipes = [quantize.RECIPES[name] for name in args.recipe or ("histogram-all-int8-equalized",
+                                                                   "histogram-all-int8-bias-correction",
                                                                    "histogram-float-ends")]
     clips = quantize.gate_clips(args.video)
     for checkpoint in args.checkpoints:
@@ -61,9 +67,10 @@ def main() -> None:
         ckpt = load_checkpoint(checkpoint)
         network = network_from_checkpoint(ckpt, str(checkpoint)).eval()
         scale = network.config.scale
-        samples, photos = quantize.calibration_samples(args.train, ckpt["meta"], scale, args.calibration_images)
+        samples, photos = quantize.calibration_samples(args.train, ckpt["meta"], scale, args.calibration_images,
+                                                       line_art=args.line_art)
         calibration = {"data": [p.name for p in args.train], "images": photos,
-                       "samples": len(samples), "patch": samples[0].shape[-1],
+                       "samples": len(samples), "patch": samples[0].shape[-1], "line_art_share": args.line_art,
                        "degradations": "the checkpoint's meta: down_kernels, crf_range, lossless, jpeg, clip_frames"}
         candidates = {r.name: quantize.quantized(network, samples, r) for r in recipes}
         print(f"{checkpoint.name}: calibrated on {len(samples)} patches; gate on {len(clips)} clips", flush=True)
