@@ -173,17 +173,18 @@ def test_models_list_tells_the_video_and_clean_weights_apart(cli_run):
 
 
 def test_espcn_runs_the_image_weights_on_a_picture_and_the_video_weights_on_video(tmp_path):
-    """An image upscaled with -m espcn gets espcn-image (shipped at x2); video keeps espcn."""
+    """An image upscaled with -m espcn gets espcn-image (shipped at x2, x3 and x4); video keeps espcn."""
     import json
 
     from srpipe.testing import make_test_image
 
-    assert shipped_weights(2, "image").exists()
     image = make_test_image(tmp_path / "photo.png", width=24, height=16)
-    done = run_srpipe("upscale", image, "-m", "espcn", "--json")
-    assert done.returncode == 0, done.stderr.decode()
-    summary = json.loads(done.stdout)
-    assert summary["model"] == "espcn-image" and summary["scale"] == 2 and summary["encoder"] == "png"
+    for scale in (2, 3, 4):
+        assert shipped_weights(scale, "image").exists()
+        done = run_srpipe("upscale", image, "-m", "espcn", "-s", scale, "-o", tmp_path / f"big{scale}.png", "--json")
+        assert done.returncode == 0, done.stderr.decode()
+        summary = json.loads(done.stdout)
+        assert summary["model"] == "espcn-image" and summary["scale"] == scale and summary["encoder"] == "png"
     clip = make_test_video(tmp_path / "clip.mp4", frames=2, audio=False)
     done = run_srpipe("upscale", clip, "-m", "espcn", "--json")
     assert json.loads(done.stdout)["model"] == "espcn"
