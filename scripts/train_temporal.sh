@@ -22,9 +22,14 @@ COMMON="--scale 2 --preset shipped --features 64,40,40,40,40,40,64 --patch 24 --
   --lr 3e-4 --epochs ${EPOCHS:-8} --seed 3 --init srpipe/default_plugins/espcn/weights/espcn_video_x2.pt
   --cache-dir $RUNS/cache --resume"
 # The clips are made once, by the first run; the second waits for them.
-[ -f "$RUNS/t1/result.json" ] || nice -n 10 $PY scripts/train_espcn.py $COMMON --out "$RUNS/t1" > "$RUNS/t1.log" 2>&1 &
-sleep 5
-while [ ! -f "$RUNS/t1/log.jsonl" ] && ! grep -q "training images" "$RUNS/t1.log" 2>/dev/null; do sleep 10; done
+if [ ! -f "$RUNS/t1/result.json" ]; then
+  nice -n 10 $PY scripts/train_espcn.py $COMMON --out "$RUNS/t1" > "$RUNS/t1.log" 2>&1 &
+  first=$!
+  while ! grep -q "training images" "$RUNS/t1.log" 2>/dev/null; do
+    kill -0 $first 2>/dev/null || { echo "the single-frame run stopped: see $RUNS/t1.log" >&2; exit 1; }
+    sleep 10
+  done
+fi
 [ -f "$RUNS/t3/result.json" ] || nice -n 10 $PY scripts/train_espcn.py $COMMON --frames 3 --mismatch 0.2 \
   --out "$RUNS/t3" > "$RUNS/t3.log" 2>&1
 wait

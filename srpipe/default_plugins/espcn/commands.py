@@ -39,7 +39,7 @@ from srpipe.errors import SrpipeError
                    "and score them each epoch, clean and compressed.")
 @click.option("--temporal", type=click.IntRange(min=1, max=8), default=1, show_default=True, metavar="N",
               help="With --degrade video: a temporal network that also reads the N-1 frames before the current "
-                   "one, aligned to it (early fusion); about 1,600 more MAC per pixel for each.")
+                   "one, aligned to it (early fusion); each costs 1,600 more MAC per pixel with --arch shipped.")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="CPU threads for torch.")
 @click.option("--resume", is_flag=True, help="Continue the run from its last checkpoint.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),

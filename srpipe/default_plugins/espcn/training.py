@@ -180,6 +180,9 @@ def init_from(net: ESPCN, path: str, grow: bool = False) -> None:
         if own[k].shape == v.shape:
             own[k] = v
         elif k == "body.0.weight" and net.config.frames > 1 and v.shape[1] == net.config.channels:
+            if own[k].shape[0] != v.shape[0] or own[k].shape[2:] != v.shape[2:]:
+                raise SrpipeError(f"{path} is a single-frame network of another first layer; a temporal network "
+                                  "starts from one of its own widths and kernels (widen it with --grow first)")
             own[k] = v.repeat(1, net.config.frames, 1, 1) / net.config.frames
         elif grow and own[k].dim() == v.dim() and all(a >= b for a, b in zip(own[k].shape, v.shape)):
             if v.dim() == 4:  # conv weight (out, in, kh, kw)

@@ -114,22 +114,26 @@ class ESPCNUpscaler:
         allocator keeps it, see memory.retain_freed_memory). On CUDA, the page-locked copies of
         the input and output samples (2 bytes a sample at most), which torch rounds up to a
         power of two."""
-        s2 = self.scale**2
+        s2, stacked = self.scale**2, self.config.frames  # a temporal network reads each frame with those before it
         if self.device.startswith("cuda"):
-            return frames * width * height * (1 + s2) * 2 * 2  # 2 bytes a sample, doubled by the rounding
+            return frames * width * height * (stacked + s2) * 2 * 2  # 2 bytes a sample, doubled by the rounding
         halo, side = self.margin + 2, self.tile + 2 * self.margin  # halo: as upscale() reads a band
         band_rows = min(height, max(1, BAND_OUTPUT_PIXELS // (width * s2)) + 2 * halo)
         tile = min(band_rows, side) * min(width, side)
         band_bytes = (1 if band_rows == height else 2) * band_rows * width * s2 * BAND_BYTES
         tile_bytes = (1 if tile == width * height else 2) * tile * self._tile_bytes_per_lr_pixel()
-        return min(frames, self.batch_size) * (band_bytes + tile_bytes)
+        # A temporal network's input: the stacked frames of the batch (2 bytes a sample at most),
+        # and the band's two float copies of them.
+        stack_bytes = 0 if stacked == 1 else frames * width * height * stacked * 2 + \
+            min(frames, self.batch_size) * band_rows * width * stacked * 4 * 2
+        return min(frames, self.batch_size) * (band_bytes + tile_bytes) + stack_bytes
 
     @property
     def macs_per_lr_pixel(self) -> int:
         return self.config.macs_per_lr_pixel()
 
     @property
-    def receptive_radius(self) -> int:
+    def receptive_radius(self) -> int | None:
         """The convolutions' radius, or the residual's bicubic taps (2) if wider: the two are
         added, not chained. None for a temporal network, whose output also depends on the
         earlier frames, so that a tile cannot be kept because its own input did not change."""

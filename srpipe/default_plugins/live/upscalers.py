@@ -47,7 +47,8 @@ class UpscalerCycle:
         while True:
             self.index = (self.index + 1) % len(self.names)
             name = self.name
-            if name in self._loaded:
+            if name in self._loaded:  # a model that keeps earlier frames starts again: those are from before the switch
+                self._loaded[name] = for_stream(self._loaded[name])
                 return name
             try:
                 self._loaded[name] = self._load(name)

@@ -202,3 +202,31 @@ def test_srpipe_train_espcn_trains_a_temporal_network(tmp_path, cli_run, monkeyp
     assert upscaler.config.frames == 3 and upscaler.meta["mismatch"] == 0.2
     done = cli_run("train", "espcn", "--data", data, "-s", "2", "--temporal", "3", "-o", weights)
     assert done.exit_code == 1 and "--temporal trains on clips: add --degrade video" in done.output
+
+
+def test_live_gives_a_temporal_model_a_fresh_window_each_time_it_is_switched_to():
+    from srpipe.default_plugins.live.upscalers import UpscalerCycle
+    from srpipe.models import ModelRegistry, ModelSpec
+
+    loaded = ESPCNUpscaler(make_checkpoint(temporal_network()), "cpu")
+    registry = ModelRegistry()
+    registry.register(ModelSpec("temporal", (2,), "a temporal network", lambda scale, device, weights: loaded),
+                      plugin="test")
+    registry.register(ModelSpec("other", (2,), "another", lambda scale, device, weights: loaded), plugin="test")
+    cycle = UpscalerCycle(registry, "temporal", 2, "cpu")
+    clip_a, clip_b = pan([(1, 1), (2, 0)]), pan([(0, -1), (1, 2)], seed=3)
+    cycle.upscaler.upscale(clip_a, bit_depth=8, full_range=False)
+    cycle.next()
+    cycle.next()
+    assert cycle.name == "temporal"
+    after_switch = cycle.upscaler.upscale(clip_b[:1], bit_depth=8, full_range=False)
+    fresh = for_stream(loaded).upscale(clip_b[:1], bit_depth=8, full_range=False)
+    assert (after_switch == fresh).all()  # nothing from before the switch
+
+
+def test_a_temporal_network_refuses_a_single_frame_start_of_another_first_layer(tmp_path):
+    save_checkpoint(make_checkpoint(temporal_network(frames=1)), tmp_path / "narrow.pt")
+    wider = ESPCN(ESPCNConfig(scale=2, features=(16, 8), kernels=(3, 3, 3), activation="prelu", residual=True,
+                              frames=3))
+    with pytest.raises(SrpipeError, match="another first layer"):
+        init_from(wider, str(tmp_path / "narrow.pt"), grow=True)
