@@ -188,11 +188,7 @@ class TileReuse:
         itself where nothing moved."""
         state, r, s = self._state, self.radius, self.scale
         height, width = y.shape
-        # Measured on the middle of the picture: a quarter of the cost of the whole 640x480 frame.
-        top, left = max(0, (height - CORRELATED) // 2), max(0, (width - CORRELATED) // 2)
-        window = (slice(top, top + CORRELATED), slice(left, left + CORRELATED))
-        (dx, dy), _ = cv2.phaseCorrelate(state.basis[window].astype(np.float32), y[window].astype(np.float32))
-        dx, dy = round(dx), round(dy)
+        dy, dx, _ = measure_shift(state.basis, y)
         # On pictures that do not match, the peak is noise and may lie beyond the frame: a shift
         # that leaves no pixel valid is taken for a cut.
         if (dx, dy) == (0, 0) or max(abs(dx), abs(dy)) > self.policy.max_shift or \
@@ -255,6 +251,18 @@ class TileReuse:
             np.copyto(self._state.output[top * s:bottom * s, left * s:right * s],
                       part[(top - y0) * s:(bottom - y0) * s, (left - x0) * s:(right - x0) * s],
                       where=chosen.repeat(s, axis=0).repeat(s, axis=1))
+
+
+def measure_shift(previous: np.ndarray, current: np.ndarray) -> tuple[int, int, float]:
+    """The whole-pixel ``(dy, dx)`` by which the picture moved from ``previous`` to ``current``
+    (``current[y, x]`` is about ``previous[y - dy, x - dx]``), by phase correlation, and the
+    correlation peak's response (near 0 where nothing could be told). Measured on the middle of
+    the picture: a quarter of the cost of the whole 640x480 frame."""
+    height, width = current.shape
+    top, left = max(0, (height - CORRELATED) // 2), max(0, (width - CORRELATED) // 2)
+    window = (slice(top, top + CORRELATED), slice(left, left + CORRELATED))
+    (dx, dy), response = cv2.phaseCorrelate(previous[window].astype(np.float32), current[window].astype(np.float32))
+    return round(dy), round(dx), response
 
 
 def _shifted(plane: np.ndarray, dx: int, dy: int) -> np.ndarray:

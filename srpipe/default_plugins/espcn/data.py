@@ -7,6 +7,7 @@ is exactly 8-bit limited-range video luma / 255. LR inputs are rounded to 8 bits
 from __future__ import annotations
 
 import hashlib
+import itertools
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -219,12 +220,9 @@ def cached_degraded_pairs(paths: Sequence[str | Path], scale: int, cache_dir: st
                    **{f"hr{i}": h for i, h in enumerate(hrs)}, **{f"lr{i}": f[0] for i, f in enumerate(frames)})
     else:
         hrs, frames = kept
-    if stack > 1:
-        lrs, start = [], 0
-        for end in range(1, len(frames) + 1):
-            if end == len(frames) or frames[end][4] != frames[start][4]:
-                lrs += list(stack_clip(np.stack([f[0] for f in frames[start:end]]), stack))
-                start = end
+    if stack > 1:  # each clip's frames are together and in order (degraded_clips)
+        lrs = [lr for _, clip in itertools.groupby(frames, key=lambda f: f[4])
+               for lr in stack_clip(np.stack([f[0] for f in clip]), stack)]
     else:
         lrs = [f[0] for f in frames]
     return [(lr, hrs[k][y:y + lr.shape[-2] * scale, x:x + lr.shape[-1] * scale])

@@ -14,27 +14,23 @@ build the stacks with the same functions.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
-MEASURED = 256  # the middle square of a frame that phase correlation reads (a pan moves all of it)
+from srpipe.reuse import CORRELATED, measure_shift
+
 MIN_RESPONSE = 0.05  # below this the correlation peak is noise: the frames are taken as unmoved
 
 
 def global_shift(previous: np.ndarray, current: np.ndarray) -> tuple[int, int]:
     """The whole-pixel ``(dy, dx)`` by which the picture moved from ``previous`` to ``current``
-    (same-sized planes): ``current[y, x]`` is about ``previous[y - dy, x - dx]``. ``(0, 0)``
-    where the frames are too small or too unlike to tell."""
-    h, w = current.shape
-    size_y, size_x = min(h, MEASURED), min(w, MEASURED)
+    (same-sized planes; :func:`srpipe.reuse.measure_shift`), or ``(0, 0)`` where the frames are
+    too small or too unlike to tell."""
+    size_y, size_x = (min(n, CORRELATED) for n in current.shape)
     if min(size_y, size_x) < 16:
         return 0, 0
-    top, left = (h - size_y) // 2, (w - size_x) // 2
-    window = (slice(top, top + size_y), slice(left, left + size_x))
-    (dx, dy), response = cv2.phaseCorrelate(previous[window].astype(np.float32), current[window].astype(np.float32))
+    dy, dx, response = measure_shift(previous, current)
     if not np.isfinite(response) or response < MIN_RESPONSE:
         return 0, 0
-    dy, dx = int(round(dy)), int(round(dx))
     if abs(dy) > size_y // 4 or abs(dx) > size_x // 4:  # beyond what a quarter-overlap measures reliably
         return 0, 0
     return dy, dx
