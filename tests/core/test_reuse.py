@@ -187,6 +187,69 @@ def test_changes_under_the_threshold_never_add_up():
     assert reusing.stats.reused > 0
 
 
+def smooth_picture(height=96, width=128, seed=0):
+    """Smooth content (a blurred field of blobs spanning about 40-215): each pixel of it moves
+    by less than the threshold under a pan of a fraction of a pixel."""
+    field = np.random.default_rng(seed).normal(0, 1, (height + 32, width + 32)).astype(np.float32)
+    field = cv2.GaussianBlur(field, (0, 0), 6)
+    return 128 + 90 * field / np.abs(field).max()
+
+
+def panned(picture, offset, height=96, width=128):
+    """``picture`` moved ``offset`` pixels right (bilinear) and cut to ``height`` x ``width``."""
+    shift = np.float32([[1, 0, offset], [0, 1, 0]])
+    moved = cv2.warpAffine(picture, shift, picture.shape[::-1], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    return np.clip(np.rint(moved[16:16 + height, 16:16 + width]), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("creep", [True, False])
+def test_a_slow_sub_pixel_pan_does_not_leave_the_output_behind(creep):
+    """A pan of 0.15 pixel a frame over smooth content changes each pixel by less than the
+    threshold: without the creep test kept tiles lag behind the picture (here up to 1.1 code
+    values off on average, until the pan adds up to a whole pixel); with it they are computed
+    again once a tile's change exceeds a code value."""
+    picture = smooth_picture()
+    frames = [panned(picture, 0.15 * k) for k in range(40)]
+    reusing = TileReuse(BoxUpscaler(), 3, ReusePolicy(flat=False, tile=16, creep=creep))
+    errors = [np.abs(got.astype(int) - expected).mean()
+              for got, expected in zip(frames_of(reusing, frames), frames_of(BoxUpscaler(), frames))]
+    if creep:
+        assert max(errors) < 0.4
+    else:
+        assert max(errors) > 0.9  # the failure the creep test is there for
+
+
+def test_noise_on_a_still_picture_is_not_taken_for_a_creep():
+    """Fresh sensor noise on every frame of a fixed view: the creep test finds no move in it,
+    and the tiles are reused as without it."""
+    rng = np.random.default_rng(5)
+    picture = smooth_picture()[16:112, 16:144]
+    frames = [np.clip(np.rint(picture + rng.normal(0, 0.6, picture.shape)), 0, 255).astype(np.uint8)
+              for _ in range(20)]
+    shares = {}
+    for creep in (True, False):
+        reusing = TileReuse(BoxUpscaler(), 3, ReusePolicy(flat=False, tile=16, creep=creep))
+        frames_of(reusing, frames)
+        shares[creep] = reusing.stats.share(reusing.stats.reused)
+    assert shares[False] > 0.8
+    assert shares[True] >= 0.9 * shares[False]
+
+
+
+def test_a_batch_of_frames_is_what_they_give_one_by_one():
+    """Frames given together come back each as its own (the kept output changes from frame to
+    frame, and each is copied out before the next)."""
+    base = textured()
+    frames = [base.copy() for _ in range(4)]
+    for index, frame in enumerate(frames):
+        frame[20 + 10 * index:30 + 10 * index, 40:60] = 255 - frame[20 + 10 * index:30 + 10 * index, 40:60]
+    together = TileReuse(BoxUpscaler(), 3, ReusePolicy(flat=False, tile=16)).upscale(
+        np.stack(frames), bit_depth=8, full_range=False)
+    one_by_one = frames_of(TileReuse(BoxUpscaler(), 3, ReusePolicy(flat=False, tile=16)), frames)
+    for got, expected in zip(together, one_by_one):
+        np.testing.assert_array_equal(got, expected)
+    assert len({got.tobytes() for got in together}) == 4
+
 def test_a_new_size_or_format_starts_afresh():
     reusing = TileReuse(BoxUpscaler(), 3, ReusePolicy(flat=False, tile=16))
     small, large = textured(64, 80), textured(96, 128, seed=3)
