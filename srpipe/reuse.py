@@ -13,6 +13,16 @@ wraps an upscaler and, frame by frame, runs it only on the tiles whose input cha
   ``threshold`` of its basis, and the current input is within ``threshold`` of the basis
   too: the error does not grow with time, and with ``threshold`` 0 the output is the
   upscaler's own.
+- A change within ``threshold`` still counts where the picture *creeps*: a slow pan or drift
+  by a fraction of a pixel a frame moves each pixel of smooth content by less than the
+  threshold, and kept outputs would lag behind the picture, by up to the threshold, on clean
+  content whose own error is far smaller (docs/speed.md). A tile that no pixel left by more
+  than the threshold is judged on its own: its change crept if it exceeds ``creep_activity``
+  times the tile's noise (Immerkaer's estimate: smooth content shows small moves, a noisy wall
+  hides them), and a sub-pixel move (the Lucas-Kanade fit of the change to the picture's
+  gradients) explains more of it than it leaves, and at least ``creep_floor`` code values.
+  Sensor and codec noise fit no move, so a fixed camera keeps its reuse. The pixels of a tile
+  that crept that changed by more than a code value then count as changed.
 - Tiles to compute run in rectangles (each group of touching tiles as its bounding box or
   in bands, whichever reads fewer pixels), cut into blocks of at most ``block`` pixels a
   side in steps of ``step`` (few input shapes), each read with the receptive radius as halo
@@ -22,15 +32,6 @@ wraps an upscaler and, frame by frame, runs it only on the tiles whose input cha
   ``flat_path`` where it declares one (a residual network's bicubic): on flat input the
   network adds next to nothing (the shipped ESPCN x2 on uniform noise spanning 8 code
   values: 0.3 of a code value on average, at most 3).
-- A change within ``threshold`` still counts where the picture *creeps*: a slow pan or drift
-  by a fraction of a pixel a frame moves every pixel of smooth content by less than the
-  threshold, and kept outputs would lag behind the picture (on a clean pan over a micrograph,
-  2.97 dB below the network on every frame at threshold 4). Such a change is told from noise
-  by two tests on a 7x7 window: it exceeds ``creep_activity`` times the window's noise-like
-  activity (smooth content shows small moves; a noisy wall hides them), and a sub-pixel move
-  (the Lucas-Kanade fit of the change to the picture's gradients) explains more of it than it
-  leaves, and at least ``creep_floor`` code values. Sensor and codec noise fit no move, so a
-  fixed camera keeps its reuse; the test runs only on tiles that nothing else made due.
 - Where much of the picture changed, it may have moved as a whole (a pan, a scrolled page):
   the shift between the frames is measured (phase correlation) and, rounded to whole pixels,
   the kept input and output are moved by it, as if the frames before had been taken there.
@@ -67,7 +68,7 @@ class ReusePolicy:
     tile: int = 16  # LR pixels a side of the unit of reuse
     threshold: int = 4  # a pixel that moved by at most this is unchanged (codec and sensor noise) ...
     creep: bool = True  # ... unless the picture crept there by a fraction of a pixel (the module's text)
-    creep_activity: float = 4.0  # a creeping change exceeds this many times the window's noise-like activity
+    creep_activity: float = 4.0  # a creeping change exceeds this many times the tile's noise
     creep_floor: float = 0.3  # ... and a sub-pixel move explains at least this much of it (RMS)
     flat_range: int = 8  # a support spanning at most this is flat (what the network adds: the module's text)
     shift: bool = True  # try a whole-picture shift where much changed
