@@ -10,13 +10,23 @@ from srpipe.nn.registry import NetworkSpec
 SCALES = (2, 3, 4)
 
 
-def load(scale: int, device: str = "cpu", weights=None, backend: Backend | None = None, kind: str = "default"):
+def load(scale: int, device: str = "cpu", weights=None, backend: Backend | None = None, kind: str = "default",
+         pick: bool = False):
     """The shipped checkpoint for ``scale`` (``kind``: ``default``, the video-trained weights
     where shipped, else clean; ``image``; or ``clean``), or the user's ``weights``, run by
-    ``backend`` (default torch)."""
-    from srpipe.default_plugins.espcn.shipped import default_weights, shipped_weights
+    ``backend`` (default torch). ``pick`` (with ``kind="image"``): the still-image weights, or
+    the clean ones for a picture that looks antialiased and uncompressed, where a fitted look
+    ships for the scale (:mod:`srpipe.default_plugins.espcn.still_pick`)."""
+    from srpipe.default_plugins.espcn.shipped import default_weights, shipped_weights, still_pick_path
     from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler
     from srpipe.errors import CheckpointError, SrpipeError
+
+    if pick and weights is None and still_pick_path(scale).exists():
+        from srpipe.default_plugins.espcn.still_pick import PickedWeights, StillPick
+
+        image = load(scale, device, None, backend, kind)
+        return PickedWeights(image, lambda: load(scale, device, None, backend, "clean"),
+                             StillPick.load(still_pick_path(scale)))
 
     path = weights or (default_weights(scale) if kind == "default" else shipped_weights(scale, kind))
     if weights is None and not path.exists():
@@ -113,8 +123,9 @@ WEIGHT_KINDS = {
     "default": ("espcn", "ESPCN sub-pixel CNN on the luma (x2 by default), for video: trained on x264-compressed "
                          "pan clips and several shrink kernels; on still images espcn-image stands in where it "
                          "has the scale"),
-    "image": ("espcn-image", "ESPCN for still images: trained on clean shrinks of T91 + BSD200, with and without "
-                             "antialiasing; what 'espcn' runs on an image"),
+    "image": ("espcn-image", "ESPCN for still images, what 'espcn' runs on an image: weights trained on clean "
+                             "shrinks of T91 + BSD200 with and without antialiasing, or the clean weights for a "
+                             "picture that looks antialiased and uncompressed"),
     "clean": ("espcn-clean", "ESPCN trained on clean MATLAB-bicubic shrinks of T91 + BSD200 (the weights before "
                              "issue 17): best on clean, antialiased images; loses to bicubic on compressed or "
                              "aliased input"),
@@ -127,7 +138,8 @@ def register_models(register):
 
     for kind, (name, description) in WEIGHT_KINDS.items():
         scales = SCALES if kind == "default" else tuple(s for s in SCALES if shipped_weights(s, kind).exists())
-        register(ModelSpec(name=name, scales=scales, description=description, load=functools.partial(load, kind=kind),
+        register(ModelSpec(name=name, scales=scales, description=description,
+                           load=functools.partial(load, kind=kind, pick=kind == "image"),
                            accepts_weights=True, accepts_backend=True,
                            network=lambda scale=2, kind=kind: network(scale, kind),
                            image_model="espcn-image" if kind == "default" else None))

@@ -19,3 +19,9 @@ def default_weights(scale: int) -> Path:
     """The weights ``-m espcn`` uses at ``scale``: the video-trained ones where shipped, else clean."""
     video = shipped_weights(scale, "video")
     return video if video.exists() else shipped_weights(scale)
+
+
+def still_pick_path(scale: int) -> Path:
+    """The fitted look that picks the clean or the still-image weights for a picture at ``scale``
+    (:mod:`srpipe.default_plugins.espcn.still_pick`)."""
+    return WEIGHTS_DIR / f"espcn_still_pick_x{scale}.json"

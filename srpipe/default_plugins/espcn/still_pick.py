@@ -1,0 +1,127 @@
+"""Which ESPCN weights a still picture gets.
+
+The clean-photo weights (``espcn-clean``) are the best on a picture shrunk with antialiasing
+and stored losslessly, the convention of Set5 and of the super-resolution papers; on a
+picture shrunk without antialiasing (``cv2.resize``'s cubic) they sharpen what is already
+aliased and lose 2.5-3 dB to the still-image weights, which hold up on both kinds at some cost
+on the first. So ``-m espcn`` on a picture runs the still-image weights unless the picture
+looks antialiased and uncompressed, and then the clean ones.
+
+The look is a logistic regression on seven numbers of the picture's luma (its middle, at
+most 512 pixels a side): three ratios of its spectrum's energy in bands towards the Nyquist
+frequency (an antialiasing filter takes the top band away; a bare decimation folds energy
+into it) and three quantiles of how much of a strong edge's rise falls in one pixel step
+(antialiasing spreads an edge over two or more). It is fitted per scale by
+``scripts/fit_still_pick.py`` on shrinks of the training photos by six kernels, with and
+without JPEG, and its threshold is set on held-out photos so that no picture shrunk without
+antialiasing and no compressed one went to the clean weights: a wrong "clean" costs dB, a
+wrong "not clean" a fraction of one. The fit ships beside the weights
+(``weights/espcn_still_pick_x{scale}.json``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from srpipe.models import UpscalerTraits
+
+CROP = 512  # pixels a side of the middle of the picture that is looked at
+FEATURES = ("log top band / low band", "log middle band / low band", "log top band / upper band",
+            "log energy near Nyquist / at half Nyquist, along the axes",
+            "edge step share, median", "edge step share, lower quartile", "edge step share, upper quartile")
+
+
+def features(luma: np.ndarray, bit_depth: int = 8) -> np.ndarray:
+    """The :data:`FEATURES` of one luma plane (see the module's text)."""
+    height, width = luma.shape
+    top, left = max((height - CROP) // 2, 0), max((width - CROP) // 2, 0)
+    x = luma[top:top + CROP, left:left + CROP].astype(np.float32) / (1 << (bit_depth - 8))
+    height, width = x.shape
+    window = np.outer(np.hanning(height), np.hanning(width)).astype(np.float32)
+    power = np.abs(np.fft.fftshift(np.fft.fft2((x - x.mean()) * window))) ** 2
+    fy = np.abs(np.fft.fftshift(np.fft.fftfreq(height)))[:, None]
+    fx = np.abs(np.fft.fftshift(np.fft.fftfreq(width)))[None, :]
+    radius = np.hypot(fx, fy)
+
+    def band(low, high):
+        return power[(radius >= low) & (radius < high)].mean() + 1e-6
+
+    columns, rows = power.mean(axis=0), power.mean(axis=1)
+    near = columns[fx[0] > 0.42].mean() + rows[fy[:, 0] > 0.42].mean()
+    half = columns[(fx[0] > 0.2) & (fx[0] < 0.3)].mean() + rows[(fy[:, 0] > 0.2) & (fy[:, 0] < 0.3)].mean()
+    spectral = [np.log(band(0.375, 0.5) / band(0.125, 0.25)), np.log(band(0.25, 0.375) / band(0.125, 0.25)),
+                np.log(band(0.42, 0.5) / band(0.3, 0.42)), np.log((near + 1e-6) / (half + 1e-6))]
+    shares = []
+    for plane in (x, x.T):  # along rows and along columns
+        steps = np.abs(np.diff(plane, axis=1))
+        middle, sides = steps[:, 1:-1], steps[:, :-2] + steps[:, 2:]
+        strong = middle > max(np.percentile(middle, 98), 1.0)
+        shares.append((middle / (middle + sides + 1e-6))[strong])
+    share = np.concatenate(shares)
+    edges = np.percentile(share, [50, 25, 75]) if share.size else np.full(3, 0.5)  # no edge: no evidence
+    return np.array([*spectral, *edges], np.float64)
+
+
+@dataclass(frozen=True)
+class StillPick:
+    """A fitted look (``weights/espcn_still_pick_x{scale}.json``): the probability that a
+    picture is *not* antialiased-and-lossless is ``sigmoid(coef . features + intercept)``; below
+    ``threshold`` it gets the clean weights."""
+
+    scale: int
+    coef: tuple[float, ...]
+    intercept: float
+    threshold: float
+
+    @classmethod
+    def load(cls, path: str | Path) -> StillPick:
+        fit = json.loads(Path(path).read_text())
+        if len(fit["coef"]) != len(FEATURES):
+            raise ValueError(f"{path} holds {len(fit['coef'])} coefficients for {len(FEATURES)} features")
+        return cls(int(fit["scale"]), tuple(map(float, fit["coef"])), float(fit["intercept"]), float(fit["threshold"]))
+
+    def not_clean_probability(self, luma: np.ndarray, bit_depth: int = 8) -> float:
+        score = float(np.dot(self.coef, features(luma, bit_depth)) + self.intercept)
+        return float(1 / (1 + np.exp(-np.clip(score, -50, 50))))
+
+    def looks_clean(self, luma: np.ndarray, bit_depth: int = 8) -> bool:
+        return self.not_clean_probability(luma, bit_depth) < self.threshold
+
+
+class PickedWeights:
+    """An upscaler that runs each stream (a picture, or a video given ``-m espcn-image``) through
+    the clean weights where its first frame looks clean (:class:`StillPick`), else through the
+    still-image weights; the clean ones are loaded only when chosen. One choice per stream, so a
+    video's frames never switch weights midway."""
+
+    def __init__(self, image, load_clean, pick: StillPick):
+        self.image, self.load_clean, self.pick = image, load_clean, pick
+        self.scale = image.scale
+        self.chosen: str | None = None  # "clean" or "image", once the first frame was seen
+        self._upscaler = None
+        traits = UpscalerTraits.of(image)  # the wider of the two: its memory and cost bound both
+        self.backend = traits.backend
+        self.working_bytes_per_output_pixel = traits.working_bytes_per_output_pixel
+        self.macs_per_lr_pixel = traits.macs_per_lr_pixel
+        if traits.working_bytes is not None:
+            self.working_bytes = traits.working_bytes
+
+    def for_stream(self) -> PickedWeights:
+        """A fresh choice for a new stream, sharing what was loaded."""
+        fresh = PickedWeights(self.image, self.load_clean, self.pick)
+        fresh._clean = getattr(self, "_clean", None)
+        return fresh
+
+    def upscale(self, luma: np.ndarray, *, bit_depth: int, full_range: bool) -> np.ndarray:
+        if self._upscaler is None:
+            if self.pick.looks_clean(luma[0], bit_depth):
+                if getattr(self, "_clean", None) is None:
+                    self._clean = self.load_clean()
+                self._upscaler, self.chosen = self._clean, "clean"
+            else:
+                self._upscaler, self.chosen = self.image, "image"
+        return self._upscaler.upscale(luma, bit_depth=bit_depth, full_range=full_range)

@@ -1,0 +1,98 @@
+"""The clean or the still-image weights for a picture (srpipe.default_plugins.espcn.still_pick):
+the shipped looks tell a picture shrunk with antialiasing from one shrunk without, each stream
+gets one choice, and the clean weights load only when chosen."""
+
+import cv2
+import numpy as np
+import pytest
+
+from srpipe.default_plugins.espcn import load
+from srpipe.default_plugins.espcn.degrade import downscale
+from srpipe.default_plugins.espcn.shipped import still_pick_path
+from srpipe.default_plugins.espcn.still_pick import FEATURES, PickedWeights, StillPick, features
+
+
+def photo_like(size=384, seed=0):
+    """A generated picture with what photos have: smooth shading, hard edges of shapes and
+    fine texture (the shipped looks were fitted on photographs, none of which is here)."""
+    rng = np.random.default_rng(seed)
+    shading = cv2.GaussianBlur(rng.normal(0, 1, (size, size)).astype(np.float32), (0, 0), 24)
+    picture = 128 + 60 * shading / np.abs(shading).max()
+    for _ in range(40):
+        center = tuple(int(v) for v in rng.integers(0, size, 2))
+        axes = tuple(int(v) for v in rng.integers(6, 60, 2))
+        cv2.ellipse(picture, center, axes, float(rng.uniform(0, 180)), 0, 360, float(rng.uniform(30, 220)), -1)
+    texture = cv2.GaussianBlur(rng.normal(0, 1, (size, size)).astype(np.float32), (0, 0), 0.8)
+    picture += 12 * texture / texture.std()
+    return np.clip(cv2.GaussianBlur(picture, (0, 0), 0.6), 16, 235)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_the_shipped_look_tells_antialiased_from_aliased_shrinks(scale):
+    pick = StillPick.load(still_pick_path(scale))
+    for seed in range(3):
+        hr = photo_like(seed=seed)
+        hr = hr[:hr.shape[0] - hr.shape[0] % scale, :hr.shape[1] - hr.shape[1] % scale]
+        aliased = downscale(hr, scale, "opencv-cubic")
+        assert not pick.looks_clean(aliased), f"seed {seed}: an aliased shrink taken for a clean one"
+        smooth = downscale(hr, scale, "matlab-bicubic")
+        assert pick.not_clean_probability(smooth) < pick.not_clean_probability(aliased)
+
+
+def test_features_are_the_same_at_every_bit_depth_and_bounded_for_flat_pictures():
+    lr = downscale(photo_like(), 3, "matlab-bicubic")
+    np.testing.assert_allclose(features(lr.astype(np.uint16) << 2, bit_depth=10), features(lr), rtol=1e-4, atol=1e-4)
+    flat = features(np.full((40, 60), 100, np.uint8))
+    assert flat.shape == (len(FEATURES),) and np.isfinite(flat).all()
+
+
+class Counting:
+    scale = 3
+
+    def __init__(self, tag):
+        self.tag, self.calls = tag, 0
+
+    def upscale(self, luma, *, bit_depth, full_range):
+        self.calls += 1
+        return np.full((luma.shape[0], luma.shape[1] * 3, luma.shape[2] * 3), self.tag, luma.dtype)
+
+
+class Fixed:
+    """A look that says what ``rule(luma)`` says."""
+
+    def __init__(self, rule):
+        self.rule = rule
+
+    def looks_clean(self, luma, bit_depth=8):
+        return self.rule(luma)
+
+
+def test_each_stream_gets_one_choice_and_the_clean_weights_load_only_when_chosen():
+    loads = []
+
+    def load_clean():
+        loads.append(1)
+        return Counting(1)
+
+    image = Counting(2)
+    picked = PickedWeights(image, load_clean, Fixed(lambda luma: luma.mean() > 100))
+    dark, bright = np.zeros((1, 8, 8), np.uint8), np.full((1, 8, 8), 200, np.uint8)
+    video = picked.for_stream()
+    assert video.upscale(dark, bit_depth=8, full_range=False)[0, 0, 0] == 2
+    assert video.upscale(bright, bit_depth=8, full_range=False)[0, 0, 0] == 2  # no switch midway
+    assert video.chosen == "image" and loads == []
+    picture = picked.for_stream()
+    assert picture.upscale(bright, bit_depth=8, full_range=False)[0, 0, 0] == 1
+    assert picture.chosen == "clean" and loads == [1]
+    again = picture.for_stream()
+    assert again.upscale(bright, bit_depth=8, full_range=False)[0, 0, 0] == 1
+    assert loads == [1]  # loaded once, shared by the streams after
+
+
+def test_espcn_image_picks_and_espcn_image_xn_does_not():
+    picked = load(3, kind="image", pick=True)
+    assert isinstance(picked, PickedWeights)
+    assert not isinstance(load(3, kind="image"), PickedWeights)
+    hr = photo_like()
+    out = picked.for_stream().upscale(downscale(hr, 3, "opencv-cubic")[None], bit_depth=8, full_range=False)
+    assert out.shape == (1, 384, 384)
