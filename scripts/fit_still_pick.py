@@ -1,13 +1,13 @@
 """Fit the look that sends a still picture to the clean or the still-image ESPCN weights
 (srpipe/default_plugins/espcn/still_pick.py) and write it beside the weights.
 
-Each training photo is shrunk by six kernels, three with antialiasing (MATLAB's bicubic,
-swscale's bicubic, PIL's Lanczos: "clean" when stored losslessly) and two without
-(cv2.resize's cubic and bilinear: "not clean"), and also JPEG-compressed ("not clean"); area
-averaging is left out of the fit (the two weights are within 0.2 dB on it). A logistic
-regression, "not clean" weighed 5 to 1, is fitted on the photos less the held-out ones of the
-still-image weights (their checkpoint's "holdout"); the threshold is then the highest that
-sends none of the held-out photos' "not clean" shrinks to the clean weights.
+Each training photo is shrunk by five kernels, three with antialiasing (MATLAB's bicubic,
+swscale's bicubic, PIL's Lanczos: "antialiased") and two without (cv2.resize's cubic and
+bilinear, also JPEG-compressed: "not"). Area averaging and JPEG copies of antialiased shrinks
+are left out of the fit: on them the two weights are within 0.2 dB. A logistic regression,
+"not" weighed 5 to 1, is fitted on the photos less the held-out ones of the still-image
+weights (their checkpoint's "holdout"); the threshold is then the highest (at most 0.5) that
+sends none of the held-out photos' unantialiased shrinks to the clean weights.
 
     python scripts/fit_still_pick.py --data ../shared/data/sr/train/T91 --data ../shared/data/sr/train/BSD200
 """
@@ -31,19 +31,19 @@ from srpipe.default_plugins.espcn.evaluate import image_paths  # noqa: E402
 from srpipe.default_plugins.espcn.shipped import WEIGHTS_DIR, shipped_weights  # noqa: E402
 from srpipe.default_plugins.espcn.still_pick import FEATURES, features  # noqa: E402
 
-CLEAN = ("matlab-bicubic", "swscale-bicubic", "lanczos")
-NOT_CLEAN = ("opencv-cubic", "bilinear", "opencv-cubic+jpeg:quality=85", "bilinear+jpeg:quality=75")
+ANTIALIASED = ("matlab-bicubic", "swscale-bicubic", "lanczos")
+NOT_ANTIALIASED = ("opencv-cubic", "bilinear", "opencv-cubic+jpeg:quality=85", "bilinear+jpeg:quality=75")
 
 
 def shrinks(paths, scale):
-    """(features, not clean?) of every photo's shrinks."""
+    """(features, not antialiased?) of every photo's shrinks."""
     rows, labels = [], []
     for path in paths:
         hr = modcrop(load_y(path), scale)
-        for kind in CLEAN + NOT_CLEAN:
+        for kind in ANTIALIASED + NOT_ANTIALIASED:
             kernel, _, degrade = kind.partition("+")
             rows.append(features(make_degraded_lr(hr, scale, kernel, degrade or "none")))
-            labels.append(kind in NOT_CLEAN)
+            labels.append(kind in NOT_ANTIALIASED)
     return np.array(rows), np.array(labels)
 
 
@@ -63,11 +63,11 @@ def main() -> None:
         val_x, val_y = shrinks([p for p in paths if Path(p).name in holdout], scale)
         model = LogisticRegression(C=1.0, max_iter=2000, class_weight={True: 5, False: 1}).fit(fit_x, fit_y)
         p = model.predict_proba(val_x)[:, 1]
-        threshold = float(min(p[val_y].min(), 0.5))  # below every held-out "not clean" shrink
+        threshold = float(min(p[val_y].min(), 0.5))  # below every held-out unantialiased shrink
         fit = {"scale": scale, "features": list(FEATURES), "coef": model.coef_[0].tolist(),
                "intercept": float(model.intercept_[0]), "threshold": threshold,
-               "held_out": {"photos": len(holdout), "clean_to_clean": float((p[~val_y] < threshold).mean()),
-                            "not_clean_to_clean": float((p[val_y] < threshold).mean())},
+               "held_out": {"photos": len(holdout), "antialiased_to_clean": float((p[~val_y] < threshold).mean()),
+                            "not_antialiased_to_clean": float((p[val_y] < threshold).mean())},
                "command": " ".join(["python", *sys.argv])}
         out = args.out / f"espcn_still_pick_x{scale}.json"
         out.write_text(json.dumps(fit, indent=1) + "\n")

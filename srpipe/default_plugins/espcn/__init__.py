@@ -15,8 +15,8 @@ def load(scale: int, device: str = "cpu", weights=None, backend: Backend | None 
     """The shipped checkpoint for ``scale`` (``kind``: ``default``, the video-trained weights
     where shipped, else clean; ``image``; or ``clean``), or the user's ``weights``, run by
     ``backend`` (default torch). ``pick`` (with ``kind="image"``): the still-image weights, or
-    the clean ones for a picture that looks antialiased and uncompressed, where a fitted look
-    ships for the scale (:mod:`srpipe.default_plugins.espcn.still_pick`)."""
+    the clean ones for a picture that looks shrunk with antialiasing, where a fitted look ships
+    for the scale (:mod:`srpipe.default_plugins.espcn.still_pick`)."""
     from srpipe.default_plugins.espcn.shipped import default_weights, shipped_weights, still_pick_path
     from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler
     from srpipe.errors import CheckpointError, SrpipeError
@@ -125,7 +125,7 @@ WEIGHT_KINDS = {
                          "has the scale"),
     "image": ("espcn-image", "ESPCN for still images, what 'espcn' runs on an image: weights trained on clean "
                              "shrinks of T91 + BSD200 with and without antialiasing, or the clean weights for a "
-                             "picture that looks antialiased and uncompressed"),
+                             "picture that looks shrunk with antialiasing"),
     "clean": ("espcn-clean", "ESPCN trained on clean MATLAB-bicubic shrinks of T91 + BSD200 (the weights before "
                              "issue 17): best on clean, antialiased images; loses to bicubic on compressed or "
                              "aliased input"),

@@ -1,22 +1,22 @@
 """Which ESPCN weights a still picture gets.
 
-The clean-photo weights (``espcn-clean``) are the best on a picture shrunk with antialiasing
-and stored losslessly, the convention of Set5 and of the super-resolution papers; on a
-picture shrunk without antialiasing (``cv2.resize``'s cubic) they sharpen what is already
-aliased and lose 2.5-3 dB to the still-image weights, which hold up on both kinds at some cost
-on the first. So ``-m espcn`` on a picture runs the still-image weights unless the picture
-looks antialiased and uncompressed, and then the clean ones.
+The clean-photo weights (``espcn-clean``) are the best on a picture shrunk with antialiasing,
+the convention of Set5 and of the super-resolution papers; on a picture shrunk without
+antialiasing (``cv2.resize``'s cubic) they sharpen what is already aliased and lose 2.5-3 dB
+to the still-image weights, which hold up on both kinds at some cost on the first (on JPEG
+copies of antialiased shrinks the two are within 0.2 dB). So ``-m espcn`` on a picture runs the
+still-image weights unless the picture looks antialiased, and then the clean ones.
 
 The look is a logistic regression on seven numbers of the picture's luma (its middle, at
 most 512 pixels a side): three ratios of its spectrum's energy in bands towards the Nyquist
 frequency (an antialiasing filter takes the top band away; a bare decimation folds energy
 into it) and three quantiles of how much of a strong edge's rise falls in one pixel step
 (antialiasing spreads an edge over two or more). It is fitted per scale by
-``scripts/fit_still_pick.py`` on shrinks of the training photos by six kernels, with and
-without JPEG, and its threshold is set on held-out photos so that no picture shrunk without
-antialiasing and no compressed one went to the clean weights: a wrong "clean" costs dB, a
-wrong "not clean" a fraction of one. The fit ships beside the weights
-(``weights/espcn_still_pick_x{scale}.json``).
+``scripts/fit_still_pick.py`` on shrinks of the training photos by five kernels, with and
+without JPEG, and its threshold is set on held-out photos so that none of their shrinks
+without antialiasing went to the clean weights: a wrong "antialiased" costs about 3 dB, a
+wrong "not" a fraction of one. The fit ships beside the weights
+(``weights/espcn_still_pick_x{scale}.json``). The model card gives the figures.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def features(luma: np.ndarray, bit_depth: int = 8) -> np.ndarray:
 @dataclass(frozen=True)
 class StillPick:
     """A fitted look (``weights/espcn_still_pick_x{scale}.json``): the probability that a
-    picture is *not* antialiased-and-lossless is ``sigmoid(coef . features + intercept)``; below
+    picture was *not* shrunk with antialiasing is ``sigmoid(coef . features + intercept)``; below
     ``threshold`` it gets the clean weights."""
 
     scale: int
@@ -94,7 +94,7 @@ class StillPick:
 
 class PickedWeights:
     """An upscaler that runs each stream (a picture, or a video given ``-m espcn-image``) through
-    the clean weights where its first frame looks clean (:class:`StillPick`), else through the
+    the clean weights where its first frame looks antialiased (:class:`StillPick`), else through the
     still-image weights; the clean ones are loaded only when chosen. One choice per stream, so a
     video's frames never switch weights midway."""
 
