@@ -241,7 +241,7 @@ class TileReuse:
         policy, t = self.policy, self.policy.tile
         difference = cv2.absdiff(y, basis)
         largest = _tile_max(difference, t)
-        crept = _crept(y, basis, largest, ~due & (largest > step), policy, t, step)
+        crept = _creeping_tiles(y, basis, largest, ~due & (largest > step), policy, t, step)
         return (difference > step) & crept.repeat(t, axis=0).repeat(t, axis=1)[:y.shape[0], :y.shape[1]]
 
     def warm_up(self, width: int, height: int) -> None:
@@ -313,8 +313,8 @@ def measure_shift(previous: np.ndarray, current: np.ndarray) -> tuple[int, int, 
     return round(dy), round(dx), response
 
 
-def _crept(y: np.ndarray, basis: np.ndarray, largest: np.ndarray, quiet: np.ndarray, policy: ReusePolicy,
-           tile: int, step: int) -> np.ndarray:
+def _creeping_tiles(y: np.ndarray, basis: np.ndarray, largest: np.ndarray, quiet: np.ndarray,
+                    policy: ReusePolicy, tile: int, step: int) -> np.ndarray:
     """Which of the ``quiet`` tiles (a mask of the tile grid: no pixel changed by more than the
     threshold) saw the picture creep from ``basis`` to ``y`` (the module's text); ``largest``:
     each tile's largest absolute change."""
@@ -323,9 +323,11 @@ def _crept(y: np.ndarray, basis: np.ndarray, largest: np.ndarray, quiet: np.ndar
     framed = [cv2.copyMakeBorder(plane, 1, 1 - height % -tile, 1, 1 - width % -tile, cv2.BORDER_REPLICATE)
               for plane in (basis, y)]
     # Immerkaer's noise estimate (1996): this kernel is blind to ramps, and its response to white
-    # noise of deviation s has a mean absolute value of 6 * sqrt(2 / pi) * s. (Each tile's mean
-    # comes in whole numbers: to within 0.1 code values of noise.)
-    response = np.abs(cv2.filter2D(framed[0], cv2.CV_16S, _NOISE_KERNEL))[1:-1, 1:-1]
+    # noise of deviation s has a mean absolute value of 6 * sqrt(2 / pi) * s. (8-bit samples go by
+    # 16-bit integers, four times faster than floats, each tile's mean then in whole numbers: to
+    # within 0.1 code values of noise; OpenCV has no such path for deeper samples.)
+    depth = cv2.CV_16S if y.dtype == np.uint8 else cv2.CV_32F
+    response = np.abs(cv2.filter2D(framed[0], depth, _NOISE_KERNEL))[1:-1, 1:-1]
     noise = cv2.resize(response, quiet.shape[::-1], interpolation=cv2.INTER_AREA) * (np.sqrt(np.pi / 2) / 6)
     showing = quiet & (largest > np.clip(policy.creep_activity * noise, step, policy.threshold * step))
     crept = np.zeros(quiet.shape, bool)
