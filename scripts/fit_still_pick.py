@@ -7,7 +7,9 @@ bilinear, also JPEG-compressed: "not"). Area averaging and JPEG copies of antial
 are left out of the fit: on them the two weights are within 0.2 dB. A logistic regression,
 "not" weighed 5 to 1, is fitted on the photos less the held-out ones of the still-image
 weights (their checkpoint's "holdout"); the threshold is then the highest (at most 0.5) that
-sends none of the held-out photos' unantialiased shrinks to the clean weights.
+sends none of the held-out photos' unantialiased shrinks to the clean weights. Each scale tries
+the whole middle of a picture and pieces of 64 and 48 pixels voting by their median, and keeps
+the one that sends the most held-out antialiased shrinks to the clean weights.
 
     python scripts/fit_still_pick.py --data ../shared/data/sr/train/T91 --data ../shared/data/sr/train/BSD200
 """
@@ -29,22 +31,44 @@ from srpipe.default_plugins.espcn.color import load_y, modcrop  # noqa: E402
 from srpipe.default_plugins.espcn.degrade import make_degraded_lr  # noqa: E402
 from srpipe.default_plugins.espcn.evaluate import image_paths  # noqa: E402
 from srpipe.default_plugins.espcn.shipped import WEIGHTS_DIR, shipped_weights  # noqa: E402
-from srpipe.default_plugins.espcn.still_pick import FEATURES, features  # noqa: E402
+from srpipe.default_plugins.espcn.still_pick import FEATURES, StillPick, features, pieces  # noqa: E402
 
 ANTIALIASED = ("matlab-bicubic", "swscale-bicubic", "lanczos")
 NOT_ANTIALIASED = ("opencv-cubic", "bilinear", "opencv-cubic+jpeg:quality=85", "bilinear+jpeg:quality=75")
+PATCHES = (None, 64, 48)  # the whole middle, or pieces of 64 or 48 pixels a side voting by their median
 
 
-def shrinks(paths, scale):
-    """(features, not antialiased?) of every photo's shrinks."""
-    rows, labels = [], []
-    for path in paths:
+def shrinks(paths, scale, patch):
+    """(features, not antialiased?, which photo and shrink) of every piece (:func:`pieces`) of
+    every photo's shrinks."""
+    rows, labels, owners = [], [], []
+    for index, path in enumerate(paths):
         hr = modcrop(load_y(path), scale)
         for kind in ANTIALIASED + NOT_ANTIALIASED:
             kernel, _, degrade = kind.partition("+")
-            rows.append(features(make_degraded_lr(hr, scale, kernel, degrade or "none")))
-            labels.append(kind in NOT_ANTIALIASED)
-    return np.array(rows), np.array(labels)
+            for piece in pieces(make_degraded_lr(hr, scale, kernel, degrade or "none"), patch):
+                rows.append(features(piece))
+                labels.append(kind in NOT_ANTIALIASED)
+                owners.append((index, kind))
+    return np.array(rows), np.array(labels), owners
+
+
+def fit(train, held_out, scale, patch) -> tuple[StillPick, dict]:
+    """The look fitted on ``train``'s pieces, its threshold set on ``held_out``, and how it did there."""
+    rows, labels, _ = shrinks(train, scale, patch)
+    model = LogisticRegression(C=1.0, max_iter=3000, class_weight={True: 5, False: 1}).fit(rows, labels)
+    look = StillPick(scale, tuple(model.coef_[0].tolist()), float(model.intercept_[0]), 0.5, patch)
+    rows, labels, owners = shrinks(held_out, scale, patch)
+    votes: dict = {}
+    for probability, label, owner in zip(look.probabilities(rows), labels, owners):
+        votes.setdefault(owner, (label, []))[1].append(probability)
+    pictures = [(label, float(np.median(probabilities))) for label, probabilities in votes.values()]
+    not_antialiased = np.array([p for label, p in pictures if label])
+    antialiased = np.array([p for label, p in pictures if not label])
+    threshold = float(min(not_antialiased.min(), 0.5))  # below every held-out unantialiased shrink
+    look = StillPick(scale, look.coef, look.intercept, threshold, patch)
+    return look, {"photos": len(held_out), "antialiased_to_clean": float((antialiased < threshold).mean()),
+                  "not_antialiased_to_clean": float((not_antialiased < threshold).mean())}
 
 
 def main() -> None:
@@ -59,19 +83,19 @@ def main() -> None:
         if not holdout:
             raise SystemExit(f"the x{scale} still-image weights name no held-out photos to set the threshold on")
         paths = [p for folder in args.data for p in image_paths(folder)]
-        fit_x, fit_y = shrinks([p for p in paths if Path(p).name not in holdout], scale)
-        val_x, val_y = shrinks([p for p in paths if Path(p).name in holdout], scale)
-        model = LogisticRegression(C=1.0, max_iter=2000, class_weight={True: 5, False: 1}).fit(fit_x, fit_y)
-        p = model.predict_proba(val_x)[:, 1]
-        threshold = float(min(p[val_y].min(), 0.5))  # below every held-out unantialiased shrink
-        fit = {"scale": scale, "features": list(FEATURES), "coef": model.coef_[0].tolist(),
-               "intercept": float(model.intercept_[0]), "threshold": threshold,
-               "held_out": {"photos": len(holdout), "antialiased_to_clean": float((p[~val_y] < threshold).mean()),
-                            "not_antialiased_to_clean": float((p[val_y] < threshold).mean())},
-               "command": " ".join(["python", *sys.argv])}
+        train = [p for p in paths if Path(p).name not in holdout]
+        held_out = [p for p in paths if Path(p).name in holdout]
+        tried = [fit(train, held_out, scale, patch) for patch in PATCHES]
+        for look, result in tried:
+            print(f"x{scale}, pieces {look.patch or 'none'}: threshold {look.threshold:.3f}; held out: {result}")
+        look, result = max(tried, key=lambda tried_one: tried_one[1]["antialiased_to_clean"])  # the first of equals
+        record = {"scale": scale, "features": list(FEATURES), "coef": list(look.coef), "intercept": look.intercept,
+                  "threshold": look.threshold, "patch": look.patch, "held_out": result,
+                  "tried": [{"patch": one.patch, "threshold": one.threshold, **outcome} for one, outcome in tried],
+                  "command": " ".join(["python", *sys.argv])}
         out = args.out / f"espcn_still_pick_x{scale}.json"
-        out.write_text(json.dumps(fit, indent=1) + "\n")
-        print(f"x{scale}: threshold {threshold:.3f}; held out: {fit['held_out']} -> {out}")
+        out.write_text(json.dumps(record, indent=1) + "\n")
+        print(f"x{scale}: pieces {look.patch or 'none'} chosen -> {out}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ copies of antialiased shrinks the two are within 0.2 dB). So ``-m espcn`` on a p
 still-image weights unless the picture looks antialiased, and then the clean ones.
 
 The look is a logistic regression on seven numbers of the picture's luma (its middle, at
-most 512 pixels a side): three ratios of its spectrum's energy in bands towards the Nyquist
+most 512 pixels a side, whole or, where the fit chose so, in pieces whose votes are taken by
+the median): three ratios of its spectrum's energy in bands towards the Nyquist
 frequency (an antialiasing filter takes the top band away; a bare decimation folds energy
 into it) and three quantiles of how much of a strong edge's rise falls in one pixel step
 (antialiasing spreads an edge over two or more). It is fitted per scale by
@@ -35,11 +36,21 @@ FEATURES = ("log top band / low band", "log middle band / low band", "log top ba
             "edge step share, median", "edge step share, lower quartile", "edge step share, upper quartile")
 
 
-def features(luma: np.ndarray, bit_depth: int = 8) -> np.ndarray:
-    """The :data:`FEATURES` of one luma plane (see the module's text)."""
+def pieces(luma: np.ndarray, patch: int | None) -> list[np.ndarray]:
+    """What a picture is looked at in: the middle of it, at most :data:`CROP` pixels a side, or
+    that cut into ``patch`` x ``patch`` pieces (the middle itself where it is smaller)."""
     height, width = luma.shape
     top, left = max((height - CROP) // 2, 0), max((width - CROP) // 2, 0)
-    x = luma[top:top + CROP, left:left + CROP].astype(np.float32) / (1 << (bit_depth - 8))
+    middle = luma[top:top + CROP, left:left + CROP]
+    if patch is None or min(middle.shape) < patch:
+        return [middle]
+    return [middle[y:y + patch, x:x + patch] for y in range(0, middle.shape[0] - patch + 1, patch)
+            for x in range(0, middle.shape[1] - patch + 1, patch)]
+
+
+def features(luma: np.ndarray, bit_depth: int = 8) -> np.ndarray:
+    """The :data:`FEATURES` of one luma plane or piece of one (see the module's text)."""
+    x = luma.astype(np.float32) / (1 << (bit_depth - 8))
     height, width = x.shape
     window = np.outer(np.hanning(height), np.hanning(width)).astype(np.float32)
     power = np.abs(np.fft.fftshift(np.fft.fft2((x - x.mean()) * window))) ** 2
@@ -69,24 +80,31 @@ def features(luma: np.ndarray, bit_depth: int = 8) -> np.ndarray:
 @dataclass(frozen=True)
 class StillPick:
     """A fitted look (``weights/espcn_still_pick_x{scale}.json``): the probability that a
-    picture was *not* shrunk with antialiasing is ``sigmoid(coef . features + intercept)``; below
-    ``threshold`` it gets the clean weights."""
+    picture was *not* shrunk with antialiasing is ``sigmoid(coef . features + intercept)`` of
+    its :func:`pieces` (the median over them, with ``patch``); below ``threshold`` it gets the
+    clean weights."""
 
     scale: int
     coef: tuple[float, ...]
     intercept: float
     threshold: float
+    patch: int | None = None
 
     @classmethod
     def load(cls, path: str | Path) -> StillPick:
         fit = json.loads(Path(path).read_text())
         if len(fit["coef"]) != len(FEATURES):
             raise ValueError(f"{path} holds {len(fit['coef'])} coefficients for {len(FEATURES)} features")
-        return cls(int(fit["scale"]), tuple(map(float, fit["coef"])), float(fit["intercept"]), float(fit["threshold"]))
+        return cls(int(fit["scale"]), tuple(map(float, fit["coef"])), float(fit["intercept"]), float(fit["threshold"]),
+                   fit.get("patch"))
+
+    def probabilities(self, rows: np.ndarray) -> np.ndarray:
+        """The not-antialiased probability of each row of features."""
+        return 1 / (1 + np.exp(-np.clip(rows @ np.array(self.coef) + self.intercept, -50, 50)))
 
     def not_clean_probability(self, luma: np.ndarray, bit_depth: int = 8) -> float:
-        score = float(np.dot(self.coef, features(luma, bit_depth)) + self.intercept)
-        return float(1 / (1 + np.exp(-np.clip(score, -50, 50))))
+        rows = np.array([features(piece, bit_depth) for piece in pieces(luma, self.patch)])
+        return float(np.median(self.probabilities(rows)))
 
     def looks_clean(self, luma: np.ndarray, bit_depth: int = 8) -> bool:
         return self.not_clean_probability(luma, bit_depth) < self.threshold

@@ -9,7 +9,7 @@ import pytest
 from srpipe.default_plugins.espcn import load
 from srpipe.default_plugins.espcn.degrade import downscale
 from srpipe.default_plugins.espcn.shipped import still_pick_path
-from srpipe.default_plugins.espcn.still_pick import FEATURES, PickedWeights, StillPick, features
+from srpipe.default_plugins.espcn.still_pick import FEATURES, PickedWeights, StillPick, features, pieces
 
 
 def photo_like(size=384, seed=0):
@@ -45,6 +45,33 @@ def test_features_are_the_same_at_every_bit_depth_and_bounded_for_flat_pictures(
     flat = features(np.full((40, 60), 100, np.uint8))
     assert flat.shape == (len(FEATURES),) and np.isfinite(flat).all()
 
+
+
+def test_a_picture_is_looked_at_in_its_middle_whole_or_in_pieces_that_vote():
+    picture = np.arange(600 * 700, dtype=np.uint32).reshape(600, 700)
+    (middle,) = pieces(picture, None)
+    np.testing.assert_array_equal(middle, picture[44:556, 94:606])
+    cut = pieces(picture, 64)
+    assert len(cut) == 64 and all(piece.shape == (64, 64) for piece in cut)
+    np.testing.assert_array_equal(cut[9], picture[44 + 64:44 + 128, 94 + 64:94 + 128])
+    assert [piece.shape for piece in pieces(picture[:40, :50], 64)] == [(40, 50)]  # smaller than a piece
+
+
+
+def test_with_pieces_the_median_of_their_votes_decides(monkeypatch):
+    """Two pieces that look antialiased outvote one that does not (and the mean would not)."""
+    import srpipe.default_plugins.espcn.still_pick as still_pick
+
+    monkeypatch.setattr(still_pick, "features", lambda piece, bit_depth=8: np.r_[piece.mean(), np.zeros(6)])
+    look = StillPick(3, (1.0, 0, 0, 0, 0, 0, 0), 0.0, 0.5, 64)
+    picture = np.zeros((64, 192), np.uint8)
+    picture[:, 128:] = 40  # pieces scoring 0, 0 and 40: probabilities 0.5, 0.5 and about 1
+    assert look.not_clean_probability(picture) == pytest.approx(0.5)
+    assert not look.looks_clean(picture)
+    picture[:, :64] = 0
+    picture[:, 64:128] = 0
+    look = StillPick(3, (1.0, 0, 0, 0, 0, 0, 0), -5.0, 0.5, 64)  # 0.0067, 0.0067, 1: the median looks clean
+    assert look.looks_clean(picture)
 
 class Counting:
     scale = 3
