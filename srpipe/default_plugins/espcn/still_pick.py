@@ -31,6 +31,7 @@ import numpy as np
 from srpipe.models import UpscalerTraits
 
 CROP = 512  # pixels a side of the middle of the picture that is looked at
+SMALLEST = 16  # pixels a side of the smallest picture looked at
 FEATURES = ("log top band / low band", "log middle band / low band", "log top band / upper band",
             "log energy near Nyquist / at half Nyquist, along the axes",
             "edge step share, median", "edge step share, lower quartile", "edge step share, upper quartile")
@@ -103,6 +104,8 @@ class StillPick:
         return 1 / (1 + np.exp(-np.clip(rows @ np.array(self.coef) + self.intercept, -50, 50)))
 
     def not_clean_probability(self, luma: np.ndarray, bit_depth: int = 8) -> float:
+        if min(luma.shape) < SMALLEST:
+            return 1.0  # too small to tell: the weights that hold up on both kinds
         rows = np.array([features(piece, bit_depth) for piece in pieces(luma, self.patch)])
         return float(np.median(self.probabilities(rows)))
 
@@ -120,6 +123,7 @@ class PickedWeights:
         self.image, self.load_clean, self.pick = image, load_clean, pick
         self.scale = image.scale
         self.chosen: str | None = None  # "clean" or "image", once the first frame was seen
+        self._clean = None  # the clean weights, once loaded
         self._upscaler = None
         traits = UpscalerTraits.of(image)  # the wider of the two: its memory and cost bound both
         self.backend = traits.backend
@@ -131,13 +135,13 @@ class PickedWeights:
     def for_stream(self) -> PickedWeights:
         """A fresh choice for a new stream, sharing what was loaded."""
         fresh = PickedWeights(self.image, self.load_clean, self.pick)
-        fresh._clean = getattr(self, "_clean", None)
+        fresh._clean = self._clean
         return fresh
 
     def upscale(self, luma: np.ndarray, *, bit_depth: int, full_range: bool) -> np.ndarray:
         if self._upscaler is None:
             if self.pick.looks_clean(luma[0], bit_depth):
-                if getattr(self, "_clean", None) is None:
+                if self._clean is None:
                     self._clean = self.load_clean()
                 self._upscaler, self.chosen = self._clean, "clean"
             else:

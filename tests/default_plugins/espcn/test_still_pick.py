@@ -46,6 +46,14 @@ def test_features_are_the_same_at_every_bit_depth_and_bounded_for_flat_pictures(
     assert flat.shape == (len(FEATURES),) and np.isfinite(flat).all()
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (2, 7), (15, 300)])
+def test_a_picture_too_small_to_tell_gets_the_image_weights_without_a_warning(shape, recwarn):
+    look = StillPick.load(still_pick_path(3))
+    assert look.not_clean_probability(np.full(shape, 90, np.uint8)) == 1.0
+    assert not look.looks_clean(np.full(shape, 90, np.uint8))
+    assert not recwarn.list
+
+
 
 def test_a_picture_is_looked_at_in_its_middle_whole_or_in_pieces_that_vote():
     picture = np.arange(600 * 700, dtype=np.uint32).reshape(600, 700)
