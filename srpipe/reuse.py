@@ -56,6 +56,7 @@ import numpy as np
 from srpipe.models import Upscaler, UpscalerTraits
 
 CORRELATED = 256  # pixels a side of the window a shift is measured on
+CREEP_SMALLEST = 8  # pixels a side of the smallest piece of a tile the creep test judges
 
 
 @dataclass(frozen=True)
@@ -241,7 +242,11 @@ class TileReuse:
         policy, t = self.policy, self.policy.tile
         difference = cv2.absdiff(y, basis)
         largest = _tile_max(difference, t)
-        crept = _creeping_tiles(y, basis, largest, ~due & (largest > step), policy, t, step)
+        # A sliver of a tile at the frame's bottom or right edge is left out: filled out by copies
+        # of its last row or column, it would look noiseless and take sensor noise for a move
+        whole = [np.minimum(length - np.arange(0, length, t), t) >= min(t, CREEP_SMALLEST) for length in y.shape]
+        quiet = ~due & (largest > step) & np.outer(*whole)
+        crept = _creeping_tiles(y, basis, largest, quiet, policy, t, step)
         return (difference > step) & crept.repeat(t, axis=0).repeat(t, axis=1)[:y.shape[0], :y.shape[1]]
 
     def warm_up(self, width: int, height: int) -> None:
@@ -278,7 +283,7 @@ class TileReuse:
         back frame after frame, and the plans of :func:`_regions` weigh many)."""
         key = (shape, rows, cols)
         if key not in self._costs:
-            if len(self._costs) >= 65536:
+            if len(self._costs) >= 4096:
                 self._costs.clear()
             self._costs[key] = sum((y1 - y0) * (x1 - x0) for _, (y0, y1, x0, x1) in self._blocks(shape, rows, cols))
         return self._costs[key]
@@ -351,8 +356,12 @@ def _creeping_tiles(y: np.ndarray, basis: np.ndarray, largest: np.ndarray, quiet
     change = after[:, 1:-1:2, 1:-1:2] - at(0, 0)
     dx = (at(-1, 1) + 2 * at(0, 1) + at(1, 1) - at(-1, -1) - 2 * at(0, -1) - at(1, -1)) / 8
     dy = (at(1, -1) + 2 * at(1, 0) + at(1, 1) - at(-1, -1) - 2 * at(-1, 0) - at(-1, 1)) / 8
-    sxx, sxy, syy, gx, gy = mean(dx * dx), mean(dx * dy), mean(dy * dy), mean(dx * change), mean(dy * change)
-    explained = (syy * gx * gx - 2 * sxy * gx * gy + sxx * gy * gy) / (sxx * syy - sxy * sxy + 1e-3)
+    # S is steadied on its diagonal, not through its determinant: on a tile that varies one way
+    # only (stripes, a ramp) the determinant is 0 while the move along that way is still told
+    ridge = 1e-3 * step * step
+    sxx, sxy, syy = mean(dx * dx) + ridge, mean(dx * dy), mean(dy * dy) + ridge
+    gx, gy = mean(dx * change), mean(dy * change)
+    explained = (syy * gx * gx - 2 * sxy * gx * gy + sxx * gy * gy) / (sxx * syy - sxy * sxy)
     unexplained = mean(change * change) - explained
     crept[showing] = (explained > (policy.creep_floor * step) ** 2) & (explained > unexplained)
     return crept
