@@ -9,9 +9,10 @@ still-image weights unless the picture looks antialiased, and then the clean one
 
 The look is a logistic regression on seven numbers of the picture's luma (its middle, at
 most 512 pixels a side, whole or, where the fit chose so, in pieces whose votes are taken by
-the median): three ratios of its spectrum's energy in bands towards the Nyquist
-frequency (an antialiasing filter takes the top band away; a bare decimation folds energy
-into it) and three quantiles of how much of a strong edge's rise falls in one pixel step
+the median): four ratios of its spectrum's energy, three between rings towards the Nyquist
+frequency and one between the energy near Nyquist and at half of it along the axes (an
+antialiasing filter takes the top band away; a bare decimation folds energy into it), and
+three quantiles of how much of a strong edge's rise falls in one pixel step
 (antialiasing spreads an edge over two or more). It is fitted per scale by
 ``scripts/fit_still_pick.py`` on shrinks of the training photos by five kernels, with and
 without JPEG, and its threshold is set on held-out photos so that none of their shrinks
@@ -22,6 +23,8 @@ wrong "not" a fraction of one. The fit ships beside the weights
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,35 +118,42 @@ class StillPick:
 
 class PickedWeights:
     """An upscaler that runs each stream (a picture, or a video given ``-m espcn-image``) through
-    the clean weights where its first frame looks antialiased (:class:`StillPick`), else through the
-    still-image weights; the clean ones are loaded only when chosen. One choice per stream, so a
-    video's frames never switch weights midway."""
+    the clean weights where its first frame with content looks antialiased (:class:`StillPick`),
+    else through the still-image weights. One choice per stream, so a video's frames never
+    switch weights midway; a frame of one value (what a warm-up sends) says nothing and leaves
+    the choice to the next. The clean weights are loaded when first chosen and shared by the
+    streams after. Both have the same receptive radius and flat path, which it declares, so
+    video through it reuses tiles (:mod:`srpipe.reuse`)."""
 
     def __init__(self, image, load_clean, pick: StillPick):
-        self.image, self.load_clean, self.pick = image, load_clean, pick
+        self.image, self.pick = image, pick
+        self.load_clean = functools.cache(load_clean)
         self.scale = image.scale
-        self.chosen: str | None = None  # "clean" or "image", once the first frame was seen
-        self._clean = None  # the clean weights, once loaded
-        self._upscaler = None
+        self.chosen: str | None = None  # "clean" or "image", once a frame with content was seen
         traits = UpscalerTraits.of(image)  # the wider of the two: its memory and cost bound both
         self.backend = traits.backend
         self.working_bytes_per_output_pixel = traits.working_bytes_per_output_pixel
         self.macs_per_lr_pixel = traits.macs_per_lr_pixel
+        self.receptive_radius = traits.receptive_radius
+        self.flat_path = traits.flat_path
         if traits.working_bytes is not None:
             self.working_bytes = traits.working_bytes
 
     def for_stream(self) -> PickedWeights:
         """A fresh choice for a new stream, sharing what was loaded."""
-        fresh = PickedWeights(self.image, self.load_clean, self.pick)
-        fresh._clean = self._clean
+        fresh = copy.copy(self)
+        fresh.chosen = None
         return fresh
 
     def upscale(self, luma: np.ndarray, *, bit_depth: int, full_range: bool) -> np.ndarray:
-        if self._upscaler is None:
-            if self.pick.looks_clean(luma[0], bit_depth):
-                if self._clean is None:
-                    self._clean = self.load_clean()
-                self._upscaler, self.chosen = self._clean, "clean"
-            else:
-                self._upscaler, self.chosen = self.image, "image"
-        return self._upscaler.upscale(luma, bit_depth=bit_depth, full_range=full_range)
+        if self.chosen is None and luma[0].min() != luma[0].max():
+            self.chosen = "clean" if self.pick.looks_clean(luma[0], bit_depth) and self._fits(self.load_clean()) \
+                else "image"
+        upscaler = self.load_clean() if self.chosen == "clean" else self.image
+        return upscaler.upscale(luma, bit_depth=bit_depth, full_range=full_range)
+
+    def _fits(self, clean) -> bool:
+        """Whether ``clean`` reads no farther than the radius declared for both (else tile reuse
+        would keep outputs it changes): true of the shipped weights."""
+        radius = UpscalerTraits.of(clean).receptive_radius
+        return self.receptive_radius is None or (radius is not None and radius <= self.receptive_radius)

@@ -2,6 +2,8 @@
 the shipped looks tell a picture shrunk with antialiasing from one shrunk without, each stream
 gets one choice, and the clean weights load only when chosen."""
 
+import json
+
 import cv2
 import numpy as np
 import pytest
@@ -102,16 +104,16 @@ class Fixed:
         return self.rule(luma)
 
 
-def test_each_stream_gets_one_choice_and_the_clean_weights_load_only_when_chosen():
+def test_each_stream_gets_one_choice_and_the_clean_weights_load_once_when_chosen():
     loads = []
 
     def load_clean():
         loads.append(1)
         return Counting(1)
 
-    image = Counting(2)
-    picked = PickedWeights(image, load_clean, Fixed(lambda luma: luma.mean() > 100))
-    dark, bright = np.zeros((1, 8, 8), np.uint8), np.full((1, 8, 8), 200, np.uint8)
+    picked = PickedWeights(Counting(2), load_clean, Fixed(lambda luma: luma.mean() > 100))
+    rng = np.random.default_rng(0)
+    dark, bright = rng.integers(0, 50, (1, 8, 8), dtype=np.uint8), rng.integers(150, 250, (1, 8, 8), dtype=np.uint8)
     video = picked.for_stream()
     assert video.upscale(dark, bit_depth=8, full_range=False)[0, 0, 0] == 2
     assert video.upscale(bright, bit_depth=8, full_range=False)[0, 0, 0] == 2  # no switch midway
@@ -119,9 +121,32 @@ def test_each_stream_gets_one_choice_and_the_clean_weights_load_only_when_chosen
     picture = picked.for_stream()
     assert picture.upscale(bright, bit_depth=8, full_range=False)[0, 0, 0] == 1
     assert picture.chosen == "clean" and loads == [1]
-    again = picture.for_stream()
-    assert again.upscale(bright, bit_depth=8, full_range=False)[0, 0, 0] == 1
-    assert loads == [1]  # loaded once, shared by the streams after
+    for stream in (picture.for_stream(), picked.for_stream(), picked.for_stream()):  # children and siblings
+        assert stream.upscale(bright, bit_depth=8, full_range=False)[0, 0, 0] == 1
+    assert loads == [1]  # loaded once, shared by every stream after
+
+
+def test_a_frame_of_one_value_leaves_the_choice_to_the_next():
+    """What a warm-up sends (zeros) must not settle the choice for the stream."""
+    picked = PickedWeights(Counting(2), lambda: Counting(1), Fixed(lambda luma: luma.mean() > 100)).for_stream()
+    assert picked.upscale(np.zeros((1, 8, 8), np.uint8), bit_depth=8, full_range=False)[0, 0, 0] == 2
+    assert picked.chosen is None
+    bright = np.random.default_rng(1).integers(150, 250, (1, 8, 8), dtype=np.uint8)
+    assert picked.upscale(bright, bit_depth=8, full_range=False)[0, 0, 0] == 1 and picked.chosen == "clean"
+
+
+def test_video_through_espcn_image_reuses_tiles(tmp_path, cli_run):
+    """Both weights read the same radius, which the picker declares: a video given
+    ``-m espcn-image`` keeps tile reuse."""
+    from srpipe.testing import make_fixed_camera_clip
+
+    clip = make_fixed_camera_clip(tmp_path / "camera.mp4", width=160, height=96, frames=8)
+    for scale in (2, 3, 4):
+        image, clean = load(scale, kind="image"), load(scale, kind="clean")
+        assert image.receptive_radius == clean.receptive_radius
+    result = cli_run("upscale", clip, "-m", "espcn-image", "-o", tmp_path / "out.mp4", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.strip().splitlines()[-1])["reuse"]["reused"] > 0
 
 
 def test_espcn_image_picks_and_espcn_image_xn_does_not():
