@@ -57,6 +57,9 @@ class UpscalerTraits:
     #: temporal network's earlier frames); srpipe calls it at the start of each. ``None``: the
     #: upscaler keeps no state across calls
     for_stream: Callable[[], Upscaler] | None = None
+    #: which of its variants ran, for an upscaler that settles one per stream (``"clean weights"``),
+    #: shown after the model's name in the summary line and ``--json``; ``None``: it has one
+    variant: str | None = None
 
     @classmethod
     def of(cls, upscaler) -> UpscalerTraits:

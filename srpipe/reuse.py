@@ -149,6 +149,11 @@ class TileReuse:
         if traits.working_bytes is not None:
             self.working_bytes = traits.working_bytes
 
+    @property
+    def variant(self) -> str | None:
+        """The inner upscaler's (:class:`UpscalerTraits`), settled as frames go through."""
+        return UpscalerTraits.of(self.inner).variant
+
     def upscale(self, luma: np.ndarray, *, bit_depth: int, full_range: bool) -> np.ndarray:
         """As ``inner.upscale``, frame after frame, each reusing what the ones before left."""
         first = self._frame(luma[0], bit_depth, full_range)

@@ -39,6 +39,7 @@ class UpscaleResult:
     sizes: SizePlan | None = None  # a fractional scale or a target size: the model's output was resized
     encoder: str | None = None  # what the sink encoded with (libx264, h264_nvenc, png), where it says
     reuse: ReuseStats | None = None  # what tile reuse did (srpipe.reuse); None where it did not run
+    variant: str | None = None  # which of its variants the model ran (UpscalerTraits.variant)
 
     def describe_size(self) -> str:
         """``x2``, or ``x1.5 (x2, resized to 1920x1080)`` for a fractional scale or target size."""
@@ -66,6 +67,7 @@ class UpscaleResult:
             "seconds": round(self.stats.seconds, 3),
             "fps": round(self.stats.fps, 2),
             "reuse": self.reuse.to_dict() if self.reuse is not None else None,
+            **({} if self.variant is None else {"variant": self.variant}),
         }
 
 
@@ -184,8 +186,10 @@ def upscale(
         except BaseException:
             sink.abort()  # also covers a signal that lands before run() starts
             raise
-    backend_used = UpscalerTraits.of(upscaler).backend if spec.accepts_backend else None  # an optional trait
-    return UpscaleResult(input, output, model, scale, device, stats, backend_used, sizes, sink.encoder, reuse_stats)
+    traits = UpscalerTraits.of(upscaler)  # optional traits, read after the run (a variant is settled by then)
+    backend_used = traits.backend if spec.accepts_backend else None
+    return UpscaleResult(input, output, model, scale, device, stats, backend_used, sizes, sink.encoder, reuse_stats,
+                         traits.variant)
 
 
 def reuses_tiles(upscaler, device: str, exact: bool) -> bool:

@@ -95,7 +95,8 @@ def upscale(input, output, model, scale, width, height, weights, device, batch_s
         reuse = f" ({result.reuse.describe()})" if result.reuse is not None else ""
         click.echo(
             f"{stats.frames_out} frame{'s' * (stats.frames_out != 1)} in {stats.seconds:.1f} s ({stats.fps:.1f} fps), "
-            f"{result.model} {result.describe_size()} on {where}{reuse} -> {result.output}",
+            f"{result.model}{f' ({result.variant})' if result.variant else ''} {result.describe_size()} on {where}"
+            f"{reuse} -> {result.output}",
             err=True,
         )
     if result.stats.frames_skipped:

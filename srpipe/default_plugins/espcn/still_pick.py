@@ -139,6 +139,11 @@ class PickedWeights:
         if traits.working_bytes is not None:
             self.working_bytes = traits.working_bytes
 
+    @property
+    def variant(self) -> str | None:
+        """``"clean weights"`` or ``"image weights"`` once chosen (:class:`UpscalerTraits`)."""
+        return f"{self.chosen} weights" if self.chosen else None
+
     def for_stream(self) -> PickedWeights:
         """A fresh choice for a new stream, sharing what was loaded."""
         fresh = copy.copy(self)

@@ -146,7 +146,9 @@ def test_video_through_espcn_image_reuses_tiles(tmp_path, cli_run):
         assert image.receptive_radius == clean.receptive_radius
     result = cli_run("upscale", clip, "-m", "espcn-image", "-o", tmp_path / "out.mp4", "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout.strip().splitlines()[-1])["reuse"]["reused"] > 0
+    payload = json.loads(result.stdout.strip().splitlines()[-1])
+    assert payload["reuse"]["reused"] > 0
+    assert payload["variant"] in ("clean weights", "image weights")  # told through the tile reuse wrapper
 
 
 def test_espcn_image_picks_and_espcn_image_xn_does_not():
@@ -156,3 +158,19 @@ def test_espcn_image_picks_and_espcn_image_xn_does_not():
     hr = photo_like()
     out = picked.for_stream().upscale(downscale(hr, 3, "opencv-cubic")[None], bit_depth=8, full_range=False)
     assert out.shape == (1, 384, 384)
+
+
+def test_the_summary_and_json_say_which_weights_ran(tmp_path, cli_run):
+    picture = tmp_path / "shrunk.png"
+    cv2.imwrite(str(picture), downscale(photo_like(), 4, "opencv-cubic"))  # aliased: the image weights
+    result = cli_run("upscale", picture, "-m", "espcn", "-s", "4", "-o", tmp_path / "out.png")
+    assert result.exit_code == 0, result.output
+    assert "espcn-image (image weights) x4" in result.output
+    result = cli_run("upscale", picture, "-m", "espcn", "-s", "4", "-o", tmp_path / "out.png", "--overwrite", "--json")
+    assert json.loads(result.stdout.strip().splitlines()[-1])["variant"] == "image weights"
+    picked = PickedWeights(Counting(2), lambda: Counting(1), Fixed(lambda luma: True)).for_stream()
+    assert picked.variant is None  # nothing settled before a frame
+    picked.upscale(np.arange(64, dtype=np.uint8).reshape(1, 8, 8), bit_depth=8, full_range=False)
+    assert picked.variant == "clean weights"
+    result = cli_run("upscale", picture, "-m", "espcn-image-x4", "-o", tmp_path / "plain.png", "--json")
+    assert "variant" not in json.loads(result.stdout.strip().splitlines()[-1])  # one variant: nothing to say
