@@ -22,7 +22,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 from sklearn.linear_model import LogisticRegression
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -32,6 +31,7 @@ from srpipe.default_plugins.espcn.degrade import make_degraded_lr  # noqa: E402
 from srpipe.default_plugins.espcn.evaluate import image_paths  # noqa: E402
 from srpipe.default_plugins.espcn.shipped import WEIGHTS_DIR, shipped_weights  # noqa: E402
 from srpipe.default_plugins.espcn.still_pick import FEATURES, StillPick, features, pieces  # noqa: E402
+from srpipe.nn.checkpoint import load_checkpoint  # noqa: E402
 
 ANTIALIASED = ("matlab-bicubic", "swscale-bicubic", "lanczos")
 NOT_ANTIALIASED = ("opencv-cubic", "bilinear", "opencv-cubic+jpeg:quality=85", "bilinear+jpeg:quality=75")
@@ -78,8 +78,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=WEIGHTS_DIR)
     args = parser.parse_args()
     for scale in args.scale or (2, 3, 4):
-        holdout = set(torch.load(shipped_weights(scale, "image"), map_location="cpu", weights_only=False)
-                      ["meta"].get("holdout", ()))
+        holdout = set(load_checkpoint(shipped_weights(scale, "image")).get("meta", {}).get("holdout", ()))
         if not holdout:
             raise SystemExit(f"the x{scale} still-image weights name no held-out photos to set the threshold on")
         paths = [p for folder in args.data for p in image_paths(folder)]

@@ -65,6 +65,13 @@ class UpscalerTraits:
     def of(cls, upscaler) -> UpscalerTraits:
         return cls(**{f.name: getattr(upscaler, f.name) for f in fields(cls) if hasattr(upscaler, f.name)})
 
+    def lend(self, wrapper, *names: str) -> None:
+        """Give ``wrapper``, an upscaler that runs the one these traits are of, the traits
+        ``names`` that one has (``None``: it has not, and the wrapper's default stands)."""
+        for name in names:
+            if getattr(self, name) is not None:
+                setattr(wrapper, name, getattr(self, name))
+
 
 def for_stream(upscaler: Upscaler) -> Upscaler:
     """``upscaler`` for a new stream: what its ``for_stream`` gives (:class:`UpscalerTraits`), or itself."""

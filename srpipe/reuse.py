@@ -142,12 +142,8 @@ class TileReuse:
         self._state: _State | None = None
         self._costs: dict = {}
         self._support = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)  # a pixel and what its output reads
-        traits = UpscalerTraits.of(inner)
-        self.backend = traits.backend
-        self.macs_per_lr_pixel = traits.macs_per_lr_pixel
-        self.working_bytes_per_output_pixel = traits.working_bytes_per_output_pixel
-        if traits.working_bytes is not None:
-            self.working_bytes = traits.working_bytes
+        UpscalerTraits.of(inner).lend(self, "backend", "macs_per_lr_pixel", "working_bytes_per_output_pixel",
+                                      "working_bytes")
 
     @property
     def variant(self) -> str | None:

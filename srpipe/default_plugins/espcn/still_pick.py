@@ -130,14 +130,9 @@ class PickedWeights:
         self.load_clean = functools.cache(load_clean)
         self.scale = image.scale
         self.chosen: str | None = None  # "clean" or "image", once a frame with content was seen
-        traits = UpscalerTraits.of(image)  # the wider of the two: its memory and cost bound both
-        self.backend = traits.backend
-        self.working_bytes_per_output_pixel = traits.working_bytes_per_output_pixel
-        self.macs_per_lr_pixel = traits.macs_per_lr_pixel
-        self.receptive_radius = traits.receptive_radius
-        self.flat_path = traits.flat_path
-        if traits.working_bytes is not None:
-            self.working_bytes = traits.working_bytes
+        # the wider of the two: its memory and cost bound both
+        UpscalerTraits.of(image).lend(self, "backend", "macs_per_lr_pixel", "working_bytes_per_output_pixel",
+                                      "working_bytes", "receptive_radius", "flat_path")
 
     @property
     def variant(self) -> str | None:
@@ -160,5 +155,5 @@ class PickedWeights:
     def _fits(self, clean) -> bool:
         """Whether ``clean`` reads no farther than the radius declared for both (else tile reuse
         would keep outputs it changes): true of the shipped weights."""
-        radius = UpscalerTraits.of(clean).receptive_radius
-        return self.receptive_radius is None or (radius is not None and radius <= self.receptive_radius)
+        declared, radius = UpscalerTraits.of(self).receptive_radius, UpscalerTraits.of(clean).receptive_radius
+        return declared is None or (radius is not None and radius <= declared)
