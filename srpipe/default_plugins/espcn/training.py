@@ -86,6 +86,8 @@ class TrainSettings:
     clip_frames: int = 6
     init: str | None = None
     grow: bool = False
+    teacher: str | None = None  # a checkpoint whose outputs the network also learns (SRTask)
+    teacher_weight: float = 0.5
     cache_dir: str | None = None  # where LR/HR pairs are cached; None: CACHE
     resume: bool = False
     export: str | None = None
@@ -145,6 +147,10 @@ def parse_args(argv=None) -> TrainSettings:
     p.add_argument("--init", help="checkpoint whose layers of matching shape initialise the network")
     p.add_argument("--grow", action="store_true",
                    help="--init from a narrower network of the same layers (see init_from)")
+    p.add_argument("--teacher", help="checkpoint of a network of the same scale and input whose outputs this one "
+                                     "also learns (distillation)")
+    p.add_argument("--teacher-weight", type=float, default=0.5,
+                   help="share of the loss that is the distance to the teacher's outputs")
     p.add_argument("--out", required=True, help="run folder: last.pt, final.pt, log.jsonl, result.json")
     p.add_argument("--cache-dir", help=f"where the LR/HR pairs are cached (default {CACHE})")
     p.add_argument("--resume", action="store_true")
@@ -269,7 +275,16 @@ def train(a: TrainSettings) -> dict:
             "parameters": sum(p.numel() for p in net.parameters())}
     cfg = TrainConfig(epochs=a.epochs, steps_per_epoch=a.steps_per_epoch, lr=a.lr, seed=a.seed,
                       out_dir=a.out, stop_after=a.stop_after)
-    trainer = Trainer(net, SRTask(a.scale, a.loss, a.border), sampler, val, cfg,
+    teacher = None
+    if a.teacher:
+        from srpipe.nn.checkpoint import network_from_checkpoint
+
+        teacher = network_from_checkpoint(load_checkpoint(a.teacher), a.teacher)
+        if (teacher.config.scale, teacher.config.frames) != (a.scale, a.frames):
+            raise SrpipeError(f"the teacher {a.teacher} is x{teacher.config.scale} on {teacher.config.frames} "
+                              f"frame(s); this network is x{a.scale} on {a.frames}")
+        meta["teacher"] = {"path": a.teacher, "sha256": cache.file_digest(a.teacher), "weight": a.teacher_weight}
+    trainer = Trainer(net, SRTask(a.scale, a.loss, a.border, teacher, a.teacher_weight), sampler, val, cfg,
                       param_groups=groups, meta=meta)
     print(f"{net.macs_per_lr_pixel()} MAC/LR px, {meta['parameters']} parameters, "
           f"{len(pairs)} training images", file=sys.stderr, flush=True)
