@@ -2,9 +2,9 @@
 camera sources (``camera:0``).
 
 A reader thread puts each decoded frame into a one-slot handoff (a newer frame
-replaces an older one, which is counted as dropped); the loop upscales the
-newest frame, draws it beside the bicubic upscale and shows, records and
-measures it.
+replaces an older one, which is counted as dropped); a worker thread upscales the
+newest frame into another; the loop draws it beside the bicubic upscale and
+shows, records and measures it, while the worker upscales the next.
 """
 
 from srpipe import hookimpl

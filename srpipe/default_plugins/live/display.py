@@ -51,10 +51,15 @@ def to_bgr(frame: Frame, matrix: Colorspace) -> np.ndarray:
 
 def side_by_side(frame: Frame, upscaler, model_name: str) -> np.ndarray:
     """The bicubic upscale (left) and the model's (right) of one frame, as one BGR image."""
+    return beside_bicubic(frame, upscale_frames([frame], upscaler, model_name)[0])
+
+
+def beside_bicubic(frame: Frame, upscaled: Frame) -> np.ndarray:
+    """The bicubic upscale of ``frame`` (left) beside ``upscaled``, a model's (right), as one BGR image."""
     matrix = matrix_for(frame.height)
-    reference = upscale_frames([frame], BicubicLuma(upscaler.scale), "bicubic")[0]
-    model = upscale_frames([frame], upscaler, model_name)[0]
-    return np.hstack([to_bgr(reference, matrix), to_bgr(model, matrix)])
+    scale = upscaled.height // frame.height
+    reference = upscale_frames([frame], BicubicLuma(scale), "bicubic")[0]
+    return np.hstack([to_bgr(reference, matrix), to_bgr(upscaled, matrix)])
 
 
 def draw_text(image: np.ndarray, lines: list[str], x: int, at_bottom: bool = False) -> None:

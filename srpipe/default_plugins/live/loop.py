@@ -1,4 +1,9 @@
-"""The live loop: take the newest frame, upscale it, show it, handle keys.
+"""The live loop: a worker thread upscales the newest frame; the loop shows it beside the
+bicubic upscale and handles keys.
+
+Three threads each do their part of a frame at once: the reader decodes the next frame, the
+worker upscales the newest one, and the loop draws and shows the one before. On two cores
+the network then no longer waits for the drawing, nor the drawing for the network.
 
 Keys: ``q``/Esc quit, ``m`` next upscaler, ``s`` screenshot, space pause.
 The view (:class:`srpipe.default_plugins.live.window.Window` or ``Headless``) gives the keys,
@@ -7,25 +12,80 @@ so tests drive the loop with scripted ones.
 
 from __future__ import annotations
 
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
 
 import cv2
 import numpy as np
 
-from srpipe.default_plugins.live.display import annotate, side_by_side
-from srpipe.default_plugins.live.feed import FrameFeed, TimedFrame
+from srpipe.default_plugins.live.display import annotate, beside_bicubic, side_by_side
+from srpipe.default_plugins.live.feed import FrameFeed, LatestFrame, TimedFrame
 from srpipe.default_plugins.live.recorder import Recorder
 from srpipe.default_plugins.live.stats import LiveStats
 from srpipe.default_plugins.live.upscalers import UpscalerCycle
 from srpipe.default_plugins.live.window import KEY_ESC
 from srpipe.frames import Frame
+from srpipe.pipeline import upscale_frames
 
 QUIT_KEYS = {ord("q"), KEY_ESC}
 SHOWN_WAIT_MS = 1  # key wait after each frame (also lets highgui draw)
 IDLE_WAIT_MS = 5  # key wait when no frame is ready
 PAUSED_WAIT_MS = 30
+TAKE_TIMEOUT_S = 0.05  # how long the worker waits for a frame before looking whether to stop
+
+
+@dataclass
+class UpscaledFrame(TimedFrame):
+    """A frame with its upscale, the model that made it, and the share of tiles it reused."""
+
+    upscaled: Frame | None = None
+    reused: float | None = None
+
+
+class UpscaleWorker:
+    """Upscales the newest frame of ``feed`` with the current model of ``models`` in a thread
+    of its own, into a one-slot handoff (``done``: a newer result replaces one not yet shown).
+    ``lock`` is held while a frame is upscaled and handed over: a model switch, or a redraw
+    of the paused frame, comes between two frames, and no frame of the old model follows a
+    switch. While ``paused`` is set, no frame is taken."""
+
+    def __init__(self, feed: FrameFeed, models: UpscalerCycle):
+        self.feed, self.models = feed, models
+        self.done = LatestFrame()
+        self.lock = threading.Lock()
+        self.paused = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="srpipe-live-upscale", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the frame in hand and wait for the thread."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                if self.paused.is_set():
+                    self._stop.wait(PAUSED_WAIT_MS / 1000)
+                    continue
+                item = self.feed.slot.take(TAKE_TIMEOUT_S)
+                if item is None:
+                    if self.feed.slot.finished:
+                        break
+                    continue
+                with self.lock:
+                    upscaled = upscale_frames([item.frame], self.models.upscaler, self.models.name)[0]
+                    self.done.put(UpscaledFrame(item.frame, item.arrived, upscaled, self.models.reused))
+        except BaseException as exc:  # the reader's error or the model's, raised again in the loop
+            self.done.end(exc)
+        else:
+            self.done.end()
 
 
 class View(Protocol):
@@ -52,6 +112,7 @@ class LiveLoop:
     ):
         self.feed = feed
         self.models = models
+        self.worker = UpscaleWorker(feed, models)
         self.view = view
         self.recorder = recorder
         self.screenshot_dir = Path(screenshot_dir)
@@ -64,46 +125,50 @@ class LiveLoop:
         self.plain: np.ndarray | None = None  # the side-by-side image on screen, without text
         self.shown: np.ndarray | None = None  # what is on screen, text included
         self.screenshots = 0
-        self.presenting = False  # a frame was taken and is not shown yet (Ctrl-C may land here)
 
     def run(self) -> LiveStats:
         """Run until the source ends or a quit key; the statistics are complete even after Ctrl-C."""
         start = self.clock()
         self.feed.start()
+        self.worker.start()
         try:
             while not self.quitting:
                 if self.paused:
                     self.handle_key(self.view.key(PAUSED_WAIT_MS))
                     continue
-                item = self.feed.slot.take(self.view.frame_timeout_s)
+                item = self.worker.done.take(self.view.frame_timeout_s)
                 if item is not None:
-                    self.presenting = True
                     self.present(item)
-                elif self.feed.slot.finished:
+                elif self.worker.done.finished:
                     break
                 self.handle_key(self.view.key(SHOWN_WAIT_MS if item is not None else IDLE_WAIT_MS))
         finally:
+            self.worker.stop()
             self.feed.stop()
             self.stats.read = self.feed.slot.put_count
-            self.stats.dropped = self.feed.slot.dropped + int(self.presenting)
+            self.stats.dropped = self.stats.read - self.stats.shown  # in a handoff, in hand, or being drawn
             self.stats.seconds = self.clock() - start
         return self.stats
 
-    def present(self, item: TimedFrame) -> None:
-        """Upscale, show, measure and record one frame."""
+    @property
+    def dropped(self) -> int:
+        """Frames dropped so far: replaced in the reader's handoff or in the worker's."""
+        return self.feed.slot.dropped + self.worker.done.dropped
+
+    def present(self, item: UpscaledFrame) -> None:
+        """Show, measure and record one upscaled frame."""
         self.frame = item.frame
-        self.plain = side_by_side(item.frame, self.models.upscaler, self.models.name)
+        self.plain = beside_bicubic(item.frame, item.upscaled)
         self.redraw()
         shown_at = self.clock()
-        self.stats.record_shown(item.arrived, shown_at, self.models.reused)
-        self.presenting = False
+        self.stats.record_shown(item.arrived, shown_at, item.reused)
         if self.recorder is not None:
             self.recorder.write(self.shown, shown_at)
 
     def redraw(self) -> None:
         """Show the current image with the model names, frame rate, latency and drops drawn on it."""
         latency = self.stats.latencies[-1] * 1000 if self.stats.latencies else 0.0
-        status = f"{self.stats.recent_fps:.1f} fps | latency {latency:.0f} ms | dropped {self.feed.slot.dropped}"
+        status = f"{self.stats.recent_fps:.1f} fps | latency {latency:.0f} ms | dropped {self.dropped}"
         if self.models.reused is not None:
             status += f" | reused {self.models.reused:.0%}"
         if self.paused:
@@ -115,14 +180,21 @@ class LiveLoop:
         if key in QUIT_KEYS:
             self.quitting = True
         elif key == ord("m"):
-            self.echo(f"model: {self.models.next()}")
-            if self.paused and self.frame is not None:  # compare models on the paused frame
-                self.plain = side_by_side(self.frame, self.models.upscaler, self.models.name)
-                self.redraw()
+            with self.worker.lock:  # between two frames
+                self.echo(f"model: {self.models.next()}")
+                self.worker.done.discard()  # the old model's frame, if one waits
+                if self.paused and self.frame is not None:  # compare models on the paused frame
+                    self.plain = side_by_side(self.frame, self.models.upscaler, self.models.name)
+                    self.redraw()
         elif key == ord("s"):
             self.save_screenshot()
         elif key == ord(" "):
             self.paused = not self.paused
+            if self.paused:
+                self.worker.paused.set()
+            else:
+                self.worker.done.discard()  # upscaled before the pause: stale
+                self.worker.paused.clear()
             if self.plain is not None:
                 self.redraw()
 

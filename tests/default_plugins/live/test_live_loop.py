@@ -1,5 +1,7 @@
 """The live loop headless: real-time pacing, dropping stale frames, and the keys."""
 
+import threading
+import time
 
 import cv2
 import numpy as np
@@ -9,7 +11,9 @@ from srpipe.default_plugins.live.feed import FrameFeed
 from srpipe.default_plugins.live.loop import LiveLoop
 from srpipe.default_plugins.live.upscalers import UpscalerCycle
 from srpipe.default_plugins.live.window import KEY_ESC, Headless
+from srpipe.errors import SrpipeError
 from srpipe.media import SourceOptions
+from srpipe.models import ModelRegistry, ModelSpec
 from srpipe.testing import make_test_video
 from srpipe.video import PyAVSource
 
@@ -106,3 +110,48 @@ def test_cycle_leaves_out_models_that_fail_to_load(tmp_path):
     with pytest.warns(UserWarning, match="model 'b' is left out of the cycle: no weights shipped"):
         assert cycle.next() == "c"
     assert cycle.next() == "a" and cycle.names == ["a", "c"]
+
+
+class SlowView(Headless):
+    """A view that takes ``delay`` seconds to show each image, as drawing a large window does."""
+
+    def __init__(self, delay: float):
+        self.delay, self.threads = delay, set()
+
+    def show(self, image):
+        self.threads.add(threading.current_thread().name)
+        time.sleep(self.delay)
+
+
+def test_the_next_frame_is_upscaled_while_this_one_is_drawn(clip):
+    # Upscaling and drawing each take 30 ms of a 40 ms frame period: one after the other they
+    # would take 60 ms a frame and show at most two frames in three; side by side, all of them.
+    view = SlowView(0.03)
+    stats = run_file(clip, flat_registry(delay=0.03, slow=100), view)
+    assert stats.read == FRAMES and stats.shown + stats.dropped == FRAMES
+    assert stats.shown >= 0.85 * FRAMES
+    assert view.threads == {threading.current_thread().name}  # the loop's thread draws; the worker upscales
+
+
+class FailingUpscaler:
+    scale = 2
+
+    def __init__(self, after: int):
+        self.after = after
+
+    def upscale(self, luma, *, bit_depth, full_range):
+        self.after -= 1
+        if self.after < 0:
+            raise SrpipeError("the model broke")
+        n, h, w = luma.shape
+        return np.full((n, h * 2, w * 2), 100, luma.dtype)
+
+
+def test_an_error_while_upscaling_stops_the_loop_with_that_error(clip):
+    registry = ModelRegistry()
+    registry.register(ModelSpec("failing", (2,), "fails", lambda scale, device, weights: FailingUpscaler(3)),
+                      plugin="test")
+    view = ScriptedView([])
+    with pytest.raises(SrpipeError, match="the model broke"):
+        run_file(clip, registry, view)
+    assert len(view.shown) == 3
