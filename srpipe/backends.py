@@ -93,11 +93,11 @@ def load_upscaler(spec, backends: BackendRegistry, *, scale, device: str, weight
                   exact: bool = False):
     """``spec.load(...)``, checked to be an upscaler; a model that runs on a backend
     (``spec.accepts_backend``) gets the one ``backend`` names for ``device`` (``exact``: see
-    :meth:`BackendRegistry.select`)."""
+    :meth:`BackendRegistry.select`), and one that tells its reference output from a faster
+    one (``spec.accepts_exact``) gets ``exact``."""
+    options = {"exact": exact} if spec.accepts_exact else {}
     if spec.accepts_backend:
-        upscaler = spec.load(scale=scale, device=device, weights=weights,
-                             backend=backends.select(backend, device, exact))
-    else:
-        upscaler = spec.load(scale=scale, device=device, weights=weights)
+        options["backend"] = backends.select(backend, device, exact)
+    upscaler = spec.load(scale=scale, device=device, weights=weights, **options)
     check_upscaler(upscaler, spec, scale)
     return upscaler

@@ -57,7 +57,8 @@ class UpscalerTraits:
     #: temporal network's earlier frames); srpipe calls it at the start of each. ``None``: the
     #: upscaler keeps no state across calls
     for_stream: Callable[[], Upscaler] | None = None
-    #: which of its variants ran, for an upscaler that settles one per stream (``"clean weights"``),
+    #: which of its variants ran, for an upscaler that settles one per stream (``"clean weights"``)
+    #: or that a model loaded for the path asked for (``"fast network"``, see ``accepts_exact``),
     #: shown after the model's name in the summary line and ``--json``; ``None``: it has one
     variant: str | None = None
 
@@ -103,6 +104,9 @@ class ModelSpec:
     Other kinds (``"classifier"``) define what their ``load`` returns.
     ``network(scale)``, when given, returns the model's ``torch.nn.Module``
     (for inspection tools).
+    With ``accepts_exact``, ``load`` also takes ``exact=``: ``True`` under ``--exact``, where
+    the model gives its reference output; a model that ships a faster approximation of itself
+    for the default path (``espcn``'s fast network on the CPU) runs that only when it is ``False``.
     ``image_model`` names a model that stands in for this one on still images (``espcn``'s
     weights are trained for video, ``espcn-image``'s for pictures), where it has the scale and
     no ``--weights`` are given.
@@ -120,6 +124,7 @@ class ModelSpec:
     default_scale: int | None = None
     accepts_weights: bool = False
     accepts_backend: bool = False
+    accepts_exact: bool = False
     kind: str = "upscaler"
     network: Callable[..., Any] | None = None
     uses_gpu: bool = True

@@ -283,6 +283,41 @@ def test_a_model_taking_a_backend_may_leave_the_backend_trait_out(tmp_path):
     assert result.backend is None and result.stats.frames_out == 2
 
 
+def test_a_model_that_accepts_exact_is_told_whether_exact_was_asked_for(tmp_path):
+    """``accepts_exact``: ``load`` gets ``exact=`` (``--exact`` or not); a model without it gets no such keyword."""
+
+    from srpipe import hookimpl
+    from srpipe.models import ModelSpec
+    from srpipe.upscaling import upscale
+
+    calls = []
+
+    class Repeat:
+        scale = 2
+
+        def upscale(self, luma, *, bit_depth, full_range):
+            return luma.repeat(2, axis=1).repeat(2, axis=2)
+
+    def load(**options):
+        calls.append(options)
+        return Repeat()
+
+    class Plugin:
+        @hookimpl
+        def register_models(self, register):
+            register(ModelSpec(name="two-ways", scales=(2,), description="", load=load, accepts_exact=True,
+                               uses_gpu=False))
+            register(ModelSpec(name="one-way", scales=(2,), description="", load=load, uses_gpu=False))
+
+    pm = make_plugin_manager()
+    pm.register(Plugin())
+    clip = str(make_test_video(tmp_path / "in.mp4", frames=2, audio=False))
+    for model, exact in (("two-ways", True), ("two-ways", False), ("one-way", True)):
+        upscale(clip, str(tmp_path / f"{model}-{exact}.mkv"), model=model, device="cpu", exact=exact, pm=pm)
+    assert [call.get("exact") for call in calls] == [True, False, None]
+    assert "exact" not in calls[2]
+
+
 def test_plugin_whose_commands_fail_or_take_a_used_name_is_named_and_skipped(tmp_path):
     site = fake_plugin(tmp_path / "site", "bad_commands", "from srpipe import hookimpl\n\n"
                        "@hookimpl\ndef register_commands(cli):\n    raise RuntimeError('boom')\n")

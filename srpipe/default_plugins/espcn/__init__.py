@@ -11,13 +11,16 @@ SCALES = (2, 3, 4)
 
 
 def load(scale: int, device: str = "cpu", weights=None, backend: Backend | None = None, kind: str = "default",
-         pick: bool = False):
+         pick: bool = False, exact: bool = False):
     """The shipped checkpoint for ``scale`` (``kind``: ``default``, the video-trained weights
     where shipped, else clean; ``image``; or ``clean``), or the user's ``weights``, run by
     ``backend`` (default torch). ``pick`` (with ``kind="image"``): the still-image weights, or
     the clean ones for a picture that looks shrunk with antialiasing, where a fitted look ships
-    for the scale (:mod:`srpipe.default_plugins.espcn.still_pick`)."""
-    from srpipe.default_plugins.espcn.shipped import default_weights, shipped_weights, still_pick_path
+    for the scale (:mod:`srpipe.default_plugins.espcn.still_pick`). On the CPU and not
+    ``exact``, ``default`` runs the fast network where one ships for the scale
+    (:func:`srpipe.default_plugins.espcn.shipped.fast_weights`): the network is what a video
+    costs there."""
+    from srpipe.default_plugins.espcn.shipped import default_weights, fast_weights, shipped_weights, still_pick_path
     from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler
     from srpipe.errors import CheckpointError, SrpipeError
 
@@ -29,11 +32,14 @@ def load(scale: int, device: str = "cpu", weights=None, backend: Backend | None 
                              StillPick.load(still_pick_path(scale)))
 
     path = weights or (default_weights(scale) if kind == "default" else shipped_weights(scale, kind))
+    fast = kind == "default" and weights is None and not exact and device == "cpu" and fast_weights(scale).exists()
+    if fast:
+        path = fast_weights(scale)
     if weights is None and not path.exists():
         raise SrpipeError(f"no ESPCN weights are shipped for x{scale}; "
                           "train some with 'srpipe train espcn' and pass --weights")
     try:
-        upscaler = ESPCNUpscaler(path, device=device, backend=backend)
+        upscaler = ESPCNUpscaler(path, device=device, backend=backend, variant="fast network" if fast else None)
     except CheckpointError as exc:
         raise SrpipeError(str(exc)) from exc
     if weights is not None and scale is not None and upscaler.scale != scale:
@@ -51,7 +57,8 @@ def network(scale: int = 2, kind: str = "default"):
 
 
 def _fixed(scale: int, kind: str = "default"):
-    return lambda scale=scale, device="cpu", weights=None, backend=None: load(scale, device, weights, backend, kind)
+    return lambda scale=scale, device="cpu", weights=None, backend=None, exact=False: load(
+        scale, device, weights, backend, kind, exact=exact)
 
 
 def _channels_last(network, device):
@@ -140,7 +147,7 @@ def register_models(register):
         scales = SCALES if kind == "default" else tuple(s for s in SCALES if shipped_weights(s, kind).exists())
         register(ModelSpec(name=name, scales=scales, description=description,
                            load=functools.partial(load, kind=kind, pick=kind == "image"),
-                           accepts_weights=True, accepts_backend=True,
+                           accepts_weights=True, accepts_backend=True, accepts_exact=kind == "default",
                            network=lambda scale=2, kind=kind: network(scale, kind),
                            image_model="espcn-image" if kind == "default" else None))
         for scale in scales:
@@ -148,6 +155,7 @@ def register_models(register):
                     "clean": "the clean weights"}[kind]
             register(ModelSpec(name=f"{name}-x{scale}", scales=(scale,), description=f"ESPCN x{scale}: {what}",
                                load=_fixed(scale, kind), accepts_weights=True, accepts_backend=True,
+                               accepts_exact=kind == "default",
                                network=lambda scale=scale, kind=kind: network(scale, kind)))
 
 

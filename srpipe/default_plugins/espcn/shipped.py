@@ -21,6 +21,12 @@ def default_weights(scale: int) -> Path:
     return video if video.exists() else shipped_weights(scale)
 
 
+def fast_weights(scale: int) -> Path:
+    """The fast network ``-m espcn`` runs on the CPU at ``scale`` unless ``--exact``: smaller,
+    distilled from the video weights, within issue #24's quality gate of them (the model card)."""
+    return WEIGHTS_DIR / f"espcn_fast_x{scale}.pt"
+
+
 def still_pick_path(scale: int) -> Path:
     """The fitted look that picks the clean or the still-image weights for a picture at ``scale``
     (:mod:`srpipe.default_plugins.espcn.still_pick`)."""

@@ -73,8 +73,9 @@ class ESPCNUpscaler:
     """
 
     def __init__(self, checkpoint: str | Path | dict, device: str = "cpu", batch_size: int = 4,
-                 tile: int | None = None, backend: Backend | None = None):
+                 tile: int | None = None, backend: Backend | None = None, variant: str | None = None):
         self.device = str(device)
+        self.variant = variant  # UpscalerTraits.variant: which of a model's networks this is, where it has several
         self.batch_size = batch_size
         self.backend = backend.name if backend else "torch"
         self.network = None
