@@ -271,8 +271,8 @@ def test_a_swapped_network_on_the_command_line_is_one_warning_and_a_good_run(tmp
     clip = make_test_video(tmp_path / "in.mp4", frames=2)
     env = {"SRPIPE_CACHE_DIR": str(tmp_path / "cache")}
 
-    def upscale(scale):
-        return run_srpipe("upscale", clip, "-m", "espcn", "-s", scale, "--backend", "openvino", "-q",
+    def upscale(scale):  # --exact: the video weights at x2 too (default_weights), not the fast network
+        return run_srpipe("upscale", clip, "-m", "espcn", "-s", scale, "--backend", "openvino", "--exact", "-q",
                           "--overwrite", "-o", tmp_path / f"out{scale}.mp4", env=env)
 
     for scale in (2, 3):

@@ -190,3 +190,34 @@ def test_espcn_runs_the_image_weights_on_a_picture_and_the_video_weights_on_vide
     assert json.loads(done.stdout)["model"] == "espcn"
     listing = run_srpipe("models", "list").stdout.decode()
     assert "espcn-image" in listing and "what 'espcn' runs on an image" in listing
+
+
+def test_espcn_runs_its_fast_network_on_the_cpu_and_the_video_weights_under_exact():
+    from srpipe.default_plugins.espcn import load
+    from srpipe.default_plugins.espcn.shipped import fast_weights
+
+    fast = load(2, "cpu")
+    assert fast.variant == "fast network" and fast.config.features == (32,) * 5
+    assert fast.config.receptive_radius() == 7  # tile reuse reads the halos it read before
+    exact = load(2, "cpu", exact=True)
+    assert exact.variant is None and exact.config.features == (64, 40, 40, 40, 40, 40, 64)
+    assert fast.macs_per_lr_pixel <= 0.6 * exact.macs_per_lr_pixel
+    teacher = torch.load(fast_weights(2), weights_only=False)["meta"]["teacher"]
+    assert teacher["path"].endswith("espcn_video_x2.pt")
+    mine = load(2, "cpu", weights=str(shipped_weights(2, "video")))  # the user's weights are never swapped
+    assert mine.variant is None and mine.config.features == exact.config.features
+    assert load(3, "cpu").variant is None  # no fast network at x3: the video weights
+
+
+def test_upscale_says_the_fast_network_ran_and_exact_leaves_it_out(tmp_path):
+    import json
+
+    clip = make_test_video(tmp_path / "clip.mp4", frames=3, audio=False)
+    done = run_srpipe("upscale", clip, "-m", "espcn", "-o", tmp_path / "fast.mp4", "--json", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    assert json.loads(done.stdout)["variant"] == "fast network"
+    done = run_srpipe("upscale", clip, "-m", "espcn", "--exact", "-o", tmp_path / "exact.mp4", "--json", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    assert json.loads(done.stdout).get("variant") is None
+    done = run_srpipe("upscale", clip, "-m", "espcn", "-o", tmp_path / "fast2.mp4")
+    assert "espcn (fast network) x2 on cpu" in done.stderr.decode()
