@@ -118,6 +118,8 @@ def bench_upscale(frames: list[Frame], name: str, scale: int, device: str, batch
     run()  # warm-up: caches, lazy initialisation, kernel selection
     times = _timed(run, repeats)
     extra = {"batch_size": batch_size, "frames": len(frames)}
+    if UpscalerTraits.of(upscaler).variant:  # the fast network, say, where the model has several
+        extra["variant"] = UpscalerTraits.of(upscaler).variant
     macs = UpscalerTraits.of(upscaler).macs_per_lr_pixel
     if macs is not None:
         pixels = frames[0].width * frames[0].height

@@ -11,15 +11,15 @@ SCALES = (2, 3, 4)
 
 
 def load(scale: int, device: str = "cpu", weights=None, backend: Backend | None = None, kind: str = "default",
-         pick: bool = False, exact: bool = False):
+         pick: bool = False, fast: bool = False, exact: bool = False):
     """The shipped checkpoint for ``scale`` (``kind``: ``default``, the video-trained weights
     where shipped, else clean; ``image``; or ``clean``), or the user's ``weights``, run by
     ``backend`` (default torch). ``pick`` (with ``kind="image"``): the still-image weights, or
     the clean ones for a picture that looks shrunk with antialiasing, where a fitted look ships
-    for the scale (:mod:`srpipe.default_plugins.espcn.still_pick`). On the CPU and not
-    ``exact``, ``default`` runs the fast network where one ships for the scale
-    (:func:`srpipe.default_plugins.espcn.shipped.fast_weights`): the network is what a video
-    costs there."""
+    for the scale (:mod:`srpipe.default_plugins.espcn.still_pick`). ``fast`` (``-m espcn``; the
+    ``-xN`` names fix their weights): on the CPU and not ``exact``, the fast network where one
+    ships for the scale (:func:`srpipe.default_plugins.espcn.shipped.fast_weights`), the network
+    being what a video costs there."""
     from srpipe.default_plugins.espcn.shipped import default_weights, fast_weights, shipped_weights, still_pick_path
     from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler
     from srpipe.errors import CheckpointError, SrpipeError
@@ -32,7 +32,8 @@ def load(scale: int, device: str = "cpu", weights=None, backend: Backend | None 
                              StillPick.load(still_pick_path(scale)))
 
     path = weights or (default_weights(scale) if kind == "default" else shipped_weights(scale, kind))
-    fast = kind == "default" and weights is None and not exact and device == "cpu" and fast_weights(scale).exists()
+    fast = fast and kind == "default" and weights is None and not exact and device == "cpu" and \
+        fast_weights(scale).exists()
     if fast:
         path = fast_weights(scale)
     if weights is None and not path.exists():
@@ -57,8 +58,7 @@ def network(scale: int = 2, kind: str = "default"):
 
 
 def _fixed(scale: int, kind: str = "default"):
-    return lambda scale=scale, device="cpu", weights=None, backend=None, exact=False: load(
-        scale, device, weights, backend, kind, exact=exact)
+    return lambda scale=scale, device="cpu", weights=None, backend=None: load(scale, device, weights, backend, kind)
 
 
 def _channels_last(network, device):
@@ -128,8 +128,9 @@ def register_commands(cli):
 
 WEIGHT_KINDS = {
     "default": ("espcn", "ESPCN sub-pixel CNN on the luma (x2 by default), for video: trained on x264-compressed "
-                         "pan clips and several shrink kernels; on still images espcn-image stands in where it "
-                         "has the scale"),
+                         "pan clips and several shrink kernels (x2 on the CPU runs a faster network distilled from "
+                         "these weights unless --exact); on still images espcn-image stands in where it has the "
+                         "scale"),
     "image": ("espcn-image", "ESPCN for still images, what 'espcn' runs on an image: weights trained on clean "
                              "shrinks of T91 + BSD200 with and without antialiasing, or the clean weights for a "
                              "picture that looks shrunk with antialiasing"),
@@ -146,16 +147,16 @@ def register_models(register):
     for kind, (name, description) in WEIGHT_KINDS.items():
         scales = SCALES if kind == "default" else tuple(s for s in SCALES if shipped_weights(s, kind).exists())
         register(ModelSpec(name=name, scales=scales, description=description,
-                           load=functools.partial(load, kind=kind, pick=kind == "image"),
+                           load=functools.partial(load, kind=kind, pick=kind == "image", fast=kind == "default"),
                            accepts_weights=True, accepts_backend=True, accepts_exact=kind == "default",
                            network=lambda scale=2, kind=kind: network(scale, kind),
                            image_model="espcn-image" if kind == "default" else None))
         for scale in scales:
-            what = {"default": f"the weights 'espcn -s {scale}' uses on video", "image": "the still-image weights",
+            what = {"default": f"the video weights ('espcn -s {scale}' on a GPU or with --exact)",
+                    "image": "the still-image weights",
                     "clean": "the clean weights"}[kind]
             register(ModelSpec(name=f"{name}-x{scale}", scales=(scale,), description=f"ESPCN x{scale}: {what}",
                                load=_fixed(scale, kind), accepts_weights=True, accepts_backend=True,
-                               accepts_exact=kind == "default",
                                network=lambda scale=scale, kind=kind: network(scale, kind)))
 
 

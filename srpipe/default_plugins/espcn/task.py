@@ -41,7 +41,7 @@ class SRTask:
         if self.teacher is None:
             return loss
         with torch.no_grad():
-            taught = self.teacher(lr.to(next(self.teacher.parameters()).device)).float().to(sr.device)
+            taught = self.teacher(lr).float()
         return (1 - self.teacher_weight) * loss + self.teacher_weight * self.loss_fn(crop(sr).float(), crop(taught))
 
     def metrics(self, model: nn.Module, batch) -> dict[str, float]:

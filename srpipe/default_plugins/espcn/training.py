@@ -244,6 +244,8 @@ def train(a: TrainSettings) -> dict:
     """Run the training ``a`` describes; returns what goes into result.json (empty when it
     stopped early, to be resumed)."""
     torch.set_num_threads(a.threads)
+    if a.teacher and not 0 <= a.teacher_weight <= 1:
+        raise SrpipeError(f"--teacher-weight must be 0-1, not {a.teacher_weight}")
     cache_dir = a.cache_dir or str(CACHE)
     command = a.command or " ".join(shlex.quote(x) for x in sys.argv)
     seed_everything(a.seed)
@@ -280,12 +282,16 @@ def train(a: TrainSettings) -> dict:
         from srpipe.nn.checkpoint import network_from_checkpoint
 
         teacher = network_from_checkpoint(load_checkpoint(a.teacher), a.teacher)
+        if not isinstance(teacher, ESPCN):
+            raise SrpipeError(f"the teacher {a.teacher} is not an ESPCN network")
         if (teacher.config.scale, teacher.config.frames) != (a.scale, a.frames):
             raise SrpipeError(f"the teacher {a.teacher} is x{teacher.config.scale} on {teacher.config.frames} "
                               f"frame(s); this network is x{a.scale} on {a.frames}")
         meta["teacher"] = {"path": a.teacher, "sha256": cache.file_digest(a.teacher), "weight": a.teacher_weight}
     trainer = Trainer(net, SRTask(a.scale, a.loss, a.border, teacher, a.teacher_weight), sampler, val, cfg,
                       param_groups=groups, meta=meta)
+    if teacher is not None:
+        teacher.to(trainer.device)  # beside the network it teaches
     print(f"{net.macs_per_lr_pixel()} MAC/LR px, {meta['parameters']} parameters, "
           f"{len(pairs)} training images", file=sys.stderr, flush=True)
     t0 = time.perf_counter()

@@ -39,7 +39,7 @@ TAKE_TIMEOUT_S = 0.05  # how long the worker waits for a frame before looking wh
 
 @dataclass
 class UpscaledFrame(TimedFrame):
-    """A frame with its upscale, the model that made it, and the share of tiles it reused."""
+    """A frame with its upscale and the share of tiles reused for it (None without reuse)."""
 
     upscaled: Frame | None = None
     reused: float | None = None
@@ -124,6 +124,7 @@ class LiveLoop:
         self.frame: Frame | None = None  # the frame on screen, before upscaling
         self.plain: np.ndarray | None = None  # the side-by-side image on screen, without text
         self.shown: np.ndarray | None = None  # what is on screen, text included
+        self.reused: float | None = None  # the share of tiles reused for the frame on screen
         self.screenshots = 0
 
     def run(self) -> LiveStats:
@@ -157,7 +158,7 @@ class LiveLoop:
 
     def present(self, item: UpscaledFrame) -> None:
         """Show, measure and record one upscaled frame."""
-        self.frame = item.frame
+        self.frame, self.reused = item.frame, item.reused
         self.plain = beside_bicubic(item.frame, item.upscaled)
         self.redraw()
         shown_at = self.clock()
@@ -169,8 +170,8 @@ class LiveLoop:
         """Show the current image with the model names, frame rate, latency and drops drawn on it."""
         latency = self.stats.latencies[-1] * 1000 if self.stats.latencies else 0.0
         status = f"{self.stats.recent_fps:.1f} fps | latency {latency:.0f} ms | dropped {self.dropped}"
-        if self.models.reused is not None:
-            status += f" | reused {self.models.reused:.0%}"
+        if self.reused is not None:
+            status += f" | reused {self.reused:.0%}"
         if self.paused:
             status += " | paused"
         self.shown = annotate(self.plain.copy(), self.models.name, self.models.scale, status)
@@ -185,6 +186,7 @@ class LiveLoop:
                 self.worker.done.discard()  # the old model's frame, if one waits
                 if self.paused and self.frame is not None:  # compare models on the paused frame
                     self.plain = side_by_side(self.frame, self.models.upscaler, self.models.name)
+                    self.reused = self.models.reused
                     self.redraw()
         elif key == ord("s"):
             self.save_screenshot()

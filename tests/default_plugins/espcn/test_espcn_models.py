@@ -162,9 +162,9 @@ def test_models_list_tells_the_video_and_clean_weights_apart(cli_run):
     assert {"espcn", "espcn-x2", "espcn-clean", "espcn-clean-x2", "espcn-clean-x3", "espcn-clean-x4"} <= set(rows)
     assert "compressed" in rows["espcn"]["description"] and "clean" in rows["espcn-clean"]["description"]
     models = collect_models(get_plugin_manager())
-    video, clean = (models.get(name).load(scale=2) for name in ("espcn", "espcn-clean"))
+    video, clean = models.get("espcn").load(scale=2, exact=True), models.get("espcn-clean").load(scale=2)
     assert video.meta["degrade"] == "video" and "degrade" not in clean.meta
-    assert models.get("espcn-x2").load().meta == video.meta  # existing commands get the default weights
+    assert models.get("espcn-x2").load().meta == video.meta  # espcn-x2 names the video weights
     for scale in (3, 4):
         assert default_weights(scale) == shipped_weights(scale, "video")
         expected = load_checkpoint(default_weights(scale))["meta"]
@@ -193,20 +193,25 @@ def test_espcn_runs_the_image_weights_on_a_picture_and_the_video_weights_on_vide
 
 
 def test_espcn_runs_its_fast_network_on_the_cpu_and_the_video_weights_under_exact():
-    from srpipe.default_plugins.espcn import load
     from srpipe.default_plugins.espcn.shipped import fast_weights
+    from srpipe.plugins import collect_models, get_plugin_manager
 
-    fast = load(2, "cpu")
+    models = collect_models(get_plugin_manager())
+    espcn = models.get("espcn")
+    fast = espcn.load(scale=2, device="cpu", weights=None, exact=False)
     assert fast.variant == "fast network" and fast.config.features == (32,) * 5
     assert fast.config.receptive_radius() == 7  # tile reuse reads the halos it read before
-    exact = load(2, "cpu", exact=True)
+    exact = espcn.load(scale=2, device="cpu", weights=None, exact=True)
     assert exact.variant is None and exact.config.features == (64, 40, 40, 40, 40, 40, 64)
     assert fast.macs_per_lr_pixel <= 0.6 * exact.macs_per_lr_pixel
     teacher = torch.load(fast_weights(2), weights_only=False)["meta"]["teacher"]
     assert teacher["path"].endswith("espcn_video_x2.pt")
-    mine = load(2, "cpu", weights=str(shipped_weights(2, "video")))  # the user's weights are never swapped
-    assert mine.variant is None and mine.config.features == exact.config.features
-    assert load(3, "cpu").variant is None  # no fast network at x3: the video weights
+    # the user's weights are never swapped, -m espcn-x2 names the video weights, x3 has no fast network
+    mine = espcn.load(scale=2, device="cpu", weights=str(shipped_weights(2, "video")), exact=False)
+    fixed = models.get("espcn-x2").load(scale=2, device="cpu", weights=None)
+    assert mine.variant is fixed.variant is None
+    assert mine.config.features == fixed.config.features == exact.config.features
+    assert espcn.load(scale=3, device="cpu", weights=None, exact=False).variant is None
 
 
 def test_upscale_says_the_fast_network_ran_and_exact_leaves_it_out(tmp_path):

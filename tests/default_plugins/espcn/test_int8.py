@@ -21,7 +21,7 @@ from srpipe.nn.checkpoint import make_checkpoint, save_checkpoint
 from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
 
 FALLBACK = "openvino-bf16" if has_native_bf16() else "openvino"  # what auto picks without int8
-SHIPPED = default_weights(2)  # what -m espcn runs on video at x2: it has an int8 graph
+SHIPPED = default_weights(2)  # the video weights (-m espcn-x2): they have an int8 graph
 
 
 @pytest.fixture
