@@ -14,7 +14,7 @@ from srpipe.backends import load_upscaler
 from srpipe.default_plugins.espcn import openvino_backend
 from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
 from srpipe.default_plugins.espcn.openvino_backend import OPENVINO, OPENVINO_INT8, has_native_bf16, int8_paths
-from srpipe.default_plugins.espcn.shipped import WEIGHTS_DIR, default_weights
+from srpipe.default_plugins.espcn.shipped import WEIGHTS_DIR, default_weights, fast_weights
 from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler
 from srpipe.errors import SrpipeError
 from srpipe.nn.checkpoint import make_checkpoint, save_checkpoint
@@ -120,10 +120,11 @@ def _drawing(height=90, width=120):
     return y[None]
 
 
-def test_int8_output_is_close_to_float32_and_tiles_stay_exact():
+@pytest.mark.parametrize("checkpoint", [SHIPPED, fast_weights(2)], ids=["video", "fast"])
+def test_int8_output_is_close_to_float32_and_tiles_stay_exact(checkpoint):
     luma = _drawing()
-    float32 = ESPCNUpscaler(SHIPPED, backend=OPENVINO).upscale(luma, bit_depth=8, full_range=False).astype(float)
-    upscaler = ESPCNUpscaler(SHIPPED, backend=OPENVINO_INT8)
+    float32 = ESPCNUpscaler(checkpoint, backend=OPENVINO).upscale(luma, bit_depth=8, full_range=False).astype(float)
+    upscaler = ESPCNUpscaler(checkpoint, backend=OPENVINO_INT8)
     assert upscaler.backend == "openvino-int8"
     int8 = upscaler.upscale(luma, bit_depth=8, full_range=False)
     differ = np.abs(int8 - float32)
@@ -131,7 +132,7 @@ def test_int8_output_is_close_to_float32_and_tiles_stay_exact():
     # (up to 16 on the hardest edges, where the histogram ranges clip). The network's residual is
     # worth 2.2 on average here, so a graph that lost it (or garbage) is far outside.
     assert differ.mean() < 0.5 and (differ > 2).mean() < 0.03
-    bicubic = ESPCNUpscaler(SHIPPED, backend=OPENVINO).upsampled(luma[:, None].astype(np.float32))[:, 0]
+    bicubic = ESPCNUpscaler(checkpoint, backend=OPENVINO).upsampled(luma[:, None].astype(np.float32))[:, 0]
     assert np.abs(np.rint(bicubic) - float32).mean() > 1.5
     upscaler.tile = 17  # per-tensor static quantization: a pixel's result does not depend on the tile
     assert np.array_equal(upscaler.upscale(luma, bit_depth=8, full_range=False), int8)
