@@ -13,8 +13,8 @@ read only as :func:`srpipe.cache.read_recorded` checks it: files that are not wh
 wrote are converted again.
 
 ``openvino-int8`` runs the int8 graph shipped for a checkpoint (made by NNCF and accepted by the
-quality gate of :mod:`srpipe.default_plugins.espcn.quantize`) on CPUs with int8 dot-product
-instructions (AVX512_VNNI, AVX_VNNI or AMX_INT8); ``auto`` picks it there. It is not exact
+quality gate of :mod:`srpipe.default_plugins.espcn.quantize`) on CPUs with integer vector
+instructions that run int8 convolutions fast (AVX2, AVX512_VNNI, AVX_VNNI or AMX_INT8); ``auto`` picks it there. It is not exact
 (``Backend.exact``): ``--exact`` leaves it out. For a checkpoint without a shipped graph (a user's
 ``--weights``) it runs what ``auto`` would otherwise have picked, and says so (:func:`_fallback`).
 
@@ -192,9 +192,11 @@ def _load_prepared(precision: str):
 
 # int8 --------------------------------------------------------------------------------------------
 
-#: Linux's names (/proc/cpuinfo) of the instructions that make int8 convolutions fast: without
-#: them OpenVINO emulates int8 dot products, which is no faster than bfloat16 or float32.
-INT8_DOT_PRODUCT_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
+#: Linux's names (/proc/cpuinfo) of the instructions that make int8 convolutions fast: the dot
+#: products of VNNI and AMX, and AVX2's multiply-adds, with which OpenVINO ran the fast network's
+#: int8 graph 1.7x faster than float32, to the same output (docs/backends.md). Without them (an
+#: older CPU, or not x86) int8 is not used.
+INT8_FLAGS = frozenset({"avx2", "avx512_vnni", "avx_vnni", "amx_int8"})
 #: What the int8 graph's float parts (the first and last convolutions, the pixel shuffle) compute
 #: in: float32, as the gate measured it (bfloat16, the default on AMX CPUs, would round the input).
 INT8_PRECISION = "f32"
@@ -212,9 +214,10 @@ def cpu_flags() -> frozenset[str]:
     return frozenset()
 
 
-def has_int8_dot_product() -> bool:
-    """Whether this CPU has int8 dot-product instructions and OpenVINO can be imported."""
-    return bool(INT8_DOT_PRODUCT_FLAGS & cpu_flags()) and is_available()
+def has_fast_int8() -> bool:
+    """Whether this CPU has instructions that run int8 convolutions fast (INT8_FLAGS) and
+    OpenVINO can be imported."""
+    return bool(INT8_FLAGS & cpu_flags()) and is_available()
 
 
 def int8_paths(folder: Path, stem: str) -> tuple[Path, Path, Path]:
@@ -335,12 +338,12 @@ OPENVINO_INT8 = Backend(
     name="openvino-int8",
     devices=("cpu",),
     priority=40,
-    is_available=has_int8_dot_product,
+    is_available=has_fast_int8,
     prepare=_prepare_int8,
     load_prepared=_load_prepared_int8,
-    description="OpenVINO on the CPU, int8 graphs shipped for srpipe's networks (CPUs with VNNI or AMX); "
+    description="OpenVINO on the CPU, int8 graphs shipped for srpipe's networks (CPUs with AVX2, VNNI or AMX); "
                 "other weights run as auto would otherwise pick",
-    install_hint="it needs OpenVINO and a CPU with AVX512_VNNI, AVX_VNNI or AMX_INT8",
+    install_hint="it needs OpenVINO and a CPU with AVX2, AVX512_VNNI, AVX_VNNI or AMX_INT8",
     tile=640,
     exact=False,
 )

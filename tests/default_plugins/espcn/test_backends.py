@@ -17,7 +17,7 @@ from srpipe.default_plugins.espcn.onnxruntime_backend import ONNXRUNTIME
 from srpipe.default_plugins.espcn.openvino_backend import (
     OPENVINO,
     OPENVINO_BF16,
-    has_int8_dot_product,
+    has_fast_int8,
     has_native_bf16,
 )
 from srpipe.default_plugins.espcn.shipped import shipped_weights
@@ -34,7 +34,7 @@ from media import video_info
 
 DISABLE_ORT = {"SRPIPE_DISABLE_PLUGINS": "srpipe.default_plugins.espcn.onnxruntime_backend"}
 # the fastest installed (-m espcn at x2 has an int8 graph, so it runs on openvino-int8 too)
-AUTO_ON_CPU = "openvino-int8" if has_int8_dot_product() else "openvino-bf16" if has_native_bf16() else "openvino"
+AUTO_ON_CPU = "openvino-int8" if has_fast_int8() else "openvino-bf16" if has_native_bf16() else "openvino"
 needs_bf16 = pytest.mark.skipif(not has_native_bf16(), reason="this CPU has no bfloat16 instructions")
 
 
@@ -239,7 +239,7 @@ def test_auto_is_the_available_backend_of_highest_priority_for_the_device():
 def test_a_plugin_registers_a_backend_with_the_register_backends_hook(cli_run, tmp_path):
     rows = json.loads(cli_run("models", "backends", "--json").stdout)
     assert [(r["name"], r["devices"], r["priority"], r["available"]) for r in rows] == [
-        ("openvino-int8", ["cpu"], 40, has_int8_dot_product()), ("openvino-bf16", ["cpu"], 30, has_native_bf16()),
+        ("openvino-int8", ["cpu"], 40, has_fast_int8()), ("openvino-bf16", ["cpu"], 30, has_native_bf16()),
         ("openvino", ["cpu"], 20, True),
         ("torch", ["cpu", "cuda"], 10, True), ("onnxruntime", ["cpu"], 5, True), ("torch-fp16", ["cuda"], 5, True)]
     hooks = {p["name"]: p["hooks"] for p in json.loads(cli_run("plugins", "--json").stdout)}
