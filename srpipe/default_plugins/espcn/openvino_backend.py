@@ -14,9 +14,10 @@ wrote are converted again.
 
 ``openvino-int8`` runs the int8 graph shipped for a checkpoint (made by NNCF and accepted by the
 quality gate of :mod:`srpipe.default_plugins.espcn.quantize`) on CPUs with integer vector
-instructions that run int8 convolutions fast (AVX2, AVX512_VNNI, AVX_VNNI or AMX_INT8); ``auto`` picks it there. It is not exact
-(``Backend.exact``): ``--exact`` leaves it out. For a checkpoint without a shipped graph (a user's
-``--weights``) it runs what ``auto`` would otherwise have picked, and says so (:func:`_fallback`).
+instructions that run int8 convolutions fast (AVX2, AVX512_VNNI, AVX_VNNI or AMX_INT8); ``auto``
+picks it there. It is not exact (``Backend.exact``): ``--exact`` leaves it out. For a checkpoint
+without a shipped graph (a user's ``--weights``) it runs what ``auto`` would otherwise have
+picked, and says so (:func:`_fallback`).
 
 OpenVINO's telemetry is kept off (:func:`import_openvino`): srpipe makes no network connections.
 """
