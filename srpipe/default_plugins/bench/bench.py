@@ -118,16 +118,17 @@ def bench_upscale(frames: list[Frame], name: str, scale: int, device: str, batch
     run()  # warm-up: caches, lazy initialisation, kernel selection
     times = _timed(run, repeats)
     extra = {"batch_size": batch_size, "frames": len(frames)}
-    if UpscalerTraits.of(upscaler).variant:  # the fast network, say, where the model has several
-        extra["variant"] = UpscalerTraits.of(upscaler).variant
-    macs = UpscalerTraits.of(upscaler).macs_per_lr_pixel
+    traits = UpscalerTraits.of(upscaler)
+    if traits.variant:  # the fast network, say, where the model has several
+        extra["variant"] = traits.variant
+    macs = traits.macs_per_lr_pixel
     if macs is not None:
         pixels = frames[0].width * frames[0].height
         flops = 2 * macs * pixels
         extra["gflops"] = round(flops * len(frames) / statistics.median(times) / 1e9, 1)
         if peak_gflops:
             extra["pct_of_matmul"] = round(100 * extra["gflops"] / peak_gflops, 1)
-    backend_used = UpscalerTraits.of(upscaler).backend if spec.accepts_backend else None
+    backend_used = traits.backend if spec.accepts_backend else None
     return Measurement("upscale", name, [len(frames) / t for t in times], extra, backend_used)
 
 

@@ -30,7 +30,7 @@ from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
 from srpipe.default_plugins.espcn.task import SRTask
 from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler
 from srpipe.errors import SrpipeError
-from srpipe.nn.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
+from srpipe.nn.checkpoint import load_checkpoint, make_checkpoint, network_from_checkpoint, save_checkpoint
 from srpipe.nn.trainer import TrainConfig, Trainer, seed_everything
 
 CACHE = cache.cache_dir("training")  # the LR/HR pairs and degraded clips, made once per data and settings
@@ -279,8 +279,6 @@ def train(a: TrainSettings) -> dict:
                       out_dir=a.out, stop_after=a.stop_after)
     teacher = None
     if a.teacher:
-        from srpipe.nn.checkpoint import network_from_checkpoint
-
         teacher = network_from_checkpoint(load_checkpoint(a.teacher), a.teacher)
         if not isinstance(teacher, ESPCN):
             raise SrpipeError(f"the teacher {a.teacher} is not an ESPCN network")

@@ -68,7 +68,36 @@ class LatestFrame:
             return self._ended and self._item is None
 
 
-class FrameFeed:
+class SlotThread:
+    """A thread that fills a one-slot handoff (``slot``) by :meth:`_produce` until that returns
+    or :meth:`stop` is called; an error it raises is raised again by ``slot.take``."""
+
+    def __init__(self, name: str):
+        self.slot = LatestFrame()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop and wait for the thread (the item in hand is finished first)."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        try:
+            self._produce()
+        except BaseException as exc:  # raised again by slot.take, in the loop
+            self.slot.end(exc)
+        else:
+            self.slot.end()
+
+    def _produce(self) -> None:
+        raise NotImplementedError
+
+
+class FrameFeed(SlotThread):
     """Reads ``source`` in a thread into a :class:`LatestFrame`.
 
     With ``paced``, frames are released at their timestamps (a file plays at its
@@ -76,38 +105,27 @@ class FrameFeed:
     """
 
     def __init__(self, source: Source, paced: bool, clock: Callable[[], float] = time.perf_counter):
+        super().__init__("srpipe-live-read")
         self.source = source
         self.paced = paced
         self.clock = clock
-        self.slot = LatestFrame()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._read, name="srpipe-live-read", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
 
     def stop(self) -> None:
         """Stop reading and wait for the thread; the waiting frame counts as dropped."""
-        self._stop.set()
-        self._thread.join(timeout=5)
+        super().stop()
         self.slot.discard()
 
-    def _read(self) -> None:
-        try:
-            start = first = None
-            for item in self.source.items():
-                if self._stop.is_set():
+    def _produce(self) -> None:
+        start = first = None
+        for item in self.source.items():
+            if self._stop.is_set():
+                break
+            if not isinstance(item, Frame):
+                continue  # audio and subtitle packets
+            if self.paced and item.pts is not None and item.time_base is not None:
+                if start is None:
+                    start, first = self.clock(), item.pts
+                delay = start + float((item.pts - first) * item.time_base) - self.clock()
+                if delay > 0 and self._stop.wait(delay):
                     break
-                if not isinstance(item, Frame):
-                    continue  # audio and subtitle packets
-                if self.paced and item.pts is not None and item.time_base is not None:
-                    if start is None:
-                        start, first = self.clock(), item.pts
-                    delay = start + float((item.pts - first) * item.time_base) - self.clock()
-                    if delay > 0 and self._stop.wait(delay):
-                        break
-                self.slot.put(TimedFrame(item, self.clock()))
-        except BaseException as exc:  # raised again in the loop
-            self.slot.end(exc)
-        else:
-            self.slot.end()
+            self.slot.put(TimedFrame(item, self.clock()))

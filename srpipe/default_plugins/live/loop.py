@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from srpipe.default_plugins.live.display import annotate, beside_bicubic, side_by_side
-from srpipe.default_plugins.live.feed import FrameFeed, LatestFrame, TimedFrame
+from srpipe.default_plugins.live.feed import FrameFeed, SlotThread, TimedFrame
 from srpipe.default_plugins.live.recorder import Recorder
 from srpipe.default_plugins.live.stats import LiveStats
 from srpipe.default_plugins.live.upscalers import UpscalerCycle
@@ -45,47 +45,32 @@ class UpscaledFrame(TimedFrame):
     reused: float | None = None
 
 
-class UpscaleWorker:
+class UpscaleWorker(SlotThread):
     """Upscales the newest frame of ``feed`` with the current model of ``models`` in a thread
-    of its own, into a one-slot handoff (``done``: a newer result replaces one not yet shown).
+    of its own, into a one-slot handoff (``slot``: a newer result replaces one not yet shown).
     ``lock`` is held while a frame is upscaled and handed over: a model switch, or a redraw
     of the paused frame, comes between two frames, and no frame of the old model follows a
     switch. While ``paused`` is set, no frame is taken."""
 
     def __init__(self, feed: FrameFeed, models: UpscalerCycle):
+        super().__init__("srpipe-live-upscale")
         self.feed, self.models = feed, models
-        self.done = LatestFrame()
         self.lock = threading.Lock()
         self.paused = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="srpipe-live-upscale", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop after the frame in hand and wait for the thread."""
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        try:
-            while not self._stop.is_set():
-                if self.paused.is_set():
-                    self._stop.wait(PAUSED_WAIT_MS / 1000)
-                    continue
-                item = self.feed.slot.take(TAKE_TIMEOUT_S)
-                if item is None:
-                    if self.feed.slot.finished:
-                        break
-                    continue
-                with self.lock:
-                    upscaled = upscale_frames([item.frame], self.models.upscaler, self.models.name)[0]
-                    self.done.put(UpscaledFrame(item.frame, item.arrived, upscaled, self.models.reused))
-        except BaseException as exc:  # the reader's error or the model's, raised again in the loop
-            self.done.end(exc)
-        else:
-            self.done.end()
+    def _produce(self) -> None:
+        while not self._stop.is_set():
+            if self.paused.is_set():
+                self._stop.wait(PAUSED_WAIT_MS / 1000)
+                continue
+            item = self.feed.slot.take(TAKE_TIMEOUT_S)
+            if item is None:
+                if self.feed.slot.finished:
+                    return
+                continue
+            with self.lock:
+                upscaled = upscale_frames([item.frame], self.models.upscaler, self.models.name)[0]
+                self.slot.put(UpscaledFrame(item.frame, item.arrived, upscaled, self.models.reused))
 
 
 class View(Protocol):
@@ -137,10 +122,10 @@ class LiveLoop:
                 if self.paused:
                     self.handle_key(self.view.key(PAUSED_WAIT_MS))
                     continue
-                item = self.worker.done.take(self.view.frame_timeout_s)
+                item = self.worker.slot.take(self.view.frame_timeout_s)
                 if item is not None:
                     self.present(item)
-                elif self.worker.done.finished:
+                elif self.worker.slot.finished:
                     break
                 self.handle_key(self.view.key(SHOWN_WAIT_MS if item is not None else IDLE_WAIT_MS))
         finally:
@@ -154,7 +139,7 @@ class LiveLoop:
     @property
     def dropped(self) -> int:
         """Frames dropped so far: replaced in the reader's handoff or in the worker's."""
-        return self.feed.slot.dropped + self.worker.done.dropped
+        return self.feed.slot.dropped + self.worker.slot.dropped
 
     def present(self, item: UpscaledFrame) -> None:
         """Show, measure and record one upscaled frame."""
@@ -183,7 +168,7 @@ class LiveLoop:
         elif key == ord("m"):
             with self.worker.lock:  # between two frames
                 self.echo(f"model: {self.models.next()}")
-                self.worker.done.discard()  # the old model's frame, if one waits
+                self.worker.slot.discard()  # the old model's frame, if one waits
                 if self.paused and self.frame is not None:  # compare models on the paused frame
                     self.plain = side_by_side(self.frame, self.models.upscaler, self.models.name)
                     self.reused = self.models.reused
@@ -195,7 +180,7 @@ class LiveLoop:
             if self.paused:
                 self.worker.paused.set()
             else:
-                self.worker.done.discard()  # upscaled before the pause: stale
+                self.worker.slot.discard()  # upscaled before the pause: stale
                 self.worker.paused.clear()
             if self.plain is not None:
                 self.redraw()

@@ -9,7 +9,7 @@ import torch
 
 from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
 from srpipe.default_plugins.espcn.shipped import shipped_weights
-from srpipe.nn.checkpoint import make_checkpoint, save_checkpoint
+from srpipe.nn.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
 from srpipe.testing import make_test_video
 
 from conftest import run_srpipe
@@ -155,7 +155,6 @@ def test_models_list_tells_the_video_and_clean_weights_apart(cli_run):
     import json
 
     from srpipe.default_plugins.espcn.shipped import default_weights
-    from srpipe.nn.checkpoint import load_checkpoint
     from srpipe.plugins import collect_models, get_plugin_manager
 
     rows = {m["name"]: m for m in json.loads(cli_run("models", "list", "--json").stdout)}
@@ -204,7 +203,7 @@ def test_espcn_runs_its_fast_network_on_the_cpu_and_the_video_weights_under_exac
     exact = espcn.load(scale=2, device="cpu", weights=None, exact=True)
     assert exact.variant is None and exact.config.features == (64, 40, 40, 40, 40, 40, 64)
     assert fast.macs_per_lr_pixel <= 0.6 * exact.macs_per_lr_pixel
-    teacher = torch.load(fast_weights(2), weights_only=False)["meta"]["teacher"]
+    teacher = load_checkpoint(fast_weights(2))["meta"]["teacher"]
     assert teacher["path"].endswith("espcn_video_x2.pt")
     # the user's weights are never swapped, -m espcn-x2 names the video weights, x3 has no fast network
     mine = espcn.load(scale=2, device="cpu", weights=str(shipped_weights(2, "video")), exact=False)
