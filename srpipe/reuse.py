@@ -76,6 +76,10 @@ class ReusePolicy:
     shift_share: float = 0.2  # ... that is, where more than this share of the pixels changed
     max_shift: int = 64  # LR pixels; a larger move is taken for a cut
     full_share: float = 0.6  # with more of the frame's tiles to run through the network, the whole frame runs
+    # ... and so it does where its blocks would read more than ``whole_cost`` of the frame's pixels, each
+    # call counted as ``call_pixels`` more (what a call costs beyond its pixels: docs/speed.md)
+    whole_cost: float = 0.8
+    call_pixels: int = 2048
     refresh_frames: int = 120  # a whole frame at least this often (4 s at 30 fps)
     # Rectangles are upscaled in blocks of at most ``block`` pixels a side, in steps of ``step``,
     # each read with the radius around it (clamped to the frame): an engine that prepares itself
@@ -188,8 +192,12 @@ class TileReuse:
                 due, flat, network = self._plan(y, changed, step)
         if network.sum() > self.policy.full_share * network.size:
             return self._whole(y, bit_depth, full_range, key)
-        for mask, upscaler in ((network, self.inner), (flat, self.flat_path)):
-            for rows, cols in _regions(mask, lambda rows, cols: self._cost(y.shape, rows, cols)):
+        cost = lambda rows, cols: self._cost(y.shape, rows, cols)  # noqa: E731
+        rectangles = _regions(network, cost)
+        if sum(cost(rows, cols) for rows, cols in rectangles) > self.policy.whole_cost * y.size:
+            return self._whole(y, bit_depth, full_range, key)
+        for mask, upscaler, chosen in ((network, self.inner, rectangles), (flat, self.flat_path, None)):
+            for rows, cols in _regions(mask, cost) if chosen is None else chosen:
                 self._compute(y, upscaler, mask, rows, cols, bit_depth, full_range)
         np.copyto(state.basis, y, where=changed)
         reused, flat_count = int(due.size - due.sum()), int(flat.sum())
@@ -280,13 +288,15 @@ class TileReuse:
                 yield (top, bottom, left, right), (y0, y1, x0, x1)
 
     def _cost(self, shape, rows, cols) -> int:
-        """The pixels read to upscale tiles ``rows`` x ``cols`` (kept: the same rectangles come
-        back frame after frame, and the plans of :func:`_regions` weigh many)."""
+        """What upscaling tiles ``rows`` x ``cols`` costs, in pixels: those its blocks read, and
+        ``call_pixels`` a block (kept: the same rectangles come back frame after frame, and the
+        plans of :func:`_regions` weigh many)."""
         key = (shape, rows, cols)
         if key not in self._costs:
             if len(self._costs) >= 4096:
                 self._costs.clear()
-            self._costs[key] = sum((y1 - y0) * (x1 - x0) for _, (y0, y1, x0, x1) in self._blocks(shape, rows, cols))
+            self._costs[key] = sum((y1 - y0) * (x1 - x0) + self.policy.call_pixels
+                                   for _, (y0, y1, x0, x1) in self._blocks(shape, rows, cols))
         return self._costs[key]
 
     def _compute(self, y, upscaler, mask, rows: tuple[int, int], cols: tuple[int, int], bit_depth,

