@@ -4,30 +4,58 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import sys
 
 from srpipe.errors import SrpipeError
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda")
+DEVICE_CHOICES = ("auto", "cpu", "cuda")  # and cuda:N (CUDA_INDEXED), one GPU by its index
+CUDA_INDEXED = re.compile(r"cuda:([0-9]+)")
+
+
+def is_device_name(name: str) -> bool:
+    """Whether ``name`` is one of :data:`DEVICE_CHOICES` or ``cuda:N``."""
+    return name in DEVICE_CHOICES or CUDA_INDEXED.fullmatch(name) is not None
 
 
 def resolve_device(name: str, *, uses_gpu: bool = True) -> str:
     """``auto`` is CUDA when the model can use a GPU (``uses_gpu``) and one is usable, else
-    the CPU. A machine without NVIDIA's driver is told apart without importing torch, which
-    would cost more start-up time than a short clip takes to upscale."""
+    the CPU; ``cuda`` is torch's current GPU (the first), ``cuda:N`` the GPU of index N as
+    torch counts them. A machine without NVIDIA's driver is told apart without importing
+    torch, which would cost more start-up time than a short clip takes to upscale."""
     if name == "auto":
-        return "cuda" if uses_gpu and _driver_present() and _torch_sees_cuda() else "cpu"
-    if name.startswith("cuda") and not _torch_sees_cuda():
-        raise SrpipeError("--device cuda was asked for but no CUDA GPU is usable here; use --device cpu")
-    if name != "cpu" and not name.startswith("cuda"):
-        raise SrpipeError(f"unknown --device {name!r}; use auto, cpu or cuda")
+        return "cuda" if uses_gpu and _driver_present() and cuda_device_count() else "cpu"
+    if not is_device_name(name):
+        raise SrpipeError(f"unknown --device {name!r}; use auto, cpu, cuda or cuda:N (a GPU by its index)")
+    if name.startswith("cuda"):
+        count = cuda_device_count()
+        if not count:
+            raise SrpipeError(f"--device {name} was asked for but no CUDA GPU is usable here; use --device cpu")
+        index = int(name.partition(":")[2] or 0)
+        if index >= count:
+            which = "cuda:0" if count == 1 else f"cuda:0 to cuda:{count - 1}"
+            raise SrpipeError(f"--device {name}: this machine has {count} CUDA GPU{'s' * (count > 1)} ({which}); "
+                              "pick one of them, or --device cuda for the first")
     return name
 
 
-def _torch_sees_cuda() -> bool:
+def cuda_device_count() -> int:
+    """The CUDA GPUs torch can use (0 where it can use none)."""
     import torch
 
-    return torch.cuda.is_available()
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def gpus_to_share(device: str, uses_gpu: bool) -> list[str]:
+    """The GPUs that worker processes running on ``device`` take one each, as
+    CUDA_VISIBLE_DEVICES names them: every usable GPU for ``cuda`` (and ``auto`` where it
+    means CUDA); none for the CPU, or for ``cuda:N``, which names one GPU for all of them."""
+    if device not in ("cuda", "auto") or not uses_gpu or not _driver_present():
+        return []
+    count = cuda_device_count()
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    names = [part.strip() for part in visible.split(",")] if visible else [str(index) for index in range(count)]
+    return names[:count]
 
 
 def _driver_present() -> bool:

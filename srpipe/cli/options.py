@@ -12,11 +12,25 @@ from pathlib import Path
 
 import click
 
-from srpipe.device import DEVICE_CHOICES
+from srpipe.device import DEVICE_CHOICES, is_device_name
 
 # The largest -s: x4 for the built-in models; plugins may have more, but no useful picture is 64 times as wide.
 MAX_SCALE = 64
 _PLAIN_DECIMAL = re.compile(r"-?([0-9]+(\.[0-9]*)?|\.[0-9]+)")  # ASCII: \d takes other scripts' digits too
+
+
+class DeviceType(click.ParamType):
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (one GPU by its index)."""
+
+    name = "device"
+
+    def convert(self, value, param, ctx):
+        if is_device_name(value):
+            return value
+        self.fail(f"{value!r} is not one of auto, cpu, cuda or cuda:N (N: a GPU's index, from 0)", param, ctx)
+
+    def get_metavar(self, param, ctx=None):
+        return f"[{'|'.join(DEVICE_CHOICES)}|cuda:N]"
 
 
 class ScaleType(click.ParamType):
@@ -52,7 +66,8 @@ SCALE_HELP = ("Upscaling factor: a scale the model has (2, 3 or 4 for the built-
               "take any factor such as 1.5 or 3.5 (the model runs at its next scale, then the picture is resized "
               "down). Default: the model's own.")
 DEVICE_HELP = ("Where the model runs: auto (CUDA when a GPU is usable and the model gains from it, else the CPU), "
-               "cpu or cuda.")
+               "cpu, cuda (the first GPU; batch runs a worker on each) or cuda:N (the GPU of index N, from 0, as "
+               "torch counts them).")
 WEIGHTS_HELP = "Checkpoint to load instead of the model's own (from 'srpipe train')."
 BACKEND_HELP = ("Inference backend of neural models (espcn): auto (the installed one of highest priority for the "
                 "device, the fastest measured), openvino-int8 (not under --exact), openvino-bf16, openvino, torch, "
@@ -78,7 +93,7 @@ def scale_option(command):
 
 
 def device_option(command):
-    return click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True,
+    return click.option("--device", type=DeviceType(), default="auto", show_default=True,
                         help=DEVICE_HELP)(command)
 
 

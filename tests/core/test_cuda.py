@@ -61,6 +61,18 @@ def test_upscale_on_cuda_end_to_end(tmp_path):
     assert (info["width"], info["height"], len(info["times"])) == (128, 96, 12)
 
 
+def test_a_gpu_by_its_index(tmp_path):
+    """``--device cuda:N``: the last GPU runs the job; one past it is refused in one line."""
+    clip = make_test_video(tmp_path / "clip.mp4", frames=4)
+    last = torch.cuda.device_count() - 1
+    done = run_srpipe("upscale", clip, "-m", "espcn", "--device", f"cuda:{last}", "--json", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    assert json.loads(done.stdout)["device"] == f"cuda:{last}"
+    refused = run_srpipe("upscale", clip, "-m", "espcn", "--device", f"cuda:{last + 1}", "-o", tmp_path / "no.mp4")
+    assert refused.returncode == 1 and b"pick one of them" in refused.stderr
+    assert not (tmp_path / "no.mp4").exists()
+
+
 def test_nan_from_the_network_is_refused_on_cuda(luma):
     from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
     from srpipe.errors import NonFiniteOutput

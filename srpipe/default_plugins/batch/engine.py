@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from srpipe.device import limit_threads, sleep_idle_threads
+from srpipe.device import gpus_to_share, limit_threads, sleep_idle_threads
 from srpipe.errors import SrpipeError
 from srpipe.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, SinkOptions, SourceOptions, is_image_file
 from srpipe.memory import retain_freed_memory
@@ -341,9 +341,13 @@ class Job:
 _progress_queue = None
 
 
-def init_worker(threads: int, progress_queue=None) -> None:
-    """Give a worker process its share of the cores; only the parent handles Ctrl-C."""
+def init_worker(threads: int, progress_queue=None, gpus: list[str] | None = None, gpu_turns=None) -> None:
+    """Give a worker process its share of the cores, and where ``gpus`` are shared out
+    (:func:`srpipe.device.gpus_to_share`) a GPU of its own (:func:`take_gpu`); only the parent
+    handles Ctrl-C."""
     global _progress_queue
+    if gpus:
+        take_gpu(gpus, gpu_turns)
     sleep_idle_threads()
     retain_freed_memory()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -351,6 +355,17 @@ def init_worker(threads: int, progress_queue=None) -> None:
     if threads:
         limit_threads(threads)
     _progress_queue = progress_queue
+
+
+def take_gpu(gpus: list[str], turns) -> str:
+    """The next of ``gpus`` in turn (``turns``: a shared counter), made this process's only
+    visible GPU, before torch starts CUDA: its ``cuda`` is then that GPU."""
+    with turns.get_lock():
+        turn = turns.value
+        turns.value += 1
+    gpu = gpus[turn % len(gpus)]
+    os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    return gpu
 
 
 def _exit_quietly(signum, frame):
@@ -713,9 +728,11 @@ def _run_batch(in_dir, out_dir, settings, manifest, jobs, engine, address, chunk
 
         done = run_on_ray(work, jobs, address, init_worker, run_and_pair, on_frame)
     else:
-        local_jobs = min(jobs or 1, max(1, len(work)))
+        gpus = gpus_to_share(settings.device, _uses_gpu(settings))  # one worker on each, by default
+        local_jobs = min(jobs or max(1, len(gpus)), max(1, len(work)))
         threads = max(1, (os.cpu_count() or 1) // local_jobs) if local_jobs > 1 else 0
-        done = _run_locally([replace(job, threads=threads) for job in work], local_jobs, threads, on_frame, on_start)
+        done = _run_locally([replace(job, threads=threads) for job in work], local_jobs, threads, on_frame, on_start,
+                            gpus)
     with contextlib.closing(done):  # Ctrl-C here stops the workers before the manifest is closed
         for job, result in done:
             file = chunked.get(str(job.rel))
@@ -741,8 +758,15 @@ def run_and_pair(job: Job) -> tuple[Job, FileResult]:
     return job, run_job(job)
 
 
-def _run_locally(work: list[Job], jobs: int, threads: int, on_frame, on_start=None):
-    """(job, result) in completion order: in this process for one job, else in a process pool."""
+def _uses_gpu(settings: BatchSettings) -> bool:
+    from srpipe.plugins import collect_models, get_plugin_manager
+
+    return collect_models(get_plugin_manager()).get(settings.model, kind="upscaler").uses_gpu
+
+
+def _run_locally(work: list[Job], jobs: int, threads: int, on_frame, on_start=None, gpus: list[str] | None = None):
+    """(job, result) in completion order: in this process for one job, else in a process pool,
+    each worker on a GPU of its own where ``gpus`` are shared out (:func:`take_gpu`)."""
     global _progress_queue
     if jobs == 1:
         _progress_queue = _CallbackQueue(on_frame, on_start) if on_frame or on_start else None
@@ -753,7 +777,7 @@ def _run_locally(work: list[Job], jobs: int, threads: int, on_frame, on_start=No
     progress = context.Queue()
     drain = threading.Thread(target=_drain, args=(progress, on_frame, on_start), daemon=True)
     drain.start()
-    pool = context.Pool(jobs, initializer=init_worker, initargs=(threads, progress))
+    pool = context.Pool(jobs, initializer=init_worker, initargs=(threads, progress, gpus, context.Value("i", 0)))
     try:
         yield from pool.imap_unordered(run_and_pair, work)
         pool.close()
