@@ -10,7 +10,7 @@ import sys
 from srpipe.errors import SrpipeError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")  # and cuda:N (CUDA_INDEXED), one GPU by its index
-CUDA_INDEXED = re.compile(r"cuda:([0-9]+)")
+CUDA_INDEXED = re.compile(r"cuda:(0|[1-9][0-9]*)")  # as torch.device reads it: no leading zeros
 
 
 def is_device_name(name: str) -> bool:
@@ -34,7 +34,9 @@ def resolve_device(name: str, *, uses_gpu: bool = True) -> str:
         index = int(name.partition(":")[2] or 0)
         if index >= count:
             which = "cuda:0" if count == 1 else f"cuda:0 to cuda:{count - 1}"
-            raise SrpipeError(f"--device {name}: this machine has {count} CUDA GPU{'s' * (count > 1)} ({which}); "
+            visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+            shown = f" (CUDA_VISIBLE_DEVICES={visible})" if visible else ""
+            raise SrpipeError(f"--device {name}: torch sees {count} CUDA GPU{'s' * (count > 1)}{shown}, {which}; "
                               "pick one of them, or --device cuda for the first")
     return name
 

@@ -65,6 +65,7 @@ class SinkOptions:
     codec_options: dict[str, str] = field(default_factory=dict)
     overwrite: bool = False
     hardware_encoder: bool = False  # with no codec given, NVENC H.264 where it works (set for CUDA runs)
+    hardware_gpu: int | None = None  # the GPU NVENC encodes on (--device cuda:N); None: its first
 
 
 class Source(ABC):

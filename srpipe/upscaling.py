@@ -177,7 +177,8 @@ def upscale(
             batch_size = fit_batch_size(source.width, source.height, scale, batch_size, source.bytes_per_sample,
                                         upscaler, samples_per_pixel=source.samples_per_pixel)
         hardware = sink_options.hardware_encoder or device.startswith("cuda")
-        sink_options = replace(sink_options, scale=scale, hardware_encoder=hardware)
+        gpu = int(device.partition(":")[2]) if device.startswith("cuda:") else sink_options.hardware_gpu
+        sink_options = replace(sink_options, scale=scale, hardware_encoder=hardware, hardware_gpu=gpu)
         sink = open_sink(pm, output, source, sink_options)
         try:
             on_frame = progress(source.frame_count) if progress else None

@@ -424,10 +424,14 @@ X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium"
                 "placebo")
 
 
-def encoder_options(codec: str, crf: int | None, preset: str | None, extra: dict[str, str]) -> dict[str, str]:
+def encoder_options(codec: str, crf: int | None, preset: str | None, extra: dict[str, str],
+                    gpu: int | None = None) -> dict[str, str]:
     """The encoder's options for srpipe's quality settings: ``crf`` is NVENC's constant
-    quality ``cq``; x264/x265 presets go only to x264/x265."""
+    quality ``cq``; x264/x265 presets go only to x264/x265; ``gpu`` (``--device cuda:N``) is
+    the GPU NVENC encodes on (it counts them as CUDA does), where ``extra`` names none."""
     options = dict(extra)
+    if gpu is not None and codec.endswith("_nvenc"):
+        options.setdefault("gpu", str(gpu))
     if crf is not None and crf > CRF_LIMITS.get(codec, 63):
         raise SrpipeError(f"--crf {crf} is out of range for {codec}; it takes 0-{CRF_LIMITS.get(codec, 63)}")
     if crf is not None:
@@ -451,7 +455,7 @@ def _is_preset(codec: str, preset: str) -> bool:
 
 
 def add_video_encoder(container, codec: str, *, rate, time_base: Fraction, crf: int | None, preset: str | None,
-                      extra: dict[str, str] | None = None):
+                      extra: dict[str, str] | None = None, gpu: int | None = None):
     """An output video stream that ``codec`` encodes with srpipe's quality settings; the
     caller sets its size and pixel format. Every srpipe encoder (the sink, ``live --record``,
     ``eval --video``) is set up here."""
@@ -461,7 +465,7 @@ def add_video_encoder(container, codec: str, *, rate, time_base: Fraction, crf: 
     except (av.FFmpegError, ValueError) as exc:
         raise SrpipeError(f"cannot use encoder {codec!r}: {exc}; see 'ffmpeg -encoders' for names") from exc
     stream.time_base = stream.codec_context.time_base = time_base
-    stream.options = encoder_options(stream.codec_context.name, crf, preset, extra or {})
+    stream.options = encoder_options(stream.codec_context.name, crf, preset, extra or {}, gpu)
     if stream.codec_context.name == "libx264":
         # frame threads, as ffmpeg's CLI runs x264: PyAV's default (slice threads) made files
         # larger and encoding slower (docs/design-notes.md)
@@ -599,7 +603,8 @@ class PyAVSink(Sink):
         codec = self.options.codec or default_codec(fmt_name, self.options.hardware_encoder)
         stream = add_video_encoder(self.container, codec, rate=self.source.frame_rate or 25,
                                    time_base=self.source.time_base or first.time_base or Fraction(1, 90000),
-                                   crf=self.options.crf, preset=self.options.preset, extra=self.options.codec_options)
+                                   crf=self.options.crf, preset=self.options.preset, extra=self.options.codec_options,
+                                   gpu=self.options.hardware_gpu)
         self._check_codec_fits(fmt_name, stream)
         stream.width, stream.height = first.width, first.height
         stream.pix_fmt = self._pix_fmt(stream, first)

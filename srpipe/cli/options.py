@@ -32,6 +32,11 @@ class DeviceType(click.ParamType):
     def get_metavar(self, param, ctx=None):
         return f"[{'|'.join(DEVICE_CHOICES)}|cuda:N]"
 
+    def shell_complete(self, ctx, param, incomplete):
+        from click.shell_completion import CompletionItem
+
+        return [CompletionItem(name) for name in DEVICE_CHOICES if name.startswith(incomplete)]
+
 
 class ScaleType(click.ParamType):
     """A whole scale (``2``), or a factor above 1 with up to four decimals (``1.5``, ``3.5``):
@@ -66,8 +71,8 @@ SCALE_HELP = ("Upscaling factor: a scale the model has (2, 3 or 4 for the built-
               "take any factor such as 1.5 or 3.5 (the model runs at its next scale, then the picture is resized "
               "down). Default: the model's own.")
 DEVICE_HELP = ("Where the model runs: auto (CUDA when a GPU is usable and the model gains from it, else the CPU), "
-               "cpu, cuda (the first GPU; batch runs a worker on each) or cuda:N (the GPU of index N, from 0, as "
-               "torch counts them).")
+               "cpu, cuda (the first GPU; srpipe batch runs a worker on each GPU) or cuda:N (the GPU of index N, "
+               "from 0, as torch counts them).")
 WEIGHTS_HELP = "Checkpoint to load instead of the model's own (from 'srpipe train')."
 BACKEND_HELP = ("Inference backend of neural models (espcn): auto (the installed one of highest priority for the "
                 "device, the fastest measured), openvino-int8 (not under --exact), openvino-bf16, openvino, torch, "

@@ -306,8 +306,28 @@ def test_scattered_changes_run_the_whole_frame_where_tiles_would_cost_more():
     # changes gathered in one corner run as tiles
     frame[:32, :64] ^= 0x80
     inner.calls = 0
-    reusing.upscale(frame[None], bit_depth=8, full_range=False)
-    assert inner.calls >= 1 and reusing.stats.full_frames == 2 and reusing.stats.last_reused > 0.5
+    got = reusing.upscale(frame[None], bit_depth=8, full_range=False)[0]
+    assert inner.calls == 1 and reusing.stats.full_frames == 2 and reusing.stats.last_reused > 0.5
+    np.testing.assert_array_equal(got, BoxUpscaler().upscale(frame[None], bit_depth=8, full_range=False)[0])
+
+
+def test_a_calls_own_cost_can_make_the_whole_frame_cheaper():
+    """Twelve lone changed pixels: their blocks read half the frame, but twelve calls cost
+    more than one; counted without the calls' cost, they run as tiles. The same output."""
+    picture = textured(128, 256)
+    frame = picture.copy()
+    frame[8::64, 8::48] ^= 0x80  # 2 x 6 pixels, each alone in its tile
+    outputs = {}
+    for call_pixels in (2048, 0):
+        inner = BoxUpscaler()
+        reusing = TileReuse(inner, 3, ReusePolicy(flat=False, tile=16, call_pixels=call_pixels))
+        reusing.upscale(picture[None], bit_depth=8, full_range=False)
+        inner.calls = 0
+        outputs[call_pixels] = reusing.upscale(frame[None], bit_depth=8, full_range=False)[0]
+        assert inner.calls == (1 if call_pixels else 12), call_pixels
+    expected = BoxUpscaler().upscale(frame[None], bit_depth=8, full_range=False)[0]
+    for got in outputs.values():
+        np.testing.assert_array_equal(got, expected)
 
 
 def test_flat_tiles_take_the_flat_path():

@@ -116,5 +116,8 @@ def test_hardware_encoder_is_used_only_where_it_opens(tmp_path):
         first = next(p for p in container.demux(video=0) if p.size)
         assert (b"x264 - core" in bytes(first)) == (expected == "libx264")  # x264 signs its stream
     assert encoder_options("h264_nvenc", 18, "veryfast", {}) == {"rc": "vbr", "cq": "18"}
+    assert encoder_options("h264_nvenc", 18, None, {}, gpu=1) == {"gpu": "1", "rc": "vbr", "cq": "18"}  # cuda:1
+    assert encoder_options("hevc_nvenc", None, None, {"gpu": "0"}, gpu=1) == {"gpu": "0"}  # the user's own
+    assert encoder_options("libx264", 18, None, {}, gpu=1) == {"crf": "18"}
     assert encoder_options("libx264", 18, "veryfast", {"crf": "30"}) == {"crf": "30", "preset": "veryfast"}
     assert encoder_options("libvpx-vp9", 18, "veryfast", {}) == {"crf": "18"}

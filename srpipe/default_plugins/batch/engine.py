@@ -341,13 +341,13 @@ class Job:
 _progress_queue = None
 
 
-def init_worker(threads: int, progress_queue=None, gpus: list[str] | None = None, gpu_turns=None) -> None:
+def init_worker(threads: int, progress_queue=None, gpus: list[str] | None = None, gpu_owners=None) -> None:
     """Give a worker process its share of the cores, and where ``gpus`` are shared out
     (:func:`srpipe.device.gpus_to_share`) a GPU of its own (:func:`take_gpu`); only the parent
     handles Ctrl-C."""
     global _progress_queue
     if gpus:
-        take_gpu(gpus, gpu_turns)
+        take_gpu(gpus, gpu_owners)
     sleep_idle_threads()
     retain_freed_memory()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -357,15 +357,28 @@ def init_worker(threads: int, progress_queue=None, gpus: list[str] | None = None
     _progress_queue = progress_queue
 
 
-def take_gpu(gpus: list[str], turns) -> str:
-    """The next of ``gpus`` in turn (``turns``: a shared counter), made this process's only
-    visible GPU, before torch starts CUDA: its ``cuda`` is then that GPU."""
-    with turns.get_lock():
-        turn = turns.value
-        turns.value += 1
-    gpu = gpus[turn % len(gpus)]
+def take_gpu(gpus: list[str], owners) -> str:
+    """The GPU of the first free slot of ``owners`` (a shared array of worker pids, a slot per
+    worker, the slots taking ``gpus`` in turn; a slot whose worker died is free again, so the
+    pool's replacement takes over its GPU), made this process's only visible GPU before torch
+    starts CUDA: its ``cuda`` is then that GPU."""
+    with owners.get_lock():
+        free = [slot for slot, pid in enumerate(owners) if not pid or not _alive(pid)]
+        slot = free[0] if free else os.getpid() % len(owners)
+        owners[slot] = os.getpid()
+    gpu = gpus[slot % len(gpus)]
     os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     return gpu
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # the number is another user's process now: taken all the same
+        pass
+    return True
 
 
 def _exit_quietly(signum, frame):
@@ -711,7 +724,10 @@ def _run_batch(in_dir, out_dir, settings, manifest, jobs, engine, address, chunk
             whole.append(Job(rel, source, output, out_rel, settings, overwrite=replaceable))
     manifest.claim([job.out_rel for job in whole])
 
-    chunking = chunk_seconds > 0 and (engine == "ray" or (jobs or 1) > 1)
+    # Local workers: --jobs, else one on each GPU that --device cuda (or auto, meaning CUDA) shares out
+    gpus = gpus_to_share(settings.device, _uses_gpu(settings)) if engine != "ray" else []
+    local_jobs = jobs or max(1, len(gpus))
+    chunking = chunk_seconds > 0 and (engine == "ray" or local_jobs > 1)
     chunked = {str(job.rel): file for job in whole if chunking and (file := _split(job, out_dir, chunk_seconds))}
     _remove_stale_parts(out_dir, {file.parts_dir for file in chunked.values()})
     work = [job for job in whole if str(job.rel) not in chunked]
@@ -728,8 +744,7 @@ def _run_batch(in_dir, out_dir, settings, manifest, jobs, engine, address, chunk
 
         done = run_on_ray(work, jobs, address, init_worker, run_and_pair, on_frame)
     else:
-        gpus = gpus_to_share(settings.device, _uses_gpu(settings))  # one worker on each, by default
-        local_jobs = min(jobs or max(1, len(gpus)), max(1, len(work)))
+        local_jobs = min(local_jobs, max(1, len(work)))
         threads = max(1, (os.cpu_count() or 1) // local_jobs) if local_jobs > 1 else 0
         done = _run_locally([replace(job, threads=threads) for job in work], local_jobs, threads, on_frame, on_start,
                             gpus)
@@ -777,7 +792,8 @@ def _run_locally(work: list[Job], jobs: int, threads: int, on_frame, on_start=No
     progress = context.Queue()
     drain = threading.Thread(target=_drain, args=(progress, on_frame, on_start), daemon=True)
     drain.start()
-    pool = context.Pool(jobs, initializer=init_worker, initargs=(threads, progress, gpus, context.Value("i", 0)))
+    owners = context.Array("i", jobs) if gpus else None
+    pool = context.Pool(jobs, initializer=init_worker, initargs=(threads, progress, gpus, owners))
     try:
         yield from pool.imap_unordered(run_and_pair, work)
         pool.close()

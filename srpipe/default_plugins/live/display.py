@@ -60,9 +60,10 @@ def beside_bicubic(frame: Frame, upscaled: Frame) -> np.ndarray:
 
     The halves differ only in their luma: a model's chroma is bicubic too
     (:func:`srpipe.pipeline.upscale_frames`). So only the left luma is computed, and both halves
-    go to BGR as one frame, in one conversion: the same pixels as two conversions side by side,
-    at a sixth of the cost, which the live preview's loop pays for every frame it shows. Where
-    the halves cannot share chroma columns (an odd width with halved chroma), each goes alone."""
+    go to BGR as one frame, in one conversion: the same pixels as converting their colour planes
+    apart (an alpha plane is not drawn), at a sixth of the cost, which the live preview's loop
+    pays for every frame it shows. Where the halves cannot share chroma columns (an odd width
+    with halved chroma), each goes alone."""
     matrix = matrix_for(frame.height)
     scale = upscaled.height // frame.height
     fmt = upscaled.format

@@ -1,6 +1,7 @@
 """What the live window shows: the bicubic upscale beside the model's, converted to BGR in one go
 where the halves can share chroma columns, and pixel for pixel what converting each half alone gives."""
 
+from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
@@ -53,3 +54,14 @@ def test_both_halves_are_what_each_gives_alone(fmt_name, width, height, scale, f
     np.testing.assert_array_equal(shown, each_half_alone(frame, upscaled))
     # the halves differ where the lumas do: the left is bicubic's, not the model's
     assert not np.array_equal(shown[:, :width * scale], shown[:, width * scale:])
+
+
+@pytest.mark.parametrize("fmt_name", ["yuv420p", "yuv422p"])
+def test_a_source_with_alpha_shows_its_colour(fmt_name):
+    """The window draws no transparency: a frame with alpha shows what its colour planes give."""
+    frame = random_frame(fmt_name, 40, 30, False)
+    with_alpha = replace(frame, alpha=np.random.default_rng(1).integers(0, 256, (30, 40)).astype(np.uint8))
+    upscaled = upscale_frames([with_alpha], Sharpen(2), "sharpen")[0]
+    assert upscaled.alpha is not None
+    np.testing.assert_array_equal(beside_bicubic(with_alpha, upscaled),
+                                  each_half_alone(frame, replace(upscaled, alpha=None)))
