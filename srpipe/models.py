@@ -113,8 +113,8 @@ class ModelSpec:
     ``uses_gpu`` says whether the model can use a CUDA GPU: ``--device auto`` then picks one
     where it is usable. Models that run as fast on the CPU (classical interpolation) say
     ``False``: ``auto`` is then the CPU, and torch is never imported to ask about CUDA.
-    ``load`` is always called with keywords; ``device`` is ``"cpu"`` or ``"cuda"``
-    (``"cuda:N"`` when the user named a GPU).
+    ``load`` is always called with keywords; ``device`` is ``"cpu"``, ``"cuda"`` or ``"cuda:N"``
+    (the user named a GPU).
     """
 
     name: str
