@@ -38,8 +38,10 @@ wraps an upscaler and, frame by frame, runs it only on the tiles whose input cha
   Convolutions commute with whole-pixel shifts, so only the strips the shift brought in or
   that lay at a frame edge (where the network saw its padding) are invalid; the pixels
   then decide as before, and the move is kept only where it leaves fewer changed pixels.
-- A frame with most tiles to compute (a cut, a zoom, a key frame) runs whole, and so
-  does every ``refresh_frames``-th frame after a whole one; a new size or format starts afresh.
+- A frame with most tiles to compute (a cut, a zoom, a key frame) runs whole, and so does one
+  whose blocks would cost more than the frame (changes scattered over it, as real cameras give:
+  each block reads its halo, and each call costs beyond its pixels), and every
+  ``refresh_frames``-th frame after a whole one; a new size or format starts afresh.
 
 The wrapper decides from the pixels alone and reads no motion vectors or timestamps: a
 stream without them, with nonsense ones, with reordered or duplicated frames is one more
@@ -192,12 +194,16 @@ class TileReuse:
                 due, flat, network = self._plan(y, changed, step)
         if network.sum() > self.policy.full_share * network.size:
             return self._whole(y, bit_depth, full_range, key)
-        cost = lambda rows, cols: self._cost(y.shape, rows, cols)  # noqa: E731
-        rectangles = _regions(network, cost)
-        if sum(cost(rows, cols) for rows, cols in rectangles) > self.policy.whole_cost * y.size:
+
+        def cost(rows, cols):
+            return self._cost(y.shape, rows, cols)
+
+        by_network = _regions(network, cost)
+        if sum(cost(rows, cols) for rows, cols in by_network) > self.policy.whole_cost * y.size:
             return self._whole(y, bit_depth, full_range, key)
-        for mask, upscaler, chosen in ((network, self.inner, rectangles), (flat, self.flat_path, None)):
-            for rows, cols in _regions(mask, cost) if chosen is None else chosen:
+        for mask, upscaler, rectangles in ((network, self.inner, by_network),
+                                           (flat, self.flat_path, _regions(flat, cost))):
+            for rows, cols in rectangles:
                 self._compute(y, upscaler, mask, rows, cols, bit_depth, full_range)
         np.copyto(state.basis, y, where=changed)
         reused, flat_count = int(due.size - due.sum()), int(flat.sum())
