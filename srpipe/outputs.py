@@ -315,17 +315,30 @@ def is_dead_partial(path: Path) -> bool:
         return False
 
 
-def remove_dead_partials(folder: Path, prefix: str = "", suffix: str = "") -> None:
+def remove_dead_partials(folder: Path, prefix: str = "", suffix: str = "", own: bool = False) -> None:
     """Remove the dead partial outputs (see :func:`is_dead_partial`) in ``folder`` whose names
-    start with ``prefix`` and end with ``suffix``."""
+    start with ``prefix`` and end with ``suffix``; with ``own``, those names' partials whether
+    dead or not (the caller's ``prefix`` names this process)."""
     try:
         names = os.listdir(folder)
     except OSError:
         return
     for name in names:
         path = Path(folder, name)
-        if name.startswith(prefix) and name.endswith(suffix) and path.is_file() and is_dead_partial(path):
+        if name.startswith(prefix) and name.endswith(suffix) and path.is_file() and (own or is_dead_partial(path)):
             path.unlink(missing_ok=True)
+
+
+def remove_own_partials(final: str | Path) -> None:
+    """Remove the partial outputs of ``final`` that this process made (:class:`AtomicOutput`):
+    for a stop (a signal) that lands while the output is being opened, before it can be
+    discarded by its writer."""
+    try:
+        final = Path(os.path.realpath(final)) if Path(final).is_symlink() else Path(final)
+        prefix, suffix = partial_affixes(final)
+    except (OSError, ValueError):  # not a file's name (a URL, a name no file system takes): no partial
+        return
+    remove_dead_partials(final.parent, f"{prefix}{_HOST}-{os.getpid()}-", suffix, own=True)
 
 
 def _umask() -> int:

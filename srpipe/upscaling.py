@@ -18,6 +18,7 @@ from srpipe.outputs import (
     default_output_path,
     is_stream_location,
     plugins_write_outputs,
+    remove_own_partials,
 )
 from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
 from srpipe.sizing import SizePlan, is_fractional
@@ -179,13 +180,17 @@ def upscale(
         hardware = sink_options.hardware_encoder or device.startswith("cuda")
         gpu = int(device.partition(":")[2]) if device.startswith("cuda:") else sink_options.hardware_gpu
         sink_options = replace(sink_options, scale=scale, hardware_encoder=hardware, hardware_gpu=gpu)
-        sink = open_sink(pm, output, source, sink_options)
+        sink = None
         try:
+            sink = open_sink(pm, output, source, sink_options)
             on_frame = progress(source.frame_count) if progress else None
             stats = run(source, sink, upscaler, batch_size=batch_size, threaded=threaded, model_name=model,
                         on_frame=on_frame, sizes=sizes)
         except BaseException:
-            sink.abort()  # also covers a signal that lands before run() starts
+            if sink is not None:
+                sink.abort()  # also covers a signal that lands before run() starts
+            else:  # a signal (Ctrl-C, a batch worker stopped) while the sink was being opened
+                remove_own_partials(output)
             raise
     traits = UpscalerTraits.of(upscaler)  # optional traits, read after the run (a variant is settled by then)
     backend_used = traits.backend if spec.accepts_backend else None

@@ -334,3 +334,26 @@ def test_a_closed_standard_error_neither_fails_the_run_nor_lands_in_the_output(t
     assert len(video_info(tmp_path / "piped.mkv")["times"]) == 3
     done = subprocess.run([*command, "-o", out], stdout=subprocess.DEVNULL, **closing_stderr)
     assert done.returncode == 0 and len(video_info(out)["times"]) == 3
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, SystemExit])
+def test_a_stop_while_the_output_opens_leaves_no_partial(tmp_path, monkeypatch, stop):
+    """Ctrl-C, or the SIGTERM that stops a batch worker, landing just after the partial file
+    was made and before its writer holds it: the partial goes all the same."""
+    from srpipe import outputs
+    from srpipe.upscaling import upscale
+
+    clip = make_test_video(tmp_path / "in.mp4", frames=2)
+    made = outputs.AtomicOutput.__init__
+
+    def made_then_stopped(self, *args, **kwargs):
+        made(self, *args, **kwargs)
+        assert self.temp.exists()
+        raise stop()
+
+    monkeypatch.setattr(outputs.AtomicOutput, "__init__", made_then_stopped)
+    other = tmp_path / ".out.srpipe-otherhost-1-abc.partial.mp4"  # another process's: not this one's to remove
+    other.write_bytes(b"")
+    with pytest.raises(stop):
+        upscale(str(clip), str(tmp_path / "out.mp4"), model="bicubic")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [other.name, "in.mp4"]
