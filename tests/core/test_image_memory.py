@@ -151,8 +151,10 @@ def test_peak_memory_of_a_video_run_through_a_tiled_model_is_within_its_plan(tmp
     model_need, model_plan = need["espcn"] - need["bicubic"], planned["espcn"] - planned["bicubic"]
     print(f"ESPCN beyond bicubic: peak {model_need / MIB:.0f} MiB, plan {model_plan / MIB:.0f} MiB")
     assert model_need <= model_plan, f"peak {model_need / MIB:.0f} MiB over the plan's {model_plan / MIB:.0f}"
-    # torch's memory for a tile varies from run to run (1000-1600 bytes a pixel): its plan takes the most
-    assert model_plan <= (2 if traits["espcn"].backend.startswith("openvino") else 3) * model_need
+    # torch's memory for a tile varies from run to run (1000-1600 bytes a pixel): its plan takes the most;
+    # OpenVINO's bfloat16 takes less scratch memory where the CPU has no AMX (half the plan, give or take
+    # a few MiB from run to run, on an AMD Zen 4)
+    assert model_plan <= (2.5 if traits["espcn"].backend.startswith("openvino") else 3) * model_need
 
 
 @pytest.mark.filterwarnings("ignore:--batch-size lowered")
