@@ -10,7 +10,7 @@ import stat
 import sys
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from srpipe.errors import SrpipeError
 
@@ -315,17 +315,22 @@ def is_dead_partial(path: Path) -> bool:
         return False
 
 
-def remove_dead_partials(folder: Path, prefix: str = "", suffix: str = "", own: bool = False) -> None:
+def remove_dead_partials(folder: Path, prefix: str = "", suffix: str = "") -> None:
     """Remove the dead partial outputs (see :func:`is_dead_partial`) in ``folder`` whose names
-    start with ``prefix`` and end with ``suffix``; with ``own``, those names' partials whether
-    dead or not (the caller's ``prefix`` names this process)."""
+    start with ``prefix`` and end with ``suffix``."""
+    _remove_partials(folder, prefix, suffix, is_dead_partial)
+
+
+def _remove_partials(folder: Path, prefix: str, suffix: str, chosen: Callable[[Path], bool]) -> None:
+    """Remove the files in ``folder`` whose names start with ``prefix`` and end with ``suffix``
+    and that ``chosen`` picks."""
     try:
         names = os.listdir(folder)
     except OSError:
         return
     for name in names:
         path = Path(folder, name)
-        if name.startswith(prefix) and name.endswith(suffix) and path.is_file() and (own or is_dead_partial(path)):
+        if name.startswith(prefix) and name.endswith(suffix) and path.is_file() and chosen(path):
             path.unlink(missing_ok=True)
 
 
@@ -338,7 +343,7 @@ def remove_own_partials(final: str | Path) -> None:
         prefix, suffix = partial_affixes(final)
     except (OSError, ValueError):  # not a file's name (a URL, a name no file system takes): no partial
         return
-    remove_dead_partials(final.parent, f"{prefix}{_HOST}-{os.getpid()}-", suffix, own=True)
+    _remove_partials(final.parent, f"{prefix}{_HOST}-{os.getpid()}-", suffix, lambda path: True)  # this process's
 
 
 def _umask() -> int:
