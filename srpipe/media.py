@@ -95,6 +95,12 @@ class Source(ABC):
     def items(self) -> Iterator[Frame | Any]:
         """Frames (and passthrough packets) in decoding order."""
 
+    def near_lossless(self) -> bool:
+        """Whether the pictures were coded losslessly or nearly so (a lossless codec; H.264 at
+        fine quantizers), so that they are as clean as still images: a model with a
+        ``near_lossless_model`` then runs that one. Asked once, before the first frame is read."""
+        return False
+
     def close(self) -> None:
         """Release the input."""
 

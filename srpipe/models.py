@@ -109,7 +109,9 @@ class ModelSpec:
     for the default path (``espcn``'s fast network on the CPU) runs that only when it is ``False``.
     ``image_model`` names a model that stands in for this one on still images (``espcn``'s
     weights are trained for video, ``espcn-image``'s for pictures), where it has the scale and
-    no ``--weights`` are given.
+    no ``--weights`` are given. ``near_lossless_model`` names one that stands in for it, in the
+    same way, on video coded losslessly or nearly so (``Source.near_lossless``): ``espcn``'s video
+    weights give up detail to undo compression that such a file does not have.
     ``uses_gpu`` says whether the model can use a CUDA GPU: ``--device auto`` then picks one
     where it is usable. Models that run as fast on the CPU (classical interpolation) say
     ``False``: ``auto`` is then the CPU, and torch is never imported to ask about CUDA.
@@ -129,6 +131,7 @@ class ModelSpec:
     network: Callable[..., Any] | None = None
     uses_gpu: bool = True
     image_model: str | None = None
+    near_lossless_model: str | None = None
     plugin: str = field(default="", compare=False)
 
     def __post_init__(self):
@@ -159,7 +162,14 @@ class ModelRegistry(Registry[ModelSpec]):
 
     def for_images(self, spec: ModelSpec, scale: int | None, weights: str | None) -> ModelSpec:
         """The model to run on still images in place of ``spec`` (see ``ModelSpec.image_model``)."""
-        stand_in = self.find(spec.image_model) if spec.image_model and weights is None else None
+        return self._stand_in(spec, spec.image_model, scale, weights)
+
+    def for_near_lossless(self, spec: ModelSpec, scale: int | None, weights: str | None) -> ModelSpec:
+        """The model to run on near-lossless video in place of ``spec`` (``ModelSpec.near_lossless_model``)."""
+        return self._stand_in(spec, spec.near_lossless_model, scale, weights)
+
+    def _stand_in(self, spec: ModelSpec, name: str | None, scale: int | None, weights: str | None) -> ModelSpec:
+        stand_in = self.find(name) if name and weights is None else None
         if stand_in is None or stand_in.kind != "upscaler" or (scale or spec.default_scale) not in stand_in.scales:
             return spec
         return stand_in

@@ -148,13 +148,21 @@ class TileReuse:
         self._state: _State | None = None
         self._costs: dict = {}
         self._support = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)  # a pixel and what its output reads
-        UpscalerTraits.of(inner).lend(self, "backend", "macs_per_lr_pixel", "working_bytes_per_output_pixel",
-                                      "working_bytes")
+        UpscalerTraits.of(inner).lend(self, "working_bytes_per_output_pixel", "working_bytes")
 
+    # The inner upscaler's (:class:`UpscalerTraits`), settled as frames go through (which weights
+    # run may be chosen on the first frame).
     @property
     def variant(self) -> str | None:
-        """The inner upscaler's (:class:`UpscalerTraits`), settled as frames go through."""
         return UpscalerTraits.of(self.inner).variant
+
+    @property
+    def backend(self) -> str | None:
+        return UpscalerTraits.of(self.inner).backend
+
+    @property
+    def macs_per_lr_pixel(self) -> int | None:
+        return UpscalerTraits.of(self.inner).macs_per_lr_pixel
 
     def upscale(self, luma: np.ndarray, *, bit_depth: int, full_range: bool) -> np.ndarray:
         """As ``inner.upscale``, frame after frame, each reusing what the ones before left."""

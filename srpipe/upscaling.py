@@ -116,7 +116,9 @@ def upscale(
     ``backend`` names the inference backend of neural models (``auto``: the installed one of
     highest priority for the device). ``progress(total_frames)`` returns a callback called once per written frame.
     ``keep_model`` keeps the loaded model in this process for the next call with the same model
-    settings (batch workers). On CUDA, with no codec given, NVENC encodes where it works.
+    settings (batch workers). A model's stand-ins run in its place on images and on near-lossless
+    video (``ModelSpec.image_model``, ``near_lossless_model``). On CUDA, with no codec given, NVENC
+    encodes where it works.
     On video, an upscaler that declares its receptive radius runs only on the tiles that changed
     (``reuse``, default :class:`srpipe.reuse.ReusePolicy`); ``exact`` turns that off and keeps
     inexact backends (int8) out of ``auto``: the output is then the network's on every pixel.
@@ -159,6 +161,9 @@ def upscale(
             check_output_path(Path(output), input, sink_options.overwrite)
         if source.kind == "image":
             spec = models.for_images(spec, scale, weights)
+            model = spec.name
+        elif spec.near_lossless_model and weights is None and source.near_lossless():
+            spec = models.for_near_lossless(spec, scale, weights)
             model = spec.name
         upscaler = for_stream(_load(spec, pm, scale, device, weights, backend, keep_model, exact))
         if output is None:
@@ -222,7 +227,7 @@ def _load(spec, pm, scale, device, weights, backend, keep_model, exact):
         upscaler = load_upscaler(spec, collect_backends(pm), scale=scale, device=device, weights=weights,
                                  backend=backend, exact=exact)
         if keep_model:
-            if len(_kept_models) >= 2:  # a model and its stand-in on images (image_model), no more
+            if len(_kept_models) >= 3:  # a model and its stand-ins (image_model, near_lossless_model), no more
                 _kept_models.pop(next(iter(_kept_models)))
             _kept_models[key] = upscaler
     return upscaler

@@ -182,6 +182,44 @@ def interruptible(call):
     return outcome["value"]
 
 
+# H.264 quantizer (on the 8-bit scale) below which a video counts as near lossless: fitted on the
+# evaluation set's val split, where finer quantized clips gained from the clean-image weights and
+# coarser ones from the video weights (docs/evaluation.md, "Lossless video").
+NEAR_LOSSLESS_QP = 10
+QUANTIZER_FRAMES = 4  # the first frames whose quantizers are averaged: the key frame and the next
+
+
+def mean_quantizer(location: str, max_pixels: int, frames: int = QUANTIZER_FRAMES) -> float | None:
+    """The mean H.264 quantizer (QP, on the 8-bit scale: 0 is lossless) of a file's first
+    ``frames`` frames, as its decoder reports per block, or None where it cannot tell (another
+    codec, no frames, a frame without the report, damage)."""
+    try:
+        with av.open(location, options={"max_pixels": str(max_pixels)}) as container:
+            if not container.streams.video or container.streams.video[0].codec_context.name != "h264":
+                return None
+            stream = container.streams.video[0]
+            stream.codec_context.options = {"max_pixels": str(max_pixels), "export_side_data": "venc_params"}
+            quantizers = []
+            for frame in container.decode(stream):
+                reports = [data for data in frame.side_data if data.type == SideDataType.VIDEO_ENC_PARAMS]
+                if not reports:
+                    return None
+                depth = max(component.bits for component in frame.format.components)
+                # H.264 adds 6 per bit of depth beyond 8 to its quantizer scale
+                quantizers.append(float(reports[0].qp_map().mean()) - 6 * (depth - 8))
+                if len(quantizers) == frames:
+                    break
+    except (av.FFmpegError, OSError, ValueError):
+        return None
+    return float(np.mean(quantizers)) if quantizers else None
+
+
+def is_lossless_codec(codec_context) -> bool:
+    """Whether the codec only ever codes losslessly (FFV1, PNG, raw video, HuffYUV, Ut Video...)."""
+    properties, kinds = codec_context.codec.properties, av.codec.codec.Properties
+    return bool(properties & kinds.LOSSLESS.value) and not properties & kinds.LOSSY.value
+
+
 class PyAVSource(Source):
     """A file, URL or standard input that FFmpeg can demux."""
 
@@ -203,7 +241,7 @@ class PyAVSource(Source):
                               "with --timeout SECONDS") from exc
         except (av.FFmpegError, OSError, ValueError) as exc:
             raise _open_error(location, exc) from exc
-        self.timeout = timeout
+        self.timeout, self.max_pixels = timeout, max_pixels
         self._reading = threading.Lock()  # close() must not free the container under a read
         if not self.container.streams.video:
             self.container.close()
@@ -229,6 +267,16 @@ class PyAVSource(Source):
         self.default_suffix = suffix if suffix in KEPT_SUFFIXES else ".mp4"
         self.display_matrix: tuple[int, ...] | None = None
         self.on_decode_error = options.on_decode_error
+
+    def near_lossless(self) -> bool:
+        """A lossless codec, or H.264 whose first frames were quantized finer than
+        :data:`NEAR_LOSSLESS_QP` (a file only: it is opened again to read the quantizers)."""
+        if is_lossless_codec(self.video.codec_context):
+            return True
+        if not self.is_file:
+            return False
+        quantizer = mean_quantizer(self.location, self.max_pixels)
+        return quantizer is not None and quantizer < NEAR_LOSSLESS_QP
 
     def _estimate_frames(self) -> int | None:
         rate = self.video.average_rate or self.video.guessed_rate

@@ -16,20 +16,34 @@ def load(scale: int, device: str = "cpu", weights=None, backend: Backend | None 
     where shipped, else clean; ``image``; or ``clean``), or the user's ``weights``, run by
     ``backend`` (default torch). ``pick`` (with ``kind="image"``): the still-image weights, or
     the clean ones for a picture that looks shrunk with antialiasing, where a fitted look ships
-    for the scale (:mod:`srpipe.default_plugins.espcn.still_pick`). ``fast`` (``-m espcn``; the
-    ``-xN`` names fix their weights): on the CPU and not ``exact``, the fast network where one
-    ships for the scale (:func:`srpipe.default_plugins.espcn.shipped.fast_weights`), the network
-    being what a video costs there."""
-    from srpipe.default_plugins.espcn.shipped import default_weights, fast_weights, shipped_weights, still_pick_path
+    for the scale (:mod:`srpipe.default_plugins.espcn.still_pick`); with ``kind="lossless"``
+    (``espcn-lossless``, near-lossless video), the clean ones or ``default``'s, by the look for
+    video. ``fast`` (``-m espcn``; the ``-xN`` names fix their weights): on the CPU and not
+    ``exact``, the fast network where one ships for the scale
+    (:func:`srpipe.default_plugins.espcn.shipped.fast_weights`), the network being what a video
+    costs there."""
+    from srpipe.default_plugins.espcn.shipped import (
+        default_weights,
+        fast_weights,
+        shipped_weights,
+        still_pick_path,
+        video_pick_path,
+    )
     from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler
     from srpipe.errors import CheckpointError, SrpipeError
 
-    if pick and weights is None and still_pick_path(scale).exists():
+    look = video_pick_path(scale) if kind == "lossless" else still_pick_path(scale)
+    if pick and weights is None and look.exists():
         from srpipe.default_plugins.espcn.still_pick import PickedWeights, StillPick
 
+        if kind == "lossless":  # espcn's own path where the first frame does not look antialiased
+            video = load(scale, device, None, backend, "default", fast=True, exact=exact)
+            return PickedWeights(video, lambda: load(scale, device, None, backend, "clean"), StillPick.load(look),
+                                 "video", load_clean_now=True)
         image = load(scale, device, None, backend, kind)
-        return PickedWeights(image, lambda: load(scale, device, None, backend, "clean"),
-                             StillPick.load(still_pick_path(scale)))
+        return PickedWeights(image, lambda: load(scale, device, None, backend, "clean"), StillPick.load(look))
+    if kind == "lossless":  # no look ships for the scale
+        kind, fast = "default", True
 
     path = weights or (default_weights(scale) if kind == "default" else shipped_weights(scale, kind))
     fast = fast and kind == "default" and weights is None and not exact and device == "cpu" and \
@@ -134,6 +148,9 @@ WEIGHT_KINDS = {
     "image": ("espcn-image", "ESPCN for still images, what 'espcn' runs on an image: weights trained on clean "
                              "shrinks of T91 + BSD200 with and without antialiasing, or the clean weights for a "
                              "picture that looks shrunk with antialiasing"),
+    "lossless": ("espcn-lossless", "ESPCN for video coded losslessly or nearly so, what 'espcn' runs on such a "
+                                   "file (a lossless codec, H.264 at fine quantizers): the clean weights where the "
+                                   "first frame looks shrunk with antialiasing, else espcn's own"),
     "clean": ("espcn-clean", "ESPCN trained on clean MATLAB-bicubic shrinks of T91 + BSD200 (the weights before "
                              "issue 17): best on clean, antialiased images; loses to bicubic on compressed or "
                              "aliased input"),
@@ -142,15 +159,24 @@ WEIGHT_KINDS = {
 
 @hookimpl
 def register_models(register):
-    from srpipe.default_plugins.espcn.shipped import shipped_weights
+    from srpipe.default_plugins.espcn.shipped import shipped_weights, video_pick_path
 
     for kind, (name, description) in WEIGHT_KINDS.items():
+        if kind == "lossless":  # one picking model, no weights of its own
+            scales = tuple(s for s in SCALES if video_pick_path(s).exists())
+            if scales:
+                register(ModelSpec(name=name, scales=scales, description=description,
+                                   load=functools.partial(load, kind=kind, pick=True), accepts_backend=True,
+                                   accepts_exact=True))
+            continue
         scales = SCALES if kind == "default" else tuple(s for s in SCALES if shipped_weights(s, kind).exists())
+        default = kind == "default"
         register(ModelSpec(name=name, scales=scales, description=description,
-                           load=functools.partial(load, kind=kind, pick=kind == "image", fast=kind == "default"),
-                           accepts_weights=True, accepts_backend=True, accepts_exact=kind == "default",
+                           load=functools.partial(load, kind=kind, pick=kind == "image", fast=default),
+                           accepts_weights=True, accepts_backend=True, accepts_exact=default,
                            network=lambda scale=2, kind=kind: network(scale, kind),
-                           image_model="espcn-image" if kind == "default" else None))
+                           image_model="espcn-image" if default else None,
+                           near_lossless_model="espcn-lossless" if default else None))
         for scale in scales:
             what = {"default": f"the video weights ('espcn -s {scale}' on a GPU or with --exact)",
                     "image": "the still-image weights",

@@ -31,3 +31,9 @@ def still_pick_path(scale: int) -> Path:
     """The fitted look that picks the clean or the still-image weights for a picture at ``scale``
     (:mod:`srpipe.default_plugins.espcn.still_pick`)."""
     return WEIGHTS_DIR / f"espcn_still_pick_x{scale}.json"
+
+
+def video_pick_path(scale: int) -> Path:
+    """The look that picks the clean weights or ``espcn``'s own for near-lossless video at
+    ``scale`` (``espcn-lossless``): fitted like :func:`still_pick_path`'s, with line art added."""
+    return WEIGHTS_DIR / f"espcn_video_pick_x{scale}.json"

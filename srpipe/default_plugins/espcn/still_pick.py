@@ -24,7 +24,6 @@ wrong "not" a fraction of one. The fit ships beside the weights
 from __future__ import annotations
 
 import copy
-import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,27 +116,55 @@ class StillPick:
 
 
 class PickedWeights:
-    """An upscaler that runs each stream (a picture, or a video given ``-m espcn-image``) through
-    the clean weights where its first frame with content looks antialiased (:class:`StillPick`),
-    else through the still-image weights. One choice per stream, so a video's frames never
+    """An upscaler that runs each stream through the clean weights where its first frame with
+    content looks antialiased (:class:`StillPick`), else through ``otherwise``: the still-image
+    weights on a picture (or a video given ``-m espcn-image``), ``espcn``'s video path on
+    near-lossless video (``espcn-lossless``). One choice per stream, so a video's frames never
     switch weights midway; a frame of one value (what a warm-up sends) says nothing and leaves
-    the choice to the next. The clean weights are loaded when first chosen and shared by the
-    streams after. Both have the same receptive radius and flat path, which it declares, so
-    video through it reuses tiles (:mod:`srpipe.reuse`)."""
+    the choice to the next. The clean weights are loaded when first chosen, or at once with
+    ``load_clean_now`` (where they are wider than ``otherwise``, so that the memory plan counts
+    them), and shared by the streams after. Both have the same receptive radius and flat path,
+    which it declares, so video through it reuses tiles (:mod:`srpipe.reuse`)."""
 
-    def __init__(self, image, load_clean, pick: StillPick):
-        self.image, self.pick = image, pick
-        self.load_clean = functools.cache(load_clean)
-        self.scale = image.scale
-        self.chosen: str | None = None  # "clean" or "image", once a frame with content was seen
-        # the wider of the two: its memory and cost bound both
-        UpscalerTraits.of(image).lend(self, "backend", "macs_per_lr_pixel", "working_bytes_per_output_pixel",
-                                      "working_bytes", "receptive_radius", "flat_path")
+    def __init__(self, otherwise, load_clean, pick: StillPick, otherwise_name: str = "image",
+                 load_clean_now: bool = False):
+        self.otherwise, self.otherwise_name, self.pick = otherwise, otherwise_name, pick
+        self._load_clean, self._clean = load_clean, []  # a list that the copies share, empty until loaded
+        self.scale = otherwise.scale
+        self.chosen: str | None = None  # "clean" or otherwise_name, once a frame with content was seen
+        UpscalerTraits.of(otherwise).lend(self, "receptive_radius", "flat_path")
+        if load_clean_now:
+            self.clean()
+
+    def clean(self):
+        """The clean weights' upscaler, loaded on the first call (and shared with :meth:`for_stream`'s copies)."""
+        if not self._clean:
+            self._clean.append(self._load_clean())
+        return self._clean[0]
+
+    def _running(self):
+        return self.clean() if self.chosen == "clean" else self.otherwise
+
+    @property
+    def backend(self) -> str | None:
+        """What runs the chosen weights (``otherwise`` before the choice)."""
+        return UpscalerTraits.of(self._running()).backend
+
+    @property
+    def macs_per_lr_pixel(self) -> int | None:
+        return UpscalerTraits.of(self._running()).macs_per_lr_pixel
+
+    def working_bytes(self, frames: int, width: int, height: int) -> int:
+        """The larger of what the loaded weights need (:class:`UpscalerTraits`)."""
+        return max(_working_bytes(upscaler, frames, width, height) for upscaler in [self.otherwise, *self._clean])
 
     @property
     def variant(self) -> str | None:
-        """``"clean weights"`` or ``"image weights"`` once chosen (:class:`UpscalerTraits`)."""
-        return f"{self.chosen} weights" if self.chosen else None
+        """``"clean weights"``, or ``otherwise``'s variant (``"image weights"`` where it names
+        none), once chosen (:class:`UpscalerTraits`)."""
+        if self.chosen is None or self.chosen == "clean":
+            return self.chosen and "clean weights"
+        return UpscalerTraits.of(self.otherwise).variant or f"{self.otherwise_name} weights"
 
     def for_stream(self) -> PickedWeights:
         """A fresh choice for a new stream, sharing what was loaded."""
@@ -147,13 +174,19 @@ class PickedWeights:
 
     def upscale(self, luma: np.ndarray, *, bit_depth: int, full_range: bool) -> np.ndarray:
         if self.chosen is None and luma[0].min() != luma[0].max():
-            self.chosen = "clean" if self.pick.looks_clean(luma[0], bit_depth) and self._fits(self.load_clean()) \
-                else "image"
-        upscaler = self.load_clean() if self.chosen == "clean" else self.image
-        return upscaler.upscale(luma, bit_depth=bit_depth, full_range=full_range)
+            self.chosen = "clean" if self.pick.looks_clean(luma[0], bit_depth) and self._fits(self.clean()) \
+                else self.otherwise_name
+        return self._running().upscale(luma, bit_depth=bit_depth, full_range=full_range)
 
     def _fits(self, clean) -> bool:
         """Whether ``clean`` reads no farther than the radius declared for both (else tile reuse
         would keep outputs it changes): true of the shipped weights."""
         declared, radius = UpscalerTraits.of(self).receptive_radius, UpscalerTraits.of(clean).receptive_radius
         return declared is None or (radius is not None and radius <= declared)
+
+
+def _working_bytes(upscaler, frames: int, width: int, height: int) -> int:
+    traits = UpscalerTraits.of(upscaler)
+    if traits.working_bytes is not None:
+        return traits.working_bytes(frames, width, height)
+    return frames * width * height * upscaler.scale**2 * traits.working_bytes_per_output_pixel

@@ -179,4 +179,6 @@ def test_backend_choice_and_kept_model(inputs, tmp_path, monkeypatch):
     upscaling.upscale(str(clip), str(tmp_path / "3.mp4"), model="espcn-x3", keep_model=True)
     assert list(upscaling._kept_models.values())[-1] is not kept[0]  # other settings: loaded
     upscaling.upscale(str(clip), str(tmp_path / "4.mp4"), model="espcn-x4", keep_model=True)
-    assert len(upscaling._kept_models) == 2 and kept[0] not in upscaling._kept_models.values()  # two at most
+    assert len(upscaling._kept_models) == 3 and kept[0] in upscaling._kept_models.values()
+    upscaling.upscale(str(clip), str(tmp_path / "5.mp4"), model="espcn-clean", keep_model=True)
+    assert len(upscaling._kept_models) == 3 and kept[0] not in upscaling._kept_models.values()  # three at most

@@ -174,3 +174,45 @@ def test_the_summary_and_json_say_which_weights_ran(tmp_path, cli_run):
     assert picked.variant == "clean weights"
     result = cli_run("upscale", picture, "-m", "espcn-image-x4", "-o", tmp_path / "plain.png", "--json")
     assert "variant" not in json.loads(result.stdout.strip().splitlines()[-1])  # one variant: nothing to say
+
+
+class Planned(Counting):
+    """A Counting upscaler with the traits the memory plan and the summary read."""
+
+    def __init__(self, tag, backend, per_pixel):
+        super().__init__(tag)
+        self.backend, self.per_pixel = backend, per_pixel
+
+    def working_bytes(self, frames, width, height):
+        return frames * width * height * self.per_pixel
+
+
+def test_the_plan_counts_the_wider_weights_and_the_summary_names_what_ran():
+    """Where the clean weights load at once (``espcn-lossless``: they are wider than the fast
+    network), the memory plan takes the larger need; the backend named is the chosen weights'."""
+    narrow, wide = Planned(2, "openvino-int8", 10), Planned(1, "openvino-bf16", 40)
+    lazy = PickedWeights(narrow, lambda: wide, Fixed(lambda luma: True))
+    assert lazy.working_bytes(2, 8, 8) == 2 * 64 * 10  # the clean weights are not loaded yet
+    eager = PickedWeights(narrow, lambda: wide, Fixed(lambda luma: luma.mean() > 100), "video", load_clean_now=True)
+    assert eager.working_bytes(2, 8, 8) == 2 * 64 * 40
+    bright = np.random.default_rng(2).integers(150, 250, (1, 8, 8), dtype=np.uint8)
+    dark = bright // 4
+    stream = eager.for_stream()
+    assert stream.backend == "openvino-int8" and stream.variant is None
+    stream.upscale(bright, bit_depth=8, full_range=False)
+    assert (stream.backend, stream.variant) == ("openvino-bf16", "clean weights")
+    other = eager.for_stream()
+    other.upscale(dark, bit_depth=8, full_range=False)
+    assert (other.backend, other.variant) == ("openvino-int8", "video weights")
+
+
+def test_espcn_lossless_picks_between_the_clean_weights_and_espcns_own_path():
+    picked = load(2, kind="lossless", pick=True)
+    assert picked.otherwise.variant == "fast network" and picked._clean  # the fast network, and clean loaded
+    assert picked.receptive_radius == picked.clean().receptive_radius == picked.otherwise.receptive_radius
+    exact = load(2, kind="lossless", pick=True, exact=True)
+    assert exact.otherwise.variant is None and exact.otherwise.macs_per_lr_pixel == 66688  # the video weights
+    smooth = downscale(photo_like(), 2, "matlab-bicubic")
+    stream = picked.for_stream()
+    out = stream.upscale(np.rint(smooth)[None].astype(np.uint8), bit_depth=8, full_range=False)
+    assert stream.variant == "clean weights" and out.shape == (1, 384, 384)

@@ -1,0 +1,140 @@
+"""Near-lossless video (``Source.near_lossless``): what the decoder says of a file's coding, read
+from real encodes, and the model that stands in on such a file (``ModelSpec.near_lossless_model``)."""
+
+import subprocess
+import sys
+
+import av
+import numpy as np
+import pytest
+
+from srpipe.media import SourceOptions
+from srpipe.plugins import make_plugin_manager
+from srpipe.testing import make_test_video
+from srpipe.video import NEAR_LOSSLESS_QP, PyAVSource, is_lossless_codec, mean_quantizer
+
+
+def clip(path, **options):
+    return make_test_video(path, width=96, height=64, frames=6, audio=False, **options)
+
+
+def test_the_quantizer_of_x264_encodes(tmp_path):
+    lossless = clip(tmp_path / "crf0.mp4", codec_options={"crf": "0", "preset": "ultrafast"})
+    fine = clip(tmp_path / "qp6.mp4", codec_options={"qp": "6", "preset": "ultrafast"})
+    coarse = clip(tmp_path / "qp30.mp4", codec_options={"qp": "30", "preset": "ultrafast"})
+    assert mean_quantizer(str(lossless), 1 << 24) == 0.0
+    assert 4 <= mean_quantizer(str(fine), 1 << 24) <= 8  # x264 gives I frames a little less than --qp
+    assert 26 <= mean_quantizer(str(coarse), 1 << 24) <= 34
+
+
+def test_ten_bit_quantizers_are_on_the_eight_bit_scale(tmp_path):
+    """H.264 adds 6 to its quantizers per bit beyond 8: the same crf gives about the same figure."""
+    eight = clip(tmp_path / "8.mp4", codec_options={"crf": "23", "preset": "ultrafast"})
+    ten = clip(tmp_path / "10.mp4", pix_fmt="yuv420p10le", codec_options={"crf": "23", "preset": "ultrafast"})
+    assert abs(mean_quantizer(str(ten), 1 << 24) - mean_quantizer(str(eight), 1 << 24)) < 4
+
+
+def test_no_quantizer_where_the_decoder_reports_none(tmp_path):
+    mpeg4 = clip(tmp_path / "a.mp4", codec="mpeg4")
+    ffv1 = clip(tmp_path / "a.mkv", codec="ffv1")
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 4)
+    truncated = tmp_path / "cut.mp4"
+    truncated.write_bytes(clip(tmp_path / "whole.mp4").read_bytes()[:700])
+    for path in (mpeg4, ffv1, junk, truncated, tmp_path / "missing.mp4"):
+        assert mean_quantizer(str(path), 1 << 24) is None, path
+
+
+def test_only_codecs_that_never_lose_count_as_lossless():
+    for name in ("ffv1", "png", "rawvideo", "huffyuv", "utvideo"):
+        assert is_lossless_codec(av.codec.CodecContext.create(name, "r")), name
+    for name in ("h264", "hevc", "mjpeg", "prores", "vp9", "mpeg4"):  # h264 may be lossless, but need not be
+        assert not is_lossless_codec(av.codec.CodecContext.create(name, "r")), name
+
+
+def test_a_source_is_near_lossless_for_a_lossless_codec_or_fine_quantizers(tmp_path):
+    cases = {
+        clip(tmp_path / "ffv1.mkv", codec="ffv1"): True,
+        clip(tmp_path / "crf0.mp4", codec_options={"crf": "0", "preset": "ultrafast"}): True,
+        clip(tmp_path / "fine.mp4", codec_options={"qp": str(NEAR_LOSSLESS_QP - 4), "preset": "ultrafast"}): True,
+        clip(tmp_path / "crf23.mp4", codec_options={"crf": "23", "preset": "ultrafast"}): False,
+        clip(tmp_path / "mpeg4.mp4", codec="mpeg4", codec_options={"qscale": "1"}): False,  # no report: not known
+    }
+    for path, expected in cases.items():
+        with PyAVSource(str(path), SourceOptions()) as source:
+            assert source.near_lossless() is expected, path
+            assert len(list(source.items())) == 6  # asking leaves the source unread
+
+
+def test_a_stream_on_standard_input_is_not_reopened_to_ask(tmp_path):
+    """Standard input is read once: H.264 on it counts as not near lossless (``espcn`` runs),
+    and every frame arrives."""
+    import json
+
+    path = clip(tmp_path / "crf0.mkv", codec_options={"crf": "0", "preset": "ultrafast"})
+    out = tmp_path / "out.mkv"
+    with open(path, "rb") as stdin:
+        run = subprocess.run([sys.executable, "-m", "srpipe", "upscale", "-", "-o", str(out), "-m", "espcn",
+                              "--json"], stdin=stdin, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    payload = json.loads(run.stdout.strip().splitlines()[-1])
+    assert payload["model"] == "espcn" and payload["frames"] == 6
+
+
+class _Repeat:
+    def __init__(self, scale):
+        self.scale = scale
+
+    def upscale(self, luma, *, bit_depth, full_range):
+        return luma.repeat(self.scale, axis=1).repeat(self.scale, axis=2)
+
+
+def test_a_near_lossless_model_stands_in_on_near_lossless_video_only(tmp_path):
+    from srpipe import hookimpl
+    from srpipe.models import ModelSpec
+    from srpipe.testing import make_test_image
+    from srpipe.upscaling import upscale
+
+    class Plugin:
+        @hookimpl
+        def register_models(self, register):
+            register(ModelSpec(name="vid", scales=(2, 3), description="", load=lambda scale, **kw: _Repeat(scale),
+                               uses_gpu=False, near_lossless_model="clean", accepts_weights=True))
+            register(ModelSpec(name="clean", scales=(2,), description="", load=lambda scale, **kw: _Repeat(scale),
+                               uses_gpu=False))
+
+    pm = make_plugin_manager()
+    pm.register(Plugin())
+    lossless = clip(tmp_path / "ffv1.mkv", codec="ffv1")
+    compressed = clip(tmp_path / "crf23.mp4", codec_options={"crf": "23", "preset": "ultrafast"})
+    image = make_test_image(tmp_path / "in.png", width=8, height=6)
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(b"checkpoint")
+    assert upscale(str(lossless), str(tmp_path / "a.mkv"), model="vid", pm=pm).model == "clean"
+    assert upscale(str(compressed), str(tmp_path / "b.mkv"), model="vid", pm=pm).model == "vid"
+    assert upscale(str(image), str(tmp_path / "c.png"), model="vid", pm=pm).model == "vid"  # not a video
+    assert upscale(str(lossless), str(tmp_path / "d.mkv"), model="vid", scale=3, pm=pm).model == "vid"  # no x3
+    assert upscale(str(lossless), str(tmp_path / "e.mkv"), model="vid", weights=str(weights), scale=2,
+                   pm=pm).model == "vid"
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_espcn_on_a_lossless_file_runs_espcn_lossless(tmp_path, cli_run, exact):
+    """The real CLI: ``-m espcn`` on x264 crf 0 says which model and weights ran, and on a
+    compressed file stays ``espcn``."""
+    import json
+
+    lossless = clip(tmp_path / "crf0.mp4", codec_options={"crf": "0", "preset": "ultrafast"})
+    compressed = clip(tmp_path / "crf30.mp4", codec_options={"crf": "30", "preset": "ultrafast"})
+    flags = ["--exact"] if exact else []
+    result = cli_run("upscale", lossless, "-m", "espcn", "-o", tmp_path / "a.mp4", "--json", *flags)
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout.strip().splitlines()[-1])
+    assert payload["model"] == "espcn-lossless" and payload["frames"] == 6
+    assert payload["variant"] in ("clean weights", "video weights" if exact else "fast network")
+    result = cli_run("upscale", compressed, "-m", "espcn", "-o", tmp_path / "b.mp4", "--json", *flags)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.strip().splitlines()[-1])["model"] == "espcn"
+    with av.open(str(tmp_path / "a.mp4")) as container:
+        frame = next(container.decode(video=0))
+        assert (frame.width, frame.height) == (192, 128) and np.ptp(frame.to_ndarray()) > 0
