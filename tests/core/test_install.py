@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 
 from conftest import REPO
 
@@ -23,7 +24,12 @@ def test_the_package_builds_without_warnings(tmp_path):
                 and "byte-compiling is disabled" not in line  # PYTHONDONTWRITEBYTECODE, where it is set
                 and "Location 'file:" not in line]  # this machine's package index configuration
     assert not warnings, "\n".join(warnings)
-    assert len(list((tmp_path / "wheel").glob("srpipe-*.whl"))) == 1
+    (wheel,) = (tmp_path / "wheel").glob("srpipe-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        packaged = set(archive.namelist())
+    left_out = [str(path.relative_to(source)) for path in (source / "srpipe").rglob("*")
+                if path.is_file() and str(path.relative_to(source)) not in packaged]
+    assert not left_out, f"files of the package that the wheel leaves out (pyproject's package-data): {left_out}"
 
 
 def completion(env):
