@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import itertools
 import struct
 import sys
 import threading
@@ -187,6 +188,7 @@ def interruptible(call):
 # coarser ones from the video weights (docs/evaluation.md, "Lossless video").
 NEAR_LOSSLESS_QP = 10
 QUANTIZER_FRAMES = 4  # the first frames whose quantizers are averaged: the key frame and the next
+QUANTIZER_PACKETS = 64  # the most packets read for them
 
 
 def mean_quantizer(location: str, max_pixels: int, frames: int = QUANTIZER_FRAMES) -> float | None:
@@ -200,18 +202,20 @@ def mean_quantizer(location: str, max_pixels: int, frames: int = QUANTIZER_FRAME
             stream = container.streams.video[0]
             stream.codec_context.options = {"max_pixels": str(max_pixels), "export_side_data": "venc_params"}
             quantizers = []
-            for frame in container.decode(stream):
-                reports = [data for data in frame.side_data if data.type == SideDataType.VIDEO_ENC_PARAMS]
-                if not reports:
-                    return None
-                depth = max(component.bits for component in frame.format.components)
-                # H.264 adds 6 per bit of depth beyond 8 to its quantizer scale
-                quantizers.append(float(reports[0].qp_map().mean()) - 6 * (depth - 8))
-                if len(quantizers) == frames:
+            packets = container.demux(stream)
+            for packet in itertools.islice(packets, QUANTIZER_PACKETS):  # a damaged file is not read to its end
+                for frame in packet.decode():
+                    reports = [data for data in frame.side_data if data.type == SideDataType.VIDEO_ENC_PARAMS]
+                    if not reports:
+                        return None
+                    depth = max(component.bits for component in frame.format.components)
+                    # H.264 adds 6 per bit of depth beyond 8 to its quantizer scale
+                    quantizers.append(float(reports[0].qp_map().mean()) - 6 * (depth - 8))
+                if len(quantizers) >= frames:
                     break
-    except (av.FFmpegError, OSError, ValueError):
+    except (av.FFmpegError, OSError, ValueError, RuntimeError):  # RuntimeError: a report PyAV cannot map
         return None
-    return float(np.mean(quantizers)) if quantizers else None
+    return float(np.mean(quantizers[:frames])) if quantizers else None
 
 
 def is_lossless_codec(codec_context) -> bool:

@@ -45,6 +45,18 @@ def test_no_quantizer_where_the_decoder_reports_none(tmp_path):
         assert mean_quantizer(str(path), 1 << 24) is None, path
 
 
+def test_the_quantizers_are_read_from_the_first_packets_only(tmp_path, monkeypatch):
+    """A file is not read to its end to find frames: past QUANTIZER_PACKETS packets the probe stops."""
+    import srpipe.video as video
+
+    # lossless from frame 1 to 69 (x264 zones), then coarse: only the first packets count
+    path = make_test_video(tmp_path / "zones.mp4", width=96, height=64, frames=140, audio=False,
+                           codec_options={"preset": "ultrafast", "crf": "35", "x264-params": "zones=0,69,q=0"})
+    assert mean_quantizer(str(path), 1 << 24, frames=1000) < 2
+    monkeypatch.setattr(video, "QUANTIZER_PACKETS", 1000)
+    assert mean_quantizer(str(path), 1 << 24, frames=1000) > 15
+
+
 def test_only_codecs_that_never_lose_count_as_lossless():
     for name in ("ffv1", "png", "rawvideo", "huffyuv", "utvideo"):
         assert is_lossless_codec(av.codec.CodecContext.create(name, "r")), name
