@@ -55,7 +55,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from srpipe.models import Upscaler, UpscalerTraits
+from srpipe.models import Upscaler, UpscalerTraits, for_stream
 
 CORRELATED = 256  # pixels a side of the window a shift is measured on
 CREEP_SMALLEST = 8  # pixels a side of the smallest piece of a tile the creep test judges
@@ -276,12 +276,15 @@ class TileReuse:
         """Run ``inner`` once on every input shape frames of ``width`` x ``height`` can give it
         (the whole frame, and each size of block), so that an engine that prepares itself per
         shape (OpenVINO) has done so before the first frame: for live preview, where that
-        preparation would be the first frames' latency. The state is left as it was."""
+        preparation would be the first frames' latency. The state is left as it was, the inner
+        upscaler's too: it is a copy for a stream of its own that warms up (``for_stream``), which
+        shares what was loaded and prepared."""
         r, step = self.radius, self.policy.step
         sides = [{min(min(size, length) + 2 * r, length) for size in range(step, self.policy.block + step, step)}
                  for length in (height, width)]
+        inner = for_stream(self.inner)
         for rows, cols in [(height, width), *((h, w) for h in sides[0] for w in sides[1])]:
-            self.inner.upscale(np.zeros((1, rows, cols), np.uint8), bit_depth=8, full_range=False)
+            inner.upscale(np.zeros((1, rows, cols), np.uint8), bit_depth=8, full_range=False)
 
     def _whole(self, y, bit_depth, full_range, key) -> np.ndarray:
         """The whole frame through ``inner``; the state starts from it."""

@@ -162,7 +162,7 @@ def upscale(
         if source.kind == "image":
             spec = models.for_images(spec, scale, weights)
             model = spec.name
-        elif spec.near_lossless_model and weights is None and source.near_lossless():
+        elif models.for_near_lossless(spec, scale, weights) is not spec and source.near_lossless():
             spec = models.for_near_lossless(spec, scale, weights)
             model = spec.name
         upscaler = for_stream(_load(spec, pm, scale, device, weights, backend, keep_model, exact))

@@ -185,16 +185,22 @@ def interruptible(call):
 
 # H.264 quantizer (on the 8-bit scale) below which a video counts as near lossless: fitted on the
 # evaluation set's val split, where finer quantized clips gained from the clean-image weights and
-# coarser ones from the video weights (docs/evaluation.md, "Lossless video").
+# coarser ones from the video weights (docs/evaluation.md, "Lossless and near-lossless video").
 NEAR_LOSSLESS_QP = 10
-QUANTIZER_FRAMES = 4  # the first frames whose quantizers are averaged: the key frame and the next
+QUANTIZER_FRAMES = 4  # the first frames with content whose quantizers are averaged
 QUANTIZER_PACKETS = 64  # the most packets read for them
+# Frames whose luma spans fewer code values (8-bit scale) are passed over: x264 quantizes a black
+# intro or the start of a fade finely whatever the crf of what follows.
+CONTENT_RANGE = 32
+# Codecs that only code losslessly and hold what was captured or rendered (not GIF and other
+# palette formats, which reduce the colours).
+LOSSLESS_CODECS = frozenset({"ffv1", "ffvhuff", "huffyuv", "utvideo", "magicyuv", "png", "rawvideo", "v210"})
 
 
 def mean_quantizer(location: str, max_pixels: int, frames: int = QUANTIZER_FRAMES) -> float | None:
     """The mean H.264 quantizer (QP, on the 8-bit scale: 0 is lossless) of a file's first
-    ``frames`` frames, as its decoder reports per block, or None where it cannot tell (another
-    codec, no frames, a frame without the report, damage)."""
+    ``frames`` frames with content, as its decoder reports per block, or None where it cannot
+    tell (another codec, no such frames in the first packets, a frame without the report, damage)."""
     try:
         with av.open(location, options={"max_pixels": str(max_pixels)}) as container:
             if not container.streams.video or container.streams.video[0].codec_context.name != "h264":
@@ -206,22 +212,29 @@ def mean_quantizer(location: str, max_pixels: int, frames: int = QUANTIZER_FRAME
             for packet in itertools.islice(packets, QUANTIZER_PACKETS):  # a damaged file is not read to its end
                 for frame in packet.decode():
                     reports = [data for data in frame.side_data if data.type == SideDataType.VIDEO_ENC_PARAMS]
-                    if not reports:
+                    if not reports or not hasattr(reports[0], "block_params"):  # PyAV before 16.1 cannot read it
                         return None
                     depth = max(component.bits for component in frame.format.components)
-                    # H.264 adds 6 per bit of depth beyond 8 to its quantizer scale
-                    quantizers.append(float(reports[0].qp_map().mean()) - 6 * (depth - 8))
+                    luma = plane_view(frame.planes[0], np.dtype(np.uint8 if depth <= 8 else np.uint16))
+                    if int(luma.max()) - int(luma.min()) >= CONTENT_RANGE << (depth - 8):
+                        # H.264 adds 6 per bit of depth beyond 8 to its quantizer scale
+                        quantizers.append(_mean_block_quantizer(reports[0]) - 6 * (depth - 8))
                 if len(quantizers) >= frames:
                     break
-    except (av.FFmpegError, OSError, ValueError, RuntimeError):  # RuntimeError: a report PyAV cannot map
+    except (av.FFmpegError, OSError, ValueError, RuntimeError):  # RuntimeError: a report PyAV cannot read
         return None
     return float(np.mean(quantizers[:frames])) if quantizers else None
 
 
-def is_lossless_codec(codec_context) -> bool:
-    """Whether the codec only ever codes losslessly (FFV1, PNG, raw video, HuffYUV, Ut Video...)."""
-    properties, kinds = codec_context.codec.properties, av.codec.codec.Properties
-    return bool(properties & kinds.LOSSLESS.value) and not properties & kinds.LOSSY.value
+def _mean_block_quantizer(report) -> float:
+    """The mean quantizer of a frame's blocks: PyAV's map of them, or, where it cannot lay them
+    out (a stream cropped by 16 pixels or more), the blocks one by one."""
+    try:
+        return float(report.qp_map().mean())
+    except RuntimeError:
+        if not report.nb_blocks:
+            return float(report.qp)
+        return report.qp + float(np.mean([report.block_params(i).delta_qp for i in range(report.nb_blocks)]))
 
 
 class PyAVSource(Source):
@@ -273,12 +286,14 @@ class PyAVSource(Source):
         self.on_decode_error = options.on_decode_error
 
     def near_lossless(self) -> bool:
-        """A lossless codec, or H.264 whose first frames were quantized finer than
-        :data:`NEAR_LOSSLESS_QP` (a file only: it is opened again to read the quantizers)."""
-        if is_lossless_codec(self.video.codec_context):
-            return True
+        """A file in one of the :data:`LOSSLESS_CODECS`, or H.264 whose first frames with content
+        were quantized finer than :data:`NEAR_LOSSLESS_QP` (it is opened again to read the
+        quantizers). Not standard input or a stream: what is piped in losslessly (raw video, y4m)
+        is often a lossy file decoded on the way."""
         if not self.is_file:
             return False
+        if self.video.codec_context.name in LOSSLESS_CODECS:
+            return True
         quantizer = mean_quantizer(self.location, self.max_pixels)
         return quantizer is not None and quantizer < NEAR_LOSSLESS_QP
 

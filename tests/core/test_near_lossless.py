@@ -5,13 +5,14 @@ import subprocess
 import sys
 
 import av
+import cv2
 import numpy as np
 import pytest
 
 from srpipe.media import SourceOptions
 from srpipe.plugins import make_plugin_manager
 from srpipe.testing import make_test_video
-from srpipe.video import NEAR_LOSSLESS_QP, PyAVSource, is_lossless_codec, mean_quantizer
+from srpipe.video import LOSSLESS_CODECS, NEAR_LOSSLESS_QP, PyAVSource, mean_quantizer
 
 
 def clip(path, **options):
@@ -57,11 +58,47 @@ def test_the_quantizers_are_read_from_the_first_packets_only(tmp_path, monkeypat
     assert mean_quantizer(str(path), 1 << 24, frames=1000) > 15
 
 
-def test_only_codecs_that_never_lose_count_as_lossless():
-    for name in ("ffv1", "png", "rawvideo", "huffyuv", "utvideo"):
-        assert is_lossless_codec(av.codec.CodecContext.create(name, "r")), name
-    for name in ("h264", "hevc", "mjpeg", "prores", "vp9", "mpeg4"):  # h264 may be lossless, but need not be
-        assert not is_lossless_codec(av.codec.CodecContext.create(name, "r")), name
+def test_the_lossless_codecs_are_codecs_ffmpeg_calls_lossless_only_and_not_palette_ones():
+    kinds = av.codec.codec.Properties
+    for name in LOSSLESS_CODECS:
+        properties = av.codec.Codec(name, "r").properties
+        assert properties & kinds.LOSSLESS.value and not properties & kinds.LOSSY.value, name
+    assert {"gif", "qtrle", "h264", "mjpeg", "prores"}.isdisjoint(LOSSLESS_CODECS)
+
+
+def write_clip(path, pictures, **options):
+    """A clip of the given 8-bit grey pictures, as x264 yuv420p."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25, options={"preset": "medium", **options})
+        stream.height, stream.width = pictures[0].shape
+        stream.pix_fmt = "yuv420p"
+        for picture in pictures:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.stack([picture] * 3, -1), format="rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
+def test_a_black_intro_does_not_make_a_compressed_file_near_lossless(tmp_path):
+    """x264 quantizes flat frames finely whatever the crf: they are passed over."""
+    rng = np.random.default_rng(0)
+    texture = cv2.GaussianBlur(rng.integers(0, 256, (64, 96)).astype(np.uint8), (0, 0), 1.0)
+    moving = [np.roll(texture, 2 * i, axis=1) for i in range(12)]
+    plain = write_clip(tmp_path / "plain.mp4", moving, crf="20")
+    intro = write_clip(tmp_path / "intro.mp4", [np.zeros((64, 96), np.uint8)] * 8 + moving, crf="20")
+    assert mean_quantizer(str(intro), 1 << 24) == pytest.approx(mean_quantizer(str(plain), 1 << 24), abs=3)
+    assert mean_quantizer(str(intro), 1 << 24) > NEAR_LOSSLESS_QP
+    black = write_clip(tmp_path / "black.mp4", [np.zeros((64, 96), np.uint8)] * 8, crf="20")
+    assert mean_quantizer(str(black), 1 << 24) is None  # nothing to tell by
+
+
+def test_a_cropped_stream_is_read_block_by_block(tmp_path):
+    """H.264 coded 64 rows high and cropped to 32: PyAV cannot lay the blocks out as a map."""
+    for options, low, high in (({"crf": "0"}, 0, 0), ({"qp": "30"}, 26, 34)):
+        path = clip(tmp_path / f"crop{low}.mp4",
+                    codec_options={"preset": "ultrafast", "x264-params": "crop-rect=0,0,0,32", **options})
+        with av.open(str(path)) as container:
+            assert container.streams.video[0].codec_context.height == 32
+        assert low <= mean_quantizer(str(path), 1 << 24) <= high
 
 
 def test_a_source_is_near_lossless_for_a_lossless_codec_or_fine_quantizers(tmp_path):
@@ -78,19 +115,19 @@ def test_a_source_is_near_lossless_for_a_lossless_codec_or_fine_quantizers(tmp_p
             assert len(list(source.items())) == 6  # asking leaves the source unread
 
 
-def test_a_stream_on_standard_input_is_not_reopened_to_ask(tmp_path):
-    """Standard input is read once: H.264 on it counts as not near lossless (``espcn`` runs),
-    and every frame arrives."""
+def test_standard_input_is_not_near_lossless(tmp_path):
+    """Standard input is read once, and what is piped in losslessly is often a lossy file decoded
+    on the way: H.264 at crf 0 and FFV1 on it keep ``espcn``, and every frame arrives."""
     import json
 
-    path = clip(tmp_path / "crf0.mkv", codec_options={"crf": "0", "preset": "ultrafast"})
-    out = tmp_path / "out.mkv"
-    with open(path, "rb") as stdin:
-        run = subprocess.run([sys.executable, "-m", "srpipe", "upscale", "-", "-o", str(out), "-m", "espcn",
-                              "--json"], stdin=stdin, capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr
-    payload = json.loads(run.stdout.strip().splitlines()[-1])
-    assert payload["model"] == "espcn" and payload["frames"] == 6
+    for path in (clip(tmp_path / "crf0.mkv", codec_options={"crf": "0", "preset": "ultrafast"}),
+                 clip(tmp_path / "ffv1.mkv", codec="ffv1")):
+        with open(path, "rb") as stdin:
+            run = subprocess.run([sys.executable, "-m", "srpipe", "upscale", "-", "-o", str(tmp_path / "out.mkv"),
+                                  "-m", "espcn", "--json", "--overwrite"], stdin=stdin, capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        payload = json.loads(run.stdout.strip().splitlines()[-1])
+        assert payload["model"] == "espcn" and payload["frames"] == 6, path
 
 
 class _Repeat:

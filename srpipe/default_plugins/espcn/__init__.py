@@ -42,8 +42,6 @@ def load(scale: int, device: str = "cpu", weights=None, backend: Backend | None 
                                  "video", load_clean_now=True)
         image = load(scale, device, None, backend, kind)
         return PickedWeights(image, lambda: load(scale, device, None, backend, "clean"), StillPick.load(look))
-    if kind == "lossless":  # no look ships for the scale
-        kind, fast = "default", True
 
     path = weights or (default_weights(scale) if kind == "default" else shipped_weights(scale, kind))
     fast = fast and kind == "default" and weights is None and not exact and device == "cpu" and \

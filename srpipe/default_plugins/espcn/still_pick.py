@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from srpipe.memory import working_bytes
 from srpipe.models import UpscalerTraits
 
 CROP = 512  # pixels a side of the middle of the picture that is looked at
@@ -106,8 +107,8 @@ class StillPick:
         return 1 / (1 + np.exp(-np.clip(rows @ np.array(self.coef) + self.intercept, -50, 50)))
 
     def not_clean_probability(self, luma: np.ndarray, bit_depth: int = 8) -> float:
-        if min(luma.shape) < SMALLEST:
-            return 1.0  # too small to tell: the weights that hold up on both kinds
+        if min(luma.shape) < SMALLEST or luma.min() == luma.max():
+            return 1.0  # too small or flat to tell: the weights that hold up on both kinds
         rows = np.array([features(piece, bit_depth) for piece in pieces(luma, self.patch)])
         return float(np.median(self.probabilities(rows)))
 
@@ -116,22 +117,23 @@ class StillPick:
 
 
 class PickedWeights:
-    """An upscaler that runs each stream through the clean weights where its first frame with
-    content looks antialiased (:class:`StillPick`), else through ``otherwise``: the still-image
-    weights on a picture (or a video given ``-m espcn-image``), ``espcn``'s video path on
-    near-lossless video (``espcn-lossless``). One choice per stream, so a video's frames never
-    switch weights midway; a frame of one value (what a warm-up sends) says nothing and leaves
-    the choice to the next. The clean weights are loaded when first chosen, or at once with
-    ``load_clean_now`` (where they are wider than ``otherwise``, so that the memory plan counts
-    them), and shared by the streams after. Both have the same receptive radius and flat path,
-    which it declares, so video through it reuses tiles (:mod:`srpipe.reuse`)."""
+    """An upscaler that runs each stream through the clean weights where its first frame looks
+    antialiased (:class:`StillPick`), else through ``otherwise``: the still-image weights on a
+    picture (or a video given ``-m espcn-image``), ``espcn``'s video path on near-lossless video
+    (``espcn-lossless``). One choice per stream, on the whole first frame (tile reuse runs a
+    stream's first frame whole), so a video's frames never switch weights midway; a first frame
+    of one value (a black intro) tells nothing and gets ``otherwise``. Warm-ups run on a copy
+    (:meth:`for_stream`). The clean weights are loaded when first chosen, or at once with
+    ``load_clean_now`` (where they need more memory than ``otherwise``, so that the memory plan
+    counts them), and shared by the streams after. Both have the same receptive radius and flat
+    path, which it declares, so video through it reuses tiles (:mod:`srpipe.reuse`)."""
 
     def __init__(self, otherwise, load_clean, pick: StillPick, otherwise_name: str = "image",
                  load_clean_now: bool = False):
         self.otherwise, self.otherwise_name, self.pick = otherwise, otherwise_name, pick
         self._load_clean, self._clean = load_clean, []  # a list that the copies share, empty until loaded
         self.scale = otherwise.scale
-        self.chosen: str | None = None  # "clean" or otherwise_name, once a frame with content was seen
+        self.chosen: str | None = None  # "clean" or otherwise_name, once the first frame was seen
         UpscalerTraits.of(otherwise).lend(self, "receptive_radius", "flat_path")
         if load_clean_now:
             self.clean()
@@ -156,7 +158,8 @@ class PickedWeights:
 
     def working_bytes(self, frames: int, width: int, height: int) -> int:
         """The larger of what the loaded weights need (:class:`UpscalerTraits`)."""
-        return max(_working_bytes(upscaler, frames, width, height) for upscaler in [self.otherwise, *self._clean])
+        return max(working_bytes(UpscalerTraits.of(upscaler), frames, width, height, self.scale)
+                   for upscaler in [self.otherwise, *self._clean])
 
     @property
     def variant(self) -> str | None:
@@ -173,7 +176,7 @@ class PickedWeights:
         return fresh
 
     def upscale(self, luma: np.ndarray, *, bit_depth: int, full_range: bool) -> np.ndarray:
-        if self.chosen is None and luma[0].min() != luma[0].max():
+        if self.chosen is None:
             self.chosen = "clean" if self.pick.looks_clean(luma[0], bit_depth) and self._fits(self.clean()) \
                 else self.otherwise_name
         return self._running().upscale(luma, bit_depth=bit_depth, full_range=full_range)
@@ -184,9 +187,3 @@ class PickedWeights:
         declared, radius = UpscalerTraits.of(self).receptive_radius, UpscalerTraits.of(clean).receptive_radius
         return declared is None or (radius is not None and radius <= declared)
 
-
-def _working_bytes(upscaler, frames: int, width: int, height: int) -> int:
-    traits = UpscalerTraits.of(upscaler)
-    if traits.working_bytes is not None:
-        return traits.working_bytes(frames, width, height)
-    return frames * width * height * upscaler.scale**2 * traits.working_bytes_per_output_pixel

@@ -126,13 +126,29 @@ def test_each_stream_gets_one_choice_and_the_clean_weights_load_once_when_chosen
     assert loads == [1]  # loaded once, shared by every stream after
 
 
-def test_a_frame_of_one_value_leaves_the_choice_to_the_next():
-    """What a warm-up sends (zeros) must not settle the choice for the stream."""
+def test_a_flat_first_frame_gets_the_other_weights_and_a_warm_up_leaves_the_choice_open():
+    """A black intro tells nothing: the weights that hold up on both kinds. What a warm-up sends
+    (zeros, every block shape) goes to a copy, so the stream's first real frame still decides
+    (tile reuse gives it whole)."""
+    from srpipe.reuse import with_reuse
+
+    look = StillPick.load(still_pick_path(2))
+    assert look.not_clean_probability(np.full((64, 64), 16, np.uint8)) == 1.0
     picked = PickedWeights(Counting(2), lambda: Counting(1), Fixed(lambda luma: luma.mean() > 100)).for_stream()
-    assert picked.upscale(np.zeros((1, 8, 8), np.uint8), bit_depth=8, full_range=False)[0, 0, 0] == 2
-    assert picked.chosen is None
-    bright = np.random.default_rng(1).integers(150, 250, (1, 8, 8), dtype=np.uint8)
-    assert picked.upscale(bright, bit_depth=8, full_range=False)[0, 0, 0] == 1 and picked.chosen == "clean"
+    assert picked.upscale(np.full((1, 8, 8), 200, np.uint8), bit_depth=8, full_range=False)[0, 0, 0] == 1
+    flat = PickedWeights(Counting(2), lambda: Counting(1), look).for_stream()
+    assert flat.upscale(np.full((1, 64, 64), 16, np.uint8), bit_depth=8, full_range=False)[0, 0, 0] == 2
+    assert flat.chosen == "image"
+
+    class Radius(Counting):
+        receptive_radius = 2  # so that video through it reuses tiles
+
+    stream = PickedWeights(Radius(2), lambda: Radius(1), Fixed(lambda luma: luma.mean() > 100)).for_stream()
+    reusing = with_reuse(stream)
+    reusing.warm_up(48, 32)
+    assert stream.chosen is None and stream.otherwise.calls > 1  # warmed up, on a copy
+    bright = np.random.default_rng(3).integers(150, 250, (1, 32, 48), dtype=np.uint8)
+    assert reusing.upscale(bright, bit_depth=8, full_range=False)[0, 0, 0] == 1 and stream.chosen == "clean"
 
 
 def test_video_through_espcn_image_reuses_tiles(tmp_path, cli_run):
@@ -188,8 +204,8 @@ class Planned(Counting):
 
 
 def test_the_plan_counts_the_wider_weights_and_the_summary_names_what_ran():
-    """Where the clean weights load at once (``espcn-lossless``: they are wider than the fast
-    network), the memory plan takes the larger need; the backend named is the chosen weights'."""
+    """Where the clean weights load at once (``espcn-lossless``: they need more memory than the
+    fast network), the memory plan takes the larger need; the backend named is the chosen weights'."""
     narrow, wide = Planned(2, "openvino-int8", 10), Planned(1, "openvino-bf16", 40)
     lazy = PickedWeights(narrow, lambda: wide, Fixed(lambda luma: True))
     assert lazy.working_bytes(2, 8, 8) == 2 * 64 * 10  # the clean weights are not loaded yet
