@@ -166,6 +166,8 @@ def upscale(
             spec = models.for_near_lossless(spec, scale, weights)
             model = spec.name
         upscaler = for_stream(_load(spec, pm, scale, device, weights, backend, keep_model, exact))
+        if source_options.pts_range is not None:
+            _settle_as_the_whole_file(upscaler, pm, input, source_options)
         if output is None:
             output = str(default_output_path(input, upscaler.scale, source.default_suffix))
             check_output_path(Path(output), input, sink_options.overwrite)
@@ -209,6 +211,21 @@ def reuses_tiles(upscaler, device: str, exact: bool) -> bool:
     tiles come and go; classical upscalers declare no radius (they run faster than the
     bookkeeping), and OpenCV is then not loaded for them."""
     return not exact and device == "cpu" and UpscalerTraits.of(upscaler).receptive_radius is not None
+
+
+def _settle_as_the_whole_file(upscaler, pm, input: str, source_options: SourceOptions) -> None:
+    """A part of a file (``pts_range``: a chunk of ``srpipe batch``) gets what the whole file
+    would: an upscaler that settles something per stream and then maps each frame alone (one
+    with a stream state, ``for_stream``, that declares a ``receptive_radius``: ``espcn-lossless``
+    and ``espcn-image`` choosing their weights) sees the file's first frame before the part's."""
+    if UpscalerTraits.of(upscaler).receptive_radius is None or for_stream(upscaler) is upscaler:
+        return
+    from srpipe.frames import Frame
+
+    with open_source(pm, input, replace(source_options, pts_range=None)) as whole:
+        first = next((item for item in whole.items() if isinstance(item, Frame)), None)
+    if first is not None:
+        upscaler.upscale(first.planes[0][None], bit_depth=first.format.bit_depth, full_range=first.full_range)
 
 
 def _sized_output_path(input: str, sizes: SizePlan, suffix: str) -> Path:

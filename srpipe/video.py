@@ -7,6 +7,7 @@ import contextlib
 import errno
 import functools
 import itertools
+import os
 import struct
 import sys
 import threading
@@ -197,12 +198,18 @@ CONTENT_RANGE = 32
 LOSSLESS_CODECS = frozenset({"ffv1", "ffvhuff", "huffyuv", "utvideo", "magicyuv", "png", "rawvideo", "v210"})
 
 
+def _full_colour(pix_fmt) -> bool:
+    """Whether a format holds each component in 8 bits or more, not a palette (PNG and raw video
+    also carry GIF-like pictures: pal8, rgb8, monob)."""
+    return pix_fmt is not None and pix_fmt.name != "pal8" and min(c.bits for c in pix_fmt.components) >= 8
+
+
 def mean_quantizer(location: str, max_pixels: int, frames: int = QUANTIZER_FRAMES) -> float | None:
     """The mean H.264 quantizer (QP, on the 8-bit scale: 0 is lossless) of a file's first
     ``frames`` frames with content, as its decoder reports per block, or None where it cannot
     tell (another codec, no such frames in the first packets, a frame without the report, damage)."""
-    try:
-        with av.open(location, options={"max_pixels": str(max_pixels)}) as container:
+    try:  # as a file whatever its name: FFmpeg would read "pipe:0" from standard input
+        with av.open(f"file:{os.path.abspath(location)}", options={"max_pixels": str(max_pixels)}) as container:
             if not container.streams.video or container.streams.video[0].codec_context.name != "h264":
                 return None
             stream = container.streams.video[0]
@@ -227,14 +234,15 @@ def mean_quantizer(location: str, max_pixels: int, frames: int = QUANTIZER_FRAME
 
 
 def _mean_block_quantizer(report) -> float:
-    """The mean quantizer of a frame's blocks: PyAV's map of them, or, where it cannot lay them
-    out (a stream cropped by 16 pixels or more), the blocks one by one."""
+    """The mean quantizer of a frame's blocks, PyAV's map of them or, where it cannot lay them out
+    (a stream cropped by 16 pixels or more), the blocks one by one. Blocks at 0 count only where
+    all are: the decoder reports 0 for the blocks it concealed in a damaged frame."""
     try:
-        return float(report.qp_map().mean())
+        blocks = report.qp_map().ravel()
     except RuntimeError:
-        if not report.nb_blocks:
-            return float(report.qp)
-        return report.qp + float(np.mean([report.block_params(i).delta_qp for i in range(report.nb_blocks)]))
+        blocks = report.qp + np.array([report.block_params(i).delta_qp for i in range(report.nb_blocks)])
+    coded = blocks[blocks != 0]
+    return float(coded.mean()) if coded.size else 0.0
 
 
 class PyAVSource(Source):
@@ -293,7 +301,7 @@ class PyAVSource(Source):
         if not self.is_file:
             return False
         if self.video.codec_context.name in LOSSLESS_CODECS:
-            return True
+            return _full_colour(self.video.codec_context.format)
         quantizer = mean_quantizer(self.location, self.max_pixels)
         return quantizer is not None and quantizer < NEAR_LOSSLESS_QP
 

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from srpipe.media import SourceOptions
+from srpipe.media import SinkOptions, SourceOptions
 from srpipe.plugins import make_plugin_manager
 from srpipe.testing import make_test_video
 from srpipe.video import LOSSLESS_CODECS, NEAR_LOSSLESS_QP, PyAVSource, mean_quantizer
@@ -56,6 +56,22 @@ def test_the_quantizers_are_read_from_the_first_packets_only(tmp_path, monkeypat
     assert mean_quantizer(str(path), 1 << 24, frames=1000) < 2
     monkeypatch.setattr(video, "QUANTIZER_PACKETS", 1000)
     assert mean_quantizer(str(path), 1 << 24, frames=1000) > 15
+
+
+def test_blocks_the_decoder_concealed_do_not_count(tmp_path):
+    """A crf 23 stream whose header claims a larger frame: the decoder conceals what the packets
+    do not cover and reports those blocks at 0, which must not make it near lossless."""
+    from srpipe.testing import make_huge_claim_h264
+
+    path = make_huge_claim_h264(tmp_path / "claim.h264", width=1280, height=720)
+    assert mean_quantizer(str(path), 1 << 24) > NEAR_LOSSLESS_QP
+
+
+def test_a_file_named_like_a_protocol_is_read_as_a_file(tmp_path, monkeypatch):
+    """FFmpeg reads "pipe:0" from standard input; the probe opens the file of that name."""
+    clip(tmp_path / "x.mp4", codec_options={"crf": "0", "preset": "ultrafast"}).rename(tmp_path / "pipe:0")
+    monkeypatch.chdir(tmp_path)
+    assert mean_quantizer("pipe:0", 1 << 24) == 0.0
 
 
 def test_the_lossless_codecs_are_codecs_ffmpeg_calls_lossless_only_and_not_palette_ones():
@@ -108,6 +124,9 @@ def test_a_source_is_near_lossless_for_a_lossless_codec_or_fine_quantizers(tmp_p
         clip(tmp_path / "fine.mp4", codec_options={"qp": str(NEAR_LOSSLESS_QP - 4), "preset": "ultrafast"}): True,
         clip(tmp_path / "crf23.mp4", codec_options={"crf": "23", "preset": "ultrafast"}): False,
         clip(tmp_path / "mpeg4.mp4", codec="mpeg4", codec_options={"qscale": "1"}): False,  # no report: not known
+        clip(tmp_path / "rgb8.nut", codec="rawvideo", pix_fmt="rgb8"): False,  # reduced colours: GIF-like
+        clip(tmp_path / "monob.mov", codec="png", pix_fmt="monob"): False,
+        clip(tmp_path / "rgb24.mov", codec="png", pix_fmt="rgb24"): True,
     }
     for path, expected in cases.items():
         with PyAVSource(str(path), SourceOptions()) as source:
@@ -187,3 +206,58 @@ def test_espcn_on_a_lossless_file_runs_espcn_lossless(tmp_path, cli_run, exact):
     with av.open(str(tmp_path / "a.mp4")) as container:
         frame = next(container.decode(video=0))
         assert (frame.width, frame.height) == (192, 128) and np.ptp(frame.to_ndarray()) > 0
+
+
+class _FirstFrameFill:
+    """Settles, per stream, the mean of the first frame it sees, and fills every output with it:
+    a stand-in for an upscaler that picks its weights on a stream's first frame."""
+
+    receptive_radius = 1
+
+    def __init__(self, scale):
+        self.scale, self.settled = scale, None
+
+    def for_stream(self):
+        return _FirstFrameFill(self.scale)
+
+    def upscale(self, luma, *, bit_depth, full_range):
+        if self.settled is None:
+            self.settled = int(luma[0].mean())
+        return np.full((len(luma), luma.shape[1] * self.scale, luma.shape[2] * self.scale), self.settled, luma.dtype)
+
+
+def test_a_part_of_a_file_settles_on_the_files_first_frame(tmp_path):
+    """``srpipe batch`` upscales a long file in parts (``pts_range``): each part must choose as
+    the whole file does, on its first frame, or the weights could switch at a part's start."""
+    from srpipe import hookimpl
+    from srpipe.models import ModelSpec
+    from srpipe.upscaling import upscale
+    from srpipe.video import frame_from_av
+
+    class Plugin:
+        @hookimpl
+        def register_models(self, register):
+            register(ModelSpec(name="first", scales=(2,), description="", uses_gpu=False,
+                               load=lambda scale, **kw: _FirstFrameFill(scale)))
+
+    pm = make_plugin_manager()
+    pm.register(Plugin())
+    levels = [40, 40, 40, 200, 200, 200]
+    path = tmp_path / "steps.mkv"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+        for index, level in enumerate(levels):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 32), level, np.uint8), format="yuv420p")
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    with av.open(str(path)) as container:
+        start = [frame.pts for frame in container.decode(video=0)][3]
+    for options, expected in ((SourceOptions(), 6), (SourceOptions(pts_range=(start, None)), 3)):
+        out = tmp_path / f"out{expected}.mkv"
+        upscale(str(path), str(out), model="first", pm=pm, source_options=options,
+                sink_options=SinkOptions(codec="ffv1", crf=None, preset=None))
+        with av.open(str(out)) as container:
+            lumas = [frame_from_av(frame).planes[0] for frame in container.decode(video=0)]
+        assert len(lumas) == expected and all(abs(int(y.mean()) - 40) <= 1 for y in lumas)
