@@ -189,7 +189,7 @@ def interruptible(call):
 # coarser ones from the video weights (docs/evaluation.md, "Lossless and near-lossless video").
 NEAR_LOSSLESS_QP = 10
 QUANTIZER_FRAMES = 4  # the first frames with content whose quantizers are averaged
-QUANTIZER_PACKETS = 64  # the most packets read for them
+QUANTIZER_PACKETS = 256  # the most packets (of any stream) read for them
 # Frames whose luma spans fewer code values (8-bit scale) are passed over: x264 quantizes a black
 # intro or the start of a fade finely whatever the crf of what follows.
 CONTENT_RANGE = 32
@@ -215,8 +215,10 @@ def mean_quantizer(location: str, max_pixels: int, frames: int = QUANTIZER_FRAME
             stream = container.streams.video[0]
             stream.codec_context.options = {"max_pixels": str(max_pixels), "export_side_data": "venc_params"}
             quantizers = []
-            packets = container.demux(stream)
-            for packet in itertools.islice(packets, QUANTIZER_PACKETS):  # a damaged file is not read to its end
+            # every stream's packets count: a short video beside long audio is not read to its end
+            for packet in itertools.islice(container.demux(), QUANTIZER_PACKETS):
+                if packet.stream is not stream:
+                    continue
                 for frame in packet.decode():
                     reports = [data for data in frame.side_data if data.type == SideDataType.VIDEO_ENC_PARAMS]
                     if not reports or not hasattr(reports[0], "block_params"):  # PyAV before 16.1 cannot read it
@@ -272,6 +274,10 @@ class PyAVSource(Source):
             self.container.close()
             raise SrpipeError(f"{location} has no video stream; srpipe upscales video and images")
         self.video = self.container.streams.video[0]
+        if self.video.codec_context is None:  # a header cut short, or a codec FFmpeg does not know
+            self.container.close()
+            raise SrpipeError(f"{location} has a video stream that cannot be decoded (no codec: the file may be "
+                              "cut short); check the file")
         self.video.thread_type = "AUTO"
         if options.decode_threads:
             self.video.thread_count = options.decode_threads
@@ -590,10 +596,14 @@ def _subsampled(pix_fmt: str) -> bool:
 def add_copied_stream(container, in_stream, location: str):
     """An output stream for copying ``in_stream``'s packets untouched; ``None`` (with a
     warning) for a data stream the container cannot hold. Audio and subtitles must fit."""
+    if in_stream.codec_context is None and in_stream.type in ("audio", "subtitle"):  # its header was cut short
+        raise SrpipeError(f"the {in_stream.type} stream #{in_stream.index} of {location} has no codec (the file may "
+                          "be cut short); check the file")
     try:
         out_stream = container.add_stream_from_template(in_stream)
     except (av.FFmpegError, ValueError) as exc:
-        what = f"{in_stream.type} stream #{in_stream.index} ({in_stream.codec_context.name})"
+        codec = in_stream.codec_context.name if in_stream.codec_context is not None else "no codec"
+        what = f"{in_stream.type} stream #{in_stream.index} ({codec})"
         if in_stream.type in ("audio", "subtitle"):
             raise SrpipeError(
                 f"the output container cannot hold the {what} of {location}: {exc}; write a .mkv instead"

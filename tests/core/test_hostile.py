@@ -588,6 +588,21 @@ def test_mp4_cut_short_says_frames_were_lost(tmp_path):
     assert_one_line_error(run_srpipe("upscale", cut, "-o", tmp_path / "out.mp4"), "cut.mp4 is damaged", "lost about")
     assert listing(tmp_path) == ["clip.mp4", "cut.mp4", "fast.mp4"]
 
+def test_an_mp4_cut_anywhere_gives_its_frames_or_one_line(tmp_path, cli_run):
+    """Cut through its index (written last), a stream can be left with no codec: a cut audio
+    stream stops the run with a line that says so, rather than an unexpected error."""
+    data = make_test_video(tmp_path / "clip.mp4", frames=12).read_bytes()
+    cut, out = tmp_path / "cut.mp4", tmp_path / "out.mp4"
+    for fraction in np.r_[np.linspace(0.05, 0.9, 18), np.linspace(0.9, 0.999, 60)]:  # the index: the last tenth
+        cut.write_bytes(data[:int(len(data) * fraction)])
+        result = cli_run("upscale", cut, "-o", out, "-m", "bicubic", "-y")
+        lines = result.output.strip().splitlines()
+        if result.exit_code:
+            assert len(lines) == 1 and lines[0].startswith("Error: ") and "unexpected" not in lines[0], \
+                (fraction, result.output)
+        assert not [name for name in listing(tmp_path) if name not in ("clip.mp4", "cut.mp4", "out.mp4")]
+
+
 @pytest.mark.parametrize("name", ["clip.mkv", "clip.mp4", "clip.webm"])
 def test_intact_files_are_not_called_damaged(tmp_path, name):
     clip = make_test_video(tmp_path / name, frames=20, codec="libvpx-vp9" if name.endswith("webm") else "libx264",

@@ -53,9 +53,15 @@ def test_the_quantizers_are_read_from_the_first_packets_only(tmp_path, monkeypat
     # lossless from frame 1 to 69 (x264 zones), then coarse: only the first packets count
     path = make_test_video(tmp_path / "zones.mp4", width=96, height=64, frames=140, audio=False,
                            codec_options={"preset": "ultrafast", "crf": "35", "x264-params": "zones=0,69,q=0"})
+    monkeypatch.setattr(video, "QUANTIZER_PACKETS", 64)
     assert mean_quantizer(str(path), 1 << 24, frames=1000) < 2
     monkeypatch.setattr(video, "QUANTIZER_PACKETS", 1000)
     assert mean_quantizer(str(path), 1 << 24, frames=1000) > 15
+    with_audio = make_test_video(tmp_path / "audio.mp4", width=96, height=64, frames=140, audio=True,
+                                 codec_options={"preset": "ultrafast", "crf": "35", "x264-params": "zones=0,69,q=0"})
+    monkeypatch.setattr(video, "QUANTIZER_PACKETS", 64)  # the audio's packets count too: fewer frames are read,
+    # and the first (x264 leaves it out of the zone: QP 32, the others 0) weighs more in the mean
+    assert mean_quantizer(str(with_audio), 1 << 24, frames=1000) > mean_quantizer(str(path), 1 << 24, frames=1000)
 
 
 def test_blocks_the_decoder_concealed_do_not_count(tmp_path):
