@@ -162,9 +162,8 @@ def upscale(
         if source.kind == "image":
             spec = models.for_images(spec, scale, weights)
             model = spec.name
-        elif models.for_near_lossless(spec, scale, weights) is not spec and source.near_lossless():
-            spec = models.for_near_lossless(spec, scale, weights)
-            model = spec.name
+        elif (stand_in := models.for_near_lossless(spec, scale, weights)) is not spec and source.near_lossless():
+            spec, model = stand_in, stand_in.name
         upscaler = for_stream(_load(spec, pm, scale, device, weights, backend, keep_model, exact))
         if source_options.pts_range is not None:
             _settle_as_the_whole_file(upscaler, pm, input, source_options)

@@ -210,9 +210,10 @@ def mean_quantizer(location: str, max_pixels: int, frames: int = QUANTIZER_FRAME
     tell (another codec, no such frames in the first packets, a frame without the report, damage)."""
     try:  # as a file whatever its name: FFmpeg would read "pipe:0" from standard input
         with av.open(f"file:{os.path.abspath(location)}", options={"max_pixels": str(max_pixels)}) as container:
-            if not container.streams.video or container.streams.video[0].codec_context.name != "h264":
+            videos = container.streams.video
+            if not videos or videos[0].codec_context is None or videos[0].codec_context.name != "h264":
                 return None
-            stream = container.streams.video[0]
+            stream = videos[0]
             stream.codec_context.options = {"max_pixels": str(max_pixels), "export_side_data": "venc_params"}
             quantizers = []
             # every stream's packets count: a short video beside long audio is not read to its end
@@ -243,6 +244,8 @@ def _mean_block_quantizer(report) -> float:
         blocks = report.qp_map().ravel()
     except RuntimeError:
         blocks = report.qp + np.array([report.block_params(i).delta_qp for i in range(report.nb_blocks)])
+    if not blocks.size:
+        return float(report.qp)
     coded = blocks[blocks != 0]
     return float(coded.mean()) if coded.size else 0.0
 

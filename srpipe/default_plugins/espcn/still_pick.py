@@ -19,6 +19,10 @@ without JPEG, and its threshold is set on held-out photos so that none of their 
 without antialiasing went to the clean weights: a wrong "antialiased" costs about 3 dB, a
 wrong "not" a fraction of one. The fit ships beside the weights
 (``weights/espcn_still_pick_x{scale}.json``). The model card gives the figures.
+
+Near-lossless video (``espcn-lossless``) is picked for in the same way, between the clean weights
+and ``espcn``'s own path, by a look fitted with generated line art added
+(``weights/espcn_video_pick_x{scale}.json``).
 """
 
 from __future__ import annotations
@@ -165,8 +169,10 @@ class PickedWeights:
     def variant(self) -> str | None:
         """``"clean weights"``, or ``otherwise``'s variant (``"image weights"`` where it names
         none), once chosen (:class:`UpscalerTraits`)."""
-        if self.chosen is None or self.chosen == "clean":
-            return self.chosen and "clean weights"
+        if self.chosen is None:
+            return None
+        if self.chosen == "clean":
+            return "clean weights"
         return UpscalerTraits.of(self.otherwise).variant or f"{self.otherwise_name} weights"
 
     def for_stream(self) -> PickedWeights:
