@@ -267,3 +267,16 @@ def test_a_part_of_a_file_settles_on_the_files_first_frame(tmp_path):
         with av.open(str(out)) as container:
             lumas = [frame_from_av(frame).planes[0] for frame in container.decode(video=0)]
         assert len(lumas) == expected and all(abs(int(y.mean()) - 40) <= 1 for y in lumas)
+
+
+def test_eval_says_what_ran_on_a_lossless_encode(tmp_path, cli_run):
+    """``srpipe eval --video`` scores what upscale runs: at crf 0 the stand-in, which it names."""
+    import json
+
+    path = clip(tmp_path / "clip.mp4", codec_options={"crf": "0", "preset": "ultrafast"})
+    result = cli_run("eval", "-m", "espcn", "--video", path, "--crfs", "0,30", "--frames", "2")
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().splitlines()[-1].startswith("espcn ran as crf 0: espcn-lossless (")
+    result = cli_run("eval", "-m", "espcn", "--video", path, "--crfs", "0,30", "--frames", "2", "--json")
+    ran = [row["ran"]["espcn"] for row in json.loads(result.stdout)["crfs"]]
+    assert ran[0].startswith("espcn-lossless") and ran[1].startswith("espcn (")

@@ -218,3 +218,8 @@ def _evaluate_video(model, video, scale, weights, backend, crf_list, frames, as_
         click.echo(f"{key:{align}{width}} {count:>6} " + " ".join(f"{value:>20.2f}" for value in scores)
                    + (f" {scores[0] - scores[1]:>+8.2f}" if both else "")
                    + f" {base:>16.2f} {scores[0] - base:>+7.2f}")
+    clips = report["clips"] if "clips" in report else [report]
+    stand_ins = sorted({f"crf {row['crf']}: {row['ran'][label]}" for clip in clips for row in clip["crfs"]
+                        for label in columns if row["ran"][label].split()[0] != model})
+    if stand_ins:  # espcn-lossless on lossless encodes, say
+        click.echo(f"{model} ran as {'; '.join(stand_ins)}")

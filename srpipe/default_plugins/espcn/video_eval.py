@@ -78,7 +78,8 @@ def evaluate_video(clip: str | Path, models: Mapping[str, str | None], scale: in
                    device: str = "cpu", exact: bool = False,
                    exact_models: Mapping[str, str | None] | None = None) -> dict:
     """Mean Y-PSNR over the first ``frames`` frames (all: None) of each model (name -> weights
-    or None) at each crf: ``{"clip", "scale", "crfs": [{"crf", "frames", "psnr": {name: dB}}]}``.
+    or None) at each crf: ``{"clip", "scale", "crfs": [{"crf", "frames", "psnr": {name: dB}, "ran":
+    {name: what ran}}]}`` (``"espcn-lossless (clean weights)"`` for ``espcn`` on a lossless encode).
     All upscale the same encoded clip through :func:`srpipe.upscaling.upscale`, ``models`` with
     its ``exact``; ``exact_models`` are also scored with ``exact=True`` (the network on every
     pixel), under ``"NAME --exact"``: beside the default path, what tile reuse and int8 cost.
@@ -96,12 +97,14 @@ def evaluate_video(clip: str | Path, models: Mapping[str, str | None], scale: in
         for crf in crfs:
             lr = Path(tmp, f"lr-crf{crf}.mp4")
             w, h = shrink_and_encode(clip, lr, scale, crf, frames)
-            row = {"crf": crf, "frames": 0, "psnr": {}}
+            row = {"crf": crf, "frames": 0, "psnr": {}, "ran": {}}
             for label, (name, name_weights, run_exact) in runs.items():
                 up = Path(tmp, f"up-crf{crf}.mkv")
-                upscale(str(lr), str(up), model=name, scale=scale, device=device, backend=backend,
-                        weights=name_weights, threaded=False, exact=run_exact,
-                        sink_options=SinkOptions(codec="ffv1", crf=None, preset=None, overwrite=True))
+                ran = upscale(str(lr), str(up), model=name, scale=scale, device=device, backend=backend,
+                              weights=name_weights, threaded=False, exact=run_exact,
+                              sink_options=SinkOptions(codec="ffv1", crf=None, preset=None, overwrite=True))
+                # what ran, where a stand-in (espcn-lossless on a crf 0 encode) or a variant did
+                row["ran"][label] = ran.model + (f" ({ran.variant})" if ran.variant else "")
                 scores = [psnr(u, o[:h, :w], scale) for u, o in zip(luma_frames(up), luma_frames(clip, frames))]
                 row["psnr"][label], row["frames"] = float(np.mean(scores)), len(scores)
                 up.unlink()
