@@ -280,3 +280,22 @@ def test_eval_says_what_ran_on_a_lossless_encode(tmp_path, cli_run):
     result = cli_run("eval", "-m", "espcn", "--video", path, "--crfs", "0,30", "--frames", "2", "--json")
     ran = [row["ran"]["espcn"] for row in json.loads(result.stdout)["crfs"]]
     assert ran[0].startswith("espcn-lossless") and ran[1].startswith("espcn (")
+
+
+def test_batch_says_which_files_ran_a_stand_in(tmp_path):
+    """A folder of a lossless and a compressed clip: the lossless one's line and its --json entry
+    name espcn-lossless; the other names nothing (the batch's own model ran)."""
+    import json
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    clip(folder / "lossless.mkv", codec="ffv1")
+    clip(folder / "lossy.mp4", codec_options={"crf": "30", "preset": "ultrafast"})
+    run = subprocess.run([sys.executable, "-m", "srpipe", "batch", str(folder), str(tmp_path / "out"), "-m", "espcn",
+                          "--json"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    files = {entry["input"]: entry for entry in json.loads(run.stdout)["files"]}
+    assert files["lossless.mkv"]["model"] == "espcn-lossless" and files["lossy.mp4"]["model"] is None
+    lines = run.stderr.replace("\r", "\n").splitlines()
+    assert any("done     lossless.mkv" in line and ", espcn-lossless)" in line for line in lines), lines
+    assert any("done     lossy.mp4" in line and "espcn" not in line for line in lines), lines

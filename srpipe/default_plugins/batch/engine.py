@@ -83,6 +83,7 @@ class FileResult:
     seconds: float = 0.0
     error: str | None = None
     input_stamp: dict | None = None  # the input's size and mtime before it was read (for the manifest)
+    model: str | None = None  # what ran where a stand-in ran for the batch's model (espcn-lossless, espcn-image)
 
 
 @dataclass
@@ -435,7 +436,8 @@ def run_job(job: Job) -> FileResult:
                           error=f"{exc.strerror or exc}: {exc.filename or job.rel}")
     except Exception as exc:  # a broken file must not stop the batch
         return FileResult(str(job.rel), "failed", job.out_rel, error=f"{type(exc).__name__}: {exc}")
-    return FileResult(str(job.rel), "done", job.out_rel, frames, time.perf_counter() - started, input_stamp=stamp)
+    return FileResult(str(job.rel), "done", job.out_rel, frames, time.perf_counter() - started, input_stamp=stamp,
+                      model=result.model if result.model != settings.model else None)
 
 
 def note_writing(job: Job) -> None:
@@ -589,6 +591,7 @@ class _ChunkedFile:
     frames: int = 0
     seconds: float = 0.0
     failed: bool = False
+    model: str | None = None  # a stand-in that ran its chunks (FileResult.model)
 
     def part(self, chunk: Chunk) -> Path:
         from srpipe.default_plugins.batch.chunks import PART_FORMAT
@@ -643,7 +646,7 @@ def _join(file: _ChunkedFile) -> FileResult:
         return FileResult(str(job.rel), "failed", job.out_rel, error=str(exc))
     shutil.rmtree(file.parts_dir, ignore_errors=True)
     return FileResult(str(job.rel), "done", job.out_rel, frames, file.seconds + time.perf_counter() - started,
-                      input_stamp=file.stamp)
+                      input_stamp=file.stamp, model=file.model)
 
 
 def run_batch(
@@ -762,6 +765,7 @@ def _run_batch(in_dir, out_dir, settings, manifest, jobs, engine, address, chunk
                 file.pending.discard(job.chunk.index)
                 file.frames += result.frames
                 file.seconds += result.seconds
+                file.model = result.model or file.model
                 if not file.pending:
                     report(_join(file))
     _remove_stale_parts(out_dir, {file.parts_dir for file in chunked.values() if file.failed})

@@ -162,7 +162,8 @@ class BatchProgress:
         name, error = shown(rel), shown(result.error or "")
         if result.status == "done":
             frames = f"{result.frames} frame{'s' * (result.frames != 1)}"
-            text = f"done     {name} -> {shown(result.output)} ({frames}, {result.seconds:.1f} s)"
+            ran = f", {result.model}" if result.model else ""  # a stand-in for the model asked
+            text = f"done     {name} -> {shown(result.output)} ({frames}, {result.seconds:.1f} s{ran})"
         else:
             text = {"skipped": f"skipped  {name} ({error or 'already done'})",
                     "exists": f"exists   {name}: {error}",
