@@ -155,43 +155,6 @@ def test_standard_input_is_not_near_lossless(tmp_path):
         assert payload["model"] == "espcn" and payload["frames"] == 6, path
 
 
-class _Repeat:
-    def __init__(self, scale):
-        self.scale = scale
-
-    def upscale(self, luma, *, bit_depth, full_range):
-        return luma.repeat(self.scale, axis=1).repeat(self.scale, axis=2)
-
-
-def test_a_near_lossless_model_stands_in_on_near_lossless_video_only(tmp_path):
-    from srpipe import hookimpl
-    from srpipe.models import ModelSpec
-    from srpipe.testing import make_test_image
-    from srpipe.upscaling import upscale
-
-    class Plugin:
-        @hookimpl
-        def register_models(self, register):
-            register(ModelSpec(name="vid", scales=(2, 3), description="", load=lambda scale, **kw: _Repeat(scale),
-                               uses_gpu=False, near_lossless_model="clean", accepts_weights=True))
-            register(ModelSpec(name="clean", scales=(2,), description="", load=lambda scale, **kw: _Repeat(scale),
-                               uses_gpu=False))
-
-    pm = make_plugin_manager()
-    pm.register(Plugin())
-    lossless = clip(tmp_path / "ffv1.mkv", codec="ffv1")
-    compressed = clip(tmp_path / "crf23.mp4", codec_options={"crf": "23", "preset": "ultrafast"})
-    image = make_test_image(tmp_path / "in.png", width=8, height=6)
-    weights = tmp_path / "w.pt"
-    weights.write_bytes(b"checkpoint")
-    assert upscale(str(lossless), str(tmp_path / "a.mkv"), model="vid", pm=pm).model == "clean"
-    assert upscale(str(compressed), str(tmp_path / "b.mkv"), model="vid", pm=pm).model == "vid"
-    assert upscale(str(image), str(tmp_path / "c.png"), model="vid", pm=pm).model == "vid"  # not a video
-    assert upscale(str(lossless), str(tmp_path / "d.mkv"), model="vid", scale=3, pm=pm).model == "vid"  # no x3
-    assert upscale(str(lossless), str(tmp_path / "e.mkv"), model="vid", weights=str(weights), scale=2,
-                   pm=pm).model == "vid"
-
-
 @pytest.mark.parametrize("exact", [False, True])
 def test_espcn_on_a_lossless_file_runs_espcn_lossless(tmp_path, cli_run, exact):
     """The real CLI: ``-m espcn`` on x264 crf 0 says which model and weights ran, and on a

@@ -446,6 +446,39 @@ def test_an_image_model_stands_in_on_still_images_only(tmp_path):
                    pm=pm).model == "vid"
 
 
+def test_a_near_lossless_model_stands_in_on_near_lossless_video_only(tmp_path):
+    """``ModelSpec.near_lossless_model``: on a lossless or near-lossless video file (FFV1 here)
+    the stand-in runs where it has the scale and no --weights are given (tests/core/test_near_lossless.py:
+    what counts as near lossless)."""
+    from srpipe import hookimpl
+    from srpipe.models import ModelSpec
+    from srpipe.testing import make_test_image
+    from srpipe.upscaling import upscale
+
+    class Plugin:
+        @hookimpl
+        def register_models(self, register):
+            register(ModelSpec(name="vid", scales=(2, 3), description="", load=lambda scale, **kw: _Repeat(scale),
+                               uses_gpu=False, near_lossless_model="clean", accepts_weights=True))
+            register(ModelSpec(name="clean", scales=(2,), description="", load=lambda scale, **kw: _Repeat(scale),
+                               uses_gpu=False))
+
+    pm = make_plugin_manager()
+    pm.register(Plugin())
+    lossless = make_test_video(tmp_path / "ffv1.mkv", frames=2, audio=False, codec="ffv1")
+    compressed = make_test_video(tmp_path / "crf23.mp4", frames=2, audio=False,
+                                 codec_options={"crf": "23", "preset": "ultrafast"})
+    image = make_test_image(tmp_path / "in.png", width=8, height=6)
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(b"checkpoint")
+    assert upscale(str(lossless), str(tmp_path / "a.mkv"), model="vid", pm=pm).model == "clean"
+    assert upscale(str(compressed), str(tmp_path / "b.mkv"), model="vid", pm=pm).model == "vid"
+    assert upscale(str(image), str(tmp_path / "c.png"), model="vid", pm=pm).model == "vid"  # not a video
+    assert upscale(str(lossless), str(tmp_path / "d.mkv"), model="vid", scale=3, pm=pm).model == "vid"  # no x3
+    assert upscale(str(lossless), str(tmp_path / "e.mkv"), model="vid", weights=str(weights), scale=2,
+                   pm=pm).model == "vid"
+
+
 def test_a_batch_worker_keeps_a_model_and_its_image_stand_in(tmp_path):
     from srpipe import hookimpl
     from srpipe.models import ModelSpec
