@@ -81,7 +81,7 @@ def main() -> None:
                       if ref in next(iter(scores[quantize.GATE_CRFS[0]].values()))}
             print(recipe.name, json.dumps(result))
             if shipped is None and result["openvino"]["passed"]:
-                if not quantize.survives_shapes(candidates[recipe.name]):
+                if not quantize.survives_shapes(candidates[recipe.name], network.config):
                     print(f"{recipe.name}: OpenVINO crashed running it on some tile shape; not shipped", flush=True)
                     continue
                 shipped = quantize.ship(candidates[recipe.name], checkpoint, recipe, scores, calibration,

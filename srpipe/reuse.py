@@ -27,7 +27,8 @@ wraps an upscaler and, frame by frame, runs it only on the tiles whose input cha
   in bands, whichever reads fewer pixels), cut into blocks of at most ``block`` pixels a
   side in steps of ``step`` (few input shapes), each read with the receptive radius as halo
   and clamped to the frame, so that inside the block the output is what the whole frame
-  gives (frame edges included).
+  gives (frame edges included); for an upscaler that works on blocks of pixels, each read
+  starts on its grid (its ``crop_alignment``).
 - Flat tiles (the support spans at most ``flat_range`` code values) take the upscaler's
   ``flat_path`` where it declares one (a residual network's bicubic): on flat input the
   network adds next to nothing (the shipped ESPCN x2 on uniform noise spanning 8 code
@@ -38,6 +39,8 @@ wraps an upscaler and, frame by frame, runs it only on the tiles whose input cha
   Convolutions commute with whole-pixel shifts, so only the strips the shift brought in or
   that lay at a frame edge (where the network saw its padding) are invalid; the pixels
   then decide as before, and the move is kept only where it leaves fewer changed pixels.
+  A network on blocks of pixels commutes only with shifts by whole blocks: other shifts
+  are not followed.
 - A frame with most tiles to compute (a cut, a zoom, a key frame) runs whole, and so does one
   whose blocks would cost more than the frame (changes scattered over it, as real cameras give:
   each block reads its halo, and each call costs beyond its pixels), and every
@@ -134,14 +137,16 @@ class _State:
 class TileReuse:
     """An upscaler that runs ``inner`` only where the input changed (see the module's text).
 
-    ``radius``: ``inner``'s receptive radius in LR pixels (its ``receptive_radius`` trait).
+    ``radius``: ``inner``'s receptive radius in LR pixels (its ``receptive_radius`` trait);
+    ``alignment``: the grid its crops start on (its ``crop_alignment`` trait).
     ``flat_path``: an upscaler equal to ``inner`` on flat input, or None."""
 
     def __init__(self, inner: Upscaler, radius: int, policy: ReusePolicy = ReusePolicy(),
-                 flat_path: Upscaler | None = None):
+                 flat_path: Upscaler | None = None, alignment: int = 1):
         self.inner = inner
         self.scale = inner.scale
         self.radius = radius
+        self.alignment = alignment
         self.policy = policy
         self.flat_path = flat_path if policy.flat else None
         self.stats = ReuseStats()
@@ -231,7 +236,7 @@ class TileReuse:
         # On pictures that do not match, the peak is noise and may lie beyond the frame: a shift
         # that leaves no pixel valid is taken for a cut.
         if (dx, dy) == (0, 0) or max(abs(dx), abs(dy)) > self.policy.max_shift or \
-                abs(dx) >= width - 2 * r or abs(dy) >= height - 2 * r:
+                abs(dx) >= width - 2 * r or abs(dy) >= height - 2 * r or dx % self.alignment or dy % self.alignment:
             return changed
         basis = _shifted(state.basis, dx, dy)
         # Invalid: what came in, what lay within the radius of the old frame's edges, and the
@@ -279,9 +284,9 @@ class TileReuse:
         preparation would be the first frames' latency. The state is left as it was, the inner
         upscaler's too: it is a copy for a stream of its own that warms up (``for_stream``), which
         shares what was loaded and prepared."""
-        r, step = self.radius, self.policy.step
-        sides = [{min(min(size, length) + 2 * r, length) for size in range(step, self.policy.block + step, step)}
-                 for length in (height, width)]
+        step = self.policy.step
+        sides = [{_span(min(size, length), length, self.radius, self.alignment)
+                  for size in range(step, self.policy.block + step, step)} for length in (height, width)]
         inner = for_stream(self.inner)
         for rows, cols in [(height, width), *((h, w) for h in sides[0] for w in sides[1])]:
             inner.upscale(np.zeros((1, rows, cols), np.uint8), bit_depth=8, full_range=False)
@@ -298,10 +303,11 @@ class TileReuse:
         """For tiles ``rows`` x ``cols`` (tile indices, end excluded): the blocks that upscale
         them, each as the pixels it gives (top, bottom, left, right) and the pixels it reads
         (y0, y1, x0, x1)."""
-        t, r, b, step = self.policy.tile, self.radius, self.policy.block, self.policy.step
+        t, b, step = self.policy.tile, self.policy.block, self.policy.step
         height, width = shape
-        for top, bottom, y0, y1 in _pieces(rows[0] * t, min(rows[1] * t, height), height, b, step, r):
-            for left, right, x0, x1 in _pieces(cols[0] * t, min(cols[1] * t, width), width, b, step, r):
+        r, a = self.radius, self.alignment
+        for top, bottom, y0, y1 in _pieces(rows[0] * t, min(rows[1] * t, height), height, b, step, r, a):
+            for left, right, x0, x1 in _pieces(cols[0] * t, min(cols[1] * t, width), width, b, step, r, a):
                 yield (top, bottom, left, right), (y0, y1, x0, x1)
 
     def _cost(self, shape, rows, cols) -> int:
@@ -407,18 +413,26 @@ def _shifted(plane: np.ndarray, dx: int, dy: int) -> np.ndarray:
     return out
 
 
-def _pieces(start: int, end: int, length: int, block: int, step: int, radius: int):
+def _pieces(start: int, end: int, length: int, block: int, step: int, radius: int, alignment: int = 1):
     """Pieces (first, last) that cover ``start``-``end``: ``block`` long, the last rounded up
     to a multiple of ``step`` (reaching back, or over the end, as ``length`` allows), each with
-    the span (read0, read1) read for it: the piece and ``radius`` on each side (or all of
-    ``length``), moved inside 0-``length``. A piece is then at least ``radius`` from each end
-    of its span that is not an end of ``length``."""
+    the span (read0, read1) read for it (:func:`_span` long): the piece and ``radius`` on each
+    side (or all of ``length``), moved inside 0-``length``, starting at a multiple of
+    ``alignment``. A piece is then at least ``radius`` from each end of its span that is not an
+    end of ``length``."""
     for first in range(start, end, block):
         size = min(-(-min(block, end - first) // step) * step, length)
         first = min(first, length - size)
-        span = min(size + 2 * radius, length)
+        span = _span(size, length, radius, alignment)
         read0 = min(max(first - radius, 0), length - span)
+        read0 -= read0 % alignment
         yield first, first + size, read0, read0 + span
+
+
+def _span(size: int, length: int, radius: int, alignment: int) -> int:
+    """How much :func:`_pieces` reads for a piece of ``size``: ``radius`` on each side, and
+    room to start the read on the grid of ``alignment``; at most ``length``."""
+    return min(size + 2 * radius + alignment - 1, length)
 
 
 def _tile_max(plane: np.ndarray, tile: int) -> np.ndarray:
@@ -470,4 +484,4 @@ def with_reuse(upscaler: Upscaler, policy: ReusePolicy = ReusePolicy()) -> Upsca
     traits = UpscalerTraits.of(upscaler)
     if traits.receptive_radius is None or not (policy.reuse or policy.flat):
         return upscaler
-    return TileReuse(upscaler, traits.receptive_radius, policy, traits.flat_path)
+    return TileReuse(upscaler, traits.receptive_radius, policy, traits.flat_path, traits.crop_alignment)

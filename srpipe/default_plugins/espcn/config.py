@@ -21,6 +21,12 @@ class ESPCNConfig:
     above 1 the network is temporal: its first convolution also takes the ``frames - 1``
     frames before the current one, aligned to it, oldest first (early fusion, as VESPCN does;
     :mod:`srpipe.default_plugins.espcn.temporal`), and it upscales the last, the current one.
+    With ``unshuffle`` above 1 the convolutions run on the input rearranged into blocks of
+    ``unshuffle`` x ``unshuffle`` pixels as channels (a pixel unshuffle), at that fraction of its
+    size in each direction, and the last one gives ``(scale * unshuffle)**2`` sub-pixels of each
+    block: more channels on fewer positions, which CPUs' vector units run faster per
+    multiply-add than a narrow layer over every pixel. A crop of the input then gives the
+    whole input's output only where it starts on that grid (:meth:`crop_alignment`).
     """
 
     scale: int = 3
@@ -32,6 +38,7 @@ class ESPCNConfig:
     residual: bool = False
     padding_mode: str = "zeros"
     frames: int = 1
+    unshuffle: int = 1
 
     def __post_init__(self):
         self.features = tuple(int(f) for f in self.features)
@@ -45,6 +52,8 @@ class ESPCNConfig:
             raise ValueError(f"scale must be 1-{MAX_SCALE} and channels 1-4")
         if any(not 1 <= k <= MAX_KERNEL for k in self.kernels) or any(not 1 <= f <= MAX_WIDTH for f in self.features):
             raise ValueError(f"kernel sizes must be 1-{MAX_KERNEL} and widths 1-{MAX_WIDTH}")
+        if not 1 <= self.unshuffle <= MAX_SCALE:
+            raise ValueError(f"unshuffle must be 1-{MAX_SCALE}")
         if not 1 <= self.frames <= MAX_FRAMES:
             raise ValueError(f"frames must be 1-{MAX_FRAMES}")
         if len(self.features) > MAX_LAYERS:
@@ -65,16 +74,25 @@ class ESPCNConfig:
 
     def widths(self) -> tuple[int, ...]:
         """Channels into and out of each convolution, input first."""
-        return (self.channels * self.frames, *self.features, self.channels * self.scale**2)
+        u = self.unshuffle
+        return (self.channels * self.frames * u * u, *self.features, self.channels * (self.scale * u) ** 2)
 
     def receptive_radius(self) -> int:
-        """How many LR pixels away an input can still change the convolutions' output."""
-        return sum(k // 2 for k in self.kernels)
+        """How many LR pixels away an input can still change the convolutions' output: with
+        ``unshuffle`` u, an output pixel's block reads blocks up to the kernels' reach away, and
+        the pixel may sit at either end of its own block."""
+        u = self.unshuffle
+        return u * sum(k // 2 for k in self.kernels) + u - 1
+
+    def crop_alignment(self) -> int:
+        """A crop of the input gives the whole input's output (away from its cut edges) only
+        where it starts at a multiple of this many pixels: ``unshuffle``'s grid."""
+        return self.unshuffle
 
     def macs_per_lr_pixel(self) -> int:
         """Multiply-accumulates per LR pixel (convolutions, plus 16 per HR pixel for bicubic)."""
         w = self.widths()
-        macs = sum(w[i] * w[i + 1] * k * k for i, k in enumerate(self.kernels))
+        macs = sum(w[i] * w[i + 1] * k * k for i, k in enumerate(self.kernels)) // self.unshuffle**2
         if self.residual:
             macs += 16 * self.channels * self.scale**2
         return macs

@@ -34,12 +34,19 @@ class ESPCN(nn.Module):
             if i < len(config.kernels) - 1:
                 layers.append(_activation(config.activation, widths[i + 1]))
         self.body = nn.Sequential(*layers)
-        self.shuffle = nn.PixelShuffle(config.scale) if config.shuffle == "pixelshuffle" else None
+        r = config.scale * config.unshuffle
+        self.shuffle = nn.PixelShuffle(r) if config.shuffle == "pixelshuffle" else None
         # Start as the bicubic upscale. Not on the meta device, where a checkpoint's shapes are
         # checked: there is nothing to draw, and torch's meta normal_ imports its compiler (seconds).
         if config.residual and not self.body[-1].weight.is_meta:
             nn.init.normal_(self.body[-1].weight, std=1e-3)
             nn.init.zeros_(self.body[-1].bias)
+
+    @property
+    def input_channels(self) -> int:
+        """Channels of the input :meth:`convolved` takes (the first convolution's, before the
+        pixel unshuffle multiplies them)."""
+        return self.body[0].in_channels // self.config.unshuffle**2
 
     @property
     def last_layer(self) -> nn.Conv2d:
@@ -54,10 +61,20 @@ class ESPCN(nn.Module):
 
     def convolved(self, x: torch.Tensor) -> torch.Tensor:
         """The convolutions and the sub-pixel shuffle (without the residual's bicubic)."""
-        r = self.config.scale
-        y = self.body(x)
+        u = self.config.unshuffle
+        if u == 1:
+            return self._shuffled(self.body(x))
+        # Edge-extended to whole blocks, then cropped: always, with amounts of 0 where none are
+        # needed, so that a traced graph (OpenVINO, ONNX) pads whatever size it is given.
+        h, w = x.shape[-2:]
+        x = F.pad(x, (0, (u - w % u) % u, 0, (u - h % u) % u), mode="replicate")
+        y = self._shuffled(self.body(F.pixel_unshuffle(x, u)))
+        return y[..., :h * self.config.scale, :w * self.config.scale]
+
+    def _shuffled(self, y: torch.Tensor) -> torch.Tensor:
         if self.shuffle is not None:
             return self.shuffle(y)
+        r = self.config.scale * self.config.unshuffle
         return rearrange(y, "b (c r1 r2) h w -> b c (h r1) (w r2)", r1=r, r2=r)
 
     def upsampled(self, x: torch.Tensor) -> torch.Tensor:

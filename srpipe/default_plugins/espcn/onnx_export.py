@@ -34,7 +34,7 @@ def export_convolved(network) -> bytes:
 
     dim = torch.export.Dim
     program = torch.onnx.export(
-        Convolved(network).eval(), (torch.zeros(2, network.body[0].in_channels, 32, 32),), dynamo=True,
+        Convolved(network).eval(), (torch.zeros(2, network.input_channels, 32, 32),), dynamo=True,
         verbose=False, input_names=["x"], output_names=["y"],
         dynamic_shapes={"x": {0: dim("batch"), 2: dim("height"), 3: dim("width")}},
     )

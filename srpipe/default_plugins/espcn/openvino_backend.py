@@ -107,7 +107,7 @@ def _converted(network):
 
     from srpipe.default_plugins.espcn.network import Convolved
 
-    channels = network.body[0].in_channels
+    channels = network.input_channels
     with warnings.catch_warnings():  # the tracer's notes on the traced module are not the user's concern
         warnings.simplefilter("ignore")
         return import_openvino().convert_model(Convolved(network).eval(),

@@ -414,8 +414,8 @@ _SHAPES_CHECK = """
 import sys, numpy as np
 from srpipe.default_plugins.espcn.openvino_backend import _int8_runner, import_openvino
 run = _int8_runner(import_openvino().Core().read_model(sys.argv[1]))
-# small tiles, the blocks tile reuse reads (srpipe.reuse: 32-128 pixels and a radius of 7 each side), whole frames
-spans = [46, 78, 110, 142]
+# small tiles, the blocks tile reuse reads (srpipe.reuse: 32-128 pixels, the radius each side), whole frames
+spans = [int(span) for span in sys.argv[2].split(",")]
 widths = [*range(1, 9), 15, 16, 17, 33, 47, 64, 97, 191, *spans, 640]
 for n in (1, 4):
     for h in [*range(1, 65), *spans, 360, 480]:
@@ -424,10 +424,15 @@ for n in (1, 4):
 """
 
 
-def survives_shapes(model) -> bool:
-    """Whether the int8 ``model`` runs, as the backend runs it, on every tile shape from 1 to 64
-    LR pixels high, the blocks tile reuse reads and whole frames, at a range of widths, batches
-    of 1 and 4, without crashing its process."""
+def survives_shapes(model, config) -> bool:
+    """Whether the int8 ``model`` of a network of ``config`` (an ESPCNConfig) runs, as the backend
+    runs it, on every tile shape from 1 to 64 LR pixels high, the blocks tile reuse reads and
+    whole frames, at a range of widths, batches of 1 and 4, without crashing its process."""
+    from srpipe.reuse import ReusePolicy, _span
+
+    policy, radius = ReusePolicy(), max(config.receptive_radius(), 2)
+    spans = [_span(size, 10**6, radius, config.crop_alignment()) for size in range(policy.step, policy.block + 1,
+                                                                                    policy.step)]
     import subprocess
     import sys
 
@@ -436,7 +441,8 @@ def survives_shapes(model) -> bool:
     with tempfile.TemporaryDirectory(prefix="srpipe-shapes-") as tmp:
         xml = Path(tmp, "model.xml")
         import_openvino().save_model(model, str(xml), compress_to_fp16=False)
-        return subprocess.run([sys.executable, "-c", _SHAPES_CHECK, str(xml)], capture_output=True).returncode == 0
+        return subprocess.run([sys.executable, "-c", _SHAPES_CHECK, str(xml), ",".join(map(str, spans))],
+                              capture_output=True).returncode == 0
 
 
 def sha256(data: bytes) -> str:

@@ -129,8 +129,9 @@ class PickedWeights:
     of one value (a black intro) tells nothing and gets ``otherwise``. Warm-ups run on a copy
     (:meth:`for_stream`). The clean weights are loaded when first chosen, or at once with
     ``load_clean_now`` (where they need more memory than ``otherwise``, so that the memory plan
-    counts them), and shared by the streams after. Both have the same receptive radius and flat
-    path, which it declares, so video through it reuses tiles (:mod:`srpipe.reuse`)."""
+    counts them), and shared by the streams after. It declares ``otherwise``'s receptive radius,
+    crop alignment and flat path, so video through it reuses tiles (:mod:`srpipe.reuse`); the
+    clean weights run only where they fit them (:meth:`_fits`)."""
 
     def __init__(self, otherwise, load_clean, pick: StillPick, otherwise_name: str = "image",
                  load_clean_now: bool = False):
@@ -138,7 +139,7 @@ class PickedWeights:
         self._load_clean, self._clean = load_clean, []  # a list that the copies share, empty until loaded
         self.scale = otherwise.scale
         self.chosen: str | None = None  # "clean" or otherwise_name, once the first frame was seen
-        UpscalerTraits.of(otherwise).lend(self, "receptive_radius", "flat_path")
+        UpscalerTraits.of(otherwise).lend(self, "receptive_radius", "crop_alignment", "flat_path")
         if load_clean_now:
             self.clean()
 
@@ -188,8 +189,12 @@ class PickedWeights:
         return self._running().upscale(luma, bit_depth=bit_depth, full_range=full_range)
 
     def _fits(self, clean) -> bool:
-        """Whether ``clean`` reads no farther than the radius declared for both (else tile reuse
-        would keep outputs it changes): true of the shipped weights."""
-        declared, radius = UpscalerTraits.of(self).receptive_radius, UpscalerTraits.of(clean).receptive_radius
-        return declared is None or (radius is not None and radius <= declared)
+        """Whether ``clean`` reads no farther than the radius declared for both, and gives the
+        whole frame's output on crops that start on the declared grid (else tile reuse would keep
+        outputs it changes): true of the shipped weights."""
+        declared, own = UpscalerTraits.of(self), UpscalerTraits.of(clean)
+        if declared.receptive_radius is None:
+            return True
+        return own.receptive_radius is not None and own.receptive_radius <= declared.receptive_radius \
+            and declared.crop_alignment % own.crop_alignment == 0
 

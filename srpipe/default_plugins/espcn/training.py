@@ -62,6 +62,7 @@ class TrainSettings:
     residual: bool | None = None
     padding_mode: str = "zeros"
     frames: int = 1  # a temporal network's input frames: the current one and those before it
+    unshuffle: int = 1  # ESPCNConfig.unshuffle
     mismatch: float = 0.0  # share of earlier frames cropped misaligned (PatchSampler)
     shuffle: str = "pixelshuffle"
     loss: str = "l1"
@@ -108,6 +109,8 @@ def parse_args(argv=None) -> TrainSettings:
     p.add_argument("--frames", type=int, default=1,
                    help="input frames of a temporal network: the current one and those before it, aligned "
                         "(needs --degrade video; see srpipe.default_plugins.espcn.temporal)")
+    p.add_argument("--unshuffle", type=int, default=1,
+                   help="run the convolutions on blocks of NxN pixels as channels (ESPCNConfig.unshuffle)")
     p.add_argument("--mismatch", type=float, default=0.0,
                    help="share of earlier frames cropped misaligned in training, as a moving subject gives")
     p.add_argument("--shuffle", default="pixelshuffle", choices=("pixelshuffle", "einops"))
@@ -163,7 +166,8 @@ def network_config(a: TrainSettings) -> ESPCNConfig:
     for key in ("features", "kernels", "activation", "residual"):
         if getattr(a, key) is not None:
             cfg[key] = getattr(a, key)
-    return ESPCNConfig(scale=a.scale, shuffle=a.shuffle, padding_mode=a.padding_mode, frames=a.frames, **cfg)
+    return ESPCNConfig(scale=a.scale, shuffle=a.shuffle, padding_mode=a.padding_mode, frames=a.frames,
+                       unshuffle=a.unshuffle, **cfg)
 
 
 def init_from(net: ESPCN, path: str, grow: bool = False) -> None:

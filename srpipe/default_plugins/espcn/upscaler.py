@@ -61,6 +61,11 @@ class ResidualBase:
                          for plane in luma])
 
 
+def _whole_blocks(pixels: int, block: int) -> int:
+    """``pixels`` rounded up to a multiple of ``block``."""
+    return -(-pixels // block) * block
+
+
 class ESPCNUpscaler:
     """Upscale batches of luma planes with an ESPCN checkpoint.
 
@@ -82,8 +87,11 @@ class ESPCNUpscaler:
         self.convolved = self._load_prepared(checkpoint, backend) or self._prepare(checkpoint, backend)
         self.backend = getattr(self.convolved, "backend", self.backend)  # a fallback names what really runs
         self.scale: int = self.config.scale
-        self.tile = tile or (backend.tile if backend else 192)
-        self.margin = self.config.receptive_radius()
+        # Tiles, bands and their margins in whole blocks of a network that works on blocks
+        # (ESPCNConfig.unshuffle), so that each piece's output is the whole frame's.
+        self.crop_alignment = self.config.crop_alignment()
+        self.tile = _whole_blocks(tile or (backend.tile if backend else 192), self.crop_alignment)
+        self.margin = _whole_blocks(self.config.receptive_radius(), self.crop_alignment)
         self._copy_stream = None  # CUDA only, made on first use
         self._window = TemporalWindow(self.config.frames) if self.config.frames > 1 else None
 
@@ -118,8 +126,9 @@ class ESPCNUpscaler:
         s2, stacked = self.scale**2, self.config.frames  # a temporal network reads each frame with those before it
         if self.device.startswith("cuda"):
             return frames * width * height * (stacked + s2) * 2 * 2  # 2 bytes a sample, doubled by the rounding
-        halo, side = self.margin + 2, self.tile + 2 * self.margin  # halo: as upscale() reads a band
-        band_rows = min(height, max(1, BAND_OUTPUT_PIXELS // (width * s2)) + 2 * halo)
+        rows, halo = self._band(width)
+        side = self.tile + 2 * self.margin
+        band_rows = min(height, rows + 2 * halo)
         tile = min(band_rows, side) * min(width, side)
         band_bytes = (1 if band_rows == height else 2) * band_rows * width * s2 * BAND_BYTES
         tile_bytes = (1 if tile == width * height else 2) * tile * self._tile_bytes_per_lr_pixel()
@@ -254,7 +263,7 @@ class ESPCNUpscaler:
         # Bands of rows, each read with a halo of the network's receptive radius and the residual's
         # bicubic taps (2), so that the output equals the whole frame's: the float copies then
         # take a band's memory, not several times the upscaled frame's (a 12 MP photo at x4).
-        rows, halo = max(1, BAND_OUTPUT_PIXELS // (w * s * s)), self.margin + 2
+        rows, halo = self._band(w)
         for i in range(0, n, self.batch_size):
             for top in range(0, h, rows):
                 bottom = min(top + rows, h)
@@ -266,6 +275,12 @@ class ESPCNUpscaler:
                 np.clip(np.rint(y), 0, maxval, out=y)
                 out[i:i + self.batch_size, top * s:bottom * s] = y[:, (top - y0) * s:(bottom - y0) * s]
         return out
+
+    def _band(self, width: int) -> tuple[int, int]:
+        """The rows of a band of :meth:`upscale` on frames ``width`` wide, and the halo of rows
+        read on each side."""
+        rows = max(1, BAND_OUTPUT_PIXELS // (width * self.scale**2))
+        return _whole_blocks(rows, self.crop_alignment), _whole_blocks(self.margin + 2, self.crop_alignment)
 
     def _network_on_samples(self, x, bit_depth: int, full_range: bool):
         """Float (N, H, W) samples of ``bit_depth`` bits (a temporal network's: (N, frames, H, W))

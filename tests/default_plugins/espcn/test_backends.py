@@ -115,6 +115,7 @@ def test_tiles_give_the_untiled_output(cache, backend):
     dict(scale=3, features=(8, 4, 8), kernels=(5, 1, 3, 3), activation="prelu", residual=True),
     dict(scale=2, features=(8,), kernels=(3, 3), activation="tanh", shuffle="einops"),
     dict(scale=4, features=(8,), kernels=(3, 3), activation="relu", padding_mode="reflect"),
+    dict(scale=2, features=(8, 8), kernels=(3, 3, 3), activation="prelu", residual=True, unshuffle=2),  # odd sizes
 ])
 @pytest.mark.parametrize("backend", [ONNXRUNTIME, OPENVINO], ids=lambda b: b.name)
 def test_every_espcn_variant_converts(cache, config, backend):
