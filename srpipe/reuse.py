@@ -285,8 +285,9 @@ class TileReuse:
         upscaler's too: it is a copy for a stream of its own that warms up (``for_stream``), which
         shares what was loaded and prepared."""
         step = self.policy.step
-        sides = [{_span(min(size, length), length, self.radius, self.alignment)
-                  for size in range(step, self.policy.block + step, step)} for length in (height, width)]
+        sides = [{min(_span(min(size, length), length, self.radius, self.alignment) + more, length)
+                  for size in range(step, self.policy.block + step, step) for more in range(self.alignment)}
+                 for length in (height, width)]
         inner = for_stream(self.inner)
         for rows, cols in [(height, width), *((h, w) for h in sides[0] for w in sides[1])]:
             inner.upscale(np.zeros((1, rows, cols), np.uint8), bit_depth=8, full_range=False)
@@ -425,13 +426,15 @@ def _pieces(start: int, end: int, length: int, block: int, step: int, radius: in
         first = min(first, length - size)
         span = _span(size, length, radius, alignment)
         read0 = min(max(first - radius, 0), length - span)
-        read0 -= read0 % alignment
-        yield first, first + size, read0, read0 + span
+        read1 = read0 + span
+        read0 -= read0 % alignment  # where the read reaches the end of ``length``, it grows back instead
+        yield first, first + size, read0, read1
 
 
 def _span(size: int, length: int, radius: int, alignment: int) -> int:
-    """How much :func:`_pieces` reads for a piece of ``size``: ``radius`` on each side, and
-    room to start the read on the grid of ``alignment``; at most ``length``."""
+    """How much :func:`_pieces` reads for a piece of ``size`` (at most ``alignment`` - 1 more at
+    the end of ``length``): ``radius`` on each side, and room to start the read on the grid of
+    ``alignment``; at most ``length``."""
     return min(size + 2 * radius + alignment - 1, length)
 
 

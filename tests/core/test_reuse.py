@@ -122,7 +122,8 @@ def test_the_engine_sees_few_shapes():
     assert shapes - {(256, 320)} <= {(h, w) for h in (38, 70) for w in (38, 70)}
 
 
-def test_after_warming_up_no_frame_brings_a_new_shape():
+@pytest.mark.parametrize("alignment", [1, 2])
+def test_after_warming_up_no_frame_brings_a_new_shape(alignment):
     shapes, calls = set(), []
 
     class Recording(BoxUpscaler):
@@ -131,7 +132,8 @@ def test_after_warming_up_no_frame_brings_a_new_shape():
             shapes.add(luma.shape[1:])
             return super().upscale(luma, bit_depth=bit_depth, full_range=full_range)
 
-    reusing = TileReuse(Recording(), 3, ReusePolicy(threshold=0, flat=False, tile=16, block=64, step=16))
+    reusing = TileReuse(Recording(), 3, ReusePolicy(threshold=0, flat=False, tile=16, block=64, step=16),
+                        alignment=alignment)
     reusing.warm_up(200, 150)
     assert reusing.stats.frames == 0 and reusing._state is None  # nothing of a frame is kept
     calls.clear()

@@ -61,15 +61,21 @@ class ESPCN(nn.Module):
 
     def convolved(self, x: torch.Tensor) -> torch.Tensor:
         """The convolutions and the sub-pixel shuffle (without the residual's bicubic)."""
+        y = self._shuffled(self.body(self.blocks(x)))
+        if self.config.unshuffle == 1:
+            return y
+        h, w = x.shape[-2:]
+        return y[..., :h * self.config.scale, :w * self.config.scale]
+
+    def blocks(self, x: torch.Tensor) -> torch.Tensor:
+        """The input as the convolutions take it: with ``unshuffle``, edge-extended to whole
+        blocks (always, by 0 where none is needed, so that a traced graph, OpenVINO's or ONNX's,
+        pads whatever size it is given) and rearranged into them."""
         u = self.config.unshuffle
         if u == 1:
-            return self._shuffled(self.body(x))
-        # Edge-extended to whole blocks, then cropped: always, with amounts of 0 where none are
-        # needed, so that a traced graph (OpenVINO, ONNX) pads whatever size it is given.
+            return x
         h, w = x.shape[-2:]
-        x = F.pad(x, (0, (u - w % u) % u, 0, (u - h % u) % u), mode="replicate")
-        y = self._shuffled(self.body(F.pixel_unshuffle(x, u)))
-        return y[..., :h * self.config.scale, :w * self.config.scale]
+        return F.pixel_unshuffle(F.pad(x, (0, (u - w % u) % u, 0, (u - h % u) % u), mode="replicate"), u)
 
     def _shuffled(self, y: torch.Tensor) -> torch.Tensor:
         if self.shuffle is not None:

@@ -206,7 +206,7 @@ def equalized(network, samples: list[np.ndarray], strength: float):
         hooks = [a.register_forward_hook(lambda m, i, o: seen.setdefault(m, []).append(
             torch.stack([o.amin((0, 2, 3)), o.amax((0, 2, 3))]))) for a in activations]
         for x in samples:
-            network.body(torch.from_numpy(x))
+            network.body(network.blocks(torch.from_numpy(x)))
         for hook in hooks:
             hook.remove()
         for i, activation in enumerate(activations):
@@ -431,8 +431,9 @@ def survives_shapes(model, config) -> bool:
     from srpipe.reuse import ReusePolicy, _span
 
     policy, radius = ReusePolicy(), max(config.receptive_radius(), 2)
-    spans = [_span(size, 10**6, radius, config.crop_alignment()) for size in range(policy.step, policy.block + 1,
-                                                                                    policy.step)]
+    alignment = config.crop_alignment()
+    spans = [_span(size, 10**6, radius, alignment) + more
+             for size in range(policy.step, policy.block + 1, policy.step) for more in range(alignment)]
     import subprocess
     import sys
 

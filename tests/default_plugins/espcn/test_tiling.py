@@ -77,7 +77,9 @@ def test_a_network_on_blocks_gives_the_whole_frames_output_in_tiles_and_bands(mo
 def test_tile_reuse_starts_each_read_of_a_network_on_blocks_on_its_grid():
     """With threshold 0, every frame is the network's own output on the whole frame, while a
     subject moves over a still picture and the picture pans by whole blocks (followed) and by
-    odd shifts (not followed: the network's output does not move with them). The network runs
+    odd shifts (not followed: the network's output does not move with them), and the frame's
+    bottom right changes (an odd number of rows, padded to whole blocks; an even number of
+    columns, where a read pushed against the end must grow back to its grid). The network runs
     in float64 here: in float32 torch rounds differently on different shapes, which can move an
     output across a half code value."""
     net = blocks_network().double().eval()
@@ -97,9 +99,10 @@ def test_tile_reuse_starts_each_read_of_a_network_on_blocks_on_its_grid():
     x0 = y0 = 30
     for index, (dy, dx) in enumerate([(0, 0)] * 4 + [(2, 4)] * 3 + [(0, 0)] * 2 + [(1, 3)] * 2 + [(0, 0)] * 2):
         y0, x0 = y0 - dy, x0 - dx
-        frame = np.ascontiguousarray(world[y0:y0 + 251, x0:x0 + 317])
+        frame = np.ascontiguousarray(world[y0:y0 + 251, x0:x0 + 316])
         top, left = 40 + 5 * index, 57 + 3 * index
         frame[top:top + 12, left:left + 9] = rng.integers(0, 256, (12, 9))
+        frame[-3 - index % 3:, -5 - index % 4:] = 255 - index  # at the frame's odd bottom and right ends
         got = reusing.upscale(frame[None], bit_depth=8, full_range=False)[0]
         np.testing.assert_array_equal(got, whole.upscale(frame[None], bit_depth=8, full_range=False)[0])
     assert reusing.stats.shifted_frames == 3  # the even pans only
