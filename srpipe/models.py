@@ -49,10 +49,10 @@ class UpscalerTraits:
     #: equals the whole frame's output farther than this from the crop's cut edges. ``None``:
     #: every frame is upscaled whole
     receptive_radius: int | None = None
-    #: crops keep that promise only where they start this many input pixels apart (a network that
-    #: works on blocks of pixels, as ``espcn``'s fast x2 network does on 2x2): ``srpipe.reuse``
-    #: then starts each crop it reads at a multiple of it from the frame's top left, and moves
-    #: kept output only by multiples of it
+    #: crops keep that promise only where they start a multiple of this many input pixels from the
+    #: frame's top left (a network that works on blocks of pixels, one that starts with a pixel
+    #: unshuffle): ``srpipe.reuse`` then starts each crop it reads there, and moves kept output
+    #: only by multiples of it
     crop_alignment: int = 1
     #: an upscaler equal to this one on flat input (a residual network's bicubic), which
     #: ``srpipe.reuse`` runs on flat tiles instead; ``None``: none

@@ -285,7 +285,7 @@ class TileReuse:
         upscaler's too: it is a copy for a stream of its own that warms up (``for_stream``), which
         shares what was loaded and prepared."""
         step = self.policy.step
-        sides = [{min(_span(min(size, length), length, self.radius, self.alignment) + more, length)
+        sides = [{min(read_span(min(size, length), length, self.radius, self.alignment) + more, length)
                   for size in range(step, self.policy.block + step, step) for more in range(self.alignment)}
                  for length in (height, width)]
         inner = for_stream(self.inner)
@@ -424,14 +424,14 @@ def _pieces(start: int, end: int, length: int, block: int, step: int, radius: in
     for first in range(start, end, block):
         size = min(-(-min(block, end - first) // step) * step, length)
         first = min(first, length - size)
-        span = _span(size, length, radius, alignment)
+        span = read_span(size, length, radius, alignment)
         read0 = min(max(first - radius, 0), length - span)
         read1 = read0 + span
         read0 -= read0 % alignment  # where the read reaches the end of ``length``, it grows back instead
         yield first, first + size, read0, read1
 
 
-def _span(size: int, length: int, radius: int, alignment: int) -> int:
+def read_span(size: int, length: int, radius: int, alignment: int) -> int:
     """How much :func:`_pieces` reads for a piece of ``size`` (at most ``alignment`` - 1 more at
     the end of ``length``): ``radius`` on each side, and room to start the read on the grid of
     ``alignment``; at most ``length``."""

@@ -428,16 +428,16 @@ def survives_shapes(model, config) -> bool:
     """Whether the int8 ``model`` of a network of ``config`` (an ESPCNConfig) runs, as the backend
     runs it, on every tile shape from 1 to 64 LR pixels high, the blocks tile reuse reads and
     whole frames, at a range of widths, batches of 1 and 4, without crashing its process."""
-    from srpipe.reuse import ReusePolicy, _span
-
-    policy, radius = ReusePolicy(), max(config.receptive_radius(), 2)
-    alignment = config.crop_alignment()
-    spans = [_span(size, 10**6, radius, alignment) + more
-             for size in range(policy.step, policy.block + 1, policy.step) for more in range(alignment)]
     import subprocess
     import sys
 
     from srpipe.default_plugins.espcn.openvino_backend import import_openvino
+    from srpipe.reuse import ReusePolicy, read_span
+
+    policy, radius = ReusePolicy(), max(config.receptive_radius(), 2)
+    alignment = config.crop_alignment()
+    spans = [read_span(size, 10**6, radius, alignment) + more
+             for size in range(policy.step, policy.block + 1, policy.step) for more in range(alignment)]
 
     with tempfile.TemporaryDirectory(prefix="srpipe-shapes-") as tmp:
         xml = Path(tmp, "model.xml")

@@ -151,6 +151,23 @@ def test_a_flat_first_frame_gets_the_other_weights_and_a_warm_up_leaves_the_choi
     assert reusing.upscale(bright, bit_depth=8, full_range=False)[0, 0, 0] == 1 and stream.chosen == "clean"
 
 
+def test_the_clean_weights_run_only_where_tile_reuse_can_keep_their_output():
+    """The picker declares ``otherwise``'s radius and grid; clean weights that read farther, or
+    need a coarser grid, would make tile reuse keep outputs they change: ``otherwise`` runs."""
+    def clean_like(radius, alignment):
+        clean = Counting(1)
+        clean.receptive_radius, clean.crop_alignment = radius, alignment
+        return clean
+
+    otherwise = Counting(2)
+    otherwise.receptive_radius, otherwise.crop_alignment = 7, 2
+    frame = np.full((1, 8, 8), 200, np.uint8)
+    for radius, alignment, runs in ((7, 1, 1), (7, 2, 1), (5, 1, 1), (8, 1, 2), (7, 4, 2), (None, 1, 2)):
+        picked = PickedWeights(otherwise, lambda: clean_like(radius, alignment), Fixed(lambda luma: True)).for_stream()
+        assert (picked.receptive_radius, picked.crop_alignment) == (7, 2)
+        assert picked.upscale(frame, bit_depth=8, full_range=False)[0, 0, 0] == runs, (radius, alignment)
+
+
 def test_video_through_espcn_image_reuses_tiles(tmp_path, cli_run):
     """Both weights read the same radius, which the picker declares: a video given
     ``-m espcn-image`` keeps tile reuse."""
