@@ -86,8 +86,9 @@ def for_stream(upscaler: Upscaler) -> Upscaler:
 
 
 def check_upscaler(upscaler, spec: ModelSpec, scale: int | None) -> None:
-    """Refuse, naming the plugin, what a model's ``load`` returned if it is no upscaler, or one of
-    another scale than ``scale`` (``None``: the checkpoint's, any)."""
+    """Refuse, naming the plugin, what a model's ``load`` returned if it is no upscaler, one of
+    another scale than ``scale`` (``None``: the checkpoint's, any), or one whose tile-reuse traits
+    are not whole numbers tile reuse can use."""
     scale_ok = isinstance(getattr(upscaler, "scale", None), numbers.Integral)
     if not (scale_ok and callable(getattr(upscaler, "upscale", None))):
         raise SrpipeError(f"model {spec.name!r} of plugin {spec.plugin!r} loaded a {type(upscaler).__name__}, which "
@@ -95,6 +96,14 @@ def check_upscaler(upscaler, spec: ModelSpec, scale: int | None) -> None:
     if scale is not None and upscaler.scale != scale:
         raise SrpipeError(f"model {spec.name!r} of plugin {spec.plugin!r} was asked for x{scale} but loaded an "
                           f"x{upscaler.scale} upscaler; report it to the plugin's authors")
+    traits = UpscalerTraits.of(upscaler)
+    for name, least in (("receptive_radius", 0), ("crop_alignment", 1)):
+        value = getattr(traits, name)
+        if value is None and getattr(UpscalerTraits, name) is None:  # the default: no tile reuse
+            continue
+        if not (isinstance(value, numbers.Integral) and value >= least):
+            raise SrpipeError(f"model {spec.name!r} of plugin {spec.plugin!r} declares {name} {value!r}, which is not "
+                              f"a whole number of at least {least}; report it to the plugin's authors")
 
 
 @dataclass(frozen=True)

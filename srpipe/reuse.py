@@ -417,7 +417,7 @@ def _shifted(plane: np.ndarray, dx: int, dy: int) -> np.ndarray:
 def _pieces(start: int, end: int, length: int, block: int, step: int, radius: int, alignment: int = 1):
     """Pieces (first, last) that cover ``start``-``end``: ``block`` long, the last rounded up
     to a multiple of ``step`` (reaching back, or over the end, as ``length`` allows), each with
-    the span (read0, read1) read for it (:func:`_span` long): the piece and ``radius`` on each
+    the span (read0, read1) read for it (:func:`read_span` long): the piece and ``radius`` on each
     side (or all of ``length``), moved inside 0-``length``, starting at a multiple of
     ``alignment``. A piece is then at least ``radius`` from each end of its span that is not an
     end of ``length``."""
@@ -425,10 +425,11 @@ def _pieces(start: int, end: int, length: int, block: int, step: int, radius: in
         size = min(-(-min(block, end - first) // step) * step, length)
         first = min(first, length - size)
         span = read_span(size, length, radius, alignment)
-        read0 = min(max(first - radius, 0), length - span)
-        read1 = read0 + span
-        read0 -= read0 % alignment  # where the read reaches the end of ``length``, it grows back instead
-        yield first, first + size, read0, read1
+        low = min(max(first - radius, 0), length - span)
+        read0 = low - low % alignment
+        # Back on the grid, the span still reaches ``radius`` past the piece; at the end of
+        # ``length`` it reaches the end
+        yield first, first + size, read0, length if low == length - span else read0 + span
 
 
 def read_span(size: int, length: int, radius: int, alignment: int) -> int:

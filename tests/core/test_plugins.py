@@ -367,6 +367,35 @@ def test_an_upscaler_of_another_scale_than_asked_is_refused_before_writing(tmp_p
     assert not (tmp_path / "out.mkv").exists()
 
 
+@pytest.mark.parametrize("trait, value, least", [("crop_alignment", 0, 1), ("crop_alignment", None, 1),
+                                                  ("crop_alignment", 1.5, 1), ("receptive_radius", -1, 0),
+                                                  ("receptive_radius", "7", 0)])
+def test_an_upscaler_with_a_nonsense_reuse_trait_is_refused_before_writing(tmp_path, trait, value, least):
+    """Tile reuse would divide by a crop alignment of 0 on the second frame: refused at load (a
+    receptive radius of None is the default, no reuse; a crop alignment of None is not)."""
+    from srpipe import hookimpl
+    from srpipe.models import ModelSpec
+    from srpipe.upscaling import upscale
+
+    upscaler = _Repeat(2)
+    upscaler.receptive_radius = 3
+    setattr(upscaler, trait, value)
+
+    class Plugin:
+        @hookimpl
+        def register_models(self, register):
+            register(ModelSpec(name="odd-traits", scales=(2,), description="", load=lambda **kw: upscaler,
+                               uses_gpu=False))
+
+    pm = make_plugin_manager()
+    pm.register(Plugin(), name="sloppy")
+    clip = make_test_video(tmp_path / "in.mp4", frames=3, audio=False)
+    with pytest.raises(SrpipeError, match=rf"^model 'odd-traits' of plugin 'sloppy' declares {trait} {value!r}, "
+                                          rf"which is not a whole number of at least {least}; report it"):
+        upscale(str(clip), str(tmp_path / "out.mkv"), model="odd-traits", scale=2, device="cpu", pm=pm)
+    assert not (tmp_path / "out.mkv").exists()
+
+
 def test_a_url_output_reaches_the_sink_plugins_and_plugin_images_get_a_clear_error(tmp_path):
     import numpy as np
 

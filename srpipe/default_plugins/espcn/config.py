@@ -6,6 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 ACTIVATIONS = ("tanh", "relu", "prelu")
+# Not "circular": it wraps a crop's edges onto each other where the frame's are, so that a tile
+# would not give the whole frame's output (tile reuse and tiling rely on it)
+PADDING_MODES = ("zeros", "reflect", "replicate")
 SHUFFLES = ("pixelshuffle", "einops")
 MAX_SCALE, MAX_KERNEL, MAX_WIDTH, MAX_LAYERS, MAX_FRAMES = 8, 15, 1024, 32, 8
 
@@ -60,6 +63,8 @@ class ESPCNConfig:
             raise ValueError(f"at most {MAX_LAYERS} hidden layers")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}")
+        if self.padding_mode not in PADDING_MODES:
+            raise ValueError(f"padding_mode must be one of {PADDING_MODES}")
         if self.shuffle not in SHUFFLES:
             raise ValueError(f"shuffle must be one of {SHUFFLES}")
 

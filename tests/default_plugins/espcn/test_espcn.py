@@ -71,3 +71,7 @@ def test_config_is_checked():
         ESPCNConfig(shuffle="nearest")
     with pytest.raises(ValueError):
         ESPCNConfig.from_dict({"scale": 2, "bogus": 1})
+    with pytest.raises(ValueError, match="unshuffle"):
+        ESPCNConfig(unshuffle=0)
+    with pytest.raises(ValueError, match="padding_mode"):  # circular: a tile's edges would wrap onto each other
+        ESPCNConfig(padding_mode="circular")
