@@ -25,6 +25,7 @@ OpenVINO's telemetry is kept off (:func:`import_openvino`): srpipe makes no netw
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import re
@@ -52,6 +53,15 @@ def import_openvino():
     return openvino
 
 
+@functools.cache
+def core():
+    """The process's one OpenVINO ``Core``. Each Core's CPU plugin sets the thread's alternate
+    signal stack and, when the Core goes, puts back the one it found: Cores that end in another
+    order than they began left the main thread's pointing at freed memory, where the next Ctrl-C
+    crashed the process (SIGSEGV) instead of stopping it."""
+    return import_openvino().Core()
+
+
 def is_available() -> bool:
     """Whether OpenVINO can be imported."""
     try:
@@ -65,7 +75,7 @@ def has_native_bf16() -> bool:
     """Whether OpenVINO finds bfloat16 instructions on this CPU."""
     if not is_available():
         return False
-    return "BF16" in import_openvino().Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    return "BF16" in core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
 def split_input(network):
@@ -150,7 +160,7 @@ def _runner(model, precision: str):
     config = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY", "ENABLE_CPU_PINNING": False}
     if compute_threads():
         config["INFERENCE_NUM_THREADS"] = compute_threads()
-    request = import_openvino().Core().compile_model(model, "CPU", config).create_infer_request()
+    request = core().compile_model(model, "CPU", config).create_infer_request()
     bf16 = precision == "bf16"
 
     def convolved(x: np.ndarray) -> np.ndarray:
@@ -183,7 +193,7 @@ def _load_prepared(precision: str):
         if weights is None:
             return None
         try:
-            model = import_openvino().Core().read_model(graph, weights)
+            model = core().read_model(graph, weights)
         except RuntimeError:  # what this srpipe wrote, yet OpenVINO cannot read it: converted again
             return None
         return _runner(model, precision)
@@ -251,7 +261,7 @@ def shipped_int8(key: str, folder: Path | None = None):
                           "the int8 graph is not used (reinstall srpipe)", stacklevel=2)
             return None
         try:
-            return import_openvino().Core().read_model(graph, weights)
+            return core().read_model(graph, weights)
         except RuntimeError:  # an older OpenVINO that cannot read it: the fallback runs
             return None
     return None

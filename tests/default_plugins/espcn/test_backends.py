@@ -308,3 +308,31 @@ def test_bfloat16_rounding_in_numpy_is_torchs():
                                  np.float32)])  # ties to even both ways, overflow, a subnormal
     want = torch.from_numpy(x).to(torch.bfloat16).float().numpy()
     assert np.array_equal(bfloat16_rounded(x).view(np.uint32), want.view(np.uint32))
+
+
+_CTRL_C_AFTER_OPENVINO = """
+import os, signal, sys
+from srpipe.media import SinkOptions
+from srpipe.upscaling import upscale
+for exact in (False, True):  # the fast network in int8 (or its fallback) and the video weights: several networks
+    upscale(sys.argv[1], sys.argv[2], model="espcn", scale=2, device="cpu", threaded=False, exact=exact,
+            sink_options=SinkOptions(codec="ffv1", crf=None, preset=None, overwrite=True))
+try:
+    os.kill(os.getpid(), signal.SIGINT)
+except KeyboardInterrupt:
+    print("interrupted")
+"""
+
+
+def test_ctrl_c_after_openvino_networks_stops_python_cleanly(tmp_path):
+    """Each OpenVINO Core sets the thread's alternate signal stack and puts the one it found back
+    when it goes: Cores ending out of order left it on freed memory, and the next Ctrl-C on that
+    thread (srpipe eval runs upscales on the main thread) crashed the process with SIGSEGV."""
+    import subprocess
+    import sys
+
+    clip = make_test_video(tmp_path / "lossless.mp4", frames=3, width=96, height=64, audio=False,
+                           codec_options={"crf": "0", "preset": "ultrafast"})
+    done = subprocess.run([sys.executable, "-c", _CTRL_C_AFTER_OPENVINO, str(clip), str(tmp_path / "up.mkv")],
+                          capture_output=True, text=True, timeout=300)
+    assert (done.returncode, done.stdout.strip()) == (0, "interrupted"), done.stderr[-2000:]
