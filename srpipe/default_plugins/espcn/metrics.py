@@ -11,11 +11,16 @@ def shave(img: np.ndarray, border: int) -> np.ndarray:
     return img[border:-border, border:-border] if border else img
 
 
+# What identical images score: a cap, so that means over frames stay finite where one frame comes
+# out exact (a black one in a fade), as video codecs' own tools cap it
+MAX_PSNR_DB = 100.0
+
+
 def psnr(a: np.ndarray, b: np.ndarray, border: int = 0) -> float:
-    """PSNR in dB of two images in [0, 255] after cropping ``border`` pixels."""
+    """PSNR in dB of two images in [0, 255] after cropping ``border`` pixels, at most MAX_PSNR_DB."""
     d = shave(np.asarray(a, np.float64), border) - shave(np.asarray(b, np.float64), border)
     mse = float(np.mean(d * d))
-    return float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
+    return MAX_PSNR_DB if mse == 0 else min(MAX_PSNR_DB, 10.0 * np.log10(255.0**2 / mse))
 
 
 def ssim(a: np.ndarray, b: np.ndarray, border: int = 0) -> float:

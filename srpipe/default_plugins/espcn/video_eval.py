@@ -35,42 +35,93 @@ def luma_frames(path: str | Path, limit: int | None = None) -> Iterator[np.ndarr
             yield plane_view(frame.planes[0], np.dtype(np.uint8)).copy()
 
 
-def shrink_and_encode(clip: str | Path, out: str | Path, scale: int, crf: int, limit: int | None = None,
-                      preset: str = "medium") -> tuple[int, int]:
-    """Write ``clip`` cropped to a multiple of ``2 * scale`` (so 4:2:0 fits), shrunk by FFmpeg's
-    ``scale`` filter (its default bicubic) and encoded by x264 at ``crf``; returns the HR size."""
+def _filtered_frames(clip: str | Path, steps: Sequence[tuple[str, str]], limit: int | None, size=None):
+    """The first ``limit`` frames (all: None) of ``clip``'s video through FFmpeg's filters
+    ``steps`` ((name, arguments) in order), with the first frame's (width, height) before them
+    (``size``: a function that takes it and returns the steps instead). A file that cannot be
+    read, or whose frames change size, is refused naming it."""
     try:
         inp = av.open(str(clip))
     except av.error.FFmpegError as exc:
         raise SrpipeError(f"{clip} cannot be opened as a video ({exc.strerror or exc}); give a video file") from None
-    with inp, av.open(str(out), "w") as dst:
+    with inp:
         if not inp.streams.video:
             raise SrpipeError(f"{clip} has no video stream; give a video file")
         src = inp.streams.video[0]
-        w, h = src.codec_context.width, src.codec_context.height
-        w, h = w - w % (2 * scale), h - h % (2 * scale)
+        graph, first = None, None
+        try:
+            for index, frame in enumerate(inp.decode(src)):
+                if limit is not None and index >= limit:
+                    return
+                if graph is None:
+                    first = (frame.width, frame.height)
+                    graph = _graph(src, size(first) if size else steps)
+                elif (frame.width, frame.height) != first:
+                    raise SrpipeError(f"{clip} changes its frame size from {first[0]}x{first[1]} to "
+                                      f"{frame.width}x{frame.height}; srpipe eval scores clips of one size")
+                graph.push(frame)
+                yield graph.pull()
+        except (av.error.FFmpegError, ValueError) as exc:  # damaged data, or a header cut short
+            raise SrpipeError(f"{clip} cannot be decoded ({getattr(exc, 'strerror', None) or exc}); "
+                              "check the file") from None
+        if graph is None:
+            raise SrpipeError(f"{clip} has no frame that decodes; check the file")
+
+
+def _graph(stream, steps: Sequence[tuple[str, str]]):
+    graph = av.filter.Graph()
+    chain = [graph.add_buffer(template=stream), *(graph.add(name, args) for name, args in steps),
+             graph.add("buffersink")]
+    for a, b in zip(chain, chain[1:]):
+        a.link_to(b)
+    graph.configure()
+    return graph
+
+
+def _cropped(width: int, height: int, scale: int) -> tuple[int, int]:
+    """A frame's size cropped to a multiple of ``2 * scale`` (so 4:2:0 fits shrunk)."""
+    return width - width % (2 * scale), height - height % (2 * scale)
+
+
+def shrink_and_encode(clip: str | Path, out: str | Path, scale: int, crf: int, limit: int | None = None,
+                      preset: str = "medium") -> tuple[int, int]:
+    """Write ``clip`` cropped to a multiple of ``2 * scale`` (so 4:2:0 fits), shrunk by FFmpeg's
+    ``scale`` filter (its default bicubic), made 8-bit 4:2:0 and encoded by x264 at ``crf``;
+    returns the HR size."""
+    try:
+        inp = av.open(str(clip))
+    except av.error.FFmpegError as exc:
+        raise SrpipeError(f"{clip} cannot be opened as a video ({exc.strerror or exc}); give a video file") from None
+    with inp:
+        src = inp.streams.video[0] if inp.streams.video else None
+        rate = Fraction(src.average_rate or src.guessed_rate or 25) if src else Fraction(25)
+    sizes = []
+
+    def steps(first):
+        w, h = _cropped(*first, scale)
         if min(w, h) < 2 * scale:
             raise SrpipeError(f"{clip} is too small to shrink x{scale}")
-        graph = av.filter.Graph()
-        buffer = graph.add_buffer(template=src)
-        chain = [graph.add("crop", f"{w}:{h}:0:0"), graph.add("scale", f"{w // scale}:{h // scale}:flags=bicubic"),
-                 graph.add("format", "yuv420p"), graph.add("buffersink")]
-        buffer.link_to(chain[0])
-        for a, b in zip(chain, chain[1:]):
-            a.link_to(b)
-        graph.configure()
-        rate = Fraction(src.average_rate or src.guessed_rate or 25)
-        stream = add_video_encoder(dst, "libx264", rate=rate, time_base=1 / rate, crf=crf, preset=preset)
-        stream.width, stream.height, stream.pix_fmt = w // scale, h // scale, "yuv420p"
-        for i, frame in enumerate(inp.decode(src)):
-            if limit is not None and i >= limit:
-                break
-            graph.push(frame)
-            shrunk = graph.pull()
-            shrunk.pts, shrunk.time_base = i, 1 / rate
+        sizes.append((w, h))
+        return [("crop", f"{w}:{h}:0:0"), ("scale", f"{w // scale}:{h // scale}:flags=bicubic"), ("format", "yuv420p")]
+
+    with av.open(str(out), "w") as dst:
+        stream = None
+        for index, shrunk in enumerate(_filtered_frames(clip, (), limit, size=steps)):
+            if stream is None:
+                stream = add_video_encoder(dst, "libx264", rate=rate, time_base=1 / rate, crf=crf, preset=preset)
+                stream.width, stream.height, stream.pix_fmt = shrunk.width, shrunk.height, "yuv420p"
+            shrunk.pts, shrunk.time_base = index, 1 / rate
             dst.mux(stream.encode(shrunk))
         dst.mux(stream.encode())
-    return w, h
+    return sizes[0]
+
+
+def reference_lumas(clip: str | Path, width: int, height: int, limit: int | None = None) -> Iterator[np.ndarray]:
+    """The 8-bit luma that :func:`shrink_and_encode` shrinks: ``clip`` cropped to ``width`` x
+    ``height`` and made 4:2:0 by the same filters, so that a gray or RGB clip is scored against
+    the limited-range luma its small copy was made from, not its own full-range values."""
+    for frame in _filtered_frames(clip, [("crop", f"{width}:{height}:0:0"), ("format", "yuv420p")], limit):
+        yield plane_view(frame.planes[0], np.dtype(np.uint8)).copy()
 
 
 def evaluate_video(clip: str | Path, models: Mapping[str, str | None], scale: int,
@@ -105,7 +156,7 @@ def evaluate_video(clip: str | Path, models: Mapping[str, str | None], scale: in
                               sink_options=SinkOptions(codec="ffv1", crf=None, preset=None, overwrite=True))
                 # what ran, where a stand-in (espcn-lossless on a crf 0 encode) or a variant did
                 row["ran"][label] = ran.model + (f" ({ran.variant})" if ran.variant else "")
-                scores = [psnr(u, o[:h, :w], scale) for u, o in zip(luma_frames(up), luma_frames(clip, frames))]
+                scores = [psnr(u, o, scale) for u, o in zip(luma_frames(up), reference_lumas(clip, w, h, frames))]
                 row["psnr"][label], row["frames"] = float(np.mean(scores)), len(scores)
                 up.unlink()
             results.append(row)

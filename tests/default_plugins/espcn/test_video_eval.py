@@ -1,6 +1,7 @@
 """`srpipe eval --video`: shrink, x264 at each crf, upscale through the pipeline, score every frame."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -45,3 +46,73 @@ def test_eval_video_refuses_bad_input(tmp_path, cli_run):
     clip = make_test_video(tmp_path / "clip.mp4", frames=2, audio=False)
     done = cli_run("eval", "-m", "bicubic", "--video", clip, "--crfs", "0,x")
     assert done.exit_code == 1 and "--crfs takes" in done.output
+
+
+def _write(path, frames, pix_fmt, codec="ffv1"):
+    """``frames`` (RGB arrays) as a clip of ``pix_fmt``, converted by FFmpeg's format filter."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=25)
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], pix_fmt
+        graph = av.filter.Graph()
+        chain = [graph.add_buffer(width=stream.width, height=stream.height, format="rgb24", time_base="1/25"),
+                 graph.add("format", pix_fmt), graph.add("buffersink")]
+        for a, b in zip(chain, chain[1:]):
+            a.link_to(b)
+        graph.configure()
+        for index, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts = index
+            graph.push(frame)
+            out.mux(stream.encode(graph.pull()))
+        out.mux(stream.encode())
+    return path
+
+
+def _pictures(count=3, width=96, height=64):
+    rng = np.random.default_rng(5)
+    y, x = np.mgrid[:height, :width]
+    return [np.clip(np.stack([128 + 90 * np.sin(x / (3 + i) + c) * np.cos(y / 5) for c in range(3)], -1)
+                    + rng.normal(0, 4, (height, width, 3)), 0, 255).astype(np.uint8) for i in range(count)]
+
+
+def test_a_gray_or_rgb_clip_is_scored_against_the_luma_its_small_copy_was_made_from(tmp_path, cli_run):
+    """Shrinking makes a clip 8-bit 4:2:0 in limited range; an RGB (or gray) clip's own luma is in
+    full range, so the reference is the clip made 4:2:0 by the same filters: the same pictures
+    stored as RGB or as 4:2:0 score alike."""
+    pictures = _pictures()
+    scores = {}
+    for name, pix_fmt in (("gray.mkv", "gray"), ("rgb.mkv", "bgr0"), ("yuv.mkv", "yuv420p")):
+        done = cli_run("eval", "-m", "bicubic", "--video", _write(tmp_path / name, pictures, pix_fmt), "--crfs", "0",
+                       "--json")
+        assert done.exit_code == 0, done.output
+        scores[name] = json.loads(done.output)["crfs"][0]["psnr"]["bicubic"]
+    # against gray's own full-range luma: 7 dB lower here
+    assert scores["gray.mkv"] == pytest.approx(scores["yuv.mkv"], abs=0.1)
+    assert scores["rgb.mkv"] == pytest.approx(scores["yuv.mkv"], abs=0.1)
+
+
+def test_an_exact_frame_counts_as_the_cap_and_json_stays_standard(tmp_path, cli_run):
+    """A black intro comes out exact: PSNR is capped there, so the clip's mean stays a number."""
+    pictures = _pictures()
+    pictures[0][:] = 0
+    clip = _write(tmp_path / "fade.mkv", pictures, "yuv420p")
+    done = cli_run("eval", "-m", "bicubic", "--video", clip, "--crfs", "0", "--json")
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.output, parse_constant=lambda name: pytest.fail(f"{name} in the JSON"))
+    assert 20 < report["crfs"][0]["psnr"]["bicubic"] < 100
+
+
+def test_clips_that_cannot_be_scored_are_named(tmp_path, cli_run):
+    clip = make_test_video(tmp_path / "clip.mkv", frames=4, audio=False)
+    cut = tmp_path / "header-only.mkv"
+    cut.write_bytes(clip.read_bytes()[:300])
+    grows = tmp_path / "grows.ts"  # MPEG-TS joined end to end, as a recording whose size changes
+    grows.write_bytes(b"".join(make_test_video(tmp_path / f"{w}.ts", width=w, height=h, frames=3, audio=False)
+                               .read_bytes() for w, h in ((64, 48), (96, 64))))
+    for path, message in ((cut, "has no frame that decodes|cannot be decoded|cannot be opened"),
+                          (grows, "changes its frame size from 64x48 to 96x64")):
+        done = cli_run("eval", "-m", "bicubic", "--video", path, "--crfs", "23")
+        assert done.exit_code == 1
+        assert re.fullmatch(rf"Error: {re.escape(str(path))} ({message}).*\n", done.output), done.output
