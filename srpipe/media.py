@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # frames load NumPy, which --help and the options' checks do 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
 #: video files that folder commands (batch, classify) pick up by name; FFmpeg reads more
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".ts", ".m2ts", ".mts", ".avi", ".flv",
-                            ".wmv", ".mpg", ".mpeg", ".3gp", ".ogv", ".y4m", ".gif"})
+                            ".wmv", ".mpg", ".mpeg", ".vob", ".mxf", ".3gp", ".ogv", ".y4m", ".gif"})
 # How the still-image formats begin (WebP: "RIFF", its size, "WEBP")
 _IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM", b"II*\x00", b"MM\x00*")
 

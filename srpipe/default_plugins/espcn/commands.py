@@ -195,15 +195,25 @@ def _evaluate_video(model, video, scale, weights, backend, crf_list, frames, as_
     options = {"backend": backend, "frames": frames, "device": device, "exact_models": exact_models}
     if Path(video).is_dir():
         report = evaluate_folder_of_clips(video, models, scale, crfs, **options)
+        # a category (a sub-folder) named "all" is told from the row of all clips by its slash
         rows = [(f"crf {crf} {name}", means[index]["clips"], means[index]["psnr"])
                 for index, crf in enumerate(crfs)
-                for name, means in [*report["categories"].items(), ("all", report["all"])]]
+                for name, means in [*((name + "/" if name == "all" else name, means)
+                                      for name, means in report["categories"].items()), ("all", report["all"])]]
         header, align = ("crf, category", "clips"), "<"
     else:
         report = evaluate_video(video, models, scale, crfs, **options)
         rows = [(row["crf"], row["frames"], row["psnr"]) for row in report["crfs"]]
         header, align = ("crf", "frames"), ">"
     report["model"] = model
+    _show_video_report(report, rows, header, align, model, as_json)
+    if report.get("not_scored"):
+        count, total = len(report["not_scored"]), len(report["not_scored"]) + len(report["clips"])
+        raise SrpipeError(f"{count} of {total} clips could not be scored (each named above); the scores are "
+                          "of the others")
+
+
+def _show_video_report(report, rows, header, align, model, as_json):
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return

@@ -10,7 +10,9 @@ of every frame with the original's.
 
 from __future__ import annotations
 
+import os
 import tempfile
+import warnings
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
@@ -165,21 +167,36 @@ def evaluate_video(clip: str | Path, models: Mapping[str, str | None], scale: in
 
 def clips_by_category(folder: str | Path) -> dict[str, list[Path]]:
     """The video files under ``folder``, by category: the sub-folder of ``folder`` they are in
-    (``.`` for those directly in it), each list sorted by path. Special files are passed over,
-    as a FIFO would be read once and a device might never end."""
+    (``.`` for those directly in it), each list sorted by path. Linked folders are followed, each
+    once. Special files and broken links are passed over with a warning, as a FIFO would be read
+    once and a device might never end."""
     from srpipe.media import VIDEO_SUFFIXES
 
     folder = Path(folder)
     categories: dict[str, list[Path]] = {}
-    for path in sorted(folder.rglob("*")):
-        if path.suffix.lower() in VIDEO_SUFFIXES and path.is_file():
+    seen = set()
+    for top, folders, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(top)
+        if real in seen:  # a link back up the tree, or to a folder already read
+            folders.clear()
+            continue
+        seen.add(real)
+        folders.sort()
+        for name in sorted(files):
+            path = Path(top, name)
+            if path.suffix.lower() not in VIDEO_SUFFIXES:
+                continue
+            if not path.is_file():
+                kind = special_kind(path)
+                warnings.warn(f"skipped {path}: {f'a {kind}' if kind else 'a link to nothing'}, not a video file")
+                continue
             relative = path.relative_to(folder)
             category = relative.parts[0] if len(relative.parts) > 1 else "."
             categories.setdefault(category, []).append(path)
     if not categories:
         raise SrpipeError(f"no video clips in {folder}; give a folder of clips (.mp4, .mkv, .mov, ...), "
                           "in sub-folders by category if you want scores per category")
-    return categories
+    return {name: sorted(paths) for name, paths in sorted(categories.items(), key=lambda item: min(item[1]))}
 
 
 def evaluate_folder_of_clips(folder: str | Path, models: Mapping[str, str | None], scale: int,
@@ -187,12 +204,21 @@ def evaluate_folder_of_clips(folder: str | Path, models: Mapping[str, str | None
     """:func:`evaluate_video` on every clip under ``folder`` (``options`` as it takes them), and
     the means by category (:func:`clips_by_category`) and over all clips, each clip counting
     once however many frames it has: ``{"folder", "scale", "clips": [report + "category"],
-    "categories": {name: [{"crf", "clips", "psnr"}]}, "all": [{"crf", "clips", "psnr"}]}``."""
+    "categories": {name: [{"crf", "clips", "psnr"}]}, "all": [{"crf", "clips", "psnr"}],
+    "not_scored": [{"clip", "category", "error"}]}``. A clip that cannot be scored (damaged, say)
+    is warned about and listed in ``not_scored``, and the others are scored; where none can be,
+    the first one's error is raised."""
     categories = clips_by_category(folder)
-    clips = []
+    clips, not_scored = [], []
     for category, paths in categories.items():
         for path in paths:
-            clips.append({**evaluate_video(path, models, scale, crfs, **options), "category": category})
+            try:
+                clips.append({**evaluate_video(path, models, scale, crfs, **options), "category": category})
+            except SrpipeError as exc:
+                if not clips and len(not_scored) + 1 == sum(map(len, categories.values())):
+                    raise  # none could be scored: that error is the answer
+                warnings.warn(f"skipped {path}: {exc}")
+                not_scored.append({"clip": str(path), "category": category, "error": str(exc)})
 
     def means(reports: list[dict]) -> list[dict]:
         rows = []
@@ -203,6 +229,7 @@ def evaluate_folder_of_clips(folder: str | Path, models: Mapping[str, str | None
                                   for label in labels}})
         return rows
 
+    scored = [name for name in categories if any(c["category"] == name for c in clips)]
     return {"folder": str(folder), "scale": scale, "clips": clips,
-            "categories": {name: means([c for c in clips if c["category"] == name]) for name in categories},
-            "all": means(clips)}
+            "categories": {name: means([c for c in clips if c["category"] == name]) for name in scored},
+            "all": means(clips), "not_scored": not_scored}

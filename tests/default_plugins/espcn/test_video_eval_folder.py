@@ -1,6 +1,10 @@
 """`srpipe eval --video FOLDER`: every clip scored, the means per category (sub-folder) and in all."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -57,3 +61,50 @@ def test_a_folder_without_clips_is_one_line(tmp_path, cli_run):
     (tmp_path / "empty" / "sub" / "photo.png").write_bytes(b"")
     done = cli_run("eval", "-m", "bicubic", "--video", tmp_path / "empty")
     assert done.exit_code == 1 and "no video clips in" in done.output and len(done.output.splitlines()) == 1
+
+
+def eval_video(folder, *args):
+    """``srpipe eval -m bicubic --video FOLDER --crfs 23`` in a subprocess (its warnings as a user
+    sees them; a FIFO that hangs it fails the test)."""
+    return subprocess.run([sys.executable, "-m", "srpipe", "eval", "-m", "bicubic", "--video", str(folder), "--crfs",
+                           "23", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_a_clip_that_cannot_be_scored_is_named_and_the_others_are_scored(tmp_path):
+    """One damaged clip among good ones: warned about, left out of the means, listed in --json,
+    and the run ends with an error (non-zero) after the others' scores."""
+    folder = tmp_path / "mine"
+    for name in ("all/a.mp4", "trips/b.mp4"):  # a category called "all", beside the row of all clips
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        make_test_video(folder / name, width=64, height=48, frames=3, audio=False)
+    (folder / "trips" / "cut.mp4").write_bytes((folder / "trips" / "b.mp4").read_bytes()[:200])
+    done = eval_video(folder)
+    assert done.returncode == 1
+    assert [line.split()[2] for line in done.stdout.splitlines()[1:]] == ["all/", "trips", "all"]
+    errors = done.stderr.splitlines()
+    assert errors[0].startswith(f"Warning: skipped {folder / 'trips' / 'cut.mp4'}: ") and len(errors) == 2
+    assert errors[1] == "Error: 1 of 3 clips could not be scored (each named above); the scores are of the others"
+    done = eval_video(folder, "--json")
+    report = json.loads(done.stdout)
+    assert [entry["clip"] for entry in report["not_scored"]] == [str(folder / "trips" / "cut.mp4")]
+    assert report["all"][0]["clips"] == 2 and report["categories"]["trips"][0]["clips"] == 1
+
+
+def test_linked_folders_are_read_once_and_special_files_are_named(tmp_path):
+    folder = tmp_path / "mine"
+    (folder / "real").mkdir(parents=True)
+    make_test_video(folder / "real" / "a.mp4", width=64, height=48, frames=2, audio=False)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    make_test_video(elsewhere / "b.mp4", width=64, height=48, frames=2, audio=False)
+    (folder / "linked").symlink_to(elsewhere)  # a category kept somewhere else
+    (folder / "real" / "loop").symlink_to(folder)  # a link back up the tree
+    (folder / "real" / "gone.mp4").symlink_to(tmp_path / "missing.mp4")
+    os.mkfifo(folder / "real" / "pipe.mp4")
+    done = eval_video(folder, "--json")
+    assert done.returncode == 0, done.stderr
+    assert sorted((c["category"], Path(c["clip"]).name) for c in json.loads(done.stdout)["clips"]) == [
+        ("linked", "b.mp4"), ("real", "a.mp4")]
+    assert sorted(done.stderr.splitlines()) == [
+        f"Warning: skipped {folder / 'real' / 'gone.mp4'}: a link to nothing, not a video file",
+        f"Warning: skipped {folder / 'real' / 'pipe.mp4'}: a FIFO, not a video file"]
