@@ -99,9 +99,9 @@ def check_upscaler(upscaler, spec: ModelSpec, scale: int | None) -> None:
     traits = UpscalerTraits.of(upscaler)
     for name, least in (("receptive_radius", 0), ("crop_alignment", 1)):
         value = getattr(traits, name)
-        if value is None and getattr(UpscalerTraits, name) is None:  # the default: no tile reuse
+        if name == "receptive_radius" and value is None:  # the default: no tile reuse
             continue
-        if not (isinstance(value, numbers.Integral) and value >= least):
+        if isinstance(value, bool) or not (isinstance(value, numbers.Integral) and value >= least):
             raise SrpipeError(f"model {spec.name!r} of plugin {spec.plugin!r} declares {name} {value!r}, which is not "
                               f"a whole number of at least {least}; report it to the plugin's authors")
 

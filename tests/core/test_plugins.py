@@ -369,7 +369,7 @@ def test_an_upscaler_of_another_scale_than_asked_is_refused_before_writing(tmp_p
 
 @pytest.mark.parametrize("trait, value, least", [("crop_alignment", 0, 1), ("crop_alignment", None, 1),
                                                   ("crop_alignment", 1.5, 1), ("receptive_radius", -1, 0),
-                                                  ("receptive_radius", "7", 0)])
+                                                  ("receptive_radius", "7", 0), ("receptive_radius", True, 0)])
 def test_an_upscaler_with_a_nonsense_reuse_trait_is_refused_before_writing(tmp_path, trait, value, least):
     """Tile reuse would divide by a crop alignment of 0 on the second frame: refused at load (a
     receptive radius of None is the default, no reuse; a crop alignment of None is not)."""

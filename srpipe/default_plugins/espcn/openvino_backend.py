@@ -31,6 +31,7 @@ import json
 import re
 import sys
 import tempfile
+import threading
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -53,12 +54,21 @@ def import_openvino():
     return openvino
 
 
-@functools.cache
+_CORE_LOCK = threading.Lock()
+
+
 def core():
     """The process's one OpenVINO ``Core``. Each Core's CPU plugin sets the thread's alternate
     signal stack and, when the Core goes, puts back the one it found: Cores that end in another
     order than they began left the main thread's pointing at freed memory, where the next Ctrl-C
-    crashed the process (SIGSEGV) instead of stopping it."""
+    crashed the process (SIGSEGV) instead of stopping it. Made under a lock, so that two threads
+    asking first do not make two."""
+    with _CORE_LOCK:
+        return _made_core()
+
+
+@functools.cache
+def _made_core():
     return import_openvino().Core()
 
 

@@ -37,6 +37,11 @@ def luma_frames(path: str | Path, limit: int | None = None) -> Iterator[np.ndarr
             yield plane_view(frame.planes[0], np.dtype(np.uint8)).copy()
 
 
+class UnreadableClip(SrpipeError):
+    """A clip that cannot be scored for what it holds (damaged, not video, too small): in a
+    folder, it is skipped and the others are scored."""
+
+
 def _filtered_frames(clip: str | Path, steps: Sequence[tuple[str, str]], limit: int | None, size=None):
     """The first ``limit`` frames (all: None) of ``clip``'s video through FFmpeg's filters
     ``steps`` ((name, arguments) in order), with the first frame's (width, height) before them
@@ -45,10 +50,10 @@ def _filtered_frames(clip: str | Path, steps: Sequence[tuple[str, str]], limit: 
     try:
         inp = av.open(str(clip))
     except av.error.FFmpegError as exc:
-        raise SrpipeError(f"{clip} cannot be opened as a video ({exc.strerror or exc}); give a video file") from None
+        raise UnreadableClip(f"{clip} cannot be opened as a video ({exc.strerror or exc}); give a video file") from None
     with inp:
         if not inp.streams.video:
-            raise SrpipeError(f"{clip} has no video stream; give a video file")
+            raise UnreadableClip(f"{clip} has no video stream; give a video file")
         src = inp.streams.video[0]
         graph, first = None, None
         try:
@@ -59,15 +64,15 @@ def _filtered_frames(clip: str | Path, steps: Sequence[tuple[str, str]], limit: 
                     first = (frame.width, frame.height)
                     graph = _graph(src, size(first) if size else steps)
                 elif (frame.width, frame.height) != first:
-                    raise SrpipeError(f"{clip} changes its frame size from {first[0]}x{first[1]} to "
+                    raise UnreadableClip(f"{clip} changes its frame size from {first[0]}x{first[1]} to "
                                       f"{frame.width}x{frame.height}; srpipe eval scores clips of one size")
                 graph.push(frame)
                 yield graph.pull()
         except (av.error.FFmpegError, ValueError) as exc:  # damaged data, or a header cut short
-            raise SrpipeError(f"{clip} cannot be decoded ({getattr(exc, 'strerror', None) or exc}); "
+            raise UnreadableClip(f"{clip} cannot be decoded ({getattr(exc, 'strerror', None) or exc}); "
                               "check the file") from None
-        if graph is None:
-            raise SrpipeError(f"{clip} has no frame that decodes; check the file")
+        if graph is None and limit != 0:
+            raise UnreadableClip(f"{clip} has no frame that decodes; check the file")
 
 
 def _graph(stream, steps: Sequence[tuple[str, str]]):
@@ -90,10 +95,12 @@ def shrink_and_encode(clip: str | Path, out: str | Path, scale: int, crf: int, l
     """Write ``clip`` cropped to a multiple of ``2 * scale`` (so 4:2:0 fits), shrunk by FFmpeg's
     ``scale`` filter (its default bicubic), made 8-bit 4:2:0 and encoded by x264 at ``crf``;
     returns the HR size."""
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be at least 1 frame, not {limit}")
     try:
         inp = av.open(str(clip))
     except av.error.FFmpegError as exc:
-        raise SrpipeError(f"{clip} cannot be opened as a video ({exc.strerror or exc}); give a video file") from None
+        raise UnreadableClip(f"{clip} cannot be opened as a video ({exc.strerror or exc}); give a video file") from None
     with inp:
         src = inp.streams.video[0] if inp.streams.video else None
         rate = Fraction(src.average_rate or src.guessed_rate or 25) if src else Fraction(25)
@@ -102,7 +109,7 @@ def shrink_and_encode(clip: str | Path, out: str | Path, scale: int, crf: int, l
     def steps(first):
         w, h = _cropped(*first, scale)
         if min(w, h) < 2 * scale:
-            raise SrpipeError(f"{clip} is too small to shrink x{scale}")
+            raise UnreadableClip(f"{clip} is too small to shrink x{scale}")
         sizes.append((w, h))
         return [("crop", f"{w}:{h}:0:0"), ("scale", f"{w // scale}:{h // scale}:flags=bicubic"), ("format", "yuv420p")]
 
@@ -120,7 +127,7 @@ def shrink_and_encode(clip: str | Path, out: str | Path, scale: int, crf: int, l
 
 def reference_lumas(clip: str | Path, width: int, height: int, limit: int | None = None) -> Iterator[np.ndarray]:
     """The 8-bit luma that :func:`shrink_and_encode` shrinks: ``clip`` cropped to ``width`` x
-    ``height`` and made 4:2:0 by the same filters, so that a gray or RGB clip is scored against
+    ``height`` and made 4:2:0 by the same filters, so that a gray clip, say, is scored against
     the limited-range luma its small copy was made from, not its own full-range values."""
     for frame in _filtered_frames(clip, [("crop", f"{width}:{height}:0:0"), ("format", "yuv420p")], limit):
         yield plane_view(frame.planes[0], np.dtype(np.uint8)).copy()
@@ -142,7 +149,7 @@ def evaluate_video(clip: str | Path, models: Mapping[str, str | None], scale: in
 
     if not Path(clip).is_file():  # a FIFO could be read once, and the clip is read once per crf and model
         problem = f"is a {special_kind(clip)}, not a file" if special_kind(clip) else "does not exist"
-        raise SrpipeError(f"{clip} {problem}; give a video file")
+        raise UnreadableClip(f"{clip} {problem}; give a video file")
     runs = {name: (name, name_weights, exact) for name, name_weights in models.items()}
     runs.update({f"{name} --exact": (name, name_weights, True) for name, name_weights in (exact_models or {}).items()})
     results = []
@@ -174,14 +181,15 @@ def clips_by_category(folder: str | Path) -> dict[str, list[Path]]:
 
     folder = Path(folder)
     categories: dict[str, list[Path]] = {}
-    seen = set()
+    seen, clips = set(), {}  # folders read, and each clip's path by its real one
     for top, folders, files in os.walk(folder, followlinks=True):
         real = os.path.realpath(top)
         if real in seen:  # a link back up the tree, or to a folder already read
             folders.clear()
             continue
         seen.add(real)
-        folders.sort()
+        # folders themselves before links to them, so that a link does not take a folder's category
+        folders.sort(key=lambda name: (os.path.islink(os.path.join(top, name)), name))
         for name in sorted(files):
             path = Path(top, name)
             if path.suffix.lower() not in VIDEO_SUFFIXES:
@@ -190,6 +198,10 @@ def clips_by_category(folder: str | Path) -> dict[str, list[Path]]:
                 kind = special_kind(path)
                 warnings.warn(f"skipped {path}: {f'a {kind}' if kind else 'a link to nothing'}, not a video file")
                 continue
+            if os.path.realpath(path) in clips:
+                warnings.warn(f"skipped {path}: the same file as {clips[os.path.realpath(path)]}")
+                continue
+            clips[os.path.realpath(path)] = path
             relative = path.relative_to(folder)
             category = relative.parts[0] if len(relative.parts) > 1 else "."
             categories.setdefault(category, []).append(path)
@@ -207,18 +219,20 @@ def evaluate_folder_of_clips(folder: str | Path, models: Mapping[str, str | None
     "categories": {name: [{"crf", "clips", "psnr"}]}, "all": [{"crf", "clips", "psnr"}],
     "not_scored": [{"clip", "category", "error"}]}``. A clip that cannot be scored (damaged, say)
     is warned about and listed in ``not_scored``, and the others are scored; where none can be,
-    the first one's error is raised."""
+    that is an error. Any other error (the model's) stops the run."""
     categories = clips_by_category(folder)
     clips, not_scored = [], []
     for category, paths in categories.items():
         for path in paths:
             try:
                 clips.append({**evaluate_video(path, models, scale, crfs, **options), "category": category})
-            except SrpipeError as exc:
-                if not clips and len(not_scored) + 1 == sum(map(len, categories.values())):
-                    raise  # none could be scored: that error is the answer
-                warnings.warn(f"skipped {path}: {exc}")
+            except UnreadableClip as exc:
+                if len(categories) == 1 and len(paths) == 1:
+                    raise  # the folder's one clip: its error is the answer
+                warnings.warn(f"skipped: {exc}")  # which names the clip
                 not_scored.append({"clip": str(path), "category": category, "error": str(exc)})
+    if not clips:
+        raise SrpipeError(f"none of the {len(not_scored)} clips in {folder} could be scored (each named above)")
 
     def means(reports: list[dict]) -> list[dict]:
         rows = []

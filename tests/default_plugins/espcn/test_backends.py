@@ -331,6 +331,7 @@ def test_ctrl_c_after_openvino_networks_stops_python_cleanly(tmp_path):
     import subprocess
     import sys
 
+    pytest.importorskip("openvino")
     clip = make_test_video(tmp_path / "lossless.mp4", frames=3, width=96, height=64, audio=False,
                            codec_options={"crf": "0", "preset": "ultrafast"})
     done = subprocess.run([sys.executable, "-c", _CTRL_C_AFTER_OPENVINO, str(clip), str(tmp_path / "up.mkv")],

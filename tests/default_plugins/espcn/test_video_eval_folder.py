@@ -82,7 +82,7 @@ def test_a_clip_that_cannot_be_scored_is_named_and_the_others_are_scored(tmp_pat
     assert done.returncode == 1
     assert [line.split()[2] for line in done.stdout.splitlines()[1:]] == ["all/", "trips", "all"]
     errors = done.stderr.splitlines()
-    assert errors[0].startswith(f"Warning: skipped {folder / 'trips' / 'cut.mp4'}: ") and len(errors) == 2
+    assert errors[0].startswith(f"Warning: skipped: {folder / 'trips' / 'cut.mp4'} ") and len(errors) == 2
     assert errors[1] == "Error: 1 of 3 clips could not be scored (each named above); the scores are of the others"
     done = eval_video(folder, "--json")
     report = json.loads(done.stdout)
@@ -99,12 +99,27 @@ def test_linked_folders_are_read_once_and_special_files_are_named(tmp_path):
     make_test_video(elsewhere / "b.mp4", width=64, height=48, frames=2, audio=False)
     (folder / "linked").symlink_to(elsewhere)  # a category kept somewhere else
     (folder / "real" / "loop").symlink_to(folder)  # a link back up the tree
+    (folder / "an-alias").symlink_to(folder / "real")  # sorts first: the folder keeps its category
+    (folder / "real" / "again.mp4").symlink_to(folder / "real" / "a.mp4")
     (folder / "real" / "gone.mp4").symlink_to(tmp_path / "missing.mp4")
     os.mkfifo(folder / "real" / "pipe.mp4")
     done = eval_video(folder, "--json")
     assert done.returncode == 0, done.stderr
     assert sorted((c["category"], Path(c["clip"]).name) for c in json.loads(done.stdout)["clips"]) == [
         ("linked", "b.mp4"), ("real", "a.mp4")]
-    assert sorted(done.stderr.splitlines()) == [
+    assert sorted(done.stderr.splitlines()) == sorted([
         f"Warning: skipped {folder / 'real' / 'gone.mp4'}: a link to nothing, not a video file",
-        f"Warning: skipped {folder / 'real' / 'pipe.mp4'}: a FIFO, not a video file"]
+        f"Warning: skipped {folder / 'real' / 'pipe.mp4'}: a FIFO, not a video file",
+        f"Warning: skipped {folder / 'real' / 'again.mp4'}: the same file as {folder / 'real' / 'a.mp4'}"])
+
+
+def test_a_folder_where_no_clip_can_be_scored_says_so(tmp_path):
+    folder = tmp_path / "junk"
+    for name in ("x/a.mp4", "y/b.mkv"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(b"not a video at all" * 10)
+    done = eval_video(folder)
+    assert done.returncode == 1 and done.stdout == ""
+    errors = done.stderr.splitlines()
+    assert [line.split(":")[0] for line in errors] == ["Warning", "Warning", "Error"]
+    assert errors[-1] == f"Error: none of the 2 clips in {folder} could be scored (each named above)"
