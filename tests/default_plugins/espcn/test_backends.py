@@ -312,6 +312,7 @@ def test_bfloat16_rounding_in_numpy_is_torchs():
 
 _CTRL_C_AFTER_OPENVINO = """
 import os, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal: a background job's is ignored
 from srpipe.media import SinkOptions
 from srpipe.upscaling import upscale
 for exact in (False, True):  # the fast network in int8 (or its fallback) and the video weights: several networks
