@@ -65,12 +65,12 @@ def _filtered_frames(clip: str | Path, steps: Sequence[tuple[str, str]], limit: 
                     graph = _graph(src, size(first) if size else steps)
                 elif (frame.width, frame.height) != first:
                     raise UnreadableClip(f"{clip} changes its frame size from {first[0]}x{first[1]} to "
-                                      f"{frame.width}x{frame.height}; srpipe eval scores clips of one size")
+                                         f"{frame.width}x{frame.height}; srpipe eval scores clips of one size")
                 graph.push(frame)
                 yield graph.pull()
         except (av.error.FFmpegError, ValueError) as exc:  # damaged data, or a header cut short
             raise UnreadableClip(f"{clip} cannot be decoded ({getattr(exc, 'strerror', None) or exc}); "
-                              "check the file") from None
+                                 "check the file") from None
         if graph is None and limit != 0:
             raise UnreadableClip(f"{clip} has no frame that decodes; check the file")
 
