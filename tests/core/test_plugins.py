@@ -446,24 +446,34 @@ def test_a_url_output_reaches_the_sink_plugins_and_plugin_images_get_a_clear_err
     assert not (tmp_path / "out.png").exists()
 
 
-def test_an_image_model_stands_in_on_still_images_only(tmp_path):
-    """``ModelSpec.image_model``: on an image the stand-in runs where it has the scale and no
-    --weights are given; on video, at other scales or with --weights, the model itself."""
+def _with_stand_in(**stand_in):
+    """A plugin manager with the model "vid" (x2, x3) whose ``ModelSpec`` field ``stand_in``
+    names the model that stands in for it, registered at x2 only."""
     from srpipe import hookimpl
     from srpipe.models import ModelSpec
-    from srpipe.testing import make_test_image
-    from srpipe.upscaling import upscale
+
+    (field, name), = stand_in.items()
 
     class Plugin:
         @hookimpl
         def register_models(self, register):
             register(ModelSpec(name="vid", scales=(2, 3), description="", load=lambda scale, **kw: _Repeat(scale),
-                               uses_gpu=False, image_model="pic", accepts_weights=True))
-            register(ModelSpec(name="pic", scales=(2,), description="", load=lambda scale, **kw: _Repeat(scale),
+                               uses_gpu=False, accepts_weights=True, **{field: name}))
+            register(ModelSpec(name=name, scales=(2,), description="", load=lambda scale, **kw: _Repeat(scale),
                                uses_gpu=False))
 
     pm = make_plugin_manager()
     pm.register(Plugin())
+    return pm
+
+
+def test_an_image_model_stands_in_on_still_images_only(tmp_path):
+    """``ModelSpec.image_model``: on an image the stand-in runs where it has the scale and no
+    --weights are given; on video, at other scales or with --weights, the model itself."""
+    from srpipe.testing import make_test_image
+    from srpipe.upscaling import upscale
+
+    pm = _with_stand_in(image_model="pic")
     image = make_test_image(tmp_path / "in.png", width=8, height=6)
     clip = make_test_video(tmp_path / "in.mp4", frames=2, audio=False)
     weights = tmp_path / "w.pt"
@@ -479,21 +489,10 @@ def test_a_near_lossless_model_stands_in_on_near_lossless_video_only(tmp_path):
     """``ModelSpec.near_lossless_model``: on a lossless or near-lossless video file (FFV1 here)
     the stand-in runs where it has the scale and no --weights are given (tests/core/test_near_lossless.py:
     what counts as near lossless)."""
-    from srpipe import hookimpl
-    from srpipe.models import ModelSpec
     from srpipe.testing import make_test_image
     from srpipe.upscaling import upscale
 
-    class Plugin:
-        @hookimpl
-        def register_models(self, register):
-            register(ModelSpec(name="vid", scales=(2, 3), description="", load=lambda scale, **kw: _Repeat(scale),
-                               uses_gpu=False, near_lossless_model="clean", accepts_weights=True))
-            register(ModelSpec(name="clean", scales=(2,), description="", load=lambda scale, **kw: _Repeat(scale),
-                               uses_gpu=False))
-
-    pm = make_plugin_manager()
-    pm.register(Plugin())
+    pm = _with_stand_in(near_lossless_model="clean")
     lossless = make_test_video(tmp_path / "ffv1.mkv", frames=2, audio=False, codec="ffv1")
     compressed = make_test_video(tmp_path / "crf23.mp4", frames=2, audio=False,
                                  codec_options={"crf": "23", "preset": "ultrafast"})

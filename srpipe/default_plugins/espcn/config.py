@@ -89,6 +89,11 @@ class ESPCNConfig:
         u = self.unshuffle
         return u * sum(k // 2 for k in self.kernels) + u - 1
 
+    def output_radius(self) -> int:
+        """How many LR pixels away an input can still change the whole output: the convolutions'
+        radius, or the residual's bicubic taps (2) if wider (the two are added, not chained)."""
+        return max(self.receptive_radius(), 2 if self.residual else 0)
+
     def crop_alignment(self) -> int:
         """A crop of the input gives the whole input's output (away from its cut edges) only
         where it starts at a multiple of this many pixels: ``unshuffle``'s grid."""

@@ -434,8 +434,7 @@ def survives_shapes(model, config) -> bool:
     from srpipe.default_plugins.espcn.openvino_backend import import_openvino
     from srpipe.reuse import ReusePolicy, read_span
 
-    # the radius tile reuse reads with: ESPCNUpscaler.receptive_radius's
-    policy, radius = ReusePolicy(), max(config.receptive_radius(), 2 if config.residual else 0)
+    policy, radius = ReusePolicy(), config.output_radius()  # what tile reuse reads around a block
     alignment = config.crop_alignment()
     spans = [read_span(size, 10**6, radius, alignment) + more
              for size in range(policy.step, policy.block + 1, policy.step) for more in range(alignment)]

@@ -144,12 +144,12 @@ class ESPCNUpscaler:
 
     @property
     def receptive_radius(self) -> int | None:
-        """The convolutions' radius, or the residual's bicubic taps (2) if wider: the two are
-        added, not chained. None for a temporal network, whose output also depends on the
-        earlier frames, so that a tile cannot be kept because its own input did not change."""
+        """The network's reach (``ESPCNConfig.output_radius``). None for a temporal network, whose
+        output also depends on the earlier frames, so that a tile cannot be kept because its own
+        input did not change."""
         if self._window is not None:
             return None
-        return max(self.config.receptive_radius(), 2 if self.config.residual else 0)
+        return self.config.output_radius()
 
     @property
     def flat_path(self) -> ResidualBase | None:

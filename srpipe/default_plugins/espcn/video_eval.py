@@ -45,8 +45,8 @@ class UnreadableClip(SrpipeError):
 def _filtered_frames(clip: str | Path, steps: Sequence[tuple[str, str]], limit: int | None, size=None):
     """The first ``limit`` frames (all: None) of ``clip``'s video through FFmpeg's filters
     ``steps`` ((name, arguments) in order), with the first frame's (width, height) before them
-    (``size``: a function that takes it and returns the steps instead). A file that cannot be
-    read, or whose frames change size, is refused naming it."""
+    (``size``: a function of the video stream and that size that returns the steps instead). A
+    file that cannot be read, or whose frames change size, is refused naming it."""
     try:
         inp = av.open(str(clip))
     except av.error.FFmpegError as exc:
@@ -62,7 +62,7 @@ def _filtered_frames(clip: str | Path, steps: Sequence[tuple[str, str]], limit: 
                     return
                 if graph is None:
                     first = (frame.width, frame.height)
-                    graph = _graph(src, size(first) if size else steps)
+                    graph = _graph(src, size(src, first) if size else steps)
                 elif (frame.width, frame.height) != first:
                     raise UnreadableClip(f"{clip} changes its frame size from {first[0]}x{first[1]} to "
                                          f"{frame.width}x{frame.height}; srpipe eval scores clips of one size")
@@ -97,32 +97,26 @@ def shrink_and_encode(clip: str | Path, out: str | Path, scale: int, crf: int, l
     returns the HR size."""
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be at least 1 frame, not {limit}")
-    try:
-        inp = av.open(str(clip))
-    except av.error.FFmpegError as exc:
-        raise UnreadableClip(f"{clip} cannot be opened as a video ({exc.strerror or exc}); give a video file") from None
-    with inp:
-        src = inp.streams.video[0] if inp.streams.video else None
-        rate = Fraction(src.average_rate or src.guessed_rate or 25) if src else Fraction(25)
-    sizes = []
+    found = {}  # the HR size and the frame rate, from the stream and its first frame
 
-    def steps(first):
+    def steps(src, first):
         w, h = _cropped(*first, scale)
         if min(w, h) < 2 * scale:
             raise UnreadableClip(f"{clip} is too small to shrink x{scale}")
-        sizes.append((w, h))
+        found.update(size=(w, h), rate=Fraction(src.average_rate or src.guessed_rate or 25))
         return [("crop", f"{w}:{h}:0:0"), ("scale", f"{w // scale}:{h // scale}:flags=bicubic"), ("format", "yuv420p")]
 
     with av.open(str(out), "w") as dst:
         stream = None
         for index, shrunk in enumerate(_filtered_frames(clip, (), limit, size=steps)):
+            rate = found["rate"]
             if stream is None:
                 stream = add_video_encoder(dst, "libx264", rate=rate, time_base=1 / rate, crf=crf, preset=preset)
                 stream.width, stream.height, stream.pix_fmt = shrunk.width, shrunk.height, "yuv420p"
             shrunk.pts, shrunk.time_base = index, 1 / rate
             dst.mux(stream.encode(shrunk))
         dst.mux(stream.encode())
-    return sizes[0]
+    return found["size"]
 
 
 def reference_lumas(clip: str | Path, width: int, height: int, limit: int | None = None) -> Iterator[np.ndarray]:
