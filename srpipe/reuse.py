@@ -45,6 +45,12 @@ wraps an upscaler and, frame by frame, runs it only on the tiles whose input cha
   whose blocks would cost more than the frame (changes scattered over it, as real cameras give:
   each block reads its halo, and each call costs beyond its pixels), and every
   ``refresh_frames``-th frame after a whole one; a new size or format starts afresh.
+- With a time budget (``budget_s``, live preview: the source's frame interval), the network runs
+  only on what fits in it, the blocks that waited longest first; the tiles of the blocks left
+  over show the flat path (bicubic: the picture as it is now, with less detail) and run through
+  the network on the next frames. A frame that would run whole and does not fit starts as the
+  flat path everywhere. The time a block takes is foretold from its cost at the rate the
+  network's calls have shown.
 
 The wrapper decides from the pixels alone and reads no motion vectors or timestamps: a
 stream without them, with nonsense ones, with reordered or duplicated frames is one more
@@ -53,7 +59,9 @@ sequence of pictures, and a wrong guess (a shift that does not fit) costs work, 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -62,6 +70,7 @@ from srpipe.models import Upscaler, UpscalerTraits, for_stream
 
 CORRELATED = 256  # pixels a side of the window a shift is measured on
 CREEP_SMALLEST = 8  # pixels a side of the smallest piece of a tile the creep test judges
+RATE_WEIGHT = 0.2  # the weight of each new timing in the network's running rate (time budget)
 
 
 @dataclass(frozen=True)
@@ -86,6 +95,9 @@ class ReusePolicy:
     whole_cost: float = 0.8
     call_pixels: int = 2048
     refresh_frames: int = 120  # a whole frame at least this often (4 s at 30 fps)
+    # With a time budget, a tile left to later frames keeps its output while its input is within this
+    # of what the output was computed from (a still background under noise); else it shows the flat path
+    stale_limit: int = 8
     # Rectangles are upscaled in blocks of at most ``block`` pixels a side, in steps of ``step``,
     # each read with the radius around it (clamped to the frame): an engine that prepares itself
     # anew for each input shape (OpenVINO: docs/speed.md) then sees a few shapes, not one a call.
@@ -103,12 +115,16 @@ class ReuseStats:
     flat: int = 0
     full_frames: int = 0
     shifted_frames: int = 0  # frames whose kept picture was moved by a pan or scroll
+    # Tiles left to later frames under a time budget (live preview, which reports them itself): shown
+    # as the flat path, or as the output kept where the input stayed within ``stale_limit``
+    deferred: int = 0
     last_reused: float = 0.0
     last_flat: float = 0.0
+    last_deferred: float = 0.0
 
     @property
     def computed(self) -> int:
-        return self.tiles - self.reused - self.flat
+        return self.tiles - self.reused - self.flat - self.deferred
 
     def share(self, count: int) -> float:
         return count / self.tiles if self.tiles else 0.0
@@ -119,8 +135,10 @@ class ReuseStats:
                 "full_frames": self.full_frames, "shifted_frames": self.shifted_frames}
 
     def describe(self) -> str:
-        """``reused 83%, flat 4%``: the run's shares, for summaries."""
-        return f"reused {self.share(self.reused):.0%}, flat {self.share(self.flat):.0%}"
+        """``reused 83%, flat 4%``: the run's shares, for summaries (and ``deferred 2%`` where a
+        time budget left tiles to later frames)."""
+        deferred = f", deferred {self.share(self.deferred):.0%}" if self.deferred else ""
+        return f"reused {self.share(self.reused):.0%}, flat {self.share(self.flat):.0%}{deferred}"
 
 
 @dataclass
@@ -132,6 +150,10 @@ class _State:
     basis: np.ndarray
     output: np.ndarray
     age: int = 0
+    # With a time budget: for each tile, the frames it has waited for the network (0: its output is
+    # the network's, or the flat path as the plan chose), and the input its output was computed from
+    waiting: np.ndarray | None = None
+    source: np.ndarray | None = None
 
 
 class TileReuse:
@@ -139,19 +161,26 @@ class TileReuse:
 
     ``radius``: ``inner``'s receptive radius in LR pixels (its ``receptive_radius`` trait);
     ``alignment``: the grid its crops start on (its ``crop_alignment`` trait).
-    ``flat_path``: an upscaler equal to ``inner`` on flat input, or None."""
+    ``flat_path``: an upscaler equal to ``inner`` on flat input, or None. ``clock``: what times
+    ``inner``'s calls for the time budget (:attr:`budget_s`)."""
 
     def __init__(self, inner: Upscaler, radius: int, policy: ReusePolicy = ReusePolicy(),
-                 flat_path: Upscaler | None = None, alignment: int = 1):
+                 flat_path: Upscaler | None = None, alignment: int = 1,
+                 clock: Callable[[], float] = time.perf_counter):
         self.inner = inner
         self.scale = inner.scale
         self.radius = radius
         self.alignment = alignment
         self.policy = policy
-        self.flat_path = flat_path if policy.flat else None
+        self.flat_path = flat_path if policy.flat else None  # for flat tiles
+        self.stand_in = flat_path  # for tiles waiting for the network under a time budget
         self.stats = ReuseStats()
         self._state: _State | None = None
         self._costs: dict = {}
+        # Seconds the network may take per frame (live preview), or None: no limit. Only with a flat path.
+        self.budget_s: float | None = None
+        self._seconds_per_pixel: float | None = None  # what the network's calls took per pixel of cost
+        self._clock = clock
         self._support = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)  # a pixel and what its output reads
         UpscalerTraits.of(inner).lend(self, "working_bytes_per_output_pixel", "working_bytes")
 
@@ -185,46 +214,132 @@ class TileReuse:
         self.stats.frames += 1
         self.stats.tiles += grid[0] * grid[1]
         state, key = self._state, (y.shape, y.dtype, bit_depth, full_range)
-        if state is None or state.key != key or min(height, width) <= 2 * r:
-            return self._whole(y, bit_depth, full_range, key)
-        state.age += 1
-        if state.age >= self.policy.refresh_frames:
+        if min(height, width) <= 2 * r:
             return self._whole(y, bit_depth, full_range, key)
         step = 1 << (bit_depth - 8)  # one 8-bit code value
-        changed = cv2.absdiff(y, state.basis) > self.policy.threshold * step
-        # A shift must leave some pixel farther than the radius from the edges (and OpenCV's phase
-        # correlation fails on a column of one pixel).
-        can_shift = self.policy.shift and self.policy.reuse and min(height, width) > 2 * r + 1
-        shifted = False
-        if can_shift and changed.mean() > self.policy.shift_share:
-            moved = self._follow_shift(y, changed, self.policy.threshold * step)
-            shifted, changed = moved is not changed, moved
-        due, flat, network = self._plan(y, changed, step)
-        if network.sum() <= self.policy.full_share * network.size and self.policy.reuse and self.policy.creep:
+        whole_fits = self._fits(y.size + self.policy.call_pixels)
+        fresh = state is None or state.key != key
+        if fresh and not whole_fits:  # every tile due; those the budget leaves show the flat path
+            s = self.scale
+            state = self._state = _State(key, y.copy(), np.zeros((height * s, width * s), y.dtype))
+            changed, shifted = np.ones(y.shape, bool), False
+            state.waiting = np.zeros(grid, np.int32)  # and no source: no output to keep yet
+        else:
+            if fresh:
+                return self._whole(y, bit_depth, full_range, key)
+            state.age += 1
+            if state.age >= self.policy.refresh_frames:
+                if whole_fits:
+                    return self._whole(y, bit_depth, full_range, key)
+                state.age = 0  # nothing to refresh: kept outputs do not drift, and a whole frame does not fit
+            changed = cv2.absdiff(y, state.basis) > self.policy.threshold * step
+            # A shift must leave some pixel farther than the radius from the edges (and OpenCV's phase
+            # correlation fails on a column of one pixel).
+            can_shift = self.policy.shift and self.policy.reuse and min(height, width) > 2 * r + 1
+            shifted = False
+            if can_shift and changed.mean() > self.policy.shift_share:
+                moved = self._follow_shift(y, changed, self.policy.threshold * step)
+                shifted, changed = moved is not changed, moved
+        if self._budgeted and state.waiting is None:
+            state.waiting, state.source = np.zeros(grid, np.int32), state.basis.copy()
+        due, flat, network = self._plan(y, changed, step, state.waiting)
+        if network.sum() <= self.policy.full_share * network.size and self.policy.reuse and self.policy.creep \
+                and not fresh:
             crept = self._crept(y, state.basis, due, step)  # only adds tiles: not needed on a frame that runs whole
             if crept.any():
                 changed |= crept
-                due, flat, network = self._plan(y, changed, step)
-        if network.sum() > self.policy.full_share * network.size:
-            return self._whole(y, bit_depth, full_range, key)
+                due, flat, network = self._plan(y, changed, step, state.waiting)
 
         def cost(rows, cols):
             return self._cost(y.shape, rows, cols)
 
-        by_network = _regions(network, cost)
-        if sum(cost(rows, cols) for rows, cols in by_network) > self.policy.whole_cost * y.size:
+        if network.sum() > self.policy.full_share * network.size and whole_fits:
             return self._whole(y, bit_depth, full_range, key)
-        for mask, upscaler, rectangles in ((network, self.inner, by_network),
-                                           (flat, self.flat_path, _regions(flat, cost))):
-            for rows, cols in rectangles:
-                self._compute(y, upscaler, mask, rows, cols, bit_depth, full_range)
+        by_network = _regions(network, cost)
+        if sum(cost(rows, cols) for rows, cols in by_network) > self.policy.whole_cost * y.size and whole_fits:
+            return self._whole(y, bit_depth, full_range, key)
+        stand_in, deferred = self._compute_network(y, network, by_network, due, step, bit_depth, full_range)
+        if flat.any() or stand_in.any():
+            self._compute_flat(y, flat | stand_in, bit_depth, full_range)
         np.copyto(state.basis, y, where=changed)
         reused, flat_count = int(due.size - due.sum()), int(flat.sum())
         self.stats.reused += reused
         self.stats.flat += flat_count
+        self.stats.deferred += deferred
         self.stats.shifted_frames += shifted
         self.stats.last_reused, self.stats.last_flat = reused / due.size, flat_count / due.size
+        self.stats.last_deferred = deferred / due.size
         return state.output
+
+    def _compute_network(self, y, network, rectangles, due, step, bit_depth, full_range):
+        """The tiles of ``network`` through the network, in the blocks of ``rectangles``. With a
+        time budget, only the blocks that fit in it (at least one): first those with tiles whose
+        input moved too far to keep their output, then those that waited longest; the tiles of
+        the rest wait, keeping their output where the input stayed within ``stale_limit`` of what
+        it was computed from, else showing the flat path. ``due``: every tile computed now, by
+        either path. The tiles to show the flat path, and the count of tiles left waiting."""
+        t, state = self.policy.tile, self._state
+        blocks = [block for rows, cols in rectangles for block in self._blocks(y.shape, rows, cols)]
+        if not self._budgeted:
+            for block in blocks:
+                self._compute_block(y, self.inner, network, *block, bit_depth, full_range)
+            return np.zeros_like(network), 0
+
+        def tiles(block):
+            top, bottom, left, right = block[0]
+            return slice(top // t, (bottom - 1) // t + 1), slice(left // t, (right - 1) // t + 1)
+
+        def pixels(block):
+            y0, y1, x0, x1 = block[1]
+            return (y1 - y0) * (x1 - x0) + self.policy.call_pixels
+
+        # Tiles whose kept output would lie too far from the input, over their support (all, where
+        # none is kept yet)
+        stale = network.copy()
+        if state.source is not None:
+            drift = cv2.dilate(cv2.absdiff(y, state.source), self._support)
+            stale &= _tile_max(drift, t) > self.policy.stale_limit * step
+        chosen, left_over, spent = [], [], 0
+        for block in sorted(blocks, key=lambda block: (-int(stale[tiles(block)].any()),
+                                                       -int(state.waiting[tiles(block)].max()))):
+            if not chosen or self._fits(spent + pixels(block)):
+                chosen.append(block)
+                spent += pixels(block)
+            else:
+                left_over.append(block)
+        late = np.zeros_like(network)
+        for block in left_over:
+            late[tiles(block)] = True
+        for block in chosen:  # a tile in two blocks (bounding boxes may overlap) got the network in one
+            late[tiles(block)] = False
+        late &= network
+        started = self._clock()
+        for block in chosen:
+            self._compute_block(y, self.inner, network, *block, bit_depth, full_range)
+        if chosen:
+            self._learn_rate(self._clock() - started, sum(map(pixels, chosen)))
+        state.waiting[...] = np.where(late, state.waiting + 1, 0)
+        kept = late & ~stale
+        if state.source is None:
+            state.source = y.copy()
+        else:
+            np.copyto(state.source, y, where=_pixels(due & ~kept, t, y.shape))
+        return late & stale, int(late.sum())
+
+    @property
+    def _budgeted(self) -> bool:
+        return self.budget_s is not None and self.stand_in is not None
+
+    def _fits(self, pixels: int) -> bool:
+        """Whether the network's work on ``pixels`` (a cost, :meth:`_cost`) fits in the time budget,
+        at the rate its calls have shown (so far none: it fits)."""
+        return not self._budgeted or self._seconds_per_pixel is None or \
+            pixels * self._seconds_per_pixel <= self.budget_s
+
+    def _learn_rate(self, seconds: float, pixels: int) -> None:
+        rate = seconds / pixels
+        known = self._seconds_per_pixel
+        self._seconds_per_pixel = rate if known is None else known + RATE_WEIGHT * (rate - known)
 
     def _follow_shift(self, y: np.ndarray, changed: np.ndarray, threshold: int) -> np.ndarray:
         """Move the kept input and output by the whole-pixel shift from the kept input to ``y``
@@ -247,15 +362,20 @@ class TileReuse:
         if moved.sum() >= 0.5 * changed.sum():
             return changed
         state.basis, state.output = basis, _shifted(state.output, dx * s, dy * s)
+        if state.source is not None:  # what came in is 0 there: too far from the input to keep
+            state.source = _shifted(state.source, dx, dy)
         return moved
 
-    def _plan(self, y: np.ndarray, changed: np.ndarray, step: int):
+    def _plan(self, y: np.ndarray, changed: np.ndarray, step: int, waiting: np.ndarray | None):
         """The tiles (masks of the tile grid) due to be computed again, the pixels ``changed``
-        being in their support; of those, the flat ones and the ones for the network."""
+        being in their support, or ``waiting`` for the network (a time budget left them); of
+        those, the flat ones and the ones for the network."""
         t = self.policy.tile
         if self.policy.reuse:
             touched = cv2.dilate(changed.view(np.uint8), self._support)  # pixels whose support holds a change
             due = _tile_max(touched, t) > 0
+            if waiting is not None:
+                due |= waiting > 0
         else:
             due = np.ones((-(-y.shape[0] // t), -(-y.shape[1] // t)), bool)
         flat = np.zeros_like(due)
@@ -294,10 +414,12 @@ class TileReuse:
 
     def _whole(self, y, bit_depth, full_range, key) -> np.ndarray:
         """The whole frame through ``inner``; the state starts from it."""
+        started = self._clock()
         output = self.inner.upscale(y[None], bit_depth=bit_depth, full_range=full_range)[0]
+        self._learn_rate(self._clock() - started, y.size + self.policy.call_pixels)
         self._state = _State(key, y.copy(), output)
         self.stats.full_frames += 1
-        self.stats.last_reused = self.stats.last_flat = 0.0
+        self.stats.last_reused = self.stats.last_flat = self.stats.last_deferred = 0.0
         return output
 
     def _blocks(self, shape, rows: tuple[int, int], cols: tuple[int, int]):
@@ -323,22 +445,32 @@ class TileReuse:
                                    for _, (y0, y1, x0, x1) in self._blocks(shape, rows, cols))
         return self._costs[key]
 
-    def _compute(self, y, upscaler, mask, rows: tuple[int, int], cols: tuple[int, int], bit_depth,
-                 full_range) -> None:
-        """The tiles of ``mask`` among ``rows`` x ``cols`` through ``upscaler``, block by block,
-        written into the output. Only those: a rectangle may hold tiles of the other path (a
-        textured tile amid flat ones) or tiles that are not due."""
+    def _compute_flat(self, y, mask, bit_depth, full_range) -> None:
+        """The tiles of ``mask`` through the flat path, in one call over their bounding box: a
+        bicubic costs less per pixel than a call (its halo, 2 pixels, is within the radius)."""
+        t, r = self.policy.tile, self.radius
+        (height, width), rows, cols = y.shape, np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        top, bottom = int(rows[0]) * t, min(int(rows[-1] + 1) * t, height)
+        left, right = int(cols[0]) * t, min(int(cols[-1] + 1) * t, width)
+        read = (max(top - r, 0), min(bottom + r, height), max(left - r, 0), min(right + r, width))
+        self._compute_block(y, self.stand_in, mask, (top, bottom, left, right), read, bit_depth, full_range)
+
+    def _compute_block(self, y, upscaler, mask, box, read, bit_depth, full_range) -> None:
+        """The tiles of ``mask`` in the block that gives ``box`` (top, bottom, left, right) from
+        ``read`` (y0, y1, x0, x1) through ``upscaler``, written into the output. Only those: a
+        block may hold tiles of the other path (a textured tile amid flat ones) or tiles that
+        are not due."""
         s, t = self.scale, self.policy.tile
-        for (top, bottom, left, right), (y0, y1, x0, x1) in self._blocks(y.shape, rows, cols):
-            part = upscaler.upscale(np.ascontiguousarray(y[None, y0:y1, x0:x1]), bit_depth=bit_depth,
-                                    full_range=full_range)[0]
-            given = part[(top - y0) * s:(bottom - y0) * s, (left - x0) * s:(right - x0) * s]
-            if mask[top // t:(bottom - 1) // t + 1, left // t:(right - 1) // t + 1].all():
-                self._state.output[top * s:bottom * s, left * s:right * s] = given
-                continue
-            chosen = mask[np.ix_(np.arange(top, bottom) // t, np.arange(left, right) // t)]
-            np.copyto(self._state.output[top * s:bottom * s, left * s:right * s], given,
-                      where=chosen.repeat(s, axis=0).repeat(s, axis=1))
+        (top, bottom, left, right), (y0, y1, x0, x1) = box, read
+        part = upscaler.upscale(np.ascontiguousarray(y[None, y0:y1, x0:x1]), bit_depth=bit_depth,
+                                full_range=full_range)[0]
+        given = part[(top - y0) * s:(bottom - y0) * s, (left - x0) * s:(right - x0) * s]
+        if mask[top // t:(bottom - 1) // t + 1, left // t:(right - 1) // t + 1].all():
+            self._state.output[top * s:bottom * s, left * s:right * s] = given
+            return
+        chosen = mask[np.ix_(np.arange(top, bottom) // t, np.arange(left, right) // t)]
+        np.copyto(self._state.output[top * s:bottom * s, left * s:right * s], given,
+                  where=_pixels(chosen, s, given.shape))
 
 
 def measure_shift(previous: np.ndarray, current: np.ndarray) -> tuple[int, int, float]:
@@ -439,6 +571,11 @@ def read_span(size: int, length: int, radius: int, alignment: int) -> int:
     return min(size + 2 * radius + alignment - 1, length)
 
 
+def _pixels(tiles: np.ndarray, tile: int, shape: tuple[int, int]) -> np.ndarray:
+    """A mask of the tile grid as a mask of the pixels of a plane of ``shape``."""
+    return tiles.repeat(tile, axis=0).repeat(tile, axis=1)[:shape[0], :shape[1]]
+
+
 def _tile_max(plane: np.ndarray, tile: int) -> np.ndarray:
     """The largest value in each ``tile`` x ``tile`` tile of ``plane``, a plane of values of
     at least 0 (the last row and column of tiles may be smaller); by reshaping (padded with
@@ -462,7 +599,10 @@ def _regions(mask: np.ndarray, cost) -> list:
     for label in range(1, count):
         left, top, width, height, _ = boxes[label].tolist()
         group = labels[top:top + height, left:left + width] == label
-        plans = [_bands(group, band, top, left) for band in (height, 8, 4, 2, 1) if band <= height]
+        if group.all():  # bands of a full rectangle only add halos
+            chosen.append(((top, top + height), (left, left + width)))
+            continue
+        plans = [_bands(group, band, top, left) for band in sorted({height, 8, 4, 2, 1}) if band <= height]
         chosen += min(plans, key=lambda plan: sum(cost(rows, cols) for rows, cols in plan))
     return chosen
 

@@ -29,6 +29,10 @@ from srpipe.cli.options import (
 @device_option
 @backend_option
 @exact_option
+@click.option("--keep-up/--drop-frames", default=True, show_default=True,
+              help="When a network is slower than the source: show every frame, the tiles it has no time for "
+                   "bicubic (or as the frame before, where the picture stayed) until a later frame gives them "
+                   "the network; or drop frames and show the network's output on every tile.")
 @click.option("--record", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write what is shown to this video file (--codec, --crf, --preset encode it).")
 @codec_options
@@ -37,15 +41,18 @@ from srpipe.cli.options import (
 @click.option("--screenshot-dir", type=click.Path(exists=True, file_okay=False, writable=True, path_type=Path),
               default=".", show_default=True, help="Where the s key saves PNG screenshots.")
 @click.option("--list-cameras", is_flag=True, help="List the cameras and exit.")
-def live(camera, source_location, model, scale, weights, device, backend, exact, record, codec, crf, preset,
+def live(camera, source_location, model, scale, weights, device, backend, exact, keep_up, record, codec, crf, preset,
          overwrite, no_window, screenshot_dir, list_cameras):
     """Show a camera or a stream upscaled in real time, beside the bicubic upscale.
 
-    When the model is slower than the source, stale frames are dropped so that
-    the latency stays low; the window shows the frame rate, the latency, the
-    drops and the share of the frame a network took from the frame before
-    (--exact runs it on every pixel). Keys: q or Esc quits, m switches to the
-    next upscaler, s saves a screenshot, space pauses.
+    A network runs only where the picture changed (--exact: on every pixel), and
+    keeps up with the source: tiles it has no time for show bicubic until a later
+    frame (--drop-frames: drop frames instead). When the model is still slower
+    than the source, stale frames are dropped so that the latency stays low. The
+    window shows the frame rate, the latency, the drops, the share of the frame
+    a network took from the frame before and the share left for later. Keys: q
+    or Esc quits, m switches to the next upscaler, s saves a screenshot, space
+    pauses.
 
     \b
     Examples:
@@ -67,7 +74,7 @@ def live(camera, source_location, model, scale, weights, device, backend, exact,
     run_live(
         f"camera:{camera}" if camera is not None else source_location,
         model=model, scale=whole_scale(scale, "live"), device=device, weights=weights, backend=backend, exact=exact,
-        window=not no_window, record=record, overwrite=overwrite, screenshot_dir=screenshot_dir,
+        keep_up=keep_up, window=not no_window, record=record, overwrite=overwrite, screenshot_dir=screenshot_dir,
         record_options={"codec": codec, "crf": crf, "preset": preset},
         echo=echo, on_end=lambda stats: echo(stats.summary()),
     )

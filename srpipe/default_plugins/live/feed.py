@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import statistics
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
 from srpipe.frames import Frame
 from srpipe.media import Source
+
+# Frames that come faster than this (a source read as fast as it decodes) are paced as if at 120 fps
+SHORTEST_INTERVAL_S = 1 / 120
 
 
 @dataclass
@@ -109,6 +114,16 @@ class FrameFeed(SlotThread):
         self.source = source
         self.paced = paced
         self.clock = clock
+        self._arrivals: deque[float] = deque(maxlen=31)
+
+    @property
+    def frame_interval(self) -> float | None:
+        """Seconds between frames as they came lately (the median of the last 30 intervals, at
+        least :data:`SHORTEST_INTERVAL_S`), or None before two frames."""
+        arrivals = list(self._arrivals)
+        if len(arrivals) < 2:
+            return None
+        return max(statistics.median(b - a for a, b in zip(arrivals, arrivals[1:])), SHORTEST_INTERVAL_S)
 
     def stop(self) -> None:
         """Stop reading and wait for the thread; the waiting frame counts as dropped."""
@@ -128,4 +143,6 @@ class FrameFeed(SlotThread):
                 delay = start + float((item.pts - first) * item.time_base) - self.clock()
                 if delay > 0 and self._stop.wait(delay):
                     break
-            self.slot.put(TimedFrame(item, self.clock()))
+            arrived = self.clock()
+            self.slot.put(TimedFrame(item, arrived))
+            self._arrivals.append(arrived)

@@ -29,6 +29,7 @@ from srpipe.default_plugins.live.upscalers import UpscalerCycle
 from srpipe.default_plugins.live.window import KEY_ESC
 from srpipe.frames import Frame
 from srpipe.pipeline import upscale_frames
+from srpipe.reuse import TileReuse
 
 QUIT_KEYS = {ord("q"), KEY_ESC}
 SHOWN_WAIT_MS = 1  # key wait after each frame (also lets highgui draw)
@@ -39,10 +40,38 @@ TAKE_TIMEOUT_S = 0.05  # how long the worker waits for a frame before looking wh
 
 @dataclass
 class UpscaledFrame(TimedFrame):
-    """A frame with its upscale and the share of tiles reused for it (None without reuse)."""
+    """A frame with its upscale, and the shares of tiles reused for it and left to later frames
+    for want of time (None without reuse)."""
 
     upscaled: Frame | None = None
     reused: float | None = None
+    deferred: float | None = None
+
+
+class KeepUp:
+    """The time the network may take per frame (:attr:`srpipe.reuse.TileReuse.budget_s`), held so
+    that the worker's whole frame takes ``TARGET`` of the source's frame interval: after each frame
+    the budget moves by part of what the frame took over or under that, which also covers what
+    the network's time does not (the chroma, the bookkeeping, the other threads on the cores)."""
+
+    TARGET = 0.85  # of the frame interval: room for the frames that take longer
+    GAIN = 0.5
+    LOWEST = 0.1  # of the frame interval: the network always gets some time
+
+    def __init__(self):
+        self.budget_s: float | None = None
+
+    def budget(self, interval: float | None) -> float | None:
+        """The budget for the next frame; None (no limit) while the interval is not known."""
+        if interval is not None and self.budget_s is None:
+            self.budget_s = self.TARGET * interval / 2
+        return self.budget_s if interval is not None else None
+
+    def took(self, seconds: float, interval: float | None) -> None:
+        """Learn from a frame that took ``seconds`` in all."""
+        if interval is not None and self.budget_s is not None:
+            budget = self.budget_s + self.GAIN * (self.TARGET * interval - seconds)
+            self.budget_s = min(max(budget, self.LOWEST * interval), interval)
 
 
 class UpscaleWorker(SlotThread):
@@ -50,11 +79,16 @@ class UpscaleWorker(SlotThread):
     of its own, into a one-slot handoff (``slot``: a newer result replaces one not yet shown).
     ``lock`` is held while a frame is upscaled and handed over: a model switch, or a redraw
     of the paused frame, comes between two frames, and no frame of the old model follows a
-    switch. While ``paused`` is set, no frame is taken."""
+    switch. While ``paused`` is set, no frame is taken. With ``keep_up``, a network with tile
+    reuse is held to the source's frame rate (:class:`KeepUp`): tiles it has no time for wait for
+    later frames, and no frame is dropped for it."""
 
-    def __init__(self, feed: FrameFeed, models: UpscalerCycle):
+    def __init__(self, feed: FrameFeed, models: UpscalerCycle, keep_up: bool = True,
+                 clock: Callable[[], float] = time.perf_counter):
         super().__init__("srpipe-live-upscale")
         self.feed, self.models = feed, models
+        self.keep_up = KeepUp() if keep_up else None
+        self.clock = clock
         self.lock = threading.Lock()
         self.paused = threading.Event()
 
@@ -69,8 +103,15 @@ class UpscaleWorker(SlotThread):
                     return
                 continue
             with self.lock:
-                upscaled = upscale_frames([item.frame], self.models.upscaler, self.models.name)[0]
-                self.slot.put(UpscaledFrame(item.frame, item.arrived, upscaled, self.models.reused))
+                upscaler, interval = self.models.upscaler, self.feed.frame_interval
+                if self.keep_up is not None and isinstance(upscaler, TileReuse):
+                    upscaler.budget_s = self.keep_up.budget(interval)
+                started = self.clock()
+                upscaled = upscale_frames([item.frame], upscaler, self.models.name)[0]
+                if self.keep_up is not None:
+                    self.keep_up.took(self.clock() - started, interval)
+                self.slot.put(UpscaledFrame(item.frame, item.arrived, upscaled, self.models.reused,
+                                            self.models.deferred))
 
 
 class View(Protocol):
@@ -94,10 +135,11 @@ class LiveLoop:
         screenshot_dir: Path = Path("."),
         echo: Callable[[str], None] = print,
         clock: Callable[[], float] = time.perf_counter,
+        keep_up: bool = True,
     ):
         self.feed = feed
         self.models = models
-        self.worker = UpscaleWorker(feed, models)
+        self.worker = UpscaleWorker(feed, models, keep_up)
         self.view = view
         self.recorder = recorder
         self.screenshot_dir = Path(screenshot_dir)
@@ -110,6 +152,7 @@ class LiveLoop:
         self.plain: np.ndarray | None = None  # the side-by-side image on screen, without text
         self.shown: np.ndarray | None = None  # what is on screen, text included
         self.reused: float | None = None  # the share of tiles reused for the frame on screen
+        self.deferred: float | None = None  # ... and left to later frames for want of time
         self.screenshots = 0
 
     def run(self) -> LiveStats:
@@ -143,11 +186,11 @@ class LiveLoop:
 
     def present(self, item: UpscaledFrame) -> None:
         """Show, measure and record one upscaled frame."""
-        self.frame, self.reused = item.frame, item.reused
+        self.frame, self.reused, self.deferred = item.frame, item.reused, item.deferred
         self.plain = beside_bicubic(item.frame, item.upscaled)
         self.redraw()
         shown_at = self.clock()
-        self.stats.record_shown(item.arrived, shown_at, item.reused)
+        self.stats.record_shown(item.arrived, shown_at, item.reused, item.deferred)
         if self.recorder is not None:
             self.recorder.write(self.shown, shown_at)
 
@@ -157,6 +200,8 @@ class LiveLoop:
         status = f"{self.stats.recent_fps:.1f} fps | latency {latency:.0f} ms | dropped {self.dropped}"
         if self.reused is not None:
             status += f" | reused {self.reused:.0%}"
+        if self.deferred:
+            status += f" | late {self.deferred:.0%}"
         if self.paused:
             status += " | paused"
         self.shown = annotate(self.plain.copy(), self.models.name, self.models.scale, status)
@@ -171,7 +216,7 @@ class LiveLoop:
                 self.worker.slot.discard()  # the old model's frame, if one waits
                 if self.paused and self.frame is not None:  # compare models on the paused frame
                     self.plain = side_by_side(self.frame, self.models.upscaler, self.models.name)
-                    self.reused = self.models.reused
+                    self.reused, self.deferred = self.models.reused, self.models.deferred
                     self.redraw()
         elif key == ord("s"):
             self.save_screenshot()

@@ -27,6 +27,7 @@ def run_live(
     weights: str | None = None,
     backend: str = "auto",
     exact: bool = False,
+    keep_up: bool = True,
     window: bool = True,
     record: Path | None = None,
     overwrite: bool = False,
@@ -41,6 +42,8 @@ def run_live(
     ``on_end(stats)`` is called when the loop ends, by itself or by Ctrl-C
     (the recording is kept then too); on any other error the recording is removed.
     ``record_options``: ``codec``, ``crf``, ``preset`` of the recording (:class:`Recorder`).
+    ``keep_up``: a network with tile reuse is held to the source's frame rate, leaving tiles it has
+    no time for to later frames (:class:`srpipe.default_plugins.live.loop.KeepUp`); else frames drop.
     The recording is refused if it would replace an existing file without ``overwrite``, or
     the source itself, in whatever form ``location`` names it (a path, a ``file:`` or ``concat:`` URL,
     ``-``, a camera's device), or a file the source may read that cannot be told from ``location``.
@@ -60,7 +63,7 @@ def run_live(
             recorder = Recorder(record, overwrite, **(record_options or {})) if record is not None else None
             loop = LiveLoop(
                 FrameFeed(source, paced=source.is_file), models, view,
-                recorder=recorder, screenshot_dir=screenshot_dir, echo=echo,
+                recorder=recorder, screenshot_dir=screenshot_dir, echo=echo, keep_up=keep_up,
             )
             try:
                 loop.run()

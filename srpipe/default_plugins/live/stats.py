@@ -21,13 +21,17 @@ class LiveStats:
     latencies: list[float] = field(default_factory=list)
     recent_shows: deque = field(default_factory=lambda: deque(maxlen=30), repr=False)
     reused: list[float] = field(default_factory=list)  # per shown frame with tile reuse: the share reused
+    deferred: list[float] = field(default_factory=list)  # ... and the share left to later frames for want of time
 
-    def record_shown(self, arrived: float, shown_at: float, reused: float | None = None) -> None:
+    def record_shown(self, arrived: float, shown_at: float, reused: float | None = None,
+                     deferred: float | None = None) -> None:
         self.shown += 1
         self.latencies.append(shown_at - arrived)
         self.recent_shows.append(shown_at)
         if reused is not None:
             self.reused.append(reused)
+        if deferred is not None:
+            self.deferred.append(deferred)
 
     @property
     def fps(self) -> float:
@@ -48,6 +52,8 @@ class LiveStats:
     def summary(self) -> str:
         latency = ", ".join(f"p{p} {self.latency_ms(p):.0f}" for p in PERCENTILES)
         reuse = f"; {np.mean(self.reused):.0%} of tiles reused" if self.reused else ""
+        if self.deferred and np.mean(self.deferred) > 0:
+            reuse += f", {np.mean(self.deferred):.0%} late (left to later frames to keep up)"
         return (
             f"{self.shown} frames shown, {self.dropped} dropped of {self.read} read in {self.seconds:.1f} s "
             f"({self.fps:.1f} fps); latency ms: {latency}, max {self.latency_ms(100):.0f}{reuse}"

@@ -81,6 +81,12 @@ class UpscalerCycle:
         upscaler = self.upscaler
         return upscaler.stats.last_reused if isinstance(upscaler, TileReuse) else None
 
+    @property
+    def deferred(self) -> float | None:
+        """The share of the last frame's tiles left to later frames for want of time; None without reuse."""
+        upscaler = self.upscaler
+        return upscaler.stats.last_deferred if isinstance(upscaler, TileReuse) else None
+
     def _load(self, name: str) -> Upscaler:
         upscaler = self._load_spec(self.registry.get(name), None)
         if upscaler.scale != self.scale:
