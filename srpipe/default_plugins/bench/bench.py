@@ -363,8 +363,9 @@ class SpeedRow:
             row.update({f"{figure}_median": round(statistics.median(values), digits),
                         f"{figure}_min": round(min(values), digits), f"{figure}_max": round(max(values), digits)})
         if self.kind == "live":
-            shares = [result["reused"] for result in self.results if result["reused"] is not None]
-            row["reused"] = round(statistics.median(shares), 2) if shares else None
+            for share in ("reused", "late"):
+                shares = [result[share] for result in self.results if result[share] is not None]
+                row[share] = round(statistics.median(shares), 2) if shares else None
         else:
             row["reuse"] = self.results[-1].get("reuse")  # the same pixels give the same decisions each run
         return row
@@ -400,7 +401,7 @@ def _stage(frames: list[Frame], upscaler, name: str, policy) -> dict:
 
 # what `srpipe live --no-window` prints at the end (srpipe.default_plugins.live.stats.LiveStats.summary)
 LIVE_SUMMARY = re.compile(r"(\d+) frames shown, \d+ dropped of (\d+) read .*latency ms: p50 (\d+), p90 \d+, "
-                          r"p99 (\d+)(?:.*; (\d+)% of tiles reused)?")
+                          r"p99 (\d+)(?:.*; (\d+)% of tiles reused(?:, (\d+)% late)?)?")
 
 
 def _live(clip: Path, name: str, scale: int, device: str, folder: Path, weights: str | None,
@@ -411,9 +412,10 @@ def _live(clip: Path, name: str, scale: int, device: str, folder: Path, weights:
     found = LIVE_SUMMARY.search(run.stderr)
     if found is None:
         raise RuntimeError(f"{' '.join(command)} printed no summary: {run.stderr.strip()[-300:]}")
-    shown, read, p50, p99, reused = found.groups()
+    shown, read, p50, p99, reused, late = found.groups()
     return {"shown": int(shown) / max(int(read), 1), "p50_ms": int(p50), "p99_ms": int(p99),
-            "reused": int(reused) / 100 if reused else None}
+            "reused": int(reused) / 100 if reused else None,
+            "late": int(late) / 100 if late else 0.0 if reused else None}
 
 
 def speed_clips(folder: Path, width: int, height: int, frames: int) -> tuple[dict[str, Path], tuple[str, Path]]:
@@ -457,7 +459,7 @@ def bench_speed_features(names: tuple[str, ...], scale: int, device: str, folder
     """For each model of ``names`` (:func:`reusing_models`), each speed feature on and off (docs/speed.md), on
     :func:`speed_clips`: whole ``srpipe upscale`` processes (:func:`_upscale_variants`) beside
     ffmpeg's bicubic + x264 (when ``ffmpeg``), the upscale stage with each of
-    :func:`stage_policies`, and ``srpipe live`` with and without --exact. All take turns,
+    :func:`stage_policies`, and ``srpipe live`` as it runs, with --drop-frames and with --exact. All take turns,
     ``repeats`` rounds; returns the rows, each with its ratios to ffmpeg and to the exact run."""
     weights = weights or {}
     pm = get_plugin_manager()
@@ -490,7 +492,7 @@ def bench_speed_features(names: tuple[str, ...], scale: int, device: str, folder
                                      lambda frames=decoded[label], name=name, policy=policy: _stage(
                                          frames, stage_upscalers[name], name, policy), name))
     for name in names:
-        for options in ((), ("--exact",)):
+        for options in ((), ("--drop-frames",), ("--exact",)):
             rows.append(SpeedRow(live_label, "live", " ".join(["live -m", name, *options]),
                                  lambda name=name, options=options: _live(live_clip, name, scale, device, folder,
                                                                           weights.get(name), options), name))

@@ -129,8 +129,8 @@ def speed_line(row: dict) -> str:
     if row["kind"] == "live":
         line = (f"{what} shown {row['shown_median']:4.0%} ({row['shown_min']:.0%}-{row['shown_max']:.0%})  "
                 f"latency p50 {row['p50_ms_median']:.0f} ms, p99 {row['p99_ms_median']:.0f} ms")
-        reused = row.get("reused")
-        return line + (f"  reused {reused:.0%}" if reused is not None else "")
+        reused, late = row.get("reused"), row.get("late")
+        return line + (f"  reused {reused:.0%}" if reused is not None else "") + (f", late {late:.0%}" if late else "")
     line = f"{what} {row['fps_median']:7.2f} fps ({row['fps_min']:.2f}-{row['fps_max']:.2f})"
     if "vs_ffmpeg" in row:
         line += f"  {row['vs_ffmpeg']:.3f} x ffmpeg"

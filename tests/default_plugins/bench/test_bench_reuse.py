@@ -110,13 +110,15 @@ def test_speed_features_time_each_feature_on_and_off_on_both_clips(tmp_path):
         assert runs["upscale stage, network on every tile"]["reuse"] is None
         assert runs["upscale stage, reuse only"]["reuse"]["frames"] == 4
     live = by_clip["fixed-camera 64x48"]
-    assert set(live) == {"live -m espcn", "live -m espcn --exact"}
+    assert set(live) == {"live -m espcn", "live -m espcn --drop-frames", "live -m espcn --exact"}
     for row in live.values():
         assert 0 < row["shown_median"] <= 1 and 0 <= row["p50_ms_median"] <= row["p99_ms_median"]
     assert live["live -m espcn"]["reused"] is not None and live["live -m espcn --exact"]["reused"] is None
+    assert 0 <= live["live -m espcn"]["late"] <= 1 and live["live -m espcn --drop-frames"]["late"] == 0
+    assert live["live -m espcn --exact"]["late"] is None
     lines = [speed_line(row) for row in rows]
     assert any("x exact" in line and "reused" in line for line in lines)
-    assert sum(line.startswith("fixed-camera 64x48") and "shown" in line and "p99" in line for line in lines) == 2
+    assert sum(line.startswith("fixed-camera 64x48") and "shown" in line and "p99" in line for line in lines) == 3
 
 
 def test_speed_features_need_a_model_that_reuses_tiles_and_an_even_size(tmp_path):
