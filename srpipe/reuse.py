@@ -364,6 +364,9 @@ class TileReuse:
         state.basis, state.output = basis, _shifted(state.output, dx * s, dy * s)
         if state.source is not None:  # what came in is 0 there: too far from the input to keep
             state.source = _shifted(state.source, dx, dy)
+            # A tile still waits wherever the output of one that waited moved to
+            waited = _shifted(_pixels(state.waiting, self.policy.tile, y.shape), dx, dy)
+            state.waiting = _tile_max(waited, self.policy.tile)
         return moved
 
     def _plan(self, y: np.ndarray, changed: np.ndarray, step: int, waiting: np.ndarray | None):
@@ -446,14 +449,16 @@ class TileReuse:
         return self._costs[key]
 
     def _compute_flat(self, y, mask, bit_depth, full_range) -> None:
-        """The tiles of ``mask`` through the flat path, in one call over their bounding box: a
-        bicubic costs less per pixel than a call (its halo, 2 pixels, is within the radius)."""
+        """The tiles of ``mask`` through the flat path, a call for each group of touching tiles,
+        over its bounding box: a bicubic costs less per pixel than a call (its halo, 2 pixels, is
+        within the radius)."""
         t, r = self.policy.tile, self.radius
-        (height, width), rows, cols = y.shape, np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-        top, bottom = int(rows[0]) * t, min(int(rows[-1] + 1) * t, height)
-        left, right = int(cols[0]) * t, min(int(cols[-1] + 1) * t, width)
-        read = (max(top - r, 0), min(bottom + r, height), max(left - r, 0), min(right + r, width))
-        self._compute_block(y, self.stand_in, mask, (top, bottom, left, right), read, bit_depth, full_range)
+        height, width = y.shape
+        count, _, boxes, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8)
+        for left, top, columns, rows, _ in boxes[1:count].tolist():
+            box = (top * t, min((top + rows) * t, height), left * t, min((left + columns) * t, width))
+            read = (max(box[0] - r, 0), min(box[1] + r, height), max(box[2] - r, 0), min(box[3] + r, width))
+            self._compute_block(y, self.stand_in, mask, box, read, bit_depth, full_range)
 
     def _compute_block(self, y, upscaler, mask, box, read, bit_depth, full_range) -> None:
         """The tiles of ``mask`` in the block that gives ``box`` (top, bottom, left, right) from

@@ -194,3 +194,21 @@ def test_without_a_flat_path_the_budget_is_not_used():
     for frame in frames:
         np.testing.assert_array_equal(upscale(reusing, frame), upscale(TimedBox(Clock()), frame))
     assert reusing.stats.deferred == 0
+
+
+def test_after_a_pan_what_waited_still_gets_the_network():
+    """A pan moves the kept output, late tiles with it: they must wait where they went."""
+    reusing = budgeted(2 * ONE_BLOCK, ReusePolicy(**{**POLICY.__dict__, "shift": True, "threshold": 4}))
+    rng = np.random.default_rng(4)
+    scene = rng.integers(0, 256, (96, 160), dtype=np.uint8)
+    upscale(reusing, scene[:, :128])  # whole: the rate is learnt
+    changed = scene.copy()
+    changed[20:80, 10:120] = rng.integers(0, 256, (60, 110))  # most tiles late, many as the flat path
+    upscale(reusing, changed[:, :128])
+    assert reusing.stats.last_deferred > 0.5
+    panned = changed[:, 16:144]  # the camera moves 16 pixels right: the picture, 16 left
+    upscale(reusing, panned)
+    assert reusing.stats.shifted_frames == 1
+    for _ in range(30):
+        got = upscale(reusing, panned)
+    np.testing.assert_array_equal(got, upscale(TimedBox(Clock()), panned))
