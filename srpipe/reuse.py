@@ -45,12 +45,16 @@ wraps an upscaler and, frame by frame, runs it only on the tiles whose input cha
   whose blocks would cost more than the frame (changes scattered over it, as real cameras give:
   each block reads its halo, and each call costs beyond its pixels), and every
   ``refresh_frames``-th frame after a whole one; a new size or format starts afresh.
-- With a time budget (``budget_s``, live preview: the source's frame interval), the network runs
-  only on what fits in it, the blocks that waited longest first; the tiles of the blocks left
-  over show the flat path (bicubic: the picture as it is now, with less detail) and run through
-  the network on the next frames. A frame that would run whole and does not fit starts as the
-  flat path everywhere. The time a block takes is foretold from its cost at the rate the
-  network's calls have shown.
+- With a time budget (``budget_s``, live preview: what the frame interval leaves), the network
+  runs only on the blocks that fit in it (their time foretold from their cost at the rate its
+  calls have shown): first those with a tile whose input moved too far to keep its output, then
+  those whose tiles waited longest. The tiles of the rest wait for later frames: each keeps its
+  output where the input over its support stayed within ``stale_limit`` of what that output was
+  computed from (so within ``stale_limit`` + ``threshold`` of the input that gave it), else
+  shows the flat path of this frame (bicubic: the picture as it is now, with less detail). A
+  frame that would run whole and does not fit runs as such a frame with every tile due (with
+  none to keep on a new stream); a followed shift keeps no output of a waiting tile (edges and
+  what came in had other neighbours).
 
 The wrapper decides from the pixels alone and reads no motion vectors or timestamps: a
 stream without them, with nonsense ones, with reordered or duplicated frames is one more
@@ -70,7 +74,9 @@ from srpipe.models import Upscaler, UpscalerTraits, for_stream
 
 CORRELATED = 256  # pixels a side of the window a shift is measured on
 CREEP_SMALLEST = 8  # pixels a side of the smallest piece of a tile the creep test judges
-RATE_WEIGHT = 0.2  # the weight of each new timing in the network's running rate (time budget)
+# The weight of each frame's timing in the network's running rate (time budget): a first call 10x slow
+# is forgotten within about ten frames
+RATE_WEIGHT = 0.2
 
 
 @dataclass(frozen=True)
@@ -150,10 +156,54 @@ class _State:
     basis: np.ndarray
     output: np.ndarray
     age: int = 0
-    # With a time budget: for each tile, the frames it has waited for the network (0: its output is
-    # the network's, or the flat path as the plan chose), and the input its output was computed from
-    waiting: np.ndarray | None = None
-    source: np.ndarray | None = None
+    waiting: _Waiting | None = None  # with a time budget
+
+
+@dataclass
+class _Waiting:
+    """Under a time budget, per tile (grid ``frames.shape``): the frames it has waited for the
+    network (0: its output is the network's, or the flat path as the plan chose); whether its
+    output may be kept while it waits; and the input that output was computed from, over the
+    tile's support (``tile`` + 2 ``radius`` a side, the frame's edges repeated), to tell how far
+    the input has moved from it since."""
+
+    frames: np.ndarray
+    keepable: np.ndarray
+    supports: np.ndarray
+    tile: int
+    radius: int
+
+    @classmethod
+    def start(cls, grid: tuple[int, int], tile: int, radius: int, dtype) -> _Waiting:
+        side = tile + 2 * radius
+        return cls(np.zeros(grid, np.int32), np.zeros(grid, bool), np.zeros((*grid, side, side), dtype), tile, radius)
+
+    def windows(self, y: np.ndarray) -> np.ndarray:
+        """Each tile's support in ``y`` (a view)."""
+        (rows, cols), t, r = self.frames.shape, self.tile, self.radius
+        framed = cv2.copyMakeBorder(y, r, rows * t - y.shape[0] + r, r, cols * t - y.shape[1] + r, cv2.BORDER_REPLICATE)
+        return np.lib.stride_tricks.sliding_window_view(framed, (t + 2 * r, t + 2 * r))[::t, ::t]
+
+    def drift(self, windows: np.ndarray, tiles: np.ndarray) -> np.ndarray:
+        """For ``tiles`` (a mask), the largest change of their support since their output was computed."""
+        drift = np.zeros(tiles.shape, np.int64)
+        if tiles.any():
+            now, then = windows[tiles].astype(np.int32), self.supports[tiles].astype(np.int32)
+            drift[tiles] = np.abs(now - then).max(axis=(1, 2))
+        return drift
+
+    def shown(self, windows: np.ndarray, tiles: np.ndarray) -> None:
+        """``tiles`` show an output computed from these supports now."""
+        self.supports[tiles] = windows[tiles]
+        self.keepable |= tiles
+
+    def moved(self, dx: int, dy: int, shape: tuple[int, int]) -> None:
+        """The kept picture moved by (``dx``, ``dy``) pixels: a tile waits wherever the output of one
+        that waited moved to, and no output is kept (edges and what came in were computed with other
+        neighbours)."""
+        waited = _shifted(_pixels(self.frames, self.tile, shape), dx, dy)
+        self.frames = _tile_max(waited, self.tile)
+        self.keepable[...] = False
 
 
 class TileReuse:
@@ -219,36 +269,41 @@ class TileReuse:
         step = 1 << (bit_depth - 8)  # one 8-bit code value
         whole_fits = self._fits(y.size + self.policy.call_pixels)
         fresh = state is None or state.key != key
-        if fresh and not whole_fits:  # every tile due; those the budget leaves show the flat path
+        if fresh and whole_fits:
+            return self._whole(y, bit_depth, full_range, key)
+        if fresh:  # too slow for the budget: every tile due, the flat path where the network has no time
             s = self.scale
             state = self._state = _State(key, y.copy(), np.zeros((height * s, width * s), y.dtype))
-            changed, shifted = np.ones(y.shape, bool), False
-            state.waiting = np.zeros(grid, np.int32)  # and no source: no output to keep yet
+            refresh = False
         else:
-            if fresh:
-                return self._whole(y, bit_depth, full_range, key)
             state.age += 1
-            if state.age >= self.policy.refresh_frames:
-                if whole_fits:
-                    return self._whole(y, bit_depth, full_range, key)
-                state.age = 0  # nothing to refresh: kept outputs do not drift, and a whole frame does not fit
+            refresh = state.age >= self.policy.refresh_frames
+            if refresh and whole_fits:
+                return self._whole(y, bit_depth, full_range, key)
+        if self._budgeted and state.waiting is None:
+            state.waiting = _Waiting.start(grid, t, r, y.dtype)
+            if not fresh:  # the outputs so far came from the kept input (within the threshold)
+                state.waiting.shown(state.waiting.windows(state.basis), np.ones(grid, bool))
+        if refresh:  # a whole frame does not fit: every tile waits for the network, keeping its output meanwhile
+            state.age = 0
+            state.waiting.frames = np.maximum(state.waiting.frames, 1)
+        changed, shifted = np.ones(y.shape, bool), False
+        if not fresh:
             changed = cv2.absdiff(y, state.basis) > self.policy.threshold * step
             # A shift must leave some pixel farther than the radius from the edges (and OpenCV's phase
             # correlation fails on a column of one pixel).
             can_shift = self.policy.shift and self.policy.reuse and min(height, width) > 2 * r + 1
-            shifted = False
             if can_shift and changed.mean() > self.policy.shift_share:
                 moved = self._follow_shift(y, changed, self.policy.threshold * step)
                 shifted, changed = moved is not changed, moved
-        if self._budgeted and state.waiting is None:
-            state.waiting, state.source = np.zeros(grid, np.int32), state.basis.copy()
-        due, flat, network = self._plan(y, changed, step, state.waiting)
+        waiting = state.waiting.frames if state.waiting is not None else None
+        due, flat, network = self._plan(y, changed, step, waiting)
         if network.sum() <= self.policy.full_share * network.size and self.policy.reuse and self.policy.creep \
                 and not fresh:
             crept = self._crept(y, state.basis, due, step)  # only adds tiles: not needed on a frame that runs whole
             if crept.any():
                 changed |= crept
-                due, flat, network = self._plan(y, changed, step, state.waiting)
+                due, flat, network = self._plan(y, changed, step, waiting)
 
         def cost(rows, cols):
             return self._cost(y.shape, rows, cols)
@@ -261,6 +316,8 @@ class TileReuse:
         stand_in, deferred = self._compute_network(y, network, by_network, due, step, bit_depth, full_range)
         if flat.any() or stand_in.any():
             self._compute_flat(y, flat | stand_in, bit_depth, full_range)
+        if not self._budgeted:  # what waited was computed now; the budget, if it comes back, starts afresh
+            state.waiting = None
         np.copyto(state.basis, y, where=changed)
         reused, flat_count = int(due.size - due.sum()), int(flat.sum())
         self.stats.reused += reused
@@ -293,15 +350,14 @@ class TileReuse:
             y0, y1, x0, x1 = block[1]
             return (y1 - y0) * (x1 - x0) + self.policy.call_pixels
 
-        # Tiles whose kept output would lie too far from the input, over their support (all, where
-        # none is kept yet)
-        stale = network.copy()
-        if state.source is not None:
-            drift = cv2.dilate(cv2.absdiff(y, state.source), self._support)
-            stale &= _tile_max(drift, t) > self.policy.stale_limit * step
+        # Tiles whose kept output would lie too far from the input, over their support
+        waiting = state.waiting
+        windows = waiting.windows(y)
+        checked = network & waiting.keepable
+        stale = network & ~checked | checked & (waiting.drift(windows, checked) > self.policy.stale_limit * step)
         chosen, left_over, spent = [], [], 0
         for block in sorted(blocks, key=lambda block: (-int(stale[tiles(block)].any()),
-                                                       -int(state.waiting[tiles(block)].max()))):
+                                                       -int(waiting.frames[tiles(block)].max()))):
             if not chosen or self._fits(spent + pixels(block)):
                 chosen.append(block)
                 spent += pixels(block)
@@ -318,12 +374,8 @@ class TileReuse:
             self._compute_block(y, self.inner, network, *block, bit_depth, full_range)
         if chosen:
             self._learn_rate(self._clock() - started, sum(map(pixels, chosen)))
-        state.waiting[...] = np.where(late, state.waiting + 1, 0)
-        kept = late & ~stale
-        if state.source is None:
-            state.source = y.copy()
-        else:
-            np.copyto(state.source, y, where=_pixels(due & ~kept, t, y.shape))
+        waiting.frames[...] = np.where(late, waiting.frames + 1, 0)
+        waiting.shown(windows, due & ~(late & ~stale))  # all but the kept
         return late & stale, int(late.sum())
 
     @property
@@ -362,11 +414,8 @@ class TileReuse:
         if moved.sum() >= 0.5 * changed.sum():
             return changed
         state.basis, state.output = basis, _shifted(state.output, dx * s, dy * s)
-        if state.source is not None:  # what came in is 0 there: too far from the input to keep
-            state.source = _shifted(state.source, dx, dy)
-            # A tile still waits wherever the output of one that waited moved to
-            waited = _shifted(_pixels(state.waiting, self.policy.tile, y.shape), dx, dy)
-            state.waiting = _tile_max(waited, self.policy.tile)
+        if state.waiting is not None:
+            state.waiting.moved(dx, dy, y.shape)
         return moved
 
     def _plan(self, y: np.ndarray, changed: np.ndarray, step: int, waiting: np.ndarray | None):
@@ -607,7 +656,7 @@ def _regions(mask: np.ndarray, cost) -> list:
         if group.all():  # bands of a full rectangle only add halos
             chosen.append(((top, top + height), (left, left + width)))
             continue
-        plans = [_bands(group, band, top, left) for band in sorted({height, 8, 4, 2, 1}) if band <= height]
+        plans = [_bands(group, band, top, left) for band in dict.fromkeys((height, 8, 4, 2, 1)) if band <= height]
         chosen += min(plans, key=lambda plan: sum(cost(rows, cols) for rows, cols in plan))
     return chosen
 

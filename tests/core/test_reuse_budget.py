@@ -212,3 +212,39 @@ def test_after_a_pan_what_waited_still_gets_the_network():
     for _ in range(30):
         got = upscale(reusing, panned)
     np.testing.assert_array_equal(got, upscale(TimedBox(Clock()), panned))
+
+
+def test_a_kept_output_is_judged_against_the_input_it_came_from_not_its_neighbours():
+    """A tile whose support creeps (+6 a frame, each step within the limit) while a neighbour that
+    always changes takes the one block that fits: the neighbour's new input must not reset how far
+    the tile's own output lags."""
+    policy = ReusePolicy(**{**POLICY.__dict__, "threshold": 4, "block": 16, "step": 16, "stale_limit": 8})
+    reusing = budgeted(1.5 * 22 * 22 * SECONDS_PER_PIXEL, policy)  # one 16x16 block with its radius
+    base = textured()
+    first = upscale(reusing, base)
+    rng = np.random.default_rng(5)
+    frame = base
+    for step in range(1, 21):
+        frame = frame.copy()
+        # The first 3 columns of tile (2, 3), within the support of tile (2, 2), creep ...
+        frame[32:48, 48:51] = np.clip(base[32:48, 48:51].astype(int) + 6 * step, 0, 255)
+        frame[32:48, 54:64] = rng.integers(0, 256, (16, 10))  # ... and the rest of it changes
+        got = upscale(reusing, frame)
+        if np.array_equal(tiles_of(got)[2, 2], tiles_of(first)[2, 2]):  # kept from the first frame
+            assert 6 * step <= policy.stale_limit
+
+
+def test_turning_the_budget_off_computes_what_waited_once():
+    clock = Clock()
+    reusing = budgeted(ONE_BLOCK)
+    reusing.inner.clock = reusing._clock = clock
+    frames = moving_subject(4)
+    for frame in frames:
+        upscale(reusing, frame)
+    assert reusing.stats.last_deferred > 0
+    reusing.budget_s = None
+    got = upscale(reusing, frames[-1])  # what waited runs now
+    np.testing.assert_array_equal(got, upscale(TimedBox(Clock()), frames[-1]))
+    before = clock.now
+    upscale(reusing, frames[-1])
+    assert clock.now == before  # and nothing after

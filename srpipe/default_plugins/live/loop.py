@@ -104,11 +104,12 @@ class UpscaleWorker(SlotThread):
                 continue
             with self.lock:
                 upscaler, interval = self.models.upscaler, self.feed.frame_interval
-                if self.keep_up is not None and isinstance(upscaler, TileReuse):
+                budgeted = self.keep_up is not None and isinstance(upscaler, TileReuse)
+                if budgeted:
                     upscaler.budget_s = self.keep_up.budget(interval)
                 started = self.clock()
                 upscaled = upscale_frames([item.frame], upscaler, self.models.name)[0]
-                if self.keep_up is not None:
+                if budgeted:
                     self.keep_up.took(self.clock() - started, interval)
                 self.slot.put(UpscaledFrame(item.frame, item.arrived, upscaled, self.models.reused,
                                             self.models.deferred))
@@ -215,6 +216,8 @@ class LiveLoop:
                 self.echo(f"model: {self.models.next()}")
                 self.worker.slot.discard()  # the old model's frame, if one waits
                 if self.paused and self.frame is not None:  # compare models on the paused frame
+                    if isinstance(self.models.upscaler, TileReuse):  # all of it: no frame waits for this one
+                        self.models.upscaler.budget_s = None
                     self.plain = side_by_side(self.frame, self.models.upscaler, self.models.name)
                     self.reused, self.deferred = self.models.reused, self.models.deferred
                     self.redraw()

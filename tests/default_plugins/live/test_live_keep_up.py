@@ -127,3 +127,21 @@ def test_the_command_takes_drop_frames(tmp_path):
     assert b"frames shown" in done.stderr
     helped = run_srpipe("live", "--help")
     assert b"--keep-up / --drop-frames" in helped.stdout
+
+
+def test_a_source_that_delivers_in_bursts_keeps_its_rate():
+    """Three frames at once every 0.1 s (some network streams and cameras): 30 fps, not 120."""
+    times = [burst * 0.1 + within * 0.001 for burst in range(10) for within in range(3)]
+    now = iter(times)
+
+    class Bursty(EndlessSource):
+        def items(self):
+            for _, item in zip(times, super().items()):
+                yield item
+
+    feed = FrameFeed(Bursty(), paced=False, clock=lambda: next(now))
+    feed.start()
+    while not feed.slot.finished:
+        feed.slot.take(0.05)
+    feed.stop()
+    assert feed.frame_interval == pytest.approx((times[-1] - times[0]) / (len(times) - 1))  # 0.031 s, not 0.001
