@@ -83,12 +83,10 @@ class UpscaleWorker(SlotThread):
     reuse is held to the source's frame rate (:class:`KeepUp`): tiles it has no time for wait for
     later frames, and no frame is dropped for it."""
 
-    def __init__(self, feed: FrameFeed, models: UpscalerCycle, keep_up: bool = True,
-                 clock: Callable[[], float] = time.perf_counter):
+    def __init__(self, feed: FrameFeed, models: UpscalerCycle, keep_up: bool = True):
         super().__init__("srpipe-live-upscale")
         self.feed, self.models = feed, models
         self.keep_up = KeepUp() if keep_up else None
-        self.clock = clock
         self.lock = threading.Lock()
         self.paused = threading.Event()
 
@@ -107,10 +105,10 @@ class UpscaleWorker(SlotThread):
                 budgeted = self.keep_up is not None and isinstance(upscaler, TileReuse)
                 if budgeted:
                     upscaler.budget_s = self.keep_up.budget(interval)
-                started = self.clock()
+                started = time.perf_counter()
                 upscaled = upscale_frames([item.frame], upscaler, self.models.name)[0]
                 if budgeted:
-                    self.keep_up.took(self.clock() - started, interval)
+                    self.keep_up.took(time.perf_counter() - started, interval)
                 self.slot.put(UpscaledFrame(item.frame, item.arrived, upscaled, self.models.reused,
                                             self.models.deferred))
 
