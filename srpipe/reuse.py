@@ -165,7 +165,8 @@ class _Waiting:
     network (0: its output is the network's, or the flat path as the plan chose); whether its
     output may be kept while it waits; and the input that output was computed from, over the
     tile's support (``tile`` + 2 ``radius`` a side, the frame's edges repeated), to tell how far
-    the input has moved from it since."""
+    the input has moved from it since. A shift of the picture does not move the supports: it
+    makes every output unkeepable until computed anew (:meth:`moved`)."""
 
     frames: np.ndarray
     keepable: np.ndarray
@@ -298,14 +299,14 @@ class TileReuse:
             if can_shift and changed.mean() > self.policy.shift_share:
                 moved = self._follow_shift(y, changed, self.policy.threshold * step)
                 shifted, changed = moved is not changed, moved
-        waiting = state.waiting.frames if state.waiting is not None else None
-        due, flat, network = self._plan(y, changed, step, waiting)
+        waited = state.waiting.frames if state.waiting is not None else None
+        due, flat, network = self._plan(y, changed, step, waited)
         if network.sum() <= self.policy.full_share * network.size and self.policy.reuse and self.policy.creep \
                 and not fresh:
             crept = self._crept(y, state.basis, due, step)  # only adds tiles: not needed on a frame that runs whole
             if crept.any():
                 changed |= crept
-                due, flat, network = self._plan(y, changed, step, waiting)
+                due, flat, network = self._plan(y, changed, step, waited)
 
         def cost(rows, cols):
             return self._cost(y.shape, rows, cols)
@@ -315,9 +316,9 @@ class TileReuse:
         by_network = _regions(network, cost)
         if sum(cost(rows, cols) for rows, cols in by_network) > self.policy.whole_cost * y.size and whole_fits:
             return self._whole(y, bit_depth, full_range, key)
-        stand_in, deferred = self._compute_network(y, network, by_network, due, step, bit_depth, full_range)
-        if flat.any() or stand_in.any():
-            self._compute_flat(y, flat | stand_in, bit_depth, full_range)
+        show_flat, deferred = self._compute_network(y, network, by_network, due, step, bit_depth, full_range)
+        if flat.any() or show_flat.any():
+            self._compute_flat(y, flat | show_flat, bit_depth, full_range)
         if not self._budgeted:  # what waited was computed now; the budget, if it comes back, starts afresh
             state.waiting = None
         np.copyto(state.basis, y, where=changed)
@@ -344,11 +345,15 @@ class TileReuse:
                 self._compute_block(y, self.inner, network, *block, bit_depth, full_range)
             return np.zeros_like(network), 0
 
-        def tiles(block):
+        def block_tiles(block):  # the tiles a block writes to, in whole or in part
             top, bottom, left, right = block[0]
             return slice(top // t, (bottom - 1) // t + 1), slice(left // t, (right - 1) // t + 1)
 
-        def pixels(block):
+        def whole_tiles(block):  # the tiles it gives whole (a frame's last piece reaches back into a tile)
+            top, bottom, left, right = block[0]
+            return slice(-(-top // t), (bottom - 1) // t + 1), slice(-(-left // t), (right - 1) // t + 1)
+
+        def block_cost(block):
             y0, y1, x0, x1 = block[1]
             return (y1 - y0) * (x1 - x0) + self.policy.call_pixels
 
@@ -357,25 +362,20 @@ class TileReuse:
         windows = waiting.windows(y)
         checked = network & waiting.keepable
         stale = network & ~checked | checked & (waiting.drift(windows, checked) > self.policy.stale_limit * step)
-        chosen, left_over, spent = [], [], 0
-        for block in sorted(blocks, key=lambda block: (-int(stale[tiles(block)].any()),
-                                                       -int(waiting.frames[tiles(block)].max()))):
-            if not chosen or self._fits(spent + pixels(block)):
+        chosen, spent = [], 0
+        for block in sorted(blocks, key=lambda block: (-int(stale[block_tiles(block)].any()),
+                                                       -int(waiting.frames[block_tiles(block)].max()))):
+            if not chosen or self._fits(spent + block_cost(block)):
                 chosen.append(block)
-                spent += pixels(block)
-            else:
-                left_over.append(block)
-        late = np.zeros_like(network)
-        for block in left_over:
-            late[tiles(block)] = True
-        for block in chosen:  # a tile in two blocks (bounding boxes may overlap) got the network in one
-            late[tiles(block)] = False
-        late &= network
-        started = self._clock()
+                spent += block_cost(block)
+        late = network.copy()
         for block in chosen:
-            self._compute_block(y, self.inner, network, *block, bit_depth, full_range)
+            late[whole_tiles(block)] = False
+        started = self._clock()
+        for block in chosen:  # not into late tiles: a block given part of one leaves it whole as it was
+            self._compute_block(y, self.inner, network & ~late, *block, bit_depth, full_range)
         if chosen:
-            self._learn_rate(self._clock() - started, sum(map(pixels, chosen)))
+            self._learn_rate(self._clock() - started, sum(map(block_cost, chosen)))
         waiting.frames[...] = np.where(late, waiting.frames + 1, 0)
         waiting.shown(windows, due & ~(late & ~stale))  # all but the kept
         return late & stale, int(late.sum())

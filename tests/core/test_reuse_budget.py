@@ -248,3 +248,24 @@ def test_turning_the_budget_off_computes_what_waited_once():
     before = clock.now
     upscale(reusing, frames[-1])
     assert clock.now == before  # and nothing after
+
+
+def test_a_frame_that_is_not_whole_tiles_never_leaves_a_tile_half_computed():
+    """At 100 lines the last piece of a column reaches back into tile row 4: when that piece gets
+    the network and tile row 4's own block waits, the tile must wait whole, not keep old rows."""
+    reusing = budgeted(ONE_BLOCK)
+    base = textured(100, 64, seed=1)
+    upscale(reusing, base)  # whole: the rate is learnt
+    first = base.copy()
+    first[4:10, 4:10] = 255 - first[4:10, 4:10]
+    first[99, 36:44] = 255 - first[99, 36:44]
+    upscale(reusing, first)  # tile (0, 0) gets the one block; the bottom row waits
+    second = first.copy()
+    second[99, 36:44] = 255 - second[99, 36:44]
+    second[70:74, 36:44] = 255 - second[70:74, 36:44]  # rows of tile row 4 the reaching-back piece covers
+    for _ in range(4):
+        got = upscale(reusing, second)
+        assert None not in network_or_flat(got, second).values()
+    for _ in range(8):
+        got = upscale(reusing, second)
+    np.testing.assert_array_equal(got, upscale(TimedBox(Clock()), second))

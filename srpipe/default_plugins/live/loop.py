@@ -71,7 +71,9 @@ class KeepUp:
         """Learn from a frame that took ``seconds`` in all."""
         if interval is not None and self.budget_s is not None:
             budget = self.budget_s + self.GAIN * (self.TARGET * interval - seconds)
-            self.budget_s = min(max(budget, self.LOWEST * interval), interval)
+            # At most the target: frames with little to do (a still scene) must not wind it up
+            # so far that the next busy one runs late
+            self.budget_s = min(max(budget, self.LOWEST * interval), self.TARGET * interval)
 
 
 class UpscaleWorker(SlotThread):
