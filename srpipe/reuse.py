@@ -51,10 +51,10 @@ wraps an upscaler and, frame by frame, runs it only on the tiles whose input cha
   those whose tiles waited longest. The tiles of the rest wait for later frames: each keeps its
   output where the input over its support stayed within ``stale_limit`` of what that output was
   computed from (so within ``stale_limit`` + ``threshold`` of the input that gave it), else
-  shows the flat path of this frame (bicubic: the picture as it is now, with less detail). A
-  frame that would run whole and does not fit runs as such a frame with every tile due (with
-  none to keep on a new stream); a followed shift keeps no output of a waiting tile (edges and
-  what came in had other neighbours).
+  shows the flat path of this frame (bicubic: the picture as it is now, with less detail). Where
+  a whole frame does not fit, a frame that would run whole runs its due tiles so too, a new stream
+  starts with every tile due and no output to keep, and a refresh makes every tile wait; a
+  followed shift keeps no output of a waiting tile (edges and what came in had other neighbours).
 
 The wrapper decides from the pixels alone and reads no motion vectors or timestamps: a
 stream without them, with nonsense ones, with reordered or duplicated frames is one more
