@@ -18,30 +18,20 @@ import time
 import av
 import numpy as np
 
+from srpipe.default_plugins.espcn.metrics import psnr
+from srpipe.default_plugins.espcn.video_eval import luma_frames
 from srpipe.default_plugins.live.loop import KeepUp
 from srpipe.default_plugins.live.upscalers import UpscalerCycle
 from srpipe.plugins import collect_models, get_plugin_manager
 from srpipe.reuse import TileReuse
-from srpipe.video import frame_from_av
 
 
 def lumas(path: str, count: int) -> tuple[list[np.ndarray], float]:
     """The first ``count`` luma planes of ``path`` (8-bit, limited range, as decoded), and its frame
     interval."""
     with av.open(path) as container:
-        stream = container.streams.video[0]
-        interval = 1 / float(stream.average_rate or 30)
-        planes = []
-        for frame in container.decode(stream):
-            planes.append(frame_from_av(frame).planes[0])
-            if len(planes) == count:
-                break
-    return planes, interval
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b) ** 2)
-    return min(10 * np.log10(255 ** 2 / mse), 100.0) if mse else 100.0
+        interval = 1 / float(container.streams.video[0].average_rate or 30)
+    return list(luma_frames(path, count)), interval
 
 
 def upscale(upscaler, y: np.ndarray) -> np.ndarray:

@@ -346,12 +346,10 @@ class TileReuse:
             return np.zeros_like(network), 0
 
         def block_tiles(block):  # the tiles a block writes to, in whole or in part
-            top, bottom, left, right = block[0]
-            return slice(top // t, (bottom - 1) // t + 1), slice(left // t, (right - 1) // t + 1)
+            return _box_tiles(block[0], t)
 
         def whole_tiles(block):  # the tiles it gives whole (a frame's last piece reaches back into a tile)
-            top, bottom, left, right = block[0]
-            return slice(-(-top // t), (bottom - 1) // t + 1), slice(-(-left // t), (right - 1) // t + 1)
+            return _box_tiles(block[0], t, whole=True)
 
         def block_cost(block):
             y0, y1, x0, x1 = block[1]
@@ -521,7 +519,7 @@ class TileReuse:
         part = upscaler.upscale(np.ascontiguousarray(y[None, y0:y1, x0:x1]), bit_depth=bit_depth,
                                 full_range=full_range)[0]
         given = part[(top - y0) * s:(bottom - y0) * s, (left - x0) * s:(right - x0) * s]
-        if mask[top // t:(bottom - 1) // t + 1, left // t:(right - 1) // t + 1].all():
+        if mask[_box_tiles(box, t)].all():
             self._state.output[top * s:bottom * s, left * s:right * s] = given
             return
         chosen = mask[np.ix_(np.arange(top, bottom) // t, np.arange(left, right) // t)]
@@ -625,6 +623,15 @@ def read_span(size: int, length: int, radius: int, alignment: int) -> int:
     the end of ``length``): ``radius`` on each side, and room to start the read on the grid of
     ``alignment``; at most ``length``."""
     return min(size + 2 * radius + alignment - 1, length)
+
+
+def _box_tiles(box: tuple[int, int, int, int], tile: int, whole: bool = False) -> tuple[slice, slice]:
+    """The tiles (slices of the tile grid) that pixels ``box`` (top, bottom, left, right) touch, or
+    with ``whole`` only those it holds whole (a box ending at the frame's edge holds its last,
+    smaller tiles whole)."""
+    top, bottom, left, right = box
+    first = (-(-top // tile), -(-left // tile)) if whole else (top // tile, left // tile)
+    return slice(first[0], (bottom - 1) // tile + 1), slice(first[1], (right - 1) // tile + 1)
 
 
 def _pixels(tiles: np.ndarray, tile: int, shape: tuple[int, int]) -> np.ndarray:
