@@ -4,6 +4,9 @@
 #   2. tests/core/test_cuda.py: ESPCN (torch, torch-fp16) and bicubic/lanczos on CUDA against the CPU path;
 #   3. srpipe bench on the bundled 720p clip with --device cuda, torch and torch-fp16, bicubic beside;
 #   4. NVENC: srpipe upscale --device cuda with no --codec, and the encoder it reports;
+#   5. scripts/gpu_speed.py: the network alone at 1920x1080 in each way torch runs it (float16,
+#      bfloat16, channels_last, cudnn.benchmark, a CUDA graph, torch.compile), start-up against
+#      torch's floor, and the 540p -> 1080p pipeline of espcn against bicubic's with the GPU's busy share;
 # then one summary. Each step's full output goes to $OUT (or ./gpu-check) as well.
 #
 # The GPU machine has python3 with torch, OpenCV, pluggy, click and pytest, but no PyAV. Before
@@ -44,15 +47,17 @@ if ! $PY -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then
 fi
 step test_cuda $PY -m pytest -q -p no:cacheprovider tests/core/test_cuda.py
 step bench $SRPIPE bench samples/bigbuckbunny.mp4 -m espcn -m bicubic --device cuda --backend torch \
-    --backend torch-fp16 --batch-size 4 --batch-size 8 --repeats 3 --no-startup
+    --backend torch-fp16 --batch-size 8 --repeats 2 --no-startup
 step nvenc $SRPIPE upscale samples/bigbuckbunny.mp4 -o "$LOGS/nvenc.mp4" --device cuda -m espcn --overwrite --json
 encoder=$($PY -c "import json, sys; print(json.loads([l for l in open(sys.argv[1]) if l.startswith('{')][-1])['encoder'])" \
     "$LOGS/nvenc.log" 2>&1)  # the summary line; warnings share the log
 summary+=("encoder with --device cuda and no --codec: $encoder")
 rm -f "$LOGS/nvenc.mp4"
+step speed $PY scripts/gpu_speed.py --device cuda --json "$LOGS/gpu_speed.json"
 
 echo "=== summary"
 nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null
 printf '%s\n' "${summary[@]}"
 grep -E "passed|failed|skipped" "$LOGS/test_cuda.log" | tail -1
 grep -E "^(upscale|end-to-end)|vs " "$LOGS/bench.log"
+grep -E "^(network|startup|pipeline)" "$LOGS/speed.log"
