@@ -6,7 +6,8 @@
 #   4. NVENC: srpipe upscale --device cuda with no --codec, and the encoder it reports;
 #   5. scripts/gpu_speed.py: the network alone at 1920x1080 in each way torch runs it (float16,
 #      bfloat16, channels_last, cudnn.benchmark, a CUDA graph, torch.compile), start-up against
-#      torch's floor, and the 540p -> 1080p pipeline of espcn against bicubic's with the GPU's busy share;
+#      torch's floor, and the 540p -> 1080p pipeline of espcn against bicubic's with the GPU's busy share
+#      (and, with py-spy in .whl/, where its threads spent their time);
 # then one summary. Each step's full output goes to $OUT (or ./gpu-check) as well.
 #
 # The GPU machine has python3 with torch, OpenCV, pluggy, click and pytest, but no PyAV. Before
@@ -14,6 +15,8 @@
 #   echo /.whl/ >> .git/info/exclude
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #       --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 -d .whl 'av>=14,<19'
+# and py-spy's program (a static binary), to see where the pipeline's threads spend their time:
+#   cp .venv/bin/py-spy .whl/        # or: pip download py-spy, and unzip its bin/py-spy from the wheel
 # and run, with carry [".whl"]:  bash scripts/gpu_check.sh
 # On a machine without a GPU it says so and stops after step 1.
 set -uo pipefail
@@ -53,7 +56,9 @@ encoder=$($PY -c "import json, sys; print(json.loads([l for l in open(sys.argv[1
     "$LOGS/nvenc.log" 2>&1)  # the summary line; warnings share the log
 summary+=("encoder with --device cuda and no --codec: $encoder")
 rm -f "$LOGS/nvenc.mp4"
-step speed $PY scripts/gpu_speed.py --device cuda --json "$LOGS/gpu_speed.json"
+profile=()
+[ -x .whl/py-spy ] && profile=(--py-spy .whl/py-spy --profile-out "$LOGS/pipeline-profile.txt")
+step speed $PY scripts/gpu_speed.py --device cuda --json "$LOGS/gpu_speed.json" "${profile[@]}"
 
 echo "=== summary"
 nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null

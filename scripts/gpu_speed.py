@@ -10,7 +10,7 @@
   pipeline  `srpipe upscale` of a 960x540 clip (x2 to 1920x1080) with -m espcn on the device and
             with -m bicubic where auto runs it (the CPU): the pipeline's frames a second (--json)
             and their ratio; on CUDA, the share of time the GPU was busy during the espcn run
-            (nvidia-smi, every 250 ms)
+            (nvidia-smi, every 250 ms); with --py-spy, where each thread spent one more espcn run
 
     python scripts/gpu_speed.py [network] [startup] [pipeline] [--device cuda] [--size 1920x1080]
 
@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -169,10 +170,34 @@ def pipeline_fps(clip: Path, model: str, device: str, folder: Path, sample_busy:
     return json.loads(done.stdout.strip().splitlines()[-1]), busy
 
 
-def measure_pipeline(device: str, frames: int, folder: Path) -> dict:
+def profile(py_spy: str, clip: Path, device: str, folder: Path, out: Path) -> None:
+    """One more espcn run under py-spy (sampling every thread, waits included): its stacks go to
+    ``out``; printed, the 12 places each thread spent the most samples in."""
+    done = subprocess.run([py_spy, "record", "-r", "200", "--threads", "--idle", "-f", "raw", "-o", str(out), "--",
+                           *srpipe("upscale", str(clip), "-m", "espcn", "--device", device, "-o",
+                                   str(folder / "profiled.mp4"), "-y", "-q")], capture_output=True, text=True)
+    if done.returncode != 0 or not out.exists():  # py-spy needs to trace its child: not every machine lets it
+        said = done.stderr.strip().splitlines()
+        print(f"profile: py-spy failed ({said[-1] if said else f'exit status {done.returncode}'})", flush=True)
+        return
+    by_thread: dict[str, Counter] = {}
+    for line in out.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        by_thread.setdefault(frames[0], Counter())[frames[-1]] += int(count)
+    for thread, places in sorted(by_thread.items(), key=lambda item: -item[1].total()):
+        print(f"profile: {thread}: {places.total()} samples")
+        for place, count in places.most_common(12):
+            print(f"profile:   {count:6d} {place}")
+
+
+def measure_pipeline(device: str, frames: int, folder: Path, py_spy: str | None = None,
+                     profile_out: Path | None = None) -> dict:
     from srpipe.testing import make_fixed_camera_clip
 
     clip = make_fixed_camera_clip(folder / "540p.mp4", width=960, height=540, frames=frames)
+    if py_spy:
+        profile(py_spy, clip, device, folder, profile_out)
     espcn, busy = pipeline_fps(clip, "espcn", device, folder, device.startswith("cuda"))
     bicubic, _ = pipeline_fps(clip, "bicubic", "auto", folder, False)  # where auto runs it: the CPU
     result = {"espcn_fps": espcn["fps"], "bicubic_fps": bicubic["fps"], "ratio": espcn["fps"] / bicubic["fps"],
@@ -197,6 +222,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="time each way of the network at least this long")
     parser.add_argument("--frames", type=int, default=240, help="frames of the pipeline's 960x540 clip")
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
+    parser.add_argument("--py-spy", help="py-spy's program: profile one more espcn run of the pipeline with it")
+    parser.add_argument("--profile-out", type=Path, default=Path("pipeline-profile.txt"),
+                        help="where --py-spy writes its stacks (default: pipeline-profile.txt)")
     args = parser.parse_args(argv)
     width, height = (int(side) for side in args.size.lower().split("x"))
     parts = args.parts or ["network", "startup", "pipeline"]
@@ -208,7 +236,7 @@ def main(argv=None) -> int:
         if "startup" in parts:
             figures["startup"] = measure_startup(args.device, folder)
         if "pipeline" in parts:
-            figures["pipeline"] = measure_pipeline(args.device, args.frames, folder)
+            figures["pipeline"] = measure_pipeline(args.device, args.frames, folder, args.py_spy, args.profile_out)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=1))
     return 0

@@ -11,9 +11,12 @@ from conftest import REPO
 
 def test_network_and_pipeline_figures_on_the_cpu(tmp_path):
     figures = tmp_path / "figures.json"
+    refusing = tmp_path / "py-spy"  # a profiler the machine does not let trace: the figures still come
+    refusing.write_text("#!/bin/sh\necho 'Permission denied' >&2\nexit 1\n")
+    refusing.chmod(0o755)
     done = subprocess.run([sys.executable, str(REPO / "scripts" / "gpu_speed.py"), "network", "pipeline",
                            "--device", "cpu", "--size", "64x48", "--batch", "2", "--seconds", "0.05",
-                           "--frames", "3", "--json", str(figures)],
+                           "--frames", "3", "--json", str(figures), "--py-spy", str(refusing)],
                           capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     result = json.loads(figures.read_text())
@@ -30,4 +33,5 @@ def test_network_and_pipeline_figures_on_the_cpu(tmp_path):
     assert pipeline["ratio"] == pipeline["espcn_fps"] / pipeline["bicubic_fps"] > 0
     assert pipeline["gpu_busy_mean"] is None  # nvidia-smi is asked only on CUDA
     assert "pipeline 960x540 -> 1920x1080, 3 frames: espcn (cpu" in done.stdout
+    assert "profile: py-spy failed (Permission denied)" in done.stdout
     assert not list(tmp_path.glob("*.mp4"))  # its clips and outputs stay in its own temporary folder
