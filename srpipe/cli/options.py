@@ -84,6 +84,8 @@ CODEC_HELP = ("Video encoder. Default: libx264 (libvpx-vp9 for .webm; h264_nvenc
               "and NVENC works).")
 CRF_HELP = "Encoder quality, 0-51 for x264/x265 (0-63 for VP9); lower is better and larger."
 PRESET_HELP = "x264/x265 speed preset."
+RECORD_PRESET_HELP = ("x264/x265 speed preset of the recording: the fastest by default, so that encoding keeps up "
+                      "with the camera beside the model (larger files; veryfast or slower for smaller ones).")
 WIDTH_HELP = ("Output width in pixels; without --height the height keeps the aspect ratio. The model runs at "
               "its next scale, then the picture is resized down.")
 HEIGHT_HELP = "Output height in pixels; without --width the width keeps the aspect ratio."
@@ -131,15 +133,21 @@ def overwrite_option(command):
     return click.option("-y", "--overwrite", is_flag=True, help=OVERWRITE_HELP)(command)
 
 
-def codec_options(command):
+def codec_options(command, preset: str = "veryfast", preset_help: str = PRESET_HELP):
     """``--codec``, ``--crf``, ``--preset``: what encodes the output."""
     for option in reversed([
         click.option("--codec", help=CODEC_HELP),
         click.option("--crf", type=click.IntRange(0, 63), default=18, show_default=True, help=CRF_HELP),
-        click.option("--preset", default="veryfast", show_default=True, help=PRESET_HELP),
+        click.option("--preset", default=preset, show_default=True, help=preset_help),
     ]):
         command = option(command)
     return command
+
+
+def recording_codec_options(command):
+    """:func:`codec_options` of ``srpipe live --record``, whose encoder shares the cores with the
+    model while the camera runs: x264's fastest preset by default (docs/live.md)."""
+    return codec_options(command, preset="ultrafast", preset_help=RECORD_PRESET_HELP)
 
 
 def size_options(command):

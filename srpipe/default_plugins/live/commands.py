@@ -8,10 +8,10 @@ import click
 
 from srpipe.cli.options import (
     backend_option,
-    codec_options,
     device_option,
     exact_option,
     overwrite_option,
+    recording_codec_options,
     scale_option,
     weights_option,
     whole_scale,
@@ -35,7 +35,7 @@ from srpipe.cli.options import (
                    "the network; or drop frames and show the network's output on every tile.")
 @click.option("--record", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write what is shown to this video file (--codec, --crf, --preset encode it).")
-@codec_options
+@recording_codec_options
 @overwrite_option
 @click.option("--no-window", is_flag=True, help="Run without a window and print the statistics at the end.")
 @click.option("--screenshot-dir", type=click.Path(exists=True, file_okay=False, writable=True, path_type=Path),

@@ -27,7 +27,8 @@ BT709 = (Colorspace.ITU709.value,) * 3  # matrix, primaries and transfer: what a
 
 
 class Recorder:
-    """Encodes BGR images with the times they were shown (variable frame rate).
+    """Encodes BGR images with the times they were shown (variable frame rate), by default with
+    x264's fastest preset: the encoder runs in the drawing thread, on the cores the model uses.
 
     The file appears under its name only on :meth:`finish`; :meth:`abort` removes it. The
     caller checks ``path`` first (``check_output``, against the source: :func:`run_live`).
@@ -35,7 +36,7 @@ class Recorder:
     """
 
     def __init__(self, path: Path, overwrite: bool = False, codec: str | None = None, crf: int | None = 18,
-                 preset: str | None = "veryfast"):
+                 preset: str | None = "ultrafast"):
         self.path = Path(path)
         self.settings = (codec, crf, preset)  # as srpipe upscale's --codec, --crf, --preset
         if codec is not None:

@@ -33,6 +33,8 @@ def test_no_window_prints_statistics_and_records_what_was_shown(clip, tmp_path):
         stream = recording.streams.video[0]
         assert (stream.width, stream.height) == (256, 96)  # bicubic and model side by side, x2
         assert sum(1 for _ in recording.decode(stream)) == shown
+    # x264's settings, as it writes them into the stream: ultrafast's, so that recording keeps up
+    assert b"cabac=0 ref=1 deblock=0:0:0 analyse=0:0 me=dia subme=0" in record.read_bytes()
     assert not list(tmp_path.glob(".*partial*"))
 
 
