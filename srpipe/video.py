@@ -36,6 +36,10 @@ _MPEGTS_VIDEO_IDS = {
 }
 COLOR_RANGE_FULL = 2
 COLOR_RANGE_LIMITED = 1
+# The matrix frames in RGB (or a palette) are converted to Y'CbCr with, and the one their output
+# is tagged with: swscale's default, BT.601 (FFmpeg's AVCOL_SPC_SMPTE170M)
+RGB_TO_YCBCR = av.video.reformatter.Colorspace.ITU601
+RGB_TO_YCBCR_TAG = 6
 
 
 def plane_view(plane, dtype: np.dtype) -> np.ndarray:
@@ -47,6 +51,11 @@ def plane_view(plane, dtype: np.dtype) -> np.ndarray:
 def has_alpha(pix_fmt) -> bool:
     """Whether a PyAV pixel format carries alpha (Y'CbCrA, grey with alpha, RGBA...)."""
     return any(component.is_alpha for component in pix_fmt.components)
+
+
+def is_rgb(pix_fmt) -> bool:
+    """Whether a PyAV pixel format holds RGB (or palette) colours, which srpipe converts to Y'CbCr."""
+    return pix_fmt.is_rgb or pix_fmt.has_palette
 
 
 def _fallback_format(name: str, bits: int, alpha: bool) -> str:
@@ -68,7 +77,8 @@ def frame_from_av(video_frame: av.VideoFrame) -> Frame:
     if name not in PLANE_FORMATS and name not in ALPHA_FORMATS:
         bits = max(c.bits for c in video_frame.format.components)
         name = _fallback_format(name, bits, has_alpha(video_frame.format))
-        video_frame = video_frame.reformat(format=name)
+        video_frame = video_frame.reformat(format=name, dst_colorspace=RGB_TO_YCBCR if is_rgb(video_frame.format)
+                                           else None)
     alpha = None
     if name in ALPHA_FORMATS:
         name = ALPHA_FORMATS[name]
@@ -98,6 +108,10 @@ def frame_to_av(frame: Frame) -> av.VideoFrame:
 # VP8/VP9 carry alpha beside the picture (WebM's BlockAdditional), which FFmpeg's own decoders
 # ignore and libvpx's read.
 _ALPHA_DECODERS = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
+
+
+# libvpx's encoders write alpha beside the picture (WebM's BlockAdditional) as 8-bit 4:2:0 only
+LIBVPX_ALPHA_ENCODERS = ("libvpx", "libvpx-vp9")
 
 
 def _alpha_decoder(stream, max_pixels: int):
@@ -335,7 +349,13 @@ class PyAVSource(Source):
 
     @property
     def colour(self) -> tuple[int, int, int]:
-        return stream_colour(self.video)
+        """The stream's colour description; for RGB, the matrix its frames are converted with
+        (tagged RGB, Y'CbCr planes would be shown as if they were G, B and R: wrong colours)."""
+        colorspace, primaries, transfer = stream_colour(self.video)
+        pix_fmt = self.video.codec_context.format
+        if pix_fmt is not None and is_rgb(pix_fmt):
+            colorspace = RGB_TO_YCBCR_TAG
+        return colorspace, primaries, transfer
 
     def items(self) -> Iterator[Frame | av.Packet]:
         return self._items() if self.pts_range is None else self._range_items(*self.pts_range)
@@ -724,8 +744,11 @@ class PyAVSink(Sink):
         """The input's pixel format (with its alpha where the encoder takes it), or --pix-fmt."""
         fmt = first.format
         supported = [f.name for f in (stream.codec_context.codec.video_formats or [])]
-        if first.alpha is not None and not self.options.pix_fmt and ALPHA_OF.get(fmt.name) in supported:
-            return ALPHA_OF[fmt.name]
+        with_alpha = ALPHA_OF.get(fmt.name)
+        if stream.codec_context.name in LIBVPX_ALPHA_ENCODERS:
+            with_alpha = "yuva420p"  # libvpx lists more but refuses them ("not widely supported") without -strict
+        if first.alpha is not None and not self.options.pix_fmt and with_alpha in supported:
+            return with_alpha
         return self._colour_pix_fmt(stream, fmt, supported)
 
     def _colour_pix_fmt(self, stream, fmt: PlaneFormat, supported: list[str]) -> str:

@@ -133,6 +133,13 @@ def test_rgba_video_keeps_its_alpha_and_only_real_transparency_is_reported(tmp_p
     dropped = run_srpipe("upscale", transparent, "-o", tmp_path / "flat.mp4")
     assert dropped.returncode == 0 and len(warnings_of(dropped)) == 1 and "alpha" in warnings_of(dropped)[0]
 
+    webm = tmp_path / "kept.webm"  # what the warning advises too: VP9 keeps alpha as 4:2:0, all it takes
+    done = run_srpipe("upscale", transparent, "-o", webm)
+    assert done.returncode == 0 and not warnings_of(done), done.stderr.decode()
+    frames = decoded(webm, "libvpx-vp9")
+    assert len(frames) == 3 and frames[0].format.name == "yuv420p"
+    assert frames[0].alpha[:28, :38].max() <= 8 and frames[0].alpha[34:, 42:].min() >= 245  # VP9 is lossy
+
     opaque = make_rgba_clip(tmp_path / "opaque.mov", opaque=True)
     done = run_srpipe("upscale", opaque, "-o", tmp_path / "opaque.mp4")
     assert done.returncode == 0 and not warnings_of(done), done.stderr.decode()

@@ -121,3 +121,30 @@ def test_hardware_encoder_is_used_only_where_it_opens(tmp_path):
     assert encoder_options("libx264", 18, None, {}, gpu=1) == {"crf": "18"}
     assert encoder_options("libx264", 18, "veryfast", {"crf": "30"}) == {"crf": "30", "preset": "veryfast"}
     assert encoder_options("libvpx-vp9", 18, "veryfast", {}) == {"crf": "18"}
+
+
+@pytest.mark.parametrize("codec, pix_fmt, suffix", [("png", "rgb24", "mov"), ("libx264rgb", "bgr24", "mkv"),
+                                                    ("qtrle", "rgb24", "mov")])
+def test_rgb_video_keeps_its_colours(tmp_path, pm, codec, pix_fmt, suffix):
+    """RGB-coded video (PNG or QuickTime Animation from editors, screen recordings, x264's RGB) is
+    upscaled in Y'CbCr: the output is tagged with the matrix it was converted with, so that a
+    player shows the colours it had, not its Y'CbCr planes taken for green, blue and red."""
+    patches = np.array([[255, 0, 0], [0, 200, 0], [30, 60, 220], [240, 240, 240]], np.uint8)  # RGB
+    clip = tmp_path / f"rgb.{suffix}"
+    with av.open(str(clip), "w") as container:
+        stream = container.add_stream(codec, rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 16, pix_fmt
+        for i in range(3):
+            frame = av.VideoFrame.from_ndarray(np.repeat(np.repeat(patches[None], 16, 0), 16, 1), format="rgb24")
+            frame = frame.reformat(format=pix_fmt)
+            frame.pts = i
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    for out, options in ((tmp_path / "out.mp4", SinkOptions()), (tmp_path / "out.mkv", SinkOptions(codec="ffv1"))):
+        upscale(str(clip), str(out), scale=2, pm=pm, sink_options=options)
+        with av.open(str(out)) as container:
+            frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+        assert len(frames) == 3
+        for index, colour in enumerate(patches):  # the middle of each patch, as a player converts it
+            shown = frames[-1][16, 32 * index + 16].astype(int)
+            assert np.abs(shown - colour).max() <= 12, (out.name, colour, shown)
