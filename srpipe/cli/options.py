@@ -175,19 +175,21 @@ model_options = _apply([
     click.option("--batch-size", type=int, default=8, show_default=True, help="Frames upscaled together."),
 ])
 
+max_pixels_option = click.option("--max-pixels", type=click.IntRange(min=1),
+                                 help="Refuse inputs whose frames have more pixels than this, before decoding. "
+                                      "Default: 40 million, less where free memory is short.")
+
 encoder_options = _apply([
     codec_options,
     click.option("--pix-fmt", help="Output pixel format, e.g. yuv420p. Default: the input's (10-bit stays 10-bit)."),
     click.option("--on-decode-error", type=click.Choice(["stop", "skip"]), default="stop", show_default=True,
                  help="A damaged input frame stops the file, or is dropped and counted (timestamps stay right)."),
-    click.option("--max-pixels", type=click.IntRange(min=1),
-                 help="Refuse inputs whose frames have more pixels than this, before decoding. "
-                      "Default: 40 million, less where free memory is short."),
+    max_pixels_option,
 ])
 
 # The options the consistency test holds to one definition, by parameter name.
 SHARED = ("scale", "device", "weights", "backend", "quiet", "as_json", "overwrite", "codec", "crf", "preset",
-          "width", "height", "exact")
+          "width", "height", "exact", "max_pixels")
 
 
 def whole_scale(scale, what: str) -> int | None:

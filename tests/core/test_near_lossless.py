@@ -239,7 +239,7 @@ def test_eval_says_what_ran_on_a_lossless_encode(tmp_path, cli_run):
     path = clip(tmp_path / "clip.mp4", codec_options={"crf": "0", "preset": "ultrafast"})
     result = cli_run("eval", "-m", "espcn", "--video", path, "--crfs", "0,30", "--frames", "2")
     assert result.exit_code == 0, result.output
-    assert result.output.strip().splitlines()[-1].startswith("espcn ran as crf 0: espcn-lossless (")
+    assert result.output.strip().splitlines()[-1].startswith("at crf 0, espcn ran as espcn-lossless (")
     result = cli_run("eval", "-m", "espcn", "--video", path, "--crfs", "0,30", "--frames", "2", "--json")
     ran = [row["ran"]["espcn"] for row in json.loads(result.stdout)["crfs"]]
     assert ran[0].startswith("espcn-lossless") and ran[1].startswith("espcn (")

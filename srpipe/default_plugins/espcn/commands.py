@@ -1,6 +1,7 @@
 """``srpipe train espcn`` and ``srpipe eval``."""
 
 import json
+import re
 from pathlib import Path
 
 import click
@@ -10,6 +11,7 @@ from srpipe.cli.options import (
     check_output_folder,
     device_option,
     json_option,
+    max_pixels_option,
     scale_option,
     weights_option,
     whole_scale,
@@ -104,13 +106,15 @@ SCORED_PATHS = ("both", "default", "exact")
 @click.option("--crfs", "crf", default="0,23,30", show_default=True, metavar="LIST",
               help="x264 crf values (preset medium) for --video; 0 is lossless.")
 @click.option("--frames", type=click.IntRange(min=1), help="Score only the first N frames of --video.")
+@max_pixels_option
 @click.option("--score", type=click.Choice(SCORED_PATHS),
               help="Which of `srpipe upscale`'s paths to score: its default (tile reuse, flat tiles, int8 where they "
                    "apply), --exact (the network on every pixel), or both, with the difference (--video). "
                    "Default: both with --video, default with --data.")
 @backend_option
 @json_option
-def evaluate(model, data, video, scale, weights, device, downscale, degrade, crf, frames, score, backend, as_json):
+def evaluate(model, data, video, scale, weights, device, downscale, degrade, crf, frames, max_pixels, score, backend,
+             as_json):
     """PSNR and SSIM on the luma, next to bicubic, as super-resolution papers score,
     or the luma PSNR of a compressed video upscaled by the pipeline.
 
@@ -143,6 +147,14 @@ def evaluate(model, data, video, scale, weights, device, downscale, degrade, crf
 
     if (data is None) == (video is None):
         raise SrpipeError("give either --data (a folder of images) or --video (a clip)")
+    source, chosen = click.get_current_context().get_parameter_source, "--data" if data is not None else "--video"
+    for option, name, kind, instead in (  # each kind of evaluation's own: with the other, they would change nothing
+            ("--downscale", "downscale", "--data", "--video clips are shrunk as ffmpeg's scale filter does"),
+            ("--degrade", "degrade", "--data", "--video clips are encoded by x264 at each of --crfs"),
+            ("--crfs", "crf", "--video", "--data images are compressed by --degrade"),
+            ("--frames", "frames", "--video", "--data scores every image")):
+        if kind != chosen and source(name) not in (click.core.ParameterSource.DEFAULT, None):
+            raise SrpipeError(f"{option} goes with {kind}: {instead}; leave it out")
     if data is not None:
         check_image_folder(data)
         if score == "both":
@@ -163,13 +175,14 @@ def evaluate(model, data, video, scale, weights, device, downscale, degrade, crf
     upscaler = load_upscaler(spec, backends, scale=scale, device=device, weights=weights, backend=backend,
                              exact=score == "exact")
     if video is not None:
-        _evaluate_video(model, video, upscaler.scale, weights, backend, crf, frames, as_json, device, score)
+        _evaluate_video(model, video, upscaler.scale, weights, backend, crf, frames, as_json, device, score,
+                        max_pixels)
         return
     from srpipe.default_plugins.espcn.evaluate import evaluate_folder
 
     report = evaluate_folder(data, upscaler.scale,
                              lambda y: for_stream(upscaler).upscale(y, bit_depth=8, full_range=False),
-                             downscale=downscale, degrade=degrade)
+                             downscale=downscale, degrade=degrade, max_pixels=max_pixels)
     if as_json:
         click.echo(json.dumps({"model": model, "scale": upscaler.scale, "downscale": downscale, "degrade": degrade,
                                **report}, indent=2))
@@ -180,19 +193,23 @@ def evaluate(model, data, video, scale, weights, device, downscale, degrade, crf
                    f"{row['bicubic_psnr']:>15.2f} / {row['bicubic_ssim']:.4f}")
 
 
-def _evaluate_video(model, video, scale, weights, backend, crf_list, frames, as_json, device="cpu", score="both"):
+def _evaluate_video(model, video, scale, weights, backend, crf_list, frames, as_json, device="cpu", score="both",
+                    max_pixels=None):
     from srpipe.default_plugins.espcn.video_eval import evaluate_folder_of_clips, evaluate_video
     from srpipe.errors import SrpipeError
 
-    try:
-        crfs = [int(c) for c in crf_list.split(",")]
-    except ValueError:
-        raise SrpipeError(f"--crfs takes comma-separated integers, e.g. 0,23,30; got {crf_list!r}") from None
+    items = [item.strip() for item in crf_list.split(",")]
+    if not all(re.fullmatch("[0-9]+", item) for item in items):
+        raise SrpipeError(f"--crfs takes comma-separated integers, e.g. 0,23,30; got {crf_list!r}")
+    crfs = [int(item) for item in items]
     if not all(0 <= c <= 51 for c in crfs):
         raise SrpipeError("x264 crf values must be between 0 (lossless) and 51")
+    if len(set(crfs)) != len(crfs):
+        raise SrpipeError(f"--crfs {crf_list} names a crf twice; give each once")
     models = {"bicubic": None, **({model: weights} if score != "exact" else {})}
     exact_models = {model: weights} if score != "default" else {}
-    options = {"backend": backend, "frames": frames, "device": device, "exact_models": exact_models}
+    options = {"backend": backend, "frames": frames, "device": device, "exact_models": exact_models,
+               "max_pixels": max_pixels}
     if Path(video).is_dir():
         report = evaluate_folder_of_clips(video, models, scale, crfs, **options)
         # a category (a sub-folder) named "all" is told from the row of all clips by its slash
@@ -229,7 +246,7 @@ def _show_video_report(report, rows, header, align, model, as_json):
                    + (f" {scores[0] - scores[1]:>+8.2f}" if both else "")
                    + f" {base:>16.2f} {scores[0] - base:>+7.2f}")
     clips = report["clips"] if "clips" in report else [report]
-    stand_ins = sorted({f"crf {row['crf']}: {row['ran'][label]}" for clip in clips for row in clip["crfs"]
+    stand_ins = sorted({(row["crf"], row["ran"][label]) for clip in clips for row in clip["crfs"]
                         for label in columns if row["ran"][label].split()[0] != model})
     if stand_ins:  # espcn-lossless on lossless encodes, say
-        click.echo(f"{model} ran as {'; '.join(stand_ins)}")
+        click.echo("; ".join(f"at crf {crf}, {model} ran as {ran}" for crf, ran in stand_ins))

@@ -14,7 +14,9 @@ from srpipe.default_plugins.espcn.degrade import KERNELS, make_degraded_lr, pars
 from srpipe.default_plugins.espcn.imresize import imresize
 from srpipe.default_plugins.espcn.metrics import psnr, ssim
 from srpipe.errors import SrpipeError
+from srpipe.images import image_size
 from srpipe.media import IMAGE_SUFFIXES
+from srpipe.memory import check_frame_size
 from srpipe.outputs import special_kind
 
 #: Upscales (N, H, W) uint8 limited-range luma to (N, H*s, W*s) uint8.
@@ -76,12 +78,17 @@ def score_image(name: str, hr_y: np.ndarray, scale: int, upscale: UpscaleFn | No
 
 
 def evaluate_folder(folder: str | Path, scale: int, upscale: UpscaleFn | None = None,
-                    downscale: str = "matlab-bicubic", degrade: str = "none") -> dict:
-    """Per-image and mean scores: ``{"images": [ImageScore as dict...], "mean": {...}}``."""
+                    downscale: str = "matlab-bicubic", degrade: str = "none", max_pixels: int | None = None) -> dict:
+    """Per-image and mean scores: ``{"images": [ImageScore as dict...], "mean": {...}}``. An image
+    whose header gives more pixels than ``max_pixels`` (None: ``--max-pixels``'s default) is
+    refused before it is decoded."""
     parse_degradation(degrade)  # a bad setting fails before any image is read
     if downscale not in KERNELS:
         raise SrpipeError(f"unknown downscaling kernel {downscale!r}; use one of {', '.join(KERNELS)}")
-    scores = [score_image(p.stem, load_y(p), scale, upscale, downscale, degrade) for p in image_paths(folder)]
+    paths = image_paths(folder)
+    for path in paths:  # all before any is scored: a refusal comes at once
+        check_frame_size(str(path), *(image_size(str(path)) or (None, None)), max_pixels)
+    scores = [score_image(p.name, load_y(p), scale, upscale, downscale, degrade) for p in paths]
     if not scores:
         raise SrpipeError(f"no images in {folder}; give a folder of PNG/BMP/JPEG/TIFF images")
     keys = ["bicubic_psnr", "bicubic_ssim"] + (["psnr", "ssim"] if upscale else [])

@@ -22,6 +22,7 @@ import numpy as np
 
 from srpipe.default_plugins.espcn.metrics import psnr
 from srpipe.errors import SrpipeError
+from srpipe.memory import check_frame_size, default_max_pixels
 from srpipe.outputs import special_kind
 from srpipe.video import add_video_encoder, plane_view
 
@@ -42,30 +43,40 @@ class UnreadableClip(SrpipeError):
     folder, it is skipped and the others are scored."""
 
 
-def _filtered_frames(clip: str | Path, steps: Sequence[tuple[str, str]], limit: int | None, size=None):
+def _filtered_frames(clip: str | Path, steps: Sequence[tuple[str, str]], limit: int | None, size=None,
+                     max_pixels: int | None = None):
     """The first ``limit`` frames (all: None) of ``clip``'s video through FFmpeg's filters
     ``steps`` ((name, arguments) in order), with the first frame's (width, height) before them
     (``size``: a function of the video stream and that size that returns the steps instead). A
-    file that cannot be read, or whose frames change size, is refused naming it."""
-    try:
-        inp = av.open(str(clip))
+    file that cannot be read, whose frames are larger than ``max_pixels`` (None: the default of
+    ``--max-pixels``; refused before decoding), or whose frames change size or format, is
+    refused naming it."""
+    limit_pixels = default_max_pixels() if max_pixels is None else max_pixels
+    try:  # max_pixels: the probe decodes a first frame; a header claiming a huge one fails instead
+        inp = av.open(str(clip), options={"max_pixels": str(limit_pixels)})
     except av.error.FFmpegError as exc:
         raise UnreadableClip(f"{clip} cannot be opened as a video ({exc.strerror or exc}); give a video file") from None
     with inp:
         if not inp.streams.video:
             raise UnreadableClip(f"{clip} has no video stream; give a video file")
         src = inp.streams.video[0]
+        try:
+            check_frame_size(str(clip), src.codec_context.width, src.codec_context.height, limit_pixels)
+        except SrpipeError as exc:
+            raise UnreadableClip(str(exc)) from None
+        src.codec_context.options = {"max_pixels": str(limit_pixels)}  # a later, larger frame is refused too
         graph, first = None, None
         try:
             for index, frame in enumerate(inp.decode(src)):
                 if limit is not None and index >= limit:
                     return
                 if graph is None:
-                    first = (frame.width, frame.height)
-                    graph = _graph(src, size(src, first) if size else steps)
-                elif (frame.width, frame.height) != first:
-                    raise UnreadableClip(f"{clip} changes its frame size from {first[0]}x{first[1]} to "
-                                         f"{frame.width}x{frame.height}; srpipe eval scores clips of one size")
+                    first = (frame.width, frame.height, frame.format.name)
+                    graph = _graph(src, size(src, first[:2]) if size else steps)
+                elif (frame.width, frame.height, frame.format.name) != first:
+                    raise UnreadableClip(f"{clip} changes from {first[0]}x{first[1]} {first[2]} frames to "
+                                         f"{frame.width}x{frame.height} {frame.format.name}; srpipe eval scores clips "
+                                         "of one size and pixel format")
                 graph.push(frame)
                 yield graph.pull()
         except (av.error.FFmpegError, ValueError) as exc:  # damaged data, or a header cut short
@@ -91,24 +102,26 @@ def _cropped(width: int, height: int, scale: int) -> tuple[int, int]:
 
 
 def shrink_and_encode(clip: str | Path, out: str | Path, scale: int, crf: int, limit: int | None = None,
-                      preset: str = "medium") -> tuple[int, int]:
+                      preset: str = "medium", max_pixels: int | None = None) -> tuple[int, int]:
     """Write ``clip`` cropped to a multiple of ``2 * scale`` (so 4:2:0 fits), shrunk by FFmpeg's
     ``scale`` filter (its default bicubic), made 8-bit 4:2:0 and encoded by x264 at ``crf``;
-    returns the HR size."""
+    returns the HR size. A clip is refused where nothing would be left to score inside the
+    border of ``scale`` pixels, or where its frames are over ``max_pixels``."""
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be at least 1 frame, not {limit}")
     found = {}  # the HR size and the frame rate, from the stream and its first frame
 
     def steps(src, first):
         w, h = _cropped(*first, scale)
-        if min(w, h) < 2 * scale:
-            raise UnreadableClip(f"{clip} is too small to shrink x{scale}")
+        if min(w, h) <= 2 * scale:
+            raise UnreadableClip(f"{clip} is {first[0]}x{first[1]}, too small to score at x{scale}: it needs "
+                                 f"{4 * scale}x{4 * scale} pixels or more")
         found.update(size=(w, h), rate=Fraction(src.average_rate or src.guessed_rate or 25))
         return [("crop", f"{w}:{h}:0:0"), ("scale", f"{w // scale}:{h // scale}:flags=bicubic"), ("format", "yuv420p")]
 
     with av.open(str(out), "w") as dst:
         stream = None
-        for index, shrunk in enumerate(_filtered_frames(clip, (), limit, size=steps)):
+        for index, shrunk in enumerate(_filtered_frames(clip, (), limit, size=steps, max_pixels=max_pixels)):
             rate = found["rate"]
             if stream is None:
                 stream = add_video_encoder(dst, "libx264", rate=rate, time_base=1 / rate, crf=crf, preset=preset)
@@ -119,25 +132,28 @@ def shrink_and_encode(clip: str | Path, out: str | Path, scale: int, crf: int, l
     return found["size"]
 
 
-def reference_lumas(clip: str | Path, width: int, height: int, limit: int | None = None) -> Iterator[np.ndarray]:
+def reference_lumas(clip: str | Path, width: int, height: int, limit: int | None = None,
+                    max_pixels: int | None = None) -> Iterator[np.ndarray]:
     """The 8-bit luma that :func:`shrink_and_encode` shrinks: ``clip`` cropped to ``width`` x
     ``height`` and made 4:2:0 by the same filters, so that a gray clip, say, is scored against
     the limited-range luma its small copy was made from, not its own full-range values."""
-    for frame in _filtered_frames(clip, [("crop", f"{width}:{height}:0:0"), ("format", "yuv420p")], limit):
+    for frame in _filtered_frames(clip, [("crop", f"{width}:{height}:0:0"), ("format", "yuv420p")], limit,
+                                  max_pixels=max_pixels):
         yield plane_view(frame.planes[0], np.dtype(np.uint8)).copy()
 
 
 def evaluate_video(clip: str | Path, models: Mapping[str, str | None], scale: int,
                    crfs: Sequence[int] = (0, 23, 30), *, backend: str = "auto", frames: int | None = None,
                    device: str = "cpu", exact: bool = False,
-                   exact_models: Mapping[str, str | None] | None = None) -> dict:
+                   exact_models: Mapping[str, str | None] | None = None, max_pixels: int | None = None) -> dict:
     """Mean Y-PSNR over the first ``frames`` frames (all: None) of each model (name -> weights
     or None) at each crf: ``{"clip", "scale", "crfs": [{"crf", "frames", "psnr": {name: dB}, "ran":
     {name: what ran}}]}`` (``"espcn-lossless (clean weights)"`` for ``espcn`` on a lossless encode).
     All upscale the same encoded clip through :func:`srpipe.upscaling.upscale`, ``models`` with
     its ``exact``; ``exact_models`` are also scored with ``exact=True`` (the network on every
     pixel), under ``"NAME --exact"``: beside the default path, what tile reuse and int8 cost.
-    The output is written losslessly (FFV1), so the scores are the upscaler's alone."""
+    The output is written losslessly (FFV1), so the scores are the upscaler's alone. A clip whose
+    frames are over ``max_pixels`` (None: ``--max-pixels``'s default) is refused before decoding."""
     from srpipe.media import SinkOptions
     from srpipe.upscaling import upscale
 
@@ -150,7 +166,7 @@ def evaluate_video(clip: str | Path, models: Mapping[str, str | None], scale: in
     with tempfile.TemporaryDirectory(prefix="srpipe-eval-") as tmp:
         for crf in crfs:
             lr = Path(tmp, f"lr-crf{crf}.mp4")
-            w, h = shrink_and_encode(clip, lr, scale, crf, frames)
+            w, h = shrink_and_encode(clip, lr, scale, crf, frames, max_pixels=max_pixels)
             row = {"crf": crf, "frames": 0, "psnr": {}, "ran": {}}
             for label, (name, name_weights, run_exact) in runs.items():
                 up = Path(tmp, f"up-crf{crf}.mkv")
@@ -159,7 +175,8 @@ def evaluate_video(clip: str | Path, models: Mapping[str, str | None], scale: in
                               sink_options=SinkOptions(codec="ffv1", crf=None, preset=None, overwrite=True))
                 # what ran, where a stand-in (espcn-lossless on a crf 0 encode) or a variant did
                 row["ran"][label] = ran.model + (f" ({ran.variant})" if ran.variant else "")
-                scores = [psnr(u, o, scale) for u, o in zip(luma_frames(up), reference_lumas(clip, w, h, frames))]
+                scores = [psnr(u, o, scale) for u, o in zip(luma_frames(up),
+                                                             reference_lumas(clip, w, h, frames, max_pixels))]
                 row["psnr"][label], row["frames"] = float(np.mean(scores)), len(scores)
                 up.unlink()
             results.append(row)
@@ -169,36 +186,43 @@ def evaluate_video(clip: str | Path, models: Mapping[str, str | None], scale: in
 def clips_by_category(folder: str | Path) -> dict[str, list[Path]]:
     """The video files under ``folder``, by category: the sub-folder of ``folder`` they are in
     (``.`` for those directly in it), each list sorted by path. Linked folders are followed, each
-    once. Special files and broken links are passed over with a warning, as a FIFO would be read
-    once and a device might never end."""
+    once, after the folders themselves: a clip belongs where it lies, and a link to it (a linked
+    folder, a linked or hard-linked file) adds nothing. Special files and broken links are passed
+    over with a warning, as a FIFO would be read once and a device might never end."""
     from srpipe.media import VIDEO_SUFFIXES
 
     folder = Path(folder)
     categories: dict[str, list[Path]] = {}
-    seen, clips = set(), {}  # folders read, and each clip's path by its real one
-    for top, folders, files in os.walk(folder, followlinks=True):
-        real = os.path.realpath(top)
-        if real in seen:  # a link back up the tree, or to a folder already read
-            folders.clear()
-            continue
-        seen.add(real)
-        # folders themselves before links to them, so that a link does not take a folder's category
-        folders.sort(key=lambda name: (os.path.islink(os.path.join(top, name)), name))
-        for name in sorted(files):
-            path = Path(top, name)
-            if path.suffix.lower() not in VIDEO_SUFFIXES:
+    clips, read = {}, set()  # each clip's path by the file's identity; the folders whose files were taken
+    for follow_links in (False, True):  # the folders themselves, then those only links lead to
+        seen = set()
+        for top, folders, files in os.walk(folder, followlinks=follow_links):
+            real = os.path.realpath(top)
+            if real in seen:  # a link back up the tree
+                folders.clear()
                 continue
-            if not path.is_file():
-                kind = special_kind(path)
-                warnings.warn(f"skipped {path}: {f'a {kind}' if kind else 'a link to nothing'}, not a video file")
+            seen.add(real)
+            folders.sort()
+            if real in read:  # taken already: links may still lie in its sub-folders
                 continue
-            if os.path.realpath(path) in clips:
-                warnings.warn(f"skipped {path}: the same file as {clips[os.path.realpath(path)]}")
-                continue
-            clips[os.path.realpath(path)] = path
-            relative = path.relative_to(folder)
-            category = relative.parts[0] if len(relative.parts) > 1 else "."
-            categories.setdefault(category, []).append(path)
+            read.add(real)
+            for name in sorted(files, key=lambda name: (os.path.islink(os.path.join(top, name)), name)):
+                path = Path(top, name)  # files before links to them
+                if path.suffix.lower() not in VIDEO_SUFFIXES:
+                    continue
+                if not path.is_file():
+                    kind = special_kind(path)
+                    warnings.warn(f"skipped {path}: {f'a {kind}' if kind else 'a link to nothing'}, not a video file")
+                    continue
+                status = path.stat()
+                identity = (status.st_dev, status.st_ino)  # a hard link too
+                if identity in clips:
+                    warnings.warn(f"skipped {path}: the same file as {clips[identity]}")
+                    continue
+                clips[identity] = path
+                relative = path.relative_to(folder)
+                category = relative.parts[0] if len(relative.parts) > 1 else "."
+                categories.setdefault(category, []).append(path)
     if not categories:
         raise SrpipeError(f"no video clips in {folder}; give a folder of clips (.mp4, .mkv, .mov, ...), "
                           "in sub-folders by category if you want scores per category")

@@ -40,7 +40,7 @@ def test_special_files_in_the_data_folder_are_skipped_with_a_warning(images):
     finally:
         listener.close()
     assert done.returncode == 0, done.stderr
-    assert [row["name"] for row in json.loads(done.stdout)["images"]] == ["a", "c"]
+    assert [row["name"] for row in json.loads(done.stdout)["images"]] == ["a.png", "c.png"]
     warnings = done.stderr.splitlines()
     assert f"Warning: skipped {images / 'b-fifo.png'}: a FIFO, not an image file" in warnings
     assert f"Warning: skipped {images / 'd-missing.png'}: a link to nothing, not an image file" in warnings
@@ -69,7 +69,8 @@ def test_eval_paths_get_one_line_errors(cli_run, tmp_path, args, message):
     os.mkfifo(tmp_path / "fifo")
     (tmp_path / "text.mp4").write_text("not a video\n")
     make_test_image(tmp_path / "still.png", width=40, height=32)
-    done = cli_run("eval", "-m", "bicubic", *[a.format(tmp=tmp_path) for a in args], "--crfs", "0")
+    crfs = ["--crfs", "0"] if args[0] == "--video" else []
+    done = cli_run("eval", "-m", "bicubic", *[a.format(tmp=tmp_path) for a in args], *crfs)
     if message is None:
         assert done.exit_code == 0, done.output
         return
@@ -116,3 +117,36 @@ def test_train_counts_start_at_one(cli_run, images, tmp_path, option):
     done = cli_run("train", "espcn", "--data", images, "-s", "2", "-o", tmp_path / "x.pt", option, "0")
     assert done.exit_code == 2 and f"Invalid value for '{option}': 0 is not in the range x>=1" in done.stderr
     assert not (tmp_path / "x.pt.run").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--video", "{clip}", "--downscale", "area"], "--downscale goes with --data: --video clips are shrunk as"),
+    (["--video", "{clip}", "--degrade", "jpeg:quality=5"], "--degrade goes with --data: --video clips are encoded"),
+    (["--data", "{images}", "--crfs", "23"], "--crfs goes with --video: --data images are compressed by --degrade"),
+    (["--data", "{images}", "--frames", "1"], "--frames goes with --video: --data scores every image"),
+    (["--video", "{clip}", "--crfs", "2_3"], "--crfs takes comma-separated integers, e.g. 0,23,30; got '2_3'"),
+    (["--video", "{clip}", "--crfs", "\u0662\u0663"], "--crfs takes comma-separated integers"),  # Arabic-Indic 23
+    (["--video", "{clip}", "--crfs", "23,30,23"], "--crfs 23,30,23 names a crf twice; give each once"),
+])
+def test_options_that_would_change_nothing_are_refused(cli_run, tmp_path, images, args, message):
+    """An option of the other kind of evaluation (or a crf given twice) would leave the scores as
+    they are while the user believes they measured it."""
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2, audio=False)
+    done = cli_run("eval", "-m", "bicubic", *[a.format(clip=clip, images=images) for a in args])
+    assert done.exit_code == 1 and done.stderr.startswith(f"Error: {message}"), done.stderr
+    assert done.stderr.count("\n") == 1
+
+
+def test_an_image_claiming_a_huge_size_is_refused_before_it_is_decoded(cli_run, images):
+    from srpipe.testing import make_huge_claim_png
+
+    make_huge_claim_png(images / "big.png", 20000, 20000)  # 400 megapixels in a file of a few hundred KB
+    done = cli_run("eval", "-m", "bicubic", "--data", images)
+    assert done.exit_code == 1 and done.stderr.startswith(
+        f"Error: {images / 'big.png'} has 20000x20000 frames (400.0 megapixels), over the limit of"), done.stderr
+    done = cli_run("eval", "-m", "bicubic", "--data", images, "--max-pixels", "1000", "--json")
+    assert done.exit_code == 1 and "a.png has 40x32 frames" in done.stderr  # the limit is the user's to set
+    (images / "big.png").unlink()
+    done = cli_run("eval", "-m", "bicubic", "--data", images, "--json")
+    assert done.exit_code == 0, done.stderr
+    assert [row["name"] for row in json.loads(done.stdout)["images"]] == ["a.png", "c.png"]  # with their suffix

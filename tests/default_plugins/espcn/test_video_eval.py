@@ -10,7 +10,7 @@ from srpipe.default_plugins.espcn.degrade import swscale_resize
 from srpipe.default_plugins.espcn.metrics import psnr
 from srpipe.default_plugins.espcn.video_eval import luma_frames, shrink_and_encode
 from srpipe.resize import PlaneScaler
-from srpipe.testing import make_test_video
+from srpipe.testing import make_huge_claim_h264, make_test_video
 
 
 def test_eval_video_scores_bicubic_as_a_direct_computation(tmp_path, cli_run):
@@ -110,13 +110,22 @@ def test_clips_that_cannot_be_scored_are_named(tmp_path, cli_run):
     grows = tmp_path / "grows.ts"  # MPEG-TS joined end to end, as a recording whose size changes
     grows.write_bytes(b"".join(make_test_video(tmp_path / f"{w}.ts", width=w, height=h, frames=3, audio=False)
                                .read_bytes() for w, h in ((64, 48), (96, 64))))
+    deepens = tmp_path / "deepens.ts"  # 8-bit, then 10-bit: read as 8-bit, its frames would score garbage
+    deepens.write_bytes(b"".join(make_test_video(tmp_path / f"{pix_fmt}.ts", pix_fmt=pix_fmt, codec="libx264",
+                                                 frames=3, audio=False).read_bytes()
+                                 for pix_fmt in ("yuv420p", "yuv420p10le")))
     damaged = tmp_path / "damaged.ts"  # its first packets zeroed: the decoder fails on what follows
     data = bytearray(make_test_video(tmp_path / "whole.ts", frames=3, audio=False).read_bytes())
     data[188 * 3:188 * 4] = bytes(188)
     damaged.write_bytes(bytes(data))
+    huge = make_huge_claim_h264(tmp_path / "huge.h264")  # a few KB claiming 16000x16000: refused before decoding
+    tiny = make_test_video(tmp_path / "tiny.mkv", codec="ffv1", width=6, height=6, frames=2, audio=False)
     for path, message in ((cut, "has no frame that decodes|cannot be decoded|cannot be opened"),
                           (damaged, "cannot be decoded|has no frame that decodes"),
-                          (grows, "changes its frame size from 64x48 to 96x64")):
+                          (grows, "changes from 64x48 yuv420p frames to 96x64 yuv420p"),
+                          (deepens, "changes from 64x48 yuv420p frames to 64x48 yuv420p10le"),
+                          (huge, "has 16000x16000 frames \\(256.0 megapixels\\), over the limit"),
+                          (tiny, "is 6x6, too small to score at x2: it needs 8x8 pixels or more")):
         done = cli_run("eval", "-m", "bicubic", "--video", path, "--crfs", "23")
         assert done.exit_code == 1
         assert re.fullmatch(rf"Error: {re.escape(str(path))} ({message}).*\n", done.output), done.output

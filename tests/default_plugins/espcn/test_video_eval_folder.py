@@ -123,3 +123,40 @@ def test_a_folder_where_no_clip_can_be_scored_says_so(tmp_path):
     errors = done.stderr.splitlines()
     assert [line.split(":")[0] for line in errors] == ["Warning", "Warning", "Error"]
     assert errors[-1] == f"Error: none of the 2 clips in {folder} could be scored (each named above)"
+
+
+def test_a_link_to_another_category_leaves_its_clips_there(tmp_path):
+    """Each clip belongs to the category it lies in, whatever links lead to it and in what order
+    the folders are read; a hard link is the same file."""
+    root = tmp_path / "set"
+    for category in ("animation", "text"):
+        (root / category).mkdir(parents=True)
+    make_test_video(root / "animation" / "cartoon.mp4", width=64, height=48, frames=2, audio=False)
+    make_test_video(root / "text" / "terminal.mp4", width=64, height=48, frames=2, audio=False)
+    (root / "animation" / "see-also").symlink_to("../text")  # read before text/ itself
+    os.link(root / "text" / "terminal.mp4", root / "text" / "z-same.mp4")
+    done = eval_video(root, "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert sorted((clip["category"], Path(clip["clip"]).name) for clip in report["clips"]) == [
+        ("animation", "cartoon.mp4"), ("text", "terminal.mp4")]
+    assert report["categories"]["text"][0]["clips"] == report["categories"]["animation"][0]["clips"] == 1
+    assert done.stderr.splitlines() == [f"Warning: skipped {root / 'text' / 'z-same.mp4'}: the same file as "
+                                        f"{root / 'text' / 'terminal.mp4'}"]
+
+
+def test_clips_too_large_or_too_small_are_skipped_and_the_others_scored(tmp_path, cli_run):
+    from srpipe.testing import make_huge_claim_h264
+
+    root = tmp_path / "set"
+    (root / "a").mkdir(parents=True)
+    (root / "b").mkdir()
+    make_test_video(root / "a" / "ok.mp4", width=64, height=48, frames=2, audio=False)
+    make_huge_claim_h264(root / "b" / "huge.mp4")  # raw H.264 under a .mp4 name, as downloads come
+    make_test_video(root / "b" / "tiny.mkv", codec="ffv1", width=6, height=6, frames=2, audio=False)
+    done = cli_run("eval", "-m", "bicubic", "--video", root, "--crfs", "23", "--json")
+    assert done.exit_code == 1
+    report = json.loads(done.stdout)
+    assert [Path(clip["clip"]).name for clip in report["clips"]] == ["ok.mp4"]
+    assert sorted(Path(entry["clip"]).name for entry in report["not_scored"]) == ["huge.mp4", "tiny.mkv"]
+    assert report["all"][0]["clips"] == 1 and 10 < report["all"][0]["psnr"]["bicubic"] < 60
