@@ -637,6 +637,33 @@ def add_copied_stream(container, in_stream, location: str):
     return out_stream
 
 
+def give_aac_config(out_stream, in_stream) -> None:
+    """For a stream written where the muxer cannot seek back (-o -, a FIFO): ADTS AAC (MPEG-TS,
+    .aac) has no config outside its packets, and Matroska wants it in the header it writes first.
+    It is given from the decoder's parameters; the muxer strips the ADTS headers itself. (A file
+    is left to the muxer, which fills the config in from the first packet.)"""
+    if in_stream.type == "audio" and in_stream.codec_context.name == "aac" and not in_stream.codec_context.extradata:
+        config = aac_audio_config(in_stream.codec_context)
+        if config is not None:
+            out_stream.codec_context.extradata = config
+
+
+# AAC's sampling frequency indexes (ISO 14496-3), and the object type of each profile ADTS can name
+AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
+AAC_OBJECT_TYPES = {"Main": 1, "LC": 2, "SSR": 3, "LTP": 4, "HE-AAC": 2, "HE-AACv2": 2}  # HE: SBR is implicit in ADTS
+
+
+def aac_audio_config(codec_context) -> bytes | None:
+    """The AudioSpecificConfig of an ADTS AAC stream, from its decoder's parameters (what its
+    ADTS headers say), or None where they cannot be told in the two-byte form."""
+    object_type = AAC_OBJECT_TYPES.get(codec_context.profile or "LC")
+    channels = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 6, 8: 7}.get(codec_context.channels)
+    if object_type is None or channels is None or codec_context.sample_rate not in AAC_RATES:
+        return None
+    rate = AAC_RATES.index(codec_context.sample_rate)
+    return bytes([object_type << 3 | rate >> 1, (rate & 1) << 7 | channels << 3])
+
+
 class StreamedFile:
     """A FIFO or device that PyAV writes through Python (no seeking). A write blocked on a
     FIFO whose reader stopped reading is where Ctrl-C lands; PyAV's callback would swallow the
@@ -729,8 +756,17 @@ class PyAVSink(Sink):
                 if self.file is not None and self.file.interrupted:
                     raise self.file.interrupted from None
                 if isinstance(exc, av.FFmpegError) and not isinstance(exc, BrokenPipeError):
-                    raise self._settings_error(exc, logs) from exc
+                    raise (self._muxer_refusal(logs) or self._settings_error(exc, logs)) from exc
                 raise self._write_error(exc) from exc
+
+    def _muxer_refusal(self, logs) -> SrpipeError | None:
+        """Where the container's writer, not the encoder, refused the header: its own reason."""
+        muxer = self.container.format.name.split(",")[0]
+        said = [message.strip().rstrip(".") for _, source, message in logs if source == muxer and message.strip()]
+        if not said:
+            return None
+        return SrpipeError(f"the {muxer} writer refused {self.location}: {said[0]}; try another container "
+                           "(--format, or another output name)")
 
     def _check_codec_fits(self, fmt_name: str, stream) -> None:
         """MPEG-TS takes any codec without complaint but can carry few video codecs."""
@@ -766,6 +802,8 @@ class PyAVSink(Sink):
     def _add_copy(self, in_stream) -> None:
         out_stream = add_copied_stream(self.container, in_stream, self.source.location)
         if out_stream is not None:
+            if self.file is not None:  # written as a stream
+                give_aac_config(out_stream, in_stream)
             self.copied[in_stream.index] = out_stream
 
     def write_frame(self, frame: Frame) -> None:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 
+import av
 import pytest
 
 from srpipe.testing import make_test_video
@@ -153,6 +154,38 @@ def test_stdin_to_stdout_pipeline(tmp_path):
     shift = info["times"][0] - source_times[0]
     assert info["times"] == [t + shift for t in source_times]
     assert [(t + shift, data) for t, data in audio_in] == audio_out
+
+
+def decoded_audio(path):
+    """The samples of a file's audio, as a decoder gives them."""
+    with av.open(str(path)) as container:
+        return b"".join(bytes(frame.planes[0]) for frame in container.decode(audio=0))
+
+
+def test_mpeg_ts_with_aac_streams_out_as_matroska(tmp_path):
+    """MPEG-TS carries AAC with ADTS headers and no config beside it; Matroska written as a
+    stream (-o -, with no --format: what a pipe gets) wants that config in its header."""
+    clip = make_test_video(tmp_path / "in.ts", frames=8)
+    for args, input in ((["-", "-o", "-"], clip.read_bytes()), ([str(clip), "-o", "-"], None)):
+        done = run_srpipe("upscale", *args, "-q", input=input)
+        assert done.returncode == 0, done.stderr.decode()
+        (tmp_path / "out.mkv").write_bytes(done.stdout)
+        assert len(video_info(tmp_path / "out.mkv")["times"]) == 8
+        assert decoded_audio(tmp_path / "out.mkv") == decoded_audio(clip)
+
+
+def test_a_container_that_refuses_its_header_is_named_not_the_encoder(tmp_path, monkeypatch):
+    """Without the config given, Matroska refuses TS's AAC in the header it writes to a stream:
+    the error says the container refused, not that x264 refused its settings."""
+    import srpipe.video
+    from srpipe.errors import SrpipeError
+    from srpipe.upscaling import upscale
+
+    monkeypatch.setattr(srpipe.video, "give_aac_config", lambda out_stream, in_stream: None)
+    clip = make_test_video(tmp_path / "in.ts", frames=3)
+    with pytest.raises(SrpipeError, match=r"^the matroska writer refused /dev/null: Error parsing AAC extradata.*; "
+                                          r"try another container \(--format, or another output name\)$"):
+        upscale(str(clip), "/dev/null")
 
 
 def test_stream_input_needs_an_output_name(tmp_path):
