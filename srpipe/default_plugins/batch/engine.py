@@ -22,6 +22,7 @@ import os
 import shutil
 import signal
 import stat
+import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -513,6 +514,20 @@ def remove_partials(out_dir: Path) -> None:
         remove_dead_partials(Path(root))
 
 
+def make_writable_folder(out_dir: Path) -> None:
+    """Make ``out_dir`` (and its parents), and refuse it, before any work, where a file cannot be
+    made in it: permissions, a read-only or full file system, an immutable folder (which stops
+    root too, where permission bits do not)."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe, name = tempfile.mkstemp(prefix=".srpipe-probe-", dir=out_dir)
+        os.close(probe)
+        os.unlink(name)
+    except OSError as exc:
+        raise SrpipeError(f"cannot write into the output folder {out_dir}: {exc.strerror or exc}; "
+                          "choose another OUT_DIR") from None
+
+
 def lock_out_dir(out_dir: Path) -> int:
     """Hold an exclusive lock on ``out_dir`` (the folder itself, no lock file) for this batch;
     returns the descriptor to close. A second batch into the same folder would redo, and
@@ -685,7 +700,7 @@ def run_batch(
         raise SrpipeError("--address is for --engine ray")
     if chunk_seconds < 0:
         raise SrpipeError("--chunk-seconds must be 0 (no chunks) or more")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_writable_folder(out_dir)
     lock = lock_out_dir(out_dir)
     try:
         remove_partials(out_dir)

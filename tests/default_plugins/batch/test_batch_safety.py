@@ -10,6 +10,7 @@ import sys
 import types
 
 import cv2
+import pytest
 
 from srpipe.default_plugins.batch.progress import BatchProgress, shown
 from srpipe.testing import make_test_image, make_test_video
@@ -84,6 +85,36 @@ def test_an_out_dir_holding_in_dir_is_refused(tmp_path):
     assert done.returncode == 1
     assert "is inside the output folder" in done.stderr.decode()
     assert {path: path.read_bytes() for path in p.rglob("*") if path.is_file()} == before
+
+
+def unwritable(folder):
+    """Make ``folder`` refuse new files even to root (immutable), or by its mode; the undo, or
+    None where neither works here."""
+    if os.geteuid() != 0:
+        folder.chmod(0o500)
+        return lambda: folder.chmod(0o700)
+    if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
+        return None  # no chattr, or a file system without the flag (tmpfs)
+    return lambda: subprocess.run(["chattr", "-i", str(folder)], check=True)
+
+
+def test_an_output_folder_that_takes_no_files_is_refused_before_any_work(tmp_path):
+    (tmp_path / "in").mkdir()
+    make_test_image(tmp_path / "in" / "x.png", width=40)
+    (tmp_path / "out").mkdir()
+    undo = unwritable(tmp_path / "out")
+    if undo is None:
+        pytest.skip("no way here to make a folder that root cannot write into (chattr, or a file system with +i)")
+    try:
+        for out in (tmp_path / "out", tmp_path / "out" / "sub"):
+            done, _ = batch(tmp_path / "in", out)
+            assert done.returncode == 1
+            assert done.stderr.decode().splitlines() == [
+                f"Error: cannot write into the output folder {out}: "
+                f"{'Operation not permitted' if os.geteuid() == 0 else 'Permission denied'}; choose another OUT_DIR"]
+    finally:
+        undo()
+    assert not list((tmp_path / "out").iterdir())
 
 
 def test_an_input_is_never_replaced_through_a_hard_link(tmp_path):
