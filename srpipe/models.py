@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import re
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
@@ -208,7 +209,12 @@ class ModelRegistry(Registry[ModelSpec]):
             return spec.default_scale
         if scale not in spec.scales:
             supported = ", ".join(str(s) for s in spec.scales)
-            raise SrpipeError(
-                f"model {spec.name!r} does not support --scale {scale}; it supports {supported}"
-            )
+            family = re.sub(r"-x\d+$", "", spec.name)  # espcn-x2 is espcn at one scale
+            if family != spec.name and family in self and scale in self.get(family).scales:
+                hint = f"-m {family} -s {scale} has it"
+            elif scale > max(spec.scales):
+                hint = f"for more than x{max(spec.scales)}, upscale its output again"
+            else:
+                hint = "choose one of those"
+            raise SrpipeError(f"model {spec.name!r} does not support --scale {scale}; it supports {supported}: {hint}")
         return scale

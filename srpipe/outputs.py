@@ -242,6 +242,8 @@ def check_output_path(output: Path, input_location: str, overwrite: bool, option
         raise SrpipeError(f"output {output} already exists; pass --overwrite to replace it")
     parent = Path(os.path.realpath(output)).parent
     if not parent.is_dir():
+        if parent.exists():
+            raise SrpipeError(f"output folder {parent} is a file, not a folder; choose another name with {option}")
         raise SrpipeError(f"output folder {parent} does not exist; create it first")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise SrpipeError(f"output folder {parent} is not writable; choose another with {option}")

@@ -86,7 +86,9 @@ def test_output_equal_to_input_is_refused(cli_run, clip):
     "args, message",
     [
         (["--model", "nosuch"], "unknown upscaler model 'nosuch'"),
-        (["--scale", "5"], "does not support --scale 5"),
+        (["--scale", "5"], "does not support --scale 5; it supports 2, 3, 4: for more than x4, upscale its output"),
+        (["-m", "espcn-x2", "--scale", "3"],
+         "model 'espcn-x2' does not support --scale 3; it supports 2: -m espcn -s 3 has it"),
         (["--batch-size", "0"], "--batch-size must be at least 1"),
     ],
 )
@@ -118,6 +120,10 @@ def test_bad_inputs_are_one_line_errors(cli_run, tmp_path, make, message):
 def test_missing_output_folder(cli_run, clip, tmp_path):
     result = cli_run("upscale", clip, "-o", tmp_path / "nope" / "out.mp4")
     assert result.exit_code == 1 and "does not exist; create it first" in result.stderr
+    (tmp_path / "file.mp4").write_bytes(b"a file, where a folder was meant")
+    result = cli_run("upscale", clip, "-o", tmp_path / "file.mp4" / "out.mp4")
+    assert result.exit_code == 1 and result.stderr == (f"Error: output folder {tmp_path / 'file.mp4'} is a file, "
+                                                       "not a folder; choose another name with -o\n")
 
 
 def test_encoder_rejection_is_passed_on_and_nothing_left(cli_run, clip, tmp_path):

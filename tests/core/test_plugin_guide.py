@@ -108,7 +108,8 @@ def test_command_example_runs_in_the_cli(plugin, process_wide):
     assert done.exit_code == 0, done.output
     assert re.fullmatch(r"lanczos x3: [\d.]+ ms for one 64x48 frame\n", done.output)
     for args, message in ((["try", "lanczos", "-s", "5"],
-                           "model 'lanczos' does not support --scale 5; it supports 2, 3, 4"),
+                           "model 'lanczos' does not support --scale 5; it supports 2, 3, 4: for more than x4, "
+                           "upscale its output again"),
                           (["try", "lanczos", "--size", "big"], "--size big is not WIDTHxHEIGHT; write it as 640x360")):
         done = runner.invoke(cli, args)
         assert (done.exit_code, done.output) == (1, f"Error: {message}\n")
