@@ -89,10 +89,10 @@ RECORD_PRESET_HELP = ("x264/x265 speed preset of the recording: the fastest by d
 WIDTH_HELP = ("Output width in pixels; without --height the height keeps the aspect ratio. The model runs at "
               "its next scale, then the picture is resized down.")
 HEIGHT_HELP = "Output height in pixels; without --width the width keeps the aspect ratio."
-EXACT_HELP = ("Run the model's own network on every pixel of every frame, with no int8: bit for bit what srpipe "
-              "0.1 gave, and slower. By default tiles that did not change since the previous frame keep its "
-              "output, flat tiles take the bicubic path, int8 runs where the CPU has it, and espcn x2 on the CPU "
-              "runs a faster network distilled from its own (docs/speed.md).")
+EXACT_HELP = ("Run the model's own network on every pixel of every frame, with no int8: its exact output, and "
+              "slower. By default tiles that did not change since the previous frame keep its output, flat tiles "
+              "take the bicubic path, int8 runs where the CPU has it, and espcn x2 on the CPU runs a faster network "
+              "distilled from its own (docs/speed.md).")
 
 
 def scale_option(command):

@@ -26,7 +26,9 @@ from srpipe.media import SinkOptions, SourceOptions
 @backend_option
 @exact_option
 @encoder_options
-@click.option("--format", "container_format", help="Output container, e.g. matroska or mpegts (needed for -o -).")
+@click.option("--format", "container_format",
+              help="Output container, e.g. matroska or mpegts. Default: from the output's name; Matroska for -o -, "
+                   "FIFOs and devices.")
 @click.option("--input-format", help="Input container for standard input or URLs whose format cannot be guessed.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
               help="Give up when the input sends no data for this long. "
@@ -87,8 +89,8 @@ def upscale(input, output, model, scale, width, height, weights, device, batch_s
         )
     finally:
         progress.close()
-    if as_json and result.output != "-":
-        click.echo(json.dumps(result.to_dict()))
+    if as_json:  # with -o -, standard output holds the video
+        click.echo(json.dumps(result.to_dict()), err=result.output == "-")
     elif not quiet:
         stats = result.stats
         where = f"{result.device}, {result.backend}" if result.backend else result.device

@@ -180,6 +180,16 @@ def test_mpeg_ts_with_aac_streams_out_as_matroska(tmp_path):
         assert decoded_audio(tmp_path / "out.mkv") == decoded_audio(clip)
 
 
+def test_json_goes_to_standard_error_when_the_video_takes_standard_output(tmp_path):
+    clip = make_test_video(tmp_path / "in.mp4", frames=3)
+    done = run_srpipe("upscale", clip, "-o", "-", "--json")
+    assert done.returncode == 0, done.stderr.decode()
+    summary = json.loads(done.stderr.decode().strip().splitlines()[-1])
+    assert summary["output"] == "-" and summary["frames"] == 3
+    (tmp_path / "out.mkv").write_bytes(done.stdout)
+    assert len(video_info(tmp_path / "out.mkv")["times"]) == 3
+
+
 def test_a_container_that_refuses_its_header_is_named_not_the_encoder(tmp_path, monkeypatch):
     """Without the config given, Matroska refuses TS's AAC in the header it writes to a stream:
     the error says the container refused, not that x264 refused its settings."""

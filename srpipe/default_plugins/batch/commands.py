@@ -98,7 +98,8 @@ def batch(in_dir, out_dir, model, scale, width, height, weights, device, batch_s
         left = f"{report.count('exists')} left alone (output exists), " if report.count("exists") else ""
         click.echo(
             f"{report.count('done')} done, {report.count('skipped')} skipped, {left}{report.count('failed')} failed; "
-            f"{report.frames} frames in {report.seconds:.1f} s -> {shown(os.fspath(out_dir))}",
+            f"{report.frames} frame{'' if report.frames == 1 else 's'} in {report.seconds:.1f} s -> "
+            f"{shown(os.fspath(out_dir))}",
             err=True,
         )
     if report.count("failed") or report.count("exists"):  # not everything was upscaled
