@@ -308,9 +308,12 @@ def train(a: TrainSettings) -> dict:
               "batch": a.batch, "patch": a.patch,
               "train_minutes": round(sum(h["epoch_s"] for h in history) / 60, 2),
               "wall_minutes_this_process": round((time.perf_counter() - t0) / 60, 2),
-              "scores": scores}
+              "scores": scores,
+              # the held-out images' scores at the last epoch (every epoch's: log.jsonl)
+              "holdout_scores": {key: value for key, value in (history[-1] if history else {}).items()
+                          if key.startswith("holdout-")}}
     Path(a.out, "result.json").write_text(json.dumps(result, indent=1))
     if a.export:
         save_checkpoint(make_checkpoint(net, result), a.export)
-    print(json.dumps({k: result[k] for k in ("macs_per_lr_pixel", "train_minutes", "scores")}))
+    print(json.dumps({k: result[k] for k in ("macs_per_lr_pixel", "train_minutes", "scores", "holdout_scores")}))
     return result

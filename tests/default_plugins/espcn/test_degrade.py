@@ -119,6 +119,8 @@ def test_training_with_x264_in_the_loop_lowers_the_loss(tmp_path):
     assert {"holdout-clean/psnr", "holdout-noaa/psnr", "holdout-crf23/psnr", "holdout-crf30/psnr"} <= set(log[0])
     result = json.loads((out / "result.json").read_text())
     assert result["holdout"] == ["0.png"] and result["degrade"] == "video"
+    assert result["holdout_scores"] == {key: value for key, value in log[-1].items() if key.startswith("holdout-")}
+    assert result["holdout_scores"]["holdout-crf23/psnr"] > 0
     assert any(p.name.startswith("srclips2-x2-") for p in (tmp_path / "cache").iterdir())
 
 
