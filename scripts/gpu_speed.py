@@ -32,6 +32,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 LEVEL = 1 / 255  # one 8-bit level, in the network's [0, 1] scale
+PARTS = ("network", "startup", "pipeline")
 
 
 def timed_rate(run, x, seconds: float, synchronize) -> float:
@@ -214,8 +215,8 @@ def measure_pipeline(device: str, frames: int, folder: Path, py_spy: str | None 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("parts", nargs="*", choices=["network", "startup", "pipeline"], metavar="PART",
-                        help="network, startup, pipeline (default: all three)")
+    # checked below, not by choices=: Python before 3.12 refuses an empty list against choices
+    parser.add_argument("parts", nargs="*", metavar="PART", help="network, startup, pipeline (default: all three)")
     parser.add_argument("--device", default="cuda", help="cuda, cuda:N or cpu (default: cuda)")
     parser.add_argument("--size", default="1920x1080", help="the network's input, WxH (default: 1920x1080)")
     parser.add_argument("--batch", type=int, default=8, help="frames in the network's batch (default: 8)")
@@ -227,7 +228,9 @@ def main(argv=None) -> int:
                         help="where --py-spy writes its stacks (default: pipeline-profile.txt)")
     args = parser.parse_args(argv)
     width, height = (int(side) for side in args.size.lower().split("x"))
-    parts = args.parts or ["network", "startup", "pipeline"]
+    parts = args.parts or list(PARTS)
+    if not set(parts) <= set(PARTS):
+        parser.error(f"PART is one of {', '.join(PARTS)}, not {', '.join(sorted(set(parts) - set(PARTS)))}")
     figures = {"device": args.device}
     with tempfile.TemporaryDirectory(prefix="srpipe-gpu-speed-") as temp:
         folder = Path(temp)

@@ -40,6 +40,7 @@ COLOR_RANGE_LIMITED = 1
 # is tagged with: swscale's default, BT.601 (FFmpeg's AVCOL_SPC_SMPTE170M)
 RGB_TO_YCBCR = av.video.reformatter.Colorspace.ITU601
 RGB_TO_YCBCR_TAG = 6
+RGB_COLORSPACE_TAG = 0  # AVCOL_SPC_RGB: the planes are G, B and R
 
 
 def plane_view(plane, dtype: np.dtype) -> np.ndarray:
@@ -637,31 +638,49 @@ def add_copied_stream(container, in_stream, location: str):
     return out_stream
 
 
-def give_aac_config(out_stream, in_stream) -> None:
+def give_aac_config(out_stream, in_stream, first_packet: bytes | None = None) -> None:
     """For a stream written where the muxer cannot seek back (-o -, a FIFO): ADTS AAC (MPEG-TS,
     .aac) has no config outside its packets, and Matroska wants it in the header it writes first.
-    It is given from the decoder's parameters; the muxer strips the ADTS headers itself. (A file
-    is left to the muxer, which fills the config in from the first packet.)"""
+    It is taken from ``first_packet``'s ADTS header where one came before the first frame, else
+    from the decoder's parameters where they tell it (plain AAC profiles); the muxer strips the
+    ADTS headers itself. (A file is left to the muxer, which fills it in from the first packet.)"""
     if in_stream.type == "audio" and in_stream.codec_context.name == "aac" and not in_stream.codec_context.extradata:
-        config = aac_audio_config(in_stream.codec_context)
+        config = adts_audio_config(first_packet) if first_packet else aac_audio_config(in_stream.codec_context)
         if config is not None:
             out_stream.codec_context.extradata = config
 
 
-# AAC's sampling frequency indexes (ISO 14496-3), and the object type of each profile ADTS can name
+# AAC's sampling frequency indexes (ISO 14496-3), and the object types of the profiles whose
+# decoder parameters are what the ADTS headers say (HE-AAC's decoder reports twice the core rate)
 AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
-AAC_OBJECT_TYPES = {"Main": 1, "LC": 2, "SSR": 3, "LTP": 4, "HE-AAC": 2, "HE-AACv2": 2}  # HE: SBR is implicit in ADTS
+AAC_OBJECT_TYPES = {"Main": 1, "LC": 2, "SSR": 3, "LTP": 4}
+AAC_CHANNEL_CONFIGS = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 6, 8: 7}  # channels -> configuration
+
+
+def _audio_specific_config(object_type: int, rate_index: int, channel_config: int) -> bytes:
+    return bytes([object_type << 3 | rate_index >> 1, (rate_index & 1) << 7 | channel_config << 3])
+
+
+def adts_audio_config(packet: bytes) -> bytes | None:
+    """The AudioSpecificConfig an ADTS header (a packet's first 7 bytes) describes, or None where
+    it is no ADTS header or its channels are given in the stream (configuration 0)."""
+    if len(packet) < 7 or packet[0] != 0xFF or packet[1] & 0xF6 != 0xF0:
+        return None
+    object_type, rate_index = (packet[2] >> 6) + 1, packet[2] >> 2 & 0xF
+    channel_config = (packet[2] & 1) << 2 | packet[3] >> 6
+    if rate_index >= len(AAC_RATES) or channel_config == 0:
+        return None
+    return _audio_specific_config(object_type, rate_index, channel_config)
 
 
 def aac_audio_config(codec_context) -> bytes | None:
-    """The AudioSpecificConfig of an ADTS AAC stream, from its decoder's parameters (what its
-    ADTS headers say), or None where they cannot be told in the two-byte form."""
-    object_type = AAC_OBJECT_TYPES.get(codec_context.profile or "LC")
-    channels = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 6, 8: 7}.get(codec_context.channels)
+    """The AudioSpecificConfig of an ADTS AAC stream from its decoder's parameters, or None where
+    they do not tell it (HE-AAC, channels the two-byte form cannot name, other rates)."""
+    object_type = AAC_OBJECT_TYPES.get(codec_context.profile)
+    channels = AAC_CHANNEL_CONFIGS.get(codec_context.channels)
     if object_type is None or channels is None or codec_context.sample_rate not in AAC_RATES:
         return None
-    rate = AAC_RATES.index(codec_context.sample_rate)
-    return bytes([object_type << 3 | rate >> 1, (rate & 1) << 7 | channels << 3])
+    return _audio_specific_config(object_type, AAC_RATES.index(codec_context.sample_rate), channels)
 
 
 class StreamedFile:
@@ -743,7 +762,10 @@ class PyAVSink(Sink):
         self._check_codec_fits(fmt_name, stream)
         stream.width, stream.height = first.width, first.height
         stream.pix_fmt = self._pix_fmt(stream, first)
-        tag_video_stream(stream, first.full_range, self.source.colour, self.source.display_matrix)
+        colour = self.source.colour
+        if colour is not None and is_rgb(av.VideoFormat(stream.pix_fmt)):  # written as RGB (--pix-fmt bgr0): no matrix
+            colour = (RGB_COLORSPACE_TAG, *colour[1:])
+        tag_video_stream(stream, first.full_range, colour, self.source.display_matrix)
         self.stream = stream
         self.encoder = stream.codec_context.name
         self.container.metadata.update(self.source.metadata)
@@ -784,6 +806,10 @@ class PyAVSink(Sink):
         if stream.codec_context.name in LIBVPX_ALPHA_ENCODERS:
             with_alpha = "yuva420p"  # libvpx lists more but refuses them ("not widely supported") without -strict
         if first.alpha is not None and not self.options.pix_fmt and with_alpha in supported:
+            if fmt.bit_depth > PLANE_FORMATS[ALPHA_FORMATS[with_alpha]].bit_depth:
+                warnings.warn(f"{stream.codec_context.name} keeps the alpha channel only in 8 bits; the "
+                              f"{fmt.bit_depth}-bit input is written as {with_alpha}: use --codec ffv1 (.mkv) to "
+                              "keep its depth")
             return with_alpha
         return self._colour_pix_fmt(stream, fmt, supported)
 
@@ -803,7 +829,9 @@ class PyAVSink(Sink):
         out_stream = add_copied_stream(self.container, in_stream, self.source.location)
         if out_stream is not None:
             if self.file is not None:  # written as a stream
-                give_aac_config(out_stream, in_stream)
+                first = next((bytes(packet) for packet in self.held_packets
+                              if packet.stream.index == in_stream.index), None)
+                give_aac_config(out_stream, in_stream, first)
             self.copied[in_stream.index] = out_stream
 
     def write_frame(self, frame: Frame) -> None:

@@ -21,7 +21,8 @@ from srpipe.media import SinkOptions, SourceOptions
 
 @click.command()
 @click.argument("input")
-@click.option("-o", "--output", help="Output file, or - for standard output. Default: NAME_xS.ext beside INPUT.")
+@click.option("-o", "--output", help="Output file, or - for standard output (--json then goes to standard error). "
+                                     "Default: NAME_xS.ext beside INPUT (NAME_w1920.ext... for a target size).")
 @model_options
 @backend_option
 @exact_option
@@ -89,6 +90,8 @@ def upscale(input, output, model, scale, width, height, weights, device, batch_s
         )
     finally:
         progress.close()
+    if result.stats.frames_skipped:  # before the summary: with -o -, its JSON is the last line of standard error
+        click.echo(f"Warning: {result.stats.frames_skipped} damaged frames of {input} were skipped", err=True)
     if as_json:  # with -o -, standard output holds the video
         click.echo(json.dumps(result.to_dict()), err=result.output == "-")
     elif not quiet:
@@ -101,8 +104,6 @@ def upscale(input, output, model, scale, width, height, weights, device, batch_s
             f"{reuse} -> {result.output}",
             err=True,
         )
-    if result.stats.frames_skipped:
-        click.echo(f"Warning: {result.stats.frames_skipped} damaged frames of {input} were skipped", err=True)
 
 
 def _stdout_is_terminal() -> bool:

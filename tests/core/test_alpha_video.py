@@ -165,3 +165,13 @@ def test_the_memory_plan_counts_the_alpha_plane(tmp_path, pix_fmt, samples):
                                samples_per_pixel=source.samples_per_pixel)
     # 2 queues x (1 + 16) pixels a pixel of input x 3 or 4 one-byte samples, in 80% of 2 GiB
     assert batch == {3: 8, 4: 6}[samples]
+
+
+def test_vp9_keeps_10_bit_alpha_in_8_bits_and_says_so(tmp_path):
+    clip = make_alpha_clip(tmp_path / "deep.mkv", "yuva444p10le")
+    done = run_srpipe("upscale", clip, "-o", tmp_path / "deep.webm")
+    assert done.returncode == 0, done.stderr.decode()
+    assert warnings_of(done) == ["Warning: libvpx-vp9 keeps the alpha channel only in 8 bits; the 10-bit input is "
+                                 "written as yuva420p: use --codec ffv1 (.mkv) to keep its depth"]
+    frames = decoded(tmp_path / "deep.webm", "libvpx-vp9")
+    assert len(frames) == 4 and frames[0].alpha is not None and frames[0].alpha.max() > 240

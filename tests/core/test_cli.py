@@ -180,6 +180,23 @@ def test_mpeg_ts_with_aac_streams_out_as_matroska(tmp_path):
         assert decoded_audio(tmp_path / "out.mkv") == decoded_audio(clip)
 
 
+def test_the_aac_config_comes_from_the_adts_header_or_from_what_the_decoder_can_tell():
+    from types import SimpleNamespace
+
+    from srpipe.video import aac_audio_config, adts_audio_config
+
+    lc_48k_6ch = bytes.fromhex("fff14d8079dffc")  # profile LC, rate index 3 (48 kHz), channel configuration 6
+    assert adts_audio_config(lc_48k_6ch) == bytes.fromhex("11b0")
+    he_core = bytes.fromhex("fff1588079dffc")  # HE-AAC's ADTS: LC at the core rate (24 kHz), the SBR implicit
+    assert adts_audio_config(he_core) == bytes.fromhex("1310")  # LC, 24 kHz, stereo
+    assert adts_audio_config(bytes.fromhex("fff14c0079dffc")) is None  # configuration 0: the channels in a PCE
+    assert adts_audio_config(b"\x00" * 7) is None and adts_audio_config(b"\xff\xf1") is None
+    assert aac_audio_config(SimpleNamespace(profile="LC", channels=6, sample_rate=48000)) == bytes.fromhex("11b0")
+    # HE-AAC's decoder reports twice the core rate (and v2 two channels for one): no config from it
+    assert aac_audio_config(SimpleNamespace(profile="HE-AAC", channels=2, sample_rate=48000)) is None
+    assert aac_audio_config(SimpleNamespace(profile="LC", channels=7, sample_rate=48000)) is None
+
+
 def test_json_goes_to_standard_error_when_the_video_takes_standard_output(tmp_path):
     clip = make_test_video(tmp_path / "in.mp4", frames=3)
     done = run_srpipe("upscale", clip, "-o", "-", "--json")
@@ -197,7 +214,7 @@ def test_a_container_that_refuses_its_header_is_named_not_the_encoder(tmp_path, 
     from srpipe.errors import SrpipeError
     from srpipe.upscaling import upscale
 
-    monkeypatch.setattr(srpipe.video, "give_aac_config", lambda out_stream, in_stream: None)
+    monkeypatch.setattr(srpipe.video, "give_aac_config", lambda out_stream, in_stream, first: None)
     clip = make_test_video(tmp_path / "in.ts", frames=3)
     with pytest.raises(SrpipeError, match=r"^the matroska writer refused /dev/null: Error parsing AAC extradata.*; "
                                           r"try another container \(--format, or another output name\)$"):

@@ -140,9 +140,12 @@ def test_rgb_video_keeps_its_colours(tmp_path, pm, codec, pix_fmt, suffix):
             frame.pts = i
             container.mux(stream.encode(frame))
         container.mux(stream.encode())
-    for out, options in ((tmp_path / "out.mp4", SinkOptions()), (tmp_path / "out.mkv", SinkOptions(codec="ffv1"))):
+    outputs = ((tmp_path / "out.mp4", SinkOptions(), 6), (tmp_path / "out.mkv", SinkOptions(codec="ffv1"), 6),
+               (tmp_path / "out-rgb.mkv", SinkOptions(codec="ffv1", pix_fmt="bgr0"), 0))
+    for out, options, matrix in outputs:
         upscale(str(clip), str(out), scale=2, pm=pm, sink_options=options)
         with av.open(str(out)) as container:
+            assert container.streams.video[0].codec_context.colorspace == matrix  # BT.601 (SMPTE 170M), or RGB
             frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
         assert len(frames) == 3
         for index, colour in enumerate(patches):  # the middle of each patch, as a player converts it

@@ -35,3 +35,15 @@ def test_network_and_pipeline_figures_on_the_cpu(tmp_path):
     assert "pipeline 960x540 -> 1920x1080, 3 frames: espcn (cpu" in done.stdout
     assert "profile: py-spy failed (Permission denied)" in done.stdout
     assert not list(tmp_path.glob("*.mp4"))  # its clips and outputs stay in its own temporary folder
+
+
+def test_all_parts_are_the_default_and_an_unknown_one_is_refused(tmp_path):
+    """What gpu_check.sh runs: no PART names all three (Python before 3.12 refused an empty list
+    checked against choices)."""
+    script = [sys.executable, str(REPO / "scripts" / "gpu_speed.py"), "--device", "cpu", "--size", "32x24",
+              "--batch", "1", "--seconds", "0.01", "--frames", "2", "--json", str(tmp_path / "all.json")]
+    done = subprocess.run(script, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert set(json.loads((tmp_path / "all.json").read_text())) == {"device", "network", "startup", "pipeline"}
+    refused = subprocess.run([*script[:2], "speed"], capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "PART is one of network, startup, pipeline, not speed" in refused.stderr

@@ -520,9 +520,8 @@ def make_writable_folder(out_dir: Path) -> None:
     root too, where permission bits do not)."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        probe, name = tempfile.mkstemp(prefix=".srpipe-probe-", dir=out_dir)
-        os.close(probe)
-        os.unlink(name)
+        with tempfile.TemporaryFile(dir=out_dir):  # without a name on Linux: nothing is left, whatever happens
+            pass
     except OSError as exc:
         raise SrpipeError(f"cannot write into the output folder {out_dir}: {exc.strerror or exc}; "
                           "choose another OUT_DIR") from None

@@ -147,13 +147,13 @@ def evaluate(model, data, video, scale, weights, device, downscale, degrade, crf
 
     if (data is None) == (video is None):
         raise SrpipeError("give either --data (a folder of images) or --video (a clip)")
-    source, chosen = click.get_current_context().get_parameter_source, "--data" if data is not None else "--video"
-    for option, name, kind, instead in (  # each kind of evaluation's own: with the other, they would change nothing
-            ("--downscale", "downscale", "--data", "--video clips are shrunk as ffmpeg's scale filter does"),
-            ("--degrade", "degrade", "--data", "--video clips are encoded by x264 at each of --crfs"),
-            ("--crfs", "crf", "--video", "--data images are compressed by --degrade"),
-            ("--frames", "frames", "--video", "--data scores every image")):
-        if kind != chosen and source(name) not in (click.core.ParameterSource.DEFAULT, None):
+    chosen = "--data" if data is not None else "--video"
+    for option, name, value, kind, instead in (  # each kind of run's own: with the other, they would change nothing
+            ("--downscale", "downscale", downscale, "--data", "--video clips are shrunk as ffmpeg's scale filter does"),
+            ("--degrade", "degrade", degrade, "--data", "--video clips are encoded by x264 at each of --crfs"),
+            ("--crfs", "crf", crf, "--video", "--data images are compressed by --degrade"),
+            ("--frames", "frames", frames, "--video", "--data scores every image")):
+        if kind != chosen and _set_apart_from_default(name, value):
             raise SrpipeError(f"{option} goes with {kind}: {instead}; leave it out")
     if data is not None:
         check_image_folder(data)
@@ -191,6 +191,15 @@ def evaluate(model, data, video, scale, weights, device, downscale, degrade, crf
     for row in report["images"] + [{"name": "mean", **report["mean"]}]:
         click.echo(f"{row['name']:<14} {row['psnr']:>15.2f} / {row['ssim']:.4f} "
                    f"{row['bicubic_psnr']:>15.2f} / {row['bicubic_ssim']:.4f}")
+
+
+def _set_apart_from_default(name: str, value) -> bool:
+    """Whether the user gave the current command's option ``name`` a value other than its default."""
+    context = click.get_current_context()
+    if context.get_parameter_source(name) in (click.core.ParameterSource.DEFAULT, None):
+        return False
+    default = next(param.default for param in context.command.params if param.name == name)
+    return value != default
 
 
 def _evaluate_video(model, video, scale, weights, backend, crf_list, frames, as_json, device="cpu", score="both",

@@ -311,7 +311,7 @@ def train(a: TrainSettings) -> dict:
               "scores": scores,
               # the held-out images' scores at the last epoch (every epoch's: log.jsonl)
               "holdout_scores": {key: value for key, value in (history[-1] if history else {}).items()
-                          if key.startswith("holdout-")}}
+                                 if key.startswith("holdout-")}}
     Path(a.out, "result.json").write_text(json.dumps(result, indent=1))
     if a.export:
         save_checkpoint(make_checkpoint(net, result), a.export)

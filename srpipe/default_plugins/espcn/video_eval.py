@@ -193,22 +193,28 @@ def clips_by_category(folder: str | Path) -> dict[str, list[Path]]:
 
     folder = Path(folder)
     categories: dict[str, list[Path]] = {}
-    clips, read = {}, set()  # each clip's path by the file's identity; the folders whose files were taken
-    for follow_links in (False, True):  # the folders themselves, then those only links lead to
+    clips, read = {}, set()  # each clip's path by the file's identity; the folders read in the first two stages
+    # The files of the folders themselves, then the links among them (a linked file belongs where
+    # its target lies, when that is in the folder), then what only linked folders lead to
+    root = os.path.realpath(folder)
+    for stage in ("files", "links", "linked folders"):
         seen = set()
-        for top, folders, files in os.walk(folder, followlinks=follow_links):
+        for top, folders, files in os.walk(folder, followlinks=stage == "linked folders"):
             real = os.path.realpath(top)
-            if real in seen:  # a link back up the tree
+            in_place = real == os.path.normpath(os.path.join(root, os.path.relpath(top, folder)))
+            if real in seen or (real in read and not in_place):  # a loop, or a link to a folder read where it lies
                 folders.clear()
                 continue
             seen.add(real)
-            folders.sort()
-            if real in read:  # taken already: links may still lie in its sub-folders
+            folders.sort(key=lambda name: (os.path.islink(os.path.join(top, name)), name))  # folders before links
+            if stage != "linked folders":
+                read.add(real)
+            elif real in read:  # its files were taken: the links in its sub-folders are followed from here
                 continue
-            read.add(real)
-            for name in sorted(files, key=lambda name: (os.path.islink(os.path.join(top, name)), name)):
-                path = Path(top, name)  # files before links to them
-                if path.suffix.lower() not in VIDEO_SUFFIXES:
+            for name in sorted(files):
+                path = Path(top, name)
+                if path.suffix.lower() not in VIDEO_SUFFIXES or (
+                        stage != "linked folders" and path.is_symlink() != (stage == "links")):
                     continue
                 if not path.is_file():
                     kind = special_kind(path)

@@ -150,3 +150,11 @@ def test_an_image_claiming_a_huge_size_is_refused_before_it_is_decoded(cli_run, 
     done = cli_run("eval", "-m", "bicubic", "--data", images, "--json")
     assert done.exit_code == 0, done.stderr
     assert [row["name"] for row in json.loads(done.stdout)["images"]] == ["a.png", "c.png"]  # with their suffix
+
+
+def test_an_option_of_the_other_kind_at_its_default_is_accepted(cli_run, tmp_path):
+    """A wrapper that always passes every option, at its default for the other kind of run."""
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2, audio=False)
+    done = cli_run("eval", "-m", "bicubic", "--video", clip, "--crfs", "23", "--score", "default",
+                   "--downscale", "matlab-bicubic", "--degrade", "none")
+    assert done.exit_code == 0, done.stderr

@@ -134,15 +134,23 @@ def test_a_link_to_another_category_leaves_its_clips_there(tmp_path):
     make_test_video(root / "animation" / "cartoon.mp4", width=64, height=48, frames=2, audio=False)
     make_test_video(root / "text" / "terminal.mp4", width=64, height=48, frames=2, audio=False)
     (root / "animation" / "see-also").symlink_to("../text")  # read before text/ itself
+    (root / "animation" / "also-terminal.mp4").symlink_to("../text/terminal.mp4")  # so is this link
     os.link(root / "text" / "terminal.mp4", root / "text" / "z-same.mp4")
+    outside = tmp_path / "outside"  # reached only through a link in text/, which a link sorting first leads to
+    outside.mkdir()
+    make_test_video(outside / "far.mp4", width=64, height=48, frames=2, audio=False)
+    (root / "text" / "far-away").symlink_to(outside)
+    (root / "a-link").symlink_to("text")
     done = eval_video(root, "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert sorted((clip["category"], Path(clip["clip"]).name) for clip in report["clips"]) == [
-        ("animation", "cartoon.mp4"), ("text", "terminal.mp4")]
-    assert report["categories"]["text"][0]["clips"] == report["categories"]["animation"][0]["clips"] == 1
-    assert done.stderr.splitlines() == [f"Warning: skipped {root / 'text' / 'z-same.mp4'}: the same file as "
-                                        f"{root / 'text' / 'terminal.mp4'}"]
+        ("animation", "cartoon.mp4"), ("text", "far.mp4"), ("text", "terminal.mp4")]
+    assert report["categories"]["text"][0]["clips"] == 2 and report["categories"]["animation"][0]["clips"] == 1
+    assert sorted(done.stderr.splitlines()) == [
+        f"Warning: skipped {root / 'animation' / 'also-terminal.mp4'}: the same file as "
+        f"{root / 'text' / 'terminal.mp4'}",
+        f"Warning: skipped {root / 'text' / 'z-same.mp4'}: the same file as {root / 'text' / 'terminal.mp4'}"]
 
 
 def test_clips_too_large_or_too_small_are_skipped_and_the_others_scored(tmp_path, cli_run):
