@@ -4,6 +4,7 @@ and shows each file on one line whatever its name."""
 import io
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -93,7 +94,7 @@ def unwritable(folder):
     if os.geteuid() != 0:
         folder.chmod(0o500)
         return lambda: folder.chmod(0o700)
-    if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode:
         return None  # no chattr, or a file system without the flag (tmpfs)
     return lambda: subprocess.run(["chattr", "-i", str(folder)], check=True)
 

@@ -178,4 +178,4 @@ def test_eval_refuses_an_image_too_small_to_score_in_one_line(tmp_path):
     done = run_srpipe("eval", "-m", "bicubic", "--data", folder)
     assert done.returncode == 1
     assert done.stderr.decode().splitlines() == [
-        "Error: tiny is 12x10, too small to score at x2: SSIM needs 15x15 pixels; leave it out of the folder"]
+        "Error: tiny.png is 12x10, too small to score at x2: SSIM needs 15x15 pixels; leave it out of the folder"]
