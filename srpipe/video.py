@@ -349,6 +349,17 @@ class PyAVSource(Source):
         return dict(self.container.metadata)
 
     @property
+    def chapters(self) -> list[dict]:
+        """The file's chapters (PyAV's form), none for a part of it (``pts_range``)."""
+        return [] if self.pts_range else self.container.chapters()
+
+    @property
+    def sample_aspect_ratio(self) -> Fraction | None:
+        """The shape of the stream's pixels (4/3: a DV or DVD frame shown wider than it is stored)."""
+        ratio = self.video.sample_aspect_ratio or self.video.codec_context.sample_aspect_ratio
+        return Fraction(ratio) if ratio else None
+
+    @property
     def colour(self) -> tuple[int, int, int]:
         """The stream's colour description; for RGB, the matrix its frames are converted with
         (tagged RGB, Y'CbCr planes would be shown as if they were G, B and R: wrong colours)."""
@@ -618,8 +629,17 @@ def _subsampled(pix_fmt: str) -> bool:
 
 
 def add_copied_stream(container, in_stream, location: str):
-    """An output stream for copying ``in_stream``'s packets untouched; ``None`` (with a
-    warning) for a data stream the container cannot hold. Audio and subtitles must fit."""
+    """An output stream for copying ``in_stream``'s packets untouched, with its flags (default,
+    forced...); ``None`` (with a warning) for a data track (a timecode, chapter text, camera
+    telemetry: muxers take one and then refuse the header or the trailer, which would lose the
+    whole file) or an attachment the container cannot hold. Audio and subtitles must fit."""
+    if in_stream.type == "data":
+        if in_stream.name == "bin_data" and in_stream.container.chapters():
+            return None  # MP4's chapter titles, a track of their own: they go as chapters
+        kind = "timecode" if "timecode" in in_stream.metadata else (in_stream.name or "data")
+        warnings.warn(f"the data stream #{in_stream.index} ({kind}) of {location} is not copied: srpipe copies "
+                      "audio, subtitles, attachments and chapters")
+        return None
     if in_stream.codec_context is None and in_stream.type in ("audio", "subtitle"):  # its header was cut short
         raise SrpipeError(f"the {in_stream.type} stream #{in_stream.index} of {location} has no codec (the file may "
                           "be cut short); check the file")
@@ -635,6 +655,7 @@ def add_copied_stream(container, in_stream, location: str):
         warnings.warn(f"{what} is not copied: the output container cannot hold it")
         return None
     out_stream.metadata.update(in_stream.metadata)
+    out_stream.disposition = in_stream.disposition
     return out_stream
 
 
@@ -766,11 +787,18 @@ class PyAVSink(Sink):
         if colour is not None and is_rgb(av.VideoFormat(stream.pix_fmt)):  # written as RGB (--pix-fmt bgr0): no matrix
             colour = (RGB_COLORSPACE_TAG, *colour[1:])
         tag_video_stream(stream, first.full_range, colour, self.source.display_matrix)
+        sample_aspect = getattr(self.source, "sample_aspect_ratio", None)
+        if sample_aspect and self.source.width and self.source.height:  # the picture keeps its shape on screen
+            stream.codec_context.sample_aspect_ratio = (sample_aspect * self.source.width * first.height
+                                                        / (first.width * self.source.height)).limit_denominator(65535)
         self.stream = stream
         self.encoder = stream.codec_context.name
         self.container.metadata.update(self.source.metadata)
         for in_stream in self.source.passthrough:
             self._add_copy(in_stream)
+        chapters = getattr(self.source, "chapters", None)
+        if chapters:
+            self.container.set_chapters(chapters)
         with ffmpeg_errors() as logs:
             try:
                 self.container.start_encoding()  # opens the encoder and writes the header

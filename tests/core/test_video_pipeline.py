@@ -1,5 +1,7 @@
 """Real clips through the real pipeline: nothing lost, everything carried over."""
 
+import shutil
+import subprocess
 from fractions import Fraction
 
 import av
@@ -10,6 +12,7 @@ from srpipe.media import SinkOptions
 from srpipe.testing import make_plugin_manager, make_test_video
 from srpipe.upscaling import upscale
 
+from conftest import run_srpipe
 from media import packets, video_info
 
 
@@ -151,3 +154,59 @@ def test_rgb_video_keeps_its_colours(tmp_path, pm, codec, pix_fmt, suffix):
         for index, colour in enumerate(patches):  # the middle of each patch, as a player converts it
             shown = frames[-1][16, 32 * index + 16].astype(int)
             assert np.abs(shown - colour).max() <= 12, (out.name, colour, shown)
+
+
+def _clip_with_chapters_flags_and_wide_pixels(path):
+    """A Matroska clip stored 64x48 and shown 4:3 wider (DV, DVD), with two chapters and two audio
+    tracks, the second the default one."""
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=10)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        video.codec_context.sample_aspect_ratio = Fraction(4, 3)
+        tracks = [container.add_stream("aac", rate=48000) for _ in range(2)]
+        tracks[1].disposition = av.stream.Disposition.default
+        container.set_chapters([{"id": i + 1, "start": 250 * i, "end": 250 * (i + 1), "time_base": Fraction(1, 1000),
+                                 "metadata": {"title": title}} for i, title in enumerate(("Intro", "Main"))])
+        for i in range(5):
+            frame = av.VideoFrame(64, 48, "yuv420p")
+            frame.pts = i
+            container.mux(video.encode(frame))
+        for track in tracks:
+            for i in range(3):
+                sound = av.AudioFrame(format="fltp", layout="mono", samples=1024)
+                sound.sample_rate, sound.pts = 48000, 1024 * i
+                for plane in sound.planes:
+                    plane.update(bytes(plane.buffer_size))
+                container.mux(track.encode(sound))
+            container.mux(track.encode())
+        container.mux(video.encode())
+    return path
+
+
+def test_chapters_track_flags_and_the_pixels_shape_are_kept(tmp_path, pm):
+    clip = _clip_with_chapters_flags_and_wide_pixels(tmp_path / "dv.mkv")
+    for out, size in ((tmp_path / "out.mkv", {}), (tmp_path / "out.mp4", {}), (tmp_path / "wide.mkv",
+                                                                              {"width": 256, "height": 96})):
+        upscale(str(clip), str(out), pm=pm, **(size or {"scale": 2}))
+        with av.open(str(out)) as container:
+            assert [chapter["metadata"]["title"] for chapter in container.chapters()] == ["Intro", "Main"]
+            video = container.streams.video[0]
+            width, height = video.codec_context.width, video.codec_context.height
+            # shown as wide as the input: 64 * 4/3 by 48, a 16:9 picture, whatever size it is stored at
+            assert Fraction(width) * video.sample_aspect_ratio / height == Fraction(16, 9), out.name
+            if out.suffix == ".mkv":
+                assert [bool(track.disposition & av.stream.Disposition.default)
+                        for track in container.streams.audio] == [False, True]
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg program to make a timecode track")
+def test_a_timecode_track_is_left_out_with_a_warning_and_the_rest_is_written(tmp_path):
+    clip = tmp_path / "camera.mov"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=64x48:r=10:d=0.5", "-c:v", "libx264",
+                    "-timecode", "01:02:03:04", str(clip)], check=True)
+    done = run_srpipe("upscale", clip, "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stderr.decode().splitlines() == [f"Warning: the data stream #1 (timecode) of {clip} is not copied: "
+                                                 "srpipe copies audio, subtitles, attachments and chapters"]
+    info = video_info(tmp_path / "camera_x2.mov")
+    assert info["types"] == ["video"] and len(info["times"]) == 5
