@@ -623,6 +623,24 @@ def encoder_refusal(stream, exc: av.FFmpegError, logs=(), hint: str = "check --c
     return SrpipeError(f"encoder {name} refused the settings: {reason}; {hint}")
 
 
+def _loses(source: PlaneFormat, candidate: PlaneFormat) -> tuple[bool, bool]:
+    """Whether writing ``source`` as ``candidate`` loses colour detail (coarser chroma) and bits."""
+    coarser = source.chroma_shift is not None and (
+        candidate.chroma_shift is None or any(c > s for c, s in zip(candidate.chroma_shift, source.chroma_shift)))
+    return coarser, candidate.bit_depth < source.bit_depth
+
+
+def nearest_format(source: PlaneFormat, supported: list[str]) -> str:
+    """Of an encoder's pixel formats, the planar one nearest ``source``: losing no colour detail
+    before losing no bits, then the same layout, then the nearest depth (12-bit 4:4:4 for x264:
+    yuv444p10le); the encoder's first where it takes none of srpipe's planar formats."""
+    planar = [PLANE_FORMATS[name] for name in supported if name in PLANE_FORMATS]  # not yuvj420p or nv12
+    if not planar:
+        return supported[0]
+    return min(planar, key=lambda candidate: (*_loses(source, candidate), candidate.chroma_shift != source.chroma_shift,
+                                              abs(candidate.bit_depth - source.bit_depth))).name
+
+
 def _subsampled(pix_fmt: str) -> bool:
     """Whether a pixel format's chroma has fewer samples than its luma (4:2:0, 4:2:2, NV12...)."""
     return any(c.width < 2 or c.height < 2 for c in av.VideoFormat(pix_fmt, 2, 2).components)
@@ -849,8 +867,11 @@ class PyAVSink(Sink):
                     f"encoder {stream.codec_context.name} cannot write --pix-fmt {wanted}; "
                     f"it takes {', '.join(supported)}"
                 )
-            same_depth = [n for n in supported if PLANE_FORMATS.get(n, fmt).bit_depth == fmt.bit_depth]
-            wanted = (same_depth or supported)[0]
+            wanted = nearest_format(fmt, supported)
+            chosen = PLANE_FORMATS.get(wanted)
+            if chosen is None or any(_loses(fmt, chosen)):
+                warnings.warn(f"encoder {stream.codec_context.name} cannot write {fmt.name}; the output is {wanted}, "
+                              "with less detail in depth or colour: use --codec ffv1 (.mkv) to keep it all")
         return wanted
 
     def _add_copy(self, in_stream) -> None:

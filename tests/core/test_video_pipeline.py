@@ -210,3 +210,16 @@ def test_a_timecode_track_is_left_out_with_a_warning_and_the_rest_is_written(tmp
                                                  "srpipe copies audio, subtitles, attachments and chapters"]
     info = video_info(tmp_path / "camera_x2.mov")
     assert info["types"] == ["video"] and len(info["times"]) == 5
+
+
+def test_a_format_the_encoder_lacks_is_written_as_the_nearest_it_takes_and_said(tmp_path):
+    """12-bit 4:4:4 (ProRes 4444, FFV1) into x264, which takes 10-bit 4:4:4 at most: not the first
+    format in its list (full-range 8-bit 4:2:0), and a warning that says what was lost."""
+    clip = make_test_video(tmp_path / "deep.mkv", codec="ffv1", pix_fmt="yuv444p12le", frames=3, audio=False)
+    done = run_srpipe("upscale", clip, "-o", tmp_path / "out.mp4", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stderr.decode().splitlines() == [
+        "Warning: encoder libx264 cannot write yuv444p12le; the output is yuv444p10le, with less detail in depth or "
+        "colour: use --codec ffv1 (.mkv) to keep it all"]
+    info = video_info(tmp_path / "out.mp4")
+    assert info["pix_fmt"] == "yuv444p10le" and len(info["times"]) == 3
