@@ -651,6 +651,9 @@ def add_copied_stream(container, in_stream, location: str):
     forced...); ``None`` (with a warning) for a data track (a timecode, chapter text, camera
     telemetry: muxers take one and then refuse the header or the trailer, which would lose the
     whole file) or an attachment the container cannot hold. Audio and subtitles must fit."""
+    if in_stream.type == "video" and in_stream.disposition & av.stream.Disposition.attached_pic:
+        warnings.warn(f"the cover picture (stream #{in_stream.index}) of {location} is not copied")
+        return None
     if in_stream.type == "data":
         if in_stream.name == "bin_data" and in_stream.container.chapters():
             return None  # MP4's chapter titles, a track of their own: they go as chapters
@@ -667,9 +670,13 @@ def add_copied_stream(container, in_stream, location: str):
         codec = in_stream.codec_context.name if in_stream.codec_context is not None else "no codec"
         what = f"{in_stream.type} stream #{in_stream.index} ({codec})"
         if in_stream.type in ("audio", "subtitle"):
-            raise SrpipeError(
-                f"the output container cannot hold the {what} of {location}: {exc}; write a .mkv instead"
-            ) from exc
+            if container.format.name == "matroska":  # the widest: only the input's own kind of file is left
+                suffix = Path(location).suffix
+                instead = (f"write a {suffix} file, as the input is" if suffix else
+                           f"write with --format {in_stream.container.format.name.split(',')[0]}")
+            else:
+                instead = "write a .mkv instead"
+            raise SrpipeError(f"the output container cannot hold the {what} of {location}: {exc}; {instead}") from exc
         warnings.warn(f"{what} is not copied: the output container cannot hold it")
         return None
     out_stream.metadata.update(in_stream.metadata)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from srpipe.media import SinkOptions
-from srpipe.testing import make_plugin_manager, make_test_video
+from srpipe.testing import make_plugin_manager, make_test_image, make_test_video
 from srpipe.upscaling import upscale
 
 from conftest import run_srpipe
@@ -223,3 +223,27 @@ def test_a_format_the_encoder_lacks_is_written_as_the_nearest_it_takes_and_said(
         "colour: use --codec ffv1 (.mkv) to keep it all"]
     info = video_info(tmp_path / "out.mp4")
     assert info["pix_fmt"] == "yuv444p10le" and len(info["times"]) == 3
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg program to make phone-style MP4s")
+def test_phone_mp4_extras_cover_art_and_mov_text(tmp_path):
+    """A cover picture is left out with a warning; MP4's own subtitles (mov_text), which Matroska
+    cannot hold, are refused there with the way that works."""
+    subtitles = tmp_path / "s.srt"
+    subtitles.write_text("1\n00:00:00,000 --> 00:00:00,400\nhello\n")
+    make_test_image(tmp_path / "cover.png", width=32, height=32)
+    clip, covered = tmp_path / "phone.mp4", tmp_path / "covered.mp4"
+    source = ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=64x48:r=10:d=0.5"]
+    subprocess.run([*source, "-i", str(subtitles), "-c:v", "libx264", "-c:s", "mov_text", str(clip)], check=True)
+    subprocess.run([*source, "-i", str(tmp_path / "cover.png"), "-map", "0", "-map", "1", "-c:v:0", "libx264",
+                    "-c:v:1", "mjpeg", "-disposition:v:1", "attached_pic", str(covered)], check=True)
+    done = run_srpipe("upscale", covered, "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stderr.decode().splitlines() == [f"Warning: the cover picture (stream #1) of {covered} is not copied"]
+    assert len(video_info(tmp_path / "covered_x2.mp4")["times"]) == 5
+    done = run_srpipe("upscale", clip, "-o", tmp_path / "out.mkv")
+    assert done.returncode == 1 and done.stderr.decode() == (
+        f"Error: the output container cannot hold the subtitle stream #1 (mov_text) of {clip}: 'matroska' format "
+        "does not support 'mov_text' codec; write a .mp4 file, as the input is\n")
+    done = run_srpipe("upscale", clip, "-q")  # which it is
+    assert done.returncode == 0 and video_info(tmp_path / "phone_x2.mp4")["types"] == ["video", "subtitle"]
