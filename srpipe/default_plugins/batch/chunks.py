@@ -65,8 +65,10 @@ def index_video(path: str | Path, min_seconds: float = 0.0) -> VideoIndex | None
         video = container.streams.video[0]
         pts, keyframes = [], []
         for packet in container.demux(video):
-            if packet.size == 0:
-                continue  # the demuxer's end-of-stream marker
+            # the demuxer's end-of-stream marker; or a frame before an edit list's start (an MP4 trimmed
+            # without encoding), which the decoder drops
+            if packet.size == 0 or packet.is_discard:
+                continue
             if packet.pts is None:
                 return None
             pts.append(packet.pts)

@@ -2,6 +2,8 @@
 and streams kept, same frames as one process when encoded losslessly; parts resume."""
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import av
@@ -157,3 +159,22 @@ def test_a_failed_chunk_fails_its_file_only(long_clips, tmp_path):
     assert "damaged.mkv is damaged at 1.5" in status["damaged.mkv"][1]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".srpipe-batch.json", ".srpipe-parts",
                                                                     "open.mkv", "short.mp4"]
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg program to trim an MP4 without encoding")
+def test_an_mp4_trimmed_without_encoding_is_chunked_as_it_plays(tmp_path):
+    """`ffmpeg -ss T -c copy` (and trimming tools) keep the frames from the keyframe before T and
+    an edit list that hides them: the decoder drops them, and so must the chunks' count."""
+    whole, trimmed = tmp_path / "whole.mp4", tmp_path / "in" / "trimmed.mp4"
+    make_test_video(whole, frames=60, codec_options=GOP)
+    trimmed.parent.mkdir()
+    subprocess.run(["ffmpeg", "-v", "error", "-ss", "0.9", "-i", str(whole), "-c", "copy", str(trimmed)], check=True)
+    shown = len(decoded(trimmed))
+    with av.open(str(trimmed)) as container:  # the edit list hides frames the file holds
+        assert any(packet.is_discard for packet in container.demux(video=0))
+    assert len(index_video(trimmed).pts) == shown
+    done = run_srpipe("batch", trimmed.parent, tmp_path / "out", "--jobs", "2", "--chunk-seconds", "0.5", "-q",
+                      "--json", "--codec", "ffv1")
+    assert done.returncode == 0, done.stderr.decode()
+    assert json.loads(done.stdout)["frames"] == shown
+    assert [pts for pts, _ in decoded(tmp_path / "out" / "trimmed.mp4")] == [pts for pts, _ in decoded(trimmed)]
