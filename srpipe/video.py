@@ -795,8 +795,13 @@ class PyAVSink(Sink):
             target = self.file = StreamedFile(self.output.temp)
         else:
             target = str(self.output.temp)
+        # A phone's keys (com.apple.quicktime.location.ISO6709, com.android.capture.fps...) are
+        # QuickTime metadata, which MP4 and MOV hold only when asked to
+        quicktime = (self.container_format or SUFFIX_FORMATS.get(Path(self.location).suffix.lower())) in ("mp4", "mov")
+        options = {"movflags": "use_metadata_tags"} if quicktime and any("." in key for key in self.source.metadata) \
+            else {}
         try:
-            self.container = av.open(target, mode="w", format=self.container_format)
+            self.container = av.open(target, mode="w", format=self.container_format, options=options)
         except (av.FFmpegError, ValueError) as exc:
             raise SrpipeError(f"cannot write {self.location}: {exc}; choose a known extension or --format") from exc
         fmt_name = self.container.format.name.split(",")[0]

@@ -247,3 +247,25 @@ def test_phone_mp4_extras_cover_art_and_mov_text(tmp_path):
         "does not support 'mov_text' codec; write a .mp4 file, as the input is\n")
     done = run_srpipe("upscale", clip, "-q")  # which it is
     assert done.returncode == 0 and video_info(tmp_path / "phone_x2.mp4")["types"] == ["video", "subtitle"]
+
+
+def test_a_phones_own_metadata_is_kept_in_mp4_and_mov(tmp_path, pm):
+    """Phones write where and how a clip was shot as QuickTime metadata keys."""
+    keys = {"com.apple.quicktime.model": "iPhone 15", "com.apple.quicktime.location.ISO6709": "+48.8584+002.2945/",
+            "com.android.capture.fps": "240.000000"}
+    clip = tmp_path / "phone.mov"
+    with av.open(str(clip), "w", options={"movflags": "use_metadata_tags"}) as container:
+        container.metadata.update({**keys, "title": "a day out"})
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(3):
+            frame = av.VideoFrame(64, 48, "yuv420p")
+            frame.pts = i
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    for name in ("out.mp4", "out.mov", "out.mkv"):
+        upscale(str(clip), str(tmp_path / name), scale=2, pm=pm)
+        with av.open(str(tmp_path / name)) as container:
+            kept = {key.lower(): value for key, value in container.metadata.items()}
+        assert {key.lower(): value for key, value in keys.items()}.items() <= kept.items(), name
+        assert kept["title"] == "a day out"
