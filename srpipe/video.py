@@ -818,7 +818,7 @@ class PyAVSink(Sink):
             colour = (RGB_COLORSPACE_TAG, *colour[1:])
         tag_video_stream(stream, first.full_range, colour, self.source.display_matrix)
         sample_aspect = getattr(self.source, "sample_aspect_ratio", None)
-        if sample_aspect and self.source.width and self.source.height:  # the picture keeps its shape on screen
+        if sample_aspect and sample_aspect != 1 and self.source.width and self.source.height:  # anamorphic: its shape
             stream.codec_context.sample_aspect_ratio = (sample_aspect * self.source.width * first.height
                                                         / (first.width * self.source.height)).limit_denominator(65535)
         self.stream = stream
