@@ -561,6 +561,8 @@ def encoder_options(codec: str, crf: int | None, preset: str | None, extra: dict
             raise SrpipeError(f"--preset {preset} is not a {codec} preset; use one of {', '.join(X264_PRESETS)} "
                               "(or 0-9, fastest to slowest)")
         options.setdefault("preset", preset)
+    if codec == "libx265" and "x265-params" not in options:
+        options["x265-params"] = "log-level=error"  # not its settings and tuning notes on every run (-q too)
     return options
 
 
@@ -586,6 +588,8 @@ def add_video_encoder(container, codec: str, *, rate, time_base: Fraction, crf: 
         # frame threads, as ffmpeg's CLI runs x264: PyAV's default (slice threads) made files
         # larger and encoding slower (docs/design-notes.md)
         stream.codec_context.thread_type = "FRAME"
+    if stream.codec_context.name == "libx265" and container.format.name.split(",")[0] in ("mp4", "mov"):
+        stream.codec_tag = "hvc1"  # what Apple's players take; FFmpeg's default hev1 they refuse
     return stream
 
 

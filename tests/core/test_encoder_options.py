@@ -37,3 +37,21 @@ def test_a_preset_the_encoder_refuses_is_one_line(codec, preset):
     assert not opens(codec, {"preset": preset})
     with pytest.raises(SrpipeError, match=f"--preset {preset} is not a {codec} preset; use one of ultrafast,"):
         encoder_options(codec, 18, preset, {})
+
+
+def test_x265_writes_quietly_and_with_the_tag_apple_players_take(tmp_path):
+    """x265 prints its settings line by line on every run unless told otherwise, and FFmpeg tags
+    HEVC in MP4 as hev1, which QuickTime and iOS refuse to play."""
+    import subprocess
+    import sys
+
+    from srpipe.testing import make_test_video
+
+    clip = make_test_video(tmp_path / "in.mp4", frames=3)
+    done = subprocess.run([sys.executable, "-m", "srpipe", "upscale", str(clip), "-o", str(tmp_path / "out.mp4"),
+                           "--codec", "libx265", "-q"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    with av.open(str(tmp_path / "out.mp4")) as container:
+        assert container.streams.video[0].codec_context.codec_tag == "hvc1"
+    mine = {"x265-params": "bframes=0"}  # the user's own stand
+    assert encoder_options("libx265", 18, None, mine)["x265-params"] == "bframes=0"
