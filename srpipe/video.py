@@ -410,6 +410,10 @@ class PyAVSource(Source):
                 for video_frame in self._decode(packet):
                     if self.display_matrix is None:
                         self.display_matrix = _display_matrix(video_frame) or ()
+                        if video_frame.interlaced_frame:  # its first frame: said once
+                            warnings.warn(f"{self.location} is interlaced: its fields are upscaled together, as "
+                                          "one picture, and combing shows where they differ; deinterlace it first "
+                                          "(ffmpeg -vf bwdif)")
                     frame = frame_from_av(video_frame)
                     if frame.pts is None or (last_pts is not None and frame.pts <= last_pts):
                         # raw streams have none; a damaged or badly muxed file repeats them

@@ -269,3 +269,18 @@ def test_a_phones_own_metadata_is_kept_in_mp4_and_mov(tmp_path, pm):
             kept = {key.lower(): value for key, value in container.metadata.items()}
         assert {key.lower(): value for key, value in keys.items()}.items() <= kept.items(), name
         assert kept["title"] == "a day out"
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg program to encode interlaced video")
+def test_interlaced_video_is_upscaled_with_a_warning_that_says_how_to_deinterlace(tmp_path):
+    clip = tmp_path / "tv.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=64x48:r=25:d=0.2", "-c:v", "libx264",
+                    "-flags", "+ildct+ilme", "-x264-params", "tff=1", str(clip)], check=True)
+    done = run_srpipe("upscale", clip, "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stderr.decode().splitlines() == [
+        f"Warning: {clip} is interlaced: its fields are upscaled together, as one picture, and combing shows where "
+        "they differ; deinterlace it first (ffmpeg -vf bwdif)"]
+    assert len(video_info(tmp_path / "tv_x2.mp4")["times"]) == 5
+    progressive = make_test_video(tmp_path / "p.mp4", frames=3)
+    assert run_srpipe("upscale", progressive, "-q").stderr == b""
