@@ -187,11 +187,6 @@ encoder_options = _apply([
     max_pixels_option,
 ])
 
-# The options the consistency test holds to one definition, by parameter name.
-SHARED = ("scale", "device", "weights", "backend", "quiet", "as_json", "overwrite", "codec", "crf", "preset",
-          "width", "height", "exact", "max_pixels")
-
-
 def whole_scale(scale, what: str) -> int | None:
     """``scale`` for a command that runs a network at its own scale (``live``, ``eval``,
     ``inspect``, ``bench``): a fraction is refused with what to do instead."""
