@@ -187,6 +187,7 @@ encoder_options = _apply([
     max_pixels_option,
 ])
 
+
 def whole_scale(scale, what: str) -> int | None:
     """``scale`` for a command that runs a network at its own scale (``live``, ``eval``,
     ``inspect``, ``bench``): a fraction is refused with what to do instead."""
