@@ -631,22 +631,67 @@ def encoder_refusal(stream, exc: av.FFmpegError, logs=(), hint: str = "check --c
     return SrpipeError(f"encoder {name} refused the settings: {reason}; {hint}")
 
 
-def _loses(source: PlaneFormat, candidate: PlaneFormat) -> tuple[bool, bool]:
-    """Whether writing ``source`` as ``candidate`` loses colour detail (coarser chroma) and bits."""
-    coarser = source.chroma_shift is not None and (
-        candidate.chroma_shift is None or any(c > s for c, s in zip(candidate.chroma_shift, source.chroma_shift)))
-    return coarser, candidate.bit_depth < source.bit_depth
+Layout = tuple[int, "tuple[int, int] | None"]  # bits, and the chroma's shift (None: grey)
+
+
+def layout_of(pix_fmt: str) -> Layout | None:
+    """The bits and chroma subsampling of a Y'CbCr or grey pixel format FFmpeg names, planar or
+    not (nv12, p010le); None for RGB, palettes, alpha, hardware frames and the deprecated
+    full-range yuvj names."""
+    if pix_fmt.startswith("yuvj"):
+        return None
+    try:
+        components = av.VideoFormat(pix_fmt, 2, 2).components
+    except (ValueError, av.FFmpegError):
+        return None
+    if not components or not components[0].is_luma or any(c.is_alpha or not c.bits for c in components) or \
+            av.VideoFormat(pix_fmt).is_rgb:
+        return None
+    bits = max(c.bits for c in components)
+    if len(components) == 1:
+        return bits, None
+    chroma = components[1]
+    return bits, ((2 // chroma.width).bit_length() - 1, (2 // chroma.height).bit_length() - 1)
+
+
+def _distance(source: Layout, candidate: Layout) -> tuple[int, int, int, int]:
+    """How far writing ``source`` as ``candidate`` goes: chroma made coarser, bits lost, chroma
+    made finer, bits added (each 0 where none)."""
+    (bits, shift), (their_bits, their_shift) = source, candidate
+    if shift is None or their_shift is None:  # grey into colour adds only neutral chroma
+        coarser, finer = (4 if their_shift is None and shift is not None else 0), 0
+    else:
+        coarser = sum(max(0, c - s) for c, s in zip(their_shift, shift))
+        finer = sum(max(0, s - c) for c, s in zip(their_shift, shift))
+    return coarser, max(0, bits - their_bits), finer, max(0, their_bits - bits)
 
 
 def nearest_format(source: PlaneFormat, supported: list[str]) -> str:
-    """Of an encoder's pixel formats, the planar one nearest ``source``: losing no colour detail
-    before losing no bits, then the same layout, then the nearest depth (12-bit 4:4:4 for x264:
-    yuv444p10le); the encoder's first where it takes none of srpipe's planar formats."""
-    planar = [PLANE_FORMATS[name] for name in supported if name in PLANE_FORMATS]  # not yuvj420p or nv12
-    if not planar:
+    """Of an encoder's pixel formats, the one nearest ``source``: the least coarser chroma, then
+    the fewest bits lost, then the least needless detail, a planar one before a packed one at
+    equal distance (12-bit 4:4:4 for x264: yuv444p10le); the encoder's first where none is Y'CbCr."""
+    own = (source.bit_depth, source.chroma_shift)
+    candidates = [(name, layout_of(name)) for name in supported]
+    candidates = [(name, layout) for name, layout in candidates if layout is not None]
+    if not candidates:
         return supported[0]
-    return min(planar, key=lambda candidate: (*_loses(source, candidate), candidate.chroma_shift != source.chroma_shift,
-                                              abs(candidate.bit_depth - source.bit_depth))).name
+    return min(candidates, key=lambda item: (*_distance(own, item[1]), item[0] not in PLANE_FORMATS))[0]
+
+
+def _encodable(codec: str, supported: list[str]) -> list[str]:
+    """The formats of ``supported`` every GPU's NVENC takes: 4:2:0 (4:2:2 and 10-bit H.264 only on
+    the newest); for other encoders all."""
+    if not codec.endswith("_nvenc"):
+        return supported
+    most = [name for name in supported if (layout_of(name) or (0, None))[1] == (1, 1)
+            and (codec != "h264_nvenc" or layout_of(name)[0] <= 8)]
+    return most or supported
+
+
+def loses_detail(source: PlaneFormat, pix_fmt: str) -> bool:
+    """Whether writing ``source`` as ``pix_fmt`` loses colour detail or bits (or is not Y'CbCr)."""
+    layout = layout_of(pix_fmt)
+    return layout is None or any(_distance((source.bit_depth, source.chroma_shift), layout)[:2])
 
 
 def _subsampled(pix_fmt: str) -> bool:
@@ -887,9 +932,8 @@ class PyAVSink(Sink):
                     f"encoder {stream.codec_context.name} cannot write --pix-fmt {wanted}; "
                     f"it takes {', '.join(supported)}"
                 )
-            wanted = nearest_format(fmt, supported)
-            chosen = PLANE_FORMATS.get(wanted)
-            if chosen is None or any(_loses(fmt, chosen)):
+            wanted = nearest_format(fmt, _encodable(stream.codec_context.name, supported))
+            if loses_detail(fmt, wanted):
                 warnings.warn(f"encoder {stream.codec_context.name} cannot write {fmt.name}; the output is {wanted}, "
                               "with less detail in depth or colour: use --codec ffv1 (.mkv) to keep it all")
         return wanted

@@ -55,3 +55,19 @@ def test_x265_writes_quietly_and_with_the_tag_apple_players_take(tmp_path):
         assert container.streams.video[0].codec_context.codec_tag == "hvc1"
     mine = {"x265-params": "bframes=0"}  # the user's own stand
     assert encoder_options("libx265", 18, None, mine)["x265-params"] == "bframes=0"
+
+
+@pytest.mark.parametrize("source, codec, supported, chosen", [
+    ("yuv444p12le", "libx264", None, "yuv444p10le"),  # ProRes 4444 into x264: its deepest 4:4:4
+    ("yuv444p", "mpeg2video", ["yuv420p", "yuv422p"], "yuv422p"),  # the least coarse chroma it takes
+    ("yuv420p10le", "h264_nvenc", None, "yuv420p"),  # 10-bit H.264 NVENC: only the newest GPUs
+    ("yuv422p10le", "hevc_nvenc", None, "p010le"),  # 4:2:2 NVENC likewise; 10-bit HEVC everywhere
+    ("gray", "libvpx-vp9", None, "yuv420p"),
+    ("yuv420p16le", "libx264", None, "yuv420p10le"),
+])
+def test_a_format_the_encoder_lacks_becomes_the_nearest_it_takes(source, codec, supported, chosen):
+    from srpipe.frames import PLANE_FORMATS
+    from srpipe.video import _encodable, nearest_format
+
+    supported = supported or [f.name for f in av.Codec(codec, "w").video_formats]
+    assert nearest_format(PLANE_FORMATS[source], _encodable(codec, supported)) == chosen
