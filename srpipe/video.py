@@ -156,6 +156,17 @@ def stream_colour(stream) -> tuple[int, int, int]:
     return cc.colorspace, cc.color_primaries, cc.color_trc
 
 
+def upscaled_colour(stream) -> tuple[int, int, int]:
+    """The colour description of a stream's frames as srpipe upscales them: its own, but for RGB
+    the matrix they are converted to Y'CbCr with (tagged RGB, the Y'CbCr planes would be shown as
+    if they were G, B and R: wrong colours)."""
+    colorspace, primaries, transfer = stream_colour(stream)
+    pix_fmt = stream.codec_context.format
+    if pix_fmt is not None and is_rgb(pix_fmt):
+        colorspace = RGB_TO_YCBCR_TAG
+    return colorspace, primaries, transfer
+
+
 def copy_colour(codec_context, full_range: bool, colour: tuple[int, int, int] | None = None) -> None:
     """Tag an output stream with the range of its frames and the source's colour description."""
     codec_context.color_range = COLOR_RANGE_FULL if full_range else COLOR_RANGE_LIMITED
@@ -361,13 +372,7 @@ class PyAVSource(Source):
 
     @property
     def colour(self) -> tuple[int, int, int]:
-        """The stream's colour description; for RGB, the matrix its frames are converted with
-        (tagged RGB, Y'CbCr planes would be shown as if they were G, B and R: wrong colours)."""
-        colorspace, primaries, transfer = stream_colour(self.video)
-        pix_fmt = self.video.codec_context.format
-        if pix_fmt is not None and is_rgb(pix_fmt):
-            colorspace = RGB_TO_YCBCR_TAG
-        return colorspace, primaries, transfer
+        return upscaled_colour(self.video)
 
     def items(self) -> Iterator[Frame | av.Packet]:
         return self._items() if self.pts_range is None else self._range_items(*self.pts_range)
@@ -592,9 +597,15 @@ def add_video_encoder(container, codec: str, *, rate, time_base: Fraction, crf: 
         # frame threads, as ffmpeg's CLI runs x264: PyAV's default (slice threads) made files
         # larger and encoding slower (docs/design-notes.md)
         stream.codec_context.thread_type = "FRAME"
-    if stream.codec_context.name == "libx265" and container.format.name.split(",")[0] in ("mp4", "mov"):
-        stream.codec_tag = "hvc1"  # what Apple's players take; FFmpeg's default hev1 they refuse
+    tag_hevc_for_apple(container, stream)
     return stream
+
+
+def tag_hevc_for_apple(container, stream) -> None:
+    """HEVC in MP4 or MOV as hvc1, what Apple's players take (FFmpeg's default, hev1, they refuse)."""
+    if stream.codec_context.name in ("libx265", "hevc", "hevc_nvenc") and \
+            container.format.name.split(",")[0] in ("mp4", "mov"):
+        stream.codec_tag = "hvc1"
 
 
 def tag_video_stream(stream, full_range: bool, colour: tuple[int, int, int] | None,
@@ -708,8 +719,9 @@ def add_copied_stream(container, in_stream, location: str):
         warnings.warn(f"the cover picture (stream #{in_stream.index}) of {location} is not copied")
         return None
     if in_stream.type == "data":
-        if in_stream.name == "bin_data" and in_stream.container.chapters():
-            return None  # MP4's chapter titles, a track of their own: they go as chapters
+        if in_stream.container.chapters() and in_stream.metadata.get("handler_name", "").lower().startswith(
+                ("subtitle", "text", "chapter")):
+            return None  # MP4's chapter titles, a text track of their own: they go as chapters
         kind = "timecode" if "timecode" in in_stream.metadata else (in_stream.name or "data")
         warnings.warn(f"the data stream #{in_stream.index} ({kind}) of {location} is not copied: srpipe copies "
                       "audio, subtitles, attachments and chapters")
@@ -735,6 +747,24 @@ def add_copied_stream(container, in_stream, location: str):
     out_stream.metadata.update(in_stream.metadata)
     out_stream.disposition = in_stream.disposition
     return out_stream
+
+
+# Metadata an MP4 or MOV holds as QuickTime keys, where a phone's keys make it write them so, and
+# the keys of a file's own structure, which are not the user's metadata
+QUICKTIME_KEYS = {name: f"com.apple.quicktime.{name}" for name in (
+    "title", "artist", "album", "comment", "description", "genre", "copyright", "composer")}
+CONTAINER_KEYS = {"major_brand", "minor_version", "compatible_brands", "encoder"}
+
+
+def output_metadata(metadata: dict[str, str], fmt_name: str | None) -> tuple[dict[str, str], dict[str, str]]:
+    """The container metadata to write, and the muxer's options for it. A phone's keys
+    (com.apple.quicktime.location.ISO6709, com.android.capture.fps...) are QuickTime metadata,
+    which MP4 and MOV hold only when asked to; so asked, they hold every key as QuickTime metadata,
+    where players look for the title and the others under Apple's names."""
+    if fmt_name not in ("mp4", "mov") or not any("." in key for key in metadata):
+        return dict(metadata), {}
+    kept = {QUICKTIME_KEYS.get(key, key): value for key, value in metadata.items() if key not in CONTAINER_KEYS}
+    return kept, {"movflags": "use_metadata_tags"}
 
 
 def give_aac_config(out_stream, in_stream, first_packet: bytes | None = None) -> None:
@@ -848,11 +878,8 @@ class PyAVSink(Sink):
             target = self.file = StreamedFile(self.output.temp)
         else:
             target = str(self.output.temp)
-        # A phone's keys (com.apple.quicktime.location.ISO6709, com.android.capture.fps...) are
-        # QuickTime metadata, which MP4 and MOV hold only when asked to
-        quicktime = (self.container_format or SUFFIX_FORMATS.get(Path(self.location).suffix.lower())) in ("mp4", "mov")
-        options = {"movflags": "use_metadata_tags"} if quicktime and any("." in key for key in self.source.metadata) \
-            else {}
+        metadata, options = output_metadata(self.source.metadata, self.container_format or
+                                            SUFFIX_FORMATS.get(Path(self.location).suffix.lower()))
         try:
             self.container = av.open(target, mode="w", format=self.container_format, options=options)
         except (av.FFmpegError, ValueError) as exc:
@@ -876,7 +903,7 @@ class PyAVSink(Sink):
                                                         / (first.width * self.source.height)).limit_denominator(65535)
         self.stream = stream
         self.encoder = stream.codec_context.name
-        self.container.metadata.update(self.source.metadata)
+        self.container.metadata.update(metadata)
         for in_stream in self.source.passthrough:
             self._add_copy(in_stream)
         chapters = getattr(self.source, "chapters", None)

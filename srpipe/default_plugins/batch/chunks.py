@@ -147,46 +147,59 @@ def join_parts(source: str | Path, index: VideoIndex, parts: list[Path], output:
                container_format: str | None = None, overwrite: bool = False) -> int:
     """Mux the parts' video and the source's other streams into ``output`` (atomically),
     with the source's timestamps; returns the number of frames, checked against ``index``."""
-    from srpipe.video import add_copied_stream, first_frame_layout, stream_colour, tag_video_stream
+    from srpipe.video import (
+        SUFFIX_FORMATS,
+        add_copied_stream,
+        first_frame_layout,
+        output_metadata,
+        tag_hevc_for_apple,
+        tag_video_stream,
+        upscaled_colour,
+    )
 
     timestamps = _source_timestamps(parts, index)
     all_pts = [p for part in timestamps for p in part]
     dts = iter(_decode_timestamps(all_pts))
     target = AtomicOutput(output, overwrite)
     try:
-        with av.open(str(source)) as src, av.open(str(parts[0])) as first, \
-                av.open(str(target.temp), "w", format=container_format) as out:
-            video = out.add_stream_from_template(first.streams.video[0])
-            video.time_base = index.time_base
-            src_video = src.streams.video[0]
-            matrix, full_range = first_frame_layout(str(source))
-            tag_video_stream(video, full_range, stream_colour(src_video), matrix)
-            copied = {}
-            for stream in src.streams:
-                if stream.index != src_video.index:
-                    out_stream = add_copied_stream(out, stream, str(source))
-                    if out_stream is not None:
-                        copied[stream.index] = out_stream
-            out.metadata.update(src.metadata)
+        with av.open(str(source)) as src, av.open(str(parts[0])) as first:
+            metadata, options = output_metadata(dict(src.metadata), container_format or
+                                                SUFFIX_FORMATS.get(Path(output).suffix.lower()))
+            with av.open(str(target.temp), "w", format=container_format, options=options) as out:
+                video = out.add_stream_from_template(first.streams.video[0])
+                video.time_base = index.time_base
+                tag_hevc_for_apple(out, video)
+                src_video = src.streams.video[0]
+                matrix, full_range = first_frame_layout(str(source))
+                tag_video_stream(video, full_range, upscaled_colour(src_video), matrix)
+                copied = {}
+                for stream in src.streams:
+                    if stream.index != src_video.index:
+                        out_stream = add_copied_stream(out, stream, str(source))
+                        if out_stream is not None:
+                            copied[stream.index] = out_stream
+                out.metadata.update(metadata)
+                if src.chapters():
+                    out.set_chapters(src.chapters())
 
-            def video_packets():
-                for part, pts in zip(parts, timestamps):
-                    for packet, true_pts in zip(_video_packets(part), pts):
-                        duration = packet.duration * packet.time_base / index.time_base if packet.duration else 0
-                        packet.time_base = index.time_base
-                        packet.pts, packet.dts, packet.duration = true_pts, next(dts), round(duration)
-                        yield video, packet
+                def video_packets():
+                    for part, pts in zip(parts, timestamps):
+                        for packet, true_pts in zip(_video_packets(part), pts):
+                            duration = packet.duration * packet.time_base / index.time_base if packet.duration else 0
+                            packet.time_base = index.time_base
+                            packet.pts, packet.dts, packet.duration = true_pts, next(dts), round(duration)
+                            yield video, packet
 
-            def other_packets():
-                if copied:
-                    for packet in src.demux(*[src.streams[i] for i in copied]):
-                        if packet.dts is not None:
-                            yield copied[packet.stream.index], packet
+                def other_packets():
+                    if copied:
+                        for packet in src.demux(*[src.streams[i] for i in copied]):
+                            if packet.dts is not None:
+                                yield copied[packet.stream.index], packet
 
-            by_time = heapq.merge(video_packets(), other_packets(), key=lambda sp: sp[1].dts * sp[1].time_base)
-            for stream, packet in by_time:
-                packet.stream = stream
-                out.mux(packet)
+                by_time = heapq.merge(video_packets(), other_packets(), key=lambda sp: sp[1].dts * sp[1].time_base)
+                for stream, packet in by_time:
+                    packet.stream = stream
+                    out.mux(packet)
     except BaseException:
         target.discard()
         raise

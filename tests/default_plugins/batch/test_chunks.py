@@ -4,6 +4,7 @@ and streams kept, same frames as one process when encoded losslessly; parts resu
 import json
 import shutil
 import subprocess
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -178,3 +179,23 @@ def test_an_mp4_trimmed_without_encoding_is_chunked_as_it_plays(tmp_path):
     assert done.returncode == 0, done.stderr.decode()
     assert json.loads(done.stdout)["frames"] == shown
     assert [pts for pts, _ in decoded(tmp_path / "out" / "trimmed.mp4")] == [pts for pts, _ in decoded(trimmed)]
+
+
+def test_a_chunked_file_keeps_its_chapters(tmp_path):
+    plain, clip = tmp_path / "plain.mp4", tmp_path / "in" / "chapters.mp4"
+    make_test_video(plain, frames=60, codec_options=GOP)
+    clip.parent.mkdir()
+    chapters = [{"id": i + 1, "start": 1000 * i, "end": 1000 * (i + 1), "time_base": Fraction(1, 1000),
+                 "metadata": {"title": title}} for i, title in enumerate(("Start", "End"))]
+    with av.open(str(plain)) as source, av.open(str(clip), "w") as out:
+        streams = {stream.index: out.add_stream_from_template(stream) for stream in source.streams}
+        out.set_chapters(chapters)
+        for packet in source.demux():
+            if packet.dts is not None:
+                packet.stream = streams[packet.stream.index]
+                out.mux(packet)
+    assert len(plan_chunks(index_video(clip), 0.5)) >= 2  # what the batch below splits it into
+    done = run_srpipe("batch", clip.parent, tmp_path / "out", "--jobs", "2", "--chunk-seconds", "0.5", "-q", "--json")
+    assert done.returncode == 0, done.stderr.decode()
+    with av.open(str(tmp_path / "out" / "chapters.mp4")) as out:
+        assert [chapter["metadata"]["title"] for chapter in out.chapters()] == ["Start", "End"]
