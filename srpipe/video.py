@@ -415,7 +415,8 @@ class PyAVSource(Source):
                 for video_frame in self._decode(packet):
                     if self.display_matrix is None:
                         self.display_matrix = _display_matrix(video_frame) or ()
-                        if video_frame.interlaced_frame:  # its first frame: said once
+                        # once a file: by a chunked batch's first part only
+                        if video_frame.interlaced_frame and (self.pts_range or (None,))[0] is None:
                             warnings.warn(f"{self.location} is interlaced: its fields are upscaled together, as "
                                           "one picture, and combing shows where they differ; deinterlace it first "
                                           "(ffmpeg -vf bwdif)")
@@ -735,7 +736,7 @@ def add_copied_stream(container, in_stream, location: str):
         codec = in_stream.codec_context.name if in_stream.codec_context is not None else "no codec"
         what = f"{in_stream.type} stream #{in_stream.index} ({codec})"
         if in_stream.type in ("audio", "subtitle"):
-            if container.format.name == "matroska":  # the widest: only the input's own kind of file is left
+            if container.format.name in ("matroska", "webm"):  # Matroska is the widest: only the input's kind is left
                 suffix = Path(location).suffix
                 instead = (f"write a {suffix} file, as the input is" if suffix else
                            f"write with --format {in_stream.container.format.name.split(',')[0]}")
