@@ -72,7 +72,7 @@ def _filtered_frames(clip: str | Path, steps: Sequence[tuple[str, str]], limit: 
                     return
                 if graph is None:
                     first = (frame.width, frame.height, frame.format.name)
-                    graph = _graph(src, size(src, first[:2]) if size else steps)
+                    graph = _graph(frame, src.time_base, size(src, first[:2]) if size else steps)
                 elif (frame.width, frame.height, frame.format.name) != first:
                     raise UnreadableClip(f"{clip} changes from {first[0]}x{first[1]} {first[2]} frames to "
                                          f"{frame.width}x{frame.height} {frame.format.name}; srpipe eval scores clips "
@@ -86,10 +86,13 @@ def _filtered_frames(clip: str | Path, steps: Sequence[tuple[str, str]], limit: 
             raise UnreadableClip(f"{clip} has no frame that decodes; check the file")
 
 
-def _graph(stream, steps: Sequence[tuple[str, str]]):
+def _graph(first, time_base, steps: Sequence[tuple[str, str]]):
+    """FFmpeg's filters ``steps`` for frames like ``first`` (its size and format, not the stream
+    header's, which a damaged or hostile file may state otherwise)."""
     graph = av.filter.Graph()
-    chain = [graph.add_buffer(template=stream), *(graph.add(name, args) for name, args in steps),
-             graph.add("buffersink")]
+    source = graph.add_buffer(width=first.width, height=first.height, format=first.format.name,
+                              time_base=time_base or Fraction(1, 25))
+    chain = [source, *(graph.add(name, args) for name, args in steps), graph.add("buffersink")]
     for a, b in zip(chain, chain[1:]):
         a.link_to(b)
     graph.configure()
