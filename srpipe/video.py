@@ -326,6 +326,7 @@ class PyAVSource(Source):
         suffix = Path(location).suffix.lower()
         self.default_suffix = suffix if suffix in KEPT_SUFFIXES else ".mp4"
         self.display_matrix: tuple[int, ...] | None = None
+        self.hdr10: str | None = None  # the first frame's HDR10 metadata, as x265 takes it (hdr10_params)
         self.on_decode_error = options.on_decode_error
 
     def near_lossless(self) -> bool:
@@ -415,6 +416,7 @@ class PyAVSource(Source):
                 for video_frame in self._decode(packet):
                     if self.display_matrix is None:
                         self.display_matrix = _display_matrix(video_frame) or ()
+                        self.hdr10 = hdr10_params(video_frame)
                         # once a file: by a chunked batch's first part only
                         if video_frame.interlaced_frame and (self.pts_range or (None,))[0] is None:
                             warnings.warn(f"{self.location} is interlaced: its fields are upscaled together, as "
@@ -768,6 +770,28 @@ def output_metadata(metadata: dict[str, str], fmt_name: str | None) -> tuple[dic
     return kept, {"movflags": "use_metadata_tags"}
 
 
+def hdr10_params(video_frame) -> str | None:
+    """A frame's HDR10 metadata (the mastering display's colours and light, the content's light
+    level) in x265's terms, ``master-display=G(x,y)B(x,y)R(x,y)WP(x,y)L(max,min):max-cll=C,F``,
+    or None where it has none. FFmpeg gives them as its C structs: AVMasteringDisplayMetadata,
+    (R, G, B) x (x, y), white point and luminances as int32 fractions, then two flags; and
+    AVContentLightMetadata, two unsigned ints."""
+    params = []
+    for data in video_frame.side_data:
+        if data.type == SideDataType.MASTERING_DISPLAY_METADATA and len(bytes(data)) >= 88:
+            values = struct.unpack("<20i2i", bytes(data)[:88])
+            fractions = [values[i] / values[i + 1] if values[i + 1] else 0.0 for i in range(0, 20, 2)]
+            has_primaries, has_luminance = values[20:22]
+            if has_primaries and has_luminance:
+                (rx, ry, gx, gy, bx, by, wx, wy), (low, high) = fractions[:8], fractions[8:]
+                chroma = [round(value * 50000) for value in (gx, gy, bx, by, rx, ry, wx, wy)]
+                params.append("master-display=G({},{})B({},{})R({},{})WP({},{})".format(*chroma)
+                              + f"L({round(high * 10000)},{round(low * 10000)})")
+        elif data.type == SideDataType.CONTENT_LIGHT_LEVEL and len(bytes(data)) >= 8:
+            params.append("max-cll={},{}".format(*struct.unpack("<2I", bytes(data)[:8])))
+    return ":".join(params) or None
+
+
 def give_aac_config(out_stream, in_stream, first_packet: bytes | None = None) -> None:
     """For a stream written where the muxer cannot seek back (-o -, a FIFO): ADTS AAC (MPEG-TS,
     .aac) has no config outside its packets, and Matroska wants it in the header it writes first.
@@ -894,6 +918,13 @@ class PyAVSink(Sink):
         self._check_codec_fits(fmt_name, stream)
         stream.width, stream.height = first.width, first.height
         stream.pix_fmt = self._pix_fmt(stream, first)
+        hdr10, params = getattr(self.source, "hdr10", None), stream.options.get("x265-params", "")
+        if hdr10 and stream.codec_context.name == "libx265" and "master-display" not in params:
+            # HDR10: how bright the picture is meant to be shown, which a TV maps to what it can show
+            stream.options = {**stream.options, "x265-params": ":".join(filter(None, (params, "hdr10=1", hdr10)))}
+        elif hdr10 and stream.codec_context.name != "libx265":
+            warnings.warn(f"the HDR10 metadata of {self.source.location} (its mastering display and light level) "
+                          f"is not written by {stream.codec_context.name}: use --codec libx265 to keep it")
         colour = self.source.colour
         if colour is not None and is_rgb(av.VideoFormat(stream.pix_fmt)):  # written as RGB (--pix-fmt bgr0): no matrix
             colour = (RGB_COLORSPACE_TAG, *colour[1:])

@@ -285,3 +285,44 @@ def test_interlaced_video_is_upscaled_with_a_warning_that_says_how_to_deinterlac
     assert len(video_info(tmp_path / "tv_x2.mp4")["times"]) == 5
     progressive = make_test_video(tmp_path / "p.mp4", frames=3)
     assert run_srpipe("upscale", progressive, "-q").stderr == b""
+
+
+def _hdr10_clip(path):
+    """10-bit HEVC whose frames carry HDR10 metadata (BT.2020 primaries, a 1000-nit display,
+    MaxCLL 1000, MaxFALL 400), as HDR cameras and streaming masters do."""
+    hdr = ("hdr10=1:master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1):"
+           "max-cll=1000,400:log-level=error")
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx265", rate=10, options={"x265-params": hdr})
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p10le"
+        stream.codec_context.color_primaries, stream.codec_context.color_trc = 9, 16  # BT.2020, PQ
+        stream.codec_context.colorspace = 9
+        for i in range(3):
+            frame = av.VideoFrame(64, 48, "yuv420p10le")
+            frame.pts = i
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+def _hdr10_of(path) -> dict:
+    from av.sidedata.sidedata import Type
+
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0))
+        return {data.type: bytes(data) for data in frame.side_data
+                if data.type in (Type.MASTERING_DISPLAY_METADATA, Type.CONTENT_LIGHT_LEVEL)}
+
+
+def test_hdr10_metadata_is_kept_by_x265_and_said_lost_elsewhere(tmp_path):
+    clip = _hdr10_clip(tmp_path / "hdr.mkv")
+    assert len(_hdr10_of(clip)) == 2
+    done = run_srpipe("upscale", clip, "-o", tmp_path / "out.mkv", "--codec", "libx265", "-q")
+    assert done.returncode == 0 and done.stderr == b"", done.stderr.decode()
+    assert _hdr10_of(tmp_path / "out.mkv") == _hdr10_of(clip)  # the same display and light levels
+    assert video_info(tmp_path / "out.mkv")["pix_fmt"] == "yuv420p10le"
+    done = run_srpipe("upscale", clip, "-o", tmp_path / "out.mp4", "-q")  # x264, which cannot write them
+    assert done.returncode == 0
+    assert done.stderr.decode().splitlines() == [
+        f"Warning: the HDR10 metadata of {clip} (its mastering display and light level) is not written by "
+        "libx264: use --codec libx265 to keep it"]
