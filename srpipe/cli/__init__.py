@@ -145,7 +145,13 @@ def _print_version(ctx, param, value) -> None:
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
-    print(f"Warning: {message}", file=file or sys.stderr)
+    print(f"Warning: {one_line(str(message))}", file=file or sys.stderr)
+
+
+def show_warnings_on_one_line() -> None:
+    """Warnings as srpipe shows them, ``Warning: <text>`` on one line: in the command's process,
+    and in the worker processes of ``srpipe batch``, which Python would give its two-line form."""
+    warnings.showwarning = _one_line_warning
 
 
 def _raise_terminated(signum, frame):
@@ -225,7 +231,7 @@ class _StderrOutlivingItsReader:
 
 def main(argv=None) -> None:
     """Entry point of the ``srpipe`` command."""
-    warnings.showwarning = _one_line_warning
+    show_warnings_on_one_line()
     _fill_closed_outputs()
     if sys.stderr is not None and not isinstance(sys.stderr, _StderrOutlivingItsReader):
         sys.stderr = _StderrOutlivingItsReader(sys.stderr)

@@ -348,6 +348,9 @@ def init_worker(threads: int, progress_queue=None, gpus: list[str] | None = None
     (:func:`srpipe.device.gpus_to_share`) a GPU of its own (:func:`take_gpu`); only the parent
     handles Ctrl-C."""
     global _progress_queue
+    from srpipe.cli import show_warnings_on_one_line
+
+    show_warnings_on_one_line()
     if gpus:
         take_gpu(gpus, gpu_owners)
     sleep_idle_threads()

@@ -221,3 +221,27 @@ def test_the_bar_shows_the_current_name_escaped():
     text = stream.getvalue()
     assert "file 1/1 new\\nline.png" in text and "new\nline" not in text
     assert "done     new\\nline.png -> new\\nline.png (1 frame, 0.1 s)" in text
+
+
+def test_warnings_from_worker_processes_are_one_line_as_the_commands_own(tmp_path):
+    import av
+    import numpy as np
+
+    (tmp_path / "in").mkdir()
+    for name in ("a.mov", "b.mov"):  # transparency that MP4's x264 drops, with a warning from the worker
+        with av.open(str(tmp_path / "in" / name), "w") as container:
+            stream = container.add_stream("png", rate=10)
+            stream.width, stream.height, stream.pix_fmt = 40, 30, "rgba"
+            pixels = np.zeros((30, 40, 4), np.uint8)
+            pixels[15:, :, 3] = 255  # the top half transparent
+            for i in range(2):
+                frame = av.VideoFrame.from_ndarray(pixels, format="rgba")
+                frame.pts = i
+                container.mux(stream.encode(frame))
+            container.mux(stream.encode())
+    done, _ = batch(tmp_path / "in", tmp_path / "out", "--jobs", "2", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    lines = done.stderr.decode().splitlines()
+    assert sorted(lines) == [f"Warning: the alpha channel of {tmp_path / 'in' / name} is dropped: libx264 cannot "
+                             "write it as yuv444p; use --codec ffv1 (.mkv) or libvpx-vp9 (.webm) to keep it"
+                             for name in ("a.mov", "b.mov")]
