@@ -352,8 +352,7 @@ class TileReuse:
             return _box_tiles(block[0], t, whole=True)
 
         def block_cost(block):
-            y0, y1, x0, x1 = block[1]
-            return (y1 - y0) * (x1 - x0) + self.policy.call_pixels
+            return self._read_cost(block[1])
 
         # Tiles whose kept output would lie too far from the input, over their support
         waiting = state.waiting
@@ -493,9 +492,13 @@ class TileReuse:
         if key not in self._costs:
             if len(self._costs) >= 4096:
                 self._costs.clear()
-            self._costs[key] = sum((y1 - y0) * (x1 - x0) + self.policy.call_pixels
-                                   for _, (y0, y1, x0, x1) in self._blocks(shape, rows, cols))
+            self._costs[key] = sum(self._read_cost(read) for _, read in self._blocks(shape, rows, cols))
         return self._costs[key]
+
+    def _read_cost(self, read: tuple[int, int, int, int]) -> int:
+        """What one call costs, in pixels: those it reads (y0, y1, x0, x1), and ``call_pixels``."""
+        y0, y1, x0, x1 = read
+        return (y1 - y0) * (x1 - x0) + self.policy.call_pixels
 
     def _compute_flat(self, y, mask, bit_depth, full_range) -> None:
         """The tiles of ``mask`` through the flat path, a call for each group of touching tiles,

@@ -655,11 +655,12 @@ def layout_of(pix_fmt: str) -> Layout | None:
     if pix_fmt.startswith("yuvj"):
         return None
     try:
-        components = av.VideoFormat(pix_fmt, 2, 2).components
+        pixel_format = av.VideoFormat(pix_fmt, 2, 2)
     except (ValueError, av.FFmpegError):
         return None
-    if not components or not components[0].is_luma or any(c.is_alpha or not c.bits for c in components) or \
-            av.VideoFormat(pix_fmt).is_rgb:
+    components = pixel_format.components
+    if pixel_format.is_rgb or not components or not components[0].is_luma or \
+            any(c.is_alpha or not c.bits for c in components):
         return None
     bits = max(c.bits for c in components)
     if len(components) == 1:
@@ -697,8 +698,9 @@ def _encodable(codec: str, supported: list[str]) -> list[str]:
     the newest); for other encoders all."""
     if not codec.endswith("_nvenc"):
         return supported
-    most = [name for name in supported if (layout_of(name) or (0, None))[1] == (1, 1)
-            and (codec != "h264_nvenc" or layout_of(name)[0] <= 8)]
+    deepest = 8 if codec == "h264_nvenc" else 16
+    most = [name for name, layout in ((name, layout_of(name)) for name in supported)
+            if layout is not None and layout[1] == (1, 1) and layout[0] <= deepest]
     return most or supported
 
 
