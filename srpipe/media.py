@@ -50,6 +50,9 @@ class SourceOptions:
     pts_range: tuple[int | None, int | None] | None = None
     max_pixels: int | None = None  # the largest frame to decode; None: srpipe.memory.default_max_pixels()
     timeout: float | None = None  # seconds without data before giving up; None: 30 for URLs, no limit else
+    # "auto": deinterlace the frames the decoder flags as interlaced (srpipe.deinterlace); "all":
+    # every frame, for interlaced video not marked as such; "off": upscale the fields as one picture
+    deinterlace: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,7 @@ class Source(ABC):
     samples_per_pixel: int = 3  # of the frames at their largest (4:4:4; 4 with alpha), for the memory plan
     is_file: bool = True  # False for URLs, pipes and devices: no default output name
     skipped_frames: int = 0  # damaged input frames dropped under on_decode_error="skip"
+    deinterlaced_frames: int = 0  # interlaced frames made progressive (SourceOptions.deinterlace)
     # What a video sink copies to the output; a source that does not know one leaves the default.
     frame_rate: Fraction | None = None  # the nominal rate; frames without pts are timed by it (else 25)
     time_base: Fraction | None = None  # the unit of the frames' pts; None: the first frame's

@@ -153,6 +153,7 @@ class RunStats:
     frames_in: int = 0
     frames_out: int = 0
     frames_skipped: int = 0  # damaged input frames dropped on request
+    frames_deinterlaced: int = 0  # interlaced input frames made progressive
     packets_copied: int = 0
     seconds: float = 0.0
 
@@ -232,6 +233,7 @@ def run(
         if stats.frames_in != stats.frames_out:
             raise SrpipeError(f"{stats.frames_in} frames decoded but {stats.frames_out} encoded")
         stats.frames_skipped = source.skipped_frames
+        stats.frames_deinterlaced = source.deinterlaced_frames
         sink.finish()
     except BaseException as exc:
         interrupted = not isinstance(exc, Exception)  # Ctrl-C, SIGTERM: end within a second or two

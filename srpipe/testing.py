@@ -11,8 +11,8 @@ import numpy as np
 from srpipe.plugins import make_plugin_manager
 
 __all__ = ["FixedCameraScene", "damage_video", "make_fixed_camera_clip", "make_huge_claim_h264", "make_huge_claim_png",
-           "make_plugin_manager", "make_test_video", "make_test_image", "make_zoom_clip", "person_sprite",
-           "room_picture", "test_pattern", "zoom_frames"]
+           "make_interlaced_clip", "make_plugin_manager", "make_test_video", "make_test_image", "make_zoom_clip",
+           "person_sprite", "room_picture", "test_pattern", "zoom_frames"]
 
 
 def test_pattern(width: int, height: int, index: int) -> np.ndarray:
@@ -550,3 +550,35 @@ def make_zoom_clip(path: str | Path, *, width: int = 640, height: int = 360, fra
     """Write a full-motion clip (:func:`zoom_frames`) as :func:`make_fixed_camera_clip` does."""
     return _write_camera_clip(path, zoom_frames(width, height, frames, step, noise, seed), width, height, rate, crf,
                               preset)
+
+
+def make_interlaced_clip(path: str | Path, fields, *, rate: int = 25, crf: int = 10, flagged: bool = True,
+                         codec_options: dict[str, str] | None = None) -> Path:
+    """Write interlaced H.264 as a DV or TV camera films it: each frame woven from two pictures
+    of ``fields`` (RGB uint8, taken a field apart, 2 x ``rate`` a second), the first on the odd
+    lines (the bottom field, which x264 codes first, as DV does), the second on the even lines;
+    chroma likewise, line by line. ``flagged=False`` codes the same frames as progressive ones,
+    as interlaced video badly converted is. An odd count leaves the last picture out.
+    ``codec_options``: more x264 options (``{"g": "10"}``...)."""
+    path = Path(path)
+    fields = iter(fields)
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=rate, options={"crf": str(crf), **(codec_options or {})})
+        stream.pix_fmt = "yuv420p"
+        if flagged:
+            stream.codec_context.flags |= av.codec.context.Flags.interlaced_dct | av.codec.context.Flags.interlaced_me
+        for index, (first, second) in enumerate(zip(fields, fields)):
+            if index == 0:
+                stream.height, stream.width = first.shape[:2]
+            planes = [av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p").to_ndarray()
+                      for rgb in (first, second)]
+            woven = planes[1].copy()
+            height = first.shape[0]
+            woven[1:height:2] = planes[0][1:height:2]  # luma rows, then the two chroma planes' rows
+            chroma = woven[height:].reshape(2, height // 2, -1)  # a view: U and V of half the rows
+            chroma[:, 1::2] = planes[0][height:].reshape(2, height // 2, -1)[:, 1::2]
+            frame = av.VideoFrame.from_ndarray(woven, format="yuv420p")
+            frame.pts, frame.time_base = index, Fraction(1, rate)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path

@@ -21,6 +21,7 @@ import av
 import numpy as np
 from av.sidedata.sidedata import Type as SideDataType
 
+from srpipe import deinterlace
 from srpipe.errors import SrpipeError
 from srpipe.frames import ALPHA_FORMATS, ALPHA_OF, FULL_RANGE_ALIASES, PLANE_FORMATS, Frame, PlaneFormat
 from srpipe.media import Sink, SinkOptions, Source, SourceOptions
@@ -328,6 +329,8 @@ class PyAVSource(Source):
         self.display_matrix: tuple[int, ...] | None = None
         self.hdr10: str | None = None  # the first frame's HDR10 metadata, as x265 takes it (hdr10_params)
         self.on_decode_error = options.on_decode_error
+        self.deinterlace_mode = options.deinterlace
+        self._deinterlacer: deinterlace.Deinterlacer | None = None
 
     def near_lossless(self) -> bool:
         """A file in one of the :data:`LOSSLESS_CODECS`, or H.264 whose first frames with content
@@ -417,11 +420,6 @@ class PyAVSource(Source):
                     if self.display_matrix is None:
                         self.display_matrix = _display_matrix(video_frame) or ()
                         self.hdr10 = hdr10_params(video_frame)
-                        # once a file: by a chunked batch's first part only
-                        if video_frame.interlaced_frame and (self.pts_range or (None,))[0] is None:
-                            warnings.warn(f"{self.location} is interlaced: its fields are upscaled together, as "
-                                          "one picture, and combing shows where they differ; deinterlace it first "
-                                          "(ffmpeg -vf bwdif)")
                     frame = frame_from_av(video_frame)
                     if frame.pts is None or (last_pts is not None and frame.pts <= last_pts):
                         # raw streams have none; a damaged or badly muxed file repeats them
@@ -482,9 +480,10 @@ class PyAVSource(Source):
         return None
 
     def _decode(self, packet: av.Packet) -> list[av.VideoFrame]:
-        """The frames of one packet; a damaged packet stops or is skipped and counted."""
+        """The frames of one packet, deinterlaced where they are interlaced (:meth:`_progressive`);
+        a damaged packet stops or is skipped and counted."""
         try:
-            return self.decoder.decode(packet)
+            frames = self.decoder.decode(packet)
         except av.FFmpegError as exc:
             if self.on_decode_error == "skip":
                 self.skipped_frames += 1
@@ -494,6 +493,27 @@ class PyAVSource(Source):
                 f"{self.location} is damaged{at} ({exc.strerror or exc}); "
                 "rerun with --on-decode-error skip to drop the damaged frames"
             ) from exc
+        return self._progressive(frames, last=packet.size == 0)  # an empty packet ends the stream
+
+    def _progressive(self, frames: list[av.VideoFrame], last: bool) -> list[av.VideoFrame]:
+        """``frames`` through the deinterlacer once one of them is interlaced (``deinterlace``
+        ``auto``; ``all``: from the first), which holds each until the next is in; ``last``: the
+        stream ends, and it gives what it holds."""
+        if self.deinterlace_mode == deinterlace.OFF:
+            return frames
+        ready = []
+        for frame in frames:
+            every = self.deinterlace_mode == deinterlace.ALL
+            if self._deinterlacer is None and (every or frame.interlaced_frame):
+                self._deinterlacer = deinterlace.Deinterlacer(every_frame=every)
+            if self._deinterlacer is None:
+                ready.append(frame)
+                continue
+            self.deinterlaced_frames += every or frame.interlaced_frame
+            ready += self._deinterlacer.frames(frame)
+        if last and self._deinterlacer is not None:
+            ready += self._deinterlacer.flush()
+        return ready
 
     def _next_pts(self, last_pts: int | None) -> int:
         """A timestamp for a frame the decoder gave none (raw elementary streams)."""

@@ -184,6 +184,10 @@ encoder_options = _apply([
     click.option("--pix-fmt", help="Output pixel format, e.g. yuv420p. Default: the input's (10-bit stays 10-bit)."),
     click.option("--on-decode-error", type=click.Choice(["stop", "skip"]), default="stop", show_default=True,
                  help="A damaged input frame stops the file, or is dropped and counted (timestamps stay right)."),
+    click.option("--deinterlace", type=click.Choice(["auto", "all", "off"]), default="auto", show_default=True,
+                 help="Make interlaced frames (DV, DVD, TV) progressive before upscaling, one frame out per frame "
+                      "in (FFmpeg's bwdif): auto, the frames the file marks as interlaced; all, every frame (for "
+                      "interlaced video not marked as such); off, upscale both fields as one picture."),
     max_pixels_option,
 ])
 

@@ -39,8 +39,8 @@ from srpipe.media import SinkOptions, SourceOptions
 @json_option
 @click.option("--no-threads", is_flag=True, hidden=True, help="Run decode, upscale and encode in one thread.")
 def upscale(input, output, model, scale, width, height, weights, device, batch_size, backend, exact, codec, crf,
-            preset, pix_fmt, container_format, input_format, on_decode_error, max_pixels, timeout, overwrite, quiet,
-            as_json, no_threads):
+            preset, pix_fmt, container_format, input_format, on_decode_error, deinterlace, max_pixels, timeout,
+            overwrite, quiet, as_json, no_threads):
     """Upscale a video, stream or image.
 
     INPUT is a video file, a URL FFmpeg can open (http, rtsp, ...), - for
@@ -79,7 +79,7 @@ def upscale(input, output, model, scale, width, height, weights, device, batch_s
             backend=backend,
             batch_size=batch_size,
             source_options=SourceOptions(input_format=input_format, on_decode_error=on_decode_error,
-                                         max_pixels=max_pixels, timeout=timeout),
+                                         deinterlace=deinterlace, max_pixels=max_pixels, timeout=timeout),
             sink_options=SinkOptions(
                 codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt,
                 container_format=container_format, overwrite=overwrite,
@@ -98,6 +98,9 @@ def upscale(input, output, model, scale, width, height, weights, device, batch_s
         stats = result.stats
         where = f"{result.device}, {result.backend}" if result.backend else result.device
         reuse = f" ({result.reuse.describe()})" if result.reuse is not None else ""
+        if stats.frames_deinterlaced:
+            count = stats.frames_deinterlaced
+            reuse += f", {count} interlaced frame{'s' * (count != 1)} deinterlaced"
         click.echo(
             f"{stats.frames_out} frame{'s' * (stats.frames_out != 1)} in {stats.seconds:.1f} s ({stats.fps:.1f} fps), "
             f"{result.model}{f' ({result.variant})' if result.variant else ''} {result.describe_size()} on {where}"

@@ -1,15 +1,18 @@
 """Real clips through the real pipeline: nothing lost, everything carried over."""
 
+import json
 import shutil
 import subprocess
 from fractions import Fraction
 
 import av
+import cv2
 import numpy as np
 import pytest
 
-from srpipe.media import SinkOptions
-from srpipe.testing import make_plugin_manager, make_test_image, make_test_video
+from srpipe.deinterlace import Deinterlacer
+from srpipe.media import SinkOptions, SourceOptions
+from srpipe.testing import make_interlaced_clip, make_plugin_manager, make_test_image, make_test_video, test_pattern
 from srpipe.upscaling import upscale
 
 from conftest import run_srpipe
@@ -272,19 +275,84 @@ def test_a_phones_own_metadata_is_kept_in_mp4_and_mov(tmp_path, pm):
         assert kept["title" if name.endswith(".mkv") else "com.apple.quicktime.title"] == "a day out"
 
 
-@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg program to encode interlaced video")
-def test_interlaced_video_is_upscaled_with_a_warning_that_says_how_to_deinterlace(tmp_path):
-    clip = tmp_path / "tv.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=64x48:r=25:d=0.2", "-c:v", "libx264",
-                    "-flags", "+ildct+ilme", "-x264-params", "tff=1", str(clip)], check=True)
-    done = run_srpipe("upscale", clip, "-q")
+def _field_pictures(count, width=64, height=48):
+    """RGB pictures a field apart: test_pattern moves 3 pixels and a checker square a picture."""
+    return [test_pattern(width, height, index) for index in range(count)]
+
+
+def _luma(rgb):
+    return av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p").to_ndarray()[:rgb.shape[0]]
+
+
+def _psnr_to_first_fields(path, pictures, top_first=False):
+    """Mean luma PSNR of an x2 upscale at ``path`` against each frame's first field's picture,
+    upscaled bicubically: what the camera saw at that frame's time. The clip's frames hold the
+    pictures woven bottom field first; ``top_first``: the top field is taken as the first."""
+    with av.open(str(path)) as container:
+        frames = [frame.to_ndarray(format="gray").astype(float) for frame in container.decode(video=0)]
+    scores = []
+    for index, luma in enumerate(frames):
+        truth = cv2.resize(_luma(pictures[2 * index + top_first]), None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+        scores.append(10 * np.log10(255 ** 2 / np.mean((luma - truth) ** 2)))
+    return float(np.mean(scores))
+
+
+def test_interlaced_video_is_deinterlaced_one_frame_per_frame(tmp_path):
+    pictures = _field_pictures(12)
+    clip = make_interlaced_clip(tmp_path / "tv.mp4", pictures)
+    done = run_srpipe("upscale", clip, "--crf", "0", "--json")
     assert done.returncode == 0, done.stderr.decode()
-    assert done.stderr.decode().splitlines() == [
-        f"Warning: {clip} is interlaced: its fields are upscaled together, as one picture, and combing shows where "
-        "they differ; deinterlace it first (ffmpeg -vf bwdif)"]
-    assert len(video_info(tmp_path / "tv_x2.mp4")["times"]) == 5
-    progressive = make_test_video(tmp_path / "p.mp4", frames=3)
-    assert run_srpipe("upscale", progressive, "-q").stderr == b""
+    assert json.loads(done.stdout)["frames_deinterlaced"] == 6
+    kept = run_srpipe("upscale", clip, "--crf", "0", "--deinterlace", "off", "-o", tmp_path / "fields.mp4", "-q")
+    assert kept.returncode == 0 and kept.stderr == b"", kept.stderr.decode()
+    deinterlaced, fields = tmp_path / "tv_x2.mp4", tmp_path / "fields.mp4"
+    assert video_info(deinterlaced)["times"] == video_info(clip)["times"]  # same frames, same times
+    # the two fields upscaled as one picture comb wherever they differ; deinterlaced, the
+    # frame is the first field's picture
+    assert _psnr_to_first_fields(deinterlaced, pictures) > _psnr_to_first_fields(fields, pictures) + 6
+    with av.open(str(deinterlaced)) as container:
+        assert not any(frame.interlaced_frame for frame in container.decode(video=0))
+    summary = run_srpipe("upscale", clip, "-y").stderr.decode()
+    assert "6 interlaced frames deinterlaced ->" in summary
+
+
+def test_deinterlace_all_takes_interlaced_frames_that_are_not_marked(tmp_path):
+    pictures = _field_pictures(12)
+    clip = make_interlaced_clip(tmp_path / "badly.mp4", pictures, flagged=False)
+    for mode in ("auto", "all"):
+        done = run_srpipe("upscale", clip, "--crf", "0", "--deinterlace", mode, "-o", tmp_path / f"{mode}.mp4",
+                          "--json")
+        assert done.returncode == 0, done.stderr.decode()
+        assert json.loads(done.stdout)["frames_deinterlaced"] == (6 if mode == "all" else 0)
+    # a frame that does not say which field comes first is taken as top field first, as FFmpeg does
+    assert _psnr_to_first_fields(tmp_path / "all.mp4", pictures, top_first=True) > \
+        _psnr_to_first_fields(tmp_path / "auto.mp4", pictures, top_first=True) + 6
+
+
+def test_progressive_video_is_not_touched_by_deinterlacing(tmp_path, pm):
+    clip = make_test_video(tmp_path / "p.mp4", frames=5)
+    outputs = []
+    for mode in ("auto", "all", "off"):
+        result = upscale(str(clip), str(tmp_path / f"{mode}.mp4"), scale=2, pm=pm,
+                         source_options=SourceOptions(deinterlace=mode), sink_options=SinkOptions(crf=0))
+        assert result.stats.frames_deinterlaced == (5 if mode == "all" else 0)
+        with av.open(result.output) as container:
+            outputs.append([frame.to_ndarray() for frame in container.decode(video=0)])
+    assert all(np.array_equal(a, b) for a, b in zip(outputs[0], outputs[2]))
+    # bwdif leaves a progressive picture as it is only where it can tell: "all" changes it
+    assert not all(np.array_equal(a, b) for a, b in zip(outputs[1], outputs[2]))
+
+
+def test_deinterlacer_keeps_every_frame_and_timestamp_across_a_size_change():
+    frames = []
+    for index, (width, height) in enumerate([(64, 48)] * 3 + [(32, 24)] * 2):
+        frame = av.VideoFrame.from_ndarray(np.full((height * 3 // 2, width), 16 * index, np.uint8), format="yuv420p")
+        frame.pts, frame.time_base = 1000 * index, Fraction(1, 25000)
+        frames.append(frame)
+    deinterlacer = Deinterlacer(every_frame=True)
+    out = [ready for frame in frames for ready in deinterlacer.frames(frame)] + deinterlacer.flush()
+    assert [(f.pts, f.width, f.time_base) for f in out] == [(f.pts, f.width, f.time_base) for f in frames]
+    assert [int(f.to_ndarray()[0, 0]) for f in out] == [16 * index for index in range(5)]  # flat pictures: as they were
 
 
 def _hdr10_clip(path):

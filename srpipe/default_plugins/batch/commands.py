@@ -41,8 +41,8 @@ from srpipe.media import SinkOptions
 @quiet_option
 @json_option
 def batch(in_dir, out_dir, model, scale, width, height, weights, device, batch_size, backend, exact, codec, crf,
-          preset, pix_fmt, on_decode_error, max_pixels, jobs, engine, address, chunk_seconds, pattern, overwrite, quiet,
-          as_json):
+          preset, pix_fmt, on_decode_error, deinterlace, max_pixels, jobs, engine, address, chunk_seconds, pattern,
+          overwrite, quiet, as_json):
     """Upscale every video and image under IN_DIR into the same tree under OUT_DIR.
 
     Names and relative paths are kept (images become .png; videos keep
@@ -82,7 +82,7 @@ def batch(in_dir, out_dir, model, scale, width, height, weights, device, batch_s
     settings = BatchSettings(
         model=model, scale=scale, weights=weights, device=device, backend=backend, batch_size=batch_size,
         sink=SinkOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt), on_decode_error=on_decode_error,
-        max_pixels=max_pixels, width=width, height=height, exact=exact,
+        deinterlace=deinterlace, max_pixels=max_pixels, width=width, height=height, exact=exact,
     )
     progress = BatchProgress(quiet)
     try:

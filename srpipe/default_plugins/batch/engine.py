@@ -57,6 +57,7 @@ class BatchSettings:
     batch_size: int = 8
     sink: SinkOptions = field(default_factory=SinkOptions)
     on_decode_error: str = "stop"
+    deinterlace: str = "auto"  # SourceOptions.deinterlace
     max_pixels: int | None = None
     width: int | None = None  # a target size instead of a scale (srpipe.sizing)
     height: int | None = None
@@ -70,6 +71,8 @@ class BatchSettings:
         for name in ("width", "height", "exact"):  # absent unless given: manifests of earlier versions stay valid
             if data[name] in (None, False):
                 data.pop(name)
+        if data["deinterlace"] == "auto":  # likewise
+            data.pop("deinterlace")
         for name in ("overwrite", "scale"):
             data["sink"].pop(name)
         return json.loads(json.dumps(data))
@@ -424,7 +427,8 @@ def run_job(job: Job) -> FileResult:
             width=settings.width, height=settings.height,
             device=settings.device, backend=settings.backend, batch_size=settings.batch_size, sink_options=sink,
             source_options=SourceOptions(decode_threads=threads, on_decode_error=settings.on_decode_error,
-                                         pts_range=pts_range, max_pixels=settings.max_pixels),
+                                         deinterlace=settings.deinterlace, pts_range=pts_range,
+                                         max_pixels=settings.max_pixels),
             progress=_report_frames, keep_model=True, exact=settings.exact,
         )
         frames = result.stats.frames_out
