@@ -11,6 +11,8 @@ import contextlib
 import os
 import struct
 import sys
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -25,6 +27,8 @@ from srpipe.outputs import AtomicOutput, writes_through
 from srpipe.sizing import SizePlan
 
 EIGHT_BIT_ONLY = {".jpg", ".jpeg", ".webp", ".bmp"}
+NO_ALPHA = {".jpg", ".jpeg"}  # OpenCV writes the others' alpha
+FORMAT_NAMES = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WebP", ".bmp": "BMP"}
 # For the memory plan: the float64 copies the conversions to and from 16-bit planes make of a
 # band of rows (memory.BAND_PIXELS pixels), colour (Y'CbCr <-> RGB) or grey, in bytes a pixel.
 BAND_WORKING = {"colour": 80, "grey": 32}
@@ -33,6 +37,7 @@ BAND_WORKING = {"colour": 80, "grey": 32}
 THREADS_WORKING = 32 << 20
 _HALF = 32768.0
 _MAX = 65535.0
+ORIENTATION_TAG = 0x0112  # EXIF's
 
 
 def opencv():
@@ -73,6 +78,8 @@ def image_size(path: str) -> tuple[int, int] | None:
             if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR":
                 return struct.unpack(">II", head[16:24])
             if head.startswith(b"BM") and len(head) >= 26:
+                if struct.unpack("<I", head[14:18])[0] == 12:  # OS/2's header: 16-bit sides
+                    return struct.unpack("<HH", head[18:22])
                 width, height = struct.unpack("<ii", head[18:26])
                 return width, abs(height)
             if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
@@ -81,8 +88,7 @@ def image_size(path: str) -> tuple[int, int] | None:
                 file.seek(2)
                 return _jpeg_size(file)
             if head[:4] in (b"II*\x00", b"MM\x00*"):
-                file.seek(0)
-                return _tiff_size(file.read(1 << 16))
+                return _tiff_size(file, "<" if head[:2] == b"II" else ">")
     except (OSError, struct.error, ValueError):
         return None
     return None
@@ -139,18 +145,61 @@ def _jpeg_size(file) -> tuple[int, int] | None:
         file.seek(length - 2, 1)
 
 
-def _tiff_size(data: bytes) -> tuple[int, int] | None:
-    """ImageWidth (256) and ImageLength (257) of the first IFD."""
-    order = "<" if data[:2] == b"II" else ">"
-    (offset,) = struct.unpack(order + "I", data[4:8])
-    (count,) = struct.unpack(order + "H", data[offset:offset + 2])
+def _tiff_size(file, order: str) -> tuple[int, int] | None:
+    """ImageWidth (256) and ImageLength (257) of the first IFD, wherever it lies (libtiff writes
+    it after the pixels)."""
+    file.seek(4)
+    (offset,) = struct.unpack(order + "I", file.read(4))
+    file.seek(offset)
+    (count,) = struct.unpack(order + "H", file.read(2))
+    entries = file.read(12 * count)
     size = {}
-    for index in range(count):
-        entry = data[offset + 2 + 12 * index: offset + 14 + 12 * index]
+    for index in range(len(entries) // 12):
+        entry = entries[12 * index: 12 * index + 12]
         tag, kind = struct.unpack(order + "HH", entry[:4])
         if tag in (256, 257):
             size[tag] = struct.unpack(order + ("H" if kind == 3 else "I"), entry[8:10] if kind == 3 else entry[8:12])[0]
     return (size[256], size[257]) if len(size) == 2 else None
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What an image file's header says beyond its size, as Pillow reads it without decoding."""
+
+    orientation: int = 1  # EXIF orientation: 1 as stored; 5-8 turn the picture a quarter
+    pictures: int = 1  # an animation's frames or a TIFF's pages
+    size: tuple[int, int] | None = None  # (width, height) as stored
+
+    @property
+    def turned(self) -> bool:
+        return self.orientation >= 5
+
+
+def image_header(path: str) -> ImageHeader:
+    """The :class:`ImageHeader` of ``path``; the defaults where Pillow cannot read it."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's own decompression-bomb warning: srpipe checks sizes itself
+            with Image.open(path) as image:
+                orientation = None
+                if image.info.get("exif") and image.format != "TIFF":  # OpenCV turns a TIFF itself
+                    exif = Image.Exif()
+                    exif.load(image.info["exif"])
+                    orientation = exif.get(ORIENTATION_TAG)
+                orientation = orientation if orientation in range(1, 9) else 1
+                return ImageHeader(orientation, getattr(image, "n_frames", 1), image.size)
+    except (OSError, SyntaxError, ValueError, TypeError, struct.error, Image.DecompressionBombError):
+        return ImageHeader()
+
+
+def upright(image: np.ndarray, orientation: int) -> np.ndarray:
+    """``image`` as its EXIF ``orientation`` says it is shown (a view where it can be)."""
+    turned = image.swapaxes(0, 1) if orientation >= 5 else image  # 5-8: the transpose, then as 1-4 flip it
+    rows, columns = {1: (1, 1), 2: (1, -1), 3: (-1, -1), 4: (-1, 1),
+                     5: (1, 1), 6: (1, -1), 7: (-1, -1), 8: (-1, 1)}[orientation]
+    return turned[::rows, ::columns]
 
 
 def rgb_to_ycbcr(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -199,9 +248,11 @@ def _to_depth(values: np.ndarray, bit_depth: int) -> np.ndarray:
     return np.clip(np.rint(values), 0, _MAX).astype(np.uint16)
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """An image file's samples as OpenCV decodes them: (H, W) grey or (H, W, C) BGR(A), uint8 or
-    uint16. Every srpipe command reads images through here, so each gives the same errors."""
+def read_image(path: str | Path, header: ImageHeader | None = None) -> np.ndarray:
+    """An image file's samples as OpenCV decodes them, turned upright as its EXIF orientation
+    says (``header``: read from the file where not given): (H, W) grey or (H, W, C) BGR(A),
+    uint8 or uint16. Every srpipe command reads images through here, so each gives the same
+    errors and sees a phone's photo the way up it is shown."""
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as exc:
@@ -211,15 +262,31 @@ def read_image(path: str | Path) -> np.ndarray:
     cv2 = opencv()
     try:
         with quiet_stderr():
-            image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    except cv2.error:  # OpenCV's own size limit or a damaged header: its text is not for users
+            image = _os2_bitmap(data) if _is_os2_bitmap(data) else cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    except (cv2.error, OSError, ValueError):  # a size limit or a damaged header: the decoder's text is not for users
         image = None
     if image is None:
         raise SrpipeError(f"cannot read {path} as an image (corrupt, truncated or not an image); "
                           "check that it is a complete PNG/JPEG/WebP/BMP/TIFF")
     if image.dtype not in (np.uint8, np.uint16):
-        raise SrpipeError(f"{path} has {image.dtype} samples; srpipe reads 8- and 16-bit images")
-    return image
+        raise SrpipeError(f"{path} has {image.dtype} samples; srpipe reads 8- and 16-bit images: convert it "
+                          "to a 16-bit PNG or TIFF")
+    orientation = (header or image_header(str(path))).orientation
+    return image if orientation == 1 else np.ascontiguousarray(upright(image, orientation))
+
+
+def _is_os2_bitmap(data: np.ndarray) -> bool:
+    return data[:2].tobytes() == b"BM" and data[14:18].tobytes() == (12).to_bytes(4, "little")
+
+
+def _os2_bitmap(data: np.ndarray) -> np.ndarray:
+    """An OS/2 bitmap's BGR samples, by Pillow: OpenCV reads a 24-bit one as grey."""
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data.tobytes())) as image:
+        return np.ascontiguousarray(np.asarray(image.convert("RGB"))[..., ::-1])
 
 
 def read_rgb8(path: str | Path) -> np.ndarray:
@@ -246,8 +313,14 @@ class ImageSource(Source):
     def __init__(self, location: str):
         self.location = location
         self.is_file = True
-        # The size from the header: checked against the memory plan before anything is decoded.
-        self.width, self.height = image_size(location) or (None, None)
+        self.header = image_header(location)
+        if self.header.pictures > 1:
+            warnings.warn(f"{location} holds {self.header.pictures} pictures (an animation, or pages); only the "
+                          "first is upscaled")
+        # The size from the header, as shown: checked against the memory plan before anything is decoded.
+        self.width, self.height = image_size(location) or self.header.size or (None, None)
+        if self.width is not None and self.header.turned:
+            self.width, self.height = self.height, self.width
         self.channels, self.decoded_bytes = image_layout(location)
         self.samples_per_pixel = 4 if self.channels == 4 else 3
         self.bit_depth = 8
@@ -298,7 +371,7 @@ class ImageSource(Source):
 
     def _decode(self) -> np.ndarray:
         """The image's samples as decoded: uint8 or uint16, BGR order, alpha last."""
-        image = read_image(self.location)
+        image = read_image(self.location, self.header)
         if self.width is not None and image.shape[:2] != (self.height, self.width):
             raise SrpipeError(f"{self.location} decodes to a size other than its header's; "
                               "check that it is a complete image")
@@ -363,7 +436,14 @@ class ImageSink(Sink):
 
     def write_frame(self, frame: Frame) -> None:
         cv2 = opencv()
-        image = _frame_to_image(frame, output_depth(self.suffix, self.source.bit_depth))
+        depth = output_depth(self.suffix, self.source.bit_depth)
+        if frame.alpha is not None and self.suffix in NO_ALPHA:
+            warnings.warn(f"{self.location}: JPEG holds no transparency: the alpha channel is dropped "
+                          "(write .png, .webp or .tif to keep it)")
+        if depth < self.source.bit_depth:
+            warnings.warn(f"{self.location}: {FORMAT_NAMES[self.suffix]} holds 8 bits a sample: the 16-bit "
+                          "picture is written in 8 (write .png or .tif to keep 16)")
+        image = _frame_to_image(frame, depth)
         # OpenCV writes a file as it encodes (imencode would hold up to 3 times the image more: its
         # growing buffer and the copy it returns); it picks the format by the name's suffix
         to_file = (not self.output.direct and self.output.temp.suffix.lower() == self.suffix
@@ -389,6 +469,8 @@ class ImageSink(Sink):
         try:
             with open(self.output.temp, "wb") as file:  # Python's open: Ctrl-C ends a wait for a FIFO's reader
                 file.write(encoded)  # from OpenCV's buffer, not a copy of it
+        except BrokenPipeError:
+            raise  # a reader that left (-o /dev/stdout | head): the command line ends quietly
         except OSError as exc:
             raise SrpipeError(f"cannot write {self.location}: {exc.strerror}") from exc
 

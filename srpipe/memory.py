@@ -11,6 +11,9 @@ from srpipe.errors import SrpipeError
 from srpipe.models import UpscalerTraits
 
 GIB = 1 << 30
+# The share of free memory a run may plan to take: the rest is for what the plan does not count
+# (the interpreter's and libraries' own growth, other processes meanwhile)
+USABLE_SHARE = 0.8
 # Float32 working copies per output pixel when an upscaler states none (input and output).
 DEFAULT_WORKING_BYTES = UpscalerTraits.working_bytes_per_output_pixel
 
@@ -125,19 +128,20 @@ def row_bands(height: int, width: int, pixels: int = BAND_PIXELS) -> Iterator[sl
 
 
 def refuse_unless_fits(needed: int, what: str, available: int | None = None) -> None:
-    """Refuse ``what`` (``a 4000x3000 image upscaled x4``) where it needs more than 80% of
-    the memory free (:func:`available_memory`), before anything large is allocated: the
+    """Refuse ``what`` (``a 4000x3000 image upscaled x4``) where it needs more than
+    :data:`USABLE_SHARE` of the memory free (:func:`available_memory`), before anything large is allocated: the
     kernel would kill the run part way through instead."""
     available = available_memory() if available is None else available
-    if available is not None and needed > 0.8 * available:
+    if available is not None and needed > USABLE_SHARE * available:
         raise SrpipeError(_too_large(what, needed, available))
 
 
 def _too_large(what: str, needed: int, available: int) -> str:
     limited = cgroup_memory_free()
     where = " under this container's memory limit" if limited is not None and limited <= available else ""
-    return (f"{what} needs about {needed / GIB:.1f} GiB, but only {available / GIB:.1f} GiB is free{where}; "
-            f"use a smaller --scale or free some memory{' (or raise the limit)' if where else ''}")
+    return (f"{what} needs about {needed / GIB:.1f} GiB, over the {USABLE_SHARE * available / GIB:.1f} GiB srpipe "
+            f"takes of the {available / GIB:.1f} GiB free{where} ({USABLE_SHARE:.0%}); use a smaller --scale or free "
+            f"some memory{' (or raise the limit)' if where else ''}")
 
 
 def working_bytes(traits: UpscalerTraits, frames: int, width: int, height: int, scale: int) -> int:
@@ -174,12 +178,12 @@ def fit_batch_size(width, height, scale, batch_size, bytes_per_sample, upscaler,
     def needed(batch: int) -> int:
         return bytes_for_batch(width, height, scale, batch, bytes_per_sample, traits, samples_per_pixel)
 
-    if needed(1) > 0.8 * available:
+    if needed(1) > USABLE_SHARE * available:
         raise SrpipeError(_too_large(f"a {width}x{height} frame upscaled x{scale}", needed(1), available))
     low, high = 1, batch_size  # the need grows with the batch: the largest that fits, found by halves
     while low < high:
         middle = (low + high + 1) // 2
-        low, high = (middle, high) if needed(middle) <= 0.8 * available else (low, middle - 1)
+        low, high = (middle, high) if needed(middle) <= USABLE_SHARE * available else (low, middle - 1)
     if low < batch_size:
         warnings.warn(f"--batch-size lowered from {batch_size} to {low} to fit in free memory")
     return low
@@ -198,7 +202,7 @@ def default_max_pixels(available: int | None = None) -> int:
     if available is None:
         return MAX_PIXELS_CAP
     per_pixel = bytes_for_batch(1, 1, 2, 1, 2, DEFAULT_WORKING_BYTES)
-    return max(1, min(MAX_PIXELS_CAP, int(0.8 * available / per_pixel)))
+    return max(1, min(MAX_PIXELS_CAP, int(USABLE_SHARE * available / per_pixel)))
 
 
 def check_frame_size(location: str, width: int | None, height: int | None, max_pixels: int | None) -> None:

@@ -436,6 +436,7 @@ class PyAVSource(Source):
             self._count_container_losses(sorted(video_pts), video_end)
 
     _retimed = False
+    _decoded = False  # a frame came out of the decoder
 
     def _count_container_losses(self, pts: list[int], end: int | None) -> None:
         """Frames the demuxer skipped over (a damaged container): gaps in timestamps that are
@@ -485,6 +486,9 @@ class PyAVSource(Source):
         try:
             frames = self.decoder.decode(packet)
         except av.FFmpegError as exc:
+            if self.container.format.name == "image2" and not self._decoded:  # named as a picture, read as one
+                raise SrpipeError(f"cannot read {self.location} as an image (corrupt, truncated or not an image); "
+                                  "check that it is a complete PNG/JPEG/WebP/BMP/TIFF")
             if self.on_decode_error == "skip":
                 self.skipped_frames += 1
                 return []
@@ -493,6 +497,7 @@ class PyAVSource(Source):
                 f"{self.location} is damaged{at} ({exc.strerror or exc}); "
                 "rerun with --on-decode-error skip to drop the damaged frames"
             ) from exc
+        self._decoded = self._decoded or bool(frames)
         return self._progressive(frames, last=packet.size == 0)  # an empty packet ends the stream
 
     def _progressive(self, frames: list[av.VideoFrame], last: bool) -> list[av.VideoFrame]:

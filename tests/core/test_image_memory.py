@@ -245,7 +245,7 @@ def test_image_too_large_for_the_container_is_refused_before_decoding(tmp_path, 
     assert result.exit_code == 1
     assert result.stderr.count("\n") == 1, result.stderr
     assert result.stderr.startswith("Error: ") and "p.png: a 1000x750 image upscaled x4 needs about" in result.stderr
-    assert "0.2 GiB is free under this container's memory limit" in result.stderr
+    assert "of the 0.2 GiB free under this container's memory limit" in result.stderr
     assert "smaller --scale" in result.stderr and "raise the limit" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fake", "p.png"]
     # at x2 it fits

@@ -1,6 +1,8 @@
 """Still images: colour, grey, alpha and 16 bits survive the Y'CbCr round trip."""
 
 import os
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -9,6 +11,8 @@ import pytest
 from srpipe.images import rgb_to_ycbcr, ycbcr_to_rgb
 from srpipe.testing import make_plugin_manager, make_test_image
 from srpipe.upscaling import upscale
+
+from conftest import run_srpipe
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +97,111 @@ def test_names_that_are_not_utf8_are_read_and_written(tmp_path):
     assert done.returncode == 0, done.stderr.decode()
     written = np.fromfile(tmp_path / "batch" / odd.name, np.uint8)
     assert cv2.imdecode(written, cv2.IMREAD_UNCHANGED).shape == (20, 40, 3)
+
+
+# A phone's photo is stored as the sensor lay and shown the way its EXIF orientation says.
+# (OpenCV turns a TIFF itself, and fails on a TIFF turned a quarter)
+@pytest.mark.parametrize("suffix, orientation", [(suffix, orientation) for suffix in (".png", ".webp", ".jpg")
+                                                 for orientation in (3, 6, 8)] + [(".tif", 3)])
+def test_exif_orientation_is_applied_before_upscaling(tmp_path, suffix, orientation):
+    from PIL import Image, ImageOps
+
+    stored = Image.fromarray(np.random.default_rng(orientation).integers(0, 256, (30, 40, 3), np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    options = {"lossless": True} if suffix == ".webp" else {"quality": 95} if suffix == ".jpg" else {}
+    stored.save(tmp_path / f"photo{suffix}", exif=exif, **options)
+    with Image.open(tmp_path / f"photo{suffix}") as image:
+        shown = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+    Image.fromarray(shown).save(tmp_path / "shown.png")  # the same picture, upright, with no tag
+    done = run_srpipe("upscale", tmp_path / f"photo{suffix}", "-o", tmp_path / "out.png", "-q")
+    assert done.returncode == 0 and done.stderr == b"", done.stderr.decode()
+    assert run_srpipe("upscale", tmp_path / "shown.png", "-o", tmp_path / "expected.png", "-q").returncode == 0
+    out, expected = read(tmp_path / "out.png"), read(tmp_path / "expected.png")
+    assert out.shape == expected.shape == (2 * shown.shape[0], 2 * shown.shape[1], 3)
+    # JPEG: OpenCV's and Pillow's decoders round a little differently
+    assert np.abs(out.astype(int) - expected).mean() < (1 if suffix == ".jpg" else 0.01)
+
+
+def test_a_target_size_is_of_the_picture_as_shown(tmp_path):
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # a quarter turn: 40x30 stored, 30x40 shown
+    Image.fromarray(np.zeros((30, 40, 3), np.uint8)).save(tmp_path / "photo.jpg", exif=exif)
+    done = run_srpipe("upscale", tmp_path / "photo.jpg", "--width", "60", "-o", tmp_path / "out.png", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    assert read(tmp_path / "out.png").shape[:2] == (80, 60)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".webp", ".tif"])
+def test_an_animation_or_pages_say_that_only_the_first_picture_is_upscaled(tmp_path, suffix):
+    from PIL import Image
+
+    pictures = [Image.fromarray(np.full((24, 32, 3), 60 * index, np.uint8)) for index in range(3)]
+    pictures[0].save(tmp_path / f"anim{suffix}", save_all=True, append_images=pictures[1:],
+                     **({"lossless": True} if suffix == ".webp" else {}))
+    done = run_srpipe("upscale", tmp_path / f"anim{suffix}", "-o", tmp_path / "out.png", "-q")
+    assert done.returncode == 0
+    assert done.stderr.decode().splitlines() == [
+        f"Warning: {tmp_path / f'anim{suffix}'} holds 3 pictures (an animation, or pages); only the first is upscaled"]
+    assert read(tmp_path / "out.png").max() == 0  # the first picture: black
+
+
+def test_a_tiff_whose_header_lies_after_its_pixels_is_sized_before_decoding(tmp_path):
+    noise = np.random.default_rng(0).integers(0, 256, (300, 400), np.uint8)  # 120 KB, whatever the compression
+    cv2.imwrite(str(tmp_path / "big.tif"), noise)
+    with open(tmp_path / "big.tif", "rb") as file:
+        assert int.from_bytes(file.read(8)[4:], "little") > 1 << 16  # libtiff wrote the IFD after the pixels
+    done = run_srpipe("upscale", tmp_path / "big.tif", "--max-pixels", "100000", "-o", tmp_path / "out.tif")
+    assert done.returncode == 1
+    assert "has 400x300 frames (0.1 megapixels), over the limit" in done.stderr.decode()
+
+
+def test_an_os2_bitmap_is_read_at_its_size(tmp_path):
+    rows = np.random.default_rng(0).integers(0, 256, (48, 64, 3), np.uint8)
+    path = tmp_path / "os2.bmp"
+    # OS/2's 12-byte header: 16-bit width and height, bottom row first, rows padded to 4 bytes
+    header = b"BM" + (26 + rows.nbytes).to_bytes(4, "little") + bytes(4) + (26).to_bytes(4, "little")
+    header += (12).to_bytes(4, "little") + (64).to_bytes(2, "little") + (48).to_bytes(2, "little")
+    header += (1).to_bytes(2, "little") + (24).to_bytes(2, "little")
+    path.write_bytes(header + rows[::-1].tobytes())
+    done = run_srpipe("upscale", path, "-o", tmp_path / "out.png", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    out = read(tmp_path / "out.png")
+    assert out.shape == (96, 128, 3)
+    assert psnr(out, cv2.resize(rows, (128, 96), interpolation=cv2.INTER_CUBIC)) > 30  # BGR, as BMP stores it
+
+
+def test_a_reader_that_closes_an_image_output_early_ends_srpipe_quietly(tmp_path):
+    noise = np.random.default_rng(0).integers(0, 256, (300, 300, 3), np.uint8)  # a PNG far larger than a pipe holds
+    cv2.imwrite(str(tmp_path / "noise.png"), noise)
+    process = subprocess.Popen([sys.executable, "-m", "srpipe", "upscale", tmp_path / "noise.png", "-o", "/dev/stdout"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    with process.stdout as reader:
+        assert len(reader.read(10)) == 10
+    assert process.wait(timeout=120) == 0
+    assert process.stderr.read() == b""
+    assert sorted(os.listdir(tmp_path)) == ["noise.png"]
+
+
+def test_jpeg_output_says_what_it_cannot_hold(tmp_path):
+    y, x = np.mgrid[:24, :32]
+    cv2.imwrite(str(tmp_path / "deep.png"), np.dstack([x * 1000, y * 1300, (x + y) * 600, y * 1300]).astype(np.uint16))
+    done = run_srpipe("upscale", tmp_path / "deep.png", "-o", tmp_path / "out.jpg", "-q")
+    assert done.returncode == 0
+    assert done.stderr.decode().splitlines() == [
+        f"Warning: {tmp_path / 'out.jpg'}: JPEG holds no transparency: the alpha channel is dropped (write .png, "
+        ".webp or .tif to keep it)",
+        f"Warning: {tmp_path / 'out.jpg'}: JPEG holds 8 bits a sample: the 16-bit picture is written in 8 (write .png "
+        "or .tif to keep 16)"]
+    assert run_srpipe("upscale", tmp_path / "deep.png", "-o", tmp_path / "out.png", "-q").stderr == b""
+
+
+@pytest.mark.parametrize("name", ["text.png", "text.jpg"])
+def test_a_file_named_as_a_picture_that_is_none_says_so(tmp_path, name):
+    (tmp_path / name).write_text("hello\n")
+    done = run_srpipe("upscale", tmp_path / name)
+    assert done.returncode == 1
+    assert done.stderr.decode() == (f"Error: cannot read {tmp_path / name} as an image (corrupt, truncated or not an "
+                                    "image); check that it is a complete PNG/JPEG/WebP/BMP/TIFF\n")
