@@ -28,7 +28,9 @@ from srpipe.sizing import SizePlan
 
 EIGHT_BIT_ONLY = {".jpg", ".jpeg", ".webp", ".bmp"}
 NO_ALPHA = {".jpg", ".jpeg"}  # OpenCV writes the others' alpha
-FORMAT_NAMES = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WebP", ".bmp": "BMP"}
+FORMAT_NAMES = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WebP", ".bmp": "BMP", ".png": "PNG", ".tif": "TIFF",
+                ".tiff": "TIFF"}
+KEEPS_PROFILE = {".png", ".jpg", ".jpeg", ".webp"}  # where OpenCV writes an ICC profile
 # For the memory plan: the float64 copies the conversions to and from 16-bit planes make of a
 # band of rows (memory.BAND_PIXELS pixels), colour (Y'CbCr <-> RGB) or grey, in bytes a pixel.
 BAND_WORKING = {"colour": 80, "grey": 32}
@@ -169,6 +171,7 @@ class ImageHeader:
     orientation: int = 1  # EXIF orientation: 1 as stored; 5-8 turn the picture a quarter
     pictures: int = 1  # an animation's frames or a TIFF's pages
     size: tuple[int, int] | None = None  # (width, height) as stored
+    colour_profile: bytes | None = None  # the ICC profile (a phone's Display P3), if any
 
     @property
     def turned(self) -> bool:
@@ -189,7 +192,8 @@ def image_header(path: str) -> ImageHeader:
                     exif.load(image.info["exif"])
                     orientation = exif.get(ORIENTATION_TAG)
                 orientation = orientation if orientation in range(1, 9) else 1
-                return ImageHeader(orientation, getattr(image, "n_frames", 1), image.size)
+                return ImageHeader(orientation, getattr(image, "n_frames", 1), image.size,
+                                   image.info.get("icc_profile") or None)
     except (OSError, SyntaxError, ValueError, TypeError, struct.error, Image.DecompressionBombError):
         return ImageHeader()
 
@@ -443,6 +447,15 @@ class ImageSink(Sink):
         if depth < self.source.bit_depth:
             warnings.warn(f"{self.location}: {FORMAT_NAMES[self.suffix]} holds 8 bits a sample: the 16-bit "
                           "picture is written in 8 (write .png or .tif to keep 16)")
+        profile = self.source.header.colour_profile
+        if profile is not None and self.suffix not in KEEPS_PROFILE:
+            warnings.warn(f"{self.location}: srpipe writes no colour profile into {FORMAT_NAMES[self.suffix]}: the "
+                          f"input's ICC profile is dropped (write .png, .jpg or .webp to keep it)")
+            profile = None
+        # An ICC profile names its colour space (bytes 16-20); a grey output (a colour picture with
+        # equal channels) cannot carry an RGB one, which libpng and libjpeg readers would refuse
+        fits = profile is not None and profile[16:20] == (b"GRAY" if frame.format.chroma_shift is None else b"RGB ")
+        metadata = ([cv2.IMAGE_METADATA_ICCP], [np.frombuffer(profile, np.uint8)]) if fits else ([], [])
         image = _frame_to_image(frame, depth)
         # OpenCV writes a file as it encodes (imencode would hold up to 3 times the image more: its
         # growing buffer and the copy it returns); it picks the format by the name's suffix
@@ -450,18 +463,18 @@ class ImageSink(Sink):
                    and _opencv_can_name(self.output.temp))
         try:
             with quiet_stderr():
-                written = to_file and cv2.imwrite(str(self.output.temp), image)
+                written = to_file and cv2.imwriteWithMetadata(str(self.output.temp), image, *metadata)
         except cv2.error:
             written = False
         if not written:  # a FIFO or device, a link's target named otherwise, or a failure: in memory, to learn why
-            self._write_encoded(cv2, image)
+            self._write_encoded(cv2, image, metadata)
         self.written = True
 
-    def _write_encoded(self, cv2, image: np.ndarray) -> None:
+    def _write_encoded(self, cv2, image: np.ndarray, metadata: tuple[list, list]) -> None:
         size = f"{image.shape[1]}x{image.shape[0]}"
         try:
             with quiet_stderr():
-                ok, encoded = cv2.imencode(self.suffix, image)
+                ok, encoded = cv2.imencodeWithMetadata(self.suffix, image, *metadata)
         except cv2.error:  # OpenCV's assertion text (several lines, C++ names) is not for users
             ok = False
         if not ok:

@@ -205,3 +205,22 @@ def test_a_file_named_as_a_picture_that_is_none_says_so(tmp_path, name):
     assert done.returncode == 1
     assert done.stderr.decode() == (f"Error: cannot read {tmp_path / name} as an image (corrupt, truncated or not an "
                                     "image); check that it is a complete PNG/JPEG/WebP/BMP/TIFF\n")
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp", ".tif"])
+def test_a_colour_profile_is_kept_where_the_output_holds_one(tmp_path, suffix):
+    from PIL import Image, ImageCms
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()  # a phone's would be Display P3
+    picture = np.random.default_rng(0).integers(0, 256, (24, 32, 3), np.uint8)
+    Image.fromarray(picture).save(tmp_path / f"photo{suffix}", icc_profile=profile,
+                                  **({"lossless": True} if suffix == ".webp" else {}))
+    for out in (".png", ".jpg", ".webp"):
+        done = run_srpipe("upscale", tmp_path / f"photo{suffix}", "-o", tmp_path / f"out{out}", "-q", "-y")
+        assert done.returncode == 0 and done.stderr == b"", done.stderr.decode()
+        with Image.open(tmp_path / f"out{out}") as image:
+            assert image.info.get("icc_profile") == profile, out
+    done = run_srpipe("upscale", tmp_path / f"photo{suffix}", "-o", tmp_path / "out.tif", "-q", "-y")
+    assert done.stderr.decode().splitlines() == [
+        f"Warning: {tmp_path / 'out.tif'}: srpipe writes no colour profile into TIFF: the input's ICC profile is "
+        "dropped (write .png, .jpg or .webp to keep it)"]
