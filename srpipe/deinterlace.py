@@ -70,7 +70,10 @@ class Deinterlacer:
             except (av.BlockingIOError, av.EOFError):
                 return ready
             # bwdif counts time in half its input's units (it can send a frame per field): back to the input's
-            if frame.pts is not None and frame.time_base is not None:
-                frame.pts = round(frame.pts * Fraction(frame.time_base) / self._time_base)
+            if frame.time_base is not None:
+                unit = Fraction(frame.time_base) / self._time_base
+                if frame.pts is not None:
+                    frame.pts = round(frame.pts * unit)
+                frame.duration = round(frame.duration * unit)
             frame.time_base = self._time_base
             ready.append(frame)

@@ -73,6 +73,7 @@ class Frame:
     pts: int | None = None
     time_base: Fraction | None = None
     alpha: np.ndarray | None = None  # at the format's bit depth, 0 transparent to its max_value opaque
+    duration: int | None = None  # how long it is shown, in time_base units (a GIF's last frame); None: not known
 
     @property
     def height(self) -> int:

@@ -89,7 +89,7 @@ def frame_from_av(video_frame: av.VideoFrame) -> Frame:
     count = 1 if fmt.chroma_shift is None else 3
     planes = tuple(plane_view(video_frame.planes[i], fmt.dtype) for i in range(count))
     time_base = Fraction(video_frame.time_base) if video_frame.time_base is not None else None
-    return Frame(planes, fmt, full_range, video_frame.pts, time_base, alpha)
+    return Frame(planes, fmt, full_range, video_frame.pts, time_base, alpha, video_frame.duration or None)
 
 
 def frame_to_av(frame: Frame) -> av.VideoFrame:
@@ -911,6 +911,7 @@ class PyAVSink(Sink):
             raise SrpipeError(f"{self.container_format} cannot be streamed to {where}; use --format matroska or mpegts")
         self.file = None  # the FIFO or device, opened by srpipe
         self.frames_written = 0
+        self._durations: dict[int, int] = {}  # frames in the encoder: pts -> duration, in its time base
         self.container = None
         self.stream = None
         self.copied: dict[int, av.stream.Stream] = {}
@@ -1054,7 +1055,12 @@ class PyAVSink(Sink):
             self._drop_alpha(frame)
         if self.stream.pix_fmt != video_frame.format.name:
             video_frame = video_frame.reformat(format=self.stream.pix_fmt)
-        self._mux(self._encode(video_frame))
+        if frame.duration and frame.time_base is not None:
+            # Encoders drop a frame's duration, and a muxer then gives the last frame the usual
+            # step: a GIF's long last frame, or a phone's, would be cut short. Its packet gets it back.
+            unit = frame.time_base / Fraction(self.stream.codec_context.time_base)
+            self._durations[round(frame.pts * unit)] = round(frame.duration * unit)
+        self._mux_video(self._encode(video_frame))
 
     _warned_alpha = False
 
@@ -1075,6 +1081,14 @@ class PyAVSink(Sink):
 
     def _settings_error(self, exc: av.FFmpegError, logs=()) -> SrpipeError:
         return encoder_refusal(self.stream, exc, logs, "check --codec, --crf, --preset, --pix-fmt")
+
+    def _mux_video(self, packets) -> None:
+        """The encoder's packets, each with the duration of the frame of its timestamp."""
+        for packet in packets:
+            duration = self._durations.pop(packet.pts, None)
+            if duration:
+                packet.duration = duration
+        self._mux(packets)
 
     def _mux(self, packets) -> None:
         try:
@@ -1106,7 +1120,7 @@ class PyAVSink(Sink):
     def finish(self) -> None:
         if self.container is None:
             raise SrpipeError(f"{self.source.location} has no video frames to upscale")
-        self._mux(self._encode(None))
+        self._mux_video(self._encode(None))
         try:
             self.container.close()
             if self.file is not None:

@@ -40,6 +40,21 @@ def test_frames_times_audio_and_tags_survive(tmp_path, pm):
     assert len(packets(clip, "audio")) > 10
 
 
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".webm"])
+def test_every_frame_is_shown_as_long_as_in_the_input_the_last_one_too(tmp_path, suffix):
+    from PIL import Image
+
+    pictures = [Image.fromarray(np.full((24, 32, 3), 60 * index, np.uint8)) for index in range(4)]
+    pictures[0].save(tmp_path / "a.gif", save_all=True, append_images=pictures[1:], duration=[100, 200, 300, 900])
+    done = run_srpipe("upscale", tmp_path / "a.gif", "-o", tmp_path / f"out{suffix}", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    assert video_info(tmp_path / f"out{suffix}")["times"] == [0, Fraction(1, 10), Fraction(3, 10), Fraction(6, 10)]
+    with av.open(str(tmp_path / f"out{suffix}")) as container:
+        packets = list(container.demux(video=0))
+        last = max((packet for packet in packets if packet.pts is not None), key=lambda packet: packet.pts)
+        assert last.duration * last.time_base == Fraction(9, 10)  # a muxer left alone gives it 0.1 s
+
+
 def test_variable_frame_rate_keeps_every_timestamp(tmp_path, pm):
     pts = [0, 40, 80, 200, 210, 400, 433, 500, 640, 700, 800, 1001]
     clip = make_test_video(tmp_path / "vfr.mkv", pts=pts, time_base=Fraction(1, 1000), frames=len(pts))
