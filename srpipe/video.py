@@ -31,7 +31,10 @@ from srpipe.outputs import AtomicOutput, special_kind
 # Containers whose extension the default output name keeps; others become .mp4.
 KEPT_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".ts"}
 STREAMING_FORMATS = {"matroska", "webm", "mpegts", "nut"}
-SUFFIX_FORMATS = {".mkv": "matroska", ".webm": "webm", ".ts": "mpegts", ".nut": "nut", ".mp4": "mp4", ".mov": "mov"}
+SUFFIX_FORMATS = {".mkv": "matroska", ".webm": "webm", ".ts": "mpegts", ".nut": "nut", ".mp4": "mp4", ".m4v": "ipod",
+                  ".mov": "mov"}
+# FFmpeg's muxers of the QuickTime family that Apple's players read (ipod: .m4v)
+QUICKTIME_FORMATS = ("mp4", "mov", "ipod")
 _MPEGTS_VIDEO_IDS = {
     av.codec.Codec(name, "r").id for name in ("h264", "hevc", "mpeg1video", "mpeg2video", "mpeg4", "av1", "vc1")
 }
@@ -632,7 +635,7 @@ def add_video_encoder(container, codec: str, *, rate, time_base: Fraction, crf: 
 def tag_hevc_for_apple(container, stream) -> None:
     """HEVC in MP4 or MOV as hvc1, what Apple's players take (FFmpeg's default, hev1, they refuse)."""
     if stream.codec_context.name in ("libx265", "hevc", "hevc_nvenc") and \
-            container.format.name.split(",")[0] in ("mp4", "mov"):
+            container.format.name.split(",")[0] in QUICKTIME_FORMATS:
         stream.codec_tag = "hvc1"
 
 
@@ -789,9 +792,9 @@ CONTAINER_KEYS = {"major_brand", "minor_version", "compatible_brands", "encoder"
 def output_metadata(metadata: dict[str, str], fmt_name: str | None) -> tuple[dict[str, str], dict[str, str]]:
     """The container metadata to write, and the muxer's options for it. A phone's keys
     (com.apple.quicktime.location.ISO6709, com.android.capture.fps...) are QuickTime metadata,
-    which MP4 and MOV hold only when asked to; so asked, they hold every key as QuickTime metadata,
+    which MP4 (.m4v too) and MOV hold only when asked to; so asked, they hold every key as QuickTime metadata,
     where players look for the title and the others under Apple's names."""
-    if fmt_name not in ("mp4", "mov") or not any("." in key for key in metadata):
+    if fmt_name not in QUICKTIME_FORMATS or not any("." in key for key in metadata):
         return dict(metadata), {}
     kept = {QUICKTIME_KEYS.get(key, key): value for key, value in metadata.items() if key not in CONTAINER_KEYS}
     return kept, {"movflags": "use_metadata_tags"}

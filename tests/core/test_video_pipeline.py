@@ -281,7 +281,7 @@ def test_a_phones_own_metadata_is_kept_in_mp4_and_mov(tmp_path, pm):
             frame.pts = i
             container.mux(stream.encode(frame))
         container.mux(stream.encode())
-    for name in ("out.mp4", "out.mov", "out.mkv"):
+    for name in ("out.mp4", "out.m4v", "out.mov", "out.mkv"):
         upscale(str(clip), str(tmp_path / name), scale=2, pm=pm)
         with av.open(str(tmp_path / name)) as container:
             kept = {key.lower(): value for key, value in container.metadata.items()}
