@@ -145,6 +145,27 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     return not file_identities(a).isdisjoint(file_identities(b))
 
 
+def input_files(paths) -> dict[tuple[int, int], Path]:
+    """(device, inode) -> path of each file among ``paths`` (files and folders, the folders'
+    files found by walking them), for :func:`check_not_input`."""
+    found = {}
+    for path in map(Path, paths):
+        files = [Path(root, name) for root, _, names in os.walk(path) for name in names] if path.is_dir() else [path]
+        for file in files:
+            for identity in _identities([file]):
+                found[identity] = file
+    return found
+
+
+def check_not_input(output: str | os.PathLike, inputs: dict[tuple[int, int], Path], option: str) -> None:
+    """Refuse, whatever --overwrite says, an output that is one of the command's ``inputs``
+    (:func:`input_files`): the file itself, a link or a hard link to it."""
+    for identity in _identities([Path(output)]):
+        if identity in inputs:
+            raise SrpipeError(f"output {output} is the input {inputs[identity]}, or a link to it; writing it would "
+                              f"replace the input: choose another name with {option}")
+
+
 def name_limit(folder: str | Path) -> int:
     """The longest file name, in bytes, that ``folder``'s file system takes."""
     try:

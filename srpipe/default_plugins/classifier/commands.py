@@ -7,6 +7,8 @@ import click
 
 from srpipe.cli.options import check_output_folder, device_option, json_option, weights_option
 from srpipe.default_plugins.classifier.datasets import DATASETS, DEFAULT_ROOT
+from srpipe.errors import SrpipeError
+from srpipe.outputs import check_not_input, input_files
 
 
 def _features(text: str | None):
@@ -87,6 +89,11 @@ def embed(model, output, confusion, root, samples, weights, threads):
     confusion = Path(confusion) if confusion else output.with_name(f"{output.stem}_confusion.png")
     check_output_folder(output.parent, f"-o {output}")  # before torch loads
     check_output_folder(confusion.parent, f"--confusion {confusion}")
+    if output.resolve() == confusion.resolve():
+        raise SrpipeError(f"-o and --confusion both name {output}; give the confusion matrix a name of its own")
+    inputs = input_files([root, *([weights] if weights else [])])
+    check_not_input(output, inputs, "-o")
+    check_not_input(confusion, inputs, "--confusion")
     import torch
 
     from srpipe.default_plugins.classifier.datasets import get_spec, load_split

@@ -12,11 +12,13 @@ from srpipe.cli.options import (
     device_option,
     json_option,
     max_pixels_option,
+    overwrite_option,
     scale_option,
     weights_option,
     whole_scale,
 )
 from srpipe.errors import SrpipeError
+from srpipe.outputs import check_not_input, input_files
 
 
 @click.command("espcn")
@@ -46,8 +48,9 @@ from srpipe.errors import SrpipeError
 @click.option("--resume", is_flag=True, help="Continue the run from its last checkpoint.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Weights file to write; the run's checkpoints and log go to OUTPUT.run/.")
+@overwrite_option
 def train_espcn(data, val, scale, epochs, steps_per_epoch, batch_size, preset, degrade, holdout, temporal, threads,
-                resume, output):
+                resume, output, overwrite):
     """Train an ESPCN upscaler on any folder of images.
 
     Random crops with flips and rotations; the low-resolution input is made
@@ -70,6 +73,11 @@ def train_espcn(data, val, scale, epochs, steps_per_epoch, batch_size, preset, d
         raise SrpipeError("--temporal trains on clips: add --degrade video")
     run_folder = Path(output).with_name(Path(output).name + ".run")
     check_output_folder(run_folder, f"-o {output}")  # the weights go beside it
+    check_not_input(output, input_files(data + val), "-o")
+    if Path(output).is_dir():
+        raise SrpipeError(f"output {output} is a folder; give a file name for the weights with -o")
+    if Path(output).exists() and not overwrite:  # found now, not when training is over
+        raise SrpipeError(f"output {output} already exists; pass --overwrite to replace it")
     from srpipe.default_plugins.espcn.training import TrainSettings, train  # torch: after the checks
 
     train(TrainSettings(scale=int(scale), preset=preset, epochs=epochs, steps_per_epoch=steps_per_epoch,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -38,27 +39,50 @@ def cached_pairs(
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """:func:`make_pairs`, stored in an ``.npz`` under ``cache_dir`` after the first call (:func:`_read_npz`)."""
     files = sorted(str(p) for folder in folders for p in image_paths(folder))
-    key = hashlib.sha1(repr((files, scale, list(rescales))).encode()).hexdigest()[:16]
+    key = hashlib.sha1(repr((_stamps(files), scale, list(rescales))).encode()).hexdigest()[:16]
     name = f"srpairs-x{scale}-{key}.npz"
-    pairs = _read_npz(cache_dir, name, lambda z: [(z[f"lr{i}"], z[f"hr{i}"]) for i in range(len(z.files) // 2)])
+
+    def unpack(z):
+        pairs = [(z[f"lr{i}"], z[f"hr{i}"]) for i in range(len(z.files) // 2)]
+        fits = all(lr.ndim == 2 and hr.shape == (lr.shape[0] * scale, lr.shape[1] * scale) for lr, hr in pairs)
+        return pairs if fits and pairs else None
+
+    pairs = _read_npz(cache_dir, name, unpack)
     if pairs is None:
         pairs = make_pairs(folders, scale, rescales)
         _write_npz(cache_dir, name, **{f"{k}{i}": a for i, p in enumerate(pairs) for k, a in zip(("lr", "hr"), p)})
     return pairs
 
 
+def _stamps(files: Sequence[str]) -> list[tuple[str, int, int]]:
+    """What a cached entry is keyed by: each file's real path, size and time of change, so that
+    the same names in another folder, or a file rewritten, make it afresh."""
+    stamps = []
+    for file in files:
+        info = os.stat(file)
+        stamps.append((os.path.realpath(file), info.st_size, info.st_mtime_ns))
+    return stamps
+
+
 def _read_npz(cache_dir: str | Path, name: str, unpack):
     """``unpack(arrays)`` of the ``.npz`` kept as ``name`` under ``cache_dir``, or None where it is
-    missing, refused (:func:`srpipe.cache.opened`) or damaged (then it is made again)."""
+    missing, refused (:func:`srpipe.cache.opened`), damaged, unpacks to more than the file holds
+    (srpipe writes them uncompressed), or ``unpack`` finds its arrays do not fit (None): then it
+    is made again."""
     import zipfile
 
     with cache.opened(Path(cache_dir), name) as file:
         if file is None:
             return None
         try:
+            with zipfile.ZipFile(file) as archive:
+                unpacked = sum(member.file_size for member in archive.infolist())
+            if unpacked > os.fstat(file.fileno()).st_size:
+                return None
+            file.seek(0)
             with np.load(file, allow_pickle=False) as arrays:
                 return unpack(arrays)
-        except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile):  # TypeError: an .npy, no archive
+        except (OSError, ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile):
             return None
 
 
@@ -205,13 +229,18 @@ def cached_degraded_pairs(paths: Sequence[str | Path], scale: int, cache_dir: st
     from srpipe.default_plugins.espcn.temporal import stack_clip
 
     files = sorted(str(p) for p in paths)
-    key = hashlib.sha1(repr((files, scale, sorted(settings.items()))).encode()).hexdigest()[:16]
+    key = hashlib.sha1(repr((_stamps(files), scale, sorted(settings.items()))).encode()).hexdigest()[:16]
     name = f"srclips2-x{scale}-{key}.npz"
 
     def unpack(z):
         where = z["where"]
         hrs = [z[f"hr{i}"] for i in range(int(z["n_hr"]))]
-        return hrs, [(z[f"lr{i}"], *map(int, where[i])) for i in range(len(where))]
+        frames = [(z[f"lr{i}"], *map(int, where[i])) for i in range(len(where))]
+        # each frame's HR window (image k, top y, left x) must lie in its image
+        fits = all(lr.ndim == 2 and 0 <= k < len(hrs) and 0 <= y and 0 <= x
+                   and y + lr.shape[0] * scale <= hrs[k].shape[0] and x + lr.shape[1] * scale <= hrs[k].shape[1]
+                   for lr, k, y, x, _ in frames)
+        return (hrs, frames) if fits and frames else None
 
     kept = _read_npz(cache_dir, name, unpack)
     if kept is None:

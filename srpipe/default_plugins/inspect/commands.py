@@ -63,6 +63,8 @@ def inspect_model(name, input_size, scale, as_json, filters, feature_image, rece
     from srpipe.default_plugins.inspect.layers import summarize
     from srpipe.default_plugins.inspect.report import format_summary
     from srpipe.errors import SrpipeError
+    from srpipe.outputs import input_files
+    from srpipe.plotting import keeping_inputs
     from srpipe.plugins import collect_models, get_plugin_manager
 
     if (filters or feature_image or receptive_field) and not out_dir:
@@ -77,16 +79,17 @@ def inspect_model(name, input_size, scale, as_json, filters, feature_image, rece
     else:
         click.echo(format_summary(summary))
     written = []
-    if filters:
-        written += figures.plot_filters(network, label, out_dir)
-    if feature_image:
-        any_size = not input_size and networks.takes_any_size(network)
-        image, notes = networks.image_tensor(feature_image, shape[0], None if any_size else shape[1:])
-        for note in notes:
-            click.echo(f"note: {feature_image}: {note}", err=True)
-        written += figures.plot_feature_maps(network, image, label, Path(feature_image).name, out_dir)
-    if receptive_field:
-        written.append(figures.plot_receptive_fields(summary, out_dir))
+    with keeping_inputs(input_files([feature_image] if feature_image else [])):
+        if filters:
+            written += figures.plot_filters(network, label, out_dir)
+        if feature_image:
+            any_size = not input_size and networks.takes_any_size(network)
+            image, notes = networks.image_tensor(feature_image, shape[0], None if any_size else shape[1:])
+            for note in notes:
+                click.echo(f"note: {feature_image}: {note}", err=True)
+            written += figures.plot_feature_maps(network, image, label, Path(feature_image).name, out_dir)
+        if receptive_field:
+            written.append(figures.plot_receptive_fields(summary, out_dir))
     for path in written:
         click.echo(f"wrote {path}", err=True)
 
@@ -99,7 +102,10 @@ def inspect_kernels(image, out_dir):
     to IMAGE with conv2d; one PNG per kernel, original and filtered side by side."""
     from srpipe.default_plugins.inspect.kernels import plot_kernels
     from srpipe.images import read_rgb8
+    from srpipe.outputs import input_files
+    from srpipe.plotting import keeping_inputs
 
     check_output_folder(out_dir, f"-o {out_dir}")
-    for path in plot_kernels(read_rgb8(image), Path(image).name, out_dir):
-        click.echo(f"wrote {path}")
+    with keeping_inputs(input_files([image])):
+        for path in plot_kernels(read_rgb8(image), Path(image).name, out_dir):
+            click.echo(f"wrote {path}")

@@ -68,6 +68,26 @@ def test_embed_writes_tsne_and_confusion_pngs(cli_run, trained, tmp_path):
     assert png_size(tmp_path / "tsne_confusion.png") == (900, 800)
 
 
+def test_embed_never_writes_over_its_inputs(cli_run, trained, tmp_path):
+    root, weights = trained
+    data_file = next(path for path in root.rglob("*") if path.is_file())
+    kept = {path: path.read_bytes() for path in (weights, data_file)}
+    common = ["classifier", "embed", "--model", "mnist", "--weights", weights, "--root", root, "--samples", "100"]
+    for extra, message in [
+        (["-o", weights], f"output {weights} is the input {weights}, or a link to it; writing it would replace the "
+                          "input: choose another name with -o"),
+        (["-o", tmp_path / "t.png", "--confusion", data_file],
+         f"output {data_file} is the input {data_file}, or a link to it; writing it would replace the input: "
+         "choose another name with --confusion"),
+        (["-o", tmp_path / "t.png", "--confusion", tmp_path / "t.png"],
+         f"-o and --confusion both name {tmp_path / 't.png'}; give the confusion matrix a name of its own"),
+    ]:
+        result = cli_run(*common, *extra)
+        assert result.exit_code == 1 and result.stderr == f"Error: {message}\n", result.output
+    assert all(path.read_bytes() == data for path, data in kept.items())
+    assert not (tmp_path / "t.png").exists()
+
+
 def _bad_inputs(tmp_path):
     (tmp_path / "empty.png").write_bytes(b"")
     (tmp_path / "text.png").write_text("hello, I am text")

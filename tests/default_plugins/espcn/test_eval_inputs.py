@@ -112,6 +112,37 @@ def test_output_folders_under_a_file_are_one_line_errors(cli_run, tmp_path, imag
     assert done.stderr == f"Error: cannot write -o {args[-1]}: {folder} is not a folder; choose another path\n"
 
 
+@pytest.mark.parametrize("args, named", [
+    (["train", "espcn", "--data", "{images}", "-s", "2", "-o", "{images}/a.png"], "{images}/a.png"),
+    (["train", "espcn", "--data", "{images}", "-s", "2", "-o", "{tmp}/link.png"], "{images}/a.png"),
+    (["inspect", "kernels", "{images}/emboss.png", "-o", "{images}"], "{images}/emboss.png"),
+    (["inspect", "espcn-x2", "--feature-maps", "{images}/features_00_body-0.png", "-o", "{images}"],
+     "{images}/features_00_body-0.png"),
+])
+def test_an_output_that_is_an_input_is_refused_and_the_input_kept(cli_run, tmp_path, images, args, named):
+    """Named as an input (the training images, the picture inspected), or a hard link to one."""
+    os.link(images / "a.png", tmp_path / "link.png")
+    for name in ("emboss.png", "features_00_body-0.png"):  # named as what inspect writes
+        (images / name).write_bytes((images / "a.png").read_bytes())
+    kept = {path.name: path.read_bytes() for path in images.iterdir()}
+    args = [a.format(tmp=tmp_path, images=images) for a in args]
+    done = cli_run(*args)
+    assert done.exit_code == 1, done.output
+    assert done.stderr.splitlines()[-1] == (
+        f"Error: output {args[args.index('-o') + 1] if 'train' in args else named.format(images=images)} is the input "
+        f"{named.format(images=images)}, or a link to it; writing it would replace the input: choose another name with -o")
+    assert all((images / name).read_bytes() == data for name, data in kept.items())  # figures before it may be new
+
+
+def test_train_refuses_to_replace_existing_weights_without_overwrite(cli_run, tmp_path, images):
+    (tmp_path / "x.pt").write_bytes(b"weights of an earlier run")
+    done = cli_run("train", "espcn", "--data", images, "-s", "2", "-o", tmp_path / "x.pt")
+    assert done.exit_code == 1
+    assert done.stderr == f"Error: output {tmp_path / 'x.pt'} already exists; pass --overwrite to replace it\n"
+    assert (tmp_path / "x.pt").read_bytes() == b"weights of an earlier run"
+    assert not (tmp_path / "x.pt.run").exists()  # refused before any work
+
+
 @pytest.mark.parametrize("option", ["--epochs", "--steps-per-epoch", "--batch-size", "--threads"])
 def test_train_counts_start_at_one(cli_run, images, tmp_path, option):
     done = cli_run("train", "espcn", "--data", images, "-s", "2", "-o", tmp_path / "x.pt", option, "0")
