@@ -128,9 +128,10 @@ def test_an_output_that_is_an_input_is_refused_and_the_input_kept(cli_run, tmp_p
     args = [a.format(tmp=tmp_path, images=images) for a in args]
     done = cli_run(*args)
     assert done.exit_code == 1, done.output
-    assert done.stderr.splitlines()[-1] == (
-        f"Error: output {args[args.index('-o') + 1] if 'train' in args else named.format(images=images)} is the input "
-        f"{named.format(images=images)}, or a link to it; writing it would replace the input: choose another name with -o")
+    named = named.format(images=images)
+    output = args[args.index("-o") + 1] if "train" in args else named
+    assert done.stderr.splitlines()[-1] == (f"Error: output {output} is the input {named}, or a link to it; writing it "
+                                            "would replace the input: choose another name with -o")
     assert all((images / name).read_bytes() == data for name, data in kept.items())  # figures before it may be new
 
 
