@@ -23,7 +23,7 @@ from srpipe.frames import PLANE_FORMATS, Frame
 from srpipe.media import IMAGE_SUFFIXES, Sink, SinkOptions, Source
 from srpipe.memory import BAND_PIXELS, refuse_unless_fits, row_bands, working_bytes
 from srpipe.models import UpscalerTraits
-from srpipe.outputs import AtomicOutput, writes_through
+from srpipe.outputs import AtomicOutput, special_kind, writes_through
 from srpipe.sizing import SizePlan
 
 EIGHT_BIT_ONLY = {".jpg", ".jpeg", ".webp", ".bmp"}
@@ -257,6 +257,9 @@ def read_image(path: str | Path, header: ImageHeader | None = None) -> np.ndarra
     says (``header``: read from the file where not given): (H, W) grey or (H, W, C) BGR(A),
     uint8 or uint16. Every srpipe command reads images through here, so each gives the same
     errors and sees a phone's photo the way up it is shown."""
+    kind = special_kind(path)
+    if kind is not None:  # reading a FIFO would wait for a writer for ever
+        raise SrpipeError(f"{path} is a {kind}, not an image file; give a PNG/JPEG/WebP/BMP/TIFF file")
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as exc:

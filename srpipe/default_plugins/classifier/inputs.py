@@ -11,6 +11,7 @@ import numpy as np
 from srpipe.errors import SrpipeError
 from srpipe.images import read_rgb8
 from srpipe.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from srpipe.outputs import special_kind
 
 
 @dataclass
@@ -29,6 +30,9 @@ def read_inputs(location: str | Path, every: int = 25) -> Iterator[InputImage]:
     path = Path(location)
     if not path.exists():
         raise SrpipeError(f"{path} does not exist; check the path")
+    kind = special_kind(path)
+    if kind is not None:  # reading a FIFO would wait for a writer for ever
+        raise SrpipeError(f"{path} is a {kind}, not a file; give an image, a folder of images or a video file")
     if path.is_dir():
         try:
             files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)

@@ -18,7 +18,7 @@ from srpipe import cache
 from srpipe.backends import Backend
 from srpipe.default_plugins.espcn.config import ESPCNConfig
 from srpipe.default_plugins.espcn.temporal import TemporalWindow
-from srpipe.errors import NonFiniteOutput
+from srpipe.errors import NonFiniteOutput, SrpipeError
 
 
 def _card_name(key: str) -> str:
@@ -184,7 +184,13 @@ class ESPCNUpscaler:
 
         source = "checkpoint" if isinstance(checkpoint, dict) else str(checkpoint)
         ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
-        self.network = network_from_checkpoint(ckpt, source).to(self.device).eval()
+        from srpipe.default_plugins.espcn.network import ESPCN
+
+        network = network_from_checkpoint(ckpt, source)
+        if not isinstance(network, ESPCN):  # a classifier's checkpoint, say: it loads, but upscales nothing
+            raise SrpipeError(f"{source} holds a {ckpt.get('arch', type(network).__name__)} network, not an ESPCN "
+                              "upscaler; give weights from 'srpipe train espcn'")
+        self.network = network.to(self.device).eval()
         self.config, self.meta = self.network.config, ckpt["meta"]
         if backend is None:
             convolved = self.network.convolved

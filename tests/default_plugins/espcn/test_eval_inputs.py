@@ -7,10 +7,13 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from srpipe.testing import make_test_image, make_test_video
+
+from conftest import run_srpipe
 
 
 @pytest.fixture
@@ -133,6 +136,35 @@ def test_an_output_that_is_an_input_is_refused_and_the_input_kept(cli_run, tmp_p
     assert done.stderr.splitlines()[-1] == (f"Error: output {output} is the input {named}, or a link to it; writing it "
                                             "would replace the input: choose another name with -o")
     assert all((images / name).read_bytes() == data for name, data in kept.items())  # figures before it may be new
+
+
+@pytest.mark.parametrize("args, message", [
+    (["classify", "{fifo}", "-m", "fashion-mnist"],
+     "{fifo} is a FIFO, not a file; give an image, a folder of images or a video file"),
+    (["inspect", "kernels", "{fifo}", "-o", "{tmp}/k"],
+     "{fifo} is a FIFO, not an image file; give a PNG/JPEG/WebP/BMP/TIFF file"),
+])
+def test_a_fifo_given_as_a_picture_is_refused_not_waited_on(tmp_path, args, message):
+    fifo = tmp_path / "x.png"
+    os.mkfifo(fifo)
+    args = [a.format(tmp=tmp_path, fifo=fifo) for a in args]
+    done = run_srpipe(*args)  # a subprocess: a wait for a writer would end in its timeout, failing the test
+    assert done.returncode == 1
+    assert done.stderr.decode() == f"Error: {message.format(fifo=fifo)}\n"
+
+
+@pytest.mark.parametrize("command", ["upscale", "eval"])
+def test_a_classifiers_weights_given_to_espcn_are_one_line(cli_run, tmp_path, images, command):
+    from srpipe.default_plugins import classifier
+
+    mnist = Path(classifier.__file__).parent / "weights" / "mnist.pt"
+    args = ["upscale", images / "a.png", "-o", tmp_path / "out.png"] if command == "upscale" else \
+        ["eval", "--data", images]
+    done = cli_run(*args, "-m", "espcn-x2", "--weights", mnist)
+    assert done.exit_code == 1
+    assert done.stderr == (f"Error: {mnist} holds a small-cnn network, not an ESPCN upscaler; give weights from "
+                           "'srpipe train espcn'\n")
+    assert not (tmp_path / "out.png").exists()
 
 
 def test_train_refuses_to_replace_existing_weights_without_overwrite(cli_run, tmp_path, images):
