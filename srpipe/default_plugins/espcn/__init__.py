@@ -60,7 +60,7 @@ def load(scale: int, device: str = "cpu", weights=None, backend: Backend | None 
     return upscaler
 
 
-def network(scale: int = 2, kind: str = "default"):
+def shipped_network(scale: int = 2, kind: str = "default"):
     """The torch module of the shipped x``scale`` model (for ``srpipe inspect``)."""
     from srpipe.default_plugins.espcn.shipped import default_weights, shipped_weights
     from srpipe.nn.checkpoint import load_checkpoint, network_from_checkpoint
@@ -172,7 +172,7 @@ def register_models(register):
         register(ModelSpec(name=name, scales=scales, description=description,
                            load=functools.partial(load, kind=kind, pick=kind == "image", fast=default),
                            accepts_weights=True, accepts_backend=True, accepts_exact=default,
-                           network=lambda scale=2, kind=kind: network(scale, kind),
+                           network=lambda scale=2, kind=kind: shipped_network(scale, kind),
                            image_model="espcn-image" if default else None,
                            near_lossless_model="espcn-lossless" if default else None))
         for scale in scales:
@@ -181,7 +181,7 @@ def register_models(register):
                     "clean": "the clean weights"}[kind]
             register(ModelSpec(name=f"{name}-x{scale}", scales=(scale,), description=f"ESPCN x{scale}: {what}",
                                load=_fixed(scale, kind), accepts_weights=True, accepts_backend=True,
-                               network=lambda scale=scale, kind=kind: network(scale, kind)))
+                               network=lambda scale=scale, kind=kind: shipped_network(scale, kind)))
 
 
 def _espcn_classes():

@@ -15,6 +15,8 @@ from fractions import Fraction
 import torch
 from torch import nn
 
+from srpipe.errors import SrpipeError
+
 POOLS = (nn.MaxPool2d, nn.AvgPool2d)
 FULL = "full"  # the receptive field is the whole input
 SHAPE_PRESERVING = (nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.SiLU, nn.ELU,
@@ -141,7 +143,12 @@ def _record_forward(network: nn.Module, input_shape: tuple[int, ...]) -> list:
     try:
         network.eval()
         with torch.no_grad():
-            network(torch.zeros(1, *input_shape))
+            try:
+                network(torch.zeros(1, *input_shape))
+            except RuntimeError as exc:  # torch's reason is one line, and says what did not fit
+                size = "x".join(map(str, input_shape))
+                raise SrpipeError(f"the network cannot take an input of {size} (C x H x W): "
+                                  f"{str(exc).splitlines()[0]}; give another --input-size") from None
     finally:
         network.train(was_training)
         for hook in hooks:

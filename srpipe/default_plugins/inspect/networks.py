@@ -56,6 +56,12 @@ def default_input_shape(network: nn.Module) -> tuple[int, int, int]:
     return int(channels), int(side), int(side)
 
 
+# Larger inputs than these would take gigabytes in a forward pass (--input-size) or in a figure
+# of every channel's activations (--feature-maps, which shrinks a larger picture to fit)
+MAX_CHANNELS, MAX_SIDE = 64, 4096
+FEATURE_MAP_SIDE = 128  # 8x8 maps of it fill the figure (at most 1400 pixels high)
+
+
 def parse_input_size(text: str) -> tuple[int, int, int]:
     """``"1,28,28"`` -> (1, 28, 28)."""
     try:
@@ -64,6 +70,9 @@ def parse_input_size(text: str) -> tuple[int, int, int]:
         shape = ()
     if len(shape) != 3 or min(shape) < 1:
         raise SrpipeError(f"--input-size {text!r} is not C,H,W with three positive integers, e.g. 1,28,28")
+    if shape[0] > MAX_CHANNELS or max(shape[1:]) > MAX_SIDE:
+        raise SrpipeError(f"--input-size {text!r} is larger than inspect runs: at most {MAX_CHANNELS} channels and "
+                          f"{MAX_SIDE} pixels a side")
     return shape
 
 
@@ -76,13 +85,24 @@ def takes_any_size(network: nn.Module) -> bool:
 def image_tensor(path, channels: int, size: tuple[int, int] | None) -> tuple[torch.Tensor, list[str]]:
     """The image at ``path`` as a (1, C, H, W) tensor in [0, 1], resized to ``size`` (H, W) unless
     None, with notes on how it was converted (colour, size)."""
-    from srpipe.images import read_rgb8
+    from srpipe.images import image_size, read_rgb8
+    from srpipe.memory import default_max_pixels
     from srpipe.nn.inputs import to_model_input
 
     path = Path(path)
     if not path.is_file():
         raise SrpipeError(f"{path} is not a file; give an image for --feature-maps")
+    stored = image_size(str(path))
+    if stored is not None and stored[0] * stored[1] > default_max_pixels():  # before decoding it
+        raise SrpipeError(f"{path} is {stored[0]}x{stored[1]}, larger than --feature-maps reads; crop or shrink it")
     pixels = read_rgb8(path)
-    height, width = size or pixels.shape[:2]
+    height, width = size or _fitted(pixels.shape[:2], FEATURE_MAP_SIDE)
     array, notes = to_model_input(pixels, (channels, height, width), dark_background=False)
     return torch.from_numpy(array)[None], notes
+
+
+def _fitted(shape: tuple[int, int], side: int) -> tuple[int, int]:
+    """(height, width) of ``shape`` shrunk, if need be, to at most ``side`` pixels on its longer side."""
+    height, width = shape
+    factor = min(1.0, side / max(height, width))
+    return max(1, round(height * factor)), max(1, round(width * factor))

@@ -120,10 +120,27 @@ def test_inspect_plots_are_pngs(cli_run, toy_pm, tmp_path):
         assert width >= 400 and height >= 400
 
 
+def test_feature_maps_of_a_large_picture_are_drawn_from_it_shrunk(cli_run, toy_pm, tmp_path):
+    image = tmp_path / "large.png"
+    cv2.imwrite(str(image), np.zeros((1500, 2000, 3), np.uint8))  # 4 KB: drawn whole, its maps took gigabytes
+    result = cli_run("inspect", "toy-x2", "--feature-maps", image, "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert f"note: {image}: resized 2000x1500 to 128x96" in result.stderr
+    assert (tmp_path / "out" / "features_00_conv.png").exists()
+
+
 def test_inspect_errors(cli_run, toy_pm):
     for args, message in [(["nosuch"], "unknown model 'nosuch'"),
                           (["toy", "--filters"], "give a folder with -o DIR"),
                           (["toy-x2", "--input-size", "3,4"], "is not C,H,W"),
+                          (["toy-x2", "--input-size", "1,100000,100000"],
+                           "is larger than inspect runs: at most 64 channels and 4096 pixels a side"),
+                          (["toy-x2", "--input-size", "3,10,12"],
+                           "the network cannot take an input of 3x10x12 (C x H x W): Given groups=1"),
+                          # this module imported srpipe.default_plugins.espcn.network, which must not hide
+                          # the plugin's own function of that name
+                          (["espcn-x2", "--input-size", "3,64,64"],
+                           "the network cannot take an input of 3x64x64 (C x H x W): Given groups=1"),
                           (["bicubic"], "has no torch network")]:
         result = cli_run("inspect", *args)
         assert result.exit_code == 1 and result.output.startswith("Error: ") and message in result.output, args
