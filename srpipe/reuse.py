@@ -466,7 +466,8 @@ class TileReuse:
     def _whole(self, y, bit_depth, full_range, key) -> np.ndarray:
         """The whole frame through ``inner``; the state starts from it."""
         started = self._clock()
-        output = self.inner.upscale(y[None], bit_depth=bit_depth, full_range=full_range)[0]
+        # a copy: an upscaler may write over its input (plugins.md), and y is the reference of later frames
+        output = self.inner.upscale(y[None].copy(), bit_depth=bit_depth, full_range=full_range)[0]
         self._learn_rate(self._clock() - started, y.size + self.policy.call_pixels)
         self._state = _State(key, y.copy(), output)
         self.stats.full_frames += 1
@@ -519,8 +520,8 @@ class TileReuse:
         are not due."""
         s, t = self.scale, self.policy.tile
         (top, bottom, left, right), (y0, y1, x0, x1) = box, read
-        part = upscaler.upscale(np.ascontiguousarray(y[None, y0:y1, x0:x1]), bit_depth=bit_depth,
-                                full_range=full_range)[0]
+        # a copy, always: an upscaler may write over its input, and y is the reference of later frames
+        part = upscaler.upscale(y[None, y0:y1, x0:x1].copy(), bit_depth=bit_depth, full_range=full_range)[0]
         given = part[(top - y0) * s:(bottom - y0) * s, (left - x0) * s:(right - x0) * s]
         if mask[_box_tiles(box, t)].all():
             self._state.output[top * s:bottom * s, left * s:right * s] = given

@@ -160,3 +160,26 @@ def test_a_kept_model_starts_each_file_afresh(tmp_path, monkeypatch):
     written = video_info(tmp_path / "second_x2.mkv")["luma"][0]
     source = video_info(second)["luma"][0]
     np.testing.assert_array_equal(written, network.upscale(source[None], bit_depth=8, full_range=False)[0])
+
+
+class Scribbler(BoxUpscaler):
+    """BoxUpscaler that then writes over its input, as docs/plugins.md allows an upscaler to."""
+
+    def upscale(self, luma, *, bit_depth, full_range):
+        out = super().upscale(luma, bit_depth=bit_depth, full_range=full_range)
+        luma[...] = 0
+        return out
+
+
+def test_an_upscaler_that_writes_over_its_input_gets_its_own_output_back():
+    rng = np.random.default_rng(3)
+    frames = [rng.integers(0, 256, (64, 96), dtype=np.uint8)]
+    for step in range(6):  # a patch changing over a still background: whole frames and blocks
+        frame = frames[-1].copy()
+        frame[8 * step:8 * step + 12, 20:40] = rng.integers(0, 256, (12, 20))
+        frames.append(frame)
+    frames.append(np.zeros((64, 96), np.uint8))  # a cut to black
+    reusing = TileReuse(Scribbler(), 3, ReusePolicy(threshold=0))
+    for frame, got in zip(frames, frames_of(reusing, frames)):
+        np.testing.assert_array_equal(got, box(frame))
+    assert reusing.stats.reused > 0
