@@ -33,7 +33,7 @@ from srpipe.device import gpus_to_share, limit_threads, sleep_idle_threads
 from srpipe.errors import SrpipeError
 from srpipe.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, SinkOptions, SourceOptions, is_image_file
 from srpipe.memory import retain_freed_memory
-from srpipe.outputs import remove_dead_partials, special_kind, write_atomically
+from srpipe.outputs import partial_affixes, remove_dead_partials, special_kind, write_atomically
 
 if TYPE_CHECKING:  # the chunks module loads PyAV: imported where chunks are made (a path error loads neither)
     from srpipe.default_plugins.batch.chunks import Chunk, VideoIndex
@@ -407,7 +407,7 @@ def run_job(job: Job) -> FileResult:
     from srpipe.video import default_codec
 
     if _progress_queue is not None:
-        _progress_queue.put(("start", job))
+        _progress_queue.put(("start", job, os.getpid()))  # the pid: whether the job's worker dies, the batch sees
     settings, threads = job.settings, job.threads
     sink = replace(settings.sink, overwrite=job.overwrite or job.chunk is not None)  # parts are the batch's own
     if threads:
@@ -815,13 +815,34 @@ def _run_locally(work: list[Job], jobs: int, threads: int, on_frame, on_start=No
         return
     context = multiprocessing.get_context("spawn")
     progress = context.Queue()
-    drain = threading.Thread(target=_drain, args=(progress, on_frame, on_start), daemon=True)
+    running: dict[tuple, int] = {}  # each job started, by _job_key, with its worker's pid
+    drain = threading.Thread(target=_drain, args=(progress, on_frame, on_start, running), daemon=True)
     drain.start()
     owners = context.Array("i", jobs) if gpus else None
     pool = context.Pool(jobs, initializer=init_worker, initargs=(threads, progress, gpus, owners))
+    finished, lost = set(), False
     try:
-        yield from pool.imap_unordered(run_and_pair, work)
-        pool.close()
+        # The pool replaces a worker that dies (the system killed it for memory; a plugin raised
+        # SystemExit) but never answers for its job: the job is failed here, when its worker is gone.
+        results = pool.imap_unordered(run_and_pair, work)
+        while len(finished) < len(work):
+            try:
+                job, result = results.next(timeout=WORKER_CHECK_S)
+            except multiprocessing.TimeoutError:
+                for key, pid in list(running.items()):
+                    if key not in finished and not _process_exists(pid):
+                        job = next(job for job in work if _job_key(job) == key)
+                        finished.add(key)
+                        lost = True
+                        yield job, _worker_died(job)
+                continue
+            if _job_key(job) not in finished:  # not one whose worker died just after its result left
+                finished.add(_job_key(job))
+                yield job, result
+        if lost:  # the pool keeps waiting for the lost jobs: close() would never end
+            pool.terminate()
+        else:
+            pool.close()
     except BaseException:
         pool.terminate()  # SIGTERM: each worker aborts its output and exits
         raise
@@ -829,6 +850,31 @@ def _run_locally(work: list[Job], jobs: int, threads: int, on_frame, on_start=No
         pool.join()
         progress.put(None)
         drain.join(timeout=5)
+
+
+WORKER_CHECK_S = 1.0  # how often the batch looks whether a worker running a job has died
+
+
+def _job_key(job: Job) -> tuple:
+    return str(job.rel), job.chunk.index if job.chunk is not None else None
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process took the number
+        return True
+    return True
+
+
+def _worker_died(job: Job) -> FileResult:
+    """The failure of a job whose worker process died under it; its partial output is removed."""
+    remove_dead_partials(job.output.parent, *partial_affixes(job.output))
+    return FileResult(str(job.rel), "failed", job.out_rel,
+                      error="the worker process upscaling it died (killed by the system, out of memory?, or a "
+                            "plugin ended it); run the batch again to retry it, or with fewer --jobs")
 
 
 class _CallbackQueue:
@@ -850,6 +896,9 @@ def _dispatch(item, on_frame, on_start) -> None:
         on_frame()
 
 
-def _drain(queue, on_frame, on_start=None) -> None:
+def _drain(queue, on_frame, on_start=None, running: dict | None = None) -> None:
+    """Progress from the workers, until None; ``running`` learns which worker started each job."""
     while (item := queue.get()) is not None:
+        if isinstance(item, tuple) and running is not None:
+            running[_job_key(item[1])] = item[2]
         _dispatch(item, on_frame, on_start)

@@ -163,6 +163,51 @@ def test_ctrl_c_stops_cleanly_and_resumes(tmp_path, jobs):
     assert tree(out) == [".srpipe-batch.json", "a.mp4", "b.mp4", "c.mp4"]
 
 
+# The first upscale call of the whole batch ends its process: killed, as the system's
+# out-of-memory killer ends a worker, or by a SystemExit a plugin raises
+DYING_PLUGIN = '''
+import os, signal, sys
+from srpipe import hookimpl
+from srpipe.models import ModelSpec
+
+
+class DiesOnce:
+    scale = 2
+
+    def upscale(self, luma, *, bit_depth, full_range):
+        try:
+            os.close(os.open(os.environ["DYING_ONCE"], os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            return luma.repeat(2, axis=1).repeat(2, axis=2)
+        if os.environ["DYING_HOW"] == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        sys.exit(5)
+
+
+@hookimpl
+def register_models(register):
+    register(ModelSpec(name="dies-once", scales=(2,), description="ends its process", load=lambda **kw: DiesOnce()))
+'''
+
+
+@pytest.mark.parametrize("how", ["kill", "exit"])
+def test_a_worker_that_dies_fails_its_file_and_the_batch_goes_on(tmp_path, how):
+    site = fake_plugin(tmp_path / "site", "dying_plugin", DYING_PLUGIN)
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    for name in "abcd":
+        make_test_video(inputs / f"{name}.mp4", frames=4, audio=False)
+    env = {**os.environ, "PYTHONPATH": str(site), "DYING_ONCE": str(tmp_path / "once"), "DYING_HOW": how}
+    done, report = batch(inputs, out, "-m", "dies-once", "--jobs", "2", env=env)
+    assert done.returncode == 1, done.stderr.decode()
+    assert (report["done"], report["failed"]) == (3, 1)
+    (failed,) = [f for f in report["files"] if f["status"] == "failed"]
+    assert failed["error"].startswith("the worker process upscaling it died (killed by the system, out of memory?")
+    assert tree(out) == sorted([".srpipe-batch.json", *(f"{n}.mp4" for n in "abcd" if f"{n}.mp4" != failed["input"])])
+    done, report = batch(inputs, out, "-m", "dies-once", "--jobs", "2", env=env)  # the next run does it
+    assert done.returncode == 0 and (report["done"], report["skipped"]) == (1, 3)
+
+
 def test_backend_choice_and_kept_model(inputs, tmp_path, monkeypatch):
     from srpipe import upscaling
 
