@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from srpipe.errors import SrpipeError
+from srpipe.errors import PluginWarning, SrpipeError
 from srpipe.models import check_upscaler
 from srpipe.registry import Registry
 
@@ -62,8 +63,30 @@ class BackendRegistry(Registry[Backend]):
     what = "backend"
     reserved = frozenset({AUTO})
 
+    def __init__(self):
+        super().__init__()
+        self._failed: set[str] = set()  # backends whose availability check raised, already warned of
+
+    def check(self, backend: Backend) -> None:
+        if isinstance(backend.priority, bool) or not isinstance(backend.priority, (int, float)):
+            raise ValueError(f"backend {backend.name!r} has priority {backend.priority!r}; give a number")
+        if isinstance(backend.devices, str) or not all(isinstance(device, str) for device in backend.devices):
+            raise ValueError(f"backend {backend.name!r} has devices {backend.devices!r}; give a tuple such as ('cpu',)")
+
     def sort_key(self, backend: Backend):
         return (-backend.priority, backend.name)
+
+    def available(self, backend: Backend) -> bool:
+        """``backend.is_available()``; a plugin's that raises counts as unavailable, with a warning
+        naming it (once a backend), so that the others still run."""
+        try:
+            return bool(backend.is_available())
+        except Exception as exc:
+            if backend.name not in self._failed:
+                self._failed.add(backend.name)
+                warnings.warn(f"backend {backend.name!r} of plugin {backend.plugin!r} could not tell whether it is "
+                              f"available and is skipped: {type(exc).__name__}: {exc}", PluginWarning, stacklevel=2)
+            return False
 
     def select(self, name: str, device: str, exact: bool = False) -> Backend:
         """The backend ``name`` for ``device`` ("cpu", "cuda", "cuda:1"); ``auto`` is the
@@ -71,7 +94,7 @@ class BackendRegistry(Registry[Backend]):
         kind = device.split(":")[0]
         if name == AUTO:
             for backend in self:
-                if kind in backend.devices and backend.is_available() and (backend.exact or not exact):
+                if kind in backend.devices and self.available(backend) and (backend.exact or not exact):
                     return backend
             raise SrpipeError(f"no inference backend is available here for {device}")
         backend = self.find(name)
@@ -80,10 +103,10 @@ class BackendRegistry(Registry[Backend]):
             raise SrpipeError(f"unknown backend {name!r}; available: {known}")
         if exact and not backend.exact:
             raise SrpipeError(f"--backend {name} is not exact; leave out --exact or pick another backend")
-        if backend.is_available() and kind in backend.devices:
+        if self.available(backend) and kind in backend.devices:
             return backend
         instead = f"use --backend {self.select(AUTO, device, exact).name}"
-        if not backend.is_available():
+        if not self.available(backend):
             hint = f" ({backend.install_hint})" if backend.install_hint else ""
             raise SrpipeError(f"{name} is not available here{hint}; {instead}")
         raise SrpipeError(f"backend {name} runs on {', '.join(backend.devices)}, not {device}; {instead}")

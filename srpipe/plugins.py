@@ -261,7 +261,7 @@ def _register(pm: PluginManager, name: str, load) -> None:
     try:
         plugin = load()
         pm.register(plugin, name=name)
-    except Exception as exc:  # a broken plugin must not break srpipe
+    except (Exception, SystemExit) as exc:  # a broken plugin must not break srpipe, nor end it
         _warn(f"plugin {name!r} could not be loaded and is skipped: {type(exc).__name__}: {exc}")
 
 
@@ -281,7 +281,7 @@ def call_per_plugin(pm: pluggy.PluginManager, hook_name: str, make_kwargs) -> No
         others = [p for p in plugins if p is not plugin]
         try:
             pm.subset_hook_caller(hook_name, remove_plugins=others)(**make_kwargs(name))
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             _warn(f"plugin {name!r} failed in {hook_name} and is skipped: {type(exc).__name__}: {exc}")
 
 

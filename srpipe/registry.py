@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Generic, Iterator, TypeVar
 
 from srpipe.errors import SrpipeError
 
 Item = TypeVar("Item")
+# What a name may be: what a user types after -m or --backend, and reads in listings
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 
 
 class Registry(Generic[Item]):
@@ -26,12 +29,19 @@ class Registry(Generic[Item]):
         if not isinstance(item, self.item_type):
             qualified = f"{self.item_type.__module__}.{self.item_type.__name__}"
             raise TypeError(f"register() takes a {qualified}, not {type(item).__name__}")
+        if not isinstance(item.name, str) or not NAME.fullmatch(item.name):
+            raise ValueError(f"{self.what} name {item.name!r} is not a name: letters and digits, then also '.', "
+                             "'_', '+' or '-'")
         if item.name in self.reserved:
             raise ValueError(f"{self.what} name {item.name!r} is reserved")
+        self.check(item)
         if item.name in self._items:
             other = self._items[item.name].plugin
             raise ValueError(f"{self.what} {item.name!r} is already registered by plugin {other!r}")
         self._items[item.name] = dataclasses.replace(item, plugin=plugin)
+
+    def check(self, item: Item) -> None:
+        """Raise ValueError where ``item`` is not fit to register (a subclass says what fits)."""
 
     def sort_key(self, item: Item):
         return item.name

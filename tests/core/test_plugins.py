@@ -66,10 +66,14 @@ def test_trace_switch_prints_hook_calls(nearest_site):
     assert "register_models" in stderr
 
 
-def test_plugin_that_fails_to_import_is_named_and_skipped(tmp_path):
-    site = fake_plugin(tmp_path / "site", "broken_import", "raise ImportError('needs libfoo')\n")
+@pytest.mark.parametrize("source, reason", [
+    ("raise ImportError('needs libfoo')\n", "ImportError: needs libfoo"),
+    ("import sys\nsys.exit(3)\n", "SystemExit: 3"),  # it ended every command, silently, with status 3
+])
+def test_plugin_that_fails_to_import_is_named_and_skipped(tmp_path, source, reason):
+    site = fake_plugin(tmp_path / "site", "broken_import", source)
     models, stderr = models_with(site)
-    assert "Warning: plugin 'broken_import' could not be loaded and is skipped: ImportError: needs libfoo" in stderr
+    assert f"Warning: plugin 'broken_import' could not be loaded and is skipped: {reason}" in stderr
     assert "bicubic" in models
 
 
@@ -77,13 +81,53 @@ def test_plugin_that_fails_to_import_is_named_and_skipped(tmp_path):
     ("    raise RuntimeError('boom')\n", "and is skipped: RuntimeError: boom"),
     ("    register('not a model')\n",
      "for one entry, which is skipped: TypeError: register() takes a srpipe.models.ModelSpec"),
+    ("    register(ModelSpec(name=123, scales=(2,), description='x', load=None))\n",
+     "for one entry, which is skipped: ValueError: model name 123 is not a name"),
+    ("    register(ModelSpec(name='two words', scales=(2,), description='x', load=None))\n",
+     "for one entry, which is skipped: ValueError: model name 'two words' is not a name"),
+    ("    register(ModelSpec(name='-s', scales=(2,), description='x', load=None))\n",
+     "for one entry, which is skipped: ValueError: model name '-s' is not a name"),
 ])
 def test_plugin_that_raises_or_returns_junk_is_skipped(tmp_path, body, reason):
-    source = f"from srpipe import hookimpl\n\n@hookimpl\ndef register_models(register):\n{body}"
+    source = ("from srpipe import hookimpl\nfrom srpipe.models import ModelSpec\n\n@hookimpl\n"
+              f"def register_models(register):\n{body}")
     site = fake_plugin(tmp_path / "site", "bad_hook", source)
     models, stderr = models_with(site)
     assert f"plugin 'bad_hook' failed in register_models {reason}" in stderr
     assert {"bicubic", "lanczos"} <= set(models)
+
+
+BROKEN_BACKENDS = """
+from srpipe import hookimpl
+from srpipe.backends import Backend
+
+
+def missing_library():
+    import libthatdoesnotexist
+
+
+@hookimpl
+def register_backends(register):
+    register(Backend(name="raises", devices=("cpu",), priority=1000, is_available=missing_library, prepare=None))
+    register(Backend(name="wordy", devices=("cpu",), priority="high", is_available=lambda: True, prepare=None))
+"""
+
+
+def test_a_broken_backend_is_named_and_skipped_and_the_others_run(tmp_path):
+    site = fake_plugin(tmp_path / "site", "broken_backends", BROKEN_BACKENDS)
+    env = {"PYTHONPATH": str(site)}
+    done = run_srpipe("models", "backends", "--json", env=env)
+    assert done.returncode == 0, done.stderr.decode()
+    rows = {row["name"]: row for row in json.loads(done.stdout)}
+    assert rows["raises"]["available"] is False and "wordy" not in rows
+    stderr = done.stderr.decode()
+    assert "backend 'raises' of plugin 'broken_backends' could not tell whether it is available and is skipped: " \
+           "ModuleNotFoundError: No module named 'libthatdoesnotexist'" in stderr
+    assert "ValueError: backend 'wordy' has priority 'high'; give a number" in stderr
+    assert run_srpipe("--version", env=env).returncode == 0
+    clip = make_test_video(tmp_path / "in.mp4", frames=2)
+    done = run_srpipe("upscale", clip, "-m", "espcn", "-q", env=env)  # auto passes over it
+    assert done.returncode == 0, done.stderr.decode()
 
 
 # Lists the entry points as srpipe finds them, and whether it read every distribution's metadata to do so.

@@ -447,7 +447,7 @@ def _upscale_variants(spec, backends, device: str) -> list[tuple[str, ...]]:
     reuse on: each inexact backend and the exact one that --exact picks."""
     variants = [(), ("--exact",)]
     kind = device.split(":")[0]
-    inexact = [b.name for b in backends if not b.exact and b.is_available() and kind in b.devices]
+    inexact = [b.name for b in backends if not b.exact and backends.available(b) and kind in b.devices]
     if spec.accepts_backend and inexact:
         variants += [("--backend", name) for name in (*inexact, backends.select(AUTO, device, exact=True).name)]
     return variants

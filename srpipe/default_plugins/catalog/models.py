@@ -38,10 +38,11 @@ def list_backends(as_json):
     """List inference backends (--backend); auto takes the first available one for the device."""
     from srpipe.plugins import collect_backends, get_plugin_manager
 
+    backends = collect_backends(get_plugin_manager())
     rows = [
-        {"name": b.name, "devices": list(b.devices), "priority": b.priority, "available": b.is_available(),
+        {"name": b.name, "devices": list(b.devices), "priority": b.priority, "available": backends.available(b),
          "plugin": b.plugin, "description": b.description}
-        for b in collect_backends(get_plugin_manager())
+        for b in backends
     ]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
