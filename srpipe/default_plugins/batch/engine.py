@@ -215,6 +215,10 @@ class Manifest:
             and output.stat().st_size == entry.get("output_size")
         )
 
+    def writer(self, out_rel: str) -> str | None:
+        """The input (relative, as recorded) whose finished output is ``out_rel``, if any."""
+        return next((rel for rel, entry in self.entries.items() if entry.get("output") == out_rel), None)
+
     def wrote(self, out_rel: str) -> bool:
         """Whether this batch wrote ``out_rel``, or began to: it may replace it."""
         return out_rel in self.outputs
@@ -575,6 +579,11 @@ def plan(in_dir: Path, out_dir: Path, pattern: str | None, settings: BatchSettin
                                     error=f"its output {out_rel} is also the output of {claimed[out_rel]}; rename one"))
             continue
         claimed[out_rel] = rel
+        writer = manifest.writer(str(out_rel))  # by an earlier run, of an input this one may leave out (--pattern)
+        if writer is not None and writer != rel.as_posix() and (in_dir / writer).is_file():
+            known.append(FileResult(str(rel), "failed", str(out_rel),
+                                    error=f"its output {out_rel} is also the output of {writer}; rename one"))
+            continue
         if manifest.is_done(rel, in_dir / rel, output, key):
             known.append(FileResult(str(rel), "skipped", str(out_rel)))
             continue

@@ -86,6 +86,21 @@ def test_a_bad_file_does_not_stop_the_batch(inputs, tmp_path):
     assert report["done"] == 4
 
 
+def test_two_inputs_of_one_output_name_clash_across_runs_too(tmp_path):
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    make_test_video(inputs / "c.avi", frames=3, audio=False)  # both become c.mp4
+    make_test_video(inputs / "c.mp4", frames=7, audio=False)
+    done, report = batch(inputs, out, "--pattern", "*.avi")
+    assert done.returncode == 0 and report["done"] == 1
+    written = (out / "c.mp4").read_bytes()
+    done, report = batch(inputs, out, "--pattern", "*.mp4")  # replaced c.avi's output without a word
+    assert done.returncode == 1
+    (failed,) = report["files"]
+    assert failed["input"] == "c.mp4" and failed["error"] == "its output c.mp4 is also the output of c.avi; rename one"
+    assert (out / "c.mp4").read_bytes() == written
+
+
 def test_parallel_jobs_give_the_same_frames(inputs, tmp_path):
     done, report = batch(inputs, tmp_path / "one")
     done, report2 = batch(inputs, tmp_path / "two", "--jobs", "2")
