@@ -5,6 +5,7 @@ and ``--codec/--crf/--preset`` mean the same wherever they appear
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from fractions import Fraction
@@ -36,6 +37,16 @@ class DeviceType(click.ParamType):
         from click.shell_completion import CompletionItem
 
         return [CompletionItem(name) for name in DEVICE_CHOICES if name.startswith(incomplete)]
+
+
+class FiniteRange(click.FloatRange):
+    """click's FloatRange, which lets nan through (every comparison with it is false), without it or infinity."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
 
 
 class ScaleType(click.ParamType):

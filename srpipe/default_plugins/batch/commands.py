@@ -9,6 +9,7 @@ import sys
 import click
 
 from srpipe.cli.options import (
+    FiniteRange,
     backend_option,
     encoder_options,
     exact_option,
@@ -33,7 +34,7 @@ from srpipe.media import SinkOptions
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Where the work runs: processes on this machine, or a Ray cluster (pip install 'srpipe[ray]').")
 @click.option("--address", help="Ray cluster to join, e.g. auto or HOST:6379. Default: start one on this machine.")
-@click.option("--chunk-seconds", type=float, default=60.0, show_default=True,
+@click.option("--chunk-seconds", type=FiniteRange(min=0), default=60.0, show_default=True,
               help="With more than one worker, split videos at least twice this long into keyframe-aligned "
                    "chunks of about this length, upscaled in parallel and joined (0: never split).")
 @click.option("--pattern", help="Only files whose relative path or name matches this glob, e.g. '*.mkv'.")

@@ -27,7 +27,7 @@ from srpipe.backends import AUTO, load_upscaler
 from srpipe.device import resolve_device
 from srpipe.errors import SrpipeError
 from srpipe.frames import Frame
-from srpipe.media import SinkOptions, SourceOptions
+from srpipe.media import SinkOptions, SourceOptions, is_image_file
 from srpipe.models import UpscalerTraits
 from srpipe.pipeline import upscale_frames
 from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
@@ -535,6 +535,10 @@ def run_bench(input: str | None = None, models: tuple[str, ...] = ("bicubic",), 
     models that take a checkpoint."""
     if input is not None:
         check_input(input)
+        if is_image_file(input):
+            raise SrpipeError(f"{input} is a still image; srpipe bench times video: give a clip, or none for a "
+                              "generated one")
+        PyAVSource(input, SourceOptions()).close()  # a file with no video, or none at all, is refused now
     registry = collect_models(get_plugin_manager())
     specs = [registry.get(name, kind="upscaler") for name in models]
     scale = scale or specs[0].default_scale
@@ -552,6 +556,8 @@ def run_bench(input: str | None = None, models: tuple[str, ...] = ("bicubic",), 
         raise SrpipeError(f"--speed-features times models that reuse tiles, and none of {', '.join(models)} does; "
                           "add one with -m, e.g. -m espcn")
     runs = [(spec.name, backend) for spec in specs for backend in (backends if spec.accepts_backend else (AUTO,))]
+    for backend in {backend for _, backend in runs if backend != AUTO}:  # unknown or unavailable: said before any stage
+        collect_backends(get_plugin_manager()).select(backend, device)
     peak = None
     if any(spec.accepts_backend for spec in specs):  # the yardstick of networks' arithmetic
         peak = bench_matmul(device)

@@ -37,11 +37,12 @@ class EvenSize(click.ParamType):
 @scale_option
 @weights_option
 @device_option
-@click.option("--batch-size", "batch_sizes", type=int, multiple=True, default=[1, 8], show_default=True,
+@click.option("--batch-size", "batch_sizes", type=click.IntRange(min=1), multiple=True, default=[1, 8],
+              show_default=True,
               help="Batch sizes for the upscale-only stage (repeat the option).")
 @backend_option(multiple=True)
-@click.option("--repeats", type=int, default=3, show_default=True, help="Runs per measurement.")
-@click.option("--memory-frames", type=int, default=0,
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True, help="Runs per measurement.")
+@click.option("--memory-frames", type=click.IntRange(min=0), default=0,
               help="Also compare peak memory on generated clips of N and 10 N frames (first model).")
 @click.option("--startup/--no-startup", default=True, show_default=True,
               help="Also time whole commands on a 3-frame clip against a bare Python importing PyAV and NumPy.")

@@ -5,19 +5,24 @@ from pathlib import Path
 
 import click
 
-from srpipe.cli.options import check_output_folder, device_option, json_option, weights_option
+from srpipe.cli.options import FiniteRange, check_output_folder, device_option, json_option, weights_option
 from srpipe.default_plugins.classifier.datasets import DATASETS, DEFAULT_ROOT
 from srpipe.errors import SrpipeError
 from srpipe.outputs import check_not_input, input_files
+
+MAX_FEATURES = 1024  # filters a conv block may have: more would take gigabytes for 28x28 pictures
 
 
 def _features(text: str | None):
     if text is None:
         return None
     try:
-        return tuple(int(v) for v in text.split(","))
+        features = tuple(int(v) for v in text.split(","))
     except ValueError:
-        raise click.BadParameter("give two integers such as 16,32") from None
+        features = ()
+    if len(features) != 2 or not all(1 <= f <= MAX_FEATURES for f in features):
+        raise click.BadParameter(f"give two whole numbers from 1 to {MAX_FEATURES}, such as 16,32 (got {text!r})")
+    return features
 
 
 @click.command("classifier")
@@ -25,13 +30,16 @@ def _features(text: str | None):
 @click.option("--root", type=click.Path(file_okay=False), default=str(DEFAULT_ROOT), show_default=True,
               help="Folder in torchvision's layout; downloaded there when missing and online.")
 @click.option("--arch", type=click.Choice(["small-cnn", "lenet"]), help="Network (default: the dataset's).")
-@click.option("--features", help="small-cnn: filters of the two conv blocks, e.g. 16,32 (the default).")
-@click.option("--dropout", type=float, default=0.0, show_default=True, help="small-cnn: before the head.")
+@click.option("--features", callback=lambda ctx, param, value: _features(value),
+              help="small-cnn: filters of the two conv blocks, e.g. 16,32 (the default).")
+@click.option("--dropout", type=FiniteRange(0, 1, max_open=True), default=0.0, show_default=True,
+              help="small-cnn: before the head.")
 @click.option("--epochs", type=click.IntRange(1), default=10, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1), default=128, show_default=True)
-@click.option("--lr", type=float, default=2e-3, show_default=True, help="AdamW peak rate, cosine decay.")
-@click.option("--weight-decay", type=float, default=1e-4, show_default=True)
-@click.option("--label-smoothing", type=float, default=0.0, show_default=True)
+@click.option("--lr", type=FiniteRange(0, 1, min_open=True), default=2e-3, show_default=True,
+              help="AdamW peak rate, cosine decay.")
+@click.option("--weight-decay", type=FiniteRange(0, 1), default=1e-4, show_default=True)
+@click.option("--label-smoothing", type=FiniteRange(0, 1, max_open=True), default=0.0, show_default=True)
 @click.option("--no-augment", is_flag=True, help="Train without random crops/flips/affine.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @device_option
@@ -55,7 +63,7 @@ def train_classifier(dataset, root, arch, features, dropout, epochs, batch_size,
     spec = get_spec(dataset)
     train_set = load_split(spec, root, train=True, augment=not no_augment)
     test_set = load_split(spec, root, train=False)
-    config = {"features": _features(features), "dropout": dropout} if (arch or spec.default_arch) == "small-cnn" else {}
+    config = {"features": features, "dropout": dropout} if (arch or spec.default_arch) == "small-cnn" else {}
     network = build_classifier(spec, arch, **{k: v for k, v in config.items() if v is not None})
     cfg = TrainConfig(epochs=epochs, lr=lr, weight_decay=weight_decay, seed=seed,
                       device=None if device == "auto" else _usable(device), out_dir=out_dir)

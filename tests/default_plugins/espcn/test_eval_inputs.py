@@ -222,3 +222,53 @@ def test_an_option_of_the_other_kind_at_its_default_is_accepted(cli_run, tmp_pat
     done = cli_run("eval", "-m", "bicubic", "--video", clip, "--crfs", "23", "--score", "default",
                    "--downscale", "matlab-bicubic", "--degrade", "none")
     assert done.exit_code == 0, done.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "classifier", "--dataset", "mnist", "--lr", "nan", "-o", "{tmp}/run"],
+     "Invalid value for '--lr': 'nan' is not a finite number"),
+    (["train", "classifier", "--dataset", "mnist", "--weight-decay", "nan", "-o", "{tmp}/run"],
+     "Invalid value for '--weight-decay': 'nan' is not a finite number"),
+    (["train", "classifier", "--dataset", "mnist", "--dropout", "2", "-o", "{tmp}/run"],
+     "Invalid value for '--dropout': 2.0 is not in the range 0<=x<1"),
+    (["train", "classifier", "--dataset", "mnist", "--features", "100000,100000", "-o", "{tmp}/run"],
+     "Invalid value for '--features': give two whole numbers from 1 to 1024, such as 16,32 (got '100000,100000')"),
+    (["bench", "--repeats", "0"], "Invalid value for '--repeats': 0 is not in the range x>=1"),
+    (["bench", "--batch-size", "-5"], "Invalid value for '--batch-size': -5 is not in the range x>=1"),
+    (["batch", "{tmp}", "{tmp}/out", "--chunk-seconds", "nan"],
+     "Invalid value for '--chunk-seconds': 'nan' is not a finite number"),
+])
+def test_numbers_out_of_range_are_usage_errors(cli_run, tmp_path, args, message):
+    done = cli_run(*[a.format(tmp=tmp_path) for a in args])
+    assert done.exit_code == 2 and message in done.stderr, done.output
+    assert not (tmp_path / "run").exists()
+
+
+def _audio_only(path):
+    import av
+    import numpy as np
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=44100)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = 44100, 0
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+@pytest.mark.parametrize("name, message", [
+    ("in.png", "{input} is a still image; srpipe bench times video"),
+    ("in.m4a", "{input} has no video stream"),
+])
+def test_bench_refuses_an_input_without_video_before_any_stage(cli_run, tmp_path, name, message):
+    made = make_test_image(tmp_path / name) if name.endswith(".png") else _audio_only(tmp_path / name)
+    done = cli_run("bench", tmp_path / name, "--no-startup", "--repeats", "1")
+    assert done.exit_code == 1
+    assert done.stderr.startswith(f"Error: {message.format(input=made)}"), done.stderr
+
+
+def test_bench_names_an_unknown_backend_before_any_stage(cli_run):
+    done = cli_run("bench", "-m", "espcn", "--backend", "nonsense", "--no-startup")
+    assert done.exit_code == 1 and done.stderr.startswith("Error: unknown backend 'nonsense'; available: auto")
+    assert "fps" not in done.stderr  # no stage ran
