@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from srpipe.errors import SrpipeError
 from srpipe.nn.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
 
 
@@ -32,6 +33,10 @@ class Task(Protocol):
 
     def metrics(self, model: nn.Module, batch: Any) -> dict[str, float]:
         """Validation metrics of one batch (the trainer averages them over batches)."""
+
+
+# What a resumed run must share with the run it continues: its learning-rate schedule follows them
+SCHEDULE = ("epochs", "steps_per_epoch", "lr")
 
 
 @dataclass
@@ -147,10 +152,29 @@ class Trainer:
         return make_checkpoint(self.model, self.meta, train=train)
 
     def resume(self, path: str | Path) -> None:
-        """Continue from a checkpoint written by :meth:`state`."""
+        """Continue from a checkpoint written by :meth:`state`: refused, naming why, where it is
+        not one, or is of another network or another schedule than this run's."""
         ckpt = load_checkpoint(path)
-        train = ckpt["train"]
-        self.model.load_state_dict(ckpt["state_dict"])
+        train = ckpt.get("train")
+        if not isinstance(train, dict):
+            raise SrpipeError(f"{path} holds weights, not a run to resume; remove it to start afresh")
+        started = train.get("train_config", {})
+        changed = [f"{name} {started[name]} (now {getattr(self.config, name)})" for name in SCHEDULE
+                   if name in started and started[name] != getattr(self.config, name)]
+        if changed:
+            raise SrpipeError(f"the run in {Path(path).parent} was started with {', '.join(changed)}: its learning "
+                              "rate follows that schedule; resume it with the settings it was started with, or "
+                              "start a new run in another folder")
+        meta = ckpt.get("meta", {})
+        if "dataset" in meta and "dataset" in self.meta and meta["dataset"] != self.meta["dataset"]:
+            raise SrpipeError(f"the run in {Path(path).parent} trains on {meta['dataset']}, not "
+                              f"{self.meta['dataset']}; resume it with its data set, or start a new run elsewhere")
+        try:
+            self.model.load_state_dict(ckpt["state_dict"])
+        except RuntimeError as exc:  # another architecture, width or scale
+            raise SrpipeError(f"the run in {Path(path).parent} trains another network than this one "
+                              f"({ckpt.get('arch')}: {str(exc).splitlines()[0]}); resume it with the options it was "
+                              "started with, or start a new run in another folder") from None
         self.optimizer.load_state_dict(train["optimizer"])
         self.scheduler.load_state_dict(train["scheduler"])
         self.epoch = train["epoch"]
@@ -164,6 +188,11 @@ class Trainer:
         if resume and last is not None and last.exists():
             self.resume(last)
         else:
+            if last is not None and last.exists():  # a run, unfinished or not, that starting afresh would lose
+                raise SrpipeError(f"{self.out_dir} holds a run (last.pt); pass --resume to continue it, or remove "
+                                  "the folder to start afresh")
+            if self.out_dir is not None:
+                (self.out_dir / "log.jsonl").unlink(missing_ok=True)  # a log of no checkpoint's run
             seed_everything(self.config.seed)
         end = min(self.config.epochs, self.config.stop_after or self.config.epochs)
         while self.epoch < end:

@@ -78,12 +78,42 @@ def train_espcn(data, val, scale, epochs, steps_per_epoch, batch_size, preset, d
         raise SrpipeError(f"output {output} is a folder; give a file name for the weights with -o")
     if Path(output).exists() and not overwrite:  # found now, not when training is over
         raise SrpipeError(f"output {output} already exists; pass --overwrite to replace it")
+    check_training_images(data, val, int(scale), holdout)
     from srpipe.default_plugins.espcn.training import TrainSettings, train  # torch: after the checks
 
     train(TrainSettings(scale=int(scale), preset=preset, epochs=epochs, steps_per_epoch=steps_per_epoch,
                         batch=batch_size, last_lr_mult=0.1, threads=threads, out=str(run_folder), export=output,
                         degrade=degrade, holdout=holdout, frames=temporal, mismatch=0.2 if temporal > 1 else 0.0,
                         train=list(data), val=list(val), resume=resume))
+
+
+def check_training_images(data, val, scale: int, holdout: int) -> None:
+    """Refuse, from the images' headers and before training, what would fail later: --val images
+    that cannot be scored (checked after each epoch), pictures over --max-pixels' default, no
+    picture large enough for a training patch, a --holdout that leaves nothing to train on."""
+    from srpipe.default_plugins.espcn.config import TRAINING_PATCH
+    from srpipe.default_plugins.espcn.evaluate import image_paths, scorable_images
+    from srpipe.images import image_size
+    from srpipe.memory import check_frame_size
+
+    for folder in val:
+        scorable_images(folder, scale)
+    least = TRAINING_PATCH * scale  # a training patch of the HR picture
+    sizes = []
+    for folder in data:
+        paths = image_paths(folder)
+        if not paths:
+            raise SrpipeError(f"no images in {folder}; give a folder of PNG/BMP/JPEG/TIFF images")
+        for path in paths:
+            size = image_size(str(path))
+            check_frame_size(str(path), *(size or (None, None)), None)
+            sizes.append(size)
+    if all(size is not None and min(size) < least for size in sizes):
+        raise SrpipeError(f"no image in {', '.join(data)} is {least}x{least} pixels or more, what a training patch "
+                          f"takes at x{scale}; add larger images")
+    held_from = len(image_paths(data[-1]))
+    if holdout >= held_from:
+        raise SrpipeError(f"--holdout {holdout} would hold out every image of {data[-1]} ({held_from}); hold out fewer")
 
 
 def check_image_folder(folder: str) -> None:

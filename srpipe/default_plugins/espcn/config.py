@@ -13,6 +13,9 @@ SHUFFLES = ("pixelshuffle", "einops")
 MAX_SCALE, MAX_KERNEL, MAX_WIDTH, MAX_LAYERS, MAX_FRAMES = 8, 15, 1024, 32, 8
 
 
+
+TRAINING_PATCH = 24  # the side, in LR pixels, of the patches `srpipe train espcn` learns from
+
 @dataclass
 class ESPCNConfig:
     """An ESPCN-family network.

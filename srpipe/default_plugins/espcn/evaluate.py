@@ -60,14 +60,38 @@ def image_paths(folder: str | Path) -> list[Path]:
     return paths
 
 
+def smallest_scorable(scale: int) -> int:
+    """The least side, in pixels, of an image :func:`score_image` scores at x``scale``: SSIM's
+    11x11 window inside the border the convention leaves out, after the crop to the scale."""
+    return -(-(11 + 2 * scale) // scale) * scale
+
+
+def scorable_images(folder: str | Path, scale: int, max_pixels: int | None = None) -> list[Path]:
+    """The images of ``folder``, each checked from its header before any is decoded: refused
+    where there are none, where one has more pixels than ``max_pixels`` (None: ``--max-pixels``'s
+    default), or is too small to score, so that a run stops at once, not part way through."""
+    paths = image_paths(folder)
+    if not paths:
+        raise SrpipeError(f"no images in {folder}; give a folder of PNG/BMP/JPEG/TIFF images")
+    least = smallest_scorable(scale)
+    for path in paths:
+        size = image_size(str(path))
+        check_frame_size(str(path), *(size or (None, None)), max_pixels)
+        if size is not None and min(size) < least:
+            raise SrpipeError(f"{path} is {size[0]}x{size[1]}, too small to score at x{scale}: it needs "
+                              f"{least}x{least} pixels; leave it out of the folder")
+    return paths
+
+
 def score_image(name: str, hr_y: np.ndarray, scale: int, upscale: UpscaleFn | None,
                 downscale: str = "matlab-bicubic", degrade: str = "none") -> ImageScore:
     """Scores of ``upscale`` and of bicubic for one HR luma (float, [16, 235]), its LR shrunk
     with the ``downscale`` kernel and passed through ``degrade`` (:mod:`srpipe.default_plugins.espcn.degrade`)."""
     hr = modcrop(hr_y, scale)
-    if min(hr.shape) - 2 * scale < 11:  # SSIM's 11x11 window inside the border the convention leaves out
-        raise SrpipeError(f"{name} is {hr_y.shape[1]}x{hr_y.shape[0]}, too small to score at x{scale}: "
-                          f"SSIM needs {11 + 2 * scale}x{11 + 2 * scale} pixels; leave it out of the folder")
+    if min(hr_y.shape) < smallest_scorable(scale):  # a picture whose header srpipe does not read
+        least = smallest_scorable(scale)
+        raise SrpipeError(f"{name} is {hr_y.shape[1]}x{hr_y.shape[0]}, too small to score at x{scale}: it needs "
+                          f"{least}x{least} pixels; leave it out of the folder")
     lr = make_degraded_lr(hr, scale, downscale, degrade)
     bic = bicubic_upscale(lr, scale)
     p = s = None
@@ -85,12 +109,8 @@ def evaluate_folder(folder: str | Path, scale: int, upscale: UpscaleFn | None = 
     parse_degradation(degrade)  # a bad setting fails before any image is read
     if downscale not in KERNELS:
         raise SrpipeError(f"unknown downscaling kernel {downscale!r}; use one of {', '.join(KERNELS)}")
-    paths = image_paths(folder)
-    for path in paths:  # all before any is scored: a refusal comes at once
-        check_frame_size(str(path), *(image_size(str(path)) or (None, None)), max_pixels)
+    paths = scorable_images(folder, scale, max_pixels)  # all before any is scored: a refusal comes at once
     scores = [score_image(p.name, load_y(p), scale, upscale, downscale, degrade) for p in paths]
-    if not scores:
-        raise SrpipeError(f"no images in {folder}; give a folder of PNG/BMP/JPEG/TIFF images")
     keys = ["bicubic_psnr", "bicubic_ssim"] + (["psnr", "ssim"] if upscale else [])
     mean = {k: float(np.mean([getattr(s, k) for s in scores])) for k in keys}
     return {"images": [asdict(s) for s in scores], "mean": mean}

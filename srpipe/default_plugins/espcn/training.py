@@ -23,6 +23,7 @@ import torch
 
 from srpipe import cache
 from srpipe.default_plugins.espcn.color import load_y, modcrop
+from srpipe.default_plugins.espcn.config import TRAINING_PATCH
 from srpipe.default_plugins.espcn.data import PatchSampler, cached_degraded_pairs, cached_pairs, eval_batches
 from srpipe.default_plugins.espcn.degrade import KERNELS
 from srpipe.default_plugins.espcn.evaluate import evaluate_folder, image_paths
@@ -67,7 +68,7 @@ class TrainSettings:
     shuffle: str = "pixelshuffle"
     loss: str = "l1"
     border: int = 0
-    patch: int = 24
+    patch: int = TRAINING_PATCH
     batch: int = 32
     lr: float = 1e-3
     last_lr_mult: float = 1.0
@@ -116,7 +117,7 @@ def parse_args(argv=None) -> TrainSettings:
     p.add_argument("--shuffle", default="pixelshuffle", choices=("pixelshuffle", "einops"))
     p.add_argument("--loss", default="l1", choices=("l1", "mse"))
     p.add_argument("--border", type=int, default=0, help="LR pixels at patch edges left out of the loss")
-    p.add_argument("--patch", type=int, default=24, help="LR patch size")
+    p.add_argument("--patch", type=int, default=TRAINING_PATCH, help="LR patch size")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--last-lr-mult", type=float, default=1.0, help="learning-rate factor of the last layer")

@@ -5,7 +5,8 @@ import torch
 
 from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
 from srpipe.default_plugins.espcn.task import SRTask
-from srpipe.nn.checkpoint import load_checkpoint
+from srpipe.errors import SrpipeError
+from srpipe.nn.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
 from srpipe.nn.trainer import TrainConfig, Trainer
 
 
@@ -61,6 +62,23 @@ def test_resume_equals_uninterrupted_run(tmp_path):
     assert straight.optimizer.state_dict()["state"][0]["exp_avg"].equal(
         resumed.optimizer.state_dict()["state"][0]["exp_avg"])
     assert [h["train_loss"] for h in straight.history] == [h["train_loss"] for h in resumed.history]
+
+
+def test_a_run_is_resumed_only_as_it_was_started(tmp_path):
+    first = make(tmp_path / "run")
+    first.config.stop_after = 1
+    first.fit()
+    with pytest.raises(SrpipeError, match=r"holds a run \(last.pt\); pass --resume to continue it"):
+        make(tmp_path / "run").fit()  # afresh, it would replace the run's checkpoint
+    with pytest.raises(SrpipeError, match=r"was started with epochs 3 \(now 6\): its learning rate follows"):
+        make(tmp_path / "run", epochs=6).fit(resume=True)
+    wider = make(tmp_path / "run")
+    wider.model = ESPCN(ESPCNConfig(scale=2, features=(8,), kernels=(3, 3), activation="prelu"))
+    with pytest.raises(SrpipeError, match=r"trains another network than this one \(espcn: Error\(s\) in loading"):
+        wider.fit(resume=True)
+    save_checkpoint(make_checkpoint(first.model, {}), tmp_path / "run" / "last.pt")  # weights only
+    with pytest.raises(SrpipeError, match="holds weights, not a run to resume"):
+        make(tmp_path / "run").fit(resume=True)
 
 
 def test_logs_and_checkpoints(tmp_path):

@@ -178,4 +178,5 @@ def test_eval_refuses_an_image_too_small_to_score_in_one_line(tmp_path):
     done = run_srpipe("eval", "-m", "bicubic", "--data", folder)
     assert done.returncode == 1
     assert done.stderr.decode().splitlines() == [
-        "Error: tiny.png is 12x10, too small to score at x2: SSIM needs 15x15 pixels; leave it out of the folder"]
+        f"Error: {folder / 'tiny.png'} is 12x10, too small to score at x2: it needs 16x16 pixels; leave it out of "
+        "the folder"]

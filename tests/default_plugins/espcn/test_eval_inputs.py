@@ -272,3 +272,26 @@ def test_bench_names_an_unknown_backend_before_any_stage(cli_run):
     done = cli_run("bench", "-m", "espcn", "--backend", "nonsense", "--no-startup")
     assert done.exit_code == 1 and done.stderr.startswith("Error: unknown backend 'nonsense'; available: auto")
     assert "fps" not in done.stderr  # no stage ran
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--data", "{big}", "--val", "{empty}"], "no images in {empty}; give a folder of PNG/BMP/JPEG/TIFF images"),
+    (["--data", "{big}", "--val", "{tiny}"],
+     "{tiny}/t.png is 12x12, too small to score at x2: it needs 16x16 pixels; leave it out of the folder"),
+    (["--data", "{tiny}"], "no image in {tiny} is 48x48 pixels or more, what a training patch takes at x2; "
+                           "add larger images"),
+    (["--data", "{big}", "--degrade", "video", "--holdout", "2"],
+     "--holdout 2 would hold out every image of {big} (2); hold out fewer"),
+])
+def test_train_refuses_what_would_fail_later_before_training(cli_run, tmp_path, args, message):
+    """Each was found only after an epoch, or after all of them, or as an unexpected error."""
+    folders = {name: tmp_path / name for name in ("big", "tiny", "empty")}
+    for folder in folders.values():
+        folder.mkdir()
+    for index in range(2):
+        make_test_image(folders["big"] / f"b{index}.png", width=64, height=56)
+    make_test_image(folders["tiny"] / "t.png", width=12, height=12)
+    done = cli_run("train", "espcn", "-s", "2", "-o", tmp_path / "x.pt", *[a.format(**folders) for a in args])
+    assert done.exit_code == 1
+    assert done.stderr == f"Error: {message.format(**folders)}\n"
+    assert not (tmp_path / "x.pt.run").exists()
