@@ -56,13 +56,14 @@ def train_classifier(dataset, root, arch, features, dropout, epochs, batch_size,
     from srpipe.default_plugins.classifier.datasets import get_spec, load_split
     from srpipe.default_plugins.classifier.training import build_classifier
     from srpipe.default_plugins.classifier.training import train_classifier as train
-    from srpipe.nn.trainer import TrainConfig
+    from srpipe.nn.trainer import TrainConfig, seed_everything
 
     if threads:
         torch.set_num_threads(threads)
     spec = get_spec(dataset)
     train_set = load_split(spec, root, train=True, augment=not no_augment)
     test_set = load_split(spec, root, train=False)
+    seed_everything(seed)  # before the network's weights are drawn: --seed reproduces a run
     config = {"features": features, "dropout": dropout} if (arch or spec.default_arch) == "small-cnn" else {}
     network = build_classifier(spec, arch, **{k: v for k, v in config.items() if v is not None})
     cfg = TrainConfig(epochs=epochs, lr=lr, weight_decay=weight_decay, seed=seed,

@@ -39,7 +39,8 @@ def load_network(models: ModelRegistry, name: str, scale: int | None = None) -> 
     if not isinstance(network, nn.Module):
         raise SrpipeError(f"model {spec.name!r}: its network() returned {type(network).__name__}, "
                           "not a torch.nn.Module; report this to the plugin's author")
-    return network, f"{spec.name}-x{scale}" if scale else spec.name
+    named = not scale or spec.name.endswith(f"-x{scale}")  # espcn-x2 is x2 already
+    return network, spec.name if named else f"{spec.name}-x{scale}"
 
 
 def default_input_shape(network: nn.Module) -> tuple[int, int, int]:

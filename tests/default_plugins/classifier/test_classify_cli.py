@@ -124,3 +124,16 @@ def test_unknown_model_in_a_real_process(tmp_path):
         assert done.stderr.strip().splitlines() == [done.stderr.strip()]
         assert "unknown classifier model" in done.stderr and "mnist" in done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_the_same_seed_gives_the_same_weights(cli_run, tmp_path):
+    import torch
+
+    root = write_fake_mnist(tmp_path / "data")
+    weights = []
+    for run in ("a", "b"):
+        result = cli_run("train", "classifier", "--dataset", "mnist", "--root", root, "--epochs", "1",
+                         "--batch-size", "32", "--threads", "1", "--seed", "5", "-o", tmp_path / run)
+        assert result.exit_code == 0, result.output
+        weights.append(torch.load(tmp_path / run / "final.pt", weights_only=True)["state_dict"])
+    assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])

@@ -168,3 +168,8 @@ def test_inspect_shipped_classifiers(cli_run, model, parameters):
     data = json.loads(cli_run("inspect", model, "--json").stdout)
     assert data["input_shape"] == [1, 28, 28] and data["parameters"] == parameters
     assert data["layers"][-1]["output_shape"] == [10] and all(layer["shape_checked"] for layer in data["layers"])
+
+
+def test_a_model_named_with_its_scale_is_not_named_twice(cli_run):
+    assert json.loads(cli_run("inspect", "espcn-x2", "--json").stdout)["model"] == "espcn-x2"  # was espcn-x2-x2
+    assert json.loads(cli_run("inspect", "espcn", "-s", "3", "--json").stdout)["model"] == "espcn-x3"
