@@ -98,7 +98,8 @@ def network_from_checkpoint(ckpt: dict, source: str = "checkpoint") -> nn.Module
 
 def _refusal(message: str) -> str:
     """Why ``torch.load(weights_only=True)`` refused a file, in a few words."""
-    found = re.search(r"Unsupported global: GLOBAL (\S+)", message)
+    # torch's words for it change between versions: "Unsupported global: GLOBAL x", "unsupported GLOBAL x"
+    found = re.search(r"unsupported (?:global: )?GLOBAL (\S+)", message, re.IGNORECASE)
     if found:
         return f"holds a pickled Python object ({found.group(1)}), not only tensors"
     return "is corrupt or not a checkpoint file"

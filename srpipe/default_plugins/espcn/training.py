@@ -31,6 +31,7 @@ from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
 from srpipe.default_plugins.espcn.task import SRTask
 from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler
 from srpipe.errors import SrpipeError
+from srpipe.outputs import write_atomically
 from srpipe.nn.checkpoint import load_checkpoint, make_checkpoint, network_from_checkpoint, save_checkpoint
 from srpipe.nn.trainer import TrainConfig, Trainer, seed_everything
 
@@ -313,7 +314,7 @@ def train(a: TrainSettings) -> dict:
               # the held-out images' scores at the last epoch (every epoch's: log.jsonl)
               "holdout_scores": {key: value for key, value in (history[-1] if history else {}).items()
                                  if key.startswith("holdout-")}}
-    Path(a.out, "result.json").write_text(json.dumps(result, indent=1))
+    write_atomically(Path(a.out, "result.json"), json.dumps(result, indent=1).encode())
     if a.export:
         save_checkpoint(make_checkpoint(net, result), a.export)
     print(json.dumps({k: result[k] for k in ("macs_per_lr_pixel", "train_minutes", "scores", "holdout_scores")}))
