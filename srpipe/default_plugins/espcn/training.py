@@ -31,9 +31,9 @@ from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
 from srpipe.default_plugins.espcn.task import SRTask
 from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler
 from srpipe.errors import SrpipeError
-from srpipe.outputs import write_atomically
 from srpipe.nn.checkpoint import load_checkpoint, make_checkpoint, network_from_checkpoint, save_checkpoint
 from srpipe.nn.trainer import TrainConfig, Trainer, seed_everything
+from srpipe.outputs import write_atomically
 
 CACHE = cache.cache_dir("training")  # the LR/HR pairs and degraded clips, made once per data and settings
 PRESETS = {
