@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from srpipe.errors import NonFiniteOutput, SrpipeError
+from srpipe.errors import NonFiniteOutput, PluginWarning, SrpipeError
 from srpipe.frames import Frame
 from srpipe.media import Sink, Source
 from srpipe.models import Upscaler
@@ -193,6 +193,16 @@ def _counting(items: Iterable, stats: RunStats, source: Source) -> Iterator:
         yield item
 
 
+def abort_sink(sink: Sink) -> None:
+    """``sink.abort()`` after a failure: one of a plugin's that fails too is warned of, and the
+    failure that came first is the one raised, not this."""
+    try:
+        sink.abort()
+    except Exception as exc:
+        warnings.warn(f"sink {type(sink).__name__} could not remove what it had written: {type(exc).__name__}: "
+                      f"{exc}", PluginWarning)
+
+
 def run(
     source: Source,
     sink: Sink,
@@ -237,7 +247,7 @@ def run(
         sink.finish()
     except BaseException as exc:
         interrupted = not isinstance(exc, Exception)  # Ctrl-C, SIGTERM: end within a second or two
-        sink.abort()
+        abort_sink(sink)
         raise
     finally:
         stop.set()  # ends every worker, whatever happened; the source is closed after this

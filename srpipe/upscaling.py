@@ -144,7 +144,7 @@ def upscale(
     device = resolve_device(device, uses_gpu=spec.uses_gpu)
     from srpipe.images import ImageSource
     from srpipe.memory import check_frame_size, fit_batch_size
-    from srpipe.pipeline import run  # with PyAV and OpenCV: after the checks, so that errors come at once
+    from srpipe.pipeline import abort_sink, run  # with PyAV and OpenCV: after the checks, so that errors come at once
 
     source = open_source(pm, input, source_options)
     with source:
@@ -195,7 +195,7 @@ def upscale(
                         on_frame=on_frame, sizes=sizes)
         except BaseException:
             if sink is not None:
-                sink.abort()  # also covers a signal that lands before run() starts
+                abort_sink(sink)  # also covers a signal that lands before run() starts
             else:  # a signal (Ctrl-C, a batch worker stopped) while the sink was being opened
                 remove_own_partials(output)
             raise

@@ -237,6 +237,7 @@ import numpy as np
 from fractions import Fraction
 from srpipe import hookimpl
 from srpipe.frames import PLANE_FORMATS, Frame
+from srpipe.errors import SrpipeError
 from srpipe.media import Sink, Source
 
 
@@ -250,6 +251,8 @@ class PatternSource(Source):
 
     def items(self):
         for index in range(3):
+            if index == 2 and self.location.endswith(":fail"):
+                raise SrpipeError(f"{self.location} fails at frame 3")
             y = np.full((self.height, self.width), 16 + 60 * index, np.uint8)
             chroma = np.full((self.height // 2, self.width // 2), 128, np.uint8)
             yield Frame((y, chroma, chroma), PLANE_FORMATS["yuv420p"], False, pts=index, time_base=Fraction(1, 10))
@@ -270,6 +273,11 @@ class CountingSink(Sink):
         pass
 
 
+class SinkFailingToAbort(CountingSink):
+    def abort(self):
+        raise RuntimeError("abort failed too")
+
+
 @hookimpl
 def open_source(location, options):
     return PatternSource(location) if location.startswith("pattern:") else None
@@ -277,7 +285,7 @@ def open_source(location, options):
 
 @hookimpl
 def open_sink(location, source, options):
-    return CountingSink(location) if location == "count:" else None
+    return {"count:": CountingSink, "count-abort-fails:": SinkFailingToAbort}.get(location, lambda _: None)(location)
 
 
 @hookimpl
@@ -299,6 +307,12 @@ def test_plugin_sources_sinks_and_commands(tmp_path):
     done = run_srpipe("upscale", "pattern:8x6", "-o", tmp_path / "p.mp4", "-q", env=env)
     assert done.returncode == 0, done.stderr.decode()
     assert video_info(tmp_path / "p.mp4")["times"] == [Fraction(0), Fraction(1, 10), Fraction(2, 10)]
+    # the error that came first is the one told, whatever the sink's cleanup then does
+    done = run_srpipe("upscale", "pattern:8x6:fail", "-o", "count-abort-fails:", "-q", env=env)
+    assert done.returncode == 1
+    assert done.stderr.decode().splitlines() == [
+        "Warning: sink SinkFailingToAbort could not remove what it had written: RuntimeError: abort failed too",
+        "Error: pattern:8x6:fail fails at frame 3"]
 
 
 def test_a_model_taking_a_backend_may_leave_the_backend_trait_out(tmp_path):

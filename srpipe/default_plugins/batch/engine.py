@@ -326,7 +326,7 @@ def _read_json(path: Path):
     data = _read_regular(path)
     try:
         return json.loads(data) if data is not None else None
-    except ValueError:
+    except (ValueError, RecursionError):  # damaged: nested deeper than json reads
         return None
 
 

@@ -256,3 +256,10 @@ def test_an_output_a_worker_began_stays_the_batchs_when_its_result_never_came(tm
 
     again = Manifest(out)
     assert again.wrote("sub/written.png") and not again.wrote("never.png")
+
+
+@pytest.mark.parametrize("damage", ["{not json", "[" * 100_000])  # the second: deeper than json.loads goes
+def test_a_damaged_manifest_is_read_as_none(tmp_path, damage):
+    (tmp_path / MANIFEST).write_text(damage)
+    manifest = Manifest(tmp_path)
+    assert manifest.entries == {} and manifest.outputs == set()
