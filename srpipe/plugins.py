@@ -62,17 +62,22 @@ def make_plugin_manager() -> PluginManager:
     disabled = _names_from_env("SRPIPE_DISABLE_PLUGINS") or set()
     only = _names_from_env("SRPIPE_LOAD_PLUGINS")
 
+    loaded = {}  # name -> what it names: built-ins and entry points registered
     for module_name in DEFAULT_PLUGINS:
-        if module_name not in disabled:
-            _register(pm, module_name, lambda name=module_name: importlib.import_module(name))
-            pm.versions[module_name] = __version__
+        load = functools.partial(importlib.import_module, module_name)
+        if module_name not in disabled and _register(pm, module_name, load):
+            pm.versions[module_name], loaded[module_name] = __version__, module_name
 
     entry_points = installed_entry_points()
     for name, value, version in entry_points:
         if name in disabled or (only is not None and name not in only):
             continue
-        _register(pm, name, lambda value=value: _load_entry_point(value))
-        pm.versions[name] = version
+        if name in loaded:  # a built-in's name, or two distributions': the first is kept
+            if loaded[name] != value:
+                _warn(f"plugin {name!r} ({value}) has the name of a plugin already loaded ({loaded[name]}) and is "
+                      "skipped; ask its author to rename its entry point")
+        elif _register(pm, name, functools.partial(_load_entry_point, value)):
+            pm.versions[name], loaded[name] = version, value
 
     known = set(DEFAULT_PLUGINS) | {name for name, _, _ in entry_points}
     for variable, names in (("SRPIPE_DISABLE_PLUGINS", disabled), ("SRPIPE_LOAD_PLUGINS", only or set())):
@@ -254,15 +259,17 @@ def _load_entry_point(value: str):
     return found
 
 
-def _register(pm: PluginManager, name: str, load) -> None:
-    """Import a plugin and register it; one that fails is named and skipped."""
+def _register(pm: PluginManager, name: str, load) -> bool:
+    """Import a plugin and register it; one that fails is named and skipped. Whether it was registered."""
     if pm.get_plugin(name) is not None or pm.is_blocked(name):
-        return
+        return False
     try:
         plugin = load()
         pm.register(plugin, name=name)
     except (Exception, SystemExit) as exc:  # a broken plugin must not break srpipe, nor end it
         _warn(f"plugin {name!r} could not be loaded and is skipped: {type(exc).__name__}: {exc}")
+        return False
+    return True
 
 
 @functools.lru_cache(maxsize=1)
@@ -275,7 +282,7 @@ def call_per_plugin(pm: pluggy.PluginManager, hook_name: str, make_kwargs) -> No
     """Call a registration hook plugin by plugin, so that each call knows its
     plugin's name and one plugin raising does not stop the others."""
     hook = getattr(pm.hook, hook_name)
-    plugins = [impl.plugin for impl in hook.get_hookimpls()]
+    plugins = list(dict.fromkeys(impl.plugin for impl in hook.get_hookimpls()))  # once: a plugin may have two
     for plugin in plugins:
         name = pm.get_name(plugin)
         others = [p for p in plugins if p is not plugin]

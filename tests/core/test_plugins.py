@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -590,3 +591,50 @@ def test_a_batch_worker_keeps_a_model_and_its_image_stand_in(tmp_path):
     for i, path in enumerate([image, clip, image, clip]):
         upscale(str(path), str(tmp_path / f"out{i}{path.suffix}"), model="vid2", pm=pm, keep_model=True)
     assert len(loads) == 2
+
+
+def _entry_point(site, dist, name, module):
+    """A second distribution ``dist`` in ``site`` whose srpipe entry point ``name`` loads ``module``."""
+    info = site / f"{dist}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[srpipe]\n{name} = {module}\n")
+
+
+def test_an_entry_point_that_takes_a_loaded_plugins_name_is_named_and_skipped(tmp_path):
+    site = fake_plugin(tmp_path / "site", "first", "")
+    (site / "second.py").write_text("")
+    _entry_point(site, "second_dist", "first", "second")  # another distribution's "first"
+    (site / "fake_classic.py").write_text("")
+    _entry_point(site, "classic_dist", "srpipe.default_plugins.classic", "fake_classic")
+    done = run_srpipe("plugins", env={"PYTHONPATH": str(site)})
+    assert done.returncode == 0
+    stderr = done.stderr.decode()
+    # whichever of the two comes first is kept
+    assert re.search(r"plugin 'first' \((first|second)\) has the name of a plugin already loaded "
+                     r"\((?!\1)(first|second)\) and is skipped", stderr), stderr
+    assert "plugin 'srpipe.default_plugins.classic' (fake_classic) has the name of a plugin already loaded " \
+           "(srpipe.default_plugins.classic) and is skipped" in stderr
+    assert "9.9" not in done.stdout.decode()
+
+
+TWO_HOOKS = """
+from srpipe import hookimpl
+from srpipe.models import ModelSpec
+
+
+@hookimpl
+def register_models(register):
+    register(ModelSpec(name="one", scales=(2,), description="x", load=None))
+
+
+@hookimpl(specname="register_models")
+def more_models(register):
+    register(ModelSpec(name="two", scales=(2,), description="x", load=None))
+"""
+
+
+def test_a_plugin_with_two_implementations_of_a_hook_is_called_once_each(tmp_path):
+    models, stderr = models_with(fake_plugin(tmp_path / "site", "two_hooks", TWO_HOOKS))
+    assert {"one", "two"} <= set(models)
+    assert "already registered" not in stderr
