@@ -19,7 +19,7 @@ import numpy as np
 from srpipe.errors import NonFiniteOutput, PluginWarning, SrpipeError
 from srpipe.frames import Frame
 from srpipe.media import Sink, Source
-from srpipe.models import Upscaler
+from srpipe.models import Upscaler, UpscalerTraits
 from srpipe.resize import resize_plane, shrink_plane
 from srpipe.sizing import SizePlan
 
@@ -35,8 +35,10 @@ def upscale_frames(frames: list[Frame], upscaler: Upscaler, model_name: str = "m
     try:
         big = upscaler.upscale(luma, bit_depth=fmt.bit_depth, full_range=first.full_range)
     except NonFiniteOutput as exc:
-        raise SrpipeError(f"model {model_name!r} is broken: {exc}; "
-                          "check its weights (--weights) or use another model") from exc
+        backend = UpscalerTraits.of(upscaler).backend
+        on = f" on backend {backend}" if backend else ""
+        raise SrpipeError(f"model {model_name!r} is broken{on}: {exc}; check its weights (--weights), or use another "
+                          f"{'backend or ' if backend else ''}model") from exc
     expected = (len(frames), first.height * scale, first.width * scale)
     if not isinstance(big, np.ndarray) or big.shape != expected or big.dtype != luma.dtype:
         got = f"{big.dtype} {big.shape}" if isinstance(big, np.ndarray) else type(big).__name__

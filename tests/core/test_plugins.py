@@ -107,10 +107,15 @@ def missing_library():
     import libthatdoesnotexist
 
 
+def failing_prepare(network, device):
+    raise RuntimeError("no such engine here")
+
+
 @hookimpl
 def register_backends(register):
     register(Backend(name="raises", devices=("cpu",), priority=1000, is_available=missing_library, prepare=None))
     register(Backend(name="wordy", devices=("cpu",), priority="high", is_available=lambda: True, prepare=None))
+    register(Backend(name="failing", devices=("cpu",), priority=0, is_available=lambda: True, prepare=failing_prepare))
 """
 
 
@@ -129,6 +134,11 @@ def test_a_broken_backend_is_named_and_skipped_and_the_others_run(tmp_path):
     clip = make_test_video(tmp_path / "in.mp4", frames=2)
     done = run_srpipe("upscale", clip, "-m", "espcn", "-q", env=env)  # auto passes over it
     assert done.returncode == 0, done.stderr.decode()
+    done = run_srpipe("upscale", clip, "-m", "espcn", "--backend", "failing", "-y", "-q", env=env)
+    assert done.returncode == 1
+    assert done.stderr.decode().splitlines()[-1] == ("Error: backend failing (plugin broken_backends) could not "
+                                                     "prepare the network: RuntimeError: no such engine here; use "
+                                                     "another --backend")
 
 
 # Lists the entry points as srpipe finds them, and whether it read every distribution's metadata to do so.

@@ -180,12 +180,11 @@ class ESPCNUpscaler:
         """Load the checkpoint into torch and let the backend prepare it (keeping it, and a
         card of its config, for later runs where the backend can)."""
         from srpipe.backends import numpy_io
+        from srpipe.default_plugins.espcn.network import ESPCN
         from srpipe.nn.checkpoint import load_checkpoint, network_from_checkpoint
 
         source = "checkpoint" if isinstance(checkpoint, dict) else str(checkpoint)
         ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
-        from srpipe.default_plugins.espcn.network import ESPCN
-
         network = network_from_checkpoint(ckpt, source)
         if not isinstance(network, ESPCN):  # a classifier's checkpoint, say: it loads, but upscales nothing
             raise SrpipeError(f"{source} holds a {ckpt.get('arch', type(network).__name__)} network, not an ESPCN "
@@ -195,9 +194,15 @@ class ESPCNUpscaler:
         if backend is None:
             convolved = self.network.convolved
             return numpy_io(convolved) if self.device == "cpu" else convolved
-        if self._key is None:
-            return backend.prepare(self.network, self.device)
-        convolved = backend.prepare(self.network, self.device, key=self._key)
+        try:
+            if self._key is None:
+                return backend.prepare(self.network, self.device)
+            convolved = backend.prepare(self.network, self.device, key=self._key)
+        except SrpipeError:
+            raise
+        except Exception as exc:  # a plugin's backend, most likely: say which
+            raise SrpipeError(f"backend {backend.name} (plugin {backend.plugin}) could not prepare the network: "
+                              f"{type(exc).__name__}: {exc}; use another --backend") from exc
         card = {"config": self.config.__dict__, "meta": self.meta}
         cache.write_recorded("networks", _card_name(self._key), json.dumps(card, default=str).encode())
         return convolved  # where the card could not be kept (a read-only cache), the next run prepares again
