@@ -83,7 +83,14 @@ class UpscalerTraits:
 def for_stream(upscaler: Upscaler) -> Upscaler:
     """``upscaler`` for a new stream: what its ``for_stream`` gives (:class:`UpscalerTraits`), or itself."""
     start = UpscalerTraits.of(upscaler).for_stream
-    return start() if start is not None else upscaler
+    if start is None:
+        return upscaler
+    fresh = start()
+    if getattr(fresh, "scale", None) != upscaler.scale or not callable(getattr(fresh, "upscale", None)):
+        raise SrpipeError(f"{type(upscaler).__name__}.for_stream() gave a {type(fresh).__name__} of scale "
+                          f"{getattr(fresh, 'scale', None)!r}, not an x{upscaler.scale} upscaler; report it to the "
+                          "plugin's authors")
+    return fresh
 
 
 def check_upscaler(upscaler, spec: ModelSpec, scale: int | None) -> None:

@@ -183,3 +183,17 @@ def test_an_upscaler_that_writes_over_its_input_gets_its_own_output_back():
     for frame, got in zip(frames, frames_of(reusing, frames)):
         np.testing.assert_array_equal(got, box(frame))
     assert reusing.stats.reused > 0
+
+
+def test_an_upscaler_whose_for_stream_gives_another_scale_is_refused():
+    from srpipe.errors import SrpipeError
+    from srpipe.models import for_stream
+
+    class Changeling(BoxUpscaler):
+        def for_stream(self):
+            changed = BoxUpscaler()
+            changed.scale = 3
+            return changed
+
+    with pytest.raises(SrpipeError, match=r"Changeling.for_stream\(\) gave a BoxUpscaler of scale 3, not an x2"):
+        for_stream(Changeling())
