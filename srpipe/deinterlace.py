@@ -14,8 +14,11 @@ from fractions import Fraction
 
 import av
 
+from srpipe.errors import SrpipeError
+
 AUTO, ALL, OFF = "auto", "all", "off"
 MODES = (AUTO, ALL, OFF)
+SMALLEST = 4  # a side bwdif takes (it refuses frames under 3 pixels a side)
 
 
 class Deinterlacer:
@@ -28,6 +31,7 @@ class Deinterlacer:
 
     def __init__(self, every_frame: bool = False):
         self.every_frame = every_frame
+        self.count = 0  # frames deinterlaced: those marked interlaced, or every one
         self._graph: av.filter.Graph | None = None
         self._key: tuple | None = None
         self._time_base: Fraction | None = None
@@ -36,9 +40,16 @@ class Deinterlacer:
         """The progressive frames that are ready after ``frame``: none at first, then one."""
         key = (frame.width, frame.height, frame.format.name)
         ready = self.flush() if self._graph is not None and key != self._key else []
+        if min(frame.width, frame.height) < SMALLEST:  # fields of a line or two: nothing to rebuild
+            return ready + [frame]
         if self._graph is None:
             self._start(frame, key)
-        self._graph.vpush(frame)
+        self.count += self.every_frame or frame.interlaced_frame
+        try:
+            self._graph.vpush(frame)
+        except av.FFmpegError as exc:
+            raise SrpipeError(f"the deinterlacer refused a {frame.width}x{frame.height} {frame.format.name} frame "
+                              f"({exc}); rerun with --deinterlace off") from exc
         return ready + self._pull()
 
     def flush(self) -> list[av.VideoFrame]:

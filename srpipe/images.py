@@ -172,6 +172,7 @@ class ImageHeader:
     pictures: int = 1  # an animation's frames or a TIFF's pages
     size: tuple[int, int] | None = None  # (width, height) as stored
     colour_profile: bytes | None = None  # the ICC profile (a phone's Display P3), if any
+    decoder_turns: bool = False  # OpenCV turns the picture itself as it decodes it (TIFF)
 
     @property
     def turned(self) -> bool:
@@ -182,19 +183,19 @@ def image_header(path: str) -> ImageHeader:
     """The :class:`ImageHeader` of ``path``; the defaults where Pillow cannot read it."""
     from PIL import Image
 
+    Image.MAX_IMAGE_PIXELS = None  # srpipe checks sizes itself (--max-pixels); Pillow's check would hide a header
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Pillow's own decompression-bomb warning: srpipe checks sizes itself
-            with Image.open(path) as image:
-                orientation = None
-                if image.info.get("exif") and image.format != "TIFF":  # OpenCV turns a TIFF itself
-                    exif = Image.Exif()
-                    exif.load(image.info["exif"])
-                    orientation = exif.get(ORIENTATION_TAG)
-                orientation = orientation if orientation in range(1, 9) else 1
-                return ImageHeader(orientation, getattr(image, "n_frames", 1), image.size,
-                                   image.info.get("icc_profile") or None)
-    except (OSError, SyntaxError, ValueError, TypeError, struct.error, Image.DecompressionBombError):
+        with Image.open(path) as image:
+            orientation = image.getexif().get(ORIENTATION_TAG) if image.format == "TIFF" else None
+            if image.info.get("exif") and image.format != "TIFF":
+                exif = Image.Exif()
+                exif.load(image.info["exif"])
+                orientation = exif.get(ORIENTATION_TAG)
+            # a phone's JPEG with a gain map (Ultra HDR) is an MPO of two: one picture to show
+            pictures = 1 if image.format == "MPO" else getattr(image, "n_frames", 1)
+            return ImageHeader(orientation if orientation in range(1, 9) else 1, pictures, image.size,
+                               image.info.get("icc_profile") or None, decoder_turns=image.format == "TIFF")
+    except (OSError, SyntaxError, ValueError, TypeError, struct.error):
         return ImageHeader()
 
 
@@ -278,8 +279,10 @@ def read_image(path: str | Path, header: ImageHeader | None = None) -> np.ndarra
     if image.dtype not in (np.uint8, np.uint16):
         raise SrpipeError(f"{path} has {image.dtype} samples; srpipe reads 8- and 16-bit images: convert it "
                           "to a 16-bit PNG or TIFF")
-    orientation = (header or image_header(str(path))).orientation
-    return image if orientation == 1 else np.ascontiguousarray(upright(image, orientation))
+    header = header or image_header(str(path))
+    if header.orientation == 1 or header.decoder_turns:
+        return image
+    return np.ascontiguousarray(upright(image, header.orientation))
 
 
 def _is_os2_bitmap(data: np.ndarray) -> bool:
@@ -292,6 +295,7 @@ def _os2_bitmap(data: np.ndarray) -> np.ndarray:
 
     from PIL import Image
 
+    Image.MAX_IMAGE_PIXELS = None  # srpipe checks sizes itself (--max-pixels)
     with Image.open(io.BytesIO(data.tobytes())) as image:
         return np.ascontiguousarray(np.asarray(image.convert("RGB"))[..., ::-1])
 

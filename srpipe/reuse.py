@@ -466,10 +466,10 @@ class TileReuse:
     def _whole(self, y, bit_depth, full_range, key) -> np.ndarray:
         """The whole frame through ``inner``; the state starts from it."""
         started = self._clock()
-        # a copy: an upscaler may write over its input (plugins.md), and y is the reference of later frames
-        output = self.inner.upscale(y[None].copy(), bit_depth=bit_depth, full_range=full_range)[0]
+        basis = y.copy()  # before the call: an upscaler may write over its input (plugins.md)
+        output = self.inner.upscale(y[None], bit_depth=bit_depth, full_range=full_range)[0]
         self._learn_rate(self._clock() - started, y.size + self.policy.call_pixels)
-        self._state = _State(key, y.copy(), output)
+        self._state = _State(key, basis, output)
         self.stats.full_frames += 1
         self.stats.last_reused = self.stats.last_flat = self.stats.last_deferred = 0.0
         return output

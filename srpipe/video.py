@@ -441,6 +441,10 @@ class PyAVSource(Source):
     _retimed = False
     _decoded = False  # a frame came out of the decoder
 
+    @property
+    def deinterlaced_frames(self) -> int:
+        return self._deinterlacer.count if self._deinterlacer is not None else 0
+
     def _count_container_losses(self, pts: list[int], end: int | None) -> None:
         """Frames the demuxer skipped over (a damaged container): gaps in timestamps that are
         otherwise regular, and a stream ending before the duration its header states.
@@ -517,7 +521,6 @@ class PyAVSource(Source):
             if self._deinterlacer is None:
                 ready.append(frame)
                 continue
-            self.deinterlaced_frames += every or frame.interlaced_frame
             ready += self._deinterlacer.frames(frame)
         if last and self._deinterlacer is not None:
             ready += self._deinterlacer.flush()

@@ -100,7 +100,7 @@ def upscale(input, output, model, scale, width, height, weights, device, batch_s
         reuse = f" ({result.reuse.describe()})" if result.reuse is not None else ""
         if stats.frames_deinterlaced:
             count = stats.frames_deinterlaced
-            reuse += f", {count} interlaced frame{'s' * (count != 1)} deinterlaced"
+            reuse += f", {count} frame{'s' * (count != 1)} deinterlaced"
         click.echo(
             f"{stats.frames_out} frame{'s' * (stats.frames_out != 1)} in {stats.seconds:.1f} s ({stats.fps:.1f} fps), "
             f"{result.model}{f' ({result.variant})' if result.variant else ''} {result.describe_size()} on {where}"

@@ -56,6 +56,14 @@ class TrainConfig:
     progress: bool | None = None  # None: when stderr is a terminal
 
 
+def _unfinished(last: Path) -> bool:
+    """Whether the run whose checkpoint is ``last`` stopped before its last epoch."""
+    train = load_checkpoint(last).get("train")
+    if not isinstance(train, dict):
+        return False
+    return train.get("epoch", 0) < train.get("train_config", {}).get("epochs", 0)
+
+
 def to_device(batch: Any, device: torch.device) -> Any:
     """Move the tensors of a (nested) batch to ``device``."""
     if isinstance(batch, torch.Tensor):
@@ -188,9 +196,9 @@ class Trainer:
         if resume and last is not None and last.exists():
             self.resume(last)
         else:
-            if last is not None and last.exists():  # a run, unfinished or not, that starting afresh would lose
-                raise SrpipeError(f"{self.out_dir} holds a run (last.pt); pass --resume to continue it, or remove "
-                                  "the folder to start afresh")
+            if last is not None and last.exists() and _unfinished(last):  # starting afresh would lose it
+                raise SrpipeError(f"{self.out_dir} holds an unfinished run (last.pt); pass --resume to continue it, "
+                                  "or remove the folder to start afresh")
             if self.out_dir is not None:
                 (self.out_dir / "log.jsonl").unlink(missing_ok=True)  # a log of no checkpoint's run
             seed_everything(self.config.seed)

@@ -328,7 +328,7 @@ def test_interlaced_video_is_deinterlaced_one_frame_per_frame(tmp_path):
     with av.open(str(deinterlaced)) as container:
         assert not any(frame.interlaced_frame for frame in container.decode(video=0))
     summary = run_srpipe("upscale", clip, "-y").stderr.decode()
-    assert "6 interlaced frames deinterlaced ->" in summary
+    assert "6 frames deinterlaced ->" in summary
 
 
 def test_deinterlace_all_takes_interlaced_frames_that_are_not_marked(tmp_path):
@@ -409,3 +409,15 @@ def test_hdr10_metadata_is_kept_by_x265_and_said_lost_elsewhere(tmp_path):
     assert done.stderr.decode().splitlines() == [
         f"Warning: the HDR10 metadata of {clip} (its mastering display and light level) is not written by "
         "libx264: use --codec libx265 to keep it"]
+
+
+def test_frames_too_small_for_fields_pass_the_deinterlacer_as_they_are():
+    frames = []
+    for index, side in enumerate([8, 8, 2, 2]):
+        frame = av.VideoFrame.from_ndarray(np.full((side * 3 // 2, side), 10 * index, np.uint8), format="yuv420p")
+        frame.pts, frame.time_base = index, Fraction(1, 25)
+        frames.append(frame)
+    deinterlacer = Deinterlacer(every_frame=True)
+    out = [ready for frame in frames for ready in deinterlacer.frames(frame)] + deinterlacer.flush()
+    assert [(f.pts, f.width) for f in out] == [(0, 8), (1, 8), (2, 2), (3, 2)]
+    assert deinterlacer.count == 2

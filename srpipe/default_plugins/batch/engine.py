@@ -160,6 +160,7 @@ class Manifest:
         self.path = out_dir / MANIFEST
         self.journal_path = out_dir / JOURNAL
         self.entries: dict[str, dict] = {}
+        self._writers: dict[str, str] = {}  # each finished output's input, as in entries: found at once
         self.outputs: set[str] = set()
         self._unwritten: set[str] = set()  # claimed by this run and not written yet (see claim)
         self._journal: int | None = None  # the journal's descriptor, open once something is appended
@@ -189,6 +190,7 @@ class Manifest:
             self.entries[rel] = entry
             if isinstance(entry.get("output"), str):
                 self.outputs.add(entry["output"])
+                self._writers[entry["output"]] = rel
 
     def _replay(self, change: dict) -> None:
         if "done" in change:
@@ -217,7 +219,8 @@ class Manifest:
 
     def writer(self, out_rel: str) -> str | None:
         """The input (relative, as recorded) whose finished output is ``out_rel``, if any."""
-        return next((rel for rel, entry in self.entries.items() if entry.get("output") == out_rel), None)
+        rel = self._writers.get(out_rel)
+        return rel if rel is not None and self.entries[rel].get("output") == out_rel else None
 
     def wrote(self, out_rel: str) -> bool:
         """Whether this batch wrote ``out_rel``, or began to: it may replace it."""

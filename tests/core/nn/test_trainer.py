@@ -68,7 +68,7 @@ def test_a_run_is_resumed_only_as_it_was_started(tmp_path):
     first = make(tmp_path / "run")
     first.config.stop_after = 1
     first.fit()
-    with pytest.raises(SrpipeError, match=r"holds a run \(last.pt\); pass --resume to continue it"):
+    with pytest.raises(SrpipeError, match=r"holds an unfinished run \(last.pt\); pass --resume to continue it"):
         make(tmp_path / "run").fit()  # afresh, it would replace the run's checkpoint
     with pytest.raises(SrpipeError, match=r"was started with epochs 3 \(now 6\): its learning rate follows"):
         make(tmp_path / "run", epochs=6).fit(resume=True)
@@ -79,6 +79,15 @@ def test_a_run_is_resumed_only_as_it_was_started(tmp_path):
     save_checkpoint(make_checkpoint(first.model, {}), tmp_path / "run" / "last.pt")  # weights only
     with pytest.raises(SrpipeError, match="holds weights, not a run to resume"):
         make(tmp_path / "run").fit(resume=True)
+
+
+def test_a_finished_run_may_be_run_again_afresh(tmp_path):
+    first = make(tmp_path / "run", epochs=2)
+    first.fit()
+    again = make(tmp_path / "run", epochs=2)
+    again.fit()
+    lines = (tmp_path / "run" / "log.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2]  # this run's log only
 
 
 def test_logs_and_checkpoints(tmp_path):
