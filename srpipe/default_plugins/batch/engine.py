@@ -826,29 +826,33 @@ def _run_locally(work: list[Job], jobs: int, threads: int, on_frame, on_start=No
             yield run_and_pair(job)
         return
     context = multiprocessing.get_context("spawn")
-    progress = context.Queue()
-    running: dict[tuple, int] = {}  # each job started, by _job_key, with its worker's pid
-    drain = threading.Thread(target=_drain, args=(progress, on_frame, on_start, running), daemon=True)
+    # A SimpleQueue writes each message into the pipe before put() returns: a worker killed right
+    # after it said which job it started has said so (a Queue's feeder thread could lose it)
+    progress = context.SimpleQueue()
+    working: dict[int, tuple] = {}  # each worker's pid -> the job (_job_key) it started last
+    drain = threading.Thread(target=_drain, args=(progress, on_frame, on_start, working), daemon=True)
     drain.start()
     owners = context.Array("i", jobs) if gpus else None
     pool = context.Pool(jobs, initializer=init_worker, initargs=(threads, progress, gpus, owners))
-    finished, lost = set(), False
+    finished, suspects, lost = set(), set(), False
     try:
         # The pool replaces a worker that dies (the system killed it for memory; a plugin raised
-        # SystemExit) but never answers for its job: the job is failed here, when its worker is gone.
+        # SystemExit) but never answers for its job: the job is failed here once its worker is
+        # gone and no result came for it over one more check (one may be on its way).
         results = pool.imap_unordered(run_and_pair, work)
         while len(finished) < len(work):
             try:
                 job, result = results.next(timeout=WORKER_CHECK_S)
             except multiprocessing.TimeoutError:
-                for key, pid in list(running.items()):
-                    if key not in finished and not _process_exists(pid):
-                        job = next(job for job in work if _job_key(job) == key)
-                        finished.add(key)
-                        lost = True
-                        yield job, _worker_died(job)
+                for key in sorted(suspects - finished):
+                    job = next(job for job in work if _job_key(job) == key)
+                    finished.add(key)
+                    lost = True
+                    yield job, _worker_died(job)
+                suspects = {key for pid, key in list(working.items())
+                            if key not in finished and not _process_exists(pid)}
                 continue
-            if _job_key(job) not in finished:  # not one whose worker died just after its result left
+            if _job_key(job) not in finished:
                 finished.add(_job_key(job))
                 yield job, result
         if lost:  # the pool keeps waiting for the lost jobs: close() would never end
@@ -908,9 +912,9 @@ def _dispatch(item, on_frame, on_start) -> None:
         on_frame()
 
 
-def _drain(queue, on_frame, on_start=None, running: dict | None = None) -> None:
-    """Progress from the workers, until None; ``running`` learns which worker started each job."""
+def _drain(queue, on_frame, on_start=None, working: dict | None = None) -> None:
+    """Progress from the workers, until None; ``working`` learns the job each worker started last."""
     while (item := queue.get()) is not None:
-        if isinstance(item, tuple) and running is not None:
-            running[_job_key(item[1])] = item[2]
+        if isinstance(item, tuple) and working is not None:
+            working[item[2]] = _job_key(item[1])
         _dispatch(item, on_frame, on_start)
