@@ -190,11 +190,18 @@ max_pixels_option = click.option("--max-pixels", type=click.IntRange(min=1),
                                  help="Refuse inputs whose frames have more pixels than this, before decoding. "
                                       "Default: 40 million, less where free memory is short.")
 
+on_decode_error_option = click.option(
+    "--on-decode-error", type=click.Choice(["stop", "skip"]), default="stop", show_default=True,
+    help="A damaged input frame stops the file, or is dropped and counted (timestamps stay right).")
+
+timeout_option = click.option(
+    "--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+    help="Give up when the input sends no data for this long. Default: 30 for URLs, no limit for files and pipes.")
+
 encoder_options = _apply([
     codec_options,
     click.option("--pix-fmt", help="Output pixel format, e.g. yuv420p. Default: the input's (10-bit stays 10-bit)."),
-    click.option("--on-decode-error", type=click.Choice(["stop", "skip"]), default="stop", show_default=True,
-                 help="A damaged input frame stops the file, or is dropped and counted (timestamps stay right)."),
+    on_decode_error_option,
     click.option("--deinterlace", type=click.Choice(["auto", "all", "off"]), default="auto", show_default=True,
                  help="Make interlaced frames (DV, DVD, TV) progressive before upscaling, one frame out per frame "
                       "in (FFmpeg's bwdif): auto, the frames the file marks as interlaced; all, every frame (for "

@@ -15,6 +15,7 @@ from srpipe.cli.options import (
     model_options,
     overwrite_option,
     quiet_option,
+    timeout_option,
 )
 from srpipe.media import SinkOptions, SourceOptions
 
@@ -31,9 +32,7 @@ from srpipe.media import SinkOptions, SourceOptions
               help="Output container, e.g. matroska or mpegts. Default: from the output's name; Matroska for -o -, "
                    "FIFOs and devices.")
 @click.option("--input-format", help="Input container for standard input or URLs whose format cannot be guessed.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
-              help="Give up when the input sends no data for this long. "
-                   "Default: 30 for URLs, no limit for files and pipes.")
+@timeout_option
 @overwrite_option
 @quiet_option
 @json_option

@@ -10,9 +10,11 @@ from srpipe.cli.options import (
     backend_option,
     device_option,
     exact_option,
+    on_decode_error_option,
     overwrite_option,
     recording_codec_options,
     scale_option,
+    timeout_option,
     weights_option,
     whole_scale,
 )
@@ -40,9 +42,11 @@ from srpipe.cli.options import (
 @click.option("--no-window", is_flag=True, help="Run without a window and print the statistics at the end.")
 @click.option("--screenshot-dir", type=click.Path(exists=True, file_okay=False, writable=True, path_type=Path),
               default=".", show_default=True, help="Where the s key saves PNG screenshots.")
+@on_decode_error_option
+@timeout_option
 @click.option("--list-cameras", is_flag=True, help="List the cameras and exit.")
 def live(camera, source_location, model, scale, weights, device, backend, exact, keep_up, record, codec, crf, preset,
-         overwrite, no_window, screenshot_dir, list_cameras):
+         overwrite, no_window, screenshot_dir, on_decode_error, timeout, list_cameras):
     """Show a camera or a stream upscaled in real time, beside the bicubic upscale.
 
     A network runs only where the picture changed (--exact: on every pixel), and
@@ -69,6 +73,7 @@ def live(camera, source_location, model, scale, weights, device, backend, exact,
     if (camera is None) == (source_location is None):
         raise click.UsageError("give either --camera or --source")
     from srpipe.default_plugins.live.session import run_live
+    from srpipe.media import SourceOptions
 
     echo = lambda message: click.echo(message, err=True)  # noqa: E731
     run_live(
@@ -76,5 +81,6 @@ def live(camera, source_location, model, scale, weights, device, backend, exact,
         model=model, scale=whole_scale(scale, "live"), device=device, weights=weights, backend=backend, exact=exact,
         keep_up=keep_up, window=not no_window, record=record, overwrite=overwrite, screenshot_dir=screenshot_dir,
         record_options={"codec": codec, "crf": crf, "preset": preset},
+        source_options=SourceOptions(on_decode_error=on_decode_error, timeout=timeout),
         echo=echo, on_end=lambda stats: echo(stats.summary()),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from fractions import Fraction
 from pathlib import Path
 
@@ -50,6 +51,8 @@ class Recorder:
         self.stream = None
         self.first_time: float | None = None
         self.last_pts = -1
+        self.failed = False  # a write failed: the file is not worth keeping
+        self._warned_size = False
 
     def _open_stream(self, width: int, height: int) -> None:
         codec, crf, preset = self.settings
@@ -65,10 +68,22 @@ class Recorder:
 
     def write(self, image: np.ndarray, shown_at: float) -> None:
         """Add one shown BGR image; ``shown_at`` is a clock time in seconds."""
+        try:
+            self._write(image, shown_at)
+        except BaseException:
+            self.failed = True
+            raise
+
+    def _write(self, image: np.ndarray, shown_at: float) -> None:
         image = image[: image.shape[0] // 2 * 2, : image.shape[1] // 2 * 2]
         if self.stream is None:
             self._open_stream(image.shape[1], image.shape[0])
             self.first_time = shown_at
+        elif (image.shape[1], image.shape[0]) != (self.stream.width, self.stream.height) and not self._warned_size:
+            self._warned_size = True
+            warnings.warn(f"the source changed size: {self.path} keeps its first size, "
+                          f"{self.stream.width}x{self.stream.height}, and what is shown at "
+                          f"{image.shape[1]}x{image.shape[0]} is resized to it")
         pts = max(self.last_pts + 1, round((shown_at - self.first_time) / TIME_BASE))
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24").reformat(
             format="yuv420p", dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG

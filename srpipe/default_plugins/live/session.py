@@ -33,15 +33,18 @@ def run_live(
     overwrite: bool = False,
     screenshot_dir: Path = Path("."),
     record_options: dict | None = None,
+    source_options: SourceOptions = SourceOptions(),
     echo: Callable[[str], None] = print,
     on_end: Callable[[LiveStats], None] = lambda stats: None,
     pm=None,
 ) -> LiveStats:
     """Show ``location`` upscaled until it ends or the user quits.
 
-    ``on_end(stats)`` is called when the loop ends, by itself or by Ctrl-C
-    (the recording is kept then too); on any other error the recording is removed.
-    ``record_options``: ``codec``, ``crf``, ``preset`` of the recording (:class:`Recorder`).
+    ``on_end(stats)`` is called when the loop ends, by itself, by Ctrl-C or SIGTERM, or by the
+    source's failing (the recording is kept then too: what was shown); a recording whose writing
+    failed is removed.
+    ``record_options``: ``codec``, ``crf``, ``preset`` of the recording (:class:`Recorder`);
+    ``source_options``: how the source is read (--on-decode-error, --timeout).
     ``keep_up``: a network with tile reuse is held to the source's frame rate, leaving tiles it has
     no time for to later frames (:class:`srpipe.default_plugins.live.loop.KeepUp`); else frames drop.
     The recording is refused if it would replace an existing file without ``overwrite``, or
@@ -54,7 +57,7 @@ def run_live(
     pm = pm or get_plugin_manager()
     models = UpscalerCycle(collect_models(pm), model, scale, resolve_device(device), weights,
                            backends=collect_backends(pm), backend=backend, exact=exact)
-    source = open_source(pm, location, SourceOptions())
+    source = open_source(pm, location, source_options)
     with source:
         if source.width and source.height:  # a stream may tell its size only with its first frame
             models.warm_up(source.width, source.height)
@@ -67,12 +70,17 @@ def run_live(
             )
             try:
                 loop.run()
-            except KeyboardInterrupt:
-                _end(loop, recorder, on_end)
-                raise
             except BaseException:
-                if recorder is not None:
+                # Ctrl-C, SIGTERM, a source that stalls or breaks off: what was shown is kept and
+                # summed up. A recording whose writing failed is not.
+                if recorder is not None and recorder.failed:
                     recorder.abort()
+                else:
+                    try:
+                        _end(loop, recorder, on_end)
+                    except Exception:  # the error that ended the loop is the one to tell
+                        if recorder is not None:
+                            recorder.abort()
                 raise
         finally:
             view.close()

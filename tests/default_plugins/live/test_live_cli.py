@@ -10,7 +10,7 @@ import time
 import av
 import pytest
 
-from srpipe.testing import make_test_video
+from srpipe.testing import damage_video, make_test_video
 
 from conftest import default_sigint, run_srpipe
 
@@ -50,7 +50,8 @@ def test_the_recording_takes_the_encoder_options_of_upscale(clip, tmp_path):
     assert not list(tmp_path.glob("r.mp4")) and not list(tmp_path.glob(".*partial*"))
 
 
-def test_ctrl_c_prints_statistics_and_exits_130(tmp_path):
+@pytest.mark.parametrize("sent, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])  # SIGTERM: docker stop
+def test_ctrl_c_or_sigterm_prints_statistics_and_keeps_the_recording(tmp_path, sent, status):
     long_clip = make_test_video(tmp_path / "long.mp4", frames=250, rate=25, audio=False)  # 10 s
     process = subprocess.Popen(
         [sys.executable, "-m", "srpipe", "live", "--source", str(long_clip), "--no-window",
@@ -62,13 +63,25 @@ def test_ctrl_c_prints_statistics_and_exits_130(tmp_path):
         assert time.monotonic() < deadline and process.poll() is None
         time.sleep(0.05)
     time.sleep(1)  # about a second of playing
-    process.send_signal(signal.SIGINT)
+    process.send_signal(sent)
     _, stderr = process.communicate(timeout=30)
     stderr = stderr.decode()
-    assert process.returncode == 130, stderr
+    assert process.returncode == status, stderr
     shown, dropped, read = map(int, SUMMARY.search(stderr).groups())
     assert 0 < read < 250 and shown + dropped == read
     assert (tmp_path / "r.mp4").exists()  # stopping a recording with Ctrl-C keeps it
+
+
+def test_a_source_that_breaks_off_keeps_the_recording_of_what_was_shown(clip, tmp_path):
+    mjpeg = make_test_video(tmp_path / "clip.mkv", codec="mjpeg", pix_fmt="yuvj420p", frames=25, codec_options={})
+    damaged = damage_video(mjpeg, tmp_path / "damaged.mkv", frames=(15, 16))  # as a stream breaking off there
+    record = tmp_path / "r.mkv"
+    done = run_srpipe("live", "--source", damaged, "--no-window", "--record", record)
+    stderr = done.stderr.decode()
+    assert done.returncode == 1 and stderr.splitlines()[-1].startswith(f"Error: {damaged} is damaged"), stderr
+    shown, _, _ = map(int, SUMMARY.search(stderr).groups())
+    with av.open(str(record)) as recording:
+        assert 0 < sum(1 for _ in recording.decode(video=0)) == shown
 
 
 def test_user_errors_are_one_line(clip):
