@@ -412,6 +412,8 @@ class PyAVSource(Source):
                 except av.ExitError as exc:
                     raise SrpipeError(f"{self.location} sent no data for {self.timeout:g} s; check the source, "
                                       "or allow longer with --timeout SECONDS") from exc
+                except OSError as exc:
+                    packet = self._ended_by(exc)
             if packet is None:
                 break
             index = packet.stream.index
@@ -440,6 +442,19 @@ class PyAVSource(Source):
 
     _retimed = False
     _decoded = False  # a frame came out of the decoder
+
+    def _ended_by(self, exc: OSError) -> av.Packet:
+        """A stream a server closed without saying how long it is ends in an input/output error,
+        which FFmpeg's own command takes for the end, as is taken here (with a warning); anything
+        else stops the run. The empty packet that flushes the decoder of what it holds."""
+        reason = getattr(exc, "strerror", None) or str(exc)
+        if not (is_network(self.location) and exc.errno == errno.EIO):
+            raise SrpipeError(f"cannot read {self.location} ({reason}); check the file or the connection") from exc
+        warnings.warn(f"{self.location} ended in an input/output error ({reason}; the server closed it without "
+                      "saying how long it is?): the frames that arrived are upscaled")
+        flush = av.Packet()
+        flush.stream = self.video
+        return flush
 
     @property
     def deinterlaced_frames(self) -> int:

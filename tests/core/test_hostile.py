@@ -229,6 +229,36 @@ def start_srpipe(*args, cwd=None):
                             cwd=cwd, preexec_fn=default_sigint)
 
 
+def closing_server(payload: bytes) -> int:
+    """A server on 127.0.0.1 that sends ``payload`` to one request and closes the connection, as
+    servers of live streams do that say no Content-Length. Returns its port."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    server.settimeout(30)
+
+    def serve():
+        with server:
+            connection, _ = server.accept()
+            with connection:
+                connection.recv(65536)
+                connection.sendall(payload)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server.getsockname()[1]
+
+
+def test_a_stream_the_server_closes_without_a_length_ends_there(tmp_path):
+    """FFmpeg reads the close as an input/output error: it was 'unexpected OSError' and no output."""
+    clip = make_test_video(tmp_path / "clip.mkv", frames=20)
+    port = closing_server(http_payload(clip, 1.0))
+    url = f"http://127.0.0.1:{port}/clip.mkv"
+    done = run_srpipe("upscale", url, "-o", tmp_path / "out.mkv")
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stderr.decode().startswith(f"Warning: {url} ended in an input/output error")
+    assert len(video_info(tmp_path / "out.mkv")["times"]) == 20
+
+
 @pytest.mark.parametrize("stage", ["open", "read"])
 def test_stalled_server_times_out(tmp_path, stage):
     clip = make_test_video(tmp_path / "clip.mkv", frames=200)
