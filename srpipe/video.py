@@ -885,6 +885,17 @@ def aac_audio_config(codec_context) -> bytes | None:
     return _audio_specific_config(object_type, AAC_RATES.index(codec_context.sample_rate), channels)
 
 
+def streamed_format(location: str, container_format: str | None, instead: str) -> str:
+    """The container standard output (``-``), a FIFO or a device is written in: ``container_format``,
+    else the one the name says, else Matroska; refused where it needs seeking (MP4), saying what to
+    use ``instead``."""
+    chosen = container_format or SUFFIX_FORMATS.get(Path(location).suffix.lower()) or "matroska"
+    if chosen not in STREAMING_FORMATS:
+        where = "standard output" if location == "-" else f"{location} (a {special_kind(location)})"
+        raise SrpipeError(f"{chosen} cannot be streamed to {where}; use {instead}")
+    return chosen
+
+
 class StreamedFile:
     """A FIFO or device that PyAV writes through Python (no seeking). A write blocked on a
     FIFO whose reader stopped reading is where Ctrl-C lands; PyAV's callback would swallow the
@@ -924,12 +935,9 @@ class PyAVSink(Sink):
             raise SrpipeError("standard output is closed; name an output file with -o")
         self.output = None if self.to_stdout else AtomicOutput(Path(location), options.overwrite)
         # Standard output, FIFOs and devices are written as a stream, in a format that needs no seeking.
-        streamed = self.to_stdout or self.output.direct
-        by_name = SUFFIX_FORMATS.get(Path(location).suffix.lower()) if streamed else None
-        self.container_format = options.container_format or by_name or ("matroska" if streamed else None)
-        if streamed and self.container_format not in STREAMING_FORMATS:
-            where = "standard output" if self.to_stdout else f"{location} (a {special_kind(location)})"
-            raise SrpipeError(f"{self.container_format} cannot be streamed to {where}; use --format matroska or mpegts")
+        self.container_format = options.container_format
+        if self.to_stdout or self.output.direct:
+            self.container_format = streamed_format(location, options.container_format, "--format matroska or mpegts")
         self.file = None  # the FIFO or device, opened by srpipe
         self.frames_written = 0
         self._durations: dict[int, int] = {}  # frames in the encoder: pts -> duration, in its time base

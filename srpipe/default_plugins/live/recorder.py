@@ -13,11 +13,13 @@ from av.video.reformatter import ColorRange, Colorspace
 from srpipe.errors import SrpipeError
 from srpipe.outputs import AtomicOutput
 from srpipe.video import (
+    StreamedFile,
     add_video_encoder,
     check_video_encoder,
     default_codec,
     encoder_refusal,
     ffmpeg_errors,
+    streamed_format,
     tag_video_stream,
 )
 
@@ -43,8 +45,14 @@ class Recorder:
         if codec is not None:
             check_video_encoder(codec)
         self.output = AtomicOutput(self.path, overwrite)
+        self.file = None  # a FIFO or device, opened here: as srpipe upscale writes them
         try:
-            self.container = av.open(str(self.output.temp), mode="w")
+            if self.output.direct:
+                fmt = streamed_format(str(self.path), None, "a .mkv or .ts name")
+                self.file = StreamedFile(self.output.temp)
+                self.container = av.open(self.file, mode="w", format=fmt)
+            else:
+                self.container = av.open(str(self.output.temp), mode="w")
         except (av.FFmpegError, ValueError) as exc:
             self.output.discard()
             raise SrpipeError(f"cannot record to {self.path}: {exc}; use a .mp4 or .mkv name") from exc
@@ -100,6 +108,8 @@ class Recorder:
         try:
             self.container.mux(packets)
         except (OSError, av.FFmpegError) as exc:
+            if self.file is not None and self.file.interrupted:  # Ctrl-C in a write to a FIFO
+                raise self.file.interrupted from None
             raise SrpipeError(f"cannot write {self.path}: {exc}; check free space and permissions") from exc
 
     def finish(self) -> None:
@@ -108,9 +118,14 @@ class Recorder:
             self.abort()
             return
         self._mux(self.stream.encode(None))
-        self.container.close()
+        self._close()
         self.output.commit()
 
     def abort(self) -> None:
-        self.container.close()
+        self._close()
         self.output.discard()
+
+    def _close(self) -> None:
+        self.container.close()
+        if self.file is not None:
+            self.file.close()

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import av
 import pytest
 
 from srpipe.testing import make_test_video
@@ -72,3 +73,18 @@ def test_a_network_recording_is_one_line(tmp_path):
     assert one_error_line(done).startswith("Error: output rtmp:/127.0.0.1:1/live is a network address; "
                                            "--record writes a file")
     assert sorted(os.listdir(tmp_path)) == ["clip.mp4"]
+
+
+def test_a_recording_into_a_fifo_is_streamed_as_upscale_streams(tmp_path):
+    make_test_video(tmp_path / "clip.mp4", frames=10, audio=False)
+    os.mkfifo(tmp_path / "seekless.mp4")
+    assert one_error_line(live(tmp_path, "clip.mp4", tmp_path / "seekless.mp4")) == \
+        f"Error: mp4 cannot be streamed to {tmp_path / 'seekless.mp4'} (a FIFO); use a .mkv or .ts name"
+    os.mkfifo(tmp_path / "stream.mkv")
+    with subprocess.Popen(["cat", str(tmp_path / "stream.mkv")], stdout=subprocess.PIPE) as reader:
+        done = live(tmp_path, "clip.mp4", tmp_path / "stream.mkv")
+        received = reader.stdout.read()
+    assert done.returncode == 0, done.stderr.decode()
+    (tmp_path / "received.mkv").write_bytes(received)
+    with av.open(str(tmp_path / "received.mkv")) as container:
+        assert sum(1 for _ in container.decode(video=0)) > 0
