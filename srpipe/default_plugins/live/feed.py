@@ -84,10 +84,11 @@ class SlotThread:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
-        """Stop and wait for the thread (the item in hand is finished first)."""
+    def stop(self, wait: float = 5.0) -> None:
+        """Stop and wait for the thread, at most ``wait`` seconds (the item in hand is finished
+        first; a read blocked in C, on a stalled stream, is left to the process's exit)."""
         self._stop.set()
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=wait)
 
     def _run(self) -> None:
         try:
@@ -125,9 +126,9 @@ class FrameFeed(SlotThread):
             return None
         return max((arrivals[-1] - arrivals[0]) / (len(arrivals) - 1), SHORTEST_INTERVAL_S)
 
-    def stop(self) -> None:
+    def stop(self, wait: float = 5.0) -> None:
         """Stop reading and wait for the thread; the waiting frame counts as dropped."""
-        super().stop()
+        super().stop(wait)
         self.slot.discard()
 
     def _produce(self) -> None:

@@ -36,6 +36,8 @@ SHOWN_WAIT_MS = 1  # key wait after each frame (also lets highgui draw)
 IDLE_WAIT_MS = 5  # key wait when no frame is ready
 PAUSED_WAIT_MS = 30
 TAKE_TIMEOUT_S = 0.05  # how long the worker waits for a frame before looking whether to stop
+STOP_WAIT_S = 5.0  # how long the threads may take to finish what they hold when the loop ends
+INTERRUPTED_WAIT_S = 0.5  # ... on Ctrl-C or SIGTERM, where a read stalled in C would hold the exit
 
 
 @dataclass
@@ -161,6 +163,7 @@ class LiveLoop:
         start = self.clock()
         self.feed.start()
         self.worker.start()
+        interrupted = False
         try:
             while not self.quitting:
                 if self.paused:
@@ -172,9 +175,13 @@ class LiveLoop:
                 elif self.worker.slot.finished:
                     break
                 self.handle_key(self.view.key(SHOWN_WAIT_MS if item is not None else IDLE_WAIT_MS))
+        except BaseException as exc:
+            interrupted = not isinstance(exc, Exception)  # Ctrl-C, SIGTERM: end within a second or two
+            raise
         finally:
-            self.worker.stop()
-            self.feed.stop()
+            wait = INTERRUPTED_WAIT_S if interrupted else STOP_WAIT_S
+            self.worker.stop(wait)
+            self.feed.stop(wait)
             self.stats.read = self.feed.slot.put_count
             self.stats.dropped = self.stats.read - self.stats.shown  # in a handoff, in hand, or being drawn
             self.stats.seconds = self.clock() - start
