@@ -8,6 +8,7 @@ import errno
 import functools
 import itertools
 import os
+import select
 import struct
 import sys
 import threading
@@ -291,6 +292,9 @@ class PyAVSource(Source):
         target = sys.stdin.buffer if location == "-" else location
         timeout = (options.timeout if options.timeout is not None
                    else (NETWORK_TIMEOUT if is_network(location) else None))
+        self._pipe = None
+        if timeout and (location == "-" or special_kind(location) == "FIFO"):
+            target = self._pipe = TimedPipe(location, timeout)
         max_pixels = default_max_pixels() if options.max_pixels is None else options.max_pixels
         # max_pixels: the stream probe decodes a first frame; a header claiming a huge one fails instead
         settings = {"options": {"max_pixels": str(max_pixels)}, **({"timeout": timeout} if timeout else {})}
@@ -300,6 +304,7 @@ class PyAVSource(Source):
             raise SrpipeError(f"{location} sent no data for {timeout:g} s; check the address, or allow longer "
                               "with --timeout SECONDS") from exc
         except (av.FFmpegError, OSError, ValueError) as exc:
+            self._check_stalled()
             raise _open_error(location, exc) from exc
         self.timeout, self.max_pixels = timeout, max_pixels
         self._reading = threading.Lock()  # close() must not free the container under a read
@@ -413,8 +418,10 @@ class PyAVSource(Source):
                     raise SrpipeError(f"{self.location} sent no data for {self.timeout:g} s; check the source, "
                                       "or allow longer with --timeout SECONDS") from exc
                 except OSError as exc:
+                    self._check_stalled()
                     packet = self._ended_by(exc)
             if packet is None:
+                self._check_stalled()
                 break
             index = packet.stream.index
             if index == self.video.index:
@@ -442,6 +449,12 @@ class PyAVSource(Source):
 
     _retimed = False
     _decoded = False  # a frame came out of the decoder
+
+    def _check_stalled(self) -> None:
+        """Raise, where the input is a pipe that ended because it sent nothing for --timeout, so."""
+        if self._pipe is not None and self._pipe.stalled:
+            raise SrpipeError(f"{self.location} sent no data for {self.timeout:g} s; check the source, or allow "
+                              "longer with --timeout SECONDS")
 
     def _ended_by(self, exc: OSError) -> av.Packet:
         """A stream a server closed without saying how long it is ends in an input/output error,
@@ -553,6 +566,8 @@ class PyAVSource(Source):
         if self._reading.acquire(timeout=0.5):
             try:
                 self.container.close()
+                if self._pipe is not None:
+                    self._pipe.close()
             finally:
                 self._reading.release()
 
@@ -894,6 +909,29 @@ def streamed_format(location: str, container_format: str | None, instead: str) -
         where = "standard output" if location == "-" else f"{location} (a {special_kind(location)})"
         raise SrpipeError(f"{chosen} cannot be streamed to {where}; use {instead}")
     return chosen
+
+
+class TimedPipe:
+    """Standard input or a FIFO, read through Python with a limit on how long a read may wait
+    for data (--timeout): FFmpeg does not ask its interrupt callback while a read of a pipe blocks.
+    A read that waited too long ends the input, and ``stalled`` says so (PyAV drops what its
+    read callback raises). A FIFO is opened here, and its open waits for a writer (Ctrl-C ends the wait)."""
+
+    def __init__(self, location: str, timeout: float):
+        self.fd = sys.stdin.fileno() if location == "-" else os.open(location, os.O_RDONLY)
+        self.owned, self.timeout = location != "-", timeout
+        self.stalled = False
+
+    def read(self, size: int) -> bytes:
+        ready, _, _ = select.select([self.fd], [], [], self.timeout)
+        if not ready:
+            self.stalled = True
+            return b""
+        return os.read(self.fd, size)
+
+    def close(self) -> None:
+        if self.owned:
+            os.close(self.fd)
 
 
 class StreamedFile:

@@ -259,6 +259,35 @@ def test_a_stream_the_server_closes_without_a_length_ends_there(tmp_path):
     assert len(video_info(tmp_path / "out.mkv")["times"]) == 20
 
 
+@pytest.mark.parametrize("via", ["stdin", "fifo"])
+def test_a_stalled_pipe_times_out_with_timeout(tmp_path, via):
+    """FFmpeg does not ask its interrupt callback while a pipe read blocks: --timeout was ignored there."""
+    clip = make_test_video(tmp_path / "clip.mkv", frames=100)
+    data = clip.read_bytes()
+    args = ["-m", "srpipe", "upscale", "-" if via == "stdin" else str(tmp_path / "in.fifo"),
+            "-o", str(tmp_path / "out.mkv"), "--timeout", "1"]
+    if via == "fifo":
+        os.mkfifo(tmp_path / "in.fifo")
+        args += ["--input-format", "matroska"]
+    started = time.monotonic()
+    process = subprocess.Popen([sys.executable, *args], stdin=subprocess.PIPE if via == "stdin" else None,
+                               stderr=subprocess.PIPE)
+    writer = process.stdin if via == "stdin" else open(tmp_path / "in.fifo", "wb")
+    writer.write(data[: len(data) // 2])  # and then nothing, the pipe held open
+    writer.flush()
+    process.wait(timeout=60)
+    stderr = process.stderr.read()
+    writer.close()
+    assert time.monotonic() - started < 30
+    assert process.returncode == 1
+    where = "-" if via == "stdin" else tmp_path / "in.fifo"
+    assert stderr.decode() == f"Error: {where} sent no data for 1 s; check the source, or allow longer with " \
+                              "--timeout SECONDS\n"
+    assert sorted(os.listdir(tmp_path)) == sorted(["clip.mkv", *(["in.fifo"] if via == "fifo" else [])])
+    done = run_srpipe("upscale", "-", "-o", tmp_path / "whole.mkv", "--timeout", "5", input=data)
+    assert done.returncode == 0, done.stderr.decode()  # a pipe that keeps sending is read to its end
+
+
 @pytest.mark.parametrize("stage", ["open", "read"])
 def test_stalled_server_times_out(tmp_path, stage):
     clip = make_test_video(tmp_path / "clip.mkv", frames=200)
