@@ -237,6 +237,8 @@ def test_an_option_of_the_other_kind_at_its_default_is_accepted(cli_run, tmp_pat
     (["bench", "--batch-size", "-5"], "Invalid value for '--batch-size': -5 is not in the range x>=1"),
     (["batch", "{tmp}", "{tmp}/out", "--chunk-seconds", "nan"],
      "Invalid value for '--chunk-seconds': 'nan' is not a finite number"),
+    (["batch", "{tmp}", "{tmp}/out", "--chunk-seconds", "-1"],
+     "Invalid value for '--chunk-seconds': -1.0 is not in the range x>=0"),
 ])
 def test_numbers_out_of_range_are_usage_errors(cli_run, tmp_path, args, message):
     done = cli_run(*[a.format(tmp=tmp_path) for a in args])
