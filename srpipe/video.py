@@ -184,6 +184,10 @@ def _open_error(location: str, exc: Exception) -> SrpipeError:
     return SrpipeError(f"cannot read {location} as video: {reason}; check that it is a complete media file")
 
 
+# Decoders that give one picture for each packet of a stream (H.264 and HEVC in access units,
+# MPEG-1/2/4 Part 2 pictures): a packet without one is a frame left out (VP8/VP9 have hidden frames)
+ONE_FRAME_A_PACKET = {"h264", "hevc", "mpeg1video", "mpeg2video", "mpeg4"}
+
 # Seconds a network input may send nothing before srpipe gives up (--timeout).
 NETWORK_TIMEOUT = 30.0
 
@@ -446,9 +450,23 @@ class PyAVSource(Source):
                 yield packet
         if self.pts_range is None:
             self._count_container_losses(sorted(video_pts), video_end)
+            self._tell_frameless_packets()
 
     _retimed = False
     _decoded = False  # a frame came out of the decoder
+    _packets_in = _frames_out = 0  # the video packets with data that went into the decoder, the frames out
+    _fields_seen = False  # an interlaced frame came out
+
+    def _tell_frameless_packets(self) -> None:
+        """Say how many packets gave no frame, where each should give one (codecs without frames
+        never shown, as VP9's): a stream joined mid-way begins with packets that refer to
+        frames before it, which the decoder leaves out without an error."""
+        if self.decoder.name not in ONE_FRAME_A_PACKET or self._fields_seen:  # a field a packet, in broadcasts
+            return
+        frameless = self._packets_in - self._frames_out - self.skipped_frames
+        if frameless > 0:
+            warnings.warn(f"{frameless} packet{'s' * (frameless != 1)} of {self.location} gave no picture (a stream "
+                          "joined mid-way begins with frames that refer to pictures before it); they are left out")
 
     def _check_stalled(self) -> None:
         """Raise, where the input is a pipe that ended because it sent nothing for --timeout, so."""
@@ -518,6 +536,7 @@ class PyAVSource(Source):
     def _decode(self, packet: av.Packet) -> list[av.VideoFrame]:
         """The frames of one packet, deinterlaced where they are interlaced (:meth:`_progressive`);
         a damaged packet stops or is skipped and counted."""
+        self._packets_in += packet.size > 0
         try:
             frames = self.decoder.decode(packet)
         except av.FFmpegError as exc:
@@ -533,6 +552,8 @@ class PyAVSource(Source):
                 "rerun with --on-decode-error skip to drop the damaged frames"
             ) from exc
         self._decoded = self._decoded or bool(frames)
+        self._frames_out += len(frames)
+        self._fields_seen = self._fields_seen or any(frame.interlaced_frame for frame in frames)
         return self._progressive(frames, last=packet.size == 0)  # an empty packet ends the stream
 
     def _progressive(self, frames: list[av.VideoFrame], last: bool) -> list[av.VideoFrame]:

@@ -238,3 +238,22 @@ def test_frames_too_large_for_memory_are_refused_with_the_size_needed():
     with pytest.warns(UserWarning, match="--batch-size lowered from 8 to 3"):
         assert fit_batch_size(1920, 1080, 4, 8, 1, Model(), available=2 * GIB) == 3
     assert fit_batch_size(640, 360, 2, 8, 1, Model(), available=2 * GIB) == 8
+
+
+def test_a_stream_joined_mid_way_says_what_it_left_out(tmp_path):
+    """The packets before the first keyframe refer to pictures before the stream: the decoder
+    leaves them out without an error, so srpipe says how many."""
+    clip = make_test_video(tmp_path / "whole.ts", frames=50, audio=False, codec_options={"g": "25", "bf": "0"})
+    data = clip.read_bytes()
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(data[188 * 40:])  # joined a few frames after the first keyframe, on a TS packet boundary
+    done = run_srpipe("upscale", joined, "-o", tmp_path / "out.mkv", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    (warning,) = [line for line in done.stderr.decode().splitlines() if "gave no picture" in line]
+    left_out = int(warning.split()[1])
+    assert warning == (f"Warning: {left_out} packets of {joined} gave no picture (a stream joined mid-way begins "
+                       "with frames that refer to pictures before it); they are left out")
+    with av.open(str(joined)) as container:
+        packets = sum(1 for packet in container.demux(video=0) if packet.size)
+    assert 0 < left_out < 25 and len(video_info(tmp_path / "out.mkv")["times"]) == packets - left_out
+    assert "gave no picture" not in run_srpipe("upscale", clip, "-o", tmp_path / "whole.mkv").stderr.decode()
