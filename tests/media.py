@@ -36,3 +36,16 @@ def packets(path, kind):
             for p in container.demux(*streams)
             if p.dts is not None
         ]
+
+
+def audio_only_file(path, rate: int = 48000):
+    """A file of one AAC frame of silence and no video stream."""
+    import numpy as np
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=rate)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = rate, 0
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path

@@ -21,7 +21,7 @@ from srpipe.testing import damage_video, make_plugin_manager, make_test_image, m
 from srpipe.upscaling import upscale
 
 from conftest import default_sigint, run_srpipe
-from media import video_info
+from media import audio_only_file, video_info
 
 
 def listing(folder):
@@ -66,13 +66,7 @@ def test_damaged_packets_skipped_on_request_keep_timestamps(tmp_path):
 
 
 def test_audio_only_file_is_refused(tmp_path):
-    path = tmp_path / "sound.m4a"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("aac", rate=48000)
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-        frame.sample_rate, frame.pts = 48000, 0
-        container.mux(stream.encode(frame))
-        container.mux(stream.encode())
+    path = audio_only_file(tmp_path / "sound.m4a")
     assert_one_line_error(run_srpipe("upscale", path), "sound.m4a has no video stream")
 
 

@@ -14,6 +14,7 @@ import pytest
 from srpipe.testing import make_test_image, make_test_video
 
 from conftest import run_srpipe
+from media import audio_only_file
 
 
 @pytest.fixture
@@ -246,25 +247,12 @@ def test_numbers_out_of_range_are_usage_errors(cli_run, tmp_path, args, message)
     assert not (tmp_path / "run").exists()
 
 
-def _audio_only(path):
-    import av
-    import numpy as np
-
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("aac", rate=44100)
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-        frame.sample_rate, frame.pts = 44100, 0
-        container.mux(stream.encode(frame))
-        container.mux(stream.encode())
-    return path
-
-
 @pytest.mark.parametrize("name, message", [
     ("in.png", "{input} is a still image; srpipe bench times video"),
     ("in.m4a", "{input} has no video stream"),
 ])
 def test_bench_refuses_an_input_without_video_before_any_stage(cli_run, tmp_path, name, message):
-    made = make_test_image(tmp_path / name) if name.endswith(".png") else _audio_only(tmp_path / name)
+    made = make_test_image(tmp_path / name) if name.endswith(".png") else audio_only_file(tmp_path / name)
     done = cli_run("bench", tmp_path / name, "--no-startup", "--repeats", "1")
     assert done.exit_code == 1
     assert done.stderr.startswith(f"Error: {message.format(input=made)}"), done.stderr
