@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import threading
 
 import av
 import pytest
@@ -81,10 +82,12 @@ def test_a_recording_into_a_fifo_is_streamed_as_upscale_streams(tmp_path):
     assert one_error_line(live(tmp_path, "clip.mp4", tmp_path / "seekless.mp4")) == \
         f"Error: mp4 cannot be streamed to {tmp_path / 'seekless.mp4'} (a FIFO); use a .mkv or .ts name"
     os.mkfifo(tmp_path / "stream.mkv")
-    with subprocess.Popen(["cat", str(tmp_path / "stream.mkv")], stdout=subprocess.PIPE) as reader:
-        done = live(tmp_path, "clip.mp4", tmp_path / "stream.mkv")
-        received = reader.stdout.read()
+    received = []
+    reader = threading.Thread(target=lambda: received.append((tmp_path / "stream.mkv").read_bytes()))
+    reader.start()
+    done = live(tmp_path, "clip.mp4", tmp_path / "stream.mkv")
+    reader.join(timeout=60)
     assert done.returncode == 0, done.stderr.decode()
-    (tmp_path / "received.mkv").write_bytes(received)
+    (tmp_path / "received.mkv").write_bytes(received[0])
     with av.open(str(tmp_path / "received.mkv")) as container:
         assert sum(1 for _ in container.decode(video=0)) > 0
