@@ -18,7 +18,7 @@ from srpipe.errors import SrpipeError
 
 AUTO, ALL, OFF = "auto", "all", "off"
 MODES = (AUTO, ALL, OFF)
-SMALLEST = 4  # a side bwdif takes (it refuses frames under 3 pixels a side)
+SMALLEST = 4  # the least side of a plane bwdif takes (chroma planes are half the frame in 4:2:0)
 
 
 class Deinterlacer:
@@ -40,13 +40,13 @@ class Deinterlacer:
         """The progressive frames that are ready after ``frame``: none at first, then one."""
         key = (frame.width, frame.height, frame.format.name)
         ready = self.flush() if self._graph is not None and key != self._key else []
-        if min(frame.width, frame.height) < SMALLEST:  # fields of a line or two: nothing to rebuild
+        if min(min(plane.width, plane.height) for plane in frame.planes) < SMALLEST:  # fields of a line or two
             return ready + [frame]
-        if self._graph is None:
-            self._start(frame, key)
-        self.count += self.every_frame or frame.interlaced_frame
         try:
+            if self._graph is None:
+                self._start(frame, key)
             self._graph.vpush(frame)
+            self.count += self.every_frame or frame.interlaced_frame
         except av.FFmpegError as exc:
             raise SrpipeError(f"the deinterlacer refused a {frame.width}x{frame.height} {frame.format.name} frame "
                               f"({exc}); rerun with --deinterlace off") from exc

@@ -21,7 +21,7 @@ import numpy as np
 from srpipe.errors import SrpipeError
 from srpipe.frames import PLANE_FORMATS, Frame
 from srpipe.media import IMAGE_SUFFIXES, Sink, SinkOptions, Source
-from srpipe.memory import BAND_PIXELS, refuse_unless_fits, row_bands, working_bytes
+from srpipe.memory import BAND_PIXELS, default_max_pixels, refuse_unless_fits, row_bands, working_bytes
 from srpipe.models import UpscalerTraits
 from srpipe.outputs import AtomicOutput, special_kind, writes_through
 from srpipe.sizing import SizePlan
@@ -290,10 +290,15 @@ def _is_os2_bitmap(data: np.ndarray) -> bool:
 
 
 def _os2_bitmap(data: np.ndarray) -> np.ndarray:
-    """An OS/2 bitmap's BGR samples, by Pillow: OpenCV reads a 24-bit one as grey."""
+    """An OS/2 bitmap's BGR samples, by Pillow: OpenCV reads a 24-bit one as grey. Its size is
+    checked first: Pillow's own limit is off (:func:`image_header`)."""
     import io
 
     from PIL import Image
+
+    width, height = struct.unpack("<HH", data[18:22].tobytes())
+    if width * height > default_max_pixels():
+        raise ValueError("larger than srpipe reads")  # read_image's one-line refusal
 
     Image.MAX_IMAGE_PIXELS = None  # srpipe checks sizes itself (--max-pixels)
     with Image.open(io.BytesIO(data.tobytes())) as image:

@@ -9,6 +9,7 @@ import functools
 import itertools
 import os
 import select
+import stat
 import struct
 import sys
 import threading
@@ -185,8 +186,9 @@ def _open_error(location: str, exc: Exception) -> SrpipeError:
 
 
 # Decoders that give one picture for each packet of a stream (H.264 and HEVC in access units,
-# MPEG-1/2/4 Part 2 pictures): a packet without one is a frame left out (VP8/VP9 have hidden frames)
-ONE_FRAME_A_PACKET = {"h264", "hevc", "mpeg1video", "mpeg2video", "mpeg4"}
+# MPEG-1/2 pictures): a packet without one is a frame left out (VP8/VP9 have hidden frames, and
+# MPEG-4 Part 2 frames not coded, which DivX and Xvid write for the frames they drop)
+ONE_FRAME_A_PACKET = {"h264", "hevc", "mpeg1video", "mpeg2video"}
 
 # Seconds a network input may send nothing before srpipe gives up (--timeout).
 NETWORK_TIMEOUT = 30.0
@@ -296,8 +298,8 @@ class PyAVSource(Source):
         target = sys.stdin.buffer if location == "-" else location
         timeout = (options.timeout if options.timeout is not None
                    else (NETWORK_TIMEOUT if is_network(location) else None))
-        self._pipe = None
-        if timeout and (location == "-" or special_kind(location) == "FIFO"):
+        self.timeout, self._pipe = timeout, None
+        if timeout and is_pipe(location):
             target = self._pipe = TimedPipe(location, timeout)
         max_pixels = default_max_pixels() if options.max_pixels is None else options.max_pixels
         # max_pixels: the stream probe decodes a first frame; a header claiming a huge one fails instead
@@ -310,7 +312,10 @@ class PyAVSource(Source):
         except (av.FFmpegError, OSError, ValueError) as exc:
             self._check_stalled()
             raise _open_error(location, exc) from exc
-        self.timeout, self.max_pixels = timeout, max_pixels
+        finally:
+            if self._pipe is not None and not hasattr(self, "container"):  # not opened: the FIFO is closed
+                self._pipe.close()
+        self.max_pixels = max_pixels
         self._reading = threading.Lock()  # close() must not free the container under a read
         if not self.container.streams.video:
             self.container.close()
@@ -465,8 +470,8 @@ class PyAVSource(Source):
             return
         frameless = self._packets_in - self._frames_out - self.skipped_frames
         if frameless > 0:
-            warnings.warn(f"{frameless} packet{'s' * (frameless != 1)} of {self.location} gave no picture (a stream "
-                          "joined mid-way begins with frames that refer to pictures before it); they are left out")
+            warnings.warn(f"{frameless} packet{'s' * (frameless != 1)} of {self.location} gave no picture and "
+                          "are left out (as where a stream is joined mid-way, before its first keyframe)")
 
     def _check_stalled(self) -> None:
         """Raise, where the input is a pipe that ended because it sent nothing for --timeout, so."""
@@ -536,7 +541,7 @@ class PyAVSource(Source):
     def _decode(self, packet: av.Packet) -> list[av.VideoFrame]:
         """The frames of one packet, deinterlaced where they are interlaced (:meth:`_progressive`);
         a damaged packet stops or is skipped and counted."""
-        self._packets_in += packet.size > 0
+        self._packets_in += packet.size > 0 and not packet.is_discard  # discard: before an MP4 edit list's start
         try:
             frames = self.decoder.decode(packet)
         except av.FFmpegError as exc:
@@ -932,6 +937,17 @@ def streamed_format(location: str, container_format: str | None, instead: str) -
     return chosen
 
 
+def is_pipe(location: str) -> bool:
+    """Whether an input is a pipe, a FIFO or a socket (``-``: standard input, as it is open):
+    what only srpipe's own reads can time (:class:`TimedPipe`). A file redirected into standard
+    input is a file, which FFmpeg may seek."""
+    try:
+        mode = os.fstat(sys.stdin.fileno()).st_mode if location == "-" else os.stat(location).st_mode
+    except (OSError, ValueError, AttributeError):
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+
+
 class TimedPipe:
     """Standard input or a FIFO, read through Python with a limit on how long a read may wait
     for data (--timeout): FFmpeg does not ask its interrupt callback while a read of a pipe blocks.
@@ -942,10 +958,13 @@ class TimedPipe:
         self.fd = sys.stdin.fileno() if location == "-" else os.open(location, os.O_RDONLY)
         self.owned, self.timeout = location != "-", timeout
         self.stalled = False
+        self._poll = select.poll()
+        self._poll.register(self.fd, select.POLLIN)
 
     def read(self, size: int) -> bytes:
-        ready, _, _ = select.select([self.fd], [], [], self.timeout)
-        if not ready:
+        if self.stalled:  # FFmpeg reads again after an end: it stays the end, at once
+            return b""
+        if not self._poll.poll(self.timeout * 1000):
             self.stalled = True
             return b""
         return os.read(self.fd, size)

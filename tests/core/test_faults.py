@@ -2,6 +2,7 @@
 
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -245,9 +246,19 @@ def test_a_stream_joined_mid_way_says_what_it_left_out(tmp_path):
     assert done.returncode == 0, done.stderr.decode()
     (warning,) = [line for line in done.stderr.decode().splitlines() if "gave no picture" in line]
     left_out = int(warning.split()[1])
-    assert warning == (f"Warning: {left_out} packets of {joined} gave no picture (a stream joined mid-way begins "
-                       "with frames that refer to pictures before it); they are left out")
+    assert warning == (f"Warning: {left_out} packets of {joined} gave no picture and are left out (as where a "
+                       "stream is joined mid-way, before its first keyframe)")
     with av.open(str(joined)) as container:
         packets = sum(1 for packet in container.demux(video=0) if packet.size)
     assert 0 < left_out < 25 and len(video_info(tmp_path / "out.mkv")["times"]) == packets - left_out
     assert "gave no picture" not in run_srpipe("upscale", clip, "-o", tmp_path / "whole.mkv").stderr.decode()
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg program to trim without encoding")
+def test_an_mp4_trimmed_without_encoding_warns_of_nothing(tmp_path):
+    """Its edit list starts after the keyframe: the packets before are discarded on purpose."""
+    clip = make_test_video(tmp_path / "clip.mp4", frames=50, audio=False, codec_options={"g": "25"})
+    trimmed = tmp_path / "trimmed.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-ss", "0.5", "-i", clip, "-c", "copy", trimmed], check=True)
+    done = run_srpipe("upscale", trimmed, "-o", tmp_path / "out.mkv", "-q")
+    assert done.returncode == 0 and "gave no picture" not in done.stderr.decode(), done.stderr.decode()

@@ -259,8 +259,8 @@ def test_a_stream_the_server_closes_without_a_length_ends_there(tmp_path):
     assert len(video_info(tmp_path / "out.mkv")["times"]) == 20
 
 
-@pytest.mark.parametrize("via", ["stdin", "fifo"])
-def test_a_stalled_pipe_times_out_with_timeout(tmp_path, via):
+@pytest.mark.parametrize("via, share", [("stdin", 0.5), ("fifo", 0.5), ("stdin", 0.0)])
+def test_a_stalled_pipe_times_out_with_timeout(tmp_path, via, share):
     """FFmpeg does not ask its interrupt callback while a pipe read blocks: --timeout was ignored there."""
     clip = make_test_video(tmp_path / "clip.mkv", frames=100)
     data = clip.read_bytes()
@@ -273,7 +273,7 @@ def test_a_stalled_pipe_times_out_with_timeout(tmp_path, via):
     process = subprocess.Popen([sys.executable, *args], stdin=subprocess.PIPE if via == "stdin" else None,
                                stderr=subprocess.PIPE)
     writer = process.stdin if via == "stdin" else open(tmp_path / "in.fifo", "wb")
-    writer.write(data[: len(data) // 2])  # and then nothing, the pipe held open
+    writer.write(data[: int(len(data) * share)])  # and then nothing, the pipe held open
     writer.flush()
     process.wait(timeout=60)
     stderr = process.stderr.read()
@@ -286,6 +286,16 @@ def test_a_stalled_pipe_times_out_with_timeout(tmp_path, via):
     assert sorted(os.listdir(tmp_path)) == sorted(["clip.mkv", *(["in.fifo"] if via == "fifo" else [])])
     done = run_srpipe("upscale", "-", "-o", tmp_path / "whole.mkv", "--timeout", "5", input=data)
     assert done.returncode == 0, done.stderr.decode()  # a pipe that keeps sending is read to its end
+
+
+def test_a_file_redirected_into_standard_input_is_still_read_as_a_file_with_timeout(tmp_path):
+    """An MP4 whose index is at its end needs seeking: a file redirected into standard input may be."""
+    clip = make_test_video(tmp_path / "clip.mp4", frames=10)
+    with open(clip, "rb") as stdin:
+        done = subprocess.run([sys.executable, "-m", "srpipe", "upscale", "-", "-o", tmp_path / "out.mkv",
+                               "--timeout", "5", "-q"], stdin=stdin, capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()
+    assert len(video_info(tmp_path / "out.mkv")["times"]) == 10
 
 
 @pytest.mark.parametrize("stage", ["open", "read"])

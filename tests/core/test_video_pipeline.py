@@ -413,11 +413,11 @@ def test_hdr10_metadata_is_kept_by_x265_and_said_lost_elsewhere(tmp_path):
 
 def test_frames_too_small_for_fields_pass_the_deinterlacer_as_they_are():
     frames = []
-    for index, side in enumerate([8, 8, 2, 2]):
+    for index, side in enumerate([8, 8, 6, 6]):  # 6: chroma planes of 3, too few rows for bwdif
         frame = av.VideoFrame.from_ndarray(np.full((side * 3 // 2, side), 10 * index, np.uint8), format="yuv420p")
         frame.pts, frame.time_base = index, Fraction(1, 25)
         frames.append(frame)
     deinterlacer = Deinterlacer(every_frame=True)
     out = [ready for frame in frames for ready in deinterlacer.frames(frame)] + deinterlacer.flush()
-    assert [(f.pts, f.width) for f in out] == [(0, 8), (1, 8), (2, 2), (3, 2)]
+    assert [(f.pts, f.width) for f in out] == [(0, 8), (1, 8), (2, 6), (3, 6)]
     assert deinterlacer.count == 2

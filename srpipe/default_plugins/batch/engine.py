@@ -826,9 +826,10 @@ def _run_locally(work: list[Job], jobs: int, threads: int, on_frame, on_start=No
             yield run_and_pair(job)
         return
     context = multiprocessing.get_context("spawn")
-    # A SimpleQueue writes each message into the pipe before put() returns: a worker killed right
-    # after it said which job it started has said so (a Queue's feeder thread could lose it)
-    progress = context.SimpleQueue()
+    # A Queue, not a SimpleQueue: a worker killed while it held a SimpleQueue's lock, in one of
+    # its puts for every frame, would block every other worker's (a kill right after a job's
+    # "start" can lose that message instead: its job then waits, as the pool's own queues would)
+    progress = context.Queue()
     working: dict[int, tuple] = {}  # each worker's pid -> the job (_job_key) it started last
     drain = threading.Thread(target=_drain, args=(progress, on_frame, on_start, working), daemon=True)
     drain.start()

@@ -78,7 +78,7 @@ class Recorder:
         """Add one shown BGR image; ``shown_at`` is a clock time in seconds."""
         try:
             self._write(image, shown_at)
-        except BaseException:
+        except Exception:  # not Ctrl-C or SIGTERM, which land here most often: what was written is whole
             self.failed = True
             raise
 
