@@ -426,7 +426,7 @@ class PyAVSource(Source):
                 except av.ExitError as exc:
                     raise SrpipeError(f"{self.location} sent no data for {self.timeout:g} s; check the source, "
                                       "or allow longer with --timeout SECONDS") from exc
-                except OSError as exc:
+                except (OSError, av.FFmpegError) as exc:
                     self._check_stalled()
                     packet = self._ended_by(exc)
             if packet is None:
@@ -479,13 +479,17 @@ class PyAVSource(Source):
             raise SrpipeError(f"{self.location} sent no data for {self.timeout:g} s; check the source, or allow "
                               "longer with --timeout SECONDS")
 
-    def _ended_by(self, exc: OSError) -> av.Packet:
+    def _ended_by(self, exc: Exception) -> av.Packet:
         """A stream a server closed without saying how long it is ends in an input/output error,
         which FFmpeg's own command takes for the end, as is taken here (with a warning); anything
         else stops the run. The empty packet that flushes the decoder of what it holds."""
         reason = getattr(exc, "strerror", None) or str(exc)
-        if not (is_network(self.location) and exc.errno == errno.EIO):
-            raise SrpipeError(f"cannot read {self.location} ({reason}); check the file or the connection") from exc
+        if not (is_network(self.location) and getattr(exc, "errno", None) == errno.EIO):
+            hint = "check the file or the connection"
+            if "mp4" in self.container.format.name and not self.is_file:  # its index read before, from a pipe
+                hint = ("an MP4 or MOV read from a pipe needs its index first (ffmpeg -movflags +faststart); "
+                        "give the file itself")
+            raise SrpipeError(f"cannot read {self.location} ({reason}); {hint}") from exc
         warnings.warn(f"{self.location} ended in an input/output error ({reason}; the server closed it without "
                       "saying how long it is?): the frames that arrived are upscaled")
         flush = av.Packet()

@@ -930,3 +930,10 @@ def test_image_memory_plan_covers_the_colour_conversion(tmp_path, mode):
     planned = bytes_for_batch(1600, 1200, 2, 1, source.bytes_per_sample, DEFAULT_WORKING_BYTES)
     _, baseline = run_measured("--version")  # the interpreter and libraries, without a picture
     assert planned >= 0.7 * (peak - baseline) * 1024
+
+
+def test_an_mp4_piped_in_with_its_index_at_the_end_says_what_to_do(tmp_path):
+    clip = Path(__file__).parents[2] / "samples" / "bigbuckbunny.mp4"  # its index (moov) last, as most MP4s
+    done = run_srpipe("upscale", "-", "-o", tmp_path / "out.mkv", input=clip.read_bytes())
+    assert_one_line_error(done, "cannot read - (", "an MP4 or MOV read from a pipe needs its index first "
+                                                    "(ffmpeg -movflags +faststart); give the file itself")
