@@ -27,6 +27,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from queue import Empty
 from typing import TYPE_CHECKING, Callable
 
 from srpipe.device import gpus_to_share, limit_threads, sleep_idle_threads
@@ -831,7 +832,8 @@ def _run_locally(work: list[Job], jobs: int, threads: int, on_frame, on_start=No
     # "start" can lose that message instead: its job then waits, as the pool's own queues would)
     progress = context.Queue()
     working: dict[int, tuple] = {}  # each worker's pid -> the job (_job_key) it started last
-    drain = threading.Thread(target=_drain, args=(progress, on_frame, on_start, working), daemon=True)
+    drained = threading.Event()  # set when the pool is done: the drain thread stops
+    drain = threading.Thread(target=_drain, args=(progress, drained, on_frame, on_start, working), daemon=True)
     drain.start()
     owners = context.Array("i", jobs) if gpus else None
     pool = context.Pool(jobs, initializer=init_worker, initargs=(threads, progress, gpus, owners))
@@ -865,11 +867,14 @@ def _run_locally(work: list[Job], jobs: int, threads: int, on_frame, on_start=No
         raise
     finally:
         pool.join()
-        progress.put(None)
+        # Not a sentinel put into the queue: this process's put would wait for the queue's lock,
+        # which a worker killed in the middle of its own put holds for ever, and so would its exit
+        drained.set()
         drain.join(timeout=5)
 
 
 WORKER_CHECK_S = 1.0  # how often the batch looks whether a worker running a job has died
+DRAIN_WAIT_S = 0.2  # how long the progress thread waits for a message before looking whether to stop
 
 
 def _job_key(job: Job) -> tuple:
@@ -913,9 +918,17 @@ def _dispatch(item, on_frame, on_start) -> None:
         on_frame()
 
 
-def _drain(queue, on_frame, on_start=None, working: dict | None = None) -> None:
-    """Progress from the workers, until None; ``working`` learns the job each worker started last."""
-    while (item := queue.get()) is not None:
+def _drain(queue, drained: threading.Event, on_frame, on_start=None, working: dict | None = None) -> None:
+    """Progress from the workers until ``drained`` is set; ``working`` learns the job each worker
+    started last."""
+    while True:
+        done = drained.is_set()  # then what is left in the queue, and no waiting
+        try:
+            item = queue.get(timeout=DRAIN_WAIT_S) if not done else queue.get_nowait()
+        except Empty:
+            if done:
+                return
+            continue
         if isinstance(item, tuple) and working is not None:
             working[item[2]] = _job_key(item[1])
         _dispatch(item, on_frame, on_start)
