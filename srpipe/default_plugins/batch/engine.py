@@ -371,6 +371,10 @@ def init_worker(threads: int, progress_queue=None, gpus: list[str] | None = None
     if threads:
         limit_threads(threads)
     _progress_queue = progress_queue
+    if progress_queue is not None:
+        # A worker's exit must not wait to hand its last progress to the queue: another worker
+        # killed in the middle of a put holds the queue's lock for ever (pool.terminate would hang)
+        progress_queue.cancel_join_thread()
 
 
 def take_gpu(gpus: list[str], owners) -> str:
