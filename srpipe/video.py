@@ -463,9 +463,9 @@ class PyAVSource(Source):
     _fields_seen = False  # an interlaced frame came out
 
     def _tell_frameless_packets(self) -> None:
-        """Say how many packets gave no frame, where each should give one (codecs without frames
-        never shown, as VP9's): a stream joined mid-way begins with packets that refer to
-        frames before it, which the decoder leaves out without an error."""
+        """Say how many packets gave no frame where each should give one (:data:`ONE_FRAME_A_PACKET`):
+        a stream joined mid-way begins with packets that refer to frames before it, which the
+        decoder leaves out without an error."""
         if self.decoder.name not in ONE_FRAME_A_PACKET or self._fields_seen:  # a field a packet, in broadcasts
             return
         frameless = self._packets_in - self._frames_out - self.skipped_frames
@@ -571,9 +571,8 @@ class PyAVSource(Source):
         stream ends, and it gives what it holds."""
         if self.deinterlace_mode == deinterlace.OFF:
             return frames
-        ready = []
+        ready, every = [], self.deinterlace_mode == deinterlace.ALL
         for frame in frames:
-            every = self.deinterlace_mode == deinterlace.ALL
             if self._deinterlacer is None and (every or frame.interlaced_frame):
                 self._deinterlacer = deinterlace.Deinterlacer(every_frame=every)
             if self._deinterlacer is None:
