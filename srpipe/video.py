@@ -139,6 +139,15 @@ def _alpha_decoder(stream, max_pixels: int):
     return decoder
 
 
+def _missing_before(first: int, gap: int, step: int, limit: int | None) -> int:
+    """How many frames of ``step`` are missing in a ``gap`` after the frame shown at ``first``,
+    counting only those shown at or before ``limit`` (all, where it is None)."""
+    missing = round(gap / step) - 1
+    if limit is None:
+        return missing
+    return max(0, min(missing, (limit - first) // step))
+
+
 def _display_matrix(video_frame: av.VideoFrame) -> tuple[int, ...] | None:
     side_data = video_frame.side_data
     for index in range(len(side_data)):
@@ -417,7 +426,7 @@ class PyAVSource(Source):
     def _items(self) -> Iterator[Frame | av.Packet]:
         passthrough = {s.index for s in self.passthrough}
         last_pts = None
-        video_pts, video_end = [], None  # what the demuxer gave, to tell what it lost
+        video_pts, video_end, last_dts = [], None, None  # what the demuxer gave, to tell what it lost
         packets = self.container.demux()
         while True:
             with self._reading:
@@ -437,6 +446,8 @@ class PyAVSource(Source):
                 if packet.pts is not None:
                     video_pts.append(packet.pts)
                     video_end = max(video_end or 0, packet.pts + (packet.duration or 0))
+                if packet.dts is not None:
+                    last_dts = packet.dts
                 for video_frame in self._decode(packet):
                     if self.display_matrix is None:
                         self.display_matrix = _display_matrix(video_frame) or ()
@@ -454,7 +465,7 @@ class PyAVSource(Source):
             elif index in passthrough and packet.dts is not None:
                 yield packet
         if self.pts_range is None:
-            self._count_container_losses(sorted(video_pts), video_end)
+            self._count_container_losses(sorted(video_pts), video_end, last_dts)
             self._tell_frameless_packets()
 
     _retimed = False
@@ -500,20 +511,25 @@ class PyAVSource(Source):
     def deinterlaced_frames(self) -> int:
         return self._deinterlacer.count if self._deinterlacer is not None else 0
 
-    def _count_container_losses(self, pts: list[int], end: int | None) -> None:
+    def _count_container_losses(self, pts: list[int], end: int | None, last_dts: int | None) -> None:
         """Frames the demuxer skipped over (a damaged container): gaps in timestamps that are
         otherwise regular, and a stream ending before the duration its header states.
-        They stop the run, or are counted as skipped, like frames the decoder refused."""
+        They stop the run, or are counted as skipped, like frames the decoder refused.
+
+        A gap shown after the last packet's decoding time (``last_dts``) is no loss: a stream
+        that ends in decoding order, as a cut by stream copy does (``ffmpeg -ss ... -t ... -c
+        copy``), leaves out the frames of its last reordering window that come later in
+        decoding order, which the file never held; players show the frame before for longer."""
         if not pts or end is None:
             return
-        steps = [b - a for a, b in zip(pts, pts[1:]) if b > a]
+        steps = [(a, b - a) for a, b in zip(pts, pts[1:]) if b > a]
         step, lost = None, 0
         if steps:
-            step, count = Counter(steps).most_common(1)[0]
+            step, count = Counter(d for _, d in steps).most_common(1)[0]
             if count < 0.9 * len(steps):  # variable frame rate: a long frame is no loss
                 step = None
             else:
-                lost += sum(round(d / step) - 1 for d in steps if d > 1.5 * step)
+                lost += sum(_missing_before(a, d, step, last_dts) for a, d in steps if d > 1.5 * step)
         rate = self.video.average_rate
         step = step or (1 / (Fraction(rate) * self.time_base) if rate else None)
         stated = self._stated_end()

@@ -262,3 +262,64 @@ def test_an_mp4_trimmed_without_encoding_warns_of_nothing(tmp_path):
     subprocess.run(["ffmpeg", "-v", "error", "-ss", "0.5", "-i", clip, "-c", "copy", trimmed], check=True)
     done = run_srpipe("upscale", trimmed, "-o", tmp_path / "out.mkv", "-q")
     assert done.returncode == 0 and "gave no picture" not in done.stderr.decode(), done.stderr.decode()
+
+
+def cut_in_decoding_order(clip, cut, seconds: float):
+    """``clip``'s video packets up to ``seconds`` of decoding time, remuxed as they are, as a
+    cut by stream copy (``ffmpeg -t ... -c copy``) ends: the B-frames shown before the last
+    packet kept but decoded after it are not in the file. The cut's frame times."""
+    with av.open(str(clip)) as source, av.open(str(cut), "w") as target:
+        stream = target.add_stream_from_template(source.streams.video[0])
+        for packet in source.demux(video=0):
+            if packet.dts is not None and packet.dts * packet.time_base < seconds:
+                packet.stream = stream
+                target.mux(packet)
+    return video_info(cut)["times"]
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_a_cut_ending_in_decoding_order_is_not_damaged(tmp_path, suffix):
+    """The frames a stream copy cut leaves out at its end were never in the file: no "lost"."""
+    clip = make_test_video(tmp_path / "clip.mp4", frames=40, audio=False, codec_options={"bf": "3", "g": "40"})
+    cut = tmp_path / f"cut{suffix}"
+    times = cut_in_decoding_order(clip, cut, 1.0)
+    steps = np.diff(times)
+    assert steps.max() > 1.5 * steps.min()  # the cut's last frames have gaps, as ffmpeg's own cut gives
+    done = run_srpipe("upscale", cut, "-o", tmp_path / f"out{suffix}")
+    assert done.returncode == 0, done.stderr.decode()
+    assert "damaged" not in done.stderr.decode() and "Warning" not in done.stderr.decode()
+    assert video_info(tmp_path / f"out{suffix}")["times"] == times  # every frame, shown when the cut shows it
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg program to cut without encoding")
+def test_mp4s_cut_by_ffmpeg_stream_copy_are_upscaled_whole(tmp_path):
+    clip = make_test_video(tmp_path / "clip.mp4", frames=60, audio=False,
+                           codec_options={"bf": "3", "g": "30", "x264-params": "b-adapt=0"})
+    gaps = 0
+    for length in ("0.96", "1.04", "1.08", "1.2"):  # where a cut ends within a group of B-frames, it shows gaps
+        cut = tmp_path / f"cut{length}.mp4"
+        subprocess.run(["ffmpeg", "-v", "error", "-ss", "0.5", "-t", length, "-i", clip, "-c", "copy", cut], check=True)
+        times = video_info(cut)["times"]
+        gaps += np.diff(times).max() > 1.5 * np.diff(times).min()
+        done = run_srpipe("upscale", cut, "-o", tmp_path / "out.mp4", "--overwrite", "-q")
+        assert done.returncode == 0, done.stderr.decode()
+        assert video_info(tmp_path / "out.mp4")["times"] == times
+    assert gaps  # the case this is about was met
+
+
+def test_a_frame_lost_before_the_last_packet_is_still_told(tmp_path):
+    """Only what comes after the last packet in decoding order is taken for a cut's end."""
+    clip = make_test_video(tmp_path / "clip.mp4", frames=40, audio=False,
+                           codec_options={"bf": "3", "g": "40", "x264-params": "b-pyramid=none"})
+    holed = tmp_path / "holed.mkv"
+    with av.open(str(clip)) as source, av.open(str(holed), "w") as target:
+        stream = target.add_stream_from_template(source.streams.video[0])
+        packets = [packet for packet in source.demux(video=0) if packet.dts is not None]
+        # a B-frame (shown before the packet decoded before it); without a pyramid nothing refers to it
+        dropped = next(b for a, b in zip(packets[10:], packets[11:]) if b.pts < a.pts)
+        for packet in packets:
+            if packet is not dropped:
+                packet.stream = stream
+                target.mux(packet)
+    done = run_srpipe("upscale", holed, "-o", tmp_path / "out.mkv")
+    assert_one_line_error(done, "holed.mkv is damaged", "lost about 1 video frames")
