@@ -11,7 +11,8 @@ import pytest
 
 from srpipe.testing import make_test_image, make_test_video
 
-HEAVY = ("torch", "torchvision", "openvino", "matplotlib", "sklearn", "scipy", "einops", "onnxruntime", "ray")
+HEAVY = ("torch", "torchvision", "openvino", "openvino.tools.ovc", "matplotlib", "sklearn", "scipy", "einops",
+         "onnxruntime", "ray")
 
 # Runs the CLI in a fresh interpreter and writes its exit code and the heavy modules it loaded.
 _PROBE = """
@@ -110,7 +111,7 @@ def test_a_neural_model_seen_before_starts_without_torch(tmp_path, clip):
         outputs.append((result, out.read_bytes()))
     (first, first_bytes), (second, second_bytes) = outputs
     assert "torch" in first["loaded"]  # converted once from the checkpoint
-    assert second["loaded"] == ["openvino"]  # then read from the cache
+    assert second["loaded"] == ["openvino"]  # then read from the cache, without OpenVINO's converter
     assert first_bytes == second_bytes
 
 

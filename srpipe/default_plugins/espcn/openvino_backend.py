@@ -47,8 +47,18 @@ def import_openvino():
     """``openvino``, with its telemetry package hidden so that its converter uses its own
     no-op stand-in. Otherwise each conversion reports itself to Google Analytics from three
     processes forked from srpipe's threads; a fork can deadlock there and then hold srpipe
-    at exit (seen with ``srpipe bench``), and the reports write files under ``~/intel``."""
+    at exit (seen with ``srpipe bench``), and the reports write files under ``~/intel``.
+
+    Its model converter (``openvino.tools.ovc``), which ``import openvino`` loads when it can,
+    is left out: it takes twice as long to import as the runtime, and only a conversion from
+    torch needs it (:func:`_converted` imports it then)."""
     sys.modules.setdefault("openvino_telemetry", None)  # None: ``import`` raises ImportError
+    if "openvino" not in sys.modules and "openvino.tools.ovc" not in sys.modules:
+        sys.modules["openvino.tools.ovc"] = None
+        try:
+            import openvino
+        finally:
+            del sys.modules["openvino.tools.ovc"]
     import openvino
 
     return openvino
@@ -127,12 +137,14 @@ def _converted(network):
 
     from srpipe.default_plugins.espcn.network import Convolved
 
+    import_openvino()
+    from openvino.tools.ovc import convert_model
+
     channels = network.input_channels
     with warnings.catch_warnings():  # the tracer's notes on the traced module are not the user's concern
         warnings.simplefilter("ignore")
-        return import_openvino().convert_model(Convolved(network).eval(),
-                                               example_input=torch.zeros(1, channels, 32, 32),
-                                               input=[(-1, channels, -1, -1)])
+        return convert_model(Convolved(network).eval(), example_input=torch.zeros(1, channels, 32, 32),
+                             input=[(-1, channels, -1, -1)])
 
 
 # Changes when what srpipe converts changes (Convolved, split_input), so older graphs are not reused.
