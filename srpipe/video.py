@@ -139,15 +139,6 @@ def _alpha_decoder(stream, max_pixels: int):
     return decoder
 
 
-def _missing_before(first: int, gap: int, step: int, limit: int | None) -> int:
-    """How many frames of ``step`` are missing in a ``gap`` after the frame shown at ``first``,
-    counting only those shown at or before ``limit`` (all, where it is None)."""
-    missing = round(gap / step) - 1
-    if limit is None:
-        return missing
-    return max(0, min(missing, (limit - first) // step))
-
-
 def _display_matrix(video_frame: av.VideoFrame) -> tuple[int, ...] | None:
     side_data = video_frame.side_data
     for index in range(len(side_data)):
@@ -198,6 +189,11 @@ def _open_error(location: str, exc: Exception) -> SrpipeError:
 # MPEG-1/2 pictures): a packet without one is a frame left out (VP8/VP9 have hidden frames, and
 # MPEG-4 Part 2 frames not coded, which DivX and Xvid write for the frames they drop)
 ONE_FRAME_A_PACKET = {"h264", "hevc", "mpeg1video", "mpeg2video"}
+
+# A timestamp jump beyond this many seconds joins two recordings (FFmpeg's -dts_delta_threshold)
+DISCONTINUITY_S = 10
+# A recording cut by stream copy can end in gaps up to this many frames long (its last B-frames)
+CUT_END_FRAMES = 4
 
 # Seconds a network input may send nothing before srpipe gives up (--timeout).
 NETWORK_TIMEOUT = 30.0
@@ -426,7 +422,7 @@ class PyAVSource(Source):
     def _items(self) -> Iterator[Frame | av.Packet]:
         passthrough = {s.index for s in self.passthrough}
         last_pts = None
-        video_pts, video_end, last_dts = [], None, None  # what the demuxer gave, to tell what it lost
+        video_pts, video_end, corrupt = [], None, False  # what the demuxer gave, to tell what it lost
         packets = self.container.demux()
         while True:
             with self._reading:
@@ -446,8 +442,7 @@ class PyAVSource(Source):
                 if packet.pts is not None:
                     video_pts.append(packet.pts)
                     video_end = max(video_end or 0, packet.pts + (packet.duration or 0))
-                if packet.dts is not None:
-                    last_dts = packet.dts
+                corrupt |= packet.is_corrupt
                 for video_frame in self._decode(packet):
                     if self.display_matrix is None:
                         self.display_matrix = _display_matrix(video_frame) or ()
@@ -465,7 +460,7 @@ class PyAVSource(Source):
             elif index in passthrough and packet.dts is not None:
                 yield packet
         if self.pts_range is None:
-            self._count_container_losses(sorted(video_pts), video_end, last_dts)
+            self._count_container_losses(sorted(video_pts), video_end, corrupt)
             self._tell_frameless_packets()
 
     _retimed = False
@@ -511,25 +506,30 @@ class PyAVSource(Source):
     def deinterlaced_frames(self) -> int:
         return self._deinterlacer.count if self._deinterlacer is not None else 0
 
-    def _count_container_losses(self, pts: list[int], end: int | None, last_dts: int | None) -> None:
-        """Frames the demuxer skipped over (a damaged container): gaps in timestamps that are
-        otherwise regular, and a stream ending before the duration its header states.
-        They stop the run, or are counted as skipped, like frames the decoder refused.
+    def _count_container_losses(self, pts: list[int], end: int | None, corrupt: bool) -> None:
+        """Frames the demuxer skipped over (a damaged container): a stream ending before the
+        duration its header states and, where the demuxer flagged a packet as ``corrupt``, gaps
+        in timestamps that are otherwise regular. They stop the run, or are counted as skipped,
+        like frames the decoder refused.
 
-        A gap shown after the last packet's decoding time (``last_dts``) is no loss: a stream
-        that ends in decoding order, as a cut by stream copy does (``ffmpeg -ss ... -t ... -c
-        copy``), leaves out the frames of its last reordering window that come later in
-        decoding order, which the file never held; players show the frame before for longer."""
+        A gap alone is no loss: valid files have them where frames were left out on purpose (a
+        phone's dropped frames, duplicates removed from a screen recording, cuts joined by stream
+        copy, the B-frames a stream copy cut ends without), and they are kept as they are. Nor
+        is a jump of more than ``DISCONTINUITY_S`` (recordings joined end to end, as FFmpeg
+        takes it in MPEG-TS), or a gap in the ``CUT_END_FRAMES`` frames before one (the first
+        recording's cut end; a joint in MPEG-TS is flagged corrupt)."""
         if not pts or end is None:
             return
-        steps = [(a, b - a) for a, b in zip(pts, pts[1:]) if b > a]
+        steps = [b - a for a, b in zip(pts, pts[1:]) if b > a]
         step, lost = None, 0
         if steps:
-            step, count = Counter(d for _, d in steps).most_common(1)[0]
+            step, count = Counter(steps).most_common(1)[0]
             if count < 0.9 * len(steps):  # variable frame rate: a long frame is no loss
                 step = None
-            else:
-                lost += sum(_missing_before(a, d, step, last_dts) for a, d in steps if d > 1.5 * step)
+            elif corrupt:
+                longest = DISCONTINUITY_S / self.time_base
+                lost += sum(round(d / step) - 1 for i, d in enumerate(steps)
+                            if 1.5 * step < d and max(steps[i:i + CUT_END_FRAMES + 1]) <= longest)
         rate = self.video.average_rate
         step = step or (1 / (Fraction(rate) * self.time_base) if rate else None)
         stated = self._stated_end()
