@@ -1041,6 +1041,7 @@ class PyAVSink(Sink):
         self.container = None
         self.stream = None
         self.copied: dict[int, av.stream.Stream] = {}
+        self._copied_dts: dict[int, int] = {}  # each copied stream's last decoding time
         self.held_packets: list[av.Packet] = []
 
     def _open(self, first: Frame) -> None:
@@ -1238,10 +1239,20 @@ class PyAVSink(Sink):
         if self.container is None:
             self.held_packets.append(packet)
             return
-        out_stream = self.copied.get(packet.stream.index)
-        if out_stream is not None:
-            packet.stream = out_stream
-            self._mux(packet)
+        index = packet.stream.index
+        out_stream = self.copied.get(index)
+        if out_stream is None:
+            return
+        last = self._copied_dts.get(index)
+        if last is not None and packet.dts < last:  # no container takes it: say so, not the muxer's EINVAL
+            raise SrpipeError(
+                f"the {packet.stream.type} stream #{index} of {self.source.location} goes back in time, from "
+                f"{float(last * packet.time_base):.3f} s to {float(packet.dts * packet.time_base):.3f} s "
+                "(recordings joined end to end?); cut the input where it does (ffmpeg -t, -ss) and upscale the "
+                "parts one by one")
+        self._copied_dts[index] = packet.dts
+        packet.stream = out_stream
+        self._mux(packet)
 
     def finish(self) -> None:
         if self.container is None:

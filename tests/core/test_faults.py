@@ -348,3 +348,15 @@ def test_recordings_joined_end_to_end_in_mpegts_are_no_damage(tmp_path):
     done = run_srpipe("upscale", joined, "-o", tmp_path / "out.ts", "-q")
     assert done.returncode == 0, done.stderr.decode()
     assert len(video_info(tmp_path / "out.ts")["times"]) == len(times)
+
+
+def test_audio_going_back_in_time_is_told_as_such(tmp_path):
+    """A recording joined to itself: the video is timed anew by its frame rate, but copied audio
+    that goes back can be in no output; said so, not as a write error (free space, permissions)."""
+    part = make_test_video(tmp_path / "part.ts", frames=25)
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(part.read_bytes() * 2)
+    done = run_srpipe("upscale", joined, "-o", tmp_path / "out.mkv")
+    assert_one_line_error(done, "the audio stream #1 of", "goes back in time, from", "cut the input where it does")
+    assert "free space" not in done.stderr.decode()
+    assert listing(tmp_path) == ["joined.ts", "part.ts"]
