@@ -147,10 +147,19 @@ def _display_matrix(video_frame: av.VideoFrame) -> tuple[int, ...] | None:
     return None
 
 
+def main_video(container) -> av.video.stream.VideoStream | None:
+    """The video stream srpipe upscales, as FFmpeg's own command picks one (``av_find_best_stream``:
+    the default one over others, never a cover picture), or None where there is none. Not the
+    first: a cover picture whose flag a remux lost, or a thumbnail track, can come first."""
+    if not container.streams.video:
+        return None
+    return container.streams.best("video") or container.streams.video[0]
+
+
 def first_frame_layout(location: str) -> tuple[tuple[int, ...] | None, bool]:
     """(display matrix or None, full range?) of a file's first video frame."""
     with av.open(location) as container:
-        first = next(container.decode(video=0), None)
+        first = next(container.decode(main_video(container)), None)
         if first is None:
             return None, False
         return _display_matrix(first), frame_from_av(first).full_range
@@ -252,10 +261,9 @@ def mean_quantizer(location: str, max_pixels: int, frames: int = QUANTIZER_FRAME
     tell (another codec, no such frames in the first packets, a frame without the report, damage)."""
     try:  # as a file whatever its name: FFmpeg would read "pipe:0" from standard input
         with av.open(f"file:{os.path.abspath(location)}", options={"max_pixels": str(max_pixels)}) as container:
-            videos = container.streams.video
-            if not videos or videos[0].codec_context is None or videos[0].codec_context.name != "h264":
+            stream = main_video(container)
+            if stream is None or stream.codec_context is None or stream.codec_context.name != "h264":
                 return None
-            stream = videos[0]
             stream.codec_context.options = {"max_pixels": str(max_pixels), "export_side_data": "venc_params"}
             quantizers = []
             # every stream's packets count: a short video beside long audio is not read to its end
@@ -322,10 +330,10 @@ class PyAVSource(Source):
                 self._pipe.close()
         self.max_pixels = max_pixels
         self._reading = threading.Lock()  # close() must not free the container under a read
-        if not self.container.streams.video:
+        self.video = main_video(self.container)
+        if self.video is None:
             self.container.close()
             raise SrpipeError(f"{location} has no video stream; srpipe upscales video and images")
-        self.video = self.container.streams.video[0]
         if self.video.codec_context is None:  # a header cut short, or a codec FFmpeg does not know
             self.container.close()
             raise SrpipeError(f"{location} has a video stream that cannot be decoded (no codec: the file may be "

@@ -421,3 +421,30 @@ def test_frames_too_small_for_fields_pass_the_deinterlacer_as_they_are():
     out = [ready for frame in frames for ready in deinterlacer.frames(frame)] + deinterlacer.flush()
     assert [(f.pts, f.width) for f in out] == [(0, 8), (1, 8), (2, 6), (3, 6)]
     assert deinterlacer.count == 2
+
+
+def test_the_default_video_stream_is_upscaled_not_the_first(tmp_path):
+    """A one-frame picture ahead of the video (a cover whose flag a remux to Matroska lost): the
+    video is upscaled, as FFmpeg's own command picks it, and the picture is copied."""
+    clip = tmp_path / "covered.mkv"
+    with av.open(str(clip), "w") as out:
+        cover = out.add_stream("mjpeg", rate=1)
+        cover.width, cover.height, cover.pix_fmt = 64, 48, "yuvj420p"
+        video = out.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        cover.disposition, video.disposition = av.stream.Disposition(0), av.stream.Disposition.default
+        picture = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 128, np.uint8), format="rgb24")
+        out.mux([*cover.encode(picture.reformat(format="yuvj420p")), *cover.encode(None)])
+        for i in range(10):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 20 * i, np.uint8), format="rgb24")
+            frame = frame.reformat(format="yuv420p")
+            frame.pts = i
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+    done = run_srpipe("upscale", clip, "-o", tmp_path / "out.mkv", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    with av.open(str(tmp_path / "out.mkv")) as result:
+        streams = [(s.codec_context.name, s.codec_context.width) for s in result.streams.video]
+        upscaled = result.streams.video[0]
+        assert sum(1 for _ in result.decode(upscaled)) == 10
+    assert streams == [("h264", 128), ("mjpeg", 64)]

@@ -53,16 +53,18 @@ def index_video(path: str | Path, min_seconds: float = 0.0) -> VideoIndex | None
     """Read the video packets' timestamps without decoding; ``None`` if the file cannot be
     split exactly (a container without a seek index, or packets without timestamps) or
     is shorter than ``min_seconds`` by its header."""
+    from srpipe.video import main_video
+
     try:
         container = av.open(str(path))
     except (av.FFmpegError, OSError):
         return None
     with container:
-        if not container.streams.video or not SEEKABLE_FORMATS & set(container.format.name.split(",")):
+        video = main_video(container)
+        if video is None or not SEEKABLE_FORMATS & set(container.format.name.split(",")):
             return None
         if container.duration is not None and container.duration / av.time_base < min_seconds:
             return None
-        video = container.streams.video[0]
         pts, keyframes = [], []
         for packet in container.demux(video):
             # the demuxer's end-of-stream marker; or a frame before an edit list's start (an MP4 trimmed
@@ -151,6 +153,7 @@ def join_parts(source: str | Path, index: VideoIndex, parts: list[Path], output:
         SUFFIX_FORMATS,
         add_copied_stream,
         first_frame_layout,
+        main_video,
         output_metadata,
         tag_hevc_for_apple,
         tag_video_stream,
@@ -169,7 +172,7 @@ def join_parts(source: str | Path, index: VideoIndex, parts: list[Path], output:
                 video = out.add_stream_from_template(first.streams.video[0])
                 video.time_base = index.time_base
                 tag_hevc_for_apple(out, video)
-                src_video = src.streams.video[0]
+                src_video = main_video(src)
                 matrix, full_range = first_frame_layout(str(source))
                 tag_video_stream(video, full_range, upscaled_colour(src_video), matrix)
                 copied = {}

@@ -33,11 +33,13 @@ def estimate_frames(path: Path) -> int:
         return 1
     import av
 
+    from srpipe.video import main_video
+
     try:
         with av.open(str(path)) as container:
-            if not container.streams.video:
+            stream = main_video(container)
+            if stream is None:
                 return 0
-            stream = container.streams.video[0]
             if stream.frames:
                 return stream.frames
             rate = stream.average_rate or stream.guessed_rate
