@@ -29,6 +29,7 @@ from srpipe.frames import ALPHA_FORMATS, ALPHA_OF, FULL_RANGE_ALIASES, PLANE_FOR
 from srpipe.media import Sink, SinkOptions, Source, SourceOptions
 from srpipe.memory import default_max_pixels
 from srpipe.outputs import AtomicOutput, special_kind
+from srpipe.palette import PaletteFrames
 
 # Containers whose extension the default output name keeps; others become .mp4.
 KEPT_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".ts"}
@@ -40,6 +41,7 @@ QUICKTIME_FORMATS = ("mp4", "mov", "ipod")
 _MPEGTS_VIDEO_IDS = {
     av.codec.Codec(name, "r").id for name in ("h264", "hevc", "mpeg1video", "mpeg2video", "mpeg4", "av1", "vc1")
 }
+PALETTE_FORMAT = "pal8"  # 256 colours chosen per frame (srpipe.palette)
 COLOR_RANGE_FULL = 2
 COLOR_RANGE_LIMITED = 1
 # The matrix frames in RGB (or a palette) are converted to Y'CbCr with, and the one their output
@@ -642,9 +644,12 @@ def encoder_works(name: str) -> bool:
 
 
 def default_codec(container_format: str, hardware: bool = False) -> str:
-    """libvpx-vp9 for WebM; otherwise NVENC H.264 when ``hardware`` is asked for and works, else libx264."""
+    """libvpx-vp9 for WebM, gif for GIF; otherwise NVENC H.264 when ``hardware`` is asked for and works,
+    else libx264."""
     if container_format == "webm":
         return "libvpx-vp9"
+    if container_format == "gif":
+        return "gif"
     return HARDWARE_ENCODER if hardware and encoder_works(HARDWARE_ENCODER) else "libx264"
 
 
@@ -1048,6 +1053,7 @@ class PyAVSink(Sink):
         self._durations: dict[int, int] = {}  # frames in the encoder: pts -> duration, in its time base
         self.container = None
         self.stream = None
+        self.palette: PaletteFrames | None = None  # where the encoder writes a palette (GIF)
         self.copied: dict[int, av.stream.Stream] = {}
         self._copied_dts: dict[int, int] = {}  # each copied stream's last decoding time
         self.held_packets: list[av.Packet] = []
@@ -1098,6 +1104,9 @@ class PyAVSink(Sink):
                                                         / (first.width * self.source.height)).limit_denominator(65535)
         self.stream = stream
         self.encoder = stream.codec_context.name
+        if stream.pix_fmt == PALETTE_FORMAT:
+            self.palette = PaletteFrames(first.width, first.height, first.alpha is not None,
+                                         Fraction(stream.codec_context.time_base))
         self.container.metadata.update(metadata)
         for in_stream in self.source.passthrough:
             self._add_copy(in_stream)
@@ -1148,6 +1157,9 @@ class PyAVSink(Sink):
 
     def _colour_pix_fmt(self, stream, fmt: PlaneFormat, supported: list[str]) -> str:
         wanted = self.options.pix_fmt or fmt.name
+        if not self.options.pix_fmt and PALETTE_FORMAT in supported and wanted not in supported and \
+                fmt.chroma_shift is not None:
+            return PALETTE_FORMAT  # GIF: a palette chosen for each frame (srpipe.palette), not 3-3-2 bits or grey
         if supported and wanted not in supported:
             if self.options.pix_fmt:
                 raise SrpipeError(
@@ -1186,15 +1198,19 @@ class PyAVSink(Sink):
             frame.time_base = self.stream.time_base
         self.frames_written += 1
         video_frame = frame_to_av(frame)
-        if frame.alpha is not None and self.stream.pix_fmt not in ALPHA_FORMATS:
+        if frame.alpha is not None and self.stream.pix_fmt not in ALPHA_FORMATS and self.palette is None:
             self._drop_alpha(frame)
-        if self.stream.pix_fmt != video_frame.format.name:
-            video_frame = video_frame.reformat(format=self.stream.pix_fmt)
         if frame.duration and frame.time_base is not None:
             # Encoders drop a frame's duration, and a muxer then gives the last frame the usual
             # step: a GIF's long last frame, or a phone's, would be cut short. Its packet gets it back.
             unit = frame.time_base / Fraction(self.stream.codec_context.time_base)
             self._durations[round(frame.pts * unit)] = round(frame.duration * unit)
+        if self.palette is not None:
+            for paletted in self.palette.frames(video_frame):
+                self._mux_video(self._encode(paletted))
+            return
+        if self.stream.pix_fmt != video_frame.format.name:
+            video_frame = video_frame.reformat(format=self.stream.pix_fmt)
         self._mux_video(self._encode(video_frame))
 
     _warned_alpha = False
@@ -1265,6 +1281,8 @@ class PyAVSink(Sink):
     def finish(self) -> None:
         if self.container is None:
             raise SrpipeError(f"{self.source.location} has no video frames to upscale")
+        for paletted in self.palette.frames(None) if self.palette is not None else ():
+            self._mux_video(self._encode(paletted))
         self._mux_video(self._encode(None))
         try:
             self.container.close()

@@ -40,7 +40,7 @@ def test_frames_times_audio_and_tags_survive(tmp_path, pm):
     assert len(packets(clip, "audio")) > 10
 
 
-@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".webm"])
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".webm", ".gif"])
 def test_every_frame_is_shown_as_long_as_in_the_input_the_last_one_too(tmp_path, suffix):
     from PIL import Image
 
@@ -53,6 +53,34 @@ def test_every_frame_is_shown_as_long_as_in_the_input_the_last_one_too(tmp_path,
         packets = list(container.demux(video=0))
         last = max((packet for packet in packets if packet.pts is not None), key=lambda packet: packet.pts)
         assert last.duration * last.time_base == Fraction(9, 10)  # a muxer left alone gives it 0.1 s
+
+
+def test_a_gif_becomes_a_gif_in_colour_with_its_transparency(tmp_path):
+    """256 colours chosen for each frame (srpipe.palette): not the grey or the 3-3-2 bits of colour
+    FFmpeg's GIF encoder would be given, and the transparent background stays transparent."""
+    from PIL import Image, ImageDraw
+
+    pictures = []
+    for index in range(5):
+        picture = Image.new("RGBA", (80, 60), (0, 0, 0, 0))
+        draw = ImageDraw.Draw(picture)
+        draw.ellipse((5 + 5 * index, 10, 35 + 5 * index, 40), fill=(220, 40, 40, 255))
+        for x in range(40, 80):  # a gradient, which 3-3-2 bits would band
+            draw.line((x, 5, x, 55), fill=(30, 60 + 4 * (x - 40), 200, 255))
+        pictures.append(picture)
+    pictures[0].save(tmp_path / "in.gif", save_all=True, append_images=pictures[1:], duration=100, disposal=2,
+                     transparency=0)
+    done = run_srpipe("upscale", tmp_path / "in.gif", "-o", tmp_path / "out.gif", "-q")
+    assert done.returncode == 0 and "Warning" not in done.stderr.decode(), done.stderr.decode()
+    with av.open(str(tmp_path / "out.gif")) as container:
+        frames = [frame.to_ndarray(format="rgba").astype(int) for frame in container.decode(video=0)]
+    assert len(frames) == 5 and frames[0].shape == (120, 160, 4)
+    for index, frame in enumerate(frames):
+        wanted = np.asarray(pictures[index].resize((160, 120), Image.NEAREST)).astype(int)
+        inside = cv2.erode((wanted[..., 3] > 0).astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+        outside = cv2.dilate((wanted[..., 3] > 0).astype(np.uint8), np.ones((7, 7), np.uint8)) == 0
+        assert (frame[outside, 3] == 0).all() and (frame[inside, 3] == 255).all()
+        assert np.abs(frame[inside, :3] - wanted[inside, :3]).mean() < 4  # the colours, not grey or banded
 
 
 def test_variable_frame_rate_keeps_every_timestamp(tmp_path, pm):
