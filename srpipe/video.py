@@ -457,6 +457,7 @@ class PyAVSource(Source):
                     if self.display_matrix is None:
                         self.display_matrix = _display_matrix(video_frame) or ()
                         self.hdr10 = hdr10_params(video_frame)
+                        self.first_frame_size = (video_frame.width, video_frame.height)
                     frame = frame_from_av(video_frame)
                     if frame.pts is None or (last_pts is not None and frame.pts <= last_pts):
                         # raw streams have none; a damaged or badly muxed file repeats them
@@ -474,6 +475,8 @@ class PyAVSource(Source):
             self._tell_frameless_packets()
 
     _retimed = False
+    # The first frame's, which the header's (``width``, ``height``: the last size it saw) may not be
+    first_frame_size: tuple[int, int] | None = None
     _decoded = False  # a frame came out of the decoder
     _packets_in = _frames_out = 0  # the video packets with data that went into the decoder, the frames out
     _fields_seen = False  # an interlaced frame came out
@@ -1188,10 +1191,7 @@ class PyAVSink(Sink):
                 self.write_packet(packet)
             self.held_packets.clear()
         if (frame.width, frame.height) != (self.stream.width, self.stream.height):
-            raise SrpipeError(
-                f"{self.source.location} changes frame size mid-stream "
-                f"({self.stream.width}x{self.stream.height} to {frame.width}x{frame.height}); not supported"
-            )
+            raise self._size_change(frame)
         if frame.pts is None:  # a source without timestamps (checked: then none has one): by the frame rate
             rate = self.source.frame_rate or Fraction(25)
             frame.pts = self.frames_written * max(1, round(1 / (rate * self.stream.time_base)))
@@ -1212,6 +1212,19 @@ class PyAVSink(Sink):
         if self.stream.pix_fmt != video_frame.format.name:
             video_frame = video_frame.reformat(format=self.stream.pix_fmt)
         self._mux_video(self._encode(video_frame))
+
+    def _size_change(self, frame: Frame) -> SrpipeError:
+        """The refusal of an upscaled ``frame`` of another size than the first: told in the input's
+        sizes where the source knows its first frame's (this one's as the scale gives it back),
+        with where it changed."""
+        first = getattr(self.source, "first_frame_size", None) or (self.stream.width, self.stream.height)
+        now = [round(size * old / new) for size, old, new in zip((frame.width, frame.height), first,
+                                                                 (self.stream.width, self.stream.height))]
+        at = f" at {float(frame.pts * frame.time_base):.3f} s" if frame.pts is not None and frame.time_base else ""
+        return SrpipeError(
+            f"{self.source.location} changes frame size mid-stream, from {first[0]}x{first[1]} to {now[0]}x{now[1]}"
+            f"{at}; a video file holds one size: cut it there (ffmpeg -t, -ss), or bring it to one size first "
+            f"(ffmpeg -vf scale={first[0]}:{first[1]})")
 
     _warned_alpha = False
 

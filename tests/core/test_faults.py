@@ -360,3 +360,13 @@ def test_audio_going_back_in_time_is_told_as_such(tmp_path):
     assert_one_line_error(done, "the audio stream #1 of", "goes back in time, from", "cut the input where it does")
     assert "free space" not in done.stderr.decode()
     assert listing(tmp_path) == ["joined.ts", "part.ts"]
+
+
+def test_a_size_change_is_told_in_the_inputs_sizes_with_what_to_do(tmp_path):
+    grows = tmp_path / "grows.ts"  # recordings joined end to end, the second larger
+    grows.write_bytes(b"".join(make_test_video(tmp_path / f"{w}.ts", width=w, height=h, frames=5, audio=False)
+                               .read_bytes() for w, h in ((64, 48), (96, 64))))
+    done = run_srpipe("upscale", grows, "-o", tmp_path / "out.mkv")
+    assert_one_line_error(done, "grows.ts changes frame size mid-stream, from 64x48 to 96x64 at",
+                          "ffmpeg -vf scale=64:48")
+    assert listing(tmp_path) == ["64.ts", "96.ts", "grows.ts"]
