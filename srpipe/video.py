@@ -857,9 +857,13 @@ def add_copied_stream(container, in_stream, location: str):
         raise SrpipeError(f"the {in_stream.type} stream #{in_stream.index} of {location} has no codec (the file may "
                           "be cut short); check the file")
     try:
+        codec = in_stream.codec_context.name if in_stream.codec_context is not None else "no codec"
+        if container.format.name == "mpegts" and codec not in _MPEGTS_CARRIED.get(in_stream.type, {codec}):
+            # FFmpeg's writer takes it as private data, which no player reads
+            kind = "subtitles" if in_stream.type == "subtitle" else in_stream.type
+            raise ValueError(f"MPEG-TS carries {kind} only as {', '.join(_MPEGTS_CARRIED[in_stream.type])}")
         out_stream = container.add_stream_from_template(in_stream)
     except (av.FFmpegError, ValueError) as exc:
-        codec = in_stream.codec_context.name if in_stream.codec_context is not None else "no codec"
         what = f"{in_stream.type} stream #{in_stream.index} ({codec})"
         if in_stream.type in ("audio", "subtitle"):
             if container.format.name in ("matroska", "webm"):  # Matroska is the widest: only the input's kind is left
@@ -874,6 +878,13 @@ def add_copied_stream(container, in_stream, location: str):
     out_stream.metadata.update(in_stream.metadata)
     out_stream.disposition = in_stream.disposition
     return out_stream
+
+
+# The audio and subtitle codecs FFmpeg's MPEG-TS writer gives a stream type players know
+_MPEGTS_CARRIED = {
+    "audio": ("mp2", "mp3", "aac", "aac_latm", "ac3", "eac3", "dts", "truehd", "opus", "s302m"),
+    "subtitle": ("dvb_subtitle", "dvb_teletext"),
+}
 
 
 # Metadata an MP4 or MOV holds as QuickTime keys, where a phone's keys make it write them so, and

@@ -370,3 +370,11 @@ def test_a_size_change_is_told_in_the_inputs_sizes_with_what_to_do(tmp_path):
     assert_one_line_error(done, "grows.ts changes frame size mid-stream, from 64x48 to 96x64 at",
                           "ffmpeg -vf scale=64:48")
     assert listing(tmp_path) == ["64.ts", "96.ts", "grows.ts"]
+
+
+def test_subtitles_mpeg_ts_cannot_carry_are_refused_not_written_as_data(tmp_path):
+    clip = make_test_video(tmp_path / "clip.mkv", frames=5, subtitles=True)
+    done = run_srpipe("upscale", clip, "-o", tmp_path / "out.ts")
+    assert_one_line_error(done, "cannot hold the subtitle stream #2 (ssa)", "MPEG-TS carries subtitles only as",
+                          "write a .mkv instead")
+    assert listing(tmp_path) == ["clip.mkv"]
