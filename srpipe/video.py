@@ -302,6 +302,16 @@ def _mean_block_quantizer(report) -> float:
     return float(coded.mean()) if coded.size else 0.0
 
 
+def _dated_before(packets: list[av.Packet], dated: av.Packet) -> list[av.Packet]:
+    """``packets`` without a decoding time (Matroska gives the first packets of a stream with
+    B-frames none), each given one a frame before the next, ending before ``dated``'s: muxers
+    need it, and the stream's first keyframe is among them."""
+    step = dated.duration or 1
+    for back, packet in enumerate(reversed(packets), start=1):
+        packet.dts = dated.dts - back * step
+    return packets
+
+
 class PyAVSource(Source):
     """A file, URL or standard input that FFmpeg can demux."""
 
@@ -433,6 +443,7 @@ class PyAVSource(Source):
         passthrough = {s.index for s in self.passthrough}
         last_pts = None
         video_pts, video_end, corrupt = [], None, False  # what the demuxer gave, to tell what it lost
+        undated: dict[int, list[av.Packet]] = {}  # copied packets waiting for a decoding time
         packets = self.container.demux()
         while True:
             with self._reading:
@@ -468,7 +479,15 @@ class PyAVSource(Source):
                         frame.pts = self._next_pts(last_pts)
                     last_pts = frame.pts
                     yield frame
-            elif index in passthrough and packet.dts is not None:
+            elif index in passthrough and packet.size:  # not the empty packet that ends each stream
+                if packet.dts is None and packet.pts is not None:
+                    undated.setdefault(index, []).append(packet)
+                elif packet.dts is not None:
+                    yield from _dated_before(undated.pop(index, []), packet)
+                    yield packet
+        for packets in undated.values():  # a stream that never gave a decoding time: its presentation times
+            for packet in packets:
+                packet.dts = packet.pts
                 yield packet
         if self.pts_range is None:
             self._count_container_losses(sorted(video_pts), video_end, corrupt)

@@ -476,3 +476,31 @@ def test_the_default_video_stream_is_upscaled_not_the_first(tmp_path):
         upscaled = result.streams.video[0]
         assert sum(1 for _ in result.decode(upscaled)) == 10
     assert streams == [("h264", 128), ("mjpeg", 64)]
+
+
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
+def test_a_second_video_stream_is_copied_whole(tmp_path, suffix):
+    """Matroska gives the first packets of a stream with B-frames no decoding time, its first
+    keyframe among them: they are copied too, not left out (the copy would not decode)."""
+    first = make_test_video(tmp_path / "a.mp4", frames=20, audio=False)
+    second = make_test_video(tmp_path / "b.mp4", frames=20, audio=False,
+                             codec_options={"bf": "3", "g": "20", "x264-params": "b-adapt=0"})
+    both = tmp_path / "both.mkv"
+    with av.open(str(first)) as a, av.open(str(second)) as b, av.open(str(both), "w") as out:
+        streams = [out.add_stream_from_template(source.streams.video[0]) for source in (a, b)]
+        streams[0].disposition, streams[1].disposition = av.stream.Disposition.default, av.stream.Disposition(0)
+        for source, stream in zip((a, b), streams):
+            for packet in source.demux(video=0):
+                if packet.dts is not None:
+                    packet.stream = stream
+                    out.mux(packet)
+    with av.open(str(both)) as container:
+        assert container.streams.best("video").index == 0
+        assert any(packet.dts is None for packet in container.demux(video=1) if packet.size)
+    done = run_srpipe("upscale", both, "-o", tmp_path / f"out{suffix}", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    with av.open(str(tmp_path / f"out{suffix}")) as container:
+        copied = container.streams.video[1]
+        assert copied.codec_context.width == 64
+        assert [frame.pts * copied.time_base for frame in container.decode(copied)] == \
+            [Fraction(i, 25) for i in range(20)]
