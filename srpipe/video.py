@@ -42,6 +42,8 @@ _MPEGTS_VIDEO_IDS = {
     av.codec.Codec(name, "r").id for name in ("h264", "hevc", "mpeg1video", "mpeg2video", "mpeg4", "av1", "vc1")
 }
 PALETTE_FORMAT = "pal8"  # 256 colours chosen per frame (srpipe.palette)
+# The Y'CbCr matrices (AVCOL_SPC) FFmpeg's scaler converts by: BT.709, FCC, BT.601 (two), SMPTE 240M, BT.2020
+CONVERTED_MATRICES = frozenset({1, 4, 5, 6, 7, 9, 10})
 COLOR_RANGE_FULL = 2
 COLOR_RANGE_LIMITED = 1
 # The matrix frames in RGB (or a palette) are converted to Y'CbCr with, and the one their output
@@ -1087,6 +1089,8 @@ class PyAVSink(Sink):
         self.container = None
         self.stream = None
         self.palette: PaletteFrames | None = None  # where the encoder writes a palette (GIF)
+        # The source's Y'CbCr matrix, for a conversion to RGB (GIF, --pix-fmt bgr0); None: BT.601, FFmpeg's default
+        self.matrix: int | None = None
         self.copied: dict[int, av.stream.Stream] = {}
         self._copied_dts: dict[int, int] = {}  # each copied stream's last decoding time
         self.held_packets: list[av.Packet] = []
@@ -1128,6 +1132,8 @@ class PyAVSink(Sink):
             warnings.warn(f"the HDR10 metadata of {self.source.location} (its mastering display and light level) "
                           f"is not written by {stream.codec_context.name}: use --codec libx265 to keep it")
         colour = self.source.colour
+        if colour is not None and colour[0] in CONVERTED_MATRICES:
+            self.matrix = colour[0]
         if colour is not None and is_rgb(av.VideoFormat(stream.pix_fmt)):  # written as RGB (--pix-fmt bgr0): no matrix
             colour = (RGB_COLORSPACE_TAG, *colour[1:])
         tag_video_stream(stream, first.full_range, colour, self.source.display_matrix)
@@ -1190,9 +1196,8 @@ class PyAVSink(Sink):
 
     def _colour_pix_fmt(self, stream, fmt: PlaneFormat, supported: list[str]) -> str:
         wanted = self.options.pix_fmt or fmt.name
-        if not self.options.pix_fmt and PALETTE_FORMAT in supported and wanted not in supported and \
-                fmt.chroma_shift is not None:
-            return PALETTE_FORMAT  # GIF: a palette chosen for each frame (srpipe.palette), not 3-3-2 bits or grey
+        if stream.codec_context.name == "gif" and not self.options.pix_fmt and fmt.chroma_shift is not None:
+            return PALETTE_FORMAT  # a palette chosen for each frame (srpipe.palette), not 3-3-2 bits or grey
         if supported and wanted not in supported:
             if self.options.pix_fmt:
                 raise SrpipeError(
@@ -1228,6 +1233,8 @@ class PyAVSink(Sink):
             frame.time_base = self.stream.time_base
         self.frames_written += 1
         video_frame = frame_to_av(frame)
+        if self.matrix is not None:
+            video_frame.colorspace = self.matrix
         if frame.alpha is not None and self.stream.pix_fmt not in ALPHA_FORMATS and self.palette is None:
             self._drop_alpha(frame)
         if frame.duration and frame.time_base is not None:

@@ -504,3 +504,37 @@ def test_a_second_video_stream_is_copied_whole(tmp_path, suffix):
         assert copied.codec_context.width == 64
         assert [frame.pts * copied.time_base for frame in container.decode(copied)] == \
             [Fraction(i, 25) for i in range(20)]
+
+
+@pytest.mark.parametrize("matrix", [1, 6])  # BT.709 (HD, phones), BT.601 (SD)
+def test_a_gif_has_the_colours_of_its_video(tmp_path, matrix):
+    """Its RGB converted from Y'CbCr by the source's own matrix, not FFmpeg's default BT.601."""
+    colours = [(220, 40, 40), (40, 200, 60), (30, 60, 220), (230, 200, 40)]
+    picture = np.repeat(np.array(colours, np.uint8)[None].repeat(16, axis=1), 32, axis=0)  # bars 16 wide
+    clip = tmp_path / "bars.mp4"
+    with av.open(str(clip), "w") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 32, "yuv444p"
+        stream.options = {"qp": "0", "preset": "ultrafast"}
+        stream.codec_context.colorspace = stream.codec_context.color_primaries = stream.codec_context.color_trc = matrix
+        for index in range(3):
+            frame = av.VideoFrame.from_ndarray(picture, format="rgb24").reformat(
+                format="yuv444p", dst_colorspace=matrix if matrix == 1 else 5)
+            frame.pts = index
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    done = run_srpipe("upscale", clip, "-o", tmp_path / "out.gif", "-m", "bicubic", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    with av.open(str(tmp_path / "out.gif")) as container:
+        shown = next(container.decode(video=0)).to_ndarray(format="rgb24").astype(int)
+    middles = shown[32, [16 + 32 * i for i in range(4)]]
+    assert np.abs(middles - np.array(colours)).max() <= 4, middles
+
+
+def test_only_the_gif_encoder_gets_a_palette(tmp_path):
+    """PNG takes 256 colours too, but is not held to them without being asked (--pix-fmt pal8)."""
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2, audio=False)
+    done = run_srpipe("upscale", clip, "-o", tmp_path / "out.mov", "--codec", "png", "-m", "bicubic", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    with av.open(str(tmp_path / "out.mov")) as container:
+        assert container.streams.video[0].codec_context.pix_fmt != "pal8"
