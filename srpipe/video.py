@@ -207,6 +207,11 @@ ONE_FRAME_A_PACKET = {"h264", "hevc", "mpeg1video", "mpeg2video"}
 DISCONTINUITY_S = 10
 # A recording cut by stream copy can end in gaps up to this many frames long (its last B-frames)
 CUT_END_FRAMES = 4
+# Bytes between packets that a demuxer skipped (damage), not a container's own structure (Matroska's
+# cluster headers take some 20), in the containers that store each packet whole, in file order (not
+# QuickTime, whose index places samples anywhere, nor MPEG-TS and PS, which cut packets into pieces)
+SKIPPED_BYTES = 4096
+CONTIGUOUS_FORMATS = frozenset({"matroska", "webm", "avi", "flv"})
 
 # Seconds a network input may send nothing before srpipe gives up (--timeout).
 NETWORK_TIMEOUT = 30.0
@@ -446,6 +451,9 @@ class PyAVSource(Source):
         last_pts = None
         video_pts, video_end, corrupt = [], None, False  # what the demuxer gave, to tell what it lost
         undated: dict[int, list[av.Packet]] = {}  # copied packets waiting for a decoding time
+        # A demuxer that read past damage skipped bytes: where packets lie whole and in file order,
+        # the file's bytes the packets read so far reach (-1: not told so)
+        reach = None if set(self.container.format.name.split(",")) & CONTIGUOUS_FORMATS else -1
         packets = self.container.demux()
         while True:
             with self._reading:
@@ -460,6 +468,9 @@ class PyAVSource(Source):
             if packet is None:
                 self._check_stalled()
                 break
+            if reach != -1 and packet.pos is not None and packet.pos >= 0 and packet.size:
+                corrupt |= reach is not None and packet.pos > reach + SKIPPED_BYTES
+                reach = max(reach or 0, packet.pos + packet.size)
             index = packet.stream.index
             if index == self.video.index:
                 if packet.pts is not None:
@@ -542,9 +553,9 @@ class PyAVSource(Source):
 
     def _count_container_losses(self, pts: list[int], end: int | None, corrupt: bool) -> None:
         """Frames the demuxer skipped over (a damaged container): a stream ending before the
-        duration its header states and, where the demuxer flagged a packet as ``corrupt``, gaps
-        in timestamps that are otherwise regular. They stop the run, or are counted as skipped,
-        like frames the decoder refused.
+        duration its header states and, where the demuxer flagged a packet as ``corrupt`` or
+        skipped bytes (``SKIPPED_BYTES``), gaps in timestamps that are otherwise regular. They stop
+        the run, or are counted as skipped, like frames the decoder refused.
 
         A gap alone is no loss: valid files have them where frames were left out on purpose (a
         phone's dropped frames, duplicates removed from a screen recording, cuts joined by stream

@@ -308,13 +308,14 @@ def test_mp4s_cut_by_ffmpeg_stream_copy_are_upscaled_whole(tmp_path):
     assert gaps  # the case this is about was met
 
 
-def test_frames_left_out_on_purpose_are_no_damage(tmp_path):
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_frames_left_out_on_purpose_are_no_damage(tmp_path, suffix):
     """A valid file may skip frames (a phone drops some, a screen recording its duplicates): the
     gaps in its timestamps are kept as they are, without a word; only a demuxer that flags damage
     makes them lost frames (tests/core/test_hostile.py)."""
     clip = make_test_video(tmp_path / "clip.mp4", frames=40, audio=False,
                            codec_options={"bf": "3", "g": "40", "x264-params": "b-pyramid=none"})
-    holed = tmp_path / "holed.mp4"
+    holed = tmp_path / f"holed{suffix}"
     with av.open(str(clip)) as source, av.open(str(holed), "w") as target:
         stream = target.add_stream_from_template(source.streams.video[0])
         packets = [packet for packet in source.demux(video=0) if packet.dts is not None]
@@ -326,9 +327,9 @@ def test_frames_left_out_on_purpose_are_no_damage(tmp_path):
                 target.mux(packet)
     times = video_info(holed)["times"]
     assert len(times) == 40 - len(dropped) >= 40 - 5
-    done = run_srpipe("upscale", holed, "-o", tmp_path / "out.mp4")
+    done = run_srpipe("upscale", holed, "-o", tmp_path / f"out{suffix}")
     assert done.returncode == 0 and "Warning" not in done.stderr.decode(), done.stderr.decode()
-    assert video_info(tmp_path / "out.mp4")["times"] == times
+    assert video_info(tmp_path / f"out{suffix}")["times"] == times
 
 
 def test_recordings_joined_end_to_end_in_mpegts_are_no_damage(tmp_path):

@@ -630,6 +630,19 @@ def test_matroska_damaged_in_the_middle_is_counted_when_skipping(tmp_path):
     assert len(video_info(tmp_path / "out.mkv")["times"]) == 6
 
 
+def test_matroska_damaged_only_in_the_middle_is_told_too(tmp_path):
+    """The demuxer skips the damaged clusters without a word and goes on: the bytes it skipped
+    tell it from frames left out on purpose (tests/core/test_faults.py)."""
+    clip = make_test_video(tmp_path / "clip.mkv", frames=100, codec_options={"preset": "ultrafast", "g": "10"})
+    bad = damage_bytes(clip, tmp_path / "bad.mkv", 0.4, 0.45)
+    done = run_srpipe("upscale", bad, "-o", tmp_path / "out.mkv")
+    assert_one_line_error(done, "bad.mkv is damaged", "lost about", "--on-decode-error skip")
+    done = run_srpipe("upscale", bad, "-o", tmp_path / "out.mkv", "--on-decode-error", "skip", "-q")
+    skipped = int(re.search(r"Warning: (\d+) damaged frames", done.stderr.decode())[1])
+    assert done.returncode == 0 and skipped > 0
+    assert len(video_info(tmp_path / "out.mkv")["times"]) + skipped == 100
+
+
 def test_mpegts_damaged_in_the_middle_counts_every_lost_frame(tmp_path):
     clip = make_test_video(tmp_path / "clip.ts", frames=20)
     bad = damage_bytes(clip, tmp_path / "bad.ts", 0.3, 0.6)
