@@ -1246,7 +1246,8 @@ class PyAVSink(Sink):
         video_frame = frame_to_av(frame)
         if self.matrix is not None:
             video_frame.colorspace = self.matrix
-        if frame.alpha is not None and self.stream.pix_fmt not in ALPHA_FORMATS and self.palette is None:
+        if frame.alpha is not None and self.stream.pix_fmt not in ALPHA_FORMATS and \
+                (self.palette is None or self.palette.format != "rgba"):  # a palette keeps it as transparency
             self._drop_alpha(frame)
         if frame.duration and frame.time_base is not None:
             # Encoders drop a frame's duration, and a muxer then gives the last frame the usual

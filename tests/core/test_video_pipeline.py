@@ -451,10 +451,8 @@ def test_frames_too_small_for_fields_pass_the_deinterlacer_as_they_are():
     assert deinterlacer.count == 2
 
 
-def test_the_default_video_stream_is_upscaled_not_the_first(tmp_path):
-    """A one-frame picture ahead of the video (a cover whose flag a remux to Matroska lost): the
-    video is upscaled, as FFmpeg's own command picks it, and the picture is copied."""
-    clip = tmp_path / "covered.mkv"
+def make_covered_clip(clip):
+    """A one-frame picture ahead of a 10-frame 64x48 video (a cover whose flag a remux to Matroska lost)."""
     with av.open(str(clip), "w") as out:
         cover = out.add_stream("mjpeg", rate=1)
         cover.width, cover.height, cover.pix_fmt = 64, 48, "yuvj420p"
@@ -469,6 +467,12 @@ def test_the_default_video_stream_is_upscaled_not_the_first(tmp_path):
             frame.pts = i
             out.mux(video.encode(frame))
         out.mux(video.encode(None))
+    return clip
+
+
+def test_the_default_video_stream_is_upscaled_not_the_first(tmp_path):
+    """The video is upscaled, as FFmpeg's own command picks it, and the picture is copied."""
+    clip = make_covered_clip(tmp_path / "covered.mkv")
     done = run_srpipe("upscale", clip, "-o", tmp_path / "out.mkv", "-q")
     assert done.returncode == 0, done.stderr.decode()
     with av.open(str(tmp_path / "out.mkv")) as result:
@@ -538,3 +542,10 @@ def test_only_the_gif_encoder_gets_a_palette(tmp_path):
     assert done.returncode == 0, done.stderr.decode()
     with av.open(str(tmp_path / "out.mov")) as container:
         assert container.streams.video[0].codec_context.pix_fmt != "pal8"
+
+
+def test_eval_reads_the_video_upscale_reads(tmp_path):
+    from srpipe.default_plugins.espcn.video_eval import luma_frames
+
+    frames = list(luma_frames(make_covered_clip(tmp_path / "covered.mkv")))
+    assert len(frames) == 10 and frames[0].shape == (48, 64)

@@ -34,7 +34,7 @@ from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
 from srpipe.resize import SWSCALE_FLAGS
 from srpipe.testing import make_test_video
 from srpipe.upscaling import check_input
-from srpipe.video import PyAVSink, PyAVSource
+from srpipe.video import PyAVSink, PyAVSource, main_video
 
 
 @dataclass
@@ -566,7 +566,7 @@ def run_bench(input: str | None = None, models: tuple[str, ...] = ("bicubic",), 
         folder = Path(temp)
         path = input or str(generated_clip(folder))
         with av.open(path) as container:
-            stream = container.streams.video[0]
+            stream = main_video(container)
             size = f"{stream.codec_context.width}x{stream.codec_context.height}"
         frames = _decode_all(path)
         results = []

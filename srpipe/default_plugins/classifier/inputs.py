@@ -80,19 +80,22 @@ def read_image(path: Path) -> InputImage:
 
 
 def read_video(path: Path, every: int) -> Iterator[InputImage]:
-    """Frames 0, every, 2*every, ... of the first video stream, as RGB with their time in seconds."""
+    """Frames 0, every, 2*every, ... of the video stream srpipe upscales, as RGB with their time in seconds."""
     import av
+
+    from srpipe.video import main_video
 
     try:
         container = av.open(str(path))
     except av.error.FFmpegError as e:
         raise SrpipeError(f"{path} cannot be opened as a video ({e.strerror or e}); check the file") from None
     with container:
-        if not container.streams.video:
+        video = main_video(container)
+        if video is None:
             raise SrpipeError(f"{path} has no video stream; give an image or a video")
         found = False
         try:
-            for index, frame in enumerate(container.decode(container.streams.video[0])):
+            for index, frame in enumerate(container.decode(video)):
                 if index % every == 0:
                     found = True
                     time = float(frame.time) if frame.time is not None else None

@@ -24,13 +24,13 @@ from srpipe.default_plugins.espcn.metrics import psnr
 from srpipe.errors import SrpipeError
 from srpipe.memory import check_frame_size, default_max_pixels
 from srpipe.outputs import special_kind
-from srpipe.video import add_video_encoder, plane_view
+from srpipe.video import add_video_encoder, main_video, plane_view
 
 
 def luma_frames(path: str | Path, limit: int | None = None) -> Iterator[np.ndarray]:
     """The 8-bit luma planes of a clip's first ``limit`` frames (all: None), in presentation order."""
     with av.open(str(path)) as container:
-        for i, frame in enumerate(container.decode(video=0)):
+        for i, frame in enumerate(container.decode(main_video(container))):
             if limit is not None and i >= limit:
                 return
             if frame.format.name not in ("yuv420p", "yuvj420p", "yuv422p", "yuv444p", "gray"):
@@ -57,9 +57,9 @@ def _filtered_frames(clip: str | Path, steps: Sequence[tuple[str, str]], limit: 
     except av.error.FFmpegError as exc:
         raise UnreadableClip(f"{clip} cannot be opened as a video ({exc.strerror or exc}); give a video file") from None
     with inp:
-        if not inp.streams.video:
+        src = main_video(inp)
+        if src is None:
             raise UnreadableClip(f"{clip} has no video stream; give a video file")
-        src = inp.streams.video[0]
         try:
             check_frame_size(str(clip), src.codec_context.width, src.codec_context.height, limit_pixels)
         except SrpipeError as exc:
