@@ -42,4 +42,3 @@ class PaletteFrames:
                 ready.append(self.graph.pull())
             except (av.BlockingIOError, av.EOFError):
                 return ready
-
