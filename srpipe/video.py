@@ -838,13 +838,27 @@ def _distance(source: Layout, candidate: Layout) -> tuple[int, int, int, int]:
 def nearest_format(source: PlaneFormat, supported: list[str]) -> str:
     """Of an encoder's pixel formats, the one nearest ``source``: the least coarser chroma, then
     the fewest bits lost, then the least needless detail, a planar one before a packed one at
-    equal distance (12-bit 4:4:4 for x264: yuv444p10le); the encoder's first where none is Y'CbCr."""
+    equal distance (12-bit 4:4:4 for x264: yuv444p10le). Where that would be grey for a picture in
+    colour, or none is Y'CbCr, RGB with the fewest bits that hold the source's (PNG, BMP, TIFF
+    take no Y'CbCr); else the encoder's first."""
     own = (source.bit_depth, source.chroma_shift)
     candidates = [(name, layout_of(name)) for name in supported]
     candidates = [(name, layout) for name, layout in candidates if layout is not None]
-    if not candidates:
-        return supported[0]
-    return min(candidates, key=lambda item: (*_distance(own, item[1]), item[0] not in PLANE_FORMATS))[0]
+    nearest = min(candidates, key=lambda item: (*_distance(own, item[1]), item[0] not in PLANE_FORMATS),
+                  default=(None, None))
+    if nearest[0] is not None and (nearest[1][1] is not None or source.chroma_shift is None):
+        return nearest[0]
+    rgb = sorted(((bits, name) for name, bits in map(_rgb_bits, supported) if bits), key=lambda item: (
+        item[0] < source.bit_depth, abs(item[0] - source.bit_depth)))
+    return rgb[0][1] if rgb else nearest[0] or supported[0]
+
+
+def _rgb_bits(pix_fmt: str) -> tuple[str, int | None]:
+    """``pix_fmt`` and the bits of each of its colours where it is RGB without alpha or palette, else None."""
+    fmt = av.VideoFormat(pix_fmt)
+    if not fmt.is_rgb or fmt.has_palette or len(fmt.components) != 3:
+        return pix_fmt, None
+    return pix_fmt, min(component.bits for component in fmt.components)
 
 
 def _encodable(codec: str, supported: list[str]) -> list[str]:
@@ -859,9 +873,13 @@ def _encodable(codec: str, supported: list[str]) -> list[str]:
 
 
 def loses_detail(source: PlaneFormat, pix_fmt: str) -> bool:
-    """Whether writing ``source`` as ``pix_fmt`` loses colour detail or bits (or is not Y'CbCr)."""
+    """Whether writing ``source`` as ``pix_fmt`` loses colour detail or bits (RGB: only bits; other
+    formats that are not Y'CbCr: always)."""
     layout = layout_of(pix_fmt)
-    return layout is None or any(_distance((source.bit_depth, source.chroma_shift), layout)[:2])
+    if layout is None:
+        bits = _rgb_bits(pix_fmt)[1]
+        return bits is None or bits < source.bit_depth
+    return any(_distance((source.bit_depth, source.chroma_shift), layout)[:2])
 
 
 def _subsampled(pix_fmt: str) -> bool:

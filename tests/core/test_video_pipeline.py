@@ -510,9 +510,10 @@ def test_a_second_video_stream_is_copied_whole(tmp_path, suffix):
             [Fraction(i, 25) for i in range(20)]
 
 
+@pytest.mark.parametrize("output", [["out.gif"], ["out.mov", "--codec", "png"]])  # a palette; RGB (PNG takes no Y'CbCr)
 @pytest.mark.parametrize("matrix", [1, 6])  # BT.709 (HD, phones), BT.601 (SD)
-def test_a_gif_has_the_colours_of_its_video(tmp_path, matrix):
-    """Its RGB converted from Y'CbCr by the source's own matrix, not FFmpeg's default BT.601."""
+def test_rgb_outputs_have_the_colours_of_their_video(tmp_path, matrix, output):
+    """Their RGB converted from Y'CbCr by the source's own matrix, not FFmpeg's default BT.601."""
     colours = [(220, 40, 40), (40, 200, 60), (30, 60, 220), (230, 200, 40)]
     picture = np.repeat(np.array(colours, np.uint8)[None].repeat(16, axis=1), 32, axis=0)  # bars 16 wide
     clip = tmp_path / "bars.mp4"
@@ -527,21 +528,22 @@ def test_a_gif_has_the_colours_of_its_video(tmp_path, matrix):
             frame.pts = index
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
-    done = run_srpipe("upscale", clip, "-o", tmp_path / "out.gif", "-m", "bicubic", "-q")
-    assert done.returncode == 0, done.stderr.decode()
-    with av.open(str(tmp_path / "out.gif")) as container:
+    done = run_srpipe("upscale", clip, "-o", tmp_path / output[0], *output[1:], "-m", "bicubic")
+    assert done.returncode == 0 and "Warning" not in done.stderr.decode(), done.stderr.decode()
+    with av.open(str(tmp_path / output[0])) as container:
         shown = next(container.decode(video=0)).to_ndarray(format="rgb24").astype(int)
     middles = shown[32, [16 + 32 * i for i in range(4)]]
     assert np.abs(middles - np.array(colours)).max() <= 4, middles
 
 
-def test_only_the_gif_encoder_gets_a_palette(tmp_path):
-    """PNG takes 256 colours too, but is not held to them without being asked (--pix-fmt pal8)."""
-    clip = make_test_video(tmp_path / "clip.mp4", frames=2, audio=False)
-    done = run_srpipe("upscale", clip, "-o", tmp_path / "out.mov", "--codec", "png", "-m", "bicubic", "-q")
-    assert done.returncode == 0, done.stderr.decode()
+@pytest.mark.parametrize(("pix_fmt", "written"), [("yuv420p", "rgb24"), ("yuv420p10le", "rgb48be")])
+def test_an_rgb_only_encoder_writes_rgb_deep_enough_not_grey_or_a_palette(tmp_path, pix_fmt, written):
+    """PNG takes 256 colours and grey too, but neither holds a picture in colour."""
+    clip = make_test_video(tmp_path / "clip.mkv", frames=2, audio=False, pix_fmt=pix_fmt)
+    done = run_srpipe("upscale", clip, "-o", tmp_path / "out.mov", "--codec", "png", "-m", "bicubic")
+    assert done.returncode == 0 and "Warning" not in done.stderr.decode(), done.stderr.decode()
     with av.open(str(tmp_path / "out.mov")) as container:
-        assert container.streams.video[0].codec_context.pix_fmt != "pal8"
+        assert container.streams.video[0].codec_context.pix_fmt == written
 
 
 def test_eval_reads_the_video_upscale_reads(tmp_path):
