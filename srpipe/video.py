@@ -152,12 +152,16 @@ def _display_matrix(video_frame: av.VideoFrame) -> tuple[int, ...] | None:
 
 
 def main_video(container) -> av.video.stream.VideoStream | None:
-    """The video stream srpipe upscales, as FFmpeg's own command picks one (``av_find_best_stream``:
-    the default one over others, never a cover picture), or None where there is none. Not the
-    first: a cover picture whose flag a remux lost, or a thumbnail track, can come first."""
-    if not container.streams.video:
+    """The video stream srpipe upscales, as FFmpeg's own command picks one: not a cover picture,
+    a default one over others, then the largest, then the first; None where there is none. Not
+    always the first: a cover picture whose flag a remux lost, or a thumbnail track, can come first."""
+    videos = list(container.streams.video)
+    pictures = [stream for stream in videos if not stream.disposition & av.stream.Disposition.attached_pic]
+    if not videos:
         return None
-    return container.streams.best("video") or container.streams.video[0]
+    return max(pictures or videos, key=lambda stream: (
+        bool(stream.disposition & av.stream.Disposition.default),
+        (stream.codec_context.width * stream.codec_context.height) if stream.codec_context is not None else 0))
 
 
 def first_frame_layout(location: str) -> tuple[tuple[int, ...] | None, bool]:
@@ -319,6 +323,25 @@ def _dated_before(packets: list[av.Packet], dated: av.Packet) -> list[av.Packet]
     return packets
 
 
+class BestEffortTimes:
+    """Each decoded frame's time as FFmpeg's ``best_effort_timestamp`` gives it: its presentation
+    time, unless those have gone backwards more often than the decoding times of the packets that
+    gave the frames, or it has none (an AVI's frames); then that decoding time."""
+
+    def __init__(self):
+        self.faulty_pts = self.faulty_dts = 0
+        self.last_pts = self.last_dts = None
+
+    def __call__(self, pts: int | None, dts: int | None) -> int | None:
+        if dts is not None:
+            self.faulty_dts += self.last_dts is not None and dts <= self.last_dts
+            self.last_dts = dts
+        if pts is not None:
+            self.faulty_pts += self.last_pts is not None and pts <= self.last_pts
+            self.last_pts = pts
+        return pts if pts is not None and (self.faulty_pts <= self.faulty_dts or dts is None) else dts
+
+
 class PyAVSource(Source):
     """A file, URL or standard input that FFmpeg can demux."""
 
@@ -347,6 +370,10 @@ class PyAVSource(Source):
         finally:
             if self._pipe is not None and not hasattr(self, "container"):  # not opened: the FIFO is closed
                 self._pipe.close()
+        # Frames are timed as FFmpeg's own command times them (BestEffortTimes), from the times the
+        # container holds: PyAV has the demuxer make up missing presentation times, which for an
+        # AVI holding H.264 with B-frames are the packets' decoding order, shuffled by the decoder
+        self.container.flags = self.container.flags & ~av.container.Flags.gen_pts.value
         self.max_pixels = max_pixels
         self._reading = threading.Lock()  # close() must not free the container under a read
         self.video = main_video(self.container)
@@ -448,9 +475,10 @@ class PyAVSource(Source):
 
     def _items(self) -> Iterator[Frame | av.Packet]:
         passthrough = {s.index for s in self.passthrough}
-        last_pts = None
+        last_pts = last_step = None
         video_pts, video_end, corrupt = [], None, False  # what the demuxer gave, to tell what it lost
         undated: dict[int, list[av.Packet]] = {}  # copied packets waiting for a decoding time
+        best_effort = BestEffortTimes()
         # A demuxer that read past damage skipped bytes: where packets lie whole and in file order,
         # the file's bytes the packets read so far reach (-1: not told so)
         reach = None if set(self.container.format.name.split(",")) & CONTIGUOUS_FORMATS else -1
@@ -473,9 +501,10 @@ class PyAVSource(Source):
                 reach = max(reach or 0, packet.pos + packet.size)
             index = packet.stream.index
             if index == self.video.index:
-                if packet.pts is not None:
-                    video_pts.append(packet.pts)
-                    video_end = max(video_end or 0, packet.pts + (packet.duration or 0))
+                stamp = packet.pts if packet.pts is not None else packet.dts  # AVI's packets have no pts
+                if stamp is not None:
+                    video_pts.append(stamp)
+                    video_end = max(video_end or 0, stamp + (packet.duration or 0))
                 corrupt |= packet.is_corrupt
                 for video_frame in self._decode(packet):
                     if self.display_matrix is None:
@@ -483,13 +512,17 @@ class PyAVSource(Source):
                         self.hdr10 = hdr10_params(video_frame)
                         self.first_frame_size = (video_frame.width, video_frame.height)
                     frame = frame_from_av(video_frame)
-                    if frame.pts is None or (last_pts is not None and frame.pts <= last_pts):
+                    frame.pts = best_effort(video_frame.pts, video_frame.dts)
+                    if frame.pts is None and last_step:  # the decoder's last frames, where it had no time for them
+                        frame.pts = last_pts + last_step
+                    elif frame.pts is None or (last_pts is not None and frame.pts <= last_pts):
                         # raw streams have none; a damaged or badly muxed file repeats them
                         if not self._retimed:
                             warnings.warn(f"{self.location} has frames without (increasing) timestamps; "
                                           "timing them by the frame rate")
                             self._retimed = True
                         frame.pts = self._next_pts(last_pts)
+                    last_step = frame.pts - last_pts if last_pts is not None else None
                     last_pts = frame.pts
                     yield frame
             elif index in passthrough and packet.size:  # not the empty packet that ends each stream
@@ -1178,6 +1211,8 @@ class PyAVSink(Sink):
         self.container.metadata.update(metadata)
         for in_stream in self.source.passthrough:
             self._add_copy(in_stream)
+        if any(copied.type == "video" for copied in self.copied.values()):  # players show the first default one
+            stream.disposition = av.stream.Disposition.default
         chapters = getattr(self.source, "chapters", None)
         if chapters:
             self.container.set_chapters(chapters)

@@ -479,7 +479,29 @@ def test_the_default_video_stream_is_upscaled_not_the_first(tmp_path):
         streams = [(s.codec_context.name, s.codec_context.width) for s in result.streams.video]
         upscaled = result.streams.video[0]
         assert sum(1 for _ in result.decode(upscaled)) == 10
+        assert upscaled.disposition & av.stream.Disposition.default  # what a player shows
     assert streams == [("h264", 128), ("mjpeg", 64)]
+
+
+def test_of_two_videos_alike_the_first_is_upscaled_and_shown(tmp_path):
+    """Both default and of one size (two camera angles): the first, as FFmpeg's command takes it."""
+    clips = [make_test_video(tmp_path / f"{name}.mp4", frames=frames, audio=False)
+             for name, frames in (("a", 12), ("b", 8))]
+    both = tmp_path / "both.mkv"
+    with av.open(str(clips[0])) as a, av.open(str(clips[1])) as b, av.open(str(both), "w") as out:
+        streams = [out.add_stream_from_template(source.streams.video[0]) for source in (a, b)]
+        for source, stream in zip((a, b), streams):
+            stream.disposition = av.stream.Disposition.default
+            for packet in source.demux(video=0):
+                if packet.dts is not None:
+                    packet.stream = stream
+                    out.mux(packet)
+    done = run_srpipe("upscale", both, "-o", tmp_path / "out.mkv", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    with av.open(str(tmp_path / "out.mkv")) as result:
+        upscaled = result.streams.video[0]
+        assert upscaled.codec_context.width == 128 and upscaled.disposition & av.stream.Disposition.default
+        assert sum(1 for _ in result.decode(upscaled)) == 12
 
 
 @pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
@@ -551,3 +573,15 @@ def test_eval_reads_the_video_upscale_reads(tmp_path):
 
     frames = list(luma_frames(make_covered_clip(tmp_path / "covered.mkv")))
     assert len(frames) == 10 and frames[0].shape == (48, 64)
+
+
+def test_h264_with_b_frames_in_avi_keeps_its_even_timing(tmp_path):
+    """AVI holds no presentation times: its frames are timed as FFmpeg's command times them
+    (their decoding times), not by times the demuxer made up in decoding order and the decoder
+    shuffled (frames 1, 4, 3, 5, 2... apart)."""
+    avi = make_test_video(tmp_path / "clip.avi", frames=30, audio=False,
+                          codec_options={"bf": "3", "g": "30", "x264-params": "b-adapt=0"})
+    done = run_srpipe("upscale", avi, "-o", tmp_path / "out.mp4")
+    assert done.returncode == 0 and "Warning" not in done.stderr.decode(), done.stderr.decode()
+    times = video_info(tmp_path / "out.mp4")["times"]
+    assert len(times) == 30 and set(np.diff(times)) == {Fraction(1, 25)}
