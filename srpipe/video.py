@@ -359,6 +359,11 @@ class PyAVSource(Source):
         max_pixels = default_max_pixels() if options.max_pixels is None else options.max_pixels
         # max_pixels: the stream probe decodes a first frame; a header claiming a huge one fails instead
         settings = {"options": {"max_pixels": str(max_pixels)}, **({"timeout": timeout} if timeout else {})}
+        if location.lower().startswith(("http:", "https:")):
+            # FFmpeg 8.1 asks for each connection to be closed, then sends the request that follows a
+            # seek (an MP4's index, MPEG-TS's probe) on it anyway: servers that honour byte ranges
+            # (nginx) end it, and the read goes on from the wrong place. One kept-alive connection.
+            settings["options"]["multiple_requests"] = "1"
         try:
             self.container = interruptible(lambda: av.open(target, mode="r", format=options.input_format, **settings))
         except av.ExitError as exc:

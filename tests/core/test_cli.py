@@ -3,6 +3,7 @@
 import functools
 import http.server
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -238,6 +239,48 @@ def test_http_url_input(tmp_path):
         server.shutdown()
     assert done.returncode == 0, done.stderr.decode()
     assert len(video_info(tmp_path / "out.mp4")["times"]) == 5
+
+
+class RangeHandler(http.server.BaseHTTPRequestHandler):
+    """HTTP/1.1 with byte ranges and keep-alive, which ends a connection its client asked to close
+    (as nginx does): what FFmpeg's reader must not send a second request on."""
+
+    protocol_version = "HTTP/1.1"
+    folder = None
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        data = (self.folder / self.path.lstrip("/")).read_bytes()
+        asked = re.match(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
+        start = int(asked[1]) if asked else 0
+        end = int(asked[2]) if asked and asked[2] else len(data) - 1
+        self.send_response(206 if asked else 200)
+        if asked:
+            self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Content-Length", str(end + 1 - start))
+        self.end_headers()
+        try:
+            self.wfile.write(data[start:end + 1])
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the reader had what it needed
+
+
+@pytest.mark.parametrize("name", ["served.ts", "served.mp4"])  # MPEG-TS probed by seeking; an MP4 indexed at its end
+def test_http_url_input_from_a_server_that_honours_byte_ranges(tmp_path, name):
+    make_test_video(tmp_path / name, width=320, height=240, frames=30)  # more than FFmpeg's first reads
+    handler = type("Handler", (RangeHandler,), {"folder": tmp_path})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/{name}"
+        done = run_srpipe("upscale", url, "-o", tmp_path / "out.mkv", "-q")
+    finally:
+        server.shutdown()
+    assert done.returncode == 0, done.stderr.decode()
+    assert len(video_info(tmp_path / "out.mkv")["times"]) == 30
 
 
 def test_python_dash_m_and_help_teach(tmp_path):
