@@ -354,7 +354,7 @@ class PyAVSource(Source):
         timeout = (options.timeout if options.timeout is not None
                    else (NETWORK_TIMEOUT if is_network(location) else None))
         self.timeout, self._pipe = timeout, None
-        if timeout and is_pipe(location):
+        if is_pipe(location) and (timeout or location == "-"):
             target = self._pipe = TimedPipe(location, timeout)
         max_pixels = default_max_pixels() if options.max_pixels is None else options.max_pixels
         # max_pixels: the stream probe decodes a first frame; a header claiming a huge one fails instead
@@ -1086,9 +1086,13 @@ class TimedPipe:
     """Standard input or a FIFO, read through Python with a limit on how long a read may wait
     for data (--timeout): FFmpeg does not ask its interrupt callback while a read of a pipe blocks.
     A read that waited too long ends the input, and ``stalled`` says so (PyAV drops what its
-    read callback raises). A FIFO is opened here, and its open waits for a writer (Ctrl-C ends the wait)."""
+    read callback raises). A FIFO is opened here, and its open waits for a writer (Ctrl-C ends the wait).
 
-    def __init__(self, location: str, timeout: float):
+    Standard input is read so with no limit too: a read gives what has arrived, where Python's
+    ``sys.stdin.buffer`` waits until the whole of what FFmpeg asks for (32 KB) is there, and a
+    live stream piped in came in bursts of frames (live preview showed one in five)."""
+
+    def __init__(self, location: str, timeout: float | None):
         self.fd = sys.stdin.fileno() if location == "-" else os.open(location, os.O_RDONLY)
         self.owned, self.timeout = location != "-", timeout
         self.stalled = False
@@ -1098,7 +1102,7 @@ class TimedPipe:
     def read(self, size: int) -> bytes:
         if self.stalled:  # FFmpeg reads again after an end: it stays the end, at once
             return b""
-        if not self._poll.poll(self.timeout * 1000):
+        if not self._poll.poll(None if self.timeout is None else self.timeout * 1000):
             self.stalled = True
             return b""
         return os.read(self.fd, size)

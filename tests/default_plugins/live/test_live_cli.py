@@ -103,3 +103,22 @@ def test_list_cameras_lists_video_devices():
     devices = sorted(name for name in os.listdir("/dev") if name.startswith("video"))
     lines = done.stdout.decode().strip().splitlines()
     assert lines == ["no cameras found"] if not devices else len(lines) == len(devices)
+
+
+def test_a_stream_piped_in_at_its_own_pace_is_shown_as_it_comes(tmp_path):
+    """Standard input is read as data arrives: Python's buffered reader waited for the 32 KB FFmpeg
+    asks for, and a live stream came in bursts of frames, most of them dropped."""
+    stream = make_test_video(tmp_path / "stream.ts", width=160, height=120, frames=125, rate=25, audio=False)
+    data = stream.read_bytes()
+    process = subprocess.Popen([sys.executable, "-m", "srpipe", "live", "--source", "-", "--no-window", "-m",
+                                "bicubic"], stdin=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=default_sigint)
+    pieces = 125  # about a frame each, over 5 s, as a camera sends them
+    for index in range(pieces):
+        process.stdin.write(data[len(data) * index // pieces:len(data) * (index + 1) // pieces])
+        process.stdin.flush()
+        time.sleep(5 / pieces)
+    process.stdin.close()
+    stderr = process.stderr.read().decode()
+    process.wait(timeout=120)
+    shown, dropped, read = map(int, SUMMARY.search(stderr).groups())
+    assert read == 125 and shown >= 0.6 * read, stderr
