@@ -199,6 +199,11 @@ def copy_colour(codec_context, full_range: bool, colour: tuple[int, int, int] | 
 
 def _open_error(location: str, exc: Exception) -> SrpipeError:
     reason = getattr(exc, "strerror", None) or str(exc)
+    if location == "-":
+        return SrpipeError(f"cannot read standard input as video ({reason}): it sent nothing, or nothing FFmpeg "
+                           "can read; pipe a video file or stream into srpipe")
+    if is_network(location) and "Invalid data" not in reason:  # the server, the address or the network
+        return SrpipeError(f"cannot read {location}: {reason}; check the address and that the server is up")
     return SrpipeError(f"cannot read {location} as video: {reason}; check that it is a complete media file")
 
 

@@ -283,6 +283,28 @@ def test_http_url_input_from_a_server_that_honours_byte_ranges(tmp_path, name):
     assert len(video_info(tmp_path / "out.mkv")["times"]) == 30
 
 
+def test_an_address_that_serves_no_file_says_to_check_the_address(tmp_path):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        done = run_srpipe("upscale", f"http://127.0.0.1:{server.server_address[1]}/missing.mp4", "-o",
+                          tmp_path / "out.mkv")
+    finally:
+        server.shutdown()
+    lines = done.stderr.decode().strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1, lines
+    assert "404" in lines[0] and "check the address and that the server is up" in lines[0]
+
+
+@pytest.mark.parametrize("data", [b"", b"hello\n"])
+def test_standard_input_without_video_says_so(tmp_path, data):
+    done = run_srpipe("upscale", "-", "-o", tmp_path / "out.mkv", input=data)
+    lines = done.stderr.decode().strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1, lines
+    assert lines[0].startswith("Error: cannot read standard input as video") and "pipe a video" in lines[0]
+
+
 def test_python_dash_m_and_help_teach(tmp_path):
     done = run_srpipe("upscale", "--help")
     assert done.returncode == 0 and b"Examples:" in done.stdout and b"--overwrite" in done.stdout
