@@ -430,6 +430,14 @@ class PyAVSource(Source):
         quantizer = mean_quantizer(self.location, self.max_pixels)
         return quantizer is not None and quantizer < NEAR_LOSSLESS_QP
 
+    @property
+    def is_recording(self) -> bool:
+        """Whether the input is a recording of known length (a file, a URL whose server gave its
+        size, a playlist that ends), not a live stream or a camera: live preview plays it at its
+        frame rate."""
+        return self.is_file or self.container.duration is not None or (
+            is_network(self.location) and self.container.size > 0)
+
     def _estimate_frames(self) -> int | None:
         rate = self.video.average_rate or self.video.guessed_rate
         if self.container.duration and rate:

@@ -65,7 +65,8 @@ def run_live(
         try:
             recorder = Recorder(record, overwrite, **(record_options or {})) if record is not None else None
             loop = LiveLoop(
-                FrameFeed(source, paced=source.is_file), models, view,
+                # A recording plays at its frame rate, as a camera would send it; a live stream comes at its own pace
+                FrameFeed(source, paced=getattr(source, "is_recording", source.is_file)), models, view,
                 recorder=recorder, screenshot_dir=screenshot_dir, echo=echo, keep_up=keep_up,
             )
             try:

@@ -122,3 +122,24 @@ def test_a_stream_piped_in_at_its_own_pace_is_shown_as_it_comes(tmp_path):
     process.wait(timeout=120)
     shown, dropped, read = map(int, SUMMARY.search(stderr).groups())
     assert read == 125 and shown >= 0.6 * read, stderr
+
+
+def test_a_recording_served_over_http_plays_at_its_frame_rate(tmp_path):
+    """Its length is known: it plays as a file does, not as fast as it downloads (most frames
+    dropped); a live stream, of no known length, comes at its own pace."""
+    import functools
+    import http.server
+    import threading
+
+    make_test_video(tmp_path / "served.ts", width=160, height=120, frames=50, rate=25, audio=False)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/served.ts"
+        done = run_srpipe("live", "--source", url, "--no-window", "-m", "bicubic")
+    finally:
+        server.shutdown()
+    stderr = done.stderr.decode()
+    shown, dropped, read = map(int, SUMMARY.search(stderr).groups())
+    assert done.returncode == 0 and read == 50 and shown >= 45, stderr
