@@ -13,6 +13,7 @@ import stat
 import struct
 import sys
 import threading
+import time
 import warnings
 from collections import Counter
 from fractions import Fraction
@@ -500,11 +501,14 @@ class PyAVSource(Source):
         # A demuxer that read past damage skipped bytes: where packets lie whole and in file order,
         # the file's bytes the packets read so far reach (-1: not told so)
         reach = None if set(self.container.format.name.split(",")) & CONTIGUOUS_FORMATS else -1
-        packets = self.container.demux()
+        packets, stalled = self.container.demux(), False
         while True:
             with self._reading:
+                asked = time.monotonic()
                 try:
                     packet = next(packets, None)
+                    # A demuxer that takes the time limit for the end (HLS: a live playlist that stopped growing)
+                    stalled = stalled or bool(self.timeout) and time.monotonic() - asked >= self.timeout
                 except av.ExitError as exc:
                     raise SrpipeError(f"{self.location} sent no data for {self.timeout:g} s; check the source, "
                                       "or allow longer with --timeout SECONDS") from exc
@@ -513,6 +517,9 @@ class PyAVSource(Source):
                     packet = self._ended_by(exc)
             if packet is None:
                 self._check_stalled()
+                if stalled:
+                    warnings.warn(f"{self.location} sent no data for {self.timeout:g} s and ended there (a live "
+                                  "stream that stopped?): the frames that arrived are upscaled")
                 break
             if reach != -1 and packet.pos is not None and packet.pos >= 0 and packet.size:
                 corrupt |= reach is not None and packet.pos > reach + SKIPPED_BYTES

@@ -950,3 +950,17 @@ def test_an_mp4_piped_in_with_its_index_at_the_end_says_what_to_do(tmp_path):
     done = run_srpipe("upscale", "-", "-o", tmp_path / "out.mkv", input=clip.read_bytes())
     assert_one_line_error(done, "cannot read - (", "an MP4 or MOV read from a pipe needs its index first "
                                                     "(ffmpeg -movflags +faststart); give the file itself")
+
+
+def test_a_live_playlist_that_stops_growing_ends_with_a_warning(tmp_path):
+    """FFmpeg's HLS reader takes --timeout for the end of the stream, without an error: what arrived
+    is upscaled, and srpipe says that the stream stopped rather than ending as if it were whole."""
+    make_test_video(tmp_path / "segment0.ts", frames=25, audio=False)
+    playlist = tmp_path / "live.m3u8"  # no #EXT-X-ENDLIST: a live stream, reloaded for more segments
+    playlist.write_text("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:0\n"
+                        "#EXTINF:1.0,\nsegment0.ts\n")
+    started = time.monotonic()
+    done = run_srpipe("upscale", playlist, "-o", tmp_path / "out.mkv", "--timeout", "2", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    assert "live.m3u8 sent no data for 2 s and ended there" in done.stderr.decode()
+    assert len(video_info(tmp_path / "out.mkv")["times"]) == 25 and time.monotonic() - started < 60
