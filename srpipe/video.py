@@ -153,15 +153,17 @@ def _display_matrix(video_frame: av.VideoFrame) -> tuple[int, ...] | None:
 
 
 def main_video(container) -> av.video.stream.VideoStream | None:
-    """The video stream srpipe upscales, as FFmpeg's own command picks one: not a cover picture,
-    a default one over others, then the largest, then the first; None where there is none. Not
-    always the first: a cover picture whose flag a remux lost, or a thumbnail track, can come first."""
+    """The video stream srpipe upscales, much as FFmpeg's own command picks one: not a cover
+    picture, a default one over others, then not a single frame, the largest, the first; None
+    where there is none. Not always the first: a cover picture whose flag a remux lost, or a
+    thumbnail track, can come first."""
     videos = list(container.streams.video)
     pictures = [stream for stream in videos if not stream.disposition & av.stream.Disposition.attached_pic]
     if not videos:
         return None
     return max(pictures or videos, key=lambda stream: (
         bool(stream.disposition & av.stream.Disposition.default),
+        stream.frames != 1,  # a picture track that lost its flag (where the container counts frames)
         (stream.codec_context.width * stream.codec_context.height) if stream.codec_context is not None else 0))
 
 
@@ -222,6 +224,9 @@ CUT_END_FRAMES = 4
 # QuickTime, whose index places samples anywhere, nor MPEG-TS and PS, which cut packets into pieces)
 SKIPPED_BYTES = 4096
 CONTIGUOUS_FORMATS = frozenset({"matroska", "webm", "avi", "flv"})
+
+# Formats that read a playlist, whose own size says nothing of the stream's length
+PLAYLIST_FORMATS = frozenset({"hls", "dash"})
 
 # Seconds a network input may send nothing before srpipe gives up (--timeout).
 NETWORK_TIMEOUT = 30.0
@@ -381,10 +386,12 @@ class PyAVSource(Source):
         finally:
             if self._pipe is not None and not hasattr(self, "container"):  # not opened: the FIFO is closed
                 self._pipe.close()
-        # Frames are timed as FFmpeg's own command times them (BestEffortTimes), from the times the
-        # container holds: PyAV has the demuxer make up missing presentation times, which for an
-        # AVI holding H.264 with B-frames are the packets' decoding order, shuffled by the decoder
-        self.container.flags = self.container.flags & ~av.container.Flags.gen_pts.value
+        # Frames are timed as FFmpeg's own command times them (BestEffortTimes). PyAV has demuxers make
+        # up missing presentation times, which an AVI's (it stores none) are: its packets' decoding
+        # order, shuffled by the decoder where it holds B-frames. Other containers' made-up times are
+        # right where they are missing (ASF's, MPEG-PS's), and kept.
+        if "avi" in self.container.format.name.split(","):
+            self.container.flags = self.container.flags & ~av.container.Flags.gen_pts.value
         self.max_pixels = max_pixels
         self._reading = threading.Lock()  # close() must not free the container under a read
         self.video = main_video(self.container)
@@ -436,8 +443,9 @@ class PyAVSource(Source):
         """Whether the input is a recording of known length (a file, a URL whose server gave its
         size, a playlist that ends), not a live stream or a camera: live preview plays it at its
         frame rate."""
-        return self.is_file or self.container.duration is not None or (
-            is_network(self.location) and self.container.size > 0)
+        return self.is_file or (self.container.duration or 0) > 0 or (  # a live FLV says 0
+            is_network(self.location) and self.container.size > 0 and  # not a playlist's own size
+            not set(self.container.format.name.split(",")) & PLAYLIST_FORMATS)
 
     def _estimate_frames(self) -> int | None:
         rate = self.video.average_rate or self.video.guessed_rate
@@ -508,7 +516,8 @@ class PyAVSource(Source):
                 try:
                     packet = next(packets, None)
                     # A demuxer that takes the time limit for the end (HLS: a live playlist that stopped growing)
-                    stalled = stalled or bool(self.timeout) and time.monotonic() - asked >= self.timeout
+                    stalled = stalled or bool(self.timeout) and self._pipe is None and \
+                        time.monotonic() - asked >= self.timeout  # (a pipe read through srpipe stops with an error)
                 except av.ExitError as exc:
                     raise SrpipeError(f"{self.location} sent no data for {self.timeout:g} s; check the source, "
                                       "or allow longer with --timeout SECONDS") from exc
@@ -551,6 +560,8 @@ class PyAVSource(Source):
                     last_pts = frame.pts
                     yield frame
             elif index in passthrough and packet.size:  # not the empty packet that ends each stream
+                if packet.pts is None:  # an AVI's (muxers need one): its decoding time
+                    packet.pts = packet.dts
                 if packet.dts is None and packet.pts is not None:
                     undated.setdefault(index, []).append(packet)
                 elif packet.dts is not None:
@@ -636,7 +647,8 @@ class PyAVSource(Source):
         rate = self.video.average_rate
         step = step or (1 / (Fraction(rate) * self.time_base) if rate else None)
         stated = self._stated_end()
-        if step and stated is not None and stated - end > step / 2:
+        # One frame short is a writer's rounding (ASF's), not a loss
+        if step and stated is not None and stated - end > 1.5 * step:
             lost += round((stated - end) / step)
         lost -= self.skipped_frames  # those the decoder refused are in the gaps too
         if lost <= 0:

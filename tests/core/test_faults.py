@@ -379,3 +379,31 @@ def test_subtitles_mpeg_ts_cannot_carry_are_refused_not_written_as_data(tmp_path
     assert_one_line_error(done, "cannot hold the subtitle stream #2 (ssa)", "MPEG-TS carries subtitles only as",
                           "write a .mkv instead")
     assert listing(tmp_path) == ["clip.mkv"]
+
+
+def test_asf_with_b_frames_is_read_whole(tmp_path):
+    """ASF stores no presentation times for its reference frames (the demuxer makes them up, as
+    FFmpeg's command does), and a writer's rounding leaves its stated length a frame long."""
+    clip = make_test_video(tmp_path / "clip.asf", frames=50, codec="mpeg4", audio=False, codec_options={"bf": "2"})
+    done = run_srpipe("upscale", clip, "-o", tmp_path / "out.mkv", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    assert len(video_info(tmp_path / "out.mkv")["times"]) == 50
+
+
+def test_a_slow_pipe_that_never_stops_gives_no_stall_warning(tmp_path):
+    """A large frame that takes longer than --timeout to come, its data arriving all the while:
+    standard input is timed by its own waits, and it did not wait."""
+    clip = make_test_video(tmp_path / "big.ts", width=640, height=480, frames=2, audio=False,
+                           codec_options={"qp": "0", "preset": "ultrafast"})  # frames of some 280 KB
+    data = clip.read_bytes()
+    process = subprocess.Popen([sys.executable, "-m", "srpipe", "upscale", "-", "-o", str(tmp_path / "out.mkv"),
+                                "-m", "bicubic", "--timeout", "1", "-q"], stdin=subprocess.PIPE,
+                               stderr=subprocess.PIPE, preexec_fn=default_sigint)
+    for start in range(0, len(data), 16384):  # a frame in 3.5 s, never more than 0.2 s without data
+        process.stdin.write(data[start:start + 16384])
+        process.stdin.flush()
+        time.sleep(0.2)
+    process.stdin.close()
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 0 and "sent no data" not in stderr, stderr
+    assert len(video_info(tmp_path / "out.mkv")["times"]) == 2

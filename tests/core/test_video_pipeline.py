@@ -585,3 +585,27 @@ def test_h264_with_b_frames_in_avi_keeps_its_even_timing(tmp_path):
     assert done.returncode == 0 and "Warning" not in done.stderr.decode(), done.stderr.decode()
     times = video_info(tmp_path / "out.mp4")["times"]
     assert len(times) == 30 and set(np.diff(times)) == {Fraction(1, 25)}
+
+
+def test_a_one_frame_picture_track_larger_than_the_video_is_not_upscaled(tmp_path):
+    """Both default, the picture the larger (a cover that lost its flag in an MP4, which counts frames)."""
+    clip = tmp_path / "covered.mp4"
+    with av.open(str(clip), "w") as out:
+        video = out.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        cover = out.add_stream("mjpeg", rate=1)
+        cover.width, cover.height, cover.pix_fmt = 128, 128, "yuvj420p"
+        video.disposition = cover.disposition = av.stream.Disposition.default
+        picture = av.VideoFrame.from_ndarray(np.full((128, 128, 3), 128, np.uint8), format="rgb24")
+        out.mux([*cover.encode(picture.reformat(format="yuvj420p")), *cover.encode(None)])
+        for i in range(10):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 20 * i, np.uint8), format="rgb24")
+            frame = frame.reformat(format="yuv420p")
+            frame.pts = i
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+    done = run_srpipe("upscale", clip, "-o", tmp_path / "out.mkv", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    with av.open(str(tmp_path / "out.mkv")) as result:
+        upscaled = result.streams.video[0]
+        assert upscaled.codec_context.width == 128 and sum(1 for _ in result.decode(upscaled)) == 10

@@ -143,3 +143,28 @@ def test_a_recording_served_over_http_plays_at_its_frame_rate(tmp_path):
     stderr = done.stderr.decode()
     shown, dropped, read = map(int, SUMMARY.search(stderr).groups())
     assert done.returncode == 0 and read == 50 and shown >= 45, stderr
+
+
+@pytest.mark.parametrize(("ends", "recording"), [(True, True), (False, False)])
+def test_a_playlist_over_http_is_a_recording_only_where_it_ends(tmp_path, ends, recording):
+    """A live HLS playlist (no end tag) comes at its own pace; its file's size says nothing."""
+    import functools
+    import http.server
+    import threading
+
+    from srpipe.media import SourceOptions
+    from srpipe.video import PyAVSource
+
+    make_test_video(tmp_path / "segment0.ts", frames=25, audio=False)
+    (tmp_path / "list.m3u8").write_text("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n"
+                                        "#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:1.0,\nsegment0.ts\n"
+                                        + ("#EXT-X-ENDLIST\n" if ends else ""))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        source = PyAVSource(f"http://127.0.0.1:{server.server_address[1]}/list.m3u8", SourceOptions(timeout=5))
+        with source:
+            assert source.is_recording is recording
+    finally:
+        server.shutdown()
