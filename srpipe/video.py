@@ -158,10 +158,10 @@ def main_video(container) -> av.video.stream.VideoStream | None:
     where there is none. Not always the first: a cover picture whose flag a remux lost, or a
     thumbnail track, can come first."""
     videos = list(container.streams.video)
-    pictures = [stream for stream in videos if not stream.disposition & av.stream.Disposition.attached_pic]
     if not videos:
         return None
-    return max(pictures or videos, key=lambda stream: (
+    moving = [stream for stream in videos if not stream.disposition & av.stream.Disposition.attached_pic]
+    return max(moving or videos, key=lambda stream: (
         bool(stream.disposition & av.stream.Disposition.default),
         stream.frames != 1,  # a picture track that lost its flag (where the container counts frames)
         (stream.codec_context.width * stream.codec_context.height) if stream.codec_context is not None else 0))
@@ -1122,7 +1122,7 @@ class TimedPipe:
 
     Standard input is read so with no limit too: a read gives what has arrived, where Python's
     ``sys.stdin.buffer`` waits until the whole of what FFmpeg asks for (32 KB) is there, and a
-    live stream piped in came in bursts of frames (live preview showed one in five)."""
+    live stream piped in would come in bursts of frames, most of which live preview drops."""
 
     def __init__(self, location: str, timeout: float | None):
         self.fd = sys.stdin.fileno() if location == "-" else os.open(location, os.O_RDONLY)
