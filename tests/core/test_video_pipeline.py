@@ -451,15 +451,18 @@ def test_frames_too_small_for_fields_pass_the_deinterlacer_as_they_are():
     assert deinterlacer.count == 2
 
 
-def make_covered_clip(clip):
-    """A one-frame picture ahead of a 10-frame 64x48 video (a cover whose flag a remux to Matroska lost)."""
+def make_covered_clip(clip, cover_size=(64, 48), cover_default=False):
+    """A one-frame picture of ``cover_size`` ahead of a 10-frame 64x48 default video (a cover whose
+    flag a remux lost)."""
     with av.open(str(clip), "w") as out:
         cover = out.add_stream("mjpeg", rate=1)
-        cover.width, cover.height, cover.pix_fmt = 64, 48, "yuvj420p"
+        cover.width, cover.height, cover.pix_fmt = *cover_size, "yuvj420p"
         video = out.add_stream("libx264", rate=25)
         video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
-        cover.disposition, video.disposition = av.stream.Disposition(0), av.stream.Disposition.default
-        picture = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 128, np.uint8), format="rgb24")
+        cover.disposition = av.stream.Disposition.default if cover_default else av.stream.Disposition(0)
+        video.disposition = av.stream.Disposition.default
+        picture = av.VideoFrame.from_ndarray(np.full((cover_size[1], cover_size[0], 3), 128, np.uint8),
+                                             format="rgb24")
         out.mux([*cover.encode(picture.reformat(format="yuvj420p")), *cover.encode(None)])
         for i in range(10):
             frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 20 * i, np.uint8), format="rgb24")
@@ -589,21 +592,7 @@ def test_h264_with_b_frames_in_avi_keeps_its_even_timing(tmp_path):
 
 def test_a_one_frame_picture_track_larger_than_the_video_is_not_upscaled(tmp_path):
     """Both default, the picture the larger (a cover that lost its flag in an MP4, which counts frames)."""
-    clip = tmp_path / "covered.mp4"
-    with av.open(str(clip), "w") as out:
-        video = out.add_stream("libx264", rate=25)
-        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
-        cover = out.add_stream("mjpeg", rate=1)
-        cover.width, cover.height, cover.pix_fmt = 128, 128, "yuvj420p"
-        video.disposition = cover.disposition = av.stream.Disposition.default
-        picture = av.VideoFrame.from_ndarray(np.full((128, 128, 3), 128, np.uint8), format="rgb24")
-        out.mux([*cover.encode(picture.reformat(format="yuvj420p")), *cover.encode(None)])
-        for i in range(10):
-            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 20 * i, np.uint8), format="rgb24")
-            frame = frame.reformat(format="yuv420p")
-            frame.pts = i
-            out.mux(video.encode(frame))
-        out.mux(video.encode(None))
+    clip = make_covered_clip(tmp_path / "covered.mp4", cover_size=(128, 128), cover_default=True)
     done = run_srpipe("upscale", clip, "-o", tmp_path / "out.mkv", "-q")
     assert done.returncode == 0, done.stderr.decode()
     with av.open(str(tmp_path / "out.mkv")) as result:
