@@ -841,7 +841,7 @@ def _run_locally(work: list[Job], jobs: int, threads: int, on_frame, on_start=No
     drain.start()
     owners = context.Array("i", jobs) if gpus else None
     pool = context.Pool(jobs, initializer=init_worker, initargs=(threads, progress, gpus, owners))
-    finished, suspects, lost = set(), set(), False
+    finished, suspects, lost, stopped = set(), set(), False, True
     try:
         # The pool replaces a worker that dies (the system killed it for memory; a plugin raised
         # SystemExit) but never answers for its job: the job is failed here once its worker is
@@ -867,16 +867,38 @@ def _run_locally(work: list[Job], jobs: int, threads: int, on_frame, on_start=No
         else:
             pool.close()
     except BaseException:
-        pool.terminate()  # SIGTERM: each worker aborts its output and exits
+        stopped = _terminate(pool, work)
         raise
     finally:
-        pool.join()
+        if stopped:  # else the pool's own threads wait on what was killed: the process's exit ends them
+            pool.join()
         # Not a sentinel put into the queue: this process's put would wait for the queue's lock,
         # which a worker killed in the middle of its own put holds for ever, and so would its exit
         drained.set()
         drain.join(timeout=5)
 
 
+def _terminate(pool, work: list[Job]) -> bool:
+    """Stop ``pool``'s workers: SIGTERM, on which each aborts its output and exits. Where that has
+    not ended within ``TERMINATE_WAIT_S`` (a worker that does not end, or the pool waiting on a lock
+    a worker holds), they are killed and their partial outputs removed, so that Ctrl-C ends the
+    batch. Whether the pool ended by itself."""
+    stopping = threading.Thread(target=pool.terminate, name="srpipe-pool-stop", daemon=True)
+    stopping.start()
+    stopping.join(TERMINATE_WAIT_S)
+    if not stopping.is_alive():
+        return True
+    children = multiprocessing.active_children()
+    for child in children:
+        child.kill()
+    for child in children:  # gone, not dying: a partial output is removed only when its process is
+        child.join(TERMINATE_WAIT_S)
+    for job in work:
+        remove_dead_partials(job.output.parent, *partial_affixes(job.output))
+    return False
+
+
+TERMINATE_WAIT_S = 10.0  # how long stopped workers have to abort their outputs before they are killed
 WORKER_CHECK_S = 1.0  # how often the batch looks whether a worker running a job has died
 DRAIN_WAIT_S = 0.2  # how long the progress thread waits for a message before looking whether to stop
 

@@ -177,6 +177,37 @@ def test_ctrl_c_stops_cleanly_and_resumes(tmp_path, jobs):
     assert tree(out) == [".srpipe-batch.json", "a.mp4", "b.mp4", "c.mp4"]
 
 
+# A model that does not let its worker stop: SIGTERM ignored, and each call long
+STUBBORN_PLUGIN = SLOW_PLUGIN.replace("    scale = 2\n", """    scale = 2
+
+    def __init__(self):  # loaded in the worker's main thread, which alone sets signal handlers
+        import signal
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+""").replace("time.sleep(0.2)", "time.sleep(5)")
+
+
+def test_ctrl_c_ends_a_batch_whose_workers_do_not_stop(tmp_path):
+    site = fake_plugin(tmp_path / "site", "stubborn_plugin", STUBBORN_PLUGIN)
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    for name in ("a", "b"):
+        make_test_video(inputs / f"{name}.mp4", frames=30, audio=False)
+    command = [sys.executable, "-m", "srpipe", "batch", str(inputs), str(out), "-m", "slow", "--batch-size", "1",
+               "-j", "2"]
+    process = subprocess.Popen(command, env={**os.environ, "PYTHONPATH": str(site)}, stderr=subprocess.PIPE,
+                               preexec_fn=default_sigint)
+    deadline = time.monotonic() + 90
+    while len([name for name in (tree(out) if out.exists() else []) if ".partial." in name]) < 2:
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)
+    time.sleep(0.5)  # both workers in the model's call
+    process.send_signal(signal.SIGINT)
+    started = time.monotonic()
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130 and time.monotonic() - started < 30, stderr.decode()
+    assert not [name for name in tree(out) if ".partial" in name]
+
+
 # The first upscale call of the whole batch ends its process: killed, as the system's
 # out-of-memory killer ends a worker, or by a SystemExit a plugin raises
 DYING_PLUGIN = '''
