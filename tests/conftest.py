@@ -1,7 +1,11 @@
+import contextlib
+import functools
+import http.server
 import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import av  # noqa: F401  before cv2: the two bundle different FFmpeg builds, and PyAV's x11grab crashes otherwise
@@ -78,3 +82,15 @@ def run_in_terminal(*args, columns=120, timeout=300):
     stdout = process.stdout.read()
     process.wait(timeout=timeout)
     return process.returncode, stdout, screen.decode(errors="replace")
+
+
+@contextlib.contextmanager
+def served(folder, handler=http.server.SimpleHTTPRequestHandler):
+    """The address (``http://127.0.0.1:PORT``) of an HTTP server in this process serving ``folder``
+    through ``handler`` (a request handler that takes ``directory``), while the block runs."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()

@@ -1,19 +1,18 @@
 """The command line: exit codes, one-line errors, nothing overwritten, pipes and URLs."""
 
-import functools
 import http.server
 import json
 import re
 import subprocess
 import sys
-import threading
+from pathlib import Path
 
 import av
 import pytest
 
 from srpipe.testing import make_test_video
 
-from conftest import run_srpipe
+from conftest import run_srpipe, served
 from media import packets, video_info
 
 
@@ -229,30 +228,23 @@ def test_stream_input_needs_an_output_name(tmp_path):
 
 def test_http_url_input(tmp_path):
     make_test_video(tmp_path / "served.mp4", frames=5)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/served.mp4"
-        done = run_srpipe("upscale", url, "-o", tmp_path / "out.mp4", "-q")
-    finally:
-        server.shutdown()
+    with served(tmp_path) as address:
+        done = run_srpipe("upscale", f"{address}/served.mp4", "-o", tmp_path / "out.mp4", "-q")
     assert done.returncode == 0, done.stderr.decode()
     assert len(video_info(tmp_path / "out.mp4")["times"]) == 5
 
 
-class RangeHandler(http.server.BaseHTTPRequestHandler):
+class RangeHandler(http.server.SimpleHTTPRequestHandler):
     """HTTP/1.1 with byte ranges and keep-alive, which ends a connection its client asked to close
     (as nginx does): what FFmpeg's reader must not send a second request on."""
 
     protocol_version = "HTTP/1.1"
-    folder = None
 
     def log_message(self, *args):
         pass
 
     def do_GET(self):
-        data = (self.folder / self.path.lstrip("/")).read_bytes()
+        data = Path(self.directory, self.path.lstrip("/")).read_bytes()
         asked = re.match(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
         start = int(asked[1]) if asked else 0
         end = int(asked[2]) if asked and asked[2] else len(data) - 1
@@ -271,27 +263,15 @@ class RangeHandler(http.server.BaseHTTPRequestHandler):
 @pytest.mark.parametrize("name", ["served.ts", "served.mp4"])  # MPEG-TS probed by seeking; an MP4 indexed at its end
 def test_http_url_input_from_a_server_that_honours_byte_ranges(tmp_path, name):
     make_test_video(tmp_path / name, width=320, height=240, frames=30)  # more than FFmpeg's first reads
-    handler = type("Handler", (RangeHandler,), {"folder": tmp_path})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/{name}"
-        done = run_srpipe("upscale", url, "-o", tmp_path / "out.mkv", "-q")
-    finally:
-        server.shutdown()
+    with served(tmp_path, RangeHandler) as address:
+        done = run_srpipe("upscale", f"{address}/{name}", "-o", tmp_path / "out.mkv", "-q")
     assert done.returncode == 0, done.stderr.decode()
     assert len(video_info(tmp_path / "out.mkv")["times"]) == 30
 
 
 def test_an_address_that_serves_no_file_says_to_check_the_address(tmp_path):
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        done = run_srpipe("upscale", f"http://127.0.0.1:{server.server_address[1]}/missing.mp4", "-o",
-                          tmp_path / "out.mkv")
-    finally:
-        server.shutdown()
+    with served(tmp_path) as address:
+        done = run_srpipe("upscale", f"{address}/missing.mp4", "-o", tmp_path / "out.mkv")
     lines = done.stderr.decode().strip().splitlines()
     assert done.returncode == 1 and len(lines) == 1, lines
     assert "404" in lines[0] and "check the address and that the server is up" in lines[0]

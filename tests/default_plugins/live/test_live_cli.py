@@ -12,7 +12,7 @@ import pytest
 
 from srpipe.testing import damage_video, make_test_video
 
-from conftest import default_sigint, run_srpipe
+from conftest import default_sigint, run_srpipe, served
 
 SUMMARY = re.compile(r"(\d+) frames shown, (\d+) dropped of (\d+) read in [\d.]+ s \([\d.]+ fps\); latency ms: p50 \d+")
 
@@ -127,19 +127,9 @@ def test_a_stream_piped_in_at_its_own_pace_is_shown_as_it_comes(tmp_path):
 def test_a_recording_served_over_http_plays_at_its_frame_rate(tmp_path):
     """Its length is known: it plays as a file does, not as fast as it downloads (most frames
     dropped); a live stream, of no known length, comes at its own pace."""
-    import functools
-    import http.server
-    import threading
-
     make_test_video(tmp_path / "served.ts", width=160, height=120, frames=50, rate=25, audio=False)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/served.ts"
-        done = run_srpipe("live", "--source", url, "--no-window", "-m", "bicubic")
-    finally:
-        server.shutdown()
+    with served(tmp_path) as address:
+        done = run_srpipe("live", "--source", f"{address}/served.ts", "--no-window", "-m", "bicubic")
     stderr = done.stderr.decode()
     shown, dropped, read = map(int, SUMMARY.search(stderr).groups())
     assert done.returncode == 0 and read == 50 and shown >= 45, stderr
@@ -148,10 +138,6 @@ def test_a_recording_served_over_http_plays_at_its_frame_rate(tmp_path):
 @pytest.mark.parametrize(("ends", "recording"), [(True, True), (False, False)])
 def test_a_playlist_over_http_is_a_recording_only_where_it_ends(tmp_path, ends, recording):
     """A live HLS playlist (no end tag) comes at its own pace; its file's size says nothing."""
-    import functools
-    import http.server
-    import threading
-
     from srpipe.media import SourceOptions
     from srpipe.video import PyAVSource
 
@@ -159,12 +145,5 @@ def test_a_playlist_over_http_is_a_recording_only_where_it_ends(tmp_path, ends, 
     (tmp_path / "list.m3u8").write_text("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n"
                                         "#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:1.0,\nsegment0.ts\n"
                                         + ("#EXT-X-ENDLIST\n" if ends else ""))
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        source = PyAVSource(f"http://127.0.0.1:{server.server_address[1]}/list.m3u8", SourceOptions(timeout=5))
-        with source:
-            assert source.is_recording is recording
-    finally:
-        server.shutdown()
+    with served(tmp_path) as address, PyAVSource(f"{address}/list.m3u8", SourceOptions(timeout=5)) as source:
+        assert source.is_recording is recording
