@@ -11,7 +11,6 @@ from __future__ import annotations
 from fractions import Fraction
 
 import av
-import av.filter
 
 
 class PaletteFrames:
