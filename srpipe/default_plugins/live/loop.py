@@ -12,6 +12,8 @@ so tests drive the loop with scripted ones.
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -38,6 +40,34 @@ PAUSED_WAIT_MS = 30
 TAKE_TIMEOUT_S = 0.05  # how long the worker waits for a frame before looking whether to stop
 STOP_WAIT_S = 5.0  # how long the threads may take to finish what they hold when the loop ends
 INTERRUPTED_WAIT_S = 0.5  # ... on Ctrl-C or SIGTERM, where a read stalled in C would hold the exit
+
+
+@contextlib.contextmanager
+def signals_held(signums=(signal.SIGINT, signal.SIGTERM)):
+    """Hold Ctrl-C and SIGTERM back until the block ends, then act on the first that came. An
+    interrupt raised inside the encoder's call lost the packets that call returned: the recording
+    lacked a frame counted as shown. A second signal acts at once (a recording into a FIFO that
+    nobody reads can block). Only the main thread gets signals; elsewhere nothing is held."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = {signum: handler for signum in signums if callable(handler := signal.getsignal(signum))}
+
+    def hold(signum, frame):
+        if held:
+            previous[signum](signum, frame)
+        held.append(signum)
+
+    for signum in previous:
+        signal.signal(signum, hold)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if held:
+        previous[held[0]](held[0], None)
 
 
 @dataclass
@@ -193,7 +223,12 @@ class LiveLoop:
         return self.feed.slot.dropped + self.worker.slot.dropped
 
     def present(self, item: UpscaledFrame) -> None:
-        """Show, measure and record one upscaled frame."""
+        """Show, measure and record one upscaled frame, whole: Ctrl-C and SIGTERM wait for it
+        (:func:`signals_held`), so that the recording has every frame the summary counts shown."""
+        with signals_held():
+            self._present(item)
+
+    def _present(self, item: UpscaledFrame) -> None:
         self.frame, self.reused, self.deferred = item.frame, item.reused, item.deferred
         self.plain = beside_bicubic(item.frame, item.upscaled)
         self.redraw()

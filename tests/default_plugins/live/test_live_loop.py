@@ -1,14 +1,18 @@
 """The live loop headless: real-time pacing, dropping stale frames, and the keys."""
 
+import os
+import signal
 import threading
 import time
 
+import av
 import cv2
 import numpy as np
 import pytest
 
 from srpipe.default_plugins.live.feed import FrameFeed
-from srpipe.default_plugins.live.loop import LiveLoop
+from srpipe.default_plugins.live.loop import LiveLoop, signals_held
+from srpipe.default_plugins.live.recorder import Recorder
 from srpipe.default_plugins.live.upscalers import UpscalerCycle
 from srpipe.default_plugins.live.window import KEY_ESC, Headless
 from srpipe.errors import SrpipeError
@@ -155,3 +159,42 @@ def test_an_error_while_upscaling_stops_the_loop_with_that_error(clip):
     with pytest.raises(SrpipeError, match="the model broke"):
         run_file(clip, registry, view)
     assert len(view.shown) == 3
+
+
+def test_ctrl_c_while_a_frame_is_recorded_keeps_that_frame(clip, tmp_path, monkeypatch):
+    # Ctrl-C arriving inside the encoder's call (the longest part of a frame) raised there and lost
+    # the packets that call returned: the recording lacked a frame the summary counted as shown
+    recorder = Recorder(tmp_path / "r.mp4")
+    write = recorder._write
+
+    def interrupted_write(image, shown_at):
+        if recorder.last_pts >= 0 and not interrupted_write.sent:  # the second frame, and later ones of its packets
+            interrupted_write.sent = True
+            os.kill(os.getpid(), signal.SIGINT)
+        write(image, shown_at)
+
+    interrupted_write.sent = False
+    monkeypatch.setattr(recorder, "_write", interrupted_write)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C as Python sets it up
+    try:
+        models = UpscalerCycle(flat_registry(fast=100), "fast", 2, "cpu")
+        with PyAVSource(str(clip), SourceOptions()) as source:
+            loop = LiveLoop(FrameFeed(source, paced=False), models, Headless(), recorder=recorder)
+            with pytest.raises(KeyboardInterrupt):
+                loop.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    recorder.finish()
+    with av.open(str(tmp_path / "r.mp4")) as recording:
+        assert sum(1 for _ in recording.decode(video=0)) == loop.stats.shown == 2
+
+
+def test_a_second_ctrl_c_is_not_held():
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt), signals_held():
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)  # a recording that blocks (a FIFO nobody reads) can still be stopped
+            pytest.fail("the second Ctrl-C was held")
+    finally:
+        signal.signal(signal.SIGINT, previous)
