@@ -1118,14 +1118,15 @@ class TimedPipe:
     """Standard input or a FIFO, read through Python with a limit on how long a read may wait
     for data (--timeout): FFmpeg does not ask its interrupt callback while a read of a pipe blocks.
     A read that waited too long ends the input, and ``stalled`` says so (PyAV drops what its
-    read callback raises). A FIFO is opened here, and its open waits for a writer (Ctrl-C ends the wait).
+    read callback raises). A FIFO is opened here without waiting for a writer: the first read waits
+    for one, under the same limit (where the open waited, --timeout never began).
 
     Standard input is read so with no limit too: a read gives what has arrived, where Python's
     ``sys.stdin.buffer`` waits until the whole of what FFmpeg asks for (32 KB) is there, and a
     live stream piped in would come in bursts of frames, most of which live preview drops."""
 
     def __init__(self, location: str, timeout: float | None):
-        self.fd = sys.stdin.fileno() if location == "-" else os.open(location, os.O_RDONLY)
+        self.fd = sys.stdin.fileno() if location == "-" else os.open(location, os.O_RDONLY | os.O_NONBLOCK)
         self.owned, self.timeout = location != "-", timeout
         self.stalled = False
         self._poll = select.poll()
@@ -1134,10 +1135,14 @@ class TimedPipe:
     def read(self, size: int) -> bytes:
         if self.stalled:  # FFmpeg reads again after an end: it stays the end, at once
             return b""
-        if not self._poll.poll(None if self.timeout is None else self.timeout * 1000):
-            self.stalled = True
-            return b""
-        return os.read(self.fd, size)
+        while True:
+            if not self._poll.poll(None if self.timeout is None else self.timeout * 1000):
+                self.stalled = True
+                return b""
+            try:
+                return os.read(self.fd, size)
+            except BlockingIOError:  # the data went to another reader of the FIFO
+                continue
 
     def close(self) -> None:
         if self.owned:

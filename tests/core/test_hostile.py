@@ -288,6 +288,20 @@ def test_a_stalled_pipe_times_out_with_timeout(tmp_path, via, share):
     assert done.returncode == 0, done.stderr.decode()  # a pipe that keeps sending is read to its end
 
 
+def test_a_fifo_that_nobody_writes_times_out_with_timeout(tmp_path):
+    """Its open waited for a writer, before --timeout began: srpipe waited for ever."""
+    fifo = tmp_path / "in.fifo"
+    os.mkfifo(fifo)
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "srpipe", "upscale", str(fifo), "-o", str(tmp_path / "out.mkv"),
+                           "--timeout", "1"], capture_output=True, timeout=60)
+    assert time.monotonic() - started < 30
+    assert done.returncode == 1
+    assert done.stderr.decode() == f"Error: {fifo} sent no data for 1 s; check the source, or allow longer with " \
+                                   "--timeout SECONDS\n"
+    assert os.listdir(tmp_path) == ["in.fifo"]
+
+
 def test_a_file_redirected_into_standard_input_is_still_read_as_a_file_with_timeout(tmp_path):
     """An MP4 whose index is at its end needs seeking: a file redirected into standard input may be."""
     clip = make_test_video(tmp_path / "clip.mp4", frames=10)
