@@ -602,9 +602,20 @@ class PyAVSource(Source):
     def _ended_by(self, exc: Exception) -> av.Packet:
         """A stream a server closed without saying how long it is ends in an input/output error,
         which FFmpeg's own command takes for the end, as is taken here (with a warning); anything
-        else stops the run. The empty packet that flushes the decoder of what it holds."""
+        else stops the run. A stream that said how long it is and broke off before that stops it
+        too, unless damaged frames are skipped (then its lost frames are counted so). The empty
+        packet that flushes the decoder of what it holds."""
         reason = getattr(exc, "strerror", None) or str(exc)
-        if not (is_network(self.location) and getattr(exc, "errno", None) == errno.EIO):
+        broken_off = is_network(self.location) and getattr(exc, "errno", None) == errno.EIO
+        if broken_off and self.container.size > 0:
+            broke = (f"{self.location} broke off ({reason}): the server said {self.container.size} bytes and closed "
+                     "the connection before they all came")
+            if self.on_decode_error != "skip":
+                raise SrpipeError(f"{broke}; check the server or the connection, and try again, or rerun with "
+                                  "--on-decode-error skip to keep the frames that came") from exc
+            warnings.warn(f"{broke}: the frames that came are upscaled")
+            return self._flush_packet()
+        if not broken_off:
             hint = "check the file or the connection"
             if "mp4" in self.container.format.name and not self.is_file:  # its index read before, from a pipe
                 hint = ("an MP4 or MOV read from a pipe needs its index first (ffmpeg -movflags +faststart); "
@@ -612,6 +623,9 @@ class PyAVSource(Source):
             raise SrpipeError(f"cannot read {self.location} ({reason}); {hint}") from exc
         warnings.warn(f"{self.location} ended in an input/output error ({reason}; the server closed it without "
                       "saying how long it is?): the frames that arrived are upscaled")
+        return self._flush_packet()
+
+    def _flush_packet(self) -> av.Packet:
         flush = av.Packet()
         flush.stream = self.video
         return flush

@@ -219,9 +219,12 @@ def stalling_server(payload: bytes = b"", seconds: float = 20.0) -> int:
     return server.getsockname()[1]
 
 
-def http_payload(clip, fraction: float) -> bytes:
+def http_payload(clip, fraction: float, say_length: bool = False) -> bytes:
+    """A response with the first ``fraction`` of ``clip``, and with the whole clip's length where ``say_length``."""
     data = clip.read_bytes()
-    return b"HTTP/1.0 200 OK\r\nContent-Type: video/x-matroska\r\n\r\n" + data[: int(len(data) * fraction)]
+    length = f"Content-Length: {len(data)}\r\n".encode() if say_length else b""
+    head = b"HTTP/1.0 200 OK\r\nContent-Type: video/x-matroska\r\n" + length + b"\r\n"
+    return head + data[: int(len(data) * fraction)]
 
 
 def start_srpipe(*args, cwd=None):
@@ -257,6 +260,23 @@ def test_a_stream_the_server_closes_without_a_length_ends_there(tmp_path):
     assert done.returncode == 0, done.stderr.decode()
     assert done.stderr.decode().startswith(f"Warning: {url} ended in an input/output error")
     assert len(video_info(tmp_path / "out.mkv")["times"]) == 20
+
+
+def test_a_stream_that_breaks_off_before_the_length_it_said_is_one_line(tmp_path):
+    """It was taken for a stream without a length (a warning), then for a damaged file that lost frames."""
+    clip = make_test_video(tmp_path / "clip.mkv", frames=60)
+    port = closing_server(http_payload(clip, 0.5, say_length=True))
+    url = f"http://127.0.0.1:{port}/clip.mkv"
+    assert_one_line_error(run_srpipe("upscale", url, "-o", tmp_path / "out.mkv"),
+                          f"{url} broke off", f"said {clip.stat().st_size} bytes", "try again")
+    assert os.listdir(tmp_path) == ["clip.mkv"]
+    port = closing_server(http_payload(clip, 0.5, say_length=True))
+    url = f"http://127.0.0.1:{port}/clip.mkv"
+    done = run_srpipe("upscale", url, "-o", tmp_path / "out.mkv", "--on-decode-error", "skip")
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stderr.decode().startswith(f"Warning: {url} broke off")
+    kept = len(video_info(tmp_path / "out.mkv")["times"])
+    assert 0 < kept < 60 and f"{60 - kept} damaged frames of {url} were skipped" in done.stderr.decode()
 
 
 @pytest.mark.parametrize("via, share", [("stdin", 0.5), ("fifo", 0.5), ("stdin", 0.0)])
