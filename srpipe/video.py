@@ -443,9 +443,15 @@ class PyAVSource(Source):
         """Whether the input is a recording of known length (a file, a URL whose server gave its
         size, a playlist that ends), not a live stream or a camera: live preview plays it at its
         frame rate."""
-        return self.is_file or (self.container.duration or 0) > 0 or (  # a live FLV says 0
-            is_network(self.location) and self.container.size > 0 and  # not a playlist's own size
-            not set(self.container.format.name.split(",")) & PLAYLIST_FORMATS)
+        duration = self.container.duration or 0  # a live FLV says 0
+        return self.is_file or duration > 0 or self._served_size() is not None
+
+    def _served_size(self) -> int | None:
+        """The size in bytes the server gave for a URL's media (not a playlist's own size), if it did."""
+        if is_network(self.location) and self.container.size > 0 and \
+                not set(self.container.format.name.split(",")) & PLAYLIST_FORMATS:
+            return self.container.size
+        return None
 
     def _estimate_frames(self) -> int | None:
         rate = self.video.average_rate or self.video.guessed_rate
@@ -607,9 +613,9 @@ class PyAVSource(Source):
         packet that flushes the decoder of what it holds."""
         reason = getattr(exc, "strerror", None) or str(exc)
         broken_off = is_network(self.location) and getattr(exc, "errno", None) == errno.EIO
-        if broken_off and self.container.size > 0:
-            broke = (f"{self.location} broke off ({reason}): the server said {self.container.size} bytes and closed "
-                     "the connection before they all came")
+        if broken_off and (size := self._served_size()) is not None:
+            broke = (f"{self.location} broke off ({reason}): the server said {size} bytes and closed the connection "
+                     "before they all came")
             if self.on_decode_error != "skip":
                 raise SrpipeError(f"{broke}; check the server or the connection, and try again, or rerun with "
                                   "--on-decode-error skip to keep the frames that came") from exc
