@@ -437,6 +437,28 @@ def _opencv_can_name(path: Path) -> bool:
     return True
 
 
+def whole_image_file(path: Path, suffix: str) -> bool:
+    """Whether the image file OpenCV wrote at ``path`` reaches its format's end. OpenCV does not
+    check the last flush of what it buffered: on a full disk it reports a file written that is a
+    few kilobytes short, or empty. PNG ends with its IEND chunk, JPEG with its end marker; WebP
+    and BMP give their length in their header; TIFF (libtiff writes unbuffered, and fails on
+    its own) is not empty."""
+    with open(path, "rb") as file:
+        head = file.read(8)
+        size = file.seek(0, os.SEEK_END)
+        file.seek(max(0, size - 12))
+        tail = file.read()
+    if suffix == ".png":
+        return tail == b"\0\0\0\0IEND\xaeB`\x82"
+    if suffix in (".jpg", ".jpeg"):
+        return tail.endswith(b"\xff\xd9")
+    if suffix == ".webp":
+        return head[:4] == b"RIFF" and int.from_bytes(head[4:8], "little") + 8 == size
+    if suffix == ".bmp":
+        return head[:2] == b"BM" and int.from_bytes(head[2:6], "little") == size
+    return size > 0
+
+
 class ImageSink(Sink):
     """Writes the one upscaled frame as an image, in the input's bit depth where the format allows."""
 
@@ -480,6 +502,8 @@ class ImageSink(Sink):
             written = False
         if not written:  # a FIFO or device, a link's target named otherwise, or a failure: in memory, to learn why
             self._write_encoded(cv2, image, metadata)
+        elif not whole_image_file(self.output.temp, self.suffix):
+            raise SrpipeError(f"cannot write {self.location}: the file came out cut short; check free space")
         self.written = True
 
     def _write_encoded(self, cv2, image: np.ndarray, metadata: tuple[list, list]) -> None:

@@ -2,12 +2,16 @@
 system; and outputs whose reader leaves, and encoders that refuse, ending cleanly (issue #27)."""
 
 import os
+import resource
+import signal
 import subprocess
 import sys
 import threading
 from pathlib import Path
 from urllib.parse import quote
 
+import cv2
+import numpy as np
 import pytest
 from test_faults import assert_one_line_error, listing
 
@@ -357,3 +361,28 @@ def test_a_stop_while_the_output_opens_leaves_no_partial(tmp_path, monkeypatch, 
     with pytest.raises(stop):
         upscale(str(clip), str(tmp_path / "out.mp4"), model="bicubic")
     assert sorted(p.name for p in tmp_path.iterdir()) == [other.name, "in.mp4"]
+
+
+def _limit_file_size(limit: int):
+    """A child's files may grow to ``limit`` bytes: a write past it fails (EFBIG), as on a full disk."""
+    def limit_in_child():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails instead of the process dying
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return limit_in_child
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".bmp"])
+@pytest.mark.parametrize("short_by", [1, 3000])
+def test_an_image_cut_short_by_a_full_disk_is_an_error_not_an_output(tmp_path, suffix, short_by):
+    """OpenCV reports an image written when the flush of its last buffer failed: a file a few
+    kilobytes short (or empty) was kept under the final name, and a batch took it as done."""
+    rng = np.random.default_rng(5)
+    cv2.imwrite(str(tmp_path / "in.png"), rng.integers(0, 255, (80, 100, 3), dtype=np.uint8))
+    whole = run_srpipe("upscale", tmp_path / "in.png", "-m", "bicubic", "-o", tmp_path / f"whole{suffix}")
+    assert whole.returncode == 0, whole.stderr.decode()
+    limit = max(0, (tmp_path / f"whole{suffix}").stat().st_size - short_by)
+    done = subprocess.run([sys.executable, "-m", "srpipe", "upscale", str(tmp_path / "in.png"), "-m", "bicubic",
+                           "-o", str(tmp_path / f"out{suffix}")], capture_output=True,
+                          preexec_fn=_limit_file_size(limit), timeout=120)
+    assert_one_line_error(done, f"cannot write {tmp_path / f'out{suffix}'}")
+    assert sorted(listing(tmp_path)) == sorted(["in.png", f"whole{suffix}"])

@@ -283,12 +283,23 @@ class Manifest:
     def _append(self, changes: list[dict]) -> None:
         if not changes:
             return
-        if self._journal is None:  # no links followed, no wait on a FIFO: the folder's own file or an error
-            self._journal = os.open(self.journal_path,
-                                    os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o666)
         data = b"".join(json.dumps(change).encode() + b"\n" for change in changes)
-        while data:
-            data = data[os.write(self._journal, data):]
+        with self._writing(self.journal_path):
+            if self._journal is None:  # no links followed, no wait on a FIFO: the folder's own file or an error
+                self._journal = os.open(self.journal_path,
+                                        os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o666)
+            while data:
+                data = data[os.write(self._journal, data):]
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _writing(path: Path):
+        """The batch's own record cannot be written (a full disk): one line saying so."""
+        try:
+            yield
+        except OSError as exc:
+            raise SrpipeError(f"cannot write {path}, the batch's record of what it did ({exc.strerror}); check free "
+                              "space and run the batch again") from exc
 
     def _fold(self) -> None:
         """The JSON with everything, then no journal (killed in between, the journal replays
@@ -297,9 +308,10 @@ class Manifest:
         self.outputs = {o for o in self.outputs if os.path.lexists(self.out_dir / o)}
         data = {"format": MANIFEST_FORMAT, "files": self.entries, "outputs": sorted(self.outputs)}
         _check_own_file(self.path)  # not written into a FIFO made there since the start
-        if self.path.is_symlink():  # replace the link itself, never a file it points to
-            self.path.unlink()
-        write_atomically(self.path, json.dumps(data, indent=1).encode())
+        with self._writing(self.path):
+            if self.path.is_symlink():  # replace the link itself, never a file it points to
+                self.path.unlink()
+            write_atomically(self.path, json.dumps(data, indent=1).encode())
         self.journal_path.unlink(missing_ok=True)
 
 

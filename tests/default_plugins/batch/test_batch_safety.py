@@ -4,7 +4,9 @@ and shows each file on one line whatever its name."""
 import io
 import json
 import os
+import resource
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -245,3 +247,39 @@ def test_warnings_from_worker_processes_are_one_line_as_the_commands_own(tmp_pat
     assert sorted(lines) == [f"Warning: the alpha channel of {tmp_path / 'in' / name} is dropped: libx264 cannot "
                              "write it as yuv444p; use --codec ffv1 (.mkv) or libvpx-vp9 (.webm) to keep it"
                              for name in ("a.mov", "b.mov")]
+
+
+def _file_size_limit(limit: int):
+    def limit_in_child():  # a write past it fails (EFBIG) as on a full disk, rather than killing the child
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return limit_in_child
+
+
+def test_a_full_disk_fails_the_file_and_the_next_run_redoes_it(tmp_path):
+    """OpenCV reported an image cut short by a full disk as written: the batch took it as done for good."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    make_test_image(src / "a.png", width=100, height=80)
+    whole = run_srpipe("upscale", src / "a.png", "-o", tmp_path / "whole.png", "-m", "bicubic")
+    assert whole.returncode == 0, whole.stderr.decode()
+    limit = (tmp_path / "whole.png").stat().st_size - 10  # the batch's record fits, the picture does not
+    args = [sys.executable, "-m", "srpipe", "batch", str(src), str(out), "-m", "bicubic"]
+    full = subprocess.run(args, capture_output=True, preexec_fn=_file_size_limit(limit), timeout=120)
+    assert full.returncode == 1 and "FAILED   a.png: cannot write" in full.stderr.decode(), full.stderr.decode()
+    assert not (out / "a.png").exists()
+    again = subprocess.run(args, capture_output=True, timeout=120)
+    assert again.returncode == 0 and "done     a.png" in again.stderr.decode(), again.stderr.decode()
+    assert (out / "a.png").read_bytes() == (tmp_path / "whole.png").read_bytes()
+
+
+def test_a_batch_record_that_cannot_be_written_is_one_line(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    make_test_image(src / "a.png")
+    done = subprocess.run([sys.executable, "-m", "srpipe", "batch", str(src), str(tmp_path / "out")],
+                          capture_output=True, preexec_fn=_file_size_limit(0), timeout=120)
+    lines = done.stderr.decode().strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1, lines
+    journal = tmp_path / "out" / ".srpipe-batch.journal"
+    assert lines[0].startswith(f"Error: cannot write {journal}") and "free space" in lines[0]
