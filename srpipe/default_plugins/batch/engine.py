@@ -25,6 +25,7 @@ import stat
 import tempfile
 import threading
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from queue import Empty
@@ -119,20 +120,45 @@ def _inside(path: Path, folder: Path) -> bool:
     return os.path.commonpath([os.path.realpath(path), os.path.realpath(folder)]) == os.path.realpath(folder)
 
 
+#: JPEG's other names (Windows and browsers save .jfif), which batch takes as pictures too
+OTHER_IMAGE_SUFFIXES = frozenset({".jpe", ".jfif", ".jif"})
+
+
 def find_inputs(in_dir: Path, out_dir: Path, pattern: str | None) -> list[Path]:
-    """Media files under ``in_dir`` (relative paths, sorted), leaving out ``out_dir``
-    and not following links to folders."""
+    """Media files under ``in_dir`` (relative paths, sorted), leaving out ``out_dir``, other
+    batches' output folders (where their manifest is: upscaling those again is never meant)
+    and links to folders, with a warning for each folder left out, and one where no file is
+    taken although there are files."""
     out_real = os.path.realpath(out_dir)
-    found = []
+    found, others = [], 0
     for root, dirs, files in os.walk(in_dir):
-        dirs[:] = sorted(d for d in dirs if os.path.realpath(os.path.join(root, d)) != out_real)
+        kept = []
+        for name in sorted(dirs):
+            folder = os.path.join(root, name)
+            rel = Path(os.path.relpath(folder, in_dir)).as_posix()
+            if os.path.realpath(folder) == out_real:
+                continue
+            if os.path.islink(folder):
+                warnings.warn(f"{rel}/ is left out: it is a link to a folder, which batch does not follow "
+                              "(give that folder as IN_DIR)")
+            elif os.path.lexists(os.path.join(folder, MANIFEST)) or os.path.lexists(os.path.join(folder, JOURNAL)):
+                warnings.warn(f"{rel}/ is left out: it is another srpipe batch's OUT_DIR")
+            else:
+                kept.append(name)
+        dirs[:] = kept
         for name in sorted(files):
             rel = Path(os.path.relpath(os.path.join(root, name), in_dir))
             if pattern is not None:
-                if fnmatch.fnmatch(rel.as_posix(), pattern) or fnmatch.fnmatch(name, pattern):
-                    found.append(rel)
-            elif rel.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES:
+                taken = fnmatch.fnmatch(rel.as_posix(), pattern) or fnmatch.fnmatch(name, pattern)
+            else:
+                taken = rel.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES | OTHER_IMAGE_SUFFIXES
+            if taken:
                 found.append(rel)
+            elif name not in (MANIFEST, JOURNAL):
+                others += 1
+    if others and not found:
+        what = f"matching {pattern!r}" if pattern is not None else "named as videos or pictures"
+        warnings.warn(f"no file under {in_dir} is {what} ({others} other files); --pattern picks files by name")
     return found
 
 

@@ -272,3 +272,34 @@ def test_backend_choice_and_kept_model(inputs, tmp_path, monkeypatch):
     assert len(upscaling._kept_models) == 3 and kept[0] in upscaling._kept_models.values()
     upscaling.upscale(str(clip), str(tmp_path / "5.mp4"), model="espcn-clean", keep_model=True)
     assert len(upscaling._kept_models) == 3 and kept[0] not in upscaling._kept_models.values()  # three at most
+
+
+def test_another_batchs_output_folder_and_linked_folders_are_left_out_with_a_warning(tmp_path):
+    """A second batch of a photo folder (x4 after x2, each into a sub-folder) upscaled the first's
+    outputs again, at 8x; a linked folder was passed over without a word."""
+    photos, elsewhere = tmp_path / "photos", tmp_path / "elsewhere"
+    photos.mkdir()
+    elsewhere.mkdir()
+    make_test_image(photos / "a.jpg")
+    make_test_image(photos / "b.jpg").rename(photos / "b.jfif")  # a browser's name for a JPEG
+    make_test_image(elsewhere / "c.png")
+    (photos / "linked").symlink_to(elsewhere)
+    done, report = batch(photos, photos / "x2")
+    assert done.returncode == 0, done.stderr.decode()
+    assert sorted(f["input"] for f in report["files"]) == ["a.jpg", "b.jfif"]
+    assert "linked/ is left out: it is a link to a folder" in done.stderr.decode()
+    done, report = batch(photos, photos / "x4", "-s", "4")
+    assert done.returncode == 0, done.stderr.decode()
+    assert sorted(f["input"] for f in report["files"]) == ["a.jpg", "b.jfif"]
+    assert "x2/ is left out: it is another srpipe batch's OUT_DIR" in done.stderr.decode()
+    assert tree(photos / "x4") == [".srpipe-batch.json", "a.png", "b.png"]
+
+
+def test_a_folder_with_no_media_names_says_so(tmp_path):
+    (tmp_path / "in").mkdir()
+    make_test_image(tmp_path / "in" / "photo.png").rename(tmp_path / "in" / "photo")  # no name to tell it by
+    (tmp_path / "in" / "notes.txt").write_text("not media")
+    done, report = batch(tmp_path / "in", tmp_path / "out")
+    assert done.returncode == 0 and report["files"] == []
+    assert "no file under" in done.stderr.decode() and "(2 other files); --pattern picks files by name" in \
+        done.stderr.decode()
