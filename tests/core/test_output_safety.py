@@ -17,7 +17,7 @@ from test_faults import assert_one_line_error, listing
 
 from srpipe.errors import SrpipeError
 from srpipe.outputs import _HOST, AtomicOutput
-from srpipe.testing import make_test_video
+from srpipe.testing import make_test_image, make_test_video
 
 from conftest import run_srpipe
 from media import video_info
@@ -386,3 +386,15 @@ def test_an_image_cut_short_by_a_full_disk_is_an_error_not_an_output(tmp_path, s
                           preexec_fn=_limit_file_size(limit), timeout=120)
     assert_one_line_error(done, f"cannot write {tmp_path / f'out{suffix}'}")
     assert sorted(listing(tmp_path)) == sorted(["in.png", f"whole{suffix}"])
+
+
+@pytest.mark.parametrize("name", ["in.png", "clip.mp4"])
+def test_an_output_through_a_folder_that_does_not_exist_is_refused_before_the_work(tmp_path, name):
+    """'missing/../out' names the folder it is in by name, but the file system needs 'missing':
+    the whole upscale ran, then its output could not be put in place ('unexpected FileNotFoundError')."""
+    source = make_test_image(tmp_path / name) if name.endswith(".png") else make_test_video(tmp_path / name, frames=3)
+    output = f"missing/../out{source.suffix}"
+    done = subprocess.run([sys.executable, "-m", "srpipe", "upscale", name, "-o", output], cwd=tmp_path,
+                          capture_output=True, timeout=120)
+    assert_one_line_error(done, "output folder missing/.. cannot be reached", "create it first")
+    assert listing(tmp_path) == [name]
