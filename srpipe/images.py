@@ -511,8 +511,14 @@ class ImageSink(Sink):
                           f"input's ICC profile is dropped (write .png, .jpg or .webp to keep it)")
             profile = None
         # An ICC profile names its colour space (bytes 16-20); a grey output (a colour picture with
-        # equal channels) cannot carry an RGB one, which libpng and libjpeg readers would refuse
-        fits = profile is not None and profile[16:20] == (b"GRAY" if frame.format.chroma_shift is None else b"RGB ")
+        # equal channels) cannot carry an RGB one, which libpng and libjpeg readers would refuse.
+        # WebP stores every picture as colour.
+        written_as = "GRAY" if frame.format.chroma_shift is None and self.suffix != ".webp" else "RGB "
+        fits = profile is not None and profile[16:20] == written_as.encode()
+        if profile is not None and not fits:
+            space = profile[16:20].decode("latin-1").strip() or "unknown"
+            warnings.warn(f"{self.location}: the input's ICC profile is for {space} colours and the picture is "
+                          f"written as {'grey' if written_as == 'GRAY' else 'RGB'}: the profile is dropped")
         metadata = ([cv2.IMAGE_METADATA_ICCP], [np.frombuffer(profile, np.uint8)]) if fits else ([], [])
         image = _frame_to_image(frame, depth)
         # OpenCV writes a file as it encodes (imencode would hold up to 3 times the image more: its

@@ -267,3 +267,22 @@ def test_a_jpeg_without_its_end_marker_is_read_whole_and_one_cut_short_is_refuse
     done = run_srpipe("upscale", tmp_path / "cut.jpg", "-m", "bicubic", "-o", tmp_path / "cut_x2.png")
     assert done.returncode == 1 and done.stderr.decode().startswith(f"Error: cannot read {tmp_path / 'cut.jpg'}")
     assert not (tmp_path / "cut_x2.png").exists()
+
+
+def test_a_profile_that_does_not_fit_the_output_is_dropped_with_a_warning(tmp_path):
+    """A colour profile on a picture whose channels are equal: the grey output cannot carry it,
+    and it was dropped without a word (WebP, which stores grey as colour, lost it too)."""
+    from PIL import Image, ImageCms
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    grey = np.repeat(np.random.default_rng(0).integers(0, 256, (24, 32, 1), np.uint8), 3, axis=2)
+    Image.fromarray(grey).save(tmp_path / "grey.png", icc_profile=profile)
+    done = run_srpipe("upscale", tmp_path / "grey.png", "-o", tmp_path / "out.png", "-q")
+    assert done.returncode == 0
+    assert done.stderr.decode().splitlines() == [
+        f"Warning: {tmp_path / 'out.png'}: the input's ICC profile is for RGB colours and the picture is written "
+        "as grey: the profile is dropped"]
+    done = run_srpipe("upscale", tmp_path / "grey.png", "-o", tmp_path / "out.webp", "-q")
+    assert done.returncode == 0 and done.stderr == b"", done.stderr.decode()
+    with Image.open(tmp_path / "out.webp") as image:
+        assert image.info.get("icc_profile") == profile
