@@ -4,6 +4,33 @@ from __future__ import annotations
 
 import sys
 
+_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def shown(text: str) -> str:
+    """``text`` on one line and unambiguous, as ``ls -b`` shows names: a backslash, and every
+    character that is not printable (controls such as a newline or a terminal escape, format
+    characters such as U+202E, which shows the rest of a name backwards, separators other than
+    the space), as escapes: ``\\n``, ``\\x1b``, ``\\u202e``. A byte that is not UTF-8 (decoded as a
+    surrogate) is ``\\xNN``, told apart from the character U+00NN (``\\u00NN``)."""
+    if text.isprintable() and "\\" not in text:
+        return text
+    out = []
+    for char in text:
+        code = ord(char)
+        if char in _ESCAPES:
+            out.append(_ESCAPES[char])
+        elif 0xDC80 <= code <= 0xDCFF:  # os.fsdecode's stand-in for an undecodable byte
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif char.isprintable():
+            out.append(char)
+        elif code < 0x80:
+            out.append(f"\\x{code:02x}")
+        else:
+            out.append(f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+    return "".join(out)
+
+
 
 class FrameProgress:
     """A tqdm bar in frames; ``for_total(total)`` hands the pipeline its per-frame callback."""

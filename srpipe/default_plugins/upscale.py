@@ -61,7 +61,7 @@ def upscale(input, output, model, scale, width, height, weights, device, batch_s
 
         raise SrpipeError("-o - writes binary video to standard output, which is a terminal here; "
                           "pipe it into a program (... -o - | ffplay -) or redirect it (-o - > out.mkv)")
-    from srpipe.cli.progress import FrameProgress
+    from srpipe.cli.progress import FrameProgress, shown
     from srpipe.upscaling import upscale as run_upscale
 
     progress = FrameProgress(quiet)
@@ -103,7 +103,7 @@ def upscale(input, output, model, scale, width, height, weights, device, batch_s
         click.echo(
             f"{stats.frames_out} frame{'s' * (stats.frames_out != 1)} in {stats.seconds:.1f} s ({stats.fps:.1f} fps), "
             f"{result.model}{f' ({result.variant})' if result.variant else ''} {result.describe_size()} on {where}"
-            f"{reuse} -> {result.output}",
+            f"{reuse} -> {shown(result.output)}",
             err=True,
         )
 

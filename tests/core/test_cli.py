@@ -10,7 +10,7 @@ from pathlib import Path
 import av
 import pytest
 
-from srpipe.testing import make_test_video
+from srpipe.testing import make_test_image, make_test_video
 
 from conftest import run_srpipe, served
 from media import packets, video_info
@@ -319,3 +319,11 @@ def test_the_command_delivers_its_output_and_exit_code(tmp_path):
     assert done.returncode == 0 and json.loads(done.stdout)
     done = run_srpipe("upscale", tmp_path / "missing.mp4")
     assert done.returncode == 1 and done.stderr.decode().startswith("Error:")
+
+
+def test_the_summary_shows_an_odd_output_name_on_one_line(tmp_path):
+    make_test_image(tmp_path / "in.png")
+    done = run_srpipe("upscale", tmp_path / "in.png", "-o", tmp_path / "two\nlines.png")
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stderr.decode().splitlines()[-1].endswith("two\\nlines.png")  # as batch and ls -b show it
+    assert (tmp_path / "two\nlines.png").exists()

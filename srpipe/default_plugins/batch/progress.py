@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Callable, TextIO
 
+from srpipe.cli.progress import shown
+
 HEARTBEAT_SECONDS = 60.0
 
 
@@ -58,33 +60,6 @@ def format_seconds(seconds: float | None) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def shown(text: str) -> str:
-    """``text`` on one line and unambiguous, as ``ls -b`` shows names: a backslash, and every
-    character that is not printable (controls such as a newline or a terminal escape, format
-    characters such as U+202E, which shows the rest of a name backwards, separators other than
-    the space), as escapes: ``\\n``, ``\\x1b``, ``\\u202e``. A byte that is not UTF-8 (decoded as a
-    surrogate) is ``\\xNN``, told apart from the character U+00NN (``\\u00NN``)."""
-    if text.isprintable() and "\\" not in text:
-        return text
-    out = []
-    for char in text:
-        code = ord(char)
-        if char in _ESCAPES:
-            out.append(_ESCAPES[char])
-        elif 0xDC80 <= code <= 0xDCFF:  # os.fsdecode's stand-in for an undecodable byte
-            out.append(f"\\x{code - 0xDC00:02x}")
-        elif char.isprintable():
-            out.append(char)
-        elif code < 0x80:
-            out.append(f"\\x{code:02x}")
-        else:
-            out.append(f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
-    return "".join(out)
 
 
 class BatchProgress:
