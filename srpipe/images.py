@@ -11,7 +11,6 @@ import contextlib
 import os
 import struct
 import sys
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,27 +52,23 @@ def opencv():
 
 
 @contextlib.contextmanager
-def quiet_stderr(heard: list[bytes] | None = None):
+def quiet_stderr():
     """libpng and libjpeg print their complaints to file descriptor 2 themselves, below
-    Python: hidden while OpenCV runs, as srpipe's own one-line error says what failed.
-    ``heard``, where given, gets what they printed."""
+    Python: hidden while OpenCV runs, as srpipe's own one-line error says what failed."""
     try:
         sys.stderr.flush()
         saved = os.dup(2)
     except (OSError, AttributeError, ValueError):
         yield
         return
-    sink = tempfile.TemporaryFile() if heard is not None else open(os.devnull, "wb")
+    devnull = os.open(os.devnull, os.O_WRONLY)
     try:
-        os.dup2(sink.fileno(), 2)
+        os.dup2(devnull, 2)
         yield
     finally:
         os.dup2(saved, 2)
         os.close(saved)
-        if heard is not None:
-            sink.seek(0)
-            heard.append(sink.read())
-        sink.close()
+        os.close(devnull)
 
 
 def image_size(path: str) -> tuple[int, int] | None:
@@ -278,8 +273,6 @@ def read_image(path: str | Path, header: ImageHeader | None = None) -> np.ndarra
             image = _os2_bitmap(data) if _is_os2_bitmap(data) else cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     except (cv2.error, OSError, ValueError):  # a size limit or a damaged header: the decoder's text is not for users
         image = None
-    if image is None and _jpeg_without_end(data):
-        image = _decode_unterminated_jpeg(cv2, data)
     if image is None:
         raise SrpipeError(f"cannot read {path} as an image (corrupt, truncated or not an image); "
                           "check that it is a complete PNG/JPEG/WebP/BMP/TIFF")
@@ -290,23 +283,6 @@ def read_image(path: str | Path, header: ImageHeader | None = None) -> np.ndarra
     if header.orientation == 1 or header.decoder_turns:
         return image
     return np.ascontiguousarray(upright(image, header.orientation))
-
-
-def _jpeg_without_end(data: np.ndarray) -> bool:
-    return data[:3].tobytes() == b"\xff\xd8\xff" and data[-2:].tobytes() != b"\xff\xd9"
-
-
-def _decode_unterminated_jpeg(cv2, data: np.ndarray) -> np.ndarray | None:
-    """A JPEG whole but for its end marker (some cameras and encoders leave it out), which
-    OpenCV decodes from a file but not from memory: decoded with the marker added, unless
-    libjpeg complains of the data then (a partial download, cut short, stays refused)."""
-    heard: list[bytes] = []
-    try:
-        with quiet_stderr(heard):
-            image = cv2.imdecode(np.concatenate([data, np.frombuffer(b"\xff\xd9", np.uint8)]), cv2.IMREAD_UNCHANGED)
-    except (cv2.error, OSError, ValueError):
-        return None
-    return image if heard == [b""] else None
 
 
 def _is_os2_bitmap(data: np.ndarray) -> bool:
