@@ -29,13 +29,41 @@ def is_image_path(location: str) -> bool:
 
 
 def is_image_file(path: str) -> bool:
-    """Whether the content says still image, whatever the name."""
+    """Whether the content says still image, whatever the name: an animated PNG of more than
+    one frame is a video (FFmpeg reads it as one, as it reads a GIF)."""
     try:
         with open(path, "rb") as file:
             head = file.read(12)
     except OSError:
         return False
+    if head.startswith(_IMAGE_SIGNATURES[0]):
+        animation = png_animation(path)
+        return animation is None or animation[0] < 2
     return head.startswith(_IMAGE_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+
+
+def png_animation(path: str) -> tuple[int, int] | None:
+    """(frames, plays) from an animated PNG's animation chunk (acTL; plays 0: for ever), or None
+    for a still PNG or a file that is no PNG. Only the chunks' headers before the picture's
+    data are read: acTL must come before it."""
+    try:
+        with open(path, "rb") as file:
+            if file.read(8) != _IMAGE_SIGNATURES[0]:
+                return None
+            for _ in range(64):  # a few chunks come first (IHDR, a profile, text); more is not a PNG worth reading
+                header = file.read(8)
+                if len(header) < 8 or header[4:8] in (b"IDAT", b"IEND"):
+                    return None
+                length = int.from_bytes(header[:4], "big")
+                if header[4:8] == b"acTL":
+                    data = file.read(8)
+                    if len(data) < 8:
+                        return None
+                    return int.from_bytes(data[:4], "big"), int.from_bytes(data[4:8], "big")
+                file.seek(length + 4, 1)  # the chunk's data and its CRC
+    except OSError:
+        pass
+    return None
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from av.sidedata.sidedata import Type as SideDataType
 from srpipe import deinterlace
 from srpipe.errors import SrpipeError
 from srpipe.frames import ALPHA_FORMATS, ALPHA_OF, FULL_RANGE_ALIASES, PLANE_FORMATS, Frame, PlaneFormat
-from srpipe.media import Sink, SinkOptions, Source, SourceOptions
+from srpipe.media import Sink, SinkOptions, Source, SourceOptions, png_animation
 from srpipe.memory import default_max_pixels
 from srpipe.outputs import AtomicOutput, special_kind
 from srpipe.palette import PaletteFrames
@@ -36,13 +36,16 @@ from srpipe.palette import PaletteFrames
 KEPT_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".ts"}
 STREAMING_FORMATS = {"matroska", "webm", "mpegts", "nut"}
 SUFFIX_FORMATS = {".mkv": "matroska", ".webm": "webm", ".ts": "mpegts", ".nut": "nut", ".mp4": "mp4", ".m4v": "ipod",
-                  ".mov": "mov"}
+                  ".mov": "mov", ".apng": "apng"}
 # FFmpeg's muxers of the QuickTime family that Apple's players read (ipod: .m4v)
 QUICKTIME_FORMATS = ("mp4", "mov", "ipod")
 _MPEGTS_VIDEO_IDS = {
     av.codec.Codec(name, "r").id for name in ("h264", "hevc", "mpeg1video", "mpeg2video", "mpeg4", "av1", "vc1")
 }
 PALETTE_FORMAT = "pal8"  # 256 colours chosen per frame (srpipe.palette)
+# RGB with alpha, and its bits a sample: how encoders that take no Y'CbCr (PNG, APNG) keep alpha
+RGB_ALPHA_BITS = {"rgba": 8, "bgra": 8, "argb": 8, "abgr": 8, "rgba64be": 16, "rgba64le": 16, "bgra64be": 16,
+                  "bgra64le": 16}
 # The Y'CbCr matrices (AVCOL_SPC) FFmpeg's scaler converts by: BT.709, FCC, BT.601 (two), SMPTE 240M, BT.2020
 CONVERTED_MATRICES = frozenset({1, 4, 5, 6, 7, 9, 10})
 COLOR_RANGE_FULL = 2
@@ -418,8 +421,10 @@ class PyAVSource(Source):
         self.bytes_per_sample = 2 if pix_fmt is not None and max(c.bits for c in pix_fmt.components) > 8 else 1
         if pix_fmt is not None and has_alpha(pix_fmt):
             self.samples_per_pixel = 4  # the alpha plane, full size, beside the colour planes
-        suffix = Path(location).suffix.lower()
-        self.default_suffix = suffix if suffix in KEPT_SUFFIXES else ".mp4"
+        self.default_suffix = video_output_suffix(location)
+        # An animated PNG's play count (0: for ever), which its upscale as one keeps
+        animation = png_animation(location) if self.container.format.name == "apng" and self.is_file else None
+        self.plays = animation[1] if animation else 0
         self.display_matrix: tuple[int, ...] | None = None
         self.hdr10: str | None = None  # the first frame's HDR10 metadata, as x265 takes it (hdr10_params)
         self.on_decode_error = options.on_decode_error
@@ -768,13 +773,22 @@ def encoder_works(name: str) -> bool:
     return True
 
 
+def video_output_suffix(location: str) -> str:
+    """The suffix of a video's upscale named after it: its own where srpipe writes it as it is
+    (an animated PNG's .png too), else .mp4."""
+    suffix = Path(location).suffix.lower()
+    if suffix in KEPT_SUFFIXES or (suffix == ".png" and png_animation(location) is not None):
+        return suffix
+    return ".mp4"
+
+
 def default_codec(container_format: str, hardware: bool = False) -> str:
-    """libvpx-vp9 for WebM, gif for GIF; otherwise NVENC H.264 when ``hardware`` is asked for and works,
-    else libx264."""
+    """libvpx-vp9 for WebM, gif for GIF, apng for an animated PNG; otherwise NVENC H.264 when
+    ``hardware`` is asked for and works, else libx264."""
     if container_format == "webm":
         return "libvpx-vp9"
-    if container_format == "gif":
-        return "gif"
+    if container_format in ("gif", "apng"):
+        return container_format
     return HARDWARE_ENCODER if hardware and encoder_works(HARDWARE_ENCODER) else "libx264"
 
 
@@ -1208,7 +1222,10 @@ class PyAVSink(Sink):
             raise SrpipeError("standard output is closed; name an output file with -o")
         self.output = None if self.to_stdout else AtomicOutput(Path(location), options.overwrite)
         # Standard output, FIFOs and devices are written as a stream, in a format that needs no seeking.
-        self.container_format = options.container_format
+        # A video named .png is an animated PNG (open_sink lets only those through), which FFmpeg
+        # would take for a numbered picture sequence by that name alone
+        self.container_format = options.container_format or (
+            "apng" if Path(location).suffix.lower() in (".png", ".apng") else None)
         if self.to_stdout or self.output.direct:
             self.container_format = streamed_format(location, options.container_format, "--format matroska or mpegts")
         self.file = None  # the FIFO or device, opened by srpipe
@@ -1239,6 +1256,8 @@ class PyAVSink(Sink):
             target = str(self.output.temp)
         metadata, options = output_metadata(self.source.metadata, self.container_format or
                                             SUFFIX_FORMATS.get(Path(self.location).suffix.lower()))
+        if self.container_format == "apng":  # plays as the input played; a video made an animation loops, as a GIF
+            options = {**options, "plays": str(getattr(self.source, "plays", 0))}
         try:
             self.container = av.open(target, mode="w", format=self.container_format, options=options)
         except (av.FFmpegError, ValueError) as exc:
@@ -1322,6 +1341,9 @@ class PyAVSink(Sink):
                               f"{fmt.bit_depth}-bit input is written as {with_alpha}: use --codec ffv1 (.mkv) to "
                               "keep its depth")
             return with_alpha
+        rgb_alpha = [name for name in supported if name in RGB_ALPHA_BITS]
+        if first.alpha is not None and not self.options.pix_fmt and rgb_alpha:  # PNG, APNG: alpha only with RGB
+            return min(rgb_alpha, key=lambda name: (RGB_ALPHA_BITS[name] < fmt.bit_depth, RGB_ALPHA_BITS[name]))
         return self._colour_pix_fmt(stream, fmt, supported)
 
     def _colour_pix_fmt(self, stream, fmt: PlaneFormat, supported: list[str]) -> str:
@@ -1366,6 +1388,7 @@ class PyAVSink(Sink):
         if self.matrix is not None:
             video_frame.colorspace = self.matrix
         if frame.alpha is not None and self.stream.pix_fmt not in ALPHA_FORMATS and \
+                self.stream.pix_fmt not in RGB_ALPHA_BITS and \
                 (self.palette is None or self.palette.format != "rgba"):  # a palette keeps it as transparency
             self._drop_alpha(frame)
         if frame.duration and frame.time_base is not None:

@@ -1,5 +1,7 @@
 """Built-in source and sink for video: files, URLs and pipes, through PyAV."""
 
+from pathlib import PurePath
+
 from srpipe import hookimpl
 from srpipe.errors import SrpipeError
 from srpipe.media import is_image_path
@@ -16,8 +18,15 @@ def open_source(location, options):
 def open_sink(location, source, options):
     if source.kind != "video":
         return None
-    if location != "-" and is_image_path(location):
-        raise SrpipeError(f"{source.location} is a video but the output {location} is an image name; use .mp4 or .mkv")
+    if location != "-" and is_image_path(location) and not _animated_png(location, source):
+        raise SrpipeError(f"{source.location} is a video but the output {location} is an image name; use .mp4 or "
+                          ".mkv (.gif or .apng for an animation)")
     from srpipe.video import PyAVSink
 
     return PyAVSink(location, source, options)
+
+
+def _animated_png(location, source) -> bool:
+    """An animated PNG's upscale named .png: written as an animated PNG."""
+    container = getattr(source, "container", None)
+    return PurePath(location).suffix.lower() == ".png" and container is not None and container.format.name == "apng"

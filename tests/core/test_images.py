@@ -134,7 +134,7 @@ def test_a_target_size_is_of_the_picture_as_shown(tmp_path):
     assert read(tmp_path / "out.png").shape[:2] == (80, 60)
 
 
-@pytest.mark.parametrize("suffix", [".png", ".webp", ".tif"])
+@pytest.mark.parametrize("suffix", [".webp", ".tif"])  # an animated PNG is upscaled whole (test_animated_png)
 def test_an_animation_or_pages_say_that_only_the_first_picture_is_upscaled(tmp_path, suffix):
     from PIL import Image
 

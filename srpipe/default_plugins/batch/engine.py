@@ -164,11 +164,11 @@ def find_inputs(in_dir: Path, out_dir: Path, pattern: str | None) -> list[Path]:
 
 def output_name(in_dir: Path, rel: Path) -> Path:
     """Same relative path; the extension follows ``srpipe upscale``'s rules."""
-    from srpipe.video import KEPT_SUFFIXES
+    from srpipe.video import video_output_suffix
 
     if is_image_file(str(in_dir / rel)):
         return rel.with_suffix(".png")
-    return rel if rel.suffix.lower() in KEPT_SUFFIXES else rel.with_suffix(".mp4")
+    return rel.with_suffix(video_output_suffix(str(in_dir / rel)))
 
 
 class Manifest:
