@@ -267,9 +267,11 @@ def check_output_path(output: Path, input_location: str, overwrite: bool, option
             raise SrpipeError(f"output folder {parent} is a file, not a folder; choose another name with {option}")
         raise SrpipeError(f"output folder {parent} does not exist; create it first")
     given = os.path.dirname(output) or "."  # "sub/.." resolves by name, but the file system needs sub itself
-    if not os.path.isdir(given):
-        raise SrpipeError(f"output folder {given} cannot be reached: a folder in it does not exist; create it first, "
-                          "or name the output without it")
+    try:
+        os.stat(given)
+    except OSError as exc:
+        raise SrpipeError(f"output folder {given} cannot be reached ({exc.strerror}); name the output without it, "
+                          f"or make the way to it") from exc
     if not os.access(parent, os.W_OK | os.X_OK):
         raise SrpipeError(f"output folder {parent} is not writable; choose another with {option}")
 

@@ -613,12 +613,13 @@ class PyAVSource(Source):
     def _ended_by(self, exc: Exception) -> av.Packet:
         """A stream a server closed without saying how long it is ends in an input/output error,
         which FFmpeg's own command takes for the end, as is taken here (with a warning); anything
-        else stops the run. A stream that said how long it is and broke off before that stops it
-        too, unless damaged frames are skipped (then its lost frames are counted so). The empty
-        packet that flushes the decoder of what it holds."""
+        else stops the run. A recording (it has a duration) whose server said its size and that
+        broke off before that stops it too, unless damaged frames are skipped (then its lost
+        frames are counted so); a live stream with a made-up size (some cameras') ends there as
+        the first. The empty packet that flushes the decoder of what it holds."""
         reason = getattr(exc, "strerror", None) or str(exc)
         broken_off = is_network(self.location) and getattr(exc, "errno", None) == errno.EIO
-        if broken_off and (size := self._served_size()) is not None:
+        if broken_off and (self.container.duration or 0) > 0 and (size := self._served_size()) is not None:
             broke = (f"{self.location} broke off ({reason}): the server said {size} bytes and closed the connection "
                      "before they all came")
             if self.on_decode_error != "skip":
@@ -1152,15 +1153,20 @@ class TimedPipe:
     """Standard input or a FIFO, read through Python with a limit on how long a read may wait
     for data (--timeout): FFmpeg does not ask its interrupt callback while a read of a pipe blocks.
     A read that waited too long ends the input, and ``stalled`` says so (PyAV drops what its
-    read callback raises). A FIFO is opened here without waiting for a writer: the first read waits
-    for one, under the same limit (where the open waited, --timeout never began).
+    read callback raises). A FIFO is opened here, on Linux without waiting for a writer: the first
+    read waits for one, under the same limit (where the open waited, --timeout never began).
 
     Standard input is read so with no limit too: a read gives what has arrived, where Python's
     ``sys.stdin.buffer`` waits until the whole of what FFmpeg asks for (32 KB) is there, and a
     live stream piped in would come in bursts of frames, most of which live preview drops."""
 
     def __init__(self, location: str, timeout: float | None):
-        self.fd = sys.stdin.fileno() if location == "-" else os.open(location, os.O_RDONLY | os.O_NONBLOCK)
+        # Linux's poll waits for a FIFO's first writer; elsewhere it may say "ended" at once: the open waits there
+        flags = os.O_RDONLY | (os.O_NONBLOCK if sys.platform.startswith("linux") else 0)
+        try:
+            self.fd = sys.stdin.fileno() if location == "-" else os.open(location, flags)
+        except OSError as exc:  # a socket's path (only connect() reads one)
+            raise SrpipeError(f"cannot read {location} ({exc.strerror}); pipe its data into srpipe -") from exc
         self.owned, self.timeout = location != "-", timeout
         self.stalled = False
         self._poll = select.poll()

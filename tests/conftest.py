@@ -2,6 +2,7 @@ import contextlib
 import functools
 import http.server
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -94,3 +95,12 @@ def served(folder, handler=http.server.SimpleHTTPRequestHandler):
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
+
+
+def file_size_limit(limit: int):
+    """A ``preexec_fn`` under which a child's files may grow to ``limit`` bytes: a write past it
+    fails (EFBIG), as on a full disk, rather than the signal killing the child."""
+    def limit_in_child():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return limit_in_child

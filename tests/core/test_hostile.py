@@ -998,3 +998,15 @@ def test_a_live_playlist_that_stops_growing_ends_with_a_warning(tmp_path):
     assert done.returncode == 0, done.stderr.decode()
     assert "live.m3u8 sent no data for 2 s and ended there" in done.stderr.decode()
     assert len(video_info(tmp_path / "out.mkv")["times"]) == 25 and time.monotonic() - started < 60
+
+
+def test_a_socket_given_as_input_with_timeout_is_one_line(tmp_path):
+    path = tmp_path / "in.sock"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(path))
+    try:
+        assert_one_line_error(run_srpipe("upscale", path, "-o", tmp_path / "out.mkv", "--timeout", "1"),
+                              f"cannot read {path}", "pipe its data into srpipe -")
+    finally:
+        server.close()
+    assert sorted(os.listdir(tmp_path)) == ["in.sock"]

@@ -31,9 +31,17 @@ from pathlib import Path
 from queue import Empty
 from typing import TYPE_CHECKING, Callable
 
+from srpipe.cli.progress import shown
 from srpipe.device import gpus_to_share, limit_threads, sleep_idle_threads
 from srpipe.errors import SrpipeError
-from srpipe.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, SinkOptions, SourceOptions, is_image_file
+from srpipe.media import (
+    IMAGE_SUFFIXES,
+    JPEG_OTHER_SUFFIXES,
+    VIDEO_SUFFIXES,
+    SinkOptions,
+    SourceOptions,
+    is_image_file,
+)
 from srpipe.memory import retain_freed_memory
 from srpipe.outputs import partial_affixes, remove_dead_partials, special_kind, write_atomically
 
@@ -120,10 +128,6 @@ def _inside(path: Path, folder: Path) -> bool:
     return os.path.commonpath([os.path.realpath(path), os.path.realpath(folder)]) == os.path.realpath(folder)
 
 
-#: JPEG's other names (Windows and browsers save .jfif), which batch takes as pictures too
-OTHER_IMAGE_SUFFIXES = frozenset({".jpe", ".jfif", ".jif"})
-
-
 def find_inputs(in_dir: Path, out_dir: Path, pattern: str | None) -> list[Path]:
     """Media files under ``in_dir`` (relative paths, sorted), leaving out ``out_dir``, other
     batches' output folders (where their manifest is: upscaling those again is never meant)
@@ -139,10 +143,10 @@ def find_inputs(in_dir: Path, out_dir: Path, pattern: str | None) -> list[Path]:
             if os.path.realpath(folder) == out_real:
                 continue
             if os.path.islink(folder):
-                warnings.warn(f"{rel}/ is left out: it is a link to a folder, which batch does not follow "
+                warnings.warn(f"{shown(rel)}/ is left out: it is a link to a folder, which batch does not follow "
                               "(give that folder as IN_DIR)")
             elif os.path.lexists(os.path.join(folder, MANIFEST)) or os.path.lexists(os.path.join(folder, JOURNAL)):
-                warnings.warn(f"{rel}/ is left out: it is another srpipe batch's OUT_DIR")
+                warnings.warn(f"{shown(rel)}/ is left out: it is another srpipe batch's OUT_DIR")
             else:
                 kept.append(name)
         dirs[:] = kept
@@ -151,14 +155,15 @@ def find_inputs(in_dir: Path, out_dir: Path, pattern: str | None) -> list[Path]:
             if pattern is not None:
                 taken = fnmatch.fnmatch(rel.as_posix(), pattern) or fnmatch.fnmatch(name, pattern)
             else:
-                taken = rel.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES | OTHER_IMAGE_SUFFIXES
+                taken = rel.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES | JPEG_OTHER_SUFFIXES
             if taken:
                 found.append(rel)
             elif name not in (MANIFEST, JOURNAL):
                 others += 1
     if others and not found:
         what = f"matching {pattern!r}" if pattern is not None else "named as videos or pictures"
-        warnings.warn(f"no file under {in_dir} is {what} ({others} other files); --pattern picks files by name")
+        warnings.warn(f"no file under {shown(os.fspath(in_dir))} is {what} ({others} other "
+                      f"file{'s' * (others != 1)}); --pattern picks files by name")
     return found
 
 

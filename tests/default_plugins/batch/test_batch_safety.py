@@ -4,9 +4,7 @@ and shows each file on one line whatever its name."""
 import io
 import json
 import os
-import resource
 import shutil
-import signal
 import stat
 import subprocess
 import sys
@@ -18,7 +16,7 @@ import pytest
 from srpipe.default_plugins.batch.progress import BatchProgress, shown
 from srpipe.testing import make_test_image, make_test_video
 
-from conftest import run_srpipe
+from conftest import file_size_limit, run_srpipe
 
 
 def batch(*args):
@@ -249,13 +247,6 @@ def test_warnings_from_worker_processes_are_one_line_as_the_commands_own(tmp_pat
                              for name in ("a.mov", "b.mov")]
 
 
-def _file_size_limit(limit: int):
-    def limit_in_child():  # a write past it fails (EFBIG) as on a full disk, rather than killing the child
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-    return limit_in_child
-
-
 def test_a_full_disk_fails_the_file_and_the_next_run_redoes_it(tmp_path):
     """OpenCV reported an image cut short by a full disk as written: the batch took it as done for good."""
     src, out = tmp_path / "in", tmp_path / "out"
@@ -265,7 +256,7 @@ def test_a_full_disk_fails_the_file_and_the_next_run_redoes_it(tmp_path):
     assert whole.returncode == 0, whole.stderr.decode()
     limit = (tmp_path / "whole.png").stat().st_size - 10  # the batch's record fits, the picture does not
     args = [sys.executable, "-m", "srpipe", "batch", str(src), str(out), "-m", "bicubic"]
-    full = subprocess.run(args, capture_output=True, preexec_fn=_file_size_limit(limit), timeout=120)
+    full = subprocess.run(args, capture_output=True, preexec_fn=file_size_limit(limit), timeout=120)
     assert full.returncode == 1 and "FAILED   a.png: cannot write" in full.stderr.decode(), full.stderr.decode()
     assert not (out / "a.png").exists()
     again = subprocess.run(args, capture_output=True, timeout=120)
@@ -278,7 +269,7 @@ def test_a_batch_record_that_cannot_be_written_is_one_line(tmp_path):
     src.mkdir()
     make_test_image(src / "a.png")
     done = subprocess.run([sys.executable, "-m", "srpipe", "batch", str(src), str(tmp_path / "out")],
-                          capture_output=True, preexec_fn=_file_size_limit(0), timeout=120)
+                          capture_output=True, preexec_fn=file_size_limit(0), timeout=120)
     lines = done.stderr.decode().strip().splitlines()
     assert done.returncode == 1 and len(lines) == 1, lines
     journal = tmp_path / "out" / ".srpipe-batch.journal"
