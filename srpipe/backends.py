@@ -121,6 +121,9 @@ def load_upscaler(spec, backends: BackendRegistry, *, scale, device: str, weight
     options = {"exact": exact} if spec.accepts_exact else {}
     if spec.accepts_backend:
         options["backend"] = backends.select(backend, device, exact)
-    upscaler = spec.load(scale=scale, device=device, weights=weights, **options)
+    from srpipe.plugins import plugin_prints_to_stderr
+
+    with plugin_prints_to_stderr():
+        upscaler = spec.load(scale=scale, device=device, weights=weights, **options)
     check_upscaler(upscaler, spec, scale)
     return upscaler

@@ -169,13 +169,19 @@ class Sink(ABC):
 
 def open_source(pm, location: str, options: SourceOptions) -> Source:
     """The :class:`Source` the first willing plugin opens for ``location``."""
-    source = pm.hook.open_source(location=location, options=options)
+    from srpipe.plugins import plugin_prints_to_stderr
+
+    with plugin_prints_to_stderr():
+        source = pm.hook.open_source(location=location, options=options)
     return _checked(source, Source, f"no plugin can open {location}", location)
 
 
 def open_sink(pm, location: str, source: Source, options: SinkOptions) -> Sink:
     """The :class:`Sink` the first willing plugin opens for ``location``."""
-    sink = pm.hook.open_sink(location=location, source=source, options=options)
+    from srpipe.plugins import plugin_prints_to_stderr
+
+    with plugin_prints_to_stderr():
+        sink = pm.hook.open_sink(location=location, source=source, options=options)
     return _checked(sink, Sink, f"no plugin can write {location}", location)
 
 

@@ -8,6 +8,7 @@ Environment switches:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import json
@@ -259,13 +260,21 @@ def _load_entry_point(value: str):
     return found
 
 
+def plugin_prints_to_stderr():
+    """Around a plugin's code: what it prints goes to standard error, as a log would, since
+    standard output carries srpipe's own (the video of ``-o -``, JSON): a stray debug print
+    there broke the stream, with nothing on screen to say so."""
+    return contextlib.redirect_stdout(sys.stderr)
+
+
 def _register(pm: PluginManager, name: str, load) -> bool:
     """Import a plugin and register it; one that fails is named and skipped. Whether it was registered."""
     if pm.get_plugin(name) is not None or pm.is_blocked(name):
         return False
     try:
-        plugin = load()
-        pm.register(plugin, name=name)
+        with plugin_prints_to_stderr():
+            plugin = load()
+            pm.register(plugin, name=name)
     except (Exception, SystemExit) as exc:  # a broken plugin must not break srpipe, nor end it
         _warn(f"plugin {name!r} could not be loaded and is skipped: {type(exc).__name__}: {exc}")
         return False
@@ -287,7 +296,8 @@ def call_per_plugin(pm: pluggy.PluginManager, hook_name: str, make_kwargs) -> No
         name = pm.get_name(plugin)
         others = [p for p in plugins if p is not plugin]
         try:
-            pm.subset_hook_caller(hook_name, remove_plugins=others)(**make_kwargs(name))
+            with plugin_prints_to_stderr():
+                pm.subset_hook_caller(hook_name, remove_plugins=others)(**make_kwargs(name))
         except (Exception, SystemExit) as exc:
             _warn(f"plugin {name!r} failed in {hook_name} and is skipped: {type(exc).__name__}: {exc}")
 

@@ -648,3 +648,44 @@ def test_a_plugin_with_two_implementations_of_a_hook_is_called_once_each(tmp_pat
     models, stderr = models_with(fake_plugin(tmp_path / "site", "two_hooks", TWO_HOOKS))
     assert {"one", "two"} <= set(models)
     assert "already registered" not in stderr
+
+
+PRINTING_PLUGIN = '''
+from srpipe import hookimpl
+from srpipe.models import ModelSpec
+
+print("debug: imported")
+
+
+class Nearest:
+    scale = 2
+
+    def upscale(self, luma, *, bit_depth, full_range):
+        return luma.repeat(2, axis=1).repeat(2, axis=2)
+
+
+def load(**kw):
+    print("debug: loaded")
+    return Nearest()
+
+
+@hookimpl
+def register_models(register):
+    print("debug: registering")
+    register(ModelSpec(name="printer", scales=(2,), description="prints as it loads", load=load))
+'''
+
+
+def test_a_plugins_prints_go_to_standard_error_not_into_the_video_or_json(tmp_path):
+    """Standard output carries the video of -o - and the JSON: a plugin's stray debug print made
+    a piped video unreadable and --json no JSON, while srpipe exited 0."""
+    site = fake_plugin(tmp_path / "site", "printer_plugin", PRINTING_PLUGIN)
+    clip = make_test_video(tmp_path / "clip.mp4", frames=3)
+    env = {"PYTHONPATH": str(site)}
+    done = run_srpipe("upscale", clip, "-m", "printer", "-o", "-", "--format", "matroska", env=env)
+    assert done.returncode == 0, done.stderr.decode()
+    (tmp_path / "piped.mkv").write_bytes(done.stdout)
+    assert len(video_info(tmp_path / "piped.mkv")["times"]) == 3
+    assert all(f"debug: {what}" in done.stderr.decode() for what in ("imported", "registering", "loaded"))
+    listed = run_srpipe("models", "list", "--json", env=env)
+    assert "printer" in {model["name"] for model in json.loads(listed.stdout)}
