@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 
 import matplotlib
@@ -21,29 +22,44 @@ def new_figure(width_px: int, height_px: int):
 
 _inputs: dict = {}  # the command's input files, which no figure may replace (keeping_inputs)
 _option = "-o"
+_overwrite = False  # whether a figure may replace an existing file (-y)
 
 
 @contextlib.contextmanager
-def keeping_inputs(inputs: dict, option: str = "-o"):
+def keeping_inputs(inputs: dict, option: str = "-o", overwrite: bool = False):
     """Within it, :func:`save_figure` refuses to write over any of ``inputs``
-    (:func:`srpipe.outputs.input_files`), naming ``option``, what chose the figures' place."""
-    global _inputs, _option
-    saved = _inputs, _option
-    _inputs, _option = inputs, option
+    (:func:`srpipe.outputs.input_files`), naming ``option``, what chose the figures' place, and
+    over any existing file unless ``overwrite``."""
+    global _inputs, _option, _overwrite
+    saved = _inputs, _option, _overwrite
+    _inputs, _option, _overwrite = inputs, option, overwrite
     try:
         yield
     finally:
-        _inputs, _option = saved
+        _inputs, _option, _overwrite = saved
+
+
+def check_writable(paths) -> None:
+    """Refuse, before any figure is drawn, figures that would replace an input of the command or
+    an existing file without ``-y`` (:func:`keeping_inputs`): so a refusal leaves no new files."""
+    from srpipe.errors import SrpipeError
+    from srpipe.outputs import check_not_input
+
+    for path in map(Path, paths):
+        check_not_input(path, _inputs, _option)
+        if not _overwrite and os.path.lexists(path):
+            raise SrpipeError(f"{path} already exists; pass -y to replace it, or choose another {_option}")
 
 
 def save_figure(figure, path: str | Path) -> Path:
     """Write ``figure`` as PNG (creating the folder) and free it. The file appears whole or not at
-    all (written beside it, then renamed); an input of the command is never replaced."""
-    from srpipe.outputs import atomic_path, check_not_input
+    all (written beside it, then renamed); an input of the command is never replaced, nor an
+    existing file without ``-y`` (:func:`keeping_inputs`)."""
+    from srpipe.outputs import atomic_path
 
     path = Path(path)
     try:
-        check_not_input(path, _inputs, _option)
+        check_writable([path])
         with atomic_path(path) as temp:
             figure.savefig(temp, dpi=DPI, format="png")
     finally:

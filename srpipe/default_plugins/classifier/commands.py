@@ -1,11 +1,19 @@
 """``srpipe train classifier``, ``srpipe classify`` and ``srpipe classifier embed``."""
 
 import json
+import os
 from pathlib import Path
 
 import click
 
-from srpipe.cli.options import FiniteRange, check_output_folder, device_option, json_option, weights_option
+from srpipe.cli.options import (
+    FiniteRange,
+    check_output_folder,
+    device_option,
+    json_option,
+    overwrite_option,
+    weights_option,
+)
 from srpipe.default_plugins.classifier.datasets import DATASETS, DEFAULT_ROOT
 from srpipe.errors import SrpipeError
 from srpipe.outputs import check_not_input, input_files
@@ -92,7 +100,8 @@ def classifier():
               help="Test images in the t-SNE plot (all are used for accuracy and confusion).")
 @weights_option
 @click.option("--threads", type=click.IntRange(1), help="CPU threads for torch.")
-def embed(model, output, confusion, root, samples, weights, threads):
+@overwrite_option
+def embed(model, output, confusion, root, samples, weights, threads, overwrite):
     """Plot a t-SNE map of the embedding head on the test split, and a confusion matrix."""
     output = Path(output)
     confusion = Path(confusion) if confusion else output.with_name(f"{output.stem}_confusion.png")
@@ -101,13 +110,16 @@ def embed(model, output, confusion, root, samples, weights, threads):
     if output.resolve() == confusion.resolve():
         raise SrpipeError(f"-o and --confusion both name {output}; give the confusion matrix a name of its own")
     inputs = input_files([root, *([weights] if weights else [])])
-    check_not_input(output, inputs, "-o")
-    check_not_input(confusion, inputs, "--confusion")
+    for path, option in ((output, "-o"), (confusion, "--confusion")):
+        check_not_input(path, inputs, option)
+        if not overwrite and os.path.lexists(path):  # before torch loads and the test set is embedded
+            raise SrpipeError(f"{path} already exists; pass -y to replace it, or choose another {option}")
     import torch
 
     from srpipe.default_plugins.classifier.datasets import get_spec, load_split
     from srpipe.default_plugins.classifier.evaluate import evaluate
     from srpipe.default_plugins.classifier.plots import plot_confusion, plot_tsne
+    from srpipe.plotting import keeping_inputs
     from srpipe.plugins import collect_models, get_plugin_manager
 
     if threads:
@@ -115,8 +127,9 @@ def embed(model, output, confusion, root, samples, weights, threads):
     loaded = collect_models(get_plugin_manager()).get(model, kind="classifier").load(weights=weights)
     spec = get_spec(loaded.meta["dataset"])
     evaluation = evaluate(loaded.network, load_split(spec, root, train=False))
-    plot_tsne(evaluation, loaded.classes, f"{model} classifier", output, samples=samples)
-    plot_confusion(evaluation, loaded.classes, f"{model} classifier", confusion)
+    with keeping_inputs(inputs, overwrite=True):  # checked above: a file there now appeared while it ran
+        plot_tsne(evaluation, loaded.classes, f"{model} classifier", output, samples=samples)
+        plot_confusion(evaluation, loaded.classes, f"{model} classifier", confusion)
     click.echo(f"test accuracy {100 * evaluation.accuracy:.2f}% on {len(evaluation.labels)} images")
     click.echo(f"wrote {output} and {confusion}")
 

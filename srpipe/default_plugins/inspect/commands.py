@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from srpipe.cli.options import check_output_folder, json_option, scale_option, whole_scale
+from srpipe.cli.options import check_output_folder, json_option, overwrite_option, scale_option, whole_scale
 
 
 class ModelOrCommandGroup(click.Group):
@@ -55,7 +55,8 @@ def inspect():
               help="Write a PNG of each conv layer's activations for this image.")
 @click.option("--receptive-field", is_flag=True, help="Write receptive_fields.png: each layer's RF on the input grid.")
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), help="Folder for the PNGs.")
-def inspect_model(name, input_size, scale, as_json, filters, feature_image, receptive_field, out_dir):
+@overwrite_option
+def inspect_model(name, input_size, scale, as_json, filters, feature_image, receptive_field, out_dir, overwrite):
     """Per layer: type, kernel, stride, padding, dilation, output shape, weights, biases,
     receptive field, multiply-accumulates; and the totals. Works for any registered model
     with a torch network (see 'srpipe models list')."""
@@ -79,7 +80,7 @@ def inspect_model(name, input_size, scale, as_json, filters, feature_image, rece
     else:
         click.echo(format_summary(summary))
     written = []
-    with keeping_inputs(input_files([feature_image] if feature_image else [])):
+    with keeping_inputs(input_files([feature_image] if feature_image else []), overwrite=overwrite):
         if filters:
             written += figures.plot_filters(network, label, out_dir)
         if feature_image:
@@ -97,7 +98,8 @@ def inspect_model(name, input_size, scale, as_json, filters, feature_image, rece
 @inspect.command("kernels")
 @click.argument("image", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), required=True, help="Folder for the PNGs.")
-def inspect_kernels(image, out_dir):
+@overwrite_option
+def inspect_kernels(image, out_dir, overwrite):
     """Apply the classic kernels (box and Gaussian blur, sharpen, Laplacian, Sobel, emboss)
     to IMAGE with conv2d; one PNG per kernel, original and filtered side by side."""
     from srpipe.default_plugins.inspect.kernels import plot_kernels
@@ -106,6 +108,6 @@ def inspect_kernels(image, out_dir):
     from srpipe.plotting import keeping_inputs
 
     check_output_folder(out_dir, f"-o {out_dir}")
-    with keeping_inputs(input_files([image])):
+    with keeping_inputs(input_files([image]), overwrite=overwrite):
         for path in plot_kernels(read_rgb8(image), Path(image).name, out_dir):
             click.echo(f"wrote {path}")

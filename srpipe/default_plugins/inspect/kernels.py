@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from srpipe.plotting import new_figure, save_figure
+from srpipe.plotting import check_writable, new_figure, save_figure
 
 
 def gaussian_kernel(size: int = 5, sigma: float = 1.0) -> np.ndarray:
@@ -62,6 +62,7 @@ def plot_kernels(image: np.ndarray, image_name: str, out_dir: str | Path) -> lis
 
     ``image``: (H, W) grey or (H, W, 3) RGB, uint8.
     """
+    check_writable(Path(out_dir) / f"{name}.png" for name in KERNELS)
     pixels = (image[..., None] if image.ndim == 2 else image).astype(np.float32) / 255.0
     height, width = pixels.shape[:2]
     paths = []

@@ -137,3 +137,16 @@ def test_the_same_seed_gives_the_same_weights(cli_run, tmp_path):
         assert result.exit_code == 0, result.output
         weights.append(torch.load(tmp_path / run / "final.pt", weights_only=True)["state_dict"])
     assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])
+
+
+def test_embed_replaces_an_existing_plot_only_with_y(cli_run, trained, tmp_path):
+    root, weights = trained
+    (tmp_path / "tsne.png").write_bytes(b"mine")
+    common = ["classifier", "embed", "--model", "mnist", "--weights", weights, "--root", root, "--samples", "100",
+              "-o", tmp_path / "tsne.png"]
+    result = cli_run(*common)
+    assert result.exit_code == 1 and result.stderr == (
+        f"Error: {tmp_path / 'tsne.png'} already exists; pass -y to replace it, or choose another -o\n")
+    assert (tmp_path / "tsne.png").read_bytes() == b"mine" and not (tmp_path / "tsne_confusion.png").exists()
+    assert cli_run(*common, "-y").exit_code == 0
+    assert png_size(tmp_path / "tsne.png") == (900, 800)

@@ -163,6 +163,24 @@ def test_classic_kernels(cli_run, tmp_path):
     assert all(png_size(p)[0] == 1100 for p in (tmp_path / "k").iterdir())
 
 
+def test_inspect_replaces_existing_pngs_only_with_y(cli_run, tmp_path):
+    """Its PNGs replaced files of the same names without a word, and it had no -y."""
+    cv2.imwrite(str(tmp_path / "in.png"), np.full((20, 30), 90, np.uint8))
+    (tmp_path / "k").mkdir()
+    (tmp_path / "k" / "sharpen.png").write_bytes(b"mine")
+    result = cli_run("inspect", "kernels", tmp_path / "in.png", "-o", tmp_path / "k")
+    assert result.exit_code == 1 and result.stderr == (
+        f"Error: {tmp_path / 'k' / 'sharpen.png'} already exists; pass -y to replace it, or choose another -o\n")
+    assert sorted(p.name for p in (tmp_path / "k").iterdir()) == ["sharpen.png"]  # checked before any is drawn
+    assert (tmp_path / "k" / "sharpen.png").read_bytes() == b"mine"
+    assert cli_run("inspect", "kernels", tmp_path / "in.png", "-o", tmp_path / "k", "-y").exit_code == 0
+    assert png_size(tmp_path / "k" / "sharpen.png")[0] == 1100
+    (tmp_path / "rf").mkdir()
+    (tmp_path / "rf" / "receptive_fields.png").write_bytes(b"mine")
+    result = cli_run("inspect", "espcn-x2", "--receptive-field", "-o", tmp_path / "rf")
+    assert result.exit_code == 1 and (tmp_path / "rf" / "receptive_fields.png").read_bytes() == b"mine"
+
+
 @pytest.mark.parametrize("model, parameters", [("mnist", 28938), ("fashion-mnist", 83466)])
 def test_inspect_shipped_classifiers(cli_run, model, parameters):
     data = json.loads(cli_run("inspect", model, "--json").stdout)
