@@ -123,7 +123,7 @@ def load_upscaler(spec, backends: BackendRegistry, *, scale, device: str, weight
         options["backend"] = backends.select(backend, device, exact)
     from srpipe.plugins import plugin_prints_to_stderr
 
-    with plugin_prints_to_stderr():
+    with plugin_prints_to_stderr(f"model {spec.name!r}"):
         upscaler = spec.load(scale=scale, device=device, weights=weights, **options)
     check_upscaler(upscaler, spec, scale)
     return upscaler

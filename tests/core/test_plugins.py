@@ -689,3 +689,45 @@ def test_a_plugins_prints_go_to_standard_error_not_into_the_video_or_json(tmp_pa
     assert all(f"debug: {what}" in done.stderr.decode() for what in ("imported", "registering", "loaded"))
     listed = run_srpipe("models", "list", "--json", env=env)
     assert "printer" in {model["name"] for model in json.loads(listed.stdout)}
+
+
+WANDERING_PLUGIN = '''
+import os
+import signal
+
+from srpipe import hookimpl
+from srpipe.models import ModelSpec
+
+
+class Nearest:
+    scale = 2
+
+    def upscale(self, luma, *, bit_depth, full_range):
+        return luma.repeat(2, axis=1).repeat(2, axis=2)
+
+
+def load(**kw):
+    os.chdir("/")
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    return Nearest()
+
+
+@hookimpl
+def register_models(register):
+    register(ModelSpec(name="wanderer", scales=(2,), description="moves and deafens", load=load))
+'''
+
+
+def test_a_model_that_changes_the_working_folder_or_signal_handlers_is_put_right(tmp_path):
+    """A model's load that changed folder sent a relative -o elsewhere (exit 0, the file not where
+    asked); one that ignored SIGTERM made the run unstoppable by it."""
+    site = fake_plugin(tmp_path / "site", "wandering_plugin", WANDERING_PLUGIN)
+    (tmp_path / "work").mkdir()
+    make_test_video(tmp_path / "work" / "clip.mp4", frames=3)
+    done = run_srpipe("upscale", "clip.mp4", "-m", "wanderer", "-o", "out.mp4", cwd=tmp_path / "work",
+                      env={"PYTHONPATH": str(site)})
+    assert done.returncode == 0, done.stderr.decode()
+    assert len(video_info(tmp_path / "work" / "out.mp4")["times"]) == 3
+    warnings = [line for line in done.stderr.decode().splitlines() if line.startswith("Warning:")]
+    assert warnings == ["Warning: model 'wanderer' changed the working folder; srpipe put it back",
+                        "Warning: model 'wanderer' changed how SIGTERM is handled; srpipe put it back"]
