@@ -121,9 +121,9 @@ def load_upscaler(spec, backends: BackendRegistry, *, scale, device: str, weight
     options = {"exact": exact} if spec.accepts_exact else {}
     if spec.accepts_backend:
         options["backend"] = backends.select(backend, device, exact)
-    from srpipe.plugins import plugin_prints_to_stderr
+    from srpipe.plugin_guard import plugin_code
 
-    with plugin_prints_to_stderr(f"model {spec.name!r}"):
+    with plugin_code(f"model {spec.name!r}"):
         upscaler = spec.load(scale=scale, device=device, weights=weights, **options)
     check_upscaler(upscaler, spec, scale)
     return upscaler

@@ -169,18 +169,18 @@ class Sink(ABC):
 
 def open_source(pm, location: str, options: SourceOptions) -> Source:
     """The :class:`Source` the first willing plugin opens for ``location``."""
-    from srpipe.plugins import plugin_prints_to_stderr
+    from srpipe.plugin_guard import plugin_code
 
-    with plugin_prints_to_stderr():
+    with plugin_code():
         source = pm.hook.open_source(location=location, options=options)
     return _checked(source, Source, f"no plugin can open {location}", location)
 
 
 def open_sink(pm, location: str, source: Source, options: SinkOptions) -> Sink:
     """The :class:`Sink` the first willing plugin opens for ``location``."""
-    from srpipe.plugins import plugin_prints_to_stderr
+    from srpipe.plugin_guard import plugin_code
 
-    with plugin_prints_to_stderr():
+    with plugin_code():
         sink = pm.hook.open_sink(location=location, source=source, options=options)
     return _checked(sink, Sink, f"no plugin can write {location}", location)
 

@@ -8,16 +8,13 @@ Environment switches:
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import importlib
 import json
 import os
 import pathlib
-import signal
 import stat
 import sys
-import threading
 import warnings
 
 import pluggy
@@ -26,6 +23,7 @@ from srpipe import __version__, cache, hookspecs
 from srpipe.backends import BackendRegistry
 from srpipe.errors import PluginWarning
 from srpipe.models import ModelRegistry
+from srpipe.plugin_guard import plugin_code
 
 ENTRY_POINT_GROUP = "srpipe"
 
@@ -262,45 +260,12 @@ def _load_entry_point(value: str):
     return found
 
 
-@contextlib.contextmanager
-def plugin_prints_to_stderr(what: str = "a plugin"):
-    """Around a plugin's code (``what`` names it in warnings): what it prints goes to standard
-    error, as a log would, since standard output carries srpipe's own (the video of ``-o -``,
-    JSON): a stray debug print there broke the stream, with nothing on screen to say so. The
-    working folder and the Ctrl-C and SIGTERM handlers are put back, with a warning, where it
-    changed them: a relative ``-o`` then landed elsewhere, and a run could not be stopped."""
-    try:
-        folder = os.getcwd()
-    except OSError:  # the folder srpipe runs in was removed: nothing to keep
-        folder = None
-    watched = (signal.SIGINT, signal.SIGTERM) if threading.current_thread() is threading.main_thread() else ()
-    handlers = {signum: signal.getsignal(signum) for signum in watched}
-    try:
-        with contextlib.redirect_stdout(sys.stderr):
-            yield
-    finally:
-        if folder is not None and _current_folder() != folder:
-            os.chdir(folder)
-            _warn(f"{what} changed the working folder; srpipe put it back")
-        for signum, handler in handlers.items():
-            if signal.getsignal(signum) is not handler:
-                signal.signal(signum, handler)
-                _warn(f"{what} changed how {signal.Signals(signum).name} is handled; srpipe put it back")
-
-
-def _current_folder() -> str | None:
-    try:
-        return os.getcwd()
-    except OSError:
-        return None
-
-
 def _register(pm: PluginManager, name: str, load) -> bool:
     """Import a plugin and register it; one that fails is named and skipped. Whether it was registered."""
     if pm.get_plugin(name) is not None or pm.is_blocked(name):
         return False
     try:
-        with plugin_prints_to_stderr(f"plugin {name!r}"):
+        with plugin_code(f"plugin {name!r}"):
             plugin = load()
             pm.register(plugin, name=name)
     except (Exception, SystemExit) as exc:  # a broken plugin must not break srpipe, nor end it
@@ -324,7 +289,7 @@ def call_per_plugin(pm: pluggy.PluginManager, hook_name: str, make_kwargs) -> No
         name = pm.get_name(plugin)
         others = [p for p in plugins if p is not plugin]
         try:
-            with plugin_prints_to_stderr(f"plugin {name!r}"):
+            with plugin_code(f"plugin {name!r}"):
                 pm.subset_hook_caller(hook_name, remove_plugins=others)(**make_kwargs(name))
         except (Exception, SystemExit) as exc:
             _warn(f"plugin {name!r} failed in {hook_name} and is skipped: {type(exc).__name__}: {exc}")

@@ -1,0 +1,46 @@
+"""Around a plugin's code: standard output, the working folder and the stop signals kept srpipe's."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+import warnings
+
+from srpipe.errors import PluginWarning
+
+
+@contextlib.contextmanager
+def plugin_code(what: str = "a plugin"):
+    """Around a plugin's code (``what`` names it in warnings): what it prints goes to standard
+    error, as a log would, since standard output carries srpipe's own (the video of ``-o -``,
+    JSON): a stray debug print there broke the stream, with nothing on screen to say so. The
+    working folder and the Ctrl-C and SIGTERM handlers are put back, with a warning, where it
+    changed them: a relative ``-o`` then landed elsewhere, and a run could not be stopped."""
+    try:
+        folder = os.getcwd()
+    except OSError:  # the folder srpipe runs in was removed: nothing to keep
+        folder = None
+    watched = (signal.SIGINT, signal.SIGTERM) if threading.current_thread() is threading.main_thread() else ()
+    handlers = {signum: signal.getsignal(signum) for signum in watched}
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        if folder is not None and _current_folder() != folder:
+            os.chdir(folder)
+            warnings.warn(f"{what} changed the working folder; srpipe put it back", PluginWarning, stacklevel=3)
+        for signum, handler in handlers.items():
+            if signal.getsignal(signum) is not handler:
+                signal.signal(signum, handler)
+                warnings.warn(f"{what} changed how {signal.Signals(signum).name} is handled; srpipe put it back",
+                              PluginWarning, stacklevel=3)
+
+
+def _current_folder() -> str | None:
+    try:
+        return os.getcwd()
+    except OSError:
+        return None
