@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 from srpipe.errors import PluginWarning, SrpipeError
 from srpipe.models import check_upscaler
+from srpipe.plugin_guard import plugin_code
 from srpipe.registry import Registry
 
 AUTO = "auto"
@@ -121,8 +122,6 @@ def load_upscaler(spec, backends: BackendRegistry, *, scale, device: str, weight
     options = {"exact": exact} if spec.accepts_exact else {}
     if spec.accepts_backend:
         options["backend"] = backends.select(backend, device, exact)
-    from srpipe.plugin_guard import plugin_code
-
     with plugin_code(f"model {spec.name!r}"):
         upscaler = spec.load(scale=scale, device=device, weights=weights, **options)
     check_upscaler(upscaler, spec, scale)

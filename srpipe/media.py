@@ -10,6 +10,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from srpipe.errors import SrpipeError
+from srpipe.plugin_guard import plugin_code
 
 if TYPE_CHECKING:  # frames load NumPy, which --help and the options' checks do without
     from srpipe.frames import Frame
@@ -169,8 +170,6 @@ class Sink(ABC):
 
 def open_source(pm, location: str, options: SourceOptions) -> Source:
     """The :class:`Source` the first willing plugin opens for ``location``."""
-    from srpipe.plugin_guard import plugin_code
-
     with plugin_code():
         source = pm.hook.open_source(location=location, options=options)
     return _checked(source, Source, f"no plugin can open {location}", location)
@@ -178,8 +177,6 @@ def open_source(pm, location: str, options: SourceOptions) -> Source:
 
 def open_sink(pm, location: str, source: Source, options: SinkOptions) -> Sink:
     """The :class:`Sink` the first willing plugin opens for ``location``."""
-    from srpipe.plugin_guard import plugin_code
-
     with plugin_code():
         sink = pm.hook.open_sink(location=location, source=source, options=options)
     return _checked(sink, Sink, f"no plugin can write {location}", location)

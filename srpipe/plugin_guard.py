@@ -19,10 +19,7 @@ def plugin_code(what: str = "a plugin"):
     JSON): a stray debug print there broke the stream, with nothing on screen to say so. The
     working folder and the Ctrl-C and SIGTERM handlers are put back, with a warning, where it
     changed them: a relative ``-o`` then landed elsewhere, and a run could not be stopped."""
-    try:
-        folder = os.getcwd()
-    except OSError:  # the folder srpipe runs in was removed: nothing to keep
-        folder = None
+    folder = _current_folder()
     watched = (signal.SIGINT, signal.SIGTERM) if threading.current_thread() is threading.main_thread() else ()
     handlers = {signum: signal.getsignal(signum) for signum in watched}
     try:
@@ -40,6 +37,7 @@ def plugin_code(what: str = "a plugin"):
 
 
 def _current_folder() -> str | None:
+    """The working folder; None where it was removed (nothing to keep)."""
     try:
         return os.getcwd()
     except OSError:

@@ -43,9 +43,6 @@ _MPEGTS_VIDEO_IDS = {
     av.codec.Codec(name, "r").id for name in ("h264", "hevc", "mpeg1video", "mpeg2video", "mpeg4", "av1", "vc1")
 }
 PALETTE_FORMAT = "pal8"  # 256 colours chosen per frame (srpipe.palette)
-# RGB with alpha, and its bits a sample: how encoders that take no Y'CbCr (PNG, APNG) keep alpha
-RGB_ALPHA_BITS = {"rgba": 8, "bgra": 8, "argb": 8, "abgr": 8, "rgba64be": 16, "rgba64le": 16, "bgra64be": 16,
-                  "bgra64le": 16}
 # The Y'CbCr matrices (AVCOL_SPC) FFmpeg's scaler converts by: BT.709, FCC, BT.601 (two), SMPTE 240M, BT.2020
 CONVERTED_MATRICES = frozenset({1, 4, 5, 6, 7, 9, 10})
 COLOR_RANGE_FULL = 2
@@ -618,26 +615,23 @@ class PyAVSource(Source):
         frames are counted so); a live stream with a made-up size (some cameras') ends there as
         the first. The empty packet that flushes the decoder of what it holds."""
         reason = getattr(exc, "strerror", None) or str(exc)
-        broken_off = is_network(self.location) and getattr(exc, "errno", None) == errno.EIO
-        if broken_off and (self.container.duration or 0) > 0 and (size := self._served_size()) is not None:
+        if not (is_network(self.location) and getattr(exc, "errno", None) == errno.EIO):
+            hint = "check the file or the connection"
+            if "mp4" in self.container.format.name and not self.is_file:  # its index read before, from a pipe
+                hint = ("an MP4 or MOV read from a pipe needs its index first (ffmpeg -movflags +faststart); "
+                        "give the file itself")
+            raise SrpipeError(f"cannot read {self.location} ({reason}); {hint}") from exc
+        size = self._served_size() if (self.container.duration or 0) > 0 else None
+        if size is None:
+            warnings.warn(f"{self.location} ended in an input/output error ({reason}; the server closed it without "
+                          "saying how long it is?): the frames that arrived are upscaled")
+        else:
             broke = (f"{self.location} broke off ({reason}): the server said {size} bytes and closed the connection "
                      "before they all came")
             if self.on_decode_error != "skip":
                 raise SrpipeError(f"{broke}; check the server or the connection, and try again, or rerun with "
                                   "--on-decode-error skip to keep the frames that came") from exc
             warnings.warn(f"{broke}: the frames that came are upscaled")
-            return self._flush_packet()
-        if not broken_off:
-            hint = "check the file or the connection"
-            if "mp4" in self.container.format.name and not self.is_file:  # its index read before, from a pipe
-                hint = ("an MP4 or MOV read from a pipe needs its index first (ffmpeg -movflags +faststart); "
-                        "give the file itself")
-            raise SrpipeError(f"cannot read {self.location} ({reason}); {hint}") from exc
-        warnings.warn(f"{self.location} ended in an input/output error ({reason}; the server closed it without "
-                      "saying how long it is?): the frames that arrived are upscaled")
-        return self._flush_packet()
-
-    def _flush_packet(self) -> av.Packet:
         flush = av.Packet()
         flush.stream = self.video
         return flush
@@ -958,10 +952,12 @@ def nearest_format(source: PlaneFormat, supported: list[str]) -> str:
     return rgb[0][1] if rgb else nearest[0] or supported[0]
 
 
-def _rgb_bits(pix_fmt: str) -> tuple[str, int | None]:
-    """``pix_fmt`` and the bits of each of its colours where it is RGB without alpha or palette, else None."""
+def _rgb_bits(pix_fmt: str, alpha: bool = False) -> tuple[str, int | None]:
+    """``pix_fmt`` and the bits of each of its colours where it is RGB without palette, and with
+    alpha where ``alpha`` (how encoders that take no Y'CbCr, PNG and APNG, keep it) or else
+    without; else None."""
     fmt = av.VideoFormat(pix_fmt)
-    if not fmt.is_rgb or fmt.has_palette or len(fmt.components) != 3:
+    if not fmt.is_rgb or fmt.has_palette or len(fmt.components) != (4 if alpha else 3):
         return pix_fmt, None
     return pix_fmt, min(component.bits for component in fmt.components)
 
@@ -1240,6 +1236,7 @@ class PyAVSink(Sink):
         self.container = None
         self.stream = None
         self.palette: PaletteFrames | None = None  # where the encoder writes a palette (GIF)
+        self.keeps_alpha = False  # set as the encoder opens
         # The source's Y'CbCr matrix, for a conversion to RGB (GIF, --pix-fmt bgr0); None: BT.601, FFmpeg's default
         self.matrix: int | None = None
         self.copied: dict[int, av.stream.Stream] = {}
@@ -1299,6 +1296,9 @@ class PyAVSink(Sink):
         if stream.pix_fmt == PALETTE_FORMAT:
             self.palette = PaletteFrames(first.width, first.height, first.alpha is not None,
                                          Fraction(stream.codec_context.time_base))
+        # Whether a frame's alpha is written: Y'CbCrA, RGBA (PNG, APNG), or a palette's transparency
+        self.keeps_alpha = (stream.pix_fmt in ALPHA_FORMATS or _rgb_bits(stream.pix_fmt, alpha=True)[1] is not None
+                            or (self.palette is not None and self.palette.format == "rgba"))
         self.container.metadata.update(metadata)
         for in_stream in self.source.passthrough:
             self._add_copy(in_stream)
@@ -1347,9 +1347,9 @@ class PyAVSink(Sink):
                               f"{fmt.bit_depth}-bit input is written as {with_alpha}: use --codec ffv1 (.mkv) to "
                               "keep its depth")
             return with_alpha
-        rgb_alpha = [name for name in supported if name in RGB_ALPHA_BITS]
+        rgb_alpha = [(bits, name) for name, bits in (_rgb_bits(name, alpha=True) for name in supported) if bits]
         if first.alpha is not None and not self.options.pix_fmt and rgb_alpha:  # PNG, APNG: alpha only with RGB
-            return min(rgb_alpha, key=lambda name: (RGB_ALPHA_BITS[name] < fmt.bit_depth, RGB_ALPHA_BITS[name]))
+            return min(rgb_alpha, key=lambda item: (item[0] < fmt.bit_depth, item[0]))[1]
         return self._colour_pix_fmt(stream, fmt, supported)
 
     def _colour_pix_fmt(self, stream, fmt: PlaneFormat, supported: list[str]) -> str:
@@ -1393,9 +1393,7 @@ class PyAVSink(Sink):
         video_frame = frame_to_av(frame)
         if self.matrix is not None:
             video_frame.colorspace = self.matrix
-        if frame.alpha is not None and self.stream.pix_fmt not in ALPHA_FORMATS and \
-                self.stream.pix_fmt not in RGB_ALPHA_BITS and \
-                (self.palette is None or self.palette.format != "rgba"):  # a palette keeps it as transparency
+        if frame.alpha is not None and not self.keeps_alpha:
             self._drop_alpha(frame)
         if frame.duration and frame.time_base is not None:
             # Encoders drop a frame's duration, and a muxer then gives the last frame the usual

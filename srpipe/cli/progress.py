@@ -31,7 +31,6 @@ def shown(text: str) -> str:
     return "".join(out)
 
 
-
 class FrameProgress:
     """A tqdm bar in frames; ``for_total(total)`` hands the pipeline its per-frame callback."""
 

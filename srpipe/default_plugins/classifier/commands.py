@@ -1,7 +1,6 @@
 """``srpipe train classifier``, ``srpipe classify`` and ``srpipe classifier embed``."""
 
 import json
-import os
 from pathlib import Path
 
 import click
@@ -16,7 +15,7 @@ from srpipe.cli.options import (
 )
 from srpipe.default_plugins.classifier.datasets import DATASETS, DEFAULT_ROOT
 from srpipe.errors import SrpipeError
-from srpipe.outputs import check_not_input, input_files
+from srpipe.outputs import input_files
 
 MAX_FEATURES = 1024  # filters a conv block may have: more would take gigabytes for 28x28 pictures
 
@@ -110,16 +109,16 @@ def embed(model, output, confusion, root, samples, weights, threads, overwrite):
     if output.resolve() == confusion.resolve():
         raise SrpipeError(f"-o and --confusion both name {output}; give the confusion matrix a name of its own")
     inputs = input_files([root, *([weights] if weights else [])])
-    for path, option in ((output, "-o"), (confusion, "--confusion")):
-        check_not_input(path, inputs, option)
-        if not overwrite and os.path.lexists(path):  # before torch loads and the test set is embedded
-            raise SrpipeError(f"{path} already exists; pass -y to replace it, or choose another {option}")
+    from srpipe.plotting import check_writable, keeping_inputs
+
+    for path, option in ((output, "-o"), (confusion, "--confusion")):  # before torch loads and the set is embedded
+        with keeping_inputs(inputs, option, overwrite):
+            check_writable([path])
     import torch
 
     from srpipe.default_plugins.classifier.datasets import get_spec, load_split
     from srpipe.default_plugins.classifier.evaluate import evaluate
     from srpipe.default_plugins.classifier.plots import plot_confusion, plot_tsne
-    from srpipe.plotting import keeping_inputs
     from srpipe.plugins import collect_models, get_plugin_manager
 
     if threads:
@@ -127,7 +126,7 @@ def embed(model, output, confusion, root, samples, weights, threads, overwrite):
     loaded = collect_models(get_plugin_manager()).get(model, kind="classifier").load(weights=weights)
     spec = get_spec(loaded.meta["dataset"])
     evaluation = evaluate(loaded.network, load_split(spec, root, train=False))
-    with keeping_inputs(inputs, overwrite=True):  # checked above: a file there now appeared while it ran
+    with keeping_inputs(inputs, overwrite=overwrite):
         plot_tsne(evaluation, loaded.classes, f"{model} classifier", output, samples=samples)
         plot_confusion(evaluation, loaded.classes, f"{model} classifier", confusion)
     click.echo(f"test accuracy {100 * evaluation.accuracy:.2f}% on {len(evaluation.labels)} images")
