@@ -15,6 +15,8 @@ import os
 import pathlib
 import stat
 import sys
+import traceback
+import types
 import warnings
 
 import pluggy
@@ -278,6 +280,31 @@ def _register(pm: PluginManager, name: str, load) -> bool:
 def get_plugin_manager() -> PluginManager:
     """The process-wide manager (tests call :func:`make_plugin_manager`)."""
     return make_plugin_manager()
+
+
+def failure_text(exc: BaseException) -> str:
+    """``exc`` as ``Type: message``, naming the third-party plugin whose code raised it where one
+    did (the innermost of its frames in the traceback, or in those of the exceptions it came
+    from), with what the user can do: an unexpected error there is the plugin's to fix."""
+    pm = get_plugin_manager()
+    packages = {}  # a third-party plugin's top-level package -> its name
+    for name, plugin in pm.list_name_plugin():
+        module = plugin.__name__ if isinstance(plugin, types.ModuleType) else getattr(plugin, "__module__", None)
+        package = str(module or "").partition(".")[0]
+        if name not in DEFAULT_PLUGINS and package not in ("", "srpipe", "builtins", "__main__"):
+            packages.setdefault(package, name)
+    text = f"{type(exc).__name__}: {exc}"
+    seen, cause = set(), exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        names = [packages.get(str(frame.f_globals.get("__name__", "")).partition(".")[0])
+                 for frame, _ in traceback.walk_tb(cause.__traceback__)]
+        name = next((name for name in reversed(names) if name), None)
+        if name:
+            return (f"{type(exc).__name__} in plugin {name!r} ({pm.versions.get(name, 'unknown version')}): {exc}; "
+                    f"report it to the plugin's authors, or run without it: SRPIPE_DISABLE_PLUGINS={name}")
+        cause = cause.__cause__ or cause.__context__
+    return text
 
 
 def call_per_plugin(pm: pluggy.PluginManager, hook_name: str, make_kwargs) -> None:

@@ -59,8 +59,10 @@ class SrpipeGroup(UniqueCommandsGroup):
         except Exception as exc:
             if _debug(ctx):
                 raise
+            from srpipe.plugins import failure_text
+
             raise click.ClickException(
-                f"unexpected {type(exc).__name__}: {one_line(str(exc))} (rerun with --debug for the traceback)"
+                f"unexpected {one_line(failure_text(exc))} (rerun with --debug for the traceback)"
             ) from exc
 
 

@@ -731,3 +731,69 @@ def test_a_model_that_changes_the_working_folder_or_signal_handlers_is_put_right
     warnings = [line for line in done.stderr.decode().splitlines() if line.startswith("Warning:")]
     assert warnings == ["Warning: model 'wanderer' changed the working folder; srpipe put it back",
                         "Warning: model 'wanderer' changed how SIGTERM is handled; srpipe put it back"]
+
+
+FAILING_PLUGIN = '''
+from srpipe import hookimpl
+from srpipe.models import ModelSpec
+
+
+class Failing:
+    scale = 2
+
+    def upscale(self, luma, *, bit_depth, full_range):
+        return {}["missing"]
+
+
+@hookimpl
+def register_models(register):
+    register(ModelSpec(name="failing", scales=(2,), description="raises", load=lambda **kw: Failing()))
+'''
+
+
+@pytest.mark.parametrize("command", ["upscale", "batch"])
+def test_an_unexpected_error_in_a_plugins_code_names_the_plugin(tmp_path, command):
+    """It said 'unexpected KeyError: 'missing'', as if srpipe were at fault, with nothing to say
+    whose code failed or what the user could do."""
+    site = fake_plugin(tmp_path / "site", "failing_plugin", FAILING_PLUGIN)
+    (tmp_path / "in").mkdir()
+    clip = make_test_video(tmp_path / "in" / "clip.mp4", frames=2)
+    arguments = [clip, "-o", tmp_path / "out.mp4"] if command == "upscale" else [tmp_path / "in", tmp_path / "out"]
+    done = run_srpipe(command, *arguments, "-m", "failing", env={"PYTHONPATH": str(site)})
+    assert done.returncode == 1
+    error = [line for line in done.stderr.decode().splitlines() if "KeyError" in line]
+    assert len(error) == 1 and "KeyError in plugin 'failing_plugin' (1.0): 'missing'; report it to the plugin's " \
+        "authors, or run without it: SRPIPE_DISABLE_PLUGINS=failing_plugin" in error[0], done.stderr.decode()
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_an_error_outside_plugins_code_is_not_put_on_a_plugin(monkeypatch):
+    import types
+
+    from srpipe import plugins
+
+    def module(name: str) -> types.ModuleType:
+        made = types.ModuleType(name)
+        exec("def fail():\n    raise KeyError('missing')\n", made.__dict__)
+        return made
+
+    manager = plugins.PluginManager()
+    manager.register(module("someones_plugin.models"), name="someones")
+    manager.versions["someones"] = "2.1"
+    monkeypatch.setattr(plugins, "get_plugin_manager", lambda: manager)
+    for raising, expected in [
+        (module("someones_plugin.deep").fail, "KeyError in plugin 'someones' (2.1): 'missing'; report it to the "
+                                              "plugin's authors, or run without it: SRPIPE_DISABLE_PLUGINS=someones"),
+        (module("elsewhere").fail, "KeyError: 'missing'"),
+    ]:
+        try:
+            raising()
+        except KeyError as exc:
+            assert plugins.failure_text(exc) == expected
+    try:  # raised by srpipe's own code while handling the plugin's error: still the plugin's
+        try:
+            module("someones_plugin").fail()
+        except KeyError as exc:
+            raise ValueError("wrapped") from exc
+    except ValueError as exc:
+        assert plugins.failure_text(exc).startswith("ValueError in plugin 'someones' (2.1): wrapped;")

@@ -458,6 +458,7 @@ def _report_frames(total):
 def run_job(job: Job) -> FileResult:
     """Upscale one file or chunk; a user-caused failure is returned, not raised."""
     from srpipe.default_plugins.batch.chunks import PART_FORMAT
+    from srpipe.plugins import failure_text
     from srpipe.upscaling import upscale
     from srpipe.video import default_codec
 
@@ -498,7 +499,7 @@ def run_job(job: Job) -> FileResult:
         return FileResult(str(job.rel), "failed", job.out_rel,
                           error=f"{exc.strerror or exc}: {exc.filename or job.rel}")
     except Exception as exc:  # a broken file must not stop the batch
-        return FileResult(str(job.rel), "failed", job.out_rel, error=f"{type(exc).__name__}: {exc}")
+        return FileResult(str(job.rel), "failed", job.out_rel, error=failure_text(exc))
     return FileResult(str(job.rel), "done", job.out_rel, frames, time.perf_counter() - started, input_stamp=stamp,
                       model=result.model if result.model != settings.model else None)
 
