@@ -22,11 +22,12 @@ from srpipe.default_plugins.espcn.imresize import imresize
 
 
 def make_pairs(
-    folders: Sequence[str | Path], scale: int, rescales: Sequence[float] = (1.0,)
+    paths: Sequence[str | Path], scale: int, rescales: Sequence[float] = (1.0,)
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(LR uint8, HR float32 in [16, 235]) luma pairs for every image and HR rescale factor."""
+    """(LR uint8, HR float32 in [16, 235]) luma pairs for every image file of ``paths`` and HR
+    rescale factor."""
     pairs = []
-    for path in (p for folder in folders for p in image_paths(folder)):
+    for path in paths:
         y = load_y(path)
         for f in rescales:
             hr = modcrop(y if f == 1.0 else imresize(y, f), scale)
@@ -35,10 +36,10 @@ def make_pairs(
 
 
 def cached_pairs(
-    folders: Sequence[str | Path], scale: int, rescales: Sequence[float], cache_dir: str | Path
+    paths: Sequence[str | Path], scale: int, rescales: Sequence[float], cache_dir: str | Path
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """:func:`make_pairs`, stored in an ``.npz`` under ``cache_dir`` after the first call (:func:`_read_npz`)."""
-    files = sorted(str(p) for folder in folders for p in image_paths(folder))
+    files = sorted(str(p) for p in paths)
     key = hashlib.sha1(repr((_stamps(files), scale, list(rescales))).encode()).hexdigest()[:16]
     name = f"srpairs-x{scale}-{key}.npz"
 
@@ -49,7 +50,7 @@ def cached_pairs(
 
     pairs = _read_npz(cache_dir, name, unpack)
     if pairs is None:
-        pairs = make_pairs(folders, scale, rescales)
+        pairs = make_pairs(paths, scale, rescales)
         _write_npz(cache_dir, name, **{f"{k}{i}": a for i, p in enumerate(pairs) for k, a in zip(("lr", "hr"), p)})
     return pairs
 

@@ -49,15 +49,33 @@ def bicubic_upscale(lr: np.ndarray, scale: int) -> np.ndarray:
 
 def image_paths(folder: str | Path) -> list[Path]:
     """The image files in ``folder``, sorted by name. Sub-folders are passed over, and special
-    files (FIFOs, sockets, devices, links to nothing) with a warning: reading a FIFO would wait
-    for a writer forever, a device might never end."""
+    files (FIFOs, sockets, devices, links to nothing) with a warning, once for each however
+    often the folder is listed: reading a FIFO would wait for a writer forever, a device might
+    never end."""
     paths = []
     for path in sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
         if path.is_file():
             paths.append(path)
-        elif not path.is_dir():
+        elif not path.is_dir() and path not in _SKIPPED:
+            _SKIPPED.add(path)
             warnings.warn(f"skipped {path}: a {special_kind(path) or 'link to nothing'}, not an image file")
     return paths
+
+
+_SKIPPED: set[Path] = set()  # what image_paths has warned of
+
+
+def large_enough(paths: list[Path], least: int, what: str) -> list[Path]:
+    """The images of ``paths`` at least ``least`` pixels a side, read from their headers (an
+    unread header: kept); each other one is named in a warning, as too small for ``what``."""
+    kept = []
+    for path in paths:
+        size = image_size(str(path))
+        if size is not None and min(size) < least:
+            warnings.warn(f"left {path} out: it is {size[0]}x{size[1]}, smaller than {what} ({least}x{least})")
+        else:
+            kept.append(path)
+    return kept
 
 
 def smallest_scorable(scale: int) -> int:

@@ -26,7 +26,7 @@ from srpipe.default_plugins.espcn.color import load_y, modcrop
 from srpipe.default_plugins.espcn.config import TRAINING_PATCH
 from srpipe.default_plugins.espcn.data import PatchSampler, cached_degraded_pairs, cached_pairs, eval_batches
 from srpipe.default_plugins.espcn.degrade import KERNELS
-from srpipe.default_plugins.espcn.evaluate import evaluate_folder, image_paths
+from srpipe.default_plugins.espcn.evaluate import evaluate_folder, image_paths, large_enough
 from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
 from srpipe.default_plugins.espcn.task import SRTask
 from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler
@@ -262,6 +262,7 @@ def train(a: TrainSettings) -> dict:
     rest = [p for p in net.parameters() if all(p is not q for q in last)]
     groups = [{"params": rest}, {"params": last, "lr": a.lr * a.last_lr_mult}]
     train, held = split_holdout(a.train, a.holdout)
+    train = large_enough(train, a.patch * a.scale, f"a training patch at x{a.scale}")
     if a.degrade == "video":
         pairs = cached_degraded_pairs(train, a.scale, cache_dir, variants=a.variants, frames=a.clip_frames,
                                       kernels=a.down_kernels, crf_range=a.crf_range, lossless=a.lossless,
@@ -271,7 +272,7 @@ def train(a: TrainSettings) -> dict:
     elif held:
         raise SrpipeError("holding images out needs the video degradation (--degrade video)")
     else:
-        pairs = cached_pairs(a.train, a.scale, a.rescales, cache_dir)
+        pairs = cached_pairs(train, a.scale, a.rescales, cache_dir)
     sampler = PatchSampler(pairs, a.scale, a.patch, a.batch, a.steps_per_epoch, mismatch=a.mismatch)
     val = {Path(v).name: eval_batches(v, a.scale, a.frames) for v in a.val}
     val.update(holdout_batches(held, a.scale, a.frames))
@@ -297,7 +298,7 @@ def train(a: TrainSettings) -> dict:
     if teacher is not None:
         teacher.to(trainer.device)  # beside the network it teaches
     print(f"{net.macs_per_lr_pixel()} MAC/LR px, {meta['parameters']} parameters, "
-          f"{len(pairs)} training images", file=sys.stderr, flush=True)
+          f"{len(train)} training images", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
     history = trainer.fit(resume=a.resume)
     if trainer.epoch < a.epochs:

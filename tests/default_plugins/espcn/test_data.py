@@ -3,6 +3,7 @@ import torch
 from PIL import Image
 
 from srpipe.default_plugins.espcn.data import PatchSampler, cached_pairs, dihedral, make_pairs
+from srpipe.default_plugins.espcn.evaluate import image_paths
 from srpipe.default_plugins.espcn.imresize import imresize
 
 
@@ -15,7 +16,7 @@ def images(folder, n=3):
 
 
 def test_pairs_are_aligned_and_augmented_consistently(tmp_path):
-    pairs = make_pairs([images(tmp_path / "a")], 3, rescales=(1.0, 0.8))
+    pairs = make_pairs(image_paths(images(tmp_path / "a")), 3, rescales=(1.0, 0.8))
     assert len(pairs) == 6
     lr, hr = pairs[0]
     assert lr.dtype == np.uint8 and hr.shape == (39, 30) and lr.shape == (13, 10)
@@ -35,8 +36,8 @@ def test_dihedral_gives_eight_distinct_views():
 
 def test_cache_round_trip(tmp_path):
     folder = images(tmp_path / "a", 2)
-    first = cached_pairs([folder], 2, (1.0,), tmp_path / "cache")
-    again = cached_pairs([folder], 2, (1.0,), tmp_path / "cache")
+    first = cached_pairs(image_paths(folder), 2, (1.0,), tmp_path / "cache")
+    again = cached_pairs(image_paths(folder), 2, (1.0,), tmp_path / "cache")
     assert len(list((tmp_path / "cache").iterdir())) == 1
     for (a, b), (c, d) in zip(first, again):
         assert np.array_equal(a, c) and np.array_equal(b, d)
@@ -49,23 +50,23 @@ def test_the_cache_tells_other_images_of_the_same_names_apart(tmp_path, monkeypa
         Image.fromarray(np.full((36, 30, 3), 40 * k, np.uint8)).save(tmp_path / "b" / f"{k}.png")
     for folder in ("a", "b"):  # relative paths, as a user gives them from each folder
         monkeypatch.chdir(tmp_path / folder)
-        got = cached_pairs(["."], 2, (1.0,), tmp_path / "cache")
-        assert [hr.shape for _, hr in got] == [hr.shape for _, hr in make_pairs(["."], 2, (1.0,))]
+        got = cached_pairs(image_paths("."), 2, (1.0,), tmp_path / "cache")
+        assert [hr.shape for _, hr in got] == [hr.shape for _, hr in make_pairs(image_paths("."), 2, (1.0,))]
     Image.fromarray(np.zeros((50, 50, 3), np.uint8)).save(tmp_path / "b" / "0.png")  # a picture rewritten in place
-    assert cached_pairs(["."], 2, (1.0,), tmp_path / "cache")[0][1].shape == (50, 50)
+    assert cached_pairs(image_paths("."), 2, (1.0,), tmp_path / "cache")[0][1].shape == (50, 50)
 
 
 def test_a_cached_archive_that_does_not_fit_its_images_is_made_again(tmp_path):
     import zipfile
 
     folder = images(tmp_path / "a", 2)
-    want = cached_pairs([folder], 2, (1.0,), tmp_path / "cache")
+    want = cached_pairs(image_paths(folder), 2, (1.0,), tmp_path / "cache")
     (entry,) = (tmp_path / "cache").iterdir()
     np.savez(entry, lr0=np.zeros((5, 5), np.uint8), hr0=np.zeros((7, 7), np.float32))  # HR not twice the LR
-    got = cached_pairs([folder], 2, (1.0,), tmp_path / "cache")
+    got = cached_pairs(image_paths(folder), 2, (1.0,), tmp_path / "cache")
     assert all(np.array_equal(a, c) and np.array_equal(b, d) for (a, b), (c, d) in zip(want, got))
     with zipfile.ZipFile(entry, "w", zipfile.ZIP_DEFLATED) as archive:  # 2 KB that would unpack to 400 MB
         with archive.open("lr0.npy", "w", force_zip64=True) as member:
             np.lib.format.write_array(member, np.zeros((10000, 10000), np.float32))
-    got = cached_pairs([folder], 2, (1.0,), tmp_path / "cache")
+    got = cached_pairs(image_paths(folder), 2, (1.0,), tmp_path / "cache")
     assert all(np.array_equal(a, c) and np.array_equal(b, d) for (a, b), (c, d) in zip(want, got))

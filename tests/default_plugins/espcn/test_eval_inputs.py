@@ -285,3 +285,24 @@ def test_train_refuses_what_would_fail_later_before_training(cli_run, tmp_path, 
     assert done.exit_code == 1
     assert done.stderr == f"Error: {message.format(**folders)}\n"
     assert not (tmp_path / "x.pt.run").exists()
+
+
+def test_train_names_the_images_it_leaves_out_once_each(tmp_path):
+    """A link to nothing was warned of twice (the folder is listed by the checks and again by the
+    trainer), and a picture too small for a training patch was left out without a word while the
+    count of training images still took it in."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("a.png", "b.png"):
+        make_test_image(data / name, width=64, height=64)
+    make_test_image(data / "tiny.png", width=20, height=12)
+    (data / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    done = run_srpipe("train", "espcn", "--data", data, "-s", "2", "--epochs", "1", "--steps-per-epoch", "2",
+                      "--batch-size", "2", "-o", tmp_path / "x.pt")
+    assert done.returncode == 0, done.stderr.decode()
+    lines = done.stderr.decode().splitlines()
+    assert [line for line in lines if line.startswith("Warning:")] == [
+        f"Warning: skipped {data / 'gone.png'}: a link to nothing, not an image file",
+        f"Warning: left {data / 'tiny.png'} out: it is 20x12, smaller than a training patch at x2 (48x48)"]
+    assert any(line.endswith(", 2 training images") for line in lines), done.stderr
+    assert (tmp_path / "x.pt").is_file()

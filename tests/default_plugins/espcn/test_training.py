@@ -3,7 +3,7 @@ import numpy as np
 import torch
 
 from srpipe.default_plugins.espcn.data import PatchSampler, eval_batches, make_pairs
-from srpipe.default_plugins.espcn.evaluate import evaluate_folder
+from srpipe.default_plugins.espcn.evaluate import evaluate_folder, image_paths
 from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
 from srpipe.default_plugins.espcn.task import SRTask
 from srpipe.default_plugins.espcn.training import main
@@ -31,7 +31,7 @@ def test_short_training_lowers_loss_and_beats_bicubic(tmp_path):
     torch.manual_seed(0)
     net = ESPCN(ESPCNConfig(scale=2, features=(16, 8, 8, 16), kernels=(5, 1, 3, 1, 3),
                             activation="prelu", residual=True))
-    sampler = PatchSampler(make_pairs([train], 2), 2, patch=16, batch_size=16, steps=100)
+    sampler = PatchSampler(make_pairs(image_paths(train), 2), 2, patch=16, batch_size=16, steps=100)
     cfg = TrainConfig(epochs=3, lr=5e-3, device="cpu", out_dir=str(tmp_path / "run"))
     history = Trainer(net, SRTask(2), sampler, {"held_out": eval_batches(held_out, 2)}, cfg).fit()
     assert history[-1]["train_loss"] < 0.6 * history[0]["train_loss"]
