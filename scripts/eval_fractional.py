@@ -27,9 +27,10 @@ import numpy as np
 
 from srpipe.backends import load_upscaler
 from srpipe.default_plugins.espcn.color import load_y
-from srpipe.default_plugins.espcn.evaluate import image_paths, to_uint8
+from srpipe.default_plugins.espcn.evaluate import to_uint8
 from srpipe.default_plugins.espcn.imresize import imresize, resize_matrix
 from srpipe.default_plugins.espcn.metrics import psnr
+from srpipe.images import image_paths
 from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
 from srpipe.resize import PlaneScaler, shrink_plane
 

@@ -36,10 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from srpipe.default_plugins.espcn.color import load_y, modcrop  # noqa: E402
 from srpipe.default_plugins.espcn.degrade import make_degraded_lr  # noqa: E402
-from srpipe.default_plugins.espcn.evaluate import image_paths  # noqa: E402
 from srpipe.default_plugins.espcn.quantize import line_art_image  # noqa: E402
 from srpipe.default_plugins.espcn.shipped import WEIGHTS_DIR, shipped_weights, still_pick_path, video_pick_path  # noqa: E402
 from srpipe.default_plugins.espcn.still_pick import FEATURES, StillPick, features, pieces  # noqa: E402
+from srpipe.images import image_paths  # noqa: E402
 from srpipe.nn.checkpoint import load_checkpoint  # noqa: E402
 
 ANTIALIASED = ("matlab-bicubic", "swscale-bicubic", "lanczos")

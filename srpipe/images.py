@@ -71,6 +71,24 @@ def quiet_stderr():
         os.close(devnull)
 
 
+def image_paths(folder: str | Path) -> list[Path]:
+    """The image files in ``folder``, sorted by name. Sub-folders are passed over, and special
+    files (FIFOs, sockets, devices, links to nothing) with a warning, once for each however
+    often the folder is listed: reading a FIFO would wait for a writer forever, a device might
+    never end."""
+    paths = []
+    for path in sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+        if path.is_file():
+            paths.append(path)
+        elif not path.is_dir() and path not in _SKIPPED:
+            _SKIPPED.add(path)
+            warnings.warn(f"skipped {path}: a {special_kind(path) or 'link to nothing'}, not an image file")
+    return paths
+
+
+_SKIPPED: set[Path] = set()  # what image_paths has warned of
+
+
 def image_size(path: str) -> tuple[int, int] | None:
     """(width, height) from an image file's header, without decoding it; ``None`` when the
     header is not one this reads (the decoder then finds the size)."""

@@ -9,7 +9,7 @@ from typing import Iterator
 import numpy as np
 
 from srpipe.errors import SrpipeError
-from srpipe.images import read_rgb8
+from srpipe.images import image_paths, read_rgb8
 from srpipe.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from srpipe.outputs import special_kind
 
@@ -35,7 +35,7 @@ def read_inputs(location: str | Path, every: int = 25) -> Iterator[InputImage]:
         raise SrpipeError(f"{path} is a {kind}, not a file; give an image, a folder of images or a video file")
     if path.is_dir():
         try:
-            files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            files = image_paths(path)
         except OSError as e:
             raise SrpipeError(f"cannot list the folder {path} ({e.strerror}); check that you may read it") from None
         if not files:

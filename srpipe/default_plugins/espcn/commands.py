@@ -92,8 +92,8 @@ def check_training_images(data, val, scale: int, holdout: int) -> None:
     that cannot be scored (checked after each epoch), pictures over --max-pixels' default, no
     picture large enough for a training patch, a --holdout that leaves nothing to train on."""
     from srpipe.default_plugins.espcn.config import TRAINING_PATCH
-    from srpipe.default_plugins.espcn.evaluate import image_paths, scorable_images
-    from srpipe.images import image_size
+    from srpipe.default_plugins.espcn.evaluate import scorable_images
+    from srpipe.images import image_paths, image_size
     from srpipe.memory import check_frame_size
 
     for folder in val:

@@ -17,8 +17,9 @@ import torch
 
 from srpipe import cache
 from srpipe.default_plugins.espcn.color import load_y, modcrop
-from srpipe.default_plugins.espcn.evaluate import image_paths, make_lr
+from srpipe.default_plugins.espcn.evaluate import make_lr
 from srpipe.default_plugins.espcn.imresize import imresize
+from srpipe.images import image_paths
 
 
 def make_pairs(

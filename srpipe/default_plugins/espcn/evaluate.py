@@ -14,10 +14,8 @@ from srpipe.default_plugins.espcn.degrade import KERNELS, make_degraded_lr, pars
 from srpipe.default_plugins.espcn.imresize import imresize
 from srpipe.default_plugins.espcn.metrics import psnr, ssim
 from srpipe.errors import SrpipeError
-from srpipe.images import image_size
-from srpipe.media import IMAGE_SUFFIXES
+from srpipe.images import image_paths, image_size
 from srpipe.memory import check_frame_size
-from srpipe.outputs import special_kind
 
 #: Upscales (N, H, W) uint8 limited-range luma to (N, H*s, W*s) uint8.
 UpscaleFn = Callable[[np.ndarray], np.ndarray]
@@ -45,24 +43,6 @@ def make_lr(hr_y: np.ndarray, scale: int) -> np.ndarray:
 def bicubic_upscale(lr: np.ndarray, scale: int) -> np.ndarray:
     """MATLAB bicubic upscale of uint8 luma, rounded to uint8."""
     return to_uint8(imresize(lr, scale))
-
-
-def image_paths(folder: str | Path) -> list[Path]:
-    """The image files in ``folder``, sorted by name. Sub-folders are passed over, and special
-    files (FIFOs, sockets, devices, links to nothing) with a warning, once for each however
-    often the folder is listed: reading a FIFO would wait for a writer forever, a device might
-    never end."""
-    paths = []
-    for path in sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
-        if path.is_file():
-            paths.append(path)
-        elif not path.is_dir() and path not in _SKIPPED:
-            _SKIPPED.add(path)
-            warnings.warn(f"skipped {path}: a {special_kind(path) or 'link to nothing'}, not an image file")
-    return paths
-
-
-_SKIPPED: set[Path] = set()  # what image_paths has warned of
 
 
 def large_enough(paths: list[Path], least: int, what: str) -> list[Path]:

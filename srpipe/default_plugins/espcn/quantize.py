@@ -147,7 +147,7 @@ def calibration_samples(folders, checkpoint_meta: dict, scale: int, count: int =
     JPEG shares, pan clips); and how many photos they came from."""
     import cv2
 
-    from srpipe.default_plugins.espcn.evaluate import image_paths
+    from srpipe.images import image_paths
 
     holdout = set(checkpoint_meta.get("holdout", ()))
     paths = [p for folder in folders for p in image_paths(folder) if Path(p).name not in holdout]

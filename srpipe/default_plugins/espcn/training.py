@@ -26,11 +26,12 @@ from srpipe.default_plugins.espcn.color import load_y, modcrop
 from srpipe.default_plugins.espcn.config import TRAINING_PATCH
 from srpipe.default_plugins.espcn.data import PatchSampler, cached_degraded_pairs, cached_pairs, eval_batches
 from srpipe.default_plugins.espcn.degrade import KERNELS
-from srpipe.default_plugins.espcn.evaluate import evaluate_folder, image_paths, large_enough
+from srpipe.default_plugins.espcn.evaluate import evaluate_folder, large_enough
 from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
 from srpipe.default_plugins.espcn.task import SRTask
 from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler
 from srpipe.errors import SrpipeError
+from srpipe.images import image_paths
 from srpipe.nn.checkpoint import load_checkpoint, make_checkpoint, network_from_checkpoint, save_checkpoint
 from srpipe.nn.trainer import TrainConfig, Trainer, seed_everything
 from srpipe.outputs import write_atomically

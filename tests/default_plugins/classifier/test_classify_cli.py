@@ -49,6 +49,19 @@ def test_classify_image_folder_and_notes(cli_run, trained, tmp_path):
     assert text.stdout.startswith(f"{tmp_path / 'bar.png'}: ") and "padded 100x60" in text.stderr
 
 
+def test_classify_names_the_links_to_nothing_it_skips_in_a_folder(trained, tmp_path):
+    """A link to nothing among the pictures was passed over without a word, where eval and train
+    say that they skip it."""
+    _, weights = trained
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((28, 28), np.uint8))
+    (tmp_path / "b.png").symlink_to(tmp_path / "moved-away.png")
+    done = subprocess.run([sys.executable, "-m", "srpipe", "classify", str(tmp_path), "--model", "mnist",
+                           "--weights", str(weights)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert [line.split(":")[0] for line in done.stdout.splitlines()] == [str(tmp_path / "a.png")]
+    assert f"Warning: skipped {tmp_path / 'b.png'}: a link to nothing, not an image file" in done.stderr.splitlines()
+
+
 def test_classify_video_every_nth_frame_with_timestamps(cli_run, trained, tmp_path):
     _, weights = trained
     clip = make_test_video(tmp_path / "clip.mp4", frames=12, rate=25, audio=False)

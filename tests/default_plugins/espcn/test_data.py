@@ -3,8 +3,8 @@ import torch
 from PIL import Image
 
 from srpipe.default_plugins.espcn.data import PatchSampler, cached_pairs, dihedral, make_pairs
-from srpipe.default_plugins.espcn.evaluate import image_paths
 from srpipe.default_plugins.espcn.imresize import imresize
+from srpipe.images import image_paths
 
 
 def images(folder, n=3):

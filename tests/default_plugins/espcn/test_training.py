@@ -3,11 +3,12 @@ import numpy as np
 import torch
 
 from srpipe.default_plugins.espcn.data import PatchSampler, eval_batches, make_pairs
-from srpipe.default_plugins.espcn.evaluate import evaluate_folder, image_paths
+from srpipe.default_plugins.espcn.evaluate import evaluate_folder
 from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
 from srpipe.default_plugins.espcn.task import SRTask
 from srpipe.default_plugins.espcn.training import main
 from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler
+from srpipe.images import image_paths
 from srpipe.nn.checkpoint import make_checkpoint
 from srpipe.nn.trainer import TrainConfig, Trainer
 
