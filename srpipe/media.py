@@ -102,6 +102,12 @@ class SinkOptions:
     hardware_gpu: int | None = None  # the GPU NVENC encodes on (--device cuda:N); None: its first
 
 
+def turns_a_quarter(matrix: Sequence[int] | None) -> bool:
+    """Whether FFmpeg's display ``matrix`` (3x3, row by row) turns the picture by 90 or 270
+    degrees: its rotation part is then off the diagonal."""
+    return bool(matrix) and abs(matrix[0]) + abs(matrix[4]) < abs(matrix[1]) + abs(matrix[3])
+
+
 class Source(ABC):
     """An input: yields :class:`Frame` objects in presentation order, and
     packets of streams that are copied untouched (audio, subtitles), which a
@@ -135,6 +141,12 @@ class Source(ABC):
         fine quantizers), so that they are as clean as still images: a model with a
         ``near_lossless_model`` then runs that one. Asked once, before the first frame is read."""
         return False
+
+    def quarter_turned(self) -> bool:
+        """Whether the pictures are shown turned a quarter, by 90 or 270 degrees (a phone's
+        portrait video), so that ``--width`` and ``--height`` size them as shown. Asked once,
+        before the first frame is read, only for those options; from ``display_matrix``."""
+        return turns_a_quarter(self.display_matrix)
 
     def close(self) -> None:
         """Release the input."""

@@ -44,7 +44,10 @@ class SizePlan:
     scale: int | float | None = None
     width: int | None = None
     height: int | None = None
-    last: tuple[int, int] | None = None  # the size of the last frames planned, for reports
+    last: tuple[int, int] | None = None  # the size of the last frames planned, as shown, for reports
+    # The frames are shown turned a quarter (a phone's portrait video): --width and --height size the
+    # picture as shown, so each method takes the stored size and works on it turned
+    turned: bool = False
 
     def __post_init__(self):
         if self.scale is not None and (self.width is not None or self.height is not None):
@@ -58,6 +61,10 @@ class SizePlan:
     def factor(self) -> Fraction | None:
         return Fraction(repr(self.scale)) if self.scale is not None else None
 
+    def _shown(self, width: int, height: int) -> tuple[int, int]:
+        """A stored size (or one of the output's) as shown, and back again."""
+        return (height, width) if self.turned else (width, height)
+
     def ratio(self, width: int, height: int) -> Fraction:
         """How much larger the output is than a ``width`` x ``height`` input, on its larger side."""
         if self.scale is not None:
@@ -66,7 +73,10 @@ class SizePlan:
         return max(wanted_width / width, wanted_height / height)
 
     def wanted(self, width: int, height: int) -> tuple[Fraction, Fraction]:
-        """The output size asked for a ``width`` x ``height`` input, before any rounding."""
+        """The output size asked for a ``width`` x ``height`` input (stored sizes), before any rounding."""
+        return self._shown(*self._wanted_shown(*self._shown(width, height)))
+
+    def _wanted_shown(self, width: int, height: int) -> tuple[Fraction, Fraction]:
         if self.scale is not None:
             return width * self.factor, height * self.factor
         if self.width is not None and self.height is not None:
@@ -80,9 +90,11 @@ class SizePlan:
         than the input's, or no side a whole pixel larger. A whole pixel, because the rounding
         of :meth:`size` (to the nearest pixel, or the nearest even one under chroma subsampling)
         could round less back to the input's size: ``-s 1.01`` on a 64x48 4:2:0 clip."""
-        wanted = self.wanted(width, height)
+        width, height = self._shown(width, height)
+        wanted = self._wanted_shown(width, height)
         shrunk = [side for side, new, old in zip(("width", "height"), wanted, (width, height)) if new < old]
-        problem = f"{self.describe()} is not larger than the input ({width}x{height})"
+        shown = " as shown" if self.turned else ""
+        problem = f"{self.describe()} is not larger than the input ({width}x{height}{shown})"
         if shrunk:
             raise SrpipeError(f"{problem}: the {' and '.join(shrunk)} would shrink; srpipe upscales: "
                               f"give a size of at least {width}x{height}, larger on one side")
@@ -94,10 +106,12 @@ class SizePlan:
             raise SrpipeError(f"{problem}: it adds less than a pixel to each side; give -s {least:g} or more")
 
     def size(self, width: int, height: int, fmt: PlaneFormat | None = None) -> tuple[int, int]:
-        """The exact output size for ``width`` x ``height`` frames of pixel format ``fmt``."""
+        """The exact output size (stored) for ``width`` x ``height`` frames of pixel format ``fmt``."""
         self.check_enlarges(width, height)  # also streams that no header sized, and frames that change size
-        step_x, step_y = (1, 1) if fmt is None or fmt.chroma_shift is None else (
+        steps = (1, 1) if fmt is None or fmt.chroma_shift is None else (
             1 << fmt.chroma_shift[0], 1 << fmt.chroma_shift[1])
+        width, height = self._shown(width, height)
+        step_x, step_y = self._shown(*steps)
         if self.scale is not None:
             size = _nearest(width * self.factor, step_x), _nearest(height * self.factor, step_y)
         elif self.width is not None and self.height is not None:
@@ -107,7 +121,7 @@ class SizePlan:
         else:
             size = _nearest(Fraction(width * self.height, height), step_x), self.height
         self.last = size
-        return size
+        return self._shown(*size)
 
     def model_scale(self, scales: Sequence[int], model: str, width: int | None = None,
                     height: int | None = None) -> int:

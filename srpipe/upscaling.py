@@ -153,6 +153,7 @@ def upscale(
         if output is None and not source.is_file:
             raise SrpipeError(f"{input} is a stream; name the output with -o")
         if sizes is not None:  # a fractional scale too: the size is checked against the input's
+            sizes.turned = source.quarter_turned()
             scale = sizes.model_scale(spec.scales, model, source.width, source.height)
         if output is None and sizes is not None:
             output = str(_sized_output_path(input, sizes, source.default_suffix))

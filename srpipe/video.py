@@ -27,7 +27,7 @@ from av.sidedata.sidedata import Type as SideDataType
 from srpipe import deinterlace
 from srpipe.errors import SrpipeError
 from srpipe.frames import ALPHA_FORMATS, ALPHA_OF, FULL_RANGE_ALIASES, PLANE_FORMATS, Frame, PlaneFormat
-from srpipe.media import Sink, SinkOptions, Source, SourceOptions, png_animation
+from srpipe.media import Sink, SinkOptions, Source, SourceOptions, png_animation, turns_a_quarter
 from srpipe.memory import default_max_pixels
 from srpipe.outputs import AtomicOutput, special_kind
 from srpipe.palette import PaletteFrames
@@ -427,6 +427,11 @@ class PyAVSource(Source):
         self.on_decode_error = options.on_decode_error
         self.deinterlace_mode = options.deinterlace
         self._deinterlacer: deinterlace.Deinterlacer | None = None
+
+    def quarter_turned(self) -> bool:
+        """From the first frame's display matrix, decoded from a file opened again; standard
+        input and streams, which cannot be read twice, are taken as shown as stored."""
+        return self.is_file and turns_a_quarter(first_frame_layout(self.location)[0])
 
     def near_lossless(self) -> bool:
         """A file in one of the :data:`LOSSLESS_CODECS`, or H.264 whose first frames with content

@@ -117,6 +117,34 @@ def test_upscale_to_fractional_scales_and_target_sizes(cli_run, clip, args, name
     assert info["pix_fmt"] == "yuv420p"
 
 
+@pytest.mark.parametrize("args, shown", [
+    (["--width", "72"], (72, 96)),  # shown 48x64: 72 wide enlarges it (stored, it would shrink 64)
+    (["--height", "128"], (96, 128)),
+    (["--width", "96", "--height", "100"], (96, 100)),
+    (["-s", "1.5"], (72, 96)),
+])
+def test_target_sizes_size_a_turned_video_as_it_is_shown(cli_run, tmp_path, args, shown):
+    """A phone's portrait video is stored on its side with a quarter turn to show it: --width
+    sized the stored picture, so the output showed at the wrong size, and a width that enlarges
+    the picture as shown was refused as shrinking it."""
+    clip = make_test_video(tmp_path / "phone.mp4", width=64, height=48, frames=3, rotation=90)
+    result = cli_run("upscale", clip, *args, "-o", tmp_path / "out.mp4", "--json")
+    assert result.exit_code == 0, result.output
+    info = video_info(tmp_path / "out.mp4")
+    assert info["rotation"] in (90, -90) and (info["height"], info["width"]) == shown
+    summary = json.loads(result.stdout)
+    assert (summary["width"], summary["height"]) == shown
+
+
+def test_a_size_that_shrinks_a_turned_video_as_shown_is_refused_in_those_terms(cli_run, tmp_path):
+    clip = make_test_video(tmp_path / "phone.mp4", width=64, height=48, frames=3, rotation=90)
+    result = cli_run("upscale", clip, "--height", "60", "-o", tmp_path / "out.mp4")
+    assert result.exit_code == 1
+    assert "--height 60 is not larger than the input (48x64 as shown): the width and height would shrink" \
+        in result.stderr
+    assert not (tmp_path / "out.mp4").exists()
+
+
 def test_chroma_follows_the_output_size(cli_run, clip, tmp_path):
     """Lossless output: the chroma planes are the input's resized straight to the output's chroma size."""
     out = tmp_path / "out.mkv"
