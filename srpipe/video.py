@@ -485,6 +485,19 @@ class PyAVSource(Source):
         return [] if self.pts_range else self.container.chapters()
 
     @property
+    def video_tags(self) -> dict[str, str]:
+        """The video stream's own tags (language, title, handler name, timecode), for the upscaled
+        stream: not those its encoder or a muxer's statistics wrote, which would be wrong for it."""
+        return {key: value for key, value in self.video.metadata.items()
+                if key.lower() not in ENCODING_TAGS and key.split("-")[0] not in STATISTICS_TAGS
+                and not key.startswith("_STATISTICS_")}
+
+    @property
+    def video_disposition(self) -> av.stream.Disposition:
+        """The video stream's flags (default, forced...), for the upscaled stream; never a cover picture's."""
+        return self.video.disposition & ~av.stream.Disposition.attached_pic
+
+    @property
     def sample_aspect_ratio(self) -> Fraction | None:
         """The shape of the stream's pixels (4/3: a DV or DVD frame shown wider than it is stored)."""
         ratio = self.video.sample_aspect_ratio or self.video.codec_context.sample_aspect_ratio
@@ -995,7 +1008,8 @@ def _subsampled(pix_fmt: str) -> bool:
 
 def add_copied_stream(container, in_stream, location: str):
     """An output stream for copying ``in_stream``'s packets untouched, with its flags (default,
-    forced...); ``None`` (with a warning) for a data track (a timecode, chapter text, camera
+    forced...); ``None`` (with a warning) for a data track (a timecode that no video stream
+    carries as a tag, chapter text, camera
     telemetry: muxers take one and then refuse the header or the trailer, which would lose the
     whole file) or an attachment the container cannot hold. Audio and subtitles must fit."""
     if in_stream.type == "video" and in_stream.disposition & av.stream.Disposition.attached_pic:
@@ -1005,7 +1019,10 @@ def add_copied_stream(container, in_stream, location: str):
         if in_stream.container.chapters() and in_stream.metadata.get("handler_name", "").lower().startswith(
                 ("subtitle", "text", "chapter")):
             return None  # MP4's chapter titles, a text track of their own: they go as chapters
-        kind = "timecode" if "timecode" in in_stream.metadata else (in_stream.name or "data")
+        timecode = in_stream.metadata.get("timecode")
+        if timecode and any(video.metadata.get("timecode") == timecode for video in in_stream.container.streams.video):
+            return None  # a camera's timecode track: the upscaled stream carries it (MOV and MP4 as a track)
+        kind = "timecode" if timecode else (in_stream.name or "data")
         warnings.warn(f"the data stream #{in_stream.index} ({kind}) of {location} is not copied: srpipe copies "
                       "audio, subtitles, attachments and chapters")
         return None
@@ -1041,6 +1058,12 @@ _MPEGTS_CARRIED = {
     "audio": ("mp2", "mp3", "aac", "aac_latm", "ac3", "eac3", "dts", "truehd", "opus", "s302m"),
     "subtitle": ("dvb_subtitle", "dvb_teletext"),
 }
+
+
+# A video stream's tags that describe its encoding (the encoder, its vendor), and the statistics that
+# mkvmerge writes (BPS, DURATION..., with a language suffix in older versions): wrong for a new encoding
+ENCODING_TAGS = {"encoder", "vendor_id"}
+STATISTICS_TAGS = {"BPS", "DURATION", "NUMBER_OF_FRAMES", "NUMBER_OF_BYTES"}
 
 
 # Metadata an MP4 or MOV holds as QuickTime keys, where a phone's keys make it write them so, and
@@ -1292,6 +1315,8 @@ class PyAVSink(Sink):
         if colour is not None and is_rgb(av.VideoFormat(stream.pix_fmt)):  # written as RGB (--pix-fmt bgr0): no matrix
             colour = (RGB_COLORSPACE_TAG, *colour[1:])
         tag_video_stream(stream, first.full_range, colour, self.source.display_matrix)
+        stream.metadata.update(getattr(self.source, "video_tags", {}))
+        stream.disposition = getattr(self.source, "video_disposition", stream.disposition)
         sample_aspect = getattr(self.source, "sample_aspect_ratio", None)
         if sample_aspect and sample_aspect != 1 and self.source.width and self.source.height:  # anamorphic: its shape
             stream.codec_context.sample_aspect_ratio = (sample_aspect * self.source.width * first.height

@@ -246,16 +246,21 @@ def test_chapters_track_flags_and_the_pixels_shape_are_kept(tmp_path, pm):
 
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg program to make a timecode track")
-def test_a_timecode_track_is_left_out_with_a_warning_and_the_rest_is_written(tmp_path):
+def test_a_timecode_is_kept_by_the_upscaled_stream_and_the_rest_is_written(tmp_path):
+    """MOV's writer takes its timecode track from the video stream's tag: the track itself is not
+    copied (muxers take a data track and then refuse the header), and nothing is lost."""
     clip = tmp_path / "camera.mov"
     subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=64x48:r=10:d=0.5", "-c:v", "libx264",
                     "-timecode", "01:02:03:04", str(clip)], check=True)
     done = run_srpipe("upscale", clip, "-q")
     assert done.returncode == 0, done.stderr.decode()
-    assert done.stderr.decode().splitlines() == [f"Warning: the data stream #1 (timecode) of {clip} is not copied: "
-                                                 "srpipe copies audio, subtitles, attachments and chapters"]
+    assert done.stderr.decode() == ""
     info = video_info(tmp_path / "camera_x2.mov")
-    assert info["types"] == ["video"] and len(info["times"]) == 5
+    assert info["types"] == ["video", "data"] and len(info["times"]) == 5
+    with av.open(str(clip)) as container:
+        timecode = container.streams.video[0].metadata["timecode"]  # 01:02:03:4: a digit a frame at 10 fps
+    with av.open(str(tmp_path / "camera_x2.mov")) as container:
+        assert [stream.metadata.get("timecode") for stream in container.streams] == [timecode] * 2
 
 
 def test_a_format_the_encoder_lacks_is_written_as_the_nearest_it_takes_and_said(tmp_path):
@@ -316,6 +321,58 @@ def test_a_phones_own_metadata_is_kept_in_mp4_and_mov(tmp_path, pm):
         assert {key.lower(): value for key, value in keys.items()}.items() <= kept.items(), name
         # in QuickTime metadata, players look for the title under Apple's name
         assert kept["title" if name.endswith(".mkv") else "com.apple.quicktime.title"] == "a day out"
+
+
+def _tagged_clip(path, tags, disposition=av.stream.Disposition.default):
+    """Three frames of a video stream with its own ``tags`` and flags."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.metadata.update(tags)
+        stream.disposition = disposition
+        for i in range(3):
+            frame = av.VideoFrame(64, 48, "yuv420p")
+            frame.pts = i
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+@pytest.mark.parametrize("suffix, tags", [
+    (".mkv", {"language": "jpn", "title": "Main camera", "BPS": "999", "NUMBER_OF_FRAMES-eng": "3",
+              "_STATISTICS_WRITING_APP": "mkvmerge"}),
+    (".mp4", {"language": "jpn", "handler_name": "Camera 1"}),
+])
+@pytest.mark.parametrize("output, kept", [(".mkv", {"language", "title", "handler_name"}),
+                                          (".mp4", {"language", "handler_name"})])  # MP4 has no track title
+def test_the_upscaled_stream_keeps_its_own_tags_and_default_flag(tmp_path, pm, suffix, tags, output, kept):
+    """The upscaled stream came out with no language, title or handler name, and in Matroska not
+    marked default, where FFmpeg's command keeps them; the statistics mkvmerge writes, and the
+    encoder's name, would be wrong for the new encoding and are left out."""
+    clip = _tagged_clip(tmp_path / f"in{suffix}", tags)
+    upscale(str(clip), str(tmp_path / f"out{output}"), scale=2, pm=pm)
+    with av.open(str(tmp_path / f"out{output}")) as container:
+        stream = container.streams.video[0]
+        got = {key.lower(): value for key, value in stream.metadata.items()}
+        assert stream.disposition & av.stream.Disposition.default
+    assert {key: value for key, value in tags.items() if key in kept}.items() <= got.items()
+    assert not {"bps", "number_of_frames-eng", "_statistics_writing_app"} & got.keys()
+    assert "lavc" not in got.get("encoder", "libx264").lower()  # the new encoder's own, where written
+
+
+@pytest.mark.parametrize("output", ["out.mov", "out.mkv"])
+def test_a_cameras_timecode_is_kept_without_a_word(tmp_path, pm, output, recwarn):
+    """A camera's MOV carries its timecode as a tag of the video stream and as a track of its
+    own: the tag was lost with the stream's other tags, and the track was said not copied."""
+    clip = _tagged_clip(tmp_path / "camera.mov", {"timecode": "10:00:00:05"})
+    with av.open(str(clip)) as container:
+        assert [stream.type for stream in container.streams] == ["video", "data"]
+        timecode = container.streams.video[0].metadata["timecode"]
+    upscale(str(clip), str(tmp_path / output), scale=2, pm=pm)
+    with av.open(str(tmp_path / output)) as container:
+        assert {key.lower(): value for key, value in container.streams.video[0].metadata.items()}["timecode"] == \
+            timecode
+    assert not [str(w.message) for w in recwarn if "not copied" in str(w.message)]
 
 
 def _field_pictures(count, width=64, height=48):
