@@ -1368,15 +1368,19 @@ class PyAVSink(Sink):
         """The input's pixel format (with its alpha where the encoder takes it), or --pix-fmt."""
         fmt = first.format
         supported = [f.name for f in (stream.codec_context.codec.video_formats or [])]
-        with_alpha = ALPHA_OF.get(fmt.name)
+        # Y'CbCr with alpha that the encoder takes, by its colour part; libvpx lists more but refuses
+        # them ("not widely supported") without -strict
+        alpha_of = {ALPHA_FORMATS[name]: name for name in supported if name in ALPHA_FORMATS}
         if stream.codec_context.name in LIBVPX_ALPHA_ENCODERS:
-            with_alpha = "yuva420p"  # libvpx lists more but refuses them ("not widely supported") without -strict
-        if first.alpha is not None and not self.options.pix_fmt and with_alpha in supported:
-            if fmt.bit_depth > PLANE_FORMATS[ALPHA_FORMATS[with_alpha]].bit_depth:
-                warnings.warn(f"{stream.codec_context.name} keeps the alpha channel only in 8 bits; the "
-                              f"{fmt.bit_depth}-bit input is written as {with_alpha}: use --codec ffv1 (.mkv) to "
-                              "keep its depth")
-            return with_alpha
+            alpha_of = {"yuv420p": "yuva420p"}
+        if first.alpha is not None and not self.options.pix_fmt and alpha_of:
+            # the nearest that keeps the alpha (ProRes 4444 decodes as 12-bit and is written as 10-bit)
+            colour = fmt.name if fmt.name in alpha_of else nearest_format(fmt, list(alpha_of))
+            if fmt.bit_depth > PLANE_FORMATS[colour].bit_depth:  # chroma: VP9 takes alpha only with 4:2:0, as WebM
+                warnings.warn(f"{stream.codec_context.name} keeps the alpha channel only in "
+                              f"{PLANE_FORMATS[colour].bit_depth} bits; the {fmt.bit_depth}-bit input is written as "
+                              f"{alpha_of[colour]}: use --codec ffv1 (.mkv) to keep its depth")
+            return alpha_of[colour]
         rgb_alpha = [(bits, name) for name, bits in (_rgb_bits(name, alpha=True) for name in supported) if bits]
         if first.alpha is not None and not self.options.pix_fmt and rgb_alpha:  # PNG, APNG: alpha only with RGB
             return min(rgb_alpha, key=lambda item: (item[0] < fmt.bit_depth, item[0]))[1]
@@ -1459,8 +1463,8 @@ class PyAVSink(Sink):
         if not self._warned_alpha and frame.alpha.min() < frame.format.max_value:
             self._warned_alpha = True
             warnings.warn(f"the alpha channel of {self.source.location} is dropped: {self.stream.codec_context.name} "
-                          f"cannot write it as {self.stream.pix_fmt}; use --codec ffv1 (.mkv) or libvpx-vp9 (.webm) "
-                          "to keep it")
+                          f"cannot write it as {self.stream.pix_fmt}; use --codec ffv1 (.mkv), libvpx-vp9 (.webm) "
+                          "or prores_ks (.mov) to keep it")
 
     def _encode(self, video_frame):
         try:

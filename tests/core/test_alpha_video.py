@@ -16,8 +16,8 @@ from conftest import run_srpipe
 
 def make_alpha_clip(path, pix_fmt, frames=4, width=48, height=32, codec="ffv1"):
     """A clip whose alpha is a soft disc that moves, and whose colour is a ramp."""
-    depth = 10 if "10le" in pix_fmt else 8
-    dtype, top = (np.uint16, 1023) if depth == 10 else (np.uint8, 255)
+    depth = int(pix_fmt[-4:-2]) if pix_fmt.endswith("le") else 8
+    dtype, top = (np.uint16 if depth > 8 else np.uint8), (1 << depth) - 1
     y, x = np.mgrid[0:height, 0:width]
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=10)
@@ -175,3 +175,18 @@ def test_vp9_keeps_10_bit_alpha_in_8_bits_and_says_so(tmp_path):
                                  "written as yuva420p: use --codec ffv1 (.mkv) to keep its depth"]
     frames = decoded(tmp_path / "deep.webm", "libvpx-vp9")
     assert len(frames) == 4 and frames[0].alpha is not None and frames[0].alpha.max() > 240
+
+
+def test_an_encoder_without_the_inputs_alpha_format_keeps_the_alpha_in_the_nearest_it_has(tmp_path):
+    """ProRes 4444 decodes as 12-bit with alpha, which prores_ks does not take: the output lost its
+    alpha, and the warning said to use another codec, where prores_ks writes it as 10-bit."""
+    clip = make_alpha_clip(tmp_path / "deep.mkv", "yuva444p12le")
+    done = run_srpipe("upscale", clip, "--codec", "prores_ks", "-o", tmp_path / "out.mov")
+    assert done.returncode == 0, done.stderr.decode()
+    assert warnings_of(done) == ["Warning: prores_ks keeps the alpha channel only in 10 bits; the 12-bit input is "
+                                 "written as yuva444p10le: use --codec ffv1 (.mkv) to keep its depth"]
+    frames = decoded(tmp_path / "out.mov")
+    source = decoded(clip)
+    assert len(frames) == 4 and frames[0].alpha is not None
+    scaled = cv2.resize(source[1].alpha.astype(np.float32), frames[1].alpha.shape[::-1], interpolation=cv2.INTER_CUBIC)
+    assert np.abs(frames[1].alpha.astype(np.float32) - scaled).mean() < 0.02 * 4095  # the disc, where it was

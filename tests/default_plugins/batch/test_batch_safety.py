@@ -243,7 +243,8 @@ def test_warnings_from_worker_processes_are_one_line_as_the_commands_own(tmp_pat
     assert done.returncode == 0, done.stderr.decode()
     lines = done.stderr.decode().splitlines()
     assert sorted(lines) == [f"Warning: the alpha channel of {tmp_path / 'in' / name} is dropped: libx264 cannot "
-                             "write it as yuv444p; use --codec ffv1 (.mkv) or libvpx-vp9 (.webm) to keep it"
+                             "write it as yuv444p; use --codec ffv1 (.mkv), libvpx-vp9 (.webm) or prores_ks (.mov) "
+                             "to keep it"
                              for name in ("a.mov", "b.mov")]
 
 
