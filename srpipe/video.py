@@ -7,6 +7,7 @@ import contextlib
 import errno
 import functools
 import itertools
+import math
 import os
 import select
 import stat
@@ -353,6 +354,80 @@ class BestEffortTimes:
         return pts if pts is not None and (self.faulty_pts <= self.faulty_dts or dts is None) else dts
 
 
+class Joints:
+    """Recordings joined end to end (``cat a.ts b.ts``, a stream's discontinuity) closed up, as
+    FFmpeg's command does in the formats whose timestamps may jump (MPEG-TS, MPEG-PS, HLS: its
+    ``AVFMT_TS_DISCONT``): an audio or video packet whose decoding time lies more than
+    ``DISCONTINUITY_S`` from where its stream's next was due (a stream's first: from the file's
+    last packet), or more than a tenth of a second before its stream's last, moves it and every
+    later packet of every stream by the difference. Else the output would hold the jump: a
+    picture frozen for as long, or times that go back, which muxers refuse.
+
+    Two things FFmpeg's command gets wrong are put right. MPEG-TS gives a packet only when the
+    next of its stream begins, so the last video packet of a recording comes after the first
+    audio of the next one, which found the joint: a packet is moved by the offset its stream had
+    before where that keeps it nearer its due time (FFmpeg moved it a recording ahead, and the
+    whole next recording's video after it, out of step with its sound). And the other streams'
+    first packets after a joint may lie a little before their last ones (a recording's audio
+    ends after its video): each is moved to a millisecond after, as FFmpeg's writers move it."""
+
+    def __init__(self, location: str):
+        self.location = location
+        self.offset = Fraction(0)  # seconds added to every timestamp from here on
+        self.moved: dict[int, Fraction] = {}  # the offset each stream's last packet was moved by
+        self.due: dict[int, Fraction] = {}  # each stream's next decoding time, in seconds
+        self.last: dict[int, Fraction] = {}  # each stream's last decoding time
+        self.file_last: Fraction | None = None
+        self.at: list[Fraction] = []  # where each joint was closed up, in the output's seconds
+
+    def close_up(self, packet: av.Packet) -> None:
+        """Move ``packet``'s timestamps by the joints so far, and by its own if it is one."""
+        time_base, index = Fraction(packet.time_base), packet.stream.index
+        offset, due = self.offset, self.due.get(index)
+        if packet.dts is not None and due is not None and self.moved[index] != offset:
+            raw = packet.dts * time_base
+            offset = min(offset, self.moved[index], key=lambda candidate: abs(raw + candidate - due))
+        self._move(packet, round(offset / time_base))
+        if packet.dts is None or packet.stream.type not in ("audio", "video"):
+            return
+        self.moved[index] = offset
+        dts, due = packet.dts * time_base, due if due is not None else self.file_last
+        if due is not None and (abs(dts - due) > DISCONTINUITY_S or dts + Fraction(1, 10) < self.last.get(index, dts)):
+            if not self.at:
+                warnings.warn(f"{self.location} holds recordings joined end to end (its times jump at "
+                              f"{float(due):.1f} s): they play one after the other, as FFmpeg plays them")
+            self.at.append(due)
+            self.offset = self.moved[index] = offset + due - dts
+            self._move(packet, round((due - dts) / time_base))
+            dts = due
+        elif self.at and index in self.last and dts <= self.last[index]:
+            # a millisecond later: after it in any time base a writer rounds to (Matroska's are milliseconds)
+            packet.dts = math.ceil((self.last[index] + Fraction(1, 1000)) / time_base)
+            packet.pts = max(packet.pts, packet.dts) if packet.pts is not None else None
+            dts = packet.dts * time_base
+        self.last[index] = self.file_last = dts
+        self.due[index] = dts + _packet_duration(packet, time_base)
+
+    @staticmethod
+    def _move(packet: av.Packet, step: int) -> None:
+        if step and packet.dts is not None:
+            packet.dts += step
+        if step and packet.pts is not None:
+            packet.pts += step
+
+
+def _packet_duration(packet: av.Packet, time_base: Fraction) -> Fraction:
+    """How long ``packet`` plays, in seconds: audio's frame of samples, else its own duration, else
+    a frame at the stream's rate."""
+    context = packet.stream.codec_context
+    if packet.stream.type == "audio" and context is not None and context.frame_size and context.sample_rate:
+        return Fraction(context.frame_size, context.sample_rate)
+    if packet.duration:
+        return packet.duration * time_base
+    rate = packet.stream.average_rate or packet.stream.guessed_rate
+    return 1 / Fraction(rate) if rate else Fraction(0)
+
+
 class PyAVSource(Source):
     """A file, URL or standard input that FFmpeg can demux."""
 
@@ -536,6 +611,7 @@ class PyAVSource(Source):
         # the file's bytes the packets read so far reach (-1: not told so)
         reach = None if set(self.container.format.name.split(",")) & CONTIGUOUS_FORMATS else -1
         packets, stalled = self.container.demux(), False
+        joints = Joints(self.location) if self.container.format.flags & av.format.Flags.ts_discont.value else None
         while True:
             with self._reading:
                 asked = time.monotonic()
@@ -556,6 +632,8 @@ class PyAVSource(Source):
                     warnings.warn(f"{self.location} sent no data for {self.timeout:g} s and ended there (a live "
                                   "stream that stopped?): the frames that arrived are upscaled")
                 break
+            if joints is not None and packet.size:
+                joints.close_up(packet)
             if reach != -1 and packet.pos is not None and packet.pos >= 0 and packet.size:
                 corrupt |= reach is not None and packet.pos > reach + SKIPPED_BYTES
                 reach = max(reach or 0, packet.pos + packet.size)
@@ -598,7 +676,7 @@ class PyAVSource(Source):
                 packet.dts = packet.pts
                 yield packet
         if self.pts_range is None:
-            self._count_container_losses(sorted(video_pts), video_end, corrupt)
+            self._count_container_losses(sorted(video_pts), video_end, corrupt, joints.at if joints else [])
             self._tell_frameless_packets()
 
     _retimed = False
@@ -658,7 +736,7 @@ class PyAVSource(Source):
     def deinterlaced_frames(self) -> int:
         return self._deinterlacer.count if self._deinterlacer is not None else 0
 
-    def _count_container_losses(self, pts: list[int], end: int | None, corrupt: bool) -> None:
+    def _count_container_losses(self, pts: list[int], end: int | None, corrupt: bool, joints: list[Fraction]) -> None:
         """Frames the demuxer skipped over (a damaged container): a stream ending before the
         duration its header states and, where the demuxer flagged a packet as ``corrupt`` or
         skipped bytes (``SKIPPED_BYTES``), gaps in timestamps that are otherwise regular. They stop
@@ -669,22 +747,27 @@ class PyAVSource(Source):
         copy, the B-frames a stream copy cut ends without), and they are kept as they are. Nor
         is a jump of more than ``DISCONTINUITY_S`` (recordings joined end to end, as FFmpeg
         takes it in MPEG-TS), or a gap in the ``CUT_END_FRAMES`` frames before one (the first
-        recording's cut end; a joint in MPEG-TS is flagged corrupt)."""
+        recording's cut end; a joint in MPEG-TS is flagged corrupt), nor gaps as near the
+        ``joints`` closed up (:class:`Joints`, in seconds), where the header's end is in the times
+        before they were, and says nothing."""
         if not pts or end is None:
             return
-        steps = [b - a for a, b in zip(pts, pts[1:]) if b > a]
+        gaps = [(a, b) for a, b in zip(pts, pts[1:]) if b > a]
+        steps = [b - a for a, b in gaps]
         step, lost = None, 0
         if steps:
             step, count = Counter(steps).most_common(1)[0]
             if count < 0.9 * len(steps):  # variable frame rate: a long frame is no loss
                 step = None
             elif corrupt:
-                longest = DISCONTINUITY_S / self.time_base
-                lost += sum(round(d / step) - 1 for i, d in enumerate(steps)
-                            if 1.5 * step < d and max(steps[i:i + CUT_END_FRAMES + 1]) <= longest)
+                longest, near = DISCONTINUITY_S / self.time_base, (CUT_END_FRAMES + 1) * step
+                joined = [joint / self.time_base for joint in joints]
+                lost += sum(round(d / step) - 1 for i, ((a, b), d) in enumerate(zip(gaps, steps))
+                            if 1.5 * step < d and max(steps[i:i + CUT_END_FRAMES + 1]) <= longest
+                            and not any(a - near <= joint <= b + near for joint in joined))
         rate = self.video.average_rate
         step = step or (1 / (Fraction(rate) * self.time_base) if rate else None)
-        stated = self._stated_end()
+        stated = None if joints else self._stated_end()
         # One frame short is a writer's rounding (ASF's), not a loss
         if step and stated is not None and stated - end > 1.5 * step:
             lost += round((stated - end) / step)

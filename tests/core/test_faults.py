@@ -23,7 +23,7 @@ from srpipe.testing import damage_video, make_plugin_manager, make_test_image, m
 from srpipe.upscaling import upscale
 
 from conftest import default_sigint, run_srpipe
-from media import audio_only_file, video_info
+from media import audio_only_file, packets, video_info
 
 
 def listing(folder):
@@ -351,16 +351,44 @@ def test_recordings_joined_end_to_end_in_mpegts_are_no_damage(tmp_path):
     assert len(video_info(tmp_path / "out.ts")["times"]) == len(times)
 
 
-def test_audio_going_back_in_time_is_told_as_such(tmp_path):
-    """A recording joined to itself: the video is timed anew by its frame rate, but copied audio
-    that goes back can be in no output; said so, not as a write error (free space, permissions)."""
-    part = make_test_video(tmp_path / "part.ts", frames=25)
+def shifted_ts(clip, target, seconds):
+    """``clip`` remuxed into MPEG-TS with every timestamp ``seconds`` later: a later recording."""
+    with av.open(str(clip)) as source, av.open(str(target), "w", format="mpegts") as out:
+        streams = {stream.index: out.add_stream_from_template(stream) for stream in source.streams}
+        for packet in source.demux():
+            if packet.dts is not None:
+                step = round(seconds / packet.time_base)
+                packet.pts, packet.dts = packet.pts + step, packet.dts + step
+                packet.stream = streams[packet.stream.index]
+                out.mux(packet)
+    return target
+
+
+@pytest.mark.parametrize("order", ["forward", "back", "again"])
+def test_recordings_joined_end_to_end_play_one_after_the_other(tmp_path, order):
+    """``cat a.ts b.ts``: the second recording's times jump 100 s ahead of the first's (or back,
+    or to the first's own start: one recording joined to itself). The output held the jump (a
+    picture frozen for 100 s), or refused audio that went back; FFmpeg's command closes it up."""
+    part = make_test_video(tmp_path / "part.mp4", frames=25)  # 1 s, and audio
+    first, second = tmp_path / "first.ts", tmp_path / "second.ts"
+    first_start = 100.0 if order == "back" else 0.0
+    shifted_ts(part, first, first_start)
+    shifted_ts(part, second, 100.0 if order == "forward" else 0.0)
     joined = tmp_path / "joined.ts"
-    joined.write_bytes(part.read_bytes() * 2)
+    joined.write_bytes(first.read_bytes() + second.read_bytes())
     done = run_srpipe("upscale", joined, "-o", tmp_path / "out.mkv")
-    assert_one_line_error(done, "the audio stream #1 of", "goes back in time, from", "cut the input where it does")
-    assert "free space" not in done.stderr.decode()
-    assert listing(tmp_path) == ["joined.ts", "part.ts"]
+    assert done.returncode == 0, done.stderr.decode()
+    assert [line for line in done.stderr.decode().splitlines() if line.startswith("Warning")] == [
+        f"Warning: {joined} holds recordings joined end to end (its times jump at {1 + first_start:.1f} s): they "
+        "play one after the other, as FFmpeg plays them"]
+    times = video_info(tmp_path / "out.mkv")["times"]
+    steps = np.diff(np.array(times, dtype=float))
+    # one frame after the other at 25 fps; at the joint the second recording's sound and picture keep their
+    # step, and its picture follows the first's sound
+    assert len(times) == 50 and steps.min() > 0 and steps.max() < 0.1
+    audio = [time for time, _ in packets(tmp_path / "out.mkv", "audio")]
+    assert len(audio) == 2 * len(packets(part, "audio"))
+    assert all(b > a for a, b in zip(audio, audio[1:])) and abs(audio[-1] - times[-1]) < 0.1  # in step
 
 
 def test_a_size_change_is_told_in_the_inputs_sizes_with_what_to_do(tmp_path):
