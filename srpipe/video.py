@@ -416,6 +416,25 @@ class Joints:
             packet.pts += step
 
 
+# A video stream's tags that describe its encoding (the encoder, its vendor), and the statistics that
+# mkvmerge writes (BPS, DURATION..., with a language suffix in older versions): wrong for a new encoding
+ENCODING_TAGS = {"encoder", "vendor_id"}
+STATISTICS_TAGS = {"BPS", "DURATION", "NUMBER_OF_FRAMES", "NUMBER_OF_BYTES"}
+
+
+def upscaled_tags(stream) -> dict[str, str]:
+    """A video stream's own tags (language, title, handler name, timecode), for its upscale: not
+    those its encoder or a muxer's statistics wrote, which would be wrong for it."""
+    return {key: value for key, value in stream.metadata.items()
+            if key.lower() not in ENCODING_TAGS and key.split("-")[0] not in STATISTICS_TAGS
+            and not key.startswith("_STATISTICS_")}
+
+
+def upscaled_disposition(stream) -> av.stream.Disposition:
+    """A video stream's flags (default, forced...), for its upscale; never a cover picture's."""
+    return stream.disposition & ~av.stream.Disposition.attached_pic
+
+
 def _packet_duration(packet: av.Packet, time_base: Fraction) -> Fraction:
     """How long ``packet`` plays, in seconds: audio's frame of samples, else its own duration, else
     a frame at the stream's rate."""
@@ -561,16 +580,11 @@ class PyAVSource(Source):
 
     @property
     def video_tags(self) -> dict[str, str]:
-        """The video stream's own tags (language, title, handler name, timecode), for the upscaled
-        stream: not those its encoder or a muxer's statistics wrote, which would be wrong for it."""
-        return {key: value for key, value in self.video.metadata.items()
-                if key.lower() not in ENCODING_TAGS and key.split("-")[0] not in STATISTICS_TAGS
-                and not key.startswith("_STATISTICS_")}
+        return upscaled_tags(self.video)
 
     @property
     def video_disposition(self) -> av.stream.Disposition:
-        """The video stream's flags (default, forced...), for the upscaled stream; never a cover picture's."""
-        return self.video.disposition & ~av.stream.Disposition.attached_pic
+        return upscaled_disposition(self.video)
 
     @property
     def sample_aspect_ratio(self) -> Fraction | None:
@@ -1141,12 +1155,6 @@ _MPEGTS_CARRIED = {
     "audio": ("mp2", "mp3", "aac", "aac_latm", "ac3", "eac3", "dts", "truehd", "opus", "s302m"),
     "subtitle": ("dvb_subtitle", "dvb_teletext"),
 }
-
-
-# A video stream's tags that describe its encoding (the encoder, its vendor), and the statistics that
-# mkvmerge writes (BPS, DURATION..., with a language suffix in older versions): wrong for a new encoding
-ENCODING_TAGS = {"encoder", "vendor_id"}
-STATISTICS_TAGS = {"BPS", "DURATION", "NUMBER_OF_FRAMES", "NUMBER_OF_BYTES"}
 
 
 # Metadata an MP4 or MOV holds as QuickTime keys, where a phone's keys make it write them so, and

@@ -158,6 +158,8 @@ def join_parts(source: str | Path, index: VideoIndex, parts: list[Path], output:
         tag_hevc_for_apple,
         tag_video_stream,
         upscaled_colour,
+        upscaled_disposition,
+        upscaled_tags,
     )
 
     timestamps = _source_timestamps(parts, index)
@@ -175,6 +177,8 @@ def join_parts(source: str | Path, index: VideoIndex, parts: list[Path], output:
                 src_video = main_video(src)
                 matrix, full_range = first_frame_layout(str(source))
                 tag_video_stream(video, full_range, upscaled_colour(src_video), matrix)
+                video.metadata.update(upscaled_tags(src_video))
+                video.disposition = upscaled_disposition(src_video)
                 copied = {}
                 for stream in src.streams:
                     if stream.index != src_video.index:

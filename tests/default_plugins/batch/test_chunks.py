@@ -181,7 +181,7 @@ def test_an_mp4_trimmed_without_encoding_is_chunked_as_it_plays(tmp_path):
     assert [pts for pts, _ in decoded(tmp_path / "out" / "trimmed.mp4")] == [pts for pts, _ in decoded(trimmed)]
 
 
-def test_a_chunked_file_keeps_its_chapters(tmp_path):
+def test_a_chunked_file_keeps_its_chapters_and_its_video_tracks_tags(tmp_path):
     plain, clip = tmp_path / "plain.mp4", tmp_path / "in" / "chapters.mp4"
     make_test_video(plain, frames=60, codec_options=GOP)
     clip.parent.mkdir()
@@ -189,6 +189,7 @@ def test_a_chunked_file_keeps_its_chapters(tmp_path):
                  "metadata": {"title": title}} for i, title in enumerate(("Start", "End"))]
     with av.open(str(plain)) as source, av.open(str(clip), "w") as out:
         streams = {stream.index: out.add_stream_from_template(stream) for stream in source.streams}
+        streams[0].metadata.update({"language": "fra", "handler_name": "Camera 2"})
         out.set_chapters(chapters)
         for packet in source.demux():
             if packet.dts is not None:
@@ -199,6 +200,9 @@ def test_a_chunked_file_keeps_its_chapters(tmp_path):
     assert done.returncode == 0, done.stderr.decode()
     with av.open(str(tmp_path / "out" / "chapters.mp4")) as out:
         assert [chapter["metadata"]["title"] for chapter in out.chapters()] == ["Start", "End"]
+        video = out.streams.video[0]
+        assert {"language": "fra", "handler_name": "Camera 2"}.items() <= dict(video.metadata).items()
+        assert video.disposition & av.stream.Disposition.default
 
 
 def test_a_chunked_interlaced_file_is_deinterlaced_as_one_process_does(tmp_path):
