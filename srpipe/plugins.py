@@ -293,7 +293,6 @@ def failure_text(exc: BaseException) -> str:
         package = str(module or "").partition(".")[0]
         if name not in DEFAULT_PLUGINS and package not in ("", "srpipe", "builtins", "__main__"):
             packages.setdefault(package, name)
-    text = f"{type(exc).__name__}: {exc}"
     seen, cause = set(), exc
     while cause is not None and id(cause) not in seen:
         seen.add(id(cause))
@@ -304,7 +303,7 @@ def failure_text(exc: BaseException) -> str:
             return (f"{type(exc).__name__} in plugin {name!r} ({pm.versions.get(name, 'unknown version')}): {exc}; "
                     f"report it to the plugin's authors, or run without it: SRPIPE_DISABLE_PLUGINS={name}")
         cause = cause.__cause__ or cause.__context__
-    return text
+    return f"{type(exc).__name__}: {exc}"
 
 
 def call_per_plugin(pm: pluggy.PluginManager, hook_name: str, make_kwargs) -> None:

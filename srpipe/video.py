@@ -387,7 +387,7 @@ class Joints:
         if packet.dts is not None and due is not None and self.moved[index] != offset:
             raw = packet.dts * time_base
             offset = min(offset, self.moved[index], key=lambda candidate: abs(raw + candidate - due))
-        self._move(packet, round(offset / time_base))
+        move_packet(packet, round(offset / time_base))
         if packet.dts is None or packet.stream.type not in ("audio", "video"):
             return
         self.moved[index] = offset
@@ -398,7 +398,7 @@ class Joints:
                               f"{float(due):.1f} s): they play one after the other, as FFmpeg plays them")
             self.at.append(due)
             self.offset = self.moved[index] = offset + due - dts
-            self._move(packet, round((due - dts) / time_base))
+            move_packet(packet, round((due - dts) / time_base))
             dts = due
         elif self.at and index in self.last and dts <= self.last[index]:
             # a millisecond later: after it in any time base a writer rounds to (Matroska's are milliseconds)
@@ -408,18 +408,27 @@ class Joints:
         self.last[index] = self.file_last = dts
         self.due[index] = dts + _packet_duration(packet, time_base)
 
-    @staticmethod
-    def _move(packet: av.Packet, step: int) -> None:
-        if step and packet.dts is not None:
-            packet.dts += step
-        if step and packet.pts is not None:
-            packet.pts += step
+
+
+def move_packet(packet: av.Packet, step: int) -> None:
+    """Move ``packet``'s timestamps by ``step`` units of its time base."""
+    if step and packet.dts is not None:
+        packet.dts += step
+    if step and packet.pts is not None:
+        packet.pts += step
 
 
 # A video stream's tags that describe its encoding (the encoder, its vendor), and the statistics that
 # mkvmerge writes (BPS, DURATION..., with a language suffix in older versions): wrong for a new encoding
 ENCODING_TAGS = {"encoder", "vendor_id"}
 STATISTICS_TAGS = {"BPS", "DURATION", "NUMBER_OF_FRAMES", "NUMBER_OF_BYTES"}
+
+
+def started_at_zero(chapters: list[dict], origin: Fraction) -> list[dict]:
+    """PyAV's ``chapters`` moved to a file's times with ``origin`` (seconds) taken off."""
+    steps = [round(origin / Fraction(chapter["time_base"])) for chapter in chapters]
+    return [{**chapter, "start": chapter["start"] - step, "end": chapter["end"] - step}
+            for chapter, step in zip(chapters, steps)]
 
 
 def upscaled_tags(stream) -> dict[str, str]:
@@ -503,6 +512,11 @@ class PyAVSource(Source):
         self.video.codec_context.options = {"max_pixels": str(max_pixels)}
         self.decoder = _alpha_decoder(self.video, max_pixels) or self.video.codec_context
         self.pts_range = options.pts_range
+        # Where the file's times start, taken off them all as FFmpeg's command does: a recording that
+        # starts later (MPEG-TS's 1.4 s, a broadcast's hours) would open an MP4 with a blank as long
+        # (an empty edit). A part of a file (pts_range) keeps the file's times, which it is cut by.
+        start = self.container.start_time
+        self.origin = Fraction(start, av.time_base) if start and start > 0 and self.pts_range is None else Fraction(0)
         self.passthrough = [] if self.pts_range else [
             s for s in self.container.streams if s.index != self.video.index
         ]
@@ -576,7 +590,7 @@ class PyAVSource(Source):
     @property
     def chapters(self) -> list[dict]:
         """The file's chapters (PyAV's form), none for a part of it (``pts_range``)."""
-        return [] if self.pts_range else self.container.chapters()
+        return [] if self.pts_range else started_at_zero(self.container.chapters(), self.origin)
 
     @property
     def video_tags(self) -> dict[str, str]:
@@ -646,6 +660,8 @@ class PyAVSource(Source):
                     warnings.warn(f"{self.location} sent no data for {self.timeout:g} s and ended there (a live "
                                   "stream that stopped?): the frames that arrived are upscaled")
                 break
+            if self.origin and packet.size:
+                move_packet(packet, -round(self.origin / Fraction(packet.time_base)))
             if joints is not None and packet.size:
                 joints.close_up(packet)
             if reach != -1 and packet.pos is not None and packet.pos >= 0 and packet.size:
@@ -795,17 +811,18 @@ class PyAVSource(Source):
                           "be read; rerun with --on-decode-error skip to keep the frames that could be read")
 
     def _stated_end(self) -> int | None:
-        """Where the video stream's header says it ends, in time-base units (not the
-        container's duration, which includes audio that may run longer)."""
+        """Where the video stream's header says it ends, in time-base units from the file's
+        ``origin`` (not the container's duration, which includes audio that may run longer)."""
+        origin = round(self.origin / self.time_base)
         tag = self.video.metadata.get("DURATION")  # Matroska's per-track statistics
         if tag:
             try:
                 hours, minutes, seconds = tag.split(":")
-                return round((int(hours) * 3600 + int(minutes) * 60 + Fraction(seconds)) / self.time_base)
+                return round((int(hours) * 3600 + int(minutes) * 60 + Fraction(seconds)) / self.time_base) - origin
             except (ValueError, ZeroDivisionError):
                 return None
         if self.video.duration:
-            return (self.video.start_time or 0) + self.video.duration
+            return (self.video.start_time or 0) + self.video.duration - origin
         return None
 
     def _decode(self, packet: av.Packet) -> list[av.VideoFrame]:

@@ -13,6 +13,7 @@ import pytest
 
 from srpipe import cache
 from srpipe.cache import CacheWarning
+from srpipe.images import image_paths
 
 from conftest import run_srpipe
 from plugin_helpers import fake_plugin
@@ -135,20 +136,20 @@ def test_training_caches_take_the_same_checks(tmp_path):
 
     images = training_images(tmp_path)
     folder = tmp_path / "training"
-    want = cached_pairs([images], 2, (1.0,), folder)
+    want = cached_pairs(image_paths(images), 2, (1.0,), folder)
     [kept] = folder.glob("*.npz")
     kept.unlink()
     target = user_file(tmp_path / "notes.txt")
     kept.symlink_to(target)
     with pytest.warns(CacheWarning, match="is a link"):
-        got = cached_pairs([images], 2, (1.0,), folder)
+        got = cached_pairs(image_paths(images), 2, (1.0,), folder)
     assert target.read_bytes() == USER_DATA and stat.S_ISREG(kept.lstat().st_mode)
     assert all(np.array_equal(a, b) for pair, again in zip(want, got) for a, b in zip(pair, again))
 
     kept.unlink()
     folder.chmod(0o777)  # a training --cache-dir others can write to: neither read nor written
     with pytest.warns(CacheWarning, match="can be written by other users"):
-        cached_pairs([images], 2, (1.0,), folder)
+        cached_pairs(image_paths(images), 2, (1.0,), folder)
     assert list(folder.iterdir()) == []
 
 
@@ -156,10 +157,10 @@ def test_a_damaged_training_cache_is_made_again(tmp_path):
     from srpipe.default_plugins.espcn.data import cached_pairs
 
     images = training_images(tmp_path)
-    want = cached_pairs([images], 2, (1.0,), tmp_path / "training")
+    want = cached_pairs(image_paths(images), 2, (1.0,), tmp_path / "training")
     [kept] = (tmp_path / "training").glob("*.npz")
     kept.write_bytes(kept.read_bytes()[:100])
-    got = cached_pairs([images], 2, (1.0,), tmp_path / "training")
+    got = cached_pairs(image_paths(images), 2, (1.0,), tmp_path / "training")
     assert all(np.array_equal(a, b) for pair, again in zip(want, got) for a, b in zip(pair, again))
 
 

@@ -371,16 +371,15 @@ def test_recordings_joined_end_to_end_play_one_after_the_other(tmp_path, order):
     picture frozen for 100 s), or refused audio that went back; FFmpeg's command closes it up."""
     part = make_test_video(tmp_path / "part.mp4", frames=25)  # 1 s, and audio
     first, second = tmp_path / "first.ts", tmp_path / "second.ts"
-    first_start = 100.0 if order == "back" else 0.0
-    shifted_ts(part, first, first_start)
+    shifted_ts(part, first, 100.0 if order == "back" else 0.0)
     shifted_ts(part, second, 100.0 if order == "forward" else 0.0)
     joined = tmp_path / "joined.ts"
     joined.write_bytes(first.read_bytes() + second.read_bytes())
     done = run_srpipe("upscale", joined, "-o", tmp_path / "out.mkv")
     assert done.returncode == 0, done.stderr.decode()
     assert [line for line in done.stderr.decode().splitlines() if line.startswith("Warning")] == [
-        f"Warning: {joined} holds recordings joined end to end (its times jump at {1 + first_start:.1f} s): they "
-        "play one after the other, as FFmpeg plays them"]
+        f"Warning: {joined} holds recordings joined end to end (its times jump at 1.0 s): they play one after "
+        "the other, as FFmpeg plays them"]  # in the output's times, which start at zero
     times = video_info(tmp_path / "out.mkv")["times"]
     steps = np.diff(np.array(times, dtype=float))
     # one frame after the other at 25 fps; at the joint the second recording's sound and picture keep their
@@ -389,6 +388,23 @@ def test_recordings_joined_end_to_end_play_one_after_the_other(tmp_path, order):
     audio = [time for time, _ in packets(tmp_path / "out.mkv", "audio")]
     assert len(audio) == 2 * len(packets(part, "audio"))
     assert all(b > a for a, b in zip(audio, audio[1:])) and abs(audio[-1] - times[-1]) < 0.1  # in step
+
+
+@pytest.mark.parametrize("output", ["out.mp4", "out.mkv"])
+def test_a_recording_that_starts_late_is_upscaled_to_start_at_zero(tmp_path, output):
+    """MPEG-TS starts at 1.4 s, a broadcast recording at hours: the output kept those times, and an
+    MP4 opened with a blank as long (an empty edit), where FFmpeg's command starts at zero."""
+    part = make_test_video(tmp_path / "part.mp4", frames=25)
+    late = shifted_ts(part, tmp_path / "late.ts", 3600.0)
+    done = run_srpipe("upscale", late, "-o", tmp_path / output, "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    with av.open(str(tmp_path / output)) as container:
+        assert container.start_time is not None and abs(container.start_time) < 50_000  # microseconds
+        assert container.duration / av.time_base < 1.2
+    times, before = video_info(tmp_path / output)["times"], video_info(late)["times"]
+    assert [t - times[0] for t in times] == [t - before[0] for t in before]  # moved as a whole
+    audio = packets(tmp_path / output, "audio")
+    assert abs(audio[0][0] - times[0]) < 0.1  # the sound where it was beside the picture
 
 
 def test_a_size_change_is_told_in_the_inputs_sizes_with_what_to_do(tmp_path):

@@ -148,13 +148,16 @@ def _decode_timestamps(pts: list[int]) -> list[int]:
 def join_parts(source: str | Path, index: VideoIndex, parts: list[Path], output: Path, *,
                container_format: str | None = None, overwrite: bool = False) -> int:
     """Mux the parts' video and the source's other streams into ``output`` (atomically),
-    with the source's timestamps; returns the number of frames, checked against ``index``."""
+    with the source's timestamps, started at zero as a whole file's upscale is (its
+    ``PyAVSource.origin``); returns the number of frames, checked against ``index``."""
     from srpipe.video import (
         SUFFIX_FORMATS,
         add_copied_stream,
         first_frame_layout,
         main_video,
+        move_packet,
         output_metadata,
+        started_at_zero,
         tag_hevc_for_apple,
         tag_video_stream,
         upscaled_colour,
@@ -168,6 +171,7 @@ def join_parts(source: str | Path, index: VideoIndex, parts: list[Path], output:
     target = AtomicOutput(output, overwrite)
     try:
         with av.open(str(source)) as src, av.open(str(parts[0])) as first:
+            origin = Fraction(max(src.start_time or 0, 0), av.time_base)
             metadata, options = output_metadata(dict(src.metadata), container_format or
                                                 SUFFIX_FORMATS.get(Path(output).suffix.lower()))
             with av.open(str(target.temp), "w", format=container_format, options=options) as out:
@@ -187,7 +191,7 @@ def join_parts(source: str | Path, index: VideoIndex, parts: list[Path], output:
                             copied[stream.index] = out_stream
                 out.metadata.update(metadata)
                 if src.chapters():
-                    out.set_chapters(src.chapters())
+                    out.set_chapters(started_at_zero(src.chapters(), origin))
 
                 def video_packets():
                     for part, pts in zip(parts, timestamps):
@@ -195,12 +199,14 @@ def join_parts(source: str | Path, index: VideoIndex, parts: list[Path], output:
                             duration = packet.duration * packet.time_base / index.time_base if packet.duration else 0
                             packet.time_base = index.time_base
                             packet.pts, packet.dts, packet.duration = true_pts, next(dts), round(duration)
+                            move_packet(packet, -round(origin / index.time_base))
                             yield video, packet
 
                 def other_packets():
                     if copied:
                         for packet in src.demux(*[src.streams[i] for i in copied]):
                             if packet.dts is not None:
+                                move_packet(packet, -round(origin / Fraction(packet.time_base)))
                                 yield copied[packet.stream.index], packet
 
                 by_time = heapq.merge(video_packets(), other_packets(), key=lambda sp: sp[1].dts * sp[1].time_base)
