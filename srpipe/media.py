@@ -145,7 +145,8 @@ class Source(ABC):
     def quarter_turned(self) -> bool:
         """Whether the pictures are shown turned a quarter, by 90 or 270 degrees (a phone's
         portrait video), so that ``--width`` and ``--height`` size them as shown. Asked once,
-        before the first frame is read, only for those options; from ``display_matrix``."""
+        before the first frame is read, only for those options and fractional scales; from
+        ``display_matrix``."""
         return turns_a_quarter(self.display_matrix)
 
     def close(self) -> None:

@@ -125,6 +125,9 @@ _ALPHA_DECODERS = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
 
 # libvpx's encoders write alpha beside the picture (WebM's BlockAdditional) as 8-bit 4:2:0 only
 LIBVPX_ALPHA_ENCODERS = ("libvpx", "libvpx-vp9")
+# Encoders that list formats with alpha they may not write: x265 writes alpha only where it was built
+# for it, which PyAV's is not ("does not support alpha layer encoding")
+ALPHA_LISTED_NOT_WRITTEN = ("libx265",)
 
 
 def _alpha_decoder(stream, max_pixels: int):
@@ -418,17 +421,33 @@ def move_packet(packet: av.Packet, step: int) -> None:
         packet.pts += step
 
 
-# A video stream's tags that describe its encoding (the encoder, its vendor), and the statistics that
+# The formats that keep a video stream's timecode: as a timecode track (MOV, MP4), or its tag (Matroska)
+TIMECODE_FORMATS = frozenset({"mov", "mp4", "ipod", "matroska", "webm"})
+
+# A video stream's tags that describe its encoding (the encoder, its vendor, its alpha), and the statistics that
 # mkvmerge writes (BPS, DURATION..., with a language suffix in older versions): wrong for a new encoding
-ENCODING_TAGS = {"encoder", "vendor_id"}
+ENCODING_TAGS = {"encoder", "vendor_id", "alpha_mode"}  # alpha_mode: Matroska's, set anew where alpha is kept
 STATISTICS_TAGS = {"BPS", "DURATION", "NUMBER_OF_FRAMES", "NUMBER_OF_BYTES"}
 
 
 def started_at_zero(chapters: list[dict], origin: Fraction) -> list[dict]:
-    """PyAV's ``chapters`` moved to a file's times with ``origin`` (seconds) taken off."""
-    steps = [round(origin / Fraction(chapter["time_base"])) for chapter in chapters]
-    return [{**chapter, "start": chapter["start"] - step, "end": chapter["end"] - step}
-            for chapter, step in zip(chapters, steps)]
+    """PyAV's ``chapters`` moved to a file's times with ``origin`` (seconds) taken off, as
+    FFmpeg's command moves them: those that end by then left out, the first started at zero
+    (chapters at 0 in a file whose streams start later, after B-frames' delay)."""
+    moved = []
+    for chapter in chapters:
+        step = round(origin / Fraction(chapter["time_base"]))
+        if chapter["end"] > step:
+            moved.append({**chapter, "start": max(chapter["start"] - step, 0), "end": chapter["end"] - step})
+    return moved
+
+
+def file_origin(container) -> Fraction:
+    """Where a file's times start, in seconds, taken off them all as FFmpeg's command does (0 where
+    they start at or before zero): a recording that starts later (MPEG-TS's 1.4 s, a broadcast's
+    hours) would open an MP4 with a blank as long (an empty edit)."""
+    start = container.start_time
+    return Fraction(start, av.time_base) if start and start > 0 else Fraction(0)
 
 
 def upscaled_tags(stream) -> dict[str, str]:
@@ -495,7 +514,7 @@ class PyAVSource(Source):
         # right where they are missing (ASF's, MPEG-PS's), and kept.
         if "avi" in self.container.format.name.split(","):
             self.container.flags = self.container.flags & ~av.container.Flags.gen_pts.value
-        self.max_pixels = max_pixels
+        self.max_pixels, self.input_format = max_pixels, options.input_format
         self._reading = threading.Lock()  # close() must not free the container under a read
         self.video = main_video(self.container)
         if self.video is None:
@@ -512,11 +531,8 @@ class PyAVSource(Source):
         self.video.codec_context.options = {"max_pixels": str(max_pixels)}
         self.decoder = _alpha_decoder(self.video, max_pixels) or self.video.codec_context
         self.pts_range = options.pts_range
-        # Where the file's times start, taken off them all as FFmpeg's command does: a recording that
-        # starts later (MPEG-TS's 1.4 s, a broadcast's hours) would open an MP4 with a blank as long
-        # (an empty edit). A part of a file (pts_range) keeps the file's times, which it is cut by.
-        start = self.container.start_time
-        self.origin = Fraction(start, av.time_base) if start and start > 0 and self.pts_range is None else Fraction(0)
+        # A part of a file (pts_range) keeps the file's times, which it is cut by
+        self.origin = file_origin(self.container) if self.pts_range is None else Fraction(0)
         self.passthrough = [] if self.pts_range else [
             s for s in self.container.streams if s.index != self.video.index
         ]
@@ -537,9 +553,19 @@ class PyAVSource(Source):
         self._deinterlacer: deinterlace.Deinterlacer | None = None
 
     def quarter_turned(self) -> bool:
-        """From the first frame's display matrix, decoded from a file opened again; standard
-        input and streams, which cannot be read twice, are taken as shown as stored."""
-        return self.is_file and turns_a_quarter(first_frame_layout(self.location)[0])
+        """From the first frame's display matrix, decoded from the file opened again (as a file
+        whatever its name: FFmpeg would read "pipe:0" from standard input); standard input and
+        streams, which cannot be read twice, and a first frame that cannot be read (the run then
+        says why, or skips it) are taken as shown as stored."""
+        if not self.is_file:
+            return False
+        try:
+            with av.open(f"file:{os.path.abspath(self.location)}", format=self.input_format,
+                         options={"max_pixels": str(self.max_pixels)}) as container:
+                first = next(container.decode(main_video(container)), None)
+        except (av.FFmpegError, OSError, ValueError):
+            return False
+        return first is not None and turns_a_quarter(_display_matrix(first))
 
     def near_lossless(self) -> bool:
         """A file in one of the :data:`LOSSLESS_CODECS`, or H.264 whose first frames with content
@@ -1115,6 +1141,14 @@ def loses_detail(source: PlaneFormat, pix_fmt: str) -> bool:
     return any(_distance((source.bit_depth, source.chroma_shift), layout)[:2])
 
 
+def _coarser(chroma_shift, than) -> bool:
+    """Whether a chroma subsampling (PlaneFormat.chroma_shift; None: grey) keeps fewer colour
+    samples than ``than`` on either axis."""
+    if chroma_shift is None or than is None:
+        return chroma_shift is None and than is not None
+    return any(a > b for a, b in zip(chroma_shift, than))
+
+
 def _subsampled(pix_fmt: str) -> bool:
     """Whether a pixel format's chroma has fewer samples than its luma (4:2:0, 4:2:2, NV12...)."""
     return any(c.width < 2 or c.height < 2 for c in av.VideoFormat(pix_fmt, 2, 2).components)
@@ -1134,7 +1168,8 @@ def add_copied_stream(container, in_stream, location: str):
                 ("subtitle", "text", "chapter")):
             return None  # MP4's chapter titles, a text track of their own: they go as chapters
         timecode = in_stream.metadata.get("timecode")
-        if timecode and any(video.metadata.get("timecode") == timecode for video in in_stream.container.streams.video):
+        if timecode and any(video.metadata.get("timecode") == timecode for video in in_stream.container.streams.video) \
+                and set(container.format.name.split(",")) & TIMECODE_FORMATS:
             return None  # a camera's timecode track: the upscaled stream carries it (MOV and MP4 as a track)
         kind = "timecode" if timecode else (in_stream.name or "data")
         warnings.warn(f"the data stream #{in_stream.index} ({kind}) of {location} is not copied: srpipe copies "
@@ -1476,15 +1511,18 @@ class PyAVSink(Sink):
         """The input's pixel format (with its alpha where the encoder takes it), or --pix-fmt."""
         fmt = first.format
         supported = [f.name for f in (stream.codec_context.codec.video_formats or [])]
-        # Y'CbCr with alpha that the encoder takes, by its colour part; libvpx lists more but refuses
-        # them ("not widely supported") without -strict
-        alpha_of = {ALPHA_FORMATS[name]: name for name in supported if name in ALPHA_FORMATS}
+        # Y'CbCr with alpha that the encoder takes, by its colour part, with no coarser chroma than the
+        # input's (only where it loses bits is that said); libvpx lists more but refuses them ("not
+        # widely supported") without -strict, and takes alpha only as WebM carries it, 4:2:0
+        alpha_of = {ALPHA_FORMATS[name]: name for name in supported if name in ALPHA_FORMATS
+                    and stream.codec_context.name not in ALPHA_LISTED_NOT_WRITTEN
+                    and not _coarser(PLANE_FORMATS[ALPHA_FORMATS[name]].chroma_shift, fmt.chroma_shift)}
         if stream.codec_context.name in LIBVPX_ALPHA_ENCODERS:
             alpha_of = {"yuv420p": "yuva420p"}
         if first.alpha is not None and not self.options.pix_fmt and alpha_of:
             # the nearest that keeps the alpha (ProRes 4444 decodes as 12-bit and is written as 10-bit)
             colour = fmt.name if fmt.name in alpha_of else nearest_format(fmt, list(alpha_of))
-            if fmt.bit_depth > PLANE_FORMATS[colour].bit_depth:  # chroma: VP9 takes alpha only with 4:2:0, as WebM
+            if fmt.bit_depth > PLANE_FORMATS[colour].bit_depth:
                 warnings.warn(f"{stream.codec_context.name} keeps the alpha channel only in "
                               f"{PLANE_FORMATS[colour].bit_depth} bits; the {fmt.bit_depth}-bit input is written as "
                               f"{alpha_of[colour]}: use --codec ffv1 (.mkv) to keep its depth")

@@ -190,3 +190,14 @@ def test_an_encoder_without_the_inputs_alpha_format_keeps_the_alpha_in_the_neare
     assert len(frames) == 4 and frames[0].alpha is not None
     scaled = cv2.resize(source[1].alpha.astype(np.float32), frames[1].alpha.shape[::-1], interpolation=cv2.INTER_CUBIC)
     assert np.abs(frames[1].alpha.astype(np.float32) - scaled).mean() < 0.02 * 4095  # the disc, where it was
+
+
+def test_an_encoder_that_lists_alpha_it_cannot_write_drops_the_alpha_with_a_warning(tmp_path):
+    """libx265 lists formats with alpha that PyAV's x265 refuses ("does not support alpha layer
+    encoding"): a transparent clip into it stopped the run where it should be written without."""
+    clip = make_alpha_clip(tmp_path / "alpha.mkv", "yuva444p")
+    done = run_srpipe("upscale", clip, "--codec", "libx265", "-o", tmp_path / "out.mp4")
+    assert done.returncode == 0, done.stderr.decode()
+    assert warnings_of(done) == [f"Warning: the alpha channel of {clip} is dropped: libx265 cannot write it as "
+                                 "yuv444p; use --codec ffv1 (.mkv), libvpx-vp9 (.webm) or prores_ks (.mov) to keep it"]
+    assert len(decoded(tmp_path / "out.mp4")) == 4

@@ -11,8 +11,9 @@ from srpipe.errors import SrpipeError
 from srpipe.frames import PLANE_FORMATS
 from srpipe.resize import shrink_plane
 from srpipe.sizing import SizePlan
-from srpipe.testing import make_test_image, make_test_video
+from srpipe.testing import damage_video, make_test_image, make_test_video
 
+from conftest import run_srpipe
 from media import video_info
 
 YUV420, YUV422, YUV444 = (PLANE_FORMATS[f] for f in ("yuv420p", "yuv422p", "yuv444p"))
@@ -143,6 +144,19 @@ def test_a_size_that_shrinks_a_turned_video_as_shown_is_refused_in_those_terms(c
     assert "--height 60 is not larger than the input (48x64 as shown): the width and height would shrink" \
         in result.stderr
     assert not (tmp_path / "out.mp4").exists()
+
+
+def test_a_target_size_on_a_clip_whose_first_frame_is_damaged_is_told_as_damage(tmp_path):
+    """Whether the picture is shown turned is read from the first frame: a damaged one made
+    --width end in an unexpected error, where -s 2 says it is damaged and what to do."""
+    clip = make_test_video(tmp_path / "clip.mp4", frames=8, codec_options={"preset": "ultrafast", "g": "2"})
+    clip = damage_video(clip, tmp_path / "bad.mp4", frames=(1,))
+    done = run_srpipe("upscale", clip, "--width", "96", "-o", tmp_path / "out.mp4")
+    error = done.stderr.decode().splitlines()[-1]
+    assert done.returncode == 1 and "is damaged" in error and "unexpected" not in error, done.stderr.decode()
+    done = run_srpipe("upscale", clip, "--width", "96", "--on-decode-error", "skip", "-o", tmp_path / "out.mp4")
+    assert done.returncode == 0, done.stderr.decode()
+    assert video_info(tmp_path / "out.mp4")["width"] == 96
 
 
 def test_chroma_follows_the_output_size(cli_run, clip, tmp_path):

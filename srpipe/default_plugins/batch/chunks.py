@@ -153,6 +153,7 @@ def join_parts(source: str | Path, index: VideoIndex, parts: list[Path], output:
     from srpipe.video import (
         SUFFIX_FORMATS,
         add_copied_stream,
+        file_origin,
         first_frame_layout,
         main_video,
         move_packet,
@@ -171,7 +172,7 @@ def join_parts(source: str | Path, index: VideoIndex, parts: list[Path], output:
     target = AtomicOutput(output, overwrite)
     try:
         with av.open(str(source)) as src, av.open(str(parts[0])) as first:
-            origin = Fraction(max(src.start_time or 0, 0), av.time_base)
+            origin = file_origin(src)
             metadata, options = output_metadata(dict(src.metadata), container_format or
                                                 SUFFIX_FORMATS.get(Path(output).suffix.lower()))
             with av.open(str(target.temp), "w", format=container_format, options=options) as out:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -43,19 +42,6 @@ def make_lr(hr_y: np.ndarray, scale: int) -> np.ndarray:
 def bicubic_upscale(lr: np.ndarray, scale: int) -> np.ndarray:
     """MATLAB bicubic upscale of uint8 luma, rounded to uint8."""
     return to_uint8(imresize(lr, scale))
-
-
-def large_enough(paths: list[Path], least: int, what: str) -> list[Path]:
-    """The images of ``paths`` at least ``least`` pixels a side, read from their headers (an
-    unread header: kept); each other one is named in a warning, as too small for ``what``."""
-    kept = []
-    for path in paths:
-        size = image_size(str(path))
-        if size is not None and min(size) < least:
-            warnings.warn(f"left {path} out: it is {size[0]}x{size[1]}, smaller than {what} ({least}x{least})")
-        else:
-            kept.append(path)
-    return kept
 
 
 def smallest_scorable(scale: int) -> int:

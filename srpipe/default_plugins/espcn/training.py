@@ -15,6 +15,7 @@ import os
 import shlex
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,12 +27,12 @@ from srpipe.default_plugins.espcn.color import load_y, modcrop
 from srpipe.default_plugins.espcn.config import TRAINING_PATCH
 from srpipe.default_plugins.espcn.data import PatchSampler, cached_degraded_pairs, cached_pairs, eval_batches
 from srpipe.default_plugins.espcn.degrade import KERNELS
-from srpipe.default_plugins.espcn.evaluate import evaluate_folder, large_enough
+from srpipe.default_plugins.espcn.evaluate import evaluate_folder
 from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
 from srpipe.default_plugins.espcn.task import SRTask
 from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler
 from srpipe.errors import SrpipeError
-from srpipe.images import image_paths
+from srpipe.images import image_paths, image_size
 from srpipe.nn.checkpoint import load_checkpoint, make_checkpoint, network_from_checkpoint, save_checkpoint
 from srpipe.nn.trainer import TrainConfig, Trainer, seed_everything
 from srpipe.outputs import write_atomically
@@ -210,6 +211,19 @@ def split_holdout(folders, n: int) -> tuple[list[Path], list[Path]]:
     held = [last[int(i * len(last) / n)] for i in range(n)] if n else []
     train = [p for f in folders for p in image_paths(f) if p not in held]
     return train, held
+
+
+def large_enough(paths: list[Path], least: int, what: str) -> list[Path]:
+    """The images of ``paths`` at least ``least`` pixels a side, read from their headers (an
+    unread header: kept); each other one is named in a warning, as too small for ``what``."""
+    kept = []
+    for path in paths:
+        size = image_size(str(path))
+        if size is not None and min(size) < least:
+            warnings.warn(f"left {path} out: it is {size[0]}x{size[1]}, smaller than {what} ({least}x{least})")
+        else:
+            kept.append(path)
+    return kept
 
 
 def holdout_batches(paths, scale: int, frames: int = 1) -> dict[str, list]:

@@ -225,3 +225,39 @@ def test_a_chunked_interlaced_file_is_deinterlaced_as_one_process_does(tmp_path)
             assert all(np.array_equal(x, y) for x, y in zip(a, b)), pts
         else:
             assert 10 * np.log10(255 ** 2 / np.mean((a[0].astype(float) - b[0]) ** 2)) > 30
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_file_whose_times_start_late_starts_at_zero_chunked_or_not(tmp_path, chunked):
+    """Outputs start at zero as FFmpeg's do (an MP4 would open with a blank as long as the delay),
+    with the chapters moved alike: one that ends before the streams start left out, one that spans
+    their start begun at zero (Matroska refuses a chapter that starts before zero)."""
+    plain, clip = tmp_path / "plain.mp4", tmp_path / "in" / "late.mkv"
+    make_test_video(plain, frames=60, codec_options=GOP)
+    clip.parent.mkdir()
+    spans = [(0, 1000, "Before"), (0, 5500, "Intro"), (5500, 8000, "Main")]  # ms; the streams start at 5 s
+    chapters = [{"id": i + 1, "start": start, "end": end, "time_base": Fraction(1, 1000), "metadata": {"title": title}}
+                for i, (start, end, title) in enumerate(spans)]
+    with av.open(str(plain)) as source, av.open(str(clip), "w") as out:
+        streams = {stream.index: out.add_stream_from_template(stream) for stream in source.streams}
+        out.set_chapters(chapters)
+        for packet in source.demux():
+            if packet.dts is not None:
+                step = round(5 / packet.time_base)
+                packet.pts, packet.dts = packet.pts + step, packet.dts + step
+                packet.stream = streams[packet.stream.index]
+                out.mux(packet)
+    assert len(plan_chunks(index_video(clip), 0.5)) >= 2  # what the chunked batch splits it into
+    args = ["--jobs", "2", "--chunk-seconds", "0.5"] if chunked else ["--chunk-seconds", "0"]
+    done = run_srpipe("batch", clip.parent, tmp_path / "out", *args, "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    output = tmp_path / "out" / "late.mkv"
+    times, before = video_info(output)["times"], video_info(clip)["times"]
+    assert len(times) == 60 and times[0] < Fraction(1, 10)
+    assert [t - times[0] for t in times] == [t - before[0] for t in before]
+    with av.open(str(clip)) as source:
+        origin = Fraction(source.start_time, av.time_base)  # the audio's, its priming before the video's 5 s
+    with av.open(str(output)) as out:
+        assert [(chapter["metadata"]["title"], chapter["start"] * chapter["time_base"])
+                for chapter in out.chapters()] == [("Intro", 0), ("Main", Fraction(11, 2) - origin)]
+    assert abs(packets(output, "audio")[0][0] - times[0]) < Fraction(1, 10)
