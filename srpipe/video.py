@@ -443,11 +443,15 @@ def started_at_zero(chapters: list[dict], origin: Fraction) -> list[dict]:
 
 
 def file_origin(container) -> Fraction:
-    """Where a file's times start, in seconds, taken off them all as FFmpeg's command does (0 where
-    they start at or before zero): a recording that starts later (MPEG-TS's 1.4 s, a broadcast's
-    hours) would open an MP4 with a blank as long (an empty edit)."""
+    """Where a file's times start, in seconds, taken off them all as FFmpeg's command does: a
+    recording that starts later (MPEG-TS's 1.4 s, a broadcast's hours) would open an MP4 with a
+    blank as long (an empty edit), and one that MPEG-TS's clock, wrapping, starts before zero
+    would have an MP4's edit list hide its first frames. Elsewhere a start before zero (an
+    MP4's audio priming) is the file's own, and kept."""
     start = container.start_time
-    return Fraction(start, av.time_base) if start and start > 0 else Fraction(0)
+    if not start or (start < 0 and not container.format.flags & av.format.Flags.ts_discont.value):
+        return Fraction(0)
+    return Fraction(start, av.time_base)
 
 
 def upscaled_tags(stream) -> dict[str, str]:
@@ -466,9 +470,10 @@ def upscaled_disposition(stream) -> av.stream.Disposition:
 def _packet_duration(packet: av.Packet, time_base: Fraction) -> Fraction:
     """How long ``packet`` plays, in seconds: audio's frame of samples, else its own duration, else
     a frame at the stream's rate."""
-    context = packet.stream.codec_context
-    if packet.stream.type == "audio" and context is not None and context.frame_size and context.sample_rate:
-        return Fraction(context.frame_size, context.sample_rate)
+    context = packet.stream.codec_context  # of another kind where a joint changed what a PID carries
+    frame_size, sample_rate = getattr(context, "frame_size", 0), getattr(context, "sample_rate", 0)
+    if packet.stream.type == "audio" and frame_size and sample_rate:
+        return Fraction(frame_size, sample_rate)
     if packet.duration:
         return packet.duration * time_base
     rate = packet.stream.average_rate or packet.stream.guessed_rate

@@ -351,12 +351,14 @@ def test_recordings_joined_end_to_end_in_mpegts_are_no_damage(tmp_path):
     assert len(video_info(tmp_path / "out.ts")["times"]) == len(times)
 
 
-def shifted_ts(clip, target, seconds):
-    """``clip`` remuxed into MPEG-TS with every timestamp ``seconds`` later: a later recording."""
+def shifted_ts(clip, target, seconds, kinds=("video", "audio")):
+    """``clip``'s streams of ``kinds`` remuxed into MPEG-TS with every timestamp ``seconds`` later: a
+    later recording (past 2**33 / 90 kHz, 95443.7 s, MPEG-TS's clock wraps)."""
     with av.open(str(clip)) as source, av.open(str(target), "w", format="mpegts") as out:
-        streams = {stream.index: out.add_stream_from_template(stream) for stream in source.streams}
+        streams = {stream.index: out.add_stream_from_template(stream) for stream in source.streams
+                   if stream.type in kinds}
         for packet in source.demux():
-            if packet.dts is not None:
+            if packet.dts is not None and packet.stream.index in streams:
                 step = round(seconds / packet.time_base)
                 packet.pts, packet.dts = packet.pts + step, packet.dts + step
                 packet.stream = streams[packet.stream.index]
@@ -405,6 +407,33 @@ def test_a_recording_that_starts_late_is_upscaled_to_start_at_zero(tmp_path, out
     assert [t - times[0] for t in times] == [t - before[0] for t in before]  # moved as a whole
     audio = packets(tmp_path / output, "audio")
     assert abs(audio[0][0] - times[0]) < 0.1  # the sound where it was beside the picture
+
+
+def test_a_recording_whose_clock_wraps_keeps_every_frame(tmp_path):
+    """FFmpeg reads MPEG-TS whose 33-bit clock wraps within it as starting before zero: an MP4
+    output started there, and its edit list hid the frames before zero (21 of 75 in a user's clip)."""
+    part = make_test_video(tmp_path / "part.mp4", frames=25)
+    wraps = shifted_ts(part, tmp_path / "wraps.ts", 2**33 / 90000 - 0.5)
+    with av.open(str(wraps)) as container:
+        assert container.start_time < 0
+    done = run_srpipe("upscale", wraps, "-o", tmp_path / "out.mp4", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    times = video_info(tmp_path / "out.mp4")["times"]
+    assert len(times) == 25 and 0 <= times[0] < Fraction(1, 10)
+
+
+def test_a_joint_where_the_next_recording_carries_sound_where_the_picture_was_is_no_crash(tmp_path):
+    """``cat a.ts sound-only.ts b.ts``: the sound-only recording carries its sound on the PID of
+    the others' picture, so that for a while the stream says audio while its decoder is the
+    picture's: closing up the joint asked that decoder for its audio frame size (AttributeError)."""
+    part = make_test_video(tmp_path / "part.mp4", frames=25)
+    pieces = [shifted_ts(part, tmp_path / "a.ts", 0.0), shifted_ts(part, tmp_path / "sound.ts", 40.0, kinds=("audio",)),
+              shifted_ts(part, tmp_path / "b.ts", 100.0)]
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(b"".join(piece.read_bytes() for piece in pieces))
+    done = run_srpipe("upscale", joined, "-o", tmp_path / "out.mkv", "--on-decode-error", "skip", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    assert "unexpected" not in done.stderr.decode() and video_info(tmp_path / "out.mkv")["times"]
 
 
 def test_a_size_change_is_told_in_the_inputs_sizes_with_what_to_do(tmp_path):
