@@ -323,13 +323,13 @@ def test_a_phones_own_metadata_is_kept_in_mp4_and_mov(tmp_path, pm):
         assert kept["title" if name.endswith(".mkv") else "com.apple.quicktime.title"] == "a day out"
 
 
-def _tagged_clip(path, tags, disposition=av.stream.Disposition.default):
-    """Three frames of a video stream with its own ``tags`` and flags."""
+def _tagged_clip(path, tags):
+    """Three frames of a video stream with its own ``tags``, marked default."""
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=10)
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
         stream.metadata.update(tags)
-        stream.disposition = disposition
+        stream.disposition = av.stream.Disposition.default
         for i in range(3):
             frame = av.VideoFrame(64, 48, "yuv420p")
             frame.pts = i
