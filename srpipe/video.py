@@ -1634,12 +1634,17 @@ class PyAVSink(Sink):
                 packet.duration = duration
         self._mux(packets)
 
-    def _mux(self, packets) -> None:
+    def _mux(self, packets, copied: tuple[str, int, float] | None = None) -> None:
+        """Mux ``packets``; ``copied``: (kind, stream, time in seconds) of a copied packet, which the
+        writer's own filter may find damaged (ADTS audio into MP4's or Matroska's AAC)."""
         try:
             self.container.mux(packets)
         except (OSError, av.FFmpegError) as exc:
             if self.file is not None and self.file.interrupted:
                 raise self.file.interrupted from None
+            if copied is not None and isinstance(exc, av.InvalidDataError):
+                self._leave_out_damaged(*copied)
+                return
             raise self._write_error(exc) from exc
         if self.file is not None and self.file.interrupted:
             raise self.file.interrupted
@@ -1668,12 +1673,27 @@ class PyAVSink(Sink):
                 "(recordings joined end to end?); cut the input where it does (ffmpeg -t, -ss) and upscale the "
                 "parts one by one")
         self._copied_dts[index] = packet.dts
+        copied = (packet.stream.type, index, float(packet.dts * packet.time_base))
         packet.stream = out_stream
-        self._mux(packet)
+        self._mux(packet, copied)
+
+    _damaged_copies = 0
+
+    def _leave_out_damaged(self, kind: str, index: int, seconds: float) -> None:
+        """A copied packet the writer could not read: damage in the input, which stops the run, or
+        with ``--on-decode-error skip`` is left out and counted (told at the end)."""
+        if getattr(self.source, "on_decode_error", None) != "skip":
+            raise SrpipeError(f"the {kind} stream #{index} of {self.source.location} is damaged at {seconds:.3f} s; "
+                              "rerun with --on-decode-error skip to leave its damaged packets out")
+        self._damaged_copies += 1
 
     def finish(self) -> None:
         if self.container is None:
             raise SrpipeError(f"{self.source.location} has no video frames to upscale")
+        if self._damaged_copies:
+            warnings.warn(f"{self._damaged_copies} damaged packet{'s' * (self._damaged_copies != 1)} of the copied "
+                          f"streams of {self.source.location} {'were' if self._damaged_copies != 1 else 'was'} "
+                          "left out")
         for paletted in self.palette.frames(None) if self.palette is not None else ():
             self._mux_video(self._encode(paletted))
         self._mux_video(self._encode(None))

@@ -1,6 +1,7 @@
 """Bad input, faults and interruptions: one clear line, a non-zero exit, nothing left behind."""
 
 import os
+import re
 import resource
 import shutil
 import signal
@@ -434,6 +435,28 @@ def test_a_joint_where_the_next_recording_carries_sound_where_the_picture_was_is
     done = run_srpipe("upscale", joined, "-o", tmp_path / "out.mkv", "--on-decode-error", "skip", "-q")
     assert done.returncode == 0, done.stderr.decode()
     assert "unexpected" not in done.stderr.decode() and video_info(tmp_path / "out.mkv")["times"]
+
+
+def test_damaged_sound_in_mpegts_is_told_as_damage_and_left_out_when_skipping(tmp_path):
+    """A broadcast recording's damaged ADTS sound: the writer's filter into MP4's or Matroska's AAC
+    refuses the packet, which was told as "cannot write ...: check free space and permissions",
+    and --on-decode-error skip did not help."""
+    recording = bytearray(shifted_ts(make_test_video(tmp_path / "part.mp4", frames=25), tmp_path / "in.ts", 0.0)
+                          .read_bytes())
+    sound = [i for i in range(len(recording) // 188)
+             if (recording[i * 188 + 1] & 0x1F) << 8 | recording[i * 188 + 2] == 0x101]  # its second stream's PID
+    for i in sound[10:12]:
+        recording[i * 188 + 4:(i + 1) * 188] = bytes(184)
+    damaged = tmp_path / "damaged.ts"
+    damaged.write_bytes(bytes(recording))
+    done = run_srpipe("upscale", damaged, "-o", tmp_path / "out.mkv")
+    assert_one_line_error(done, f"the audio stream #1 of {damaged} is damaged at ", "rerun with --on-decode-error skip")
+    assert not (tmp_path / "out.mkv").exists()
+    done = run_srpipe("upscale", damaged, "-o", tmp_path / "out.mkv", "--on-decode-error", "skip", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    assert re.search(r"Warning: \d damaged packets? of the copied streams of .* left out", done.stderr.decode())
+    assert len(video_info(tmp_path / "out.mkv")["times"]) == 25
+    assert 0 < len(packets(tmp_path / "out.mkv", "audio")) < len(packets(damaged, "audio"))
 
 
 def test_a_size_change_is_told_in_the_inputs_sizes_with_what_to_do(tmp_path):
