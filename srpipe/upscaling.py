@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Callable
 from srpipe.backends import AUTO, load_upscaler
 from srpipe.device import resolve_device
 from srpipe.errors import SrpipeError
-from srpipe.media import SinkOptions, SourceOptions, open_sink, open_source
+from srpipe.media import SinkOptions, SourceOptions, open_sink, open_source, turns_a_quarter
 from srpipe.models import UpscalerTraits, for_stream
 from srpipe.outputs import (
     check_output,
@@ -200,6 +201,11 @@ def upscale(
             else:  # a signal (Ctrl-C, a batch worker stopped) while the sink was being opened
                 remove_own_partials(output)
             raise
+    if sizes is not None and not sizes.turned and turns_a_quarter(source.display_matrix):
+        name = "standard input" if input == "-" else input
+        warnings.warn(f"{name} is shown turned a quarter, and was sized as stored ({sizes.last[0]}x{sizes.last[1]}, "
+                      "shown the other way round): its turn is read from the file, which a stream cannot give "
+                      "twice; upscale the file itself to size it as shown")
     traits = UpscalerTraits.of(upscaler)  # optional traits, read after the run (a variant is settled by then)
     backend_used = traits.backend if spec.accepts_backend else None
     return UpscaleResult(input, output, model, scale, device, stats, backend_used, sizes, sink.encoder, reuse_stats,

@@ -137,6 +137,18 @@ def test_target_sizes_size_a_turned_video_as_it_is_shown(cli_run, tmp_path, args
     assert (summary["width"], summary["height"]) == shown
 
 
+def test_a_turned_video_on_standard_input_is_sized_as_stored_and_said_so(tmp_path):
+    """A stream cannot be read twice for its first frame's turn: sized as stored, without a word,
+    the output showed at another width than asked."""
+    clip = make_test_video(tmp_path / "phone.mkv", width=64, height=48, frames=3, rotation=90)
+    done = run_srpipe("upscale", "-", "--width", "96", "-o", tmp_path / "out.mkv", input=clip.read_bytes())
+    assert done.returncode == 0, done.stderr.decode()
+    assert "Warning: standard input is shown turned a quarter, and was sized as stored (96x72, shown the other " \
+           "way round)" in done.stderr.decode()
+    info = video_info(tmp_path / "out.mkv")
+    assert (info["width"], info["height"]) == (96, 72) and info["rotation"] in (90, -90)
+
+
 def test_a_size_that_shrinks_a_turned_video_as_shown_is_refused_in_those_terms(cli_run, tmp_path):
     clip = make_test_video(tmp_path / "phone.mp4", width=64, height=48, frames=3, rotation=90)
     result = cli_run("upscale", clip, "--height", "60", "-o", tmp_path / "out.mp4")
