@@ -421,6 +421,10 @@ def move_packet(packet: av.Packet, step: int) -> None:
         packet.pts += step
 
 
+# The formats whose writers keep a cover picture (MP4's covr, as iTunes writes it; FFmpeg's MOV writer
+# leaves it out, and Matroska keeps one as an attachment, which PyAV adds only from its bytes)
+COVER_FORMATS = frozenset({"mp4"})
+
 # The formats that keep a video stream's timecode: as a timecode track (MOV, MP4), or its tag (Matroska)
 TIMECODE_FORMATS = frozenset({"mov", "mp4", "ipod", "matroska", "webm"})
 
@@ -452,6 +456,12 @@ def file_origin(container) -> Fraction:
     if not start or (start < 0 and not container.format.flags & av.format.Flags.ts_discont.value):
         return Fraction(0)
     return Fraction(start, av.time_base)
+
+
+def date_cover(packet: av.Packet) -> None:
+    """Give a cover picture's one packet, which has no time, time zero: writers take only dated packets."""
+    if packet.pts is None and packet.dts is None and packet.stream.disposition & av.stream.Disposition.attached_pic:
+        packet.pts = packet.dts = 0
 
 
 def upscaled_tags(stream) -> dict[str, str]:
@@ -725,6 +735,7 @@ class PyAVSource(Source):
                     last_pts = frame.pts
                     yield frame
             elif index in passthrough and packet.size:  # not the empty packet that ends each stream
+                date_cover(packet)
                 if packet.pts is None:  # an AVI's (muxers need one): its decoding time
                     packet.pts = packet.dts
                 if packet.dts is None and packet.pts is not None:
@@ -1166,8 +1177,19 @@ def add_copied_stream(container, in_stream, location: str):
     telemetry: muxers take one and then refuse the header or the trailer, which would lose the
     whole file) or an attachment the container cannot hold. Audio and subtitles must fit."""
     if in_stream.type == "video" and in_stream.disposition & av.stream.Disposition.attached_pic:
-        warnings.warn(f"the cover picture (stream #{in_stream.index}) of {location} is not copied")
-        return None
+        out_stream = None
+        if set(container.format.name.split(",")) & COVER_FORMATS:
+            try:
+                out_stream = container.add_stream_from_template(in_stream)
+            except (av.FFmpegError, ValueError):
+                pass
+        if out_stream is None:
+            warnings.warn(f"the cover picture (stream #{in_stream.index}) of {location} is not copied: of the "
+                          "outputs, MP4 (.mp4) keeps one")
+            return None
+        out_stream.metadata.update(in_stream.metadata)
+        out_stream.disposition = in_stream.disposition
+        return out_stream
     if in_stream.type == "data":
         if in_stream.container.chapters() and in_stream.metadata.get("handler_name", "").lower().startswith(
                 ("subtitle", "text", "chapter")):

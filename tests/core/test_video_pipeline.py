@@ -278,7 +278,8 @@ def test_a_format_the_encoder_lacks_is_written_as_the_nearest_it_takes_and_said(
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg program to make phone-style MP4s")
 def test_phone_mp4_extras_cover_art_and_mov_text(tmp_path):
-    """A cover picture is left out with a warning; MP4's own subtitles (mov_text), which Matroska
+    """A cover picture is kept in an MP4 and left out of other outputs with a warning (FFmpeg's MOV
+    writer drops it, Matroska needs an attachment); MP4's own subtitles (mov_text), which Matroska
     cannot hold, are refused there with the way that works."""
     subtitles = tmp_path / "s.srt"
     subtitles.write_text("1\n00:00:00,000 --> 00:00:00,400\nhello\n")
@@ -289,9 +290,18 @@ def test_phone_mp4_extras_cover_art_and_mov_text(tmp_path):
     subprocess.run([*source, "-i", str(tmp_path / "cover.png"), "-map", "0", "-map", "1", "-c:v:0", "libx264",
                     "-c:v:1", "mjpeg", "-disposition:v:1", "attached_pic", str(covered)], check=True)
     done = run_srpipe("upscale", covered, "-q")
-    assert done.returncode == 0, done.stderr.decode()
-    assert done.stderr.decode().splitlines() == [f"Warning: the cover picture (stream #1) of {covered} is not copied"]
+    assert done.returncode == 0 and done.stderr.decode() == "", done.stderr.decode()
     assert len(video_info(tmp_path / "covered_x2.mp4")["times"]) == 5
+    pictures = []
+    for path in (covered, tmp_path / "covered_x2.mp4"):
+        with av.open(str(path)) as container:
+            cover = container.streams.video[1]
+            assert cover.disposition & av.stream.Disposition.attached_pic
+            pictures.append([bytes(packet) for packet in container.demux(cover) if packet.size])
+    assert pictures[0] == pictures[1] and len(pictures[0]) == 1
+    done = run_srpipe("upscale", covered, "-o", tmp_path / "covered.mkv", "-q")
+    assert done.returncode == 0 and done.stderr.decode().splitlines() == [
+        f"Warning: the cover picture (stream #1) of {covered} is not copied: of the outputs, MP4 (.mp4) keeps one"]
     done = run_srpipe("upscale", clip, "-o", tmp_path / "out.mkv")
     assert done.returncode == 1 and done.stderr.decode() == (
         f"Error: the output container cannot hold the subtitle stream #1 (mov_text) of {clip}: 'matroska' format "

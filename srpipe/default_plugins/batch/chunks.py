@@ -153,6 +153,7 @@ def join_parts(source: str | Path, index: VideoIndex, parts: list[Path], output:
     from srpipe.video import (
         SUFFIX_FORMATS,
         add_copied_stream,
+        date_cover,
         file_origin,
         first_frame_layout,
         main_video,
@@ -206,6 +207,7 @@ def join_parts(source: str | Path, index: VideoIndex, parts: list[Path], output:
                 def other_packets():
                     if copied:
                         for packet in src.demux(*[src.streams[i] for i in copied]):
+                            date_cover(packet)
                             if packet.dts is not None:
                                 move_packet(packet, -round(origin / Fraction(packet.time_base)))
                                 yield copied[packet.stream.index], packet
