@@ -171,13 +171,20 @@ def main_video(container) -> av.video.stream.VideoStream | None:
         (stream.codec_context.width * stream.codec_context.height) if stream.codec_context is not None else 0))
 
 
-def first_frame_layout(location: str) -> tuple[tuple[int, ...] | None, bool]:
-    """(display matrix or None, full range?) of a file's first video frame."""
-    with av.open(location) as container:
-        first = next(container.decode(main_video(container)), None)
-        if first is None:
-            return None, False
-        return _display_matrix(first), frame_from_av(first).full_range
+def first_frame_layout(location: str, input_format: str | None = None,
+                       max_pixels: int | None = None) -> tuple[tuple[int, ...] | None, bool]:
+    """(display matrix or None, full range?) of a file's first video frame, opened as a file
+    whatever its name (FFmpeg would read "pipe:0" from standard input); (None, False) where
+    it has none that can be read."""
+    options = {"max_pixels": str(max_pixels or default_max_pixels())}
+    try:
+        with av.open(f"file:{os.path.abspath(location)}", format=input_format, options=options) as container:
+            first = next(container.decode(main_video(container)), None)
+    except (av.FFmpegError, OSError, ValueError):
+        return None, False
+    if first is None:
+        return None, False
+    return _display_matrix(first), frame_from_av(first).full_range
 
 
 def stream_colour(stream) -> tuple[int, int, int]:
@@ -412,7 +419,6 @@ class Joints:
         self.due[index] = dts + _packet_duration(packet, time_base)
 
 
-
 def move_packet(packet: av.Packet, step: int) -> None:
     """Move ``packet``'s timestamps by ``step`` units of its time base."""
     if step and packet.dts is not None:
@@ -446,6 +452,12 @@ def started_at_zero(chapters: list[dict], origin: Fraction) -> list[dict]:
     return moved
 
 
+def times_may_jump(container) -> bool:
+    """Whether the container's format lets times jump (MPEG-TS, MPEG-PS, HLS: FFmpeg's
+    ``AVFMT_TS_DISCONT``): recordings joined end to end, a clock that wraps."""
+    return bool(container.format.flags & av.format.Flags.ts_discont.value)
+
+
 def file_origin(container) -> Fraction:
     """Where a file's times start, in seconds, taken off them all as FFmpeg's command does: a
     recording that starts later (MPEG-TS's 1.4 s, a broadcast's hours) would open an MP4 with a
@@ -453,7 +465,7 @@ def file_origin(container) -> Fraction:
     would have an MP4's edit list hide its first frames. Elsewhere a start before zero (an
     MP4's audio priming) is the file's own, and kept."""
     start = container.start_time
-    if not start or (start < 0 and not container.format.flags & av.format.Flags.ts_discont.value):
+    if not start or (start < 0 and not times_may_jump(container)):
         return Fraction(0)
     return Fraction(start, av.time_base)
 
@@ -568,19 +580,11 @@ class PyAVSource(Source):
         self._deinterlacer: deinterlace.Deinterlacer | None = None
 
     def quarter_turned(self) -> bool:
-        """From the first frame's display matrix, decoded from the file opened again (as a file
-        whatever its name: FFmpeg would read "pipe:0" from standard input); standard input and
-        streams, which cannot be read twice, and a first frame that cannot be read (the run then
-        says why, or skips it) are taken as shown as stored."""
-        if not self.is_file:
-            return False
-        try:
-            with av.open(f"file:{os.path.abspath(self.location)}", format=self.input_format,
-                         options={"max_pixels": str(self.max_pixels)}) as container:
-                first = next(container.decode(main_video(container)), None)
-        except (av.FFmpegError, OSError, ValueError):
-            return False
-        return first is not None and turns_a_quarter(_display_matrix(first))
+        """From the first frame's display matrix, decoded from the file opened again; standard
+        input and streams, which cannot be read twice, and a first frame that cannot be read (the
+        run then says why, or skips it) are taken as shown as stored."""
+        return self.is_file and turns_a_quarter(
+            first_frame_layout(self.location, self.input_format, self.max_pixels)[0])
 
     def near_lossless(self) -> bool:
         """A file in one of the :data:`LOSSLESS_CODECS`, or H.264 whose first frames with content
@@ -680,7 +684,7 @@ class PyAVSource(Source):
         # the file's bytes the packets read so far reach (-1: not told so)
         reach = None if set(self.container.format.name.split(",")) & CONTIGUOUS_FORMATS else -1
         packets, stalled = self.container.demux(), False
-        joints = Joints(self.location) if self.container.format.flags & av.format.Flags.ts_discont.value else None
+        joints = Joints(self.location) if times_may_jump(self.container) else None
         while True:
             with self._reading:
                 asked = time.monotonic()
@@ -1173,9 +1177,9 @@ def _subsampled(pix_fmt: str) -> bool:
 def add_copied_stream(container, in_stream, location: str):
     """An output stream for copying ``in_stream``'s packets untouched, with its flags (default,
     forced...); ``None`` (with a warning) for a data track (a timecode that no video stream
-    carries as a tag, chapter text, camera
-    telemetry: muxers take one and then refuse the header or the trailer, which would lose the
-    whole file) or an attachment the container cannot hold. Audio and subtitles must fit."""
+    carries as a tag, chapter text, camera telemetry: muxers take one and then refuse the
+    header or the trailer, which would lose the whole file), a cover picture the container
+    cannot keep, or an attachment it cannot hold. Audio and subtitles must fit."""
     if in_stream.type == "video" and in_stream.disposition & av.stream.Disposition.attached_pic:
         out_stream = None
         if set(container.format.name.split(",")) & COVER_FORMATS:

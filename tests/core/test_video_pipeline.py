@@ -24,6 +24,15 @@ def pm():
     return make_plugin_manager()
 
 
+def _encode_blank_frames(container, stream, count=3):
+    """``count`` blank frames of ``stream``'s size and format, encoded and muxed, then the encoder's rest."""
+    for i in range(count):
+        frame = av.VideoFrame(stream.width, stream.height, stream.pix_fmt)
+        frame.pts = i
+        container.mux(stream.encode(frame))
+    container.mux(stream.encode())
+
+
 def test_frames_times_audio_and_tags_survive(tmp_path, pm):
     clip = make_test_video(tmp_path / "in.mp4", frames=15, color_range=1)
     result = upscale(str(clip), model="bicubic", scale=2, pm=pm)
@@ -319,11 +328,7 @@ def test_a_phones_own_metadata_is_kept_in_mp4_and_mov(tmp_path, pm):
         container.metadata.update({**keys, "title": "a day out"})
         stream = container.add_stream("libx264", rate=10)
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        for i in range(3):
-            frame = av.VideoFrame(64, 48, "yuv420p")
-            frame.pts = i
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
+        _encode_blank_frames(container, stream)
     for name in ("out.mp4", "out.m4v", "out.mov", "out.mkv"):
         upscale(str(clip), str(tmp_path / name), scale=2, pm=pm)
         with av.open(str(tmp_path / name)) as container:
@@ -340,11 +345,7 @@ def _tagged_clip(path, tags):
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
         stream.metadata.update(tags)
         stream.disposition = av.stream.Disposition.default
-        for i in range(3):
-            frame = av.VideoFrame(64, 48, "yuv420p")
-            frame.pts = i
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
+        _encode_blank_frames(container, stream)
     return path
 
 
@@ -475,11 +476,7 @@ def _hdr10_clip(path):
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p10le"
         stream.codec_context.color_primaries, stream.codec_context.color_trc = 9, 16  # BT.2020, PQ
         stream.codec_context.colorspace = 9
-        for i in range(3):
-            frame = av.VideoFrame(64, 48, "yuv420p10le")
-            frame.pts = i
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
+        _encode_blank_frames(container, stream)
     return path
 
 
