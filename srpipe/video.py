@@ -419,6 +419,51 @@ class Joints:
         self.due[index] = dts + _packet_duration(packet, time_base)
 
 
+class AudioTimes:
+    """Decoding times for the packets of copied audio streams that the demuxer gave none: MPEG-TS
+    carries several frames of sound in each of its packets, timed only the first, and times the
+    others only where it knew the stream's sample rate from the start (not a stream whose sound
+    came after the probe: a recording joined after a silent one). Each is timed after the one
+    before it, by the samples that one decodes to. Those with none before them are counted."""
+
+    def __init__(self):
+        self.last: dict[int, av.Packet] = {}
+        self.decoders: dict[int, av.CodecContext] = {}
+        self.untimed: Counter[int] = Counter()
+
+    def date(self, packet: av.Packet) -> bool:
+        """Whether to keep ``packet``: false for an audio packet without times that none came before,
+        else true; an audio packet without times is given them here."""
+        index = packet.stream.index
+        if packet.stream.type != "audio" or packet.pts is not None or packet.dts is not None:
+            if packet.dts is not None:
+                self.last[index] = packet
+            return True
+        before = self.last.get(index)
+        step = before is not None and (before.duration or self._samples(before))
+        if not step:
+            self.untimed[index] += 1
+            return False
+        packet.dts = packet.pts = before.dts + step
+        self.last[index] = packet
+        return True
+
+    def _samples(self, packet: av.Packet) -> int:
+        """How long ``packet`` plays, in its time base, from the samples it decodes to (0: none)."""
+        context = packet.stream.codec_context
+        if packet.stream.index not in self.decoders:
+            decoder = self.decoders[packet.stream.index] = av.CodecContext.create(context.name, "r")
+            if context.extradata:
+                decoder.extradata = context.extradata
+        try:
+            frames = self.decoders[packet.stream.index].decode(packet)
+        except av.FFmpegError:
+            return 0
+        samples = sum(frame.samples for frame in frames)
+        rate = frames[0].sample_rate if frames else 0
+        return round(Fraction(samples, rate) / Fraction(packet.time_base)) if rate else 0
+
+
 def move_packet(packet: av.Packet, step: int) -> None:
     """Move ``packet``'s timestamps by ``step`` units of its time base."""
     if step and packet.dts is not None:
@@ -498,7 +543,7 @@ def _packet_duration(packet: av.Packet, time_base: Fraction) -> Fraction:
         return Fraction(frame_size, sample_rate)
     if packet.duration:
         return packet.duration * time_base
-    rate = packet.stream.average_rate or packet.stream.guessed_rate
+    rate = packet.stream.type == "video" and (packet.stream.average_rate or packet.stream.guessed_rate)
     return 1 / Fraction(rate) if rate else Fraction(0)
 
 
@@ -679,6 +724,7 @@ class PyAVSource(Source):
         last_pts = last_step = None
         video_pts, video_end, corrupt = [], None, False  # what the demuxer gave, to tell what it lost
         undated: dict[int, list[av.Packet]] = {}  # copied packets waiting for a decoding time
+        audio_times = AudioTimes()
         best_effort = BestEffortTimes()
         # A demuxer that read past damage skipped bytes: where packets lie whole and in file order,
         # the file's bytes the packets read so far reach (-1: not told so)
@@ -699,6 +745,12 @@ class PyAVSource(Source):
                 except (OSError, av.FFmpegError) as exc:
                     self._check_stalled()
                     packet = self._ended_by(exc)
+                except IndexError:
+                    # PyAV's end of the streams, after their last packets, met a stream that came up
+                    # midway (MPEG-TS), whose packets it passed over: the streams it knows have ended
+                    hint = ": give the file itself, where it is found" if self.location == "-" else ""
+                    warnings.warn(f"a stream that begins partway through {self.location} is not copied{hint}")
+                    packet = None
             if packet is None:
                 self._check_stalled()
                 if stalled:
@@ -738,7 +790,8 @@ class PyAVSource(Source):
                     last_step = frame.pts - last_pts if last_pts is not None else None
                     last_pts = frame.pts
                     yield frame
-            elif index in passthrough and packet.size:  # not the empty packet that ends each stream
+            elif index in passthrough and packet.size and audio_times.date(packet):  # not the empty packet that
+                # ends each stream
                 date_cover(packet)
                 if packet.pts is None:  # an AVI's (muxers need one): its decoding time
                     packet.pts = packet.dts
@@ -751,6 +804,9 @@ class PyAVSource(Source):
             for packet in packets:
                 packet.dts = packet.pts
                 yield packet
+        for index, count in audio_times.untimed.items():
+            warnings.warn(f"{count} packet{'s' * (count != 1)} of the audio stream #{index} of {self.location} had no "
+                          "time, with no timed one before them, and are left out")
         if self.pts_range is None:
             self._count_container_losses(sorted(video_pts), video_end, corrupt, joints.at if joints else [])
             self._tell_frameless_packets()
@@ -1174,12 +1230,52 @@ def _subsampled(pix_fmt: str) -> bool:
     return any(c.width < 2 or c.height < 2 for c in av.VideoFormat(pix_fmt, 2, 2).components)
 
 
-def add_copied_stream(container, in_stream, location: str):
+# The most packets (of all streams) read ahead for an audio stream's first, where the file's header
+# does not tell its sample rate: a few minutes of a broadcast
+LOOK_AHEAD_PACKETS = 20000
+
+
+def first_sound(in_stream, location: str, held: av.Packet | None = None) -> tuple[av.AudioFrame, bytes] | None:
+    """The first sound ``in_stream`` (audio) decodes to, and the packet it came in: from ``held``,
+    a packet of it already read, else from the file ``location`` opened again (not standard input
+    or a stream, which cannot be read twice), within its first :data:`LOOK_AHEAD_PACKETS` packets;
+    None where neither gives any."""
+
+    def decoded(packets) -> tuple[av.AudioFrame, bytes] | None:
+        decoder = av.CodecContext.create(in_stream.codec_context.name, "r")
+        if in_stream.codec_context.extradata:
+            decoder.extradata = in_stream.codec_context.extradata
+        for packet in packets:
+            if packet.stream.index == in_stream.index and packet.size:
+                try:
+                    frames = decoder.decode(packet)
+                except av.FFmpegError:
+                    continue  # damage: the next packet may tell
+                if frames and frames[0].sample_rate:
+                    return frames[0], bytes(packet)
+        return None
+
+    if held is not None:
+        return decoded([held])
+    if not Path(location).is_file():
+        return None
+    try:  # as a file whatever its name, in the format it was read in
+        with av.open(f"file:{os.path.abspath(location)}",
+                     format=in_stream.container.format.name.split(",")[0]) as container:
+            return decoded(itertools.islice(container.demux(), LOOK_AHEAD_PACKETS))
+    except (av.FFmpegError, OSError, ValueError):
+        return None
+
+
+def add_copied_stream(container, in_stream, location: str, held: av.Packet | None = None, streamed: bool = False):
     """An output stream for copying ``in_stream``'s packets untouched, with its flags (default,
     forced...); ``None`` (with a warning) for a data track (a timecode that no video stream
     carries as a tag, chapter text, camera telemetry: muxers take one and then refuse the
     header or the trailer, which would lose the whole file), a cover picture the container
-    cannot keep, or an attachment it cannot hold. Audio and subtitles must fit."""
+    cannot keep, an attachment it cannot hold, or an audio stream whose sample rate neither the
+    file's header nor its first packets tell (``held``: the first packet of it already read;
+    ``streamed``: the output is written where its writer cannot seek back, :func:`give_aac_config`).
+    Audio and subtitles must fit."""
     if in_stream.type == "video" and in_stream.disposition & av.stream.Disposition.attached_pic:
         out_stream = None
         if set(container.format.name.split(",")) & COVER_FORMATS:
@@ -1209,6 +1305,16 @@ def add_copied_stream(container, in_stream, location: str):
     if in_stream.codec_context is None and in_stream.type in ("audio", "subtitle"):  # its header was cut short
         raise SrpipeError(f"the {in_stream.type} stream #{in_stream.index} of {location} has no codec (the file may "
                           "be cut short); check the file")
+    sound = None
+    if in_stream.type == "audio" and not in_stream.codec_context.sample_rate:
+        # The header does not tell it (a recording whose sound starts after its picture, as one
+        # joined after a silent one; a broadcast's track that carries nothing): its first packet does
+        sound = first_sound(in_stream, location, held)
+        if sound is None:
+            warnings.warn(f"the audio stream #{in_stream.index} ({in_stream.codec_context.name}) of {location} is "
+                          f"not copied: none of its first packets, nor the file's header, tell its sample rate (a "
+                          "track that carries no sound?)")
+            return None
     try:
         codec = in_stream.codec_context.name if in_stream.codec_context is not None else "no codec"
         if container.format.name == "mpegts" and codec not in _MPEGTS_CARRIED.get(in_stream.type, {codec}):
@@ -1228,6 +1334,11 @@ def add_copied_stream(container, in_stream, location: str):
             raise SrpipeError(f"the output container cannot hold the {what} of {location}: {exc}; {instead}") from exc
         warnings.warn(f"{what} is not copied: the output container cannot hold it")
         return None
+    if sound is not None:
+        frame, packet = sound
+        out_stream.codec_context.sample_rate, out_stream.codec_context.layout = frame.sample_rate, frame.layout
+        if streamed:
+            give_aac_config(out_stream, in_stream, packet)
     out_stream.metadata.update(in_stream.metadata)
     out_stream.disposition = in_stream.disposition
     return out_stream
@@ -1286,7 +1397,7 @@ def give_aac_config(out_stream, in_stream, first_packet: bytes | None = None) ->
     It is taken from ``first_packet``'s ADTS header where one came before the first frame, else
     from the decoder's parameters where they tell it (plain AAC profiles); the muxer strips the
     ADTS headers itself. (A file is left to the muxer, which fills it in from the first packet.)"""
-    if in_stream.type == "audio" and in_stream.codec_context.name == "aac" and not in_stream.codec_context.extradata:
+    if in_stream.type == "audio" and in_stream.codec_context.name == "aac" and not out_stream.codec_context.extradata:
         config = adts_audio_config(first_packet) if first_packet else aac_audio_config(in_stream.codec_context)
         if config is not None:
             out_stream.codec_context.extradata = config
@@ -1580,12 +1691,11 @@ class PyAVSink(Sink):
         return wanted
 
     def _add_copy(self, in_stream) -> None:
-        out_stream = add_copied_stream(self.container, in_stream, self.source.location)
+        first = next((packet for packet in self.held_packets if packet.stream.index == in_stream.index), None)
+        out_stream = add_copied_stream(self.container, in_stream, self.source.location, first, self.file is not None)
         if out_stream is not None:
             if self.file is not None:  # written as a stream
-                first = next((bytes(packet) for packet in self.held_packets
-                              if packet.stream.index == in_stream.index), None)
-                give_aac_config(out_stream, in_stream, first)
+                give_aac_config(out_stream, in_stream, bytes(first) if first is not None else None)
             self.copied[in_stream.index] = out_stream
 
     def write_frame(self, frame: Frame) -> None:

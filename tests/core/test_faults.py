@@ -437,6 +437,62 @@ def test_a_joint_where_the_next_recording_carries_sound_where_the_picture_was_is
     assert "unexpected" not in done.stderr.decode() and video_info(tmp_path / "out.mkv")["times"]
 
 
+@pytest.mark.parametrize("output", ["out.mp4", "out.mkv", "-"])
+def test_a_silent_recording_joined_before_one_with_sound_keeps_all_the_sound(tmp_path, output):
+    """``cat silent.ts sound.ts``: the file's header lists the sound of the second recording
+    without its sample rate, which every writer refused ("sample rate not set"); and MPEG-TS then
+    times only the first of the frames of sound in each of its packets, the others were left out."""
+    part = make_test_video(tmp_path / "part.mp4", frames=50)  # 2 s, and audio
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(shifted_ts(part, tmp_path / "a.ts", 0.0, kinds=("video",)).read_bytes()
+                       + shifted_ts(part, tmp_path / "b.ts", 100.0).read_bytes())
+    with av.open(str(joined)) as container:
+        assert container.streams.audio[0].sample_rate == 0  # what the header says
+    written = tmp_path / ("streamed.mkv" if output == "-" else output)
+    done = run_srpipe("upscale", joined, "-o", output, "-q", *(("--format", "matroska") if output == "-" else ()),
+                      cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    if output == "-":
+        written.write_bytes(done.stdout)
+    assert len(video_info(written)["times"]) == 100
+    sound, picture = packets(written, "audio"), packets(part, "audio")
+    assert [data[-20:] for _, data in sound] == [data[-20:] for _, data in picture]  # every frame (ADTS headers aside)
+    assert abs(sound[0][0] - 2) < 0.1 and all(b > a for (a, _), (b, _) in zip(sound, sound[1:]))
+
+
+def test_a_listed_sound_track_that_carries_nothing_is_left_out_with_a_warning(tmp_path):
+    """A broadcast lists a sound track that carries nothing (a second language not on air): with
+    no sample rate to write, every writer refused the whole file."""
+    part = make_test_video(tmp_path / "part.mp4", frames=25)
+    recording = tmp_path / "in.ts"
+    with av.open(str(part)) as source, av.open(str(recording), "w", format="mpegts") as out:
+        video = out.add_stream_from_template(source.streams.video[0])
+        out.add_stream_from_template(source.streams.audio[0])  # listed, never carried
+        for packet in source.demux(video=0):
+            if packet.dts is not None:
+                packet.stream = video
+                out.mux(packet)
+    with av.open(str(recording)) as container:
+        assert [stream.type for stream in container.streams] == ["video", "audio"]
+    done = run_srpipe("upscale", recording, "-o", tmp_path / "out.mp4")
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stderr.decode().splitlines()[0] == (
+        f"Warning: the audio stream #1 (aac) of {recording} is not copied: none of its first packets, nor the "
+        "file's header, tell its sample rate (a track that carries no sound?)")
+    assert video_info(tmp_path / "out.mp4")["types"] == ["video"]
+
+
+def test_a_stream_that_begins_partway_through_standard_input_is_no_crash(tmp_path):
+    """Read from a pipe, the probe does not find the sound of the second recording; PyAV's end of
+    the streams then met it and raised IndexError."""
+    part = make_test_video(tmp_path / "part.mp4", frames=50)
+    joined = (shifted_ts(part, tmp_path / "a.ts", 0.0, kinds=("video",)).read_bytes()
+              + shifted_ts(part, tmp_path / "b.ts", 100.0).read_bytes())
+    done = run_srpipe("upscale", "-", "-o", tmp_path / "out.mkv", "-q", input=joined)
+    assert done.returncode == 0, done.stderr.decode()
+    assert "unexpected" not in done.stderr.decode() and len(video_info(tmp_path / "out.mkv")["times"]) == 100
+
+
 def test_damaged_sound_in_mpegts_is_told_as_damage_and_left_out_when_skipping(tmp_path):
     """A broadcast recording's damaged ADTS sound: the writer's filter into MP4's or Matroska's AAC
     refuses the packet, which was told as "cannot write ...: check free space and permissions",
