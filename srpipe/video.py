@@ -1081,7 +1081,8 @@ def add_video_encoder(container, codec: str, *, rate, time_base: Fraction, crf: 
         stream = container.add_stream(codec, rate=rate)
     except (av.FFmpegError, ValueError) as exc:
         raise SrpipeError(f"cannot use encoder {codec!r}: {exc}; see 'ffmpeg -encoders' for names") from exc
-    stream.time_base = stream.codec_context.time_base = time_base
+    stream.time_base = stream.codec_context.time_base = encoder_time_base(
+        stream.codec_context.name, container.format.name, time_base, Fraction(rate))
     stream.options = encoder_options(stream.codec_context.name, crf, preset, extra or {}, gpu)
     if stream.codec_context.name == "libx264":
         # frame threads, as ffmpeg's CLI runs x264: PyAV's default (slice threads) made files
@@ -1089,6 +1090,22 @@ def add_video_encoder(container, codec: str, *, rate, time_base: Fraction, crf: 
         stream.codec_context.thread_type = "FRAME"
     tag_hevc_for_apple(container, stream)
     return stream
+
+
+# Encoders that count time in frames (MPEG-1/2: their frame rate codes), and those whose time base has
+# at most 16 bits (MPEG-4 Part 2 and H.263 and their kin, which refuse MPEG-TS's 1/90000)
+FRAME_TIMED_CODECS = frozenset({"mpeg1video", "mpeg2video"})
+SHORT_TIME_BASE_CODECS = frozenset({"mpeg4", "h263", "h263p", "msmpeg4", "msmpeg4v2", "wmv1", "wmv2", "flv"})
+
+
+def encoder_time_base(codec: str, container_format: str, time_base: Fraction, rate: Fraction) -> Fraction:
+    """The time base to encode in: the source's, which keeps each frame's time, but a frame at
+    ``rate`` where the encoder or the container counts in frames (AVI: a tick a frame, or the
+    rest of a tick is written as empty frames) or cannot hold the source's."""
+    if codec in FRAME_TIMED_CODECS or "avi" in container_format.split(",") or (
+            codec in SHORT_TIME_BASE_CODECS and time_base.denominator > 0xFFFF):
+        return 1 / rate
+    return time_base
 
 
 def tag_hevc_for_apple(container, stream) -> None:
@@ -1592,8 +1609,9 @@ class PyAVSink(Sink):
             # HDR10: how bright the picture is meant to be shown, which a TV maps to what it can show
             stream.options = {**stream.options, "x265-params": ":".join(filter(None, (params, "hdr10=1", hdr10)))}
         elif hdr10 and stream.codec_context.name != "libx265":
+            where = "" if "libx265" in self.container.supported_codecs else " in an .mp4 or .mkv"
             warnings.warn(f"the HDR10 metadata of {self.source.location} (its mastering display and light level) "
-                          f"is not written by {stream.codec_context.name}: use --codec libx265 to keep it")
+                          f"is not written by {stream.codec_context.name}: use --codec libx265{where} to keep it")
         colour = self.source.colour
         if colour is not None and colour[0] in CONVERTED_MATRICES:
             self.matrix = colour[0]
@@ -1710,6 +1728,9 @@ class PyAVSink(Sink):
             rate = self.source.frame_rate or Fraction(25)
             frame.pts = self.frames_written * max(1, round(1 / (rate * self.stream.time_base)))
             frame.time_base = self.stream.time_base
+        encoder_base = Fraction(self.stream.codec_context.time_base)
+        if frame.time_base is not None and frame.time_base != encoder_base:
+            self._time_in(frame, encoder_base)
         self.frames_written += 1
         video_frame = frame_to_av(frame)
         if self.matrix is not None:
@@ -1727,7 +1748,22 @@ class PyAVSink(Sink):
             return
         if self.stream.pix_fmt != video_frame.format.name:
             video_frame = video_frame.reformat(format=self.stream.pix_fmt)
+        # ProRes and APNG (cICP, cHRM) take the colours' primaries and transfer from each frame, not the stream
+        video_frame.color_primaries = self.stream.codec_context.color_primaries
+        video_frame.color_trc = self.stream.codec_context.color_trc
         self._mux_video(self._encode(video_frame))
+
+    _last_pts: int | None = None  # in the encoder's time base, where it is not the frames'
+
+    def _time_in(self, frame: Frame, time_base: Fraction) -> None:
+        """``frame`` timed in the encoder's ``time_base`` (:func:`encoder_time_base`), each after
+        the one before: frames closer than its step (a variable frame rate) move, none is lost."""
+        pts = round(frame.pts * frame.time_base / time_base)
+        if self._last_pts is not None:
+            pts = max(pts, self._last_pts + 1)
+        if frame.duration:
+            frame.duration = max(1, round(frame.duration * frame.time_base / time_base))
+        frame.pts, frame.time_base, self._last_pts = pts, time_base, pts
 
     def _size_change(self, frame: Frame) -> SrpipeError:
         """The refusal of an upscaled ``frame`` of another size than the first: told in the input's

@@ -503,6 +503,23 @@ def test_hdr10_metadata_is_kept_by_x265_and_said_lost_elsewhere(tmp_path):
         "libx264: use --codec libx265 to keep it"]
 
 
+def test_colour_tags_reach_encoders_that_read_them_from_each_frame(tmp_path):
+    """ProRes, and APNG's cICP and cHRM chunks, take the primaries and transfer from the frames:
+    HDR came out as 'unknown' (shown as SDR), and a GIF's warning advised x265, which GIF cannot hold."""
+    clip = _hdr10_clip(tmp_path / "hdr.mkv")
+    done = run_srpipe("upscale", clip, "-o", tmp_path / "out.mov", "--codec", "prores_ks", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    with av.open(str(tmp_path / "out.mov")) as container:  # ProRes's own frame header, which players read
+        frame = next(container.decode(video=0))
+        assert (frame.color_primaries, frame.color_trc) == (9, 16)  # BT.2020, PQ
+    done = run_srpipe("upscale", clip, "-o", tmp_path / "out.apng", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    assert "use --codec libx265 in an .mp4 or .mkv to keep it" in done.stderr.decode()
+    data = (tmp_path / "out.apng").read_bytes()
+    assert data[data.index(b"cICP") + 4:][:2] == bytes([9, 16])  # BT.2020, PQ
+    assert b"cHRM" in data
+
+
 def test_frames_too_small_for_fields_pass_the_deinterlacer_as_they_are():
     frames = []
     for index, side in enumerate([8, 8, 6, 6]):  # 6: chroma planes of 3, too few rows for bwdif
@@ -652,6 +669,34 @@ def test_h264_with_b_frames_in_avi_keeps_its_even_timing(tmp_path):
     assert done.returncode == 0 and "Warning" not in done.stderr.decode(), done.stderr.decode()
     times = video_info(tmp_path / "out.mp4")["times"]
     assert len(times) == 30 and set(np.diff(times)) == {Fraction(1, 25)}
+
+
+def _frame_rate_and_count(path):
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return stream.average_rate, sum(1 for _ in container.decode(stream))
+
+
+@pytest.mark.parametrize("source, codec, output", [
+    ("in.mp4", "mpeg2video", "out.mpg"),  # a DVD's: refused "12800/1 fps" (the time base taken for the rate)
+    ("in.mp4", "mpeg1video", "out.mpg"),
+    ("in.ts", "mpeg4", "out.mkv"),  # MPEG-4 Part 2 refused MPEG-TS's 1/90000
+    ("in.mp4", None, "out.avi"),  # a tick a frame: 600 ticks a second, empty frames between
+])
+def test_encoders_and_containers_that_count_in_frames_get_a_frame_time_base(tmp_path, source, codec, output):
+    clip = make_test_video(tmp_path / source, frames=10, audio=False)
+    done = run_srpipe("upscale", clip, "-o", tmp_path / output, *(("--codec", codec) if codec else ()), "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    assert _frame_rate_and_count(tmp_path / output) == (25, 10)
+
+
+def test_a_variable_frame_rate_into_avi_loses_no_frame(tmp_path):
+    """Frames closer than a frame's step (a phone's bursts) share a tick of AVI's: each is moved to the next."""
+    clip = make_test_video(tmp_path / "vfr.mkv", frames=6, audio=False, pts=[0, 40, 50, 60, 200, 240],
+                           time_base=Fraction(1, 1000))
+    done = run_srpipe("upscale", clip, "-o", tmp_path / "out.avi", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    assert _frame_rate_and_count(tmp_path / "out.avi")[1] == 6
 
 
 def test_a_one_frame_picture_track_larger_than_the_video_is_not_upscaled(tmp_path):
