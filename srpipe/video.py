@@ -1108,6 +1108,52 @@ def encoder_time_base(codec: str, container_format: str, time_base: Fraction, ra
     return time_base
 
 
+# The formats whose writers keep a video stream's display matrix (a phone's rotation)
+TURN_FORMATS = frozenset({*QUICKTIME_FORMATS, "matroska", "webm"})
+
+
+def turn_filters(matrix: tuple[int, ...]) -> list[tuple[str, str | None]] | None:
+    """The filters (name, arguments) that show a picture as FFmpeg's display ``matrix`` says, as
+    FFmpeg's command turns it (its autorotate): none where it shows it as stored; None for a turn
+    by other than a quarter (FFmpeg's ``rotate``, which pads the picture)."""
+    scale = [math.hypot(matrix[0], matrix[3]), math.hypot(matrix[1], matrix[4])]
+    if not all(scale):  # no turn a picture can take (FFmpeg's command leaves it as stored)
+        return []
+    theta = round(math.degrees(math.atan2(matrix[1] / scale[1], matrix[0] / scale[0])))
+    theta -= 360 * math.floor(theta / 360 + 0.9 / 360)
+    if abs(theta - 90) < 1:
+        return [("transpose", "cclock_flip" if matrix[3] > 0 else "clock")]
+    if abs(theta - 270) < 1:
+        return [("transpose", "clock_flip" if matrix[3] < 0 else "cclock")]
+    if abs(theta - 180) < 1:
+        return [(name, None) for name, flips in (("hflip", matrix[0] < 0), ("vflip", matrix[4] < 0)) if flips]
+    if abs(theta) < 1:
+        return [("vflip", None)] if matrix[4] < 0 else []
+    return None
+
+
+class Turn:
+    """Frames turned by filters (:func:`turn_filters`), for an output that cannot keep the display matrix."""
+
+    def __init__(self, filters: list[tuple[str, str | None]]):
+        self.filters = filters
+        self._graph: av.filter.Graph | None = None
+
+    def __call__(self, frame: av.VideoFrame) -> av.VideoFrame:
+        if self._graph is None:
+            graph = av.filter.Graph()
+            last = graph.add_buffer(template=None, width=frame.width, height=frame.height, format=frame.format.name,
+                                    time_base=frame.time_base or Fraction(1, 90000))
+            for name, arguments in self.filters:
+                last.link_to(step := graph.add(name, arguments))
+                last = step
+            last.link_to(graph.add("buffersink"))
+            graph.configure()
+            self._graph = graph
+        self._graph.vpush(frame)
+        return self._graph.vpull()
+
+
 def tag_hevc_for_apple(container, stream) -> None:
     """HEVC in MP4 or MOV as hvc1, what Apple's players take (FFmpeg's default, hev1, they refuse)."""
     if stream.codec_context.name in ("libx265", "hevc", "hevc_nvenc") and \
@@ -1602,7 +1648,11 @@ class PyAVSink(Sink):
                                    crf=self.options.crf, preset=self.options.preset, extra=self.options.codec_options,
                                    gpu=self.options.hardware_gpu)
         self._check_codec_fits(fmt_name, stream)
-        stream.width, stream.height = first.width, first.height
+        self._frame_size = (first.width, first.height)
+        matrix, turned = self._turn(self.source.display_matrix), False
+        if self.turn is not None:  # shown as the display matrix says
+            matrix, turned = None, any(name == "transpose" for name, _ in self.turn.filters)
+        stream.width, stream.height = (first.height, first.width) if turned else (first.width, first.height)
         stream.pix_fmt = self._pix_fmt(stream, first)
         hdr10, params = getattr(self.source, "hdr10", None), stream.options.get("x265-params", "")
         if hdr10 and stream.codec_context.name == "libx265" and "master-display" not in params:
@@ -1617,17 +1667,17 @@ class PyAVSink(Sink):
             self.matrix = colour[0]
         if colour is not None and is_rgb(av.VideoFormat(stream.pix_fmt)):  # written as RGB (--pix-fmt bgr0): no matrix
             colour = (RGB_COLORSPACE_TAG, *colour[1:])
-        tag_video_stream(stream, first.full_range, colour, self.source.display_matrix)
+        tag_video_stream(stream, first.full_range, colour, matrix)
         stream.metadata.update(getattr(self.source, "video_tags", {}))
         stream.disposition = getattr(self.source, "video_disposition", stream.disposition)
         sample_aspect = getattr(self.source, "sample_aspect_ratio", None)
         if sample_aspect and sample_aspect != 1 and self.source.width and self.source.height:  # anamorphic: its shape
-            stream.codec_context.sample_aspect_ratio = (sample_aspect * self.source.width * first.height
-                                                        / (first.width * self.source.height)).limit_denominator(65535)
+            pixel = sample_aspect * self.source.width * first.height / (first.width * self.source.height)
+            stream.codec_context.sample_aspect_ratio = (1 / pixel if turned else pixel).limit_denominator(65535)
         self.stream = stream
         self.encoder = stream.codec_context.name
         if stream.pix_fmt == PALETTE_FORMAT:
-            self.palette = PaletteFrames(first.width, first.height, first.alpha is not None,
+            self.palette = PaletteFrames(stream.width, stream.height, first.alpha is not None,
                                          Fraction(stream.codec_context.time_base))
         # Whether a frame's alpha is written: Y'CbCrA, RGBA (PNG, APNG), or a palette's transparency
         self.keeps_alpha = (stream.pix_fmt in ALPHA_FORMATS or _rgb_bits(stream.pix_fmt, alpha=True)[1] is not None
@@ -1649,6 +1699,22 @@ class PyAVSink(Sink):
                 if isinstance(exc, av.FFmpegError) and not isinstance(exc, BrokenPipeError):
                     raise (self._muxer_refusal(logs) or self._settings_error(exc, logs)) from exc
                 raise self._write_error(exc) from exc
+
+    turn: Turn | None = None  # what shows the frames as the display matrix says, where the output cannot keep it
+
+    def _turn(self, matrix: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        """The display matrix to write: ``matrix`` where the container keeps it, else none, the
+        frames then turned by :attr:`turn`, as FFmpeg's command turns them (a GIF, MPEG-TS, AVI)."""
+        if not matrix or set(self.container.format.name.split(",")) & TURN_FORMATS:
+            return matrix
+        filters = turn_filters(matrix)
+        if filters is None:
+            warnings.warn(f"{self.source.location} is shown turned by other than a quarter, which "
+                          f"{self.container.format.name.split(',')[0]} cannot say: it is written as stored (write "
+                          ".mp4 or .mkv to keep the turn)")
+        elif filters:
+            self.turn = Turn(filters)
+        return None
 
     def _muxer_refusal(self, logs) -> SrpipeError | None:
         """Where the container's writer, not the encoder, refused the header: its own reason."""
@@ -1722,7 +1788,7 @@ class PyAVSink(Sink):
             for packet in self.held_packets:
                 self.write_packet(packet)
             self.held_packets.clear()
-        if (frame.width, frame.height) != (self.stream.width, self.stream.height):
+        if (frame.width, frame.height) != self._frame_size:
             raise self._size_change(frame)
         if frame.pts is None:  # a source without timestamps (checked: then none has one): by the frame rate
             rate = self.source.frame_rate or Fraction(25)
@@ -1737,6 +1803,8 @@ class PyAVSink(Sink):
             video_frame.colorspace = self.matrix
         if frame.alpha is not None and not self.keeps_alpha:
             self._drop_alpha(frame)
+        if self.turn is not None:
+            video_frame = self.turn(video_frame)
         if frame.duration and frame.time_base is not None:
             # Encoders drop a frame's duration, and a muxer then gives the last frame the usual
             # step: a GIF's long last frame, or a phone's, would be cut short. Its packet gets it back.
@@ -1769,9 +1837,8 @@ class PyAVSink(Sink):
         """The refusal of an upscaled ``frame`` of another size than the first: told in the input's
         sizes where the source knows its first frame's (this one's as the scale gives it back),
         with where it changed."""
-        first = getattr(self.source, "first_frame_size", None) or (self.stream.width, self.stream.height)
-        now = [round(size * old / new) for size, old, new in zip((frame.width, frame.height), first,
-                                                                 (self.stream.width, self.stream.height))]
+        first = getattr(self.source, "first_frame_size", None) or self._frame_size
+        now = [round(size * old / new) for size, old, new in zip((frame.width, frame.height), first, self._frame_size)]
         at = f" at {float(frame.pts * frame.time_base):.3f} s" if frame.pts is not None and frame.time_base else ""
         return SrpipeError(
             f"{self.source.location} changes frame size mid-stream, from {first[0]}x{first[1]} to {now[0]}x{now[1]}"

@@ -135,6 +135,38 @@ def test_subtitles_rotation_and_metadata_are_copied(tmp_path, pm):
     assert packets(result.output, "subtitle") == packets(clip, "subtitle")
 
 
+@pytest.mark.parametrize("rotation", [90, -90, 180])
+def test_a_turned_picture_is_turned_where_the_output_cannot_say_so(tmp_path, pm, rotation):
+    """GIF, MPEG-TS, AVI, FLV keep no display matrix: a phone's portrait clip came out lying on its
+    side, silently; it is turned as FFmpeg's command turns it, and the outputs that keep the matrix
+    keep it."""
+    clip = make_test_video(tmp_path / "in.mkv", codec="ffv1", width=64, height=48, frames=3, audio=False,
+                           rotation=rotation)
+    options = SinkOptions(codec="ffv1", crf=None)
+    kept = upscale(str(clip), str(tmp_path / "kept.mkv"), scale=2, pm=pm, sink_options=options)
+    turned = upscale(str(clip), str(tmp_path / "turned.avi"), scale=2, pm=pm, sink_options=options)
+    assert video_info(kept.output)["rotation"] % 360 == rotation % 360 and not video_info(turned.output)["rotation"]
+    shown = [np.rot90(luma, rotation // 90) for luma in video_info(kept.output)["luma"]]  # as players show it
+    assert all(np.array_equal(a, b) for a, b in zip(video_info(turned.output)["luma"], shown, strict=True))
+    done = run_srpipe("upscale", clip, "-o", tmp_path / "out.gif", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    assert (video_info(tmp_path / "out.gif")["width"], video_info(tmp_path / "out.gif")["height"]) == \
+        ((128, 96) if rotation == 180 else (96, 128))
+
+
+def test_turn_filters_are_ffmpegs_autorotate():
+    from srpipe.video import turn_filters
+
+    one, w = 1 << 16, 1 << 30
+    assert turn_filters((0, one, 0, -one, 0, 0, 0, 0, w)) == [("transpose", "clock")]  # shown turned right
+    assert turn_filters((0, -one, 0, one, 0, 0, 0, 0, w)) == [("transpose", "cclock")]
+    assert turn_filters((0, one, 0, one, 0, 0, 0, 0, w)) == [("transpose", "cclock_flip")]  # turned and mirrored
+    assert turn_filters((-one, 0, 0, 0, one, 0, 0, 0, w)) == [("hflip", None)]  # mirrored
+    assert turn_filters((one, 0, 0, 0, one, 0, 0, 0, w)) == []
+    assert turn_filters((one, 0, -one, 0, 0, 0, 0, w, w)) == []  # degenerate (a hostile file's): as stored
+    assert turn_filters((46341, 46341, 0, -46341, 46341, 0, 0, 0, w)) is None  # 45 degrees
+
+
 def test_full_range_input_stays_full_range(tmp_path, pm):
     clip = make_test_video(tmp_path / "full.mp4", color_range=2, frames=3, audio=False)
     result = upscale(str(clip), scale=2, pm=pm)
