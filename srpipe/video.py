@@ -1388,7 +1388,8 @@ def add_copied_stream(container, in_stream, location: str, held: av.Packet | Non
     except (av.FFmpegError, ValueError) as exc:
         what = f"{in_stream.type} stream #{in_stream.index} ({codec})"
         if in_stream.type in ("audio", "subtitle"):
-            if container.format.name in ("matroska", "webm"):  # Matroska is the widest: only the input's kind is left
+            # Matroska is the widest; what it cannot hold either (MP4's own subtitles), the input's kind can
+            if container.format.name in ("matroska", "webm") or codec not in _codecs_held_by("matroska"):
                 suffix = Path(location).suffix
                 instead = (f"write a {suffix} file, as the input is" if suffix else
                            f"write with --format {in_stream.container.format.name.split(',')[0]}")
@@ -1405,6 +1406,13 @@ def add_copied_stream(container, in_stream, location: str, held: av.Packet | Non
     out_stream.metadata.update(in_stream.metadata)
     out_stream.disposition = in_stream.disposition
     return out_stream
+
+
+@functools.cache
+def _codecs_held_by(container_format: str) -> frozenset[str]:
+    """The codecs FFmpeg's writer of ``container_format`` takes."""
+    with av.open(os.devnull, "w", format=container_format) as container:
+        return frozenset(container.supported_codecs)
 
 
 # The audio and subtitle codecs FFmpeg's MPEG-TS writer gives a stream type players know

@@ -347,6 +347,8 @@ def test_phone_mp4_extras_cover_art_and_mov_text(tmp_path):
     assert done.returncode == 1 and done.stderr.decode() == (
         f"Error: the output container cannot hold the subtitle stream #1 (mov_text) of {clip}: 'matroska' format "
         "does not support 'mov_text' codec; write a .mp4 file, as the input is\n")
+    done = run_srpipe("upscale", clip, "-o", tmp_path / "out.ts")  # not a .mkv, which cannot hold them either
+    assert done.returncode == 1 and done.stderr.decode().endswith("; write a .mp4 file, as the input is\n")
     done = run_srpipe("upscale", clip, "-q")  # which it is
     assert done.returncode == 0 and video_info(tmp_path / "phone_x2.mp4")["types"] == ["video", "subtitle"]
 
