@@ -30,7 +30,7 @@ EIGHT_BIT_ONLY = {".jpg", ".jpeg", ".webp", ".bmp"}
 NO_ALPHA = {".jpg", ".jpeg"}  # OpenCV writes the others' alpha
 FORMAT_NAMES = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WebP", ".bmp": "BMP", ".png": "PNG", ".tif": "TIFF",
                 ".tiff": "TIFF"}
-KEEPS_PROFILE = {".png", ".jpg", ".jpeg", ".webp"}  # where OpenCV writes an ICC profile
+KEEPS_METADATA = {".png", ".jpg", ".jpeg", ".webp"}  # where OpenCV writes an ICC profile and EXIF
 # For the memory plan: the float64 copies the conversions to and from 16-bit planes make of a
 # band of rows (memory.BAND_PIXELS pixels), colour (Y'CbCr <-> RGB) or grey, in bytes a pixel.
 BAND_WORKING = {"colour": 80, "grey": 32}
@@ -190,6 +190,7 @@ class ImageHeader:
     pictures: int = 1  # an animation's frames or a TIFF's pages
     size: tuple[int, int] | None = None  # (width, height) as stored
     colour_profile: bytes | None = None  # the ICC profile (a phone's Display P3), if any
+    exif: bytes | None = None  # the EXIF (camera, date, place) of a JPEG, PNG or WebP, if any
     decoder_turns: bool = False  # OpenCV turns the picture itself as it decodes it (TIFF)
 
     @property
@@ -212,9 +213,33 @@ def image_header(path: str) -> ImageHeader:
             # a phone's JPEG with a gain map (Ultra HDR) is an MPO of two: one picture to show
             pictures = 1 if image.format == "MPO" else getattr(image, "n_frames", 1)
             return ImageHeader(orientation if orientation in range(1, 9) else 1, pictures, image.size,
-                               image.info.get("icc_profile") or None, decoder_turns=image.format == "TIFF")
+                               image.info.get("icc_profile") or None,
+                               None if image.format == "TIFF" else image.info.get("exif") or None,
+                               decoder_turns=image.format == "TIFF")
     except (OSError, SyntaxError, ValueError, TypeError, struct.error):
         return ImageHeader()
+
+
+def upscaled_exif(exif: bytes, width: int, height: int) -> bytes | None:
+    """``exif`` for the upscaled picture of ``width`` x ``height``, written upright: its orientation
+    1 and its size the new one, its thumbnail (the old picture's) and maker's notes (which point
+    into the old file's layout) left out; TIFF bytes, as OpenCV writes them. None where Pillow
+    cannot read it."""
+    from PIL import ExifTags, Image
+
+    try:
+        tags = Image.Exif()
+        tags.load(exif)
+        if ORIENTATION_TAG in tags:
+            tags[ORIENTATION_TAG] = 1
+        camera = tags.get_ifd(ExifTags.IFD.Exif)
+        for tag, size in ((ExifTags.Base.ExifImageWidth, width), (ExifTags.Base.ExifImageHeight, height)):
+            if tag in camera:
+                camera[tag] = size
+        camera.pop(ExifTags.Base.MakerNote, None)
+        return tags.tobytes()[len(b"Exif\0\0"):]  # Pillow writes IFD0 and its sub-IFDs, not the thumbnail
+    except (OSError, SyntaxError, ValueError, TypeError, KeyError, struct.error):
+        return None
 
 
 def upright(image: np.ndarray, orientation: int) -> np.ndarray:
@@ -500,7 +525,7 @@ class ImageSink(Sink):
             warnings.warn(f"{self.location}: {FORMAT_NAMES[self.suffix]} holds 8 bits a sample: the 16-bit "
                           "picture is written in 8 (write .png or .tif to keep 16)")
         profile = self.source.header.colour_profile
-        if profile is not None and self.suffix not in KEEPS_PROFILE:
+        if profile is not None and self.suffix not in KEEPS_METADATA:
             warnings.warn(f"{self.location}: srpipe writes no colour profile into {FORMAT_NAMES[self.suffix]}: the "
                           f"input's ICC profile is dropped (write .png, .jpg or .webp to keep it)")
             profile = None
@@ -515,6 +540,13 @@ class ImageSink(Sink):
                           f"written as {'grey' if written_as == 'GRAY' else 'RGB'}: the profile is dropped")
         metadata = ([cv2.IMAGE_METADATA_ICCP], [np.frombuffer(profile, np.uint8)]) if fits else ([], [])
         image = _frame_to_image(frame, depth)
+        exif = self.source.header.exif
+        if exif is not None and self.suffix not in KEEPS_METADATA:
+            warnings.warn(f"{self.location}: srpipe writes no EXIF into {FORMAT_NAMES[self.suffix]}: the input's "
+                          "camera, date and place are dropped (write .png, .jpg or .webp to keep them)")
+        elif exif is not None and (exif := upscaled_exif(exif, image.shape[1], image.shape[0])) is not None:
+            metadata[0].append(cv2.IMAGE_METADATA_EXIF)
+            metadata[1].append(np.frombuffer(exif, np.uint8))
         # OpenCV writes a file as it encodes (imencode would hold up to 3 times the image more: its
         # growing buffer and the copy it returns); it picks the format by the name's suffix
         to_file = (not self.output.direct and self.output.temp.suffix.lower() == self.suffix

@@ -123,6 +123,38 @@ def test_exif_orientation_is_applied_before_upscaling(tmp_path, suffix, orientat
     assert np.abs(out.astype(int) - expected).mean() < (1 if suffix == ".jpg" else 0.01)
 
 
+@pytest.mark.parametrize("out", [".jpg", ".png", ".webp"])
+def test_a_photos_exif_is_kept_for_the_upright_upscaled_picture(tmp_path, out):
+    """The camera, the date and the place were dropped; kept, the orientation must say the picture
+    is upright (it is written so) and the size must be the new one."""
+    from PIL import ExifTags, Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 40x30, shown 30x40
+    exif[ExifTags.Base.Model] = "Test Camera"
+    camera = exif.get_ifd(ExifTags.IFD.Exif)
+    camera[ExifTags.Base.DateTimeOriginal] = "2024:05:06 07:08:09"
+    camera[ExifTags.Base.ExifImageWidth], camera[ExifTags.Base.ExifImageHeight] = 40, 30
+    camera[ExifTags.Base.MakerNote] = b"offsets into the old file"
+    exif.get_ifd(ExifTags.IFD.GPSInfo)[ExifTags.GPS.GPSLatitudeRef] = "N"
+    Image.fromarray(np.zeros((30, 40, 3), np.uint8)).save(tmp_path / "photo.jpg", exif=exif)
+    done = run_srpipe("upscale", tmp_path / "photo.jpg", "-o", tmp_path / f"out{out}", "-q")
+    assert done.returncode == 0 and done.stderr == b"", done.stderr.decode()
+    with Image.open(tmp_path / f"out{out}") as image:
+        assert image.size == (60, 80)
+        kept = image.getexif()
+        assert kept[0x0112] == 1 and kept[ExifTags.Base.Model] == "Test Camera"
+        camera = kept.get_ifd(ExifTags.IFD.Exif)
+        assert camera[ExifTags.Base.DateTimeOriginal] == "2024:05:06 07:08:09"
+        assert (camera[ExifTags.Base.ExifImageWidth], camera[ExifTags.Base.ExifImageHeight]) == (60, 80)
+        assert ExifTags.Base.MakerNote not in camera
+        assert kept.get_ifd(ExifTags.IFD.GPSInfo)[ExifTags.GPS.GPSLatitudeRef] == "N"
+    done = run_srpipe("upscale", tmp_path / "photo.jpg", "-o", tmp_path / "out.bmp", "-q")
+    assert done.returncode == 0 and done.stderr.decode() == (
+        f"Warning: {tmp_path / 'out.bmp'}: srpipe writes no EXIF into BMP: the input's camera, date and place are "
+        "dropped (write .png, .jpg or .webp to keep them)\n")
+
+
 def test_a_target_size_is_of_the_picture_as_shown(tmp_path):
     from PIL import Image
 
