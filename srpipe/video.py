@@ -35,9 +35,10 @@ from srpipe.palette import PaletteFrames
 
 # Containers whose extension the default output name keeps; others become .mp4.
 KEPT_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".ts"}
-STREAMING_FORMATS = {"matroska", "webm", "mpegts", "nut"}
-SUFFIX_FORMATS = {".mkv": "matroska", ".webm": "webm", ".ts": "mpegts", ".nut": "nut", ".mp4": "mp4", ".m4v": "ipod",
-                  ".mov": "mov", ".apng": "apng"}
+STREAMING_FORMATS = {"matroska", "webm", "mpegts", "nut", "gif", "flv", "mpeg"}
+SUFFIX_FORMATS = {".mkv": "matroska", ".webm": "webm", ".ts": "mpegts", ".m2ts": "mpegts", ".mts": "mpegts",
+                  ".nut": "nut", ".mp4": "mp4", ".m4v": "ipod", ".mov": "mov", ".apng": "apng", ".gif": "gif",
+                  ".avi": "avi", ".flv": "flv", ".mpg": "mpeg", ".mpeg": "mpeg"}
 # FFmpeg's muxers of the QuickTime family that Apple's players read (ipod: .m4v)
 QUICKTIME_FORMATS = ("mp4", "mov", "ipod")
 _MPEGTS_VIDEO_IDS = {

@@ -142,13 +142,26 @@ def test_fifo_with_a_reader_gets_the_stream(tmp_path):
     assert sorted(listing(tmp_path)) == ["clip.mp4", "got.mkv", "out.mkv"]
 
 
-def test_fifo_named_for_a_seeking_container_is_refused(tmp_path):
+@pytest.mark.parametrize("name", ["out.mp4", "out.avi"])  # an AVI-named FIFO was written Matroska
+def test_fifo_named_for_a_seeking_container_is_refused(tmp_path, name):
     clip = make_test_video(tmp_path / "clip.mp4", frames=2)
-    fifo = tmp_path / "out.mp4"
+    fifo = tmp_path / name
     os.mkfifo(fifo)
-    assert_one_line_error(run_srpipe("upscale", clip, "-o", fifo, "--overwrite"), "mp4 cannot be streamed", "FIFO")
+    assert_one_line_error(run_srpipe("upscale", clip, "-o", fifo, "--overwrite"),
+                          f"{Path(name).suffix[1:]} cannot be streamed", "FIFO")
     assert stat.S_ISFIFO(fifo.lstat().st_mode)
-    assert listing(tmp_path) == ["clip.mp4", "out.mp4"]
+    assert listing(tmp_path) == ["clip.mp4", name]
+
+
+@pytest.mark.parametrize("kind", ["gif", "flv", "mpeg"])
+def test_formats_that_need_no_seeking_stream_to_standard_output(tmp_path, kind):
+    """A GIF to standard output was refused, which FFmpeg writes in one pass."""
+    clip = make_test_video(tmp_path / "clip.mp4", frames=4, audio=False)
+    done = run_srpipe("upscale", clip, "-o", "-", "--format", kind, "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    (tmp_path / "got").write_bytes(done.stdout)
+    with av.open(str(tmp_path / "got"), format=kind) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 4
 
 
 def test_socket_output_is_refused_not_replaced(tmp_path):
