@@ -322,6 +322,11 @@ def _process_start(pid: int) -> float | None:
     return boot + ticks / os.sysconf("SC_CLK_TCK")
 
 
+def is_partial(name: str) -> bool:
+    """Whether ``name`` is a partial output of srpipe's (of any run, on any machine)."""
+    return name.startswith(".") and _OWNED_PARTIAL.search(name) is not None
+
+
 def is_dead_partial(path: Path) -> bool:
     """Whether ``path`` is a partial output srpipe made on this machine whose process is gone
     (or whose process id now belongs to a process started after the file was last written)."""

@@ -1714,7 +1714,9 @@ class PyAVSink(Sink):
     def _turn(self, matrix: tuple[int, ...] | None) -> tuple[int, ...] | None:
         """The display matrix to write: ``matrix`` where the container keeps it, else none, the
         frames then turned by :attr:`turn`, as FFmpeg's command turns them (a GIF, MPEG-TS, AVI)."""
-        if not matrix or set(self.container.format.name.split(",")) & TURN_FORMATS:
+        # a part of a file (batch's chunks) is turned by the join's display matrix, not here
+        if not matrix or set(self.container.format.name.split(",")) & TURN_FORMATS or \
+                getattr(self.source, "pts_range", None) is not None:
             return matrix
         filters = turn_filters(matrix)
         if filters is None:

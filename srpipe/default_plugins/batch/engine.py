@@ -43,7 +43,7 @@ from srpipe.media import (
     is_image_file,
 )
 from srpipe.memory import retain_freed_memory
-from srpipe.outputs import partial_affixes, remove_dead_partials, special_kind, write_atomically
+from srpipe.outputs import is_partial, partial_affixes, remove_dead_partials, special_kind, write_atomically
 
 if TYPE_CHECKING:  # the chunks module loads PyAV: imported where chunks are made (a path error loads neither)
     from srpipe.default_plugins.batch.chunks import Chunk, VideoIndex
@@ -132,8 +132,11 @@ def find_inputs(in_dir: Path, out_dir: Path, pattern: str | None) -> list[Path]:
     """Media files under ``in_dir`` (relative paths, sorted), leaving out ``out_dir``, other
     batches' output folders (where their manifest is: upscaling those again is never meant)
     and links to folders, with a warning for each folder left out, and one where no file is
-    taken although there are files."""
+    taken although there are files; srpipe's own partial outputs (an unfinished run's, or one
+    still writing) are never taken."""
     out_real = os.path.realpath(out_dir)
+    if os.path.lexists(in_dir / MANIFEST) or os.path.lexists(in_dir / JOURNAL):
+        warnings.warn(f"{shown(os.fspath(in_dir))} is another srpipe batch's OUT_DIR: its outputs are upscaled again")
     found, others = [], 0
     for root, dirs, files in os.walk(in_dir):
         kept = []
@@ -151,6 +154,8 @@ def find_inputs(in_dir: Path, out_dir: Path, pattern: str | None) -> list[Path]:
                 kept.append(name)
         dirs[:] = kept
         for name in sorted(files):
+            if is_partial(name):
+                continue
             rel = Path(os.path.relpath(os.path.join(root, name), in_dir))
             if pattern is not None:
                 taken = fnmatch.fnmatch(rel.as_posix(), pattern) or fnmatch.fnmatch(name, pattern)
@@ -801,7 +806,12 @@ def _run_batch(in_dir, out_dir, settings, manifest, jobs, engine, address, chunk
             on_file(result)
     whole = []
     for rel, source, output, out_rel, replaceable in tasks:
-        output.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):  # a file, or a link to nothing, where its folder goes
+            report(FileResult(str(rel), "failed", out_rel, error=f"a file or a broken link in {out_dir} stands "
+                              "where its folder goes; move it away and rerun"))
+            continue
         if not _inside(output, out_dir):  # its folder, or the output itself, a link that leads out
             report(FileResult(str(rel), "failed", out_rel,
                               error=f"{out_rel} would be written outside {out_dir} (a link)"))

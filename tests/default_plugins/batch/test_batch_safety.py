@@ -158,6 +158,42 @@ def test_an_output_link_leading_to_an_input_or_out_of_out_dir_is_not_followed(tm
     assert found["u.jpg"][0] == "failed" and "would be written outside" in found["u.jpg"][1]
 
 
+@pytest.mark.parametrize("taken_by", ["file", "broken link"])
+def test_a_file_where_an_output_folder_goes_fails_that_file_alone(tmp_path, taken_by):
+    """It stopped the whole batch, nothing upscaled, with an unexpected FileExistsError."""
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    (inputs / "sub").mkdir(parents=True)
+    out.mkdir()
+    make_test_image(inputs / "a.jpg")
+    make_test_image(inputs / "sub" / "b.jpg")
+    if taken_by == "file":
+        (out / "sub").write_bytes(b"mine")
+    else:
+        (out / "sub").symlink_to(tmp_path / "nowhere")
+    done, report = batch(inputs, out)
+    assert done.returncode == 1, done.stderr.decode()
+    found = statuses(report)
+    assert found["a.jpg"][0] == "done"
+    assert found["sub/b.jpg"] == ("failed", f"a file or a broken link in {out} stands where its folder goes; move it "
+                                            "away and rerun")
+    assert (out / "sub").is_symlink() or (out / "sub").read_bytes() == b"mine"
+
+
+def test_partial_outputs_in_in_dir_are_not_taken_for_inputs(tmp_path):
+    """IN_DIR the OUT_DIR of a run that was killed, or that still writes: its half-written
+    files were read as inputs and failed as damaged."""
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    make_test_image(inputs / "a.jpg")
+    (inputs / ".b.srpipe-otherhost-123-abcd1234.partial.png").write_bytes(b"half written")
+    (inputs / ".srpipe-batch.journal").write_text("")
+    done, report = batch(inputs, out)
+    assert done.returncode == 0, done.stderr.decode()
+    assert [f["input"] for f in report["files"]] == ["a.jpg"]
+    assert f"Warning: {inputs} is another srpipe batch's OUT_DIR: its outputs are upscaled again" in \
+        done.stderr.decode()
+
+
 def test_special_files_are_neither_read_nor_written(tmp_path):
     inputs, out = tmp_path / "in", tmp_path / "out"
     inputs.mkdir()
