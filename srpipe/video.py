@@ -9,6 +9,7 @@ import functools
 import itertools
 import math
 import os
+import re
 import select
 import stat
 import struct
@@ -29,7 +30,7 @@ from srpipe import deinterlace
 from srpipe.errors import SrpipeError
 from srpipe.frames import ALPHA_FORMATS, ALPHA_OF, FULL_RANGE_ALIASES, PLANE_FORMATS, Frame, PlaneFormat
 from srpipe.media import Sink, SinkOptions, Source, SourceOptions, png_animation, turns_a_quarter
-from srpipe.memory import default_max_pixels
+from srpipe.memory import check_frame_size, default_max_pixels
 from srpipe.outputs import AtomicOutput, special_kind
 from srpipe.palette import PaletteFrames
 
@@ -248,6 +249,15 @@ def is_network(location: str) -> bool:
     """URLs other than local files and pipes: a server may stall them."""
     scheme = location.split(":", 1)[0].lower() if ":" in location else ""
     return len(scheme) > 1 and scheme not in ("file", "pipe", "fd")
+
+
+def _refused_size(logs) -> tuple[int, int] | None:
+    """The frame size FFmpeg's logs say a decoder refused as over ``max_pixels``, if they say so."""
+    for _, _, message in logs:
+        found = re.search(r"Picture size (\d+)x(\d+) exceeds specified max pixel count", message)
+        if found:
+            return int(found[1]), int(found[2])
+    return None
 
 
 def interruptible(call):
@@ -571,7 +581,9 @@ class PyAVSource(Source):
             # (nginx) end it, and the read goes on from the wrong place. One kept-alive connection.
             settings["options"]["multiple_requests"] = "1"
         try:
-            self.container = interruptible(lambda: av.open(target, mode="r", format=options.input_format, **settings))
+            with ffmpeg_errors() as logs:
+                self.container = interruptible(lambda: av.open(target, mode="r", format=options.input_format,
+                                                               **settings))
         except av.ExitError as exc:
             raise SrpipeError(f"{location} sent no data for {timeout:g} s; check the address, or allow longer "
                               "with --timeout SECONDS") from exc
@@ -593,6 +605,10 @@ class PyAVSource(Source):
         if self.video is None:
             self.container.close()
             raise SrpipeError(f"{location} has no video stream; srpipe upscales video and images")
+        refused = _refused_size(logs) if not self.video.codec_context or not self.video.codec_context.width else None
+        if refused is not None:  # the probe's decoder refused a frame over the limit, leaving the size unknown
+            self.container.close()
+            check_frame_size(location, *refused, max_pixels)
         if self.video.codec_context is None:  # a header cut short, or a codec FFmpeg does not know
             self.container.close()
             raise SrpipeError(f"{location} has a video stream that cannot be decoded (no codec: the file may be "

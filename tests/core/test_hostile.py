@@ -66,12 +66,17 @@ def test_png_claiming_a_huge_size_is_refused_before_decoding(tmp_path, size, pix
     assert listing(tmp_path) == ["huge.png"]
 
 
-def test_max_pixels_is_the_limit(tmp_path):
-    clip = make_test_video(tmp_path / "clip.mp4", width=64, height=48, frames=2)
+@pytest.mark.parametrize("name, codec", [("clip.mp4", "libx264"), ("clip.mkv", "ffv1")])
+def test_max_pixels_is_the_limit(tmp_path, name, codec):
+    """FFV1 in Matroska: the probe's decoder refused the frame and left its size unknown, and the
+    run then called the file damaged (live, told to skip, showed nothing and exited 0)."""
+    clip = make_test_video(tmp_path / name, codec=codec, width=64, height=48, frames=2)
     assert_one_line_error(run_srpipe("upscale", clip, "--max-pixels", 3071), "64x48 frames", "--max-pixels 3072")
+    assert_one_line_error(run_srpipe("live", "--source", clip, "--no-window", "--max-pixels", 3071,
+                                     "--on-decode-error", "skip"), "64x48 frames", "--max-pixels 3072")
     done = run_srpipe("upscale", clip, "--max-pixels", 3072, "-q")
     assert done.returncode == 0, done.stderr.decode()
-    assert listing(tmp_path) == ["clip.mp4", "clip_x2.mp4"]
+    assert listing(tmp_path) == [name, f"clip_x2{Path(name).suffix}"]
 
 
 def test_video_growing_to_a_huge_frame_mid_stream_is_refused(tmp_path):

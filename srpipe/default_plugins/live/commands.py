@@ -10,6 +10,7 @@ from srpipe.cli.options import (
     backend_option,
     device_option,
     exact_option,
+    max_pixels_option,
     on_decode_error_option,
     overwrite_option,
     recording_codec_options,
@@ -44,9 +45,10 @@ from srpipe.cli.options import (
               default=".", show_default=True, help="Where the s key saves PNG screenshots.")
 @on_decode_error_option
 @timeout_option
+@max_pixels_option
 @click.option("--list-cameras", is_flag=True, help="List the cameras and exit.")
 def live(camera, source_location, model, scale, weights, device, backend, exact, keep_up, record, codec, crf, preset,
-         overwrite, no_window, screenshot_dir, on_decode_error, timeout, list_cameras):
+         overwrite, no_window, screenshot_dir, on_decode_error, timeout, max_pixels, list_cameras):
     """Show a camera or a stream upscaled in real time, beside the bicubic upscale.
 
     A network runs only where the picture changed (--exact: on every pixel), and
@@ -81,6 +83,6 @@ def live(camera, source_location, model, scale, weights, device, backend, exact,
         model=model, scale=whole_scale(scale, "live"), device=device, weights=weights, backend=backend, exact=exact,
         keep_up=keep_up, window=not no_window, record=record, overwrite=overwrite, screenshot_dir=screenshot_dir,
         record_options={"codec": codec, "crf": crf, "preset": preset},
-        source_options=SourceOptions(on_decode_error=on_decode_error, timeout=timeout),
+        source_options=SourceOptions(on_decode_error=on_decode_error, timeout=timeout, max_pixels=max_pixels),
         echo=echo, on_end=lambda stats: echo(stats.summary()),
     )

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 from av.video.reformatter import ColorRange, Colorspace
 
+from srpipe.errors import SrpipeError
 from srpipe.frames import Frame
 from srpipe.pipeline import upscale_frames
 from srpipe.resize import resize_plane
@@ -72,7 +73,11 @@ def beside_bicubic(frame: Frame, upscaled: Frame) -> np.ndarray:
         return np.hstack([to_bgr(reference, matrix), to_bgr(upscaled, matrix)])
     left_luma = BicubicLuma(scale).upscale(frame.planes[0][None], bit_depth=fmt.bit_depth,
                                            full_range=frame.full_range)[0]
-    both = av.VideoFrame(2 * upscaled.width, upscaled.height, fmt.name)
+    try:
+        both = av.VideoFrame(2 * upscaled.width, upscaled.height, fmt.name)
+    except (av.FFmpegError, ValueError) as exc:  # over FFmpeg's picture size limit
+        raise SrpipeError(f"a {2 * upscaled.width}x{upscaled.height} preview is more than can be shown; upscale "
+                          "this input with 'srpipe upscale'") from exc
     for index, plane in enumerate(both.planes):
         view = plane_view(plane, fmt.dtype)
         half = view.shape[1] // 2

@@ -13,6 +13,7 @@ from srpipe.default_plugins.live.upscalers import UpscalerCycle
 from srpipe.default_plugins.live.window import Headless, Window
 from srpipe.device import resolve_device
 from srpipe.media import SourceOptions, open_source
+from srpipe.memory import check_frame_size
 from srpipe.outputs import check_output
 from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
 from srpipe.upscaling import check_input
@@ -59,6 +60,8 @@ def run_live(
                            backends=collect_backends(pm), backend=backend, exact=exact)
     source = open_source(pm, location, source_options)
     with source:
+        # Before anything is decoded: a header may claim a frame far larger than the file holds
+        check_frame_size(location, source.width, source.height, source_options.max_pixels)
         if source.width and source.height:  # a stream may tell its size only with its first frame
             models.warm_up(source.width, source.height)
         view = Window() if window else Headless()
