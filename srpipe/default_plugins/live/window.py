@@ -44,14 +44,20 @@ class Window:
     def key(self, wait_ms: int) -> int:
         """The key pressed within ``wait_ms`` (this also draws the window), or ``NO_KEY``."""
         key = self.cv2.waitKey(wait_ms)
-        visible = self.cv2.getWindowProperty(self.title, self.cv2.WND_PROP_VISIBLE) >= 1
+        try:
+            visible = self.cv2.getWindowProperty(self.title, self.cv2.WND_PROP_VISIBLE) >= 1
+        except self.cv2.error:  # closed by the window manager: Qt has destroyed it already
+            visible = False
         if self.was_visible and not visible:
             return KEY_ESC
         self.was_visible = visible
         return NO_KEY if key == -1 else key & 0xFF
 
     def close(self) -> None:
-        self.cv2.destroyWindow(self.title)
+        try:
+            self.cv2.destroyWindow(self.title)
+        except self.cv2.error:  # closed by the window manager: Qt has destroyed it already
+            return
         self.cv2.waitKey(1)  # lets the window actually go away
 
 

@@ -1,5 +1,7 @@
 """The real highgui window under Xvfb: it shows the frames, and real key presses reach the loop."""
 
+import ctypes
+import ctypes.util
 import os
 import shutil
 import subprocess
@@ -80,3 +82,54 @@ def test_window_shows_the_upscaled_frames_and_takes_keys(display, tmp_path):
     assert screen.std() > 20
     match = cv2.matchTemplate(screen, shown, cv2.TM_CCOEFF_NORMED).max()
     assert match > 0.95  # the window shows exactly what the screenshot holds
+
+
+
+def ask_to_close(display, window: int) -> None:
+    """What a window manager's close button sends: WM_DELETE_WINDOW, as a WM_PROTOCOLS client message."""
+    x11 = ctypes.cdll.LoadLibrary(ctypes.util.find_library("X11"))
+    x11.XOpenDisplay.restype = ctypes.c_void_p
+    x11.XInternAtom.restype, x11.XInternAtom.argtypes = ctypes.c_ulong, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+    x11.XSendEvent.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_long, ctypes.c_void_p]
+    x11.XSync.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+
+    class ClientMessage(ctypes.Structure):
+        _fields_ = [("type", ctypes.c_int), ("serial", ctypes.c_ulong), ("send_event", ctypes.c_int),
+                    ("display", ctypes.c_void_p), ("window", ctypes.c_ulong), ("message_type", ctypes.c_ulong),
+                    ("format", ctypes.c_int), ("data", ctypes.c_long * 5)]
+
+    class Event(ctypes.Union):
+        _fields_ = [("message", ClientMessage), ("pad", ctypes.c_long * 24)]
+
+    connection = x11.XOpenDisplay(display.encode())
+    event = Event()
+    event.message.type, event.message.window, event.message.format = 33, window, 32  # ClientMessage
+    event.message.message_type = x11.XInternAtom(connection, b"WM_PROTOCOLS", 0)
+    event.message.data[0] = x11.XInternAtom(connection, b"WM_DELETE_WINDOW", 0)
+    x11.XSendEvent(connection, window, 0, 0, ctypes.byref(event))
+    x11.XSync(connection, 0)
+    x11.XCloseDisplay(connection)
+
+
+def test_closing_the_window_ends_as_esc_does(display, tmp_path):
+    """Closed by the window manager (WM_DELETE_WINDOW), the window is gone when the end closes it:
+    that close raised OpenCV's 'NULL guiReceiver', exit status 1."""
+    clip = make_test_video(tmp_path / "clip.mp4", width=96, height=64, frames=500, rate=25, audio=False)  # 20 s
+    env = {**os.environ, "DISPLAY": display}
+    live = subprocess.Popen([sys.executable, "-m", "srpipe", "live", "--source", str(clip)], env=env,
+                            stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while grab(display).std() < 5:
+            assert live.poll() is None and time.monotonic() < deadline, "no window appeared"
+            time.sleep(0.2)
+        found = subprocess.run(["xdotool", "search", "--name", "srpipe live"], env=env, capture_output=True,
+                               text=True, timeout=20, check=True)
+        for window in found.stdout.split():
+            ask_to_close(display, int(window))
+        live.wait(timeout=10)  # long before the clip's end
+    finally:
+        live.kill()
+    stderr = live.stderr.read().decode()
+    assert live.returncode == 0 and "frames shown" in stderr, stderr
