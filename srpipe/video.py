@@ -823,7 +823,8 @@ class PyAVSource(Source):
                 yield packet
         for index, count in audio_times.untimed.items():
             warnings.warn(f"{count} packet{'s' * (count != 1)} of the audio stream #{index} of {self.location} had no "
-                          "time, with no timed one before them, and are left out")
+                          f"time, with no timed one before {'them' if count != 1 else 'it'}, and "
+                          f"{'are' if count != 1 else 'is'} left out")
         if self.pts_range is None:
             self._count_container_losses(sorted(video_pts), video_end, corrupt, joints.at if joints else [])
             self._tell_frameless_packets()
@@ -844,7 +845,8 @@ class PyAVSource(Source):
         frameless = self._packets_in - self._frames_out - self.skipped_frames
         if frameless > 0:
             warnings.warn(f"{frameless} packet{'s' * (frameless != 1)} of {self.location} gave no picture and "
-                          "are left out (as where a stream is joined mid-way, before its first keyframe)")
+                          f"{'are' if frameless != 1 else 'is'} left out (as where a stream is joined mid-way, before "
+                          "its first keyframe)")
 
     def _check_stalled(self) -> None:
         """Raise, where the input is a pipe that ended because it sent nothing for --timeout, so."""

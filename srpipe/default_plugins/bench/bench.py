@@ -75,9 +75,15 @@ def _timed(function, repeats: int) -> list[float]:
 def _decode_all(path: str) -> list[Frame]:
     source = PyAVSource(path, SourceOptions())
     try:
-        return [item for item in source.items() if isinstance(item, Frame)]
+        frames = [item for item in source.items() if isinstance(item, Frame)]
     finally:
         source.close()
+    sizes = list(dict.fromkeys((frame.width, frame.height) for frame in frames))
+    if len(sizes) > 1:  # batches of frames stack them
+        (width, height), (new_width, new_height) = sizes[:2]
+        raise SrpipeError(f"{path} changes frame size mid-stream, from {width}x{height} to {new_width}x{new_height}; "
+                          "srpipe bench times one size: cut the clip where it changes (ffmpeg -t, -ss)")
+    return frames
 
 
 def bench_decode(path: str, repeats: int) -> Measurement:
@@ -535,6 +541,9 @@ def run_bench(input: str | None = None, models: tuple[str, ...] = ("bicubic",), 
     models that take a checkpoint."""
     if input is not None:
         check_input(input)
+        if not Path(input).is_file():  # a FIFO or standard input would give its frames once, then wait
+            raise SrpipeError(f"{input} is not a regular file; srpipe bench reads its clip several times: give a "
+                              "file")
         if is_image_file(input):
             raise SrpipeError(f"{input} is a still image; srpipe bench times video: give a clip, or none for a "
                               "generated one")

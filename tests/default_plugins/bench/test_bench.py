@@ -90,3 +90,24 @@ def test_an_ffmpeg_without_libx264_is_left_out(tmp_path):
     report = json.loads(done.stdout)
     assert not any("ffmpeg" in row["stage"] for row in report["results"])
     assert not any("ffmpeg" in row["command"] for row in report["startup"])
+
+
+def test_a_fifo_is_refused_not_waited_on(tmp_path):
+    """bench reads its clip several times: the second read of a FIFO waited for ever."""
+    fifo = tmp_path / "clip.ts"
+    os.mkfifo(fifo)
+    done = run_srpipe("bench", fifo, "--repeats", "1", "--no-startup")
+    assert done.returncode == 1 and done.stderr.decode() == (
+        f"Error: {fifo} is not a regular file; srpipe bench reads its clip several times: give a file\n")
+
+
+def test_a_clip_that_changes_size_is_one_line(tmp_path):
+    """Recordings of two sizes joined end to end: numpy's 'all input arrays must have the same shape'."""
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(b"".join(make_test_video(tmp_path / f"{w}.ts", width=w, height=h, frames=5, audio=False)
+                                .read_bytes() for w, h in ((64, 48), (96, 64))))
+    done = run_srpipe("bench", joined, "--repeats", "1", "--no-startup", "-q")
+    assert done.returncode == 1
+    assert done.stderr.decode().splitlines()[-1] == (
+        f"Error: {joined} changes frame size mid-stream, from 64x48 to 96x64; srpipe bench times one size: cut the "
+        "clip where it changes (ffmpeg -t, -ss)")
