@@ -1427,6 +1427,46 @@ def add_copied_stream(container, in_stream, location: str, held: av.Packet | Non
     return out_stream
 
 
+# Animations, which hold neither sound nor subtitles
+PICTURE_ONLY_FORMATS = frozenset({"gif", "apng"})
+
+# The codec sound is encoded again in, for an output that cannot hold the input's: the container's
+# own, as FFmpeg's command picks it, but AAC in MPEG-TS (FFmpeg's MP2 is a broadcast's of old) and
+# libopus in WebM (FFmpeg's own Opus encoder is its experimental one)
+REENCODED_AUDIO = {"mpegts": "aac", "webm": "libopus"}
+
+
+def audio_reencoder(container, in_stream) -> str | None:
+    """The codec to encode ``in_stream``'s sound again in, for ``container``, which cannot hold it
+    as it is (AAC in WebM: Opus); None for no sound, sound that cannot be decoded (no sample rate
+    known), or a container that holds none (GIF)."""
+    if in_stream.type != "audio" or in_stream.codec_context is None or not in_stream.codec_context.sample_rate:
+        return None
+    chosen = REENCODED_AUDIO.get(container.format.name, container.default_audio_codec)
+    return chosen if chosen in av.codecs_available and chosen != in_stream.codec_context.name else None
+
+
+class AudioReencoder:
+    """An audio stream decoded and encoded again (:func:`audio_reencoder`), its sound's times kept."""
+
+    def __init__(self, container, in_stream, codec: str):
+        self.decoder = in_stream.codec_context
+        rates = av.Codec(codec, "w").audio_rates
+        rate = self.decoder.sample_rate
+        if rates and rate not in rates:  # Opus: 48 kHz and fractions of it
+            rate = min((r for r in rates if r >= rate), default=max(rates))
+        self.stream = container.add_stream(codec, rate=rate, layout=self.decoder.layout.name)
+        self.stream.metadata.update(in_stream.metadata)
+        self.stream.disposition = in_stream.disposition
+
+    def packets(self, packet: av.Packet | None) -> list[av.Packet]:
+        """The packets of the sound ``packet`` holds (None: of what the coders hold, at the end)."""
+        frames = self.decoder.decode(packet)
+        if packet is None:
+            frames.append(None)
+        return [out for frame in frames for out in self.stream.encode(frame)]
+
+
 @functools.cache
 def _codecs_held_by(container_format: str) -> frozenset[str]:
     """The codecs FFmpeg's writer of ``container_format`` takes."""
@@ -1643,6 +1683,7 @@ class PyAVSink(Sink):
         # The source's Y'CbCr matrix, for a conversion to RGB (GIF, --pix-fmt bgr0); None: BT.601, FFmpeg's default
         self.matrix: int | None = None
         self.copied: dict[int, av.stream.Stream] = {}
+        self.reencoded: dict[int, AudioReencoder] = {}  # sound the output cannot hold as it is
         self._copied_dts: dict[int, int] = {}  # each copied stream's last decoding time
         self.held_packets: list[av.Packet] = []
 
@@ -1805,7 +1846,24 @@ class PyAVSink(Sink):
 
     def _add_copy(self, in_stream) -> None:
         first = next((packet for packet in self.held_packets if packet.stream.index == in_stream.index), None)
-        out_stream = add_copied_stream(self.container, in_stream, self.source.location, first, self.file is not None)
+        try:
+            out_stream = add_copied_stream(self.container, in_stream, self.source.location, first,
+                                           self.file is not None)
+        except SrpipeError:  # sound the output cannot hold as it is is encoded again, as FFmpeg's command does
+            fmt = self.container.format.name.split(",")[0]
+            if fmt in PICTURE_ONLY_FORMATS and in_stream.type in ("audio", "subtitle"):
+                held = "sound" if in_stream.type == "audio" else "subtitles"
+                warnings.warn(f"{fmt.upper()} holds no {held}: the {in_stream.type} stream #{in_stream.index} of "
+                              f"{self.source.location} is left out")
+                return
+            codec = audio_reencoder(self.container, in_stream)
+            if codec is None:
+                raise
+            warnings.warn(f"the audio stream #{in_stream.index} ({in_stream.codec_context.name}) of "
+                          f"{self.source.location} cannot go into {fmt} as it is: it is encoded again as {codec} "
+                          "(write a .mkv to keep it as it is)")
+            self.reencoded[in_stream.index] = AudioReencoder(self.container, in_stream, codec)
+            return
         if out_stream is not None:
             if self.file is not None:  # written as a stream
                 give_aac_config(out_stream, in_stream, bytes(first) if first is not None else None)
@@ -1930,6 +1988,9 @@ class PyAVSink(Sink):
             self.held_packets.append(packet)
             return
         index = packet.stream.index
+        if index in self.reencoded:
+            self._reencode(packet)
+            return
         out_stream = self.copied.get(index)
         if out_stream is None:
             return
@@ -1944,6 +2005,15 @@ class PyAVSink(Sink):
         copied = (packet.stream.type, index, float(packet.dts * packet.time_base))
         packet.stream = out_stream
         self._mux(packet, copied)
+
+    def _reencode(self, packet: av.Packet) -> None:
+        seconds = float(packet.pts * packet.time_base) if packet.pts is not None else 0.0
+        try:
+            packets = self.reencoded[packet.stream.index].packets(packet)
+        except av.FFmpegError:
+            self._leave_out_damaged("audio", packet.stream.index, seconds)
+            return
+        self._mux(packets)
 
     _damaged_copies = 0
 
@@ -1965,6 +2035,8 @@ class PyAVSink(Sink):
         for paletted in self.palette.frames(None) if self.palette is not None else ():
             self._mux_video(self._encode(paletted))
         self._mux_video(self._encode(None))
+        for reencoder in self.reencoded.values():
+            self._mux(reencoder.packets(None))
         try:
             self.container.close()
             if self.file is not None:

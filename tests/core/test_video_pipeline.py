@@ -705,6 +705,44 @@ def test_h264_with_b_frames_in_avi_keeps_its_even_timing(tmp_path):
     assert len(times) == 30 and set(np.diff(times)) == {Fraction(1, 25)}
 
 
+@pytest.mark.parametrize("output, codec", [("out.webm", "opus"), ("out.ts", "aac")])
+def test_sound_the_output_cannot_hold_is_encoded_again(tmp_path, output, codec):
+    """AAC into WebM, PCM into MPEG-TS: refused ('write a .mp4'), where FFmpeg's command encodes
+    the sound again in the container's own codec; its time and length are kept."""
+    clip = make_test_video(tmp_path / "in.mp4", frames=25)  # 1 s of AAC
+    if output == "out.ts":
+        pcm = tmp_path / "in.mov"
+        with av.open(str(clip)) as source, av.open(str(clip)) as again, av.open(str(pcm), "w") as out:
+            video = out.add_stream_from_template(source.streams.video[0])
+            sound = out.add_stream("pcm_s16le", rate=source.streams.audio[0].rate)
+            for packet in source.demux(video=0):
+                if packet.dts is not None:
+                    packet.stream = video
+                    out.mux(packet)
+            for frame in again.decode(audio=0):
+                out.mux(sound.encode(frame))
+            out.mux(sound.encode(None))
+        clip = pcm
+    done = run_srpipe("upscale", clip, "-o", tmp_path / output, "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    assert "cannot go into" in done.stderr.decode() and "it is encoded again as" in done.stderr.decode()
+    with av.open(str(tmp_path / output)) as result:
+        sound = result.streams.audio[0]
+        assert sound.codec_context.name == codec
+        decoded = list(result.decode(sound))
+    seconds = sum(frame.samples for frame in decoded) / decoded[0].sample_rate
+    assert abs(seconds - 1) < 0.1 and abs(float(decoded[0].pts * decoded[0].time_base)) < 0.1
+
+
+def test_an_animation_leaves_sound_out_with_a_warning(tmp_path):
+    """A phone clip with sound to a GIF was refused: GIF holds no sound."""
+    clip = make_test_video(tmp_path / "in.mp4", frames=5)
+    done = run_srpipe("upscale", clip, "-o", tmp_path / "out.gif", "-q")
+    assert done.returncode == 0 and done.stderr.decode() == (
+        f"Warning: GIF holds no sound: the audio stream #1 of {clip} is left out\n")
+    assert video_info(tmp_path / "out.gif")["types"] == ["video"]
+
+
 def _frame_rate_and_count(path):
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
