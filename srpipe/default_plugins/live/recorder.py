@@ -39,9 +39,10 @@ class Recorder:
     """
 
     def __init__(self, path: Path, overwrite: bool = False, codec: str | None = None, crf: int | None = 18,
-                 preset: str | None = "ultrafast"):
+                 preset: str | None = "ultrafast", rate: Fraction | None = None):
         self.path = Path(path)
         self.settings = (codec, crf, preset)  # as srpipe upscale's --codec, --crf, --preset
+        self.rate = rate or Fraction(30)  # the source's frame rate: an AVI's, which counts in frames
         if codec is not None:
             check_video_encoder(codec)
         self.output = AtomicOutput(self.path, overwrite)
@@ -65,7 +66,8 @@ class Recorder:
     def _open_stream(self, width: int, height: int) -> None:
         codec, crf, preset = self.settings
         codec = codec or default_codec(self.container.format.name.split(",")[0])
-        self.stream = add_video_encoder(self.container, codec, rate=30, time_base=TIME_BASE, crf=crf, preset=preset)
+        self.stream = add_video_encoder(self.container, codec, rate=self.rate, time_base=TIME_BASE, crf=crf,
+                                        preset=preset)
         self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, "yuv420p"
         tag_video_stream(self.stream, full_range=False, colour=BT709, display_matrix=None)
         with ffmpeg_errors() as logs:  # the encoder's own reason, if it refuses
@@ -92,11 +94,13 @@ class Recorder:
             warnings.warn(f"the source changed size: {self.path} keeps its first size, "
                           f"{self.stream.width}x{self.stream.height}, and what is shown at "
                           f"{image.shape[1]}x{image.shape[0]} is resized to it")
-        pts = max(self.last_pts + 1, round((shown_at - self.first_time) / TIME_BASE))
+        # in the encoder's time base: milliseconds, or a frame's where it counts in frames (AVI)
+        time_base = Fraction(self.stream.codec_context.time_base)
+        pts = max(self.last_pts + 1, round((shown_at - self.first_time) / time_base))
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24").reformat(
             format="yuv420p", dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG
         )
-        frame.pts, frame.time_base = pts, TIME_BASE
+        frame.pts, frame.time_base = pts, time_base
         self.last_pts = pts
         try:
             packets = self.stream.encode(frame)

@@ -66,7 +66,8 @@ def run_live(
             models.warm_up(source.width, source.height)
         view = Window() if window else Headless()
         try:
-            recorder = Recorder(record, overwrite, **(record_options or {})) if record is not None else None
+            recorder = Recorder(record, overwrite, **(record_options or {}), rate=source.frame_rate) \
+                if record is not None else None
             loop = LiveLoop(
                 # A recording plays at its frame rate, as a camera would send it; a live stream comes at its own pace
                 FrameFeed(source, paced=getattr(source, "is_recording", source.is_file)), models, view,

@@ -58,6 +58,17 @@ def test_a_recording_beside_its_source_is_still_written(tmp_path):
     assert (tmp_path / "shown.mp4").read_bytes()[4:8] == b"ftyp"
 
 
+def test_a_recording_into_avi_counts_the_sources_frames(tmp_path):
+    """AVI counts time in frames: a 60 fps source's frames, timed in milliseconds, met at 30 ticks a
+    second and the writer refused them ('Invalid argument')."""
+    make_test_video(tmp_path / "clip.mp4", frames=30, rate=60, audio=False)
+    done = live(tmp_path, "clip.mp4", "shown.avi")
+    assert done.returncode == 0, done.stderr.decode()
+    with av.open(str(tmp_path / "shown.avi")) as container:
+        stream = container.streams.video[0]
+        assert stream.average_rate == 60 and sum(1 for _ in container.decode(stream)) == 30
+
+
 def test_a_source_whose_files_cannot_be_told_never_replaces_a_recording(tmp_path):
     make_test_video(tmp_path / "clip.mp4", frames=5)
     (tmp_path / "list.txt").write_text("clip.mp4\n")
