@@ -31,6 +31,7 @@ NO_ALPHA = {".jpg", ".jpeg"}  # OpenCV writes the others' alpha
 FORMAT_NAMES = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WebP", ".bmp": "BMP", ".png": "PNG", ".tif": "TIFF",
                 ".tiff": "TIFF"}
 KEEPS_METADATA = {".png", ".jpg", ".jpeg", ".webp"}  # where OpenCV writes an ICC profile and EXIF
+JPEG_EXIF_BYTES = 65533 - len(b"Exif\0\0")  # a JPEG segment's most, less its length and EXIF's mark
 # For the memory plan: the float64 copies the conversions to and from 16-bit planes make of a
 # band of rows (memory.BAND_PIXELS pixels), colour (Y'CbCr <-> RGB) or grey, in bytes a pixel.
 BAND_WORKING = {"colour": 80, "grey": 32}
@@ -545,8 +546,12 @@ class ImageSink(Sink):
             warnings.warn(f"{self.location}: srpipe writes no EXIF into {FORMAT_NAMES[self.suffix]}: the input's "
                           "camera, date and place are dropped (write .png, .jpg or .webp to keep them)")
         elif exif is not None and (exif := upscaled_exif(exif, image.shape[1], image.shape[0])) is not None:
-            metadata[0].append(cv2.IMAGE_METADATA_EXIF)
-            metadata[1].append(np.frombuffer(exif, np.uint8))
+            if self.suffix in NO_ALPHA and len(exif) > JPEG_EXIF_BYTES:
+                warnings.warn(f"{self.location}: the input's EXIF ({len(exif)} bytes) is more than a JPEG holds: it "
+                              "is dropped (write .png or .webp to keep it)")
+            else:
+                metadata[0].append(cv2.IMAGE_METADATA_EXIF)
+                metadata[1].append(np.frombuffer(exif, np.uint8))
         # OpenCV writes a file as it encodes (imencode would hold up to 3 times the image more: its
         # growing buffer and the copy it returns); it picks the format by the name's suffix
         to_file = (not self.output.direct and self.output.temp.suffix.lower() == self.suffix

@@ -438,25 +438,28 @@ class AudioTimes:
     before it, by the samples that one decodes to. Those with none before them are counted."""
 
     def __init__(self):
-        self.last: dict[int, av.Packet] = {}
+        self.due: dict[int, int] = {}  # each audio stream's next decoding time, in its time base
         self.decoders: dict[int, av.CodecContext] = {}
         self.untimed: Counter[int] = Counter()
 
     def date(self, packet: av.Packet) -> bool:
         """Whether to keep ``packet``: false for an audio packet without times that none came before,
-        else true; an audio packet without times is given them here."""
+        else true; an audio packet without times is given them here. (Times, not packets, are
+        kept: a packet's own change as the writer takes it into its stream.)"""
         index = packet.stream.index
-        if packet.stream.type != "audio" or packet.pts is not None or packet.dts is not None:
-            if packet.dts is not None:
-                self.last[index] = packet
+        if packet.stream.type != "audio":
             return True
-        before = self.last.get(index)
-        step = before is not None and (before.duration or self._samples(before))
-        if not step:
-            self.untimed[index] += 1
-            return False
-        packet.dts = packet.pts = before.dts + step
-        self.last[index] = packet
+        if packet.pts is None and packet.dts is None:
+            if index not in self.due:
+                self.untimed[index] += 1
+                return False
+            packet.dts = packet.pts = self.due[index]
+        if packet.dts is not None:
+            step = packet.duration or self._samples(packet)
+            if step:
+                self.due[index] = packet.dts + step
+            else:
+                self.due.pop(index, None)
         return True
 
     def _samples(self, packet: av.Packet) -> int:
@@ -1121,10 +1124,12 @@ def encoder_time_base(codec: str, container_format: str, time_base: Fraction, ra
     """The time base to encode in: the source's, which keeps each frame's time, but a frame at
     ``rate`` where the encoder or the container counts in frames (AVI: a tick a frame, or the
     rest of a tick is written as empty frames) or cannot hold the source's."""
+    chosen = time_base
     if codec in FRAME_TIMED_CODECS or "avi" in container_format.split(",") or (
             codec in SHORT_TIME_BASE_CODECS and time_base.denominator > 0xFFFF):
-        return 1 / rate
-    return time_base
+        chosen = 1 / rate
+    # a variable rate's mean (90000/3089) can need more bits than those encoders take
+    return chosen.limit_denominator(0xFFFF) if codec in SHORT_TIME_BASE_CODECS else chosen
 
 
 # The formats whose writers keep a video stream's display matrix (a phone's rotation)
@@ -1157,9 +1162,13 @@ class Turn:
     def __init__(self, filters: list[tuple[str, str | None]]):
         self.filters = filters
         self._graph: av.filter.Graph | None = None
+        self._format: str | None = None  # the pixel format the graph was made for
 
     def __call__(self, frame: av.VideoFrame) -> av.VideoFrame:
+        if self._graph is not None and frame.format.name != self._format:  # the graph takes one format
+            frame = frame.reformat(format=self._format)
         if self._graph is None:
+            self._format = frame.format.name
             graph = av.filter.Graph()
             last = graph.add_buffer(template=None, width=frame.width, height=frame.height, format=frame.format.name,
                                     time_base=frame.time_base or Fraction(1, 90000))
@@ -1312,16 +1321,16 @@ def _subsampled(pix_fmt: str) -> bool:
     return any(c.width < 2 or c.height < 2 for c in av.VideoFormat(pix_fmt, 2, 2).components)
 
 
-# The most packets (of all streams) read ahead for an audio stream's first, where the file's header
-# does not tell its sample rate: a few minutes of a broadcast
-LOOK_AHEAD_PACKETS = 20000
+# The most bytes of packets (of all streams) read ahead for an audio stream's first, where the file's
+# header does not tell its sample rate: a minute of a broadcast
+LOOK_AHEAD_BYTES = 64 << 20
 
 
-def first_sound(in_stream, location: str, held: av.Packet | None = None) -> tuple[av.AudioFrame, bytes] | None:
+def first_sound(in_stream, location: str, held=()) -> tuple[av.AudioFrame, bytes] | None:
     """The first sound ``in_stream`` (audio) decodes to, and the packet it came in: from ``held``,
-    a packet of it already read, else from the file ``location`` opened again (not standard input
-    or a stream, which cannot be read twice), within its first :data:`LOOK_AHEAD_PACKETS` packets;
-    None where neither gives any."""
+    packets of it already read, else from the file ``location`` opened again (not standard input
+    or a stream, which cannot be read twice), within its first :data:`LOOK_AHEAD_BYTES`; None
+    where neither gives any."""
 
     def decoded(packets) -> tuple[av.AudioFrame, bytes] | None:
         decoder = av.CodecContext.create(in_stream.codec_context.name, "r")
@@ -1337,25 +1346,32 @@ def first_sound(in_stream, location: str, held: av.Packet | None = None) -> tupl
                     return frames[0], bytes(packet)
         return None
 
-    if held is not None:
-        return decoded([held])
-    if not Path(location).is_file():
-        return None
+    def within_bound(packets):
+        read = 0
+        for packet in packets:
+            yield packet
+            read += packet.size
+            if read > LOOK_AHEAD_BYTES:
+                return
+
+    sound = decoded(held)
+    if sound is not None or not Path(location).is_file():
+        return sound
     try:  # as a file whatever its name, in the format it was read in
         with av.open(f"file:{os.path.abspath(location)}",
                      format=in_stream.container.format.name.split(",")[0]) as container:
-            return decoded(itertools.islice(container.demux(), LOOK_AHEAD_PACKETS))
+            return decoded(within_bound(container.demux()))
     except (av.FFmpegError, OSError, ValueError):
         return None
 
 
-def add_copied_stream(container, in_stream, location: str, held: av.Packet | None = None, streamed: bool = False):
+def add_copied_stream(container, in_stream, location: str, held=(), streamed: bool = False):
     """An output stream for copying ``in_stream``'s packets untouched, with its flags (default,
     forced...); ``None`` (with a warning) for a data track (a timecode that no video stream
     carries as a tag, chapter text, camera telemetry: muxers take one and then refuse the
     header or the trailer, which would lose the whole file), a cover picture the container
     cannot keep, an attachment it cannot hold, or an audio stream whose sample rate neither the
-    file's header nor its first packets tell (``held``: the first packet of it already read;
+    file's header nor its first packets tell (``held``: the packets of it already read;
     ``streamed``: the output is written where its writer cannot seek back, :func:`give_aac_config`).
     Audio and subtitles must fit."""
     if in_stream.type == "video" and in_stream.disposition & av.stream.Disposition.attached_pic:
@@ -1393,9 +1409,12 @@ def add_copied_stream(container, in_stream, location: str, held: av.Packet | Non
         # joined after a silent one; a broadcast's track that carries nothing): its first packet does
         sound = first_sound(in_stream, location, held)
         if sound is None:
+            why = ("none of its first packets, nor the file's header, tell its sample rate (a track that carries "
+                   "no sound?)") if Path(location).is_file() else (
+                   "its sample rate comes with its first packets, after the output began, and cannot be read "
+                   "ahead for; give a file, which can")
             warnings.warn(f"the audio stream #{in_stream.index} ({in_stream.codec_context.name}) of {location} is "
-                          f"not copied: none of its first packets, nor the file's header, tell its sample rate (a "
-                          "track that carries no sound?)")
+                          f"not copied: {why}")
             return None
     try:
         codec = in_stream.codec_context.name if in_stream.codec_context is not None else "no codec"
@@ -1403,6 +1422,8 @@ def add_copied_stream(container, in_stream, location: str, held: av.Packet | Non
             # FFmpeg's writer takes it as private data, which no player reads
             kind = "subtitles" if in_stream.type == "subtitle" else in_stream.type
             raise ValueError(f"MPEG-TS carries {kind} only as {', '.join(_MPEGTS_CARRIED[in_stream.type])}")
+        if container.format.name == "mpeg" and in_stream.type == "audio" and codec not in _MPEGPS_AUDIO:
+            raise ValueError(f"MPEG-PS carries audio only as {', '.join(_MPEGPS_AUDIO)}")  # else its header refuses
         out_stream = container.add_stream_from_template(in_stream)
     except (av.FFmpegError, ValueError) as exc:
         what = f"{in_stream.type} stream #{in_stream.index} ({codec})"
@@ -1458,13 +1479,41 @@ class AudioReencoder:
         self.stream = container.add_stream(codec, rate=rate, layout=self.decoder.layout.name)
         self.stream.metadata.update(in_stream.metadata)
         self.stream.disposition = in_stream.disposition
+        self.index = in_stream.index
+        self._resampler: av.AudioResampler | None = None
+        self._key: tuple | None = None  # the format, layout and rate the resampler takes
 
     def packets(self, packet: av.Packet | None) -> list[av.Packet]:
-        """The packets of the sound ``packet`` holds (None: of what the coders hold, at the end)."""
+        """The packets of the sound ``packet`` holds (None: of what the coders hold, at the end).
+        Decoding errors are FFmpeg's (damage); encoding ones are told as srpipe's."""
         frames = self.decoder.decode(packet)
-        if packet is None:
-            frames.append(None)
-        return [out for frame in frames for out in self.stream.encode(frame)]
+        try:
+            out = [encoded for frame in frames for encoded in self._encoded(frame)]
+            if packet is None:
+                out += self._encoded(None)
+            return out
+        except av.FFmpegError as exc:
+            raise SrpipeError(f"encoder {self.stream.codec_context.name} refused the sound of the audio stream "
+                              f"#{self.index}: {exc.strerror or exc}; write a .mkv, which keeps it as it is") from exc
+
+    def _encoded(self, frame: av.AudioFrame | None) -> list[av.Packet]:
+        """``frame`` (None: the end) through a resampler to the encoder's format and frame size,
+        made anew where the sound's layout, format or rate changes (a broadcast's stereo and 5.1)."""
+        key = None if frame is None else (frame.format.name, frame.layout.name, frame.sample_rate)
+        resampled = []
+        if self._resampler is not None and key != self._key:
+            resampled = self._resampler.resample(None)  # what it holds of the sound before
+            self._resampler = None
+        if frame is not None:
+            if self._resampler is None:
+                encoder = self.stream.codec_context
+                self._resampler = av.AudioResampler(format=encoder.format, layout=encoder.layout,
+                                                    rate=encoder.sample_rate, frame_size=encoder.frame_size or None)
+                self._key = key
+            resampled += self._resampler.resample(frame)
+        if frame is None:
+            resampled.append(None)
+        return [packet for piece in resampled for packet in self.stream.encode(piece)]
 
 
 @functools.cache
@@ -1473,6 +1522,9 @@ def _codecs_held_by(container_format: str) -> frozenset[str]:
     with av.open(os.devnull, "w", format=container_format) as container:
         return frozenset(container.supported_codecs)
 
+
+# The audio codecs FFmpeg's MPEG-PS writer takes (it refuses others only as it writes the header)
+_MPEGPS_AUDIO = ("mp2", "mp3", "ac3", "dts", "pcm_dvd", "pcm_s16be")
 
 # The audio and subtitle codecs FFmpeg's MPEG-TS writer gives a stream type players know
 _MPEGTS_CARRIED = {
@@ -1727,7 +1779,9 @@ class PyAVSink(Sink):
             # HDR10: how bright the picture is meant to be shown, which a TV maps to what it can show
             stream.options = {**stream.options, "x265-params": ":".join(filter(None, (params, "hdr10=1", hdr10)))}
         elif hdr10 and stream.codec_context.name != "libx265":
-            where = "" if "libx265" in self.container.supported_codecs else " in an .mp4 or .mkv"
+            # (MPEG-TS lists only its defaults, but holds HEVC)
+            where = "" if "libx265" in self.container.supported_codecs or fmt_name == "mpegts" else \
+                " in an .mp4 or .mkv"
             warnings.warn(f"the HDR10 metadata of {self.source.location} (its mastering display and light level) "
                           f"is not written by {stream.codec_context.name}: use --codec libx265{where} to keep it")
         colour = self.source.colour
@@ -1845,9 +1899,10 @@ class PyAVSink(Sink):
         return wanted
 
     def _add_copy(self, in_stream) -> None:
-        first = next((packet for packet in self.held_packets if packet.stream.index == in_stream.index), None)
+        held = [packet for packet in self.held_packets if packet.stream.index == in_stream.index]
+        first = held[0] if held else None
         try:
-            out_stream = add_copied_stream(self.container, in_stream, self.source.location, first,
+            out_stream = add_copied_stream(self.container, in_stream, self.source.location, held,
                                            self.file is not None)
         except SrpipeError:  # sound the output cannot hold as it is is encoded again, as FFmpeg's command does
             fmt = self.container.format.name.split(",")[0]
@@ -1859,9 +1914,12 @@ class PyAVSink(Sink):
             codec = audio_reencoder(self.container, in_stream)
             if codec is None:
                 raise
+            suffix = Path(self.source.location).suffix
+            keeps = ("a .mkv" if in_stream.codec_context.name in _codecs_held_by("matroska") else
+                     f"a {suffix} file" if suffix else "a file of the input's kind")
             warnings.warn(f"the audio stream #{in_stream.index} ({in_stream.codec_context.name}) of "
                           f"{self.source.location} cannot go into {fmt} as it is: it is encoded again as {codec} "
-                          "(write a .mkv to keep it as it is)")
+                          f"(write {keeps} to keep it as it is)")
             self.reencoded[in_stream.index] = AudioReencoder(self.container, in_stream, codec)
             return
         if out_stream is not None:
@@ -2010,7 +2068,7 @@ class PyAVSink(Sink):
         seconds = float(packet.pts * packet.time_base) if packet.pts is not None else 0.0
         try:
             packets = self.reencoded[packet.stream.index].packets(packet)
-        except av.FFmpegError:
+        except av.FFmpegError:  # the decoder's: the encoder's are told as SrpipeError
             self._leave_out_damaged("audio", packet.stream.index, seconds)
             return
         self._mux(packets)
@@ -2028,6 +2086,11 @@ class PyAVSink(Sink):
     def finish(self) -> None:
         if self.container is None:
             raise SrpipeError(f"{self.source.location} has no video frames to upscale")
+        for reencoder in self.reencoded.values():
+            try:
+                self._mux(reencoder.packets(None))
+            except av.FFmpegError:  # the decoder's last, damaged
+                self._leave_out_damaged("audio", reencoder.index, 0.0)
         if self._damaged_copies:
             warnings.warn(f"{self._damaged_copies} damaged packet{'s' * (self._damaged_copies != 1)} of the copied "
                           f"streams of {self.source.location} {'were' if self._damaged_copies != 1 else 'was'} "
@@ -2035,8 +2098,6 @@ class PyAVSink(Sink):
         for paletted in self.palette.frames(None) if self.palette is not None else ():
             self._mux_video(self._encode(paletted))
         self._mux_video(self._encode(None))
-        for reencoder in self.reencoded.values():
-            self._mux(reencoder.packets(None))
         try:
             self.container.close()
             if self.file is not None:

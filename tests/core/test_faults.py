@@ -460,6 +460,52 @@ def test_a_silent_recording_joined_before_one_with_sound_keeps_all_the_sound(tmp
     assert abs(sound[0][0] - 2) < 0.1 and all(b > a for (a, _), (b, _) in zip(sound, sound[1:]))
 
 
+def _ffmpeg_ts(path, *args, seconds="2", offset="0"):
+    """An MPEG-TS by FFmpeg's command, whose writer packs several frames of sound in a packet."""
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"testsrc=size=64x48:rate=25:duration={seconds}",
+                    *args, "-c:v", "libx264", "-output_ts_offset", offset, "-f", "mpegts", str(path)], check=True)
+    return path
+
+
+def _samples(path):
+    with av.open(str(path)) as container:
+        return sum(frame.samples for frame in container.decode(audio=0))
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg program, whose MPEG-TS writer packs sound")
+def test_sound_that_mpeg_ts_times_only_in_part_keeps_every_frame(tmp_path):
+    """FFmpeg's command packs several frames of sound in each MPEG-TS packet, timed only the first;
+    where the probe did not know the sample rate (a silent recording joined before), the demuxer
+    times none of the others, and srpipe left them out (7 of 88 frames of sound kept)."""
+    silent = _ffmpeg_ts(tmp_path / "silent.ts")
+    sound = _ffmpeg_ts(tmp_path / "sound.ts", "-f", "lavfi", "-i", "sine=duration=2", "-c:a", "aac", offset="100")
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(silent.read_bytes() + sound.read_bytes())
+    with av.open(str(joined)) as container:
+        assert any(packet.dts is None for packet in container.demux(audio=0) if packet.size)
+    done = run_srpipe("upscale", joined, "-o", tmp_path / "out.mkv", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    assert _samples(tmp_path / "out.mkv") == _samples(sound)
+    sound_times = [time for time, _ in packets(tmp_path / "out.mkv", "audio")]
+    assert all(b > a for a, b in zip(sound_times, sound_times[1:])) and abs(sound_times[0] - 2) < 0.1
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg program to write MP2 in MPEG-TS")
+def test_sound_encoded_again_through_a_change_of_channels(tmp_path):
+    """A broadcast's sound goes from mono to stereo: encoding it again into WebM raised PyAV's
+    'Frame does not match AudioResampler setup' (an unexpected ValueError)."""
+    parts = [_ffmpeg_ts(tmp_path / f"{channels}.ts", "-f", "lavfi", "-i", "sine=duration=1", "-ac", str(channels),
+                        "-c:a", "mp2", seconds="1", offset=str(100 * channels)) for channels in (1, 2)]
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(b"".join(part.read_bytes() for part in parts))
+    done = run_srpipe("upscale", joined, "-o", tmp_path / "out.webm", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    assert "it is encoded again as libopus" in done.stderr.decode()
+    with av.open(str(tmp_path / "out.webm")) as container:
+        seconds = sum(frame.samples for frame in container.decode(audio=0)) / 48000
+    assert abs(seconds - 2) < 0.15
+
+
 def test_a_listed_sound_track_that_carries_nothing_is_left_out_with_a_warning(tmp_path):
     """A broadcast lists a sound track that carries nothing (a second language not on air): with
     no sample rate to write, every writer refused the whole file."""

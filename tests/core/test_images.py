@@ -155,6 +155,19 @@ def test_a_photos_exif_is_kept_for_the_upright_upscaled_picture(tmp_path, out):
         "dropped (write .png, .jpg or .webp to keep them)\n")
 
 
+def test_exif_over_what_a_jpeg_holds_is_dropped_with_a_warning(tmp_path):
+    """A JPEG segment holds 64 KB: OpenCV refused the whole picture ('cannot encode ... as .jpg')."""
+    from PIL import ExifTags, Image
+
+    exif = Image.Exif()
+    exif[ExifTags.Base.ImageDescription] = "x" * 70_000
+    Image.fromarray(np.zeros((30, 40, 3), np.uint8)).save(tmp_path / "photo.png", exif=exif)
+    done = run_srpipe("upscale", tmp_path / "photo.png", "-o", tmp_path / "out.jpg", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    assert "is more than a JPEG holds: it is dropped (write .png or .webp to keep it)" in done.stderr.decode()
+    assert read(tmp_path / "out.jpg").shape[:2] == (60, 80)
+
+
 def test_a_target_size_is_of_the_picture_as_shown(tmp_path):
     from PIL import Image
 

@@ -29,6 +29,7 @@ from srpipe.errors import SrpipeError
 from srpipe.frames import Frame
 from srpipe.media import SinkOptions, SourceOptions, is_image_file
 from srpipe.models import UpscalerTraits
+from srpipe.outputs import special_kind
 from srpipe.pipeline import upscale_frames
 from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
 from srpipe.resize import SWSCALE_FLAGS
@@ -541,8 +542,9 @@ def run_bench(input: str | None = None, models: tuple[str, ...] = ("bicubic",), 
     models that take a checkpoint."""
     if input is not None:
         check_input(input)
-        if not Path(input).is_file():  # a FIFO or standard input would give its frames once, then wait
-            raise SrpipeError(f"{input} is not a regular file; srpipe bench reads its clip several times: give a "
+        kind = "standard input" if input == "-" else special_kind(input)
+        if kind:  # it would give its frames once, then wait
+            raise SrpipeError(f"{input} is a {kind}, not a file; srpipe bench reads its clip several times: give a "
                               "file")
         if is_image_file(input):
             raise SrpipeError(f"{input} is a still image; srpipe bench times video: give a clip, or none for a "

@@ -98,7 +98,7 @@ def test_a_fifo_is_refused_not_waited_on(tmp_path):
     os.mkfifo(fifo)
     done = run_srpipe("bench", fifo, "--repeats", "1", "--no-startup")
     assert done.returncode == 1 and done.stderr.decode() == (
-        f"Error: {fifo} is not a regular file; srpipe bench reads its clip several times: give a file\n")
+        f"Error: {fifo} is a FIFO, not a file; srpipe bench reads its clip several times: give a file\n")
 
 
 def test_a_clip_that_changes_size_is_one_line(tmp_path):
