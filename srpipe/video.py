@@ -1907,8 +1907,8 @@ class PyAVSink(Sink):
         except SrpipeError:  # sound the output cannot hold as it is is encoded again, as FFmpeg's command does
             fmt = self.container.format.name.split(",")[0]
             if fmt in PICTURE_ONLY_FORMATS and in_stream.type in ("audio", "subtitle"):
-                held = "sound" if in_stream.type == "audio" else "subtitles"
-                warnings.warn(f"{fmt.upper()} holds no {held}: the {in_stream.type} stream #{in_stream.index} of "
+                what = "sound" if in_stream.type == "audio" else "subtitles"
+                warnings.warn(f"{fmt.upper()} holds no {what}: the {in_stream.type} stream #{in_stream.index} of "
                               f"{self.source.location} is left out")
                 return
             codec = audio_reencoder(self.container, in_stream)
