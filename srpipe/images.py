@@ -205,7 +205,8 @@ def image_header(path: str) -> ImageHeader:
 
     Image.MAX_IMAGE_PIXELS = None  # srpipe checks sizes itself (--max-pixels); Pillow's check would hide a header
     try:
-        with Image.open(path) as image:
+        # Pillow's own warnings on a damaged EXIF ("Corrupt EXIF data"), which names no file: its tags are passed over
+        with warnings.catch_warnings(action="ignore"), Image.open(path) as image:
             orientation = image.getexif().get(ORIENTATION_TAG) if image.format == "TIFF" else None
             if image.info.get("exif") and image.format != "TIFF":
                 exif = Image.Exif()
@@ -229,16 +230,17 @@ def upscaled_exif(exif: bytes, width: int, height: int) -> bytes | None:
     from PIL import ExifTags, Image
 
     try:
-        tags = Image.Exif()
-        tags.load(exif)
-        if ORIENTATION_TAG in tags:
-            tags[ORIENTATION_TAG] = 1
-        camera = tags.get_ifd(ExifTags.IFD.Exif)
-        for tag, size in ((ExifTags.Base.ExifImageWidth, width), (ExifTags.Base.ExifImageHeight, height)):
-            if tag in camera:
-                camera[tag] = size
-        camera.pop(ExifTags.Base.MakerNote, None)
-        return tags.tobytes()[len(b"Exif\0\0"):]  # Pillow writes IFD0 and its sub-IFDs, not the thumbnail
+        with warnings.catch_warnings(action="ignore"):  # Pillow's on a damaged EXIF, whose tags it passes over
+            tags = Image.Exif()
+            tags.load(exif)
+            if ORIENTATION_TAG in tags:
+                tags[ORIENTATION_TAG] = 1
+            camera = tags.get_ifd(ExifTags.IFD.Exif)
+            for tag, size in ((ExifTags.Base.ExifImageWidth, width), (ExifTags.Base.ExifImageHeight, height)):
+                if tag in camera:
+                    camera[tag] = size
+            camera.pop(ExifTags.Base.MakerNote, None)
+            return tags.tobytes()[len(b"Exif\0\0"):]  # Pillow writes IFD0 and its sub-IFDs, not the thumbnail
     except (OSError, SyntaxError, ValueError, TypeError, KeyError, struct.error):
         return None
 

@@ -205,6 +205,14 @@ def default_max_pixels(available: int | None = None) -> int:
     return max(1, min(MAX_PIXELS_CAP, int(USABLE_SHARE * available / per_pixel)))
 
 
+def decoder_pixels(max_pixels: int) -> str:
+    """The ``max_pixels`` FFmpeg's decoders are given for frames of at most ``max_pixels`` (which
+    srpipe checks on the header's size): room for the rows they count aligned (H.264: a 160x90
+    frame counts as 192x90), so that a frame within the limit decodes; a stream that grows far
+    beyond it is still refused."""
+    return str(2 * max_pixels + (1 << 20))
+
+
 def check_frame_size(location: str, width: int | None, height: int | None, max_pixels: int | None) -> None:
     """Refuse a frame larger than ``max_pixels`` (None: the default) before it is decoded."""
     if not width or not height:
@@ -212,7 +220,10 @@ def check_frame_size(location: str, width: int | None, height: int | None, max_p
     limit = default_max_pixels() if max_pixels is None else max_pixels
     if width * height > limit:
         raise SrpipeError(
-            f"{location} has {width}x{height} frames ({width * height / 1e6:.1f} megapixels), over the limit of "
-            f"{limit / 1e6:.1f} megapixels; if the file is genuine and memory allows, "
-            f"pass --max-pixels {width * height}"
+            f"{location} has {width}x{height} frames ({_pixels(width * height)}), over the limit of {_pixels(limit)}; "
+            f"if the file is genuine and memory allows, pass --max-pixels {width * height}"
         )
+
+
+def _pixels(count: int) -> str:
+    return f"{count / 1e6:.1f} megapixels" if count >= 100_000 else f"{count} pixels"

@@ -30,7 +30,7 @@ from srpipe import deinterlace
 from srpipe.errors import SrpipeError
 from srpipe.frames import ALPHA_FORMATS, ALPHA_OF, FULL_RANGE_ALIASES, PLANE_FORMATS, Frame, PlaneFormat
 from srpipe.media import Sink, SinkOptions, Source, SourceOptions, png_animation, turns_a_quarter
-from srpipe.memory import check_frame_size, default_max_pixels
+from srpipe.memory import check_frame_size, decoder_pixels, default_max_pixels
 from srpipe.outputs import AtomicOutput, special_kind
 from srpipe.palette import PaletteFrames
 
@@ -146,7 +146,7 @@ def _alpha_decoder(stream, max_pixels: int):
                       f"this FFmpeg has no {name} decoder to read it")
         return None
     decoder.extradata = stream.codec_context.extradata
-    decoder.options = {"max_pixels": str(max_pixels)}
+    decoder.options = {"max_pixels": decoder_pixels(max_pixels)}
     return decoder
 
 
@@ -178,7 +178,7 @@ def first_frame_layout(location: str, input_format: str | None = None,
     """(display matrix or None, full range?) of a file's first video frame, opened as a file
     whatever its name (FFmpeg would read "pipe:0" from standard input); (None, False) where
     it has none that can be read."""
-    options = {"max_pixels": str(max_pixels or default_max_pixels())}
+    options = {"max_pixels": decoder_pixels(max_pixels or default_max_pixels())}
     try:
         with av.open(f"file:{os.path.abspath(location)}", format=input_format, options=options) as container:
             first = next(container.decode(main_video(container)), None)
@@ -306,11 +306,12 @@ def mean_quantizer(location: str, max_pixels: int, frames: int = QUANTIZER_FRAME
     ``frames`` frames with content, as its decoder reports per block, or None where it cannot
     tell (another codec, no such frames in the first packets, a frame without the report, damage)."""
     try:  # as a file whatever its name: FFmpeg would read "pipe:0" from standard input
-        with av.open(f"file:{os.path.abspath(location)}", options={"max_pixels": str(max_pixels)}) as container:
+        limit = {"max_pixels": decoder_pixels(max_pixels)}
+        with av.open(f"file:{os.path.abspath(location)}", options=limit) as container:
             stream = main_video(container)
             if stream is None or stream.codec_context is None or stream.codec_context.name != "h264":
                 return None
-            stream.codec_context.options = {"max_pixels": str(max_pixels), "export_side_data": "venc_params"}
+            stream.codec_context.options = {**limit, "export_side_data": "venc_params"}
             quantizers = []
             # every stream's packets count: a short video beside long audio is not read to its end
             for packet in itertools.islice(container.demux(), QUANTIZER_PACKETS):
@@ -577,7 +578,8 @@ class PyAVSource(Source):
             target = self._pipe = TimedPipe(location, timeout)
         max_pixels = default_max_pixels() if options.max_pixels is None else options.max_pixels
         # max_pixels: the stream probe decodes a first frame; a header claiming a huge one fails instead
-        settings = {"options": {"max_pixels": str(max_pixels)}, **({"timeout": timeout} if timeout else {})}
+        settings = {"options": {"max_pixels": decoder_pixels(max_pixels)},
+                    **({"timeout": timeout} if timeout else {})}
         if location.lower().startswith(("http:", "https:")):
             # FFmpeg 8.1 asks for each connection to be closed, then sends the request that follows a
             # seek (an MP4's index, MPEG-TS's probe) on it anyway: servers that honour byte ranges
@@ -620,7 +622,7 @@ class PyAVSource(Source):
         if options.decode_threads:
             self.video.thread_count = options.decode_threads
         # a stream that changes to a larger frame later is refused by the decoder, not allocated
-        self.video.codec_context.options = {"max_pixels": str(max_pixels)}
+        self.video.codec_context.options = {"max_pixels": decoder_pixels(max_pixels)}
         self.decoder = _alpha_decoder(self.video, max_pixels) or self.video.codec_context
         self.pts_range = options.pts_range
         # A part of a file (pts_range) keeps the file's times, which it is cut by
@@ -1422,8 +1424,9 @@ def add_copied_stream(container, in_stream, location: str, held=(), streamed: bo
             # FFmpeg's writer takes it as private data, which no player reads
             kind = "subtitles" if in_stream.type == "subtitle" else in_stream.type
             raise ValueError(f"MPEG-TS carries {kind} only as {', '.join(_MPEGTS_CARRIED[in_stream.type])}")
-        if container.format.name == "mpeg" and in_stream.type == "audio" and codec not in _MPEGPS_AUDIO:
-            raise ValueError(f"MPEG-PS carries audio only as {', '.join(_MPEGPS_AUDIO)}")  # else its header refuses
+        carried = _CARRIED_AUDIO.get(container.format.name)
+        if carried and in_stream.type == "audio" and codec not in carried:
+            raise ValueError(f"{container.format.name} carries audio only as {', '.join(carried)}")
         out_stream = container.add_stream_from_template(in_stream)
     except (av.FFmpegError, ValueError) as exc:
         what = f"{in_stream.type} stream #{in_stream.index} ({codec})"
@@ -1448,13 +1451,19 @@ def add_copied_stream(container, in_stream, location: str, held=(), streamed: bo
     return out_stream
 
 
+# FFmpeg's default channel layout for each count (av_channel_layout_default)
+DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "4.0", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+# Encoders of at most two channels (and FLV holds no more), and the layouts libopus takes beyond two (Vorbis's)
+TWO_CHANNEL_CODECS = frozenset({"mp2", "libmp3lame", "libtwolame", "mp3"})
+OPUS_LAYOUTS = {3: "3.0", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+
 # Animations, which hold neither sound nor subtitles
 PICTURE_ONLY_FORMATS = frozenset({"gif", "apng"})
 
 # The codec sound is encoded again in, for an output that cannot hold the input's: the container's
 # own, as FFmpeg's command picks it, but AAC in MPEG-TS (FFmpeg's MP2 is a broadcast's of old) and
 # libopus in WebM (FFmpeg's own Opus encoder is its experimental one)
-REENCODED_AUDIO = {"mpegts": "aac", "webm": "libopus"}
+REENCODED_AUDIO = {"mpegts": "aac", "webm": "libopus", "flv": "aac"}
 
 
 def audio_reencoder(container, in_stream) -> str | None:
@@ -1476,7 +1485,17 @@ class AudioReencoder:
         rate = self.decoder.sample_rate
         if rates and rate not in rates:  # Opus: 48 kHz and fractions of it
             rate = min((r for r in rates if r >= rate), default=max(rates))
-        self.stream = container.add_stream(codec, rate=rate, layout=self.decoder.layout.name)
+        channels = self.decoder.layout.nb_channels
+        # PCM in Matroska names no layout ("2 channels"): FFmpeg's default one for the count
+        layout = DEFAULT_LAYOUTS.get(channels, "stereo") if self.decoder.layout.name == f"{channels} channels" \
+            else self.decoder.layout.name
+        options = {}
+        if codec == "libopus" and channels > 2:  # Opus beyond stereo: Vorbis's layouts (5.1(side) as 5.1)
+            layout, options = OPUS_LAYOUTS.get(channels, "stereo"), {"mapping_family": "1"}
+        self.mixed_down = channels > 2 and (codec in TWO_CHANNEL_CODECS or container.format.name == "flv"
+                                            or layout == "stereo")
+        self.stream = container.add_stream(codec, rate=rate, layout="stereo" if self.mixed_down else layout,
+                                           options=options)
         self.stream.metadata.update(in_stream.metadata)
         self.stream.disposition = in_stream.disposition
         self.index = in_stream.index
@@ -1523,8 +1542,9 @@ def _codecs_held_by(container_format: str) -> frozenset[str]:
         return frozenset(container.supported_codecs)
 
 
-# The audio codecs FFmpeg's MPEG-PS writer takes (it refuses others only as it writes the header)
-_MPEGPS_AUDIO = ("mp2", "mp3", "ac3", "dts", "pcm_dvd", "pcm_s16be")
+# The audio codecs writers take only in part: MPEG-PS's refuses others as it writes its header, and
+# FLV's writes others in FFmpeg 8's extended form, which earlier players cannot read (PCM: it aborts)
+_CARRIED_AUDIO = {"mpeg": ("mp2", "mp3", "ac3", "dts", "pcm_dvd", "pcm_s16be"), "flv": ("aac", "mp3")}
 
 # The audio and subtitle codecs FFmpeg's MPEG-TS writer gives a stream type players know
 _MPEGTS_CARRIED = {
@@ -1917,10 +1937,11 @@ class PyAVSink(Sink):
             suffix = Path(self.source.location).suffix
             keeps = ("a .mkv" if in_stream.codec_context.name in _codecs_held_by("matroska") else
                      f"a {suffix} file" if suffix else "a file of the input's kind")
+            reencoder = self.reencoded[in_stream.index] = AudioReencoder(self.container, in_stream, codec)
+            mixed = ", mixed down to stereo" if reencoder.mixed_down else ""
             warnings.warn(f"the audio stream #{in_stream.index} ({in_stream.codec_context.name}) of "
-                          f"{self.source.location} cannot go into {fmt} as it is: it is encoded again as {codec} "
-                          f"(write {keeps} to keep it as it is)")
-            self.reencoded[in_stream.index] = AudioReencoder(self.container, in_stream, codec)
+                          f"{self.source.location} cannot go into {fmt} as it is: it is encoded again as "
+                          f"{codec}{mixed} (write {keeps} to keep it as it is)")
             return
         if out_stream is not None:
             if self.file is not None:  # written as a stream
@@ -2092,8 +2113,8 @@ class PyAVSink(Sink):
             except av.FFmpegError:  # the decoder's last, damaged
                 self._leave_out_damaged("audio", reencoder.index, 0.0)
         if self._damaged_copies:
-            warnings.warn(f"{self._damaged_copies} damaged packet{'s' * (self._damaged_copies != 1)} of the copied "
-                          f"streams of {self.source.location} {'were' if self._damaged_copies != 1 else 'was'} "
+            warnings.warn(f"{self._damaged_copies} damaged packet{'s' * (self._damaged_copies != 1)} of the sound and "
+                          f"other streams of {self.source.location} {'were' if self._damaged_copies != 1 else 'was'} "
                           "left out")
         for paletted in self.palette.frames(None) if self.palette is not None else ():
             self._mux_video(self._encode(paletted))

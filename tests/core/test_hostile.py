@@ -66,17 +66,29 @@ def test_png_claiming_a_huge_size_is_refused_before_decoding(tmp_path, size, pix
     assert listing(tmp_path) == ["huge.png"]
 
 
-@pytest.mark.parametrize("name, codec", [("clip.mp4", "libx264"), ("clip.mkv", "ffv1")])
-def test_max_pixels_is_the_limit(tmp_path, name, codec):
-    """FFV1 in Matroska: the probe's decoder refused the frame and left its size unknown, and the
-    run then called the file damaged (live, told to skip, showed nothing and exited 0)."""
-    clip = make_test_video(tmp_path / name, codec=codec, width=64, height=48, frames=2)
-    assert_one_line_error(run_srpipe("upscale", clip, "--max-pixels", 3071), "64x48 frames", "--max-pixels 3072")
-    assert_one_line_error(run_srpipe("live", "--source", clip, "--no-window", "--max-pixels", 3071,
-                                     "--on-decode-error", "skip"), "64x48 frames", "--max-pixels 3072")
-    done = run_srpipe("upscale", clip, "--max-pixels", 3072, "-q")
+@pytest.mark.parametrize("name, codec, size", [("clip.mp4", "libx264", (64, 48)), ("clip.mkv", "ffv1", (64, 48)),
+                                               ("clip.mp4", "libx264", (160, 90))])
+def test_max_pixels_is_the_limit(tmp_path, name, codec, size):
+    """Exactly: FFmpeg's decoders count a frame's rows aligned (160x90 as 192x90), and a limit of the
+    frame's own size called the file damaged."""
+    clip = make_test_video(tmp_path / name, codec=codec, width=size[0], height=size[1], frames=2)
+    pixels = size[0] * size[1]
+    assert_one_line_error(run_srpipe("upscale", clip, "--max-pixels", pixels - 1),
+                          f"{size[0]}x{size[1]} frames ({pixels} pixels), over the limit of {pixels - 1} pixels",
+                          f"--max-pixels {pixels}")
+    assert_one_line_error(run_srpipe("live", "--source", clip, "--no-window", "--max-pixels", pixels - 1,
+                                     "--on-decode-error", "skip"), f"--max-pixels {pixels}")
+    done = run_srpipe("upscale", clip, "--max-pixels", pixels, "-q")
     assert done.returncode == 0, done.stderr.decode()
     assert listing(tmp_path) == [name, f"clip_x2{Path(name).suffix}"]
+
+
+def test_a_frame_the_probe_refuses_is_told_over_the_limit_not_damaged(tmp_path):
+    """FFV1 in Matroska far over the limit: the probe's decoder refused the frame and left its size
+    unknown, and the run called the file damaged (live, told to skip, showed nothing and exited 0)."""
+    clip = make_test_video(tmp_path / "big.mkv", codec="ffv1", width=1100, height=1000, frames=1, audio=False)
+    for command in (["upscale", clip], ["live", "--source", clip, "--no-window", "--on-decode-error", "skip"]):
+        assert_one_line_error(run_srpipe(*command, "--max-pixels", 1000), "1100x1000 frames", "--max-pixels")
 
 
 def test_video_growing_to_a_huge_frame_mid_stream_is_refused(tmp_path):

@@ -168,6 +168,20 @@ def test_exif_over_what_a_jpeg_holds_is_dropped_with_a_warning(tmp_path):
     assert read(tmp_path / "out.jpg").shape[:2] == (60, 80)
 
 
+def test_a_damaged_exif_passes_without_pillows_words(tmp_path):
+    """Pillow's own warnings on a damaged EXIF ('Corrupt EXIF data...', naming no file) reached the user."""
+    from PIL import Image
+
+    Image.fromarray(np.zeros((30, 40, 3), np.uint8)).save(tmp_path / "good.jpg")
+    data = (tmp_path / "good.jpg").read_bytes()
+    tiff = b"MM\x00*\x00\x00\x00\x08\x00\x05\x01\x0f\x00\x02\x00\x00\x00\x20\x00\x00\x00\x40"  # 5 tags said, 1 there
+    segment = b"\xff\xe1" + (len(tiff) + 8).to_bytes(2, "big") + b"Exif\x00\x00" + tiff
+    (tmp_path / "photo.jpg").write_bytes(data[:2] + segment + data[2:])
+    done = run_srpipe("upscale", tmp_path / "photo.jpg", "-o", tmp_path / "out.png", "-q")
+    assert done.returncode == 0 and done.stderr == b"", done.stderr.decode()
+    assert read(tmp_path / "out.png").shape[:2] == (60, 80)
+
+
 def test_a_target_size_is_of_the_picture_as_shown(tmp_path):
     from PIL import Image
 

@@ -737,6 +737,26 @@ def test_sound_the_output_cannot_hold_is_encoded_again(tmp_path, output, codec):
     assert abs(float(decoded[0].pts * decoded[0].time_base - first_picture.pts * first_picture.time_base)) < 0.1
 
 
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg program to write AC-3 and PCM in Matroska")
+@pytest.mark.parametrize("sound, output, channels", [
+    (["-c:a", "pcm_s16le"], "out.flv", 1),  # PCM in Matroska names no layout: FLV's writer aborted (SIGABRT)
+    (["-c:a", "pcm_s16le"], "out.ts", 1),  # ... and AAC refused '1 channels', told as libx264's refusal
+    (["-af", "aformat=channel_layouts=5.1(side)", "-c:a", "ac3"], "out.webm", 6),  # libopus: 5.1 as Vorbis lays it
+    (["-af", "aformat=channel_layouts=5.1(side)", "-c:a", "ac3"], "out.flv", 2),  # FLV holds two: mixed down
+])
+def test_sound_of_any_layout_is_encoded_again(tmp_path, sound, output, channels):
+    clip = tmp_path / "in.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=25:duration=1", "-f",
+                    "lavfi", "-i", "sine=sample_rate=48000:duration=1", *sound, "-c:v", "ffv1", str(clip)], check=True)
+    done = run_srpipe("upscale", clip, "-o", tmp_path / output, "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    assert ("mixed down to stereo" in done.stderr.decode()) == (channels == 2)
+    with av.open(str(tmp_path / output)) as result:
+        decoded = list(result.decode(audio=0))
+    assert decoded[0].layout.nb_channels == channels
+    assert abs(sum(frame.samples for frame in decoded) / decoded[0].sample_rate - 1) < 0.1
+
+
 def test_an_animation_leaves_sound_out_with_a_warning(tmp_path):
     """A phone clip with sound to a GIF was refused: GIF holds no sound."""
     clip = make_test_video(tmp_path / "in.mp4", frames=5)

@@ -22,7 +22,7 @@ import numpy as np
 
 from srpipe.default_plugins.espcn.metrics import psnr
 from srpipe.errors import SrpipeError
-from srpipe.memory import check_frame_size, default_max_pixels
+from srpipe.memory import check_frame_size, decoder_pixels, default_max_pixels
 from srpipe.outputs import special_kind
 from srpipe.video import add_video_encoder, main_video, plane_view
 
@@ -53,7 +53,7 @@ def _filtered_frames(clip: str | Path, steps: Sequence[tuple[str, str]], limit: 
     refused naming it."""
     limit_pixels = default_max_pixels() if max_pixels is None else max_pixels
     try:  # max_pixels: the probe decodes a first frame; a header claiming a huge one fails instead
-        inp = av.open(str(clip), options={"max_pixels": str(limit_pixels)})
+        inp = av.open(str(clip), options={"max_pixels": decoder_pixels(limit_pixels)})
     except av.error.FFmpegError as exc:
         raise UnreadableClip(f"{clip} cannot be opened as a video ({exc.strerror or exc}); give a video file") from None
     with inp:
@@ -64,7 +64,8 @@ def _filtered_frames(clip: str | Path, steps: Sequence[tuple[str, str]], limit: 
             check_frame_size(str(clip), src.codec_context.width, src.codec_context.height, limit_pixels)
         except SrpipeError as exc:
             raise UnreadableClip(str(exc)) from None
-        src.codec_context.options = {"max_pixels": str(limit_pixels)}  # a later, larger frame is refused too
+        # a far larger frame later is refused too
+        src.codec_context.options = {"max_pixels": decoder_pixels(limit_pixels)}
         graph, first = None, None
         try:
             for index, frame in enumerate(inp.decode(src)):
