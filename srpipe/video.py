@@ -228,6 +228,10 @@ def _open_error(location: str, exc: Exception) -> SrpipeError:
 # MPEG-4 Part 2 frames not coded, which DivX and Xvid write for the frames they drop)
 ONE_FRAME_A_PACKET = {"h264", "hevc", "mpeg1video", "mpeg2video"}
 
+# The quickest frame rate taken for a video's own (a slow-motion phone clip's 120): FFmpeg's guess is a
+# timestamp's unit beyond it (1/90000)
+QUICKEST_RATE = 120
+
 # A timestamp jump beyond this many seconds joins two recordings (FFmpeg's -dts_delta_threshold)
 DISCONTINUITY_S = 10
 # A recording cut by stream copy can end in gaps up to this many frames long (its last B-frames)
@@ -696,6 +700,17 @@ class PyAVSource(Source):
         return Fraction(rate) if rate else None
 
     @property
+    def quickest_rate(self) -> Fraction | None:
+        """The rate of the quickest frames where it varies (FFmpeg's guess, r_frame_rate), where it
+        is one a video has (at most :data:`QUICKEST_RATE`): what a container that counts in frames
+        takes, so that a quick stretch keeps its times (at the mean rate it would fall behind its
+        sound); else the mean."""
+        guessed, mean = self.video.guessed_rate, self.frame_rate
+        if guessed and mean and mean <= guessed <= QUICKEST_RATE:
+            return Fraction(guessed)
+        return mean
+
+    @property
     def metadata(self) -> dict[str, str]:
         return dict(self.container.metadata)
 
@@ -1122,12 +1137,18 @@ FRAME_TIMED_CODECS = frozenset({"mpeg1video", "mpeg2video"})
 SHORT_TIME_BASE_CODECS = frozenset({"mpeg4", "h263", "h263p", "msmpeg4", "msmpeg4v2", "wmv1", "wmv2", "flv"})
 
 
+def counts_in_frames(codec: str, container_format: str) -> bool:
+    """Whether the encoder (MPEG-1/2) or the container (AVI: a tick a frame, the rest of a tick
+    written as empty frames) counts time in frames."""
+    return codec in FRAME_TIMED_CODECS or "avi" in container_format.split(",")
+
+
 def encoder_time_base(codec: str, container_format: str, time_base: Fraction, rate: Fraction) -> Fraction:
     """The time base to encode in: the source's, which keeps each frame's time, but a frame at
-    ``rate`` where the encoder or the container counts in frames (AVI: a tick a frame, or the
-    rest of a tick is written as empty frames) or cannot hold the source's."""
+    ``rate`` where the encoder or the container counts in frames (:func:`counts_in_frames`) or
+    cannot hold the source's."""
     chosen = time_base
-    if codec in FRAME_TIMED_CODECS or "avi" in container_format.split(",") or (
+    if counts_in_frames(codec, container_format) or (
             codec in SHORT_TIME_BASE_CODECS and time_base.denominator > 0xFFFF):
         chosen = 1 / rate
     # a variable rate's mean (90000/3089) can need more bits than those encoders take
@@ -1783,7 +1804,10 @@ class PyAVSink(Sink):
             raise SrpipeError(f"cannot write {self.location}: {exc}; choose a known extension or --format") from exc
         fmt_name = self.container.format.name.split(",")[0]
         codec = self.options.codec or default_codec(fmt_name, self.options.hardware_encoder)
-        stream = add_video_encoder(self.container, codec, rate=self.source.frame_rate or 25,
+        rate = self.source.frame_rate
+        if counts_in_frames(codec, self.container.format.name):  # a tick for each of the quickest frames
+            rate = getattr(self.source, "quickest_rate", None) or rate
+        stream = add_video_encoder(self.container, codec, rate=rate or 25,
                                    time_base=self.source.time_base or first.time_base or Fraction(1, 90000),
                                    crf=self.options.crf, preset=self.options.preset, extra=self.options.codec_options,
                                    gpu=self.options.hardware_gpu)
