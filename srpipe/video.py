@@ -1448,6 +1448,8 @@ def add_copied_stream(container, in_stream, location: str, held=(), streamed: bo
         carried = _CARRIED_AUDIO.get(container.format.name)
         if carried and in_stream.type == "audio" and codec not in carried:
             raise ValueError(f"{container.format.name} carries audio only as {', '.join(carried)}")
+        if in_stream.type == "audio" and codec in _REFUSED_AUDIO.get(container.format.name, ()):
+            raise ValueError(f"{container.format.name} takes no {codec}")
         out_stream = container.add_stream_from_template(in_stream)
     except (av.FFmpegError, ValueError) as exc:
         what = f"{in_stream.type} stream #{in_stream.index} ({codec})"
@@ -1565,11 +1567,14 @@ def _codecs_held_by(container_format: str) -> frozenset[str]:
 
 # The audio codecs writers take only in part: MPEG-PS's refuses others as it writes its header, and
 # FLV's writes others in FFmpeg 8's extended form, which earlier players cannot read (PCM: it aborts)
-_CARRIED_AUDIO = {"mpeg": ("mp2", "mp3", "ac3", "dts", "pcm_dvd", "pcm_s16be"), "flv": ("aac", "mp3")}
+_CARRIED_AUDIO = {"mpeg": ("mp2", "mp3", "ac3", "dca", "pcm_dvd", "pcm_s16be"), "flv": ("aac", "mp3")}
+# ... and the ones writers take and then refuse as they write the header (MOV: "only supported in MP4";
+# TrueHD in MP4: "experimental")
+_REFUSED_AUDIO = {"mov": ("flac", "opus", "truehd"), "mp4": ("truehd",)}
 
 # The audio and subtitle codecs FFmpeg's MPEG-TS writer gives a stream type players know
 _MPEGTS_CARRIED = {
-    "audio": ("mp2", "mp3", "aac", "aac_latm", "ac3", "eac3", "dts", "truehd", "opus", "s302m"),
+    "audio": ("mp2", "mp3", "aac", "aac_latm", "ac3", "eac3", "dca", "opus", "s302m"),  # dca: DTS
     "subtitle": ("dvb_subtitle", "dvb_teletext"),
 }
 

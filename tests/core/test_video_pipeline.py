@@ -757,6 +757,24 @@ def test_sound_of_any_layout_is_encoded_again(tmp_path, sound, output, channels)
     assert abs(sum(frame.samples for frame in decoded) / decoded[0].sample_rate - 1) < 0.1
 
 
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg program to write FLAC, DTS, TrueHD")
+@pytest.mark.parametrize("codec, output, kept", [
+    ("flac", "out.mov", "aac"),  # MOV's writer took FLAC, then refused its header: 'only supported in MP4'
+    ("truehd", "out.mp4", "aac"),  # ... 'experimental'
+    ("truehd", "out.ts", "aac"),  # MPEG-TS's: 'cannot write ...: Invalid argument; check free space'
+    ("dca", "out.ts", "dca"),  # DTS (FFmpeg names its coder dca), which MPEG-TS carries, was encoded again
+])
+def test_which_sound_a_writer_takes_is_known_before_its_header(tmp_path, codec, output, kept):
+    clip = tmp_path / "in.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=25:duration=1", "-f",
+                    "lavfi", "-i", "sine=sample_rate=48000:duration=1", "-c:a", codec, "-strict", "-2", "-c:v", "ffv1",
+                    str(clip)], check=True)
+    done = run_srpipe("upscale", clip, "-o", tmp_path / output, "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    with av.open(str(tmp_path / output)) as result:
+        assert result.streams.audio[0].codec_context.name == kept
+
+
 def test_an_animation_leaves_sound_out_with_a_warning(tmp_path):
     """A phone clip with sound to a GIF was refused: GIF holds no sound."""
     clip = make_test_video(tmp_path / "in.mp4", frames=5)
