@@ -469,11 +469,8 @@ class AudioTimes:
 
     def _samples(self, packet: av.Packet) -> int:
         """How long ``packet`` plays, in its time base, from the samples it decodes to (0: none)."""
-        context = packet.stream.codec_context
         if packet.stream.index not in self.decoders:
-            decoder = self.decoders[packet.stream.index] = av.CodecContext.create(context.name, "r")
-            if context.extradata:
-                decoder.extradata = context.extradata
+            self.decoders[packet.stream.index] = decoder_of(packet.stream)
         try:
             frames = self.decoders[packet.stream.index].decode(packet)
         except av.FFmpegError:
@@ -481,6 +478,15 @@ class AudioTimes:
         samples = sum(frame.samples for frame in frames)
         rate = frames[0].sample_rate if frames else 0
         return round(Fraction(samples, rate) / Fraction(packet.time_base)) if rate else 0
+
+
+def decoder_of(stream) -> av.CodecContext:
+    """A decoder of its own for ``stream``'s packets (its codec and set-up data), apart from the
+    stream's, which another part of the run may use."""
+    decoder = av.CodecContext.create(stream.codec_context.name, "r")
+    if stream.codec_context.extradata:
+        decoder.extradata = stream.codec_context.extradata
+    return decoder
 
 
 def move_packet(packet: av.Packet, step: int) -> None:
@@ -1193,7 +1199,7 @@ class Turn:
         if self._graph is None:
             self._format = frame.format.name
             graph = av.filter.Graph()
-            last = graph.add_buffer(template=None, width=frame.width, height=frame.height, format=frame.format.name,
+            last = graph.add_buffer(width=frame.width, height=frame.height, format=frame.format.name,
                                     time_base=frame.time_base or Fraction(1, 90000))
             for name, arguments in self.filters:
                 last.link_to(step := graph.add(name, arguments))
@@ -1356,9 +1362,7 @@ def first_sound(in_stream, location: str, held=()) -> tuple[av.AudioFrame, bytes
     where neither gives any."""
 
     def decoded(packets) -> tuple[av.AudioFrame, bytes] | None:
-        decoder = av.CodecContext.create(in_stream.codec_context.name, "r")
-        if in_stream.codec_context.extradata:
-            decoder.extradata = in_stream.codec_context.extradata
+        decoder = decoder_of(in_stream)
         for packet in packets:
             if packet.stream.index == in_stream.index and packet.size:
                 try:
@@ -1441,13 +1445,10 @@ def add_copied_stream(container, in_stream, location: str, held=(), streamed: bo
             return None
     try:
         codec = in_stream.codec_context.name if in_stream.codec_context is not None else "no codec"
-        if container.format.name == "mpegts" and codec not in _MPEGTS_CARRIED.get(in_stream.type, {codec}):
-            # FFmpeg's writer takes it as private data, which no player reads
+        carried = _CARRIED.get((container.format.name, in_stream.type))
+        if carried is not None and codec not in carried:
             kind = "subtitles" if in_stream.type == "subtitle" else in_stream.type
-            raise ValueError(f"MPEG-TS carries {kind} only as {', '.join(_MPEGTS_CARRIED[in_stream.type])}")
-        carried = _CARRIED_AUDIO.get(container.format.name)
-        if carried and in_stream.type == "audio" and codec not in carried:
-            raise ValueError(f"{container.format.name} carries audio only as {', '.join(carried)}")
+            raise ValueError(f"{_WRITER_NAMES[container.format.name]} carries {kind} only as {', '.join(carried)}")
         if in_stream.type == "audio" and codec in _REFUSED_AUDIO.get(container.format.name, ()):
             raise ValueError(f"{container.format.name} takes no {codec}")
         out_stream = container.add_stream_from_template(in_stream)
@@ -1565,18 +1566,19 @@ def _codecs_held_by(container_format: str) -> frozenset[str]:
         return frozenset(container.supported_codecs)
 
 
-# The audio codecs writers take only in part: MPEG-PS's refuses others as it writes its header, and
-# FLV's writes others in FFmpeg 8's extended form, which earlier players cannot read (PCM: it aborts)
-_CARRIED_AUDIO = {"mpeg": ("mp2", "mp3", "ac3", "dca", "pcm_dvd", "pcm_s16be"), "flv": ("aac", "mp3")}
-# ... and the ones writers take and then refuse as they write the header (MOV: "only supported in MP4";
-# TrueHD in MP4: "experimental")
-_REFUSED_AUDIO = {"mov": ("flac", "opus", "truehd"), "mp4": ("truehd",)}
-
-# The audio and subtitle codecs FFmpeg's MPEG-TS writer gives a stream type players know
-_MPEGTS_CARRIED = {
-    "audio": ("mp2", "mp3", "aac", "aac_latm", "ac3", "eac3", "dca", "opus", "s302m"),  # dca: DTS
-    "subtitle": ("dvb_subtitle", "dvb_teletext"),
+# The codecs writers carry only in part, by format and kind of stream: MPEG-TS's gives others a stream
+# type no player reads (private data); MPEG-PS's refuses others as it writes its header; FLV's writes
+# others in FFmpeg 8's extended form, which earlier players cannot read (PCM: it aborts). dca: DTS
+_CARRIED = {
+    ("mpegts", "audio"): ("mp2", "mp3", "aac", "aac_latm", "ac3", "eac3", "dca", "opus", "s302m"),
+    ("mpegts", "subtitle"): ("dvb_subtitle", "dvb_teletext"),
+    ("mpeg", "audio"): ("mp2", "mp3", "ac3", "dca", "pcm_dvd", "pcm_s16be"),
+    ("flv", "audio"): ("aac", "mp3"),
 }
+_WRITER_NAMES = {"mpegts": "MPEG-TS", "mpeg": "MPEG-PS", "flv": "FLV"}
+# ... and the audio codecs writers take and then refuse as they write the header (MOV: "only supported
+# in MP4"; TrueHD in MP4: "experimental")
+_REFUSED_AUDIO = {"mov": ("flac", "opus", "truehd"), "mp4": ("truehd",)}
 
 
 # Metadata an MP4 or MOV holds as QuickTime keys, where a phone's keys make it write them so, and
