@@ -142,6 +142,12 @@ class Source(ABC):
         ``near_lossless_model`` then runs that one. Asked once, before the first frame is read."""
         return False
 
+    def quantizer(self) -> float | None:
+        """The mean quantizer the first pictures were coded at, on H.264's QP scale (0: lossless,
+        51: the coarsest), or None where it is not known: a model's ``coarse_quantizer_models``
+        then run on coarsely quantized video. Asked once, before the first frame is read."""
+        return None
+
     def quarter_turned(self) -> bool:
         """Whether the pictures are shown turned a quarter, by 90 or 270 degrees (a phone's
         portrait video), so that ``--width`` and ``--height`` size them as shown. Asked once,

@@ -193,6 +193,7 @@ def fit_batch_size(width, height, scale, batch_size, bytes_per_sample, upscaler,
 # a 36-megapixel photo, so real footage passes; a few-KB file whose header claims a huge
 # frame (16000x16000) is refused before a decoder allocates gigabytes for it.
 MAX_PIXELS_CAP = 40_000_000
+FFMPEG_INT_MAX = 2**31 - 1  # the largest value of FFmpeg's int options
 
 
 def default_max_pixels(available: int | None = None) -> int:
@@ -209,8 +210,9 @@ def decoder_pixels(max_pixels: int) -> str:
     """The ``max_pixels`` FFmpeg's decoders are given for frames of at most ``max_pixels`` (which
     srpipe checks on the header's size): room for the rows they count aligned (H.264: a 160x90
     frame counts as 192x90), so that a frame within the limit decodes; a stream that grows far
-    beyond it is still refused."""
-    return str(2 * max_pixels + (1 << 20))
+    beyond it is still refused. FFmpeg takes at most a C int there: a limit raised past it (a
+    billion pixels and more) gives FFmpeg its largest, where a larger one failed every decode."""
+    return str(min(2 * max_pixels + (1 << 20), FFMPEG_INT_MAX))
 
 
 def check_frame_size(location: str, width: int | None, height: int | None, max_pixels: int | None) -> None:

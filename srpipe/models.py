@@ -134,6 +134,10 @@ class ModelSpec:
     no ``--weights`` are given. ``near_lossless_model`` names one that stands in for it, in the
     same way, on video coded losslessly or nearly so (``Source.near_lossless``): ``espcn``'s video
     weights give up detail to undo compression that such a file does not have.
+    ``coarse_quantizer_models`` are ``(QP, name)`` pairs of models that stand in for it, in the
+    same way, on video coded at a mean quantizer (``Source.quantizer``, H.264's QP scale) of at
+    least QP, the highest such QP's model running: ``espcn-lowbitrate`` is trained on what low
+    bit rates leave, where ``espcn``'s video weights, trained over all of them, do less.
     ``uses_gpu`` says whether the model can use a CUDA GPU: ``--device auto`` then picks one
     where it is usable. Models that run as fast on the CPU (classical interpolation) say
     ``False``: ``auto`` is then the CPU, and torch is never imported to ask about CUDA.
@@ -154,6 +158,7 @@ class ModelSpec:
     uses_gpu: bool = True
     image_model: str | None = None
     near_lossless_model: str | None = None
+    coarse_quantizer_models: tuple[tuple[float, str], ...] = ()
     plugin: str = field(default="", compare=False)
 
     def __post_init__(self):
@@ -165,6 +170,11 @@ class ModelSpec:
             object.__setattr__(self, "default_scale", self.scales[0])
         if self.scales and self.default_scale not in self.scales:
             raise ValueError(f"model {self.name!r}: default_scale {self.default_scale} is not one of its scales")
+        pairs = self.coarse_quantizer_models
+        if not isinstance(pairs, tuple) or not all(
+                isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], numbers.Real)
+                and not isinstance(pair[0], bool) and isinstance(pair[1], str) for pair in pairs):
+            raise ValueError(f"model {self.name!r}: coarse_quantizer_models must be (QP, model name) pairs")
 
 
 class ModelRegistry(Registry[ModelSpec]):
@@ -189,6 +199,17 @@ class ModelRegistry(Registry[ModelSpec]):
     def for_near_lossless(self, spec: ModelSpec, scale: int | None, weights: str | None) -> ModelSpec:
         """The model to run on near-lossless video in place of ``spec`` (``ModelSpec.near_lossless_model``)."""
         return self._stand_in(spec, spec.near_lossless_model, scale, weights)
+
+    def for_quantizer(self, spec: ModelSpec, scale: int | None, weights: str | None,
+                      quantizer: Callable[[], float | None]) -> ModelSpec:
+        """The model to run in place of ``spec`` on video coded at the mean quantizer that
+        ``quantizer()`` gives (None: not known), from ``ModelSpec.coarse_quantizer_models``; it
+        is asked only where one of them could run."""
+        stand_ins = [(least, stand_in) for least, name in spec.coarse_quantizer_models
+                     if (stand_in := self._stand_in(spec, name, scale, weights)) is not spec]
+        coded_at = quantizer() if stand_ins else None
+        fitting = [(least, stand_in) for least, stand_in in stand_ins if coded_at is not None and coded_at >= least]
+        return max(fitting, key=lambda pair: pair[0])[1] if fitting else spec
 
     def _stand_in(self, spec: ModelSpec, name: str | None, scale: int | None, weights: str | None) -> ModelSpec:
         stand_in = self.find(name) if name and weights is None else None

@@ -118,8 +118,9 @@ def upscale(
     ``backend`` names the inference backend of neural models (``auto``: the installed one of
     highest priority for the device). ``progress(total_frames)`` returns a callback called once per written frame.
     ``keep_model`` keeps the loaded model in this process for the next call with the same model
-    settings (batch workers). A model's stand-ins run in its place on images and on near-lossless
-    video (``ModelSpec.image_model``, ``near_lossless_model``). On CUDA, with no codec given, NVENC
+    settings (batch workers). A model's stand-ins run in its place on images, on near-lossless
+    video and on coarsely quantized video (``ModelSpec.image_model``, ``near_lossless_model``,
+    ``coarse_quantizer_models``). On CUDA, with no codec given, NVENC
     encodes where it works.
     On video, an upscaler that declares its receptive radius runs only on the tiles that changed
     (``reuse``, default :class:`srpipe.reuse.ReusePolicy`); ``exact`` turns that off and keeps
@@ -166,6 +167,8 @@ def upscale(
             spec = models.for_images(spec, scale, weights)
             model = spec.name
         elif (stand_in := models.for_near_lossless(spec, scale, weights)) is not spec and source.near_lossless():
+            spec, model = stand_in, stand_in.name
+        elif (stand_in := models.for_quantizer(spec, scale, weights, source.quantizer)) is not spec:
             spec, model = stand_in, stand_in.name
         upscaler = for_stream(_load(spec, pm, scale, device, weights, backend, keep_model, exact))
         if source_options.pts_range is not None:
@@ -251,7 +254,7 @@ def _load(spec, pm, scale, device, weights, backend, keep_model, exact):
         upscaler = load_upscaler(spec, collect_backends(pm), scale=scale, device=device, weights=weights,
                                  backend=backend, exact=exact)
         if keep_model:
-            if len(_kept_models) >= 3:  # a model and its stand-ins (image_model, near_lossless_model), no more
+            if len(_kept_models) >= 5:  # a model and its stand-ins (image, near-lossless, two coarse), no more
                 _kept_models.pop(next(iter(_kept_models)))
             _kept_models[key] = upscaler
     return upscaler

@@ -289,6 +289,7 @@ def interruptible(call):
 # evaluation set's val split, where finer quantized clips gained from the clean-image weights and
 # coarser ones from the video weights (docs/evaluation.md, "Lossless and near-lossless video").
 NEAR_LOSSLESS_QP = 10
+_UNREAD = object()  # a quantizer not read yet (None: read, and not known)
 QUANTIZER_FRAMES = 4  # the first frames with content whose quantizers are averaged
 QUANTIZER_PACKETS = 256  # the most packets (of any stream) read for them
 # Frames whose luma spans fewer code values (8-bit scale) are passed over: x264 quantizes a black
@@ -655,6 +656,7 @@ class PyAVSource(Source):
         self.on_decode_error = options.on_decode_error
         self.deinterlace_mode = options.deinterlace
         self._deinterlacer: deinterlace.Deinterlacer | None = None
+        self._quantizer: float | None | object = _UNREAD
 
     def quarter_turned(self) -> bool:
         """From the first frame's display matrix, decoded from the file opened again; standard
@@ -672,8 +674,15 @@ class PyAVSource(Source):
             return False
         if self.video.codec_context.name in LOSSLESS_CODECS:
             return _full_colour(self.video.codec_context.format)
-        quantizer = mean_quantizer(self.location, self.max_pixels)
+        quantizer = self.quantizer()
         return quantizer is not None and quantizer < NEAR_LOSSLESS_QP
+
+    def quantizer(self) -> float | None:
+        """The mean quantizer of an H.264 file's first frames with content (:func:`mean_quantizer`:
+        the file is opened again to read it, once); None for other codecs, standard input and streams."""
+        if self._quantizer is _UNREAD:
+            self._quantizer = mean_quantizer(self.location, self.max_pixels) if self.is_file else None
+        return self._quantizer
 
     @property
     def is_recording(self) -> bool:

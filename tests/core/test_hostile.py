@@ -83,6 +83,20 @@ def test_max_pixels_is_the_limit(tmp_path, name, codec, size):
     assert listing(tmp_path) == [name, f"clip_x2{Path(name).suffix}"]
 
 
+def test_a_limit_raised_past_what_ffmpeg_takes_still_decodes(tmp_path):
+    """--max-pixels of a billion and more (a limit raised for huge scans, or to lift it): FFmpeg's
+    decoders take at most a C int, and every file was called damaged; the quantizer srpipe reads
+    to pick espcn's weights was lost the same way."""
+    from srpipe.video import mean_quantizer
+
+    clip = make_test_video(tmp_path / "clip.mp4", width=64, height=48, frames=2, audio=False)
+    for limit in (1 << 30, 2**31 - 1, 10**12):
+        done = run_srpipe("upscale", clip, "--max-pixels", limit, "-q", "-y")
+        assert done.returncode == 0, done.stderr.decode()
+        assert mean_quantizer(str(clip), limit) is not None
+    assert listing(tmp_path) == ["clip.mp4", "clip_x2.mp4"]
+
+
 def test_a_frame_the_probe_refuses_is_told_over_the_limit_not_damaged(tmp_path):
     """FFV1 in Matroska far over the limit: the probe's decoder refused the frame and left its size
     unknown, and the run called the file damaged (live, told to skip, showed nothing and exited 0)."""

@@ -52,17 +52,21 @@ def run_measured(*args):
     return run.code, run.stderr, int(run.peak_mib * MIB)
 
 
-def loaded(model, scale, images=True, exact=False):
+def loaded(model, scale, images=True, exact=False, video=None):
     """The upscaler ``srpipe upscale -m MODEL -s SCALE --device cpu`` runs (on images: its stand-in there;
-    ``exact``: with ``--exact``)."""
+    on the H.264 file ``video``: the stand-in for its quantizer; ``exact``: with ``--exact``)."""
     from srpipe.backends import load_upscaler
+    from srpipe.memory import MAX_PIXELS_CAP
     from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
+    from srpipe.video import mean_quantizer
 
     pm = get_plugin_manager()
     models = collect_models(pm)
     spec = models.get(model, kind="upscaler")
     if images:
         spec = models.for_images(spec, scale, None)
+    if video is not None:
+        spec = models.for_quantizer(spec, scale, None, lambda: mean_quantizer(str(video), MAX_PIXELS_CAP))
     return load_upscaler(spec, collect_backends(pm), scale=scale, device="cpu", weights=None, backend="auto",
                          exact=exact)
 
@@ -140,7 +144,8 @@ def test_peak_memory_of_a_video_run_through_a_tiled_model_is_within_its_plan(tmp
     tiny = make_test_video(tmp_path / "tiny.mp4", width=64, height=48, frames=24, audio=False)
     need, planned, traits = {}, {}, {}
     for model in ("espcn", "bicubic"):
-        traits[model] = UpscalerTraits.of(loaded(model, 2, images=False, exact=True))  # prepares it for the children
+        # prepares what the children run (the clip's stand-in: espcn-compressed), so that they do not convert it
+        traits[model] = UpscalerTraits.of(loaded(model, 2, images=False, exact=True, video=clip))
         common = ("-m", model, "-s", 2, "-q", "--device", "cpu", "--batch-size", 8, "--exact")
         code, stderr, peak = run_measured("upscale", clip, "-o", tmp_path / f"{model}.mp4", *common)
         assert code == 0 and "--batch-size" not in stderr, stderr  # run in the batch planned

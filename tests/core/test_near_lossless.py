@@ -1,5 +1,6 @@
-"""Near-lossless video (``Source.near_lossless``): what the decoder says of a file's coding, read
-from real encodes, and the model that stands in on such a file (``ModelSpec.near_lossless_model``)."""
+"""Near-lossless and coarsely quantized video (``Source.near_lossless``, ``Source.quantizer``): what
+the decoder says of a file's coding, read from real encodes, and the models that stand in on such
+files (``ModelSpec.near_lossless_model``, ``coarse_quantizer_models``)."""
 
 import subprocess
 import sys
@@ -9,6 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
+from srpipe.default_plugins.espcn import COARSE_QUANTIZER_KINDS
+from srpipe.default_plugins.espcn.openvino_backend import has_fast_int8
 from srpipe.media import SinkOptions, SourceOptions
 from srpipe.plugins import make_plugin_manager
 from srpipe.testing import make_test_video
@@ -140,12 +143,28 @@ def test_a_source_is_near_lossless_for_a_lossless_codec_or_fine_quantizers(tmp_p
             assert len(list(source.items())) == 6  # asking leaves the source unread
 
 
+def test_a_sources_quantizer_is_read_once_and_leaves_it_unread(tmp_path, monkeypatch):
+    import srpipe.video as video
+
+    coarse = clip(tmp_path / "qp40.mp4", codec_options={"qp": "40", "preset": "ultrafast"})
+    reads = []
+    monkeypatch.setattr(video, "mean_quantizer", lambda *args: reads.append(args) or 38.5)
+    with PyAVSource(str(coarse), SourceOptions()) as source:
+        assert source.quantizer() == 38.5 and source.near_lossless() is False and source.quantizer() == 38.5
+        assert len(reads) == 1 and len(list(source.items())) == 6
+    monkeypatch.undo()
+    with PyAVSource(str(coarse), SourceOptions()) as source:
+        assert 36 <= source.quantizer() <= 42
+
+
 def test_standard_input_is_not_near_lossless(tmp_path):
-    """Standard input is read once, and what is piped in losslessly is often a lossy file decoded
-    on the way: H.264 at crf 0 and FFV1 on it keep ``espcn``, and every frame arrives."""
+    """Standard input is read once, so its quantizers are not read first, and what is piped in
+    losslessly is often a lossy file decoded on the way: H.264 at crf 0 and 45 and FFV1 on it keep
+    ``espcn``, and every frame arrives."""
     import json
 
     for path in (clip(tmp_path / "crf0.mkv", codec_options={"crf": "0", "preset": "ultrafast"}),
+                 clip(tmp_path / "crf45.mkv", codec_options={"crf": "45", "preset": "ultrafast"}),
                  clip(tmp_path / "ffv1.mkv", codec="ffv1")):
         with open(path, "rb") as stdin:
             run = subprocess.run([sys.executable, "-m", "srpipe", "upscale", "-", "-o", str(tmp_path / "out.mkv"),
@@ -162,7 +181,8 @@ def test_espcn_on_a_lossless_file_runs_espcn_lossless(tmp_path, cli_run, exact):
     import json
 
     lossless = clip(tmp_path / "crf0.mp4", codec_options={"crf": "0", "preset": "ultrafast"})
-    compressed = clip(tmp_path / "crf30.mp4", codec_options={"crf": "30", "preset": "ultrafast"})
+    compressed = clip(tmp_path / "qp14.mp4", codec_options={"qp": "14", "preset": "ultrafast"})
+    assert NEAR_LOSSLESS_QP <= mean_quantizer(str(compressed), 1 << 24) < COARSE_QUANTIZER_KINDS[0][0]
     flags = ["--exact"] if exact else []
     result = cli_run("upscale", lossless, "-m", "espcn", "-o", tmp_path / "a.mp4", "--json", *flags)
     assert result.exit_code == 0, result.output
@@ -175,6 +195,26 @@ def test_espcn_on_a_lossless_file_runs_espcn_lossless(tmp_path, cli_run, exact):
     with av.open(str(tmp_path / "a.mp4")) as container:
         frame = next(container.decode(video=0))
         assert (frame.width, frame.height) == (192, 128) and np.ptp(frame.to_ndarray()) > 0
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_espcn_on_coarsely_quantized_h264_runs_the_weights_for_its_quantizer(tmp_path, cli_run, exact):
+    """The real CLI: ``-m espcn`` on x264 at a quantizer in each band of COARSE_QUANTIZER_KINDS
+    runs that band's weights (the int8 graph shipped for them unless --exact), and says so."""
+    import json
+
+    from srpipe.default_plugins.espcn import WEIGHT_KINDS
+
+    for (least, kind), upper in zip(COARSE_QUANTIZER_KINDS, [*(qp for qp, _ in COARSE_QUANTIZER_KINDS[1:]), 52]):
+        qp = (least + upper) // 2 + 1  # x264 codes its I frames a little finer than --qp
+        path = clip(tmp_path / f"qp{qp}.mp4", codec_options={"qp": str(qp), "preset": "ultrafast"})
+        assert least <= mean_quantizer(str(path), 1 << 24) < upper, (qp, mean_quantizer(str(path), 1 << 24))
+        result = cli_run("upscale", path, "-m", "espcn", "-o", tmp_path / f"up{qp}.mp4", "--json",
+                         *(["--exact"] if exact else []))
+        assert result.exit_code == 0, result.output
+        payload = json.loads(result.stdout.strip().splitlines()[-1])
+        assert payload["model"] == WEIGHT_KINDS[kind][0] and payload["frames"] == 6, payload
+        assert (payload["backend"] == "openvino-int8") is (not exact and has_fast_int8()), payload
 
 
 class _FirstFrameFill:
@@ -233,32 +273,38 @@ def test_a_part_of_a_file_settles_on_the_files_first_frame(tmp_path):
 
 
 def test_eval_says_what_ran_on_a_lossless_encode(tmp_path, cli_run):
-    """``srpipe eval --video`` scores what upscale runs: at crf 0 the stand-in, which it names."""
+    """``srpipe eval --video`` scores what upscale runs: at crf 0 the near-lossless stand-in and at
+    crf 45 the low-bit-rate one, which it names."""
     import json
 
     path = clip(tmp_path / "clip.mp4", codec_options={"crf": "0", "preset": "ultrafast"})
-    result = cli_run("eval", "-m", "espcn", "--video", path, "--crfs", "0,30", "--frames", "2")
+    result = cli_run("eval", "-m", "espcn", "--video", path, "--crfs", "0,12,45", "--frames", "2")
     assert result.exit_code == 0, result.output
-    assert result.output.strip().splitlines()[-1].startswith("at crf 0, espcn ran as espcn-lossless (")
-    result = cli_run("eval", "-m", "espcn", "--video", path, "--crfs", "0,30", "--frames", "2", "--json")
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("at crf 0, espcn ran as espcn-lossless (") and \
+        last.endswith(" weights); at crf 45, espcn ran as espcn-lowbitrate"), last
+    result = cli_run("eval", "-m", "espcn", "--video", path, "--crfs", "0,12,45", "--frames", "2", "--json")
     ran = [row["ran"]["espcn"] for row in json.loads(result.stdout)["crfs"]]
-    assert ran[0].startswith("espcn-lossless") and ran[1].startswith("espcn (")
+    assert ran[0].startswith("espcn-lossless") and ran[1].startswith("espcn (") and ran[2] == "espcn-lowbitrate"
 
 
 def test_batch_says_which_files_ran_a_stand_in(tmp_path):
-    """A folder of a lossless and a compressed clip: the lossless one's line and its --json entry
-    name espcn-lossless; the other names nothing (the batch's own model ran)."""
+    """A folder of a lossless, a coarsely and a finely compressed clip: the first two's lines and
+    --json entries name the stand-in that ran; the last names nothing (the batch's own model ran)."""
     import json
 
     folder = tmp_path / "in"
     folder.mkdir()
     clip(folder / "lossless.mkv", codec="ffv1")
-    clip(folder / "lossy.mp4", codec_options={"crf": "30", "preset": "ultrafast"})
+    clip(folder / "coarse.mp4", codec_options={"qp": "45", "preset": "ultrafast"})
+    clip(folder / "lossy.mp4", codec_options={"qp": "14", "preset": "ultrafast"})
     run = subprocess.run([sys.executable, "-m", "srpipe", "batch", str(folder), str(tmp_path / "out"), "-m", "espcn",
                           "--json"], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     files = {entry["input"]: entry for entry in json.loads(run.stdout)["files"]}
     assert files["lossless.mkv"]["model"] == "espcn-lossless" and files["lossy.mp4"]["model"] is None
+    assert files["coarse.mp4"]["model"] == "espcn-lowbitrate"
     lines = run.stderr.replace("\r", "\n").splitlines()
     assert any("done     lossless.mkv" in line and ", espcn-lossless)" in line for line in lines), lines
+    assert any("done     coarse.mp4" in line and ", espcn-lowbitrate)" in line for line in lines), lines
     assert any("done     lossy.mp4" in line and "espcn" not in line for line in lines), lines

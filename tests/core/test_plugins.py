@@ -12,6 +12,7 @@ import pytest
 
 from srpipe import hookspecs
 from srpipe.errors import SrpipeError
+from srpipe.media import SinkOptions
 from srpipe.plugins import DEFAULT_PLUGINS, make_plugin_manager
 from srpipe.testing import make_test_video
 
@@ -249,6 +250,7 @@ from fractions import Fraction
 from srpipe import hookimpl
 from srpipe.frames import PLANE_FORMATS, Frame
 from srpipe.errors import SrpipeError
+from srpipe.media import SinkOptions
 from srpipe.media import Sink, Source
 
 
@@ -407,6 +409,14 @@ def test_a_default_scale_outside_the_models_scales_is_refused():
     with pytest.raises(ValueError, match="default_scale 5 is not one of its scales"):
         ModelSpec(name="odd", scales=(2, 3), description="", load=print, default_scale=5)
     assert ModelSpec(name="fine", scales=(2, 3), description="", load=print, default_scale=3).default_scale == 3
+
+
+@pytest.mark.parametrize("pairs", [((20,),), (("20", "mid"),), ((True, "mid"),), [(20, "mid")], ((20, None),)])
+def test_coarse_quantizer_models_must_be_qp_and_name_pairs(pairs):
+    from srpipe.models import ModelSpec
+
+    with pytest.raises(ValueError, match="coarse_quantizer_models must be"):
+        ModelSpec(name="odd", scales=(2,), description="", load=print, coarse_quantizer_models=pairs)
 
 
 class _Repeat:
@@ -574,6 +584,52 @@ def test_a_near_lossless_model_stands_in_on_near_lossless_video_only(tmp_path):
     assert upscale(str(lossless), str(tmp_path / "d.mkv"), model="vid", scale=3, pm=pm).model == "vid"  # no x3
     assert upscale(str(lossless), str(tmp_path / "e.mkv"), model="vid", weights=str(weights), scale=2,
                    pm=pm).model == "vid"
+
+
+def test_coarse_quantizer_models_stand_in_by_the_files_quantizer(tmp_path):
+    """``ModelSpec.coarse_quantizer_models``: on H.264 coded at a mean quantizer of at least a
+    pair's QP the model of the highest such QP runs, where it has the scale and no --weights are
+    given; where the quantizer is not known (another codec, standard input) the model itself, and
+    on lossless video its near-lossless stand-in."""
+    from srpipe import hookimpl
+    from srpipe.models import ModelSpec
+    from srpipe.upscaling import upscale
+    from srpipe.video import mean_quantizer
+
+    class Plugin:
+        @hookimpl
+        def register_models(self, register):
+            def load(scale, **kw):
+                return _Repeat(scale)
+
+            register(ModelSpec(name="vid", scales=(2, 3), description="", load=load, uses_gpu=False,
+                               accepts_weights=True, near_lossless_model="clean",
+                               coarse_quantizer_models=((35, "low"), (20, "mid"))))
+            for name in ("mid", "low", "clean"):
+                register(ModelSpec(name=name, scales=(2,), description="", load=load, uses_gpu=False))
+
+    pm = make_plugin_manager()
+    pm.register(Plugin())
+
+    def encoded(qp, **options):
+        return make_test_video(tmp_path / f"qp{qp}.mp4", frames=3, audio=False,
+                               codec_options={"qp": str(qp), "preset": "ultrafast"}, **options)
+
+    fine, middling, coarse = encoded(12), encoded(27), encoded(45)
+    assert mean_quantizer(str(fine), 1 << 24) < 20 <= mean_quantizer(str(middling), 1 << 24) < 35 <= \
+        mean_quantizer(str(coarse), 1 << 24)
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(b"checkpoint")
+
+    def ran(path, **options):
+        return upscale(str(path), str(tmp_path / "out.mkv"), model="vid", pm=pm,
+                       sink_options=SinkOptions(overwrite=True), **options).model
+
+    assert [ran(path) for path in (fine, middling, coarse)] == ["vid", "mid", "low"]
+    assert ran(coarse, scale=3) == "vid"  # the stand-ins have no x3
+    assert ran(coarse, weights=str(weights), scale=2) == "vid"
+    assert ran(make_test_video(tmp_path / "mpeg4.mp4", frames=3, audio=False, codec="mpeg4")) == "vid"
+    assert ran(make_test_video(tmp_path / "ffv1.mkv", frames=3, audio=False, codec="ffv1")) == "clean"
 
 
 def test_a_batch_worker_keeps_a_model_and_its_image_stand_in(tmp_path):

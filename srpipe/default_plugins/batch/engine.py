@@ -97,7 +97,7 @@ class FileResult:
     seconds: float = 0.0
     error: str | None = None
     input_stamp: dict | None = None  # the input's size and mtime before it was read (for the manifest)
-    model: str | None = None  # what ran where a stand-in ran for the batch's model (espcn-lossless, espcn-image)
+    model: str | None = None  # what ran where a stand-in ran for the batch's model (espcn-lossless, espcn-image...)
 
 
 @dataclass

@@ -13,7 +13,8 @@ SCALES = (2, 3, 4)
 def load(scale: int, device: str = "cpu", weights=None, backend: Backend | None = None, kind: str = "default",
          pick: bool = False, fast: bool = False, exact: bool = False):
     """The shipped checkpoint for ``scale`` (``kind``: ``default``, the video-trained weights
-    where shipped, else clean; ``image``; or ``clean``), or the user's ``weights``, run by
+    where shipped, else clean; ``image``; ``compressed`` or ``lowbitrate``, for H.264 by its
+    quantizer; or ``clean``), or the user's ``weights``, run by
     ``backend`` (default torch). ``pick`` (with ``kind="image"``): the still-image weights, or
     the clean ones for a picture that looks shrunk with antialiasing, where a fitted look ships
     for the scale (:mod:`srpipe.default_plugins.espcn.still_pick`); with ``kind="lossless"``
@@ -142,17 +143,30 @@ WEIGHT_KINDS = {
     "default": ("espcn", "ESPCN sub-pixel CNN on the luma (x2 by default), for video: trained on x264-compressed "
                          "pan clips and several shrink kernels (x2 on the CPU runs a faster network distilled from "
                          "these weights unless --exact); on still images espcn-image stands in where it has the "
-                         "scale"),
+                         "scale, on lossless video espcn-lossless, on coarsely quantized H.264 espcn-compressed "
+                         "or espcn-lowbitrate"),
     "image": ("espcn-image", "ESPCN for still images, what 'espcn' runs on an image: weights trained on clean "
                              "shrinks of T91 + BSD200 with and without antialiasing, or the clean weights for a "
                              "picture that looks shrunk with antialiasing"),
     "lossless": ("espcn-lossless", "ESPCN for video coded losslessly or nearly so, what 'espcn' runs on such a "
                                    "file (a lossless codec, H.264 at fine quantizers): the clean weights where the "
                                    "first frame looks shrunk with antialiasing, else espcn's own"),
+    "compressed": ("espcn-compressed", "ESPCN for compressed video, what 'espcn' runs at x2 on H.264 coded at a mean "
+                                       "quantizer (QP) of 24 to 31 (phones, streams: about crf 22-29): the fast "
+                                       "network fine-tuned on x264 at crf 17-29"),
+    "lowbitrate": ("espcn-lowbitrate", "ESPCN for video at low bit rates, what 'espcn' runs at x2 on H.264 coded at a "
+                                       "mean quantizer (QP) of 32 or more (about crf 30 and up): the fast network "
+                                       "fine-tuned on x264 at crf 25-40"),
     "clean": ("espcn-clean", "ESPCN trained on clean MATLAB-bicubic shrinks of T91 + BSD200 (the weights before "
                              "issue 17): best on clean, antialiased images; loses to bicubic on compressed or "
                              "aliased input"),
 }
+
+
+#: The weights 'espcn' runs on H.264 video from a mean quantizer (QP) on: (QP, kind). The QPs were
+#: chosen on the evaluation set's val split, where each kind gained over the one below it from there
+#: on (docs/evaluation.md, "Compressed video").
+COARSE_QUANTIZER_KINDS = ((24, "compressed"), (32, "lowbitrate"))
 
 
 @hookimpl
@@ -168,13 +182,19 @@ def register_models(register):
                                    accepts_exact=True))
             continue
         scales = SCALES if kind == "default" else tuple(s for s in SCALES if shipped_weights(s, kind).exists())
+        if not scales:
+            continue
         default = kind == "default"
         register(ModelSpec(name=name, scales=scales, description=description,
                            load=functools.partial(load, kind=kind, pick=kind == "image", fast=default),
                            accepts_weights=True, accepts_backend=True, accepts_exact=default,
                            network=lambda scale=2, kind=kind: shipped_network(scale, kind),
                            image_model="espcn-image" if default else None,
-                           near_lossless_model="espcn-lossless" if default else None))
+                           near_lossless_model="espcn-lossless" if default else None,
+                           coarse_quantizer_models=tuple((qp, WEIGHT_KINDS[coarse][0])
+                                                         for qp, coarse in COARSE_QUANTIZER_KINDS) if default else ()))
+        if kind in dict(COARSE_QUANTIZER_KINDS).values():  # stand-ins of one scale: no -xN names
+            continue
         for scale in scales:
             what = {"default": f"the video weights ('espcn -s {scale}' on a GPU or with --exact)",
                     "image": "the still-image weights",

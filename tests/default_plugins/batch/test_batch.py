@@ -268,10 +268,11 @@ def test_backend_choice_and_kept_model(inputs, tmp_path, monkeypatch):
     assert len(kept) == 1 and list(upscaling._kept_models.values())[0] is kept[0]  # loaded once
     upscaling.upscale(str(clip), str(tmp_path / "3.mp4"), model="espcn-x3", keep_model=True)
     assert list(upscaling._kept_models.values())[-1] is not kept[0]  # other settings: loaded
-    upscaling.upscale(str(clip), str(tmp_path / "4.mp4"), model="espcn-x4", keep_model=True)
-    assert len(upscaling._kept_models) == 3 and kept[0] in upscaling._kept_models.values()
-    upscaling.upscale(str(clip), str(tmp_path / "5.mp4"), model="espcn-clean", keep_model=True)
-    assert len(upscaling._kept_models) == 3 and kept[0] not in upscaling._kept_models.values()  # three at most
+    for index, model in enumerate(("espcn-x4", "espcn-clean-x2", "espcn-clean-x3"), start=4):
+        upscaling.upscale(str(clip), str(tmp_path / f"{index}.mp4"), model=model, keep_model=True)
+    assert len(upscaling._kept_models) == 5 and kept[0] in upscaling._kept_models.values()
+    upscaling.upscale(str(clip), str(tmp_path / "7.mp4"), model="espcn-clean-x4", keep_model=True)
+    assert len(upscaling._kept_models) == 5 and kept[0] not in upscaling._kept_models.values()  # five at most
 
 
 def test_another_batchs_output_folder_and_linked_folders_are_left_out_with_a_warning(tmp_path):

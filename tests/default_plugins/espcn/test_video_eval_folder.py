@@ -48,12 +48,12 @@ def test_each_category_is_the_mean_of_its_clips_and_all_of_every_clip(clips, cli
 
 
 def test_the_table_has_a_row_per_category_and_one_for_all(clips, cli_run):
-    done = cli_run("eval", "-m", "espcn", "--video", clips, "--crfs", "23")
+    done = cli_run("eval", "-m", "espcn", "--video", clips, "--crfs", "12")  # finely enough that espcn itself runs
     assert done.exit_code == 0, done.output
     lines = done.output.splitlines()
     assert "vs exact" in lines[0]  # both paths, as for one clip
     assert [line.split()[2] for line in lines[1:]] == ["faces", "text", ".", "all"]  # by path, then all
-    assert lines[-1].split()[:4] == ["crf", "23", "all", "4"]
+    assert lines[-1].split()[:4] == ["crf", "12", "all", "4"]
 
 
 def test_a_folder_without_clips_is_one_line(tmp_path, cli_run):
