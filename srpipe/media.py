@@ -144,8 +144,8 @@ class Source(ABC):
 
     def quantizer(self) -> float | None:
         """The mean quantizer the first pictures were coded at, on H.264's QP scale (0: lossless,
-        51: the coarsest), or None where it is not known: a model's ``coarse_quantizer_models``
-        then run on coarsely quantized video. Asked once, before the first frame is read."""
+        51: the coarsest), or None where it is not known; where it is at least a pair's QP, a
+        model's ``coarse_quantizer_models`` run. Asked once, before the first frame is read."""
         return None
 
     def quarter_turned(self) -> bool:

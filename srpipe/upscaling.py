@@ -247,14 +247,14 @@ def _sized_output_path(input: str, sizes: SizePlan, suffix: str) -> Path:
 def _load(spec, pm, scale, device, weights, backend, keep_model, exact):
     """The upscaler, loaded, or one this process kept from an earlier call with the same
     settings (``keep_model``: batch workers, whose files may alternate between a model and
-    its image stand-in)."""
+    its stand-ins). The one used longest ago goes first."""
     key = (spec.name, scale, device, weights, backend, exact)
-    upscaler = _kept_models.get(key) if keep_model else None
+    upscaler = _kept_models.pop(key, None) if keep_model else None
     if upscaler is None:
         upscaler = load_upscaler(spec, collect_backends(pm), scale=scale, device=device, weights=weights,
                                  backend=backend, exact=exact)
-        if keep_model:
-            if len(_kept_models) >= 5:  # a model and its stand-ins (image, near-lossless, two coarse), no more
-                _kept_models.pop(next(iter(_kept_models)))
-            _kept_models[key] = upscaler
+        if keep_model and len(_kept_models) >= 5:  # a model and its stand-ins (image, near-lossless, two coarse)
+            _kept_models.pop(next(iter(_kept_models)))
+    if keep_model:
+        _kept_models[key] = upscaler  # the newest last
     return upscaler

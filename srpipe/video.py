@@ -289,7 +289,6 @@ def interruptible(call):
 # evaluation set's val split, where finer quantized clips gained from the clean-image weights and
 # coarser ones from the video weights (docs/evaluation.md, "Lossless and near-lossless video").
 NEAR_LOSSLESS_QP = 10
-_UNREAD = object()  # a quantizer not read yet (None: read, and not known)
 QUANTIZER_FRAMES = 4  # the first frames with content whose quantizers are averaged
 QUANTIZER_PACKETS = 256  # the most packets (of any stream) read for them
 # Frames whose luma spans fewer code values (8-bit scale) are passed over: x264 quantizes a black
@@ -298,6 +297,7 @@ CONTENT_RANGE = 32
 # Codecs that only code losslessly and hold what was captured or rendered (not GIF and other
 # palette formats, which reduce the colours).
 LOSSLESS_CODECS = frozenset({"ffv1", "ffvhuff", "huffyuv", "utvideo", "magicyuv", "png", "rawvideo", "v210"})
+_UNREAD = object()  # a quantizer not read yet (None: read, and not known)
 
 
 def _full_colour(pix_fmt) -> bool:
@@ -681,7 +681,8 @@ class PyAVSource(Source):
         """The mean quantizer of an H.264 file's first frames with content (:func:`mean_quantizer`:
         the file is opened again to read it, once); None for other codecs, standard input and streams."""
         if self._quantizer is _UNREAD:
-            self._quantizer = mean_quantizer(self.location, self.max_pixels) if self.is_file else None
+            h264_file = self.is_file and self.video.codec_context.name == "h264"
+            self._quantizer = mean_quantizer(self.location, self.max_pixels) if h264_file else None
         return self._quantizer
 
     @property

@@ -103,7 +103,8 @@ HEIGHT_HELP = "Output height in pixels; without --width the width keeps the aspe
 EXACT_HELP = ("Run the model's own network on every pixel of every frame, with no int8: its exact output, and "
               "slower. By default tiles that did not change since the previous frame keep its output, flat tiles "
               "take the bicubic path, int8 runs where the CPU has it, and espcn x2 on the CPU runs a faster network "
-              "distilled from its own (docs/speed.md).")
+              "distilled from its own (docs/speed.md). The weights a model picks for the file (espcn's for "
+              "lossless or coarsely coded video) are picked the same way.")
 
 
 def scale_option(command):

@@ -144,7 +144,7 @@ def test_peak_memory_of_a_video_run_through_a_tiled_model_is_within_its_plan(tmp
     tiny = make_test_video(tmp_path / "tiny.mp4", width=64, height=48, frames=24, audio=False)
     need, planned, traits = {}, {}, {}
     for model in ("espcn", "bicubic"):
-        # prepares what the children run (the clip's stand-in: espcn-compressed), so that they do not convert it
+        # prepares what the children run (the clip's stand-in: espcn-midbitrate), so that they do not convert it
         traits[model] = UpscalerTraits.of(loaded(model, 2, images=False, exact=True, video=clip))
         common = ("-m", model, "-s", 2, "-q", "--device", "cpu", "--batch-size", 8, "--exact")
         code, stderr, peak = run_measured("upscale", clip, "-o", tmp_path / f"{model}.mp4", *common)

@@ -250,7 +250,6 @@ from fractions import Fraction
 from srpipe import hookimpl
 from srpipe.frames import PLANE_FORMATS, Frame
 from srpipe.errors import SrpipeError
-from srpipe.media import SinkOptions
 from srpipe.media import Sink, Source
 
 
@@ -630,6 +629,58 @@ def test_coarse_quantizer_models_stand_in_by_the_files_quantizer(tmp_path):
     assert ran(coarse, weights=str(weights), scale=2) == "vid"
     assert ran(make_test_video(tmp_path / "mpeg4.mp4", frames=3, audio=False, codec="mpeg4")) == "vid"
     assert ran(make_test_video(tmp_path / "ffv1.mkv", frames=3, audio=False, codec="ffv1")) == "clean"
+
+
+def test_the_quantizer_is_asked_only_where_a_coarse_stand_in_could_run():
+    """``ModelRegistry.for_quantizer``: the quantizer (a second read of the file) is not asked at a
+    scale no stand-in has, with --weights, or for a model without them; a quantizer at a pair's
+    QP picks its model."""
+    from srpipe.models import ModelRegistry, ModelSpec
+
+    models = ModelRegistry()
+    vid = ModelSpec(name="vid", scales=(2, 3), description="", load=print, coarse_quantizer_models=((20, "mid"),))
+    plain = ModelSpec(name="plain", scales=(2,), description="", load=print)
+    mid = ModelSpec(name="mid", scales=(2,), description="", load=print)
+    for spec in (vid, plain, mid):
+        models.register(spec, "test")
+    asked = []
+
+    def quantizer(value):
+        return lambda: asked.append(value) or value
+
+    assert models.for_quantizer(vid, 3, None, quantizer(40)) is vid
+    assert models.for_quantizer(vid, 2, "w.pt", quantizer(40)) is vid
+    assert models.for_quantizer(plain, 2, None, quantizer(40)) is plain
+    assert asked == []
+    assert models.for_quantizer(vid, 2, None, quantizer(20)).name == "mid"
+    assert models.for_quantizer(vid, 2, None, quantizer(19.9)) is vid
+    assert models.for_quantizer(vid, 2, None, quantizer(None)) is vid
+    assert asked == [20, 19.9, None]
+
+
+def test_a_near_lossless_stand_in_comes_before_a_coarse_one(tmp_path):
+    """H.264 at QP 5 is near lossless and also at least a coarse pair's QP of 0: the near-lossless
+    stand-in runs."""
+    from srpipe import hookimpl
+    from srpipe.models import ModelSpec
+    from srpipe.upscaling import upscale
+
+    class Plugin:
+        @hookimpl
+        def register_models(self, register):
+            def load(scale, **kw):
+                return _Repeat(scale)
+
+            register(ModelSpec(name="vid", scales=(2,), description="", load=load, uses_gpu=False,
+                               near_lossless_model="clean", coarse_quantizer_models=((0, "low"),)))
+            for name in ("low", "clean"):
+                register(ModelSpec(name=name, scales=(2,), description="", load=load, uses_gpu=False))
+
+    pm = make_plugin_manager()
+    pm.register(Plugin())
+    fine = make_test_video(tmp_path / "qp5.mp4", frames=3, audio=False,
+                           codec_options={"qp": "5", "preset": "ultrafast"})
+    assert upscale(str(fine), str(tmp_path / "out.mkv"), model="vid", pm=pm).model == "clean"
 
 
 def test_a_batch_worker_keeps_a_model_and_its_image_stand_in(tmp_path):

@@ -13,7 +13,7 @@ SCALES = (2, 3, 4)
 def load(scale: int, device: str = "cpu", weights=None, backend: Backend | None = None, kind: str = "default",
          pick: bool = False, fast: bool = False, exact: bool = False):
     """The shipped checkpoint for ``scale`` (``kind``: ``default``, the video-trained weights
-    where shipped, else clean; ``image``; ``compressed`` or ``lowbitrate``, for H.264 by its
+    where shipped, else clean; ``image``; ``midbitrate`` or ``lowbitrate``, for H.264 by its
     quantizer; or ``clean``), or the user's ``weights``, run by
     ``backend`` (default torch). ``pick`` (with ``kind="image"``): the still-image weights, or
     the clean ones for a picture that looks shrunk with antialiasing, where a fitted look ships
@@ -139,34 +139,35 @@ def register_commands(cli):
     cli.add_command(evaluate)
 
 
+#: The weights 'espcn' runs on H.264 video from a mean quantizer (QP) on: (QP, kind). The QPs were
+#: chosen on the evaluation set's val split, where each kind gained over the one below it from there
+#: on (docs/evaluation.md, "Compressed video").
+_MID_QP, _LOW_QP = 24, 32
+COARSE_QUANTIZER_KINDS = ((_MID_QP, "midbitrate"), (_LOW_QP, "lowbitrate"))
+
 WEIGHT_KINDS = {
     "default": ("espcn", "ESPCN sub-pixel CNN on the luma (x2 by default), for video: trained on x264-compressed "
                          "pan clips and several shrink kernels (x2 on the CPU runs a faster network distilled from "
                          "these weights unless --exact); on still images espcn-image stands in where it has the "
-                         "scale, on lossless video espcn-lossless, on coarsely quantized H.264 espcn-compressed "
-                         "or espcn-lowbitrate"),
+                         "scale, on lossless video espcn-lossless, on H.264 at middling and low bit rates "
+                         "espcn-midbitrate and espcn-lowbitrate (with --exact too; espcn-x2 keeps these weights)"),
     "image": ("espcn-image", "ESPCN for still images, what 'espcn' runs on an image: weights trained on clean "
                              "shrinks of T91 + BSD200 with and without antialiasing, or the clean weights for a "
                              "picture that looks shrunk with antialiasing"),
     "lossless": ("espcn-lossless", "ESPCN for video coded losslessly or nearly so, what 'espcn' runs on such a "
                                    "file (a lossless codec, H.264 at fine quantizers): the clean weights where the "
                                    "first frame looks shrunk with antialiasing, else espcn's own"),
-    "compressed": ("espcn-compressed", "ESPCN for compressed video, what 'espcn' runs at x2 on H.264 coded at a mean "
-                                       "quantizer (QP) of 24 to 31 (phones, streams: about crf 22-29): the fast "
-                                       "network fine-tuned on x264 at crf 17-29"),
+    "midbitrate": ("espcn-midbitrate", "ESPCN for video at middling bit rates, what 'espcn' runs at x2 on H.264 "
+                                       f"coded at a mean quantizer (QP) of {_MID_QP} to {_LOW_QP - 1} (about x264's "
+                                       "crf 22-29, common in phone recordings and downloads): the fast network "
+                                       "fine-tuned on x264 at crf 17-29"),
     "lowbitrate": ("espcn-lowbitrate", "ESPCN for video at low bit rates, what 'espcn' runs at x2 on H.264 coded at a "
-                                       "mean quantizer (QP) of 32 or more (about crf 30 and up): the fast network "
-                                       "fine-tuned on x264 at crf 25-40"),
+                                       f"mean quantizer (QP) of {_LOW_QP} or more (about crf 30 and up): the fast "
+                                       "network fine-tuned on x264 at crf 25-40"),
     "clean": ("espcn-clean", "ESPCN trained on clean MATLAB-bicubic shrinks of T91 + BSD200 (the weights before "
                              "issue 17): best on clean, antialiased images; loses to bicubic on compressed or "
                              "aliased input"),
 }
-
-
-#: The weights 'espcn' runs on H.264 video from a mean quantizer (QP) on: (QP, kind). The QPs were
-#: chosen on the evaluation set's val split, where each kind gained over the one below it from there
-#: on (docs/evaluation.md, "Compressed video").
-COARSE_QUANTIZER_KINDS = ((24, "compressed"), (32, "lowbitrate"))
 
 
 @hookimpl
@@ -193,10 +194,11 @@ def register_models(register):
                            near_lossless_model="espcn-lossless" if default else None,
                            coarse_quantizer_models=tuple((qp, WEIGHT_KINDS[coarse][0])
                                                          for qp, coarse in COARSE_QUANTIZER_KINDS) if default else ()))
-        if kind in dict(COARSE_QUANTIZER_KINDS).values():  # stand-ins of one scale: no -xN names
+        if kind in {coarse for _, coarse in COARSE_QUANTIZER_KINDS}:  # stand-ins of one scale: no -xN names
             continue
         for scale in scales:
-            what = {"default": f"the video weights ('espcn -s {scale}' on a GPU or with --exact)",
+            what = {"default": f"the video weights on every file ('espcn -s {scale}' runs them on a GPU or with "
+                               "--exact where no stand-in fits the file)",
                     "image": "the still-image weights",
                     "clean": "the clean weights"}[kind]
             register(ModelSpec(name=f"{name}-x{scale}", scales=(scale,), description=f"ESPCN x{scale}: {what}",

@@ -1,5 +1,6 @@
 """``srpipe train espcn`` and ``srpipe eval``."""
 
+import collections
 import json
 import re
 from pathlib import Path
@@ -293,7 +294,11 @@ def _show_video_report(report, rows, header, align, model, as_json):
                    + (f" {scores[0] - scores[1]:>+8.2f}" if both else "")
                    + f" {base:>16.2f} {scores[0] - base:>+7.2f}")
     clips = report["clips"] if "clips" in report else [report]
-    stand_ins = sorted({(row["crf"], row["ran"][label]) for clip in clips for row in clip["crfs"]
-                        for label in columns if row["ran"][label].split()[0] != model})
-    if stand_ins:  # espcn-lossless on lossless encodes, say
-        click.echo("; ".join(f"at crf {crf}, {model} ran as {ran}" for crf, ran in stand_ins))
+    # (crf, what ran) where a stand-in ran (espcn-lossless on lossless encodes, say), counting clips
+    stand_ins = collections.Counter(pair for clip in clips for pair in {
+        (row["crf"], row["ran"][label]) for row in clip["crfs"] for label in columns
+        if row["ran"][label].split()[0] != model})
+    if stand_ins:
+        of_all = f" of {len(clips)} clips" if len(clips) > 1 else ""
+        click.echo("; ".join(f"at crf {crf}, {model} ran as {ran}" + (f" on {count}{of_all}" if of_all else "")
+                             for (crf, ran), count in sorted(stand_ins.items())))

@@ -12,8 +12,8 @@ def shipped_weights(scale: int, kind: str = "clean") -> Path:
     """The path of the shipped ESPCN weights for ``scale``: ``clean`` (trained on clean MATLAB
     bicubic shrinks, ``espcn-clean``), ``video`` (trained on compressed video, ``espcn``),
     ``image`` (still images shrunk with and without antialiasing, ``espcn-image``), or
-    ``compressed`` and ``lowbitrate`` (H.264 at the quantizers of their crf ranges,
-    ``espcn-compressed`` and ``espcn-lowbitrate``)."""
+    ``midbitrate`` and ``lowbitrate`` (H.264 at the quantizers of their crf ranges,
+    ``espcn-midbitrate`` and ``espcn-lowbitrate``)."""
     return WEIGHTS_DIR / (f"espcn_x{scale}.pt" if kind == "clean" else f"espcn_{kind}_x{scale}.pt")
 
 

@@ -271,8 +271,11 @@ def test_backend_choice_and_kept_model(inputs, tmp_path, monkeypatch):
     for index, model in enumerate(("espcn-x4", "espcn-clean-x2", "espcn-clean-x3"), start=4):
         upscaling.upscale(str(clip), str(tmp_path / f"{index}.mp4"), model=model, keep_model=True)
     assert len(upscaling._kept_models) == 5 and kept[0] in upscaling._kept_models.values()
-    upscaling.upscale(str(clip), str(tmp_path / "7.mp4"), model="espcn-clean-x4", keep_model=True)
-    assert len(upscaling._kept_models) == 5 and kept[0] not in upscaling._kept_models.values()  # five at most
+    third = list(upscaling._kept_models.values())[1]  # espcn-x3's
+    upscaling.upscale(str(clip), str(tmp_path / "7.mp4"), model="espcn", keep_model=True)  # used again: kept longer
+    upscaling.upscale(str(clip), str(tmp_path / "8.mp4"), model="espcn-clean-x4", keep_model=True)
+    assert len(upscaling._kept_models) == 5 and kept[0] in upscaling._kept_models.values()  # five at most
+    assert third not in upscaling._kept_models.values()  # the one used longest ago went
 
 
 def test_another_batchs_output_folder_and_linked_folders_are_left_out_with_a_warning(tmp_path):

@@ -56,6 +56,20 @@ def test_the_table_has_a_row_per_category_and_one_for_all(clips, cli_run):
     assert lines[-1].split()[:4] == ["crf", "12", "all", "4"]
 
 
+def test_the_stand_ins_are_counted_over_the_clips(clips, cli_run):
+    """Below the table, each stand-in that ran, with the number of clips it ran on: at crf 45 every
+    encode is coded coarsely enough for espcn-lowbitrate; at crf 0 espcn-lossless runs on each,
+    with the weights its look picks."""
+    import re
+
+    done = cli_run("eval", "-m", "espcn", "--video", clips, "--crfs", "0,45", "--score", "default")
+    assert done.exit_code == 0, done.output
+    note = done.output.strip().splitlines()[-1]
+    counts = re.findall(r"at crf 0, espcn ran as espcn-lossless \([^)]+\) on (\d) of 4 clips", note)
+    assert sum(map(int, counts)) == 4, note
+    assert note.endswith("; at crf 45, espcn ran as espcn-lowbitrate on 4 of 4 clips"), note
+
+
 def test_a_folder_without_clips_is_one_line(tmp_path, cli_run):
     (tmp_path / "empty" / "sub").mkdir(parents=True)
     (tmp_path / "empty" / "sub" / "photo.png").write_bytes(b"")

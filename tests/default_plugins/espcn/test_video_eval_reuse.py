@@ -50,9 +50,9 @@ def test_eval_video_scores_the_default_path_and_exact(camera_clip, tmp_path, cli
     assert sorted(asked) == [("bicubic", False), ("espcn", False), ("espcn", True)]
     lr_clip = tmp_path / "lr.mp4"
     shrink_and_encode(camera_clip, lr_clip, 2, 23)
-    # the model that ran: at crf 23 the camera is coded coarsely enough for espcn-compressed to stand in
+    # the model that ran: at crf 23 the camera is coded coarsely enough for espcn-midbitrate to stand in
     ran = {label: row["ran"][label].split()[0] for label in ("espcn", "espcn --exact")}
-    assert ran["espcn"] == ran["espcn --exact"] == "espcn-compressed"
+    assert ran["espcn"] == ran["espcn --exact"] == "espcn-midbitrate"
     assert row["psnr"]["espcn --exact"] == pytest.approx(
         direct_score(camera_clip, lr_clip, exact=True, model=ran["espcn --exact"]), abs=1e-9)
     assert row["psnr"]["espcn"] == pytest.approx(
@@ -61,7 +61,7 @@ def test_eval_video_scores_the_default_path_and_exact(camera_clip, tmp_path, cli
     monkeypatch.undo()
     table = cli_run("eval", "-m", "espcn", "--video", camera_clip, "--crfs", "23", "--frames", "2").output
     header, line, stand_in = table.splitlines()
-    assert stand_in == "at crf 23, espcn ran as espcn-compressed"
+    assert stand_in == "at crf 23, espcn ran as espcn-midbitrate"
     assert "espcn Y-PSNR" in header and "espcn --exact Y-PSNR" in header and "vs exact" in header
     assert len(line.split()) == 7  # crf, frames, default, exact, vs exact, bicubic, gain
 
