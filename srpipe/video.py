@@ -290,7 +290,11 @@ def interruptible(call):
 # coarser ones from the video weights (docs/evaluation.md, "Lossless and near-lossless video").
 NEAR_LOSSLESS_QP = 10
 QUANTIZER_FRAMES = 4  # the first frames with content whose quantizers are averaged
-QUANTIZER_PACKETS = 256  # the most packets (of any stream) read for them
+QUANTIZER_PACKETS = 256  # the most video packets decoded for them
+# The most packets of all streams read for them: sound that starts before the picture (or beside a
+# black intro) does not use up the video's share, and a short video beside long sound is not read
+# to its end.
+QUANTIZER_ALL_PACKETS = 16 * QUANTIZER_PACKETS
 # Frames whose luma spans fewer code values (8-bit scale) are passed over: x264 quantizes a black
 # intro or the start of a fade finely whatever the crf of what follows.
 CONTENT_RANGE = 32
@@ -317,11 +321,13 @@ def mean_quantizer(location: str, max_pixels: int, frames: int = QUANTIZER_FRAME
             if stream is None or stream.codec_context is None or stream.codec_context.name != "h264":
                 return None
             stream.codec_context.options = {**limit, "export_side_data": "venc_params"}
-            quantizers = []
-            # every stream's packets count: a short video beside long audio is not read to its end
-            for packet in itertools.islice(container.demux(), QUANTIZER_PACKETS):
+            quantizers, video_packets = [], 0
+            for packet in itertools.islice(container.demux(), QUANTIZER_ALL_PACKETS):
                 if packet.stream is not stream:
                     continue
+                video_packets += 1
+                if video_packets > QUANTIZER_PACKETS:
+                    break
                 for frame in packet.decode():
                     reports = [data for data in frame.side_data if data.type == SideDataType.VIDEO_ENC_PARAMS]
                     if not reports or not hasattr(reports[0], "block_params"):  # PyAV before 16.1 cannot read it

@@ -62,9 +62,35 @@ def test_the_quantizers_are_read_from_the_first_packets_only(tmp_path, monkeypat
     assert mean_quantizer(str(path), 1 << 24, frames=1000) > 15
     with_audio = make_test_video(tmp_path / "audio.mp4", width=96, height=64, frames=140, audio=True,
                                  codec_options={"preset": "ultrafast", "crf": "35", "x264-params": "zones=0,69,q=0"})
-    monkeypatch.setattr(video, "QUANTIZER_PACKETS", 64)  # the audio's packets count too: fewer frames are read,
-    # and the first (x264 leaves it out of the zone: QP 32, the others 0) weighs more in the mean
+    monkeypatch.setattr(video, "QUANTIZER_PACKETS", 64)  # the sound's packets do not count against the video's
+    assert mean_quantizer(str(with_audio), 1 << 24, frames=1000) == mean_quantizer(str(path), 1 << 24, frames=1000)
+    monkeypatch.setattr(video, "QUANTIZER_ALL_PACKETS", 40)  # but all packets are counted, so few frames are read
     assert mean_quantizer(str(with_audio), 1 << 24, frames=1000) > mean_quantizer(str(path), 1 << 24, frames=1000)
+
+
+def test_sound_before_the_picture_leaves_the_quantizer_readable(tmp_path):
+    """Six seconds of sound before the first frame (a recording whose picture starts late): its
+    packets used up the probe's budget, and the file silently kept the weights for any bit rate."""
+    picture = make_test_video(tmp_path / "picture.mp4", width=96, height=64, frames=12, audio=False,
+                              codec_options={"qp": "40", "preset": "ultrafast"})
+    late = tmp_path / "late.mp4"
+    with av.open(str(picture)) as source, av.open(str(late), "w") as out:
+        video_in = source.streams.video[0]
+        video_out = out.add_stream_from_template(video_in)
+        sound = out.add_stream("aac", rate=48000, layout="mono")
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate = 48000
+        for index in range(48000 * 8 // 1024):  # 8 s of silence
+            frame.pts = index * 1024
+            out.mux(sound.encode(frame))
+        out.mux(sound.encode())
+        for packet in source.demux(video_in):
+            if packet.dts is not None:  # not the flushing packet
+                late_by = int(6 / packet.time_base)
+                packet.pts, packet.dts = packet.pts + late_by, packet.dts + late_by
+                packet.stream = video_out
+                out.mux(packet)
+    assert 36 <= mean_quantizer(str(late), 1 << 24) <= 44
 
 
 def test_blocks_the_decoder_concealed_do_not_count(tmp_path):
