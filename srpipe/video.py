@@ -298,6 +298,10 @@ QUANTIZER_ALL_PACKETS = 16 * QUANTIZER_PACKETS
 # Frames whose luma spans fewer code values (8-bit scale) are passed over: x264 quantizes a black
 # intro or the start of a fade finely whatever the crf of what follows.
 CONTENT_RANGE = 32
+# A 16x16 block whose luma spans at most this many code values (8-bit scale) is flat: its quantizer
+# does not count.
+FLAT_BLOCK_RANGE = 3
+CONTENT_BLOCK_SHARE = 0.25  # a frame counts where at least this share of its blocks carry content
 # Codecs that only code losslessly and hold what was captured or rendered (not GIF and other
 # palette formats, which reduce the colours).
 LOSSLESS_CODECS = frozenset({"ffv1", "ffvhuff", "huffyuv", "utvideo", "magicyuv", "png", "rawvideo", "v210"})
@@ -311,8 +315,9 @@ def _full_colour(pix_fmt) -> bool:
 
 
 def mean_quantizer(location: str, max_pixels: int, frames: int = QUANTIZER_FRAMES) -> float | None:
-    """The mean H.264 quantizer (QP, on the 8-bit scale: 0 is lossless) of a file's first
-    ``frames`` frames with content, as its decoder reports per block, or None where it cannot
+    """The H.264 quantizer (QP, on the 8-bit scale: 0 is lossless) of a file's first ``frames``
+    frames with content, as its decoder reports per block (each frame's median over its blocks with
+    content, :func:`_content_quantizer`, then the mean over the frames), or None where it cannot
     tell (another codec, no such frames in the first packets, a frame without the report, damage)."""
     try:  # as a file whatever its name: FFmpeg would read "pipe:0" from standard input
         limit = {"max_pixels": decoder_pixels(max_pixels)}
@@ -335,8 +340,9 @@ def mean_quantizer(location: str, max_pixels: int, frames: int = QUANTIZER_FRAME
                     depth = max(component.bits for component in frame.format.components)
                     luma = plane_view(frame.planes[0], np.dtype(np.uint8 if depth <= 8 else np.uint16))
                     if int(luma.max()) - int(luma.min()) >= CONTENT_RANGE << (depth - 8):
-                        # H.264 adds 6 per bit of depth beyond 8 to its quantizer scale
-                        quantizers.append(_mean_block_quantizer(reports[0]) - 6 * (depth - 8))
+                        quantizer = _content_quantizer(reports[0], luma, FLAT_BLOCK_RANGE << (depth - 8))
+                        if quantizer is not None:  # H.264 adds 6 per bit of depth beyond 8 to its scale
+                            quantizers.append(quantizer - 6 * (depth - 8))
                 if len(quantizers) >= frames:
                     break
     except (av.FFmpegError, OSError, ValueError, RuntimeError):  # RuntimeError: a report PyAV cannot read
@@ -344,18 +350,33 @@ def mean_quantizer(location: str, max_pixels: int, frames: int = QUANTIZER_FRAME
     return float(np.mean(quantizers[:frames])) if quantizers else None
 
 
-def _mean_block_quantizer(report) -> float:
-    """The mean quantizer of a frame's blocks, PyAV's map of them or, where it cannot lay them out
-    (a stream cropped by 16 pixels or more), the blocks one by one. Blocks at 0 count only where
-    all are: the decoder reports 0 for the blocks it concealed in a damaged frame."""
+def _content_quantizer(report, luma: np.ndarray, flat: int) -> float | None:
+    """The median quantizer of a frame's blocks that carry content: each 16x16 block whose luma
+    spans more than ``flat`` code values; None where fewer than :data:`CONTENT_BLOCK_SHARE` of the
+    blocks do (the frame does not count). Flat blocks (black bars, a plain
+    background) are left out, as x264 codes them finer than the picture; the median leaves out the
+    skipped blocks of a still part, which report whatever quantizer the block before them had.
+    Blocks at 0 count only where all do: the decoder reports 0 for the blocks it concealed in a
+    damaged frame. PyAV's map of the blocks, or, where it cannot lay them out (a stream cropped by
+    16 pixels or more), the blocks one by one."""
     try:
-        blocks = report.qp_map().ravel()
+        quantizers = report.qp_map()
+        rows, columns = quantizers.shape
+        padded = np.pad(luma, ((0, max(rows * 16 - luma.shape[0], 0)), (0, max(columns * 16 - luma.shape[1], 0))),
+                        mode="edge")[:rows * 16, :columns * 16].reshape(rows, 16, columns, 16)
+        spans = padded.max(axis=(1, 3)).astype(np.int64) - padded.min(axis=(1, 3))
     except RuntimeError:
-        blocks = report.qp + np.array([report.block_params(i).delta_qp for i in range(report.nb_blocks)])
-    if not blocks.size:
+        blocks = [report.block_params(i) for i in range(report.nb_blocks)]
+        quantizers = report.qp + np.array([block.delta_qp for block in blocks])
+        pieces = [luma[block.src_y:block.src_y + block.h, block.src_x:block.src_x + block.w] for block in blocks]
+        spans = np.array([int(piece.max()) - int(piece.min()) if piece.size else 0 for piece in pieces])
+    quantizers, spans = quantizers.ravel(), spans.ravel()
+    if not quantizers.size:
         return float(report.qp)
-    coded = blocks[blocks != 0]
-    return float(coded.mean()) if coded.size else 0.0
+    if (spans > flat).mean() < CONTENT_BLOCK_SHARE:  # a title card: a line of text on black
+        return None
+    counted = ((quantizers != 0) | (quantizers == 0).all()) & (spans > flat)
+    return float(np.median(quantizers[counted])) if counted.any() else None
 
 
 def _dated_before(packets: list[av.Packet], dated: av.Packet) -> list[av.Packet]:

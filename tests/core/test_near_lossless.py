@@ -95,11 +95,46 @@ def test_sound_before_the_picture_leaves_the_quantizer_readable(tmp_path):
 
 def test_blocks_the_decoder_concealed_do_not_count(tmp_path):
     """A crf 23 stream whose header claims a larger frame: the decoder conceals what the packets
-    do not cover and reports those blocks at 0, which must not make it near lossless."""
+    do not cover and reports those blocks at 0, which must not make it near lossless (the frame,
+    mostly concealed and flat, now does not count at all)."""
     from srpipe.testing import make_huge_claim_h264
 
     path = make_huge_claim_h264(tmp_path / "claim.h264", width=1280, height=720)
-    assert mean_quantizer(str(path), 1 << 24) > NEAR_LOSSLESS_QP
+    quantizer = mean_quantizer(str(path), 1 << 24)
+    assert quantizer is None or quantizer > NEAR_LOSSLESS_QP
+
+
+def _coded(path, frames, crf):
+    """``frames`` (8-bit grey pictures) coded by x264 at ``crf`` as most files are (preset medium:
+    adaptive quantization and mbtree on), on one thread so that every machine codes them alike."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25, options={"crf": str(crf), "preset": "medium", "threads": "1"})
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        for picture in frames:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(np.dstack([picture] * 3), format="rgb24")))
+        out.mux(stream.encode())
+    return path
+
+
+def _textured(rng, height, width):
+    return cv2.GaussianBlur(rng.integers(0, 256, (height, width), np.uint8), (0, 0), 1.2)
+
+
+def test_black_bars_and_a_title_card_do_not_make_a_file_look_finer(tmp_path):
+    """x264 codes flat blocks (black bars, a plain background) finer than the picture, and a P
+    frame's skipped blocks report the quantizer of the block before them: a letterboxed clip read
+    far below the same picture without bars (a band of espcn's weights lower), and a title card
+    before a crf 18 clip read as near lossless."""
+    rng = np.random.default_rng(5)
+    pictures = [np.roll(_textured(rng, 96, 192), 2 * i, axis=1) for i in range(6)]
+    plain = mean_quantizer(str(_coded(tmp_path / "plain.mp4", pictures, 30)), 1 << 24)
+    boxed = _coded(tmp_path / "boxed.mp4", [np.pad(p, ((48, 48), (0, 0))) for p in pictures], 30)
+    assert abs(mean_quantizer(str(boxed), 1 << 24) - plain) <= 1  # it read 6.5 lower
+    card = np.zeros((96, 192), np.uint8)
+    cv2.putText(card, "My Holiday", (20, 55), cv2.FONT_HERSHEY_SIMPLEX, 0.8, 255, 2)
+    untitled = mean_quantizer(str(_coded(tmp_path / "untitled.mp4", pictures, 18)), 1 << 24)
+    titled = _coded(tmp_path / "titled.mp4", [card] * 30 + pictures, 18)
+    assert abs(mean_quantizer(str(titled), 1 << 24) - untitled) <= 1  # it read 9.5: near lossless
 
 
 def test_a_file_named_like_a_protocol_is_read_as_a_file(tmp_path, monkeypatch):
