@@ -353,9 +353,9 @@ def mean_quantizer(location: str, max_pixels: int, frames: int = QUANTIZER_FRAME
 def _content_quantizer(report, luma: np.ndarray, flat: int) -> float | None:
     """The median quantizer of a frame's blocks that carry content: each 16x16 block whose luma
     spans more than ``flat`` code values; None where fewer than :data:`CONTENT_BLOCK_SHARE` of the
-    blocks do (the frame does not count). Flat blocks (black bars, a plain
-    background) are left out, as x264 codes them finer than the picture; the median leaves out the
-    skipped blocks of a still part, which report whatever quantizer the block before them had.
+    blocks do (the frame does not count: a title card). Flat blocks (black bars, a plain
+    background) are left out, as x264 codes them finer than the picture; the median leaves out
+    the skipped blocks of a still part, which report whatever quantizer the block before them had.
     Blocks at 0 count only where all do: the decoder reports 0 for the blocks it concealed in a
     damaged frame. PyAV's map of the blocks, or, where it cannot lay them out (a stream cropped by
     16 pixels or more), the blocks one by one."""
@@ -373,7 +373,7 @@ def _content_quantizer(report, luma: np.ndarray, flat: int) -> float | None:
     quantizers, spans = quantizers.ravel(), spans.ravel()
     if not quantizers.size:
         return float(report.qp)
-    if (spans > flat).mean() < CONTENT_BLOCK_SHARE:  # a title card: a line of text on black
+    if (spans > flat).mean() < CONTENT_BLOCK_SHARE:
         return None
     counted = ((quantizers != 0) | (quantizers == 0).all()) & (spans > flat)
     return float(np.median(quantizers[counted])) if counted.any() else None
