@@ -55,6 +55,13 @@ def is_stream_location(location: str) -> bool:
     return location == "-" or bool(_SCHEME.match(location)) or _is_subfile_form(location)
 
 
+def local_name_hint(location: str) -> str:
+    """For a ``scheme:...`` location that is also the name of a local file (``take1:good.mp4``),
+    which FFmpeg reads as a URL of protocol ``take1`` as its own command does: how to name the file."""
+    return f"; for the local file of that name write ./{location}" if (
+        _SCHEME.match(location) and os.path.lexists(location)) else ""
+
+
 def _is_subfile_form(location: str) -> bool:
     """FFmpeg's one ``scheme,options:`` form: ``subfile,,start,N,end,M,,:PATH``."""
     return location.startswith("subfile,") and ":" in location

@@ -18,6 +18,7 @@ from srpipe.outputs import (
     check_output_path,
     default_output_path,
     is_stream_location,
+    local_name_hint,
     plugins_write_outputs,
     remove_own_partials,
 )
@@ -139,7 +140,8 @@ def upscale(
         raise SrpipeError("--batch-size must be at least 1")
     check_input(input)
     if output is None and is_stream_location(input):
-        raise SrpipeError(f"{'standard input' if input == '-' else input} is a stream; name the output with -o")
+        raise SrpipeError(f"{'standard input' if input == '-' else input} is a stream; name the output with -o"
+                          + local_name_hint(input))
     # Every check a user can fail comes before the model loads: loading may import torch.
     if output is not None:  # standard output, a URL for a sink plugin, or the file srpipe writes
         check_output(output, input, sink_options.overwrite, plugin_sinks=plugins_write_outputs(pm))

@@ -31,7 +31,7 @@ from srpipe.errors import SrpipeError
 from srpipe.frames import ALPHA_FORMATS, ALPHA_OF, FULL_RANGE_ALIASES, PLANE_FORMATS, Frame, PlaneFormat
 from srpipe.media import Sink, SinkOptions, Source, SourceOptions, png_animation, turns_a_quarter
 from srpipe.memory import check_frame_size, decoder_pixels, default_max_pixels
-from srpipe.outputs import AtomicOutput, special_kind
+from srpipe.outputs import AtomicOutput, local_name_hint, special_kind
 from srpipe.palette import PaletteFrames
 
 # Containers whose extension the default output name keeps; others become .mp4.
@@ -218,6 +218,8 @@ def _open_error(location: str, exc: Exception) -> SrpipeError:
     if location == "-":
         return SrpipeError(f"cannot read standard input as video ({reason}): it sent nothing, or nothing FFmpeg "
                            "can read; pipe a video file or stream into srpipe")
+    if hint := local_name_hint(location):
+        return SrpipeError(f"cannot read {location}: {reason}{hint}")
     if is_network(location) and "Invalid data" not in reason:  # the server, the address or the network
         return SrpipeError(f"cannot read {location}: {reason}; check the address and that the server is up")
     return SrpipeError(f"cannot read {location} as video: {reason}; check that it is a complete media file")

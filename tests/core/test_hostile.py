@@ -83,6 +83,20 @@ def test_max_pixels_is_the_limit(tmp_path, name, codec, size):
     assert listing(tmp_path) == [name, f"clip_x2{Path(name).suffix}"]
 
 
+def test_a_local_file_named_like_a_url_is_told_how_to_name_it(tmp_path):
+    """``take1:good.mp4`` is, to FFmpeg as to its own command, a URL of protocol ``take1``: the run
+    said "Protocol not found; check the address and that the server is up", or without -o that the
+    file was a stream. Each now says how to name the local file, and that name works."""
+    make_test_video(tmp_path / "take1:good.mp4", frames=2, audio=False)
+    assert_one_line_error(run_srpipe("upscale", "take1:good.mp4", "-o", "out.mp4", cwd=tmp_path),
+                          "Protocol not found", "for the local file of that name write ./take1:good.mp4")
+    assert_one_line_error(run_srpipe("upscale", "take1:good.mp4", cwd=tmp_path),
+                          "is a stream", "write ./take1:good.mp4")
+    done = run_srpipe("upscale", "./take1:good.mp4", "-q", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    assert listing(tmp_path) == ["take1:good.mp4", "take1:good_x2.mp4"]
+
+
 def test_a_limit_raised_past_what_ffmpeg_takes_still_decodes(tmp_path):
     """--max-pixels of a billion and more (a limit raised for huge scans, or to lift it): FFmpeg's
     decoders take at most a C int, and every file was called damaged; the quantizer srpipe reads
