@@ -18,13 +18,7 @@ export OMP_NUM_THREADS=1 PYTHONPATH=.
 PY=${PYTHON:-.venv/bin/python}
 RUNS=${RUNS:-/work/runs27}
 DATA=${SRPIPE_DATA:-../shared/data}
-mkdir -p "$RUNS/lineart"
-$PY -c "
-import cv2
-from srpipe.default_plugins.espcn.quantize import line_art_image
-for i in range(80):
-    cv2.imwrite(f'$RUNS/lineart/art{i:03d}.png', line_art_image(1000 + i, 320, 240))
-"
+$PY scripts/make_line_art.py "$RUNS/lineart"
 train() {  # name, crf range, learning rate, epochs, seed
   [ -f "$RUNS/$1/result.json" ] || nice -n 10 $PY scripts/train_espcn.py --scale 2 --preset shipped \
     --features 32,32,32,32,32 --kernels 5,3,3,3,3,3 --patch 24 --batch 32 --last-lr-mult 0.1 --steps-per-epoch 500 \

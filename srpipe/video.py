@@ -375,9 +375,10 @@ def _content_quantizer(report, luma: np.ndarray, flat: int) -> float | None:
     quantizers, spans = quantizers.ravel(), spans.ravel()
     if not quantizers.size:
         return float(report.qp)
-    if (spans > flat).mean() < CONTENT_BLOCK_SHARE:
+    content = spans > flat
+    if content.mean() < CONTENT_BLOCK_SHARE:
         return None
-    counted = ((quantizers != 0) | (quantizers == 0).all()) & (spans > flat)
+    counted = content & ((quantizers != 0) | (quantizers == 0).all())
     return float(np.median(quantizers[counted])) if counted.any() else None
 
 
