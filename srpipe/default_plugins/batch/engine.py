@@ -22,6 +22,7 @@ import os
 import shutil
 import signal
 import stat
+import sys
 import tempfile
 import threading
 import time
@@ -689,9 +690,10 @@ class _ChunkedFile:
         return [replace(self.job, output=self.part(c), chunk=c) for c in self.chunks if c.index in self.pending]
 
 
-def _split(job: Job, out_dir: Path, chunk_seconds: float) -> _ChunkedFile | None:
+def _split(job: Job, out_dir: Path, chunk_seconds: float, makers: str) -> _ChunkedFile | None:
     """The chunks of a video of at least two chunks' length; ``None`` for anything else.
-    Parts finished by an earlier run with the same input and settings are kept."""
+    Parts finished by an earlier run with the same input, settings and ``makers``
+    (:func:`_makers`) are kept."""
     from srpipe.default_plugins.batch.chunks import index_video, plan_chunks
 
     if is_image_file(str(job.source)):
@@ -701,12 +703,45 @@ def _split(job: Job, out_dir: Path, chunk_seconds: float) -> _ChunkedFile | None
     if len(chunks) < 2:
         return None
     stamp = Manifest._stamp(job.source)
-    identity = [job.rel.as_posix(), stamp, job.settings.key(), chunk_seconds]
+    identity = [job.rel.as_posix(), stamp, job.settings.key(), chunk_seconds, makers]
     parts_dir = out_dir / PARTS_DIR / hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
     parts_dir.mkdir(parents=True, exist_ok=True)
     file = _ChunkedFile(job, stamp, index, chunks, parts_dir, set())
     file.pending = {c.index for c in chunks if not file.part(c).is_file()}
     return file
+
+
+def _makers(settings: BatchSettings) -> str:
+    """A digest of the files that make a part's pictures: srpipe's own (its code and shipped
+    weights), those of the plugin whose model runs, and ``--weights``. A part made before any of
+    them changed (srpipe upgraded or a checkpoint retrained between two runs of a batch) is not
+    joined with parts made after: the weights ``-m espcn`` picks, or their pictures, may differ."""
+    import srpipe
+    from srpipe.plugins import collect_models, get_plugin_manager
+
+    spec = collect_models(get_plugin_manager()).get(settings.model, kind="upscaler")
+    roots = [Path(srpipe.__file__).parent]
+    module = sys.modules.get(spec.plugin)
+    if module is not None and getattr(module, "__file__", None):
+        plugin = Path(module.__file__)
+        roots.append(plugin.parent if hasattr(module, "__path__") else plugin)  # a package, or one module
+    digest = hashlib.sha256()
+    files = [*(path for root in dict.fromkeys(roots) for path in _files(root)),
+             *([Path(settings.weights)] if settings.weights else [])]
+    for path in files:
+        digest.update(str(path).encode() + b"\0")
+        try:
+            digest.update(path.read_bytes())
+        except OSError:  # unreadable: only its name counts (the run itself says what is wrong)
+            pass
+    return digest.hexdigest()[:16]
+
+
+def _files(root: Path) -> list[Path]:
+    """``root`` if a file, else the files under it, compiled Python left out."""
+    if root.is_file():
+        return [root]
+    return sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
 
 
 def _remove_stale_parts(out_dir: Path, keep: set[Path]) -> None:
@@ -823,7 +858,9 @@ def _run_batch(in_dir, out_dir, settings, manifest, jobs, engine, address, chunk
     gpus = gpus_to_share(settings.device, _uses_gpu(settings)) if engine != "ray" else []
     local_jobs = jobs or max(1, len(gpus))
     chunking = chunk_seconds > 0 and (engine == "ray" or local_jobs > 1)
-    chunked = {str(job.rel): file for job in whole if chunking and (file := _split(job, out_dir, chunk_seconds))}
+    makers = _makers(settings) if chunking and whole else ""
+    chunked = {str(job.rel): file for job in whole
+               if chunking and (file := _split(job, out_dir, chunk_seconds, makers))}
     _remove_stale_parts(out_dir, {file.parts_dir for file in chunked.values()})
     work = [job for job in whole if str(job.rel) not in chunked]
     for file in chunked.values():

@@ -107,7 +107,7 @@ class ESPCNUpscaler:
     def _tile_bytes_per_lr_pixel(self) -> int:
         """What running the backend on a tile holds, per LR pixel of the tile: its own buffers
         (TILE_BYTES_PER_CHANNEL), the float32 input and output, and bfloat16's split input."""
-        widest = max(self.config.features)
+        widest = max(self.config.features, default=self.config.channels * self.scale**2)  # no hidden layer: the last
         split = 28 if self.backend.endswith("bf16") else 0  # the input twice and its rounding's temporaries
         per_channel = TILE_BYTES_PER_CHANNEL.get(self.backend, TILE_BYTES_OTHERWISE)
         return widest * per_channel + 4 + 4 * self.scale**2 + split

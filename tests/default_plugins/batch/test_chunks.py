@@ -10,10 +10,13 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+import torch
 
 from srpipe.default_plugins.batch.chunks import PART_FORMAT, index_video, join_parts, plan_chunks
-from srpipe.default_plugins.batch.engine import BatchSettings, Job, run_batch, run_job
+from srpipe.default_plugins.batch.engine import BatchSettings, Job, _makers, _split, run_batch, run_job
+from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
 from srpipe.media import SinkOptions, SourceOptions
+from srpipe.nn.checkpoint import make_checkpoint, save_checkpoint
 from srpipe.testing import damage_video, make_interlaced_clip, make_test_video, test_pattern
 from srpipe.upscaling import upscale
 
@@ -131,10 +134,8 @@ def test_finished_parts_are_reused_and_stale_ones_removed(long_clips, tmp_path):
     settings = BatchSettings(sink=SinkOptions(codec="ffv1"))
     frames = []
     # A first run that stops after one chunk: run the same planning, then only chunk 0.
-    from srpipe.default_plugins.batch.engine import _split
-
     job = Job(Path("gop.mp4"), long_clips / "gop.mp4", out / "gop.mp4", "gop.mp4", settings)
-    file = _split(job, out, 0.5)
+    file = _split(job, out, 0.5, _makers(settings))
     first = file.chunk_jobs()[0]
     assert run_job(first).status == "done"
     report = run_batch(long_clips, out, settings, jobs=2, chunk_seconds=0.5, pattern="gop.mp4",
@@ -145,6 +146,35 @@ def test_finished_parts_are_reused_and_stale_ones_removed(long_clips, tmp_path):
     whole = tmp_path / "whole.mp4"
     upscale(str(long_clips / "gop.mp4"), str(whole), sink_options=SinkOptions(codec="ffv1"))
     assert [pts for pts, _ in decoded(whole)] == [pts for pts, _ in decoded(out / "gop.mp4")]
+
+
+def nearest_checkpoint(bias: float) -> dict:
+    """A one-layer x2 ESPCN: each pixel copied to its 2x2 block, plus ``bias``."""
+    net = ESPCN(ESPCNConfig(scale=2, features=(), kernels=(1,)))
+    with torch.no_grad():
+        net.last_layer.weight.fill_(1.0)
+        net.last_layer.bias.fill_(bias)
+    return make_checkpoint(net, {"note": "nearest"})
+
+
+def test_parts_made_by_other_weights_are_made_again(long_clips, tmp_path):
+    """A checkpoint retrained into the same file between two runs (or srpipe upgraded, and with it
+    the weights -m espcn picks): the first run's parts are not joined with the second's."""
+    weights, out = tmp_path / "mine.pt", tmp_path / "out"
+    save_checkpoint(nearest_checkpoint(bias=0.0), weights)
+    settings = BatchSettings(model="espcn", weights=str(weights), sink=SinkOptions(codec="ffv1"))
+    job = Job(Path("gop.mp4"), long_clips / "gop.mp4", out / "gop.mp4", "gop.mp4", settings)
+    assert run_job(_split(job, out, 0.5, _makers(settings)).chunk_jobs()[0]).status == "done"  # then it stops
+    save_checkpoint(nearest_checkpoint(bias=0.1), weights)
+    frames = []
+    report = run_batch(long_clips, out, settings, jobs=2, chunk_seconds=0.5, pattern="gop.mp4",
+                       on_frame=lambda n=1: frames.append(n))
+    assert report.to_dict()["done"] == 1 and sum(frames) == 60  # every chunk made again
+    whole = tmp_path / "whole.mkv"
+    upscale(str(long_clips / "gop.mp4"), str(whole), model="espcn", weights=str(weights),
+            sink_options=SinkOptions(codec="ffv1"))
+    for (_, a), (_, b) in zip(decoded(whole), decoded(out / "gop.mp4"), strict=True):
+        assert all(np.array_equal(x, y) for x, y in zip(a, b))
 
 
 def test_a_failed_chunk_fails_its_file_only(long_clips, tmp_path):
