@@ -74,6 +74,10 @@ class Frame:
     time_base: Fraction | None = None
     alpha: np.ndarray | None = None  # at the format's bit depth, 0 transparent to its max_value opaque
     duration: int | None = None  # how long it is shown, in time_base units (a GIF's last frame); None: not known
+    # Where the chroma samples lie (subsampled chroma): centred on their luma block, as JPEG and MJPEG
+    # place them; False: as MPEG-2, H.264, HEVC, VP9 and AV1 do by default, on the first luma sample of
+    # each pair across (and between the rows down, for 4:2:0).
+    chroma_centred: bool = False
 
     @property
     def height(self) -> int:

@@ -20,7 +20,7 @@ from srpipe.errors import NonFiniteOutput, PluginWarning, SrpipeError
 from srpipe.frames import Frame
 from srpipe.media import Sink, Source
 from srpipe.models import Upscaler, UpscalerTraits
-from srpipe.resize import resize_plane, shrink_plane
+from srpipe.resize import resize_chroma, resize_plane, shrink_plane
 from srpipe.sizing import SizePlan
 
 
@@ -57,9 +57,8 @@ def upscale_frames(frames: list[Frame], upscaler: Upscaler, model_name: str = "m
         height, width = y.shape
         planes = [y]
         if fmt.chroma_shift is not None:
-            chroma_w, chroma_h = fmt.chroma_size(width, height)
-            planes += [resize_plane(p, chroma_w, chroma_h, fmt.max_value, full_range=first.full_range)
-                       for p in frame.planes[1:]]
+            planes += resize_chroma(frame.planes[1:], (frame.width, frame.height), (width, height), fmt,
+                                    first.full_range, first.chroma_centred)
         alpha = None
         if frame.alpha is not None:
             alpha = resize_plane(frame.alpha, width, height, fmt.max_value)

@@ -67,6 +67,83 @@ class PlaneScaler:
         return self._view(self.graph.pull().planes[0], self.dtype)
 
 
+class ChromaScaler:
+    """The chroma planes of limited-range frames of one size and format resized as FFmpeg's
+    ``scale`` filter resizes the whole frame with ``in_h_chr_pos=0:out_h_chr_pos=0`` (chroma
+    sited "left", :func:`resize_chroma`). The luma it resizes beside them is not read: about
+    three times the cost of resizing the two planes alone, less than loading OpenCV to move
+    them (a classical run loads none). Not for concurrent use."""
+
+    def __init__(self, size: tuple[int, int], out_size: tuple[int, int], fmt):
+        import av
+
+        from srpipe.video import plane_view
+
+        (width, height), (out_width, out_height) = size, out_size
+        self.graph = av.filter.Graph()
+        source = self.graph.add_buffer(width=width, height=height, format=fmt.name, time_base=Fraction(1, 25))
+        scaler = self.graph.add("scale", f"{out_width}:{out_height}:flags={SWSCALE_FLAGS['bicubic']}:"
+                                         "in_h_chr_pos=0:out_h_chr_pos=0:threads=1")
+        source.link_to(scaler)
+        scaler.link_to(self.graph.add("buffersink"))
+        self.graph.configure()
+        self.frame = av.VideoFrame(width, height, fmt.name)
+        self._view, self.fmt = plane_view, fmt
+
+    def resize(self, chroma) -> list[np.ndarray]:
+        """The two chroma planes, resized (new arrays)."""
+        for plane, samples in zip(self.frame.planes[1:], chroma):
+            self._view(plane, self.fmt.dtype)[...] = samples
+        self.graph.push(self.frame)
+        return [np.minimum(self._view(plane, self.fmt.dtype), self.fmt.max_value)
+                for plane in self.graph.pull().planes[1:]]
+
+
+def resize_chroma(chroma, size: tuple[int, int], out_size: tuple[int, int], fmt, full_range: bool,
+                  centred: bool = False) -> list[np.ndarray]:
+    """The chroma planes of a frame of ``size`` (its luma's (width, height)) in the layout
+    ``fmt`` (:class:`srpipe.frames.PlaneFormat`) resized for a luma of ``out_size``, where they lie.
+
+    :func:`resize_plane` takes each sample as centred on its block of luma, as JPEG and MJPEG
+    place chroma (``centred``). MPEG-2, H.264, HEVC, VP9 and AV1 place a horizontally subsampled
+    chroma sample on the first luma sample of its pair (FFmpeg's "left", their default): a
+    quarter of an input chroma sample left of the centre, and so a quarter of an output sample
+    left of the output's. Resized by s, output sample m is then what the centred resize gives at
+    m + (s - 1) / 4: at x2, half an output luma pixel across, where the colour landed to one side
+    of the luma. Limited-range video goes through FFmpeg's ``scale`` so sited (:class:`ChromaScaler`);
+    full range, and planes too small for swscale, through :func:`resize_plane` (OpenCV) and then
+    Keys' kernel at that offset (within 2 levels of FFmpeg's, where both apply)."""
+    width, height = fmt.chroma_size(*out_size)
+    if centred or fmt.chroma_shift[0] == 0:
+        return [resize_plane(p, width, height, fmt.max_value, full_range=full_range) for p in chroma]
+    if not full_range and min(min(p.shape) for p in chroma) >= SWSCALE_MIN_SIDE:
+        cache = _scalers.__dict__.setdefault("chroma", {})
+        key = (size, out_size, fmt)
+        if key not in cache:
+            if len(cache) > 8:  # sizes change only between files
+                cache.clear()
+            cache[key] = ChromaScaler(size, out_size, fmt)
+        return cache[key].resize(chroma)
+    import cv2  # loaded already: resize_plane takes these planes through OpenCV
+
+    shift = (width / chroma[0].shape[1] - 1) / 4
+    reach = int(np.floor(abs(shift))) + 2  # the kernel's taps (2 a side) around the moved position
+    kernel = _keys(shift - np.arange(-reach, reach + 1))[None, :].astype(np.float32)
+    planes = []
+    for plane in chroma:
+        resized = resize_plane(plane, width, height, fmt.max_value, full_range=full_range)
+        moved = cv2.filter2D(resized, -1, kernel, anchor=(reach, 0), borderType=cv2.BORDER_REPLICATE)
+        planes.append(np.minimum(moved, fmt.max_value, out=moved))
+    return planes
+
+
+def _keys(x: np.ndarray, a: float = -0.75) -> np.ndarray:
+    """Keys' cubic (srpipe's bicubic, OpenCV's INTER_CUBIC) at ``x``."""
+    x = np.abs(x)
+    return np.where(x <= 1, (a + 2) * x**3 - (a + 3) * x**2 + 1,
+                    np.where(x < 2, a * x**3 - 5 * a * x**2 + 8 * a * x - 4 * a, 0.0))
+
+
 def resize_plane(plane: np.ndarray, width: int, height: int, max_value: int, method: str = "bicubic",
                  full_range: bool = True) -> np.ndarray:
     """Resize one 2-D plane to (height, width), clipped to ``max_value``. A limited-range plane

@@ -83,8 +83,9 @@ def _fallback_format(name: str, bits: int, alpha: bool) -> str:
     return ALPHA_OF[colour] if alpha else colour
 
 
-def frame_from_av(video_frame: av.VideoFrame) -> Frame:
-    """Planes straight from the decoder, alpha as its own plane; only unusual formats are converted."""
+def frame_from_av(video_frame: av.VideoFrame, chroma_centred: bool = False) -> Frame:
+    """Planes straight from the decoder, alpha as its own plane; only unusual formats are converted.
+    ``chroma_centred``: the decoder's codec centres its chroma (:data:`CENTRED_CHROMA_CODECS`)."""
     name = video_frame.format.name
     full_range = video_frame.color_range == COLOR_RANGE_FULL
     if name in FULL_RANGE_ALIASES:
@@ -102,7 +103,8 @@ def frame_from_av(video_frame: av.VideoFrame) -> Frame:
     count = 1 if fmt.chroma_shift is None else 3
     planes = tuple(plane_view(video_frame.planes[i], fmt.dtype) for i in range(count))
     time_base = Fraction(video_frame.time_base) if video_frame.time_base is not None else None
-    return Frame(planes, fmt, full_range, video_frame.pts, time_base, alpha, video_frame.duration or None)
+    return Frame(planes, fmt, full_range, video_frame.pts, time_base, alpha, video_frame.duration or None,
+                 chroma_centred)
 
 
 def frame_to_av(frame: Frame) -> av.VideoFrame:
@@ -304,6 +306,9 @@ CONTENT_RANGE = 32
 # does not count.
 FLAT_BLOCK_RANGE = 3
 CONTENT_BLOCK_SHARE = 0.25  # a frame counts where at least this share of its blocks carry content
+# Codecs that centre each chroma sample on its luma block (the JPEG family); others site it as MPEG-2
+# and H.264 do (srpipe.frames.Frame.chroma_centred). PyAV does not report a stream's own chroma location.
+CENTRED_CHROMA_CODECS = frozenset({"mjpeg", "mjpegb", "jpegls", "jpeg2000", "smvjpeg", "ljpeg", "amv"})
 # Codecs that only code losslessly and hold what was captured or rendered (not GIF and other
 # palette formats, which reduce the colours).
 LOSSLESS_CODECS = frozenset({"ffv1", "ffvhuff", "huffyuv", "utvideo", "magicyuv", "png", "rawvideo", "v210"})
@@ -665,6 +670,7 @@ class PyAVSource(Source):
         # a stream that changes to a larger frame later is refused by the decoder, not allocated
         self.video.codec_context.options = {"max_pixels": decoder_pixels(max_pixels)}
         self.decoder = _alpha_decoder(self.video, max_pixels) or self.video.codec_context
+        self.chroma_centred = self.video.codec_context.name in CENTRED_CHROMA_CODECS
         self.pts_range = options.pts_range
         # A part of a file (pts_range) keeps the file's times, which it is cut by
         self.origin = file_origin(self.container) if self.pts_range is None else Fraction(0)
@@ -859,7 +865,7 @@ class PyAVSource(Source):
                         self.display_matrix = _display_matrix(video_frame) or ()
                         self.hdr10 = hdr10_params(video_frame)
                         self.first_frame_size = (video_frame.width, video_frame.height)
-                    frame = frame_from_av(video_frame)
+                    frame = frame_from_av(video_frame, self.chroma_centred)
                     frame.pts = best_effort(video_frame.pts, video_frame.dts)
                     if frame.pts is None and last_step:  # the decoder's last frames, where it had no time for them
                         frame.pts = last_pts + last_step
@@ -1881,6 +1887,10 @@ class PyAVSink(Sink):
         if colour is not None and is_rgb(av.VideoFormat(stream.pix_fmt)):  # written as RGB (--pix-fmt bgr0): no matrix
             colour = (RGB_COLORSPACE_TAG, *colour[1:])
         tag_video_stream(stream, first.full_range, colour, matrix)
+        if first.chroma_centred and first.format.chroma_shift not in (None, (0, 0)):
+            # MJPEG's centred chroma, resized as it lies: said so, where a player would take the H.264
+            # default and show the colour half a pixel off
+            stream.options = {**stream.options, "chroma_sample_location": "center"}
         stream.metadata.update(getattr(self.source, "video_tags", {}))
         stream.disposition = getattr(self.source, "video_disposition", stream.disposition)
         sample_aspect = getattr(self.source, "sample_aspect_ratio", None)

@@ -3,6 +3,8 @@
 from fractions import Fraction
 
 import av
+import cv2
+import numpy as np
 
 from srpipe.video import frame_from_av
 
@@ -49,3 +51,12 @@ def audio_only_file(path, rate: int = 48000):
         container.mux(stream.encode(frame))
         container.mux(stream.encode())
     return path
+
+
+def sited_cubic(plane: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The exact kernel (OpenCV's) resizing 4:2:0 chroma sited on the left: output sample m of a
+    resize by s lies at input sample (m + 1/4) / s - 1/4 across, (m + 1/2) / s - 1/2 down."""
+    across = (np.arange(width) + 0.25) * plane.shape[1] / width - 0.25
+    down = (np.arange(height) + 0.5) * plane.shape[0] / height - 0.5
+    x, y = np.meshgrid(across.astype(np.float32), down.astype(np.float32))
+    return cv2.remap(plane, x, y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)

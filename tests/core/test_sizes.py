@@ -14,7 +14,7 @@ from srpipe.sizing import SizePlan
 from srpipe.testing import damage_video, make_test_image, make_test_video
 
 from conftest import run_srpipe
-from media import video_info
+from media import sited_cubic, video_info
 
 YUV420, YUV422, YUV444 = (PLANE_FORMATS[f] for f in ("yuv420p", "yuv422p", "yuv444p"))
 
@@ -172,7 +172,8 @@ def test_a_target_size_on_a_clip_whose_first_frame_is_damaged_is_told_as_damage(
 
 
 def test_chroma_follows_the_output_size(cli_run, clip, tmp_path):
-    """Lossless output: the chroma planes are the input's resized straight to the output's chroma size."""
+    """Lossless output: the chroma planes are the input's resized straight to the output's chroma
+    size, keeping their siting (tests/core/test_chroma_siting.py)."""
     out = tmp_path / "out.mkv"
     result = cli_run("upscale", clip, "-s", "1.5", "-o", out, "--codec", "ffv1")
     assert result.exit_code == 0, result.output
@@ -185,9 +186,8 @@ def test_chroma_follows_the_output_size(cli_run, clip, tmp_path):
             before, after = frame_from_av(before), frame_from_av(after)
             assert after.planes[0].shape == (72, 96) and after.planes[1].shape == (36, 48)
             for plane_in, plane_out in zip(before.planes[1:], after.planes[1:]):
-                # the exact kernel (OpenCV's); swscale, which resizes limited-range chroma, rounds within 2
-                expected = cv2.resize(plane_in, (48, 36), interpolation=cv2.INTER_CUBIC)
-                assert np.abs(plane_out.astype(int) - expected).max() <= 2
+                # swscale, which resizes limited-range chroma, rounds within 2 of the exact kernel
+                assert np.abs(plane_out.astype(int) - sited_cubic(plane_in, 48, 36)).max() <= 2
             luma = cv2.resize(before.planes[0], (96, 72), interpolation=cv2.INTER_CUBIC)
             assert np.abs(after.planes[0].astype(int) - luma).mean() < 3  # the same picture
 
