@@ -20,6 +20,27 @@ SWSCALE_MIN_SIDE = 6  # below it swscale's bicubic drops taps: 2-4-row planes ca
 GRAY_FORMATS = {8: "gray", 9: "gray9le", 10: "gray10le", 12: "gray12le", 14: "gray14le", 16: "gray16le"}
 
 
+def cubic_weight(x: np.ndarray, a: float = -0.75) -> np.ndarray:
+    """Keys' cubic convolution kernel, as OpenCV uses it (srpipe's bicubic)."""
+    x = np.abs(x)
+    near = ((a + 2) * x - (a + 3)) * x * x + 1
+    far = ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+    return np.where(x <= 1, near, np.where(x < 2, far, 0.0))
+
+
+def _scale_graph(size: tuple[int, int], out_size: tuple[int, int], pix_fmt: str, options: str):
+    """A configured filter graph of FFmpeg's ``scale`` filter with ``options``, on one thread."""
+    import av
+
+    graph = av.filter.Graph()
+    source = graph.add_buffer(width=size[0], height=size[1], format=pix_fmt, time_base=Fraction(1, 25))
+    scaler = graph.add("scale", f"{out_size[0]}:{out_size[1]}:{options}:threads=1")
+    source.link_to(scaler)
+    scaler.link_to(graph.add("buffersink"))
+    graph.configure()
+    return graph
+
+
 class PlaneScaler:
     """Planes of one size and bit depth resized by FFmpeg's ``scale`` filter on one thread,
     as ``ffmpeg -vf scale=W:H:flags=...`` resizes the luma of a clip. Not for concurrent use.
@@ -38,15 +59,10 @@ class PlaneScaler:
 
         if bit_depth not in GRAY_FORMATS:
             raise ValueError(f"no {bit_depth}-bit gray format for FFmpeg's scale filter")
-        (width, height), (out_width, out_height) = size, out_size
+        width, height = size
         self.settings = (size, out_size, bit_depth, method)
         self.format = GRAY_FORMATS[bit_depth]
-        self.graph = av.filter.Graph()
-        source = self.graph.add_buffer(width=width, height=height, format=self.format, time_base=Fraction(1, 25))
-        scaler = self.graph.add("scale", f"{out_width}:{out_height}:flags={SWSCALE_FLAGS[method]}:threads=1")
-        source.link_to(scaler)
-        scaler.link_to(self.graph.add("buffersink"))
-        self.graph.configure()
+        self.graph = _scale_graph(size, out_size, self.format, f"flags={SWSCALE_FLAGS[method]}")
         self._frame_of, self._view = av.VideoFrame.from_ndarray, plane_view
         self._blank = functools.partial(av.VideoFrame, width, height, self.format)  # no cycle: freed with its thread
         self.dtype = np.dtype(np.uint8 if bit_depth == 8 else np.uint16)
@@ -79,15 +95,9 @@ class ChromaScaler:
 
         from srpipe.video import plane_view
 
-        (width, height), (out_width, out_height) = size, out_size
-        self.graph = av.filter.Graph()
-        source = self.graph.add_buffer(width=width, height=height, format=fmt.name, time_base=Fraction(1, 25))
-        scaler = self.graph.add("scale", f"{out_width}:{out_height}:flags={SWSCALE_FLAGS['bicubic']}:"
-                                         "in_h_chr_pos=0:out_h_chr_pos=0:threads=1")
-        source.link_to(scaler)
-        scaler.link_to(self.graph.add("buffersink"))
-        self.graph.configure()
-        self.frame = av.VideoFrame(width, height, fmt.name)
+        self.graph = _scale_graph(size, out_size, fmt.name,
+                                  f"flags={SWSCALE_FLAGS['bicubic']}:in_h_chr_pos=0:out_h_chr_pos=0")
+        self.frame = av.VideoFrame(*size, fmt.name)
         self._view, self.fmt = plane_view, fmt
 
     def resize(self, chroma) -> list[np.ndarray]:
@@ -117,31 +127,18 @@ def resize_chroma(chroma, size: tuple[int, int], out_size: tuple[int, int], fmt,
     if centred or fmt.chroma_shift[0] == 0:
         return [resize_plane(p, width, height, fmt.max_value, full_range=full_range) for p in chroma]
     if not full_range and min(min(p.shape) for p in chroma) >= SWSCALE_MIN_SIDE:
-        cache = _scalers.__dict__.setdefault("chroma", {})
-        key = (size, out_size, fmt)
-        if key not in cache:
-            if len(cache) > 8:  # sizes change only between files
-                cache.clear()
-            cache[key] = ChromaScaler(size, out_size, fmt)
-        return cache[key].resize(chroma)
+        return _kept(ChromaScaler, size, out_size, fmt).resize(chroma)
     import cv2  # loaded already: resize_plane takes these planes through OpenCV
 
     shift = (width / chroma[0].shape[1] - 1) / 4
     reach = int(np.floor(abs(shift))) + 2  # the kernel's taps (2 a side) around the moved position
-    kernel = _keys(shift - np.arange(-reach, reach + 1))[None, :].astype(np.float32)
+    kernel = cubic_weight(shift - np.arange(-reach, reach + 1))[None, :].astype(np.float32)
     planes = []
     for plane in chroma:
         resized = resize_plane(plane, width, height, fmt.max_value, full_range=full_range)
         moved = cv2.filter2D(resized, -1, kernel, anchor=(reach, 0), borderType=cv2.BORDER_REPLICATE)
         planes.append(np.minimum(moved, fmt.max_value, out=moved))
     return planes
-
-
-def _keys(x: np.ndarray, a: float = -0.75) -> np.ndarray:
-    """Keys' cubic (srpipe's bicubic, OpenCV's INTER_CUBIC) at ``x``."""
-    x = np.abs(x)
-    return np.where(x <= 1, (a + 2) * x**3 - (a + 3) * x**2 + 1,
-                    np.where(x < 2, a * x**3 - 5 * a * x**2 + 8 * a * x - 4 * a, 0.0))
 
 
 def resize_plane(plane: np.ndarray, width: int, height: int, max_value: int, method: str = "bicubic",
@@ -171,17 +168,22 @@ def resize_plane(plane: np.ndarray, width: int, height: int, max_value: int, met
     return out
 
 
-_scalers = threading.local()  # PlaneScalers are not for concurrent use: one set per thread
+_scalers = threading.local()  # scalers are not for concurrent use: one set per thread
 
 
-def _scaler(size: tuple[int, int], out_size: tuple[int, int], bit_depth: int, method: str = "bicubic") -> PlaneScaler:
+def _kept(kind, *settings):
+    """This thread's ``kind(*settings)`` (a PlaneScaler or ChromaScaler), made once."""
     cache = _scalers.__dict__.setdefault("by_settings", {})
-    key = (size, out_size, bit_depth, method)
+    key = (kind, *settings)
     if key not in cache:
         if len(cache) > 8:  # sizes change only between files
             cache.clear()
-        cache[key] = PlaneScaler(size, out_size, bit_depth, method)
+        cache[key] = kind(*settings)
     return cache[key]
+
+
+def _scaler(size: tuple[int, int], out_size: tuple[int, int], bit_depth: int, method: str = "bicubic") -> PlaneScaler:
+    return _kept(PlaneScaler, size, out_size, bit_depth, method)
 
 
 def _swscale(plane: np.ndarray, width: int, height: int, bit_depth: int, method: str = "bicubic") -> np.ndarray:

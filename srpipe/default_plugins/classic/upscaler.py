@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def cubic_weight(x: np.ndarray, a: float = -0.75) -> np.ndarray:
-    """Keys' cubic convolution kernel, as OpenCV uses it."""
-    x = np.abs(x)
-    near = ((a + 2) * x - (a + 3)) * x * x + 1
-    far = ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
-    return np.where(x <= 1, near, np.where(x < 2, far, 0.0))
+from srpipe.resize import cubic_weight
 
 
 def lanczos_weight(x: np.ndarray, a: int = 4) -> np.ndarray:
