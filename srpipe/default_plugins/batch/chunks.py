@@ -51,8 +51,9 @@ class VideoIndex:
 
 def index_video(path: str | Path, min_seconds: float = 0.0) -> VideoIndex | None:
     """Read the video packets' timestamps without decoding; ``None`` if the file cannot be
-    split exactly (a container without a seek index, or packets without timestamps) or
-    is shorter than ``min_seconds`` by its header."""
+    split exactly (a container without a seek index, packets without timestamps or with
+    repeated ones: a whole file's run times those by the frame rate, which a chunk, starting
+    mid-way, cannot) or is shorter than ``min_seconds`` by its header."""
     from srpipe.video import main_video
 
     try:
@@ -76,6 +77,8 @@ def index_video(path: str | Path, min_seconds: float = 0.0) -> VideoIndex | None
             pts.append(packet.pts)
             if packet.is_keyframe:
                 keyframes.append(packet.pts)
+        if len(set(pts)) != len(pts):
+            return None
         return VideoIndex(sorted(pts), sorted(keyframes), Fraction(video.time_base))
 
 

@@ -464,7 +464,6 @@ def _report_frames(total):
 def run_job(job: Job) -> FileResult:
     """Upscale one file or chunk; a user-caused failure is returned, not raised."""
     from srpipe.default_plugins.batch.chunks import PART_FORMAT
-    from srpipe.plugins import failure_text
     from srpipe.upscaling import upscale
     from srpipe.video import default_codec
 
@@ -499,15 +498,23 @@ def run_job(job: Job) -> FileResult:
             raise SrpipeError(f"chunk {job.chunk.index} gave {frames} frames instead of {job.chunk.frames}; "
                               "rerun with --chunk-seconds 0")
         check_unchanged(job.source, stamp, job.output)
-    except SrpipeError as exc:
-        return FileResult(str(job.rel), "failed", job.out_rel, error=str(exc))
-    except OSError as exc:  # the input vanished under the batch, say
-        return FileResult(str(job.rel), "failed", job.out_rel,
-                          error=f"{exc.strerror or exc}: {exc.filename or job.rel}")
     except Exception as exc:  # a broken file must not stop the batch
-        return FileResult(str(job.rel), "failed", job.out_rel, error=failure_text(exc))
+        return _failed(job, exc)
     return FileResult(str(job.rel), "done", job.out_rel, frames, time.perf_counter() - started, input_stamp=stamp,
                       model=result.model if result.model != settings.model else None)
+
+
+def _failed(job: Job, exc: Exception) -> FileResult:
+    """The result of a file (or chunk) that failed: what went wrong, in a line."""
+    from srpipe.plugins import failure_text
+
+    if isinstance(exc, SrpipeError):
+        error = str(exc)
+    elif isinstance(exc, OSError):  # the input vanished under the batch, say
+        error = f"{exc.strerror or exc}: {exc.filename or job.rel}"
+    else:
+        error = failure_text(exc)
+    return FileResult(str(job.rel), "failed", job.out_rel, error=error)
 
 
 def note_writing(job: Job) -> None:
@@ -764,8 +771,8 @@ def _join(file: _ChunkedFile) -> FileResult:
         frames = join_parts(job.source, file.index, [file.part(c) for c in file.chunks], job.output,
                             overwrite=job.overwrite)
         check_unchanged(job.source, file.stamp, job.output)
-    except SrpipeError as exc:
-        return FileResult(str(job.rel), "failed", job.out_rel, error=str(exc))
+    except Exception as exc:  # a file whose parts cannot be joined must not stop the batch
+        return _failed(job, exc)
     shutil.rmtree(file.parts_dir, ignore_errors=True)
     return FileResult(str(job.rel), "done", job.out_rel, frames, file.seconds + time.perf_counter() - started,
                       input_stamp=file.stamp, model=file.model)

@@ -291,3 +291,58 @@ def test_a_file_whose_times_start_late_starts_at_zero_chunked_or_not(tmp_path, c
         assert [(chapter["metadata"]["title"], chapter["start"] * chapter["time_base"])
                 for chapter in out.chapters()] == [("Intro", 0), ("Main", Fraction(11, 2) - origin)]
     assert abs(packets(output, "audio")[0][0] - times[0]) < Fraction(1, 10)
+
+
+def with_repeated_timestamps(clean: Path, path: Path, repeated: range) -> Path:
+    """``clean`` remuxed with the frames of ``repeated`` given the timestamp of the frame before them,
+    as a damaged or badly muxed file has them."""
+    with av.open(str(clean)) as inp, av.open(str(path), "w") as out:
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        for number, packet in enumerate(p for p in inp.demux(video=0) if p.size):
+            if number == repeated.start - 1:
+                kept = packet.pts
+            if number in repeated:
+                packet.pts = packet.dts = kept
+            packet.stream = stream
+            out.mux(packet)
+    return path
+
+
+def test_a_file_with_repeated_timestamps_is_not_split_and_comes_out_as_one_process_makes_it(long_clips, tmp_path):
+    """A whole file's run times repeated timestamps by the frame rate; a chunk starting mid-way
+    cannot, so such a file is upscaled whole, and the batch's other files are chunked as before."""
+    clean = make_test_video(tmp_path / "clean.mkv", codec="mjpeg", pix_fmt="yuvj420p", frames=60, audio=False,
+                            codec_options={})
+    repeated = with_repeated_timestamps(clean, long_clips / "repeated.mkv", range(40, 43))
+    assert index_video(repeated) is None
+    done = run_srpipe("batch", long_clips, tmp_path / "out", "--jobs", "2", "--chunk-seconds", "0.5", "-q", "--json",
+                      "--codec", "ffv1")
+    assert done.returncode == 0, done.stderr.decode()
+    assert {f["input"]: (f["status"], f["frames"]) for f in json.loads(done.stdout)["files"]} == {
+        "gop.mp4": ("done", 60), "open.mkv": ("done", 50), "short.mp4": ("done", 8), "repeated.mkv": ("done", 60)}
+    one = tmp_path / "one.mkv"
+    with pytest.warns(UserWarning, match="timing them by the frame rate"):
+        upscale(str(repeated), str(one), sink_options=SinkOptions(codec="ffv1"))
+    assert video_info(tmp_path / "out" / "repeated.mkv")["times"] == video_info(one)["times"]
+
+
+def test_a_file_whose_parts_cannot_be_joined_fails_alone(long_clips, tmp_path, monkeypatch):
+    """An unexpected error while joining one file's parts (a muxer's refusal, say) fails that file,
+    and the batch finishes the others."""
+    from srpipe.default_plugins.batch import chunks
+
+    join = chunks.join_parts
+
+    def refusing(source, *args, **kwargs):
+        if Path(source).name == "gop.mp4":
+            raise av.error.ArgumentError(22, "Invalid argument")
+        return join(source, *args, **kwargs)
+
+    monkeypatch.setattr(chunks, "join_parts", refusing)
+    report = run_batch(long_clips, tmp_path / "out", BatchSettings(sink=SinkOptions(codec="ffv1")), jobs=2,
+                       chunk_seconds=0.5)
+    status = {f.input: (f.status, f.error) for f in report.files}
+    assert status["gop.mp4"][0] == "failed" and "Invalid argument" in status["gop.mp4"][1]
+    assert {name: s for name, (s, _) in status.items() if name != "gop.mp4"} == {"open.mkv": "done",
+                                                                                 "short.mp4": "done"}
+    assert (tmp_path / "out" / "open.mkv").is_file() and not (tmp_path / "out" / "gop.mp4").exists()
