@@ -2,7 +2,8 @@
 
 Images travel as 16-bit full-range Y'CbCr (BT.601, as JPEG/JFIF defines it) so
 that the colour conversion adds no rounding of its own; 8-bit images come back
-as 8-bit. Greyscale stays greyscale; alpha is upscaled (bicubic) and kept.
+as 8-bit. Greyscale stays greyscale; alpha is upscaled (bicubic) and kept (the pipeline
+fills the colour under fully transparent pixels from the visible ones first).
 """
 
 from __future__ import annotations

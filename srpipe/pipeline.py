@@ -20,17 +20,21 @@ from srpipe.errors import NonFiniteOutput, PluginWarning, SrpipeError
 from srpipe.frames import Frame
 from srpipe.media import Sink, Source
 from srpipe.models import Upscaler, UpscalerTraits
-from srpipe.resize import resize_chroma, resize_plane, shrink_plane
+from srpipe.resize import fill_hidden_colour, resize_chroma, resize_plane, shrink_plane
 from srpipe.sizing import SizePlan
 
 
 def upscale_frames(frames: list[Frame], upscaler: Upscaler, model_name: str = "model",
                    sizes: SizePlan | None = None) -> list[Frame]:
-    """Upscale the luma of same-sized frames as one batch; chroma and alpha bicubic. With
+    """Upscale the luma of same-sized frames as one batch; chroma and alpha bicubic (the colour
+    under transparent pixels filled from the visible ones first: :func:`fill_hidden_colour`). With
     ``sizes`` (a fractional scale or a target size), the model's luma is then resized down to
     the exact size, and the chroma and alpha follow it."""
     first = frames[0]
     fmt, scale = first.format, upscaler.scale
+    frames = [frame if frame.alpha is None else
+              frame.with_planes(fill_hidden_colour(frame.planes, frame.alpha, fmt.chroma_shift), frame.alpha)
+              for frame in frames]
     luma = np.stack([frame.planes[0] for frame in frames])
     try:
         big = upscaler.upscale(luma, bit_depth=fmt.bit_depth, full_range=first.full_range)

@@ -141,6 +141,40 @@ def resize_chroma(chroma, size: tuple[int, int], out_size: tuple[int, int], fmt,
     return planes
 
 
+def fill_hidden_colour(planes, alpha: np.ndarray, chroma_shift: tuple[int, int] | None) -> tuple[np.ndarray, ...]:
+    """The colour planes of a picture with ``alpha`` (at the luma's size), their fully transparent
+    samples given the value of the nearest visible one; the visible ones unchanged.
+
+    What lies under alpha 0 is never seen, and is often black or left over: resized with its
+    visible neighbours it would mix into the visible edge, a dark ring round a white logo over
+    a light page, or a tint. So it takes the edge's own colour first, for every upscaler alike.
+    A subsampled chroma sample is hidden where every luma pixel it covers is."""
+    hidden = alpha == 0
+    if not hidden.any() or hidden.all():
+        return tuple(planes)
+    import cv2
+
+    def filled(plane, hidden):
+        if not hidden.any():
+            return plane
+        # Every pixel's nearest visible one, as its label; the visible ones are labelled 1, 2, ... in
+        # the order of the rows
+        _, labels = cv2.distanceTransformWithLabels(hidden.view(np.uint8), cv2.DIST_L2, 5,
+                                                    labelType=cv2.DIST_LABEL_PIXEL)
+        out = plane.copy()
+        out[hidden] = plane.ravel()[np.flatnonzero(~hidden)[labels[hidden] - 1]]
+        return out
+
+    out = [filled(planes[0], hidden)]
+    if len(planes) > 1:
+        chroma_hidden = hidden
+        if chroma_shift != (0, 0):  # the share of each chroma sample's luma pixels that are hidden: all of them
+            size = planes[1].shape[::-1]
+            chroma_hidden = cv2.resize(hidden.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 1 - 1e-6
+        out += [filled(plane, chroma_hidden) for plane in planes[1:]]
+    return tuple(out)
+
+
 def resize_plane(plane: np.ndarray, width: int, height: int, max_value: int, method: str = "bicubic",
                  full_range: bool = True) -> np.ndarray:
     """Resize one 2-D plane to (height, width), clipped to ``max_value``. A limited-range plane

@@ -201,3 +201,23 @@ def test_an_encoder_that_lists_alpha_it_cannot_write_drops_the_alpha_with_a_warn
     assert warnings_of(done) == [f"Warning: the alpha channel of {clip} is dropped: libx265 cannot write it as "
                                  "yuv444p; use --codec ffv1 (.mkv), libvpx-vp9 (.webm) or prores_ks (.mov) to keep it"]
     assert len(decoded(tmp_path / "out.mp4")) == 4
+
+
+def test_subsampled_colour_under_transparency_takes_the_nearest_visible_colour():
+    """In 4:2:0 a chroma sample is hidden where all four luma pixels it covers are: those take the
+    nearest visible sample's value, the others (half-covered included) keep theirs."""
+    from srpipe.resize import fill_hidden_colour
+
+    alpha = np.zeros((8, 12), np.uint8)
+    alpha[2:6, 3:9] = 255  # visible: luma columns 3-8, so chroma columns 1 (half), 2, 3, 4 (half)
+    luma = np.full((8, 12), 16, np.uint8)
+    luma[2:6, 3:9] = 200
+    cb = np.full((4, 6), 16, np.uint8)
+    cb[1:3, 1:5] = np.arange(100, 104)
+    y, cb_filled, cr_filled = fill_hidden_colour((luma, cb, cb.copy()), alpha, (1, 1))
+    assert (y == 200).all()
+    assert np.array_equal(cb_filled[1:3, 1:5], cb[1:3, 1:5])
+    assert np.array_equal(cb_filled[0], [100, 100, 101, 102, 103, 103])
+    assert np.array_equal(cb_filled[:, 0], [100, 100, 100, 100]) and np.array_equal(cb_filled, cr_filled)
+    opaque = fill_hidden_colour((luma, cb, cb), np.full((8, 12), 255, np.uint8), (1, 1))
+    assert all(a is b for a, b in zip(opaque, (luma, cb, cb)))  # nothing to fill: no copies

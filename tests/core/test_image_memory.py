@@ -33,11 +33,14 @@ def photo(path, width, height, mode="rgb", bit_depth=8):
     """A picture with a photo's grain: its PNG is about as large as its samples, the most an
     encoded image takes."""
     top = 255 if bit_depth == 8 else 65535
-    channels = {"grey": 1, "rgb": 3, "rgba": 4}[mode]
+    channels = {"grey": 1, "rgb": 3, "rgba": 4, "rgba-hidden": 4}[mode]
     y, x = np.mgrid[0:height, 0:width]
     ramp = (x + 2 * y)[..., None] * (np.arange(channels) + 1) % top
     grain = np.random.default_rng(1).integers(0, top // 8, (height, width, channels))
     samples = np.clip(ramp + grain, 0, top).astype(np.uint8 if bit_depth == 8 else np.uint16)
+    if mode == "rgba-hidden":  # transparent but for a middle band: colour to fill under it (pipeline)
+        samples[..., 3] = 0
+        samples[height // 3:height * 2 // 3, :, 3] = top
     cv2.imwrite(str(path), samples[..., 0] if channels == 1 else samples)
     return path
 
@@ -89,6 +92,7 @@ def plan(image, model_scale, scale, output, working):
 @pytest.mark.parametrize("mode, bit_depth, model, scale, model_scale, width, within", [
     ("rgb", 8, "bicubic", 4, 4, 1000, 2),
     ("rgba", 16, "bicubic", 3.5, 4, 1000, 2),
+    ("rgba-hidden", 8, "bicubic", 2, 2, 1500, 2),
     ("grey", 8, "lanczos", 3, 3, 2000, 2),  # one plane: a larger picture, for the same memory
     ("rgb", 8, "espcn", 3.5, 4, 1000, None),  # a small picture: a whole tile and band are planned
     # 3 MP: the plan was 4x the need when ESPCN's working memory was counted per pixel, untiled

@@ -62,6 +62,24 @@ def test_alpha_is_upscaled_and_kept(tmp_path, pm, mode):
     assert np.abs(out[..., 3].astype(int) - alpha).max() <= 1
 
 
+@pytest.mark.parametrize("model", ["bicubic", "espcn"])
+@pytest.mark.parametrize("hidden", [(0, 0, 0), (0, 255, 0)], ids=["black", "green"])
+def test_colour_under_transparency_does_not_fringe_the_edge(tmp_path, model, hidden):
+    """A white square on transparent pixels of another colour (black, as exports leave it, or
+    green): over a white page the upscaled square shows no ring of that colour at its edge."""
+    rgba = np.zeros((32, 32, 4), np.uint8)
+    rgba[..., :3] = hidden[::-1]  # BGR
+    rgba[8:24, 8:24] = 255
+    cv2.imwrite(str(tmp_path / "logo.png"), rgba)
+    done = run_srpipe("upscale", tmp_path / "logo.png", "-m", model, "-o", tmp_path / "big.png", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    out = read(tmp_path / "big.png").astype(np.float64)
+    alpha = out[..., 3:] / 255
+    assert alpha.min() == 0 and 0.1 < alpha[16, 16, 0] < 0.9  # a soft edge, where the colours mix
+    over_white = out[..., :3] * alpha + 255 * (1 - alpha)
+    assert over_white.min() >= 253
+
+
 def test_16_bit_png_stays_16_bit(tmp_path, pm):
     source = make_test_image(tmp_path / "deep.png", bit_depth=16)
     out = read(upscale(str(source), scale=2, pm=pm).output)
