@@ -260,9 +260,10 @@ def is_network(location: str) -> bool:
 
 
 def _refused_size(logs) -> tuple[int, int] | None:
-    """The frame size FFmpeg's logs say a decoder refused as over ``max_pixels``, if they say so."""
+    """The frame size FFmpeg's logs say a decoder or demuxer refused (as over ``max_pixels``), if
+    they say so."""
     for _, _, message in logs:
-        found = re.search(r"Picture size (\d+)x(\d+) exceeds specified max pixel count", message)
+        found = re.search(r"Picture size (\d+)x(\d+) (exceeds specified max pixel count|is invalid)", message)
         if found:
             return int(found[1]), int(found[2])
     return None
@@ -640,6 +641,8 @@ class PyAVSource(Source):
                               "with --timeout SECONDS") from exc
         except (av.FFmpegError, OSError, ValueError) as exc:
             self._check_stalled()
+            if (refused := _refused_size(logs)) is not None:  # the open's own reason is an errno (EBUSY)
+                check_frame_size(location, *refused, max_pixels)
             raise _open_error(location, exc) from exc
         finally:
             if self._pipe is not None and not hasattr(self, "container"):  # not opened: the FIFO is closed
