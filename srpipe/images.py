@@ -20,7 +20,7 @@ import numpy as np
 
 from srpipe.errors import SrpipeError
 from srpipe.frames import PLANE_FORMATS, Frame
-from srpipe.media import IMAGE_SUFFIXES, Sink, SinkOptions, Source
+from srpipe.media import IMAGE_SUFFIXES, Sink, SinkOptions, Source, png_chunks
 from srpipe.memory import BAND_PIXELS, default_max_pixels, refuse_unless_fits, row_bands, working_bytes
 from srpipe.models import UpscalerTraits
 from srpipe.outputs import AtomicOutput, special_kind, writes_through
@@ -193,6 +193,9 @@ class ImageHeader:
     colour_profile: bytes | None = None  # the ICC profile (a phone's Display P3), if any
     exif: bytes | None = None  # the EXIF (camera, date, place) of a JPEG, PNG or WebP, if any
     decoder_turns: bool = False  # OpenCV turns the picture itself as it decodes it (TIFF)
+    # A grey PNG's transparent grey (its tRNS chunk), on the scale OpenCV decodes the samples to:
+    # OpenCV decodes palette and RGB PNGs' tRNS as alpha, but not a grey one's
+    transparent_grey: int | None = None
 
     @property
     def turned(self) -> bool:
@@ -217,9 +220,21 @@ def image_header(path: str) -> ImageHeader:
             return ImageHeader(orientation if orientation in range(1, 9) else 1, pictures, image.size,
                                image.info.get("icc_profile") or None,
                                None if image.format == "TIFF" else image.info.get("exif") or None,
-                               decoder_turns=image.format == "TIFF")
+                               decoder_turns=image.format == "TIFF",
+                               transparent_grey=_transparent_grey(path) if image.format == "PNG" else None)
     except (OSError, SyntaxError, ValueError, TypeError, struct.error):
         return ImageHeader()
+
+
+def _transparent_grey(path: str) -> int | None:
+    """The grey a grey PNG's tRNS chunk makes transparent, as OpenCV decodes it: samples of 1, 2
+    and 4 bits are spread over 8 (1 -> 255 at 1 bit); None where the PNG is not grey or has none."""
+    chunks = dict(png_chunks(path, {b"IHDR", b"tRNS"}) or ())
+    header, key = chunks.get(b"IHDR", b""), chunks.get(b"tRNS", b"")
+    if len(header) != 13 or header[9] != 0 or len(key) != 2:  # colour type 0: grey
+        return None
+    depth = header[8]
+    return int.from_bytes(key, "big") * (255 // (2**depth - 1) if depth < 8 else 1)
 
 
 def upscaled_exif(exif: bytes, width: int, height: int) -> bytes | None:
@@ -326,6 +341,9 @@ def read_image(path: str | Path, header: ImageHeader | None = None) -> np.ndarra
         raise SrpipeError(f"{path} has {image.dtype} samples; srpipe reads 8- and 16-bit images: convert it "
                           "to a 16-bit PNG or TIFF")
     header = header or image_header(str(path))
+    if header.transparent_grey is not None and image.ndim == 2:  # grey and alpha, as OpenCV gives them
+        alpha = image != header.transparent_grey
+        image = np.dstack((image, alpha.astype(image.dtype) * np.iinfo(image.dtype).max))
     if header.orientation == 1 or header.decoder_turns:
         return image
     return np.ascontiguousarray(upright(image, header.orientation))
@@ -357,7 +375,7 @@ def read_rgb8(path: str | Path) -> np.ndarray:
     pixels = read_image(path)
     if pixels.dtype != np.uint8:
         pixels = ((pixels.astype(np.uint32) + 128) // 257).astype(np.uint8)  # round(x / 257), no float copy
-    if pixels.ndim == 3 and pixels.shape[2] == 1:
+    if pixels.ndim == 3 and pixels.shape[2] in (1, 2):  # grey, and grey with alpha (a grey PNG's tRNS)
         return pixels[..., 0]
     if pixels.ndim == 3:
         pixels = cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGB if pixels.shape[2] == 4 else cv2.COLOR_BGR2RGB)
@@ -384,6 +402,8 @@ class ImageSource(Source):
         if self.width is not None and self.header.turned:
             self.width, self.height = self.height, self.width
         self.channels, self.decoded_bytes = image_layout(location)
+        if self.header.transparent_grey is not None:  # given an alpha channel, and written as BGRA
+            self.channels = 4
         self.samples_per_pixel = 4 if self.channels == 4 else 3
         self.bit_depth = 8
 
@@ -534,8 +554,9 @@ class ImageSink(Sink):
             profile = None
         # An ICC profile names its colour space (bytes 16-20); a grey output (a colour picture with
         # equal channels) cannot carry an RGB one, which libpng and libjpeg readers would refuse.
-        # WebP stores every picture as colour.
-        written_as = "GRAY" if frame.format.chroma_shift is None and self.suffix != ".webp" else "RGB "
+        # WebP stores every picture as colour, and OpenCV grey with alpha (BGRA).
+        grey = frame.format.chroma_shift is None and frame.alpha is None
+        written_as = "GRAY" if grey and self.suffix != ".webp" else "RGB "
         fits = profile is not None and profile[16:20] == written_as.encode()
         if profile is not None and not fits:
             space = profile[16:20].decode("latin-1").strip() or "unknown"

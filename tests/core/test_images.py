@@ -62,6 +62,44 @@ def test_alpha_is_upscaled_and_kept(tmp_path, pm, mode):
     assert np.abs(out[..., 3].astype(int) - alpha).max() <= 1
 
 
+
+@pytest.mark.parametrize("depth", [1, 8, 16])
+def test_a_grey_pngs_transparent_grey_is_kept_as_alpha(tmp_path, depth):
+    """A grey PNG's tRNS chunk (one grey made transparent) was dropped without a word: OpenCV
+    decodes a palette or RGB PNG's tRNS as alpha, but not a grey one's."""
+    from PIL import Image
+
+    dtype, key, grey = {1: (bool, 1, 0), 8: (np.uint8, 7, 100), 16: (np.uint16, 7, 30000)}[depth]
+    picture = np.full((24, 32), grey, dtype)
+    picture[:, :10] = key
+    Image.fromarray(picture).save(tmp_path / "grey.png", transparency=key)
+    done = run_srpipe("upscale", tmp_path / "grey.png", "-o", tmp_path / "out.png", "-q")
+    assert done.returncode == 0 and done.stderr == b"", done.stderr.decode()
+    out = read(tmp_path / "out.png")
+    opaque = 65535 if depth == 16 else 255
+    assert out.shape == (48, 64, 4) and out.dtype == (np.uint16 if depth == 16 else np.uint8)
+    assert (out[:, :16, 3] == 0).all() and (out[:, 24:, 3] == opaque).all()
+    assert (out[:, 24:, :3] == grey).all()
+
+
+def test_a_grey_profile_is_not_written_into_the_colour_file_of_grey_with_alpha(tmp_path):
+    """Grey with alpha is written as RGBA (OpenCV writes no grey and alpha PNG): a GRAY profile
+    in it is one readers refuse."""
+    from PIL import Image, ImageCms
+
+    profile = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    profile[16:20] = b"GRAY"  # the colour space it says it is for, all srpipe reads of it
+    picture = np.full((24, 32), 100, np.uint8)
+    picture[:, :10] = 7
+    Image.fromarray(picture).save(tmp_path / "grey.png", transparency=7, icc_profile=bytes(profile))
+    done = run_srpipe("upscale", tmp_path / "grey.png", "-o", tmp_path / "out.png", "-q")
+    assert done.returncode == 0
+    assert done.stderr.decode().splitlines() == [
+        f"Warning: {tmp_path / 'out.png'}: the input's ICC profile is for GRAY colours and the picture is written "
+        "as RGB: the profile is dropped"]
+    with Image.open(tmp_path / "out.png") as image:
+        assert image.mode == "RGBA" and "icc_profile" not in image.info
+
 def test_16_bit_png_stays_16_bit(tmp_path, pm):
     source = make_test_image(tmp_path / "deep.png", bit_depth=16)
     out = read(upscale(str(source), scale=2, pm=pm).output)
