@@ -187,8 +187,10 @@ def _tiff_size(file, order: str) -> tuple[int, int] | None:
 class ImageHeader:
     """What an image file's header says beyond its size, as Pillow reads it without decoding."""
 
+    format: str | None = None  # Pillow's name of it: "PNG", "JPEG", "WEBP", "TIFF"...
     orientation: int = 1  # EXIF orientation: 1 as stored; 5-8 turn the picture a quarter
-    pictures: int = 1  # an animation's frames or a TIFF's pages
+    pictures: int = 1  # an animation's frames or a TIFF's pages (its thumbnails apart)
+    thumbnails: int = 0  # a TIFF's reduced-resolution copies of its picture after it (NewSubfileType 1)
     size: tuple[int, int] | None = None  # (width, height) as stored
     colour_profile: bytes | None = None  # the ICC profile (a phone's Display P3), if any
     exif: bytes | None = None  # the EXIF (camera, date, place) of a JPEG, PNG or WebP, if any
@@ -217,13 +219,26 @@ def image_header(path: str) -> ImageHeader:
                 orientation = exif.get(ORIENTATION_TAG)
             # a phone's JPEG with a gain map (Ultra HDR) is an MPO of two: one picture to show
             pictures = 1 if image.format == "MPO" else getattr(image, "n_frames", 1)
-            return ImageHeader(orientation if orientation in range(1, 9) else 1, pictures, image.size,
+            thumbnails = _tiff_thumbnails(image) if image.format == "TIFF" else 0
+            return ImageHeader(image.format, orientation if orientation in range(1, 9) else 1,
+                               pictures - thumbnails, thumbnails, image.size,
                                image.info.get("icc_profile") or None,
                                None if image.format == "TIFF" else image.info.get("exif") or None,
                                decoder_turns=image.format == "TIFF",
                                transparent_grey=_transparent_grey(path) if image.format == "PNG" else None)
     except (OSError, SyntaxError, ValueError, TypeError, struct.error):
         return ImageHeader()
+
+
+def _tiff_thumbnails(image) -> int:
+    """How many of a TIFF's pages after its first are reduced-resolution copies of a picture
+    (NewSubfileType, tag 254, bit 0: a thumbnail or preview), not pages of their own."""
+    thumbnails = 0
+    for page in range(1, image.n_frames):
+        image.seek(page)
+        thumbnails += image.tag_v2.get(254, 0) & 1
+    image.seek(0)
+    return thumbnails
 
 
 def _transparent_grey(path: str) -> int | None:
@@ -394,9 +409,19 @@ class ImageSource(Source):
         self.location = location
         self.is_file = True
         self.header = image_header(location)
+        # Refused rather than cut to the first picture: FFmpeg decodes no animated WebP (it does GIF
+        # and APNG, which are upscaled as videos), and one picture is written a file.
+        if self.header.pictures > 1 and self.header.format == "WEBP":
+            apng = Path(location).with_suffix(".apng")
+            raise SrpipeError(f"{location} is an animated WebP ({self.header.pictures} frames), which srpipe cannot "
+                              f"read whole; make it an animated PNG first (python3 -c \"from PIL import Image; "
+                              f"Image.open('{location}').save('{apng}', save_all=True)\") and upscale that")
         if self.header.pictures > 1:
-            warnings.warn(f"{location} holds {self.header.pictures} pictures (an animation, or pages); only the "
-                          "first is upscaled")
+            raise SrpipeError(f"{location} holds {self.header.pictures} pages, and srpipe writes one picture a file; "
+                              f"split it into a file a page first (tiffsplit, or magick {location} page-%d.tif)")
+        if self.header.thumbnails:  # a copy of the picture, made smaller to show it quickly: not lost
+            warnings.warn(f"{location}: its reduced-resolution copies (thumbnails) are left out; the picture is "
+                          "upscaled")
         # The size from the header, as shown: checked against the memory plan before anything is decoded.
         self.width, self.height = image_size(location) or self.header.size or (None, None)
         if self.width is not None and self.header.turned:

@@ -231,18 +231,57 @@ def test_a_target_size_is_of_the_picture_as_shown(tmp_path):
     assert read(tmp_path / "out.png").shape[:2] == (80, 60)
 
 
-@pytest.mark.parametrize("suffix", [".webp", ".tif"])  # an animated PNG is upscaled whole (test_animated_png)
-def test_an_animation_or_pages_say_that_only_the_first_picture_is_upscaled(tmp_path, suffix):
+def test_an_animated_webp_is_refused_with_how_to_make_it_one_srpipe_reads(tmp_path):
+    """Its first frame was written, the rest lost with a warning, exit 0 (batch said done):
+    FFmpeg decodes no animated WebP, so it cannot go the way of GIF and APNG, as a video."""
     from PIL import Image
 
     pictures = [Image.fromarray(np.full((24, 32, 3), 60 * index, np.uint8)) for index in range(3)]
-    pictures[0].save(tmp_path / f"anim{suffix}", save_all=True, append_images=pictures[1:],
-                     **({"lossless": True} if suffix == ".webp" else {}))
-    done = run_srpipe("upscale", tmp_path / f"anim{suffix}", "-o", tmp_path / "out.png", "-q")
+    pictures[0].save(tmp_path / "anim.webp", save_all=True, append_images=pictures[1:], lossless=True)
+    done = run_srpipe("upscale", "anim.webp", "-o", "out.webp", cwd=tmp_path)
+    assert done.returncode == 1
+    make_apng = "from PIL import Image; Image.open('anim.webp').save('anim.apng', save_all=True)"
+    assert done.stderr.decode() == (
+        "Error: anim.webp is an animated WebP (3 frames), which srpipe cannot read whole; make it an animated PNG "
+        f'first (python3 -c "{make_apng}") and upscale that\n')
+    assert sorted(os.listdir(tmp_path)) == ["anim.webp"]
+    subprocess.run([sys.executable, "-c", make_apng], cwd=tmp_path, check=True)  # the way it gives
+    done = run_srpipe("upscale", "anim.apng", "-o", "out.apng", "-q", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    import av
+
+    with av.open(str(tmp_path / "out.apng")) as container:
+        assert [frame.to_ndarray().max() for frame in container.decode(video=0)] == [0, 60, 120]
+
+    (tmp_path / "folder").mkdir()
+    os.replace(tmp_path / "anim.webp", tmp_path / "folder" / "anim.webp")
+    done = run_srpipe("batch", tmp_path / "folder", tmp_path / "batch", "-q")
+    assert done.returncode == 1 and "is an animated WebP (3 frames)" in done.stderr.decode()
+
+
+def test_a_tiff_of_pages_is_refused_and_its_thumbnails_are_left_out_with_a_warning(tmp_path):
+    """Its first page was written, the others lost with a warning, exit 0; a reduced-resolution
+    copy of the picture (NewSubfileType 1: a scanner's or camera's thumbnail) is no page."""
+    from PIL import Image
+
+    pages = [Image.fromarray(np.full((24, 32, 3), 60 * index, np.uint8)) for index in range(3)]
+    pages[0].save(tmp_path / "pages.tif", save_all=True, append_images=pages[1:])
+    done = run_srpipe("upscale", tmp_path / "pages.tif", "-o", tmp_path / "out.tif")
+    assert done.returncode == 1
+    assert done.stderr.decode() == (
+        f"Error: {tmp_path / 'pages.tif'} holds 3 pages, and srpipe writes one picture a file; split it into a file "
+        f"a page first (tiffsplit, or magick {tmp_path / 'pages.tif'} page-%d.tif)\n")
+    assert not (tmp_path / "out.tif").exists()
+
+    thumbnail = Image.fromarray(np.full((6, 8, 3), 60, np.uint8))
+    thumbnail.encoderinfo = {"tiffinfo": {254: 1}}  # NewSubfileType: reduced resolution
+    pages[1].save(tmp_path / "photo.tif", save_all=True, append_images=[thumbnail])
+    done = run_srpipe("upscale", tmp_path / "photo.tif", "-o", tmp_path / "out.tif", "-q")
     assert done.returncode == 0
     assert done.stderr.decode().splitlines() == [
-        f"Warning: {tmp_path / f'anim{suffix}'} holds 3 pictures (an animation, or pages); only the first is upscaled"]
-    assert read(tmp_path / "out.png").max() == 0  # the first picture: black
+        f"Warning: {tmp_path / 'photo.tif'}: its reduced-resolution copies (thumbnails) are left out; the picture "
+        "is upscaled"]
+    assert read(tmp_path / "out.tif").shape[:2] == (48, 64) and (read(tmp_path / "out.tif") == 60).all()
 
 
 def test_a_phones_photo_with_a_gain_map_is_one_picture(tmp_path):
