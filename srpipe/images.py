@@ -12,6 +12,7 @@ import os
 import struct
 import sys
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -41,6 +42,12 @@ THREADS_WORKING = 32 << 20
 _HALF = 32768.0
 _MAX = 65535.0
 ORIENTATION_TAG = 0x0112  # EXIF's
+# A PNG's chunks that say how its colours are shown (gamma, primaries, sRGB, HDR's cICP), and its
+# text (a title, a comment, the settings a generator made it with): carried into a PNG output,
+# which OpenCV writes with no chunks but the ICC profile's and the EXIF's
+PNG_COLOUR_CHUNKS = frozenset({b"gAMA", b"cHRM", b"sRGB", b"cICP"})
+PNG_TEXT_CHUNKS = frozenset({b"tEXt", b"zTXt", b"iTXt"})
+PNG_HEADER_BYTES = 8 + 25  # the signature and the IHDR chunk, which come first
 
 
 def opencv():
@@ -198,6 +205,7 @@ class ImageHeader:
     # A grey PNG's transparent grey (its tRNS chunk), on the scale OpenCV decodes the samples to:
     # OpenCV decodes palette and RGB PNGs' tRNS as alpha, but not a grey one's
     transparent_grey: int | None = None
+    png_chunks: tuple[tuple[bytes, bytes], ...] = ()  # a PNG's colour and text chunks, (kind, data), in order
 
     @property
     def turned(self) -> bool:
@@ -212,6 +220,7 @@ def image_header(path: str) -> ImageHeader:
     try:
         # Pillow's own warnings on a damaged EXIF ("Corrupt EXIF data"), which names no file: its tags are passed over
         with warnings.catch_warnings(action="ignore"), Image.open(path) as image:
+            chunks = png_chunks(path, PNG_COLOUR_CHUNKS | PNG_TEXT_CHUNKS | {b"IHDR", b"tRNS"}, whole=True) or []
             orientation = image.getexif().get(ORIENTATION_TAG) if image.format == "TIFF" else None
             if image.info.get("exif") and image.format != "TIFF":
                 exif = Image.Exif()
@@ -225,7 +234,8 @@ def image_header(path: str) -> ImageHeader:
                                image.info.get("icc_profile") or None,
                                None if image.format == "TIFF" else image.info.get("exif") or None,
                                decoder_turns=image.format == "TIFF",
-                               transparent_grey=_transparent_grey(path) if image.format == "PNG" else None)
+                               transparent_grey=_transparent_grey(chunks),
+                               png_chunks=tuple(chunk for chunk in chunks if chunk[0] not in (b"IHDR", b"tRNS")))
     except (OSError, SyntaxError, ValueError, TypeError, struct.error):
         return ImageHeader()
 
@@ -241,11 +251,12 @@ def _tiff_thumbnails(image) -> int:
     return thumbnails
 
 
-def _transparent_grey(path: str) -> int | None:
-    """The grey a grey PNG's tRNS chunk makes transparent, as OpenCV decodes it: samples of 1, 2
-    and 4 bits are spread over 8 (1 -> 255 at 1 bit); None where the PNG is not grey or has none."""
-    chunks = dict(png_chunks(path, {b"IHDR", b"tRNS"}) or ())
-    header, key = chunks.get(b"IHDR", b""), chunks.get(b"tRNS", b"")
+def _transparent_grey(chunks: list[tuple[bytes, bytes]]) -> int | None:
+    """The grey a grey PNG's tRNS chunk makes transparent (of its ``chunks``), as OpenCV decodes
+    it: samples of 1, 2 and 4 bits are spread over 8 (1 -> 255 at 1 bit); None where the PNG is
+    not grey or has none."""
+    found = dict(chunks)
+    header, key = found.get(b"IHDR", b""), found.get(b"tRNS", b"")
     if len(header) != 13 or header[9] != 0 or len(key) != 2:  # colour type 0: grey
         return None
     depth = header[8]
@@ -550,6 +561,23 @@ def whole_image_file(path: Path, suffix: str) -> bool:
     return size > 0
 
 
+def _insert_png_chunks(path: Path, chunks: bytes) -> None:
+    """Put ``chunks`` (whole PNG chunks) after the IHDR of the PNG file at ``path``, before the
+    picture's data, where colour chunks must come. What follows is moved along a block at a
+    time, from the end, so that no copy of the file is held."""
+    with open(path, "r+b") as file:
+        end = file.seek(0, os.SEEK_END)
+        while end > PNG_HEADER_BYTES:
+            start = max(PNG_HEADER_BYTES, end - (1 << 20))
+            file.seek(start)
+            block = file.read(end - start)
+            file.seek(start + len(chunks))
+            file.write(block)
+            end = start
+        file.seek(PNG_HEADER_BYTES)
+        file.write(chunks)
+
+
 class ImageSink(Sink):
     """Writes the one upscaled frame as an image, in the input's bit depth where the format allows."""
 
@@ -600,6 +628,7 @@ class ImageSink(Sink):
             else:
                 metadata[0].append(cv2.IMAGE_METADATA_EXIF)
                 metadata[1].append(np.frombuffer(exif, np.uint8))
+        chunks = self._png_chunks(fits)
         # OpenCV writes a file as it encodes (imencode would hold up to 3 times the image more: its
         # growing buffer and the copy it returns); it picks the format by the name's suffix
         to_file = (not self.output.direct and self.output.temp.suffix.lower() == self.suffix
@@ -610,12 +639,38 @@ class ImageSink(Sink):
         except cv2.error:
             written = False
         if not written:  # a FIFO or device, a link's target named otherwise, or a failure: in memory, to learn why
-            self._write_encoded(cv2, image, metadata)
+            self._write_encoded(cv2, image, metadata, chunks)
         elif not whole_image_file(self.output.temp, self.suffix):
             raise SrpipeError(f"cannot write {self.location}: the file came out cut short; check free space")
+        elif chunks:
+            try:
+                _insert_png_chunks(self.output.temp, chunks)
+            except OSError as exc:
+                raise SrpipeError(f"cannot write {self.location}: {exc.strerror}; check free space") from exc
         self.written = True
 
-    def _write_encoded(self, cv2, image: np.ndarray, metadata: tuple[list, list]) -> None:
+    def _png_chunks(self, profile_kept: bool) -> bytes:
+        """The input PNG's colour and text chunks (:data:`PNG_COLOUR_CHUNKS`, :data:`PNG_TEXT_CHUNKS`),
+        whole, for a PNG output; for another, a warning of those dropped that say something."""
+        chunks = self.source.header.png_chunks
+        if self.suffix == ".png":
+            return b"".join(struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+                            for kind, data in chunks)
+        kinds = {kind for kind, _ in chunks}
+        # A JPEG's or WebP's colours are taken as sRGB's: gamma and primaries say something other
+        # only where no sRGB chunk or kept profile takes their place; cICP (HDR) takes the place of all.
+        dropped = kinds & {b"cICP"} or (set() if b"sRGB" in kinds or profile_kept else kinds & {b"gAMA", b"cHRM"})
+        name = FORMAT_NAMES[self.suffix]
+        if dropped:
+            warnings.warn(f"{self.location}: srpipe writes no {' or '.join(sorted(k.decode() for k in dropped))} "
+                          f"into {name}: the input PNG's word on how its colours are shown is dropped (write .png "
+                          "to keep it)")
+        if kinds & PNG_TEXT_CHUNKS:
+            warnings.warn(f"{self.location}: srpipe writes no PNG text into {name}: the input's (a title, a comment, "
+                          "a generator's settings) is dropped (write .png to keep it)")
+        return b""
+
+    def _write_encoded(self, cv2, image: np.ndarray, metadata: tuple[list, list], chunks: bytes) -> None:
         size = f"{image.shape[1]}x{image.shape[0]}"
         try:
             with quiet_stderr():
@@ -626,7 +681,8 @@ class ImageSink(Sink):
             raise SrpipeError(f"cannot encode {self.location} ({size}) as {self.suffix}; use .png")
         try:
             with open(self.output.temp, "wb") as file:  # Python's open: Ctrl-C ends a wait for a FIFO's reader
-                file.write(encoded)  # from OpenCV's buffer, not a copy of it
+                for part in (encoded[:PNG_HEADER_BYTES], chunks, encoded[PNG_HEADER_BYTES:]) if chunks else (encoded,):
+                    file.write(part)  # from OpenCV's buffer, not a copy of it
         except BrokenPipeError:
             raise  # a reader that left (-o /dev/stdout | head): the command line ends quietly
         except OSError as exc:

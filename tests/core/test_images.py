@@ -1,8 +1,10 @@
 """Still images: colour, grey, alpha and 16 bits survive the Y'CbCr round trip."""
 
+import io
 import os
 import subprocess
 import sys
+import zlib
 
 import cv2
 import numpy as np
@@ -372,6 +374,60 @@ def test_a_colour_profile_is_kept_where_the_output_holds_one(tmp_path, suffix):
         f"Warning: {tmp_path / 'out.tif'}: srpipe writes no colour profile into TIFF: the input's ICC profile is "
         "dropped (write .png, .jpg or .webp to keep it)"]
 
+
+
+def with_png_chunks(path, *chunks):
+    """The PNG at ``path`` with ``chunks`` ((kind, data)) after its IHDR, where colour chunks go."""
+    data = path.read_bytes()
+    whole = b"".join(len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
+                     for kind, body in chunks)
+    path.write_bytes(data[:33] + whole + data[33:])
+
+
+def test_a_pngs_colour_and_text_chunks_are_kept_in_a_png_and_said_dropped_elsewhere(tmp_path):
+    """OpenCV writes no gAMA, cHRM, sRGB or text chunks: a PNG's gamma and primaries (how its
+    colours are shown) and its text were dropped without a word, where its ICC profile was kept."""
+    from PIL import Image, PngImagePlugin
+
+    from srpipe.media import png_chunks
+
+    text = PngImagePlugin.PngInfo()
+    text.add_text("Title", "noise")
+    text.add_itxt("parameters", "a prompt, in full: é", zip=True)
+    picture = np.random.default_rng(0).integers(0, 256, (24, 32, 3), np.uint8)
+    Image.fromarray(picture).save(tmp_path / "in.png", pnginfo=text)
+    primaries = (31270, 32900, 64000, 33000, 30000, 60000, 15000, 6000)  # BT.709's, as cHRM stores them
+    with_png_chunks(tmp_path / "in.png", (b"gAMA", (45455).to_bytes(4, "big")),
+                    (b"cHRM", b"".join(value.to_bytes(4, "big") for value in primaries)))
+    done = run_srpipe("upscale", tmp_path / "in.png", "-o", tmp_path / "out.png", "-q")
+    assert done.returncode == 0 and done.stderr == b"", done.stderr.decode()
+    kinds = {b"gAMA", b"cHRM", b"sRGB", b"tEXt", b"zTXt", b"iTXt"}
+    assert png_chunks(str(tmp_path / "out.png"), kinds, whole=True) == png_chunks(str(tmp_path / "in.png"), kinds,
+                                                                                  whole=True)
+    with Image.open(tmp_path / "out.png") as image:
+        image.load()  # the chunks' checksums checked
+        assert image.size == (64, 48) and image.info["gamma"] == 0.45455
+        assert image.info["Title"] == "noise" and image.info["parameters"] == "a prompt, in full: é"
+    reference = cv2.resize(picture[..., ::-1], (64, 48), interpolation=cv2.INTER_CUBIC)
+    assert psnr(read(tmp_path / "out.png"), reference) > 25  # the picture itself untouched by the chunks moved in
+
+    done = run_srpipe("upscale", tmp_path / "in.png", "-o", tmp_path / "out.jpg", "-q")
+    assert done.returncode == 0
+    assert done.stderr.decode().splitlines() == [
+        f"Warning: {tmp_path / 'out.jpg'}: srpipe writes no cHRM or gAMA into JPEG: the input PNG's word on how its "
+        "colours are shown is dropped (write .png to keep it)",
+        f"Warning: {tmp_path / 'out.jpg'}: srpipe writes no PNG text into JPEG: the input's (a title, a comment, a "
+        "generator's settings) is dropped (write .png to keep it)"]
+    # an sRGB chunk says what a JPEG is taken to be: its gAMA (sRGB's, for old readers) says nothing more
+    Image.fromarray(picture).save(tmp_path / "srgb.png")
+    with_png_chunks(tmp_path / "srgb.png", (b"sRGB", b"\0"), (b"gAMA", (45455).to_bytes(4, "big")))
+    done = run_srpipe("upscale", tmp_path / "srgb.png", "-o", tmp_path / "srgb.jpg", "-q")
+    assert done.returncode == 0 and done.stderr == b"", done.stderr.decode()
+    written = run_srpipe("upscale", tmp_path / "srgb.png", "-o", "/dev/stdout", "-q")  # encoded in memory
+    assert written.returncode == 0, written.stderr.decode()
+    with Image.open(io.BytesIO(written.stdout)) as image:
+        image.load()
+        assert image.info["srgb"] == 0 and image.info["gamma"] == 0.45455
 
 def test_the_header_of_a_picture_over_pillows_own_limit_is_read(tmp_path, monkeypatch):
     """Pillow refuses pictures over 179 megapixels (a 200 MP phone photo) with an error that hid
