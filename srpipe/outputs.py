@@ -212,7 +212,16 @@ def check_output(output: str | Path, input_location: str, overwrite: bool, optio
     if plugin_sinks and is_network_location(output):
         return
     check_not_network(output, option)
+    check_not_folder_name(output, option)
     check_output_path(Path(output), input_location, overwrite, option)
+
+
+def check_not_folder_name(output: str | os.PathLike, option: str) -> None:
+    """Refuse an output named as a folder is (``out.png/``, ``out.png/.``): a path object drops
+    the ending, and the writers would make a file ``out.png`` where a folder was asked for."""
+    output = os.fspath(output)
+    if os.path.basename(output) in ("", ".", ".."):
+        raise SrpipeError(f"output {output} is a folder's name, not a file's; give a file name with {option}")
 
 
 def plugins_write_outputs(pm) -> bool:

@@ -388,3 +388,16 @@ def test_an_output_through_a_folder_that_does_not_exist_is_refused_before_the_wo
                           capture_output=True, timeout=120)
     assert_one_line_error(done, "output folder missing/.. cannot be reached (No such file or directory)")
     assert listing(tmp_path) == [name]
+
+
+@pytest.mark.parametrize("command, name, output", [
+    ("upscale", "in.png", "new.png/"), ("upscale", "in.png", "new.png/."), ("upscale", "clip.mp4", "new.mp4/"),
+    ("live", "clip.mp4", "new.mp4/")])
+def test_an_output_named_as_a_folder_is_refused_not_written_as_a_file(tmp_path, command, name, output):
+    """'-o new.png/' wrote a file new.png, exit 0: a path object drops the ending that names a folder."""
+    source = make_test_image(tmp_path / name) if name.endswith(".png") else make_test_video(tmp_path / name, frames=3)
+    option = "-o" if command == "upscale" else "--record"
+    args = ["upscale", name] if command == "upscale" else ["live", "--source", name, "--no-window"]
+    done = run_srpipe(*args, option, output, cwd=tmp_path)
+    assert_one_line_error(done, f"output {output} is a folder's name, not a file's; give a file name with {option}")
+    assert listing(tmp_path) == [source.name]
