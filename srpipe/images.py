@@ -21,7 +21,7 @@ import numpy as np
 
 from srpipe.errors import SrpipeError
 from srpipe.frames import PLANE_FORMATS, Frame
-from srpipe.media import IMAGE_SUFFIXES, Sink, SinkOptions, Source, png_chunks
+from srpipe.media import FOLDER_IMAGE_SUFFIXES, IMAGE_SUFFIXES, Sink, SinkOptions, Source, png_chunks
 from srpipe.memory import BAND_PIXELS, default_max_pixels, refuse_unless_fits, row_bands, working_bytes
 from srpipe.models import UpscalerTraits
 from srpipe.outputs import AtomicOutput, special_kind, writes_through
@@ -85,7 +85,7 @@ def image_paths(folder: str | Path) -> list[Path]:
     often the folder is listed: reading a FIFO would wait for a writer forever, a device might
     never end."""
     paths = []
-    for path in sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+    for path in sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in FOLDER_IMAGE_SUFFIXES):
         if path.is_file():
             paths.append(path)
         elif not path.is_dir() and path not in _SKIPPED:

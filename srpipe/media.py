@@ -17,8 +17,9 @@ if TYPE_CHECKING:  # frames load NumPy, which --help and the options' checks do 
 
 #: still images srpipe reads and writes (through OpenCV), by file name
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
-#: JPEG's other names (Windows and browsers save .jfif), which folder commands take as pictures too
-JPEG_OTHER_SUFFIXES = frozenset({".jpe", ".jfif", ".jif"})
+#: still images folder commands (batch, eval, train, classify) take by name: those, and JPEG's other
+#: names (Windows and browsers save .jfif), which OpenCV reads but srpipe writes under none of them
+FOLDER_IMAGE_SUFFIXES = IMAGE_SUFFIXES | {".jpe", ".jfif", ".jif"}
 #: video files that folder commands (batch, classify) pick up by name; FFmpeg reads more
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".ts", ".m2ts", ".mts", ".avi", ".flv",
                             ".wmv", ".mpg", ".mpeg", ".vob", ".mxf", ".3gp", ".ogv", ".y4m", ".gif"})
