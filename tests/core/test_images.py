@@ -347,6 +347,17 @@ def test_jpeg_output_says_what_it_cannot_hold(tmp_path):
     assert run_srpipe("upscale", tmp_path / "deep.png", "-o", tmp_path / "out.png", "-q").stderr == b""
 
 
+
+def test_a_picture_piped_in_is_told_to_come_by_its_file_name(tmp_path):
+    """'cat in.png | srpipe upscale - -o out.png' said '- is a video', which the user knew it was not."""
+    source = make_test_image(tmp_path / "in.png")
+    done = run_srpipe("upscale", "-", "-o", "out.png", input=source.read_bytes(), cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.decode() == (
+        "Error: standard input is read as video (a stream), so the output out.png cannot be an image; give a picture "
+        "by its file name, or name a video output (.mp4, .mkv)\n")
+    assert sorted(os.listdir(tmp_path)) == ["in.png"]
+
 @pytest.mark.parametrize("name", ["text.png", "text.jpg"])
 def test_a_file_named_as_a_picture_that_is_none_says_so(tmp_path, name):
     (tmp_path / name).write_text("hello\n")
