@@ -13,6 +13,7 @@ import os
 import struct
 import sys
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -21,7 +22,7 @@ import numpy as np
 
 from srpipe.errors import SrpipeError
 from srpipe.frames import PLANE_FORMATS, Frame
-from srpipe.media import IMAGE_SUFFIXES, Sink, SinkOptions, Source
+from srpipe.media import FOLDER_IMAGE_SUFFIXES, IMAGE_SUFFIXES, Sink, SinkOptions, Source, png_chunks
 from srpipe.memory import BAND_PIXELS, default_max_pixels, refuse_unless_fits, row_bands, working_bytes
 from srpipe.models import UpscalerTraits
 from srpipe.outputs import AtomicOutput, special_kind, writes_through
@@ -42,6 +43,12 @@ THREADS_WORKING = 32 << 20
 _HALF = 32768.0
 _MAX = 65535.0
 ORIENTATION_TAG = 0x0112  # EXIF's
+# A PNG's chunks that say how its colours are shown (gamma, primaries, sRGB, HDR's cICP), and its
+# text (a title, a comment, the settings a generator made it with): carried into a PNG output,
+# which OpenCV writes with no chunks but the ICC profile's and the EXIF's
+PNG_COLOUR_CHUNKS = frozenset({b"gAMA", b"cHRM", b"sRGB", b"cICP"})
+PNG_TEXT_CHUNKS = frozenset({b"tEXt", b"zTXt", b"iTXt"})
+PNG_HEADER_BYTES = 8 + 25  # the signature and the IHDR chunk, which come first
 
 
 def opencv():
@@ -79,7 +86,7 @@ def image_paths(folder: str | Path) -> list[Path]:
     often the folder is listed: reading a FIFO would wait for a writer forever, a device might
     never end."""
     paths = []
-    for path in sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+    for path in sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in FOLDER_IMAGE_SUFFIXES):
         if path.is_file():
             paths.append(path)
         elif not path.is_dir() and path not in _SKIPPED:
@@ -188,12 +195,18 @@ def _tiff_size(file, order: str) -> tuple[int, int] | None:
 class ImageHeader:
     """What an image file's header says beyond its size, as Pillow reads it without decoding."""
 
+    format: str | None = None  # Pillow's name of it: "PNG", "JPEG", "WEBP", "TIFF"...
     orientation: int = 1  # EXIF orientation: 1 as stored; 5-8 turn the picture a quarter
-    pictures: int = 1  # an animation's frames or a TIFF's pages
+    pictures: int = 1  # an animation's frames or a TIFF's pages (its thumbnails apart)
+    thumbnails: int = 0  # a TIFF's reduced-resolution copies of its picture after it (NewSubfileType 1)
     size: tuple[int, int] | None = None  # (width, height) as stored
     colour_profile: bytes | None = None  # the ICC profile (a phone's Display P3), if any
     exif: bytes | None = None  # the EXIF (camera, date, place) of a JPEG, PNG or WebP, if any
     decoder_turns: bool = False  # OpenCV turns the picture itself as it decodes it (TIFF)
+    # A grey PNG's transparent grey (its tRNS chunk), on the scale OpenCV decodes the samples to:
+    # OpenCV decodes palette and RGB PNGs' tRNS as alpha, but not a grey one's
+    transparent_grey: int | None = None
+    png_chunks: tuple[tuple[bytes, bytes], ...] = ()  # a PNG's colour and text chunks, (kind, data), in order
 
     @property
     def turned(self) -> bool:
@@ -208,6 +221,7 @@ def image_header(path: str) -> ImageHeader:
     try:
         # Pillow's own warnings on a damaged EXIF ("Corrupt EXIF data"), which names no file: its tags are passed over
         with warnings.catch_warnings(action="ignore"), Image.open(path) as image:
+            chunks = png_chunks(path, PNG_COLOUR_CHUNKS | PNG_TEXT_CHUNKS | {b"IHDR", b"tRNS"}, whole=True) or []
             orientation = image.getexif().get(ORIENTATION_TAG) if image.format == "TIFF" else None
             if image.info.get("exif") and image.format != "TIFF":
                 exif = Image.Exif()
@@ -215,12 +229,39 @@ def image_header(path: str) -> ImageHeader:
                 orientation = exif.get(ORIENTATION_TAG)
             # a phone's JPEG with a gain map (Ultra HDR) is an MPO of two: one picture to show
             pictures = 1 if image.format == "MPO" else getattr(image, "n_frames", 1)
-            return ImageHeader(orientation if orientation in range(1, 9) else 1, pictures, image.size,
+            thumbnails = _tiff_thumbnails(image) if image.format == "TIFF" else 0
+            return ImageHeader(image.format, orientation if orientation in range(1, 9) else 1,
+                               pictures - thumbnails, thumbnails, image.size,
                                image.info.get("icc_profile") or None,
                                None if image.format == "TIFF" else image.info.get("exif") or None,
-                               decoder_turns=image.format == "TIFF")
+                               decoder_turns=image.format == "TIFF",
+                               transparent_grey=_transparent_grey(chunks),
+                               png_chunks=tuple(chunk for chunk in chunks if chunk[0] not in (b"IHDR", b"tRNS")))
     except (OSError, SyntaxError, ValueError, TypeError, struct.error):
         return ImageHeader()
+
+
+def _tiff_thumbnails(image) -> int:
+    """How many of a TIFF's pages after its first are reduced-resolution copies of a picture
+    (NewSubfileType, tag 254, bit 0: a thumbnail or preview), not pages of their own."""
+    thumbnails = 0
+    for page in range(1, image.n_frames):
+        image.seek(page)
+        thumbnails += image.tag_v2.get(254, 0) & 1
+    image.seek(0)
+    return thumbnails
+
+
+def _transparent_grey(chunks: list[tuple[bytes, bytes]]) -> int | None:
+    """The grey a grey PNG's tRNS chunk makes transparent (of its ``chunks``), as OpenCV decodes
+    it: samples of 1, 2 and 4 bits are spread over 8 (1 -> 255 at 1 bit); None where the PNG is
+    not grey or has none."""
+    found = dict(chunks)
+    header, key = found.get(b"IHDR", b""), found.get(b"tRNS", b"")
+    if len(header) != 13 or header[9] != 0 or len(key) != 2:  # colour type 0: grey
+        return None
+    depth = header[8]
+    return int.from_bytes(key, "big") * (255 // (2**depth - 1) if depth < 8 else 1)
 
 
 def upscaled_exif(exif: bytes, width: int, height: int) -> bytes | None:
@@ -327,6 +368,9 @@ def read_image(path: str | Path, header: ImageHeader | None = None) -> np.ndarra
         raise SrpipeError(f"{path} has {image.dtype} samples; srpipe reads 8- and 16-bit images: convert it "
                           "to a 16-bit PNG or TIFF")
     header = header or image_header(str(path))
+    if header.transparent_grey is not None and image.ndim == 2:  # grey and alpha, as OpenCV gives them
+        alpha = image != header.transparent_grey
+        image = np.dstack((image, alpha.astype(image.dtype) * np.iinfo(image.dtype).max))
     if header.orientation == 1 or header.decoder_turns:
         return image
     return np.ascontiguousarray(upright(image, header.orientation))
@@ -358,7 +402,7 @@ def read_rgb8(path: str | Path) -> np.ndarray:
     pixels = read_image(path)
     if pixels.dtype != np.uint8:
         pixels = ((pixels.astype(np.uint32) + 128) // 257).astype(np.uint8)  # round(x / 257), no float copy
-    if pixels.ndim == 3 and pixels.shape[2] == 1:
+    if pixels.ndim == 3 and pixels.shape[2] in (1, 2):  # grey, and grey with alpha (a grey PNG's tRNS)
         return pixels[..., 0]
     if pixels.ndim == 3:
         pixels = cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGB if pixels.shape[2] == 4 else cv2.COLOR_BGR2RGB)
@@ -377,14 +421,26 @@ class ImageSource(Source):
         self.location = location
         self.is_file = True
         self.header = image_header(location)
+        # Refused rather than cut to the first picture: FFmpeg decodes no animated WebP (it does GIF
+        # and APNG, which are upscaled as videos), and one picture is written a file.
+        if self.header.pictures > 1 and self.header.format == "WEBP":
+            apng = Path(location).with_suffix(".apng")
+            raise SrpipeError(f"{location} is an animated WebP ({self.header.pictures} frames), which srpipe cannot "
+                              f"read whole; make it an animated PNG first (python3 -c \"from PIL import Image; "
+                              f"Image.open('{location}').save('{apng}', save_all=True)\") and upscale that")
         if self.header.pictures > 1:
-            warnings.warn(f"{location} holds {self.header.pictures} pictures (an animation, or pages); only the "
-                          "first is upscaled")
+            raise SrpipeError(f"{location} holds {self.header.pictures} pages, and srpipe writes one picture a file; "
+                              f"split it into a file a page first (tiffsplit, or magick {location} page-%d.tif)")
+        if self.header.thumbnails:  # a copy of the picture, made smaller to show it quickly: not lost
+            warnings.warn(f"{location}: its reduced-resolution copies (thumbnails) are left out; the picture is "
+                          "upscaled")
         # The size from the header, as shown: checked against the memory plan before anything is decoded.
         self.width, self.height = image_size(location) or self.header.size or (None, None)
         if self.width is not None and self.header.turned:
             self.width, self.height = self.height, self.width
         self.channels, self.decoded_bytes = image_layout(location)
+        if self.header.transparent_grey is not None:  # given an alpha channel, and written as BGRA
+            self.channels = 4
         self.samples_per_pixel = 4 if self.channels == 4 else 3
         self.bit_depth = 8
 
@@ -506,6 +562,23 @@ def whole_image_file(path: Path, suffix: str) -> bool:
     return size > 0
 
 
+def _insert_png_chunks(path: Path, chunks: bytes) -> None:
+    """Put ``chunks`` (whole PNG chunks) after the IHDR of the PNG file at ``path``, before the
+    picture's data, where colour chunks must come. What follows is moved along a block at a
+    time, from the end, so that no copy of the file is held."""
+    with open(path, "r+b") as file:
+        end = file.seek(0, os.SEEK_END)
+        while end > PNG_HEADER_BYTES:
+            start = max(PNG_HEADER_BYTES, end - (1 << 20))
+            file.seek(start)
+            block = file.read(end - start)
+            file.seek(start + len(chunks))
+            file.write(block)
+            end = start
+        file.seek(PNG_HEADER_BYTES)
+        file.write(chunks)
+
+
 class ImageSink(Sink):
     """Writes the one upscaled frame as an image, in the input's bit depth where the format allows."""
 
@@ -535,8 +608,9 @@ class ImageSink(Sink):
             profile = None
         # An ICC profile names its colour space (bytes 16-20); a grey output (a colour picture with
         # equal channels) cannot carry an RGB one, which libpng and libjpeg readers would refuse.
-        # WebP stores every picture as colour.
-        written_as = "GRAY" if frame.format.chroma_shift is None and self.suffix != ".webp" else "RGB "
+        # WebP stores every picture as colour, and OpenCV grey with alpha (BGRA).
+        grey = frame.format.chroma_shift is None and frame.alpha is None
+        written_as = "GRAY" if grey and self.suffix != ".webp" else "RGB "
         fits = profile is not None and profile[16:20] == written_as.encode()
         if profile is not None and not fits:
             space = profile[16:20].decode("latin-1").strip() or "unknown"
@@ -555,6 +629,7 @@ class ImageSink(Sink):
             else:
                 metadata[0].append(cv2.IMAGE_METADATA_EXIF)
                 metadata[1].append(np.frombuffer(exif, np.uint8))
+        chunks = self._png_chunks(fits)
         # OpenCV writes a file as it encodes (imencode would hold up to 3 times the image more: its
         # growing buffer and the copy it returns); it picks the format by the name's suffix
         to_file = (not self.output.direct and self.output.temp.suffix.lower() == self.suffix
@@ -565,12 +640,38 @@ class ImageSink(Sink):
         except cv2.error:
             written = False
         if not written:  # a FIFO or device, a link's target named otherwise, or a failure: in memory, to learn why
-            self._write_encoded(cv2, image, metadata)
+            self._write_encoded(cv2, image, metadata, chunks)
         elif not whole_image_file(self.output.temp, self.suffix):
             raise SrpipeError(f"cannot write {self.location}: the file came out cut short; check free space")
+        elif chunks:
+            try:
+                _insert_png_chunks(self.output.temp, chunks)
+            except OSError as exc:
+                raise SrpipeError(f"cannot write {self.location}: {exc.strerror}; check free space") from exc
         self.written = True
 
-    def _write_encoded(self, cv2, image: np.ndarray, metadata: tuple[list, list]) -> None:
+    def _png_chunks(self, profile_kept: bool) -> bytes:
+        """The input PNG's colour and text chunks (:data:`PNG_COLOUR_CHUNKS`, :data:`PNG_TEXT_CHUNKS`),
+        whole, for a PNG output; for another, a warning of those dropped that say something."""
+        chunks = self.source.header.png_chunks
+        if self.suffix == ".png":
+            return b"".join(struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+                            for kind, data in chunks)
+        kinds = {kind for kind, _ in chunks}
+        # A JPEG's or WebP's colours are taken as sRGB's: gamma and primaries say something other
+        # only where no sRGB chunk or kept profile takes their place; cICP (HDR) takes the place of all.
+        dropped = kinds & {b"cICP"} or (set() if b"sRGB" in kinds or profile_kept else kinds & {b"gAMA", b"cHRM"})
+        name = FORMAT_NAMES[self.suffix]
+        if dropped:
+            warnings.warn(f"{self.location}: srpipe writes no {' or '.join(sorted(k.decode() for k in dropped))} "
+                          f"into {name}: the input PNG's word on how its colours are shown is dropped (write .png "
+                          "to keep it)")
+        if kinds & PNG_TEXT_CHUNKS:
+            warnings.warn(f"{self.location}: srpipe writes no PNG text into {name}: the input's (a title, a comment, "
+                          "a generator's settings) is dropped (write .png to keep it)")
+        return b""
+
+    def _write_encoded(self, cv2, image: np.ndarray, metadata: tuple[list, list], chunks: bytes) -> None:
         size = f"{image.shape[1]}x{image.shape[0]}"
         try:
             with quiet_stderr():
@@ -581,7 +682,8 @@ class ImageSink(Sink):
             raise SrpipeError(f"cannot encode {self.location} ({size}) as {self.suffix}; use .png")
         try:
             with open(self.output.temp, "wb") as file:  # Python's open: Ctrl-C ends a wait for a FIFO's reader
-                file.write(encoded)  # from OpenCV's buffer, not a copy of it
+                for part in (encoded[:PNG_HEADER_BYTES], chunks, encoded[PNG_HEADER_BYTES:]) if chunks else (encoded,):
+                    file.write(part)  # from OpenCV's buffer, not a copy of it
         except BrokenPipeError:
             raise  # a reader that left (-o /dev/stdout | head): the command line ends quietly
         except OSError as exc:

@@ -17,8 +17,9 @@ if TYPE_CHECKING:  # frames load NumPy, which --help and the options' checks do 
 
 #: still images srpipe reads and writes (through OpenCV), by file name
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
-#: JPEG's other names (Windows and browsers save .jfif), which folder commands take as pictures too
-JPEG_OTHER_SUFFIXES = frozenset({".jpe", ".jfif", ".jif"})
+#: still images folder commands (batch, eval, train, classify) take by name: those, and JPEG's other
+#: names (Windows and browsers save .jfif), which OpenCV reads but srpipe writes under none of them
+FOLDER_IMAGE_SUFFIXES = IMAGE_SUFFIXES | {".jpe", ".jfif", ".jif"}
 #: video files that folder commands (batch, classify) pick up by name; FFmpeg reads more
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".ts", ".m2ts", ".mts", ".avi", ".flv",
                             ".wmv", ".mpg", ".mpeg", ".vob", ".mxf", ".3gp", ".ogv", ".y4m", ".gif"})
@@ -47,26 +48,36 @@ def is_image_file(path: str) -> bool:
 
 def png_animation(path: str) -> tuple[int, int] | None:
     """(frames, plays) from an animated PNG's animation chunk (acTL; plays 0: for ever), or None
-    for a still PNG or a file that is no PNG. Only the chunks' headers before the picture's
-    data are read: acTL must come before it."""
+    for a still PNG or a file that is no PNG. acTL must come before the picture's data."""
+    found = png_chunks(path, {b"acTL"})
+    if not found or len(found[0][1]) < 8:
+        return None
+    data = found[0][1]
+    return int.from_bytes(data[:4], "big"), int.from_bytes(data[4:8], "big")
+
+
+def png_chunks(path: str, kinds, whole: bool = False) -> list[tuple[bytes, bytes]] | None:
+    """(kind, data) of the chunks of ``kinds`` in a PNG file, in their order: of those before the
+    picture's data, or, ``whole``, of all (text may follow the data). Only the chunks' headers are
+    read of the others. None for a file that is no PNG; a damaged one gives what was read of it
+    (its decoder says what is wrong)."""
+    found = []
     try:
         with open(path, "rb") as file:
             if file.read(8) != _IMAGE_SIGNATURES[0]:
                 return None
-            for _ in range(64):  # a few chunks come first (IHDR, a profile, text); more is not a PNG worth reading
-                header = file.read(8)
-                if len(header) < 8 or header[4:8] in (b"IDAT", b"IEND"):
-                    return None
+            while len(header := file.read(8)) == 8 and header[4:8] != b"IEND" and (whole or header[4:8] != b"IDAT"):
                 length = int.from_bytes(header[:4], "big")
-                if header[4:8] == b"acTL":
-                    data = file.read(8)
-                    if len(data) < 8:
-                        return None
-                    return int.from_bytes(data[:4], "big"), int.from_bytes(data[4:8], "big")
+                if header[4:8] in kinds:
+                    data = file.read(length)
+                    if len(data) < length:
+                        break
+                    found.append((header[4:8], data))
+                    length = 0
                 file.seek(length + 4, 1)  # the chunk's data and its CRC
     except OSError:
-        pass
-    return None
+        return None
+    return found
 
 
 @dataclass(frozen=True)

@@ -212,7 +212,16 @@ def check_output(output: str | Path, input_location: str, overwrite: bool, optio
     if plugin_sinks and is_network_location(output):
         return
     check_not_network(output, option)
+    check_not_folder_name(output, option)
     check_output_path(Path(output), input_location, overwrite, option)
+
+
+def check_not_folder_name(output: str | os.PathLike, option: str) -> None:
+    """Refuse an output named as a folder is (``out.png/``, ``out.png/.``): a path object drops
+    the ending, and the writers would make a file ``out.png`` where a folder was asked for."""
+    output = os.fspath(output)
+    if os.path.basename(output) in ("", ".", ".."):
+        raise SrpipeError(f"output {output} is a folder's name, not a file's; give a file name with {option}")
 
 
 def plugins_write_outputs(pm) -> bool:
@@ -406,7 +415,8 @@ class AtomicOutput:
     """A temporary file beside ``final`` that becomes ``final`` only on :meth:`commit`.
 
     A FIFO or character device is written directly (``temp`` is ``final``; ``direct``) and never
-    replaced; through a link to a file, the target is replaced and the link kept."""
+    replaced; through a link to a file, the target is replaced and the link kept. A file replaced
+    keeps its permissions, as FFmpeg's command, which writes into it, keeps them."""
 
     def __init__(self, final: Path, overwrite: bool):
         self.overwrite = overwrite
@@ -422,7 +432,12 @@ class AtomicOutput:
         fd, temp = tempfile.mkstemp(prefix=f"{prefix}{_HOST}-{os.getpid()}-", suffix=suffix, dir=self.final.parent)
         os.close(fd)
         self.temp = Path(temp)
-        os.chmod(self.temp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
+        try:
+            self.mode = stat.S_IMODE(os.stat(self.final).st_mode) & 0o777  # of the file replaced
+        except OSError:
+            self.mode = 0o666 & ~_umask()  # mkstemp makes 0600: the usual mode of a new file
+        # none wider while written (a private file's replacement stays private), and its owner's to write
+        os.chmod(self.temp, self.mode | stat.S_IWUSR)
 
     def commit(self) -> None:
         if self.direct:
@@ -434,6 +449,8 @@ class AtomicOutput:
             self.discard()
             raise SrpipeError(f"output {self.final} became a {special_kind(self.final) or 'folder'} while writing; "
                               "it was not replaced")
+        if not self.mode & stat.S_IWUSR:  # a read-only file replaced: read-only again
+            os.chmod(self.temp, self.mode)
         os.replace(self.temp, self.final)
 
     def discard(self) -> None:

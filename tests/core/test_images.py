@@ -1,8 +1,10 @@
 """Still images: colour, grey, alpha and 16 bits survive the Y'CbCr round trip."""
 
+import io
 import os
 import subprocess
 import sys
+import zlib
 
 import cv2
 import numpy as np
@@ -78,6 +80,43 @@ def test_colour_under_transparency_does_not_fringe_the_edge(tmp_path, model, hid
     assert alpha.min() == 0 and 0.1 < alpha[16, 16, 0] < 0.9  # a soft edge, where the colours mix
     over_white = out[..., :3] * alpha + 255 * (1 - alpha)
     assert over_white.min() >= 253
+
+@pytest.mark.parametrize("depth", [1, 8, 16])
+def test_a_grey_pngs_transparent_grey_is_kept_as_alpha(tmp_path, depth):
+    """A grey PNG's tRNS chunk (one grey made transparent) was dropped without a word: OpenCV
+    decodes a palette or RGB PNG's tRNS as alpha, but not a grey one's."""
+    from PIL import Image
+
+    dtype, key, grey = {1: (bool, 1, 0), 8: (np.uint8, 7, 100), 16: (np.uint16, 7, 30000)}[depth]
+    picture = np.full((24, 32), grey, dtype)
+    picture[:, :10] = key
+    Image.fromarray(picture).save(tmp_path / "grey.png", transparency=key)
+    done = run_srpipe("upscale", tmp_path / "grey.png", "-o", tmp_path / "out.png", "-q")
+    assert done.returncode == 0 and done.stderr == b"", done.stderr.decode()
+    out = read(tmp_path / "out.png")
+    opaque = 65535 if depth == 16 else 255
+    assert out.shape == (48, 64, 4) and out.dtype == (np.uint16 if depth == 16 else np.uint8)
+    assert (out[:, :16, 3] == 0).all() and (out[:, 24:, 3] == opaque).all()
+    assert (out[:, 24:, :3] == grey).all()
+
+
+def test_a_grey_profile_is_not_written_into_the_colour_file_of_grey_with_alpha(tmp_path):
+    """Grey with alpha is written as RGBA (OpenCV writes no grey and alpha PNG): a GRAY profile
+    in it is one readers refuse."""
+    from PIL import Image, ImageCms
+
+    profile = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    profile[16:20] = b"GRAY"  # the colour space it says it is for, all srpipe reads of it
+    picture = np.full((24, 32), 100, np.uint8)
+    picture[:, :10] = 7
+    Image.fromarray(picture).save(tmp_path / "grey.png", transparency=7, icc_profile=bytes(profile))
+    done = run_srpipe("upscale", tmp_path / "grey.png", "-o", tmp_path / "out.png", "-q")
+    assert done.returncode == 0
+    assert done.stderr.decode().splitlines() == [
+        f"Warning: {tmp_path / 'out.png'}: the input's ICC profile is for GRAY colours and the picture is written "
+        "as RGB: the profile is dropped"]
+    with Image.open(tmp_path / "out.png") as image:
+        assert image.mode == "RGBA" and "icc_profile" not in image.info
 
 
 def test_16_bit_png_stays_16_bit(tmp_path, pm):
@@ -211,18 +250,57 @@ def test_a_target_size_is_of_the_picture_as_shown(tmp_path):
     assert read(tmp_path / "out.png").shape[:2] == (80, 60)
 
 
-@pytest.mark.parametrize("suffix", [".webp", ".tif"])  # an animated PNG is upscaled whole (test_animated_png)
-def test_an_animation_or_pages_say_that_only_the_first_picture_is_upscaled(tmp_path, suffix):
+def test_an_animated_webp_is_refused_with_how_to_make_it_one_srpipe_reads(tmp_path):
+    """Its first frame was written, the rest lost with a warning, exit 0 (batch said done):
+    FFmpeg decodes no animated WebP, so it cannot go the way of GIF and APNG, as a video."""
     from PIL import Image
 
     pictures = [Image.fromarray(np.full((24, 32, 3), 60 * index, np.uint8)) for index in range(3)]
-    pictures[0].save(tmp_path / f"anim{suffix}", save_all=True, append_images=pictures[1:],
-                     **({"lossless": True} if suffix == ".webp" else {}))
-    done = run_srpipe("upscale", tmp_path / f"anim{suffix}", "-o", tmp_path / "out.png", "-q")
+    pictures[0].save(tmp_path / "anim.webp", save_all=True, append_images=pictures[1:], lossless=True)
+    done = run_srpipe("upscale", "anim.webp", "-o", "out.webp", cwd=tmp_path)
+    assert done.returncode == 1
+    make_apng = "from PIL import Image; Image.open('anim.webp').save('anim.apng', save_all=True)"
+    assert done.stderr.decode() == (
+        "Error: anim.webp is an animated WebP (3 frames), which srpipe cannot read whole; make it an animated PNG "
+        f'first (python3 -c "{make_apng}") and upscale that\n')
+    assert sorted(os.listdir(tmp_path)) == ["anim.webp"]
+    subprocess.run([sys.executable, "-c", make_apng], cwd=tmp_path, check=True)  # the way it gives
+    done = run_srpipe("upscale", "anim.apng", "-o", "out.apng", "-q", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    import av
+
+    with av.open(str(tmp_path / "out.apng")) as container:
+        assert [frame.to_ndarray().max() for frame in container.decode(video=0)] == [0, 60, 120]
+
+    (tmp_path / "folder").mkdir()
+    os.replace(tmp_path / "anim.webp", tmp_path / "folder" / "anim.webp")
+    done = run_srpipe("batch", tmp_path / "folder", tmp_path / "batch", "-q")
+    assert done.returncode == 1 and "is an animated WebP (3 frames)" in done.stderr.decode()
+
+
+def test_a_tiff_of_pages_is_refused_and_its_thumbnails_are_left_out_with_a_warning(tmp_path):
+    """Its first page was written, the others lost with a warning, exit 0; a reduced-resolution
+    copy of the picture (NewSubfileType 1: a scanner's or camera's thumbnail) is no page."""
+    from PIL import Image
+
+    pages = [Image.fromarray(np.full((24, 32, 3), 60 * index, np.uint8)) for index in range(3)]
+    pages[0].save(tmp_path / "pages.tif", save_all=True, append_images=pages[1:])
+    done = run_srpipe("upscale", tmp_path / "pages.tif", "-o", tmp_path / "out.tif")
+    assert done.returncode == 1
+    assert done.stderr.decode() == (
+        f"Error: {tmp_path / 'pages.tif'} holds 3 pages, and srpipe writes one picture a file; split it into a file "
+        f"a page first (tiffsplit, or magick {tmp_path / 'pages.tif'} page-%d.tif)\n")
+    assert not (tmp_path / "out.tif").exists()
+
+    thumbnail = Image.fromarray(np.full((6, 8, 3), 60, np.uint8))
+    thumbnail.encoderinfo = {"tiffinfo": {254: 1}}  # NewSubfileType: reduced resolution
+    pages[1].save(tmp_path / "photo.tif", save_all=True, append_images=[thumbnail])
+    done = run_srpipe("upscale", tmp_path / "photo.tif", "-o", tmp_path / "out.tif", "-q")
     assert done.returncode == 0
     assert done.stderr.decode().splitlines() == [
-        f"Warning: {tmp_path / f'anim{suffix}'} holds 3 pictures (an animation, or pages); only the first is upscaled"]
-    assert read(tmp_path / "out.png").max() == 0  # the first picture: black
+        f"Warning: {tmp_path / 'photo.tif'}: its reduced-resolution copies (thumbnails) are left out; the picture "
+        "is upscaled"]
+    assert read(tmp_path / "out.tif").shape[:2] == (48, 64) and (read(tmp_path / "out.tif") == 60).all()
 
 
 def test_a_phones_photo_with_a_gain_map_is_one_picture(tmp_path):
@@ -286,6 +364,17 @@ def test_jpeg_output_says_what_it_cannot_hold(tmp_path):
     assert run_srpipe("upscale", tmp_path / "deep.png", "-o", tmp_path / "out.png", "-q").stderr == b""
 
 
+
+def test_a_picture_piped_in_is_told_to_come_by_its_file_name(tmp_path):
+    """'cat in.png | srpipe upscale - -o out.png' said '- is a video', which the user knew it was not."""
+    source = make_test_image(tmp_path / "in.png")
+    done = run_srpipe("upscale", "-", "-o", "out.png", input=source.read_bytes(), cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.decode() == (
+        "Error: standard input is read as video (a stream), so the output out.png cannot be an image; give a picture "
+        "by its file name, or name a video output (.mp4, .mkv)\n")
+    assert sorted(os.listdir(tmp_path)) == ["in.png"]
+
 @pytest.mark.parametrize("name", ["text.png", "text.jpg"])
 def test_a_file_named_as_a_picture_that_is_none_says_so(tmp_path, name):
     (tmp_path / name).write_text("hello\n")
@@ -313,6 +402,60 @@ def test_a_colour_profile_is_kept_where_the_output_holds_one(tmp_path, suffix):
         f"Warning: {tmp_path / 'out.tif'}: srpipe writes no colour profile into TIFF: the input's ICC profile is "
         "dropped (write .png, .jpg or .webp to keep it)"]
 
+
+
+def with_png_chunks(path, *chunks):
+    """The PNG at ``path`` with ``chunks`` ((kind, data)) after its IHDR, where colour chunks go."""
+    data = path.read_bytes()
+    whole = b"".join(len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
+                     for kind, body in chunks)
+    path.write_bytes(data[:33] + whole + data[33:])
+
+
+def test_a_pngs_colour_and_text_chunks_are_kept_in_a_png_and_said_dropped_elsewhere(tmp_path):
+    """OpenCV writes no gAMA, cHRM, sRGB or text chunks: a PNG's gamma and primaries (how its
+    colours are shown) and its text were dropped without a word, where its ICC profile was kept."""
+    from PIL import Image, PngImagePlugin
+
+    from srpipe.media import png_chunks
+
+    text = PngImagePlugin.PngInfo()
+    text.add_text("Title", "noise")
+    text.add_itxt("parameters", "a prompt, in full: é", zip=True)
+    picture = np.random.default_rng(0).integers(0, 256, (24, 32, 3), np.uint8)
+    Image.fromarray(picture).save(tmp_path / "in.png", pnginfo=text)
+    primaries = (31270, 32900, 64000, 33000, 30000, 60000, 15000, 6000)  # BT.709's, as cHRM stores them
+    with_png_chunks(tmp_path / "in.png", (b"gAMA", (45455).to_bytes(4, "big")),
+                    (b"cHRM", b"".join(value.to_bytes(4, "big") for value in primaries)))
+    done = run_srpipe("upscale", tmp_path / "in.png", "-o", tmp_path / "out.png", "-q")
+    assert done.returncode == 0 and done.stderr == b"", done.stderr.decode()
+    kinds = {b"gAMA", b"cHRM", b"sRGB", b"tEXt", b"zTXt", b"iTXt"}
+    assert png_chunks(str(tmp_path / "out.png"), kinds, whole=True) == png_chunks(str(tmp_path / "in.png"), kinds,
+                                                                                  whole=True)
+    with Image.open(tmp_path / "out.png") as image:
+        image.load()  # the chunks' checksums checked
+        assert image.size == (64, 48) and image.info["gamma"] == 0.45455
+        assert image.info["Title"] == "noise" and image.info["parameters"] == "a prompt, in full: é"
+    reference = cv2.resize(picture[..., ::-1], (64, 48), interpolation=cv2.INTER_CUBIC)
+    assert psnr(read(tmp_path / "out.png"), reference) > 25  # the picture itself untouched by the chunks moved in
+
+    done = run_srpipe("upscale", tmp_path / "in.png", "-o", tmp_path / "out.jpg", "-q")
+    assert done.returncode == 0
+    assert done.stderr.decode().splitlines() == [
+        f"Warning: {tmp_path / 'out.jpg'}: srpipe writes no cHRM or gAMA into JPEG: the input PNG's word on how its "
+        "colours are shown is dropped (write .png to keep it)",
+        f"Warning: {tmp_path / 'out.jpg'}: srpipe writes no PNG text into JPEG: the input's (a title, a comment, a "
+        "generator's settings) is dropped (write .png to keep it)"]
+    # an sRGB chunk says what a JPEG is taken to be: its gAMA (sRGB's, for old readers) says nothing more
+    Image.fromarray(picture).save(tmp_path / "srgb.png")
+    with_png_chunks(tmp_path / "srgb.png", (b"sRGB", b"\0"), (b"gAMA", (45455).to_bytes(4, "big")))
+    done = run_srpipe("upscale", tmp_path / "srgb.png", "-o", tmp_path / "srgb.jpg", "-q")
+    assert done.returncode == 0 and done.stderr == b"", done.stderr.decode()
+    written = run_srpipe("upscale", tmp_path / "srgb.png", "-o", "/dev/stdout", "-q")  # encoded in memory
+    assert written.returncode == 0, written.stderr.decode()
+    with Image.open(io.BytesIO(written.stdout)) as image:
+        image.load()
+        assert image.info["srgb"] == 0 and image.info["gamma"] == 0.45455
 
 def test_the_header_of_a_picture_over_pillows_own_limit_is_read(tmp_path, monkeypatch):
     """Pillow refuses pictures over 179 megapixels (a 200 MP phone photo) with an error that hid

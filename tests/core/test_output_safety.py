@@ -388,3 +388,38 @@ def test_an_output_through_a_folder_that_does_not_exist_is_refused_before_the_wo
                           capture_output=True, timeout=120)
     assert_one_line_error(done, "output folder missing/.. cannot be reached (No such file or directory)")
     assert listing(tmp_path) == [name]
+
+
+@pytest.mark.parametrize("command, name, output", [
+    ("upscale", "in.png", "new.png/"), ("upscale", "in.png", "new.png/."), ("upscale", "clip.mp4", "new.mp4/"),
+    ("live", "clip.mp4", "new.mp4/")])
+def test_an_output_named_as_a_folder_is_refused_not_written_as_a_file(tmp_path, command, name, output):
+    """'-o new.png/' wrote a file new.png, exit 0: a path object drops the ending that names a folder."""
+    source = make_test_image(tmp_path / name) if name.endswith(".png") else make_test_video(tmp_path / name, frames=3)
+    option = "-o" if command == "upscale" else "--record"
+    args = ["upscale", name] if command == "upscale" else ["live", "--source", name, "--no-window"]
+    done = run_srpipe(*args, option, output, cwd=tmp_path)
+    assert_one_line_error(done, f"output {output} is a folder's name, not a file's; give a file name with {option}")
+    assert listing(tmp_path) == [source.name]
+
+
+@pytest.mark.parametrize("kind, mode", [("image", 0o600), ("image", 0o440), ("video", 0o640), ("batch", 0o600)])
+def test_a_replaced_output_keeps_its_permissions(tmp_path, kind, mode):
+    """-y gave the replaced file the umask's mode (a chmod 600 file came out 644, open to others):
+    srpipe writes a new file and renames it, where FFmpeg's command writes into the old one."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "out").mkdir()
+    make = make_test_video if kind == "video" else make_test_image
+    source = make(tmp_path / "in" / ("clip.mp4" if kind == "video" else "in.png"))
+    output = tmp_path / "out" / source.name
+    output.write_bytes(b"old")
+    output.chmod(mode)
+    args = ["batch", source.parent, output.parent] if kind == "batch" else ["upscale", source, "-o", output]
+    done = run_srpipe(*args, "-y", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    assert output.read_bytes() != b"old" and oct(output.stat().st_mode & 0o7777) == oct(mode)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    new = tmp_path / f"new{source.suffix}"  # a new output: the usual mode, as the umask makes it
+    assert run_srpipe("upscale", source, "-o", new, "-q").returncode == 0
+    assert oct(new.stat().st_mode & 0o7777) == oct(0o666 & ~umask)

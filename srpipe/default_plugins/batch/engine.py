@@ -36,8 +36,7 @@ from srpipe.cli.progress import shown
 from srpipe.device import gpus_to_share, limit_threads, sleep_idle_threads
 from srpipe.errors import SrpipeError
 from srpipe.media import (
-    IMAGE_SUFFIXES,
-    JPEG_OTHER_SUFFIXES,
+    FOLDER_IMAGE_SUFFIXES,
     VIDEO_SUFFIXES,
     SinkOptions,
     SourceOptions,
@@ -161,7 +160,7 @@ def find_inputs(in_dir: Path, out_dir: Path, pattern: str | None) -> list[Path]:
             if pattern is not None:
                 taken = fnmatch.fnmatch(rel.as_posix(), pattern) or fnmatch.fnmatch(name, pattern)
             else:
-                taken = rel.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES | JPEG_OTHER_SUFFIXES
+                taken = rel.suffix.lower() in VIDEO_SUFFIXES | FOLDER_IMAGE_SUFFIXES
             if taken:
                 found.append(rel)
             elif name not in (MANIFEST, JOURNAL):

@@ -10,7 +10,7 @@ import numpy as np
 
 from srpipe.errors import SrpipeError
 from srpipe.images import image_paths, read_rgb8
-from srpipe.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from srpipe.media import FOLDER_IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from srpipe.outputs import special_kind
 
 
@@ -39,13 +39,13 @@ def read_inputs(location: str | Path, every: int = 25) -> Iterator[InputImage]:
         except OSError as e:
             raise SrpipeError(f"cannot list the folder {path} ({e.strerror}); check that you may read it") from None
         if not files:
-            raise SrpipeError(f"folder {path} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}); "
+            raise SrpipeError(f"folder {path} holds no images ({', '.join(sorted(FOLDER_IMAGE_SUFFIXES))}); "
                               "give an image, a folder of images or a video")
         for file in files:
             yield read_image(file)
     elif path.suffix.lower() in VIDEO_SUFFIXES:
         yield from read_video(path, every)
-    elif path.suffix.lower() not in IMAGE_SUFFIXES and looks_like_video(_read_bytes(path)):
+    elif path.suffix.lower() not in FOLDER_IMAGE_SUFFIXES and looks_like_video(_read_bytes(path)):
         yield from read_video(path, every)
     else:
         yield read_image(path)

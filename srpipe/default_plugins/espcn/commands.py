@@ -159,7 +159,9 @@ def evaluate(model, data, video, scale, weights, device, downscale, degrade, crf
 
     --data: Y is BT.601 as MATLAB's rgb2ycbcr; each image is cropped to a
     multiple of the scale, shrunk (MATLAB-style bicubic by default), optionally
-    compressed, upscaled, and scored with a border of `scale` pixels left out.
+    compressed, upscaled, and scored with a border of `scale` pixels left out,
+    beside MATLAB's bicubic upscale of it (the MATLAB bicubic column). Each file
+    counts once, as with --video: a link or hard link to one is skipped.
 
     --video: the clip is shrunk as `ffmpeg -vf scale` does (bicubic), encoded
     by x264 (preset medium) at each of --crfs, upscaled by `srpipe upscale` with the
@@ -226,7 +228,9 @@ def evaluate(model, data, video, scale, weights, device, downscale, degrade, crf
         click.echo(json.dumps({"model": model, "scale": upscaler.scale, "downscale": downscale, "degrade": degrade,
                                **report}, indent=2))
         return
-    click.echo(f"{'image':<14} {model + ' PSNR/SSIM':>24} {'bicubic PSNR/SSIM':>24}")
+    # the reference beside the model: MATLAB's bicubic upscale of the LR (imresize), as papers score it,
+    # which -m bicubic (srpipe's own, in the model's column) is not
+    click.echo(f"{'image':<14} {model + ' PSNR/SSIM':>24} {'MATLAB bicubic PSNR/SSIM':>24}")
     for row in report["images"] + [{"name": "mean", **report["mean"]}]:
         click.echo(f"{row['name']:<14} {row['psnr']:>15.2f} / {row['ssim']:.4f} "
                    f"{row['bicubic_psnr']:>15.2f} / {row['bicubic_ssim']:.4f}")

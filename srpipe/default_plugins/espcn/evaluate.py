@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -50,11 +51,26 @@ def smallest_scorable(scale: int) -> int:
     return -(-(11 + 2 * scale) // scale) * scale
 
 
+def first_of_its_file(path: Path, seen: dict[tuple[int, int], Path]) -> bool:
+    """Whether ``path`` is a file not in ``seen`` ((device, inode) -> the path it came by first),
+    which it then joins; a link or a hard link to a file seen is passed over with a warning, so
+    that a mean counts each picture or clip once."""
+    status = path.stat()
+    identity = (status.st_dev, status.st_ino)
+    if identity in seen:
+        warnings.warn(f"skipped {path}: the same file as {seen[identity]}")
+        return False
+    seen[identity] = path
+    return True
+
+
 def scorable_images(folder: str | Path, scale: int, max_pixels: int | None = None) -> list[Path]:
-    """The images of ``folder``, each checked from its header before any is decoded: refused
-    where there are none, where one has more pixels than ``max_pixels`` (None: ``--max-pixels``'s
-    default), or is too small to score, so that a run stops at once, not part way through."""
-    paths = image_paths(folder)
+    """The images of ``folder``, each file once (:func:`first_of_its_file`: by its own name, before
+    the links to it), each checked from its header before any is decoded: refused where there are
+    none, where one has more pixels than ``max_pixels`` (None: ``--max-pixels``'s default), or is
+    too small to score, so that a run stops at once, not part way through."""
+    seen = {}
+    paths = sorted(path for path in sorted(image_paths(folder), key=Path.is_symlink) if first_of_its_file(path, seen))
     if not paths:
         raise SrpipeError(f"no images in {folder}; give a folder of PNG/BMP/JPEG/TIFF images")
     least = smallest_scorable(scale)

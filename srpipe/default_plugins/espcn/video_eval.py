@@ -20,6 +20,7 @@ from typing import Iterator, Mapping, Sequence
 import av
 import numpy as np
 
+from srpipe.default_plugins.espcn.evaluate import first_of_its_file
 from srpipe.default_plugins.espcn.metrics import psnr
 from srpipe.errors import SrpipeError
 from srpipe.memory import check_frame_size, decoder_pixels, default_max_pixels
@@ -224,12 +225,8 @@ def clips_by_category(folder: str | Path) -> dict[str, list[Path]]:
                     kind = special_kind(path)
                     warnings.warn(f"skipped {path}: {f'a {kind}' if kind else 'a link to nothing'}, not a video file")
                     continue
-                status = path.stat()
-                identity = (status.st_dev, status.st_ino)  # a hard link too
-                if identity in clips:
-                    warnings.warn(f"skipped {path}: the same file as {clips[identity]}")
+                if not first_of_its_file(path, clips):  # a hard link too
                     continue
-                clips[identity] = path
                 relative = path.relative_to(folder)
                 category = relative.parts[0] if len(relative.parts) > 1 else "."
                 categories.setdefault(category, []).append(path)

@@ -36,7 +36,7 @@ from srpipe.cli.options import (
               help="When a network is slower than the source: show every frame, the tiles it has no time for "
                    "bicubic (or as the frame before, where the picture stayed) until a later frame gives them "
                    "the network; or drop frames and show the network's output on every tile.")
-@click.option("--record", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--record", type=click.Path(dir_okay=False),  # a str: a Path drops a final "/"
               help="Also write what is shown to this video file (--codec, --crf, --preset encode it).")
 @recording_codec_options
 @overwrite_option

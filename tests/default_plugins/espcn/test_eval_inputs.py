@@ -52,6 +52,23 @@ def test_special_files_in_the_data_folder_are_skipped_with_a_warning(images):
     assert len(warnings) == 3  # nothing about the folder
 
 
+
+def test_each_image_file_counts_once_and_jpegs_other_names_count(images):
+    """--data scored a link or a hard link to a picture as often as it was named (the mean of a,
+    a, a and c), where --video counts each clip once; a .jfif, which batch takes, was passed over;
+    and two columns were both headed bicubic."""
+    (images / "b.png").symlink_to("a.png")
+    os.link(images / "a.png", images / "d.png")
+    make_test_image(images / "e.jpg", width=36, height=30).rename(images / "e.jfif")
+    done = eval_data(images, "--json")
+    assert done.returncode == 0, done.stderr
+    assert [row["name"] for row in json.loads(done.stdout)["images"]] == ["a.png", "c.png", "e.jfif"]
+    assert sorted(done.stderr.splitlines()) == [f"Warning: skipped {images / name}: the same file as {images / 'a.png'}"
+                                                for name in ("b.png", "d.png")]
+    table = eval_data(images).stdout.splitlines()
+    assert table[0].split() == ["image", "bicubic", "PSNR/SSIM", "MATLAB", "bicubic", "PSNR/SSIM"]
+    assert [line.split()[0] for line in table[1:]] == ["a.png", "c.png", "e.jfif", "mean"]
+
 def test_a_folder_of_nothing_but_special_files_has_no_images(images):
     for name in ("a.png", "c.png"):
         (images / name).unlink()
