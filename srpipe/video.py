@@ -1098,9 +1098,9 @@ def encoder_works(name: str) -> bool:
 
 def video_output_suffix(location: str) -> str:
     """The suffix of a video's upscale named after it: its own where srpipe writes it as it is
-    (an animated PNG's .png too), else .mp4."""
+    (an animated PNG's .png or .apng too), else .mp4."""
     suffix = Path(location).suffix.lower()
-    if suffix in KEPT_SUFFIXES or (suffix == ".png" and png_animation(location) is not None):
+    if suffix in KEPT_SUFFIXES or suffix == ".apng" or (suffix == ".png" and png_animation(location) is not None):
         return suffix
     return ".mp4"
 

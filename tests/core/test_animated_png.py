@@ -48,6 +48,13 @@ def test_an_animated_png_is_upscaled_as_an_animation_beside_it(tmp_path):
     assert png_animation(str(tmp_path / "sticker_x2.png")) == (6, 3)  # plays as often as the input
 
 
+def test_an_animated_png_named_apng_keeps_its_name(tmp_path):
+    source = make_apng(tmp_path / "sticker.apng")
+    done = run_srpipe("upscale", source, "-m", "bicubic", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    assert len(frames_of(tmp_path / "sticker_x2.apng")) == 6
+
+
 def test_a_video_made_an_animated_png_loops_and_a_png_name_for_it_is_refused_with_the_way(tmp_path):
     make_apng(tmp_path / "still_frames.png", alpha=False)
     run_srpipe("upscale", tmp_path / "still_frames.png", "-m", "bicubic", "-o", tmp_path / "clip.mkv")
