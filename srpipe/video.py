@@ -252,6 +252,11 @@ PLAYLIST_FORMATS = frozenset({"hls", "dash"})
 # Seconds a network input may send nothing before srpipe gives up (--timeout).
 NETWORK_TIMEOUT = 30.0
 
+# The shortest a frame is shown in an output, in seconds: MP4 and MOV round the span they play (their
+# edit list) to their movie's time unit, FFmpeg's 1 ms, and a last frame shown for less (a repeated
+# time shared out at the end: FrameTimes) could begin past that span, where players leave it out
+SHORTEST_SHOWN = Fraction(1, 1000)
+
 
 def is_network(location: str) -> bool:
     """URLs other than local files and pipes: a server may stall them."""
@@ -2141,8 +2146,10 @@ class PyAVSink(Sink):
         if frame.duration and frame.time_base is not None:
             # Encoders drop a frame's duration, and a muxer then gives the last frame the usual
             # step: a GIF's long last frame, or a phone's, would be cut short. Its packet gets it back.
-            unit = frame.time_base / Fraction(self.stream.codec_context.time_base)
-            self._durations[round(frame.pts * unit)] = round(frame.duration * unit)
+            encoder_base = Fraction(self.stream.codec_context.time_base)
+            unit = frame.time_base / encoder_base
+            self._durations[round(frame.pts * unit)] = max(round(frame.duration * unit),
+                                                           math.ceil(SHORTEST_SHOWN / encoder_base))
         if self.palette is not None:
             for paletted in self.palette.frames(video_frame):
                 self._mux_video(self._encode(paletted))
@@ -2286,14 +2293,31 @@ class PyAVSink(Sink):
         for paletted in self.palette.frames(None) if self.palette is not None else ():
             self._mux_video(self._encode(paletted))
         self._mux_video(self._encode(None))
+        muxer = self.container.format.name.split(",")[0]
         try:
             self.container.close()
             if self.file is not None:
                 self.file.close()
         except (OSError, av.FFmpegError) as exc:
             raise self._write_error(exc) from exc
+        if self.output is not None and not self.output.direct and muxer in QUICKTIME_FORMATS:
+            self._check_all_play()
         if self.output is not None:
             self.output.commit()
+
+    def _check_all_play(self) -> None:
+        """Refuse an MP4 or MOV that leaves out frames written to it: those its edit list marks
+        outside the span it plays, which players and decoders drop, where the count of frames
+        written (frames in == frames out) would not tell."""
+        try:
+            with av.open(str(self.output.temp)) as written:
+                entries = written.streams[self.stream.index].index_entries
+                played = sum(not entry.is_discard for entry in entries)
+        except (OSError, av.FFmpegError) as exc:
+            raise SrpipeError(f"cannot read back {self.location} to count its frames ({exc})") from exc
+        if played != self.frames_written:
+            raise SrpipeError(f"{self.frames_written} frames encoded but {played} play in {self.location} (its edit "
+                              "list leaves the others out); write it as Matroska (.mkv) instead, and report it")
 
     def abort(self) -> None:
         if self.file is not None:

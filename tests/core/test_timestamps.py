@@ -1,5 +1,5 @@
 """Frames without (increasing) timestamps are timed between their neighbours, every valid
-timestamp kept."""
+timestamp kept; and an MP4 plays every frame written to it."""
 
 from fractions import Fraction
 
@@ -7,6 +7,8 @@ import av
 import numpy as np
 import pytest
 
+import srpipe.video
+from srpipe.errors import SrpipeError
 from srpipe.upscaling import upscale
 
 from media import video_info
@@ -89,3 +91,53 @@ def test_frame_times_replace_only_the_missing_and_repeated(given, timed, told):
     out += times.flush(None)
     assert [frame.pts for frame in out] == timed
     assert times.repaired == told
+
+
+def listed_source_run(tmp_path, frames, output="out.mp4"):
+    """Upscale ``frames`` ((pts, duration) in TICK units; 64x64, moving, which the encoder codes
+    with B-frames) from a plugin source."""
+    from srpipe import hookimpl
+    from srpipe.frames import PLANE_FORMATS, Frame
+    from srpipe.media import Source
+    from srpipe.testing import make_plugin_manager
+
+    class Listed(Source):
+        location = "listed://frames"
+        is_file = False
+        time_base = TICK
+        frame_rate = Fraction(30)
+
+        def items(self):
+            for index, (pts, duration) in enumerate(frames):
+                luma = np.roll(np.tile(np.arange(64, dtype=np.uint8) * 3, (64, 1)), index, axis=1)
+                planes = (luma, np.full((32, 32), 128, np.uint8), np.full((32, 32), 128, np.uint8))
+                yield Frame(planes, PLANE_FORMATS["yuv420p"], False, pts, TICK, duration=duration)
+
+    class ListedPlugin:
+        @hookimpl(tryfirst=True)
+        def open_source(self, location, options):
+            return Listed() if location.startswith("listed:") else None
+
+    pm = make_plugin_manager()
+    pm.register(ListedPlugin())
+    return upscale("listed://frames", str(tmp_path / output), pm=pm)
+
+
+# 12 frames 1/30 s apart, the last shown for one tick (as a re-timed frame was): FFmpeg's MP4 muxer
+# rounds the span its edit list plays to milliseconds, which here ends before the last frame begins
+BRIEF_LAST = [(7 + 512 * i, 512) for i in range(11)] + [(7 + 512 * 11, 1)]
+
+
+def test_an_mp4_plays_a_last_frame_shown_for_a_tick(tmp_path):
+    result = listed_source_run(tmp_path, BRIEF_LAST)
+    assert result.stats.frames_out == len(BRIEF_LAST)
+    assert played_frames(tmp_path / "out.mp4") == len(BRIEF_LAST)
+    assert len(video_info(tmp_path / "out.mp4")["times"]) == len(BRIEF_LAST)
+
+
+def test_frames_an_mp4_leaves_out_stop_the_run(tmp_path, monkeypatch):
+    """Were a last frame left out of what an MP4 plays, the frame count says so, and nothing is written."""
+    monkeypatch.setattr(srpipe.video, "SHORTEST_SHOWN", Fraction(0))
+    with pytest.raises(SrpipeError, match=f"{len(BRIEF_LAST)} frames encoded but {len(BRIEF_LAST) - 1} play in"):
+        listed_source_run(tmp_path, BRIEF_LAST)
+    assert not (tmp_path / "out.mp4").exists()
