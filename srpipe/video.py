@@ -252,6 +252,11 @@ PLAYLIST_FORMATS = frozenset({"hls", "dash"})
 # Seconds a network input may send nothing before srpipe gives up (--timeout).
 NETWORK_TIMEOUT = 30.0
 
+# The shortest a frame is shown in an output, in seconds: MP4 and MOV round the span they play (their
+# edit list) to their movie's time unit, FFmpeg's 1 ms, and a last frame shown for less (a repeated
+# time shared out at the end: FrameTimes) could begin past that span, where players leave it out
+SHORTEST_SHOWN = Fraction(1, 1000)
+
 
 def is_network(location: str) -> bool:
     """URLs other than local files and pipes: a server may stall them."""
@@ -415,6 +420,99 @@ class BestEffortTimes:
             self.faulty_pts += self.last_pts is not None and pts <= self.last_pts
             self.last_pts = pts
         return pts if pts is not None and (self.faulty_pts <= self.faulty_dts or dts is None) else dts
+
+
+# Frames held at most while they wait for the next frame with a time of its own (a repeated time or
+# a few in a badly muxed file); a longer run is timed by the frame rate, so that no more decoded
+# frames are held than a batch (the memory plan counts no more)
+REPAIR_FRAMES = 8
+
+
+class FrameTimes:
+    """A time for each decoded frame that has none, or one not after the frame before's (a raw
+    stream has none; a damaged or badly muxed file repeats one: Matroska's milliseconds give frames
+    less than one apart the same time), every other frame keeping its own.
+
+    Such a frame waits for the next frame with a time after the one before, and the frames waiting
+    share the time between those two evenly. Not the frame rate's step after the one before: in a
+    variable frame rate that step can pass the next valid times, which then moved too, dragging the
+    video out of step with its sound until they caught up. Where the time base leaves no room, each
+    takes the next unit, and the frame after them as few as keep the order. At the end they share
+    the time up to where the stream's packets end, so that the video ends where it did, with its
+    sound. Frames before the first timed one are the frame rate's step apart before it (not before
+    zero, where outputs start); a run longer than :data:`REPAIR_FRAMES`, frames at an end with no
+    room, and a stream without times are timed by the frame rate after the frame before."""
+
+    def __init__(self, rate_step: int):
+        self.rate_step = rate_step
+        self.held: list[Frame] = []
+        self.last: int | None = None  # the time of the last frame given out (which is the pipeline's then)
+        # The time a frame must be after to keep its own: the last frame's own time, where it kept it (a frame
+        # moved on by a unit for room keeps its own; one timed by the frame rate claims the times it passed)
+        self.own: int | None = None
+        self.timed = False  # a frame came with a time of its own
+        self.repaired = 0  # frames given a time, told in a warning
+
+    def __call__(self, frame: Frame) -> list[Frame]:
+        """``frame`` and the frames waiting before it, where they are timed now, in order."""
+        if frame.pts is None or self.own is not None and frame.pts <= self.own:
+            self.held.append(frame)
+            return self._stepped() if len(self.held) > REPAIR_FRAMES else []
+        self.timed, self.own = True, frame.pts
+        if not self.held:
+            return self._given([frame])
+        start = self.last
+        if start is None:
+            start = frame.pts - (len(self.held) + 1) * self.rate_step
+            start = max(start, -1) if frame.pts >= 0 else start
+        return self._shared(start, frame.pts) + self._given([frame])
+
+    def flush(self, end: int | None) -> list[Frame]:
+        """The frames still waiting at the stream's ``end`` (where its last packet ends; None: not
+        known), timed. The decoder's last frames without a time are no fault, nor told: it gives
+        out the frames it held for B-frames with none where the packets have no presentation time
+        (an AVI's)."""
+        expected = sum(frame.pts is None for frame in self.held) if self.timed else 0
+        if not self.held or self.last is None or end is None or end - self.last <= len(self.held):
+            ready = self._stepped()
+        else:
+            ready = self._shared(self.last, end)
+        self.repaired -= expected
+        return ready
+
+    def _shared(self, start: int, end: int) -> list[Frame]:
+        """The frames waiting, given the times between ``start`` and ``end`` evenly (one unit apart
+        where there is no room), each shown until the next."""
+        held, self.held = self.held, []
+        span, parts = end - start, len(held) + 1
+        for index, frame in enumerate(held, start=1):
+            frame.pts = start + (span * index // parts if span >= parts else index)
+        self._given(held)
+        for frame, after in zip(held, held[1:]):
+            frame.duration = after.pts - frame.pts
+        held[-1].duration = max(end - held[-1].pts, 1)
+        self.repaired += len(held)
+        return held
+
+    def _stepped(self) -> list[Frame]:
+        """The frames waiting, the frame rate's step apart after the last frame given out (from
+        zero: none), each shown for the step."""
+        held, self.held = self.held, []
+        start = self.last if self.last is not None else -self.rate_step
+        for index, frame in enumerate(held, start=1):
+            frame.pts, frame.duration = start + index * self.rate_step, self.rate_step
+        self.repaired += len(held)
+        self._given(held)
+        self.own = self.last
+        return held
+
+    def _given(self, frames: list[Frame]) -> list[Frame]:
+        """``frames`` given out, each after the one before (the next unit where there was no room)."""
+        for frame in frames:
+            if self.last is not None:
+                frame.pts = max(frame.pts, self.last + 1)
+            self.last = frame.pts
+        return frames
 
 
 class Joints:
@@ -813,7 +911,7 @@ class PyAVSource(Source):
 
     def _items(self) -> Iterator[Frame | av.Packet]:
         passthrough = {s.index for s in self.passthrough}
-        last_pts = last_step = None
+        times = FrameTimes(self._rate_step())
         video_pts, video_end, corrupt = [], None, False  # what the demuxer gave, to tell what it lost
         undated: dict[int, list[av.Packet]] = {}  # copied packets waiting for a decoding time
         audio_times = AudioTimes()
@@ -870,18 +968,7 @@ class PyAVSource(Source):
                         self.first_frame_size = (video_frame.width, video_frame.height)
                     frame = frame_from_av(video_frame, self.chroma_centred)
                     frame.pts = best_effort(video_frame.pts, video_frame.dts)
-                    if frame.pts is None and last_step:  # the decoder's last frames, where it had no time for them
-                        frame.pts = last_pts + last_step
-                    elif frame.pts is None or (last_pts is not None and frame.pts <= last_pts):
-                        # raw streams have none; a damaged or badly muxed file repeats them
-                        if not self._retimed:
-                            warnings.warn(f"{self.location} has frames without (increasing) timestamps; "
-                                          "timing them by the frame rate")
-                            self._retimed = True
-                        frame.pts = self._next_pts(last_pts)
-                    last_step = frame.pts - last_pts if last_pts is not None else None
-                    last_pts = frame.pts
-                    yield frame
+                    yield from times(frame)
             elif index in passthrough and packet.size and audio_times.date(packet):  # not the empty packet that
                 # ends each stream
                 date_cover(packet)
@@ -892,6 +979,12 @@ class PyAVSource(Source):
                 elif packet.dts is not None:
                     yield from _dated_before(undated.pop(index, []), packet)
                     yield packet
+        yield from times.flush(video_end)
+        if times.repaired:
+            count = times.repaired
+            warnings.warn(f"{count} frame{'s' * (count != 1)} of {self.location} had no timestamp, or one not after "
+                          "the frame before's, and took one between the frames around them (a long run of them, or "
+                          "a stream without timestamps, is timed by the frame rate)")
         for packets in undated.values():  # a stream that never gave a decoding time: its presentation times
             for packet in packets:
                 packet.dts = packet.pts
@@ -904,7 +997,6 @@ class PyAVSource(Source):
             self._count_container_losses(sorted(video_pts), video_end, corrupt, joints.at if joints else [])
             self._tell_frameless_packets()
 
-    _retimed = False
     # The first frame's, which the header's (``width``, ``height``: the last size it saw) may not be
     first_frame_size: tuple[int, int] | None = None
     _decoded = False  # a frame came out of the decoder
@@ -1062,11 +1154,10 @@ class PyAVSource(Source):
             ready += self._deinterlacer.flush()
         return ready
 
-    def _next_pts(self, last_pts: int | None) -> int:
-        """A timestamp for a frame the decoder gave none (raw elementary streams)."""
+    def _rate_step(self) -> int:
+        """A frame's step at the frame rate, in time-base units (for frames without times: :class:`FrameTimes`)."""
         rate = self.frame_rate or Fraction(25)
-        step = max(1, round(1 / (rate * self.time_base)))
-        return 0 if last_pts is None else last_pts + step
+        return max(1, round(1 / (rate * self.time_base)))
 
     def close(self) -> None:
         # A read blocked in FFmpeg (a stalled URL, on Ctrl-C) holds the lock: freeing the
@@ -2058,8 +2149,10 @@ class PyAVSink(Sink):
         if frame.duration and frame.time_base is not None:
             # Encoders drop a frame's duration, and a muxer then gives the last frame the usual
             # step: a GIF's long last frame, or a phone's, would be cut short. Its packet gets it back.
-            unit = frame.time_base / Fraction(self.stream.codec_context.time_base)
-            self._durations[round(frame.pts * unit)] = round(frame.duration * unit)
+            encoder_base = Fraction(self.stream.codec_context.time_base)
+            unit = frame.time_base / encoder_base
+            self._durations[round(frame.pts * unit)] = max(round(frame.duration * unit),
+                                                           math.ceil(SHORTEST_SHOWN / encoder_base))
         if self.palette is not None:
             for paletted in self.palette.frames(video_frame):
                 self._mux_video(self._encode(paletted))
@@ -2203,14 +2296,31 @@ class PyAVSink(Sink):
         for paletted in self.palette.frames(None) if self.palette is not None else ():
             self._mux_video(self._encode(paletted))
         self._mux_video(self._encode(None))
+        muxer = self.container.format.name.split(",")[0]
         try:
             self.container.close()
             if self.file is not None:
                 self.file.close()
         except (OSError, av.FFmpegError) as exc:
             raise self._write_error(exc) from exc
+        if self.output is not None and not self.output.direct and muxer in QUICKTIME_FORMATS:
+            self._check_all_play()
         if self.output is not None:
             self.output.commit()
+
+    def _check_all_play(self) -> None:
+        """Refuse an MP4 or MOV that leaves out frames written to it: those its edit list marks
+        outside the span it plays, which players and decoders drop, where the count of frames
+        written (frames in == frames out) would not tell."""
+        try:
+            with av.open(str(self.output.temp)) as written:
+                entries = written.streams[self.stream.index].index_entries
+                played = sum(not entry.is_discard for entry in entries)
+        except (OSError, av.FFmpegError) as exc:
+            raise SrpipeError(f"cannot read back {self.location} to count its frames ({exc})") from exc
+        if played != self.frames_written:
+            raise SrpipeError(f"{self.frames_written} frames encoded but {played} play in {self.location} (its edit "
+                              "list leaves the others out); write it as Matroska (.mkv) instead, and report it")
 
     def abort(self) -> None:
         if self.file is not None:

@@ -862,7 +862,7 @@ def test_matroska_without_timestamps_is_timed_by_the_frame_rate(tmp_path):
                 out.mux(packet)
     done = run_srpipe("upscale", flat, "-o", tmp_path / "out.mkv")
     assert done.returncode == 0, done.stderr.decode()
-    assert "Warning: " in done.stderr.decode() and "timing them by the frame rate" in done.stderr.decode()
+    assert "Warning: 9 frames of " in done.stderr.decode() and "timed by the frame rate" in done.stderr.decode()
     assert len(video_info(tmp_path / "out.mkv")["times"]) == 10
 
 
