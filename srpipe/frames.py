@@ -59,6 +59,12 @@ ALPHA_OF = {colour: with_alpha for with_alpha, colour in ALPHA_FORMATS.items()}
 FULL_RANGE_ALIASES = {"yuvj420p": "yuv420p", "yuvj422p": "yuv422p", "yuvj444p": "yuv444p"}
 
 
+# Where subsampled chroma lies, by FFmpeg's names (AVChromaLocation; H.264's and HEVC's
+# chroma_sample_loc_type + 1): horizontally on the first luma sample of its pair ("...left") or between
+# the pair; vertically between the rows of its pair, on the first ("top...") or on the second ("bottom...")
+CHROMA_LOCATIONS = ("left", "center", "topleft", "top", "bottomleft", "bottom")
+
+
 @dataclass
 class Frame:
     """One picture: Y (and Cb, Cr) planes, an optional alpha plane, and its timing.
@@ -78,6 +84,21 @@ class Frame:
     # place them; False: as MPEG-2, H.264, HEVC, VP9 and AV1 do by default, on the first luma sample of
     # each pair across (and between the rows down, for 4:2:0).
     chroma_centred: bool = False
+    # Or exactly, by FFmpeg's name (CHROMA_LOCATIONS), where the stream says so (UHD and HDR video's
+    # "topleft"); None: as chroma_centred says. Given, it sets chroma_centred ("center" is centred).
+    chroma_location: str | None = None
+
+    def __post_init__(self):
+        if self.chroma_location is not None:
+            if self.chroma_location not in CHROMA_LOCATIONS:
+                known = ", ".join(CHROMA_LOCATIONS)
+                raise ValueError(f"chroma_location {self.chroma_location!r} is not one of {known}")
+            self.chroma_centred = self.chroma_location == "center"
+
+    @property
+    def chroma_siting(self) -> str:
+        """Where the chroma lies, by FFmpeg's name: ``chroma_location``, or as ``chroma_centred`` says."""
+        return self.chroma_location or ("center" if self.chroma_centred else "left")
 
     @property
     def height(self) -> int:

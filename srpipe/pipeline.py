@@ -62,7 +62,7 @@ def upscale_frames(frames: list[Frame], upscaler: Upscaler, model_name: str = "m
         planes = [y]
         if fmt.chroma_shift is not None:
             planes += resize_chroma(frame.planes[1:], (frame.width, frame.height), (width, height), fmt,
-                                    first.full_range, first.chroma_centred)
+                                    first.full_range, first.chroma_siting)
         alpha = None
         if frame.alpha is not None:
             alpha = resize_plane(frame.alpha, width, height, fmt.max_value)

@@ -85,18 +85,21 @@ class PlaneScaler:
 
 class ChromaScaler:
     """The chroma planes of limited-range frames of one size and format resized as FFmpeg's
-    ``scale`` filter resizes the whole frame with ``in_h_chr_pos=0:out_h_chr_pos=0`` (chroma
-    sited "left", :func:`resize_chroma`). The luma it resizes beside them is not read: about
-    three times the cost of resizing the two planes alone, less than loading OpenCV to move
-    them (a classical run loads none). Not for concurrent use."""
+    ``scale`` filter resizes the whole frame with the chroma sited (``in_h_chr_pos``,
+    ``in_v_chr_pos`` and their ``out_`` twins) as ``siting`` says (:func:`chroma_positions`). The
+    luma it resizes beside them is not read: about three times the cost of resizing the two planes
+    alone, less than loading OpenCV to move them (a classical run loads none). Not for concurrent use."""
 
-    def __init__(self, size: tuple[int, int], out_size: tuple[int, int], fmt):
+    def __init__(self, size: tuple[int, int], out_size: tuple[int, int], fmt, siting: str = "left"):
         import av
 
         from srpipe.video import plane_view
 
-        self.graph = _scale_graph(size, out_size, fmt.name,
-                                  f"flags={SWSCALE_FLAGS['bicubic']}:in_h_chr_pos=0:out_h_chr_pos=0")
+        across, down = chroma_positions(siting)
+        options = f"flags={SWSCALE_FLAGS['bicubic']}:in_h_chr_pos={across}:out_h_chr_pos={across}"
+        if fmt.chroma_shift[1]:  # swscale's default for rows not subsampled: none to give
+            options += f":in_v_chr_pos={down}:out_v_chr_pos={down}"
+        self.graph = _scale_graph(size, out_size, fmt.name, options)
         self.frame = av.VideoFrame(*size, fmt.name)
         self._view, self.fmt = plane_view, fmt
 
@@ -109,36 +112,75 @@ class ChromaScaler:
                 for plane in self.graph.pull().planes[1:]]
 
 
+def chroma_positions(siting: str) -> tuple[int, int]:
+    """Where a subsampled chroma sample lies (FFmpeg's name of it, :data:`srpipe.frames.CHROMA_LOCATIONS`)
+    within the pair of luma samples it covers, across and down, in 256ths of a luma sample from the
+    first: 0 on the first, 128 between them, 256 on the second (the ``scale`` filter's ``*_chr_pos``)."""
+    across = 0 if siting.endswith("left") else 128
+    down = 0 if siting.startswith("top") else 256 if siting.startswith("bottom") else 128
+    return across, down
+
+
 def resize_chroma(chroma, size: tuple[int, int], out_size: tuple[int, int], fmt, full_range: bool,
-                  centred: bool = False) -> list[np.ndarray]:
+                  siting: str = "left") -> list[np.ndarray]:
     """The chroma planes of a frame of ``size`` (its luma's (width, height)) in the layout
-    ``fmt`` (:class:`srpipe.frames.PlaneFormat`) resized for a luma of ``out_size``, where they lie.
+    ``fmt`` (:class:`srpipe.frames.PlaneFormat`) resized for a luma of ``out_size``, where they lie
+    (``siting``, :func:`chroma_positions`).
 
     :func:`resize_plane` takes each sample as centred on its block of luma, as JPEG and MJPEG
-    place chroma (``centred``). MPEG-2, H.264, HEVC, VP9 and AV1 place a horizontally subsampled
-    chroma sample on the first luma sample of its pair (FFmpeg's "left", their default): a
-    quarter of an input chroma sample left of the centre, and so a quarter of an output sample
-    left of the output's. Resized by s, output sample m is then what the centred resize gives at
-    m + (s - 1) / 4: at x2, half an output luma pixel across, where the colour landed to one side
-    of the luma. Limited-range video goes through FFmpeg's ``scale`` so sited (:class:`ChromaScaler`);
-    full range, and planes too small for swscale, through :func:`resize_plane` (OpenCV) and then
-    Keys' kernel at that offset (within 2 levels of FFmpeg's, where both apply)."""
+    place chroma ("center"). MPEG-2, H.264, HEVC, VP9 and AV1 place a horizontally subsampled
+    chroma sample on the first luma sample of its pair ("left", their default): a quarter of an
+    input chroma sample left of the centre, and so a quarter of an output sample left of the
+    output's. Resized by s, output sample m is then what the centred resize gives at m + (s - 1) / 4:
+    at x2, half an output luma pixel across, where the colour landed to one side of the luma. Down,
+    chroma on the first row of its pair ("top...": UHD and HDR video's "topleft") is moved so too,
+    and on the second ("bottom...") the other way. Limited-range video goes through FFmpeg's
+    ``scale`` so sited (:class:`ChromaScaler`); full range, and planes too small for swscale,
+    through :func:`resize_plane` (OpenCV) and then Keys' kernel at those offsets (within 2 levels
+    of FFmpeg's, where both apply)."""
     width, height = fmt.chroma_size(*out_size)
-    if centred or fmt.chroma_shift[0] == 0:
+    # Where the samples lie in their pairs, and so the output samples to move by, across and down, from
+    # where the centred resize puts them (none across or down where the chroma is not subsampled)
+    across, down = (position if shift else 128 for position, shift in zip(chroma_positions(siting), fmt.chroma_shift))
+    moves = [(128 - position) / 512 * (new / old - 1)
+             for position, new, old in ((across, width, chroma[0].shape[1]), (down, height, chroma[0].shape[0]))]
+    if moves == [0.0, 0.0]:
         return [resize_plane(p, width, height, fmt.max_value, full_range=full_range) for p in chroma]
-    if not full_range and min(min(p.shape) for p in chroma) >= SWSCALE_MIN_SIDE:
-        return _kept(ChromaScaler, size, out_size, fmt).resize(chroma)
+    large = min(min(p.shape) for p in chroma) >= SWSCALE_MIN_SIDE
+    if not full_range and large:
+        return _kept(ChromaScaler, size, out_size, fmt, siting).resize(chroma)
     import cv2  # loaded already: resize_plane takes these planes through OpenCV
 
-    shift = (width / chroma[0].shape[1] - 1) / 4
-    reach = int(np.floor(abs(shift))) + 2  # the kernel's taps (2 a side) around the moved position
-    kernel = cubic_weight(shift - np.arange(-reach, reach + 1))[None, :].astype(np.float32)
+    if not large:  # a move after the resize smears a plane of a few rows: the sited kernel itself
+        return [_sited_cubic(plane, width, height, across, down, fmt.max_value) for plane in chroma]
+
+    def kernel(move):  # Keys' taps (2 a side) around the moved position, and the anchor
+        reach = int(np.floor(abs(move))) + 2
+        return cubic_weight(move - np.arange(-reach, reach + 1)).astype(np.float32), reach
+
+    (across_taps, across_anchor), (down_taps, down_anchor) = kernel(moves[0]), kernel(moves[1])
     planes = []
     for plane in chroma:
         resized = resize_plane(plane, width, height, fmt.max_value, full_range=full_range)
-        moved = cv2.filter2D(resized, -1, kernel, anchor=(reach, 0), borderType=cv2.BORDER_REPLICATE)
+        moved = cv2.sepFilter2D(resized, -1, across_taps, down_taps, anchor=(across_anchor, down_anchor),
+                                borderType=cv2.BORDER_REPLICATE)
         planes.append(np.minimum(moved, fmt.max_value, out=moved))
     return planes
+
+
+def _sited_cubic(plane: np.ndarray, width: int, height: int, across: int, down: int, max_value: int) -> np.ndarray:
+    """``plane`` resized to (height, width) by Keys' kernel (OpenCV's cubic) with its samples at
+    ``across`` and ``down`` (:func:`chroma_positions`): output sample m of a resize by s reads the
+    input at (m + o) / s - o, o the sample's offset from its pair's first luma sample in chroma samples."""
+    import cv2
+
+    def positions(count, old, position):
+        offset = position / 512 + 0.25  # 0.25 on the first luma sample, 0.5 between, 0.75 on the second
+        return ((np.arange(count) + offset) * old / count - offset).astype(np.float32)
+
+    x, y = np.meshgrid(positions(width, plane.shape[1], across), positions(height, plane.shape[0], down))
+    out = cv2.remap(plane, x, y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    return np.minimum(out, max_value, out=out)
 
 
 def fill_hidden_colour(planes, alpha: np.ndarray, chroma_shift: tuple[int, int] | None) -> tuple[np.ndarray, ...]:

@@ -24,11 +24,20 @@ from typing import Iterator
 
 import av
 import numpy as np
+from av.bitstream import BitStreamFilterContext
 from av.sidedata.sidedata import Type as SideDataType
 
 from srpipe import deinterlace
 from srpipe.errors import SrpipeError
-from srpipe.frames import ALPHA_FORMATS, ALPHA_OF, FULL_RANGE_ALIASES, PLANE_FORMATS, Frame, PlaneFormat
+from srpipe.frames import (
+    ALPHA_FORMATS,
+    ALPHA_OF,
+    CHROMA_LOCATIONS,
+    FULL_RANGE_ALIASES,
+    PLANE_FORMATS,
+    Frame,
+    PlaneFormat,
+)
 from srpipe.media import Sink, SinkOptions, Source, SourceOptions, png_animation, turns_a_quarter
 from srpipe.memory import check_frame_size, decoder_pixels, default_max_pixels
 from srpipe.outputs import AtomicOutput, local_name_hint, special_kind
@@ -83,9 +92,9 @@ def _fallback_format(name: str, bits: int, alpha: bool) -> str:
     return ALPHA_OF[colour] if alpha else colour
 
 
-def frame_from_av(video_frame: av.VideoFrame, chroma_centred: bool = False) -> Frame:
+def frame_from_av(video_frame: av.VideoFrame, chroma_location: str | None = None) -> Frame:
     """Planes straight from the decoder, alpha as its own plane; only unusual formats are converted.
-    ``chroma_centred``: the decoder's codec centres its chroma (:data:`CENTRED_CHROMA_CODECS`)."""
+    ``chroma_location``: where the stream's chroma lies (:func:`chroma_location`; None: "left")."""
     name = video_frame.format.name
     full_range = video_frame.color_range == COLOR_RANGE_FULL
     if name in FULL_RANGE_ALIASES:
@@ -104,7 +113,7 @@ def frame_from_av(video_frame: av.VideoFrame, chroma_centred: bool = False) -> F
     planes = tuple(plane_view(video_frame.planes[i], fmt.dtype) for i in range(count))
     time_base = Fraction(video_frame.time_base) if video_frame.time_base is not None else None
     return Frame(planes, fmt, full_range, video_frame.pts, time_base, alpha, video_frame.duration or None,
-                 chroma_centred)
+                 chroma_location=chroma_location)
 
 
 def frame_to_av(frame: Frame) -> av.VideoFrame:
@@ -258,6 +267,34 @@ NETWORK_TIMEOUT = 30.0
 SHORTEST_SHOWN = Fraction(1, 1000)
 
 
+def chroma_location(stream) -> str:
+    """Where a video stream's subsampled chroma lies, by FFmpeg's name (:data:`CHROMA_LOCATIONS`):
+    what its codec's headers say (H.264, HEVC, AV1: UHD and HDR video often "topleft"), else its
+    codec's default ("center" for the JPEG family, else "left"). PyAV does not give the location
+    FFmpeg reads; its ``trace_headers`` filter logs the headers it holds (the stream's extradata,
+    which the demuxer's probe fills in for MPEG-TS too), and the field is read from that log."""
+    name = stream.codec_context.name if stream.codec_context is not None else None
+    default = "center" if name in CENTRED_CHROMA_CODECS else "left"
+    if name not in CHROMA_LOCATION_FIELDS or not stream.codec_context.extradata:
+        return default
+    field, names = CHROMA_LOCATION_FIELDS[name]
+    level = av.logging.get_level()
+    av.logging.set_level(av.logging.INFO)  # the level the trace is logged at
+    try:
+        with av.logging.Capture(local=False) as logs:
+            BitStreamFilterContext("trace_headers", stream)
+    except (av.FFmpegError, ValueError):  # headers it cannot parse: the decoder will say
+        return default
+    finally:
+        av.logging.set_level(level)
+    for _, source, message in logs:
+        said = re.search(rf"\b{field}\s+[01]+ = (\d+)", message) if source == "trace_headers" else None
+        if said:
+            value = int(said[1])
+            return names[value] if value < len(names) and names[value] else default
+    return default
+
+
 def is_network(location: str) -> bool:
     """URLs other than local files and pipes: a server may stall them."""
     scheme = location.split(":", 1)[0].lower() if ":" in location else ""
@@ -313,8 +350,15 @@ CONTENT_RANGE = 32
 FLAT_BLOCK_RANGE = 3
 CONTENT_BLOCK_SHARE = 0.25  # a frame counts where at least this share of its blocks carry content
 # Codecs that centre each chroma sample on its luma block (the JPEG family); others site it as MPEG-2
-# and H.264 do (srpipe.frames.Frame.chroma_centred). PyAV does not report a stream's own chroma location.
+# and H.264 do, unless the stream says otherwise (chroma_location).
 CENTRED_CHROMA_CODECS = frozenset({"mjpeg", "mjpegb", "jpegls", "jpeg2000", "smvjpeg", "ljpeg", "amv"})
+# Where a stream's headers say its chroma lies, as FFmpeg's trace of them names the field, and the
+# FFmpeg name of each value (H.264 and HEVC: chroma_sample_loc_type; AV1: chroma_sample_position)
+CHROMA_LOCATION_FIELDS = {
+    "h264": ("chroma_sample_loc_type_top_field", CHROMA_LOCATIONS),
+    "hevc": ("chroma_sample_loc_type_top_field", CHROMA_LOCATIONS),
+    "av1": ("chroma_sample_position", (None, "left", "topleft")),
+}
 # Codecs that only code losslessly and hold what was captured or rendered (not GIF and other
 # palette formats, which reduce the colours).
 LOSSLESS_CODECS = frozenset({"ffv1", "ffvhuff", "huffyuv", "utvideo", "magicyuv", "png", "rawvideo", "v210"})
@@ -771,7 +815,7 @@ class PyAVSource(Source):
         # a stream that changes to a larger frame later is refused by the decoder, not allocated
         self.video.codec_context.options = {"max_pixels": decoder_pixels(max_pixels)}
         self.decoder = _alpha_decoder(self.video, max_pixels) or self.video.codec_context
-        self.chroma_centred = self.video.codec_context.name in CENTRED_CHROMA_CODECS
+        self.chroma_location = chroma_location(self.video)
         self.pts_range = options.pts_range
         # A part of a file (pts_range) keeps the file's times, which it is cut by
         self.origin = file_origin(self.container) if self.pts_range is None else Fraction(0)
@@ -966,7 +1010,7 @@ class PyAVSource(Source):
                         self.display_matrix = _display_matrix(video_frame) or ()
                         self.hdr10 = hdr10_params(video_frame)
                         self.first_frame_size = (video_frame.width, video_frame.height)
-                    frame = frame_from_av(video_frame, self.chroma_centred)
+                    frame = frame_from_av(video_frame, self.chroma_location)
                     frame.pts = best_effort(video_frame.pts, video_frame.dts)
                     yield from times(frame)
             elif index in passthrough and packet.size and audio_times.date(packet):  # not the empty packet that
@@ -1981,10 +2025,10 @@ class PyAVSink(Sink):
         if colour is not None and is_rgb(av.VideoFormat(stream.pix_fmt)):  # written as RGB (--pix-fmt bgr0): no matrix
             colour = (RGB_COLORSPACE_TAG, *colour[1:])
         tag_video_stream(stream, first.full_range, colour, matrix)
-        if first.chroma_centred and first.format.chroma_shift not in (None, (0, 0)):
-            # MJPEG's centred chroma, resized as it lies: said so, where a player would take the H.264
-            # default and show the colour half a pixel off
-            stream.options = {**stream.options, "chroma_sample_location": "center"}
+        if first.chroma_siting != "left" and first.format.chroma_shift not in (None, (0, 0)):
+            # Chroma resized as it lies (MJPEG's centred, HDR video's top left): said so, where a player
+            # would take the H.264 default and show the colour half a pixel off
+            stream.options = {**stream.options, "chroma_sample_location": first.chroma_siting}
         stream.metadata.update(getattr(self.source, "video_tags", {}))
         stream.disposition = getattr(self.source, "video_disposition", stream.disposition)
         sample_aspect = getattr(self.source, "sample_aspect_ratio", None)

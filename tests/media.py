@@ -53,10 +53,14 @@ def audio_only_file(path, rate: int = 48000):
     return path
 
 
-def sited_cubic(plane: np.ndarray, width: int, height: int) -> np.ndarray:
-    """The exact kernel (OpenCV's) resizing 4:2:0 chroma sited on the left: output sample m of a
-    resize by s lies at input sample (m + 1/4) / s - 1/4 across, (m + 1/2) / s - 1/2 down."""
-    across = (np.arange(width) + 0.25) * plane.shape[1] / width - 0.25
-    down = (np.arange(height) + 0.5) * plane.shape[0] / height - 0.5
+def sited_cubic(plane: np.ndarray, width: int, height: int, siting: str = "left") -> np.ndarray:
+    """The exact kernel (OpenCV's) resizing 4:2:0 chroma sited as FFmpeg names it: on the left,
+    output sample m of a resize by s lies at input sample (m + 1/4) / s - 1/4 across; centred
+    across, at (m + 1/2) / s - 1/2; down, (m + 1/2) / s - 1/2 between the rows, (m + 1/4) / s - 1/4
+    on the top one, (m + 3/4) / s - 3/4 on the bottom one."""
+    offset_across = 0.25 if siting.endswith("left") else 0.5
+    offset_down = 0.25 if siting.startswith("top") else 0.75 if siting.startswith("bottom") else 0.5
+    across = (np.arange(width) + offset_across) * plane.shape[1] / width - offset_across
+    down = (np.arange(height) + offset_down) * plane.shape[0] / height - offset_down
     x, y = np.meshgrid(across.astype(np.float32), down.astype(np.float32))
     return cv2.remap(plane, x, y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)

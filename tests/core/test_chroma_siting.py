@@ -11,10 +11,11 @@ import cv2
 import numpy as np
 import pytest
 
-from srpipe.frames import PLANE_FORMATS
+from srpipe.frames import CHROMA_LOCATIONS, PLANE_FORMATS
 from srpipe.media import SinkOptions
 from srpipe.resize import resize_chroma
 from srpipe.upscaling import upscale
+from srpipe.video import chroma_location
 
 from media import sited_cubic
 
@@ -42,13 +43,17 @@ def edges(cb: np.ndarray) -> tuple[float, float]:
     return crossing(row, (row[0] + row[-1]) / 2), crossing(column, (column[0] + column[-1]) / 2)
 
 
-def encoded_clip(path, codec="libx264", full_range=False):
-    """Three frames of the steps: x264 at QP 0 and FFV1 code them losslessly, MJPEG at its finest."""
+def encoded_clip(path, codec="libx264", full_range=False, location=None):
+    """Three frames of the steps: x264 at QP 0, x265 lossless and FFV1 code them losslessly, MJPEG at
+    its finest; ``location``: the chroma location the stream's headers give (H.264, HEVC)."""
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=25)
         stream.width, stream.height = WIDTH, HEIGHT
         stream.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
-        stream.options = {"libx264": {"qp": "0"}, "mjpeg": {"qmin": "1", "qmax": "1"}}.get(codec, {})
+        stream.options = {"libx264": {"qp": "0"}, "mjpeg": {"qmin": "1", "qmax": "1"},
+                          "libx265": {"x265-params": "lossless=1:log-level=error"}}.get(codec, {})
+        if location is not None:
+            stream.options = {**stream.options, "chroma_sample_location": location}
         if full_range:
             stream.codec_context.color_range = 2  # JPEG range
         for _ in range(3):
@@ -84,12 +89,52 @@ def test_video_chroma_stays_on_its_luma(tmp_path, codec, full_range):
     assert down == pytest.approx(15.5, abs=0.05)
 
 
+@pytest.mark.parametrize("codec", ["libx264", "libx265"])
+@pytest.mark.parametrize("location, down", [("topleft", 15.25), ("bottomleft", 15.75), ("left", 15.5)])
+def test_chroma_a_stream_says_lies_on_a_row_stays_on_it(tmp_path, codec, location, down):
+    """UHD and HDR video often puts each chroma row on the first luma row of its pair ("topleft",
+    as the stream's headers say). The vertical step then lies between input chroma rows 7 and 8 on
+    luma rows 14 and 16, at luma 15, which x2 puts at output luma 30.5, and output chroma row m sits
+    on output luma 2m: 15.25 (on the second row, "bottomleft": 15.75). It was resized as "left",
+    a quarter of an output chroma row off."""
+    clip = encoded_clip(tmp_path / "in.mkv", codec, location=location)
+    with av.open(str(clip)) as container:
+        assert chroma_location(container.streams.video[0]) == location
+    across, measured = edges(upscaled_cb(clip, tmp_path / "out.mkv"))
+    assert across == pytest.approx(31.25, abs=0.05)
+    assert measured == pytest.approx(down, abs=0.05)
+
+
+@pytest.mark.parametrize("location", CHROMA_LOCATIONS)
+def test_the_chroma_location_an_h264_stream_gives_is_read(tmp_path, location):
+    clip = encoded_clip(tmp_path / "in.mp4", location=location)
+    with av.open(str(clip)) as container:
+        assert chroma_location(container.streams.video[0]) == location
+
+
+@pytest.mark.parametrize("name, said", [("ffv1", "left"), ("mjpeg", "center"), ("libx264", "left")])
+def test_a_stream_that_says_nothing_has_its_codecs_chroma_location(tmp_path, name, said):
+    clip = encoded_clip(tmp_path / "in.avi", name, full_range=name == "mjpeg")
+    with av.open(str(clip)) as container:
+        assert chroma_location(container.streams.video[0]) == said
+
+
 def test_mjpeg_chroma_stays_centred(tmp_path):
     """MJPEG (a webcam's) centres each chroma sample on its 2x2 luma block, and keeps it there."""
     clip = encoded_clip(tmp_path / "in.avi", "mjpeg", full_range=True)
     across, down = edges(upscaled_cb(clip, tmp_path / "out.mkv"))
     assert across == pytest.approx(31.5, abs=0.05)
     assert down == pytest.approx(15.5, abs=0.05)
+
+
+@pytest.mark.parametrize("full_range, size", [(False, (WIDTH, HEIGHT)), (True, (WIDTH, 4))])
+def test_rows_not_subsampled_are_not_moved_whatever_the_stream_says(full_range, size):
+    """4:2:2 chroma is as tall as the luma: "topleft" is "left" there."""
+    fmt = PLANE_FORMATS["yuv422p"]
+    plane = np.random.default_rng(2).integers(16, 240, fmt.chroma_size(*size)[::-1]).astype(np.uint8)
+    out = [resize_chroma([plane, plane], size, (2 * size[0], 2 * size[1]), fmt, full_range, siting)[0]
+           for siting in ("left", "topleft", "bottomleft")]
+    assert np.array_equal(out[0], out[1]) and np.array_equal(out[0], out[2])
 
 
 @pytest.mark.parametrize("name", ["yuv420p10le", "yuv422p"])
@@ -105,26 +150,30 @@ def test_other_depths_and_subsamplings_keep_their_siting(name, full_range):
     assert across == pytest.approx(31.25, abs=0.05)
 
 
-@pytest.mark.parametrize("full_range, size", [(True, (WIDTH, HEIGHT)), (False, (WIDTH, 8)), (True, (WIDTH, 8))])
-def test_full_range_and_tiny_planes_are_sited_too(full_range, size):
+@pytest.mark.parametrize("siting", ["left", "topleft", "bottom"])
+@pytest.mark.parametrize("full_range, size", [(False, (WIDTH, HEIGHT)), (True, (WIDTH, HEIGHT)), (False, (WIDTH, 8)),
+                                              (True, (WIDTH, 8))])
+def test_full_range_and_tiny_planes_are_sited_too(full_range, size, siting):
     """Those go through OpenCV (swscale clips full-range overshoot between its passes, and shortens
     its kernel on planes under 6 samples), then Keys' kernel moves them: within 2 of the exact
-    kernel sited on the left, on chroma-like (smooth) content."""
+    kernel sited as the stream says, on chroma-like (smooth) content, as FFmpeg's scale is."""
     fmt = PLANE_FORMATS["yuv420p"]
     shape = fmt.chroma_size(*size)[::-1]
     coarse = np.random.default_rng(1).random((4, 8))
     plane = np.round(20 + 215 * cv2.resize(coarse, shape[::-1], interpolation=cv2.INTER_LINEAR)).astype(np.uint8)
-    out = resize_chroma([plane, plane], size, (2 * size[0], 2 * size[1]), fmt, full_range)[0]
-    assert np.abs(out.astype(int) - sited_cubic(plane, 2 * shape[1], 2 * shape[0])).max() <= 2
+    out = resize_chroma([plane, plane], size, (2 * size[0], 2 * size[1]), fmt, full_range, siting)[0]
+    assert np.abs(out.astype(int) - sited_cubic(plane, 2 * shape[1], 2 * shape[0], siting)).max() <= 2
 
 
 @pytest.mark.skipif(shutil.which("ffprobe") is None,
                     reason="needs the ffprobe program to read a stream's chroma location (PyAV does not report it)")
-@pytest.mark.parametrize("codec, full_range, said", [("mjpeg", True, "center"), ("libx264", False, "left"),
-                                                     ("ffv1", True, "left")])
-def test_the_output_says_where_its_chroma_lies(tmp_path, codec, full_range, said):
-    """Centred chroma in H.264, whose players take it for sited on the left unless told."""
-    clip = encoded_clip(tmp_path / "in.avi", codec, full_range)
+@pytest.mark.parametrize("codec, full_range, location, said", [
+    ("mjpeg", True, None, "center"), ("libx264", False, None, "left"), ("ffv1", True, None, "left"),
+    ("libx264", False, "topleft", "topleft"), ("libx265", False, "bottom", "bottom")])
+def test_the_output_says_where_its_chroma_lies(tmp_path, codec, full_range, location, said):
+    """Centred chroma in H.264, whose players take it for sited on the left unless told; and where a
+    stream's headers say, the output says the same."""
+    clip = encoded_clip(tmp_path / ("in.mkv" if location else "in.avi"), codec, full_range, location)
     upscale(str(clip), str(tmp_path / "out.mp4"), model="bicubic", scale=2, sink_options=SinkOptions())
     probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=chroma_location", "-of", "csv=p=0",
                             str(tmp_path / "out.mp4")], capture_output=True, text=True, check=True)

@@ -24,7 +24,7 @@ from srpipe.default_plugins.live.display import matrix_for
 from srpipe.errors import SrpipeError
 from srpipe.frames import Frame
 from srpipe.media import Source
-from srpipe.video import CENTRED_CHROMA_CODECS, frame_from_av
+from srpipe.video import chroma_location, frame_from_av
 
 SCHEME = "camera:"
 INPUT_FORMATS = {"linux": "v4l2", "darwin": "avfoundation", "win32": "dshow"}
@@ -62,11 +62,11 @@ class PyAVCamera(Source):
             raise SrpipeError(f"{location} has no video stream")
         context = self.container.streams.video[0].codec_context
         self.width, self.height = context.width, context.height
-        self.chroma_centred = context.name in CENTRED_CHROMA_CODECS  # an MJPEG webcam
+        self.chroma_location = chroma_location(self.container.streams.video[0])  # an MJPEG webcam's: centred
 
     def items(self) -> Iterator[Frame]:
         for video_frame in self.container.decode(video=0):
-            yield frame_from_av(video_frame, self.chroma_centred)
+            yield frame_from_av(video_frame, self.chroma_location)
 
     def close(self) -> None:
         self.container.close()
