@@ -321,7 +321,7 @@ def test_a_file_with_repeated_timestamps_is_not_split_and_comes_out_as_one_proce
     assert {f["input"]: (f["status"], f["frames"]) for f in json.loads(done.stdout)["files"]} == {
         "gop.mp4": ("done", 60), "open.mkv": ("done", 50), "short.mp4": ("done", 8), "repeated.mkv": ("done", 60)}
     one = tmp_path / "one.mkv"
-    with pytest.warns(UserWarning, match="timing them by the frame rate"):
+    with pytest.warns(UserWarning, match="had no timestamp, or one not after"):
         upscale(str(repeated), str(one), sink_options=SinkOptions(codec="ffv1"))
     assert video_info(tmp_path / "out" / "repeated.mkv")["times"] == video_info(one)["times"]
 
