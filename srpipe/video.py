@@ -258,6 +258,11 @@ CONTIGUOUS_FORMATS = frozenset({"matroska", "webm", "avi", "flv"})
 # Formats that read a playlist, whose own size says nothing of the stream's length
 PLAYLIST_FORMATS = frozenset({"hls", "dash"})
 
+# Demuxers of bare video streams (a camera's or an encoder's .h264, .hevc, .m2v): their frames have no
+# times, and the rate they report is their own option's default (25 fps), not the stream's, which the
+# codec's headers give (H.264's and HEVC's timing info) and FFmpeg's command takes
+ELEMENTARY_FORMATS = frozenset({"h264", "hevc", "vvc", "mpegvideo", "m4v", "cavsvideo", "avs2", "avs3", "vc1",
+                                "dirac", "h261", "h263", "obu"})
 # Seconds a network input may send nothing before srpipe gives up (--timeout).
 NETWORK_TIMEOUT = 30.0
 
@@ -894,6 +899,8 @@ class PyAVSource(Source):
     @property
     def frame_rate(self) -> Fraction | None:
         rate = self.video.average_rate or self.video.guessed_rate
+        if self.container.format.name in ELEMENTARY_FORMATS:  # their mean rate is the demuxer's 25, not the stream's
+            rate = self.video.codec_context.framerate or self.video.guessed_rate or rate
         return Fraction(rate) if rate else None
 
     @property

@@ -141,3 +141,26 @@ def test_frames_an_mp4_leaves_out_stop_the_run(tmp_path, monkeypatch):
     with pytest.raises(SrpipeError, match=f"{len(BRIEF_LAST)} frames encoded but {len(BRIEF_LAST) - 1} play in"):
         listed_source_run(tmp_path, BRIEF_LAST)
     assert not (tmp_path / "out.mp4").exists()
+
+
+@pytest.mark.parametrize("codec, rate", [("libx264", Fraction(60)), ("libx264", Fraction(30000, 1001)),
+                                         ("libx265", Fraction(50))])
+def test_a_bare_stream_is_timed_at_its_own_rate(tmp_path, codec, rate):
+    """A bare .h264 or .hevc (a camera's, an encoder's) has no frame times, and its demuxer reports
+    its own default of 25 fps as the rate: a 60 fps stream came out at 25, two and a half times as
+    long. Its headers' timing (as FFmpeg's command reads it) gives the rate."""
+    clip = tmp_path / f"raw.{'h264' if codec == 'libx264' else 'hevc'}"
+    with av.open(str(clip), "w") as container:
+        stream = container.add_stream(codec, rate=rate, options={"x265-params": "log-level=error"})
+        stream.width = stream.height = 64
+        stream.pix_fmt = "yuv420p"
+        for index in range(12):
+            frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), index * 20, np.uint8), format="rgb24")
+            frame.pts = index
+            container.mux(stream.encode(frame.reformat(format="yuv420p")))
+        container.mux(stream.encode(None))
+    with pytest.warns(UserWarning, match="12 frames of .* had no timestamp"):
+        upscale(str(clip), str(tmp_path / "out.mkv"))
+    times = video_info(tmp_path / "out.mkv")["times"]
+    assert len(times) == 12
+    assert float(times[-1] - times[0]) == pytest.approx(11 / rate, abs=0.002)  # Matroska's milliseconds
