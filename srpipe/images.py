@@ -30,6 +30,8 @@ from srpipe.sizing import SizePlan
 
 EIGHT_BIT_ONLY = {".jpg", ".jpeg", ".webp", ".bmp"}
 NO_ALPHA = {".jpg", ".jpeg"}  # OpenCV writes the others' alpha
+# The pictures srpipe writes to standard output (-o -), by --format's name, as their file suffix
+STDOUT_FORMATS = {"png": ".png", "jpeg": ".jpg", "jpg": ".jpg", "webp": ".webp", "bmp": ".bmp", "tiff": ".tif"}
 FORMAT_NAMES = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WebP", ".bmp": "BMP", ".png": "PNG", ".tif": "TIFF",
                 ".tiff": "TIFF"}
 KEEPS_METADATA = {".png", ".jpg", ".jpeg", ".webp"}  # where OpenCV writes an ICC profile and EXIF
@@ -466,12 +468,12 @@ class ImageSource(Source):
         upscale = working + max(2 * in_px + 2 * model_px,
                                 4 * model_px + 4 * out_px if model_px != out_px else 0,
                                 2 * planes * out_px + (2 * out_px if model_px != out_px else 0))
-        suffix = Path(output).suffix.lower()
+        suffix = ".png" if output == "-" else Path(output).suffix.lower()  # standard output: PNG unless told
         image = out_px * self.channels * output_depth(suffix, 8 * self.decoded_bytes) // 8
         # the image OpenCV encodes (a band's float copies made at a time) and what encoding takes,
         # in multiples of the image (docs/design-notes.md, "Memory"): libwebp holds its own copies;
         # the others write a file as they go, but a FIFO or device gets a copy encoded in memory
-        encoding = 13 if suffix == ".webp" else 3 if writes_through(output) else 0.1
+        encoding = 13 if suffix == ".webp" else 3 if output == "-" or writes_through(output) else 0.1
         write = int(image * (1 + encoding)) + band
         return decode + upscale + write + THREADS_WORKING
 
@@ -585,11 +587,18 @@ class ImageSink(Sink):
     def __init__(self, location: str, source: ImageSource, options: SinkOptions):
         self.location = location
         self.source = source
-        self.suffix = Path(location).suffix.lower()
+        if location == "-":  # standard output: the format --format names, PNG by default
+            format_name = (options.container_format or "png").lower()
+            if format_name not in STDOUT_FORMATS:
+                raise SrpipeError(f"--format {options.container_format} is not a picture format srpipe writes; "
+                                  f"use one of {', '.join(sorted(STDOUT_FORMATS))}")
+            self.suffix = STDOUT_FORMATS[format_name]
+        else:
+            self.suffix = Path(location).suffix.lower()
         if self.suffix not in IMAGE_SUFFIXES:  # a FIFO or device (/dev/null) without an image name
             self.suffix = ".png"
         self.encoder = {".jpg": "jpeg", ".tif": "tiff"}.get(self.suffix, self.suffix.lstrip("."))
-        self.output = AtomicOutput(Path(location), options.overwrite)
+        self.output = AtomicOutput(Path(location), options.overwrite) if location != "-" else None
         self.written = False
 
     def write_frame(self, frame: Frame) -> None:
@@ -632,7 +641,7 @@ class ImageSink(Sink):
         chunks = self._png_chunks(fits)
         # OpenCV writes a file as it encodes (imencode would hold up to 3 times the image more: its
         # growing buffer and the copy it returns); it picks the format by the name's suffix
-        to_file = (not self.output.direct and self.output.temp.suffix.lower() == self.suffix
+        to_file = (self.output is not None and not self.output.direct and self.output.temp.suffix.lower() == self.suffix
                    and _opencv_can_name(self.output.temp))
         try:
             with quiet_stderr():
@@ -680,10 +689,13 @@ class ImageSink(Sink):
             ok = False
         if not ok:
             raise SrpipeError(f"cannot encode {self.location} ({size}) as {self.suffix}; use .png")
+        parts = (encoded[:PNG_HEADER_BYTES], chunks, encoded[PNG_HEADER_BYTES:]) if chunks else (encoded,)
         try:
-            with open(self.output.temp, "wb") as file:  # Python's open: Ctrl-C ends a wait for a FIFO's reader
-                for part in (encoded[:PNG_HEADER_BYTES], chunks, encoded[PNG_HEADER_BYTES:]) if chunks else (encoded,):
+            with (open(self.output.temp, "wb") if self.output is not None  # Python's open: Ctrl-C ends a wait
+                  else contextlib.nullcontext(sys.stdout.buffer)) as file:  # for a FIFO's reader
+                for part in parts:
                     file.write(part)  # from OpenCV's buffer, not a copy of it
+                file.flush()
         except BrokenPipeError:
             raise  # a reader that left (-o /dev/stdout | head): the command line ends quietly
         except OSError as exc:
@@ -692,7 +704,9 @@ class ImageSink(Sink):
     def finish(self) -> None:
         if not self.written:
             raise SrpipeError(f"nothing was upscaled from {self.source.location}")
-        self.output.commit()
+        if self.output is not None:
+            self.output.commit()
 
     def abort(self) -> None:
-        self.output.discard()
+        if self.output is not None:
+            self.output.discard()

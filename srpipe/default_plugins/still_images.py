@@ -22,8 +22,9 @@ def open_source(location, options):
 def open_sink(location, source, options):
     if source.kind != "image":
         return None
-    if location == "-" or not (is_image_path(location) or writes_through(location)):
-        raise SrpipeError(f"{source.location} is an image; name the output .png, .jpg, .webp, .bmp or .tif")
+    if location != "-" and not (is_image_path(location) or writes_through(location)):
+        raise SrpipeError(f"{source.location} is an image; name the output .png, .jpg, .webp, .bmp or .tif, "
+                          "or - for standard output")
     from srpipe.images import ImageSink, ImageSource
 
     if not isinstance(source, ImageSource):

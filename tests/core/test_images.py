@@ -489,3 +489,24 @@ def test_a_profile_that_does_not_fit_the_output_is_dropped_with_a_warning(tmp_pa
     assert done.returncode == 0 and done.stderr == b"", done.stderr.decode()
     with Image.open(tmp_path / "out.webp") as image:
         assert image.info.get("icc_profile") == profile
+
+
+@pytest.mark.parametrize("given, signature", [((), b"\x89PNG"), (("--format", "jpeg"), b"\xff\xd8\xff")])
+def test_a_picture_is_written_to_standard_output(tmp_path, given, signature):
+    """`-o -` was refused with "name the output .png, .jpg...", and `-o /dev/stdout` into a file
+    with "already exists": a picture goes to a pipe as PNG, or in the format --format names."""
+    source = make_test_image(tmp_path / "in.png", width=40, height=30)
+    done = run_srpipe("upscale", source, "-o", "-", *given)
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout.startswith(signature)
+    picture = cv2.imdecode(np.frombuffer(done.stdout, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert picture.shape == (60, 80, 3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]
+
+
+def test_a_format_that_is_no_picture_is_refused_for_standard_output(tmp_path):
+    source = make_test_image(tmp_path / "in.png", width=40, height=30)
+    done = run_srpipe("upscale", source, "-o", "-", "--format", "gif")
+    assert done.returncode == 1 and done.stdout == b""
+    assert done.stderr.decode().strip().splitlines() == [
+        "Error: --format gif is not a picture format srpipe writes; use one of bmp, jpeg, jpg, png, tiff, webp"]
