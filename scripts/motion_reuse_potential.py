@@ -23,7 +23,8 @@ from srpipe.reuse import ReusePolicy, _shifted, _tile_max
 
 
 def potential(path: str, reach: int, threshold: int, tile: int, radius: int) -> tuple[int, float, float]:
-    """(frames, share of tiles due, share of the due tiles a whole-pixel move could serve)."""
+    """(frames, share of tiles due, share of the due tiles a whole-pixel move could serve), of the tiles
+    away from the frame's edges."""
     support = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
     moves = [(dx, dy) for dy in range(-reach, reach + 1) for dx in range(-reach, reach + 1) if dx or dy]
     basis, frames, due_tiles, served_tiles, all_tiles = None, 0, 0, 0, 0
@@ -45,9 +46,9 @@ def potential(path: str, reach: int, threshold: int, tile: int, radius: int) -> 
                 mismatch = cv2.absdiff(y, _shifted(basis, dx, dy)) > threshold
                 served |= _tile_max(cv2.dilate(mismatch.view(np.uint8), support), tile) == 0
             frames += 1
-            due_tiles += int(due.sum())
+            due_tiles += int((due & inside).sum())  # only those a move could serve count, both sides
             served_tiles += int((served & due & inside).sum())
-            all_tiles += due.size
+            all_tiles += int(inside.sum())
             if due.mean() > ReusePolicy.full_share:
                 basis = y.copy()
             else:

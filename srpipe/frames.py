@@ -97,8 +97,11 @@ class Frame:
 
     @property
     def chroma_siting(self) -> str:
-        """Where the chroma lies, by FFmpeg's name: ``chroma_location``, or as ``chroma_centred`` says."""
-        return self.chroma_location or ("center" if self.chroma_centred else "left")
+        """Where the chroma lies, by FFmpeg's name: ``chroma_location``, or as ``chroma_centred`` says
+        where that is all it says ("left" or "center": a plugin may have set ``chroma_centred`` since)."""
+        if self.chroma_location in (None, "left", "center"):
+            return "center" if self.chroma_centred else "left"
+        return self.chroma_location
 
     @property
     def height(self) -> int:

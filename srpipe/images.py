@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import struct
 import sys
 import warnings
@@ -42,6 +43,9 @@ BAND_WORKING = {"colour": 80, "grey": 32}
 # For the memory plan: what the threads of a large picture's run take that a tiny one's do not
 # (OpenCV's worker threads' buffers, the allocator's heaps for the pipeline's threads).
 THREADS_WORKING = 32 << 20
+# For the memory plan: what filling the colour under transparent pixels takes at its largest, in bytes a
+# pixel of the picture (measured: tests/core/test_image_memory.py)
+FILL_WORKING = 40
 _HALF = 32768.0
 _MAX = 65535.0
 ORIENTATION_TAG = 0x0112  # EXIF's
@@ -244,12 +248,13 @@ def image_header(path: str) -> ImageHeader:
 
 
 def _tiff_thumbnails(image) -> int:
-    """How many of a TIFF's pages after its first are reduced-resolution copies of a picture
-    (NewSubfileType, tag 254, bit 0: a thumbnail or preview), not pages of their own."""
+    """How many of a TIFF's pages after its first are no pages of their own but a reduced-resolution
+    copy of a picture (NewSubfileType, tag 254, bit 0: a thumbnail or preview) or its transparency
+    mask (bit 2)."""
     thumbnails = 0
     for page in range(1, image.n_frames):
         image.seek(page)
-        thumbnails += image.tag_v2.get(254, 0) & 1
+        thumbnails += bool(image.tag_v2.get(254, 0) & 0b101)
     image.seek(0)
     return thumbnails
 
@@ -426,16 +431,18 @@ class ImageSource(Source):
         # Refused rather than cut to the first picture: FFmpeg decodes no animated WebP (it does GIF
         # and APNG, which are upscaled as videos), and one picture is written a file.
         if self.header.pictures > 1 and self.header.format == "WEBP":
-            apng = Path(location).with_suffix(".apng")
+            apng = str(Path(location).with_suffix(".apng"))
+            convert = f"from PIL import Image; Image.open({location!r}).save({apng!r}, save_all=True)"
             raise SrpipeError(f"{location} is an animated WebP ({self.header.pictures} frames), which srpipe cannot "
-                              f"read whole; make it an animated PNG first (python3 -c \"from PIL import Image; "
-                              f"Image.open('{location}').save('{apng}', save_all=True)\") and upscale that")
+                              f"read whole; make it an animated PNG first (python3 -c {shlex.quote(convert)}) and "
+                              "upscale that")
         if self.header.pictures > 1:
             raise SrpipeError(f"{location} holds {self.header.pictures} pages, and srpipe writes one picture a file; "
-                              f"split it into a file a page first (tiffsplit, or magick {location} page-%d.tif)")
-        if self.header.thumbnails:  # a copy of the picture, made smaller to show it quickly: not lost
-            warnings.warn(f"{location}: its reduced-resolution copies (thumbnails) are left out; the picture is "
-                          "upscaled")
+                              "split it into a file a page first (tiffsplit, or magick "
+                              f"{shlex.quote(location)} page-%d.tif)")
+        if self.header.thumbnails:  # copies of the picture made smaller to show it quickly, or its masks: not lost
+            warnings.warn(f"{location}: its thumbnails and masks of the picture (pages that are no pictures of their "
+                          "own) are left out; the picture is upscaled")
         # The size from the header, as shown: checked against the memory plan before anything is decoded.
         self.width, self.height = image_size(location) or self.header.size or (None, None)
         if self.width is not None and self.header.turned:
@@ -465,7 +472,10 @@ class ImageSource(Source):
         # FFmpeg's frames of it and of the result, the result); the planes at the output size
         # (with FFmpeg's frame, kept for reuse)
         working = working_bytes(traits, 1, self.width, self.height, model_scale)
-        upscale = working + max(2 * in_px + 2 * model_px,
+        # with alpha, first the colour under it filled (resize.fill_hidden_colour: its distance transform,
+        # indices and copies of the planes)
+        fill = FILL_WORKING * in_px if self.channels == 4 else 0
+        upscale = working + max(fill, 2 * in_px + 2 * model_px,
                                 4 * model_px + 4 * out_px if model_px != out_px else 0,
                                 2 * planes * out_px + (2 * out_px if model_px != out_px else 0))
         suffix = ".png" if output == "-" else Path(output).suffix.lower()  # standard output: PNG unless told

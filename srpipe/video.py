@@ -278,20 +278,17 @@ def chroma_location(stream) -> str:
     codec's default ("center" for the JPEG family, else "left"). PyAV does not give the location
     FFmpeg reads; its ``trace_headers`` filter logs the headers it holds (the stream's extradata,
     which the demuxer's probe fills in for MPEG-TS too), and the field is read from that log."""
-    name = stream.codec_context.name if stream.codec_context is not None else None
+    # The codec's name, not its decoder's (libdav1d decodes AV1)
+    name = stream.codec_context.codec.canonical_name if stream.codec_context is not None else None
     default = "center" if name in CENTRED_CHROMA_CODECS else "left"
     if name not in CHROMA_LOCATION_FIELDS or not stream.codec_context.extradata:
         return default
     field, names = CHROMA_LOCATION_FIELDS[name]
-    level = av.logging.get_level()
-    av.logging.set_level(av.logging.INFO)  # the level the trace is logged at
     try:
-        with av.logging.Capture(local=False) as logs:
+        with ffmpeg_log(av.logging.INFO, local=True) as logs:  # the level the trace is logged at, in this thread
             BitStreamFilterContext("trace_headers", stream)
     except (av.FFmpegError, ValueError):  # headers it cannot parse: the decoder will say
         return default
-    finally:
-        av.logging.set_level(level)
     for _, source, message in logs:
         said = re.search(rf"\b{field}\s+[01]+ = (\d+)", message) if source == "trace_headers" else None
         if said:
@@ -306,11 +303,11 @@ def is_network(location: str) -> bool:
     return len(scheme) > 1 and scheme not in ("file", "pipe", "fd")
 
 
-def _refused_size(logs) -> tuple[int, int] | None:
-    """The frame size FFmpeg's logs say a decoder or demuxer refused (as over ``max_pixels``), if
-    they say so."""
+def _refused_size(logs, reason: str = "exceeds specified max pixel count") -> tuple[int, int] | None:
+    """The frame size FFmpeg's logs say a decoder refused as over ``max_pixels`` (or for
+    another ``reason`` it gives), if they say so."""
     for _, _, message in logs:
-        found = re.search(r"Picture size (\d+)x(\d+) (exceeds specified max pixel count|is invalid)", message)
+        found = re.search(rf"Picture size (\d+)x(\d+) {reason}", message)
         if found:
             return int(found[1]), int(found[2])
     return None
@@ -788,8 +785,11 @@ class PyAVSource(Source):
                               "with --timeout SECONDS") from exc
         except (av.FFmpegError, OSError, ValueError) as exc:
             self._check_stalled()
-            if (refused := _refused_size(logs)) is not None:  # the open's own reason is an errno (EBUSY)
-                check_frame_size(location, *refused, max_pixels)
+            # A header that claims a frame larger than FFmpeg decodes at all (its images' limit, near
+            # 2^28 pixels, not --max-pixels): the open's own reason is an errno, EBUSY
+            if (claimed := _refused_size(logs, "is invalid")) is not None:
+                raise SrpipeError(f"{location} claims {claimed[0]}x{claimed[1]} frames, larger than FFmpeg decodes "
+                                  "(about 268 megapixels): its header is damaged, or it is not a video") from exc
             raise _open_error(location, exc) from exc
         finally:
             if self._pipe is not None and not hasattr(self, "container"):  # not opened: the FIFO is closed
@@ -1421,13 +1421,34 @@ def tag_video_stream(stream, full_range: bool, colour: tuple[int, int, int] | No
 def ffmpeg_errors() -> Iterator[list[tuple[int, str, str]]]:
     """The errors FFmpeg logs, from any thread, while the block runs: PyAV drops them otherwise,
     and an encoder says only there why it refused (x264: 'width not divisible by 2 (101x76)')."""
-    level = av.logging.get_level()
-    av.logging.set_level(av.logging.ERROR)
+    with ffmpeg_log(av.logging.ERROR, local=False) as logs:
+        yield logs
+
+
+_log_levels: list[int] = []  # the levels the ffmpeg_log blocks running now asked for
+_log_lock = threading.Lock()
+_level_before: int | None = None  # FFmpeg's level before the first of them
+
+
+@contextlib.contextmanager
+def ffmpeg_log(level: int, *, local: bool) -> Iterator[list[tuple[int, str, str]]]:
+    """FFmpeg's log messages up to ``level`` while the block runs, of this thread (``local``) or of
+    any. The level is one for the whole process: while blocks run in several threads it is the
+    most verbose any asked for, and it goes back to what it was when the last one ends (set and put
+    back by each in turn, a block that ended first put back the level before the other began)."""
+    global _level_before
+    with _log_lock:
+        if not _log_levels:
+            _level_before = av.logging.get_level()
+        _log_levels.append(level)
+        av.logging.set_level(max(_log_levels))
     try:
-        with av.logging.Capture(local=False) as logs:
+        with av.logging.Capture(local=local) as logs:
             yield logs
     finally:
-        av.logging.set_level(level)
+        with _log_lock:
+            _log_levels.remove(level)
+            av.logging.set_level(max(_log_levels) if _log_levels else _level_before)
 
 
 def encoder_refusal(stream, exc: av.FFmpegError, logs=(), hint: str = "check --codec, --crf, --preset") -> SrpipeError:

@@ -19,10 +19,9 @@ def open_sink(location, source, options):
     if source.kind != "video":
         return None
     if location != "-" and is_image_path(location) and not _animated_png(location, source):
-        if not source.is_file:  # a picture piped in is video too: srpipe reads still images from files (header, EXIF)
-            name = "standard input" if source.location == "-" else source.location
-            raise SrpipeError(f"{name} is read as video (a stream), so the output {location} cannot be an image; "
-                              "give a picture by its file name, or name a video output (.mp4, .mkv)")
+        if source.location == "-":  # a picture piped in is video too: still images are read from files (header, EXIF)
+            raise SrpipeError(f"standard input is read as video (a stream), so the output {location} cannot be an "
+                              "image; give a picture by its file name, or name a video output (.mp4, .mkv)")
         raise SrpipeError(f"{source.location} is a video but the output {location} is an image name; use .mp4 or "
                           ".mkv (.gif or .apng for an animation)")
     from srpipe.video import PyAVSink

@@ -112,6 +112,23 @@ def test_the_chroma_location_an_h264_stream_gives_is_read(tmp_path, location):
         assert chroma_location(container.streams.video[0]) == location
 
 
+def test_the_chroma_location_an_av1_stream_gives_is_read_whatever_decodes_it(tmp_path, monkeypatch):
+    """AV1 is decoded by libdav1d, whose name is not the codec's."""
+    monkeypatch.setenv("SVT_LOG", "1")  # SVT-AV1's banner: errors only
+    with av.open(str(tmp_path / "in.mkv"), "w") as container:
+        stream = container.add_stream("libsvtav1", rate=25, options={"chroma_sample_location": "topleft",
+                                                                     "preset": "12"})
+        stream.width, stream.height, stream.pix_fmt = WIDTH * 2, HEIGHT * 2, "yuv420p"
+        for index in range(2):
+            frame = av.VideoFrame(WIDTH * 2, HEIGHT * 2, "yuv420p")
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    with av.open(str(tmp_path / "in.mkv")) as container:
+        assert container.streams.video[0].codec_context.name != "av1"
+        assert chroma_location(container.streams.video[0]) == "topleft"
+
+
 @pytest.mark.parametrize("name, said", [("ffv1", "left"), ("mjpeg", "center"), ("libx264", "left")])
 def test_a_stream_that_says_nothing_has_its_codecs_chroma_location(tmp_path, name, said):
     clip = encoded_clip(tmp_path / "in.avi", name, full_range=name == "mjpeg")

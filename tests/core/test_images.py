@@ -2,6 +2,7 @@
 
 import io
 import os
+import shlex
 import subprocess
 import sys
 import zlib
@@ -256,16 +257,17 @@ def test_an_animated_webp_is_refused_with_how_to_make_it_one_srpipe_reads(tmp_pa
     from PIL import Image
 
     pictures = [Image.fromarray(np.full((24, 32, 3), 60 * index, np.uint8)) for index in range(3)]
-    pictures[0].save(tmp_path / "anim.webp", save_all=True, append_images=pictures[1:], lossless=True)
-    done = run_srpipe("upscale", "anim.webp", "-o", "out.webp", cwd=tmp_path)
+    name = "it's anim.webp"  # a quote and a space: the command it gives still runs
+    pictures[0].save(tmp_path / name, save_all=True, append_images=pictures[1:], lossless=True)
+    done = run_srpipe("upscale", name, "-o", "out.webp", cwd=tmp_path)
     assert done.returncode == 1
-    make_apng = "from PIL import Image; Image.open('anim.webp').save('anim.apng', save_all=True)"
-    assert done.stderr.decode() == (
-        "Error: anim.webp is an animated WebP (3 frames), which srpipe cannot read whole; make it an animated PNG "
-        f'first (python3 -c "{make_apng}") and upscale that\n')
-    assert sorted(os.listdir(tmp_path)) == ["anim.webp"]
-    subprocess.run([sys.executable, "-c", make_apng], cwd=tmp_path, check=True)  # the way it gives
-    done = run_srpipe("upscale", "anim.apng", "-o", "out.apng", "-q", cwd=tmp_path)
+    said = done.stderr.decode()
+    assert said.startswith(f"Error: {name} is an animated WebP (3 frames), which srpipe cannot read whole; make it an "
+                           "animated PNG first (python3 -c ") and said.endswith(") and upscale that\n")
+    assert sorted(os.listdir(tmp_path)) == [name]
+    command = said[said.index("(python3 -c ") + 1:said.rindex(") and upscale that")]
+    subprocess.run(command.replace("python3", shlex.quote(sys.executable), 1), shell=True, cwd=tmp_path, check=True)
+    done = run_srpipe("upscale", "it's anim.apng", "-o", "out.apng", "-q", cwd=tmp_path)
     assert done.returncode == 0, done.stderr.decode()
     import av
 
@@ -273,7 +275,7 @@ def test_an_animated_webp_is_refused_with_how_to_make_it_one_srpipe_reads(tmp_pa
         assert [frame.to_ndarray().max() for frame in container.decode(video=0)] == [0, 60, 120]
 
     (tmp_path / "folder").mkdir()
-    os.replace(tmp_path / "anim.webp", tmp_path / "folder" / "anim.webp")
+    os.replace(tmp_path / name, tmp_path / "folder" / "anim.webp")
     done = run_srpipe("batch", tmp_path / "folder", tmp_path / "batch", "-q")
     assert done.returncode == 1 and "is an animated WebP (3 frames)" in done.stderr.decode()
 
@@ -294,12 +296,14 @@ def test_a_tiff_of_pages_is_refused_and_its_thumbnails_are_left_out_with_a_warni
 
     thumbnail = Image.fromarray(np.full((6, 8, 3), 60, np.uint8))
     thumbnail.encoderinfo = {"tiffinfo": {254: 1}}  # NewSubfileType: reduced resolution
-    pages[1].save(tmp_path / "photo.tif", save_all=True, append_images=[thumbnail])
+    mask = Image.fromarray(np.full((24, 32), 255, np.uint8))
+    mask.encoderinfo = {"tiffinfo": {254: 4}}  # NewSubfileType: the picture's transparency mask
+    pages[1].save(tmp_path / "photo.tif", save_all=True, append_images=[thumbnail, mask])
     done = run_srpipe("upscale", tmp_path / "photo.tif", "-o", tmp_path / "out.tif", "-q")
     assert done.returncode == 0
     assert done.stderr.decode().splitlines() == [
-        f"Warning: {tmp_path / 'photo.tif'}: its reduced-resolution copies (thumbnails) are left out; the picture "
-        "is upscaled"]
+        f"Warning: {tmp_path / 'photo.tif'}: its thumbnails and masks of the picture (pages that are no pictures of "
+        "their own) are left out; the picture is upscaled"]
     assert read(tmp_path / "out.tif").shape[:2] == (48, 64) and (read(tmp_path / "out.tif") == 60).all()
 
 

@@ -24,7 +24,7 @@ from srpipe.default_plugins.live.display import matrix_for
 from srpipe.errors import SrpipeError
 from srpipe.frames import Frame
 from srpipe.media import Source
-from srpipe.video import chroma_location, frame_from_av
+from srpipe.video import chroma_location, ffmpeg_log, frame_from_av
 
 SCHEME = "camera:"
 INPUT_FORMATS = {"linux": "v4l2", "darwin": "avfoundation", "win32": "dshow"}
@@ -154,11 +154,6 @@ def list_cameras(platform: str = sys.platform) -> list[str]:
 
 def _ffmpeg_device_list(input_format: str) -> list[str]:
     """The device list that avfoundation and dshow print when asked to (they have no other API)."""
-    level = av.logging.get_level()
-    av.logging.set_level(av.logging.INFO)
-    try:
-        with av.logging.Capture() as logs, contextlib.suppress(av.FFmpegError, OSError, ValueError):
-            av.open("dummy" if input_format == "dshow" else "", format=input_format, options={"list_devices": "true"})
-    finally:
-        av.logging.set_level(level)
+    with ffmpeg_log(av.logging.INFO, local=True) as logs, contextlib.suppress(av.FFmpegError, OSError, ValueError):
+        av.open("dummy" if input_format == "dshow" else "", format=input_format, options={"list_devices": "true"})
     return [message.rstrip() for _, _, message in logs if message.strip()]

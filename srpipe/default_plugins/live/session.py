@@ -14,7 +14,7 @@ from srpipe.default_plugins.live.window import Headless, Window
 from srpipe.device import resolve_device
 from srpipe.media import SourceOptions, open_source
 from srpipe.memory import check_frame_size
-from srpipe.outputs import check_not_folder_name, check_output
+from srpipe.outputs import check_output
 from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
 from srpipe.upscaling import check_input
 
@@ -54,8 +54,7 @@ def run_live(
     """
     check_input(location)
     if record is not None:  # before the models load and the source opens: an error comes at once
-        check_not_folder_name(record, "--record")  # which Path(record) would hide
-        check_output(Path(record), location, overwrite, option="--record")
+        check_output(record, location, overwrite, option="--record")
     pm = pm or get_plugin_manager()
     models = UpscalerCycle(collect_models(pm), model, scale, resolve_device(device), weights,
                            backends=collect_backends(pm), backend=backend, exact=exact)

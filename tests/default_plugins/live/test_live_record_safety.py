@@ -82,7 +82,7 @@ def test_a_source_whose_files_cannot_be_told_never_replaces_a_recording(tmp_path
 def test_a_network_recording_is_one_line(tmp_path):
     make_test_video(tmp_path / "clip.mp4", frames=5)
     done = live(tmp_path, "clip.mp4", "rtmp://127.0.0.1:1/live")
-    assert one_error_line(done).startswith("Error: output rtmp:/127.0.0.1:1/live is a network address; "
+    assert one_error_line(done).startswith("Error: output rtmp://127.0.0.1:1/live is a network address; "
                                            "--record writes a file")
     assert sorted(os.listdir(tmp_path)) == ["clip.mp4"]
 
