@@ -473,14 +473,15 @@ class BestEffortTimes:
 
 # Frames held at most while they wait for the next frame with a time of its own (a repeated time or
 # a few in a badly muxed file); a longer run is timed by the frame rate, so that no more decoded
-# frames are held than a batch (the memory plan counts no more)
+# frames are held than a batch (the memory plan counts no more; the frame that ends them waits too)
 REPAIR_FRAMES = 8
 
 
 class FrameTimes:
     """A time for each decoded frame that has none, or one not after the frame before's (a raw
     stream has none; a damaged or badly muxed file repeats one: Matroska's milliseconds give frames
-    less than one apart the same time), every other frame keeping its own.
+    less than one apart the same time), or one that jumps ahead of both frames around it, every
+    other frame keeping its own.
 
     Such a frame waits for the next frame with a time after the one before, and the frames waiting
     share the time between those two evenly. Not the frame rate's step after the one before: in a
@@ -490,11 +491,18 @@ class FrameTimes:
     the time up to where the stream's packets end, so that the video ends where it did, with its
     sound. Frames before the first timed one are the frame rate's step apart before it (not before
     zero, where outputs start); a run longer than :data:`REPAIR_FRAMES`, frames at an end with no
-    room, and a stream without times are timed by the frame rate after the frame before."""
+    room, and a stream without times are timed by the frame rate after the frame before.
+
+    A frame with a time of its own is given out when the next frame comes: where that one is after
+    the frame before but before this one, this one's time is the wrong one (a single time jumped
+    ahead), and it waits as a frame without one. Taken as right, it held every later frame behind
+    it, and those were then stepped on by the frame rate, out of step with their sound. (Several
+    frames jumped ahead together keep their times: the frames after them are the ones held.)"""
 
     def __init__(self, rate_step: int):
         self.rate_step = rate_step
         self.held: list[Frame] = []
+        self.next: Frame | None = None  # the frame with a time of its own after those held, given out with the next
         self.last: int | None = None  # the time of the last frame given out (which is the pipeline's then)
         # The time a frame must be after to keep its own: the last frame's own time, where it kept it (a frame
         # moved on by a unit for room keeps its own; one timed by the frame rate claims the times it passed)
@@ -503,10 +511,24 @@ class FrameTimes:
         self.repaired = 0  # frames given a time, told in a warning
 
     def __call__(self, frame: Frame) -> list[Frame]:
-        """``frame`` and the frames waiting before it, where they are timed now, in order."""
+        """The frames timed now that ``frame`` came, in order."""
+        ready, before = [], self.next
+        self.next = None
+        if before is not None:
+            jumped = self.own is not None and frame.pts is not None and self.own < frame.pts < before.pts
+            ready = self._hold(before) if jumped else self._timed(before)
         if frame.pts is None or self.own is not None and frame.pts <= self.own:
-            self.held.append(frame)
-            return self._stepped() if len(self.held) > REPAIR_FRAMES else []
+            return ready + self._hold(frame)
+        self.next = frame
+        return ready
+
+    def _hold(self, frame: Frame) -> list[Frame]:
+        """``frame`` waiting for a time; the frames waiting, timed by the frame rate, where too many wait."""
+        self.held.append(frame)
+        return self._stepped() if len(self.held) > REPAIR_FRAMES else []
+
+    def _timed(self, frame: Frame) -> list[Frame]:
+        """``frame``, which keeps its own time, and the frames waiting before it, timed."""
         self.timed, self.own = True, frame.pts
         if not self.held:
             return self._given([frame])
@@ -521,11 +543,13 @@ class FrameTimes:
         known), timed. The decoder's last frames without a time are no fault, nor told: it gives
         out the frames it held for B-frames with none where the packets have no presentation time
         (an AVI's)."""
+        ready = self._timed(self.next) if self.next is not None else []  # the last frame with a time of its own
+        self.next = None
         expected = sum(frame.pts is None for frame in self.held) if self.timed else 0
         if not self.held or self.last is None or end is None or end - self.last <= len(self.held):
-            ready = self._stepped()
+            ready += self._stepped()
         else:
-            ready = self._shared(self.last, end)
+            ready += self._shared(self.last, end)
         self.repaired -= expected
         return ready
 
@@ -1034,8 +1058,8 @@ class PyAVSource(Source):
         if times.repaired:
             count = times.repaired
             warnings.warn(f"{count} frame{'s' * (count != 1)} of {self.location} had no timestamp, or one not after "
-                          "the frame before's, and took one between the frames around them (a long run of them, or "
-                          "a stream without timestamps, is timed by the frame rate)")
+                          "the frame before's or past the frame after's, and took one between the frames around them "
+                          "(a long run of them, or a stream without timestamps, is timed by the frame rate)")
         for packets in undated.values():  # a stream that never gave a decoding time: its presentation times
             for packet in packets:
                 packet.dts = packet.pts

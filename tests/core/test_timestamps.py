@@ -9,6 +9,7 @@ import pytest
 
 import srpipe.video
 from srpipe.errors import SrpipeError
+from srpipe.testing import make_test_video
 from srpipe.upscaling import upscale
 
 from media import video_info
@@ -72,10 +73,39 @@ def test_repeated_timestamps_at_the_end_stay_within_the_video(tmp_path):
     assert played_frames(tmp_path / "out.mp4") == len(ticks)
 
 
+def test_one_timestamp_jumped_ahead_moves_only_its_frame(tmp_path):
+    """One frame's time a second ahead (setts gone wrong, a damaged file): taken as right, it held
+    every later frame as not after it, and after 8 those were timed by the frame rate, all a
+    second after their sound. It is the one that takes a time between the frames around it."""
+    clean = make_test_video(tmp_path / "clean.mkv", frames=30)  # 25 fps, with sound
+    jumped = tmp_path / "jumped.mkv"
+    with av.open(str(clean)) as source, av.open(str(jumped), "w") as out:
+        streams = {stream.index: out.add_stream_from_template(stream) for stream in source.streams}
+        number = 0
+        for packet in source.demux():
+            if packet.dts is None:
+                continue
+            if packet.stream.type == "video":
+                if number == 10:
+                    packet.pts += round(1 / packet.time_base)
+                number += 1
+            packet.stream = streams[packet.stream.index]
+            out.mux(packet)
+    before = video_info(jumped)["times"]
+    assert before[10] - before[9] > 1 and before[11] < before[10]
+    with pytest.warns(UserWarning, match="^1 frame of .* had no timestamp, or one not after"):
+        upscale(str(jumped), str(tmp_path / "out.mkv"))
+    after = video_info(tmp_path / "out.mkv")["times"]
+    assert [t for i, t in enumerate(after) if i != 10] == [t for i, t in enumerate(before) if i != 10]
+    assert before[9] < after[10] < before[11]
+
+
 @pytest.mark.parametrize("given, timed, told", [
     ([0, 0, 1, 2, 100], [0, 1, 2, 3, 100], 1),  # no room between 0 and 1: the smallest moves that keep the order
     ([0, 0, 0, 90, 120], [0, 30, 60, 90, 120], 2),
-    ([0, 60, 30, 90], [0, 60, 75, 90], 1),  # a time gone back is no time either
+    ([0, 30, 60, 20, 90], [0, 30, 60, 75, 90], 1),  # a time gone back is no time either
+    ([0, 30, 1000, 90, 120], [0, 30, 60, 90, 120], 1),  # one jumped ahead of both frames around it: only it moves
+    ([0, 60, 30, 90], [0, 15, 30, 90], 1),  # the frame after it is after the frame before: 60 is the wrong one
     ([None, None, 90, 120], [30, 60, 90, 120], 2),  # before the first time: the frame rate's steps (30)
     ([0, None, None], [0, 30, 60], 0),  # the decoder's last frames, untimed (an AVI's): the frame rate's, untold
     ([0] * 12, [30 * i for i in range(12)], 11),  # more than REPAIR_FRAMES: the frame rate's
