@@ -736,16 +736,27 @@ def times_may_jump(container) -> bool:
     return bool(container.format.flags & av.format.Flags.ts_discont.value)
 
 
-def file_origin(container) -> Fraction:
+def file_origin(container, video_start: Fraction | None = None) -> Fraction:
     """Where a file's times start, in seconds, taken off them all as FFmpeg's command does: a
     recording that starts later (MPEG-TS's 1.4 s, a broadcast's hours) would open an MP4 with a
     blank as long (an empty edit), and one that MPEG-TS's clock, wrapping, starts before zero
     would have an MP4's edit list hide its first frames. Elsewhere a start before zero (an
-    MP4's audio priming) is the file's own, and kept."""
+    MP4's audio priming) is the file's own, and kept.
+
+    A later start is never after ``video_start``, the time of the video's first packet (seconds;
+    None: not known), nor after zero where that is before. FFmpeg's start is where a stream starts
+    to play, a sound's after the priming its decoder drops; and it gives an H.264 stream in
+    Matroska, which stores no decoding times, no start of its own where it has fewer than the 7
+    frames FFmpeg works those out from, but the file's: a clip whose video starts at 0 and its
+    primed AAC sound plays from 80 ms started at 80 ms, and the video's first two frames, moved
+    before zero, were hidden by an MP4's edit list."""
     start = container.start_time
     if not start or (start < 0 and not times_may_jump(container)):
         return Fraction(0)
-    return Fraction(start, av.time_base)
+    origin = Fraction(start, av.time_base)
+    if origin > 0 and video_start is not None:
+        origin = min(origin, max(video_start, Fraction(0)))
+    return origin
 
 
 def date_cover(packet: av.Packet) -> None:
@@ -994,7 +1005,7 @@ class PyAVSource(Source):
         # A demuxer that read past damage skipped bytes: where packets lie whole and in file order,
         # the file's bytes the packets read so far reach (-1: not told so)
         reach = None if set(self.container.format.name.split(",")) & CONTIGUOUS_FORMATS else -1
-        packets, stalled = self.container.demux(), False
+        packets, stalled = self._from_origin(self.container.demux()), False
         joints = Joints(self.location) if times_may_jump(self.container) else None
         while True:
             with self._reading:
@@ -1022,8 +1033,6 @@ class PyAVSource(Source):
                     warnings.warn(f"{self.location} sent no data for {self.timeout:g} s and ended there (a live "
                                   "stream that stopped?): the frames that arrived are upscaled")
                 break
-            if self.origin and packet.size:
-                move_packet(packet, -round(self.origin / Fraction(packet.time_base)))
             if joints is not None and packet.size:
                 joints.close_up(packet)
             if reach != -1 and packet.pos is not None and packet.pos >= 0 and packet.size:
@@ -1071,6 +1080,29 @@ class PyAVSource(Source):
         if self.pts_range is None:
             self._count_container_losses(sorted(video_pts), video_end, corrupt, joints.at if joints else [])
             self._tell_frameless_packets()
+
+    def _from_origin(self, packets: Iterator[av.Packet]) -> Iterator[av.Packet]:
+        """``packets`` with the file's :attr:`origin` taken off their times. Where the file starts
+        after zero, the packets before the video's first wait for it, which the origin is not
+        after (:func:`file_origin`)."""
+        def moved(packet: av.Packet) -> av.Packet:
+            if self.origin and packet.size:  # not the empty packet that ends each stream
+                move_packet(packet, -round(self.origin / Fraction(packet.time_base)))
+            return packet
+
+        waiting: list[av.Packet] | None = [] if self.origin > 0 else None
+        for packet in packets:
+            stamp = packet.pts if packet.pts is not None else packet.dts
+            if waiting is not None and packet.stream.index == self.video.index and packet.size and \
+                    not packet.is_discard and stamp is not None:  # (discard: before an MP4 edit list's start)
+                self.origin = file_origin(self.container, stamp * Fraction(packet.time_base))
+                yield from map(moved, waiting)
+                waiting = None
+            if waiting is not None:
+                waiting.append(packet)
+            else:
+                yield moved(packet)
+        yield from map(moved, waiting or ())
 
     # The first frame's, which the header's (``width``, ``height``: the last size it saw) may not be
     first_frame_size: tuple[int, int] | None = None

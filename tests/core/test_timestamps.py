@@ -12,7 +12,7 @@ from srpipe.errors import SrpipeError
 from srpipe.testing import make_test_video
 from srpipe.upscaling import upscale
 
-from media import video_info
+from media import packets, video_info
 
 TICK = Fraction(1, 15360)  # an MP4's time base for 30 fps, as FFmpeg writes it
 
@@ -171,6 +171,23 @@ def test_frames_an_mp4_leaves_out_stop_the_run(tmp_path, monkeypatch):
     with pytest.raises(SrpipeError, match=f"{len(BRIEF_LAST)} frames encoded but {len(BRIEF_LAST) - 1} play in"):
         listed_source_run(tmp_path, BRIEF_LAST)
     assert not (tmp_path / "out.mp4").exists()
+
+
+def test_a_short_matroska_clip_with_primed_sound_starts_where_its_video_does(tmp_path):
+    """Video from -0.08 s and AAC sound from 0, its priming before, muxed as Matroska: its writer
+    moves both on by 80 ms, the video to start at 0. FFmpeg gives a stream of fewer than 7 H.264
+    frames without decoding times no start of its own but the file's, which is where the sound
+    starts to play, after its priming: 80 ms. Taken off, that put the video's first two frames
+    before zero, and the MP4's edit list hid them."""
+    clip = make_test_video(tmp_path / "primed.mkv", frames=6, pts=list(range(-2, 4)))
+    with av.open(str(clip)) as container:
+        assert container.start_time == 80_000 and container.streams.video[0].start_time == 80  # not its own
+    before = video_info(clip)["times"]
+    assert before[0] == 0
+    upscale(str(clip), str(tmp_path / "out.mp4"))
+    assert played_frames(tmp_path / "out.mp4") == 6
+    assert video_info(tmp_path / "out.mp4")["times"] == before
+    assert packets(tmp_path / "out.mp4", "audio")[0][0] == packets(clip, "audio")[0][0]  # in step
 
 
 @pytest.mark.parametrize("codec, rate", [("libx264", Fraction(60)), ("libx264", Fraction(30000, 1001)),
