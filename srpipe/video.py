@@ -2242,9 +2242,8 @@ class PyAVSink(Sink):
             rate = self.source.frame_rate or Fraction(25)
             frame.pts = self.frames_written * max(1, round(1 / (rate * self.stream.time_base)))
             frame.time_base = self.stream.time_base
-        encoder_base = Fraction(self.stream.codec_context.time_base)
-        if frame.time_base is not None and frame.time_base != encoder_base:
-            self._time_in(frame, encoder_base)
+        if frame.time_base is not None:
+            self._time_in(frame, Fraction(self.stream.codec_context.time_base))
         self.frames_written += 1
         video_frame = frame_to_av(frame)
         if self.matrix is not None:
@@ -2271,14 +2270,19 @@ class PyAVSink(Sink):
         video_frame.color_trc = self.stream.codec_context.color_trc
         self._mux_video(self._encode(video_frame))
 
-    _last_pts: int | None = None  # in the encoder's time base, where it is not the frames'
+    _last_pts: int | None = None  # in the encoder's time base
 
     def _time_in(self, frame: Frame, time_base: Fraction) -> None:
-        """``frame`` timed in the encoder's ``time_base`` (:func:`encoder_time_base`), each after
-        the one before: frames closer than its step (a variable frame rate) move, none is lost."""
+        """``frame`` timed in the encoder's ``time_base`` (:func:`encoder_time_base`), at least a
+        unit of it and a tick of the output's time base after the one before: frames closer move,
+        none is lost, and none is shown at another's time. Closer than the encoder's unit: a
+        variable frame rate in a finer time base. Than the output's tick: Matroska's and FLV's
+        milliseconds, to which their writers round frames less than one apart to one time (a
+        frame's time, as :data:`SHORTEST_SHOWN` is its duration)."""
         pts = round(frame.pts * frame.time_base / time_base)
         if self._last_pts is not None:
-            pts = max(pts, self._last_pts + 1)
+            step = math.ceil(max(1, Fraction(self.stream.time_base) / time_base))
+            pts = max(pts, self._last_pts + step)
         if frame.duration:
             frame.duration = max(1, round(frame.duration * frame.time_base / time_base))
         frame.pts, frame.time_base, self._last_pts = pts, time_base, pts

@@ -190,6 +190,20 @@ def test_a_short_matroska_clip_with_primed_sound_starts_where_its_video_does(tmp
     assert packets(tmp_path / "out.mp4", "audio")[0][0] == packets(clip, "audio")[0][0]  # in step
 
 
+@pytest.mark.parametrize("output", ["out.mkv", "out.webm"])
+def test_frames_closer_than_a_millisecond_keep_times_of_their_own_in_matroska(tmp_path, output):
+    """A frame 1/90000 s after the one before (MPEG-TS's and this MP4's unit): Matroska's writer
+    rounded both to the same millisecond, two frames shown at one time. It takes the next."""
+    ticks = [3600 * i for i in range(9)] + [3600 * 8 + 1, 3600 * 10]
+    clip = make_test_video(tmp_path / "close.mp4", frames=len(ticks), pts=ticks, time_base=Fraction(1, 90000),
+                           audio=False)
+    before = video_info(clip)["times"]
+    assert before[9] - before[8] == Fraction(1, 90000)
+    upscale(str(clip), str(tmp_path / output))
+    after = video_info(tmp_path / output)["times"]
+    assert after == [*before[:9], before[8] + Fraction(1, 1000), before[10]]
+
+
 @pytest.mark.parametrize("codec, rate", [("libx264", Fraction(60)), ("libx264", Fraction(30000, 1001)),
                                          ("libx265", Fraction(50))])
 def test_a_bare_stream_is_timed_at_its_own_rate(tmp_path, codec, rate):
