@@ -2278,10 +2278,16 @@ class PyAVSink(Sink):
         none is lost, and none is shown at another's time. Closer than the encoder's unit: a
         variable frame rate in a finer time base. Than the output's tick: Matroska's and FLV's
         milliseconds, to which their writers round frames less than one apart to one time (a
-        frame's time, as :data:`SHORTEST_SHOWN` is its duration)."""
+        frame's time, as :data:`SHORTEST_SHOWN` is its duration). Not a GIF's hundredths of a
+        second, which would stretch the video by up to one a frame: it is refused."""
         pts = round(frame.pts * frame.time_base / time_base)
         if self._last_pts is not None:
             step = math.ceil(max(1, Fraction(self.stream.time_base) / time_base))
+            if step > 1 and pts < self._last_pts + step and self.container.format.name == "gif":
+                raise SrpipeError(f"{self.source.location} has frames less than 1/100 s apart (at "
+                                  f"{float(frame.pts * frame.time_base):.3f} s), which a GIF cannot hold: it times "
+                                  "frames in hundredths of a second; write .apng or a video format (.mp4, .mkv) "
+                                  "instead")
             pts = max(pts, self._last_pts + step)
         if frame.duration:
             frame.duration = max(1, round(frame.duration * frame.time_base / time_base))
