@@ -470,14 +470,15 @@ class BestEffortTimes:
 
 # Frames held at most while they wait for the next frame with a time of its own (a repeated time or
 # a few in a badly muxed file); a longer run is timed by the frame rate, so that no more decoded
-# frames are held than a batch (the memory plan counts no more)
+# frames are held than a batch (the memory plan counts no more; the frame that ends them waits too)
 REPAIR_FRAMES = 8
 
 
 class FrameTimes:
     """A time for each decoded frame that has none, or one not after the frame before's (a raw
     stream has none; a damaged or badly muxed file repeats one: Matroska's milliseconds give frames
-    less than one apart the same time), every other frame keeping its own.
+    less than one apart the same time), or one that jumps ahead of both frames around it, every
+    other frame keeping its own.
 
     Such a frame waits for the next frame with a time after the one before, and the frames waiting
     share the time between those two evenly. Not the frame rate's step after the one before: in a
@@ -487,11 +488,18 @@ class FrameTimes:
     the time up to where the stream's packets end, so that the video ends where it did, with its
     sound. Frames before the first timed one are the frame rate's step apart before it (not before
     zero, where outputs start); a run longer than :data:`REPAIR_FRAMES`, frames at an end with no
-    room, and a stream without times are timed by the frame rate after the frame before."""
+    room, and a stream without times are timed by the frame rate after the frame before.
+
+    A frame with a time of its own is given out when the next frame comes: where that one is after
+    the frame before but before this one, this one's time is the wrong one (a single time jumped
+    ahead), and it waits as a frame without one. Taken as right, it held every later frame behind
+    it, and those were then stepped on by the frame rate, out of step with their sound. (Several
+    frames jumped ahead together keep their times: the frames after them are the ones held.)"""
 
     def __init__(self, rate_step: int):
         self.rate_step = rate_step
         self.held: list[Frame] = []
+        self.next: Frame | None = None  # the frame with a time of its own after those held, given out with the next
         self.last: int | None = None  # the time of the last frame given out (which is the pipeline's then)
         # The time a frame must be after to keep its own: the last frame's own time, where it kept it (a frame
         # moved on by a unit for room keeps its own; one timed by the frame rate claims the times it passed)
@@ -500,10 +508,24 @@ class FrameTimes:
         self.repaired = 0  # frames given a time, told in a warning
 
     def __call__(self, frame: Frame) -> list[Frame]:
-        """``frame`` and the frames waiting before it, where they are timed now, in order."""
+        """The frames timed now that ``frame`` came, in order."""
+        ready, before = [], self.next
+        self.next = None
+        if before is not None:
+            jumped = self.own is not None and frame.pts is not None and self.own < frame.pts < before.pts
+            ready = self._hold(before) if jumped else self._timed(before)
         if frame.pts is None or self.own is not None and frame.pts <= self.own:
-            self.held.append(frame)
-            return self._stepped() if len(self.held) > REPAIR_FRAMES else []
+            return ready + self._hold(frame)
+        self.next = frame
+        return ready
+
+    def _hold(self, frame: Frame) -> list[Frame]:
+        """``frame`` waiting for a time; the frames waiting, timed by the frame rate, where too many wait."""
+        self.held.append(frame)
+        return self._stepped() if len(self.held) > REPAIR_FRAMES else []
+
+    def _timed(self, frame: Frame) -> list[Frame]:
+        """``frame``, which keeps its own time, and the frames waiting before it, timed."""
         self.timed, self.own = True, frame.pts
         if not self.held:
             return self._given([frame])
@@ -518,11 +540,13 @@ class FrameTimes:
         known), timed. The decoder's last frames without a time are no fault, nor told: it gives
         out the frames it held for B-frames with none where the packets have no presentation time
         (an AVI's)."""
+        ready = self._timed(self.next) if self.next is not None else []  # the last frame with a time of its own
+        self.next = None
         expected = sum(frame.pts is None for frame in self.held) if self.timed else 0
         if not self.held or self.last is None or end is None or end - self.last <= len(self.held):
-            ready = self._stepped()
+            ready += self._stepped()
         else:
-            ready = self._shared(self.last, end)
+            ready += self._shared(self.last, end)
         self.repaired -= expected
         return ready
 
@@ -709,16 +733,27 @@ def times_may_jump(container) -> bool:
     return bool(container.format.flags & av.format.Flags.ts_discont.value)
 
 
-def file_origin(container) -> Fraction:
+def file_origin(container, video_start: Fraction | None = None) -> Fraction:
     """Where a file's times start, in seconds, taken off them all as FFmpeg's command does: a
     recording that starts later (MPEG-TS's 1.4 s, a broadcast's hours) would open an MP4 with a
     blank as long (an empty edit), and one that MPEG-TS's clock, wrapping, starts before zero
     would have an MP4's edit list hide its first frames. Elsewhere a start before zero (an
-    MP4's audio priming) is the file's own, and kept."""
+    MP4's audio priming) is the file's own, and kept.
+
+    A later start is never after ``video_start``, the time of the video's first packet (seconds;
+    None: not known), nor after zero where that is before. FFmpeg's start is where a stream starts
+    to play, a sound's after the priming its decoder drops; and it gives an H.264 stream in
+    Matroska, which stores no decoding times, no start of its own where it has fewer than the 7
+    frames FFmpeg works those out from, but the file's: a clip whose video starts at 0 and its
+    primed AAC sound plays from 80 ms started at 80 ms, and the video's first two frames, moved
+    before zero, were hidden by an MP4's edit list."""
     start = container.start_time
     if not start or (start < 0 and not times_may_jump(container)):
         return Fraction(0)
-    return Fraction(start, av.time_base)
+    origin = Fraction(start, av.time_base)
+    if origin > 0 and video_start is not None:
+        origin = min(origin, max(video_start, Fraction(0)))
+    return origin
 
 
 def date_cover(packet: av.Packet) -> None:
@@ -970,7 +1005,7 @@ class PyAVSource(Source):
         # A demuxer that read past damage skipped bytes: where packets lie whole and in file order,
         # the file's bytes the packets read so far reach (-1: not told so)
         reach = None if set(self.container.format.name.split(",")) & CONTIGUOUS_FORMATS else -1
-        packets, stalled = self.container.demux(), False
+        packets, stalled = self._from_origin(self.container.demux()), False
         joints = Joints(self.location) if times_may_jump(self.container) else None
         while True:
             with self._reading:
@@ -998,8 +1033,6 @@ class PyAVSource(Source):
                     warnings.warn(f"{self.location} sent no data for {self.timeout:g} s and ended there (a live "
                                   "stream that stopped?): the frames that arrived are upscaled")
                 break
-            if self.origin and packet.size:
-                move_packet(packet, -round(self.origin / Fraction(packet.time_base)))
             if joints is not None and packet.size:
                 joints.close_up(packet)
             if reach != -1 and packet.pos is not None and packet.pos >= 0 and packet.size:
@@ -1034,8 +1067,8 @@ class PyAVSource(Source):
         if times.repaired:
             count = times.repaired
             warnings.warn(f"{count} frame{'s' * (count != 1)} of {self.location} had no timestamp, or one not after "
-                          "the frame before's, and took one between the frames around them (a long run of them, or "
-                          "a stream without timestamps, is timed by the frame rate)")
+                          "the frame before's or past the frame after's, and took one between the frames around them "
+                          "(a long run of them, or a stream without timestamps, is timed by the frame rate)")
         for packets in undated.values():  # a stream that never gave a decoding time: its presentation times
             for packet in packets:
                 packet.dts = packet.pts
@@ -1047,6 +1080,29 @@ class PyAVSource(Source):
         if self.pts_range is None:
             self._count_container_losses(sorted(video_pts), video_end, corrupt, joints.at if joints else [])
             self._tell_frameless_packets()
+
+    def _from_origin(self, packets: Iterator[av.Packet]) -> Iterator[av.Packet]:
+        """``packets`` with the file's :attr:`origin` taken off their times. Where the file starts
+        after zero, the packets before the video's first wait for it, which the origin is not
+        after (:func:`file_origin`)."""
+        def moved(packet: av.Packet) -> av.Packet:
+            if self.origin and packet.size:  # not the empty packet that ends each stream
+                move_packet(packet, -round(self.origin / Fraction(packet.time_base)))
+            return packet
+
+        waiting: list[av.Packet] | None = [] if self.origin > 0 else None
+        for packet in packets:
+            stamp = packet.pts if packet.pts is not None else packet.dts
+            if waiting is not None and packet.stream.index == self.video.index and packet.size and \
+                    not packet.is_discard and stamp is not None:  # (discard: before an MP4 edit list's start)
+                self.origin = file_origin(self.container, stamp * Fraction(packet.time_base))
+                yield from map(moved, waiting)
+                waiting = None
+            if waiting is not None:
+                waiting.append(packet)
+            else:
+                yield moved(packet)
+        yield from map(moved, waiting or ())
 
     # The first frame's, which the header's (``width``, ``height``: the last size it saw) may not be
     first_frame_size: tuple[int, int] | None = None
@@ -2207,9 +2263,8 @@ class PyAVSink(Sink):
             rate = self.source.frame_rate or Fraction(25)
             frame.pts = self.frames_written * max(1, round(1 / (rate * self.stream.time_base)))
             frame.time_base = self.stream.time_base
-        encoder_base = Fraction(self.stream.codec_context.time_base)
-        if frame.time_base is not None and frame.time_base != encoder_base:
-            self._time_in(frame, encoder_base)
+        if frame.time_base is not None:
+            self._time_in(frame, Fraction(self.stream.codec_context.time_base))
         self.frames_written += 1
         video_frame = frame_to_av(frame)
         if self.matrix is not None:
@@ -2236,14 +2291,25 @@ class PyAVSink(Sink):
         video_frame.color_trc = self.stream.codec_context.color_trc
         self._mux_video(self._encode(video_frame))
 
-    _last_pts: int | None = None  # in the encoder's time base, where it is not the frames'
+    _last_pts: int | None = None  # in the encoder's time base
 
     def _time_in(self, frame: Frame, time_base: Fraction) -> None:
-        """``frame`` timed in the encoder's ``time_base`` (:func:`encoder_time_base`), each after
-        the one before: frames closer than its step (a variable frame rate) move, none is lost."""
+        """``frame`` timed in the encoder's ``time_base`` (:func:`encoder_time_base`), at least a
+        unit of it and a tick of the output's time base after the one before: frames closer move,
+        none is lost, and none is shown at another's time. Closer than the encoder's unit: a
+        variable frame rate in a finer time base. Than the output's tick: Matroska's and FLV's
+        milliseconds, to which their writers round frames less than one apart to one time (a
+        frame's time, as :data:`SHORTEST_SHOWN` is its duration). Not a GIF's hundredths of a
+        second, which would stretch the video by up to one a frame: it is refused."""
         pts = round(frame.pts * frame.time_base / time_base)
         if self._last_pts is not None:
-            pts = max(pts, self._last_pts + 1)
+            step = math.ceil(max(1, Fraction(self.stream.time_base) / time_base))
+            if step > 1 and pts < self._last_pts + step and self.container.format.name == "gif":
+                raise SrpipeError(f"{self.source.location} has frames less than 1/100 s apart (at "
+                                  f"{float(frame.pts * frame.time_base):.3f} s), which a GIF cannot hold: it times "
+                                  "frames in hundredths of a second; write .apng or a video format (.mp4, .mkv) "
+                                  "instead")
+            pts = max(pts, self._last_pts + step)
         if frame.duration:
             frame.duration = max(1, round(frame.duration * frame.time_base / time_base))
         frame.pts, frame.time_base, self._last_pts = pts, time_base, pts

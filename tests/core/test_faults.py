@@ -50,6 +50,16 @@ def test_truncated_video_is_refused(tmp_path):
     assert listing(tmp_path) == ["clip.mp4", "cut.mp4"]
 
 
+def test_frames_closer_than_a_gif_times_them_are_refused(tmp_path):
+    """GIF times frames in hundredths of a second: a 240 fps video's frames fell on one time, and
+    its writer's refusal (EINVAL) was told as a full disk. Moved a hundredth apart, the GIF would
+    play at under half the speed: refused, saying what holds them."""
+    clip = make_test_video(tmp_path / "quick.mp4", frames=12, rate=240, audio=False)
+    done = run_srpipe("upscale", clip, "-o", tmp_path / "out.gif")
+    assert_one_line_error(done, "quick.mp4 has frames less than 1/100 s apart", "write .apng or a video format")
+    assert listing(tmp_path) == ["quick.mp4"]
+
+
 def test_damaged_packets_stop_by_default(tmp_path):
     clip = make_test_video(tmp_path / "clip.mkv", codec="mjpeg", pix_fmt="yuvj420p", frames=10, codec_options={})
     bad = damage_video(clip, tmp_path / "bad.mkv", frames=(4, 5))

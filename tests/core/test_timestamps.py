@@ -9,9 +9,10 @@ import pytest
 
 import srpipe.video
 from srpipe.errors import SrpipeError
+from srpipe.testing import make_test_video
 from srpipe.upscaling import upscale
 
-from media import video_info
+from media import packets, video_info
 
 TICK = Fraction(1, 15360)  # an MP4's time base for 30 fps, as FFmpeg writes it
 
@@ -72,10 +73,39 @@ def test_repeated_timestamps_at_the_end_stay_within_the_video(tmp_path):
     assert played_frames(tmp_path / "out.mp4") == len(ticks)
 
 
+def test_one_timestamp_jumped_ahead_moves_only_its_frame(tmp_path):
+    """One frame's time a second ahead (setts gone wrong, a damaged file): taken as right, it held
+    every later frame as not after it, and after 8 those were timed by the frame rate, all a
+    second after their sound. It is the one that takes a time between the frames around it."""
+    clean = make_test_video(tmp_path / "clean.mkv", frames=30)  # 25 fps, with sound
+    jumped = tmp_path / "jumped.mkv"
+    with av.open(str(clean)) as source, av.open(str(jumped), "w") as out:
+        streams = {stream.index: out.add_stream_from_template(stream) for stream in source.streams}
+        number = 0
+        for packet in source.demux():
+            if packet.dts is None:
+                continue
+            if packet.stream.type == "video":
+                if number == 10:
+                    packet.pts += round(1 / packet.time_base)
+                number += 1
+            packet.stream = streams[packet.stream.index]
+            out.mux(packet)
+    before = video_info(jumped)["times"]
+    assert before[10] - before[9] > 1 and before[11] < before[10]
+    with pytest.warns(UserWarning, match="^1 frame of .* had no timestamp, or one not after"):
+        upscale(str(jumped), str(tmp_path / "out.mkv"))
+    after = video_info(tmp_path / "out.mkv")["times"]
+    assert [t for i, t in enumerate(after) if i != 10] == [t for i, t in enumerate(before) if i != 10]
+    assert before[9] < after[10] < before[11]
+
+
 @pytest.mark.parametrize("given, timed, told", [
     ([0, 0, 1, 2, 100], [0, 1, 2, 3, 100], 1),  # no room between 0 and 1: the smallest moves that keep the order
     ([0, 0, 0, 90, 120], [0, 30, 60, 90, 120], 2),
-    ([0, 60, 30, 90], [0, 60, 75, 90], 1),  # a time gone back is no time either
+    ([0, 30, 60, 20, 90], [0, 30, 60, 75, 90], 1),  # a time gone back is no time either
+    ([0, 30, 1000, 90, 120], [0, 30, 60, 90, 120], 1),  # one jumped ahead of both frames around it: only it moves
+    ([0, 60, 30, 90], [0, 15, 30, 90], 1),  # the frame after it is after the frame before: 60 is the wrong one
     ([None, None, 90, 120], [30, 60, 90, 120], 2),  # before the first time: the frame rate's steps (30)
     ([0, None, None], [0, 30, 60], 0),  # the decoder's last frames, untimed (an AVI's): the frame rate's, untold
     ([0] * 12, [30 * i for i in range(12)], 11),  # more than REPAIR_FRAMES: the frame rate's
@@ -141,6 +171,37 @@ def test_frames_an_mp4_leaves_out_stop_the_run(tmp_path, monkeypatch):
     with pytest.raises(SrpipeError, match=f"{len(BRIEF_LAST)} frames encoded but {len(BRIEF_LAST) - 1} play in"):
         listed_source_run(tmp_path, BRIEF_LAST)
     assert not (tmp_path / "out.mp4").exists()
+
+
+def test_a_short_matroska_clip_with_primed_sound_starts_where_its_video_does(tmp_path):
+    """Video from -0.08 s and AAC sound from 0, its priming before, muxed as Matroska: its writer
+    moves both on by 80 ms, the video to start at 0. FFmpeg gives a stream of fewer than 7 H.264
+    frames without decoding times no start of its own but the file's, which is where the sound
+    starts to play, after its priming: 80 ms. Taken off, that put the video's first two frames
+    before zero, and the MP4's edit list hid them."""
+    clip = make_test_video(tmp_path / "primed.mkv", frames=6, pts=list(range(-2, 4)))
+    with av.open(str(clip)) as container:
+        assert container.start_time == 80_000 and container.streams.video[0].start_time == 80  # not its own
+    before = video_info(clip)["times"]
+    assert before[0] == 0
+    upscale(str(clip), str(tmp_path / "out.mp4"))
+    assert played_frames(tmp_path / "out.mp4") == 6
+    assert video_info(tmp_path / "out.mp4")["times"] == before
+    assert packets(tmp_path / "out.mp4", "audio")[0][0] == packets(clip, "audio")[0][0]  # in step
+
+
+@pytest.mark.parametrize("output", ["out.mkv", "out.webm"])
+def test_frames_closer_than_a_millisecond_keep_times_of_their_own_in_matroska(tmp_path, output):
+    """A frame 1/90000 s after the one before (MPEG-TS's and this MP4's unit): Matroska's writer
+    rounded both to the same millisecond, two frames shown at one time. It takes the next."""
+    ticks = [3600 * i for i in range(9)] + [3600 * 8 + 1, 3600 * 10]
+    clip = make_test_video(tmp_path / "close.mp4", frames=len(ticks), pts=ticks, time_base=Fraction(1, 90000),
+                           audio=False)
+    before = video_info(clip)["times"]
+    assert before[9] - before[8] == Fraction(1, 90000)
+    upscale(str(clip), str(tmp_path / output))
+    after = video_info(tmp_path / output)["times"]
+    assert after == [*before[:9], before[8] + Fraction(1, 1000), before[10]]
 
 
 @pytest.mark.parametrize("codec, rate", [("libx264", Fraction(60)), ("libx264", Fraction(30000, 1001)),

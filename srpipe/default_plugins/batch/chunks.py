@@ -176,7 +176,7 @@ def join_parts(source: str | Path, index: VideoIndex, parts: list[Path], output:
     target = AtomicOutput(output, overwrite)
     try:
         with av.open(str(source)) as src, av.open(str(parts[0])) as first:
-            origin = file_origin(src)
+            origin = file_origin(src, index.pts[0] * index.time_base)
             metadata, options = output_metadata(dict(src.metadata), container_format or
                                                 SUFFIX_FORMATS.get(Path(output).suffix.lower()))
             with av.open(str(target.temp), "w", format=container_format, options=options) as out:

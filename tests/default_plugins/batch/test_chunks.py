@@ -99,6 +99,26 @@ def test_joined_parts_decode_to_the_parts_frames(long_clips, tmp_path, name):
     assert_same_video(output, whole)
 
 
+def test_a_short_clip_with_primed_sound_is_joined_from_where_a_whole_run_starts_it(tmp_path):
+    """Matroska whose video starts at 0 and its primed AAC sound plays from 80 ms, which FFmpeg
+    gives as the start of the file and of its short H.264 stream (test_timestamps): the join took
+    it off too, and the MP4's edit list hid the two frames it put before zero."""
+    source = make_test_video(tmp_path / "primed.mkv", frames=6, pts=list(range(-2, 4)),
+                             codec_options={"preset": "ultrafast", "g": "2"})
+    index = index_video(source)
+    chunks = plan_chunks(index, 0.05)
+    assert len(chunks) >= 2
+    parts = []
+    for chunk in chunks:
+        parts.append(tmp_path / f"part{chunk.index}.{PART_FORMAT}")
+        upscale(str(source), str(parts[-1]), sink_options=SinkOptions(container_format=PART_FORMAT),
+                source_options=SourceOptions(pts_range=(chunk.start, chunk.end)))
+    assert join_parts(source, index, parts, tmp_path / "joined.mp4") == 6
+    upscale(str(source), str(tmp_path / "whole.mp4"))
+    times = video_info(source)["times"]
+    assert video_info(tmp_path / "joined.mp4")["times"] == video_info(tmp_path / "whole.mp4")["times"] == times
+
+
 def test_join_refuses_missing_frames(long_clips, tmp_path):
     source = long_clips / "gop.mp4"
     index = index_video(source)
