@@ -496,8 +496,11 @@ class FrameTimes:
     it, and those were then stepped on by the frame rate, out of step with their sound. (Several
     frames jumped ahead together keep their times: the frames after them are the ones held.)"""
 
-    def __init__(self, rate_step: int):
+    def __init__(self, rate_step: int, untimed: bool = False):
         self.rate_step = rate_step
+        # A stream whose frames have no times (a bare .h264's): each is timed by the frame rate as it
+        # comes, not held for a timed one that will not come (which gave them out in bursts, late)
+        self.untimed = untimed
         self.held: list[Frame] = []
         self.next: Frame | None = None  # the frame with a time of its own after those held, given out with the next
         self.last: int | None = None  # the time of the last frame given out (which is the pipeline's then)
@@ -520,9 +523,10 @@ class FrameTimes:
         return ready
 
     def _hold(self, frame: Frame) -> list[Frame]:
-        """``frame`` waiting for a time; the frames waiting, timed by the frame rate, where too many wait."""
+        """``frame`` waiting for a time; the frames waiting, timed by the frame rate, where too many wait
+        or the stream has no times."""
         self.held.append(frame)
-        return self._stepped() if len(self.held) > REPAIR_FRAMES else []
+        return self._stepped() if len(self.held) > REPAIR_FRAMES or self.untimed else []
 
     def _timed(self, frame: Frame) -> list[Frame]:
         """``frame``, which keeps its own time, and the frames waiting before it, timed."""
@@ -532,7 +536,8 @@ class FrameTimes:
         start = self.last
         if start is None:
             start = frame.pts - (len(self.held) + 1) * self.rate_step
-            start = max(start, -1) if frame.pts >= 0 else start
+            if frame.pts >= 0 and start + self.rate_step < 0:  # where the first would come before zero: from it
+                start = -1
         return self._shared(start, frame.pts) + self._given([frame])
 
     def flush(self, end: int | None) -> list[Frame]:
@@ -997,7 +1002,7 @@ class PyAVSource(Source):
 
     def _items(self) -> Iterator[Frame | av.Packet]:
         passthrough = {s.index for s in self.passthrough}
-        times = FrameTimes(self._rate_step())
+        times = FrameTimes(self._rate_step(), untimed=self.container.format.name in ELEMENTARY_FORMATS)
         video_pts, video_end, corrupt = [], None, False  # what the demuxer gave, to tell what it lost
         undated: dict[int, list[av.Packet]] = {}  # copied packets waiting for a decoding time
         audio_times = AudioTimes()

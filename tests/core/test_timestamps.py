@@ -107,6 +107,7 @@ def test_one_timestamp_jumped_ahead_moves_only_its_frame(tmp_path):
     ([0, 30, 1000, 90, 120], [0, 30, 60, 90, 120], 1),  # one jumped ahead of both frames around it: only it moves
     ([0, 60, 30, 90], [0, 15, 30, 90], 1),  # the frame after it is after the frame before: 60 is the wrong one
     ([None, None, 90, 120], [30, 60, 90, 120], 2),  # before the first time: the frame rate's steps (30)
+    ([None, None, 75, 105], [15, 45, 75, 105], 2),  # ... not squeezed in after zero where they fit before it
     ([0, None, None], [0, 30, 60], 0),  # the decoder's last frames, untimed (an AVI's): the frame rate's, untold
     ([0] * 12, [30 * i for i in range(12)], 11),  # more than REPAIR_FRAMES: the frame rate's
 ])
@@ -225,3 +226,17 @@ def test_a_bare_stream_is_timed_at_its_own_rate(tmp_path, codec, rate):
     times = video_info(tmp_path / "out.mkv")["times"]
     assert len(times) == 12
     assert float(times[-1] - times[0]) == pytest.approx(11 / rate, abs=0.002)  # Matroska's milliseconds
+
+
+def test_a_stream_without_times_gives_each_frame_out_as_it_comes():
+    """A bare .h264 has no times at all: its frames were held for a timed one that never came and
+    given out nine at a time, late (a live stream's frames in bursts)."""
+    from srpipe.frames import PLANE_FORMATS, Frame
+    from srpipe.video import FrameTimes
+
+    planes = (np.zeros((2, 2), np.uint8), np.zeros((1, 1), np.uint8), np.zeros((1, 1), np.uint8))
+    times = FrameTimes(rate_step=30, untimed=True)
+    for index in range(12):
+        out = times(Frame(planes, PLANE_FORMATS["yuv420p"], False, None, TICK))
+        assert [frame.pts for frame in out] == [30 * index]
+    assert times.flush(None) == []
