@@ -30,7 +30,7 @@ from srpipe.media import SinkOptions, SourceOptions
 @encoder_options
 @click.option("--format", "container_format",
               help="Output container, e.g. matroska or mpegts. Default: from the output's name; Matroska for -o -, "
-                   "FIFOs and devices.")
+                   "FIFOs and devices. A picture to -o -: png (the default), jpeg, webp, bmp or tiff.")
 @click.option("--input-format", help="Input container for standard input or URLs whose format cannot be guessed.")
 @timeout_option
 @overwrite_option
