@@ -303,7 +303,7 @@ def is_network(location: str) -> bool:
     return len(scheme) > 1 and scheme not in ("file", "pipe", "fd")
 
 
-def _refused_size(logs, reason: str = "exceeds specified max pixel count") -> tuple[int, int] | None:
+def refused_size(logs, reason: str = "exceeds specified max pixel count") -> tuple[int, int] | None:
     """The frame size FFmpeg's logs say a decoder refused as over ``max_pixels`` (or for
     another ``reason`` it gives), if they say so."""
     for _, _, message in logs:
@@ -311,6 +311,15 @@ def _refused_size(logs, reason: str = "exceeds specified max pixel count") -> tu
         if found:
             return int(found[1]), int(found[2])
     return None
+
+
+def refuse_claimed_size(location: str, logs) -> None:
+    """Refuse a file whose header claims a frame larger than FFmpeg decodes at all (its images'
+    limit, near 2^28 pixels, not --max-pixels), as FFmpeg's ``logs`` of a failed open say: the
+    open's own reason is an errno, EBUSY ("Device or resource busy")."""
+    if (claimed := refused_size(logs, "is invalid")) is not None:
+        raise SrpipeError(f"{location} claims {claimed[0]}x{claimed[1]} frames, larger than FFmpeg decodes "
+                          "(about 268 megapixels): its header is damaged, or it is not a video")
 
 
 def interruptible(call):
@@ -825,11 +834,7 @@ class PyAVSource(Source):
                               "with --timeout SECONDS") from exc
         except (av.FFmpegError, OSError, ValueError) as exc:
             self._check_stalled()
-            # A header that claims a frame larger than FFmpeg decodes at all (its images' limit, near
-            # 2^28 pixels, not --max-pixels): the open's own reason is an errno, EBUSY
-            if (claimed := _refused_size(logs, "is invalid")) is not None:
-                raise SrpipeError(f"{location} claims {claimed[0]}x{claimed[1]} frames, larger than FFmpeg decodes "
-                                  "(about 268 megapixels): its header is damaged, or it is not a video") from exc
+            refuse_claimed_size(location, logs)
             raise _open_error(location, exc) from exc
         finally:
             if self._pipe is not None and not hasattr(self, "container"):  # not opened: the FIFO is closed
@@ -846,7 +851,7 @@ class PyAVSource(Source):
         if self.video is None:
             self.container.close()
             raise SrpipeError(f"{location} has no video stream; srpipe upscales video and images")
-        refused = _refused_size(logs) if not self.video.codec_context or not self.video.codec_context.width else None
+        refused = refused_size(logs) if not self.video.codec_context or not self.video.codec_context.width else None
         if refused is not None:  # the probe's decoder refused a frame over the limit, leaving the size unknown
             self.container.close()
             check_frame_size(location, *refused, max_pixels)

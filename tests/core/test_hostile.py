@@ -76,6 +76,7 @@ def test_raw_video_whose_header_claims_a_huge_frame_is_refused_with_its_size(tmp
     clip.write_bytes(f"YUV4MPEG2 W{size} H{size} F25:1 Ip A1:1 C420jpeg\nFRAME\n".encode() + bytes(5000))
     done, peak = run_measured("upscale", clip, "-o", tmp_path / "out.mkv")
     assert_one_line_error(done, *needles)
+    assert_one_line_error(run_srpipe("eval", "-m", "bicubic", "--video", clip, "--crfs", "23"), *needles)
     assert peak < PEAK_LIMIT_KB
     assert listing(tmp_path) == ["huge.y4m"]
 

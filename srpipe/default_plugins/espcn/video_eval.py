@@ -25,7 +25,7 @@ from srpipe.default_plugins.espcn.metrics import psnr
 from srpipe.errors import SrpipeError
 from srpipe.memory import check_frame_size, decoder_pixels, default_max_pixels
 from srpipe.outputs import special_kind
-from srpipe.video import add_video_encoder, main_video, plane_view
+from srpipe.video import add_video_encoder, ffmpeg_errors, main_video, plane_view, refuse_claimed_size, refused_size
 
 
 def luma_frames(path: str | Path, limit: int | None = None) -> Iterator[np.ndarray]:
@@ -54,13 +54,23 @@ def _filtered_frames(clip: str | Path, steps: Sequence[tuple[str, str]], limit: 
     refused naming it."""
     limit_pixels = default_max_pixels() if max_pixels is None else max_pixels
     try:  # max_pixels: the probe decodes a first frame; a header claiming a huge one fails instead
-        inp = av.open(str(clip), options={"max_pixels": decoder_pixels(limit_pixels)})
+        with ffmpeg_errors() as logs:
+            inp = av.open(str(clip), options={"max_pixels": decoder_pixels(limit_pixels)})
     except av.error.FFmpegError as exc:
+        try:  # a size FFmpeg's probe refused: said as the other commands say it
+            refuse_claimed_size(str(clip), logs)
+            if (refused := refused_size(logs)) is not None:
+                check_frame_size(str(clip), *refused, limit_pixels)
+        except SrpipeError as refusal:
+            raise UnreadableClip(str(refusal)) from None
         raise UnreadableClip(f"{clip} cannot be opened as a video ({exc.strerror or exc}); give a video file") from None
     with inp:
         src = main_video(inp)
         if src is None:
             raise UnreadableClip(f"{clip} has no video stream; give a video file")
+        if src.codec_context is None:  # a header cut short, or a codec FFmpeg does not know
+            raise UnreadableClip(f"{clip} has a video stream that cannot be decoded (no codec: the file may be cut "
+                                 "short); check the file")
         try:
             check_frame_size(str(clip), src.codec_context.width, src.codec_context.height, limit_pixels)
         except SrpipeError as exc:

@@ -182,3 +182,27 @@ def test_clips_too_large_or_too_small_are_skipped_and_the_others_scored(tmp_path
     assert [Path(clip["clip"]).name for clip in report["clips"]] == ["ok.mp4"]
     assert sorted(Path(entry["clip"]).name for entry in report["not_scored"]) == ["huge.mp4", "tiny.mkv"]
     assert report["all"][0]["clips"] == 1 and 10 < report["all"][0]["psnr"]["bicubic"] < 60
+
+
+def test_an_mp4_cut_short_within_its_index_is_skipped_by_name(tmp_path):
+    """An MP4 cut where its index leaves the video stream without a codec: the folder's run said
+    "unexpected AttributeError" and stopped; it is skipped by name as other damaged clips are."""
+    import av
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    make_test_video(folder / "a.mp4", width=64, height=48, frames=3, audio=False)
+    whole = make_test_video(tmp_path / "whole.mp4", width=64, height=48, frames=6, audio=False).read_bytes()
+    for cut in range(len(whole) - 1, len(whole) // 2, -10):  # where FFmpeg opens it with no codec for the video
+        (folder / "cut.mp4").write_bytes(whole[:cut])
+        try:
+            with av.open(str(folder / "cut.mp4")) as container:
+                if container.streams.video and container.streams.video[0].codec_context is None:
+                    break
+        except av.FFmpegError:
+            continue
+    else:
+        pytest.skip("no cut of this MP4 opens without a codec")
+    done = eval_video(folder)
+    assert done.returncode == 1
+    assert f"Warning: skipped: {folder / 'cut.mp4'} has a video stream that cannot be decoded (no codec" in done.stderr
