@@ -103,11 +103,16 @@ def inspect_kernels(image, out_dir, overwrite):
     """Apply the classic kernels (box and Gaussian blur, sharpen, Laplacian, Sobel, emboss)
     to IMAGE with conv2d; one PNG per kernel, original and filtered side by side."""
     from srpipe.default_plugins.inspect.kernels import plot_kernels
-    from srpipe.images import read_rgb8
+    from srpipe.errors import SrpipeError
+    from srpipe.images import image_size, read_rgb8
+    from srpipe.memory import default_max_pixels
     from srpipe.outputs import input_files
     from srpipe.plotting import keeping_inputs
 
     check_output_folder(out_dir, f"-o {out_dir}")
+    stored = image_size(image)
+    if stored is not None and stored[0] * stored[1] > default_max_pixels():  # before decoding it
+        raise SrpipeError(f"{image} is {stored[0]}x{stored[1]}, larger than srpipe reads; crop or shrink it")
     with keeping_inputs(input_files([image]), overwrite=overwrite):
         for path in plot_kernels(read_rgb8(image), Path(image).name, out_dir):
             click.echo(f"wrote {path}")

@@ -28,6 +28,7 @@ KERNELS: dict[str, np.ndarray] = {
     "emboss": np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]], dtype=float),
 }
 EDGE_KERNELS = ("laplacian-edge", "sobel-x", "sobel-y")  # signed responses, shown as magnitude
+SHOWN_SIDE = 1024  # pixels on a picture's longer side, about what a panel of the figure shows
 
 
 def apply_kernel(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
@@ -63,6 +64,14 @@ def plot_kernels(image: np.ndarray, image_name: str, out_dir: str | Path) -> lis
     ``image``: (H, W) grey or (H, W, 3) RGB, uint8.
     """
     check_writable(Path(out_dir) / f"{name}.png" for name in KERNELS)
+    height, width = image.shape[:2]
+    if max(height, width) > SHOWN_SIDE:  # shrunk to what a panel shows: a kernel's few pixels are seen there,
+        import cv2  # and the filtered copies of a photo at full size took gigabytes (400 bytes a pixel)
+
+        scale = SHOWN_SIDE / max(height, width)
+        image = cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))),
+                           interpolation=cv2.INTER_AREA)
+        image_name = f"{image_name}, shrunk from {width}x{height}"
     pixels = (image[..., None] if image.ndim == 2 else image).astype(np.float32) / 255.0
     height, width = pixels.shape[:2]
     paths = []

@@ -163,6 +163,28 @@ def test_classic_kernels(cli_run, tmp_path):
     assert all(png_size(p)[0] == 1100 for p in (tmp_path / "k").iterdir())
 
 
+def test_a_photo_is_shown_at_what_a_panel_shows_and_a_huge_one_refused(cli_run, tmp_path, monkeypatch):
+    """A 3000x3000 picture took 3.5 GB and 17 s (filtered copies at full size, 400 bytes a pixel,
+    for a panel 550 pixels wide), and a 13300x13300 one was killed for memory."""
+    from srpipe.default_plugins.inspect import kernels
+    from srpipe.testing import make_huge_claim_png
+
+    cv2.imwrite(str(tmp_path / "photo.png"), np.full((1500, 2100, 3), 90, np.uint8))
+    filtered = []
+    apply = kernels.apply_kernel
+    monkeypatch.setattr(kernels, "apply_kernel", lambda image, kernel: filtered.append(image.shape) or
+                        apply(image, kernel))
+    result = cli_run("inspect", "kernels", tmp_path / "photo.png", "-o", tmp_path / "k")
+    assert result.exit_code == 0, result.output
+    assert set(filtered) == {(731, 1024, 3)}
+    make_huge_claim_png(tmp_path / "huge.png", 13300, 13300)
+    result = cli_run("inspect", "kernels", tmp_path / "huge.png", "-o", tmp_path / "h")
+    assert result.exit_code == 1
+    assert result.stderr == (f"Error: {tmp_path / 'huge.png'} is 13300x13300, larger than srpipe reads; crop or "
+                             "shrink it\n")
+    assert not (tmp_path / "h").exists()
+
+
 def test_inspect_replaces_existing_pngs_only_with_y(cli_run, tmp_path):
     """Its PNGs replaced files of the same names without a word, and it had no -y."""
     cv2.imwrite(str(tmp_path / "in.png"), np.full((20, 30), 90, np.uint8))
