@@ -9,8 +9,9 @@ from typing import Iterator
 import numpy as np
 
 from srpipe.errors import SrpipeError
-from srpipe.images import image_paths, read_rgb8
+from srpipe.images import image_paths, image_size, read_rgb8
 from srpipe.media import FOLDER_IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from srpipe.memory import decoder_pixels, default_max_pixels
 from srpipe.outputs import special_kind
 
 
@@ -52,8 +53,10 @@ def read_inputs(location: str | Path, every: int = 25) -> Iterator[InputImage]:
 
 
 def _read_bytes(path: Path) -> bytes:
+    """The start of the file, enough to tell a video by (not all of it: a film is gigabytes)."""
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as file:
+            data = file.read(512)
     except OSError as e:
         raise SrpipeError(f"cannot read {path} ({e.strerror}); check that it is a file you may read") from None
     if not data:
@@ -69,7 +72,11 @@ def looks_like_video(data: bytes) -> bool:
 
 
 def read_image(path: Path) -> InputImage:
-    """An image file as 8-bit grey or RGB; a file that is not one raises :class:`SrpipeError`."""
+    """An image file as 8-bit grey or RGB; a file that is not one, or one larger than srpipe
+    reads (its header says so before it is decoded), raises :class:`SrpipeError`."""
+    stored = image_size(str(path))
+    if stored is not None and stored[0] * stored[1] > default_max_pixels():
+        raise SrpipeError(f"{path} is {stored[0]}x{stored[1]}, larger than srpipe reads; crop or shrink it")
     try:
         return InputImage(str(path), read_rgb8(path))
     except SrpipeError:
@@ -83,16 +90,27 @@ def read_video(path: Path, every: int) -> Iterator[InputImage]:
     """Frames 0, every, 2*every, ... of the video stream srpipe upscales, as RGB with their time in seconds."""
     import av
 
-    from srpipe.video import main_video
+    from srpipe.video import ffmpeg_errors, main_video, refuse_claimed_size
 
-    try:
-        container = av.open(str(path))
+    limit = default_max_pixels()
+    try:  # the probe decodes a first frame: a header claiming a huge one fails instead of taking the memory
+        with ffmpeg_errors() as logs:
+            container = av.open(str(path), options={"max_pixels": decoder_pixels(limit)})
     except av.error.FFmpegError as e:
+        refuse_claimed_size(str(path), logs)
         raise SrpipeError(f"{path} cannot be opened as a video ({e.strerror or e}); check the file") from None
     with container:
         video = main_video(container)
         if video is None:
             raise SrpipeError(f"{path} has no video stream; give an image or a video")
+        context = video.codec_context
+        if context is None:
+            raise SrpipeError(f"{path} has a video stream that cannot be decoded (no codec: the file may be cut "
+                              "short); check the file")
+        if context.width * context.height > limit:
+            raise SrpipeError(f"{path} has {context.width}x{context.height} frames, larger than srpipe reads; "
+                              "shrink it")
+        context.options = {"max_pixels": decoder_pixels(limit)}  # a far larger frame later is refused too
         found = False
         try:
             for index, frame in enumerate(container.decode(video)):

@@ -109,7 +109,13 @@ def _bad_inputs(tmp_path):
     ok, png = cv2.imencode(".png", np.full((20, 20), 128, np.uint8))
     (tmp_path / "truncated.png").write_bytes(png.tobytes()[:40])
     (tmp_path / "folder").mkdir()
+    from srpipe.testing import make_huge_claim_png
+
+    make_huge_claim_png(tmp_path / "huge.png", 12000, 12000)  # 1.8 GB decoded, where the others refuse 40 MP
+    (tmp_path / "huge.y4m").write_bytes(b"YUV4MPEG2 W9000 H9000 F25:1 Ip A1:1 C420jpeg\nFRAME\n" + bytes(5000))
     return {
+        "huge.png": "is 12000x12000, larger than srpipe reads",
+        "huge.y4m": "has 9000x9000 frames, larger than srpipe reads",
         "missing.png": "does not exist",
         "folder": "holds no images",
         "empty.png": "is empty",
