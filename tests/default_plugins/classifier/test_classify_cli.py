@@ -163,3 +163,45 @@ def test_embed_replaces_an_existing_plot_only_with_y(cli_run, trained, tmp_path)
     assert (tmp_path / "tsne.png").read_bytes() == b"mine" and not (tmp_path / "tsne_confusion.png").exists()
     assert cli_run(*common, "-y").exit_code == 0
     assert png_size(tmp_path / "tsne.png") == (900, 800)
+
+
+def test_train_replaces_an_earlier_run_only_with_y_and_never_through_a_link(cli_run, tmp_path):
+    """A second run into a run folder silently replaced the first's final.pt, last.pt and
+    log.jsonl, and wrote through a link there: into the data set's own file."""
+    root = write_fake_mnist(tmp_path / "data", train=64, test=32)
+    run = tmp_path / "run"
+    common = ["train", "classifier", "--dataset", "mnist", "--root", root, "--epochs", "1", "--batch-size", "32",
+              "--threads", "1"]
+    assert cli_run(*common, "-o", run).exit_code == 0
+    kept = {name: (run / name).read_bytes() for name in ("final.pt", "last.pt", "log.jsonl")}
+    result = cli_run(*common, "--seed", "5", "-o", run)
+    assert result.exit_code == 1 and result.stderr == (
+        f"Error: {run} holds an earlier run (last.pt, final.pt, log.jsonl); pass -y to replace it, --resume to "
+        "continue it, or choose another -o\n")
+    assert {name: (run / name).read_bytes() for name in kept} == kept
+    assert cli_run(*common, "--resume", "-o", run).exit_code == 0  # a finished run: nothing left to train
+    assert cli_run(*common, "--seed", "5", "-o", run, "-y").exit_code == 0
+    assert (run / "final.pt").read_bytes() != kept["final.pt"]
+
+    data_file = root / "MNIST" / "raw" / "t10k-images-idx3-ubyte"
+    other = tmp_path / "mine.txt"
+    other.write_text("mine")
+    data = data_file.read_bytes()
+    for name, target, message in [
+        ("final.pt", data_file, "is a link; a run writes its own files, never through a link: remove it, or "
+                                "choose another -o"),
+        ("last.pt", other, "is a link; a run writes its own files, never through a link: remove it, or choose "
+                           "another -o"),
+        ("log.jsonl", None, f"is the input {data_file}, or a link to it; writing it would replace the input: "
+                            "choose another name with -o")]:
+        folder = tmp_path / f"linked-{name}"
+        folder.mkdir()
+        if target is None:
+            (folder / name).hardlink_to(data_file)
+        else:
+            (folder / name).symlink_to(target)
+        result = cli_run(*common, "-o", folder, "-y")
+        assert result.exit_code == 1 and message in result.stderr and str(folder / name) in result.stderr, \
+            result.output
+        assert sorted(path.name for path in folder.iterdir()) == [name]
+    assert data_file.read_bytes() == data and other.read_text() == "mine"
