@@ -151,6 +151,9 @@ def embed(model, output, confusion, root, samples, weights, threads, overwrite):
     if threads:
         torch.set_num_threads(threads)
     loaded = collect_models(get_plugin_manager()).get(model, kind="classifier").load(weights=weights)
+    if "dataset" not in loaded.meta:
+        raise SrpipeError(f"the checkpoint of {model} names no data set, which embed scores it on; use one written "
+                          "by 'srpipe train classifier'")
     spec = get_spec(loaded.meta["dataset"])
     evaluation = evaluate(loaded.network, load_split(spec, root, train=False))
     with keeping_inputs(inputs, overwrite=overwrite):

@@ -205,3 +205,34 @@ def test_train_replaces_an_earlier_run_only_with_y_and_never_through_a_link(cli_
             result.output
         assert sorted(path.name for path in folder.iterdir()) == [name]
     assert data_file.read_bytes() == data and other.read_text() == "mine"
+
+
+@pytest.mark.parametrize("field, value, says", [
+    ("input", [1, 20000, 20000], "its meta's input is 1x20000x20000, its network takes 1x28x28"),
+    ("input", [3, 28, 28], "its meta's input is 3x28x28, its network takes 1x28x28"),
+    ("input", "x", "its meta's input is not [channels, height, width]"),
+    ("input", [1, 28.0, 28], "its meta's input is not [channels, height, width]"),
+    ("classes", ["a", "b"], "its meta names 2 classes, its network has 10 outputs"),
+    ("classes", list(range(10)), "its meta's classes are not a list of names"),
+    ("dark_background", "yes", "its meta's dark_background or dataset is not a bool or a name"),
+])
+def test_a_classifier_whose_meta_does_not_fit_its_network_is_refused_in_one_line(cli_run, trained, tmp_path,
+                                                                                    field, value, says):
+    """A checkpoint's meta was trusted: an input of 20000x20000 allocated gigabytes for each
+    picture, two class names for ten outputs gave 'unexpected IndexError', an input of three
+    channels or of 'x' an unexpected RuntimeError or ValueError."""
+    import torch
+
+    root, weights = trained
+    checkpoint = torch.load(weights, weights_only=True)
+    checkpoint["meta"][field] = value
+    damaged = tmp_path / "damaged.pt"
+    torch.save(checkpoint, damaged)
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((28, 28), np.uint8))
+    want = (f"Error: {damaged}: {says}; it is damaged or not a classifier of srpipe's; use one written by "
+            "'srpipe train classifier'\n")
+    for command in (["classify", tmp_path / "a.png"],
+                    ["classifier", "embed", "--root", root, "--samples", "100", "-o", tmp_path / "t.png"]):
+        result = cli_run(*command, "--model", "mnist", "--weights", damaged)
+        assert result.exit_code == 1 and result.stderr == want, result.output
+    assert not (tmp_path / "t.png").exists()
