@@ -190,13 +190,15 @@ class Trainer:
         set_rng_state(train["rng"])
 
     # -- loops --------------------------------------------------------------------------------
-    def fit(self, resume: bool = False) -> list[dict]:
-        """Train to ``config.epochs``; with ``resume``, continue from ``out_dir/last.pt`` if any."""
+    def fit(self, resume: bool = False, overwrite: bool = False) -> list[dict]:
+        """Train to ``config.epochs``; with ``resume``, continue from ``out_dir/last.pt`` if any;
+        with ``overwrite``, an unfinished run there is started afresh rather than refused."""
         last = self.out_dir / "last.pt" if self.out_dir else None
         if resume and last is not None and last.exists():
             self.resume(last)
         else:
-            if last is not None and last.exists() and _unfinished(last):  # starting afresh would lose it
+            # starting afresh would lose an unfinished run, unless told to replace it
+            if not overwrite and last is not None and last.exists() and _unfinished(last):
                 raise SrpipeError(f"{self.out_dir} holds an unfinished run (last.pt); pass --resume to continue it, "
                                   "or remove the folder to start afresh")
             if self.out_dir is not None:

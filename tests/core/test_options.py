@@ -80,7 +80,8 @@ def test_shared_options_mean_the_same_everywhere():
         assert set(seen[flag]) == {"srpipe upscale", "srpipe batch", "srpipe live"}, flag
     assert set(seen["--preset"]) == {"srpipe upscale", "srpipe batch"}  # and live's, an exception above
     assert set(seen["--overwrite"]) == {"srpipe upscale", "srpipe batch", "srpipe live", "srpipe train espcn",
-                                        "srpipe inspect model", "srpipe inspect kernels", "srpipe classifier embed"}
+                                        "srpipe inspect model", "srpipe inspect kernels", "srpipe classifier embed",
+                                        "srpipe train classifier"}
 
 
 def test_no_command_reuses_a_shared_flag_for_something_else():

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from srpipe.errors import SrpipeError
+from srpipe.errors import CheckpointError, SrpipeError
 from srpipe.nn.checkpoint import load_checkpoint, network_from_checkpoint
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -18,6 +18,31 @@ def shipped_weights(name: str) -> Path:
     return WEIGHTS_DIR / f"{name}.pt"
 
 
+def check_meta(meta: dict, config: dict, checkpoint: str | Path) -> None:
+    """Refuse a classifier checkpoint whose ``meta`` does not describe its network as srpipe's
+    training writes it: ``classes``, one name per output of the network; ``input``, [C, H, W]
+    with the channels and square side of the network's config; ``dark_background`` a bool and
+    ``dataset`` a name, where present."""
+    hint = "it is damaged or not a classifier of srpipe's; use one written by 'srpipe train classifier'"
+    classes, shape = meta["classes"], meta["input"]
+    if not isinstance(classes, list) or not classes or not all(isinstance(name, str) for name in classes):
+        raise CheckpointError(f"{checkpoint}: its meta's classes are not a list of names; {hint}")
+    if (not isinstance(shape, list) or len(shape) != 3
+            or not all(isinstance(side, int) and not isinstance(side, bool) for side in shape)):
+        raise CheckpointError(f"{checkpoint}: its meta's input is not [channels, height, width]; {hint}")
+    outputs, network = config.get("num_classes"), [config.get("in_channels"), config.get("image_size"),
+                                                   config.get("image_size")]
+    if len(classes) != outputs:
+        raise CheckpointError(f"{checkpoint}: its meta names {len(classes)} classes, its network has {outputs} "
+                              f"outputs; {hint}")
+    if shape != network:
+        shown = "x".join(map(str, network)) if None not in network else "no picture"
+        raise CheckpointError(f"{checkpoint}: its meta's input is {'x'.join(map(str, shape))}, its network takes "
+                              f"{shown}; {hint}")
+    if not isinstance(meta.get("dark_background", False), bool) or not isinstance(meta.get("dataset", ""), str):
+        raise CheckpointError(f"{checkpoint}: its meta's dark_background or dataset is not a bool or a name; {hint}")
+
+
 class Classifier:
     """Classify batches of images already shaped as the network expects (see ``input_shape``)."""
 
@@ -26,6 +51,7 @@ class Classifier:
         meta = ckpt["meta"]
         if "classes" not in meta or "input" not in meta:
             raise SrpipeError(f"{checkpoint} is not a classifier checkpoint (no classes in its meta)")
+        check_meta(meta, ckpt["config"], checkpoint)  # before the network is built or a picture resized
         self.device = torch.device(device)
         self.network = network_from_checkpoint(ckpt, str(checkpoint)).to(self.device).eval()
         self.classes: list[str] = list(meta["classes"])

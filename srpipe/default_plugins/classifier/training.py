@@ -27,15 +27,15 @@ def checkpoint_meta(spec: DatasetSpec) -> dict:
 
 def train_classifier(network: nn.Module, spec: DatasetSpec, train_set: Dataset, test_set: Dataset,
                      config: TrainConfig, *, batch_size: int = 128, label_smoothing: float = 0.0,
-                     resume: bool = False) -> Trainer:
+                     resume: bool = False, overwrite: bool = False) -> Trainer:
     """Train ``network`` on ``train_set``, measuring accuracy on ``test_set`` every epoch.
 
     With ``config.out_dir`` the Trainer writes ``last.pt`` every epoch (``resume`` continues
-    from it), ``final.pt`` and ``log.jsonl``.
+    from it; ``overwrite`` starts an unfinished run there afresh), ``final.pt`` and ``log.jsonl``.
     """
     train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=True)
     test_loader = DataLoader(test_set, batch_size=TEST_BATCH)
     trainer = Trainer(network, ClassificationTask(label_smoothing), train_loader, test_loader, config,
                       meta=checkpoint_meta(spec))
-    trainer.fit(resume=resume)
+    trainer.fit(resume=resume, overwrite=overwrite)
     return trainer

@@ -113,3 +113,15 @@ def test_stop_after_then_resume_equals_uninterrupted_run(tmp_path):
     assert resumed.epoch == 3 and (tmp_path / "b" / "final.pt").exists()
     for a, b in zip(straight.model.parameters(), resumed.model.parameters()):
         assert torch.equal(a, b)
+
+
+def test_overwrite_starts_an_unfinished_run_afresh(tmp_path):
+    """-y of 'srpipe train classifier': an unfinished run is replaced rather than refused."""
+    first = make(tmp_path / "run")
+    first.config.stop_after = 1
+    first.fit()
+    again = make(tmp_path / "run")
+    again.fit(overwrite=True)
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["train"]["epoch"] == 3
+    lines = (tmp_path / "run" / "log.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3]

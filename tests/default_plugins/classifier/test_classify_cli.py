@@ -169,3 +169,76 @@ def test_embed_replaces_an_existing_plot_only_with_y(cli_run, trained, tmp_path)
     assert (tmp_path / "tsne.png").read_bytes() == b"mine" and not (tmp_path / "tsne_confusion.png").exists()
     assert cli_run(*common, "-y").exit_code == 0
     assert png_size(tmp_path / "tsne.png") == (900, 800)
+
+
+def test_train_replaces_an_earlier_run_only_with_y_and_never_through_a_link(cli_run, tmp_path):
+    """A second run into a run folder silently replaced the first's final.pt, last.pt and
+    log.jsonl, and wrote through a link there: into the data set's own file."""
+    root = write_fake_mnist(tmp_path / "data", train=64, test=32)
+    run = tmp_path / "run"
+    common = ["train", "classifier", "--dataset", "mnist", "--root", root, "--epochs", "1", "--batch-size", "32",
+              "--threads", "1"]
+    assert cli_run(*common, "-o", run).exit_code == 0
+    kept = {name: (run / name).read_bytes() for name in ("final.pt", "last.pt", "log.jsonl")}
+    result = cli_run(*common, "--seed", "5", "-o", run)
+    assert result.exit_code == 1 and result.stderr == (
+        f"Error: {run} holds an earlier run (last.pt, final.pt, log.jsonl); pass -y to replace it, --resume to "
+        "continue it, or choose another -o\n")
+    assert {name: (run / name).read_bytes() for name in kept} == kept
+    assert cli_run(*common, "--resume", "-o", run).exit_code == 0  # a finished run: nothing left to train
+    assert cli_run(*common, "--seed", "5", "-o", run, "-y").exit_code == 0
+    assert (run / "final.pt").read_bytes() != kept["final.pt"]
+
+    data_file = root / "MNIST" / "raw" / "t10k-images-idx3-ubyte"
+    other = tmp_path / "mine.txt"
+    other.write_text("mine")
+    data = data_file.read_bytes()
+    for name, target, message in [
+        ("final.pt", data_file, "is a link; a run writes its own files, never through a link: remove it, or "
+                                "choose another -o"),
+        ("last.pt", other, "is a link; a run writes its own files, never through a link: remove it, or choose "
+                           "another -o"),
+        ("log.jsonl", None, f"is the input {data_file}, or a link to it; writing it would replace the input: "
+                            "choose another name with -o")]:
+        folder = tmp_path / f"linked-{name}"
+        folder.mkdir()
+        if target is None:
+            (folder / name).hardlink_to(data_file)
+        else:
+            (folder / name).symlink_to(target)
+        result = cli_run(*common, "-o", folder, "-y")
+        assert result.exit_code == 1 and message in result.stderr and str(folder / name) in result.stderr, \
+            result.output
+        assert sorted(path.name for path in folder.iterdir()) == [name]
+    assert data_file.read_bytes() == data and other.read_text() == "mine"
+
+
+@pytest.mark.parametrize("field, value, says", [
+    ("input", [1, 20000, 20000], "its meta's input is 1x20000x20000, its network takes 1x28x28"),
+    ("input", [3, 28, 28], "its meta's input is 3x28x28, its network takes 1x28x28"),
+    ("input", "x", "its meta's input is not [channels, height, width]"),
+    ("input", [1, 28.0, 28], "its meta's input is not [channels, height, width]"),
+    ("classes", ["a", "b"], "its meta names 2 classes, its network has 10 outputs"),
+    ("classes", list(range(10)), "its meta's classes are not a list of names"),
+    ("dark_background", "yes", "its meta's dark_background or dataset is not a bool or a name"),
+])
+def test_a_classifier_whose_meta_does_not_fit_its_network_is_refused_in_one_line(cli_run, trained, tmp_path,
+                                                                                    field, value, says):
+    """A checkpoint's meta was trusted: an input of 20000x20000 allocated gigabytes for each
+    picture, two class names for ten outputs gave 'unexpected IndexError', an input of three
+    channels or of 'x' an unexpected RuntimeError or ValueError."""
+    import torch
+
+    root, weights = trained
+    checkpoint = torch.load(weights, weights_only=True)
+    checkpoint["meta"][field] = value
+    damaged = tmp_path / "damaged.pt"
+    torch.save(checkpoint, damaged)
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((28, 28), np.uint8))
+    want = (f"Error: {damaged}: {says}; it is damaged or not a classifier of srpipe's; use one written by "
+            "'srpipe train classifier'\n")
+    for command in (["classify", tmp_path / "a.png"],
+                    ["classifier", "embed", "--root", root, "--samples", "100", "-o", tmp_path / "t.png"]):
+        result = cli_run(*command, "--model", "mnist", "--weights", damaged)
+        assert result.exit_code == 1 and result.stderr == want, result.output
+    assert not (tmp_path / "t.png").exists()
