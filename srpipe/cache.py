@@ -13,7 +13,8 @@ nor run or show something srpipe did not make. So every read and write goes thro
 - :func:`write_recorded` also keeps the SHA-256 of what it wrote, under ``records/``, apart from
   the files, and :func:`read_recorded` gives back only bytes that match it. The checks above
   keep other users out, so what this catches is a stray file: one renamed or copied over another
-  (the x3 network under the x2 key), changed by hand or damaged, or left by another program.
+  (the x3 network under the x2 key, its record with it: a record is of the name and the bytes),
+  changed by hand or damaged, or left by another program.
 
 A cache that cannot be used only costs the work it saves: nothing here raises, and a folder or
 file refused, or a file that no longer matches its record, is named in one warning line.
@@ -208,17 +209,24 @@ def _record_folder(kind: str) -> str:
     return f"records/{kind}"
 
 
+def _record(kind: str, name: str, data: bytes) -> bytes:
+    """What :func:`write_recorded` keeps of ``data`` written as ``name``: the SHA-256 of the two
+    together, so that a file and its record copied to another name (one network's under
+    another's key) match no longer."""
+    import hashlib
+
+    return hashlib.sha256(f"{kind}/{name}".encode() + b"\0" + data).hexdigest().encode()
+
+
 def read_recorded(kind: str, name: str, what: str) -> bytes | None:
     """Like :func:`read`, for what :func:`write_recorded` kept: bytes that do not match their
     record are refused, with a warning naming ``what`` they held; one without a record (an older
     srpipe's, or a stray file) is refused without a word."""
-    import hashlib
-
     data = read(kind, name)
-    record = read(_record_folder(kind), f"{name}.sha256") if data is not None else None
+    record = read(_record_folder(kind), f"{name}.record") if data is not None else None
     if record is None:
         return None
-    if record != hashlib.sha256(data).hexdigest().encode():
+    if record != _record(kind, name, data):
         warnings.warn(f"the cached {what} did not match srpipe's record of it; it is made again", CacheWarning,
                       stacklevel=2)
         return None
@@ -226,8 +234,6 @@ def read_recorded(kind: str, name: str, what: str) -> bytes | None:
 
 
 def write_recorded(kind: str, name: str, data: bytes) -> None:
-    """:func:`write`, and the SHA-256 of ``data`` kept apart for :func:`read_recorded`."""
-    import hashlib
-
+    """:func:`write`, and its record (:func:`_record`) kept apart for :func:`read_recorded`."""
     write(kind, name, data)
-    write(_record_folder(kind), f"{name}.sha256", hashlib.sha256(data).hexdigest().encode())
+    write(_record_folder(kind), f"{name}.record", _record(kind, name, data))

@@ -210,7 +210,8 @@ def test_a_poisoned_entry_point_cache_loads_nothing_it_adds(tmp_path, poison):
 
 def test_cached_networks_not_as_recorded_are_converted_again(tmp_path, monkeypatch):
     """A network (or its card) that is not what srpipe wrote under its key, as another network
-    of the same shapes, or the x3 one and its card under the x2 key, is converted again."""
+    of the same shapes, or the x3 one and its card under the x2 key (with their records too: those
+    matched their bytes, and the x3 network ran as the x2), is converted again."""
     from srpipe.default_plugins.espcn.openvino_backend import OPENVINO
     from srpipe.default_plugins.espcn.shipped import shipped_weights
     from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler
@@ -230,7 +231,9 @@ def test_cached_networks_not_as_recorded_are_converted_again(tmp_path, monkeypat
     def cached(weights, folder):
         return sorted((tmp_path / "cache" / folder).glob(f"{cache.file_digest(weights)}-*"))
 
-    for source, folders in ((x2_video, ["openvino"]), (x3, ["openvino", "networks"])):
+    # another network of the same shapes; the x3 one and its card; and the x3 one with its records
+    for source, folders in ((x2_video, ["openvino"]), (x3, ["openvino", "networks"]),
+                            (x3, ["openvino", "networks", "records/openvino", "records/networks"])):
         for folder in folders:
             for theirs, ours in zip(cached(source, folder), cached(x2, folder), strict=True):
                 shutil.copyfile(theirs, ours)
