@@ -214,6 +214,8 @@ class Trainer:
                       **self.validate(), "epoch_s": round(time.perf_counter() - t0, 2)}
             self.history.append(record)
             self._log(record)
+            if self._shows_progress():  # the bar of each epoch goes when it ends: its figures stay, a line each
+                tqdm.write(self._described(record), file=sys.stderr)
             if last is not None:
                 save_checkpoint(self.state(), last)
         if self.out_dir is not None and self.epoch == self.config.epochs:
@@ -239,10 +241,19 @@ class Trainer:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return nullcontext()
 
+    def _shows_progress(self) -> bool:
+        return self.config.progress if self.config.progress is not None else sys.stderr.isatty()
+
+    def _described(self, record: dict) -> str:
+        """``epoch 3/20: train_loss 0.0123, toy/psnr 31.2 (41 s)``: an epoch's log record, in a line."""
+        figures = ", ".join(f"{name} {value:.4g}" for name, value in record.items()
+                            if name not in ("epoch", "step", "lr", "epoch_s") and isinstance(value, (int, float)))
+        return f"epoch {record['epoch']}/{self.config.epochs}: {figures} ({record['epoch_s']:.0f} s)"
+
     def train_epoch(self) -> float:
         """One epoch of optimisation; returns the mean training loss."""
         self.model.train()
-        show = self.config.progress if self.config.progress is not None else sys.stderr.isatty()
+        show = self._shows_progress()
         bar = tqdm(self._batches(), total=self.steps_per_epoch, disable=not show, file=sys.stderr,
                    desc=f"epoch {self.epoch + 1}/{self.config.epochs}", unit="step", leave=False)
         total = torch.zeros((), device=self.device)

@@ -101,6 +101,21 @@ def test_logs_and_checkpoints(tmp_path):
     assert final["meta"]["history"] == history
 
 
+def test_each_epoch_is_told_in_a_line_where_progress_is_shown(tmp_path, capsys):
+    """Long training said nothing between its start and its end but a bar that each epoch's end
+    cleared: each epoch's figures now stay, one line each (stderr; on a terminal by default)."""
+    trainer = make(tmp_path, epochs=2)
+    trainer.config.progress = True
+    trainer.fit()
+    lines = [line for line in capsys.readouterr().err.replace("\r", "\n").splitlines() if "train_loss" in line]
+    assert [line.split(":")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]  # not the bars' own lines
+    assert "toy/psnr" in lines[0]
+    trainer = make(tmp_path / "quiet", epochs=1)
+    trainer.config.progress = False
+    trainer.fit()
+    assert capsys.readouterr().err == ""
+
+
 def test_stop_after_then_resume_equals_uninterrupted_run(tmp_path):
     straight = make(tmp_path / "a")
     straight.fit()
