@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import stat
 import struct
 import sys
 import warnings
@@ -106,8 +107,11 @@ _SKIPPED: set[Path] = set()  # what image_paths has warned of
 
 def image_size(path: str) -> tuple[int, int] | None:
     """(width, height) from an image file's header, without decoding it; ``None`` when the
-    header is not one this reads (the decoder then finds the size)."""
+    header is not one this reads (the decoder then finds the size), or ``path`` is no regular
+    file (opening a FIFO would wait for a writer for ever: its reader refuses it)."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
         with open(path, "rb") as file:
             head = file.read(64)
             if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR":
