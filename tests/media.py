@@ -64,3 +64,32 @@ def sited_cubic(plane: np.ndarray, width: int, height: int, siting: str = "left"
     down = (np.arange(height) + offset_down) * plane.shape[0] / height - offset_down
     x, y = np.meshgrid(across.astype(np.float32), down.astype(np.float32))
     return cv2.remap(plane, x, y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+
+
+def upscale_plugin_frames(frames, output, **source_attributes):
+    """``srpipe.upscaling.upscale`` of ``frames`` (srpipe Frames) as a third-party source plugin
+    gives them ("listed://frames", no file), into ``output``; ``source_attributes``: more of the
+    source's (``time_base``, ``frame_rate``)."""
+    from srpipe import hookimpl
+    from srpipe.media import Source
+    from srpipe.testing import make_plugin_manager
+    from srpipe.upscaling import upscale
+
+    class Listed(Source):
+        location = "listed://frames"
+        is_file = False
+
+        def items(self):
+            yield from frames
+
+    for name, value in source_attributes.items():
+        setattr(Listed, name, value)
+
+    class ListedPlugin:
+        @hookimpl(tryfirst=True)
+        def open_source(self, location, options):
+            return Listed() if location.startswith("listed:") else None
+
+    pm = make_plugin_manager()
+    pm.register(ListedPlugin())
+    return upscale("listed://frames", str(output), pm=pm)

@@ -26,7 +26,7 @@ from srpipe.outputs import _HOST
 from srpipe.testing import make_huge_claim_h264, make_huge_claim_png, make_test_image, make_test_video
 
 from conftest import default_sigint, run_srpipe
-from media import video_info
+from media import upscale_plugin_frames, video_info
 
 PEAK_LIMIT_KB = 2 * 1024 * 1024  # peak resident memory allowed for a file that lies about its size
 
@@ -804,28 +804,11 @@ def test_intact_files_are_not_called_damaged(tmp_path, name):
 
 
 def plugin_source_run(tmp_path, frames):
-    from srpipe import hookimpl
     from srpipe.frames import PLANE_FORMATS, Frame
-    from srpipe.media import Source
-    from srpipe.testing import make_plugin_manager
-    from srpipe.upscaling import upscale
 
-    class Listed(Source):
-        location = "listed://frames"
-        is_file = False
-
-        def items(self):
-            for planes, fmt, pts in frames:
-                yield Frame(tuple(planes), PLANE_FORMATS[fmt], False, pts, Fraction(1, 25) if pts is not None else None)
-
-    class ListedPlugin:
-        @hookimpl(tryfirst=True)
-        def open_source(self, location, options):
-            return Listed() if location.startswith("listed:") else None
-
-    pm = make_plugin_manager()
-    pm.register(ListedPlugin())
-    return upscale("listed://frames", str(tmp_path / "out.mkv"), pm=pm)
+    made = (Frame(tuple(planes), PLANE_FORMATS[fmt], False, pts, Fraction(1, 25) if pts is not None else None)
+            for planes, fmt, pts in frames)
+    return upscale_plugin_frames(made, tmp_path / "out.mkv")
 
 
 def planes420(value=16):

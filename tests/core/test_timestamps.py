@@ -12,7 +12,7 @@ from srpipe.errors import SrpipeError
 from srpipe.testing import make_test_video
 from srpipe.upscaling import upscale
 
-from media import packets, video_info
+from media import packets, upscale_plugin_frames, video_info
 
 TICK = Fraction(1, 15360)  # an MP4's time base for 30 fps, as FFmpeg writes it
 
@@ -127,31 +127,15 @@ def test_frame_times_replace_only_the_missing_and_repeated(given, timed, told):
 def listed_source_run(tmp_path, frames, output="out.mp4"):
     """Upscale ``frames`` ((pts, duration) in TICK units; 64x64, moving, which the encoder codes
     with B-frames) from a plugin source."""
-    from srpipe import hookimpl
     from srpipe.frames import PLANE_FORMATS, Frame
-    from srpipe.media import Source
-    from srpipe.testing import make_plugin_manager
 
-    class Listed(Source):
-        location = "listed://frames"
-        is_file = False
-        time_base = TICK
-        frame_rate = Fraction(30)
+    def made():
+        for index, (pts, duration) in enumerate(frames):
+            luma = np.roll(np.tile(np.arange(64, dtype=np.uint8) * 3, (64, 1)), index, axis=1)
+            planes = (luma, np.full((32, 32), 128, np.uint8), np.full((32, 32), 128, np.uint8))
+            yield Frame(planes, PLANE_FORMATS["yuv420p"], False, pts, TICK, duration=duration)
 
-        def items(self):
-            for index, (pts, duration) in enumerate(frames):
-                luma = np.roll(np.tile(np.arange(64, dtype=np.uint8) * 3, (64, 1)), index, axis=1)
-                planes = (luma, np.full((32, 32), 128, np.uint8), np.full((32, 32), 128, np.uint8))
-                yield Frame(planes, PLANE_FORMATS["yuv420p"], False, pts, TICK, duration=duration)
-
-    class ListedPlugin:
-        @hookimpl(tryfirst=True)
-        def open_source(self, location, options):
-            return Listed() if location.startswith("listed:") else None
-
-    pm = make_plugin_manager()
-    pm.register(ListedPlugin())
-    return upscale("listed://frames", str(tmp_path / output), pm=pm)
+    return upscale_plugin_frames(made(), tmp_path / output, time_base=TICK, frame_rate=Fraction(30))
 
 
 # 12 frames 1/30 s apart, the last shown for one tick (as a re-timed frame was): FFmpeg's MP4 muxer
