@@ -20,6 +20,7 @@ from srpipe.errors import NonFiniteOutput, PluginWarning, SrpipeError
 from srpipe.frames import Frame
 from srpipe.media import Sink, Source
 from srpipe.models import Upscaler, UpscalerTraits
+from srpipe.plugin_guard import exits_as_errors
 from srpipe.resize import fill_hidden_colour, resize_chroma, resize_plane, shrink_plane
 from srpipe.sizing import SizePlan
 
@@ -37,7 +38,8 @@ def upscale_frames(frames: list[Frame], upscaler: Upscaler, model_name: str = "m
               for frame in frames]
     luma = np.stack([frame.planes[0] for frame in frames])
     try:
-        big = upscaler.upscale(luma, bit_depth=fmt.bit_depth, full_range=first.full_range)
+        with exits_as_errors():
+            big = upscaler.upscale(luma, bit_depth=fmt.bit_depth, full_range=first.full_range)
     except NonFiniteOutput as exc:
         backend = UpscalerTraits.of(upscaler).backend
         on = f" on backend {backend}" if backend else ""
@@ -190,12 +192,13 @@ def check_frame(frame: Frame, previous: Frame | None, source: Source) -> None:
 
 def _counting(items: Iterable, stats: RunStats, source: Source) -> Iterator:
     previous = None
-    for item in items:
-        if isinstance(item, Frame):
-            check_frame(item, previous, source)
-            previous = item
-            stats.frames_in += 1
-        yield item
+    with exits_as_errors():  # items: the source's code
+        for item in items:
+            if isinstance(item, Frame):
+                check_frame(item, previous, source)
+                previous = item
+                stats.frames_in += 1
+            yield item
 
 
 def abort_sink(sink: Sink) -> None:

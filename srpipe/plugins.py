@@ -25,7 +25,7 @@ from srpipe import __version__, cache, hookspecs
 from srpipe.backends import BackendRegistry
 from srpipe.errors import PluginWarning
 from srpipe.models import ModelRegistry
-from srpipe.plugin_guard import plugin_code
+from srpipe.plugin_guard import PluginExit, plugin_code
 
 ENTRY_POINT_GROUP = "srpipe"
 
@@ -285,7 +285,10 @@ def get_plugin_manager() -> PluginManager:
 def failure_text(exc: BaseException) -> str:
     """``exc`` as ``Type: message``, naming the third-party plugin whose code raised it where one
     did (the innermost of its frames in the traceback, or in those of the exceptions it came
-    from), with what the user can do: an unexpected error there is the plugin's to fix."""
+    from), with what the user can do: an unexpected error there is the plugin's to fix. A
+    plugin's SystemExit (:class:`PluginExit`) is told as itself."""
+    if isinstance(exc, PluginExit):
+        exc = exc.__cause__
     pm = get_plugin_manager()
     packages = {}  # a third-party plugin's top-level package -> its name
     for name, plugin in pm.list_name_plugin():
@@ -293,6 +296,7 @@ def failure_text(exc: BaseException) -> str:
         package = str(module or "").partition(".")[0]
         if name not in DEFAULT_PLUGINS and package not in ("", "srpipe", "builtins", "__main__"):
             packages.setdefault(package, name)
+    message = f": {exc}" if str(exc) else ""  # sys.exit() has none
     seen, cause = set(), exc
     while cause is not None and id(cause) not in seen:
         seen.add(id(cause))
@@ -300,10 +304,10 @@ def failure_text(exc: BaseException) -> str:
                  for frame, _ in traceback.walk_tb(cause.__traceback__)]
         name = next((name for name in reversed(names) if name), None)
         if name:
-            return (f"{type(exc).__name__} in plugin {name!r} ({pm.versions.get(name, 'unknown version')}): {exc}; "
+            return (f"{type(exc).__name__} in plugin {name!r} ({pm.versions.get(name, 'unknown version')}){message}; "
                     f"report it to the plugin's authors, or run without it: SRPIPE_DISABLE_PLUGINS={name}")
         cause = cause.__cause__ or cause.__context__
-    return f"{type(exc).__name__}: {exc}"
+    return f"{type(exc).__name__}{message}"
 
 
 def call_per_plugin(pm: pluggy.PluginManager, hook_name: str, make_kwargs) -> None:

@@ -22,6 +22,7 @@ from srpipe.outputs import (
     plugins_write_outputs,
     remove_own_partials,
 )
+from srpipe.plugin_guard import exits_as_errors
 from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
 from srpipe.sizing import SizePlan, is_fractional
 
@@ -234,10 +235,10 @@ def _settle_as_the_whole_file(upscaler, pm, input: str, source_options: SourceOp
         return
     from srpipe.frames import Frame
 
-    with open_source(pm, input, replace(source_options, pts_range=None)) as whole:
+    with exits_as_errors(), open_source(pm, input, replace(source_options, pts_range=None)) as whole:
         first = next((item for item in whole.items() if isinstance(item, Frame)), None)
-    if first is not None:
-        upscaler.upscale(first.planes[0][None], bit_depth=first.format.bit_depth, full_range=first.full_range)
+        if first is not None:
+            upscaler.upscale(first.planes[0][None], bit_depth=first.format.bit_depth, full_range=first.full_range)
 
 
 def _sized_output_path(input: str, sizes: SizePlan, suffix: str) -> Path:

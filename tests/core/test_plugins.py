@@ -18,7 +18,7 @@ from srpipe.testing import make_test_video
 
 from conftest import REPO, run_srpipe
 from media import video_info
-from plugin_helpers import fake_plugin
+from plugin_helpers import EXITING_PLUGIN, exiting_plugin, fake_plugin
 
 TEMPLATE = REPO / "samples" / "srpipe-nearest"
 
@@ -904,3 +904,30 @@ def test_an_error_outside_plugins_code_is_not_put_on_a_plugin(monkeypatch):
             raise ValueError("wrapped") from exc
     except ValueError as exc:
         assert plugins.failure_text(exc).startswith("ValueError in plugin 'someones' (2.1): wrapped;")
+
+
+@pytest.mark.parametrize("where, code", [("load", 0), ("upscale", 3), ("items", 3), ("argparse", 2)])
+def test_a_plugins_system_exit_is_an_error_of_the_plugin(tmp_path, where, code):
+    """It ended srpipe without a word: status 0 and no output for sys.exit(0), its own status
+    (3) with no message even under --debug, and a ported script's argparse a usage message not
+    srpipe's and status 2, that of usage errors."""
+    site = exiting_plugin(tmp_path / "site", where, code)
+    source = "exits:" if where == "items" else make_test_video(tmp_path / "clip.mp4", frames=6, audio=False)
+    done = run_srpipe("upscale", source, "-m", "exits", "-o", tmp_path / "out.mp4", env={"PYTHONPATH": str(site)})
+    assert done.returncode == 1, done.stderr.decode()
+    assert done.stderr.decode().splitlines()[-1] == (
+        f"Error: unexpected SystemExit in plugin 'exiting_plugin' (1.0): {code}; report it to the plugin's authors, "
+        "or run without it: SRPIPE_DISABLE_PLUGINS=exiting_plugin (rerun with --debug for the traceback)")
+    assert not [path.name for path in tmp_path.iterdir() if "out" in path.name]  # nor a partial one
+    debugged = run_srpipe("upscale", source, "-m", "exits", "-o", tmp_path / "out.mp4", "--debug",
+                          env={"PYTHONPATH": str(site)})
+    assert debugged.returncode == 1 and b"Traceback" in debugged.stderr and b"SystemExit" in debugged.stderr
+
+
+def test_a_plugins_keyboard_interrupt_still_means_ctrl_c(tmp_path):
+    site = fake_plugin(tmp_path / "site", "interrupting_plugin", EXITING_PLUGIN.replace(
+        "sys.exit(CODE)", "raise KeyboardInterrupt") + "WHERE, ONCE = 'upscale', None\n")
+    clip = make_test_video(tmp_path / "clip.mp4", frames=6, audio=False)
+    done = run_srpipe("upscale", clip, "-m", "exits", "-o", tmp_path / "out.mp4", env={"PYTHONPATH": str(site)})
+    assert done.returncode == 130 and done.stderr.decode().splitlines()[-1] == "Interrupted."
+    assert not (tmp_path / "out.mp4").exists()
