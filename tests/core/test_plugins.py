@@ -906,6 +906,35 @@ def test_an_error_outside_plugins_code_is_not_put_on_a_plugin(monkeypatch):
         assert plugins.failure_text(exc).startswith("ValueError in plugin 'someones' (2.1): wrapped;")
 
 
+def test_an_error_is_put_on_the_plugin_of_the_most_specific_module(monkeypatch):
+    """Two distributions sharing a namespace package (acme.sr_a, acme.sr_b): an error in acme.sr_b
+    was put on the plugin of acme.sr_a, and the user told to disable the innocent one."""
+    import types
+
+    from srpipe import plugins
+
+    def module(name: str) -> types.ModuleType:
+        made = types.ModuleType(name)
+        exec("def fail():\n    raise ValueError('bug')\n", made.__dict__)
+        return made
+
+    manager = plugins.PluginManager()
+    for name, plugin_module, version in [("acmea", "acme.sr_a", "1.0.0"), ("acmeb", "acme.sr_b", "2.5.0")]:
+        manager.register(module(plugin_module), name=name)
+        manager.versions[name] = version
+    monkeypatch.setattr(plugins, "get_plugin_manager", lambda: manager)
+    for raising, expected in [
+        ("acme.sr_b", "ValueError in plugin 'acmeb' (2.5.0): bug; report it to the plugin's authors, or run "
+                      "without it: SRPIPE_DISABLE_PLUGINS=acmeb"),
+        ("acme.sr_b.network", "ValueError in plugin 'acmeb' (2.5.0): bug;"),
+        ("acme.sr_a", "ValueError in plugin 'acmea' (1.0.0): bug;"),
+        ("acme.common", "ValueError: bug"),  # a module of the package both share: neither's
+    ]:
+        with pytest.raises(ValueError) as raised:
+            module(raising).fail()
+        assert plugins.failure_text(raised.value).startswith(expected)
+
+
 @pytest.mark.parametrize("where, code", [("load", 0), ("upscale", 3), ("items", 3), ("argparse", 2)])
 def test_a_plugins_system_exit_is_an_error_of_the_plugin(tmp_path, where, code):
     """It ended srpipe without a word: status 0 and no output for sys.exit(0), its own status
