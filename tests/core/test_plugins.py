@@ -89,6 +89,9 @@ def test_plugin_that_fails_to_import_is_named_and_skipped(tmp_path, source, reas
      "for one entry, which is skipped: ValueError: model name 'two words' is not a name"),
     ("    register(ModelSpec(name='-s', scales=(2,), description='x', load=None))\n",
      "for one entry, which is skipped: ValueError: model name '-s' is not a name"),
+    # True is an int to Python: the model was listed and loaded as 'xTrue'
+    ("    register(ModelSpec(name='flag', scales=(True,), description='x', load=None))\n",
+     "and is skipped: ValueError: model 'flag': scales must be positive integers"),
 ])
 def test_plugin_that_raises_or_returns_junk_is_skipped(tmp_path, body, reason):
     source = ("from srpipe import hookimpl\nfrom srpipe.models import ModelSpec\n\n@hookimpl\n"
@@ -407,6 +410,8 @@ def test_a_default_scale_outside_the_models_scales_is_refused():
 
     with pytest.raises(ValueError, match="default_scale 5 is not one of its scales"):
         ModelSpec(name="odd", scales=(2, 3), description="", load=print, default_scale=5)
+    with pytest.raises(ValueError, match="default_scale True is not one of its scales"):  # True == 1
+        ModelSpec(name="odd", scales=(1, 2), description="", load=print, default_scale=True)
     assert ModelSpec(name="fine", scales=(2, 3), description="", load=print, default_scale=3).default_scale == 3
 
 
@@ -447,10 +452,12 @@ def test_an_upscaler_of_another_scale_than_asked_is_refused_before_writing(tmp_p
 
 @pytest.mark.parametrize("trait, value, least", [("crop_alignment", 0, 1), ("crop_alignment", None, 1),
                                                   ("crop_alignment", 1.5, 1), ("receptive_radius", -1, 0),
-                                                  ("receptive_radius", "7", 0), ("receptive_radius", True, 0)])
+                                                  ("receptive_radius", "7", 0), ("receptive_radius", True, 0),
+                                                  ("receptive_radius", 10**9, 0), ("crop_alignment", 1025, 1)])
 def test_an_upscaler_with_a_nonsense_reuse_trait_is_refused_before_writing(tmp_path, trait, value, least):
     """Tile reuse would divide by a crop alignment of 0 on the second frame: refused at load (a
-    receptive radius of None is the default, no reuse; a crop alignment of None is not)."""
+    receptive radius of None is the default, no reuse; a crop alignment of None is not). A radius
+    of 10**9 asked for exabytes: 'unexpected MemoryError'."""
     from srpipe import hookimpl
     from srpipe.models import ModelSpec
     from srpipe.upscaling import upscale
@@ -469,8 +476,39 @@ def test_an_upscaler_with_a_nonsense_reuse_trait_is_refused_before_writing(tmp_p
     pm.register(Plugin(), name="sloppy")
     clip = make_test_video(tmp_path / "in.mp4", frames=3, audio=False)
     with pytest.raises(SrpipeError, match=rf"^model 'odd-traits' of plugin 'sloppy' declares {trait} {value!r}, "
-                                          rf"which is not a whole number of at least {least}; report it"):
+                                          rf"which is not a whole number from {least} to 1024; report it"):
         upscale(str(clip), str(tmp_path / "out.mkv"), model="odd-traits", scale=2, device="cpu", pm=pm)
+    assert not (tmp_path / "out.mkv").exists()
+
+
+@pytest.mark.parametrize("trait, value, told", [
+    ("working_bytes_per_output_pixel", "8", "working_bytes_per_output_pixel '8'"),
+    ("working_bytes_per_output_pixel", -1, "working_bytes_per_output_pixel -1"),
+    ("working_bytes", lambda frames, width, height: "lots", "working_bytes(1, 1920, 1080) 'lots'"),
+    ("working_bytes", lambda frames, width, height: None, "working_bytes(1, 1920, 1080) None"),
+])
+def test_an_upscaler_with_a_nonsense_memory_trait_is_refused_before_writing(tmp_path, trait, value, told):
+    """The memory plan failed with 'unexpected TypeError', naming no plugin."""
+    from srpipe import hookimpl
+    from srpipe.models import ModelSpec
+    from srpipe.upscaling import upscale
+
+    upscaler = _Repeat(2)
+    setattr(upscaler, trait, value)
+
+    class Plugin:
+        @hookimpl
+        def register_models(self, register):
+            register(ModelSpec(name="odd-memory", scales=(2,), description="", load=lambda **kw: upscaler,
+                               uses_gpu=False))
+
+    pm = make_plugin_manager()
+    pm.register(Plugin(), name="sloppy")
+    clip = make_test_video(tmp_path / "in.mp4", frames=3, audio=False)
+    with pytest.raises(SrpipeError) as refused:
+        upscale(str(clip), str(tmp_path / "out.mkv"), model="odd-memory", scale=2, device="cpu", pm=pm)
+    assert str(refused.value) == (f"model 'odd-memory' of plugin 'sloppy' declares {told}, which is not a number of "
+                                  "bytes; report it to the plugin's authors")
     assert not (tmp_path / "out.mkv").exists()
 
 
