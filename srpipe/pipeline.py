@@ -37,26 +37,10 @@ def upscale_frames(frames: list[Frame], upscaler: Upscaler, model_name: str = "m
               frame.with_planes(fill_hidden_colour(frame.planes, frame.alpha, fmt.chroma_shift), frame.alpha)
               for frame in frames]
     luma = np.stack([frame.planes[0] for frame in frames])
-    try:
-        with exits_as_errors():
-            big = upscaler.upscale(luma, bit_depth=fmt.bit_depth, full_range=first.full_range)
-    except NonFiniteOutput as exc:
-        backend = UpscalerTraits.of(upscaler).backend
-        on = f" on backend {backend}" if backend else ""
-        raise SrpipeError(f"model {model_name!r} is broken{on}: {exc}; check its weights (--weights), or use another "
-                          f"{'backend or ' if backend else ''}model") from exc
-    expected = (len(frames), first.height * scale, first.width * scale)
-    if not isinstance(big, np.ndarray) or big.shape != expected or big.dtype != luma.dtype:
-        got = f"{big.dtype} {big.shape}" if isinstance(big, np.ndarray) else type(big).__name__
-        raise SrpipeError(f"model {model_name!r} returned {got}; expected {luma.dtype} {expected}")
-    if fmt.bit_depth < 8 * big.itemsize and big.max(initial=0) > fmt.max_value:
-        # shown once per run (Python's default warning filter): the encoder would clip anyway
-        warnings.warn(f"model {model_name!r} gave samples above {fmt.max_value}, the largest {fmt.bit_depth}-bit "
-                      "value; they were clipped")
-        np.minimum(big, fmt.max_value, out=big)
+    big = checked_upscale(upscaler, luma, scale, fmt.bit_depth, first.full_range, f"model {model_name!r}")
     if sizes is not None:
         width, height = sizes.size(first.width, first.height, fmt)
-        if (width, height) != (expected[2], expected[1]):
+        if (width, height) != (first.width * scale, first.height * scale):
             big = [shrink_plane(y, width, height, fmt.max_value, first.full_range) for y in big]
     out = []
     for frame, y in zip(frames, big):
@@ -70,6 +54,33 @@ def upscale_frames(frames: list[Frame], upscaler: Upscaler, model_name: str = "m
             alpha = resize_plane(frame.alpha, width, height, fmt.max_value)
         out.append(frame.with_planes(planes, alpha))
     return out
+
+
+def checked_upscale(upscaler: Upscaler, luma: np.ndarray, scale: int, bit_depth: int, full_range: bool,
+                    who: str) -> np.ndarray:
+    """``upscaler.upscale(luma, ...)``, checked as srpipe uses it, the model's output and the
+    outputs tile reuse puts together (:mod:`srpipe.reuse`, a flat path's too): refused, naming
+    ``who`` (``model 'M'``), unless an array of ``luma``'s dtype and ``scale`` times its size, and
+    samples above ``bit_depth``'s largest value clipped, with a warning."""
+    try:
+        with exits_as_errors():
+            big = upscaler.upscale(luma, bit_depth=bit_depth, full_range=full_range)
+    except NonFiniteOutput as exc:
+        backend = UpscalerTraits.of(upscaler).backend
+        on = f" on backend {backend}" if backend else ""
+        raise SrpipeError(f"{who} is broken{on}: {exc}; check its weights (--weights), or use another "
+                          f"{'backend or ' if backend else ''}model") from exc
+    count, height, width = luma.shape
+    expected = (count, height * scale, width * scale)
+    if not isinstance(big, np.ndarray) or big.shape != expected or big.dtype != luma.dtype:
+        got = f"{big.dtype} {big.shape}" if isinstance(big, np.ndarray) else type(big).__name__
+        raise SrpipeError(f"{who} returned {got}; expected {luma.dtype} {expected}")
+    largest = (1 << bit_depth) - 1
+    if bit_depth < 8 * big.itemsize and big.max(initial=0) > largest:
+        # shown once per run (Python's default warning filter): the encoder would clip anyway
+        warnings.warn(f"{who} gave samples above {largest}, the largest {bit_depth}-bit value; they were clipped")
+        np.minimum(big, largest, out=big)
+    return big
 
 
 def _same_layout(a: Frame, b: Frame) -> bool:

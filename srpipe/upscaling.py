@@ -187,7 +187,7 @@ def upscale(
             if reuses_tiles(upscaler, device, exact):
                 from srpipe.reuse import ReusePolicy, with_reuse
 
-                reusing = with_reuse(upscaler, reuse or ReusePolicy())
+                reusing = with_reuse(upscaler, reuse or ReusePolicy(), model)
                 reuse_stats = reusing.stats if reusing is not upscaler else None
                 upscaler = reusing
             batch_size = fit_batch_size(source.width, source.height, scale, batch_size, source.bytes_per_sample,
