@@ -8,6 +8,7 @@ threads joined by bounded queues (a full queue blocks: lossless backpressure).
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 import time
 import warnings
@@ -60,8 +61,9 @@ def checked_upscale(upscaler: Upscaler, luma: np.ndarray, scale: int, bit_depth:
                     who: str) -> np.ndarray:
     """``upscaler.upscale(luma, ...)``, checked as srpipe uses it, the model's output and the
     outputs tile reuse puts together (:mod:`srpipe.reuse`, a flat path's too): refused, naming
-    ``who`` (``model 'M'``), unless an array of ``luma``'s dtype and ``scale`` times its size, and
-    samples above ``bit_depth``'s largest value clipped, with a warning."""
+    ``who`` (``model 'M'``), unless an array of ``luma``'s dtype and ``scale`` times its size;
+    srpipe's own array, or a copy; samples above ``bit_depth``'s largest value clipped, with a
+    warning."""
     try:
         with exits_as_errors():
             big = upscaler.upscale(luma, bit_depth=bit_depth, full_range=full_range)
@@ -75,12 +77,30 @@ def checked_upscale(upscaler: Upscaler, luma: np.ndarray, scale: int, bit_depth:
     if not isinstance(big, np.ndarray) or big.shape != expected or big.dtype != luma.dtype:
         got = f"{big.dtype} {big.shape}" if isinstance(big, np.ndarray) else type(big).__name__
         raise SrpipeError(f"{who} returned {got}; expected {luma.dtype} {expected}")
+    # Frames wait in queues, and sinks may keep them, while the upscaler's next call runs: an array
+    # it keeps and fills again (self.buf[...] = out; return self.buf), a slice of one, or a reused
+    # torch tensor's .numpy() had every frame in flight show a later picture. Whether it writes the
+    # array again cannot be seen after the fact (the frames are overwritten by then), so only an
+    # array that owns its memory and that nothing but this function holds is used as it is: a new
+    # one, as upscalers make (np.empty, np.stack, astype), costs nothing; any other, a copy.
+    if not (big.flags.owndata and sys.getrefcount(big) <= _HELD_ALONE):
+        big = big.copy()
     largest = (1 << bit_depth) - 1
     if bit_depth < 8 * big.itemsize and big.max(initial=0) > largest:
         # shown once per run (Python's default warning filter): the encoder would clip anyway
         warnings.warn(f"{who} gave samples above {largest}, the largest {bit_depth}-bit value; they were clipped")
         np.minimum(big, largest, out=big)
     return big
+
+
+def _held_alone() -> int:
+    """What ``sys.getrefcount`` tells of an array that one local variable holds and nothing else:
+    the reference of its own argument counts or not by Python version (3.14 borrows it)."""
+    array = np.empty(0)
+    return sys.getrefcount(array)
+
+
+_HELD_ALONE = _held_alone()
 
 
 def _same_layout(a: Frame, b: Frame) -> bool:

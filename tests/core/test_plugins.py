@@ -998,3 +998,78 @@ def test_a_plugins_keyboard_interrupt_still_means_ctrl_c(tmp_path):
     done = run_srpipe("upscale", clip, "-m", "exits", "-o", tmp_path / "out.mp4", env={"PYTHONPATH": str(site)})
     assert done.returncode == 130 and done.stderr.decode().splitlines()[-1] == "Interrupted."
     assert not (tmp_path / "out.mp4").exists()
+
+
+class _Reusing:
+    """Nearest neighbour into memory it keeps and returns call after call: one buffer, two in
+    turn, a slice of one, or a torch tensor's .numpy()."""
+
+    scale = 2
+
+    def __init__(self, how):
+        self.how, self.calls, self.buffers = how, 0, {}
+
+    def upscale(self, luma, *, bit_depth, full_range):
+        import numpy as np
+
+        out = luma.repeat(2, axis=1).repeat(2, axis=2)
+        self.calls += 1
+        if self.how == "torch":
+            import torch
+
+            tensor = self.buffers.setdefault(out.shape, torch.empty(out.shape, dtype=torch.uint8))
+            tensor.copy_(torch.from_numpy(out))
+            return tensor.numpy()
+        if self.how == "slice":  # of a buffer for up to 8 frames
+            buffer = self.buffers.setdefault(out.shape[1:], np.empty((8, *out.shape[1:]), out.dtype))
+            buffer[:len(out)] = out
+            return buffer[:len(out)]
+        buffer = self.buffers.setdefault((self.calls % 2 if self.how == "alternating" else 0, out.shape),
+                                         np.empty_like(out))
+        buffer[...] = out
+        return buffer
+
+
+@pytest.mark.parametrize("how", ["kept", "alternating", "slice", "torch"])
+def test_an_upscaler_that_returns_memory_it_writes_again_gives_each_frame_its_own_picture(tmp_path, how):
+    """Frames waiting in queues, or kept by a sink, were written over by the next batch: 10 of
+    12 frames were another's picture, without a word."""
+    import numpy as np
+
+    from srpipe import hookimpl
+    from srpipe.media import Sink
+    from srpipe.models import ModelSpec
+    from srpipe.upscaling import upscale
+
+    class Keeping(Sink):  # as the npz example of docs/plugins.md keeps the planes it is given
+        def __init__(self, location):
+            self.location, self.luma = location, []
+
+        def write_frame(self, frame):
+            self.luma.append(frame.planes[0])
+
+        def finish(self):
+            pass
+
+        def abort(self):
+            pass
+
+    sinks = []
+
+    class Plugin:
+        @hookimpl
+        def register_models(self, register):
+            register(ModelSpec(name="reusing", scales=(2,), description="", load=lambda **kw: _Reusing(how),
+                               uses_gpu=False))
+
+        @hookimpl
+        def open_sink(self, location, source, options):
+            sinks.append(Keeping(location))
+            return sinks[-1]
+
+    pm = make_plugin_manager()
+    pm.register(Plugin(), name="reusing")
+    clip = make_test_video(tmp_path / "in.mp4", frames=12, audio=False)
+    upscale(str(clip), str(tmp_path / "out.keep"), model="reusing", batch_size=3, device="cpu", pm=pm)
+    expected = [luma.repeat(2, axis=0).repeat(2, axis=1) for luma in video_info(clip)["luma"]]
+    assert [np.array_equal(got, want) for got, want in zip(sinks[0].luma, expected, strict=True)] == [True] * 12
