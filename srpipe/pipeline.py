@@ -82,8 +82,9 @@ def checked_upscale(upscaler: Upscaler, luma: np.ndarray, scale: int, bit_depth:
     # torch tensor's .numpy() had every frame in flight show a later picture. Whether it writes the
     # array again cannot be seen after the fact (the frames are overwritten by then), so only an
     # array that owns its memory and that nothing but this function holds is used as it is: a new
-    # one, as upscalers make (np.empty, np.stack, astype), costs nothing; any other, a copy.
-    if not (big.flags.owndata and sys.getrefcount(big) <= _HELD_ALONE):
+    # one, as upscalers make (np.empty, np.stack, astype), costs nothing; any other, a copy. So is
+    # a read-only one: samples over the bit depth are clipped in place, and tile reuse writes tiles in.
+    if not (big.flags.owndata and big.flags.writeable and sys.getrefcount(big) <= _HELD_ALONE):
         big = big.copy()
     largest = (1 << bit_depth) - 1
     if bit_depth < 8 * big.itemsize and big.max(initial=0) > largest:
