@@ -94,12 +94,12 @@ def for_stream(upscaler: Upscaler) -> Upscaler:
     return fresh
 
 
-# The largest receptive radius and crop alignment accepted: tile reuse reads each tile with a
-# margin of the radius (and keeps a (2r+1)^2 kernel of it), so that frames of 2K and most of 4K
-# would run whole anyway; 10**9 asked for exabytes.
+# The largest receptive radius and crop alignment accepted: tile reuse would run frames of 2K and
+# most of 4K whole with a margin (or on a grid) wider than this, and keeps a (2r+1)^2 kernel of
+# the radius: 10**9 asked for exabytes.
 MOST_REUSE_PIXELS = 1024
 
-# The frame a model's working_bytes() is asked about when it loads, for what it gives
+# What a model's working_bytes() is asked about when it loads, to see that it gives a number of bytes
 PLANNED_FRAME = (1, 1920, 1080)
 
 

@@ -59,11 +59,11 @@ def upscale_frames(frames: list[Frame], upscaler: Upscaler, model_name: str = "m
 
 def checked_upscale(upscaler: Upscaler, luma: np.ndarray, scale: int, bit_depth: int, full_range: bool,
                     who: str) -> np.ndarray:
-    """``upscaler.upscale(luma, ...)``, checked as srpipe uses it, the model's output and the
-    outputs tile reuse puts together (:mod:`srpipe.reuse`, a flat path's too): refused, naming
-    ``who`` (``model 'M'``), unless an array of ``luma``'s dtype and ``scale`` times its size;
-    srpipe's own array, or a copy; samples above ``bit_depth``'s largest value clipped, with a
-    warning."""
+    """``upscaler.upscale(luma, ...)`` as srpipe can use it, the one check of what an upscaler
+    gives (the pipeline's calls, and tile reuse's of the model and of its flat path): refused,
+    naming ``who`` (``model 'M'``), unless an array of ``luma``'s dtype and ``scale`` times its
+    size; srpipe's own array, or a copy; samples above ``bit_depth``'s largest value clipped, with
+    a warning."""
     try:
         with exits_as_errors():
             big = upscaler.upscale(luma, bit_depth=bit_depth, full_range=full_range)
@@ -95,8 +95,8 @@ def checked_upscale(upscaler: Upscaler, luma: np.ndarray, scale: int, bit_depth:
 
 
 def _held_alone() -> int:
-    """What ``sys.getrefcount`` tells of an array that one local variable holds and nothing else:
-    the reference of its own argument counts or not by Python version (3.14 borrows it)."""
+    """What ``sys.getrefcount`` tells of an array that one local variable holds and nothing else
+    (whether the call's own argument counts differs between Python versions)."""
     array = np.empty(0)
     return sys.getrefcount(array)
 

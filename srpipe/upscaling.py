@@ -235,8 +235,9 @@ def _settle_as_the_whole_file(upscaler, pm, input: str, source_options: SourceOp
         return
     from srpipe.frames import Frame
 
-    with exits_as_errors(), open_source(pm, input, replace(source_options, pts_range=None)) as whole:
-        first = next((item for item in whole.items() if isinstance(item, Frame)), None)
+    with exits_as_errors():  # items and upscale: plugins' code
+        with open_source(pm, input, replace(source_options, pts_range=None)) as whole:
+            first = next((item for item in whole.items() if isinstance(item, Frame)), None)
         if first is not None:
             upscaler.upscale(first.planes[0][None], bit_depth=first.format.bit_depth, full_range=first.full_range)
 
