@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 from srpipe.errors import PluginWarning, SrpipeError
 from srpipe.models import check_upscaler
-from srpipe.plugin_guard import plugin_code
+from srpipe.plugin_guard import exits_as_errors, plugin_code
 from srpipe.registry import Registry
 
 AUTO = "auto"
@@ -122,7 +122,7 @@ def load_upscaler(spec, backends: BackendRegistry, *, scale, device: str, weight
     options = {"exact": exact} if spec.accepts_exact else {}
     if spec.accepts_backend:
         options["backend"] = backends.select(backend, device, exact)
-    with plugin_code(f"model {spec.name!r}"):
+    with plugin_code(f"model {spec.name!r}"), exits_as_errors():
         upscaler = spec.load(scale=scale, device=device, weights=weights, **options)
     check_upscaler(upscaler, spec, scale)
     return upscaler

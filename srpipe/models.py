@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 import os
 import re
@@ -93,10 +94,20 @@ def for_stream(upscaler: Upscaler) -> Upscaler:
     return fresh
 
 
+# The largest receptive radius and crop alignment accepted: tile reuse would run frames of 2K and
+# most of 4K whole with a margin (or on a grid) wider than this, and keeps a (2r+1)^2 kernel of
+# the radius: 10**9 asked for exabytes.
+MOST_REUSE_PIXELS = 1024
+
+# What a model's working_bytes() is asked about when it loads, to see that it gives a number of bytes
+PLANNED_FRAME = (1, 1920, 1080)
+
+
 def check_upscaler(upscaler, spec: ModelSpec, scale: int | None) -> None:
     """Refuse, naming the plugin, what a model's ``load`` returned if it is no upscaler, one of
-    another scale than ``scale`` (``None``: the checkpoint's, any), or one whose tile-reuse traits
-    are not whole numbers tile reuse can use."""
+    another scale than ``scale`` (``None``: the checkpoint's, any), one whose tile-reuse traits
+    are not whole numbers tile reuse can use, or one whose memory traits are not numbers of
+    bytes (a string of them made memory plans fail with an unexpected TypeError)."""
     scale_ok = isinstance(getattr(upscaler, "scale", None), numbers.Integral)
     if not (scale_ok and callable(getattr(upscaler, "upscale", None))):
         raise SrpipeError(f"model {spec.name!r} of plugin {spec.plugin!r} loaded a {type(upscaler).__name__}, which "
@@ -109,9 +120,16 @@ def check_upscaler(upscaler, spec: ModelSpec, scale: int | None) -> None:
         value = getattr(traits, name)
         if name == "receptive_radius" and value is None:  # the default: no tile reuse
             continue
-        if isinstance(value, bool) or not (isinstance(value, numbers.Integral) and value >= least):
+        if isinstance(value, bool) or not (isinstance(value, numbers.Integral) and least <= value <= MOST_REUSE_PIXELS):
             raise SrpipeError(f"model {spec.name!r} of plugin {spec.plugin!r} declares {name} {value!r}, which is not "
-                              f"a whole number of at least {least}; report it to the plugin's authors")
+                              f"a whole number from {least} to {MOST_REUSE_PIXELS}; report it to the plugin's authors")
+    needs = {"working_bytes_per_output_pixel": traits.working_bytes_per_output_pixel}
+    if traits.working_bytes is not None:
+        needs[f"working_bytes{PLANNED_FRAME}"] = traits.working_bytes(*PLANNED_FRAME)
+    for name, value in needs.items():
+        if isinstance(value, bool) or not (isinstance(value, numbers.Real) and 0 <= value < math.inf):
+            raise SrpipeError(f"model {spec.name!r} of plugin {spec.plugin!r} declares {name} {value!r}, which is not "
+                              "a number of bytes; report it to the plugin's authors")
 
 
 @dataclass(frozen=True)
@@ -162,13 +180,13 @@ class ModelSpec:
     plugin: str = field(default="", compare=False)
 
     def __post_init__(self):
-        if any(not isinstance(s, int) or s < 1 for s in self.scales):
+        if any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in self.scales):  # True is an int
             raise ValueError(f"model {self.name!r}: scales must be positive integers")
         if self.kind == "upscaler" and not self.scales:
             raise ValueError(f"upscaler {self.name!r} needs at least one scale")
         if self.default_scale is None and self.scales:
             object.__setattr__(self, "default_scale", self.scales[0])
-        if self.scales and self.default_scale not in self.scales:
+        if self.scales and (isinstance(self.default_scale, bool) or self.default_scale not in self.scales):
             raise ValueError(f"model {self.name!r}: default_scale {self.default_scale} is not one of its scales")
         pairs = self.coarse_quantizer_models
         if not isinstance(pairs, tuple) or not all(

@@ -8,6 +8,7 @@ threads joined by bounded queues (a full queue blocks: lossless backpressure).
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 import time
 import warnings
@@ -20,6 +21,7 @@ from srpipe.errors import NonFiniteOutput, PluginWarning, SrpipeError
 from srpipe.frames import Frame
 from srpipe.media import Sink, Source
 from srpipe.models import Upscaler, UpscalerTraits
+from srpipe.plugin_guard import exits_as_errors
 from srpipe.resize import fill_hidden_colour, resize_chroma, resize_plane, shrink_plane
 from srpipe.sizing import SizePlan
 
@@ -36,25 +38,10 @@ def upscale_frames(frames: list[Frame], upscaler: Upscaler, model_name: str = "m
               frame.with_planes(fill_hidden_colour(frame.planes, frame.alpha, fmt.chroma_shift), frame.alpha)
               for frame in frames]
     luma = np.stack([frame.planes[0] for frame in frames])
-    try:
-        big = upscaler.upscale(luma, bit_depth=fmt.bit_depth, full_range=first.full_range)
-    except NonFiniteOutput as exc:
-        backend = UpscalerTraits.of(upscaler).backend
-        on = f" on backend {backend}" if backend else ""
-        raise SrpipeError(f"model {model_name!r} is broken{on}: {exc}; check its weights (--weights), or use another "
-                          f"{'backend or ' if backend else ''}model") from exc
-    expected = (len(frames), first.height * scale, first.width * scale)
-    if not isinstance(big, np.ndarray) or big.shape != expected or big.dtype != luma.dtype:
-        got = f"{big.dtype} {big.shape}" if isinstance(big, np.ndarray) else type(big).__name__
-        raise SrpipeError(f"model {model_name!r} returned {got}; expected {luma.dtype} {expected}")
-    if fmt.bit_depth < 8 * big.itemsize and big.max(initial=0) > fmt.max_value:
-        # shown once per run (Python's default warning filter): the encoder would clip anyway
-        warnings.warn(f"model {model_name!r} gave samples above {fmt.max_value}, the largest {fmt.bit_depth}-bit "
-                      "value; they were clipped")
-        np.minimum(big, fmt.max_value, out=big)
+    big = checked_upscale(upscaler, luma, scale, fmt.bit_depth, first.full_range, f"model {model_name!r}")
     if sizes is not None:
         width, height = sizes.size(first.width, first.height, fmt)
-        if (width, height) != (expected[2], expected[1]):
+        if (width, height) != (first.width * scale, first.height * scale):
             big = [shrink_plane(y, width, height, fmt.max_value, first.full_range) for y in big]
     out = []
     for frame, y in zip(frames, big):
@@ -68,6 +55,53 @@ def upscale_frames(frames: list[Frame], upscaler: Upscaler, model_name: str = "m
             alpha = resize_plane(frame.alpha, width, height, fmt.max_value)
         out.append(frame.with_planes(planes, alpha))
     return out
+
+
+def checked_upscale(upscaler: Upscaler, luma: np.ndarray, scale: int, bit_depth: int, full_range: bool,
+                    who: str) -> np.ndarray:
+    """``upscaler.upscale(luma, ...)`` as srpipe can use it, the one check of what an upscaler
+    gives (the pipeline's calls, and tile reuse's of the model and of its flat path): refused,
+    naming ``who`` (``model 'M'``), unless an array of ``luma``'s dtype and ``scale`` times its
+    size; srpipe's own array, or a copy; samples above ``bit_depth``'s largest value clipped, with
+    a warning."""
+    try:
+        with exits_as_errors():
+            big = upscaler.upscale(luma, bit_depth=bit_depth, full_range=full_range)
+    except NonFiniteOutput as exc:
+        backend = UpscalerTraits.of(upscaler).backend
+        on = f" on backend {backend}" if backend else ""
+        raise SrpipeError(f"{who} is broken{on}: {exc}; check its weights (--weights), or use another "
+                          f"{'backend or ' if backend else ''}model") from exc
+    count, height, width = luma.shape
+    expected = (count, height * scale, width * scale)
+    if not isinstance(big, np.ndarray) or big.shape != expected or big.dtype != luma.dtype:
+        got = f"{big.dtype} {big.shape}" if isinstance(big, np.ndarray) else type(big).__name__
+        raise SrpipeError(f"{who} returned {got}; expected {luma.dtype} {expected}")
+    # Frames wait in queues, and sinks may keep them, while the upscaler's next call runs: an array
+    # it keeps and fills again (self.buf[...] = out; return self.buf), a slice of one, or a reused
+    # torch tensor's .numpy() had every frame in flight show a later picture. Whether it writes the
+    # array again cannot be seen after the fact (the frames are overwritten by then), so only an
+    # array that owns its memory and that nothing but this function holds is used as it is: a new
+    # one, as upscalers make (np.empty, np.stack, astype), costs nothing; any other, a copy. So is
+    # a read-only one: samples over the bit depth are clipped in place, and tile reuse writes tiles in.
+    if not (big.flags.owndata and big.flags.writeable and sys.getrefcount(big) <= _HELD_ALONE):
+        big = big.copy()
+    largest = (1 << bit_depth) - 1
+    if bit_depth < 8 * big.itemsize and big.max(initial=0) > largest:
+        # shown once per run (Python's default warning filter): the encoder would clip anyway
+        warnings.warn(f"{who} gave samples above {largest}, the largest {bit_depth}-bit value; they were clipped")
+        np.minimum(big, largest, out=big)
+    return big
+
+
+def _held_alone() -> int:
+    """What ``sys.getrefcount`` tells of an array that one local variable holds and nothing else
+    (whether the call's own argument counts differs between Python versions)."""
+    array = np.empty(0)
+    return sys.getrefcount(array)
+
+
+_HELD_ALONE = _held_alone()
 
 
 def _same_layout(a: Frame, b: Frame) -> bool:
@@ -190,12 +224,13 @@ def check_frame(frame: Frame, previous: Frame | None, source: Source) -> None:
 
 def _counting(items: Iterable, stats: RunStats, source: Source) -> Iterator:
     previous = None
-    for item in items:
-        if isinstance(item, Frame):
-            check_frame(item, previous, source)
-            previous = item
-            stats.frames_in += 1
-        yield item
+    with exits_as_errors():  # items: the source's code
+        for item in items:
+            if isinstance(item, Frame):
+                check_frame(item, previous, source)
+                previous = item
+                stats.frames_in += 1
+            yield item
 
 
 def abort_sink(sink: Sink) -> None:

@@ -1,4 +1,5 @@
-"""Around a plugin's code: standard output, the working folder and the stop signals kept srpipe's."""
+"""Around a plugin's code: standard output, the working folder and the stop signals kept srpipe's,
+and its SystemExit made an error of the plugin's."""
 
 from __future__ import annotations
 
@@ -34,6 +35,31 @@ def plugin_code(what: str = "a plugin"):
                 signal.signal(signum, handler)
                 warnings.warn(f"{what} changed how {signal.Signals(signum).name} is handled; srpipe put it back",
                               PluginWarning, stacklevel=3)
+
+
+class PluginExit(Exception):
+    """A ``SystemExit`` that a plugin's code raised (its ``__cause__``) where srpipe ran it: a
+    model's ``load`` or ``upscale``, a source's ``items``. It is an error of the plugin's, told and
+    handled as any other (``srpipe.plugins.failure_text``): as ``SystemExit`` it ended srpipe
+    without a word, with status 0 (``sys.exit(0)``), 2 (a ported script's ``argparse``, the
+    status of usage errors) or its own, and ended a whole batch at its first file."""
+
+
+class Stop(SystemExit):
+    """srpipe's own exit from a signal handler (a batch worker's SIGTERM): it may land while a
+    plugin's code runs, and is not the plugin's."""
+
+
+@contextlib.contextmanager
+def exits_as_errors():
+    """Around a call of a plugin's code: a ``SystemExit`` it raises comes out as a
+    :class:`PluginExit` (Ctrl-C and srpipe's own :class:`Stop` go through as they are)."""
+    try:
+        yield
+    except Stop:
+        raise
+    except SystemExit as exc:
+        raise PluginExit(*exc.args) from exc
 
 
 def _current_folder() -> str | None:

@@ -25,7 +25,7 @@ from srpipe import __version__, cache, hookspecs
 from srpipe.backends import BackendRegistry
 from srpipe.errors import PluginWarning
 from srpipe.models import ModelRegistry
-from srpipe.plugin_guard import plugin_code
+from srpipe.plugin_guard import PluginExit, plugin_code
 
 ENTRY_POINT_GROUP = "srpipe"
 
@@ -285,25 +285,41 @@ def get_plugin_manager() -> PluginManager:
 def failure_text(exc: BaseException) -> str:
     """``exc`` as ``Type: message``, naming the third-party plugin whose code raised it where one
     did (the innermost of its frames in the traceback, or in those of the exceptions it came
-    from), with what the user can do: an unexpected error there is the plugin's to fix."""
+    from), with what the user can do: an unexpected error there is the plugin's to fix. A
+    plugin's SystemExit (:class:`PluginExit`) is told as itself."""
+    if isinstance(exc, PluginExit):
+        exc = exc.__cause__
     pm = get_plugin_manager()
-    packages = {}  # a third-party plugin's top-level package -> its name
+    # A third-party plugin's module and each package above it -> the plugin's name; a package two
+    # plugins share (the namespace package acme of acme.sr_a and acme.sr_b) -> None: it names neither
+    owners: dict[str, str | None] = {}
     for name, plugin in pm.list_name_plugin():
         module = plugin.__name__ if isinstance(plugin, types.ModuleType) else getattr(plugin, "__module__", None)
-        package = str(module or "").partition(".")[0]
-        if name not in DEFAULT_PLUGINS and package not in ("", "srpipe", "builtins", "__main__"):
-            packages.setdefault(package, name)
+        parts = str(module or "").split(".")
+        if name in DEFAULT_PLUGINS or parts[0] in ("", "srpipe", "builtins", "__main__"):
+            continue
+        for end in range(1, len(parts) + 1):
+            prefix = ".".join(parts[:end])
+            owners[prefix] = name if owners.get(prefix, name) == name else None
+    message = f": {exc}" if str(exc) else ""  # sys.exit() has none
     seen, cause = set(), exc
     while cause is not None and id(cause) not in seen:
         seen.add(id(cause))
-        names = [packages.get(str(frame.f_globals.get("__name__", "")).partition(".")[0])
+        names = [_owner(owners, str(frame.f_globals.get("__name__", "")))
                  for frame, _ in traceback.walk_tb(cause.__traceback__)]
         name = next((name for name in reversed(names) if name), None)
         if name:
-            return (f"{type(exc).__name__} in plugin {name!r} ({pm.versions.get(name, 'unknown version')}): {exc}; "
+            return (f"{type(exc).__name__} in plugin {name!r} ({pm.versions.get(name, 'unknown version')}){message}; "
                     f"report it to the plugin's authors, or run without it: SRPIPE_DISABLE_PLUGINS={name}")
         cause = cause.__cause__ or cause.__context__
-    return f"{type(exc).__name__}: {exc}"
+    return f"{type(exc).__name__}{message}"
+
+
+def _owner(owners: dict[str, str | None], module: str) -> str | None:
+    """The plugin of ``module``: that of its most specific prefix in ``owners``."""
+    while module and module not in owners:
+        module = module.rpartition(".")[0]
+    return owners.get(module)
 
 
 def call_per_plugin(pm: pluggy.PluginManager, hook_name: str, make_kwargs) -> None:

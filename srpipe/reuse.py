@@ -71,6 +71,7 @@ import cv2
 import numpy as np
 
 from srpipe.models import Upscaler, UpscalerTraits, for_stream
+from srpipe.pipeline import checked_upscale
 
 CORRELATED = 256  # pixels a side of the window a shift is measured on
 CREEP_SMALLEST = 8  # pixels a side of the smallest piece of a tile the creep test judges
@@ -215,12 +216,14 @@ class TileReuse:
     ``radius``: ``inner``'s receptive radius in LR pixels (its ``receptive_radius`` trait);
     ``alignment``: the grid its crops start on (its ``crop_alignment`` trait).
     ``flat_path``: an upscaler equal to ``inner`` on flat input, or None. ``clock``: what times
-    ``inner``'s calls for the time budget (:attr:`budget_s`)."""
+    ``inner``'s calls for the time budget (:attr:`budget_s`). ``name``: the model's, for errors
+    in what ``inner`` and ``flat_path`` give."""
 
     def __init__(self, inner: Upscaler, radius: int, policy: ReusePolicy = ReusePolicy(),
                  flat_path: Upscaler | None = None, alignment: int = 1,
-                 clock: Callable[[], float] = time.perf_counter):
+                 clock: Callable[[], float] = time.perf_counter, name: str = "model"):
         self.inner = inner
+        self.name = name
         self.scale = inner.scale
         self.radius = radius
         self.alignment = alignment
@@ -467,7 +470,7 @@ class TileReuse:
         """The whole frame through ``inner``; the state starts from it."""
         started = self._clock()
         basis = y.copy()  # before the call: an upscaler may write over its input (plugins.md)
-        output = self.inner.upscale(y[None], bit_depth=bit_depth, full_range=full_range)[0]
+        output = checked_upscale(self.inner, y[None], self.scale, bit_depth, full_range, f"model {self.name!r}")[0]
         self._learn_rate(self._clock() - started, y.size + self.policy.call_pixels)
         self._state = _State(key, basis, output)
         self.stats.full_frames += 1
@@ -511,17 +514,18 @@ class TileReuse:
         for left, top, columns, rows, _ in boxes[1:count].tolist():
             box = (top * t, min((top + rows) * t, height), left * t, min((left + columns) * t, width))
             read = (max(box[0] - r, 0), min(box[1] + r, height), max(box[2] - r, 0), min(box[3] + r, width))
-            self._compute_block(y, self.stand_in, mask, box, read, bit_depth, full_range)
+            self._compute_block(y, self.stand_in, mask, box, read, bit_depth, full_range, "the flat path of ")
 
-    def _compute_block(self, y, upscaler, mask, box, read, bit_depth, full_range) -> None:
+    def _compute_block(self, y, upscaler, mask, box, read, bit_depth, full_range, path: str = "") -> None:
         """The tiles of ``mask`` in the block that gives ``box`` (top, bottom, left, right) from
         ``read`` (y0, y1, x0, x1) through ``upscaler``, written into the output. Only those: a
         block may hold tiles of the other path (a textured tile amid flat ones) or tiles that
-        are not due."""
+        are not due. ``path``: which upscaler it is, in errors (``"the flat path of "``)."""
         s, t = self.scale, self.policy.tile
         (top, bottom, left, right), (y0, y1, x0, x1) = box, read
         # a copy, always: an upscaler may write over its input, and y is the reference of later frames
-        part = upscaler.upscale(y[None, y0:y1, x0:x1].copy(), bit_depth=bit_depth, full_range=full_range)[0]
+        part = checked_upscale(upscaler, y[None, y0:y1, x0:x1].copy(), s, bit_depth, full_range,
+                               f"{path}model {self.name!r}")[0]
         given = part[(top - y0) * s:(bottom - y0) * s, (left - x0) * s:(right - x0) * s]
         if mask[_box_tiles(box, t)].all():
             self._state.output[top * s:bottom * s, left * s:right * s] = given
@@ -689,10 +693,10 @@ def _bands(group: np.ndarray, band: int, top: int, left: int) -> list:
     return rectangles
 
 
-def with_reuse(upscaler: Upscaler, policy: ReusePolicy = ReusePolicy()) -> Upscaler:
-    """``upscaler`` wrapped in :class:`TileReuse` where it declares its receptive radius
-    (:class:`srpipe.models.UpscalerTraits`), else itself."""
+def with_reuse(upscaler: Upscaler, policy: ReusePolicy = ReusePolicy(), name: str = "model") -> Upscaler:
+    """``upscaler``, of the model ``name``, wrapped in :class:`TileReuse` where it declares its
+    receptive radius (:class:`srpipe.models.UpscalerTraits`), else itself."""
     traits = UpscalerTraits.of(upscaler)
     if traits.receptive_radius is None or not (policy.reuse or policy.flat):
         return upscaler
-    return TileReuse(upscaler, traits.receptive_radius, policy, traits.flat_path, traits.crop_alignment)
+    return TileReuse(upscaler, traits.receptive_radius, policy, traits.flat_path, traits.crop_alignment, name=name)

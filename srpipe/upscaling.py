@@ -22,6 +22,7 @@ from srpipe.outputs import (
     plugins_write_outputs,
     remove_own_partials,
 )
+from srpipe.plugin_guard import exits_as_errors
 from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
 from srpipe.sizing import SizePlan, is_fractional
 
@@ -186,7 +187,7 @@ def upscale(
             if reuses_tiles(upscaler, device, exact):
                 from srpipe.reuse import ReusePolicy, with_reuse
 
-                reusing = with_reuse(upscaler, reuse or ReusePolicy())
+                reusing = with_reuse(upscaler, reuse or ReusePolicy(), model)
                 reuse_stats = reusing.stats if reusing is not upscaler else None
                 upscaler = reusing
             batch_size = fit_batch_size(source.width, source.height, scale, batch_size, source.bytes_per_sample,
@@ -234,10 +235,11 @@ def _settle_as_the_whole_file(upscaler, pm, input: str, source_options: SourceOp
         return
     from srpipe.frames import Frame
 
-    with open_source(pm, input, replace(source_options, pts_range=None)) as whole:
-        first = next((item for item in whole.items() if isinstance(item, Frame)), None)
-    if first is not None:
-        upscaler.upscale(first.planes[0][None], bit_depth=first.format.bit_depth, full_range=first.full_range)
+    with exits_as_errors():  # items and upscale: plugins' code
+        with open_source(pm, input, replace(source_options, pts_range=None)) as whole:
+            first = next((item for item in whole.items() if isinstance(item, Frame)), None)
+        if first is not None:
+            upscaler.upscale(first.planes[0][None], bit_depth=first.format.bit_depth, full_range=first.full_range)
 
 
 def _sized_output_path(input: str, sizes: SizePlan, suffix: str) -> Path:

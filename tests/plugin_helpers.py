@@ -33,3 +33,81 @@ class Slow:
 def register_models(register):
     register(ModelSpec(name="slow", scales=(2,), description="sleeps", load=lambda **kw: Slow()))
 '''
+
+
+# A model, "exits", and a source, "exits:" (a few frames of grey), of which one part raises
+# SystemExit: the model's load or upscale, the source's items, or the model's load parsing the
+# command line as the script a research model was ported from did (argparse: exit 2)
+EXITING_PLUGIN = '''
+import argparse
+import os
+import sys
+from fractions import Fraction
+
+import numpy as np
+
+from srpipe import hookimpl
+from srpipe.frames import PLANE_FORMATS, Frame
+from srpipe.media import Source
+from srpipe.models import ModelSpec
+
+
+def maybe_exit(where):
+    if where != WHERE:
+        return
+    if ONCE is not None:  # only the first time in the whole run, its workers' too
+        try:
+            os.close(os.open(ONCE, os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            return
+    if where == "argparse":
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--config", required=True)
+        parser.parse_args()
+    sys.exit(CODE)
+
+
+class Nearest:
+    scale = 2
+
+    def upscale(self, luma, *, bit_depth, full_range):
+        maybe_exit("upscale")
+        return luma.repeat(2, axis=1).repeat(2, axis=2)
+
+
+def load(**kw):
+    maybe_exit("load")
+    maybe_exit("argparse")
+    return Nearest()
+
+
+class Grey(Source):
+    location = "exits:"
+    is_file = False
+    frame_rate, time_base = Fraction(25), Fraction(1, 25)
+
+    def items(self):
+        for index in range(6):
+            if index == 3:
+                maybe_exit("items")
+            y, c = np.full((48, 64), 100, np.uint8), np.full((24, 32), 128, np.uint8)
+            yield Frame((y, c, c.copy()), PLANE_FORMATS["yuv420p"], False, index, self.time_base)
+
+
+@hookimpl
+def open_source(location, options):
+    return Grey() if location == "exits:" else None
+
+
+@hookimpl
+def register_models(register):
+    register(ModelSpec(name="exits", scales=(2,), description="raises SystemExit", load=load, uses_gpu=False))
+'''
+
+
+def exiting_plugin(site: Path, where: str, code, once: Path | None = None) -> Path:
+    """:data:`EXITING_PLUGIN` installed in ``site`` as ``exiting_plugin``, raising
+    ``SystemExit(code)`` in ``where`` (``load``, ``upscale``, ``items`` or ``argparse``); with
+    ``once``, only where it is the first to create that file."""
+    settings = f"WHERE, CODE, ONCE = {where!r}, {code!r}, {None if once is None else str(once)!r}\n"
+    return fake_plugin(site, "exiting_plugin", EXITING_PLUGIN + settings)

@@ -955,11 +955,16 @@ from srpipe import hookimpl
 from srpipe.models import ModelSpec
 
 
+READ_ONLY = False
+
+
 class TooBright:
     scale = 2
 
     def upscale(self, luma, *, bit_depth, full_range):
-        return np.full((luma.shape[0], luma.shape[1] * 2, luma.shape[2] * 2), 4000, luma.dtype)
+        out = np.full((luma.shape[0], luma.shape[1] * 2, luma.shape[2] * 2), 4000, luma.dtype)
+        out.flags.writeable = not READ_ONLY
+        return out
 
 
 @hookimpl
@@ -968,10 +973,13 @@ def register_models(register):
 """
 
 
-def test_model_output_beyond_the_bit_depth_is_clipped_with_one_warning(tmp_path):
+@pytest.mark.parametrize("read_only", [False, True])
+def test_model_output_beyond_the_bit_depth_is_clipped_with_one_warning(tmp_path, read_only):
+    """A read-only array (which docs/plugins.md does not allow, but a model may give) was
+    clipped in place: the warning, then 'unexpected ValueError: output array is read-only'."""
     from plugin_helpers import fake_plugin
 
-    site = fake_plugin(tmp_path / "site", "bright_plugin", BRIGHT_PLUGIN)
+    site = fake_plugin(tmp_path / "site", "bright_plugin", BRIGHT_PLUGIN.replace("= False", f"= {read_only}"))
     clip = make_test_video(tmp_path / "clip.mkv", frames=6, pix_fmt="yuv420p10le", audio=False)
     done = run_srpipe("upscale", clip, "-o", tmp_path / "out.mkv", "-m", "bright", "--batch-size", "2", "-q",
                       env={"PYTHONPATH": str(site)})

@@ -18,7 +18,7 @@ from srpipe.testing import make_test_video
 
 from conftest import REPO, run_srpipe
 from media import video_info
-from plugin_helpers import fake_plugin
+from plugin_helpers import EXITING_PLUGIN, exiting_plugin, fake_plugin
 
 TEMPLATE = REPO / "samples" / "srpipe-nearest"
 
@@ -89,6 +89,9 @@ def test_plugin_that_fails_to_import_is_named_and_skipped(tmp_path, source, reas
      "for one entry, which is skipped: ValueError: model name 'two words' is not a name"),
     ("    register(ModelSpec(name='-s', scales=(2,), description='x', load=None))\n",
      "for one entry, which is skipped: ValueError: model name '-s' is not a name"),
+    # True is an int to Python: the model was listed and loaded as 'xTrue'
+    ("    register(ModelSpec(name='flag', scales=(True,), description='x', load=None))\n",
+     "and is skipped: ValueError: model 'flag': scales must be positive integers"),
 ])
 def test_plugin_that_raises_or_returns_junk_is_skipped(tmp_path, body, reason):
     source = ("from srpipe import hookimpl\nfrom srpipe.models import ModelSpec\n\n@hookimpl\n"
@@ -407,6 +410,8 @@ def test_a_default_scale_outside_the_models_scales_is_refused():
 
     with pytest.raises(ValueError, match="default_scale 5 is not one of its scales"):
         ModelSpec(name="odd", scales=(2, 3), description="", load=print, default_scale=5)
+    with pytest.raises(ValueError, match="default_scale True is not one of its scales"):  # True == 1
+        ModelSpec(name="odd", scales=(1, 2), description="", load=print, default_scale=True)
     assert ModelSpec(name="fine", scales=(2, 3), description="", load=print, default_scale=3).default_scale == 3
 
 
@@ -447,10 +452,12 @@ def test_an_upscaler_of_another_scale_than_asked_is_refused_before_writing(tmp_p
 
 @pytest.mark.parametrize("trait, value, least", [("crop_alignment", 0, 1), ("crop_alignment", None, 1),
                                                   ("crop_alignment", 1.5, 1), ("receptive_radius", -1, 0),
-                                                  ("receptive_radius", "7", 0), ("receptive_radius", True, 0)])
+                                                  ("receptive_radius", "7", 0), ("receptive_radius", True, 0),
+                                                  ("receptive_radius", 10**9, 0), ("crop_alignment", 1025, 1)])
 def test_an_upscaler_with_a_nonsense_reuse_trait_is_refused_before_writing(tmp_path, trait, value, least):
     """Tile reuse would divide by a crop alignment of 0 on the second frame: refused at load (a
-    receptive radius of None is the default, no reuse; a crop alignment of None is not)."""
+    receptive radius of None is the default, no reuse; a crop alignment of None is not). A radius
+    of 10**9 asked for exabytes: 'unexpected MemoryError'."""
     from srpipe import hookimpl
     from srpipe.models import ModelSpec
     from srpipe.upscaling import upscale
@@ -469,8 +476,39 @@ def test_an_upscaler_with_a_nonsense_reuse_trait_is_refused_before_writing(tmp_p
     pm.register(Plugin(), name="sloppy")
     clip = make_test_video(tmp_path / "in.mp4", frames=3, audio=False)
     with pytest.raises(SrpipeError, match=rf"^model 'odd-traits' of plugin 'sloppy' declares {trait} {value!r}, "
-                                          rf"which is not a whole number of at least {least}; report it"):
+                                          rf"which is not a whole number from {least} to 1024; report it"):
         upscale(str(clip), str(tmp_path / "out.mkv"), model="odd-traits", scale=2, device="cpu", pm=pm)
+    assert not (tmp_path / "out.mkv").exists()
+
+
+@pytest.mark.parametrize("trait, value, told", [
+    ("working_bytes_per_output_pixel", "8", "working_bytes_per_output_pixel '8'"),
+    ("working_bytes_per_output_pixel", -1, "working_bytes_per_output_pixel -1"),
+    ("working_bytes", lambda frames, width, height: "lots", "working_bytes(1, 1920, 1080) 'lots'"),
+    ("working_bytes", lambda frames, width, height: None, "working_bytes(1, 1920, 1080) None"),
+])
+def test_an_upscaler_with_a_nonsense_memory_trait_is_refused_before_writing(tmp_path, trait, value, told):
+    """The memory plan failed with 'unexpected TypeError', naming no plugin."""
+    from srpipe import hookimpl
+    from srpipe.models import ModelSpec
+    from srpipe.upscaling import upscale
+
+    upscaler = _Repeat(2)
+    setattr(upscaler, trait, value)
+
+    class Plugin:
+        @hookimpl
+        def register_models(self, register):
+            register(ModelSpec(name="odd-memory", scales=(2,), description="", load=lambda **kw: upscaler,
+                               uses_gpu=False))
+
+    pm = make_plugin_manager()
+    pm.register(Plugin(), name="sloppy")
+    clip = make_test_video(tmp_path / "in.mp4", frames=3, audio=False)
+    with pytest.raises(SrpipeError) as refused:
+        upscale(str(clip), str(tmp_path / "out.mkv"), model="odd-memory", scale=2, device="cpu", pm=pm)
+    assert str(refused.value) == (f"model 'odd-memory' of plugin 'sloppy' declares {told}, which is not a number of "
+                                  "bytes; report it to the plugin's authors")
     assert not (tmp_path / "out.mkv").exists()
 
 
@@ -904,3 +942,134 @@ def test_an_error_outside_plugins_code_is_not_put_on_a_plugin(monkeypatch):
             raise ValueError("wrapped") from exc
     except ValueError as exc:
         assert plugins.failure_text(exc).startswith("ValueError in plugin 'someones' (2.1): wrapped;")
+
+
+def test_an_error_is_put_on_the_plugin_of_the_most_specific_module(monkeypatch):
+    """Two distributions sharing a namespace package (acme.sr_a, acme.sr_b): an error in acme.sr_b
+    was put on the plugin of acme.sr_a, and the user told to disable the innocent one."""
+    import types
+
+    from srpipe import plugins
+
+    def module(name: str) -> types.ModuleType:
+        made = types.ModuleType(name)
+        exec("def fail():\n    raise ValueError('bug')\n", made.__dict__)
+        return made
+
+    manager = plugins.PluginManager()
+    for name, plugin_module, version in [("acmea", "acme.sr_a", "1.0.0"), ("acmeb", "acme.sr_b", "2.5.0")]:
+        manager.register(module(plugin_module), name=name)
+        manager.versions[name] = version
+    monkeypatch.setattr(plugins, "get_plugin_manager", lambda: manager)
+    for raising, expected in [
+        ("acme.sr_b", "ValueError in plugin 'acmeb' (2.5.0): bug; report it to the plugin's authors, or run "
+                      "without it: SRPIPE_DISABLE_PLUGINS=acmeb"),
+        ("acme.sr_b.network", "ValueError in plugin 'acmeb' (2.5.0): bug;"),
+        ("acme.sr_a", "ValueError in plugin 'acmea' (1.0.0): bug;"),
+        ("acme.common", "ValueError: bug"),  # a module of the package both share: neither's
+    ]:
+        with pytest.raises(ValueError) as raised:
+            module(raising).fail()
+        assert plugins.failure_text(raised.value).startswith(expected)
+
+
+@pytest.mark.parametrize("where, code", [("load", 0), ("upscale", 3), ("items", 3), ("argparse", 2)])
+def test_a_plugins_system_exit_is_an_error_of_the_plugin(tmp_path, where, code):
+    """It ended srpipe without a word: status 0 and no output for sys.exit(0), its own status
+    (3) with no message even under --debug, and a ported script's argparse a usage message not
+    srpipe's and status 2, that of usage errors."""
+    site = exiting_plugin(tmp_path / "site", where, code)
+    source = "exits:" if where == "items" else make_test_video(tmp_path / "clip.mp4", frames=6, audio=False)
+    done = run_srpipe("upscale", source, "-m", "exits", "-o", tmp_path / "out.mp4", env={"PYTHONPATH": str(site)})
+    assert done.returncode == 1, done.stderr.decode()
+    assert done.stderr.decode().splitlines()[-1] == (
+        f"Error: unexpected SystemExit in plugin 'exiting_plugin' (1.0): {code}; report it to the plugin's authors, "
+        "or run without it: SRPIPE_DISABLE_PLUGINS=exiting_plugin (rerun with --debug for the traceback)")
+    assert not [path.name for path in tmp_path.iterdir() if "out" in path.name]  # nor a partial one
+    debugged = run_srpipe("upscale", source, "-m", "exits", "-o", tmp_path / "out.mp4", "--debug",
+                          env={"PYTHONPATH": str(site)})
+    assert debugged.returncode == 1 and b"Traceback" in debugged.stderr and b"SystemExit" in debugged.stderr
+
+
+def test_a_plugins_keyboard_interrupt_still_means_ctrl_c(tmp_path):
+    site = fake_plugin(tmp_path / "site", "interrupting_plugin", EXITING_PLUGIN.replace(
+        "sys.exit(CODE)", "raise KeyboardInterrupt") + "WHERE, ONCE = 'upscale', None\n")
+    clip = make_test_video(tmp_path / "clip.mp4", frames=6, audio=False)
+    done = run_srpipe("upscale", clip, "-m", "exits", "-o", tmp_path / "out.mp4", env={"PYTHONPATH": str(site)})
+    assert done.returncode == 130 and done.stderr.decode().splitlines()[-1] == "Interrupted."
+    assert not (tmp_path / "out.mp4").exists()
+
+
+class _Reusing:
+    """Nearest neighbour into memory it keeps and returns call after call: one buffer, two in
+    turn, a slice of one, or a torch tensor's .numpy()."""
+
+    scale = 2
+
+    def __init__(self, how):
+        self.how, self.calls, self.buffers = how, 0, {}
+
+    def upscale(self, luma, *, bit_depth, full_range):
+        import numpy as np
+
+        out = luma.repeat(2, axis=1).repeat(2, axis=2)
+        self.calls += 1
+        if self.how == "torch":
+            import torch
+
+            tensor = self.buffers.setdefault(out.shape, torch.empty(out.shape, dtype=torch.uint8))
+            tensor.copy_(torch.from_numpy(out))
+            return tensor.numpy()
+        if self.how == "slice":  # of a buffer for up to 8 frames
+            buffer = self.buffers.setdefault(out.shape[1:], np.empty((8, *out.shape[1:]), out.dtype))
+            buffer[:len(out)] = out
+            return buffer[:len(out)]
+        buffer = self.buffers.setdefault((self.calls % 2 if self.how == "alternating" else 0, out.shape),
+                                         np.empty_like(out))
+        buffer[...] = out
+        return buffer
+
+
+@pytest.mark.parametrize("how", ["kept", "alternating", "slice", "torch"])
+def test_an_upscaler_that_returns_memory_it_writes_again_gives_each_frame_its_own_picture(tmp_path, how):
+    """Frames waiting in queues, or kept by a sink, were written over by the next batch: 10 of
+    12 frames were another's picture, without a word."""
+    import numpy as np
+
+    from srpipe import hookimpl
+    from srpipe.media import Sink
+    from srpipe.models import ModelSpec
+    from srpipe.upscaling import upscale
+
+    class Keeping(Sink):  # as the npz example of docs/plugins.md keeps the planes it is given
+        def __init__(self, location):
+            self.location, self.luma = location, []
+
+        def write_frame(self, frame):
+            self.luma.append(frame.planes[0])
+
+        def finish(self):
+            pass
+
+        def abort(self):
+            pass
+
+    sinks = []
+
+    class Plugin:
+        @hookimpl
+        def register_models(self, register):
+            register(ModelSpec(name="reusing", scales=(2,), description="", load=lambda **kw: _Reusing(how),
+                               uses_gpu=False))
+
+        @hookimpl
+        def open_sink(self, location, source, options):
+            sinks.append(Keeping(location))
+            return sinks[-1]
+
+    pm = make_plugin_manager()
+    pm.register(Plugin(), name="reusing")
+    clip = make_test_video(tmp_path / "in.mp4", frames=12, audio=False)
+    upscale(str(clip), str(tmp_path / "out.keep"), model="reusing", batch_size=3, device="cpu", pm=pm)
+    expected = [luma.repeat(2, axis=0).repeat(2, axis=1) for luma in video_info(clip)["luma"]]
+    assert [np.array_equal(got, want) for got, want in zip(sinks[0].luma, expected, strict=True)] == [True] * 12

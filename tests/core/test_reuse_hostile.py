@@ -198,3 +198,50 @@ def test_an_upscaler_whose_for_stream_gives_another_scale_is_refused():
 
     with pytest.raises(SrpipeError, match=r"Changeling.for_stream\(\) gave a BoxUpscaler of scale 3, not an x2"):
         for_stream(Changeling())
+
+
+class GivingFlat(Nearest):
+    """A flat path that gives ``give(its nearest output, luma)``."""
+
+    def __init__(self, give):
+        super().__init__()
+        self.give = give
+
+    def upscale(self, luma, *, bit_depth, full_range):
+        return self.give(super().upscale(luma, bit_depth=bit_depth, full_range=full_range), luma)
+
+
+def flat_then_moved(flat_path, bit_depth=8):
+    """Two frames through tile reuse with ``flat_path``, of model 'boxed': a flat picture with a
+    textured strip, then all of it brighter (the flat part goes the flat path)."""
+    reusing = TileReuse(BoxUpscaler(), 3, ReusePolicy(tile=16, flat_range=8, step=1, call_pixels=0),
+                        flat_path=flat_path, name="boxed")
+    dtype, step = (np.uint8, 1) if bit_depth == 8 else (np.uint16, 1 << (bit_depth - 8))
+    picture = np.full((64, 64), 100 * step, dtype)
+    picture[:, 48:] = np.random.default_rng(4).integers(0, 256, (64, 16)) * step
+    reusing.upscale(picture[None], bit_depth=bit_depth, full_range=False)
+    return reusing.upscale((picture + 20 * step)[None], bit_depth=bit_depth, full_range=False)[0]
+
+
+@pytest.mark.parametrize("give, got", [
+    (lambda out, luma: out.astype(np.float32) / 255, r"float32 \(1, (\d+), (\d+)\)"),  # 0..1: black
+    (lambda out, luma: np.zeros(out.shape, np.float32), r"float32 \(1, (\d+), (\d+)\)"),
+    (lambda out, luma: out[:, 1:], r"uint8 \(1, (\d+), \d+\)"),  # a row short
+    (lambda out, luma: luma.repeat(3, axis=1).repeat(3, axis=2), r"uint8 \(1, \d+, \d+\)"),  # x3 for an x2 model
+    (lambda out, luma: list(out), "list"),
+])
+def test_a_flat_paths_output_is_checked_as_the_models(give, got):
+    """What a flat path gave was written into the output as it came: float32 in 0..1 or zeros as
+    black patches, a row short or another scale as whatever numpy made of it."""
+    from srpipe.errors import SrpipeError
+
+    with pytest.raises(SrpipeError, match=rf"^the flat path of model 'boxed' returned {got}; expected uint8 "
+                                          r"\(1, \d+, \d+\)$"):
+        flat_then_moved(GivingFlat(give))
+
+
+def test_a_flat_paths_samples_over_the_bit_depth_are_clipped_with_a_warning():
+    with pytest.warns(UserWarning, match=r"^the flat path of model 'boxed' gave samples above 1023, the largest "
+                                         r"10-bit value; they were clipped$"):
+        out = flat_then_moved(GivingFlat(lambda out, luma: out * 16), bit_depth=10)  # 0..4095 as from 12-bit
+    assert out.max() <= 1023 and (out[:, :64] == 1023).all()

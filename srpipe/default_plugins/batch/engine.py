@@ -44,6 +44,7 @@ from srpipe.media import (
 )
 from srpipe.memory import retain_freed_memory
 from srpipe.outputs import is_partial, partial_affixes, remove_dead_partials, special_kind, write_atomically
+from srpipe.plugin_guard import Stop
 
 if TYPE_CHECKING:  # the chunks module loads PyAV: imported where chunks are made (a path error loads neither)
     from srpipe.default_plugins.batch.chunks import Chunk, VideoIndex
@@ -451,8 +452,9 @@ def _alive(pid: int) -> bool:
 
 def _exit_quietly(signum, frame):
     """The parent stops its workers with SIGTERM: unwind (each output aborts) and exit
-    without the traceback a pool worker prints for other exceptions."""
-    raise SystemExit(128 + signum)
+    without the traceback a pool worker prints for other exceptions (a SystemExit, srpipe's
+    own: it may land in a plugin's ``load``, whose SystemExit would fail the file instead)."""
+    raise Stop(128 + signum)
 
 
 def _report_frames(total):

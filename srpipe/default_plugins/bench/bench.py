@@ -397,7 +397,7 @@ def _stage(frames: list[Frame], upscaler, name: str, policy) -> dict:
     reuse wrapper when ``policy`` is not None."""
     from srpipe.reuse import with_reuse
 
-    used = upscaler if policy is None else with_reuse(upscaler, policy)
+    used = upscaler if policy is None else with_reuse(upscaler, policy, name)
     start = time.perf_counter()
     for i in range(0, len(frames), 8):
         upscale_frames(frames[i:i + 8], used, name)

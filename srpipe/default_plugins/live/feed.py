@@ -10,6 +10,7 @@ from typing import Callable
 
 from srpipe.frames import Frame
 from srpipe.media import Source
+from srpipe.plugin_guard import exits_as_errors
 
 # Frames that come faster than this (a source read as fast as it decodes) are paced as if at 120 fps
 SHORTEST_INTERVAL_S = 1 / 120
@@ -133,17 +134,18 @@ class FrameFeed(SlotThread):
 
     def _produce(self) -> None:
         start = first = None
-        for item in self.source.items():
-            if self._stop.is_set():
-                break
-            if not isinstance(item, Frame):
-                continue  # audio and subtitle packets
-            if self.paced and item.pts is not None and item.time_base is not None:
-                if start is None:
-                    start, first = self.clock(), item.pts
-                delay = start + float((item.pts - first) * item.time_base) - self.clock()
-                if delay > 0 and self._stop.wait(delay):
+        with exits_as_errors():  # items: the source's code
+            for item in self.source.items():
+                if self._stop.is_set():
                     break
-            arrived = self.clock()
-            self.slot.put(TimedFrame(item, arrived))
-            self._arrivals.append(arrived)
+                if not isinstance(item, Frame):
+                    continue  # audio and subtitle packets
+                if self.paced and item.pts is not None and item.time_base is not None:
+                    if start is None:
+                        start, first = self.clock(), item.pts
+                    delay = start + float((item.pts - first) * item.time_base) - self.clock()
+                    if delay > 0 and self._stop.wait(delay):
+                        break
+                arrived = self.clock()
+                self.slot.put(TimedFrame(item, arrived))
+                self._arrivals.append(arrived)

@@ -62,7 +62,7 @@ class UpscalerCycle:
         upscaler = for_stream(load_upscaler(spec, self.backends, scale=self.scale, device=self.device, weights=weights,
                                             backend=self.backend, exact=self.exact))
         if reuses_tiles(upscaler, self.device, self.exact):
-            upscaler = with_reuse(upscaler)
+            upscaler = with_reuse(upscaler, name=spec.name)
         if isinstance(upscaler, TileReuse) and self.frame_size:
             upscaler.warm_up(*self.frame_size)
         return upscaler

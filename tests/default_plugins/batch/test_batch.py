@@ -14,7 +14,7 @@ from srpipe.testing import make_test_image, make_test_video
 
 from conftest import default_sigint, run_srpipe
 from media import video_info
-from plugin_helpers import SLOW_PLUGIN, fake_plugin
+from plugin_helpers import SLOW_PLUGIN, exiting_plugin, fake_plugin
 
 
 def tree(root):
@@ -208,10 +208,46 @@ def test_ctrl_c_ends_a_batch_whose_workers_do_not_stop(tmp_path):
     assert not [name for name in tree(out) if ".partial" in name]
 
 
+# A model whose load takes long: a Ctrl-C of the batch lands in it, in each worker
+SLOW_LOADING_PLUGIN = SLOW_PLUGIN.replace("load=lambda **kw: Slow()", "load=load").replace("@hookimpl", """
+def load(**kw):
+    import os
+    open(os.path.join(os.environ["SLOW_LOADING"], str(os.getpid())), "w").close()
+    time.sleep(60)
+    return Slow()
+
+
+@hookimpl""")
+
+
+def test_ctrl_c_ends_workers_in_a_plugins_load_at_once(tmp_path):
+    """The workers' stop is a SystemExit raised where they are, here in the plugin's load: it
+    must end them, not fail their file as a SystemExit of the plugin's (the batch then waited
+    for them, and killed them after 10 s)."""
+    site = fake_plugin(tmp_path / "site", "slow_loading_plugin", SLOW_LOADING_PLUGIN)
+    inputs, out, loading = tmp_path / "in", tmp_path / "out", tmp_path / "loading"
+    inputs.mkdir()
+    loading.mkdir()
+    for name in ("a", "b"):
+        make_test_video(inputs / f"{name}.mp4", frames=3, audio=False)
+    command = [sys.executable, "-m", "srpipe", "batch", str(inputs), str(out), "-m", "slow", "-j", "2"]
+    process = subprocess.Popen(command, env={**os.environ, "PYTHONPATH": str(site), "SLOW_LOADING": str(loading)},
+                               stderr=subprocess.PIPE, preexec_fn=default_sigint)
+    deadline = time.monotonic() + 90
+    while len(list(loading.iterdir())) < 2:
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    started = time.monotonic()
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130 and time.monotonic() - started < 5, stderr.decode()
+    assert b"SystemExit" not in stderr
+
+
 # The first upscale call of the whole batch ends its process: killed, as the system's
-# out-of-memory killer ends a worker, or by a SystemExit a plugin raises
+# out-of-memory killer ends a worker, or by the plugin itself (os._exit)
 DYING_PLUGIN = '''
-import os, signal, sys
+import os, signal
 from srpipe import hookimpl
 from srpipe.models import ModelSpec
 
@@ -226,7 +262,7 @@ class DiesOnce:
             return luma.repeat(2, axis=1).repeat(2, axis=2)
         if os.environ["DYING_HOW"] == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
-        sys.exit(5)
+        os._exit(5)
 
 
 @hookimpl
@@ -251,6 +287,23 @@ def test_a_worker_that_dies_fails_its_file_and_the_batch_goes_on(tmp_path, how):
     assert tree(out) == sorted([".srpipe-batch.json", *(f"{n}.mp4" for n in "abcd" if f"{n}.mp4" != failed["input"])])
     done, report = batch(inputs, out, "-m", "dies-once", "--jobs", "2", env=env)  # the next run does it
     assert done.returncode == 0 and (report["done"], report["skipped"]) == (1, 3)
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_plugins_system_exit_fails_its_file_and_the_batch_goes_on(tmp_path, jobs):
+    """It ended the batch at its first file, in this process or in the worker's."""
+    site = exiting_plugin(tmp_path / "site", "upscale", 3, once=tmp_path / "once")
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    for name in "abc":
+        make_test_video(inputs / f"{name}.mp4", frames=4, audio=False)
+    done, report = batch(inputs, out, "-m", "exits", "--jobs", jobs, env={"PYTHONPATH": str(site)})
+    assert done.returncode == 1, done.stderr.decode()
+    assert (report["done"], report["failed"]) == (2, 1)
+    (failed,) = [f for f in report["files"] if f["status"] == "failed"]
+    assert failed["error"] == ("SystemExit in plugin 'exiting_plugin' (1.0): 3; report it to the plugin's authors, "
+                               "or run without it: SRPIPE_DISABLE_PLUGINS=exiting_plugin")
+    assert tree(out) == sorted([".srpipe-batch.json", *(f"{n}.mp4" for n in "abc" if f"{n}.mp4" != failed["input"])])
 
 
 def test_backend_choice_and_kept_model(inputs, tmp_path, monkeypatch):

@@ -15,6 +15,7 @@ from srpipe.media import SinkOptions
 from srpipe.testing import make_test_video
 
 from conftest import run_srpipe
+from plugin_helpers import exiting_plugin
 
 ray = pytest.importorskip("ray")
 
@@ -61,6 +62,23 @@ def test_cli_joins_a_running_cluster_and_shares_the_manifest(cluster, clips, tmp
     report = json.loads(done.stdout)
     assert (report["done"], report["skipped"], report["failed"]) == (2, 1, 0)  # long.mp4 done by the local run
     assert sorted(p.name for p in out.iterdir()) == [".srpipe-batch.json", "long.mp4", "sub"]
+
+
+def test_a_plugins_system_exit_fails_its_file_and_the_batch_goes_on(tmp_path):
+    """The actor died with it, and the whole batch with ActorDiedError. On a cluster of the
+    batch's own: the actors of one already running do not have the plugin."""
+    site = exiting_plugin(tmp_path / "site", "load", 3, once=tmp_path / "once")
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in "abc":
+        make_test_video(inputs / f"{name}.mp4", frames=4, audio=False)
+    done = run_srpipe("batch", inputs, tmp_path / "out", "-m", "exits", "--engine", "ray", "--jobs", "2", "-q",
+                      "--json", env={"PYTHONPATH": str(site)})
+    assert done.returncode == 1, done.stderr.decode()
+    report = json.loads(done.stdout)
+    assert (report["done"], report["failed"]) == (2, 1)
+    (failed,) = [f for f in report["files"] if f["status"] == "failed"]
+    assert failed["error"].startswith("SystemExit in plugin 'exiting_plugin' (1.0): 3; report it")
 
 
 def test_worker_layout_one_actor_per_gpu_else_per_cpu():

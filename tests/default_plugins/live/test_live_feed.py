@@ -2,7 +2,9 @@
 
 import pytest
 
-from srpipe.default_plugins.live.feed import LatestFrame, TimedFrame
+from srpipe.default_plugins.live.feed import FrameFeed, LatestFrame, TimedFrame
+from srpipe.media import Source
+from srpipe.plugin_guard import PluginExit
 
 from live_helpers import grey_frame
 
@@ -39,3 +41,19 @@ def test_discarding_the_waiting_frame_counts_it():
     slot.put(timed(0))
     slot.discard()
     assert (slot.put_count, slot.dropped) == (1, 1) and slot.take(0.01) is None
+
+
+def test_a_sources_system_exit_is_raised_in_the_taker_as_an_error_of_the_plugin():
+    """A SystemExit in the reader thread ended live without a word."""
+
+    class Exiting(Source):
+        def items(self):
+            yield grey_frame(0)
+            raise SystemExit(3)
+
+    feed = FrameFeed(Exiting(), paced=False)
+    feed.start()
+    assert feed.slot.take(5).frame.pts == 0
+    with pytest.raises(PluginExit) as raised:
+        feed.slot.take(5)
+    assert isinstance(raised.value.__cause__, SystemExit) and raised.value.__cause__.code == 3
