@@ -18,7 +18,7 @@ import numpy as np
 
 from srpipe.errors import NonFiniteOutput, PluginWarning, SrpipeError
 from srpipe.frames import Frame
-from srpipe.media import Sink, Source
+from srpipe.media import Sink, Source, described
 from srpipe.models import Upscaler, UpscalerTraits
 from srpipe.resize import fill_hidden_colour, resize_chroma, resize_plane, shrink_plane
 from srpipe.sizing import SizePlan
@@ -171,7 +171,7 @@ def check_frame(frame: Frame, previous: Frame | None, source: Source) -> None:
     """Refuse a malformed frame from a source (a plugin's, say) with a message naming it, as
     model output is checked: the planes its pixel format needs, and increasing timestamps."""
     fmt = frame.format
-    where = f"source {type(source).__name__} ({source.location})"
+    where = described(source)
     count = 1 if fmt.chroma_shift is None else 3
     if len(frame.planes) != count:
         raise SrpipeError(f"{where} gave a {fmt.name} frame of {len(frame.planes)} planes instead of {count}; "
@@ -204,8 +204,8 @@ def abort_sink(sink: Sink) -> None:
     try:
         sink.abort()
     except Exception as exc:
-        warnings.warn(f"sink {type(sink).__name__} could not remove what it had written: {type(exc).__name__}: "
-                      f"{exc}", PluginWarning)
+        warnings.warn(f"{described(sink)} could not remove what it had written: {type(exc).__name__}: {exc}",
+                      PluginWarning)
 
 
 def run(

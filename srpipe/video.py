@@ -38,7 +38,7 @@ from srpipe.frames import (
     Frame,
     PlaneFormat,
 )
-from srpipe.media import Sink, SinkOptions, Source, SourceOptions, png_animation, turns_a_quarter
+from srpipe.media import Sink, SinkOptions, Source, SourceOptions, described, png_animation, turns_a_quarter
 from srpipe.memory import check_frame_size, decoder_pixels, default_max_pixels
 from srpipe.outputs import AtomicOutput, local_name_hint, special_kind
 from srpipe.palette import PaletteFrames
@@ -2388,6 +2388,9 @@ class PyAVSink(Sink):
         return SrpipeError(f"cannot write {self.location}: {reason}; check free space and permissions")
 
     def write_packet(self, packet: av.Packet) -> None:
+        if not isinstance(packet, av.Packet):  # what a plugin's source yields beside its frames
+            raise SrpipeError(f"{described(self.source)} gave a {type(packet).__name__} beside its frames, where only "
+                              "packets of its passthrough streams go; the plugin that reads it is broken")
         if self.container is None:
             self.held_packets.append(packet)
             return

@@ -1,0 +1,122 @@
+"""Third-party sources, sinks, commands and backends that misbehave (the hostile tester's second
+round): each ends in one line naming the plugin, or in correct output, and none takes over what
+srpipe or another plugin owns."""
+
+
+import pytest
+from test_faults import assert_one_line_error, listing
+
+from srpipe.testing import make_test_video
+
+from conftest import run_srpipe
+from plugin_helpers import fake_plugin
+
+# hostile:MODE, a source of four 64x48 frames (declared) at 25 fps that breaks the contract as MODE
+# says; outputs *.refuse that no plugin takes, and *.failabort, written by a sink whose abort fails.
+SOURCES = '''
+import os
+from fractions import Fraction
+
+import numpy as np
+
+from srpipe import hookimpl
+from srpipe.errors import SrpipeError
+from srpipe.frames import PLANE_FORMATS, Frame
+from srpipe.media import Sink, Source
+
+
+class Hostile(Source):
+    is_file = False
+    frame_rate = Fraction(25)
+    time_base = Fraction(1, 25)
+
+    def __init__(self, location):
+        self.location = location
+        self.mode = location.partition(":")[2]
+        self.width, self.height = 64, 48
+        self.frame_count = 4
+        if self.mode == "undeclared":
+            self.width = self.height = None
+
+    def frame(self, index, width=64, height=48):
+        fmt = PLANE_FORMATS["yuv420p"]
+        chroma = np.full(fmt.chroma_size(width, height)[::-1], 128, np.uint8)
+        luma = np.full((height, width), 16 + 40 * index, np.uint8)
+        return Frame((luma, chroma, chroma.copy()), fmt, False, pts=index, time_base=self.time_base)
+
+    def items(self):
+        for index in range(4):
+            if self.mode == "talky":
+                print(f"DEBUG: reading frame {index}")
+            if self.mode == "packet" and index == 1:
+                yield "not a packet"
+            if self.mode == "fail" and index == 2:
+                raise SrpipeError(f"{self.location} fails at frame 3")
+            width, height = {"huge": (2000, 2000), "undeclared": (200, 150),
+                             "shrinks": (64, 48) if index < 2 else (32, 24)}.get(self.mode, (64, 48))
+            yield self.frame(index, width, height)
+
+
+class AbortFails(Sink):
+    def __init__(self, location):
+        self.location = location
+
+    def write_frame(self, frame):
+        pass
+
+    def finish(self):
+        pass
+
+    def abort(self):
+        raise RuntimeError("abort failed too")
+
+
+@hookimpl
+def open_source(location, options):
+    if location.startswith("junk:"):
+        return "not a source"
+    return Hostile(location) if location.startswith("hostile:") else None
+
+
+@hookimpl
+def open_sink(location, source, options):
+    if location.endswith(".refuse"):
+        return "not a sink"
+    return AbortFails(location) if location.endswith(".failabort") else None
+'''
+
+
+@pytest.fixture(scope="module")
+def sources_site(tmp_path_factory):
+    return fake_plugin(tmp_path_factory.mktemp("site"), "hostile_sources", SOURCES)
+
+
+def upscale_hostile(site, *args, cwd=None):
+    return run_srpipe("upscale", *args, "-m", "bicubic", env={"PYTHONPATH": str(site)}, cwd=cwd)
+
+
+# 6. Errors that name the plugin ----------------------------------------------------------------
+
+
+def test_a_plugins_junk_is_told_with_the_plugins_name(sources_site, tmp_path):
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2)
+    # it said "unexpected AttributeError: 'str' object has no attribute 'stream'"
+    assert_one_line_error(upscale_hostile(sources_site, "hostile:packet", "-o", tmp_path / "out.mkv"),
+                          "source Hostile (hostile:packet) of plugin 'hostile_sources' (1.0) gave a str beside its "
+                          "frames, where only packets of its passthrough streams go; the plugin that reads it is "
+                          "broken")
+    # it said "a plugin opened ..." without saying which
+    for args, what in ((["junk:x", "-o", tmp_path / "out.mkv"], "opened junk:x as a str, not a srpipe.media.Source"),
+                       ([clip, "-o", tmp_path / "out.refuse"],
+                        f"opened {tmp_path / 'out.refuse'} as a str, not a srpipe.media.Sink")):
+        assert_one_line_error(upscale_hostile(sources_site, *args),
+                              f"plugin 'hostile_sources' (1.0) {what}; run without it "
+                              "(SRPIPE_DISABLE_PLUGINS=hostile_sources) and report it to its authors")
+    assert listing(tmp_path) == ["clip.mp4"]
+    # it said "sink AbortFails could not remove ..."
+    done = upscale_hostile(sources_site, "hostile:fail", "-o", tmp_path / "out.failabort")
+    assert done.returncode == 1
+    assert done.stderr.decode().splitlines() == [
+        f"Warning: sink AbortFails ({tmp_path / 'out.failabort'}) of plugin 'hostile_sources' (1.0) could not remove "
+        "what it had written: RuntimeError: abort failed too",
+        "Error: hostile:fail fails at frame 3"]
