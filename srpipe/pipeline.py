@@ -7,6 +7,7 @@ threads joined by bounded queues (a full queue blocks: lossless backpressure).
 
 from __future__ import annotations
 
+import numbers
 import queue
 import threading
 import time
@@ -169,7 +170,8 @@ class RunStats:
 
 def check_frame(frame: Frame, previous: Frame | None, source: Source) -> None:
     """Refuse a malformed frame from a source (a plugin's, say) with a message naming it, as
-    model output is checked: the planes its pixel format needs, and increasing timestamps."""
+    model output is checked: the planes its pixel format needs; timestamps that are whole numbers
+    of a time base, increasing."""
     fmt = frame.format
     where = described(source)
     count = 1 if fmt.chroma_shift is None else 3
@@ -182,6 +184,18 @@ def check_frame(frame: Frame, previous: Frame | None, source: Source) -> None:
             got = f"{plane.dtype} {plane.shape}" if isinstance(plane, np.ndarray) else type(plane).__name__
             raise SrpipeError(f"{where} gave a {fmt.name} frame whose plane {index} is {got}, not "
                               f"{fmt.dtype} {expected}; the plugin that reads it is broken")
+    units = [("a frame with time_base", frame.time_base)]
+    if previous is None:  # the source's own, once
+        units += [("as its time_base", source.time_base), ("as its frame_rate", source.frame_rate)]
+    for what, unit in units:
+        if unit is not None and (not isinstance(unit, numbers.Rational) or unit <= 0):
+            raise SrpipeError(f"{where} gave {what} {unit!r}, not a positive fractions.Fraction; the plugin that "
+                              "reads it is broken")
+    time_base = frame.time_base or source.time_base  # a frame that gives none is timed in the source's
+    if frame.pts is not None and (not isinstance(frame.pts, numbers.Integral) or time_base is None):
+        raise SrpipeError(f"{where} gave a frame with timestamp {frame.pts!r} in time_base {time_base!r}; a "
+                          "timestamp is a whole number of time_base units (the frame's, else the source's); the plugin "
+                          "that reads it is broken")
     if previous is not None and (previous.pts is None) != (frame.pts is None) or (
             previous is not None and frame.pts is not None and frame.pts <= previous.pts):
         raise SrpipeError(f"{where} gave a frame with timestamp {frame.pts} after {previous.pts}; timestamps must "

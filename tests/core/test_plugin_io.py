@@ -2,13 +2,18 @@
 round): each ends in one line naming the plugin, or in correct output, and none takes over what
 srpipe or another plugin owns."""
 
+from fractions import Fraction
 
+import numpy as np
 import pytest
 from test_faults import assert_one_line_error, listing
 
+from srpipe.errors import SrpipeError
+from srpipe.frames import PLANE_FORMATS, Frame
 from srpipe.testing import make_test_video
 
 from conftest import run_srpipe
+from media import upscale_plugin_frames, video_info
 from plugin_helpers import fake_plugin
 
 # hostile:MODE, a source of four 64x48 frames (declared) at 25 fps that breaks the contract as MODE
@@ -93,6 +98,53 @@ def sources_site(tmp_path_factory):
 
 def upscale_hostile(site, *args, cwd=None):
     return run_srpipe("upscale", *args, "-m", "bicubic", env={"PYTHONPATH": str(site)}, cwd=cwd)
+
+
+# 1. Timestamps that have no unit, are no whole numbers, or units that are no fractions -----------
+
+
+def frames_timed(pts, time_base):
+    fmt = PLANE_FORMATS["yuv420p"]
+    for index, stamp in enumerate(pts):
+        luma = np.full((16, 16), 16 + 30 * index, np.uint8)
+        yield Frame((luma, np.full((8, 8), 128, np.uint8), np.full((8, 8), 128, np.uint8)), fmt, False, stamp,
+                    time_base)
+
+
+@pytest.mark.parametrize("pts, time_base, attributes, needle", [
+    # every frame came out at 0: the frames' pts without a unit, and the source giving none either
+    ([0, 1, 2], None, {"time_base": None, "frame_rate": Fraction(25)},
+     "gave a frame with timestamp 0 in time_base None; a timestamp is a whole number of time_base units"),
+    # re-spaced to twice the stated length
+    ([0, 0.5, 1.0], Fraction(1, 25), {"time_base": Fraction(1, 25), "frame_rate": Fraction(25)},
+     "gave a frame with timestamp 0.5 in time_base Fraction(1, 25); a timestamp is a whole number"),
+    ([0, Fraction(1, 2), 1], Fraction(1, 25), {"time_base": Fraction(1, 25), "frame_rate": Fraction(25)},
+     "gave a frame with timestamp Fraction(1, 2)"),
+    # "unexpected AttributeError: 'float' object has no attribute 'numerator'"
+    ([0, 1, 2], Fraction(1, 25), {"time_base": Fraction(1, 25), "frame_rate": 29.97},
+     "gave as its frame_rate 29.97, not a positive fractions.Fraction"),
+    ([0, 1, 2], 0.04, {"time_base": None, "frame_rate": Fraction(25)},
+     "gave a frame with time_base 0.04, not a positive fractions.Fraction"),
+    ([0, 1, 2], Fraction(1, 25), {"time_base": 0.04, "frame_rate": Fraction(25)},
+     "gave as its time_base 0.04, not a positive fractions.Fraction"),
+])
+def test_timestamps_without_a_unit_or_not_whole_are_refused_naming_the_plugin(tmp_path, pts, time_base, attributes,
+                                                                              needle):
+    with pytest.raises(SrpipeError) as caught:
+        upscale_plugin_frames(frames_timed(pts, time_base), tmp_path / "out.mkv", **attributes)
+    message = str(caught.value)
+    assert message.startswith("source Listed (listed://frames) of plugin 'listed' (unknown version) ")
+    assert needle in message and message.endswith("the plugin that reads it is broken"), message
+    assert listing(tmp_path) == []
+
+
+def test_whole_timestamps_in_the_frames_or_the_sources_time_base_are_taken(tmp_path):
+    """NumPy's integers are whole numbers, an int a frame rate, and a frame's time_base may be left
+    to the source's."""
+    result = upscale_plugin_frames(frames_timed([np.int64(0), np.int64(2), np.int64(3)], None),
+                                   tmp_path / "out.mkv", time_base=Fraction(1, 10), frame_rate=10)
+    assert result.stats.frames_out == 3
+    assert video_info(tmp_path / "out.mkv")["times"] == [Fraction(0), Fraction(2, 10), Fraction(3, 10)]
 
 
 # 6. Errors that name the plugin ----------------------------------------------------------------
