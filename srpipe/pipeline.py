@@ -19,7 +19,8 @@ import numpy as np
 
 from srpipe.errors import NonFiniteOutput, PluginWarning, SrpipeError
 from srpipe.frames import Frame
-from srpipe.media import Sink, Source, described
+from srpipe.media import Sink, Source, described, opened_by
+from srpipe.memory import check_frame_size, default_max_pixels
 from srpipe.models import Upscaler, UpscalerTraits
 from srpipe.resize import fill_hidden_colour, resize_chroma, resize_plane, shrink_plane
 from srpipe.sizing import SizePlan
@@ -168,10 +169,12 @@ class RunStats:
         return self.frames_out / self.seconds if self.seconds else 0.0
 
 
-def check_frame(frame: Frame, previous: Frame | None, source: Source) -> None:
+def check_frame(frame: Frame, previous: Frame | None, source: Source, max_pixels: int) -> None:
     """Refuse a malformed frame from a source (a plugin's, say) with a message naming it, as
-    model output is checked: the planes its pixel format needs; timestamps that are whole numbers
-    of a time base, increasing."""
+    model output is checked: the planes its pixel format needs; a size within ``max_pixels`` and,
+    from a plugin's source that declares its size, that size (the first frame) or less (srpipe
+    checked the limit and planned memory by it); timestamps that are whole numbers of a time base,
+    increasing."""
     fmt = frame.format
     where = described(source)
     count = 1 if fmt.chroma_shift is None else 3
@@ -184,6 +187,14 @@ def check_frame(frame: Frame, previous: Frame | None, source: Source) -> None:
             got = f"{plane.dtype} {plane.shape}" if isinstance(plane, np.ndarray) else type(plane).__name__
             raise SrpipeError(f"{where} gave a {fmt.name} frame whose plane {index} is {got}, not "
                               f"{fmt.dtype} {expected}; the plugin that reads it is broken")
+    # A plugin's only: srpipe's own reader declares its header's size, the last its probe saw, which the first
+    # frame may not have
+    if opened_by(source) and source.width and source.height and (
+            frame.width > source.width or frame.height > source.height
+            or previous is None and (frame.width, frame.height) != (source.width, source.height)):
+        raise SrpipeError(f"{where} declared {source.width}x{source.height} frames but gave a "
+                          f"{frame.width}x{frame.height} one; the plugin that reads it is broken")
+    check_frame_size(where, frame.width, frame.height, max_pixels)
     units = [("a frame with time_base", frame.time_base)]
     if previous is None:  # the source's own, once
         units += [("as its time_base", source.time_base), ("as its frame_rate", source.frame_rate)]
@@ -202,11 +213,11 @@ def check_frame(frame: Frame, previous: Frame | None, source: Source) -> None:
                           "increase (or all be None); the plugin that reads it is broken")
 
 
-def _counting(items: Iterable, stats: RunStats, source: Source) -> Iterator:
+def _counting(items: Iterable, stats: RunStats, source: Source, max_pixels: int) -> Iterator:
     previous = None
     for item in items:
         if isinstance(item, Frame):
-            check_frame(item, previous, source)
+            check_frame(item, previous, source, max_pixels)
             previous = item
             stats.frames_in += 1
         yield item
@@ -232,9 +243,11 @@ def run(
     model_name: str = "model",
     on_frame: Callable[[], None] | None = None,
     sizes: SizePlan | None = None,
+    max_pixels: int | None = None,
 ) -> RunStats:
     """Stream every frame of ``source`` through ``upscaler`` into ``sink`` (``sizes``: resized
-    to a fractional scale or a target size, see :func:`upscale_frames`).
+    to a fractional scale or a target size, see :func:`upscale_frames`); a frame over
+    ``max_pixels`` (None: :func:`srpipe.memory.default_max_pixels`) is refused (:func:`check_frame`).
 
     The sink is finished on success and aborted (nothing left behind) on any error.
     """
@@ -244,7 +257,8 @@ def run(
     stop, workers = threading.Event(), []
     interrupted = False
     try:
-        items = _counting(source.items(), stats, source)
+        limit = default_max_pixels() if max_pixels is None else max_pixels
+        items = _counting(source.items(), stats, source, limit)
         if threaded:
             items = in_thread(items, queue_size, "srpipe-decode", stop, workers)
         upscaled = upscale_stream(items, upscaler, batch_size, model_name, sizes)

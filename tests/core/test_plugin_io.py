@@ -147,6 +147,38 @@ def test_whole_timestamps_in_the_frames_or_the_sources_time_base_are_taken(tmp_p
     assert video_info(tmp_path / "out.mkv")["times"] == [Fraction(0), Fraction(2, 10), Fraction(3, 10)]
 
 
+# 2. Frames larger than the source declared, or than --max-pixels --------------------------------
+
+
+@pytest.mark.parametrize("mode, limit, needle", [
+    # declared 64x48, gave 2000x2000: it ran, at 2 GB, past --max-pixels and the memory plan
+    ("huge", 100_000, "declared 64x48 frames but gave a 2000x2000 one; the plugin that reads it is broken"),
+    ("huge", None, "declared 64x48 frames but gave a 2000x2000 one"),
+    ("undeclared", 20_000, "has 200x150 frames (30000 pixels), over the limit of 20000 pixels"),
+])
+def test_frames_larger_than_declared_or_the_limit_are_refused_before_upscaling(sources_site, tmp_path, mode, limit,
+                                                                                needle):
+    limited = ["--max-pixels", limit] if limit else []
+    done = upscale_hostile(sources_site, f"hostile:{mode}", "-o", tmp_path / "out.mkv", *limited)
+    assert_one_line_error(done, f"source Hostile (hostile:{mode}) of plugin 'hostile_sources' (1.0) ", needle)
+    assert listing(tmp_path) == []
+
+
+def test_a_first_frame_other_than_the_declared_size_is_refused_even_if_smaller():
+    from srpipe.media import _OPENED_BY
+    from srpipe.pipeline import check_frame
+
+    class Declared:
+        location, width, height, time_base, frame_rate = "declared:", 64, 48, None, None
+
+    source = Declared()
+    setattr(source, _OPENED_BY, "plugin 'declared' (1.0)")
+    small = next(frames_timed([None], None))
+    with pytest.raises(SrpipeError, match="declared 64x48 frames but gave a 16x16 one"):
+        check_frame(small, None, source, 10**6)
+    check_frame(small, small, source, 10**6)  # after the first: smaller is the sink's to take or refuse
+
+
 # 6. Errors that name the plugin ----------------------------------------------------------------
 
 
