@@ -2325,16 +2325,22 @@ class PyAVSink(Sink):
         frame.pts, frame.time_base, self._last_pts = pts, time_base, pts
 
     def _size_change(self, frame: Frame) -> SrpipeError:
-        """The refusal of an upscaled ``frame`` of another size than the first: told in the input's
-        sizes where the source knows its first frame's (this one's as the scale gives it back),
-        with where it changed."""
-        first = getattr(self.source, "first_frame_size", None) or self._frame_size
-        now = [round(size * old / new) for size, old, new in zip((frame.width, frame.height), first, self._frame_size)]
+        """The refusal of an upscaled ``frame`` of another size than the first, with where it
+        changed: told in the input's sizes where the first frame's is known (srpipe's reader keeps
+        it; a plugin's source declares it, which its first frame has: pipeline.check_frame), else in
+        the output's; for srpipe's reader with what FFmpeg's command can do about it."""
+        own = getattr(self.source, "first_frame_size", None)
+        first = own or (self.source.width, self.source.height)
         at = f" at {float(frame.pts * frame.time_base):.3f} s" if frame.pts is not None and frame.time_base else ""
-        return SrpipeError(
-            f"{self.source.location} changes frame size mid-stream, from {first[0]}x{first[1]} to {now[0]}x{now[1]}"
-            f"{at}; a video file holds one size: cut it there (ffmpeg -t, -ss), or bring it to one size first "
-            f"(ffmpeg -vf scale={first[0]}:{first[1]})")
+        if not all(first):  # a plugin's source that declares no size
+            return SrpipeError(f"{self.source.location} changes frame size mid-stream, upscaled from "
+                               f"{self._frame_size[0]}x{self._frame_size[1]} to {frame.width}x{frame.height}{at}; "
+                               "a video file holds one size")
+        now = [round(size * old / new) for size, old, new in zip((frame.width, frame.height), first, self._frame_size)]
+        what = (f": cut it there (ffmpeg -t, -ss), or bring it to one size first (ffmpeg -vf scale={first[0]}:"
+                f"{first[1]})") if own else ""
+        return SrpipeError(f"{self.source.location} changes frame size mid-stream, from {first[0]}x{first[1]} to "
+                           f"{now[0]}x{now[1]}{at}; a video file holds one size{what}")
 
     _warned_alpha = False
 

@@ -40,7 +40,7 @@ class Hostile(Source):
         self.mode = location.partition(":")[2]
         self.width, self.height = 64, 48
         self.frame_count = 4
-        if self.mode == "undeclared":
+        if self.mode in ("undeclared", "grows"):
             self.width = self.height = None
 
     def frame(self, index, width=64, height=48):
@@ -58,7 +58,8 @@ class Hostile(Source):
             if self.mode == "fail" and index == 2:
                 raise SrpipeError(f"{self.location} fails at frame 3")
             width, height = {"huge": (2000, 2000), "undeclared": (200, 150),
-                             "shrinks": (64, 48) if index < 2 else (32, 24)}.get(self.mode, (64, 48))
+                             "shrinks": (64, 48) if index < 2 else (32, 24),
+                             "grows": (64, 48) if index < 2 else (80, 60)}.get(self.mode, (64, 48))
             yield self.frame(index, width, height)
 
 
@@ -204,3 +205,19 @@ def test_a_plugins_junk_is_told_with_the_plugins_name(sources_site, tmp_path):
         f"Warning: sink AbortFails ({tmp_path / 'out.failabort'}) of plugin 'hostile_sources' (1.0) could not remove "
         "what it had written: RuntimeError: abort failed too",
         "Error: hostile:fail fails at frame 3"]
+
+
+# 7. A size change of a plugin's source is told in its sizes ------------------------------------
+
+
+@pytest.mark.parametrize("mode, sizes", [("shrinks", "from 64x48 to 32x24"),
+                                         ("grows", "upscaled from 128x96 to 160x120")])  # declares no size
+def test_a_size_change_from_a_plugins_source_is_told_in_its_sizes_without_ffmpeg(sources_site, tmp_path, mode,
+                                                                                  sizes):
+    """It said "from 128x96 to 64x48" (the upscaled sizes, as the input's) and to run
+    "ffmpeg -vf scale=128:96" on a source that is no file."""
+    done = upscale_hostile(sources_site, f"hostile:{mode}", "-o", tmp_path / "out.mkv")
+    assert_one_line_error(done, f"hostile:{mode} changes frame size mid-stream, {sizes} at 0.080 s; "
+                                "a video file holds one size")
+    assert "ffmpeg" not in done.stderr.decode()
+    assert listing(tmp_path) == []
