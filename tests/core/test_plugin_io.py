@@ -2,6 +2,7 @@
 round): each ends in one line naming the plugin, or in correct output, and none takes over what
 srpipe or another plugin owns."""
 
+import json
 from fractions import Fraction
 
 import numpy as np
@@ -178,6 +179,82 @@ def test_a_first_frame_other_than_the_declared_size_is_refused_even_if_smaller()
     with pytest.raises(SrpipeError, match="declared 64x48 frames but gave a 16x16 one"):
         check_frame(small, None, source, 10**6)
     check_frame(small, small, source, 10**6)  # after the first: smaller is the sink's to take or refuse
+
+
+# 5. Backends that cannot prepare a network, or give the wrong shape -----------------------------
+
+BACKENDS = """
+import numpy as np
+
+from srpipe import hookimpl
+from srpipe.backends import Backend
+
+
+def fails(network, device):
+    raise RuntimeError("engine init failed: libfoo.so missing")
+
+
+def wrong_shape(network, device):
+    return lambda x: np.zeros((1, 1, 1, 1), np.float32)
+
+
+@hookimpl
+def register_backends(register):
+    register(Backend(name="broken-top", devices=("cpu",), priority=1000, is_available=lambda: True, prepare=fails))
+    register(Backend(name="wrong-shape", devices=("cpu",), priority=0, is_available=lambda: True,
+                     prepare=wrong_shape))
+    register(Backend(name="absent", devices=("cpu",), priority=500, is_available=lambda: False, prepare=fails))
+"""
+
+
+def test_auto_passes_a_backend_that_cannot_prepare_and_a_named_one_stays_an_error(tmp_path):
+    """A plugin's backend of the highest priority whose prepare fails broke every espcn run under
+    --backend auto, with no fallback."""
+    site = fake_plugin(tmp_path / "site", "hostile_backends", BACKENDS)
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2, audio=False)
+    failed = ("backend broken-top (plugin hostile_backends) could not prepare the network: RuntimeError: engine init "
+              "failed: libfoo.so missing")
+    done = run_srpipe("upscale", clip, "-m", "espcn", "--device", "cpu", "--json", env={"PYTHONPATH": str(site)})
+    assert done.returncode == 0, done.stderr.decode()
+    assert json.loads(done.stdout)["backend"] not in ("broken-top", "absent")
+    assert done.stderr.decode().splitlines() == [f"Warning: {failed}; --backend auto takes the next backend"]
+    done = run_srpipe("upscale", clip, "-m", "espcn", "--device", "cpu", "--backend", "broken-top", "-y",
+                      env={"PYTHONPATH": str(site)})
+    assert_one_line_error(done, f"{failed}; use another --backend")
+
+
+def test_a_backend_that_gives_the_wrong_shape_is_named(tmp_path):
+    """It said "unexpected ValueError: non-broadcastable output operand ...", naming nothing."""
+    site = fake_plugin(tmp_path / "site", "hostile_backends", BACKENDS)
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2, audio=False)
+    done = run_srpipe("upscale", clip, "-m", "espcn", "--device", "cpu", "--backend", "wrong-shape",
+                      env={"PYTHONPATH": str(site)})
+    assert_one_line_error(done, "backend wrong-shape (plugin hostile_backends) gave (1, 1, 1, 1) for an input of (",
+                          "; use another --backend")
+    assert listing(tmp_path) == ["clip.mp4", "site"]
+
+
+def test_no_refusal_suggests_a_backend_that_could_not_prepare(tmp_path):
+    """A named backend that is not available is refused with the one auto would take: never one
+    that failed in this process (a live session, which loads its models again, keeps the registry)."""
+    import types
+
+    from srpipe.backends import load_upscaler
+    from srpipe.plugins import collect_backends, collect_models
+    from srpipe.testing import make_plugin_manager
+
+    plugin = types.ModuleType("hostile_backends")
+    exec(BACKENDS, plugin.__dict__)
+    pm = make_plugin_manager()
+    pm.register(plugin, name="hostile_backends")
+    backends = collect_backends(pm)
+    spec = collect_models(pm).get("espcn")
+    with pytest.warns(UserWarning, match="backend broken-top .* could not prepare the network"):
+        upscaler = load_upscaler(spec, backends, scale=2, device="cpu", weights=None)
+    assert upscaler.backend != "broken-top"
+    with pytest.raises(SrpipeError, match="^absent is not available here; use --backend ") as caught:
+        backends.select("absent", "cpu")
+    assert "broken-top" not in str(caught.value)
 
 
 # 6. Errors that name the plugin ----------------------------------------------------------------
