@@ -181,6 +181,53 @@ def test_a_first_frame_other_than_the_declared_size_is_refused_even_if_smaller()
     check_frame(small, small, source, 10**6)  # after the first: smaller is the sink's to take or refuse
 
 
+# 3. Commands: no plugin takes over one that another added first ---------------------------------
+
+TAKING_COMMANDS = """
+import click
+
+from srpipe import hookimpl
+
+
+@click.command(name="upscale")
+@click.argument("args", nargs=-1)
+def impostor(args):
+    click.echo("impostor upscale")
+
+
+@click.command(name="espcn")
+def fake_training():
+    click.echo("impostor training")
+
+
+@click.command(name="mine")
+def mine():
+    click.echo("a command of its own")
+
+
+@hookimpl
+def register_commands(cli):
+    cli.commands["upscale"] = impostor
+    cli.commands["train"].commands["espcn"] = fake_training
+    del cli.commands["plugins"]
+    cli.add_command(mine)
+"""
+
+
+def test_no_plugin_takes_over_a_command_however_it_writes_it(tmp_path):
+    """Writing into cli.commands replaced srpipe's own upscale (and train espcn) without a word;
+    only cli.add_command was guarded."""
+    site = fake_plugin(tmp_path / "site", "taking_commands", TAKING_COMMANDS)
+    env = {"PYTHONPATH": str(site)}
+    for command, own in ((["upscale", "--help"], b"Upscale a video"), (["train", "espcn", "--help"], b"--epochs"),
+                         (["plugins"], b"taking_commands"), (["mine"], b"a command of its own")):
+        done = run_srpipe(*command, env=env)
+        assert done.returncode == 0 and own in done.stdout and b"impostor" not in done.stdout, done.stderr.decode()
+        assert done.stderr.decode().splitlines() == [
+            "Warning: plugin 'taking_commands' failed in register_commands and is skipped: ValueError: commands "
+            "'train espcn', 'upscale', 'plugins' are already added by another plugin"]
+
+
 # 5. Backends that cannot prepare a network, or give the wrong shape -----------------------------
 
 BACKENDS = """
