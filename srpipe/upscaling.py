@@ -22,6 +22,7 @@ from srpipe.outputs import (
     plugins_write_outputs,
     remove_own_partials,
 )
+from srpipe.plugin_guard import plugin_code
 from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
 from srpipe.sizing import SizePlan, is_fractional
 
@@ -198,10 +199,14 @@ def upscale(
         sink_options = replace(sink_options, scale=scale, hardware_encoder=hardware, hardware_gpu=gpu)
         sink = None
         try:
-            sink = open_sink(pm, output, source, sink_options)
-            on_frame = progress(source.frame_count) if progress else None
-            stats = run(source, sink, upscaler, batch_size=batch_size, threaded=threaded, model_name=model,
-                        on_frame=on_frame, sizes=sizes, max_pixels=max_pixels)
+            # The run is plugins' code too (the model's upscale, the source's items, the sink): a working
+            # folder it changes is put back, and with -o -, what it prints goes to standard error, not into
+            # the video. (The output's path is absolute already: outputs.AtomicOutput.)
+            with plugin_code(f"a plugin upscaling {input}", prints=output == "-"):
+                sink = open_sink(pm, output, source, sink_options)
+                on_frame = progress(source.frame_count) if progress else None
+                stats = run(source, sink, upscaler, batch_size=batch_size, threaded=threaded, model_name=model,
+                            on_frame=on_frame, sizes=sizes, max_pixels=max_pixels)
         except BaseException:
             if sink is not None:
                 abort_sink(sink)  # also covers a signal that lands before run() starts

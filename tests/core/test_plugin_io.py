@@ -3,6 +3,7 @@ round): each ends in one line naming the plugin, or in correct output, and none 
 srpipe or another plugin owns."""
 
 import json
+import os
 from fractions import Fraction
 
 import numpy as np
@@ -13,7 +14,7 @@ from srpipe.errors import SrpipeError
 from srpipe.frames import PLANE_FORMATS, Frame
 from srpipe.testing import make_test_video
 
-from conftest import run_srpipe
+from conftest import REPO, run_srpipe
 from media import upscale_plugin_frames, video_info
 from plugin_helpers import fake_plugin
 
@@ -226,6 +227,71 @@ def test_no_plugin_takes_over_a_command_however_it_writes_it(tmp_path):
         assert done.stderr.decode().splitlines() == [
             "Warning: plugin 'taking_commands' failed in register_commands and is skipped: ValueError: commands "
             "'train espcn', 'upscale', 'plugins' are already added by another plugin"]
+
+
+# 4. A model's upscale or a source's items that prints, or changes the working folder ------------
+
+RESTLESS_MODELS = """
+import os
+
+from srpipe import hookimpl
+from srpipe.models import ModelSpec
+
+
+class Nearest:
+    scale = 2
+
+    def __init__(self, mode):
+        self.mode = mode
+
+    def upscale(self, luma, *, bit_depth, full_range):
+        if self.mode == "talky":
+            print("DEBUG: upscaling", luma.shape)
+        else:
+            os.chdir(os.environ["SRPIPE_TEST_ELSEWHERE"])
+        return luma.repeat(2, axis=1).repeat(2, axis=2)
+
+
+@hookimpl
+def register_models(register):
+    for mode in ("talky", "wanderer"):
+        register(ModelSpec(name=mode, scales=(2,), description="", load=lambda mode=mode, **kw: Nearest(mode),
+                           uses_gpu=False))
+"""
+
+
+@pytest.fixture(scope="module")
+def restless_site(tmp_path_factory):
+    site = fake_plugin(tmp_path_factory.mktemp("site"), "hostile_sources", SOURCES)
+    return fake_plugin(site, "restless_models", RESTLESS_MODELS)
+
+
+def test_prints_in_upscale_and_items_stay_out_of_the_video_on_standard_output(restless_site, tmp_path):
+    """The file of -o - began with "DEBUG: upscaling (8, 48, 64)", and played as nothing."""
+    done = run_srpipe("upscale", "hostile:talky", "-m", "talky", "-o", "-", "--format", "matroska",
+                      env={"PYTHONPATH": str(restless_site)})
+    assert done.returncode == 0, done.stderr.decode()
+    (tmp_path / "piped.mkv").write_bytes(done.stdout)
+    assert len(video_info(tmp_path / "piped.mkv")["times"]) == 4
+    stderr = done.stderr.decode()
+    assert "DEBUG: upscaling (" in stderr and "DEBUG: reading frame 3" in stderr
+
+
+def test_an_upscale_that_changes_the_working_folder_leaves_the_output_where_it_was_named(restless_site, tmp_path):
+    """The output went to the folder the model moved to, while the summary said "-> out.mp4"."""
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    work.mkdir()
+    elsewhere.mkdir()
+    make_test_video(work / "clip.mp4", frames=3)
+    # this srpipe, not an installed one: from another folder, python -m finds srpipe on the path alone
+    path = os.pathsep.join([str(restless_site), str(REPO)])
+    done = run_srpipe("upscale", "clip.mp4", "-m", "wanderer", "-o", "out.mp4", cwd=work,
+                      env={"PYTHONPATH": path, "SRPIPE_TEST_ELSEWHERE": str(elsewhere)})
+    assert done.returncode == 0, done.stderr.decode()
+    assert listing(work) == ["clip.mp4", "out.mp4"] and listing(elsewhere) == []
+    assert len(video_info(work / "out.mp4")["times"]) == 3
+    assert done.stderr.decode().splitlines()[0] == ("Warning: a plugin upscaling clip.mp4 changed the working folder; "
+                                                    "srpipe put it back")
 
 
 # 5. Backends that cannot prepare a network, or give the wrong shape -----------------------------
