@@ -92,7 +92,7 @@ class BackendRegistry(Registry[Backend]):
 
     def available(self, backend: Backend) -> bool:
         """``backend.is_available()``; a plugin's that raises counts as unavailable, with a warning
-        naming it (once a backend), so that the others still run."""
+        naming it (once a backend), so that the others still run, as does one set aside."""
         if backend.name in self._failed:
             return False
         try:
@@ -148,7 +148,8 @@ def load_upscaler(spec, backends: BackendRegistry, *, scale, device: str, weight
         with plugin_code(f"model {spec.name!r}"):
             upscaler = spec.load(scale=scale, device=device, weights=weights, **options)
     except BackendFailed as exc:
-        if backend != AUTO or exc.backend is not options.get("backend"):  # one the user named stays an error
+        # One the user named stays an error; so does a failure of a backend other than the one given
+        if backend != AUTO or exc.backend is not options.get("backend"):
             raise
         backends.set_aside(exc)
         return load_upscaler(spec, backends, scale=scale, device=device, weights=weights, backend=backend,
