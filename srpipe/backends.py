@@ -46,6 +46,17 @@ class Backend:
     plugin: str = field(default="", compare=False)
 
 
+class BackendFailed(SrpipeError):
+    """A backend that could not prepare a network (a plugin's engine without its library, say):
+    ``--backend auto`` passes on to the next one (:func:`load_upscaler`); one the user named is an error."""
+
+    def __init__(self, backend: Backend, exc: Exception):
+        self.backend = backend
+        self.reason = (f"backend {backend.name} (plugin {backend.plugin}) could not prepare the network: "
+                       f"{type(exc).__name__}: {exc}")
+        super().__init__(f"{self.reason}; use another --backend")
+
+
 def numpy_io(convolved: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """A torch function on CPU tensors as the CPU contract wants it: numpy arrays in and out."""
     import torch
@@ -66,7 +77,9 @@ class BackendRegistry(Registry[Backend]):
 
     def __init__(self):
         super().__init__()
-        self._failed: set[str] = set()  # backends whose availability check raised, already warned of
+        # Backends that failed here, already warned of, and unavailable from then on: their availability
+        # check raised, or they could not prepare a network (set_aside)
+        self._failed: set[str] = set()
 
     def check(self, backend: Backend) -> None:
         if isinstance(backend.priority, bool) or not isinstance(backend.priority, (int, float)):
@@ -79,7 +92,9 @@ class BackendRegistry(Registry[Backend]):
 
     def available(self, backend: Backend) -> bool:
         """``backend.is_available()``; a plugin's that raises counts as unavailable, with a warning
-        naming it (once a backend), so that the others still run."""
+        naming it (once a backend), so that the others still run, as does one set aside."""
+        if backend.name in self._failed:
+            return False
         try:
             return bool(backend.is_available())
         except Exception as exc:
@@ -88,6 +103,12 @@ class BackendRegistry(Registry[Backend]):
                 warnings.warn(f"backend {backend.name!r} of plugin {backend.plugin!r} could not tell whether it is "
                               f"available and is skipped: {type(exc).__name__}: {exc}", PluginWarning, stacklevel=2)
             return False
+
+    def set_aside(self, failed: BackendFailed) -> None:
+        """Count a backend that could not prepare a network as unavailable, with a warning: ``auto``
+        then takes the next one, and no refusal suggests it."""
+        self._failed.add(failed.backend.name)
+        warnings.warn(f"{failed.reason}; --backend auto takes the next backend", PluginWarning, stacklevel=2)
 
     def select(self, name: str, device: str, exact: bool = False) -> Backend:
         """The backend ``name`` for ``device`` ("cpu", "cuda", "cuda:1"); ``auto`` is the
@@ -118,11 +139,20 @@ def load_upscaler(spec, backends: BackendRegistry, *, scale, device: str, weight
     """``spec.load(...)``, checked to be an upscaler; a model that runs on a backend
     (``spec.accepts_backend``) gets the one ``backend`` names for ``device`` (``exact``: see
     :meth:`BackendRegistry.select`), and one that tells its reference output from a faster
-    one (``spec.accepts_exact``) gets ``exact``."""
+    one (``spec.accepts_exact``) gets ``exact``. Under ``auto``, a backend that cannot prepare the
+    network is named in a warning and the next one runs."""
     options = {"exact": exact} if spec.accepts_exact else {}
     if spec.accepts_backend:
         options["backend"] = backends.select(backend, device, exact)
-    with plugin_code(f"model {spec.name!r}"), exits_as_errors():
-        upscaler = spec.load(scale=scale, device=device, weights=weights, **options)
+    try:
+        with plugin_code(f"model {spec.name!r}"), exits_as_errors():
+            upscaler = spec.load(scale=scale, device=device, weights=weights, **options)
+    except BackendFailed as exc:
+        # One the user named stays an error; so does a failure of a backend other than the one given
+        if backend != AUTO or exc.backend is not options.get("backend"):
+            raise
+        backends.set_aside(exc)
+        return load_upscaler(spec, backends, scale=scale, device=device, weights=weights, backend=backend,
+                             exact=exact)
     check_upscaler(upscaler, spec, scale)
     return upscaler

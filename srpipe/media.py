@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from srpipe.errors import SrpipeError
 from srpipe.plugin_guard import plugin_code
+from srpipe.plugins import DEFAULT_PLUGINS
 
 if TYPE_CHECKING:  # frames load NumPy, which --help and the options' checks do without
     from srpipe.frames import Frame
@@ -200,24 +201,53 @@ class Sink(ABC):
 
 def open_source(pm, location: str, options: SourceOptions) -> Source:
     """The :class:`Source` the first willing plugin opens for ``location``."""
-    with plugin_code():
-        source = pm.hook.open_source(location=location, options=options)
-    return _checked(source, Source, f"no plugin can open {location}", location)
+    return _first_opened(pm, "open_source", Source, f"no plugin can open {location}", location=location,
+                         options=options)
 
 
 def open_sink(pm, location: str, source: Source, options: SinkOptions) -> Sink:
     """The :class:`Sink` the first willing plugin opens for ``location``."""
-    with plugin_code():
-        sink = pm.hook.open_sink(location=location, source=source, options=options)
-    return _checked(sink, Sink, f"no plugin can write {location}", location)
+    return _first_opened(pm, "open_sink", Sink, f"no plugin can write {location}", location=location,
+                         source=source, options=options)
 
 
-def _checked(opened, kind: type, none_message: str, location: str):
-    """What a first-result hook returned, refused if nothing or not a ``kind``."""
-    if opened is None:
-        raise SrpipeError(none_message)
-    if not isinstance(opened, kind):
-        raise SrpipeError(f"a plugin opened {location} as a {type(opened).__name__}, "
-                          f"not a srpipe.media.{kind.__name__}; "
-                          "disable it (SRPIPE_DISABLE_PLUGINS) and report it to its authors")
-    return opened
+_OPENED_BY = "_srpipe_plugin"  # the attribute that holds, on a source or sink, the third-party plugin that opened it
+
+
+def _first_opened(pm, hook_name: str, kind: type, none_message: str, **arguments):
+    """What the first plugin to accept gives, plugins asked in pluggy's order (the later-registered
+    first) one at a time, so that srpipe knows whose it is: one that is no ``kind`` is refused naming
+    its plugin, and a third-party plugin's source or sink is marked with it for the errors of the run
+    (:func:`described`)."""
+    hook = getattr(pm.hook, hook_name)
+    plugins = list(dict.fromkeys(impl.plugin for impl in reversed(hook.get_hookimpls())))
+    for plugin in plugins:
+        name = pm.get_name(plugin)
+        with plugin_code(f"plugin {name!r}"):
+            opened = pm.subset_hook_caller(hook_name, remove_plugins=[p for p in plugins if p is not plugin])(
+                **arguments)
+        if opened is None:
+            continue
+        label = f"plugin {name!r} ({pm.versions.get(name, 'unknown version')})"
+        if not isinstance(opened, kind):
+            raise SrpipeError(f"{label} opened {arguments['location']} as a {type(opened).__name__}, not a "
+                              f"srpipe.media.{kind.__name__}; run without it (SRPIPE_DISABLE_PLUGINS={name}) and "
+                              "report it to its authors")
+        if name not in DEFAULT_PLUGINS:
+            setattr(opened, _OPENED_BY, label)
+        return opened
+    raise SrpipeError(none_message)
+
+
+def opened_by(opened: Source | Sink) -> str | None:
+    """The third-party plugin that opened a source or sink (``plugin 'NAME' (VERSION)``), or None for
+    srpipe's own and for one that :func:`open_source` or :func:`open_sink` did not open."""
+    return getattr(opened, _OPENED_BY, None)
+
+
+def described(opened: Source | Sink) -> str:
+    """A source or sink as errors name it: ``source GradientSource (gradient:64x48) of plugin
+    'gradient' (0.1.0)``, with the plugin that opened it, where it is not srpipe's own."""
+    kind = "source" if isinstance(opened, Source) else "sink"
+    by = opened_by(opened)
+    return f"{kind} {type(opened).__name__} ({opened.location})" + (f" of {by}" if by else "")

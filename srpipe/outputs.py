@@ -421,12 +421,16 @@ class AtomicOutput:
     def __init__(self, final: Path, overwrite: bool):
         self.overwrite = overwrite
         self.direct = writes_through(final)
+        if not self.direct:
+            check_not_network(final)  # a URL that no sink plugin took
+        # Absolute: written from the first frame and renamed into place at the end, it must stay where
+        # it was named if a plugin's code changes the working folder meanwhile (a model's upscale)
+        final = Path(final).absolute()
         if self.direct:
-            self.final = self.temp = Path(final)
+            self.final = self.temp = final
             return
-        check_not_network(final)  # a URL that no sink plugin took
-        check_name_length(Path(final))
-        self.final = Path(os.path.realpath(final)) if Path(final).is_symlink() else Path(final)
+        check_name_length(final)
+        self.final = Path(os.path.realpath(final)) if final.is_symlink() else final
         prefix, suffix = partial_affixes(self.final)
         remove_dead_partials(self.final.parent, prefix, suffix)  # a killed run's leftovers of this output
         fd, temp = tempfile.mkstemp(prefix=f"{prefix}{_HOST}-{os.getpid()}-", suffix=suffix, dir=self.final.parent)

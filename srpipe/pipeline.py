@@ -7,6 +7,7 @@ threads joined by bounded queues (a full queue blocks: lossless backpressure).
 
 from __future__ import annotations
 
+import numbers
 import queue
 import sys
 import threading
@@ -19,7 +20,8 @@ import numpy as np
 
 from srpipe.errors import NonFiniteOutput, PluginWarning, SrpipeError
 from srpipe.frames import Frame
-from srpipe.media import Sink, Source
+from srpipe.media import Sink, Source, described, opened_by
+from srpipe.memory import check_frame_size, default_max_pixels
 from srpipe.models import Upscaler, UpscalerTraits
 from srpipe.plugin_guard import exits_as_errors
 from srpipe.resize import fill_hidden_colour, resize_chroma, resize_plane, shrink_plane
@@ -201,11 +203,14 @@ class RunStats:
         return self.frames_out / self.seconds if self.seconds else 0.0
 
 
-def check_frame(frame: Frame, previous: Frame | None, source: Source) -> None:
+def check_frame(frame: Frame, previous: Frame | None, source: Source, max_pixels: int) -> None:
     """Refuse a malformed frame from a source (a plugin's, say) with a message naming it, as
-    model output is checked: the planes its pixel format needs, and increasing timestamps."""
+    model output is checked: the planes its pixel format needs; a size within ``max_pixels`` and,
+    from a plugin's source that declares its size, that size (the first frame) or less (srpipe
+    checked the limit and planned memory by it); timestamps that are whole numbers of a time base,
+    increasing."""
     fmt = frame.format
-    where = f"source {type(source).__name__} ({source.location})"
+    where = described(source)
     count = 1 if fmt.chroma_shift is None else 3
     if len(frame.planes) != count:
         raise SrpipeError(f"{where} gave a {fmt.name} frame of {len(frame.planes)} planes instead of {count}; "
@@ -216,18 +221,38 @@ def check_frame(frame: Frame, previous: Frame | None, source: Source) -> None:
             got = f"{plane.dtype} {plane.shape}" if isinstance(plane, np.ndarray) else type(plane).__name__
             raise SrpipeError(f"{where} gave a {fmt.name} frame whose plane {index} is {got}, not "
                               f"{fmt.dtype} {expected}; the plugin that reads it is broken")
+    # A plugin's only: srpipe's own reader declares its header's size, the last its probe saw, which the first
+    # frame may not have
+    if opened_by(source) and source.width and source.height and (
+            frame.width > source.width or frame.height > source.height
+            or previous is None and (frame.width, frame.height) != (source.width, source.height)):
+        raise SrpipeError(f"{where} declared {source.width}x{source.height} frames but gave a "
+                          f"{frame.width}x{frame.height} one; the plugin that reads it is broken")
+    check_frame_size(where, frame.width, frame.height, max_pixels)
+    units = [("a frame with time_base", frame.time_base)]
+    if previous is None:  # the source's own, once
+        units += [("as its time_base", source.time_base), ("as its frame_rate", source.frame_rate)]
+    for what, unit in units:
+        if unit is not None and (not isinstance(unit, numbers.Rational) or unit <= 0):
+            raise SrpipeError(f"{where} gave {what} {unit!r}, not a positive fractions.Fraction; the plugin that "
+                              "reads it is broken")
+    time_base = frame.time_base or source.time_base  # a frame that gives none is timed in the source's
+    if frame.pts is not None and (not isinstance(frame.pts, numbers.Integral) or time_base is None):
+        raise SrpipeError(f"{where} gave a frame with timestamp {frame.pts!r} in time_base {time_base!r}; a "
+                          "timestamp is a whole number of time_base units (the frame's, else the source's); the plugin "
+                          "that reads it is broken")
     if previous is not None and (previous.pts is None) != (frame.pts is None) or (
             previous is not None and frame.pts is not None and frame.pts <= previous.pts):
         raise SrpipeError(f"{where} gave a frame with timestamp {frame.pts} after {previous.pts}; timestamps must "
                           "increase (or all be None); the plugin that reads it is broken")
 
 
-def _counting(items: Iterable, stats: RunStats, source: Source) -> Iterator:
+def _counting(items: Iterable, stats: RunStats, source: Source, max_pixels: int) -> Iterator:
     previous = None
     with exits_as_errors():  # items: the source's code
         for item in items:
             if isinstance(item, Frame):
-                check_frame(item, previous, source)
+                check_frame(item, previous, source, max_pixels)
                 previous = item
                 stats.frames_in += 1
             yield item
@@ -239,8 +264,8 @@ def abort_sink(sink: Sink) -> None:
     try:
         sink.abort()
     except Exception as exc:
-        warnings.warn(f"sink {type(sink).__name__} could not remove what it had written: {type(exc).__name__}: "
-                      f"{exc}", PluginWarning)
+        warnings.warn(f"{described(sink)} could not remove what it had written: {type(exc).__name__}: {exc}",
+                      PluginWarning)
 
 
 def run(
@@ -253,9 +278,11 @@ def run(
     model_name: str = "model",
     on_frame: Callable[[], None] | None = None,
     sizes: SizePlan | None = None,
+    max_pixels: int | None = None,
 ) -> RunStats:
     """Stream every frame of ``source`` through ``upscaler`` into ``sink`` (``sizes``: resized
-    to a fractional scale or a target size, see :func:`upscale_frames`).
+    to a fractional scale or a target size, see :func:`upscale_frames`); a frame over
+    ``max_pixels`` (None: :func:`srpipe.memory.default_max_pixels`) is refused (:func:`check_frame`).
 
     The sink is finished on success and aborted (nothing left behind) on any error.
     """
@@ -265,7 +292,8 @@ def run(
     stop, workers = threading.Event(), []
     interrupted = False
     try:
-        items = _counting(source.items(), stats, source)
+        limit = default_max_pixels() if max_pixels is None else max_pixels
+        items = _counting(source.items(), stats, source, limit)
         if threaded:
             items = in_thread(items, queue_size, "srpipe-decode", stop, workers)
         upscaled = upscale_stream(items, upscaler, batch_size, model_name, sizes)

@@ -13,18 +13,35 @@ import warnings
 from srpipe.errors import PluginWarning
 
 
+class _PrintsToStderr:
+    """Standard output as a plugin's code sees it: what it prints (text) goes to standard error,
+    while srpipe's own writers still reach standard output itself through its ``buffer`` and
+    descriptor (the video of ``-o -``, written while a model's ``upscale`` and a source's
+    ``items`` run)."""
+
+    def __init__(self, stdout):
+        self._stdout = stdout
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text) if sys.stderr is not None else len(text)
+
+    def __getattr__(self, name):  # buffer, fileno, flush, encoding: standard output's own
+        return getattr(self._stdout, name)
+
+
 @contextlib.contextmanager
-def plugin_code(what: str = "a plugin"):
+def plugin_code(what: str = "a plugin", prints: bool = True):
     """Around a plugin's code (``what`` names it in warnings): what it prints goes to standard
     error, as a log would, since standard output carries srpipe's own (the video of ``-o -``,
-    JSON): a stray debug print there broke the stream, with nothing on screen to say so. The
-    working folder and the Ctrl-C and SIGTERM handlers are put back, with a warning, where it
-    changed them: a relative ``-o`` then landed elsewhere, and a run could not be stopped."""
+    JSON): a stray debug print there broke the stream, with nothing on screen to say so
+    (``prints=False`` leaves standard output to the plugin: a run into a file, whose sink may print
+    there). The working folder and the Ctrl-C and SIGTERM handlers are put back, with a warning,
+    where it changed them: a relative ``-o`` then landed elsewhere, and a run could not be stopped."""
     folder = _current_folder()
     watched = (signal.SIGINT, signal.SIGTERM) if threading.current_thread() is threading.main_thread() else ()
     handlers = {signum: signal.getsignal(signum) for signum in watched}
     try:
-        with contextlib.redirect_stdout(sys.stderr):
+        with contextlib.redirect_stdout(_PrintsToStderr(sys.stdout) if prints else sys.stdout):
             yield
     finally:
         if folder is not None and _current_folder() != folder:

@@ -322,9 +322,11 @@ def _owner(owners: dict[str, str | None], module: str) -> str | None:
     return owners.get(module)
 
 
-def call_per_plugin(pm: pluggy.PluginManager, hook_name: str, make_kwargs) -> None:
+def call_per_plugin(pm: pluggy.PluginManager, hook_name: str, make_kwargs, check=None) -> None:
     """Call a registration hook plugin by plugin, so that each call knows its
-    plugin's name and one plugin raising does not stop the others."""
+    plugin's name and one plugin raising does not stop the others. ``check()``, where given, runs
+    after each plugin's call, whether it raised or not: it undoes what a plugin must not do, and
+    raises to have the plugin named for it."""
     hook = getattr(pm.hook, hook_name)
     plugins = list(dict.fromkeys(impl.plugin for impl in hook.get_hookimpls()))  # once: a plugin may have two
     for plugin in plugins:
@@ -332,7 +334,11 @@ def call_per_plugin(pm: pluggy.PluginManager, hook_name: str, make_kwargs) -> No
         others = [p for p in plugins if p is not plugin]
         try:
             with plugin_code(f"plugin {name!r}"):
-                pm.subset_hook_caller(hook_name, remove_plugins=others)(**make_kwargs(name))
+                try:
+                    pm.subset_hook_caller(hook_name, remove_plugins=others)(**make_kwargs(name))
+                finally:
+                    if check is not None:
+                        check()
         except (Exception, SystemExit) as exc:
             _warn(f"plugin {name!r} failed in {hook_name} and is skipped: {type(exc).__name__}: {exc}")
 

@@ -38,7 +38,7 @@ from srpipe.frames import (
     Frame,
     PlaneFormat,
 )
-from srpipe.media import Sink, SinkOptions, Source, SourceOptions, png_animation, turns_a_quarter
+from srpipe.media import Sink, SinkOptions, Source, SourceOptions, described, png_animation, turns_a_quarter
 from srpipe.memory import check_frame_size, decoder_pixels, default_max_pixels
 from srpipe.outputs import AtomicOutput, local_name_hint, special_kind
 from srpipe.palette import PaletteFrames
@@ -2325,16 +2325,22 @@ class PyAVSink(Sink):
         frame.pts, frame.time_base, self._last_pts = pts, time_base, pts
 
     def _size_change(self, frame: Frame) -> SrpipeError:
-        """The refusal of an upscaled ``frame`` of another size than the first: told in the input's
-        sizes where the source knows its first frame's (this one's as the scale gives it back),
-        with where it changed."""
-        first = getattr(self.source, "first_frame_size", None) or self._frame_size
-        now = [round(size * old / new) for size, old, new in zip((frame.width, frame.height), first, self._frame_size)]
+        """The refusal of an upscaled ``frame`` of another size than the first, with where it
+        changed: told in the input's sizes where the first frame's is known (srpipe's reader keeps
+        it; a plugin's source declares it, which its first frame has: pipeline.check_frame), else in
+        the output's; for srpipe's reader with what FFmpeg's command can do about it."""
+        own = getattr(self.source, "first_frame_size", None)
+        first = own or (self.source.width, self.source.height)
         at = f" at {float(frame.pts * frame.time_base):.3f} s" if frame.pts is not None and frame.time_base else ""
-        return SrpipeError(
-            f"{self.source.location} changes frame size mid-stream, from {first[0]}x{first[1]} to {now[0]}x{now[1]}"
-            f"{at}; a video file holds one size: cut it there (ffmpeg -t, -ss), or bring it to one size first "
-            f"(ffmpeg -vf scale={first[0]}:{first[1]})")
+        if not all(first):  # a plugin's source that declares no size
+            return SrpipeError(f"{self.source.location} changes frame size mid-stream, upscaled from "
+                               f"{self._frame_size[0]}x{self._frame_size[1]} to {frame.width}x{frame.height}{at}; "
+                               "a video file holds one size")
+        now = [round(size * old / new) for size, old, new in zip((frame.width, frame.height), first, self._frame_size)]
+        what = (f": cut it there (ffmpeg -t, -ss), or bring it to one size first (ffmpeg -vf scale={first[0]}:"
+                f"{first[1]})") if own else ""
+        return SrpipeError(f"{self.source.location} changes frame size mid-stream, from {first[0]}x{first[1]} to "
+                           f"{now[0]}x{now[1]}{at}; a video file holds one size{what}")
 
     _warned_alpha = False
 
@@ -2388,6 +2394,9 @@ class PyAVSink(Sink):
         return SrpipeError(f"cannot write {self.location}: {reason}; check free space and permissions")
 
     def write_packet(self, packet: av.Packet) -> None:
+        if not isinstance(packet, av.Packet):  # what a plugin's source yields beside its frames
+            raise SrpipeError(f"{described(self.source)} gave a {type(packet).__name__} beside its frames, where only "
+                              "packets of its passthrough streams go; the plugin that reads it is broken")
         if self.container is None:
             self.held_packets.append(packet)
             return

@@ -91,5 +91,5 @@ def upscale_plugin_frames(frames, output, **source_attributes):
             return Listed() if location.startswith("listed:") else None
 
     pm = make_plugin_manager()
-    pm.register(ListedPlugin())
+    pm.register(ListedPlugin(), name="listed")
     return upscale("listed://frames", str(output), pm=pm)

@@ -27,18 +27,7 @@ class Terminated(BaseException):
     """SIGTERM arrived: unwind like Ctrl-C so that outputs are cleaned up."""
 
 
-class UniqueCommandsGroup(click.Group):
-    """A group whose command names are taken by the first plugin to add them: a later one
-    would otherwise replace, say, ``upscale`` without a word."""
-
-    def add_command(self, cmd, name=None):
-        name = name or cmd.name
-        if name in self.commands and self.commands[name] is not cmd:
-            raise ValueError(f"command {name!r} is already added by another plugin")
-        super().add_command(cmd, name)
-
-
-class SrpipeGroup(UniqueCommandsGroup):
+class SrpipeGroup(click.Group):
     """Turns errors a user can cause into one ``Error:`` line (exit 1)."""
 
     def invoke(self, ctx):
@@ -103,13 +92,47 @@ def build_cli() -> click.Group:
           srpipe plugins
         """
 
-    @cli.group(cls=UniqueCommandsGroup)
+    @cli.group()
     def train():
         """Train a network; each kind of model adds its own subcommand."""
 
     # Plugin by plugin, built-ins first: one that raises or reuses a name is named and skipped.
-    call_per_plugin(get_plugin_manager(), "register_commands", lambda plugin: {"cli": cli})
+    call_per_plugin(get_plugin_manager(), "register_commands", lambda plugin: {"cli": cli}, _keeping_names(cli))
     return cli
+
+
+def _commands_under(group: click.Group, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], click.Command]:
+    """Every command under ``group`` by its path (``("train", "espcn")``), each group before those in it."""
+    found = {}
+    for name, command in group.commands.items():
+        found[(*path, name)] = command
+        if isinstance(command, click.Group):
+            found.update(_commands_under(command, (*path, name)))
+    return found
+
+
+def _keeping_names(cli: click.Group):
+    """What checks, after each plugin's ``register_commands``, that it took no command (or
+    subcommand) that one before it added, however it did (``cli.add_command``, or writing into
+    ``cli.commands``, which replaced ``upscale`` without a word): a command it replaced or removed
+    is put back, and the plugin named."""
+    taken = _commands_under(cli)
+
+    def put_back() -> None:
+        now = _commands_under(cli)
+        lost = [path for path, command in taken.items() if now.get(path) is not command]
+        for path in lost:  # a group before the commands in it
+            group = cli
+            for name in path[:-1]:
+                group = group.commands[name]
+            group.commands[path[-1]] = taken[path]
+        taken.update(_commands_under(cli))
+        if lost:
+            names = ", ".join(repr(" ".join(path)) for path in lost)
+            raise ValueError(f"command{'s' * (len(lost) > 1)} {names} {'are' if len(lost) > 1 else 'is'} already "
+                             "added by another plugin")
+
+    return put_back
 
 
 def _print_version(ctx, param, value) -> None:

@@ -824,7 +824,8 @@ def planes420(value=16):
     ([(planes420(), "yuv420p10le", 0)], "plane 0 is uint8 (16, 16), not uint16 (16, 16)"),
 ])
 def test_malformed_frames_from_a_plugin_source_are_refused(tmp_path, frames, needle):
-    with pytest.raises(SrpipeError, match=re.escape("source Listed (listed://frames) gave")) as caught:
+    named = "source Listed (listed://frames) of plugin 'listed' (unknown version) gave"
+    with pytest.raises(SrpipeError, match=re.escape(named)) as caught:
         plugin_source_run(tmp_path, frames)
     assert needle in str(caught.value) and "plugin that reads it is broken" in str(caught.value)
     assert listing(tmp_path) == []

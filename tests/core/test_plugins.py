@@ -326,7 +326,8 @@ def test_plugin_sources_sinks_and_commands(tmp_path):
     done = run_srpipe("upscale", "pattern:8x6:fail", "-o", "count-abort-fails:", "-q", env=env)
     assert done.returncode == 1
     assert done.stderr.decode().splitlines() == [
-        "Warning: sink SinkFailingToAbort could not remove what it had written: RuntimeError: abort failed too",
+        "Warning: sink SinkFailingToAbort (count-abort-fails:) of plugin 'pattern_plugin' (1.0) could not remove "
+        "what it had written: RuntimeError: abort failed too",
         "Error: pattern:8x6:fail fails at frame 3"]
 
 

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from srpipe import cache
-from srpipe.backends import Backend
+from srpipe.backends import Backend, BackendFailed
 from srpipe.default_plugins.espcn.config import ESPCNConfig
 from srpipe.default_plugins.espcn.temporal import TemporalWindow
 from srpipe.errors import NonFiniteOutput, SrpipeError
@@ -83,6 +83,7 @@ class ESPCNUpscaler:
         self.variant = variant  # UpscalerTraits.variant: which of a model's networks this is, where it has several
         self.batch_size = batch_size
         self.backend = backend.name if backend else "torch"
+        self._plugin = backend.plugin if backend else "srpipe"  # the backend's, named where it fails
         self.network = None
         self.convolved = self._load_prepared(checkpoint, backend) or self._prepare(checkpoint, backend)
         self.backend = getattr(self.convolved, "backend", self.backend)  # a fallback names what really runs
@@ -200,9 +201,8 @@ class ESPCNUpscaler:
             convolved = backend.prepare(self.network, self.device, key=self._key)
         except SrpipeError:
             raise
-        except Exception as exc:  # a plugin's backend, most likely: say which
-            raise SrpipeError(f"backend {backend.name} (plugin {backend.plugin}) could not prepare the network: "
-                              f"{type(exc).__name__}: {exc}; use another --backend") from exc
+        except Exception as exc:  # a plugin's backend, most likely: say which (--backend auto takes the next)
+            raise BackendFailed(backend, exc) from exc
         card = {"config": self.config.__dict__, "meta": self.meta}
         cache.write_recorded("networks", _card_name(self._key), json.dumps(card, default=str).encode())
         return convolved  # where the card could not be kept (a read-only cache), the next run prepares again
@@ -219,7 +219,7 @@ class ESPCNUpscaler:
         s, m, t = self.scale, self.margin, self.tile
         on_arrays = isinstance(x, np.ndarray)  # the CPU; torch tensors on CUDA
         if h <= t and w <= t:
-            out = self.convolved(x)
+            out = self._convolve(x)
         else:
             shape = (n, self.config.channels, h * s, w * s)
             out = np.empty(shape, np.float32) if on_arrays else x.new_empty(shape)
@@ -228,13 +228,25 @@ class ESPCNUpscaler:
                     y0, x0 = max(top - m, 0), max(left - m, 0)
                     y1, x1 = min(top + t + m, h), min(left + t + m, w)
                     piece = x[:, :, y0:y1, x0:x1]
-                    part = self.convolved(np.ascontiguousarray(piece) if on_arrays else piece)
+                    part = self._convolve(np.ascontiguousarray(piece) if on_arrays else piece)
                     bottom, right = min(top + t, h), min(left + t, w)
                     out[:, :, top * s:bottom * s, left * s:right * s] = part[
                         :, :, (top - y0) * s:(bottom - y0) * s, (left - x0) * s:(right - x0) * s
                     ]
         if self.config.residual:
             out += self.upsampled(x)
+        return out
+
+    def _convolve(self, x):
+        """``self.convolved`` on ``x``, the shape of what it gives checked: a backend's function
+        that gives another (a plugin's) failed in NumPy's broadcasting, naming neither it nor its plugin."""
+        out = self.convolved(x)
+        n, _, h, w = x.shape
+        expected = (n, self.config.channels, h * self.scale, w * self.scale)
+        got = tuple(getattr(out, "shape", ()))
+        if got != expected:
+            raise SrpipeError(f"backend {self.backend} (plugin {self._plugin}) gave {got or type(out).__name__} for "
+                              f"an input of {tuple(x.shape)}, not {expected}; use another --backend")
         return out
 
     def upsampled(self, x):
