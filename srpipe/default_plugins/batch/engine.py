@@ -401,13 +401,20 @@ class Job:
 
 
 _progress_queue = None
+# The pid of the worker that took each job, by the job's place in the batch (shared memory), and
+# each job's place: written at once, with no lock and no queue's thread to hand it over, so that
+# a worker killed right after it took a job is still seen to have had it
+_takers = None
+_job_places: dict[tuple, int] = {}
 
 
-def init_worker(threads: int, progress_queue=None, gpus: list[str] | None = None, gpu_owners=None) -> None:
+def init_worker(threads: int, progress_queue=None, gpus: list[str] | None = None, gpu_owners=None,
+                takers=None) -> None:
     """Give a worker process its share of the cores, and where ``gpus`` are shared out
     (:func:`srpipe.device.gpus_to_share`) a GPU of its own (:func:`take_gpu`); only the parent
-    handles Ctrl-C."""
-    global _progress_queue
+    handles Ctrl-C. ``takers``: a shared array of a pid per job and the jobs' keys, in which the
+    worker notes each job it takes."""
+    global _progress_queue, _takers, _job_places
     from srpipe.cli import show_warnings_on_one_line
 
     show_warnings_on_one_line()
@@ -420,6 +427,9 @@ def init_worker(threads: int, progress_queue=None, gpus: list[str] | None = None
     if threads:
         limit_threads(threads)
     _progress_queue = progress_queue
+    if takers is not None:
+        _takers, keys = takers
+        _job_places = {key: place for place, key in enumerate(keys)}
     if progress_queue is not None:
         # A worker's exit must not wait to hand its last progress to the queue: another worker
         # killed in the middle of a put holds the queue's lock for ever (pool.terminate would hang)
@@ -468,8 +478,10 @@ def run_job(job: Job) -> FileResult:
     from srpipe.upscaling import upscale
     from srpipe.video import default_codec
 
+    if _takers is not None:
+        _takers[_job_places[_job_key(job)]] = os.getpid()  # whether the job's worker dies, the batch sees
     if _progress_queue is not None:
-        _progress_queue.put(("start", job, os.getpid()))  # the pid: whether the job's worker dies, the batch sees
+        _progress_queue.put(("start", job))
     settings, threads = job.settings, job.threads
     sink = replace(settings.sink, overwrite=job.overwrite or job.chunk is not None)  # parts are the batch's own
     if threads:
@@ -931,15 +943,16 @@ def _run_locally(work: list[Job], jobs: int, threads: int, on_frame, on_start=No
         return
     context = multiprocessing.get_context("spawn")
     # A Queue, not a SimpleQueue: a worker killed while it held a SimpleQueue's lock, in one of
-    # its puts for every frame, would block every other worker's (a kill right after a job's
-    # "start" can lose that message instead: its job then waits, as the pool's own queues would)
+    # its puts for every frame, would block every other worker's (a kill can lose its last
+    # messages instead, which only the progress shown misses)
     progress = context.Queue()
-    working: dict[int, tuple] = {}  # each worker's pid -> the job (_job_key) it started last
     drained = threading.Event()  # set when the pool is done: the drain thread stops
-    drain = threading.Thread(target=_drain, args=(progress, drained, on_frame, on_start, working), daemon=True)
+    drain = threading.Thread(target=_drain, args=(progress, drained, on_frame, on_start), daemon=True)
     drain.start()
     owners = context.Array("i", jobs) if gpus else None
-    pool = context.Pool(jobs, initializer=init_worker, initargs=(threads, progress, gpus, owners))
+    keys = [_job_key(job) for job in work]
+    takers = context.RawArray("q", len(work))
+    pool = context.Pool(jobs, initializer=init_worker, initargs=(threads, progress, gpus, owners, (takers, keys)))
     finished, suspects, lost, stopped = set(), set(), False, True
     try:
         # The pool replaces a worker that dies (the system killed it for memory; a plugin raised
@@ -955,8 +968,8 @@ def _run_locally(work: list[Job], jobs: int, threads: int, on_frame, on_start=No
                     finished.add(key)
                     lost = True
                     yield job, _worker_died(job)
-                suspects = {key for pid, key in list(working.items())
-                            if key not in finished and not _process_exists(pid)}
+                suspects = {key for key, pid in zip(keys, takers) if pid and key not in finished
+                            and not _process_exists(pid)}
                 continue
             if _job_key(job) not in finished:
                 finished.add(_job_key(job))
@@ -1043,9 +1056,8 @@ def _dispatch(item, on_frame, on_start) -> None:
         on_frame()
 
 
-def _drain(queue, drained: threading.Event, on_frame, on_start=None, working: dict | None = None) -> None:
-    """Progress from the workers until ``drained`` is set; ``working`` learns the job each worker
-    started last."""
+def _drain(queue, drained: threading.Event, on_frame, on_start=None) -> None:
+    """Progress from the workers until ``drained`` is set."""
     while True:
         done = drained.is_set()  # then what is left in the queue, and no waiting
         try:
@@ -1054,6 +1066,4 @@ def _drain(queue, drained: threading.Event, on_frame, on_start=None, working: di
             if done:
                 return
             continue
-        if isinstance(item, tuple) and working is not None:
-            working[item[2]] = _job_key(item[1])
         _dispatch(item, on_frame, on_start)

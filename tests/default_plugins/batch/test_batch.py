@@ -244,41 +244,57 @@ def test_ctrl_c_ends_workers_in_a_plugins_load_at_once(tmp_path):
     assert b"SystemExit" not in stderr
 
 
-# The first upscale call of the whole batch ends its process: killed, as the system's
-# out-of-memory killer ends a worker, or by the plugin itself (os._exit)
+# The first upscale call of the whole batch (or the first load: the moment a worker has taken
+# its job) ends its process: killed, as the system's out-of-memory killer ends a worker, or by
+# the plugin itself (os._exit)
 DYING_PLUGIN = '''
 import os, signal
 from srpipe import hookimpl
 from srpipe.models import ModelSpec
 
 
+def die_once():
+    try:
+        os.close(os.open(os.environ["DYING_ONCE"], os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        return
+    if os.environ["DYING_HOW"] == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    os._exit(5)
+
+
 class DiesOnce:
     scale = 2
 
     def upscale(self, luma, *, bit_depth, full_range):
-        try:
-            os.close(os.open(os.environ["DYING_ONCE"], os.O_CREAT | os.O_EXCL))
-        except FileExistsError:
-            return luma.repeat(2, axis=1).repeat(2, axis=2)
-        if os.environ["DYING_HOW"] == "kill":
-            os.kill(os.getpid(), signal.SIGKILL)
-        os._exit(5)
+        if os.environ["DYING_WHEN"] == "upscale":
+            die_once()
+        return luma.repeat(2, axis=1).repeat(2, axis=2)
+
+
+def load(**kw):
+    if os.environ["DYING_WHEN"] == "load":
+        die_once()
+    return DiesOnce()
 
 
 @hookimpl
 def register_models(register):
-    register(ModelSpec(name="dies-once", scales=(2,), description="ends its process", load=lambda **kw: DiesOnce()))
+    register(ModelSpec(name="dies-once", scales=(2,), description="ends its process", load=load))
 '''
 
 
-@pytest.mark.parametrize("how", ["kill", "exit"])
-def test_a_worker_that_dies_fails_its_file_and_the_batch_goes_on(tmp_path, how):
+@pytest.mark.parametrize("how, when", [("kill", "upscale"), ("exit", "upscale"), ("kill", "load")])
+def test_a_worker_that_dies_fails_its_file_and_the_batch_goes_on(tmp_path, how, when):
+    """Killed as it takes its job (``load``), a worker's only word of the job it had (a message
+    its queue's thread had not yet handed over) was lost, and the batch waited for ever."""
     site = fake_plugin(tmp_path / "site", "dying_plugin", DYING_PLUGIN)
     inputs, out = tmp_path / "in", tmp_path / "out"
     inputs.mkdir()
     for name in "abcd":
         make_test_video(inputs / f"{name}.mp4", frames=4, audio=False)
-    env = {**os.environ, "PYTHONPATH": str(site), "DYING_ONCE": str(tmp_path / "once"), "DYING_HOW": how}
+    env = {**os.environ, "PYTHONPATH": str(site), "DYING_ONCE": str(tmp_path / "once"), "DYING_HOW": how,
+           "DYING_WHEN": when}
     done, report = batch(inputs, out, "-m", "dies-once", "--jobs", "2", env=env)
     assert done.returncode == 1, done.stderr.decode()
     assert (report["done"], report["failed"]) == (3, 1)
