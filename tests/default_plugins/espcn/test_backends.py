@@ -174,17 +174,22 @@ def _upscale(clip, *args, env=None):
     return json.loads(done.stdout)
 
 
-def test_backend_on_the_command_line(cache, tmp_path):
+def test_backend_on_the_command_line(cache, cli_run, tmp_path):
+    """In this process (the module's export cache); the real processes are the tests below."""
     clip = make_test_video(tmp_path / "clip.mp4", frames=3)
-    env = {"SRPIPE_CACHE_DIR": str(cache)}
-    assert _upscale(clip, "--backend", "onnxruntime", env=env)["backend"] == "onnxruntime"
+
+    def backend(*args):
+        done = cli_run("upscale", clip, "--json", "-q", "--overwrite", *args)
+        assert done.exit_code == 0, done.stderr
+        return json.loads(done.stdout)["backend"]
+
+    assert backend("-m", "espcn", "--backend", "onnxruntime") == "onnxruntime"
     info = video_info(tmp_path / "clip_x2.mp4")
     assert (info["width"], info["height"], len(info["times"])) == (128, 96, 3)
-    assert _upscale(clip, "--backend", "torch", env=env)["backend"] == "torch"
-    assert _upscale(clip, "--backend", "openvino", env=env)["backend"] == "openvino"
-    assert _upscale(clip, env=env)["backend"] == AUTO_ON_CPU
-    done = run_srpipe("upscale", clip, "-m", "bicubic", "--backend", "onnxruntime", "--json", "--overwrite")
-    assert done.returncode == 0 and json.loads(done.stdout)["backend"] is None  # not a neural model
+    assert backend("-m", "espcn", "--backend", "torch") == "torch"
+    assert backend("-m", "espcn", "--backend", "openvino") == "openvino"
+    assert backend("-m", "espcn") == AUTO_ON_CPU
+    assert backend("-m", "bicubic", "--backend", "onnxruntime") is None  # not a neural model
 
 
 def test_openvino_runs_without_telemetry(tmp_path):
@@ -282,7 +287,7 @@ def test_a_plugin_registers_a_backend_with_the_register_backends_hook(cli_run, t
     assert calls == ["cpu"]
 
 
-def test_eval_scores_the_same_on_every_float32_backend(cache, tmp_path):
+def test_eval_scores_the_same_on_every_float32_backend(cache, cli_run, tmp_path):
     import cv2
 
     from srpipe.testing import test_pattern
@@ -291,22 +296,21 @@ def test_eval_scores_the_same_on_every_float32_backend(cache, tmp_path):
         cv2.imwrite(str(tmp_path / f"{index}.png"), cv2.GaussianBlur(test_pattern(96, 72, index), (3, 3), 0.8))
     scores = {}
     for backend in ("torch", "onnxruntime", "openvino"):
-        done = run_srpipe("eval", "-m", "espcn-x2", "--data", tmp_path, "--backend", backend, "--json",
-                          env={"SRPIPE_CACHE_DIR": str(cache)})
-        assert done.returncode == 0, done.stderr.decode()
+        done = cli_run("eval", "-m", "espcn-x2", "--data", tmp_path, "--backend", backend, "--json")
+        assert done.exit_code == 0, done.stderr
         scores[backend] = json.loads(done.stdout)["mean"]["psnr"]
     assert scores["onnxruntime"] == pytest.approx(scores["torch"], abs=0.01)
     assert scores["openvino"] == pytest.approx(scores["torch"], abs=0.01)
 
 
-def test_live_and_bench_take_a_backend(cache, tmp_path):
+def test_live_and_bench_take_a_backend(cache, cli_run, tmp_path):
     clip = make_test_video(tmp_path / "clip.mp4", frames=4, audio=False)
-    env = {"SRPIPE_CACHE_DIR": str(cache)}
-    done = run_srpipe("live", "--source", clip, "--no-window", "-m", "espcn", "--backend", "onnxruntime", env=env)
-    assert done.returncode == 0, done.stderr.decode()
-    done = run_srpipe("bench", clip, "-m", "bicubic", "-m", "espcn", "--backend", "torch", "--backend", "onnxruntime",
-                      "--batch-size", "2", "--repeats", "1", "--json", env=env)
-    assert done.returncode == 0, done.stderr.decode()
+    done = cli_run("live", "--source", clip, "--no-window", "-m", "espcn", "--backend", "onnxruntime")
+    assert done.exit_code == 0, done.stderr
+    # --no-startup: the whole commands on a tiny clip take no backend
+    done = cli_run("bench", clip, "-m", "bicubic", "-m", "espcn", "--backend", "torch", "--backend", "onnxruntime",
+                   "--batch-size", "2", "--repeats", "1", "--no-startup", "--json")
+    assert done.exit_code == 0, done.stderr
     report = json.loads(done.stdout)
     rows = [(r["stage"], r["model"], r.get("backend")) for r in report["results"] if r["model"] != "bicubic"]
     assert rows[1:6] == [("upscale", "espcn", "torch"), ("upscale", "espcn", "onnxruntime"), ("encode", None, None),
