@@ -541,7 +541,7 @@ def test_a_later_run_removes_a_killed_runs_partial_but_no_other(tmp_path):
     process.kill()
     process.communicate(timeout=30)
     assert leftover in listing(work)  # SIGKILL: nothing can clean up
-    done = subprocess.run(command, env=env, capture_output=True, timeout=120)
+    done = subprocess.run(command, env={**env, "SRPIPE_TEST_SLOW_SECONDS": "0"}, capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr.decode()
     assert partials(work) == sorted([*mine, alive])
     assert len(video_info(work / "clip_x2.mp4")["times"]) == 40
