@@ -58,12 +58,12 @@ def wait_until_blocked(process, still=0.5, seconds=60):
     def threads():
         """Each thread's state letter and CPU time (clock ticks)."""
         found = []
-        for task in tasks.iterdir():
-            try:
+        try:
+            for task in tasks.iterdir():
                 fields = (task / "stat").read_text().rpartition(")")[2].split()
-            except (FileNotFoundError, ProcessLookupError):  # a thread that has just ended
-                continue
-            found.append((fields[0], int(fields[11]) + int(fields[12])))
+                found.append((fields[0], int(fields[11]) + int(fields[12])))
+        except (FileNotFoundError, ProcessLookupError):  # a thread, or the process, that has just ended
+            return []
         return found
 
     deadline = time.monotonic() + seconds
