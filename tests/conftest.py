@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import av  # noqa: F401  before cv2: the two bundle different FFmpeg builds, and PyAV's x11grab crashes otherwise
@@ -42,6 +43,42 @@ def cli_run():
 def default_sigint():
     """For children that tests interrupt: a shell running them in the background ignores SIGINT."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def wait_until_blocked(process, still=0.5, seconds=60):
+    """Wait until the child ``process`` waits on something: each of its threads asleep, and none of
+    them on the CPU for ``still`` seconds (start-up, and any frames it had, done). Where there is
+    no /proc to tell, ``seconds`` / 10 of waiting stand in for it."""
+    tasks = Path(f"/proc/{process.pid}/task")
+    if not tasks.is_dir():
+        time.sleep(seconds / 10)
+        assert process.poll() is None
+        return
+
+    def threads():
+        """Each thread's state letter and CPU time (clock ticks)."""
+        found = []
+        try:
+            for task in tasks.iterdir():
+                fields = (task / "stat").read_text().rpartition(")")[2].split()
+                found.append((fields[0], int(fields[11]) + int(fields[12])))
+        except (FileNotFoundError, ProcessLookupError):  # a thread, or the process, that has just ended
+            return []
+        return found
+
+    deadline = time.monotonic() + seconds
+    since, ticks = None, None
+    while True:
+        assert process.poll() is None, "the process ended before it blocked"
+        now, found = time.monotonic(), threads()
+        total = sum(used for _, used in found)
+        if found and all(state == "S" for state, _ in found) and total == ticks:
+            if now - since >= still:
+                return
+        else:
+            since, ticks = now, total
+        assert now < deadline, f"the process did not block within {seconds} s"
+        time.sleep(0.05)
 
 
 def run_srpipe(*args, env=None, input=None, cwd=None):

@@ -14,18 +14,22 @@ def fake_plugin(site: Path, name: str, source: str) -> Path:
     return site
 
 
-# A model that takes its time: for tests that interrupt a run.
+# A model that takes its time: for tests that interrupt a run. SRPIPE_TEST_SLOW_SECONDS sets the
+# time of a call (0: a run after the interrupted one, which need not be slow).
 SLOW_PLUGIN = '''
+import os
 import time
 from srpipe import hookimpl
 from srpipe.models import ModelSpec
+
+SECONDS = float(os.environ.get("SRPIPE_TEST_SLOW_SECONDS", "0.2"))
 
 
 class Slow:
     scale = 2
 
     def upscale(self, luma, *, bit_depth, full_range):
-        time.sleep(0.2)
+        time.sleep(SECONDS)
         return luma.repeat(2, axis=1).repeat(2, axis=2)
 
 

@@ -266,7 +266,7 @@ def test_cached_network_files_that_are_links_are_not_followed(tmp_path, monkeypa
     assert all(stat.S_ISREG(path.lstat().st_mode) for path in kept)
 
 
-def test_a_swapped_network_on_the_command_line_is_one_warning_and_a_good_run(tmp_path):
+def test_a_swapped_network_on_the_command_line_is_one_warning_and_a_good_run(tmp_path, cli_run, monkeypatch):
     """The issue's case: the x3 network and card under the x2 key made every later
     ``-m espcn -s 2`` fail; now that run converts again, says so once, and succeeds."""
     from srpipe.default_plugins.espcn.shipped import default_weights
@@ -274,13 +274,16 @@ def test_a_swapped_network_on_the_command_line_is_one_warning_and_a_good_run(tmp
 
     clip = make_test_video(tmp_path / "in.mp4", frames=2)
     env = {"SRPIPE_CACHE_DIR": str(tmp_path / "cache")}
+    # --exact: the video weights at x2 too (default_weights), not the fast network
+    args = ("-m", "espcn", "--backend", "openvino", "--exact", "-q", "--overwrite")
 
-    def upscale(scale):  # --exact: the video weights at x2 too (default_weights), not the fast network
-        return run_srpipe("upscale", clip, "-m", "espcn", "-s", scale, "--backend", "openvino", "--exact", "-q",
-                          "--overwrite", "-o", tmp_path / f"out{scale}.mp4", env=env)
+    def upscale(scale):
+        return run_srpipe("upscale", clip, "-s", scale, *args, "-o", tmp_path / f"out{scale}.mp4", env=env)
 
-    for scale in (2, 3):
-        assert upscale(scale).returncode == 0
+    with monkeypatch.context() as patch:  # the cache filled in this process; the runs on it below are processes
+        patch.setenv("SRPIPE_CACHE_DIR", env["SRPIPE_CACHE_DIR"])
+        for scale in (2, 3):
+            assert cli_run("upscale", clip, "-s", scale, *args, "-o", tmp_path / f"out{scale}.mp4").exit_code == 0
     for folder in ("openvino", "networks"):
         theirs, ours = ([*(tmp_path / "cache" / folder).glob(f"{cache.file_digest(default_weights(s))}-*")]
                         for s in (3, 2))

@@ -602,13 +602,13 @@ def test_asf_with_b_frames_is_read_whole(tmp_path):
 def test_a_slow_pipe_that_never_stops_gives_no_stall_warning(tmp_path):
     """A large frame that takes longer than --timeout to come, its data arriving all the while:
     standard input is timed by its own waits, and it did not wait."""
-    clip = make_test_video(tmp_path / "big.ts", width=640, height=480, frames=2, audio=False,
-                           codec_options={"qp": "0", "preset": "ultrafast"})  # frames of some 280 KB
+    clip = make_test_video(tmp_path / "big.ts", width=480, height=360, frames=2, audio=False,
+                           codec_options={"qp": "0", "preset": "ultrafast"})  # frames of some 165 KB
     data = clip.read_bytes()
     process = subprocess.Popen([sys.executable, "-m", "srpipe", "upscale", "-", "-o", str(tmp_path / "out.mkv"),
                                 "-m", "bicubic", "--timeout", "1", "-q"], stdin=subprocess.PIPE,
                                stderr=subprocess.PIPE, preexec_fn=default_sigint)
-    for start in range(0, len(data), 16384):  # a frame in 3.5 s, never more than 0.2 s without data
+    for start in range(0, len(data), 16384):  # a frame in 2 s, never more than 0.2 s without data
         process.stdin.write(data[start:start + 16384])
         process.stdin.flush()
         time.sleep(0.2)

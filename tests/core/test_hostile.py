@@ -25,7 +25,7 @@ from srpipe.errors import SrpipeError
 from srpipe.outputs import _HOST
 from srpipe.testing import make_huge_claim_h264, make_huge_claim_png, make_test_image, make_test_video
 
-from conftest import default_sigint, run_srpipe
+from conftest import default_sigint, run_srpipe, wait_until_blocked
 from media import upscale_plugin_frames, video_info
 
 PEAK_LIMIT_KB = 2 * 1024 * 1024  # peak resident memory allowed for a file that lies about its size
@@ -422,8 +422,7 @@ def test_signals_end_a_stalled_run_within_two_seconds(tmp_path, stage, signum, c
     clip = make_test_video(tmp_path / "clip.mkv", frames=200)
     port = stalling_server(b"" if stage == "open" else http_payload(clip, 0.7))
     process = start_srpipe("upscale", f"http://127.0.0.1:{port}/clip.mkv", "-o", tmp_path / "out.mkv")
-    time.sleep(3)  # the default network timeout is 30 s: the run is stalled, not failed
-    assert process.poll() is None
+    wait_until_blocked(process)  # the default network timeout is 30 s: the run is stalled, not failed
     process.send_signal(signum)
     started = time.monotonic()
     _, stderr = process.communicate(timeout=30)
@@ -442,8 +441,7 @@ def test_signals_end_a_wait_for_the_other_end_of_a_fifo(tmp_path, side, signum, 
     reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK) if side.startswith("reader") else None
     try:
         process = start_srpipe("upscale", *args)
-        time.sleep(4)  # opening (no other end) or writing (the pipe is full) blocks
-        assert process.poll() is None
+        wait_until_blocked(process)  # opening (no other end) or writing (the pipe is full) blocks
         process.send_signal(signum)
         started = time.monotonic()
         _, stderr = process.communicate(timeout=30)
@@ -464,8 +462,7 @@ def test_signals_end_a_run_whose_stdout_reader_stopped_reading(tmp_path, signum,
         process = subprocess.Popen([sys.executable, "-m", "srpipe", "upscale", str(clip), "-o", "-", "-q"],
                                    stdout=write_end, stderr=subprocess.PIPE, preexec_fn=default_sigint)
         os.close(write_end)
-        time.sleep(4)  # the pipe is full: srpipe waits in a write
-        assert process.poll() is None
+        wait_until_blocked(process)  # the pipe is full: srpipe waits in a write
         process.send_signal(signum)
         started = time.monotonic()
         _, stderr = process.communicate(timeout=30)
@@ -541,7 +538,7 @@ def test_a_later_run_removes_a_killed_runs_partial_but_no_other(tmp_path):
     process.kill()
     process.communicate(timeout=30)
     assert leftover in listing(work)  # SIGKILL: nothing can clean up
-    done = subprocess.run(command, env=env, capture_output=True, timeout=120)
+    done = subprocess.run(command, env={**env, "SRPIPE_TEST_SLOW_SECONDS": "0"}, capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr.decode()
     assert partials(work) == sorted([*mine, alive])
     assert len(video_info(work / "clip_x2.mp4")["times"]) == 40

@@ -171,7 +171,8 @@ def test_ctrl_c_stops_cleanly_and_resumes(tmp_path, jobs):
     assert process.returncode == 130, stderr.decode()
     assert b"Traceback" not in stderr  # workers stop quietly
     assert not [name for name in tree(out) if ".partial" in name]
-    done = subprocess.run(command + ["-q", "--json"], env=env, capture_output=True, timeout=300)
+    done = subprocess.run(command + ["-q", "--json"], env={**env, "SRPIPE_TEST_SLOW_SECONDS": "0"},
+                          capture_output=True, timeout=300)
     report = json.loads(done.stdout)
     assert report["done"] + report["skipped"] == 3 and report["failed"] == 0
     assert tree(out) == [".srpipe-batch.json", "a.mp4", "b.mp4", "c.mp4"]
@@ -183,7 +184,7 @@ STUBBORN_PLUGIN = SLOW_PLUGIN.replace("    scale = 2\n", """    scale = 2
     def __init__(self):  # loaded in the worker's main thread, which alone sets signal handlers
         import signal
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-""").replace("time.sleep(0.2)", "time.sleep(5)")
+""").replace("time.sleep(SECONDS)", "time.sleep(5)")
 
 
 def test_ctrl_c_ends_a_batch_whose_workers_do_not_stop(tmp_path):

@@ -55,18 +55,34 @@ def frames():
     return np.stack(planes)
 
 
-def _upscaled_pairs(frames, scale, backend):
+@pytest.fixture(scope="module")
+def torch_upscales():
+    """torch's upscales by (scale, bit depth, full range, crop), each computed once for the module:
+    the reference that every backend's test compares with."""
+    upscalers, done = {}, {}
+
+    def upscaled(part, scale, bit_depth, full_range, crop):
+        key = scale, bit_depth, full_range, crop
+        if key not in done:
+            if scale not in upscalers:
+                upscalers[scale] = ESPCNUpscaler(shipped_weights(scale), backend=TORCH)
+            done[key] = upscalers[scale].upscale(part, bit_depth=bit_depth, full_range=full_range)
+        return done[key]
+
+    return upscaled
+
+
+def _upscaled_pairs(frames, scale, backend, torch_upscales):
     """(reference, backend's) upscales of crops of ``frames`` at 8 and 10 bits, full and limited range."""
-    torch_upscaler = ESPCNUpscaler(shipped_weights(scale), backend=TORCH)
     other = ESPCNUpscaler(shipped_weights(scale), backend=backend)
     ten_bit = (frames.astype(np.uint16) << 2) | (np.roll(frames, 1, axis=2) & 3)
     crops = [(slice(100, 433), slice(200, 657)),  # 333x457: not a multiple of the 192-pixel tile
              (slice(300, 401), slice(500, 650))]  # 101x150: smaller than a tile
     for luma, bit_depth in ((frames, 8), (ten_bit, 10)):
         for full_range in (False, True):
-            for rows, cols in crops:
+            for crop, (rows, cols) in enumerate(crops):
                 part = np.ascontiguousarray(luma[:, rows, cols])
-                want = torch_upscaler.upscale(part, bit_depth=bit_depth, full_range=full_range).astype(np.int64)
+                want = torch_upscales(part, scale, bit_depth, full_range, crop).astype(np.int64)
                 got = other.upscale(part, bit_depth=bit_depth, full_range=full_range).astype(np.int64)
                 assert got.shape == want.shape == (2, part.shape[1] * scale, part.shape[2] * scale)
                 yield bit_depth, want, got
@@ -74,22 +90,22 @@ def _upscaled_pairs(frames, scale, backend):
 
 @pytest.mark.parametrize("backend", [ONNXRUNTIME, OPENVINO], ids=lambda b: b.name)
 @pytest.mark.parametrize("scale", [2, 3, 4])
-def test_float32_backends_match_torch_on_real_frames(cache, frames, scale, backend):
+def test_float32_backends_match_torch_on_real_frames(cache, frames, torch_upscales, scale, backend):
     # Measured over x2/x3/x4, 8/10-bit, full/limited range, 720p frames and these crops:
     # at most 1 code value apart, on at most 4.2e-6 of the samples (OpenVINO: none differ).
-    for _, want, got in _upscaled_pairs(frames, scale, backend):
+    for _, want, got in _upscaled_pairs(frames, scale, backend, torch_upscales):
         differ = np.abs(got - want)
         assert differ.max() <= 1 and (differ > 0).mean() <= 1e-4
 
 
 @pytest.mark.parametrize("backend", [pytest.param(OPENVINO_BF16, marks=needs_bf16), TORCH_FP16], ids=lambda b: b.name)
 @pytest.mark.parametrize("scale", [2, 4])
-def test_reduced_precision_stays_within_one_8_bit_code_value_of_torch(frames, scale, backend):
+def test_reduced_precision_stays_within_one_8_bit_code_value_of_torch(frames, torch_upscales, scale, backend):
     # Measured on these crops (float16 emulated on the CPU, as CUDA computes it): 8-bit,
     # 0.2-0.5% of the samples 1 apart, none further; 10-bit, 1-2.3% 1 apart, up to 2e-6 of
     # them 2 apart (half an 8-bit value), none further. bfloat16 without the split input:
     # up to 14 10-bit values apart.
-    for bit_depth, want, got in _upscaled_pairs(frames, scale, backend):
+    for bit_depth, want, got in _upscaled_pairs(frames, scale, backend, torch_upscales):
         differ = np.abs(got - want)
         if bit_depth == 8:
             assert differ.max() <= 1 and (differ > 0).mean() <= 0.01
@@ -158,17 +174,22 @@ def _upscale(clip, *args, env=None):
     return json.loads(done.stdout)
 
 
-def test_backend_on_the_command_line(cache, tmp_path):
+def test_backend_on_the_command_line(cache, cli_run, tmp_path):
+    """In this process (the module's export cache); the real processes are the tests below."""
     clip = make_test_video(tmp_path / "clip.mp4", frames=3)
-    env = {"SRPIPE_CACHE_DIR": str(cache)}
-    assert _upscale(clip, "--backend", "onnxruntime", env=env)["backend"] == "onnxruntime"
+
+    def backend(*args):
+        done = cli_run("upscale", clip, "--json", "-q", "--overwrite", *args)
+        assert done.exit_code == 0, done.stderr
+        return json.loads(done.stdout)["backend"]
+
+    assert backend("-m", "espcn", "--backend", "onnxruntime") == "onnxruntime"
     info = video_info(tmp_path / "clip_x2.mp4")
     assert (info["width"], info["height"], len(info["times"])) == (128, 96, 3)
-    assert _upscale(clip, "--backend", "torch", env=env)["backend"] == "torch"
-    assert _upscale(clip, "--backend", "openvino", env=env)["backend"] == "openvino"
-    assert _upscale(clip, env=env)["backend"] == AUTO_ON_CPU
-    done = run_srpipe("upscale", clip, "-m", "bicubic", "--backend", "onnxruntime", "--json", "--overwrite")
-    assert done.returncode == 0 and json.loads(done.stdout)["backend"] is None  # not a neural model
+    assert backend("-m", "espcn", "--backend", "torch") == "torch"
+    assert backend("-m", "espcn", "--backend", "openvino") == "openvino"
+    assert backend("-m", "espcn") == AUTO_ON_CPU
+    assert backend("-m", "bicubic", "--backend", "onnxruntime") is None  # not a neural model
 
 
 def test_openvino_runs_without_telemetry(tmp_path):
@@ -266,7 +287,7 @@ def test_a_plugin_registers_a_backend_with_the_register_backends_hook(cli_run, t
     assert calls == ["cpu"]
 
 
-def test_eval_scores_the_same_on_every_float32_backend(cache, tmp_path):
+def test_eval_scores_the_same_on_every_float32_backend(cache, cli_run, tmp_path):
     import cv2
 
     from srpipe.testing import test_pattern
@@ -275,22 +296,21 @@ def test_eval_scores_the_same_on_every_float32_backend(cache, tmp_path):
         cv2.imwrite(str(tmp_path / f"{index}.png"), cv2.GaussianBlur(test_pattern(96, 72, index), (3, 3), 0.8))
     scores = {}
     for backend in ("torch", "onnxruntime", "openvino"):
-        done = run_srpipe("eval", "-m", "espcn-x2", "--data", tmp_path, "--backend", backend, "--json",
-                          env={"SRPIPE_CACHE_DIR": str(cache)})
-        assert done.returncode == 0, done.stderr.decode()
+        done = cli_run("eval", "-m", "espcn-x2", "--data", tmp_path, "--backend", backend, "--json")
+        assert done.exit_code == 0, done.stderr
         scores[backend] = json.loads(done.stdout)["mean"]["psnr"]
     assert scores["onnxruntime"] == pytest.approx(scores["torch"], abs=0.01)
     assert scores["openvino"] == pytest.approx(scores["torch"], abs=0.01)
 
 
-def test_live_and_bench_take_a_backend(cache, tmp_path):
+def test_live_and_bench_take_a_backend(cache, cli_run, tmp_path):
     clip = make_test_video(tmp_path / "clip.mp4", frames=4, audio=False)
-    env = {"SRPIPE_CACHE_DIR": str(cache)}
-    done = run_srpipe("live", "--source", clip, "--no-window", "-m", "espcn", "--backend", "onnxruntime", env=env)
-    assert done.returncode == 0, done.stderr.decode()
-    done = run_srpipe("bench", clip, "-m", "bicubic", "-m", "espcn", "--backend", "torch", "--backend", "onnxruntime",
-                      "--batch-size", "2", "--repeats", "1", "--json", env=env)
-    assert done.returncode == 0, done.stderr.decode()
+    done = cli_run("live", "--source", clip, "--no-window", "-m", "espcn", "--backend", "onnxruntime")
+    assert done.exit_code == 0, done.stderr
+    # --no-startup: the whole commands on a tiny clip take no backend
+    done = cli_run("bench", clip, "-m", "bicubic", "-m", "espcn", "--backend", "torch", "--backend", "onnxruntime",
+                   "--batch-size", "2", "--repeats", "1", "--no-startup", "--json")
+    assert done.exit_code == 0, done.stderr
     report = json.loads(done.stdout)
     rows = [(r["stage"], r["model"], r.get("backend")) for r in report["results"] if r["model"] != "bicubic"]
     assert rows[1:6] == [("upscale", "espcn", "torch"), ("upscale", "espcn", "onnxruntime"), ("encode", None, None),

@@ -26,15 +26,15 @@ def test_shipped_models_upscale_a_clip(tmp_path, model, scale):
     assert (info["width"], info["height"], len(info["times"])) == (64 * scale, 48 * scale, 3)
 
 
-def test_user_weights_set_the_scale(tmp_path):
+def test_user_weights_set_the_scale(cli_run, tmp_path):
     net = ESPCN(ESPCNConfig(scale=3, features=(4,), kernels=(3, 3)))
     save_checkpoint(make_checkpoint(net, {}), tmp_path / "mine.pt")
     clip = make_test_video(tmp_path / "clip.mp4", frames=2, audio=False)
-    done = run_srpipe("upscale", clip, "-m", "espcn", "--weights", tmp_path / "mine.pt", "-q")
-    assert done.returncode == 0, done.stderr.decode()
+    done = cli_run("upscale", clip, "-m", "espcn", "--weights", tmp_path / "mine.pt", "-q")
+    assert done.exit_code == 0, done.stderr
     assert video_info(tmp_path / "clip_x3.mp4")["width"] == 192
-    done = run_srpipe("upscale", clip, "-m", "espcn", "--weights", tmp_path / "mine.pt", "-s", "2")
-    assert done.returncode == 1 and b"is an x3 model but --scale 2" in done.stderr
+    done = cli_run("upscale", clip, "-m", "espcn", "--weights", tmp_path / "mine.pt", "-s", "2")
+    assert done.exit_code == 1 and "is an x3 model but --scale 2" in done.stderr
 
 
 class Exploit:
@@ -171,7 +171,7 @@ def test_models_list_tells_the_video_and_clean_weights_apart(cli_run):
         assert models.get(f"espcn-clean-x{scale}").load().meta == load_checkpoint(shipped_weights(scale))["meta"]
 
 
-def test_espcn_runs_the_image_weights_on_a_picture_and_the_video_weights_on_video(tmp_path):
+def test_espcn_runs_the_image_weights_on_a_picture_and_the_video_weights_on_video(cli_run, tmp_path):
     """An image upscaled with -m espcn gets espcn-image (shipped at x2, x3 and x4); video keeps espcn."""
     import json
 
@@ -180,14 +180,14 @@ def test_espcn_runs_the_image_weights_on_a_picture_and_the_video_weights_on_vide
     image = make_test_image(tmp_path / "photo.png", width=24, height=16)
     for scale in (2, 3, 4):
         assert shipped_weights(scale, "image").exists()
-        done = run_srpipe("upscale", image, "-m", "espcn", "-s", scale, "-o", tmp_path / f"big{scale}.png", "--json")
-        assert done.returncode == 0, done.stderr.decode()
+        done = cli_run("upscale", image, "-m", "espcn", "-s", scale, "-o", tmp_path / f"big{scale}.png", "--json")
+        assert done.exit_code == 0, done.stderr
         summary = json.loads(done.stdout)
         assert summary["model"] == "espcn-image" and summary["scale"] == scale and summary["encoder"] == "png"
     clip = make_test_video(tmp_path / "clip.mp4", frames=2, audio=False)
-    done = run_srpipe("upscale", clip, "-m", "espcn", "--json")
+    done = cli_run("upscale", clip, "-m", "espcn", "--json")
     assert json.loads(done.stdout)["model"] == "espcn"
-    listing = run_srpipe("models", "list").stdout.decode()
+    listing = cli_run("models", "list").stdout
     assert "espcn-image" in listing and "what 'espcn' runs on an image" in listing
 
 
