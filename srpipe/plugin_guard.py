@@ -25,23 +25,51 @@ class _PrintsToStderr:
     def write(self, text: str) -> int:
         return sys.stderr.write(text) if sys.stderr is not None else len(text)
 
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
     def __getattr__(self, name):  # buffer, fileno, flush, encoding: standard output's own
         return getattr(self._stdout, name)
 
 
+# Plugin code runs in several threads at once (a run's decoder, upscaler and writer; runs in
+# threads of a program using srpipe), and standard output is one per process: it is swapped while
+# any of them runs and put back when the last ends, whatever the order they end in.
+_diverted = 0
+_diverted_from = None
+_diverting = threading.Lock()
+
+
 @contextlib.contextmanager
-def plugin_code(what: str = "a plugin", prints: bool = True):
+def _prints_to_stderr():
+    global _diverted, _diverted_from
+    with _diverting:
+        if not _diverted:
+            _diverted_from = sys.stdout
+            sys.stdout = _PrintsToStderr(sys.stdout)
+        _diverted += 1
+    try:
+        yield
+    finally:
+        with _diverting:
+            _diverted -= 1
+            if not _diverted and isinstance(sys.stdout, _PrintsToStderr):  # unless the program set its own since
+                sys.stdout = _diverted_from
+
+
+@contextlib.contextmanager
+def plugin_code(what: str = "a plugin"):
     """Around a plugin's code (``what`` names it in warnings): what it prints goes to standard
     error, as a log would, since standard output carries srpipe's own (the video of ``-o -``,
-    JSON): a stray debug print there broke the stream, with nothing on screen to say so
-    (``prints=False`` leaves standard output to the plugin: a run into a file, whose sink may print
-    there). The working folder and the Ctrl-C and SIGTERM handlers are put back, with a warning,
-    where it changed them: a relative ``-o`` then landed elsewhere, and a run could not be stopped."""
+    JSON): a stray debug print there broke the stream, with nothing on screen to say so. The
+    working folder and the Ctrl-C and SIGTERM handlers are put back, with a warning, where it
+    changed them: a relative ``-o`` then landed elsewhere, and a run could not be stopped."""
     folder = _current_folder()
     watched = (signal.SIGINT, signal.SIGTERM) if threading.current_thread() is threading.main_thread() else ()
     handlers = {signum: signal.getsignal(signum) for signum in watched}
     try:
-        with contextlib.redirect_stdout(_PrintsToStderr(sys.stdout) if prints else sys.stdout):
+        with _prints_to_stderr():
             yield
     finally:
         if folder is not None and _current_folder() != folder:

@@ -4,6 +4,8 @@ srpipe or another plugin owns."""
 
 import json
 import os
+import sys
+import threading
 from fractions import Fraction
 
 import numpy as np
@@ -218,6 +220,8 @@ def test_no_plugin_takes_over_a_command_however_it_writes_it(tmp_path):
 
 RESTLESS_MODELS = """
 import os
+import sys
+import threading
 
 from srpipe import hookimpl
 from srpipe.models import ModelSpec
@@ -232,6 +236,7 @@ class Nearest:
     def upscale(self, luma, *, bit_depth, full_range):
         if self.mode == "talky":
             print("DEBUG: upscaling", luma.shape)
+            sys.stdout.writelines(["DEBUG: lines\\n"])
         else:
             os.chdir(os.environ["SRPIPE_TEST_ELSEWHERE"])
         return luma.repeat(2, axis=1).repeat(2, axis=2)
@@ -259,7 +264,47 @@ def test_prints_in_upscale_and_items_stay_out_of_the_video_on_standard_output(re
     (tmp_path / "piped.mkv").write_bytes(done.stdout)
     assert len(video_info(tmp_path / "piped.mkv")["times"]) == 4
     stderr = done.stderr.decode()
-    assert "DEBUG: upscaling (" in stderr and "DEBUG: reading frame 3" in stderr
+    assert "DEBUG: upscaling (" in stderr and "DEBUG: reading frame 3" in stderr and "DEBUG: lines" in stderr
+
+
+def test_prints_in_upscale_stay_out_of_the_json_of_a_run_into_a_file(restless_site, tmp_path):
+    """--json began with "DEBUG: upscaling (8, 48, 64)" where the output was a file."""
+    done = run_srpipe("upscale", "hostile:talky", "-m", "talky", "-o", tmp_path / "out.mkv", "--json",
+                      env={"PYTHONPATH": str(restless_site)})
+    assert done.returncode == 0, done.stderr.decode()
+    assert json.loads(done.stdout)["frames"] == 4
+    assert "DEBUG: upscaling (" in done.stderr.decode()
+
+
+def test_standard_output_is_put_back_when_plugin_code_in_threads_ends_in_any_order():
+    """Each put back what it found: where the one that began first ended first, the other left
+    the diversion in place for good, and later JSON went to standard error."""
+    from srpipe.plugin_guard import plugin_code
+
+    real = sys.stdout
+    first_in, second_in, checked, first_out = (threading.Event() for _ in range(4))
+
+    def first():
+        with plugin_code("first"):
+            first_in.set()
+            checked.wait(10)
+        first_out.set()
+
+    def second():
+        first_in.wait(10)
+        with plugin_code("second"):
+            second_in.set()
+            first_out.wait(10)
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    second_in.wait(10)
+    assert sys.stdout is not real  # diverted while they run
+    checked.set()
+    for thread in threads:
+        thread.join(10)
+    assert sys.stdout is real
 
 
 def test_an_upscale_that_changes_the_working_folder_leaves_the_output_where_it_was_named(restless_site, tmp_path):
