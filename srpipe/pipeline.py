@@ -98,9 +98,12 @@ def checked_upscale(upscaler: Upscaler, luma: np.ndarray, scale: int, bit_depth:
 
 def _held_alone() -> int:
     """What ``sys.getrefcount`` tells of an array that one local variable holds and nothing else
-    (whether the call's own argument counts differs between Python versions)."""
+    (whether the call's own argument counts differs between Python versions); 0, so that every
+    array is copied, where one more holder does not show (a Python that defers its counts)."""
     array = np.empty(0)
-    return sys.getrefcount(array)
+    alone = sys.getrefcount(array)
+    held = [array]  # noqa: F841 -- the one more holder
+    return alone if sys.getrefcount(array) > alone else 0
 
 
 _HELD_ALONE = _held_alone()

@@ -1074,3 +1074,43 @@ def test_an_upscaler_that_returns_memory_it_writes_again_gives_each_frame_its_ow
     upscale(str(clip), str(tmp_path / "out.keep"), model="reusing", batch_size=3, device="cpu", pm=pm)
     expected = [luma.repeat(2, axis=0).repeat(2, axis=1) for luma in video_info(clip)["luma"]]
     assert [np.array_equal(got, want) for got, want in zip(sinks[0].luma, expected, strict=True)] == [True] * 12
+
+
+@pytest.mark.parametrize("model, backend, full_range", [
+    ("bicubic", None, False), ("lanczos", None, True), ("bicubic", "torch", False), ("espcn", "openvino-bf16", False),
+    ("espcn", "torch", False), ("espcn", "openvino", False)])
+def test_the_built_in_upscalers_outputs_are_used_as_they_are_given(model, backend, full_range):
+    """The check of what an upscaler gives copies only what srpipe does not hold alone: the
+    built-ins' own arrays go through untouched (the classic torch path's tensor memory was
+    copied again on every batch)."""
+    import numpy as np
+
+    from srpipe.default_plugins.classic.upscaler import ClassicUpscaler
+    from srpipe.default_plugins.espcn.openvino_backend import has_native_bf16
+    from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler
+    from srpipe.pipeline import checked_upscale
+
+    if backend == "openvino-bf16" and not has_native_bf16():
+        backend = "openvino"
+    if model == "espcn":
+        from srpipe.default_plugins.espcn import TORCH
+        from srpipe.default_plugins.espcn.openvino_backend import OPENVINO, OPENVINO_BF16
+        from srpipe.default_plugins.espcn.shipped import shipped_weights
+
+        backends = {"torch": TORCH, "openvino": OPENVINO, "openvino-bf16": OPENVINO_BF16}
+        inner = ESPCNUpscaler(shipped_weights(2), backend=backends[backend])
+    else:
+        inner = ClassicUpscaler(model, 2, "cpu", backend=backend)
+    given = []
+
+    class Watched:
+        scale = 2
+
+        def upscale(self, luma, *, bit_depth, full_range):
+            big = inner.upscale(luma, bit_depth=bit_depth, full_range=full_range)
+            given.append(big.__array_interface__["data"][0])  # where its samples lie, not the array
+            return big
+
+    luma = np.random.default_rng(0).integers(16, 235, (2, 24, 32), dtype=np.uint8)
+    big = checked_upscale(Watched(), luma, 2, 8, full_range, "model 'm'")
+    assert big.__array_interface__["data"][0] == given[0]

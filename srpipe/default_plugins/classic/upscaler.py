@@ -92,4 +92,7 @@ class ClassicUpscaler:
             x = samples.to(torch.float32)
             y = self._matrix(height) @ x @ self._matrix(width).T
             y = y.round_().clamp_(0, (1 << bit_depth) - 1)
-            return y.to(samples.dtype).cpu().numpy()
+            # into an array of its own: one that a tensor holds is copied again (pipeline.checked_upscale)
+            out = np.empty(y.shape, luma.dtype)
+            torch.from_numpy(out).copy_(y)
+            return out
