@@ -142,17 +142,24 @@ def load_upscaler(spec, backends: BackendRegistry, *, scale, device: str, weight
     one (``spec.accepts_exact``) gets ``exact``. Under ``auto``, a backend that cannot prepare the
     network is named in a warning and the next one runs."""
     options = {"exact": exact} if spec.accepts_exact else {}
-    if spec.accepts_backend:
-        options["backend"] = backends.select(backend, device, exact)
-    try:
-        with plugin_code(f"model {spec.name!r}"), exits_as_errors():
-            upscaler = spec.load(scale=scale, device=device, weights=weights, **options)
-    except BackendFailed as exc:
-        # One the user named stays an error; so does a failure of a backend other than the one given
-        if backend != AUTO or exc.backend is not options.get("backend"):
-            raise
-        backends.set_aside(exc)
-        return load_upscaler(spec, backends, scale=scale, device=device, weights=weights, backend=backend,
-                             exact=exact)
+    failed = None  # the last backend that could not prepare the network, under auto
+    while True:
+        if spec.accepts_backend:
+            try:
+                options["backend"] = backends.select(backend, device, exact)
+            except SrpipeError:
+                if failed is None:
+                    raise
+                raise SrpipeError(f"{failed.reason}, and no other backend is available here for {device}") from failed
+        try:
+            with plugin_code(f"model {spec.name!r}"), exits_as_errors():
+                upscaler = spec.load(scale=scale, device=device, weights=weights, **options)
+            break
+        except BackendFailed as exc:
+            # One the user named stays an error; so does a failure of a backend other than the one given
+            if backend != AUTO or exc.backend is not options.get("backend"):
+                raise
+            backends.set_aside(exc)
+            failed = exc
     check_upscaler(upscaler, spec, scale)
     return upscaler

@@ -441,3 +441,22 @@ def test_a_size_change_from_a_plugins_source_is_told_in_its_sizes_without_ffmpeg
                                 "a video file holds one size")
     assert "ffmpeg" not in done.stderr.decode()
     assert listing(tmp_path) == []
+
+
+def test_where_every_backend_fails_to_prepare_the_error_tells_the_last_failure():
+    """It ended in "no inference backend is available here for cpu", the reason lost."""
+    from srpipe.backends import BackendFailed, load_upscaler
+    from srpipe.models import ModelSpec
+    from srpipe.plugins import collect_backends
+    from srpipe.testing import make_plugin_manager
+
+    def load(backend, **kw):
+        raise BackendFailed(backend, RuntimeError("out of memory"))
+
+    backends = collect_backends(make_plugin_manager())
+    spec = ModelSpec(name="greedy", scales=(2,), description="", load=load, accepts_backend=True)
+    with pytest.warns(UserWarning, match="could not prepare the network"):
+        with pytest.raises(SrpipeError, match=r"^backend \S+ \(plugin \S+\) could not prepare the network: "
+                                              r"RuntimeError: out of memory, and no other backend is available "
+                                              r"here for cpu$"):
+            load_upscaler(spec, backends, scale=2, device="cpu", weights=None)
