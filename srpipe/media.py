@@ -10,7 +10,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from srpipe.errors import SrpipeError
-from srpipe.plugin_guard import plugin_code
+from srpipe.plugin_guard import exits_as_errors, plugin_code
 from srpipe.plugins import DEFAULT_PLUGINS
 
 if TYPE_CHECKING:  # frames load NumPy, which --help and the options' checks do without
@@ -220,10 +220,12 @@ def _first_opened(pm, hook_name: str, kind: type, none_message: str, **arguments
     its plugin, and a third-party plugin's source or sink is marked with it for the errors of the run
     (:func:`described`)."""
     hook = getattr(pm.hook, hook_name)
-    plugins = list(dict.fromkeys(impl.plugin for impl in reversed(hook.get_hookimpls())))
+    # Wrappers (pluggy's wrapper=True) wrap each plugin's call: they are never left out
+    plugins = list(dict.fromkeys(impl.plugin for impl in reversed(hook.get_hookimpls())
+                                 if not (impl.wrapper or impl.hookwrapper)))
     for plugin in plugins:
         name = pm.get_name(plugin)
-        with plugin_code(f"plugin {name!r}"):
+        with plugin_code(f"plugin {name!r}"), exits_as_errors():
             opened = pm.subset_hook_caller(hook_name, remove_plugins=[p for p in plugins if p is not plugin])(
                 **arguments)
         if opened is None:
@@ -234,7 +236,10 @@ def _first_opened(pm, hook_name: str, kind: type, none_message: str, **arguments
                               f"srpipe.media.{kind.__name__}; run without it (SRPIPE_DISABLE_PLUGINS={name}) and "
                               "report it to its authors")
         if name not in DEFAULT_PLUGINS:
-            setattr(opened, _OPENED_BY, label)
+            try:  # object's own: a frozen dataclass refuses setattr; one with __slots__ has no room, and goes unnamed
+                object.__setattr__(opened, _OPENED_BY, label)
+            except (AttributeError, TypeError):
+                pass
         return opened
     raise SrpipeError(none_message)
 

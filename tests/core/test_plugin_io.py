@@ -460,3 +460,47 @@ def test_where_every_backend_fails_to_prepare_the_error_tells_the_last_failure()
                                               r"RuntimeError: out of memory, and no other backend is available "
                                               r"here for cpu$"):
             load_upscaler(spec, backends, scale=2, device="cpu", weights=None)
+
+
+def test_opening_takes_frozen_sources_and_wrappers_and_makes_a_system_exit_the_plugins():
+    """A frozen dataclass for a source ended in "FrozenInstanceError: cannot assign to field
+    '_srpipe_plugin'"; a pluggy wrapper on open_source was called alone and saw None; a
+    SystemExit in open_source ended srpipe without a word."""
+    import dataclasses
+
+    from srpipe import hookimpl
+    from srpipe.media import Source, SourceOptions, open_source, opened_by
+    from srpipe.plugin_guard import PluginExit
+    from srpipe.testing import make_plugin_manager
+
+    @dataclasses.dataclass(frozen=True)
+    class Frozen(Source):
+        location: str = ""
+
+        def items(self):
+            return iter(())
+
+    class Opens:
+        @hookimpl
+        def open_source(self, location, options):
+            if location == "exit:":
+                raise SystemExit(2)
+            return Frozen(location) if location.startswith("frozen:") else None
+
+    class Wraps:
+        seen = []
+
+        @hookimpl(wrapper=True)
+        def open_source(self, location, options):
+            opened = yield
+            self.seen.append(opened)
+            return opened
+
+    pm = make_plugin_manager()
+    pm.register(Opens(), name="opens")
+    pm.register(Wraps(), name="wraps")
+    source = open_source(pm, "frozen:x", SourceOptions())
+    assert isinstance(source, Frozen) and opened_by(source) == "plugin 'opens' (unknown version)"
+    assert Wraps.seen == [source]
+    with pytest.raises(PluginExit):
+        open_source(pm, "exit:", SourceOptions())
