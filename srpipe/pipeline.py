@@ -231,7 +231,8 @@ def check_frame(frame: Frame, previous: Frame | None, source: Source, max_pixels
             or previous is None and (frame.width, frame.height) != (source.width, source.height)):
         raise SrpipeError(f"{where} declared {source.width}x{source.height} frames but gave a "
                           f"{frame.width}x{frame.height} one; the plugin that reads it is broken")
-    check_frame_size(where, frame.width, frame.height, max_pixels)
+    # srpipe's own reader is the user's file, named as the check before decoding names it
+    check_frame_size(where if opened_by(source) else source.location, frame.width, frame.height, max_pixels)
     units = [("a frame with time_base", frame.time_base)]
     if previous is None:  # the source's own, once
         units += [("as its time_base", source.time_base), ("as its frame_rate", source.frame_rate)]

@@ -169,6 +169,23 @@ def test_frames_larger_than_declared_or_the_limit_are_refused_before_upscaling(s
     assert listing(tmp_path) == []
 
 
+def test_a_frame_of_srpipes_own_reader_over_the_limit_is_told_by_the_files_name():
+    """srpipe's reader declares its header's size, and a later frame may be larger: the refusal named
+    srpipe's own class, 'source PyAVSource (clip.mp4)', as if a plugin were at fault."""
+    from srpipe.media import Source
+    from srpipe.pipeline import check_frame
+
+    class Reader(Source):  # opened by no plugin, as srpipe's own
+        location = "clip.mp4"
+
+        def items(self):
+            return iter(())
+
+    planes = [np.zeros((480, 640), np.uint8), np.zeros((240, 320), np.uint8), np.zeros((240, 320), np.uint8)]
+    with pytest.raises(SrpipeError, match=r"^clip\.mp4 has 640x480 frames"):
+        check_frame(Frame(tuple(planes), PLANE_FORMATS["yuv420p"], False), None, Reader(), 100_000)
+
+
 # 3. Commands: no plugin takes over one that another added first ---------------------------------
 
 TAKING_COMMANDS = """
