@@ -974,8 +974,8 @@ def _run_locally(work: list[Job], jobs: int, threads: int, on_frame, on_start=No
             if _job_key(job) not in finished:
                 finished.add(_job_key(job))
                 yield job, result
-        if lost:  # the pool keeps waiting for the lost jobs: close() would never end
-            pool.terminate()
+        if lost:  # the pool keeps waiting for the lost jobs: close() would never end, and terminate() may not
+            stopped = _terminate(pool, work)
         else:
             pool.close()
     except BaseException:
