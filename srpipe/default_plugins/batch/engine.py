@@ -463,8 +463,14 @@ def _alive(pid: int) -> bool:
 def _exit_quietly(signum, frame):
     """The parent stops its workers with SIGTERM: unwind (each output aborts) and exit
     without the traceback a pool worker prints for other exceptions (a SystemExit, srpipe's
-    own: it may land in a plugin's ``load``, whose SystemExit would fail the file instead)."""
+    own: it may land in a plugin's ``load``, whose SystemExit would fail the file instead).
+    The parent may send it again (:func:`_terminate`): once unwinding, a worker lets it be."""
+    signal.signal(signal.SIGTERM, _already_stopping)
     raise Stop(128 + signum)
+
+
+def _already_stopping(signum, frame):
+    pass
 
 
 def _report_frames(total):
@@ -997,9 +1003,19 @@ def _terminate(pool, work: list[Job]) -> bool:
     batch. Whether the pool ended by itself."""
     stopping = threading.Thread(target=pool.terminate, name="srpipe-pool-stop", daemon=True)
     stopping.start()
-    stopping.join(TERMINATE_WAIT_S)
-    if not stopping.is_alive():
-        return True
+    # A SIGTERM that lands as a worker starts to wait for its next job (between Python's look for
+    # signals and the wait itself) is not acted on until another signal comes, and that worker
+    # waited until it was killed: the signal goes again, to each worker left, until the pool has ended
+    waited_until = time.monotonic() + TERMINATE_WAIT_S
+    while True:
+        stopping.join(RESIGNAL_S)
+        if not stopping.is_alive():
+            return True
+        if time.monotonic() >= waited_until:
+            break
+        for child in multiprocessing.active_children():
+            with contextlib.suppress(OSError):
+                os.kill(child.pid, signal.SIGTERM)
     children = multiprocessing.active_children()
     for child in children:
         child.kill()
@@ -1011,6 +1027,7 @@ def _terminate(pool, work: list[Job]) -> bool:
 
 
 TERMINATE_WAIT_S = 10.0  # how long stopped workers have to abort their outputs before they are killed
+RESIGNAL_S = 0.5  # how often a stopped worker that has not ended is sent SIGTERM again
 WORKER_CHECK_S = 1.0  # how often the batch looks whether a worker running a job has died
 DRAIN_WAIT_S = 0.2  # how long the progress thread waits for a message before looking whether to stop
 

@@ -377,3 +377,41 @@ def test_a_folder_with_no_media_names_says_so(tmp_path):
     assert done.returncode == 0 and report["files"] == []
     assert "no file under" in done.stderr.decode() and "(2 other files); --pattern picks files by name" in \
         done.stderr.decode()
+
+
+def test_a_stopped_worker_that_missed_its_signal_is_sent_it_again():
+    """A SIGTERM that lands as a worker starts to wait for its next job is acted on only when
+    another signal comes: the pool's own single signal left such a worker waiting until it was
+    killed 10 s later (Ctrl-C, and a pool that lost a job to a dead worker)."""
+    import multiprocessing
+    import signal
+    import time
+
+    from srpipe.default_plugins.batch.engine import _terminate
+
+    ready = multiprocessing.get_context("fork").Event()
+
+    def acts_on_the_second_signal():
+        signals = []
+
+        def handler(signum, frame):
+            signals.append(signum)
+            if len(signals) == 2:
+                os._exit(0)
+
+        signal.signal(signal.SIGTERM, handler)
+        ready.set()
+        while True:
+            time.sleep(0.05)
+
+    worker = multiprocessing.get_context("fork").Process(target=acts_on_the_second_signal, daemon=True)
+    worker.start()
+    assert ready.wait(10)
+
+    class Pool:  # as multiprocessing's: one SIGTERM to each worker, then a wait for them
+        def terminate(self):
+            os.kill(worker.pid, signal.SIGTERM)
+            worker.join()
+
+    assert _terminate(Pool(), []) is True  # ended by itself: not killed after TERMINATE_WAIT_S
+    assert worker.exitcode == 0
