@@ -42,7 +42,8 @@ _diverting = threading.Lock()
 
 
 @contextlib.contextmanager
-def _prints_to_stderr():
+def prints_to_stderr():
+    """While it lasts, what Python code prints goes to standard error (the counted swap above)."""
     global _diverted, _diverted_from
     with _diverting:
         if not _diverted:
@@ -59,17 +60,19 @@ def _prints_to_stderr():
 
 
 @contextlib.contextmanager
-def plugin_code(what: str = "a plugin"):
+def plugin_code(what: str = "a plugin", prints: bool = True):
     """Around a plugin's code (``what`` names it in warnings): what it prints goes to standard
     error, as a log would, since standard output carries srpipe's own (the video of ``-o -``,
-    JSON): a stray debug print there broke the stream, with nothing on screen to say so. The
-    working folder and the Ctrl-C and SIGTERM handlers are put back, with a warning, where it
-    changed them: a relative ``-o`` then landed elsewhere, and a run could not be stopped."""
+    JSON): a stray debug print there broke the stream, with nothing on screen to say so
+    (``prints=False`` leaves standard output to the plugin: a run into a file, whose sink may
+    print its result there; ``--json`` diverts prints for its whole command). The working folder
+    and the Ctrl-C and SIGTERM handlers are put back, with a warning, where it changed them: a
+    relative ``-o`` then landed elsewhere, and a run could not be stopped."""
     folder = _current_folder()
     watched = (signal.SIGINT, signal.SIGTERM) if threading.current_thread() is threading.main_thread() else ()
     handlers = {signum: signal.getsignal(signum) for signum in watched}
     try:
-        with _prints_to_stderr():
+        with prints_to_stderr() if prints else contextlib.nullcontext():
             yield
     finally:
         if folder is not None and _current_folder() != folder:

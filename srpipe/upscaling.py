@@ -200,9 +200,9 @@ def upscale(
         sink = None
         try:
             # The run is plugins' code too (the model's upscale, the source's items, the sink): a working
-            # folder it changes is put back, and what it prints goes to standard error, not into the video
-            # of -o - or the JSON. (The output's path is absolute already: outputs.AtomicOutput.)
-            with plugin_code(f"a plugin upscaling {input}"):
+            # folder it changes is put back, and with -o -, what it prints goes to standard error, not into
+            # the video. (The output's path is absolute already: outputs.AtomicOutput.)
+            with plugin_code(f"a plugin upscaling {input}", prints=output == "-"):
                 sink = open_sink(pm, output, source, sink_options)
                 on_frame = progress(source.frame_count) if progress else None
                 stats = run(source, sink, upscaler, batch_size=batch_size, threaded=threaded, model_name=model,

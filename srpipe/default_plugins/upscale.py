@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import click
@@ -62,31 +63,33 @@ def upscale(input, output, model, scale, width, height, weights, device, batch_s
         raise SrpipeError("-o - writes binary video to standard output, which is a terminal here; "
                           "pipe it into a program (... -o - | ffplay -) or redirect it (-o - > out.mkv)")
     from srpipe.cli.progress import FrameProgress, shown
+    from srpipe.plugin_guard import prints_to_stderr
     from srpipe.upscaling import upscale as run_upscale
 
     progress = FrameProgress(quiet)
     try:
-        result = run_upscale(
-            input,
-            output,
-            model=model,
-            scale=scale,
-            width=width,
-            height=height,
-            device=device,
-            weights=weights,
-            backend=backend,
-            batch_size=batch_size,
-            source_options=SourceOptions(input_format=input_format, on_decode_error=on_decode_error,
-                                         deinterlace=deinterlace, max_pixels=max_pixels, timeout=timeout),
-            sink_options=SinkOptions(
-                codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt,
-                container_format=container_format, overwrite=overwrite,
-            ),
-            threaded=not no_threads,
-            progress=progress.for_total,
-            exact=exact,
-        )
+        with prints_to_stderr() if as_json else contextlib.nullcontext():  # the JSON is standard output's alone
+            result = run_upscale(
+                input,
+                output,
+                model=model,
+                scale=scale,
+                width=width,
+                height=height,
+                device=device,
+                weights=weights,
+                backend=backend,
+                batch_size=batch_size,
+                source_options=SourceOptions(input_format=input_format, on_decode_error=on_decode_error,
+                                             deinterlace=deinterlace, max_pixels=max_pixels, timeout=timeout),
+                sink_options=SinkOptions(
+                    codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt,
+                    container_format=container_format, overwrite=overwrite,
+                ),
+                threaded=not no_threads,
+                progress=progress.for_total,
+                exact=exact,
+            )
     finally:
         progress.close()
     if result.stats.frames_skipped:  # before the summary: with -o -, its JSON is the last line of standard error

@@ -15,6 +15,7 @@ from test_faults import assert_one_line_error, listing
 
 from srpipe.errors import SrpipeError
 from srpipe.outputs import _HOST, AtomicOutput
+from srpipe.plugin_guard import Stop
 from srpipe.testing import make_test_image, make_test_video
 
 from conftest import file_size_limit, run_srpipe
@@ -338,7 +339,7 @@ def test_a_closed_standard_error_neither_fails_the_run_nor_lands_in_the_output(t
     assert done.returncode == 0 and len(video_info(out)["times"]) == 3
 
 
-@pytest.mark.parametrize("stop", [KeyboardInterrupt, SystemExit])
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, Stop])
 def test_a_stop_while_the_output_opens_leaves_no_partial(tmp_path, monkeypatch, stop):
     """Ctrl-C, or the SIGTERM that stops a batch worker, landing just after the partial file
     was made and before its writer holds it: the partial goes all the same."""

@@ -293,6 +293,20 @@ def test_prints_in_upscale_stay_out_of_the_json_of_a_run_into_a_file(restless_si
     assert "DEBUG: upscaling (" in done.stderr.decode()
 
 
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_prints_in_upscale_stay_out_of_the_json_of_a_batch(restless_site, tmp_path, jobs):
+    """In this process (one job) or in the workers, which share its standard output."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in "ab":
+        make_test_video(inputs / f"{name}.mp4", frames=2, audio=False)
+    done = run_srpipe("batch", inputs, tmp_path / "out", "-m", "talky", "--jobs", jobs, "--json", "-q",
+                      env={"PYTHONPATH": str(restless_site)})
+    assert done.returncode == 0, done.stderr.decode()
+    assert json.loads(done.stdout)["done"] == 2
+    assert "DEBUG: upscaling (" in done.stderr.decode()
+
+
 def test_standard_output_is_put_back_when_plugin_code_in_threads_ends_in_any_order():
     """Each put back what it found: where the one that began first ended first, the other left
     the diversion in place for good, and later JSON went to standard error."""

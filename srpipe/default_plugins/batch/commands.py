@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -79,6 +80,7 @@ def batch(in_dir, out_dir, model, scale, width, height, weights, device, batch_s
     """
     from srpipe.default_plugins.batch.engine import BatchSettings, run_batch
     from srpipe.default_plugins.batch.progress import BatchProgress, shown
+    from srpipe.plugin_guard import prints_to_stderr
 
     settings = BatchSettings(
         model=model, scale=scale, weights=weights, device=device, backend=backend, batch_size=batch_size,
@@ -87,10 +89,11 @@ def batch(in_dir, out_dir, model, scale, width, height, weights, device, batch_s
     )
     progress = BatchProgress(quiet)
     try:
-        report = run_batch(in_dir, out_dir, settings, jobs=jobs, engine=engine, address=address,
-                           chunk_seconds=chunk_seconds, pattern=pattern, on_file=progress.on_file,
-                           on_frame=progress.on_frame, on_plan=progress.on_plan, on_start=progress.on_start,
-                           overwrite=overwrite)
+        with prints_to_stderr() if as_json else contextlib.nullcontext():  # the JSON is standard output's alone
+            report = run_batch(in_dir, out_dir, settings, jobs=jobs, engine=engine, address=address,
+                               chunk_seconds=chunk_seconds, pattern=pattern, on_file=progress.on_file,
+                               on_frame=progress.on_frame, on_plan=progress.on_plan, on_start=progress.on_start,
+                               overwrite=overwrite)
     finally:
         progress.close()
     if as_json:

@@ -418,6 +418,8 @@ def init_worker(threads: int, progress_queue=None, gpus: list[str] | None = None
     from srpipe.cli import show_warnings_on_one_line
 
     show_warnings_on_one_line()
+    # The batch's standard output is its parent's summary or JSON alone: a plugin's prints go with the logs
+    os.dup2(2, 1)
     if gpus:
         take_gpu(gpus, gpu_owners)
     sleep_idle_threads()
