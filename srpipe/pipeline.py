@@ -218,6 +218,11 @@ def check_frame(frame: Frame, previous: Frame | None, source: Source, max_pixels
     if len(frame.planes) != count:
         raise SrpipeError(f"{where} gave a {fmt.name} frame of {len(frame.planes)} planes instead of {count}; "
                           "the plugin that reads it is broken")
+    luma = frame.planes[0]  # the frame's size is read from it
+    if not isinstance(luma, np.ndarray) or luma.ndim != 2:
+        got = f"{luma.dtype} {luma.shape}" if isinstance(luma, np.ndarray) else type(luma).__name__
+        raise SrpipeError(f"{where} gave a {fmt.name} frame whose plane 0 is {got}, not a 2-D {fmt.dtype} array; "
+                          "the plugin that reads it is broken")
     for index, plane in enumerate(frame.planes):
         expected = (frame.height, frame.width) if index == 0 else fmt.chroma_size(frame.width, frame.height)[::-1]
         if not isinstance(plane, np.ndarray) or plane.dtype != fmt.dtype or plane.shape != expected:

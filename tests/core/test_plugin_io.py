@@ -186,6 +186,23 @@ def test_a_frame_of_srpipes_own_reader_over_the_limit_is_told_by_the_files_name(
         check_frame(Frame(tuple(planes), PLANE_FORMATS["yuv420p"], False), None, Reader(), 100_000)
 
 
+@pytest.mark.parametrize("luma", [[[0] * 8] * 6, np.zeros(48, np.uint8)])
+def test_a_frame_whose_luma_is_no_picture_is_refused_naming_the_source(luma):
+    """It ended in "unexpected AttributeError: 'list' object has no attribute 'shape'"."""
+    from srpipe.media import Source
+    from srpipe.pipeline import check_frame
+
+    class Listing(Source):
+        location = "listing:"
+
+        def items(self):
+            return iter(())
+
+    chroma = np.zeros((3, 4), np.uint8)
+    with pytest.raises(SrpipeError, match=r"^source Listing \(listing:\) gave a yuv420p frame whose plane 0 is "):
+        check_frame(Frame((luma, chroma, chroma), PLANE_FORMATS["yuv420p"], False), None, Listing(), 100_000)
+
+
 # 3. Commands: no plugin takes over one that another added first ---------------------------------
 
 TAKING_COMMANDS = """
