@@ -148,15 +148,14 @@ def upscale(
         check_output(output, input, sink_options.overwrite, plugin_sinks=plugins_write_outputs(pm))
     device = resolve_device(device, uses_gpu=spec.uses_gpu)
     from srpipe.images import ImageSource
-    from srpipe.memory import check_frame_size, default_max_pixels, fit_batch_size
+    from srpipe.memory import check_frame_size, fit_batch_size
     from srpipe.pipeline import abort_sink, run  # with PyAV and OpenCV: after the checks, so that errors come at once
 
     source = open_source(pm, input, source_options)
     with source:
         # Before anything is decoded: a header may claim a frame far larger than the file holds. The
         # run holds each frame to the same limit (a plugin's source may give larger ones than it declared).
-        max_pixels = default_max_pixels() if source_options.max_pixels is None else source_options.max_pixels
-        check_frame_size(input, source.width, source.height, max_pixels)
+        check_frame_size(input, source.width, source.height, source_options.max_pixels)
         if output is None and not source.is_file:
             raise SrpipeError(f"{input} is a stream; name the output with -o")
         if sizes is not None:  # a fractional scale too: the size is checked against the input's
@@ -206,7 +205,8 @@ def upscale(
                 sink = open_sink(pm, output, source, sink_options)
                 on_frame = progress(source.frame_count) if progress else None
                 stats = run(source, sink, upscaler, batch_size=batch_size, threaded=threaded, model_name=model,
-                            on_frame=on_frame, sizes=sizes, max_pixels=max_pixels)
+                            on_frame=on_frame, sizes=sizes,
+                            max_pixels=source_options.max_pixels)
         except BaseException:
             if sink is not None:
                 abort_sink(sink)  # also covers a signal that lands before run() starts

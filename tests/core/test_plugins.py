@@ -432,19 +432,25 @@ class _Repeat:
         return luma.repeat(self.scale, axis=1).repeat(self.scale, axis=2)
 
 
-def test_an_upscaler_of_another_scale_than_asked_is_refused_before_writing(tmp_path):
+def _sloppy_plugin(model: str, upscaler, scales=(2,)):
+    """A plugin manager with srpipe's plugins and one more, 'sloppy', whose model ``model`` loads ``upscaler``."""
     from srpipe import hookimpl
     from srpipe.models import ModelSpec
-    from srpipe.upscaling import upscale
 
     class Plugin:
         @hookimpl
         def register_models(self, register):
-            register(ModelSpec(name="always-x2", scales=(2, 3), description="", load=lambda **kw: _Repeat(2),
-                               uses_gpu=False))
+            register(ModelSpec(name=model, scales=scales, description="", load=lambda **kw: upscaler, uses_gpu=False))
 
     pm = make_plugin_manager()
     pm.register(Plugin(), name="sloppy")
+    return pm
+
+
+def test_an_upscaler_of_another_scale_than_asked_is_refused_before_writing(tmp_path):
+    from srpipe.upscaling import upscale
+
+    pm = _sloppy_plugin("always-x2", _Repeat(2), scales=(2, 3))
     clip = make_test_video(tmp_path / "in.mp4", frames=2, audio=False)
     with pytest.raises(SrpipeError, match="model 'always-x2' of plugin 'sloppy' was asked for x3 but loaded an x2"):
         upscale(str(clip), str(tmp_path / "out.mkv"), model="always-x2", scale=3, device="cpu", pm=pm)
@@ -459,22 +465,12 @@ def test_an_upscaler_with_a_nonsense_reuse_trait_is_refused_before_writing(tmp_p
     """Tile reuse would divide by a crop alignment of 0 on the second frame: refused at load (a
     receptive radius of None is the default, no reuse; a crop alignment of None is not). A radius
     of 10**9 asked for exabytes: 'unexpected MemoryError'."""
-    from srpipe import hookimpl
-    from srpipe.models import ModelSpec
     from srpipe.upscaling import upscale
 
     upscaler = _Repeat(2)
     upscaler.receptive_radius = 3
     setattr(upscaler, trait, value)
-
-    class Plugin:
-        @hookimpl
-        def register_models(self, register):
-            register(ModelSpec(name="odd-traits", scales=(2,), description="", load=lambda **kw: upscaler,
-                               uses_gpu=False))
-
-    pm = make_plugin_manager()
-    pm.register(Plugin(), name="sloppy")
+    pm = _sloppy_plugin("odd-traits", upscaler)
     clip = make_test_video(tmp_path / "in.mp4", frames=3, audio=False)
     with pytest.raises(SrpipeError, match=rf"^model 'odd-traits' of plugin 'sloppy' declares {trait} {value!r}, "
                                           rf"which is not a whole number from {least} to 1024; report it"):
@@ -490,21 +486,11 @@ def test_an_upscaler_with_a_nonsense_reuse_trait_is_refused_before_writing(tmp_p
 ])
 def test_an_upscaler_with_a_nonsense_memory_trait_is_refused_before_writing(tmp_path, trait, value, told):
     """The memory plan failed with 'unexpected TypeError', naming no plugin."""
-    from srpipe import hookimpl
-    from srpipe.models import ModelSpec
     from srpipe.upscaling import upscale
 
     upscaler = _Repeat(2)
     setattr(upscaler, trait, value)
-
-    class Plugin:
-        @hookimpl
-        def register_models(self, register):
-            register(ModelSpec(name="odd-memory", scales=(2,), description="", load=lambda **kw: upscaler,
-                               uses_gpu=False))
-
-    pm = make_plugin_manager()
-    pm.register(Plugin(), name="sloppy")
+    pm = _sloppy_plugin("odd-memory", upscaler)
     clip = make_test_video(tmp_path / "in.mp4", frames=3, audio=False)
     with pytest.raises(SrpipeError) as refused:
         upscale(str(clip), str(tmp_path / "out.mkv"), model="odd-memory", scale=2, device="cpu", pm=pm)
