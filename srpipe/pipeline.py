@@ -23,7 +23,7 @@ from srpipe.frames import Frame
 from srpipe.media import Sink, Source, described, opened_by
 from srpipe.memory import check_frame_size, default_max_pixels
 from srpipe.models import Upscaler, UpscalerTraits
-from srpipe.plugin_guard import exits_as_errors
+from srpipe.plugin_guard import PluginExit, exits_as_errors
 from srpipe.resize import fill_hidden_colour, resize_chroma, resize_plane, shrink_plane
 from srpipe.sizing import SizePlan
 
@@ -271,9 +271,11 @@ def abort_sink(sink: Sink) -> None:
     """``sink.abort()`` after a failure: one of a plugin's that fails too is warned of, and the
     failure that came first is the one raised, not this."""
     try:
-        sink.abort()
+        with exits_as_errors():
+            sink.abort()
     except Exception as exc:
-        warnings.warn(f"{described(sink)} could not remove what it had written: {type(exc).__name__}: {exc}",
+        told = exc.__cause__ if isinstance(exc, PluginExit) else exc
+        warnings.warn(f"{described(sink)} could not remove what it had written: {type(told).__name__}: {told}",
                       PluginWarning)
 
 
@@ -308,20 +310,21 @@ def run(
         upscaled = upscale_stream(items, upscaler, batch_size, model_name, sizes)
         if threaded:
             upscaled = in_thread(upscaled, queue_size, "srpipe-upscale", stop, workers)
-        for item in upscaled:
-            if isinstance(item, Frame):
-                sink.write_frame(item)
-                stats.frames_out += 1
-                if on_frame is not None:
-                    on_frame()
-            else:
-                sink.write_packet(item)
-                stats.packets_copied += 1
-        if stats.frames_in != stats.frames_out:
-            raise SrpipeError(f"{stats.frames_in} frames decoded but {stats.frames_out} encoded")
-        stats.frames_skipped = source.skipped_frames
-        stats.frames_deinterlaced = source.deinterlaced_frames
-        sink.finish()
+        with exits_as_errors():  # the sink's code, and in this thread the source's and the model's
+            for item in upscaled:
+                if isinstance(item, Frame):
+                    sink.write_frame(item)
+                    stats.frames_out += 1
+                    if on_frame is not None:
+                        on_frame()
+                else:
+                    sink.write_packet(item)
+                    stats.packets_copied += 1
+            if stats.frames_in != stats.frames_out:
+                raise SrpipeError(f"{stats.frames_in} frames decoded but {stats.frames_out} encoded")
+            stats.frames_skipped = source.skipped_frames
+            stats.frames_deinterlaced = source.deinterlaced_frames
+            sink.finish()
     except BaseException as exc:
         interrupted = not isinstance(exc, Exception)  # Ctrl-C, SIGTERM: end within a second or two
         abort_sink(sink)

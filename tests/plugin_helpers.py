@@ -39,9 +39,10 @@ def register_models(register):
 '''
 
 
-# A model, "exits", and a source, "exits:" (a few frames of grey), of which one part raises
-# SystemExit: the model's load or upscale, the source's items, or the model's load parsing the
-# command line as the script a research model was ported from did (argparse: exit 2)
+# A model, "exits", a source, "exits:" (a few frames of grey), and a sink for outputs named *.exits,
+# of which one part raises SystemExit: the model's load, upscale, for_stream or working_bytes, the
+# source's items, the sink's methods, or the model's load parsing the command line as the script a
+# research model was ported from did (argparse: exit 2)
 EXITING_PLUGIN = '''
 import argparse
 import os
@@ -52,7 +53,7 @@ import numpy as np
 
 from srpipe import hookimpl
 from srpipe.frames import PLANE_FORMATS, Frame
-from srpipe.media import Source
+from srpipe.media import Sink, Source
 from srpipe.models import ModelSpec
 
 
@@ -78,6 +79,14 @@ class Nearest:
         maybe_exit("upscale")
         return luma.repeat(2, axis=1).repeat(2, axis=2)
 
+    def for_stream(self):
+        maybe_exit("for_stream")
+        return self
+
+    def working_bytes(self, frames, width, height):
+        maybe_exit("working_bytes")
+        return 0
+
 
 def load(**kw):
     maybe_exit("load")
@@ -98,9 +107,32 @@ class Grey(Source):
             yield Frame((y, c, c.copy()), PLANE_FORMATS["yuv420p"], False, index, self.time_base)
 
 
+class Dropping(Sink):
+    """Writes nowhere; "abort": its write fails, and then its abort exits."""
+
+    def __init__(self, location):
+        self.location = location
+
+    def write_frame(self, frame):
+        if WHERE == "abort":
+            raise OSError("the disk went away")
+        maybe_exit("write_frame")
+
+    def finish(self):
+        maybe_exit("finish")
+
+    def abort(self):
+        maybe_exit("abort")
+
+
 @hookimpl
 def open_source(location, options):
     return Grey() if location == "exits:" else None
+
+
+@hookimpl
+def open_sink(location, source, options):
+    return Dropping(location) if location.endswith(".exits") else None
 
 
 @hookimpl
@@ -111,7 +143,9 @@ def register_models(register):
 
 def exiting_plugin(site: Path, where: str, code, once: Path | None = None) -> Path:
     """:data:`EXITING_PLUGIN` installed in ``site`` as ``exiting_plugin``, raising
-    ``SystemExit(code)`` in ``where`` (``load``, ``upscale``, ``items`` or ``argparse``); with
+    ``SystemExit(code)`` in ``where`` (``load``, ``upscale``, ``items``, ``argparse``; the
+    upscaler's ``for_stream`` or ``working_bytes``; the ``.exits`` sink's ``write_frame``,
+    ``finish`` or ``abort``, whose ``write_frame`` then fails first); with
     ``once``, only where it is the first to create that file."""
     settings = f"WHERE, CODE, ONCE = {where!r}, {code!r}, {None if once is None else str(once)!r}\n"
     return fake_plugin(site, "exiting_plugin", EXITING_PLUGIN + settings)

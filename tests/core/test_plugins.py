@@ -960,22 +960,44 @@ def test_an_error_is_put_on_the_plugin_of_the_most_specific_module(monkeypatch):
         assert plugins.failure_text(raised.value).startswith(expected)
 
 
-@pytest.mark.parametrize("where, code", [("load", 0), ("upscale", 3), ("items", 3), ("argparse", 2)])
+@pytest.mark.parametrize("where, code", [("load", 0), ("upscale", 3), ("items", 3), ("argparse", 2),
+                                         ("for_stream", 3), ("working_bytes", 0), ("write_frame", 3), ("finish", 3)])
 def test_a_plugins_system_exit_is_an_error_of_the_plugin(tmp_path, where, code):
     """It ended srpipe without a word: status 0 and no output for sys.exit(0), its own status
     (3) with no message even under --debug, and a ported script's argparse a usage message not
     srpipe's and status 2, that of usage errors."""
     site = exiting_plugin(tmp_path / "site", where, code)
     source = "exits:" if where == "items" else make_test_video(tmp_path / "clip.mp4", frames=6, audio=False)
-    done = run_srpipe("upscale", source, "-m", "exits", "-o", tmp_path / "out.mp4", env={"PYTHONPATH": str(site)})
+    output = tmp_path / ("out.exits" if where in ("write_frame", "finish") else "out.mp4")
+    done = run_srpipe("upscale", source, "-m", "exits", "-o", output, env={"PYTHONPATH": str(site)})
     assert done.returncode == 1, done.stderr.decode()
     assert done.stderr.decode().splitlines()[-1] == (
         f"Error: unexpected SystemExit in plugin 'exiting_plugin' (1.0): {code}; report it to the plugin's authors, "
         "or run without it: SRPIPE_DISABLE_PLUGINS=exiting_plugin (rerun with --debug for the traceback)")
     assert not [path.name for path in tmp_path.iterdir() if "out" in path.name]  # nor a partial one
-    debugged = run_srpipe("upscale", source, "-m", "exits", "-o", tmp_path / "out.mp4", "--debug",
-                          env={"PYTHONPATH": str(site)})
+    debugged = run_srpipe("upscale", source, "-m", "exits", "-o", output, "--debug", env={"PYTHONPATH": str(site)})
     assert debugged.returncode == 1 and b"Traceback" in debugged.stderr and b"SystemExit" in debugged.stderr
+
+
+def test_a_sinks_system_exit_in_abort_is_told_and_the_error_before_it_ends_the_run(tmp_path):
+    site = exiting_plugin(tmp_path / "site", "abort", 3)
+    clip = make_test_video(tmp_path / "clip.mp4", frames=6, audio=False)
+    done = run_srpipe("upscale", clip, "-m", "exits", "-o", tmp_path / "out.exits", env={"PYTHONPATH": str(site)})
+    lines = done.stderr.decode().splitlines()
+    assert done.returncode == 1, lines
+    assert f"Warning: sink Dropping ({tmp_path / 'out.exits'}) of plugin 'exiting_plugin' (1.0) could not remove " \
+           "what it had written: SystemExit: 3" in lines
+    assert lines[-1].startswith("Error: unexpected OSError in plugin 'exiting_plugin' (1.0): the disk went away;")
+
+
+@pytest.mark.parametrize("where", ["load", "for_stream", "upscale"])
+def test_a_plugins_system_exit_ends_live_with_an_error_of_the_plugin(tmp_path, where):
+    site = exiting_plugin(tmp_path / "site", where, 3)
+    clip = make_test_video(tmp_path / "clip.mp4", frames=6, audio=False)
+    done = run_srpipe("live", "--source", clip, "--no-window", "-m", "exits", env={"PYTHONPATH": str(site)})
+    assert done.returncode == 1, done.stderr.decode()
+    assert done.stderr.decode().splitlines()[-1].startswith(
+        "Error: unexpected SystemExit in plugin 'exiting_plugin' (1.0): 3; report it to the plugin's authors")
 
 
 def test_a_plugins_keyboard_interrupt_still_means_ctrl_c(tmp_path):

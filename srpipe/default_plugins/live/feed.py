@@ -10,6 +10,8 @@ from typing import Callable
 
 from srpipe.frames import Frame
 from srpipe.media import Source
+from srpipe.memory import default_max_pixels
+from srpipe.pipeline import check_frame
 from srpipe.plugin_guard import exits_as_errors
 
 # Frames that come faster than this (a source read as fast as it decodes) are paced as if at 120 fps
@@ -110,11 +112,13 @@ class FrameFeed(SlotThread):
     real frame rate, like a camera); otherwise as soon as they are decoded.
     """
 
-    def __init__(self, source: Source, paced: bool, clock: Callable[[], float] = time.perf_counter):
+    def __init__(self, source: Source, paced: bool, clock: Callable[[], float] = time.perf_counter,
+                 max_pixels: int | None = None):
         super().__init__("srpipe-live-read")
         self.source = source
         self.paced = paced
         self.clock = clock
+        self.max_pixels = default_max_pixels() if max_pixels is None else max_pixels
         self._arrivals: deque[float] = deque(maxlen=31)
 
     @property
@@ -133,13 +137,15 @@ class FrameFeed(SlotThread):
         self.slot.discard()
 
     def _produce(self) -> None:
-        start = first = None
+        start = first = previous = None
         with exits_as_errors():  # items: the source's code
             for item in self.source.items():
                 if self._stop.is_set():
                     break
                 if not isinstance(item, Frame):
                     continue  # audio and subtitle packets
+                check_frame(item, previous, self.source, self.max_pixels)  # a plugin's source may be broken
+                previous = item
                 if self.paced and item.pts is not None and item.time_base is not None:
                     if start is None:
                         start, first = self.clock(), item.pts

@@ -15,10 +15,12 @@ from srpipe.device import resolve_device
 from srpipe.media import SourceOptions, open_source
 from srpipe.memory import check_frame_size
 from srpipe.outputs import check_output
+from srpipe.plugin_guard import exits_as_errors
 from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
 from srpipe.upscaling import check_input
 
 
+@exits_as_errors()  # plugins' code runs throughout: the model's load, for_stream and upscale, the source
 def run_live(
     location: str,
     *,
@@ -70,7 +72,8 @@ def run_live(
                 if record is not None else None
             loop = LiveLoop(
                 # A recording plays at its frame rate, as a camera would send it; a live stream comes at its own pace
-                FrameFeed(source, paced=getattr(source, "is_recording", source.is_file)), models, view,
+                FrameFeed(source, paced=getattr(source, "is_recording", source.is_file),
+                          max_pixels=source_options.max_pixels), models, view,
                 recorder=recorder, screenshot_dir=screenshot_dir, echo=echo, keep_up=keep_up,
             )
             try:

@@ -73,3 +73,25 @@ def test_a_plugin_source_plays_in_live():
     pm.register(ScreenPlugin(), name="screen")
     stats = run_live("screen:", window=False, pm=pm)
     assert stats.read == 8 and stats.shown + stats.dropped == 8 and stats.shown >= 1
+
+
+def test_a_plugin_sources_malformed_frame_is_refused_naming_it():
+    """live showed what upscale refuses: a frame larger than the source declared (memory was
+    planned by the declared size), timestamps that go back."""
+
+    class Oversized(ScreenSource):
+        width, height = 32, 24
+
+        def items(self):
+            yield grey_frame(0)
+            yield grey_frame(1, width=64, height=48)
+
+    class Growing:
+        @hookimpl
+        def open_source(self, location, options):
+            return Oversized() if location == "screen:" else None
+
+    pm = make_plugin_manager()
+    pm.register(Growing(), name="growing")
+    with pytest.raises(SrpipeError, match=r"source Oversized \(screen:\) of plugin 'growing' .* declared "):
+        run_live("screen:", window=False, pm=pm)
