@@ -230,7 +230,7 @@ def _first_opened(pm, hook_name: str, kind: type, none_message: str, **arguments
                 **arguments)
         if opened is None:
             continue
-        label = f"plugin {name!r} ({pm.versions.get(name, 'unknown version')})"
+        label = pm.label(name)
         if not isinstance(opened, kind):
             raise SrpipeError(f"{label} opened {arguments['location']} as a {type(opened).__name__}, not a "
                               f"srpipe.media.{kind.__name__}; run without it (SRPIPE_DISABLE_PLUGINS={name}) and "

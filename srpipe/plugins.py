@@ -57,6 +57,10 @@ class PluginManager(pluggy.PluginManager):
         super().__init__(hookspecs.PROJECT)
         self.versions: dict[str, str] = {}
 
+    def label(self, name: str) -> str:
+        """A plugin as errors name it: ``plugin 'NAME' (VERSION)``."""
+        return f"plugin {name!r} ({self.versions.get(name, 'unknown version')})"
+
 
 def make_plugin_manager() -> PluginManager:
     """A fresh manager with the built-ins and the installed entry points loaded."""
@@ -309,7 +313,7 @@ def failure_text(exc: BaseException) -> str:
                  for frame, _ in traceback.walk_tb(cause.__traceback__)]
         name = next((name for name in reversed(names) if name), None)
         if name:
-            return (f"{type(exc).__name__} in plugin {name!r} ({pm.versions.get(name, 'unknown version')}){message}; "
+            return (f"{type(exc).__name__} in {pm.label(name)}{message}; "
                     f"report it to the plugin's authors, or run without it: SRPIPE_DISABLE_PLUGINS={name}")
         cause = cause.__cause__ or cause.__context__
     return f"{type(exc).__name__}{message}"

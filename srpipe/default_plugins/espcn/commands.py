@@ -40,8 +40,8 @@ from srpipe.outputs import check_not_input, input_files
               help="video: train on short pan clips of each image, shrunk with several kernels (with and "
                    "without antialiasing) and really encoded by x264 at random crf, as video arrives.")
 @click.option("--holdout", type=click.IntRange(min=0), default=0, show_default=True,
-              help="With --degrade video: keep this many images of the last --data folder out of training "
-                   "and score them each epoch, clean and compressed.")
+              help="Keep this many images of the last --data folder out of training and score them each "
+                   "epoch, clean, shrunk without antialiasing and compressed: choose by them, not by a test set.")
 @click.option("--temporal", type=click.IntRange(min=1, max=8), default=1, show_default=True, metavar="N",
               help="With --degrade video: a temporal network that also reads the N-1 frames before the current "
                    "one, aligned to it (early fusion); each costs 1,600 more MAC per pixel with --arch shipped.")
@@ -68,8 +68,6 @@ def train_espcn(data, val, scale, epochs, steps_per_epoch, batch_size, preset, d
     """
     for folder in data + val:
         check_image_folder(folder)
-    if holdout and degrade != "video":
-        raise SrpipeError("--holdout needs --degrade video")
     if temporal > 1 and degrade != "video":
         raise SrpipeError("--temporal trains on clips: add --degrade video")
     run_folder = Path(output).with_name(Path(output).name + ".run")

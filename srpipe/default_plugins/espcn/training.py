@@ -284,8 +284,6 @@ def train(a: TrainSettings) -> dict:
                                       jpeg=a.jpeg, seed=a.seed, stack=a.frames)
     elif a.frames > 1:
         raise SrpipeError("a temporal network (--frames above 1) trains on clips: add --degrade video")
-    elif held:
-        raise SrpipeError("holding images out needs the video degradation (--degrade video)")
     else:
         pairs = cached_pairs(train, a.scale, a.rescales, cache_dir)
     sampler = PatchSampler(pairs, a.scale, a.patch, a.batch, a.steps_per_epoch, mismatch=a.mismatch)

@@ -167,8 +167,14 @@ def test_train_command_takes_the_video_degradation(tmp_path, cli_run, monkeypatc
     meta = load_checkpoint(weights)["meta"]
     assert meta["degrade"] == "video" and meta["holdout"] == ["0.png"]
     assert any(p.name.startswith("srclips2-x2-") for p in (tmp_path / "cache").iterdir())
-    done = cli_run("train", "espcn", "--data", data, "-s", "2", "--holdout", "1", "-o", weights)
-    assert done.exit_code == 1 and "--holdout needs --degrade video" in done.output
+    clean = tmp_path / "clean.pt"  # clean pairs hold images out as well: the one picture is not trained on
+    done = cli_run("train", "espcn", "--data", data, "-s", "2", "--epochs", "1", "--steps-per-epoch", "2",
+                   "--batch-size", "4", "--holdout", "1", "-o", clean)
+    assert done.exit_code == 0, done.output
+    meta = load_checkpoint(clean)["meta"]
+    assert meta["holdout"] == ["0.png"] and "degrade" not in meta
+    pairs = [p for p in (tmp_path / "cache").iterdir() if p.name.startswith("srpairs-x2-")]
+    assert len(pairs) == 1 and len(np.load(pairs[0]).files) == 2 * 2  # two of the three pictures, LR and HR
 
 
 def test_eval_refuses_an_image_too_small_to_score_in_one_line(tmp_path):
