@@ -9,6 +9,7 @@ from typing import Iterator
 
 from srpipe.errors import SrpipeError
 from srpipe.models import UpscalerTraits
+from srpipe.plugin_guard import exits_as_errors
 
 GIB = 1 << 30
 # The share of free memory a run may plan to take: the rest is for what the plan does not count
@@ -148,7 +149,8 @@ def working_bytes(traits: UpscalerTraits, frames: int, width: int, height: int, 
     """The model's working memory for ``frames`` frames of ``width`` x ``height`` upscaled x``scale``:
     what it states (``UpscalerTraits.working_bytes``), else its bytes per output pixel."""
     if traits.working_bytes is not None:
-        return traits.working_bytes(frames, width, height)
+        with exits_as_errors():  # a plugin's code
+            return traits.working_bytes(frames, width, height)
     return frames * width * height * scale * scale * traits.working_bytes_per_output_pixel
 
 

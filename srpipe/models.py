@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 from srpipe.errors import SrpipeError
+from srpipe.plugin_guard import exits_as_errors
 from srpipe.registry import Registry
 
 
@@ -86,7 +87,8 @@ def for_stream(upscaler: Upscaler) -> Upscaler:
     start = UpscalerTraits.of(upscaler).for_stream
     if start is None:
         return upscaler
-    fresh = start()
+    with exits_as_errors():
+        fresh = start()
     if getattr(fresh, "scale", None) != upscaler.scale or not callable(getattr(fresh, "upscale", None)):
         raise SrpipeError(f"{type(upscaler).__name__}.for_stream() gave a {type(fresh).__name__} of scale "
                           f"{getattr(fresh, 'scale', None)!r}, not an x{upscaler.scale} upscaler; report it to the "
@@ -125,7 +127,8 @@ def check_upscaler(upscaler, spec: ModelSpec, scale: int | None) -> None:
                               f"a whole number from {least} to {MOST_REUSE_PIXELS}; report it to the plugin's authors")
     needs = {"working_bytes_per_output_pixel": traits.working_bytes_per_output_pixel}
     if traits.working_bytes is not None:
-        needs[f"working_bytes{PLANNED_FRAME}"] = traits.working_bytes(*PLANNED_FRAME)
+        with exits_as_errors():
+            needs[f"working_bytes{PLANNED_FRAME}"] = traits.working_bytes(*PLANNED_FRAME)
     for name, value in needs.items():
         if isinstance(value, bool) or not (isinstance(value, numbers.Real) and 0 <= value < math.inf):
             raise SrpipeError(f"model {spec.name!r} of plugin {spec.plugin!r} declares {name} {value!r}, which is not "

@@ -310,20 +310,22 @@ def run(
         upscaled = upscale_stream(items, upscaler, batch_size, model_name, sizes)
         if threaded:
             upscaled = in_thread(upscaled, queue_size, "srpipe-upscale", stop, workers)
-        with exits_as_errors():  # the sink's code, and in this thread the source's and the model's
-            for item in upscaled:
-                if isinstance(item, Frame):
+        for item in upscaled:
+            if isinstance(item, Frame):
+                with exits_as_errors():  # the sink's code
                     sink.write_frame(item)
-                    stats.frames_out += 1
-                    if on_frame is not None:
-                        on_frame()
-                else:
+                stats.frames_out += 1
+                if on_frame is not None:
+                    on_frame()
+            else:
+                with exits_as_errors():
                     sink.write_packet(item)
-                    stats.packets_copied += 1
-            if stats.frames_in != stats.frames_out:
-                raise SrpipeError(f"{stats.frames_in} frames decoded but {stats.frames_out} encoded")
-            stats.frames_skipped = source.skipped_frames
-            stats.frames_deinterlaced = source.deinterlaced_frames
+                stats.packets_copied += 1
+        if stats.frames_in != stats.frames_out:
+            raise SrpipeError(f"{stats.frames_in} frames decoded but {stats.frames_out} encoded")
+        stats.frames_skipped = source.skipped_frames
+        stats.frames_deinterlaced = source.deinterlaced_frames
+        with exits_as_errors():
             sink.finish()
     except BaseException as exc:
         interrupted = not isinstance(exc, Exception)  # Ctrl-C, SIGTERM: end within a second or two

@@ -101,13 +101,38 @@ class Stop(SystemExit):
 @contextlib.contextmanager
 def exits_as_errors():
     """Around a call of a plugin's code: a ``SystemExit`` it raises comes out as a
-    :class:`PluginExit` (Ctrl-C and srpipe's own :class:`Stop` go through as they are)."""
+    :class:`PluginExit`. Ctrl-C goes through as it is, and so does a ``SystemExit`` that a signal
+    handler raised while the plugin's code ran: srpipe's own :class:`Stop`, a host program's
+    (``signal(SIGTERM, lambda *a: sys.exit())``), Ray's in its workers; made an error, the
+    process it was to end went on to its next job."""
     try:
         yield
     except Stop:
         raise
     except SystemExit as exc:
+        if _raised_by_a_signal_handler(exc):
+            raise
         raise PluginExit(*exc.args) from exc
+
+
+def _raised_by_a_signal_handler(exc: BaseException) -> bool:
+    """Whether a frame of ``exc``'s traceback runs the code of a Python signal handler now set
+    (a handler runs as a frame on top of whatever it interrupted)."""
+    handlers = set()
+    for signum in signal.valid_signals():
+        try:
+            handler = signal.getsignal(signum)
+        except (OSError, ValueError):
+            continue
+        code = getattr(getattr(handler, "__func__", handler), "__code__", None)  # a function or a bound method
+        if code is not None:
+            handlers.add(code)
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code in handlers:
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def _current_folder() -> str | None:

@@ -91,7 +91,6 @@ def check_input(location: str) -> None:
         raise SrpipeError(f"{location} is empty; give a complete video or image file")
 
 
-@exits_as_errors()  # plugins' code runs throughout: load, for_stream, working_bytes, the source, the sink
 def upscale(
     input: str,
     output: str | None = None,
@@ -242,10 +241,11 @@ def _settle_as_the_whole_file(upscaler, pm, input: str, source_options: SourceOp
         return
     from srpipe.frames import Frame
 
-    with open_source(pm, input, replace(source_options, pts_range=None)) as whole:
-        first = next((item for item in whole.items() if isinstance(item, Frame)), None)
-    if first is not None:
-        upscaler.upscale(first.planes[0][None], bit_depth=first.format.bit_depth, full_range=first.full_range)
+    with exits_as_errors():  # items and upscale: plugins' code
+        with open_source(pm, input, replace(source_options, pts_range=None)) as whole:
+            first = next((item for item in whole.items() if isinstance(item, Frame)), None)
+        if first is not None:
+            upscaler.upscale(first.planes[0][None], bit_depth=first.format.bit_depth, full_range=first.full_range)
 
 
 def _sized_output_path(input: str, sizes: SizePlan, suffix: str) -> Path:

@@ -1122,3 +1122,46 @@ def test_the_built_in_upscalers_outputs_are_used_as_they_are_given(model, backen
     luma = np.random.default_rng(0).integers(16, 235, (2, 24, 32), dtype=np.uint8)
     big = checked_upscale(Watched(), luma, 2, 8, full_range, "model 'm'")
     assert big.__array_interface__["data"][0] == given[0]
+
+
+@pytest.mark.parametrize("where", ["upscale", "for_stream", "working_bytes"])
+def test_a_plugins_system_exit_in_eval_is_an_error_of_the_plugin(tmp_path, where):
+    """eval --data called the model's upscale and for_stream unguarded, and load_upscaler its
+    working_bytes: exit 3 with nothing said."""
+    import cv2
+    import numpy as np
+
+    site = exiting_plugin(tmp_path / "site", where, 3)
+    (tmp_path / "img").mkdir()
+    cv2.imwrite(str(tmp_path / "img" / "a.png"), np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8))
+    done = run_srpipe("eval", "-m", "exits", "--data", tmp_path / "img", env={"PYTHONPATH": str(site)})
+    assert done.returncode == 1, done.stderr.decode()
+    assert done.stderr.decode().splitlines()[-1].startswith(
+        "Error: unexpected SystemExit in plugin 'exiting_plugin' (1.0): 3; report it to the plugin's authors")
+
+
+def test_a_signal_handlers_system_exit_in_a_plugins_code_still_ends_the_program():
+    """A host program's (or Ray's worker's) SIGTERM handler raises SystemExit wherever the signal
+    lands, mostly in a model's or a sink's code: made a plugin's error, the run failed and the
+    process went on to its next job instead of ending."""
+    import os
+    import signal
+    import time
+
+    from srpipe.plugin_guard import PluginExit, exits_as_errors
+
+    def host_handler(signum, frame):
+        sys.exit(143)
+
+    previous = signal.signal(signal.SIGUSR1, host_handler)
+    try:
+        with pytest.raises(SystemExit) as ended:
+            with exits_as_errors():  # as around a model's upscale
+                os.kill(os.getpid(), signal.SIGUSR1)
+                time.sleep(5)
+        assert type(ended.value) is SystemExit and ended.value.code == 143
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    with pytest.raises(PluginExit):  # the plugin's own, with the handler still set elsewhere
+        with exits_as_errors():
+            sys.exit(143)

@@ -16,6 +16,7 @@ from srpipe.cli.options import (
 from srpipe.default_plugins.classifier.datasets import DATASETS, DEFAULT_ROOT
 from srpipe.errors import SrpipeError
 from srpipe.outputs import check_not_input, input_files
+from srpipe.plugin_guard import exits_as_errors
 
 MAX_FEATURES = 1024  # filters a conv block may have: more would take gigabytes for 28x28 pictures
 
@@ -150,7 +151,8 @@ def embed(model, output, confusion, root, samples, weights, threads, overwrite):
 
     if threads:
         torch.set_num_threads(threads)
-    loaded = collect_models(get_plugin_manager()).get(model, kind="classifier").load(weights=weights)
+    with exits_as_errors():  # a plugin's code
+        loaded = collect_models(get_plugin_manager()).get(model, kind="classifier").load(weights=weights)
     if "dataset" not in loaded.meta:
         raise SrpipeError(f"the checkpoint of {model} names no data set, which embed scores it on; use one written "
                           "by 'srpipe train classifier'")
@@ -182,7 +184,8 @@ def classify(input_path, model, top_k, every, weights, device, as_json):
     from srpipe.plugins import collect_models, get_plugin_manager
 
     spec = collect_models(get_plugin_manager()).get(model, kind="classifier")
-    classifier = spec.load(device=_usable(device), weights=weights)
+    with exits_as_errors():  # a plugin's code
+        classifier = spec.load(device=_usable(device), weights=weights)
     told = set()
     for result in run(input_path, classifier, top_k=top_k, every=every):
         if as_json:

@@ -218,9 +218,11 @@ def evaluate(model, data, video, scale, weights, device, downscale, degrade, crf
                         max_pixels)
         return
     from srpipe.default_plugins.espcn.evaluate import evaluate_folder
+    from srpipe.pipeline import checked_upscale
 
     report = evaluate_folder(data, upscaler.scale,
-                             lambda y: for_stream(upscaler).upscale(y, bit_depth=8, full_range=False),
+                             lambda y: checked_upscale(for_stream(upscaler), y, upscaler.scale, 8, False,
+                                                       f"model {model!r}"),
                              downscale=downscale, degrade=degrade, max_pixels=max_pixels)
     if as_json:
         click.echo(json.dumps({"model": model, "scale": upscaler.scale, "downscale": downscale, "degrade": degrade,

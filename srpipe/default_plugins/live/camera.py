@@ -87,13 +87,15 @@ class OpenCVCamera(Source):
         self.height = int(self.capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
 
     def items(self) -> Iterator[Frame]:
-        start = time.perf_counter()
+        start, pts = time.perf_counter(), -1
         while True:
             ok, bgr = self.capture.read()
             if not ok:
                 return
             frame = bgr_to_frame(bgr)
-            frame.pts, frame.time_base = round((time.perf_counter() - start) / MILLISECONDS), MILLISECONDS
+            # the time it came, in milliseconds; frames read less than one apart (a burst) a tick apart
+            pts = max(pts + 1, round((time.perf_counter() - start) / MILLISECONDS))
+            frame.pts, frame.time_base = pts, MILLISECONDS
             yield frame
 
     def close(self) -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from srpipe.frames import Frame
-from srpipe.media import Source
+from srpipe.media import Source, opened_by
 from srpipe.memory import default_max_pixels
 from srpipe.pipeline import check_frame
 from srpipe.plugin_guard import exits_as_errors
@@ -119,6 +119,9 @@ class FrameFeed(SlotThread):
         self.paced = paced
         self.clock = clock
         self.max_pixels = default_max_pixels() if max_pixels is None else max_pixels
+        # A third-party plugin's source has its frames checked (sizes, planes, timestamps); srpipe's
+        # own cameras stamp frames as they come, which a driver's burst may give one time
+        self.checked = opened_by(source) is not None
         self._arrivals: deque[float] = deque(maxlen=31)
 
     @property
@@ -144,8 +147,9 @@ class FrameFeed(SlotThread):
                     break
                 if not isinstance(item, Frame):
                     continue  # audio and subtitle packets
-                check_frame(item, previous, self.source, self.max_pixels)  # a plugin's source may be broken
-                previous = item
+                if self.checked:  # as srpipe upscale refuses them
+                    check_frame(item, previous, self.source, self.max_pixels)
+                    previous = item
                 if self.paced and item.pts is not None and item.time_base is not None:
                     if start is None:
                         start, first = self.clock(), item.pts

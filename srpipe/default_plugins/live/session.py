@@ -15,12 +15,10 @@ from srpipe.device import resolve_device
 from srpipe.media import SourceOptions, open_source
 from srpipe.memory import check_frame_size
 from srpipe.outputs import check_output
-from srpipe.plugin_guard import exits_as_errors
 from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
 from srpipe.upscaling import check_input
 
 
-@exits_as_errors()  # plugins' code runs throughout: the model's load, for_stream and upscale, the source
 def run_live(
     location: str,
     *,

@@ -51,6 +51,20 @@ def test_opencv_fallback_opens_what_the_capture_input_cannot(tmp_path):
     assert [f.pts for f in frames] == sorted(f.pts for f in frames)
 
 
+def test_a_cameras_frames_read_in_a_burst_are_timed_one_after_the_other(tmp_path, monkeypatch):
+    """Frames a driver gives back to back (the reader a frame late) were stamped the same
+    millisecond, and live refused its own camera: 'timestamp 5 after 5'."""
+    import types
+
+    from srpipe.default_plugins.live import camera
+
+    clip = make_test_video(tmp_path / "clip.mp4", width=64, height=48, frames=5, audio=False)
+    monkeypatch.setattr(camera, "time", types.SimpleNamespace(perf_counter=lambda: 100.0))  # all at once
+    with open_camera(f"camera:{clip}") as opened:
+        assert [f.pts for f in opened.items()] == [0, 1, 2, 3, 4]
+    assert run_live(f"camera:{clip}", window=False).read == 5
+
+
 class ScreenSource(Source):
     is_file = False
     location = "screen:"
