@@ -65,6 +65,11 @@ class UpscalerTraits:
     #: temporal network's earlier frames); srpipe calls it at the start of each. ``None``: the
     #: upscaler keeps no state across calls
     for_stream: Callable[[], Upscaler] | None = None
+    #: its output gets closer to the truth as the mean over flipped and transposed views of the
+    #: input (a learned network, which no flip leaves unchanged): a still picture is then run
+    #: through as many of the eight views as :data:`srpipe.ensemble.ENSEMBLE_MACS` allows by
+    #: its ``macs_per_lr_pixel``, unless ``--exact``
+    self_ensemble: bool = False
     #: which of its variants ran, for an upscaler that settles one per stream (``"clean weights"``)
     #: or that a model loaded for the path asked for (``"fast network"``, see ``accepts_exact``),
     #: shown after the model's name in the summary line and ``--json``; ``None``: it has one

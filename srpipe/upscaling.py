@@ -183,6 +183,10 @@ def upscale(
         scale = upscaler.scale
         reuse_stats = None
         if isinstance(source, ImageSource):  # one picture: its own need, with no batch to fit
+            if not exact and UpscalerTraits.of(upscaler).self_ensemble:
+                from srpipe.ensemble import ViewEnsemble
+
+                upscaler = ViewEnsemble(upscaler, f"model {model!r}")
             source.check_memory(upscaler, sizes, output)
         else:
             if reuses_tiles(upscaler, device, exact):

@@ -133,6 +133,8 @@ class PickedWeights:
     crop alignment and flat path, so video through it reuses tiles (:mod:`srpipe.reuse`); the
     clean weights run only where they fit them (:meth:`_fits`)."""
 
+    self_ensemble = True  # on a picture (srpipe.ensemble): both weights gain from it
+
     def __init__(self, otherwise, load_clean, pick: StillPick, otherwise_name: str = "image",
                  load_clean_now: bool = False):
         self.otherwise, self.otherwise_name, self.pick = otherwise, otherwise_name, pick
