@@ -102,9 +102,10 @@ WIDTH_HELP = ("Output width in pixels; without --height the height keeps the asp
 HEIGHT_HELP = "Output height in pixels; without --width the width keeps the aspect ratio."
 EXACT_HELP = ("Run the model's own network on every pixel of every frame, with no int8: its exact output, and "
               "slower. By default tiles that did not change since the previous frame keep its output, flat tiles "
-              "take the bicubic path, int8 runs where the CPU has it, and espcn x2 on the CPU runs a faster network "
-              "distilled from its own (docs/speed.md). The weights a model picks for the file (espcn's for "
-              "lossless or coarsely coded video) are picked the same way.")
+              "take the bicubic path, int8 runs where the CPU has it, espcn x2 on the CPU runs a faster network "
+              "distilled from its own (docs/speed.md), and a picture through espcn is the mean over up to eight "
+              "flipped and turned views of it (docs/espcn.md). The weights a model picks for the file (espcn's "
+              "for lossless or coarsely coded video, or a picture) are picked the same way.")
 
 
 def scale_option(command):
