@@ -99,8 +99,11 @@ class ViewEnsemble:
             return checked_upscale(self.inner, luma, self.scale, bit_depth, full_range, self.who)
         total = None
         for index in range(count):
-            view = np.ascontiguousarray(_view(luma, index))
-            out = _unview(checked_upscale(self.inner, view, self.scale, bit_depth, full_range, self.who), index)
+            # each view a copy of its own: a model may overwrite its input (docs/plugins.md)
+            view = np.array(_view(luma, index), order="C")
+            who = self.who if index == 0 else (f"{self.who} (given the picture flipped or transposed, view {index + 1} "
+                                               f"of {count}; --exact runs only the picture itself)")
+            out = _unview(checked_upscale(self.inner, view, self.scale, bit_depth, full_range, who), index)
             if total is None:
                 total = out.astype(np.uint32)
             else:

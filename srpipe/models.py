@@ -77,7 +77,8 @@ class UpscalerTraits:
 
     @classmethod
     def of(cls, upscaler) -> UpscalerTraits:
-        return cls(**{f.name: getattr(upscaler, f.name) for f in fields(cls) if hasattr(upscaler, f.name)})
+        with exits_as_errors():  # a trait may be a property: a plugin's code
+            return cls(**{f.name: getattr(upscaler, f.name) for f in fields(cls) if hasattr(upscaler, f.name)})
 
     def lend(self, wrapper, *names: str) -> None:
         """Give ``wrapper``, an upscaler that runs the one these traits are of, the traits
@@ -130,6 +131,13 @@ def check_upscaler(upscaler, spec: ModelSpec, scale: int | None) -> None:
         if isinstance(value, bool) or not (isinstance(value, numbers.Integral) and least <= value <= MOST_REUSE_PIXELS):
             raise SrpipeError(f"model {spec.name!r} of plugin {spec.plugin!r} declares {name} {value!r}, which is not "
                               f"a whole number from {least} to {MOST_REUSE_PIXELS}; report it to the plugin's authors")
+    macs = traits.macs_per_lr_pixel  # it sets how many views of a picture run (srpipe.ensemble)
+    if macs is not None and (isinstance(macs, bool) or not isinstance(macs, numbers.Integral) or macs < 1):
+        raise SrpipeError(f"model {spec.name!r} of plugin {spec.plugin!r} declares macs_per_lr_pixel {macs!r}, which "
+                          "is not a whole number of at least 1; report it to the plugin's authors")
+    if not isinstance(traits.self_ensemble, bool):
+        raise SrpipeError(f"model {spec.name!r} of plugin {spec.plugin!r} declares self_ensemble "
+                          f"{traits.self_ensemble!r}, which is not True or False; report it to the plugin's authors")
     needs = {"working_bytes_per_output_pixel": traits.working_bytes_per_output_pixel}
     if traits.working_bytes is not None:
         with exits_as_errors():

@@ -56,6 +56,44 @@ def test_the_output_is_the_rounded_mean_of_the_views(dtype, bit_depth, views):
     assert not np.array_equal(out, outputs[0])  # the mean, not the first view
 
 
+class Overwriting(Lopsided):
+    """Overwrites its input, as docs/plugins.md allows: the array is srpipe's own copy."""
+
+    def upscale(self, luma, *, bit_depth, full_range):
+        out = super().upscale(luma, bit_depth=bit_depth, full_range=full_range)
+        luma[...] = 0
+        return out
+
+
+class Square(Lopsided):
+    """Takes only the shape it was made for, as a network exported with a fixed input would."""
+
+    def upscale(self, luma, *, bit_depth, full_range):
+        out = super().upscale(luma, bit_depth=bit_depth, full_range=full_range)
+        return out if luma.shape[1] < luma.shape[2] else out.transpose(0, 2, 1)
+
+
+def test_each_view_is_a_copy_of_its_own_and_the_picture_is_left_as_it_was():
+    """The first view was the caller's array: a model that overwrote it gave the other seven views
+    a black picture (16 where the picture's mean was 128)."""
+    luma = picture()
+    kept = luma.copy()
+    out = ViewEnsemble(Overwriting(), "model 'o'", budget=8 * 10 * luma.size).upscale(luma, bit_depth=8,
+                                                                                      full_range=False)
+    expected = ViewEnsemble(Lopsided(), "model 'l'", budget=8 * 10 * luma.size).upscale(kept.copy(), bit_depth=8,
+                                                                                        full_range=False)
+    assert np.array_equal(out, expected) and np.array_equal(luma, kept)
+
+
+def test_a_model_that_refuses_a_transposed_view_is_told_with_the_view_and_what_to_do():
+    from srpipe.errors import SrpipeError
+
+    luma = picture()
+    with pytest.raises(SrpipeError, match=r"^model 's' \(given the picture flipped or transposed, view 5 of 8; --exact "
+                                          r"runs only the picture itself\) returned uint8 \(1, 12, 20\); expected"):
+        ViewEnsemble(Square(), "model 's'", budget=8 * 10 * luma.size).upscale(luma, bit_depth=8, full_range=False)
+
+
 def test_a_large_picture_or_an_undeclared_cost_gets_one_view_the_networks_own_output():
     luma = picture()
     inner = Lopsided()

@@ -479,6 +479,31 @@ def test_an_upscaler_with_a_nonsense_reuse_trait_is_refused_before_writing(tmp_p
 
 
 @pytest.mark.parametrize("trait, value, told", [
+    ("macs_per_lr_pixel", "160000", "macs_per_lr_pixel '160000', which is not a whole number of at least 1"),
+    ("macs_per_lr_pixel", -1, "macs_per_lr_pixel -1, which is not a whole number of at least 1"),
+    ("macs_per_lr_pixel", True, "macs_per_lr_pixel True, which is not a whole number of at least 1"),
+    ("self_ensemble", "no", "self_ensemble 'no', which is not True or False"),
+])
+def test_an_upscaler_whose_cost_or_views_trait_is_nonsense_is_refused_before_writing(tmp_path, trait, value, told):
+    """They set how many views of a picture run: a string of MACs built a 576 MB string before an
+    'unexpected TypeError', -1 or True ran every view of any picture, 'no' ran them."""
+    import cv2
+    import numpy as np
+
+    from srpipe.upscaling import upscale
+
+    upscaler = _Repeat(2)
+    setattr(upscaler, trait, value)
+    pm = _sloppy_plugin("odd-cost", upscaler)
+    cv2.imwrite(str(tmp_path / "in.png"), np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(SrpipeError) as refused:
+        upscale(str(tmp_path / "in.png"), str(tmp_path / "out.png"), model="odd-cost", scale=2, device="cpu", pm=pm)
+    assert str(refused.value) == (f"model 'odd-cost' of plugin 'sloppy' declares {told}; report it to the plugin's "
+                                  "authors")
+    assert not (tmp_path / "out.png").exists()
+
+
+@pytest.mark.parametrize("trait, value, told", [
     ("working_bytes_per_output_pixel", "8", "working_bytes_per_output_pixel '8'"),
     ("working_bytes_per_output_pixel", -1, "working_bytes_per_output_pixel -1"),
     ("working_bytes", lambda frames, width, height: "lots", "working_bytes(1, 1920, 1080) 'lots'"),
