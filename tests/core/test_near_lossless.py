@@ -350,12 +350,17 @@ def test_eval_says_what_ran_on_a_lossless_encode(tmp_path, cli_run):
 
 
 def test_batch_says_which_files_ran_a_stand_in(tmp_path):
-    """A folder of a lossless, a coarsely and a finely compressed clip: the first two's lines and
-    --json entries name the stand-in that ran; the last names nothing (the batch's own model ran)."""
+    """A folder of a lossless, a coarsely and a finely compressed clip and a picture: the lines and
+    --json entries name the stand-in that ran (none for the finely compressed clip: the batch's own
+    model ran) and which of its variants, as upscale's summary does (batch said nothing of them)."""
     import json
+
+    import cv2
+    import numpy as np
 
     folder = tmp_path / "in"
     folder.mkdir()
+    cv2.imwrite(str(folder / "picture.png"), np.random.default_rng(0).integers(0, 255, (48, 64, 3), np.uint8))
     clip(folder / "lossless.mkv", codec="ffv1")
     clip(folder / "coarse.mp4", codec_options={"qp": "45", "preset": "ultrafast"})
     clip(folder / "lossy.mp4", codec_options={"qp": "14", "preset": "ultrafast"})
@@ -365,7 +370,12 @@ def test_batch_says_which_files_ran_a_stand_in(tmp_path):
     files = {entry["input"]: entry for entry in json.loads(run.stdout)["files"]}
     assert files["lossless.mkv"]["model"] == "espcn-lossless" and files["lossy.mp4"]["model"] is None
     assert files["coarse.mp4"]["model"] == "espcn-lowbitrate"
+    assert files["lossy.mp4"]["variant"] == "fast network"
+    assert files["picture.png"]["model"] == "espcn-image" and files["picture.png"]["variant"].endswith(", 8 views")
     lines = run.stderr.replace("\r", "\n").splitlines()
-    assert any("done     lossless.mkv" in line and ", espcn-lossless)" in line for line in lines), lines
-    assert any("done     coarse.mp4" in line and ", espcn-lowbitrate)" in line for line in lines), lines
-    assert any("done     lossy.mp4" in line and "espcn" not in line for line in lines), lines
+    assert any("done     lossless.mkv" in line and ", espcn-lossless" in line for line in lines), lines
+    assert any("done     coarse.mp4" in line and ", espcn-lowbitrate" in line for line in lines), lines
+    assert any("done     lossy.mp4" in line and "espcn" not in line and ", fast network)" in line
+               for line in lines), lines
+    assert any("done     picture.png" in line and ", espcn-image, " in line and " 8 views)" in line
+               for line in lines), lines

@@ -99,6 +99,7 @@ class FileResult:
     error: str | None = None
     input_stamp: dict | None = None  # the input's size and mtime before it was read (for the manifest)
     model: str | None = None  # what ran where a stand-in ran for the batch's model (espcn-lossless, espcn-image...)
+    variant: str | None = None  # which of its variants ran, as upscale's summary says ("image weights, 8 views")
 
 
 @dataclass
@@ -522,7 +523,7 @@ def run_job(job: Job) -> FileResult:
     except Exception as exc:  # a broken file must not stop the batch
         return _failed(job, exc)
     return FileResult(str(job.rel), "done", job.out_rel, frames, time.perf_counter() - started, input_stamp=stamp,
-                      model=result.model if result.model != settings.model else None)
+                      model=result.model if result.model != settings.model else None, variant=result.variant)
 
 
 def _failed(job: Job, exc: Exception) -> FileResult:
@@ -708,6 +709,7 @@ class _ChunkedFile:
     seconds: float = 0.0
     failed: bool = False
     model: str | None = None  # a stand-in that ran its chunks (FileResult.model)
+    variant: str | None = None  # which of its variants ran them (FileResult.variant)
 
     def part(self, chunk: Chunk) -> Path:
         from srpipe.default_plugins.batch.chunks import PART_FORMAT
@@ -796,7 +798,7 @@ def _join(file: _ChunkedFile) -> FileResult:
         return _failed(job, exc)
     shutil.rmtree(file.parts_dir, ignore_errors=True)
     return FileResult(str(job.rel), "done", job.out_rel, frames, file.seconds + time.perf_counter() - started,
-                      input_stamp=file.stamp, model=file.model)
+                      input_stamp=file.stamp, model=file.model, variant=file.variant)
 
 
 def run_batch(
@@ -923,6 +925,7 @@ def _run_batch(in_dir, out_dir, settings, manifest, jobs, engine, address, chunk
                 file.frames += result.frames
                 file.seconds += result.seconds
                 file.model = result.model or file.model
+                file.variant = result.variant or file.variant
                 if not file.pending:
                     report(_join(file))
     _remove_stale_parts(out_dir, {file.parts_dir for file in chunked.values() if file.failed})

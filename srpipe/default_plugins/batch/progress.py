@@ -139,7 +139,8 @@ class BatchProgress:
         name, error = shown(rel), shown(result.error or "")
         if result.status == "done":
             frames = f"{result.frames} frame{'s' * (result.frames != 1)}"
-            ran = f", {result.model}" if result.model else ""  # a stand-in for the model asked
+            # a stand-in for the model asked, and which of its variants ran (as upscale's summary says)
+            ran = "".join(f", {what}" for what in (result.model, result.variant) if what)
             text = f"done     {name} -> {shown(result.output)} ({frames}, {result.seconds:.1f} s{ran})"
         else:
             text = {"skipped": f"skipped  {name} ({error or 'already done'})",
