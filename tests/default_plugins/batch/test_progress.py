@@ -76,7 +76,7 @@ def job(rel, frames):
 
 def result(rel, status, frames=0, error=None):
     return types.SimpleNamespace(input=rel, status=status, frames=frames, seconds=1.0, output=rel, error=error,
-                                 model=None)
+                                 model=None, variant=None)
 
 
 def test_the_total_follows_what_files_really_had_and_long_files_show_signs_of_life(capsys):
