@@ -64,8 +64,9 @@ class ViewEnsemble:
     ``who`` names the model in errors. How many ran is told by ``views`` and in ``variant``
     (``"image weights, 8 views"``)."""
 
-    def __init__(self, inner, who: str, budget: int = ENSEMBLE_MACS):
-        self.inner, self.who, self.budget = inner, who, budget
+    def __init__(self, inner, who: str, budget: int = ENSEMBLE_MACS, count: int | None = None):
+        """``count``: that many views (one of :data:`VIEW_COUNTS`) whatever the picture's size."""
+        self.inner, self.who, self.budget, self.count = inner, who, budget, count
         self.scale = inner.scale
         self.views: int | None = None
 
@@ -81,6 +82,8 @@ class ViewEnsemble:
         return f"{own}, {self.views} views" if own else f"{self.views} views"
 
     def _count(self, pixels: int) -> int:
+        if self.count is not None:
+            return self.count
         return views_within(UpscalerTraits.of(self.inner).macs_per_lr_pixel, pixels, self.budget)
 
     def working_bytes(self, frames: int, width: int, height: int) -> int:

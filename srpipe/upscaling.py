@@ -110,6 +110,7 @@ def upscale(
     keep_model: bool = False,
     exact: bool = False,
     reuse: ReusePolicy | None = None,
+    views: int | None = None,
     pm=None,
 ) -> UpscaleResult:
     """Upscale ``input`` into ``output`` (default ``NAME_xS.ext`` beside it).
@@ -127,6 +128,9 @@ def upscale(
     On video, an upscaler that declares its receptive radius runs only on the tiles that changed
     (``reuse``, default :class:`srpipe.reuse.ReusePolicy`); ``exact`` turns that off and keeps
     inexact backends (int8) out of ``auto``: the output is then the network's on every pixel.
+    A picture through an upscaler that declares ``self_ensemble`` is the mean over ``views`` of
+    its flipped and turned views (:mod:`srpipe.ensemble`; None: as many as its budget allows;
+    ``exact``: one); ``views`` is refused for video and for models without them.
     """
     pm = pm or get_plugin_manager()
     models = collect_models(pm)
@@ -139,6 +143,8 @@ def upscale(
         spec, scale = models.upscaler(model, scale, weights)
     if batch_size < 1:
         raise SrpipeError("--batch-size must be at least 1")
+    if views is not None and exact and views != 1:
+        raise SrpipeError(f"--exact runs the network once; leave out --views {views} or --exact")
     check_input(input)
     if output is None and is_stream_location(input):
         raise SrpipeError(f"{'standard input' if input == '-' else input} is a stream; name the output with -o"
@@ -158,6 +164,9 @@ def upscale(
         check_frame_size(input, source.width, source.height, source_options.max_pixels)
         if output is None and not source.is_file:
             raise SrpipeError(f"{input} is a stream; name the output with -o")
+        if views not in (None, 1) and not isinstance(source, ImageSource):
+            raise SrpipeError(f"{'standard input' if input == '-' else input} is a video, whose frames run the model "
+                              "once each; --views is for pictures: leave it out")
         if sizes is not None:  # a fractional scale too: the size is checked against the input's
             sizes.turned = source.quarter_turned()
             scale = sizes.model_scale(spec.scales, model, source.width, source.height)
@@ -182,11 +191,14 @@ def upscale(
             check_output_path(Path(output), input, sink_options.overwrite)
         scale = upscaler.scale
         reuse_stats = None
+        if views not in (None, 1) and not UpscalerTraits.of(upscaler).self_ensemble:
+            raise SrpipeError(f"model {model!r} runs no views (a network that gains from them does: -m espcn); "
+                              "leave out --views")
         if isinstance(source, ImageSource):  # one picture: its own need, with no batch to fit
             if not exact and UpscalerTraits.of(upscaler).self_ensemble:
                 from srpipe.ensemble import ViewEnsemble
 
-                upscaler = ViewEnsemble(upscaler, f"model {model!r}")
+                upscaler = ViewEnsemble(upscaler, f"model {model!r}", count=views)
             source.check_memory(upscaler, sizes, output)
         else:
             if reuses_tiles(upscaler, device, exact):

@@ -32,6 +32,10 @@ from srpipe.media import SinkOptions, SourceOptions
 @click.option("--format", "container_format",
               help="Output container, e.g. matroska or mpegts. Default: from the output's name; Matroska for -o -, "
                    "FIFOs and devices. A picture to -o -: png (the default), jpeg, webp, bmp or tiff.")
+@click.option("--views", type=click.Choice(["1", "2", "4", "8"]), metavar="N",
+              help="A picture through a network that gains from it (-m espcn): the mean of its outputs over N "
+                   "flipped and turned views of the picture, 1, 2, 4 or 8 (1: the network once). Default: as many "
+                   "as fit in 10^11 multiply-adds, all 8 on small pictures, one on large photos (docs/espcn.md).")
 @click.option("--input-format", help="Input container for standard input or URLs whose format cannot be guessed.")
 @timeout_option
 @overwrite_option
@@ -39,7 +43,7 @@ from srpipe.media import SinkOptions, SourceOptions
 @json_option
 @click.option("--no-threads", is_flag=True, hidden=True, help="Run decode, upscale and encode in one thread.")
 def upscale(input, output, model, scale, width, height, weights, device, batch_size, backend, exact, codec, crf,
-            preset, pix_fmt, container_format, input_format, on_decode_error, deinterlace, max_pixels, timeout,
+            preset, pix_fmt, container_format, views, input_format, on_decode_error, deinterlace, max_pixels, timeout,
             overwrite, quiet, as_json, no_threads):
     """Upscale a video, stream or image.
 
@@ -55,6 +59,7 @@ def upscale(input, output, model, scale, width, height, weights, device, batch_s
       srpipe upscale clip.mp4 -s 1.5               # x2, then resized to 1.5x
       srpipe upscale clip.mp4 --width 1920         # 1920 wide, aspect ratio kept
       srpipe upscale photo.jpg -o photo_big.png
+      srpipe upscale photo.jpg -m espcn --views 8  # the network on 8 turned views of it
       cat in.ts | srpipe upscale - -o - --format mpegts | ffplay -
     """
     if output == "-" and _stdout_is_terminal():
@@ -89,6 +94,7 @@ def upscale(input, output, model, scale, width, height, weights, device, batch_s
                 threaded=not no_threads,
                 progress=progress.for_total,
                 exact=exact,
+                views=None if views is None else int(views),
             )
     finally:
         progress.close()

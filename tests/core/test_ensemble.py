@@ -147,3 +147,32 @@ def test_eval_scores_the_views_by_default_and_the_network_alone_with_score_exact
         assert done.exit_code == 0, done.output
         scores[score] = json.loads(done.output)["mean"]["psnr"]
     assert scores["default"] != scores["exact"]
+
+
+def test_views_sets_how_many_and_is_refused_where_it_means_nothing(tmp_path, cli_run):
+    from srpipe.testing import make_test_video
+
+    rng = np.random.default_rng(3)
+    cv2.imwrite(str(tmp_path / "p.png"), cv2.GaussianBlur(rng.integers(0, 255, (48, 64, 3)).astype(np.uint8),
+                                                          (5, 5), 1.5))
+    out = {}
+    for name, options in [("two", ("--views", "2")), ("one", ("--views", "1")), ("exact", ("--exact",)),
+                          ("eight", ())]:
+        done = cli_run("upscale", tmp_path / "p.png", "-m", "espcn", *options, "-o", tmp_path / f"{name}.png", "--json")
+        assert done.exit_code == 0, done.output
+        out[name] = (json.loads(done.output)["variant"], cv2.imread(str(tmp_path / f"{name}.png")))
+    assert out["two"][0].endswith(", 2 views") and out["eight"][0].endswith(", 8 views")
+    assert "views" not in out["one"][0] and np.array_equal(out["one"][1], out["exact"][1])
+    assert not np.array_equal(out["two"][1], out["eight"][1]) and not np.array_equal(out["two"][1], out["one"][1])
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2, audio=False)
+    for arguments, told in [
+        ((clip, "-m", "espcn", "--views", "4"), f"Error: {clip} is a video, whose frames run the model once each; "
+                                                "--views is for pictures: leave it out"),
+        ((tmp_path / "p.png", "-m", "bicubic", "--views", "4"),
+         "Error: model 'bicubic' runs no views (a network that gains from them does: -m espcn); leave out --views"),
+        ((tmp_path / "p.png", "-m", "espcn", "--views", "8", "--exact"), "Error: --exact runs the network once; leave "
+                                                                         "out --views 8 or --exact"),
+    ]:
+        done = cli_run("upscale", *arguments, "-o", tmp_path / "refused.png")
+        assert done.exit_code == 1 and done.output.strip().splitlines()[-1] == told, done.output
+        assert not (tmp_path / "refused.png").exists()
