@@ -165,8 +165,8 @@ def upscale(
         if output is None and not source.is_file:
             raise SrpipeError(f"{input} is a stream; name the output with -o")
         if views not in (None, 1) and not isinstance(source, ImageSource):
-            raise SrpipeError(f"{'standard input' if input == '-' else input} is a video, whose frames run the model "
-                              "once each; --views is for pictures: leave it out")
+            raise SrpipeError(f"{'standard input' if input == '-' else input} is read as video, whose frames run the "
+                              "model once each; --views is for a picture file: leave it out")
         if sizes is not None:  # a fractional scale too: the size is checked against the input's
             sizes.turned = source.quarter_turned()
             scale = sizes.model_scale(spec.scales, model, source.width, source.height)
@@ -192,7 +192,8 @@ def upscale(
         scale = upscaler.scale
         reuse_stats = None
         if views not in (None, 1) and not UpscalerTraits.of(upscaler).self_ensemble:
-            raise SrpipeError(f"model {model!r} runs no views (a network that gains from them does: -m espcn); "
+            given = " with --weights" if weights else ""  # -m espcn then runs them, not the weights it picks
+            raise SrpipeError(f"model {model!r}{given} runs no views (the weights -m espcn picks for a picture do); "
                               "leave out --views")
         if isinstance(source, ImageSource):  # one picture: its own need, with no batch to fit
             if not exact and UpscalerTraits.of(upscaler).self_ensemble:

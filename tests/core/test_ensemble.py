@@ -150,6 +150,7 @@ def test_eval_scores_the_views_by_default_and_the_network_alone_with_score_exact
 
 
 def test_views_sets_how_many_and_is_refused_where_it_means_nothing(tmp_path, cli_run):
+    from srpipe.default_plugins.espcn.shipped import shipped_weights
     from srpipe.testing import make_test_video
 
     rng = np.random.default_rng(3)
@@ -166,10 +167,13 @@ def test_views_sets_how_many_and_is_refused_where_it_means_nothing(tmp_path, cli
     assert not np.array_equal(out["two"][1], out["eight"][1]) and not np.array_equal(out["two"][1], out["one"][1])
     clip = make_test_video(tmp_path / "clip.mp4", frames=2, audio=False)
     for arguments, told in [
-        ((clip, "-m", "espcn", "--views", "4"), f"Error: {clip} is a video, whose frames run the model once each; "
-                                                "--views is for pictures: leave it out"),
+        ((clip, "-m", "espcn", "--views", "4"), f"Error: {clip} is read as video, whose frames run the model once "
+                                                "each; --views is for a picture file: leave it out"),
         ((tmp_path / "p.png", "-m", "bicubic", "--views", "4"),
-         "Error: model 'bicubic' runs no views (a network that gains from them does: -m espcn); leave out --views"),
+         "Error: model 'bicubic' runs no views (the weights -m espcn picks for a picture do); leave out --views"),
+        ((tmp_path / "p.png", "-m", "espcn", "--weights", shipped_weights(2, "image"), "--views", "4"),
+         "Error: model 'espcn' with --weights runs no views (the weights -m espcn picks for a picture do); leave out "
+         "--views"),
         ((tmp_path / "p.png", "-m", "espcn", "--views", "8", "--exact"), "Error: --exact runs the network once; leave "
                                                                          "out --views 8 or --exact"),
     ]:

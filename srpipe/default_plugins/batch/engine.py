@@ -53,6 +53,7 @@ MANIFEST = ".srpipe-batch.json"
 JOURNAL = ".srpipe-batch.journal"  # one line per change since the last fold (Manifest)
 MANIFEST_FORMAT = "srpipe-batch/1"
 PARTS_DIR = ".srpipe-parts"
+RAN = "ran.json"  # in a video's parts folder: the model and variant that made its parts
 ENGINES = ("local", "ray")
 
 
@@ -719,6 +720,26 @@ class _ChunkedFile:
     def chunk_jobs(self) -> list[Job]:
         return [replace(self.job, output=self.part(c), chunk=c) for c in self.chunks if c.index in self.pending]
 
+    def note_ran(self, result: FileResult) -> None:
+        """What ran a finished chunk (its model and variant), kept beside the parts too, so that a
+        later run that only joins them (every part done before it) says it as well."""
+        self.model = result.model or self.model
+        self.variant = result.variant or self.variant
+        try:  # a new file moved into place: whatever had the name is never opened
+            with tempfile.NamedTemporaryFile("w", dir=self.parts_dir, prefix=".ran-", delete=False) as kept:
+                json.dump({"model": self.model, "variant": self.variant}, kept)
+            os.replace(kept.name, self.parts_dir / RAN)
+        except OSError:  # only the names are lost: the parts are what counts
+            pass
+
+    def read_ran(self) -> None:
+        """What ran the parts an earlier run made (:meth:`note_ran`); nothing where it cannot be
+        read, or is not two names: it only names them, and decides nothing."""
+        ran = _read_json(self.parts_dir / RAN)
+        if isinstance(ran, dict):
+            self.model, self.variant = (value if isinstance(value, str) else None
+                                        for value in (ran.get("model"), ran.get("variant")))
+
 
 def _split(job: Job, out_dir: Path, chunk_seconds: float, makers: str) -> _ChunkedFile | None:
     """The chunks of a video of at least two chunks' length; ``None`` for anything else.
@@ -738,6 +759,7 @@ def _split(job: Job, out_dir: Path, chunk_seconds: float, makers: str) -> _Chunk
     parts_dir.mkdir(parents=True, exist_ok=True)
     file = _ChunkedFile(job, stamp, index, chunks, parts_dir, set())
     file.pending = {c.index for c in chunks if not file.part(c).is_file()}
+    file.read_ran()
     return file
 
 
@@ -924,8 +946,7 @@ def _run_batch(in_dir, out_dir, settings, manifest, jobs, engine, address, chunk
                 file.pending.discard(job.chunk.index)
                 file.frames += result.frames
                 file.seconds += result.seconds
-                file.model = result.model or file.model
-                file.variant = result.variant or file.variant
+                file.note_ran(result)
                 if not file.pending:
                     report(_join(file))
     _remove_stale_parts(out_dir, {file.parts_dir for file in chunked.values() if file.failed})

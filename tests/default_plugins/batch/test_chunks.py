@@ -366,3 +366,27 @@ def test_a_file_whose_parts_cannot_be_joined_fails_alone(long_clips, tmp_path, m
     assert {name: s for name, (s, _) in status.items() if name != "gop.mp4"} == {"open.mkv": "done",
                                                                                  "short.mp4": "done"}
     assert (tmp_path / "out" / "open.mkv").is_file() and not (tmp_path / "out" / "gop.mp4").exists()
+
+
+def test_parts_an_earlier_run_made_are_joined_naming_what_ran_them(long_clips, tmp_path, monkeypatch):
+    """Every part done when Ctrl-C stopped the batch before the join: the next run only joins
+    them, and said that the batch's model ran with no variant, where a variant had run them."""
+    from srpipe.default_plugins.batch import engine
+
+    join = engine._join
+
+    def interrupted(file):
+        raise KeyboardInterrupt
+
+    settings = BatchSettings(model="espcn", sink=SinkOptions(codec="ffv1"))
+    monkeypatch.setattr(engine, "_join", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(long_clips, tmp_path / "out", settings, jobs=2, chunk_seconds=0.5, pattern="gop.mp4")
+    monkeypatch.setattr(engine, "_join", join)
+    frames = []
+    again = run_batch(long_clips, tmp_path / "out", settings, jobs=2, chunk_seconds=0.5, pattern="gop.mp4",
+                      on_frame=lambda n=1: frames.append(n))
+    done = again.files[0]
+    assert done.status == "done" and sum(frames) == 0  # nothing upscaled again
+    fresh = run_batch(long_clips, tmp_path / "fresh", settings, jobs=2, chunk_seconds=0.5, pattern="gop.mp4").files[0]
+    assert (done.model, done.variant) == (fresh.model, fresh.variant) != (None, None)
