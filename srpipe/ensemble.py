@@ -81,7 +81,8 @@ class ViewEnsemble:
             return own
         return f"{own}, {self.views} views" if own else f"{self.views} views"
 
-    def _count(self, pixels: int) -> int:
+    def count_for(self, pixels: int) -> int:
+        """How many views a picture of ``pixels`` input pixels runs through."""
         if self.count is not None:
             return self.count
         return views_within(UpscalerTraits.of(self.inner).macs_per_lr_pixel, pixels, self.budget)
@@ -90,14 +91,14 @@ class ViewEnsemble:
         """The network's working memory, and where more than one view runs, the sum of the views
         (32 bits a sample) with one view's output and the rounded mean beside it."""
         inner = working_bytes(UpscalerTraits.of(self.inner), frames, width, height, self.scale)
-        if self._count(frames * width * height) == 1:
+        if self.count_for(frames * width * height) == 1:
             return inner
         return inner + frames * width * height * self.scale**2 * (4 + 4 + 2)
 
     def upscale(self, luma: np.ndarray, *, bit_depth: int, full_range: bool) -> np.ndarray:
         from srpipe.pipeline import checked_upscale
 
-        self.views = count = self._count(luma.size)
+        self.views = count = self.count_for(luma.size)
         if count == 1:
             return checked_upscale(self.inner, luma, self.scale, bit_depth, full_range, self.who)
         total = None

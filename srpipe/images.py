@@ -500,8 +500,12 @@ class ImageSource(Source):
         size = (self.width * scale, self.height * scale)
         if sizes is not None:
             size = sizes.size(self.width, self.height, PLANE_FORMATS["yuv444p16le"])
+        from srpipe.ensemble import ViewEnsemble
+
         needed = self.memory_needed(scale, size, output, UpscalerTraits.of(upscaler))
         asked = f"x{scale}" if sizes is None else f"to {size[0]}x{size[1]}"
+        views = upscaler.count_for(self.width * self.height) if isinstance(upscaler, ViewEnsemble) else 1
+        asked += f" through {views} views (fewer with --views)" if views > 1 else ""
         refuse_unless_fits(needed, f"{self.location}: a {self.width}x{self.height} image upscaled {asked}")
 
     def _decode(self) -> np.ndarray:

@@ -2,6 +2,7 @@
 outputs over the picture's flipped and transposed views, as many as the budget allows."""
 
 import json
+import re
 
 import cv2
 import numpy as np
@@ -180,3 +181,17 @@ def test_views_sets_how_many_and_is_refused_where_it_means_nothing(tmp_path, cli
         done = cli_run("upscale", *arguments, "-o", tmp_path / "refused.png")
         assert done.exit_code == 1 and done.output.strip().splitlines()[-1] == told, done.output
         assert not (tmp_path / "refused.png").exists()
+
+
+def test_a_picture_refused_for_memory_says_how_many_views_it_was_planned_with(tmp_path, monkeypatch):
+    import srpipe.memory
+    from srpipe.errors import SrpipeError
+    from srpipe.images import ImageSource
+
+    cv2.imwrite(str(tmp_path / "p.png"), np.zeros((150, 200, 3), np.uint8))
+    monkeypatch.setattr(srpipe.memory, "available_memory", lambda: 10**6)
+    for count, told in [(8, "a 200x150 image upscaled x2 through 8 views (fewer with --views) needs about"),
+                        (1, "a 200x150 image upscaled x2 needs about")]:
+        with pytest.raises(SrpipeError, match=re.escape(told)):
+            ImageSource(str(tmp_path / "p.png")).check_memory(ViewEnsemble(Lopsided(), "model 'l'", count=count), None,
+                                                              str(tmp_path / "out.png"))
