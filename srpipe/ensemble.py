@@ -56,6 +56,15 @@ def views_within(macs_per_lr_pixel: int | None, pixels: int, budget: int = ENSEM
     return next(count for count in VIEW_COUNTS if count == 1 or count * macs_per_lr_pixel * pixels <= budget)
 
 
+def for_picture(upscaler, who: str, exact: bool = False, count: int | None = None):
+    """``upscaler`` as srpipe runs it on a still picture (``upscale``, ``batch``, ``eval --data``):
+    through its views where it declares ``self_ensemble``, unless ``exact``; ``count`` as
+    :class:`ViewEnsemble` takes it."""
+    if exact or not UpscalerTraits.of(upscaler).self_ensemble:
+        return upscaler
+    return ViewEnsemble(upscaler, who, count=count)
+
+
 class ViewEnsemble:
     """``inner`` on a still picture, as the rounded mean over as many of its eight views as
     :func:`views_within` allows by the cost ``inner`` declares before it runs (a model that picks

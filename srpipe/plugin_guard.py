@@ -87,10 +87,11 @@ def plugin_code(what: str = "a plugin", prints: bool = True):
 
 class PluginExit(Exception):
     """A ``SystemExit`` that a plugin's code raised (its ``__cause__``) where srpipe ran it (a
-    model's ``load`` or ``upscale``, a source's ``items``, a sink's methods). It is an error of the plugin's, told and
-    handled as any other (``srpipe.plugins.failure_text``): as ``SystemExit`` it ended srpipe
-    without a word, with status 0 (``sys.exit(0)``), 2 (a ported script's ``argparse``, the
-    status of usage errors) or its own, and ended a whole batch at its first file."""
+    model's ``load`` or ``upscale``, a source's ``items``, a sink's methods). It is an error of
+    the plugin's, told and handled as any other (``srpipe.plugins.failure_text``): as
+    ``SystemExit`` it ended srpipe without a word, with status 0 (``sys.exit(0)``), 2 (a ported
+    script's ``argparse``, the status of usage errors) or its own, and ended a whole batch at its
+    first file."""
 
 
 class Stop(SystemExit):

@@ -196,10 +196,9 @@ def upscale(
             raise SrpipeError(f"model {model!r}{given} runs no views (the weights -m espcn picks for a picture do); "
                               "leave out --views")
         if isinstance(source, ImageSource):  # one picture: its own need, with no batch to fit
-            if not exact and UpscalerTraits.of(upscaler).self_ensemble:
-                from srpipe.ensemble import ViewEnsemble
+            from srpipe.ensemble import for_picture
 
-                upscaler = ViewEnsemble(upscaler, f"model {model!r}", count=views)
+            upscaler = for_picture(upscaler, f"model {model!r}", exact, views)
             source.check_memory(upscaler, sizes, output)
         else:
             if reuses_tiles(upscaler, device, exact):

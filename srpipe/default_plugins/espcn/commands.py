@@ -181,7 +181,7 @@ def evaluate(model, data, video, scale, weights, device, downscale, degrade, crf
     from srpipe.backends import load_upscaler
     from srpipe.device import resolve_device
     from srpipe.errors import SrpipeError
-    from srpipe.models import UpscalerTraits, for_stream
+    from srpipe.models import for_stream
     from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
 
     if (data is None) == (video is None):
@@ -218,13 +218,11 @@ def evaluate(model, data, video, scale, weights, device, downscale, degrade, crf
                         max_pixels)
         return
     from srpipe.default_plugins.espcn.evaluate import evaluate_folder
-    from srpipe.ensemble import ViewEnsemble
+    from srpipe.ensemble import for_picture
     from srpipe.pipeline import checked_upscale
 
-    def as_upscale_runs_it(luma):  # each picture a stream of its own, through its views unless exact
-        picture = for_stream(upscaler)
-        if score != "exact" and UpscalerTraits.of(picture).self_ensemble:
-            picture = ViewEnsemble(picture, f"model {model!r}")
+    def as_upscale_runs_it(luma):  # each picture a stream of its own
+        picture = for_picture(for_stream(upscaler), f"model {model!r}", exact=score == "exact")
         return checked_upscale(picture, luma, upscaler.scale, 8, False, f"model {model!r}")
 
     report = evaluate_folder(data, upscaler.scale, as_upscale_runs_it,
