@@ -170,7 +170,9 @@ def _print_version(ctx, param, value) -> None:
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
-    print(f"Warning: {one_line(str(message))}", file=file or sys.stderr)
+    # one write, its newline included: standard error writes through, and print's two writes let
+    # the batch workers' warnings run into each other ("... to keep itWarning: ...")
+    (file or sys.stderr).write(f"Warning: {one_line(str(message))}\n")
 
 
 def show_warnings_on_one_line() -> None:

@@ -327,3 +327,23 @@ def test_the_summary_shows_an_odd_output_name_on_one_line(tmp_path):
     assert done.returncode == 0, done.stderr.decode()
     assert done.stderr.decode().splitlines()[-1].endswith("two\\nlines.png")  # as batch and ls -b show it
     assert (tmp_path / "two\nlines.png").exists()
+
+
+def test_a_warning_is_written_as_one_line_in_one_write():
+    """Standard error writes through: print's two writes (the text, then its newline) let two batch
+    workers' warnings run into each other, '... to keep itWarning: the alpha channel of ...'."""
+    import warnings
+
+    from srpipe.cli import show_warnings_on_one_line
+
+    class Writes:
+        def __init__(self):
+            self.calls = []
+
+        def write(self, text):
+            self.calls.append(text)
+
+    file = Writes()
+    show_warnings_on_one_line()
+    warnings.showwarning("the alpha channel\nis dropped", UserWarning, "x.py", 1, file=file)
+    assert file.calls == ["Warning: the alpha channel is dropped\n"]
