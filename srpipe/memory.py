@@ -157,10 +157,13 @@ def working_bytes(traits: UpscalerTraits, frames: int, width: int, height: int, 
 def bytes_for_batch(width: int, height: int, scale: int, batch: int, bytes_per_sample: int,
                     working: int | UpscalerTraits, samples_per_pixel: int = 3) -> int:
     """Memory for ``batch`` frames in flight: two queues of decoded and of upscaled
-    frames (2 x batch each, of ``samples_per_pixel``) plus the model's working memory
-    (``working``: the upscaler's traits, or its bytes per output pixel)."""
+    frames (2 x batch each, of ``samples_per_pixel``), the two batches between the model and
+    the chroma's thread (one handed over, one being finished: their frames and upscaled luma),
+    plus the model's working memory (``working``: the upscaler's traits, or its bytes per
+    output pixel)."""
     in_px, out_px = width * height, width * height * scale * scale
     queued = 2 * batch * samples_per_pixel * bytes_per_sample * (in_px + out_px)
+    queued += 2 * batch * bytes_per_sample * (samples_per_pixel * in_px + out_px)
     if not isinstance(working, UpscalerTraits):
         working = UpscalerTraits(working_bytes_per_output_pixel=working)
     return queued + working_bytes(working, batch, width, height, scale)

@@ -1,6 +1,6 @@
 """The streaming pipeline: source -> batched luma upscale + chroma resize -> sink.
 
-``run(..., threaded=True)`` overlaps decoding, upscaling and encoding in three
+``run(..., threaded=True)`` overlaps decoding, the model, the chroma and encoding in four
 threads joined by bounded queues (a full queue blocks: lossless backpressure).
 ``threaded=False`` runs the same steps in one loop; both give identical output.
 """
@@ -34,16 +34,39 @@ def upscale_frames(frames: list[Frame], upscaler: Upscaler, model_name: str = "m
     under transparent pixels filled from the visible ones first: :func:`fill_hidden_colour`). With
     ``sizes`` (a fractional scale or a target size), the model's luma is then resized down to
     the exact size, and the chroma and alpha follow it."""
+    return finish_frames(upscale_luma(frames, upscaler, model_name), sizes)
+
+
+@dataclass
+class UpscaledLuma:
+    """A batch of frames whose luma the model has upscaled (``luma``, one plane a frame), their
+    chroma and alpha still to resize (:func:`finish_frames`)."""
+
+    frames: list[Frame]
+    luma: np.ndarray
+
+
+def upscale_luma(frames: list[Frame], upscaler: Upscaler, model_name: str = "model") -> UpscaledLuma:
+    """The model's part of :func:`upscale_frames`: the luma of same-sized frames as one batch."""
     first = frames[0]
     fmt, scale = first.format, upscaler.scale
     frames = [frame if frame.alpha is None else
               frame.with_planes(fill_hidden_colour(frame.planes, frame.alpha, fmt.chroma_shift), frame.alpha)
               for frame in frames]
     luma = np.stack([frame.planes[0] for frame in frames])
-    big = checked_upscale(upscaler, luma, scale, fmt.bit_depth, first.full_range, f"model {model_name!r}")
+    return UpscaledLuma(frames, checked_upscale(upscaler, luma, scale, fmt.bit_depth, first.full_range,
+                                                f"model {model_name!r}"))
+
+
+def finish_frames(batch: UpscaledLuma, sizes: SizePlan | None = None) -> list[Frame]:
+    """The rest of :func:`upscale_frames`: the luma resized to ``sizes`` where they ask for
+    another size, the chroma and alpha resized to it, the frames put together."""
+    frames, big = batch.frames, batch.luma
+    first = frames[0]
+    fmt = first.format
     if sizes is not None:
         width, height = sizes.size(first.width, first.height, fmt)
-        if (width, height) != (first.width * scale, first.height * scale):
+        if (width, height) != (big.shape[2], big.shape[1]):
             big = [shrink_plane(y, width, height, fmt.max_value, first.full_range) for y in big]
     out = []
     for frame, y in zip(frames, big):
@@ -113,15 +136,14 @@ def _same_layout(a: Frame, b: Frame) -> bool:
     return a.planes[0].shape == b.planes[0].shape and a.format == b.format and a.full_range == b.full_range
 
 
-def upscale_stream(items: Iterable, upscaler: Upscaler, batch_size: int, model_name: str = "model",
-                   sizes: SizePlan | None = None) -> Iterator:
-    """Frames upscaled in batches, in order; passthrough items keep their place
-    after the batch that was pending when they arrived."""
+def upscale_stream(items: Iterable, upscaler: Upscaler, batch_size: int, model_name: str = "model") -> Iterator:
+    """Frames' luma upscaled in batches (:class:`UpscaledLuma`), in order; passthrough items keep
+    their place after the batch that was pending when they arrived."""
     frames: list[Frame] = []
     held: list = []
 
     def flush():
-        done = upscale_frames(frames, upscaler, model_name, sizes) + held
+        done = [upscale_luma(frames, upscaler, model_name), *held]
         frames.clear()
         held.clear()
         return done
@@ -141,6 +163,16 @@ def upscale_stream(items: Iterable, upscaler: Upscaler, batch_size: int, model_n
         yield from flush()
 
 
+def finished(items: Iterable, sizes: SizePlan | None = None) -> Iterator:
+    """The frames of :func:`upscale_stream`'s batches, finished (:func:`finish_frames`), in order,
+    and its passthrough items."""
+    for item in items:
+        if isinstance(item, UpscaledLuma):
+            yield from finish_frames(item, sizes)
+        else:
+            yield item
+
+
 class _Failed:
     def __init__(self, exc: BaseException):
         self.exc = exc
@@ -150,32 +182,36 @@ _END = object()
 _POLL_SECONDS = 0.1
 
 
-def in_thread(items: Iterable, maxsize: int, name: str, stop: threading.Event, workers: list) -> Iterator:
-    """Iterate ``items`` in a worker thread, handing them over through a bounded queue.
+def in_thread(items: Iterable, maxsize: int, name: str, stop: threading.Event, workers: list,
+              counts: Callable[[object], bool] | None = None) -> Iterator:
+    """Iterate ``items`` in a worker thread, handing them over through a queue that holds at
+    most ``maxsize`` of them (of those ``counts`` counts, where given: the others pass freely).
 
     An exception in the worker is raised again in the consumer. Setting ``stop``
     ends the worker and the consumer; the worker thread is appended to ``workers``
     so that the caller can join it.
     """
-    handoff: queue.Queue = queue.Queue(maxsize)
+    handoff: queue.Queue = queue.Queue()
+    room = threading.Semaphore(maxsize)
 
-    def put(item) -> bool:
+    def counted(item) -> bool:
+        return counts is None or counts(item)
+
+    def put(item, takes_room: bool) -> bool:
         while not stop.is_set():
-            try:
-                handoff.put(item, timeout=_POLL_SECONDS)
+            if not takes_room or room.acquire(timeout=_POLL_SECONDS):
+                handoff.put(item)
                 return True
-            except queue.Full:
-                pass
         return False
 
     def work():
         try:
             for item in items:
-                if not put(item):
+                if not put(item, counted(item)):
                     return
-            put(_END)
+            put(_END, False)
         except BaseException as exc:  # handed to the consumer, raised there
-            put(_Failed(exc))
+            put(_Failed(exc), False)
 
     worker = threading.Thread(target=work, name=name, daemon=True)
     worker.start()
@@ -189,6 +225,8 @@ def in_thread(items: Iterable, maxsize: int, name: str, stop: threading.Event, w
             return
         if isinstance(item, _Failed):
             raise item.exc
+        if counted(item):
+            room.release()
         yield item
 
 
@@ -307,9 +345,18 @@ def run(
         items = _counting(source.items(), stats, source, limit)
         if threaded:
             items = in_thread(items, queue_size, "srpipe-decode", stop, workers)
-        upscaled = upscale_stream(items, upscaler, batch_size, model_name, sizes)
+        upscaled = upscale_stream(items, upscaler, batch_size, model_name)
+        # A video's model thread hands each batch to one that resizes the chroma, so that the model (a
+        # GPU's, waited for without the GIL) works on the next batch meanwhile. A picture, one frame,
+        # keeps both in one thread (its memory plan counts three: ImageSource.memory_needed).
+        colour_apart = threaded and source.kind != "image"
+        if colour_apart:  # a batch at a time; the packets of sound and subtitles between them pass freely
+            upscaled = in_thread(upscaled, 1, "srpipe-upscale", stop, workers,
+                                 counts=lambda item: isinstance(item, UpscaledLuma))
+        upscaled = finished(upscaled, sizes)
         if threaded:
-            upscaled = in_thread(upscaled, queue_size, "srpipe-upscale", stop, workers)
+            upscaled = in_thread(upscaled, queue_size, "srpipe-colour" if colour_apart else "srpipe-upscale",
+                                 stop, workers)
         for item in upscaled:
             if isinstance(item, Frame):
                 with exits_as_errors():  # the sink's code

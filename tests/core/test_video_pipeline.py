@@ -3,6 +3,7 @@
 import json
 import shutil
 import subprocess
+import threading
 from fractions import Fraction
 
 import av
@@ -180,6 +181,56 @@ def test_threaded_output_equals_threadless_bit_for_bit(tmp_path, pm):
     assert threaded.stats.frames_out == reference.stats.frames_out == 20
     assert packets(tmp_path / "a.mp4", "video") == packets(tmp_path / "b.mp4", "video")
     assert packets(tmp_path / "a.mp4", "audio") == packets(tmp_path / "b.mp4", "audio")
+
+
+def test_the_chroma_of_a_batch_is_resized_while_the_model_runs_on_the_next(tmp_path, monkeypatch):
+    """A model that waits (a GPU's, without the GIL) is not kept waiting for the chroma: the first
+    batch's chroma is resized only once the model has started on the second batch, which in one
+    thread could not happen. A picture, one frame, keeps both in one thread."""
+    import srpipe.pipeline
+    from srpipe import hookimpl
+    from srpipe.models import ModelSpec
+
+    second_batch = threading.Event()
+    calls = []
+
+    class Model:
+        scale = 2
+
+        def upscale(self, luma, *, bit_depth, full_range):
+            calls.append(threading.current_thread().name)
+            if len(calls) == 2:
+                second_batch.set()
+            return luma.repeat(2, axis=1).repeat(2, axis=2)
+
+    class Plugin:
+        @hookimpl
+        def register_models(self, register):
+            register(ModelSpec(name="waits", scales=(2,), description="a model", load=lambda **kw: Model()))
+
+    waited, chroma_threads = [], []
+    resize_chroma = srpipe.pipeline.resize_chroma
+
+    def chroma_after_the_next_batch_started(*args, **kwargs):
+        if not waited:
+            waited.append(second_batch.wait(timeout=10))
+        chroma_threads.append(threading.current_thread().name)
+        return resize_chroma(*args, **kwargs)
+
+    monkeypatch.setattr(srpipe.pipeline, "resize_chroma", chroma_after_the_next_batch_started)
+    pm = make_plugin_manager()
+    pm.register(Plugin())
+    clip = make_test_video(tmp_path / "in.mp4", frames=6)
+    result = upscale(str(clip), str(tmp_path / "out.mp4"), model="waits", batch_size=2, pm=pm)
+    assert result.stats.frames_out == 6
+    assert waited == [True]
+    assert calls == ["srpipe-upscale"] * 3
+    assert set(chroma_threads) == {"srpipe-colour"}
+
+    picture = make_test_image(tmp_path / "in.png", width=32, height=24)
+    chroma_threads.clear()
+    upscale(str(picture), str(tmp_path / "out.png"), model="waits", pm=pm)
+    assert calls[3:] == chroma_threads == ["srpipe-upscale"]
 
 
 def test_luma_is_the_upscaled_input_luma(tmp_path, pm):
