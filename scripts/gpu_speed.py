@@ -10,7 +10,9 @@
   pipeline  `srpipe upscale` of a 960x540 clip (x2 to 1920x1080) with -m espcn on the device and
             with -m bicubic where auto runs it (the CPU): the pipeline's frames a second (--json)
             and their ratio; on CUDA, the share of time the GPU was busy during the espcn run
-            (nvidia-smi, every 250 ms); with --py-spy, where each thread spent one more espcn run
+            (nvidia-smi, every 250 ms), and two runs with --backend torch-compile (the first
+            compiles, the second reads what it kept); with --py-spy, where each thread spent one
+            more espcn run
 
     python scripts/gpu_speed.py [network] [startup] [pipeline] [--device cuda] [--size 1920x1080]
 
@@ -155,12 +157,15 @@ def busy_sampler():
         return None
 
 
-def pipeline_fps(clip: Path, model: str, device: str, folder: Path, sample_busy: bool) -> tuple[dict, list[int]]:
-    """``srpipe upscale``'s summary for ``clip`` through ``model`` on ``device``, and the GPU's busy
-    percentages meanwhile (``sample_busy``; else none)."""
+def pipeline_fps(clip: Path, model: str, device: str, folder: Path, sample_busy: bool,
+                 *options: str) -> tuple[dict, list[int]]:
+    """``srpipe upscale``'s summary for ``clip`` through ``model`` on ``device`` (with ``options``),
+    its whole process's seconds added (``whole_s``), and the GPU's busy percentages meanwhile
+    (``sample_busy``; else none)."""
     sampler = busy_sampler() if sample_busy else None
+    started = time.perf_counter()
     try:
-        done = subprocess.run(srpipe("upscale", str(clip), "-m", model, "--device", device, "-o",
+        done = subprocess.run(srpipe("upscale", str(clip), "-m", model, "--device", device, *options, "-o",
                                      str(folder / f"{model}.mp4"), "-y", "--json", "-q"),
                               check=True, capture_output=True, text=True)
     finally:
@@ -168,7 +173,7 @@ def pipeline_fps(clip: Path, model: str, device: str, folder: Path, sample_busy:
         if sampler is not None:
             sampler.terminate()
             busy = [int(line) for line in sampler.communicate()[0].split() if line.strip().isdigit()]
-    return json.loads(done.stdout.strip().splitlines()[-1]), busy
+    return {**json.loads(done.stdout.strip().splitlines()[-1]), "whole_s": time.perf_counter() - started}, busy
 
 
 def profile(py_spy: str, clip: Path, device: str, folder: Path, out: Path) -> None:
@@ -209,6 +214,14 @@ def measure_pipeline(device: str, frames: int, folder: Path, py_spy: str | None 
           f"{espcn['fps']:.1f} fps, bicubic ({bicubic['device']}) {bicubic['fps']:.1f} fps, ratio {result['ratio']:.2f}"
           + (f"; GPU busy mean {result['gpu_busy_mean']:.0f}%, median {result['gpu_busy_median']:.0f}%"
              if busy else ""), flush=True)
+    if device.startswith("cuda"):  # compiled: the first run compiles (an empty cache), the second reads it
+        for run in ("first", "second"):
+            compiled, busy = pipeline_fps(clip, "espcn", device, folder, True, "--backend", "torch-compile")
+            result[f"compiled_{run}"] = {"fps": compiled["fps"], "whole_s": compiled["whole_s"],
+                                         "ratio": compiled["fps"] / bicubic["fps"],
+                                         "gpu_busy_mean": statistics.mean(busy) if busy else None}
+            print(f"pipeline, espcn --backend torch-compile, {run} run: {compiled['fps']:.1f} fps (ratio "
+                  f"{compiled['fps'] / bicubic['fps']:.2f}), whole process {compiled['whole_s']:.1f} s", flush=True)
     return result
 
 

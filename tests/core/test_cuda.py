@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from srpipe.default_plugins.classic.upscaler import ClassicUpscaler
-from srpipe.default_plugins.espcn import TORCH, TORCH_FP16
+from srpipe.default_plugins.espcn import TORCH, TORCH_COMPILE, TORCH_FP16
 from srpipe.default_plugins.espcn.shipped import shipped_weights
 from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler
 from srpipe.testing import make_test_video
@@ -28,11 +28,11 @@ def luma():
         return np.stack([frame_from_av(f).planes[0] for _, f in zip(range(10), container.decode(video=0))])
 
 
-@pytest.mark.parametrize("backend", [TORCH, TORCH_FP16], ids=lambda b: b.name)
+@pytest.mark.parametrize("backend", [TORCH, TORCH_FP16, TORCH_COMPILE], ids=lambda b: b.name)
 @pytest.mark.parametrize("bit_depth", [8, 10])
 def test_espcn_on_cuda_matches_the_cpu(luma, backend, bit_depth):
     """Within one 8-bit code value: cuDNN may compute float32 convolutions in TF32, and
-    torch-fp16 in float16 (as the CPU emulation in test_backends.py measured)."""
+    torch-fp16 and torch-compile in float16 (as the CPU emulation in test_backends.py measured)."""
     samples = luma if bit_depth == 8 else luma.astype(np.uint16) << 2
     cpu = ESPCNUpscaler(shipped_weights(2), backend=TORCH).upscale(samples, bit_depth=bit_depth, full_range=False)
     gpu = ESPCNUpscaler(shipped_weights(2), device="cuda", backend=backend).upscale(

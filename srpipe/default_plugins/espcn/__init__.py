@@ -125,10 +125,30 @@ TORCH_FP16 = Backend(
 )
 
 
+def _compiled(network, device):
+    from srpipe.default_plugins.espcn.compiled import prepare_compiled
+
+    return prepare_compiled(network, device)
+
+
+# Below torch too: torch.compile ran the x2 network 3x faster than float16 on an H200 (docs/speed.md),
+# but through srpipe's path it has not been measured on a GPU, and each new frame size compiles first.
+TORCH_COMPILE = Backend(
+    name="torch-compile",
+    devices=("cuda",),
+    priority=1,
+    is_available=lambda: True,
+    prepare=_compiled,
+    description="PyTorch compiled by torch.compile in float16 on CUDA (each frame size compiles once per machine)",
+    tile=2048,  # whole frames up to 2048 LR pixels a side (1080p, 1440p): a compiled shape each
+)
+
+
 @hookimpl
 def register_backends(register):
     register(TORCH)
     register(TORCH_FP16)
+    register(TORCH_COMPILE)
 
 
 @hookimpl

@@ -209,11 +209,11 @@ def test_unknown_or_missing_backend_is_a_one_line_error(tmp_path):
     assert done.returncode == 1
     assert done.stderr.decode().splitlines() == [
         "Error: unknown backend 'tensorrt'; available: auto, openvino-int8, openvino-bf16, openvino, torch, "
-        "onnxruntime, torch-fp16"]
+        "onnxruntime, torch-fp16, torch-compile"]
     done = run_srpipe("upscale", clip, "-m", "espcn", "--backend", "onnxruntime", env=DISABLE_ORT)
     assert done.stderr.decode().splitlines() == [
         "Error: unknown backend 'onnxruntime'; available: auto, openvino-int8, openvino-bf16, openvino, torch, "
-        "torch-fp16"]
+        "torch-fp16, torch-compile"]
     done = run_srpipe("upscale", clip, "-m", "espcn", "--backend", "torch-fp16", "--device", "cpu")
     assert done.stderr.decode().splitlines() == [
         f"Error: backend torch-fp16 runs on cuda, not cpu; use --backend {AUTO_ON_CPU}"]
@@ -263,7 +263,8 @@ def test_a_plugin_registers_a_backend_with_the_register_backends_hook(cli_run, t
     assert [(r["name"], r["devices"], r["priority"], r["available"]) for r in rows] == [
         ("openvino-int8", ["cpu"], 40, has_fast_int8()), ("openvino-bf16", ["cpu"], 30, has_native_bf16()),
         ("openvino", ["cpu"], 20, True),
-        ("torch", ["cpu", "cuda"], 10, True), ("onnxruntime", ["cpu"], 5, True), ("torch-fp16", ["cuda"], 5, True)]
+        ("torch", ["cpu", "cuda"], 10, True), ("onnxruntime", ["cpu"], 5, True), ("torch-fp16", ["cuda"], 5, True),
+        ("torch-compile", ["cuda"], 1, True)]
     hooks = {p["name"]: p["hooks"] for p in json.loads(cli_run("plugins", "--json").stdout)}
     assert hooks["srpipe.default_plugins.espcn.onnxruntime_backend"] == ["register_backends"]
 

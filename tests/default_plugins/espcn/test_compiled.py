@@ -1,0 +1,62 @@
+"""The torch-compile backend's code, run on the CPU (the backend is CUDA's, where no GPU is at hand
+to test it): TorchInductor really compiles a small ESPCN, says so, keeps what it compiled in
+srpipe's checked cache, and a later process compiles nothing for the same shape."""
+
+import json
+import os
+import subprocess
+import sys
+
+# One process: build a small ESPCN, run the compiled backend's function on a batch of 3 (padded to 4)
+# and print the largest difference from the network itself and inductor's cache counters.
+RUN = """
+import json, os, sys, numpy as np, torch
+from torch._dynamo.utils import counters
+from srpipe.default_plugins.espcn.compiled import prepare_compiled
+from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
+
+torch.manual_seed(0)
+network = ESPCN(ESPCNConfig(scale=2, features=(8,), kernels=(3, 3))).eval()
+convolved = prepare_compiled(network, "cpu")
+x = np.random.default_rng(0).random((3, 1, 20, 24), dtype=np.float32)
+out = convolved(x)
+with torch.inference_mode():
+    expected = network.convolved(torch.from_numpy(x)).numpy()
+print(json.dumps({"shape": list(out.shape), "difference": float(np.abs(out - expected).max()),
+                  "hits": counters["inductor"]["fxgraph_cache_hit"], "again": convolved(x).tolist() == out.tolist(),
+                  "inductor_folder": os.environ["TORCHINDUCTOR_CACHE_DIR"]}))
+"""
+
+
+def _run(cache):
+    done = subprocess.run([sys.executable, "-c", RUN], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "SRPIPE_CACHE_DIR": str(cache)})
+    assert done.returncode == 0, done.stderr
+    told = [line.partition("CacheWarning: ")[2] or line for line in done.stderr.splitlines()
+            if line.startswith("Compiling") or "CacheWarning: " in line]
+    return json.loads(done.stdout.splitlines()[-1]), told
+
+
+def test_a_shape_compiles_once_on_a_machine_and_the_kept_result_is_checked(tmp_path):
+    cache = tmp_path / "cache"
+    first, told = _run(cache)
+    assert first["shape"] == [3, 1, 40, 48] and first["difference"] < 1e-5 and first["again"]
+    assert told == ["Compiling the network for 4 x 24x20 on the CPU (torch.compile: once for each size on this "
+                    "machine; on a GPU, a minute or two)"]
+    assert first["hits"] == 0
+    # inductor's own cache was a private folder of the process, gone with it
+    assert os.path.basename(first["inductor_folder"]).startswith("srpipe-compiled-")
+    assert not os.path.exists(first["inductor_folder"])
+    kept = list((cache / "compiled").iterdir())
+    assert len(kept) == 1 and kept[0].stat().st_size > 0
+
+    second, told = _run(cache)
+    assert told == [] and second["hits"] >= 1  # compiled from what the first run kept
+    assert second["difference"] == first["difference"]
+
+    kept[0].write_bytes(kept[0].read_bytes()[:-1] + b"x")  # damaged: not handed to torch, compiled again
+    third, told = _run(cache)
+    assert told == ["the cached compiled network did not match srpipe's record of it; it is made again",
+                    "Compiling the network for 4 x 24x20 on the CPU (torch.compile: once for each size on this "
+                    "machine; on a GPU, a minute or two)"]
+    assert third["hits"] == 0 and third["difference"] == first["difference"]
