@@ -74,11 +74,22 @@ def _fixed(scale: int, kind: str = "default"):
     return lambda scale=scale, device="cpu", weights=None, backend=None: load(scale, device, weights, backend, kind)
 
 
+def _time_cudnn_algorithms(device) -> None:
+    """On CUDA, let cuDNN time its convolution algorithms on each new input shape and keep the
+    fastest: a video's tiles come in a few shapes, each timed once (scripts/gpu_speed.py measures
+    the network with and without it)."""
+    import torch
+
+    if device.startswith("cuda"):
+        torch.backends.cudnn.benchmark = True
+
+
 def _channels_last(network, device):
     """``network.convolved`` on NHWC tensors: oneDNN's fastest convolution layout on the CPU
     (docs/design-notes.md)."""
     import torch
 
+    _time_cudnn_algorithms(device)
     network.to(memory_format=torch.channels_last)
 
     def convolved(x):
@@ -94,6 +105,7 @@ def _half(network, device):
 
     import torch
 
+    _time_cudnn_algorithms(device)
     half = copy.deepcopy(network).half().to(memory_format=torch.channels_last)
 
     def convolved(x):
