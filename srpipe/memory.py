@@ -155,15 +155,15 @@ def working_bytes(traits: UpscalerTraits, frames: int, width: int, height: int, 
 
 
 def bytes_for_batch(width: int, height: int, scale: int, batch: int, bytes_per_sample: int,
-                    working: int | UpscalerTraits, samples_per_pixel: int = 3) -> int:
+                    working: int | UpscalerTraits, samples_per_pixel: int = 3, video: bool = True) -> int:
     """Memory for ``batch`` frames in flight: two queues of decoded and of upscaled
-    frames (2 x batch each, of ``samples_per_pixel``), the two batches between the model and
-    the chroma's thread (one handed over, one being finished: their frames and upscaled luma),
-    plus the model's working memory (``working``: the upscaler's traits, or its bytes per
-    output pixel)."""
+    frames (2 x batch each, of ``samples_per_pixel``), for ``video`` the batch whose chroma is
+    resized while the model works on the next (its frames and upscaled luma), plus the model's
+    working memory (``working``: the upscaler's traits, or its bytes per output pixel)."""
     in_px, out_px = width * height, width * height * scale * scale
     queued = 2 * batch * samples_per_pixel * bytes_per_sample * (in_px + out_px)
-    queued += 2 * batch * bytes_per_sample * (samples_per_pixel * in_px + out_px)
+    if video:
+        queued += batch * bytes_per_sample * (samples_per_pixel * in_px + out_px)
     if not isinstance(working, UpscalerTraits):
         working = UpscalerTraits(working_bytes_per_output_pixel=working)
     return queued + working_bytes(working, batch, width, height, scale)
@@ -203,11 +203,12 @@ FFMPEG_INT_MAX = 2**31 - 1  # the largest value of FFmpeg's int options
 
 def default_max_pixels(available: int | None = None) -> int:
     """``--max-pixels`` when not given: the cap, or less where free memory holds no x2 run of a
-    frame that large (batch of one, 16-bit samples, the default working memory)."""
+    frame that large (batch of one, 16-bit samples, the default working memory; a picture's run:
+    a video's, which holds one batch more, is planned again by :func:`fit_batch_size`)."""
     available = available_memory() if available is None else available
     if available is None:
         return MAX_PIXELS_CAP
-    per_pixel = bytes_for_batch(1, 1, 2, 1, 2, DEFAULT_WORKING_BYTES)
+    per_pixel = bytes_for_batch(1, 1, 2, 1, 2, DEFAULT_WORKING_BYTES, video=False)
     return max(1, min(MAX_PIXELS_CAP, int(USABLE_SHARE * available / per_pixel)))
 
 

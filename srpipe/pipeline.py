@@ -136,9 +136,16 @@ def _same_layout(a: Frame, b: Frame) -> bool:
     return a.planes[0].shape == b.planes[0].shape and a.format == b.format and a.full_range == b.full_range
 
 
+# Passthrough items (packets of sound, subtitles) held behind a batch still filling, at most: then the
+# batch is upscaled as it is, so that a long stretch of sound without video (a gap, the sound after
+# the last frame) does not pile up in memory
+HELD_ITEMS = 256
+
+
 def upscale_stream(items: Iterable, upscaler: Upscaler, batch_size: int, model_name: str = "model") -> Iterator:
     """Frames' luma upscaled in batches (:class:`UpscaledLuma`), in order; passthrough items keep
-    their place after the batch that was pending when they arrived."""
+    their place after the batch that was pending when they arrived (a batch with
+    :data:`HELD_ITEMS` of them waiting goes as it is)."""
     frames: list[Frame] = []
     held: list = []
 
@@ -157,6 +164,8 @@ def upscale_stream(items: Iterable, upscaler: Upscaler, batch_size: int, model_n
                 yield from flush()
         elif frames:
             held.append(item)
+            if len(held) >= HELD_ITEMS:
+                yield from flush()
         else:
             yield item
     if frames:
@@ -183,23 +192,25 @@ _POLL_SECONDS = 0.1
 
 
 def in_thread(items: Iterable, maxsize: int, name: str, stop: threading.Event, workers: list,
-              counts: Callable[[object], bool] | None = None) -> Iterator:
-    """Iterate ``items`` in a worker thread, handing them over through a queue that holds at
-    most ``maxsize`` of them (of those ``counts`` counts, where given: the others pass freely).
+              counts: Callable[[object], bool] | None = None, others: int = 0) -> Iterator:
+    """Iterate ``items`` in a worker thread, handing them over through a bounded queue: at most
+    ``maxsize`` items are handed over and not yet done with (the consumer has not come back for
+    the next one). With ``counts``, only the items it counts are held to ``maxsize``, and the
+    others to ``others``.
 
     An exception in the worker is raised again in the consumer. Setting ``stop``
     ends the worker and the consumer; the worker thread is appended to ``workers``
     so that the caller can join it.
     """
     handoff: queue.Queue = queue.Queue()
-    room = threading.Semaphore(maxsize)
+    room, other_room = threading.Semaphore(maxsize), threading.Semaphore(others)
 
-    def counted(item) -> bool:
-        return counts is None or counts(item)
+    def room_for(item) -> threading.Semaphore:
+        return room if counts is None or counts(item) else other_room
 
-    def put(item, takes_room: bool) -> bool:
+    def put(item, space: threading.Semaphore | None) -> bool:
         while not stop.is_set():
-            if not takes_room or room.acquire(timeout=_POLL_SECONDS):
+            if space is None or space.acquire(timeout=_POLL_SECONDS):
                 handoff.put(item)
                 return True
         return False
@@ -207,11 +218,11 @@ def in_thread(items: Iterable, maxsize: int, name: str, stop: threading.Event, w
     def work():
         try:
             for item in items:
-                if not put(item, counted(item)):
+                if not put(item, room_for(item)):
                     return
-            put(_END, False)
+            put(_END, None)
         except BaseException as exc:  # handed to the consumer, raised there
-            put(_Failed(exc), False)
+            put(_Failed(exc), None)
 
     worker = threading.Thread(target=work, name=name, daemon=True)
     worker.start()
@@ -225,9 +236,8 @@ def in_thread(items: Iterable, maxsize: int, name: str, stop: threading.Event, w
             return
         if isinstance(item, _Failed):
             raise item.exc
-        if counted(item):
-            room.release()
         yield item
+        room_for(item).release()  # done with: a model's next batch waits until the last is finished
 
 
 @dataclass
@@ -347,12 +357,13 @@ def run(
             items = in_thread(items, queue_size, "srpipe-decode", stop, workers)
         upscaled = upscale_stream(items, upscaler, batch_size, model_name)
         # A video's model thread hands each batch to one that resizes the chroma, so that the model (a
-        # GPU's, waited for without the GIL) works on the next batch meanwhile. A picture, one frame,
-        # keeps both in one thread (its memory plan counts three: ImageSource.memory_needed).
+        # GPU's, waited for without the GIL) works on the next batch while the chroma of the last is
+        # resized. A picture, one frame, keeps both in one thread (its memory plan counts three:
+        # ImageSource.memory_needed).
         colour_apart = threaded and source.kind != "image"
-        if colour_apart:  # a batch at a time; the packets of sound and subtitles between them pass freely
+        if colour_apart:  # a batch at a time, and the packets of sound and subtitles between them
             upscaled = in_thread(upscaled, 1, "srpipe-upscale", stop, workers,
-                                 counts=lambda item: isinstance(item, UpscaledLuma))
+                                 counts=lambda item: isinstance(item, UpscaledLuma), others=queue_size)
         upscaled = finished(upscaled, sizes)
         if threaded:
             upscaled = in_thread(upscaled, queue_size, "srpipe-colour" if colour_apart else "srpipe-upscale",

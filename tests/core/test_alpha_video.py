@@ -163,9 +163,9 @@ def test_the_memory_plan_counts_the_alpha_plane(tmp_path, pix_fmt, samples):
         assert source.samples_per_pixel == samples
         batch = fit_batch_size(1920, 1080, 4, 64, source.bytes_per_sample, Model(), available=2 * GIB,
                                samples_per_pixel=source.samples_per_pixel)
-    # 2 queues x (1 + 16) pixels a pixel of input x 3 or 4 one-byte samples, and the two batches
-    # between the model and the chroma's thread (their 3 or 4 samples in, 16 of upscaled luma), in 80% of 2 GiB
-    assert batch == {3: 5, 4: 4}[samples]
+    # 2 queues x (1 + 16) pixels a pixel of input x 3 or 4 one-byte samples, and the batch whose chroma is
+    # resized while the model works on the next (3 or 4 samples in, 16 of upscaled luma), in 80% of 2 GiB
+    assert batch == {3: 6, 4: 5}[samples]
 
 
 def test_vp9_keeps_10_bit_alpha_in_8_bits_and_says_so(tmp_path):

@@ -239,7 +239,7 @@ def test_frames_too_large_for_memory_are_refused_with_the_size_needed():
         working_bytes_per_output_pixel = 8
 
     with pytest.raises(SrpipeError,
-                       match=r"a 7680x4320 frame upscaled x4 needs about 8\.3 GiB, over the 1\.6 GiB srpipe "
+                       match=r"a 7680x4320 frame upscaled x4 needs about 7\.7 GiB, over the 1\.6 GiB srpipe "
                              r"takes of the 2\.0 GiB free"):
         fit_batch_size(7680, 4320, 4, 8, 1, Model(), available=2 * GIB)
     with pytest.warns(UserWarning, match="--batch-size lowered from 8 to 3"):

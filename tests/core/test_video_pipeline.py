@@ -4,6 +4,7 @@ import json
 import shutil
 import subprocess
 import threading
+import time
 from fractions import Fraction
 
 import av
@@ -231,6 +232,46 @@ def test_the_chroma_of_a_batch_is_resized_while_the_model_runs_on_the_next(tmp_p
     chroma_threads.clear()
     upscale(str(picture), str(tmp_path / "out.png"), model="waits", pm=pm)
     assert calls[3:] == chroma_threads == ["srpipe-upscale"]
+
+
+def test_sound_without_video_neither_piles_up_behind_a_batch_nor_between_threads():
+    """A long stretch of sound packets with no video (a gap, the sound after the last frame) is
+    held in bounds: a batch still filling goes as it is once HELD_ITEMS packets wait behind it,
+    and a thread hands on at most ``others`` packets its consumer is not done with."""
+    from srpipe.frames import PLANE_FORMATS, Frame
+    from srpipe.pipeline import HELD_ITEMS, UpscaledLuma, in_thread, upscale_stream
+
+    class Model:
+        scale = 2
+
+        def upscale(self, luma, *, bit_depth, full_range):
+            return luma.repeat(2, axis=1).repeat(2, axis=2)
+
+    def frame(pts):
+        y = np.zeros((4, 4), np.uint8)
+        return Frame((y,), PLANE_FORMATS["gray"], False, pts, Fraction(1, 25))
+
+    items = [frame(0), *range(HELD_ITEMS + 40), frame(1)]
+    out = list(upscale_stream(iter(items), Model(), batch_size=8))
+    assert [len(item.frames) if isinstance(item, UpscaledLuma) else item for item in out] == [
+        1, *range(HELD_ITEMS + 40), 1]  # the first frame went alone, before the packets it held
+
+    made, stop, workers = [], threading.Event(), []
+
+    def packets():
+        for number in range(1000):
+            made.append(number)
+            yield number
+
+    handed = in_thread(packets(), 1, "test", stop, workers, counts=lambda item: False, others=16)
+    assert next(handed) == 0
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline and len(made) < 20:
+        time.sleep(0.05)
+    assert 16 <= len(made) <= 18  # the consumer holds the first: 16 more wait, then the worker waits
+    assert list(handed) == list(range(1, 1000))
+    stop.set()
+    workers[0].join(5)
 
 
 def test_luma_is_the_upscaled_input_luma(tmp_path, pm):
