@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The GPU path in one run (a few minutes): what a session lent a GPU runs first, and records.
 #   1. the GPU and torch as srpipe sees them (srpipe --version);
-#   2. tests/core/test_cuda.py: ESPCN (torch, torch-fp16) and bicubic/lanczos on CUDA against the CPU path;
+#   2. tests/core/test_cuda.py: ESPCN (torch, torch-fp16, torch-compile: it compiles one 720p shape first)
+#      and bicubic/lanczos on CUDA against the CPU path;
 #   3. srpipe bench on the bundled 720p clip with --device cuda, torch and torch-fp16, bicubic beside;
 #   4. NVENC: srpipe upscale --device cuda with no --codec, and the encoder it reports;
 #   5. scripts/gpu_speed.py: the network alone at 1920x1080 in each way torch runs it (float16,
 #      bfloat16, channels_last, cudnn.benchmark, a CUDA graph, torch.compile), start-up against
-#      torch's floor, and the 540p -> 1080p pipeline of espcn against bicubic's with the GPU's busy share
+#      torch's floor, and the 540p -> 1080p pipeline of espcn against bicubic's with the GPU's busy share,
+#      then twice with --backend torch-compile (compiling, then from what it kept: a minute or two more)
 #      (and, with py-spy in .whl/, where its threads spent their time);
 # then one summary. Each step's full output goes to $OUT (or ./gpu-check) as well.
 #

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -157,17 +158,17 @@ def busy_sampler():
         return None
 
 
-def pipeline_fps(clip: Path, model: str, device: str, folder: Path, sample_busy: bool,
-                 *options: str) -> tuple[dict, list[int]]:
-    """``srpipe upscale``'s summary for ``clip`` through ``model`` on ``device`` (with ``options``),
-    its whole process's seconds added (``whole_s``), and the GPU's busy percentages meanwhile
-    (``sample_busy``; else none)."""
+def pipeline_fps(clip: Path, model: str, device: str, folder: Path, sample_busy: bool, *options: str,
+                 env: dict | None = None) -> tuple[dict, list[int]]:
+    """``srpipe upscale``'s summary for ``clip`` through ``model`` on ``device`` (with ``options``,
+    and ``env`` added to the environment), its whole process's seconds added (``whole_s``), and the
+    GPU's busy percentages meanwhile (``sample_busy``; else none)."""
     sampler = busy_sampler() if sample_busy else None
     started = time.perf_counter()
     try:
         done = subprocess.run(srpipe("upscale", str(clip), "-m", model, "--device", device, *options, "-o",
                                      str(folder / f"{model}.mp4"), "-y", "--json", "-q"),
-                              check=True, capture_output=True, text=True)
+                              check=True, capture_output=True, text=True, env={**os.environ, **(env or {})})
     finally:
         busy = []
         if sampler is not None:
@@ -215,8 +216,9 @@ def measure_pipeline(device: str, frames: int, folder: Path, py_spy: str | None 
           + (f"; GPU busy mean {result['gpu_busy_mean']:.0f}%, median {result['gpu_busy_median']:.0f}%"
              if busy else ""), flush=True)
     if device.startswith("cuda"):  # compiled: the first run compiles (an empty cache), the second reads it
+        cache = {"SRPIPE_CACHE_DIR": str(folder / "cache")}
         for run in ("first", "second"):
-            compiled, busy = pipeline_fps(clip, "espcn", device, folder, True, "--backend", "torch-compile")
+            compiled, busy = pipeline_fps(clip, "espcn", device, folder, True, "--backend", "torch-compile", env=cache)
             result[f"compiled_{run}"] = {"fps": compiled["fps"], "whole_s": compiled["whole_s"],
                                          "ratio": compiled["fps"] / bicubic["fps"],
                                          "gpu_busy_mean": statistics.mean(busy) if busy else None}

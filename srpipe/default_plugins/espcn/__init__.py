@@ -140,11 +140,13 @@ TORCH_FP16 = Backend(
 def _compiled(network, device):
     from srpipe.default_plugins.espcn.compiled import prepare_compiled
 
+    _time_cudnn_algorithms(device)  # for the convolutions TorchInductor leaves to cuDNN
     return prepare_compiled(network, device)
 
 
-# Below torch too: torch.compile ran the x2 network 3x faster than float16 on an H200 (docs/speed.md),
-# but through srpipe's path it has not been measured on a GPU, and each new frame size compiles first.
+# Below torch too: compiled, the x2 network alone ran 3x as fast as in float16 on an H200 (issue #26's
+# figures, docs/backends.md), but srpipe's pipeline with it has not been measured on a GPU, and each
+# new frame size compiles first.
 TORCH_COMPILE = Backend(
     name="torch-compile",
     devices=("cuda",),
