@@ -1,7 +1,8 @@
 """The streaming pipeline: source -> batched luma upscale + chroma resize -> sink.
 
 ``run(..., threaded=True)`` overlaps decoding, the model, the chroma and encoding in four
-threads joined by bounded queues (a full queue blocks: lossless backpressure).
+threads (three for a picture, whose model and chroma share one) joined by bounded queues (a
+full queue blocks: lossless backpressure).
 ``threaded=False`` runs the same steps in one loop; both give identical output.
 """
 
