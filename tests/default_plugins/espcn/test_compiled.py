@@ -4,10 +4,13 @@ srpipe's checked cache, and a later process compiles nothing for the same shape.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import pytest
 
 # One process: build a small ESPCN, run the compiled backend's function on a batch of 3, then of 2, and
 # print the largest difference from the network itself and inductor's cache counters.
@@ -45,6 +48,8 @@ def _run(cache):
     return json.loads(done.stdout.splitlines()[-1]), told
 
 
+@pytest.mark.skipif(not any(shutil.which(name) for name in (os.environ.get("CXX", "g++"), "g++", "c++", "clang++")),
+                    reason="torch.compile on the CPU needs a C++ compiler (g++)")
 def test_a_shape_compiles_once_on_a_machine_and_the_kept_result_is_checked(tmp_path):
     cache = tmp_path / "cache"
     ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
