@@ -362,9 +362,9 @@ def run(
         # resized. A picture, one frame, keeps both in one thread (its memory plan counts three:
         # ImageSource.memory_needed).
         colour_apart = threaded and source.kind != "image"
-        if colour_apart:  # a batch at a time, and the packets of sound and subtitles between them
+        if colour_apart:  # a batch at a time, and as many packets of sound and subtitles as a batch may hold back
             upscaled = in_thread(upscaled, 1, "srpipe-upscale", stop, workers,
-                                 counts=lambda item: isinstance(item, UpscaledLuma), others=queue_size)
+                                 counts=lambda item: isinstance(item, UpscaledLuma), others=HELD_ITEMS)
         upscaled = finished(upscaled, sizes)
         if threaded:
             upscaled = in_thread(upscaled, queue_size, "srpipe-colour" if colour_apart else "srpipe-upscale",
