@@ -31,6 +31,8 @@ import stat
 import sys
 import tempfile
 
+from tqdm import tqdm  # its write keeps a progress bar on standard error whole
+
 from srpipe import __version__, cache
 from srpipe.errors import SrpipeError
 
@@ -133,8 +135,6 @@ def prepare_compiled(network, device: str):
         if kept is None and len(ready) < SHAPES:
             n, c, h, w = shape
             where = torch.cuda.get_device_name(device) if on_cuda else "the CPU"
-            from tqdm import tqdm  # its write keeps a progress bar on standard error whole
-
             tqdm.write(f"Compiling the network for batches of {n} at {w}x{h} on {where} (torch.compile: once for "
                        "each size; on a GPU, a minute or two)", file=sys.stderr)
         compiles = _compiles_so_far()
