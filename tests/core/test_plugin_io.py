@@ -480,10 +480,9 @@ def test_a_plugins_junk_is_told_with_the_plugins_name(sources_site, tmp_path):
 
 @pytest.mark.parametrize("mode, sizes", [("shrinks", "from 64x48 to 32x24"),
                                          ("grows", "upscaled from 128x96 to 160x120")])  # declares no size
-def test_a_size_change_from_a_plugins_source_is_told_in_its_sizes_without_ffmpeg(sources_site, tmp_path, mode,
-                                                                                  sizes):
-    """It said "from 128x96 to 64x48" (the upscaled sizes, as the input's) and to run
-    "ffmpeg -vf scale=128:96" on a source that is no file."""
+def test_a_size_change_from_a_plugins_source_is_told_in_its_sizes(sources_site, tmp_path, mode, sizes):
+    """It said "from 128x96 to 64x48" (the upscaled sizes, as the input's) and told the user to run
+    an ffmpeg command on a source that is no file. (No ffmpeg program runs here.)"""
     done = upscale_hostile(sources_site, f"hostile:{mode}", "-o", tmp_path / "out.mkv")
     assert_one_line_error(done, f"hostile:{mode} changes frame size mid-stream, {sizes} at 0.080 s; "
                                 "a video file holds one size")

@@ -119,7 +119,7 @@ def prepare_compiled(network, device: str):
     compiled = torch.compile(module.convolved, mode=MODE, dynamic=False)
     keeps = hasattr(torch.compiler, "save_cache_artifacts")  # torch 2.7 and later
     ready: set[tuple[int, ...]] = set()
-    largest = [0]  # the largest batch yet: smaller ones are padded to it
+    largest = 0  # the largest batch yet: smaller ones are padded to it
 
     def first_call(x):
         """``compiled`` on a shape not seen in this process: from the cache where it was kept, else
@@ -154,10 +154,11 @@ def prepare_compiled(network, device: str):
         return out
 
     def convolved(x):
+        nonlocal largest
         count = len(x)
-        largest[0] = max(largest[0], count)
-        if count < largest[0]:
-            x = torch.cat([x, x.new_zeros((largest[0] - count, *x.shape[1:]))])
+        largest = max(largest, count)
+        if count < largest:
+            x = torch.cat([x, x.new_zeros((largest - count, *x.shape[1:]))])
         x = x.to(dtype).contiguous(memory_format=torch.channels_last)
         out = compiled(x) if tuple(x.shape) in ready else first_call(x)
         return out[:count].float()
