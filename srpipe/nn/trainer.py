@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from srpipe.errors import SrpipeError
 from srpipe.nn.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
+from srpipe.nn.expanded import folded, is_expanded
 
 
 class Task(Protocol):
@@ -112,7 +113,9 @@ class Trainer:
     ``train_data`` yields batches; ``val_data`` is an iterable of batches, or a mapping from a
     name to one (metrics are then logged as ``name/metric``). ``param_groups`` optionally
     replaces ``model.parameters()`` for AdamW (e.g. a lower learning rate on one layer).
-    ``meta`` goes into every checkpoint.
+    ``meta`` goes into every checkpoint. A model with expanded convolutions
+    (:mod:`srpipe.nn.expanded`) is saved folded, as the plain network it computes; ``last.pt``
+    also keeps its branches, to resume from.
     """
 
     def __init__(
@@ -157,7 +160,13 @@ class Trainer:
             "history": self.history,
             "train_config": asdict(self.config),
         }
-        return make_checkpoint(self.model, self.meta, train=train)
+        if is_expanded(self.model):
+            train["expanded_state_dict"] = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
+        return make_checkpoint(self.saved_model(), self.meta, train=train)
+
+    def saved_model(self) -> nn.Module:
+        """The model as checkpoints hold it: folded, where its convolutions are expanded."""
+        return folded(self.model) if is_expanded(self.model) else self.model
 
     def resume(self, path: str | Path) -> None:
         """Continue from a checkpoint written by :meth:`state`: refused, naming why, where it is
@@ -177,8 +186,12 @@ class Trainer:
         if "dataset" in meta and "dataset" in self.meta and meta["dataset"] != self.meta["dataset"]:
             raise SrpipeError(f"the run in {Path(path).parent} trains on {meta['dataset']}, not "
                               f"{self.meta['dataset']}; resume it with its data set, or start a new run elsewhere")
+        if is_expanded(self.model) != ("expanded_state_dict" in train):
+            raise SrpipeError(f"the run in {Path(path).parent} was started {'without' if is_expanded(self.model) else 'with'} "
+                              "expanded convolutions; resume it with the options it was started with, or start a new "
+                              "run in another folder")
         try:
-            self.model.load_state_dict(ckpt["state_dict"])
+            self.model.load_state_dict(train.get("expanded_state_dict", ckpt["state_dict"]))
         except RuntimeError as exc:  # another architecture, width or scale
             raise SrpipeError(f"the run in {Path(path).parent} trains another network than this one "
                               f"({ckpt.get('arch')}: {str(exc).splitlines()[0]}); resume it with the options it was "
@@ -219,7 +232,7 @@ class Trainer:
             if last is not None:
                 save_checkpoint(self.state(), last)
         if self.out_dir is not None and self.epoch == self.config.epochs:
-            final = make_checkpoint(self.model, {**self.meta, "history": self.history})
+            final = make_checkpoint(self.saved_model(), {**self.meta, "history": self.history})
             save_checkpoint(final, self.out_dir / "final.pt")
         if self._writer:
             self._writer.close()

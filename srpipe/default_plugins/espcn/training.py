@@ -34,6 +34,7 @@ from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler
 from srpipe.errors import SrpipeError
 from srpipe.images import image_paths, image_size
 from srpipe.nn.checkpoint import load_checkpoint, make_checkpoint, network_from_checkpoint, save_checkpoint
+from srpipe.nn.expanded import expand
 from srpipe.nn.trainer import TrainConfig, Trainer, seed_everything
 from srpipe.outputs import write_atomically
 
@@ -67,6 +68,7 @@ class TrainSettings:
     padding_mode: str = "zeros"
     frames: int = 1  # a temporal network's input frames: the current one and those before it
     unshuffle: int = 1  # ESPCNConfig.unshuffle
+    expand: bool = False  # train the KxK convolutions as branches (srpipe.nn.expanded); saved plain
     mismatch: float = 0.0  # share of earlier frames cropped misaligned (PatchSampler)
     shuffle: str = "pixelshuffle"
     loss: str = "l1"
@@ -115,6 +117,9 @@ def parse_args(argv=None) -> TrainSettings:
                         "(needs --degrade video; see srpipe.default_plugins.espcn.temporal)")
     p.add_argument("--unshuffle", type=int, default=1,
                    help="run the convolutions on blocks of NxN pixels as channels (ESPCNConfig.unshuffle)")
+    p.add_argument("--expand", action="store_true",
+                   help="train each KxK convolution as ECBSR's branches, folded into one kernel: the same network "
+                        "when saved and run, trained better (srpipe.nn.expanded)")
     p.add_argument("--mismatch", type=float, default=0.0,
                    help="share of earlier frames cropped misaligned in training, as a moving subject gives")
     p.add_argument("--shuffle", default="pixelshuffle", choices=("pixelshuffle", "einops"))
@@ -273,6 +278,9 @@ def train(a: TrainSettings) -> dict:
     net = ESPCN(network_config(a))
     if a.init:
         init_from(net, a.init, a.grow)
+    parameters = sum(p.numel() for p in net.parameters())  # of the network as saved and run
+    if a.expand:
+        expand(net)
     last = list(net.last_layer.parameters())
     rest = [p for p in net.parameters() if all(p is not q for q in last)]
     groups = [{"params": rest}, {"params": last, "lr": a.lr * a.last_lr_mult}]
@@ -294,7 +302,7 @@ def train(a: TrainSettings) -> dict:
     meta = {"command": command, "data": [str(Path(t).name) for t in a.train], "rescales": a.rescales,
             "holdout": [p.name for p in held], **degradation,
             "macs_per_lr_pixel": net.macs_per_lr_pixel(),
-            "parameters": sum(p.numel() for p in net.parameters())}
+            "parameters": parameters, **({"expanded": True} if a.expand else {})}
     cfg = TrainConfig(epochs=a.epochs, steps_per_epoch=a.steps_per_epoch, lr=a.lr, seed=a.seed,
                       out_dir=a.out, stop_after=a.stop_after)
     teacher = None
@@ -317,7 +325,8 @@ def train(a: TrainSettings) -> dict:
     if trainer.epoch < a.epochs:
         print(f"stopped after epoch {trainer.epoch} of {a.epochs}; continue with --resume", file=sys.stderr)
         return {}
-    upscaler = ESPCNUpscaler(make_checkpoint(net.cpu()), "cpu")
+    net = trainer.saved_model().cpu()
+    upscaler = ESPCNUpscaler(make_checkpoint(net), "cpu")
     scores = {Path(v).name: evaluate_folder(v, a.scale, lambda x: upscaler.for_stream().upscale(
         x, bit_depth=8, full_range=False))["mean"] for v in a.val}
     result = {**meta, "epochs": a.epochs, "steps": a.epochs * a.steps_per_epoch,
