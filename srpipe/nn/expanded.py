@@ -72,8 +72,10 @@ class ExpandedConv2d(nn.Module):
     def folded(self) -> nn.Conv2d:
         """The plain convolution that computes what this one does."""
         out_channels, in_channels, k, _ = self.weight.shape
-        conv = nn.Conv2d(in_channels, out_channels, k, padding=self.padding, padding_mode=self.padding_mode,
-                         bias=self.bias is not None)
+        # not initialised: drawing its weights would move torch's random numbers, and a run that
+        # saves a checkpoint must draw what it would without (resume equals an unbroken run)
+        conv = nn.utils.skip_init(nn.Conv2d, in_channels, out_channels, k, padding=self.padding,
+                                  padding_mode=self.padding_mode, bias=self.bias is not None)
         with torch.no_grad():
             conv.weight.copy_(self.kernel())
             if self.bias is not None:

@@ -45,13 +45,17 @@ from srpipe.outputs import check_not_input, input_files
 @click.option("--temporal", type=click.IntRange(min=1, max=8), default=1, show_default=True, metavar="N",
               help="With --degrade video: a temporal network that also reads the N-1 frames before the current "
                    "one, aligned to it (early fusion); each costs 1,600 more MAC per pixel with --arch shipped.")
+@click.option("--expand", is_flag=True,
+              help="Train each 3x3 and 5x5 convolution as several branches (a 1x1 widening then the kernel, "
+                   "edge filters) that sum to one kernel: the network saved and run is the same size, and "
+                   "small networks learn more this way.")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="CPU threads for torch.")
 @click.option("--resume", is_flag=True, help="Continue the run from its last checkpoint.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Weights file to write; the run's checkpoints and log go to OUTPUT.run/.")
 @overwrite_option
-def train_espcn(data, val, scale, epochs, steps_per_epoch, batch_size, preset, degrade, holdout, temporal, threads,
-                resume, output, overwrite):
+def train_espcn(data, val, scale, epochs, steps_per_epoch, batch_size, preset, degrade, holdout, temporal, expand,
+                threads, resume, output, overwrite):
     """Train an ESPCN upscaler on any folder of images.
 
     Random crops with flips and rotations; the low-resolution input is made
@@ -83,7 +87,7 @@ def train_espcn(data, val, scale, epochs, steps_per_epoch, batch_size, preset, d
     train(TrainSettings(scale=int(scale), preset=preset, epochs=epochs, steps_per_epoch=steps_per_epoch,
                         batch=batch_size, last_lr_mult=0.1, threads=threads, out=str(run_folder), export=output,
                         degrade=degrade, holdout=holdout, frames=temporal, mismatch=0.2 if temporal > 1 else 0.0,
-                        train=list(data), val=list(val), resume=resume))
+                        expand=expand, train=list(data), val=list(val), resume=resume))
 
 
 def check_training_images(data, val, scale: int, holdout: int) -> None:

@@ -102,6 +102,32 @@ def test_train_command_writes_weights_that_upscale(tmp_path):
     assert video_info(tmp_path / "clip_x2.mp4")["width"] == 128
 
 
+def test_train_command_expand_trains_branches_and_writes_the_plain_network(tmp_path, cli_run, monkeypatch):
+    import cv2
+
+    import srpipe.default_plugins.espcn.training
+    from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler
+    from srpipe.testing import test_pattern
+
+    monkeypatch.setattr(srpipe.default_plugins.espcn.training, "CACHE", tmp_path / "cache")
+    (tmp_path / "train").mkdir()
+    for index in range(3):
+        cv2.imwrite(str(tmp_path / "train" / f"{index}.png"), test_pattern(64, 64, index))
+    weights = tmp_path / "mine.pt"
+    done = cli_run("train", "espcn", "--data", tmp_path / "train", "-s", "2", "--expand", "--epochs", "2",
+                   "--steps-per-epoch", "2", "--batch-size", "4", "-o", weights)
+    assert done.exit_code == 0, done.output
+    plain = load_checkpoint(weights)
+    assert plain["meta"]["expanded"] is True
+    assert not any("spread" in name for name in plain["state_dict"])  # saved as the one kernel per layer
+    run = load_checkpoint(tmp_path / "mine.pt.run" / "last.pt")
+    assert any("spread" in name for name in run["train"]["expanded_state_dict"])  # the branches, to resume
+    for name, tensor in plain["state_dict"].items():  # the exported network is the run's, folded
+        torch.testing.assert_close(tensor, run["state_dict"][name], rtol=0, atol=0)
+    upscaler = ESPCNUpscaler(str(weights), "cpu")
+    assert upscaler.config.features == (64, 24, 24, 24, 24, 24, 64)  # --arch shipped, as without --expand
+
+
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_shipped_weights_beat_bicubic_on_the_bundled_clip(scale):
     """A frame of samples/bigbuckbunny.mp4, shrunk with MATLAB bicubic and upscaled back."""
