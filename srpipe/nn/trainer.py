@@ -187,9 +187,9 @@ class Trainer:
             raise SrpipeError(f"the run in {Path(path).parent} trains on {meta['dataset']}, not "
                               f"{self.meta['dataset']}; resume it with its data set, or start a new run elsewhere")
         if is_expanded(self.model) != ("expanded_state_dict" in train):
-            raise SrpipeError(f"the run in {Path(path).parent} was started {'without' if is_expanded(self.model) else 'with'} "
-                              "expanded convolutions; resume it with the options it was started with, or start a new "
-                              "run in another folder")
+            started = "without" if is_expanded(self.model) else "with"
+            raise SrpipeError(f"the run in {Path(path).parent} was started {started} expanded convolutions; resume "
+                              "it with the options it was started with, or start a new run in another folder")
         try:
             self.model.load_state_dict(train.get("expanded_state_dict", ckpt["state_dict"]))
         except RuntimeError as exc:  # another architecture, width or scale
