@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from test_trainer import RandomBatches
 from torch import nn
 
 from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
@@ -69,23 +70,13 @@ def test_edge_filters_sit_in_the_middle_of_a_larger_kernel():
     torch.testing.assert_close(conv.kernel()[0, 0], expected)
 
 
-class Batches:
-    def __len__(self):
-        return 3
-
-    def __iter__(self):
-        for _ in range(3):
-            hr = torch.rand(2, 1, 12, 12)
-            yield nn.functional.avg_pool2d(hr, 2), hr
-
-
 def trainer(out, expanded=True, epochs=2):
     net = network()
     if expanded:
         expand(net)
     hr = torch.rand(1, 1, 24, 24)
     cfg = TrainConfig(epochs=epochs, lr=1e-2, seed=3, device="cpu", out_dir=str(out))
-    return Trainer(net, SRTask(2), Batches(), {"toy": [(nn.functional.avg_pool2d(hr, 2), hr)]}, cfg)
+    return Trainer(net, SRTask(2), RandomBatches(), {"toy": [(nn.functional.avg_pool2d(hr, 2), hr)]}, cfg)
 
 
 def test_checkpoints_hold_the_plain_network_and_a_run_resumes_with_its_branches(tmp_path):
