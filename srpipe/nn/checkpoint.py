@@ -52,9 +52,9 @@ def check_archive(path: str | Path, hint: str) -> None:
                               f"it was not loaded; {hint}")
 
 
-def load_checkpoint(path: str | Path) -> dict:
-    """Read and check a checkpoint; anything else raises :class:`CheckpointError`."""
-    hint = "use a checkpoint written by 'srpipe train'"
+def load_checkpoint(path: str | Path, hint: str = "use a checkpoint written by 'srpipe train'") -> dict:
+    """Read and check a checkpoint; anything else raises :class:`CheckpointError`, whose
+    message ends with ``hint`` (what to do) where the file is not one."""
     check_archive(path, hint)
     try:
         with warnings.catch_warnings():  # torch warns about foreign pickles; the refusal says it all
@@ -69,12 +69,16 @@ def load_checkpoint(path: str | Path) -> dict:
     for key, typ in REQUIRED.items():
         if not isinstance(ckpt.get(key), typ):
             raise CheckpointError(f"{path} lacks a valid {key!r} entry; {hint}")
-    for name, tensor in ckpt["state_dict"].items():
-        # NaN or infinite weights give a black or garbage picture, not an error: refuse them here
+    check_finite(ckpt["state_dict"], path)
+    return ckpt
+
+
+def check_finite(state_dict: dict, path: str | Path) -> None:
+    """Refuse NaN or infinite weights: they give a black or garbage picture, not an error."""
+    for name, tensor in state_dict.items():
         if torch.is_tensor(tensor) and tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise CheckpointError(f"{path} holds NaN or infinite weights ({name}); it was not loaded; "
                                   "retrain it or use another checkpoint")
-    return ckpt
 
 
 def network_from_checkpoint(ckpt: dict, source: str = "checkpoint") -> nn.Module:

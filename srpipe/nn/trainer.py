@@ -21,9 +21,17 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from srpipe.errors import SrpipeError
-from srpipe.nn.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
+from srpipe.errors import CheckpointError, SrpipeError
+from srpipe.nn.checkpoint import (
+    check_finite,
+    load_checkpoint,
+    make_checkpoint,
+    network_from_checkpoint,
+    save_checkpoint,
+)
 from srpipe.nn.expanded import folded, is_expanded
+from srpipe.nn.registry import describe
+from srpipe.outputs import write_atomically
 
 
 class Task(Protocol):
@@ -57,9 +65,14 @@ class TrainConfig:
     progress: bool | None = None  # None: when stderr is a terminal
 
 
+def _run_checkpoint(last: Path) -> dict:
+    """The run's checkpoint ``last``, refused, where it cannot be read, with what to do."""
+    return load_checkpoint(last, f"remove the folder {last.parent} to start afresh")
+
+
 def _unfinished(last: Path) -> bool:
     """Whether the run whose checkpoint is ``last`` stopped before its last epoch."""
-    train = load_checkpoint(last).get("train")
+    train = _run_checkpoint(last).get("train")
     if not isinstance(train, dict):
         return False
     return train.get("epoch", 0) < train.get("train_config", {}).get("epochs", 0)
@@ -113,7 +126,8 @@ class Trainer:
     ``train_data`` yields batches; ``val_data`` is an iterable of batches, or a mapping from a
     name to one (metrics are then logged as ``name/metric``). ``param_groups`` optionally
     replaces ``model.parameters()`` for AdamW (e.g. a lower learning rate on one layer).
-    ``meta`` goes into every checkpoint. A model with expanded convolutions
+    ``meta`` goes into every checkpoint; its entries named in ``same_on_resume`` (the data, what
+    the loss learns from) must be those of the run a resume continues. A model with expanded convolutions
     (:mod:`srpipe.nn.expanded`) is saved folded, as the plain network it computes; ``last.pt``
     also keeps its branches, to resume from.
     """
@@ -128,6 +142,7 @@ class Trainer:
         *,
         param_groups: list[dict] | None = None,
         meta: dict | None = None,
+        same_on_resume: Iterable[str] = (),
     ):
         self.config = config or TrainConfig()
         cfg = self.config
@@ -144,6 +159,7 @@ class Trainer:
             self.optimizer, T_max=cfg.epochs * self.steps_per_epoch
         )
         self.meta = dict(meta or {})
+        self.same_on_resume = tuple(same_on_resume)
         self.epoch = 0
         self.history: list[dict] = []
         self.out_dir = Path(cfg.out_dir) if cfg.out_dir else None
@@ -170,32 +186,49 @@ class Trainer:
 
     def resume(self, path: str | Path) -> None:
         """Continue from a checkpoint written by :meth:`state`: refused, naming why, where it is
-        not one, or is of another network or another schedule than this run's."""
-        ckpt = load_checkpoint(path)
+        not one, or is of another network, schedule or data than this run's."""
+        path = Path(path)
+        ckpt = _run_checkpoint(path)
         train = ckpt.get("train")
         if not isinstance(train, dict):
             raise SrpipeError(f"{path} holds weights, not a run to resume; remove it to start afresh")
+        again = "resume it with the options it was started with, or start a new run in another folder"
         started = train.get("train_config", {})
         changed = [f"{name} {started[name]} (now {getattr(self.config, name)})" for name in SCHEDULE
                    if name in started and started[name] != getattr(self.config, name)]
         if changed:
-            raise SrpipeError(f"the run in {Path(path).parent} was started with {', '.join(changed)}: its learning "
-                              "rate follows that schedule; resume it with the settings it was started with, or "
-                              "start a new run in another folder")
+            raise SrpipeError(f"the run in {path.parent} was started with {', '.join(changed)}: its learning "
+                              f"rate follows that schedule; {again}")
+        arch, config = describe(self.saved_model())
+        started_arch, started_config = describe(network_from_checkpoint(ckpt, str(path)))
+        if started_arch != arch:
+            changed = [f"{started_arch} (now {arch})"]
+        else:
+            changed = [f"{name} {started_config.get(name)} (now {value})" for name, value in config.items()
+                       if started_config.get(name) != value]
+        if changed:
+            raise SrpipeError(f"the run in {path.parent} trains another network than this one: {', '.join(changed)}; "
+                              f"{again}")
         meta = ckpt.get("meta", {})
-        if "dataset" in meta and "dataset" in self.meta and meta["dataset"] != self.meta["dataset"]:
-            raise SrpipeError(f"the run in {Path(path).parent} trains on {meta['dataset']}, not "
-                              f"{self.meta['dataset']}; resume it with its data set, or start a new run elsewhere")
+        changed = [name for name in self.same_on_resume
+                   if name in meta and name in self.meta and meta[name] != self.meta[name]]
+        if changed:
+            raise SrpipeError(f"the run in {path.parent} differs from this one in its {', '.join(changed)}; {again}")
+        expanded = train.get("expanded_state_dict")
         if is_expanded(self.model) != ("expanded_state_dict" in train):
-            started = "without" if is_expanded(self.model) else "with"
-            raise SrpipeError(f"the run in {Path(path).parent} was started {started} expanded convolutions; resume "
-                              "it with the options it was started with, or start a new run in another folder")
+            how = "without" if is_expanded(self.model) else "with"
+            raise SrpipeError(f"the run in {path.parent} was started {how} expanded convolutions; {again}")
+        if "expanded_state_dict" in train:
+            if not isinstance(expanded, dict):
+                raise CheckpointError(f"{path} holds no valid expanded weights; remove the folder {path.parent} "
+                                      "to start afresh")
+            check_finite(expanded, path)
         try:
-            self.model.load_state_dict(train.get("expanded_state_dict", ckpt["state_dict"]))
-        except RuntimeError as exc:  # another architecture, width or scale
-            raise SrpipeError(f"the run in {Path(path).parent} trains another network than this one "
-                              f"({ckpt.get('arch')}: {str(exc).splitlines()[0]}); resume it with the options it was "
-                              "started with, or start a new run in another folder") from None
+            self.model.load_state_dict(expanded if expanded is not None else ckpt["state_dict"])
+        except RuntimeError as exc:  # the same config with other branches: a checkpoint made otherwise
+            detail = " ".join(line.strip() for line in str(exc).splitlines()[:2])
+            raise SrpipeError(f"the run in {path.parent} trains another network than this one ({detail}); "
+                              f"{again}") from None
         self.optimizer.load_state_dict(train["optimizer"])
         self.scheduler.load_state_dict(train["scheduler"])
         self.epoch = train["epoch"]
@@ -209,11 +242,14 @@ class Trainer:
         last = self.out_dir / "last.pt" if self.out_dir else None
         if resume and last is not None and last.exists():
             self.resume(last)
+            # the log again as the checkpoint knows it: a run stopped after a checkpoint and
+            # before its log line, or one resumed before, must not miss or repeat an epoch
+            write_atomically(self.out_dir / "log.jsonl", "".join(json.dumps(r) + "\n" for r in self.history).encode())
         else:
             # starting afresh would lose an unfinished run, unless told to replace it
             if not overwrite and last is not None and last.exists() and _unfinished(last):
                 raise SrpipeError(f"{self.out_dir} holds an unfinished run (last.pt); pass --resume to continue it, "
-                                  "or remove the folder to start afresh")
+                                  "or --overwrite (or remove the folder) to start it afresh")
             if self.out_dir is not None:
                 (self.out_dir / "log.jsonl").unlink(missing_ok=True)  # a log of no checkpoint's run
             seed_everything(self.config.seed)
@@ -226,11 +262,11 @@ class Trainer:
                       "lr": self.scheduler.get_last_lr()[0], "train_loss": loss,
                       **self.validate(), "epoch_s": round(time.perf_counter() - t0, 2)}
             self.history.append(record)
+            if last is not None:
+                save_checkpoint(self.state(), last)
             self._log(record)
             if self._shows_progress():  # the bar of each epoch goes when it ends: its figures stay, a line each
                 tqdm.write(self._described(record), file=sys.stderr)
-            if last is not None:
-                save_checkpoint(self.state(), last)
         if self.out_dir is not None and self.epoch == self.config.epochs:
             final = make_checkpoint(self.saved_model(), {**self.meta, "history": self.history})
             save_checkpoint(final, self.out_dir / "final.pt")

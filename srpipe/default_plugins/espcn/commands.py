@@ -61,7 +61,8 @@ def train_espcn(data, val, scale, epochs, steps_per_epoch, batch_size, preset, d
     Random crops with flips and rotations; the low-resolution input is made
     by MATLAB-style antialiased bicubic downscaling (or, with --degrade video,
     by several kernels and x264), on limited-range luma (the convention video
-    uses). Checkpoints every epoch; --resume continues.
+    uses). Checkpoints every epoch; --resume continues, and -y starts an
+    unfinished run afresh.
 
     \b
     Example:
@@ -87,7 +88,7 @@ def train_espcn(data, val, scale, epochs, steps_per_epoch, batch_size, preset, d
     train(TrainSettings(scale=int(scale), preset=preset, epochs=epochs, steps_per_epoch=steps_per_epoch,
                         batch=batch_size, last_lr_mult=0.1, threads=threads, out=str(run_folder), export=output,
                         degrade=degrade, holdout=holdout, frames=temporal, mismatch=0.2 if temporal > 1 else 0.0,
-                        expand=expand, train=list(data), val=list(val), resume=resume))
+                        expand=expand, train=list(data), val=list(val), resume=resume, overwrite=overwrite))
 
 
 def check_training_images(data, val, scale: int, holdout: int) -> None:

@@ -34,7 +34,7 @@ from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler
 from srpipe.errors import SrpipeError
 from srpipe.images import image_paths, image_size
 from srpipe.nn.checkpoint import load_checkpoint, make_checkpoint, network_from_checkpoint, save_checkpoint
-from srpipe.nn.expanded import expand
+from srpipe.nn.expanded import expand, is_expanded
 from srpipe.nn.trainer import TrainConfig, Trainer, seed_everything
 from srpipe.outputs import write_atomically
 
@@ -97,6 +97,7 @@ class TrainSettings:
     teacher_weight: float = 0.5
     cache_dir: str | None = None  # where LR/HR pairs are cached; None: CACHE
     resume: bool = False
+    overwrite: bool = False  # an unfinished run in ``out`` is started afresh rather than refused
     export: str | None = None
     command: str = ""  # recorded in the weights' meta; default: this process's command line
 
@@ -175,8 +176,11 @@ def network_config(a: TrainSettings) -> ESPCNConfig:
     for key in ("features", "kernels", "activation", "residual"):
         if getattr(a, key) is not None:
             cfg[key] = getattr(a, key)
-    return ESPCNConfig(scale=a.scale, shuffle=a.shuffle, padding_mode=a.padding_mode, frames=a.frames,
-                       unshuffle=a.unshuffle, **cfg)
+    try:
+        return ESPCNConfig(scale=a.scale, shuffle=a.shuffle, padding_mode=a.padding_mode, frames=a.frames,
+                           unshuffle=a.unshuffle, **cfg)
+    except ValueError as exc:  # kernels of even size, a missing width...
+        raise SrpipeError(f"no such network: {exc}") from None
 
 
 def init_from(net: ESPCN, path: str, grow: bool = False) -> None:
@@ -263,7 +267,10 @@ def main(argv=None) -> dict:
     """Train as the command line ``argv`` says; returns what goes into result.json."""
     settings = parse_args(argv)
     settings.command = "python " + " ".join(shlex.quote(x) for x in [sys.argv[0], *(argv or sys.argv[1:])])
-    return train(settings)
+    try:
+        return train(settings)
+    except SrpipeError as exc:
+        raise SystemExit(f"error: {exc}") from None
 
 
 def train(a: TrainSettings) -> dict:
@@ -279,8 +286,9 @@ def train(a: TrainSettings) -> dict:
     if a.init:
         init_from(net, a.init, a.grow)
     parameters = sum(p.numel() for p in net.parameters())  # of the network as saved and run
-    if a.expand:
-        expand(net)
+    if a.expand and not is_expanded(expand(net)):
+        raise SrpipeError("--expand trains 3x3 and larger convolutions as branches, and this network has none; "
+                          "leave out --expand")
     last = list(net.last_layer.parameters())
     rest = [p for p in net.parameters() if all(p is not q for q in last)]
     groups = [{"params": rest}, {"params": last, "lr": a.lr * a.last_lr_mult}]
@@ -315,13 +323,14 @@ def train(a: TrainSettings) -> dict:
                               f"frame(s); this network is x{a.scale} on {a.frames}")
         meta["teacher"] = {"path": a.teacher, "sha256": cache.file_digest(a.teacher), "weight": a.teacher_weight}
     trainer = Trainer(net, SRTask(a.scale, a.loss, a.border, teacher, a.teacher_weight), sampler, val, cfg,
-                      param_groups=groups, meta=meta)
+                      param_groups=groups, meta=meta, same_on_resume=("data", "rescales", "holdout", "teacher",
+                                                                      *degradation))
     if teacher is not None:
         teacher.to(trainer.device)  # beside the network it teaches
     print(f"{net.macs_per_lr_pixel()} MAC/LR px, {meta['parameters']} parameters, "
           f"{len(train)} training images", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
-    history = trainer.fit(resume=a.resume)
+    history = trainer.fit(resume=a.resume, overwrite=a.overwrite)
     if trainer.epoch < a.epochs:
         print(f"stopped after epoch {trainer.epoch} of {a.epochs}; continue with --resume", file=sys.stderr)
         return {}

@@ -7,8 +7,8 @@ from torch import nn
 
 from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
 from srpipe.default_plugins.espcn.task import SRTask
-from srpipe.errors import SrpipeError
-from srpipe.nn.checkpoint import load_checkpoint, network_from_checkpoint
+from srpipe.errors import CheckpointError, SrpipeError
+from srpipe.nn.checkpoint import load_checkpoint, network_from_checkpoint, save_checkpoint
 from srpipe.nn.expanded import ExpandedConv2d, expand, folded, is_expanded
 from srpipe.nn.trainer import TrainConfig, Trainer
 
@@ -105,3 +105,18 @@ def test_a_run_resumes_only_as_expanded_as_it_was_started(tmp_path):
     first.fit()
     with pytest.raises(SrpipeError, match="started with expanded convolutions"):
         trainer(tmp_path, expanded=False).fit(resume=True)
+
+
+@pytest.mark.parametrize("branches", [None, [1, 2], "nan"])
+def test_a_run_whose_branches_are_not_weights_is_refused(tmp_path, branches):
+    first = trainer(tmp_path, expanded=True)
+    first.config.stop_after = 1
+    first.fit()
+    last = load_checkpoint(tmp_path / "last.pt")
+    if branches == "nan":
+        last["train"]["expanded_state_dict"]["body.0.spread"].fill_(float("nan"))
+    else:
+        last["train"]["expanded_state_dict"] = branches
+    save_checkpoint(last, tmp_path / "last.pt")
+    with pytest.raises(CheckpointError, match="last.pt holds (no valid expanded|NaN or infinite) weights"):
+        trainer(tmp_path, expanded=True).fit(resume=True)

@@ -74,8 +74,14 @@ def test_a_run_is_resumed_only_as_it_was_started(tmp_path):
         make(tmp_path / "run", epochs=6).fit(resume=True)
     wider = make(tmp_path / "run")
     wider.model = ESPCN(ESPCNConfig(scale=2, features=(8,), kernels=(3, 3), activation="prelu"))
-    with pytest.raises(SrpipeError, match=r"trains another network than this one \(espcn: Error\(s\) in loading"):
+    with pytest.raises(SrpipeError, match=r"trains another network than this one: features \(4,\) \(now \(8,\)\)"):
         wider.fit(resume=True)
+    # settings that hold no weights of their own are the network too
+    reflecting = make(tmp_path / "run")
+    reflecting.model = ESPCN(ESPCNConfig(scale=2, features=(4,), kernels=(3, 3), activation="prelu",
+                                         padding_mode="reflect"))
+    with pytest.raises(SrpipeError, match=r"another network than this one: padding_mode zeros \(now reflect\)"):
+        reflecting.fit(resume=True)
     save_checkpoint(make_checkpoint(first.model, {}), tmp_path / "run" / "last.pt")  # weights only
     with pytest.raises(SrpipeError, match="holds weights, not a run to resume"):
         make(tmp_path / "run").fit(resume=True)
@@ -140,3 +146,45 @@ def test_overwrite_starts_an_unfinished_run_afresh(tmp_path):
     assert load_checkpoint(tmp_path / "run" / "last.pt")["train"]["epoch"] == 3
     lines = (tmp_path / "run" / "log.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3]
+
+
+def test_a_run_is_resumed_only_on_the_data_it_was_started_on(tmp_path):
+    """The entries of meta a trainer is told make the run (its data) must be the same on resume."""
+    def on(data):
+        trainer = make(tmp_path / "run")
+        trainer.meta["data"], trainer.same_on_resume = data, ("data",)
+        return trainer
+    first = on(["photos"])
+    first.config.stop_after = 1
+    first.fit()
+    with pytest.raises(SrpipeError, match="differs from this one in its data;"):
+        on(["other-photos"]).fit(resume=True)
+    on(["photos"]).fit(resume=True)
+
+
+def test_the_log_is_the_checkpoints_after_a_resume(tmp_path):
+    """A run stopped between its checkpoint and its log line (or before it, in older versions)
+    resumes with one log record an epoch, as the checkpoint knows them."""
+    first = make(tmp_path / "run")
+    first.config.stop_after = 2
+    first.fit()
+    log = tmp_path / "run" / "log.jsonl"
+    lines = log.read_text().splitlines()
+    log.write_text(lines[0] + "\n")  # the second epoch's line lost
+    make(tmp_path / "run").fit(resume=True)
+    assert [json.loads(line)["epoch"] for line in log.read_text().splitlines()] == [1, 2, 3]
+    assert json.loads(log.read_text().splitlines()[1]) == json.loads(lines[1])
+
+
+def test_a_run_whose_checkpoint_cannot_be_read_says_how_to_start_afresh(tmp_path):
+    first = make(tmp_path / "run")
+    first.config.stop_after = 1
+    first.fit()
+    last = tmp_path / "run" / "last.pt"
+    last.write_bytes(last.read_bytes()[:1000])  # cut short, as a full disk leaves it
+    for resume in (False, True):
+        with pytest.raises(SrpipeError, match=f"last.pt is corrupt .*; remove the folder {tmp_path / 'run'} to "
+                                              "start afresh"):
+            make(tmp_path / "run").fit(resume=resume)
+    make(tmp_path / "run").fit(overwrite=True)
+    assert load_checkpoint(last)["train"]["epoch"] == 3

@@ -53,3 +53,29 @@ def test_training_command_exports_a_scored_checkpoint(tmp_path):
     assert up.scale == 2 and up.meta["epochs"] == 2 and "--scale 2" in up.meta["command"]
     assert set(up.meta["scores"]["data"]) == {"psnr", "ssim", "bicubic_psnr", "bicubic_ssim"}
     assert (out / "result.json").exists() and (out / "final.pt").exists()
+
+
+def test_the_training_command_refuses_what_it_cannot_train_or_resume_in_a_line(tmp_path):
+    import pytest
+
+    data, other = draw_images(tmp_path / "data", 2, 2), draw_images(tmp_path / "other", 2, 3)
+    out = tmp_path / "run"
+
+    def run(*extra, train=data):
+        main(["--scale", "2", "--features", "8", "--kernels", "3,3", "--patch", "8", "--batch", "4",
+              "--epochs", "2", "--steps-per-epoch", "2", "--train", str(train), "--val", "--out", str(out),
+              "--cache-dir", str(tmp_path / "cache"), *extra])
+
+    with pytest.raises(SystemExit, match="^error: no such network: .*odd"):
+        run("--kernels", "4,3")
+    with pytest.raises(SystemExit, match="^error: --expand trains 3x3 and larger convolutions as branches, and "
+                                         "this network has none"):
+        run("--kernels", "1,1", "--expand")
+    run("--stop-after", "1")
+    with pytest.raises(SystemExit, match="trains another network than this one: padding_mode zeros "
+                                         r"\(now reflect\)"):
+        run("--resume", "--padding-mode", "reflect")
+    with pytest.raises(SystemExit, match="differs from this one in its data;"):
+        run("--resume", train=other)
+    run("--resume")
+    assert torch.load(out / "last.pt", weights_only=True)["train"]["epoch"] == 2
