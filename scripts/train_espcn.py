@@ -9,8 +9,12 @@ import os
 from pathlib import Path
 
 from srpipe.default_plugins.espcn.training import main
+from srpipe.errors import SrpipeError
 
 if __name__ == "__main__":
     # the development tree's data (../shared/data beside the checkout) unless $SRPIPE_DATA says
     os.environ.setdefault("SRPIPE_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
-    main()
+    try:
+        main()
+    except SrpipeError as exc:  # what to do, in a line, not a traceback
+        raise SystemExit(f"error: {exc}") from None

@@ -267,10 +267,7 @@ def main(argv=None) -> dict:
     """Train as the command line ``argv`` says; returns what goes into result.json."""
     settings = parse_args(argv)
     settings.command = "python " + " ".join(shlex.quote(x) for x in [sys.argv[0], *(argv or sys.argv[1:])])
-    try:
-        return train(settings)
-    except SrpipeError as exc:
-        raise SystemExit(f"error: {exc}") from None
+    return train(settings)
 
 
 def train(a: TrainSettings) -> dict:

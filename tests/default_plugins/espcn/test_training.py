@@ -55,8 +55,10 @@ def test_training_command_exports_a_scored_checkpoint(tmp_path):
     assert (out / "result.json").exists() and (out / "final.pt").exists()
 
 
-def test_the_training_command_refuses_what_it_cannot_train_or_resume_in_a_line(tmp_path):
+def test_the_training_command_refuses_what_it_cannot_train_or_resume(tmp_path):
     import pytest
+
+    from srpipe.errors import SrpipeError
 
     data, other = draw_images(tmp_path / "data", 2, 2), draw_images(tmp_path / "other", 2, 3)
     out = tmp_path / "run"
@@ -66,16 +68,28 @@ def test_the_training_command_refuses_what_it_cannot_train_or_resume_in_a_line(t
               "--epochs", "2", "--steps-per-epoch", "2", "--train", str(train), "--val", "--out", str(out),
               "--cache-dir", str(tmp_path / "cache"), *extra])
 
-    with pytest.raises(SystemExit, match="^error: no such network: .*odd"):
+    with pytest.raises(SrpipeError, match="^no such network: .*odd"):
         run("--kernels", "4,3")
-    with pytest.raises(SystemExit, match="^error: --expand trains 3x3 and larger convolutions as branches, and "
-                                         "this network has none"):
+    with pytest.raises(SrpipeError, match="^--expand trains 3x3 and larger convolutions as branches, and this "
+                                          "network has none"):
         run("--kernels", "1,1", "--expand")
     run("--stop-after", "1")
-    with pytest.raises(SystemExit, match="trains another network than this one: padding_mode zeros "
-                                         r"\(now reflect\)"):
+    with pytest.raises(SrpipeError, match=r"trains another network than this one: padding_mode zeros \(now reflect\)"):
         run("--resume", "--padding-mode", "reflect")
-    with pytest.raises(SystemExit, match="differs from this one in its data;"):
+    with pytest.raises(SrpipeError, match="differs from this one in its data;"):
         run("--resume", train=other)
     run("--resume")
     assert torch.load(out / "last.pt", weights_only=True)["train"]["epoch"] == 2
+
+
+def test_the_training_script_refuses_in_a_line(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / "train_espcn.py"), "--scale", "2", "--features", "8",
+                           "--kernels", "4,3", "--train", str(draw_images(tmp_path / "data", 1, 2)), "--val",
+                           "--out", str(tmp_path / "run")], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: no such network: ") and len(done.stderr.splitlines()) == 1, done.stderr
