@@ -76,8 +76,9 @@ def unpacked(sources: Path, download: bool) -> Path:
     if download:
         subprocess.run(["apt-get", "download", *PACKAGES], cwd=sources, check=True)
     files = sources / "files"
-    for deb in sorted(sources.glob("*.deb")):
-        subprocess.run(["dpkg-deb", "-x", str(deb), str(files)], check=True)
+    if not all((files / path).is_file() for path in SOURCES):
+        for deb in sorted(sources.glob("*.deb")):
+            subprocess.run(["dpkg-deb", "-x", str(deb), str(files)], check=True)
     for path, (digest, _) in SOURCES.items():
         if not (files / path).is_file():
             sys.exit(f"error: {path} is not in {sources}; run with --download (apt-get download {' '.join(PACKAGES)})")
@@ -86,10 +87,17 @@ def unpacked(sources: Path, download: bool) -> Path:
     return files
 
 
-def frames(path: Path):
+def frame_count(path: Path) -> int:
     with av.open(str(path)) as container:
-        for frame in container.decode(video=0):
-            yield frame.to_ndarray(format="rgb24")
+        return sum(1 for _ in container.decode(video=0))
+
+
+def frames(path: Path, keep) -> dict[int, np.ndarray]:
+    """The frames of ``path`` whose indices are in ``keep``, decoded one at a time (a whole 1080p
+    clip would take gigabytes)."""
+    with av.open(str(path)) as container:
+        return {index: frame.to_ndarray(format="rgb24")
+                for index, frame in enumerate(container.decode(video=0)) if index in keep}
 
 
 def halved(rgb: np.ndarray) -> np.ndarray:
@@ -121,16 +129,19 @@ def main() -> None:
     (a.out / "train").mkdir(parents=True, exist_ok=True)
     (a.out / "val" / "camera").mkdir(parents=True, exist_ok=True)
     for path, (_, taken) in SOURCES.items():
-        pictures = list(frames(files / path))
-        name = Path(path).stem
+        name, count = Path(path).stem, frame_count(files / path)
         if taken:
-            count = max(1, round(taken * a.frames))
-            indices = np.unique(np.linspace(0, len(pictures) - 1, count + 2)[1:-1].round().astype(int))
-            for index in indices:
-                still = cv2.cvtColor(halved(pictures[index]), cv2.COLOR_RGB2BGR)
+            wanted = max(1, round(taken * a.frames))
+            indices = set(np.linspace(0, count - 1, wanted + 2)[1:-1].round().astype(int).tolist())
+            for index, picture in frames(files / path, indices).items():
+                still = cv2.cvtColor(halved(picture), cv2.COLOR_RGB2BGR)
                 cv2.imwrite(str(a.out / "train" / f"{name}-{index:04d}.png"), still)
-            print(f"{name}: {len(indices)} stills of {len(pictures)} frames")
+            print(f"{name}: {len(indices)} stills of {count} frames")
         else:
+            if count < HELD_OUT_FRAMES.stop:
+                sys.exit(f"error: {path} has {count} frames; a held-out clip takes frames {HELD_OUT_FRAMES.start}-"
+                         f"{HELD_OUT_FRAMES.stop - 1}")
+            pictures = frames(files / path, set(HELD_OUT_FRAMES))
             write_lossless(a.out / "val" / "camera" / f"{name}.mp4", [halved(pictures[i]) for i in HELD_OUT_FRAMES])
             print(f"{name}: held out, {len(HELD_OUT_FRAMES)} frames")
 

@@ -11,6 +11,7 @@ import math
 import random
 import sys
 import time
+import warnings
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -67,15 +68,27 @@ class TrainConfig:
 
 def _run_checkpoint(last: Path) -> dict:
     """The run's checkpoint ``last``, refused, where it cannot be read, with what to do."""
-    return load_checkpoint(last, f"remove the folder {last.parent} to start afresh")
+    return load_checkpoint(last, f"pass --overwrite (or remove the folder {last.parent}) to start afresh")
 
 
-def _unfinished(last: Path) -> bool:
-    """Whether the run whose checkpoint is ``last`` stopped before its last epoch."""
-    train = _run_checkpoint(last).get("train")
+def _unfinished(last: Path, overwrite: bool = False) -> bool:
+    """Whether the run whose checkpoint is ``last`` stopped before its last epoch (with
+    ``overwrite``, one that cannot be read counts as unfinished rather than being refused)."""
+    try:
+        train = _run_checkpoint(last).get("train")
+    except CheckpointError:
+        if overwrite:
+            return True
+        raise
     if not isinstance(train, dict):
         return False
     return train.get("epoch", 0) < train.get("train_config", {}).get("epochs", 0)
+
+
+def _change(name: str, started: Any, now: Any) -> str:
+    """``teacher x (now y)``, the values left out where they would not fit a line."""
+    told = f"{name} {started} (now {now})"
+    return told if len(told) <= 80 else f"another {name}"
 
 
 def to_device(batch: Any, device: torch.device) -> Any:
@@ -126,8 +139,9 @@ class Trainer:
     ``train_data`` yields batches; ``val_data`` is an iterable of batches, or a mapping from a
     name to one (metrics are then logged as ``name/metric``). ``param_groups`` optionally
     replaces ``model.parameters()`` for AdamW (e.g. a lower learning rate on one layer).
-    ``meta`` goes into every checkpoint; its entries named in ``same_on_resume`` (the data, what
-    the loss learns from) must be those of the run a resume continues. A model with expanded convolutions
+    ``meta`` goes into every checkpoint. ``same_on_resume`` names what makes the run besides its
+    network and schedule (its data, what the loss learns from): a resume is refused where a value
+    differs from the one the run was started with. A model with expanded convolutions
     (:mod:`srpipe.nn.expanded`) is saved folded, as the plain network it computes; ``last.pt``
     also keeps its branches, to resume from.
     """
@@ -142,7 +156,7 @@ class Trainer:
         *,
         param_groups: list[dict] | None = None,
         meta: dict | None = None,
-        same_on_resume: Iterable[str] = (),
+        same_on_resume: Mapping[str, Any] | None = None,
     ):
         self.config = config or TrainConfig()
         cfg = self.config
@@ -159,7 +173,7 @@ class Trainer:
             self.optimizer, T_max=cfg.epochs * self.steps_per_epoch
         )
         self.meta = dict(meta or {})
-        self.same_on_resume = tuple(same_on_resume)
+        self.same_on_resume = dict(same_on_resume or {})
         self.epoch = 0
         self.history: list[dict] = []
         self.out_dir = Path(cfg.out_dir) if cfg.out_dir else None
@@ -175,6 +189,7 @@ class Trainer:
             "rng": get_rng_state(),
             "history": self.history,
             "train_config": asdict(self.config),
+            "same_on_resume": self.same_on_resume,
         }
         if is_expanded(self.model):
             train["expanded_state_dict"] = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
@@ -209,11 +224,11 @@ class Trainer:
         if changed:
             raise SrpipeError(f"the run in {path.parent} trains another network than this one: {', '.join(changed)}; "
                               f"{again}")
-        meta = ckpt.get("meta", {})
-        changed = [name for name in self.same_on_resume
-                   if name in meta and name in self.meta and meta[name] != self.meta[name]]
+        started = train.get("same_on_resume", {})  # none in runs of srpipe before 2026-12-07
+        changed = [_change(name, started[name], value) for name, value in self.same_on_resume.items()
+                   if name in started and started[name] != value]
         if changed:
-            raise SrpipeError(f"the run in {path.parent} differs from this one in its {', '.join(changed)}; {again}")
+            raise SrpipeError(f"the run in {path.parent} was started with {', '.join(changed)}; {again}")
         expanded = train.get("expanded_state_dict")
         if is_expanded(self.model) != ("expanded_state_dict" in train):
             how = "without" if is_expanded(self.model) else "with"
@@ -242,14 +257,16 @@ class Trainer:
         last = self.out_dir / "last.pt" if self.out_dir else None
         if resume and last is not None and last.exists():
             self.resume(last)
-            # the log again as the checkpoint knows it: a run stopped after a checkpoint and
-            # before its log line, or one resumed before, must not miss or repeat an epoch
+            # the log again as the checkpoint knows it: a run stopped between its log line and
+            # its checkpoint must not log that epoch twice
             write_atomically(self.out_dir / "log.jsonl", "".join(json.dumps(r) + "\n" for r in self.history).encode())
         else:
             # starting afresh would lose an unfinished run, unless told to replace it
-            if not overwrite and last is not None and last.exists() and _unfinished(last):
-                raise SrpipeError(f"{self.out_dir} holds an unfinished run (last.pt); pass --resume to continue it, "
-                                  "or --overwrite (or remove the folder) to start it afresh")
+            if last is not None and last.exists() and _unfinished(last, overwrite):
+                if not overwrite:
+                    raise SrpipeError(f"{self.out_dir} holds an unfinished run (last.pt); pass --resume to continue "
+                                      "it, or --overwrite (or remove the folder) to start it afresh")
+                warnings.warn(f"the unfinished run in {self.out_dir} is started afresh (--overwrite)", stacklevel=2)
             if self.out_dir is not None:
                 (self.out_dir / "log.jsonl").unlink(missing_ok=True)  # a log of no checkpoint's run
             seed_everything(self.config.seed)
@@ -262,11 +279,11 @@ class Trainer:
                       "lr": self.scheduler.get_last_lr()[0], "train_loss": loss,
                       **self.validate(), "epoch_s": round(time.perf_counter() - t0, 2)}
             self.history.append(record)
-            if last is not None:
-                save_checkpoint(self.state(), last)
             self._log(record)
             if self._shows_progress():  # the bar of each epoch goes when it ends: its figures stay, a line each
                 tqdm.write(self._described(record), file=sys.stderr)
+            if last is not None:
+                save_checkpoint(self.state(), last)
         if self.out_dir is not None and self.epoch == self.config.epochs:
             final = make_checkpoint(self.saved_model(), {**self.meta, "history": self.history})
             save_checkpoint(final, self.out_dir / "final.pt")

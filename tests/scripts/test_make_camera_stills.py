@@ -75,3 +75,11 @@ def test_a_missing_or_changed_source_is_refused_in_a_line(sources, tmp_path, mon
     (sources / "files" / "usr/share/b/two.mp4").unlink()
     with pytest.raises(SystemExit, match="two.mp4 is not in .*; run with --download"):
         run(monkeypatch, "--sources", sources, "--out", tmp_path / "out")
+
+
+def test_a_held_out_clip_too_short_is_refused_in_a_line(sources, tmp_path, monkeypatch):
+    short = sources / "files" / "usr/share/c/held.mp4"
+    make_test_video(short, width=96, height=64, frames=40, audio=False)
+    monkeypatch.setitem(stills.SOURCES, "usr/share/c/held.mp4", (hashlib.sha256(short.read_bytes()).hexdigest(), 0))
+    with pytest.raises(SystemExit, match="held.mp4 has 40 frames; a held-out clip takes frames 30-59"):
+        run(monkeypatch, "--sources", sources, "--out", tmp_path / "out")

@@ -36,6 +36,6 @@ def train_classifier(network: nn.Module, spec: DatasetSpec, train_set: Dataset, 
     train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=True)
     test_loader = DataLoader(test_set, batch_size=TEST_BATCH)
     trainer = Trainer(network, ClassificationTask(label_smoothing), train_loader, test_loader, config,
-                      meta=checkpoint_meta(spec), same_on_resume=("dataset",))
+                      meta=checkpoint_meta(spec), same_on_resume={"dataset": spec.name})
     trainer.fit(resume=resume, overwrite=overwrite)
     return trainer

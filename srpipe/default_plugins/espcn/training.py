@@ -167,6 +167,7 @@ def parse_args(argv=None) -> TrainSettings:
     p.add_argument("--out", required=True, help="run folder: last.pt, final.pt, log.jsonl, result.json")
     p.add_argument("--cache-dir", help=f"where the LR/HR pairs are cached (default {CACHE})")
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="start an unfinished run in --out afresh")
     p.add_argument("--export", help="write the final weights-only checkpoint here")
     return TrainSettings(**vars(p.parse_args(argv)))
 
@@ -319,9 +320,13 @@ def train(a: TrainSettings) -> dict:
             raise SrpipeError(f"the teacher {a.teacher} is x{teacher.config.scale} on {teacher.config.frames} "
                               f"frame(s); this network is x{a.scale} on {a.frames}")
         meta["teacher"] = {"path": a.teacher, "sha256": cache.file_digest(a.teacher), "weight": a.teacher_weight}
+    # what a resume must share with the run's start besides the network and schedule (the teacher by
+    # its digest: the same file given by another path is the same teacher)
+    run = {"data": meta["data"], "rescales": a.rescales, "holdout": meta["holdout"], "degrade": a.degrade,
+           **degradation, "teacher": meta["teacher"]["sha256"] if teacher else None,
+           "teacher_weight": a.teacher_weight if teacher else None}
     trainer = Trainer(net, SRTask(a.scale, a.loss, a.border, teacher, a.teacher_weight), sampler, val, cfg,
-                      param_groups=groups, meta=meta, same_on_resume=("data", "rescales", "holdout", "teacher",
-                                                                      *degradation))
+                      param_groups=groups, meta=meta, same_on_resume=run)
     if teacher is not None:
         teacher.to(trainer.device)  # beside the network it teaches
     print(f"{net.macs_per_lr_pixel()} MAC/LR px, {meta['parameters']} parameters, "

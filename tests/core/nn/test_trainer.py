@@ -142,38 +142,46 @@ def test_overwrite_starts_an_unfinished_run_afresh(tmp_path):
     first.config.stop_after = 1
     first.fit()
     again = make(tmp_path / "run")
-    again.fit(overwrite=True)
+    with pytest.warns(UserWarning, match="the unfinished run in .* is started afresh"):
+        again.fit(overwrite=True)
     assert load_checkpoint(tmp_path / "run" / "last.pt")["train"]["epoch"] == 3
     lines = (tmp_path / "run" / "log.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3]
 
 
 def test_a_run_is_resumed_only_on_the_data_it_was_started_on(tmp_path):
-    """The entries of meta a trainer is told make the run (its data) must be the same on resume."""
-    def on(data):
+    """What a trainer is told makes the run (its data, a teacher or none) must be the same on resume."""
+    def on(data, teacher=None):
         trainer = make(tmp_path / "run")
-        trainer.meta["data"], trainer.same_on_resume = data, ("data",)
+        trainer.same_on_resume = {"data": data, "teacher": teacher}
         return trainer
     first = on(["photos"])
     first.config.stop_after = 1
     first.fit()
-    with pytest.raises(SrpipeError, match="differs from this one in its data;"):
+    with pytest.raises(SrpipeError, match=r"was started with data \['photos'\] \(now \['other-photos'\]\);"):
         on(["other-photos"]).fit(resume=True)
+    with pytest.raises(SrpipeError, match=r"was started with teacher None \(now 5e1f\);"):  # none at the start
+        on(["photos"], "5e1f").fit(resume=True)
+    with pytest.raises(SrpipeError, match="was started with another data;"):  # too long for the line
+        on(["photos-" + "x" * 80]).fit(resume=True)
     on(["photos"]).fit(resume=True)
 
 
 def test_the_log_is_the_checkpoints_after_a_resume(tmp_path):
-    """A run stopped between its checkpoint and its log line (or before it, in older versions)
-    resumes with one log record an epoch, as the checkpoint knows them."""
+    """A run stopped between an epoch's log line and its checkpoint resumed with that epoch twice
+    in its log: now with one record an epoch, as the checkpoint knows them."""
     first = make(tmp_path / "run")
     first.config.stop_after = 2
     first.fit()
     log = tmp_path / "run" / "log.jsonl"
     lines = log.read_text().splitlines()
-    log.write_text(lines[0] + "\n")  # the second epoch's line lost
-    make(tmp_path / "run").fit(resume=True)
-    assert [json.loads(line)["epoch"] for line in log.read_text().splitlines()] == [1, 2, 3]
-    assert json.loads(log.read_text().splitlines()[1]) == json.loads(lines[1])
+    with open(log, "a") as f:  # the third epoch logged, its checkpoint never written
+        f.write(json.dumps({"epoch": 3, "train_loss": 1.0}) + "\n")
+    resumed = make(tmp_path / "run")
+    resumed.fit(resume=True)
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2, 3]
+    assert records[:2] == [json.loads(line) for line in lines] and records[2] == resumed.history[2]
 
 
 def test_a_run_whose_checkpoint_cannot_be_read_says_how_to_start_afresh(tmp_path):
@@ -183,8 +191,9 @@ def test_a_run_whose_checkpoint_cannot_be_read_says_how_to_start_afresh(tmp_path
     last = tmp_path / "run" / "last.pt"
     last.write_bytes(last.read_bytes()[:1000])  # cut short, as a full disk leaves it
     for resume in (False, True):
-        with pytest.raises(SrpipeError, match=f"last.pt is corrupt .*; remove the folder {tmp_path / 'run'} to "
-                                              "start afresh"):
+        with pytest.raises(SrpipeError, match=f"last.pt is corrupt .*; pass --overwrite \\(or remove the folder "
+                                              f"{tmp_path / 'run'}\\) to start afresh"):
             make(tmp_path / "run").fit(resume=resume)
-    make(tmp_path / "run").fit(overwrite=True)
+    with pytest.warns(UserWarning, match="the unfinished run in .* is started afresh"):
+        make(tmp_path / "run").fit(overwrite=True)
     assert load_checkpoint(last)["train"]["epoch"] == 3

@@ -128,6 +128,31 @@ def test_train_command_expand_trains_branches_and_writes_the_plain_network(tmp_p
     assert upscaler.config.features == (64, 24, 24, 24, 24, 24, 64)  # --arch shipped, as without --expand
 
 
+def test_train_command_starts_an_unfinished_run_afresh_only_with_overwrite(tmp_path, cli_run, monkeypatch):
+    import cv2
+
+    import srpipe.default_plugins.espcn.training
+    from srpipe.default_plugins.espcn.training import main
+    from srpipe.testing import test_pattern
+
+    monkeypatch.setattr(srpipe.default_plugins.espcn.training, "CACHE", tmp_path / "cache")
+    (tmp_path / "train").mkdir()
+    for index in range(2):
+        cv2.imwrite(str(tmp_path / "train" / f"{index}.png"), test_pattern(64, 64, index))
+    weights, run = tmp_path / "mine.pt", tmp_path / "mine.pt.run"
+    main(["--scale", "2", "--features", "8", "--kernels", "3,3", "--epochs", "3", "--steps-per-epoch", "1",
+          "--stop-after", "1", "--train", str(tmp_path / "train"), "--val", "--out", str(run)])  # stopped, unfinished
+    args = ("train", "espcn", "--data", tmp_path / "train", "-s", "2", "--epochs", "1", "--steps-per-epoch", "1",
+            "--batch-size", "4", "-o", weights)
+    refused = cli_run(*args)
+    assert refused.exit_code == 1 and "holds an unfinished run (last.pt); pass --resume" in refused.output
+    assert load_checkpoint(run / "last.pt")["train"]["epoch"] == 1  # kept
+    with pytest.warns(UserWarning, match="the unfinished run in .*mine.pt.run is started afresh"):
+        done = cli_run(*args, "-y")
+    assert done.exit_code == 0, done.output
+    assert load_checkpoint(weights)["config"]["features"] == (64, 24, 24, 24, 24, 24, 64)  # this run's network
+
+
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_shipped_weights_beat_bicubic_on_the_bundled_clip(scale):
     """A frame of samples/bigbuckbunny.mp4, shrunk with MATLAB bicubic and upscaled back."""

@@ -76,8 +76,10 @@ def test_the_training_command_refuses_what_it_cannot_train_or_resume(tmp_path):
     run("--stop-after", "1")
     with pytest.raises(SrpipeError, match=r"trains another network than this one: padding_mode zeros \(now reflect\)"):
         run("--resume", "--padding-mode", "reflect")
-    with pytest.raises(SrpipeError, match="differs from this one in its data;"):
+    with pytest.raises(SrpipeError, match=r"was started with data \['data'\] \(now \['other'\]\);"):
         run("--resume", train=other)
+    with pytest.raises(SrpipeError, match=r"was started with another teacher, teacher_weight None \(now 0.5\);"):
+        run("--resume", "--teacher", str(out / "last.pt"))
     run("--resume")
     assert torch.load(out / "last.pt", weights_only=True)["train"]["epoch"] == 2
 
