@@ -142,6 +142,13 @@ def json_option(command):
     return click.option("--json", "as_json", is_flag=True, help=JSON_HELP)(command)
 
 
+def not_empty(ctx, param, value):
+    """Refuse an empty path: "" (an unset shell variable) would mean the current folder."""
+    if value == "":
+        raise click.BadParameter("is empty (an unset shell variable?); give a path")
+    return value
+
+
 def overwrite_option(command):
     return click.option("-y", "--overwrite", is_flag=True, help=OVERWRITE_HELP)(command)
 

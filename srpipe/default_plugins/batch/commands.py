@@ -16,6 +16,7 @@ from srpipe.cli.options import (
     exact_option,
     json_option,
     model_options,
+    not_empty,
     overwrite_option,
     quiet_option,
 )
@@ -23,8 +24,8 @@ from srpipe.media import SinkOptions
 
 
 @click.command()
-@click.argument("in_dir")
-@click.argument("out_dir")
+@click.argument("in_dir", callback=not_empty)
+@click.argument("out_dir", callback=not_empty)
 @model_options
 @backend_option
 @exact_option

@@ -13,6 +13,7 @@ from srpipe.cli.options import (
     device_option,
     json_option,
     max_pixels_option,
+    not_empty,
     overwrite_option,
     scale_option,
     weights_option,
@@ -133,8 +134,8 @@ SCORED_PATHS = ("both", "default", "exact")
 
 @click.command("eval")
 @click.option("-m", "--model", required=True, help="Upscaler to score (see 'srpipe models list').")
-@click.option("--data", type=click.Path(file_okay=False), help="Folder of high-resolution images.")
-@click.option("--video", type=click.Path(),
+@click.option("--data", type=click.Path(file_okay=False), callback=not_empty, help="Folder of high-resolution images.")
+@click.option("--video", type=click.Path(), callback=not_empty,
               help="A video clip, shrunk, encoded and upscaled by the pipeline; or a folder of clips, scored per "
                    "category (its sub-folders) and in all.")
 @scale_option

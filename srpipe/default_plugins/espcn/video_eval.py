@@ -216,6 +216,10 @@ def clips_by_category(folder: str | Path) -> dict[str, list[Path]]:
         seen = set()
         for top, folders, files in os.walk(folder, followlinks=stage == "linked folders"):
             real = os.path.realpath(top)
+            if real != root and root.startswith(os.path.join(real, "")):  # a link up to a folder holding this one
+                warnings.warn(f"skipped {top}: a link to {real}, which holds {folder}; its clips are not under it")
+                folders.clear()
+                continue
             in_place = real == os.path.normpath(os.path.join(root, os.path.relpath(top, folder)))
             if real in seen or (real in read and not in_place):  # a loop, or a link to a folder read where it lies
                 folders.clear()

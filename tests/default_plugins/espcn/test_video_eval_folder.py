@@ -127,6 +127,27 @@ def test_linked_folders_are_read_once_and_special_files_are_named(tmp_path):
         f"Warning: skipped {folder / 'real' / 'again.mp4'}: the same file as {folder / 'real' / 'a.mp4'}"])
 
 
+def test_a_link_up_to_a_folder_holding_the_set_is_not_read(tmp_path):
+    """It led out of the set (a link to / read the whole machine), its clips under the link's category."""
+    folder = tmp_path / "parent" / "set"
+    (folder / "cat").mkdir(parents=True)
+    make_test_video(folder / "cat" / "a.mp4", width=64, height=48, frames=2, audio=False)
+    make_test_video(tmp_path / "parent" / "other.mp4", width=64, height=48, frames=2, audio=False)
+    (folder / "cat" / "up").symlink_to("../..")
+    done = eval_video(folder, "--json")
+    assert done.returncode == 0, done.stderr
+    assert [Path(c["clip"]).name for c in json.loads(done.stdout)["clips"]] == ["a.mp4"]
+    assert done.stderr.splitlines() == [f"Warning: skipped {folder / 'cat' / 'up'}: a link to {tmp_path / 'parent'}, "
+                                        f"which holds {folder}; its clips are not under it"]
+
+
+def test_an_empty_path_is_refused_not_taken_for_the_current_folder(tmp_path, cli_run):
+    for args in (("eval", "-m", "bicubic", "--video", ""), ("batch", "", tmp_path / "out")):
+        done = cli_run(*args)
+        assert done.exit_code == 2 and "is empty (an unset shell variable?); give a path" in done.output
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_folder_where_no_clip_can_be_scored_says_so(tmp_path):
     folder = tmp_path / "junk"
     for name in ("x/a.mp4", "y/b.mkv"):
