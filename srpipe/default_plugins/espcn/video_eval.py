@@ -200,10 +200,11 @@ def evaluate_video(clip: str | Path, models: Mapping[str, str | None], scale: in
 
 def clips_by_category(folder: str | Path) -> dict[str, list[Path]]:
     """The video files under ``folder``, by category: the sub-folder of ``folder`` they are in
-    (``.`` for those directly in it), each list sorted by path. Linked folders are followed, each
-    once, after the folders themselves: a clip belongs where it lies, and a link to it (a linked
-    folder, a linked or hard-linked file) adds nothing. Special files and broken links are passed
-    over with a warning, as a FIFO would be read once and a device might never end."""
+    (``.`` for those directly in it), each list sorted by path; hidden files and folders left out.
+    Linked folders are followed, each once, after the folders themselves: a clip belongs where it
+    lies, and a link to it (a linked folder, a linked or hard-linked file) adds nothing. Special
+    files and broken links are passed over with a warning, as a FIFO would be read once and a
+    device might never end."""
     from srpipe.media import VIDEO_SUFFIXES
 
     folder = Path(folder)
@@ -225,14 +226,17 @@ def clips_by_category(folder: str | Path) -> dict[str, list[Path]]:
                 folders.clear()
                 continue
             seen.add(real)
-            folders.sort(key=lambda name: (os.path.islink(os.path.join(top, name)), name))  # folders before links
+            # hidden entries are a system's, not clips: macOS's ._IMG_0001.MOV beside each clip on a
+            # shared drive, .Trashes; and folders go before links
+            folders[:] = sorted((name for name in folders if not name.startswith(".")),
+                                key=lambda name: (os.path.islink(os.path.join(top, name)), name))
             if stage != "linked folders":
                 read.add(real)
             elif real in read:  # its files were taken: the links in its sub-folders are followed from here
                 continue
             for name in sorted(files):
                 path = Path(top, name)
-                if path.suffix.lower() not in VIDEO_SUFFIXES or (
+                if name.startswith(".") or path.suffix.lower() not in VIDEO_SUFFIXES or (
                         stage != "linked folders" and path.is_symlink() != (stage == "links")):
                     continue
                 if not path.is_file():

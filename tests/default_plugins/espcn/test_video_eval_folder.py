@@ -141,6 +141,20 @@ def test_a_link_up_to_a_folder_holding_the_set_is_not_read(tmp_path):
                                         f"which holds {folder}; its clips are not under it"]
 
 
+def test_hidden_files_and_folders_are_not_clips(tmp_path):
+    """A drive written by a Mac has ._NAME beside each clip (not a video): the run ended in an error."""
+    folder = tmp_path / "drive"
+    (folder / "trips").mkdir(parents=True)
+    make_test_video(folder / "trips" / "IMG_0001.mov", width=64, height=48, frames=2, audio=False)
+    (folder / "trips" / "._IMG_0001.mov").write_bytes(b"\0\5\26\7" + bytes(60))  # AppleDouble
+    (folder / ".Trashes").mkdir()
+    make_test_video(folder / ".Trashes" / "old.mp4", width=64, height=48, frames=2, audio=False)
+    done = eval_video(folder, "--json")
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    report = json.loads(done.stdout)
+    assert [(c["category"], Path(c["clip"]).name) for c in report["clips"]] == [("trips", "IMG_0001.mov")]
+
+
 def test_an_empty_path_is_refused_not_taken_for_the_current_folder(tmp_path, cli_run):
     for args in (("eval", "-m", "bicubic", "--video", ""), ("batch", "", tmp_path / "out")):
         done = cli_run(*args)
