@@ -66,9 +66,14 @@ class TrainConfig:
     progress: bool | None = None  # None: when stderr is a terminal
 
 
+def _afresh(run: Path) -> str:
+    """What to do with a run that cannot be resumed."""
+    return f"pass --overwrite (or remove the folder {run}) to start afresh"
+
+
 def _run_checkpoint(last: Path) -> dict:
     """The run's checkpoint ``last``, refused, where it cannot be read, with what to do."""
-    return load_checkpoint(last, f"pass --overwrite (or remove the folder {last.parent}) to start afresh")
+    return load_checkpoint(last, _afresh(last.parent))
 
 
 def _unfinished(last: Path, overwrite: bool = False) -> bool:
@@ -209,7 +214,7 @@ class Trainer:
             raise SrpipeError(f"{path} holds weights, not a run to resume; remove it to start afresh")
         again = "resume it with the options it was started with, or start a new run in another folder"
         started = train.get("train_config", {})
-        changed = [f"{name} {started[name]} (now {getattr(self.config, name)})" for name in SCHEDULE
+        changed = [_change(name, started[name], getattr(self.config, name)) for name in SCHEDULE
                    if name in started and started[name] != getattr(self.config, name)]
         if changed:
             raise SrpipeError(f"the run in {path.parent} was started with {', '.join(changed)}: its learning "
@@ -219,7 +224,7 @@ class Trainer:
         if started_arch != arch:
             changed = [f"{started_arch} (now {arch})"]
         else:
-            changed = [f"{name} {started_config.get(name)} (now {value})" for name, value in config.items()
+            changed = [_change(name, started_config.get(name), value) for name, value in config.items()
                        if started_config.get(name) != value]
         if changed:
             raise SrpipeError(f"the run in {path.parent} trains another network than this one: {', '.join(changed)}; "
@@ -235,8 +240,7 @@ class Trainer:
             raise SrpipeError(f"the run in {path.parent} was started {how} expanded convolutions; {again}")
         if "expanded_state_dict" in train:
             if not isinstance(expanded, dict):
-                raise CheckpointError(f"{path} holds no valid expanded weights; remove the folder {path.parent} "
-                                      "to start afresh")
+                raise CheckpointError(f"{path} holds no valid expanded weights; {_afresh(path.parent)}")
             check_finite(expanded, path)
         try:
             self.model.load_state_dict(expanded if expanded is not None else ckpt["state_dict"])
