@@ -20,7 +20,15 @@ saved where none passes.
 
     python scripts/quantize_espcn.py --speed srpipe/default_plugins/espcn/weights/espcn_video_x2.pt
 
-times the network alone on each OpenVINO backend (a 640x480 frame, 64 crops of 46x46).
+times the network alone on each CPU backend (a 640x480 frame, 64 crops of 46x46).
+
+    python scripts/quantize_espcn.py --check srpipe/default_plugins/espcn/weights/espcn_*_x2.pt
+
+runs the gate again on the int8 graphs shipped for those checkpoints, on this machine's CPU: int8
+convolutions run on other instructions on other CPUs (AVX2's multiply-adds saturate at 16 bits,
+VNNI's and AMX's dot products do not), so a graph that passed where it was made is checked on
+each kind of CPU that ``auto`` gives it to. Prints each graph's losses beside the ones its record
+gives, and exits 1 where one fails the gate here.
 """
 
 from __future__ import annotations
@@ -51,13 +59,18 @@ def main() -> None:
                         help="share of the calibration patches cut from generated line art (default 0.1)")
     parser.add_argument("--out", type=Path, help="folder for the int8 graphs (default: each checkpoint's)")
     parser.add_argument("--speed", action="store_true",
-                        help="only time the network on each OpenVINO backend (the shipped int8 graph)")
+                        help="only time the network on each CPU backend (int8: the shipped graph)")
+    parser.add_argument("--check", action="store_true",
+                        help="only run the gate on the int8 graphs shipped for the checkpoints, on this CPU")
     args = parser.parse_args()
     if args.speed:
         for checkpoint in args.checkpoints:
             print(checkpoint.name)
             quantize.network_speed(checkpoint)
         return
+    if args.check:
+        passed = [check_shipped(checkpoint, args.video) for checkpoint in args.checkpoints]  # each one checked
+        raise SystemExit(0 if all(passed) else 1)
     recipes = [quantize.RECIPES[name] for name in args.recipe or ("histogram-all-int8-equalized",
                                                                    "histogram-all-int8-bias-correction",
                                                                    "histogram-float-ends")]
@@ -88,6 +101,32 @@ def main() -> None:
                                         args.out or checkpoint.parent)
         print(f"{checkpoint.name}: {'shipped ' + str(shipped) if shipped else 'no recipe passed; nothing shipped'} "
               f"({(time.time() - started) / 60:.1f} min)", flush=True)
+
+
+def check_shipped(checkpoint: Path, video: Path) -> bool:
+    """Whether the int8 graph shipped for ``checkpoint`` passes the gate on this CPU; prints its
+    losses against float32 beside those its record gives."""
+    from srpipe import cache
+    from srpipe.default_plugins.espcn import quantize
+    from srpipe.default_plugins.espcn.openvino_backend import cpu_flags, int8_paths, shipped_int8
+
+    model = shipped_int8(cache.file_digest(checkpoint), checkpoint.parent)
+    if model is None:
+        print(f"{checkpoint.name}: no int8 graph shipped for it (or it does not match its record)")
+        return False
+    recorded = json.loads(int8_paths(checkpoint.parent, checkpoint.stem)[2].read_text())["gate"]["against"]["openvino"]
+    isa = sorted(cpu_flags() & {"avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8"})
+    print(f"{checkpoint.name}: the shipped int8 graph on this CPU ({', '.join(isa) or 'none of the int8 flags'})",
+          flush=True)
+    scores = quantize.gate_scores(checkpoint, quantize.gate_clips(video), {"int8": model})
+    here = quantize.verdict(scores, "int8")
+    for crf, loss in here["crfs"].items():
+        then = recorded["crfs"][str(crf)]
+        print(f"  crf {crf:2d}: loss against float32, mean {loss['mean_loss_db']:.3f} dB, worst clip "
+              f"{loss['worst_clip_loss_db']:.3f} (where it was made: {then['mean_loss_db']:.3f}, "
+              f"{then['worst_clip_loss_db']:.3f})")
+    print(f"  {'passes' if here['passed'] else 'FAILS'} the gate here", flush=True)
+    return here["passed"]
 
 
 if __name__ == "__main__":

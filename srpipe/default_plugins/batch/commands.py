@@ -39,7 +39,8 @@ from srpipe.media import SinkOptions
 @click.option("--chunk-seconds", type=FiniteRange(min=0), default=60.0, show_default=True,
               help="With more than one worker, split videos at least twice this long into keyframe-aligned "
                    "chunks of about this length, upscaled in parallel and joined (0: never split).")
-@click.option("--pattern", help="Only files whose relative path or name matches this glob, e.g. '*.mkv'.")
+@click.option("--pattern", help="Only files whose relative path or name matches this glob, e.g. '*.mkv'. "
+              "Hidden files and folders are left out unless it names them by their leading dot ('.*.mp4').")
 @overwrite_option
 @quiet_option
 @json_option

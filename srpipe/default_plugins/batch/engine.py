@@ -136,14 +136,20 @@ def find_inputs(in_dir: Path, out_dir: Path, pattern: str | None) -> list[Path]:
     batches' output folders (where their manifest is: upscaling those again is never meant)
     and links to folders, with a warning for each folder left out, and one where no file is
     taken although there are files; srpipe's own partial outputs (an unfinished run's, or one
-    still writing) are never taken."""
+    still writing) are never taken, nor hidden files and folders unless ``pattern`` names them
+    by a leading dot."""
     out_real = os.path.realpath(out_dir)
     if os.path.lexists(in_dir / MANIFEST) or os.path.lexists(in_dir / JOURNAL):
         warnings.warn(f"{shown(os.fspath(in_dir))} is another srpipe batch's OUT_DIR: its outputs are upscaled again")
+    # Hidden entries are a system's, not media: macOS writes ._IMG_0001.MOV beside each clip on a
+    # shared drive, which would fail as a damaged video; .Trashes holds deleted files.
+    hidden_taken = pattern is not None and (pattern.startswith(".") or "/." in pattern)
     found, others = [], 0
     for root, dirs, files in os.walk(in_dir):
         kept = []
         for name in sorted(dirs):
+            if name.startswith(".") and not hidden_taken:
+                continue
             folder = os.path.join(root, name)
             rel = Path(os.path.relpath(folder, in_dir)).as_posix()
             if os.path.realpath(folder) == out_real:
@@ -157,7 +163,7 @@ def find_inputs(in_dir: Path, out_dir: Path, pattern: str | None) -> list[Path]:
                 kept.append(name)
         dirs[:] = kept
         for name in sorted(files):
-            if is_partial(name):
+            if is_partial(name) or name in (MANIFEST, JOURNAL) or (name.startswith(".") and not hidden_taken):
                 continue
             rel = Path(os.path.relpath(os.path.join(root, name), in_dir))
             if pattern is not None:
@@ -166,7 +172,7 @@ def find_inputs(in_dir: Path, out_dir: Path, pattern: str | None) -> list[Path]:
                 taken = rel.suffix.lower() in VIDEO_SUFFIXES | FOLDER_IMAGE_SUFFIXES
             if taken:
                 found.append(rel)
-            elif name not in (MANIFEST, JOURNAL):
+            else:
                 others += 1
     if others and not found:
         what = f"matching {pattern!r}" if pattern is not None else "named as videos or pictures"

@@ -58,7 +58,9 @@ class Recipe:
         kept = {"ends": [convolutions[0], convolutions[-1]], "last": [convolutions[-1]], "none": []}[
             self.float_convolutions]
         ranges = {"minmax": RangeEstimatorParametersSet.MINMAX, "histogram": RangeEstimatorParametersSet.HISTOGRAM}
-        # No overflow fix (7-bit weights): it is for CPUs without VNNI, where the backend is never used.
+        # No overflow fix (7-bit weights, for CPUs without VNNI, whose multiply-adds saturate at 16 bits):
+        # it costs precision everywhere, and the graphs shipped pass the gate on AVX2 alone without it
+        # (scripts/quantize_espcn.py --check, docs/backends.md).
         advanced = AdvancedQuantizationParameters(activations_range_estimator_params=ranges[self.ranges],
                                                   overflow_fix=OverflowFix.DISABLE)
         return dict(preset=nncf.QuantizationPreset(self.preset), subset_size=self.subset_size,
@@ -475,19 +477,26 @@ def ship(model, checkpoint: Path, recipe: Recipe, scores: dict, calibration: dic
 
 def network_speed(checkpoint: Path, seconds: float = 3.0, log=print) -> dict:
     """LR pixels a second of the network alone (the backend's prepared function, no tiling or
-    residual) for ``openvino``, ``openvino-bf16`` (where native) and ``openvino-int8`` (its shipped
-    graph), on a 640x480 frame and on a batch of 64 crops of 46x46: ``{backend: {case: pixels/s}}``."""
+    residual) on each CPU backend: ``openvino-int8`` (its shipped graph, where this CPU runs int8),
+    ``openvino-bf16`` (where native), ``openvino``, ``onnxruntime`` and ``torch``, on a 640x480
+    frame and on a batch of 64 crops of 46x46: ``{backend: {case: pixels/s}}``."""
     import time
 
-    from srpipe.default_plugins.espcn.openvino_backend import OPENVINO, OPENVINO_BF16, OPENVINO_INT8, has_native_bf16
+    from srpipe.default_plugins.espcn import TORCH
+    from srpipe.default_plugins.espcn.onnxruntime_backend import ONNXRUNTIME
+    from srpipe.default_plugins.espcn.openvino_backend import OPENVINO, OPENVINO_BF16, OPENVINO_INT8
     from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler
 
     rng = np.random.default_rng(0)
     cases = {"640x480 frame": rng.random((1, 1, 480, 640), np.float32),
              "64 crops of 46x46": rng.random((64, 1, 46, 46), np.float32)}
     speeds = {}
-    for backend in (OPENVINO_INT8, *((OPENVINO_BF16,) if has_native_bf16() else ()), OPENVINO):
+    for backend in (OPENVINO_INT8, OPENVINO_BF16, OPENVINO, ONNXRUNTIME, TORCH):
+        if not backend.is_available():
+            continue
         upscaler = ESPCNUpscaler(checkpoint, backend=backend)
+        if upscaler.backend in speeds:  # openvino-int8 without a graph for this CPU runs what auto would
+            continue
         for case, x in cases.items():
             upscaler.convolved(x)  # the first call compiles the kernels for this shape
             runs, start = 0, time.perf_counter()

@@ -369,6 +369,23 @@ def test_another_batchs_output_folder_and_linked_folders_are_left_out_with_a_war
     assert tree(photos / "x4") == [".srpipe-batch.json", "a.png", "b.png"]
 
 
+def test_hidden_files_and_folders_are_left_out_unless_the_pattern_names_them(tmp_path):
+    """On a shared drive macOS writes ._NAME beside each clip (AppleDouble: not a video), and
+    .Trashes holds deleted files: read as clips, the first failed the batch with exit 1."""
+    photos = tmp_path / "in"
+    (photos / ".Trashes").mkdir(parents=True)
+    make_test_video(photos / "a.mp4", frames=3)
+    (photos / "._a.mp4").write_bytes(b"\x00\x05\x16\x07" + bytes(4092))
+    make_test_video(photos / ".Trashes" / "deleted.mp4", frames=3)
+    make_test_video(photos / ".draft.mp4", frames=3)
+    done, report = batch(photos, tmp_path / "out")
+    assert done.returncode == 0, done.stderr.decode()
+    assert [f["input"] for f in report["files"]] == ["a.mp4"]
+    done, report = batch(photos, tmp_path / "drafts", "--pattern", ".d*.mp4")
+    assert done.returncode == 0, done.stderr.decode()
+    assert [f["input"] for f in report["files"]] == [".draft.mp4"]
+
+
 def test_a_folder_with_no_media_names_says_so(tmp_path):
     (tmp_path / "in").mkdir()
     make_test_image(tmp_path / "in" / "photo.png").rename(tmp_path / "in" / "photo")  # no name to tell it by

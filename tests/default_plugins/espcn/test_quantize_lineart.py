@@ -4,7 +4,7 @@ cover the full-contrast edges that photos alone never drive the network to, or i
 import numpy as np
 
 from srpipe.default_plugins.espcn.metrics import psnr
-from srpipe.default_plugins.espcn.openvino_backend import OPENVINO, OPENVINO_INT8
+from srpipe.default_plugins.espcn.openvino_backend import OPENVINO, OPENVINO_INT8, cpu_flags
 from srpipe.default_plugins.espcn.quantize import CLIP_LOSS_DB, line_art_image, two_tone_clip
 from srpipe.default_plugins.espcn.shipped import default_weights
 from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler
@@ -23,9 +23,12 @@ def test_the_int8_graph_keeps_close_to_float32_on_black_and_white_art():
     loss = np.mean([psnr(f, o, 2) - psnr(i, o, 2) for f, i, o in zip(float32, int8, hr)])
     # The graph calibrated on photos alone lost 0.39 dB here, 10% of its samples more than 2 code
     # values from float32's (up to 25, where black-white edges drove activations past its ranges);
-    # calibrated with line art too, 0.05 dB and 0.4%.
+    # calibrated with line art too, 0.05 dB and 0.4%. Without VNNI or AMX, AVX2's multiply-adds
+    # saturate pairs of products at 16 bits on such edges, which moves more samples (still within
+    # the gate there: docs/backends.md, "int8 on AVX2 alone").
     assert loss <= CLIP_LOSS_DB
-    assert (np.abs(int8.astype(int) - float32) > 2).mean() < 0.02
+    far = 0.02 if cpu_flags() & {"avx512_vnni", "avx_vnni", "amx_int8"} else 0.05
+    assert (np.abs(int8.astype(int) - float32) > 2).mean() < far
 
 
 def test_generated_line_art_is_full_contrast_in_video_range_and_varies_with_the_seed():
