@@ -137,13 +137,13 @@ def srpipe(*arguments: str) -> list[str]:
     return [sys.executable, "-m", "srpipe", *arguments]
 
 
-def measure_startup(device: str, folder: Path) -> dict:
+def measure_startup(device: str, folder: Path, rounds: int = 3) -> dict:
     from srpipe.testing import make_fixed_camera_clip
 
     clip = make_fixed_camera_clip(folder / "three.mp4", width=640, height=360, frames=3)
-    floor = median_seconds([sys.executable, "-c", f"import torch; torch.zeros(1).to({device!r})"])
+    floor = median_seconds([sys.executable, "-c", f"import torch; torch.zeros(1).to({device!r})"], rounds)
     whole = median_seconds(srpipe("upscale", str(clip), "-m", "espcn", "--device", device, "-o",
-                                  str(folder / "three_x2.mp4"), "-y", "-q"))
+                                  str(folder / "three_x2.mp4"), "-y", "-q"), rounds)
     print(f"startup on {device}: srpipe upscale of 3 frames {whole:.2f} s, floor {floor:.2f} s, "
           f"floor + {whole - floor:.2f} s", flush=True)
     return {"srpipe_s": whole, "floor_s": floor, "over_floor_s": whole - floor}
@@ -237,6 +237,7 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=8, help="frames in the network's batch (default: 8)")
     parser.add_argument("--seconds", type=float, default=3.0, help="time each way of the network at least this long")
     parser.add_argument("--frames", type=int, default=240, help="frames of the pipeline's 960x540 clip")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each start-up command, median (default: 3)")
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     parser.add_argument("--py-spy", help="py-spy's program: profile one more espcn run of the pipeline with it")
     parser.add_argument("--profile-out", type=Path, default=Path("pipeline-profile.txt"),
@@ -252,7 +253,7 @@ def main(argv=None) -> int:
         if "network" in parts:
             figures["network"] = measure_network(args.device, width, height, args.batch, args.seconds)
         if "startup" in parts:
-            figures["startup"] = measure_startup(args.device, folder)
+            figures["startup"] = measure_startup(args.device, folder, args.rounds)
         if "pipeline" in parts:
             figures["pipeline"] = measure_pipeline(args.device, args.frames, folder, args.py_spy, args.profile_out)
     if args.json:

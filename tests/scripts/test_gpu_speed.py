@@ -41,7 +41,8 @@ def test_all_parts_are_the_default_and_an_unknown_one_is_refused(tmp_path):
     """What gpu_check.sh runs: no PART names all three (Python before 3.12 refused an empty list
     checked against choices)."""
     script = [sys.executable, str(REPO / "scripts" / "gpu_speed.py"), "--device", "cpu", "--size", "32x24",
-              "--batch", "1", "--seconds", "0.01", "--frames", "2", "--json", str(tmp_path / "all.json")]
+              "--batch", "1", "--seconds", "0.01", "--frames", "2", "--rounds", "1",
+              "--json", str(tmp_path / "all.json")]
     done = subprocess.run(script, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert set(json.loads((tmp_path / "all.json").read_text())) == {"device", "network", "startup", "pipeline"}
