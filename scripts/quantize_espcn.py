@@ -108,14 +108,14 @@ def check_shipped(checkpoint: Path, video: Path) -> bool:
     losses against float32 beside those its record gives."""
     from srpipe import cache
     from srpipe.default_plugins.espcn import quantize
-    from srpipe.default_plugins.espcn.openvino_backend import cpu_flags, int8_paths, shipped_int8
+    from srpipe.default_plugins.espcn.openvino_backend import INT8_FLAGS, cpu_flags, int8_paths, shipped_int8
 
     model = shipped_int8(cache.file_digest(checkpoint), checkpoint.parent)
     if model is None:
         print(f"{checkpoint.name}: no int8 graph shipped for it (or it does not match its record)")
         return False
     recorded = json.loads(int8_paths(checkpoint.parent, checkpoint.stem)[2].read_text())["gate"]["against"]["openvino"]
-    isa = sorted(cpu_flags() & {"avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8"})
+    isa = sorted(cpu_flags() & INT8_FLAGS)
     print(f"{checkpoint.name}: the shipped int8 graph on this CPU ({', '.join(isa) or 'none of the int8 flags'})",
           flush=True)
     scores = quantize.gate_scores(checkpoint, quantize.gate_clips(video), {"int8": model})
