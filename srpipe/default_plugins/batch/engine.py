@@ -144,11 +144,12 @@ def find_inputs(in_dir: Path, out_dir: Path, pattern: str | None) -> list[Path]:
     # Hidden entries are a system's, not media: macOS writes ._IMG_0001.MOV beside each clip on a
     # shared drive, which would fail as a damaged video; .Trashes holds deleted files.
     hidden_taken = pattern is not None and (pattern.startswith(".") or "/." in pattern)
-    found, others = [], 0
+    found, others, hidden = [], 0, 0
     for root, dirs, files in os.walk(in_dir):
         kept = []
         for name in sorted(dirs):
             if name.startswith(".") and not hidden_taken:
+                hidden += 1
                 continue
             folder = os.path.join(root, name)
             rel = Path(os.path.relpath(folder, in_dir)).as_posix()
@@ -163,7 +164,10 @@ def find_inputs(in_dir: Path, out_dir: Path, pattern: str | None) -> list[Path]:
                 kept.append(name)
         dirs[:] = kept
         for name in sorted(files):
-            if is_partial(name) or name in (MANIFEST, JOURNAL) or (name.startswith(".") and not hidden_taken):
+            if is_partial(name) or name in (MANIFEST, JOURNAL):
+                continue
+            if name.startswith(".") and not hidden_taken:
+                hidden += 1
                 continue
             rel = Path(os.path.relpath(os.path.join(root, name), in_dir))
             if pattern is not None:
@@ -174,10 +178,14 @@ def find_inputs(in_dir: Path, out_dir: Path, pattern: str | None) -> list[Path]:
                 found.append(rel)
             else:
                 others += 1
-    if others and not found:
+    if (others or hidden) and not found:
         what = f"matching {pattern!r}" if pattern is not None else "named as videos or pictures"
-        warnings.warn(f"no file under {shown(os.fspath(in_dir))} is {what} ({others} other "
-                      f"file{'s' * (others != 1)}); --pattern picks files by name")
+        left = [f"{others} other file{'s' * (others != 1)}"] if others else []
+        if hidden:
+            left.append(f"{hidden} hidden file{'s' * (hidden != 1)} or folder{'s' * (hidden != 1)}, left out unless "
+                        "--pattern names them by their leading dot")
+        warnings.warn(f"no file under {shown(os.fspath(in_dir))} is {what} ({'; '.join(left)}); --pattern picks "
+                      "files by name")
     return found
 
 

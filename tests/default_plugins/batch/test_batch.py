@@ -384,6 +384,11 @@ def test_hidden_files_and_folders_are_left_out_unless_the_pattern_names_them(tmp
     done, report = batch(photos, tmp_path / "drafts", "--pattern", ".d*.mp4")
     assert done.returncode == 0, done.stderr.decode()
     assert [f["input"] for f in report["files"]] == [".draft.mp4"]
+    (photos / "a.mp4").unlink()  # only hidden ones left: said, not an empty report without a word
+    done, report = batch(photos, tmp_path / "none")
+    assert done.returncode == 0 and report["files"] == []
+    assert ("(3 hidden files or folders, left out unless --pattern names them by their leading dot); --pattern picks "
+            "files by name") in done.stderr.decode()
 
 
 def test_a_folder_with_no_media_names_says_so(tmp_path):
