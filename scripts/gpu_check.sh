@@ -50,7 +50,8 @@ if ! $PY -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then
     echo "No CUDA GPU is usable here: nothing more to check."
     exit 1
 fi
-step test_cuda $PY -m pytest -q -p no:cacheprovider tests/core/test_cuda.py
+# in one process (-o addopts= drops the workers pyproject.toml asks for): that machine has no pytest-xdist
+step test_cuda $PY -m pytest -q -p no:cacheprovider -o addopts= tests/core/test_cuda.py
 step bench $SRPIPE bench samples/bigbuckbunny.mp4 -m espcn -m bicubic --device cuda --backend torch \
     --backend torch-fp16 --batch-size 8 --repeats 2 --no-startup
 step nvenc $SRPIPE upscale samples/bigbuckbunny.mp4 -o "$LOGS/nvenc.mp4" --device cuda -m espcn --overwrite --json
