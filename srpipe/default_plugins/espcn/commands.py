@@ -19,6 +19,7 @@ from srpipe.cli.options import (
     weights_option,
     whole_scale,
 )
+from srpipe.cli.progress import shown
 from srpipe.errors import SrpipeError
 from srpipe.outputs import check_not_input, input_files
 
@@ -241,7 +242,7 @@ def evaluate(model, data, video, scale, weights, device, downscale, degrade, crf
     # which -m bicubic (srpipe's own, in the model's column) is not
     click.echo(f"{'image':<14} {model + ' PSNR/SSIM':>24} {'MATLAB bicubic PSNR/SSIM':>24}")
     for row in report["images"] + [{"name": "mean", **report["mean"]}]:
-        click.echo(f"{row['name']:<14} {row['psnr']:>15.2f} / {row['ssim']:.4f} "
+        click.echo(f"{shown(row['name']):<14} {row['psnr']:>15.2f} / {row['ssim']:.4f} "
                    f"{row['bicubic_psnr']:>15.2f} / {row['bicubic_ssim']:.4f}")
 
 
@@ -273,8 +274,9 @@ def _evaluate_video(model, video, scale, weights, backend, crf_list, frames, as_
                "max_pixels": max_pixels}
     if Path(video).is_dir():
         report = evaluate_folder_of_clips(video, models, scale, crfs, **options)
-        # a category (a sub-folder) named "all" is told from the row of all clips by its slash
-        rows = [(f"crf {crf} {name}", means[index]["clips"], means[index]["psnr"])
+        # a category (a sub-folder) named "all" is told from the row of all clips by its slash; one
+        # named with a newline or a terminal escape keeps to its row
+        rows = [(f"crf {crf} {shown(name)}", means[index]["clips"], means[index]["psnr"])
                 for index, crf in enumerate(crfs)
                 for name, means in [*((name + "/" if name == "all" else name, means)
                                       for name, means in report["categories"].items()), ("all", report["all"])]]

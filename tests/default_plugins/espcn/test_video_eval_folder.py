@@ -56,6 +56,16 @@ def test_the_table_has_a_row_per_category_and_one_for_all(clips, cli_run):
     assert lines[-1].split()[:4] == ["crf", "12", "all", "4"]
 
 
+def test_a_category_named_with_a_newline_keeps_to_its_row(tmp_path, cli_run):
+    odd = tmp_path / "clips" / "two\nlines\x1b[2J"
+    odd.mkdir(parents=True)
+    make_test_video(odd / "a.mp4", width=64, height=48, frames=3, audio=False)
+    make_test_video(tmp_path / "clips" / "top.mp4", width=64, height=48, frames=3, audio=False)
+    done = cli_run("eval", "-m", "espcn", "--video", tmp_path / "clips", "--crfs", "23", "--score", "default")
+    assert done.exit_code == 0, done.output
+    assert [line.split()[2] for line in done.output.splitlines()[1:4]] == [".", "two\\nlines\\x1b[2J", "all"]
+
+
 def test_the_stand_ins_are_counted_over_the_clips(clips, cli_run):
     """Below the table, each stand-in that ran, with the number of clips it ran on: at crf 45 every
     encode is coded coarsely enough for espcn-lowbitrate; at crf 0 espcn-lossless runs on each,
