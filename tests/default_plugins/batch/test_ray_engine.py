@@ -18,6 +18,8 @@ from conftest import run_srpipe
 from plugin_helpers import exiting_plugin
 
 ray = pytest.importorskip("ray")
+# one test worker runs them all (pyproject.toml: --dist loadgroup), against one local cluster
+pytestmark = pytest.mark.xdist_group("ray")
 
 
 @pytest.fixture(scope="module")
