@@ -606,10 +606,10 @@ def test_a_slow_pipe_that_never_stops_gives_no_stall_warning(tmp_path):
                            codec_options={"qp": "0", "preset": "ultrafast"})  # frames of some 165 KB
     data = clip.read_bytes()
     process = subprocess.Popen([sys.executable, "-m", "srpipe", "upscale", "-", "-o", str(tmp_path / "out.mkv"),
-                                "-m", "bicubic", "--timeout", "1", "-q"], stdin=subprocess.PIPE,
+                                "-m", "bicubic", "--timeout", "2", "-q"], stdin=subprocess.PIPE,
                                stderr=subprocess.PIPE, preexec_fn=default_sigint)
-    for start in range(0, len(data), 16384):  # a frame in 2 s, never more than 0.2 s without data
-        process.stdin.write(data[start:start + 16384])
+    for start in range(0, len(data), 8192):  # a frame in 4 s, never more than 0.2 s without data
+        process.stdin.write(data[start:start + 8192])
         process.stdin.flush()
         time.sleep(0.2)
     process.stdin.close()

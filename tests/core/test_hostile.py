@@ -157,7 +157,7 @@ def test_batch_size_search_is_immediate():
     started = time.monotonic()
     with pytest.warns(UserWarning, match="--batch-size lowered from 100000000 to 3"):
         assert fit_batch_size(1920, 1080, 4, 100_000_000, 1, Model(), available=2 * GIB) == 3
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 5  # a search, not a count down from 100,000,000
 
 
 # 2. Outputs that are special files ---------------------------------------------------------
@@ -418,7 +418,7 @@ def test_stalled_server_times_out(tmp_path, stage):
 
 @pytest.mark.parametrize("stage", ["open", "read"])
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_signals_end_a_stalled_run_within_two_seconds(tmp_path, stage, signum, code):
+def test_signals_end_a_stalled_run_within_seconds(tmp_path, stage, signum, code):
     clip = make_test_video(tmp_path / "clip.mkv", frames=200)
     port = stalling_server(b"" if stage == "open" else http_payload(clip, 0.7))
     process = start_srpipe("upscale", f"http://127.0.0.1:{port}/clip.mkv", "-o", tmp_path / "out.mkv")
@@ -426,7 +426,7 @@ def test_signals_end_a_stalled_run_within_two_seconds(tmp_path, stage, signum, c
     process.send_signal(signum)
     started = time.monotonic()
     _, stderr = process.communicate(timeout=30)
-    assert time.monotonic() - started < 2, stderr
+    assert time.monotonic() - started < 5, stderr  # not the 30 s of the network's timeout, or forever
     assert process.returncode == code, stderr
     assert listing(tmp_path) == ["clip.mkv"]
 
@@ -448,7 +448,7 @@ def test_signals_end_a_wait_for_the_other_end_of_a_fifo(tmp_path, side, signum, 
     finally:
         if reader is not None:
             os.close(reader)
-    assert time.monotonic() - started < 2, stderr
+    assert time.monotonic() - started < 5, stderr  # not the 30 s of the network's timeout, or forever
     assert process.returncode == code, stderr
     assert stat.S_ISFIFO(fifo.lstat().st_mode)
     assert listing(tmp_path) == ["clip.mp4", "pipe.mkv"]
@@ -468,7 +468,7 @@ def test_signals_end_a_run_whose_stdout_reader_stopped_reading(tmp_path, signum,
         _, stderr = process.communicate(timeout=30)
     finally:
         os.close(read_end)
-    assert time.monotonic() - started < 2, stderr
+    assert time.monotonic() - started < 5, stderr  # not the 30 s of the network's timeout, or forever
     assert process.returncode == code, stderr
     assert listing(tmp_path) == ["clip.mp4"]
 
@@ -552,7 +552,8 @@ def test_a_second_batch_into_the_same_folder_is_refused_and_touches_nothing(tmp_
     make_test_video(inputs / "a.mp4", frames=20, audio=False)
     (out / ".a.mine.partial.mp4").write_bytes(b"the user's own")
     command = [sys.executable, "-m", "srpipe", "batch", str(inputs), str(out), "-m", "slow", "--batch-size", "1", "-q"]
-    first = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
+    # 10 s of frames: the second's start-up, on busy cores too, comes long before the first ends
+    first = subprocess.Popen(command, env={**env, "SRPIPE_TEST_SLOW_SECONDS": "0.5"}, stderr=subprocess.PIPE)
     wait_for(lambda: len(partials(out)) == 2, first)
     before = partials(out)
     second = subprocess.run(command, env=env, capture_output=True, timeout=120)

@@ -28,9 +28,11 @@ def nearest_site(tmp_path_factory):
     """The template plugin installed by pip into its own folder (no index, no deps)."""
     site = tmp_path_factory.mktemp("site")
     build = tmp_path_factory.mktemp("build")
+    # built from a copy: pip builds a folder in place, and test workers would share its build/
+    source = shutil.copytree(TEMPLATE, build / "srpipe-nearest", ignore=shutil.ignore_patterns("build", "*.egg-info"))
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps",
-         "--no-build-isolation", "--target", str(site), str(TEMPLATE)],
+         "--no-build-isolation", "--target", str(site), str(source)],
         check=True, capture_output=True, cwd=build,
     )
     return site
