@@ -81,6 +81,14 @@ def wait_until_blocked(process, still=0.5, seconds=60):
         time.sleep(0.05)
 
 
+def wait_for(condition, process, seconds=60):
+    """Wait until ``condition()`` holds, while the child ``process`` runs."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)
+
+
 def run_srpipe(*args, env=None, input=None, cwd=None):
     """Run ``python -m srpipe`` in a subprocess; returns CompletedProcess with bytes stdout."""
     full_env = {**os.environ, **(env or {})}

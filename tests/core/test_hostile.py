@@ -25,7 +25,7 @@ from srpipe.errors import SrpipeError
 from srpipe.outputs import _HOST
 from srpipe.testing import make_huge_claim_h264, make_huge_claim_png, make_test_image, make_test_video
 
-from conftest import default_sigint, run_srpipe, wait_until_blocked
+from conftest import default_sigint, run_srpipe, wait_for, wait_until_blocked
 from media import upscale_plugin_frames, video_info
 
 PEAK_LIMIT_KB = 2 * 1024 * 1024  # peak resident memory allowed for a file that lies about its size
@@ -507,13 +507,6 @@ def slow_env(tmp_path):
 
     site = fake_plugin(tmp_path / "site", "slow_plugin", SLOW_PLUGIN)
     return {**os.environ, "PYTHONPATH": str(site)}
-
-
-def wait_for(condition, process, seconds=60):
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline and process.poll() is None
-        time.sleep(0.05)
 
 
 def partials(folder):

@@ -14,6 +14,8 @@ import pytest
 
 from srpipe.testing import make_test_video
 
+from conftest import wait_for
+
 pytestmark = [
     pytest.mark.skipif(shutil.which("Xvfb") is None,
                        reason="Xvfb is not installed (apt-get install xvfb; see .ci/apt-packages)"),
@@ -86,9 +88,8 @@ def test_window_shows_the_upscaled_frames_and_takes_keys(display, tmp_path):
                 assert attempt < 3, "the window never took the focus"
         time.sleep(0.5)  # keys sent at once after the focus change can be lost
         xdotool(display, "key", "--delay", "200", "space", "s")  # pause, so that the screen and the screenshot agree
+        wait_for(lambda: list(tmp_path.glob("srpipe-live-*.png")), live, seconds=20)
         deadline = time.monotonic() + 20
-        while not list(tmp_path.glob("srpipe-live-*.png")) and time.monotonic() < deadline:
-            time.sleep(0.2)
         saved = list(tmp_path.glob("srpipe-live-*.png"))
         assert len(saved) == 1
         shown = cv2.imread(str(saved[0]))
