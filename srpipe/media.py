@@ -135,6 +135,7 @@ class Source(ABC):
     samples_per_pixel: int = 3  # of the frames at their largest (4:4:4; 4 with alpha), for the memory plan
     is_file: bool = True  # False for URLs, pipes and devices: no default output name
     skipped_frames: int = 0  # damaged input frames dropped under on_decode_error="skip"
+    concealed_frames: int = 0  # damaged input frames the decoder mended (lost parts filled in) and passed on
     deinterlaced_frames: int = 0  # interlaced frames made progressive (SourceOptions.deinterlace)
     # What a video sink copies to the output; a source that does not know one leaves the default.
     frame_rate: Fraction | None = None  # the nominal rate; frames without pts are timed by it (else 25)

@@ -246,6 +246,7 @@ class RunStats:
     frames_in: int = 0
     frames_out: int = 0
     frames_skipped: int = 0  # damaged input frames dropped on request
+    frames_concealed: int = 0  # damaged input frames the decoder mended and passed on
     frames_deinterlaced: int = 0  # interlaced input frames made progressive
     packets_copied: int = 0
     seconds: float = 0.0
@@ -383,6 +384,7 @@ def run(
         if stats.frames_in != stats.frames_out:
             raise SrpipeError(f"{stats.frames_in} frames decoded but {stats.frames_out} encoded")
         stats.frames_skipped = source.skipped_frames
+        stats.frames_concealed = source.concealed_frames
         stats.frames_deinterlaced = source.deinterlaced_frames
         with exits_as_errors():
             sink.finish()

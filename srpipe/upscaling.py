@@ -67,6 +67,7 @@ class UpscaleResult:
             "encoder": self.encoder,
             "frames": self.stats.frames_out,
             "frames_skipped": self.stats.frames_skipped,
+            "frames_concealed": self.stats.frames_concealed,
             "frames_deinterlaced": self.stats.frames_deinterlaced,
             "packets_copied": self.stats.packets_copied,
             "seconds": round(self.stats.seconds, 3),

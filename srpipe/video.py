@@ -1079,6 +1079,11 @@ class PyAVSource(Source):
             warnings.warn(f"{count} frame{'s' * (count != 1)} of {self.location} had no timestamp, or one not after "
                           "the frame before's or past the frame after's, and took one between the frames around them "
                           "(a long run of them, or a stream without timestamps, is timed by the frame rate)")
+        if self.concealed_frames:
+            count, at = self.concealed_frames, self._first_concealed
+            warnings.warn(f"{count} frame{'s' * (count != 1)} of {self.location} came out of the decoder damaged"
+                          f"{f' (the first at {at:.3f} s)' if at is not None else ''}, the lost parts filled in from "
+                          "the picture around them as players show them, and are upscaled so; check the source")
         for packets in undated.values():  # a stream that never gave a decoding time: its presentation times
             for packet in packets:
                 packet.dts = packet.pts
@@ -1119,6 +1124,7 @@ class PyAVSource(Source):
     _decoded = False  # a frame came out of the decoder
     _packets_in = _frames_out = 0  # the video packets with data that went into the decoder, the frames out
     _fields_seen = False  # an interlaced frame came out
+    _first_concealed: float | None = None  # the time of the first frame the decoder mended, in seconds
 
     def _tell_frameless_packets(self) -> None:
         """Say how many packets gave no frame where each should give one (:data:`ONE_FRAME_A_PACKET`):
@@ -1250,6 +1256,11 @@ class PyAVSource(Source):
             ) from exc
         self._decoded = self._decoded or bool(frames)
         self._frames_out += len(frames)
+        for frame in frames:
+            if frame.is_corrupt:  # decoded with errors, whose lost blocks the decoder filled in (concealed)
+                self.concealed_frames += 1
+                if self._first_concealed is None:
+                    self._first_concealed = frame.time  # None without a pts or time base
         self._fields_seen = self._fields_seen or any(frame.interlaced_frame for frame in frames)
         return self._progressive(frames, last=packet.size == 0)  # an empty packet ends the stream
 

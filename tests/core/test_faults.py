@@ -1,5 +1,6 @@
 """Bad input, faults and interruptions: one clear line, a non-zero exit, nothing left behind."""
 
+import json
 import os
 import re
 import resource
@@ -76,6 +77,22 @@ def test_damaged_packets_skipped_on_request_keep_timestamps(tmp_path):
     assert b"Warning: 2 damaged frames of" in done.stderr
     times = video_info(clip)["times"]
     assert video_info(tmp_path / "out.mkv")["times"] == times[:3] + times[5:]
+
+
+def test_frames_the_decoder_mended_are_kept_and_told(tmp_path):
+    """H.264 fills in the blocks of a damaged frame from the picture around them (concealment) and
+    passes the frame on without an error, as players show it: upscaled with the others, but said,
+    where it went unnoticed before, with the time of the first."""
+    clip = make_test_video(tmp_path / "clip.mp4", frames=12, audio=False)
+    bad = damage_video(clip, tmp_path / "bad.mp4", frames=(3, 7))
+    done = run_srpipe("upscale", bad, "-m", "bicubic", "-o", tmp_path / "out.mp4", "--json")
+    assert done.returncode == 0, done.stderr.decode()
+    told = rb"Warning: [12] frames? of \S*bad.mp4 came out of the decoder damaged \(the first at 0\.[0-9]+ s\)"
+    assert re.search(told, done.stderr), done.stderr.decode()
+    assert json.loads(done.stdout)["frames_concealed"] >= 1
+    assert video_info(tmp_path / "out.mp4")["times"] == video_info(clip)["times"]
+    whole = run_srpipe("upscale", clip, "-m", "bicubic", "-o", tmp_path / "whole.mp4", "--json")
+    assert json.loads(whole.stdout)["frames_concealed"] == 0 and b"decoder damaged" not in whole.stderr
 
 
 def test_audio_only_file_is_refused(tmp_path):

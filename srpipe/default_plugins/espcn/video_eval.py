@@ -77,11 +77,14 @@ def _filtered_frames(clip: str | Path, steps: Sequence[tuple[str, str]], limit: 
             raise UnreadableClip(str(exc)) from None
         # a far larger frame later is refused too
         src.codec_context.options = {"max_pixels": decoder_pixels(limit_pixels)}
-        graph, first = None, None
+        # as upscale decodes: FFmpeg conceals damage (fills in lost blocks) only without slice threads
+        src.thread_type = "AUTO"
+        graph, first, concealed = None, None, 0
         try:
             for index, frame in enumerate(inp.decode(src)):
                 if limit is not None and index >= limit:
-                    return
+                    break
+                concealed += frame.is_corrupt
                 if graph is None:
                     first = (frame.width, frame.height, frame.format.name)
                     graph = _graph(frame, src.time_base, size(src, first[:2]) if size else steps)
@@ -96,6 +99,10 @@ def _filtered_frames(clip: str | Path, steps: Sequence[tuple[str, str]], limit: 
                                  "check the file") from None
         if graph is None and limit != 0:
             raise UnreadableClip(f"{clip} has no frame that decodes; check the file")
+        if concealed:
+            warnings.warn(f"{concealed} frame{'s' * (concealed != 1)} of {clip} came out of the decoder damaged, the "
+                          "lost parts filled in from the picture around them, and are scored as they show; check the "
+                          "clip")
 
 
 def _graph(first, time_base, steps: Sequence[tuple[str, str]]):

@@ -10,7 +10,9 @@ from srpipe.default_plugins.espcn.degrade import swscale_resize
 from srpipe.default_plugins.espcn.metrics import psnr
 from srpipe.default_plugins.espcn.video_eval import luma_frames, shrink_and_encode
 from srpipe.resize import PlaneScaler
-from srpipe.testing import make_huge_claim_h264, make_test_video
+from srpipe.testing import damage_video, make_huge_claim_h264, make_test_video
+
+from conftest import run_srpipe
 
 
 def test_eval_video_scores_bicubic_as_a_direct_computation(tmp_path, cli_run):
@@ -46,6 +48,19 @@ def test_eval_video_refuses_bad_input(tmp_path, cli_run):
     clip = make_test_video(tmp_path / "clip.mp4", frames=2, audio=False)
     done = cli_run("eval", "-m", "bicubic", "--video", clip, "--crfs", "0,x")
     assert done.exit_code == 1 and "--crfs takes" in done.output
+
+
+def test_eval_video_tells_frames_the_decoder_mended(tmp_path):
+    """A clip whose frames H.264 concealed (damaged, filled in from around them) is scored as it
+    shows, as upscale reads it, and said so."""
+    clip = make_test_video(tmp_path / "clip.mp4", frames=12, audio=False)
+    bad = damage_video(clip, tmp_path / "bad.mp4", frames=(3, 7))
+    done = run_srpipe("eval", "-m", "bicubic", "--video", bad, "--crfs", "23")
+    assert done.returncode == 0, done.stderr.decode()
+    assert re.search(rb"Warning: [12] frames? of \S*bad.mp4 came out of the decoder damaged.*scored as they show",
+                     done.stderr), done.stderr.decode()
+    done = run_srpipe("eval", "-m", "bicubic", "--video", clip, "--crfs", "23")
+    assert done.returncode == 0 and b"decoder damaged" not in done.stderr, done.stderr.decode()
 
 
 def _write(path, frames, pix_fmt, codec="ffv1"):
