@@ -384,6 +384,10 @@ def run(
         if stats.frames_in != stats.frames_out:
             raise SrpipeError(f"{stats.frames_in} frames decoded but {stats.frames_out} encoded")
         stats.frames_skipped = source.skipped_frames
+        if stats.frames_skipped:  # as the run ends: upscale's and batch's, a plugin's source's too
+            count = stats.frames_skipped
+            warnings.warn(f"{count} damaged frame{'s' * (count != 1)} of {source.location} "
+                          f"{'were' if count != 1 else 'was'} skipped")
         stats.frames_concealed = source.concealed_frames
         stats.frames_deinterlaced = source.deinterlaced_frames
         with exits_as_errors():
