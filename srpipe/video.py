@@ -1505,6 +1505,11 @@ def ffmpeg_errors() -> Iterator[list[tuple[int, str, str]]]:
 _log_levels: list[int] = []  # the levels the ffmpeg_log blocks running now asked for
 _log_lock = threading.Lock()
 _level_before: int | None = None  # FFmpeg's level before the first of them
+# FFmpeg's AV_LOG_QUIET, below every message's level. PyAV's level None (its default: no callback)
+# is not put back: it takes the callback away while a decoder's threads may be inside it waiting for
+# the GIL, which then compare their message's level with None and print a traceback (dav1d on a
+# damaged AV1 stream); this level keeps the callback and lets nothing through.
+QUIET = -8
 
 
 @contextlib.contextmanager
@@ -1525,7 +1530,7 @@ def ffmpeg_log(level: int, *, local: bool) -> Iterator[list[tuple[int, str, str]
     finally:
         with _log_lock:
             _log_levels.remove(level)
-            av.logging.set_level(max(_log_levels) if _log_levels else _level_before)
+            av.logging.set_level(max(_log_levels) if _log_levels else QUIET if _level_before is None else _level_before)
 
 
 def encoder_refusal(stream, exc: av.FFmpegError, logs=(), hint: str = "check --codec, --crf, --preset") -> SrpipeError:
