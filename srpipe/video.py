@@ -2386,16 +2386,19 @@ class PyAVSink(Sink):
                 packet.duration = duration
         self._mux(packets)
 
-    def _mux(self, packets, copied: tuple[str, int, float] | None = None) -> None:
-        """Mux ``packets``; ``copied``: (kind, stream, time in seconds) of a copied packet, which the
-        writer's own filter may find damaged (ADTS audio into MP4's or Matroska's AAC)."""
+    def _mux(self, packets, copied: tuple[str, int, float, bool] | None = None) -> None:
+        """Mux ``packets``; ``copied``: (kind, stream, time in seconds, whether it has the time of the
+        packet before) of a copied packet, which the writer's own filter may find damaged (ADTS audio
+        into MP4's or Matroska's AAC), or the writer refuse at the time of the one before (MP4: a
+        piece of sound that lost its neighbours in MPEG-TS; Matroska takes it)."""
         try:
             self.container.mux(packets)
         except (OSError, av.FFmpegError) as exc:
             if self.file is not None and self.file.interrupted:
                 raise self.file.interrupted from None
-            if copied is not None and isinstance(exc, av.InvalidDataError):
-                self._leave_out_damaged(*copied)
+            if copied is not None and (isinstance(exc, av.InvalidDataError) or
+                                       copied[3] and isinstance(exc, av.ArgumentError)):
+                self._leave_out_damaged(*copied[:3])
                 return
             raise self._write_error(exc) from exc
         if self.file is not None and self.file.interrupted:
@@ -2424,14 +2427,19 @@ class PyAVSink(Sink):
         if out_stream is None:
             return
         last = self._copied_dts.get(index)
+        seconds = float(packet.dts * packet.time_base)
         if last is not None and packet.dts < last:  # no container takes it: say so, not the muxer's EINVAL
+            if (last - packet.dts) * packet.time_base < DISCONTINUITY_S:
+                # A piece of sound re-timed by a demuxer that lost packets around it (MPEG-TS)
+                self._leave_out_damaged(packet.stream.type, index, seconds)
+                return
             raise SrpipeError(
                 f"the {packet.stream.type} stream #{index} of {self.source.location} goes back in time, from "
-                f"{float(last * packet.time_base):.3f} s to {float(packet.dts * packet.time_base):.3f} s "
+                f"{float(last * packet.time_base):.3f} s to {seconds:.3f} s "
                 "(recordings joined end to end?); cut the input where it does (ffmpeg -t, -ss) and upscale the "
                 "parts one by one")
         self._copied_dts[index] = packet.dts
-        copied = (packet.stream.type, index, float(packet.dts * packet.time_base))
+        copied = (packet.stream.type, index, seconds, packet.dts == last)
         packet.stream = out_stream
         self._mux(packet, copied)
 

@@ -1,5 +1,6 @@
 """Bad input, faults and interruptions: one clear line, a non-zero exit, nothing left behind."""
 
+import io
 import json
 import os
 import re
@@ -21,7 +22,7 @@ from srpipe import hookimpl
 from srpipe.errors import SrpipeError
 from srpipe.memory import GIB, fit_batch_size
 from srpipe.models import ModelSpec
-from srpipe.testing import damage_video, make_plugin_manager, make_test_image, make_test_video
+from srpipe.testing import damage_video, make_plugin_manager, make_test_image, make_test_video, test_pattern
 from srpipe.upscaling import upscale
 
 from conftest import default_sigint, run_srpipe
@@ -600,6 +601,61 @@ def test_damaged_sound_in_mpegts_is_told_as_damage_and_left_out_when_skipping(tm
                      done.stderr.decode())
     assert len(video_info(tmp_path / "out.mkv")["times"]) == 25
     assert 0 < len(packets(tmp_path / "out.mkv", "audio")) < len(packets(damaged, "audio"))
+
+
+def _broadcast_with_mp2(path, seconds=2, rate=25):
+    """MPEG-TS as DVB sends it: H.264 and MPEG-1 Layer II sound."""
+    with av.open(str(path), "w", format="mpegts") as out:
+        video = out.add_stream("libx264", rate=rate)
+        video.width, video.height, video.pix_fmt, video.options = 160, 96, "yuv420p", {"preset": "ultrafast"}
+        sound = out.add_stream("mp2", rate=48000)
+        sound.layout = "mono"
+        for index in range(seconds * rate):
+            frame = av.VideoFrame.from_ndarray(test_pattern(160, 96, index), format="rgb24").reformat(format="yuv420p")
+            frame.pts, frame.time_base = index, Fraction(1, rate)
+            out.mux(video.encode(frame))
+        out.mux(video.encode())
+        for start in range(0, seconds * 48000, 1152):
+            tone = (3000 * np.sin(2 * np.pi * 440 * np.arange(start, start + 1152) / 48000)).astype(np.int16)
+            frame = av.AudioFrame.from_ndarray(tone[None], format="s16", layout="mono")
+            frame.sample_rate, frame.pts = 48000, start
+            out.mux(sound.encode(frame))
+        out.mux(sound.encode())
+    return path
+
+
+def test_sound_retimed_by_lost_mpegts_packets_is_told_as_damage_and_left_out_when_skipping(tmp_path):
+    """Three TS packets of MP2 sound lost: the demuxer gives the pieces around the gap times that go
+    back, or repeat the one before. Told as "cannot write ...: check free space" (MP4's writer
+    refuses a repeated time) or as recordings joined end to end; skipping did not help."""
+    recording = _broadcast_with_mp2(tmp_path / "in.ts").read_bytes()
+    cells = [recording[i:i + 188] for i in range(0, len(recording), 188)]
+    sound = [i for i, cell in enumerate(cells) if (cell[1] & 0x1F) << 8 | cell[2] == 0x101]  # its second PID
+    found = {}
+    for first in range(len(sound) // 3, len(sound) - 3):  # the first losses of each kind
+        lost = set(sound[first:first + 3])
+        damaged = b"".join(cell for i, cell in enumerate(cells) if i not in lost)
+        with av.open(io.BytesIO(damaged), format="mpegts") as container:
+            times = [p.dts for p in container.demux(audio=0) if p.dts is not None]
+        steps = {np.sign(b - a) for a, b in zip(times, times[1:]) if b <= a}
+        for step in steps - set(found):
+            found[step] = damaged
+        if len(found) == 2:
+            break
+    assert set(found) == {-1, 0}
+    for step, data in found.items():
+        damaged = tmp_path / f"damaged{step}.ts"
+        damaged.write_bytes(data)
+        done = run_srpipe("upscale", damaged, "-m", "bicubic", "-o", tmp_path / "out.mp4")
+        assert_one_line_error(done, f"the audio stream #1 of {damaged} is damaged at ",
+                              "rerun with --on-decode-error skip")
+        assert not (tmp_path / "out.mp4").exists()
+        done = run_srpipe("upscale", damaged, "-m", "bicubic", "-o", tmp_path / "out.mp4", "--on-decode-error", "skip")
+        assert done.returncode == 0, done.stderr.decode()
+        assert re.search(r"Warning: \d+ damaged packets? of the sound and other streams of .* left out",
+                         done.stderr.decode()), done.stderr.decode()
+        assert len(video_info(tmp_path / "out.mp4")["times"]) == 50
+        (tmp_path / "out.mp4").unlink()
 
 
 def test_a_size_change_is_told_in_the_inputs_sizes_with_what_to_do(tmp_path):
