@@ -237,9 +237,10 @@ def _open_error(location: str, exc: Exception) -> SrpipeError:
 
 
 # Decoders that give one picture for each packet of a stream (H.264 and HEVC in access units,
-# MPEG-1/2 pictures): a packet without one is a frame left out (VP8/VP9 have hidden frames, and
-# MPEG-4 Part 2 frames not coded, which DivX and Xvid write for the frames they drop)
-ONE_FRAME_A_PACKET = {"h264", "hevc", "mpeg1video", "mpeg2video"}
+# MPEG-1/2 pictures, AV1 in temporal units, each with one frame shown): a packet without one is a
+# frame left out (VP8/VP9 have hidden frames, and MPEG-4 Part 2 frames not coded, which DivX and
+# Xvid write for the frames they drop)
+ONE_FRAME_A_PACKET = {"h264", "hevc", "mpeg1video", "mpeg2video", "libdav1d", "av1", "libaom-av1"}
 
 # The quickest frame rate taken for a video's own (a slow-motion phone clip's 120): FFmpeg's guess is a
 # timestamp's unit beyond it (1/90000)
@@ -1129,14 +1130,14 @@ class PyAVSource(Source):
     def _tell_frameless_packets(self) -> None:
         """Say how many packets gave no frame where each should give one (:data:`ONE_FRAME_A_PACKET`):
         a stream joined mid-way begins with packets that refer to frames before it, which the
-        decoder leaves out without an error."""
+        decoder leaves out without an error, and dav1d may drop a damaged AV1 frame so."""
         if self.decoder.name not in ONE_FRAME_A_PACKET or self._fields_seen:  # a field a packet, in broadcasts
             return
         frameless = self._packets_in - self._frames_out - self.skipped_frames
         if frameless > 0:
             warnings.warn(f"{frameless} packet{'s' * (frameless != 1)} of {self.location} gave no picture and "
                           f"{'are' if frameless != 1 else 'is'} left out (as where a stream is joined mid-way, before "
-                          "its first keyframe)")
+                          "its first keyframe, or damage made the decoder drop a frame)")
 
     def _check_stalled(self) -> None:
         """Raise, where the input is a pipe that ended because it sent nothing for --timeout, so."""

@@ -109,6 +109,37 @@ def test_capturing_ffmpeg_messages_never_leaves_pyav_at_level_none():
     assert av.logging.get_level() == QUIET
 
 
+def test_av1_frames_the_decoder_leaves_out_without_an_error_are_told(tmp_path):
+    """dav1d may drop a damaged AV1 frame without an error: each temporal unit shows one frame, so a
+    packet that gave none is told, where the frame went silently before."""
+    clip = make_test_video(tmp_path / "clip.mkv", codec="libsvtav1", width=128, height=96, frames=25, audio=False,
+                           codec_options={"preset": "12"})
+    data = clip.read_bytes()
+    with av.open(str(clip)) as container:
+        places = [(p.pos, p.size) for p in container.demux(video=0) if p.size]
+    for pos, size in places[1:]:  # a packet whose damage loses a frame, and no packet an error
+        damaged = bytearray(data)
+        damaged[pos + size // 3:pos + size] = bytes(b ^ 0x5A for b in damaged[pos + size // 3:pos + size])
+        with av.open(io.BytesIO(bytes(damaged))) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            try:
+                frames = sum(len(stream.codec_context.decode(p)) for p in container.demux(stream))
+            except av.FFmpegError:
+                continue
+        if frames < len(places):
+            break
+    else:
+        pytest.fail("no damage of a single packet lost a frame without an error")
+    bad = tmp_path / "bad.mkv"
+    bad.write_bytes(bytes(damaged))
+    done = run_srpipe("upscale", bad, "-m", "bicubic", "-o", tmp_path / "out.mkv", "--json")
+    assert done.returncode == 0, done.stderr.decode()
+    lost = len(places) - frames
+    assert f"Warning: {lost} packet{'s' * (lost != 1)} of {bad} gave no picture" in done.stderr.decode()
+    assert json.loads(done.stdout)["frames"] == frames
+
+
 def test_audio_only_file_is_refused(tmp_path):
     path = audio_only_file(tmp_path / "sound.m4a")
     assert_one_line_error(run_srpipe("upscale", path), "sound.m4a has no video stream")
@@ -290,7 +321,7 @@ def test_a_stream_joined_mid_way_says_what_it_left_out(tmp_path):
     (warning,) = [line for line in done.stderr.decode().splitlines() if "gave no picture" in line]
     left_out = int(warning.split()[1])
     assert warning == (f"Warning: {left_out} packets of {joined} gave no picture and are left out (as where a "
-                       "stream is joined mid-way, before its first keyframe)")
+                       "stream is joined mid-way, before its first keyframe, or damage made the decoder drop a frame)")
     with av.open(str(joined)) as container:
         packets = sum(1 for packet in container.demux(video=0) if packet.size)
     assert 0 < left_out < 25 and len(video_info(tmp_path / "out.mkv")["times"]) == packets - left_out
