@@ -1219,8 +1219,9 @@ class PyAVSource(Source):
         if self.on_decode_error == "skip":
             self.skipped_frames += lost
             return
-        raise SrpipeError(f"{self.location} is damaged: its container lost about {lost} video frames that could not "
-                          "be read; rerun with --on-decode-error skip to keep the frames that could be read")
+        raise SrpipeError(f"{self.location} is damaged: its container lost about {lost} video "
+                          f"frame{'s' * (lost != 1)} that could not be read; rerun with --on-decode-error skip to keep "
+                          "the frames that could be read")
 
     def _stated_end(self) -> int | None:
         """Where the video stream's header says it ends, in time-base units from the file's
