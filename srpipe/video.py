@@ -848,6 +848,7 @@ class PyAVSource(Source):
             self.container.flags = self.container.flags & ~av.container.Flags.gen_pts.value
         self.max_pixels, self.input_format = max_pixels, options.input_format
         self._reading = threading.Lock()  # close() must not free the container under a read
+        self._waiting_pts: list[int] = []  # of the packets in the decoder whose frames have not come out
         self.video = main_video(self.container)
         if self.video is None:
             self.container.close()
@@ -1242,6 +1243,8 @@ class PyAVSource(Source):
         """The frames of one packet, deinterlaced where they are interlaced (:meth:`_progressive`);
         a damaged packet stops or is skipped and counted."""
         self._packets_in += packet.size > 0 and not packet.is_discard  # discard: before an MP4 edit list's start
+        if packet.size and packet.pts is not None:
+            self._waiting_pts.append(packet.pts)
         try:
             frames = self.decoder.decode(packet)
         except av.FFmpegError as exc:
@@ -1251,13 +1254,18 @@ class PyAVSource(Source):
             if self.on_decode_error == "skip":
                 self.skipped_frames += 1
                 return []
-            at = f" at {float(packet.pts * packet.time_base):.3f} s" if packet.pts is not None else ""
+            # Frames come out in order, so the first one that did not is where the damage begins: not
+            # the packet the error came with, which the decoder's frame threads take several later
+            first = min(self._waiting_pts, default=packet.pts)
+            at = f" at {float(first * packet.time_base):.3f} s" if first is not None else ""
             raise SrpipeError(
                 f"{self.location} is damaged{at} ({exc.strerror or exc}); "
                 "rerun with --on-decode-error skip to drop the damaged frames"
             ) from exc
         self._decoded = self._decoded or bool(frames)
         self._frames_out += len(frames)
+        if frames and frames[-1].pts is not None:  # what came before it will not come any more
+            self._waiting_pts = [pts for pts in self._waiting_pts if pts > frames[-1].pts]
         for frame in frames:
             if frame.is_corrupt:  # decoded with errors, whose lost blocks the decoder filled in (concealed)
                 self.concealed_frames += 1

@@ -140,6 +140,37 @@ def test_av1_frames_the_decoder_leaves_out_without_an_error_are_told(tmp_path):
     assert json.loads(done.stdout)["frames"] == frames
 
 
+def test_damage_is_told_at_the_first_frame_it_cost_not_where_frame_threads_noticed(tmp_path):
+    """The decoder's frame threads give a packet's error with a packet several later: the message
+    named that later time (1.64 s for damage at 1.56 s). It names the first frame that did not
+    come out, as a decoder without threads rejects it."""
+    clip = make_test_video(tmp_path / "clip.mp4", width=160, height=96, frames=50, audio=False,
+                           codec_options={"preset": "ultrafast", "bf": "0", "g": "25"})
+    data = clip.read_bytes()
+    with av.open(str(clip)) as container:
+        places = [(p.pos, p.size) for p in container.demux(video=0) if p.size]
+    for pos, size in places[30:45]:  # damage from a packet's middle on that the decoder rejects
+        damaged = bytearray(data)
+        damaged[pos + size // 2:pos + size // 2 + 3000] = bytes(3000)
+        with av.open(io.BytesIO(bytes(damaged))) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "NONE"
+            rejected = []
+            for packet in container.demux(stream):
+                try:
+                    stream.codec_context.decode(packet)
+                except av.FFmpegError:
+                    rejected.append(float(packet.pts * packet.time_base))
+        if rejected:
+            break
+    else:
+        pytest.fail("no damage of a single packet made the decoder reject one")
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(bytes(damaged))
+    assert_one_line_error(run_srpipe("upscale", bad, "-m", "bicubic", "-o", tmp_path / "out.mp4"),
+                          f"bad.mp4 is damaged at {rejected[0]:.3f} s")
+
+
 def test_audio_only_file_is_refused(tmp_path):
     path = audio_only_file(tmp_path / "sound.m4a")
     assert_one_line_error(run_srpipe("upscale", path), "sound.m4a has no video stream")
