@@ -242,6 +242,10 @@ def _open_error(location: str, exc: Exception) -> SrpipeError:
 # Xvid write for the frames they drop)
 ONE_FRAME_A_PACKET = {"h264", "hevc", "mpeg1video", "mpeg2video", "libdav1d", "av1", "libaom-av1"}
 
+# At most this many packets' times are kept while their frames have not come out (what the decoder's
+# threads and its reordering hold is a few dozen at most)
+WAITING_PACKETS = 512
+
 # The quickest frame rate taken for a video's own (a slow-motion phone clip's 120): FFmpeg's guess is a
 # timestamp's unit beyond it (1/90000)
 QUICKEST_RATE = 120
@@ -1245,6 +1249,7 @@ class PyAVSource(Source):
         self._packets_in += packet.size > 0 and not packet.is_discard  # discard: before an MP4 edit list's start
         if packet.size and packet.pts is not None:
             self._waiting_pts.append(packet.pts)
+            del self._waiting_pts[:-WAITING_PACKETS]  # frames without times never clear them
         try:
             frames = self.decoder.decode(packet)
         except av.FFmpegError as exc:
@@ -1515,11 +1520,6 @@ def ffmpeg_errors() -> Iterator[list[tuple[int, str, str]]]:
 _log_levels: list[int] = []  # the levels the ffmpeg_log blocks running now asked for
 _log_lock = threading.Lock()
 _level_before: int | None = None  # FFmpeg's level before the first of them
-# FFmpeg's AV_LOG_QUIET, below every message's level. PyAV's level None (its default: no callback)
-# is not put back: it takes the callback away while a decoder's threads may be inside it waiting for
-# the GIL, which then compare their message's level with None and print a traceback (dav1d on a
-# damaged AV1 stream); this level keeps the callback and lets nothing through.
-QUIET = -8
 
 
 @contextlib.contextmanager
@@ -1540,7 +1540,12 @@ def ffmpeg_log(level: int, *, local: bool) -> Iterator[list[tuple[int, str, str]
     finally:
         with _log_lock:
             _log_levels.remove(level)
-            av.logging.set_level(max(_log_levels) if _log_levels else QUIET if _level_before is None else _level_before)
+            # PyAV's level None, its default, takes its callback away: where a decoder's thread is inside
+            # it then, waiting for the GIL, PyAV prints a traceback (compare with None; seen with dav1d on a
+            # damaged AV1 file). A level kept instead keeps the callback, which takes
+            # the GIL for each message: a decoder freed with the GIL held (PyAV's dealloc) then waits for
+            # a thread that waits for the GIL, for ever. The traceback is the lesser harm.
+            av.logging.set_level(max(_log_levels) if _log_levels else _level_before)
 
 
 def encoder_refusal(stream, exc: av.FFmpegError, logs=(), hint: str = "check --codec, --crf, --preset") -> SrpipeError:

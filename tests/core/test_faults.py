@@ -96,19 +96,6 @@ def test_frames_the_decoder_mended_are_kept_and_told(tmp_path):
     assert json.loads(whole.stdout)["frames_concealed"] == 0 and b"decoder damaged" not in whole.stderr
 
 
-def test_capturing_ffmpeg_messages_never_leaves_pyav_at_level_none():
-    """PyAV's level None takes its log callback away while a decoder's threads may be inside it,
-    waiting for the GIL; they then compared their message's level with None and printed a Python
-    traceback (5 of 60 runs on a damaged AV1 file, dav1d's threads). What a capture puts back is a
-    level below every message's."""
-    from srpipe.video import QUIET, ffmpeg_errors
-
-    av.logging.set_level(None)
-    with ffmpeg_errors():
-        assert av.logging.get_level() == av.logging.ERROR
-    assert av.logging.get_level() == QUIET
-
-
 def test_av1_frames_the_decoder_leaves_out_without_an_error_are_told(tmp_path):
     """dav1d may drop a damaged AV1 frame without an error: each temporal unit shows one frame, so a
     packet that gave none is told, where the frame went silently before."""
