@@ -79,14 +79,12 @@ def _filtered_frames(clip: str | Path, steps: Sequence[tuple[str, str]], limit: 
         src.codec_context.options = {"max_pixels": decoder_pixels(limit_pixels)}
         # as upscale decodes: FFmpeg conceals damage (fills in lost blocks) only without slice threads
         src.thread_type = "AUTO"
-        graph, first, concealed, first_concealed = None, None, 0, None
+        graph, first, concealed = None, None, 0
         try:
             for index, frame in enumerate(inp.decode(src)):
                 if limit is not None and index >= limit:
                     break
-                if frame.is_corrupt:
-                    concealed += 1
-                    first_concealed = frame.time if first_concealed is None else first_concealed
+                concealed += frame.is_corrupt
                 if graph is None:
                     first = (frame.width, frame.height, frame.format.name)
                     graph = _graph(frame, src.time_base, size(src, first[:2]) if size else steps)
@@ -102,10 +100,9 @@ def _filtered_frames(clip: str | Path, steps: Sequence[tuple[str, str]], limit: 
         if graph is None and limit != 0:
             raise UnreadableClip(f"{clip} has no frame that decodes; check the file")
         if concealed:
-            at = f" (the first at {first_concealed:.3f} s)" if first_concealed is not None else ""
-            warnings.warn(f"{concealed} frame{'s' * (concealed != 1)} of {clip} came out of the decoder damaged{at}, "
-                          "the lost parts filled in from the picture around them, and are scored as they show; check "
-                          "the clip")
+            warnings.warn(f"{concealed} frame{'s' * (concealed != 1)} of {clip} came out of the decoder damaged, the "
+                          "lost parts filled in from the picture around them, and are scored as they show; check the "
+                          "clip")
 
 
 def _graph(first, time_base, steps: Sequence[tuple[str, str]]):
