@@ -297,6 +297,14 @@ def chroma_location(stream) -> str:
     return default
 
 
+def tell_concealed(count: int, location: str, first: float | None, then: str) -> None:
+    """Warn of ``count`` frames of ``location`` the decoder mended (concealed), the first at ``first``
+    seconds (None: not known); ``then``: what became of them."""
+    at = f" (the first at {first:.3f} s)" if first is not None else ""
+    warnings.warn(f"{count} frame{'s' * (count != 1)} of {location} came out of the decoder damaged{at}, the lost "
+                  f"parts filled in from the picture around them {then}")
+
+
 def is_network(location: str) -> bool:
     """URLs other than local files and pipes: a server may stall them."""
     scheme = location.split(":", 1)[0].lower() if ":" in location else ""
@@ -1080,10 +1088,8 @@ class PyAVSource(Source):
                           "the frame before's or past the frame after's, and took one between the frames around them "
                           "(a long run of them, or a stream without timestamps, is timed by the frame rate)")
         if self.concealed_frames:
-            count, at = self.concealed_frames, self._first_concealed
-            warnings.warn(f"{count} frame{'s' * (count != 1)} of {self.location} came out of the decoder damaged"
-                          f"{f' (the first at {at:.3f} s)' if at is not None else ''}, the lost parts filled in from "
-                          "the picture around them as players show them, and are upscaled so; check the source")
+            tell_concealed(self.concealed_frames, self.location, self._first_concealed,
+                           "as players show them, and are upscaled so; check the source")
         for packets in undated.values():  # a stream that never gave a decoding time: its presentation times
             for packet in packets:
                 packet.dts = packet.pts

@@ -25,7 +25,15 @@ from srpipe.default_plugins.espcn.metrics import psnr
 from srpipe.errors import SrpipeError
 from srpipe.memory import check_frame_size, decoder_pixels, default_max_pixels
 from srpipe.outputs import special_kind
-from srpipe.video import add_video_encoder, ffmpeg_errors, main_video, plane_view, refuse_claimed_size, refused_size
+from srpipe.video import (
+    add_video_encoder,
+    ffmpeg_errors,
+    main_video,
+    plane_view,
+    refuse_claimed_size,
+    refused_size,
+    tell_concealed,
+)
 
 
 def luma_frames(path: str | Path, limit: int | None = None) -> Iterator[np.ndarray]:
@@ -79,12 +87,14 @@ def _filtered_frames(clip: str | Path, steps: Sequence[tuple[str, str]], limit: 
         src.codec_context.options = {"max_pixels": decoder_pixels(limit_pixels)}
         # as upscale decodes: FFmpeg conceals damage (fills in lost blocks) only without slice threads
         src.thread_type = "AUTO"
-        graph, first, concealed = None, None, 0
+        graph, first, concealed, first_concealed = None, None, 0, None
         try:
             for index, frame in enumerate(inp.decode(src)):
                 if limit is not None and index >= limit:
                     break
-                concealed += frame.is_corrupt
+                if frame.is_corrupt:
+                    concealed += 1
+                    first_concealed = frame.time if first_concealed is None else first_concealed
                 if graph is None:
                     first = (frame.width, frame.height, frame.format.name)
                     graph = _graph(frame, src.time_base, size(src, first[:2]) if size else steps)
@@ -100,9 +110,7 @@ def _filtered_frames(clip: str | Path, steps: Sequence[tuple[str, str]], limit: 
         if graph is None and limit != 0:
             raise UnreadableClip(f"{clip} has no frame that decodes; check the file")
         if concealed:
-            warnings.warn(f"{concealed} frame{'s' * (concealed != 1)} of {clip} came out of the decoder damaged, the "
-                          "lost parts filled in from the picture around them, and are scored as they show; check the "
-                          "clip")
+            tell_concealed(concealed, str(clip), first_concealed, "and are scored as they show; check the clip")
 
 
 def _graph(first, time_base, steps: Sequence[tuple[str, str]]):
