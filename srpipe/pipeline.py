@@ -241,6 +241,15 @@ def in_thread(items: Iterable, maxsize: int, name: str, stop: threading.Event, w
         room_for(item).release()  # done with: a model's next batch waits until the last is finished
 
 
+def tell_skipped_frames(source: Source) -> None:
+    """Warn of the damaged frames ``source`` left out (``--on-decode-error skip``), as a run ends:
+    upscale's, batch's and live's, from a plugin's source too."""
+    if source.skipped_frames:
+        count = source.skipped_frames
+        warnings.warn(f"{count} damaged frame{'s' * (count != 1)} of {source.location} "
+                      f"{'were' if count != 1 else 'was'} skipped")
+
+
 @dataclass
 class RunStats:
     frames_in: int = 0
@@ -384,6 +393,7 @@ def run(
         if stats.frames_in != stats.frames_out:
             raise SrpipeError(f"{stats.frames_in} frames decoded but {stats.frames_out} encoded")
         stats.frames_skipped = source.skipped_frames
+        tell_skipped_frames(source)
         stats.frames_concealed = source.concealed_frames
         stats.frames_deinterlaced = source.deinterlaced_frames
         with exits_as_errors():

@@ -237,9 +237,14 @@ def _open_error(location: str, exc: Exception) -> SrpipeError:
 
 
 # Decoders that give one picture for each packet of a stream (H.264 and HEVC in access units,
-# MPEG-1/2 pictures): a packet without one is a frame left out (VP8/VP9 have hidden frames, and
-# MPEG-4 Part 2 frames not coded, which DivX and Xvid write for the frames they drop)
-ONE_FRAME_A_PACKET = {"h264", "hevc", "mpeg1video", "mpeg2video"}
+# MPEG-1/2 pictures, AV1 in temporal units, each with one frame shown): a packet without one is a
+# frame left out (VP8/VP9 have hidden frames, and MPEG-4 Part 2 frames not coded, which DivX and
+# Xvid write for the frames they drop)
+ONE_FRAME_A_PACKET = {"h264", "hevc", "mpeg1video", "mpeg2video", "libdav1d", "av1", "libaom-av1"}
+
+# At most this many packets' times are kept while their frames have not come out (what the decoder's
+# threads and its reordering hold is a few dozen at most)
+WAITING_PACKETS = 512
 
 # The quickest frame rate taken for a video's own (a slow-motion phone clip's 120): FFmpeg's guess is a
 # timestamp's unit beyond it (1/90000)
@@ -855,6 +860,7 @@ class PyAVSource(Source):
             self.container.flags = self.container.flags & ~av.container.Flags.gen_pts.value
         self.max_pixels, self.input_format = max_pixels, options.input_format
         self._reading = threading.Lock()  # close() must not free the container under a read
+        self._waiting_pts: list[int] = []  # of the packets in the decoder whose frames have not come out
         self.video = main_video(self.container)
         if self.video is None:
             self.container.close()
@@ -1135,14 +1141,14 @@ class PyAVSource(Source):
     def _tell_frameless_packets(self) -> None:
         """Say how many packets gave no frame where each should give one (:data:`ONE_FRAME_A_PACKET`):
         a stream joined mid-way begins with packets that refer to frames before it, which the
-        decoder leaves out without an error."""
+        decoder leaves out without an error, and dav1d may drop a damaged AV1 frame so."""
         if self.decoder.name not in ONE_FRAME_A_PACKET or self._fields_seen:  # a field a packet, in broadcasts
             return
         frameless = self._packets_in - self._frames_out - self.skipped_frames
         if frameless > 0:
             warnings.warn(f"{frameless} packet{'s' * (frameless != 1)} of {self.location} gave no picture and "
                           f"{'are' if frameless != 1 else 'is'} left out (as where a stream is joined mid-way, before "
-                          "its first keyframe)")
+                          "its first keyframe, or damage made the decoder drop a frame)")
 
     def _check_stalled(self) -> None:
         """Raise, where the input is a pipe that ended because it sent nothing for --timeout, so."""
@@ -1224,8 +1230,9 @@ class PyAVSource(Source):
         if self.on_decode_error == "skip":
             self.skipped_frames += lost
             return
-        raise SrpipeError(f"{self.location} is damaged: its container lost about {lost} video frames that could not "
-                          "be read; rerun with --on-decode-error skip to keep the frames that could be read")
+        raise SrpipeError(f"{self.location} is damaged: its container lost about {lost} video "
+                          f"frame{'s' * (lost != 1)} that could not be read; rerun with --on-decode-error skip to keep "
+                          "the frames that could be read")
 
     def _stated_end(self) -> int | None:
         """Where the video stream's header says it ends, in time-base units from the file's
@@ -1246,6 +1253,9 @@ class PyAVSource(Source):
         """The frames of one packet, deinterlaced where they are interlaced (:meth:`_progressive`);
         a damaged packet stops or is skipped and counted."""
         self._packets_in += packet.size > 0 and not packet.is_discard  # discard: before an MP4 edit list's start
+        if packet.size and packet.pts is not None:
+            self._waiting_pts.append(packet.pts)
+            del self._waiting_pts[:-WAITING_PACKETS]  # frames without times never clear them
         try:
             frames = self.decoder.decode(packet)
         except av.FFmpegError as exc:
@@ -1255,13 +1265,18 @@ class PyAVSource(Source):
             if self.on_decode_error == "skip":
                 self.skipped_frames += 1
                 return []
-            at = f" at {float(packet.pts * packet.time_base):.3f} s" if packet.pts is not None else ""
+            # Frames come out in order, so the first one that did not is where the damage begins: not
+            # the packet the error came with, which the decoder's frame threads take several later
+            first = min(self._waiting_pts, default=packet.pts)
+            at = f" at {float(first * packet.time_base):.3f} s" if first is not None else ""
             raise SrpipeError(
                 f"{self.location} is damaged{at} ({exc.strerror or exc}); "
                 "rerun with --on-decode-error skip to drop the damaged frames"
             ) from exc
         self._decoded = self._decoded or bool(frames)
         self._frames_out += len(frames)
+        if frames and frames[-1].pts is not None:  # what came before it will not come any more
+            self._waiting_pts = [pts for pts in self._waiting_pts if pts > frames[-1].pts]
         for frame in frames:
             if frame.is_corrupt:  # decoded with errors, whose lost blocks the decoder filled in (concealed)
                 self.concealed_frames += 1
@@ -1531,6 +1546,11 @@ def ffmpeg_log(level: int, *, local: bool) -> Iterator[list[tuple[int, str, str]
     finally:
         with _log_lock:
             _log_levels.remove(level)
+            # PyAV's level None, its default, takes its callback away: where a decoder's thread is inside
+            # it then, waiting for the GIL, PyAV prints a traceback (compare with None; seen with dav1d on a
+            # damaged AV1 file). A level kept instead keeps the callback, which takes
+            # the GIL for each message: a decoder freed with the GIL held (PyAV's dealloc) then waits for
+            # a thread that waits for the GIL, for ever. The traceback is the lesser harm.
             av.logging.set_level(max(_log_levels) if _log_levels else _level_before)
 
 
@@ -2387,16 +2407,19 @@ class PyAVSink(Sink):
                 packet.duration = duration
         self._mux(packets)
 
-    def _mux(self, packets, copied: tuple[str, int, float] | None = None) -> None:
-        """Mux ``packets``; ``copied``: (kind, stream, time in seconds) of a copied packet, which the
-        writer's own filter may find damaged (ADTS audio into MP4's or Matroska's AAC)."""
+    def _mux(self, packets, copied: tuple[str, int, float, bool] | None = None) -> None:
+        """Mux ``packets``; ``copied``: (kind, stream, time in seconds, whether it has the time of the
+        packet before) of a copied packet, which the writer's own filter may find damaged (ADTS audio
+        into MP4's or Matroska's AAC), or the writer refuse at the time of the one before (MP4: a
+        piece of sound that lost its neighbours in MPEG-TS; Matroska takes it)."""
         try:
             self.container.mux(packets)
         except (OSError, av.FFmpegError) as exc:
             if self.file is not None and self.file.interrupted:
                 raise self.file.interrupted from None
-            if copied is not None and isinstance(exc, av.InvalidDataError):
-                self._leave_out_damaged(*copied)
+            if copied is not None and (isinstance(exc, av.InvalidDataError) or
+                                       copied[3] and isinstance(exc, av.ArgumentError)):
+                self._leave_out_damaged(*copied[:3])
                 return
             raise self._write_error(exc) from exc
         if self.file is not None and self.file.interrupted:
@@ -2425,14 +2448,19 @@ class PyAVSink(Sink):
         if out_stream is None:
             return
         last = self._copied_dts.get(index)
+        seconds = float(packet.dts * packet.time_base)
         if last is not None and packet.dts < last:  # no container takes it: say so, not the muxer's EINVAL
+            if (last - packet.dts) * packet.time_base < DISCONTINUITY_S:
+                # A piece of sound re-timed by a demuxer that lost packets around it (MPEG-TS)
+                self._leave_out_damaged(packet.stream.type, index, seconds)
+                return
             raise SrpipeError(
                 f"the {packet.stream.type} stream #{index} of {self.source.location} goes back in time, from "
-                f"{float(last * packet.time_base):.3f} s to {float(packet.dts * packet.time_base):.3f} s "
+                f"{float(last * packet.time_base):.3f} s to {seconds:.3f} s "
                 "(recordings joined end to end?); cut the input where it does (ffmpeg -t, -ss) and upscale the "
                 "parts one by one")
         self._copied_dts[index] = packet.dts
-        copied = (packet.stream.type, index, float(packet.dts * packet.time_base))
+        copied = (packet.stream.type, index, seconds, packet.dts == last)
         packet.stream = out_stream
         self._mux(packet, copied)
 

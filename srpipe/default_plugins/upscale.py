@@ -98,8 +98,6 @@ def upscale(input, output, model, scale, width, height, weights, device, batch_s
             )
     finally:
         progress.close()
-    if result.stats.frames_skipped:  # before the summary: with -o -, its JSON is the last line of standard error
-        click.echo(f"Warning: {result.stats.frames_skipped} damaged frames of {input} were skipped", err=True)
     if as_json:  # with -o -, standard output holds the video
         click.echo(json.dumps(result.to_dict()), err=result.output == "-")
     elif not quiet:

@@ -1,5 +1,6 @@
 """Bad input, faults and interruptions: one clear line, a non-zero exit, nothing left behind."""
 
+import io
 import json
 import os
 import re
@@ -21,7 +22,7 @@ from srpipe import hookimpl
 from srpipe.errors import SrpipeError
 from srpipe.memory import GIB, fit_batch_size
 from srpipe.models import ModelSpec
-from srpipe.testing import damage_video, make_plugin_manager, make_test_image, make_test_video
+from srpipe.testing import damage_video, make_plugin_manager, make_test_image, make_test_video, test_pattern
 from srpipe.upscaling import upscale
 
 from conftest import default_sigint, run_srpipe
@@ -93,6 +94,68 @@ def test_frames_the_decoder_mended_are_kept_and_told(tmp_path):
     assert video_info(tmp_path / "out.mp4")["times"] == video_info(clip)["times"]
     whole = run_srpipe("upscale", clip, "-m", "bicubic", "-o", tmp_path / "whole.mp4", "--json")
     assert json.loads(whole.stdout)["frames_concealed"] == 0 and b"decoder damaged" not in whole.stderr
+
+
+def test_av1_frames_the_decoder_leaves_out_without_an_error_are_told(tmp_path):
+    """dav1d may drop a damaged AV1 frame without an error: each temporal unit shows one frame, so a
+    packet that gave none is told, where the frame went silently before."""
+    clip = make_test_video(tmp_path / "clip.mkv", codec="libsvtav1", width=128, height=96, frames=25, audio=False,
+                           codec_options={"preset": "12"})
+    data = clip.read_bytes()
+    with av.open(str(clip)) as container:
+        places = [(p.pos, p.size) for p in container.demux(video=0) if p.size]
+    for pos, size in places[1:]:  # a packet whose damage loses a frame, and no packet an error
+        damaged = bytearray(data)
+        damaged[pos + size // 3:pos + size] = bytes(b ^ 0x5A for b in damaged[pos + size // 3:pos + size])
+        with av.open(io.BytesIO(bytes(damaged))) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            try:
+                frames = sum(len(stream.codec_context.decode(p)) for p in container.demux(stream))
+            except av.FFmpegError:
+                continue
+        if frames < len(places):
+            break
+    else:
+        pytest.fail("no damage of a single packet lost a frame without an error")
+    bad = tmp_path / "bad.mkv"
+    bad.write_bytes(bytes(damaged))
+    done = run_srpipe("upscale", bad, "-m", "bicubic", "-o", tmp_path / "out.mkv", "--json")
+    assert done.returncode == 0, done.stderr.decode()
+    lost = len(places) - frames
+    assert f"Warning: {lost} packet{'s' * (lost != 1)} of {bad} gave no picture" in done.stderr.decode()
+    assert json.loads(done.stdout)["frames"] == frames
+
+
+def test_damage_is_told_at_the_first_frame_it_cost_not_where_frame_threads_noticed(tmp_path):
+    """The decoder's frame threads give a packet's error with a packet several later: the message
+    named that later time (1.64 s for damage at 1.56 s). It names the first frame that did not
+    come out, as a decoder without threads rejects it."""
+    clip = make_test_video(tmp_path / "clip.mp4", width=160, height=96, frames=50, audio=False,
+                           codec_options={"preset": "ultrafast", "bf": "0", "g": "25"})
+    data = clip.read_bytes()
+    with av.open(str(clip)) as container:
+        places = [(p.pos, p.size) for p in container.demux(video=0) if p.size]
+    for pos, size in places[30:45]:  # damage from a packet's middle on that the decoder rejects
+        damaged = bytearray(data)
+        damaged[pos + size // 2:pos + size // 2 + 3000] = bytes(3000)
+        with av.open(io.BytesIO(bytes(damaged))) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "NONE"
+            rejected = []
+            for packet in container.demux(stream):
+                try:
+                    stream.codec_context.decode(packet)
+                except av.FFmpegError:
+                    rejected.append(float(packet.pts * packet.time_base))
+        if rejected:
+            break
+    else:
+        pytest.fail("no damage of a single packet made the decoder reject one")
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(bytes(damaged))
+    assert_one_line_error(run_srpipe("upscale", bad, "-m", "bicubic", "-o", tmp_path / "out.mp4"),
+                          f"bad.mp4 is damaged at {rejected[0]:.3f} s")
 
 
 def test_audio_only_file_is_refused(tmp_path):
@@ -276,7 +339,7 @@ def test_a_stream_joined_mid_way_says_what_it_left_out(tmp_path):
     (warning,) = [line for line in done.stderr.decode().splitlines() if "gave no picture" in line]
     left_out = int(warning.split()[1])
     assert warning == (f"Warning: {left_out} packets of {joined} gave no picture and are left out (as where a "
-                       "stream is joined mid-way, before its first keyframe)")
+                       "stream is joined mid-way, before its first keyframe, or damage made the decoder drop a frame)")
     with av.open(str(joined)) as container:
         packets = sum(1 for packet in container.demux(video=0) if packet.size)
     assert 0 < left_out < 25 and len(video_info(tmp_path / "out.mkv")["times"]) == packets - left_out
@@ -587,6 +650,61 @@ def test_damaged_sound_in_mpegts_is_told_as_damage_and_left_out_when_skipping(tm
                      done.stderr.decode())
     assert len(video_info(tmp_path / "out.mkv")["times"]) == 25
     assert 0 < len(packets(tmp_path / "out.mkv", "audio")) < len(packets(damaged, "audio"))
+
+
+def _broadcast_with_mp2(path, seconds=2, rate=25):
+    """MPEG-TS as DVB sends it: H.264 and MPEG-1 Layer II sound."""
+    with av.open(str(path), "w", format="mpegts") as out:
+        video = out.add_stream("libx264", rate=rate)
+        video.width, video.height, video.pix_fmt, video.options = 160, 96, "yuv420p", {"preset": "ultrafast"}
+        sound = out.add_stream("mp2", rate=48000)
+        sound.layout = "mono"
+        for index in range(seconds * rate):
+            frame = av.VideoFrame.from_ndarray(test_pattern(160, 96, index), format="rgb24").reformat(format="yuv420p")
+            frame.pts, frame.time_base = index, Fraction(1, rate)
+            out.mux(video.encode(frame))
+        out.mux(video.encode())
+        for start in range(0, seconds * 48000, 1152):
+            tone = (3000 * np.sin(2 * np.pi * 440 * np.arange(start, start + 1152) / 48000)).astype(np.int16)
+            frame = av.AudioFrame.from_ndarray(tone[None], format="s16", layout="mono")
+            frame.sample_rate, frame.pts = 48000, start
+            out.mux(sound.encode(frame))
+        out.mux(sound.encode())
+    return path
+
+
+def test_sound_retimed_by_lost_mpegts_packets_is_told_as_damage_and_left_out_when_skipping(tmp_path):
+    """Three TS packets of MP2 sound lost: the demuxer gives the pieces around the gap times that go
+    back, or repeat the one before. Told as "cannot write ...: check free space" (MP4's writer
+    refuses a repeated time) or as recordings joined end to end; skipping did not help."""
+    recording = _broadcast_with_mp2(tmp_path / "in.ts").read_bytes()
+    cells = [recording[i:i + 188] for i in range(0, len(recording), 188)]
+    sound = [i for i, cell in enumerate(cells) if (cell[1] & 0x1F) << 8 | cell[2] == 0x101]  # its second PID
+    found = {}
+    for first in range(len(sound) // 3, len(sound) - 3):  # the first losses of each kind
+        lost = set(sound[first:first + 3])
+        damaged = b"".join(cell for i, cell in enumerate(cells) if i not in lost)
+        with av.open(io.BytesIO(damaged), format="mpegts") as container:
+            times = [p.dts for p in container.demux(audio=0) if p.dts is not None]
+        steps = {np.sign(b - a) for a, b in zip(times, times[1:]) if b <= a}
+        for step in steps - set(found):
+            found[step] = damaged
+        if len(found) == 2:
+            break
+    assert set(found) == {-1, 0}
+    for step, data in found.items():
+        damaged = tmp_path / f"damaged{step}.ts"
+        damaged.write_bytes(data)
+        done = run_srpipe("upscale", damaged, "-m", "bicubic", "-o", tmp_path / "out.mp4")
+        assert_one_line_error(done, f"the audio stream #1 of {damaged} is damaged at ",
+                              "rerun with --on-decode-error skip")
+        assert not (tmp_path / "out.mp4").exists()
+        done = run_srpipe("upscale", damaged, "-m", "bicubic", "-o", tmp_path / "out.mp4", "--on-decode-error", "skip")
+        assert done.returncode == 0, done.stderr.decode()
+        assert re.search(r"Warning: \d+ damaged packets? of the sound and other streams of .* left out",
+                         done.stderr.decode()), done.stderr.decode()
+        assert len(video_info(tmp_path / "out.mp4")["times"]) == 50
+        (tmp_path / "out.mp4").unlink()
 
 
 def test_a_size_change_is_told_in_the_inputs_sizes_with_what_to_do(tmp_path):

@@ -15,6 +15,7 @@ from srpipe.device import resolve_device
 from srpipe.media import SourceOptions, open_source
 from srpipe.memory import check_frame_size
 from srpipe.outputs import check_output
+from srpipe.pipeline import tell_skipped_frames
 from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
 from srpipe.upscaling import check_input
 
@@ -90,6 +91,7 @@ def run_live(
                 raise
         finally:
             view.close()
+        tell_skipped_frames(source)
         _end(loop, recorder, on_end)
     return loop.stats
 

@@ -11,7 +11,7 @@ import pytest
 
 from srpipe.default_plugins.batch.engine import TERMINATE_WAIT_S
 from srpipe.outputs import _HOST
-from srpipe.testing import make_test_image, make_test_video
+from srpipe.testing import damage_video, make_test_image, make_test_video
 
 from conftest import default_sigint, run_srpipe
 from media import video_info
@@ -51,6 +51,22 @@ def test_mirror_tree_and_report(inputs, tmp_path):
     info = video_info(out / "sub" / "b.mkv")
     assert (info["width"], len(info["times"]), info["types"]) == (192, 4, ["video", "audio", "subtitle"])
     assert video_info(out / "a.mp4")["times"] == video_info(inputs / "a.mp4")["times"]
+
+
+def test_damaged_frames_skipped_or_mended_are_told(tmp_path):
+    """A batch says which frames of which file it left out (--on-decode-error skip) or took as the
+    decoder mended them, as upscale does: none goes silently."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    mjpeg = make_test_video(tmp_path / "clip.mkv", codec="mjpeg", pix_fmt="yuvj420p", frames=10, codec_options={})
+    damage_video(mjpeg, folder / "rejected.mkv", frames=(4, 5))  # frames the decoder refuses
+    damage_video(make_test_video(tmp_path / "clip.mp4", frames=12, audio=False), folder / "mended.mp4", frames=(3, 7))
+    done, report = batch(folder, tmp_path / "out", "-m", "bicubic", "--on-decode-error", "skip")
+    assert done.returncode == 0 and report["done"] == 2, done.stderr.decode()
+    stderr = done.stderr.decode()
+    assert f"Warning: 2 damaged frames of {folder / 'rejected.mkv'} were skipped" in stderr, stderr
+    assert f"of {folder / 'mended.mp4'} came out of the decoder damaged" in stderr, stderr
+    assert [f["frames"] for f in sorted(report["files"], key=lambda f: f["input"])] == [12, 8]
 
 
 def test_resume_skips_finished_and_redoes_changed(inputs, tmp_path):

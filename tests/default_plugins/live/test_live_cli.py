@@ -85,6 +85,15 @@ def test_a_source_that_breaks_off_keeps_the_recording_of_what_was_shown(clip, tm
         assert 0 < sum(1 for _ in recording.decode(video=0)) == shown
 
 
+def test_damaged_frames_skipped_on_request_are_told(tmp_path):
+    mjpeg = make_test_video(tmp_path / "clip.mkv", codec="mjpeg", pix_fmt="yuvj420p", frames=25, codec_options={})
+    damaged = damage_video(mjpeg, tmp_path / "damaged.mkv", frames=(15, 16))
+    done = run_srpipe("live", "--source", damaged, "--no-window", "-m", "bicubic", "--on-decode-error", "skip")
+    stderr = done.stderr.decode()
+    assert done.returncode == 0 and f"Warning: 2 damaged frames of {damaged} were skipped" in stderr, stderr
+    assert int(SUMMARY.search(stderr).group(3)) == 23  # read: the frames that decoded
+
+
 def test_user_errors_are_one_line(clip):
     missing = run_srpipe("live", "--camera", "/dev/video-srpipe-missing", "--no-window")
     assert missing.returncode == 1
