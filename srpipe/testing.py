@@ -9,6 +9,7 @@ import av
 import numpy as np
 
 from srpipe.plugins import make_plugin_manager
+from srpipe.video import scheduling_kept
 
 __all__ = ["FixedCameraScene", "damage_video", "make_fixed_camera_clip", "make_huge_claim_h264", "make_huge_claim_png",
            "make_interlaced_clip", "make_plugin_manager", "make_test_video", "make_test_image", "make_zoom_clip",
@@ -69,6 +70,8 @@ def make_test_video(
     if subtitles:
         subtitle_stream = container.add_stream("ass")
         subtitle_stream.codec_context.time_base = subtitle_stream.time_base = Fraction(1, 1000)
+    with scheduling_kept():
+        container.start_encoding()
 
     for index in range(frames):
         frame = av.VideoFrame.from_ndarray(test_pattern(width, height, index), format="rgb24")

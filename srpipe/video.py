@@ -1330,7 +1330,8 @@ def encoder_works(name: str) -> bool:
         context = av.CodecContext.create(name, "w")
         context.width, context.height, context.pix_fmt = 256, 256, "yuv420p"
         context.time_base = Fraction(1, 25)
-        context.open()
+        with scheduling_kept():
+            context.open()
     except (av.FFmpegError, ValueError, OSError):
         return False
     return True
@@ -1403,6 +1404,41 @@ def _is_preset(codec: str, preset: str) -> bool:
     """Whether x264 or x265 takes ``preset``: a name (x264 in any case) or its number, 0-9."""
     name = preset.lower() if codec == "libx264" else preset
     return name in X264_PRESETS or (len(preset) == 1 and preset in "0123456789")
+
+
+@contextlib.contextmanager
+def scheduling_kept() -> Iterator[None]:
+    """The block's threads keep the scheduling this thread had, and so do the threads it starts.
+    SVT-AV1 opened as root makes the thread that opens it real time (SCHED_FIFO at the highest
+    priority), and with it every thread and process started after: its own threads, a batch's
+    workers. They then take both cores from the decoder's and the network's threads, and where
+    Python's process pool waits on a thread of equal priority by spinning, nothing moves again.
+    Put back on each thread the block made real time; a thread that was so before is left."""
+    if not hasattr(os, "sched_getscheduler"):  # not Linux
+        yield
+        return
+    policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
+    before = _real_time_threads()
+    try:
+        yield
+    finally:
+        for thread in _real_time_threads() - before:
+            with contextlib.suppress(OSError):  # ended meanwhile
+                os.sched_setscheduler(thread, policy, param)
+
+
+def _real_time_threads() -> set[int]:
+    """This process's threads with a real-time policy (0: this thread, where /proc cannot be read)."""
+    try:
+        threads = [int(name) for name in os.listdir("/proc/self/task")]
+    except OSError:
+        threads = [0]
+    found = set()
+    for thread in threads:
+        with contextlib.suppress(OSError):  # ended meanwhile
+            if os.sched_getscheduler(thread) & ~os.SCHED_RESET_ON_FORK in (os.SCHED_FIFO, os.SCHED_RR):
+                found.add(thread)
+    return found
 
 
 def add_video_encoder(container, codec: str, *, rate, time_base: Fraction, crf: int | None, preset: str | None,
@@ -2182,7 +2218,7 @@ class PyAVSink(Sink):
         chapters = getattr(self.source, "chapters", None)
         if chapters:
             self.container.set_chapters(chapters)
-        with ffmpeg_errors() as logs:
+        with ffmpeg_errors() as logs, scheduling_kept():
             try:
                 self.container.start_encoding()  # opens the encoder and writes the header
             except (av.FFmpegError, OSError) as exc:  # OSError: writing the header to a FIFO or device

@@ -28,6 +28,17 @@ def session_cache_folder(tmp_path_factory):
         yield
 
 
+@pytest.fixture(autouse=True)
+def scheduling_left_as_it_was():
+    """A test that leaves this process real time fails, and is put back: every later test's
+    processes inherit it (SVT-AV1 opened as root makes the opening thread SCHED_FIFO), and two
+    batch runs side by side then spun for ever on two cores."""
+    yield
+    if hasattr(os, "sched_getscheduler") and os.sched_getscheduler(0) in (os.SCHED_FIFO, os.SCHED_RR):
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+        pytest.fail("the test left this process's thread with a real-time scheduling policy")
+
+
 @pytest.fixture
 def cli_run():
     """Run the real CLI in-process; returns click's Result."""

@@ -14,6 +14,7 @@ import pytest
 from srpipe.frames import CHROMA_LOCATIONS, PLANE_FORMATS
 from srpipe.media import SinkOptions
 from srpipe.resize import resize_chroma
+from srpipe.testing import make_test_video
 from srpipe.upscaling import upscale
 from srpipe.video import chroma_location
 
@@ -115,16 +116,9 @@ def test_the_chroma_location_an_h264_stream_gives_is_read(tmp_path, location):
 def test_the_chroma_location_an_av1_stream_gives_is_read_whatever_decodes_it(tmp_path, monkeypatch):
     """AV1 is decoded by libdav1d, whose name is not the codec's."""
     monkeypatch.setenv("SVT_LOG", "1")  # SVT-AV1's banner: errors only
-    with av.open(str(tmp_path / "in.mkv"), "w") as container:
-        stream = container.add_stream("libsvtav1", rate=25, options={"chroma_sample_location": "topleft",
-                                                                     "preset": "12"})
-        stream.width, stream.height, stream.pix_fmt = WIDTH * 2, HEIGHT * 2, "yuv420p"
-        for index in range(2):
-            frame = av.VideoFrame(WIDTH * 2, HEIGHT * 2, "yuv420p")
-            frame.pts = index
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
-    with av.open(str(tmp_path / "in.mkv")) as container:
+    clip = make_test_video(tmp_path / "in.mkv", codec="libsvtav1", width=WIDTH * 2, height=HEIGHT * 2, frames=2,
+                           audio=False, codec_options={"chroma_sample_location": "topleft", "preset": "12"})
+    with av.open(str(clip)) as container:
         assert container.streams.video[0].codec_context.name != "av1"
         assert chroma_location(container.streams.video[0]) == "topleft"
 

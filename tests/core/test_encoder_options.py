@@ -1,12 +1,18 @@
 """x264's and x265's presets are checked before the encoder opens: every spelling the encoder
-takes passes, and what it refuses is one line (the encoder would print to the terminal itself)."""
+takes passes, and what it refuses is one line (the encoder would print to the terminal itself).
+An encoder opened leaves the process's scheduling as it was."""
 
+import contextlib
 import io
+import os
 
 import av
 import pytest
 
 from srpipe.errors import SrpipeError
+from srpipe.media import SinkOptions
+from srpipe.testing import make_test_video
+from srpipe.upscaling import upscale
 from srpipe.video import encoder_options
 
 TAKEN = {"libx264": ["medium", "MEDIUM", "Slow", "veryfast", "0", "9"], "libx265": ["medium", "placebo", "0", "5"]}
@@ -71,3 +77,27 @@ def test_a_format_the_encoder_lacks_becomes_the_nearest_it_takes(source, codec, 
 
     supported = supported or [f.name for f in av.Codec(codec, "w").video_formats]
     assert nearest_format(PLANE_FORMATS[source], _encodable(codec, supported)) == chosen
+
+
+def real_time_threads() -> list[int]:
+    threads = [int(name) for name in os.listdir("/proc/self/task")]
+    found = []
+    for thread in threads:
+        with contextlib.suppress(OSError):  # ended meanwhile
+            if os.sched_getscheduler(thread) in (os.SCHED_FIFO, os.SCHED_RR):
+                found.append(thread)
+    return found
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
+                    reason="SVT-AV1 makes threads real time only when run as root")
+def test_an_av1_encoder_run_as_root_leaves_every_threads_scheduling_as_it_was(tmp_path):
+    """SVT-AV1 opened as root made the opening thread real time (SCHED_FIFO at the highest
+    priority), and with it its own threads and every thread and process started after."""
+    clip = make_test_video(tmp_path / "in.mp4", frames=4, audio=False)
+    seen = []  # the real-time threads as each frame is written: SVT-AV1's own are running then
+    upscale(str(clip), str(tmp_path / "out.mkv"), model="bicubic",
+            sink_options=SinkOptions(codec="libsvtav1", codec_options={"preset": "12"}),
+            progress=lambda total: lambda: seen.append(real_time_threads()))
+    assert len(seen) == 4 and not any(seen), seen
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER

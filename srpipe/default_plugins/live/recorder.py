@@ -19,6 +19,7 @@ from srpipe.video import (
     default_codec,
     encoder_refusal,
     ffmpeg_errors,
+    scheduling_kept,
     streamed_format,
     tag_video_stream,
 )
@@ -70,7 +71,7 @@ class Recorder:
                                         preset=preset)
         self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, "yuv420p"
         tag_video_stream(self.stream, full_range=False, colour=BT709, display_matrix=None)
-        with ffmpeg_errors() as logs:  # the encoder's own reason, if it refuses
+        with ffmpeg_errors() as logs, scheduling_kept():  # the encoder's own reason, if it refuses
             try:
                 self.container.start_encoding()
             except av.FFmpegError as exc:
