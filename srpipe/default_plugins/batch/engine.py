@@ -53,7 +53,7 @@ MANIFEST = ".srpipe-batch.json"
 JOURNAL = ".srpipe-batch.journal"  # one line per change since the last fold (Manifest)
 MANIFEST_FORMAT = "srpipe-batch/1"
 PARTS_DIR = ".srpipe-parts"
-RAN = "ran.json"  # in a video's parts folder: the model and variant that made its parts
+RAN = "ran.json"  # in a video's parts folder: the model and variant that made its parts, the frames they mended
 ENGINES = ("local", "ray")
 
 
@@ -98,6 +98,8 @@ class FileResult:
     frames: int = 0
     seconds: float = 0.0
     error: str | None = None
+    frames_skipped: int = 0  # damaged input frames left out (--on-decode-error skip), as upscale's --json
+    frames_concealed: int = 0  # damaged input frames the decoder mended and passed on
     input_stamp: dict | None = None  # the input's size and mtime before it was read (for the manifest)
     model: str | None = None  # what ran where a stand-in ran for the batch's model (espcn-lossless, espcn-image...)
     variant: str | None = None  # which of its variants ran, as upscale's summary says ("image weights, 8 views")
@@ -532,13 +534,20 @@ def run_job(job: Job) -> FileResult:
         frames = result.stats.frames_out
         if job.chunk is not None and frames != job.chunk.frames:
             job.output.unlink()
+            if skipped := result.stats.frames_skipped:  # the join puts each frame at its place by count
+                were = "were" if skipped != 1 else "was"
+                raise SrpipeError(f"{skipped} damaged frame{'s' * (skipped != 1)} of its chunk {job.chunk.index} "
+                                  f"{were} skipped, and a file upscaled in chunks keeps every frame; rerun with "
+                                  "--chunk-seconds 0 to upscale it whole")
             raise SrpipeError(f"chunk {job.chunk.index} gave {frames} frames instead of {job.chunk.frames}; "
                               "rerun with --chunk-seconds 0")
         check_unchanged(job.source, stamp, job.output)
     except Exception as exc:  # a broken file must not stop the batch
         return _failed(job, exc)
-    return FileResult(str(job.rel), "done", job.out_rel, frames, time.perf_counter() - started, input_stamp=stamp,
-                      model=result.model if result.model != settings.model else None, variant=result.variant)
+    return FileResult(str(job.rel), "done", job.out_rel, frames, time.perf_counter() - started,
+                      frames_skipped=result.stats.frames_skipped, frames_concealed=result.stats.frames_concealed,
+                      input_stamp=stamp, model=result.model if result.model != settings.model else None,
+                      variant=result.variant)
 
 
 def _failed(job: Job, exc: Exception) -> FileResult:
@@ -725,6 +734,7 @@ class _ChunkedFile:
     failed: bool = False
     model: str | None = None  # a stand-in that ran its chunks (FileResult.model)
     variant: str | None = None  # which of its variants ran them (FileResult.variant)
+    concealed: dict[int, int] = field(default_factory=dict)  # by chunk: its damaged frames the decoder mended
 
     def part(self, chunk: Chunk) -> Path:
         from srpipe.default_plugins.batch.chunks import PART_FORMAT
@@ -734,14 +744,16 @@ class _ChunkedFile:
     def chunk_jobs(self) -> list[Job]:
         return [replace(self.job, output=self.part(c), chunk=c) for c in self.chunks if c.index in self.pending]
 
-    def note_ran(self, result: FileResult) -> None:
-        """What ran a finished chunk (its model and variant), kept beside the parts too, so that a
-        later run that only joins them (every part done before it) says it as well."""
+    def note_ran(self, chunk: Chunk, result: FileResult) -> None:
+        """What ran a finished chunk (its model and variant) and its frames the decoder mended, kept
+        beside the parts too, so that a later run that only joins them (every part done before it)
+        says it as well."""
         self.model = result.model or self.model
         self.variant = result.variant or self.variant
+        self.concealed[chunk.index] = result.frames_concealed
         try:  # a new file moved into place: whatever had the name is never opened
             with tempfile.NamedTemporaryFile("w", dir=self.parts_dir, prefix=".ran-", delete=False) as kept:
-                json.dump({"model": self.model, "variant": self.variant}, kept)
+                json.dump({"model": self.model, "variant": self.variant, "concealed": self.concealed}, kept)
             os.replace(kept.name, self.parts_dir / RAN)
         except OSError:  # only the names are lost: the parts are what counts
             pass
@@ -753,6 +765,11 @@ class _ChunkedFile:
         if isinstance(ran, dict):
             self.model, self.variant = (value if isinstance(value, str) else None
                                         for value in (ran.get("model"), ran.get("variant")))
+            concealed = ran.get("concealed")
+            chunks = {str(chunk.index): chunk.index for chunk in self.chunks}
+            for key, count in (concealed.items() if isinstance(concealed, dict) else ()):
+                if key in chunks and type(count) is int and count >= 0:
+                    self.concealed[chunks[key]] = count
 
 
 def _split(job: Job, out_dir: Path, chunk_seconds: float, makers: str) -> _ChunkedFile | None:
@@ -834,7 +851,8 @@ def _join(file: _ChunkedFile) -> FileResult:
         return _failed(job, exc)
     shutil.rmtree(file.parts_dir, ignore_errors=True)
     return FileResult(str(job.rel), "done", job.out_rel, frames, file.seconds + time.perf_counter() - started,
-                      input_stamp=file.stamp, model=file.model, variant=file.variant)
+                      frames_concealed=sum(file.concealed.values()), input_stamp=file.stamp, model=file.model,
+                      variant=file.variant)
 
 
 def run_batch(
@@ -960,7 +978,7 @@ def _run_batch(in_dir, out_dir, settings, manifest, jobs, engine, address, chunk
                 file.pending.discard(job.chunk.index)
                 file.frames += result.frames
                 file.seconds += result.seconds
-                file.note_ran(result)
+                file.note_ran(job.chunk, result)
                 if not file.pending:
                     report(_join(file))
     _remove_stale_parts(out_dir, {file.parts_dir for file in chunked.values() if file.failed})

@@ -390,3 +390,46 @@ def test_parts_an_earlier_run_made_are_joined_naming_what_ran_them(long_clips, t
     assert done.status == "done" and sum(frames) == 0  # nothing upscaled again
     fresh = run_batch(long_clips, tmp_path / "fresh", settings, jobs=2, chunk_seconds=0.5, pattern="gop.mp4").files[0]
     assert (done.model, done.variant) == (fresh.model, fresh.variant) != (None, None)
+
+
+
+def test_damaged_frames_skipped_in_a_chunk_fail_its_file_with_what_to_do(tmp_path):
+    """The join puts each part's frames at the source's times by count: a chunk that skipped one
+    failed its file as 'chunk 0 gave 14 frames instead of 15', which did not say why."""
+    (tmp_path / "in").mkdir()
+    clean = make_test_video(tmp_path / "clean.mkv", codec="mjpeg", pix_fmt="yuvj420p", frames=60, codec_options={})
+    damage_video(clean, tmp_path / "in" / "damaged.mkv", frames=(5,))
+    settings = BatchSettings(model="bicubic", sink=SinkOptions(codec="ffv1"), on_decode_error="skip")
+    (failed,) = run_batch(tmp_path / "in", tmp_path / "out", settings, jobs=2, chunk_seconds=0.5).files
+    assert failed.status == "failed" and failed.error == (
+        "1 damaged frame of its chunk 0 was skipped, and a file upscaled in chunks keeps every frame; rerun with "
+        "--chunk-seconds 0 to upscale it whole")
+    (done,) = run_batch(tmp_path / "in", tmp_path / "out", settings, jobs=2, chunk_seconds=0).files
+    assert (done.status, done.frames, done.frames_skipped) == ("done", 59, 1)
+
+
+def test_frames_the_decoder_mended_are_counted_over_the_chunks_and_kept_for_a_resumed_join(tmp_path, monkeypatch):
+    """--json gives a chunked file's mended frames as a whole file's, and so does a later run
+    that only joins the parts an earlier one made."""
+    from srpipe.default_plugins.batch import engine
+
+    (tmp_path / "in").mkdir()
+    clean = make_test_video(tmp_path / "clean.mp4", frames=60, audio=False, codec_options={**GOP, "bf": "0"})
+    clip = damage_video(clean, tmp_path / "in" / "damaged.mp4", frames=(4, 44))  # in the first and a later chunk
+    settings = BatchSettings(model="bicubic", sink=SinkOptions(codec="ffv1"))
+    assert len(plan_chunks(index_video(clip), 0.5)) >= 3
+    (whole,) = run_batch(tmp_path / "in", tmp_path / "whole", settings, chunk_seconds=0).files
+    assert whole.status == "done" and whole.frames_concealed >= 2
+    join = engine._join
+
+    def interrupted(file):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine, "_join", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(tmp_path / "in", tmp_path / "out", settings, jobs=2, chunk_seconds=0.5)
+    monkeypatch.setattr(engine, "_join", join)
+    (joined,) = run_batch(tmp_path / "in", tmp_path / "out", settings, jobs=2, chunk_seconds=0.5).files
+    assert (joined.status, joined.frames_concealed) == ("done", whole.frames_concealed)
+    fresh = run_batch(tmp_path / "in", tmp_path / "fresh", settings, jobs=2, chunk_seconds=0.5)
+    assert fresh.to_dict()["files"][0]["frames_concealed"] == whole.frames_concealed
