@@ -1249,6 +1249,14 @@ class PyAVSource(Source):
             return (self.video.start_time or 0) + self.video.duration - origin
         return None
 
+    def _in_range(self, pts: int | None) -> bool:
+        """Whether a frame at ``pts`` is one of the part read (``pts_range``): a chunk's decoder
+        also reads frames of its neighbours (an open GOP's, those past its end), their own to count."""
+        if self.pts_range is None or pts is None:
+            return True
+        start, end = self.pts_range
+        return (start is None or pts >= start) and (end is None or pts < end)
+
     def _decode(self, packet: av.Packet) -> list[av.VideoFrame]:
         """The frames of one packet, deinterlaced where they are interlaced (:meth:`_progressive`);
         a damaged packet stops or is skipped and counted."""
@@ -1263,7 +1271,7 @@ class PyAVSource(Source):
                 raise SrpipeError(f"cannot read {self.location} as an image (corrupt, truncated or not an image); "
                                   "check that it is a complete PNG/JPEG/WebP/BMP/TIFF")
             if self.on_decode_error == "skip":
-                self.skipped_frames += 1
+                self.skipped_frames += self._in_range(packet.pts)
                 return []
             # Frames come out in order, so the first one that did not is where the damage begins: not
             # the packet the error came with, which the decoder's frame threads take several later
@@ -1278,7 +1286,8 @@ class PyAVSource(Source):
         if frames and frames[-1].pts is not None:  # what came before it will not come any more
             self._waiting_pts = [pts for pts in self._waiting_pts if pts > frames[-1].pts]
         for frame in frames:
-            if frame.is_corrupt:  # decoded with errors, whose lost blocks the decoder filled in (concealed)
+            # decoded with errors, whose lost blocks the decoder filled in (concealed)
+            if frame.is_corrupt and self._in_range(frame.pts):
                 self.concealed_frames += 1
                 if self._first_concealed is None:
                     self._first_concealed = frame.time  # None without a pts or time base
@@ -1408,36 +1417,41 @@ def _is_preset(codec: str, preset: str) -> bool:
 
 @contextlib.contextmanager
 def scheduling_kept() -> Iterator[None]:
-    """The block's threads keep the scheduling this thread had, and so do the threads it starts.
-    SVT-AV1 opened as root makes the thread that opens it real time (SCHED_FIFO at the highest
-    priority), and with it every thread and process started after: its own threads, a batch's
-    workers. They then take both cores from the decoder's and the network's threads, and where
-    Python's process pool waits on a thread of equal priority by spinning, nothing moves again.
-    Put back on each thread the block made real time; a thread that was so before is left."""
+    """Undo what the block does to the scheduling of this process's threads: each thread gets
+    back its own, and a thread the block started this thread's. SVT-AV1 opened as root makes the
+    thread that opens it real time (SCHED_FIFO at the highest priority), and with it every thread
+    and process started after: its own threads, a batch's workers. They then took both cores from
+    the decoder's and the network's threads, and two batches run side by side stopped for ever."""
     if not hasattr(os, "sched_getscheduler"):  # not Linux
         yield
         return
-    policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
-    before = _real_time_threads()
+    before = _thread_scheduling()
+    own = before.get(threading.get_native_id()) or _scheduling(0)
     try:
         yield
     finally:
-        for thread in _real_time_threads() - before:
-            with contextlib.suppress(OSError):  # ended meanwhile
-                os.sched_setscheduler(thread, policy, param)
+        for thread, now in _thread_scheduling().items():
+            was = before.get(thread, own)
+            if now != was:
+                with contextlib.suppress(OSError):  # ended meanwhile
+                    os.sched_setscheduler(thread, was[0], os.sched_param(was[1]))
 
 
-def _real_time_threads() -> set[int]:
-    """This process's threads with a real-time policy (0: this thread, where /proc cannot be read)."""
+def _scheduling(thread: int) -> tuple[int, int]:
+    """A thread's policy (with SCHED_RESET_ON_FORK) and priority (0: this thread)."""
+    return os.sched_getscheduler(thread), os.sched_getparam(thread).sched_priority
+
+
+def _thread_scheduling() -> dict[int, tuple[int, int]]:
+    """The scheduling of each of this process's threads (only this one where /proc cannot be read)."""
     try:
         threads = [int(name) for name in os.listdir("/proc/self/task")]
     except OSError:
-        threads = [0]
-    found = set()
+        threads = [threading.get_native_id()]
+    found = {}
     for thread in threads:
         with contextlib.suppress(OSError):  # ended meanwhile
-            if os.sched_getscheduler(thread) & ~os.SCHED_RESET_ON_FORK in (os.SCHED_FIFO, os.SCHED_RR):
-                found.add(thread)
+            found[thread] = _scheduling(thread)
     return found
 
 

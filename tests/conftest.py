@@ -28,15 +28,18 @@ def session_cache_folder(tmp_path_factory):
         yield
 
 
+SCHEDULING = (os.sched_getscheduler(0), os.sched_getparam(0)) if hasattr(os, "sched_getscheduler") else None
+
+
 @pytest.fixture(autouse=True)
 def scheduling_left_as_it_was():
-    """A test that leaves this process real time fails, and is put back: every later test's
-    processes inherit it (SVT-AV1 opened as root makes the opening thread SCHED_FIFO), and two
-    batch runs side by side then spun for ever on two cores."""
+    """A test that changes this process's scheduling fails, and it is put back: every later test's
+    processes inherit it (SVT-AV1 opened as root makes the opening thread real time), and two
+    batch runs side by side then stopped for ever on two cores."""
     yield
-    if hasattr(os, "sched_getscheduler") and os.sched_getscheduler(0) in (os.SCHED_FIFO, os.SCHED_RR):
-        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
-        pytest.fail("the test left this process's thread with a real-time scheduling policy")
+    if SCHEDULING is not None and (os.sched_getscheduler(0), os.sched_getparam(0)) != SCHEDULING:
+        os.sched_setscheduler(0, *SCHEDULING)
+        pytest.fail("the test changed this process's scheduling (a real-time policy?)")
 
 
 @pytest.fixture

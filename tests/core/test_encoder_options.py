@@ -5,6 +5,7 @@ An encoder opened leaves the process's scheduling as it was."""
 import contextlib
 import io
 import os
+import threading
 
 import av
 import pytest
@@ -101,3 +102,20 @@ def test_an_av1_encoder_run_as_root_leaves_every_threads_scheduling_as_it_was(tm
             progress=lambda total: lambda: seen.append(real_time_threads()))
     assert len(seen) == 4 and not any(seen), seen
     assert os.sched_getscheduler(0) == os.SCHED_OTHER
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
+                    reason="SVT-AV1 makes threads real time only when run as root")
+def test_a_thread_that_was_real_time_before_the_encoder_opened_keeps_its_own_priority(tmp_path):
+    after = []
+
+    def encode():
+        os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(10))
+        make_test_video(tmp_path / "in.mkv", codec="libsvtav1", width=128, height=96, frames=2, audio=False,
+                        codec_options={"preset": "12"})
+        after.append((os.sched_getscheduler(0), os.sched_getparam(0).sched_priority))
+
+    thread = threading.Thread(target=encode)
+    thread.start()
+    thread.join()
+    assert after == [(os.SCHED_RR, 10)]

@@ -766,10 +766,10 @@ class _ChunkedFile:
             self.model, self.variant = (value if isinstance(value, str) else None
                                         for value in (ran.get("model"), ran.get("variant")))
             concealed = ran.get("concealed")
-            chunks = {str(chunk.index): chunk.index for chunk in self.chunks}
+            chunks = {str(chunk.index): chunk for chunk in self.chunks}
             for key, count in (concealed.items() if isinstance(concealed, dict) else ()):
-                if key in chunks and type(count) is int and count >= 0:
-                    self.concealed[chunks[key]] = count
+                if key in chunks and type(count) is int and 0 <= count <= chunks[key].frames:
+                    self.concealed[chunks[key].index] = count
 
 
 def _split(job: Job, out_dir: Path, chunk_seconds: float, makers: str) -> _ChunkedFile | None:

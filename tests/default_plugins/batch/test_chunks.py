@@ -409,15 +409,18 @@ def test_damaged_frames_skipped_in_a_chunk_fail_its_file_with_what_to_do(tmp_pat
 
 
 def test_frames_the_decoder_mended_are_counted_over_the_chunks_and_kept_for_a_resumed_join(tmp_path, monkeypatch):
-    """--json gives a chunked file's mended frames as a whole file's, and so does a later run
-    that only joins the parts an earlier one made."""
+    """--json gives a chunked file's mended frames as a whole file's (a chunk's decoder also reads
+    the first frames of the next, which are that one's to count), and so does a later run that
+    only joins the parts an earlier one made."""
     from srpipe.default_plugins.batch import engine
 
     (tmp_path / "in").mkdir()
     clean = make_test_video(tmp_path / "clean.mp4", frames=60, audio=False, codec_options={**GOP, "bf": "0"})
-    clip = damage_video(clean, tmp_path / "in" / "damaged.mp4", frames=(4, 44))  # in the first and a later chunk
+    chunks = plan_chunks(index_video(clean), 0.5)
+    assert len(chunks) >= 3
+    # a frame inside the first chunk, and the keyframe the second begins with (packets count from 1)
+    damage_video(clean, tmp_path / "in" / "damaged.mp4", frames=(4, chunks[0].frames + 1))
     settings = BatchSettings(model="bicubic", sink=SinkOptions(codec="ffv1"))
-    assert len(plan_chunks(index_video(clip), 0.5)) >= 3
     (whole,) = run_batch(tmp_path / "in", tmp_path / "whole", settings, chunk_seconds=0).files
     assert whole.status == "done" and whole.frames_concealed >= 2
     join = engine._join
