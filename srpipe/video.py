@@ -18,6 +18,7 @@ import threading
 import time
 import warnings
 from collections import Counter
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
@@ -88,7 +89,10 @@ def _fallback_format(name: str, bits: int, alpha: bool) -> str:
     sub = "420" if ("420" in name or name.startswith(("nv12", "nv21", "p01"))) else (
         "422" if "422" in name or name.startswith("nv16") else "444"
     )
-    colour = f"yuv{sub}p" if bits <= 8 else f"yuv{sub}p10le"
+    depth = next((depth for depth in (8, 10, 12, 16) if depth >= bits), 16)  # no bit lost (16-bit RGB)
+    colour = f"yuv{sub}p" if depth == 8 else f"yuv{sub}p{depth}le"
+    if alpha and colour not in ALPHA_OF:  # FFmpeg has no yuva420p12le
+        colour = f"yuv{sub}p16le"
     return ALPHA_OF[colour] if alpha else colour
 
 
@@ -112,16 +116,21 @@ def frame_from_av(video_frame: av.VideoFrame, chroma_location: str | None = None
     count = 1 if fmt.chroma_shift is None else 3
     planes = tuple(plane_view(video_frame.planes[i], fmt.dtype) for i in range(count))
     time_base = Fraction(video_frame.time_base) if video_frame.time_base is not None else None
+    captions = video_frame if SideDataType.A53_CC in video_frame.side_data else None  # its planes are viewed anyway
     return Frame(planes, fmt, full_range, video_frame.pts, time_base, alpha, video_frame.duration or None,
-                 chroma_location=chroma_location)
+                 chroma_location=chroma_location, captions=captions)
 
 
 def frame_to_av(frame: Frame) -> av.VideoFrame:
     """An encoder-ready frame holding a copy of the planes (alpha too, where the format has one
     with it) and the original pts."""
     keep_alpha = frame.alpha is not None and frame.format.name in ALPHA_OF
-    video_frame = av.VideoFrame(frame.width, frame.height, ALPHA_OF[frame.format.name] if keep_alpha else
-                                frame.format.name)
+    layout = ALPHA_OF[frame.format.name] if keep_alpha else frame.format.name
+    if frame.captions is not None:  # made from the decoder's frame, it has its captions for the encoder
+        video_frame = frame.captions.reformat(frame.width, frame.height, layout, interpolation="POINT")
+        video_frame.pict_type = av.video.frame.PictureType.NONE  # else x264 copies the source's frame types
+    else:
+        video_frame = av.VideoFrame(frame.width, frame.height, layout)
     for plane, data in zip(video_frame.planes, (*frame.planes, frame.alpha) if keep_alpha else frame.planes):
         plane_view(plane, frame.format.dtype)[...] = data
     video_frame.pts = frame.pts
@@ -138,6 +147,9 @@ _ALPHA_DECODERS = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
 
 # libvpx's encoders write alpha beside the picture (WebM's BlockAdditional) as 8-bit 4:2:0 only
 LIBVPX_ALPHA_ENCODERS = ("libvpx", "libvpx-vp9")
+# Encoders that write the closed captions (A/53) a frame comes with: x264 and MPEG-2's as broadcast
+# sends them, NVENC's by its extra_sei; x265's and the others' leave them out
+CAPTION_ENCODERS = ("libx264", "mpeg2video", "h264_nvenc", "hevc_nvenc")
 # Encoders that list formats with alpha they may not write: x265 writes alpha only where it was built
 # for it, which PyAV's is not ("does not support alpha layer encoding")
 ALPHA_LISTED_NOT_WRITTEN = ("libx265",)
@@ -2363,6 +2375,9 @@ class PyAVSink(Sink):
         if frame.time_base is not None:
             self._time_in(frame, Fraction(self.stream.codec_context.time_base))
         self.frames_written += 1
+        if frame.captions is not None and self.stream.codec_context.name not in CAPTION_ENCODERS:
+            self._drop_captions()
+            frame = replace(frame, captions=None)
         video_frame = frame_to_av(frame)
         if self.matrix is not None:
             video_frame.colorspace = self.matrix
@@ -2430,6 +2445,14 @@ class PyAVSink(Sink):
                            f"{now[0]}x{now[1]}{at}; a video file holds one size{what}")
 
     _warned_alpha = False
+    _warned_captions = False
+
+    def _drop_captions(self) -> None:
+        if not self._warned_captions:
+            self._warned_captions = True
+            warnings.warn(f"the closed captions (CEA-608/708) of {self.source.location} are dropped: "
+                          f"{self.stream.codec_context.name} cannot carry them; use --codec libx264 (.mp4, .mkv) "
+                          "or mpeg2video (.ts) to keep them")
 
     def _drop_alpha(self, frame: Frame) -> None:
         """Say once that the alpha is lost, when it first holds anything but opaque samples

@@ -1,5 +1,6 @@
 """Real clips through the real pipeline: nothing lost, everything carried over."""
 
+import io
 import json
 import shutil
 import subprocess
@@ -11,6 +12,7 @@ import av
 import cv2
 import numpy as np
 import pytest
+from av.sidedata.sidedata import Type as SideDataType
 
 from srpipe.deinterlace import Deinterlacer
 from srpipe.media import SinkOptions, SourceOptions
@@ -920,3 +922,93 @@ def test_a_one_frame_picture_track_larger_than_the_video_is_not_upscaled(tmp_pat
     with av.open(str(tmp_path / "out.mkv")) as result:
         upscaled = result.streams.video[0]
         assert upscaled.codec_context.width == 128 and sum(1 for _ in result.decode(upscaled)) == 10
+
+
+AUD = b"\x00\x00\x00\x01\x09"  # an H.264 access unit delimiter: each frame's first NAL unit, with x264's aud=1
+
+
+def _caption_sei(cc_data: bytes) -> bytes:
+    """An H.264 SEI NAL unit of A/53 closed captions (ATSC's user data in ITU-T T.35), as broadcast
+    H.264 carries them: ``cc_data``, triplets of a marker and two bytes of CEA-608."""
+    payload = b"\xb5\x00\x31GA94\x03" + bytes([0x40 | len(cc_data) // 3, 0xFF]) + cc_data + b"\xff"
+    body, zeros = bytearray(), 0
+    for byte in bytes([4, len(payload)]) + payload + b"\x80":  # payload type 4, its size, the data, the stop bit
+        if zeros >= 2 and byte <= 3:  # emulation prevention
+            body.append(3)
+            zeros = 0
+        body.append(byte)
+        zeros = zeros + 1 if byte == 0 else 0
+    return b"\x00\x00\x00\x01\x06" + bytes(body)
+
+
+def captioned_broadcast(path, frames: int = 12) -> list[bytes]:
+    """An MPEG-TS of H.264 whose every frame carries a different caption pair; returns each frame's cc_data."""
+    raw = io.BytesIO()
+    with av.open(raw, "w", format="h264") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.options = {"preset": "ultrafast", "bf": "0", "x264-params": "aud=1"}
+        for index in range(frames):
+            frame = av.VideoFrame.from_ndarray(test_pattern(64, 48, index), format="rgb24").reformat(format="yuv420p")
+            frame.pts = index
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    units = raw.getvalue().split(AUD)
+    captions = [bytes([0xFC, 0xC1 + index, 0x80 | index]) for index in range(len(units) - 1)]
+    captioned = units[0] + b"".join(AUD + unit[:1] + _caption_sei(cc) + unit[1:]  # after the delimiter's own byte
+                                    for unit, cc in zip(units[1:], captions))
+    with av.open(io.BytesIO(captioned), format="h264") as source, av.open(str(path), "w", format="mpegts") as out:
+        stream = out.add_stream_from_template(source.streams.video[0])
+        stream.time_base = Fraction(1, 25)
+        for index, packet in enumerate(p for p in source.demux(video=0) if p.size):
+            packet.stream, packet.time_base, packet.pts, packet.dts = stream, Fraction(1, 25), index, index
+            out.mux(packet)
+    return captions
+
+
+def frame_captions(path) -> list[bytes]:
+    with av.open(str(path)) as container:
+        return [bytes(frame.side_data[SideDataType.A53_CC]) for frame in container.decode(video=0)
+                if SideDataType.A53_CC in frame.side_data]
+
+
+def test_closed_captions_are_kept_and_an_encoder_that_cannot_carry_them_is_told(tmp_path):
+    """Captions in the video stream (A/53, as broadcast H.264 and MPEG-2 carry them) were dropped
+    without a word: the frames given to the encoder were new ones, without the decoder's side data."""
+    clip = tmp_path / "broadcast.ts"
+    captions = captioned_broadcast(clip)
+    assert frame_captions(clip) == captions
+    for model in ("bicubic", "espcn"):
+        done = run_srpipe("upscale", clip, "-m", model, "-o", tmp_path / f"{model}.mp4")
+        assert done.returncode == 0 and b"Warning" not in done.stderr, done.stderr.decode()
+        assert frame_captions(tmp_path / f"{model}.mp4") == captions
+        with av.open(str(tmp_path / f"{model}.mp4")) as container:  # its own frame types, not the source's (no B)
+            assert any(frame.pict_type == av.video.frame.PictureType.B for frame in container.decode(video=0))
+    done = run_srpipe("upscale", clip, "-m", "bicubic", "-o", tmp_path / "out.webm")
+    assert done.returncode == 0, done.stderr.decode()
+    assert (f"Warning: the closed captions (CEA-608/708) of {clip} are dropped: libvpx-vp9 cannot carry them; use "
+            "--codec libx264 (.mp4, .mkv) or mpeg2video (.ts) to keep them") in done.stderr.decode()
+    assert frame_captions(tmp_path / "out.webm") == []
+
+
+def test_16_bit_rgb_keeps_its_depth(tmp_path):
+    """A 16-bit RGB master (an FFV1 or ProRes from a VFX or archive workflow) was taken in 10 bits:
+    steps of 7 in 65535 came out as one value, with no word."""
+    clip = tmp_path / "master.mkv"
+    with av.open(str(clip), "w") as out:
+        stream = out.add_stream("ffv1", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "gbrp16le"
+        steps = np.repeat(30000 + 7 * np.arange(4, dtype=np.uint16), 16)[None].repeat(48, axis=0)
+        rgb = np.stack([steps, np.full_like(steps, 20000), np.full_like(steps, 10000)], axis=-1)
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb48le").reformat(format="gbrp16le")
+        frame.pts = 0
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    done = run_srpipe("upscale", clip, "-m", "bicubic", "--codec", "ffv1", "-o", tmp_path / "out.mkv")
+    assert done.returncode == 0 and b"Warning" not in done.stderr, done.stderr.decode()
+    with av.open(str(tmp_path / "out.mkv")) as container:
+        frame = next(container.decode(video=0))
+        assert frame.format.name == "yuv444p16le"
+        red = frame.reformat(format="rgb48le").to_ndarray()[48, 8::32, 0].astype(int)
+    # each step kept (ffmpeg's scale gives the same values: Y'CbCr and back moves them a few units)
+    assert np.all(np.abs(np.diff(red) - 7) <= 1) and np.all(np.abs(red - (30000 + 7 * np.arange(4))) <= 8), red

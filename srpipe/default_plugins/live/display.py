@@ -8,6 +8,8 @@ assume for untagged video).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import av
 import cv2
 import numpy as np
@@ -43,7 +45,7 @@ def matrix_for(source_height: int) -> Colorspace:
 
 def to_bgr(frame: Frame, matrix: Colorspace) -> np.ndarray:
     """A BGR image of a Y'CbCr frame."""
-    video_frame = frame_to_av(frame)
+    video_frame = frame_to_av(replace(frame, captions=None))  # shown, not encoded
     source_range = ColorRange.JPEG if frame.full_range else ColorRange.MPEG
     bgr = video_frame.reformat(
         format="bgr24", src_colorspace=matrix, src_color_range=source_range, dst_color_range=ColorRange.JPEG
