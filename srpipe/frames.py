@@ -88,9 +88,9 @@ class Frame:
     # Or exactly, by FFmpeg's name (CHROMA_LOCATIONS), where the stream says so (UHD and HDR video's
     # "topleft"); None: as chroma_centred says. Given, it sets chroma_centred ("center" is centred).
     chroma_location: str | None = None
-    # The closed captions (A/53: CEA-608/708) that came with the frame from srpipe's reader: the
-    # decoder's frame holding them (PyAV copies a frame's side data only into frames made from it),
-    # for srpipe's writer to give to the encoder; None: none
+    # The closed captions (A/53: CEA-608/708) that came with the frame from srpipe's reader: a PyAV
+    # frame made from the decoder's, which holds them (PyAV copies a frame's side data only into
+    # frames made from it), for srpipe's writer to give to the encoder; None: none
     captions: Any = None
 
     def __post_init__(self):

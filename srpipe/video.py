@@ -116,7 +116,10 @@ def frame_from_av(video_frame: av.VideoFrame, chroma_location: str | None = None
     count = 1 if fmt.chroma_shift is None else 3
     planes = tuple(plane_view(video_frame.planes[i], fmt.dtype) for i in range(count))
     time_base = Fraction(video_frame.time_base) if video_frame.time_base is not None else None
-    captions = video_frame if SideDataType.A53_CC in video_frame.side_data else None  # its planes are viewed anyway
+    # The captions in a frame of 2x2 pixels made from it: it holds its side data, and not its pictures
+    # till the output frame is encoded
+    captions = (video_frame.reformat(2, 2, "gray", interpolation="POINT")
+                if SideDataType.A53_CC in video_frame.side_data else None)
     return Frame(planes, fmt, full_range, video_frame.pts, time_base, alpha, video_frame.duration or None,
                  chroma_location=chroma_location, captions=captions)
 
