@@ -1795,6 +1795,9 @@ def add_copied_stream(container, in_stream, location: str, held=(), streamed: bo
         out_stream.metadata.update(in_stream.metadata)
         out_stream.disposition = in_stream.disposition
         return out_stream
+    if in_stream.type == "video":  # a second camera angle, a thumbnail track
+        warnings.warn(f"the video stream #{in_stream.index} of {location} is copied as it is, not upscaled: srpipe "
+                      f"upscales one video stream, #{main_video(in_stream.container).index}")
     if in_stream.type == "data":
         if in_stream.container.chapters() and in_stream.metadata.get("handler_name", "").lower().startswith(
                 ("subtitle", "text", "chapter")):

@@ -711,6 +711,8 @@ def test_of_two_videos_alike_the_first_is_upscaled_and_shown(tmp_path):
                     out.mux(packet)
     done = run_srpipe("upscale", both, "-o", tmp_path / "out.mkv", "-q")
     assert done.returncode == 0, done.stderr.decode()
+    assert done.stderr.decode() == (f"Warning: the video stream #1 of {both} is copied as it is, not upscaled: srpipe "
+                                    "upscales one video stream, #0\n")  # where it went silently
     with av.open(str(tmp_path / "out.mkv")) as result:
         upscaled = result.streams.video[0]
         assert upscaled.codec_context.width == 128 and upscaled.disposition & av.stream.Disposition.default
