@@ -744,9 +744,10 @@ def move_packet(packet: av.Packet, step: int) -> None:
         packet.pts += step
 
 
-# The formats whose writers keep a cover picture (MP4's covr, as iTunes writes it; FFmpeg's MOV writer
-# leaves it out, and Matroska keeps one as an attachment, which PyAV adds only from its bytes)
+# The formats whose writers keep a cover picture as a stream (MP4's covr, as iTunes writes it; FFmpeg's
+# MOV writer leaves it out); Matroska keeps one as an attachment, made from its bytes
 COVER_FORMATS = frozenset({"mp4"})
+COVER_TYPES = {"mjpeg": ("image/jpeg", "cover.jpg"), "png": ("image/png", "cover.png")}  # Matroska's names
 
 # The formats that keep a video stream's timecode: as a timecode track (MOV, MP4), or its tag (Matroska)
 TIMECODE_FORMATS = frozenset({"mov", "mp4", "ipod", "matroska", "webm"})
@@ -1788,13 +1789,24 @@ def add_copied_stream(container, in_stream, location: str, held=(), streamed: bo
                 out_stream = container.add_stream_from_template(in_stream)
             except (av.FFmpegError, ValueError):
                 pass
+        kind = COVER_TYPES.get(in_stream.codec_context.name)
+        if out_stream is None and "matroska" in container.format.name.split(",") and held and kind:
+            mimetype, name = kind
+            container.add_attachment(in_stream.metadata.get("filename", name), in_stream.metadata.get(
+                "mimetype", mimetype), bytes(held[0]))
+            return None  # its packet goes nowhere else
         if out_stream is None:
             warnings.warn(f"the cover picture (stream #{in_stream.index}) of {location} is not copied: of the "
-                          "outputs, MP4 (.mp4) keeps one")
+                          "outputs, MP4 (.mp4) and Matroska (.mkv) keep one")
             return None
         out_stream.metadata.update(in_stream.metadata)
         out_stream.disposition = in_stream.disposition
         return out_stream
+    if in_stream.type == "attachment" and "matroska" not in container.format.name.split(","):
+        name = in_stream.metadata.get("filename") or in_stream.codec_context.name  # a font for the subtitles
+        warnings.warn(f"the attachment #{in_stream.index} ({name}) of {location} is not copied: of the outputs, only "
+                      "Matroska (.mkv) holds attachments")
+        return None
     if in_stream.type == "video":  # a second camera angle, a thumbnail track
         warnings.warn(f"the video stream #{in_stream.index} of {location} is copied as it is, not upscaled: srpipe "
                       f"upscales one video stream, #{main_video(in_stream.container).index}")

@@ -414,9 +414,9 @@ def test_a_format_the_encoder_lacks_is_written_as_the_nearest_it_takes_and_said(
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg program to make phone-style MP4s")
 def test_phone_mp4_extras_cover_art_and_mov_text(tmp_path):
-    """A cover picture is kept in an MP4 and left out of other outputs with a warning (FFmpeg's MOV
-    writer drops it, Matroska needs an attachment); MP4's own subtitles (mov_text), which Matroska
-    cannot hold, are refused there with the way that works."""
+    """A cover picture is kept in an MP4, and in Matroska as an attachment, and left out of other
+    outputs with a warning (FFmpeg's MOV writer drops it); MP4's own subtitles (mov_text), which
+    Matroska cannot hold, are refused there with the way that works."""
     subtitles = tmp_path / "s.srt"
     subtitles.write_text("1\n00:00:00,000 --> 00:00:00,400\nhello\n")
     make_test_image(tmp_path / "cover.png", width=32, height=32)
@@ -436,8 +436,15 @@ def test_phone_mp4_extras_cover_art_and_mov_text(tmp_path):
             pictures.append([bytes(packet) for packet in container.demux(cover) if packet.size])
     assert pictures[0] == pictures[1] and len(pictures[0]) == 1
     done = run_srpipe("upscale", covered, "-o", tmp_path / "covered.mkv", "-q")
+    assert done.returncode == 0 and done.stderr.decode() == "", done.stderr.decode()
+    with av.open(str(tmp_path / "covered.mkv")) as container:  # Matroska's demuxer gives it as a stream again
+        (cover,) = [s for s in container.streams.video if s.disposition & av.stream.Disposition.attached_pic]
+        assert [bytes(packet) for packet in container.demux(cover) if packet.size] == pictures[0]
+        assert (cover.metadata["filename"], cover.metadata["mimetype"]) == ("cover.jpg", "image/jpeg")
+    done = run_srpipe("upscale", covered, "-o", tmp_path / "covered.mov", "-q")
     assert done.returncode == 0 and done.stderr.decode().splitlines() == [
-        f"Warning: the cover picture (stream #1) of {covered} is not copied: of the outputs, MP4 (.mp4) keeps one"]
+        f"Warning: the cover picture (stream #1) of {covered} is not copied: of the outputs, MP4 (.mp4) and "
+        "Matroska (.mkv) keep one"]
     done = run_srpipe("upscale", clip, "-o", tmp_path / "out.mkv")
     assert done.returncode == 1 and done.stderr.decode() == (
         f"Error: the output container cannot hold the subtitle stream #1 (mov_text) of {clip}: 'matroska' format "
@@ -1014,3 +1021,27 @@ def test_16_bit_rgb_keeps_its_depth(tmp_path):
         red = frame.reformat(format="rgb48le").to_ndarray()[48, 8::32, 0].astype(int)
     # each step kept (ffmpeg's scale gives the same values: Y'CbCr and back moves them a few units)
     assert np.all(np.abs(np.diff(red) - 7) <= 1) and np.all(np.abs(red - (30000 + 7 * np.arange(4))) <= 8), red
+
+
+def test_a_font_attachment_goes_where_attachments_go_and_is_told_elsewhere(tmp_path):
+    """Matroska keeps a font for its subtitles; MP4's writer refused the whole file for it."""
+    clip = make_test_video(tmp_path / "in.mkv", frames=3, audio=False)
+    anime = tmp_path / "anime.mkv"
+    with av.open(str(clip)) as source, av.open(str(anime), "w") as out:
+        video = out.add_stream_from_template(source.streams.video[0])
+        out.add_attachment("font.ttf", "application/x-truetype-font", b"\x00\x01\x00\x00 a font")
+        for packet in source.demux(video=0):
+            if packet.dts is not None:
+                packet.stream = video
+                out.mux(packet)
+    done = run_srpipe("upscale", anime, "-o", tmp_path / "out.mkv", "-q")
+    assert done.returncode == 0 and done.stderr.decode() == "", done.stderr.decode()
+    with av.open(str(tmp_path / "out.mkv")) as container:
+        (font,) = container.streams.attachments
+        assert (font.name, font.mimetype, bytes(font.data)) == ("font.ttf", "application/x-truetype-font",
+                                                                b"\x00\x01\x00\x00 a font")
+    done = run_srpipe("upscale", anime, "-o", tmp_path / "out.mp4", "-q")
+    assert done.returncode == 0 and done.stderr.decode() == (
+        f"Warning: the attachment #1 (font.ttf) of {anime} is not copied: of the outputs, only Matroska (.mkv) holds "
+        "attachments\n")
+    assert len(video_info(tmp_path / "out.mp4")["times"]) == 3
