@@ -113,6 +113,16 @@ def _video_packets(part: Path):
                 yield packet
 
 
+def _cover_packet(source: str | Path, stream) -> list[av.Packet]:
+    """A cover picture's packet, which Matroska's writer takes as an attachment before the file
+    begins (:func:`srpipe.video.add_copied_stream`), read on its own; none for another stream."""
+    if not stream.disposition & av.stream.Disposition.attached_pic:
+        return []
+    with av.open(str(source)) as container:
+        first = next((packet for packet in container.demux(container.streams[stream.index]) if packet.size), None)
+    return [first] if first is not None else []
+
+
 def _source_timestamps(parts: list[Path], index: VideoIndex) -> list[list[int]]:
     """Each part's packets' presentation times, in decoding order, as the source's own pts.
 
@@ -191,7 +201,7 @@ def join_parts(source: str | Path, index: VideoIndex, parts: list[Path], output:
                 copied = {}
                 for stream in src.streams:
                     if stream.index != src_video.index:
-                        out_stream = add_copied_stream(out, stream, str(source))
+                        out_stream = add_copied_stream(out, stream, str(source), _cover_packet(source, stream))
                         if out_stream is not None:
                             copied[stream.index] = out_stream
                 out.metadata.update(metadata)

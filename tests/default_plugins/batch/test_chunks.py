@@ -17,7 +17,7 @@ from srpipe.default_plugins.batch.engine import BatchSettings, Job, _makers, _sp
 from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
 from srpipe.media import SinkOptions, SourceOptions
 from srpipe.nn.checkpoint import make_checkpoint, save_checkpoint
-from srpipe.testing import damage_video, make_interlaced_clip, make_test_video, test_pattern
+from srpipe.testing import damage_video, make_interlaced_clip, make_test_image, make_test_video, test_pattern
 from srpipe.upscaling import upscale
 
 from conftest import run_srpipe
@@ -436,3 +436,23 @@ def test_frames_the_decoder_mended_are_counted_over_the_chunks_and_kept_for_a_re
     assert (joined.status, joined.frames_concealed) == ("done", whole.frames_concealed)
     fresh = run_batch(tmp_path / "in", tmp_path / "fresh", settings, jobs=2, chunk_seconds=0.5)
     assert fresh.to_dict()["files"][0]["frames_concealed"] == whole.frames_concealed
+
+
+def test_a_chunked_matroska_keeps_its_cover_picture(tmp_path):
+    """Matroska takes a cover as an attachment, before the file begins: the join reads its bytes."""
+    clip = make_test_video(tmp_path / "clip.mp4", frames=60, codec_options=GOP)
+    cover = make_test_image(tmp_path / "cover.jpg").read_bytes()
+    (tmp_path / "in").mkdir()
+    with av.open(str(clip)) as source, av.open(str(tmp_path / "in" / "covered.mkv"), "w") as out:
+        streams = {stream.index: out.add_stream_from_template(stream) for stream in source.streams}
+        out.add_attachment("cover.jpg", "image/jpeg", cover)
+        for packet in source.demux():
+            if packet.dts is not None:
+                packet.stream = streams[packet.stream.index]
+                out.mux(packet)
+    done = run_srpipe("batch", tmp_path / "in", tmp_path / "out", "--jobs", "2", "--chunk-seconds", "0.5", "-q")
+    assert done.returncode == 0 and done.stderr.decode() == "", done.stderr.decode()
+    assert len(plan_chunks(index_video(tmp_path / "in" / "covered.mkv"), 0.5)) >= 2
+    with av.open(str(tmp_path / "out" / "covered.mkv")) as container:
+        (kept,) = [s for s in container.streams.video if s.disposition & av.stream.Disposition.attached_pic]
+        assert [bytes(packet) for packet in container.demux(kept) if packet.size] == [cover]
