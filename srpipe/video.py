@@ -96,6 +96,13 @@ def _fallback_format(name: str, bits: int, alpha: bool) -> str:
     return ALPHA_OF[colour] if alpha else colour
 
 
+# The carrier of a frame's captions is made and sized by swscale, its pixels not used: a matrix given, as
+# swscale refuses some a frame may be tagged with (ICtCp, YCgCo, BT.2020 constant luminance)
+CARRIER_REFORMAT = {"src_colorspace": av.video.reformatter.Colorspace.ITU709,
+                    "dst_colorspace": av.video.reformatter.Colorspace.ITU709, "interpolation": "POINT"}
+UNSPECIFIED_COLORSPACE = 2  # AVCOL_SPC_UNSPECIFIED
+
+
 def frame_from_av(video_frame: av.VideoFrame, chroma_location: str | None = None) -> Frame:
     """Planes straight from the decoder, alpha as its own plane; only unusual formats are converted.
     ``chroma_location``: where the stream's chroma lies (:func:`chroma_location`; None: "left")."""
@@ -118,7 +125,7 @@ def frame_from_av(video_frame: av.VideoFrame, chroma_location: str | None = None
     time_base = Fraction(video_frame.time_base) if video_frame.time_base is not None else None
     # The captions in a frame of 2x2 pixels made from it: it holds its side data, and not its pictures
     # till the output frame is encoded
-    captions = (video_frame.reformat(2, 2, "gray", interpolation="POINT")
+    captions = (video_frame.reformat(2, 2, "gray", **CARRIER_REFORMAT)
                 if SideDataType.A53_CC in video_frame.side_data else None)
     return Frame(planes, fmt, full_range, video_frame.pts, time_base, alpha, video_frame.duration or None,
                  chroma_location=chroma_location, captions=captions)
@@ -130,8 +137,10 @@ def frame_to_av(frame: Frame) -> av.VideoFrame:
     keep_alpha = frame.alpha is not None and frame.format.name in ALPHA_OF
     layout = ALPHA_OF[frame.format.name] if keep_alpha else frame.format.name
     if frame.captions is not None:  # made from the decoder's frame, it has its captions for the encoder
-        video_frame = frame.captions.reformat(frame.width, frame.height, layout, interpolation="POINT")
+        # (and the rest of its side data: a 3D frame packing, a timecode, which x264 and MPEG-2 write too)
+        video_frame = frame.captions.reformat(frame.width, frame.height, layout, **CARRIER_REFORMAT)
         video_frame.pict_type = av.video.frame.PictureType.NONE  # else x264 copies the source's frame types
+        video_frame.colorspace = UNSPECIFIED_COLORSPACE  # as a new frame's: the stream's tags say it
     else:
         video_frame = av.VideoFrame(frame.width, frame.height, layout)
     for plane, data in zip(video_frame.planes, (*frame.planes, frame.alpha) if keep_alpha else frame.planes):
@@ -152,7 +161,7 @@ _ALPHA_DECODERS = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
 LIBVPX_ALPHA_ENCODERS = ("libvpx", "libvpx-vp9")
 # Encoders that write the closed captions (A/53) a frame comes with: x264 and MPEG-2's as broadcast
 # sends them, NVENC's by its extra_sei; x265's and the others' leave them out
-CAPTION_ENCODERS = ("libx264", "mpeg2video", "h264_nvenc", "hevc_nvenc")
+CAPTION_ENCODERS = ("libx264", "libx264rgb", "mpeg2video", "h264_nvenc", "hevc_nvenc")
 # Encoders that list formats with alpha they may not write: x265 writes alpha only where it was built
 # for it, which PyAV's is not ("does not support alpha layer encoding")
 ALPHA_LISTED_NOT_WRITTEN = ("libx265",)
@@ -1797,7 +1806,7 @@ def add_copied_stream(container, in_stream, location: str, held=(), streamed: bo
             return None  # its packet goes nowhere else
         if out_stream is None:
             warnings.warn(f"the cover picture (stream #{in_stream.index}) of {location} is not copied: of the "
-                          "outputs, MP4 (.mp4) and Matroska (.mkv) keep one")
+                          "outputs, MP4 (.mp4) keeps one, and Matroska (.mkv) a JPEG or PNG one")
             return None
         out_stream.metadata.update(in_stream.metadata)
         out_stream.disposition = in_stream.disposition
@@ -1807,9 +1816,6 @@ def add_copied_stream(container, in_stream, location: str, held=(), streamed: bo
         warnings.warn(f"the attachment #{in_stream.index} ({name}) of {location} is not copied: of the outputs, only "
                       "Matroska (.mkv) holds attachments")
         return None
-    if in_stream.type == "video":  # a second camera angle, a thumbnail track
-        warnings.warn(f"the video stream #{in_stream.index} of {location} is copied as it is, not upscaled: srpipe "
-                      f"upscales one video stream, #{main_video(in_stream.container).index}")
     if in_stream.type == "data":
         if in_stream.container.chapters() and in_stream.metadata.get("handler_name", "").lower().startswith(
                 ("subtitle", "text", "chapter")):
@@ -1858,7 +1864,7 @@ def add_copied_stream(container, in_stream, location: str, held=(), streamed: bo
             else:
                 instead = "write a .mkv instead"
             raise SrpipeError(f"the output container cannot hold the {what} of {location}: {exc}; {instead}") from exc
-        warnings.warn(f"{what} is not copied: the output container cannot hold it")
+        warnings.warn(f"the {what} of {location} is not copied: the output container cannot hold it")
         return None
     if sound is not None:
         frame, packet = sound
@@ -1867,6 +1873,9 @@ def add_copied_stream(container, in_stream, location: str, held=(), streamed: bo
             give_aac_config(out_stream, in_stream, packet)
     out_stream.metadata.update(in_stream.metadata)
     out_stream.disposition = in_stream.disposition
+    if in_stream.type == "video":  # a second camera angle, a thumbnail track
+        warnings.warn(f"the video stream #{in_stream.index} of {location} is copied as it is, not upscaled: srpipe "
+                      f"upscales one video stream, #{main_video(in_stream.container).index}")
     return out_stream
 
 

@@ -443,8 +443,8 @@ def test_phone_mp4_extras_cover_art_and_mov_text(tmp_path):
         assert (cover.metadata["filename"], cover.metadata["mimetype"]) == ("cover.jpg", "image/jpeg")
     done = run_srpipe("upscale", covered, "-o", tmp_path / "covered.mov", "-q")
     assert done.returncode == 0 and done.stderr.decode().splitlines() == [
-        f"Warning: the cover picture (stream #1) of {covered} is not copied: of the outputs, MP4 (.mp4) and "
-        "Matroska (.mkv) keep one"]
+        f"Warning: the cover picture (stream #1) of {covered} is not copied: of the outputs, MP4 (.mp4) keeps one, "
+        "and Matroska (.mkv) a JPEG or PNG one"]
     done = run_srpipe("upscale", clip, "-o", tmp_path / "out.mkv")
     assert done.returncode == 1 and done.stderr.decode() == (
         f"Error: the output container cannot hold the subtitle stream #1 (mov_text) of {clip}: 'matroska' format "
@@ -950,13 +950,16 @@ def _caption_sei(cc_data: bytes) -> bytes:
     return b"\x00\x00\x00\x01\x06" + bytes(body)
 
 
-def captioned_broadcast(path, frames: int = 12) -> list[bytes]:
-    """An MPEG-TS of H.264 whose every frame carries a different caption pair; returns each frame's cc_data."""
+def captioned_broadcast(path, frames: int = 12, matrix: int | None = None) -> list[bytes]:
+    """An MPEG-TS of H.264 whose every frame carries a different caption pair, tagged with the colour
+    ``matrix`` (FFmpeg's number); returns each frame's cc_data."""
     raw = io.BytesIO()
     with av.open(raw, "w", format="h264") as out:
         stream = out.add_stream("libx264", rate=25)
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
         stream.options = {"preset": "ultrafast", "bf": "0", "x264-params": "aud=1"}
+        if matrix is not None:
+            stream.codec_context.colorspace = matrix
         for index in range(frames):
             frame = av.VideoFrame.from_ndarray(test_pattern(64, 48, index), format="rgb24").reformat(format="yuv420p")
             frame.pts = index
@@ -998,6 +1001,11 @@ def test_closed_captions_are_kept_and_an_encoder_that_cannot_carry_them_is_told(
     assert (f"Warning: the closed captions (CEA-608/708) of {clip} are dropped: libvpx-vp9 cannot carry them; use "
             "--codec libx264 (.mp4, .mkv) or mpeg2video (.ts) to keep them") in done.stderr.decode()
     assert frame_captions(tmp_path / "out.webm") == []
+    ictcp = tmp_path / "hdr.ts"  # a matrix swscale refuses to convert from: the captions' frame is made all the same
+    assert captioned_broadcast(ictcp, matrix=14) == captions
+    done = run_srpipe("upscale", ictcp, "-m", "bicubic", "-o", tmp_path / "hdr.mp4")
+    assert done.returncode == 0, done.stderr.decode()
+    assert frame_captions(tmp_path / "hdr.mp4") == captions
 
 
 def test_16_bit_rgb_keeps_its_depth(tmp_path):
