@@ -53,6 +53,7 @@ MANIFEST = ".srpipe-batch.json"
 JOURNAL = ".srpipe-batch.journal"  # one line per change since the last fold (Manifest)
 MANIFEST_FORMAT = "srpipe-batch/1"
 PARTS_DIR = ".srpipe-parts"
+WHOLE_AGAIN = "whole again"  # a chunk's status where it skipped damaged frames, which the join cannot place
 RAN = "ran.json"  # in a video's parts folder: the model and variant that made its parts, the frames they mended
 ENGINES = ("local", "ray")
 
@@ -93,7 +94,9 @@ class BatchSettings:
 @dataclass
 class FileResult:
     input: str  # relative to the input folder
-    status: str  # "done", "skipped", "exists" (an output this batch did not write is in the way) or "failed"
+    # "done", "skipped", "exists" (an output this batch did not write is in the way) or "failed"; a chunk's
+    # WHOLE_AGAIN asks for its file to run whole
+    status: str
     output: str | None = None  # relative to the output folder
     frames: int = 0
     seconds: float = 0.0
@@ -534,11 +537,8 @@ def run_job(job: Job) -> FileResult:
         frames = result.stats.frames_out
         if job.chunk is not None and frames != job.chunk.frames:
             job.output.unlink()
-            if skipped := result.stats.frames_skipped:  # the join puts each frame at its place by count
-                were = "were" if skipped != 1 else "was"
-                raise SrpipeError(f"{skipped} damaged frame{'s' * (skipped != 1)} of its chunk {job.chunk.index} "
-                                  f"{were} skipped, and a file upscaled in chunks keeps every frame; rerun with "
-                                  "--chunk-seconds 0 to upscale it whole")
+            if result.stats.frames_skipped:  # the join puts each frame at its place by count: the file runs whole
+                return FileResult(str(job.rel), WHOLE_AGAIN, job.out_rel)
             raise SrpipeError(f"chunk {job.chunk.index} gave {frames} frames instead of {job.chunk.frames}; "
                               "rerun with --chunk-seconds 0")
         check_unchanged(job.source, stamp, job.output)
@@ -955,22 +955,30 @@ def _run_batch(in_dir, out_dir, settings, manifest, jobs, engine, address, chunk
 
     if on_plan:
         on_plan(work)
-    if engine == "ray":
-        from srpipe.default_plugins.batch.ray_engine import run_on_ray
 
-        done = run_on_ray(work, jobs, address, init_worker, run_and_pair, on_frame)
-    else:
-        local_jobs = min(local_jobs, max(1, len(work)))
-        threads = max(1, (os.cpu_count() or 1) // local_jobs) if local_jobs > 1 else 0
-        done = _run_locally([replace(job, threads=threads) for job in work], local_jobs, threads, on_frame, on_start,
+    def run(work: list[Job]):
+        if engine == "ray":
+            from srpipe.default_plugins.batch.ray_engine import run_on_ray
+
+            return run_on_ray(work, jobs, address, init_worker, run_and_pair, on_frame)
+        workers = min(local_jobs, max(1, len(work)))
+        threads = max(1, (os.cpu_count() or 1) // workers) if workers > 1 else 0
+        return _run_locally([replace(job, threads=threads) for job in work], workers, threads, on_frame, on_start,
                             gpus)
-    with contextlib.closing(done):  # Ctrl-C here stops the workers before the manifest is closed
+
+    again: list[_ChunkedFile] = []  # files a chunk of which skipped damaged frames: run whole after
+    with contextlib.closing(run(work)) as done:  # Ctrl-C here stops the workers before the manifest is closed
         for job, result in done:
             file = chunked.get(str(job.rel))
             if file is None:
                 report(result)
             elif file.failed:
                 continue  # its failure was reported with its first failed chunk
+            elif result.status == WHOLE_AGAIN:
+                file.failed = True  # its other chunks are passed over
+                again.append(file)
+                warnings.warn(f"damaged frames of {job.source} were skipped in its chunk {job.chunk.index}, and a "
+                              "file upscaled in chunks keeps every frame: it is upscaled again whole")
             elif result.status == "failed":
                 file.failed = True
                 report(result)
@@ -981,7 +989,11 @@ def _run_batch(in_dir, out_dir, settings, manifest, jobs, engine, address, chunk
                 file.note_ran(job.chunk, result)
                 if not file.pending:
                     report(_join(file))
-    _remove_stale_parts(out_dir, {file.parts_dir for file in chunked.values() if file.failed})
+    if again:
+        with contextlib.closing(run([file.job for file in again])) as done:
+            for job, result in done:
+                report(result)
+    _remove_stale_parts(out_dir, {file.parts_dir for file in chunked.values() if file.failed and file not in again})
     return BatchReport(results, time.perf_counter() - started)
 
 

@@ -393,19 +393,22 @@ def test_parts_an_earlier_run_made_are_joined_naming_what_ran_them(long_clips, t
 
 
 
-def test_damaged_frames_skipped_in_a_chunk_fail_its_file_with_what_to_do(tmp_path):
+def test_a_file_whose_chunk_skipped_damaged_frames_is_upscaled_again_whole(tmp_path):
     """The join puts each part's frames at the source's times by count: a chunk that skipped one
     failed its file as 'chunk 0 gave 14 frames instead of 15', which did not say why."""
     (tmp_path / "in").mkdir()
     clean = make_test_video(tmp_path / "clean.mkv", codec="mjpeg", pix_fmt="yuvj420p", frames=60, codec_options={})
-    damage_video(clean, tmp_path / "in" / "damaged.mkv", frames=(5,))
+    clip = damage_video(clean, tmp_path / "in" / "damaged.mkv", frames=(5,))
+    make_test_video(tmp_path / "in" / "other.mkv", frames=60, codec_options=GOP)  # chunked, and joined
     settings = BatchSettings(model="bicubic", sink=SinkOptions(codec="ffv1"), on_decode_error="skip")
-    (failed,) = run_batch(tmp_path / "in", tmp_path / "out", settings, jobs=2, chunk_seconds=0.5).files
-    assert failed.status == "failed" and failed.error == (
-        "1 damaged frame of its chunk 0 was skipped, and a file upscaled in chunks keeps every frame; rerun with "
-        "--chunk-seconds 0 to upscale it whole")
-    (done,) = run_batch(tmp_path / "in", tmp_path / "out", settings, jobs=2, chunk_seconds=0).files
-    assert (done.status, done.frames, done.frames_skipped) == ("done", 59, 1)
+    with pytest.warns(UserWarning, match=f"damaged frames of {clip} were skipped in its chunk 0, and a file upscaled "
+                                         "in chunks keeps every frame: it is upscaled again whole"):
+        report = run_batch(tmp_path / "in", tmp_path / "out", settings, jobs=2, chunk_seconds=0.5)
+    done = {file.input: (file.status, file.frames, file.frames_skipped) for file in report.files}
+    assert done == {"damaged.mkv": ("done", 59, 1), "other.mkv": ("done", 60, 0)}
+    (whole,) = run_batch(tmp_path / "in", tmp_path / "whole", settings, pattern="damaged.mkv", chunk_seconds=0).files
+    assert decoded(tmp_path / "out" / "damaged.mkv")[-1][0] == decoded(tmp_path / "whole" / "damaged.mkv")[-1][0]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".srpipe-batch.json", "damaged.mkv", "other.mkv"]
 
 
 def test_frames_the_decoder_mended_are_counted_over_the_chunks_and_kept_for_a_resumed_join(tmp_path, monkeypatch):
