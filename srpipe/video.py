@@ -7,6 +7,7 @@ import contextlib
 import errno
 import functools
 import itertools
+import logging
 import math
 import os
 import re
@@ -1601,6 +1602,12 @@ def ffmpeg_errors() -> Iterator[list[tuple[int, str, str]]]:
 _log_levels: list[int] = []  # the levels the ffmpeg_log blocks running now asked for
 _log_lock = threading.Lock()
 _level_before: int | None = None  # FFmpeg's level before the first of them
+_silenced = False  # PyAV's callback taken away by ffmpeg_log, as its level None does (see there)
+AV_LOG_QUIET = -8  # FFmpeg's level below every message's
+# A message that reaches PyAV's callback as a block ends goes to the logger "libav", whose messages
+# Python would print (its last resort): dropped, as PyAV drops every message by default
+logging.getLogger("libav").addHandler(logging.NullHandler())
+logging.getLogger("libav").propagate = False
 
 
 @contextlib.contextmanager
@@ -1609,10 +1616,10 @@ def ffmpeg_log(level: int, *, local: bool) -> Iterator[list[tuple[int, str, str]
     any. The level is one for the whole process: while blocks run in several threads it is the
     most verbose any asked for, and it goes back to what it was when the last one ends (set and put
     back by each in turn, a block that ended first put back the level before the other began)."""
-    global _level_before
+    global _level_before, _silenced
     with _log_lock:
         if not _log_levels:
-            _level_before = av.logging.get_level()
+            _level_before = None if _silenced else av.logging.get_level()
         _log_levels.append(level)
         av.logging.set_level(max(_log_levels))
     try:
@@ -1621,12 +1628,18 @@ def ffmpeg_log(level: int, *, local: bool) -> Iterator[list[tuple[int, str, str]
     finally:
         with _log_lock:
             _log_levels.remove(level)
-            # PyAV's level None, its default, takes its callback away: where a decoder's thread is inside
-            # it then, waiting for the GIL, PyAV prints a traceback (compare with None; seen with dav1d on a
-            # damaged AV1 file). A level kept instead keeps the callback, which takes
-            # the GIL for each message: a decoder freed with the GIL held (PyAV's dealloc) then waits for
-            # a thread that waits for the GIL, for ever. The traceback is the lesser harm.
-            av.logging.set_level(max(_log_levels) if _log_levels else _level_before)
+            _silenced = not _log_levels and _level_before is None
+            if _silenced:
+                # Back to no messages, PyAV's default, without its level None: that makes the level a
+                # thread already inside PyAV's callback compares with None, and PyAV printed a traceback
+                # (an HTTP stream's end, dav1d on a damaged file). A level kept with PyAV's callback
+                # would take the GIL for each error: a decoder freed with the GIL held (PyAV's dealloc)
+                # then waited for ever for a thread waiting for it. FFmpeg's own callback, told to
+                # print nothing, takes no GIL.
+                av.logging.set_libav_level(AV_LOG_QUIET)
+                av.logging.restore_default_callback()
+            else:
+                av.logging.set_level(max(_log_levels) if _log_levels else _level_before)
 
 
 def encoder_refusal(stream, exc: av.FFmpegError, logs=(), hint: str = "check --codec, --crf, --preset") -> SrpipeError:
