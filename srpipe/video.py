@@ -1602,12 +1602,13 @@ def ffmpeg_errors() -> Iterator[list[tuple[int, str, str]]]:
 _log_levels: list[int] = []  # the levels the ffmpeg_log blocks running now asked for
 _log_lock = threading.Lock()
 _level_before: int | None = None  # FFmpeg's level before the first of them
-_silenced = False  # PyAV's callback taken away by ffmpeg_log, as its level None does (see there)
-AV_LOG_QUIET = -8  # FFmpeg's level below every message's
-# A message that reaches PyAV's callback as a block ends goes to the logger "libav", whose messages
-# Python would print (its last resort): dropped, as PyAV drops every message by default
+# PyAV's level where ffmpeg_log silenced FFmpeg as PyAV's level None does (see there): the level below
+# every message's
+AV_LOG_QUIET = -8
+# A message that reaches PyAV's callback as a block ends goes to the logger "libav": not printed by
+# Python's last resort where nothing was set up for it (PyAV drops every message by default); a
+# user's own logging set up still gets it
 logging.getLogger("libav").addHandler(logging.NullHandler())
-logging.getLogger("libav").propagate = False
 
 
 @contextlib.contextmanager
@@ -1616,10 +1617,11 @@ def ffmpeg_log(level: int, *, local: bool) -> Iterator[list[tuple[int, str, str]
     any. The level is one for the whole process: while blocks run in several threads it is the
     most verbose any asked for, and it goes back to what it was when the last one ends (set and put
     back by each in turn, a block that ended first put back the level before the other began)."""
-    global _level_before, _silenced
+    global _level_before
     with _log_lock:
         if not _log_levels:
-            _level_before = None if _silenced else av.logging.get_level()
+            before = av.logging.get_level()
+            _level_before = None if before == AV_LOG_QUIET else before
         _log_levels.append(level)
         av.logging.set_level(max(_log_levels))
     try:
@@ -1628,16 +1630,16 @@ def ffmpeg_log(level: int, *, local: bool) -> Iterator[list[tuple[int, str, str]
     finally:
         with _log_lock:
             _log_levels.remove(level)
-            _silenced = not _log_levels and _level_before is None
-            if _silenced:
+            if not _log_levels and _level_before is None:
                 # Back to no messages, PyAV's default, without its level None: that makes the level a
                 # thread already inside PyAV's callback compares with None, and PyAV printed a traceback
                 # (an HTTP stream's end, dav1d on a damaged file). A level kept with PyAV's callback
                 # would take the GIL for each error: a decoder freed with the GIL held (PyAV's dealloc)
                 # then waited for ever for a thread waiting for it. FFmpeg's own callback, told to
                 # print nothing, takes no GIL.
-                av.logging.set_libav_level(AV_LOG_QUIET)
+                av.logging.set_level(AV_LOG_QUIET)
                 av.logging.restore_default_callback()
+                av.logging.set_libav_level(AV_LOG_QUIET)
             else:
                 av.logging.set_level(max(_log_levels) if _log_levels else _level_before)
 

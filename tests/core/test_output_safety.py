@@ -323,6 +323,30 @@ def test_encoder_refusals_name_the_encoders_own_reason():
                          "check --codec, --crf, --preset"
 
 
+def test_after_a_capture_ffmpeg_is_silent_with_a_level_a_thread_can_compare_and_a_users_level_comes_back():
+    """PyAV's level None, put back after a capture, made a thread inside PyAV's callback compare with
+    None, and PyAV printed a traceback into the run; a level the user set between captures stays."""
+    import av
+
+    from srpipe.video import AV_LOG_QUIET, ffmpeg_errors
+
+    before = av.logging.get_level()
+    try:
+        av.logging.set_level(None)  # PyAV's default: no messages
+        with ffmpeg_errors():
+            pass
+        assert av.logging.get_level() == AV_LOG_QUIET  # a number, and nothing printed (FFmpeg's callback)
+        with ffmpeg_errors():
+            pass
+        assert av.logging.get_level() == AV_LOG_QUIET
+        av.logging.set_level(av.logging.VERBOSE)  # a user's, or a plugin's
+        with ffmpeg_errors():
+            pass
+        assert av.logging.get_level() == av.logging.VERBOSE
+    finally:
+        av.logging.set_level(before)
+
+
 def test_a_closed_standard_error_neither_fails_the_run_nor_lands_in_the_output(tmp_path):
     """``2>&-``: Python has no stderr, and the output's file would take descriptor 2."""
     clip = tmp_path / "in.mp4"

@@ -876,7 +876,8 @@ def run_batch(
     ``jobs``: parallel workers (local default 1; Ray default: one per GPU, else per CPU).
     ``chunk_seconds``: split videos at least twice this long when there is more than
     one worker (0: never). ``on_frame(n=1)`` is called as frames are written, ``on_plan(jobs)``
-    with the files and chunks about to run (before the first starts), ``on_start(job)`` as each
+    with the files and chunks about to run (before the first starts, and again before files a chunk
+    of which skipped damaged frames run whole), ``on_start(job)`` as each
     starts (local engine; Ray reports files as they end). ``overwrite``: replace existing files
     in ``out_dir`` that the batch did not write (never an input).
     """
@@ -990,6 +991,8 @@ def _run_batch(in_dir, out_dir, settings, manifest, jobs, engine, address, chunk
                 if not file.pending:
                     report(_join(file))
     if again:
+        if on_plan:
+            on_plan([file.job for file in again])
         with contextlib.closing(run([file.job for file in again])) as done:
             for job, result in done:
                 report(result)

@@ -92,12 +92,16 @@ class BatchProgress:
     # engine callbacks -------------------------------------------------------------
 
     def on_plan(self, jobs) -> None:
+        """The jobs about to run: the batch's, then those of files upscaled again whole."""
         if self.quiet:
             return
         for job in jobs:
             rel = str(job.rel)
             count = job.chunk.frames if job.chunk is not None else estimate_frames(job.source)
             self.estimates[rel] = self.estimates.get(rel, 0) + count
+        if self.began is not None:  # a file runs again: its frames count twice
+            self._set_total(self.total + sum(estimate_frames(job.source) for job in jobs))
+            return
         self.files = len(self.estimates)
         self.total = sum(self.estimates.values())
         self.began = self.last_line = self.clock()
@@ -132,8 +136,8 @@ class BatchProgress:
         if rel in self.estimates:  # one of this run's files: the total follows what it really had
             self.finished += 1
             estimate = self.estimates.pop(rel)
-            if result.status == "done":
-                self._set_total(self.total - estimate + result.frames)
+            if result.status == "done":  # (not below what was counted: a file that ran again counts twice)
+                self._set_total(max(self.total - estimate + result.frames, self.frames))
             elif result.status == "failed":  # what it wrote before it failed stays counted
                 self._set_total(self.total - estimate + min(self.file_frames.get(rel, 0), estimate))
         name, error = shown(rel), shown(result.error or "")

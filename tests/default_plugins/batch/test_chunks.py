@@ -1,6 +1,7 @@
 """Long videos split at keyframes, upscaled in parts and joined: frame-exact, timestamps
 and streams kept, same frames as one process when encoded losslessly; parts resume."""
 
+import io
 import json
 import shutil
 import subprocess
@@ -14,6 +15,7 @@ import torch
 
 from srpipe.default_plugins.batch.chunks import PART_FORMAT, index_video, join_parts, plan_chunks
 from srpipe.default_plugins.batch.engine import BatchSettings, Job, _makers, _split, run_batch, run_job
+from srpipe.default_plugins.batch.progress import BatchProgress
 from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
 from srpipe.media import SinkOptions, SourceOptions
 from srpipe.nn.checkpoint import make_checkpoint, save_checkpoint
@@ -401,11 +403,14 @@ def test_a_file_whose_chunk_skipped_damaged_frames_is_upscaled_again_whole(tmp_p
     clip = damage_video(clean, tmp_path / "in" / "damaged.mkv", frames=(5,))
     make_test_video(tmp_path / "in" / "other.mkv", frames=60, codec_options=GOP)  # chunked, and joined
     settings = BatchSettings(model="bicubic", sink=SinkOptions(codec="ffv1"), on_decode_error="skip")
+    progress = BatchProgress(stream=io.StringIO(), terminal=False)
     with pytest.warns(UserWarning, match=f"damaged frames of {clip} were skipped in its chunk 0, and a file upscaled "
                                          "in chunks keeps every frame: it is upscaled again whole"):
-        report = run_batch(tmp_path / "in", tmp_path / "out", settings, jobs=2, chunk_seconds=0.5)
+        report = run_batch(tmp_path / "in", tmp_path / "out", settings, jobs=2, chunk_seconds=0.5,
+                           on_file=progress.on_file, on_frame=progress.on_frame, on_plan=progress.on_plan)
     done = {file.input: (file.status, file.frames, file.frames_skipped) for file in report.files}
     assert done == {"damaged.mkv": ("done", 59, 1), "other.mkv": ("done", 60, 0)}
+    assert progress.total == progress.frames > 59 + 60  # its chunks' frames and its own: the bar ends full
     (whole,) = run_batch(tmp_path / "in", tmp_path / "whole", settings, pattern="damaged.mkv", chunk_seconds=0).files
     assert decoded(tmp_path / "out" / "damaged.mkv")[-1][0] == decoded(tmp_path / "whole" / "damaged.mkv")[-1][0]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".srpipe-batch.json", "damaged.mkv", "other.mkv"]
