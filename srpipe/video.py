@@ -1446,8 +1446,9 @@ def scheduling_kept() -> Iterator[None]:
     """Undo what the block does to the scheduling of this process's threads: each thread gets
     back its own, and a thread the block started this thread's. SVT-AV1 opened as root makes the
     thread that opens it real time (SCHED_FIFO at the highest priority), and with it every thread
-    and process started after: its own threads, a batch's workers. They then took both cores from
-    the decoder's and the network's threads, and two batches run side by side stopped for ever."""
+    and process started after: its own threads, a batch's workers. They take both cores from the
+    decoder's and the network's threads (docs/design-notes.md: the test suite's batches stopped
+    for ever so)."""
     if not hasattr(os, "sched_getscheduler"):  # not Linux
         yield
         return
