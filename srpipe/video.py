@@ -335,6 +335,21 @@ def tell_concealed(count: int, location: str, first: float | None, then: str) ->
                   f"parts filled in from the picture around them {then}")
 
 
+def stated_end(stream, origin: int = 0) -> int | None:
+    """Where a video ``stream``'s header says it ends, in its time-base units from ``origin`` (the
+    file's, in those units; not the container's duration, which includes audio that may run longer)."""
+    tag = stream.metadata.get("DURATION")  # Matroska's per-track statistics
+    if tag:
+        try:
+            hours, minutes, seconds = tag.split(":")
+            return round((int(hours) * 3600 + int(minutes) * 60 + Fraction(seconds)) / stream.time_base) - origin
+        except (ValueError, ZeroDivisionError):
+            return None
+    if stream.duration:
+        return (stream.start_time or 0) + stream.duration - origin
+    return None
+
+
 def is_network(location: str) -> bool:
     """URLs other than local files and pipes: a server may stall them."""
     scheme = location.split(":", 1)[0].lower() if ":" in location else ""
@@ -1261,19 +1276,7 @@ class PyAVSource(Source):
                           "the frames that could be read")
 
     def _stated_end(self) -> int | None:
-        """Where the video stream's header says it ends, in time-base units from the file's
-        ``origin`` (not the container's duration, which includes audio that may run longer)."""
-        origin = round(self.origin / self.time_base)
-        tag = self.video.metadata.get("DURATION")  # Matroska's per-track statistics
-        if tag:
-            try:
-                hours, minutes, seconds = tag.split(":")
-                return round((int(hours) * 3600 + int(minutes) * 60 + Fraction(seconds)) / self.time_base) - origin
-            except (ValueError, ZeroDivisionError):
-                return None
-        if self.video.duration:
-            return (self.video.start_time or 0) + self.video.duration - origin
-        return None
+        return stated_end(self.video, round(self.origin / self.time_base))
 
     def _in_range(self, pts: int | None) -> bool:
         """Whether a frame at ``pts`` is one of the part read (``pts_range``): a chunk's decoder

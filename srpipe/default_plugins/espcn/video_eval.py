@@ -32,6 +32,7 @@ from srpipe.video import (
     plane_view,
     refuse_claimed_size,
     refused_size,
+    stated_end,
     tell_concealed,
 )
 
@@ -87,11 +88,12 @@ def _filtered_frames(clip: str | Path, steps: Sequence[tuple[str, str]], limit: 
         src.codec_context.options = {"max_pixels": decoder_pixels(limit_pixels)}
         # as upscale decodes: FFmpeg conceals damage (fills in lost blocks) only without slice threads
         src.thread_type = "AUTO"
-        graph, first, concealed, first_concealed = None, None, 0, None
+        graph, first, concealed, first_concealed, last = None, None, 0, None, None
         try:
             for index, frame in enumerate(inp.decode(src)):
                 if limit is not None and index >= limit:
                     break
+                last = frame.pts if frame.pts is not None else last
                 if frame.is_corrupt:
                     concealed += 1
                     first_concealed = frame.time if first_concealed is None else first_concealed
@@ -104,6 +106,8 @@ def _filtered_frames(clip: str | Path, steps: Sequence[tuple[str, str]], limit: 
                                          "of one size and pixel format")
                 graph.push(frame)
                 yield graph.pull()
+            else:
+                _tell_cut_short(clip, src, last)
         except (av.error.FFmpegError, ValueError) as exc:  # damaged data, or a header cut short
             raise UnreadableClip(f"{clip} cannot be decoded ({getattr(exc, 'strerror', None) or exc}); "
                                  "check the file") from None
@@ -111,6 +115,20 @@ def _filtered_frames(clip: str | Path, steps: Sequence[tuple[str, str]], limit: 
             raise UnreadableClip(f"{clip} has no frame that decodes; check the file")
         if concealed:
             tell_concealed(concealed, str(clip), first_concealed, "and are scored as they show; check the clip")
+
+
+def _tell_cut_short(clip, stream, last: int | None) -> None:
+    """Warn where ``stream`` ended, its last frame at ``last``, frames before the end its header
+    states (a file cut short): upscale refuses such a file, or with --on-decode-error skip counts
+    them as skipped; eval scores what decoded, and says so."""
+    stated, rate = stated_end(stream), stream.average_rate
+    if stated is None or last is None or not rate or not stream.time_base:
+        return
+    step = 1 / (Fraction(rate) * stream.time_base)
+    missing = (stated - last) / step - 1
+    if missing > 1.5:  # one frame short is a writer's rounding, as upscale takes it
+        warnings.warn(f"{clip} ends about {round(missing)} frames before the end its header states (cut short?): "
+                      "the frames that decode are scored; check the clip")
 
 
 def _graph(first, time_base, steps: Sequence[tuple[str, str]]):

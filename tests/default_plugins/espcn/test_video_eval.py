@@ -63,6 +63,25 @@ def test_eval_video_tells_frames_the_decoder_mended(tmp_path):
     assert done.returncode == 0 and b"decoder damaged" not in done.stderr, done.stderr.decode()
 
 
+def test_eval_video_tells_a_clip_cut_short(tmp_path):
+    """A WebM cut short (a download that stopped) was scored on what decoded without a word, where
+    upscale refuses it as damaged."""
+    clip = make_test_video(tmp_path / "clip.webm", codec="libvpx-vp9", width=128, height=96, frames=50, audio=False,
+                           codec_options={"deadline": "realtime", "cpu-used": "8"})
+    data = clip.read_bytes()
+    cut = tmp_path / "cut.webm"
+    cut.write_bytes(data[:len(data) * 2 // 3])
+    refused = run_srpipe("upscale", cut, "-m", "bicubic", "-o", tmp_path / "out.mkv")
+    lost = re.search(rb"its container lost about (\d+) video frames", refused.stderr)
+    assert refused.returncode == 1 and lost, refused.stderr.decode()
+    done = run_srpipe("eval", "-m", "bicubic", "--video", cut, "--crfs", "23")
+    assert done.returncode == 0, done.stderr.decode()
+    assert (f"Warning: {cut} ends about {int(lost[1])} frames before the end its header states (cut short?): the "
+            "frames that decode are scored; check the clip").encode() in done.stderr, done.stderr.decode()
+    done = run_srpipe("eval", "-m", "bicubic", "--video", clip, "--crfs", "23")
+    assert done.returncode == 0 and b"Warning" not in done.stderr, done.stderr.decode()
+
+
 def _write(path, frames, pix_fmt, codec="ffv1"):
     """``frames`` (RGB arrays) as a clip of ``pix_fmt``, converted by FFmpeg's format filter."""
     import av
