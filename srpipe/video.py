@@ -1261,7 +1261,7 @@ class PyAVSource(Source):
                             and not any(a - near <= joint <= b + near for joint in joined))
         rate = self.video.average_rate
         step = step or (1 / (Fraction(rate) * self.time_base) if rate else None)
-        stated = None if joints else self._stated_end()
+        stated = None if joints else stated_end(self.video, round(self.origin / self.time_base))
         # One frame short is a writer's rounding (ASF's), not a loss
         if step and stated is not None and stated - end > 1.5 * step:
             lost += round((stated - end) / step)
@@ -1274,9 +1274,6 @@ class PyAVSource(Source):
         raise SrpipeError(f"{self.location} is damaged: its container lost about {lost} video "
                           f"frame{'s' * (lost != 1)} that could not be read; rerun with --on-decode-error skip to keep "
                           "the frames that could be read")
-
-    def _stated_end(self) -> int | None:
-        return stated_end(self.video, round(self.origin / self.time_base))
 
     def _in_range(self, pts: int | None) -> bool:
         """Whether a frame at ``pts`` is one of the part read (``pts_range``): a chunk's decoder

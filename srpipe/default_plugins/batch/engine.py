@@ -996,7 +996,8 @@ def _run_batch(in_dir, out_dir, settings, manifest, jobs, engine, address, chunk
         with contextlib.closing(run([file.job for file in again])) as done:
             for job, result in done:
                 report(result)
-    _remove_stale_parts(out_dir, {file.parts_dir for file in chunked.values() if file.failed and file not in again})
+    redone = {file.parts_dir for file in again}
+    _remove_stale_parts(out_dir, {file.parts_dir for file in chunked.values() if file.failed} - redone)
     return BatchReport(results, time.perf_counter() - started)
 
 
