@@ -4,6 +4,7 @@ encodes them, copying audio, subtitles, timestamps and colour metadata."""
 from __future__ import annotations
 
 import contextlib
+import enum
 import errno
 import functools
 import itertools
@@ -56,6 +57,25 @@ QUICKTIME_FORMATS = ("mp4", "mov", "ipod")
 _MPEGTS_VIDEO_IDS = {
     av.codec.Codec(name, "r").id for name in ("h264", "hevc", "mpeg1video", "mpeg2video", "mpeg4", "av1", "vc1")
 }
+
+
+def _unnamed_side_data(cls, value):
+    """A stand-in for a side-data type newer than PyAV's table of them (FFmpeg 8's EXIF, 31, which
+    its MJPEG decoder attaches to every frame of a camera's JPEG video). PyAV 18 raises on one, and
+    so loses all of a frame's side data, its display matrix included (PyAV-Org/PyAV#2392 completes
+    the table after 18.1). Enum accepts a pseudo-member returned by _missing_."""
+    if not isinstance(value, int):
+        return None
+    member = object.__new__(cls)
+    member._name_ = f"UNNAMED_{value}"
+    member._value_ = value
+    return member
+
+
+if SideDataType._missing_.__func__ is enum.Enum._missing_.__func__:
+    SideDataType._missing_ = classmethod(_unnamed_side_data)
+
+
 PALETTE_FORMAT = "pal8"  # 256 colours chosen per frame (srpipe.palette)
 # The Y'CbCr matrices (AVCOL_SPC) FFmpeg's scaler converts by: BT.709, FCC, BT.601 (two), SMPTE 240M, BT.2020
 CONVERTED_MATRICES = frozenset({1, 4, 5, 6, 7, 9, 10})

@@ -158,6 +158,35 @@ def test_a_turned_picture_is_turned_where_the_output_cannot_say_so(tmp_path, pm,
         ((128, 96) if rotation == 180 else (96, 128))
 
 
+def test_a_camera_jpeg_video_with_exif_is_upscaled_as_shown(tmp_path, pm):
+    """A camera's MJPEG frames carry EXIF, which FFmpeg 8 attaches to each frame as side data of a
+    type PyAV 18's table lacks: reading any side data of such a frame raised ("31 is not a valid
+    Type") and the upscale stopped. Now the frame's display matrix, from the EXIF orientation, is
+    read; orientation 2 (mirrored) needs the whole matrix, not only its angle."""
+    from PIL import Image
+
+    picture = np.full((48, 64, 3), 40, np.uint8)
+    picture[:, :32] = 220  # bright left half
+    exif = Image.Exif()
+    exif[0x0112] = 2  # orientation: mirrored left to right
+    jpeg = io.BytesIO()
+    Image.fromarray(picture).save(jpeg, "JPEG", exif=exif.tobytes(), quality=95)
+    clip = tmp_path / "camera.avi"
+    with av.open(str(clip), "w") as container:
+        stream = container.add_stream("mjpeg", rate=5)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuvj420p"
+        for index in range(3):
+            packet = av.Packet(jpeg.getvalue())
+            packet.stream, packet.pts, packet.dts = stream, index, index
+            container.mux(packet)
+    with av.open(str(clip)) as container:
+        assert any(data.type == SideDataType.DISPLAYMATRIX for data in next(container.decode(video=0)).side_data)
+    result = upscale(str(clip), str(tmp_path / "out.avi"), scale=2, pm=pm)
+    lumas = video_info(result.output)["luma"]
+    assert len(lumas) == 3 and lumas[0].shape == (96, 128)
+    assert all(luma[:, :56].mean() < 80 < 180 < luma[:, 72:].mean() for luma in lumas)  # shown mirrored
+
+
 def test_turn_filters_are_ffmpegs_autorotate():
     from srpipe.video import turn_filters
 
