@@ -27,7 +27,7 @@ from srpipe.frames import PLANE_FORMATS, Frame
 from srpipe.media import FOLDER_IMAGE_SUFFIXES, IMAGE_SUFFIXES, Sink, SinkOptions, Source, png_chunks
 from srpipe.memory import BAND_PIXELS, default_max_pixels, refuse_unless_fits, row_bands, working_bytes
 from srpipe.models import UpscalerTraits
-from srpipe.outputs import AtomicOutput, special_kind, writes_through
+from srpipe.outputs import AtomicOutput, special_kind, write_all, writes_through
 from srpipe.sizing import SizePlan
 
 EIGHT_BIT_ONLY = {".jpg", ".jpeg", ".webp", ".bmp"}
@@ -712,7 +712,7 @@ class ImageSink(Sink):
             with (open(self.output.temp, "wb") if self.output is not None  # Python's open: Ctrl-C ends a wait
                   else contextlib.nullcontext(sys.stdout.buffer)) as file:  # for a FIFO's reader
                 for part in parts:
-                    file.write(part)  # from OpenCV's buffer, not a copy of it
+                    write_all(file, part)  # from OpenCV's buffer, not a copy of it
                 file.flush()
         except BrokenPipeError:
             raise  # a reader that left (-o /dev/stdout | head): the command line ends quietly

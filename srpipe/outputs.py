@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import socket
@@ -13,6 +14,21 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from srpipe.errors import SrpipeError
+
+
+def write_all(file, data) -> int:
+    """Write all of ``data`` to ``file``, whose write may take only part of it where it is unbuffered
+    (standard output under PYTHONUNBUFFERED, a FIFO, a device): a nearly full disk takes what fits,
+    a signal cuts a pipe's write short. The rest is written again, so that an error there raises
+    instead of a cut-short output counting as written."""
+    view = memoryview(data).cast("B")
+    done = 0
+    while done < len(view):
+        written = file.write(view[done:])
+        if not written:  # None from a non-blocking descriptor that is full
+            raise OSError(errno.EAGAIN, os.strerror(errno.EAGAIN))
+        done += written
+    return done
 
 
 def default_output_path(input_path: str, scale: int, suffix: str) -> Path:

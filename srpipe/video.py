@@ -43,7 +43,7 @@ from srpipe.frames import (
 )
 from srpipe.media import Sink, SinkOptions, Source, SourceOptions, described, png_animation, turns_a_quarter
 from srpipe.memory import check_frame_size, decoder_pixels, default_max_pixels
-from srpipe.outputs import AtomicOutput, local_name_hint, special_kind
+from srpipe.outputs import AtomicOutput, local_name_hint, special_kind, write_all
 from srpipe.palette import PaletteFrames
 
 # Containers whose extension the default output name keeps; others become .mp4.
@@ -2184,7 +2184,7 @@ class StreamedFile:
         if self.interrupted is not None:
             raise OSError(errno.EINTR, "interrupted")
         try:
-            return self.raw.write(data)
+            return write_all(self.raw, data)
         except Exception:
             raise
         except BaseException as exc:  # KeyboardInterrupt, SIGTERM's Terminated

@@ -403,6 +403,20 @@ def test_an_image_cut_short_by_a_full_disk_is_an_error_not_an_output(tmp_path, s
     assert sorted(listing(tmp_path)) == sorted(["in.png", f"whole{suffix}"])
 
 
+@pytest.mark.parametrize("unbuffered", ["1", ""])
+def test_an_image_on_standard_output_cut_short_by_a_full_disk_is_an_error(tmp_path, unbuffered):
+    """Under PYTHONUNBUFFERED (set in many container images) standard output is unbuffered, and a
+    write onto a nearly full disk takes what fits and returns that count: the rest was dropped
+    and srpipe ended with 0 and a cut-short picture in the file."""
+    rng = np.random.default_rng(5)
+    cv2.imwrite(str(tmp_path / "in.png"), rng.integers(0, 255, (80, 100, 3), dtype=np.uint8))
+    with open(tmp_path / "out.png", "wb") as stdout:
+        done = subprocess.run([sys.executable, "-m", "srpipe", "upscale", str(tmp_path / "in.png"), "-m", "bicubic",
+                               "-o", "-"], stdout=stdout, stderr=subprocess.PIPE, preexec_fn=file_size_limit(4096),
+                              env={**os.environ, "PYTHONUNBUFFERED": unbuffered}, timeout=120)
+    assert_one_line_error(done, "cannot write -")
+
+
 @pytest.mark.parametrize("name", ["in.png", "clip.mp4"])
 def test_an_output_through_a_folder_that_does_not_exist_is_refused_before_the_work(tmp_path, name):
     """'missing/../out' names the folder it is in by name, but the file system needs 'missing':
