@@ -409,15 +409,21 @@ def _os2_bitmap(data: np.ndarray) -> np.ndarray:
 
 def read_rgb8(path: str | Path) -> np.ndarray:
     """An image file as 8-bit (H, W) grey or (H, W, 3) RGB, alpha dropped."""
+    return read_rgba8(path)[0]
+
+
+def read_rgba8(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """An image file as 8-bit (H, W) grey or (H, W, 3) RGB, and its (H, W) alpha or None."""
     cv2 = opencv()
     pixels = read_image(path)
     if pixels.dtype != np.uint8:
         pixels = ((pixels.astype(np.uint32) + 128) // 257).astype(np.uint8)  # round(x / 257), no float copy
+    alpha = pixels[..., -1] if pixels.ndim == 3 and pixels.shape[2] in (2, 4) else None
     if pixels.ndim == 3 and pixels.shape[2] in (1, 2):  # grey, and grey with alpha (a grey PNG's tRNS)
-        return pixels[..., 0]
+        return pixels[..., 0], alpha
     if pixels.ndim == 3:
         pixels = cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGB if pixels.shape[2] == 4 else cv2.COLOR_BGR2RGB)
-    return pixels
+    return pixels, alpha
 
 
 class ImageSource(Source):

@@ -12,17 +12,35 @@ def border_level(grey: np.ndarray) -> float:
     return float(np.median(edge))
 
 
-def to_model_input(pixels: np.ndarray, shape: tuple[int, int, int],
-                   dark_background: bool) -> tuple[np.ndarray, list[str]]:
-    """``pixels`` (H, W) grey or (H, W, 3) RGB uint8 -> ((C, H', W') float32 in [0, 1], notes).
+def flatten_alpha(image: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, str]:
+    """``image`` (grey or RGB uint8) over a plain background where ``alpha`` says it is transparent:
+    white under dark opaque parts, black under light ones (a black digit cut out on a transparent
+    sticker stays a dark digit on light, where dropping the alpha left black on black)."""
+    weight = alpha.astype(np.float32) / 255
+    grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    opaque = float((grey * weight).sum() / weight.sum()) if weight.sum() else 255.0
+    background = 255.0 if opaque < 128 else 0.0
+    weight = weight if image.ndim == 2 else weight[..., None]
+    flat = np.rint(image * weight + background * (1 - weight)).astype(np.uint8)
+    return flat, f"put its transparent parts on {'white' if background else 'black'}"
 
-    Colour is converted to the network's channels, a non-square picture is padded to a
-    square with its background level, then resized; for a network trained on light objects
-    on black (MNIST) a light background is inverted. Each change is described in ``notes``.
+
+def to_model_input(pixels: np.ndarray, shape: tuple[int, int, int], dark_background: bool,
+                   alpha: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
+    """``pixels`` (H, W) grey or (H, W, 3) RGB uint8 (``alpha``: its (H, W) opacity, if any) ->
+    ((C, H', W') float32 in [0, 1], notes).
+
+    Transparent parts are put on a background that contrasts with the opaque ones; colour is
+    converted to the network's channels; a non-square picture is resized to fit the network's
+    square and padded with its background level; for a network trained on light objects on
+    black (MNIST) a light background is inverted. Each change is described in ``notes``.
     """
     channels, height, width = shape
     notes = []
     image = pixels
+    if alpha is not None and alpha.min() < 255:
+        image, note = flatten_alpha(image, alpha)
+        notes.append(note)
     if channels == 1 and image.ndim == 3:
         image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
         notes.append("converted colour to grey")
@@ -30,18 +48,23 @@ def to_model_input(pixels: np.ndarray, shape: tuple[int, int, int],
         image = np.repeat(image[..., None], 3, axis=2)
         notes.append("converted grey to RGB")
     h, w = image.shape[:2]
-    if h != w and height == width:
+    fill = None
+    if h != w and height == width:  # the longer side fits the square, so memory follows the picture, not its square
         grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-        side, fill = max(h, w), int(round(border_level(grey)))
-        top, left = (side - h) // 2, (side - w) // 2
-        image = cv2.copyMakeBorder(image, top, side - h - top, left, side - w - left,
+        fill = int(round(border_level(grey)))
+        fit = height / max(h, w)
+        target = (max(1, round(w * fit)), max(1, round(h * fit)))
+    else:
+        target = (width, height)
+    if image.shape[:2] != target[::-1]:
+        interpolation = cv2.INTER_AREA if image.shape[0] > target[1] or image.shape[1] > target[0] else cv2.INTER_LINEAR
+        image = cv2.resize(image, target, interpolation=interpolation)
+        notes.append(f"resized {w}x{h} to {target[0]}x{target[1]}")
+    if fill is not None:
+        top, left = (height - target[1]) // 2, (width - target[0]) // 2
+        image = cv2.copyMakeBorder(image, top, height - target[1] - top, left, width - target[0] - left,
                                    cv2.BORDER_CONSTANT, value=(fill,) * 3)
-        notes.append(f"padded {w}x{h} to a {side}x{side} square")
-    if image.shape[:2] != (height, width):
-        interpolation = cv2.INTER_AREA if image.shape[0] > height else cv2.INTER_LINEAR
-        before = f"{image.shape[1]}x{image.shape[0]}"
-        image = cv2.resize(image, (width, height), interpolation=interpolation)
-        notes.append(f"resized {before} to {width}x{height}")
+        notes.append(f"padded to {width}x{height} with its background")
     if dark_background and channels == 1 and border_level(image) > 127:
         image = 255 - image
         notes.append("inverted (light background; the model expects light objects on black)")

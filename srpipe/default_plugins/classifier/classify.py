@@ -8,7 +8,7 @@ from typing import Iterator
 
 import numpy as np
 
-from srpipe.default_plugins.classifier.inputs import read_inputs
+from srpipe.default_plugins.classifier.inputs import InputImage, Unreadable, read_inputs
 from srpipe.default_plugins.classifier.model import Classifier
 from srpipe.nn.inputs import to_model_input
 
@@ -17,19 +17,26 @@ def classify(location: str | Path, classifier: Classifier, *, top_k: int = 3, ev
              batch_size: int = 64) -> Iterator[dict]:
     """One result per image or sampled frame: ``source``, ``frame``, ``time`` (seconds, videos
     only), ``predictions`` (the ``top_k`` labels with probabilities, best first) and ``notes``
-    (how the picture was converted for the model)."""
+    (how the picture was converted for the model); for a file of a folder that could not be
+    read, ``source`` and ``error`` instead."""
     top_k = min(top_k, len(classifier.classes))
     inputs = read_inputs(location, every)
     while batch := list(islice(inputs, batch_size)):
-        converted = [to_model_input(item.pixels, classifier.input_shape, classifier.dark_background)
-                     for item in batch]
-        probabilities = classifier.probabilities(np.stack([array for array, _ in converted]))
-        for item, (_, notes), probs in zip(batch, converted, probabilities):
+        pictures = [item for item in batch if isinstance(item, InputImage)]
+        converted = [to_model_input(item.pixels, classifier.input_shape, classifier.dark_background, item.alpha)
+                     for item in pictures]
+        probabilities = classifier.probabilities(np.stack([array for array, _ in converted])) if pictures else []
+        results = iter(zip(converted, probabilities))
+        for item in batch:  # in the folder's order
+            if isinstance(item, Unreadable):
+                yield {"source": item.source, "error": item.error}
+                continue
+            (_, notes), probs = next(results)
             best = np.argsort(-probs)[:top_k]
             yield {
                 "source": item.source,
                 "frame": item.frame,
                 "time": item.time,
                 "predictions": [{"label": classifier.classes[i], "probability": float(probs[i])} for i in best],
-                "notes": notes,
+                "notes": [*item.notes, *notes],
             }

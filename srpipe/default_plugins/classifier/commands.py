@@ -178,7 +178,9 @@ def classify(input_path, model, top_k, every, weights, device, as_json):
     """Classify an image, a folder of images or a video (every Nth frame, with timestamps).
 
     Pictures of another size or colour are converted the way the model expects; a note on
-    stderr says how. With --json, one JSON object per line.
+    stderr says how. With --json, one JSON object per line. In a folder, a file that cannot be
+    read is reported (in --json as an object with "error") and the others are classified; the
+    exit status is then 1.
     """
     from srpipe.default_plugins.classifier.classify import classify as run
     from srpipe.plugins import collect_models, get_plugin_manager
@@ -187,9 +189,15 @@ def classify(input_path, model, top_k, every, weights, device, as_json):
     with exits_as_errors():  # a plugin's code
         classifier = spec.load(device=_usable(device), weights=weights)
     told = set()
+    unreadable = []
     for result in run(input_path, classifier, top_k=top_k, every=every):
+        if "error" in result:
+            unreadable.append(result["source"])
+            click.echo(f"Error: {result['error']}", err=True)
         if as_json:
             click.echo(json.dumps(result))
+            continue
+        if "error" in result:
             continue
         for note in result["notes"]:
             if (result["source"], note) not in told:
@@ -201,6 +209,9 @@ def classify(input_path, model, top_k, every, weights, device, as_json):
             where += f" @ {time}frame {result['frame']}"
         labels = ", ".join(f"{p['label']} {100 * p['probability']:.1f}%" for p in result["predictions"])
         click.echo(f"{where}: {labels}")
+    if unreadable:
+        raise SrpipeError(f"{len(unreadable)} of the files in {input_path} could not be read (above; the first: "
+                          f"{unreadable[0]}); the others were classified")
 
 
 def _usable(device: str) -> str:

@@ -9,26 +9,41 @@ from typing import Iterator
 import numpy as np
 
 from srpipe.errors import SrpipeError
-from srpipe.images import image_paths, image_size, read_rgb8
-from srpipe.media import FOLDER_IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from srpipe.images import image_header, image_paths, image_size, read_rgba8
+from srpipe.media import FOLDER_IMAGE_SUFFIXES, VIDEO_SUFFIXES, png_animation
 from srpipe.memory import decoder_pixels, default_max_pixels
 from srpipe.outputs import special_kind
 
 
 @dataclass
 class InputImage:
-    """One picture to classify: RGB (H, W, 3) or grey (H, W) uint8, and where it came from."""
+    """One picture to classify: RGB (H, W, 3) or grey (H, W) uint8, its (H, W) alpha if any, and
+    where it came from; ``notes``: what was not read of the file."""
 
     source: str
     pixels: np.ndarray
     frame: int | None = None
     time: float | None = None
+    alpha: np.ndarray | None = None
+    notes: tuple[str, ...] = ()
 
 
-def read_inputs(location: str | Path, every: int = 25) -> Iterator[InputImage]:
-    """The images at ``location``: one image, each image of a folder (sorted by name), or
-    every ``every``-th frame of a video with its timestamp."""
+@dataclass
+class Unreadable:
+    """A file of a folder that could not be read, and why: the others are classified all the same."""
+
+    source: str
+    error: str
+
+
+def read_inputs(location: str | Path, every: int = 25) -> Iterator[InputImage | Unreadable]:
+    """The images at ``location``: one image, each image of a folder (sorted by name; one that
+    cannot be read is an :class:`Unreadable`), or every ``every``-th frame of a video (an animated
+    PNG's too) with its timestamp."""
     path = Path(location)
+    if str(location) == "-":
+        raise SrpipeError("classify reads an image, a folder of images or a video file, not standard input; "
+                          "save the data to a file and give its name")
     if not path.exists():
         raise SrpipeError(f"{path} does not exist; check the path")
     kind = special_kind(path)
@@ -43,10 +58,18 @@ def read_inputs(location: str | Path, every: int = 25) -> Iterator[InputImage]:
             raise SrpipeError(f"folder {path} holds no images ({', '.join(sorted(FOLDER_IMAGE_SUFFIXES))}); "
                               "give an image, a folder of images or a video")
         for file in files:
-            yield read_image(file)
-    elif path.suffix.lower() in VIDEO_SUFFIXES:
-        yield from read_video(path, every)
-    elif path.suffix.lower() not in FOLDER_IMAGE_SUFFIXES and looks_like_video(_read_bytes(path)):
+            try:
+                yield from read_picture(file, every)
+            except SrpipeError as e:
+                yield Unreadable(str(file), str(e))
+    else:
+        yield from read_picture(path, every)
+
+
+def read_picture(path: Path, every: int) -> Iterator[InputImage]:
+    """One file: a video's (an animated PNG's) every ``every``-th frame, else the image."""
+    if (path.suffix.lower() in VIDEO_SUFFIXES or png_animation(str(path)) is not None
+            or (path.suffix.lower() not in FOLDER_IMAGE_SUFFIXES and looks_like_video(_read_bytes(path)))):
         yield from read_video(path, every)
     else:
         yield read_image(path)
@@ -77,13 +100,16 @@ def read_image(path: Path) -> InputImage:
     stored = image_size(str(path))
     if stored is not None and stored[0] * stored[1] > default_max_pixels():
         raise SrpipeError(f"{path} is {stored[0]}x{stored[1]}, larger than srpipe reads; crop or shrink it")
+    pictures = image_header(str(path)).pictures
+    notes = (f"only its first picture of {pictures} is classified",) if pictures > 1 else ()
     try:
-        return InputImage(str(path), read_rgb8(path))
+        pixels, alpha = read_rgba8(path)
     except SrpipeError:
         if looks_like_video(_read_bytes(path)):
             raise SrpipeError(f"{path} is a video, not a {path.suffix} image; rename it with its "
                               "real extension (e.g. .mp4) to classify its frames") from None
         raise
+    return InputImage(str(path), pixels, alpha=alpha, notes=notes)
 
 
 def read_video(path: Path, every: int) -> Iterator[InputImage]:

@@ -42,11 +42,11 @@ def test_classify_image_folder_and_notes(cli_run, trained, tmp_path):
     assert all(len(r["predictions"]) == 2 for r in rows)
     probabilities = [p["probability"] for p in rows[0]["predictions"]]
     assert probabilities == sorted(probabilities, reverse=True) and 0 < sum(probabilities) <= 1 + 1e-6
-    assert rows[0]["notes"] == ["converted colour to grey", "padded 100x60 to a 100x100 square",
-                                "resized 100x100 to 28x28"]
+    assert rows[0]["notes"] == ["converted colour to grey", "resized 100x60 to 28x17",
+                                "padded to 28x28 with its background"]
     assert any(n.startswith("inverted") for n in rows[1]["notes"])
     text = cli_run("classify", tmp_path / "bar.png", "--model", "mnist", "--weights", weights)
-    assert text.stdout.startswith(f"{tmp_path / 'bar.png'}: ") and "padded 100x60" in text.stderr
+    assert text.stdout.startswith(f"{tmp_path / 'bar.png'}: ") and "resized 100x60" in text.stderr
 
 
 def test_classify_names_the_links_to_nothing_it_skips_in_a_folder(trained, tmp_path):
@@ -60,6 +60,70 @@ def test_classify_names_the_links_to_nothing_it_skips_in_a_folder(trained, tmp_p
     assert done.returncode == 0, done.stderr
     assert [line.split(":")[0] for line in done.stdout.splitlines()] == [str(tmp_path / "a.png")]
     assert f"Warning: skipped {tmp_path / 'b.png'}: a link to nothing, not an image file" in done.stderr.splitlines()
+
+
+def test_a_file_of_a_folder_that_cannot_be_read_leaves_the_others_classified(trained, tmp_path):
+    """One damaged picture (or a video named .png) in a folder threw away every result before it
+    in its batch of 64 and all after it: the command said only what was wrong with that file."""
+    _, weights = trained
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((28, 28), np.uint8))
+    (tmp_path / "b.png").write_bytes((tmp_path / "a.png").read_bytes()[:40])
+    make_test_video(tmp_path / "c.mp4", frames=2).rename(tmp_path / "c.png")
+    cv2.imwrite(str(tmp_path / "d.png"), np.zeros((28, 28), np.uint8))
+    for json_flag in ([], ["--json"]):
+        done = subprocess.run([sys.executable, "-m", "srpipe", "classify", str(tmp_path), "--model", "mnist",
+                               "--weights", str(weights), *json_flag], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 1
+        if json_flag:
+            rows = [json.loads(line) for line in done.stdout.splitlines()]
+            assert [(r["source"].rsplit("/", 1)[1], "error" in r) for r in rows] == \
+                [("a.png", False), ("b.png", True), ("c.png", True), ("d.png", False)]
+            assert "is a video" in rows[2]["error"]
+        else:
+            assert [line.split(":")[0] for line in done.stdout.splitlines()] == \
+                [str(tmp_path / "a.png"), str(tmp_path / "d.png")]
+        errors = [line for line in done.stderr.splitlines() if line.startswith("Error: ")]
+        assert errors[0].startswith(f"Error: cannot read {tmp_path / 'b.png'}")
+        assert errors[-1] == (f"Error: 2 of the files in {tmp_path} could not be read (above; the first: "
+                              f"{tmp_path / 'b.png'}); the others were classified")
+
+
+def test_transparency_animation_and_pages_are_not_dropped_without_a_word(cli_run, trained, tmp_path):
+    """A dark digit cut out on a transparent sticker became black on black (its alpha dropped); an
+    animated PNG gave its first frame only, a multi-page TIFF its first page, without a word."""
+    from PIL import Image
+
+    _, weights = trained
+    sticker = np.zeros((28, 28, 4), np.uint8)
+    sticker[6:22, 12:16] = (0, 0, 0, 255)  # a black bar, opaque; around it transparent black
+    cv2.imwrite(str(tmp_path / "sticker.png"), sticker)
+    frames = [Image.fromarray(np.full((28, 28), 60 * i, np.uint8)) for i in range(3)]
+    frames[0].save(tmp_path / "moving.png", save_all=True, append_images=frames[1:], duration=100)
+    frames[0].save(tmp_path / "pages.tif", save_all=True, append_images=frames[1:])
+    rows = {}
+    for name in ("sticker.png", "moving.png", "pages.tif"):
+        result = cli_run("classify", tmp_path / name, "-m", "mnist", "--weights", weights, "--json", "--every", "1")
+        assert result.exit_code == 0, result.output
+        rows[name] = [json.loads(line) for line in result.stdout.splitlines()]
+    assert rows["sticker.png"][0]["notes"][0] == "put its transparent parts on white"
+    assert [row["frame"] for row in rows["moving.png"]] == [0, 1, 2]
+    assert rows["pages.tif"][0]["notes"][0] == "only its first picture of 3 is classified"
+
+
+def test_a_picture_is_fitted_before_it_is_padded():
+    """A 1x40000 strip was padded to a 40000x40000 square before it was shrunk (gigabytes for a
+    40 kB picture; a longer one failed in OpenCV's allocator)."""
+    from srpipe.nn.inputs import to_model_input
+
+    array, notes = to_model_input(np.full((1, 40000), 200, np.uint8), (1, 28, 28), dark_background=False)
+    assert array.shape == (1, 28, 28) and notes == ["resized 40000x1 to 28x1", "padded to 28x28 with its background"]
+    assert np.allclose(array[0, 13], 200 / 255) and np.allclose(array[0, 0], 200 / 255)  # the background is its own
+    sticker = np.zeros((28, 28), np.uint8)
+    alpha = np.zeros((28, 28), np.uint8)
+    alpha[6:22, 12:16] = 255
+    array, notes = to_model_input(sticker, (1, 28, 28), dark_background=True, alpha=alpha)
+    assert notes[0] == "put its transparent parts on white" and notes[-1].startswith("inverted")
+    assert array[0, 10, 13] == 1 and array[0, 0, 0] == 0  # the black bar, now light on black as MNIST draws
 
 
 def test_classify_video_every_nth_frame_with_timestamps(cli_run, trained, tmp_path):
