@@ -668,7 +668,7 @@ def plan(in_dir: Path, out_dir: Path, pattern: str | None, settings: BatchSettin
     """(tasks to run, results already known: skipped files, outputs in the way and name clashes).
     A task is (rel, source, output, out_rel, whether the output exists and may be replaced)."""
     key = settings.key()
-    tasks, known, claimed, regular = [], [], {}, {}
+    tasks, known, regular = [], [], {}
     for rel in find_inputs(in_dir, out_dir, pattern):
         try:
             st = os.stat(in_dir / rel)
@@ -682,14 +682,18 @@ def plan(in_dir: Path, out_dir: Path, pattern: str | None, settings: BatchSettin
     inputs = {}  # by identity, so that links and hard links count: each file's first path
     for rel, st in regular.items():
         inputs.setdefault((st.st_dev, st.st_ino), rel)
-    for rel in regular:
-        out_rel = output_name(in_dir, rel)
+    out_rels = {rel: output_name(in_dir, rel) for rel in regular}
+    claimants: dict[Path, list[Path]] = {}
+    for rel, out_rel in out_rels.items():
+        claimants.setdefault(out_rel, []).append(rel)
+    for rel, out_rel in out_rels.items():
         output = out_dir / out_rel
-        if out_rel in claimed:
-            known.append(FileResult(str(rel), "failed", str(out_rel),
-                                    error=f"its output {out_rel} is also the output of {claimed[out_rel]}; rename one"))
+        others = [other.as_posix() for other in claimants[out_rel] if other != rel]
+        if others:  # none of them: the one written would stand under a name that tells the others' too
+            known.append(FileResult(str(rel), "failed", str(out_rel), error=(
+                f"its output {out_rel} is also the output of {', '.join(others)}; rename one (none of them is "
+                "upscaled)")))
             continue
-        claimed[out_rel] = rel
         writer = manifest.writer(str(out_rel))  # by an earlier run, of an input this one may leave out (--pattern)
         if writer is not None and writer != rel.as_posix() and (in_dir / writer).is_file():
             known.append(FileResult(str(rel), "failed", str(out_rel),
