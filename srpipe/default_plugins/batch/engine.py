@@ -136,9 +136,10 @@ def _inside(path: Path, folder: Path) -> bool:
     return os.path.commonpath([os.path.realpath(path), os.path.realpath(folder)]) == os.path.realpath(folder)
 
 
-def find_inputs(in_dir: Path, out_dir: Path, pattern: str | None) -> list[Path]:
-    """Media files under ``in_dir`` (relative paths, sorted), leaving out ``out_dir``, other
-    batches' output folders (where their manifest is: upscaling those again is never meant)
+def find_inputs(in_dir: Path, out_dir: Path, pattern: str | None) -> tuple[list[Path], list[FileResult]]:
+    """Media files under ``in_dir`` (relative paths, sorted), and a failure for each folder under
+    it that cannot be read (its files cannot be upscaled, nor even named); leaving out ``out_dir``,
+    other batches' output folders (where their manifest is: upscaling those again is never meant)
     and links to folders, with a warning for each folder left out, and one where no file is
     taken although there are files; srpipe's own partial outputs (an unfinished run's, or one
     still writing) are never taken, nor hidden files and folders unless ``pattern`` names them
@@ -149,8 +150,8 @@ def find_inputs(in_dir: Path, out_dir: Path, pattern: str | None) -> list[Path]:
     # Hidden entries are a system's, not media: macOS writes ._IMG_0001.MOV beside each clip on a
     # shared drive, which would fail as a damaged video; .Trashes holds deleted files.
     hidden_taken = pattern is not None and (pattern.startswith(".") or "/." in pattern)
-    found, others, hidden = [], 0, 0
-    for root, dirs, files in os.walk(in_dir):
+    found, others, hidden, unreadable = [], 0, 0, []
+    for root, dirs, files in os.walk(in_dir, onerror=unreadable.append):
         kept = []
         for name in sorted(dirs):
             if name.startswith(".") and not hidden_taken:
@@ -191,7 +192,13 @@ def find_inputs(in_dir: Path, out_dir: Path, pattern: str | None) -> list[Path]:
                         "--pattern names them by their leading dot")
         warnings.warn(f"no file under {shown(os.fspath(in_dir))} is {what} ({'; '.join(left)}); --pattern picks "
                       "files by name")
-    return found
+    for error in unreadable:
+        if os.path.samefile(error.filename, in_dir):
+            raise SrpipeError(f"cannot read the folder {in_dir} ({error.strerror}); check its permissions")
+    failed = [FileResult(Path(os.path.relpath(error.filename, in_dir)).as_posix() + "/", "failed", error=(
+        f"the folder cannot be read ({error.strerror}); nothing in it is upscaled: check its permissions"))
+        for error in unreadable]
+    return found, failed
 
 
 def output_name(in_dir: Path, rel: Path) -> Path:
@@ -668,8 +675,10 @@ def plan(in_dir: Path, out_dir: Path, pattern: str | None, settings: BatchSettin
     """(tasks to run, results already known: skipped files, outputs in the way and name clashes).
     A task is (rel, source, output, out_rel, whether the output exists and may be replaced)."""
     key = settings.key()
-    tasks, known, regular = [], [], {}
-    for rel in find_inputs(in_dir, out_dir, pattern):
+    regular = {}
+    found, known = find_inputs(in_dir, out_dir, pattern)
+    tasks = []
+    for rel in found:
         try:
             st = os.stat(in_dir / rel)
         except OSError:

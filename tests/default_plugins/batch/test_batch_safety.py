@@ -8,7 +8,9 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import types
+from pathlib import Path
 
 import cv2
 import pytest
@@ -311,3 +313,47 @@ def test_a_batch_record_that_cannot_be_written_is_one_line(tmp_path):
     assert done.returncode == 1 and len(lines) == 1, lines
     journal = tmp_path / "out" / ".srpipe-batch.journal"
     assert lines[0].startswith(f"Error: cannot write {journal}") and "free space" in lines[0]
+
+
+@pytest.mark.skipif(os.geteuid() == 0 and shutil.which("setpriv") is None,
+                    reason="root reads any folder, and setpriv (util-linux), to run as nobody, is missing")
+def test_a_folder_that_cannot_be_read_fails_naming_itself(tmp_path):
+    """A folder the batch could not list was passed over without a word (os.walk's way): its files
+    were not upscaled and the batch ended with 0. Root reads any folder: as root the batch runs as
+    nobody (setpriv), in a folder nobody may reach."""
+    as_root = os.geteuid() == 0
+    base = Path(tempfile.mkdtemp(dir="/tmp")) if as_root else tmp_path
+    try:
+        base.chmod(0o777)
+        inputs = base / "in"
+        (inputs / "sub").mkdir(parents=True)
+        make_test_video(inputs / "a.mp4", frames=3, audio=False)
+        make_test_video(inputs / "sub" / "b.mp4", frames=3, audio=False)
+        for folder in (inputs, inputs / "sub"):
+            folder.chmod(0o755)
+            for file in folder.glob("*.mp4"):
+                file.chmod(0o644)
+        (inputs / "sub").chmod(0)
+
+        as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if as_root else []
+
+        def run(folder):
+            return subprocess.run([*as_nobody, sys.executable, "-m", "srpipe", "batch", str(folder), str(base / "out"),
+                                   "-m", "bicubic", "--json", "-q"], capture_output=True, cwd=base, timeout=120,
+                                  env={**os.environ, "HOME": str(base), "XDG_CACHE_HOME": str(base / "cache")})
+
+        done = run(inputs)
+        assert done.returncode == 1, done.stderr.decode()
+        assert statuses(json.loads(done.stdout)) == {
+            "a.mp4": ("done", None),
+            "sub/": ("failed", "the folder cannot be read (Permission denied); nothing in it is upscaled: check its "
+                               "permissions")}
+        inputs.chmod(0)
+        done = run(inputs)
+        assert done.stderr.decode().splitlines()[-1] == \
+            f"Error: cannot read the folder {inputs} (Permission denied); check its permissions"
+    finally:
+        for folder in (inputs, inputs / "sub"):
+            folder.chmod(0o755)
+        if as_root:
+            shutil.rmtree(base)
