@@ -13,6 +13,7 @@ import math
 import os
 import re
 import select
+import shlex
 import stat
 import struct
 import sys
@@ -926,6 +927,11 @@ class PyAVSource(Source):
         if self.video is None:
             self.container.close()
             raise SrpipeError(f"{location} has no video stream; srpipe upscales video and images")
+        if self.video.disposition & av.stream.Disposition.attached_pic:  # a song's cover: one frame, no time
+            self.container.close()
+            raise SrpipeError(f"{location} holds no video but a cover picture; srpipe upscales video and images: "
+                              f"take the picture out first (ffmpeg -i {shlex.quote(location)} -an -frames:v 1 "
+                              "cover.png) and upscale that")
         refused = refused_size(logs) if not self.video.codec_context or not self.video.codec_context.width else None
         if refused is not None:  # the probe's decoder refused a frame over the limit, leaving the size unknown
             self.container.close()
@@ -1084,6 +1090,7 @@ class PyAVSource(Source):
         passthrough = {s.index for s in self.passthrough}
         times = FrameTimes(self._rate_step(), untimed=self.container.format.name in ELEMENTARY_FORMATS)
         video_pts, video_end, corrupt = [], None, False  # what the demuxer gave, to tell what it lost
+        keyframe_pts, bytes_skipped = set(), False
         undated: dict[int, list[av.Packet]] = {}  # copied packets waiting for a decoding time
         audio_times = AudioTimes()
         best_effort = BestEffortTimes()
@@ -1121,7 +1128,8 @@ class PyAVSource(Source):
             if joints is not None and packet.size:
                 joints.close_up(packet)
             if reach != -1 and packet.pos is not None and packet.pos >= 0 and packet.size:
-                corrupt |= reach is not None and packet.pos > reach + SKIPPED_BYTES
+                bytes_skipped |= reach is not None and packet.pos > reach + SKIPPED_BYTES
+                corrupt |= bytes_skipped
                 reach = max(reach or 0, packet.pos + packet.size)
             index = packet.stream.index
             if index == self.video.index:
@@ -1129,6 +1137,8 @@ class PyAVSource(Source):
                 if stamp is not None:
                     video_pts.append(stamp)
                     video_end = max(video_end or 0, stamp + (packet.duration or 0))
+                    if packet.is_keyframe:
+                        keyframe_pts.add(stamp)
                 corrupt |= packet.is_corrupt
                 for video_frame in self._decode(packet):
                     if self.display_matrix is None:
@@ -1166,7 +1176,8 @@ class PyAVSource(Source):
                           f"time, with no timed one before {'them' if count != 1 else 'it'}, and "
                           f"{'are' if count != 1 else 'is'} left out")
         if self.pts_range is None:
-            self._count_container_losses(sorted(video_pts), video_end, corrupt, joints.at if joints else [])
+            self._count_container_losses(sorted(video_pts), video_end, corrupt, joints.at if joints else [],
+                                         set() if bytes_skipped else keyframe_pts)
             self._tell_frameless_packets()
 
     def _from_origin(self, packets: Iterator[av.Packet]) -> Iterator[av.Packet]:
@@ -1250,7 +1261,8 @@ class PyAVSource(Source):
     def deinterlaced_frames(self) -> int:
         return self._deinterlacer.count if self._deinterlacer is not None else 0
 
-    def _count_container_losses(self, pts: list[int], end: int | None, corrupt: bool, joints: list[Fraction]) -> None:
+    def _count_container_losses(self, pts: list[int], end: int | None, corrupt: bool, joints: list[Fraction],
+                                keyframes: set[int]) -> None:
         """Frames the demuxer skipped over (a damaged container): a stream ending before the
         duration its header states and, where the demuxer flagged a packet as ``corrupt`` or
         skipped bytes (``SKIPPED_BYTES``), gaps in timestamps that are otherwise regular. They stop
@@ -1263,7 +1275,11 @@ class PyAVSource(Source):
         takes it in MPEG-TS), or a gap in the ``CUT_END_FRAMES`` frames before one (the first
         recording's cut end; a joint in MPEG-TS is flagged corrupt), nor gaps as near the
         ``joints`` closed up (:class:`Joints`, in seconds), where the header's end is in the times
-        before they were, and says nothing."""
+        before they were, and says nothing. Nor is a gap that ends at a keyframe (of ``keyframes``,
+        their times; none where the demuxer skipped bytes to find its way again, which it does
+        at a keyframe): there a recording joined after a pause begins (``cat a.ts b.ts``, a
+        stream's discontinuity; what is lost mid-way leaves frames that refer to it), which is
+        told and kept as it is."""
         if not pts or end is None:
             return
         gaps = [(a, b) for a, b in zip(pts, pts[1:]) if b > a]
@@ -1276,9 +1292,17 @@ class PyAVSource(Source):
             elif corrupt:
                 longest, near = DISCONTINUITY_S / self.time_base, (CUT_END_FRAMES + 1) * step
                 joined = [joint / self.time_base for joint in joints]
-                lost += sum(round(d / step) - 1 for i, ((a, b), d) in enumerate(zip(gaps, steps))
-                            if 1.5 * step < d and max(steps[i:i + CUT_END_FRAMES + 1]) <= longest
-                            and not any(a - near <= joint <= b + near for joint in joined))
+                holes = [(a, b) for i, ((a, b), d) in enumerate(zip(gaps, steps))
+                         if 1.5 * step < d and max(steps[i:i + CUT_END_FRAMES + 1]) <= longest
+                         and not any(a - near <= joint <= b + near for joint in joined)]
+                lost += sum(round((b - a) / step) - 1 for a, b in holes if b not in keyframes)
+                pauses = [(a, b) for a, b in holes if b in keyframes]
+                if pauses:
+                    (a, b), tb = pauses[0], self.time_base
+                    more = f" (and {len(pauses) - 1} more times)" if len(pauses) > 1 else ""
+                    warnings.warn(f"{self.location}'s times skip {float((b - a - step) * tb):.2f} s at "
+                                  f"{float(a * tb):.2f} s{more}, up to a keyframe (recordings joined after a pause?): "
+                                  "the picture before holds as long, as players show it")
         rate = self.video.average_rate
         step = step or (1 / (Fraction(rate) * self.time_base) if rate else None)
         stated = None if joints else stated_end(self.video, round(self.origin / self.time_base))

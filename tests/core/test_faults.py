@@ -163,6 +163,29 @@ def test_audio_only_file_is_refused(tmp_path):
     assert_one_line_error(run_srpipe("upscale", path), "sound.m4a has no video stream")
 
 
+def test_a_song_with_a_cover_picture_is_refused_as_sound(tmp_path):
+    """A song's cover is a video stream of one picture: it came out as a 1 ms video, its flag and
+    the sound's point lost, after a warning that its frame had no timestamp."""
+    path = tmp_path / "song.mp4"
+    with av.open(str(path), "w") as container:
+        sound = container.add_stream("aac", rate=48000)
+        cover = container.add_stream("mjpeg", rate=1)
+        cover.width, cover.height, cover.pix_fmt = 64, 48, "yuvj420p"
+        cover.disposition = av.stream.Disposition.attached_pic
+        jpeg = io.BytesIO()
+        Image.new("RGB", (64, 48), "red").save(jpeg, "JPEG")
+        packet = av.Packet(jpeg.getvalue())
+        packet.stream, packet.pts, packet.dts = cover, 0, 0
+        container.mux(packet)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = 48000, 0
+        container.mux(sound.encode(frame))
+        container.mux(sound.encode())
+    assert_one_line_error(run_srpipe("upscale", path, "-o", tmp_path / "out.mp4"),
+                          "song.mp4 holds no video but a cover picture", "-an -frames:v 1 cover.png")
+    assert listing(tmp_path) == ["song.mp4"]
+
+
 def test_video_stream_without_frames_is_refused(tmp_path):
     path = tmp_path / "empty.mkv"
     with av.open(str(path), "w") as container:
@@ -440,6 +463,29 @@ def test_recordings_joined_end_to_end_in_mpegts_are_no_damage(tmp_path):
     done = run_srpipe("upscale", joined, "-o", tmp_path / "out.ts", "-q")
     assert done.returncode == 0, done.stderr.decode()
     assert len(video_info(tmp_path / "out.ts")["times"]) == len(times)
+
+
+def test_recordings_joined_after_a_short_pause_are_kept_and_told(tmp_path):
+    """``cat a.ts b.ts`` where b was recorded 1.8 s after a ended (a recorder restarted, HLS segments
+    across a discontinuity): the joint is flagged corrupt and the gap, shorter than a jump FFmpeg
+    closes up, was counted as about 44 lost frames, the upscale refused ("is damaged") and with
+    --on-decode-error skip told frames skipped that were never there. The gap ends at the second
+    recording's keyframe; a loss mid-way leaves frames that refer to what was lost."""
+    part = make_test_video(tmp_path / "part.mp4", frames=30, codec_options={"preset": "ultrafast", "g": "10"})
+    first, second = shifted_ts(part, tmp_path / "first.ts", 0.0), shifted_ts(part, tmp_path / "second.ts", 3.0)
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(first.read_bytes() + second.read_bytes())
+    with av.open(str(joined)) as container:  # its packet counters restart
+        assert any(packet.is_corrupt for packet in container.demux(video=0))
+    times = video_info(joined)["times"]
+    assert len(times) == 60 and 1.7 < times[30] - times[29] < 1.9
+    done = run_srpipe("upscale", joined, "-o", tmp_path / "out.mkv")
+    assert done.returncode == 0, done.stderr.decode()
+    assert [line for line in done.stderr.decode().splitlines() if line.startswith("Warning")] == [
+        f"Warning: {joined}'s times skip 1.78 s at 1.18 s, up to a keyframe (recordings joined after a pause?): "
+        "the picture before holds as long, as players show it"]
+    out = video_info(tmp_path / "out.mkv")["times"]
+    assert np.allclose(np.array(out, float) - float(out[0]), np.array(times, float) - float(times[0]), atol=0.002)
 
 
 def shifted_ts(clip, target, seconds, kinds=("video", "audio")):
