@@ -74,6 +74,9 @@ def plugin_code(what: str = "a plugin", prints: bool = True):
     try:
         with prints_to_stderr() if prints else contextlib.nullcontext():
             yield
+    except Stop:  # srpipe's own handler stopped the run, and set the handlers its ending needs
+        handlers = {}
+        raise
     finally:
         if folder is not None and _current_folder() != folder:
             os.chdir(folder)
