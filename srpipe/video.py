@@ -1074,6 +1074,12 @@ class PyAVSource(Source):
         """The frames of one chunk: decoding starts at the keyframe ``start`` and
         runs until the decoder, which emits in presentation order, passes ``end``."""
         if start is not None:
+            # the file's first frame's size and format, which a part after a change of them is brought
+            # to, as the whole file's frames are (:meth:`_as_first`)
+            video_frame = next(self.container.decode(self.video), None)
+            if video_frame is not None:
+                self.first_frame_size = (video_frame.width, video_frame.height)
+                self._first_format = video_frame.format.name
             self.container.seek(start, stream=self.video, backward=True)
         first = True
         for frame in self._items():
@@ -1144,8 +1150,10 @@ class PyAVSource(Source):
                     if self.display_matrix is None:
                         self.display_matrix = _display_matrix(video_frame) or ()
                         self.hdr10 = hdr10_params(video_frame)
-                        self.first_frame_size = (video_frame.width, video_frame.height)
-                    frame = frame_from_av(video_frame, self.chroma_location)
+                        if self.first_frame_size is None:
+                            self.first_frame_size = (video_frame.width, video_frame.height)
+                            self._first_format = video_frame.format.name
+                    frame = frame_from_av(self._as_first(video_frame), self.chroma_location)
                     frame.pts = best_effort(video_frame.pts, video_frame.dts)
                     yield from times(frame)
             elif index in passthrough and packet.size and audio_times.date(packet):  # not the empty packet that
@@ -1205,10 +1213,28 @@ class PyAVSource(Source):
 
     # The first frame's, which the header's (``width``, ``height``: the last size it saw) may not be
     first_frame_size: tuple[int, int] | None = None
+    _first_format: str | None = None
+    _told_layout_change = False
     _decoded = False  # a frame came out of the decoder
     _packets_in = _frames_out = 0  # the video packets with data that went into the decoder, the frames out
     _fields_seen = False  # an interlaced frame came out
     _first_concealed: float | None = None  # the time of the first frame the decoder mended, in seconds
+
+    def _as_first(self, video_frame: av.VideoFrame) -> av.VideoFrame:
+        """``video_frame`` in the first frame's size and pixel format, as FFmpeg's command scales
+        and converts it (its -autoscale): a broadcast switches size for its adverts, recordings
+        joined end to end differ, and an output holds one size and format. Told once."""
+        size, pixel_format = (video_frame.width, video_frame.height), video_frame.format.name
+        if (size, pixel_format) == (self.first_frame_size, self._first_format):
+            return video_frame
+        width, height = self.first_frame_size
+        if not self._told_layout_change:
+            self._told_layout_change = True
+            at = f" at {float(video_frame.time):.3f} s" if video_frame.time is not None else ""
+            warnings.warn(f"{self.location} changes from {width}x{height} {self._first_format} to "
+                          f"{size[0]}x{size[1]} {pixel_format}{at}: the frames from there are brought to the first's "
+                          "size and format, as FFmpeg's command brings them")
+        return video_frame.reformat(width=width, height=height, format=self._first_format, interpolation="BICUBIC")
 
     def _tell_frameless_packets(self) -> None:
         """Say how many packets gave no frame where each should give one (:data:`ONE_FRAME_A_PACKET`):

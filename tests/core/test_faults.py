@@ -14,6 +14,7 @@ import time
 from fractions import Fraction
 
 import av
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -753,14 +754,24 @@ def test_sound_retimed_by_lost_mpegts_packets_is_told_as_damage_and_left_out_whe
         (tmp_path / "out.mp4").unlink()
 
 
-def test_a_size_change_is_told_in_the_inputs_sizes_with_what_to_do(tmp_path):
-    grows = tmp_path / "grows.ts"  # recordings joined end to end, the second larger
-    grows.write_bytes(b"".join(make_test_video(tmp_path / f"{w}.ts", width=w, height=h, frames=5, audio=False)
-                               .read_bytes() for w, h in ((64, 48), (96, 64))))
-    done = run_srpipe("upscale", grows, "-o", tmp_path / "out.mkv")
-    assert_one_line_error(done, "grows.ts changes frame size mid-stream, from 64x48 to 96x64 at",
-                          "ffmpeg -vf scale=64:48")
-    assert listing(tmp_path) == ["64.ts", "96.ts", "grows.ts"]
+def test_a_size_or_format_change_is_brought_to_the_first_frames_as_ffmpeg_does(tmp_path):
+    """A broadcast switches size for its adverts; recordings joined end to end differ. The upscale
+    stopped there (and a stream on standard output lost the frames in flight before the change);
+    FFmpeg's command scales and converts the frames from there to the first's, as now, with a word."""
+    parts = [make_test_video(tmp_path / f"{i}.ts", width=w, height=h, frames=5, audio=False, pix_fmt=pix_fmt)
+             for i, (w, h, pix_fmt) in enumerate(((64, 48, "yuv420p"), (96, 64, "yuv420p"), (64, 48, "yuv444p")))]
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(b"".join(part.read_bytes() for part in parts))
+    done = run_srpipe("upscale", joined, "-m", "bicubic", "-o", tmp_path / "out.mkv")
+    assert done.returncode == 0, done.stderr.decode()
+    assert f"Warning: {joined} changes from 64x48 yuv420p to 96x64 yuv420p at 0.200 s: the frames from there are " \
+        "brought to the first's size and format, as FFmpeg's command brings them" in done.stderr.decode()
+    info = video_info(tmp_path / "out.mkv")
+    assert len(info["luma"]) == 15 and {luma.shape for luma in info["luma"]} == {(96, 128)}
+    second = video_info(parts[1])["luma"][0]  # its picture, not another's: the first part's scaled the same way
+    expected = cv2.resize(cv2.resize(second, (64, 48), interpolation=cv2.INTER_CUBIC), (128, 96),
+                          interpolation=cv2.INTER_CUBIC)
+    assert np.abs(info["luma"][5].astype(int) - expected).mean() < 4
 
 
 def test_subtitles_mpeg_ts_cannot_carry_are_refused_not_written_as_data(tmp_path):

@@ -79,11 +79,6 @@ def _decode_all(path: str) -> list[Frame]:
         frames = [item for item in source.items() if isinstance(item, Frame)]
     finally:
         source.close()
-    sizes = list(dict.fromkeys((frame.width, frame.height) for frame in frames))
-    if len(sizes) > 1:  # batches of frames stack them
-        (width, height), (new_width, new_height) = sizes[:2]
-        raise SrpipeError(f"{path} changes frame size mid-stream, from {width}x{height} to {new_width}x{new_height}; "
-                          "srpipe bench times one size: cut the clip where it changes (ffmpeg -t, -ss)")
     return frames
 
 

@@ -257,6 +257,37 @@ def test_a_chunked_file_keeps_its_chapters_and_its_video_tracks_tags(tmp_path):
         assert video.disposition & av.stream.Disposition.default
 
 
+def test_a_chunked_file_that_changes_size_gives_what_one_process_gives(tmp_path):
+    """Frames of another size than the first are brought to its size (as FFmpeg's command does); a
+    chunk after the change took its own first frame's size, and the join put frames of two sizes
+    in one stream, which decoders read with errors."""
+    parts = [make_test_video(tmp_path / f"{i}.ts", width=w, height=h, frames=15, audio=False,
+                             codec_options={"preset": "ultrafast", "g": "5"})
+             for i, (w, h) in enumerate(((64, 48), (96, 64)))]
+    (tmp_path / "in").mkdir()
+    clip = tmp_path / "in" / "grows.mkv"  # its stream's header says the first size, its packets both
+    with av.open(str(parts[0])) as first, av.open(str(clip), "w") as out:
+        stream = out.add_stream_from_template(first.streams.video[0])
+        shift = 0
+        for part in parts:  # the second after the first, in time
+            with av.open(str(part)) as source:
+                packets_in = [packet for packet in source.demux(video=0) if packet.dts is not None]
+                end = max(packet.pts for packet in packets_in) + packets_in[0].duration  # muxing rescales them
+                for packet in packets_in:
+                    packet.pts, packet.dts, packet.stream = packet.pts + shift, packet.dts + shift, stream
+                    out.mux(packet)
+                shift += end
+    assert len(plan_chunks(index_video(clip), 0.2)) >= 3
+    done = run_srpipe("batch", clip.parent, tmp_path / "out", "--jobs", "2", "--chunk-seconds", "0.2", "-m", "bicubic",
+                      "--codec", "ffv1", "-q", "--json")
+    assert done.returncode == 0, done.stderr.decode()
+    whole = upscale(str(clip), str(tmp_path / "whole.mkv"), model="bicubic",
+                    sink_options=SinkOptions(codec="ffv1", crf=None))
+    chunked = video_info(tmp_path / "out" / "grows.mkv")["luma"]
+    assert len(chunked) == 30 and {luma.shape for luma in chunked} == {(96, 128)}
+    assert all(np.array_equal(a, b) for a, b in zip(chunked, video_info(whole.output)["luma"], strict=True))
+
+
 def test_a_chunked_interlaced_file_is_deinterlaced_as_one_process_does(tmp_path):
     (tmp_path / "in").mkdir()
     clip = make_interlaced_clip(tmp_path / "in" / "tv.mp4", [test_pattern(64, 48, i) for i in range(80)],
