@@ -210,11 +210,13 @@ class LiveLoop:
             raise
         finally:
             wait = INTERRUPTED_WAIT_S if interrupted else STOP_WAIT_S
-            self.worker.stop(wait)
-            self.feed.stop(wait)
-            self.stats.read = self.feed.slot.put_count
-            self.stats.dropped = self.stats.read - self.stats.shown  # in a handoff, in hand, or being drawn
-            self.stats.seconds = self.clock() - start
+            try:
+                self.worker.stop(wait)
+                self.feed.stop(wait)
+            finally:  # a second Ctrl-C as they stop (timeout(1) sends its signal twice) ends the waits, not the count
+                self.stats.read = self.feed.slot.put_count
+                self.stats.dropped = self.stats.read - self.stats.shown  # in a handoff, in hand, or being drawn
+                self.stats.seconds = self.clock() - start
         return self.stats
 
     @property

@@ -101,6 +101,28 @@ def test_escape_quits_and_the_waiting_frame_counts_as_dropped(tmp_path):
     assert view.calls == 3 and stats.shown + stats.dropped == stats.read
 
 
+def test_a_second_ctrl_c_as_the_threads_stop_keeps_the_counts(tmp_path):
+    """timeout(1) sends its signal twice, and users press Ctrl-C twice: the second landed in the
+    wait for the threads to stop, and the summary said '0 read in 0.0 s' of a run that showed frames."""
+
+    class Interrupting(ScriptedView):
+        def key(self, wait_ms):
+            if super().key(wait_ms) == ord("i"):
+                raise KeyboardInterrupt
+
+    loop, _ = endless_loop(Interrupting([-1, -1, -1, "i"]), tmp_path, a=50)
+    stop = loop.worker.stop
+
+    def interrupted_stop(wait):
+        stop(wait)
+        raise KeyboardInterrupt
+
+    loop.worker.stop = interrupted_stop
+    with pytest.raises(KeyboardInterrupt):
+        loop.run()
+    assert loop.stats.shown > 0 and loop.stats.read >= loop.stats.shown and loop.stats.seconds > 0
+
+
 def test_cycle_leaves_out_models_that_fail_to_load(tmp_path):
     from srpipe.errors import SrpipeError
     from srpipe.models import ModelSpec
