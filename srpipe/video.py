@@ -279,6 +279,8 @@ def _open_error(location: str, exc: Exception) -> SrpipeError:
         return SrpipeError(f"cannot read {location}: {reason}{hint}")
     if is_network(location) and "Invalid data" not in reason:  # the server, the address or the network
         return SrpipeError(f"cannot read {location}: {reason}; check the address and that the server is up")
+    if getattr(exc, "errno", None) in (errno.EACCES, errno.EPERM):
+        return SrpipeError(f"cannot read {location}: {reason}; check that you may read it")
     return SrpipeError(f"cannot read {location} as video: {reason}; check that it is a complete media file")
 
 

@@ -9,9 +9,11 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import cv2
@@ -185,6 +187,26 @@ def test_a_song_with_a_cover_picture_is_refused_as_sound(tmp_path):
     assert_one_line_error(run_srpipe("upscale", path, "-o", tmp_path / "out.mp4"),
                           "song.mp4 holds no video but a cover picture", "-an -frames:v 1 cover.png")
     assert listing(tmp_path) == ["song.mp4"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0 and shutil.which("setpriv") is None,
+                    reason="root reads any file, and setpriv (util-linux), to run as nobody, is missing")
+def test_a_video_one_may_not_read_is_told_so(tmp_path):
+    """'Permission denied; check that it is a complete media file' sent the user to the wrong place."""
+    as_root = os.geteuid() == 0
+    base = Path(tempfile.mkdtemp(dir="/tmp")) if as_root else tmp_path  # where nobody may go
+    try:
+        base.chmod(0o777)
+        clip = make_test_video(base / "clip.mp4", frames=3)
+        clip.chmod(0)
+        as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if as_root else []
+        done = subprocess.run([*as_nobody, sys.executable, "-m", "srpipe", "upscale", str(clip), "-o",
+                               str(base / "out.mp4")], capture_output=True, cwd=base, timeout=120,
+                              env={**os.environ, "HOME": str(base), "XDG_CACHE_HOME": str(base / "cache")})
+        assert_one_line_error(done, f"cannot read {clip}: Permission denied; check that you may read it")
+    finally:
+        if as_root:
+            shutil.rmtree(base)
 
 
 def test_video_stream_without_frames_is_refused(tmp_path):
