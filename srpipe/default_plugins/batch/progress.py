@@ -81,6 +81,9 @@ class BatchProgress:
         self.total = 0  # frames, estimated, corrected as files finish
         self.frames = 0
         self.estimates: dict[str, int] = {}  # per input file (its chunks summed)
+        # Files run in chunks: their chunks' counts are exact, and what a file had in all may include
+        # chunks an earlier, interrupted run made, which this run's count leaves out
+        self.chunked: set[str] = set()
         self.file_frames: dict[str, int] = {}  # frames written, counted to the file started last
         self.files = 0  # files to upscale in this run
         self.started: dict[str, int] = {}  # input file -> its number, in the order files start
@@ -99,6 +102,8 @@ class BatchProgress:
             rel = str(job.rel)
             count = job.chunk.frames if job.chunk is not None else estimate_frames(job.source)
             self.estimates[rel] = self.estimates.get(rel, 0) + count
+            if job.chunk is not None:
+                self.chunked.add(rel)
         if self.began is not None:  # a file runs again: its frames count twice
             self._set_total(self.total + sum(estimate_frames(job.source) for job in jobs))
             return
@@ -136,7 +141,8 @@ class BatchProgress:
         if rel in self.estimates:  # one of this run's files: the total follows what it really had
             self.finished += 1
             estimate = self.estimates.pop(rel)
-            if result.status == "done":  # (not below what was counted: a file that ran again counts twice)
+            if result.status == "done" and rel not in self.chunked:  # (not below what was counted: a file
+                # that ran again counts twice)
                 self._set_total(max(self.total - estimate + result.frames, self.frames))
             elif result.status == "failed":  # what it wrote before it failed stays counted
                 self._set_total(self.total - estimate + min(self.file_frames.get(rel, 0), estimate))

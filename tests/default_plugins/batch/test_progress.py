@@ -70,8 +70,10 @@ class Clock:
         return self.now
 
 
-def job(rel, frames):
-    return types.SimpleNamespace(rel=rel, chunk=types.SimpleNamespace(frames=frames), source=None)
+def job(rel, frames=None, chunk=None):
+    """A whole file's job (``frames``: what its header says), or a chunk's of ``chunk`` frames."""
+    return types.SimpleNamespace(rel=rel, chunk=types.SimpleNamespace(frames=chunk) if chunk else None,
+                                 source=frames)
 
 
 def result(rel, status, frames=0, error=None):
@@ -79,9 +81,10 @@ def result(rel, status, frames=0, error=None):
                                  model=None, variant=None)
 
 
-def test_the_total_follows_what_files_really_had_and_long_files_show_signs_of_life(capsys):
+def test_the_total_follows_what_files_really_had_and_long_files_show_signs_of_life(capsys, monkeypatch):
     import sys
 
+    monkeypatch.setattr("srpipe.default_plugins.batch.progress.estimate_frames", lambda header: header)
     clock = Clock()
     progress = BatchProgress(stream=sys.stdout, terminal=False, clock=clock)
     progress.on_plan([job("a.mp4", 100), job("b.mp4", 50), job("c.mp4", 50)])
@@ -101,3 +104,18 @@ def test_the_total_follows_what_files_really_had_and_long_files_show_signs_of_li
     assert lines[1].startswith("[1/3] done     a.mp4 -> a.mp4 (90 frames, 1.0 s); batch 90/190 frames (47%)")
     assert lines[2] == "[2/3] FAILED   b.mp4: damaged; batch 100/150 frames (67%), 1:40 elapsed, 1.0 fps, ETA 0:50"
     assert progress.total == 150  # a's 90, b's 10 written before it failed, c's 50
+
+
+def test_a_resumed_chunked_file_ends_the_bar_full(capsys):
+    """Chunks an interrupted run made are not run again: the file's 300 frames replaced the 210 this
+    run had to do, and the bar ended at 210/300 (70%)."""
+    import sys
+
+    clock = Clock()
+    progress = BatchProgress(stream=sys.stdout, terminal=False, clock=clock)
+    progress.on_plan([job("a.mp4", chunk=100), job("a.mp4", chunk=110)])  # its first 90 frames were done
+    progress.on_start(job("a.mp4", chunk=100))
+    clock.now += 10
+    progress.on_frame(210)
+    progress.on_file(result("a.mp4", "done", 300))
+    assert "batch 210/210 frames (100%)" in capsys.readouterr().out.splitlines()[-1]
