@@ -104,6 +104,8 @@ class BatchProgress:
             self.estimates[rel] = self.estimates.get(rel, 0) + count
             if job.chunk is not None:
                 self.chunked.add(rel)
+            else:  # (a chunked file run again whole: its count is the header's again)
+                self.chunked.discard(rel)
         if self.began is not None:  # a file runs again: its frames count twice
             self._set_total(self.total + sum(estimate_frames(job.source) for job in jobs))
             return
