@@ -443,9 +443,10 @@ class ImageSource(Source):
         if self.header.pictures > 1 and self.header.format == "WEBP":
             apng = str(Path(location).with_suffix(".apng"))
             convert = f"from PIL import Image; Image.open({location!r}).save({apng!r}, save_all=True)"
+            # srpipe's own interpreter, which has Pillow: the system's python3 may not
             raise SrpipeError(f"{location} is an animated WebP ({self.header.pictures} frames), which srpipe cannot "
-                              f"read whole; make it an animated PNG first (python3 -c {shlex.quote(convert)}) and "
-                              "upscale that")
+                              f"read whole; make it an animated PNG first ({shlex.quote(sys.executable)} -c "
+                              f"{shlex.quote(convert)}) and upscale that")
         if self.header.pictures > 1:
             raise SrpipeError(f"{location} holds {self.header.pictures} pages, and srpipe writes one picture a file; "
                               "split it into a file a page first (tiffsplit, or magick "

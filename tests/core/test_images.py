@@ -262,11 +262,13 @@ def test_an_animated_webp_is_refused_with_how_to_make_it_one_srpipe_reads(tmp_pa
     done = run_srpipe("upscale", name, "-o", "out.webp", cwd=tmp_path)
     assert done.returncode == 1
     said = done.stderr.decode()
+    interpreter = shlex.quote(sys.executable)
     assert said.startswith(f"Error: {name} is an animated WebP (3 frames), which srpipe cannot read whole; make it an "
-                           "animated PNG first (python3 -c ") and said.endswith(") and upscale that\n")
+                           f"animated PNG first ({interpreter} -c ") and said.endswith(") and upscale that\n")
     assert sorted(os.listdir(tmp_path)) == [name]
-    command = said[said.index("(python3 -c ") + 1:said.rindex(") and upscale that")]
-    subprocess.run(command.replace("python3", shlex.quote(sys.executable), 1), shell=True, cwd=tmp_path, check=True)
+    command = said[said.index(f"({interpreter} -c ") + 1:said.rindex(") and upscale that")]
+    # as given, where no python3 on the PATH has Pillow (srpipe's own interpreter has it)
+    subprocess.run(command, shell=True, cwd=tmp_path, check=True, env={"PATH": str(tmp_path / "no-programs")})
     done = run_srpipe("upscale", "it's anim.apng", "-o", "out.apng", "-q", cwd=tmp_path)
     assert done.returncode == 0, done.stderr.decode()
     import av
