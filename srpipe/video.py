@@ -954,9 +954,8 @@ class PyAVSource(Source):
         if pix_fmt is not None and has_alpha(pix_fmt):
             self.samples_per_pixel = 4  # the alpha plane, full size, beside the colour planes
         self.default_suffix = video_output_suffix(location)
-        # An animated PNG's play count (0: for ever), which its upscale as one keeps
-        animation = png_animation(location) if self.container.format.name == "apng" and self.is_file else None
-        self.plays = animation[1] if animation else 0
+        # How often an animation plays (0: for ever), which its upscale as one keeps
+        self.plays = animation_plays(location, self.container.format.name) if self.is_file else 0
         self.display_matrix: tuple[int, ...] | None = None
         self.hdr10: str | None = None  # the first frame's HDR10 metadata, as x265 takes it (hdr10_params)
         self.on_decode_error = options.on_decode_error
@@ -2028,6 +2027,25 @@ QUICKTIME_KEYS = {name: f"com.apple.quicktime.{name}" for name in (
 CONTAINER_KEYS = {"major_brand", "minor_version", "compatible_brands", "encoder"}
 
 
+def animation_plays(location: str, format_name: str) -> int:
+    """How often the animation in the file ``location`` plays, 0 for ever: an animated PNG's play
+    count; a GIF's loop count (its NETSCAPE2.0 block, which FFmpeg's reader passes over) counts the
+    plays after the first, and a GIF without one plays once. 0 for a video."""
+    if format_name == "apng":
+        animation = png_animation(location)
+        return animation[1] if animation else 0
+    if format_name != "gif":
+        return 0
+    from PIL import Image
+
+    try:
+        with Image.open(location) as image:
+            loops = image.info.get("loop")
+    except (OSError, SyntaxError, ValueError):  # FFmpeg reads it, Pillow not: as a video's, for ever
+        return 0
+    return 1 if loops is None else 0 if loops == 0 else min(loops + 1, 65535)  # APNG's most
+
+
 def output_metadata(metadata: dict[str, str], fmt_name: str | None) -> tuple[dict[str, str], dict[str, str]]:
     """The container metadata to write, and the muxer's options for it. A phone's keys
     (com.apple.quicktime.location.ISO6709, com.android.capture.fps...) are QuickTime metadata,
@@ -2241,10 +2259,14 @@ class PyAVSink(Sink):
             target = self.file = StreamedFile(self.output.temp)
         else:
             target = str(self.output.temp)
-        metadata, options = output_metadata(self.source.metadata, self.container_format or
-                                            SUFFIX_FORMATS.get(Path(self.location).suffix.lower()))
-        if self.container_format == "apng":  # plays as the input played; a video made an animation loops, as a GIF
-            options = {**options, "plays": str(getattr(self.source, "plays", 0))}
+        muxer = self.container_format or SUFFIX_FORMATS.get(Path(self.location).suffix.lower())
+        metadata, options = output_metadata(self.source.metadata, muxer)
+        # An animation plays as the input played; a video made an animation loops, as a GIF
+        plays = getattr(self.source, "plays", 0)
+        if muxer == "apng":
+            options = {**options, "plays": str(plays)}
+        elif muxer == "gif":  # a GIF counts the plays after the first: -1 none, 0 for ever
+            options = {**options, "loop": str({0: 0, 1: -1}.get(plays, plays - 1))}
         try:
             self.container = av.open(target, mode="w", format=self.container_format, options=options)
         except (av.FFmpegError, ValueError) as exc:
