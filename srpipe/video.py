@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 import warnings
+import zlib
 from collections import Counter
 from dataclasses import replace
 from fractions import Fraction
@@ -2046,6 +2047,27 @@ def animation_plays(location: str, format_name: str) -> int:
     return 1 if loops is None else 0 if loops == 0 else min(loops + 1, 65535)  # APNG's most
 
 
+def set_last_apng_delay(path: Path, seconds: Fraction) -> None:
+    """Make the last frame of the animated PNG at ``path`` shown for ``seconds``: its frame
+    control chunk's (fcTL) delay, a fraction of 16-bit numbers, and the chunk's CRC."""
+    seconds = min(seconds, Fraction(65535))
+    delay = seconds.limit_denominator(max(1, 65535 // math.ceil(seconds)))
+    last = None
+    with open(path, "r+b") as file:
+        file.seek(8)  # the signature
+        while len(header := file.read(8)) == 8 and header[4:8] != b"IEND":
+            if header[4:8] == b"fcTL":
+                last = file.tell() - 4
+            file.seek(int.from_bytes(header[:4], "big") + 4, 1)  # the data and its CRC
+        if last is None:  # one frame: written as a still PNG
+            return
+        file.seek(last)
+        chunk = bytearray(file.read(4 + 26))  # its kind and data
+        chunk[24:28] = struct.pack(">HH", delay.numerator, delay.denominator)
+        file.seek(last)
+        file.write(chunk + struct.pack(">I", zlib.crc32(chunk)))
+
+
 def output_metadata(metadata: dict[str, str], fmt_name: str | None) -> tuple[dict[str, str], dict[str, str]]:
     """The container metadata to write, and the muxer's options for it. A phone's keys
     (com.apple.quicktime.location.ISO6709, com.android.capture.fps...) are QuickTime metadata,
@@ -2470,13 +2492,15 @@ class PyAVSink(Sink):
             self._drop_alpha(frame)
         if self.turn is not None:
             video_frame = self.turn(video_frame)
+        self._last_shown = None
         if frame.duration and frame.time_base is not None:
             # Encoders drop a frame's duration, and a muxer then gives the last frame the usual
             # step: a GIF's long last frame, or a phone's, would be cut short. Its packet gets it back.
             encoder_base = Fraction(self.stream.codec_context.time_base)
             unit = frame.time_base / encoder_base
-            self._durations[round(frame.pts * unit)] = max(round(frame.duration * unit),
-                                                           math.ceil(SHORTEST_SHOWN / encoder_base))
+            shown = max(round(frame.duration * unit), math.ceil(SHORTEST_SHOWN / encoder_base))
+            self._durations[round(frame.pts * unit)] = shown
+            self._last_shown = shown * encoder_base
         if self.palette is not None:
             for paletted in self.palette.frames(video_frame):
                 self._mux_video(self._encode(paletted))
@@ -2489,6 +2513,7 @@ class PyAVSink(Sink):
         self._mux_video(self._encode(video_frame))
 
     _last_pts: int | None = None  # in the encoder's time base
+    _last_shown: Fraction | None = None  # how long the last frame written is shown, in seconds, where it says
 
     def _time_in(self, frame: Frame, time_base: Fraction) -> None:
         """``frame`` timed in the encoder's ``time_base`` (:func:`encoder_time_base`), at least a
@@ -2665,6 +2690,13 @@ class PyAVSink(Sink):
             raise self._write_error(exc) from exc
         if self.output is not None and not self.output.direct and muxer in QUICKTIME_FORMATS:
             self._check_all_play()
+        if self.output is not None and not self.output.direct and muxer == "apng" and self._last_shown:
+            # FFmpeg's APNG writer times each frame up to the next, and the last as the one
+            # before it (its final_delay, an option set before the first frame, aside)
+            try:
+                set_last_apng_delay(self.output.temp, self._last_shown)
+            except OSError as exc:
+                raise self._write_error(exc) from exc
         if self.output is not None:
             self.output.commit()
 

@@ -53,8 +53,9 @@ def test_frames_times_audio_and_tags_survive(tmp_path, pm):
     assert len(packets(clip, "audio")) > 10
 
 
-@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".webm", ".gif"])
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".webm", ".gif", ".apng"])
 def test_every_frame_is_shown_as_long_as_in_the_input_the_last_one_too(tmp_path, suffix):
+    """An animated PNG's last frame was shown as long as the one before: FFmpeg's writer times it so."""
     from PIL import Image
 
     pictures = [Image.fromarray(np.full((24, 32, 3), 60 * index, np.uint8)) for index in range(4)]
