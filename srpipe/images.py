@@ -606,6 +606,27 @@ def _insert_png_chunks(path: Path, chunks: bytes) -> None:
         file.write(chunks)
 
 
+def _tiff_alpha_edit(read, size: int) -> tuple[tuple[int, bytes], bytes] | None:
+    """For a TIFF of four samples a pixel that OpenCV wrote (classic TIFF: libtiff's "w"), which
+    does not say the fourth is alpha: the edit to its header and the IFD to append, its own tags and
+    ExtraSamples (338) saying the fourth is unassociated alpha, as Pillow's and GIMP's TIFFs do
+    (libtiff warns without it, and editors may take it for a channel of its own); None where it
+    says so. ``read(offset, length)``: the file's bytes there; ``size``: its length."""
+    head = read(0, 8)
+    order = "<" if head[:2] == b"II" else ">"
+    (ifd,) = struct.unpack(order + "I", head[4:8])
+    (count,) = struct.unpack(order + "H", read(ifd, 2))
+    entries = read(ifd + 2, 12 * count + 4)  # a tag, its type, count and value (or its offset); the next IFD's offset
+    tags = [entries[12 * index:12 * index + 12] for index in range(count)]
+    if any(struct.unpack(order + "H", entry[:2])[0] == 338 for entry in tags):
+        return None
+    tags.append(struct.pack(order + "HHIH2x", 338, 3, 1, 2))  # a SHORT, one of them: 2, unassociated alpha
+    tags.sort(key=lambda entry: struct.unpack(order + "H", entry[:2])[0])  # TIFF orders them so
+    start = size + size % 2  # on a word boundary
+    appended = b"\0" * (size % 2) + struct.pack(order + "H", count + 1) + b"".join(tags) + entries[-4:]
+    return (4, struct.pack(order + "I", start)), appended
+
+
 class ImageSink(Sink):
     """Writes the one upscaled frame as an image, in the input's bit depth where the format allows."""
 
@@ -677,12 +698,30 @@ class ImageSink(Sink):
             self._write_encoded(cv2, image, metadata, chunks)
         elif not whole_image_file(self.output.temp, self.suffix):
             raise SrpipeError(f"cannot write {self.location}: the file came out cut short; check free space")
-        elif chunks:
+        else:
             try:
-                _insert_png_chunks(self.output.temp, chunks)
+                if chunks:
+                    _insert_png_chunks(self.output.temp, chunks)
+                with open(self.output.temp, "r+b") as file:
+                    size = file.seek(0, os.SEEK_END)
+                    replaced, appended = self._edits(image, lambda offset, length: (file.seek(offset),
+                                                                                   file.read(length))[1], size)
+                    for offset, data in replaced + [(size, appended)]:
+                        file.seek(offset)
+                        file.write(data)
             except OSError as exc:
                 raise SrpipeError(f"cannot write {self.location}: {exc.strerror}; check free space") from exc
         self.written = True
+
+    def _edits(self, image: np.ndarray, read, size: int) -> tuple[list[tuple[int, bytes]], bytes]:
+        """What OpenCV does not write into the picture it encoded, of ``size`` bytes (``read(offset,
+        length)``: its bytes there): (offset, bytes to write there) pairs, and bytes to append.
+        A TIFF's word that its fourth sample is alpha."""
+        if self.suffix == ".tif" and image.ndim == 3 and image.shape[2] == 4:
+            edit = _tiff_alpha_edit(read, size)
+            if edit is not None:
+                return [edit[0]], edit[1]
+        return [], b""
 
     def _png_chunks(self, profile_kept: bool) -> bytes:
         """The input PNG's colour and text chunks (:data:`PNG_COLOUR_CHUNKS`, :data:`PNG_TEXT_CHUNKS`),
@@ -714,7 +753,13 @@ class ImageSink(Sink):
             ok = False
         if not ok:
             raise SrpipeError(f"cannot encode {self.location} ({size}) as {self.suffix}; use .png")
+        encoded = encoded.reshape(-1)
+        replaced, appended = self._edits(image, lambda offset, length: encoded[offset:offset + length].tobytes(),
+                                         encoded.size)
+        for offset, data in replaced:
+            encoded[offset:offset + len(data)] = np.frombuffer(data, np.uint8)
         parts = (encoded[:PNG_HEADER_BYTES], chunks, encoded[PNG_HEADER_BYTES:]) if chunks else (encoded,)
+        parts += (appended,)
         try:
             with (open(self.output.temp, "wb") if self.output is not None  # Python's open: Ctrl-C ends a wait
                   else contextlib.nullcontext(sys.stdout.buffer)) as file:  # for a FIFO's reader

@@ -516,3 +516,26 @@ def test_a_format_that_is_no_picture_is_refused_for_standard_output(tmp_path):
     assert done.returncode == 1 and done.stdout == b""
     assert done.stderr.decode().strip().splitlines() == [
         "Error: --format gif is not a picture format srpipe writes; use one of bmp, jpeg, jpg, png, tiff, webp"]
+
+
+@pytest.mark.parametrize("depth", [8, 16])
+@pytest.mark.parametrize("to", ["file", "stdout"])
+def test_an_rgba_tiff_says_its_fourth_sample_is_alpha(tmp_path, depth, to):
+    """OpenCV's RGBA TIFF had no ExtraSamples tag (338): libtiff warns of it, and editors may
+    take the fourth sample for a channel of its own, not transparency."""
+    from PIL import Image
+
+    rgba = np.random.default_rng(5).integers(0, 2**depth, (24, 32, 4)).astype(np.uint8 if depth == 8 else np.uint16)
+    cv2.imwrite(str(tmp_path / "in.png"), rgba)
+    given = ["-o", tmp_path / "out.tif"] if to == "file" else ["-o", "-", "--format", "tiff"]
+    done = run_srpipe("upscale", tmp_path / "in.png", *given, "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    if to == "stdout":
+        (tmp_path / "out.tif").write_bytes(done.stdout)
+    with Image.open(tmp_path / "out.tif") as written:
+        assert written.tag_v2[338] == (2,) and written.tag_v2[277] == 4  # unassociated alpha
+        written.load()
+    out = read(tmp_path / "out.tif")
+    assert out.shape == (48, 64, 4) and out.dtype == rgba.dtype
+    reference = cv2.resize(rgba, (64, 48), interpolation=cv2.INTER_CUBIC)
+    assert np.abs(out[..., 3].astype(int) - reference[..., 3]).max() <= 2 ** (depth - 8)
