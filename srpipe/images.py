@@ -217,6 +217,8 @@ class ImageHeader:
     # OpenCV decodes palette and RGB PNGs' tRNS as alpha, but not a grey one's
     transparent_grey: int | None = None
     png_chunks: tuple[tuple[bytes, bytes], ...] = ()  # a PNG's colour and text chunks, (kind, data), in order
+    # pixels an inch (across, down) as stored, where it says (JPEG's JFIF or EXIF, PNG's pHYs, TIFF's, BMP's)
+    dpi: tuple[float, float] | None = None
 
     @property
     def turned(self) -> bool:
@@ -240,13 +242,15 @@ def image_header(path: str) -> ImageHeader:
             # a phone's JPEG with a gain map (Ultra HDR) is an MPO of two: one picture to show
             pictures = 1 if image.format == "MPO" else getattr(image, "n_frames", 1)
             thumbnails = _tiff_thumbnails(image) if image.format == "TIFF" else 0
+            dpi = image.info.get("dpi")
             return ImageHeader(image.format, orientation if orientation in range(1, 9) else 1,
                                pictures - thumbnails, thumbnails, image.size,
                                image.info.get("icc_profile") or None,
                                None if image.format == "TIFF" else image.info.get("exif") or None,
                                decoder_turns=image.format == "TIFF",
                                transparent_grey=_transparent_grey(chunks),
-                               png_chunks=tuple(chunk for chunk in chunks if chunk[0] not in (b"IHDR", b"tRNS")))
+                               png_chunks=tuple(chunk for chunk in chunks if chunk[0] not in (b"IHDR", b"tRNS")),
+                               dpi=(float(dpi[0]), float(dpi[1])) if dpi and min(dpi) > 0 else None)
     except (OSError, SyntaxError, ValueError, TypeError, struct.error):
         return ImageHeader()
 
@@ -671,7 +675,12 @@ class ImageSink(Sink):
             space = profile[16:20].decode("latin-1").strip() or "unknown"
             warnings.warn(f"{self.location}: the input's ICC profile is for {space} colours and the picture is "
                           f"written as {'grey' if written_as == 'GRAY' else 'RGB'}: the profile is dropped")
+        # the ICC profile and EXIF, and TIFF's density (OpenCV's only format with options for it)
         metadata = ([cv2.IMAGE_METADATA_ICCP], [np.frombuffer(profile, np.uint8)]) if fits else ([], [])
+        dpi = self._dpi()
+        if dpi is not None and self.suffix == ".tif":
+            metadata += ([cv2.IMWRITE_TIFF_RESUNIT, cv2.IMWRITE_TIFF_RESOLUTION_UNIT_INCH, cv2.IMWRITE_TIFF_XDPI,
+                          round(dpi[0]), cv2.IMWRITE_TIFF_YDPI, round(dpi[1])],)
         image = _frame_to_image(frame, depth)
         exif = self.source.header.exif
         if exif is not None and self.suffix not in KEEPS_METADATA:
@@ -716,20 +725,37 @@ class ImageSink(Sink):
     def _edits(self, image: np.ndarray, read, size: int) -> tuple[list[tuple[int, bytes]], bytes]:
         """What OpenCV does not write into the picture it encoded, of ``size`` bytes (``read(offset,
         length)``: its bytes there): (offset, bytes to write there) pairs, and bytes to append.
-        A TIFF's word that its fourth sample is alpha."""
+        A TIFF's word that its fourth sample is alpha; JPEG's (JFIF's) and BMP's density."""
+        dpi = self._dpi()
+        if dpi is not None and self.suffix in (".jpg", ".jpeg") and read(2, 4) == b"\xff\xe0\x00\x10" and \
+                read(6, 5) == b"JFIF\0":  # the JFIF segment libjpeg writes first: its unit (1: inch) and density
+            return [(13, struct.pack(">BHH", 1, *(min(round(d), 65535) for d in dpi)))], b""
+        if dpi is not None and self.suffix == ".bmp" and read(14, 4) == struct.pack("<I", 40):  # BITMAPINFOHEADER
+            return [(38, struct.pack("<ii", *(round(d / 0.0254) for d in dpi)))], b""  # pixels a metre
         if self.suffix == ".tif" and image.ndim == 3 and image.shape[2] == 4:
             edit = _tiff_alpha_edit(read, size)
             if edit is not None:
                 return [edit[0]], edit[1]
         return [], b""
 
+    def _dpi(self) -> tuple[float, float] | None:
+        """The density the output is written with, in pixels an inch: the input's, turned as the
+        picture is. Kept as it was, as image editors keep it when they resize (GIMP, Photoshop,
+        ImageMagick): the upscale prints larger at the same density, and the EXIF, which srpipe
+        keeps, says the same."""
+        dpi = self.source.header.dpi
+        return dpi[::-1] if dpi is not None and self.source.header.turned else dpi
+
     def _png_chunks(self, profile_kept: bool) -> bytes:
-        """The input PNG's colour and text chunks (:data:`PNG_COLOUR_CHUNKS`, :data:`PNG_TEXT_CHUNKS`),
-        whole, for a PNG output; for another, a warning of those dropped that say something."""
+        """The input PNG's colour and text chunks (:data:`PNG_COLOUR_CHUNKS`, :data:`PNG_TEXT_CHUNKS`)
+        and the input's density (pHYs), whole, for a PNG output; for another, a warning of those
+        dropped that say something."""
         chunks = self.source.header.png_chunks
         if self.suffix == ".png":
+            dpi = self._dpi()
+            density = [(b"pHYs", struct.pack(">IIB", *(round(d / 0.0254) for d in dpi), 1))] if dpi else []  # a metre's
             return b"".join(struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-                            for kind, data in chunks)
+                            for kind, data in [*chunks, *density])
         kinds = {kind for kind, _ in chunks}
         # A JPEG's or WebP's colours are taken as sRGB's: gamma and primaries say something other
         # only where no sRGB chunk or kept profile takes their place; cICP (HDR) takes the place of all.
@@ -744,7 +770,7 @@ class ImageSink(Sink):
                           "a generator's settings) is dropped (write .png to keep it)")
         return b""
 
-    def _write_encoded(self, cv2, image: np.ndarray, metadata: tuple[list, list], chunks: bytes) -> None:
+    def _write_encoded(self, cv2, image: np.ndarray, metadata: tuple[list, ...], chunks: bytes) -> None:
         size = f"{image.shape[1]}x{image.shape[0]}"
         try:
             with quiet_stderr():

@@ -539,3 +539,27 @@ def test_an_rgba_tiff_says_its_fourth_sample_is_alpha(tmp_path, depth, to):
     assert out.shape == (48, 64, 4) and out.dtype == rgba.dtype
     reference = cv2.resize(rgba, (64, 48), interpolation=cv2.INTER_CUBIC)
     assert np.abs(out[..., 3].astype(int) - reference[..., 3]).max() <= 2 ** (depth - 8)
+
+
+@pytest.mark.parametrize("given", [".jpg", ".png", ".tif", ".bmp"])
+@pytest.mark.parametrize("wanted", [".jpg", ".png", ".tif", ".bmp", "-"])
+def test_the_density_is_kept_and_turned_with_the_picture(tmp_path, given, wanted):
+    """Pixels an inch were dropped (JFIF 1:1 with no unit, no pHYs, no XResolution). Kept as they
+    were, as image editors keep them when they resize: the upscale prints larger."""
+    from PIL import Image
+
+    picture = Image.fromarray(np.random.default_rng(6).integers(0, 256, (24, 32, 3)).astype(np.uint8))
+    picture.save(tmp_path / f"in{given}", dpi=(300, 150))
+    output = ["-o", "-", "--format", "jpeg"] if wanted == "-" else ["-o", tmp_path / f"out{wanted}"]
+    done = run_srpipe("upscale", tmp_path / f"in{given}", *output, "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    with Image.open(io.BytesIO(done.stdout) if wanted == "-" else tmp_path / f"out{wanted}") as written:
+        assert written.size == (64, 48) and np.allclose(written.info["dpi"], (300, 150), rtol=1e-4)
+    if given == ".jpg":  # a photo shown turned a quarter: its density turned with it
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        picture.save(tmp_path / "turned.jpg", dpi=(300, 150), exif=exif)
+        done = run_srpipe("upscale", tmp_path / "turned.jpg", "-o", tmp_path / "turned.png", "-q")
+        assert done.returncode == 0, done.stderr.decode()
+        with Image.open(tmp_path / "turned.png") as written:
+            assert written.size == (48, 64) and np.allclose(written.info["dpi"], (150, 300), rtol=1e-4)
