@@ -37,7 +37,10 @@ STDOUT_FORMATS = {"png": ".png", "jpeg": ".jpg", "jpg": ".jpg", "webp": ".webp",
 FORMAT_NAMES = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WebP", ".bmp": "BMP", ".png": "PNG", ".tif": "TIFF",
                 ".tiff": "TIFF"}
 KEEPS_METADATA = {".png", ".jpg", ".jpeg", ".webp"}  # where OpenCV writes an ICC profile and EXIF
+JPEG_SUFFIXES = frozenset({".jpg", ".jpeg"})
 JPEG_EXIF_BYTES = 65533 - len(b"Exif\0\0")  # a JPEG segment's most, less its length and EXIF's mark
+# an ICC profile's piece in a JPEG segment (ICC.1 B.4): less its mark, the piece's number and the count of them
+JPEG_ICC_BYTES = 65533 - len(b"ICC_PROFILE\0") - 2
 # For the memory plan: the float64 copies the conversions to and from 16-bit planes make of a
 # band of rows (memory.BAND_PIXELS pixels), colour (Y'CbCr <-> RGB) or grey, in bytes a pixel.
 BAND_WORKING = {"colour": 80, "grey": 32}
@@ -593,21 +596,39 @@ def whole_image_file(path: Path, suffix: str) -> bool:
     return size > 0
 
 
-def _insert_png_chunks(path: Path, chunks: bytes) -> None:
-    """Put ``chunks`` (whole PNG chunks) after the IHDR of the PNG file at ``path``, before the
-    picture's data, where colour chunks must come. What follows is moved along a block at a
-    time, from the end, so that no copy of the file is held."""
-    with open(path, "r+b") as file:
-        end = file.seek(0, os.SEEK_END)
-        while end > PNG_HEADER_BYTES:
-            start = max(PNG_HEADER_BYTES, end - (1 << 20))
-            file.seek(start)
-            block = file.read(end - start)
-            file.seek(start + len(chunks))
-            file.write(block)
-            end = start
-        file.seek(PNG_HEADER_BYTES)
-        file.write(chunks)
+def _insert_bytes(file, at: int, data: bytes) -> None:
+    """Put ``data`` at offset ``at`` of ``file``, open for reading and writing. What follows is
+    moved along a block at a time, from the end, so that no copy of the file is held."""
+    end = file.seek(0, os.SEEK_END)
+    while end > at:
+        start = max(at, end - (1 << 20))
+        file.seek(start)
+        block = file.read(end - start)
+        file.seek(start + len(data))
+        file.write(block)
+        end = start
+    file.seek(at)
+    file.write(data)
+
+
+def _jpeg_icc_segments(profile: bytes) -> bytes:
+    """``profile`` as JPEG's APP2 segments, as libjpeg's jpeg_write_icc_profile writes it (ICC.1
+    B.4): its mark, the piece's number from 1, the count of pieces, and up to JPEG_ICC_BYTES of it."""
+    pieces = [profile[start:start + JPEG_ICC_BYTES] for start in range(0, len(profile), JPEG_ICC_BYTES)]
+    return b"".join(b"\xff\xe2" + struct.pack(">H", 2 + 14 + len(piece)) + b"ICC_PROFILE\0"
+                    + bytes((number, len(pieces))) + piece for number, piece in enumerate(pieces, 1))
+
+
+def _insertion_point(suffix: str, read) -> int:
+    """Where the bytes srpipe adds to what OpenCV wrote go (``read(offset, length)``: its bytes
+    there): a PNG's after its IHDR, before the picture's data, where colour chunks must come; a
+    JPEG's after its JFIF and EXIF segments (APP0, APP1), where OpenCV puts a profile."""
+    if suffix not in JPEG_SUFFIXES:
+        return PNG_HEADER_BYTES
+    at = 2  # after the start of the image
+    while (segment := read(at, 4))[:2] in (b"\xff\xe0", b"\xff\xe1"):
+        at += 2 + int.from_bytes(segment[2:4], "big")
+    return at
 
 
 def _tiff_alpha_edit(read, size: int) -> tuple[tuple[int, bytes], bytes] | None:
@@ -676,7 +697,9 @@ class ImageSink(Sink):
             warnings.warn(f"{self.location}: the input's ICC profile is for {space} colours and the picture is "
                           f"written as {'grey' if written_as == 'GRAY' else 'RGB'}: the profile is dropped")
         # the ICC profile and EXIF, and TIFF's density (OpenCV's only format with options for it)
-        metadata = ([cv2.IMAGE_METADATA_ICCP], [np.frombuffer(profile, np.uint8)]) if fits else ([], [])
+        # (a JPEG's profile srpipe writes: OpenCV's one segment holds up to 64 KB)
+        metadata = (([cv2.IMAGE_METADATA_ICCP], [np.frombuffer(profile, np.uint8)])
+                    if fits and self.suffix not in JPEG_SUFFIXES else ([], []))
         dpi = self._dpi()
         if dpi is not None and self.suffix == ".tif":
             metadata += ([cv2.IMWRITE_TIFF_RESUNIT, cv2.IMWRITE_TIFF_RESOLUTION_UNIT_INCH, cv2.IMWRITE_TIFF_XDPI,
@@ -693,7 +716,7 @@ class ImageSink(Sink):
             else:
                 metadata[0].append(cv2.IMAGE_METADATA_EXIF)
                 metadata[1].append(np.frombuffer(exif, np.uint8))
-        chunks = self._png_chunks(fits)
+        inserted = self._jpeg_profile(profile) if fits and self.suffix in JPEG_SUFFIXES else self._png_chunks(fits)
         # OpenCV writes a file as it encodes (imencode would hold up to 3 times the image more: its
         # growing buffer and the copy it returns); it picks the format by the name's suffix
         to_file = (self.output is not None and not self.output.direct and self.output.temp.suffix.lower() == self.suffix
@@ -704,17 +727,20 @@ class ImageSink(Sink):
         except cv2.error:
             written = False
         if not written:  # a FIFO or device, a link's target named otherwise, or a failure: in memory, to learn why
-            self._write_encoded(cv2, image, metadata, chunks)
+            self._write_encoded(cv2, image, metadata, inserted)
         elif not whole_image_file(self.output.temp, self.suffix):
             raise SrpipeError(f"cannot write {self.location}: the file came out cut short; check free space")
         else:
             try:
-                if chunks:
-                    _insert_png_chunks(self.output.temp, chunks)
                 with open(self.output.temp, "r+b") as file:
+                    def read(offset: int, length: int) -> bytes:
+                        file.seek(offset)
+                        return file.read(length)
+
+                    if inserted:
+                        _insert_bytes(file, _insertion_point(self.suffix, read), inserted)
                     size = file.seek(0, os.SEEK_END)
-                    replaced, appended = self._edits(image, lambda offset, length: (file.seek(offset),
-                                                                                   file.read(length))[1], size)
+                    replaced, appended = self._edits(image, read, size)
                     for offset, data in replaced + [(size, appended)]:
                         file.seek(offset)
                         file.write(data)
@@ -746,6 +772,16 @@ class ImageSink(Sink):
         dpi = self.source.header.dpi
         return dpi[::-1] if dpi is not None and self.source.header.turned else dpi
 
+    def _jpeg_profile(self, profile: bytes) -> bytes:
+        """A JPEG output's ICC profile, as APP2 segments of up to 64 KB (a phone's or a printer's
+        profile may be larger: OpenCV writes one segment and refuses those); a warning where it is
+        more than the 255 segments JPEG counts."""
+        if len(profile) > 255 * JPEG_ICC_BYTES:
+            warnings.warn(f"{self.location}: the input's ICC profile ({len(profile)} bytes) is more than a JPEG "
+                          "holds: it is dropped (write .png or .webp to keep it)")
+            return b""
+        return _jpeg_icc_segments(profile)
+
     def _png_chunks(self, profile_kept: bool) -> bytes:
         """The input PNG's colour and text chunks (:data:`PNG_COLOUR_CHUNKS`, :data:`PNG_TEXT_CHUNKS`)
         and the input's density (pHYs), whole, for a PNG output; for another, a warning of those
@@ -770,7 +806,7 @@ class ImageSink(Sink):
                           "a generator's settings) is dropped (write .png to keep it)")
         return b""
 
-    def _write_encoded(self, cv2, image: np.ndarray, metadata: tuple[list, ...], chunks: bytes) -> None:
+    def _write_encoded(self, cv2, image: np.ndarray, metadata: tuple[list, ...], inserted: bytes) -> None:
         size = f"{image.shape[1]}x{image.shape[0]}"
         try:
             with quiet_stderr():
@@ -780,12 +816,15 @@ class ImageSink(Sink):
         if not ok:
             raise SrpipeError(f"cannot encode {self.location} ({size}) as {self.suffix}; use .png")
         encoded = encoded.reshape(-1)
-        replaced, appended = self._edits(image, lambda offset, length: encoded[offset:offset + length].tobytes(),
-                                         encoded.size)
+
+        def read(offset: int, length: int) -> bytes:
+            return encoded[offset:offset + length].tobytes()
+
+        replaced, appended = self._edits(image, read, encoded.size)
         for offset, data in replaced:
             encoded[offset:offset + len(data)] = np.frombuffer(data, np.uint8)
-        parts = (encoded[:PNG_HEADER_BYTES], chunks, encoded[PNG_HEADER_BYTES:]) if chunks else (encoded,)
-        parts += (appended,)
+        at = _insertion_point(self.suffix, read) if inserted else 0
+        parts = (encoded[:at], inserted, encoded[at:], appended)
         try:
             with (open(self.output.temp, "wb") if self.output is not None  # Python's open: Ctrl-C ends a wait
                   else contextlib.nullcontext(sys.stdout.buffer)) as file:  # for a FIFO's reader

@@ -563,3 +563,29 @@ def test_the_density_is_kept_and_turned_with_the_picture(tmp_path, given, wanted
         assert done.returncode == 0, done.stderr.decode()
         with Image.open(tmp_path / "turned.png") as written:
             assert written.size == (48, 64) and np.allclose(written.info["dpi"], (150, 300), rtol=1e-4)
+
+
+@pytest.mark.parametrize("to", ["file", "stdout"])
+def test_an_icc_profile_larger_than_a_jpeg_segment_is_written_in_several(tmp_path, to):
+    """OpenCV writes a JPEG's profile in one APP2 segment (64 KB at most) and refused a larger
+    one: the JPEG could not be written at all ("cannot encode ... use .png")."""
+    from PIL import Image, ImageCms
+
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    profile = (150_000).to_bytes(4, "big") + srgb[4:] + bytes(150_000 - len(srgb))  # its size said in its header
+    exif = Image.Exif()
+    exif[0x010F] = "Camera"
+    picture = Image.fromarray(np.random.default_rng(7).integers(0, 256, (24, 32, 3)).astype(np.uint8))
+    picture.save(tmp_path / "in.jpg", icc_profile=profile, exif=exif)  # Pillow splits it over 3 segments
+    output = ["-o", "-", "--format", "jpeg"] if to == "stdout" else ["-o", tmp_path / "out.jpg"]
+    done = run_srpipe("upscale", tmp_path / "in.jpg", *output, "-q")
+    assert done.returncode == 0 and not done.stderr, done.stderr.decode()
+    written = done.stdout if to == "stdout" else (tmp_path / "out.jpg").read_bytes()
+    with Image.open(io.BytesIO(written)) as out:
+        assert out.info["icc_profile"] == profile and out.getexif()[0x010F] == "Camera"
+    at, markers = 2, []
+    while written[at + 1] != 0xDB:  # the segments before the first quantization table
+        markers.append(written[at + 1])
+        at += 2 + int.from_bytes(written[at + 2:at + 4], "big")
+    assert markers == [0xE0, 0xE1, 0xE2, 0xE2, 0xE2]  # JFIF, EXIF, then the profile's
+    assert cv2.imdecode(np.frombuffer(written, np.uint8), cv2.IMREAD_UNCHANGED).shape == (48, 64, 3)
