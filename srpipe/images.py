@@ -150,7 +150,8 @@ def image_layout(path: str) -> tuple[int, int]:
         return {0: 1, 2: 3}.get(colour, 4), 2 if depth == 16 else 1
     if head.startswith(b"\xff\xd8"):
         return 3, 1
-    return 4, 2 if head[:4] in (b"II*\x00", b"MM\x00*") else 1  # TIFF may hold 16 bits
+    # TIFF and JPEG 2000 may hold 16 bits, AVIF 10 and 12 (decoded to 16)
+    return 4, 1 if head.startswith((b"RIFF", b"BM")) else 2
 
 
 def _webp_size(head: bytes) -> tuple[int, int] | None:

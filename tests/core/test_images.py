@@ -589,3 +589,25 @@ def test_an_icc_profile_larger_than_a_jpeg_segment_is_written_in_several(tmp_pat
         at += 2 + int.from_bytes(written[at + 2:at + 4], "big")
     assert markers == [0xE0, 0xE1, 0xE2, 0xE2, 0xE2]  # JFIF, EXIF, then the profile's
     assert cv2.imdecode(np.frombuffer(written, np.uint8), cv2.IMREAD_UNCHANGED).shape == (48, 64, 3)
+
+
+@pytest.mark.parametrize("suffix", [".avif", ".jp2", ".j2k"])
+def test_a_still_avif_or_jpeg_2000_is_upscaled_as_a_picture(tmp_path, suffix):
+    """They went to FFmpeg as video: -o out.png was refused ("is a video but the output ... is an
+    image name") and the default output was an MP4 of one frame. An AVIF sequence stays a video."""
+    from PIL import Image
+
+    from srpipe.media import is_image_file
+
+    pictures = [Image.new("RGB", (32, 24), (30 + 60 * index, 90, 150)) for index in range(3)]
+    pictures[0].save(tmp_path / f"in{suffix}")
+    done = run_srpipe("upscale", tmp_path / f"in{suffix}", "-o", tmp_path / "out.png", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    out = read(tmp_path / "out.png")
+    assert out.shape == (48, 64, 3) and np.abs(out.astype(int) - read(tmp_path / f"in{suffix}")[0, 0]).max() <= 1
+    done = run_srpipe("upscale", tmp_path / f"in{suffix}", "-q")  # beside it, as a PNG
+    assert done.returncode == 0, done.stderr.decode()
+    assert read(tmp_path / "in_x2.png").shape == (48, 64, 3)
+    if suffix == ".avif":
+        pictures[0].save(tmp_path / "frames.avif", save_all=True, append_images=pictures[1:], duration=100)
+        assert not is_image_file(str(tmp_path / "frames.avif"))
