@@ -37,7 +37,10 @@ STDOUT_FORMATS = {"png": ".png", "jpeg": ".jpg", "jpg": ".jpg", "webp": ".webp",
 FORMAT_NAMES = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WebP", ".bmp": "BMP", ".png": "PNG", ".tif": "TIFF",
                 ".tiff": "TIFF"}
 KEEPS_METADATA = {".png", ".jpg", ".jpeg", ".webp"}  # where OpenCV writes an ICC profile and EXIF
+JPEG_SUFFIXES = frozenset({".jpg", ".jpeg"})
 JPEG_EXIF_BYTES = 65533 - len(b"Exif\0\0")  # a JPEG segment's most, less its length and EXIF's mark
+# an ICC profile's piece in a JPEG segment (ICC.1 B.4): less its mark, the piece's number and the count of them
+JPEG_ICC_BYTES = 65533 - len(b"ICC_PROFILE\0") - 2
 # For the memory plan: the float64 copies the conversions to and from 16-bit planes make of a
 # band of rows (memory.BAND_PIXELS pixels), colour (Y'CbCr <-> RGB) or grey, in bytes a pixel.
 BAND_WORKING = {"colour": 80, "grey": 32}
@@ -147,7 +150,8 @@ def image_layout(path: str) -> tuple[int, int]:
         return {0: 1, 2: 3}.get(colour, 4), 2 if depth == 16 else 1
     if head.startswith(b"\xff\xd8"):
         return 3, 1
-    return 4, 2 if head[:4] in (b"II*\x00", b"MM\x00*") else 1  # TIFF may hold 16 bits
+    # TIFF and JPEG 2000 may hold 16 bits, AVIF 10 and 12 (decoded to 16)
+    return 4, 1 if head.startswith((b"RIFF", b"BM")) else 2
 
 
 def _webp_size(head: bytes) -> tuple[int, int] | None:
@@ -217,6 +221,8 @@ class ImageHeader:
     # OpenCV decodes palette and RGB PNGs' tRNS as alpha, but not a grey one's
     transparent_grey: int | None = None
     png_chunks: tuple[tuple[bytes, bytes], ...] = ()  # a PNG's colour and text chunks, (kind, data), in order
+    # pixels an inch (across, down) as stored, where it says (JPEG's JFIF or EXIF, PNG's pHYs, TIFF's, BMP's)
+    dpi: tuple[float, float] | None = None
 
     @property
     def turned(self) -> bool:
@@ -240,13 +246,15 @@ def image_header(path: str) -> ImageHeader:
             # a phone's JPEG with a gain map (Ultra HDR) is an MPO of two: one picture to show
             pictures = 1 if image.format == "MPO" else getattr(image, "n_frames", 1)
             thumbnails = _tiff_thumbnails(image) if image.format == "TIFF" else 0
+            dpi = image.info.get("dpi")
             return ImageHeader(image.format, orientation if orientation in range(1, 9) else 1,
                                pictures - thumbnails, thumbnails, image.size,
                                image.info.get("icc_profile") or None,
                                None if image.format == "TIFF" else image.info.get("exif") or None,
                                decoder_turns=image.format == "TIFF",
                                transparent_grey=_transparent_grey(chunks),
-                               png_chunks=tuple(chunk for chunk in chunks if chunk[0] not in (b"IHDR", b"tRNS")))
+                               png_chunks=tuple(chunk for chunk in chunks if chunk[0] not in (b"IHDR", b"tRNS")),
+                               dpi=(float(dpi[0]), float(dpi[1])) if dpi and min(dpi) > 0 else None)
     except (OSError, SyntaxError, ValueError, TypeError, struct.error):
         return ImageHeader()
 
@@ -443,9 +451,10 @@ class ImageSource(Source):
         if self.header.pictures > 1 and self.header.format == "WEBP":
             apng = str(Path(location).with_suffix(".apng"))
             convert = f"from PIL import Image; Image.open({location!r}).save({apng!r}, save_all=True)"
+            # srpipe's own interpreter, which has Pillow: the system's python3 may not
             raise SrpipeError(f"{location} is an animated WebP ({self.header.pictures} frames), which srpipe cannot "
-                              f"read whole; make it an animated PNG first (python3 -c {shlex.quote(convert)}) and "
-                              "upscale that")
+                              f"read whole; make it an animated PNG first ({shlex.quote(sys.executable)} -c "
+                              f"{shlex.quote(convert)}) and upscale that")
         if self.header.pictures > 1:
             raise SrpipeError(f"{location} holds {self.header.pictures} pages, and srpipe writes one picture a file; "
                               "split it into a file a page first (tiffsplit, or magick "
@@ -588,21 +597,60 @@ def whole_image_file(path: Path, suffix: str) -> bool:
     return size > 0
 
 
-def _insert_png_chunks(path: Path, chunks: bytes) -> None:
-    """Put ``chunks`` (whole PNG chunks) after the IHDR of the PNG file at ``path``, before the
-    picture's data, where colour chunks must come. What follows is moved along a block at a
-    time, from the end, so that no copy of the file is held."""
-    with open(path, "r+b") as file:
-        end = file.seek(0, os.SEEK_END)
-        while end > PNG_HEADER_BYTES:
-            start = max(PNG_HEADER_BYTES, end - (1 << 20))
-            file.seek(start)
-            block = file.read(end - start)
-            file.seek(start + len(chunks))
-            file.write(block)
-            end = start
-        file.seek(PNG_HEADER_BYTES)
-        file.write(chunks)
+def _insert_bytes(file, at: int, data: bytes) -> None:
+    """Put ``data`` at offset ``at`` of ``file``, open for reading and writing. What follows is
+    moved along a block at a time, from the end, so that no copy of the file is held."""
+    end = file.seek(0, os.SEEK_END)
+    while end > at:
+        start = max(at, end - (1 << 20))
+        file.seek(start)
+        block = file.read(end - start)
+        file.seek(start + len(data))
+        file.write(block)
+        end = start
+    file.seek(at)
+    file.write(data)
+
+
+def _jpeg_icc_segments(profile: bytes) -> bytes:
+    """``profile`` as JPEG's APP2 segments, as libjpeg's jpeg_write_icc_profile writes it (ICC.1
+    B.4): its mark, the piece's number from 1, the count of pieces, and up to JPEG_ICC_BYTES of it."""
+    pieces = [profile[start:start + JPEG_ICC_BYTES] for start in range(0, len(profile), JPEG_ICC_BYTES)]
+    return b"".join(b"\xff\xe2" + struct.pack(">H", 2 + 14 + len(piece)) + b"ICC_PROFILE\0"
+                    + bytes((number, len(pieces))) + piece for number, piece in enumerate(pieces, 1))
+
+
+def _insertion_point(suffix: str, read) -> int:
+    """Where the bytes srpipe adds to what OpenCV wrote go (``read(offset, length)``: its bytes
+    there): a PNG's after its IHDR, before the picture's data, where colour chunks must come; a
+    JPEG's after its JFIF and EXIF segments (APP0, APP1), where OpenCV puts a profile."""
+    if suffix not in JPEG_SUFFIXES:
+        return PNG_HEADER_BYTES
+    at = 2  # after the start of the image
+    while (segment := read(at, 4))[:2] in (b"\xff\xe0", b"\xff\xe1"):
+        at += 2 + int.from_bytes(segment[2:4], "big")
+    return at
+
+
+def _tiff_alpha_edit(read, size: int) -> tuple[tuple[int, bytes], bytes] | None:
+    """For a TIFF of four samples a pixel that OpenCV wrote (classic TIFF: libtiff's "w"), which
+    does not say the fourth is alpha: the edit to its header and the IFD to append, its own tags and
+    ExtraSamples (338) saying the fourth is unassociated alpha, as Pillow's and GIMP's TIFFs do
+    (libtiff warns without it, and editors may take it for a channel of its own); None where it
+    says so. ``read(offset, length)``: the file's bytes there; ``size``: its length."""
+    head = read(0, 8)
+    order = "<" if head[:2] == b"II" else ">"
+    (ifd,) = struct.unpack(order + "I", head[4:8])
+    (count,) = struct.unpack(order + "H", read(ifd, 2))
+    entries = read(ifd + 2, 12 * count + 4)  # a tag, its type, count and value (or its offset); the next IFD's offset
+    tags = [entries[12 * index:12 * index + 12] for index in range(count)]
+    if any(struct.unpack(order + "H", entry[:2])[0] == 338 for entry in tags):
+        return None
+    tags.append(struct.pack(order + "HHIH2x", 338, 3, 1, 2))  # a SHORT, one of them: 2, unassociated alpha
+    tags.sort(key=lambda entry: struct.unpack(order + "H", entry[:2])[0])  # TIFF orders them so
+    start = size + size % 2  # on a word boundary
+    appended = b"\0" * (size % 2) + struct.pack(order + "H", count + 1) + b"".join(tags) + entries[-4:]
+    return (4, struct.pack(order + "I", start)), appended
 
 
 class ImageSink(Sink):
@@ -649,7 +697,14 @@ class ImageSink(Sink):
             space = profile[16:20].decode("latin-1").strip() or "unknown"
             warnings.warn(f"{self.location}: the input's ICC profile is for {space} colours and the picture is "
                           f"written as {'grey' if written_as == 'GRAY' else 'RGB'}: the profile is dropped")
-        metadata = ([cv2.IMAGE_METADATA_ICCP], [np.frombuffer(profile, np.uint8)]) if fits else ([], [])
+        # the ICC profile and EXIF, and TIFF's density (OpenCV's only format with options for it)
+        # (a JPEG's profile srpipe writes: OpenCV's one segment holds up to 64 KB)
+        metadata = (([cv2.IMAGE_METADATA_ICCP], [np.frombuffer(profile, np.uint8)])
+                    if fits and self.suffix not in JPEG_SUFFIXES else ([], []))
+        dpi = self._dpi()
+        if dpi is not None and self.suffix == ".tif":
+            metadata += ([cv2.IMWRITE_TIFF_RESUNIT, cv2.IMWRITE_TIFF_RESOLUTION_UNIT_INCH, cv2.IMWRITE_TIFF_XDPI,
+                          round(dpi[0]), cv2.IMWRITE_TIFF_YDPI, round(dpi[1])],)
         image = _frame_to_image(frame, depth)
         exif = self.source.header.exif
         if exif is not None and self.suffix not in KEEPS_METADATA:
@@ -662,7 +717,7 @@ class ImageSink(Sink):
             else:
                 metadata[0].append(cv2.IMAGE_METADATA_EXIF)
                 metadata[1].append(np.frombuffer(exif, np.uint8))
-        chunks = self._png_chunks(fits)
+        inserted = self._jpeg_profile(profile) if fits and self.suffix in JPEG_SUFFIXES else self._png_chunks(fits)
         # OpenCV writes a file as it encodes (imencode would hold up to 3 times the image more: its
         # growing buffer and the copy it returns); it picks the format by the name's suffix
         to_file = (self.output is not None and not self.output.direct and self.output.temp.suffix.lower() == self.suffix
@@ -673,23 +728,71 @@ class ImageSink(Sink):
         except cv2.error:
             written = False
         if not written:  # a FIFO or device, a link's target named otherwise, or a failure: in memory, to learn why
-            self._write_encoded(cv2, image, metadata, chunks)
+            self._write_encoded(cv2, image, metadata, inserted)
         elif not whole_image_file(self.output.temp, self.suffix):
             raise SrpipeError(f"cannot write {self.location}: the file came out cut short; check free space")
-        elif chunks:
+        else:
             try:
-                _insert_png_chunks(self.output.temp, chunks)
+                with open(self.output.temp, "r+b") as file:
+                    def read(offset: int, length: int) -> bytes:
+                        file.seek(offset)
+                        return file.read(length)
+
+                    if inserted:
+                        _insert_bytes(file, _insertion_point(self.suffix, read), inserted)
+                    size = file.seek(0, os.SEEK_END)
+                    replaced, appended = self._edits(image, read, size)
+                    for offset, data in replaced + [(size, appended)]:
+                        file.seek(offset)
+                        file.write(data)
             except OSError as exc:
                 raise SrpipeError(f"cannot write {self.location}: {exc.strerror}; check free space") from exc
         self.written = True
 
+    def _edits(self, image: np.ndarray, read, size: int) -> tuple[list[tuple[int, bytes]], bytes]:
+        """What OpenCV does not write into the picture it encoded, of ``size`` bytes (``read(offset,
+        length)``: its bytes there): (offset, bytes to write there) pairs, and bytes to append.
+        A TIFF's word that its fourth sample is alpha; JPEG's (JFIF's) and BMP's density."""
+        dpi = self._dpi()
+        if dpi is not None and self.suffix in (".jpg", ".jpeg") and read(2, 4) == b"\xff\xe0\x00\x10" and \
+                read(6, 5) == b"JFIF\0":  # the JFIF segment libjpeg writes first: its unit (1: inch) and density
+            return [(13, struct.pack(">BHH", 1, *(min(round(d), 65535) for d in dpi)))], b""
+        if dpi is not None and self.suffix == ".bmp" and read(14, 4) == struct.pack("<I", 40):  # BITMAPINFOHEADER
+            return [(38, struct.pack("<ii", *(round(d / 0.0254) for d in dpi)))], b""  # pixels a metre
+        if self.suffix == ".tif" and image.ndim == 3 and image.shape[2] == 4:
+            edit = _tiff_alpha_edit(read, size)
+            if edit is not None:
+                return [edit[0]], edit[1]
+        return [], b""
+
+    def _dpi(self) -> tuple[float, float] | None:
+        """The density the output is written with, in pixels an inch: the input's, turned as the
+        picture is. Kept as it was, as image editors keep it when they resize (GIMP, Photoshop,
+        ImageMagick): the upscale prints larger at the same density, and the EXIF, which srpipe
+        keeps, says the same."""
+        dpi = self.source.header.dpi
+        return dpi[::-1] if dpi is not None and self.source.header.turned else dpi
+
+    def _jpeg_profile(self, profile: bytes) -> bytes:
+        """A JPEG output's ICC profile, as APP2 segments of up to 64 KB (a phone's or a printer's
+        profile may be larger: OpenCV writes one segment and refuses those); a warning where it is
+        more than the 255 segments JPEG counts."""
+        if len(profile) > 255 * JPEG_ICC_BYTES:
+            warnings.warn(f"{self.location}: the input's ICC profile ({len(profile)} bytes) is more than a JPEG "
+                          "holds: it is dropped (write .png or .webp to keep it)")
+            return b""
+        return _jpeg_icc_segments(profile)
+
     def _png_chunks(self, profile_kept: bool) -> bytes:
-        """The input PNG's colour and text chunks (:data:`PNG_COLOUR_CHUNKS`, :data:`PNG_TEXT_CHUNKS`),
-        whole, for a PNG output; for another, a warning of those dropped that say something."""
+        """The input PNG's colour and text chunks (:data:`PNG_COLOUR_CHUNKS`, :data:`PNG_TEXT_CHUNKS`)
+        and the input's density (pHYs), whole, for a PNG output; for another, a warning of those
+        dropped that say something."""
         chunks = self.source.header.png_chunks
         if self.suffix == ".png":
+            dpi = self._dpi()
+            density = [(b"pHYs", struct.pack(">IIB", *(round(d / 0.0254) for d in dpi), 1))] if dpi else []  # a metre's
             return b"".join(struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-                            for kind, data in chunks)
+                            for kind, data in [*chunks, *density])
         kinds = {kind for kind, _ in chunks}
         # A JPEG's or WebP's colours are taken as sRGB's: gamma and primaries say something other
         # only where no sRGB chunk or kept profile takes their place; cICP (HDR) takes the place of all.
@@ -704,7 +807,7 @@ class ImageSink(Sink):
                           "a generator's settings) is dropped (write .png to keep it)")
         return b""
 
-    def _write_encoded(self, cv2, image: np.ndarray, metadata: tuple[list, list], chunks: bytes) -> None:
+    def _write_encoded(self, cv2, image: np.ndarray, metadata: tuple[list, ...], inserted: bytes) -> None:
         size = f"{image.shape[1]}x{image.shape[0]}"
         try:
             with quiet_stderr():
@@ -713,7 +816,16 @@ class ImageSink(Sink):
             ok = False
         if not ok:
             raise SrpipeError(f"cannot encode {self.location} ({size}) as {self.suffix}; use .png")
-        parts = (encoded[:PNG_HEADER_BYTES], chunks, encoded[PNG_HEADER_BYTES:]) if chunks else (encoded,)
+        encoded = encoded.reshape(-1)
+
+        def read(offset: int, length: int) -> bytes:
+            return encoded[offset:offset + length].tobytes()
+
+        replaced, appended = self._edits(image, read, encoded.size)
+        for offset, data in replaced:
+            encoded[offset:offset + len(data)] = np.frombuffer(data, np.uint8)
+        at = _insertion_point(self.suffix, read) if inserted else 0
+        parts = (encoded[:at], inserted, encoded[at:], appended)
         try:
             with (open(self.output.temp, "wb") if self.output is not None  # Python's open: Ctrl-C ends a wait
                   else contextlib.nullcontext(sys.stdout.buffer)) as file:  # for a FIFO's reader

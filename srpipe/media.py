@@ -18,14 +18,16 @@ if TYPE_CHECKING:  # frames load NumPy, which --help and the options' checks do 
 
 #: still images srpipe reads and writes (through OpenCV), by file name
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
-#: still images folder commands (batch, eval, train, classify) take by name: those, and JPEG's other
-#: names (Windows and browsers save .jfif), which OpenCV reads but srpipe writes under none of them
-FOLDER_IMAGE_SUFFIXES = IMAGE_SUFFIXES | {".jpe", ".jfif", ".jif"}
+#: still images folder commands (batch, eval, train, classify) take by name: those, JPEG's other
+#: names (Windows and browsers save .jfif), AVIF and JPEG 2000, which OpenCV reads but srpipe
+#: writes under none of them
+FOLDER_IMAGE_SUFFIXES = IMAGE_SUFFIXES | {".jpe", ".jfif", ".jif", ".avif", ".jp2", ".j2k"}
 #: video files that folder commands (batch, classify) pick up by name; FFmpeg reads more
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".ts", ".m2ts", ".mts", ".avi", ".flv",
                             ".wmv", ".mpg", ".mpeg", ".vob", ".mxf", ".3gp", ".ogv", ".y4m", ".gif"})
-# How the still-image formats begin (WebP: "RIFF", its size, "WEBP")
-_IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM", b"II*\x00", b"MM\x00*")
+# How the still-image formats begin (WebP: "RIFF", its size, "WEBP"; AVIF: its ftyp box, _still_avif)
+_IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM", b"II*\x00", b"MM\x00*",
+                     b"\x00\x00\x00\x0cjP  \r\n\x87\n", b"\xff\x4f\xff\x51")  # JPEG 2000: JP2's box, a bare codestream
 
 
 def is_image_path(location: str) -> bool:
@@ -35,16 +37,26 @@ def is_image_path(location: str) -> bool:
 
 def is_image_file(path: str) -> bool:
     """Whether the content says still image, whatever the name: an animated PNG of more than
-    one frame is a video (FFmpeg reads it as one, as it reads a GIF)."""
+    one frame is a video (FFmpeg reads it as one, as it reads a GIF), and so is an AVIF sequence."""
     try:
         with open(path, "rb") as file:
-            head = file.read(12)
+            head = file.read(64)
     except OSError:
         return False
     if head.startswith(_IMAGE_SIGNATURES[0]):
         animation = png_animation(path)
         return animation is None or animation[0] < 2
-    return head.startswith(_IMAGE_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+    return head.startswith(_IMAGE_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP") or _still_avif(head)
+
+
+def _still_avif(head: bytes) -> bool:
+    """Whether a file that begins with ``head`` is an AVIF of one picture: its ftyp box's brands
+    (the major one, a version, the compatible ones) name AVIF's picture (avif) and not its image
+    sequence (avis), which an animated AVIF's do."""
+    if head[4:8] != b"ftyp":
+        return False
+    brands = {head[at:at + 4] for at in range(8, min(int.from_bytes(head[:4], "big"), len(head)), 4)}
+    return b"avif" in brands and b"avis" not in brands
 
 
 def png_animation(path: str) -> tuple[int, int] | None:

@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 import warnings
+import zlib
 from collections import Counter
 from dataclasses import replace
 from fractions import Fraction
@@ -962,9 +963,8 @@ class PyAVSource(Source):
         if pix_fmt is not None and has_alpha(pix_fmt):
             self.samples_per_pixel = 4  # the alpha plane, full size, beside the colour planes
         self.default_suffix = video_output_suffix(location)
-        # An animated PNG's play count (0: for ever), which its upscale as one keeps
-        animation = png_animation(location) if self.container.format.name == "apng" and self.is_file else None
-        self.plays = animation[1] if animation else 0
+        # How often an animation plays (0: for ever), which its upscale as one keeps
+        self.plays = animation_plays(location, self.container.format.name) if self.is_file else 0
         self.display_matrix: tuple[int, ...] | None = None
         self.hdr10: str | None = None  # the first frame's HDR10 metadata, as x265 takes it (hdr10_params)
         self.on_decode_error = options.on_decode_error
@@ -2080,6 +2080,46 @@ QUICKTIME_KEYS = {name: f"com.apple.quicktime.{name}" for name in (
 CONTAINER_KEYS = {"major_brand", "minor_version", "compatible_brands", "encoder"}
 
 
+def animation_plays(location: str, format_name: str) -> int:
+    """How often the animation in the file ``location`` plays, 0 for ever: an animated PNG's play
+    count; a GIF's loop count (its NETSCAPE2.0 block, which FFmpeg's reader passes over) counts the
+    plays after the first, and a GIF without one plays once. 0 for a video."""
+    if format_name == "apng":
+        animation = png_animation(location)
+        return animation[1] if animation else 0
+    if format_name != "gif":
+        return 0
+    from PIL import Image
+
+    try:
+        with Image.open(location) as image:
+            loops = image.info.get("loop")
+    except (OSError, SyntaxError, ValueError):  # FFmpeg reads it, Pillow not: as a video's, for ever
+        return 0
+    return 1 if loops is None else 0 if loops == 0 else min(loops + 1, 65535)  # APNG's most
+
+
+def set_last_apng_delay(path: Path, seconds: Fraction) -> None:
+    """Make the last frame of the animated PNG at ``path`` shown for ``seconds``: its frame
+    control chunk's (fcTL) delay, a fraction of 16-bit numbers, and the chunk's CRC."""
+    seconds = min(seconds, Fraction(65535))
+    delay = seconds.limit_denominator(max(1, 65535 // math.ceil(seconds)))
+    last = None
+    with open(path, "r+b") as file:
+        file.seek(8)  # the signature
+        while len(header := file.read(8)) == 8 and header[4:8] != b"IEND":
+            if header[4:8] == b"fcTL":
+                last = file.tell() - 4
+            file.seek(int.from_bytes(header[:4], "big") + 4, 1)  # the data and its CRC
+        if last is None:  # one frame: written as a still PNG
+            return
+        file.seek(last)
+        chunk = bytearray(file.read(4 + 26))  # its kind and data
+        chunk[24:28] = struct.pack(">HH", delay.numerator, delay.denominator)
+        file.seek(last)
+        file.write(chunk + struct.pack(">I", zlib.crc32(chunk)))
+
+
 def output_metadata(metadata: dict[str, str], fmt_name: str | None) -> tuple[dict[str, str], dict[str, str]]:
     """The container metadata to write, and the muxer's options for it. A phone's keys
     (com.apple.quicktime.location.ISO6709, com.android.capture.fps...) are QuickTime metadata,
@@ -2293,10 +2333,14 @@ class PyAVSink(Sink):
             target = self.file = StreamedFile(self.output.temp)
         else:
             target = str(self.output.temp)
-        metadata, options = output_metadata(self.source.metadata, self.container_format or
-                                            SUFFIX_FORMATS.get(Path(self.location).suffix.lower()))
-        if self.container_format == "apng":  # plays as the input played; a video made an animation loops, as a GIF
-            options = {**options, "plays": str(getattr(self.source, "plays", 0))}
+        muxer = self.container_format or SUFFIX_FORMATS.get(Path(self.location).suffix.lower())
+        metadata, options = output_metadata(self.source.metadata, muxer)
+        # An animation plays as the input played; a video made an animation loops, as a GIF
+        plays = getattr(self.source, "plays", 0)
+        if muxer == "apng":
+            options = {**options, "plays": str(plays)}
+        elif muxer == "gif":  # a GIF counts the plays after the first: -1 none, 0 for ever
+            options = {**options, "loop": str({0: 0, 1: -1}.get(plays, plays - 1))}
         try:
             self.container = av.open(target, mode="w", format=self.container_format, options=options)
         except (av.FFmpegError, ValueError) as exc:
@@ -2500,13 +2544,15 @@ class PyAVSink(Sink):
             self._drop_alpha(frame)
         if self.turn is not None:
             video_frame = self.turn(video_frame)
+        self._last_shown = None
         if frame.duration and frame.time_base is not None:
             # Encoders drop a frame's duration, and a muxer then gives the last frame the usual
             # step: a GIF's long last frame, or a phone's, would be cut short. Its packet gets it back.
             encoder_base = Fraction(self.stream.codec_context.time_base)
             unit = frame.time_base / encoder_base
-            self._durations[round(frame.pts * unit)] = max(round(frame.duration * unit),
-                                                           math.ceil(SHORTEST_SHOWN / encoder_base))
+            shown = max(round(frame.duration * unit), math.ceil(SHORTEST_SHOWN / encoder_base))
+            self._durations[round(frame.pts * unit)] = shown
+            self._last_shown = shown * encoder_base
         if self.palette is not None:
             for paletted in self.palette.frames(video_frame):
                 self._mux_video(self._encode(paletted))
@@ -2519,6 +2565,7 @@ class PyAVSink(Sink):
         self._mux_video(self._encode(video_frame))
 
     _last_pts: int | None = None  # in the encoder's time base
+    _last_shown: Fraction | None = None  # how long the last frame written is shown, in seconds, where it says
 
     def _time_in(self, frame: Frame, time_base: Fraction) -> None:
         """``frame`` timed in the encoder's ``time_base`` (:func:`encoder_time_base`), at least a
@@ -2695,6 +2742,13 @@ class PyAVSink(Sink):
             raise self._write_error(exc) from exc
         if self.output is not None and not self.output.direct and muxer in QUICKTIME_FORMATS:
             self._check_all_play()
+        if self.output is not None and not self.output.direct and muxer == "apng" and self._last_shown:
+            # FFmpeg's APNG writer times each frame up to the next, and the last as the one
+            # before it (its final_delay, an option set before the first frame, aside)
+            try:
+                set_last_apng_delay(self.output.temp, self._last_shown)
+            except OSError as exc:
+                raise self._write_error(exc) from exc
         if self.output is not None:
             self.output.commit()
 

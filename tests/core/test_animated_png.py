@@ -76,3 +76,19 @@ def test_a_batch_writes_an_animated_png_as_one(tmp_path):
 def test_an_animated_png_of_one_frame_is_a_picture(tmp_path):
     source = make_apng(tmp_path / "one.png", frames=1)
     assert is_image_file(str(source))
+
+
+def test_an_animated_pngs_last_frame_is_shown_as_long_as_in_the_input(tmp_path):
+    """It was shown as long as the one before it (100, 200, 300, 400 ms came out 100, 200, 300, 300)."""
+    from PIL import Image
+
+    pictures = [Image.fromarray(np.full((24, 32, 3), 60 * index, np.uint8)) for index in range(4)]
+    pictures[0].save(tmp_path / "a.png", save_all=True, append_images=pictures[1:], duration=[100, 200, 300, 400])
+    done = run_srpipe("upscale", tmp_path / "a.png", "-o", tmp_path / "out.png", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    with Image.open(tmp_path / "out.png") as written:
+        shown = []
+        for index in range(written.n_frames):
+            written.seek(index)
+            shown.append(written.info["duration"])
+    assert shown == [100, 200, 300, 400]

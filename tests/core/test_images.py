@@ -262,11 +262,13 @@ def test_an_animated_webp_is_refused_with_how_to_make_it_one_srpipe_reads(tmp_pa
     done = run_srpipe("upscale", name, "-o", "out.webp", cwd=tmp_path)
     assert done.returncode == 1
     said = done.stderr.decode()
+    interpreter = shlex.quote(sys.executable)
     assert said.startswith(f"Error: {name} is an animated WebP (3 frames), which srpipe cannot read whole; make it an "
-                           "animated PNG first (python3 -c ") and said.endswith(") and upscale that\n")
+                           f"animated PNG first ({interpreter} -c ") and said.endswith(") and upscale that\n")
     assert sorted(os.listdir(tmp_path)) == [name]
-    command = said[said.index("(python3 -c ") + 1:said.rindex(") and upscale that")]
-    subprocess.run(command.replace("python3", shlex.quote(sys.executable), 1), shell=True, cwd=tmp_path, check=True)
+    command = said[said.index(f"({interpreter} -c ") + 1:said.rindex(") and upscale that")]
+    # as given, where no python3 on the PATH has Pillow (srpipe's own interpreter has it)
+    subprocess.run(command, shell=True, cwd=tmp_path, check=True, env={"PATH": str(tmp_path / "no-programs")})
     done = run_srpipe("upscale", "it's anim.apng", "-o", "out.apng", "-q", cwd=tmp_path)
     assert done.returncode == 0, done.stderr.decode()
     import av
@@ -514,3 +516,98 @@ def test_a_format_that_is_no_picture_is_refused_for_standard_output(tmp_path):
     assert done.returncode == 1 and done.stdout == b""
     assert done.stderr.decode().strip().splitlines() == [
         "Error: --format gif is not a picture format srpipe writes; use one of bmp, jpeg, jpg, png, tiff, webp"]
+
+
+@pytest.mark.parametrize("depth", [8, 16])
+@pytest.mark.parametrize("to", ["file", "stdout"])
+def test_an_rgba_tiff_says_its_fourth_sample_is_alpha(tmp_path, depth, to):
+    """OpenCV's RGBA TIFF had no ExtraSamples tag (338): libtiff warns of it, and editors may
+    take the fourth sample for a channel of its own, not transparency."""
+    from PIL import Image
+
+    rgba = np.random.default_rng(5).integers(0, 2**depth, (24, 32, 4)).astype(np.uint8 if depth == 8 else np.uint16)
+    cv2.imwrite(str(tmp_path / "in.png"), rgba)
+    given = ["-o", tmp_path / "out.tif"] if to == "file" else ["-o", "-", "--format", "tiff"]
+    done = run_srpipe("upscale", tmp_path / "in.png", *given, "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    if to == "stdout":
+        (tmp_path / "out.tif").write_bytes(done.stdout)
+    with Image.open(tmp_path / "out.tif") as written:
+        assert written.tag_v2[338] == (2,) and written.tag_v2[277] == 4  # unassociated alpha
+        written.load()
+    out = read(tmp_path / "out.tif")
+    assert out.shape == (48, 64, 4) and out.dtype == rgba.dtype
+    reference = cv2.resize(rgba, (64, 48), interpolation=cv2.INTER_CUBIC)
+    assert np.abs(out[..., 3].astype(int) - reference[..., 3]).max() <= 2 ** (depth - 8)
+
+
+@pytest.mark.parametrize("given", [".jpg", ".png", ".tif", ".bmp"])
+@pytest.mark.parametrize("wanted", [".jpg", ".png", ".tif", ".bmp", "-"])
+def test_the_density_is_kept_and_turned_with_the_picture(tmp_path, given, wanted):
+    """Pixels an inch were dropped (JFIF 1:1 with no unit, no pHYs, no XResolution). Kept as they
+    were, as image editors keep them when they resize: the upscale prints larger."""
+    from PIL import Image
+
+    picture = Image.fromarray(np.random.default_rng(6).integers(0, 256, (24, 32, 3)).astype(np.uint8))
+    picture.save(tmp_path / f"in{given}", dpi=(300, 150))
+    output = ["-o", "-", "--format", "jpeg"] if wanted == "-" else ["-o", tmp_path / f"out{wanted}"]
+    done = run_srpipe("upscale", tmp_path / f"in{given}", *output, "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    with Image.open(io.BytesIO(done.stdout) if wanted == "-" else tmp_path / f"out{wanted}") as written:
+        assert written.size == (64, 48) and np.allclose(written.info["dpi"], (300, 150), rtol=1e-4)
+    if given == ".jpg":  # a photo shown turned a quarter: its density turned with it
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        picture.save(tmp_path / "turned.jpg", dpi=(300, 150), exif=exif)
+        done = run_srpipe("upscale", tmp_path / "turned.jpg", "-o", tmp_path / "turned.png", "-q")
+        assert done.returncode == 0, done.stderr.decode()
+        with Image.open(tmp_path / "turned.png") as written:
+            assert written.size == (48, 64) and np.allclose(written.info["dpi"], (150, 300), rtol=1e-4)
+
+
+@pytest.mark.parametrize("to", ["file", "stdout"])
+def test_an_icc_profile_larger_than_a_jpeg_segment_is_written_in_several(tmp_path, to):
+    """OpenCV writes a JPEG's profile in one APP2 segment (64 KB at most) and refused a larger
+    one: the JPEG could not be written at all ("cannot encode ... use .png")."""
+    from PIL import Image, ImageCms
+
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    profile = (150_000).to_bytes(4, "big") + srgb[4:] + bytes(150_000 - len(srgb))  # its size said in its header
+    exif = Image.Exif()
+    exif[0x010F] = "Camera"
+    picture = Image.fromarray(np.random.default_rng(7).integers(0, 256, (24, 32, 3)).astype(np.uint8))
+    picture.save(tmp_path / "in.jpg", icc_profile=profile, exif=exif)  # Pillow splits it over 3 segments
+    output = ["-o", "-", "--format", "jpeg"] if to == "stdout" else ["-o", tmp_path / "out.jpg"]
+    done = run_srpipe("upscale", tmp_path / "in.jpg", *output, "-q")
+    assert done.returncode == 0 and not done.stderr, done.stderr.decode()
+    written = done.stdout if to == "stdout" else (tmp_path / "out.jpg").read_bytes()
+    with Image.open(io.BytesIO(written)) as out:
+        assert out.info["icc_profile"] == profile and out.getexif()[0x010F] == "Camera"
+    at, markers = 2, []
+    while written[at + 1] != 0xDB:  # the segments before the first quantization table
+        markers.append(written[at + 1])
+        at += 2 + int.from_bytes(written[at + 2:at + 4], "big")
+    assert markers == [0xE0, 0xE1, 0xE2, 0xE2, 0xE2]  # JFIF, EXIF, then the profile's
+    assert cv2.imdecode(np.frombuffer(written, np.uint8), cv2.IMREAD_UNCHANGED).shape == (48, 64, 3)
+
+
+@pytest.mark.parametrize("suffix", [".avif", ".jp2", ".j2k"])
+def test_a_still_avif_or_jpeg_2000_is_upscaled_as_a_picture(tmp_path, suffix):
+    """They went to FFmpeg as video: -o out.png was refused ("is a video but the output ... is an
+    image name") and the default output was an MP4 of one frame. An AVIF sequence stays a video."""
+    from PIL import Image
+
+    from srpipe.media import is_image_file
+
+    pictures = [Image.new("RGB", (32, 24), (30 + 60 * index, 90, 150)) for index in range(3)]
+    pictures[0].save(tmp_path / f"in{suffix}")
+    done = run_srpipe("upscale", tmp_path / f"in{suffix}", "-o", tmp_path / "out.png", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    out = read(tmp_path / "out.png")
+    assert out.shape == (48, 64, 3) and np.abs(out.astype(int) - read(tmp_path / f"in{suffix}")[0, 0]).max() <= 1
+    done = run_srpipe("upscale", tmp_path / f"in{suffix}", "-q")  # beside it, as a PNG
+    assert done.returncode == 0, done.stderr.decode()
+    assert read(tmp_path / "in_x2.png").shape == (48, 64, 3)
+    if suffix == ".avif":
+        pictures[0].save(tmp_path / "frames.avif", save_all=True, append_images=pictures[1:], duration=100)
+        assert not is_image_file(str(tmp_path / "frames.avif"))

@@ -53,8 +53,9 @@ def test_frames_times_audio_and_tags_survive(tmp_path, pm):
     assert len(packets(clip, "audio")) > 10
 
 
-@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".webm", ".gif"])
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".webm", ".gif", ".apng"])
 def test_every_frame_is_shown_as_long_as_in_the_input_the_last_one_too(tmp_path, suffix):
+    """An animated PNG's last frame was shown as long as the one before: FFmpeg's writer times it so."""
     from PIL import Image
 
     pictures = [Image.fromarray(np.full((24, 32, 3), 60 * index, np.uint8)) for index in range(4)]
@@ -66,6 +67,29 @@ def test_every_frame_is_shown_as_long_as_in_the_input_the_last_one_too(tmp_path,
         packets = list(container.demux(video=0))
         last = max((packet for packet in packets if packet.pts is not None), key=lambda packet: packet.pts)
         assert last.duration * last.time_base == Fraction(9, 10)  # a muxer left alone gives it 0.1 s
+
+
+@pytest.mark.parametrize(("loop", "plays"), [(None, 1), (0, 0), (2, 3)])
+def test_a_gif_plays_as_often_as_its_input_as_a_gif_or_an_animated_png(tmp_path, loop, plays):
+    """Every GIF came out looping for ever: FFmpeg's reader passes over the NETSCAPE2.0 block that
+    says how often (a GIF without one plays once; its count is of the plays after the first)."""
+    from PIL import Image
+
+    from srpipe.media import png_animation
+
+    pictures = [Image.fromarray(np.full((24, 32, 3), 60 * index, np.uint8)) for index in range(3)]
+    looping = {} if loop is None else {"loop": loop}
+    pictures[0].save(tmp_path / "in.gif", save_all=True, append_images=pictures[1:], duration=100, **looping)
+    for output in ("out.gif", "out.apng"):
+        done = run_srpipe("upscale", tmp_path / "in.gif", "-o", tmp_path / output, "-q")
+        assert done.returncode == 0, done.stderr.decode()
+    with Image.open(tmp_path / "out.gif") as written:
+        assert written.info.get("loop") == loop
+    assert png_animation(str(tmp_path / "out.apng")) == (3, plays)
+    done = run_srpipe("upscale", tmp_path / "out.apng", "-o", tmp_path / "again.gif", "-q")  # and back
+    assert done.returncode == 0, done.stderr.decode()
+    with Image.open(tmp_path / "again.gif") as written:
+        assert written.info.get("loop") == loop
 
 
 def test_a_gif_becomes_a_gif_in_colour_with_its_transparency(tmp_path):
