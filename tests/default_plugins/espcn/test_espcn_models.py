@@ -276,3 +276,28 @@ def test_upscale_says_the_fast_network_ran_and_exact_leaves_it_out(tmp_path):
     assert json.loads(done.stdout).get("variant") is None
     done = run_srpipe("upscale", clip, "-m", "espcn", "-o", tmp_path / "fast2.mp4")
     assert "espcn (fast network) x2 on cpu" in done.stderr.decode()
+
+
+@pytest.mark.parametrize("ending", [b"", b"PK\x05\x06" + bytes(18)])  # no zip; an empty zip's end record
+def test_a_large_file_that_is_no_checkpoint_is_refused_without_being_read_whole(tmp_path, ending):
+    """A --weights file was hashed (for the backend's cache) as one read of all its bytes: a 3 GB
+    junk file took 3.2 GB of memory before it was refused. One that is no zip, as torch.save
+    writes, is refused unhashed; another is hashed a block at a time."""
+    pytest.importorskip("openvino")  # the backend whose prepared networks are cached by the file's digest
+    import cv2
+
+    from conftest import run_srpipe_measured
+
+    size = 1 << 30
+    junk, image = tmp_path / "junk.pt", tmp_path / "photo.png"
+    with open(junk, "wb") as file:  # sparse: no disk taken
+        file.write(b"PK\x03\x04 not a checkpoint")
+        file.truncate(size - len(ending))
+        file.seek(0, os.SEEK_END)
+        file.write(ending)
+    cv2.imwrite(str(image), np.full((24, 24, 3), 128, np.uint8))
+    done, peak = run_srpipe_measured("upscale", image, "-m", "espcn", "--backend", "openvino", "--weights", junk)
+    assert done.returncode == 1
+    assert done.stderr.decode() == (f"Error: {junk} is corrupt or not a checkpoint file; it was not loaded; use a "
+                                    "checkpoint written by 'srpipe train'\n")
+    assert peak < size, peak
