@@ -117,8 +117,21 @@ def device_option(command):
                         help=DEVICE_HELP)(command)
 
 
+def _not_special(ctx, param, value):
+    """Refuse a FIFO or a device (a link to one too) as --weights by what it is: it exists, but is
+    no file, and reading it would wait for a writer or never end."""
+    from srpipe.errors import SrpipeError
+    from srpipe.outputs import special_kind
+
+    kind = special_kind(value) if value else None
+    if kind:
+        raise SrpipeError(f"--weights {value} is a {kind}, not a file; give a checkpoint file")
+    return value
+
+
 def weights_option(command):
-    return click.option("--weights", type=click.Path(dir_okay=False), help=WEIGHTS_HELP)(command)
+    return click.option("--weights", type=click.Path(dir_okay=False), callback=_not_special,
+                        help=WEIGHTS_HELP)(command)
 
 
 def backend_option(command=None, *, multiple: bool = False):

@@ -301,3 +301,28 @@ def test_a_large_file_that_is_no_checkpoint_is_refused_without_being_read_whole(
     assert done.stderr.decode() == (f"Error: {junk} is corrupt or not a checkpoint file; it was not loaded; use a "
                                     "checkpoint written by 'srpipe train'\n")
     assert peak < size, peak
+
+
+@pytest.mark.parametrize("command", [["upscale", "{image}", "-m", "espcn"],
+                                     ["eval", "-m", "espcn-x2", "--data", "{folder}"],
+                                     ["classify", "{image}", "-m", "mnist"]])
+def test_a_fifo_or_device_as_weights_is_named_for_what_it_is(tmp_path, command):
+    """A FIFO or device given as --weights was reported as a weights file that does not exist (or,
+    for classify, waited for a writer, or read /dev/zero without end)."""
+    import subprocess
+    import sys
+
+    import cv2
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "photo.png"), np.full((24, 24, 3), 128, np.uint8))
+    os.mkfifo(tmp_path / "f.pt")
+    (tmp_path / "zero.pt").symlink_to("/dev/zero")
+    for weights, kind in ((tmp_path / "f.pt", "FIFO"), ("/dev/zero", "character device"),
+                          (tmp_path / "zero.pt", "character device")):
+        args = [a.format(image=folder / "photo.png", folder=folder) for a in command]
+        done = subprocess.run([sys.executable, "-m", "srpipe", *args, "--weights", str(weights)],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 1
+        assert done.stderr == f"Error: --weights {weights} is a {kind}, not a file; give a checkpoint file\n"
