@@ -34,7 +34,7 @@ def test_user_weights_set_the_scale(cli_run, tmp_path):
     assert done.exit_code == 0, done.stderr
     assert video_info(tmp_path / "clip_x3.mp4")["width"] == 192
     done = cli_run("upscale", clip, "-m", "espcn", "--weights", tmp_path / "mine.pt", "-s", "2")
-    assert done.exit_code == 1 and "is an x3 model but --scale 2" in done.stderr
+    assert done.exit_code == 1 and "is an x3 model, and x2 was asked for" in done.stderr
 
 
 class Exploit:
