@@ -96,6 +96,7 @@ class TrainSettings:
     teacher: str | None = None  # a checkpoint whose outputs the network also learns (SRTask)
     teacher_weight: float = 0.5
     cache_dir: str | None = None  # where LR/HR pairs are cached; None: CACHE
+    max_pixels: int | None = None  # the --val images' limit when scored at the end (None: the default)
     resume: bool = False
     overwrite: bool = False  # an unfinished run in ``out`` is started afresh rather than refused
     export: str | None = None
@@ -166,6 +167,7 @@ def parse_args(argv=None) -> TrainSettings:
                    help="share of the loss that is the distance to the teacher's outputs")
     p.add_argument("--out", required=True, help="run folder: last.pt, final.pt, log.jsonl, result.json")
     p.add_argument("--cache-dir", help=f"where the LR/HR pairs are cached (default {CACHE})")
+    p.add_argument("--max-pixels", type=int, help="the largest --val image scored at the end, in pixels")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--overwrite", action="store_true", help="start an unfinished run in --out afresh")
     p.add_argument("--export", help="write the final weights-only checkpoint here")
@@ -339,7 +341,7 @@ def train(a: TrainSettings) -> dict:
     net = trainer.saved_model().cpu()
     upscaler = ESPCNUpscaler(make_checkpoint(net), "cpu")
     scores = {Path(v).name: evaluate_folder(v, a.scale, lambda x: upscaler.for_stream().upscale(
-        x, bit_depth=8, full_range=False))["mean"] for v in a.val}
+        x, bit_depth=8, full_range=False), max_pixels=a.max_pixels)["mean"] for v in a.val}
     result = {**meta, "epochs": a.epochs, "steps": a.epochs * a.steps_per_epoch,
               "batch": a.batch, "patch": a.patch,
               "train_minutes": round(sum(h["epoch_s"] for h in history) / 60, 2),

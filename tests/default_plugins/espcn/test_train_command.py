@@ -1,0 +1,35 @@
+"""``srpipe train espcn`` through the CLI: what it trains on, what it refuses, what a resume must share."""
+
+import cv2
+import pytest
+
+import srpipe.default_plugins.espcn.training
+from srpipe.testing import test_pattern
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(srpipe.default_plugins.espcn.training, "CACHE", tmp_path / "cache")
+
+
+def pictures(folder, count, width=64, height=64, first=0):
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(first, first + count):
+        cv2.imwrite(str(folder / f"{index}.png"), test_pattern(width, height, index))
+    return folder
+
+
+def train(cli_run, *args):
+    """A run of one step: the shipped network, 4 patches."""
+    return cli_run("train", "espcn", "-s", "2", "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "4",
+                   *args)
+
+
+def test_max_pixels_is_an_option_of_its_own(cli_run, tmp_path):
+    """An image over the limit was refused with "pass --max-pixels N", an option train espcn did not have."""
+    data, val = pictures(tmp_path / "data", 2, 96, 64), pictures(tmp_path / "val", 1, 96, 64)
+    refused = train(cli_run, "--data", data, "--val", val, "--max-pixels", "5000", "-o", tmp_path / "w.pt")
+    assert refused.exit_code == 1 and refused.stderr.endswith("pass --max-pixels 6144\n"), refused.output
+    done = train(cli_run, "--data", data, "--val", val, "--max-pixels", "6144", "-o", tmp_path / "w.pt")
+    assert done.exit_code == 0, done.output  # the --val image is scored at the end under the same limit
+    assert "--max-pixels" in cli_run("train", "espcn", "--help").output
