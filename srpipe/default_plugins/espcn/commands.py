@@ -10,6 +10,7 @@ import click
 from srpipe.cli.options import (
     backend_option,
     check_output_folder,
+    check_run_folder,
     device_option,
     json_option,
     max_pixels_option,
@@ -64,8 +65,8 @@ def train_espcn(data, val, scale, epochs, steps_per_epoch, batch_size, preset, d
     Random crops with flips and rotations; the low-resolution input is made
     by MATLAB-style antialiased bicubic downscaling (or, with --degrade video,
     by several kernels and x264), on limited-range luma (the convention video
-    uses). Checkpoints every epoch; --resume continues, and -y starts an
-    unfinished run afresh.
+    uses). Checkpoints every epoch into OUTPUT.run/; an earlier run there,
+    finished or not, is continued with --resume or replaced with -y.
 
     \b
     Example:
@@ -80,7 +81,9 @@ def train_espcn(data, val, scale, epochs, steps_per_epoch, batch_size, preset, d
         raise SrpipeError("--temporal trains on clips: add --degrade video")
     run_folder = Path(output).with_name(Path(output).name + ".run")
     check_output_folder(run_folder, f"-o {output}")  # the weights go beside it
-    check_not_input(output, input_files(data + val), "-o")
+    inputs = input_files(data + val)
+    check_not_input(output, inputs, "-o")
+    check_run_folder(run_folder, inputs, resume, overwrite, "-o")  # a finished run too: its weights outlive -o's
     if Path(output).is_dir():
         raise SrpipeError(f"output {output} is a folder; give a file name for the weights with -o")
     if Path(output).exists() and not overwrite:  # found now, not when training is over

@@ -145,7 +145,8 @@ def test_train_command_starts_an_unfinished_run_afresh_only_with_overwrite(tmp_p
     args = ("train", "espcn", "--data", tmp_path / "train", "-s", "2", "--epochs", "1", "--steps-per-epoch", "1",
             "--batch-size", "4", "-o", weights)
     refused = cli_run(*args)
-    assert refused.exit_code == 1 and "holds an unfinished run (last.pt); pass --resume" in refused.output
+    assert refused.exit_code == 1 and ("holds an earlier run (last.pt, log.jsonl); pass -y to replace it, --resume "
+                                       "to continue it") in refused.output
     assert load_checkpoint(run / "last.pt")["train"]["epoch"] == 1  # kept
     with pytest.warns(UserWarning, match="the unfinished run in .*mine.pt.run is started afresh"):
         done = cli_run(*args, "-y")

@@ -33,3 +33,22 @@ def test_max_pixels_is_an_option_of_its_own(cli_run, tmp_path):
     done = train(cli_run, "--data", data, "--val", val, "--max-pixels", "6144", "-o", tmp_path / "w.pt")
     assert done.exit_code == 0, done.output  # the --val image is scored at the end under the same limit
     assert "--max-pixels" in cli_run("train", "espcn", "--help").output
+
+
+def test_a_finished_run_is_not_replaced_when_its_weights_were_removed(cli_run, tmp_path):
+    """With -o k.pt removed, the same command again replaced k.pt.run/final.pt and last.pt without a word."""
+    data, weights, run = pictures(tmp_path / "data", 2), tmp_path / "k.pt", tmp_path / "k.pt.run"
+    assert train(cli_run, "--data", data, "-o", weights).exit_code == 0
+    weights.unlink()
+    kept = {name: (run / name).read_bytes() for name in ("last.pt", "final.pt", "log.jsonl")}
+    refused = train(cli_run, "--data", data, "-o", weights)
+    assert refused.exit_code == 1 and refused.stderr == (
+        f"Error: {run} holds an earlier run (last.pt, final.pt, log.jsonl); pass -y to replace it, --resume to "
+        "continue it, or choose another -o\n")
+    assert {name: (run / name).read_bytes() for name in kept} == kept and not weights.exists()
+    assert train(cli_run, "--data", data, "-o", weights, "--resume").exit_code == 0  # nothing left to train
+    assert (run / "last.pt").read_bytes() == kept["last.pt"] and weights.exists()
+    (run / "final.pt").unlink()
+    (run / "final.pt").symlink_to(data / "0.png")
+    refused = train(cli_run, "--data", data, "-o", weights, "-y")
+    assert refused.exit_code == 1 and "final.pt is a link; a run writes its own files" in refused.stderr
