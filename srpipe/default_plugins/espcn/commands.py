@@ -103,28 +103,22 @@ def check_training_images(data, val, scale: int, holdout: int, max_pixels: int |
     that cannot be scored (checked after each epoch), pictures over --max-pixels, no
     picture large enough for a training patch, a --holdout that leaves nothing to train on."""
     from srpipe.default_plugins.espcn.config import TRAINING_PATCH
-    from srpipe.default_plugins.espcn.evaluate import scorable_images
-    from srpipe.images import image_paths, image_size
+    from srpipe.default_plugins.espcn.evaluate import scorable_images, training_images
+    from srpipe.images import image_size
     from srpipe.memory import check_frame_size
 
     for folder in val:
         scorable_images(folder, scale, max_pixels)
     least = TRAINING_PATCH * scale  # a training patch of the HR picture
     sizes = []
-    for folder in data:
-        paths = image_paths(folder)
-        if not paths:
-            raise SrpipeError(f"no images in {folder}; give a folder of PNG/BMP/JPEG/TIFF images")
-        for path in paths:
-            size = image_size(str(path))
-            check_frame_size(str(path), *(size or (None, None)), max_pixels)
-            sizes.append(size)
+    train, held = training_images(data, holdout)
+    for path in train + held:
+        size = image_size(str(path))
+        check_frame_size(str(path), *(size or (None, None)), max_pixels)
+        sizes.append(size)
     if all(size is not None and min(size) < least for size in sizes):
         raise SrpipeError(f"no image in {', '.join(data)} is {least}x{least} pixels or more, what a training patch "
                           f"takes at x{scale}; add larger images")
-    held_from = len(image_paths(data[-1]))
-    if holdout >= held_from:
-        raise SrpipeError(f"--holdout {holdout} would hold out every image of {data[-1]} ({held_from}); hold out fewer")
 
 
 def check_image_folder(folder: str) -> None:

@@ -27,12 +27,12 @@ from srpipe.default_plugins.espcn.color import load_y, modcrop
 from srpipe.default_plugins.espcn.config import TRAINING_PATCH
 from srpipe.default_plugins.espcn.data import PatchSampler, cached_degraded_pairs, cached_pairs, eval_batches
 from srpipe.default_plugins.espcn.degrade import KERNELS
-from srpipe.default_plugins.espcn.evaluate import evaluate_folder
+from srpipe.default_plugins.espcn.evaluate import evaluate_folder, training_images
 from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
 from srpipe.default_plugins.espcn.task import SRTask
 from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler
 from srpipe.errors import SrpipeError
-from srpipe.images import image_paths, image_size
+from srpipe.images import image_size
 from srpipe.nn.checkpoint import load_checkpoint, make_checkpoint, network_from_checkpoint, save_checkpoint
 from srpipe.nn.expanded import expand, is_expanded
 from srpipe.nn.trainer import TrainConfig, Trainer, seed_everything
@@ -217,14 +217,6 @@ def init_from(net: ESPCN, path: str, grow: bool = False) -> None:
     net.load_state_dict(own)
 
 
-def split_holdout(folders, n: int) -> tuple[list[Path], list[Path]]:
-    """(training images, held-out images): ``n`` evenly spaced images of the last folder held out."""
-    last = image_paths(folders[-1])
-    held = [last[int(i * len(last) / n)] for i in range(n)] if n else []
-    train = [p for f in folders for p in image_paths(f) if p not in held]
-    return train, held
-
-
 def large_enough(paths: list[Path], least: int, what: str) -> list[Path]:
     """The images of ``paths`` at least ``least`` pixels a side, read from their headers (an
     unread header: kept); each other one is named in a warning, as too small for ``what``."""
@@ -292,7 +284,7 @@ def train(a: TrainSettings) -> dict:
     last = list(net.last_layer.parameters())
     rest = [p for p in net.parameters() if all(p is not q for q in last)]
     groups = [{"params": rest}, {"params": last, "lr": a.lr * a.last_lr_mult}]
-    train, held = split_holdout(a.train, a.holdout)
+    train, held = training_images(a.train, a.holdout)
     train = large_enough(train, a.patch * a.scale, f"a training patch at x{a.scale}")
     if a.degrade == "video":
         pairs = cached_degraded_pairs(train, a.scale, cache_dir, variants=a.variants, frames=a.clip_frames,

@@ -52,3 +52,37 @@ def test_a_finished_run_is_not_replaced_when_its_weights_were_removed(cli_run, t
     (run / "final.pt").symlink_to(data / "0.png")
     refused = train(cli_run, "--data", data, "-o", weights, "-y")
     assert refused.exit_code == 1 and "final.pt is a link; a run writes its own files" in refused.stderr
+
+
+def trained_on(result) -> int:
+    """The count of training images the run reported."""
+    import re
+
+    return int(re.search(r"(\d+) training images", result.stderr)[1])
+
+
+def test_each_file_is_trained_on_once_and_a_held_out_one_never(cli_run, tmp_path, monkeypatch, recwarn):
+    """Paths were compared, not files: the same folder given twice, a link or a hard link held an
+    image out and trained on it at once, and counted each link as an image of its own."""
+    import torch
+
+    clean = pictures(tmp_path / "clean", 4)
+    monkeypatch.chdir(tmp_path)
+    done = train(cli_run, "--data", clean, "--data", "clean", "--holdout", "1", "-o", tmp_path / "a.pt")
+    assert done.exit_code == 0, done.output
+    assert trained_on(done) == 3  # 4 images, the held-out one under neither name
+    assert torch.load(tmp_path / "a.pt", weights_only=True)["meta"]["holdout"] == ["0.png"]
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "held.png").hardlink_to(clean / "0.png")
+    (other / "hard.png").hardlink_to(clean / "1.png")
+    (other / "soft.png").symlink_to(clean / "2.png")
+    pictures(other, 1, first=7)
+    done = train(cli_run, "--data", other, "--data", clean, "--holdout", "1", "-o", tmp_path / "b.pt")
+    assert done.exit_code == 0, done.output
+    assert trained_on(done) == 4  # 7.png, and 1, 2, 3 once each; 0 is held out
+    said = {str(warning.message) for warning in recwarn}
+    assert {f"skipped {clean / '1.png'}: the same file as {other / 'hard.png'}",
+            f"skipped {clean / '2.png'}: the same file as {other / 'soft.png'}"} <= said, said
+
