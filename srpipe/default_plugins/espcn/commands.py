@@ -27,7 +27,7 @@ from srpipe.outputs import check_not_input, input_files
 
 @click.command("espcn")
 @click.option("--data", "data", multiple=True, required=True, type=click.Path(file_okay=False),
-              help="Folder of training images (repeat for several).")
+              help="Folder of training images, its sub-folders not searched (repeat for several).")
 @click.option("--val", "val", multiple=True, type=click.Path(file_okay=False),
               help="Folder of validation images, scored each epoch (repeat for several).")
 @click.option("-s", "--scale", type=click.Choice(["2", "3", "4"]), required=True,

@@ -79,13 +79,19 @@ def training_images(folders, holdout: int = 0) -> tuple[list[Path], list[Path]]:
     """(training images, held-out images) of the ``--data`` folders: each file once (the same
     folder given twice, a link or a hard link to an image add nothing; :func:`distinct_images`),
     and ``holdout`` evenly spaced images of the last folder held out, trained on under none of
-    their names. A folder with no images is refused."""
+    their names. Only the images directly in a folder are read: sub-folders holding images are
+    named in a warning, and a folder with no images of its own is refused, saying so."""
     seen = {}
     images = []
     for folder in folders:
         paths = image_paths(folder)
+        below = sorted(sub.name for sub in Path(folder).iterdir() if sub.is_dir() and image_paths(sub))
+        searched = f"; its sub-folders with images ({', '.join(below)}) are not searched: give each as --data"
         if not paths:
-            raise SrpipeError(f"no images in {folder}; give a folder of PNG/BMP/JPEG/TIFF images")
+            raise SrpipeError(f"no images in {folder}" + (searched if below else
+                                                          "; give a folder of PNG/BMP/JPEG/TIFF images"))
+        if below:
+            warnings.warn(f"trained only on the images directly in {folder}{searched}")
         images += distinct_images(paths, seen)
     with warnings.catch_warnings():  # each passed over was named above
         warnings.simplefilter("ignore")

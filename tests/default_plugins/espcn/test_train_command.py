@@ -86,3 +86,18 @@ def test_each_file_is_trained_on_once_and_a_held_out_one_never(cli_run, tmp_path
     assert {f"skipped {clean / '1.png'}: the same file as {other / 'hard.png'}",
             f"skipped {clean / '2.png'}: the same file as {other / 'soft.png'}"} <= said, said
 
+
+def test_images_only_in_sub_folders_are_named(cli_run, tmp_path):
+    """Sub-folders are not searched, and training said only "no images in X", or nothing when X had some."""
+    top = tmp_path / "top"
+    pictures(top / "cats", 2)
+    pictures(top / "dogs", 2)
+    refused = train(cli_run, "--data", top, "-o", tmp_path / "a.pt")
+    assert refused.exit_code == 1 and refused.stderr == (
+        f"Error: no images in {top}; its sub-folders with images (cats, dogs) are not searched: give each as --data\n")
+    pictures(top, 2)
+    with pytest.warns(UserWarning, match=f"^trained only on the images directly in {top}; its sub-folders with "
+                                         r"images \(cats, dogs\) are not searched: give each as --data$"):
+        done = train(cli_run, "--data", top, "-o", tmp_path / "a.pt")
+    assert done.exit_code == 0, done.output
+    assert trained_on(done) == 2
