@@ -315,8 +315,12 @@ def train(a: TrainSettings) -> dict:
                               f"frame(s); this network is x{a.scale} on {a.frames}")
         meta["teacher"] = {"path": a.teacher, "sha256": cache.file_digest(a.teacher), "weight": a.teacher_weight}
     # what a resume must share with the run's start besides the network and schedule (the teacher by
-    # its digest: the same file given by another path is the same teacher)
-    run = {"data": meta["data"], "rescales": a.rescales, "holdout": meta["holdout"], "degrade": a.degrade,
+    # its digest: the same file given by another path is the same teacher). The data by its real
+    # folders and files, not the names meta["data"] keeps: another folder of the same name is other
+    # data. The batch size: the schedule counts steps, and result.json records one for the run.
+    run = {"data": meta["data"], "data folders": [os.path.realpath(folder) for folder in a.train],
+           "data files": sorted(os.path.realpath(path) for path in train + held), "batch size": a.batch,
+           "rescales": a.rescales, "holdout": meta["holdout"], "degrade": a.degrade,
            **degradation, "teacher": meta["teacher"]["sha256"] if teacher else None,
            "teacher_weight": a.teacher_weight if teacher else None}
     trainer = Trainer(net, SRTask(a.scale, a.loss, a.border, teacher, a.teacher_weight), sampler, val, cfg,

@@ -101,3 +101,28 @@ def test_images_only_in_sub_folders_are_named(cli_run, tmp_path):
         done = train(cli_run, "--data", top, "-o", tmp_path / "a.pt")
     assert done.exit_code == 0, done.output
     assert trained_on(done) == 2
+
+
+def test_a_resume_is_refused_other_data_of_the_same_name_or_another_batch_size(cli_run, tmp_path):
+    """The check knew the data by its folders' names only, and not the batch size (result.json then
+    recorded the new one)."""
+    first, second = pictures(tmp_path / "a" / "photos", 2), pictures(tmp_path / "b" / "photos", 2, first=5)
+    weights = tmp_path / "k.pt"
+    args = ("train", "espcn", "-s", "2", "--epochs", "2", "--steps-per-epoch", "1", "-o", weights)
+    started = cli_run(*args, "--data", first, "--batch-size", "4")
+    assert started.exit_code == 0, started.output
+    weights.unlink()  # a finished run resumed: the check comes before anything is left to train
+    again = "; resume it with the options it was started with, or start a new run in another folder"
+    refused = cli_run(*args, "--data", second, "--batch-size", "4", "--resume")
+    assert refused.exit_code == 1 and refused.stderr.splitlines()[-1] == (
+        f"Error: the run in {tmp_path / 'k.pt.run'} was started with another data folders, another data files"
+        + again), refused.stderr
+    (first / "9.png").write_bytes((first / "0.png").read_bytes())  # the same folder with another file
+    refused = cli_run(*args, "--data", first, "--batch-size", "4", "--resume")
+    assert refused.exit_code == 1 and refused.stderr.splitlines()[-1] == (
+        f"Error: the run in {tmp_path / 'k.pt.run'} was started with another data files" + again), refused.stderr
+    (first / "9.png").unlink()
+    refused = cli_run(*args, "--data", first, "--batch-size", "8", "--resume")
+    assert refused.exit_code == 1 and refused.stderr.splitlines()[-1] == (
+        f"Error: the run in {tmp_path / 'k.pt.run'} was started with batch size 4 (now 8)" + again), refused.stderr
+    assert cli_run(*args, "--data", first, "--batch-size", "4", "--resume").exit_code == 0
