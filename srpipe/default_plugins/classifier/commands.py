@@ -83,7 +83,7 @@ def train_classifier(dataset, root, arch, features, dropout, epochs, batch_size,
     cfg = TrainConfig(epochs=epochs, lr=lr, weight_decay=weight_decay, seed=seed,
                       device=None if device == "auto" else _usable(device), out_dir=out_dir)
     trainer = train(network, spec, train_set, test_set, cfg, batch_size=batch_size,
-                    label_smoothing=label_smoothing, resume=resume, overwrite=overwrite)
+                    label_smoothing=label_smoothing, augment=not no_augment, resume=resume, overwrite=overwrite)
     for record in trainer.history:
         click.echo(f"epoch {record['epoch']:>3}  loss {record['train_loss']:.4f}  "
                    f"test accuracy {100 * record['val_accuracy']:.2f}%  ({record['epoch_s']:.0f} s)")
