@@ -135,6 +135,9 @@ def embed(model, output, confusion, root, samples, weights, threads, overwrite):
     if "dataset" not in loaded.meta:
         raise SrpipeError(f"the checkpoint of {model} names no data set, which embed scores it on; use one written "
                           "by 'srpipe train classifier'")
+    if model in DATASETS and loaded.meta["dataset"] != model:  # its accuracy would be on other data than -m's
+        raise SrpipeError(f"{weights} was trained on {loaded.meta['dataset']}, not on {model}; give -m "
+                          f"{loaded.meta['dataset']}, or weights trained on {model}")
     spec = get_spec(loaded.meta["dataset"])
     evaluation = evaluate(loaded.network, load_split(spec, root, train=False))
     with keeping_inputs(inputs, overwrite=overwrite):
