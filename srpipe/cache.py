@@ -55,11 +55,15 @@ def cache_dir(kind: str) -> Path:
 
 
 def file_digest(path: str | Path) -> str:
-    """The SHA-256 of a file's bytes, in hex."""
+    """The SHA-256 of a file's bytes, in hex, read a block at a time: a file of gigabytes (a
+    --weights file that is no checkpoint) must not be held in memory whole."""
     import hashlib
 
+    digest = hashlib.sha256()
     with open(path, "rb") as file:
-        return hashlib.sha256(file.read()).hexdigest()
+        while block := file.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 _refused: set[tuple[Path, str]] = set()  # named once a run, however often a command looks there

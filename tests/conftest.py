@@ -116,6 +116,22 @@ def run_srpipe(*args, env=None, input=None, cwd=None):
     )
 
 
+def run_srpipe_measured(*args, env=None):
+    """:func:`run_srpipe`, and the child's peak resident memory in bytes (os.wait4: its own, Linux)."""
+    import tempfile
+
+    with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
+        process = subprocess.Popen([sys.executable, "-m", "srpipe", *[str(a) for a in args]],
+                                   stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+                                   env={**os.environ, **(env or {})})
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        stdout.seek(0)
+        stderr.seek(0)
+        done = subprocess.CompletedProcess(process.args, process.returncode, stdout.read(), stderr.read())
+    return done, usage.ru_maxrss * 1024
+
+
 def run_in_terminal(*args, columns=120, timeout=300):
     """Run ``python -m srpipe`` with its standard error on a pseudo-terminal of ``columns``
     columns (standard output a pipe); returns (exit code, stdout bytes, what the terminal got)."""

@@ -117,8 +117,21 @@ def device_option(command):
                         help=DEVICE_HELP)(command)
 
 
+def _not_special(ctx, param, value):
+    """Refuse a FIFO or a device (a link to one too) as --weights by what it is: it exists, but is
+    no file, and reading it would wait for a writer or never end."""
+    from srpipe.errors import SrpipeError
+    from srpipe.outputs import special_kind
+
+    kind = special_kind(value) if value else None
+    if kind:
+        raise SrpipeError(f"--weights {value} is a {kind}, not a file; give a checkpoint file")
+    return value
+
+
 def weights_option(command):
-    return click.option("--weights", type=click.Path(dir_okay=False), help=WEIGHTS_HELP)(command)
+    return click.option("--weights", type=click.Path(dir_okay=False), callback=_not_special,
+                        help=WEIGHTS_HELP)(command)
 
 
 def backend_option(command=None, *, multiple: bool = False):
@@ -242,3 +255,28 @@ def check_output_folder(folder: str | Path, what: str) -> None:
         raise SrpipeError(f"cannot write {what}: {existing} is not a folder; choose another path")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise SrpipeError(f"cannot write {what}: the folder {existing} is not writable; choose another path")
+
+
+RUN_FILES = ("last.pt", "final.pt", "log.jsonl")  # what a training run writes into its folder
+
+
+def check_run_folder(out_dir: Path, inputs: dict, resume: bool, overwrite: bool, option: str) -> None:
+    """Refuse, before torch loads, a training run folder whose files are links (a run writes its
+    own files, never through a link) or among the command's ``inputs`` (:func:`srpipe.outputs.input_files`,
+    whatever -y says), or that holds an earlier run, finished or not, which only -y replaces and
+    --resume continues (from its last.pt). ``option`` names what chose the folder (``-o x.pt``)."""
+    from srpipe.errors import SrpipeError
+    from srpipe.outputs import check_not_input
+
+    paths = [out_dir / name for name in RUN_FILES]
+    for path in paths:
+        if path.is_symlink():
+            raise SrpipeError(f"{path} is a link; a run writes its own files, never through a link: remove it, "
+                              f"or choose another {option}")
+        check_not_input(path, inputs, option)
+    resumable = (out_dir / "last.pt").exists()
+    earlier = [path.name for path in paths if path.exists()]
+    if earlier and not overwrite and not (resume and resumable):
+        again = "--resume to continue it, " if resumable else ""
+        raise SrpipeError(f"{out_dir} holds an earlier run ({', '.join(earlier)}); pass -y to replace it, {again}"
+                          f"or choose another {option}")

@@ -891,11 +891,20 @@ def test_crf_out_of_range_is_refused_not_clamped(tmp_path, crf, code, needle):
 
 
 def test_weights_of_another_scale_than_the_model_name_are_refused(tmp_path):
+    """Refused with "--scale 2 was asked for" where no --scale was given: -m espcn-x2 asked for it."""
     weights = espcn_checkpoint(tmp_path / "x3.pt", scale=3)
     clip = make_test_video(tmp_path / "clip.mp4", frames=2)
+    said = ("x3.pt is an x3 model, and x2 was asked for (by -s or the model's name); run it with -m espcn -s 3, or "
+            "give x2 weights")
     done = run_srpipe("upscale", clip, "-m", "espcn-x2", "--weights", weights, "--backend", "torch")
-    assert_one_line_error(done, "x3.pt is an x3 model but --scale 2 was asked for")
+    assert_one_line_error(done, said)
     assert listing(tmp_path) == ["clip.mp4", "x3.pt"]
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    make_test_image(pictures / "a.png", width=32, height=32)
+    assert_one_line_error(run_srpipe("eval", "-m", "espcn-x2", "--data", pictures, "--weights", weights), said)
+    done = run_srpipe("upscale", clip, "-m", "espcn", "-s", "3", "--weights", weights, "--backend", "torch", "-q")
+    assert done.returncode == 0, done.stderr.decode()  # what it says to do
 
 
 def test_a_reader_that_leaves_early_ends_srpipe_quietly():

@@ -8,6 +8,7 @@ import click
 from srpipe.cli.options import (
     FiniteRange,
     check_output_folder,
+    check_run_folder,
     device_option,
     json_option,
     overwrite_option,
@@ -15,7 +16,7 @@ from srpipe.cli.options import (
 )
 from srpipe.default_plugins.classifier.datasets import DATASETS, DEFAULT_ROOT
 from srpipe.errors import SrpipeError
-from srpipe.outputs import check_not_input, input_files
+from srpipe.outputs import input_files
 from srpipe.plugin_guard import exits_as_errors
 
 MAX_FEATURES = 1024  # filters a conv block may have: more would take gigabytes for 28x28 pictures
@@ -63,7 +64,7 @@ def train_classifier(dataset, root, arch, features, dropout, epochs, batch_size,
     An earlier run in OUT is replaced only with -y, or continued with --resume.
     """
     check_output_folder(out_dir, f"-o {out_dir}")  # before torch loads
-    check_run_folder(Path(out_dir), root, resume, overwrite)
+    check_run_folder(Path(out_dir), input_files([root]), resume, overwrite, "-o")
     import torch
 
     from srpipe.default_plugins.classifier.datasets import get_spec, load_split
@@ -82,33 +83,11 @@ def train_classifier(dataset, root, arch, features, dropout, epochs, batch_size,
     cfg = TrainConfig(epochs=epochs, lr=lr, weight_decay=weight_decay, seed=seed,
                       device=None if device == "auto" else _usable(device), out_dir=out_dir)
     trainer = train(network, spec, train_set, test_set, cfg, batch_size=batch_size,
-                    label_smoothing=label_smoothing, resume=resume, overwrite=overwrite)
+                    label_smoothing=label_smoothing, augment=not no_augment, resume=resume, overwrite=overwrite)
     for record in trainer.history:
         click.echo(f"epoch {record['epoch']:>3}  loss {record['train_loss']:.4f}  "
                    f"test accuracy {100 * record['val_accuracy']:.2f}%  ({record['epoch_s']:.0f} s)")
     click.echo(f"weights: {Path(out_dir) / 'final.pt'}")
-
-
-RUN_FILES = ("last.pt", "final.pt", "log.jsonl")  # what a run writes into its folder
-
-
-def check_run_folder(out_dir: Path, root: str, resume: bool, overwrite: bool) -> None:
-    """Refuse, before torch loads, a run folder whose files are links (a run writes its own
-    files, never through a link) or the data set's (whatever -y says), or hold an earlier run,
-    which only -y replaces and --resume continues (from its last.pt)."""
-    paths = [out_dir / name for name in RUN_FILES]
-    inputs = input_files([root])
-    for path in paths:
-        if path.is_symlink():
-            raise SrpipeError(f"{path} is a link; a run writes its own files, never through a link: remove it, "
-                              "or choose another -o")
-        check_not_input(path, inputs, "-o")
-    resumable = (out_dir / "last.pt").exists()
-    earlier = [path.name for path in paths if path.exists()]
-    if earlier and not overwrite and not (resume and resumable):
-        again = "--resume to continue it, " if resumable else ""
-        raise SrpipeError(f"{out_dir} holds an earlier run ({', '.join(earlier)}); pass -y to replace it, {again}"
-                          "or choose another -o")
 
 
 @click.group()
@@ -156,6 +135,9 @@ def embed(model, output, confusion, root, samples, weights, threads, overwrite):
     if "dataset" not in loaded.meta:
         raise SrpipeError(f"the checkpoint of {model} names no data set, which embed scores it on; use one written "
                           "by 'srpipe train classifier'")
+    if model in DATASETS and loaded.meta["dataset"] != model:  # its accuracy would be on other data than -m's
+        raise SrpipeError(f"{weights} was trained on {loaded.meta['dataset']}, not on {model}; give -m "
+                          f"{loaded.meta['dataset']}, or weights trained on {model}")
     spec = get_spec(loaded.meta["dataset"])
     evaluation = evaluate(loaded.network, load_split(spec, root, train=False))
     with keeping_inputs(inputs, overwrite=overwrite):

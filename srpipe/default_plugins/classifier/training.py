@@ -27,15 +27,21 @@ def checkpoint_meta(spec: DatasetSpec) -> dict:
 
 def train_classifier(network: nn.Module, spec: DatasetSpec, train_set: Dataset, test_set: Dataset,
                      config: TrainConfig, *, batch_size: int = 128, label_smoothing: float = 0.0,
-                     resume: bool = False, overwrite: bool = False) -> Trainer:
-    """Train ``network`` on ``train_set``, measuring accuracy on ``test_set`` every epoch.
+                     augment: bool = True, resume: bool = False, overwrite: bool = False) -> Trainer:
+    """Train ``network`` on ``train_set`` (augmented, as ``augment`` records), measuring accuracy
+    on ``test_set`` every epoch.
 
     With ``config.out_dir`` the Trainer writes ``last.pt`` every epoch (``resume`` continues
     from it; ``overwrite`` starts an unfinished run there afresh), ``final.pt`` and ``log.jsonl``.
     """
     train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=True)
     test_loader = DataLoader(test_set, batch_size=TEST_BATCH)
+    # what a resume must share with the run's start, by the options that set them: the optimizer's
+    # state comes back with its weight decay, the schedule counts steps of this batch size
+    settings = {"--batch-size": batch_size, "--no-augment": not augment, "--label-smoothing": label_smoothing,
+                "--weight-decay": config.weight_decay, "--seed": config.seed}
     trainer = Trainer(network, ClassificationTask(label_smoothing), train_loader, test_loader, config,
-                      meta=checkpoint_meta(spec), same_on_resume={"dataset": spec.name})
+                      meta={**checkpoint_meta(spec), "training": settings},
+                      same_on_resume={"dataset": spec.name, **settings})
     trainer.fit(resume=resume, overwrite=overwrite)
     return trainer

@@ -57,7 +57,9 @@ def load(scale: int, device: str = "cpu", weights=None, backend: Backend | None 
     except CheckpointError as exc:
         raise SrpipeError(str(exc)) from exc
     if weights is not None and scale is not None and upscaler.scale != scale:
-        raise SrpipeError(f"{weights} is an x{upscaler.scale} model but --scale {scale} was asked for")
+        # the scale asked for is -s, or a name of one scale (espcn-x2) where no -s was given
+        raise SrpipeError(f"{weights} is an x{upscaler.scale} model, and x{scale} was asked for (by -s or the model's "
+                          f"name); run it with -m espcn -s {upscaler.scale}, or give x{scale} weights")
     return upscaler
 
 

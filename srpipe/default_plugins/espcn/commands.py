@@ -10,6 +10,7 @@ import click
 from srpipe.cli.options import (
     backend_option,
     check_output_folder,
+    check_run_folder,
     device_option,
     json_option,
     max_pixels_option,
@@ -26,7 +27,7 @@ from srpipe.outputs import check_not_input, input_files
 
 @click.command("espcn")
 @click.option("--data", "data", multiple=True, required=True, type=click.Path(file_okay=False),
-              help="Folder of training images (repeat for several).")
+              help="Folder of training images, its sub-folders not searched (repeat for several).")
 @click.option("--val", "val", multiple=True, type=click.Path(file_okay=False),
               help="Folder of validation images, scored each epoch (repeat for several).")
 @click.option("-s", "--scale", type=click.Choice(["2", "3", "4"]), required=True,
@@ -52,19 +53,20 @@ from srpipe.outputs import check_not_input, input_files
                    "edge filters) that sum to one kernel: the network saved and run is the same size, and "
                    "small networks learn more this way.")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="CPU threads for torch.")
+@max_pixels_option
 @click.option("--resume", is_flag=True, help="Continue the run from its last checkpoint.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Weights file to write; the run's checkpoints and log go to OUTPUT.run/.")
 @overwrite_option
 def train_espcn(data, val, scale, epochs, steps_per_epoch, batch_size, preset, degrade, holdout, temporal, expand,
-                threads, resume, output, overwrite):
+                threads, max_pixels, resume, output, overwrite):
     """Train an ESPCN upscaler on any folder of images.
 
     Random crops with flips and rotations; the low-resolution input is made
     by MATLAB-style antialiased bicubic downscaling (or, with --degrade video,
     by several kernels and x264), on limited-range luma (the convention video
-    uses). Checkpoints every epoch; --resume continues, and -y starts an
-    unfinished run afresh.
+    uses). Checkpoints every epoch into OUTPUT.run/; an earlier run there,
+    finished or not, is continued with --resume or replaced with -y.
 
     \b
     Example:
@@ -79,47 +81,44 @@ def train_espcn(data, val, scale, epochs, steps_per_epoch, batch_size, preset, d
         raise SrpipeError("--temporal trains on clips: add --degrade video")
     run_folder = Path(output).with_name(Path(output).name + ".run")
     check_output_folder(run_folder, f"-o {output}")  # the weights go beside it
-    check_not_input(output, input_files(data + val), "-o")
+    inputs = input_files(data + val)
+    check_not_input(output, inputs, "-o")
+    check_run_folder(run_folder, inputs, resume, overwrite, "-o")  # a finished run too: its weights outlive -o's
     if Path(output).is_dir():
         raise SrpipeError(f"output {output} is a folder; give a file name for the weights with -o")
     if Path(output).exists() and not overwrite:  # found now, not when training is over
         raise SrpipeError(f"output {output} already exists; pass --overwrite to replace it")
-    check_training_images(data, val, int(scale), holdout)
+    check_training_images(data, val, int(scale), holdout, max_pixels)
     from srpipe.default_plugins.espcn.training import TrainSettings, train  # torch: after the checks
 
     train(TrainSettings(scale=int(scale), preset=preset, epochs=epochs, steps_per_epoch=steps_per_epoch,
                         batch=batch_size, last_lr_mult=0.1, threads=threads, out=str(run_folder), export=output,
                         degrade=degrade, holdout=holdout, frames=temporal, mismatch=0.2 if temporal > 1 else 0.0,
-                        expand=expand, train=list(data), val=list(val), resume=resume, overwrite=overwrite))
+                        expand=expand, train=list(data), val=list(val), max_pixels=max_pixels, resume=resume,
+                        overwrite=overwrite))
 
 
-def check_training_images(data, val, scale: int, holdout: int) -> None:
+def check_training_images(data, val, scale: int, holdout: int, max_pixels: int | None) -> None:
     """Refuse, from the images' headers and before training, what would fail later: --val images
-    that cannot be scored (checked after each epoch), pictures over --max-pixels' default, no
+    that cannot be scored (checked after each epoch), pictures over --max-pixels, no
     picture large enough for a training patch, a --holdout that leaves nothing to train on."""
     from srpipe.default_plugins.espcn.config import TRAINING_PATCH
-    from srpipe.default_plugins.espcn.evaluate import scorable_images
-    from srpipe.images import image_paths, image_size
+    from srpipe.default_plugins.espcn.evaluate import scorable_images, training_images
+    from srpipe.images import image_size
     from srpipe.memory import check_frame_size
 
     for folder in val:
-        scorable_images(folder, scale)
+        scorable_images(folder, scale, max_pixels)
     least = TRAINING_PATCH * scale  # a training patch of the HR picture
     sizes = []
-    for folder in data:
-        paths = image_paths(folder)
-        if not paths:
-            raise SrpipeError(f"no images in {folder}; give a folder of PNG/BMP/JPEG/TIFF images")
-        for path in paths:
-            size = image_size(str(path))
-            check_frame_size(str(path), *(size or (None, None)), None)
-            sizes.append(size)
+    train, held = training_images(data, holdout)
+    for path in train + held:
+        size = image_size(str(path))
+        check_frame_size(str(path), *(size or (None, None)), max_pixels)
+        sizes.append(size)
     if all(size is not None and min(size) < least for size in sizes):
         raise SrpipeError(f"no image in {', '.join(data)} is {least}x{least} pixels or more, what a training patch "
                           f"takes at x{scale}; add larger images")
-    held_from = len(image_paths(data[-1]))
-    if holdout >= held_from:
-        raise SrpipeError(f"--holdout {holdout} would hold out every image of {data[-1]} ({held_from}); hold out fewer")
 
 
 def check_image_folder(folder: str) -> None:

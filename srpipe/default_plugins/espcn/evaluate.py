@@ -51,12 +51,17 @@ def smallest_scorable(scale: int) -> int:
     return -(-(11 + 2 * scale) // scale) * scale
 
 
+def _identity(path: Path) -> tuple[int, int]:
+    """(device, inode): the file ``path`` names, links followed."""
+    status = path.stat()
+    return status.st_dev, status.st_ino
+
+
 def first_of_its_file(path: Path, seen: dict[tuple[int, int], Path]) -> bool:
     """Whether ``path`` is a file not in ``seen`` ((device, inode) -> the path it came by first),
     which it then joins; a link or a hard link to a file seen is passed over with a warning, so
     that a mean counts each picture or clip once."""
-    status = path.stat()
-    identity = (status.st_dev, status.st_ino)
+    identity = _identity(path)
     if identity in seen:
         warnings.warn(f"skipped {path}: the same file as {seen[identity]}")
         return False
@@ -64,13 +69,47 @@ def first_of_its_file(path: Path, seen: dict[tuple[int, int], Path]) -> bool:
     return True
 
 
-def scorable_images(folder: str | Path, scale: int, max_pixels: int | None = None) -> list[Path]:
-    """The images of ``folder``, each file once (:func:`first_of_its_file`: by its own name, before
-    the links to it), each checked from its header before any is decoded: refused where there are
-    none, where one has more pixels than ``max_pixels`` (None: ``--max-pixels``'s default), or is
-    too small to score, so that a run stops at once, not part way through."""
+def distinct_images(paths: list[Path], seen: dict[tuple[int, int], Path]) -> list[Path]:
+    """The images among ``paths`` whose files are not in ``seen`` (:func:`first_of_its_file`),
+    sorted: each by its own name, before the links to it."""
+    return sorted(path for path in sorted(paths, key=Path.is_symlink) if first_of_its_file(path, seen))
+
+
+def training_images(folders, holdout: int = 0) -> tuple[list[Path], list[Path]]:
+    """(training images, held-out images) of the ``--data`` folders: each file once (the same
+    folder given twice, a link or a hard link to an image add nothing; :func:`distinct_images`),
+    and ``holdout`` evenly spaced images of the last folder held out, trained on under none of
+    their names. Only the images directly in a folder are read: sub-folders holding images are
+    named in a warning, and a folder with no images of its own is refused, saying so."""
     seen = {}
-    paths = sorted(path for path in sorted(image_paths(folder), key=Path.is_symlink) if first_of_its_file(path, seen))
+    images = []
+    for folder in folders:
+        paths = image_paths(folder)
+        below = sorted(sub.name for sub in Path(folder).iterdir() if sub.is_dir() and image_paths(sub))
+        searched = f"; its sub-folders with images ({', '.join(below)}) are not searched: give each as --data"
+        if not paths:
+            raise SrpipeError(f"no images in {folder}" + (searched if below else
+                                                          "; give a folder of PNG/BMP/JPEG/TIFF images"))
+        if below:
+            warnings.warn(f"trained only on the images directly in {folder}{searched}")
+        images += distinct_images(paths, seen)
+    with warnings.catch_warnings():  # each passed over was named above
+        warnings.simplefilter("ignore")
+        last = distinct_images(image_paths(folders[-1]), {})
+    if holdout and holdout >= len(last):
+        raise SrpipeError(f"--holdout {holdout} would hold out every image of {folders[-1]} ({len(last)}); "
+                          "hold out fewer")
+    held = [last[int(i * len(last) / holdout)] for i in range(holdout)]
+    held_files = set(map(_identity, held))
+    return [path for path in images if _identity(path) not in held_files], held
+
+
+def scorable_images(folder: str | Path, scale: int, max_pixels: int | None = None) -> list[Path]:
+    """The images of ``folder``, each file once (:func:`distinct_images`), each checked from its
+    header before any is decoded: refused where there are none, where one has more pixels than
+    ``max_pixels`` (None: ``--max-pixels``'s default), or is too small to score, so that a run
+    stops at once, not part way through."""
+    paths = distinct_images(image_paths(folder), {})
     if not paths:
         raise SrpipeError(f"no images in {folder}; give a folder of PNG/BMP/JPEG/TIFF images")
     least = smallest_scorable(scale)

@@ -27,12 +27,12 @@ from srpipe.default_plugins.espcn.color import load_y, modcrop
 from srpipe.default_plugins.espcn.config import TRAINING_PATCH
 from srpipe.default_plugins.espcn.data import PatchSampler, cached_degraded_pairs, cached_pairs, eval_batches
 from srpipe.default_plugins.espcn.degrade import KERNELS
-from srpipe.default_plugins.espcn.evaluate import evaluate_folder
+from srpipe.default_plugins.espcn.evaluate import evaluate_folder, training_images
 from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
 from srpipe.default_plugins.espcn.task import SRTask
 from srpipe.default_plugins.espcn.upscaler import ESPCNUpscaler
 from srpipe.errors import SrpipeError
-from srpipe.images import image_paths, image_size
+from srpipe.images import image_size
 from srpipe.nn.checkpoint import load_checkpoint, make_checkpoint, network_from_checkpoint, save_checkpoint
 from srpipe.nn.expanded import expand, is_expanded
 from srpipe.nn.trainer import TrainConfig, Trainer, seed_everything
@@ -96,6 +96,7 @@ class TrainSettings:
     teacher: str | None = None  # a checkpoint whose outputs the network also learns (SRTask)
     teacher_weight: float = 0.5
     cache_dir: str | None = None  # where LR/HR pairs are cached; None: CACHE
+    max_pixels: int | None = None  # the --val images' limit when scored at the end (None: the default)
     resume: bool = False
     overwrite: bool = False  # an unfinished run in ``out`` is started afresh rather than refused
     export: str | None = None
@@ -166,6 +167,7 @@ def parse_args(argv=None) -> TrainSettings:
                    help="share of the loss that is the distance to the teacher's outputs")
     p.add_argument("--out", required=True, help="run folder: last.pt, final.pt, log.jsonl, result.json")
     p.add_argument("--cache-dir", help=f"where the LR/HR pairs are cached (default {CACHE})")
+    p.add_argument("--max-pixels", type=int, help="the largest --val image scored at the end, in pixels")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--overwrite", action="store_true", help="start an unfinished run in --out afresh")
     p.add_argument("--export", help="write the final weights-only checkpoint here")
@@ -213,14 +215,6 @@ def init_from(net: ESPCN, path: str, grow: bool = False) -> None:
                 own[k][:, v.shape[1]:] = 0
             own[k][tuple(slice(0, n) for n in v.shape)] = v
     net.load_state_dict(own)
-
-
-def split_holdout(folders, n: int) -> tuple[list[Path], list[Path]]:
-    """(training images, held-out images): ``n`` evenly spaced images of the last folder held out."""
-    last = image_paths(folders[-1])
-    held = [last[int(i * len(last) / n)] for i in range(n)] if n else []
-    train = [p for f in folders for p in image_paths(f) if p not in held]
-    return train, held
 
 
 def large_enough(paths: list[Path], least: int, what: str) -> list[Path]:
@@ -290,7 +284,7 @@ def train(a: TrainSettings) -> dict:
     last = list(net.last_layer.parameters())
     rest = [p for p in net.parameters() if all(p is not q for q in last)]
     groups = [{"params": rest}, {"params": last, "lr": a.lr * a.last_lr_mult}]
-    train, held = split_holdout(a.train, a.holdout)
+    train, held = training_images(a.train, a.holdout)
     train = large_enough(train, a.patch * a.scale, f"a training patch at x{a.scale}")
     if a.degrade == "video":
         pairs = cached_degraded_pairs(train, a.scale, cache_dir, variants=a.variants, frames=a.clip_frames,
@@ -321,8 +315,12 @@ def train(a: TrainSettings) -> dict:
                               f"frame(s); this network is x{a.scale} on {a.frames}")
         meta["teacher"] = {"path": a.teacher, "sha256": cache.file_digest(a.teacher), "weight": a.teacher_weight}
     # what a resume must share with the run's start besides the network and schedule (the teacher by
-    # its digest: the same file given by another path is the same teacher)
-    run = {"data": meta["data"], "rescales": a.rescales, "holdout": meta["holdout"], "degrade": a.degrade,
+    # its digest: the same file given by another path is the same teacher). The data by its real
+    # folders and files, not the names meta["data"] keeps: another folder of the same name is other
+    # data. The batch size: the schedule counts steps, and result.json records one for the run.
+    run = {"data": meta["data"], "data folders": [os.path.realpath(folder) for folder in a.train],
+           "data files": sorted(os.path.realpath(path) for path in train + held), "batch size": a.batch,
+           "rescales": a.rescales, "holdout": meta["holdout"], "degrade": a.degrade,
            **degradation, "teacher": meta["teacher"]["sha256"] if teacher else None,
            "teacher_weight": a.teacher_weight if teacher else None}
     trainer = Trainer(net, SRTask(a.scale, a.loss, a.border, teacher, a.teacher_weight), sampler, val, cfg,
@@ -339,7 +337,7 @@ def train(a: TrainSettings) -> dict:
     net = trainer.saved_model().cpu()
     upscaler = ESPCNUpscaler(make_checkpoint(net), "cpu")
     scores = {Path(v).name: evaluate_folder(v, a.scale, lambda x: upscaler.for_stream().upscale(
-        x, bit_depth=8, full_range=False))["mean"] for v in a.val}
+        x, bit_depth=8, full_range=False), max_pixels=a.max_pixels)["mean"] for v in a.val}
     result = {**meta, "epochs": a.epochs, "steps": a.epochs * a.steps_per_epoch,
               "batch": a.batch, "patch": a.patch,
               "train_minutes": round(sum(h["epoch_s"] for h in history) / 60, 2),

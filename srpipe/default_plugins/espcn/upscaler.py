@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import zipfile
 from pathlib import Path
 
 import cv2
@@ -161,6 +162,8 @@ class ESPCNUpscaler:
         """What the backend prepared for this checkpoint file in an earlier run, or None."""
         self._key = None
         if isinstance(checkpoint, dict) or backend is None or backend.load_prepared is None:
+            return None
+        if not zipfile.is_zipfile(checkpoint):  # no checkpoint of torch.save's: _prepare refuses it, unhashed
             return None
         self._key = cache.file_digest(checkpoint)
         kept = cache.read_recorded("networks", _card_name(self._key), f"network card for checkpoint {self._key[:16]}")

@@ -52,7 +52,8 @@ def inspect():
 @json_option
 @click.option("--filters", is_flag=True, help="Write a PNG of each conv layer's learned kernels.")
 @click.option("--feature-maps", "feature_image", type=click.Path(dir_okay=False),
-              help="Write a PNG of each conv layer's activations for this image.")
+              help="Write a PNG of each conv layer's activations for this image (its first 64 channels, "
+                   "each shrunk to at most 128 pixels a side).")
 @click.option("--receptive-field", is_flag=True, help="Write receptive_fields.png: each layer's RF on the input grid.")
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), help="Folder for the PNGs.")
 @overwrite_option

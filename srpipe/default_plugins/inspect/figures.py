@@ -9,8 +9,10 @@ import numpy as np
 import torch
 from matplotlib.patches import Rectangle
 from torch import nn
+from torch.nn import functional as F
 
 from srpipe.default_plugins.inspect.layers import Summary
+from srpipe.default_plugins.inspect.networks import FEATURE_MAP_SIDE, fitted
 from srpipe.plotting import new_figure, save_figure
 
 MAX_FILTERS, MAX_INPUTS, MAX_MAPS = 32, 16, 64
@@ -78,10 +80,19 @@ def plot_filters(network: nn.Module, model: str, out_dir: str | Path) -> list[Pa
     return paths
 
 
-def conv_activations(network: nn.Module, image: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
-    """The output of each conv layer for ``image`` (1, C, H, W), in the order they run."""
+def conv_activations(network: nn.Module, image: torch.Tensor,
+                     side: int = FEATURE_MAP_SIDE) -> list[tuple[str, tuple[int, ...], torch.Tensor]]:
+    """(name, full shape, what is kept) of each conv layer's output for ``image`` (1, C, H, W), in
+    the order they run. Only what a figure shows is kept, as each layer runs: its first
+    ``MAX_MAPS`` channels, shrunk by area to at most ``side`` pixels a side. Every activation kept
+    whole would take layers x channels x H x W floats, tens of gigabytes for a large input."""
     outputs = []
-    hooks = [conv.register_forward_hook(lambda m, args, out, name=name: outputs.append((name, out.detach())))
+
+    def keep(module, args, out, name):
+        maps = out.detach()[:, :MAX_MAPS].float()
+        outputs.append((name, tuple(out.shape[1:]), F.adaptive_avg_pool2d(maps, fitted(maps.shape[-2:], side))))
+
+    hooks = [conv.register_forward_hook(lambda m, args, out, name=name: keep(m, args, out, name))
              for name, conv in conv_layers(network)]
     was_training = network.training
     try:
@@ -99,17 +110,17 @@ def plot_feature_maps(network: nn.Module, image: torch.Tensor, model: str, image
                       out_dir: str | Path) -> list[Path]:
     """One PNG per conv layer: its activation maps for ``image``, channels tiled row by row."""
     paths = []
-    for index, (name, activation) in enumerate(conv_activations(network, image)):
-        maps = activation[0].float().cpu().numpy()
-        channels, h, w = maps.shape
-        shown = maps[:MAX_MAPS]
+    for index, (name, (channels, height, width), kept) in enumerate(conv_activations(network, image)):
+        shown = kept[0].cpu().numpy()
+        h, w = shown.shape[1:]
         cols = math.ceil(math.sqrt(len(shown)))
         rows = math.ceil(len(shown) / cols)
         tiles = np.full((rows * cols, h, w), np.nan, dtype=np.float32)
         tiles[:len(shown)] = shown
         limit = float(np.abs(shown).max()) or 1.0
+        shrunk = f" shrunk to {w}x{h}" if (h, w) != (height, width) else ""
         title = (f"{model}: {name} activations for {image_name}\n"
-                 f"{channels} channels of {h}x{w}, showing {len(shown)}, tiled row by row")
+                 f"{channels} channels of {width}x{height}, showing {len(shown)}{shrunk}, tiled row by row")
         figure = _mosaic_figure(mosaic(tiles.reshape(rows, cols, h, w)), (h, w), rows, cols, "RdBu_r",
                                 -limit, limit, "activation", title, "x (pixels), channels left to right",
                                 "y (pixels), then next row of channels", col_ticks=False)

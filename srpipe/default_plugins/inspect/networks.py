@@ -60,7 +60,7 @@ def default_input_shape(network: nn.Module) -> tuple[int, int, int]:
 # Larger inputs than these would take gigabytes in a forward pass (--input-size) or in a figure
 # of every channel's activations (--feature-maps, which shrinks a larger picture to fit)
 MAX_CHANNELS, MAX_SIDE = 64, 4096
-FEATURE_MAP_SIDE = 128  # 8x8 maps of it fill the figure (at most 1400 pixels high)
+FEATURE_MAP_SIDE = 128  # 8x8 maps of it fill the figure (at most 1400 pixels high): maps are shrunk to it
 
 
 def parse_input_size(text: str) -> tuple[int, int, int]:
@@ -97,12 +97,12 @@ def image_tensor(path, channels: int, size: tuple[int, int] | None) -> tuple[tor
     if stored is not None and stored[0] * stored[1] > default_max_pixels():  # before decoding it
         raise SrpipeError(f"{path} is {stored[0]}x{stored[1]}, larger than --feature-maps reads; crop or shrink it")
     pixels = read_rgb8(path)
-    height, width = size or _fitted(pixels.shape[:2], FEATURE_MAP_SIDE)
+    height, width = size or fitted(pixels.shape[:2], FEATURE_MAP_SIDE)
     array, notes = to_model_input(pixels, (channels, height, width), dark_background=False)
     return torch.from_numpy(array)[None], notes
 
 
-def _fitted(shape: tuple[int, int], side: int) -> tuple[int, int]:
+def fitted(shape: tuple[int, int], side: int) -> tuple[int, int]:
     """(height, width) of ``shape`` shrunk, if need be, to at most ``side`` pixels on its longer side."""
     height, width = shape
     factor = min(1.0, side / max(height, width))

@@ -306,3 +306,14 @@ def test_a_classifier_whose_meta_does_not_fit_its_network_is_refused_in_one_line
         result = cli_run(*command, "--model", "mnist", "--weights", damaged)
         assert result.exit_code == 1 and result.stderr == want, result.output
     assert not (tmp_path / "t.png").exists()
+
+
+def test_embed_refuses_weights_trained_on_another_data_set_than_the_model(cli_run, trained, tmp_path):
+    """-m fashion-mnist with MNIST weights reported a test accuracy on MNIST as fashion-mnist's."""
+    root, weights = trained
+    result = cli_run("classifier", "embed", "--model", "fashion-mnist", "--weights", weights, "--root", root,
+                     "--samples", "100", "-o", tmp_path / "tsne.png")
+    assert result.exit_code == 1 and result.stderr == (
+        f"Error: {weights} was trained on mnist, not on fashion-mnist; give -m mnist, or weights trained on "
+        "fashion-mnist\n"), result.output
+    assert not (tmp_path / "tsne.png").exists()

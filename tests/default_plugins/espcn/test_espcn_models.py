@@ -34,7 +34,7 @@ def test_user_weights_set_the_scale(cli_run, tmp_path):
     assert done.exit_code == 0, done.stderr
     assert video_info(tmp_path / "clip_x3.mp4")["width"] == 192
     done = cli_run("upscale", clip, "-m", "espcn", "--weights", tmp_path / "mine.pt", "-s", "2")
-    assert done.exit_code == 1 and "is an x3 model but --scale 2" in done.stderr
+    assert done.exit_code == 1 and "is an x3 model, and x2 was asked for" in done.stderr
 
 
 class Exploit:
@@ -145,7 +145,8 @@ def test_train_command_starts_an_unfinished_run_afresh_only_with_overwrite(tmp_p
     args = ("train", "espcn", "--data", tmp_path / "train", "-s", "2", "--epochs", "1", "--steps-per-epoch", "1",
             "--batch-size", "4", "-o", weights)
     refused = cli_run(*args)
-    assert refused.exit_code == 1 and "holds an unfinished run (last.pt); pass --resume" in refused.output
+    assert refused.exit_code == 1 and ("holds an earlier run (last.pt, log.jsonl); pass -y to replace it, --resume "
+                                       "to continue it") in refused.output
     assert load_checkpoint(run / "last.pt")["train"]["epoch"] == 1  # kept
     with pytest.warns(UserWarning, match="the unfinished run in .*mine.pt.run is started afresh"):
         done = cli_run(*args, "-y")
@@ -276,3 +277,53 @@ def test_upscale_says_the_fast_network_ran_and_exact_leaves_it_out(tmp_path):
     assert json.loads(done.stdout).get("variant") is None
     done = run_srpipe("upscale", clip, "-m", "espcn", "-o", tmp_path / "fast2.mp4")
     assert "espcn (fast network) x2 on cpu" in done.stderr.decode()
+
+
+@pytest.mark.parametrize("ending", [b"", b"PK\x05\x06" + bytes(18)])  # no zip; an empty zip's end record
+def test_a_large_file_that_is_no_checkpoint_is_refused_without_being_read_whole(tmp_path, ending):
+    """A --weights file was hashed (for the backend's cache) as one read of all its bytes: a 3 GB
+    junk file took 3.2 GB of memory before it was refused. One that is no zip, as torch.save
+    writes, is refused unhashed; another is hashed a block at a time."""
+    pytest.importorskip("openvino")  # the backend whose prepared networks are cached by the file's digest
+    import cv2
+
+    from conftest import run_srpipe_measured
+
+    size = 1 << 30
+    junk, image = tmp_path / "junk.pt", tmp_path / "photo.png"
+    with open(junk, "wb") as file:  # sparse: no disk taken
+        file.write(b"PK\x03\x04 not a checkpoint")
+        file.truncate(size - len(ending))
+        file.seek(0, os.SEEK_END)
+        file.write(ending)
+    cv2.imwrite(str(image), np.full((24, 24, 3), 128, np.uint8))
+    done, peak = run_srpipe_measured("upscale", image, "-m", "espcn", "--backend", "openvino", "--weights", junk)
+    assert done.returncode == 1
+    assert done.stderr.decode() == (f"Error: {junk} is corrupt or not a checkpoint file; it was not loaded; use a "
+                                    "checkpoint written by 'srpipe train'\n")
+    assert peak < size, peak
+
+
+@pytest.mark.parametrize("command", [["upscale", "{image}", "-m", "espcn"],
+                                     ["eval", "-m", "espcn-x2", "--data", "{folder}"],
+                                     ["classify", "{image}", "-m", "mnist"]])
+def test_a_fifo_or_device_as_weights_is_named_for_what_it_is(tmp_path, command):
+    """A FIFO or device given as --weights was reported as a weights file that does not exist (or,
+    for classify, waited for a writer, or read /dev/zero without end)."""
+    import subprocess
+    import sys
+
+    import cv2
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "photo.png"), np.full((24, 24, 3), 128, np.uint8))
+    os.mkfifo(tmp_path / "f.pt")
+    (tmp_path / "zero.pt").symlink_to("/dev/zero")
+    for weights, kind in ((tmp_path / "f.pt", "FIFO"), ("/dev/zero", "character device"),
+                          (tmp_path / "zero.pt", "character device")):
+        args = [a.format(image=folder / "photo.png", folder=folder) for a in command]
+        done = subprocess.run([sys.executable, "-m", "srpipe", *args, "--weights", str(weights)],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 1
+        assert done.stderr == f"Error: --weights {weights} is a {kind}, not a file; give a checkpoint file\n"

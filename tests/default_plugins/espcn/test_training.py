@@ -76,7 +76,8 @@ def test_the_training_command_refuses_what_it_cannot_train_or_resume(tmp_path):
     run("--stop-after", "1")
     with pytest.raises(SrpipeError, match=r"trains another network than this one: padding_mode zeros \(now reflect\)"):
         run("--resume", "--padding-mode", "reflect")
-    with pytest.raises(SrpipeError, match=r"was started with data \['data'\] \(now \['other'\]\);"):
+    with pytest.raises(SrpipeError, match=r"was started with data \['data'\] \(now \['other'\]\), another data "
+                                         r"folders, another data files;"):
         run("--resume", train=other)
     with pytest.raises(SrpipeError, match=r"was started with another teacher, teacher_weight None \(now 0.5\);"):
         run("--resume", "--teacher", str(out / "last.pt"))

@@ -213,3 +213,19 @@ def test_inspect_shipped_classifiers(cli_run, model, parameters):
 def test_a_model_named_with_its_scale_is_not_named_twice(cli_run):
     assert json.loads(cli_run("inspect", "espcn-x2", "--json").stdout)["model"] == "espcn-x2"  # was espcn-x2-x2
     assert json.loads(cli_run("inspect", "espcn", "-s", "3", "--json").stdout)["model"] == "espcn-x3"
+
+
+def test_feature_maps_of_a_large_input_take_little_more_memory_than_the_forward_pass(tmp_path):
+    """Every conv activation was kept whole and drawn at full size: 11.9 GB for --input-size
+    1,1024,1024 of espcn-x2. What a figure shows is kept, shrunk, as each layer runs."""
+    from conftest import run_srpipe_measured
+
+    image = tmp_path / "photo.png"
+    cv2.imwrite(str(image), np.random.default_rng(0).integers(0, 255, (300, 400, 3), dtype=np.uint8))
+    size = ["--input-size", "1,512,512"]
+    done, summary = run_srpipe_measured("inspect", "espcn-x2", *size)
+    assert done.returncode == 0, done.stderr.decode()
+    done, maps = run_srpipe_measured("inspect", "espcn-x2", *size, "--feature-maps", image, "-o", tmp_path / "out")
+    assert done.returncode == 0, done.stderr.decode()
+    assert maps < summary + (256 << 20), (maps, summary)
+    assert len([png_size(path) for path in (tmp_path / "out").iterdir()]) == 8  # a figure per conv layer
