@@ -15,7 +15,7 @@ import warnings
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Protocol
+from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol
 
 import numpy as np
 import torch
@@ -255,9 +255,12 @@ class Trainer:
         set_rng_state(train["rng"])
 
     # -- loops --------------------------------------------------------------------------------
-    def fit(self, resume: bool = False, overwrite: bool = False) -> list[dict]:
+    def fit(self, resume: bool = False, overwrite: bool = False,
+            on_epoch: Callable[[dict], None] | None = None) -> list[dict]:
         """Train to ``config.epochs``; with ``resume``, continue from ``out_dir/last.pt`` if any;
-        with ``overwrite``, an unfinished run there is started afresh rather than refused."""
+        with ``overwrite``, an unfinished run there is started afresh rather than refused.
+        ``on_epoch(record)`` is called as each epoch ends, its checkpoint written, in place of the
+        line written to standard error on a terminal: a command's own line, which a log gets too."""
         last = self.out_dir / "last.pt" if self.out_dir else None
         if resume and last is not None and last.exists():
             self.resume(last)
@@ -275,19 +278,27 @@ class Trainer:
                 (self.out_dir / "log.jsonl").unlink(missing_ok=True)  # a log of no checkpoint's run
             seed_everything(self.config.seed)
         end = min(self.config.epochs, self.config.stop_after or self.config.epochs)
-        while self.epoch < end:
-            t0 = time.perf_counter()
-            loss = self.train_epoch()
-            self.epoch += 1
-            record = {"epoch": self.epoch, "step": self.epoch * self.steps_per_epoch,
-                      "lr": self.scheduler.get_last_lr()[0], "train_loss": loss,
-                      **self.validate(), "epoch_s": round(time.perf_counter() - t0, 2)}
-            self.history.append(record)
-            self._log(record)
-            if self._shows_progress():  # the bar of each epoch goes when it ends: its figures stay, a line each
-                tqdm.write(self._described(record), file=sys.stderr)
-            if last is not None:
-                save_checkpoint(self.state(), last)
+        try:
+            while self.epoch < end:
+                t0 = time.perf_counter()
+                loss = self.train_epoch()
+                self.epoch += 1
+                record = {"epoch": self.epoch, "step": self.epoch * self.steps_per_epoch,
+                          "lr": self.scheduler.get_last_lr()[0], "train_loss": loss,
+                          **self.validate(), "epoch_s": round(time.perf_counter() - t0, 2)}
+                self.history.append(record)
+                self._log(record)
+                if last is not None:  # before the epoch is told: what is told done is kept
+                    save_checkpoint(self.state(), last)
+                if on_epoch is not None:
+                    on_epoch(record)
+                elif self._shows_progress():  # the bar of each epoch goes when it ends: its figures stay, a line each
+                    tqdm.write(self._described(record), file=sys.stderr)
+        except BaseException as exc:
+            if not isinstance(exc, Exception) and last is not None and last.exists():  # Ctrl-C, SIGTERM
+                print(f"stopped in epoch {self.epoch + 1} of {self.config.epochs}; {last} holds epoch {self.epoch}: "
+                      "the same command with --resume continues from there", file=sys.stderr, flush=True)
+            raise
         if self.out_dir is not None and self.epoch == self.config.epochs:
             final = make_checkpoint(self.saved_model(), {**self.meta, "history": self.history})
             save_checkpoint(final, self.out_dir / "final.pt")

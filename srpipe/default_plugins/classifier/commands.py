@@ -59,7 +59,7 @@ def _features(text: str | None):
 @overwrite_option
 def train_classifier(dataset, root, arch, features, dropout, epochs, batch_size, lr, weight_decay,
                      label_smoothing, no_augment, seed, device, threads, out_dir, resume, overwrite):
-    """Train an image classifier; prints the test accuracy of every epoch.
+    """Train an image classifier; prints the test accuracy of each epoch as it ends.
 
     An earlier run in OUT is replaced only with -y, or continued with --resume.
     """
@@ -80,13 +80,14 @@ def train_classifier(dataset, root, arch, features, dropout, epochs, batch_size,
     seed_everything(seed)  # before the network's weights are drawn: --seed reproduces a run
     config = {"features": features, "dropout": dropout} if (arch or spec.default_arch) == "small-cnn" else {}
     network = build_classifier(spec, arch, **{k: v for k, v in config.items() if v is not None})
-    cfg = TrainConfig(epochs=epochs, lr=lr, weight_decay=weight_decay, seed=seed,
-                      device=None if device == "auto" else _usable(device), out_dir=out_dir)
-    trainer = train(network, spec, train_set, test_set, cfg, batch_size=batch_size,
-                    label_smoothing=label_smoothing, augment=not no_augment, resume=resume, overwrite=overwrite)
-    for record in trainer.history:
+    def tell(record):
         click.echo(f"epoch {record['epoch']:>3}  loss {record['train_loss']:.4f}  "
                    f"test accuracy {100 * record['val_accuracy']:.2f}%  ({record['epoch_s']:.0f} s)")
+
+    cfg = TrainConfig(epochs=epochs, lr=lr, weight_decay=weight_decay, seed=seed,
+                      device=None if device == "auto" else _usable(device), out_dir=out_dir)
+    train(network, spec, train_set, test_set, cfg, batch_size=batch_size, label_smoothing=label_smoothing,
+          augment=not no_augment, resume=resume, overwrite=overwrite, on_epoch=tell)
     click.echo(f"weights: {Path(out_dir) / 'final.pt'}")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
@@ -27,12 +29,14 @@ def checkpoint_meta(spec: DatasetSpec) -> dict:
 
 def train_classifier(network: nn.Module, spec: DatasetSpec, train_set: Dataset, test_set: Dataset,
                      config: TrainConfig, *, batch_size: int = 128, label_smoothing: float = 0.0,
-                     augment: bool = True, resume: bool = False, overwrite: bool = False) -> Trainer:
+                     augment: bool = True, resume: bool = False, overwrite: bool = False,
+                     on_epoch: Callable[[dict], None] | None = None) -> Trainer:
     """Train ``network`` on ``train_set`` (augmented, as ``augment`` records), measuring accuracy
     on ``test_set`` every epoch.
 
     With ``config.out_dir`` the Trainer writes ``last.pt`` every epoch (``resume`` continues
-    from it; ``overwrite`` starts an unfinished run there afresh), ``final.pt`` and ``log.jsonl``.
+    from it; ``overwrite`` starts an unfinished run there afresh), ``final.pt`` and ``log.jsonl``;
+    ``on_epoch(record)`` as each epoch ends (:meth:`Trainer.fit`).
     """
     train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=True)
     test_loader = DataLoader(test_set, batch_size=TEST_BATCH)
@@ -43,5 +47,5 @@ def train_classifier(network: nn.Module, spec: DatasetSpec, train_set: Dataset, 
     trainer = Trainer(network, ClassificationTask(label_smoothing), train_loader, test_loader, config,
                       meta={**checkpoint_meta(spec), "training": settings},
                       same_on_resume={"dataset": spec.name, **settings})
-    trainer.fit(resume=resume, overwrite=overwrite)
+    trainer.fit(resume=resume, overwrite=overwrite, on_epoch=on_epoch)
     return trainer

@@ -45,3 +45,29 @@ def test_a_resume_with_the_same_options_goes_on_and_the_weights_record_them(cli_
     assert cli_run(*common, "--resume", "--batch-size", "32").exit_code == 0
     assert torch.load(out / "final.pt", weights_only=True)["meta"]["training"] == {
         "--batch-size": 32, "--no-augment": False, "--label-smoothing": 0.0, "--weight-decay": 0.0001, "--seed": 0}
+
+
+def test_each_epoch_is_told_as_it_ends_and_ctrl_c_says_how_to_go_on(tmp_path):
+    """The epochs' lines came only when the whole run ended (none for a run stopped half-way), and
+    Ctrl-C said only 'Interrupted.'."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import default_sigint
+
+    root = write_fake_mnist(tmp_path / "data", train=2000, test=64)
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}  # a pipe, as into tee
+    process = subprocess.Popen([sys.executable, "-m", "srpipe", "train", "classifier", "--dataset", "mnist", "--root",
+                                str(root), "--epochs", "50", "--threads", "1", "-o", str(tmp_path / "run")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, preexec_fn=default_sigint)
+    first = process.stdout.readline().decode()
+    assert first.startswith("epoch   1  loss ") and process.poll() is None  # while the run goes on
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130
+    hint = [line for line in stderr.decode().splitlines() if line][-2]
+    assert hint.startswith("stopped in epoch ") and hint.endswith(
+        f"{tmp_path / 'run' / 'last.pt'} holds epoch {int(hint.split()[3]) - 1}: the same command with --resume "
+        "continues from there"), stderr.decode()
