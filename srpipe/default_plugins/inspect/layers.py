@@ -8,6 +8,7 @@ before layer k), in input pixels, taking the layers as a chain in the order they
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
@@ -130,7 +131,17 @@ def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation
 
 def _record_forward(network: nn.Module, input_shape: tuple[int, ...]) -> list:
     """(name, module, input shape, output shape) of every leaf module with one tensor in and
-    out, in call order."""
+    out, in call order. The pass runs on torch's meta device, which follows shapes and holds no
+    data: a large --input-size took gigabytes of activations for a table of shapes. It runs on
+    the CPU where a layer has no meta kernel, and where the input does not fit the network, to
+    tell why as torch's own kernels tell it (the meta ones say less), at the layer that refuses it."""
+    try:
+        return _recorded(copy.deepcopy(network).to("meta"), input_shape, "meta")
+    except (NotImplementedError, SrpipeError):
+        return _recorded(network, input_shape, "cpu")
+
+
+def _recorded(network: nn.Module, input_shape: tuple[int, ...], device: str) -> list:
     calls = []
     names = {module: name for name, module in network.named_modules()}
 
@@ -144,7 +155,7 @@ def _record_forward(network: nn.Module, input_shape: tuple[int, ...]) -> list:
         network.eval()
         with torch.no_grad():
             try:
-                network(torch.zeros(1, *input_shape))
+                network(torch.zeros(1, *input_shape, device=device))
             except RuntimeError as exc:  # torch's reason is one line, and says what did not fit
                 size = "x".join(map(str, input_shape))
                 raise SrpipeError(f"the network cannot take an input of {size} (C x H x W): "

@@ -229,3 +229,16 @@ def test_feature_maps_of_a_large_input_take_little_more_memory_than_the_forward_
     assert done.returncode == 0, done.stderr.decode()
     assert maps < summary + (256 << 20), (maps, summary)
     assert len([png_size(path) for path in (tmp_path / "out").iterdir()]) == 8  # a figure per conv layer
+
+
+def test_the_table_of_a_large_input_takes_no_memory_for_activations():
+    """The table's forward pass ran on real data: 1.6 GB for --input-size 1,1024,1024 of
+    espcn-x2, tens of GB at the 4096 a side the option takes. It follows shapes on torch's meta
+    device."""
+    from conftest import run_srpipe_measured
+
+    small, small_peak = run_srpipe_measured("inspect", "espcn-x2", "--input-size", "1,64,64")
+    large, large_peak = run_srpipe_measured("inspect", "espcn-x2", "--input-size", "1,1024,1024")
+    assert small.returncode == large.returncode == 0, large.stderr.decode()
+    assert large_peak < small_peak + (64 << 20), (large_peak, small_peak)
+    assert "matches the forward pass at every layer" in large.stdout.decode()
