@@ -190,13 +190,19 @@ CAPTION_ENCODERS = ("libx264", "libx264rgb", "mpeg2video", "h264_nvenc", "hevc_n
 ALPHA_LISTED_NOT_WRITTEN = ("libx265",)
 
 
+def carries_alpha_aside(stream) -> bool:
+    """Whether ``stream`` is VP8/VP9 whose alpha WebM keeps beside the picture (block additions,
+    which FFmpeg's own decoder does not read and formats other than Matroska do not keep)."""
+    tags = {key.lower(): value for key, value in stream.metadata.items()}
+    return stream.codec_context.name in _ALPHA_DECODERS and tags.get("alpha_mode") == "1"
+
+
 def _alpha_decoder(stream, max_pixels: int):
     """libvpx's decoder for a VP8/VP9 stream tagged as carrying alpha; None for any other stream
     (or where this FFmpeg lacks libvpx's decoder, which leaves the alpha undecoded)."""
-    name = _ALPHA_DECODERS.get(stream.codec_context.name)
-    tags = {key.lower(): value for key, value in stream.metadata.items()}
-    if name is None or tags.get("alpha_mode") != "1":
+    if not carries_alpha_aside(stream):
         return None
+    name = _ALPHA_DECODERS[stream.codec_context.name]
     try:
         decoder = av.CodecContext.create(name, "r")
     except (av.FFmpegError, ValueError):
@@ -1072,17 +1078,28 @@ class PyAVSource(Source):
     def items(self) -> Iterator[Frame | av.Packet]:
         return self._items() if self.pts_range is None else self._range_items(*self.pts_range)
 
+    def _first_frame(self) -> av.VideoFrame | None:
+        """The file's first frame, from the decoder the frames come from; None where it is damaged."""
+        try:
+            for packet in self.container.demux(self.video):
+                for video_frame in self.decoder.decode(packet):
+                    return video_frame
+        except av.FFmpegError:
+            pass
+        return None
+
     def _range_items(self, start: int | None, end: int | None) -> Iterator[Frame]:
         """The frames of one chunk: decoding starts at the keyframe ``start`` and
         runs until the decoder, which emits in presentation order, passes ``end``."""
         if start is not None:
             # the file's first frame's size and format, which a part after a change of them is brought
-            # to, as the whole file's frames are (:meth:`_as_first`)
-            video_frame = next(self.container.decode(self.video), None)
+            # to, as the whole file's frames are (:meth:`_as_first`); its own if that cannot be decoded
+            video_frame = self._first_frame()
             if video_frame is not None:
                 self.first_frame_size = (video_frame.width, video_frame.height)
                 self._first_format = video_frame.format.name
             self.container.seek(start, stream=self.video, backward=True)
+            self.decoder.flush_buffers()  # the seek flushes the stream's own decoder, not libvpx's for alpha
         first = True
         for frame in self._items():
             if end is not None and frame.pts >= end:
@@ -1186,8 +1203,9 @@ class PyAVSource(Source):
                           f"time, with no timed one before {'them' if count != 1 else 'it'}, and "
                           f"{'are' if count != 1 else 'is'} left out")
         if self.pts_range is None:
+            damage = bytes_skipped or self.skipped_frames or self.concealed_frames
             self._count_container_losses(sorted(video_pts), video_end, corrupt, joints.at if joints else [],
-                                         set() if bytes_skipped else keyframe_pts)
+                                         set() if damage else keyframe_pts)
             self._tell_frameless_packets()
 
     def _from_origin(self, packets: Iterator[av.Packet]) -> Iterator[av.Packet]:
@@ -1305,9 +1323,10 @@ class PyAVSource(Source):
         ``joints`` closed up (:class:`Joints`, in seconds), where the header's end is in the times
         before they were, and says nothing. Nor is a gap that ends at a keyframe (of ``keyframes``,
         their times; none where the demuxer skipped bytes to find its way again, which it does
-        at a keyframe): there a recording joined after a pause begins (``cat a.ts b.ts``, a
-        stream's discontinuity; what is lost mid-way leaves frames that refer to it), which is
-        told and kept as it is."""
+        at a keyframe, or the decoder met damage: a loss cuts a frame short, and in a stream of
+        keyframes alone every gap ends at one): there a recording joined after a pause begins
+        (``cat a.ts b.ts``, a stream's discontinuity; what is lost mid-way in a stream of
+        predicted frames leaves frames that refer to it), which is told and kept as it is."""
         if not pts or end is None:
             return
         gaps = [(a, b) for a, b in zip(pts, pts[1:]) if b > a]

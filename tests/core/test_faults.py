@@ -511,6 +511,22 @@ def test_recordings_joined_after_a_short_pause_are_kept_and_told(tmp_path):
     assert np.allclose(np.array(out, float) - float(out[0]), np.array(times, float) - float(times[0]), atol=0.002)
 
 
+def test_packets_lost_from_a_stream_of_keyframes_are_still_damage(tmp_path):
+    """In a stream of keyframes alone every gap ends at a keyframe, as a recording joined after a
+    pause begins at one: a loss there was taken for a pause. The frame the loss cut short (the
+    decoder mends it) tells it. (A loss of whole frames alone cannot be told from a pause: that
+    is told as one.)"""
+    clip = make_test_video(tmp_path / "clip.ts", frames=100, width=320, height=240, audio=False,
+                           codec_options={"g": "1"})
+    data = clip.read_bytes()
+    packets_in = len(data) // 188
+    lost = tmp_path / "lost.ts"
+    lost.write_bytes(data[:188 * (packets_in * 2 // 5)] + data[188 * (packets_in * 11 // 20):])
+    done = run_srpipe("upscale", lost, "-m", "bicubic", "-o", tmp_path / "out.mkv")
+    assert_one_line_error(done, "lost.ts is damaged")
+    assert listing(tmp_path) == ["clip.ts", "lost.ts"]
+
+
 def shifted_ts(clip, target, seconds, kinds=("video", "audio")):
     """``clip``'s streams of ``kinds`` remuxed into MPEG-TS with every timestamp ``seconds`` later: a
     later recording (past 2**33 / 90 kHz, 95443.7 s, MPEG-TS's clock wraps)."""

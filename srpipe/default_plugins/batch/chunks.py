@@ -53,8 +53,9 @@ def index_video(path: str | Path, min_seconds: float = 0.0) -> VideoIndex | None
     """Read the video packets' timestamps without decoding; ``None`` if the file cannot be
     split exactly (a container without a seek index, packets without timestamps or with
     repeated ones: a whole file's run times those by the frame rate, which a chunk, starting
-    mid-way, cannot) or is shorter than ``min_seconds`` by its header."""
-    from srpipe.video import main_video
+    mid-way, cannot), its alpha lies beside the picture (VP9 in WebM: the parts' format would
+    drop it) or it is shorter than ``min_seconds`` by its header."""
+    from srpipe.video import carries_alpha_aside, main_video
 
     try:
         container = av.open(str(path))
@@ -62,7 +63,8 @@ def index_video(path: str | Path, min_seconds: float = 0.0) -> VideoIndex | None
         return None
     with container:
         video = main_video(container)
-        if video is None or not SEEKABLE_FORMATS & set(container.format.name.split(",")):
+        if video is None or not SEEKABLE_FORMATS & set(container.format.name.split(",")) or \
+                carries_alpha_aside(video):
             return None
         if container.duration is not None and container.duration / av.time_base < min_seconds:
             return None
