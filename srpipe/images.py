@@ -34,6 +34,7 @@ EIGHT_BIT_ONLY = {".jpg", ".jpeg", ".webp", ".bmp"}
 NO_ALPHA = {".jpg", ".jpeg"}  # OpenCV writes the others' alpha
 # The pictures srpipe writes to standard output (-o -), by --format's name, as their file suffix
 STDOUT_FORMATS = {"png": ".png", "jpeg": ".jpg", "jpg": ".jpg", "webp": ".webp", "bmp": ".bmp", "tiff": ".tif"}
+MAX_DPI = 65535  # the most JPEG's JFIF says; a density past it is no printer's
 FORMAT_NAMES = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WebP", ".bmp": "BMP", ".png": "PNG", ".tif": "TIFF",
                 ".tiff": "TIFF"}
 KEEPS_METADATA = {".png", ".jpg", ".jpeg", ".webp"}  # where OpenCV writes an ICC profile and EXIF
@@ -702,7 +703,7 @@ class ImageSink(Sink):
         metadata = (([cv2.IMAGE_METADATA_ICCP], [np.frombuffer(profile, np.uint8)])
                     if fits and self.suffix not in JPEG_SUFFIXES else ([], []))
         dpi = self._dpi()
-        if dpi is not None and self.suffix == ".tif":
+        if dpi is not None and self.encoder == "tiff":
             metadata += ([cv2.IMWRITE_TIFF_RESUNIT, cv2.IMWRITE_TIFF_RESOLUTION_UNIT_INCH, cv2.IMWRITE_TIFF_XDPI,
                           round(dpi[0]), cv2.IMWRITE_TIFF_YDPI, round(dpi[1])],)
         image = _frame_to_image(frame, depth)
@@ -756,10 +757,10 @@ class ImageSink(Sink):
         dpi = self._dpi()
         if dpi is not None and self.suffix in (".jpg", ".jpeg") and read(2, 4) == b"\xff\xe0\x00\x10" and \
                 read(6, 5) == b"JFIF\0":  # the JFIF segment libjpeg writes first: its unit (1: inch) and density
-            return [(13, struct.pack(">BHH", 1, *(min(round(d), 65535) for d in dpi)))], b""
+            return [(13, struct.pack(">BHH", 1, *(round(d) for d in dpi)))], b""
         if dpi is not None and self.suffix == ".bmp" and read(14, 4) == struct.pack("<I", 40):  # BITMAPINFOHEADER
             return [(38, struct.pack("<ii", *(round(d / 0.0254) for d in dpi)))], b""  # pixels a metre
-        if self.suffix == ".tif" and image.ndim == 3 and image.shape[2] == 4:
+        if self.encoder == "tiff" and image.ndim == 3 and image.shape[2] == 4:
             edit = _tiff_alpha_edit(read, size)
             if edit is not None:
                 return [edit[0]], edit[1]
@@ -771,7 +772,9 @@ class ImageSink(Sink):
         ImageMagick): the upscale prints larger at the same density, and the EXIF, which srpipe
         keeps, says the same."""
         dpi = self.source.header.dpi
-        return dpi[::-1] if dpi is not None and self.source.header.turned else dpi
+        if dpi is None or not all(0 < d <= MAX_DPI for d in dpi):  # none, or nonsense no format holds
+            return None
+        return dpi[::-1] if self.source.header.turned else dpi
 
     def _jpeg_profile(self, profile: bytes) -> bytes:
         """A JPEG output's ICC profile, as APP2 segments of up to 64 KB (a phone's or a printer's

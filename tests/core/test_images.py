@@ -519,7 +519,7 @@ def test_a_format_that_is_no_picture_is_refused_for_standard_output(tmp_path):
 
 
 @pytest.mark.parametrize("depth", [8, 16])
-@pytest.mark.parametrize("to", ["file", "stdout"])
+@pytest.mark.parametrize("to", ["file", "file.tiff", "stdout"])
 def test_an_rgba_tiff_says_its_fourth_sample_is_alpha(tmp_path, depth, to):
     """OpenCV's RGBA TIFF had no ExtraSamples tag (338): libtiff warns of it, and editors may
     take the fourth sample for a channel of its own, not transparency."""
@@ -527,11 +527,14 @@ def test_an_rgba_tiff_says_its_fourth_sample_is_alpha(tmp_path, depth, to):
 
     rgba = np.random.default_rng(5).integers(0, 2**depth, (24, 32, 4)).astype(np.uint8 if depth == 8 else np.uint16)
     cv2.imwrite(str(tmp_path / "in.png"), rgba)
-    given = ["-o", tmp_path / "out.tif"] if to == "file" else ["-o", "-", "--format", "tiff"]
+    given = {"file": ["-o", tmp_path / "out.tif"], "file.tiff": ["-o", tmp_path / "out.tiff"],
+             "stdout": ["-o", "-", "--format", "tiff"]}[to]
     done = run_srpipe("upscale", tmp_path / "in.png", *given, "-q")
     assert done.returncode == 0, done.stderr.decode()
     if to == "stdout":
         (tmp_path / "out.tif").write_bytes(done.stdout)
+    if to == "file.tiff":
+        (tmp_path / "out.tiff").rename(tmp_path / "out.tif")
     with Image.open(tmp_path / "out.tif") as written:
         assert written.tag_v2[338] == (2,) and written.tag_v2[277] == 4  # unassociated alpha
         written.load()
@@ -542,7 +545,7 @@ def test_an_rgba_tiff_says_its_fourth_sample_is_alpha(tmp_path, depth, to):
 
 
 @pytest.mark.parametrize("given", [".jpg", ".png", ".tif", ".bmp"])
-@pytest.mark.parametrize("wanted", [".jpg", ".png", ".tif", ".bmp", "-"])
+@pytest.mark.parametrize("wanted", [".jpg", ".png", ".tif", ".tiff", ".bmp", "-"])
 def test_the_density_is_kept_and_turned_with_the_picture(tmp_path, given, wanted):
     """Pixels an inch were dropped (JFIF 1:1 with no unit, no pHYs, no XResolution). Kept as they
     were, as image editors keep them when they resize: the upscale prints larger."""
@@ -563,6 +566,20 @@ def test_the_density_is_kept_and_turned_with_the_picture(tmp_path, given, wanted
         assert done.returncode == 0, done.stderr.decode()
         with Image.open(tmp_path / "turned.png") as written:
             assert written.size == (48, 64) and np.allclose(written.info["dpi"], (150, 300), rtol=1e-4)
+
+
+@pytest.mark.parametrize("wanted", [".jpg", ".png", ".tif", ".bmp"])
+def test_a_density_no_format_holds_is_left_out(tmp_path, wanted):
+    """A TIFF may say 4e9 pixels an inch: PNG's and BMP's fields overflowed ('unexpected error')
+    and OpenCV refused the TIFF, where the picture was written before densities were kept."""
+    from PIL import Image
+
+    picture = Image.fromarray(np.random.default_rng(6).integers(0, 256, (24, 32, 3)).astype(np.uint8))
+    picture.save(tmp_path / "in.tif", dpi=(4e9, 4e9))
+    done = run_srpipe("upscale", tmp_path / "in.tif", "-o", tmp_path / f"out{wanted}", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    with Image.open(tmp_path / f"out{wanted}") as written:
+        assert written.size == (64, 48) and written.info.get("dpi", (72, 72))[0] < 65536
 
 
 @pytest.mark.parametrize("to", ["file", "stdout"])
