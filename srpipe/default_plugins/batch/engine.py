@@ -13,6 +13,7 @@ whose parts, kept in ``OUT_DIR/.srpipe-parts`` until joined, also resume.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import fnmatch
 import hashlib
@@ -193,12 +194,19 @@ def find_inputs(in_dir: Path, out_dir: Path, pattern: str | None) -> tuple[list[
         warnings.warn(f"no file under {shown(os.fspath(in_dir))} is {what} ({'; '.join(left)}); --pattern picks "
                       "files by name")
     for error in unreadable:
-        if os.path.samefile(error.filename, in_dir):
+        if error.filename == os.fspath(in_dir):  # os.walk names its top as given
             raise SrpipeError(f"cannot read the folder {in_dir} ({error.strerror}); check its permissions")
     failed = [FileResult(Path(os.path.relpath(error.filename, in_dir)).as_posix() + "/", "failed", error=(
         f"the folder cannot be read ({error.strerror}); nothing in it is upscaled: check its permissions"))
-        for error in unreadable]
+        for error in unreadable if error.errno != errno.ENOENT  # gone since it was listed: nothing there
+        and not _fsck_folder(error.filename)]
     return found, failed
+
+
+def _fsck_folder(path: str) -> bool:
+    """Whether ``path`` is the lost+found at a file system's top, which only root may read: a batch
+    over a drive's top would fail there on every run, for what fsck keeps, not the user's files."""
+    return os.path.basename(path) == "lost+found" and os.path.ismount(os.path.dirname(path))
 
 
 def output_name(in_dir: Path, rel: Path) -> Path:

@@ -357,3 +357,11 @@ def test_a_folder_that_cannot_be_read_fails_naming_itself(tmp_path):
             folder.chmod(0o755)
         if as_root:
             shutil.rmtree(base)
+
+
+def test_the_lost_and_found_folder_of_a_drive_is_no_failure(tmp_path):
+    """Only root may read a file system's lost+found: a batch over a drive's top failed there on
+    every run. Elsewhere a folder of that name is the user's."""
+    from srpipe.default_plugins.batch.engine import _fsck_folder
+
+    assert _fsck_folder("/lost+found") and not _fsck_folder(str(tmp_path / "lost+found"))
