@@ -30,14 +30,24 @@ def to_model_input(pixels: np.ndarray, shape: tuple[int, int, int], dark_backgro
     """``pixels`` (H, W) grey or (H, W, 3) RGB uint8 (``alpha``: its (H, W) opacity, if any) ->
     ((C, H', W') float32 in [0, 1], notes).
 
-    Transparent parts are put on a background that contrasts with the opaque ones; colour is
-    converted to the network's channels; a non-square picture is resized to fit the network's
-    square and padded with its background level; for a network trained on light objects on
-    black (MNIST) a light background is inverted. Each change is described in ``notes``.
+    A non-square picture is resized to fit the network's square (first: what follows works on
+    that, whatever the picture's size) and padded with its background level; transparent parts
+    are put on a background that contrasts with the opaque ones; colour is converted to the
+    network's channels; for a network trained on light objects on black (MNIST) a light
+    background is inverted. Each change is described in ``notes``.
     """
     channels, height, width = shape
     notes = []
     image = pixels
+    h, w = image.shape[:2]
+    square = h != w and height == width
+    fit = height / max(h, w) if square else None
+    target = (max(1, round(w * fit)), max(1, round(h * fit))) if square else (width, height)
+    if (w, h) != target:
+        interpolation = cv2.INTER_AREA if h > target[1] or w > target[0] else cv2.INTER_LINEAR
+        image = cv2.resize(image, target, interpolation=interpolation)
+        alpha = cv2.resize(alpha, target, interpolation=interpolation) if alpha is not None else None
+        notes.append(f"resized {w}x{h} to {target[0]}x{target[1]}")
     if alpha is not None and alpha.min() < 255:
         image, note = flatten_alpha(image, alpha)
         notes.append(note)
@@ -47,20 +57,9 @@ def to_model_input(pixels: np.ndarray, shape: tuple[int, int, int], dark_backgro
     elif channels == 3 and image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=2)
         notes.append("converted grey to RGB")
-    h, w = image.shape[:2]
-    fill = None
-    if h != w and height == width:  # the longer side fits the square, so memory follows the picture, not its square
+    if square and target != (width, height):
         grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
         fill = int(round(border_level(grey)))
-        fit = height / max(h, w)
-        target = (max(1, round(w * fit)), max(1, round(h * fit)))
-    else:
-        target = (width, height)
-    if image.shape[:2] != target[::-1]:
-        interpolation = cv2.INTER_AREA if image.shape[0] > target[1] or image.shape[1] > target[0] else cv2.INTER_LINEAR
-        image = cv2.resize(image, target, interpolation=interpolation)
-        notes.append(f"resized {w}x{h} to {target[0]}x{target[1]}")
-    if fill is not None:
         top, left = (height - target[1]) // 2, (width - target[0]) // 2
         image = cv2.copyMakeBorder(image, top, height - target[1] - top, left, width - target[0] - left,
                                    cv2.BORDER_CONSTANT, value=(fill,) * 3)

@@ -42,7 +42,7 @@ def test_classify_image_folder_and_notes(cli_run, trained, tmp_path):
     assert all(len(r["predictions"]) == 2 for r in rows)
     probabilities = [p["probability"] for p in rows[0]["predictions"]]
     assert probabilities == sorted(probabilities, reverse=True) and 0 < sum(probabilities) <= 1 + 1e-6
-    assert rows[0]["notes"] == ["converted colour to grey", "resized 100x60 to 28x17",
+    assert rows[0]["notes"] == ["resized 100x60 to 28x17", "converted colour to grey",
                                 "padded to 28x28 with its background"]
     assert any(n.startswith("inverted") for n in rows[1]["notes"])
     text = cli_run("classify", tmp_path / "bar.png", "--model", "mnist", "--weights", weights)
@@ -118,6 +118,9 @@ def test_a_picture_is_fitted_before_it_is_padded():
     array, notes = to_model_input(np.full((1, 40000), 200, np.uint8), (1, 28, 28), dark_background=False)
     assert array.shape == (1, 28, 28) and notes == ["resized 40000x1 to 28x1", "padded to 28x28 with its background"]
     assert np.allclose(array[0, 13], 200 / 255) and np.allclose(array[0, 0], 200 / 255)  # the background is its own
+    strip_alpha = np.zeros((1, 40000), np.uint8)  # transparent: put on a background after it is fitted, not before
+    _, notes = to_model_input(np.full((1, 40000), 200, np.uint8), (1, 28, 28), dark_background=False, alpha=strip_alpha)
+    assert notes[0] == "resized 40000x1 to 28x1" and notes[1].startswith("put its transparent parts on ")
     sticker = np.zeros((28, 28), np.uint8)
     alpha = np.zeros((28, 28), np.uint8)
     alpha[6:22, 12:16] = 255
