@@ -2110,6 +2110,7 @@ def animation_plays(location: str, format_name: str) -> int:
         return 0
     from PIL import Image
 
+    Image.MAX_IMAGE_PIXELS = None  # srpipe checks sizes itself (--max-pixels); Pillow's check refused a large GIF
     try:
         with Image.open(location) as image:
             loops = image.info.get("loop")
@@ -2409,8 +2410,13 @@ class PyAVSink(Sink):
         self.stream = stream
         self.encoder = stream.codec_context.name
         if stream.pix_fmt == PALETTE_FORMAT:
-            self.palette = PaletteFrames(stream.width, stream.height, first.alpha is not None,
-                                         Fraction(stream.codec_context.time_base))
+            try:
+                self.palette = PaletteFrames(stream.width, stream.height, first.alpha is not None,
+                                             Fraction(stream.codec_context.time_base))
+            except av.FFmpegError as exc:  # FFmpeg's pictures are at most about 16,000 pixels square
+                raise SrpipeError(f"cannot write {self.location}: FFmpeg makes no palette for {stream.width}x"
+                                  f"{stream.height} frames ({exc.strerror or exc}); upscale to a smaller size "
+                                  "(--width, --height)") from exc
         # Whether a frame's alpha is written: Y'CbCrA, RGBA (PNG, APNG), or a palette's transparency
         self.keeps_alpha = (stream.pix_fmt in ALPHA_FORMATS or _rgb_bits(stream.pix_fmt, alpha=True)[1] is not None
                             or (self.palette is not None and self.palette.format == "rgba"))

@@ -92,6 +92,21 @@ def test_a_gif_plays_as_often_as_its_input_as_a_gif_or_an_animated_png(tmp_path,
         assert written.info.get("loop") == loop
 
 
+def test_the_play_count_of_a_gif_larger_than_pillow_opens_is_read(tmp_path):
+    """Pillow refuses a canvas past its bomb limit ('unexpected DecompressionBombError' for a GIF
+    that --max-pixels was raised for); srpipe checks sizes itself."""
+    from PIL import Image
+
+    from srpipe.video import animation_plays
+
+    pictures = [Image.new("P", (2, 2), index) for index in range(2)]
+    pictures[0].save(tmp_path / "in.gif", save_all=True, append_images=pictures[1:], duration=100, loop=2)
+    data = bytearray((tmp_path / "in.gif").read_bytes())
+    data[6:10] = (20000).to_bytes(2, "little") * 2  # its logical screen: 20000x20000
+    (tmp_path / "in.gif").write_bytes(bytes(data))
+    assert animation_plays(str(tmp_path / "in.gif"), "gif") == 3
+
+
 def test_a_gif_becomes_a_gif_in_colour_with_its_transparency(tmp_path):
     """256 colours chosen for each frame (srpipe.palette): not the grey or the 3-3-2 bits of colour
     FFmpeg's GIF encoder would be given, and the transparent background stays transparent."""
