@@ -65,13 +65,18 @@ def _unnamed_side_data(cls, value):
     """A stand-in for a side-data type newer than PyAV's table of them (FFmpeg 8's EXIF, 31, which
     its MJPEG decoder attaches to every frame of a camera's JPEG video). PyAV 18 raises on one, and
     so loses all of a frame's side data, its display matrix included (PyAV-Org/PyAV#2392 completes
-    the table after 18.1). Enum accepts a pseudo-member returned by _missing_."""
+    the table after 18.1). Enum accepts a pseudo-member returned by _missing_; one a value, so
+    that two of the same value are equal, as members are."""
     if not isinstance(value, int):
         return None
-    member = object.__new__(cls)
-    member._name_ = f"UNNAMED_{value}"
-    member._value_ = value
-    return member
+    if value not in _UNNAMED_SIDE_DATA:
+        member = object.__new__(cls)
+        member._name_, member._value_ = f"UNNAMED_{value}", value
+        _UNNAMED_SIDE_DATA[value] = member
+    return _UNNAMED_SIDE_DATA[value]
+
+
+_UNNAMED_SIDE_DATA: dict[int, SideDataType] = {}
 
 
 if SideDataType._missing_.__func__ is enum.Enum._missing_.__func__:

@@ -48,7 +48,8 @@ def upscale(input, output, model, scale, width, height, weights, device, batch_s
     """Upscale a video, stream or image.
 
     INPUT is a video file, a URL FFmpeg can open (http, rtsp, ...), - for
-    standard input, or a still image (PNG, JPEG, WebP, BMP, TIFF). Video keeps
+    standard input, or a still image (PNG, JPEG, WebP, BMP, TIFF; AVIF and JPEG 2000
+    are read, written as PNG). Video keeps
     its audio, subtitles, timestamps and colour tags; the luma goes through the
     model and the chroma is resized bicubically.
 
