@@ -199,9 +199,10 @@ def test_a_video_one_may_not_read_is_told_so(tmp_path):
         base.chmod(0o777)
         clip = make_test_video(base / "clip.mp4", frames=3)
         clip.chmod(0)
-        as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if as_root else []
-        done = subprocess.run([*as_nobody, sys.executable, "-m", "srpipe", "upscale", str(clip), "-o",
-                               str(base / "out.mp4")], capture_output=True, cwd=base, timeout=120,
+        command = [sys.executable, "-m", "srpipe", "upscale", str(clip), "-o", str(base / "out.mp4")]
+        if as_root:
+            command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+        done = subprocess.run(command, capture_output=True, cwd=base, timeout=120,
                               env={**os.environ, "HOME": str(base), "XDG_CACHE_HOME": str(base / "cache")})
         assert_one_line_error(done, f"cannot read {clip}: Permission denied; check that you may read it")
     finally:

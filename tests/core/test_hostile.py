@@ -10,7 +10,6 @@ import socket
 import stat
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from fractions import Fraction
@@ -25,23 +24,16 @@ from srpipe.errors import SrpipeError
 from srpipe.outputs import _HOST
 from srpipe.testing import make_huge_claim_h264, make_huge_claim_png, make_test_image, make_test_video
 
-from conftest import default_sigint, run_srpipe, wait_for, wait_until_blocked
+from conftest import default_sigint, run_srpipe, run_srpipe_measured, wait_for, wait_until_blocked
 from media import upscale_plugin_frames, video_info
 
 PEAK_LIMIT_KB = 2 * 1024 * 1024  # peak resident memory allowed for a file that lies about its size
 
 
 def run_measured(*args):
-    """``srpipe ARGS`` in a subprocess: (CompletedProcess, its own peak resident memory in KiB),
-    measured by the bench's launcher: a child's ru_maxrss seen from this (large) test process
-    would count this process's memory too."""
-    from srpipe.default_plugins.bench.bench import run_whole_process
-
-    command = [sys.executable, "-m", "srpipe", *map(str, args)]
-    with tempfile.TemporaryDirectory() as folder:
-        run = run_whole_process(command, Path(folder))
-    done = subprocess.CompletedProcess(command, run.code, run.stdout.encode(), run.stderr.encode())
-    return done, run.peak_mib * 1024
+    """``srpipe ARGS`` in a subprocess: (CompletedProcess, its own peak resident memory in KiB)."""
+    done, peak = run_srpipe_measured(*args)
+    return done, peak // 1024
 
 
 # 1. Memory: small files that claim huge frames -------------------------------------------

@@ -335,11 +335,12 @@ def test_a_folder_that_cannot_be_read_fails_naming_itself(tmp_path):
                 file.chmod(0o644)
         (inputs / "sub").chmod(0)
 
-        as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if as_root else []
-
         def run(folder):
-            return subprocess.run([*as_nobody, sys.executable, "-m", "srpipe", "batch", str(folder), str(base / "out"),
-                                   "-m", "bicubic", "--json", "-q"], capture_output=True, cwd=base, timeout=120,
+            command = [sys.executable, "-m", "srpipe", "batch", str(folder), str(base / "out"), "-m", "bicubic",
+                       "--json", "-q"]
+            if as_root:
+                command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+            return subprocess.run(command, capture_output=True, cwd=base, timeout=120,
                                   env={**os.environ, "HOME": str(base), "XDG_CACHE_HOME": str(base / "cache")})
 
         done = run(inputs)

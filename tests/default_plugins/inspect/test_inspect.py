@@ -217,7 +217,9 @@ def test_a_model_named_with_its_scale_is_not_named_twice(cli_run):
 
 def test_feature_maps_of_a_large_input_take_little_more_memory_than_the_forward_pass(tmp_path):
     """Every conv activation was kept whole and drawn at full size: 11.9 GB for --input-size
-    1,1024,1024 of espcn-x2. What a figure shows is kept, shrunk, as each layer runs."""
+    1,1024,1024 of espcn-x2 (about 3 GB at 512). What a figure shows is kept, shrunk, as each layer
+    runs: beyond the table (which runs on no data), the forward pass's own activations (64 channels
+    of 512x512 in float32 are 64 MiB each)."""
     from conftest import run_srpipe_measured
 
     image = tmp_path / "photo.png"
@@ -227,7 +229,7 @@ def test_feature_maps_of_a_large_input_take_little_more_memory_than_the_forward_
     assert done.returncode == 0, done.stderr.decode()
     done, maps = run_srpipe_measured("inspect", "espcn-x2", *size, "--feature-maps", image, "-o", tmp_path / "out")
     assert done.returncode == 0, done.stderr.decode()
-    assert maps < summary + (256 << 20), (maps, summary)
+    assert maps < summary + (512 << 20), (maps, summary)
     assert len([png_size(path) for path in (tmp_path / "out").iterdir()]) == 8  # a figure per conv layer
 
 
