@@ -892,6 +892,49 @@ def test_a_model_that_changes_the_working_folder_or_signal_handlers_is_put_right
                         "Warning: model 'wanderer' changed how SIGTERM is handled; srpipe put it back"]
 
 
+UNRULY_PLUGIN = '''
+import os
+
+from srpipe import hookimpl
+from srpipe.models import ModelSpec
+
+
+class Unruly:
+    scale = 2
+
+    def upscale(self, luma, *, bit_depth, full_range):
+        print("debug: upscaling")
+        os.chdir("/")
+        return luma.repeat(2, axis=1).repeat(2, axis=2)
+
+
+@hookimpl
+def register_models(register):
+    register(ModelSpec(name="unruly", scales=(2,), description="prints and wanders", load=lambda **kw: Unruly()))
+'''
+
+
+def test_eval_and_bench_keep_a_models_prints_and_wanderings_out_of_their_work(tmp_path):
+    """upscale put back the folder a model's upscale changed and kept its prints out of the JSON;
+    eval and bench did not: the next picture was looked for in / ('cannot read imgs/b.png'), and
+    --json began with the print."""
+    import cv2
+    import numpy as np
+
+    site = fake_plugin(tmp_path / "site", "unruly_plugin", UNRULY_PLUGIN)
+    (tmp_path / "work" / "imgs").mkdir(parents=True)
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(tmp_path / "work" / "imgs" / name), np.full((16, 16, 3), 90, np.uint8))
+    make_test_video(tmp_path / "work" / "clip.mp4", frames=3)
+    env = {"PYTHONPATH": str(site)}
+    for command in (["eval", "-m", "unruly", "--data", "imgs", "--json"],
+                    ["bench", "clip.mp4", "-m", "unruly", "--repeats", "1", "--no-startup", "--json"]):
+        done = run_srpipe(*command, cwd=tmp_path / "work", env=env)
+        assert done.returncode == 0, done.stderr.decode()
+        assert json.loads(done.stdout) and "debug: upscaling" in done.stderr.decode()
+        assert "Warning: model 'unruly' changed the working folder; srpipe put it back" in done.stderr.decode()
+
+
 FAILING_PLUGIN = '''
 from srpipe import hookimpl
 from srpipe.models import ModelSpec

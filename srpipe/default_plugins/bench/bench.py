@@ -31,6 +31,7 @@ from srpipe.media import SinkOptions, SourceOptions, is_image_file
 from srpipe.models import UpscalerTraits
 from srpipe.outputs import special_kind
 from srpipe.pipeline import upscale_frames
+from srpipe.plugin_guard import plugin_code
 from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
 from srpipe.resize import SWSCALE_FLAGS
 from srpipe.testing import make_test_video
@@ -114,7 +115,8 @@ def bench_upscale(frames: list[Frame], name: str, scale: int, device: str, batch
 
     def run():
         for i in range(0, len(frames), batch_size):
-            upscale_frames(frames[i:i + batch_size], upscaler, name)
+            with plugin_code(f"model {name!r}"):  # its prints, working folder and handlers: as upscale's
+                upscale_frames(frames[i:i + batch_size], upscaler, name)
         _sync(device)
 
     run()  # warm-up: caches, lazy initialisation, kernel selection
@@ -395,7 +397,8 @@ def _stage(frames: list[Frame], upscaler, name: str, policy) -> dict:
     used = upscaler if policy is None else with_reuse(upscaler, policy, name)
     start = time.perf_counter()
     for i in range(0, len(frames), 8):
-        upscale_frames(frames[i:i + 8], used, name)
+        with plugin_code(f"model {name!r}"):
+            upscale_frames(frames[i:i + 8], used, name)
     seconds = time.perf_counter() - start
     return {"fps": len(frames) / seconds, "backend": UpscalerTraits.of(upscaler).backend,
             "reuse": used.stats.to_dict() if used is not upscaler else None}
@@ -476,7 +479,8 @@ def bench_speed_features(names: tuple[str, ...], scale: int, device: str, folder
         for backend in {AUTO, *(options[-1] for options in variants[name] if "--backend" in options)}:
             load_upscaler(spec, backends, scale=scale, device=device, weights=weights.get(name), backend=backend)
         upscaler = load_upscaler(spec, backends, scale=scale, device=device, weights=weights.get(name), exact=True)
-        upscale_frames(next(iter(decoded.values()))[:2], upscaler, name)  # lazy initialisation
+        with plugin_code(f"model {name!r}"):
+            upscale_frames(next(iter(decoded.values()))[:2], upscaler, name)  # lazy initialisation
         stage_upscalers[name] = upscaler
     rows: list[SpeedRow] = []
     for label, clip in clips.items():

@@ -1,5 +1,6 @@
 """``srpipe bench``."""
 
+import contextlib
 import json
 
 import click
@@ -113,8 +114,12 @@ def bench(input, models, scale, weights, device, batch_sizes, backends, repeats,
         click.echo(f"{name:<28} {row['fps_median']:8.2f} fps  ({row['fps_min']:.2f}-{row['fps_max']:.2f})  {extra}",
                    err=True)
 
-    report = run_bench(input, tuple(models), whole_scale(scale, "bench"), device, tuple(batch_sizes), repeats,
-                       memory_frames, log, tuple(backends), startup, weights, speed_features, speed_size, speed_frames)
+    from srpipe.plugin_guard import prints_to_stderr
+
+    with prints_to_stderr() if as_json else contextlib.nullcontext():  # the JSON is standard output's alone
+        report = run_bench(input, tuple(models), whole_scale(scale, "bench"), device, tuple(batch_sizes), repeats,
+                           memory_frames, log, tuple(backends), startup, weights, speed_features, speed_size,
+                           speed_frames)
     if as_json:
         click.echo(json.dumps(report, indent=2))
     elif not quiet:

@@ -1,6 +1,7 @@
 """``srpipe train espcn`` and ``srpipe eval``."""
 
 import collections
+import contextlib
 import json
 import re
 from pathlib import Path
@@ -219,17 +220,21 @@ def evaluate(model, data, video, scale, weights, device, downscale, degrade, crf
                           "scores; give --score default or another backend")
     upscaler = load_upscaler(spec, backends, scale=scale, device=device, weights=weights, backend=backend,
                              exact=score == "exact")
+    from srpipe.plugin_guard import plugin_code, prints_to_stderr
+
     if video is not None:
-        _evaluate_video(model, video, upscaler.scale, weights, backend, crf, frames, as_json, device, score,
-                        max_pixels)
+        with prints_to_stderr() if as_json else contextlib.nullcontext():  # the JSON is standard output's alone
+            _evaluate_video(model, video, upscaler.scale, weights, backend, crf, frames, as_json, device, score,
+                            max_pixels)
         return
     from srpipe.default_plugins.espcn.evaluate import evaluate_folder
     from srpipe.ensemble import for_picture
     from srpipe.pipeline import checked_upscale
 
     def as_upscale_runs_it(luma):  # each picture a stream of its own
-        picture = for_picture(for_stream(upscaler), f"model {model!r}", exact=score == "exact")
-        return checked_upscale(picture, luma, upscaler.scale, 8, False, f"model {model!r}")
+        with plugin_code(f"model {model!r}"):  # its prints, working folder and handlers: as upscale's
+            picture = for_picture(for_stream(upscaler), f"model {model!r}", exact=score == "exact")
+            return checked_upscale(picture, luma, upscaler.scale, 8, False, f"model {model!r}")
 
     report = evaluate_folder(data, upscaler.scale, as_upscale_runs_it,
                              downscale=downscale, degrade=degrade, max_pixels=max_pixels)
