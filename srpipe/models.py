@@ -116,10 +116,15 @@ def check_upscaler(upscaler, spec: ModelSpec, scale: int | None) -> None:
     another scale than ``scale`` (``None``: the checkpoint's, any), one whose tile-reuse traits
     are not whole numbers tile reuse can use, or one whose memory traits are not numbers of
     bytes (a string of them made memory plans fail with an unexpected TypeError)."""
-    scale_ok = isinstance(getattr(upscaler, "scale", None), numbers.Integral)
+    # Python's int, not a bool or NumPy's (which the JSON of --json cannot hold: the run failed after
+    # its output was written)
+    scale_ok = type(getattr(upscaler, "scale", None)) is int
     if not (scale_ok and callable(getattr(upscaler, "upscale", None))):
+        got = f" (its scale: {upscaler.scale!r}, of type {type(upscaler.scale).__name__})" \
+            if hasattr(upscaler, "scale") and not scale_ok else ""
         raise SrpipeError(f"model {spec.name!r} of plugin {spec.plugin!r} loaded a {type(upscaler).__name__}, which "
-                          "has no integer 'scale' and 'upscale' method; report it to the plugin's authors")
+                          f"has no integer 'scale' (a Python int) and 'upscale' method{got}; report it to the "
+                          "plugin's authors")
     if scale is not None and upscaler.scale != scale:
         raise SrpipeError(f"model {spec.name!r} of plugin {spec.plugin!r} was asked for x{scale} but loaded an "
                           f"x{upscaler.scale} upscaler; report it to the plugin's authors")

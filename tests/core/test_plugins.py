@@ -459,6 +459,24 @@ def test_an_upscaler_of_another_scale_than_asked_is_refused_before_writing(tmp_p
     assert not (tmp_path / "out.mkv").exists()
 
 
+@pytest.mark.parametrize("scale", ["np.int64(2)", "True"])
+def test_an_upscaler_whose_scale_is_no_python_int_is_refused_before_writing(tmp_path, scale):
+    """NumPy's int passed as an integer and failed --json after the output was written ('Object of
+    type int64 is not JSON serializable', exit 1, naming no plugin); a bool was 'an xTrue upscaler'."""
+    import numpy as np
+
+    from srpipe.upscaling import upscale
+
+    upscaler = _Repeat(2)
+    upscaler.scale = np.int64(2) if scale == "np.int64(2)" else True
+    pm = _sloppy_plugin("odd-scale", upscaler)
+    clip = make_test_video(tmp_path / "in.mp4", frames=2, audio=False)
+    with pytest.raises(SrpipeError, match=f"model 'odd-scale' of plugin 'sloppy' loaded a _Repeat, which has no "
+                                          f"integer 'scale' .* \\(its scale: {re.escape(scale)}, of type"):
+        upscale(str(clip), str(tmp_path / "out.mkv"), model="odd-scale", scale=2, device="cpu", pm=pm)
+    assert not (tmp_path / "out.mkv").exists()
+
+
 @pytest.mark.parametrize("trait, value, least", [("crop_alignment", 0, 1), ("crop_alignment", None, 1),
                                                   ("crop_alignment", 1.5, 1), ("receptive_radius", -1, 0),
                                                   ("receptive_radius", "7", 0), ("receptive_radius", True, 0),
