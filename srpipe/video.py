@@ -385,6 +385,12 @@ def stated_end(stream, origin: int = 0) -> int | None:
     return None
 
 
+def ends_by_falling_silent(location: str) -> bool:
+    """Whether ``location`` is a stream that says nothing when it ends (UDP, RTP, SRT: a sender
+    stops sending), so that a silence as long as --timeout is its end, not a failure."""
+    return location.split(":", 1)[0].lower() in ("udp", "rtp", "srt")
+
+
 def is_network(location: str) -> bool:
     """URLs other than local files and pipes: a server may stall them."""
     scheme = location.split(":", 1)[0].lower() if ":" in location else ""
@@ -1138,8 +1144,10 @@ class PyAVSource(Source):
                     stalled = stalled or bool(self.timeout) and self._pipe is None and \
                         time.monotonic() - asked >= self.timeout  # (a pipe read through srpipe stops with an error)
                 except av.ExitError as exc:
-                    raise SrpipeError(f"{self.location} sent no data for {self.timeout:g} s; check the source, "
-                                      "or allow longer with --timeout SECONDS") from exc
+                    if not (self._decoded and ends_by_falling_silent(self.location)):
+                        raise SrpipeError(f"{self.location} sent no data for {self.timeout:g} s; check the source, "
+                                          "or allow longer with --timeout SECONDS") from exc
+                    stalled, packet = True, self._flush_packet()  # the only end such a stream has
                 except (OSError, av.FFmpegError) as exc:
                     self._check_stalled()
                     packet = self._ended_by(exc)
@@ -1304,6 +1312,10 @@ class PyAVSource(Source):
                 raise SrpipeError(f"{broke}; check the server or the connection, and try again, or rerun with "
                                   "--on-decode-error skip to keep the frames that came") from exc
             warnings.warn(f"{broke}: the frames that came are upscaled")
+        return self._flush_packet()
+
+    def _flush_packet(self) -> av.Packet:
+        """The empty packet that flushes the decoder of what it holds."""
         flush = av.Packet()
         flush.stream = self.video
         return flush

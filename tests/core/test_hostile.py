@@ -408,6 +408,30 @@ def test_stalled_server_times_out(tmp_path, stage):
     assert listing(tmp_path) == ["clip.mkv"]
 
 
+def test_a_udp_stream_ends_when_its_sender_stops(tmp_path):
+    """UDP says nothing when it ends: a silence of --timeout is its end. The upscale failed there
+    ('sent no data for 2 s') and threw away every frame that had arrived, whoever started first."""
+    import socket
+
+    data = make_test_video(tmp_path / "clip.ts", frames=30, audio=False).read_bytes()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = start_srpipe("upscale", f"udp://127.0.0.1:{port}", "-m", "bicubic", "-o", tmp_path / "out.mkv",
+                           "--timeout", "2")
+    bound = f":{port:04X} "  # srpipe listening: its socket in the kernel's table (what arrives before is lost)
+    wait_for(lambda: any(bound in line.split()[1] + " " for line in Path("/proc/net/udp").read_text().splitlines()[1:]),
+             process)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+        for at in range(0, len(data), 1316):  # MPEG-TS over UDP: 7 packets a datagram
+            sender.sendto(data[at:at + 1316], ("127.0.0.1", port))
+            time.sleep(0.002)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr.decode()
+    assert f"Warning: udp://127.0.0.1:{port} sent no data for 2 s and ended there" in stderr.decode()
+    assert len(video_info(tmp_path / "out.mkv")["times"]) == 30
+
+
 @pytest.mark.parametrize("stage", ["open", "read"])
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signals_end_a_stalled_run_within_seconds(tmp_path, stage, signum, code):
