@@ -903,6 +903,7 @@ class PyAVSource(Source):
     def __init__(self, location: str, options: SourceOptions):
         self.location = location
         self.is_file = location != "-" and Path(location).is_file()
+        self._size_at_open = os.stat(location).st_size if self.is_file else None  # one that grows is being written
         if location == "-" and sys.stdin is None:
             raise SrpipeError("standard input is closed; give an input file or pipe data into srpipe")
         target = sys.stdin.buffer if location == "-" else location
@@ -1216,6 +1217,7 @@ class PyAVSource(Source):
                           f"time, with no timed one before {'them' if count != 1 else 'it'}, and "
                           f"{'are' if count != 1 else 'is'} left out")
         if self.pts_range is None:
+            self._tell_growth()
             damage = bytes_skipped or self.skipped_frames or self.concealed_frames
             self._count_container_losses(sorted(video_pts), video_end, corrupt, joints.at if joints else [],
                                          set() if damage else keyframe_pts)
@@ -1268,6 +1270,17 @@ class PyAVSource(Source):
                           f"{size[0]}x{size[1]} {pixel_format}{at}: the frames from there are brought to the first's "
                           "size and format, as FFmpeg's command brings them")
         return video_frame.reformat(width=width, height=height, format=self._first_format, interpolation="BICUBIC")
+
+    def _tell_growth(self) -> None:
+        """Say that the file grew while it was read: a recording still being written (by a camera,
+        a capture, ffmpeg) is upscaled up to where it was read, which its end is not."""
+        try:
+            grown = self._size_at_open is not None and os.stat(self.location).st_size > self._size_at_open
+        except OSError:
+            return
+        if grown:
+            warnings.warn(f"{self.location} grew while it was read (a recording still being written?): the frames up "
+                          "to where it was read are upscaled; upscale it again when it is finished")
 
     def _tell_frameless_packets(self) -> None:
         """Say how many packets gave no frame where each should give one (:data:`ONE_FRAME_A_PACKET`):

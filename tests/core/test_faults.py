@@ -528,6 +528,21 @@ def test_packets_lost_from_a_stream_of_keyframes_are_still_damage(tmp_path):
     assert listing(tmp_path) == ["clip.ts", "lost.ts"]
 
 
+def test_a_file_that_grows_while_it_is_read_is_told(tmp_path):
+    """A recording still being written was upscaled up to where it was read, exit 0, without a word."""
+    from srpipe.media import SourceOptions
+    from srpipe.video import PyAVSource
+
+    part = make_test_video(tmp_path / "part.ts", frames=10, audio=False).read_bytes()
+    growing = tmp_path / "growing.ts"
+    growing.write_bytes(part)
+    with PyAVSource(str(growing), SourceOptions()) as source:
+        with open(growing, "ab") as file:  # the recorder writes on
+            file.write(part)
+        with pytest.warns(UserWarning, match="growing.ts grew while it was read"):
+            list(source.items())
+
+
 def shifted_ts(clip, target, seconds, kinds=("video", "audio")):
     """``clip``'s streams of ``kinds`` remuxed into MPEG-TS with every timestamp ``seconds`` later: a
     later recording (past 2**33 / 90 kHz, 95443.7 s, MPEG-TS's clock wraps)."""
