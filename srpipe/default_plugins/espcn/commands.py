@@ -220,12 +220,11 @@ def evaluate(model, data, video, scale, weights, device, downscale, degrade, crf
                           "scores; give --score default or another backend")
     upscaler = load_upscaler(spec, backends, scale=scale, device=device, weights=weights, backend=backend,
                              exact=score == "exact")
-    from srpipe.plugin_guard import plugin_code, prints_to_stderr
+    from srpipe.plugin_guard import plugin_code
 
     if video is not None:
-        with prints_to_stderr() if as_json else contextlib.nullcontext():  # the JSON is standard output's alone
-            _evaluate_video(model, video, upscaler.scale, weights, backend, crf, frames, as_json, device, score,
-                            max_pixels)
+        _evaluate_video(model, video, upscaler.scale, weights, backend, crf, frames, as_json, device, score,
+                        max_pixels)
         return
     from srpipe.default_plugins.espcn.evaluate import evaluate_folder
     from srpipe.ensemble import for_picture
@@ -276,8 +275,12 @@ def _evaluate_video(model, video, scale, weights, backend, crf_list, frames, as_
     exact_models = {model: weights} if score != "default" else {}
     options = {"backend": backend, "frames": frames, "device": device, "exact_models": exact_models,
                "max_pixels": max_pixels}
+    from srpipe.plugin_guard import prints_to_stderr
+
+    quiet_prints = prints_to_stderr() if as_json else contextlib.nullcontext()  # the JSON is standard output's
     if Path(video).is_dir():
-        report = evaluate_folder_of_clips(video, models, scale, crfs, **options)
+        with quiet_prints:
+            report = evaluate_folder_of_clips(video, models, scale, crfs, **options)
         # a category (a sub-folder) named "all" is told from the row of all clips by its slash; one
         # named with a newline or a terminal escape keeps to its row
         rows = [(f"crf {crf} {shown(name)}", means[index]["clips"], means[index]["psnr"])
@@ -286,7 +289,8 @@ def _evaluate_video(model, video, scale, weights, backend, crf_list, frames, as_
                                       for name, means in report["categories"].items()), ("all", report["all"])]]
         header, align = ("crf, category", "clips"), "<"
     else:
-        report = evaluate_video(video, models, scale, crfs, **options)
+        with quiet_prints:
+            report = evaluate_video(video, models, scale, crfs, **options)
         rows = [(row["crf"], row["frames"], row["psnr"]) for row in report["crfs"]]
         header, align = ("crf", "frames"), ">"
     report["model"] = model
