@@ -16,6 +16,8 @@ from srpipe.plugin_guard import exits_as_errors
 
 # Frames that come faster than this (a source read as fast as it decodes) are paced as if at 120 fps
 SHORTEST_INTERVAL_S = 1 / 120
+# A live stream's frames that come this far ahead of their times are a jump in them, not a burst
+LONGEST_BURST_S = 10
 
 
 @dataclass
@@ -108,8 +110,14 @@ class SlotThread:
 class FrameFeed(SlotThread):
     """Reads ``source`` in a thread into a :class:`LatestFrame`.
 
-    With ``paced``, frames are released at their timestamps (a file plays at its
-    real frame rate, like a camera); otherwise as soon as they are decoded.
+    Frames are released at their timestamps. With ``paced`` (a recording), on one schedule: a
+    file plays at its real frame rate, like a camera, and catches up after a slow stretch.
+    Otherwise (a live stream) the schedule moves with the stream: a frame that comes late is
+    released at once and the frames after it keep their spacing from it, and one that comes more
+    than :data:`LONGEST_BURST_S` early starts a new schedule (a jump in its times). A burst (an
+    HLS segment that arrives whole, UDP's datagrams) is so spread over its time, where the frames
+    of each burst but the last were replaced unseen. A source without timestamps is taken as it
+    comes.
     """
 
     def __init__(self, source: Source, paced: bool, clock: Callable[[], float] = time.perf_counter,
@@ -150,10 +158,12 @@ class FrameFeed(SlotThread):
                 if self.checked:  # as srpipe upscale refuses them
                     check_frame(item, previous, self.source, self.max_pixels)
                     previous = item
-                if self.paced and item.pts is not None and item.time_base is not None:
+                if item.pts is not None and item.time_base is not None:
                     if start is None:
                         start, first = self.clock(), item.pts
                     delay = start + float((item.pts - first) * item.time_base) - self.clock()
+                    if not self.paced and not 0 <= delay <= LONGEST_BURST_S:  # late, or a jump: from now on
+                        start, delay = start - delay, 0.0
                     if delay > 0 and self._stop.wait(delay):
                         break
                 arrived = self.clock()

@@ -18,7 +18,7 @@ from srpipe.models import ModelRegistry, ModelSpec
 from srpipe.reuse import TileReuse
 
 from conftest import run_srpipe
-from live_helpers import EndlessSource
+from live_helpers import EndlessSource, flat_registry
 
 RATE = 25
 
@@ -103,6 +103,15 @@ def test_the_budget_follows_what_frames_take():
     assert keep_up.budget(interval) == pytest.approx((KeepUp.TARGET - 0.2) * interval, rel=1e-3)
 
 
+class Untimed(EndlessSource):
+    """Frames without timestamps (a plugin's source may give none): taken as they come."""
+
+    def items(self):
+        for item in super().items():
+            item.pts = None
+            yield item
+
+
 def test_the_frame_interval_is_measured_from_the_frames_as_they_come():
     paced = FrameFeed(TexturedSource(12), paced=True)
     assert paced.frame_interval is None
@@ -111,7 +120,7 @@ def test_the_frame_interval_is_measured_from_the_frames_as_they_come():
         paced.slot.take(0.05)
     assert 0.5 / RATE < paced.frame_interval < 2 / RATE
     paced.stop()
-    unpaced = FrameFeed(EndlessSource(), paced=False)  # as fast as it decodes: taken as 120 fps
+    unpaced = FrameFeed(Untimed(), paced=False)  # no timestamps, as fast as it decodes: taken as 120 fps
     unpaced.start()
     deadline = time.monotonic() + 20
     while unpaced.frame_interval is None and time.monotonic() < deadline:  # two frames in
@@ -136,7 +145,7 @@ def test_a_source_that_delivers_in_bursts_keeps_its_rate():
     times = [burst * 0.1 + within * 0.001 for burst in range(10) for within in range(3)]
     now = iter(times)
 
-    class Bursty(EndlessSource):
+    class Bursty(Untimed):
         def items(self):
             for _, item in zip(times, super().items()):
                 yield item
@@ -147,3 +156,24 @@ def test_a_source_that_delivers_in_bursts_keeps_its_rate():
         feed.slot.take(0.05)
     feed.stop()
     assert feed.frame_interval == pytest.approx((times[-1] - times[0]) / (len(times) - 1))  # 0.031 s, not 0.001
+
+
+def test_a_live_stream_that_comes_in_bursts_is_shown_at_its_frame_rate():
+    """A live HLS playlist's segments arrive whole (UDP's datagrams too): every frame of a burst
+    but the last was replaced before the model saw it, 31 of 225 shown with bicubic. A live
+    stream's frames are now released at their times' spacing, the schedule moving with the stream."""
+
+    class Segments(Source):  # 5 segments of 10 frames at 25 fps, each arriving at once, 0.4 s apart
+        width, height, frame_rate = 32, 24, Fraction(RATE)
+
+        def items(self):
+            for index in range(50):
+                if index and index % 10 == 0:
+                    time.sleep(0.4)
+                y = np.full((24, 32), 16 + index, np.uint8)
+                c = np.full((12, 16), 128, np.uint8)
+                yield Frame((y, c, c.copy()), PLANE_FORMATS["yuv420p"], False, index, Fraction(1, RATE))
+
+    models = UpscalerCycle(flat_registry(fast=100), "fast", 2, "cpu")
+    stats = LiveLoop(FrameFeed(Segments(), paced=False), models, Headless()).run()
+    assert stats.read == 50 and stats.shown >= 45, stats.summary()
