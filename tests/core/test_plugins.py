@@ -459,22 +459,27 @@ def test_an_upscaler_of_another_scale_than_asked_is_refused_before_writing(tmp_p
     assert not (tmp_path / "out.mkv").exists()
 
 
+def assert_refused_before_writing(tmp_path, upscaler, model: str, match: str):
+    """An upscale with the plugin whose ``model`` loads ``upscaler`` fails with ``match``, no output written."""
+    from srpipe.upscaling import upscale
+
+    pm = _sloppy_plugin(model, upscaler)
+    clip = make_test_video(tmp_path / "in.mp4", frames=3, audio=False)
+    with pytest.raises(SrpipeError, match=match):
+        upscale(str(clip), str(tmp_path / "out.mkv"), model=model, scale=2, device="cpu", pm=pm)
+    assert not (tmp_path / "out.mkv").exists()
+
+
 @pytest.mark.parametrize("scale", ["np.int64(2)", "True"])
 def test_an_upscaler_whose_scale_is_no_python_int_is_refused_before_writing(tmp_path, scale):
     """NumPy's int passed as an integer and failed --json after the output was written ('Object of
     type int64 is not JSON serializable', exit 1, naming no plugin); a bool was 'an xTrue upscaler'."""
     import numpy as np
 
-    from srpipe.upscaling import upscale
-
     upscaler = _Repeat(2)
     upscaler.scale = np.int64(2) if scale == "np.int64(2)" else True
-    pm = _sloppy_plugin("odd-scale", upscaler)
-    clip = make_test_video(tmp_path / "in.mp4", frames=2, audio=False)
-    with pytest.raises(SrpipeError, match=f"model 'odd-scale' of plugin 'sloppy' loaded a _Repeat, which has no "
-                                          f"integer 'scale' .* \\(its scale: {re.escape(scale)}, of type"):
-        upscale(str(clip), str(tmp_path / "out.mkv"), model="odd-scale", scale=2, device="cpu", pm=pm)
-    assert not (tmp_path / "out.mkv").exists()
+    assert_refused_before_writing(tmp_path, upscaler, "odd-scale", f"model 'odd-scale' of plugin 'sloppy' loaded a "
+                                  f"_Repeat, which has no integer 'scale' .* \\(its scale: {re.escape(scale)}, of type")
 
 
 @pytest.mark.parametrize("trait, value, least", [("crop_alignment", 0, 1), ("crop_alignment", None, 1),
@@ -485,17 +490,11 @@ def test_an_upscaler_with_a_nonsense_reuse_trait_is_refused_before_writing(tmp_p
     """Tile reuse would divide by a crop alignment of 0 on the second frame: refused at load (a
     receptive radius of None is the default, no reuse; a crop alignment of None is not). A radius
     of 10**9 asked for exabytes: 'unexpected MemoryError'."""
-    from srpipe.upscaling import upscale
-
     upscaler = _Repeat(2)
     upscaler.receptive_radius = 3
     setattr(upscaler, trait, value)
-    pm = _sloppy_plugin("odd-traits", upscaler)
-    clip = make_test_video(tmp_path / "in.mp4", frames=3, audio=False)
-    with pytest.raises(SrpipeError, match=rf"^model 'odd-traits' of plugin 'sloppy' declares {trait} {value!r}, "
-                                          rf"which is not a whole number from {least} to 1024; report it"):
-        upscale(str(clip), str(tmp_path / "out.mkv"), model="odd-traits", scale=2, device="cpu", pm=pm)
-    assert not (tmp_path / "out.mkv").exists()
+    assert_refused_before_writing(tmp_path, upscaler, "odd-traits", rf"^model 'odd-traits' of plugin 'sloppy' declares "
+                                  rf"{trait} {value!r}, which is not a whole number from {least} to 1024; report it")
 
 
 @pytest.mark.parametrize("trait, value, told", [
