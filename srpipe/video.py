@@ -1222,6 +1222,9 @@ class PyAVSource(Source):
             self._count_container_losses(sorted(video_pts), video_end, corrupt, joints.at if joints else [],
                                          set() if damage else keyframe_pts)
             self._tell_frameless_packets()
+        if self._closed_without_length is not None:
+            warnings.warn(f"{self.location} ended in an input/output error ({self._closed_without_length}; the "
+                          "server closed it without saying how long it is?): the frames that arrived are upscaled")
 
     def _from_origin(self, packets: Iterator[av.Packet]) -> Iterator[av.Packet]:
         """``packets`` with the file's :attr:`origin` taken off their times. Where the file starts
@@ -1249,6 +1252,7 @@ class PyAVSource(Source):
     # The first frame's, which the header's (``width``, ``height``: the last size it saw) may not be
     first_frame_size: tuple[int, int] | None = None
     _first_format: str | None = None
+    _closed_without_length: str | None = None  # why a server's stream that said no length ended, if it ended so
     _told_layout_change = False
     _decoded = False  # a frame came out of the decoder
     _packets_in = _frames_out = 0  # the video packets with data that went into the decoder, the frames out
@@ -1315,9 +1319,8 @@ class PyAVSource(Source):
                         "give the file itself")
             raise SrpipeError(f"cannot read {self.location} ({reason}); {hint}") from exc
         size = self._served_size() if (self.container.duration or 0) > 0 else None
-        if size is None:
-            warnings.warn(f"{self.location} ended in an input/output error ({reason}; the server closed it without "
-                          "saying how long it is?): the frames that arrived are upscaled")
+        if size is None:  # told once the frames are counted: where the header states more, it broke off
+            self._closed_without_length = reason
         else:
             broke = (f"{self.location} broke off ({reason}): the server said {size} bytes and closed the connection "
                      "before they all came")
@@ -1392,6 +1395,11 @@ class PyAVSource(Source):
         if self.on_decode_error == "skip":
             self.skipped_frames += lost
             return
+        if self._closed_without_length is not None:  # a recording (its header states its end) cut short
+            raise SrpipeError(f"{self.location} broke off ({self._closed_without_length}): the server closed it "
+                              f"about {lost} video frame{'s' * (lost != 1)} before the end its header states; check "
+                              "the server or the connection, and try again, or rerun with --on-decode-error skip to "
+                              "keep the frames that came")
         raise SrpipeError(f"{self.location} is damaged: its container lost about {lost} video "
                           f"frame{'s' * (lost != 1)} that could not be read; rerun with --on-decode-error skip to keep "
                           "the frames that could be read")

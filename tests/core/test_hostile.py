@@ -327,6 +327,19 @@ def test_a_stream_the_server_closes_without_a_length_ends_there(tmp_path):
     assert len(video_info(tmp_path / "out.mkv")["times"]) == 20
 
 
+def test_a_recording_the_server_closes_early_without_a_length_is_told_once(tmp_path):
+    """The server said no length, but the file's header states its end: a warning that the frames
+    that arrived are upscaled came, then an error that the file is damaged and lost frames."""
+    clip = make_test_video(tmp_path / "clip.mkv", frames=60)
+    port = closing_server(http_payload(clip, 0.5))
+    url = f"http://127.0.0.1:{port}/clip.mkv"
+    assert_one_line_error(run_srpipe("upscale", url, "-o", tmp_path / "out.mkv"), f"{url} broke off",
+                          "before the end its header states", "--on-decode-error skip")
+    assert "Warning" not in run_srpipe("upscale", url.replace(str(port), str(closing_server(http_payload(clip, 0.5)))),
+                                       "-o", tmp_path / "out.mkv").stderr.decode()
+    assert os.listdir(tmp_path) == ["clip.mkv"]
+
+
 def test_a_stream_that_breaks_off_before_the_length_it_said_is_one_line(tmp_path):
     """It was taken for a stream without a length (a warning), then for a damaged file that lost frames."""
     clip = make_test_video(tmp_path / "clip.mkv", frames=60)
