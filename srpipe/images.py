@@ -755,7 +755,7 @@ class ImageSink(Sink):
         length)``: its bytes there): (offset, bytes to write there) pairs, and bytes to append.
         A TIFF's word that its fourth sample is alpha; JPEG's (JFIF's) and BMP's density."""
         dpi = self._dpi()
-        if dpi is not None and self.suffix in (".jpg", ".jpeg") and read(2, 4) == b"\xff\xe0\x00\x10" and \
+        if dpi is not None and self.suffix in JPEG_SUFFIXES and read(2, 4) == b"\xff\xe0\x00\x10" and \
                 read(6, 5) == b"JFIF\0":  # the JFIF segment libjpeg writes first: its unit (1: inch) and density
             return [(13, struct.pack(">BHH", 1, *(round(d) for d in dpi)))], b""
         if dpi is not None and self.suffix == ".bmp" and read(14, 4) == struct.pack("<I", 40):  # BITMAPINFOHEADER

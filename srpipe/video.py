@@ -2653,21 +2653,18 @@ class PyAVSink(Sink):
 
     def _size_change(self, frame: Frame) -> SrpipeError:
         """The refusal of an upscaled ``frame`` of another size than the first, with where it
-        changed: told in the input's sizes where the first frame's is known (srpipe's reader keeps
-        it; a plugin's source declares it, which its first frame has: pipeline.check_frame), else in
-        the output's; for srpipe's reader with what FFmpeg's command can do about it."""
-        own = getattr(self.source, "first_frame_size", None)
-        first = own or (self.source.width, self.source.height)
+        changed: told in the input's sizes where the source declares them (its first frame has
+        them: pipeline.check_frame), else in the output's. Only a plugin's source gets here:
+        srpipe's reader brings every frame to its first's size (PyAVSource._as_first)."""
+        first = (self.source.width, self.source.height)
         at = f" at {float(frame.pts * frame.time_base):.3f} s" if frame.pts is not None and frame.time_base else ""
         if not all(first):  # a plugin's source that declares no size
             return SrpipeError(f"{self.source.location} changes frame size mid-stream, upscaled from "
                                f"{self._frame_size[0]}x{self._frame_size[1]} to {frame.width}x{frame.height}{at}; "
                                "a video file holds one size")
         now = [round(size * old / new) for size, old, new in zip((frame.width, frame.height), first, self._frame_size)]
-        what = (f": cut it there (ffmpeg -t, -ss), or bring it to one size first (ffmpeg -vf scale={first[0]}:"
-                f"{first[1]})") if own else ""
         return SrpipeError(f"{self.source.location} changes frame size mid-stream, from {first[0]}x{first[1]} to "
-                           f"{now[0]}x{now[1]}{at}; a video file holds one size{what}")
+                           f"{now[0]}x{now[1]}{at}; a video file holds one size")
 
     _warned_alpha = False
     _warned_captions = False

@@ -683,9 +683,8 @@ def plan(in_dir: Path, out_dir: Path, pattern: str | None, settings: BatchSettin
     """(tasks to run, results already known: skipped files, outputs in the way and name clashes).
     A task is (rel, source, output, out_rel, whether the output exists and may be replaced)."""
     key = settings.key()
-    regular = {}
     found, known = find_inputs(in_dir, out_dir, pattern)
-    tasks = []
+    tasks, regular = [], {}
     for rel in found:
         try:
             st = os.stat(in_dir / rel)
