@@ -17,7 +17,6 @@ import av
 from srpipe.errors import SrpipeError
 
 AUTO, ALL, OFF = "auto", "all", "off"
-MODES = (AUTO, ALL, OFF)
 SMALLEST = 4  # the least side of a plane bwdif takes (chroma planes are half the frame in 4:2:0)
 
 

@@ -73,8 +73,9 @@ def opencv():
 
 @contextlib.contextmanager
 def quiet_stderr():
-    """libpng and libjpeg print their complaints to file descriptor 2 themselves, below
-    Python: hidden while OpenCV runs, as srpipe's own one-line error says what failed."""
+    """C libraries (libpng, libjpeg, OpenCV's camera backends) print their complaints to file
+    descriptor 2 themselves, below Python: hidden while they run, as srpipe's own one-line error
+    says what failed."""
     try:
         sys.stderr.flush()
         saved = os.dup(2)
@@ -589,7 +590,7 @@ def whole_image_file(path: Path, suffix: str) -> bool:
         tail = file.read()
     if suffix == ".png":
         return tail == b"\0\0\0\0IEND\xaeB`\x82"
-    if suffix in (".jpg", ".jpeg"):
+    if suffix in JPEG_SUFFIXES:
         return tail.endswith(b"\xff\xd9")
     if suffix == ".webp":
         return head[:4] == b"RIFF" and int.from_bytes(head[4:8], "little") + 8 == size
@@ -712,7 +713,7 @@ class ImageSink(Sink):
             warnings.warn(f"{self.location}: srpipe writes no EXIF into {FORMAT_NAMES[self.suffix]}: the input's "
                           "camera, date and place are dropped (write .png, .jpg or .webp to keep them)")
         elif exif is not None and (exif := upscaled_exif(exif, image.shape[1], image.shape[0])) is not None:
-            if self.suffix in NO_ALPHA and len(exif) > JPEG_EXIF_BYTES:
+            if self.suffix in JPEG_SUFFIXES and len(exif) > JPEG_EXIF_BYTES:
                 warnings.warn(f"{self.location}: the input's EXIF ({len(exif)} bytes) is more than a JPEG holds: it "
                               "is dropped (write .png or .webp to keep it)")
             else:

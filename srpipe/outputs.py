@@ -157,15 +157,10 @@ def _identities(targets: list[str | int]) -> set[tuple[int, int]]:
 
 
 def file_identities(location: str | os.PathLike) -> set[tuple[int, int]]:
-    """(device, inode) of each existing file ``location`` names (see :func:`same_file`)."""
-    return _identities(_reads(location)[0])
-
-
-def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
-    """Whether ``a`` and ``b`` name one file on this machine, by identity: links and hard links
+    """(device, inode) of each existing file ``location`` names, by identity: links and hard links
     to it, a ``file:`` URL of it, a ``concat:`` list holding it, or standard input (``-``)
     redirected from it. A string is a location as srpipe takes inputs, a path object a path."""
-    return not file_identities(a).isdisjoint(file_identities(b))
+    return _identities(_reads(location)[0])
 
 
 def input_files(paths) -> dict[tuple[int, int], Path]:
@@ -270,7 +265,7 @@ def check_output_path(output: Path, input_location: str, overwrite: bool, option
     """Refuse an output that would clobber the input or an existing file, or cannot be written.
 
     ``input_location`` is compared by file identity, in whatever form it was given
-    (:func:`same_file`); an existing output is refused, even with ``overwrite``, where the input
+    (:func:`file_identities`); an existing output is refused, even with ``overwrite``, where the input
     may read files that cannot be told from it (``concatf:list``, a plugin's scheme:
     :func:`_ffmpeg_reads`). ``option`` is what names the output on the command line, for the messages.
     FIFOs and character devices are written into (no --overwrite needed: nothing is replaced);
@@ -354,6 +349,17 @@ def _process_start(pid: int) -> float | None:
     return boot + ticks / os.sysconf("SC_CLK_TCK")
 
 
+def process_exists(pid: int) -> bool:
+    """Whether a process of id ``pid`` runs on this machine (another user's counts too)."""
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):  # gone, or a number no process id can be
+        return False
+    except PermissionError:  # another user's process
+        pass
+    return True
+
+
 def is_partial(name: str) -> bool:
     """Whether ``name`` is a partial output of srpipe's (of any run, on any machine)."""
     return name.startswith(".") and _OWNED_PARTIAL.search(name) is not None
@@ -368,12 +374,8 @@ def is_dead_partial(path: Path) -> bool:
     pid = int(found["pid"])
     if pid == os.getpid():
         return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not process_exists(pid):
         return True
-    except PermissionError:
-        pass  # alive, another user's
     started = _process_start(pid)
     try:
         return started is not None and started > path.lstat().st_mtime + 2  # /proc's boot time is whole seconds
@@ -479,11 +481,11 @@ class AtomicOutput:
 
 
 @contextlib.contextmanager
-def atomic_path(final: Path, overwrite: bool = True) -> Iterator[Path]:
+def atomic_path(final: Path) -> Iterator[Path]:
     """A temporary path beside ``final`` to write; it becomes ``final`` when the block ends
     and is removed if the block raises (see :class:`AtomicOutput`)."""
     Path(final).parent.mkdir(parents=True, exist_ok=True)
-    output = AtomicOutput(Path(final), overwrite)
+    output = AtomicOutput(Path(final), True)
     try:
         yield output.temp
     except BaseException:

@@ -29,13 +29,10 @@ from srpipe.resize import fill_hidden_colour, resize_chroma, resize_plane, shrin
 from srpipe.sizing import SizePlan
 
 
-def upscale_frames(frames: list[Frame], upscaler: Upscaler, model_name: str = "model",
-                   sizes: SizePlan | None = None) -> list[Frame]:
+def upscale_frames(frames: list[Frame], upscaler: Upscaler, model_name: str = "model") -> list[Frame]:
     """Upscale the luma of same-sized frames as one batch; chroma and alpha bicubic (the colour
-    under transparent pixels filled from the visible ones first: :func:`fill_hidden_colour`). With
-    ``sizes`` (a fractional scale or a target size), the model's luma is then resized down to
-    the exact size, and the chroma and alpha follow it."""
-    return finish_frames(upscale_luma(frames, upscaler, model_name), sizes)
+    under transparent pixels filled from the visible ones first: :func:`fill_hidden_colour`)."""
+    return finish_frames(upscale_luma(frames, upscaler, model_name))
 
 
 @dataclass

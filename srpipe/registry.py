@@ -1,4 +1,4 @@
-"""One registry for everything plugins register by name: models, backends, networks."""
+"""The registry class behind everything plugins register by name: models, backends, networks."""
 
 from __future__ import annotations
 

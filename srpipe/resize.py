@@ -217,8 +217,7 @@ _fill_plans = threading.local()  # this thread's last plan of each kind (upscale
 def _fill_plan(hidden: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray] | None:
     """(the hidden samples, the visible sample each takes its value from), as flat indices, or None
     where nothing is hidden. Kept for the next frame: a video's transparency (a logo, a title's
-    box) often stays as it was, and the distance transform is most of the cost (about 15 ms for a
-    1080p plane)."""
+    box) often stays as it was, and the distance transform is most of the cost."""
     kept = getattr(_fill_plans, kind, None)
     if kept is not None and kept[0].shape == hidden.shape and np.array_equal(kept[0], hidden):
         return kept[1]
@@ -264,7 +263,7 @@ def resize_plane(plane: np.ndarray, width: int, height: int, max_value: int, met
         if max_value < (1 << bit_depth) - 1:
             np.minimum(out, max_value, out=out)
         return out
-    import cv2  # about 35 ms to load: only where a full-range plane needs it
+    import cv2  # slow to load: only where a full-range plane needs it
 
     out = cv2.resize(plane, (width, height), interpolation=getattr(cv2, OPENCV_INTERPOLATIONS[method]))
     if max_value < np.iinfo(out.dtype).max:

@@ -558,7 +558,7 @@ def _creeping_tiles(y: np.ndarray, basis: np.ndarray, largest: np.ndarray, quiet
               for plane in (basis, y)]
     # Immerkaer's noise estimate (1996): this kernel is blind to ramps, and its response to white
     # noise of deviation s has a mean absolute value of 6 * sqrt(2 / pi) * s. (8-bit samples go by
-    # 16-bit integers, four times faster than floats, each tile's mean then in whole numbers: to
+    # 16-bit integers, faster than floats, each tile's mean then in whole numbers: to
     # within 0.1 code values of noise; OpenCV has no such path for deeper samples.)
     depth = cv2.CV_16S if y.dtype == np.uint8 else cv2.CV_32F
     response = np.abs(cv2.filter2D(framed[0], depth, _NOISE_KERNEL))[1:-1, 1:-1]
@@ -650,7 +650,7 @@ def _pixels(tiles: np.ndarray, tile: int, shape: tuple[int, int]) -> np.ndarray:
 def _tile_max(plane: np.ndarray, tile: int) -> np.ndarray:
     """The largest value in each ``tile`` x ``tile`` tile of ``plane``, a plane of values of
     at least 0 (the last row and column of tiles may be smaller); by reshaping (padded with
-    zeros to whole tiles), five times faster than ``np.maximum.reduceat`` on a 640x360 plane."""
+    zeros to whole tiles), faster than ``np.maximum.reduceat``."""
     height, width = plane.shape
     rows, cols = -(-height // tile), -(-width // tile)
     if (rows * tile, cols * tile) != (height, width):

@@ -185,17 +185,22 @@ def _raise_terminated(signum, frame):
     raise Terminated()
 
 
+def _flush_standard_streams() -> None:
+    """Flush standard output and error before ``os._exit``, which does not; a closed or broken one is passed over."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+
+
 def _exit_interrupted(code: int) -> None:
     """Exit after Ctrl-C or SIGTERM. A worker thread still blocked in FFmpeg (a stalled read)
     would take the GIL from its interrupt callback while the interpreter shuts down, which can
     crash it: with such a thread, leave without the shutdown (outputs are already removed)."""
     stuck = [t for t in threading.enumerate() if t.daemon and t.name.startswith("srpipe-") and t.is_alive()]
     if stuck:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError, AttributeError):
-                pass
+        _flush_standard_streams()
         os._exit(code)
     sys.exit(code)
 
@@ -299,11 +304,7 @@ def run() -> None:
     except SystemExit as exc:
         if not isinstance(exc.code, (int, type(None))) or _teardown_needed():
             raise
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError, AttributeError):
-                pass
+        _flush_standard_streams()
         os._exit(exc.code or 0)
 
 

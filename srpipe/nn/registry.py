@@ -38,9 +38,10 @@ def networks() -> NetworkRegistry:
 
 def build_network(arch: str, config: dict):
     """A fresh network of architecture ``arch`` from its config dict."""
-    spec = networks().find(arch)
+    registered = networks()
+    spec = registered.find(arch)
     if spec is None:
-        known = ", ".join(spec.name for spec in networks())
+        known = ", ".join(spec.name for spec in registered)
         raise ValueError(f"unknown architecture {arch!r}; known: {known}")
     network_class, config_class = spec.classes()
     return network_class(config_class.from_dict(config))

@@ -143,8 +143,11 @@ def test_standard_output_into_a_file_with_data_is_refused_where_the_input_cannot
     assert len(video_info(tmp_path / "new.mkv")["times"]) == 3
 
 
-def test_same_file_compares_identity_in_every_form(tmp_path):
-    from srpipe.outputs import same_file
+def test_file_identities_tell_one_file_in_every_form(tmp_path):
+    from srpipe.outputs import file_identities
+
+    def same_file(a, b):
+        return not file_identities(a).isdisjoint(file_identities(b))
 
     target = tmp_path / "a b%.mp4"
     target.write_bytes(b"x")

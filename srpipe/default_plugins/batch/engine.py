@@ -44,7 +44,14 @@ from srpipe.media import (
     is_image_file,
 )
 from srpipe.memory import retain_freed_memory
-from srpipe.outputs import is_partial, partial_affixes, remove_dead_partials, special_kind, write_atomically
+from srpipe.outputs import (
+    is_partial,
+    partial_affixes,
+    process_exists,
+    remove_dead_partials,
+    special_kind,
+    write_atomically,
+)
 from srpipe.plugin_guard import Stop
 
 if TYPE_CHECKING:  # the chunks module loads PyAV: imported where chunks are made (a path error loads neither)
@@ -480,22 +487,12 @@ def take_gpu(gpus: list[str], owners) -> str:
     pool's replacement takes over its GPU), made this process's only visible GPU before torch
     starts CUDA: its ``cuda`` is then that GPU."""
     with owners.get_lock():
-        free = [slot for slot, pid in enumerate(owners) if not pid or not _alive(pid)]
+        free = [slot for slot, pid in enumerate(owners) if not pid or not process_exists(pid)]
         slot = free[0] if free else os.getpid() % len(owners)
         owners[slot] = os.getpid()
     gpu = gpus[slot % len(gpus)]
     os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     return gpu
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # the number is another user's process now: taken all the same
-        pass
-    return True
 
 
 def _exit_quietly(signum, frame):
@@ -1069,7 +1066,7 @@ def _run_locally(work: list[Job], jobs: int, threads: int, on_frame, on_start=No
                     lost = True
                     yield job, _worker_died(job)
                 suspects = {key for key, pid in zip(keys, takers) if pid and key not in finished
-                            and not _process_exists(pid)}
+                            and not process_exists(pid)}
                 continue
             if _job_key(job) not in finished:
                 finished.add(_job_key(job))
@@ -1128,16 +1125,6 @@ DRAIN_WAIT_S = 0.2  # how long the progress thread waits for a message before lo
 
 def _job_key(job: Job) -> tuple:
     return str(job.rel), job.chunk.index if job.chunk is not None else None
-
-
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process took the number
-        return True
-    return True
 
 
 def _worker_died(job: Job) -> FileResult:

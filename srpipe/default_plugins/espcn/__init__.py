@@ -126,8 +126,8 @@ TORCH = Backend(
 )
 
 
-# Below torch, so auto keeps float32 on CUDA until float16 is measured faster on a GPU: no GPU
-# was available to this project. Its quality was measured on the CPU (docs/design-notes.md).
+# Below torch, so auto keeps float32 on CUDA: on the GPU measured, whole commands ran no faster in
+# float16 (docs/speed.md#gpu). Its quality was measured on the CPU (docs/design-notes.md).
 TORCH_FP16 = Backend(
     name="torch-fp16",
     devices=("cuda",),
@@ -135,7 +135,7 @@ TORCH_FP16 = Backend(
     is_available=lambda: True,
     prepare=_half,
     description="PyTorch in float16 on CUDA (tensor cores)",
-    tile=1024,  # fewer, larger launches on a GPU; not tuned (no GPU here)
+    tile=1024,  # fewer, larger launches on a GPU; not tuned
 )
 
 
@@ -146,9 +146,8 @@ def _compiled(network, device):
     return prepare_compiled(network, device)
 
 
-# Below torch too: compiled, the x2 network alone ran 3x as fast as in float16 on an H200 (issue #26's
-# figures, docs/backends.md), but srpipe's pipeline with it has not been measured on a GPU, and each
-# new frame size compiles first.
+# Below torch too: compiled, the network alone ran faster than in float16 (docs/backends.md), but
+# srpipe's pipeline with it has not been measured on a GPU, and each new frame size compiles first.
 TORCH_COMPILE = Backend(
     name="torch-compile",
     devices=("cuda",),

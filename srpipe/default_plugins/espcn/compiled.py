@@ -1,6 +1,6 @@
 """The ``torch-compile`` backend: the network compiled by ``torch.compile`` (TorchInductor, mode
 ``max-autotune-no-cudagraphs``), in float16 on channels_last tensors on CUDA: the fastest way
-torch ran the x2 network on an H200 (issue #26's figures, docs/backends.md). The same code
+torch ran the x2 network on a GPU (docs/backends.md). The same code
 compiles in float32 on the CPU, where the tests run it; there OpenVINO is faster, so the backend
 is CUDA's only.
 
@@ -35,6 +35,7 @@ from tqdm import tqdm  # its write keeps a progress bar on standard error whole
 
 from srpipe import __version__, cache
 from srpipe.errors import SrpipeError
+from srpipe.outputs import process_exists
 
 MODE = "max-autotune-no-cudagraphs"
 SHAPES = 64  # input shapes compiled in one process at most (torch runs any more uncompiled)
@@ -71,12 +72,8 @@ def _remove_left_behind(root: str) -> None:
             continue
         if not found or not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
             continue
-        try:
-            os.kill(int(found[1]), 0)
-        except ProcessLookupError:
+        if not process_exists(int(found[1])):
             shutil.rmtree(path, ignore_errors=True)
-        except (PermissionError, OverflowError):  # alive (another user's id now), or no process id
-            pass
 
 
 def _kept_name(network, device: str, shape: tuple[int, ...], dtype) -> str:

@@ -21,7 +21,6 @@ from srpipe.errors import SrpipeError
 #: Downscaling kernels. The non-antialiased ones (``opencv-cubic``, ``bilinear``) alias as
 #: ``cv2.resize`` does; ``swscale-bicubic`` is ``ffmpeg -vf scale=W:H`` (its default bicubic).
 KERNELS = ("matlab-bicubic", "swscale-bicubic", "opencv-cubic", "area", "bilinear", "lanczos")
-DEGRADATIONS = ("none", "x264", "jpeg")
 
 
 def to_uint8(y: np.ndarray) -> np.ndarray:

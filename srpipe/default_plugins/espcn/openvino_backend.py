@@ -227,7 +227,7 @@ def _load_prepared(precision: str):
 
 #: Linux's names (/proc/cpuinfo) of the instructions that make int8 convolutions fast: the dot
 #: products of VNNI and AMX, and AVX2's multiply-adds, with which OpenVINO ran the fast network's
-#: int8 graph 1.7x faster than float32, to the same output (docs/backends.md). Without them (an
+#: int8 graph faster than float32, within the quality gate (docs/backends.md). Without them (an
 #: older CPU, or not x86) int8 is not used.
 INT8_FLAGS = frozenset({"avx2", "avx512_vnni", "avx_vnni", "amx_int8"})
 #: What the int8 graph's float parts (the first and last convolutions, the pixel shuffle) compute

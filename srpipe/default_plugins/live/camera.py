@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import os
 import sys
 import time
 from fractions import Fraction
@@ -23,6 +22,7 @@ import cv2
 from srpipe.default_plugins.live.display import matrix_for
 from srpipe.errors import SrpipeError
 from srpipe.frames import Frame
+from srpipe.images import quiet_stderr
 from srpipe.media import Source
 from srpipe.video import chroma_location, ffmpeg_log, frame_from_av
 
@@ -79,7 +79,7 @@ class OpenCVCamera(Source):
 
     def __init__(self, location: str, device: str):
         self.location = location
-        with _stderr_silenced():
+        with quiet_stderr():  # OpenCV and its FFmpeg log every backend they try
             self.capture = cv2.VideoCapture(int(device) if device.isdigit() else device)
         if not self.capture.isOpened():
             raise OSError("OpenCV cannot open it either")
@@ -108,20 +108,6 @@ def bgr_to_frame(bgr) -> Frame:
     layout = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
     video_frame = av.VideoFrame.from_ndarray(bgr, format="bgr24")
     return frame_from_av(video_frame.reformat(format=layout, dst_colorspace=matrix_for(height)))
-
-
-@contextlib.contextmanager
-def _stderr_silenced():
-    """OpenCV (and its own FFmpeg) log every backend they try; the user gets one error line instead."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(os.devnull, "wb") as devnull:
-        os.dup2(devnull.fileno(), 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def open_camera(location: str) -> Source:
