@@ -2375,6 +2375,7 @@ class PyAVSink(Sink):
         self.copied: dict[int, av.stream.Stream] = {}
         self.reencoded: dict[int, AudioReencoder] = {}  # sound the output cannot hold as it is
         self._copied_dts: dict[int, int] = {}  # each copied stream's last decoding time
+        self._cut_away: dict[int, av.Packet] = {}  # each copied stream's last packet before an MP4 edit list's start
         self.held_packets: list[av.Packet] = []
 
     def _open(self, first: Frame) -> None:
@@ -2742,6 +2743,18 @@ class PyAVSink(Sink):
         out_stream = self.copied.get(index)
         if out_stream is None:
             return
+        if packet.is_discard and self.container.format.name not in QUICKTIME_FORMATS:
+            # Before an MP4 edit list's start (a cut by ffmpeg -ss -c copy): another writer would
+            # play it, and put the picture that much later. Only the last is kept, as the priming
+            # a sound decoder needs before the first sample it plays, as for an uncut MP4.
+            self._cut_away[index] = packet
+            return
+        if (cut_away := self._cut_away.pop(index, None)) is not None:
+            self._copy(cut_away, out_stream)
+        self._copy(packet, out_stream)
+
+    def _copy(self, packet: av.Packet, out_stream) -> None:
+        index = packet.stream.index
         last = self._copied_dts.get(index)
         seconds = float(packet.dts * packet.time_base)
         if last is not None and packet.dts < last:  # no container takes it: say so, not the muxer's EINVAL

@@ -403,6 +403,40 @@ def test_an_mp4_trimmed_without_encoding_warns_of_nothing(tmp_path):
     assert done.returncode == 0 and "gave no picture" not in done.stderr.decode(), done.stderr.decode()
 
 
+def sound_cut_away(clip, cut, seconds: float) -> None:
+    """``clip`` remuxed with its sound's first ``seconds`` before an MP4 edit list's start, as
+    ``ffmpeg -ss ... -c copy`` leaves the sound before its cut point in the file."""
+    with av.open(str(clip)) as source, av.open(str(cut), "w") as target:
+        streams = {stream.index: target.add_stream_from_template(stream) for stream in source.streams}
+        shift = int(seconds / source.streams.audio[0].time_base)
+        for packet in source.demux():
+            if packet.dts is None:
+                continue
+            if packet.stream.type == "audio":
+                packet.pts, packet.dts = packet.pts - shift, packet.dts - shift
+            packet.stream = streams[packet.stream.index]
+            target.mux(packet)
+
+
+@pytest.mark.parametrize("suffix", [".mkv", ".ts"])
+def test_sound_an_mp4_cut_away_stays_cut_away(tmp_path, suffix):
+    """A writer without edit lists would play the sound before the cut, and the picture after it."""
+    clip = make_test_video(tmp_path / "clip.mp4", frames=60, audio=True)
+    cut = tmp_path / "cut.mp4"
+    sound_cut_away(clip, cut, 1.0)
+    with av.open(str(cut)) as container:
+        assert sum(packet.is_discard for packet in container.demux(audio=0)) > 40  # the second cut away
+    out = tmp_path / f"out{suffix}"
+    done = run_srpipe("upscale", cut, "-o", out, "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    with av.open(str(out)) as container:
+        video, audio = container.streams.video[0], container.streams.audio[0]
+        video_start, audio_start = float(video.start_time * video.time_base), float(audio.start_time * audio.time_base)
+        duration = container.duration / av.time_base
+    assert video_start < 0.1 and abs(audio_start - video_start) < 0.05 + 0.001 * (suffix == ".ts")
+    assert duration < 2.6  # the cut's 2.4 s (with the sound's priming), not 3.4
+
+
 def cut_in_decoding_order(clip, cut, seconds: float):
     """``clip``'s video packets up to ``seconds`` of decoding time, remuxed as they are, as a
     cut by stream copy (``ffmpeg -t ... -c copy``) ends: the B-frames shown before the last
