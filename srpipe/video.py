@@ -275,6 +275,33 @@ def upscaled_colour(stream) -> tuple[int, int, int]:
     return colorspace, primaries, transfer
 
 
+UNSPECIFIED = 2  # FFmpeg's AVCOL_SPC_UNSPECIFIED, AVCOL_PRI_UNSPECIFIED, AVCOL_TRC_UNSPECIFIED
+BT709, BT470BG, SMPTE170M = 1, 5, 6  # as matrices and as primaries
+
+
+def _shown_as_hd(width: int, height: int) -> bool:
+    """Whether players take an untagged picture of this size for BT.709 (HD) rather than BT.601
+    (SD): mpv's rule, and VLC's and most others' alike."""
+    return width >= 1280 or height > 576
+
+
+def colour_as_shown(colour: tuple[int, int, int] | None, source_size: tuple[int, int],
+                    output_size: tuple[int, int]) -> tuple[int, int, int] | None:
+    """The colour description to tag an upscale with, so that it is shown in the source's colours.
+
+    Players show untagged video by its size: an SD picture (a DVD, DV, an old AVI) as BT.601 and
+    an HD one as BT.709, whose matrices turn the same samples into visibly other colours. An
+    untagged SD source upscaled to HD is therefore tagged with what it was shown as: the BT.601
+    matrix, and the primaries of its line count (625-line PAL, 525-line NTSC), as players guess."""
+    colorspace, primaries, transfer = colour if colour is not None else (UNSPECIFIED,) * 3
+    if colorspace != UNSPECIFIED or _shown_as_hd(*source_size) or not _shown_as_hd(*output_size):
+        return colour
+    if primaries == UNSPECIFIED:
+        height = source_size[1]
+        primaries = BT470BG if height in (576, 288) else SMPTE170M if height in (480, 486, 240) else BT709
+    return SMPTE170M, primaries, transfer
+
+
 def copy_colour(codec_context, full_range: bool, colour: tuple[int, int, int] | None = None) -> None:
     """Tag an output stream with the range of its frames and the source's colour description."""
     codec_context.color_range = COLOR_RANGE_FULL if full_range else COLOR_RANGE_LIMITED
@@ -2431,6 +2458,8 @@ class PyAVSink(Sink):
             warnings.warn(f"the HDR10 metadata of {self.source.location} (its mastering display and light level) "
                           f"is not written by {stream.codec_context.name}: use --codec libx265{where} to keep it")
         colour = self.source.colour
+        if self.source.width and self.source.height:
+            colour = colour_as_shown(colour, (self.source.width, self.source.height), (first.width, first.height))
         if colour is not None and colour[0] in CONVERTED_MATRICES:
             self.matrix = colour[0]
         if colour is not None and is_rgb(av.VideoFormat(stream.pix_fmt)):  # written as RGB (--pix-fmt bgr0): no matrix

@@ -1121,3 +1121,31 @@ def test_a_font_attachment_goes_where_attachments_go_and_is_told_elsewhere(tmp_p
         f"Warning: the attachment #1 (font.ttf) of {anime} is not copied: of the outputs, only Matroska (.mkv) holds "
         "attachments\n")
     assert len(video_info(tmp_path / "out.mp4")["times"]) == 3
+
+
+@pytest.mark.parametrize(("size", "tags"), [
+    ((720, 576), (1, 6, 5, 2)),  # a PAL DVD: BT.601, 625-line primaries
+    ((640, 480), (1, 6, 6, 2)),  # NTSC: 525-line primaries
+    ((320, 180), (1, 2, 2, 2)),  # still SD at x2: shown as before, untagged
+])
+def test_untagged_sd_video_upscaled_to_hd_is_tagged_as_it_was_shown(tmp_path, size, tags):
+    """Players show untagged SD as BT.601 and HD as BT.709: without tags the upscale's colours would shift."""
+    clip = make_test_video(tmp_path / "sd.mkv", width=size[0], height=size[1], frames=2, audio=False)
+    assert video_info(clip)["colour"][1:] == (2, 2, 2)
+    upscale(str(clip), str(tmp_path / "hd.mkv"), scale=2)
+    assert video_info(tmp_path / "hd.mkv")["colour"] == tags
+
+
+def test_tagged_and_hd_video_keep_their_own_colour_tags(tmp_path):
+    hd = make_test_video(tmp_path / "hd.mkv", width=1280, height=720, frames=1, audio=False)
+    upscale(str(hd), str(tmp_path / "uhd.mkv"), scale=2)
+    assert video_info(tmp_path / "uhd.mkv")["colour"] == (1, 2, 2, 2)  # shown as BT.709 before and after
+    with av.open(str(tmp_path / "tagged.mkv"), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 720, 576, "yuv420p"
+        stream.codec_context.colorspace = stream.codec_context.color_primaries = stream.codec_context.color_trc = 1
+        container.mux(stream.encode(av.VideoFrame.from_ndarray(test_pattern(720, 576, 0), format="rgb24")
+                                    .reformat(format="yuv420p")))
+        container.mux(stream.encode(None))
+    upscale(str(tmp_path / "tagged.mkv"), str(tmp_path / "tagged_x2.mkv"), scale=2)
+    assert video_info(tmp_path / "tagged_x2.mkv")["colour"] == (1, 1, 1, 1)

@@ -168,6 +168,7 @@ def join_parts(source: str | Path, index: VideoIndex, parts: list[Path], output:
     from srpipe.video import (
         SUFFIX_FORMATS,
         add_copied_stream,
+        colour_as_shown,
         date_cover,
         file_origin,
         first_frame_layout,
@@ -197,7 +198,9 @@ def join_parts(source: str | Path, index: VideoIndex, parts: list[Path], output:
                 tag_hevc_for_apple(out, video)
                 src_video = main_video(src)
                 matrix, full_range = first_frame_layout(str(source))
-                tag_video_stream(video, full_range, upscaled_colour(src_video), matrix)
+                colour = colour_as_shown(upscaled_colour(src_video), (src_video.width, src_video.height),
+                                         (video.width, video.height))
+                tag_video_stream(video, full_range, colour, matrix)
                 video.metadata.update(upscaled_tags(src_video))
                 video.disposition = upscaled_disposition(src_video)
                 copied = {}
