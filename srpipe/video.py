@@ -898,6 +898,54 @@ def date_cover(packet: av.Packet) -> None:
         packet.pts = packet.dts = 0
 
 
+class CutAwaySound:
+    """Copied packets before an MP4 edit list's start (the sound a cut by ``ffmpeg -ss ... -c copy``
+    or a phone's trim keeps before its cut point): an MP4 or MOV written keeps them hidden by an
+    edit list of its own, where another writer (Matroska, MPEG-TS) would play them and put the
+    picture that much later. There only the last before each stream's first packet that plays is
+    kept, as the priming its decoder needs, as for an uncut MP4."""
+
+    def __init__(self, writer: str):
+        self.hides = writer in QUICKTIME_FORMATS
+        self.held: dict[int, av.Packet] = {}
+
+    def pass_on(self, packet: av.Packet) -> list[av.Packet]:
+        """The packets to write, in order, for ``packet`` read."""
+        if self.hides:
+            return [packet]
+        if packet.is_discard:
+            self.held[packet.stream.index] = packet
+            return []
+        held = self.held.pop(packet.stream.index, None)
+        return [packet] if held is None else [held, packet]
+
+
+def tell_what_is_not_kept(written_path, location: str, chapters: int, copied: list[tuple]) -> None:
+    """Warn of the chapters and the streams' flags (forced, commentary...) the writer of
+    ``written_path`` left out without a word (MPEG-TS holds no chapters, MOV no flag but the
+    default one), the user would miss forced subtitles. Read back, as each writer keeps its own
+    share. ``copied``: (input stream, its output stream's index)."""
+    try:
+        with av.open(str(written_path)) as written:
+            muxer = written.format.name.split(",")[0]
+            kept_chapters = len(written.chapters())
+            kept_flags = [(in_stream, written.streams[index].disposition) for in_stream, index in copied]
+    except (OSError, av.FFmpegError):
+        return  # what cannot be read back is told by the checks that need it
+    writer = _WRITER_NAMES.get(muxer, muxer.upper())
+    suffix = Path(location).suffix
+    instead = f"write a {suffix} file, as the input is," if suffix else "write a .mkv"
+    if chapters and not kept_chapters:
+        which = f"the {chapters} chapters of {location} are" if chapters != 1 else f"the chapter of {location} is"
+        warnings.warn(f"{which} not kept: {writer} holds none ({instead} to keep {'them' if chapters != 1 else 'it'})")
+    shown_anyway = av.stream.Disposition.default | av.stream.Disposition.attached_pic
+    for in_stream, kept in kept_flags:
+        if lost := in_stream.disposition & ~shown_anyway & ~kept:
+            names = ", ".join(flag.name.replace("_", " ") for flag in av.stream.Disposition if flag & lost)
+            warnings.warn(f"the {in_stream.type} stream #{in_stream.index} of {location} loses its flags ({names}): "
+                          f"{writer} does not hold them ({instead} to keep them)")
+
+
 def upscaled_tags(stream) -> dict[str, str]:
     """A video stream's own tags (language, title, handler name, timecode), for its upscale: not
     those its encoder or a muxer's statistics wrote, which would be wrong for it."""
@@ -2402,7 +2450,6 @@ class PyAVSink(Sink):
         self.copied: dict[int, av.stream.Stream] = {}
         self.reencoded: dict[int, AudioReencoder] = {}  # sound the output cannot hold as it is
         self._copied_dts: dict[int, int] = {}  # each copied stream's last decoding time
-        self._cut_away: dict[int, av.Packet] = {}  # each copied stream's last packet before an MP4 edit list's start
         self.held_packets: list[av.Packet] = []
 
     def _open(self, first: Frame) -> None:
@@ -2432,6 +2479,7 @@ class PyAVSink(Sink):
         except (av.FFmpegError, ValueError) as exc:
             raise SrpipeError(f"cannot write {self.location}: {exc}; choose a known extension or --format") from exc
         fmt_name = self.container.format.name.split(",")[0]
+        self._cut_away = CutAwaySound(fmt_name)
         codec = self.options.codec or default_codec(fmt_name, self.options.hardware_encoder)
         rate = self.source.frame_rate
         if counts_in_frames(codec, self.container.format.name):  # a tick for each of the quickest frames
@@ -2772,15 +2820,8 @@ class PyAVSink(Sink):
         out_stream = self.copied.get(index)
         if out_stream is None:
             return
-        if packet.is_discard and self.container.format.name not in QUICKTIME_FORMATS:
-            # Before an MP4 edit list's start (a cut by ffmpeg -ss -c copy): another writer would
-            # play it, and put the picture that much later. Only the last is kept, as the priming
-            # a sound decoder needs before the first sample it plays, as for an uncut MP4.
-            self._cut_away[index] = packet
-            return
-        if (cut_away := self._cut_away.pop(index, None)) is not None:
-            self._copy(cut_away, out_stream)
-        self._copy(packet, out_stream)
+        for kept in self._cut_away.pass_on(packet):
+            self._copy(kept, out_stream)
 
     def _copy(self, packet: av.Packet, out_stream) -> None:
         index = packet.stream.index
@@ -2842,6 +2883,11 @@ class PyAVSink(Sink):
                 self.file.close()
         except (OSError, av.FFmpegError) as exc:
             raise self._write_error(exc) from exc
+        if self.output is not None and not self.output.direct:
+            copied = [(in_stream, self.copied[in_stream.index].index) for in_stream in self.source.passthrough
+                      if in_stream.index in self.copied]
+            chapters = len(getattr(self.source, "chapters", None) or ())
+            tell_what_is_not_kept(self.output.temp, self.source.location, chapters, copied)
         if self.output is not None and not self.output.direct and muxer in QUICKTIME_FORMATS:
             self._check_all_play()
         if self.output is not None and not self.output.direct and muxer == "apng" and self._last_shown:

@@ -93,3 +93,26 @@ def upscale_plugin_frames(frames, output, **source_attributes):
     pm = make_plugin_manager()
     pm.register(ListedPlugin(), name="listed")
     return upscale("listed://frames", str(output), pm=pm)
+
+
+def remux(source, target, *, chapters=(), flags=None, sound_before=0.0):
+    """``source``'s streams copied into ``target`` as they are, with ``chapters`` (seconds, titles),
+    the audio's disposition ``flags`` added, and its first ``sound_before`` seconds moved before the
+    start, where an MP4's edit list hides them (as ``ffmpeg -ss ... -c copy`` leaves a cut's sound)."""
+    with av.open(str(source)) as src, av.open(str(target), "w") as out:
+        streams = {stream.index: out.add_stream_from_template(stream) for stream in src.streams}
+        for stream in src.streams.audio:
+            if flags is not None:
+                streams[stream.index].disposition = stream.disposition | flags
+        out.set_chapters([{"id": i + 1, "start": round(1000 * start), "end": round(1000 * end),
+                           "time_base": Fraction(1, 1000), "metadata": {"title": title}}
+                          for i, (start, end, title) in enumerate(chapters)])
+        for packet in src.demux():
+            if packet.dts is None:
+                continue
+            if packet.stream.type == "audio" and sound_before:
+                shift = round(sound_before / packet.time_base)
+                packet.pts, packet.dts = packet.pts - shift, packet.dts - shift
+            packet.stream = streams[packet.stream.index]
+            out.mux(packet)
+    return target

@@ -29,7 +29,7 @@ from srpipe.testing import damage_video, make_plugin_manager, make_test_image, m
 from srpipe.upscaling import upscale
 
 from conftest import default_sigint, run_srpipe
-from media import audio_only_file, packets, video_info
+from media import audio_only_file, packets, remux, video_info
 
 
 def listing(folder):
@@ -403,27 +403,11 @@ def test_an_mp4_trimmed_without_encoding_warns_of_nothing(tmp_path):
     assert done.returncode == 0 and "gave no picture" not in done.stderr.decode(), done.stderr.decode()
 
 
-def sound_cut_away(clip, cut, seconds: float) -> None:
-    """``clip`` remuxed with its sound's first ``seconds`` before an MP4 edit list's start, as
-    ``ffmpeg -ss ... -c copy`` leaves the sound before its cut point in the file."""
-    with av.open(str(clip)) as source, av.open(str(cut), "w") as target:
-        streams = {stream.index: target.add_stream_from_template(stream) for stream in source.streams}
-        shift = int(seconds / source.streams.audio[0].time_base)
-        for packet in source.demux():
-            if packet.dts is None:
-                continue
-            if packet.stream.type == "audio":
-                packet.pts, packet.dts = packet.pts - shift, packet.dts - shift
-            packet.stream = streams[packet.stream.index]
-            target.mux(packet)
-
-
 @pytest.mark.parametrize("suffix", [".mkv", ".ts"])
 def test_sound_an_mp4_cut_away_stays_cut_away(tmp_path, suffix):
     """A writer without edit lists would play the sound before the cut, and the picture after it."""
     clip = make_test_video(tmp_path / "clip.mp4", frames=60, audio=True)
-    cut = tmp_path / "cut.mp4"
-    sound_cut_away(clip, cut, 1.0)
+    cut = remux(clip, tmp_path / "cut.mp4", sound_before=1.0)
     with av.open(str(cut)) as container:
         assert sum(packet.is_discard for packet in container.demux(audio=0)) > 40  # the second cut away
     out = tmp_path / f"out{suffix}"

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import threading
 import time
+import warnings
 from fractions import Fraction
 
 import av
@@ -20,7 +21,7 @@ from srpipe.testing import make_interlaced_clip, make_plugin_manager, make_test_
 from srpipe.upscaling import upscale
 
 from conftest import run_srpipe
-from media import packets, video_info
+from media import packets, remux, video_info
 
 
 @pytest.fixture(scope="module")
@@ -1149,3 +1150,24 @@ def test_tagged_and_hd_video_keep_their_own_colour_tags(tmp_path):
         container.mux(stream.encode(None))
     upscale(str(tmp_path / "tagged.mkv"), str(tmp_path / "tagged_x2.mkv"), scale=2)
     assert video_info(tmp_path / "tagged_x2.mkv")["colour"] == (1, 1, 1, 1)
+
+
+@pytest.mark.parametrize(("suffix", "told"), [
+    (".mkv", []),
+    (".mov", ["the audio stream #1 of {clip} loses its flags (comment, forced): MOV does not hold them (write a .mkv "
+              "file, as the input is, to keep them)"]),
+    (".ts", ["the 2 chapters of {clip} are not kept: MPEG-TS holds none (write a .mkv file, as the input is, to keep "
+             "them)", "the audio stream #1 of {clip} loses its flags (comment, forced): MPEG-TS does not hold them "
+             "(write a .mkv file, as the input is, to keep them)"]),
+])
+def test_chapters_and_flags_an_output_cannot_hold_are_told(tmp_path, suffix, told):
+    """A director's commentary or forced subtitles shown as an ordinary track would be missed."""
+    plain = make_test_video(tmp_path / "plain.mkv", frames=20, audio=True)
+    clip = remux(plain, tmp_path / "clip.mkv", chapters=[(0, 0.4, "One"), (0.4, 0.8, "Two")],
+                 flags=av.stream.Disposition.comment | av.stream.Disposition.forced)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        upscale(str(clip), str(tmp_path / f"out{suffix}"))
+    said = [str(warning.message) for warning in caught if "not kept" in str(warning.message) or
+            "flags" in str(warning.message)]
+    assert said == [line.format(clip=clip) for line in told]

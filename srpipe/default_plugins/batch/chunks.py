@@ -167,6 +167,7 @@ def join_parts(source: str | Path, index: VideoIndex, parts: list[Path], output:
     ``PyAVSource.origin``); returns the number of frames, checked against ``index``."""
     from srpipe.video import (
         SUFFIX_FORMATS,
+        CutAwaySound,
         add_copied_stream,
         colour_as_shown,
         date_cover,
@@ -178,6 +179,7 @@ def join_parts(source: str | Path, index: VideoIndex, parts: list[Path], output:
         started_at_zero,
         tag_hevc_for_apple,
         tag_video_stream,
+        tell_what_is_not_kept,
         upscaled_colour,
         upscaled_disposition,
         upscaled_tags,
@@ -223,17 +225,23 @@ def join_parts(source: str | Path, index: VideoIndex, parts: list[Path], output:
                             yield video, packet
 
                 def other_packets():
+                    cut_away = CutAwaySound(out.format.name.split(",")[0])
                     if copied:
                         for packet in src.demux(*[src.streams[i] for i in copied]):
                             date_cover(packet)
                             if packet.dts is not None:
                                 move_packet(packet, -round(origin / Fraction(packet.time_base)))
-                                yield copied[packet.stream.index], packet
+                                for kept in cut_away.pass_on(packet):
+                                    yield copied[kept.stream.index], kept
 
                 by_time = heapq.merge(video_packets(), other_packets(), key=lambda sp: sp[1].dts * sp[1].time_base)
                 for stream, packet in by_time:
                     packet.stream = stream
                     out.mux(packet)
+        if not target.direct:
+            with av.open(str(source)) as src:
+                tell_what_is_not_kept(target.temp, str(source), len(src.chapters()),
+                                      [(src.streams[index], stream.index) for index, stream in copied.items()])
     except BaseException:
         target.discard()
         raise

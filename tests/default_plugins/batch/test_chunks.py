@@ -23,7 +23,7 @@ from srpipe.testing import damage_video, make_interlaced_clip, make_test_image, 
 from srpipe.upscaling import upscale
 
 from conftest import run_srpipe
-from media import packets, video_info
+from media import packets, remux, video_info
 
 GOP = {"preset": "fast", "g": "10", "bf": "3"}
 
@@ -119,6 +119,27 @@ def test_a_short_clip_with_primed_sound_is_joined_from_where_a_whole_run_starts_
     upscale(str(source), str(tmp_path / "whole.mp4"))
     times = video_info(source)["times"]
     assert video_info(tmp_path / "joined.mp4")["times"] == video_info(tmp_path / "whole.mp4")["times"] == times
+
+
+def test_a_join_leaves_sound_cut_away_out_and_tells_what_its_output_cannot_hold(tmp_path):
+    """As one process writes it (test_faults, test_video_pipeline): a Matroska or MPEG-TS output
+    would play the sound an MP4 cut without encoding hides, and start its picture that much later."""
+    plain = make_test_video(tmp_path / "plain.mp4", frames=50, codec_options={"preset": "ultrafast", "g": "10"})
+    source = remux(plain, tmp_path / "cut.mp4", sound_before=1.0, chapters=[(0, 1, "One")],
+                   flags=av.stream.Disposition.comment)
+    index = index_video(source)
+    parts = []
+    for chunk in plan_chunks(index, 0.5):
+        parts.append(tmp_path / f"part{chunk.index}.{PART_FORMAT}")
+        upscale(str(source), str(parts[-1]), sink_options=SinkOptions(container_format=PART_FORMAT),
+                source_options=SourceOptions(pts_range=(chunk.start, chunk.end)))
+    assert len(parts) >= 2
+    with pytest.warns(UserWarning) as caught:
+        assert join_parts(source, index, parts, tmp_path / "joined.ts") == 50
+    assert [str(warning.message).split(":")[0] for warning in caught] == [
+        f"the chapter of {source} is not kept", f"the audio stream #1 of {source} loses its flags (comment)"]
+    with av.open(str(tmp_path / "joined.ts")) as joined:
+        assert joined.duration / av.time_base < 2.2  # the cut's 2 s, not 3
 
 
 def test_join_refuses_missing_frames(long_clips, tmp_path):
