@@ -2260,8 +2260,20 @@ def output_metadata(metadata: dict[str, str], fmt_name: str | None) -> tuple[dic
     where players look for the title and the others under Apple's names."""
     if fmt_name not in QUICKTIME_FORMATS or not any("." in key for key in metadata):
         return dict(metadata), {}
-    kept = {QUICKTIME_KEYS.get(key, key): value for key, value in metadata.items() if key not in CONTAINER_KEYS}
+    kept = {_quicktime_key(key): value for key, value in metadata.items() if key.lower() not in CONTAINER_KEYS}
     return kept, {"movflags": "use_metadata_tags"}
+
+
+def _quicktime_key(key: str) -> str:
+    """A key as QuickTime metadata spells it. Matroska stores tag names in capitals, which Apple's
+    players, reading its reverse-DNS keys as they are, would not find: those are lower case but
+    for the location's ISO6709."""
+    lower = key.lower()
+    if lower in QUICKTIME_KEYS:
+        return QUICKTIME_KEYS[lower]
+    if lower.startswith(("com.apple.", "com.android.")):
+        return lower.replace(".iso6709", ".ISO6709")
+    return key
 
 
 def hdr10_params(video_frame) -> str | None:

@@ -541,6 +541,10 @@ def test_a_phones_own_metadata_is_kept_in_mp4_and_mov(tmp_path, pm):
         assert {key.lower(): value for key, value in keys.items()}.items() <= kept.items(), name
         # in QuickTime metadata, players look for the title under Apple's name
         assert kept["title" if name.endswith(".mkv") else "com.apple.quicktime.title"] == "a day out"
+    # and back from Matroska, which keeps tag names in capitals: as Apple spells them
+    upscale(str(tmp_path / "out.mkv"), str(tmp_path / "again.mov"), pm=pm)
+    with av.open(str(tmp_path / "again.mov")) as container:
+        assert {**keys, "com.apple.quicktime.title": "a day out"}.items() <= dict(container.metadata).items()
 
 
 def _tagged_clip(path, tags):
