@@ -920,16 +920,22 @@ class CutAwaySound:
         return [packet] if held is None else [held, packet]
 
 
-def tell_what_is_not_kept(written_path, location: str, chapters: int, copied: list[tuple]) -> None:
-    """Warn of the chapters and the streams' flags (forced, commentary...) the writer of
-    ``written_path`` left out without a word (MPEG-TS holds no chapters, MOV no flag but the
-    default one), the user would miss forced subtitles. Read back, as each writer keeps its own
-    share. ``copied``: (input stream, its output stream's index)."""
+def tell_what_is_not_kept(written_path, location: str, chapters: int, copied: list[tuple],
+                          pixel_shape: tuple[int, Fraction] | None = None) -> None:
+    """Warn of the chapters, the streams' flags (forced, commentary...) and the video's pixel shape
+    the writer of ``written_path`` left out without a word (MPEG-TS holds no chapters, MOV no flag
+    but the default one; Matroska takes the shape from the codec, which VP9 and FFV1 do not carry,
+    and PyAV cannot tag the stream): the user would miss forced subtitles, or see a DVD squeezed.
+    Read back, as each writer keeps its own share. ``copied``: (input stream, its output stream's
+    index); ``pixel_shape``: (the video's index, its sample aspect ratio) where it is not square."""
     try:
         with av.open(str(written_path)) as written:
             muxer = written.format.name.split(",")[0]
             kept_chapters = len(written.chapters())
             kept_flags = [(in_stream, written.streams[index].disposition) for in_stream, index in copied]
+            if pixel_shape:
+                video = written.streams[pixel_shape[0]]
+                kept_shape, kept_codec = video.sample_aspect_ratio, video.codec_context.name
     except (OSError, av.FFmpegError):
         return  # what cannot be read back is told by the checks that need it
     writer = _WRITER_NAMES.get(muxer, muxer.upper())
@@ -944,6 +950,11 @@ def tell_what_is_not_kept(written_path, location: str, chapters: int, copied: li
             names = ", ".join(flag.name.replace("_", " ") for flag in av.stream.Disposition if flag & lost)
             warnings.warn(f"the {in_stream.type} stream #{in_stream.index} of {location} loses its flags ({names}): "
                           f"{writer} does not hold them ({instead} to keep them)")
+    if pixel_shape and (kept_shape or 1) != pixel_shape[1]:
+        shape, codec = pixel_shape[1], kept_codec
+        warnings.warn(f"the upscale of {location} is shown with square pixels, not its own {shape.numerator}:"
+                      f"{shape.denominator}: {writer} takes the pixels' shape from the codec, which {codec} does not "
+                      "carry (write .mp4 or .mov, or .mkv with --codec libx264, to keep it)")
 
 
 def upscaled_tags(stream) -> dict[str, str]:
@@ -2199,7 +2210,7 @@ _CARRIED = {
     ("mpeg", "audio"): ("mp2", "mp3", "ac3", "dca", "pcm_dvd", "pcm_s16be"),
     ("flv", "audio"): ("aac", "mp3"),
 }
-_WRITER_NAMES = {"mpegts": "MPEG-TS", "mpeg": "MPEG-PS", "flv": "FLV"}
+_WRITER_NAMES = {"mpegts": "MPEG-TS", "mpeg": "MPEG-PS", "flv": "FLV", "matroska": "Matroska"}
 # ... and the audio codecs writers take and then refuse as they write the header (MOV: "only supported
 # in MP4"; TrueHD in MP4: "experimental")
 _REFUSED_AUDIO = {"mov": ("flac", "opus", "truehd"), "mp4": ("truehd",)}
@@ -2899,7 +2910,9 @@ class PyAVSink(Sink):
             copied = [(in_stream, self.copied[in_stream.index].index) for in_stream in self.source.passthrough
                       if in_stream.index in self.copied]
             chapters = len(getattr(self.source, "chapters", None) or ())
-            tell_what_is_not_kept(self.output.temp, self.source.location, chapters, copied)
+            shape = self.stream.codec_context.sample_aspect_ratio
+            tell_what_is_not_kept(self.output.temp, self.source.location, chapters, copied,
+                                  (self.stream.index, shape) if shape and shape != 1 else None)
         if self.output is not None and not self.output.direct and muxer in QUICKTIME_FORMATS:
             self._check_all_play()
         if self.output is not None and not self.output.direct and muxer == "apng" and self._last_shown:

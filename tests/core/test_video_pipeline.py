@@ -450,6 +450,20 @@ def test_chapters_track_flags_and_the_pixels_shape_are_kept(tmp_path, pm):
                         for track in container.streams.audio] == [False, True]
 
 
+def test_a_pixels_shape_the_output_cannot_carry_is_told(tmp_path, pm):
+    """Matroska takes it from the codec: VP9 and FFV1 carry none, and the picture would show squeezed."""
+    clip = _clip_with_chapters_flags_and_wide_pixels(tmp_path / "dv.mkv")
+    for out, codec, told in ((tmp_path / "out.webm", None, "vp9"), (tmp_path / "out.mkv", "ffv1", "ffv1"),
+                             (tmp_path / "kept.mkv", None, None)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            upscale(str(clip), str(out), pm=pm, sink_options=SinkOptions(codec=codec))
+        said = [str(warning.message) for warning in caught if "square" in str(warning.message)]
+        assert said == ([f"the upscale of {clip} is shown with square pixels, not its own 4:3: Matroska takes the "
+                         f"pixels' shape from the codec, which {told} does not carry (write .mp4 or .mov, or .mkv with "
+                         "--codec libx264, to keep it)"] if told else []), out.name
+
+
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg program to make a timecode track")
 def test_a_timecode_is_kept_by_the_upscaled_stream_and_the_rest_is_written(tmp_path):
     """MOV's writer takes its timecode track from the video stream's tag: the track itself is not

@@ -239,9 +239,11 @@ def join_parts(source: str | Path, index: VideoIndex, parts: list[Path], output:
                     packet.stream = stream
                     out.mux(packet)
         if not target.direct:
-            with av.open(str(source)) as src:
+            with av.open(str(source)) as src, av.open(str(parts[0])) as first:
+                shape = first.streams.video[0].codec_context.sample_aspect_ratio
                 tell_what_is_not_kept(target.temp, str(source), len(src.chapters()),
-                                      [(src.streams[index], stream.index) for index, stream in copied.items()])
+                                      [(src.streams[index], stream.index) for index, stream in copied.items()],
+                                      (video.index, shape) if shape and shape != 1 else None)
     except BaseException:
         target.discard()
         raise
