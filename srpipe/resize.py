@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import threading
 from fractions import Fraction
+from typing import Iterator
 
 import numpy as np
 
@@ -182,9 +183,32 @@ def _sited_cubic(plane: np.ndarray, width: int, height: int, across: int, down: 
         offset = position / 512 + 0.25  # 0.25 on the first luma sample, 0.5 between, 0.75 on the second
         return ((np.arange(count) + offset) * old / count - offset).astype(np.float32)
 
-    x, y = np.meshgrid(positions(width, plane.shape[1], across), positions(height, plane.shape[0], down))
-    out = cv2.remap(plane, x, y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    xs, ys = positions(width, plane.shape[1], across), positions(height, plane.shape[0], down)
+    out = np.empty((height, width), plane.dtype)
+    # OpenCV's remap takes sides under 32767: a plane of a few rows can be far longer (a strip, a
+    # tall screenshot), so it goes in bands, each reading the input rows and columns its taps reach
+    for rows in _bands(ys, plane.shape[0]):
+        for cols in _bands(xs, plane.shape[1]):
+            top, left = rows[1].start, cols[1].start
+            x, y = np.meshgrid(xs[cols[0]] - left, ys[rows[0]] - top)
+            out[rows[0], cols[0]] = cv2.remap(plane[rows[1], cols[1]], x, y, cv2.INTER_CUBIC,
+                                              borderMode=cv2.BORDER_REPLICATE)
     return np.minimum(out, max_value, out=out)
+
+
+REMAP_BAND = 8192  # output samples a side in one remap call, well under OpenCV's limit (SHRT_MAX)
+
+
+def _bands(positions: np.ndarray, length: int) -> Iterator[tuple[slice, slice]]:
+    """(output slice, input slice) bands along one side for :func:`_sited_cubic`: the input slice
+    holds every sample the cubic taps of its outputs read (two a side), so that inside the plane
+    the band's output is the whole plane's, and meets the plane's edge where they reach it."""
+    band = max(1, min(REMAP_BAND, int(REMAP_BAND * len(positions) / max(length, 1))))
+    for start in range(0, len(positions), band):
+        stop = min(start + band, len(positions))
+        first = max(0, int(np.floor(positions[start:stop].min())) - 2)
+        last = min(length, int(np.floor(positions[start:stop].max())) + 3)
+        yield slice(start, stop), slice(first, last)
 
 
 def fill_hidden_colour(planes, alpha: np.ndarray, chroma_shift: tuple[int, int] | None) -> tuple[np.ndarray, ...]:

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from srpipe import resize
 from srpipe.frames import CHROMA_LOCATIONS, PLANE_FORMATS
 from srpipe.media import SinkOptions
 from srpipe.resize import resize_chroma
@@ -174,6 +175,22 @@ def test_full_range_and_tiny_planes_are_sited_too(full_range, size, siting):
     plane = np.round(20 + 215 * cv2.resize(coarse, shape[::-1], interpolation=cv2.INTER_LINEAR)).astype(np.uint8)
     out = resize_chroma([plane, plane], size, (2 * size[0], 2 * size[1]), fmt, full_range, siting)[0]
     assert np.abs(out.astype(int) - sited_cubic(plane, 2 * shape[1], 2 * shape[0], siting)).max() <= 2
+
+
+@pytest.mark.parametrize("shape, size", [((4, 30), (9, 61)), ((30, 3), (8, 61)), ((40, 5), (11, 20))])
+def test_a_tiny_plane_is_sited_in_bands_as_it_is_whole(monkeypatch, shape, size):
+    """OpenCV's remap takes sides under 32767: longer planes (a strip) go in bands, to the same output."""
+    plane = np.random.default_rng(2).integers(16, 241, shape).astype(np.uint8)
+    whole = resize._sited_cubic(plane, *size, 0, 128, 255)
+    monkeypatch.setattr(resize, "REMAP_BAND", 7)
+    assert np.array_equal(resize._sited_cubic(plane, *size, 0, 128, 255), whole)
+
+
+def test_a_strip_longer_than_opencv_takes_is_upscaled(tmp_path):
+    clip = make_test_video(tmp_path / "strip.mkv", width=8, height=34000, frames=1, codec="ffv1", audio=False)
+    upscale(str(clip), str(tmp_path / "out.mkv"), scale=2, sink_options=SinkOptions(codec="ffv1"))
+    with av.open(str(tmp_path / "out.mkv")) as out:
+        assert (out.streams.video[0].width, out.streams.video[0].height) == (16, 68000)
 
 
 @pytest.mark.skipif(shutil.which("ffprobe") is None,
