@@ -1870,6 +1870,8 @@ def encoder_refusal(stream, exc: av.FFmpegError, logs=(), hint: str = "check --c
     reason = said[0] if said else (exc.strerror or str(exc))
     if (width % 2 or height % 2) and pix_fmt and _subsampled(pix_fmt):
         hint = f"the output is {width}x{height} and {pix_fmt} needs even sizes: use --pix-fmt yuv444p or --codec ffv1"
+    elif "width x height" in reason or max(width, height) > 16384:  # x264's and most codecs' largest side
+        hint = f"the output is {width}x{height}: choose a smaller size (--width, --height, -s) or --codec ffv1"
     return SrpipeError(f"encoder {name} refused the settings: {reason}; {hint}")
 
 

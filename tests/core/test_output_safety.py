@@ -302,6 +302,14 @@ def test_an_odd_size_for_x264_is_one_clean_line_saying_what_to_do(tmp_path):
     assert listing(tmp_path) == ["in.mp4"]
 
 
+def test_a_size_over_what_x264_takes_is_one_line_naming_it(tmp_path):
+    clip = make_test_video(tmp_path / "in.mkv", width=8, height=9000, frames=1, codec="ffv1", audio=False)
+    done = run_srpipe("upscale", clip, "-o", tmp_path / "out.mp4")
+    assert_one_line_error(done, "encoder libx264 refused the settings: invalid width x height (16x18000)",
+                          "the output is 16x18000: choose a smaller size (--width, --height, -s) or --codec ffv1")
+    assert listing(tmp_path) == ["in.mkv"]
+
+
 def test_a_preset_x264_does_not_have_is_one_line_naming_those_it_has(tmp_path):
     clip = make_test_video(tmp_path / "in.mp4", frames=3)
     done = run_srpipe("upscale", clip, "--preset", "warp", "-o", tmp_path / "out.mp4")
