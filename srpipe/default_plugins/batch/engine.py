@@ -804,6 +804,8 @@ def _split(job: Job, out_dir: Path, chunk_seconds: float, makers: str) -> _Chunk
     stamp = Manifest._stamp(job.source)
     identity = [job.rel.as_posix(), stamp, job.settings.key(), chunk_seconds, makers]
     parts_dir = out_dir / PARTS_DIR / hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
+    if parts_dir.is_symlink():  # not srpipe's: its parts stay in OUT_DIR
+        parts_dir.unlink()
     parts_dir.mkdir(parents=True, exist_ok=True)
     file = _ChunkedFile(job, stamp, index, chunks, parts_dir, set())
     file.pending = {c.index for c in chunks if not file.part(c).is_file()}
@@ -844,12 +846,31 @@ def _files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
 
 
+def _check_parts_folder(out_dir: Path) -> None:
+    """Refuse a ``.srpipe-parts`` in ``out_dir`` that is not a folder of its own: through a link,
+    the parts would be written, and stale ones removed, in the folder it leads to."""
+    root = out_dir / PARTS_DIR
+    try:
+        mode = os.lstat(root).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(mode):
+        kind = "link" if stat.S_ISLNK(mode) else special_kind(root) or "file"
+        raise SrpipeError(f"{root} is a {kind}, where srpipe batch keeps the parts of files it upscales in chunks; "
+                          "move it away and run again")
+
+
 def _remove_stale_parts(out_dir: Path, keep: set[Path]) -> None:
-    """Parts of inputs or settings that changed since they were written."""
+    """Parts of inputs or settings that changed since they were written (:func:`_check_parts_folder`
+    checked the folder; a link in it is removed, never followed)."""
     root = out_dir / PARTS_DIR
     if root.is_dir():
         for folder in root.iterdir():
-            if folder not in keep:
+            if folder in keep:
+                continue
+            if folder.is_symlink():
+                folder.unlink()
+            else:
                 shutil.rmtree(folder, ignore_errors=True)
         if not any(root.iterdir()):
             root.rmdir()
@@ -864,6 +885,13 @@ def _join(file: _ChunkedFile) -> FileResult:
         frames = join_parts(job.source, file.index, [file.part(c) for c in file.chunks], job.output,
                             overwrite=job.overwrite)
         check_unchanged(job.source, file.stamp, job.output)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            return _failed(job, exc)
+        file.failed = True  # its parts are kept: the next run only joins them
+        return FileResult(str(job.rel), "failed", job.out_rel,
+                          error=f"cannot write {job.out_rel}: {exc.strerror}; its parts are kept, and the next run "
+                                "only joins them: free as much space as they take and run again")
     except Exception as exc:  # a file whose parts cannot be joined must not stop the batch
         return _failed(job, exc)
     shutil.rmtree(file.parts_dir, ignore_errors=True)
@@ -912,6 +940,7 @@ def run_batch(
     make_writable_folder(out_dir)
     lock = lock_out_dir(out_dir)
     try:
+        _check_parts_folder(out_dir)
         remove_partials(out_dir)
         manifest = Manifest(out_dir)
         try:

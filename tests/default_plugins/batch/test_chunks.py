@@ -17,6 +17,7 @@ from srpipe.default_plugins.batch.chunks import PART_FORMAT, index_video, join_p
 from srpipe.default_plugins.batch.engine import BatchSettings, Job, _makers, _split, run_batch, run_job
 from srpipe.default_plugins.batch.progress import BatchProgress
 from srpipe.default_plugins.espcn.network import ESPCN, ESPCNConfig
+from srpipe.errors import SrpipeError
 from srpipe.media import SinkOptions, SourceOptions
 from srpipe.nn.checkpoint import make_checkpoint, save_checkpoint
 from srpipe.testing import damage_video, make_interlaced_clip, make_test_image, make_test_video, test_pattern
@@ -189,6 +190,33 @@ def test_finished_parts_are_reused_and_stale_ones_removed(long_clips, tmp_path):
     whole = tmp_path / "whole.mp4"
     upscale(str(long_clips / "gop.mp4"), str(whole), sink_options=SinkOptions(codec="ffv1"))
     assert [pts for pts, _ in decoded(whole)] == [pts for pts, _ in decoded(out / "gop.mp4")]
+
+
+def test_a_parts_folder_that_is_a_link_or_a_file_is_refused_and_nothing_is_removed_through_it(tmp_path):
+    """Stale parts are removed: through a link, that was every folder where it leads."""
+    clips = tmp_path / "in"
+    clips.mkdir()
+    make_test_video(clips / "a.mp4", frames=3)
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "project").mkdir(parents=True)
+    (elsewhere / "project" / "notes.txt").write_text("kept")
+    for name, make in (("linked", lambda p: p.symlink_to(elsewhere, target_is_directory=True)),
+                       ("dangling", lambda p: p.symlink_to(tmp_path / "nothing")),
+                       ("file", lambda p: p.write_text(""))):
+        out = tmp_path / name
+        out.mkdir()
+        make(out / ".srpipe-parts")
+        kind = "file" if name == "file" else "link"
+        with pytest.raises(SrpipeError, match=f"^{out / '.srpipe-parts'} is a {kind}, where srpipe batch keeps the "
+                                              "parts of files it upscales in chunks; move it away and run again$"):
+            run_batch(clips, out, jobs=2, chunk_seconds=0.5)
+    assert (elsewhere / "project" / "notes.txt").read_text() == "kept"
+    # a link among the parts' folders is taken away, its target left as it was
+    out = tmp_path / "out"
+    (out / ".srpipe-parts").mkdir(parents=True)
+    (out / ".srpipe-parts" / "0123456789abcdef").symlink_to(elsewhere, target_is_directory=True)
+    assert run_batch(clips, out, jobs=2, chunk_seconds=0.5).to_dict()["done"] == 1
+    assert (elsewhere / "project" / "notes.txt").read_text() == "kept" and not (out / ".srpipe-parts").exists()
 
 
 def nearest_checkpoint(bias: float) -> dict:
@@ -420,6 +448,31 @@ def test_a_file_whose_parts_cannot_be_joined_fails_alone(long_clips, tmp_path, m
     assert {name: s for name, (s, _) in status.items() if name != "gop.mp4"} == {"open.mkv": "done",
                                                                                  "short.mp4": "done"}
     assert (tmp_path / "out" / "open.mkv").is_file() and not (tmp_path / "out" / "gop.mp4").exists()
+
+
+def test_a_join_that_fills_the_disk_keeps_the_parts_for_the_next_run(long_clips, tmp_path, monkeypatch):
+    """A chunked file takes room for its parts and its output: where the output does not fit, the
+    parts are kept, and once space is freed the next run joins them, upscaling nothing again."""
+    import errno
+
+    from srpipe.default_plugins.batch import chunks
+
+    join = chunks.join_parts
+
+    def disk_full(*args, **kwargs):
+        raise av.error.OSError(errno.ENOSPC, "No space left on device")
+
+    settings = BatchSettings(sink=SinkOptions(codec="ffv1"))
+    monkeypatch.setattr(chunks, "join_parts", disk_full)
+    (failed,) = run_batch(long_clips, tmp_path / "out", settings, jobs=2, chunk_seconds=0.5, pattern="gop.mp4").files
+    assert failed.error == ("cannot write gop.mp4: No space left on device; its parts are kept, and the next run only "
+                            "joins them: free as much space as they take and run again")
+    monkeypatch.setattr(chunks, "join_parts", join)
+    frames = []
+    (done,) = run_batch(long_clips, tmp_path / "out", settings, jobs=2, chunk_seconds=0.5, pattern="gop.mp4",
+                        on_frame=lambda n=1: frames.append(n)).files
+    assert done.status == "done" and done.frames == 60 and frames == []
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".srpipe-batch.json", "gop.mp4"]
 
 
 def test_parts_an_earlier_run_made_are_joined_naming_what_ran_them(long_clips, tmp_path, monkeypatch):
