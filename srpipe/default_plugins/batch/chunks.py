@@ -53,8 +53,9 @@ def index_video(path: str | Path, min_seconds: float = 0.0) -> VideoIndex | None
     """Read the video packets' timestamps without decoding; ``None`` if the file cannot be
     split exactly (a container without a seek index, packets without timestamps or with
     repeated ones: a whole file's run times those by the frame rate, which a chunk, starting
-    mid-way, cannot), its alpha lies beside the picture (VP9 in WebM: the parts' format would
-    drop it) or it is shorter than ``min_seconds`` by its header."""
+    mid-way, cannot; a first packet that is not a keyframe), its alpha lies beside the picture
+    (VP9 in WebM: the parts' format would drop it) or it is shorter than ``min_seconds`` by its
+    header."""
     from srpipe.video import carries_alpha_aside, main_video
 
     try:
@@ -74,8 +75,8 @@ def index_video(path: str | Path, min_seconds: float = 0.0) -> VideoIndex | None
             # without encoding), which the decoder drops
             if packet.size == 0 or packet.is_discard:
                 continue
-            if packet.pts is None:
-                return None
+            if packet.pts is None or (not pts and not packet.is_keyframe):
+                return None  # (a stream joined mid-way: what comes before its first keyframe, a whole run counts)
             pts.append(packet.pts)
             if packet.is_keyframe:
                 keyframes.append(packet.pts)

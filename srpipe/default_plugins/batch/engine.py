@@ -61,7 +61,7 @@ MANIFEST = ".srpipe-batch.json"
 JOURNAL = ".srpipe-batch.journal"  # one line per change since the last fold (Manifest)
 MANIFEST_FORMAT = "srpipe-batch/1"
 PARTS_DIR = ".srpipe-parts"
-WHOLE_AGAIN = "whole again"  # a chunk's status where it skipped damaged frames, which the join cannot place
+WHOLE_AGAIN = "whole again"  # a chunk's status where it gave fewer frames than planned, which the join cannot place
 RAN = "ran.json"  # in a video's parts folder: the model and variant that made its parts, the frames they mended
 ENGINES = ("local", "ray")
 
@@ -548,11 +548,10 @@ def run_job(job: Job) -> FileResult:
         )
         frames = result.stats.frames_out
         if job.chunk is not None and frames != job.chunk.frames:
+            # Damaged frames skipped, or packets that gave no picture: the join puts each frame
+            # at its place by count, so the file runs whole, which keeps and counts what it can
             job.output.unlink()
-            if result.stats.frames_skipped:  # the join puts each frame at its place by count: the file runs whole
-                return FileResult(str(job.rel), WHOLE_AGAIN, job.out_rel)
-            raise SrpipeError(f"chunk {job.chunk.index} gave {frames} frames instead of {job.chunk.frames}; "
-                              "rerun with --chunk-seconds 0")
+            return FileResult(str(job.rel), WHOLE_AGAIN, job.out_rel)
         check_unchanged(job.source, stamp, job.output)
     except Exception as exc:  # a broken file must not stop the batch
         return _failed(job, exc)
@@ -1024,8 +1023,9 @@ def _run_batch(in_dir, out_dir, settings, manifest, jobs, engine, address, chunk
             elif result.status == WHOLE_AGAIN:
                 file.failed = True  # its other chunks are passed over
                 again.append(file)
-                warnings.warn(f"damaged frames of {job.source} were skipped in its chunk {job.chunk.index}, and a "
-                              "file upscaled in chunks keeps every frame: it is upscaled again whole")
+                warnings.warn(f"the chunk {job.chunk.index} of {job.source} gave fewer frames than it holds (damaged "
+                              "frames skipped, or packets that gave no picture), and a file upscaled in chunks keeps "
+                              "each frame in its place: it is upscaled again whole")
             elif result.status == "failed":
                 file.failed = True
                 report(result)

@@ -3,6 +3,7 @@ and streams kept, same frames as one process when encoded losslessly; parts resu
 
 import io
 import json
+import re
 import shutil
 import subprocess
 from fractions import Fraction
@@ -141,6 +142,24 @@ def test_a_join_leaves_sound_cut_away_out_and_tells_what_its_output_cannot_hold(
         f"the chapter of {source} is not kept", f"the audio stream #1 of {source} loses its flags (comment)"]
     with av.open(str(tmp_path / "joined.ts")) as joined:
         assert joined.duration / av.time_base < 2.2  # the cut's 2 s, not 3
+
+
+def test_a_video_joined_mid_way_before_a_keyframe_runs_whole_in_a_chunked_batch(tmp_path):
+    """A recording cut from a broadcast: its packets before the first keyframe give no picture,
+    which only a whole run counts (chunk 0 gave fewer frames than planned, or none)."""
+    plain = make_test_video(tmp_path / "plain.mkv", frames=60, audio=False, codec_options=GOP)
+    clip = tmp_path / "in" / "joined.mkv"
+    clip.parent.mkdir()
+    with av.open(str(plain)) as source, av.open(str(clip), "w") as out:
+        stream = out.add_stream_from_template(source.streams.video[0])
+        for number, packet in enumerate(p for p in source.demux(video=0) if p.dts is not None):
+            if number >= 5:  # from a frame that is not a keyframe
+                packet.stream = stream
+                out.mux(packet)
+    assert index_video(clip) is None
+    (chunked,) = run_batch(clip.parent, tmp_path / "out", jobs=2, chunk_seconds=0.5).files
+    (whole,) = run_batch(clip.parent, tmp_path / "whole", chunk_seconds=0).files
+    assert chunked.status == whole.status == "done" and chunked.frames == whole.frames > 40
 
 
 def test_join_refuses_missing_frames(long_clips, tmp_path):
@@ -509,8 +528,9 @@ def test_a_file_whose_chunk_skipped_damaged_frames_is_upscaled_again_whole(tmp_p
     make_test_video(tmp_path / "in" / "other.mkv", frames=60, codec_options=GOP)  # chunked, and joined
     settings = BatchSettings(model="bicubic", sink=SinkOptions(codec="ffv1"), on_decode_error="skip")
     progress = BatchProgress(stream=io.StringIO(), terminal=False)
-    with pytest.warns(UserWarning, match=f"damaged frames of {clip} were skipped in its chunk 0, and a file upscaled "
-                                         "in chunks keeps every frame: it is upscaled again whole"):
+    with pytest.warns(UserWarning, match=re.escape(
+            f"the chunk 0 of {clip} gave fewer frames than it holds (damaged frames skipped, or packets that gave no "
+            "picture), and a file upscaled in chunks keeps each frame in its place: it is upscaled again whole")):
         report = run_batch(tmp_path / "in", tmp_path / "out", settings, jobs=2, chunk_seconds=0.5,
                            on_file=progress.on_file, on_frame=progress.on_frame, on_plan=progress.on_plan)
     done = {file.input: (file.status, file.frames, file.frames_skipped) for file in report.files}
