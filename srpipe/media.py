@@ -24,7 +24,7 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".
 FOLDER_IMAGE_SUFFIXES = IMAGE_SUFFIXES | {".jpe", ".jfif", ".jif", ".avif", ".jp2", ".j2k"}
 #: video files that folder commands (batch, classify) pick up by name; FFmpeg reads more
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".ts", ".m2ts", ".mts", ".avi", ".flv",
-                            ".wmv", ".mpg", ".mpeg", ".vob", ".mxf", ".3gp", ".ogv", ".y4m", ".gif"})
+                            ".wmv", ".mpg", ".mpeg", ".vob", ".mxf", ".3gp", ".ogv", ".y4m", ".gif", ".apng"})
 # How the still-image formats begin (WebP: "RIFF", its size, "WEBP"; AVIF: its ftyp box, _still_avif)
 _IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM", b"II*\x00", b"MM\x00*",
                      b"\x00\x00\x00\x0cjP  \r\n\x87\n", b"\xff\x4f\xff\x51")  # JPEG 2000: JP2's box, a bare codestream

@@ -463,3 +463,15 @@ def test_a_stopped_worker_that_missed_its_signal_is_sent_it_again():
 
     assert _terminate(Pool(), []) is True  # ended by itself: not killed after TERMINATE_WAIT_S
     assert worker.exitcode == 0
+
+
+def test_an_animated_png_named_apng_is_upscaled_as_one(tmp_path):
+    """Its own name, .apng, is a video name too: it was passed over without a word."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    make_test_video(folder / "a.apng", codec="apng", pix_fmt="rgb24", frames=3, audio=False, title=None)
+    done = run_srpipe("batch", folder, tmp_path / "out", "-q", "--json")
+    assert done.returncode == 0, done.stderr.decode()
+    assert json.loads(done.stdout)["done"] == 1
+    upscaled = video_info(tmp_path / "out" / "a.apng")
+    assert upscaled["width"] == 128 and len(upscaled["times"]) == 3
