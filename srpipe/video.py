@@ -1422,9 +1422,11 @@ class PyAVSource(Source):
         flush.stream = self.video
         return flush
 
+    _deinterlaced_elsewhere = 0  # frames deinterlaced outside the part read (pts_range)
+
     @property
     def deinterlaced_frames(self) -> int:
-        return self._deinterlacer.count if self._deinterlacer is not None else 0
+        return self._deinterlacer.count - self._deinterlaced_elsewhere if self._deinterlacer is not None else 0
 
     def _count_container_losses(self, pts: list[int], end: int | None, corrupt: bool, joints: list[Fraction],
                                 keyframes: set[int]) -> None:
@@ -1548,7 +1550,10 @@ class PyAVSource(Source):
             if self._deinterlacer is None:
                 ready.append(frame)
                 continue
+            counted = self._deinterlacer.count
             ready += self._deinterlacer.frames(frame)
+            if not self._in_range(frame.pts):  # a neighbour's frame (a chunk's decoder reads some): not this part's
+                self._deinterlaced_elsewhere += self._deinterlacer.count - counted
         if last and self._deinterlacer is not None:
             ready += self._deinterlacer.flush()
         return ready

@@ -111,6 +111,7 @@ class FileResult:
     error: str | None = None
     frames_skipped: int = 0  # damaged input frames left out (--on-decode-error skip), as upscale's --json
     frames_concealed: int = 0  # damaged input frames the decoder mended and passed on
+    frames_deinterlaced: int = 0  # interlaced input frames made progressive
     input_stamp: dict | None = None  # the input's size and mtime before it was read (for the manifest)
     model: str | None = None  # what ran where a stand-in ran for the batch's model (espcn-lossless, espcn-image...)
     variant: str | None = None  # which of its variants ran, as upscale's summary says ("image weights, 8 views")
@@ -557,6 +558,7 @@ def run_job(job: Job) -> FileResult:
         return _failed(job, exc)
     return FileResult(str(job.rel), "done", job.out_rel, frames, time.perf_counter() - started,
                       frames_skipped=result.stats.frames_skipped, frames_concealed=result.stats.frames_concealed,
+                      frames_deinterlaced=result.stats.frames_deinterlaced,
                       input_stamp=stamp, model=result.model if result.model != settings.model else None,
                       variant=result.variant)
 
@@ -751,6 +753,7 @@ class _ChunkedFile:
     model: str | None = None  # a stand-in that ran its chunks (FileResult.model)
     variant: str | None = None  # which of its variants ran them (FileResult.variant)
     concealed: dict[int, int] = field(default_factory=dict)  # by chunk: its damaged frames the decoder mended
+    deinterlaced: dict[int, int] = field(default_factory=dict)  # by chunk: its interlaced frames made progressive
 
     def part(self, chunk: Chunk) -> Path:
         from srpipe.default_plugins.batch.chunks import PART_FORMAT
@@ -761,15 +764,17 @@ class _ChunkedFile:
         return [replace(self.job, output=self.part(c), chunk=c) for c in self.chunks if c.index in self.pending]
 
     def note_ran(self, chunk: Chunk, result: FileResult) -> None:
-        """What ran a finished chunk (its model and variant) and its frames the decoder mended, kept
-        beside the parts too, so that a later run that only joins them (every part done before it)
-        says it as well."""
+        """What ran a finished chunk (its model and variant), its frames the decoder mended and those
+        made progressive, kept beside the parts too, so that a later run that only joins them (every
+        part done before it) says it as well."""
         self.model = result.model or self.model
         self.variant = result.variant or self.variant
         self.concealed[chunk.index] = result.frames_concealed
+        self.deinterlaced[chunk.index] = result.frames_deinterlaced
         try:  # a new file moved into place: whatever had the name is never opened
             with tempfile.NamedTemporaryFile("w", dir=self.parts_dir, prefix=".ran-", delete=False) as kept:
-                json.dump({"model": self.model, "variant": self.variant, "concealed": self.concealed}, kept)
+                json.dump({"model": self.model, "variant": self.variant, "concealed": self.concealed,
+                           "deinterlaced": self.deinterlaced}, kept)
             os.replace(kept.name, self.parts_dir / RAN)
         except OSError:  # only the names are lost: the parts are what counts
             pass
@@ -781,11 +786,11 @@ class _ChunkedFile:
         if isinstance(ran, dict):
             self.model, self.variant = (value if isinstance(value, str) else None
                                         for value in (ran.get("model"), ran.get("variant")))
-            concealed = ran.get("concealed")
             chunks = {str(chunk.index): chunk for chunk in self.chunks}
-            for key, count in (concealed.items() if isinstance(concealed, dict) else ()):
-                if key in chunks and type(count) is int and 0 <= count <= chunks[key].frames:
-                    self.concealed[chunks[key].index] = count
+            for kept, counts in ((self.concealed, ran.get("concealed")), (self.deinterlaced, ran.get("deinterlaced"))):
+                for key, count in (counts.items() if isinstance(counts, dict) else ()):
+                    if key in chunks and type(count) is int and 0 <= count <= chunks[key].frames:
+                        kept[chunks[key].index] = count
 
 
 def _split(job: Job, out_dir: Path, chunk_seconds: float, makers: str) -> _ChunkedFile | None:
@@ -895,7 +900,8 @@ def _join(file: _ChunkedFile) -> FileResult:
         return _failed(job, exc)
     shutil.rmtree(file.parts_dir, ignore_errors=True)
     return FileResult(str(job.rel), "done", job.out_rel, frames, file.seconds + time.perf_counter() - started,
-                      frames_concealed=sum(file.concealed.values()), input_stamp=file.stamp, model=file.model,
+                      frames_concealed=sum(file.concealed.values()),
+                      frames_deinterlaced=sum(file.deinterlaced.values()), input_stamp=file.stamp, model=file.model,
                       variant=file.variant)
 
 

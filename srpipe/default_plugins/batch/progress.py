@@ -153,6 +153,8 @@ class BatchProgress:
             frames = f"{result.frames} frame{'s' * (result.frames != 1)}"
             # a stand-in for the model asked, and which of its variants ran (as upscale's summary says)
             ran = "".join(f", {what}" for what in (result.model, result.variant) if what)
+            if result.frames_deinterlaced:  # as upscale's summary says it
+                ran += f", {result.frames_deinterlaced} deinterlaced"
             text = f"done     {name} -> {shown(result.output)} ({frames}, {result.seconds:.1f} s{ran})"
         else:
             text = {"skipped": f"skipped  {name} ({error or 'already done'})",

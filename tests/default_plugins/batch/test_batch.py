@@ -475,3 +475,14 @@ def test_an_animated_png_named_apng_is_upscaled_as_one(tmp_path):
     assert json.loads(done.stdout)["done"] == 1
     upscaled = video_info(tmp_path / "out" / "a.apng")
     assert upscaled["width"] == 128 and len(upscaled["times"]) == 3
+
+
+def test_a_batch_says_how_many_frames_it_deinterlaced(tmp_path):
+    from srpipe.testing import make_interlaced_clip, test_pattern
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    make_interlaced_clip(folder / "tv.mp4", [test_pattern(64, 48, i) for i in range(8)])
+    done = run_srpipe("batch", folder, tmp_path / "out")
+    assert done.returncode == 0, done.stderr.decode()
+    assert re.search(r"done +tv\.mp4 -> tv\.mp4 \(4 frames, [0-9.]+ s, 4 deinterlaced\)", done.stderr.decode())

@@ -364,8 +364,9 @@ def test_a_chunked_interlaced_file_is_deinterlaced_as_one_process_does(tmp_path)
     assert len(starts) >= 3
     one, split = tmp_path / "one", tmp_path / "split"
     for out, args in ((one, ()), (split, ("--jobs", "2", "--chunk-seconds", "0.5"))):
-        done = run_srpipe("batch", clip.parent, out, "--crf", "0", *args, "-q")
+        done = run_srpipe("batch", clip.parent, out, "--crf", "0", *args, "--json")
         assert done.returncode == 0, done.stderr.decode()
+        assert json.loads(done.stdout)["files"][0]["frames_deinterlaced"] == 40  # as upscale's --json counts them
     frames = list(zip(decoded(one / "tv.mp4"), decoded(split / "tv.mp4"), strict=True))
     assert len(frames) == 40
     for (pts, a), (pts_split, b) in frames:
