@@ -48,6 +48,9 @@ class SizePlan:
     # The frames are shown turned a quarter (a phone's portrait video): --width and --height size the
     # picture as shown, so each method takes the stored size and works on it turned
     turned: bool = False
+    # The output's pixel format where one is asked for (--pix-fmt): sizes are rounded to its chroma
+    # subsampling too (4:2:0 written from a 4:2:2 or 4:4:4 input needs even sides)
+    pix_fmt: str | None = None
 
     def __post_init__(self):
         if self.scale is not None and (self.width is not None or self.height is not None):
@@ -110,6 +113,7 @@ class SizePlan:
         self.check_enlarges(width, height)  # also streams that no header sized, and frames that change size
         steps = (1, 1) if fmt is None or fmt.chroma_shift is None else (
             1 << fmt.chroma_shift[0], 1 << fmt.chroma_shift[1])
+        steps = tuple(max(step, out_step) for step, out_step in zip(steps, _chroma_steps(self.pix_fmt)))
         width, height = self._shown(width, height)
         step_x, step_y = self._shown(*steps)
         if self.scale is not None:
@@ -153,3 +157,17 @@ class SizePlan:
         if self.width is not None and self.height is not None:
             return f"{self.width}x{self.height}"
         return f"w{self.width}" if self.width is not None else f"h{self.height}"
+
+
+def _chroma_steps(pix_fmt: str | None) -> tuple[int, int]:
+    """How many pixels across and down share a chroma sample in ``pix_fmt`` (2, 2 for 4:2:0);
+    1, 1 for none given, or one FFmpeg does not know (its encoder refuses it, saying so)."""
+    if pix_fmt is None:
+        return 1, 1
+    import av
+
+    try:
+        fmt = av.VideoFormat(pix_fmt)
+    except ValueError:
+        return 1, 1
+    return 1024 // fmt.chroma_width(1024), 1024 // fmt.chroma_height(1024)

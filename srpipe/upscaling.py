@@ -137,7 +137,7 @@ def upscale(
     models = collect_models(pm)
     sizes = None
     if width is not None or height is not None or is_fractional(scale):
-        sizes = SizePlan(scale, width, height)
+        sizes = SizePlan(scale, width, height, pix_fmt=sink_options.pix_fmt)
         spec, scale = models.upscaler(model, None, weights)
         scale = sizes.model_scale(spec.scales, model) if sizes.scale is not None else None
     else:

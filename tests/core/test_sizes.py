@@ -36,6 +36,19 @@ def test_computed_sides_round_to_the_chroma_subsampling():
     assert SizePlan(scale=1.5).size(641, 359, YUV422) == (962, 539)  # 4:2:2: only widths halve
     assert SizePlan(scale=1.5).size(641, 359, YUV444) == (962, 539)  # halves round up
     assert SizePlan(scale=1.5).size(641, 359, None) == (962, 539)    # grey, images
+    # a --pix-fmt that subsamples more than the input: its rounding (4:2:0 from a 4:2:2 or 4:4:4 master)
+    assert SizePlan(scale=1.5, pix_fmt="yuv420p").size(641, 359, YUV444) == (962, 538)
+    assert SizePlan(width=832, pix_fmt="yuv420p").size(640, 361, YUV422) == (832, 470)  # 469.3
+    assert SizePlan(scale=1.5, pix_fmt="yuv444p").size(641, 359, YUV420) == (962, 538)  # never finer than the input
+
+
+def test_a_computed_size_fits_the_pix_fmt_asked_for(cli_run, tmp_path):
+    clip = make_test_video(tmp_path / "master.mkv", width=640, height=361, frames=2, codec="ffv1", pix_fmt="yuv422p",
+                           audio=False)
+    done = cli_run("upscale", clip, "--width", "832", "--pix-fmt", "yuv420p", "-o", tmp_path / "out.mp4")
+    assert done.exit_code == 0, done.output
+    info = video_info(tmp_path / "out.mp4")
+    assert (info["width"], info["height"], info["pix_fmt"]) == (832, 470, "yuv420p")
 
 
 @pytest.mark.parametrize("plan, scales, size, model_scale", [
