@@ -1452,7 +1452,7 @@ class PyAVSource(Source):
             return
         gaps = [(a, b) for a, b in zip(pts, pts[1:]) if b > a]
         steps = [b - a for a, b in gaps]
-        step, lost = None, 0
+        step, lost, first = None, 0, None  # first: the time after which frames went missing first
         if steps:
             step, count = Counter(steps).most_common(1)[0]
             if count < 0.9 * len(steps):  # variable frame rate: a long frame is no loss
@@ -1463,7 +1463,9 @@ class PyAVSource(Source):
                 holes = [(a, b) for i, ((a, b), d) in enumerate(zip(gaps, steps))
                          if 1.5 * step < d and max(steps[i:i + CUT_END_FRAMES + 1]) <= longest
                          and not any(a - near <= joint <= b + near for joint in joined)]
-                lost += sum(round((b - a) / step) - 1 for a, b in holes if b not in keyframes)
+                lost_in = [(a, b) for a, b in holes if b not in keyframes]
+                lost += sum(round((b - a) / step) - 1 for a, b in lost_in)
+                first = lost_in[0][0] if lost_in else None
                 pauses = [(a, b) for a, b in holes if b in keyframes]
                 if pauses:
                     (a, b), tb = pauses[0], self.time_base
@@ -1477,6 +1479,7 @@ class PyAVSource(Source):
         # One frame short is a writer's rounding (ASF's), not a loss
         if step and stated is not None and stated - end > 1.5 * step:
             lost += round((stated - end) / step)
+            first = end if first is None else first
         lost -= self.skipped_frames  # those the decoder refused are in the gaps too
         if lost <= 0:
             return
@@ -1488,9 +1491,10 @@ class PyAVSource(Source):
                               f"about {lost} video frame{'s' * (lost != 1)} before the end its header states; check "
                               "the server or the connection, and try again, or rerun with --on-decode-error skip to "
                               "keep the frames that came")
+        after = f", the first after {float(first * self.time_base):.3f} s," if first is not None else ""
         raise SrpipeError(f"{self.location} is damaged: its container lost about {lost} video "
-                          f"frame{'s' * (lost != 1)} that could not be read; rerun with --on-decode-error skip to keep "
-                          "the frames that could be read")
+                          f"frame{'s' * (lost != 1)}{after} that could not be read; rerun with --on-decode-error skip "
+                          "to keep the frames that could be read")
 
     def _in_range(self, pts: int | None) -> bool:
         """Whether a frame at ``pts`` is one of the part read (``pts_range``): a chunk's decoder
