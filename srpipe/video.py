@@ -1452,7 +1452,7 @@ class PyAVSource(Source):
             return
         gaps = [(a, b) for a, b in zip(pts, pts[1:]) if b > a]
         steps = [b - a for a, b in gaps]
-        step, lost, first = None, 0, None  # first: the time after which frames went missing first
+        step, lost, first = None, 0, None  # first: when the first frame missing would have been shown
         if steps:
             step, count = Counter(steps).most_common(1)[0]
             if count < 0.9 * len(steps):  # variable frame rate: a long frame is no loss
@@ -1465,7 +1465,7 @@ class PyAVSource(Source):
                          and not any(a - near <= joint <= b + near for joint in joined)]
                 lost_in = [(a, b) for a, b in holes if b not in keyframes]
                 lost += sum(round((b - a) / step) - 1 for a, b in lost_in)
-                first = lost_in[0][0] if lost_in else None
+                first = lost_in[0][0] + step if lost_in else None
                 pauses = [(a, b) for a, b in holes if b in keyframes]
                 if pauses:
                     (a, b), tb = pauses[0], self.time_base
@@ -1491,7 +1491,7 @@ class PyAVSource(Source):
                               f"about {lost} video frame{'s' * (lost != 1)} before the end its header states; check "
                               "the server or the connection, and try again, or rerun with --on-decode-error skip to "
                               "keep the frames that came")
-        after = f", the first after {float(first * self.time_base):.3f} s," if first is not None else ""
+        after = f", the first at {float(first * self.time_base):.3f} s," if first is not None else ""
         raise SrpipeError(f"{self.location} is damaged: its container lost about {lost} video "
                           f"frame{'s' * (lost != 1)}{after} that could not be read; rerun with --on-decode-error skip "
                           "to keep the frames that could be read")
