@@ -613,6 +613,9 @@ def run_bench(input: str | None = None, models: tuple[str, ...] = ("bicubic",), 
     upscale_options = (*(("--max-pixels", str(max_pixels)) if max_pixels else ()),
                        "--on-decode-error", on_decode_error)
     if input is not None:
+        if os.path.isdir(input):  # check_input's advice (srpipe batch) is upscale's: batch times nothing
+            raise SrpipeError(f"{input} is a folder; srpipe bench times one video file: give one, or none for a "
+                              "generated clip")
         check_input(input)
         kind = "standard input" if input == "-" else special_kind(input)
         if kind:  # it would give its frames once, then wait
