@@ -8,9 +8,12 @@ GFLOP/s set against the device's float32 matrix-multiply rate.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import os
 import re
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -19,7 +22,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import av
 
@@ -28,6 +31,7 @@ from srpipe.device import resolve_device
 from srpipe.errors import SrpipeError
 from srpipe.frames import Frame
 from srpipe.media import SinkOptions, SourceOptions, is_image_file
+from srpipe.memory import check_frame_size
 from srpipe.models import UpscalerTraits
 from srpipe.outputs import special_kind
 from srpipe.pipeline import upscale_frames
@@ -74,18 +78,43 @@ def _timed(function, repeats: int) -> list[float]:
     return times
 
 
-def _decode_all(path: str) -> list[Frame]:
-    source = PyAVSource(path, SourceOptions())
+# The stage rows hold the frames they time in memory, decoded and upscaled (bicubic's, the encoder's
+# input): on a long or large clip they are timed on its first frames that fit in this many bytes
+# (1 GiB: 125 frames of 640x360 upscaled x4, 69 of 1920x1080 x2); the whole processes run it all.
+STAGE_MEMORY = 1 << 30
+
+
+def _decoded(path: str, options: SourceOptions | None = None) -> Iterator[Frame]:
+    source = PyAVSource(path, options or SourceOptions())
     try:
-        frames = [item for item in source.items() if isinstance(item, Frame)]
+        yield from (item for item in source.items() if isinstance(item, Frame))
     finally:
         source.close()
-    return frames
 
 
-def bench_decode(path: str, repeats: int) -> Measurement:
-    frames = len(_decode_all(path))
-    times = _timed(lambda: _decode_all(path), repeats)
+def _decode_all(path: str, options: SourceOptions | None = None, limit: int | None = None) -> list[Frame]:
+    """The first ``limit`` frames of ``path`` (None: all)."""
+    with contextlib.closing(_decoded(path, options)) as frames:
+        return list(itertools.islice(frames, limit))
+
+
+def stage_frames(path: str, options: SourceOptions, scale: int) -> tuple[list[Frame], bool]:
+    """The first frames of ``path`` that fit in STAGE_MEMORY with their upscales by ``scale``, and
+    whether they are all of its frames."""
+    frames, used = [], 0
+    with contextlib.closing(_decoded(path, options)) as decoded:
+        for frame in decoded:
+            planes = [*frame.planes, *([] if frame.alpha is None else [frame.alpha])]
+            used += sum(plane.nbytes for plane in planes) * (1 + scale * scale)
+            if frames and used > STAGE_MEMORY:
+                return frames, False
+            frames.append(frame)
+    return frames, True
+
+
+def bench_decode(path: str, repeats: int, options: SourceOptions, frames: int) -> Measurement:
+    """Decoding the first ``frames`` frames of ``path``."""
+    times = _timed(lambda: _decode_all(path, options, frames), repeats)
     return Measurement("decode", None, [frames / t for t in times], {"frames": frames})
 
 
@@ -137,17 +166,19 @@ def bench_upscale(frames: list[Frame], name: str, scale: int, device: str, batch
 
 
 def bench_encode(path: str, upscaled: list[Frame], repeats: int, folder: Path,
-                 sink_options: SinkOptions) -> Measurement:
+                 sink_options: SinkOptions, suffix: str = ".mp4") -> Measurement:
+    output = folder / f"encode{suffix}"
+
     def run():
         source = PyAVSource(path, SourceOptions())
-        sink = PyAVSink(str(folder / "encode.mp4"), source, sink_options)
+        sink = PyAVSink(str(output), source, sink_options)
         try:
             for frame in upscaled:
                 sink.write_frame(frame)
             sink.finish()
         finally:
             source.close()
-        os.unlink(folder / "encode.mp4")
+        os.unlink(output)
 
     times = _timed(run, repeats)
     return Measurement("encode", None, [len(upscaled) / t for t in times])
@@ -185,10 +216,19 @@ class WholeRun:
     stderr: str
 
     def check(self, expected: int = 0) -> "WholeRun":
+        """Refuse a run that did not end with ``expected``, giving its reason (:meth:`reason`)."""
         if self.code != expected:
-            last = self.stderr.strip().splitlines()[-1:] or ["no message"]
-            raise RuntimeError(f"{' '.join(self.command)} exited with {self.code}, not {expected}: {last[0]}")
+            raise SrpipeError(f"{shlex.join(self.command)} exited with {self.code}, not {expected}: {self.reason()}")
         return self
+
+    def reason(self) -> str:
+        """Why the command failed: srpipe's ``Error:`` line where it printed one, else the first line
+        (ffmpeg, at ``-v error``, says the cause first, then each thing that failed after it), without
+        the address FFmpeg gives its component ("[mp4 @ 0x5645...] flac in MP4 ...": "mp4: flac ...")."""
+        lines = [line.strip() for line in self.stderr.splitlines() if line.strip()]
+        errors = [line for line in lines if line.startswith("Error:")]
+        line = errors[-1] if errors else lines[0] if lines else "no message"
+        return re.sub(r"^\[(\w+) @ 0x[0-9a-f]+\] ", r"\1: ", line)
 
 
 def run_whole_process(command: list[str], folder: Path) -> WholeRun:
@@ -205,16 +245,18 @@ def run_whole_process(command: list[str], folder: Path) -> WholeRun:
 
 def upscale_command(path: str, name: str, scale: int, device: str, output: Path, weights: str | None = None,
                     options: tuple[str, ...] = ()) -> list[str]:
-    """``srpipe upscale PATH -m NAME ... --json`` as a user types it, with ``options`` added."""
-    return [*srpipe_command(), "upscale", path, "-o", str(output), "-m", name, "-s", str(scale), "--device", device,
-            "--json", "-q", "--overwrite", *(["--weights", weights] if weights else []), *options]
+    """``srpipe upscale -m NAME ... --json -- PATH`` as a user types it, with ``options`` added (PATH
+    after ``--``: a file named -clip.mp4 is not an option)."""
+    return [*srpipe_command(), "upscale", "-o", str(output), "-m", name, "-s", str(scale), "--device", device,
+            "--json", "-q", "--overwrite", *(["--weights", weights] if weights else []), *options, "--", path]
 
 
 def bench_end_to_end(path: str, name: str, scale: int, device: str, folder: Path, backend: str = AUTO,
-                     weights: str | None = None) -> Measurement:
-    """One ``srpipe upscale`` as a user runs it: frames per second of the whole process,
-    start-up included, and of the pipeline alone (its own summary)."""
-    command = upscale_command(path, name, scale, device, folder / "e2e.mp4", weights, ("--backend", backend))
+                     weights: str | None = None, suffix: str = ".mp4", options: tuple[str, ...] = ()) -> Measurement:
+    """One ``srpipe upscale`` as a user runs it, with ``options`` added: frames per second of the
+    whole process, start-up included, and of the pipeline alone (its own summary)."""
+    command = upscale_command(path, name, scale, device, folder / f"e2e{suffix}", weights,
+                              ("--backend", backend, *options))
     run = run_whole_process(command, folder).check()
     summary = json.loads(run.stdout)
     extra = {"peak_rss_mib": round(run.peak_mib), "pipeline_fps": summary["fps"]}
@@ -229,10 +271,34 @@ FFMPEG_SCALERS = {"bicubic": "bicubic", "lanczos": SWSCALE_FLAGS["lanczos"]}
 
 def ffmpeg_command(ffmpeg: str, path: str, method: str, scale: int, output: Path) -> list[str]:
     """ffmpeg's CLI doing srpipe's job: its scale filter with the same method (FFMPEG_SCALERS),
-    srpipe's encoder settings, the audio copied."""
-    return [ffmpeg, "-v", "error", "-y", "-i", path,
-            "-vf", f"scale=iw*{scale}:ih*{scale}:flags={FFMPEG_SCALERS[method]}",
-            "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-c:a", "copy", str(output)]
+    srpipe's encoder settings, frame for frame (each frame keeps its time, as srpipe's do: no
+    frames made up or dropped for a constant rate), the video srpipe upscales and every audio and
+    subtitle stream copied, as srpipe copies them."""
+    with av.open(path) as container:
+        video = main_video(container).index
+    return [ffmpeg, "-v", "error", "-y", "-i", f"file:{path}", "-map", f"0:{video}", "-map", "0:a?", "-map", "0:s?",
+            "-vf", f"scale=iw*{scale}:ih*{scale}:flags={FFMPEG_SCALERS[method]}", "-fps_mode", "passthrough",
+            "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-c:a", "copy", "-c:s", "copy", str(output)]
+
+
+# The sound and subtitle codecs an MP4 holds both in srpipe's FFmpeg and in the system's (FFmpeg 5.1's
+# takes no PCM, and FLAC only with -strict -2)
+MP4_HOLDS = frozenset({"aac", "mp3", "ac3", "eac3", "opus", "alac", "mov_text"})
+
+
+def output_suffix(path: str) -> str:
+    """The container bench's runs write ``path``'s job to: .mp4, or .mkv where a stream srpipe and
+    ffmpeg copy would not fit an MP4 (PCM, FLAC, SRT or ASS subtitles), so that both do the same job."""
+    with av.open(path) as container:
+        copied = [stream for stream in container.streams if stream.type in ("audio", "subtitle")]
+        fits = all(stream.codec_context is not None and stream.codec_context.name in MP4_HOLDS for stream in copied)
+    return ".mp4" if fits else ".mkv"
+
+
+def written_frames(path: Path) -> int:
+    """The video frames a file holds: its first video stream's packets (one a frame, as x264 writes)."""
+    with av.open(str(path)) as container:
+        return sum(1 for packet in container.demux(container.streams.video[0]) if packet.size)
 
 
 def system_ffmpeg() -> str | None:
@@ -249,11 +315,14 @@ def system_ffmpeg() -> str | None:
     return ffmpeg if " libx264 " in encoders else None
 
 
-def bench_ffmpeg(ffmpeg: str, path: str, method: str, scale: int, frames: int, folder: Path) -> Measurement:
-    """One run of ffmpeg's CLI doing the same job (:func:`ffmpeg_command`)."""
-    run = run_whole_process(ffmpeg_command(ffmpeg, path, method, scale, folder / "ffmpeg.mp4"), folder).check()
+def bench_ffmpeg(ffmpeg: str, path: str, method: str, scale: int, folder: Path, suffix: str = ".mp4") -> Measurement:
+    """One run of ffmpeg's CLI doing the same job (:func:`ffmpeg_command`), at the rate of the
+    frames it wrote."""
+    output = folder / f"ffmpeg{suffix}"
+    run = run_whole_process(ffmpeg_command(ffmpeg, path, method, scale, output), folder).check()
+    frames = written_frames(output)
     return Measurement("ffmpeg end-to-end", method, [frames / run.seconds],
-                       {"peak_rss_mib": round(run.peak_mib)})
+                       {"peak_rss_mib": round(run.peak_mib), "frames": frames})
 
 
 def bench_memory_growth(model: str, scale: int, device: str, frames: int, folder: Path) -> dict:
@@ -383,10 +452,10 @@ def _whole_upscale(clip: Path, name: str, scale: int, device: str, folder: Path,
     return {"fps": summary["frames"] / run.seconds, "backend": summary.get("backend"), "reuse": summary.get("reuse")}
 
 
-def _whole_ffmpeg(ffmpeg: str, clip: Path, scale: int, frames: int, folder: Path) -> dict:
-    run = run_whole_process(ffmpeg_command(ffmpeg, str(clip), "bicubic", scale, folder / "speed-ffmpeg.mp4"),
-                            folder).check()
-    return {"fps": frames / run.seconds}
+def _whole_ffmpeg(ffmpeg: str, clip: Path, scale: int, folder: Path) -> dict:
+    output = folder / "speed-ffmpeg.mp4"
+    run = run_whole_process(ffmpeg_command(ffmpeg, str(clip), "bicubic", scale, output), folder).check()
+    return {"fps": written_frames(output) / run.seconds}
 
 
 def _stage(frames: list[Frame], upscaler, name: str, policy) -> dict:
@@ -486,8 +555,7 @@ def bench_speed_features(names: tuple[str, ...], scale: int, device: str, folder
     for label, clip in clips.items():
         if ffmpeg:
             rows.append(SpeedRow(label, "whole", FFMPEG_REFERENCE,
-                                 lambda clip=clip, n=len(decoded[label]): _whole_ffmpeg(ffmpeg, clip, scale, n,
-                                                                                        folder)))
+                                 lambda clip=clip: _whole_ffmpeg(ffmpeg, clip, scale, folder)))
         for name in names:
             for options in variants[name]:
                 rows.append(SpeedRow(label, "whole", " ".join(["upscale -m", name, *options]),
@@ -531,15 +599,23 @@ def run_bench(input: str | None = None, models: tuple[str, ...] = ("bicubic",), 
               device: str = "auto", batch_sizes: tuple[int, ...] = (1, 8), repeats: int = 3, memory_frames: int = 0,
               log=lambda line: None, backends: tuple[str, ...] = (AUTO,), startup: bool = True,
               weights: str | None = None, speed_features: bool = False, speed_size: tuple[int, int] = (640, 360),
-              speed_frames: int = 120) -> dict:
+              speed_frames: int = 120, max_pixels: int | None = None, on_decode_error: str = "stop") -> dict:
     """Measure every stage; returns the report as a dict. Neural models are measured once
     per name in ``backends``. ``memory_frames`` > 0 adds the memory-growth check on
     generated clips of that many frames and ten times more. ``startup`` adds whole commands
     on a tiny clip against a bare interpreter (:func:`bench_startup`). ``speed_features`` adds
     :func:`bench_speed_features` for the models tile reuse works for, on clips of ``speed_size``
     and ``speed_frames``. ``scale`` defaults to the first model's own; ``weights`` goes to the
-    models that take a checkpoint."""
+    models that take a checkpoint. ``max_pixels`` and ``on_decode_error`` are upscale's options,
+    for bench's own reads of the clip and its ``srpipe upscale`` runs. The stage rows time the
+    first frames of the clip that fit in STAGE_MEMORY, the whole processes all of it."""
+    source_options = SourceOptions(max_pixels=max_pixels, on_decode_error=on_decode_error)
+    upscale_options = (*(("--max-pixels", str(max_pixels)) if max_pixels else ()),
+                       "--on-decode-error", on_decode_error)
     if input is not None:
+        if os.path.isdir(input):  # check_input's advice (srpipe batch) is upscale's: batch times nothing
+            raise SrpipeError(f"{input} is a folder; srpipe bench times one video file: give one, or none for a "
+                              "generated clip")
         check_input(input)
         kind = "standard input" if input == "-" else special_kind(input)
         if kind:  # it would give its frames once, then wait
@@ -548,7 +624,9 @@ def run_bench(input: str | None = None, models: tuple[str, ...] = ("bicubic",), 
         if is_image_file(input):
             raise SrpipeError(f"{input} is a still image; srpipe bench times video: give a clip, or none for a "
                               "generated one")
-        PyAVSource(input, SourceOptions()).close()  # a file with no video, or none at all, is refused now
+        source = PyAVSource(input, source_options)  # a file with no video, or none at all, is refused now
+        source.close()
+        check_frame_size(input, source.width, source.height, max_pixels)  # a header may claim a huge frame
     registry = collect_models(get_plugin_manager())
     specs = [registry.get(name, kind="upscaler") for name in models]
     scale = scale or specs[0].default_scale
@@ -568,17 +646,23 @@ def run_bench(input: str | None = None, models: tuple[str, ...] = ("bicubic",), 
     runs = [(spec.name, backend) for spec in specs for backend in (backends if spec.accepts_backend else (AUTO,))]
     for backend in {backend for _, backend in runs if backend != AUTO}:  # unknown or unavailable: said before any stage
         collect_backends(get_plugin_manager()).select(backend, device)
-    peak = None
-    if any(spec.accepts_backend for spec in specs):  # the yardstick of networks' arithmetic
-        peak = bench_matmul(device)
-        log({"stage": "matmul", "model": None, "gflops": peak})
     with tempfile.TemporaryDirectory(prefix="srpipe-bench-") as temp:
         folder = Path(temp)
         path = input or str(generated_clip(folder))
         with av.open(path) as container:
             stream = main_video(container)
             size = f"{stream.codec_context.width}x{stream.codec_context.height}"
-        frames = _decode_all(path)
+        frames, whole = stage_frames(path, source_options, scale)
+        if not frames:  # said before any row
+            raise SrpipeError(f"{path} has no frame that decodes; check the file")
+        suffix = output_suffix(path)
+        peak = None
+        if any(spec.accepts_backend for spec in specs):  # the yardstick of networks' arithmetic
+            peak = bench_matmul(device)
+            log({"stage": "matmul", "model": None, "gflops": peak})
+        if not whole:
+            log({"stage": "note", "text": f"stages: the first {len(frames)} frames (what fits in "
+                                          f"{STAGE_MEMORY >> 20} MiB decoded and upscaled); whole processes: all"})
         results = []
 
         def record(measurement):
@@ -586,21 +670,22 @@ def run_bench(input: str | None = None, models: tuple[str, ...] = ("bicubic",), 
                 results.append(measurement)
                 log(measurement.to_dict())
 
-        record(bench_decode(path, repeats))
+        record(bench_decode(path, repeats, source_options, len(frames)))
         for name, backend in runs:
             for batch_size in batch_sizes:
                 record(bench_upscale(frames, name, scale, device, batch_size, repeats, backend, peak,
                                      with_weights.get(name)))
         spec = collect_models(get_plugin_manager()).get("bicubic")
         upscaled = upscale_frames(frames, spec.load(scale=scale, device="cpu"), "bicubic")
-        record(bench_encode(path, upscaled, repeats, folder, SinkOptions(scale=scale)))
+        record(bench_encode(path, upscaled, repeats, folder, SinkOptions(scale=scale), suffix))
         # srpipe and ffmpeg take turns, so that both see the same state of a shared machine
         whole_runs = [lambda name=name, backend=backend: bench_end_to_end(path, name, scale, device, folder, backend,
-                                                                          with_weights.get(name))
+                                                                          with_weights.get(name), suffix,
+                                                                          upscale_options)
                       for name, backend in runs]
         ffmpeg = system_ffmpeg()
         ffmpeg_methods = tuple(method for method in FFMPEG_SCALERS if ffmpeg and method in models)
-        whole_runs += [lambda method=method: bench_ffmpeg(ffmpeg, path, method, scale, len(frames), folder)
+        whole_runs += [lambda method=method: bench_ffmpeg(ffmpeg, path, method, scale, folder, suffix)
                        for method in ffmpeg_methods]
         for measurement in _in_turns(whole_runs, repeats):
             record(measurement)
@@ -620,6 +705,8 @@ def run_bench(input: str | None = None, models: tuple[str, ...] = ("bicubic",), 
         "cores": os.cpu_count(),
         "matmul_gflops": peak,
         "repeats": repeats,
+        "stage_frames": len(frames),  # the stage rows' (all the clip's where "stage_frames_whole")
+        "stage_frames_whole": whole,
         "results": [m.to_dict() for m in results],
     }
     report["ratios"] = _ratios(results)

@@ -9,6 +9,8 @@ from srpipe.cli.options import (
     backend_option,
     device_option,
     json_option,
+    max_pixels_option,
+    on_decode_error_option,
     quiet_option,
     scale_option,
     weights_option,
@@ -55,20 +57,26 @@ class EvenSize(click.ParamType):
               help="Size of the --speed-features clips; the live one is 4:3 at this width (640x480).")
 @click.option("--speed-frames", type=click.IntRange(min=2), default=120, show_default=True,
               help="Frames in each --speed-features clip (30 fps).")
+@max_pixels_option
+@on_decode_error_option
 @quiet_option
 @json_option
 def bench(input, models, scale, weights, device, batch_sizes, backends, repeats, memory_frames, startup,
-          speed_features, speed_size, speed_frames, quiet, as_json):
+          speed_features, speed_size, speed_frames, max_pixels, on_decode_error, quiet, as_json):
     """Measure frames per second of each stage alone and of whole commands.
 
     INPUT defaults to a generated 640x360 clip of 125 frames (5 s). Stages:
     decode, upscale (per model, backend and batch size, with GFLOP/s for neural
     models and their share of the float32 matrix-multiply rate, measured first),
-    encode (libx264 veryfast, crf 18). Then whole processes, as a user times
+    encode (libx264 veryfast, crf 18), on the clip's first frames that fit in
+    1 GiB decoded and upscaled (all of a short clip; the output says how many
+    otherwise). Then whole processes on every frame, as a user times
     them, start-up included: `srpipe upscale` on INPUT (with its peak memory)
     taking turns with, when a system ffmpeg exists, ffmpeg's own scale filter
-    (bicubic, and lanczos when it is measured) + x264 on the same clip, with
-    each classical upscaler's ratio to it; and (--startup) every model, --help,
+    (bicubic, and lanczos when it is measured) + x264 on the same clip, frame
+    for frame (-fps_mode passthrough), with each classical upscaler's ratio to
+    it; both write an MP4, or an MKV where INPUT's sound or subtitles do not
+    fit one (PCM, FLAC, SRT...); and (--startup) every model, --help,
     `models list` and error paths on a 3-frame clip against the floor, a bare
     `python -c 'import av, numpy'`, and ffmpeg's same job on that clip.
     --speed-features: for each model that reuses tiles, on a generated
@@ -92,6 +100,9 @@ def bench(input, models, scale, weights, device, batch_sizes, backends, repeats,
 
     def log(row):
         if as_json or quiet:
+            return
+        if row["stage"] == "note":
+            click.echo(row["text"], err=True)
             return
         if row["stage"] == "speed":
             click.echo(speed_line(row), err=True)
@@ -119,7 +130,7 @@ def bench(input, models, scale, weights, device, batch_sizes, backends, repeats,
     with prints_to_stderr() if as_json else contextlib.nullcontext():  # the JSON is standard output's alone
         report = run_bench(input, tuple(models), whole_scale(scale, "bench"), device, tuple(batch_sizes), repeats,
                            memory_frames, log, tuple(backends), startup, weights, speed_features, speed_size,
-                           speed_frames)
+                           speed_frames, max_pixels, on_decode_error)
     if as_json:
         click.echo(json.dumps(report, indent=2))
     elif not quiet:

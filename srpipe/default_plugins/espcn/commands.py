@@ -4,6 +4,7 @@ import collections
 import contextlib
 import json
 import re
+import warnings
 from pathlib import Path
 
 import click
@@ -220,6 +221,14 @@ def evaluate(model, data, video, scale, weights, device, downscale, degrade, crf
                           "scores; give --score default or another backend")
     upscaler = load_upscaler(spec, backends, scale=scale, device=device, weights=weights, backend=backend,
                              exact=score == "exact")
+    from srpipe.models import UpscalerTraits
+
+    if score != "default" and not spec.accepts_backend and UpscalerTraits.of(upscaler).receptive_radius is None:
+        # no tile reuse, int8 or other network for --exact to leave out: its column would repeat the default's
+        if click.get_current_context().get_parameter_source("score") != click.core.ParameterSource.DEFAULT:
+            warnings.warn(f"{model} runs the same with --exact (it has no tile reuse or int8 to leave out): it is "
+                          f"scored once, not as --score {score} would")
+        score = "default"
     from srpipe.plugin_guard import plugin_code
 
     if video is not None:
@@ -240,13 +249,17 @@ def evaluate(model, data, video, scale, weights, device, downscale, degrade, crf
     if as_json:
         click.echo(json.dumps({"model": model, "scale": upscaler.scale, "downscale": downscale, "degrade": degrade,
                                **report}, indent=2))
-        return
-    # the reference beside the model: MATLAB's bicubic upscale of the LR (imresize), as papers score it,
-    # which -m bicubic (srpipe's own, in the model's column) is not
-    click.echo(f"{'image':<14} {model + ' PSNR/SSIM':>24} {'MATLAB bicubic PSNR/SSIM':>24}")
-    for row in report["images"] + [{"name": "mean", **report["mean"]}]:
-        click.echo(f"{shown(row['name']):<14} {row['psnr']:>15.2f} / {row['ssim']:.4f} "
-                   f"{row['bicubic_psnr']:>15.2f} / {row['bicubic_ssim']:.4f}")
+    else:
+        # the reference beside the model: MATLAB's bicubic upscale of the LR (imresize), as papers score it,
+        # which -m bicubic (srpipe's own, in the model's column) is not
+        click.echo(f"{'image':<14} {model + ' PSNR/SSIM':>24} {'MATLAB bicubic PSNR/SSIM':>24}")
+        for row in report["images"] + [{"name": "mean", **report["mean"]}]:
+            click.echo(f"{shown(row['name']):<14} {row['psnr']:>15.2f} / {row['ssim']:.4f} "
+                       f"{row['bicubic_psnr']:>15.2f} / {row['bicubic_ssim']:.4f}")
+    if report["not_scored"]:
+        count, total = len(report["not_scored"]), len(report["not_scored"]) + len(report["images"])
+        raise SrpipeError(f"{count} of {total} images could not be scored (each named above); the scores are of "
+                          "the others")
 
 
 def _set_apart_from_default(name: str, value) -> bool:
@@ -264,11 +277,11 @@ def _evaluate_video(model, video, scale, weights, backend, crf_list, frames, as_
     from srpipe.errors import SrpipeError
 
     items = [item.strip() for item in crf_list.split(",")]
-    if not all(re.fullmatch("[0-9]+", item) for item in items):
+    if not all(re.fullmatch("-?[0-9]+", item) for item in items):
         raise SrpipeError(f"--crfs takes comma-separated integers, e.g. 0,23,30; got {crf_list!r}")
     crfs = [int(item) for item in items]
     if not all(0 <= c <= 51 for c in crfs):
-        raise SrpipeError("x264 crf values must be between 0 (lossless) and 51")
+        raise SrpipeError(f"--crfs takes x264 crf values from 0 (lossless) to 51; got {crf_list}")
     if len(set(crfs)) != len(crfs):
         raise SrpipeError(f"--crfs {crf_list} names a crf twice; give each once")
     models = {"bicubic": None, **({model: weights} if score != "exact" else {})}
@@ -301,6 +314,11 @@ def _evaluate_video(model, video, scale, weights, backend, crf_list, frames, as_
                           "of the others")
 
 
+def _difference(value: float) -> str:
+    """A difference in dB with its sign, +0.00 for what rounds to nothing (never -0.00)."""
+    return f"{round(value, 2) + 0.0:+.2f}"
+
+
 def _show_video_report(report, rows, header, align, model, as_json):
     if as_json:
         click.echo(json.dumps(report, indent=2))
@@ -314,8 +332,8 @@ def _show_video_report(report, rows, header, align, model, as_json):
     for key, count, psnr in rows:
         scores, base = [psnr[label] for label in columns], psnr["bicubic"]
         click.echo(f"{key:{align}{width}} {count:>6} " + " ".join(f"{value:>20.2f}" for value in scores)
-                   + (f" {scores[0] - scores[1]:>+8.2f}" if both else "")
-                   + f" {base:>16.2f} {scores[0] - base:>+7.2f}")
+                   + (f" {_difference(scores[0] - scores[1]):>8}" if both else "")
+                   + f" {base:>16.2f} {_difference(scores[0] - base):>7}")
     clips = report["clips"] if "clips" in report else [report]
     # (crf, what ran) where a stand-in ran (espcn-lossless on lossless encodes, say), counting clips
     stand_ins = collections.Counter(pair for clip in clips for pair in {

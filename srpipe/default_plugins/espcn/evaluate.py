@@ -85,13 +85,10 @@ def training_images(folders, holdout: int = 0) -> tuple[list[Path], list[Path]]:
     images = []
     for folder in folders:
         paths = image_paths(folder)
-        below = sorted(sub.name for sub in Path(folder).iterdir() if sub.is_dir() and image_paths(sub))
-        searched = f"; its sub-folders with images ({', '.join(below)}) are not searched: give each as --data"
         if not paths:
-            raise SrpipeError(f"no images in {folder}" + (searched if below else
-                                                          "; give a folder of PNG/BMP/JPEG/TIFF images"))
-        if below:
-            warnings.warn(f"trained only on the images directly in {folder}{searched}")
+            raise SrpipeError(f"no images in {folder}{_not_searched(folder)}")
+        if below := _not_searched(folder, ""):
+            warnings.warn(f"trained only on the images directly in {folder}{below}")
         images += distinct_images(paths, seen)
     with warnings.catch_warnings():  # each passed over was named above
         warnings.simplefilter("ignore")
@@ -104,22 +101,57 @@ def training_images(folders, holdout: int = 0) -> tuple[list[Path], list[Path]]:
     return [path for path in images if _identity(path) not in held_files], held
 
 
-def scorable_images(folder: str | Path, scale: int, max_pixels: int | None = None) -> list[Path]:
-    """The images of ``folder``, each file once (:func:`distinct_images`), each checked from its
-    header before any is decoded: refused where there are none, where one has more pixels than
-    ``max_pixels`` (None: ``--max-pixels``'s default), or is too small to score, so that a run
-    stops at once, not part way through."""
-    paths = distinct_images(image_paths(folder), {})
+def _not_searched(folder: str | Path, otherwise: str = "; give a folder of PNG/BMP/JPEG/TIFF images") -> str:
+    """What to say of ``folder``'s sub-folders that hold images (only the images directly in a
+    folder are read), or ``otherwise`` where none does."""
+    below = sorted(sub.name for sub in Path(folder).iterdir()
+                   if sub.is_dir() and not sub.name.startswith(".") and image_paths(sub))
+    return f"; its sub-folders with images ({', '.join(below)}) are not searched: give each as --data" if below \
+        else otherwise
+
+
+def folder_images(folder: str | Path) -> list[Path]:
+    """The images directly in ``folder`` to score, each file once (:func:`distinct_images`), hidden
+    ones left out as ``eval --video`` leaves them (macOS's ._NAME beside each picture on a shared
+    drive is no picture); refused where there are none."""
+    paths = distinct_images([path for path in image_paths(folder) if not path.name.startswith(".")], {})
     if not paths:
-        raise SrpipeError(f"no images in {folder}; give a folder of PNG/BMP/JPEG/TIFF images")
+        raise SrpipeError(f"no images in {folder}{_not_searched(folder)}")
+    return paths
+
+
+class UnscorableImage(SrpipeError):
+    """A picture that cannot be read or is too small to score: in a folder, it is skipped."""
+
+
+def _too_small(name: str | Path, width: int, height: int, scale: int) -> None:
     least = smallest_scorable(scale)
+    if min(width, height) < least:
+        raise UnscorableImage(f"{name} is {width}x{height}, too small to score at x{scale}: it needs "
+                              f"{least}x{least} pixels; leave it out of the folder")
+
+
+def scorable_images(folder: str | Path, scale: int, max_pixels: int | None = None) -> list[Path]:
+    """The images of ``folder`` (:func:`folder_images`), each checked from its header before any is
+    decoded: refused where one has more pixels than ``max_pixels`` (None: ``--max-pixels``'s
+    default), or is too small to score, so that a run stops at once, not part way through."""
+    paths = folder_images(folder)
     for path in paths:
         size = image_size(str(path))
         check_frame_size(str(path), *(size or (None, None)), max_pixels)
-        if size is not None and min(size) < least:
-            raise SrpipeError(f"{path} is {size[0]}x{size[1]}, too small to score at x{scale}: it needs "
-                              f"{least}x{least} pixels; leave it out of the folder")
+        if size is not None:
+            _too_small(path, *size, scale)
     return paths
+
+
+def _scorable_luma(path: Path, scale: int) -> np.ndarray:
+    """``path``'s luma (:func:`load_y`), or :class:`UnscorableImage` where it cannot be read or is too small."""
+    try:
+        luma = load_y(path)
+    except SrpipeError as exc:
+        raise UnscorableImage(str(exc)) from None
+    _too_small(path, luma.shape[1], luma.shape[0], scale)
+    return luma
 
 
 def score_image(name: str, hr_y: np.ndarray, scale: int, upscale: UpscaleFn | None,
@@ -127,10 +159,7 @@ def score_image(name: str, hr_y: np.ndarray, scale: int, upscale: UpscaleFn | No
     """Scores of ``upscale`` and of bicubic for one HR luma (float, [16, 235]), its LR shrunk
     with the ``downscale`` kernel and passed through ``degrade`` (:mod:`srpipe.default_plugins.espcn.degrade`)."""
     hr = modcrop(hr_y, scale)
-    if min(hr_y.shape) < smallest_scorable(scale):  # a picture whose header srpipe does not read
-        least = smallest_scorable(scale)
-        raise SrpipeError(f"{name} is {hr_y.shape[1]}x{hr_y.shape[0]}, too small to score at x{scale}: it needs "
-                          f"{least}x{least} pixels; leave it out of the folder")
+    _too_small(name, hr_y.shape[1], hr_y.shape[0], scale)  # a picture whose header srpipe does not read
     lr = make_degraded_lr(hr, scale, downscale, degrade)
     bic = bicubic_upscale(lr, scale)
     p = s = None
@@ -142,14 +171,30 @@ def score_image(name: str, hr_y: np.ndarray, scale: int, upscale: UpscaleFn | No
 
 def evaluate_folder(folder: str | Path, scale: int, upscale: UpscaleFn | None = None,
                     downscale: str = "matlab-bicubic", degrade: str = "none", max_pixels: int | None = None) -> dict:
-    """Per-image and mean scores: ``{"images": [ImageScore as dict...], "mean": {...}}``. An image
-    whose header gives more pixels than ``max_pixels`` (None: ``--max-pixels``'s default) is
-    refused before it is decoded."""
+    """Per-image and mean scores: ``{"images": [ImageScore as dict...], "mean": {...}, "not_scored":
+    [{"image", "error"}]}``. An image whose header gives more pixels than ``max_pixels`` (None:
+    ``--max-pixels``'s default) is refused before any is decoded; one that cannot be read or is
+    too small to score is skipped with a warning and listed in ``not_scored``, as ``eval --video``
+    skips a clip (the folder's one image: its error is the answer)."""
     parse_degradation(degrade)  # a bad setting fails before any image is read
     if downscale not in KERNELS:
         raise SrpipeError(f"unknown downscaling kernel {downscale!r}; use one of {', '.join(KERNELS)}")
-    paths = scorable_images(folder, scale, max_pixels)  # all before any is scored: a refusal comes at once
-    scores = [score_image(p.name, load_y(p), scale, upscale, downscale, degrade) for p in paths]
+    paths = folder_images(folder)
+    for path in paths:  # all before any is scored: a refusal comes at once
+        check_frame_size(str(path), *(image_size(str(path)) or (None, None)), max_pixels)
+    scores, not_scored = [], []
+    for path in paths:
+        try:
+            luma = _scorable_luma(path, scale)
+        except UnscorableImage as exc:
+            if len(paths) == 1:
+                raise
+            warnings.warn(f"skipped: {exc}")  # which names the picture
+            not_scored.append({"image": str(path), "error": str(exc)})
+            continue
+        scores.append(score_image(path.name, luma, scale, upscale, downscale, degrade))
+    if not scores:
+        raise SrpipeError(f"none of the {len(paths)} images in {folder} could be scored (each named above)")
     keys = ["bicubic_psnr", "bicubic_ssim"] + (["psnr", "ssim"] if upscale else [])
     mean = {k: float(np.mean([getattr(s, k) for s in scores])) for k in keys}
-    return {"images": [asdict(s) for s in scores], "mean": mean}
+    return {"images": [asdict(s) for s in scores], "mean": mean, "not_scored": not_scored}

@@ -10,6 +10,7 @@ of every frame with the original's.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import warnings
@@ -77,6 +78,8 @@ def _filtered_frames(clip: str | Path, steps: Sequence[tuple[str, str]], limit: 
         src = main_video(inp)
         if src is None:
             raise UnreadableClip(f"{clip} has no video stream; give a video file")
+        if src.disposition & av.stream.Disposition.attached_pic:  # a song's cover: one picture, not a clip
+            raise UnreadableClip(f"{clip} holds no video but a cover picture; give a video file")
         if src.codec_context is None:  # a header cut short, or a codec FFmpeg does not know
             raise UnreadableClip(f"{clip} has a video stream that cannot be decoded (no codec: the file may be cut "
                                  "short); check the file")
@@ -171,13 +174,28 @@ def shrink_and_encode(clip: str | Path, out: str | Path, scale: int, crf: int, l
         stream = None
         for index, shrunk in enumerate(_filtered_frames(clip, (), limit, size=steps, max_pixels=max_pixels)):
             rate = found["rate"]
-            if stream is None:
-                stream = add_video_encoder(dst, "libx264", rate=rate, time_base=1 / rate, crf=crf, preset=preset)
-                stream.width, stream.height, stream.pix_fmt = shrunk.width, shrunk.height, "yuv420p"
-            shrunk.pts, shrunk.time_base = index, 1 / rate
-            dst.mux(stream.encode(shrunk))
-        dst.mux(stream.encode())
+            with _refused_by_x264(clip, shrunk):
+                if stream is None:
+                    stream = add_video_encoder(dst, "libx264", rate=rate, time_base=1 / rate, crf=crf, preset=preset)
+                    stream.width, stream.height, stream.pix_fmt = shrunk.width, shrunk.height, "yuv420p"
+                shrunk.pts, shrunk.time_base = index, 1 / rate
+                dst.mux(stream.encode(shrunk))
+        with _refused_by_x264(clip, shrunk):
+            dst.mux(stream.encode())
     return found["size"]
+
+
+@contextlib.contextmanager
+def _refused_by_x264(clip, shrunk):
+    """An error of x264 on ``clip``'s small copy (frames like ``shrunk``) as the clip's: x264 takes
+    no frame over 16384 pixels a side, say, so such a clip cannot be scored, and the others can."""
+    try:
+        with ffmpeg_errors() as logs:
+            yield
+    except av.error.FFmpegError as exc:
+        said = next((message.strip() for _, _, message in logs if message.strip()), exc.strerror or str(exc))
+        raise UnreadableClip(f"{clip} cannot be scored: x264 refused its {shrunk.width}x{shrunk.height} small copy "
+                             f"({said})") from None
 
 
 def reference_lumas(clip: str | Path, width: int, height: int, limit: int | None = None,
@@ -205,6 +223,8 @@ def evaluate_video(clip: str | Path, models: Mapping[str, str | None], scale: in
     from srpipe.media import SinkOptions
     from srpipe.upscaling import upscale
 
+    if str(clip) == "-":  # as bench says it
+        raise UnreadableClip("- is standard input, not a file; srpipe eval reads its clip several times: give a file")
     if not Path(clip).is_file():  # a FIFO could be read once, and the clip is read once per crf and model
         problem = f"is a {special_kind(clip)}, not a file" if special_kind(clip) else "does not exist"
         raise UnreadableClip(f"{clip} {problem}; give a video file")
@@ -233,7 +253,8 @@ def evaluate_video(clip: str | Path, models: Mapping[str, str | None], scale: in
 
 def clips_by_category(folder: str | Path) -> dict[str, list[Path]]:
     """The video files under ``folder``, by category: the sub-folder of ``folder`` they are in
-    (``.`` for those directly in it), each list sorted by path; hidden files and folders left out.
+    (the name of ``folder`` itself for those directly in it), each list sorted by path; hidden files
+    and folders left out.
     Linked folders are followed, each once, after the folders themselves: a clip belongs where it
     lies, and a link to it (a linked folder, a linked or hard-linked file) adds nothing. Special
     files and broken links are passed over with a warning, as a FIFO would be read once and a
@@ -279,7 +300,7 @@ def clips_by_category(folder: str | Path) -> dict[str, list[Path]]:
                 if not first_of_its_file(path, clips):  # a hard link too
                     continue
                 relative = path.relative_to(folder)
-                category = relative.parts[0] if len(relative.parts) > 1 else "."
+                category = relative.parts[0] if len(relative.parts) > 1 else Path(root).name
                 categories.setdefault(category, []).append(path)
     if not categories:
         raise SrpipeError(f"no video clips in {folder}; give a folder of clips (.mp4, .mkv, .mov, ...), "

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from srpipe.errors import SrpipeError
 from srpipe.testing import make_test_video
 
 from conftest import run_srpipe
@@ -44,7 +45,7 @@ def test_whole_process_runs_give_the_childs_own_time_memory_and_exit_code(tmp_pa
     assert big.code == 0 and big.peak_mib >= 300 and big.seconds > 0
     assert small.code == 1 and small.stdout == "hi\n" and small.peak_mib < 100  # not this process's memory
     assert small.check(1) is small
-    with pytest.raises(RuntimeError, match="exited with 1, not 0: Error: no"):
+    with pytest.raises(SrpipeError, match="exited with 1, not 0: Error: no"):
         small.check()
 
 

@@ -32,7 +32,7 @@ def test_each_category_is_the_mean_of_its_clips_and_all_of_every_clip(clips, cli
     report = json.loads(done.output)
     by_clip = {clip["clip"]: clip for clip in report["clips"]}
     assert {(name.split("/clips/")[1], clip["category"]) for name, clip in by_clip.items()} == {
-        ("text/a.mp4", "text"), ("text/b.mkv", "text"), ("faces/c.mp4", "faces"), ("top.mp4", ".")}
+        ("text/a.mp4", "text"), ("text/b.mkv", "text"), ("faces/c.mp4", "faces"), ("top.mp4", "clips")}
     direct = evaluate_video(clips / "faces" / "c.mp4", {"bicubic": None, "espcn": None}, 2, (0, 23))
     assert by_clip[str(clips / "faces" / "c.mp4")]["crfs"] == direct["crfs"]
     for index, crf in enumerate((0, 23)):
@@ -52,7 +52,7 @@ def test_the_table_has_a_row_per_category_and_one_for_all(clips, cli_run):
     assert done.exit_code == 0, done.output
     lines = done.output.splitlines()
     assert "vs exact" in lines[0]  # both paths, as for one clip
-    assert [line.split()[2] for line in lines[1:]] == ["faces", "text", ".", "all"]  # by path, then all
+    assert [line.split()[2] for line in lines[1:]] == ["faces", "text", "clips", "all"]  # by path, then all
     assert lines[-1].split()[:4] == ["crf", "12", "all", "4"]
 
 
@@ -63,7 +63,7 @@ def test_a_category_named_with_a_newline_keeps_to_its_row(tmp_path, cli_run):
     make_test_video(tmp_path / "clips" / "top.mp4", width=64, height=48, frames=3, audio=False)
     done = cli_run("eval", "-m", "espcn", "--video", tmp_path / "clips", "--crfs", "23", "--score", "default")
     assert done.exit_code == 0, done.output
-    assert [line.split()[2] for line in done.output.splitlines()[1:4]] == [".", "two\\nlines\\x1b[2J", "all"]
+    assert [line.split()[2] for line in done.output.splitlines()[1:4]] == ["clips", "two\\nlines\\x1b[2J", "all"]
 
 
 def test_the_stand_ins_are_counted_over_the_clips(clips, cli_run):
