@@ -920,18 +920,23 @@ class CutAwaySound:
         return [packet] if held is None else [held, packet]
 
 
-def tell_what_is_not_kept(written_path, location: str, chapters: int, copied: list[tuple],
+def tell_what_is_not_kept(written_path, streams: int, location: str, chapters: int, copied: list[tuple],
                           pixel_shape: tuple[int, Fraction] | None = None) -> None:
     """Warn of the chapters, the streams' flags (forced, commentary...) and the video's pixel shape
     the writer of ``written_path`` left out without a word (MPEG-TS holds no chapters, MOV no flag
     but the default one; Matroska takes the shape from the codec, which VP9 and FFV1 do not carry,
     and PyAV cannot tag the stream): the user would miss forced subtitles, or see a DVD squeezed.
-    Read back, as each writer keeps its own share. ``copied``: (input stream, its output stream's
-    index); ``pixel_shape``: (the video's index, its sample aspect ratio) where it is not square."""
+    Read back, as each writer keeps its own share. ``streams``: how many streams were written;
+    ``copied``: (input stream, its output stream's index); ``pixel_shape``: (the video's index, its
+    sample aspect ratio) where it is not square."""
     try:
         with av.open(str(written_path)) as written:
             muxer = written.format.name.split(",")[0]
             kept_chapters = len(written.chapters())
+            # MP4 leaves out a track with no packet (the indices after it move) and adds its chapters as one
+            if len(written.streams) < streams or any(
+                    written.streams[index].type != in_stream.type for in_stream, index in copied):
+                copied, pixel_shape = [], None
             kept_flags = [(in_stream, written.streams[index].disposition) for in_stream, index in copied]
             if pixel_shape:
                 video = written.streams[pixel_shape[0]]
@@ -2910,7 +2915,7 @@ class PyAVSink(Sink):
         for paletted in self.palette.frames(None) if self.palette is not None else ():
             self._mux_video(self._encode(paletted))
         self._mux_video(self._encode(None))
-        muxer = self.container.format.name.split(",")[0]
+        muxer, streams = self.container.format.name.split(",")[0], len(self.container.streams)
         try:
             self.container.close()
             if self.file is not None:
@@ -2922,7 +2927,7 @@ class PyAVSink(Sink):
                       if in_stream.index in self.copied]
             chapters = len(getattr(self.source, "chapters", None) or ())
             shape = self.stream.codec_context.sample_aspect_ratio
-            tell_what_is_not_kept(self.output.temp, self.source.location, chapters, copied,
+            tell_what_is_not_kept(self.output.temp, streams, self.source.location, chapters, copied,
                                   (self.stream.index, shape) if shape and shape != 1 else None)
         if self.output is not None and not self.output.direct and muxer in QUICKTIME_FORMATS:
             self._check_all_play()

@@ -9,6 +9,7 @@ GFLOP/s set against the device's float32 matrix-multiply rate.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import json
 import os
@@ -277,7 +278,7 @@ def ffmpeg_command(ffmpeg: str, path: str, method: str, scale: int, output: Path
     with av.open(path) as container:
         video = main_video(container).index
     return [ffmpeg, "-v", "error", "-y", "-i", f"file:{path}", "-map", f"0:{video}", "-map", "0:a?", "-map", "0:s?",
-            "-vf", f"scale=iw*{scale}:ih*{scale}:flags={FFMPEG_SCALERS[method]}", "-fps_mode", "passthrough",
+            "-vf", f"scale=iw*{scale}:ih*{scale}:flags={FFMPEG_SCALERS[method]}", *_frame_for_frame(ffmpeg),
             "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-c:a", "copy", "-c:s", "copy", str(output)]
 
 
@@ -299,6 +300,18 @@ def written_frames(path: Path) -> int:
     """The video frames a file holds: its first video stream's packets (one a frame, as x264 writes)."""
     with av.open(str(path)) as container:
         return sum(1 for packet in container.demux(container.streams.video[0]) if packet.size)
+
+
+@functools.cache
+def _frame_for_frame(ffmpeg: str) -> tuple[str, ...]:
+    """The option that makes ``ffmpeg`` write each frame at its own time: -fps_mode from FFmpeg 5.1,
+    -vsync before it (Ubuntu 22.04's 4.4), which later versions may drop."""
+    try:
+        options = subprocess.run([ffmpeg, "-hide_banner", "-h", "long"], capture_output=True, text=True,
+                                 timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        options = ""
+    return ("-fps_mode", "passthrough") if "-fps_mode" in options else ("-vsync", "passthrough")
 
 
 def system_ffmpeg() -> str | None:
