@@ -7,6 +7,8 @@ output folder must be at the same path on every node (a shared filesystem).
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import replace
 from typing import Callable, Iterator
 
@@ -27,6 +29,27 @@ class BatchWorker:
         return self._run(replace(job, threads=self.threads))
 
 
+ANSWER_WAIT_S = 5  # how long a cluster's address may take to accept a connection
+
+
+def check_address(address: str | None) -> None:
+    """Refuse a cluster's ``HOST:PORT`` where nothing accepts a connection, before the batch makes
+    or locks its OUT_DIR: Ray itself tries again for many minutes there, printing warnings, and
+    reacts to Ctrl-C only after half a minute. Ray takes ``RAY_ADDRESS`` over ``--address``."""
+    env = os.environ.get("RAY_ADDRESS")
+    given = env or address
+    host, _, port = (given or "").removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():  # auto, local, or no address: Ray finds or starts the cluster
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=ANSWER_WAIT_S).close()
+    except OSError as exc:
+        where = f"{given} (RAY_ADDRESS)" if env else given
+        reason = exc.strerror or f"no answer in {ANSWER_WAIT_S} s"
+        raise SrpipeError(f"no Ray cluster answers at {where}: {reason}; start it (ray start --head) or check "
+                          "--address (e.g. auto, or HOST:6379)") from None
+
+
 def _connect(address: str | None):
     try:
         import ray
@@ -37,7 +60,8 @@ def _connect(address: str | None):
             ray.init(address=address, include_dashboard=False, logging_level="warning")
         except (ConnectionError, RuntimeError, ValueError) as exc:
             where = address or "a new local cluster"
-            raise SrpipeError(f"cannot start Ray on {where}: {exc}; check --address (e.g. auto, or HOST:6379)") from exc
+            raise SrpipeError(f"cannot start Ray on {where}: {str(exc).rstrip('.')}; check --address (e.g. auto, "
+                              "or HOST:6379)") from exc
     return ray
 
 

@@ -2,6 +2,7 @@
 as one process, chunked long videos, a manifest shared with the local engine."""
 
 import json
+import socket
 import sys
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 from test_chunks import GOP, assert_same_video, decoded
 
 from srpipe.default_plugins.batch.engine import BatchSettings, run_batch
-from srpipe.default_plugins.batch.ray_engine import worker_layout
+from srpipe.default_plugins.batch.ray_engine import _connect, worker_layout
 from srpipe.errors import SrpipeError
 from srpipe.media import SinkOptions
 from srpipe.testing import make_test_video
@@ -100,3 +101,27 @@ def test_without_ray_installed_the_error_says_what_to_install(clips, tmp_path, m
 def test_address_needs_the_ray_engine(clips, tmp_path):
     done = run_srpipe("batch", clips, tmp_path / "out", "--address", "auto")
     assert done.returncode == 1 and b"--address is for --engine ray" in done.stderr
+
+
+def test_an_address_where_nothing_answers_fails_at_once_before_making_out_dir(clips, tmp_path):
+    """Ray itself tried again for ever there, printing warnings, with OUT_DIR made and locked."""
+    with socket.socket() as port:  # bound, not listening: connections to it are refused
+        port.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{port.getsockname()[1]}"
+        done = run_srpipe("batch", clips, tmp_path / "out", "--engine", "ray", "--address", address,
+                          env={"RAY_ADDRESS": ""}, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.decode() == (f"Error: no Ray cluster answers at {address}: Connection refused; start it "
+                                    "(ray start --head) or check --address (e.g. auto, or HOST:6379)\n")
+    assert not (tmp_path / "out").exists()
+
+
+def test_rays_own_connection_error_reads_as_one_sentence(monkeypatch):
+    def init(**kwargs):  # Ray's words for --address auto where no cluster runs
+        raise ConnectionError("Could not find any running Ray instance. Please specify the one to connect to by "
+                              "setting `--address` flag or `RAY_ADDRESS` environment variable.")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", init)
+    with pytest.raises(SrpipeError, match=r"`RAY_ADDRESS` environment variable; check --address \(e\.g\. auto"):
+        _connect("auto")
