@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from dataclasses import replace
 from typing import Callable, Iterator
 
 from srpipe.errors import SrpipeError
+from srpipe.outputs import remove_dead_partials
 
 
 class BatchWorker:
@@ -27,6 +29,10 @@ class BatchWorker:
 
     def run(self, job):
         return self._run(replace(job, threads=self.threads))
+
+    def process(self) -> tuple[str, int]:
+        """The actor's machine and process id."""
+        return socket.gethostname(), os.getpid()
 
 
 ANSWER_WAIT_S = 5  # how long a cluster's address may take to accept a connection
@@ -88,11 +94,49 @@ def run_on_ray(work: list, jobs: int | None, address: str | None, setup: Callabl
     count = min(count, len(work))
     actor = ray.remote(BatchWorker).options(**resources)
     actors = [actor.remote(resources["num_cpus"], setup, run) for _ in range(count)]
+    processes = [a.process.remote() for a in actors]  # asked first: an actor answers before its first job
+    unfinished = {job.output: job for job in work}
     try:
         for job, result in ActorPool(actors).map_unordered(lambda a, job: a.run.remote(job), work):
+            del unfinished[job.output]
             if on_frame is not None and result.frames:
                 on_frame(result.frames)
             yield job, result
     finally:
         for a in actors:
             ray.kill(a)
+        if unfinished:  # stopped (Ctrl-C, SIGTERM, an error)
+            _remove_killed_partials(ray, processes, unfinished.values())
+
+
+KILL_WAIT_S = 10  # how long killed actors may take to end
+
+
+def _remove_killed_partials(ray, processes: list, jobs) -> None:
+    """Remove the partial outputs of ``jobs`` that killed actors left: ``ray.kill`` ends an actor at
+    once, without aborting its output. Once an actor's process has ended, its partials are dead
+    (:func:`srpipe.outputs.is_dead_partial`); those of actors on other machines are left, this
+    machine cannot tell whether their process has ended."""
+    ready, _ = ray.wait(processes, num_returns=len(processes), timeout=KILL_WAIT_S)
+    here = socket.gethostname()
+    pids = []
+    for answer in ready:
+        try:
+            host, pid = ray.get(answer)
+        except ray.exceptions.RayActorError:  # killed before it answered: it had begun no job
+            continue
+        if host == here:
+            pids.append(pid)
+    deadline = time.monotonic() + KILL_WAIT_S
+    while any(_running(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for folder in {job.output.parent for job in jobs}:
+        remove_dead_partials(folder)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

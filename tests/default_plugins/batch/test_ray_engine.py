@@ -2,7 +2,10 @@
 as one process, chunked long videos, a manifest shared with the local engine."""
 
 import json
+import os
+import signal
 import socket
+import subprocess
 import sys
 
 import numpy as np
@@ -15,8 +18,8 @@ from srpipe.errors import SrpipeError
 from srpipe.media import SinkOptions
 from srpipe.testing import make_test_video
 
-from conftest import run_srpipe
-from plugin_helpers import exiting_plugin
+from conftest import default_sigint, run_srpipe, wait_for
+from plugin_helpers import SLOW_PLUGIN, exiting_plugin, fake_plugin
 
 ray = pytest.importorskip("ray")
 # one test worker runs them all (pyproject.toml: --dist loadgroup), against one local cluster
@@ -82,6 +85,32 @@ def test_a_plugins_system_exit_fails_its_file_and_the_batch_goes_on(tmp_path):
     assert (report["done"], report["failed"]) == (2, 1)
     (failed,) = [f for f in report["files"] if f["status"] == "failed"]
     assert failed["error"].startswith("SystemExit in plugin 'exiting_plugin' (1.0): 3; report it")
+
+
+def test_ctrl_c_stops_cleanly_and_leaves_no_half_written_outputs(tmp_path):
+    """The actors were killed with their outputs half-written, whole files' and chunks' parts alike."""
+    site = fake_plugin(tmp_path / "site", "slow_plugin", SLOW_PLUGIN)
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in "ab":
+        make_test_video(inputs / f"{name}.mp4", frames=30, audio=False, codec_options=GOP)
+    for stop, code, words, chunk_seconds in ((signal.SIGINT, 130, "Interrupted.", 0),
+                                             (signal.SIGINT, 130, "Interrupted.", 0.5)):
+        out = tmp_path / f"out-{chunk_seconds}"
+
+        def partials():
+            return [name for _, _, names in os.walk(out) for name in names if ".partial." in name]
+
+        process = subprocess.Popen([sys.executable, "-m", "srpipe", "batch", inputs, out, "-m", "slow", "--batch-size",
+                                    "1", "--engine", "ray", "--jobs", "2", "--chunk-seconds", str(chunk_seconds)],
+                                   env={**os.environ, "PYTHONPATH": str(site)}, stderr=subprocess.PIPE,
+                                   preexec_fn=default_sigint)
+        wait_for(partials, process, seconds=120)
+        process.send_signal(stop)
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode == code and words in stderr.decode().splitlines(), stderr.decode()
+        assert b"Traceback" not in stderr, stderr.decode()
+        assert not partials()
 
 
 def test_worker_layout_one_actor_per_gpu_else_per_cpu():
