@@ -8,7 +8,9 @@ output folder must be at the same path on every node (a shared filesystem).
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import threading
 import time
 from dataclasses import replace
 from typing import Callable, Iterator
@@ -62,12 +64,18 @@ def _connect(address: str | None):
     except ImportError:
         raise SrpipeError("--engine ray needs Ray: pip install 'srpipe[ray]'") from None
     if not ray.is_initialized():
+        terminate = signal.getsignal(signal.SIGTERM)
         try:
             ray.init(address=address, include_dashboard=False, logging_level="warning")
         except (ConnectionError, RuntimeError, ValueError) as exc:
             where = address or "a new local cluster"
             raise SrpipeError(f"cannot start Ray on {where}: {str(exc).rstrip('.')}; check --address (e.g. auto, "
                               "or HOST:6379)") from exc
+        finally:
+            # Ray puts its own SIGTERM handlers (its core's, which dumps a crash report and aborts) in place
+            # of the one srpipe's CLI set, which unwinds the batch: outputs removed, "Terminated.", exit 143
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGTERM, terminate)
     return ray
 
 
@@ -102,6 +110,12 @@ def run_on_ray(work: list, jobs: int | None, address: str | None, setup: Callabl
             if on_frame is not None and result.frames:
                 on_frame(result.frames)
             yield job, result
+    except SystemError as exc:
+        # Ray's waits turn what a signal handler raised in them into a SystemError caused by it, all but
+        # KeyboardInterrupt: let the signal's own (the CLI's Terminated, on SIGTERM) out
+        if exc.__cause__ is None or isinstance(exc.__cause__, Exception):
+            raise
+        raise exc.__cause__ from None
     finally:
         for a in actors:
             ray.kill(a)
