@@ -103,7 +103,7 @@ def wait_for(condition, process, seconds=60):
         time.sleep(0.05)
 
 
-def run_srpipe(*args, env=None, input=None, cwd=None):
+def run_srpipe(*args, env=None, input=None, cwd=None, timeout=300):
     """Run ``python -m srpipe`` in a subprocess; returns CompletedProcess with bytes stdout."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
@@ -112,7 +112,7 @@ def run_srpipe(*args, env=None, input=None, cwd=None):
         env=full_env,
         input=input,
         cwd=cwd,
-        timeout=300,
+        timeout=timeout,
     )
 
 

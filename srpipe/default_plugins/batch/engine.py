@@ -942,6 +942,10 @@ def run_batch(
         raise SrpipeError("--address is for --engine ray")
     if chunk_seconds < 0:
         raise SrpipeError("--chunk-seconds must be 0 (no chunks) or more")
+    if engine == "ray":
+        from srpipe.default_plugins.batch.ray_engine import check_address
+
+        check_address(address)
     make_writable_folder(out_dir)
     lock = lock_out_dir(out_dir)
     try:

@@ -2,6 +2,10 @@
 as one process, chunked long videos, a manifest shared with the local engine."""
 
 import json
+import os
+import signal
+import socket
+import subprocess
 import sys
 
 import numpy as np
@@ -9,13 +13,13 @@ import pytest
 from test_chunks import GOP, assert_same_video, decoded
 
 from srpipe.default_plugins.batch.engine import BatchSettings, run_batch
-from srpipe.default_plugins.batch.ray_engine import worker_layout
+from srpipe.default_plugins.batch.ray_engine import _connect, worker_layout
 from srpipe.errors import SrpipeError
 from srpipe.media import SinkOptions
 from srpipe.testing import make_test_video
 
-from conftest import run_srpipe
-from plugin_helpers import exiting_plugin
+from conftest import default_sigint, run_srpipe, wait_for
+from plugin_helpers import SLOW_PLUGIN, exiting_plugin, fake_plugin
 
 ray = pytest.importorskip("ray")
 # one test worker runs them all (pyproject.toml: --dist loadgroup), against one local cluster
@@ -83,6 +87,33 @@ def test_a_plugins_system_exit_fails_its_file_and_the_batch_goes_on(tmp_path):
     assert failed["error"].startswith("SystemExit in plugin 'exiting_plugin' (1.0): 3; report it")
 
 
+def test_ctrl_c_and_sigterm_stop_cleanly_and_leave_no_half_written_outputs(tmp_path):
+    """The actors were killed with their outputs half-written, whole files' and chunks' parts alike;
+    and Ray's SIGTERM handlers, in place of srpipe's, dumped a crash report and aborted (exit 134)."""
+    site = fake_plugin(tmp_path / "site", "slow_plugin", SLOW_PLUGIN)
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in "ab":
+        make_test_video(inputs / f"{name}.mp4", frames=30, audio=False, codec_options=GOP)
+    for stop, code, words, chunk_seconds in ((signal.SIGINT, 130, "Interrupted.", 0),
+                                             (signal.SIGTERM, 143, "Terminated.", 0.5)):
+        out = tmp_path / f"out-{code}"
+
+        def partials():
+            return [name for _, _, names in os.walk(out) for name in names if ".partial." in name]
+
+        process = subprocess.Popen([sys.executable, "-m", "srpipe", "batch", inputs, out, "-m", "slow", "--batch-size",
+                                    "1", "--engine", "ray", "--jobs", "2", "--chunk-seconds", str(chunk_seconds)],
+                                   env={**os.environ, "PYTHONPATH": str(site)}, stderr=subprocess.PIPE,
+                                   preexec_fn=default_sigint)
+        wait_for(partials, process, seconds=120)
+        process.send_signal(stop)
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode == code and words in stderr.decode().splitlines(), stderr.decode()
+        assert b"Traceback" not in stderr and b"received at time" not in stderr, stderr.decode()
+        assert not partials()
+
+
 def test_worker_layout_one_actor_per_gpu_else_per_cpu():
     assert worker_layout({"CPU": 16.0, "GPU": 2.0}, None) == (2, {"num_gpus": 1, "num_cpus": 8})
     assert worker_layout({"CPU": 16.0, "GPU": 2.0}, 1) == (1, {"num_gpus": 1, "num_cpus": 16})
@@ -100,3 +131,27 @@ def test_without_ray_installed_the_error_says_what_to_install(clips, tmp_path, m
 def test_address_needs_the_ray_engine(clips, tmp_path):
     done = run_srpipe("batch", clips, tmp_path / "out", "--address", "auto")
     assert done.returncode == 1 and b"--address is for --engine ray" in done.stderr
+
+
+def test_an_address_where_nothing_answers_fails_at_once_before_making_out_dir(clips, tmp_path):
+    """Ray itself tried again for ever there, printing warnings, with OUT_DIR made and locked."""
+    with socket.socket() as port:  # bound, not listening: connections to it are refused
+        port.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{port.getsockname()[1]}"
+        done = run_srpipe("batch", clips, tmp_path / "out", "--engine", "ray", "--address", address,
+                          env={"RAY_ADDRESS": ""}, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.decode() == (f"Error: no Ray cluster answers at {address}: Connection refused; start it "
+                                    "(ray start --head) or check --address (e.g. auto, or HOST:6379)\n")
+    assert not (tmp_path / "out").exists()
+
+
+def test_rays_own_connection_error_reads_as_one_sentence(monkeypatch):
+    def init(**kwargs):  # Ray's words for --address auto where no cluster runs
+        raise ConnectionError("Could not find any running Ray instance. Please specify the one to connect to by "
+                              "setting `--address` flag or `RAY_ADDRESS` environment variable.")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", init)
+    with pytest.raises(SrpipeError, match=r"`RAY_ADDRESS` environment variable; check --address \(e\.g\. auto"):
+        _connect("auto")
