@@ -2798,9 +2798,12 @@ class PyAVSink(Sink):
         (a GIF's BGRA usually does not)."""
         if not self._warned_alpha and frame.alpha.min() < frame.format.max_value:
             self._warned_alpha = True
+            # an animation (a GIF becomes .mp4 unless named) keeps it written as one: APNG whole, GIF all or nothing
+            animation = Path(self.source.location).suffix.lower() in (".gif", ".png", ".apng")
+            keep = "-o NAME.apng (or .gif, whose pixels are each transparent or not), " if animation else ""
             warnings.warn(f"the alpha channel of {self.source.location} is dropped: {self.stream.codec_context.name} "
-                          f"cannot write it as {self.stream.pix_fmt}; use --codec ffv1 (.mkv), libvpx-vp9 (.webm) "
-                          "or prores_ks (.mov) to keep it")
+                          f"cannot write it as {self.stream.pix_fmt}; use {keep}--codec ffv1 (.mkv), libvpx-vp9 "
+                          "(.webm) or prores_ks (.mov) to keep it")
 
     def _encode(self, video_frame):
         try:

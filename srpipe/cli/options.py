@@ -64,8 +64,8 @@ class ScaleType(click.ParamType):
             number = None
         if number is None:
             self.fail(f"{value!r} is not a number such as 2 or 1.5", param, ctx)
-        if number <= 0:
-            self.fail(f"{text} must be above 0", param, ctx)
+        if number <= 1:  # as the library says (srpipe.sizing), but here a usage error
+            self.fail(f"{text} does not enlarge; srpipe upscales by factors above 1", param, ctx)
         if number > MAX_SCALE:
             self.fail(f"{text} is above {MAX_SCALE}, the largest factor srpipe takes", param, ctx)
         if number.denominator == 1:
@@ -78,17 +78,20 @@ class ScaleType(click.ParamType):
 SCALE = ScaleType()
 
 # What each shared option says: ``--help`` texts that the consistency test compares.
-SCALE_HELP = ("Upscaling factor: a scale the model has (2, 3 or 4 for the built-ins); upscale and batch also "
-              "take any factor such as 1.5 or 3.5 (the model runs at its next scale, then the picture is resized "
-              "down). Default: the model's own.")
+# -s of the commands that run a network at its own scale (live, bench, eval, inspect)...
+SCALE_HELP = ("Upscaling factor, a scale the model has: 2, 3 or 4 for the built-ins (a whole number: this "
+              "command runs the network at its own scale). Default: the model's own.")
+# ...and of upscale and batch, which resize the model's output to any factor
+ANY_SCALE_HELP = ("Upscaling factor: a scale the model has (2, 3 or 4 for the built-ins), or any factor such as "
+                  "1.5 or 3.5 (the model runs at its next scale, then the picture is resized down). "
+                  "Default: the model's own.")
 DEVICE_HELP = ("Where the model runs: auto (CUDA when a GPU is usable and the model gains from it, else the CPU), "
-               "cpu, cuda (the first GPU; srpipe batch runs a worker on each GPU) or cuda:N (the GPU of index N, "
-               "from 0, as torch counts them).")
+               "cpu, cuda (the first GPU) or cuda:N (the GPU of index N, from 0, as torch counts them).")
 WEIGHTS_HELP = "Checkpoint to load instead of the model's own (from 'srpipe train')."
 BACKEND_HELP = ("Inference backend of neural models (espcn): auto (the installed one of highest priority for the "
                 "device, the fastest measured), openvino-int8 (not under --exact), openvino-bf16, openvino, torch, "
-                "onnxruntime, torch-fp16 (CUDA); see 'srpipe models backends'.")
-QUIET_HELP = "No progress and no summary; errors (and, in a batch, failed files) are still shown."
+                "onnxruntime, torch-fp16 (CUDA), torch-compile (CUDA); see 'srpipe models backends'.")
+QUIET_HELP = "No progress and no summary; errors are still shown."
 JSON_HELP = "Print the result as JSON on standard output."
 OVERWRITE_HELP = "Replace an existing output file (ffmpeg's -y)."
 CODEC_HELP = ("Video encoder. Default: libx264 (libvpx-vp9 for .webm; h264_nvenc when the model runs on CUDA "
@@ -100,16 +103,31 @@ RECORD_PRESET_HELP = ("x264/x265 speed preset of the recording: the fastest by d
 WIDTH_HELP = ("Output width in pixels; without --height the height keeps the aspect ratio. The model runs at "
               "its next scale, then the picture is resized down.")
 HEIGHT_HELP = "Output height in pixels; without --width the width keeps the aspect ratio."
-EXACT_HELP = ("Run the model's own network on every pixel of every frame, with no int8: its exact output, and "
-              "slower. By default tiles that did not change since the previous frame keep its output, flat tiles "
-              "take the bicubic path, int8 runs where the CPU has it, espcn x2 on the CPU runs a faster network "
-              "distilled from its own (docs/speed.md), and a picture through espcn is the mean over up to eight "
-              "flipped and turned views of it (docs/espcn.md). The weights a model picks for the file (espcn's "
-              "for lossless or coarsely coded video, or a picture) are picked the same way.")
+_EXACT_HELP = ("Run the model's own network on every pixel of every frame, with no int8: its exact output, and "
+               "slower. By default tiles that did not change since the previous frame keep its output, flat tiles "
+               "take the bicubic path, int8 runs where the CPU has it{views}, and espcn x2 on the CPU runs a "
+               "faster network distilled from its own (docs/speed.md).")
+# upscale and batch: files, whose pictures espcn runs on several views and whose weights it picks by the file
+EXACT_HELP = _EXACT_HELP.format(views=", a picture through espcn is the mean over up to eight flipped and "
+                                      "turned views of it (docs/espcn.md)") + (
+    " The weights a model picks for the file (espcn's for lossless or coarsely coded video, or a picture) are "
+    "picked the same way.")
+LIVE_EXACT_HELP = _EXACT_HELP.format(views="")  # live: frames as they come, none of them a picture file
 
 
 def scale_option(command):
+    """``-s`` of a command that runs a network at its own scale (:func:`whole_scale` refuses a fraction)."""
     return click.option("-s", "--scale", type=SCALE, help=SCALE_HELP)(command)
+
+
+def _one_size(ctx, param, value):
+    """-s and --width/--height each say how large the output is: refuse both together as the
+    usage error it is (exit 2), before anything is read. Click runs every option's callback, so
+    whichever of them it reads second finds the other in ``ctx.params``."""
+    others = ("width", "height") if param.name == "scale" else ("scale",)
+    if value is not None and any(ctx.params.get(name) is not None for name in others):
+        raise click.UsageError("give either --scale or --width/--height, not both", ctx)
+    return value
 
 
 def device_option(command):
@@ -145,6 +163,10 @@ def backend_option(command=None, *, multiple: bool = False):
 
 def exact_option(command):
     return click.option("--exact", is_flag=True, help=EXACT_HELP)(command)
+
+
+def live_exact_option(command):
+    return click.option("--exact", is_flag=True, help=LIVE_EXACT_HELP)(command)
 
 
 def quiet_option(command):
@@ -184,9 +206,14 @@ def recording_codec_options(command):
 
 
 def size_options(command):
-    """``--width`` and ``--height``: a target size instead of a scale."""
-    command = click.option("--height", type=click.IntRange(min=1), metavar="PIXELS", help=HEIGHT_HELP)(command)
-    return click.option("--width", type=click.IntRange(min=1), metavar="PIXELS", help=WIDTH_HELP)(command)
+    """``-s`` and ``--width``/``--height`` of upscale and batch: a factor, or a target size instead."""
+    for option in reversed([
+        click.option("-s", "--scale", type=SCALE, callback=_one_size, help=ANY_SCALE_HELP),
+        click.option("--width", type=click.IntRange(min=1), metavar="PIXELS", callback=_one_size, help=WIDTH_HELP),
+        click.option("--height", type=click.IntRange(min=1), metavar="PIXELS", callback=_one_size, help=HEIGHT_HELP),
+    ]):
+        command = option(command)
+    return command
 
 
 def _apply(options):
@@ -201,11 +228,11 @@ def _apply(options):
 model_options = _apply([
     click.option("-m", "--model", default="bicubic", show_default=True,
                  help="Upscaler to use (see 'srpipe models list')."),
-    scale_option,
     size_options,
     weights_option,
     device_option,
-    click.option("--batch-size", type=int, default=8, show_default=True, help="Frames upscaled together."),
+    click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True,
+                 help="Frames upscaled together."),
 ])
 
 max_pixels_option = click.option("--max-pixels", type=click.IntRange(min=1),
@@ -235,12 +262,12 @@ encoder_options = _apply([
 def whole_scale(scale, what: str) -> int | None:
     """``scale`` for a command that runs a network at its own scale (``live``, ``eval``,
     ``inspect``, ``bench``): a fraction is refused with what to do instead."""
-    from srpipe.errors import SrpipeError
-
     if scale is None or isinstance(scale, int):
         return scale
-    raise SrpipeError(f"{what} takes a whole scale (2, 3 or 4 for the built-ins), not --scale {scale:g}; "
-                      "fractional scales are for 'srpipe upscale' and 'srpipe batch'")
+    # a usage error (exit 2), as click's own checks of -s are
+    raise click.BadParameter(f"{what} takes a whole scale (2, 3 or 4 for the built-ins), not {scale:g}; "
+                             "fractional scales are for 'srpipe upscale' and 'srpipe batch'",
+                             click.get_current_context(), param_hint="'-s' / '--scale'")
 
 
 def check_output_folder(folder: str | Path, what: str) -> None:

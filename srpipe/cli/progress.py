@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
+FALLBACK_COLUMNS = 80
 _ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -31,6 +33,17 @@ def shown(text: str) -> str:
     return "".join(out)
 
 
+def width_options(stream) -> dict:
+    """tqdm's width options for a bar on ``stream``: the terminal's width as it changes, or
+    :data:`FALLBACK_COLUMNS` where the terminal reports 0 columns (``script``, some consoles),
+    which tqdm takes as no room, drawing no bar at all."""
+    try:
+        columns = os.get_terminal_size(stream.fileno()).columns
+    except (OSError, ValueError, AttributeError):  # not a terminal: tqdm shows nothing there anyway
+        columns = 0
+    return {"dynamic_ncols": True} if columns > 0 else {"ncols": FALLBACK_COLUMNS}
+
+
 class FrameProgress:
     """A tqdm bar in frames; ``for_total(total)`` hands the pipeline its per-frame callback."""
 
@@ -50,7 +63,7 @@ class FrameProgress:
             desc=self.description,
             file=sys.stderr,
             disable=None,  # off when stderr is not a terminal
-            dynamic_ncols=True,
+            **width_options(sys.stderr),
         )
         return self.bar.update
 

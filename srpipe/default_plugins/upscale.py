@@ -24,7 +24,9 @@ from srpipe.media import SinkOptions, SourceOptions
 @click.command()
 @click.argument("input")
 @click.option("-o", "--output", help="Output file, or - for standard output (--json then goes to standard error). "
-                                     "Default: NAME_xS.ext beside INPUT (NAME_w1920.ext... for a target size).")
+                                     "Default: NAME_xS beside INPUT (NAME_w1920... for a target size), as .png for "
+                                     "a picture; a video keeps .mp4, .m4v, .mov, .mkv, .webm or .ts (an animated "
+                                     "PNG its .png or .apng), any other (.avi, .gif...) becomes .mp4.")
 @model_options
 @backend_option
 @exact_option
@@ -63,6 +65,8 @@ def upscale(input, output, model, scale, width, height, weights, device, batch_s
       srpipe upscale photo.jpg -m espcn --views 8  # the network on 8 turned views of it
       cat in.ts | srpipe upscale - -o - --format mpegts | ffplay -
     """
+    if views is not None and exact:  # the library refuses it too, for its callers; here before anything is read
+        raise click.UsageError(f"--exact runs the network once; leave out --views {views} or --exact")
     if output == "-" and _stdout_is_terminal():
         from srpipe.errors import SrpipeError
 

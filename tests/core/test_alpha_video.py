@@ -234,3 +234,22 @@ def test_subsampled_colour_under_transparency_takes_the_nearest_visible_colour()
     assert np.array_equal(cb_filled[:, 0], [100, 100, 100, 100]) and np.array_equal(cb_filled, cr_filled)
     opaque = fill_hidden_colour((luma, cb, cb), np.full((8, 12), 255, np.uint8), (1, 1))
     assert all(a is b for a, b in zip(opaque, (luma, cb, cb)))  # nothing to fill: no copies
+
+
+def test_a_transparent_gif_named_by_default_says_an_animation_keeps_its_alpha(tmp_path):
+    """A GIF's default output is .mp4, whose x264 drops the transparency: the warning named only
+    other video codecs, not an animation's output, which keeps it."""
+    from PIL import Image
+
+    frames = [Image.new("RGBA", (40, 30), (200, 0, 0, 255)) for _ in range(2)]
+    for frame in frames:
+        frame.paste((0, 0, 0, 0), (0, 0, 40, 15))  # the top half transparent
+    frames[0].save(tmp_path / "tr.gif", save_all=True, append_images=frames[1:], duration=100, disposal=2)
+    done = run_srpipe("upscale", tmp_path / "tr.gif", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    assert warnings_of(done) == [f"Warning: the alpha channel of {tmp_path / 'tr.gif'} is dropped: libx264 cannot "
+                                 "write it as yuv444p; use -o NAME.apng (or .gif, whose pixels are each transparent "
+                                 "or not), --codec ffv1 (.mkv), libvpx-vp9 (.webm) or prores_ks (.mov) to keep it"]
+    assert (tmp_path / "tr_x2.mp4").exists()
+    kept = run_srpipe("upscale", tmp_path / "tr.gif", "-o", tmp_path / "tr.apng", "-q")
+    assert kept.returncode == 0 and warnings_of(kept) == [], kept.stderr.decode()

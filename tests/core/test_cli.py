@@ -89,7 +89,6 @@ def test_output_equal_to_input_is_refused(cli_run, clip):
         (["--scale", "5"], "does not support --scale 5; it supports 2, 3, 4: for more than x4, upscale its output"),
         (["-m", "espcn-x2", "--scale", "3"],
          "model 'espcn-x2' does not support --scale 3; it supports 2: -m espcn -s 3 has it"),
-        (["--batch-size", "0"], "--batch-size must be at least 1"),
     ],
 )
 def test_bad_options_are_one_line_errors(cli_run, clip, args, message):

@@ -123,3 +123,35 @@ def test_documented_command_parses(where, words):
         parse(words)
     except click.ClickException as exc:
         pytest.fail(f"{where}: {' '.join(words)}: {exc.format_message()}")
+
+
+def anchors(doc):
+    """The ``#anchor``s a page has: its headings as GitHub names them, and explicit ``<a id>``s."""
+    text = re.sub(r"^```.*?^```", "", doc.read_text(), flags=re.S | re.M)  # a shell comment is no heading
+    found, seen = set(), {}
+    for heading in re.findall(r"^#+\s+(.+)$", text, flags=re.M):
+        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        found.add(f"{slug}-{seen[slug]}" if slug in seen else slug)
+        seen[slug] = seen.get(slug, 0) + 1
+    return found | set(re.findall(r'<a id="([^"]+)"', text))
+
+
+def test_links_to_a_place_in_a_page_land():
+    broken = []
+    for doc in DOCS:
+        for page, anchor in re.findall(r"\]\(([^)\s#]*)#([^)\s]+)\)", doc.read_text()):
+            target = doc.parent / page if page else doc
+            if not target.is_file() or anchor not in anchors(target):
+                broken.append(f"{doc.relative_to(REPO)}: {page}#{anchor}")
+    assert not broken, "\n".join(broken)
+
+
+def test_the_readme_in_order_batches_only_the_bundled_files():
+    """Run top to bottom, no upscale writes beside its input (no -o) into a folder that a later
+    batch reads: that batch would upscale those outputs again."""
+    readme = [words for where, words in RUN if where.startswith("README.md")]
+    for at, words in enumerate(readme):
+        if words[1] == "upscale" and "-o" not in words:
+            folder = words[2].rpartition("/")[0] + "/"
+            later = [w for w in readme[at:] if w[1] == "batch" and folder.startswith(w[2].rstrip("/") + "/")]
+            assert not later, f"{' '.join(words)} writes into {folder}, which {' '.join(later[0])} reads later"

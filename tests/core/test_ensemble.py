@@ -175,8 +175,6 @@ def test_views_sets_how_many_and_is_refused_where_it_means_nothing(tmp_path, cli
         ((tmp_path / "p.png", "-m", "espcn", "--weights", shipped_weights(2, "image"), "--views", "4"),
          "Error: model 'espcn' with --weights runs no views (the weights -m espcn picks for a picture do); leave out "
          "--views"),
-        ((tmp_path / "p.png", "-m", "espcn", "--views", "8", "--exact"), "Error: --exact runs the network once; leave "
-                                                                         "out --views 8 or --exact"),
     ]:
         done = cli_run("upscale", *arguments, "-o", tmp_path / "refused.png")
         assert done.exit_code == 1 and done.output.strip().splitlines()[-1] == told, done.output

@@ -11,13 +11,14 @@ EXCEPTIONS = {
     ("srpipe train espcn", "--scale"): "the scale a network is trained for: required, 2, 3 or 4",
     ("srpipe live", "--preset"): "the recording's encoder keeps up with the camera beside the model: ultrafast",
 }
+# The commands whose -s runs a network at its own scale: its help says so, not upscale's "any factor".
+WHOLE_SCALE = {"srpipe live", "srpipe bench", "srpipe eval", "srpipe inspect model"}
 
 
 def reference():
     """The shared options as options.py defines them, by their long flag."""
 
     @click.command()
-    @options.scale_option
     @options.size_options
     @options.weights_option
     @options.device_option
@@ -57,6 +58,8 @@ def test_shared_options_mean_the_same_everywhere():
                 continue
             seen.setdefault(flag, []).append(path)
             got, want = describe(param), dict(shared[flag])
+            if flag == "--scale" and path in WHOLE_SCALE:
+                want["help"] = options.SCALE_HELP
             if param.multiple:  # bench measures several: a tuple of the one default, help extended
                 want["default"] = (want["default"],)
                 got["help"] = got["help"][: len(want["help"])]
@@ -103,15 +106,59 @@ def test_scale_parses_whole_and_fractional_factors(text, value):
     assert got == value and type(got) is type(value)
 
 
-@pytest.mark.parametrize("text", ["0", "-2", "two", "1.23456"])
+@pytest.mark.parametrize("text", ["0", "-2", "1", "0.5", "two", "1.23456"])
 def test_scale_refuses_what_is_no_factor(text):
     with pytest.raises(click.BadParameter):
         options.SCALE.convert(text, None, None)
 
 
-@pytest.mark.parametrize("args", [["live", "--source", "x.mp4", "-s", "1.5", "--no-window"],
-                                  ["eval", "-m", "bicubic", "--data", ".", "-s", "2.5"],
-                                  ["bench", "-s", "1.5"]])
-def test_commands_that_run_a_network_at_its_own_scale_refuse_fractions(cli_run, args):
+def test_each_command_s_help_speaks_of_that_command():
+    """Shared help texts said what only other commands do: live's -s that upscale takes 1.5, eval's
+    --device what batch does on several GPUs, upscale's -q "in a batch", live's --exact a picture's
+    views. And --backend left out a backend that 'srpipe models backends' lists."""
+    from srpipe.plugins import collect_backends, get_plugin_manager
+
+    backends = [backend.name for backend in collect_backends(get_plugin_manager())]
+    assert "torch-compile" in backends
+    for path, command in walk(build_cli(), "srpipe"):
+        for param in command.params:
+            text = param.help or ""
+            assert "srpipe batch" not in text and "in a batch" not in text, (path, param.name)
+            if param.name == "scale" and path not in ("srpipe upscale", "srpipe batch"):
+                assert "1.5" not in text, path
+            if param.name == "exact" and path == "srpipe live":
+                assert "views" not in text
+            if param.name in ("backend", "backends"):
+                assert all(name in text for name in backends), (path, text)
+
+
+def test_help_states_the_output_names_and_the_workers():
+    from srpipe.video import KEPT_SUFFIXES
+
+    commands = dict(walk(build_cli(), "srpipe"))
+    output = next(p for p in commands["srpipe upscale"].params if p.name == "output").help
+    assert all(suffix in output for suffix in KEPT_SUFFIXES) and ".png" in output and ".mp4" in output
+    batch = commands["srpipe batch"]
+    assert all(suffix in batch.help for suffix in KEPT_SUFFIXES)
+    jobs = next(p for p in batch.params if p.name == "jobs").help
+    assert "one per GPU where --device cuda" in jobs
+    assert "interlaced" in commands["srpipe live"].help
+
+
+@pytest.mark.parametrize("args, message", [
+    (["upscale", "in.mp4", "-s", "2", "--width", "200"], "give either --scale or --width/--height, not both"),
+    (["batch", "in", "out", "--height", "200", "-s", "2"], "give either --scale or --width/--height, not both"),
+    (["upscale", "in.mp4", "--batch-size", "0"], "0 is not in the range x>=1"),
+    (["upscale", "in.mp4", "-s", "0.5"], "0.5 does not enlarge; srpipe upscales by factors above 1"),
+    (["batch", "in", "out", "--jobs", "0"], "0 is not in the range x>=1"),
+    (["batch", "in", "out", "--address", "auto"], "--address is for --engine ray"),
+    (["upscale", "in.png", "-m", "espcn", "--views", "2", "--exact"], "--exact runs the network once"),
+    (["live", "--source", "x.mp4", "-s", "1.5", "--no-window"], "live takes a whole scale"),
+    (["eval", "-m", "bicubic", "--data", ".", "-s", "2.5"], "eval takes a whole scale"),
+    (["bench", "-s", "1.5"], "bench takes a whole scale"),
+])
+def test_a_command_line_that_cannot_work_is_a_usage_error(cli_run, args, message):
+    """Options that contradict each other or a value out of range, whatever the files: exit 2 with
+    click's usage line, before any file is read (these name files that do not exist)."""
     result = cli_run(*args)
-    assert result.exit_code == 1 and "takes a whole scale" in result.stderr, result.output
+    assert result.exit_code == 2 and "Usage: " in result.stderr and message in result.stderr, result.output

@@ -150,8 +150,9 @@ def test_scale_takes_plain_decimal_numbers(text, value):
     ("１.5", "is not a number"),      # full-width digits, which \d and float() take
     ("٢", "is not a number"),
     ("1" * 5000, "is not a number"),  # more digits than Python converts to an int
-    ("-2", "must be above 0"),
-    ("0", "must be above 0"),
+    ("-2", "does not enlarge"),
+    ("0", "does not enlarge"),
+    ("1", "does not enlarge; srpipe upscales by factors above 1"),
     ("64.0001", "is above 64"),
     ("100", "is above 64"),
     ("1" + "0" * 308, "is above 64"),

@@ -30,9 +30,9 @@ from srpipe.media import SinkOptions
 @backend_option
 @exact_option
 @encoder_options
-@click.option("-j", "--jobs", type=int,
-              help="Workers at once, each with an equal share of the cores. "
-                   "Default: 1 locally; on Ray one per GPU, else one per CPU.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1),
+              help="Workers at once, each with an equal share of the cores. Default: 1 locally, or one per GPU "
+                   "where --device cuda (or auto, meaning CUDA) finds several; on Ray one per GPU, else one per CPU.")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Where the work runs: processes on this machine, or a Ray cluster (pip install 'srpipe[ray]').")
 @click.option("--address", help="Ray cluster to join, e.g. auto or HOST:6379. Default: start one on this machine.")
@@ -50,7 +50,8 @@ def batch(in_dir, out_dir, model, scale, width, height, weights, device, batch_s
     """Upscale every video and image under IN_DIR into the same tree under OUT_DIR.
 
     Names and relative paths are kept (images become .png; videos keep
-    .mp4/.mkv/.mov/.webm/.ts, others become .mp4). Run it again to resume:
+    .mp4/.m4v/.mov/.mkv/.webm/.ts and an animated PNG its .png/.apng, others,
+    .avi and .gif among them, become .mp4). Run it again to resume:
     finished files, recorded in OUT_DIR/.srpipe-batch.json with their input's
     size and time and the settings, are skipped; anything else is redone. A
     file that fails is reported and the rest go on.
@@ -80,6 +81,8 @@ def batch(in_dir, out_dir, model, scale, width, height, weights, device, batch_s
       srpipe batch footage/ upscaled/ --pattern '*.mkv' --jobs 2 --json
       srpipe batch footage/ upscaled/ -m espcn --engine ray --address auto
     """
+    if address is not None and engine != "ray":  # run_batch refuses it too, for its callers; here as usage
+        raise click.UsageError("--address is for --engine ray")
     from srpipe.default_plugins.batch.engine import BatchSettings, run_batch
     from srpipe.default_plugins.batch.progress import BatchProgress, shown
     from srpipe.plugin_guard import prints_to_stderr

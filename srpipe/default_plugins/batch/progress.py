@@ -115,7 +115,10 @@ class BatchProgress:
         if self.terminal and self.files:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=self.total, unit="frame", desc="batch", file=self.stream, dynamic_ncols=True,
+            from srpipe.cli.progress import width_options
+
+            self.bar = tqdm(total=self.total, unit="frame", desc="batch", file=self.stream,
+                            **width_options(self.stream),
                             bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} frames "
                                        "[{elapsed}<{remaining}, {rate_fmt}]{postfix}")
 

@@ -369,7 +369,7 @@ def bench_startup(models: tuple[str, ...], scale: int, device: str, folder: Path
         FLOOR: ([sys.executable, "-c", "import av, numpy"], 0),
         "srpipe --help": ([*srpipe, "--help"], 0),
         "srpipe models list": ([*srpipe, "models", "list"], 0),
-        "usage error (--scale 7)": ([*srpipe, "upscale", str(tiny), "-s", "7"], 1),
+        "unsupported scale (--scale 7)": ([*srpipe, "upscale", str(tiny), "-s", "7"], 1),
         "missing input": ([*srpipe, "upscale", str(folder / "missing.mp4")], 1),
         "output exists": ([*upscale, "-o", str(folder / "exists.mp4")], 1),
         "output is a folder": ([*upscale, "-o", str(folder / "a-folder")], 1),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -75,17 +77,43 @@ def load_split(spec: DatasetSpec, root: str | Path, train: bool, augment: bool =
 
     root = Path(root).expanduser()
     cls = getattr(datasets, spec.torchvision_name)
-    split = "train" if train else "test"
     try:
-        return cls(str(root), train=train, download=download, transform=spec.transform(train, augment))
+        with _removed_on_failure(root):
+            return cls(str(root), train=train, download=download, transform=spec.transform(train, augment))
     except PermissionError as e:
         raise SrpipeError(
             f"cannot unpack {spec.name} under {root} ({e.strerror}: {e.filename}); copy the folder "
             f"somewhere writable (cp -r {root} /tmp/datasets) and pass --root /tmp/datasets"
         ) from None
     except (RuntimeError, URLError, OSError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        # torchvision fetches both splits' files whichever is asked for, so the message names the
+        # data set, and the file whose download failed with its reason (the last line of its text)
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()] or [type(e).__name__]
+        why = lines[0] if len(lines) == 1 else f"{lines[0]} {lines[-1]}"
         raise SrpipeError(
-            f"the {spec.name} {split} split is not under {root} and could not be downloaded ({first}); "
-            f"pass --root with a folder holding torchvision's {spec.torchvision_name} files, or go online"
+            f"the {spec.name} data set (its train and test files) is not under {root} and could not be "
+            f"downloaded ({why}); pass --root with a folder holding torchvision's {spec.torchvision_name} files, "
+            "or go online"
         ) from None
+
+
+@contextlib.contextmanager
+def _removed_on_failure(root: Path):
+    """Remove, if what it wraps fails, what appeared under ``root`` meanwhile (torchvision makes
+    its folders, ``FashionMNIST/raw``, before it fetches a byte), and ``root`` itself and the
+    folders above it that did not exist: an error leaves nothing behind. What was there before
+    stays: the paths two levels deep, as deep as torchvision's layouts make folders."""
+    missing = [path for path in (root, *root.parents) if not path.exists()]
+    before = set() if missing else {path for pattern in ("*", "*/*") for path in root.glob(pattern)}
+    try:
+        yield
+    except BaseException:
+        if missing:
+            shutil.rmtree(missing[-1], ignore_errors=True)
+        else:
+            for path in sorted({path for pattern in ("*", "*/*") for path in root.glob(pattern)} - before):
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+        raise

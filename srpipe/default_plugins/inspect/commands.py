@@ -64,22 +64,19 @@ def inspect_model(name, input_size, scale, as_json, filters, feature_image, rece
     from srpipe.default_plugins.inspect import figures, networks
     from srpipe.default_plugins.inspect.layers import summarize
     from srpipe.default_plugins.inspect.report import format_summary
-    from srpipe.errors import SrpipeError
     from srpipe.outputs import input_files
     from srpipe.plotting import keeping_inputs
     from srpipe.plugins import collect_models, get_plugin_manager
 
     if (filters or feature_image or receptive_field) and not out_dir:
-        raise SrpipeError("--filters, --feature-maps and --receptive-field write PNGs: give a folder with -o DIR")
+        raise click.UsageError("--filters, --feature-maps and --receptive-field write PNGs: give a folder with -o DIR")
     if out_dir:
         check_output_folder(out_dir, f"-o {out_dir}")
     network, label = networks.load_network(collect_models(get_plugin_manager()), name, whole_scale(scale, "inspect"))
     shape = networks.parse_input_size(input_size) if input_size else networks.default_input_shape(network)
     summary = summarize(network, shape, label)
-    if as_json:
-        click.echo(json.dumps(summary.as_dict(), indent=2))
-    else:
-        click.echo(format_summary(summary))
+    # The figures before the table: a figure refused (its file exists, or is an input) then ends the
+    # command before it prints anything, rather than after a table that seemed to succeed.
     written = []
     with keeping_inputs(input_files([feature_image] if feature_image else []), overwrite=overwrite):
         if filters:
@@ -92,6 +89,10 @@ def inspect_model(name, input_size, scale, as_json, filters, feature_image, rece
             written += figures.plot_feature_maps(network, image, label, Path(feature_image).name, out_dir)
         if receptive_field:
             written.append(figures.plot_receptive_fields(summary, out_dir))
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(), indent=2))
+    else:
+        click.echo(format_summary(summary))
     for path in written:
         click.echo(f"wrote {path}", err=True)
 

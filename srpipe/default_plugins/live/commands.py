@@ -9,7 +9,7 @@ import click
 from srpipe.cli.options import (
     backend_option,
     device_option,
-    exact_option,
+    live_exact_option,
     max_pixels_option,
     on_decode_error_option,
     overwrite_option,
@@ -31,7 +31,7 @@ from srpipe.cli.options import (
 @weights_option
 @device_option
 @backend_option
-@exact_option
+@live_exact_option
 @click.option("--keep-up/--drop-frames", default=True, show_default=True,
               help="When a network is slower than the source: show every frame, the tiles it has no time for "
                    "bicubic (or as the frame before, where the picture stayed) until a later frame gives them "
@@ -54,7 +54,10 @@ def live(camera, source_location, model, scale, weights, device, backend, exact,
     A network runs only where the picture changed (--exact: on every pixel), and
     keeps up with the source: tiles it has no time for show bicubic until a later
     frame (--drop-frames: drop frames instead). When the model is still slower
-    than the source, stale frames are dropped so that the latency stays low. The
+    than the source, stale frames are dropped so that the latency stays low. A
+    file or stream (--source) is deinterlaced where it marks its frames as
+    interlaced, as upscale's --deinterlace auto does; a camera's frames are
+    shown as they come. The
     window shows the frame rate, the latency, the drops, the share of the frame
     a network took from the frame before and the share left for later. Keys: q
     or Esc quits, m switches to the next upscaler, s saves a screenshot, space

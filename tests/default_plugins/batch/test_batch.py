@@ -163,7 +163,6 @@ def test_outputs_cannot_escape_through_links(inputs, tmp_path):
     (["{inputs}", "{inputs}/a.mp4"], "is a file; give a folder"),
     (["{inputs}", "{out}", "-m", "nosuch"], "unknown upscaler model 'nosuch'"),
     (["{inputs}", "{out}", "-s", "7"], "does not support --scale 7"),
-    (["{inputs}", "{out}", "--jobs", "0"], "--jobs must be at least 1"),
     (["{inputs}", "{out}", "-m", "espcn", "--backend", "nosuch"], "unknown backend 'nosuch'"),
 ])
 def test_bad_arguments_are_one_line_errors(inputs, tmp_path, args, message):

@@ -119,3 +119,14 @@ def test_a_resumed_chunked_file_ends_the_bar_full(capsys):
     progress.on_frame(210)
     progress.on_file(result("a.mp4", "done", 300))
     assert "batch 210/210 frames (100%)" in capsys.readouterr().out.splitlines()[-1]
+
+
+def test_a_terminal_that_reports_no_width_gets_a_bar_80_columns_wide(tmp_path):
+    """'script' runs srpipe on a terminal of 0 columns: tqdm fitted the bar to it, and drew nothing."""
+    inputs = make_inputs(tmp_path / "in")
+    code, stdout, screen = run_in_terminal("batch", inputs, tmp_path / "out", columns=0)
+    assert code == 1 and stdout == b""  # one file failed
+    bars = re.findall(r"(batch: 100%\|([^|]*)\| 11/11 frames \[[^\r\n]*?sub/c.png)", screen)
+    line, body = bars[-1]
+    assert len(line) == 80 and len(body.strip()) >= 5, screen  # 80 wide, not one character of a bar
+    assert "file 4/4 sub/c.png" in screen

@@ -130,7 +130,7 @@ def test_without_ray_installed_the_error_says_what_to_install(clips, tmp_path, m
 
 def test_address_needs_the_ray_engine(clips, tmp_path):
     done = run_srpipe("batch", clips, tmp_path / "out", "--address", "auto")
-    assert done.returncode == 1 and b"--address is for --engine ray" in done.stderr
+    assert done.returncode == 2 and b"--address is for --engine ray" in done.stderr
 
 
 def test_an_address_where_nothing_answers_fails_at_once_before_making_out_dir(clips, tmp_path):

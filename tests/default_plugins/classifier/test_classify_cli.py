@@ -320,3 +320,23 @@ def test_embed_refuses_weights_trained_on_another_data_set_than_the_model(cli_ru
         f"Error: {weights} was trained on mnist, not on fashion-mnist; give -m mnist, or weights trained on "
         "fashion-mnist\n"), result.output
     assert not (tmp_path / "tsne.png").exists()
+
+
+def test_a_data_set_that_cannot_be_downloaded_is_named_and_leaves_no_folders(cli_run, tmp_path, monkeypatch):
+    """Offline, embed said the test split could not be downloaded, naming the train file that
+    failed (torchvision fetches both splits' files), and it and train left DATA/FashionMNIST/raw."""
+    from torchvision import datasets
+
+    monkeypatch.setattr(datasets.FashionMNIST, "mirrors", ["http://127.0.0.1:9/"])  # nothing listens there
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "kept" / "mine").mkdir()
+    runs = [(tmp_path / "DATA" / "new", ["classifier", "embed", "-m", "fashion-mnist", "-o", tmp_path / "t.png"]),
+            (tmp_path / "kept", ["train", "classifier", "--dataset", "fashion-mnist", "-o", tmp_path / "run"])]
+    for root, args in runs:
+        result = cli_run(*args, "--root", root)
+        assert result.exit_code == 1, result.output
+        assert result.stderr.startswith(f"Error: the fashion-mnist data set (its train and test files) is not under "
+                                        f"{root} and could not be downloaded (Error downloading train-images-idx3-"
+                                        "ubyte.gz: "), result.stderr
+        assert "split" not in result.stderr
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["kept", "mine"]  # what was there before, alone

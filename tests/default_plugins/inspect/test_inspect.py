@@ -120,6 +120,18 @@ def test_inspect_plots_are_pngs(cli_run, toy_pm, tmp_path):
         assert width >= 400 and height >= 400
 
 
+
+def test_inspect_refuses_what_it_cannot_write_before_printing_the_table(cli_run, toy_pm, tmp_path):
+    """The table came first, then the error, as if it had worked: now nothing is printed."""
+    result = cli_run("inspect", "toy-x2", "--filters")
+    assert result.exit_code == 2 and result.stdout == "", result.output
+    assert "Usage:" in result.stderr and "give a folder with -o DIR" in result.stderr
+    assert cli_run("inspect", "toy-x2", "--filters", "-o", tmp_path / "out").exit_code == 0
+    again = cli_run("inspect", "toy-x2", "--filters", "-o", tmp_path / "out")
+    assert again.exit_code == 1 and again.stdout == "", again.output
+    assert again.stderr == (f"Error: {tmp_path / 'out' / 'filters_00_conv.png'} already exists; pass -y to replace "
+                            "it, or choose another -o\n")
+
 def test_feature_maps_of_a_large_picture_are_drawn_from_it_shrunk(cli_run, toy_pm, tmp_path):
     image = tmp_path / "large.png"
     cv2.imwrite(str(image), np.zeros((1500, 2000, 3), np.uint8))  # 4 KB: drawn whole, its maps took gigabytes
@@ -131,7 +143,6 @@ def test_feature_maps_of_a_large_picture_are_drawn_from_it_shrunk(cli_run, toy_p
 
 def test_inspect_errors(cli_run, toy_pm):
     for args, message in [(["nosuch"], "unknown model 'nosuch'"),
-                          (["toy", "--filters"], "give a folder with -o DIR"),
                           (["toy-x2", "--input-size", "3,4"], "is not C,H,W"),
                           (["toy-x2", "--input-size", "1,100000,100000"],
                            "is larger than inspect runs: at most 64 channels and 4096 pixels a side"),
