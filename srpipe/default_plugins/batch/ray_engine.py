@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import Callable, Iterator
 
 from srpipe.errors import SrpipeError
-from srpipe.outputs import remove_dead_partials
+from srpipe.outputs import process_exists, remove_dead_partials
 
 
 class BatchWorker:
@@ -142,15 +142,7 @@ def _remove_killed_partials(ray, processes: list, jobs) -> None:
         if host == here:
             pids.append(pid)
     deadline = time.monotonic() + KILL_WAIT_S
-    while any(_running(pid) for pid in pids) and time.monotonic() < deadline:
+    while any(process_exists(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
     for folder in {job.output.parent for job in jobs}:
         remove_dead_partials(folder)
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
