@@ -69,14 +69,17 @@ def index_video(path: str | Path, min_seconds: float = 0.0) -> VideoIndex | None
             return None
         if container.duration is not None and container.duration / av.time_base < min_seconds:
             return None
-        pts, keyframes = [], []
+        pts, keyframes, began = [], [], False
         for packet in container.demux(video):
+            if packet.size and not began and not packet.is_keyframe:
+                return None  # a stream joined mid-way: what comes before its first keyframe, a whole run counts
+            began = began or packet.size > 0
             # the demuxer's end-of-stream marker; or a frame before an edit list's start (an MP4 trimmed
-            # without encoding), which the decoder drops
+            # without encoding), which the decoder decodes and drops
             if packet.size == 0 or packet.is_discard:
                 continue
-            if packet.pts is None or (not pts and not packet.is_keyframe):
-                return None  # (a stream joined mid-way: what comes before its first keyframe, a whole run counts)
+            if packet.pts is None:
+                return None
             pts.append(packet.pts)
             if packet.is_keyframe:
                 keyframes.append(packet.pts)

@@ -254,7 +254,8 @@ def test_the_bar_shows_the_current_name_escaped():
     progress.on_start(job)
     progress.on_frame()
     progress.on_file(types.SimpleNamespace(input="new\nline.png", status="done", frames=1, seconds=0.1,
-                                           output="new\nline.png", error=None, model=None, variant=None))
+                                           output="new\nline.png", error=None, model=None, variant=None,
+                                           frames_deinterlaced=0))
     progress.close()
     text = stream.getvalue()
     assert "file 1/1 new\\nline.png" in text and "new\nline" not in text

@@ -78,7 +78,7 @@ def job(rel, frames=None, chunk=None):
 
 def result(rel, status, frames=0, error=None):
     return types.SimpleNamespace(input=rel, status=status, frames=frames, seconds=1.0, output=rel, error=error,
-                                 model=None, variant=None)
+                                 model=None, variant=None, frames_deinterlaced=0)
 
 
 def test_the_total_follows_what_files_really_had_and_long_files_show_signs_of_life(capsys, monkeypatch):
