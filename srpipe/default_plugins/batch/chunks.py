@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -41,6 +41,9 @@ class VideoIndex:
     pts: list[int]  # sorted
     keyframes: list[int]  # sorted
     time_base: Fraction
+    # how long each frame is shown, by pts, where its packet says: the parts' format (NUT) keeps no
+    # durations, and a frame's (the last's, above all) is the source's, as a whole run writes it
+    durations: dict[int, int] = field(default_factory=dict)
 
     @property
     def seconds(self) -> float:
@@ -69,7 +72,7 @@ def index_video(path: str | Path, min_seconds: float = 0.0) -> VideoIndex | None
             return None
         if container.duration is not None and container.duration / av.time_base < min_seconds:
             return None
-        pts, keyframes, began = [], [], False
+        pts, keyframes, durations, began = [], [], {}, False
         for packet in container.demux(video):
             if packet.size and not began and not packet.is_keyframe:
                 return None  # a stream joined mid-way: what comes before its first keyframe, a whole run counts
@@ -81,11 +84,13 @@ def index_video(path: str | Path, min_seconds: float = 0.0) -> VideoIndex | None
             if packet.pts is None:
                 return None
             pts.append(packet.pts)
+            if packet.duration:
+                durations[packet.pts] = packet.duration
             if packet.is_keyframe:
                 keyframes.append(packet.pts)
         if len(set(pts)) != len(pts):
             return None
-        return VideoIndex(sorted(pts), sorted(keyframes), Fraction(video.time_base))
+        return VideoIndex(sorted(pts), sorted(keyframes), Fraction(video.time_base), durations)
 
 
 def plan_chunks(index: VideoIndex, chunk_seconds: float) -> list[Chunk]:
@@ -222,9 +227,10 @@ def join_parts(source: str | Path, index: VideoIndex, parts: list[Path], output:
                 def video_packets():
                     for part, pts in zip(parts, timestamps):
                         for packet, true_pts in zip(_video_packets(part), pts):
-                            duration = packet.duration * packet.time_base / index.time_base if packet.duration else 0
+                            duration = index.durations.get(true_pts) or (
+                                round(packet.duration * packet.time_base / index.time_base) if packet.duration else 0)
                             packet.time_base = index.time_base
-                            packet.pts, packet.dts, packet.duration = true_pts, next(dts), round(duration)
+                            packet.pts, packet.dts, packet.duration = true_pts, next(dts), duration
                             move_packet(packet, -round(origin / index.time_base))
                             yield video, packet
 

@@ -103,6 +103,26 @@ def test_joined_parts_decode_to_the_parts_frames(long_clips, tmp_path, name):
     assert_same_video(output, whole)
 
 
+def test_a_joined_variable_rate_clip_shows_each_frame_as_long_as_a_whole_run_does(tmp_path):
+    """The parts' format keeps no durations: the last frame took the mean rate's step, where the
+    source (and a whole run) shows it as long as its packet says."""
+    pts = [*range(0, 60, 2), *range(60, 120, 4), *range(120, 150)]  # 30, 15, then 60 frames a second
+    (tmp_path / "in").mkdir()
+    clip = make_test_video(tmp_path / "in" / "vfr.mp4", frames=len(pts), pts=pts, time_base=Fraction(1, 60),
+                           audio=False, codec_options={**GOP, "bf": "0"})
+    settings = BatchSettings(sink=SinkOptions(codec="ffv1"))
+    (whole,) = run_batch(clip.parent, tmp_path / "whole", settings, chunk_seconds=0).files
+    (joined,) = run_batch(clip.parent, tmp_path / "out", settings, jobs=2, chunk_seconds=0.5).files
+    assert whole.status == joined.status == "done"
+
+    def shown(path):  # (pts, duration) of every frame, in seconds
+        with av.open(str(path)) as container:
+            return sorted((float(p.pts * p.time_base), float(p.duration * p.time_base))
+                          for p in container.demux(video=0) if p.size)
+
+    assert shown(tmp_path / "out" / "vfr.mp4") == shown(tmp_path / "whole" / "vfr.mp4") == shown(clip)
+
+
 def test_a_short_clip_with_primed_sound_is_joined_from_where_a_whole_run_starts_it(tmp_path):
     """Matroska whose video starts at 0 and its primed AAC sound plays from 80 ms, which FFmpeg
     gives as the start of the file and of its short H.264 stream (test_timestamps): the join took
