@@ -43,8 +43,9 @@ ANSWER_WAIT_S = 5  # how long a cluster's address may take to accept a connectio
 def check_address(address: str | None) -> None:
     """Refuse a cluster's ``HOST:PORT`` where nothing accepts a connection, before the batch makes
     or locks its OUT_DIR: Ray itself tries again for many minutes there, printing warnings, and
-    reacts to Ctrl-C only after half a minute. Ray takes ``RAY_ADDRESS`` over ``--address``."""
-    env = os.environ.get("RAY_ADDRESS")
+    reacts to Ctrl-C only after half a minute. Ray takes ``RAY_ADDRESS`` where ``--address`` is
+    not given, or is ``auto``."""
+    env = os.environ.get("RAY_ADDRESS") if address in (None, "auto") else None
     given = env or address
     host, _, port = (given or "").removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():  # auto, local, or no address: Ray finds or starts the cluster

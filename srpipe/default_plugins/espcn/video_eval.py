@@ -300,8 +300,11 @@ def clips_by_category(folder: str | Path) -> dict[str, list[Path]]:
                 if not first_of_its_file(path, clips):  # a hard link too
                     continue
                 relative = path.relative_to(folder)
-                category = relative.parts[0] if len(relative.parts) > 1 else Path(root).name
+                category = relative.parts[0] if len(relative.parts) > 1 else None  # None: in the folder itself
                 categories.setdefault(category, []).append(path)
+    if None in categories:  # named after the folder, but for a sub-folder of that name
+        own = Path(root).name
+        categories[f"{own} (top)" if own in categories else own] = categories.pop(None)
     if not categories:
         raise SrpipeError(f"no video clips in {folder}; give a folder of clips (.mp4, .mkv, .mov, ...), "
                           "in sub-folders by category if you want scores per category")

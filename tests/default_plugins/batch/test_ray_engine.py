@@ -13,7 +13,7 @@ import pytest
 from test_chunks import GOP, assert_same_video, decoded
 
 from srpipe.default_plugins.batch.engine import BatchSettings, run_batch
-from srpipe.default_plugins.batch.ray_engine import _connect, worker_layout
+from srpipe.default_plugins.batch.ray_engine import _connect, check_address, worker_layout
 from srpipe.errors import SrpipeError
 from srpipe.media import SinkOptions
 from srpipe.testing import make_test_video
@@ -155,3 +155,17 @@ def test_rays_own_connection_error_reads_as_one_sentence(monkeypatch):
     monkeypatch.setattr(ray, "init", init)
     with pytest.raises(SrpipeError, match=r"`RAY_ADDRESS` environment variable; check --address \(e\.g\. auto"):
         _connect("auto")
+
+
+def test_ray_address_is_taken_where_ray_takes_it(monkeypatch):
+    """Ray reads RAY_ADDRESS only where --address is left out or auto: a given HOST:PORT is checked alone."""
+    with socket.socket() as listening, socket.socket() as refusing:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        refusing.bind(("127.0.0.1", 0))
+        live, dead = (f"127.0.0.1:{s.getsockname()[1]}" for s in (listening, refusing))
+        monkeypatch.setenv("RAY_ADDRESS", dead)
+        check_address(live)
+        for address in (None, "auto"):
+            with pytest.raises(SrpipeError, match=f"^no Ray cluster answers at {dead} \\(RAY_ADDRESS\\)"):
+                check_address(address)

@@ -251,3 +251,14 @@ def test_an_mp4_cut_short_within_its_index_is_skipped_by_name(tmp_path):
     done = eval_video(folder)
     assert done.returncode == 1
     assert f"Warning: skipped: {folder / 'cut.mp4'} has a video stream that cannot be decoded (no codec" in done.stderr
+
+
+def test_clips_in_the_folder_itself_keep_apart_from_a_sub_folder_of_its_name(tmp_path):
+    from srpipe.default_plugins.espcn.video_eval import clips_by_category
+
+    folder = tmp_path / "test"
+    for name in ("a.mp4", "test/b.mp4", "faces/c.mp4"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        make_test_video(folder / name, frames=1, audio=False)
+    assert {name: [p.name for p in paths] for name, paths in clips_by_category(folder).items()} == {
+        "test (top)": ["a.mp4"], "faces": ["c.mp4"], "test": ["b.mp4"]}
