@@ -920,18 +920,18 @@ class CutAwaySound:
         return [packet] if held is None else [held, packet]
 
 
-def tell_what_is_not_kept(written_path, streams: int, location: str, chapters: int, copied: list[tuple],
+def tell_what_is_not_kept(written_path, muxer: str, streams: int, location: str, chapters: int, copied: list[tuple],
                           pixel_shape: tuple[int, Fraction] | None = None) -> None:
     """Warn of the chapters, the streams' flags (forced, commentary...) and the video's pixel shape
     the writer of ``written_path`` left out without a word (MPEG-TS holds no chapters, MOV no flag
     but the default one; Matroska takes the shape from the codec, which VP9 and FFV1 do not carry,
     and PyAV cannot tag the stream): the user would miss forced subtitles, or see a DVD squeezed.
-    Read back, as each writer keeps its own share. ``streams``: how many streams were written;
+    Read back, as each writer keeps its own share. ``muxer``: the writer's name (FFmpeg's, the first
+    of the format's names); ``streams``: how many streams were written;
     ``copied``: (input stream, its output stream's index); ``pixel_shape``: (the video's index, its
     sample aspect ratio) where it is not square."""
     try:
         with av.open(str(written_path)) as written:
-            muxer = written.format.name.split(",")[0]
             kept_chapters = len(written.chapters())
             # MP4 leaves out a track with no packet (the indices after it move) and adds its chapters as one
             if len(written.streams) < streams or any(
@@ -944,8 +944,8 @@ def tell_what_is_not_kept(written_path, streams: int, location: str, chapters: i
     except (OSError, av.FFmpegError):
         return  # what cannot be read back is told by the checks that need it
     writer = _WRITER_NAMES.get(muxer, muxer.upper())
-    suffix = Path(location).suffix
-    instead = f"write a {suffix} file, as the input is," if suffix else "write a .mkv"
+    same = Path(location).suffix.lower() == Path(written_path).suffix.lower()
+    instead = "write a .mkv" if same else as_the_input(location, "write a .mkv") + ","
     if chapters and not kept_chapters:
         which = f"the {chapters} chapters of {location} are" if chapters != 1 else f"the chapter of {location} is"
         warnings.warn(f"{which} not kept: {writer} holds none ({instead} to keep {'them' if chapters != 1 else 'it'})")
@@ -1884,7 +1884,7 @@ def encoder_refusal(stream, exc: av.FFmpegError, logs=(), hint: str = "check --c
     reason = said[0] if said else (exc.strerror or str(exc))
     if (width % 2 or height % 2) and pix_fmt and _subsampled(pix_fmt):
         hint = f"the output is {width}x{height} and {pix_fmt} needs even sizes: use --pix-fmt yuv444p or --codec ffv1"
-    elif "width x height" in reason or max(width, height) > 16384:  # x264's and most codecs' largest side
+    elif "width x height" in reason:  # x264's words for a side over its largest, 16384
         hint = f"the output is {width}x{height}: choose a smaller size (--width, --height, -s) or --codec ffv1"
     return SrpipeError(f"encoder {name} refused the settings: {reason}; {hint}")
 
@@ -2105,9 +2105,7 @@ def add_copied_stream(container, in_stream, location: str, held=(), streamed: bo
         if in_stream.type in ("audio", "subtitle"):
             # Matroska is the widest; what it cannot hold either (MP4's own subtitles), the input's kind can
             if container.format.name in ("matroska", "webm") or codec not in _codecs_held_by("matroska"):
-                suffix = Path(location).suffix
-                instead = (f"write a {suffix} file, as the input is" if suffix else
-                           f"write with --format {in_stream.container.format.name.split(',')[0]}")
+                instead = as_the_input(location, f"write with --format {in_stream.container.format.name.split(',')[0]}")
             else:
                 instead = "write a .mkv instead"
             raise SrpipeError(f"the output container cannot hold the {what} of {location}: {exc}; {instead}") from exc
@@ -2226,7 +2224,15 @@ _CARRIED = {
     ("mpeg", "audio"): ("mp2", "mp3", "ac3", "dca", "pcm_dvd", "pcm_s16be"),
     ("flv", "audio"): ("aac", "mp3"),
 }
-_WRITER_NAMES = {"mpegts": "MPEG-TS", "mpeg": "MPEG-PS", "flv": "FLV", "matroska": "Matroska"}
+_WRITER_NAMES = {"mpegts": "MPEG-TS", "mpeg": "MPEG-PS", "flv": "FLV", "matroska": "Matroska", "webm": "WebM",
+                 "mp4": "MP4", "ipod": "M4V", "mov": "MOV"}
+
+
+def as_the_input(location: str, otherwise: str) -> str:
+    """Advice to write the kind of file the input is (which held what another kind cannot), or
+    ``otherwise`` where its name does not tell the kind."""
+    suffix = Path(location).suffix
+    return f"write a {suffix} file, as the input is" if suffix else otherwise
 # ... and the audio codecs writers take and then refuse as they write the header (MOV: "only supported
 # in MP4"; TrueHD in MP4: "experimental")
 _REFUSED_AUDIO = {"mov": ("flac", "opus", "truehd"), "mp4": ("truehd",)}
@@ -2298,7 +2304,7 @@ def _quicktime_key(key: str) -> str:
     lower = key.lower()
     if lower in QUICKTIME_KEYS:
         return QUICKTIME_KEYS[lower]
-    if lower.startswith(("com.apple.", "com.android.")):
+    if lower.startswith("com."):  # reverse-DNS: Apple's, Android's, Samsung's...
         return lower.replace(".iso6709", ".ISO6709")
     return key
 
@@ -2930,7 +2936,7 @@ class PyAVSink(Sink):
                       if in_stream.index in self.copied]
             chapters = len(getattr(self.source, "chapters", None) or ())
             shape = self.stream.codec_context.sample_aspect_ratio
-            tell_what_is_not_kept(self.output.temp, streams, self.source.location, chapters, copied,
+            tell_what_is_not_kept(self.output.temp, muxer, streams, self.source.location, chapters, copied,
                                   (self.stream.index, shape) if shape and shape != 1 else None)
         if self.output is not None and not self.output.direct and muxer in QUICKTIME_FORMATS:
             self._check_all_play()

@@ -459,7 +459,8 @@ def test_a_pixels_shape_the_output_cannot_carry_is_told(tmp_path, pm):
             warnings.simplefilter("always")
             upscale(str(clip), str(out), pm=pm, sink_options=SinkOptions(codec=codec))
         said = [str(warning.message) for warning in caught if "square" in str(warning.message)]
-        assert said == ([f"the upscale of {clip} is shown with square pixels, not its own 4:3: Matroska takes the "
+        writer = "WebM" if out.suffix == ".webm" else "Matroska"
+        assert said == ([f"the upscale of {clip} is shown with square pixels, not its own 4:3: {writer} takes the "
                          f"pixels' shape from the codec, which {told} does not carry (write .mp4 or .mov, or .mkv with "
                          "--codec libx264, to keep it)"] if told else []), out.name
 
@@ -1173,6 +1174,8 @@ def test_tagged_and_hd_video_keep_their_own_colour_tags(tmp_path):
 @pytest.mark.parametrize(("suffix", "told"), [
     (".mkv", []),
     (".mov", ["the audio stream #1 of {clip} loses its flags (comment, forced): MOV does not hold them (write a .mkv "
+              "file, as the input is, to keep them)"]),
+    (".m4v", ["the audio stream #1 of {clip} loses its flags (comment, forced): M4V does not hold them (write a .mkv "
               "file, as the input is, to keep them)"]),
     (".ts", ["the 2 chapters of {clip} are not kept: MPEG-TS holds none (write a .mkv file, as the input is, to keep "
              "them)", "the audio stream #1 of {clip} loses its flags (comment, forced): MPEG-TS does not hold them "

@@ -244,7 +244,7 @@ def join_parts(source: str | Path, index: VideoIndex, parts: list[Path], output:
                                 for kept in cut_away.pass_on(packet):
                                     yield copied[kept.stream.index], kept
 
-                written = len(out.streams)
+                written, muxer = len(out.streams), out.format.name.split(",")[0]
                 by_time = heapq.merge(video_packets(), other_packets(), key=lambda sp: sp[1].dts * sp[1].time_base)
                 for stream, packet in by_time:
                     packet.stream = stream
@@ -252,7 +252,7 @@ def join_parts(source: str | Path, index: VideoIndex, parts: list[Path], output:
         if not target.direct:
             with av.open(str(source)) as src, av.open(str(parts[0])) as first:
                 shape = first.streams.video[0].codec_context.sample_aspect_ratio
-                tell_what_is_not_kept(target.temp, written, str(source), len(src.chapters()),
+                tell_what_is_not_kept(target.temp, muxer, written, str(source), len(src.chapters()),
                                       [(src.streams[index], stream.index) for index, stream in copied.items()],
                                       (video.index, shape) if shape and shape != 1 else None)
     except BaseException:

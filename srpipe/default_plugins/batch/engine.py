@@ -61,7 +61,7 @@ MANIFEST = ".srpipe-batch.json"
 JOURNAL = ".srpipe-batch.journal"  # one line per change since the last fold (Manifest)
 MANIFEST_FORMAT = "srpipe-batch/1"
 PARTS_DIR = ".srpipe-parts"
-WHOLE_AGAIN = "whole again"  # a chunk's status where it gave fewer frames than planned, which the join cannot place
+WHOLE_AGAIN = "whole again"  # a chunk's status where it gave other frames than planned, which the join cannot place
 RAN = "ran.json"  # in a video's parts folder: the model and variant that made its parts, the frames they mended
 ENGINES = ("local", "ray")
 
@@ -1033,7 +1033,7 @@ def _run_batch(in_dir, out_dir, settings, manifest, jobs, engine, address, chunk
             elif result.status == WHOLE_AGAIN:
                 file.failed = True  # its other chunks are passed over
                 again.append(file)
-                warnings.warn(f"the chunk {job.chunk.index} of {job.source} gave fewer frames than it holds (damaged "
+                warnings.warn(f"the chunk {job.chunk.index} of {job.source} did not give the frames it holds (damaged "
                               "frames skipped, or packets that gave no picture), and a file upscaled in chunks keeps "
                               "each frame in its place: it is upscaled again whole")
             elif result.status == "failed":

@@ -550,7 +550,7 @@ def test_a_file_whose_chunk_skipped_damaged_frames_is_upscaled_again_whole(tmp_p
     settings = BatchSettings(model="bicubic", sink=SinkOptions(codec="ffv1"), on_decode_error="skip")
     progress = BatchProgress(stream=io.StringIO(), terminal=False)
     with pytest.warns(UserWarning, match=re.escape(
-            f"the chunk 0 of {clip} gave fewer frames than it holds (damaged frames skipped, or packets that gave no "
+            f"the chunk 0 of {clip} did not give the frames it holds (damaged frames skipped, or packets that gave no "
             "picture), and a file upscaled in chunks keeps each frame in its place: it is upscaled again whole")):
         report = run_batch(tmp_path / "in", tmp_path / "out", settings, jobs=2, chunk_seconds=0.5,
                            on_file=progress.on_file, on_frame=progress.on_frame, on_plan=progress.on_plan)
