@@ -26,6 +26,9 @@ from srpipe.video import (
 
 HINT = "check --codec, --crf, --preset"  # what sets up the recording's encoder
 
+# libvpx as a live encoder: each frame out as it comes in (its default looks 25 frames ahead, and
+# took seconds to finish a recording) at its fastest setting, as x264's ultrafast is for H.264
+REALTIME_VPX = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
 TIME_BASE = Fraction(1, 1000)  # milliseconds: frames are timed by when they were shown
 BT709 = (Colorspace.ITU709.value,) * 3  # matrix, primaries and transfer: what a screen shows
 
@@ -69,6 +72,8 @@ class Recorder:
         codec = codec or default_codec(self.container.format.name.split(",")[0])
         self.stream = add_video_encoder(self.container, codec, rate=self.rate, time_base=TIME_BASE, crf=crf,
                                         preset=preset)
+        if codec in ("libvpx", "libvpx-vp9"):  # x264's presets are not theirs: their own settings to keep up
+            self.stream.options = {**REALTIME_VPX, **self.stream.options}
         self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, "yuv420p"
         tag_video_stream(self.stream, full_range=False, colour=BT709, display_matrix=None)
         with ffmpeg_errors() as logs, scheduling_kept():  # the encoder's own reason, if it refuses
@@ -122,15 +127,28 @@ class Recorder:
         if self.stream is None:
             self.abort()
             return
-        self._mux(self.stream.encode(None))
-        self._close()
-        self.output.commit()
+        try:
+            self._mux(self.stream.encode(None))
+            try:
+                self._close()  # writes the trailer
+            except (OSError, av.FFmpegError) as exc:
+                raise SrpipeError(f"cannot write {self.path}: {exc}; check free space and permissions") from exc
+            self.output.commit()
+        except BaseException:  # a second Ctrl-C, a full disk: nothing half-written is left
+            self.abort()
+            raise
 
     def abort(self) -> None:
-        self._close()
-        self.output.discard()
+        try:
+            self._close()
+        except (OSError, av.FFmpegError):
+            pass  # its trailer could not be written (a full disk): the file goes all the same
+        finally:
+            self.output.discard()
 
     def _close(self) -> None:
-        self.container.close()
-        if self.file is not None:
-            self.file.close()
+        try:
+            self.container.close()
+        finally:
+            if self.file is not None:
+                self.file.close()

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Callable
 
 from srpipe.default_plugins.live.feed import FrameFeed
-from srpipe.default_plugins.live.loop import LiveLoop
+from srpipe.default_plugins.live.loop import LiveLoop, signals_held
 from srpipe.default_plugins.live.recorder import Recorder
 from srpipe.default_plugins.live.stats import LiveStats
 from srpipe.default_plugins.live.upscalers import UpscalerCycle
@@ -97,6 +97,10 @@ def run_live(
 
 
 def _end(loop: LiveLoop, recorder: Recorder | None, on_end: Callable[[LiveStats], None]) -> None:
-    if recorder is not None:
-        recorder.finish()
-    on_end(loop.stats)
+    """Finish the recording and sum up. Ctrl-C or SIGTERM meanwhile (the encoder's last frames
+    take seconds: VP9's) acts after both, so that what was shown is kept as the run promises; a
+    second acts at once, and then nothing half-written is left (:meth:`Recorder.finish`)."""
+    with signals_held():
+        if recorder is not None:
+            recorder.finish()
+        on_end(loop.stats)

@@ -5,8 +5,10 @@ import re
 import subprocess
 import sys
 import threading
+import types
 
 import av
+import numpy as np
 import pytest
 
 from srpipe.testing import make_test_video
@@ -105,3 +107,82 @@ def test_a_recording_into_a_fifo_is_streamed_as_upscale_streams(tmp_path):
     (tmp_path / "received.mkv").write_bytes(received[0])
     with av.open(str(tmp_path / "received.mkv")) as container:
         assert sum(1 for _ in container.decode(video=0)) > 0
+
+
+class _FullDisk:
+    """A container whose trailer cannot be written: the disk filled up."""
+
+    def __init__(self, container):
+        self.container = container
+
+    def __getattr__(self, name):
+        return getattr(self.container, name)
+
+    def close(self):
+        self.container.close()
+        raise av.error.OSError(28, "No space left on device")
+
+
+def test_a_recording_whose_trailer_cannot_be_written_is_one_error_and_leaves_nothing(tmp_path):
+    from srpipe.default_plugins.live.recorder import Recorder
+    from srpipe.errors import SrpipeError
+
+    image = np.zeros((48, 64, 3), np.uint8)
+    recorder = Recorder(tmp_path / "r.mkv")
+    for shown_at in (0.0, 0.04):
+        recorder.write(image, shown_at)
+    recorder.container = _FullDisk(recorder.container)
+    with pytest.raises(SrpipeError, match="^cannot write .*r.mkv: .*No space left on device.*; check free space"):
+        recorder.finish()
+    assert os.listdir(tmp_path) == []
+    failed = Recorder(tmp_path / "f.mkv")  # a write failed (the run then aborts): the full disk is no new error
+    failed.write(image, 0.0)
+    failed.container = _FullDisk(failed.container)
+    failed.abort()
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_signal_while_the_recording_is_finished_acts_after_it_is_kept_and_summed_up(tmp_path):
+    """VP9's last frames take seconds to encode: `timeout` or `docker stop` lost the recording there."""
+    import signal
+
+    from srpipe.default_plugins.live.session import _end
+
+    class Stopped(BaseException):
+        pass
+
+    def stop(signum, frame):
+        raise Stopped
+
+    done = []
+
+    class Finishing:
+        def finish(self):
+            os.kill(os.getpid(), signal.SIGTERM)  # as the encoder flushes
+            done.append("recording kept")
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        with pytest.raises(Stopped):
+            _end(types.SimpleNamespace(stats="stats"), Finishing(), lambda stats: done.append(f"summed up {stats}"))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert done == ["recording kept", "summed up stats"]
+
+
+def test_a_vp9_recording_encodes_each_frame_as_it_is_shown(tmp_path):
+    """libvpx's default looks 25 frames ahead at its slow setting: a WebM recording fell behind
+    the source, and took seconds to finish. As a live encoder, a frame in gives its packet out."""
+    from srpipe.default_plugins.live.recorder import Recorder
+
+    recorder = Recorder(tmp_path / "r.webm")
+    muxed = []
+    mux = recorder._mux
+    recorder._mux = lambda packets: (muxed.append(len(packets)), mux(packets))
+    for index in range(3):
+        recorder.write(np.full((48, 64, 3), 40 * index, np.uint8), index / 30)
+    recorder.finish()
+    assert muxed[:3] == [1, 1, 1]
+    with av.open(str(tmp_path / "r.webm")) as written:
+        assert written.streams.video[0].codec_context.name in ("vp9", "libvpx-vp9")
+        assert sum(1 for packet in written.demux(video=0) if packet.size) == 3
