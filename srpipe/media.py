@@ -22,9 +22,12 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".
 #: names (Windows and browsers save .jfif), AVIF and JPEG 2000, which OpenCV reads but srpipe
 #: writes under none of them
 FOLDER_IMAGE_SUFFIXES = IMAGE_SUFFIXES | {".jpe", ".jfif", ".jif", ".avif", ".jp2", ".j2k"}
+#: raw Motion JPEG: JPEGs back to back, which begin as one picture does
+MOTION_JPEG_SUFFIXES = frozenset({".mjpeg", ".mjpg"})
 #: video files that folder commands (batch, classify) pick up by name; FFmpeg reads more
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".ts", ".m2ts", ".mts", ".avi", ".flv",
-                            ".wmv", ".mpg", ".mpeg", ".vob", ".mxf", ".3gp", ".ogv", ".y4m", ".gif", ".apng"})
+                            ".wmv", ".mpg", ".mpeg", ".vob", ".mxf", ".3gp", ".ogv", ".y4m", ".gif", ".apng",
+                            *MOTION_JPEG_SUFFIXES})
 # How the still-image formats begin (WebP: "RIFF", its size, "WEBP"; AVIF: its ftyp box, _still_avif)
 _IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM", b"II*\x00", b"MM\x00*",
                      b"\x00\x00\x00\x0cjP  \r\n\x87\n", b"\xff\x4f\xff\x51")  # JPEG 2000: JP2's box, a bare codestream
@@ -37,7 +40,10 @@ def is_image_path(location: str) -> bool:
 
 def is_image_file(path: str) -> bool:
     """Whether the content says still image, whatever the name: an animated PNG of more than
-    one frame is a video (FFmpeg reads it as one, as it reads a GIF), and so is an AVIF sequence."""
+    one frame is a video (FFmpeg reads it as one, as it reads a GIF), and so is an AVIF sequence;
+    and JPEGs back to back (a camera's Motion JPEG), which begin as one does, by their name."""
+    if PurePath(path).suffix.lower() in MOTION_JPEG_SUFFIXES:
+        return False
     try:
         with open(path, "rb") as file:
             head = file.read(64)

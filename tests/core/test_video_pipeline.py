@@ -1192,3 +1192,12 @@ def test_chapters_and_flags_an_output_cannot_hold_are_told(tmp_path, suffix, tol
     said = [str(warning.message) for warning in caught if "not kept" in str(warning.message) or
             "flags" in str(warning.message)]
     assert said == [line.format(clip=clip) for line in told]
+
+
+def test_raw_motion_jpeg_is_a_video_though_it_begins_as_a_picture(tmp_path):
+    """A camera's .mjpeg: JPEGs back to back, taken for one picture (its first) by its first bytes."""
+    clip = make_test_video(tmp_path / "cam.mjpeg", codec="mjpeg", pix_fmt="yuvj420p", frames=3, audio=False,
+                           title=None, codec_options={})
+    assert clip.read_bytes()[:3] == b"\xff\xd8\xff"
+    upscale(str(clip), str(tmp_path / "out.mkv"), scale=2)
+    assert len(video_info(tmp_path / "out.mkv")["times"]) == 3
