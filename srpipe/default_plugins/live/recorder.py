@@ -11,6 +11,7 @@ import numpy as np
 from av.video.reformatter import ColorRange, Colorspace
 
 from srpipe.errors import SrpipeError
+from srpipe.media import IMAGE_SUFFIXES
 from srpipe.outputs import AtomicOutput
 from srpipe.video import (
     StreamedFile,
@@ -33,13 +34,36 @@ TIME_BASE = Fraction(1, 1000)  # milliseconds: frames are timed by when they wer
 BT709 = (Colorspace.ITU709.value,) * 3  # matrix, primaries and transfer: what a screen shows
 
 
+# What the recording is written as, the first its encoder takes (ProRes takes no 4:2:0)
+RECORDED_FORMATS = ("yuv420p", "yuv422p", "yuv444p", "yuv422p10le", "yuv444p10le")
+
+
+def _recorded_format(stream) -> str:
+    """The first of :data:`RECORDED_FORMATS` the stream's encoder takes (4:2:0 where it lists none)."""
+    taken = {fmt.name for fmt in stream.codec_context.codec.video_formats or ()}
+    return next((fmt for fmt in RECORDED_FORMATS if fmt in taken), "yuv420p") if taken else "yuv420p"
+
+
+def check_recording_name(record: str) -> None:
+    """Refuse, before anything loads, a recording live cannot make: a picture or an animation
+    (the recorder writes video, in 4:2:0), or standard output (the window is where live shows)."""
+    if record == "-":
+        raise SrpipeError("--record writes a file: give a name such as rec.mp4 or rec.mkv (standard output is not "
+                          "recorded to; srpipe upscale - -o - streams)")
+    suffix = Path(record).suffix.lower()
+    if suffix in IMAGE_SUFFIXES or suffix in (".gif", ".apng"):
+        raise SrpipeError(f"--record {record}: live records video; give a .mp4, .mkv, .mov, .webm or .ts name "
+                          "(srpipe upscale writes pictures and animations)")
+
+
 class Recorder:
     """Encodes BGR images with the times they were shown (variable frame rate), by default with
     x264's fastest preset: the encoder runs in the drawing thread, on the cores the model uses.
 
     The file appears under its name only on :meth:`finish`; :meth:`abort` removes it. The
     caller checks ``path`` first (``check_output``, against the source: :func:`run_live`).
-    Odd sizes lose their last row or column (4:2:0 needs even sizes).
+    Odd sizes lose their last row or column (4:2:0 needs even sizes). It is 4:2:0 but where the
+    encoder takes none (ProRes: 4:2:2).
     """
 
     def __init__(self, path: Path, overwrite: bool = False, codec: str | None = None, crf: int | None = 18,
@@ -74,7 +98,7 @@ class Recorder:
                                         preset=preset)
         if codec in ("libvpx", "libvpx-vp9"):  # x264's presets are not theirs: their own settings to keep up
             self.stream.options = {**REALTIME_VPX, **self.stream.options}
-        self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, "yuv420p"
+        self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, _recorded_format(self.stream)
         tag_video_stream(self.stream, full_range=False, colour=BT709, display_matrix=None)
         with ffmpeg_errors() as logs, scheduling_kept():  # the encoder's own reason, if it refuses
             try:
@@ -104,7 +128,7 @@ class Recorder:
         time_base = Fraction(self.stream.codec_context.time_base)
         pts = max(self.last_pts + 1, round((shown_at - self.first_time) / time_base))
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24").reformat(
-            format="yuv420p", dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG
+            format=self.stream.pix_fmt, dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG
         )
         frame.pts, frame.time_base = pts, time_base
         self.last_pts = pts

@@ -7,7 +7,7 @@ from typing import Callable
 
 from srpipe.default_plugins.live.feed import FrameFeed
 from srpipe.default_plugins.live.loop import LiveLoop, signals_held
-from srpipe.default_plugins.live.recorder import Recorder
+from srpipe.default_plugins.live.recorder import Recorder, check_recording_name
 from srpipe.default_plugins.live.stats import LiveStats
 from srpipe.default_plugins.live.upscalers import UpscalerCycle
 from srpipe.default_plugins.live.window import Headless, Window
@@ -55,6 +55,7 @@ def run_live(
     """
     check_input(location)
     if record is not None:  # before the models load and the source opens: an error comes at once
+        check_recording_name(str(record))
         check_output(record, location, overwrite, option="--record")
     pm = pm or get_plugin_manager()
     models = UpscalerCycle(collect_models(pm), model, scale, resolve_device(device), weights,

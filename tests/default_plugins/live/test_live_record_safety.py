@@ -186,3 +186,27 @@ def test_a_vp9_recording_encodes_each_frame_as_it_is_shown(tmp_path):
     with av.open(str(tmp_path / "r.webm")) as written:
         assert written.streams.video[0].codec_context.name in ("vp9", "libvpx-vp9")
         assert sum(1 for packet in written.demux(video=0) if packet.size) == 3
+
+
+@pytest.mark.parametrize("record, said", [
+    ("rec.gif", "--record rec.gif: live records video; give a .mp4, .mkv, .mov, .webm or .ts name"),
+    ("rec.png", "--record rec.png: live records video; give a .mp4, .mkv, .mov, .webm or .ts name"),
+    ("-", "--record writes a file: give a name such as rec.mp4 or rec.mkv"),
+])
+def test_a_recording_live_cannot_make_is_refused_before_anything_runs(tmp_path, record, said):
+    make_test_video(tmp_path / "clip.mp4", frames=3)
+    done = live(tmp_path, "clip.mp4", record)
+    assert one_error_line(done).startswith(f"Error: {said}")
+    assert os.listdir(tmp_path) == ["clip.mp4"]
+
+
+def test_a_recording_whose_encoder_takes_no_420_is_written_in_what_it_takes(tmp_path):
+    from srpipe.default_plugins.live.recorder import Recorder
+
+    recorder = Recorder(tmp_path / "r.mov", codec="prores_ks", crf=None, preset=None)
+    for index in range(2):
+        recorder.write(np.full((48, 64, 3), 60 * index, np.uint8), index / 30)
+    recorder.finish()
+    with av.open(str(tmp_path / "r.mov")) as written:
+        assert written.streams.video[0].codec_context.pix_fmt == "yuv422p10le"
+        assert sum(1 for packet in written.demux(video=0) if packet.size) == 2
