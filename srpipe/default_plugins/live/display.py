@@ -111,3 +111,23 @@ def annotate(image: np.ndarray, model_name: str, scale: int, status: str) -> np.
     draw_text(image, [f"{model_name} x{scale}"], image.shape[1] // 2)
     draw_text(image, [status], 0, at_bottom=True)
     return image
+
+
+# How each of FFmpeg's turning filters (srpipe.video.turn_filters) moves a BGR image's pixels
+_TURNS = {
+    ("transpose", "clock"): lambda image: np.rot90(image, -1),
+    ("transpose", "cclock"): lambda image: np.rot90(image, 1),
+    ("transpose", "cclock_flip"): lambda image: image.transpose(1, 0, 2),
+    ("transpose", "clock_flip"): lambda image: np.rot90(image, -1)[::-1],
+    ("hflip", None): lambda image: image[:, ::-1],
+    ("vflip", None): lambda image: image[::-1],
+}
+
+
+def turned_halves(image: np.ndarray, filters: list[tuple[str, str | None]]) -> np.ndarray:
+    """``image``'s two halves side by side (:func:`beside_bicubic`), each turned as ``filters``
+    say: a phone's video shown upright, as players show it."""
+    halves = np.hsplit(image, 2)
+    for step in filters:
+        halves = [_TURNS[step](half) for half in halves]
+    return np.ascontiguousarray(np.hstack(halves))

@@ -23,7 +23,7 @@ from typing import Callable, Protocol
 import cv2
 import numpy as np
 
-from srpipe.default_plugins.live.display import annotate, beside_bicubic, side_by_side
+from srpipe.default_plugins.live.display import annotate, beside_bicubic, side_by_side, turned_halves
 from srpipe.default_plugins.live.feed import FrameFeed, SlotThread, TimedFrame
 from srpipe.default_plugins.live.recorder import Recorder
 from srpipe.default_plugins.live.stats import LiveStats
@@ -32,6 +32,7 @@ from srpipe.default_plugins.live.window import KEY_ESC
 from srpipe.frames import Frame
 from srpipe.pipeline import upscale_frames
 from srpipe.reuse import TileReuse
+from srpipe.video import turn_filters
 
 QUIT_KEYS = {ord("q"), KEY_ESC}
 SHOWN_WAIT_MS = 1  # key wait after each frame (also lets highgui draw)
@@ -187,6 +188,7 @@ class LiveLoop:
         self.reused: float | None = None  # the share of tiles reused for the frame on screen
         self.deferred: float | None = None  # ... and left to later frames for want of time
         self.screenshots = 0
+        self.turn: list | None = None  # the filters that show the source as its display matrix says
 
     def run(self) -> LiveStats:
         """Run until the source ends or a quit key; the statistics are complete even after Ctrl-C."""
@@ -233,6 +235,11 @@ class LiveLoop:
     def _present(self, item: UpscaledFrame) -> None:
         self.frame, self.reused, self.deferred = item.frame, item.reused, item.deferred
         self.plain = beside_bicubic(item.frame, item.upscaled)
+        if self.turn is None:  # the source's display matrix comes with its first frame
+            matrix = getattr(self.feed.source, "display_matrix", None)
+            self.turn = (turn_filters(matrix) or []) if matrix else []
+        if self.turn:  # a phone's video upright, as players show it, on screen and in the recording
+            self.plain = turned_halves(self.plain, self.turn)
         self.redraw()
         shown_at = self.clock()
         self.stats.record_shown(item.arrived, shown_at, item.reused, item.deferred)

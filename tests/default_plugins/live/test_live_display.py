@@ -65,3 +65,16 @@ def test_a_source_with_alpha_shows_its_colour(fmt_name):
     assert upscaled.alpha is not None
     np.testing.assert_array_equal(beside_bicubic(with_alpha, upscaled),
                                   each_half_alone(frame, replace(upscaled, alpha=None)))
+
+
+@pytest.mark.parametrize("step", [("transpose", "clock"), ("transpose", "cclock"), ("transpose", "cclock_flip"),
+                                  ("transpose", "clock_flip"), ("hflip", None), ("vflip", None)])
+def test_each_half_is_turned_as_ffmpegs_own_filter_turns_it(step):
+    import av
+
+    from srpipe.default_plugins.live.display import turned_halves
+    from srpipe.video import Turn
+
+    half = np.random.default_rng(3).integers(0, 256, (6, 10, 3), dtype=np.uint8)
+    by_ffmpeg = Turn([step])(av.VideoFrame.from_ndarray(half, format="bgr24")).to_ndarray()
+    assert np.array_equal(turned_halves(np.hstack([half, half]), [step]), np.hstack([by_ffmpeg, by_ffmpeg]))

@@ -210,3 +210,14 @@ def test_a_recording_whose_encoder_takes_no_420_is_written_in_what_it_takes(tmp_
     with av.open(str(tmp_path / "r.mov")) as written:
         assert written.streams.video[0].codec_context.pix_fmt == "yuv422p10le"
         assert sum(1 for packet in written.demux(video=0) if packet.size) == 2
+
+
+def test_a_phones_turned_video_is_shown_and_recorded_upright(tmp_path):
+    """Its display matrix turns it a quarter, as every player shows it: it lay on its side."""
+    make_test_video(tmp_path / "phone.mp4", width=64, height=48, frames=3, rotation=90, audio=False)
+    done = live(tmp_path, "phone.mp4", "shown.mkv")
+    assert done.returncode == 0, done.stderr.decode()
+    with av.open(str(tmp_path / "shown.mkv")) as recording:
+        video = recording.streams.video[0]
+        assert (video.width, video.height) == (2 * 48 * 2, 64 * 2)  # both halves, each turned, x2
+        assert sum(1 for packet in recording.demux(video=0) if packet.size) == 3
