@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -66,6 +67,10 @@ def run_live(
         check_frame_size(location, source.width, source.height, source_options.max_pixels)
         if source.width and source.height:  # a stream may tell its size only with its first frame
             models.warm_up(source.width, source.height)
+        sound = [stream for stream in getattr(source, "passthrough", ()) if stream.type == "audio"]
+        if record is not None and sound:  # what is shown is recorded, and live plays no sound
+            warnings.warn(f"{record} records the picture only: the sound of {location} is not recorded (srpipe "
+                          "upscale keeps it)")
         view = Window() if window else Headless()
         try:
             recorder = Recorder(record, overwrite, **(record_options or {}), rate=source.frame_rate) \

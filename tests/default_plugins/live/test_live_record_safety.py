@@ -221,3 +221,12 @@ def test_a_phones_turned_video_is_shown_and_recorded_upright(tmp_path):
         video = recording.streams.video[0]
         assert (video.width, video.height) == (2 * 48 * 2, 64 * 2)  # both halves, each turned, x2
         assert sum(1 for packet in recording.demux(video=0) if packet.size) == 3
+
+
+def test_a_recording_of_a_source_with_sound_says_it_holds_the_picture_only(tmp_path):
+    make_test_video(tmp_path / "clip.mp4", frames=3)
+    done = live(tmp_path, "clip.mp4", "shown.mkv")
+    assert done.returncode == 0, done.stderr.decode()
+    assert "Warning: shown.mkv records the picture only: the sound of clip.mp4 is not recorded" in done.stderr.decode()
+    with av.open(str(tmp_path / "shown.mkv")) as recording:
+        assert [stream.type for stream in recording.streams] == ["video"]
