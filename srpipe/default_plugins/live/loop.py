@@ -248,7 +248,7 @@ class LiveLoop:
 
     def redraw(self) -> None:
         """Show the current image with the model names, frame rate, latency and drops drawn on it."""
-        latency = self.stats.latencies[-1] * 1000 if self.stats.latencies else 0.0
+        latency = self.stats.recent_latencies[-1] * 1000 if self.stats.recent_latencies else 0.0
         status = f"{self.stats.recent_fps:.1f} fps | latency {latency:.0f} ms | dropped {self.dropped}"
         if self.reused is not None:
             status += f" | reused {self.reused:.0%}"

@@ -8,6 +8,25 @@ from dataclasses import dataclass, field
 import numpy as np
 
 PERCENTILES = (50, 90, 99)
+# Latencies are counted in whole milliseconds up to a minute (longer ones in the last count), so
+# that a run of hours keeps what it measures in a fixed few hundred kilobytes
+LATENCY_COUNTS_MS = 60_000
+
+
+@dataclass
+class Share:
+    """The mean and the largest of a share measured per frame, kept as running figures."""
+
+    total: float = 0.0
+    count: int = 0
+    largest: float = 0.0
+
+    def add(self, value: float) -> None:
+        self.total, self.count, self.largest = self.total + value, self.count + 1, max(self.largest, value)
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.count if self.count else 0.0
 
 
 @dataclass
@@ -18,20 +37,25 @@ class LiveStats:
     shown: int = 0
     dropped: int = 0
     seconds: float = 0.0
-    latencies: list[float] = field(default_factory=list)
+    latency_counts: np.ndarray = field(default_factory=lambda: np.zeros(LATENCY_COUNTS_MS + 1, np.int64), repr=False)
+    longest_latency: float = 0.0
+    recent_latencies: deque = field(default_factory=lambda: deque(maxlen=30), repr=False)
     recent_shows: deque = field(default_factory=lambda: deque(maxlen=30), repr=False)
-    reused: list[float] = field(default_factory=list)  # per shown frame with tile reuse: the share reused
-    deferred: list[float] = field(default_factory=list)  # ... and the share left to later frames for want of time
+    reused: Share = field(default_factory=Share)  # per shown frame with tile reuse: the share reused
+    deferred: Share = field(default_factory=Share)  # ... and the share left to later frames for want of time
 
     def record_shown(self, arrived: float, shown_at: float, reused: float | None = None,
                      deferred: float | None = None) -> None:
         self.shown += 1
-        self.latencies.append(shown_at - arrived)
+        latency = shown_at - arrived
+        self.latency_counts[min(max(round(latency * 1000), 0), LATENCY_COUNTS_MS)] += 1
+        self.longest_latency = max(self.longest_latency, latency)
+        self.recent_latencies.append(latency)
         self.recent_shows.append(shown_at)
         if reused is not None:
-            self.reused.append(reused)
+            self.reused.add(reused)
         if deferred is not None:
-            self.deferred.append(deferred)
+            self.deferred.add(deferred)
 
     @property
     def fps(self) -> float:
@@ -47,13 +71,20 @@ class LiveStats:
         return (len(self.recent_shows) - 1) / span if span > 0 else 0.0
 
     def latency_ms(self, percentile: float) -> float:
-        return float(np.percentile(self.latencies, percentile)) * 1000 if self.latencies else 0.0
+        """The latency under which ``percentile`` % of the frames shown were, in whole milliseconds
+        (the nearest rank); 100: the longest, as measured."""
+        if not self.shown:
+            return 0.0
+        if percentile >= 100:
+            return self.longest_latency * 1000
+        rank = max(1, -(-self.shown * percentile // 100))
+        return float(np.searchsorted(np.cumsum(self.latency_counts), rank))
 
     def summary(self) -> str:
         latency = ", ".join(f"p{p} {self.latency_ms(p):.0f}" for p in PERCENTILES)
-        reuse = f"; {np.mean(self.reused):.0%} of tiles reused" if self.reused else ""
-        if self.deferred and np.mean(self.deferred) > 0:
-            reuse += f", {np.mean(self.deferred):.0%} late (left to later frames to keep up)"
+        reuse = f"; {self.reused.mean:.0%} of tiles reused" if self.reused.count else ""
+        if self.deferred.mean > 0:
+            reuse += f", {self.deferred.mean:.0%} late (left to later frames to keep up)"
         return (
             f"{self.shown} frames shown, {self.dropped} dropped of {self.read} read in {self.seconds:.1f} s "
             f"({self.fps:.1f} fps); latency ms: {latency}, max {self.latency_ms(100):.0f}{reuse}"
