@@ -25,7 +25,7 @@ from srpipe import __version__, cache, hookspecs
 from srpipe.backends import BackendRegistry
 from srpipe.errors import PluginWarning
 from srpipe.models import ModelRegistry
-from srpipe.plugin_guard import PluginExit, plugin_code
+from srpipe.plugin_guard import PluginExit, Stop, plugin_code
 
 ENTRY_POINT_GROUP = "srpipe"
 
@@ -274,6 +274,8 @@ def _register(pm: PluginManager, name: str, load) -> bool:
         with plugin_code(f"plugin {name!r}"):
             plugin = load()
             pm.register(plugin, name=name)
+    except Stop:  # srpipe's own signal handler (a batch worker told to stop), not the plugin's doing
+        raise
     except (Exception, SystemExit) as exc:  # a broken plugin must not break srpipe, nor end it
         _warn(f"plugin {name!r} could not be loaded and is skipped: {type(exc).__name__}: {exc}")
         return False

@@ -1253,3 +1253,24 @@ def test_a_signal_handlers_system_exit_in_a_plugins_code_still_ends_the_program(
     with pytest.raises(PluginExit):  # the plugin's own, with the handler still set elsewhere
         with exits_as_errors():
             sys.exit(143)
+
+
+def test_a_batch_workers_stop_while_a_plugin_loads_is_no_fault_of_the_plugin():
+    """Ctrl-C on a batch: a worker told to stop (its SIGTERM handler raises Stop) as it loaded the
+    plugins warned that the plugin being imported 'could not be loaded'. A plugin's own exit is."""
+    from srpipe.plugin_guard import Stop
+    from srpipe.plugins import PluginManager, _register
+
+    pm = PluginManager()
+
+    def stopped():
+        raise Stop(143)
+
+    with pytest.raises(Stop):
+        _register(pm, "stopped", stopped)
+
+    def exiting():
+        raise SystemExit(3)
+
+    with pytest.warns(UserWarning, match="plugin 'exiting' could not be loaded and is skipped: SystemExit: 3"):
+        assert _register(pm, "exiting", exiting) is False
