@@ -83,6 +83,16 @@ if SideDataType._missing_.__func__ is enum.Enum._missing_.__func__:
     SideDataType._missing_ = classmethod(_unnamed_side_data)
 
 
+def side_data_of(frame) -> list:
+    """Every side-data entry a decoded frame holds, in its order. PyAV 18.1.0 and earlier iterate a
+    frame's side data by entry; 18.1.1 made it a mapping, whose iteration gives the types, and
+    gives the entries by position through a slice."""
+    entries = list(frame.side_data)
+    if entries and isinstance(entries[0], SideDataType):
+        entries = frame.side_data[:]
+    return entries
+
+
 PALETTE_FORMAT = "pal8"  # 256 colours chosen per frame (srpipe.palette)
 # The Y'CbCr matrices (AVCOL_SPC) FFmpeg's scaler converts by: BT.709, FCC, BT.601 (two), SMPTE 240M, BT.2020
 CONVERTED_MATRICES = frozenset({1, 4, 5, 6, 7, 9, 10})
@@ -220,10 +230,9 @@ def _alpha_decoder(stream, max_pixels: int):
 
 
 def _display_matrix(video_frame: av.VideoFrame) -> tuple[int, ...] | None:
-    side_data = video_frame.side_data
-    for index in range(len(side_data)):
-        if side_data[index].type == SideDataType.DISPLAYMATRIX:
-            return struct.unpack("<9i", bytes(side_data[index])[:36])
+    for data in side_data_of(video_frame):
+        if data.type == SideDataType.DISPLAYMATRIX:
+            return struct.unpack("<9i", bytes(data)[:36])
     return None
 
 
@@ -523,7 +532,7 @@ def mean_quantizer(location: str, max_pixels: int, frames: int = QUANTIZER_FRAME
                 if video_packets > QUANTIZER_PACKETS:
                     break
                 for frame in packet.decode():
-                    reports = [data for data in frame.side_data if data.type == SideDataType.VIDEO_ENC_PARAMS]
+                    reports = [data for data in side_data_of(frame) if data.type == SideDataType.VIDEO_ENC_PARAMS]
                     if not reports or not hasattr(reports[0], "block_params"):  # PyAV before 16.1 cannot read it
                         return None
                     depth = max(component.bits for component in frame.format.components)
@@ -1117,10 +1126,12 @@ class PyAVSource(Source):
         return self.is_file or duration > 0 or self._served_size() is not None
 
     def _served_size(self) -> int | None:
-        """The size in bytes the server gave for a URL's media (not a playlist's own size), if it did."""
-        if is_network(self.location) and self.container.size > 0 and \
+        """The size in bytes the server gave for a URL's media (not a playlist's own size), if it did.
+        PyAV says an unknown size as a negative number, or from 18.1.1 as None."""
+        size = self.container.size or 0
+        if is_network(self.location) and size > 0 and \
                 not set(self.container.format.name.split(",")) & PLAYLIST_FORMATS:
-            return self.container.size
+            return size
         return None
 
     def _estimate_frames(self) -> int | None:
@@ -2316,7 +2327,7 @@ def hdr10_params(video_frame) -> str | None:
     (R, G, B) x (x, y), white point and luminances as int32 fractions, then two flags; and
     AVContentLightMetadata, two unsigned ints."""
     params = []
-    for data in video_frame.side_data:
+    for data in side_data_of(video_frame):
         if data.type == SideDataType.MASTERING_DISPLAY_METADATA and len(bytes(data)) >= 88:
             values = struct.unpack("<20i2i", bytes(data)[:88])
             fractions = [values[i] / values[i + 1] if values[i + 1] else 0.0 for i in range(0, 20, 2)]

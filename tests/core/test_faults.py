@@ -1,6 +1,7 @@
 """Bad input, faults and interruptions: one clear line, a non-zero exit, nothing left behind."""
 
 import io
+import itertools
 import json
 import os
 import re
@@ -107,9 +108,11 @@ def test_av1_frames_the_decoder_leaves_out_without_an_error_are_told(tmp_path):
     data = clip.read_bytes()
     with av.open(str(clip)) as container:
         places = [(p.pos, p.size) for p in container.demux(video=0) if p.size]
-    for pos, size in places[1:]:  # a packet whose damage loses a frame, and no packet an error
+    # a packet whose damage loses a frame, and no packet an error; which one it is depends on the
+    # encoder's and the decoder's versions, so the damage starts at a third, a half or a quarter in
+    for share, (pos, size) in itertools.product((3, 2, 4), places[1:]):
         damaged = bytearray(data)
-        damaged[pos + size // 3:pos + size] = bytes(b ^ 0x5A for b in damaged[pos + size // 3:pos + size])
+        damaged[pos + size // share:pos + size] = bytes(b ^ 0x5A for b in damaged[pos + size // share:pos + size])
         with av.open(io.BytesIO(bytes(damaged))) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"

@@ -19,6 +19,7 @@ from srpipe.deinterlace import Deinterlacer
 from srpipe.media import SinkOptions, SourceOptions
 from srpipe.testing import make_interlaced_clip, make_plugin_manager, make_test_image, make_test_video, test_pattern
 from srpipe.upscaling import upscale
+from srpipe.video import side_data_of
 
 from conftest import run_srpipe
 from media import packets, remux, video_info
@@ -220,7 +221,7 @@ def test_a_camera_jpeg_video_with_exif_is_upscaled_as_shown(tmp_path, pm):
             packet.stream, packet.pts, packet.dts = stream, index, index
             container.mux(packet)
     with av.open(str(clip)) as container:
-        assert any(data.type == SideDataType.DISPLAYMATRIX for data in next(container.decode(video=0)).side_data)
+        assert any(data.type == SideDataType.DISPLAYMATRIX for data in side_data_of(next(container.decode(video=0))))
     result = upscale(str(clip), str(tmp_path / "out.avi"), scale=2, pm=pm)
     lumas = video_info(result.output)["luma"]
     assert len(lumas) == 3 and lumas[0].shape == (96, 128)
@@ -709,7 +710,7 @@ def _hdr10_of(path) -> dict:
 
     with av.open(str(path)) as container:
         frame = next(container.decode(video=0))
-        return {data.type: bytes(data) for data in frame.side_data
+        return {data.type: bytes(data) for data in side_data_of(frame)
                 if data.type in (Type.MASTERING_DISPLAY_METADATA, Type.CONTENT_LIGHT_LEVEL)}
 
 
