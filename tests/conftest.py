@@ -103,6 +103,55 @@ def wait_for(condition, process, seconds=60):
         time.sleep(0.05)
 
 
+def _release_fifo_open(fifo, waiting_mode: str) -> None:
+    """Be the other end of ``fifo`` for a moment, so that an open of it in ``waiting_mode``, which
+    waits for that end, returns."""
+    other = (os.O_WRONLY if "r" in waiting_mode else os.O_RDONLY) | os.O_NONBLOCK
+    with contextlib.suppress(OSError):  # ENXIO: nothing waits to read
+        os.close(os.open(fifo, other))
+
+
+def open_fifo(fifo, mode, process, seconds=60):
+    """``open(fifo, mode)`` for a FIFO whose other end srpipe's ``process`` opens. That open waits for
+    the other end for ever: where srpipe ends (or seconds pass) first, the test fails with what
+    srpipe said instead of hanging, and its worker's exit does not wait on the opening thread."""
+    opened = []
+    opener = threading.Thread(target=lambda: opened.append(open(fifo, mode)), daemon=True)
+    opener.start()
+    deadline = time.monotonic() + seconds
+    while opener.is_alive() and process.poll() is None and time.monotonic() < deadline:
+        opener.join(0.05)
+    opener.join(0.5)  # srpipe may have opened its end just before it ended
+    if opened:
+        return opened[0]
+    _release_fifo_open(fifo, mode)
+    opener.join(5)
+    for file in opened:
+        file.close()
+    stderr = process.stderr.read().decode() if process.stderr and process.poll() is not None else ""
+    pytest.fail(f"srpipe did not open {fifo} (exit status {process.poll()}): {stderr}")
+
+
+class FifoReader:
+    """Reads a FIFO to its end in a thread, as the program srpipe streams to would."""
+
+    def __init__(self, fifo):
+        self.fifo, self.data = fifo, bytearray()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        with open(self.fifo, "rb") as reader:
+            self.data.extend(reader.read())
+
+    def result(self, seconds=60) -> bytes:
+        """What was read, once the writer has ended. Where it never opened the FIFO, the reader's
+        open would wait for ever: it is released to read nothing."""
+        _release_fifo_open(self.fifo, "rb")
+        self.thread.join(seconds)
+        return bytes(self.data)
+
+
 def run_srpipe(*args, env=None, input=None, cwd=None, timeout=300):
     """Run ``python -m srpipe`` in a subprocess; returns CompletedProcess with bytes stdout."""
     full_env = {**os.environ, **(env or {})}

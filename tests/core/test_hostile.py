@@ -24,7 +24,15 @@ from srpipe.errors import SrpipeError
 from srpipe.outputs import _HOST
 from srpipe.testing import make_huge_claim_h264, make_huge_claim_png, make_test_image, make_test_video
 
-from conftest import default_sigint, run_srpipe, run_srpipe_measured, wait_for, wait_until_blocked
+from conftest import (
+    FifoReader,
+    default_sigint,
+    open_fifo,
+    run_srpipe,
+    run_srpipe_measured,
+    wait_for,
+    wait_until_blocked,
+)
 from media import upscale_plugin_frames, video_info
 
 PEAK_LIMIT_KB = 2 * 1024 * 1024  # peak resident memory allowed for a file that lies about its size
@@ -180,11 +188,9 @@ def test_fifo_with_a_reader_gets_the_stream(tmp_path):
     clip = make_test_video(tmp_path / "clip.mp4", frames=5)
     fifo = tmp_path / "out.mkv"
     os.mkfifo(fifo)
-    received = bytearray()
-    reader = threading.Thread(target=lambda: received.extend(fifo.read_bytes()))
-    reader.start()
+    reader = FifoReader(fifo)
     done = run_srpipe("upscale", clip, "-o", fifo, "--overwrite", "-q")
-    reader.join(timeout=30)
+    received = reader.result()
     assert done.returncode == 0, done.stderr.decode()
     assert stat.S_ISFIFO(fifo.lstat().st_mode)
     got = tmp_path / "got.mkv"
@@ -370,7 +376,7 @@ def test_a_stalled_pipe_times_out_with_timeout(tmp_path, via, share):
     started = time.monotonic()
     process = subprocess.Popen([sys.executable, *args], stdin=subprocess.PIPE if via == "stdin" else None,
                                stderr=subprocess.PIPE)
-    writer = process.stdin if via == "stdin" else open(tmp_path / "in.fifo", "wb")
+    writer = process.stdin if via == "stdin" else open_fifo(tmp_path / "in.fifo", "wb", process)
     writer.write(data[: int(len(data) * share)])  # and then nothing, the pipe held open
     writer.flush()
     process.wait(timeout=60)

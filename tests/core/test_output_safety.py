@@ -18,7 +18,7 @@ from srpipe.outputs import _HOST, AtomicOutput
 from srpipe.plugin_guard import Stop
 from srpipe.testing import make_test_image, make_test_video
 
-from conftest import file_size_limit, run_srpipe
+from conftest import file_size_limit, open_fifo, run_srpipe
 from media import video_info
 
 
@@ -283,7 +283,7 @@ def test_a_reader_that_closes_the_output_early_ends_srpipe_quietly(tmp_path, to)
     # lossless: the output is far larger than a pipe holds, so writes go on after the reader leaves
     process = subprocess.Popen([sys.executable, "-m", "srpipe", "upscale", clip, "-o", target, "--format",
                                 "matroska", "--codec", "ffv1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    with (process.stdout if to == "stdout" else open(target, "rb")) as reader:
+    with (process.stdout if to == "stdout" else open_fifo(target, "rb", process)) as reader:
         assert len(reader.read(1000)) == 1000
     process.stdout.close()
     assert process.wait(timeout=120) == 0

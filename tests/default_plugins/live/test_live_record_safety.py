@@ -4,7 +4,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import types
 
 import av
@@ -12,6 +11,8 @@ import numpy as np
 import pytest
 
 from srpipe.testing import make_test_video
+
+from conftest import FifoReader
 
 
 def live(tmp_path, source, record, stdin=subprocess.DEVNULL):
@@ -98,13 +99,11 @@ def test_a_recording_into_a_fifo_is_streamed_as_upscale_streams(tmp_path):
     assert one_error_line(live(tmp_path, "clip.mp4", tmp_path / "seekless.mp4")) == \
         f"Error: mp4 cannot be streamed to {tmp_path / 'seekless.mp4'} (a FIFO); use a .mkv or .ts name"
     os.mkfifo(tmp_path / "stream.mkv")
-    received = []
-    reader = threading.Thread(target=lambda: received.append((tmp_path / "stream.mkv").read_bytes()))
-    reader.start()
+    reader = FifoReader(tmp_path / "stream.mkv")
     done = live(tmp_path, "clip.mp4", tmp_path / "stream.mkv")
-    reader.join(timeout=60)
+    received = reader.result()
     assert done.returncode == 0, done.stderr.decode()
-    (tmp_path / "received.mkv").write_bytes(received[0])
+    (tmp_path / "received.mkv").write_bytes(received)
     with av.open(str(tmp_path / "received.mkv")) as container:
         assert sum(1 for _ in container.decode(video=0)) > 0
 
