@@ -63,10 +63,10 @@ _MPEGTS_VIDEO_IDS = {
 
 def _unnamed_side_data(cls, value):
     """A stand-in for a side-data type newer than PyAV's table of them (FFmpeg 8's EXIF, 31, which
-    its MJPEG decoder attaches to every frame of a camera's JPEG video). PyAV 18 raises on one, and
-    so loses all of a frame's side data, its display matrix included (PyAV-Org/PyAV#2392 completes
-    the table after 18.1). Enum accepts a pseudo-member returned by _missing_; one a value, so
-    that two of the same value are equal, as members are."""
+    its MJPEG decoder attaches to every frame of a camera's JPEG video). PyAV 18.1.0 and older raise
+    on one, and so lose all of a frame's side data, its display matrix included; 18.1.1 names such
+    types itself, and this one is then not put in. Enum accepts a pseudo-member returned by
+    _missing_; one a value, so that two of the same value are equal, as members are."""
     if not isinstance(value, int):
         return None
     if value not in _UNNAMED_SIDE_DATA:
