@@ -533,7 +533,7 @@ def mean_quantizer(location: str, max_pixels: int, frames: int = QUANTIZER_FRAME
                     break
                 for frame in packet.decode():
                     reports = [data for data in side_data_of(frame) if data.type == SideDataType.VIDEO_ENC_PARAMS]
-                    if not reports or not hasattr(reports[0], "block_params"):  # PyAV before 16.1 cannot read it
+                    if not reports:
                         return None
                     depth = max(component.bits for component in frame.format.components)
                     luma = plane_view(frame.planes[0], np.dtype(np.uint8 if depth <= 8 else np.uint16))
