@@ -87,9 +87,10 @@ def side_data_of(frame) -> list:
     """Every side-data entry a decoded frame holds, in its order. PyAV 18.1.0 and earlier iterate a
     frame's side data by entry; 18.1.1 made it a mapping, whose iteration gives the types, and
     gives the entries by position through a slice."""
-    entries = list(frame.side_data)
+    side_data = frame.side_data  # made anew at each access
+    entries = list(side_data)
     if entries and isinstance(entries[0], SideDataType):
-        entries = frame.side_data[:]
+        entries = side_data[:]
     return entries
 
 

@@ -128,7 +128,10 @@ def open_fifo(fifo, mode, process, seconds=60):
     opener.join(5)
     for file in opened:
         file.close()
-    stderr = process.stderr.read().decode() if process.stderr and process.poll() is not None else ""
+    if process.poll() is None:  # seconds passed: it is not left waiting
+        process.kill()
+        process.wait()
+    stderr = process.stderr.read().decode() if process.stderr else ""
     pytest.fail(f"srpipe did not open {fifo} (exit status {process.poll()}): {stderr}")
 
 
