@@ -356,6 +356,9 @@ CUT_END_FRAMES = 4
 # QuickTime, whose index places samples anywhere, nor MPEG-TS and PS, which cut packets into pieces)
 SKIPPED_BYTES = 4096
 CONTIGUOUS_FORMATS = frozenset({"matroska", "webm", "avi", "flv"})
+# Formats whose header states one end for every stream, the file's (ASF's play time, from zero): its
+# video ends before it where the sound runs on
+FILE_END_FORMATS = frozenset({"asf", "asf_o"})
 
 # Formats that read a playlist, whose own size says nothing of the stream's length
 PLAYLIST_FORMATS = frozenset({"hls", "dash"})
@@ -409,7 +412,10 @@ def tell_concealed(count: int, location: str, first: float | None, then: str) ->
 
 def stated_end(stream, origin: int = 0) -> int | None:
     """Where a video ``stream``'s header says it ends, in its time-base units from ``origin`` (the
-    file's, in those units; not the container's duration, which includes audio that may run longer)."""
+    file's, in those units; not the container's duration, which includes audio that may run longer).
+    In the :data:`FILE_END_FORMATS`, the file's end."""
+    if stream.container.format.name in FILE_END_FORMATS:
+        return stream.duration - origin if stream.duration else None
     tag = stream.metadata.get("DURATION")  # Matroska's per-track statistics
     if tag:
         try:
@@ -1230,6 +1236,7 @@ class PyAVSource(Source):
         passthrough = {s.index for s in self.passthrough}
         times = FrameTimes(self._rate_step(), untimed=self.container.format.name in ELEMENTARY_FORMATS)
         video_pts, video_end, corrupt = [], None, False  # what the demuxer gave, to tell what it lost
+        file_end = Fraction(0)  # where the stream that ends last ends, in seconds
         keyframe_pts, bytes_skipped = set(), False
         undated: dict[int, list[av.Packet]] = {}  # copied packets waiting for a decoding time
         audio_times = AudioTimes()
@@ -1274,6 +1281,8 @@ class PyAVSource(Source):
                 corrupt |= bytes_skipped
                 reach = max(reach or 0, packet.pos + packet.size)
             index = packet.stream.index
+            if packet.pts is not None:
+                file_end = max(file_end, (packet.pts + (packet.duration or 0)) * packet.time_base)
             if index == self.video.index:
                 stamp = packet.pts if packet.pts is not None else packet.dts  # AVI's packets have no pts
                 if stamp is not None:
@@ -1321,10 +1330,11 @@ class PyAVSource(Source):
                           f"{'are' if count != 1 else 'is'} left out")
         if self.pts_range is None:
             self._tell_growth()
-            damage = bytes_skipped or self.skipped_frames or self.concealed_frames
-            self._count_container_losses(sorted(video_pts), video_end, corrupt, joints.at if joints else [],
-                                         set() if damage else keyframe_pts)
-            self._tell_frameless_packets()
+            # (before the frames the container lost, which had no packets, are counted)
+            frameless = self._tell_frameless_packets()
+            damage = bytes_skipped or self.skipped_frames or self.concealed_frames or frameless
+            self._count_container_losses(sorted(video_pts), video_end, corrupt or bool(damage),
+                                         joints.at if joints else [], set() if damage else keyframe_pts, file_end)
         if self._closed_without_length is not None:
             warnings.warn(f"{self.location} ended in an input/output error ({self._closed_without_length}; the "
                           "server closed it without saying how long it is?): the frames that arrived are upscaled")
@@ -1389,17 +1399,18 @@ class PyAVSource(Source):
             warnings.warn(f"{self.location} grew while it was read (a recording still being written?): the frames up "
                           "to where it was read are upscaled; upscale it again when it is finished")
 
-    def _tell_frameless_packets(self) -> None:
+    def _tell_frameless_packets(self) -> int:
         """Say how many packets gave no frame where each should give one (:data:`ONE_FRAME_A_PACKET`):
         a stream joined mid-way begins with packets that refer to frames before it, which the
-        decoder leaves out without an error, and dav1d may drop a damaged AV1 frame so."""
+        decoder leaves out without an error, and dav1d may drop a damaged AV1 frame so. Their count."""
         if self.decoder.name not in ONE_FRAME_A_PACKET or self._fields_seen:  # a field a packet, in broadcasts
-            return
+            return 0
         frameless = self._packets_in - self._frames_out - self.skipped_frames
         if frameless > 0:
             warnings.warn(f"{frameless} packet{'s' * (frameless != 1)} of {self.location} gave no picture and "
                           f"{'are' if frameless != 1 else 'is'} left out (as where a stream is joined mid-way, before "
                           "its first keyframe, or damage made the decoder drop a frame)")
+        return max(frameless, 0)
 
     def _check_stalled(self) -> None:
         """Raise, where the input is a pipe that ended because it sent nothing for --timeout, so."""
@@ -1446,11 +1457,14 @@ class PyAVSource(Source):
         return self._deinterlacer.count - self._deinterlaced_elsewhere if self._deinterlacer is not None else 0
 
     def _count_container_losses(self, pts: list[int], end: int | None, corrupt: bool, joints: list[Fraction],
-                                keyframes: set[int]) -> None:
+                                keyframes: set[int], file_end: Fraction) -> None:
         """Frames the demuxer skipped over (a damaged container): a stream ending before the
-        duration its header states and, where the demuxer flagged a packet as ``corrupt`` or
-        skipped bytes (``SKIPPED_BYTES``), gaps in timestamps that are otherwise regular. They stop
-        the run, or are counted as skipped, like frames the decoder refused.
+        duration its header states (the file ending before it, in seconds ``file_end``, where the
+        header states the file's end alone: :data:`FILE_END_FORMATS`) and, where the file is
+        ``corrupt`` (the demuxer flagged a packet so or skipped bytes, ``SKIPPED_BYTES``, or the
+        decoder met damage: MPEG-TS loses whole packets without a flag, and the frames after them
+        refer to what they held), gaps in timestamps that are otherwise regular. They stop the
+        run, or are counted as skipped, like frames the decoder refused.
 
         A gap alone is no loss: valid files have them where frames were left out on purpose (a
         phone's dropped frames, duplicates removed from a screen recording, cuts joined by stream
@@ -1493,9 +1507,12 @@ class PyAVSource(Source):
         rate = self.video.average_rate
         step = step or (1 / (Fraction(rate) * self.time_base) if rate else None)
         stated = None if joints else stated_end(self.video, round(self.origin / self.time_base))
+        reached = end
+        if self.container.format.name in FILE_END_FORMATS:
+            reached = max(end, round(file_end / self.time_base))
         # One frame short is a writer's rounding (ASF's), not a loss
-        if step and stated is not None and stated - end > 1.5 * step:
-            lost += round((stated - end) / step)
+        if step and stated is not None and stated - reached > 1.5 * step:
+            lost += round((stated - reached) / step)
             first = end if first is None else first
         lost -= self.skipped_frames  # those the decoder refused are in the gaps too
         if lost <= 0:

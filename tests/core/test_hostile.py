@@ -794,6 +794,26 @@ def test_mpegts_damaged_in_the_middle_counts_every_lost_frame(tmp_path):
     assert skipped > 0 and len(video_info(tmp_path / "out.mkv")["times"]) + skipped == 20
 
 
+@pytest.mark.parametrize("lost_packets", [150, 160])  # 160: a multiple of 16, which continuity counters miss
+@pytest.mark.parametrize("where", [0.2, 0.3, 0.5, 0.7])
+def test_mpegts_packets_lost_in_transit_are_all_counted(tmp_path, lost_packets, where):
+    """Whole 188-byte packets lost (a broadcast's or a network's loss): every frame of the source is
+    in the output or counted, whether its packets went missing or gave no picture after the loss."""
+    clip = make_test_video(tmp_path / "clip.ts", width=320, height=180, frames=60, rate=30, audio=False)
+    data = clip.read_bytes()
+    cut = int(len(data) // 188 * where) * 188
+    bad = tmp_path / "bad.ts"
+    bad.write_bytes(data[:cut] + data[cut + lost_packets * 188:])
+    done = run_srpipe("upscale", bad, "-o", tmp_path / "out.mkv", "--on-decode-error", "skip", "-q")
+    said = done.stderr.decode()
+    assert done.returncode == 0, said
+    skipped = re.search(r"Warning: (\d+) damaged frames? of", said)
+    frameless = re.search(r"Warning: (\d+) packets? of .* gave no picture", said)
+    counted = sum(int(found[1]) for found in (skipped, frameless) if found)
+    shown = len(video_info(tmp_path / "out.mkv")["times"])
+    assert shown < 60 and shown + counted == 60, said
+
+
 def test_mp4_cut_short_says_frames_were_lost(tmp_path):
     clip = make_test_video(tmp_path / "clip.mp4", frames=20)
     fast = tmp_path / "fast.mp4"  # the index first, as streaming sites write it: a cut file still opens
@@ -831,6 +851,37 @@ def test_intact_files_are_not_called_damaged(tmp_path, name):
                            audio=not name.endswith("webm"))
     done = run_srpipe("upscale", clip, "-q")
     assert done.returncode == 0 and not done.stderr, done.stderr.decode()
+
+
+def make_wmv(path, rate: int, frames: int, sound_seconds: float):
+    """A Windows Media file, as archives hold them: ASF states one end for all its streams."""
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("wmv2", rate=rate)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        sound = container.add_stream("wmav2", rate=44100)
+        sound.layout, sound.bit_rate = "mono", 64000  # (WMA takes no default rate)
+        for index in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 4 * index, np.uint8), format="rgb24")
+            frame.pts = index
+            container.mux(video.encode(frame))
+        container.mux(video.encode())
+        for start in range(0, int(sound_seconds * 44100), 2048):
+            tone = np.sin(np.arange(start, start + 2048, dtype=np.float32) / 20)[None, :] * 0.2
+            chunk = av.AudioFrame.from_ndarray(tone.astype(np.float32), format="fltp", layout="mono")
+            chunk.sample_rate, chunk.pts = 44100, start
+            container.mux(sound.encode(chunk))
+        container.mux(sound.encode())
+    return path
+
+
+@pytest.mark.parametrize("rate, frames, sound_seconds", [(30, 30, 3.0), (60, 60, 1.0), (25, 50, 2.0)])
+def test_a_wmv_whose_sound_runs_on_or_whose_times_are_rounded_is_not_called_damaged(tmp_path, rate, frames,
+                                                                                     sound_seconds):
+    """ASF's header gives each stream the file's play time: the video's end is not stated apart."""
+    clip = make_wmv(tmp_path / "clip.wmv", rate, frames, sound_seconds)
+    done = run_srpipe("upscale", clip, "-o", tmp_path / "out.wmv", "-q")
+    assert done.returncode == 0 and not done.stderr, done.stderr.decode()
+    assert len(video_info(tmp_path / "out.wmv")["times"]) == frames
 
 
 # 11. Frames from a plugin source are checked like model output -------------------------------
