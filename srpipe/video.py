@@ -1237,6 +1237,7 @@ class PyAVSource(Source):
         times = FrameTimes(self._rate_step(), untimed=self.container.format.name in ELEMENTARY_FORMATS)
         video_pts, video_end, corrupt = [], None, False  # what the demuxer gave, to tell what it lost
         file_end = Fraction(0)  # where the stream that ends last ends, in seconds
+        first_shown = None  # the first frame's time: the packets before it that gave none joined mid-way
         keyframe_pts, bytes_skipped = set(), False
         undated: dict[int, list[av.Packet]] = {}  # copied packets waiting for a decoding time
         audio_times = AudioTimes()
@@ -1292,6 +1293,8 @@ class PyAVSource(Source):
                         keyframe_pts.add(stamp)
                 corrupt |= packet.is_corrupt
                 for video_frame in self._decode(packet):
+                    if first_shown is None:
+                        first_shown = video_frame.pts
                     if self.display_matrix is None:
                         self.display_matrix = _display_matrix(video_frame) or ()
                         self.hdr10 = hdr10_params(video_frame)
@@ -1332,7 +1335,8 @@ class PyAVSource(Source):
             self._tell_growth()
             # (before the frames the container lost, which had no packets, are counted)
             frameless = self._tell_frameless_packets()
-            damage = bytes_skipped or self.skipped_frames or self.concealed_frames or frameless
+            joined_midway = sum(pts < first_shown for pts in video_pts) if first_shown is not None else 0
+            damage = bytes_skipped or self.skipped_frames or self.concealed_frames or frameless > joined_midway
             self._count_container_losses(sorted(video_pts), video_end, corrupt or bool(damage),
                                          joints.at if joints else [], set() if damage else keyframe_pts, file_end)
         if self._closed_without_length is not None:
