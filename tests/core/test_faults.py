@@ -396,6 +396,24 @@ def test_a_stream_joined_mid_way_says_what_it_left_out(tmp_path):
     assert "gave no picture" not in run_srpipe("upscale", clip, "-o", tmp_path / "whole.mkv").stderr.decode()
 
 
+def test_a_stream_joined_mid_way_that_pauses_later_is_not_called_damaged(tmp_path):
+    """The packets it begins with that give no picture are no damage: a pause up to a keyframe
+    later in it (recordings joined after a pause) is kept, as in a whole stream."""
+    times = list(range(30)) + list(range(45, 75))  # 15 frames' pause, up to the keyframe every 10th frame is
+    clip = make_test_video(tmp_path / "whole.ts", frames=60, pts=times, audio=False,
+                           codec_options={"g": "10", "bf": "0", "sc_threshold": "0"})
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(clip.read_bytes()[188 * 40:])
+    done = run_srpipe("upscale", joined, "-o", tmp_path / "out.mkv", "-q")
+    said = done.stderr.decode()
+    assert done.returncode == 0, said
+    assert "gave no picture" in said and "damaged" not in said
+    left_out = int(re.search(r"Warning: (\d+) packets", said)[1])
+    with av.open(str(joined)) as container:
+        packets = sum(1 for packet in container.demux(video=0) if packet.size)
+    assert len(video_info(tmp_path / "out.mkv")["times"]) == packets - left_out
+
+
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg program to trim without encoding")
 def test_an_mp4_trimmed_without_encoding_warns_of_nothing(tmp_path):
     """Its edit list starts after the keyframe: the packets before are discarded on purpose."""
