@@ -14,6 +14,7 @@ from srpipe.cli.options import (
     exact_option,
     json_option,
     model_options,
+    not_empty,
     overwrite_option,
     quiet_option,
     timeout_option,
@@ -23,10 +24,11 @@ from srpipe.media import SinkOptions, SourceOptions
 
 @click.command()
 @click.argument("input")
-@click.option("-o", "--output", help="Output file, or - for standard output (--json then goes to standard error). "
-                                     "Default: NAME_xS beside INPUT (NAME_w1920... for a target size), as .png for "
-                                     "a picture; a video keeps .mp4, .m4v, .mov, .mkv, .webm or .ts (an animated "
-                                     "PNG its .png or .apng), any other (.avi, .gif...) becomes .mp4.")
+@click.option("-o", "--output", callback=not_empty,
+              help="Output file, or - for standard output (--json then goes to standard error). "
+                   "Default: NAME_xS beside INPUT (NAME_w1920... for a target size), as .png for "
+                   "a picture; a video keeps .mp4, .m4v, .mov, .mkv, .webm or .ts (an animated "
+                   "PNG its .png or .apng), any other (.avi, .gif...) becomes .mp4.")
 @model_options
 @backend_option
 @exact_option
