@@ -32,8 +32,8 @@ from srpipe.sizing import SizePlan
 
 EIGHT_BIT_ONLY = {".jpg", ".jpeg", ".webp", ".bmp"}
 NO_ALPHA = {".jpg", ".jpeg"}  # OpenCV writes the others' alpha
-# The pictures srpipe writes to standard output (-o -), by --format's name, as their file suffix
-STDOUT_FORMATS = {"png": ".png", "jpeg": ".jpg", "jpg": ".jpg", "webp": ".webp", "bmp": ".bmp", "tiff": ".tif"}
+# The formats srpipe writes pictures in, by --format's name, as their file suffix
+PICTURE_FORMATS = {"png": ".png", "jpeg": ".jpg", "jpg": ".jpg", "webp": ".webp", "bmp": ".bmp", "tiff": ".tif"}
 MAX_DPI = 65535  # the most JPEG's JFIF says; a density past it is no printer's
 FORMAT_NAMES = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WebP", ".bmp": "BMP", ".png": "PNG", ".tif": "TIFF",
                 ".tiff": "TIFF"}
@@ -474,7 +474,8 @@ class ImageSource(Source):
         self.samples_per_pixel = 4 if self.channels == 4 else 3
         self.bit_depth = 8
 
-    def memory_needed(self, model_scale: int, out_size: tuple[int, int], output: str, traits: UpscalerTraits) -> int:
+    def memory_needed(self, model_scale: int, out_size: tuple[int, int], output: str, traits: UpscalerTraits,
+                      container_format: str | None = None) -> int:
         """Bytes the run of this picture allocates at its largest, beyond what the process holds
         before it decodes. Decoding, upscaling and writing run in threads of their own, and a
         thread's allocator keeps what the thread freed for its own reuse (see
@@ -499,7 +500,7 @@ class ImageSource(Source):
         upscale = working + max(fill, 2 * in_px + 2 * model_px,
                                 4 * model_px + 4 * out_px if model_px != out_px else 0,
                                 2 * planes * out_px + (2 * out_px if model_px != out_px else 0))
-        suffix = ".png" if output == "-" else Path(output).suffix.lower()  # standard output: PNG unless told
+        suffix = picture_suffix(output, container_format)
         image = out_px * self.channels * output_depth(suffix, 8 * self.decoded_bytes) // 8
         # the image OpenCV encodes (a band's float copies made at a time) and what encoding takes,
         # in multiples of the image (docs/design-notes.md, "Memory"): libwebp holds its own copies;
@@ -508,9 +509,10 @@ class ImageSource(Source):
         write = int(image * (1 + encoding)) + band
         return decode + upscale + write + THREADS_WORKING
 
-    def check_memory(self, upscaler, sizes: SizePlan | None, output: str) -> None:
+    def check_memory(self, upscaler, sizes: SizePlan | None, output: str, container_format: str | None = None) -> None:
         """Refuse, before decoding, a picture whose run would not fit in free memory (a
-        container's limit included), saying how much it needs."""
+        container's limit included), saying how much it needs; written to ``output`` in the format
+        :func:`picture_suffix` finds."""
         if not self.width or not self.height:
             return  # no size in the header: the decoder finds it
         scale = upscaler.scale
@@ -519,7 +521,7 @@ class ImageSource(Source):
             size = sizes.size(self.width, self.height, PLANE_FORMATS["yuv444p16le"])
         from srpipe.ensemble import ViewEnsemble
 
-        needed = self.memory_needed(scale, size, output, UpscalerTraits.of(upscaler))
+        needed = self.memory_needed(scale, size, output, UpscalerTraits.of(upscaler), container_format)
         asked = f"x{scale}" if sizes is None else f"to {size[0]}x{size[1]}"
         views = upscaler.count_for(self.width * self.height) if isinstance(upscaler, ViewEnsemble) else 1
         asked += f" through {views} views (fewer with --views)" if views > 1 else ""
@@ -655,22 +657,33 @@ def _tiff_alpha_edit(read, size: int) -> tuple[tuple[int, bytes], bytes] | None:
     return (4, struct.pack(order + "I", start)), appended
 
 
+def picture_suffix(location: str, container_format: str | None) -> str:
+    """The file suffix of the format a picture is written in to ``location``: standard output (-),
+    a FIFO or a device in the one --format (``container_format``) names, else the one its name
+    says, else PNG; a file in the one its name says (readers go by it), which --format may repeat
+    but not contradict."""
+    named = None
+    if container_format is not None:
+        named = PICTURE_FORMATS.get(container_format.lower())
+        if named is None:
+            raise SrpipeError(f"--format {container_format} is not a picture format srpipe writes; "
+                              f"use one of {', '.join(sorted(PICTURE_FORMATS))}")
+    suffix = "" if location == "-" else Path(location).suffix.lower()
+    if location == "-" or writes_through(location):
+        return named or (suffix if suffix in IMAGE_SUFFIXES else ".png")
+    if named is not None and suffix in IMAGE_SUFFIXES and FORMAT_NAMES[named] != FORMAT_NAMES[suffix]:
+        raise SrpipeError(f"--format {container_format} contradicts the output's name {location}, which "
+                          f"says {FORMAT_NAMES[suffix]}; name it {named} or leave out --format")
+    return suffix
+
+
 class ImageSink(Sink):
     """Writes the one upscaled frame as an image, in the input's bit depth where the format allows."""
 
     def __init__(self, location: str, source: ImageSource, options: SinkOptions):
         self.location = location
         self.source = source
-        if location == "-":  # standard output: the format --format names, PNG by default
-            format_name = (options.container_format or "png").lower()
-            if format_name not in STDOUT_FORMATS:
-                raise SrpipeError(f"--format {options.container_format} is not a picture format srpipe writes; "
-                                  f"use one of {', '.join(sorted(STDOUT_FORMATS))}")
-            self.suffix = STDOUT_FORMATS[format_name]
-        else:
-            self.suffix = Path(location).suffix.lower()
-        if self.suffix not in IMAGE_SUFFIXES:  # a FIFO or device (/dev/null) without an image name
-            self.suffix = ".png"
+        self.suffix = picture_suffix(location, options.container_format)
         self.encoder = {".jpg": "jpeg", ".tif": "tiff"}.get(self.suffix, self.suffix.lstrip("."))
         self.output = AtomicOutput(Path(location), options.overwrite) if location != "-" else None
         self.written = False

@@ -35,7 +35,9 @@ from srpipe.media import SinkOptions, SourceOptions
 @encoder_options
 @click.option("--format", "container_format",
               help="Output container, e.g. matroska or mpegts. Default: from the output's name; Matroska for -o -, "
-                   "FIFOs and devices. A picture to -o -: png (the default), jpeg, webp, bmp or tiff.")
+                   "FIFOs and devices. A picture: png, jpeg, webp, bmp or tiff, for -o -, a FIFO or a device "
+                   "(default: PNG, or the one its name says); a picture file is written in the format its name "
+                   "says, which --format may not contradict.")
 @click.option("--views", type=click.Choice(["1", "2", "4", "8"]), metavar="N",
               help="A picture through a network that gains from it (-m espcn): the mean of its outputs over N "
                    "flipped and turned views of the picture, 1, 2, 4 or 8 (1: the network once). Default: as many "

@@ -510,12 +510,47 @@ def test_a_picture_is_written_to_standard_output(tmp_path, given, signature):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]
 
 
-def test_a_format_that_is_no_picture_is_refused_for_standard_output(tmp_path):
+@pytest.mark.parametrize("output", ["-", "out.png"])
+def test_a_format_that_is_no_picture_is_refused(tmp_path, output):
+    """A picture file's output took any --format (nonsense too) and wrote PNG, exit 0."""
     source = make_test_image(tmp_path / "in.png", width=40, height=30)
-    done = run_srpipe("upscale", source, "-o", "-", "--format", "gif")
+    done = run_srpipe("upscale", source, "-o", output, "--format", "gif", cwd=tmp_path)
     assert done.returncode == 1 and done.stdout == b""
     assert done.stderr.decode().strip().splitlines() == [
         "Error: --format gif is not a picture format srpipe writes; use one of bmp, jpeg, jpg, png, tiff, webp"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]
+
+
+@pytest.mark.parametrize("fifo, given, signature", [("pipe", "jpeg", b"\xff\xd8\xff"), ("pipe.png", "webp", b"RIFF"),
+                                                    ("pipe.png", None, b"\x89PNG")])
+def test_a_picture_into_a_fifo_is_in_the_format_named(tmp_path, fifo, given, signature):
+    """--format was read for -o - alone: a FIFO, whose name says nothing to its reader, got PNG."""
+    from conftest import FifoReader
+
+    source = make_test_image(tmp_path / "in.png", width=40, height=30)
+    os.mkfifo(tmp_path / fifo)
+    reader = FifoReader(tmp_path / fifo)
+    done = run_srpipe("upscale", source, "-o", tmp_path / fifo, "-q", *(["--format", given] if given else []))
+    assert done.returncode == 0, done.stderr.decode()
+    written = reader.result()
+    assert written.startswith(signature)
+    assert cv2.imdecode(np.frombuffer(written, np.uint8), cv2.IMREAD_UNCHANGED).shape == (60, 80, 3)
+
+
+def test_a_format_that_contradicts_the_files_name_is_refused(tmp_path):
+    """-o out.png --format webp wrote a PNG, --format not said ignored. A file is written in the format its
+    name says (readers go by it): --format may say the same, in its own words."""
+    source = make_test_image(tmp_path / "in.png", width=40, height=30)
+    done = run_srpipe("upscale", source, "-o", tmp_path / "out.png", "--format", "webp")
+    assert done.returncode == 1
+    assert done.stderr.decode().splitlines() == [
+        f"Error: --format webp contradicts the output's name {tmp_path / 'out.png'}, which says PNG; name it .webp "
+        "or leave out --format"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]
+    for name, given in (("out.jpeg", "jpg"), ("out.tiff", "TIFF")):
+        done = run_srpipe("upscale", source, "-o", tmp_path / name, "--format", given, "-q")
+        assert done.returncode == 0 and done.stderr == b"", done.stderr.decode()
+        assert read(tmp_path / name).shape == (60, 80, 3)
 
 
 @pytest.mark.parametrize("depth", [8, 16])
