@@ -548,9 +548,11 @@ class ImageSource(Source):
             alpha = image[..., -1].astype(np.uint16)
             alpha *= to_16_bits
             image = image[..., :-1]
-        # OpenCV expands grey+alpha to BGRA; equal channels mean a grey picture.
-        if image.ndim == 2 or image.shape[2] == 1 or (
-                np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 1], image[..., 2])):
+        # OpenCV expands grey+alpha to BGRA; equal channels mean a grey picture, unless its colour
+        # profile is an RGB one (a phone's black-and-white photo), which a grey file cannot carry.
+        rgb_profile = (self.header.colour_profile or b"")[16:20] == b"RGB "
+        if image.ndim == 2 or image.shape[2] == 1 or (not rgb_profile and np.array_equal(
+                image[..., 0], image[..., 1]) and np.array_equal(image[..., 1], image[..., 2])):
             grey = (image if image.ndim == 2 else image[..., 0]).astype(np.uint16)
             grey *= to_16_bits
             return Frame((grey,), PLANE_FORMATS["gray16le"], True, alpha=alpha)

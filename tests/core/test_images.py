@@ -478,23 +478,20 @@ def test_the_header_of_a_picture_over_pillows_own_limit_is_read(tmp_path, monkey
     assert header.orientation == 6 and header.size == (40, 30)
 
 
-def test_a_profile_that_does_not_fit_the_output_is_dropped_with_a_warning(tmp_path):
-    """A colour profile on a picture whose channels are equal: the grey output cannot carry it,
-    and it was dropped without a word (WebP, which stores grey as colour, lost it too)."""
+@pytest.mark.parametrize("out", [".png", ".jpg", ".webp"])
+def test_a_picture_of_equal_channels_with_an_rgb_profile_stays_colour_with_it(tmp_path, out):
+    """A phone's black-and-white photo: equal channels and an RGB profile (here sRGB's; Display P3's
+    or Adobe RGB's tone curve is not sRGB's). It was written grey and the profile dropped, with a
+    warning: the greys then read as sRGB's."""
     from PIL import Image, ImageCms
 
     profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     grey = np.repeat(np.random.default_rng(0).integers(0, 256, (24, 32, 1), np.uint8), 3, axis=2)
     Image.fromarray(grey).save(tmp_path / "grey.png", icc_profile=profile)
-    done = run_srpipe("upscale", tmp_path / "grey.png", "-o", tmp_path / "out.png", "-q")
-    assert done.returncode == 0
-    assert done.stderr.decode().splitlines() == [
-        f"Warning: {tmp_path / 'out.png'}: the input's ICC profile is for RGB colours and the picture is written "
-        "as grey: the profile is dropped"]
-    done = run_srpipe("upscale", tmp_path / "grey.png", "-o", tmp_path / "out.webp", "-q")
+    done = run_srpipe("upscale", tmp_path / "grey.png", "-o", tmp_path / f"out{out}", "-q")
     assert done.returncode == 0 and done.stderr == b"", done.stderr.decode()
-    with Image.open(tmp_path / "out.webp") as image:
-        assert image.info.get("icc_profile") == profile
+    with Image.open(tmp_path / f"out{out}") as image:
+        assert image.mode == "RGB" and image.info.get("icc_profile") == profile
 
 
 @pytest.mark.parametrize("given, signature", [((), b"\x89PNG"), (("--format", "jpeg"), b"\xff\xd8\xff")])
