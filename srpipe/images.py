@@ -54,6 +54,7 @@ FILL_WORKING = 40
 _HALF = 32768.0
 _MAX = 65535.0
 ORIENTATION_TAG = 0x0112  # EXIF's
+X_RESOLUTION = 282  # TIFF's and EXIF's
 # A PNG's chunks that say how its colours are shown (gamma, primaries, sRGB, HDR's cICP), and its
 # text (a title, a comment, the settings a generator made it with): carried into a PNG output,
 # which OpenCV writes with no chunks but the ICC profile's and the EXIF's
@@ -248,7 +249,6 @@ def image_header(path: str) -> ImageHeader:
             # a phone's JPEG with a gain map (Ultra HDR) is an MPO of two: one picture to show
             pictures = 1 if image.format == "MPO" else getattr(image, "n_frames", 1)
             thumbnails = _tiff_thumbnails(image) if image.format == "TIFF" else 0
-            dpi = image.info.get("dpi")
             return ImageHeader(image.format, orientation if orientation in range(1, 9) else 1,
                                pictures - thumbnails, thumbnails, image.size,
                                image.info.get("icc_profile") or None,
@@ -256,9 +256,22 @@ def image_header(path: str) -> ImageHeader:
                                decoder_turns=image.format == "TIFF",
                                transparent_grey=_transparent_grey(chunks),
                                png_chunks=tuple(chunk for chunk in chunks if chunk[0] not in (b"IHDR", b"tRNS")),
-                               dpi=(float(dpi[0]), float(dpi[1])) if dpi and min(dpi) > 0 else None)
+                               dpi=_stated_dpi(image))
     except (OSError, SyntaxError, ValueError, TypeError, struct.error):
         return ImageHeader()
+
+
+def _stated_dpi(image) -> tuple[float, float] | None:
+    """The density, pixels an inch, that Pillow's ``image`` states; None where it states none.
+    Pillow fills in its own where a file says none: 1 for a TIFF without resolution tags, 72 for a
+    JPEG without a JFIF unit whose EXIF has no resolution."""
+    if image.format == "TIFF" and X_RESOLUTION not in image.tag_v2:
+        return None
+    if image.format in ("JPEG", "MPO") and image.info.get("jfif_unit") not in (1, 2) and \
+            X_RESOLUTION not in image.getexif():
+        return None
+    dpi = image.info.get("dpi")
+    return (float(dpi[0]), float(dpi[1])) if dpi and min(dpi) > 0 else None
 
 
 def _tiff_thumbnails(image) -> int:

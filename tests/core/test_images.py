@@ -660,3 +660,29 @@ def test_a_still_avif_or_jpeg_2000_is_upscaled_as_a_picture(tmp_path, suffix):
     if suffix == ".avif":
         pictures[0].save(tmp_path / "frames.avif", save_all=True, append_images=pictures[1:], duration=100)
         assert not is_image_file(str(tmp_path / "frames.avif"))
+
+
+@pytest.mark.parametrize("given", ["opencv.tif", "camera.jpg"])
+def test_no_density_is_written_where_the_input_states_none(tmp_path, given):
+    """Pillow fills in a density where a file states none (1 for a TIFF without resolution tags,
+    72 for a JPEG whose EXIF has no resolution), and srpipe wrote it as the input's."""
+    from PIL import Image
+
+    picture = np.random.default_rng(8).integers(0, 256, (24, 32, 3)).astype(np.uint8)
+    if given == "opencv.tif":
+        cv2.imwrite(str(tmp_path / given), picture)
+    else:
+        exif = Image.Exif()
+        exif[0x010F] = "Test Camera"  # and no XResolution
+        Image.fromarray(picture).save(tmp_path / given, exif=exif)
+    for out in ("out.png", "out.tif", "out.jpg"):
+        done = run_srpipe("upscale", tmp_path / given, "-o", tmp_path / out, "-q")
+        assert done.returncode == 0, done.stderr.decode()
+        with Image.open(tmp_path / out) as image:
+            assert image.size == (64, 48)
+            if out == "out.jpg":  # JFIF's density with no unit: an aspect ratio (Pillow says 72 from the EXIF)
+                assert image.info["jfif_unit"] == 0 and image.info["jfif_density"] == (1, 1)
+            elif out == "out.tif":
+                assert 282 not in image.tag_v2 and 283 not in image.tag_v2
+            else:
+                assert "dpi" not in image.info
