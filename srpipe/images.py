@@ -227,38 +227,67 @@ class ImageHeader:
     # pixels an inch (across, down) as stored, where it says (JPEG's JFIF or EXIF, PNG's pHYs, TIFF's, BMP's)
     dpi: tuple[float, float] | None = None
 
+    # Pillow could not read the header: the orientation, profile, EXIF and density are not known
+    unread: bool = False
+
     @property
     def turned(self) -> bool:
         return self.orientation >= 5
 
 
 def image_header(path: str) -> ImageHeader:
-    """The :class:`ImageHeader` of ``path``; the defaults where Pillow cannot read it."""
+    """The :class:`ImageHeader` of ``path``; the defaults, marked unread, where Pillow cannot read it."""
     from PIL import Image
 
     Image.MAX_IMAGE_PIXELS = None  # srpipe checks sizes itself (--max-pixels); Pillow's check would hide a header
     try:
         # Pillow's own warnings on a damaged EXIF ("Corrupt EXIF data"), which names no file: its tags are passed over
-        with warnings.catch_warnings(action="ignore"), Image.open(path) as image:
-            chunks = png_chunks(path, PNG_COLOUR_CHUNKS | PNG_TEXT_CHUNKS | {b"IHDR", b"tRNS"}, whole=True) or []
-            orientation = image.getexif().get(ORIENTATION_TAG) if image.format == "TIFF" else None
-            if image.info.get("exif") and image.format != "TIFF":
-                exif = Image.Exif()
-                exif.load(image.info["exif"])
-                orientation = exif.get(ORIENTATION_TAG)
+        with warnings.catch_warnings(action="ignore"), _lenient_pillow(), Image.open(path) as image:
+            kept = PNG_COLOUR_CHUNKS | PNG_TEXT_CHUNKS
+            chunks = png_chunks(path, kept | {b"IHDR", b"tRNS", b"eXIf"}, whole=True) or []
+            if image.format == "TIFF":  # its EXIF tags are the IFD's own, which OpenCV writes no more of
+                exif, orientation = None, image.getexif().get(ORIENTATION_TAG)
+            else:  # a PNG's eXIf may follow the picture's data, where Pillow reads it only as it decodes
+                exif = image.info.get("exif") or dict(chunks).get(b"eXIf")
+                orientation = _orientation(exif) if exif else None
             # a phone's JPEG with a gain map (Ultra HDR) is an MPO of two: one picture to show
             pictures = 1 if image.format == "MPO" else getattr(image, "n_frames", 1)
             thumbnails = _tiff_thumbnails(image) if image.format == "TIFF" else 0
             return ImageHeader(image.format, orientation if orientation in range(1, 9) else 1,
                                pictures - thumbnails, thumbnails, image.size,
-                               image.info.get("icc_profile") or None,
-                               None if image.format == "TIFF" else image.info.get("exif") or None,
+                               image.info.get("icc_profile") or None, exif or None,
                                decoder_turns=image.format == "TIFF",
                                transparent_grey=_transparent_grey(chunks),
-                               png_chunks=tuple(chunk for chunk in chunks if chunk[0] not in (b"IHDR", b"tRNS")),
+                               png_chunks=tuple(chunk for chunk in chunks if chunk[0] in kept),
                                dpi=_stated_dpi(image))
     except (OSError, SyntaxError, ValueError, TypeError, struct.error):
-        return ImageHeader()
+        return ImageHeader(unread=True)
+
+
+@contextlib.contextmanager
+def _lenient_pillow():
+    """Pillow reading past what it need not refuse in a header: a PNG's ancillary chunk with a bad
+    checksum (libpng, which decodes the picture, passes it over too) or text that inflates past
+    Pillow's limit; without it, Pillow reads nothing of the header, and the photo's orientation and
+    profile were lost. Set only while a header is read: Pillow decoding a truncated picture
+    otherwise fills its missing rows without a word."""
+    from PIL import ImageFile
+
+    lenient = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = True
+    try:
+        yield
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = lenient
+
+
+def _orientation(exif: bytes) -> int | None:
+    """The orientation tag of EXIF bytes (with or without their "Exif" mark)."""
+    from PIL import Image
+
+    tags = Image.Exif()
+    tags.load(exif)
+    return tags.get(ORIENTATION_TAG)
 
 
 def _stated_dpi(image) -> tuple[float, float] | None:
@@ -402,6 +431,9 @@ def read_image(path: str | Path, header: ImageHeader | None = None) -> np.ndarra
         raise SrpipeError(f"{path} has {image.dtype} samples; srpipe reads 8- and 16-bit images: convert it "
                           "to a 16-bit PNG or TIFF")
     header = header or image_header(str(path))
+    if header.unread:
+        warnings.warn(f"{path}: Pillow cannot read its header: its EXIF orientation, colour profile, EXIF and "
+                      "density are left out, and the picture is taken as stored (a photo may lie turned)")
     if header.transparent_grey is not None and image.ndim == 2:  # grey and alpha, as OpenCV gives them
         alpha = image != header.transparent_grey
         image = np.dstack((image, alpha.astype(image.dtype) * np.iinfo(image.dtype).max))

@@ -662,6 +662,71 @@ def test_a_still_avif_or_jpeg_2000_is_upscaled_as_a_picture(tmp_path, suffix):
         assert not is_image_file(str(tmp_path / "frames.avif"))
 
 
+@pytest.mark.parametrize("damage", ["bad-text-checksum", "text-inflating-to-2-mb"])
+def test_a_photos_orientation_and_profile_are_read_past_a_damaged_text_chunk(tmp_path, damage):
+    """Pillow refused the whole header for an ancillary chunk libpng passes over (a bad checksum)
+    or text past its limit: the photo came out sideways, without its profile or EXIF, without a word."""
+    from PIL import Image, ImageCms, ImageFile
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    Image.new("RGB", (48, 32), (200, 50, 50)).save(tmp_path / "in.png", exif=exif, icc_profile=profile)
+    data = (tmp_path / "in.png").read_bytes()
+    if damage == "bad-text-checksum":
+        text = b"tEXt" + b"Comment\0hi"
+        chunk = (len(text) - 4).to_bytes(4, "big") + text + bytes(4)
+    else:
+        text = b"zTXt" + b"Comment\0\0" + zlib.compress(b"A" * (2 << 20))
+        chunk = (len(text) - 4).to_bytes(4, "big") + text + zlib.crc32(text).to_bytes(4, "big")
+    (tmp_path / "in.png").write_bytes(data[:33] + chunk + data[33:])
+    done = run_srpipe("upscale", tmp_path / "in.png", "-o", tmp_path / "out.png", "-q")
+    assert done.returncode == 0 and done.stderr == b"", done.stderr.decode()
+    ImageFile.LOAD_TRUNCATED_IMAGES = True  # the 2 MB text is kept, past what Pillow reads by default
+    try:
+        with Image.open(tmp_path / "out.png") as image:
+            assert image.size == (64, 96) and image.info["icc_profile"] == profile
+            assert image.getexif()[0x0112] == 1
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+def test_a_header_pillow_cannot_read_is_said_so(tmp_path):
+    """Pillow refuses an iCCP chunk compressed by a method PNG has not (libpng passes it over):
+    the orientation could not be read, and the photo came out as stored without a word."""
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("RGB", (48, 32), (200, 50, 50)).save(tmp_path / "in.png", exif=exif)
+    with_png_chunks(tmp_path / "in.png", (b"iCCP", b"profile\0\x01" + zlib.compress(b"x" * 200)))
+    done = run_srpipe("upscale", tmp_path / "in.png", "-o", tmp_path / "out.png", "-q")
+    assert done.returncode == 0
+    assert done.stderr.decode().splitlines() == [
+        f"Warning: {tmp_path / 'in.png'}: Pillow cannot read its header: its EXIF orientation, colour profile, EXIF "
+        "and density are left out, and the picture is taken as stored (a photo may lie turned)"]
+    assert read(tmp_path / "out.png").shape == (64, 96, 3)
+
+
+def test_an_orientation_in_exif_after_the_pngs_picture_is_applied(tmp_path):
+    """A PNG's eXIf chunk may follow its picture's data, where Pillow reads it only as it decodes:
+    the photo came out sideways (libpng, and so cv2.imread, turns it)."""
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x010F] = "Test Camera"
+    Image.new("RGB", (48, 32), (200, 50, 50)).save(tmp_path / "in.png")
+    data, tags = (tmp_path / "in.png").read_bytes(), exif.tobytes()[len(b"Exif\0\0"):]
+    chunk = len(tags).to_bytes(4, "big") + b"eXIf" + tags + zlib.crc32(b"eXIf" + tags).to_bytes(4, "big")
+    (tmp_path / "in.png").write_bytes(data[:-12] + chunk + data[-12:])  # before IEND
+    done = run_srpipe("upscale", tmp_path / "in.png", "-o", tmp_path / "out.jpg", "-q")
+    assert done.returncode == 0 and done.stderr == b"", done.stderr.decode()
+    with Image.open(tmp_path / "out.jpg") as image:
+        assert image.size == (64, 96)
+        assert image.getexif()[0x0112] == 1 and image.getexif()[0x010F] == "Test Camera"
+
+
 @pytest.mark.parametrize("given", ["opencv.tif", "camera.jpg"])
 def test_no_density_is_written_where_the_input_states_none(tmp_path, given):
     """Pillow fills in a density where a file states none (1 for a TIFF without resolution tags,
