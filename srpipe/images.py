@@ -55,6 +55,10 @@ _HALF = 32768.0
 _MAX = 65535.0
 ORIENTATION_TAG = 0x0112  # EXIF's
 X_RESOLUTION = 282  # TIFF's and EXIF's
+BITS_PER_SAMPLE, EXTRA_SAMPLES = 258, 338  # TIFF's
+# Pillow's modes of an 8-bit TIFF with alpha: grey (straight or premultiplied), palette and colour
+# (Pillow makes premultiplied colour straight as it decodes)
+PILLOW_ALPHA_MODES = frozenset({"LA", "La", "PA", "RGBA"})
 # A PNG's chunks that say how its colours are shown (gamma, primaries, sRGB, HDR's cICP), and its
 # text (a title, a comment, the settings a generator made it with): carried into a PNG output,
 # which OpenCV writes with no chunks but the ICC profile's and the EXIF's
@@ -219,7 +223,13 @@ class ImageHeader:
     size: tuple[int, int] | None = None  # (width, height) as stored
     colour_profile: bytes | None = None  # the ICC profile (a phone's Display P3), if any
     exif: bytes | None = None  # the EXIF (camera, date, place) of a JPEG, PNG or WebP, if any
-    decoder_turns: bool = False  # OpenCV turns the picture itself as it decodes it (TIFF)
+    decoder_turns: bool = False  # the decoder turns the picture itself as it decodes it (TIFF: OpenCV and Pillow)
+    # An 8-bit TIFF with alpha, which Pillow decodes: OpenCV reads it through libtiff's RGBA
+    # interface, which multiplies the colour by the alpha, and reads grey with alpha as grey alone
+    pillow_decodes: bool = False
+    # A TIFF whose colour is stored multiplied by its alpha (ExtraSamples 1, associated alpha),
+    # where OpenCV decodes it (16 bits): srpipe, like the formats it writes, keeps colour and alpha apart
+    premultiplied: bool = False
     # A grey PNG's transparent grey (its tRNS chunk), on the scale OpenCV decodes the samples to:
     # OpenCV decodes palette and RGB PNGs' tRNS as alpha, but not a grey one's
     transparent_grey: int | None = None
@@ -253,10 +263,13 @@ def image_header(path: str) -> ImageHeader:
             # a phone's JPEG with a gain map (Ultra HDR) is an MPO of two: one picture to show
             pictures = 1 if image.format == "MPO" else getattr(image, "n_frames", 1)
             thumbnails = _tiff_thumbnails(image) if image.format == "TIFF" else 0
+            tags = image.tag_v2 if image.format == "TIFF" else {}
+            pillow_decodes = set(tags.get(BITS_PER_SAMPLE, ())) == {8} and image.mode in PILLOW_ALPHA_MODES
             return ImageHeader(image.format, orientation if orientation in range(1, 9) else 1,
                                pictures - thumbnails, thumbnails, image.size,
                                image.info.get("icc_profile") or None, exif or None,
-                               decoder_turns=image.format == "TIFF",
+                               decoder_turns=image.format == "TIFF", pillow_decodes=pillow_decodes,
+                               premultiplied=tags.get(EXTRA_SAMPLES, ())[:1] == (1,) and not pillow_decodes,
                                transparent_grey=_transparent_grey(chunks),
                                png_chunks=tuple(chunk for chunk in chunks if chunk[0] in kept),
                                dpi=_stated_dpi(image))
@@ -418,10 +431,16 @@ def read_image(path: str | Path, header: ImageHeader | None = None) -> np.ndarra
         raise SrpipeError(f"cannot read {path}: {exc.strerror}; check that it is a file you may read") from exc
     if not data.size:
         raise SrpipeError(f"{path} is empty (0 bytes); give an image file")
+    header = header or image_header(str(path))
     cv2 = opencv()
     try:
         with quiet_stderr():
-            image = _os2_bitmap(data) if _is_os2_bitmap(data) else cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+            if _is_os2_bitmap(data):
+                image = _os2_bitmap(data)
+            elif header.pillow_decodes:
+                image = _alpha_tiff(path)
+            else:
+                image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     except (cv2.error, OSError, ValueError):  # a size limit or a damaged header: the decoder's text is not for users
         image = None
     if image is None:
@@ -430,13 +449,14 @@ def read_image(path: str | Path, header: ImageHeader | None = None) -> np.ndarra
     if image.dtype not in (np.uint8, np.uint16):
         raise SrpipeError(f"{path} has {image.dtype} samples; srpipe reads 8- and 16-bit images: convert it "
                           "to a 16-bit PNG or TIFF")
-    header = header or image_header(str(path))
     if header.unread:
         warnings.warn(f"{path}: Pillow cannot read its header: its EXIF orientation, colour profile, EXIF and "
                       "density are left out, and the picture is taken as stored (a photo may lie turned)")
     if header.transparent_grey is not None and image.ndim == 2:  # grey and alpha, as OpenCV gives them
         alpha = image != header.transparent_grey
         image = np.dstack((image, alpha.astype(image.dtype) * np.iinfo(image.dtype).max))
+    if header.premultiplied and image.ndim == 3 and image.shape[2] == 4:
+        _unpremultiply(image)
     if header.orientation == 1 or header.decoder_turns:
         return image
     return np.ascontiguousarray(upright(image, header.orientation))
@@ -460,6 +480,35 @@ def _os2_bitmap(data: np.ndarray) -> np.ndarray:
     Image.MAX_IMAGE_PIXELS = None  # srpipe checks sizes itself (--max-pixels)
     with Image.open(io.BytesIO(data.tobytes())) as image:
         return np.ascontiguousarray(np.asarray(image.convert("RGB"))[..., ::-1])
+
+
+def _alpha_tiff(path: str | Path) -> np.ndarray:
+    """An 8-bit TIFF with alpha (:attr:`ImageHeader.pillow_decodes`), by Pillow, with its alpha
+    straight: (H, W, 2) grey and alpha, or BGRA, turned as its orientation says (Pillow turns a
+    TIFF as it loads it, as OpenCV does). Its size is checked first: Pillow's own limit is off
+    (:func:`image_header`)."""
+    from PIL import Image
+
+    cv2 = opencv()
+    # From a file object, not by its name: Pillow (13) maps a named file's uncompressed samples at the
+    # picture's size as shown, not as stored, and scrambles a turned one.
+    with open(path, "rb") as file, Image.open(file) as image:
+        if image.width * image.height > default_max_pixels():
+            raise ValueError("larger than srpipe reads")  # read_image's one-line refusal
+        grey = image.mode in ("LA", "La")
+        wanted = "LA" if grey else "RGBA"
+        pixels = np.array(image if image.mode == wanted else image.convert(wanted))
+    return pixels if grey else cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA, dst=pixels)
+
+
+def _unpremultiply(image: np.ndarray) -> None:
+    """Divide the colour of ``image`` (BGRA) by its alpha, in place, a band of rows at a time;
+    under alpha 0 it stays 0."""
+    peak = np.iinfo(image.dtype).max
+    for rows in row_bands(*image.shape[:2]):
+        alpha = image[rows, :, 3:].astype(np.uint64)
+        colour = (image[rows, :, :3] * np.uint64(peak) + alpha // 2) // np.maximum(alpha, 1)
+        image[rows, :, :3] = np.minimum(colour, peak)
 
 
 def read_rgb8(path: str | Path) -> np.ndarray:

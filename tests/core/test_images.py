@@ -3,6 +3,7 @@
 import io
 import os
 import shlex
+import struct
 import subprocess
 import sys
 import zlib
@@ -660,6 +661,106 @@ def test_a_still_avif_or_jpeg_2000_is_upscaled_as_a_picture(tmp_path, suffix):
     if suffix == ".avif":
         pictures[0].save(tmp_path / "frames.avif", save_all=True, append_images=pictures[1:], duration=100)
         assert not is_image_file(str(tmp_path / "frames.avif"))
+
+
+def write_tiff(path, pixels, extra_samples):
+    """An uncompressed little-endian TIFF of ``pixels`` ((H, W, C), uint8 or uint16: grey and alpha,
+    or RGBA) whose ExtraSamples tag says ``extra_samples`` (1: alpha premultiplied into the colour,
+    2: straight), which Pillow does not write (it writes 2 whatever it is told)."""
+    height, width, channels = pixels.shape
+    data = pixels.astype(pixels.dtype.newbyteorder("<")).tobytes()
+    bits = 8 * pixels.dtype.itemsize
+    entries = [(256, 4, 1, width), (257, 4, 1, height), (258, 3, channels, None), (259, 3, 1, 1),
+               (262, 3, 1, 1 if channels == 2 else 2), (273, 4, 1, None), (277, 3, 1, channels),
+               (278, 4, 1, height), (279, 4, 1, len(data)), (284, 3, 1, 1), (338, 3, 1, extra_samples)]
+    bits_said = struct.pack(f"<{channels}H", *[bits] * channels)
+    ifd_size = 2 + 12 * len(entries) + 4
+    after_ifd = bits_said if len(bits_said) > 4 else b""  # a value of over 4 bytes lies elsewhere, at its offset
+    ifd = len(entries).to_bytes(2, "little")
+    for tag, kind, count, value in entries:
+        if tag == 258:
+            field = bits_said if not after_ifd else struct.pack("<I", 8 + ifd_size)
+        else:
+            value = 8 + ifd_size + len(after_ifd) if tag == 273 else value
+            field = struct.pack("<I" if kind == 4 else "<H2x", value)
+        ifd += struct.pack("<HHI", tag, kind, count) + field
+    path.write_bytes(b"II*\0" + (8).to_bytes(4, "little") + ifd + bytes(4) + after_ifd + data)
+
+
+@pytest.mark.parametrize("made", ["pillow", "pillow-lzw", "premultiplied", "premultiplied-16"])
+def test_an_rgba_tiffs_colour_is_not_multiplied_by_its_alpha(tmp_path, made):
+    """OpenCV reads an 8-bit TIFF with alpha through libtiff's RGBA interface, which multiplies the
+    colour by the alpha: a Pillow or GIMP TIFF came out darker, and one stored premultiplied was
+    written premultiplied but marked straight (at 16 bits too, which OpenCV reads as stored)."""
+    from PIL import Image
+
+    rgba = np.zeros((16, 24, 4), np.uint8)
+    rgba[...] = (200, 100, 50, 128)
+    if made.startswith("pillow"):
+        compression = "tiff_lzw" if made == "pillow-lzw" else None
+        Image.fromarray(rgba, "RGBA").save(tmp_path / "in.tif", compression=compression)
+    else:  # the colour multiplied by the alpha, as a compositor stores it
+        peak = 65535 if made == "premultiplied-16" else 255
+        premultiplied = np.full((16, 24, 4), (peak * 200 // 255 * 128 // 255, peak * 100 // 255 * 128 // 255,
+                                              peak * 50 // 255 * 128 // 255, peak * 128 // 255))
+        write_tiff(tmp_path / "in.tif", premultiplied.astype(np.uint16 if peak == 65535 else np.uint8), 1)
+    for out in ("out.png", "out.tif"):
+        done = run_srpipe("upscale", tmp_path / "in.tif", "-o", tmp_path / out, "-q")
+        assert done.returncode == 0 and done.stderr == b"", done.stderr.decode()
+        with Image.open(tmp_path / out) as image:
+            assert image.mode == "RGBA" and image.size == (48, 32)
+            assert np.abs(np.asarray(image).astype(int) - (200, 100, 50, 128)).max() <= 1, out
+    # srpipe reads back its own TIFF as it wrote it
+    done = run_srpipe("upscale", tmp_path / "out.tif", "-o", tmp_path / "again.png", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    again = read(tmp_path / "again.png") / (257 if made == "premultiplied-16" else 1)
+    assert np.abs(again - (50, 100, 200, 128)).max() <= 1  # BGRA
+
+
+@pytest.mark.parametrize("orientation, corner", [(6, (slice(1, 7), slice(25, 31))), (8, (slice(41, 47), slice(1, 7)))])
+def test_a_turned_rgba_tiff_comes_out_upright(tmp_path, orientation, corner):
+    """OpenCV could not read an 8-bit RGBA TIFF turned a quarter at all ("cannot read ... as an image"),
+    and Pillow scrambles one it maps by name: its stored top left corner is shown top right (6) or
+    bottom left (8)."""
+    from PIL import Image
+
+    picture = Image.new("RGBA", (24, 16), (200, 100, 50, 128))
+    picture.paste((0, 0, 255, 255), (0, 0, 4, 4))
+    picture.save(tmp_path / "in.tif", tiffinfo={0x0112: orientation})
+    done = run_srpipe("upscale", tmp_path / "in.tif", "-o", tmp_path / "out.png", "-q")
+    assert done.returncode == 0 and done.stderr == b"", done.stderr.decode()
+    out = read(tmp_path / "out.png").astype(int)
+    blue = (out[..., 0] > 200) & (out[..., 2] < 50)  # BGRA
+    assert out.shape == (48, 32, 4) and blue[corner].all() and blue.sum() < 100  # 64, and the edge bicubic blurs
+
+
+@pytest.mark.parametrize("mode", ["LA", "La", "PA"])
+def test_the_alpha_of_a_grey_or_palette_tiff_is_kept(tmp_path, mode):
+    """OpenCV reads a grey TIFF with alpha as grey alone, and a palette one's as RGB: the alpha was
+    dropped without a word. Grey with alpha is written as RGBA, as from a PNG."""
+    from PIL import Image
+
+    if mode == "La":  # premultiplied: 200 at alpha 128 stored as 100
+        pixels = np.zeros((16, 24, 2), np.uint8)
+        pixels[..., 0], pixels[..., 1] = 100, 128
+        pixels[:, 12:] = 0
+        write_tiff(tmp_path / "in.tif", pixels, 1)
+    else:
+        alpha = np.full((16, 24), 128, np.uint8)
+        alpha[:, 12:] = 0
+        if mode == "LA":
+            picture = Image.fromarray(np.dstack((np.full((16, 24), 200, np.uint8), alpha)), "LA")
+        else:
+            picture = Image.new("PA", (24, 16))
+            picture.putpalette([200, 200, 200] * 256)
+            picture.putalpha(Image.fromarray(alpha))
+        picture.save(tmp_path / "in.tif")
+    done = run_srpipe("upscale", tmp_path / "in.tif", "-o", tmp_path / "out.png", "-q")
+    assert done.returncode == 0 and done.stderr == b"", done.stderr.decode()
+    out = read(tmp_path / "out.png").astype(int)
+    assert out.shape == (32, 48, 4)
+    assert (np.abs(out[:, :20, 3] - 128) <= 1).all() and (out[:, 28:, 3] == 0).all()
+    assert (np.abs(out[:, :20, :3] - 200) <= 1).all()
 
 
 @pytest.mark.parametrize("damage", ["bad-text-checksum", "text-inflating-to-2-mb"])
