@@ -32,8 +32,8 @@ from srpipe.sizing import SizePlan
 
 EIGHT_BIT_ONLY = {".jpg", ".jpeg", ".webp", ".bmp"}
 NO_ALPHA = {".jpg", ".jpeg"}  # OpenCV writes the others' alpha
-# The pictures srpipe writes to standard output (-o -), by --format's name, as their file suffix
-STDOUT_FORMATS = {"png": ".png", "jpeg": ".jpg", "jpg": ".jpg", "webp": ".webp", "bmp": ".bmp", "tiff": ".tif"}
+# The formats srpipe writes pictures in, by --format's name, as their file suffix
+PICTURE_FORMATS = {"png": ".png", "jpeg": ".jpg", "jpg": ".jpg", "webp": ".webp", "bmp": ".bmp", "tiff": ".tif"}
 MAX_DPI = 65535  # the most JPEG's JFIF says; a density past it is no printer's
 FORMAT_NAMES = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WebP", ".bmp": "BMP", ".png": "PNG", ".tif": "TIFF",
                 ".tiff": "TIFF"}
@@ -54,6 +54,11 @@ FILL_WORKING = 40
 _HALF = 32768.0
 _MAX = 65535.0
 ORIENTATION_TAG = 0x0112  # EXIF's
+X_RESOLUTION = 282  # TIFF's and EXIF's
+BITS_PER_SAMPLE, EXTRA_SAMPLES = 258, 338  # TIFF's
+# Pillow's modes of an 8-bit TIFF with alpha: grey (straight or premultiplied), palette and colour
+# (Pillow makes premultiplied colour straight as it decodes)
+PILLOW_ALPHA_MODES = frozenset({"LA", "La", "PA", "RGBA"})
 # A PNG's chunks that say how its colours are shown (gamma, primaries, sRGB, HDR's cICP), and its
 # text (a title, a comment, the settings a generator made it with): carried into a PNG output,
 # which OpenCV writes with no chunks but the ICC profile's and the EXIF's
@@ -218,7 +223,13 @@ class ImageHeader:
     size: tuple[int, int] | None = None  # (width, height) as stored
     colour_profile: bytes | None = None  # the ICC profile (a phone's Display P3), if any
     exif: bytes | None = None  # the EXIF (camera, date, place) of a JPEG, PNG or WebP, if any
-    decoder_turns: bool = False  # OpenCV turns the picture itself as it decodes it (TIFF)
+    decoder_turns: bool = False  # the decoder turns the picture itself as it decodes it (TIFF: OpenCV and Pillow)
+    # An 8-bit TIFF with alpha, which Pillow decodes: OpenCV reads it through libtiff's RGBA
+    # interface, which multiplies the colour by the alpha, and reads grey with alpha as grey alone
+    pillow_decodes: bool = False
+    # A TIFF whose colour is stored multiplied by its alpha (ExtraSamples 1, associated alpha),
+    # where OpenCV decodes it (16 bits): srpipe, like the formats it writes, keeps colour and alpha apart
+    premultiplied: bool = False
     # A grey PNG's transparent grey (its tRNS chunk), on the scale OpenCV decodes the samples to:
     # OpenCV decodes palette and RGB PNGs' tRNS as alpha, but not a grey one's
     transparent_grey: int | None = None
@@ -226,39 +237,83 @@ class ImageHeader:
     # pixels an inch (across, down) as stored, where it says (JPEG's JFIF or EXIF, PNG's pHYs, TIFF's, BMP's)
     dpi: tuple[float, float] | None = None
 
+    # Pillow could not read the header: the orientation, profile, EXIF and density are not known
+    unread: bool = False
+
     @property
     def turned(self) -> bool:
         return self.orientation >= 5
 
 
 def image_header(path: str) -> ImageHeader:
-    """The :class:`ImageHeader` of ``path``; the defaults where Pillow cannot read it."""
+    """The :class:`ImageHeader` of ``path``; the defaults, marked unread, where Pillow cannot read it."""
     from PIL import Image
 
     Image.MAX_IMAGE_PIXELS = None  # srpipe checks sizes itself (--max-pixels); Pillow's check would hide a header
     try:
         # Pillow's own warnings on a damaged EXIF ("Corrupt EXIF data"), which names no file: its tags are passed over
-        with warnings.catch_warnings(action="ignore"), Image.open(path) as image:
-            chunks = png_chunks(path, PNG_COLOUR_CHUNKS | PNG_TEXT_CHUNKS | {b"IHDR", b"tRNS"}, whole=True) or []
-            orientation = image.getexif().get(ORIENTATION_TAG) if image.format == "TIFF" else None
-            if image.info.get("exif") and image.format != "TIFF":
-                exif = Image.Exif()
-                exif.load(image.info["exif"])
-                orientation = exif.get(ORIENTATION_TAG)
+        with warnings.catch_warnings(action="ignore"), _lenient_pillow(), Image.open(path) as image:
+            kept = PNG_COLOUR_CHUNKS | PNG_TEXT_CHUNKS
+            chunks = png_chunks(path, kept | {b"IHDR", b"tRNS", b"eXIf"}, whole=True) or []
+            if image.format == "TIFF":  # its EXIF tags are the IFD's own, which OpenCV writes no more of
+                exif, orientation = None, image.getexif().get(ORIENTATION_TAG)
+            else:  # a PNG's eXIf may follow the picture's data, where Pillow reads it only as it decodes
+                exif = image.info.get("exif") or dict(chunks).get(b"eXIf")
+                orientation = _orientation(exif) if exif else None
             # a phone's JPEG with a gain map (Ultra HDR) is an MPO of two: one picture to show
             pictures = 1 if image.format == "MPO" else getattr(image, "n_frames", 1)
             thumbnails = _tiff_thumbnails(image) if image.format == "TIFF" else 0
-            dpi = image.info.get("dpi")
+            tags = image.tag_v2 if image.format == "TIFF" else {}
+            pillow_decodes = set(tags.get(BITS_PER_SAMPLE, ())) == {8} and image.mode in PILLOW_ALPHA_MODES
             return ImageHeader(image.format, orientation if orientation in range(1, 9) else 1,
                                pictures - thumbnails, thumbnails, image.size,
-                               image.info.get("icc_profile") or None,
-                               None if image.format == "TIFF" else image.info.get("exif") or None,
-                               decoder_turns=image.format == "TIFF",
+                               image.info.get("icc_profile") or None, exif or None,
+                               decoder_turns=image.format == "TIFF", pillow_decodes=pillow_decodes,
+                               premultiplied=tags.get(EXTRA_SAMPLES, ())[:1] == (1,) and not pillow_decodes,
                                transparent_grey=_transparent_grey(chunks),
-                               png_chunks=tuple(chunk for chunk in chunks if chunk[0] not in (b"IHDR", b"tRNS")),
-                               dpi=(float(dpi[0]), float(dpi[1])) if dpi and min(dpi) > 0 else None)
+                               png_chunks=tuple(chunk for chunk in chunks if chunk[0] in kept),
+                               dpi=_stated_dpi(image))
     except (OSError, SyntaxError, ValueError, TypeError, struct.error):
-        return ImageHeader()
+        return ImageHeader(unread=True)
+
+
+@contextlib.contextmanager
+def _lenient_pillow():
+    """Pillow reading past what it need not refuse in a header: a PNG's ancillary chunk with a bad
+    checksum (libpng, which decodes the picture, passes it over too) or text that inflates past
+    Pillow's limit; without it, Pillow reads nothing of the header, and the photo's orientation and
+    profile were lost. Set only while a header is read: Pillow decoding a truncated picture
+    otherwise fills its missing rows without a word."""
+    from PIL import ImageFile
+
+    lenient = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = True
+    try:
+        yield
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = lenient
+
+
+def _orientation(exif: bytes) -> int | None:
+    """The orientation tag of EXIF bytes (with or without their "Exif" mark)."""
+    from PIL import Image
+
+    tags = Image.Exif()
+    tags.load(exif)
+    return tags.get(ORIENTATION_TAG)
+
+
+def _stated_dpi(image) -> tuple[float, float] | None:
+    """The density, pixels an inch, that Pillow's ``image`` states; None where it states none.
+    Pillow fills in its own where a file says none: 1 for a TIFF without resolution tags, 72 for a
+    JPEG without a JFIF unit whose EXIF has no resolution."""
+    if image.format == "TIFF" and X_RESOLUTION not in image.tag_v2:
+        return None
+    if image.format in ("JPEG", "MPO") and image.info.get("jfif_unit") not in (1, 2) and \
+            X_RESOLUTION not in image.getexif():
+        return None
+    dpi = image.info.get("dpi")
+    return (float(dpi[0]), float(dpi[1])) if dpi and min(dpi) > 0 else None
 
 
 def _tiff_thumbnails(image) -> int:
@@ -376,10 +431,16 @@ def read_image(path: str | Path, header: ImageHeader | None = None) -> np.ndarra
         raise SrpipeError(f"cannot read {path}: {exc.strerror}; check that it is a file you may read") from exc
     if not data.size:
         raise SrpipeError(f"{path} is empty (0 bytes); give an image file")
+    header = header or image_header(str(path))
     cv2 = opencv()
     try:
         with quiet_stderr():
-            image = _os2_bitmap(data) if _is_os2_bitmap(data) else cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+            if _is_os2_bitmap(data):
+                image = _os2_bitmap(data)
+            elif header.pillow_decodes:
+                image = _alpha_tiff(path)
+            else:
+                image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     except (cv2.error, OSError, ValueError):  # a size limit or a damaged header: the decoder's text is not for users
         image = None
     if image is None:
@@ -388,10 +449,14 @@ def read_image(path: str | Path, header: ImageHeader | None = None) -> np.ndarra
     if image.dtype not in (np.uint8, np.uint16):
         raise SrpipeError(f"{path} has {image.dtype} samples; srpipe reads 8- and 16-bit images: convert it "
                           "to a 16-bit PNG or TIFF")
-    header = header or image_header(str(path))
+    if header.unread:
+        warnings.warn(f"{path}: Pillow cannot read its header: its EXIF orientation, colour profile, EXIF and "
+                      "density are left out, and the picture is taken as stored (a photo may lie turned)")
     if header.transparent_grey is not None and image.ndim == 2:  # grey and alpha, as OpenCV gives them
         alpha = image != header.transparent_grey
         image = np.dstack((image, alpha.astype(image.dtype) * np.iinfo(image.dtype).max))
+    if header.premultiplied and image.ndim == 3 and image.shape[2] == 4:
+        _unpremultiply(image)
     if header.orientation == 1 or header.decoder_turns:
         return image
     return np.ascontiguousarray(upright(image, header.orientation))
@@ -415,6 +480,35 @@ def _os2_bitmap(data: np.ndarray) -> np.ndarray:
     Image.MAX_IMAGE_PIXELS = None  # srpipe checks sizes itself (--max-pixels)
     with Image.open(io.BytesIO(data.tobytes())) as image:
         return np.ascontiguousarray(np.asarray(image.convert("RGB"))[..., ::-1])
+
+
+def _alpha_tiff(path: str | Path) -> np.ndarray:
+    """An 8-bit TIFF with alpha (:attr:`ImageHeader.pillow_decodes`), by Pillow, with its alpha
+    straight: (H, W, 2) grey and alpha, or BGRA, turned as its orientation says (Pillow turns a
+    TIFF as it loads it, as OpenCV does). Its size is checked first: Pillow's own limit is off
+    (:func:`image_header`)."""
+    from PIL import Image
+
+    cv2 = opencv()
+    # From a file object, not by its name: Pillow (13) maps a named file's uncompressed samples at the
+    # picture's size as shown, not as stored, and scrambles a turned one.
+    with open(path, "rb") as file, Image.open(file) as image:
+        if image.width * image.height > default_max_pixels():
+            raise ValueError("larger than srpipe reads")  # read_image's one-line refusal
+        grey = image.mode in ("LA", "La")
+        wanted = "LA" if grey else "RGBA"
+        pixels = np.array(image if image.mode == wanted else image.convert(wanted))
+    return pixels if grey else cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA, dst=pixels)
+
+
+def _unpremultiply(image: np.ndarray) -> None:
+    """Divide the colour of ``image`` (BGRA) by its alpha, in place, a band of rows at a time;
+    under alpha 0 it stays 0."""
+    peak = np.iinfo(image.dtype).max
+    for rows in row_bands(*image.shape[:2]):
+        alpha = image[rows, :, 3:].astype(np.uint64)
+        colour = (image[rows, :, :3] * np.uint64(peak) + alpha // 2) // np.maximum(alpha, 1)
+        image[rows, :, :3] = np.minimum(colour, peak)
 
 
 def read_rgb8(path: str | Path) -> np.ndarray:
@@ -474,7 +568,8 @@ class ImageSource(Source):
         self.samples_per_pixel = 4 if self.channels == 4 else 3
         self.bit_depth = 8
 
-    def memory_needed(self, model_scale: int, out_size: tuple[int, int], output: str, traits: UpscalerTraits) -> int:
+    def memory_needed(self, model_scale: int, out_size: tuple[int, int], output: str, traits: UpscalerTraits,
+                      container_format: str | None = None) -> int:
         """Bytes the run of this picture allocates at its largest, beyond what the process holds
         before it decodes. Decoding, upscaling and writing run in threads of their own, and a
         thread's allocator keeps what the thread freed for its own reuse (see
@@ -499,7 +594,7 @@ class ImageSource(Source):
         upscale = working + max(fill, 2 * in_px + 2 * model_px,
                                 4 * model_px + 4 * out_px if model_px != out_px else 0,
                                 2 * planes * out_px + (2 * out_px if model_px != out_px else 0))
-        suffix = ".png" if output == "-" else Path(output).suffix.lower()  # standard output: PNG unless told
+        suffix = picture_suffix(output, container_format)
         image = out_px * self.channels * output_depth(suffix, 8 * self.decoded_bytes) // 8
         # the image OpenCV encodes (a band's float copies made at a time) and what encoding takes,
         # in multiples of the image (docs/design-notes.md, "Memory"): libwebp holds its own copies;
@@ -508,9 +603,10 @@ class ImageSource(Source):
         write = int(image * (1 + encoding)) + band
         return decode + upscale + write + THREADS_WORKING
 
-    def check_memory(self, upscaler, sizes: SizePlan | None, output: str) -> None:
+    def check_memory(self, upscaler, sizes: SizePlan | None, output: str, container_format: str | None = None) -> None:
         """Refuse, before decoding, a picture whose run would not fit in free memory (a
-        container's limit included), saying how much it needs."""
+        container's limit included), saying how much it needs; written to ``output`` in the format
+        :func:`picture_suffix` finds."""
         if not self.width or not self.height:
             return  # no size in the header: the decoder finds it
         scale = upscaler.scale
@@ -519,7 +615,7 @@ class ImageSource(Source):
             size = sizes.size(self.width, self.height, PLANE_FORMATS["yuv444p16le"])
         from srpipe.ensemble import ViewEnsemble
 
-        needed = self.memory_needed(scale, size, output, UpscalerTraits.of(upscaler))
+        needed = self.memory_needed(scale, size, output, UpscalerTraits.of(upscaler), container_format)
         asked = f"x{scale}" if sizes is None else f"to {size[0]}x{size[1]}"
         views = upscaler.count_for(self.width * self.height) if isinstance(upscaler, ViewEnsemble) else 1
         asked += f" through {views} views (fewer with --views)" if views > 1 else ""
@@ -546,9 +642,11 @@ class ImageSource(Source):
             alpha = image[..., -1].astype(np.uint16)
             alpha *= to_16_bits
             image = image[..., :-1]
-        # OpenCV expands grey+alpha to BGRA; equal channels mean a grey picture.
-        if image.ndim == 2 or image.shape[2] == 1 or (
-                np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 1], image[..., 2])):
+        # OpenCV expands grey+alpha to BGRA; equal channels mean a grey picture, unless its colour
+        # profile is an RGB one (a phone's black-and-white photo), which a grey file cannot carry.
+        rgb_profile = (self.header.colour_profile or b"")[16:20] == b"RGB "
+        if image.ndim == 2 or image.shape[2] == 1 or (not rgb_profile and np.array_equal(
+                image[..., 0], image[..., 1]) and np.array_equal(image[..., 1], image[..., 2])):
             grey = (image if image.ndim == 2 else image[..., 0]).astype(np.uint16)
             grey *= to_16_bits
             return Frame((grey,), PLANE_FORMATS["gray16le"], True, alpha=alpha)
@@ -655,22 +753,33 @@ def _tiff_alpha_edit(read, size: int) -> tuple[tuple[int, bytes], bytes] | None:
     return (4, struct.pack(order + "I", start)), appended
 
 
+def picture_suffix(location: str, container_format: str | None) -> str:
+    """The file suffix of the format a picture is written in to ``location``: standard output (-),
+    a FIFO or a device in the one --format (``container_format``) names, else the one its name
+    says, else PNG; a file in the one its name says (readers go by it), which --format may repeat
+    but not contradict."""
+    named = None
+    if container_format is not None:
+        named = PICTURE_FORMATS.get(container_format.lower())
+        if named is None:
+            raise SrpipeError(f"--format {container_format} is not a picture format srpipe writes; "
+                              f"use one of {', '.join(sorted(PICTURE_FORMATS))}")
+    suffix = "" if location == "-" else Path(location).suffix.lower()
+    if location == "-" or writes_through(location):
+        return named or (suffix if suffix in IMAGE_SUFFIXES else ".png")
+    if named is not None and suffix in IMAGE_SUFFIXES and FORMAT_NAMES[named] != FORMAT_NAMES[suffix]:
+        raise SrpipeError(f"--format {container_format} contradicts the output's name {location}, which "
+                          f"says {FORMAT_NAMES[suffix]}; name it {named} or leave out --format")
+    return suffix
+
+
 class ImageSink(Sink):
     """Writes the one upscaled frame as an image, in the input's bit depth where the format allows."""
 
     def __init__(self, location: str, source: ImageSource, options: SinkOptions):
         self.location = location
         self.source = source
-        if location == "-":  # standard output: the format --format names, PNG by default
-            format_name = (options.container_format or "png").lower()
-            if format_name not in STDOUT_FORMATS:
-                raise SrpipeError(f"--format {options.container_format} is not a picture format srpipe writes; "
-                                  f"use one of {', '.join(sorted(STDOUT_FORMATS))}")
-            self.suffix = STDOUT_FORMATS[format_name]
-        else:
-            self.suffix = Path(location).suffix.lower()
-        if self.suffix not in IMAGE_SUFFIXES:  # a FIFO or device (/dev/null) without an image name
-            self.suffix = ".png"
+        self.suffix = picture_suffix(location, options.container_format)
         self.encoder = {".jpg": "jpeg", ".tif": "tiff"}.get(self.suffix, self.suffix.lstrip("."))
         self.output = AtomicOutput(Path(location), options.overwrite) if location != "-" else None
         self.written = False

@@ -200,7 +200,7 @@ def upscale(
             from srpipe.ensemble import for_picture
 
             upscaler = for_picture(upscaler, f"model {model!r}", exact, views)
-            source.check_memory(upscaler, sizes, output)
+            source.check_memory(upscaler, sizes, output, sink_options.container_format)
         else:
             if reuses_tiles(upscaler, device, exact):
                 from srpipe.reuse import ReusePolicy, with_reuse

@@ -14,6 +14,7 @@ from srpipe.cli.options import (
     exact_option,
     json_option,
     model_options,
+    not_empty,
     overwrite_option,
     quiet_option,
     timeout_option,
@@ -23,17 +24,20 @@ from srpipe.media import SinkOptions, SourceOptions
 
 @click.command()
 @click.argument("input")
-@click.option("-o", "--output", help="Output file, or - for standard output (--json then goes to standard error). "
-                                     "Default: NAME_xS beside INPUT (NAME_w1920... for a target size), as .png for "
-                                     "a picture; a video keeps .mp4, .m4v, .mov, .mkv, .webm or .ts (an animated "
-                                     "PNG its .png or .apng), any other (.avi, .gif...) becomes .mp4.")
+@click.option("-o", "--output", callback=not_empty,
+              help="Output file, or - for standard output (--json then goes to standard error). "
+                   "Default: NAME_xS beside INPUT (NAME_w1920... for a target size), as .png for "
+                   "a picture; a video keeps .mp4, .m4v, .mov, .mkv, .webm or .ts (an animated "
+                   "PNG its .png or .apng), any other (.avi, .gif...) becomes .mp4.")
 @model_options
 @backend_option
 @exact_option
 @encoder_options
 @click.option("--format", "container_format",
               help="Output container, e.g. matroska or mpegts. Default: from the output's name; Matroska for -o -, "
-                   "FIFOs and devices. A picture to -o -: png (the default), jpeg, webp, bmp or tiff.")
+                   "FIFOs and devices. A picture: png, jpeg, webp, bmp or tiff, for -o -, a FIFO or a device "
+                   "(default: PNG, or the one its name says); a picture file is written in the format its name "
+                   "says, which --format may not contradict.")
 @click.option("--views", type=click.Choice(["1", "2", "4", "8"]), metavar="N",
               help="A picture through a network that gains from it (-m espcn): the mean of its outputs over N "
                    "flipped and turned views of the picture, 1, 2, 4 or 8 (1: the network once). Default: as many "

@@ -135,6 +135,17 @@ def test_usage_error_exits_2(cli_run):
     assert cli_run("upscale").exit_code == 2
 
 
+def test_an_empty_output_name_is_a_usage_error(cli_run, tmp_path):
+    """-o "" (an unset shell variable) names no output whatever the input: it said "output  is a
+    folder's name", exit 1, after the input was opened."""
+    source = make_test_image(tmp_path / "in.png")
+    result = cli_run("upscale", source, "-o", "")
+    assert result.exit_code == 2
+    assert result.stderr.endswith(
+        "Error: Invalid value for '-o' / '--output': is empty (an unset shell variable?); give a path\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]
+
+
 def test_models_and_plugins_listing(cli_run):
     models = json.loads(cli_run("models", "list", "--json").stdout)
     by_name = {m["name"]: m for m in models}

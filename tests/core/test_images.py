@@ -3,6 +3,7 @@
 import io
 import os
 import shlex
+import struct
 import subprocess
 import sys
 import zlib
@@ -478,23 +479,20 @@ def test_the_header_of_a_picture_over_pillows_own_limit_is_read(tmp_path, monkey
     assert header.orientation == 6 and header.size == (40, 30)
 
 
-def test_a_profile_that_does_not_fit_the_output_is_dropped_with_a_warning(tmp_path):
-    """A colour profile on a picture whose channels are equal: the grey output cannot carry it,
-    and it was dropped without a word (WebP, which stores grey as colour, lost it too)."""
+@pytest.mark.parametrize("out", [".png", ".jpg", ".webp"])
+def test_a_picture_of_equal_channels_with_an_rgb_profile_stays_colour_with_it(tmp_path, out):
+    """A phone's black-and-white photo: equal channels and an RGB profile (here sRGB's; Display P3's
+    or Adobe RGB's tone curve is not sRGB's). It was written grey and the profile dropped, with a
+    warning: the greys then read as sRGB's."""
     from PIL import Image, ImageCms
 
     profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     grey = np.repeat(np.random.default_rng(0).integers(0, 256, (24, 32, 1), np.uint8), 3, axis=2)
     Image.fromarray(grey).save(tmp_path / "grey.png", icc_profile=profile)
-    done = run_srpipe("upscale", tmp_path / "grey.png", "-o", tmp_path / "out.png", "-q")
-    assert done.returncode == 0
-    assert done.stderr.decode().splitlines() == [
-        f"Warning: {tmp_path / 'out.png'}: the input's ICC profile is for RGB colours and the picture is written "
-        "as grey: the profile is dropped"]
-    done = run_srpipe("upscale", tmp_path / "grey.png", "-o", tmp_path / "out.webp", "-q")
+    done = run_srpipe("upscale", tmp_path / "grey.png", "-o", tmp_path / f"out{out}", "-q")
     assert done.returncode == 0 and done.stderr == b"", done.stderr.decode()
-    with Image.open(tmp_path / "out.webp") as image:
-        assert image.info.get("icc_profile") == profile
+    with Image.open(tmp_path / f"out{out}") as image:
+        assert image.mode == "RGB" and image.info.get("icc_profile") == profile
 
 
 @pytest.mark.parametrize("given, signature", [((), b"\x89PNG"), (("--format", "jpeg"), b"\xff\xd8\xff")])
@@ -510,12 +508,47 @@ def test_a_picture_is_written_to_standard_output(tmp_path, given, signature):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]
 
 
-def test_a_format_that_is_no_picture_is_refused_for_standard_output(tmp_path):
+@pytest.mark.parametrize("output", ["-", "out.png"])
+def test_a_format_that_is_no_picture_is_refused(tmp_path, output):
+    """A picture file's output took any --format (nonsense too) and wrote PNG, exit 0."""
     source = make_test_image(tmp_path / "in.png", width=40, height=30)
-    done = run_srpipe("upscale", source, "-o", "-", "--format", "gif")
+    done = run_srpipe("upscale", source, "-o", output, "--format", "gif", cwd=tmp_path)
     assert done.returncode == 1 and done.stdout == b""
     assert done.stderr.decode().strip().splitlines() == [
         "Error: --format gif is not a picture format srpipe writes; use one of bmp, jpeg, jpg, png, tiff, webp"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]
+
+
+@pytest.mark.parametrize("fifo, given, signature", [("pipe", "jpeg", b"\xff\xd8\xff"), ("pipe.png", "webp", b"RIFF"),
+                                                    ("pipe.png", None, b"\x89PNG")])
+def test_a_picture_into_a_fifo_is_in_the_format_named(tmp_path, fifo, given, signature):
+    """--format was read for -o - alone: a FIFO, whose name says nothing to its reader, got PNG."""
+    from conftest import FifoReader
+
+    source = make_test_image(tmp_path / "in.png", width=40, height=30)
+    os.mkfifo(tmp_path / fifo)
+    reader = FifoReader(tmp_path / fifo)
+    done = run_srpipe("upscale", source, "-o", tmp_path / fifo, "-q", *(["--format", given] if given else []))
+    assert done.returncode == 0, done.stderr.decode()
+    written = reader.result()
+    assert written.startswith(signature)
+    assert cv2.imdecode(np.frombuffer(written, np.uint8), cv2.IMREAD_UNCHANGED).shape == (60, 80, 3)
+
+
+def test_a_format_that_contradicts_the_files_name_is_refused(tmp_path):
+    """-o out.png --format webp wrote a PNG, --format not said ignored. A file is written in the format its
+    name says (readers go by it): --format may say the same, in its own words."""
+    source = make_test_image(tmp_path / "in.png", width=40, height=30)
+    done = run_srpipe("upscale", source, "-o", tmp_path / "out.png", "--format", "webp")
+    assert done.returncode == 1
+    assert done.stderr.decode().splitlines() == [
+        f"Error: --format webp contradicts the output's name {tmp_path / 'out.png'}, which says PNG; name it .webp "
+        "or leave out --format"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]
+    for name, given in (("out.jpeg", "jpg"), ("out.tiff", "TIFF")):
+        done = run_srpipe("upscale", source, "-o", tmp_path / name, "--format", given, "-q")
+        assert done.returncode == 0 and done.stderr == b"", done.stderr.decode()
+        assert read(tmp_path / name).shape == (60, 80, 3)
 
 
 @pytest.mark.parametrize("depth", [8, 16])
@@ -628,3 +661,194 @@ def test_a_still_avif_or_jpeg_2000_is_upscaled_as_a_picture(tmp_path, suffix):
     if suffix == ".avif":
         pictures[0].save(tmp_path / "frames.avif", save_all=True, append_images=pictures[1:], duration=100)
         assert not is_image_file(str(tmp_path / "frames.avif"))
+
+
+def write_tiff(path, pixels, extra_samples):
+    """An uncompressed little-endian TIFF of ``pixels`` ((H, W, C), uint8 or uint16: grey and alpha,
+    or RGBA) whose ExtraSamples tag says ``extra_samples`` (1: alpha premultiplied into the colour,
+    2: straight), which Pillow does not write (it writes 2 whatever it is told)."""
+    height, width, channels = pixels.shape
+    data = pixels.astype(pixels.dtype.newbyteorder("<")).tobytes()
+    bits = 8 * pixels.dtype.itemsize
+    entries = [(256, 4, 1, width), (257, 4, 1, height), (258, 3, channels, None), (259, 3, 1, 1),
+               (262, 3, 1, 1 if channels == 2 else 2), (273, 4, 1, None), (277, 3, 1, channels),
+               (278, 4, 1, height), (279, 4, 1, len(data)), (284, 3, 1, 1), (338, 3, 1, extra_samples)]
+    bits_said = struct.pack(f"<{channels}H", *[bits] * channels)
+    ifd_size = 2 + 12 * len(entries) + 4
+    after_ifd = bits_said if len(bits_said) > 4 else b""  # a value of over 4 bytes lies elsewhere, at its offset
+    ifd = len(entries).to_bytes(2, "little")
+    for tag, kind, count, value in entries:
+        if tag == 258:
+            field = bits_said if not after_ifd else struct.pack("<I", 8 + ifd_size)
+        else:
+            value = 8 + ifd_size + len(after_ifd) if tag == 273 else value
+            field = struct.pack("<I" if kind == 4 else "<H2x", value)
+        ifd += struct.pack("<HHI", tag, kind, count) + field
+    path.write_bytes(b"II*\0" + (8).to_bytes(4, "little") + ifd + bytes(4) + after_ifd + data)
+
+
+@pytest.mark.parametrize("made", ["pillow", "pillow-lzw", "premultiplied", "premultiplied-16"])
+def test_an_rgba_tiffs_colour_is_not_multiplied_by_its_alpha(tmp_path, made):
+    """OpenCV reads an 8-bit TIFF with alpha through libtiff's RGBA interface, which multiplies the
+    colour by the alpha: a Pillow or GIMP TIFF came out darker, and one stored premultiplied was
+    written premultiplied but marked straight (at 16 bits too, which OpenCV reads as stored)."""
+    from PIL import Image
+
+    rgba = np.zeros((16, 24, 4), np.uint8)
+    rgba[...] = (200, 100, 50, 128)
+    if made.startswith("pillow"):
+        compression = "tiff_lzw" if made == "pillow-lzw" else None
+        Image.fromarray(rgba, "RGBA").save(tmp_path / "in.tif", compression=compression)
+    else:  # the colour multiplied by the alpha, as a compositor stores it
+        peak = 65535 if made == "premultiplied-16" else 255
+        premultiplied = np.full((16, 24, 4), (peak * 200 // 255 * 128 // 255, peak * 100 // 255 * 128 // 255,
+                                              peak * 50 // 255 * 128 // 255, peak * 128 // 255))
+        write_tiff(tmp_path / "in.tif", premultiplied.astype(np.uint16 if peak == 65535 else np.uint8), 1)
+    for out in ("out.png", "out.tif"):
+        done = run_srpipe("upscale", tmp_path / "in.tif", "-o", tmp_path / out, "-q")
+        assert done.returncode == 0 and done.stderr == b"", done.stderr.decode()
+        with Image.open(tmp_path / out) as image:
+            assert image.mode == "RGBA" and image.size == (48, 32)
+            assert np.abs(np.asarray(image).astype(int) - (200, 100, 50, 128)).max() <= 1, out
+    # srpipe reads back its own TIFF as it wrote it
+    done = run_srpipe("upscale", tmp_path / "out.tif", "-o", tmp_path / "again.png", "-q")
+    assert done.returncode == 0, done.stderr.decode()
+    again = read(tmp_path / "again.png") / (257 if made == "premultiplied-16" else 1)
+    assert np.abs(again - (50, 100, 200, 128)).max() <= 1  # BGRA
+
+
+@pytest.mark.parametrize("orientation, corner", [(6, (slice(1, 7), slice(25, 31))), (8, (slice(41, 47), slice(1, 7)))])
+def test_a_turned_rgba_tiff_comes_out_upright(tmp_path, orientation, corner):
+    """OpenCV could not read an 8-bit RGBA TIFF turned a quarter at all ("cannot read ... as an image"),
+    and Pillow scrambles one it maps by name: its stored top left corner is shown top right (6) or
+    bottom left (8)."""
+    from PIL import Image
+
+    picture = Image.new("RGBA", (24, 16), (200, 100, 50, 128))
+    picture.paste((0, 0, 255, 255), (0, 0, 4, 4))
+    picture.save(tmp_path / "in.tif", tiffinfo={0x0112: orientation})
+    done = run_srpipe("upscale", tmp_path / "in.tif", "-o", tmp_path / "out.png", "-q")
+    assert done.returncode == 0 and done.stderr == b"", done.stderr.decode()
+    out = read(tmp_path / "out.png").astype(int)
+    blue = (out[..., 0] > 200) & (out[..., 2] < 50)  # BGRA
+    assert out.shape == (48, 32, 4) and blue[corner].all() and blue.sum() < 100  # 64, and the edge bicubic blurs
+
+
+@pytest.mark.parametrize("mode", ["LA", "La", "PA"])
+def test_the_alpha_of_a_grey_or_palette_tiff_is_kept(tmp_path, mode):
+    """OpenCV reads a grey TIFF with alpha as grey alone, and a palette one's as RGB: the alpha was
+    dropped without a word. Grey with alpha is written as RGBA, as from a PNG."""
+    from PIL import Image
+
+    if mode == "La":  # premultiplied: 200 at alpha 128 stored as 100
+        pixels = np.zeros((16, 24, 2), np.uint8)
+        pixels[..., 0], pixels[..., 1] = 100, 128
+        pixels[:, 12:] = 0
+        write_tiff(tmp_path / "in.tif", pixels, 1)
+    else:
+        alpha = np.full((16, 24), 128, np.uint8)
+        alpha[:, 12:] = 0
+        if mode == "LA":
+            picture = Image.fromarray(np.dstack((np.full((16, 24), 200, np.uint8), alpha)), "LA")
+        else:
+            picture = Image.new("PA", (24, 16))
+            picture.putpalette([200, 200, 200] * 256)
+            picture.putalpha(Image.fromarray(alpha))
+        picture.save(tmp_path / "in.tif")
+    done = run_srpipe("upscale", tmp_path / "in.tif", "-o", tmp_path / "out.png", "-q")
+    assert done.returncode == 0 and done.stderr == b"", done.stderr.decode()
+    out = read(tmp_path / "out.png").astype(int)
+    assert out.shape == (32, 48, 4)
+    assert (np.abs(out[:, :20, 3] - 128) <= 1).all() and (out[:, 28:, 3] == 0).all()
+    assert (np.abs(out[:, :20, :3] - 200) <= 1).all()
+
+
+@pytest.mark.parametrize("damage", ["bad-text-checksum", "text-inflating-to-2-mb"])
+def test_a_photos_orientation_and_profile_are_read_past_a_damaged_text_chunk(tmp_path, damage):
+    """Pillow refused the whole header for an ancillary chunk libpng passes over (a bad checksum)
+    or text past its limit: the photo came out sideways, without its profile or EXIF, without a word."""
+    from PIL import Image, ImageCms, ImageFile
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    Image.new("RGB", (48, 32), (200, 50, 50)).save(tmp_path / "in.png", exif=exif, icc_profile=profile)
+    data = (tmp_path / "in.png").read_bytes()
+    if damage == "bad-text-checksum":
+        text = b"tEXt" + b"Comment\0hi"
+        chunk = (len(text) - 4).to_bytes(4, "big") + text + bytes(4)
+    else:
+        text = b"zTXt" + b"Comment\0\0" + zlib.compress(b"A" * (2 << 20))
+        chunk = (len(text) - 4).to_bytes(4, "big") + text + zlib.crc32(text).to_bytes(4, "big")
+    (tmp_path / "in.png").write_bytes(data[:33] + chunk + data[33:])
+    done = run_srpipe("upscale", tmp_path / "in.png", "-o", tmp_path / "out.png", "-q")
+    assert done.returncode == 0 and done.stderr == b"", done.stderr.decode()
+    ImageFile.LOAD_TRUNCATED_IMAGES = True  # the 2 MB text is kept, past what Pillow reads by default
+    try:
+        with Image.open(tmp_path / "out.png") as image:
+            assert image.size == (64, 96) and image.info["icc_profile"] == profile
+            assert image.getexif()[0x0112] == 1
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+def test_a_header_pillow_cannot_read_is_said_so(tmp_path):
+    """Pillow refuses an iCCP chunk compressed by a method PNG has not (libpng passes it over):
+    the orientation could not be read, and the photo came out as stored without a word."""
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("RGB", (48, 32), (200, 50, 50)).save(tmp_path / "in.png", exif=exif)
+    with_png_chunks(tmp_path / "in.png", (b"iCCP", b"profile\0\x01" + zlib.compress(b"x" * 200)))
+    done = run_srpipe("upscale", tmp_path / "in.png", "-o", tmp_path / "out.png", "-q")
+    assert done.returncode == 0
+    assert done.stderr.decode().splitlines() == [
+        f"Warning: {tmp_path / 'in.png'}: Pillow cannot read its header: its EXIF orientation, colour profile, EXIF "
+        "and density are left out, and the picture is taken as stored (a photo may lie turned)"]
+    assert read(tmp_path / "out.png").shape == (64, 96, 3)
+
+
+def test_an_orientation_in_exif_after_the_pngs_picture_is_applied(tmp_path):
+    """A PNG's eXIf chunk may follow its picture's data, where Pillow reads it only as it decodes:
+    the photo came out sideways (libpng, and so cv2.imread, turns it)."""
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x010F] = "Test Camera"
+    Image.new("RGB", (48, 32), (200, 50, 50)).save(tmp_path / "in.png")
+    data, tags = (tmp_path / "in.png").read_bytes(), exif.tobytes()[len(b"Exif\0\0"):]
+    chunk = len(tags).to_bytes(4, "big") + b"eXIf" + tags + zlib.crc32(b"eXIf" + tags).to_bytes(4, "big")
+    (tmp_path / "in.png").write_bytes(data[:-12] + chunk + data[-12:])  # before IEND
+    done = run_srpipe("upscale", tmp_path / "in.png", "-o", tmp_path / "out.jpg", "-q")
+    assert done.returncode == 0 and done.stderr == b"", done.stderr.decode()
+    with Image.open(tmp_path / "out.jpg") as image:
+        assert image.size == (64, 96)
+        assert image.getexif()[0x0112] == 1 and image.getexif()[0x010F] == "Test Camera"
+
+
+@pytest.mark.parametrize("given", ["opencv.tif", "camera.jpg"])
+def test_no_density_is_written_where_the_input_states_none(tmp_path, given):
+    """Pillow fills in a density where a file states none (1 for a TIFF without resolution tags,
+    72 for a JPEG whose EXIF has no resolution), and srpipe wrote it as the input's."""
+    from PIL import Image
+
+    picture = np.random.default_rng(8).integers(0, 256, (24, 32, 3)).astype(np.uint8)
+    if given == "opencv.tif":
+        cv2.imwrite(str(tmp_path / given), picture)
+    else:
+        exif = Image.Exif()
+        exif[0x010F] = "Test Camera"  # and no XResolution
+        Image.fromarray(picture).save(tmp_path / given, exif=exif)
+    for out in ("out.png", "out.tif", "out.jpg"):
+        done = run_srpipe("upscale", tmp_path / given, "-o", tmp_path / out, "-q")
+        assert done.returncode == 0, done.stderr.decode()
+        with Image.open(tmp_path / out) as image:
+            assert image.size == (64, 48)
+            if out == "out.jpg":  # JFIF's density with no unit: an aspect ratio (Pillow says 72 from the EXIF)
+                assert image.info["jfif_unit"] == 0 and image.info["jfif_density"] == (1, 1)
+            elif out == "out.tif":
+                assert 282 not in image.tag_v2 and 283 not in image.tag_v2
+            else:
+                assert "dpi" not in image.info
