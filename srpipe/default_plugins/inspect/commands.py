@@ -65,7 +65,7 @@ def inspect_model(name, input_size, scale, as_json, filters, feature_image, rece
     from srpipe.default_plugins.inspect.layers import summarize
     from srpipe.default_plugins.inspect.report import format_summary
     from srpipe.outputs import input_files
-    from srpipe.plotting import keeping_inputs
+    from srpipe.plotting import keeping_inputs, save_figures
     from srpipe.plugins import collect_models, get_plugin_manager
 
     if (filters or feature_image or receptive_field) and not out_dir:
@@ -77,18 +77,19 @@ def inspect_model(name, input_size, scale, as_json, filters, feature_image, rece
     summary = summarize(network, shape, label)
     # The figures before the table: a figure refused (its file exists, or is an input) then ends the
     # command before it prints anything, rather than after a table that seemed to succeed.
-    written = []
+    drawings = []
     with keeping_inputs(input_files([feature_image] if feature_image else []), overwrite=overwrite):
         if filters:
-            written += figures.plot_filters(network, label, out_dir)
+            drawings += figures.filter_figures(network, label, out_dir)
         if feature_image:
             any_size = not input_size and networks.takes_any_size(network)
             image, notes = networks.image_tensor(feature_image, shape[0], None if any_size else shape[1:])
             for note in notes:
                 click.echo(f"note: {feature_image}: {note}", err=True)
-            written += figures.plot_feature_maps(network, image, label, Path(feature_image).name, out_dir)
+            drawings += figures.feature_map_figures(network, image, label, Path(feature_image).name, out_dir)
         if receptive_field:
-            written.append(figures.plot_receptive_fields(summary, out_dir))
+            drawings.append(figures.receptive_field_figure(summary, out_dir))
+        written = save_figures(drawings)
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2))
     else:
@@ -104,17 +105,17 @@ def inspect_model(name, input_size, scale, as_json, filters, feature_image, rece
 def inspect_kernels(image, out_dir, overwrite):
     """Apply the classic kernels (box and Gaussian blur, sharpen, Laplacian, Sobel, emboss)
     to IMAGE with conv2d; one PNG per kernel, original and filtered side by side."""
-    from srpipe.default_plugins.inspect.kernels import plot_kernels
+    from srpipe.default_plugins.inspect.kernels import kernel_figures
     from srpipe.errors import SrpipeError
     from srpipe.images import image_size, read_rgb8
     from srpipe.memory import default_max_pixels
     from srpipe.outputs import input_files
-    from srpipe.plotting import keeping_inputs
+    from srpipe.plotting import keeping_inputs, save_figures
 
     check_output_folder(out_dir, f"-o {out_dir}")
     stored = image_size(image)
     if stored is not None and stored[0] * stored[1] > default_max_pixels():  # before decoding it
         raise SrpipeError(f"{image} is {stored[0]}x{stored[1]}, larger than srpipe reads; crop or shrink it")
     with keeping_inputs(input_files([image]), overwrite=overwrite):
-        for path in plot_kernels(read_rgb8(image), Path(image).name, out_dir):
+        for path in save_figures(kernel_figures(read_rgb8(image), Path(image).name, out_dir)):
             click.echo(f"wrote {path}")
