@@ -7,6 +7,31 @@ import click
 
 from srpipe.cli.options import check_output_folder, json_option, overwrite_option, scale_option, whole_scale
 
+# Larger inputs than these would take gigabytes in a forward pass (--input-size) or in a figure
+# of every channel's activations (--feature-maps, which shrinks a larger picture to fit)
+MAX_CHANNELS, MAX_SIDE = 64, 4096
+
+
+class InputSize(click.ParamType):
+    """``--input-size``: ``"1,28,28"`` (or ``1x28x28``) -> (1, 28, 28), at most :data:`MAX_CHANNELS`
+    channels and :data:`MAX_SIDE` pixels a side."""
+
+    name = "C,H,W"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):  # converted already
+            return value
+        try:
+            shape = tuple(int(v) for v in value.replace("x", ",").split(","))
+        except ValueError:
+            shape = ()
+        if len(shape) != 3 or min(shape) < 1:
+            self.fail(f"{value!r} is not C,H,W with three positive integers, e.g. 1,28,28", param, ctx)
+        if shape[0] > MAX_CHANNELS or max(shape[1:]) > MAX_SIDE:
+            self.fail(f"{value!r} is larger than inspect runs: at most {MAX_CHANNELS} channels and {MAX_SIDE} pixels "
+                      "a side", param, ctx)
+        return shape
+
 
 class ModelOrCommandGroup(click.Group):
     """``inspect NAME ...`` runs the subcommand NAME if there is one, else ``inspect model NAME ...``
@@ -47,7 +72,8 @@ def inspect():
 
 @inspect.command("model", cls=ModelCommand, hidden=True)
 @click.argument("name", metavar="MODEL")
-@click.option("--input-size", help="C,H,W of the input (default: what the network takes; 64x64 if any size).")
+@click.option("--input-size", type=InputSize(),
+              help="C,H,W of the input (default: what the network takes; 64x64 if any size).")
 @scale_option
 @json_option
 @click.option("--filters", is_flag=True, help="Write a PNG of each conv layer's learned kernels.")
@@ -73,7 +99,7 @@ def inspect_model(name, input_size, scale, as_json, filters, feature_image, rece
     if out_dir:
         check_output_folder(out_dir, f"-o {out_dir}")
     network, label = networks.load_network(collect_models(get_plugin_manager()), name, whole_scale(scale, "inspect"))
-    shape = networks.parse_input_size(input_size) if input_size else networks.default_input_shape(network)
+    shape = input_size or networks.default_input_shape(network)
     summary = summarize(network, shape, label)
     # The figures before the table: a figure refused (its file exists, or is an input) then ends the
     # command before it prints anything, rather than after a table that seemed to succeed.
