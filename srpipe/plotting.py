@@ -40,21 +40,27 @@ def keeping_inputs(inputs: dict, option: str = "-o", overwrite: bool = False):
 
 
 def check_writable(paths) -> None:
-    """Refuse, before any figure is drawn, figures that would replace an input of the command or
-    an existing file without ``-y`` (:func:`keeping_inputs`): so a refusal leaves no new files."""
+    """Refuse, before any figure is drawn, figures that would replace an input of the command, a
+    folder or a special file (a FIFO, a device: even with ``-y``, as it is not a figure's to
+    replace) or an existing file without ``-y`` (:func:`keeping_inputs`): so a refusal leaves no
+    new files."""
     from srpipe.errors import SrpipeError
-    from srpipe.outputs import check_not_input
+    from srpipe.outputs import check_not_input, special_kind
 
     for path in map(Path, paths):
         check_not_input(path, _inputs, _option)
+        kind = "folder" if path.is_dir() else special_kind(path)
+        if kind is not None:
+            raise SrpipeError(f"{path} is a {kind}, not a file a figure may replace; remove it, or choose another "
+                              f"{_option}")
         if not _overwrite and os.path.lexists(path):
             raise SrpipeError(f"{path} already exists; pass -y to replace it, or choose another {_option}")
 
 
 def save_figure(figure, path: str | Path) -> Path:
     """Write ``figure`` as PNG (creating the folder) and free it. The file appears whole or not at
-    all (written beside it, then renamed); an input of the command is never replaced, nor an
-    existing file without ``-y`` (:func:`keeping_inputs`)."""
+    all (written beside it, then renamed); an input of the command, a folder or a special file is
+    never replaced, nor an existing file without ``-y`` (:func:`check_writable`)."""
     from srpipe.outputs import atomic_path
 
     path = Path(path)
@@ -65,3 +71,12 @@ def save_figure(figure, path: str | Path) -> Path:
     finally:
         plt.close(figure)
     return path
+
+
+def save_figures(drawings) -> list[Path]:
+    """Draw and save each of ``drawings``, pairs of a path and a function making its figure, in
+    order. Every path is checked (:func:`check_writable`) before the first figure is drawn: a
+    refusal leaves none of them written."""
+    drawings = [(Path(path), draw) for path, draw in drawings]
+    check_writable(path for path, _ in drawings)
+    return [save_figure(draw(), path) for path, draw in drawings]

@@ -107,10 +107,12 @@ def installed_entry_points() -> list[tuple[str, str, str]]:
     as the rest of srpipe's own start-up, on every command, so the answer is kept in the cache
     folder, per ``sys.path``, with a stamp of what an install, upgrade or removal changes
     (:func:`_metadata_stamp`), as stevedore keeps its entry-point cache; the scan runs again
-    when the stamp differs. The cache only saves the scan and never adds to it: each entry point
-    it gives is checked against the metadata folder it came from (:func:`_verified`), whatever
-    the stamp says, and one that is not found there means a full scan and a new cache file.
-    A cache that cannot be read or written only costs the scan."""
+    when the stamp differs. The cache only saves the scan and never changes which plugins load:
+    whatever the stamp says, what it gives must be, in order, the entry points that the metadata
+    folders ``importlib.metadata`` reads declare now (:func:`_verified`: an entry point added,
+    left out, moved or changed means a full scan and a new cache file); it keeps only the versions
+    and the import of ``importlib.metadata``. A cache that cannot be read or written only costs
+    the scan."""
     setup = "\0".join(sys.path)
     stamp, listing = _metadata_stamp()
     kept = _read_kept()
@@ -140,7 +142,7 @@ def _read_kept() -> dict:
     return kept if isinstance(kept, dict) else {}
 
 
-def _metadata_stamp() -> tuple[list, list[tuple[str, list[str]]]]:
+def _metadata_stamp() -> tuple[list, list[tuple[str, list[tuple[str, bool]] | None]]]:
     """What installing, upgrading or removing a distribution on ``sys.path`` changes, as
     ``importlib.metadata`` finds distributions: the name of every metadata folder (the first of a
     name shadows the rest), an unpacked egg's, and of each ``entry_points.txt`` the time it last
@@ -148,7 +150,9 @@ def _metadata_stamp() -> tuple[list, list[tuple[str, list[str]]]]:
     archives: their own). Not a folder's own time: the current folder is on ``sys.path`` under
     ``python -m``, and every output written there changes it.
 
-    Also the listing it is made from: each folder on ``sys.path`` and the sorted names in it."""
+    Also the listing it is made from: each entry of ``sys.path`` and the metadata names in it, in
+    the order the folder lists them, as ``importlib.metadata`` reads them, each with whether it
+    has an ``entry_points.txt`` (None for a zip archive)."""
     stamp, listing = [], []
     for entry in sys.path:
         folder = entry or "."
@@ -156,20 +160,25 @@ def _metadata_stamp() -> tuple[list, list[tuple[str, list[str]]]]:
             info = os.stat(folder)
             if not stat.S_ISDIR(info.st_mode):
                 stamp.append([entry, info.st_mtime_ns, info.st_size])
+                listing.append((entry, None))
                 continue
             with os.scandir(folder) as items:
-                names = sorted(item.name for item in items if item.name.endswith((".dist-info", ".egg-info", ".egg")))
+                names = [item.name for item in items
+                         if item.name.lower().endswith((".dist-info", ".egg-info", ".egg"))]
         except OSError:
             continue
         stamp.append([entry])
-        listing.append((entry, names))
+        listed = []
         for name in names:
             metadata = os.path.join(folder, name, "EGG-INFO" if name.endswith(".egg") else "", "entry_points.txt")
             try:
                 found = os.stat(metadata)
                 stamp.append([name, found.st_mtime_ns, found.st_ctime_ns, found.st_size, found.st_ino])
+                listed.append((name, True))
             except OSError:
                 stamp.append([name])  # no entry points, or an .egg-info file
+                listed.append((name, False))
+        listing.append((entry, listed))
     return stamp, listing
 
 
@@ -183,16 +192,6 @@ def _distribution_key(metadata_name: str) -> str:
     return key
 
 
-def _first_folder(key: str, listing: list[tuple[str, list[str]]]) -> str | None:
-    """The metadata folder ``importlib.metadata`` reads for the distribution ``key``: the first of
-    that name on ``sys.path`` (in one folder, the first in sorted order)."""
-    for entry, names in listing:
-        for name in names:
-            if name.endswith((".dist-info", ".egg-info")) and _distribution_key(name) == key:
-                return str(pathlib.Path(entry, name))
-    return None
-
-
 def _metadata_folder(distribution) -> str | None:
     """The folder ``importlib.metadata`` read ``distribution`` from (its ``_path``: the public API
     does not say), or None for one from elsewhere (a zip archive)."""
@@ -200,34 +199,56 @@ def _metadata_folder(distribution) -> str | None:
     return str(path) if isinstance(path, pathlib.Path) else None
 
 
-def _verified(rows, listing: list[tuple[str, list[str]]]) -> bool:
-    """Whether every row, ``[name, value, version, metadata folder]``, is an entry point that
-    ``importlib.metadata`` finds now: the folder is the one it reads for its distribution's name
-    on this ``sys.path`` (:func:`_first_folder`), its ``entry_points.txt`` declares ``name = value``
-    in the ``srpipe`` group and its metadata gives that version."""
-    if not isinstance(rows, list):
+def _verified(rows, listing: list[tuple[str, list[tuple[str, bool]] | None]]) -> bool:
+    """Whether ``rows``, ``[name, value, version, metadata folder]`` each, are the ``srpipe`` entry
+    points that ``importlib.metadata`` finds now (:func:`_declared_now`), in its order, each with
+    the version its metadata gives: none added, none left out."""
+    declared = _declared_now(listing)
+    if declared is None or not isinstance(rows, list) or len(rows) != len(declared):
         return False
-    for row in rows:
-        if not (isinstance(row, list) and len(row) == 4 and all(isinstance(value, str) for value in row)):
-            return False
-        name, value, version, folder = row
-        if (_first_folder(_distribution_key(os.path.basename(folder)), listing) != folder
-                or (name, value) not in _declared_entry_points(folder)
-                or (_metadata_version(folder) or "unknown") != version):
-            return False
-    return True
+    return all(row == [name, value, _metadata_version(folder) or "unknown", folder]
+               for row, (name, value, folder) in zip(rows, declared))
 
 
-def _declared_entry_points(folder: str) -> set[tuple[str, str]]:
-    """(name, value) of each ``srpipe`` entry point in ``folder``'s ``entry_points.txt``, read as
-    ``importlib.metadata`` reads it."""
+def _declared_now(listing: list[tuple[str, list[tuple[str, bool]] | None]]) -> list[tuple[str, str, str]] | None:
+    """(name, value, metadata folder) of each ``srpipe`` entry point declared on this ``sys.path``,
+    in the order ``importlib.metadata`` gives them: of each distribution name, the first metadata
+    folder (``sys.path`` in order, each folder's names as it lists them), read from its
+    ``entry_points.txt``. None where that cannot be told here, so that the scan runs: a zip
+    archive or an egg on ``sys.path``, or a metadata folder named with capitals in its suffix,
+    which ``importlib.metadata`` finds by rules not followed here."""
+    seen, declared = set(), []
+    for entry, names in listing:
+        if names is None or entry.lower().endswith(".egg"):
+            return None
+        for name, has_entry_points in names:
+            if name.lower().endswith(".egg"):  # read only where it is on sys.path itself
+                continue
+            if not name.endswith((".dist-info", ".egg-info")):
+                return None
+            key = _distribution_key(name)
+            if key in seen:  # shadowed by the first of its name
+                continue
+            seen.add(key)
+            entry_points = _declared_entry_points(os.path.join(entry, name)) if has_entry_points else []
+            if entry_points:
+                folder = str(pathlib.Path(entry, name))  # as importlib.metadata names it
+                declared += [(entry_point, value, folder) for entry_point, value in entry_points]
+    return declared
+
+
+def _declared_entry_points(folder: str) -> list[tuple[str, str]]:
+    """(name, value) of each ``srpipe`` entry point in ``folder``'s ``entry_points.txt``, in order,
+    read as ``importlib.metadata`` reads it."""
     try:
         with open(os.path.join(folder, "entry_points.txt"), encoding="utf-8") as file:
-            lines = file.read().splitlines()
+            text = file.read()
     except (OSError, ValueError):
-        return set()
-    group, declared = None, set()
-    for line in map(str.strip, lines):
+        return []
+    if ENTRY_POINT_GROUP not in text:  # most distributions' (console scripts): read at every start
+        return []
+    group, declared = None, []
+    for line in map(str.strip, text.splitlines()):
         if not line or line.startswith("#"):
             continue
         if line.startswith("[") and line.endswith("]"):
@@ -235,7 +256,7 @@ def _declared_entry_points(folder: str) -> set[tuple[str, str]]:
         elif group == ENTRY_POINT_GROUP:
             name, equals, value = line.partition("=")
             if equals:
-                declared.add((name.strip(), value.strip()))
+                declared.append((name.strip(), value.strip()))
     return declared
 
 

@@ -206,6 +206,43 @@ def test_a_poisoned_entry_point_cache_loads_nothing_it_adds(tmp_path, poison):
     assert row not in next(iter(json.loads(kept.read_text()).values()))["entry_points"]  # written again
 
 
+HELLO_PLUGIN = """
+import click
+from srpipe import hookimpl
+
+
+@hookimpl
+def register_commands(cli):
+    @cli.command("hbhello")
+    def hbhello():
+        click.echo("hello from hbplug")
+"""
+
+
+@pytest.mark.parametrize("tamper", ["left out", "moved", "one left out of two"])
+def test_a_tampered_entry_point_cache_takes_no_plugin_away(tmp_path, tamper):
+    """The cache's entry points emptied, its stamp the true one, left an installed plugin
+    unloaded: its command was unknown. Nor may the cache change which of two entry points of
+    one name loads, by their order. Any disagreement means a scan, which gives them all."""
+    site = fake_plugin(tmp_path / "site", "hbplug", HELLO_PLUGIN)
+    fake_plugin(site, "other", "")
+    (site / "other-1.0.dist-info" / "entry_points.txt").write_text("[srpipe]\nhbplug = other\n")
+    root = tmp_path / "cache"
+    env = {"SRPIPE_CACHE_DIR": str(root), "PYTHONPATH": str(site)}
+    scanned = run_srpipe("hbhello", env=env)  # the scan, and the cache file it writes
+    assert scanned.returncode == 0 and scanned.stdout == b"hello from hbplug\n", scanned.stderr.decode()
+    assert b"has the name of a plugin already loaded" in scanned.stderr  # other's, found second
+    kept = root / "plugins" / "entry-points.json"
+    setups = json.loads(kept.read_text())
+    for entry in setups.values():
+        entry["entry_points"] = {"left out": [], "moved": entry["entry_points"][::-1],
+                                 "one left out of two": entry["entry_points"][1:]}[tamper]
+    kept.write_text(json.dumps(setups))
+    done = run_srpipe("hbhello", env=env)
+    assert (done.returncode, done.stdout, done.stderr) == (0, scanned.stdout, scanned.stderr), done.stderr.decode()
+    assert json.loads(kept.read_text()) != setups  # written again from the scan
+
+
 # --- cached networks -----------------------------------------------------------------------------
 
 def test_cached_networks_not_as_recorded_are_converted_again(tmp_path, monkeypatch):

@@ -156,6 +156,20 @@ def test_help_states_the_output_names_and_the_workers():
     (["live", "--source", "x.mp4", "-s", "1.5", "--no-window"], "live takes a whole scale"),
     (["eval", "-m", "bicubic", "--data", ".", "-s", "2.5"], "eval takes a whole scale"),
     (["bench", "-s", "1.5"], "bench takes a whole scale"),
+    (["eval", "-m", "bicubic", "--data", "imgs", "--video", "clip.mp4"], "give either --data (a folder of images) or"),
+    (["eval", "-m", "bicubic"], "give either --data (a folder of images) or --video (a clip)"),
+    (["eval", "-m", "bicubic", "--video", "clip.mp4", "--crfs", "99"], "x264 takes crf values from 0 (lossless) to 51"),
+    (["eval", "-m", "bicubic", "--video", "clip.mp4", "--crfs", "abc"], "'abc' is not comma-separated integers"),
+    (["eval", "-m", "bicubic", "--video", "clip.mp4", "--crfs", "-1"], "x264 takes crf values from 0 (lossless)"),
+    (["eval", "-m", "bicubic", "--data", "imgs", "--score", "both"], "--score both goes with --video"),
+    (["eval", "-m", "bicubic", "--data", "imgs", "--degrade", "x264:crf=99"], "x264 crf must be between 0"),
+    (["eval", "-m", "bicubic", "--data", "imgs", "--degrade", "png"], "unknown degradation 'png'"),
+    (["train", "espcn", "--data", "imgs", "-s", "2", "--temporal", "3", "-o", "t.pt"],
+     "--temporal trains on clips: add --degrade video"),
+    (["inspect", "espcn-x2", "--input-size", "1,2"], "'1,2' is not C,H,W with three positive integers"),
+    (["inspect", "nosuch", "--input-size", "1,20000,2"], "is larger than inspect runs: at most 64 channels"),
+    (["live", "--source", "clip.mp4", "--no-window", "--record", "-"], "--record writes a file"),
+    (["live", "--source", "clip.mp4", "--no-window", "--record", "out.png"], "--record out.png: live records video"),
 ])
 def test_a_command_line_that_cannot_work_is_a_usage_error(cli_run, args, message):
     """Options that contradict each other or a value out of range, whatever the files: exit 2 with

@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 import click
+from click.core import UNSET
 
 from srpipe.cli.options import (
     backend_option,
@@ -77,10 +78,10 @@ def train_espcn(data, val, scale, epochs, steps_per_epoch, batch_size, preset, d
       srpipe train espcn --data photos/ --degrade video --temporal 3 -s 2 -o my_temporal_x2.pt
       srpipe upscale clip.mp4 -m espcn --weights my_x2.pt
     """
+    if temporal > 1 and degrade != "video":  # the library refuses it too, for its callers; here as usage
+        raise click.UsageError("--temporal trains on clips: add --degrade video")
     for folder in data + val:
         check_image_folder(folder)
-    if temporal > 1 and degrade != "video":
-        raise SrpipeError("--temporal trains on clips: add --degrade video")
     run_folder = Path(output).with_name(Path(output).name + ".run")
     check_output_folder(run_folder, f"-o {output}")  # the weights go beside it
     inputs = input_files(data + val)
@@ -130,6 +131,37 @@ def check_image_folder(folder: str) -> None:
         raise SrpipeError(f"image folder {folder} {problem}; give a folder of PNG/BMP/JPEG/TIFF images")
 
 
+class CrfList(click.ParamType):
+    """``--crfs``: comma-separated x264 crf values, each from 0 to 51 and given once -> a list of ints."""
+
+    name = "LIST"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, list):  # converted already
+            return value
+        items = [item.strip() for item in value.split(",")]
+        if not all(re.fullmatch("-?[0-9]+", item) for item in items):
+            self.fail(f"{value!r} is not comma-separated integers, e.g. 0,23,30", param, ctx)
+        crfs = [int(item) for item in items]
+        if not all(0 <= crf <= 51 for crf in crfs):
+            self.fail(f"{value}: x264 takes crf values from 0 (lossless) to 51", param, ctx)
+        if len(set(crfs)) != len(crfs):
+            self.fail(f"{value} names a crf twice; give each once", param, ctx)
+        return crfs
+
+
+def degradation_setting(ctx, param, value):
+    """``--degrade``, refused as usage where it is no degradation (:func:`parse_degradation`)."""
+    if value != "none":  # the default: no need to load the codecs that degrade.py brings
+        from srpipe.default_plugins.espcn.degrade import parse_degradation
+
+        try:
+            parse_degradation(value)
+        except SrpipeError as exc:
+            raise click.BadParameter(str(exc), ctx, param) from None
+    return value
+
+
 DOWNSCALE_KERNELS = ("matlab-bicubic", "swscale-bicubic", "opencv-cubic", "area", "bilinear", "lanczos")
 SCORED_PATHS = ("both", "default", "exact")
 
@@ -146,9 +178,9 @@ SCORED_PATHS = ("both", "default", "exact")
 @click.option("--downscale", type=click.Choice(DOWNSCALE_KERNELS), default="matlab-bicubic", show_default=True,
               help="How --data images are shrunk: opencv-cubic and bilinear are cv2.resize without antialiasing; "
                    "swscale-bicubic is ffmpeg's scale filter.")
-@click.option("--degrade", default="none", show_default=True, metavar="SPEC",
+@click.option("--degrade", default="none", show_default=True, metavar="SPEC", callback=degradation_setting,
               help="What the shrunk --data images go through: none, x264:crf=N (one intra frame) or jpeg:quality=N.")
-@click.option("--crfs", "crf", default="0,23,30", show_default=True, metavar="LIST",
+@click.option("--crfs", "crf", type=CrfList(), default="0,23,30", show_default=True,
               help="x264 crf values (preset medium) for --video; 0 is lossless.")
 @click.option("--frames", type=click.IntRange(min=1), help="Score only the first N frames of --video.")
 @max_pixels_option
@@ -193,7 +225,7 @@ def evaluate(model, data, video, scale, weights, device, downscale, degrade, crf
     from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
 
     if (data is None) == (video is None):
-        raise SrpipeError("give either --data (a folder of images) or --video (a clip)")
+        raise click.UsageError("give either --data (a folder of images) or --video (a clip)")
     chosen = "--data" if data is not None else "--video"
     for option, name, value, kind, instead in (  # each kind of run's own: with the other, they would change nothing
             ("--downscale", "downscale", downscale, "--data", "--video clips are shrunk as ffmpeg's scale filter does"),
@@ -201,11 +233,11 @@ def evaluate(model, data, video, scale, weights, device, downscale, degrade, crf
             ("--crfs", "crf", crf, "--video", "--data images are compressed by --degrade"),
             ("--frames", "frames", frames, "--video", "--data scores every image")):
         if kind != chosen and _set_apart_from_default(name, value):
-            raise SrpipeError(f"{option} goes with {kind}: {instead}; leave it out")
+            raise click.UsageError(f"{option} goes with {kind}: {instead}; leave it out")
+    if data is not None and score == "both":
+        raise click.UsageError("--score both goes with --video; with --data give --score default or --score exact")
     if data is not None:
         check_image_folder(data)
-        if score == "both":
-            raise SrpipeError("--score both goes with --video; with --data give --score default or --score exact")
     score = score or ("both" if video is not None else "default")
     pm = get_plugin_manager()
     models = collect_models(pm)
@@ -267,23 +299,18 @@ def _set_apart_from_default(name: str, value) -> bool:
     context = click.get_current_context()
     if context.get_parameter_source(name) in (click.core.ParameterSource.DEFAULT, None):
         return False
-    default = next(param.default for param in context.command.params if param.name == name)
-    return value != default
+    param = next(param for param in context.command.params if param.name == name)
+    default = param.get_default(context)
+    if default is None or default is UNSET:  # an option without a default: any value given is apart from it
+        return True
+    return value != param.type_cast_value(context, default)  # as the option's type converts it (--crfs: a list)
 
 
-def _evaluate_video(model, video, scale, weights, backend, crf_list, frames, as_json, device="cpu", score="both",
+def _evaluate_video(model, video, scale, weights, backend, crfs, frames, as_json, device="cpu", score="both",
                     max_pixels=None):
     from srpipe.default_plugins.espcn.video_eval import evaluate_folder_of_clips, evaluate_video
     from srpipe.errors import SrpipeError
 
-    items = [item.strip() for item in crf_list.split(",")]
-    if not all(re.fullmatch("-?[0-9]+", item) for item in items):
-        raise SrpipeError(f"--crfs takes comma-separated integers, e.g. 0,23,30; got {crf_list!r}")
-    crfs = [int(item) for item in items]
-    if not all(0 <= c <= 51 for c in crfs):
-        raise SrpipeError(f"--crfs takes x264 crf values from 0 (lossless) to 51; got {crf_list}")
-    if len(set(crfs)) != len(crfs):
-        raise SrpipeError(f"--crfs {crf_list} names a crf twice; give each once")
     models = {"bicubic": None, **({model: weights} if score != "exact" else {})}
     exact_models = {model: weights} if score != "default" else {}
     options = {"backend": backend, "frames": frames, "device": device, "exact_models": exact_models,

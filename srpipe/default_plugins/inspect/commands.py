@@ -7,6 +7,31 @@ import click
 
 from srpipe.cli.options import check_output_folder, json_option, overwrite_option, scale_option, whole_scale
 
+# Larger inputs than these would take gigabytes in a forward pass (--input-size) or in a figure
+# of every channel's activations (--feature-maps, which shrinks a larger picture to fit)
+MAX_CHANNELS, MAX_SIDE = 64, 4096
+
+
+class InputSize(click.ParamType):
+    """``--input-size``: ``"1,28,28"`` (or ``1x28x28``) -> (1, 28, 28), at most :data:`MAX_CHANNELS`
+    channels and :data:`MAX_SIDE` pixels a side."""
+
+    name = "C,H,W"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):  # converted already
+            return value
+        try:
+            shape = tuple(int(v) for v in value.replace("x", ",").split(","))
+        except ValueError:
+            shape = ()
+        if len(shape) != 3 or min(shape) < 1:
+            self.fail(f"{value!r} is not C,H,W with three positive integers, e.g. 1,28,28", param, ctx)
+        if shape[0] > MAX_CHANNELS or max(shape[1:]) > MAX_SIDE:
+            self.fail(f"{value!r} is larger than inspect runs: at most {MAX_CHANNELS} channels and {MAX_SIDE} pixels "
+                      "a side", param, ctx)
+        return shape
+
 
 class ModelOrCommandGroup(click.Group):
     """``inspect NAME ...`` runs the subcommand NAME if there is one, else ``inspect model NAME ...``
@@ -47,7 +72,8 @@ def inspect():
 
 @inspect.command("model", cls=ModelCommand, hidden=True)
 @click.argument("name", metavar="MODEL")
-@click.option("--input-size", help="C,H,W of the input (default: what the network takes; 64x64 if any size).")
+@click.option("--input-size", type=InputSize(),
+              help="C,H,W of the input (default: what the network takes; 64x64 if any size).")
 @scale_option
 @json_option
 @click.option("--filters", is_flag=True, help="Write a PNG of each conv layer's learned kernels.")
@@ -65,7 +91,7 @@ def inspect_model(name, input_size, scale, as_json, filters, feature_image, rece
     from srpipe.default_plugins.inspect.layers import summarize
     from srpipe.default_plugins.inspect.report import format_summary
     from srpipe.outputs import input_files
-    from srpipe.plotting import keeping_inputs
+    from srpipe.plotting import keeping_inputs, save_figures
     from srpipe.plugins import collect_models, get_plugin_manager
 
     if (filters or feature_image or receptive_field) and not out_dir:
@@ -73,22 +99,23 @@ def inspect_model(name, input_size, scale, as_json, filters, feature_image, rece
     if out_dir:
         check_output_folder(out_dir, f"-o {out_dir}")
     network, label = networks.load_network(collect_models(get_plugin_manager()), name, whole_scale(scale, "inspect"))
-    shape = networks.parse_input_size(input_size) if input_size else networks.default_input_shape(network)
+    shape = input_size or networks.default_input_shape(network)
     summary = summarize(network, shape, label)
     # The figures before the table: a figure refused (its file exists, or is an input) then ends the
     # command before it prints anything, rather than after a table that seemed to succeed.
-    written = []
+    drawings = []
     with keeping_inputs(input_files([feature_image] if feature_image else []), overwrite=overwrite):
         if filters:
-            written += figures.plot_filters(network, label, out_dir)
+            drawings += figures.filter_figures(network, label, out_dir)
         if feature_image:
             any_size = not input_size and networks.takes_any_size(network)
             image, notes = networks.image_tensor(feature_image, shape[0], None if any_size else shape[1:])
             for note in notes:
                 click.echo(f"note: {feature_image}: {note}", err=True)
-            written += figures.plot_feature_maps(network, image, label, Path(feature_image).name, out_dir)
+            drawings += figures.feature_map_figures(network, image, label, Path(feature_image).name, out_dir)
         if receptive_field:
-            written.append(figures.plot_receptive_fields(summary, out_dir))
+            drawings.append(figures.receptive_field_figure(summary, out_dir))
+        written = save_figures(drawings)
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2))
     else:
@@ -104,17 +131,17 @@ def inspect_model(name, input_size, scale, as_json, filters, feature_image, rece
 def inspect_kernels(image, out_dir, overwrite):
     """Apply the classic kernels (box and Gaussian blur, sharpen, Laplacian, Sobel, emboss)
     to IMAGE with conv2d; one PNG per kernel, original and filtered side by side."""
-    from srpipe.default_plugins.inspect.kernels import plot_kernels
+    from srpipe.default_plugins.inspect.kernels import kernel_figures
     from srpipe.errors import SrpipeError
     from srpipe.images import image_size, read_rgb8
     from srpipe.memory import default_max_pixels
     from srpipe.outputs import input_files
-    from srpipe.plotting import keeping_inputs
+    from srpipe.plotting import keeping_inputs, save_figures
 
     check_output_folder(out_dir, f"-o {out_dir}")
     stored = image_size(image)
     if stored is not None and stored[0] * stored[1] > default_max_pixels():  # before decoding it
         raise SrpipeError(f"{image} is {stored[0]}x{stored[1]}, larger than srpipe reads; crop or shrink it")
     with keeping_inputs(input_files([image]), overwrite=overwrite):
-        for path in plot_kernels(read_rgb8(image), Path(image).name, out_dir):
+        for path in save_figures(kernel_figures(read_rgb8(image), Path(image).name, out_dir)):
             click.echo(f"wrote {path}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from torch.nn import functional as F
 
 from srpipe.default_plugins.inspect.layers import Summary
 from srpipe.default_plugins.inspect.networks import FEATURE_MAP_SIDE, fitted
-from srpipe.plotting import new_figure, save_figure
+from srpipe.plotting import new_figure
 
 MAX_FILTERS, MAX_INPUTS, MAX_MAPS = 32, 16, 64
 
@@ -62,22 +63,24 @@ def _mosaic_figure(image, tile_shape, rows, cols, cmap, vmin, vmax, bar_label, t
     return figure
 
 
-def plot_filters(network: nn.Module, model: str, out_dir: str | Path) -> list[Path]:
-    """One PNG per conv layer: its kernels, one row per output filter and one column per
-    input channel, on a blue-white-red scale centred on zero."""
-    paths = []
-    for index, (name, conv) in enumerate(conv_layers(network)):
-        weights = conv.weight.detach().float().cpu().numpy()
-        out_channels, in_channels, kh, kw = weights.shape
-        shown = weights[:MAX_FILTERS, :MAX_INPUTS]
-        limit = float(np.abs(shown).max()) or 1.0
-        rows, cols = shown.shape[:2]
-        title = (f"{model}: {name} kernels, Conv2d {in_channels}->{out_channels}, {kh}x{kw}\n"
-                 f"showing {rows} of {out_channels} filters x {cols} of {in_channels} input channels")
-        figure = _mosaic_figure(mosaic(shown), (kh, kw), rows, cols, "RdBu_r", -limit, limit, "weight",
-                                title, "input channel", "output filter")
-        paths.append(save_figure(figure, Path(out_dir) / _file_name(index, name, "filters")))
-    return paths
+def filter_figures(network: nn.Module, model: str, out_dir: str | Path) -> list:
+    """(path, draw) of one PNG per conv layer (:func:`srpipe.plotting.save_figures`): its kernels,
+    one row per output filter and one column per input channel, on a blue-white-red scale
+    centred on zero."""
+    return [(Path(out_dir) / _file_name(index, name, "filters"), functools.partial(_filters_figure, name, conv, model))
+            for index, (name, conv) in enumerate(conv_layers(network))]
+
+
+def _filters_figure(name: str, conv: nn.Conv2d, model: str):
+    weights = conv.weight.detach().float().cpu().numpy()
+    out_channels, in_channels, kh, kw = weights.shape
+    shown = weights[:MAX_FILTERS, :MAX_INPUTS]
+    limit = float(np.abs(shown).max()) or 1.0
+    rows, cols = shown.shape[:2]
+    title = (f"{model}: {name} kernels, Conv2d {in_channels}->{out_channels}, {kh}x{kw}\n"
+             f"showing {rows} of {out_channels} filters x {cols} of {in_channels} input channels")
+    return _mosaic_figure(mosaic(shown), (kh, kw), rows, cols, "RdBu_r", -limit, limit, "weight",
+                          title, "input channel", "output filter")
 
 
 def conv_activations(network: nn.Module, image: torch.Tensor,
@@ -106,30 +109,39 @@ def conv_activations(network: nn.Module, image: torch.Tensor,
     return outputs
 
 
-def plot_feature_maps(network: nn.Module, image: torch.Tensor, model: str, image_name: str,
-                      out_dir: str | Path) -> list[Path]:
-    """One PNG per conv layer: its activation maps for ``image``, channels tiled row by row."""
-    paths = []
-    for index, (name, (channels, height, width), kept) in enumerate(conv_activations(network, image)):
-        shown = kept[0].cpu().numpy()
-        h, w = shown.shape[1:]
-        cols = math.ceil(math.sqrt(len(shown)))
-        rows = math.ceil(len(shown) / cols)
-        tiles = np.full((rows * cols, h, w), np.nan, dtype=np.float32)
-        tiles[:len(shown)] = shown
-        limit = float(np.abs(shown).max()) or 1.0
-        shrunk = f" shrunk to {w}x{h}" if (h, w) != (height, width) else ""
-        title = (f"{model}: {name} activations for {image_name}\n"
-                 f"{channels} channels of {width}x{height}, showing {len(shown)}{shrunk}, tiled row by row")
-        figure = _mosaic_figure(mosaic(tiles.reshape(rows, cols, h, w)), (h, w), rows, cols, "RdBu_r",
-                                -limit, limit, "activation", title, "x (pixels), channels left to right",
-                                "y (pixels), then next row of channels", col_ticks=False)
-        paths.append(save_figure(figure, Path(out_dir) / _file_name(index, name, "features")))
-    return paths
+def feature_map_figures(network: nn.Module, image: torch.Tensor, model: str, image_name: str,
+                        out_dir: str | Path) -> list:
+    """(path, draw) of one PNG per conv layer's output for ``image``, the network run here
+    (:func:`srpipe.plotting.save_figures`): its activation maps, channels tiled row by row."""
+    return [(Path(out_dir) / _file_name(index, name, "features"),
+             functools.partial(_feature_maps_figure, name, shape, kept, model, image_name))
+            for index, (name, shape, kept) in enumerate(conv_activations(network, image))]
 
 
-def plot_receptive_fields(summary: Summary, out_dir: str | Path) -> Path:
-    """The input grid with the receptive field of each spatial layer's centre unit drawn on it."""
+def _feature_maps_figure(name: str, shape: tuple[int, ...], kept: torch.Tensor, model: str, image_name: str):
+    channels, height, width = shape
+    shown = kept[0].cpu().numpy()
+    h, w = shown.shape[1:]
+    cols = math.ceil(math.sqrt(len(shown)))
+    rows = math.ceil(len(shown) / cols)
+    tiles = np.full((rows * cols, h, w), np.nan, dtype=np.float32)
+    tiles[:len(shown)] = shown
+    limit = float(np.abs(shown).max()) or 1.0
+    shrunk = f" shrunk to {w}x{h}" if (h, w) != (height, width) else ""
+    title = (f"{model}: {name} activations for {image_name}\n"
+             f"{channels} channels of {width}x{height}, showing {len(shown)}{shrunk}, tiled row by row")
+    return _mosaic_figure(mosaic(tiles.reshape(rows, cols, h, w)), (h, w), rows, cols, "RdBu_r",
+                          -limit, limit, "activation", title, "x (pixels), channels left to right",
+                          "y (pixels), then next row of channels", col_ticks=False)
+
+
+def receptive_field_figure(summary: Summary, out_dir: str | Path) -> tuple:
+    """(path, draw) of receptive_fields.png (:func:`srpipe.plotting.save_figures`): the input grid
+    with the receptive field of each spatial layer's centre unit drawn on it."""
+    return Path(out_dir) / "receptive_fields.png", functools.partial(_receptive_fields_figure, summary)
+
+
+def _receptive_fields_figure(summary: Summary):
     _, height, width = summary.input_shape
     layers = [layer for layer in summary.layers if layer.window is not None and layer.kernel is not None]
     cols = min(3, max(len(layers), 1))
@@ -158,4 +170,4 @@ def plot_receptive_fields(summary: Summary, out_dir: str | Path) -> Path:
     figure.suptitle(f"{summary.model or summary.network}: receptive field of the centre unit of each layer "
                     f"on the {width}x{height} input\nr_k = r_(k-1) + (k_eff - 1) * prod(strides before k)", fontsize=11)
     figure.tight_layout()
-    return save_figure(figure, Path(out_dir) / "receptive_fields.png")
+    return figure

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from srpipe.plotting import check_writable, new_figure, save_figure
+from srpipe.plotting import new_figure
 
 
 def gaussian_kernel(size: int = 5, sigma: float = 1.0) -> np.ndarray:
@@ -58,12 +59,12 @@ def describe(kernel: np.ndarray) -> str:
     return "[" + "; ".join(" ".join(f"{v:.3g}" for v in row) for row in kernel) + "]"
 
 
-def plot_kernels(image: np.ndarray, image_name: str, out_dir: str | Path) -> list[Path]:
-    """One PNG per kernel with the original and the filtered image side by side.
+def kernel_figures(image: np.ndarray, image_name: str, out_dir: str | Path) -> list:
+    """(path, draw) of one PNG per kernel (:func:`srpipe.plotting.save_figures`), with the
+    original and the filtered image side by side.
 
     ``image``: (H, W) grey or (H, W, 3) RGB, uint8.
     """
-    check_writable(Path(out_dir) / f"{name}.png" for name in KERNELS)
     height, width = image.shape[:2]
     if max(height, width) > SHOWN_SIDE:  # shrunk to what a panel shows: a kernel's few pixels are seen there,
         import cv2  # and the filtered copies of a photo at full size took gigabytes (400 bytes a pixel)
@@ -73,20 +74,22 @@ def plot_kernels(image: np.ndarray, image_name: str, out_dir: str | Path) -> lis
                            interpolation=cv2.INTER_AREA)
         image_name = f"{image_name}, shrunk from {width}x{height}"
     pixels = (image[..., None] if image.ndim == 2 else image).astype(np.float32) / 255.0
+    return [(Path(out_dir) / f"{name}.png", functools.partial(_kernel_figure, pixels, image_name, name, kernel))
+            for name, kernel in KERNELS.items()]
+
+
+def _kernel_figure(pixels: np.ndarray, image_name: str, name: str, kernel: np.ndarray):
     height, width = pixels.shape[:2]
-    paths = []
-    for name, kernel in KERNELS.items():
-        shown = displayable(name, apply_kernel(pixels, kernel))
-        figure = new_figure(1100, int(np.clip(550 * height / width, 300, 1000)) + 120)
-        for i, (picture, caption) in enumerate([(pixels, f"original {image_name}"),
-                                                (shown, f"{name} ({kernel.shape[0]}x{kernel.shape[1]})")]):
-            axes = figure.add_subplot(1, 2, i + 1)
-            grey = picture.shape[2] == 1
-            axes.imshow(picture[..., 0] if grey else picture, cmap="gray" if grey else None, vmin=0, vmax=1)
-            axes.set_title(caption, fontsize=10)
-            axes.set_xlabel("x (pixels)")
-            axes.set_ylabel("y (pixels)")
-        figure.suptitle(f"{name} kernel applied with conv2d: {describe(kernel)}", fontsize=10)
-        figure.tight_layout()
-        paths.append(save_figure(figure, Path(out_dir) / f"{name}.png"))
-    return paths
+    shown = displayable(name, apply_kernel(pixels, kernel))
+    figure = new_figure(1100, int(np.clip(550 * height / width, 300, 1000)) + 120)
+    for i, (picture, caption) in enumerate([(pixels, f"original {image_name}"),
+                                            (shown, f"{name} ({kernel.shape[0]}x{kernel.shape[1]})")]):
+        axes = figure.add_subplot(1, 2, i + 1)
+        grey = picture.shape[2] == 1
+        axes.imshow(picture[..., 0] if grey else picture, cmap="gray" if grey else None, vmin=0, vmax=1)
+        axes.set_title(caption, fontsize=10)
+        axes.set_xlabel("x (pixels)")
+        axes.set_ylabel("y (pixels)")
+    figure.suptitle(f"{name} kernel applied with conv2d: {describe(kernel)}", fontsize=10)
+    figure.tight_layout()
+    return figure

@@ -57,24 +57,7 @@ def default_input_shape(network: nn.Module) -> tuple[int, int, int]:
     return int(channels), int(side), int(side)
 
 
-# Larger inputs than these would take gigabytes in a forward pass (--input-size) or in a figure
-# of every channel's activations (--feature-maps, which shrinks a larger picture to fit)
-MAX_CHANNELS, MAX_SIDE = 64, 4096
 FEATURE_MAP_SIDE = 128  # 8x8 maps of it fill the figure (at most 1400 pixels high): maps are shrunk to it
-
-
-def parse_input_size(text: str) -> tuple[int, int, int]:
-    """``"1,28,28"`` -> (1, 28, 28)."""
-    try:
-        shape = tuple(int(v) for v in text.replace("x", ",").split(","))
-    except ValueError:
-        shape = ()
-    if len(shape) != 3 or min(shape) < 1:
-        raise SrpipeError(f"--input-size {text!r} is not C,H,W with three positive integers, e.g. 1,28,28")
-    if shape[0] > MAX_CHANNELS or max(shape[1:]) > MAX_SIDE:
-        raise SrpipeError(f"--input-size {text!r} is larger than inspect runs: at most {MAX_CHANNELS} channels and "
-                          f"{MAX_SIDE} pixels a side")
-    return shape
 
 
 def takes_any_size(network: nn.Module) -> bool:

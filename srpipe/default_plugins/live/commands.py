@@ -21,6 +21,20 @@ from srpipe.cli.options import (
 )
 
 
+def recording_name(ctx, param, value):
+    """``--record``, refused as usage where live can record to no file of that name (the library
+    refuses it too, for its callers: :func:`check_recording_name`)."""
+    from srpipe.default_plugins.live import check_recording_name
+    from srpipe.errors import SrpipeError
+
+    if value is not None:
+        try:
+            check_recording_name(value)
+        except SrpipeError as exc:
+            raise click.UsageError(str(exc), ctx) from None
+    return value
+
+
 @click.command()
 @click.option("--camera", metavar="DEVICE", help="Camera index (0), device (/dev/video0) or name; see --list-cameras.")
 @click.option("--source", "source_location", metavar="URL_OR_FILE",
@@ -36,7 +50,7 @@ from srpipe.cli.options import (
               help="When a network is slower than the source: show every frame, the tiles it has no time for "
                    "bicubic (or as the frame before, where the picture stayed) until a later frame gives them "
                    "the network; or drop frames and show the network's output on every tile.")
-@click.option("--record", type=click.Path(dir_okay=False),  # a str: a Path drops a final "/"
+@click.option("--record", type=click.Path(dir_okay=False), callback=recording_name,  # a str: a Path drops a final "/"
               help="Also write what is shown to this video file (--codec, --crf, --preset encode it).")
 @recording_codec_options
 @overwrite_option

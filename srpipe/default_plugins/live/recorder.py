@@ -11,7 +11,6 @@ import numpy as np
 from av.video.reformatter import ColorRange, Colorspace
 
 from srpipe.errors import SrpipeError
-from srpipe.media import IMAGE_SUFFIXES
 from srpipe.outputs import AtomicOutput
 from srpipe.video import (
     StreamedFile,
@@ -42,18 +41,6 @@ def _recorded_format(stream) -> str:
     """The first of :data:`RECORDED_FORMATS` the stream's encoder takes (4:2:0 where it lists none)."""
     taken = {fmt.name for fmt in stream.codec_context.codec.video_formats or ()}
     return next((fmt for fmt in RECORDED_FORMATS if fmt in taken), "yuv420p") if taken else "yuv420p"
-
-
-def check_recording_name(record: str) -> None:
-    """Refuse, before anything loads, a recording live cannot make: a picture or an animation
-    (the recorder writes video, in 4:2:0), or standard output (the window is where live shows)."""
-    if record == "-":
-        raise SrpipeError("--record writes a file: give a name such as rec.mp4 or rec.mkv (standard output is not "
-                          "recorded to; srpipe upscale - -o - streams)")
-    suffix = Path(record).suffix.lower()
-    if suffix in IMAGE_SUFFIXES or suffix in (".gif", ".apng"):
-        raise SrpipeError(f"--record {record}: live records video; give a .mp4, .mkv, .mov, .webm or .ts name "
-                          "(srpipe upscale writes pictures and animations)")
 
 
 class Recorder:

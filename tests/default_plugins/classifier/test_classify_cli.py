@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 
@@ -236,6 +237,19 @@ def test_embed_replaces_an_existing_plot_only_with_y(cli_run, trained, tmp_path)
     assert (tmp_path / "tsne.png").read_bytes() == b"mine" and not (tmp_path / "tsne_confusion.png").exists()
     assert cli_run(*common, "-y").exit_code == 0
     assert png_size(tmp_path / "tsne.png") == (900, 800)
+
+
+def test_embed_refuses_a_fifo_at_a_plots_name_before_drawing_either(cli_run, trained, tmp_path):
+    """With -y, the t-SNE plot was written, then PIL failed on the FIFO ('File or stream is not seekable')."""
+    root, weights = trained
+    os.mkfifo(tmp_path / "tsne_confusion.png")
+    result = cli_run("classifier", "embed", "--model", "mnist", "--weights", weights, "--root", root, "--samples",
+                     "100", "-o", tmp_path / "tsne.png", "-y")
+    assert result.exit_code == 1 and result.stderr == (
+        f"Error: {tmp_path / 'tsne_confusion.png'} is a FIFO, not a file a figure may replace; remove it, or choose "
+        "another --confusion\n")
+    assert [path.name for path in tmp_path.iterdir()] == ["tsne_confusion.png"]
+    assert (tmp_path / "tsne_confusion.png").is_fifo()
 
 
 def test_train_replaces_an_earlier_run_only_with_y_and_never_through_a_link(cli_run, tmp_path):

@@ -152,7 +152,7 @@ def test_eval_degrade_compresses_the_input(tmp_path, cli_run):
     x264 = make_degraded_lr(hr, 2, "swscale-bicubic", "x264:crf=40")
     assert x264.shape == (32, 32) and (x264 != swscale_resize(np.rint(hr).astype(np.uint8), 32, 32)).any()
     bad = cli_run("eval", "-m", "bicubic", "--data", folder, "--degrade", "x264:qp=3")
-    assert bad.exit_code == 1 and "x264 takes crf" in bad.output
+    assert bad.exit_code == 2 and bad.stderr.startswith("Usage: ") and "x264 takes crf" in bad.stderr  # usage
 
 
 def test_train_command_takes_the_video_degradation(tmp_path, cli_run, monkeypatch):

@@ -201,7 +201,7 @@ def test_srpipe_train_espcn_trains_a_temporal_network(tmp_path, cli_run, monkeyp
     upscaler = ESPCNUpscaler(str(weights), "cpu")
     assert upscaler.config.frames == 3 and upscaler.meta["mismatch"] == 0.2
     done = cli_run("train", "espcn", "--data", data, "-s", "2", "--temporal", "3", "-o", weights)
-    assert done.exit_code == 1 and "--temporal trains on clips: add --degrade video" in done.output
+    assert done.exit_code == 2 and "--temporal trains on clips: add --degrade video" in done.stderr
 
 
 def test_live_gives_a_temporal_model_a_fresh_window_each_time_it_is_switched_to():
