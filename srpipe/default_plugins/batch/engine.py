@@ -577,6 +577,8 @@ def run_job(job: Job) -> FileResult:
             job.output.unlink()
             return FileResult(str(job.rel), WHOLE_AGAIN, job.out_rel)
         check_unchanged(job.source, stamp, job.output)
+        if job.chunk is not None:
+            note_part(job.output, job.chunk)
     except Exception as exc:  # a broken file must not stop the batch
         return _failed(job, exc)
     return FileResult(str(job.rel), "done", job.out_rel, frames, time.perf_counter() - started,
@@ -615,6 +617,27 @@ def note_writing(job: Job) -> None:
         os.write(fd, json.dumps({"writing": job.out_rel}).encode() + b"\n")
     finally:
         os.close(fd)
+
+
+def note_part(part: Path, chunk: Chunk) -> None:
+    """Note beside a finished ``part`` which chunk of which file it holds, and its digest: a later
+    run takes a part it finds only where the two agree (:meth:`_ChunkedFile.part_is_done`), never
+    one moved to another part's name (the join would put its frames at the other's place) or
+    changed since."""
+    write_atomically(_part_note(part), json.dumps(_part_identity(part, chunk)).encode())
+
+
+def _part_note(part: Path) -> Path:
+    return part.with_suffix(".json")
+
+
+def _part_identity(part: Path, chunk: Chunk) -> dict:
+    """The file (its parts folder, named for its input and settings) and chunk that ``part`` holds, and its digest."""
+    digest = hashlib.sha256()
+    with open(part, "rb") as file:
+        while block := file.read(1 << 20):
+            digest.update(block)
+    return {"file": part.parent.name, "chunk": asdict(chunk), "sha256": digest.hexdigest()}
 
 
 def check_unchanged(source: Path, stamp: dict, output: Path) -> None:
@@ -801,6 +824,11 @@ class _ChunkedFile:
 
         return self.parts_dir / f"part-{chunk.index:04d}.{PART_FORMAT}"
 
+    def part_is_done(self, chunk: Chunk) -> bool:
+        """Whether an earlier run finished ``chunk``'s part: it is there, and as its note says (:func:`note_part`)."""
+        part = self.part(chunk)
+        return part.is_file() and _read_json(_part_note(part)) == _part_identity(part, chunk)
+
     def chunk_jobs(self) -> list[Job]:
         return [replace(self.job, output=self.part(c), chunk=c) for c in self.chunks if c.index in self.pending]
 
@@ -853,7 +881,7 @@ def _split(job: Job, out_dir: Path, chunk_seconds: float, makers: str) -> _Chunk
         parts_dir.unlink()
     parts_dir.mkdir(parents=True, exist_ok=True)
     file = _ChunkedFile(job, stamp, index, chunks, parts_dir, set())
-    file.pending = {c.index for c in chunks if not file.part(c).is_file()}
+    file.pending = {c.index for c in chunks if not file.part_is_done(c)}
     file.read_ran()
     return file
 
