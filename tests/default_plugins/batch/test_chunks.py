@@ -41,9 +41,16 @@ def decoded(path):
         return [(f.pts, [np.asarray(p).copy() for p in f.planes]) for f in container.decode(video=0)]
 
 
+def declared_rate(path):
+    """The frame rate a file's video track declares (Matroska: its frame duration)."""
+    with av.open(str(path)) as container:
+        return container.streams.video[0].average_rate
+
+
 def assert_same_video(a, b):
     info_a, info_b = video_info(a), video_info(b)
     assert info_a["times"] == info_b["times"]
+    assert declared_rate(a) == declared_rate(b)
     for key in ("types", "width", "height", "pix_fmt", "colour", "title", "rotation"):
         assert info_a[key] == info_b[key], key
     for kind in ("audio", "subtitle"):
@@ -633,6 +640,18 @@ def test_frames_the_decoder_mended_are_counted_over_the_chunks_and_kept_for_a_re
     fresh = run_batch(tmp_path / "in", tmp_path / "fresh", settings, jobs=2, chunk_seconds=0.5)
     assert fresh.to_dict()["files"][0]["frames_concealed"] == whole.frames_concealed
 
+
+def test_a_chunked_matroska_declares_the_frame_rate_a_whole_run_declares(tmp_path):
+    """Matroska writes a track's declared rate as its frame duration: the join declared the parts'
+    codec's (x264's timing, 1000 fps in a source timed in ms), and a remux of the file to MP4 was
+    timed by it (2.935 s at 18000/587 fps, where the source is 3 s at 30)."""
+    (tmp_path / "in").mkdir()
+    make_test_video(tmp_path / "in" / "a.mkv", frames=90, rate=30, codec_options={**GOP, "g": "15"})
+    for out, args in (("whole", []), ("chunked", ["--jobs", "2", "--chunk-seconds", "0.5"])):
+        done = run_srpipe("batch", tmp_path / "in", tmp_path / out, "-q", *args)
+        assert done.returncode == 0, done.stderr.decode()
+    assert len(plan_chunks(index_video(tmp_path / "in" / "a.mkv"), 0.5)) >= 2
+    assert declared_rate(tmp_path / "chunked" / "a.mkv") == declared_rate(tmp_path / "whole" / "a.mkv") == 30
 
 def test_a_chunked_matroska_keeps_its_cover_picture(tmp_path):
     """Matroska takes a cover as an attachment, before the file begins: the join reads its bytes."""
