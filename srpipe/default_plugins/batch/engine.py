@@ -500,7 +500,7 @@ def end_with_parent() -> None:
 
     def watch():
         parent.join()
-        os._exit(1)
+        os._exit(1)  # at once, from this thread: the main thread does not go on to put its output in place
 
     threading.Thread(target=watch, name="srpipe-parent-watch", daemon=True).start()
 
@@ -737,6 +737,7 @@ class SharedLock:
 
 
 def _received_lock(duplicate) -> int:
+    """The worker's descriptor of the batch's lock, as the new process unpickles it."""
     return duplicate.detach()
 
 
@@ -826,8 +827,8 @@ class _ChunkedFile:
 
     def part_is_done(self, chunk: Chunk) -> bool:
         """Whether an earlier run finished ``chunk``'s part: it is there, and as its note says (:func:`note_part`)."""
-        part = self.part(chunk)
-        return part.is_file() and _read_json(_part_note(part)) == _part_identity(part, chunk)
+        part, note = self.part(chunk), _read_json(_part_note(self.part(chunk)))
+        return note is not None and part.is_file() and note == _part_identity(part, chunk)
 
     def chunk_jobs(self) -> list[Job]:
         return [replace(self.job, output=self.part(c), chunk=c) for c in self.chunks if c.index in self.pending]
