@@ -337,11 +337,22 @@ def partial_affixes(final: Path) -> tuple[str, str]:
     return f".{stem}~{digest}.srpipe-", suffix
 
 
-def _process_start(pid: int) -> float | None:
-    """When process ``pid`` started (seconds since the epoch), where /proc tells."""
+def _process_fields(pid: int) -> list[str] | None:
+    """The fields of process ``pid``'s /proc/PID/stat after its name (its state first), where Linux tells."""
     try:
         with open(f"/proc/{pid}/stat") as file:
-            ticks = int(file.read().rsplit(")", 1)[1].split()[19])
+            return file.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _process_start(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch), where /proc tells."""
+    fields = _process_fields(pid)
+    if fields is None:
+        return None
+    try:
+        ticks = int(fields[19])
         with open("/proc/stat") as file:
             boot = next(int(line.split()[1]) for line in file if line.startswith("btime "))
     except (OSError, ValueError, IndexError, StopIteration):
@@ -350,14 +361,17 @@ def _process_start(pid: int) -> float | None:
 
 
 def process_exists(pid: int) -> bool:
-    """Whether a process of id ``pid`` runs on this machine (another user's counts too)."""
+    """Whether a process of id ``pid`` runs on this machine (another user's counts too). One that
+    has ended and waits to be reaped does not (a zombie: a killed batch's worker, adopted by a
+    system whose first process reaps what it adopts only now and then)."""
     try:
         os.kill(pid, 0)
     except (ProcessLookupError, OverflowError):  # gone, or a number no process id can be
         return False
     except PermissionError:  # another user's process
         pass
-    return True
+    fields = _process_fields(pid)
+    return fields is None or fields[0] != "Z"
 
 
 def is_partial(name: str) -> bool:

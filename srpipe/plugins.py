@@ -366,6 +366,8 @@ def call_per_plugin(pm: pluggy.PluginManager, hook_name: str, make_kwargs, check
                 finally:
                     if check is not None:
                         check()
+        except Stop:  # srpipe's own signal handler (a batch worker told to stop), not the plugin's doing
+            raise
         except (Exception, SystemExit) as exc:
             _warn(f"plugin {name!r} failed in {hook_name} and is skipped: {type(exc).__name__}: {exc}")
 

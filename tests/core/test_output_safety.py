@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -14,7 +15,7 @@ import pytest
 from test_faults import assert_one_line_error, listing
 
 from srpipe.errors import SrpipeError
-from srpipe.outputs import _HOST, AtomicOutput
+from srpipe.outputs import _HOST, AtomicOutput, process_exists, remove_dead_partials
 from srpipe.plugin_guard import Stop
 from srpipe.testing import make_test_image, make_test_video
 
@@ -271,6 +272,25 @@ def test_the_shortened_partials_of_a_long_name_are_cleaned_up_as_its_own(tmp_pat
         pass
     assert not partial_a.exists() and partial_b.exists()
 
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="a zombie is told apart where /proc tells")
+def test_the_partial_of_a_process_that_ended_and_is_not_yet_reaped_is_dead(tmp_path):
+    """A killed batch's worker, adopted by a first process that reaps only now and then, was a
+    zombie for a while: its partial outputs were taken for a running process's, and left."""
+    ended = subprocess.Popen([sys.executable, "-c", ""])
+    try:
+        stat = Path(f"/proc/{ended.pid}/stat")
+        while stat.read_text().rpartition(")")[2].split()[0] != "Z":  # ended; not waited for
+            time.sleep(0.01)
+        assert not process_exists(ended.pid)
+        partial = tmp_path / f".a.srpipe-{_HOST}-{ended.pid}-abcdefgh.partial.mp4"
+        partial.write_bytes(b"half")
+        remove_dead_partials(tmp_path)
+        assert not partial.exists()
+    finally:
+        ended.wait()
+    assert process_exists(os.getpid())
 
 # 14. A reader that leaves ----------------------------------------------------------------------
 

@@ -987,6 +987,28 @@ def test_an_unexpected_error_in_a_plugins_code_names_the_plugin(tmp_path, comman
     assert not (tmp_path / "out.mp4").exists()
 
 
+def test_srpipes_own_stop_in_a_plugins_registration_stops_and_is_not_the_plugins_failure(recwarn):
+    """A batch's Ctrl-C sends its workers SIGTERM, whose handler raises Stop where the worker is:
+    in a plugin's registration, it was told as the plugin's failure ("plugin 'srpipe.default_plugins.espcn'
+    failed in register_backends and is skipped: Stop: 143") and the worker went on."""
+    import types
+
+    from srpipe import hookimpl, plugins
+    from srpipe.plugin_guard import Stop
+
+    @hookimpl
+    def register_backends(register):
+        raise Stop(143)
+
+    stopped = types.ModuleType("stopped_plugin")
+    stopped.register_backends = register_backends
+    manager = plugins.PluginManager()
+    manager.add_hookspecs(hookspecs)
+    manager.register(stopped, name="stopped")
+    with pytest.raises(Stop):
+        plugins.call_per_plugin(manager, "register_backends", lambda name: {"register": lambda item: None})
+    assert not [w for w in recwarn if "failed in register_backends" in str(w.message)]
+
 def test_an_error_outside_plugins_code_is_not_put_on_a_plugin(monkeypatch):
     import types
 

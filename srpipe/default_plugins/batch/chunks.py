@@ -208,6 +208,12 @@ def join_parts(source: str | Path, index: VideoIndex, parts: list[Path], output:
                 video.time_base = index.time_base
                 tag_hevc_for_apple(out, video)
                 src_video = main_video(src)
+                # The source's mean rate, which a whole file's writer declares (its encoder's rate): the
+                # parts' own is their codec's (x264's timing, 1000 fps in a source timed in ms), which
+                # Matroska writes as the track's frame duration, and a remux times the video by
+                rate = src_video.average_rate or src_video.guessed_rate
+                if rate:
+                    video.codec_context.framerate = rate
                 matrix, full_range = first_frame_layout(str(source))
                 colour = colour_as_shown(upscaled_colour(src_video), (src_video.width, src_video.height),
                                          (video.width, video.height))

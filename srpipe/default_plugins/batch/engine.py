@@ -29,6 +29,7 @@ import threading
 import time
 import warnings
 from dataclasses import asdict, dataclass, field, replace
+from multiprocessing import reduction
 from pathlib import Path
 from queue import Empty
 from typing import TYPE_CHECKING, Callable
@@ -453,14 +454,19 @@ _job_places: dict[tuple, int] = {}
 
 
 def init_worker(threads: int, progress_queue=None, gpus: list[str] | None = None, gpu_owners=None,
-                takers=None) -> None:
+                takers=None, out_dir_lock: int | None = None) -> None:
     """Give a worker process its share of the cores, and where ``gpus`` are shared out
     (:func:`srpipe.device.gpus_to_share`) a GPU of its own (:func:`take_gpu`); only the parent
     handles Ctrl-C. ``takers``: a shared array of a pid per job and the jobs' keys, in which the
-    worker notes each job it takes."""
+    worker notes each job it takes. ``out_dir_lock`` (a local worker's): the batch's lock on
+    OUT_DIR (:class:`SharedLock`), held for the worker's life, which ends with the batch's process
+    (:func:`end_with_parent`)."""
     global _progress_queue, _takers, _job_places
     from srpipe.cli import show_warnings_on_one_line
 
+    if out_dir_lock is not None:
+        os.set_inheritable(out_dir_lock, False)  # the worker's own: a program it starts does not keep the batch's lock
+        end_with_parent()
     show_warnings_on_one_line()
     # The batch's standard output is its parent's summary or JSON alone: a plugin's prints go with the logs
     os.dup2(2, 1)
@@ -480,6 +486,23 @@ def init_worker(threads: int, progress_queue=None, gpus: list[str] | None = None
         # A worker's exit must not wait to hand its last progress to the queue: another worker
         # killed in the middle of a put holds the queue's lock for ever (pool.terminate would hang)
         progress_queue.cancel_join_thread()
+
+
+def end_with_parent() -> None:
+    """End this worker at once when the batch's process is gone (``kill -9`` of the batch; Ctrl-C
+    and SIGTERM stop the workers themselves): an orphan would go on putting outputs in place,
+    and the next run would take them for a user's files. multiprocessing's pipe from the parent
+    reaches its end as the parent ends, on every system; not Linux's PR_SET_PDEATHSIG, which acts
+    when the *thread* that started the worker ends, and the pool starts its replacements from a
+    thread of its own. What the worker was writing is left as after any kill: a partial output,
+    which the next run removes, and an output it had put in place stays the batch's (:func:`note_writing`)."""
+    parent = multiprocessing.parent_process()
+
+    def watch():
+        parent.join()
+        os._exit(1)  # at once, from this thread: the main thread does not go on to put its output in place
+
+    threading.Thread(target=watch, name="srpipe-parent-watch", daemon=True).start()
 
 
 def take_gpu(gpus: list[str], owners) -> str:
@@ -554,6 +577,8 @@ def run_job(job: Job) -> FileResult:
             job.output.unlink()
             return FileResult(str(job.rel), WHOLE_AGAIN, job.out_rel)
         check_unchanged(job.source, stamp, job.output)
+        if job.chunk is not None:
+            note_part(job.output, job.chunk)
     except Exception as exc:  # a broken file must not stop the batch
         return _failed(job, exc)
     return FileResult(str(job.rel), "done", job.out_rel, frames, time.perf_counter() - started,
@@ -592,6 +617,27 @@ def note_writing(job: Job) -> None:
         os.write(fd, json.dumps({"writing": job.out_rel}).encode() + b"\n")
     finally:
         os.close(fd)
+
+
+def note_part(part: Path, chunk: Chunk) -> None:
+    """Note beside a finished ``part`` which chunk of which file it holds, and its digest: a later
+    run takes a part it finds only where the two agree (:meth:`_ChunkedFile.part_is_done`), never
+    one moved to another part's name (the join would put its frames at the other's place) or
+    changed since."""
+    write_atomically(_part_note(part), json.dumps(_part_identity(part, chunk)).encode())
+
+
+def _part_note(part: Path) -> Path:
+    return part.with_suffix(".json")
+
+
+def _part_identity(part: Path, chunk: Chunk) -> dict:
+    """The file (its parts folder, named for its input and settings) and chunk that ``part`` holds, and its digest."""
+    digest = hashlib.sha256()
+    with open(part, "rb") as file:
+        while block := file.read(1 << 20):
+            digest.update(block)
+    return {"file": part.parent.name, "chunk": asdict(chunk), "sha256": digest.hexdigest()}
 
 
 def check_unchanged(source: Path, stamp: dict, output: Path) -> None:
@@ -674,6 +720,25 @@ def lock_out_dir(out_dir: Path) -> int:
         raise SrpipeError(f"another srpipe batch is writing into {out_dir}; "
                           "wait for it to end or choose another OUT_DIR") from None
     return fd
+
+
+class SharedLock:
+    """The batch's lock on OUT_DIR (:func:`lock_out_dir`), handed to each local worker process as
+    the pool starts it: the worker gets the same open file, and an flock holds until every
+    process that has it has closed it. A worker that outlives its killed batch, for the moment it
+    takes to notice (:func:`end_with_parent`) or longer where it is stuck, keeps the next batch
+    out until it has ended: nothing it puts in place can race that batch's own writing."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def __reduce__(self):  # pickled as the pool starts a worker: the descriptor goes to the new process
+        return _received_lock, (reduction.DupFd(self.fd),)
+
+
+def _received_lock(duplicate) -> int:
+    """The worker's descriptor of the batch's lock, as the new process unpickles it."""
+    return duplicate.detach()
 
 
 def plan(in_dir: Path, out_dir: Path, pattern: str | None, settings: BatchSettings, manifest: Manifest,
@@ -760,6 +825,11 @@ class _ChunkedFile:
 
         return self.parts_dir / f"part-{chunk.index:04d}.{PART_FORMAT}"
 
+    def part_is_done(self, chunk: Chunk) -> bool:
+        """Whether an earlier run finished ``chunk``'s part: it is there, and as its note says (:func:`note_part`)."""
+        part, note = self.part(chunk), _read_json(_part_note(self.part(chunk)))
+        return note is not None and part.is_file() and note == _part_identity(part, chunk)
+
     def chunk_jobs(self) -> list[Job]:
         return [replace(self.job, output=self.part(c), chunk=c) for c in self.chunks if c.index in self.pending]
 
@@ -812,7 +882,7 @@ def _split(job: Job, out_dir: Path, chunk_seconds: float, makers: str) -> _Chunk
         parts_dir.unlink()
     parts_dir.mkdir(parents=True, exist_ok=True)
     file = _ChunkedFile(job, stamp, index, chunks, parts_dir, set())
-    file.pending = {c.index for c in chunks if not file.part(c).is_file()}
+    file.pending = {c.index for c in chunks if not file.part_is_done(c)}
     file.read_ran()
     return file
 
@@ -954,7 +1024,7 @@ def run_batch(
         manifest = Manifest(out_dir)
         try:
             return _run_batch(in_dir, out_dir, settings, manifest, jobs, engine, address, chunk_seconds, pattern,
-                              on_file, on_frame, on_plan, on_start, overwrite)
+                              on_file, on_frame, on_plan, on_start, overwrite, lock=lock)
         finally:
             manifest.close()
     finally:
@@ -962,7 +1032,7 @@ def run_batch(
 
 
 def _run_batch(in_dir, out_dir, settings, manifest, jobs, engine, address, chunk_seconds, pattern, on_file, on_frame,
-               on_plan=None, on_start=None, overwrite=False):
+               on_plan=None, on_start=None, overwrite=False, *, lock: int):
     started = time.perf_counter()
     tasks, results = plan(in_dir, out_dir, pattern, settings, manifest, overwrite)
 
@@ -1020,7 +1090,7 @@ def _run_batch(in_dir, out_dir, settings, manifest, jobs, engine, address, chunk
         workers = min(local_jobs, max(1, len(work)))
         threads = max(1, (os.cpu_count() or 1) // workers) if workers > 1 else 0
         return _run_locally([replace(job, threads=threads) for job in work], workers, threads, on_frame, on_start,
-                            gpus)
+                            gpus, lock)
 
     again: list[_ChunkedFile] = []  # files a chunk of which skipped damaged frames: run whole after
     with contextlib.closing(run(work)) as done:  # Ctrl-C here stops the workers before the manifest is closed
@@ -1068,9 +1138,10 @@ def _uses_gpu(settings: BatchSettings) -> bool:
     return collect_models(get_plugin_manager()).get(settings.model, kind="upscaler").uses_gpu
 
 
-def _run_locally(work: list[Job], jobs: int, threads: int, on_frame, on_start=None, gpus: list[str] | None = None):
+def _run_locally(work: list[Job], jobs: int, threads: int, on_frame, on_start, gpus: list[str], lock: int):
     """(job, result) in completion order: in this process for one job, else in a process pool,
-    each worker on a GPU of its own where ``gpus`` are shared out (:func:`take_gpu`)."""
+    each worker on a GPU of its own where ``gpus`` are shared out (:func:`take_gpu`) and holding
+    the batch's ``lock`` on OUT_DIR with it (:class:`SharedLock`)."""
     global _progress_queue
     if jobs == 1:
         _progress_queue = _CallbackQueue(on_frame, on_start) if on_frame or on_start else None
@@ -1088,7 +1159,8 @@ def _run_locally(work: list[Job], jobs: int, threads: int, on_frame, on_start=No
     owners = context.Array("i", jobs) if gpus else None
     keys = [_job_key(job) for job in work]
     takers = context.RawArray("q", len(work))
-    pool = context.Pool(jobs, initializer=init_worker, initargs=(threads, progress, gpus, owners, (takers, keys)))
+    pool = context.Pool(jobs, initializer=init_worker,
+                        initargs=(threads, progress, gpus, owners, (takers, keys), SharedLock(lock)))
     finished, suspects, lost, stopped = set(), set(), False, True
     try:
         # The pool replaces a worker that dies (the system killed it for memory; a plugin raised

@@ -1,5 +1,6 @@
 """srpipe batch: a mirror tree, resumable, failures isolated, interrupts clean."""
 
+import contextlib
 import json
 import os
 import re
@@ -11,10 +12,10 @@ import time
 import pytest
 
 from srpipe.default_plugins.batch.engine import TERMINATE_WAIT_S
-from srpipe.outputs import _HOST
+from srpipe.outputs import _HOST, process_exists
 from srpipe.testing import damage_video, make_test_image, make_test_video
 
-from conftest import default_sigint, run_srpipe
+from conftest import default_sigint, run_srpipe, wait_for
 from media import video_info
 from plugin_helpers import SLOW_PLUGIN, exiting_plugin, fake_plugin
 
@@ -269,6 +270,84 @@ def test_ctrl_c_ends_workers_in_a_plugins_load_at_once(tmp_path):
     assert process.returncode == 130 and time.monotonic() - started < TERMINATE_WAIT_S - 1, stderr.decode()
     assert b"SystemExit" not in stderr
 
+
+# The slow model, noting the pid of each process that runs it in the folder WORKER_PIDS
+PID_NOTING_PLUGIN = SLOW_PLUGIN.replace("        time.sleep(SECONDS)", """\
+        open(os.path.join(os.environ["WORKER_PIDS"], str(os.getpid())), "w").close()
+        time.sleep(SECONDS)""")
+
+
+def wait_gone(pids, seconds):
+    deadline = time.monotonic() + seconds
+    while left := [pid for pid in pids if process_exists(pid)]:
+        assert time.monotonic() < deadline, f"processes still running {seconds} s on: {left}"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def killed_batch(tmp_path):
+    """A ``--jobs 2`` batch of three slow files (15 s each) started and, once each worker is in
+    its first file, given to the test as (its process, the command, its environment, the
+    workers' pids); whatever is left of it is killed at the end."""
+    site = fake_plugin(tmp_path / "site", "pid_noting_plugin", PID_NOTING_PLUGIN)
+    inputs, out, pids = tmp_path / "in", tmp_path / "out", tmp_path / "pids"
+    inputs.mkdir()
+    pids.mkdir()
+    for name in "abc":
+        make_test_video(inputs / f"{name}.mp4", frames=30, audio=False)
+    env = {**os.environ, "PYTHONPATH": str(site), "WORKER_PIDS": str(pids), "SRPIPE_TEST_SLOW_SECONDS": "0.5"}
+    command = [sys.executable, "-m", "srpipe", "batch", str(inputs), str(out), "-m", "slow", "--batch-size", "1",
+               "-j", "2", "-q", "--json"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    workers = []
+    try:
+        wait_for(lambda: len(list(pids.iterdir())) == 2, process, seconds=120)
+        workers[:] = [int(name.name) for name in pids.iterdir()]
+        yield process, command, env, workers
+    finally:
+        for pid in [process.pid, *workers]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        process.communicate(timeout=60)
+
+
+def test_the_workers_of_a_killed_batch_end_with_it_and_the_next_run_redoes_their_files(killed_batch, tmp_path):
+    """Orphaned by ``kill -9``, they went on and put their outputs in place without the batch's
+    lock, while the next run wrote the same files: it failed them ("appeared while writing") and
+    from then on took them for the user's ("exists and this batch did not write it")."""
+    process, command, env, workers = killed_batch
+    out = tmp_path / "out"
+    process.kill()
+    process.wait(timeout=60)  # its standard error ends with the workers, which had it too
+    wait_gone(workers, 5)  # at once: each was 15 s from the end of its file
+    _, stderr = process.communicate(timeout=60)
+    assert b"Traceback" not in stderr, stderr.decode()  # no BrokenPipeError of orphans writing to it
+    assert [name for name in tree(out) if name.endswith(".mp4") and not name.startswith(".")] == []
+    again = subprocess.run(command, env={**env, "SRPIPE_TEST_SLOW_SECONDS": "0"}, capture_output=True, timeout=300)
+    report = json.loads(again.stdout)
+    assert again.returncode == 0 and (report["done"], report["failed"], report["exists"]) == (3, 0, 0), \
+        again.stderr.decode()
+    assert tree(out) == [".srpipe-batch.json", "a.mp4", "b.mp4", "c.mp4"]  # the killed workers' partials removed
+
+
+def test_a_worker_that_outlives_its_batch_keeps_the_next_batch_out_until_it_ends(killed_batch, tmp_path):
+    """The lock on OUT_DIR is the workers' too: a worker stuck when its batch was killed (here
+    stopped) may still put an output in place, which a batch running beside it would take for
+    a user's file."""
+    process, command, env, (stuck, other) = killed_batch
+    os.kill(stuck, signal.SIGSTOP)
+    process.kill()
+    process.wait(timeout=60)
+    wait_gone([other], 5)
+    refused = subprocess.run(command, env={**env, "SRPIPE_TEST_SLOW_SECONDS": "0"}, capture_output=True, timeout=300)
+    assert refused.returncode == 1 and refused.stderr.decode().startswith("Error: another srpipe batch is writing"), \
+        refused.stderr.decode()
+    os.kill(stuck, signal.SIGCONT)
+    wait_gone([stuck], 5)
+    again = subprocess.run(command, env={**env, "SRPIPE_TEST_SLOW_SECONDS": "0"}, capture_output=True, timeout=300)
+    report = json.loads(again.stdout)
+    assert again.returncode == 0 and (report["done"], report["failed"], report["exists"]) == (3, 0, 0), \
+        again.stderr.decode()
 
 # The first upscale call of the whole batch (or the first load: the moment a worker has taken
 # its job) ends its process: killed, as the system's out-of-memory killer ends a worker, or by

@@ -3,9 +3,13 @@ and streams kept, same frames as one process when encoded losslessly; parts resu
 
 import io
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
+import sys
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -24,8 +28,9 @@ from srpipe.nn.checkpoint import make_checkpoint, save_checkpoint
 from srpipe.testing import damage_video, make_interlaced_clip, make_test_image, make_test_video, test_pattern
 from srpipe.upscaling import upscale
 
-from conftest import run_srpipe
+from conftest import default_sigint, run_srpipe, wait_for
 from media import packets, remux, video_info
+from plugin_helpers import SLOW_PLUGIN, fake_plugin
 
 GOP = {"preset": "fast", "g": "10", "bf": "3"}
 
@@ -36,9 +41,16 @@ def decoded(path):
         return [(f.pts, [np.asarray(p).copy() for p in f.planes]) for f in container.decode(video=0)]
 
 
+def declared_rate(path):
+    """The frame rate a file's video track declares (Matroska: its frame duration)."""
+    with av.open(str(path)) as container:
+        return container.streams.video[0].average_rate
+
+
 def assert_same_video(a, b):
     info_a, info_b = video_info(a), video_info(b)
     assert info_a["times"] == info_b["times"]
+    assert declared_rate(a) == declared_rate(b)
     for key in ("types", "width", "height", "pix_fmt", "colour", "title", "rotation"):
         assert info_a[key] == info_b[key], key
     for kind in ("audio", "subtitle"):
@@ -230,6 +242,43 @@ def test_finished_parts_are_reused_and_stale_ones_removed(long_clips, tmp_path):
     upscale(str(long_clips / "gop.mp4"), str(whole), sink_options=SinkOptions(codec="ffv1"))
     assert [pts for pts, _ in decoded(whole)] == [pts for pts, _ in decoded(out / "gop.mp4")]
 
+
+@pytest.mark.parametrize("swapped", [(".nut",), (".nut", ".json")])
+def test_parts_moved_to_each_others_names_are_made_again_not_joined_out_of_order(tmp_path, swapped):
+    """A stopped run's parts, swapped (the parts alone, or with the notes beside them): the next
+    run joined them as they were named, and played frames 10-19, then 0-9, then 20-39."""
+    site = fake_plugin(tmp_path / "site", "slow_plugin", SLOW_PLUGIN)
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    make_test_video(inputs / "clip.mkv", frames=40, audio=False, codec_options={**GOP, "bf": "0"})
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    command = [sys.executable, "-m", "srpipe", "batch", str(inputs), str(out), "-m", "slow", "--batch-size", "1",
+               "--codec", "ffv1", "-q", "--json"]
+    chunked = [*command, "--jobs", "2", "--chunk-seconds", "0.3"]
+    process = subprocess.Popen(chunked, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               preexec_fn=default_sigint)
+    first_two = ["part-0000.nut", "part-0001.nut"]
+    wait_for(lambda: all(any(out.glob(f".srpipe-parts/*/{name}")) for name in first_two), process, seconds=120)
+    time.sleep(0.3)  # their notes written, which follow them at once
+    process.send_signal(signal.SIGINT)  # the next two chunks have begun: 2 s each
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr.decode()
+    (parts,) = (out / ".srpipe-parts").iterdir()
+    for suffix in swapped:
+        a, b = parts / f"part-0000{suffix}", parts / f"part-0001{suffix}"
+        if not a.exists():  # srpipe before its parts had notes
+            continue
+        a.rename(parts / "swapping")
+        b.rename(a)
+        (parts / "swapping").rename(b)
+    fast = {**env, "SRPIPE_TEST_SLOW_SECONDS": "0"}
+    done = subprocess.run(chunked, env=fast, capture_output=True, timeout=300)
+    assert done.returncode == 0 and json.loads(done.stdout)["done"] == 1, done.stderr.decode()
+    whole = subprocess.run([*command[:5], str(tmp_path / "whole"), *command[6:]], env=fast, capture_output=True,
+                           timeout=300)
+    assert whole.returncode == 0, whole.stderr.decode()
+    for (pts_a, a), (pts_b, b) in zip(decoded(out / "clip.mkv"), decoded(tmp_path / "whole" / "clip.mkv"), strict=True):
+        assert pts_a == pts_b and all(np.array_equal(x, y) for x, y in zip(a, b)), pts_a
 
 def test_a_parts_folder_that_is_a_link_or_a_file_is_refused_and_nothing_is_removed_through_it(tmp_path):
     """Stale parts are removed: through a link, that was every folder where it leads."""
@@ -591,6 +640,18 @@ def test_frames_the_decoder_mended_are_counted_over_the_chunks_and_kept_for_a_re
     fresh = run_batch(tmp_path / "in", tmp_path / "fresh", settings, jobs=2, chunk_seconds=0.5)
     assert fresh.to_dict()["files"][0]["frames_concealed"] == whole.frames_concealed
 
+
+def test_a_chunked_matroska_declares_the_frame_rate_a_whole_run_declares(tmp_path):
+    """Matroska writes a track's declared rate as its frame duration: the join declared the parts'
+    codec's (x264's timing, 1000 fps in a source timed in ms), and a remux of the file to MP4 was
+    timed by it (2.935 s at 18000/587 fps, where the source is 3 s at 30)."""
+    (tmp_path / "in").mkdir()
+    make_test_video(tmp_path / "in" / "a.mkv", frames=90, rate=30, codec_options={**GOP, "g": "15"})
+    for out, args in (("whole", []), ("chunked", ["--jobs", "2", "--chunk-seconds", "0.5"])):
+        done = run_srpipe("batch", tmp_path / "in", tmp_path / out, "-q", *args)
+        assert done.returncode == 0, done.stderr.decode()
+    assert len(plan_chunks(index_video(tmp_path / "in" / "a.mkv"), 0.5)) >= 2
+    assert declared_rate(tmp_path / "chunked" / "a.mkv") == declared_rate(tmp_path / "whole" / "a.mkv") == 30
 
 def test_a_chunked_matroska_keeps_its_cover_picture(tmp_path):
     """Matroska takes a cover as an attachment, before the file begins: the join reads its bytes."""
