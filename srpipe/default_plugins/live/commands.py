@@ -24,7 +24,7 @@ from srpipe.cli.options import (
 def recording_name(ctx, param, value):
     """``--record``, refused as usage where live can record to no file of that name (the library
     refuses it too, for its callers: :func:`check_recording_name`)."""
-    from srpipe.default_plugins.live import check_recording_name
+    from srpipe.default_plugins.live.recording_name import check_recording_name
     from srpipe.errors import SrpipeError
 
     if value is not None:

@@ -6,10 +6,10 @@ import warnings
 from pathlib import Path
 from typing import Callable
 
-from srpipe.default_plugins.live import check_recording_name
 from srpipe.default_plugins.live.feed import FrameFeed
 from srpipe.default_plugins.live.loop import LiveLoop, signals_held
 from srpipe.default_plugins.live.recorder import Recorder
+from srpipe.default_plugins.live.recording_name import check_recording_name
 from srpipe.default_plugins.live.stats import LiveStats
 from srpipe.default_plugins.live.upscalers import UpscalerCycle
 from srpipe.default_plugins.live.window import Headless, Window

@@ -44,10 +44,10 @@ def test_eval_video_refuses_bad_input(tmp_path, cli_run):
     done = cli_run("eval", "-m", "bicubic", "--video", tmp_path / "missing.mp4")
     assert done.exit_code == 1 and "does not exist" in done.output
     done = cli_run("eval", "-m", "bicubic", "--video", tmp_path / "missing.mp4", "--data", folder)
-    assert done.exit_code == 1 and "either --data" in done.output
+    assert done.exit_code == 2 and "Usage:" in done.output and "either --data" in done.output
     clip = make_test_video(tmp_path / "clip.mp4", frames=2, audio=False)
     done = cli_run("eval", "-m", "bicubic", "--video", clip, "--crfs", "0,x")
-    assert done.exit_code == 1 and "--crfs takes" in done.output
+    assert done.exit_code == 2 and "Usage:" in done.output and "is not comma-separated integers" in done.output
 
 
 def test_eval_video_tells_frames_the_decoder_mended(tmp_path):
