@@ -21,7 +21,8 @@ from media import upscale_plugin_frames, video_info
 from plugin_helpers import fake_plugin
 
 # hostile:MODE, a source of four 64x48 frames (declared) at 25 fps that breaks the contract as MODE
-# says; outputs *.refuse that no plugin takes, and *.failabort, written by a sink whose abort fails.
+# says; picture:, one such frame as a picture (kind "image"); outputs *.refuse that no plugin
+# takes, and *.failabort, written by a sink whose abort fails.
 SOURCES = '''
 from fractions import Fraction
 
@@ -66,6 +67,15 @@ class Hostile(Source):
             yield self.frame(index, width, height)
 
 
+class Picture(Hostile):
+    """One picture: a plugin's image, which srpipe's image writer does not take."""
+
+    kind, default_suffix = "image", ".png"
+
+    def items(self):
+        yield self.frame(0)
+
+
 class AbortFails(Sink):
     def __init__(self, location):
         self.location = location
@@ -84,6 +94,8 @@ class AbortFails(Sink):
 def open_source(location, options):
     if location.startswith("junk:"):
         return "not a source"
+    if location.startswith("picture:"):
+        return Picture(location)
     return Hostile(location) if location.startswith("hostile:") else None
 
 
@@ -551,3 +563,22 @@ def test_opening_takes_frozen_sources_and_wrappers_and_makes_a_system_exit_the_p
     assert Wraps.seen == [source]
     with pytest.raises(PluginExit):
         open_source(pm, "exit:", SourceOptions())
+
+
+# 8. A plugin's picture, and a source whose close fails -------------------------------------------
+
+
+def test_a_plugins_picture_is_written_as_a_video_and_an_image_name_is_refused_pointing_there(sources_site, tmp_path):
+    """Every output was refused: a video's name for being no image's (.png...), and an image's
+    for coming from a plugin, whose error said to write it as a video (.mkv)."""
+    for name in ("out.mkv", "out.mp4"):
+        done = upscale_hostile(sources_site, "picture:", "-o", tmp_path / name)
+        assert done.returncode == 0, done.stderr.decode()
+        written = video_info(tmp_path / name)
+        assert (written["width"], written["height"], len(written["luma"])) == (128, 96, 1)
+    streamed = upscale_hostile(sources_site, "picture:", "-o", "-", "--format", "matroska")
+    assert streamed.returncode == 0 and streamed.stdout.startswith(b"\x1a\x45\xdf\xa3"), streamed.stderr.decode()
+    assert_one_line_error(upscale_hostile(sources_site, "picture:", "-o", tmp_path / "out.png"),
+                          "picture: is an image from a plugin; srpipe's image writer takes only images it read itself: "
+                          "write it as a video (.mkv)")
+    assert listing(tmp_path) == ["out.mkv", "out.mp4"]
