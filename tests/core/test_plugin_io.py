@@ -21,8 +21,9 @@ from media import upscale_plugin_frames, video_info
 from plugin_helpers import fake_plugin
 
 # hostile:MODE, a source of four 64x48 frames (declared) at 25 fps that breaks the contract as MODE
-# says; picture:, one such frame as a picture (kind "image"); outputs *.refuse that no plugin
-# takes, and *.failabort, written by a sink whose abort fails.
+# says (closefails: its close raises; closefails-fail: its items too); picture:, one such frame as
+# a picture (kind "image"); outputs *.refuse that no plugin takes, and *.failabort, written by a
+# sink whose abort fails.
 SOURCES = '''
 from fractions import Fraction
 
@@ -59,12 +60,16 @@ class Hostile(Source):
                 print(f"DEBUG: reading frame {index}")
             if self.mode == "packet" and index == 1:
                 yield "not a packet"
-            if self.mode == "fail" and index == 2:
+            if self.mode.endswith("fail") and index == 2:
                 raise SrpipeError(f"{self.location} fails at frame 3")
             width, height = {"huge": (2000, 2000), "small": (32, 24), "undeclared": (200, 150),
                              "shrinks": (64, 48) if index < 2 else (32, 24),
                              "grows": (64, 48) if index < 2 else (80, 60)}.get(self.mode, (64, 48))
             yield self.frame(index, width, height)
+
+    def close(self):
+        if self.mode.startswith("closefails"):
+            raise RuntimeError("close exploded")
 
 
 class Picture(Hostile):
@@ -582,3 +587,20 @@ def test_a_plugins_picture_is_written_as_a_video_and_an_image_name_is_refused_po
                           "picture: is an image from a plugin; srpipe's image writer takes only images it read itself: "
                           "write it as a video (.mkv)")
     assert listing(tmp_path) == ["out.mkv", "out.mp4"]
+
+
+def test_a_source_whose_close_fails_is_warned_of_and_its_finished_output_kept(sources_site, tmp_path):
+    """The run failed (exit 1, "unexpected RuntimeError ... close exploded"), printing no --json,
+    and left the complete output in place."""
+    done = upscale_hostile(sources_site, "hostile:closefails", "-o", tmp_path / "out.mkv", "--json")
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stderr.decode().splitlines() == [
+        "Warning: source Hostile (hostile:closefails) of plugin 'hostile_sources' (1.0) could not close: "
+        "RuntimeError: close exploded"]
+    assert json.loads(done.stdout)["frames"] == 4
+    assert len(video_info(tmp_path / "out.mkv")["luma"]) == 4
+    # a run that fails tells its own error, not the close's
+    failed = upscale_hostile(sources_site, "hostile:closefails-fail", "-o", tmp_path / "failed.mkv")
+    assert_one_line_error(failed, "Error: hostile:closefails-fail fails at frame 3")
+    assert "could not close: RuntimeError: close exploded" in failed.stderr.decode()
+    assert listing(tmp_path) == ["out.mkv"]
