@@ -469,7 +469,7 @@ class TileReuse:
         sides = [{min(read_span(min(size, length), length, self.radius, self.alignment) + more, length)
                   for size in range(step, self.policy.block + step, step) for more in range(self.alignment)}
                  for length in (height, width)]
-        inner = for_stream(self.inner)
+        inner = for_stream(self.inner, f"model {self.name!r}")
         for rows, cols in [(height, width), *((h, w) for h in sides[0] for w in sides[1])]:
             inner.upscale(np.zeros((1, rows, cols), np.uint8), bit_depth=8, full_range=False)
 

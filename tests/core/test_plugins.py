@@ -9,6 +9,7 @@ import sys
 from fractions import Fraction
 
 import pytest
+from test_faults import assert_one_line_error
 
 from srpipe import hookspecs
 from srpipe.errors import SrpipeError
@@ -1274,3 +1275,41 @@ def test_a_batch_workers_stop_while_a_plugin_loads_is_no_fault_of_the_plugin():
 
     with pytest.warns(UserWarning, match="plugin 'exiting' could not be loaded and is skipped: SystemExit: 3"):
         assert _register(pm, "exiting", exiting) is False
+
+
+# A model whose for_stream gives what STREAMS says: None, or an upscaler of another scale
+WRONG_STREAM_PLUGIN = '''
+import os
+
+from srpipe import hookimpl
+from srpipe.models import ModelSpec
+
+
+class Repeat:
+    def __init__(self, scale):
+        self.scale = scale
+
+    def upscale(self, luma, *, bit_depth, full_range):
+        return luma.repeat(self.scale, axis=1).repeat(self.scale, axis=2)
+
+    def for_stream(self):
+        return None if os.environ["STREAMS"] == "none" else Repeat(3)
+
+
+@hookimpl
+def register_models(register):
+    register(ModelSpec(name="wrong-stream", scales=(2,), description="", load=lambda **kw: Repeat(2), uses_gpu=False))
+'''
+
+
+@pytest.mark.parametrize("gives, told", [("none", "None"), ("x3", "a Repeat of scale 3")])
+def test_a_for_stream_that_gives_no_upscaler_of_the_scale_is_told_naming_model_and_plugin(tmp_path, gives, told):
+    """It said "Repeat.for_stream() gave a NoneType of scale None ...", naming neither."""
+    site = fake_plugin(tmp_path / "site", "wrong_stream", WRONG_STREAM_PLUGIN)
+    clip = make_test_video(tmp_path / "clip.mp4", frames=3, audio=False)
+    env = {"PYTHONPATH": str(site), "STREAMS": gives}
+    for command in (["upscale", clip, "-o", tmp_path / "out.mp4"], ["live", "--source", clip, "--no-window"]):
+        done = run_srpipe(*command, "-m", "wrong-stream", env=env)
+        assert_one_line_error(done, f"Error: the for_stream() of model 'wrong-stream' of plugin 'wrong_stream' gave "
+                                    f"{told}, not an x2 upscaler; report it to the plugin's authors")
+    assert not (tmp_path / "out.mp4").exists()

@@ -199,8 +199,9 @@ def test_an_upscaler_whose_for_stream_gives_another_scale_is_refused():
             changed.scale = 3
             return changed
 
-    with pytest.raises(SrpipeError, match=r"Changeling.for_stream\(\) gave a BoxUpscaler of scale 3, not an x2"):
-        for_stream(Changeling())
+    with pytest.raises(SrpipeError, match=r"^the for_stream\(\) of model 'box' gave a BoxUpscaler of scale 3, not an "
+                                          r"x2 upscaler; report it to the plugin's authors$"):
+        for_stream(Changeling(), "model 'box'")
 
 
 class GivingFlat(Nearest):
