@@ -805,6 +805,18 @@ def test_an_entry_point_that_takes_a_loaded_plugins_name_is_named_and_skipped(tm
     assert "9.9" not in done.stdout.decode()
 
 
+def test_two_entry_points_of_one_module_load_it_once_and_the_second_is_told_in_a_line(tmp_path):
+    """The second was told with pluggy's whole registry, some 2,100 characters on every command."""
+    site = fake_plugin(tmp_path / "site", "dup_module", "")
+    _entry_point(site, "dup_dist", "dupb", "dup_module")  # another distribution's name for the same module
+    done = run_srpipe("plugins", env={"PYTHONPATH": str(site)})
+    assert done.returncode == 0
+    warnings = done.stderr.decode().splitlines()
+    assert len(warnings) == 1 and re.fullmatch(
+        r"Warning: plugin '(dup_module|dupb)' \(dup_module\) is already loaded as plugin '(?!\1)(dup_module|dupb)' "
+        r"and is skipped; ask its author to drop one of the two entry points", warnings[0]), warnings
+
+
 TWO_HOOKS = """
 from srpipe import hookimpl
 from srpipe.models import ModelSpec
@@ -1268,13 +1280,13 @@ def test_a_batch_workers_stop_while_a_plugin_loads_is_no_fault_of_the_plugin():
         raise Stop(143)
 
     with pytest.raises(Stop):
-        _register(pm, "stopped", stopped)
+        _register(pm, "stopped", "stopped", stopped)
 
     def exiting():
         raise SystemExit(3)
 
     with pytest.warns(UserWarning, match="plugin 'exiting' could not be loaded and is skipped: SystemExit: 3"):
-        assert _register(pm, "exiting", exiting) is False
+        assert _register(pm, "exiting", "exiting", exiting) is False
 
 
 # A model whose for_stream gives what STREAMS says: None, or an upscaler of another scale
