@@ -105,6 +105,41 @@ def test_plugin_that_raises_or_returns_junk_is_skipped(tmp_path, body, reason):
     assert {"bicubic", "lanczos"} <= set(models)
 
 
+LISTED_PLUGIN = """
+from srpipe import hookimpl
+from srpipe.backends import Backend
+from srpipe.models import ModelSpec
+
+
+@hookimpl
+def register_models(register):
+    register(ModelSpec(name="listed-box", scales=(2, 3, 4), default_scale=3, description="box blur r1",
+                       load=None, uses_gpu=False))
+
+
+@hookimpl
+def register_backends(register):
+    register(Backend(name="listed-engine", devices=("cpu",), priority=7, is_available=lambda: False, prepare=None,
+                     description="an engine"))
+"""
+
+
+def test_the_text_listings_show_the_default_scale_and_the_backends_priority(tmp_path):
+    """The guide promised both; "x2,3,4" left out the default, and no column gave the priority."""
+    env = {"PYTHONPATH": str(fake_plugin(tmp_path / "site", "listed", LISTED_PLUGIN))}
+    models = run_srpipe("models", "list", env=env).stdout.decode().splitlines()
+    assert re.split(r"  +", models[0]) == ["name", "kind", "scales (*default)", "plugin", "description"]
+    assert [re.split(r"  +", line) for line in models if line.startswith("listed-box ")] == [
+        ["listed-box", "upscaler", "x2,3*,4", "listed", "box blur r1"]]
+    assert any(re.split(r"  +", line)[:3] == ["espcn-x3", "upscaler", "x3"] for line in models)  # one scale: no mark
+    backends = run_srpipe("models", "backends", env=env).stdout.decode().splitlines()
+    assert re.split(r"  +", backends[0]) == ["name", "devices", "priority", "available", "plugin", "description"]
+    assert [re.split(r"  +", line) for line in backends if line.startswith("listed-engine ")] == [
+        ["listed-engine", "cpu", "7", "no", "listed", "an engine"]]
+    # the columns line up under the header
+    assert [line.index("  listed  ") + 2 for line in models if line.startswith("listed-box ")] == [
+        models[0].index("plugin")]
+
 BROKEN_BACKENDS = """
 from srpipe import hookimpl
 from srpipe.backends import Backend
@@ -138,6 +173,7 @@ def test_a_broken_backend_is_named_and_skipped_and_the_others_run(tmp_path):
            "ModuleNotFoundError: No module named 'libthatdoesnotexist'" in stderr
     assert "ValueError: backend 'wordy' has priority 'high'; give a number" in stderr
     assert run_srpipe("--version", env=env).returncode == 0
+
     clip = make_test_video(tmp_path / "in.mp4", frames=2)
     done = run_srpipe("upscale", clip, "-m", "espcn", "-q", env=env)  # auto passes over it
     assert done.returncode == 0, done.stderr.decode()
