@@ -604,3 +604,42 @@ def test_a_source_whose_close_fails_is_warned_of_and_its_finished_output_kept(so
     assert_one_line_error(failed, "Error: hostile:closefails-fail fails at frame 3")
     assert "could not close: RuntimeError: close exploded" in failed.stderr.decode()
     assert listing(tmp_path) == ["out.mkv"]
+
+
+def test_a_network_output_no_sink_plugin_takes_is_told_as_given(sources_site, tmp_path):
+    """With a plugin's open_sink installed, it said "output rtmp:/example.org/live ...": one slash."""
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2)
+    assert_one_line_error(upscale_hostile(sources_site, clip, "-o", "rtmp://example.org/live"),
+                          "Error: output rtmp://example.org/live is a network address; srpipe writes files")
+    assert listing(tmp_path) == ["clip.mp4"]
+
+
+BROKEN_MODEL = '''
+from srpipe import hookimpl
+from srpipe.errors import NonFiniteOutput
+from srpipe.models import ModelSpec
+
+
+class Broken:
+    scale = 2
+
+    def upscale(self, luma, *, bit_depth, full_range):
+        raise NonFiniteOutput("the network gave NaN")
+
+
+@hookimpl
+def register_models(register):
+    register(ModelSpec(name="bad-nan", scales=(2,), description="", load=lambda **kw: Broken(), uses_gpu=False))
+'''
+
+
+def test_a_model_that_gives_nan_is_told_as_the_guide_quotes_it(tmp_path):
+    """The message had a comma the guide's quote has not ("(--weights), or use another model")."""
+    site = fake_plugin(tmp_path / "site", "broken_model", BROKEN_MODEL)
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2)
+    done = run_srpipe("upscale", clip, "-m", "bad-nan", "-o", tmp_path / "out.mp4", env={"PYTHONPATH": str(site)})
+    assert_one_line_error(done, "Error: model 'bad-nan' is broken: the network gave NaN; check its weights (--weights) "
+                                "or use another model")
+    assert "Error: model 'M' is broken: <message>; check its weights (--weights) or use another model" in \
+        (REPO / "docs" / "plugins.md").read_text()
+    assert listing(tmp_path) == ["clip.mp4", "site"]
