@@ -781,7 +781,7 @@ class ImageSink(Sink):
         self.source = source
         self.suffix = picture_suffix(location, options.container_format)
         self.encoder = {".jpg": "jpeg", ".tif": "tiff"}.get(self.suffix, self.suffix.lstrip("."))
-        self.output = AtomicOutput(Path(location), options.overwrite) if location != "-" else None
+        self.output = AtomicOutput(location, options.overwrite) if location != "-" else None
         self.written = False
 
     def write_frame(self, frame: Frame) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -9,8 +10,8 @@ from pathlib import PurePath
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
-from srpipe.errors import SrpipeError
-from srpipe.plugin_guard import exits_as_errors, plugin_code
+from srpipe.errors import PluginWarning, SrpipeError
+from srpipe.plugin_guard import PluginExit, exits_as_errors, plugin_code
 from srpipe.plugins import DEFAULT_PLUGINS
 
 if TYPE_CHECKING:  # frames load NumPy, which --help and the options' checks do without
@@ -193,7 +194,14 @@ class Source(ABC):
         return self
 
     def __exit__(self, *exc):
-        self.close()
+        # By now the output is finished and in place, or the run's own error is on its way: a
+        # close that fails loses neither, so it is told, and the run ends as it would have.
+        try:
+            with exits_as_errors():
+                self.close()
+        except Exception as failure:
+            told = failure.__cause__ if isinstance(failure, PluginExit) else failure
+            warnings.warn(f"{described(self)} could not close: {type(told).__name__}: {told}", PluginWarning)
 
 
 class Sink(ABC):

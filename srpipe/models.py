@@ -88,18 +88,24 @@ class UpscalerTraits:
                 setattr(wrapper, name, getattr(self, name))
 
 
-def for_stream(upscaler: Upscaler) -> Upscaler:
-    """``upscaler`` for a new stream: what its ``for_stream`` gives (:class:`UpscalerTraits`), or itself."""
+def for_stream(upscaler: Upscaler, model: str) -> Upscaler:
+    """``upscaler`` for a new stream: what its ``for_stream`` gives (:class:`UpscalerTraits`), or
+    itself. ``model``: the model as errors name it (:func:`model_of_plugin`)."""
     start = UpscalerTraits.of(upscaler).for_stream
     if start is None:
         return upscaler
     with exits_as_errors():
         fresh = start()
     if getattr(fresh, "scale", None) != upscaler.scale or not callable(getattr(fresh, "upscale", None)):
-        raise SrpipeError(f"{type(upscaler).__name__}.for_stream() gave a {type(fresh).__name__} of scale "
-                          f"{getattr(fresh, 'scale', None)!r}, not an x{upscaler.scale} upscaler; report it to the "
-                          "plugin's authors")
+        gave = "None" if fresh is None else f"a {type(fresh).__name__} of scale {getattr(fresh, 'scale', None)!r}"
+        raise SrpipeError(f"the for_stream() of {model} gave {gave}, not an x{upscaler.scale} upscaler; report it to "
+                          "the plugin's authors")
     return fresh
+
+
+def model_of_plugin(spec: ModelSpec) -> str:
+    """``spec`` as errors about what its plugin's code did name it: ``model 'M' of plugin 'P'``."""
+    return f"model {spec.name!r} of plugin {spec.plugin!r}"
 
 
 # The largest receptive radius and crop alignment accepted: tile reuse would run frames of 2K and

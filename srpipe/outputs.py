@@ -450,11 +450,11 @@ class AtomicOutput:
     replaced; through a link to a file, the target is replaced and the link kept. A file replaced
     keeps its permissions, as FFmpeg's command, which writes into it, keeps them."""
 
-    def __init__(self, final: Path, overwrite: bool):
+    def __init__(self, final: str | os.PathLike, overwrite: bool):
         self.overwrite = overwrite
         self.direct = writes_through(final)
         if not self.direct:
-            check_not_network(final)  # a URL that no sink plugin took
+            check_not_network(final)  # a URL that no sink plugin took, told as given: Path() makes // one /
         # Absolute: written from the first frame and renamed into place at the end, it must stay where
         # it was named if a plugin's code changes the working folder meanwhile (a model's upscale)
         final = Path(final).absolute()

@@ -93,7 +93,7 @@ def checked_upscale(upscaler: Upscaler, luma: np.ndarray, scale: int, bit_depth:
     except NonFiniteOutput as exc:
         backend = UpscalerTraits.of(upscaler).backend
         on = f" on backend {backend}" if backend else ""
-        raise SrpipeError(f"{who} is broken{on}: {exc}; check its weights (--weights), or use another "
+        raise SrpipeError(f"{who} is broken{on}: {exc}; check its weights (--weights) or use another "
                           f"{'backend or ' if backend else ''}model") from exc
     count, height, width = luma.shape
     expected = (count, height * scale, width * scale)

@@ -72,7 +72,7 @@ def make_plugin_manager() -> PluginManager:
     loaded = {}  # name -> what it names: built-ins and entry points registered
     for module_name in DEFAULT_PLUGINS:
         load = functools.partial(importlib.import_module, module_name)
-        if module_name not in disabled and _register(pm, module_name, load):
+        if module_name not in disabled and _register(pm, module_name, module_name, load):
             pm.versions[module_name], loaded[module_name] = __version__, module_name
 
     entry_points = installed_entry_points()
@@ -83,7 +83,7 @@ def make_plugin_manager() -> PluginManager:
             if loaded[name] != value:
                 _warn(f"plugin {name!r} ({value}) has the name of a plugin already loaded ({loaded[name]}) and is "
                       "skipped; ask its author to rename its entry point")
-        elif _register(pm, name, functools.partial(_load_entry_point, value)):
+        elif _register(pm, name, value, functools.partial(_load_entry_point, value)):
             pm.versions[name], loaded[name] = version, value
 
     known = set(DEFAULT_PLUGINS) | {name for name, _, _ in entry_points}
@@ -287,13 +287,18 @@ def _load_entry_point(value: str):
     return found
 
 
-def _register(pm: PluginManager, name: str, load) -> bool:
-    """Import a plugin and register it; one that fails is named and skipped. Whether it was registered."""
+def _register(pm: PluginManager, name: str, target: str, load) -> bool:
+    """Import a plugin (``target``: the module, or entry point, ``load`` imports) and register it;
+    one that fails is named and skipped. Whether it was registered."""
     if pm.get_plugin(name) is not None or pm.is_blocked(name):
         return False
     try:
         with plugin_code(f"plugin {name!r}"):
             plugin = load()
+            if (other := pm.get_name(plugin)) is not None:  # pluggy's refusal would print its whole registry
+                _warn(f"plugin {name!r} ({target}) is already loaded as plugin {other!r} and is skipped; ask its "
+                      "author to drop one of the two entry points")
+                return False
             pm.register(plugin, name=name)
     except Stop:  # srpipe's own signal handler (a batch worker told to stop), not the plugin's doing
         raise

@@ -29,8 +29,9 @@ wraps an upscaler and, frame by frame, runs it only on the tiles whose input cha
   and clamped to the frame, so that inside the block the output is what the whole frame
   gives (frame edges included); for an upscaler that works on blocks of pixels, each read
   starts on its grid (its ``crop_alignment``).
-- Flat tiles (the support spans at most ``flat_range`` code values) take the upscaler's
-  ``flat_path`` where it declares one (a residual network's bicubic): on flat input the
+- Flat tiles (each pixel's support spans at most ``flat_range`` code values; at radius 0,
+  the tile does) take the upscaler's ``flat_path`` where it declares one (a residual
+  network's bicubic): on flat input the
   network adds next to nothing (the shipped ESPCN x2 on uniform noise spanning 8 code
   values: 0.3 of a code value on average, at most 3).
 - Where much of the picture changed, it may have moved as a whole (a pan, a scrolled page):
@@ -434,8 +435,14 @@ class TileReuse:
             due = np.ones((-(-y.shape[0] // t), -(-y.shape[1] // t)), bool)
         flat = np.zeros_like(due)
         if self.flat_path is not None and due.any():
-            spread = cv2.subtract(cv2.dilate(y, self._support), cv2.erode(y, self._support))
-            flat = due & (_tile_max(spread, t) <= self.policy.flat_range * step)
+            # Flat where what the model reads is: each pixel's support (a residual network adds
+            # little wherever that is flat, gentle gradients included). A model of radius 0 reads
+            # each pixel alone, which is never textured: its tiles are judged whole.
+            if self.radius:
+                spread = _tile_max(cv2.subtract(cv2.dilate(y, self._support), cv2.erode(y, self._support)), t)
+            else:
+                spread = _tile_max(y, t) - ~_tile_max(~y, t)  # the complement's largest: the smallest
+            flat = due & (spread <= self.policy.flat_range * step)
         return due, flat, due & ~flat
 
     def _crept(self, y: np.ndarray, basis: np.ndarray, due: np.ndarray, step: int) -> np.ndarray:
@@ -462,7 +469,7 @@ class TileReuse:
         sides = [{min(read_span(min(size, length), length, self.radius, self.alignment) + more, length)
                   for size in range(step, self.policy.block + step, step) for more in range(self.alignment)}
                  for length in (height, width)]
-        inner = for_stream(self.inner)
+        inner = for_stream(self.inner, f"model {self.name!r}")
         for rows, cols in [(height, width), *((h, w) for h in sides[0] for w in sides[1])]:
             inner.upscale(np.zeros((1, rows, cols), np.uint8), bit_depth=8, full_range=False)
 

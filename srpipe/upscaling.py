@@ -12,7 +12,7 @@ from srpipe.backends import AUTO, load_upscaler
 from srpipe.device import resolve_device
 from srpipe.errors import SrpipeError
 from srpipe.media import SinkOptions, SourceOptions, open_sink, open_source, turns_a_quarter
-from srpipe.models import UpscalerTraits, for_stream
+from srpipe.models import UpscalerTraits, for_stream, model_of_plugin
 from srpipe.outputs import (
     check_output,
     check_output_path,
@@ -184,9 +184,10 @@ def upscale(
             spec, model = stand_in, stand_in.name
         elif (stand_in := models.for_quantizer(spec, scale, weights, source.quantizer)) is not spec:
             spec, model = stand_in, stand_in.name
-        upscaler = for_stream(_load(spec, pm, scale, device, weights, backend, keep_model, exact))
+        upscaler = for_stream(_load(spec, pm, scale, device, weights, backend, keep_model, exact),
+                              model_of_plugin(spec))
         if source_options.pts_range is not None:
-            _settle_as_the_whole_file(upscaler, pm, input, source_options)
+            _settle_as_the_whole_file(upscaler, spec, pm, input, source_options)
         if output is None:
             output = str(default_output_path(input, upscaler.scale, source.default_suffix))
             check_output_path(Path(output), input, sink_options.overwrite)
@@ -249,12 +250,12 @@ def reuses_tiles(upscaler, device: str, exact: bool) -> bool:
     return not exact and device == "cpu" and UpscalerTraits.of(upscaler).receptive_radius is not None
 
 
-def _settle_as_the_whole_file(upscaler, pm, input: str, source_options: SourceOptions) -> None:
+def _settle_as_the_whole_file(upscaler, spec, pm, input: str, source_options: SourceOptions) -> None:
     """A part of a file (``pts_range``: a chunk of ``srpipe batch``) gets what the whole file
     would: an upscaler that settles something per stream and then maps each frame alone (one
     with a stream state, ``for_stream``, that declares a ``receptive_radius``: ``espcn-lossless``
     and ``espcn-image`` choosing their weights) sees the file's first frame before the part's."""
-    if UpscalerTraits.of(upscaler).receptive_radius is None or for_stream(upscaler) is upscaler:
+    if UpscalerTraits.of(upscaler).receptive_radius is None or for_stream(upscaler, model_of_plugin(spec)) is upscaler:
         return
     from srpipe.frames import Frame
 

@@ -2508,7 +2508,7 @@ class PyAVSink(Sink):
         self.to_stdout = location == "-"
         if self.to_stdout and sys.stdout is None:
             raise SrpipeError("standard output is closed; name an output file with -o")
-        self.output = None if self.to_stdout else AtomicOutput(Path(location), options.overwrite)
+        self.output = None if self.to_stdout else AtomicOutput(location, options.overwrite)
         # Standard output, FIFOs and devices are written as a stream, in a format that needs no seeking.
         # A video named .png is an animated PNG (open_sink lets only those through), which FFmpeg
         # would take for a numbered picture sequence by that name alone

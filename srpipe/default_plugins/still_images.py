@@ -22,12 +22,16 @@ def open_source(location, options):
 def open_sink(location, source, options):
     if source.kind != "image":
         return None
-    if location != "-" and not (is_image_path(location) or writes_through(location)):
-        raise SrpipeError(f"{source.location} is an image; name the output .png, .jpg, .webp, .bmp or .tif, "
-                          "or - for standard output")
     from srpipe.images import ImageSink, ImageSource
 
     if not isinstance(source, ImageSource):
-        raise SrpipeError(f"{source.location} is an image from a plugin; srpipe's image writer takes only images "
-                          "it read itself: write it as a video (.mkv), or give the plugin a sink of its own")
+        # A plugin's picture lacks what the image writer copies from the file it read (its header:
+        # colour profile, density, bit depth); the video writer takes it as a one-frame video.
+        if is_image_path(location):
+            raise SrpipeError(f"{source.location} is an image from a plugin; srpipe's image writer takes only images "
+                              "it read itself: write it as a video (.mkv), or give the plugin a sink of its own")
+        return None
+    if location != "-" and not (is_image_path(location) or writes_through(location)):
+        raise SrpipeError(f"{source.location} is an image; name the output .png, .jpg, .webp, .bmp or .tif, "
+                          "or - for standard output")
     return ImageSink(location, source, options)

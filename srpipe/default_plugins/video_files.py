@@ -16,8 +16,11 @@ def open_source(location, options):
 
 @hookimpl(trylast=True)
 def open_sink(location, source, options):
-    if source.kind != "video":
+    from srpipe.images import ImageSource
+
+    if isinstance(source, ImageSource):  # srpipe's own pictures: still_images writes them
         return None
+    # A plugin's picture (kind "image") is written as a one-frame video.
     if location != "-" and is_image_path(location) and not _animated_png(location, source):
         if source.location == "-":  # a picture piped in is video too: still images are read from files (header, EXIF)
             raise SrpipeError(f"standard input is read as video (a stream), so the output {location} cannot be an "

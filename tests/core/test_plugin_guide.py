@@ -89,13 +89,15 @@ def frame_sizes(path) -> list[tuple[int, int]]:
 
 
 def test_model_example_upscales_a_clip(plugin, tmp_path):
-    _, pm = plugin("srpipe_repeat")
+    example, pm = plugin("srpipe_repeat")
     spec = collect_models(pm).get("repeat")
     assert (spec.plugin, spec.scales, spec.default_scale, spec.uses_gpu) == ("srpipe_repeat", (2, 3, 4), 2, False)
     clip = make_test_video(tmp_path / "in.mkv", frames=3, pix_fmt="yuv420p10le", codec="ffv1", audio=False)
     result = upscale(str(clip), model="repeat", scale=3, pm=pm)
     assert (result.output, result.device, result.stats.frames_out) == (str(tmp_path / "in_x3.mkv"), "cpu", 3)
     assert frame_sizes(result.output) == [(192, 144)] * 3
+    # a backend it named was never shown (only a model with accepts_backend reports one)
+    assert result.backend is None and getattr(example.RepeatUpscaler, "backend", None) is None
 
 
 def test_command_example_runs_in_the_cli(plugin, process_wide):

@@ -21,7 +21,9 @@ from media import upscale_plugin_frames, video_info
 from plugin_helpers import fake_plugin
 
 # hostile:MODE, a source of four 64x48 frames (declared) at 25 fps that breaks the contract as MODE
-# says; outputs *.refuse that no plugin takes, and *.failabort, written by a sink whose abort fails.
+# says (closefails: its close raises; closefails-fail: its items too); picture:, one such frame as
+# a picture (kind "image"); outputs *.refuse that no plugin takes, and *.failabort, written by a
+# sink whose abort fails.
 SOURCES = '''
 from fractions import Fraction
 
@@ -58,12 +60,25 @@ class Hostile(Source):
                 print(f"DEBUG: reading frame {index}")
             if self.mode == "packet" and index == 1:
                 yield "not a packet"
-            if self.mode == "fail" and index == 2:
+            if self.mode.endswith("fail") and index == 2:
                 raise SrpipeError(f"{self.location} fails at frame 3")
             width, height = {"huge": (2000, 2000), "small": (32, 24), "undeclared": (200, 150),
                              "shrinks": (64, 48) if index < 2 else (32, 24),
                              "grows": (64, 48) if index < 2 else (80, 60)}.get(self.mode, (64, 48))
             yield self.frame(index, width, height)
+
+    def close(self):
+        if self.mode.startswith("closefails"):
+            raise RuntimeError("close exploded")
+
+
+class Picture(Hostile):
+    """One picture: a plugin's image, which srpipe's image writer does not take."""
+
+    kind, default_suffix = "image", ".png"
+
+    def items(self):
+        yield self.frame(0)
 
 
 class AbortFails(Sink):
@@ -84,6 +99,8 @@ class AbortFails(Sink):
 def open_source(location, options):
     if location.startswith("junk:"):
         return "not a source"
+    if location.startswith("picture:"):
+        return Picture(location)
     return Hostile(location) if location.startswith("hostile:") else None
 
 
@@ -551,3 +568,78 @@ def test_opening_takes_frozen_sources_and_wrappers_and_makes_a_system_exit_the_p
     assert Wraps.seen == [source]
     with pytest.raises(PluginExit):
         open_source(pm, "exit:", SourceOptions())
+
+
+# 8. A plugin's picture, and a source whose close fails -------------------------------------------
+
+
+def test_a_plugins_picture_is_written_as_a_video_and_an_image_name_is_refused_pointing_there(sources_site, tmp_path):
+    """Every output was refused: a video's name for being no image's (.png...), and an image's
+    for coming from a plugin, whose error said to write it as a video (.mkv)."""
+    for name in ("out.mkv", "out.mp4"):
+        done = upscale_hostile(sources_site, "picture:", "-o", tmp_path / name)
+        assert done.returncode == 0, done.stderr.decode()
+        written = video_info(tmp_path / name)
+        assert (written["width"], written["height"], len(written["luma"])) == (128, 96, 1)
+    streamed = upscale_hostile(sources_site, "picture:", "-o", "-", "--format", "matroska")
+    assert streamed.returncode == 0 and streamed.stdout.startswith(b"\x1a\x45\xdf\xa3"), streamed.stderr.decode()
+    assert_one_line_error(upscale_hostile(sources_site, "picture:", "-o", tmp_path / "out.png"),
+                          "picture: is an image from a plugin; srpipe's image writer takes only images it read itself: "
+                          "write it as a video (.mkv)")
+    assert listing(tmp_path) == ["out.mkv", "out.mp4"]
+
+
+def test_a_source_whose_close_fails_is_warned_of_and_its_finished_output_kept(sources_site, tmp_path):
+    """The run failed (exit 1, "unexpected RuntimeError ... close exploded"), printing no --json,
+    and left the complete output in place."""
+    done = upscale_hostile(sources_site, "hostile:closefails", "-o", tmp_path / "out.mkv", "--json")
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stderr.decode().splitlines() == [
+        "Warning: source Hostile (hostile:closefails) of plugin 'hostile_sources' (1.0) could not close: "
+        "RuntimeError: close exploded"]
+    assert json.loads(done.stdout)["frames"] == 4
+    assert len(video_info(tmp_path / "out.mkv")["luma"]) == 4
+    # a run that fails tells its own error, not the close's
+    failed = upscale_hostile(sources_site, "hostile:closefails-fail", "-o", tmp_path / "failed.mkv")
+    assert_one_line_error(failed, "Error: hostile:closefails-fail fails at frame 3")
+    assert "could not close: RuntimeError: close exploded" in failed.stderr.decode()
+    assert listing(tmp_path) == ["out.mkv"]
+
+
+def test_a_network_output_no_sink_plugin_takes_is_told_as_given(sources_site, tmp_path):
+    """With a plugin's open_sink installed, it said "output rtmp:/example.org/live ...": one slash."""
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2)
+    assert_one_line_error(upscale_hostile(sources_site, clip, "-o", "rtmp://example.org/live"),
+                          "Error: output rtmp://example.org/live is a network address; srpipe writes files")
+    assert listing(tmp_path) == ["clip.mp4"]
+
+
+BROKEN_MODEL = '''
+from srpipe import hookimpl
+from srpipe.errors import NonFiniteOutput
+from srpipe.models import ModelSpec
+
+
+class Broken:
+    scale = 2
+
+    def upscale(self, luma, *, bit_depth, full_range):
+        raise NonFiniteOutput("the network gave NaN")
+
+
+@hookimpl
+def register_models(register):
+    register(ModelSpec(name="bad-nan", scales=(2,), description="", load=lambda **kw: Broken(), uses_gpu=False))
+'''
+
+
+def test_a_model_that_gives_nan_is_told_as_the_guide_quotes_it(tmp_path):
+    """The message had a comma the guide's quote has not ("(--weights), or use another model")."""
+    site = fake_plugin(tmp_path / "site", "broken_model", BROKEN_MODEL)
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2)
+    done = run_srpipe("upscale", clip, "-m", "bad-nan", "-o", tmp_path / "out.mp4", env={"PYTHONPATH": str(site)})
+    assert_one_line_error(done, "Error: model 'bad-nan' is broken: the network gave NaN; check its weights (--weights) "
+                                "or use another model")
+    assert "Error: model 'M' is broken: <message>; check its weights (--weights) or use another model" in \
+        (REPO / "docs" / "plugins.md").read_text()
+    assert listing(tmp_path) == ["clip.mp4", "site"]

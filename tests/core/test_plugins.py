@@ -9,6 +9,7 @@ import sys
 from fractions import Fraction
 
 import pytest
+from test_faults import assert_one_line_error
 
 from srpipe import hookspecs
 from srpipe.errors import SrpipeError
@@ -104,6 +105,41 @@ def test_plugin_that_raises_or_returns_junk_is_skipped(tmp_path, body, reason):
     assert {"bicubic", "lanczos"} <= set(models)
 
 
+LISTED_PLUGIN = """
+from srpipe import hookimpl
+from srpipe.backends import Backend
+from srpipe.models import ModelSpec
+
+
+@hookimpl
+def register_models(register):
+    register(ModelSpec(name="listed-box", scales=(2, 3, 4), default_scale=3, description="box blur r1",
+                       load=None, uses_gpu=False))
+
+
+@hookimpl
+def register_backends(register):
+    register(Backend(name="listed-engine", devices=("cpu",), priority=7, is_available=lambda: False, prepare=None,
+                     description="an engine"))
+"""
+
+
+def test_the_text_listings_show_the_default_scale_and_the_backends_priority(tmp_path):
+    """The guide promised both; "x2,3,4" left out the default, and no column gave the priority."""
+    env = {"PYTHONPATH": str(fake_plugin(tmp_path / "site", "listed", LISTED_PLUGIN))}
+    models = run_srpipe("models", "list", env=env).stdout.decode().splitlines()
+    assert re.split(r"  +", models[0]) == ["name", "kind", "scales (*default)", "plugin", "description"]
+    assert [re.split(r"  +", line) for line in models if line.startswith("listed-box ")] == [
+        ["listed-box", "upscaler", "x2,3*,4", "listed", "box blur r1"]]
+    assert any(re.split(r"  +", line)[:3] == ["espcn-x3", "upscaler", "x3"] for line in models)  # one scale: no mark
+    backends = run_srpipe("models", "backends", env=env).stdout.decode().splitlines()
+    assert re.split(r"  +", backends[0]) == ["name", "devices", "priority", "available", "plugin", "description"]
+    assert [re.split(r"  +", line) for line in backends if line.startswith("listed-engine ")] == [
+        ["listed-engine", "cpu", "7", "no", "listed", "an engine"]]
+    # the columns line up under the header
+    assert [line.index("  listed  ") + 2 for line in models if line.startswith("listed-box ")] == [
+        models[0].index("plugin")]
+
 BROKEN_BACKENDS = """
 from srpipe import hookimpl
 from srpipe.backends import Backend
@@ -137,6 +173,7 @@ def test_a_broken_backend_is_named_and_skipped_and_the_others_run(tmp_path):
            "ModuleNotFoundError: No module named 'libthatdoesnotexist'" in stderr
     assert "ValueError: backend 'wordy' has priority 'high'; give a number" in stderr
     assert run_srpipe("--version", env=env).returncode == 0
+
     clip = make_test_video(tmp_path / "in.mp4", frames=2)
     done = run_srpipe("upscale", clip, "-m", "espcn", "-q", env=env)  # auto passes over it
     assert done.returncode == 0, done.stderr.decode()
@@ -804,6 +841,18 @@ def test_an_entry_point_that_takes_a_loaded_plugins_name_is_named_and_skipped(tm
     assert "9.9" not in done.stdout.decode()
 
 
+def test_two_entry_points_of_one_module_load_it_once_and_the_second_is_told_in_a_line(tmp_path):
+    """The second was told with pluggy's whole registry, some 2,100 characters on every command."""
+    site = fake_plugin(tmp_path / "site", "dup_module", "")
+    _entry_point(site, "dup_dist", "dupb", "dup_module")  # another distribution's name for the same module
+    done = run_srpipe("plugins", env={"PYTHONPATH": str(site)})
+    assert done.returncode == 0
+    warnings = done.stderr.decode().splitlines()
+    assert len(warnings) == 1 and re.fullmatch(
+        r"Warning: plugin '(dup_module|dupb)' \(dup_module\) is already loaded as plugin '(?!\1)(dup_module|dupb)' "
+        r"and is skipped; ask its author to drop one of the two entry points", warnings[0]), warnings
+
+
 TWO_HOOKS = """
 from srpipe import hookimpl
 from srpipe.models import ModelSpec
@@ -1289,10 +1338,48 @@ def test_a_batch_workers_stop_while_a_plugin_loads_is_no_fault_of_the_plugin():
         raise Stop(143)
 
     with pytest.raises(Stop):
-        _register(pm, "stopped", stopped)
+        _register(pm, "stopped", "stopped", stopped)
 
     def exiting():
         raise SystemExit(3)
 
     with pytest.warns(UserWarning, match="plugin 'exiting' could not be loaded and is skipped: SystemExit: 3"):
-        assert _register(pm, "exiting", exiting) is False
+        assert _register(pm, "exiting", "exiting", exiting) is False
+
+
+# A model whose for_stream gives what STREAMS says: None, or an upscaler of another scale
+WRONG_STREAM_PLUGIN = '''
+import os
+
+from srpipe import hookimpl
+from srpipe.models import ModelSpec
+
+
+class Repeat:
+    def __init__(self, scale):
+        self.scale = scale
+
+    def upscale(self, luma, *, bit_depth, full_range):
+        return luma.repeat(self.scale, axis=1).repeat(self.scale, axis=2)
+
+    def for_stream(self):
+        return None if os.environ["STREAMS"] == "none" else Repeat(3)
+
+
+@hookimpl
+def register_models(register):
+    register(ModelSpec(name="wrong-stream", scales=(2,), description="", load=lambda **kw: Repeat(2), uses_gpu=False))
+'''
+
+
+@pytest.mark.parametrize("gives, told", [("none", "None"), ("x3", "a Repeat of scale 3")])
+def test_a_for_stream_that_gives_no_upscaler_of_the_scale_is_told_naming_model_and_plugin(tmp_path, gives, told):
+    """It said "Repeat.for_stream() gave a NoneType of scale None ...", naming neither."""
+    site = fake_plugin(tmp_path / "site", "wrong_stream", WRONG_STREAM_PLUGIN)
+    clip = make_test_video(tmp_path / "clip.mp4", frames=3, audio=False)
+    env = {"PYTHONPATH": str(site), "STREAMS": gives}
+    for command in (["upscale", clip, "-o", tmp_path / "out.mp4"], ["live", "--source", clip, "--no-window"]):
+        done = run_srpipe(*command, "-m", "wrong-stream", env=env)
+        assert_one_line_error(done, f"Error: the for_stream() of model 'wrong-stream' of plugin 'wrong_stream' gave "
+                                    f"{told}, not an x2 upscaler; report it to the plugin's authors")
+    assert not (tmp_path / "out.mp4").exists()

@@ -312,3 +312,24 @@ def test_a_plugin_importing_old_names_warns_its_own_tests(old_style_site, monkey
         "srpipe.nn.espcn.ESPCN moved to srpipe.default_plugins.espcn.network.ESPCN",
         "srpipe.nn.espcn.ESPCNConfig moved to srpipe.default_plugins.espcn.network.ESPCNConfig"]
     assert {w.filename for w in caught if "moved to" in str(w.message)} == {plugin.__file__}
+
+
+def test_the_guide_promises_through_the_old_paths_only_what_they_keep():
+    """It promised every name taken from an old module, and internal helpers removed since
+    (split_holdout, DEGRADATIONS, parse_input_size...) raised ImportError."""
+    start, end = section(GUIDE.read_text(), MOVED_SECTION)
+    text = " ".join(GUIDE.read_text()[start:end].split())
+    kept = re.search(r"kept there until 0\.3: (.*?), from the old modules", text)
+    assert kept, "the guide no longer says which names the old paths keep"
+    table = {old: new for old, new in re.findall(r"^\| `(srpipe[\w.]+)`[^|]*\| `(srpipe[\w.]+)`", GUIDE.read_text(),
+                                                  re.MULTILINE)}
+    for name in re.findall(r"`(\w+)`", kept[1]):
+        olds = [old for old, new in table.items() for module in MOVED[old] if hasattr(importlib.import_module(module),
+                                                                                     name)]
+        assert olds, f"the guide promises {name}, which no old module gives"
+        with pytest.warns(DeprecationWarning, match=f"{re.escape(olds[0])}.{name} moved to"):
+            getattr(importlib.import_module(olds[0]), name)
+    gone = re.search(r"`from (srpipe[\w.]+) import (\w+)` raises `ImportError`", text)
+    assert gone, "the guide no longer gives a removed helper as an example"
+    with pytest.raises(ImportError):
+        exec(f"from {gone[1]} import {gone[2]}", {})

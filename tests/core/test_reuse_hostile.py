@@ -10,6 +10,9 @@ import pytest
 from srpipe.reuse import ReusePolicy, TileReuse
 from tests.core.test_reuse import BoxUpscaler, Nearest, frames_of
 from tests.media import video_info
+from tests.plugin_helpers import fake_plugin
+
+from conftest import run_srpipe
 
 
 def box(frame, radius=3):
@@ -196,8 +199,9 @@ def test_an_upscaler_whose_for_stream_gives_another_scale_is_refused():
             changed.scale = 3
             return changed
 
-    with pytest.raises(SrpipeError, match=r"Changeling.for_stream\(\) gave a BoxUpscaler of scale 3, not an x2"):
-        for_stream(Changeling())
+    with pytest.raises(SrpipeError, match=r"^the for_stream\(\) of model 'box' gave a BoxUpscaler of scale 3, not an "
+                                          r"x2 upscaler; report it to the plugin's authors$"):
+        for_stream(Changeling(), "model 'box'")
 
 
 class GivingFlat(Nearest):
@@ -245,3 +249,64 @@ def test_a_flat_paths_samples_over_the_bit_depth_are_clipped_with_a_warning():
                                          r"10-bit value; they were clipped$"):
         out = flat_then_moved(GivingFlat(lambda out, luma: out * 16), bit_depth=10)  # 0..4095 as from 12-bit
     assert out.max() <= 1023 and (out[:, :64] == 1023).all()
+
+
+# A pointwise upscaler (radius 0, each pixel repeated) whose flat path fills each crop with its
+# rounded mean: equal to it where the input the model reads for a tile spans at most 8.
+POINTWISE_PLUGIN = """
+import numpy as np
+
+from srpipe import hookimpl
+from srpipe.models import ModelSpec
+
+
+class MeanFill:
+    scale = 2
+
+    def upscale(self, luma, *, bit_depth, full_range):
+        means = np.rint(luma.mean(axis=(1, 2), keepdims=True)).astype(luma.dtype)
+        return np.broadcast_to(means, (luma.shape[0], luma.shape[1] * 2, luma.shape[2] * 2)).copy()
+
+
+class Repeat:
+    scale = 2
+    receptive_radius = 0
+    flat_path = MeanFill()
+
+    def upscale(self, luma, *, bit_depth, full_range):
+        return luma.repeat(2, axis=1).repeat(2, axis=2)
+
+
+@hookimpl
+def register_models(register):
+    register(ModelSpec(name="pointwise", scales=(2,), description="each pixel repeated", load=lambda **kw: Repeat(),
+                       uses_gpu=False))
+"""
+
+
+def test_a_pointwise_models_textured_tiles_do_not_take_its_flat_path(tmp_path):
+    """At radius 0 each pixel's support is the pixel, always flat: every tile due went the flat
+    way, and noise came out as its tiles' means (up to 117 code values from --exact's)."""
+    site = fake_plugin(tmp_path / "site", "pointwise_plugin", POINTWISE_PLUGIN)
+    rng = np.random.default_rng(0)
+    noise = rng.integers(16, 236, (64, 96), dtype=np.uint8)
+    clip = tmp_path / "square.mkv"
+    with av.open(str(clip), "w") as container:  # a square moving over still noise: its tiles are due
+        stream = container.add_stream("ffv1", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "gray"
+        for index in range(6):
+            picture = noise.copy()
+            picture[24:40, 8 + 8 * index:24 + 8 * index] = 200
+            frame = av.VideoFrame.from_ndarray(picture, format="gray")
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    runs = {}
+    for name, options in (("reused", []), ("exact", ["--exact"])):
+        done = run_srpipe("upscale", clip, "-m", "pointwise", "-o", tmp_path / f"{name}.mkv", "--codec", "ffv1",
+                          "--json", *options, env={"PYTHONPATH": str(site)})
+        assert done.returncode == 0, done.stderr.decode()
+        runs[name] = json.loads(done.stdout)
+    assert runs["reused"]["reuse"]["reused"] > 0.5  # the tile reuse ran
+    for reused, exact in zip(*(video_info(tmp_path / f"{name}.mkv")["luma"] for name in ("reused", "exact"))):
+        np.testing.assert_array_equal(reused, exact)

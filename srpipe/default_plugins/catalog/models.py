@@ -15,7 +15,7 @@ def models():
 @models.command("list")
 @json_option
 def list_models(as_json):
-    """List models: name, kind, scales, plugin and description."""
+    """List models: name, kind, scales (* marks the default), plugin and description."""
     from srpipe.plugins import collect_models, get_plugin_manager
 
     rows = [
@@ -26,10 +26,24 @@ def list_models(as_json):
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    width = max((len(r["name"]) for r in rows), default=4)
-    for r in rows:
-        scales = "x" + ",".join(str(s) for s in r["scales"]) if r["scales"] else "-"
-        click.echo(f"{r['name']:<{width}}  {r['kind']:<10} {scales:<8} {r['plugin']:<26} {r['description']}")
+    _table(("name", "kind", "scales (*default)", "plugin", "description"),
+           [(r["name"], r["kind"], _scales(r["scales"], r["default_scale"]), r["plugin"], r["description"])
+            for r in rows])
+
+
+def _scales(scales: list[int], default: int | None) -> str:
+    """``x2,3*,4``: the scales, the default marked where there is a choice; ``-`` for none."""
+    if not scales:
+        return "-"
+    return "x" + ",".join(f"{s}*" if s == default and len(scales) > 1 else str(s) for s in scales)
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    """``rows`` under ``header``, each column as wide as its widest cell; the last (a
+    description) runs on as it is."""
+    widths = [max(len(row[column]) for row in (header, *rows)) for column in range(len(header) - 1)]
+    for row in (header, *rows):
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
 
 
 @models.command("backends")
@@ -47,6 +61,6 @@ def list_backends(as_json):
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    for r in rows:
-        state = "available" if r["available"] else "not available"
-        click.echo(f"{r['name']:<14} {','.join(r['devices']):<9} {state:<14} {r['plugin']:<35} {r['description']}")
+    _table(("name", "devices", "priority", "available", "plugin", "description"),
+           [(r["name"], ",".join(r["devices"]), str(r["priority"]), "yes" if r["available"] else "no", r["plugin"],
+             r["description"]) for r in rows])

@@ -221,7 +221,7 @@ def evaluate(model, data, video, scale, weights, device, downscale, degrade, crf
     from srpipe.backends import load_upscaler
     from srpipe.device import resolve_device
     from srpipe.errors import SrpipeError
-    from srpipe.models import for_stream
+    from srpipe.models import for_stream, model_of_plugin
     from srpipe.plugins import collect_backends, collect_models, get_plugin_manager
 
     if (data is None) == (video is None):
@@ -273,7 +273,8 @@ def evaluate(model, data, video, scale, weights, device, downscale, degrade, crf
 
     def as_upscale_runs_it(luma):  # each picture a stream of its own
         with plugin_code(f"model {model!r}"):  # its prints, working folder and handlers: as upscale's
-            picture = for_picture(for_stream(upscaler), f"model {model!r}", exact=score == "exact")
+            picture = for_picture(for_stream(upscaler, model_of_plugin(spec)), f"model {model!r}",
+                                  exact=score == "exact")
             return checked_upscale(picture, luma, upscaler.scale, 8, False, f"model {model!r}")
 
     report = evaluate_folder(data, upscaler.scale, as_upscale_runs_it,

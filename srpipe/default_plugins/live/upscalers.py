@@ -6,7 +6,7 @@ import warnings
 
 from srpipe.backends import AUTO, BackendRegistry, load_upscaler
 from srpipe.errors import SrpipeError
-from srpipe.models import ModelRegistry, Upscaler, for_stream
+from srpipe.models import ModelRegistry, Upscaler, for_stream, model_of_plugin
 from srpipe.plugins import collect_backends, get_plugin_manager
 from srpipe.reuse import TileReuse, with_reuse
 from srpipe.upscaling import reuses_tiles
@@ -48,7 +48,7 @@ class UpscalerCycle:
             self.index = (self.index + 1) % len(self.names)
             name = self.name
             if name in self._loaded:  # a model that keeps earlier frames starts again: those are from before the switch
-                self._loaded[name] = for_stream(self._loaded[name])
+                self._loaded[name] = for_stream(self._loaded[name], model_of_plugin(self.registry.get(name)))
                 return name
             try:
                 self._loaded[name] = self._load(name)
@@ -60,7 +60,7 @@ class UpscalerCycle:
 
     def _load_spec(self, spec, weights: str | None) -> Upscaler:
         upscaler = for_stream(load_upscaler(spec, self.backends, scale=self.scale, device=self.device, weights=weights,
-                                            backend=self.backend, exact=self.exact))
+                                            backend=self.backend, exact=self.exact), model_of_plugin(spec))
         if reuses_tiles(upscaler, self.device, self.exact):
             upscaler = with_reuse(upscaler, name=spec.name)
         if isinstance(upscaler, TileReuse) and self.frame_size:

@@ -99,15 +99,15 @@ def test_a_temporal_network_started_from_a_single_frame_one_computes_what_it_doe
 def test_each_stream_has_its_own_earlier_frames_and_batches_do_not_matter():
     upscaler = ESPCNUpscaler(make_checkpoint(temporal_network()), "cpu", batch_size=2)
     clip_a, clip_b = pan([(1, 1), (2, 0), (0, 2)]), pan([(0, -1), (1, 2), (2, 2)], seed=3)
-    alone = for_stream(upscaler).upscale(clip_b, bit_depth=8, full_range=False)
-    stream = for_stream(upscaler)
+    alone = for_stream(upscaler, "model 'espcn'").upscale(clip_b, bit_depth=8, full_range=False)
+    stream = for_stream(upscaler, "model 'espcn'")
     stream.upscale(clip_a, bit_depth=8, full_range=False)
     after_a = stream.upscale(clip_b, bit_depth=8, full_range=False)
     assert not (after_a[0] == alone[0]).all()  # the same stream goes on from clip_a's last frames
-    fresh = for_stream(upscaler)
+    fresh = for_stream(upscaler, "model 'espcn'")
     assert (fresh.upscale(clip_a, bit_depth=8, full_range=False)[-1] ==
-            for_stream(upscaler).upscale(clip_a, bit_depth=8, full_range=False)[-1]).all()
-    split = for_stream(upscaler)
+            for_stream(upscaler, "model 'espcn'").upscale(clip_a, bit_depth=8, full_range=False)[-1]).all()
+    split = for_stream(upscaler, "model 'espcn'")
     parts = np.concatenate([split.upscale(clip_b[:1], bit_depth=8, full_range=False),
                             split.upscale(clip_b[1:], bit_depth=8, full_range=False)])
     assert (parts == alone).all()
@@ -124,7 +124,7 @@ def test_a_temporal_upscaler_is_not_run_by_tile_reuse():
     assert traits.receptive_radius is None and traits.flat_path is None and traits.for_stream is not None
     assert not reuses_tiles(upscaler, "cpu", exact=False)
     single = ESPCNUpscaler(make_checkpoint(temporal_network(frames=1)), "cpu")
-    assert for_stream(single) is single and reuses_tiles(single, "cpu", exact=False)
+    assert for_stream(single, "model 'espcn'") is single and reuses_tiles(single, "cpu", exact=False)
 
 
 def test_srpipe_upscale_runs_a_temporal_checkpoint_on_video_and_on_an_image(tmp_path, cli_run):
@@ -220,7 +220,7 @@ def test_live_gives_a_temporal_model_a_fresh_window_each_time_it_is_switched_to(
     cycle.next()
     assert cycle.name == "temporal"
     after_switch = cycle.upscaler.upscale(clip_b[:1], bit_depth=8, full_range=False)
-    fresh = for_stream(loaded).upscale(clip_b[:1], bit_depth=8, full_range=False)
+    fresh = for_stream(loaded, "model 'espcn'").upscale(clip_b[:1], bit_depth=8, full_range=False)
     assert (after_switch == fresh).all()  # nothing from before the switch
 
 
