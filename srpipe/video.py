@@ -1425,10 +1425,11 @@ class PyAVSource(Source):
     def _ended_by(self, exc: Exception) -> av.Packet:
         """A stream a server closed without saying how long it is ends in an input/output error,
         which FFmpeg's own command takes for the end, as is taken here (with a warning); anything
-        else stops the run. A recording (it has a duration) whose server said its size and that
-        broke off before that stops it too, unless damaged frames are skipped (then its lost
-        frames are counted so); a live stream with a made-up size (some cameras') ends there as
-        the first. The empty packet that flushes the decoder of what it holds."""
+        else stops the run. A stream whose server said its size and that broke off before that
+        stops it too (FFmpeg's HTTP reader calls it an input/output error: "Stream ends
+        prematurely"), whether its duration is known or not (MPEG-TS from a server that does not
+        seek), unless damaged frames are skipped (then the lost frames that its header's end
+        tells are counted so). The empty packet that flushes the decoder of what it holds."""
         reason = getattr(exc, "strerror", None) or str(exc)
         if not (is_network(self.location) and getattr(exc, "errno", None) == errno.EIO):
             hint = "check the file or the connection"
@@ -1436,7 +1437,7 @@ class PyAVSource(Source):
                 hint = ("an MP4 or MOV read from a pipe needs its index first (ffmpeg -movflags +faststart); "
                         "give the file itself")
             raise SrpipeError(f"cannot read {self.location} ({reason}); {hint}") from exc
-        size = self._served_size() if (self.container.duration or 0) > 0 else None
+        size = self._served_size()
         if size is None:  # told once the frames are counted: where the header states more, it broke off
             self._closed_without_length = reason
         else:

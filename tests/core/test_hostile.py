@@ -363,6 +363,17 @@ def test_a_stream_that_breaks_off_before_the_length_it_said_is_one_line(tmp_path
     assert 0 < kept < 60 and f"{60 - kept} damaged frames of {url} were skipped" in done.stderr.decode()
 
 
+def test_a_stream_of_unknown_duration_that_breaks_off_before_the_length_it_said_is_one_line(tmp_path):
+    """MPEG-TS from a server that does not seek has no duration: the break-off was taken for the end
+    of a stream that said no length, and half the frames were upscaled with exit 0."""
+    clip = make_test_video(tmp_path / "clip.ts", frames=60, audio=False)
+    port = closing_server(http_payload(clip, 0.5, say_length=True))
+    url = f"http://127.0.0.1:{port}/clip.ts"
+    assert_one_line_error(run_srpipe("upscale", url, "-o", tmp_path / "out.mkv"),
+                          f"{url} broke off", f"said {clip.stat().st_size} bytes", "try again")
+    assert os.listdir(tmp_path) == [clip.name]
+
+
 @pytest.mark.parametrize("via, share", [("stdin", 0.5), ("fifo", 0.5), ("stdin", 0.0)])
 def test_a_stalled_pipe_times_out_with_timeout(tmp_path, via, share):
     """FFmpeg does not ask its interrupt callback while a pipe read blocks: --timeout was ignored there."""
