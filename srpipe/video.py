@@ -1908,6 +1908,15 @@ def ffmpeg_log(level: int, *, local: bool) -> Iterator[list[tuple[int, str, str]
                 av.logging.set_level(max(_log_levels) if _log_levels else _level_before)
 
 
+def write_error(location: str, exc: Exception) -> SrpipeError | BrokenPipeError:
+    """What a failed write to ``location`` raises. A reader that closed its pipe (standard output,
+    a FIFO) is no error: a BrokenPipeError, on which the command line ends quietly, like other tools."""
+    if isinstance(exc, BrokenPipeError):
+        return BrokenPipeError(errno.EPIPE, f"the reader of {location} closed it")
+    reason = getattr(exc, "strerror", None) or str(exc)
+    return SrpipeError(f"cannot write {location}: {reason}; check free space and permissions")
+
+
 def encoder_refusal(stream, exc: av.FFmpegError, logs=(), hint: str = "check --codec, --crf, --preset") -> SrpipeError:
     """One line for an encoder that refused to open or encode: its own reason where it logged one,
     else FFmpeg's, without the error number and the C call; ``hint`` says what to change. An odd
@@ -2881,12 +2890,7 @@ class PyAVSink(Sink):
             raise self.file.interrupted
 
     def _write_error(self, exc: Exception) -> SrpipeError | BrokenPipeError:
-        """What a failed write raises. A reader that closed its pipe (standard output, a FIFO)
-        is no error: a BrokenPipeError, on which the command line ends quietly, like other tools."""
-        if isinstance(exc, BrokenPipeError):
-            return BrokenPipeError(errno.EPIPE, f"the reader of {self.location} closed it")
-        reason = getattr(exc, "strerror", None) or str(exc)
-        return SrpipeError(f"cannot write {self.location}: {reason}; check free space and permissions")
+        return write_error(self.location, exc)
 
     def write_packet(self, packet: av.Packet) -> None:
         if not isinstance(packet, av.Packet):  # what a plugin's source yields beside its frames

@@ -22,6 +22,7 @@ from srpipe.video import (
     scheduling_kept,
     streamed_format,
     tag_video_stream,
+    write_error,
 )
 
 HINT = "check --codec, --crf, --preset"  # what sets up the recording's encoder
@@ -131,7 +132,7 @@ class Recorder:
         except (OSError, av.FFmpegError) as exc:
             if self.file is not None and self.file.interrupted:  # Ctrl-C in a write to a FIFO
                 raise self.file.interrupted from None
-            raise SrpipeError(f"cannot write {self.path}: {exc}; check free space and permissions") from exc
+            raise write_error(str(self.path), exc) from exc
 
     def finish(self) -> None:
         """Flush and move the recording to its name (nothing is kept if nothing was shown)."""
@@ -143,7 +144,7 @@ class Recorder:
             try:
                 self._close()  # writes the trailer
             except (OSError, av.FFmpegError) as exc:
-                raise SrpipeError(f"cannot write {self.path}: {exc}; check free space and permissions") from exc
+                raise write_error(str(self.path), exc) from exc
             self.output.commit()
         except BaseException:  # a second Ctrl-C, a full disk: nothing half-written is left
             self.abort()

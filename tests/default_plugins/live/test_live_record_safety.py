@@ -12,7 +12,7 @@ import pytest
 
 from srpipe.testing import make_test_video
 
-from conftest import FifoReader
+from conftest import FifoReader, open_fifo
 
 
 def live(tmp_path, source, record, stdin=subprocess.DEVNULL):
@@ -106,6 +106,19 @@ def test_a_recording_into_a_fifo_is_streamed_as_upscale_streams(tmp_path):
     (tmp_path / "received.mkv").write_bytes(received)
     with av.open(str(tmp_path / "received.mkv")) as container:
         assert sum(1 for _ in container.decode(video=0)) > 0
+
+
+def test_a_recording_fifos_reader_that_leaves_ends_live_quietly(tmp_path):
+    """As upscale ends: it was 'cannot write ...: Broken pipe; check free space and permissions', exit 1."""
+    make_test_video(tmp_path / "clip.mp4", frames=60, width=160, height=96, audio=False)
+    os.mkfifo(tmp_path / "stream.mkv")
+    process = subprocess.Popen([sys.executable, "-m", "srpipe", "live", "--source", "clip.mp4", "--no-window",
+                                "--record", "stream.mkv", "-y"], cwd=tmp_path, stderr=subprocess.PIPE)
+    with open_fifo(tmp_path / "stream.mkv", "rb", process) as reader:
+        assert len(reader.read(2000)) == 2000
+    assert process.wait(timeout=120) == 0
+    assert process.stderr.read() == b""
+    assert sorted(os.listdir(tmp_path)) == ["clip.mp4", "stream.mkv"]
 
 
 class _FullDisk:
