@@ -2426,7 +2426,9 @@ def streamed_format(location: str, container_format: str | None, instead: str) -
     chosen = container_format or SUFFIX_FORMATS.get(Path(location).suffix.lower()) or "matroska"
     if chosen not in STREAMING_FORMATS:
         where = "standard output" if location == "-" else f"{location} (a {special_kind(location)})"
-        raise SrpipeError(f"{chosen} cannot be streamed to {where}; use {instead}")
+        refusal = f"{chosen} cannot be streamed to {where}" if chosen in av.formats_available else \
+            f"no container format {chosen!r} to write to {where}"
+        raise SrpipeError(f"{refusal}; use {instead}")
     return chosen
 
 

@@ -69,8 +69,14 @@ def upscale(input, output, model, scale, width, height, weights, device, batch_s
       srpipe upscale photo.jpg -m espcn --views 8  # the network on 8 turned views of it
       cat in.ts | srpipe upscale - -o - --format mpegts | ffplay -
     """
-    if views is not None and exact:  # the library refuses it too, for its callers; here before anything is read
+    # The library refuses these too, for its callers; here as usage errors, before anything is read
+    if views is not None and exact:
         raise click.UsageError(f"--exact runs the network once; leave out --views {views} or --exact")
+    from srpipe.outputs import is_stream_location, local_name_hint
+
+    if output is None and is_stream_location(input):
+        raise click.UsageError(f"{'standard input' if input == '-' else input} is a stream; name the output with -o"
+                               + local_name_hint(input))
     if output == "-" and _stdout_is_terminal():
         from srpipe.errors import SrpipeError
 

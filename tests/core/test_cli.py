@@ -233,7 +233,7 @@ def test_a_container_that_refuses_its_header_is_named_not_the_encoder(tmp_path, 
 
 def test_stream_input_needs_an_output_name(tmp_path):
     done = run_srpipe("upscale", "-", input=b"")
-    assert done.returncode == 1 and b"name the output with -o" in done.stderr
+    assert done.returncode == 2 and b"Usage:" in done.stderr and b"name the output with -o" in done.stderr
 
 
 def test_http_url_input(tmp_path):

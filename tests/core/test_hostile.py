@@ -211,6 +211,15 @@ def test_fifo_named_for_a_seeking_container_is_refused(tmp_path, name):
     assert listing(tmp_path) == ["clip.mp4", name]
 
 
+@pytest.mark.parametrize("to", ["-", "/dev/null"])
+def test_a_stream_output_in_a_format_that_does_not_exist_is_told_so(tmp_path, to):
+    """It was told that 'bogus cannot be streamed', as if it were a format that needs seeking."""
+    clip = make_test_video(tmp_path / "clip.mp4", frames=2)
+    assert_one_line_error(run_srpipe("upscale", clip, "-o", to, "--format", "bogus"),
+                          "no container format 'bogus' to write to", "use --format matroska or mpegts")
+    assert listing(tmp_path) == ["clip.mp4"]
+
+
 @pytest.mark.parametrize("kind", ["gif", "flv", "mpeg"])
 def test_formats_that_need_no_seeking_stream_to_standard_output(tmp_path, kind):
     """A GIF to standard output was refused, which FFmpeg writes in one pass."""

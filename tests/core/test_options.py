@@ -170,6 +170,8 @@ def test_help_states_the_output_names_and_the_workers():
     (["inspect", "nosuch", "--input-size", "1,20000,2"], "is larger than inspect runs: at most 64 channels"),
     (["live", "--source", "clip.mp4", "--no-window", "--record", "-"], "--record writes a file"),
     (["live", "--source", "clip.mp4", "--no-window", "--record", "out.png"], "--record out.png: live records video"),
+    (["upscale", "-"], "standard input is a stream; name the output with -o"),
+    (["upscale", "http://127.0.0.1:9/clip.ts"], "http://127.0.0.1:9/clip.ts is a stream; name the output with -o"),
 ])
 def test_a_command_line_that_cannot_work_is_a_usage_error(cli_run, args, message):
     """Options that contradict each other or a value out of range, whatever the files: exit 2 with
