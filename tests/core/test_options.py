@@ -170,6 +170,7 @@ def test_help_states_the_output_names_and_the_workers():
     (["inspect", "nosuch", "--input-size", "1,20000,2"], "is larger than inspect runs: at most 64 channels"),
     (["live", "--source", "clip.mp4", "--no-window", "--record", "-"], "--record writes a file"),
     (["live", "--source", "clip.mp4", "--no-window", "--record", "out.png"], "--record out.png: live records video"),
+    (["live", "--source", "clip.mp4", "--no-window", "--record", ""], "is empty (an unset shell variable?)"),
     (["upscale", "-"], "standard input is a stream; name the output with -o"),
     (["upscale", "http://127.0.0.1:9/clip.ts"], "http://127.0.0.1:9/clip.ts is a stream; name the output with -o"),
 ])

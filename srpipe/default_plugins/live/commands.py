@@ -11,6 +11,7 @@ from srpipe.cli.options import (
     device_option,
     live_exact_option,
     max_pixels_option,
+    not_empty,
     on_decode_error_option,
     overwrite_option,
     recording_codec_options,
@@ -28,6 +29,7 @@ def recording_name(ctx, param, value):
     from srpipe.errors import SrpipeError
 
     if value is not None:
+        not_empty(ctx, param, value)
         try:
             check_recording_name(value)
         except SrpipeError as exc:
