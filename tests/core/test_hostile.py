@@ -105,8 +105,10 @@ def test_a_local_file_named_like_a_url_is_told_how_to_name_it(tmp_path):
     make_test_video(tmp_path / "take1:good.mp4", frames=2, audio=False)
     assert_one_line_error(run_srpipe("upscale", "take1:good.mp4", "-o", "out.mp4", cwd=tmp_path),
                           "Protocol not found", "for the local file of that name write ./take1:good.mp4")
-    assert_one_line_error(run_srpipe("upscale", "take1:good.mp4", cwd=tmp_path),
-                          "is a stream", "write ./take1:good.mp4")
+    done = run_srpipe("upscale", "take1:good.mp4", cwd=tmp_path)  # a URL without -o: a usage error
+    assert done.returncode == 2 and b"Usage:" in done.stderr, done.stderr.decode()
+    assert b"is a stream; name the output with -o; for the local file of that name write ./take1:good.mp4" \
+        in done.stderr
     done = run_srpipe("upscale", "./take1:good.mp4", "-q", cwd=tmp_path)
     assert done.returncode == 0, done.stderr.decode()
     assert listing(tmp_path) == ["take1:good.mp4", "take1:good_x2.mp4"]
