@@ -14,6 +14,7 @@ import shlex
 import stat
 import struct
 import sys
+import threading
 import warnings
 import zlib
 from dataclasses import dataclass
@@ -246,35 +247,52 @@ class ImageHeader:
 
 
 def image_header(path: str) -> ImageHeader:
-    """The :class:`ImageHeader` of ``path``; the defaults, marked unread, where Pillow cannot read it."""
+    """The :class:`ImageHeader` of ``path``; the defaults, marked unread, where Pillow cannot read
+    it, even past what it need not refuse (:func:`_lenient_pillow`)."""
+    unreadable = (OSError, SyntaxError, ValueError, TypeError, struct.error)
+    try:
+        return _read_header(path)
+    except unreadable:
+        pass
+    try:
+        with _lenient_pillow():
+            return _read_header(path)
+    except unreadable:
+        return ImageHeader(unread=True)
+
+
+def _read_header(path: str) -> ImageHeader:
+    """The header of ``path`` as Pillow reads it, without decoding the picture."""
     from PIL import Image
 
     Image.MAX_IMAGE_PIXELS = None  # srpipe checks sizes itself (--max-pixels); Pillow's check would hide a header
-    try:
-        # Pillow's own warnings on a damaged EXIF ("Corrupt EXIF data"), which names no file: its tags are passed over
-        with warnings.catch_warnings(action="ignore"), _lenient_pillow(), Image.open(path) as image:
-            kept = PNG_COLOUR_CHUNKS | PNG_TEXT_CHUNKS
-            chunks = png_chunks(path, kept | {b"IHDR", b"tRNS", b"eXIf"}, whole=True) or []
-            if image.format == "TIFF":  # its EXIF tags are the IFD's own, which OpenCV writes no more of
-                exif, orientation = None, image.getexif().get(ORIENTATION_TAG)
-            else:  # a PNG's eXIf may follow the picture's data, where Pillow reads it only as it decodes
-                exif = image.info.get("exif") or dict(chunks).get(b"eXIf")
-                orientation = _orientation(exif) if exif else None
-            # a phone's JPEG with a gain map (Ultra HDR) is an MPO of two: one picture to show
-            pictures = 1 if image.format == "MPO" else getattr(image, "n_frames", 1)
-            thumbnails = _tiff_thumbnails(image) if image.format == "TIFF" else 0
-            tags = image.tag_v2 if image.format == "TIFF" else {}
-            pillow_decodes = set(tags.get(BITS_PER_SAMPLE, ())) == {8} and image.mode in PILLOW_ALPHA_MODES
-            return ImageHeader(image.format, orientation if orientation in range(1, 9) else 1,
-                               pictures - thumbnails, thumbnails, image.size,
-                               image.info.get("icc_profile") or None, exif or None,
-                               decoder_turns=image.format == "TIFF", pillow_decodes=pillow_decodes,
-                               premultiplied=tags.get(EXTRA_SAMPLES, ())[:1] == (1,) and not pillow_decodes,
-                               transparent_grey=_transparent_grey(chunks),
-                               png_chunks=tuple(chunk for chunk in chunks if chunk[0] in kept),
-                               dpi=_stated_dpi(image))
-    except (OSError, SyntaxError, ValueError, TypeError, struct.error):
-        return ImageHeader(unread=True)
+    # Pillow's own warnings on a damaged EXIF ("Corrupt EXIF data"), which names no file: its tags are passed over
+    with warnings.catch_warnings(action="ignore"), Image.open(path) as image:
+        kept = PNG_COLOUR_CHUNKS | PNG_TEXT_CHUNKS
+        chunks = png_chunks(path, kept | {b"IHDR", b"tRNS", b"eXIf"}, whole=True) or []
+        if image.format == "TIFF":  # its EXIF tags are the IFD's own, which OpenCV writes no more of
+            exif, orientation = None, image.getexif().get(ORIENTATION_TAG)
+        else:  # a PNG's eXIf may follow the picture's data, where Pillow reads it only as it decodes
+            exif = image.info.get("exif") or dict(chunks).get(b"eXIf")
+            orientation = _orientation(exif) if exif else None
+        # a phone's JPEG with a gain map (Ultra HDR) is an MPO of two: one picture to show
+        pictures = 1 if image.format == "MPO" else getattr(image, "n_frames", 1)
+        thumbnails = _tiff_thumbnails(image) if image.format == "TIFF" else 0
+        tags = image.tag_v2 if image.format == "TIFF" else {}
+        pillow_decodes = set(tags.get(BITS_PER_SAMPLE, ())) == {8} and image.mode in PILLOW_ALPHA_MODES
+        return ImageHeader(image.format, orientation if orientation in range(1, 9) else 1,
+                           pictures - thumbnails, thumbnails, image.size,
+                           image.info.get("icc_profile") or None, exif or None,
+                           decoder_turns=image.format == "TIFF", pillow_decodes=pillow_decodes,
+                           premultiplied=tags.get(EXTRA_SAMPLES, ())[:1] == (1,) and not pillow_decodes,
+                           transparent_grey=_transparent_grey(chunks),
+                           png_chunks=tuple(chunk for chunk in chunks if chunk[0] in kept),
+                           dpi=_stated_dpi(image))
+
+
+# Pillow's LOAD_TRUNCATED_IMAGES is one switch for the whole process: held while it is on (a damaged
+# header read again) and while srpipe decodes with Pillow, so that no decode in another thread sees it
+_PILLOW_SWITCH = threading.RLock()
 
 
 @contextlib.contextmanager
@@ -282,16 +300,17 @@ def _lenient_pillow():
     """Pillow reading past what it need not refuse in a header: a PNG's ancillary chunk with a bad
     checksum (libpng, which decodes the picture, passes it over too) or text that inflates past
     Pillow's limit; without it, Pillow reads nothing of the header, and the photo's orientation and
-    profile were lost. Set only while a header is read: Pillow decoding a truncated picture
-    otherwise fills its missing rows without a word."""
+    profile were lost. On only while such a header is read: Pillow decoding a truncated picture
+    so fills its missing rows without a word."""
     from PIL import ImageFile
 
-    lenient = ImageFile.LOAD_TRUNCATED_IMAGES
-    ImageFile.LOAD_TRUNCATED_IMAGES = True
-    try:
-        yield
-    finally:
-        ImageFile.LOAD_TRUNCATED_IMAGES = lenient
+    with _PILLOW_SWITCH:
+        lenient = ImageFile.LOAD_TRUNCATED_IMAGES
+        ImageFile.LOAD_TRUNCATED_IMAGES = True
+        try:
+            yield
+        finally:
+            ImageFile.LOAD_TRUNCATED_IMAGES = lenient
 
 
 def _orientation(exif: bytes) -> int | None:
@@ -478,7 +497,7 @@ def _os2_bitmap(data: np.ndarray) -> np.ndarray:
         raise ValueError("larger than srpipe reads")  # read_image's one-line refusal
 
     Image.MAX_IMAGE_PIXELS = None  # srpipe checks sizes itself (--max-pixels)
-    with Image.open(io.BytesIO(data.tobytes())) as image:
+    with _PILLOW_SWITCH, Image.open(io.BytesIO(data.tobytes())) as image:
         return np.ascontiguousarray(np.asarray(image.convert("RGB"))[..., ::-1])
 
 
@@ -492,7 +511,7 @@ def _alpha_tiff(path: str | Path) -> np.ndarray:
     cv2 = opencv()
     # From a file object, not by its name: Pillow (13) maps a named file's uncompressed samples at the
     # picture's size as shown, not as stored, and scrambles a turned one.
-    with open(path, "rb") as file, Image.open(file) as image:
+    with _PILLOW_SWITCH, open(path, "rb") as file, Image.open(file) as image:
         if image.width * image.height > default_max_pixels():
             raise ValueError("larger than srpipe reads")  # read_image's one-line refusal
         grey = image.mode in ("LA", "La")
@@ -508,6 +527,7 @@ def _unpremultiply(image: np.ndarray) -> None:
     for rows in row_bands(*image.shape[:2]):
         alpha = image[rows, :, 3:].astype(np.uint64)
         colour = (image[rows, :, :3] * np.uint64(peak) + alpha // 2) // np.maximum(alpha, 1)
+        colour[np.broadcast_to(alpha == 0, colour.shape)] = 0  # what no alpha shows (a glow's light) is not white
         image[rows, :, :3] = np.minimum(colour, peak)
 
 

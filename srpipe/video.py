@@ -356,9 +356,17 @@ CUT_END_FRAMES = 4
 # QuickTime, whose index places samples anywhere, nor MPEG-TS and PS, which cut packets into pieces)
 SKIPPED_BYTES = 4096
 CONTIGUOUS_FORMATS = frozenset({"matroska", "webm", "avi", "flv"})
+# Formats that can lose whole packets with no flag on the packets around the loss (MPEG-TS, where as many
+# go missing as its continuity counters wrap at; PS): there damage the decoder met tells that gaps in
+# the timestamps are losses. Indexed and contiguous formats lose none without a flag or skipped bytes.
+UNFLAGGED_LOSS_FORMATS = frozenset({"mpegts", "mpeg"})
 # Formats whose header states one end for every stream, the file's (ASF's play time, from zero): its
 # video ends before it where the sound runs on
 FILE_END_FORMATS = frozenset({"asf", "asf_o"})
+
+# A Content-Length this large, on a stream of no known duration, is made up (a live camera's 2^31 - 1
+# and more), not a file's: a stream that ends before it ends as one that said no length
+MADE_UP_SIZE = 2**31 - 1
 
 # Formats that read a playlist, whose own size says nothing of the stream's length
 PLAYLIST_FORMATS = frozenset({"hls", "dash"})
@@ -1236,7 +1244,8 @@ class PyAVSource(Source):
         passthrough = {s.index for s in self.passthrough}
         times = FrameTimes(self._rate_step(), untimed=self.container.format.name in ELEMENTARY_FORMATS)
         video_pts, video_end, corrupt = [], None, False  # what the demuxer gave, to tell what it lost
-        file_end = Fraction(0)  # where the stream that ends last ends, in seconds
+        # Where the stream that ends last ends, in seconds, where the header states the file's end alone
+        file_end = Fraction(0) if self.container.format.name in FILE_END_FORMATS else None
         first_shown = None  # the first frame's time: the packets before it that gave none joined mid-way
         keyframe_pts, bytes_skipped = set(), False
         undated: dict[int, list[av.Packet]] = {}  # copied packets waiting for a decoding time
@@ -1282,7 +1291,7 @@ class PyAVSource(Source):
                 corrupt |= bytes_skipped
                 reach = max(reach or 0, packet.pos + packet.size)
             index = packet.stream.index
-            if packet.pts is not None:
+            if file_end is not None and packet.pts is not None:
                 file_end = max(file_end, (packet.pts + (packet.duration or 0)) * packet.time_base)
             if index == self.video.index:
                 stamp = packet.pts if packet.pts is not None else packet.dts  # AVI's packets have no pts
@@ -1337,7 +1346,8 @@ class PyAVSource(Source):
             frameless = self._tell_frameless_packets()
             joined_midway = sum(pts < first_shown for pts in video_pts) if first_shown is not None else 0
             damage = bytes_skipped or self.skipped_frames or self.concealed_frames or frameless > joined_midway
-            self._count_container_losses(sorted(video_pts), video_end, corrupt or bool(damage),
+            unflagged = bool(damage) and bool(set(self.container.format.name.split(",")) & UNFLAGGED_LOSS_FORMATS)
+            self._count_container_losses(sorted(video_pts), video_end, corrupt or unflagged,
                                          joints.at if joints else [], set() if damage else keyframe_pts, file_end)
         if self._closed_without_length is not None:
             warnings.warn(f"{self.location} ended in an input/output error ({self._closed_without_length}; the "
@@ -1428,7 +1438,8 @@ class PyAVSource(Source):
         else stops the run. A stream whose server said its size and that broke off before that
         stops it too (FFmpeg's HTTP reader calls it an input/output error: "Stream ends
         prematurely"), whether its duration is known or not (MPEG-TS from a server that does not
-        seek), unless damaged frames are skipped (then the lost frames that its header's end
+        seek), but for a size of :data:`MADE_UP_SIZE` or more with no duration (a live stream's,
+        ended as the first), unless damaged frames are skipped (then the lost frames that its header's end
         tells are counted so). The empty packet that flushes the decoder of what it holds."""
         reason = getattr(exc, "strerror", None) or str(exc)
         if not (is_network(self.location) and getattr(exc, "errno", None) == errno.EIO):
@@ -1438,6 +1449,8 @@ class PyAVSource(Source):
                         "give the file itself")
             raise SrpipeError(f"cannot read {self.location} ({reason}); {hint}") from exc
         size = self._served_size()
+        if size is not None and size >= MADE_UP_SIZE and not self.container.duration:
+            size = None  # a live stream's, as some cameras send: it has no end to break off before
         if size is None:  # told once the frames are counted: where the header states more, it broke off
             self._closed_without_length = reason
         else:
@@ -1462,7 +1475,7 @@ class PyAVSource(Source):
         return self._deinterlacer.count - self._deinterlaced_elsewhere if self._deinterlacer is not None else 0
 
     def _count_container_losses(self, pts: list[int], end: int | None, corrupt: bool, joints: list[Fraction],
-                                keyframes: set[int], file_end: Fraction) -> None:
+                                keyframes: set[int], file_end: Fraction | None) -> None:
         """Frames the demuxer skipped over (a damaged container): a stream ending before the
         duration its header states (the file ending before it, in seconds ``file_end``, where the
         header states the file's end alone: :data:`FILE_END_FORMATS`) and, where the file is
@@ -1512,9 +1525,7 @@ class PyAVSource(Source):
         rate = self.video.average_rate
         step = step or (1 / (Fraction(rate) * self.time_base) if rate else None)
         stated = None if joints else stated_end(self.video, round(self.origin / self.time_base))
-        reached = end
-        if self.container.format.name in FILE_END_FORMATS:
-            reached = max(end, round(file_end / self.time_base))
+        reached = end if file_end is None else max(end, round(file_end / self.time_base))
         # One frame short is a writer's rounding (ASF's), not a loss
         if step and stated is not None and stated - reached > 1.5 * step:
             lost += round((stated - reached) / step)

@@ -22,7 +22,7 @@ from test_faults import assert_one_line_error, listing
 
 from srpipe.errors import SrpipeError
 from srpipe.outputs import _HOST
-from srpipe.testing import make_huge_claim_h264, make_huge_claim_png, make_test_image, make_test_video
+from srpipe.testing import damage_video, make_huge_claim_h264, make_huge_claim_png, make_test_image, make_test_video
 
 from conftest import (
     FifoReader,
@@ -834,6 +834,32 @@ def test_mpegts_packets_lost_in_transit_are_all_counted(tmp_path, lost_packets, 
     counted = sum(int(found[1]) for found in (skipped, frameless) if found)
     shown = len(video_info(tmp_path / "out.mkv")["times"])
     assert shown < 60 and shown + counted == 60, said
+
+
+def test_a_phones_dropped_frames_beside_a_mended_frame_are_no_loss(tmp_path):
+    """An MP4's index loses no packet without a word: its gaps are frames left out on purpose,
+    whatever the decoder met elsewhere (it was 'damaged: its container lost about 4 video frames')."""
+    times = list(range(30)) + list(range(34, 60))  # four frames the phone dropped
+    clip = make_test_video(tmp_path / "clip.mp4", frames=56, pts=times, audio=False, width=160, height=120,
+                           codec_options={"preset": "ultrafast", "bf": "0", "g": "60"})
+    bad = damage_video(clip, tmp_path / "bad.mp4", frames=(45,))
+    done = run_srpipe("upscale", bad, "-o", tmp_path / "out.mkv", "--on-decode-error", "skip")
+    said = done.stderr.decode()
+    assert done.returncode == 0 and "Warning: 1 damaged frame of" in said, said
+    assert len(video_info(tmp_path / "out.mkv")["times"]) == 55
+
+
+def test_a_live_stream_with_a_made_up_length_ends_where_the_server_closes_it(tmp_path):
+    """Some cameras send Content-Length 2^31 - 1 on a live MPEG-TS stream, which has no duration:
+    where it closes, the stream ends, as one that said no length."""
+    clip = make_test_video(tmp_path / "clip.ts", frames=40, audio=False)
+    head = b"HTTP/1.0 200 OK\r\nContent-Type: video/mp2t\r\nContent-Length: 2147483647\r\n\r\n"
+    port = closing_server(head + clip.read_bytes())
+    url = f"http://127.0.0.1:{port}/live.ts"
+    done = run_srpipe("upscale", url, "-o", tmp_path / "out.mkv")
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stderr.decode().startswith(f"Warning: {url} ended in an input/output error")
+    assert len(video_info(tmp_path / "out.mkv")["times"]) == 40
 
 
 def test_mp4_cut_short_says_frames_were_lost(tmp_path):

@@ -852,3 +852,29 @@ def test_no_density_is_written_where_the_input_states_none(tmp_path, given):
                 assert 282 not in image.tag_v2 and 283 not in image.tag_v2
             else:
                 assert "dpi" not in image.info
+
+
+def test_colour_under_no_alpha_stays_dark_when_made_straight():
+    """A premultiplied TIFF's colour where alpha is 0 (a glow's light, or a sloppy writer's) became
+    white (65535), which the upscaler then spread into the visible edge beside it."""
+    from srpipe.images import _unpremultiply
+
+    image = np.array([[[100, 50, 0, 0], [16000, 8000, 4000, 32768]]], np.uint16)
+    _unpremultiply(image)
+    assert image[0, 0].tolist() == [0, 0, 0, 0]
+    assert image[0, 1].tolist() == [32000, 16000, 8000, 32768]
+
+
+def test_a_damaged_header_read_leniently_leaves_pillow_strict(tmp_path):
+    """Pillow's switch for reading past damage is the whole process's: it is off again after, and
+    off for a header Pillow reads as it is."""
+    from PIL import ImageFile
+
+    from srpipe.images import image_header
+
+    data = make_test_image(tmp_path / "plain.png", width=12, height=8).read_bytes()
+    text = b"Comment\0hi"
+    chunk = struct.pack(">I", len(text)) + b"tEXt" + text + b"\0\0\0\0"  # its checksum wrong
+    (tmp_path / "badcrc.png").write_bytes(data[:33] + chunk + data[33:])
+    assert image_header(str(tmp_path / "badcrc.png")).size == (12, 8)
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False
