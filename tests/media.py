@@ -1,4 +1,4 @@
-"""Reading back what srpipe wrote, for assertions."""
+"""Media for tests the library does not make (srpipe.testing), and reading back what srpipe wrote, for assertions."""
 
 from fractions import Fraction
 
@@ -116,3 +116,24 @@ def remux(source, target, *, chapters=(), flags=None, sound_before=0.0):
             packet.stream = streams[packet.stream.index]
             out.mux(packet)
     return target
+
+
+def make_wmv(path, rate: int, frames: int, sound_seconds: float):
+    """A Windows Media file, as archives hold them: ASF states one end for all its streams."""
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("wmv2", rate=rate)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        sound = container.add_stream("wmav2", rate=44100)
+        sound.layout, sound.bit_rate = "mono", 64000  # (WMA takes no default rate)
+        for index in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 4 * index, np.uint8), format="rgb24")
+            frame.pts = index
+            container.mux(video.encode(frame))
+        container.mux(video.encode())
+        for start in range(0, int(sound_seconds * 44100), 2048):
+            tone = np.sin(np.arange(start, start + 2048, dtype=np.float32) / 20)[None, :] * 0.2
+            chunk = av.AudioFrame.from_ndarray(tone.astype(np.float32), format="fltp", layout="mono")
+            chunk.sample_rate, chunk.pts = 44100, start
+            container.mux(sound.encode(chunk))
+        container.mux(sound.encode())
+    return path

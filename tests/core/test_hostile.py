@@ -33,7 +33,7 @@ from conftest import (
     wait_for,
     wait_until_blocked,
 )
-from media import upscale_plugin_frames, video_info
+from media import make_wmv, upscale_plugin_frames, video_info
 
 PEAK_LIMIT_KB = 2 * 1024 * 1024  # peak resident memory allowed for a file that lies about its size
 
@@ -899,27 +899,6 @@ def test_intact_files_are_not_called_damaged(tmp_path, name):
                            audio=not name.endswith("webm"))
     done = run_srpipe("upscale", clip, "-q")
     assert done.returncode == 0 and not done.stderr, done.stderr.decode()
-
-
-def make_wmv(path, rate: int, frames: int, sound_seconds: float):
-    """A Windows Media file, as archives hold them: ASF states one end for all its streams."""
-    with av.open(str(path), "w") as container:
-        video = container.add_stream("wmv2", rate=rate)
-        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
-        sound = container.add_stream("wmav2", rate=44100)
-        sound.layout, sound.bit_rate = "mono", 64000  # (WMA takes no default rate)
-        for index in range(frames):
-            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 4 * index, np.uint8), format="rgb24")
-            frame.pts = index
-            container.mux(video.encode(frame))
-        container.mux(video.encode())
-        for start in range(0, int(sound_seconds * 44100), 2048):
-            tone = np.sin(np.arange(start, start + 2048, dtype=np.float32) / 20)[None, :] * 0.2
-            chunk = av.AudioFrame.from_ndarray(tone.astype(np.float32), format="fltp", layout="mono")
-            chunk.sample_rate, chunk.pts = 44100, start
-            container.mux(sound.encode(chunk))
-        container.mux(sound.encode())
-    return path
 
 
 @pytest.mark.parametrize("rate, frames, sound_seconds", [(30, 30, 3.0), (60, 60, 1.0), (25, 50, 2.0)])

@@ -27,6 +27,7 @@ from srpipe.errors import SrpipeError
 from srpipe.memory import check_frame_size, decoder_pixels, default_max_pixels
 from srpipe.outputs import special_kind
 from srpipe.video import (
+    FILE_END_FORMATS,
     add_video_encoder,
     ffmpeg_errors,
     main_video,
@@ -126,6 +127,8 @@ def _tell_cut_short(clip, stream, last: int | None) -> None:
     them as skipped; eval scores what decoded, and says so."""
     stated, rate = stated_end(stream), stream.average_rate
     if stated is None or last is None or not rate or not stream.time_base:
+        return
+    if stream.container.format.name in FILE_END_FORMATS:  # the file's end, which its sound may reach alone
         return
     step = 1 / (Fraction(rate) * stream.time_base)
     missing = (stated - last) / step - 1

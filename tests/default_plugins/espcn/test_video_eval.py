@@ -13,6 +13,7 @@ from srpipe.resize import PlaneScaler
 from srpipe.testing import damage_video, make_huge_claim_h264, make_test_video
 
 from conftest import run_srpipe
+from media import make_wmv
 
 
 def test_eval_video_scores_bicubic_as_a_direct_computation(tmp_path, cli_run):
@@ -61,6 +62,13 @@ def test_eval_video_tells_frames_the_decoder_mended(tmp_path):
     assert re.search(told, done.stderr), done.stderr.decode()
     done = run_srpipe("eval", "-m", "bicubic", "--video", clip, "--crfs", "23")
     assert done.returncode == 0 and b"decoder damaged" not in done.stderr, done.stderr.decode()
+
+
+def test_eval_video_takes_a_wmv_whose_sound_runs_on_for_whole(tmp_path):
+    """ASF states one end for the whole file: a picture that ends before its sound is no clip cut short."""
+    clip = make_wmv(tmp_path / "clip.wmv", 30, 30, 3.0)
+    done = run_srpipe("eval", "-m", "bicubic", "--video", clip, "--crfs", "0")
+    assert done.returncode == 0 and b"cut short" not in done.stderr, done.stderr.decode()
 
 
 def test_eval_video_tells_a_clip_cut_short(tmp_path):
