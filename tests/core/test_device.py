@@ -81,7 +81,7 @@ def test_batch_runs_a_worker_on_each_gpu_by_default(two_gpus, tmp_path, monkeypa
 
     given = {}
 
-    def run_locally(work, jobs, threads, on_frame, on_start, gpus, lock):
+    def run_locally(work, jobs, threads, on_frame, on_start, gpus):
         given.update(jobs=jobs, gpus=gpus, parts=sum(job.chunk is not None for job in work))
         for job in work:
             yield engine.run_and_pair(replace(job, settings=replace(job.settings, device="cpu")))

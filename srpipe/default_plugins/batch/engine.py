@@ -29,7 +29,6 @@ import threading
 import time
 import warnings
 from dataclasses import asdict, dataclass, field, replace
-from multiprocessing import reduction
 from pathlib import Path
 from queue import Empty
 from typing import TYPE_CHECKING, Callable
@@ -454,18 +453,16 @@ _job_places: dict[tuple, int] = {}
 
 
 def init_worker(threads: int, progress_queue=None, gpus: list[str] | None = None, gpu_owners=None,
-                takers=None, out_dir_lock: int | None = None) -> None:
+                takers=None, local: bool = False) -> None:
     """Give a worker process its share of the cores, and where ``gpus`` are shared out
     (:func:`srpipe.device.gpus_to_share`) a GPU of its own (:func:`take_gpu`); only the parent
     handles Ctrl-C. ``takers``: a shared array of a pid per job and the jobs' keys, in which the
-    worker notes each job it takes. ``out_dir_lock`` (a local worker's): the batch's lock on
-    OUT_DIR (:class:`SharedLock`), held for the worker's life, which ends with the batch's process
-    (:func:`end_with_parent`)."""
+    worker notes each job it takes. ``local``: a worker of this machine's pool, which ends with the
+    batch's process (:func:`end_with_parent`)."""
     global _progress_queue, _takers, _job_places
     from srpipe.cli import show_warnings_on_one_line
 
-    if out_dir_lock is not None:
-        os.set_inheritable(out_dir_lock, False)  # the worker's own: a program it starts does not keep the batch's lock
+    if local:
         end_with_parent()
     show_warnings_on_one_line()
     # The batch's standard output is its parent's summary or JSON alone: a plugin's prints go with the logs
@@ -720,25 +717,6 @@ def lock_out_dir(out_dir: Path) -> int:
         raise SrpipeError(f"another srpipe batch is writing into {out_dir}; "
                           "wait for it to end or choose another OUT_DIR") from None
     return fd
-
-
-class SharedLock:
-    """The batch's lock on OUT_DIR (:func:`lock_out_dir`), handed to each local worker process as
-    the pool starts it: the worker gets the same open file, and an flock holds until every
-    process that has it has closed it. A worker that outlives its killed batch, for the moment it
-    takes to notice (:func:`end_with_parent`) or longer where it is stuck, keeps the next batch
-    out until it has ended: nothing it puts in place can race that batch's own writing."""
-
-    def __init__(self, fd: int):
-        self.fd = fd
-
-    def __reduce__(self):  # pickled as the pool starts a worker: the descriptor goes to the new process
-        return _received_lock, (reduction.DupFd(self.fd),)
-
-
-def _received_lock(duplicate) -> int:
-    """The worker's descriptor of the batch's lock, as the new process unpickles it."""
-    return duplicate.detach()
 
 
 def plan(in_dir: Path, out_dir: Path, pattern: str | None, settings: BatchSettings, manifest: Manifest,
@@ -1024,7 +1002,7 @@ def run_batch(
         manifest = Manifest(out_dir)
         try:
             return _run_batch(in_dir, out_dir, settings, manifest, jobs, engine, address, chunk_seconds, pattern,
-                              on_file, on_frame, on_plan, on_start, overwrite, lock=lock)
+                              on_file, on_frame, on_plan, on_start, overwrite)
         finally:
             manifest.close()
     finally:
@@ -1032,7 +1010,7 @@ def run_batch(
 
 
 def _run_batch(in_dir, out_dir, settings, manifest, jobs, engine, address, chunk_seconds, pattern, on_file, on_frame,
-               on_plan=None, on_start=None, overwrite=False, *, lock: int):
+               on_plan=None, on_start=None, overwrite=False):
     started = time.perf_counter()
     tasks, results = plan(in_dir, out_dir, pattern, settings, manifest, overwrite)
 
@@ -1090,7 +1068,7 @@ def _run_batch(in_dir, out_dir, settings, manifest, jobs, engine, address, chunk
         workers = min(local_jobs, max(1, len(work)))
         threads = max(1, (os.cpu_count() or 1) // workers) if workers > 1 else 0
         return _run_locally([replace(job, threads=threads) for job in work], workers, threads, on_frame, on_start,
-                            gpus, lock)
+                            gpus)
 
     again: list[_ChunkedFile] = []  # files a chunk of which skipped damaged frames: run whole after
     with contextlib.closing(run(work)) as done:  # Ctrl-C here stops the workers before the manifest is closed
@@ -1138,10 +1116,9 @@ def _uses_gpu(settings: BatchSettings) -> bool:
     return collect_models(get_plugin_manager()).get(settings.model, kind="upscaler").uses_gpu
 
 
-def _run_locally(work: list[Job], jobs: int, threads: int, on_frame, on_start, gpus: list[str], lock: int):
+def _run_locally(work: list[Job], jobs: int, threads: int, on_frame, on_start, gpus: list[str]):
     """(job, result) in completion order: in this process for one job, else in a process pool,
-    each worker on a GPU of its own where ``gpus`` are shared out (:func:`take_gpu`) and holding
-    the batch's ``lock`` on OUT_DIR with it (:class:`SharedLock`)."""
+    each worker on a GPU of its own where ``gpus`` are shared out (:func:`take_gpu`)."""
     global _progress_queue
     if jobs == 1:
         _progress_queue = _CallbackQueue(on_frame, on_start) if on_frame or on_start else None
@@ -1160,7 +1137,7 @@ def _run_locally(work: list[Job], jobs: int, threads: int, on_frame, on_start, g
     keys = [_job_key(job) for job in work]
     takers = context.RawArray("q", len(work))
     pool = context.Pool(jobs, initializer=init_worker,
-                        initargs=(threads, progress, gpus, owners, (takers, keys), SharedLock(lock)))
+                        initargs=(threads, progress, gpus, owners, (takers, keys), True))
     finished, suspects, lost, stopped = set(), set(), False, True
     try:
         # The pool replaces a worker that dies (the system killed it for memory; a plugin raised

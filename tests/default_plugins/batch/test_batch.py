@@ -330,25 +330,6 @@ def test_the_workers_of_a_killed_batch_end_with_it_and_the_next_run_redoes_their
     assert tree(out) == [".srpipe-batch.json", "a.mp4", "b.mp4", "c.mp4"]  # the killed workers' partials removed
 
 
-def test_a_worker_that_outlives_its_batch_keeps_the_next_batch_out_until_it_ends(killed_batch, tmp_path):
-    """The lock on OUT_DIR is the workers' too: a worker stuck when its batch was killed (here
-    stopped) may still put an output in place, which a batch running beside it would take for
-    a user's file."""
-    process, command, env, (stuck, other) = killed_batch
-    os.kill(stuck, signal.SIGSTOP)
-    process.kill()
-    process.wait(timeout=60)
-    wait_gone([other], 5)
-    refused = subprocess.run(command, env={**env, "SRPIPE_TEST_SLOW_SECONDS": "0"}, capture_output=True, timeout=300)
-    assert refused.returncode == 1 and refused.stderr.decode().startswith("Error: another srpipe batch is writing"), \
-        refused.stderr.decode()
-    os.kill(stuck, signal.SIGCONT)
-    wait_gone([stuck], 5)
-    again = subprocess.run(command, env={**env, "SRPIPE_TEST_SLOW_SECONDS": "0"}, capture_output=True, timeout=300)
-    report = json.loads(again.stdout)
-    assert again.returncode == 0 and (report["done"], report["failed"], report["exists"]) == (3, 0, 0), \
-        again.stderr.decode()
-
 # The first upscale call of the whole batch (or the first load: the moment a worker has taken
 # its job) ends its process: killed, as the system's out-of-memory killer ends a worker, or by
 # the plugin itself (os._exit)
