@@ -313,6 +313,11 @@ def _lenient_pillow():
             ImageFile.LOAD_TRUNCATED_IMAGES = lenient
 
 
+def colour_space(profile: bytes | None) -> str:
+    """The colour space an ICC profile names (its bytes 16-20: "RGB", "GRAY", "CMYK"...); "" for none."""
+    return (profile or b"")[16:20].decode("latin-1").strip()
+
+
 def _orientation(exif: bytes) -> int | None:
     """The orientation tag of EXIF bytes (with or without their "Exif" mark)."""
     from PIL import Image
@@ -664,7 +669,7 @@ class ImageSource(Source):
             image = image[..., :-1]
         # OpenCV expands grey+alpha to BGRA; equal channels mean a grey picture, unless its colour
         # profile is an RGB one (a phone's black-and-white photo), which a grey file cannot carry.
-        rgb_profile = (self.header.colour_profile or b"")[16:20] == b"RGB "
+        rgb_profile = colour_space(self.header.colour_profile) == "RGB"
         if image.ndim == 2 or image.shape[2] == 1 or (not rgb_profile and np.array_equal(
                 image[..., 0], image[..., 1]) and np.array_equal(image[..., 1], image[..., 2])):
             grey = (image if image.ndim == 2 else image[..., 0]).astype(np.uint16)
@@ -822,12 +827,12 @@ class ImageSink(Sink):
         # equal channels) cannot carry an RGB one, which libpng and libjpeg readers would refuse.
         # WebP stores every picture as colour, and OpenCV grey with alpha (BGRA).
         grey = frame.format.chroma_shift is None and frame.alpha is None
-        written_as = "GRAY" if grey and self.suffix != ".webp" else "RGB "
-        fits = profile is not None and profile[16:20] == written_as.encode()
+        written_as = "GRAY" if grey and self.suffix != ".webp" else "RGB"
+        fits = profile is not None and colour_space(profile) == written_as
         if profile is not None and not fits:
-            space = profile[16:20].decode("latin-1").strip() or "unknown"
-            warnings.warn(f"{self.location}: the input's ICC profile is for {space} colours and the picture is "
-                          f"written as {'grey' if written_as == 'GRAY' else 'RGB'}: the profile is dropped")
+            warnings.warn(f"{self.location}: the input's ICC profile is for {colour_space(profile) or 'unknown'} "
+                          f"colours and the picture is written as {'grey' if written_as == 'GRAY' else 'RGB'}: the "
+                          "profile is dropped")
         # the ICC profile and EXIF, and TIFF's density (OpenCV's only format with options for it)
         # (a JPEG's profile srpipe writes: OpenCV's one segment holds up to 64 KB)
         metadata = (([cv2.IMAGE_METADATA_ICCP], [np.frombuffer(profile, np.uint8)])

@@ -1479,10 +1479,11 @@ class PyAVSource(Source):
         """Frames the demuxer skipped over (a damaged container): a stream ending before the
         duration its header states (the file ending before it, in seconds ``file_end``, where the
         header states the file's end alone: :data:`FILE_END_FORMATS`) and, where the file is
-        ``corrupt`` (the demuxer flagged a packet so or skipped bytes, ``SKIPPED_BYTES``, or the
-        decoder met damage: MPEG-TS loses whole packets without a flag, and the frames after them
-        refer to what they held), gaps in timestamps that are otherwise regular. They stop the
-        run, or are counted as skipped, like frames the decoder refused.
+        ``corrupt`` (the demuxer flagged a packet so or skipped bytes, ``SKIPPED_BYTES``, or, in the
+        :data:`UNFLAGGED_LOSS_FORMATS`, the decoder met damage: they lose whole packets without a
+        flag, and the frames after them refer to what they held), gaps in timestamps that are
+        otherwise regular. They stop the run, or are counted as skipped, like frames the decoder
+        refused.
 
         A gap alone is no loss: valid files have them where frames were left out on purpose (a
         phone's dropped frames, duplicates removed from a screen recording, cuts joined by stream
@@ -2653,7 +2654,7 @@ class PyAVSink(Sink):
                     raise self.file.interrupted from None
                 if isinstance(exc, av.FFmpegError) and not isinstance(exc, BrokenPipeError):
                     raise (self._muxer_refusal(logs) or self._settings_error(exc, logs)) from exc
-                raise self._write_error(exc) from exc
+                raise write_error(self.location, exc) from exc
 
     turn: Turn | None = None  # what shows the frames as the display matrix says, where the output cannot keep it
 
@@ -2898,12 +2899,9 @@ class PyAVSink(Sink):
                                        copied[3] and isinstance(exc, av.ArgumentError)):
                 self._leave_out_damaged(*copied[:3])
                 return
-            raise self._write_error(exc) from exc
+            raise write_error(self.location, exc) from exc
         if self.file is not None and self.file.interrupted:
             raise self.file.interrupted
-
-    def _write_error(self, exc: Exception) -> SrpipeError | BrokenPipeError:
-        return write_error(self.location, exc)
 
     def write_packet(self, packet: av.Packet) -> None:
         if not isinstance(packet, av.Packet):  # what a plugin's source yields beside its frames
@@ -2981,7 +2979,7 @@ class PyAVSink(Sink):
             if self.file is not None:
                 self.file.close()
         except (OSError, av.FFmpegError) as exc:
-            raise self._write_error(exc) from exc
+            raise write_error(self.location, exc) from exc
         if self.output is not None and not self.output.direct:
             copied = [(in_stream, self.copied[in_stream.index].index) for in_stream in self.source.passthrough
                       if in_stream.index in self.copied]
@@ -2997,7 +2995,7 @@ class PyAVSink(Sink):
             try:
                 set_last_apng_delay(self.output.temp, self._last_shown)
             except OSError as exc:
-                raise self._write_error(exc) from exc
+                raise write_error(self.location, exc) from exc
         if self.output is not None:
             self.output.commit()
 
